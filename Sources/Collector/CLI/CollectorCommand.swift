@@ -1,0 +1,12 @@
+import ArgumentParser
+
+/// `collector`: the telemetry collector's command line (CONTRACT.md, "Commands").
+/// Exit codes: 0 ok; 1 runtime failure; 2 usage or configuration error.
+@main
+struct CollectorCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "collector",
+        abstract: "Telemetry collector for smart infrastructure: MQTT in, exact rollups out.",
+        subcommands: [RunCommand.self, CheckCommand.self]
+    )
+}

@@ -1,0 +1,34 @@
+import ArgumentParser
+import Foundation
+import Logging
+
+/// `collector run [--config FILE]`: the daemon.
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run", abstract: "Run the collector daemon (SIGTERM or SIGINT stops it cleanly).")
+
+    @Option(name: .long, help: "Configuration file (YAML). Without it: built-in defaults.")
+    var config: String?
+
+    func run() async throws {
+        let cfg: CollectorConfig
+        do {
+            cfg = try ConfigLoader.load(path: config)
+        } catch {
+            FileHandle.standardError.write(Data((error.description + "\n").utf8))
+            throw ExitCode(2)
+        }
+        let level = Logger.Level(rawValue: cfg.logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var h = StreamLogHandler.standardError(label: label)
+            h.logLevel = level
+            return h
+        }
+        do {
+            try await Daemon(config: cfg, logger: Logger(label: "collector")).run()
+        } catch let e as StartupError {
+            FileHandle.standardError.write(Data("collector: \(e.description)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+}

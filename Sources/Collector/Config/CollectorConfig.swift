@@ -1,0 +1,107 @@
+import Telemetry
+
+/// The daemon's whole configuration (CONTRACT.md, "Configuration"). Every field has the
+/// built-in default that `collector run` uses without a config file.
+struct CollectorConfig: Sendable {
+    var mqtt = MQTTConfig()
+    var http = HTTPConfig()
+    var storage = StorageConfig()
+    var timezone = TimeZoneID("Asia/Ho_Chi_Minh")!
+    var sensors: String = "sensors/"
+    var limits = Limits()
+    var logLevel: String = "info"
+
+    struct MQTTConfig: Sendable {
+        var url = BrokerURL(tls: false, host: "127.0.0.1", port: 1883)
+        var clientID = "collector-1"
+        var cleanSession = false
+        var qos: Int32 = 1
+        var protocolVersion: MQTTProtocol = .v5
+        var username: String?
+        var passwordFile: String?
+        var caFile: String?
+        var certFile: String?
+        var keyFile: String?
+        var tlsInsecure = false
+        var keepalive: Int32 = 30
+        /// MQTT 5: how long the broker keeps our session (and queues for us) while we are away.
+        var sessionExpirySeconds: UInt32 = 7 * 86_400
+        /// MQTT 5: how many unacknowledged QoS 1 messages the broker may send us (1...65535).
+        var receiveMaximum: Int32 = 10_000
+        /// Most messages read into one commit batch.
+        var maxBatchMessages = 10_000
+        var subscriptions: [Subscription] = [Subscription(topic: "telemetry/#", format: .auto, qos: nil)]
+    }
+
+    struct Subscription: Sendable, Equatable {
+        var topic: String
+        var format: PayloadFormat
+        var qos: Int32?
+    }
+
+    enum MQTTProtocol: String, Sendable {
+        case v5 = "5", v311 = "3.1.1"
+    }
+
+    struct BrokerURL: Sendable, Equatable, CustomStringConvertible {
+        var tls: Bool
+        var host: String
+        var port: Int32
+        var description: String { "\(tls ? "mqtts" : "mqtt")://\(host):\(port)" }
+
+        /// Parses `mqtt://host[:port]` or `mqtts://host[:port]` (default ports 1883 / 8883).
+        init?(parsing s: String) {
+            let tls: Bool
+            let rest: Substring
+            if s.hasPrefix("mqtt://") { tls = false; rest = s.dropFirst(7) }
+            else if s.hasPrefix("mqtts://") { tls = true; rest = s.dropFirst(8) }
+            else { return nil }
+            let hostPort = rest.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+            let host: Substring
+            var port: Int32 = tls ? 8883 : 1883
+            if hostPort.hasPrefix("["), let close = hostPort.firstIndex(of: "]") {
+                host = hostPort[hostPort.index(after: hostPort.startIndex)..<close]
+                let after = hostPort[hostPort.index(after: close)...]
+                if after.hasPrefix(":") {
+                    guard let p = Int32(after.dropFirst()), (1...65535).contains(p) else { return nil }
+                    port = p
+                } else if !after.isEmpty { return nil }
+            } else if let colon = hostPort.lastIndex(of: ":") {
+                host = hostPort[..<colon]
+                guard let p = Int32(hostPort[hostPort.index(after: colon)...]), (1...65535).contains(p) else { return nil }
+                port = p
+            } else {
+                host = hostPort
+            }
+            guard !host.isEmpty else { return nil }
+            self.init(tls: tls, host: String(host), port: port)
+        }
+
+        init(tls: Bool, host: String, port: Int32) {
+            self.tls = tls
+            self.host = host
+            self.port = port
+        }
+    }
+
+    struct HTTPConfig: Sendable {
+        var host = "127.0.0.1"
+        var port = 8080
+        var openMetrics = false
+    }
+
+    struct StorageConfig: Sendable {
+        var path = "data/collector.sqlite"
+        var rawRetentionMillis: Int64 = 7 * 86_400_000
+        var acceptAgeMillis: Int64 = 30 * 86_400_000
+        var durability: TelemetryDatabase.Durability = .normal
+        var ringCapacity = 128
+        var quarantineLimit = 10_000
+    }
+
+    struct Limits: Sendable {
+        var maxPayloadBytes = 262_144
+        var maxSeries = 200_000
+        var maxReadingsPerMessage = 100_000
+    }
+}

@@ -1,0 +1,173 @@
+import Foundation
+import Telemetry
+import Yams
+
+/// Loads `CollectorConfig` from YAML. Unknown keys, bad values and files the daemon could
+/// not use are all reported, each as `file:line: message`.
+enum ConfigLoader {
+    /// Loads `path`, or returns the built-in defaults when `path` is nil.
+    static func load(path: String?) throws(ConfigProblems) -> CollectorConfig {
+        guard let path else { return CollectorConfig() }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigProblems(problems: [ConfigProblem(file: path, line: 1, message: "cannot read the file")])
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw ConfigProblems(problems: [ConfigProblem(file: path, line: 1, message: "the file is not UTF-8 text")])
+        }
+        return try parse(text, file: path)
+    }
+
+    static func parse(_ text: String, file: String) throws(ConfigProblems) -> CollectorConfig {
+        let root: Node
+        do {
+            guard let n = try Yams.compose(yaml: text) else { return CollectorConfig() }
+            root = n
+        } catch let e as YamlError {
+            throw ConfigProblems(problems: [yamlProblem(e, file: file)])
+        } catch {
+            throw ConfigProblems(problems: [ConfigProblem(file: file, line: 1, message: "\(error)")])
+        }
+        let sink = ProblemSink()
+        let config = read(YAMLMapping(root, file: file, sink: sink, what: "the configuration"))
+        if !sink.problems.isEmpty { throw ConfigProblems(problems: sink.problems) }
+        return config
+    }
+
+    private static func read(_ top: YAMLMapping) -> CollectorConfig {
+        var c = CollectorConfig()
+        if let m = top.mapping("mqtt") { readMQTT(m, into: &c.mqtt) }
+        if let m = top.mapping("http") { readHTTP(m, into: &c.http) }
+        if let m = top.mapping("storage") { readStorage(m, into: &c.storage) }
+        if let tz = top.string("timezone") {
+            if let z = TimeZoneID(tz) { c.timezone = z } else { top.problem("timezone", "unknown time zone '\(tz)' (use an IANA name such as Asia/Ho_Chi_Minh)") }
+        }
+        if let s = top.string("sensors") { c.sensors = s }
+        if let m = top.mapping("limits") {
+            if let v = m.int("max_payload_bytes", in: 64...16_777_216) { c.limits.maxPayloadBytes = v }
+            if let v = m.int("max_series", in: 1...50_000_000) { c.limits.maxSeries = v }
+            if let v = m.int("max_readings_per_message", in: 1...10_000_000) { c.limits.maxReadingsPerMessage = v }
+            m.finish("limits")
+        }
+        if let l = top.string("log_level") {
+            if ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(l) { c.logLevel = l }
+            else { top.problem("log_level", "log_level must be one of trace, debug, info, notice, warning, error, critical") }
+        }
+        top.finish("the configuration")
+        return c
+    }
+
+    private static func readMQTT(_ m: YAMLMapping, into c: inout CollectorConfig.MQTTConfig) {
+        if let u = m.string("url") {
+            if let url = CollectorConfig.BrokerURL(parsing: u) { c.url = url }
+            else { m.problem("url", "url '\(u)' is not mqtt://host[:port] or mqtts://host[:port]") }
+        }
+        if let id = m.string("client_id") {
+            if id.isEmpty || id.utf8.count > 65_535 || id.contains(where: { "/+#".contains($0) }) {
+                m.problem("client_id", "client_id must be non-empty and contain no '/', '+' or '#'")
+            } else { c.clientID = id }
+        }
+        if let v = m.bool("clean_session") { c.cleanSession = v }
+        if let v = m.int("qos", in: 0...2) { c.qos = Int32(v) }
+        if let p = m.string("protocol") {
+            if let v = CollectorConfig.MQTTProtocol(rawValue: p) { c.protocolVersion = v }
+            else { m.problem("protocol", "protocol must be \"5\" or \"3.1.1\"") }
+        }
+        c.username = m.string("username")
+        for (key, path) in [("password_file", \CollectorConfig.MQTTConfig.passwordFile),
+                            ("ca_file", \.caFile), ("cert_file", \.certFile), ("key_file", \.keyFile)] {
+            if let f = m.string(key) {
+                if FileManager.default.isReadableFile(atPath: f) { c[keyPath: path] = f }
+                else { m.problem(key, "\(key) '\(f)' cannot be read") }
+            }
+        }
+        if c.passwordFile != nil && c.username == nil { m.problem("password_file", "password_file needs a username") }
+        if (c.certFile == nil) != (c.keyFile == nil) { m.problem(c.certFile == nil ? "key_file" : "cert_file", "cert_file and key_file go together") }
+        if let v = m.bool("tls_insecure") { c.tlsInsecure = v }
+        if let v = m.duration("keepalive") {
+            if (5_000...3_600_000).contains(v) { c.keepalive = Int32(v / 1000) } else { m.problem("keepalive", "keepalive must be between 5s and 1h") }
+        }
+        if let v = m.duration("session_expiry") {
+            if v / 1000 <= Int64(UInt32.max) { c.sessionExpirySeconds = UInt32(v / 1000) } else { m.problem("session_expiry", "session_expiry is too long") }
+        }
+        if let v = m.int("receive_maximum", in: 1...65_535) { c.receiveMaximum = Int32(v) }
+        if let v = m.int("max_batch_messages", in: 1...1_000_000) { c.maxBatchMessages = v }
+        if let subs = m.sequence("subscriptions") {
+            c.subscriptions = []
+            for node in subs {
+                let s = YAMLMapping(node, file: m.file, sink: sinkOf(m), what: "a subscription")
+                guard let topic = s.string("topic"), !topic.isEmpty else {
+                    s.problem("topic", "a subscription needs a topic")
+                    s.finish("a subscription")
+                    continue
+                }
+                var sub = CollectorConfig.Subscription(topic: topic, format: .auto, qos: nil)
+                if let f = s.string("format") {
+                    if let pf = PayloadFormat(rawValue: f) {
+                        if PayloadFormat.implemented.contains(pf) { sub.format = pf }
+                        else { s.problem("format", "format '\(f)' is not implemented in this build yet (use auto or json)") }
+                    } else { s.problem("format", "format must be auto, json, senml or influx") }
+                }
+                if let q = s.int("qos", in: 0...2) { sub.qos = Int32(q) }
+                if !validFilter(topic) { s.problem("topic", "'\(topic)' is not a valid MQTT topic filter") }
+                s.finish("a subscription")
+                c.subscriptions.append(sub)
+            }
+            if c.subscriptions.isEmpty { m.problem("subscriptions", "at least one subscription is needed") }
+        }
+        m.finish("mqtt")
+    }
+
+    private static func readHTTP(_ m: YAMLMapping, into c: inout CollectorConfig.HTTPConfig) {
+        if let l = m.string("listen") {
+            if let colon = l.lastIndex(of: ":"), let p = Int(l[l.index(after: colon)...]), (0...65535).contains(p), colon > l.startIndex {
+                var host = String(l[..<colon])
+                if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+                c.host = host
+                c.port = p
+            } else { m.problem("listen", "listen must be host:port, e.g. 127.0.0.1:8080") }
+        }
+        if m.node("tokens_file") != nil {
+            m.problem("tokens_file", "tokens_file: access control is not implemented in this build yet; remove it or bind to loopback")
+        }
+        if let v = m.bool("open_metrics") { c.openMetrics = v }
+        m.finish("http")
+    }
+
+    private static func readStorage(_ m: YAMLMapping, into c: inout CollectorConfig.StorageConfig) {
+        if let p = m.string("path") {
+            if p.isEmpty { m.problem("path", "path must not be empty") } else { c.path = p }
+        }
+        if let v = m.duration("raw_retention") { c.rawRetentionMillis = v }
+        if let v = m.duration("accept_age") {
+            if v >= 60_000 { c.acceptAgeMillis = v } else { m.problem("accept_age", "accept_age must be at least 1m") }
+        }
+        if let d = m.string("durability") {
+            if let v = TelemetryDatabase.Durability(rawValue: d) { c.durability = v }
+            else { m.problem("durability", "durability must be normal or full") }
+        }
+        if let v = m.int("ring_capacity", in: 1...1_048_576) { c.ringCapacity = v }
+        if let v = m.int("quarantine_limit", in: 1...10_000_000) { c.quarantineLimit = v }
+        m.finish("storage")
+    }
+
+    /// MQTT filter rules: `#` only last and alone in its level, `+` alone in its level.
+    static func validFilter(_ t: String) -> Bool {
+        let levels = t.split(separator: "/", omittingEmptySubsequences: false)
+        for (i, l) in levels.enumerated() {
+            if l.contains("#") && (l != "#" || i != levels.count - 1) { return false }
+            if l.contains("+") && l != "+" { return false }
+        }
+        return !t.isEmpty && t.utf8.count <= 65_535
+    }
+
+    private static func sinkOf(_ m: YAMLMapping) -> ProblemSink { m.sinkRef }
+
+    private static func yamlProblem(_ e: YamlError, file: String) -> ConfigProblem {
+        switch e {
+        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _), .composer(_, let problem, let mark, _):
+            return ConfigProblem(file: file, line: mark.line, message: "YAML: \(problem)")
+        default:
+            return ConfigProblem(file: file, line: 1, message: "YAML: \(e)")
+        }
+    }
+}

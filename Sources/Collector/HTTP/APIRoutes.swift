@@ -1,0 +1,137 @@
+import Hummingbird
+import Prometheus
+import Telemetry
+
+/// The HTTP API (CONTRACT.md, "HTTP API v1") over a `TelemetryReader`.
+struct APIRoutes: Sendable {
+    let reader: TelemetryReader
+    let status: CollectorStatus
+    let metrics: PrometheusCollectorRegistry
+    let clock: any WallClock
+
+    /// Most raw points one answer carries; beyond it the caller is told to use a step.
+    static let maxRawPoints = 100_000
+    /// Most rollup buckets one answer carries.
+    static let maxBuckets = 100_000
+
+    func register(on router: Router<BasicRequestContext>) {
+        router.get("/healthz") { _, _ in
+            var j = JSONText()
+            j.object { $0.field("status") { $0.string("ok") } }
+            return j.response()
+        }
+        router.get("/readyz") { _, _ in try await ready() }
+        router.get("/metrics") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                     body: ResponseBody(byteBuffer: ByteBuffer(bytes: metrics.emitToBuffer())))
+        }
+        router.get("/api/v1/raw") { request, _ in try await raw(request) }
+        router.get("/api/v1/rollups") { request, _ in try await rollups(request) }
+    }
+
+    func ready() async throws -> Response {
+        var reason = status.notReadyReason
+        if reason == nil {
+            do { try await reader.ping() } catch { reason = "storage: \(error)" }
+        }
+        var j = JSONText()
+        if let reason {
+            j.object {
+                $0.field("error") { $0.string("not_ready") }
+                $0.field("detail") { $0.string(reason) }
+            }
+            return j.response(status: .serviceUnavailable)
+        }
+        j.object { $0.field("status") { $0.string("ready") } }
+        return j.response()
+    }
+
+    func raw(_ request: Request) async throws -> Response {
+        let q = QueryParameters(request, now: clock.now())
+        let name = try q.series()
+        let (from, to) = try q.range(defaultSpan: 3_600_000)
+        let points = try q.int("points", in: 3...100_000)
+        let format = try q.format()
+        guard let id = try await reader.seriesID(name) else { throw APIError.notFound("no series '\(name)'") }
+        var (samples, truncated) = try await reader.raw(id, from: from, to: to, limit: Self.maxRawPoints)
+        if truncated {
+            let step = (to - from) / 86_400_000 >= 7 ? "1h" : "1m"
+            throw APIError.badParameter("from", "the range holds more than \(Self.maxRawPoints) raw readings; narrow it, pass points=N, or ask /api/v1/rollups with step=\(step)")
+        }
+        if let points { samples = LTTB.downsample(samples, to: points) }
+        switch format {
+        case .csv:
+            var out = "t,value\n"
+            for s in samples { out += "\(JSONText.seconds(s.time)),\(JSONText.number(s.value))\n" }
+            return csv(out)
+        case .json:
+            var j = JSONText()
+            j.object {
+                $0.field("series") { $0.string(name.description) }
+                $0.field("points") {
+                    $0.array { a in
+                        for s in samples {
+                            a.object {
+                                $0.field("t") { $0.seconds(s.time) }
+                                $0.field("value") { $0.double(s.value) }
+                            }
+                        }
+                    }
+                }
+            }
+            return j.response()
+        }
+    }
+
+    func rollups(_ request: Request) async throws -> Response {
+        let q = QueryParameters(request, now: clock.now())
+        let name = try q.series()
+        let stepText = try q.required("step")
+        guard let tier = Tier(step: stepText) else { throw APIError.badParameter("step", "must be 1m, 15m, 1h or 1d") }
+        let (from, to) = try q.range(defaultSpan: tier == .day ? 30 * 86_400_000 : 86_400_000)
+        let format = try q.format()
+        if (to - from) / tier.widthMillis > Int64(Self.maxBuckets) {
+            throw APIError.badParameter("from", "the range spans more than \(Self.maxBuckets) buckets of \(tier); use a larger step")
+        }
+        guard let id = try await reader.seriesID(name) else { throw APIError.notFound("no series '\(name)'") }
+        let rows = try await reader.rollups(id, tier: tier, from: from, to: to)
+        switch format {
+        case .csv:
+            var out = "t,count,sum,min,max,avg,first,last\n"
+            for (t, b) in rows {
+                out += [JSONText.seconds(t), String(b.count), JSONText.number(b.sum), JSONText.number(b.min),
+                        JSONText.number(b.max), JSONText.number(b.average), JSONText.number(b.first),
+                        JSONText.number(b.last)].joined(separator: ",") + "\n"
+            }
+            return csv(out)
+        case .json:
+            var j = JSONText()
+            j.object {
+                $0.field("series") { $0.string(name.description) }
+                $0.field("step") { $0.string(tier.description) }
+                $0.field("points") {
+                    $0.array { a in
+                        for (t, b) in rows {
+                            a.object {
+                                $0.field("t") { $0.seconds(t) }
+                                $0.field("count") { $0.int(b.count) }
+                                $0.field("sum") { $0.double(b.sum) }
+                                $0.field("min") { $0.double(b.min) }
+                                $0.field("max") { $0.double(b.max) }
+                                $0.field("avg") { $0.double(b.average) }
+                                $0.field("first") { $0.double(b.first) }
+                                $0.field("last") { $0.double(b.last) }
+                            }
+                        }
+                    }
+                }
+            }
+            return j.response()
+        }
+    }
+
+    private func csv(_ text: String) -> Response {
+        Response(status: .ok, headers: [.contentType: "text/csv; charset=utf-8"],
+                 body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
+    }
+}

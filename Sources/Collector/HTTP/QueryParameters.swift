@@ -1,0 +1,58 @@
+import Hummingbird
+import Telemetry
+
+/// Reads and validates API query parameters; every problem is a 400 naming the parameter.
+struct QueryParameters {
+    let params: Parameters
+    let now: EpochMillis
+
+    init(_ request: Request, now: EpochMillis) {
+        params = request.uri.queryParameters
+        self.now = now
+    }
+
+    func string(_ name: String) -> String? { params.get(name) }
+
+    func required(_ name: String) throws -> String {
+        guard let v = params.get(name), !v.isEmpty else { throw APIError.badParameter(name, "is required") }
+        return v
+    }
+
+    func series(_ name: String = "series") throws -> SeriesName {
+        let v = try required(name)
+        do { return try SeriesName(parsing: v) } catch { throw APIError.badParameter(name, error.message) }
+    }
+
+    /// A time: epoch seconds (fractions allowed) or RFC 3339.
+    func time(_ name: String) throws -> EpochMillis? {
+        guard let v = params.get(name), !v.isEmpty else { return nil }
+        if let x = Double(v), x.isFinite, abs(x) < 1e12 { return EpochMillis((x * 1000).rounded(.down)) }
+        if let t = TimestampParser.rfc3339(v) { return t }
+        throw APIError.badParameter(name, "'\(v.prefix(40))' is neither epoch seconds nor RFC 3339 (e.g. 2026-11-22T13:00:00+07:00)")
+    }
+
+    /// `from`/`to`, with `to` defaulting to now and `from` to `to - defaultSpan`.
+    func range(defaultSpan: EpochMillis) throws -> (from: EpochMillis, to: EpochMillis) {
+        let to = try time("to") ?? now
+        let from = try time("from") ?? (to - defaultSpan)
+        guard from < to else { throw APIError.badParameter("from", "must be before to") }
+        return (from, to)
+    }
+
+    func int(_ name: String, in range: ClosedRange<Int>) throws -> Int? {
+        guard let v = params.get(name), !v.isEmpty else { return nil }
+        guard let n = Int(v), range.contains(n) else {
+            throw APIError.badParameter(name, "must be a whole number from \(range.lowerBound) to \(range.upperBound)")
+        }
+        return n
+    }
+
+    /// `format=json` (default) or `format=csv`.
+    func format() throws -> OutputFormat {
+        guard let v = params.get("format") else { return .json }
+        guard let f = OutputFormat(rawValue: v) else { throw APIError.badParameter("format", "must be json or csv") }
+        return f
+    }
+
+    enum OutputFormat: String { case json, csv }
+}

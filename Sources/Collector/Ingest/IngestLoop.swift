@@ -1,0 +1,327 @@
+import CMosquitto
+import Foundation
+import Logging
+import Synchronization
+import Telemetry
+
+/// The at-least-once ingest loop, on a thread of its own (MOSQUITTO.md):
+///
+///     poll the socket -> loop_read while readable (callbacks decode into a batch)
+///     -> commit the batch to SQLite -> loop_write (the queued PUBACKs leave) -> loop_misc
+///
+/// A PUBACK therefore leaves only after the readings it acknowledges are committed. If a
+/// commit fails, the connection is cut without writing: the broker keeps the messages and
+/// redelivers them to our persistent session; storage dedupes by (series, time).
+final class IngestLoop: @unchecked Sendable {
+    private let config: CollectorConfig
+    private let store: TelemetryStore
+    private let status: CollectorStatus
+    private let metrics: IngestMetrics
+    private let clock: any WallClock
+    private let logger: Logger
+    private let events = MosquittoClient.Events()
+    private let client: MosquittoClient
+    private let decoder = JSONPayloadDecoder()
+    private let stopRequested = Atomic<Bool>(false)
+    private let wakeRead: Int32
+    private let wakeWrite: Int32
+    private let statusTopic: String
+    private let sessionExpiry: UInt32?
+
+    // Loop-thread state.
+    private enum Link { case down(retryAt: ContinuousClock.Instant), connecting, up }
+    private var link: Link = .down(retryAt: .now)
+    private var backoffSeconds = 1
+    private var batch = IngestBatch()
+    private var batchMessages = 0
+    private var scratch: [Reading] = []
+    private var logBudget = LogBudget()
+
+    init(config: CollectorConfig, store: TelemetryStore, status: CollectorStatus, metrics: IngestMetrics,
+         clock: any WallClock, logger: Logger) throws {
+        self.config = config
+        self.store = store
+        self.status = status
+        self.metrics = metrics
+        self.clock = clock
+        self.logger = logger
+        let m = config.mqtt
+        statusTopic = "collectors/\(m.clientID)/status"
+        sessionExpiry = m.protocolVersion == .v5 ? m.sessionExpirySeconds : nil
+        client = try MosquittoClient(clientID: m.clientID, cleanSession: m.cleanSession, events: events)
+        switch m.protocolVersion {
+        case .v5: try client.useMQTT5(receiveMaximum: m.receiveMaximum)
+        case .v311: try client.useMQTT311()
+        }
+        try client.setWill(topic: statusTopic, payload: "offline", qos: 1, retain: true)
+        if let user = m.username {
+            let password = try m.passwordFile.map { try Self.readPassword($0) }
+            try client.setCredentials(username: user, password: password)
+        }
+        if m.url.tls {
+            if m.tlsInsecure { logger.warning("mqtt.tls_insecure is set: the broker's certificate is NOT verified") }
+            try client.setTLS(caFile: m.caFile, certFile: m.certFile, keyFile: m.keyFile, insecure: m.tlsInsecure)
+        }
+        var fds: [Int32] = [0, 0]
+        guard pipe(&fds) == 0 else { throw StartupError("cannot create the wake-up pipe") }
+        for fd in fds {
+            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+        }
+        wakeRead = fds[0]
+        wakeWrite = fds[1]
+        events.onConnect = { [unowned self] rc in connected(rc) }
+        events.onDisconnect = { [unowned self] rc in lost("disconnected: \(MosquittoClient.describe(rc))") }
+        events.onMessage = { [unowned self] msg in received(msg) }
+    }
+
+    deinit {
+        close(wakeRead)
+        close(wakeWrite)
+    }
+
+    /// Asks the loop to finish: it commits what it holds, lets the PUBACKs out, and returns.
+    func requestStop() {
+        stopRequested.store(true, ordering: .releasing)
+        var b: UInt8 = 1
+        _ = write(wakeWrite, &b, 1)
+    }
+
+    /// Runs until `requestStop()`. Call on a dedicated thread.
+    func run() {
+        logger.info("ingest loop starting", metadata: ["broker": "\(config.mqtt.url)", "client_id": "\(config.mqtt.clientID)"])
+        while !stopRequested.load(ordering: .acquiring) {
+            if case .down(let retryAt) = link {
+                let wait = ContinuousClock.now.duration(to: retryAt)
+                if wait > .zero {
+                    waitForWake(milliseconds: Int32(min(wait.components.seconds * 1000 + 1, 1000)))
+                    continue
+                }
+                connect()
+                continue
+            }
+            iterate()
+        }
+        finish()
+        logger.info("ingest loop stopped")
+    }
+
+    // MARK: Loop steps
+
+    private func connect() {
+        metrics.reconnects.increment()
+        let u = config.mqtt.url
+        let rc = client.connect(host: u.host, port: u.port, keepalive: config.mqtt.keepalive, sessionExpiry: sessionExpiry)
+        if rc == MOSQ_ERR_SUCCESS.rawValue {
+            link = .connecting
+        } else {
+            lost("cannot connect to \(u): \(MosquittoClient.describe(rc))")
+        }
+    }
+
+    private func iterate() {
+        let fd = client.socket
+        guard fd >= 0 else { lost("socket closed"); return }
+        var events = Int16(POLLIN)
+        if client.wantsWrite { events |= Int16(POLLOUT) }
+        var fds = [pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0), pollfd(fd: fd, events: events, revents: 0)]
+        _ = poll(&fds, 2, 1000)
+        if fds[0].revents != 0 { drainWake() }
+        if fds[1].revents & Int16(POLLIN | POLLHUP | POLLERR) != 0 { readWhileReadable(fd) }
+        if batchMessages > 0 {
+            guard commit() else { return }
+        }
+        if case .down = link { return }
+        if client.wantsWrite {
+            let rc = client.loopWrite()
+            if rc != MOSQ_ERR_SUCCESS.rawValue { lost("write failed: \(MosquittoClient.describe(rc))"); return }
+        }
+        let rc = client.loopMisc()
+        if rc != MOSQ_ERR_SUCCESS.rawValue { lost("keepalive: \(MosquittoClient.describe(rc))") }
+    }
+
+    private func readWhileReadable(_ fd: Int32) {
+        var one = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0)]
+        while true {
+            let rc = client.loopRead()
+            if rc != MOSQ_ERR_SUCCESS.rawValue {
+                lost("read failed: \(MosquittoClient.describe(rc))")
+                return
+            }
+            if batchMessages >= config.mqtt.maxBatchMessages { return }
+            one[0].revents = 0
+            if poll(&one, 1, 0) <= 0 || one[0].revents & Int16(POLLIN | POLLHUP | POLLERR) == 0 { return }
+        }
+    }
+
+    /// Commits the batch; on failure cuts the link so no PUBACK for it ever leaves.
+    private func commit() -> Bool {
+        let started = ContinuousClock.now
+        do {
+            let stats = try store.commit(batch, now: clock.now())
+            metrics.commits.increment()
+            metrics.commitSeconds.record(ContinuousClock.now - started)
+            metrics.batchReadings.record(Double(batch.readings.count))
+            metrics.readingsInserted.increment(by: Int64(stats.inserted))
+            metrics.readingsDuplicate.increment(by: Int64(stats.duplicates))
+            metrics.messagesAccepted.increment(by: Int64(batch.acceptedMessages))
+            metrics.messagesQuarantined.increment(by: Int64(batch.quarantine.count))
+            for q in batch.quarantine { metrics.quarantined(reason: q.reason) }
+            metrics.series.set(to: Double(store.registry.count))
+            if !status.snapshot.storageOK {
+                logger.notice("storage accepts commits again")
+                status.storage(ok: true, "")
+            }
+            batch.removeAll()
+            batchMessages = 0
+            return true
+        } catch {
+            metrics.commitFailures.increment()
+            logger.error("commit failed; withholding acknowledgements, the broker keeps the messages",
+                         metadata: ["error": "\(error)", "messages": "\(batchMessages)"])
+            status.storage(ok: false, "commit failed: \(error)")
+            batch.removeAll()
+            batchMessages = 0
+            client.abort()
+            lost("storage commit failed")
+            return false
+        }
+    }
+
+    private func finish() {
+        if batchMessages > 0 { _ = commit() }
+        if case .up = link {
+            _ = client.publish(statusTopic, Array("offline".utf8), qos: 1, retain: true)
+            _ = client.disconnect()
+            let deadline = ContinuousClock.now + .seconds(2)
+            while client.wantsWrite, ContinuousClock.now < deadline, client.socket >= 0 {
+                var fds = [pollfd(fd: client.socket, events: Int16(POLLOUT), revents: 0)]
+                _ = poll(&fds, 1, 100)
+                if client.loopWrite() != MOSQ_ERR_SUCCESS.rawValue { break }
+            }
+        }
+        link = .down(retryAt: .now)
+        status.mqtt(connected: false, "stopped")
+        metrics.connected.set(to: 0)
+    }
+
+    // MARK: Callbacks (on this thread, inside loopRead)
+
+    private func connected(_ rc: Int32) {
+        guard rc == 0 else {
+            lost("broker refused the connection: \(MosquittoClient.describeConnack(rc))")
+            client.abort()
+            return
+        }
+        link = .up
+        backoffSeconds = 1
+        for s in config.mqtt.subscriptions {
+            let rc = client.subscribe(s.topic, qos: s.qos ?? config.mqtt.qos)
+            if rc != MOSQ_ERR_SUCCESS.rawValue {
+                logger.error("subscribe failed", metadata: ["topic": "\(s.topic)", "error": "\(MosquittoClient.describe(rc))"])
+            }
+        }
+        _ = client.publish(statusTopic, Array("online".utf8), qos: 1, retain: true)
+        status.mqtt(connected: true, "connected to \(config.mqtt.url)")
+        metrics.connected.set(to: 1)
+        logger.info("connected", metadata: ["broker": "\(config.mqtt.url)", "subscriptions": "\(config.mqtt.subscriptions.map(\.topic))"])
+    }
+
+    /// Marks the link down and schedules a reconnect with exponential back-off (1 s ... 30 s).
+    private func lost(_ reason: String) {
+        if case .down = link { return }
+        if stopRequested.load(ordering: .acquiring) {
+            link = .down(retryAt: .now)
+            return
+        }
+        let wasUp: Bool
+        if case .up = link { wasUp = true } else { wasUp = false }
+        link = .down(retryAt: .now + .seconds(backoffSeconds))
+        if wasUp || logBudget.allow() {
+            logger.warning("mqtt link down; retrying", metadata: ["reason": "\(reason)", "retry_in_s": "\(backoffSeconds)"])
+        }
+        backoffSeconds = min(backoffSeconds * 2, 30)
+        status.mqtt(connected: false, reason)
+        metrics.connected.set(to: 0)
+    }
+
+    private func received(_ msg: UnsafePointer<mosquitto_message>) {
+        batchMessages += 1
+        let m = msg.pointee
+        let topic = m.topic.map { String(cString: $0) } ?? ""
+        let payload = UnsafeRawBufferPointer(start: m.payload, count: Int(max(m.payloadlen, 0)))
+        let now = clock.now()
+        let limits = config.limits
+        if payload.count > limits.maxPayloadBytes {
+            return quarantine(topic, payload, now, DecodeError("too_large", "payload of \(payload.count) bytes exceeds limits.max_payload_bytes (\(limits.maxPayloadBytes))"))
+        }
+        guard let first = payload.first(where: { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 }) else {
+            return quarantine(topic, payload, now, DecodeError("empty", "empty payload"))
+        }
+        guard first == UInt8(ascii: "{") || first == UInt8(ascii: "[") else {
+            return quarantine(topic, payload, now, DecodeError("unknown_format", "not a JSON object or array (SenML and line protocol are not implemented yet)"))
+        }
+        let context = DecodeContext(topic: topic, now: now, acceptAge: config.storage.acceptAgeMillis,
+                                    maxReadings: limits.maxReadingsPerMessage)
+        scratch.removeAll(keepingCapacity: true)
+        do {
+            try decoder.decode(payload, context: context, into: &scratch)
+        } catch {
+            return quarantine(topic, payload, now, error)
+        }
+        guard store.bind(scratch, into: &batch) else {
+            return quarantine(topic, payload, now, DecodeError("series_limit", "new series would exceed limits.max_series (\(limits.maxSeries))"))
+        }
+        batch.acceptedMessages += 1
+    }
+
+    private func quarantine(_ topic: String, _ payload: UnsafeRawBufferPointer, _ now: EpochMillis, _ e: DecodeError) {
+        batch.quarantine.append(QuarantineRecord(received: now, topic: topic, reason: e.reason, detail: e.detail, payload: payload))
+        if logBudget.allow() {
+            logger.warning("message quarantined", metadata: ["topic": "\(topic.prefix(200))", "reason": "\(e.reason)", "detail": "\(e.detail)"])
+        }
+    }
+
+    // MARK: Helpers
+
+    private func waitForWake(milliseconds: Int32) {
+        var fds = [pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)]
+        if poll(&fds, 1, milliseconds) > 0 { drainWake() }
+    }
+
+    private func drainWake() {
+        var buf = [UInt8](repeating: 0, count: 64)
+        while read(wakeRead, &buf, buf.count) > 0 {}
+    }
+
+    static func readPassword(_ path: String) throws -> String {
+        var st = stat()
+        guard stat(path, &st) == 0 else { throw StartupError("mqtt.password_file '\(path)' cannot be read") }
+        if st.st_mode & S_IROTH != 0 {
+            throw StartupError("mqtt.password_file '\(path)' is world-readable; chmod o-r it first")
+        }
+        guard let data = FileManager.default.contents(atPath: path), let s = String(data: data, encoding: .utf8) else {
+            throw StartupError("mqtt.password_file '\(path)' cannot be read")
+        }
+        return s.trimmingCharacters(in: .newlines)
+    }
+}
+
+/// At most a few log lines per second from floods of bad input or reconnects.
+struct LogBudget {
+    private var windowStart = ContinuousClock.now
+    private var used = 0
+
+    mutating func allow(perWindow limit: Int = 20) -> Bool {
+        let now = ContinuousClock.now
+        if now - windowStart > .seconds(10) { windowStart = now; used = 0 }
+        used += 1
+        return used <= limit
+    }
+}
+
+/// A problem that stops the daemon from starting, with a message for the operator.
+struct StartupError: Error, CustomStringConvertible {
+    let description: String
+    init(_ d: String) { description = d }
+}

@@ -1,0 +1,76 @@
+import GRDB
+
+/// The read side of Telemetry: answers queries from SQLite. Sendable; safe from any task.
+public struct TelemetryReader: Sendable {
+    public let pool: DatabasePool
+    private let days: LocalDays
+
+    public init(pool: DatabasePool, timeZone: TimeZoneID) {
+        self.pool = pool
+        self.days = LocalDays(timeZone: timeZone.zone)
+    }
+
+    /// The start of the `tier` bucket containing `t`.
+    public func bucketStart(_ tier: Tier, _ t: EpochMillis) -> EpochMillis {
+        if tier == .day { return days.lookup(t).start }
+        return EpochMillis.floorDiv(t, tier.widthMillis) * tier.widthMillis
+    }
+
+    /// The stored id of a series, if it has ever had a reading.
+    public func seriesID(_ name: SeriesName) async throws -> SeriesID? {
+        try await pool.read { db in
+            try Int32.fetchOne(db, sql: "SELECT id FROM series WHERE name = ?", arguments: [name.description])
+                .map(SeriesID.init)
+        }
+    }
+
+    /// Raw readings with `from <= t < to`, oldest first, at most `limit` of them
+    /// (`truncated` tells whether more exist).
+    public func raw(_ id: SeriesID, from: EpochMillis, to: EpochMillis, limit: Int) async throws
+        -> (points: [Sample], truncated: Bool)
+    {
+        try await pool.read { db in
+            var out: [Sample] = []
+            let rows = try Row.fetchCursor(db, sql: """
+                SELECT t, value FROM raw WHERE series_id = ? AND t >= ? AND t < ? ORDER BY t LIMIT ?
+                """, arguments: [id.rawValue, from, to, limit + 1])
+            while let row = try rows.next() {
+                out.append(Sample(time: row[0], value: row[1]))
+            }
+            let truncated = out.count > limit
+            if truncated { out.removeLast() }
+            return (out, truncated)
+        }
+    }
+
+    /// Rollup buckets of `tier` that overlap `[from, to)`, oldest first.
+    public func rollups(_ id: SeriesID, tier: Tier, from: EpochMillis, to: EpochMillis) async throws
+        -> [(start: EpochMillis, bucket: Bucket)]
+    {
+        let lower = bucketStart(tier, from)
+        return try await pool.read { db in
+            var out: [(EpochMillis, Bucket)] = []
+            let rows = try Row.fetchCursor(db, sql: """
+                SELECT t, cnt, total, lo, hi, first_t, first_v, last_t, last_v FROM \(tier.table)
+                WHERE series_id = ? AND t >= ? AND t < ? ORDER BY t
+                """, arguments: [id.rawValue, lower, to])
+            while let r = try rows.next() {
+                out.append((r[0], Bucket(count: r[1], sum: r[2], min: r[3], max: r[4],
+                                         firstTime: r[5], first: r[6], lastTime: r[7], last: r[8])))
+            }
+            return out
+        }
+    }
+
+    /// Number of stored raw readings of a series (all time).
+    public func rawCount(_ id: SeriesID) async throws -> Int {
+        try await pool.read { db in
+            try Int.fetchOne(db, sql: "SELECT count(*) FROM raw WHERE series_id = ?", arguments: [id.rawValue]) ?? 0
+        }
+    }
+
+    /// Whether the database answers at all (for readiness).
+    public func ping() async throws {
+        _ = try await pool.read { db in try Int.fetchOne(db, sql: "SELECT 1") }
+    }
+}

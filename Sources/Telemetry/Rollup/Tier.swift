@@ -1,0 +1,41 @@
+/// A rollup resolution. 1m, 15m and 1h buckets align to the epoch in UTC; 1d buckets start
+/// at local midnight in the configured time zone.
+public enum Tier: Int, CaseIterable, Sendable, CustomStringConvertible {
+    case minute = 0, quarterHour, hour, day
+
+    /// Bucket width in milliseconds (for `day`, the nominal 24 h; real days may differ by DST).
+    public var widthMillis: Int64 {
+        switch self {
+        case .minute: 60_000
+        case .quarterHour: 900_000
+        case .hour: 3_600_000
+        case .day: 86_400_000
+        }
+    }
+
+    /// The `step` spelling used by the API: 1m, 15m, 1h, 1d.
+    public var description: String {
+        switch self {
+        case .minute: "1m"
+        case .quarterHour: "15m"
+        case .hour: "1h"
+        case .day: "1d"
+        }
+    }
+
+    /// The tier named by an API `step`, if any.
+    public init?(step: String) {
+        guard let t = Tier.allCases.first(where: { $0.description == step }) else { return nil }
+        self = t
+    }
+
+    /// SQLite table holding this tier's rows.
+    var table: String {
+        switch self {
+        case .minute: "rollup_1m"
+        case .quarterHour: "rollup_15m"
+        case .hour: "rollup_1h"
+        case .day: "rollup_1d"
+        }
+    }
+}

@@ -1,0 +1,80 @@
+import Foundation
+import GRDB
+
+/// Opens the collector's SQLite file (WAL) and brings its schema up to date.
+/// The schema is documented in `Storage/SCHEMA.md`.
+public enum TelemetryDatabase {
+    /// How hard each commit pushes to disk. `normal` survives a killed process;
+    /// `full` also survives a power loss, at the cost of an fsync per commit.
+    public enum Durability: String, Sendable {
+        case normal, full
+    }
+
+    /// Opens (creating if needed) the database at `path` and migrates it.
+    /// An unreadable, corrupt or foreign file is an error, never silently replaced.
+    public static func open(path: String, durability: Durability = .normal) throws -> DatabasePool {
+        let dir = (path as NSString).deletingLastPathComponent
+        if !dir.isEmpty {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        }
+        var config = Configuration()
+        config.busyMode = .timeout(5)
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = \(durability == .full ? "FULL" : "NORMAL")")
+        }
+        let pool = try DatabasePool(path: path, configuration: config)
+        try migrator.migrate(pool)
+        return pool
+    }
+
+    /// Named, append-only schema migrations.
+    public static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1: series, raw readings, rollups, quarantine") { db in
+            try db.execute(sql: """
+                CREATE TABLE series (
+                    id INTEGER PRIMARY KEY,
+                    name TEXT NOT NULL UNIQUE,
+                    sensor TEXT NOT NULL,
+                    metric TEXT NOT NULL,
+                    first_seen INTEGER NOT NULL,
+                    last_t INTEGER,
+                    last_value REAL
+                );
+                CREATE INDEX series_sensor ON series(sensor);
+                CREATE TABLE raw (
+                    series_id INTEGER NOT NULL,
+                    t INTEGER NOT NULL,
+                    value REAL NOT NULL,
+                    PRIMARY KEY (series_id, t)
+                ) WITHOUT ROWID;
+                CREATE TABLE quarantine (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    received INTEGER NOT NULL,
+                    topic TEXT NOT NULL,
+                    reason TEXT NOT NULL,
+                    detail TEXT NOT NULL,
+                    payload BLOB NOT NULL
+                );
+                """)
+            for tier in Tier.allCases {
+                try db.execute(sql: """
+                    CREATE TABLE \(tier.table) (
+                        series_id INTEGER NOT NULL,
+                        t INTEGER NOT NULL,
+                        cnt INTEGER NOT NULL,
+                        total REAL NOT NULL,
+                        lo REAL NOT NULL,
+                        hi REAL NOT NULL,
+                        first_t INTEGER NOT NULL,
+                        first_v REAL NOT NULL,
+                        last_t INTEGER NOT NULL,
+                        last_v REAL NOT NULL,
+                        PRIMARY KEY (series_id, t)
+                    ) WITHOUT ROWID
+                    """)
+            }
+        }
+        return m
+    }
+}

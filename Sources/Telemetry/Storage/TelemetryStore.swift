@@ -1,0 +1,159 @@
+import Foundation
+import GRDB
+
+/// The write side of Telemetry: binds readings to series, and commits a batch (raw readings
+/// deduplicated, rollup deltas merged, quarantined messages) as one SQLite transaction.
+///
+/// Not thread-safe: one ingest thread owns it. Readers use `TelemetryReader` on the same pool.
+public final class TelemetryStore {
+    public let pool: DatabasePool
+    public private(set) var registry: SeriesRegistry
+    private var downsampler: Downsampler
+    private var rings: ContiguousArray<SeriesRing> = []
+    private let ringCapacity: Int
+    private let quarantineLimit: Int
+    private var accepted: [BoundReading] = []
+    private var newest: [SeriesID: Sample] = [:]
+
+    /// What one commit did.
+    public struct CommitStats: Sendable, Equatable {
+        public var inserted = 0
+        public var duplicates = 0
+        public var quarantined = 0
+    }
+
+    /// Loads the series registry from `pool`.
+    public init(pool: DatabasePool, timeZone: TimeZoneID, ringCapacity: Int = 128,
+                maxSeries: Int = 200_000, quarantineLimit: Int = 10_000) throws {
+        self.pool = pool
+        self.ringCapacity = ringCapacity
+        self.quarantineLimit = quarantineLimit
+        self.downsampler = Downsampler(days: LocalDays(timeZone: timeZone.zone))
+        var registry = SeriesRegistry(limit: maxSeries)
+        try pool.read { db in
+            let rows = try Row.fetchCursor(db, sql: "SELECT id, sensor, metric FROM series ORDER BY id")
+            while let row = try rows.next() {
+                let name = try SeriesName(sensor: row[1], metric: row[2])
+                registry.load(name, id: SeriesID(row[0]))
+            }
+        }
+        self.registry = registry
+        downsampler.reserve(seriesCount: registry.count)
+        rings.reserveCapacity(registry.count)
+        for _ in 0..<registry.count { rings.append(SeriesRing(capacity: ringCapacity)) }
+    }
+
+    /// Binds a message's readings to series ids and appends them to `batch`, all or none:
+    /// returns false (appending nothing) when the new series would exceed `limits.max_series`.
+    public func bind(_ readings: [Reading], into batch: inout IngestBatch) -> Bool {
+        if registry.count + readings.count > registry.limit,
+           registry.count + registry.unknownCount(readings.lazy.map(\.series)) > registry.limit {
+            return false
+        }
+        for r in readings {
+            guard let id = registry.intern(r.series) else { preconditionFailure("checked above") }
+            batch.readings.append(BoundReading(series: id, time: r.time, value: r.value))
+        }
+        if registry.count > rings.count {
+            downsampler.reserve(seriesCount: registry.count)
+            while rings.count < registry.count { rings.append(SeriesRing(capacity: ringCapacity)) }
+        }
+        return true
+    }
+
+    /// The latest samples of a series held in memory (oldest first).
+    public func recent(_ id: SeriesID) -> [Sample] { rings[id.index].samples }
+
+    /// Commits `batch` in one transaction. On error nothing of it is stored, the in-memory
+    /// state is as before, and the caller must not acknowledge the batch's messages.
+    @discardableResult
+    public func commit(_ batch: IngestBatch, now: EpochMillis) throws -> CommitStats {
+        var stats = CommitStats()
+        do {
+            try pool.write { db in
+                try saveNewSeries(db, now: now)
+                let insert = try db.cachedStatement(sql: "INSERT OR IGNORE INTO raw (series_id, t, value) VALUES (?, ?, ?)")
+                for r in batch.readings {
+                    try insert.execute(arguments: [r.series.rawValue, r.time, r.value])
+                    if db.changesCount > 0 {
+                        downsampler.add(series: r.series, time: r.time, value: r.value)
+                        accepted.append(r)
+                    } else {
+                        stats.duplicates += 1
+                    }
+                }
+                stats.inserted = accepted.count
+                try mergeRollups(db)
+                try updateLastValues(db)
+                try saveQuarantine(db, batch.quarantine)
+                stats.quarantined = batch.quarantine.count
+            }
+        } catch {
+            downsampler.discardDeltas()
+            accepted.removeAll(keepingCapacity: true)
+            newest.removeAll(keepingCapacity: true)
+            throw error
+        }
+        registry.markSaved()
+        for r in accepted { rings[r.series.index].record(Sample(time: r.time, value: r.value)) }
+        accepted.removeAll(keepingCapacity: true)
+        newest.removeAll(keepingCapacity: true)
+        return stats
+    }
+
+    private func saveNewSeries(_ db: Database, now: EpochMillis) throws {
+        guard !registry.unsaved.isEmpty else { return }
+        let stmt = try db.cachedStatement(sql: "INSERT OR IGNORE INTO series (id, name, sensor, metric, first_seen) VALUES (?, ?, ?, ?, ?)")
+        for id in registry.unsaved {
+            let n = registry.name(of: id)
+            try stmt.execute(arguments: [id.rawValue, n.description, n.sensor, n.metric, now])
+        }
+    }
+
+    private func mergeRollups(_ db: Database) throws {
+        var statements: [Statement] = []
+        for tier in Tier.allCases {
+            statements.append(try db.cachedStatement(sql: """
+                INSERT INTO \(tier.table) (series_id, t, cnt, total, lo, hi, first_t, first_v, last_t, last_v)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (series_id, t) DO UPDATE SET
+                  cnt = cnt + excluded.cnt,
+                  total = total + excluded.total,
+                  lo = min(lo, excluded.lo),
+                  hi = max(hi, excluded.hi),
+                  first_v = CASE WHEN excluded.first_t < first_t THEN excluded.first_v ELSE first_v END,
+                  first_t = min(first_t, excluded.first_t),
+                  last_v = CASE WHEN excluded.last_t > last_t THEN excluded.last_v ELSE last_v END,
+                  last_t = max(last_t, excluded.last_t)
+                """))
+        }
+        try downsampler.drain { key, b in
+            try statements[key.tier.rawValue].execute(arguments: [
+                key.series.rawValue, key.start, b.count, b.sum, b.min, b.max,
+                b.firstTime, b.first, b.lastTime, b.last,
+            ])
+        }
+    }
+
+    private func updateLastValues(_ db: Database) throws {
+        for r in accepted where (newest[r.series]?.time ?? .min) < r.time {
+            newest[r.series] = Sample(time: r.time, value: r.value)
+        }
+        guard !newest.isEmpty else { return }
+        let stmt = try db.cachedStatement(sql: """
+            UPDATE series SET last_t = ?, last_value = ? WHERE id = ? AND (last_t IS NULL OR last_t < ?)
+            """)
+        for (id, s) in newest {
+            try stmt.execute(arguments: [s.time, s.value, id.rawValue, s.time])
+        }
+    }
+
+    private func saveQuarantine(_ db: Database, _ records: [QuarantineRecord]) throws {
+        guard !records.isEmpty else { return }
+        let stmt = try db.cachedStatement(sql: "INSERT INTO quarantine (received, topic, reason, detail, payload) VALUES (?, ?, ?, ?, ?)")
+        for q in records {
+            try stmt.execute(arguments: [q.received, q.topic, q.reason, q.detail, Data(q.payload)])
+        }
+        try db.execute(sql: "DELETE FROM quarantine WHERE id <= (SELECT max(id) FROM quarantine) - ?", arguments: [quarantineLimit])
+    }
+}
