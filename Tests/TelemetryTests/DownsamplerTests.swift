@@ -1,0 +1,187 @@
+import Foundation
+import GRDB
+import Testing
+@testable import Telemetry
+
+@Suite struct DownsamplerTests {
+    static let hcm = TimeZoneID("Asia/Ho_Chi_Minh")!   // UTC+7, no DST
+
+    /// A stream over three days for a few series, with values that make sums exact in binary.
+    static func stream(seed: UInt64, count: Int) -> [BoundReading] {
+        var rng = SplitMix(seed: seed)
+        let base: EpochMillis = 1_795_000_000_000
+        return (0..<count).map { _ in
+            BoundReading(series: SeriesID(Int32(rng.next(below: 4))),
+                         time: base + EpochMillis(rng.next(below: 3 * 86_400)) * 1000 + EpochMillis(rng.next(below: 3)) * 250,
+                         value: Double(Int(rng.next(below: 2001)) - 1000) / 4)
+        }
+    }
+
+    /// In memory: the deltas drained over many small "commits", merged, equal the recompute.
+    @Test(arguments: [1, 2, 3, 99])
+    func shuffledWithDuplicatesMatchesRecompute(seed: UInt64) {
+        var rng = SplitMix(seed: seed)
+        var readings = Self.stream(seed: seed, count: 5000)
+        readings += readings.prefix(700)          // duplicates (redeliveries)
+        readings.shuffle(using: &rng)
+        var d = Downsampler(days: LocalDays(timeZone: Self.hcm.zone))
+        d.reserve(seriesCount: 4)
+        var merged: [BucketKey: Bucket] = [:]
+        var seen = Set<[Int64]>()   // storage's dedupe, played here by a set
+        var i = 0
+        while i < readings.count {
+            let n = Int(rng.next(below: 300)) + 1
+            for r in readings[i..<min(i + n, readings.count)] where seen.insert([Int64(r.series.rawValue), r.time]).inserted {
+                d.add(series: r.series, time: r.time, value: r.value)
+            }
+            d.drain { key, delta in merged[key, default: .empty].merge(delta) }
+            #expect(d.isClean)
+            i += n
+        }
+        for tier in Tier.allCases {
+            let expected = RollupOracle.recompute(readings, tier: tier, utcOffsetSeconds: 7 * 3600)
+            let got = merged.filter { $0.key.tier == tier }
+            #expect(got.count == expected.count, "tier \(tier)")
+            for (k, b) in expected {
+                #expect(got[k].map { sameBucket($0, b) } == true, "tier \(tier) bucket \(k.start)")
+            }
+        }
+    }
+
+    @Test func bucketAlignment() {
+        var d = Downsampler(days: LocalDays(timeZone: Self.hcm.zone))
+        let t: EpochMillis = 1_795_000_123_456   // 2026-11-18T09:55:23.456Z = 16:55 in Hanoi
+        #expect(d.bucketStart(.minute, t) == 1_795_000_080_000)
+        #expect(d.bucketStart(.quarterHour, t) == 1_794_999_600_000)
+        #expect(d.bucketStart(.hour, t) == 1_794_999_600_000)
+        // Local midnight 2026-11-18T00:00+07:00 = 2026-11-17T17:00Z.
+        #expect(d.bucketStart(.day, t) == 1_794_934_800_000)
+        #expect(d.bucketStart(.minute, -1) == -60_000)
+    }
+
+    @Test func localDaysFollowDST() {
+        var days = LocalDays(timeZone: TimeZone(identifier: "Europe/Berlin")!)
+        // 2026-03-29 is 23 h long in Berlin: 2026-03-28T23:00Z ... 2026-03-29T22:00Z.
+        let d = days.day(containing: 1_774_778_400_000)   // 2026-03-29T10:00Z
+        #expect(d.start == 1_774_738_800_000)
+        #expect(d.end - d.start == 23 * 3_600_000)
+    }
+}
+
+@Suite struct TelemetryStoreTests {
+    /// Through SQLite: random batches, shuffled, duplicated, across restarts of the store;
+    /// every tier's stored rows equal the recompute from the unique readings.
+    @Test(arguments: [5, 17])
+    func storedTiersMatchRecompute(seed: UInt64) throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        var rng = SplitMix(seed: seed)
+        let names = (0..<4).map { try! SeriesName(sensor: "s\($0)", metric: "v") }
+        var readings = DownsamplerTests.stream(seed: seed, count: 4000)
+        readings += readings.shuffled(using: &rng).prefix(800)
+        readings.shuffle(using: &rng)
+        var i = 0
+        var restarts = 0
+        while i < readings.count {
+            // A new store (as after a restart) every so often: open buckets start empty again.
+            let pool = try TelemetryDatabase.open(path: dir.file("t.sqlite"))
+            let store = try TelemetryStore(pool: pool, timeZone: DownsamplerTests.hcm)
+            let end = min(i + 1500, readings.count)
+            while i < end {
+                let n = Int(rng.next(below: 200)) + 1
+                var batch = IngestBatch()
+                let next = min(i + n, end)
+                let chunk = readings[i..<next].map { Reading(series: names[$0.series.index], time: $0.time, value: $0.value) }
+                #expect(store.bind(chunk, into: &batch))
+                try store.commit(batch, now: 0)
+                i = next
+            }
+            restarts += 1
+        }
+        #expect(restarts > 1)
+        let pool = try TelemetryDatabase.open(path: dir.file("t.sqlite"))
+        let store = try TelemetryStore(pool: pool, timeZone: DownsamplerTests.hcm)
+        // Ids were assigned in first-seen order; map the oracle's ids through the names.
+        let idOf = names.map { store.registry.id(of: $0)! }
+        let stored = readings.map { BoundReading(series: idOf[$0.series.index], time: $0.time, value: $0.value) }
+        let rawCount = try pool.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM raw")! }
+        #expect(rawCount == Set(stored.map { [Int64($0.series.rawValue), $0.time] }).count)
+        for tier in Tier.allCases {
+            let expected = RollupOracle.recompute(stored, tier: tier, utcOffsetSeconds: 7 * 3600)
+            let rows = try pool.read { db in
+                try Row.fetchAll(db, sql: "SELECT series_id, t, cnt, total, lo, hi, first_t, first_v, last_t, last_v FROM \(tier.table)")
+            }
+            #expect(rows.count == expected.count, "tier \(tier)")
+            for r in rows {
+                let key = BucketKey(tier: tier, series: SeriesID(r[0]), start: r[1])
+                let b = Bucket(count: r[2], sum: r[3], min: r[4], max: r[5], firstTime: r[6], first: r[7], lastTime: r[8], last: r[9])
+                #expect(expected[key].map { sameBucket(b, $0) } == true, "tier \(tier) series \(key.series) bucket \(key.start)")
+            }
+        }
+    }
+
+    @Test func migrationsOnEmptyFileAndReopen() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let path = dir.file("sub/dir/c.sqlite")
+        do {
+            let pool = try TelemetryDatabase.open(path: path)
+            let store = try TelemetryStore(pool: pool, timeZone: .utc)
+            var batch = IngestBatch()
+            #expect(store.bind([Reading(series: try SeriesName(parsing: "a/x"), time: 1000, value: 1),
+                                Reading(series: try SeriesName(parsing: "b/y"), time: 1000, value: 2)], into: &batch))
+            let stats = try store.commit(batch, now: 5)
+            #expect(stats.inserted == 2)
+        }
+        let pool = try TelemetryDatabase.open(path: path)
+        let applied = try pool.read { try TelemetryDatabase.migrator.appliedMigrations($0) }
+        #expect(applied.count == 1)
+        let store = try TelemetryStore(pool: pool, timeZone: .utc)
+        #expect(store.registry.count == 2)
+        #expect(store.registry.id(of: try SeriesName(parsing: "b/y")) == SeriesID(1))
+        var batch = IngestBatch()
+        #expect(store.bind([Reading(series: try SeriesName(parsing: "b/y"), time: 1000, value: 9)], into: &batch))
+        let stats = try store.commit(batch, now: 6)
+        #expect(stats.inserted == 0 && stats.duplicates == 1)
+    }
+
+    @Test func foreignFileIsAnErrorNotReplaced() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let path = dir.file("c.sqlite")
+        let junk = Data(repeating: 0x42, count: 8192)
+        try junk.write(to: URL(fileURLWithPath: path))
+        #expect(throws: (any Error).self) { _ = try TelemetryDatabase.open(path: path) }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == junk)
+    }
+
+    @Test func seriesLimitRejectsWholeMessage() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let store = try TelemetryStore(pool: try TelemetryDatabase.open(path: dir.file("c.sqlite")), timeZone: .utc, maxSeries: 2)
+        var batch = IngestBatch()
+        let r = { (n: String) in Reading(series: try! SeriesName(parsing: n), time: 0, value: 0) }
+        #expect(store.bind([r("a/x")], into: &batch))
+        #expect(!store.bind([r("a/x"), r("b/x"), r("c/x")], into: &batch))
+        #expect(batch.readings.count == 1)
+        #expect(store.bind([r("a/x"), r("b/x")], into: &batch))
+        #expect(store.registry.count == 2)
+    }
+
+    @Test func lastValueNeverGoesBack() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let pool = try TelemetryDatabase.open(path: dir.file("c.sqlite"))
+        let store = try TelemetryStore(pool: pool, timeZone: .utc)
+        let name = try SeriesName(parsing: "a/x")
+        for (t, v) in [(5000, 5.0), (9000, 9.0), (7000, 7.0)] {
+            var batch = IngestBatch()
+            _ = store.bind([Reading(series: name, time: EpochMillis(t), value: v)], into: &batch)
+            try store.commit(batch, now: 0)
+        }
+        let row = try pool.read { try Row.fetchOne($0, sql: "SELECT last_t, last_value FROM series")! }
+        #expect(row[0] as Int64 == 9000)
+        #expect(row[1] as Double == 9.0)
+        #expect(store.recent(SeriesID(0)).map(\.time) == [5000, 7000, 9000])
+    }
+}

@@ -1,0 +1,42 @@
+import Foundation
+@testable import Telemetry
+
+/// A fresh directory under the system temp dir, removed by `cleanup()`.
+struct TempDir {
+    let path: String
+    init() {
+        path = NSTemporaryDirectory() + "collector-test-" + UUID().uuidString
+        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+    func file(_ name: String) -> String { path + "/" + name }
+    func cleanup() { try? FileManager.default.removeItem(atPath: path) }
+}
+
+/// The naive recompute the downsampler is checked against: group unique readings by bucket.
+enum RollupOracle {
+    /// Day buckets for a fixed-offset zone, computed independently of `LocalDays`.
+    static func bucketStart(_ tier: Tier, _ t: EpochMillis, utcOffsetSeconds: Int64) -> EpochMillis {
+        if tier == .day {
+            let off = utcOffsetSeconds * 1000
+            return EpochMillis.floorDiv(t + off, 86_400_000) * 86_400_000 - off
+        }
+        return EpochMillis.floorDiv(t, tier.widthMillis) * tier.widthMillis
+    }
+
+    static func recompute(_ readings: [BoundReading], tier: Tier, utcOffsetSeconds: Int64) -> [BucketKey: Bucket] {
+        var seen = Set<[Int64]>()
+        var out: [BucketKey: Bucket] = [:]
+        for r in readings where seen.insert([Int64(r.series.rawValue), r.time]).inserted {
+            let key = BucketKey(tier: tier, series: r.series, start: bucketStart(tier, r.time, utcOffsetSeconds: utcOffsetSeconds))
+            out[key, default: .empty].add(time: r.time, value: r.value)
+        }
+        return out
+    }
+}
+
+/// Equal up to floating-point summation order (count, min, max, first, last exactly).
+func sameBucket(_ a: Bucket, _ b: Bucket) -> Bool {
+    a.count == b.count && a.min == b.min && a.max == b.max && a.first == b.first && a.last == b.last
+        && a.firstTime == b.firstTime && a.lastTime == b.lastTime
+        && abs(a.sum - b.sum) <= 1e-9 * max(1, abs(b.sum))
+}
