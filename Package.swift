@@ -73,7 +73,6 @@ let package = Package(
             dependencies: [
                 "Collector",
                 "Telemetry",
-                .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -1,0 +1,139 @@
+import Foundation
+import Testing
+
+/// The foundation's promise, from the outside: a real mosquitto, the real daemon as a child
+/// process, real HTTP, a real SQLite file in a temporary directory.
+@Suite(.serialized) struct EndToEndTests {
+    static let t0 = 1_795_000_000   // 2026-11-18T09:46:40Z: not aligned to any bucket on purpose
+
+    /// `count` readings, one per second, value = a multiple of 0.25 (so sums are exact in binary).
+    static func readings(_ count: Int) -> [(t: Int, v: Double)] {
+        (0..<count).map { i in (t0 + i, Double((i * 37) % 1000 - 500) / 4) }
+    }
+
+    static func line(sensor: String, _ r: (t: Int, v: Double)) -> String {
+        "{\"sensor\":\"\(sensor)\",\"ts\":\(r.t),\"temp_c\":\(r.v)}"
+    }
+
+    /// The expected rollup rows for a bucket width in seconds, as the API spells them.
+    static func expected(_ rs: [(t: Int, v: Double)], width: Int) -> [[String: Double]] {
+        var buckets: [Int: [(t: Int, v: Double)]] = [:]
+        for r in rs { buckets[r.t - ((r.t % width) + width) % width, default: []].append(r) }
+        return buckets.keys.sorted().map { start in
+            let b = buckets[start]!.sorted { $0.t < $1.t }
+            let sum = b.reduce(0) { $0 + $1.v }
+            return ["t": Double(start), "count": Double(b.count), "sum": sum, "min": b.map(\.v).min()!,
+                    "max": b.map(\.v).max()!, "avg": sum / Double(b.count), "first": b.first!.v, "last": b.last!.v]
+        }
+    }
+
+    /// Equal rollup rows: every field exact, except `avg`, which JSON parsing on Linux may
+    /// read back one ulp off (the server prints the shortest round-trip form of sum/count).
+    static func same(_ a: [[String: Double]], _ b: [[String: Double]]) -> Bool {
+        guard a.count == b.count else { return false }
+        for (x, y) in zip(a, b) {
+            guard Set(x.keys) == Set(y.keys) else { return false }
+            for (k, v) in x {
+                let w = y[k]!
+                if k == "avg" ? abs(v - w) > 1e-12 * max(1, abs(w)) : v != w { return false }
+            }
+        }
+        return true
+    }
+
+    static func rollups(_ c: CollectorProcess, series: String, step: String, from: Int, to: Int) async throws -> [[String: Double]] {
+        let o = try await httpJSON("\(c.baseURL)/api/v1/rollups?series=\(series)&step=\(step)&from=\(from)&to=\(to)")
+        let points = o["points"] as? [[String: Any]] ?? []
+        return points.map { p in p.compactMapValues { ($0 as? NSNumber)?.doubleValue } }
+    }
+
+    static func storedCount(_ c: CollectorProcess, series: String, from: Int, to: Int) async throws -> Int {
+        guard let o = try? await httpJSON("\(c.baseURL)/api/v1/rollups?series=\(series)&step=1d&from=\(from)&to=\(to)") else { return 0 }
+        return (o["points"] as? [[String: Any]] ?? []).reduce(0) { $0 + (($1["count"] as? NSNumber)?.intValue ?? 0) }
+    }
+
+    /// 10,000 readings at QoS 1, shuffled and with 500 redelivered duplicates: exact 1m and 1h
+    /// rollups over HTTP; SIGTERM exits 0 within 5 s; after a restart the same answers.
+    @Test func exactRollupsSurviveRestart() async throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let broker = try MosquittoBroker(dir: dir)
+        defer { broker.stop() }
+        try await broker.waitReady()
+        let collector = try CollectorProcess(dir: dir, brokerPort: broker.port)
+        try collector.start()
+        try await collector.waitReady()
+
+        let rs = Self.readings(10_000)
+        var rng = SystemRandomNumberGenerator()
+        var lines = rs.map { Self.line(sensor: "ws-it-01", $0) }
+        lines += lines.prefix(500)
+        lines.shuffle(using: &rng)
+        try broker.publish(topic: "telemetry/lai-chau/weather/ws-it-01", lines: lines)
+        let (from, to) = (Self.t0 - 86_400, Self.t0 + 86_400)
+        try await waitUntil("10,000 stored readings", seconds: 30) {
+            try await Self.storedCount(collector, series: "ws-it-01/temp_c", from: from, to: to) == 10_000
+        }
+
+        let minute = try await Self.rollups(collector, series: "ws-it-01/temp_c", step: "1m", from: from, to: to)
+        let hour = try await Self.rollups(collector, series: "ws-it-01/temp_c", step: "1h", from: from, to: to)
+        #expect(Self.same(minute, Self.expected(rs, width: 60)))
+        #expect(Self.same(hour, Self.expected(rs, width: 3600)))
+        #expect(minute.count == 168)   // 10,000 s starting at :40 of a minute
+
+        let stop = try await collector.terminate()
+        #expect(stop.status == 0)
+        #expect(stop.seconds < 5)
+
+        try collector.start()
+        try await collector.waitReady()
+        #expect(try await Self.rollups(collector, series: "ws-it-01/temp_c", step: "1m", from: from, to: to) == minute)
+        #expect(try await Self.rollups(collector, series: "ws-it-01/temp_c", step: "1h", from: from, to: to) == hour)
+        _ = try await collector.terminate()
+    }
+
+    /// SIGKILL mid-stream, restart: every published reading is stored exactly once, because a
+    /// PUBACK leaves only after the commit and the broker redelivers the rest to our session.
+    @Test func sigkillMidStreamLosesNothing() async throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let broker = try MosquittoBroker(dir: dir)
+        defer { broker.stop() }
+        try await broker.waitReady()
+        let collector = try CollectorProcess(dir: dir, brokerPort: broker.port, clientID: "it-kill")
+        try collector.start()
+        try await collector.waitReady()
+
+        let total = 30_000
+        let rs = Self.readings(total)
+        let chunks = stride(from: 0, to: total, by: 1000).map { Array(rs[$0..<min($0 + 1000, total)]) }
+        let series = "ws-it-02/temp_c"
+        let (from, to) = (Self.t0 - 86_400, Self.t0 + 86_400)
+        var killedAt = -1
+        for (i, chunk) in chunks.enumerated() {
+            try broker.publish(topic: "telemetry/ws-it-02", lines: chunk.map { Self.line(sensor: "ws-it-02", $0) })
+            if i == 9 {
+                // A third of the stream is out; kill while the broker may still be delivering.
+                killedAt = try await Self.storedCount(collector, series: series, from: from, to: to)
+                try await collector.kill()
+                #expect(try broker.readOne(topic: "collectors/it-kill/status") == "offline")
+            }
+            if i == 19 {
+                try collector.start()   // the rest arrives while it starts up again
+            }
+        }
+        #expect(killedAt < total)
+        try await collector.waitReady()
+        try await waitUntil("all \(total) readings stored", seconds: 60) {
+            try await Self.storedCount(collector, series: series, from: from, to: to) >= total
+        }
+        // Exactly once: the raw table and every tier agree with the published stream.
+        let raw = try await httpJSON("\(collector.baseURL)/api/v1/raw?series=\(series)&from=\(from)&to=\(to)")
+        let times = (raw["points"] as? [[String: Any]] ?? []).compactMap { ($0["t"] as? NSNumber)?.intValue }
+        #expect(times.count == total)
+        #expect(Set(times).count == total)
+        #expect(try await Self.storedCount(collector, series: series, from: from, to: to) == total)
+        #expect(Self.same(try await Self.rollups(collector, series: series, step: "1h", from: from, to: to), Self.expected(rs, width: 3600)))
+        _ = try await collector.terminate()
+    }
+}

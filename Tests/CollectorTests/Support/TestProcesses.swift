@@ -1,0 +1,256 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// Errors from the test harness itself, with what it was waiting for.
+struct HarnessError: Error, CustomStringConvertible {
+    let description: String
+    init(_ d: String) { description = d }
+}
+
+/// Waits for a child to exit by polling (Process.waitUntilExit can hang in async tests on Linux).
+func waitForExit(_ p: Process, seconds: Double) throws {
+    let deadline = Date().addingTimeInterval(seconds)
+    while p.isRunning {
+        guard Date() < deadline else {
+            p.terminate()
+            throw HarnessError("\(p.executableURL?.lastPathComponent ?? "child") did not exit within \(seconds) s")
+        }
+        usleep(5_000)
+    }
+}
+
+/// A free TCP port on 127.0.0.1 (bound to port 0, read back, released).
+func freeLoopbackPort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw HarnessError("socket() failed") }
+    defer { close(fd) }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_port = 0
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let ok = withUnsafeMutablePointer(to: &addr) { p in
+        p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sp -> Bool in
+            bind(fd, sp, len) == 0 && getsockname(fd, sp, &len) == 0
+        }
+    }
+    guard ok else { throw HarnessError("bind to 127.0.0.1:0 failed") }
+    return Int(UInt16(bigEndian: addr.sin_port))
+}
+
+/// Polls `condition` every 50 ms until it holds or `seconds` pass (bounded waits only).
+func waitUntil(_ what: String, seconds: Double, _ condition: () async throws -> Bool) async throws {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if try await condition() { return }
+        try await Task.sleep(for: .milliseconds(50))
+    }
+    throw HarnessError("timed out after \(seconds) s waiting for \(what)")
+}
+
+/// The package root, found from this file's path.
+let packageRoot: String = {
+    var url = URL(fileURLWithPath: #filePath)
+    for _ in 0..<4 { url.deleteLastPathComponent() }
+    return url.path
+}()
+
+/// The `collector` binary that `make test` builds before the tests.
+var collectorBinary: String {
+    ProcessInfo.processInfo.environment["COLLECTOR_BIN"] ?? packageRoot + "/.build/debug/collector"
+}
+
+/// A mosquitto broker of the test's own, on a free loopback port.
+final class MosquittoBroker: @unchecked Sendable {
+    let port: Int
+    let dir: String
+    private let process = Process()
+
+    init(dir: String, extraConfig: String = "") throws {
+        self.dir = dir
+        port = try freeLoopbackPort()
+        let conf = """
+            listener \(port) 127.0.0.1
+            allow_anonymous true
+            persistence false
+            max_queued_messages 1000000
+            max_inflight_messages 0
+            \(extraConfig)
+            """
+        try conf.write(toFile: dir + "/mosquitto.conf", atomically: true, encoding: .utf8)
+        process.executableURL = URL(fileURLWithPath: try which("mosquitto"))
+        process.arguments = ["-c", dir + "/mosquitto.conf"]
+        let log = FileHandle(forWritingAtPath: try touch(dir + "/mosquitto.log"))
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+    }
+
+    func waitReady() async throws {
+        try await waitUntil("mosquitto on port \(port)", seconds: 10) { canConnect(port: port) }
+    }
+
+    /// Publishes each line as one message with mosquitto_pub (QoS 1 by default).
+    func publish(topic: String, lines: [String], qos: Int = 1) throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: try which("mosquitto_pub"))
+        p.arguments = ["-h", "127.0.0.1", "-p", String(port), "-q", String(qos), "-t", topic, "-l"]
+        let input = Pipe()
+        p.standardInput = input
+        try p.run()
+        input.fileHandleForWriting.write(Data((lines.joined(separator: "\n") + "\n").utf8))
+        try input.fileHandleForWriting.close()
+        try waitForExit(p, seconds: 60)
+        guard p.terminationStatus == 0 else { throw HarnessError("mosquitto_pub exited \(p.terminationStatus)") }
+    }
+
+    /// Reads one message from `topic` (retained ones included), waiting at most `seconds`.
+    func readOne(topic: String, seconds: Int = 3) throws -> String? {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: try which("mosquitto_sub"))
+        p.arguments = ["-h", "127.0.0.1", "-p", String(port), "-t", topic, "-C", "1", "-W", String(seconds)]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        try waitForExit(p, seconds: Double(seconds) + 5)
+        return p.terminationStatus == 0 ? String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) : nil
+    }
+
+    func stop() {
+        if process.isRunning {
+            process.terminate()
+            try? waitForExit(process, seconds: 10)
+        }
+    }
+
+    deinit { stop() }
+}
+
+/// The collector daemon as a child process, with its own config and SQLite file.
+final class CollectorProcess: @unchecked Sendable {
+    let httpPort: Int
+    let configPath: String
+    let logPath: String
+    private var process: Process?
+
+    init(dir: String, brokerPort: Int, clientID: String = "it-collector", extraYAML: String = "") throws {
+        httpPort = try freeLoopbackPort()
+        configPath = dir + "/collector.yaml"
+        logPath = try touch(dir + "/collector.log")
+        let yaml = """
+            mqtt:
+              url: mqtt://127.0.0.1:\(brokerPort)
+              client_id: \(clientID)
+              subscriptions:
+                - topic: "telemetry/#"
+            http:
+              listen: 127.0.0.1:\(httpPort)
+            storage:
+              path: \(dir)/data/collector.sqlite
+              accept_age: 36500d
+            timezone: Asia/Ho_Chi_Minh
+            \(extraYAML)
+            """
+        try yaml.write(toFile: configPath, atomically: true, encoding: .utf8)
+    }
+
+    var baseURL: String { "http://127.0.0.1:\(httpPort)" }
+
+    func start() throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: collectorBinary)
+        p.arguments = ["run", "--config", configPath]
+        let log = FileHandle(forWritingAtPath: logPath)!
+        log.seekToEndOfFile()
+        p.standardOutput = log
+        p.standardError = log
+        try p.run()
+        process = p
+    }
+
+    /// Waits until `/readyz` answers 200 (MQTT connected, storage open).
+    func waitReady() async throws {
+        try await waitUntil("collector /readyz", seconds: 20) {
+            guard process?.isRunning == true else { throw HarnessError("collector exited early; log:\n\(log())") }
+            return (try? await httpGet(baseURL + "/readyz").status) == 200
+        }
+    }
+
+    /// SIGTERM, then waits; returns the exit status and how long the stop took.
+    func terminate() async throws -> (status: Int32, seconds: Double) {
+        guard let p = process else { throw HarnessError("not running") }
+        let started = Date()
+        p.terminate()
+        try await waitUntil("collector to exit after SIGTERM", seconds: 10) { !p.isRunning }
+        process = nil
+        return (p.terminationStatus, Date().timeIntervalSince(started))
+    }
+
+    /// SIGKILL: no chance to commit, acknowledge or say goodbye.
+    func kill() async throws {
+        guard let p = process else { return }
+        Foundation.kill(p.processIdentifier, SIGKILL)
+        try await waitUntil("collector to die after SIGKILL", seconds: 10) { !p.isRunning }
+        process = nil
+    }
+
+    func log() -> String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    deinit {
+        if let p = process, p.isRunning { Foundation.kill(p.processIdentifier, SIGKILL) }
+    }
+}
+
+/// A plain HTTP GET over loopback.
+func httpGet(_ url: String) async throws -> (status: Int, body: Data) {
+    var req = URLRequest(url: URL(string: url)!)
+    req.timeoutInterval = 10
+    let (data, response) = try await URLSession.shared.data(for: req)
+    return ((response as? HTTPURLResponse)?.statusCode ?? 0, data)
+}
+
+func httpJSON(_ url: String) async throws -> [String: Any] {
+    let (status, body) = try await httpGet(url)
+    guard status == 200 else { throw HarnessError("GET \(url) -> \(status): \(String(decoding: body, as: UTF8.self))") }
+    guard let o = try JSONSerialization.jsonObject(with: body) as? [String: Any] else { throw HarnessError("not a JSON object") }
+    return o
+}
+
+func which(_ tool: String) throws -> String {
+    for dir in ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin", "/sbin", "/bin"] {
+        let p = dir + "/" + tool
+        if FileManager.default.isExecutableFile(atPath: p) { return p }
+    }
+    throw HarnessError("\(tool) is not installed (make deps installs it)")
+}
+
+func canConnect(port: Int) -> Bool {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { return false }
+    defer { close(fd) }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_port = UInt16(port).bigEndian
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    return withUnsafePointer(to: &addr) { p in
+        p.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+    }
+}
+
+@discardableResult
+func touch(_ path: String) throws -> String {
+    if !FileManager.default.fileExists(atPath: path) {
+        guard FileManager.default.createFile(atPath: path, contents: nil) else { throw HarnessError("cannot create \(path)") }
+    }
+    return path
+}
+
+/// A fresh temporary directory per test.
+func makeTempDir() throws -> String {
+    let path = NSTemporaryDirectory() + "collector-it-" + UUID().uuidString
+    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+}
