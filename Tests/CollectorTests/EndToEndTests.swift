@@ -4,7 +4,7 @@ import Testing
 /// The foundation's promise, from the outside: a real mosquitto, the real daemon as a child
 /// process, real HTTP, a real SQLite file in a temporary directory.
 @Suite(.serialized) struct EndToEndTests {
-    static let t0 = 1_795_000_000   // 2026-11-18T09:46:40Z: not aligned to any bucket on purpose
+    static let t0 = 1_795_000_000   // 2026-11-18T11:06:40Z: not aligned to any bucket on purpose
 
     /// `count` readings, one per second, value = a multiple of 0.25 (so sums are exact in binary).
     static func readings(_ count: Int) -> [(t: Int, v: Double)] {

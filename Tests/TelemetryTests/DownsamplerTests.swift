@@ -50,7 +50,7 @@ import Testing
 
     @Test func bucketAlignment() {
         var d = Downsampler(days: LocalDays(timeZone: Self.hcm.zone))
-        let t: EpochMillis = 1_795_000_123_456   // 2026-11-18T09:55:23.456Z = 16:55 in Hanoi
+        let t: EpochMillis = 1_795_000_123_456   // 2026-11-18T11:08:43.456Z = 18:08 in Hanoi
         #expect(d.bucketStart(.minute, t) == 1_795_000_080_000)
         #expect(d.bucketStart(.quarterHour, t) == 1_794_999_600_000)
         #expect(d.bucketStart(.hour, t) == 1_794_999_600_000)

@@ -1,0 +1,43 @@
+# The collector's entry points. `make demo` and `make test` work on a fresh Debian 12
+# machine: both install the missing Debian packages first (sudo only when not root).
+
+SWIFT ?= swift
+DEBIAN_PACKAGES := libmosquitto-dev libsqlite3-dev mosquitto mosquitto-clients pkg-config curl
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: deps build release test demo bench clean
+
+## deps: install the Debian packages the build, the tests and the demo need (only missing ones)
+deps:
+	@missing=""; \
+	for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "make deps: installing$$missing"; \
+		$(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+## build: debug build of the collector (.build/debug/collector)
+build: deps
+	$(SWIFT) build --product collector
+
+## release: optimized build (.build/release/collector)
+release: deps
+	$(SWIFT) build -c release --product collector
+
+## test: every test, unit and integration (each integration test starts its own mosquitto)
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) build --product collector
+	$(SWIFT) test --skip-build
+
+## demo: a local mosquitto, the collector, two hours of readings, and example queries
+demo: deps build
+	./scripts/demo.sh
+
+## bench: in-process benchmarks, release build (figures go to BENCHMARKS.md)
+bench: deps
+	cd Benchmarks && $(SWIFT) package --disable-sandbox benchmark
+
+clean:
+	rm -rf .build data

@@ -1,0 +1,84 @@
+import Testing
+@testable import Collector
+
+@Suite struct ConfigLoaderTests {
+    @Test func defaultsWithoutAFile() throws {
+        let c = try ConfigLoader.load(path: nil)
+        #expect(c.mqtt.url.description == "mqtt://127.0.0.1:1883")
+        #expect(c.mqtt.qos == 1 && !c.mqtt.cleanSession && c.mqtt.protocolVersion == .v5)
+        #expect(c.storage.acceptAgeMillis == 30 * 86_400_000)
+        #expect(c.http.port == 8080)
+    }
+
+    @Test func fullFile() throws {
+        let c = try ConfigLoader.parse("""
+            mqtt:
+              url: mqtts://broker.example:8884
+              client_id: lc-ops
+              protocol: "3.1.1"
+              subscriptions:
+                - {topic: "$share/g/telemetry/#", format: json, qos: 0}
+            http: {listen: "[::1]:9090"}
+            storage: {path: /var/lib/c.sqlite, raw_retention: 14d, accept_age: 1h30m, durability: full}
+            timezone: UTC
+            limits: {max_series: 10}
+            """, file: "c.yaml")
+        #expect(c.mqtt.url == .init(tls: true, host: "broker.example", port: 8884))
+        #expect(c.mqtt.protocolVersion == .v311)
+        #expect(c.mqtt.subscriptions == [.init(topic: "$share/g/telemetry/#", format: .json, qos: 0)])
+        #expect(c.http.host == "::1" && c.http.port == 9090)
+        #expect(c.storage.acceptAgeMillis == 5_400_000 && c.storage.rawRetentionMillis == 14 * 86_400_000)
+        #expect(c.limits.maxSeries == 10)
+    }
+
+    @Test func everyProblemWithItsLine() {
+        let yaml = """
+            mqtt:
+              url: http://nope
+              qos: 3
+              subscriptons: []
+            storage:
+              accept_age: ten days
+            timezone: Mars/Olympus
+            colour: blue
+            """
+        #expect {
+            _ = try ConfigLoader.parse(yaml, file: "bad.yaml")
+        } throws: { error in
+            let lines = (error as? ConfigProblems)?.problems.map(\.description) ?? []
+            return lines == [
+                "bad.yaml:2: url 'http://nope' is not mqtt://host[:port] or mqtts://host[:port]",
+                "bad.yaml:3: 'qos' must be between 0 and 2, not 3",
+                "bad.yaml:4: unknown key 'subscriptons' in mqtt",
+                "bad.yaml:6: 'accept_age': bad duration 'ten days' (use e.g. 500ms, 30s, 10m, 1h, 7d)",
+                "bad.yaml:7: unknown time zone 'Mars/Olympus' (use an IANA name such as Asia/Ho_Chi_Minh)",
+                "bad.yaml:8: unknown key 'colour' in the configuration",
+            ]
+        }
+    }
+
+    @Test func yamlSyntaxErrorHasALine() {
+        #expect {
+            _ = try ConfigLoader.parse("mqtt:\n  url: [unclosed\n", file: "x.yaml")
+        } throws: { error in
+            ((error as? ConfigProblems)?.problems.first?.description ?? "").hasPrefix("x.yaml:")
+        }
+    }
+
+    @Test(arguments: [("500ms", 500), ("10s", 10_000), ("1h30m", 5_400_000), ("7d", 604_800_000), ("2w", 1_209_600_000)] as [(String, Int64)])
+    func durations(text: String, ms: Int64) {
+        #expect(DurationText.millis(text) == ms)
+    }
+
+    @Test(arguments: ["", "10", "s", "10x", "-5s", "1.5h"])
+    func badDurations(text: String) {
+        #expect(DurationText.millis(text) == nil)
+    }
+
+    @Test func topicFilters() {
+        #expect(ConfigLoader.validFilter("telemetry/#"))
+        #expect(ConfigLoader.validFilter("telemetry/+/forest/+"))
+        #expect(!ConfigLoader.validFilter("telemetry/#/x"))
+        #expect(!ConfigLoader.validFilter("tele+metry"))
+    }
+}
