@@ -62,13 +62,6 @@ public struct TelemetryReader: Sendable {
         }
     }
 
-    /// Number of stored raw readings of a series (all time).
-    public func rawCount(_ id: SeriesID) async throws -> Int {
-        try await pool.read { db in
-            try Int.fetchOne(db, sql: "SELECT count(*) FROM raw WHERE series_id = ?", arguments: [id.rawValue]) ?? 0
-        }
-    }
-
     /// Whether the database answers at all (for readiness).
     public func ping() async throws {
         _ = try await pool.read { db in try Int.fetchOne(db, sql: "SELECT 1") }
