@@ -94,7 +94,7 @@ enum ConfigLoader {
         if let subs = m.sequence("subscriptions") {
             c.subscriptions = []
             for node in subs {
-                let s = YAMLMapping(node, file: m.file, sink: sinkOf(m), what: "a subscription")
+                let s = m.child(node, what: "a subscription")
                 guard let topic = s.string("topic"), !topic.isEmpty else {
                     s.problem("topic", "a subscription needs a topic")
                     s.finish("a subscription")
@@ -159,8 +159,6 @@ enum ConfigLoader {
         }
         return !t.isEmpty && t.utf8.count <= 65_535
     }
-
-    private static func sinkOf(_ m: YAMLMapping) -> ProblemSink { m.sinkRef }
 
     private static func yamlProblem(_ e: YamlError, file: String) -> ConfigProblem {
         switch e {

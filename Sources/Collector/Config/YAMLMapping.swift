@@ -8,7 +8,6 @@ final class YAMLMapping {
     private var entries: [(key: String, keyLine: Int, value: Node)] = []
     private var used = Set<String>()
     private let sink: ProblemSink
-    var sinkRef: ProblemSink { sink }
 
     init(_ node: Node, file: String, sink: ProblemSink, what: String) {
         self.file = file
@@ -82,6 +81,11 @@ final class YAMLMapping {
     func mapping(_ key: String) -> YAMLMapping? {
         guard let n = node(key) else { return nil }
         return YAMLMapping(n, file: file, sink: sink, what: "'\(key)'")
+    }
+
+    /// A reader for a nested mapping (e.g. one list item) that reports into the same problems.
+    func child(_ node: Node, what: String) -> YAMLMapping {
+        YAMLMapping(node, file: file, sink: sink, what: what)
     }
 
     func sequence(_ key: String) -> [Node]? {

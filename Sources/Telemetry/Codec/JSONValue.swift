@@ -10,11 +10,14 @@ enum JSONValue: Decodable {
 
     init(from decoder: any Decoder) throws {
         let c = try decoder.singleValueContainer()
-        if c.decodeNil() { self = .null; return }
-        if let b = try? c.decode(Bool.self) { self = .bool(b); return }
+        // Most common first: every failed attempt is a thrown error, which is expensive.
+        // (Foundation refuses `true` as a Double and `1` as a Bool, so the order is safe.)
         if let d = try? c.decode(Double.self) { self = .number(d); return }
         if let s = try? c.decode(String.self) { self = .string(s); return }
+        if let o = try? c.decode([String: JSONValue].self) { self = .object(o); return }
         if let a = try? c.decode([JSONValue].self) { self = .array(a); return }
-        self = .object(try c.decode([String: JSONValue].self))
+        if let b = try? c.decode(Bool.self) { self = .bool(b); return }
+        if c.decodeNil() { self = .null; return }
+        throw DecodingError.dataCorruptedError(in: c, debugDescription: "unsupported JSON value")
     }
 }
