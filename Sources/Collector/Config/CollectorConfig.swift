@@ -37,6 +37,15 @@ struct CollectorConfig: Sendable {
         var topic: String
         var format: PayloadFormat
         var qos: Int32?
+        /// Unit of line-protocol timestamps on this subscription.
+        var precision: TimePrecision = .ns
+
+        /// The filter without a `$share/<group>/` prefix: what topics are matched against.
+        var filter: Substring {
+            guard topic.hasPrefix("$share/") else { return Substring(topic) }
+            let parts = topic.split(separator: "/", maxSplits: 2, omittingEmptySubsequences: false)
+            return parts.count == 3 ? parts[2] : Substring(topic)
+        }
     }
 
     enum MQTTProtocol: String, Sendable {

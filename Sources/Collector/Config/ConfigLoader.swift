@@ -102,10 +102,12 @@ enum ConfigLoader {
                 }
                 var sub = CollectorConfig.Subscription(topic: topic, format: .auto, qos: nil)
                 if let f = s.string("format") {
-                    if let pf = PayloadFormat(rawValue: f) {
-                        if PayloadFormat.implemented.contains(pf) { sub.format = pf }
-                        else { s.problem("format", "format '\(f)' is not implemented in this build yet (use auto or json)") }
-                    } else { s.problem("format", "format must be auto, json, senml or influx") }
+                    if let pf = PayloadFormat(rawValue: f) { sub.format = pf }
+                    else { s.problem("format", "format must be auto, json, senml or influx") }
+                }
+                if let p = s.string("precision") {
+                    if let tp = TimePrecision(rawValue: p) { sub.precision = tp }
+                    else { s.problem("precision", "precision must be ns, us, ms or s") }
                 }
                 if let q = s.int("qos", in: 0...2) { sub.qos = Int32(q) }
                 if !validFilter(topic) { s.problem("topic", "'\(topic)' is not a valid MQTT topic filter") }

@@ -21,7 +21,7 @@ final class IngestLoop: @unchecked Sendable {
     private let logger: Logger
     private let events = MosquittoClient.Events()
     private let client: MosquittoClient
-    private let decoder = JSONPayloadDecoder()
+    private let decoder = PayloadDecoder()
     private let stopRequested = Atomic<Bool>(false)
     private let wakeRead: Int32
     private let wakeWrite: Int32
@@ -255,17 +255,13 @@ final class IngestLoop: @unchecked Sendable {
         if payload.count > limits.maxPayloadBytes {
             return quarantine(topic, payload, now, DecodeError("too_large", "payload of \(payload.count) bytes exceeds limits.max_payload_bytes (\(limits.maxPayloadBytes))"))
         }
-        guard let first = payload.first(where: { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 }) else {
-            return quarantine(topic, payload, now, DecodeError("empty", "empty payload"))
-        }
-        guard first == UInt8(ascii: "{") || first == UInt8(ascii: "[") else {
-            return quarantine(topic, payload, now, DecodeError("unknown_format", "not a JSON object or array (SenML and line protocol are not implemented yet)"))
-        }
-        let context = DecodeContext(topic: topic, now: now, acceptAge: config.storage.acceptAgeMillis,
+        let sub = subscription(for: topic)
+        var context = DecodeContext(topic: topic, now: now, acceptAge: config.storage.acceptAgeMillis,
                                     maxReadings: limits.maxReadingsPerMessage)
+        context.precision = sub?.precision ?? .ns
         scratch.removeAll(keepingCapacity: true)
         do {
-            try decoder.decode(payload, context: context, into: &scratch)
+            try decoder.decode(payload, format: sub?.format ?? .auto, context: context, into: &scratch)
         } catch {
             return quarantine(topic, payload, now, error)
         }
@@ -283,6 +279,19 @@ final class IngestLoop: @unchecked Sendable {
     }
 
     // MARK: Helpers
+
+    /// The first configured subscription whose filter matches `topic` (for its format).
+    private func subscription(for topic: String) -> CollectorConfig.Subscription? {
+        let subs = config.mqtt.subscriptions
+        if subs.count == 1 { return subs[0] }
+        for s in subs {
+            var matches = false
+            if mosquitto_topic_matches_sub(String(s.filter), topic, &matches) == MOSQ_ERR_SUCCESS.rawValue, matches {
+                return s
+            }
+        }
+        return nil
+    }
 
     private func waitForWake(milliseconds: Int32) {
         var fds = [pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)]

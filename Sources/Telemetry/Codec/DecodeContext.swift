@@ -7,6 +7,8 @@ public struct DecodeContext: Sendable {
     public var maxFuture: EpochMillis
     /// Most readings one message may carry.
     public var maxReadings: Int
+    /// Unit of line-protocol timestamps.
+    public var precision: TimePrecision = .ns
 
     public init(topic: String, now: EpochMillis, acceptAge: EpochMillis = 30 * 86_400_000,
                 maxFuture: EpochMillis = 300_000, maxReadings: Int = 100_000) {

@@ -12,12 +12,19 @@ public struct JSONPayloadDecoder: Sendable {
 
     /// Appends the message's readings to `out`; on error appends nothing.
     public func decode(_ payload: some Collection<UInt8>, context: DecodeContext, into out: inout [Reading]) throws(DecodeError) {
-        let root: JSONValue
+        try decode(root: try parse(payload), context: context, into: &out)
+    }
+
+    /// Parses JSON text into a tree (shared with the SenML decoder).
+    func parse(_ payload: some Collection<UInt8>) throws(DecodeError) -> JSONValue {
         do {
-            root = try decoder.decode(JSONValue.self, from: Data(payload))
+            return try decoder.decode(JSONValue.self, from: Data(payload))
         } catch {
             throw .badJSON(Self.describe(error))
         }
+    }
+
+    func decode(root: JSONValue, context: DecodeContext, into out: inout [Reading]) throws(DecodeError) {
         let mark = out.count
         do {
             switch root {

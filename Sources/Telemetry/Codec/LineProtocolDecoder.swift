@@ -1,0 +1,204 @@
+/// Decodes Influx line protocol: `measurement[,tag=v...] field=v[,field=v...] [timestamp]`.
+///
+/// Escapes: `\,` and `\ ` in the measurement; `\,` `\=` `\ ` in tag keys, tag values and
+/// field keys; `\"` and `\\` in string fields. Field types: float (default), integer `12i`,
+/// unsigned `12u`, string `"..."`, boolean `t T true True TRUE f F false False FALSE`. Lines
+/// starting with `#` are comments. Numeric fields become readings, booleans 1/0, strings are
+/// ignored. The metric is the field key; the sensor is tag `sensor`, else `id`, else the
+/// topic's last segment. Timestamps use the subscription's precision (default ns).
+/// Any bad line rejects the whole message, with its line and column.
+public struct LineProtocolDecoder: Sendable {
+    public init() {}
+
+    public func decode(_ payload: some Collection<UInt8>, context: DecodeContext, into out: inout [Reading]) throws(DecodeError) {
+        let b = Array(payload)
+        let mark = out.count
+        var line = 1
+        var start = 0
+        do throws(DecodeError) {
+            while start < b.count {
+                var end = start
+                while end < b.count && b[end] != 0x0A { end += 1 }
+                var stop = end
+                if stop > start && b[stop - 1] == 0x0D { stop -= 1 }
+                var p = Parser(b: b, i: start, end: stop, lineStart: start, line: line)
+                try p.line(context: context, into: &out)
+                if out.count - mark > context.maxReadings {
+                    throw DecodeError.tooLarge("more than \(context.maxReadings) readings in one message")
+                }
+                start = end + 1
+                line += 1
+            }
+            if out.count == mark { throw DecodeError.noReadings("no numeric or boolean fields") }
+        } catch {
+            out.removeSubrange(mark...)
+            throw error
+        }
+    }
+
+    private struct Parser {
+        let b: [UInt8]
+        var i: Int
+        let end: Int
+        let lineStart: Int
+        let line: Int
+
+        static let space: UInt8 = 0x20, comma: UInt8 = 0x2C, equals: UInt8 = 0x3D, quote: UInt8 = 0x22,
+            backslash: UInt8 = 0x5C, hash: UInt8 = 0x23, tab: UInt8 = 0x09
+
+        func fail(_ what: String) -> DecodeError {
+            DecodeError("bad_line_protocol", "line \(line), column \(i - lineStart + 1): \(what)")
+        }
+
+        mutating func line(context: DecodeContext, into out: inout [Reading]) throws(DecodeError) {
+            while i < end && (b[i] == Self.space || b[i] == Self.tab) { i += 1 }
+            if i == end || b[i] == Self.hash { return }
+            let measurement = try token(stops: [Self.comma, Self.space], escapable: [Self.comma, Self.space])
+            if measurement.isEmpty { throw fail("empty measurement") }
+            var sensor: String?
+            var id: String?
+            while i < end && b[i] == Self.comma {
+                i += 1
+                let key = try token(stops: [Self.equals, Self.comma, Self.space], escapable: [Self.comma, Self.equals, Self.space])
+                guard !key.isEmpty else { throw fail("empty tag key") }
+                guard i < end && b[i] == Self.equals else { throw fail("expected '=' after tag key '\(key)'") }
+                i += 1
+                let value = try token(stops: [Self.comma, Self.space, Self.equals], escapable: [Self.comma, Self.equals, Self.space])
+                guard !value.isEmpty else { throw fail("empty value for tag '\(key)'") }
+                if key == "sensor" { sensor = value } else if key == "id" { id = value }
+            }
+            guard i < end && b[i] == Self.space else { throw fail("expected a space before the fields") }
+            while i < end && b[i] == Self.space { i += 1 }
+            var fields: [(String, Double?)] = []
+            while true {
+                let key = try token(stops: [Self.equals, Self.comma, Self.space], escapable: [Self.comma, Self.equals, Self.space])
+                guard !key.isEmpty else { throw fail("empty field key") }
+                guard i < end && b[i] == Self.equals else { throw fail("expected '=' after field key '\(key)'") }
+                i += 1
+                fields.append((key, try fieldValue()))
+                if i < end && b[i] == Self.comma { i += 1; continue }
+                break
+            }
+            var time = context.now
+            if i < end {
+                guard b[i] == Self.space else { throw fail("expected ',' or a space after a field") }
+                while i < end && b[i] == Self.space { i += 1 }
+                if i < end { time = try timestamp(context.precision) }
+                while i < end && b[i] == Self.space { i += 1 }
+                if i < end { throw fail("unexpected text after the timestamp") }
+            }
+            try context.check(time)
+            let sensorID = sensor ?? id ?? String(context.topicSensor)
+            for (key, value) in fields {
+                guard let value else { continue }
+                do {
+                    out.append(Reading(series: try SeriesName(sensor: sensorID, metric: key), time: time, value: value))
+                } catch {
+                    throw DecodeError.badName("line \(line): \(error.message)")
+                }
+            }
+        }
+
+        /// Reads up to an unescaped stop byte, resolving `\x` for escapable `x`.
+        mutating func token(stops: [UInt8], escapable: [UInt8]) throws(DecodeError) -> String {
+            var bytes: [UInt8] = []
+            while i < end {
+                let c = b[i]
+                if c == Self.backslash && i + 1 < end && escapable.contains(b[i + 1]) {
+                    bytes.append(b[i + 1])
+                    i += 2
+                    continue
+                }
+                if stops.contains(c) { break }
+                bytes.append(c)
+                i += 1
+            }
+            guard let s = String(validating: bytes, as: UTF8.self) else { throw fail("not valid UTF-8") }
+            return s
+        }
+
+        /// A field value: nil for strings (ignored), else the number (booleans as 1/0).
+        mutating func fieldValue() throws(DecodeError) -> Double? {
+            guard i < end else { throw fail("missing field value") }
+            if b[i] == Self.quote {
+                i += 1
+                while i < end {
+                    if b[i] == Self.backslash && i + 1 < end && (b[i + 1] == Self.quote || b[i + 1] == Self.backslash) {
+                        i += 2
+                        continue
+                    }
+                    if b[i] == Self.quote { i += 1; return nil }
+                    i += 1
+                }
+                throw fail("unterminated string field")
+            }
+            let start = i
+            while i < end && b[i] != Self.comma && b[i] != Self.space { i += 1 }
+            let text = String(decoding: b[start..<i], as: UTF8.self)
+            let column = start - lineStart + 1
+            switch text {
+            case "t", "T", "true", "True", "TRUE": return 1
+            case "f", "F", "false", "False", "FALSE": return 0
+            default: break
+            }
+            func bad(_ what: String) -> DecodeError {
+                DecodeError("bad_line_protocol", "line \(line), column \(column): \(what) '\(text.prefix(40))'")
+            }
+            if text.hasSuffix("i") {
+                guard let v = Int64(text.dropLast()) else { throw bad("bad integer field") }
+                return Double(v)
+            }
+            if text.hasSuffix("u") {
+                guard !text.hasPrefix("-"), let v = UInt64(text.dropLast()) else { throw bad("bad unsigned field") }
+                return Double(v)
+            }
+            guard Self.isFloat(text.utf8), let v = Double(text), v.isFinite else { throw bad("bad float field") }
+            return v
+        }
+
+        /// `[-+]?(digits[.digits?] | .digits)([eE][-+]?digits)?`: no nan, inf or hex.
+        static func isFloat(_ u: String.UTF8View) -> Bool {
+            var it = Array(u)[...]
+            if let f = it.first, f == UInt8(ascii: "-") || f == UInt8(ascii: "+") { it = it.dropFirst() }
+            var digits = 0
+            while let c = it.first, c >= 0x30 && c <= 0x39 { digits += 1; it = it.dropFirst() }
+            if it.first == UInt8(ascii: ".") {
+                it = it.dropFirst()
+                while let c = it.first, c >= 0x30 && c <= 0x39 { digits += 1; it = it.dropFirst() }
+            }
+            guard digits > 0 else { return false }
+            if let e = it.first, e == UInt8(ascii: "e") || e == UInt8(ascii: "E") {
+                it = it.dropFirst()
+                if let s = it.first, s == UInt8(ascii: "-") || s == UInt8(ascii: "+") { it = it.dropFirst() }
+                var exp = 0
+                while let c = it.first, c >= 0x30 && c <= 0x39 { exp += 1; it = it.dropFirst() }
+                guard exp > 0 else { return false }
+            }
+            return it.isEmpty
+        }
+
+        mutating func timestamp(_ precision: TimePrecision) throws(DecodeError) -> EpochMillis {
+            let start = i
+            while i < end && b[i] != Self.space { i += 1 }
+            let text = String(decoding: b[start..<i], as: UTF8.self)
+            guard let raw = Int64(text) else {
+                i = start
+                throw fail("bad timestamp '\(text.prefix(40))' (an integer in \(precision.rawValue))")
+            }
+            switch precision {
+            case .ns: return EpochMillis.floorDiv(raw, 1_000_000)
+            case .us: return EpochMillis.floorDiv(raw, 1_000)
+            case .ms: return raw
+            case .s:
+                let (ms, overflow) = raw.multipliedReportingOverflow(by: 1000)
+                if overflow { i = start; throw fail("timestamp out of range") }
+                return ms
+            }
+        }
+    }
+}
+
+/// The unit of line-protocol timestamps (`precision` of a subscription).
+public enum TimePrecision: String, Sendable, CaseIterable {
+    case ns, us, ms, s
+}
