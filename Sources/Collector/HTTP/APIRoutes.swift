@@ -27,6 +27,7 @@ struct APIRoutes: Sendable {
         }
         router.get("/api/v1/raw") { request, _ in try await raw(request) }
         router.get("/api/v1/rollups") { request, _ in try await rollups(request) }
+        router.get("/api/v1/quarantine") { request, _ in try await quarantine(request) }
     }
 
     func ready() async throws -> Response {
@@ -128,6 +129,35 @@ struct APIRoutes: Sendable {
             }
             return j.response()
         }
+    }
+
+    /// Recent rejected messages, newest first, with counts by reason over what is kept.
+    func quarantine(_ request: Request) async throws -> Response {
+        let q = QueryParameters(request, now: clock.now())
+        let limit = try q.int("limit", in: 1...1000) ?? 100
+        let reason = q.string("reason").flatMap { $0.isEmpty ? nil : $0 }
+        let records = try await reader.quarantine(limit: limit, reason: reason)
+        let counts = try await reader.quarantineCounts()
+        var j = JSONText()
+        j.object {
+            $0.field("counts") {
+                $0.object { o in for (r, n) in counts { o.field(r) { $0.int(Int64(n)) } } }
+            }
+            $0.field("messages") {
+                $0.array { a in
+                    for m in records {
+                        a.object {
+                            $0.field("t") { $0.seconds(m.received) }
+                            $0.field("topic") { $0.string(m.topic) }
+                            $0.field("reason") { $0.string(m.reason) }
+                            $0.field("detail") { $0.string(m.detail) }
+                            $0.field("payload") { $0.string(String(decoding: m.payload, as: UTF8.self)) }
+                        }
+                    }
+                }
+            }
+        }
+        return j.response()
     }
 
     private func csv(_ text: String) -> Response {

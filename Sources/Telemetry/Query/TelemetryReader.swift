@@ -1,3 +1,4 @@
+import Foundation
 import GRDB
 
 /// The read side of Telemetry: answers queries from SQLite. Sendable; safe from any task.
@@ -59,6 +60,28 @@ public struct TelemetryReader: Sendable {
                                          firstTime: r[5], first: r[6], lastTime: r[7], last: r[8])))
             }
             return out
+        }
+    }
+
+    /// The newest quarantined messages (optionally of one reason), newest first.
+    public func quarantine(limit: Int, reason: String?) async throws -> [QuarantineRecord] {
+        try await pool.read { db in
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT received, topic, reason, detail, payload FROM quarantine
+                WHERE ?1 IS NULL OR reason = ?1 ORDER BY id DESC LIMIT ?2
+                """, arguments: [reason, limit])
+            return rows.map { r in
+                QuarantineRecord(received: r[0], topic: r[1], reason: r[2], detail: r[3],
+                                 payload: (r[4] as Data?).map { Array($0) } ?? [])
+            }
+        }
+    }
+
+    /// How many kept quarantined messages there are per reason.
+    public func quarantineCounts() async throws -> [(reason: String, count: Int)] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT reason, count(*) FROM quarantine GROUP BY reason ORDER BY reason")
+                .map { ($0[0], $0[1]) }
         }
     }
 

@@ -62,41 +62,51 @@ var collectorBinary: String {
     ProcessInfo.processInfo.environment["COLLECTOR_BIN"] ?? packageRoot + "/.build/debug/collector"
 }
 
-/// A mosquitto broker of the test's own, on a free loopback port.
+/// A mosquitto broker of the test's own, on a free loopback port. `listener` replaces the
+/// plain listener block (for TLS or passwords); `persistent` keeps sessions across restarts.
 final class MosquittoBroker: @unchecked Sendable {
     let port: Int
     let dir: String
-    private let process = Process()
+    private var process: SpawnedProcess?
+    /// mosquitto_pub/sub options for this broker's listener (TLS, credentials).
+    var clientOptions: [String] = []
 
-    init(dir: String, extraConfig: String = "") throws {
+    init(dir: String, persistent: Bool = false, listener: ((Int) -> String)? = nil) throws {
         self.dir = dir
         port = try freeLoopbackPort()
+        let listenerBlock = listener?(port) ?? "listener \(port) 127.0.0.1\nallow_anonymous true"
         let conf = """
-            listener \(port) 127.0.0.1
-            allow_anonymous true
-            persistence false
+            \(listenerBlock)
+            persistence \(persistent ? "true" : "false")
+            persistence_location \(dir)/
             max_queued_messages 1000000
             max_inflight_messages 0
-            \(extraConfig)
+            user \(NSUserName())
             """
         try conf.write(toFile: dir + "/mosquitto.conf", atomically: true, encoding: .utf8)
-        process.executableURL = URL(fileURLWithPath: try which("mosquitto"))
-        process.arguments = ["-c", dir + "/mosquitto.conf"]
-        let log = FileHandle(forWritingAtPath: try touch(dir + "/mosquitto.log"))
-        process.standardOutput = log
-        process.standardError = log
-        try process.run()
+        try start()
+    }
+
+    func start() throws {
+        process = try SpawnedProcess(try which("mosquitto"), ["-c", dir + "/mosquitto.conf"], logPath: dir + "/mosquitto.log")
     }
 
     func waitReady() async throws {
         try await waitUntil("mosquitto on port \(port)", seconds: 10) { canConnect(port: port) }
     }
 
+    /// Stops the broker (SIGTERM: it saves its persistence file) and starts it again.
+    func restart() async throws {
+        stop()
+        try start()
+        try await waitReady()
+    }
+
     /// Publishes each line as one message with mosquitto_pub (QoS 1 by default).
     func publish(topic: String, lines: [String], qos: Int = 1) throws {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: try which("mosquitto_pub"))
-        p.arguments = ["-h", "127.0.0.1", "-p", String(port), "-q", String(qos), "-t", topic, "-l"]
+        p.arguments = ["-h", "127.0.0.1", "-p", String(port), "-q", String(qos), "-t", topic, "-l"] + clientOptions
         let input = Pipe()
         p.standardInput = input
         try p.run()
@@ -106,11 +116,25 @@ final class MosquittoBroker: @unchecked Sendable {
         guard p.terminationStatus == 0 else { throw HarnessError("mosquitto_pub exited \(p.terminationStatus)") }
     }
 
+    /// Publishes one message whose payload may hold newlines (a multi-line batch).
+    func publishOne(topic: String, payload: String, qos: Int = 1) throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: try which("mosquitto_pub"))
+        p.arguments = ["-h", "127.0.0.1", "-p", String(port), "-q", String(qos), "-t", topic, "-s"] + clientOptions
+        let input = Pipe()
+        p.standardInput = input
+        try p.run()
+        input.fileHandleForWriting.write(Data(payload.utf8))
+        try input.fileHandleForWriting.close()
+        try waitForExit(p, seconds: 30)
+        guard p.terminationStatus == 0 else { throw HarnessError("mosquitto_pub exited \(p.terminationStatus)") }
+    }
+
     /// Reads one message from `topic` (retained ones included), waiting at most `seconds`.
     func readOne(topic: String, seconds: Int = 3) throws -> String? {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: try which("mosquitto_sub"))
-        p.arguments = ["-h", "127.0.0.1", "-p", String(port), "-t", topic, "-C", "1", "-W", String(seconds)]
+        p.arguments = ["-h", "127.0.0.1", "-p", String(port), "-t", topic, "-C", "1", "-W", String(seconds)] + clientOptions
         let out = Pipe()
         p.standardOutput = out
         try p.run()
@@ -120,10 +144,8 @@ final class MosquittoBroker: @unchecked Sendable {
     }
 
     func stop() {
-        if process.isRunning {
-            process.terminate()
-            try? waitForExit(process, seconds: 10)
-        }
+        process?.stop()
+        process = nil
     }
 
     deinit { stop() }
@@ -136,16 +158,19 @@ final class CollectorProcess: @unchecked Sendable {
     let logPath: String
     private var process: Process?
 
-    init(dir: String, brokerPort: Int, clientID: String = "it-collector", extraYAML: String = "") throws {
+    /// `mqttExtra` lines go under `mqtt:` (indented by two spaces); `url` overrides the broker URL.
+    init(dir: String, brokerPort: Int, clientID: String = "it-collector", url: String? = nil,
+         mqttExtra: [String] = [], subscriptions: [String] = ["{topic: \"telemetry/#\"}"], extraYAML: String = "") throws {
         httpPort = try freeLoopbackPort()
         configPath = dir + "/collector.yaml"
         logPath = try touch(dir + "/collector.log")
+        let extra = mqttExtra.map { "\n  " + $0 }.joined()
+        let subs = subscriptions.map { "\n    - " + $0 }.joined()
         let yaml = """
             mqtt:
-              url: mqtt://127.0.0.1:\(brokerPort)
-              client_id: \(clientID)
-              subscriptions:
-                - topic: "telemetry/#"
+              url: \(url ?? "mqtt://127.0.0.1:\(brokerPort)")
+              client_id: \(clientID)\(extra)
+              subscriptions:\(subs)
             http:
               listen: 127.0.0.1:\(httpPort)
             storage:
@@ -199,6 +224,9 @@ final class CollectorProcess: @unchecked Sendable {
 
     func log() -> String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
+    var isRunning: Bool { process?.isRunning == true }
+    var exitStatus: Int32? { process.flatMap { $0.isRunning ? nil : $0.terminationStatus } }
+
     deinit {
         if let p = process, p.isRunning { Foundation.kill(p.processIdentifier, SIGKILL) }
     }
@@ -246,6 +274,24 @@ func touch(_ path: String) throws -> String {
         guard FileManager.default.createFile(atPath: path, contents: nil) else { throw HarnessError("cannot create \(path)") }
     }
     return path
+}
+
+/// Runs a tool to completion; throws with its output when it fails.
+@discardableResult
+func run(_ tool: String, _ args: [String], in dir: String) throws -> String {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: try which(tool))
+    p.arguments = args
+    p.currentDirectoryURL = URL(fileURLWithPath: dir)
+    let out = Pipe()
+    p.standardOutput = out
+    p.standardError = out
+    try p.run()
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    try waitForExit(p, seconds: 60)
+    let text = String(decoding: data, as: UTF8.self)
+    guard p.terminationStatus == 0 else { throw HarnessError("\(tool) \(args.joined(separator: " ")) failed: \(text)") }
+    return text
 }
 
 /// A fresh temporary directory per test.
