@@ -13,6 +13,7 @@ import Telemetry
 ///                                                      TelemetryReader <-- HTTP API
 struct Daemon {
     let config: CollectorConfig
+    let catalogue: Catalogue
     let logger: Logger
     var clock: any WallClock = SystemWallClock()
 
@@ -35,7 +36,7 @@ struct Daemon {
         let status = CollectorStatus()
         let loop: IngestLoop
         do {
-            loop = try IngestLoop(config: config, store: store, status: status, metrics: metrics, clock: clock, logger: logger)
+            loop = try IngestLoop(config: config, catalogue: catalogue, store: store, status: status, metrics: metrics, clock: clock, logger: logger)
         } catch let e as StartupError {
             throw e
         } catch {
@@ -43,8 +44,9 @@ struct Daemon {
         }
 
         let router = Router()
-        APIRoutes(reader: TelemetryReader(pool: pool, timeZone: config.timezone), status: status,
-                  metrics: registry, clock: clock).register(on: router)
+        let reader = TelemetryReader(pool: pool, timeZone: config.timezone)
+        APIRoutes(reader: reader, status: status, metrics: registry, clock: clock).register(on: router)
+        CatalogueRoutes(reader: reader, catalogue: catalogue, clock: clock).register(on: router)
         let logger = self.logger
         let app = Application(
             router: router,
@@ -66,6 +68,7 @@ struct Daemon {
         ))
         logger.info("collector starting", metadata: [
             "storage": "\(config.storage.path)", "series": "\(store.registry.count)", "timezone": "\(config.timezone)",
+            "catalogue": "\(catalogue.sensors.count) sensors, \(catalogue.zones.count) zones",
         ])
         try await group.run()
     }

@@ -5,15 +5,23 @@ import Foundation
 /// per problem and exits 2 when there is any.
 struct CheckCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "check", abstract: "Validate the configuration; print file:line: message for each problem.")
+        commandName: "check", abstract: "Validate the configuration and the sensor catalogue; print file:line: message for each problem.")
 
     @Option(name: .long, help: "Configuration file (YAML).")
     var config: String?
 
     func run() throws {
+        let c: CollectorConfig
         do {
-            let c = try ConfigLoader.load(path: config)
-            print("\(config ?? "built-in defaults"): ok (broker \(c.mqtt.url), \(c.mqtt.subscriptions.count) subscription(s), storage \(c.storage.path))")
+            c = try ConfigLoader.load(path: config)
+        } catch {
+            print(error.description)
+            throw ExitCode(2)
+        }
+        print("\(config ?? "built-in defaults"): ok (broker \(c.mqtt.url), \(c.mqtt.subscriptions.count) subscription(s), storage \(c.storage.path))")
+        do {
+            let cat = try ConfigLoader.catalogue(for: c)
+            print("\(c.sensors): ok (\(cat.zones.count) zone(s), \(cat.sensors.count) sensor(s))")
         } catch {
             print(error.description)
             throw ExitCode(2)

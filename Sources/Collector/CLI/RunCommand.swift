@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import Telemetry
 
 /// `collector run [--config FILE]`: the daemon.
 struct RunCommand: AsyncParsableCommand {
@@ -12,8 +13,10 @@ struct RunCommand: AsyncParsableCommand {
 
     func run() async throws {
         let cfg: CollectorConfig
+        let catalogue: Catalogue
         do {
             cfg = try ConfigLoader.load(path: config)
+            catalogue = try ConfigLoader.catalogue(for: cfg)
         } catch {
             FileHandle.standardError.write(Data((error.description + "\n").utf8))
             throw ExitCode(2)
@@ -25,7 +28,7 @@ struct RunCommand: AsyncParsableCommand {
             return h
         }
         do {
-            try await Daemon(config: cfg, logger: Logger(label: "collector")).run()
+            try await Daemon(config: cfg, catalogue: catalogue, logger: Logger(label: "collector")).run()
         } catch let e as StartupError {
             FileHandle.standardError.write(Data("collector: \(e.description)\n".utf8))
             throw ExitCode(1)

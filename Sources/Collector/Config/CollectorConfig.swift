@@ -8,6 +8,10 @@ struct CollectorConfig: Sendable {
     var storage = StorageConfig()
     var timezone = TimeZoneID("Asia/Ho_Chi_Minh")!
     var sensors: String = "sensors/"
+    /// Whether `sensors` was set explicitly (then it must exist).
+    var sensorsConfigured = false
+    /// Readings of sensors missing from the catalogue: stored and listed as unregistered, or quarantined.
+    var unregisteredSensors: UnregisteredPolicy = .accept
     var limits = Limits()
     var logLevel: String = "info"
 
@@ -46,6 +50,10 @@ struct CollectorConfig: Sendable {
             let parts = topic.split(separator: "/", maxSplits: 2, omittingEmptySubsequences: false)
             return parts.count == 3 ? parts[2] : Substring(topic)
         }
+    }
+
+    enum UnregisteredPolicy: String, Sendable {
+        case accept, reject
     }
 
     enum MQTTProtocol: String, Sendable {

@@ -17,6 +17,13 @@ enum ConfigLoader {
         return try parse(text, file: path)
     }
 
+    /// The catalogue the configuration points at: empty when the default `sensors/` is absent,
+    /// an error when an explicitly configured path is.
+    static func catalogue(for config: CollectorConfig) throws(ConfigProblems) -> Catalogue {
+        if !config.sensorsConfigured && !FileManager.default.fileExists(atPath: config.sensors) { return Catalogue() }
+        return try CatalogueLoader.load(path: config.sensors)
+    }
+
     static func parse(_ text: String, file: String) throws(ConfigProblems) -> CollectorConfig {
         let root: Node
         do {
@@ -41,7 +48,14 @@ enum ConfigLoader {
         if let tz = top.string("timezone") {
             if let z = TimeZoneID(tz) { c.timezone = z } else { top.problem("timezone", "unknown time zone '\(tz)' (use an IANA name such as Asia/Ho_Chi_Minh)") }
         }
-        if let s = top.string("sensors") { c.sensors = s }
+        if let s = top.string("sensors") {
+            c.sensors = s
+            c.sensorsConfigured = true
+        }
+        if let u = top.string("unregistered_sensors") {
+            if let p = CollectorConfig.UnregisteredPolicy(rawValue: u) { c.unregisteredSensors = p }
+            else { top.problem("unregistered_sensors", "unregistered_sensors must be accept or reject") }
+        }
         if let m = top.mapping("limits") {
             if let v = m.int("max_payload_bytes", in: 64...16_777_216) { c.limits.maxPayloadBytes = v }
             if let v = m.int("max_series", in: 1...50_000_000) { c.limits.maxSeries = v }

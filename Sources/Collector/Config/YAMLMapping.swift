@@ -68,6 +68,24 @@ final class YAMLMapping {
         return v
     }
 
+    func double(_ key: String, in range: ClosedRange<Double>) -> Double? {
+        guard let n = node(key) else { return nil }
+        guard let v = n.float, v.isFinite else {
+            sink.add(file, n.mark?.line ?? line, "'\(key)' must be a number")
+            return nil
+        }
+        guard range.contains(v) else {
+            sink.add(file, n.mark?.line ?? line, "'\(key)' must be between \(range.lowerBound) and \(range.upperBound), not \(v)")
+            return nil
+        }
+        return v
+    }
+
+    /// Every key of the mapping, in file order (marks them all as known).
+    func allKeys() -> [String] {
+        entries.map(\.key)
+    }
+
     /// A duration such as `30s`, `10m`, `7d`, in milliseconds.
     func duration(_ key: String) -> Int64? {
         guard let n = node(key) else { return nil }

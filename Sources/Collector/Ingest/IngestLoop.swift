@@ -26,6 +26,8 @@ final class IngestLoop: @unchecked Sendable {
     private let wakeRead: Int32
     private let wakeWrite: Int32
     private let statusTopic: String
+    /// Catalogued sensor ids, when unregistered sensors are refused.
+    private let registeredOnly: Set<String>?
     private let sessionExpiry: UInt32?
 
     // Loop-thread state.
@@ -37,7 +39,7 @@ final class IngestLoop: @unchecked Sendable {
     private var scratch: [Reading] = []
     private var logBudget = LogBudget()
 
-    init(config: CollectorConfig, store: TelemetryStore, status: CollectorStatus, metrics: IngestMetrics,
+    init(config: CollectorConfig, catalogue: Catalogue, store: TelemetryStore, status: CollectorStatus, metrics: IngestMetrics,
          clock: any WallClock, logger: Logger) throws {
         self.config = config
         self.store = store
@@ -47,6 +49,7 @@ final class IngestLoop: @unchecked Sendable {
         self.logger = logger
         let m = config.mqtt
         statusTopic = "collectors/\(m.clientID)/status"
+        registeredOnly = config.unregisteredSensors == .reject ? Set(catalogue.sensors.map(\.id)) : nil
         sessionExpiry = m.protocolVersion == .v5 ? m.sessionExpirySeconds : nil
         client = try MosquittoClient(clientID: m.clientID, cleanSession: m.cleanSession, events: events)
         switch m.protocolVersion {
@@ -264,6 +267,9 @@ final class IngestLoop: @unchecked Sendable {
             try decoder.decode(payload, format: sub?.format ?? .auto, context: context, into: &scratch)
         } catch {
             return quarantine(topic, payload, now, error)
+        }
+        if let registeredOnly, let r = scratch.first(where: { !registeredOnly.contains($0.series.sensor) }) {
+            return quarantine(topic, payload, now, DecodeError("unregistered_sensor", "sensor '\(r.series.sensor)' is not in the catalogue (unregistered_sensors: reject)"))
         }
         guard store.bind(scratch, into: &batch) else {
             return quarantine(topic, payload, now, DecodeError("series_limit", "new series would exceed limits.max_series (\(limits.maxSeries))"))

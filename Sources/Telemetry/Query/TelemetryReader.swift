@@ -63,6 +63,34 @@ public struct TelemetryReader: Sendable {
         }
     }
 
+    /// One stored series with its newest reading.
+    public struct SeriesInfo: Sendable {
+        public var name: SeriesName
+        public var lastTime: EpochMillis?
+        public var lastValue: Double?
+    }
+
+    /// Every stored series, by name.
+    public func seriesList() async throws -> [SeriesInfo] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT sensor, metric, last_t, last_value FROM series ORDER BY name").compactMap { r in
+                guard let name = try? SeriesName(sensor: r[0], metric: r[1]) else { return nil }
+                return SeriesInfo(name: name, lastTime: r[2], lastValue: r[3])
+            }
+        }
+    }
+
+    /// The newest reading time of each sensor that has reported.
+    public func sensorsLastSeen() async throws -> [String: EpochMillis] {
+        try await pool.read { db in
+            var out: [String: EpochMillis] = [:]
+            for r in try Row.fetchAll(db, sql: "SELECT sensor, max(last_t) FROM series WHERE last_t IS NOT NULL GROUP BY sensor") {
+                out[r[0]] = r[1]
+            }
+            return out
+        }
+    }
+
     /// The newest quarantined messages (optionally of one reason), newest first.
     public func quarantine(limit: Int, reason: String?) async throws -> [QuarantineRecord] {
         try await pool.read { db in

@@ -1,0 +1,200 @@
+import Foundation
+import Telemetry
+import Yams
+
+/// Loads the sensor catalogue from every `*.yaml` / `*.yml` under the `sensors` path (rule
+/// files, `rules*.yaml`, belong to Alerts and are skipped). Problems come as `file:line: message`:
+/// unknown keys, duplicate ids, unknown zones or districts, bad durations, bad values.
+enum CatalogueLoader {
+    static func load(path: String) throws(ConfigProblems) -> Catalogue {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
+            throw ConfigProblems(problems: [ConfigProblem(file: path, line: 1, message: "the sensor catalogue path does not exist")])
+        }
+        let files: [String]
+        if isDir.boolValue {
+            let all = (FileManager.default.enumerator(atPath: path)?.allObjects as? [String]) ?? []
+            files = all.filter { ($0.hasSuffix(".yaml") || $0.hasSuffix(".yml")) && !(($0 as NSString).lastPathComponent.hasPrefix("rules")) }
+                .sorted().map { (path as NSString).appendingPathComponent($0) }
+        } else {
+            files = [path]
+        }
+        var sources: [(file: String, text: String)] = []
+        var problems: [ConfigProblem] = []
+        for f in files {
+            guard let data = FileManager.default.contents(atPath: f), let text = String(data: data, encoding: .utf8) else {
+                problems.append(ConfigProblem(file: f, line: 1, message: "cannot read the file as UTF-8"))
+                continue
+            }
+            sources.append((f, text))
+        }
+        if !problems.isEmpty { throw ConfigProblems(problems: problems) }
+        return try parse(sources)
+    }
+
+    /// Parses and cross-checks several catalogue files as one catalogue.
+    static func parse(_ sources: [(file: String, text: String)]) throws(ConfigProblems) -> Catalogue {
+        let sink = ProblemSink()
+        var zones: [(Zone, String, Int)] = []
+        var sensors: [(SensorEntry, String, Int, zoneLine: Int)] = []
+        var districts: [(String, String, Int)] = []
+        for (file, text) in sources {
+            let root: Node
+            do {
+                guard let n = try Yams.compose(yaml: text) else { continue }
+                root = n
+            } catch let e as YamlError {
+                sink.add(file, yamlLine(e), "YAML: \(e)")
+                continue
+            } catch {
+                sink.add(file, 1, "\(error)")
+                continue
+            }
+            let top = YAMLMapping(root, file: file, sink: sink, what: "a catalogue file")
+            for node in top.sequence("districts") ?? [] {
+                if let d = node.string, validID(d) { districts.append((d, file, node.mark?.line ?? 1)) }
+                else { sink.add(file, node.mark?.line ?? 1, "a district id must be a short id such as muong-te") }
+            }
+            for node in top.sequence("zones") ?? [] {
+                let m = top.child(node, what: "a zone")
+                if let z = readZone(m) { zones.append((z, file, m.line)) }
+            }
+            for node in top.sequence("sensors") ?? [] {
+                let m = top.child(node, what: "a sensor")
+                if let s = readSensor(m) { sensors.append((s, file, m.line, m.lineOf("zone"))) }
+            }
+            top.finish("a catalogue file")
+        }
+        // Cross-file checks.
+        var seenZones: [String: (String, Int)] = [:]
+        for (z, f, l) in zones {
+            if let (pf, pl) = seenZones[z.id] { sink.add(f, l, "duplicate zone id '\(z.id)' (first at \(pf):\(pl))") }
+            else { seenZones[z.id] = (f, l) }
+        }
+        var seenSensors: [String: (String, Int)] = [:]
+        let knownDistricts = Set(districts.map(\.0))
+        for (s, f, l, zl) in sensors {
+            if let (pf, pl) = seenSensors[s.id] { sink.add(f, l, "duplicate sensor id '\(s.id)' (first at \(pf):\(pl))") }
+            else { seenSensors[s.id] = (f, l) }
+            if !knownDistricts.isEmpty && !knownDistricts.contains(s.district) {
+                sink.add(f, l, "sensor '\(s.id)': unknown district '\(s.district)'")
+            }
+            if let zone = s.zone {
+                if let z = zones.first(where: { $0.0.id == zone })?.0 {
+                    if (s.kind == .forest || s.kind == .environment) && z.kind != s.kind {
+                        sink.add(f, zl, "sensor '\(s.id)': zone '\(zone)' is a \(z.kind.rawValue) zone, not \(s.kind.rawValue)")
+                    }
+                } else if s.kind == .forest || s.kind == .environment {
+                    sink.add(f, zl, "sensor '\(s.id)': unknown zone '\(zone)'")
+                }
+            } else if s.kind == .forest {
+                sink.add(f, l, "forest sensor '\(s.id)' needs the zone it watches")
+            }
+        }
+        for (z, f, l) in zones where !knownDistricts.isEmpty && !knownDistricts.contains(z.district) {
+            sink.add(f, l, "zone '\(z.id)': unknown district '\(z.district)'")
+        }
+        if !sink.problems.isEmpty {
+            let order = Dictionary(uniqueKeysWithValues: sources.enumerated().map { ($1.file, $0) })
+            let sorted = sink.problems.enumerated().sorted {
+                (order[$0.element.file] ?? 0, $0.element.line, $0.offset) < (order[$1.element.file] ?? 0, $1.element.line, $1.offset)
+            }.map(\.element)
+            throw ConfigProblems(problems: sorted)
+        }
+        return Catalogue(zones: zones.map(\.0), sensors: sensors.map(\.0), districts: districts.map(\.0))
+    }
+
+    private static func readZone(_ m: YAMLMapping) -> Zone? {
+        defer { m.finish("a zone") }
+        // Read every field first, so a bad one does not leave the others reported as unknown.
+        let id = requiredID(m, "id", what: "a zone")
+        let kind = readKind(m)
+        let district = requiredID(m, "district", what: "zone '\(m.string("id") ?? "?")'")
+        let area = m.double("area_ha", in: 0.0001...10_000_000)
+        let commune = m.string("commune")
+        if m.node("area_ha") == nil { m.problem("id", "zone '\(id ?? "?")' needs area_ha") }
+        guard let id, let kind, let district, let area else { return nil }
+        return Zone(id: id, kind: kind, district: district, commune: commune, areaHa: area)
+    }
+
+    private static func readSensor(_ m: YAMLMapping) -> SensorEntry? {
+        defer { m.finish("a sensor") }
+        let id = requiredID(m, "id", what: "a sensor")
+        let kind = readKind(m)
+        let district = requiredID(m, "district", what: "sensor '\(m.string("id") ?? "?")'")
+        var interval = m.duration("interval")
+        if m.node("interval") == nil { m.problem("id", "sensor '\(id ?? "?")' needs an interval (e.g. 10m)") }
+        if let i = interval, i < 1000 { m.problem("interval", "interval must be at least 1s"); interval = nil }
+        let zone = m.string("zone")
+        var latitude: Double?, longitude: Double?
+        if let loc = m.mapping("location") {
+            latitude = loc.double("lat", in: -90...90)
+            longitude = loc.double("lon", in: -180...180)
+            loc.finish("location")
+        }
+        var metrics: [String: String] = [:]
+        if let mm = m.mapping("metrics") {
+            for key in mm.allKeys() {
+                if (try? SeriesName(sensor: "x", metric: key)) == nil {
+                    mm.problem(key, "metric name '\(key)' must use A-Z a-z 0-9 - _ . and start alphanumeric")
+                }
+                if let unit = mm.mapping(key) {
+                    metrics[key] = unit.string("unit") ?? ""
+                    unit.finish("metric '\(key)'")
+                }
+            }
+        }
+        var alarm: [Double]?
+        if let levels = m.sequence("alarm_levels_m") {
+            let values = levels.compactMap(\.float)
+            if values.count != 3 || values != values.sorted() || Set(values).count != 3 {
+                m.problem("alarm_levels_m", "alarm_levels_m must be three rising levels in metres (I, II, III)")
+            } else { alarm = values }
+        }
+        let freeFlow = m.double("free_flow_kmh", in: 1...300)
+        var role: SensorEntry.MeterRole?
+        if let r = m.string("role") {
+            role = SensorEntry.MeterRole(rawValue: r)
+            if role == nil { m.problem("role", "role must be feeder or customer") }
+        }
+        if alarm != nil && kind != .hydro { m.problem("alarm_levels_m", "alarm_levels_m is for hydro sensors") }
+        if freeFlow != nil && kind != .traffic { m.problem("free_flow_kmh", "free_flow_kmh is for traffic sensors") }
+        if role != nil && kind != .meter { m.problem("role", "role is for meters") }
+        guard let id, let kind, let district, let interval else { return nil }
+        var s = SensorEntry(id: id, kind: kind, district: district, zone: zone, intervalMillis: interval)
+        s.latitude = latitude
+        s.longitude = longitude
+        s.metrics = metrics
+        s.alarmLevelsM = alarm
+        s.freeFlowKmh = freeFlow
+        s.role = role
+        return s
+    }
+
+    private static func readKind(_ m: YAMLMapping) -> SensorKind? {
+        guard let k = m.string("kind") else { m.problem("id", "a kind is needed (forest, meter, traffic, environment, hydro)"); return nil }
+        guard let kind = SensorKind(rawValue: k) else {
+            m.problem("kind", "unknown kind '\(k)' (forest, meter, traffic, environment, hydro)")
+            return nil
+        }
+        return kind
+    }
+
+    private static func requiredID(_ m: YAMLMapping, _ key: String, what: String) -> String? {
+        guard let v = m.string(key), !v.isEmpty else {
+            m.problem("id", "\(what) needs '\(key)'")
+            return nil
+        }
+        guard validID(v) else { m.problem(key, "'\(v)' is not a valid id (A-Z a-z 0-9 - _ . :, starting alphanumeric)"); return nil }
+        return v
+    }
+
+    static func validID(_ s: String) -> Bool { (try? SeriesName(sensor: s, metric: "x")) != nil }
+
+    private static func yamlLine(_ e: YamlError) -> Int {
+        switch e {
+        case .scanner(_, _, let mark, _), .parser(_, _, let mark, _), .composer(_, _, let mark, _): mark.line
+        default: 1
+        }
+    }
+}

@@ -1,0 +1,74 @@
+/// The sensor catalogue (`sensors/*.yaml`, CONTRACT.md "Catalogue"): the areas coverage is
+/// measured over, and the sensors expected to report, with what each one means.
+public struct Catalogue: Sendable, Equatable {
+    public var zones: [Zone] = []
+    public var sensors: [SensorEntry] = []
+    /// District ids, when the catalogue declares them (then sensors and zones must use them).
+    public var districts: [String] = []
+
+    public init(zones: [Zone] = [], sensors: [SensorEntry] = [], districts: [String] = []) {
+        self.zones = zones
+        self.sensors = sensors
+        self.districts = districts
+    }
+
+    public func sensor(_ id: String) -> SensorEntry? { sensorIndex[id].map { sensors[$0] } }
+    public func zone(_ id: String) -> Zone? { zones.first { $0.id == id } }
+
+    private var sensorIndex: [String: Int] {
+        Dictionary(sensors.enumerated().map { ($1.id, $0) }, uniquingKeysWith: { a, _ in a })
+    }
+}
+
+/// What kind of infrastructure a sensor or zone belongs to.
+public enum SensorKind: String, Sendable, CaseIterable {
+    case forest, meter, traffic, environment, hydro
+}
+
+/// An area coverage is measured over (for forests: a compartment, tiểu khu).
+public struct Zone: Sendable, Equatable {
+    public var id: String
+    public var kind: SensorKind
+    public var district: String
+    public var commune: String?
+    public var areaHa: Double
+
+    public init(id: String, kind: SensorKind, district: String, commune: String? = nil, areaHa: Double) {
+        self.id = id
+        self.kind = kind
+        self.district = district
+        self.commune = commune
+        self.areaHa = areaHa
+    }
+}
+
+/// One catalogued sensor.
+public struct SensorEntry: Sendable, Equatable {
+    public enum MeterRole: String, Sendable { case feeder, customer }
+
+    public var id: String
+    public var kind: SensorKind
+    public var district: String
+    /// forest: the zone it watches; meter: its transformer; traffic: its junction.
+    public var zone: String?
+    /// Expected reporting interval; stale after 3 x interval.
+    public var intervalMillis: Int64
+    public var latitude: Double?
+    public var longitude: Double?
+    /// Metric name -> unit.
+    public var metrics: [String: String] = [:]
+    /// hydro: alarm levels I, II, III in metres.
+    public var alarmLevelsM: [Double]?
+    /// traffic: free-flow speed.
+    public var freeFlowKmh: Double?
+    /// meter: the transformer's own meter, or a customer meter.
+    public var role: MeterRole?
+
+    public init(id: String, kind: SensorKind, district: String, zone: String? = nil, intervalMillis: Int64) {
+        self.id = id
+        self.kind = kind
+        self.district = district
+        self.zone = zone
+        self.intervalMillis = intervalMillis
+    }
+}

@@ -1,0 +1,75 @@
+import Foundation
+import Testing
+@testable import Collector
+import Telemetry
+
+@Suite struct CatalogueLoaderTests {
+    @Test func shippedCatalogueIsValid() throws {
+        let cat = try CatalogueLoader.load(path: packageRoot + "/sensors")
+        #expect(cat.districts.count == 8)
+        #expect(cat.sensors.contains { $0.id == "ft-mt-0001" && $0.kind == .forest && $0.zone == "lc-mt-tk101" && $0.intervalMillis == 600_000 })
+        #expect(cat.sensor("hy-lc-0001")?.alarmLevelsM == [3.0, 3.8, 4.5])
+    }
+
+    @Test func problemsAcrossFilesInFileOrder() {
+        let a = """
+            districts: [muong-te, sin-ho]
+            zones:
+              - {id: z1, kind: forest, district: muong-te, area_ha: 10}
+              - {id: z1, kind: forest, district: sin-ho, area_ha: 5}
+              - {id: z2, kind: forest, district: atlantis, area_ha: 5}
+            sensors:
+              - id: s1
+                kind: forest
+                district: muong-te
+                zone: z9
+                interval: 10m
+              - {id: s2, kind: volcano, district: muong-te, interval: 10m}
+              - {id: s3, kind: forest, district: muong-te, interval: 10m}
+            """
+        let b = """
+            sensors:
+              - {id: s1, kind: hydro, district: sin-ho, interval: 5m, alarm_levels_m: [3, 2, 1], role: feeder}
+              - {id: t1, kind: traffic, district: sin-ho, interval: soon, free_flow_kmh: 40}
+            extra: 1
+            """
+        #expect {
+            _ = try CatalogueLoader.parse([(file: "a.yaml", text: a), (file: "b.yaml", text: b)])
+        } throws: { error in
+            let got = (error as? ConfigProblems)?.problems.map(\.description) ?? []
+            let want = [
+                "a.yaml:4: duplicate zone id 'z1' (first at a.yaml:3)",
+                "a.yaml:5: zone 'z2': unknown district 'atlantis'",
+                "a.yaml:10: sensor 's1': unknown zone 'z9'",
+                "a.yaml:12: unknown kind 'volcano' (forest, meter, traffic, environment, hydro)",
+                "a.yaml:13: forest sensor 's3' needs the zone it watches",
+                "b.yaml:2: alarm_levels_m must be three rising levels in metres (I, II, III)",
+                "b.yaml:2: role is for meters",
+                "b.yaml:2: duplicate sensor id 's1' (first at a.yaml:7)",
+                "b.yaml:3: 'interval': bad duration 'soon' (use e.g. 500ms, 30s, 10m, 1h, 7d)",
+                "b.yaml:4: unknown key 'extra' in a catalogue file",
+            ]
+            if got != want { Issue.record("got:\n\(got.joined(separator: "\n"))") }
+            return got == want
+        }
+    }
+
+    @Test func checkCommandExitsTwoWithFileLine() throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir + "/sensors", withIntermediateDirectories: true)
+        try "sensors:\n  - {id: s1, kind: forest, district: d, interval: 10m, zone: nowhere}\n"
+            .write(toFile: dir + "/sensors/x.yaml", atomically: true, encoding: .utf8)
+        try "sensors: \(dir)/sensors\n".write(toFile: dir + "/c.yaml", atomically: true, encoding: .utf8)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: collectorBinary)
+        p.arguments = ["check", "--config", dir + "/c.yaml"]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        try waitForExit(p, seconds: 30)
+        #expect(p.terminationStatus == 2)
+        #expect(text.contains("\(dir)/sensors/x.yaml:2: sensor 's1': unknown zone 'nowhere'"))
+    }
+}
