@@ -57,6 +57,16 @@ import Testing
         }
     }
 
+    @Test func topicPatternsAreChecked() throws {
+        let c = try ConfigLoader.parse("mqtt:\n  subscriptions:\n    - {topic: \"$share/g/t/{district}/{sensor}\"}\n", file: "p.yaml")
+        #expect(c.mqtt.subscriptions.first?.subscribeTopic == "$share/g/t/+/+")
+        #expect {
+            _ = try ConfigLoader.parse("mqtt:\n  subscriptions:\n    - {topic: \"t/{zone}\"}\n", file: "p.yaml")
+        } throws: { error in
+            (error as? ConfigProblems)?.problems.map(\.description) == ["p.yaml:3: 't/{zone}': unknown placeholder {zone} (use {sensor}, {district} or {kind})"]
+        }
+    }
+
     @Test func yamlSyntaxErrorHasALine() {
         #expect {
             _ = try ConfigLoader.parse("mqtt:\n  url: [unclosed\n", file: "x.yaml")

@@ -46,6 +46,36 @@ import Testing
         _ = try await c.terminate()
     }
 
+    /// A topic pattern names the sensor and labels new series with district and kind.
+    @Test func topicPatternsFillSensorAndLabels() async throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let broker = try MosquittoBroker(dir: dir)
+        defer { broker.stop() }
+        try await broker.waitReady()
+        let c = try CollectorProcess(dir: dir, brokerPort: broker.port, clientID: "it-pattern",
+                                     subscriptions: [#"{topic: "field/{district}/{kind}/{sensor}/up", format: influx, precision: s}"#,
+                                                     #"{topic: "telemetry/#"}"#])
+        try c.start()
+        try await c.waitReady()
+        try broker.publish(topic: "field/sin-ho/hydro/hy-sh-0007/up", lines: ["rain rain_mm=4.5 1795000000"])
+        try broker.publish(topic: "telemetry/sin-ho/hy-sh-0008", lines: [#"{"ts": 1795000000, "rain_mm": 1}"#])
+        var series: [[String: Any]] = []
+        try await waitUntil("both series", seconds: 10) {
+            let (_, body) = try await httpGet(c.baseURL + "/api/v1/series")
+            series = (try? JSONSerialization.jsonObject(with: body) as? [[String: Any]]) ?? []
+            return series.count == 2
+        }
+        let byName = Dictionary(uniqueKeysWithValues: series.map { ($0["series"] as! String, $0) })
+        #expect(byName["hy-sh-0007/rain_mm"]?["district"] as? String == "sin-ho")
+        #expect(byName["hy-sh-0007/rain_mm"]?["kind"] as? String == "hydro")
+        #expect((byName["hy-sh-0007/rain_mm"]?["last_t"] as? NSNumber)?.intValue == 1_795_000_000)
+        #expect(byName["hy-sh-0008/rain_mm"]?["district"] is NSNull)
+        let (_, filtered) = try await httpGet(c.baseURL + "/api/v1/series?district=sin-ho")
+        #expect(String(decoding: filtered, as: UTF8.self).contains("hy-sh-0007") && !String(decoding: filtered, as: UTF8.self).contains("hy-sh-0008"))
+        _ = try await c.terminate()
+    }
+
     /// A gateway's backlog: three days old, shuffled, with 5 % duplicates, as SenML packs of 50
     /// and line-protocol batches. Every tier equals a recompute from the unique readings.
     @Test func backlogReplayIsExactTierByTier() async throws {

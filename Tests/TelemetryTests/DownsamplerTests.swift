@@ -135,7 +135,7 @@ import Testing
         }
         let pool = try TelemetryDatabase.open(path: path)
         let applied = try pool.read { try TelemetryDatabase.migrator.appliedMigrations($0) }
-        #expect(applied.count == 1)
+        #expect(applied == ["v1: series, raw readings, rollups, quarantine", "v2: series labels from topic patterns"])
         let store = try TelemetryStore(pool: pool, timeZone: .utc)
         #expect(store.registry.count == 2)
         #expect(store.registry.id(of: try SeriesName(parsing: "b/y")) == SeriesID(1))

@@ -38,17 +38,33 @@ struct CollectorConfig: Sendable {
     }
 
     struct Subscription: Sendable, Equatable {
+        /// As written in the config, placeholders included.
         var topic: String
         var format: PayloadFormat
         var qos: Int32?
         /// Unit of line-protocol timestamps on this subscription.
         var precision: TimePrecision = .ns
 
-        /// The filter without a `$share/<group>/` prefix: what topics are matched against.
-        var filter: Substring {
-            guard topic.hasPrefix("$share/") else { return Substring(topic) }
+        /// A `$share/<group>/` prefix, if any.
+        var sharePrefix: Substring {
+            guard topic.hasPrefix("$share/") else { return "" }
             let parts = topic.split(separator: "/", maxSplits: 2, omittingEmptySubsequences: false)
-            return parts.count == 3 ? parts[2] : Substring(topic)
+            return parts.count == 3 ? topic[..<parts[2].startIndex] : ""
+        }
+
+        /// The topic without the share prefix, placeholders parsed.
+        var pattern: TopicPattern {
+            (try? TopicPattern(String(topic.dropFirst(sharePrefix.count)))) ?? (try! TopicPattern("#"))
+        }
+
+        /// What the broker is asked for: placeholders become `+`.
+        var subscribeTopic: String { String(sharePrefix) + pattern.filter }
+
+        init(topic: String, format: PayloadFormat, qos: Int32?, precision: TimePrecision = .ns) {
+            self.topic = topic
+            self.format = format
+            self.qos = qos
+            self.precision = precision
         }
     }
 

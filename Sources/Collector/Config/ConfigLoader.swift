@@ -124,7 +124,12 @@ enum ConfigLoader {
                     else { s.problem("precision", "precision must be ns, us, ms or s") }
                 }
                 if let q = s.int("qos", in: 0...2) { sub.qos = Int32(q) }
-                if !validFilter(topic) { s.problem("topic", "'\(topic)' is not a valid MQTT topic filter") }
+                do {
+                    let pattern = try TopicPattern(String(topic.dropFirst(sub.sharePrefix.count)))
+                    if !validFilter(pattern.filter) { s.problem("topic", "'\(topic)' is not a valid MQTT topic filter") }
+                } catch {
+                    s.problem("topic", "'\(topic)': \(error.message)")
+                }
                 s.finish("a subscription")
                 c.subscriptions.append(sub)
             }

@@ -69,14 +69,16 @@ struct CatalogueRoutes: Sendable {
         j.array { a in
             for s in all {
                 let entry = catalogue.sensor(s.name.sensor)
-                guard kind == nil || entry?.kind == kind, district == nil || entry?.district == district,
+                let sKind = entry?.kind.rawValue ?? s.kind
+                let sDistrict = entry?.district ?? s.district
+                guard kind == nil || sKind == kind?.rawValue, district == nil || sDistrict == district,
                       sensor == nil || s.name.sensor == sensor, metric == nil || s.name.metric == metric else { continue }
                 a.object {
                     $0.field("series") { $0.string(s.name.description) }
                     $0.field("sensor") { $0.string(s.name.sensor) }
                     $0.field("metric") { $0.string(s.name.metric) }
-                    $0.field("kind") { if let k = entry?.kind { $0.string(k.rawValue) } else { $0.null() } }
-                    $0.field("district") { if let d = entry?.district { $0.string(d) } else { $0.null() } }
+                    $0.field("kind") { if let k = sKind { $0.string(k) } else { $0.null() } }
+                    $0.field("district") { if let d = sDistrict { $0.string(d) } else { $0.null() } }
                     $0.field("last_t") { if let t = s.lastTime { $0.seconds(t) } else { $0.null() } }
                     $0.field("last_value") { if let v = s.lastValue { $0.double(v) } else { $0.null() } }
                 }

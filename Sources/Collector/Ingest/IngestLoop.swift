@@ -26,6 +26,8 @@ final class IngestLoop: @unchecked Sendable {
     private let wakeRead: Int32
     private let wakeWrite: Int32
     private let statusTopic: String
+    /// Parsed topic patterns, one per subscription.
+    private let patterns: [TopicPattern]
     /// Catalogued sensor ids, when unregistered sensors are refused.
     private let registeredOnly: Set<String>?
     private let sessionExpiry: UInt32?
@@ -49,6 +51,7 @@ final class IngestLoop: @unchecked Sendable {
         self.logger = logger
         let m = config.mqtt
         statusTopic = "collectors/\(m.clientID)/status"
+        patterns = m.subscriptions.map(\.pattern)
         registeredOnly = config.unregisteredSensors == .reject ? Set(catalogue.sensors.map(\.id)) : nil
         sessionExpiry = m.protocolVersion == .v5 ? m.sessionExpirySeconds : nil
         client = try MosquittoClient(clientID: m.clientID, cleanSession: m.cleanSession, events: events)
@@ -219,7 +222,7 @@ final class IngestLoop: @unchecked Sendable {
         link = .up
         backoffSeconds = 1
         for s in config.mqtt.subscriptions {
-            let rc = client.subscribe(s.topic, qos: s.qos ?? config.mqtt.qos)
+            let rc = client.subscribe(s.subscribeTopic, qos: s.qos ?? config.mqtt.qos)
             if rc != MOSQ_ERR_SUCCESS.rawValue {
                 logger.error("subscribe failed", metadata: ["topic": "\(s.topic)", "error": "\(MosquittoClient.describe(rc))"])
             }
@@ -258,10 +261,13 @@ final class IngestLoop: @unchecked Sendable {
         if payload.count > limits.maxPayloadBytes {
             return quarantine(topic, payload, now, DecodeError("too_large", "payload of \(payload.count) bytes exceeds limits.max_payload_bytes (\(limits.maxPayloadBytes))"))
         }
-        let sub = subscription(for: topic)
+        let index = subscriptionIndex(for: topic)
+        let sub = index.map { config.mqtt.subscriptions[$0] }
         var context = DecodeContext(topic: topic, now: now, acceptAge: config.storage.acceptAgeMillis,
                                     maxReadings: limits.maxReadingsPerMessage)
         context.precision = sub?.precision ?? .ns
+        let labels = index.map { patterns[$0].values(in: topic) } ?? TopicLabels()
+        context.patternSensor = labels.sensor
         scratch.removeAll(keepingCapacity: true)
         do {
             try decoder.decode(payload, format: sub?.format ?? .auto, context: context, into: &scratch)
@@ -271,7 +277,7 @@ final class IngestLoop: @unchecked Sendable {
         if let registeredOnly, let r = scratch.first(where: { !registeredOnly.contains($0.series.sensor) }) {
             return quarantine(topic, payload, now, DecodeError("unregistered_sensor", "sensor '\(r.series.sensor)' is not in the catalogue (unregistered_sensors: reject)"))
         }
-        guard store.bind(scratch, into: &batch) else {
+        guard store.bind(scratch, labels: labels, into: &batch) else {
             return quarantine(topic, payload, now, DecodeError("series_limit", "new series would exceed limits.max_series (\(limits.maxSeries))"))
         }
         batch.acceptedMessages += 1
@@ -286,15 +292,12 @@ final class IngestLoop: @unchecked Sendable {
 
     // MARK: Helpers
 
-    /// The first configured subscription whose filter matches `topic` (for its format).
-    private func subscription(for topic: String) -> CollectorConfig.Subscription? {
-        let subs = config.mqtt.subscriptions
-        if subs.count == 1 { return subs[0] }
-        for s in subs {
+    /// The first configured subscription whose filter matches `topic` (for its format and pattern).
+    private func subscriptionIndex(for topic: String) -> Int? {
+        if patterns.count == 1 { return 0 }
+        for (i, p) in patterns.enumerated() {
             var matches = false
-            if mosquitto_topic_matches_sub(String(s.filter), topic, &matches) == MOSQ_ERR_SUCCESS.rawValue, matches {
-                return s
-            }
+            if mosquitto_topic_matches_sub(p.filter, topic, &matches) == MOSQ_ERR_SUCCESS.rawValue, matches { return i }
         }
         return nil
     }

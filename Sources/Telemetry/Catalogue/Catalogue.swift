@@ -1,23 +1,21 @@
 /// The sensor catalogue (`sensors/*.yaml`, CONTRACT.md "Catalogue"): the areas coverage is
 /// measured over, and the sensors expected to report, with what each one means.
 public struct Catalogue: Sendable, Equatable {
-    public var zones: [Zone] = []
-    public var sensors: [SensorEntry] = []
+    public let zones: [Zone]
+    public let sensors: [SensorEntry]
     /// District ids, when the catalogue declares them (then sensors and zones must use them).
-    public var districts: [String] = []
+    public let districts: [String]
+    private let sensorIndex: [String: Int]
 
     public init(zones: [Zone] = [], sensors: [SensorEntry] = [], districts: [String] = []) {
         self.zones = zones
         self.sensors = sensors
         self.districts = districts
+        sensorIndex = Dictionary(sensors.enumerated().map { ($1.id, $0) }, uniquingKeysWith: { a, _ in a })
     }
 
     public func sensor(_ id: String) -> SensorEntry? { sensorIndex[id].map { sensors[$0] } }
     public func zone(_ id: String) -> Zone? { zones.first { $0.id == id } }
-
-    private var sensorIndex: [String: Int] {
-        Dictionary(sensors.enumerated().map { ($1.id, $0) }, uniquingKeysWith: { a, _ in a })
-    }
 }
 
 /// What kind of infrastructure a sensor or zone belongs to.

@@ -19,9 +19,14 @@ public struct DecodeContext: Sendable {
         self.maxReadings = maxReadings
     }
 
-    /// The topic's last segment: the sensor id when the payload names none.
+    /// The sensor id from a topic pattern's `{sensor}`, if the subscription has one.
+    public var patternSensor: String?
+
+    /// The sensor id when the payload names none: the topic pattern's `{sensor}`, else the
+    /// topic's last segment.
     public var topicSensor: Substring {
-        topic.split(separator: "/", omittingEmptySubsequences: false).last ?? Substring(topic)
+        if let patternSensor { return Substring(patternSensor) }
+        return topic.split(separator: "/", omittingEmptySubsequences: false).last ?? Substring(topic)
     }
 
     /// Checks a reading time against the accepted window.

@@ -68,14 +68,17 @@ public struct TelemetryReader: Sendable {
         public var name: SeriesName
         public var lastTime: EpochMillis?
         public var lastValue: Double?
+        /// Labels from a topic pattern, when the series was first seen on one.
+        public var district: String?
+        public var kind: String?
     }
 
     /// Every stored series, by name.
     public func seriesList() async throws -> [SeriesInfo] {
         try await pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT sensor, metric, last_t, last_value FROM series ORDER BY name").compactMap { r in
+            try Row.fetchAll(db, sql: "SELECT sensor, metric, last_t, last_value, district, kind FROM series ORDER BY name").compactMap { r in
                 guard let name = try? SeriesName(sensor: r[0], metric: r[1]) else { return nil }
-                return SeriesInfo(name: name, lastTime: r[2], lastValue: r[3])
+                return SeriesInfo(name: name, lastTime: r[2], lastValue: r[3], district: r[4], kind: r[5])
             }
         }
     }

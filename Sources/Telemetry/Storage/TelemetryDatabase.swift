@@ -75,6 +75,12 @@ public enum TelemetryDatabase {
                     """)
             }
         }
+        m.registerMigration("v2: series labels from topic patterns") { db in
+            try db.execute(sql: """
+                ALTER TABLE series ADD COLUMN district TEXT;
+                ALTER TABLE series ADD COLUMN kind TEXT;
+                """)
+        }
         return m
     }
 }

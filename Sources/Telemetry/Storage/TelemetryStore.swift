@@ -14,6 +14,8 @@ public final class TelemetryStore {
     private let quarantineLimit: Int
     private var accepted: [BoundReading] = []
     private var newest: [SeriesID: Sample] = [:]
+    /// Topic-pattern labels of series created since the last commit.
+    private var newLabels: [SeriesID: TopicLabels] = [:]
 
     /// What one commit did.
     public struct CommitStats: Sendable, Equatable {
@@ -45,13 +47,15 @@ public final class TelemetryStore {
 
     /// Binds a message's readings to series ids and appends them to `batch`, all or none:
     /// returns false (appending nothing) when the new series would exceed `limits.max_series`.
-    public func bind(_ readings: [Reading], into batch: inout IngestBatch) -> Bool {
+    public func bind(_ readings: [Reading], labels: TopicLabels = TopicLabels(), into batch: inout IngestBatch) -> Bool {
         if registry.count + readings.count > registry.limit,
            registry.count + registry.unknownCount(readings.lazy.map(\.series)) > registry.limit {
             return false
         }
+        let before = registry.count
         for r in readings {
             guard let id = registry.intern(r.series) else { preconditionFailure("checked above") }
+            if id.index >= before && (labels.district != nil || labels.kind != nil) { newLabels[id] = labels }
             batch.readings.append(BoundReading(series: id, time: r.time, value: r.value))
         }
         if registry.count > rings.count {
@@ -95,6 +99,7 @@ public final class TelemetryStore {
             throw error
         }
         registry.markSaved()
+        newLabels.removeAll(keepingCapacity: true)
         for r in accepted { rings[r.series.index].record(Sample(time: r.time, value: r.value)) }
         accepted.removeAll(keepingCapacity: true)
         newest.removeAll(keepingCapacity: true)
@@ -103,10 +108,13 @@ public final class TelemetryStore {
 
     private func saveNewSeries(_ db: Database, now: EpochMillis) throws {
         guard !registry.unsaved.isEmpty else { return }
-        let stmt = try db.cachedStatement(sql: "INSERT OR IGNORE INTO series (id, name, sensor, metric, first_seen) VALUES (?, ?, ?, ?, ?)")
+        let stmt = try db.cachedStatement(sql: """
+            INSERT OR IGNORE INTO series (id, name, sensor, metric, first_seen, district, kind) VALUES (?, ?, ?, ?, ?, ?, ?)
+            """)
         for id in registry.unsaved {
             let n = registry.name(of: id)
-            try stmt.execute(arguments: [id.rawValue, n.description, n.sensor, n.metric, now])
+            let l = newLabels[id]
+            try stmt.execute(arguments: [id.rawValue, n.description, n.sensor, n.metric, now, l?.district, l?.kind])
         }
     }
 
