@@ -38,6 +38,41 @@ let benchmarks: @Sendable () -> Void = {
         blackHole(ring.latest)
     }
 
+    Benchmark("SenMLDecoder, pack of 10 records") { benchmark in
+        let decoder = SenMLDecoder()
+        var records = [#"{"bn":"urn:dev:ow:10e2073a01080063:","bt":1795000000,"n":"temp_c","v":27.2}"#]
+        for i in 1..<10 { records.append(#"{"n":"temp_c","t":\#(i * 10),"v":\#(27 + Double(i) / 10)}"#) }
+        let payload = Array(("[" + records.joined(separator: ",") + "]").utf8)
+        let context = DecodeContext(topic: "telemetry/gw", now: 1_795_000_100_000)
+        var out: [Reading] = []
+        out.reserveCapacity(16)
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            out.removeAll(keepingCapacity: true)
+            try? decoder.decode(payload, context: context, into: &out)
+        }
+        benchmark.stopMeasurement()
+        precondition(out.count == 10)
+        blackHole(out.count)
+    }
+
+    Benchmark("LineProtocolDecoder, 10 lines of 2 fields") { benchmark in
+        let decoder = LineProtocolDecoder()
+        let lines = (0..<10).map { "weather,sensor=ft-mt-0001,district=muong-te temp_c=\(27 + $0),rh_pct=40i 17950000\($0)0000000000" }
+        let payload = Array(lines.joined(separator: "\n").utf8)
+        let context = DecodeContext(topic: "telemetry/gw", now: 1_795_000_100_000)
+        var out: [Reading] = []
+        out.reserveCapacity(32)
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            out.removeAll(keepingCapacity: true)
+            try? decoder.decode(payload, context: context, into: &out)
+        }
+        benchmark.stopMeasurement()
+        precondition(out.count == 20)
+        blackHole(out.count)
+    }
+
     Benchmark("JSONPayloadDecoder, object with 3 metrics") { benchmark in
         let decoder = JSONPayloadDecoder()
         let payload = Array(#"{"sensor":"ft-mt-0001","ts":1795000000,"temp_c":31.2,"rh_pct":40,"rain_mm":0}"#.utf8)
@@ -50,6 +85,7 @@ let benchmarks: @Sendable () -> Void = {
             try? decoder.decode(payload, context: context, into: &out)
         }
         benchmark.stopMeasurement()
+        precondition(out.count == 3)
         blackHole(out.count)
     }
 }

@@ -1,27 +1,14 @@
-import Foundation
-
 /// Decodes the collector's JSON payloads (CONTRACT.md, "MQTT payloads"):
 /// an object `{"ts": 1795000000, "temp_c": 31.2, "sensor": "ft-mt-0001"}` or an array of them.
 /// Every numeric field but `ts` is a metric; the sensor is `"sensor"`, else the topic's last
 /// segment; `ts` is epoch seconds, epoch milliseconds or RFC 3339, else the arrival time.
 /// Any bad record rejects the whole message: a message is stored whole or not at all.
 public struct JSONPayloadDecoder: Sendable {
-    private let decoder = JSONDecoder()
-
     public init() {}
 
     /// Appends the message's readings to `out`; on error appends nothing.
-    public func decode(_ payload: some Collection<UInt8>, context: DecodeContext, into out: inout [Reading]) throws(DecodeError) {
-        try decode(root: try parse(payload), context: context, into: &out)
-    }
-
-    /// Parses JSON text into a tree (shared with the SenML decoder).
-    func parse(_ payload: some Collection<UInt8>) throws(DecodeError) -> JSONValue {
-        do {
-            return try decoder.decode(JSONValue.self, from: Data(payload))
-        } catch {
-            throw .badJSON(Self.describe(error))
-        }
+    public func decode(_ payload: UnsafeRawBufferPointer, context: DecodeContext, into out: inout [Reading]) throws(DecodeError) {
+        try decode(root: try JSONScanner.parse(payload), context: context, into: &out)
     }
 
     func decode(root: JSONValue, context: DecodeContext, into out: inout [Reading]) throws(DecodeError) {
@@ -91,13 +78,5 @@ public struct JSONPayloadDecoder: Sendable {
             n += 1
         }
         guard n > 0 else { throw .noReadings("\(at)no numeric fields besides \"ts\"") }
-    }
-
-    private static func describe(_ error: any Error) -> String {
-        if case DecodingError.dataCorrupted(let ctx) = error {
-            let underlying = (ctx.underlyingError as NSError?)?.userInfo[NSDebugDescriptionErrorKey] as? String
-            return underlying ?? ctx.debugDescription
-        }
-        return "\(error)"
     }
 }

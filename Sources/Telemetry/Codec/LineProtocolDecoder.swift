@@ -10,8 +10,8 @@
 public struct LineProtocolDecoder: Sendable {
     public init() {}
 
-    public func decode(_ payload: some Collection<UInt8>, context: DecodeContext, into out: inout [Reading]) throws(DecodeError) {
-        let b = Array(payload)
+    public func decode(_ payload: UnsafeRawBufferPointer, context: DecodeContext, into out: inout [Reading]) throws(DecodeError) {
+        let b = payload
         let mark = out.count
         var line = 1
         var start = 0
@@ -37,7 +37,7 @@ public struct LineProtocolDecoder: Sendable {
     }
 
     private struct Parser {
-        let b: [UInt8]
+        let b: UnsafeRawBufferPointer
         var i: Int
         let end: Int
         let lineStart: Int
@@ -53,17 +53,17 @@ public struct LineProtocolDecoder: Sendable {
         mutating func line(context: DecodeContext, into out: inout [Reading]) throws(DecodeError) {
             while i < end && (b[i] == Self.space || b[i] == Self.tab) { i += 1 }
             if i == end || b[i] == Self.hash { return }
-            let measurement = try token(stops: [Self.comma, Self.space], escapable: [Self.comma, Self.space])
+            let measurement = try token(.measurement)
             if measurement.isEmpty { throw fail("empty measurement") }
             var sensor: String?
             var id: String?
             while i < end && b[i] == Self.comma {
                 i += 1
-                let key = try token(stops: [Self.equals, Self.comma, Self.space], escapable: [Self.comma, Self.equals, Self.space])
+                let key = try token(.key)
                 guard !key.isEmpty else { throw fail("empty tag key") }
                 guard i < end && b[i] == Self.equals else { throw fail("expected '=' after tag key '\(key)'") }
                 i += 1
-                let value = try token(stops: [Self.comma, Self.space, Self.equals], escapable: [Self.comma, Self.equals, Self.space])
+                let value = try token(.key)
                 guard !value.isEmpty else { throw fail("empty value for tag '\(key)'") }
                 if key == "sensor" { sensor = value } else if key == "id" { id = value }
             }
@@ -71,7 +71,7 @@ public struct LineProtocolDecoder: Sendable {
             while i < end && b[i] == Self.space { i += 1 }
             var fields: [(String, Double?)] = []
             while true {
-                let key = try token(stops: [Self.equals, Self.comma, Self.space], escapable: [Self.comma, Self.equals, Self.space])
+                let key = try token(.key)
                 guard !key.isEmpty else { throw fail("empty field key") }
                 guard i < end && b[i] == Self.equals else { throw fail("expected '=' after field key '\(key)'") }
                 i += 1
@@ -99,17 +99,31 @@ public struct LineProtocolDecoder: Sendable {
             }
         }
 
+        /// Measurements stop at and escape `,` and space; keys and tag values also `=`.
+        enum TokenKind { case measurement, key }
+
         /// Reads up to an unescaped stop byte, resolving `\x` for escapable `x`.
-        mutating func token(stops: [UInt8], escapable: [UInt8]) throws(DecodeError) -> String {
-            var bytes: [UInt8] = []
+        mutating func token(_ kind: TokenKind) throws(DecodeError) -> String {
+            @inline(__always) func special(_ c: UInt8) -> Bool {
+                c == Self.comma || c == Self.space || (kind == .key && c == Self.equals)
+            }
+            let start = i
+            while i < end, !special(b[i]), b[i] != Self.backslash { i += 1 }
+            if i == end || b[i] != Self.backslash {
+                guard let s = String(validating: UnsafeRawBufferPointer(rebasing: b[start..<i]), as: UTF8.self) else {
+                    throw fail("not valid UTF-8")
+                }
+                return s
+            }
+            var bytes = Array(UnsafeRawBufferPointer(rebasing: b[start..<i]))
             while i < end {
                 let c = b[i]
-                if c == Self.backslash && i + 1 < end && escapable.contains(b[i + 1]) {
+                if c == Self.backslash && i + 1 < end && special(b[i + 1]) {
                     bytes.append(b[i + 1])
                     i += 2
                     continue
                 }
-                if stops.contains(c) { break }
+                if special(c) { break }
                 bytes.append(c)
                 i += 1
             }
@@ -134,7 +148,7 @@ public struct LineProtocolDecoder: Sendable {
             }
             let start = i
             while i < end && b[i] != Self.comma && b[i] != Self.space { i += 1 }
-            let text = String(decoding: b[start..<i], as: UTF8.self)
+            let text = String(decoding: UnsafeRawBufferPointer(rebasing: b[start..<i]), as: UTF8.self)
             let column = start - lineStart + 1
             switch text {
             case "t", "T", "true", "True", "TRUE": return 1
@@ -180,7 +194,7 @@ public struct LineProtocolDecoder: Sendable {
         mutating func timestamp(_ precision: TimePrecision) throws(DecodeError) -> EpochMillis {
             let start = i
             while i < end && b[i] != Self.space { i += 1 }
-            let text = String(decoding: b[start..<i], as: UTF8.self)
+            let text = String(decoding: UnsafeRawBufferPointer(rebasing: b[start..<i]), as: UTF8.self)
             guard let raw = Int64(text) else {
                 i = start
                 throw fail("bad timestamp '\(text.prefix(40))' (an integer in \(precision.rawValue))")

@@ -11,7 +11,7 @@ public struct PayloadDecoder: Sendable {
 
     /// Appends the message's readings to `out` (nothing on error) and returns the format used.
     @discardableResult
-    public func decode(_ payload: some Collection<UInt8>, format: PayloadFormat, context: DecodeContext,
+    public func decode(_ payload: UnsafeRawBufferPointer, format: PayloadFormat, context: DecodeContext,
                        into out: inout [Reading]) throws(DecodeError) -> PayloadFormat {
         switch format {
         case .json:
@@ -32,7 +32,7 @@ public struct PayloadDecoder: Sendable {
                 try json.decode(payload, context: context, into: &out)
                 return .json
             case UInt8(ascii: "["):
-                let root = try json.parse(payload)
+                let root = try JSONScanner.parse(payload)
                 if Self.looksLikeSenML(root) {
                     try senml.decode(root: root, context: context, into: &out)
                     return .senml

@@ -10,12 +10,10 @@
 public struct SenMLDecoder: Sendable {
     /// The SenML version this decoder implements (RFC 8428).
     public static let version = 10.0
-    private let json = JSONPayloadDecoder()
-
     public init() {}
 
-    public func decode(_ payload: some Collection<UInt8>, context: DecodeContext, into out: inout [Reading]) throws(DecodeError) {
-        try decode(root: try json.parse(payload), context: context, into: &out)
+    public func decode(_ payload: UnsafeRawBufferPointer, context: DecodeContext, into out: inout [Reading]) throws(DecodeError) {
+        try decode(root: try JSONScanner.parse(payload), context: context, into: &out)
     }
 
     func decode(root: JSONValue, context: DecodeContext, into out: inout [Reading]) throws(DecodeError) {

@@ -1,0 +1,55 @@
+import Foundation
+import Testing
+
+/// When storage cannot commit, the collector acknowledges nothing: the broker keeps the
+/// messages, /readyz says why, and once storage is back every reading arrives exactly once.
+@Suite(.serialized) struct BackPressureTests {
+    @Test func storageLockWithholdsAcknowledgements() async throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let broker = try MosquittoBroker(dir: dir)
+        defer { broker.stop() }
+        try await broker.waitReady()
+        let c = try CollectorProcess(dir: dir, brokerPort: broker.port, clientID: "it-lock")
+        try c.start()
+        try await c.waitReady()
+        let rs = EndToEndTests.readings(6000)
+        let series = "ws-lock-1/temp_c"
+        let (from, to) = (EndToEndTests.t0 - 86_400, EndToEndTests.t0 + 86_400)
+        try broker.publish(topic: "telemetry/ws-lock-1", lines: rs[0..<2000].map { EndToEndTests.line(sensor: "ws-lock-1", $0) })
+        try await waitUntil("the first 2000", seconds: 20) {
+            try await EndToEndTests.storedCount(c, series: series, from: from, to: to) == 2000
+        }
+
+        // Another process takes the write lock and holds it.
+        let locker = Process()
+        locker.executableURL = URL(fileURLWithPath: try which("sqlite3"))
+        locker.arguments = [dir + "/data/collector.sqlite"]
+        let input = Pipe()
+        locker.standardInput = input
+        locker.standardOutput = FileHandle.nullDevice
+        try locker.run()
+        input.fileHandleForWriting.write(Data("PRAGMA busy_timeout=10000;\nBEGIN IMMEDIATE;\nSELECT 1;\n".utf8))
+
+        try broker.publish(topic: "telemetry/ws-lock-1", lines: rs[2000..<6000].map { EndToEndTests.line(sensor: "ws-lock-1", $0) })
+        try await waitUntil("/readyz to report the storage failure", seconds: 30) {
+            let (s, body) = try await httpGet(c.baseURL + "/readyz")
+            return s == 503 && String(decoding: body, as: UTF8.self).contains("storage")
+        }
+        #expect(try await EndToEndTests.storedCount(c, series: series, from: from, to: to) == 2000)
+
+        input.fileHandleForWriting.write(Data("ROLLBACK;\n.quit\n".utf8))
+        try input.fileHandleForWriting.close()
+        try waitForExit(locker, seconds: 20)
+
+        try await waitUntil("every reading after the lock is released", seconds: 90) {
+            try await EndToEndTests.storedCount(c, series: series, from: from, to: to) >= 6000
+        }
+        try await waitUntil("ready again", seconds: 40) { (try? await httpGet(c.baseURL + "/readyz").status) == 200 }
+        #expect(try await EndToEndTests.storedCount(c, series: series, from: from, to: to) == 6000)
+        let hour = try await EndToEndTests.rollups(c, series: series, step: "1h", from: from, to: to)
+        #expect(EndToEndTests.same(hour, EndToEndTests.expected(rs, width: 3600)))
+        #expect(c.log().contains("commit failed"))
+        _ = try await c.terminate()
+    }
+}
