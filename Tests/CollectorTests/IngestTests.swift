@@ -46,6 +46,36 @@ import Testing
         _ = try await c.terminate()
     }
 
+    /// MQTT 3.1.1 with a persistent session and a shared subscription: SIGKILL, restart, and
+    /// everything published meanwhile arrives.
+    @Test func mqtt311SharedSubscriptionPersistentSession() async throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let broker = try MosquittoBroker(dir: dir)
+        defer { broker.stop() }
+        try await broker.waitReady()
+        let c = try CollectorProcess(dir: dir, brokerPort: broker.port, clientID: "it-311",
+                                     mqttExtra: [#"protocol: "3.1.1""#, "clean_session: false"],
+                                     subscriptions: [#"{topic: "$share/collectors/telemetry/#"}"#])
+        try c.start()
+        try await c.waitReady()
+        let rs = EndToEndTests.readings(3000)
+        try broker.publish(topic: "telemetry/ws-311", lines: rs[0..<1000].map { EndToEndTests.line(sensor: "ws-311", $0) })
+        let (from, to) = (EndToEndTests.t0 - 86_400, EndToEndTests.t0 + 86_400)
+        try await waitUntil("the first 1000", seconds: 20) {
+            try await EndToEndTests.storedCount(c, series: "ws-311/temp_c", from: from, to: to) == 1000
+        }
+        try await c.kill()
+        try broker.publish(topic: "telemetry/ws-311", lines: rs[1000..<3000].map { EndToEndTests.line(sensor: "ws-311", $0) })
+        try c.start()
+        try await c.waitReady()
+        try await waitUntil("all 3000 after the restart", seconds: 30) {
+            try await EndToEndTests.storedCount(c, series: "ws-311/temp_c", from: from, to: to) >= 3000
+        }
+        #expect(try await EndToEndTests.storedCount(c, series: "ws-311/temp_c", from: from, to: to) == 3000)
+        _ = try await c.terminate()
+    }
+
     /// A topic pattern names the sensor and labels new series with district and kind.
     @Test func topicPatternsFillSensorAndLabels() async throws {
         let dir = try makeTempDir()
