@@ -44,7 +44,10 @@ let package = Package(
         // Rules, alert state, derived indices and coverage. Reads Telemetry, never the reverse.
         .target(
             name: "Alerts",
-            dependencies: ["Telemetry"],
+            dependencies: [
+                "Telemetry",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
             swiftSettings: swiftSettings
         ),
         // The daemon: MQTT session, HTTP, wiring and the command line.
@@ -67,6 +70,11 @@ let package = Package(
         .testTarget(
             name: "TelemetryTests",
             dependencies: ["Telemetry"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "AlertsTests",
+            dependencies: ["Alerts", "Telemetry"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -5,6 +5,7 @@ import Logging
 import Prometheus
 import ServiceLifecycle
 import Telemetry
+import Alerts
 
 /// Wires the daemon together: storage, the ingest loop, HTTP, in one ServiceGroup that
 /// shuts down gracefully on SIGTERM/SIGINT.
@@ -14,13 +15,15 @@ import Telemetry
 struct Daemon {
     let config: CollectorConfig
     let catalogue: Catalogue
+    let rules: [Rule]
     let logger: Logger
     var clock: any WallClock = SystemWallClock()
 
     func run() async throws {
         let pool: DatabasePool
         do {
-            pool = try TelemetryDatabase.open(path: config.storage.path, durability: config.storage.durability)
+            pool = try TelemetryDatabase.open(path: config.storage.path, durability: config.storage.durability,
+                                              extraMigrations: AlertStore.registerMigrations)
         } catch {
             throw StartupError("cannot open storage '\(config.storage.path)': \(error)")
         }
@@ -34,9 +37,20 @@ struct Daemon {
         let registry = PrometheusCollectorRegistry()
         let metrics = IngestMetrics(registry: registry)
         let status = CollectorStatus()
+        let reader = TelemetryReader(pool: pool, timeZone: config.timezone)
+        let alertStore = AlertStore(pool: pool)
+        let engine: AlertEngine
+        do {
+            engine = AlertEngine(rules: rules, catalogue: catalogue, restored: try alertStore.live(),
+                                 lastSeen: try await reader.sensorsLastSeen(), now: clock.now())
+        } catch {
+            throw StartupError("cannot load alerts from '\(config.storage.path)': \(error)")
+        }
+        let alerts = AlertStage(engine: engine, store: alertStore, logger: logger)
         let loop: IngestLoop
         do {
-            loop = try IngestLoop(config: config, catalogue: catalogue, store: store, status: status, metrics: metrics, clock: clock, logger: logger)
+            loop = try IngestLoop(config: config, catalogue: catalogue, store: store, alerts: alerts, status: status,
+                                  metrics: metrics, clock: clock, logger: logger)
         } catch let e as StartupError {
             throw e
         } catch {
@@ -44,9 +58,9 @@ struct Daemon {
         }
 
         let router = Router()
-        let reader = TelemetryReader(pool: pool, timeZone: config.timezone)
         APIRoutes(reader: reader, status: status, metrics: registry, clock: clock).register(on: router)
         CatalogueRoutes(reader: reader, catalogue: catalogue, clock: clock).register(on: router)
+        AlertRoutes(store: alertStore, clock: clock).register(on: router)
         let logger = self.logger
         let app = Application(
             router: router,
@@ -69,6 +83,7 @@ struct Daemon {
         logger.info("collector starting", metadata: [
             "storage": "\(config.storage.path)", "series": "\(store.registry.count)", "timezone": "\(config.timezone)",
             "catalogue": "\(catalogue.sensors.count) sensors, \(catalogue.zones.count) zones",
+            "rules": "\(rules.count)", "live_alerts": "\(engine.liveAlerts.count)",
         ])
         try await group.run()
     }

@@ -5,7 +5,7 @@ import Foundation
 /// per problem and exits 2 when there is any.
 struct CheckCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "check", abstract: "Validate the configuration and the sensor catalogue; print file:line: message for each problem.")
+        commandName: "check", abstract: "Validate the configuration, the sensor catalogue and the alert rules; print file:line: message for each problem.")
 
     @Option(name: .long, help: "Configuration file (YAML).")
     var config: String?
@@ -21,7 +21,8 @@ struct CheckCommand: ParsableCommand {
         print("\(config ?? "built-in defaults"): ok (broker \(c.mqtt.url), \(c.mqtt.subscriptions.count) subscription(s), storage \(c.storage.path))")
         do {
             let cat = try ConfigLoader.catalogue(for: c)
-            print("\(c.sensors): ok (\(cat.zones.count) zone(s), \(cat.sensors.count) sensor(s))")
+            let rules = try RuleLoader.load(path: c.sensors, catalogue: cat)
+            print("\(c.sensors): ok (\(cat.zones.count) zone(s), \(cat.sensors.count) sensor(s), \(rules.count) rule(s))")
         } catch {
             print(error.description)
             throw ExitCode(2)

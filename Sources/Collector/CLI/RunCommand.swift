@@ -1,3 +1,4 @@
+import Alerts
 import ArgumentParser
 import Foundation
 import Logging
@@ -14,9 +15,11 @@ struct RunCommand: AsyncParsableCommand {
     func run() async throws {
         let cfg: CollectorConfig
         let catalogue: Catalogue
+        let rules: [Rule]
         do {
             cfg = try ConfigLoader.load(path: config)
             catalogue = try ConfigLoader.catalogue(for: cfg)
+            rules = try RuleLoader.load(path: cfg.sensors, catalogue: catalogue)
         } catch {
             FileHandle.standardError.write(Data((error.description + "\n").utf8))
             throw ExitCode(2)
@@ -28,7 +31,7 @@ struct RunCommand: AsyncParsableCommand {
             return h
         }
         do {
-            try await Daemon(config: cfg, catalogue: catalogue, logger: Logger(label: "collector")).run()
+            try await Daemon(config: cfg, catalogue: catalogue, rules: rules, logger: Logger(label: "collector")).run()
         } catch let e as StartupError {
             FileHandle.standardError.write(Data("collector: \(e.description)\n".utf8))
             throw ExitCode(1)

@@ -83,7 +83,8 @@ final class YAMLMapping {
 
     /// Every key of the mapping, in file order (marks them all as known).
     func allKeys() -> [String] {
-        entries.map(\.key)
+        for e in entries { used.insert(e.key) }
+        return entries.map(\.key)
     }
 
     /// A duration such as `30s`, `10m`, `7d`, in milliseconds.

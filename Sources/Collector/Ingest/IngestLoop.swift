@@ -15,6 +15,7 @@ import Telemetry
 final class IngestLoop: @unchecked Sendable {
     private let config: CollectorConfig
     private let store: TelemetryStore
+    private let alerts: AlertStage
     private let status: CollectorStatus
     private let metrics: IngestMetrics
     private let clock: any WallClock
@@ -41,10 +42,11 @@ final class IngestLoop: @unchecked Sendable {
     private var scratch: [Reading] = []
     private var logBudget = LogBudget()
 
-    init(config: CollectorConfig, catalogue: Catalogue, store: TelemetryStore, status: CollectorStatus, metrics: IngestMetrics,
+    init(config: CollectorConfig, catalogue: Catalogue, store: TelemetryStore, alerts: AlertStage, status: CollectorStatus, metrics: IngestMetrics,
          clock: any WallClock, logger: Logger) throws {
         self.config = config
         self.store = store
+        self.alerts = alerts
         self.status = status
         self.metrics = metrics
         self.clock = clock
@@ -76,6 +78,12 @@ final class IngestLoop: @unchecked Sendable {
         }
         wakeRead = fds[0]
         wakeWrite = fds[1]
+        alerts.publish = { [unowned self] topic, payload, retain in
+            let rc = client.publish(topic, payload, qos: 1, retain: retain)
+            if rc != MOSQ_ERR_SUCCESS.rawValue {
+                logger.warning("cannot queue an alert message", metadata: ["topic": "\(topic)", "error": "\(MosquittoClient.describe(rc))"])
+            }
+        }
         events.onConnect = { [unowned self] rc in connected(rc) }
         events.onDisconnect = { [unowned self] rc in lost("disconnected: \(MosquittoClient.describe(rc))") }
         events.onMessage = { [unowned self] msg in received(msg) }
@@ -137,6 +145,7 @@ final class IngestLoop: @unchecked Sendable {
         if batchMessages > 0 {
             guard commit() else { return }
         }
+        alerts.tick(now: clock.now())
         if case .down = link { return }
         if client.wantsWrite {
             let rc = client.loopWrite()
@@ -180,6 +189,7 @@ final class IngestLoop: @unchecked Sendable {
             }
             batch.removeAll()
             batchMessages = 0
+            alerts.committed(store.committed, telemetry: store, now: clock.now())
             return true
         } catch {
             metrics.commitFailures.increment()

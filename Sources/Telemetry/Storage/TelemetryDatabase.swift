@@ -12,7 +12,9 @@ public enum TelemetryDatabase {
 
     /// Opens (creating if needed) the database at `path` and migrates it.
     /// An unreadable, corrupt or foreign file is an error, never silently replaced.
-    public static func open(path: String, durability: Durability = .normal) throws -> DatabasePool {
+    /// `extraMigrations` lets other modules (Alerts) add their tables to the same file.
+    public static func open(path: String, durability: Durability = .normal,
+                            extraMigrations: (inout DatabaseMigrator) -> Void = { _ in }) throws -> DatabasePool {
         let dir = (path as NSString).deletingLastPathComponent
         if !dir.isEmpty {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -23,7 +25,9 @@ public enum TelemetryDatabase {
             try db.execute(sql: "PRAGMA synchronous = \(durability == .full ? "FULL" : "NORMAL")")
         }
         let pool = try DatabasePool(path: path, configuration: config)
-        try migrator.migrate(pool)
+        var m = migrator
+        extraMigrations(&m)
+        try m.migrate(pool)
         return pool
     }
 

@@ -13,6 +13,9 @@ public final class TelemetryStore {
     private let ringCapacity: Int
     private let quarantineLimit: Int
     private var accepted: [BoundReading] = []
+    /// The readings the last successful commit really added (duplicates excluded), for the
+    /// stages after storage (alerts, derived series).
+    public private(set) var committed: [BoundReading] = []
     private var newest: [SeriesID: Sample] = [:]
     /// Topic-pattern labels of series created since the last commit.
     private var newLabels: [SeriesID: TopicLabels] = [:]
@@ -101,6 +104,7 @@ public final class TelemetryStore {
         registry.markSaved()
         newLabels.removeAll(keepingCapacity: true)
         for r in accepted { rings[r.series.index].record(Sample(time: r.time, value: r.value)) }
+        swap(&accepted, &committed)
         accepted.removeAll(keepingCapacity: true)
         newest.removeAll(keepingCapacity: true)
         return stats

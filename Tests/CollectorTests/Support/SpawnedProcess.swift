@@ -45,6 +45,12 @@ final class SpawnedProcess: @unchecked Sendable {
         return r == 0
     }
 
+    /// The exit code once it has exited normally (nil while running or when killed by a signal).
+    var exitCode: Int32? {
+        guard !isRunning, let status = exit, status & 0x7F == 0 else { return nil }
+        return (status >> 8) & 0xFF
+    }
+
     func signal(_ s: Int32) { if isRunning { kill(pid, s) } }
 
     /// SIGTERM, up to `seconds` to exit, then SIGKILL: nothing outlives the test.

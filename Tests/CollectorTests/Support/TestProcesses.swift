@@ -131,16 +131,18 @@ final class MosquittoBroker: @unchecked Sendable {
     }
 
     /// Reads one message from `topic` (retained ones included), waiting at most `seconds`.
+    /// (Spawned with a clean signal mask: mosquitto_sub's -W timer needs SIGALRM.)
     func readOne(topic: String, seconds: Int = 3) throws -> String? {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: try which("mosquitto_sub"))
-        p.arguments = ["-h", "127.0.0.1", "-p", String(port), "-t", topic, "-C", "1", "-W", String(seconds)] + clientOptions
-        let out = Pipe()
-        p.standardOutput = out
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        try waitForExit(p, seconds: Double(seconds) + 5)
-        return p.terminationStatus == 0 ? String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) : nil
+        let outPath = dir + "/sub-\(UUID().uuidString).out"
+        let p = try SpawnedProcess(try which("mosquitto_sub"),
+                                   ["-h", "127.0.0.1", "-p", String(port), "-t", topic, "-C", "1", "-W", String(seconds)] + clientOptions,
+                                   logPath: outPath)
+        let deadline = Date().addingTimeInterval(Double(seconds) + 5)
+        while p.isRunning && Date() < deadline { usleep(10_000) }
+        if p.isRunning { p.stop(); throw HarnessError("mosquitto_sub did not exit") }
+        let text = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
+        try? FileManager.default.removeItem(atPath: outPath)
+        return p.exitCode == 0 ? text.trimmingCharacters(in: .whitespacesAndNewlines) : nil
     }
 
     func stop() {

@@ -1,0 +1,41 @@
+import Telemetry
+
+/// One alert as stored, shown over HTTP and published on MQTT.
+public struct Alert: Sendable, Equatable {
+    public var id: Int64?
+    public var rule: String
+    /// What the alert is about: the sensor id (or `sensor:metric` when the rule names no metric).
+    public var subject: String
+    public var severity: Severity
+    /// pending | firing | resolved
+    public var state: String
+    public var since: EpochMillis
+    public var value: Double?
+    public var valueTime: EpochMillis?
+    public var summary: String
+    public var acknowledgedBy: String?
+    public var acknowledgedAt: EpochMillis?
+    public var note: String?
+
+    public init(id: Int64? = nil, rule: String, subject: String, severity: Severity, state: String, since: EpochMillis,
+                value: Double? = nil, valueTime: EpochMillis? = nil, summary: String = "") {
+        self.id = id
+        self.rule = rule
+        self.subject = subject
+        self.severity = severity
+        self.state = state
+        self.since = since
+        self.value = value
+        self.valueTime = valueTime
+        self.summary = summary
+    }
+
+    /// `alerts/<severity>/<rule>/<subject>`
+    public var topic: String { "alerts/\(severity.rawValue)/\(rule)/\(subject)" }
+}
+
+/// A state change the engine decided, for the caller to store and announce.
+public struct AlertEvent: Sendable, Equatable {
+    public var action: AlertStateMachine.Action
+    public var alert: Alert
+}

@@ -1,0 +1,156 @@
+import Foundation
+import Telemetry
+
+/// Evaluates rules against readings as they are committed, and against time (silences,
+/// pending timers). Cost per reading: O(rules that can match its metric). One thread owns it.
+public final class AlertEngine {
+    public let rules: [Rule]
+    private let catalogue: Catalogue
+    private var byMetric: [String: [Int]] = [:]
+    private var anyMetric: [Int] = []
+    private var silenceRules: [Int] = []
+
+    private struct Key: Hashable {
+        var rule: Int
+        var subject: String
+    }
+
+    private struct Live {
+        var machine: AlertStateMachine
+        var alert: Alert
+        var lastHolds: Bool
+    }
+
+    private var live: [Key: Live] = [:]
+    private var lastSeen: [String: EpochMillis] = [:]
+    private let startedAt: EpochMillis
+
+    /// `restored`: the pending and firing alerts kept in storage, so that a restart neither
+    /// loses a firing alert nor announces it again. `lastSeen`: newest reading per sensor.
+    public init(rules: [Rule], catalogue: Catalogue, restored: [Alert] = [], lastSeen: [String: EpochMillis] = [:], now: EpochMillis) {
+        self.rules = rules
+        self.catalogue = catalogue
+        self.lastSeen = lastSeen
+        startedAt = now
+        for (i, r) in rules.enumerated() {
+            if r.when.isSilence { silenceRules.append(i); continue }
+            if let m = r.match.metric { byMetric[m, default: []].append(i) } else { anyMetric.append(i) }
+        }
+        for a in restored {
+            guard let i = rules.firstIndex(where: { $0.name == a.rule }) else { continue }
+            let state: AlertStateMachine.State = a.state == "firing" ? .firing(since: a.since) : .pending(since: a.since)
+            live[Key(rule: i, subject: a.subject)] = Live(machine: AlertStateMachine(forMillis: rules[i].forMillis, state: state),
+                                                          alert: a, lastHolds: true)
+        }
+    }
+
+    /// The live (pending or firing) alerts.
+    public var liveAlerts: [Alert] { live.values.map(\.alert) }
+
+    /// A committed reading. `recent` gives the series' latest samples (oldest first), asked
+    /// for only when a rate rule needs them.
+    public func observe(series: SeriesName, sample: Sample, now: EpochMillis, recent: () -> [Sample]) -> [AlertEvent] {
+        if sample.time > lastSeen[series.sensor] ?? .min { lastSeen[series.sensor] = sample.time }
+        let candidates = (byMetric[series.metric] ?? []) + anyMetric
+        guard !candidates.isEmpty else { return [] }
+        let entry = catalogue.sensor(series.sensor)
+        var events: [AlertEvent] = []
+        var recentSamples: [Sample]?
+        for i in candidates {
+            let rule = rules[i]
+            guard rule.match.matches(series, entry) else { continue }
+            func window() -> [Sample] {
+                if recentSamples == nil { recentSamples = recent() }
+                return recentSamples!
+            }
+            let needsWindow: Bool
+            switch rule.when { case .rateAbove, .rateBelow: needsWindow = true; default: needsWindow = false }
+            let holds = rule.when.holds(sample, recent: needsWindow ? window() : [])
+            let clears = rule.clear.map { $0.holds(sample, recent: window()) } ?? !holds
+            let subject = rule.match.metric == nil ? "\(series.sensor):\(series.metric)" : series.sensor
+            step(Key(rule: i, subject: subject), holds: holds, clears: clears, now: now, value: sample.value,
+                 valueTime: sample.time, entry: entry, series: series, into: &events)
+        }
+        return events
+    }
+
+    /// Time passes: pending alerts whose `for` has elapsed fire; silences are checked.
+    public func tick(now: EpochMillis) -> [AlertEvent] {
+        var events: [AlertEvent] = []
+        for (key, var l) in live {
+            let action = l.machine.tick(at: now, stillHolds: l.lastHolds)
+            if action == .fire {
+                l.alert.state = "firing"
+                l.alert.since = now
+                live[key] = l
+                events.append(AlertEvent(action: .fire, alert: l.alert))
+            }
+        }
+        for i in silenceRules {
+            let rule = rules[i]
+            guard case .silentFor(let millis, let intervals) = rule.when else { continue }
+            for s in catalogue.sensors {
+                guard rule.match.matches(SeriesName.placeholder(sensor: s.id, metric: rule.match.metric), s) else { continue }
+                let limit = millis ?? Int64((intervals ?? 3) * Double(s.intervalMillis))
+                let last = lastSeen[s.id]
+                let silent = now - (last ?? startedAt) > limit
+                step(Key(rule: i, subject: s.id), holds: silent, clears: !silent, now: now, value: nil,
+                     valueTime: last, entry: s, series: nil, into: &events)
+            }
+        }
+        return events
+    }
+
+    private func step(_ key: Key, holds: Bool, clears: Bool, now: EpochMillis, value: Double?, valueTime: EpochMillis?,
+                      entry: SensorEntry?, series: SeriesName?, into events: inout [AlertEvent]) {
+        let rule = rules[key.rule]
+        var l = live[key] ?? Live(machine: AlertStateMachine(forMillis: rule.forMillis),
+                                  alert: Alert(rule: rule.name, subject: key.subject, severity: rule.severity, state: "inactive", since: now),
+                                  lastHolds: false)
+        let action = l.machine.observe(holds: holds, clears: clears, at: now)
+        l.lastHolds = holds
+        if holds || action != .none {
+            l.alert.value = value
+            l.alert.valueTime = valueTime
+            l.alert.summary = Self.render(rule, value: value, entry: entry, series: series, subject: key.subject)
+        }
+        switch action {
+        case .none:
+            if l.machine.state.isLive { live[key] = l }
+            return
+        case .pending:
+            l.alert.state = "pending"
+            l.alert.since = now
+            live[key] = l
+        case .fire:
+            l.alert.state = "firing"
+            l.alert.since = now
+            live[key] = l
+        case .cancel:
+            live[key] = nil
+        case .resolve:
+            l.alert.state = "resolved"
+            l.alert.since = now
+            live[key] = nil
+        }
+        events.append(AlertEvent(action: action, alert: l.alert))
+    }
+
+    static func render(_ rule: Rule, value: Double?, entry: SensorEntry?, series: SeriesName?, subject: String) -> String {
+        guard !rule.summary.isEmpty else { return "\(rule.name) on \(subject)" }
+        var s = rule.summary
+        let v = value.map { $0 == $0.rounded() && abs($0) < 1e15 ? String(Int64($0)) : String($0) } ?? "-"
+        for (k, r) in [("{value}", v), ("{sensor}", series?.sensor ?? entry?.id ?? subject), ("{metric}", series?.metric ?? ""),
+                       ("{zone}", entry?.zone ?? "-"), ("{district}", entry?.district ?? "-"), ("{rule}", rule.name)] {
+            s = s.replacingOccurrences(of: k, with: r)
+        }
+        return s
+    }
+}
+
+extension SeriesName {
+    /// A name for matching sensor-level rules (silences) that may name no metric.
+    static func placeholder(sensor: String, metric: String?) -> SeriesName {
+        (try? SeriesName(sensor: sensor, metric: metric ?? "any")) ?? (try! SeriesName(sensor: "x", metric: "any"))
+    }
+}

@@ -1,0 +1,105 @@
+import Foundation
+import GRDB
+import Telemetry
+
+/// Keeps alerts in the collector's SQLite file: the live ones (so a restart neither loses a
+/// firing alert nor announces it again) and the history (resolved, acknowledged).
+public struct AlertStore: Sendable {
+    public let pool: DatabasePool
+
+    public init(pool: DatabasePool) { self.pool = pool }
+
+    /// The Alerts tables, added to Telemetry's migrator (one file, one migrator).
+    public static func registerMigrations(_ m: inout DatabaseMigrator) {
+        m.registerMigration("alerts v1: alerts with state and acknowledgement") { db in
+            try db.execute(sql: """
+                CREATE TABLE alerts (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    rule TEXT NOT NULL,
+                    subject TEXT NOT NULL,
+                    severity TEXT NOT NULL,
+                    state TEXT NOT NULL,
+                    since INTEGER NOT NULL,
+                    updated INTEGER NOT NULL,
+                    value REAL,
+                    value_t INTEGER,
+                    summary TEXT NOT NULL,
+                    ack_by TEXT,
+                    ack_at INTEGER,
+                    ack_note TEXT
+                );
+                CREATE UNIQUE INDEX alerts_live ON alerts(rule, subject) WHERE state IN ('pending', 'firing');
+                CREATE INDEX alerts_state ON alerts(state, id);
+                """)
+        }
+    }
+
+    /// Stores what the engine decided; returns the events with their alert ids.
+    public func apply(_ events: [AlertEvent], now: EpochMillis) throws -> [AlertEvent] {
+        guard !events.isEmpty else { return [] }
+        return try pool.write { db in
+            var out: [AlertEvent] = []
+            for var e in events {
+                let a = e.alert
+                switch e.action {
+                case .none:
+                    break
+                case .pending, .fire:
+                    try db.execute(sql: """
+                        INSERT INTO alerts (rule, subject, severity, state, since, updated, value, value_t, summary)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        ON CONFLICT (rule, subject) WHERE state IN ('pending', 'firing') DO UPDATE SET
+                          state = excluded.state, since = excluded.since, updated = excluded.updated,
+                          value = excluded.value, value_t = excluded.value_t, summary = excluded.summary
+                        """, arguments: [a.rule, a.subject, a.severity.rawValue, a.state, a.since, now, a.value, a.valueTime, a.summary])
+                case .cancel:
+                    try db.execute(sql: "DELETE FROM alerts WHERE rule = ? AND subject = ? AND state = 'pending'",
+                                   arguments: [a.rule, a.subject])
+                case .resolve:
+                    try db.execute(sql: """
+                        UPDATE alerts SET state = 'resolved', since = ?, updated = ?, value = ?, value_t = ?, summary = ?
+                        WHERE rule = ? AND subject = ? AND state IN ('pending', 'firing')
+                        """, arguments: [a.since, now, a.value, a.valueTime, a.summary, a.rule, a.subject])
+                }
+                e.alert.id = try Int64.fetchOne(db, sql: "SELECT id FROM alerts WHERE rule = ? AND subject = ? ORDER BY id DESC LIMIT 1",
+                                                arguments: [a.rule, a.subject])
+                out.append(e)
+            }
+            return out
+        }
+    }
+
+    /// Pending and firing alerts (for the engine at start).
+    public func live() throws -> [Alert] {
+        try pool.read { db in try Row.fetchAll(db, sql: "SELECT * FROM alerts WHERE state IN ('pending', 'firing')").map(Self.alert) }
+    }
+
+    /// Alerts in the given states, newest first.
+    public func list(states: [String], limit: Int) async throws -> [Alert] {
+        try await pool.read { db in
+            let marks = states.map { _ in "?" }.joined(separator: ",")
+            var args = StatementArguments(states)
+            args += [limit]
+            return try Row.fetchAll(db, sql: "SELECT * FROM alerts WHERE state IN (\(marks)) ORDER BY id DESC LIMIT ?",
+                                    arguments: args).map(Self.alert)
+        }
+    }
+
+    /// Marks an alert acknowledged; nil when there is no such alert.
+    public func acknowledge(id: Int64, by: String, note: String?, at: EpochMillis) async throws -> Alert? {
+        try await pool.write { db in
+            try db.execute(sql: "UPDATE alerts SET ack_by = ?, ack_at = ?, ack_note = ? WHERE id = ?", arguments: [by, at, note, id])
+            return try Row.fetchOne(db, sql: "SELECT * FROM alerts WHERE id = ?", arguments: [id]).map(Self.alert)
+        }
+    }
+
+    static func alert(_ r: Row) -> Alert {
+        var a = Alert(id: r["id"], rule: r["rule"], subject: r["subject"],
+                      severity: Severity(rawValue: r["severity"]) ?? .warning, state: r["state"], since: r["since"],
+                      value: r["value"], valueTime: r["value_t"], summary: r["summary"])
+        a.acknowledgedBy = r["ack_by"]
+        a.acknowledgedAt = r["ack_at"]
+        a.note = r["ack_note"]
+        return a
+    }
+}

@@ -1,0 +1,90 @@
+import Telemetry
+
+/// An alert rule (`sensors/**/rules*.yaml`, CONTRACT.md "Rules").
+public struct Rule: Sendable, Equatable {
+    public var name: String
+    public var severity: Severity
+    public var match: RuleMatch
+    public var when: Condition
+    /// Hysteresis: the alert resolves when this holds (default: when `when` no longer holds).
+    public var clear: Condition?
+    /// How long `when` must hold before the alert fires (pending meanwhile).
+    public var forMillis: Int64
+    /// Text with `{value}`, `{sensor}`, `{metric}`, `{zone}`, `{district}`, `{rule}`.
+    public var summary: String
+
+    public init(name: String, severity: Severity, match: RuleMatch, when: Condition, clear: Condition? = nil,
+                forMillis: Int64 = 0, summary: String = "") {
+        self.name = name
+        self.severity = severity
+        self.match = match
+        self.when = when
+        self.clear = clear
+        self.forMillis = forMillis
+        self.summary = summary
+    }
+}
+
+/// Which series a rule looks at; every given field must match.
+public struct RuleMatch: Sendable, Equatable {
+    public var kind: SensorKind?
+    public var metric: String?
+    public var sensor: String?
+    public var district: String?
+    public var zone: String?
+
+    public init(kind: SensorKind? = nil, metric: String? = nil, sensor: String? = nil, district: String? = nil, zone: String? = nil) {
+        self.kind = kind
+        self.metric = metric
+        self.sensor = sensor
+        self.district = district
+        self.zone = zone
+    }
+
+    public func matches(_ series: SeriesName, _ entry: SensorEntry?) -> Bool {
+        if let metric, metric != series.metric { return false }
+        if let sensor, sensor != series.sensor { return false }
+        if let kind, kind != entry?.kind { return false }
+        if let district, district != entry?.district { return false }
+        if let zone, zone != entry?.zone { return false }
+        return true
+    }
+}
+
+/// A condition on a series.
+public enum Condition: Sendable, Equatable {
+    case above(Double)
+    case below(Double)
+    case atLeast(Double)
+    case atMost(Double)
+    /// The value rose by more than `delta` within `perMillis`.
+    case rateAbove(delta: Double, perMillis: Int64)
+    /// The value fell by more than `delta` within `perMillis`.
+    case rateBelow(delta: Double, perMillis: Int64)
+    /// No reading for this long (`intervals`: a multiple of the sensor's catalogue interval).
+    case silentFor(millis: Int64?, intervals: Double?)
+
+    /// Whether the condition holds for the newest sample, given recent ones (oldest first).
+    public func holds(_ latest: Sample, recent: [Sample]) -> Bool {
+        switch self {
+        case .above(let x): return latest.value > x
+        case .below(let x): return latest.value < x
+        case .atLeast(let x): return latest.value >= x
+        case .atMost(let x): return latest.value <= x
+        case .rateAbove(let d, let per): return Self.change(latest, recent, per).map { $0 > d } ?? false
+        case .rateBelow(let d, let per): return Self.change(latest, recent, per).map { -$0 > d } ?? false
+        case .silentFor: return false   // decided by time, see AlertEngine.tick
+        }
+    }
+
+    public var isSilence: Bool {
+        if case .silentFor = self { return true }
+        return false
+    }
+
+    /// latest - (the oldest value within `per` before latest); nil without such a value.
+    static func change(_ latest: Sample, _ recent: [Sample], _ per: Int64) -> Double? {
+        guard let base = recent.first(where: { $0.time >= latest.time - per && $0.time < latest.time }) else { return nil }
+        return latest.value - base.value
+    }
+}

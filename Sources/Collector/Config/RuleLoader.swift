@@ -1,0 +1,121 @@
+import Alerts
+import Foundation
+import Telemetry
+import Yams
+
+/// Loads alert rules from `rules*.yaml` files under the `sensors` path, checked against the
+/// catalogue. Problems come as `file:line: message`.
+enum RuleLoader {
+    static func load(path: String, catalogue: Catalogue) throws(ConfigProblems) -> [Rule] {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue else { return [] }
+        let all = (FileManager.default.enumerator(atPath: path)?.allObjects as? [String]) ?? []
+        let files = all.filter {
+            let name = ($0 as NSString).lastPathComponent
+            return name.hasPrefix("rules") && (name.hasSuffix(".yaml") || name.hasSuffix(".yml"))
+        }.sorted().map { (path as NSString).appendingPathComponent($0) }
+        var sources: [(file: String, text: String)] = []
+        for f in files {
+            guard let data = FileManager.default.contents(atPath: f), let text = String(data: data, encoding: .utf8) else {
+                throw ConfigProblems(problems: [ConfigProblem(file: f, line: 1, message: "cannot read the file as UTF-8")])
+            }
+            sources.append((f, text))
+        }
+        return try parse(sources, catalogue: catalogue)
+    }
+
+    static func parse(_ sources: [(file: String, text: String)], catalogue: Catalogue) throws(ConfigProblems) -> [Rule] {
+        let sink = ProblemSink()
+        var rules: [Rule] = []
+        var seen: [String: (String, Int)] = [:]
+        for (file, text) in sources {
+            let root: Node
+            do {
+                guard let n = try Yams.compose(yaml: text) else { continue }
+                root = n
+            } catch {
+                sink.add(file, 1, "YAML: \(error)")
+                continue
+            }
+            let top = YAMLMapping(root, file: file, sink: sink, what: "a rules file")
+            for node in top.sequence("rules") ?? [] {
+                let m = top.child(node, what: "a rule")
+                if let r = readRule(m, catalogue: catalogue) {
+                    if let (f, l) = seen[r.name] { m.problem("name", "duplicate rule name '\(r.name)' (first at \(f):\(l))") }
+                    else { seen[r.name] = (file, m.line); rules.append(r) }
+                }
+                m.finish("a rule")
+            }
+            top.finish("a rules file")
+        }
+        if !sink.problems.isEmpty { throw ConfigProblems(problems: sink.problems) }
+        return rules
+    }
+
+    private static func readRule(_ m: YAMLMapping, catalogue: Catalogue) -> Rule? {
+        let name = m.string("name")
+        if let name, !CatalogueLoader.validID(name) { m.problem("name", "rule name '\(name)' must be an id (it is part of MQTT topics)") }
+        if name == nil { m.problem("name", "a rule needs a name") }
+        var severity: Severity?
+        if let s = m.string("severity") {
+            severity = Severity(rawValue: s)
+            if severity == nil { m.problem("severity", "severity must be info, warning or critical") }
+        } else { m.problem("name", "rule '\(name ?? "?")' needs a severity") }
+        var match = RuleMatch()
+        if let mm = m.mapping("match") {
+            if let k = mm.string("kind") {
+                match.kind = SensorKind(rawValue: k)
+                if match.kind == nil { mm.problem("kind", "unknown kind '\(k)' (forest, meter, traffic, environment, hydro)") }
+            }
+            match.metric = mm.string("metric")
+            match.sensor = mm.string("sensor")
+            match.district = mm.string("district")
+            match.zone = mm.string("zone")
+            if let s = match.sensor, !catalogue.sensors.isEmpty, catalogue.sensor(s) == nil { mm.problem("sensor", "unknown sensor '\(s)'") }
+            if let z = match.zone, !catalogue.zones.isEmpty, catalogue.zone(z) == nil { mm.problem("zone", "unknown zone '\(z)'") }
+            mm.finish("match")
+        } else { m.problem("name", "rule '\(name ?? "?")' needs a match") }
+        let when = m.mapping("when").flatMap { condition($0, what: "when") }
+        if m.node("when") == nil { m.problem("name", "rule '\(name ?? "?")' needs a when") }
+        let clear = m.mapping("clear").flatMap { condition($0, what: "clear") }
+        if let when, when.isSilence, match.metric == nil, match.kind == nil, match.sensor == nil, match.district == nil {
+            m.problem("match", "a silent_for rule needs a kind, sensor or district to know which sensors to watch")
+        }
+        if when != nil, !(when!.isSilence), match.metric == nil { m.problem("match", "rule '\(name ?? "?")' needs match.metric") }
+        let forMillis = m.duration("for") ?? 0
+        let summary = m.string("summary") ?? ""
+        guard let name, let severity, let when else { return nil }
+        return Rule(name: name, severity: severity, match: match, when: when, clear: clear, forMillis: forMillis, summary: summary)
+    }
+
+    private static func condition(_ m: YAMLMapping, what: String) -> Condition? {
+        defer { m.finish(what) }
+        let keys = m.allKeys()
+        guard keys.count == 1, let key = keys.first else {
+            m.problem(keys.first ?? "", "\(what) needs exactly one of above, below, at_least, at_most, rate_above, rate_below, silent_for")
+            return nil
+        }
+        switch key {
+        case "above", "below", "at_least", "at_most":
+            guard let x = m.double(key, in: -1e15...1e15) else { return nil }
+            return key == "above" ? .above(x) : key == "below" ? .below(x) : key == "at_least" ? .atLeast(x) : .atMost(x)
+        case "rate_above", "rate_below":
+            guard let r = m.mapping(key) else { return nil }
+            defer { r.finish(key) }
+            guard let delta = r.double("delta", in: 0...1e15), let per = r.duration("per"), per > 0 else {
+                if r.node("delta") == nil || r.node("per") == nil { r.problem(key, "\(key) needs delta and per, e.g. {delta: 0.5, per: 1h}") }
+                return nil
+            }
+            return key == "rate_above" ? .rateAbove(delta: delta, perMillis: per) : .rateBelow(delta: delta, perMillis: per)
+        case "silent_for":
+            guard let text = m.string(key) else { return nil }
+            if text.hasSuffix("x"), let n = Double(text.dropLast()), n > 0 { return .silentFor(millis: nil, intervals: n) }
+            if let ms = DurationText.millis(text), ms > 0 { return .silentFor(millis: ms, intervals: nil) }
+            m.problem(key, "silent_for must be a duration (30m) or a multiple of the sensor's interval (3x)")
+            return nil
+        default:
+            m.problem(key, "unknown condition '\(key)' (above, below, at_least, at_most, rate_above, rate_below, silent_for)")
+            return nil
+        }
+    }
+}

@@ -1,0 +1,94 @@
+import Alerts
+import Logging
+import Telemetry
+
+/// Runs on the ingest thread after each commit: feeds committed readings to the alert
+/// engine, ticks it once a second, stores what changed, and publishes alerts on MQTT
+/// (`alerts/<severity>/<rule>/<subject>`, QoS 1, retained while firing, cleared when resolved).
+final class AlertStage {
+    private let engine: AlertEngine
+    private let store: AlertStore
+    private let logger: Logger
+    private var lastTick: EpochMillis = 0
+    /// Called with (topic, payload, retain) for every message to publish.
+    var publish: (String, [UInt8], Bool) -> Void = { _, _, _ in }
+
+    init(engine: AlertEngine, store: AlertStore, logger: Logger) {
+        self.engine = engine
+        self.store = store
+        self.logger = logger
+    }
+
+    /// After a successful commit.
+    func committed(_ readings: [BoundReading], telemetry: TelemetryStore, now: EpochMillis) {
+        guard !engine.rules.isEmpty, !readings.isEmpty else { return }
+        var events: [AlertEvent] = []
+        for r in readings {
+            let name = telemetry.registry.name(of: r.series)
+            events += engine.observe(series: name, sample: Sample(time: r.time, value: r.value), now: now) {
+                telemetry.recent(r.series)
+            }
+        }
+        handle(events, now: now)
+    }
+
+    /// Once per loop iteration; ticks the engine at most once a second.
+    func tick(now: EpochMillis) {
+        guard !engine.rules.isEmpty, now - lastTick >= 1000 else { return }
+        lastTick = now
+        handle(engine.tick(now: now), now: now)
+    }
+
+    private func handle(_ events: [AlertEvent], now: EpochMillis) {
+        guard !events.isEmpty else { return }
+        let stored: [AlertEvent]
+        do {
+            stored = try store.apply(events, now: now)
+        } catch {
+            logger.error("cannot store alert changes; announcing them anyway", metadata: ["error": "\(error)"])
+            stored = events
+        }
+        for e in stored {
+            switch e.action {
+            case .fire:
+                logger.notice("alert firing", metadata: ["rule": "\(e.alert.rule)", "subject": "\(e.alert.subject)", "summary": "\(e.alert.summary)"])
+                publish(e.alert.topic, AlertJSON.encode(e.alert).bytes, true)
+            case .resolve:
+                logger.notice("alert resolved", metadata: ["rule": "\(e.alert.rule)", "subject": "\(e.alert.subject)"])
+                publish(e.alert.topic, AlertJSON.encode(e.alert).bytes, false)
+                publish(e.alert.topic, [], true)
+            case .pending, .cancel, .none:
+                break
+            }
+        }
+    }
+}
+
+/// The JSON form of an alert, shared by MQTT and HTTP.
+enum AlertJSON {
+    static func encode(_ a: Alert) -> JSONText {
+        var j = JSONText()
+        write(a, into: &j)
+        return j
+    }
+
+    static func write(_ a: Alert, into j: inout JSONText) {
+        j.object {
+            $0.field("id") { if let id = a.id { $0.int(id) } else { $0.null() } }
+            $0.field("rule") { $0.string(a.rule) }
+            $0.field("subject") { $0.string(a.subject) }
+            $0.field("severity") { $0.string(a.severity.rawValue) }
+            $0.field("state") { $0.string(a.state) }
+            $0.field("since") { $0.seconds(a.since) }
+            $0.field("value") { if let v = a.value { $0.double(v) } else { $0.null() } }
+            $0.field("value_t") { if let t = a.valueTime { $0.seconds(t) } else { $0.null() } }
+            $0.field("summary") { $0.string(a.summary) }
+            $0.field("acknowledged") { $0.bool(a.acknowledgedBy != nil) }
+            if let by = a.acknowledgedBy {
+                $0.field("acknowledged_by") { $0.string(by) }
+                $0.field("acknowledged_at") { if let t = a.acknowledgedAt { $0.seconds(t) } else { $0.null() } }
+                $0.field("note") { if let n = a.note { $0.string(n) } else { $0.null() } }
+            }
+        }
+    }
+}

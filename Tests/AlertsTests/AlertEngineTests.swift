@@ -1,0 +1,75 @@
+import Alerts
+import Testing
+import Telemetry
+
+@Suite struct AlertEngineTests {
+    let catalogue = Catalogue(
+        zones: [Zone(id: "z1", kind: .forest, district: "muong-te", areaHa: 10)],
+        sensors: [SensorEntry(id: "ft-1", kind: .forest, district: "muong-te", zone: "z1", intervalMillis: 600_000),
+                  SensorEntry(id: "hy-1", kind: .hydro, district: "sin-ho", intervalMillis: 300_000)])
+
+    func name(_ s: String) -> SeriesName { try! SeriesName(parsing: s) }
+
+    @Test func thresholdWithHysteresisAndSummary() {
+        let rule = Rule(name: "hot", severity: .critical, match: RuleMatch(kind: .forest, metric: "temp_c"),
+                        when: .above(35), clear: .below(33), summary: "{value} C at {sensor} in {zone} ({district})")
+        let e = AlertEngine(rules: [rule], catalogue: catalogue, now: 0)
+        func feed(_ v: Double, _ t: EpochMillis) -> [AlertEvent] {
+            e.observe(series: name("ft-1/temp_c"), sample: Sample(time: t, value: v), now: t) { [] }
+        }
+        #expect(feed(34, 1000).isEmpty)
+        let fired = feed(36, 2000)
+        #expect(fired.map(\.action) == [.fire])
+        #expect(fired.first?.alert.summary == "36 C at ft-1 in z1 (muong-te)")
+        #expect(fired.first?.alert.topic == "alerts/critical/hot/ft-1")
+        #expect(feed(34, 3000).isEmpty)                 // between clear and fire: still firing
+        #expect(e.liveAlerts.count == 1)
+        #expect(feed(32, 4000).map(\.action) == [.resolve])
+        #expect(e.liveAlerts.isEmpty)
+        // other metrics and kinds do not match
+        #expect(e.observe(series: name("ft-1/rh_pct"), sample: Sample(time: 5000, value: 99), now: 5000) { [] }.isEmpty)
+        #expect(e.observe(series: name("hy-1/temp_c"), sample: Sample(time: 5000, value: 99), now: 5000) { [] }.isEmpty)
+    }
+
+    @Test func rateOverAWindow() {
+        let rule = Rule(name: "rising", severity: .warning, match: RuleMatch(metric: "level_m"),
+                        when: .rateAbove(delta: 0.5, perMillis: 3_600_000))
+        let e = AlertEngine(rules: [rule], catalogue: catalogue, now: 0)
+        var history: [Sample] = []
+        func feed(_ v: Double, _ minutes: Int64) -> [AlertEvent] {
+            let s = Sample(time: minutes * 60_000, value: v)
+            defer { history.append(s) }
+            return e.observe(series: name("hy-1/level_m"), sample: s, now: s.time) { history }
+        }
+        #expect(feed(2.0, 0).isEmpty)
+        #expect(feed(2.3, 30).isEmpty)
+        #expect(feed(2.45, 59).isEmpty)                  // +0.45 within the hour
+        #expect(feed(2.6, 61).isEmpty)                   // 2.6 - 2.3 (the oldest within the hour) = 0.3
+        #expect(feed(2.9, 62).map(\.action) == [.fire]) // 2.9 - 2.3 = 0.6
+    }
+
+    @Test func pendingFiresOnTickAndSilenceFires() {
+        let hot = Rule(name: "hot", severity: .warning, match: RuleMatch(metric: "temp_c"), when: .above(35), forMillis: 60_000)
+        let silent = Rule(name: "silent", severity: .warning, match: RuleMatch(kind: .hydro), when: .silentFor(millis: nil, intervals: 3))
+        let e = AlertEngine(rules: [hot, silent], catalogue: catalogue, lastSeen: ["hy-1": 0], now: 0)
+        #expect(e.observe(series: name("ft-1/temp_c"), sample: Sample(time: 0, value: 40), now: 0) { [] }.map(\.action) == [.pending])
+        #expect(e.tick(now: 30_000).isEmpty)
+        let fired = e.tick(now: 60_000)
+        #expect(fired.map(\.alert.rule) == ["hot"])
+        // hy-1 interval 5 min: silent after 15 min
+        #expect(e.tick(now: 900_000).isEmpty)
+        let silence = e.tick(now: 900_001)
+        #expect(silence.map { "\($0.action) \($0.alert.rule) \($0.alert.subject)" } == ["fire silent hy-1"])
+        // a reading clears the silence at the next tick
+        _ = e.observe(series: name("hy-1/level_m"), sample: Sample(time: 901_000, value: 2), now: 901_000) { [] }
+        #expect(e.tick(now: 902_000).map(\.action) == [.resolve])
+    }
+
+    @Test func restoredAlertsAreNotAnnouncedAgain() {
+        let rule = Rule(name: "hot", severity: .warning, match: RuleMatch(metric: "temp_c"), when: .above(35))
+        let restored = Alert(id: 7, rule: "hot", subject: "ft-1", severity: .warning, state: "firing", since: 100)
+        let e = AlertEngine(rules: [rule], catalogue: catalogue, restored: [restored], now: 1000)
+        #expect(e.observe(series: name("ft-1/temp_c"), sample: Sample(time: 2000, value: 40), now: 2000) { [] }.isEmpty)
+        #expect(e.observe(series: name("ft-1/temp_c"), sample: Sample(time: 3000, value: 20), now: 3000) { [] }.map(\.action) == [.resolve])
+    }
+}

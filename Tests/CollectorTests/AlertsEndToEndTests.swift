@@ -1,0 +1,92 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Testing
+
+/// Alerts through the real broker: fire within a second, ack persisted across a restart,
+/// resolve with hysteresis clears the retained message.
+@Suite(.serialized) struct AlertsEndToEndTests {
+    @Test func fireAckRestartResolve() async throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir + "/sensors", withIntermediateDirectories: true)
+        try """
+            zones: [{id: z1, kind: forest, district: muong-te, area_ha: 10}]
+            sensors: [{id: ft-a1, kind: forest, district: muong-te, zone: z1, interval: 10m}]
+            """.write(toFile: dir + "/sensors/catalogue.yaml", atomically: true, encoding: .utf8)
+        try """
+            rules:
+              - name: forest-hot
+                severity: critical
+                match: {kind: forest, metric: temp_c}
+                when: {above: 35}
+                clear: {below: 30}
+                summary: "{value} C at {sensor} in {zone} ({district})"
+            """.write(toFile: dir + "/sensors/rules.yaml", atomically: true, encoding: .utf8)
+        let broker = try MosquittoBroker(dir: dir)
+        defer { broker.stop() }
+        try await broker.waitReady()
+        let c = try CollectorProcess(dir: dir, brokerPort: broker.port, clientID: "it-alerts", extraYAML: "sensors: \(dir)/sensors")
+        try c.start()
+        try await c.waitReady()
+        let now = Int(Date().timeIntervalSince1970)
+        try broker.publish(topic: "telemetry/ft-a1", lines: [#"{"ts": \#(now - 30), "temp_c": 33}"#])
+
+        // A subscriber waits on alerts/#; the crossing reading must reach it within a second.
+        let sub = Process()
+        sub.executableURL = URL(fileURLWithPath: try which("mosquitto_sub"))
+        sub.arguments = ["-h", "127.0.0.1", "-p", String(broker.port), "-t", "alerts/#", "-v", "-C", "1", "-W", "10"]
+        let out = Pipe()
+        sub.standardOutput = out
+        try sub.run()
+        try await Task.sleep(for: .milliseconds(300))   // let the subscription reach the broker
+        let published = Date()
+        try broker.publish(topic: "telemetry/ft-a1", lines: [#"{"ts": \#(now - 20), "temp_c": 36.5}"#])
+        let line = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let latency = Date().timeIntervalSince(published)
+        try waitForExit(sub, seconds: 5)
+        #expect(line.hasPrefix("alerts/critical/forest-hot/ft-a1 {"))
+        #expect(line.contains(#""summary":"36.5 C at ft-a1 in z1 (muong-te)""#))
+        #expect(latency < 1.0, "alert took \(latency) s")
+
+        var alerts = try await Self.alerts(c, "firing")
+        #expect(alerts.count == 1)
+        let id = try #require((alerts.first?["id"] as? NSNumber)?.intValue)
+        var req = URLRequest(url: URL(string: "\(c.baseURL)/api/v1/alerts/\(id)/ack")!)
+        req.httpMethod = "POST"
+        req.httpBody = Data(#"{"by": "duty-officer", "note": "crew sent"}"#.utf8)
+        let (_, resp) = try await URLSession.shared.data(for: req)
+        #expect((resp as? HTTPURLResponse)?.statusCode == 200)
+        var bad = URLRequest(url: URL(string: "\(c.baseURL)/api/v1/alerts/\(id)/ack")!)
+        bad.httpMethod = "POST"
+        bad.httpBody = Data("{}".utf8)
+        #expect(((try await URLSession.shared.data(for: bad)).1 as? HTTPURLResponse)?.statusCode == 400)
+
+        // Restart: still firing, still acknowledged, nothing announced again.
+        _ = try await c.terminate()
+        try c.start()
+        try await c.waitReady()
+        alerts = try await Self.alerts(c, "firing")
+        #expect(alerts.count == 1)
+        #expect(alerts.first?["acknowledged"] as? Bool == true)
+        #expect(alerts.first?["acknowledged_by"] as? String == "duty-officer")
+        #expect(try broker.readOne(topic: "alerts/#")?.contains("forest-hot") == true)
+
+        // 32 is below the firing threshold but above the clear one: still firing.
+        try broker.publish(topic: "telemetry/ft-a1", lines: [#"{"ts": \#(now - 10), "temp_c": 32}"#])
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(try await Self.alerts(c, "firing").count == 1)
+        try broker.publish(topic: "telemetry/ft-a1", lines: [#"{"ts": \#(now), "temp_c": 29}"#])
+        try await waitUntil("the alert to resolve", seconds: 10) { try await Self.alerts(c, "resolved").count == 1 }
+        #expect(try await Self.alerts(c, "firing").isEmpty)
+        #expect(try broker.readOne(topic: "alerts/#", seconds: 2) == nil, "the retained alert is cleared")
+        #expect(c.log().components(separatedBy: "alert firing").count == 2, "announced once, not again after the restart")
+        _ = try await c.terminate()
+    }
+
+    static func alerts(_ c: CollectorProcess, _ state: String) async throws -> [[String: Any]] {
+        let (_, body) = try await httpGet("\(c.baseURL)/api/v1/alerts?state=\(state)")
+        return (try JSONSerialization.jsonObject(with: body) as? [[String: Any]]) ?? []
+    }
+}

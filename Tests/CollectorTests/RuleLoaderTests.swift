@@ -1,0 +1,56 @@
+import Alerts
+import Testing
+@testable import Collector
+import Telemetry
+
+@Suite struct RuleLoaderTests {
+    let catalogue = Catalogue(sensors: [SensorEntry(id: "ft-1", kind: .forest, district: "d", zone: nil, intervalMillis: 600_000)])
+
+    @Test func shippedRulesAreValid() throws {
+        let cat = try CatalogueLoader.load(path: packageRoot + "/sensors")
+        let rules = try RuleLoader.load(path: packageRoot + "/sensors", catalogue: cat)
+        #expect(rules.count >= 5)
+        #expect(Set(rules.compactMap(\.match.kind)) == Set(SensorKind.allCases))
+        #expect(rules.first { $0.name == "river-rising-fast" }?.when == .rateAbove(delta: 0.5, perMillis: 3_600_000))
+        #expect(rules.first { $0.name == "forest-station-silent" }?.when == .silentFor(millis: nil, intervals: 3))
+    }
+
+    @Test func problemsWithLines() {
+        let text = """
+            rules:
+              - name: a
+                severity: loud
+                match: {metric: temp_c}
+                when: {above: 1, below: 0}
+              - name: b
+                severity: info
+                match: {kind: forest}
+                when: {above: 1}
+              - name: c
+                severity: info
+                match: {sensor: nobody, metric: x}
+                when: {rising: 1}
+                for: soon
+              - name: c
+                severity: info
+                match: {metric: x}
+                when: {silent_for: 10q}
+            """
+        #expect {
+            _ = try RuleLoader.parse([(file: "r.yaml", text: text)], catalogue: catalogue)
+        } throws: { error in
+            let got = (error as? ConfigProblems)?.problems.map(\.description) ?? []
+            let want = [
+                "r.yaml:3: severity must be info, warning or critical",
+                "r.yaml:5: when needs exactly one of above, below, at_least, at_most, rate_above, rate_below, silent_for",
+                "r.yaml:8: rule 'b' needs match.metric",
+                "r.yaml:12: unknown sensor 'nobody'",
+                "r.yaml:13: unknown condition 'rising' (above, below, at_least, at_most, rate_above, rate_below, silent_for)",
+                "r.yaml:14: 'for': bad duration 'soon' (use e.g. 500ms, 30s, 10m, 1h, 7d)",
+                "r.yaml:18: silent_for must be a duration (30m) or a multiple of the sensor's interval (3x)",
+            ]
+            if got != want { Issue.record("got:\n\(got.joined(separator: "\n"))") }
+            return got == want
+        }
+    }
+}
