@@ -22,7 +22,8 @@ public final class AlertEngine {
     }
 
     private var live: [Key: Live] = [:]
-    private var lastSeen: [String: EpochMillis] = [:]
+    /// Newest reading time per sensor (what health and silences are judged by).
+    public private(set) var lastSeen: [String: EpochMillis] = [:]
     private let startedAt: EpochMillis
 
     /// `restored`: the pending and firing alerts kept in storage, so that a restart neither

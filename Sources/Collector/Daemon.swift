@@ -46,7 +46,8 @@ struct Daemon {
         } catch {
             throw StartupError("cannot load alerts from '\(config.storage.path)': \(error)")
         }
-        let alerts = AlertStage(engine: engine, store: alertStore, logger: logger)
+        let alerts = AlertStage(engine: engine, store: alertStore, catalogue: catalogue, coverage: config.coverage,
+                                timeZone: config.timezone, logger: logger)
         let loop: IngestLoop
         do {
             loop = try IngestLoop(config: config, catalogue: catalogue, store: store, alerts: alerts, status: status,
@@ -59,7 +60,8 @@ struct Daemon {
 
         let router = Router()
         APIRoutes(reader: reader, status: status, metrics: registry, clock: clock).register(on: router)
-        CatalogueRoutes(reader: reader, catalogue: catalogue, clock: clock).register(on: router)
+        CatalogueRoutes(reader: reader, catalogue: catalogue, coverage: config.coverage, timeZone: config.timezone,
+                        clock: clock).register(on: router)
         AlertRoutes(store: alertStore, clock: clock).register(on: router)
         let logger = self.logger
         let app = Application(

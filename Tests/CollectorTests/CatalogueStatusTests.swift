@@ -3,6 +3,60 @@ import Testing
 
 /// Sensor status against the catalogue, series metadata, and refusing unregistered sensors.
 @Suite(.serialized) struct CatalogueStatusTests {
+    /// Zones with known areas give the exact forest_monitored_pct when some sensors are
+    /// silent; the indicators are also stored as series and exported to Prometheus.
+    @Test func forestCoverageFromKnownAreas() async throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir + "/cat", withIntermediateDirectories: true)
+        try """
+            zones:
+              - {id: z1, kind: forest, district: muong-te, area_ha: 120.5}
+              - {id: z2, kind: forest, district: muong-te, area_ha: 379.5}
+              - {id: z3, kind: forest, district: sin-ho, area_ha: 500}
+            sensors:
+              - {id: ft-c1, kind: forest, district: muong-te, zone: z1, interval: 10m}
+              - {id: ft-c2, kind: forest, district: muong-te, zone: z2, interval: 10m}
+              - {id: ft-c3, kind: forest, district: sin-ho, zone: z3, interval: 10m}
+            """.write(toFile: dir + "/cat/c.yaml", atomically: true, encoding: .utf8)
+        let broker = try MosquittoBroker(dir: dir)
+        defer { broker.stop() }
+        try await broker.waitReady()
+        let c = try CollectorProcess(dir: dir, brokerPort: broker.port, clientID: "it-cov",
+                                     extraYAML: "sensors: \(dir)/cat\ncoverage: {interval: 1s, targets: {forest_monitored_pct: [{year: 2025, pct: 70}, {year: 2030, pct: 100}]}}")
+        try c.start()
+        try await c.waitReady()
+        let now = Int(Date().timeIntervalSince1970)
+        // ft-c1 and ft-c3 report now; ft-c2 last reported 40 min ago (silent: > 3 x 10 min).
+        try broker.publish(topic: "telemetry/x", lines: [
+            #"{"sensor": "ft-c1", "ts": \#(now - 5), "temp_c": 20}"#,
+            #"{"sensor": "ft-c2", "ts": \#(now - 2400), "temp_c": 20}"#,
+            #"{"sensor": "ft-c3", "ts": \#(now - 5), "temp_c": 20}"#,
+        ])
+        var rows: [[String: Any]] = []
+        try await waitUntil("coverage with all three sensors seen", seconds: 10) {
+            let (_, body) = try await httpGet(c.baseURL + "/api/v1/coverage?indicator=forest_monitored_pct")
+            rows = (try? JSONSerialization.jsonObject(with: body) as? [[String: Any]]) ?? []
+            return rows.count == 3 && (rows.first?["numerator"] as? NSNumber)?.doubleValue == 620.5
+        }
+        let byScope = Dictionary(uniqueKeysWithValues: rows.map { ($0["scope"] as! String, $0) })
+        #expect((byScope["province"]?["value_pct"] as? NSNumber)?.doubleValue == 62.05)
+        #expect((byScope["province"]?["denominator"] as? NSNumber)?.doubleValue == 1000)
+        #expect((byScope["province"]?["target_pct"] as? NSNumber)?.doubleValue == 100)
+        #expect((byScope["province"]?["target_year"] as? NSNumber)?.intValue == 2030)
+        #expect((byScope["muong-te"]?["value_pct"] as? NSNumber)?.doubleValue == 24.1)
+        #expect((byScope["sin-ho"]?["value_pct"] as? NSNumber)?.doubleValue == 100)
+        // Stored as a series and exported as a gauge.
+        try await waitUntil("the stored coverage series", seconds: 10) {
+            let o = try? await httpJSON(c.baseURL + "/api/v1/raw?series=coverage.province/forest_monitored_pct&from=\(now - 60)&to=\(now + 60)")
+            return ((o?["points"] as? [[String: Any]]) ?? []).contains { abs((($0["value"] as? NSNumber)?.doubleValue ?? 0) - 62.05) < 1e-9 }
+        }
+        let (_, metrics) = try await httpGet(c.baseURL + "/metrics")
+        #expect(String(decoding: metrics, as: UTF8.self).contains(#"collector_coverage_pct{indicator="forest_monitored_pct",scope="province"} 62.05"#),
+                "\(String(decoding: metrics, as: UTF8.self).split(separator: "\n").filter { $0.contains("coverage") })")
+        _ = try await c.terminate()
+    }
+
     @Test func statusSeriesAndUnregisteredPolicy() async throws {
         let dir = try makeTempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }

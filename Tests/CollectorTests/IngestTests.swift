@@ -93,7 +93,8 @@ import Testing
         var series: [[String: Any]] = []
         try await waitUntil("both series", seconds: 10) {
             let (_, body) = try await httpGet(c.baseURL + "/api/v1/series")
-            series = (try? JSONSerialization.jsonObject(with: body) as? [[String: Any]]) ?? []
+            series = ((try? JSONSerialization.jsonObject(with: body) as? [[String: Any]]) ?? [])
+                .filter { ($0["series"] as? String)?.hasPrefix("hy-sh-") == true }
             return series.count == 2
         }
         let byName = Dictionary(uniqueKeysWithValues: series.map { ($0["series"] as! String, $0) })

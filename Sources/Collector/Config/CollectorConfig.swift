@@ -1,3 +1,4 @@
+import Alerts
 import Telemetry
 
 /// The daemon's whole configuration (CONTRACT.md, "Configuration"). Every field has the
@@ -13,6 +14,7 @@ struct CollectorConfig: Sendable {
     /// Readings of sensors missing from the catalogue: stored and listed as unregistered, or quarantined.
     var unregisteredSensors: UnregisteredPolicy = .accept
     var limits = Limits()
+    var coverage = CoverageConfig()
     var logLevel: String = "info"
 
     struct MQTTConfig: Sendable {
@@ -130,6 +132,12 @@ struct CollectorConfig: Sendable {
         var durability: TelemetryDatabase.Durability = .normal
         var ringCapacity = 128
         var quarantineLimit = 10_000
+    }
+
+    struct CoverageConfig: Sendable {
+        /// How often indicators are computed and stored as series.
+        var intervalMillis: Int64 = 60_000
+        var targets: [String: [CoverageTarget]] = CoverageCalculator.defaultTargets
     }
 
     struct Limits: Sendable {

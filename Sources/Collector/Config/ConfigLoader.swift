@@ -1,3 +1,4 @@
+import Alerts
 import Foundation
 import Telemetry
 import Yams
@@ -61,6 +62,28 @@ enum ConfigLoader {
             if let v = m.int("max_series", in: 1...50_000_000) { c.limits.maxSeries = v }
             if let v = m.int("max_readings_per_message", in: 1...10_000_000) { c.limits.maxReadingsPerMessage = v }
             m.finish("limits")
+        }
+        if let m = top.mapping("coverage") {
+            if let v = m.duration("interval") {
+                if v >= 1000 { c.coverage.intervalMillis = v } else { m.problem("interval", "interval must be at least 1s") }
+            }
+            if let t = m.mapping("targets") {
+                for key in t.allKeys() {
+                    guard ["forest_monitored_pct", "meters_reporting_pct", "env_communes_pct", "junctions_monitored_pct"].contains(key) else {
+                        t.problem(key, "unknown indicator '\(key)'")
+                        continue
+                    }
+                    var list: [CoverageTarget] = []
+                    for node in t.sequence(key) ?? [] {
+                        let e = t.child(node, what: "a target")
+                        if let y = e.int("year", in: 2000...2100), let p = e.double("pct", in: 0...100) { list.append(CoverageTarget(year: y, pct: p)) }
+                        e.finish("a target")
+                    }
+                    c.coverage.targets[key] = list
+                }
+                t.finish("coverage.targets")
+            }
+            m.finish("coverage")
         }
         if let l = top.string("log_level") {
             if ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(l) { c.logLevel = l }

@@ -71,7 +71,9 @@ enum RuleLoader {
             match.sensor = mm.string("sensor")
             match.district = mm.string("district")
             match.zone = mm.string("zone")
-            if let s = match.sensor, !catalogue.sensors.isEmpty, catalogue.sensor(s) == nil { mm.problem("sensor", "unknown sensor '\(s)'") }
+            if let s = match.sensor, !catalogue.sensors.isEmpty, catalogue.sensor(s) == nil, !s.hasPrefix("coverage.") {
+                mm.problem("sensor", "unknown sensor '\(s)'")
+            }
             if let z = match.zone, !catalogue.zones.isEmpty, catalogue.zone(z) == nil { mm.problem("zone", "unknown zone '\(z)'") }
             mm.finish("match")
         } else { m.problem("name", "rule '\(name ?? "?")' needs a match") }

@@ -1,3 +1,4 @@
+import Alerts
 import Hummingbird
 import Telemetry
 
@@ -5,11 +6,14 @@ import Telemetry
 struct CatalogueRoutes: Sendable {
     let reader: TelemetryReader
     let catalogue: Catalogue
+    let coverage: CollectorConfig.CoverageConfig
+    let timeZone: TimeZoneID
     let clock: any WallClock
 
     func register(on router: Router<BasicRequestContext>) {
         router.get("/api/v1/sensors") { request, _ in try await sensors(request) }
         router.get("/api/v1/series") { request, _ in try await series(request) }
+        router.get("/api/v1/coverage") { request, _ in try await coverageAnswer(request) }
     }
 
     /// Healthy = a reading within 3 x the sensor's expected interval.
@@ -47,7 +51,7 @@ struct CatalogueRoutes: Sendable {
                 }
             }
             guard wantStatus == nil || wantStatus == .unregistered, kind == nil, district == nil else { return }
-            for (id, t) in lastSeen.sorted(by: { $0.key < $1.key }) where !catalogued.contains(id) {
+            for (id, t) in lastSeen.sorted(by: { $0.key < $1.key }) where !catalogued.contains(id) && !id.hasPrefix("coverage.") {
                 a.object {
                     $0.field("id") { $0.string(id) }
                     $0.field("status") { $0.string(Status.unregistered.rawValue) }
@@ -81,6 +85,31 @@ struct CatalogueRoutes: Sendable {
                     $0.field("district") { if let d = sDistrict { $0.string(d) } else { $0.null() } }
                     $0.field("last_t") { if let t = s.lastTime { $0.seconds(t) } else { $0.null() } }
                     $0.field("last_value") { if let v = s.lastValue { $0.double(v) } else { $0.null() } }
+                }
+            }
+        }
+        return j.response()
+    }
+
+    /// The plan's indicators now, per district and for the province.
+    func coverageAnswer(_ request: Request) async throws -> Response {
+        let q = QueryParameters(request, now: clock.now())
+        let indicator = q.string("indicator")
+        let scope = q.string("scope")
+        let now = clock.now()
+        let all = CoverageCalculator.compute(catalogue, lastSeen: try await reader.sensorsLastSeen(), now: now,
+                                             year: AlertStage.year(now, timeZone), targets: coverage.targets)
+        var j = JSONText()
+        j.array { a in
+            for c in all where (indicator == nil || c.indicator == indicator) && (scope == nil || c.scope == scope) {
+                a.object {
+                    $0.field("indicator") { $0.string(c.indicator) }
+                    $0.field("scope") { $0.string(c.scope) }
+                    $0.field("value_pct") { $0.double((c.valuePct * 100).rounded() / 100) }
+                    $0.field("target_pct") { if let t = c.targetPct { $0.double(t) } else { $0.null() } }
+                    $0.field("target_year") { if let y = c.targetYear { $0.int(Int64(y)) } else { $0.null() } }
+                    $0.field("numerator") { $0.double(c.numerator) }
+                    $0.field("denominator") { $0.double(c.denominator) }
                 }
             }
         }

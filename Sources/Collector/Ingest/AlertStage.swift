@@ -1,4 +1,5 @@
 import Alerts
+import Foundation
 import Logging
 import Telemetry
 
@@ -10,18 +11,28 @@ final class AlertStage {
     private let store: AlertStore
     private let logger: Logger
     private var lastTick: EpochMillis = 0
+    private var lastCoverage: EpochMillis = 0
+    private let catalogue: Catalogue
+    private let coverage: CollectorConfig.CoverageConfig
+    private let timeZone: TimeZoneID
+    /// Called with (indicator, scope, value) for every computed coverage indicator.
+    var gauge: (String, String, Double) -> Void = { _, _, _ in }
     /// Called with (topic, payload, retain) for every message to publish.
     var publish: (String, [UInt8], Bool) -> Void = { _, _, _ in }
 
-    init(engine: AlertEngine, store: AlertStore, logger: Logger) {
+    init(engine: AlertEngine, store: AlertStore, catalogue: Catalogue, coverage: CollectorConfig.CoverageConfig,
+         timeZone: TimeZoneID, logger: Logger) {
         self.engine = engine
         self.store = store
+        self.catalogue = catalogue
+        self.coverage = coverage
+        self.timeZone = timeZone
         self.logger = logger
     }
 
     /// After a successful commit.
     func committed(_ readings: [BoundReading], telemetry: TelemetryStore, now: EpochMillis) {
-        guard !engine.rules.isEmpty, !readings.isEmpty else { return }
+        guard !readings.isEmpty else { return }   // even without rules: last-seen feeds coverage
         var events: [AlertEvent] = []
         for r in readings {
             let name = telemetry.registry.name(of: r.series)
@@ -32,11 +43,29 @@ final class AlertStage {
         handle(events, now: now)
     }
 
-    /// Once per loop iteration; ticks the engine at most once a second.
-    func tick(now: EpochMillis) {
-        guard !engine.rules.isEmpty, now - lastTick >= 1000 else { return }
-        lastTick = now
-        handle(engine.tick(now: now), now: now)
+    /// Once per loop iteration; ticks the engine at most once a second. Returns derived
+    /// readings (coverage indicators, every `coverage.interval`) for the caller to commit.
+    func tick(now: EpochMillis) -> [Reading] {
+        if !engine.rules.isEmpty && now - lastTick >= 1000 {
+            lastTick = now
+            handle(engine.tick(now: now), now: now)
+        }
+        guard !catalogue.sensors.isEmpty, now - lastCoverage >= coverage.intervalMillis else { return [] }
+        lastCoverage = now
+        let indicators = CoverageCalculator.compute(catalogue, lastSeen: engine.lastSeen, now: now,
+                                                    year: Self.year(now, timeZone), targets: coverage.targets)
+        var derived: [Reading] = []
+        for i in indicators {
+            gauge(i.indicator, i.scope, i.valuePct)
+            if let name = i.series { derived.append(Reading(series: name, time: now, value: i.valuePct)) }
+        }
+        return derived
+    }
+
+    static func year(_ t: EpochMillis, _ tz: TimeZoneID) -> Int {
+        var cal = Calendar(identifier: .gregorian)
+        cal.timeZone = tz.zone
+        return cal.component(.year, from: Date(timeIntervalSince1970: Double(t) / 1000))
     }
 
     private func handle(_ events: [AlertEvent], now: EpochMillis) {

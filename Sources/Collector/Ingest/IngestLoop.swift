@@ -78,6 +78,9 @@ final class IngestLoop: @unchecked Sendable {
         }
         wakeRead = fds[0]
         wakeWrite = fds[1]
+        alerts.gauge = { indicator, scope, value in
+            metrics.registry.makeGauge(name: "collector_coverage_pct", labels: [("indicator", indicator), ("scope", scope)]).set(to: value)
+        }
         alerts.publish = { [unowned self] topic, payload, retain in
             let rc = client.publish(topic, payload, qos: 1, retain: retain)
             if rc != MOSQ_ERR_SUCCESS.rawValue {
@@ -142,10 +145,13 @@ final class IngestLoop: @unchecked Sendable {
         _ = poll(&fds, 2, 1000)
         if fds[0].revents != 0 { drainWake() }
         if fds[1].revents & Int16(POLLIN | POLLHUP | POLLERR) != 0 { readWhileReadable(fd) }
-        if batchMessages > 0 {
+        let derived = alerts.tick(now: clock.now())
+        if !derived.isEmpty && !store.bind(derived, into: &batch) {
+            logger.warning("derived series dropped: limits.max_series reached")
+        }
+        if batchMessages > 0 || !batch.readings.isEmpty {
             guard commit() else { return }
         }
-        alerts.tick(now: clock.now())
         if case .down = link { return }
         if client.wantsWrite {
             let rc = client.loopWrite()

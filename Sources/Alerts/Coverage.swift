@@ -1,0 +1,81 @@
+import Telemetry
+
+/// One coverage indicator for one scope (a district or the province), as CONTRACT.md's
+/// `GET /api/v1/coverage` shows it.
+public struct CoverageIndicator: Sendable, Equatable {
+    public var indicator: String
+    /// `province` or a district id.
+    public var scope: String
+    public var valuePct: Double
+    public var targetPct: Double?
+    public var targetYear: Int?
+    public var numerator: Double
+    public var denominator: Double
+
+    /// The series it is stored as: `coverage.<scope>/<indicator>`.
+    public var series: SeriesName? { try? SeriesName(sensor: "coverage.\(scope)", metric: indicator) }
+}
+
+/// A plan target: `pct` by the end of `year`.
+public struct CoverageTarget: Sendable, Equatable {
+    public var year: Int
+    public var pct: Double
+    public init(year: Int, pct: Double) {
+        self.year = year
+        self.pct = pct
+    }
+}
+
+/// Computes what the plan counts (DOMAIN.md "Coverage indicators"). Healthy = a reading
+/// within 3 x the sensor's expected interval.
+///
+/// - `forest_monitored_pct`: area of forest zones with a healthy forest sensor / all forest area.
+/// - `meters_reporting_pct`: healthy meters / registered meters.
+/// - `env_communes_pct`: communes with a healthy environment station / communes in the catalogue.
+/// - `junctions_monitored_pct`: junctions (traffic sensors' `zone`) with a healthy counter / all junctions.
+public enum CoverageCalculator {
+    /// The targets the province's plan sets, used unless the configuration says otherwise.
+    public static let defaultTargets: [String: [CoverageTarget]] = [
+        "forest_monitored_pct": [CoverageTarget(year: 2025, pct: 70), CoverageTarget(year: 2030, pct: 100)],
+    ]
+
+    public static func compute(_ catalogue: Catalogue, lastSeen: [String: EpochMillis], now: EpochMillis, year: Int,
+                               targets: [String: [CoverageTarget]] = defaultTargets) -> [CoverageIndicator] {
+        func healthy(_ s: SensorEntry) -> Bool {
+            guard let t = lastSeen[s.id] else { return false }
+            return now - t <= 3 * s.intervalMillis
+        }
+        var out: [CoverageIndicator] = []
+        func emit(_ name: String, _ parts: [(district: String, num: Double, den: Double)]) {
+            guard !parts.isEmpty else { return }
+            let target = targets[name].flatMap { ts in ts.sorted { $0.year < $1.year }.first { $0.year >= year } ?? ts.max { $0.year < $1.year } }
+            var byDistrict: [String: (Double, Double)] = [:]
+            for p in parts { byDistrict[p.district, default: (0, 0)].0 += p.num; byDistrict[p.district, default: (0, 0)].1 += p.den }
+            let total = parts.reduce((0.0, 0.0)) { ($0.0 + $1.num, $0.1 + $1.den) }
+            for (scope, nd) in [("province", total)] + byDistrict.sorted(by: { $0.key < $1.key }).map({ ($0.key, $0.value) }) where nd.1 > 0 {
+                out.append(CoverageIndicator(indicator: name, scope: scope, valuePct: nd.0 / nd.1 * 100,
+                                             targetPct: target?.pct, targetYear: target?.year, numerator: nd.0, denominator: nd.1))
+            }
+        }
+        let healthyForestZones = Set(catalogue.sensors.filter { $0.kind == .forest && healthy($0) }.compactMap(\.zone))
+        emit("forest_monitored_pct", catalogue.zones.filter { $0.kind == .forest }.map {
+            ($0.district, healthyForestZones.contains($0.id) ? $0.areaHa : 0, $0.areaHa)
+        })
+        emit("meters_reporting_pct", catalogue.sensors.filter { $0.kind == .meter }.map { ($0.district, healthy($0) ? 1 : 0, 1) })
+        var communes: [String: (district: String, ok: Bool)] = [:]
+        for z in catalogue.zones { if let c = z.commune, communes[c] == nil { communes[c] = (z.district, false) } }
+        for s in catalogue.sensors where s.kind == .environment && healthy(s) {
+            if let c = s.zone.flatMap({ catalogue.zone($0)?.commune }) { communes[c]?.ok = true }
+        }
+        if catalogue.sensors.contains(where: { $0.kind == .environment }) {
+            emit("env_communes_pct", communes.values.map { ($0.district, $0.ok ? 1 : 0, 1) })
+        }
+        var junctions: [String: (district: String, ok: Bool)] = [:]
+        for s in catalogue.sensors where s.kind == .traffic {
+            let j = s.zone ?? s.id
+            junctions[j] = (s.district, (junctions[j]?.ok ?? false) || healthy(s))
+        }
+        emit("junctions_monitored_pct", junctions.values.map { ($0.district, $0.ok ? 1 : 0, 1) })
+        return out
+    }
+}
