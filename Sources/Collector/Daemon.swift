@@ -46,8 +46,10 @@ struct Daemon {
         } catch {
             throw StartupError("cannot load alerts from '\(config.storage.path)': \(error)")
         }
+        let broadcaster = AlertBroadcaster()
         let alerts = AlertStage(engine: engine, store: alertStore, catalogue: catalogue, coverage: config.coverage,
                                 timeZone: config.timezone, logger: logger)
+        alerts.broadcaster = broadcaster
         let loop: IngestLoop
         do {
             loop = try IngestLoop(config: config, catalogue: catalogue, store: store, alerts: alerts, status: status,
@@ -62,7 +64,7 @@ struct Daemon {
         APIRoutes(reader: reader, status: status, metrics: registry, clock: clock).register(on: router)
         CatalogueRoutes(reader: reader, catalogue: catalogue, coverage: config.coverage, timeZone: config.timezone,
                         clock: clock).register(on: router)
-        AlertRoutes(store: alertStore, clock: clock).register(on: router)
+        AlertRoutes(store: alertStore, broadcaster: broadcaster, clock: clock).register(on: router)
         let logger = self.logger
         let app = Application(
             router: router,
@@ -78,6 +80,7 @@ struct Daemon {
                       failureTerminationBehavior: .gracefullyShutdownGroup),
                 .init(service: app, successTerminationBehavior: .gracefullyShutdownGroup,
                       failureTerminationBehavior: .gracefullyShutdownGroup),
+                .init(service: AlertStreamCloser(broadcaster: broadcaster), successTerminationBehavior: .ignore),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger

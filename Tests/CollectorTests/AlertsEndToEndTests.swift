@@ -31,6 +31,10 @@ import Testing
         try c.start()
         try await c.waitReady()
         let now = Int(Date().timeIntervalSince1970)
+        // The dashboard's feed: Server-Sent Events, read here by curl.
+        let ssePath = dir + "/sse.out"
+        let sse = try SpawnedProcess(try which("curl"), ["-sN", "--max-time", "20", c.baseURL + "/api/v1/alerts/stream"], logPath: ssePath)
+        defer { sse.stop() }
         try broker.publish(topic: "telemetry/ft-a1", lines: [#"{"ts": \#(now - 30), "temp_c": 33}"#])
 
         // A subscriber waits on alerts/#; the crossing reading must reach it within a second.
@@ -62,6 +66,14 @@ import Testing
         bad.httpMethod = "POST"
         bad.httpBody = Data("{}".utf8)
         #expect(((try await URLSession.shared.data(for: bad)).1 as? HTTPURLResponse)?.statusCode == 400)
+
+        // The SSE feed saw the firing and the acknowledgement, as `alert` events.
+        try await waitUntil("both events on the SSE feed", seconds: 5) {
+            let text = (try? String(contentsOfFile: ssePath, encoding: .utf8)) ?? ""
+            return text.components(separatedBy: "event: alert\ndata: {").count == 3
+        }
+        let feed = (try? String(contentsOfFile: ssePath, encoding: .utf8)) ?? ""
+        #expect(feed.contains(#""state":"firing""#) && feed.contains(#""acknowledged_by":"duty-officer""#))
 
         // Restart: still firing, still acknowledged, nothing announced again.
         _ = try await c.terminate()

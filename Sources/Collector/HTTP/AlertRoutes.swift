@@ -6,10 +6,12 @@ import Telemetry
 /// `GET /api/v1/alerts` and `POST /api/v1/alerts/{id}/ack`.
 struct AlertRoutes: Sendable {
     let store: AlertStore
+    let broadcaster: AlertBroadcaster
     let clock: any WallClock
 
     func register(on router: Router<BasicRequestContext>) {
         router.get("/api/v1/alerts") { request, _ in try await list(request) }
+        router.get("/api/v1/alerts/stream") { _, _ in stream() }
         router.post("/api/v1/alerts/:id/ack") { request, context in
             try await ack(request, id: context.parameters.get("id") ?? "")
         }
@@ -51,6 +53,37 @@ struct AlertRoutes: Sendable {
         }
         var j = JSONText()
         AlertJSON.write(alert, into: &j)
+        broadcaster.send(String(decoding: j.bytes, as: UTF8.self))
         return j.response()
+    }
+
+    /// Server-Sent Events: one `alert` event per state change or acknowledgement, and a
+    /// comment every 15 s so proxies keep the connection open.
+    func stream() -> Response {
+        let events = broadcaster.subscribe()
+        // One sequence for the single writer: alert JSON, or "" for a keep-alive.
+        let (merged, feed) = AsyncStream<String>.makeStream(bufferingPolicy: .bufferingNewest(AlertBroadcaster.bufferPerClient))
+        let pump = Task {
+            for await json in events { feed.yield(json) }
+            feed.finish()
+        }
+        let heartbeat = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(15))
+                feed.yield("")
+            }
+        }
+        feed.onTermination = { _ in
+            pump.cancel()
+            heartbeat.cancel()
+        }
+        let body = ResponseBody { writer in
+            try await writer.write(ByteBuffer(string: ": collector alert stream\n\n"))
+            for await item in merged {
+                try await writer.write(ByteBuffer(string: item.isEmpty ? ": keep-alive\n\n" : "event: alert\ndata: \(item)\n\n"))
+            }
+            try await writer.finish(nil)
+        }
+        return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"], body: body)
     }
 }

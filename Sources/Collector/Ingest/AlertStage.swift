@@ -17,6 +17,8 @@ final class AlertStage {
     private let timeZone: TimeZoneID
     /// Called with (indicator, scope, value) for every computed coverage indicator.
     var gauge: (String, String, Double) -> Void = { _, _, _ in }
+    /// Every state change also goes to the Server-Sent-Events feed.
+    var broadcaster: AlertBroadcaster?
     /// Called with (topic, payload, retain) for every message to publish.
     var publish: (String, [UInt8], Bool) -> Void = { _, _, _ in }
 
@@ -76,6 +78,9 @@ final class AlertStage {
         } catch {
             logger.error("cannot store alert changes; announcing them anyway", metadata: ["error": "\(error)"])
             stored = events
+        }
+        for e in stored where e.action != .none {
+            broadcaster?.send(String(decoding: AlertJSON.encode(e.alert).bytes, as: UTF8.self))
         }
         for e in stored {
             switch e.action {
