@@ -80,10 +80,15 @@ The collector is running.
 Example queries:
   curl '$Q1'
   curl '$Q2'
+  curl '$BASE/api/v1/coverage?scope=province'     # the plan's indicators against targets
+  curl '$BASE/api/v1/sensors'                     # online / stale / unregistered
+  curl '$BASE/api/v1/alerts'                      # live alerts (rules: sensors/rules.yaml)
+  curl -N '$BASE/api/v1/alerts/stream'            # alert events as they happen
 
 TXT
 echo "\$ curl '$Q1'"; curl -s "$Q1"; echo; echo
 echo "\$ curl '$Q2'"; curl -s "$Q2"; echo
+echo "\$ curl '$BASE/api/v1/coverage?scope=province'"; curl -s "$BASE/api/v1/coverage?scope=province"; echo
 if [ "${DEMO_ONESHOT:-0}" = 1 ]; then exit 0; fi
 echo "Ctrl-C to stop."
 wait
