@@ -97,6 +97,65 @@ import Testing
         _ = try await c.terminate()
     }
 
+    /// A dry, hot spell after rain: the fire-danger index climbs day by day at 13:00 local,
+    /// and the reading that lifts it to level IV raises the alert within a second.
+    @Test func fireWeatherRaisesFireDanger() async throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir + "/sensors", withIntermediateDirectories: true)
+        try """
+            zones: [{id: z1, kind: forest, district: muong-te, area_ha: 10}]
+            sensors: [{id: ft-fw1, kind: forest, district: muong-te, zone: z1, interval: 1h}]
+            """.write(toFile: dir + "/sensors/catalogue.yaml", atomically: true, encoding: .utf8)
+        try """
+            rules:
+              - name: forest-fire-danger
+                severity: critical
+                match: {kind: forest, metric: fire_danger_level}
+                when: {at_least: 4}
+                clear: {below: 3}
+                summary: "Fire danger level {value} at {sensor} in {zone} ({district})"
+            """.write(toFile: dir + "/sensors/rules.yaml", atomically: true, encoding: .utf8)
+        let broker = try MosquittoBroker(dir: dir)
+        defer { broker.stop() }
+        try await broker.waitReady()
+        let c = try CollectorProcess(dir: dir, brokerPort: broker.port, clientID: "it-fire", extraYAML: "sensors: \(dir)/sensors")
+        try c.start()
+        try await c.waitReady()
+        // 13:00 in Hanoi (UTC+7) on each of the last five days.
+        let now = Int(Date().timeIntervalSince1970)
+        let todayLocal = (now + 7 * 3600) / 86_400 * 86_400 - 7 * 3600
+        func at13(_ daysAgo: Int) -> Int { todayLocal - daysAgo * 86_400 + 13 * 3600 }
+        try broker.publish(topic: "telemetry/ft-fw1", lines: [
+            #"{"ts": \#(at13(5)), "temp_c": 26, "rh_pct": 85, "rain_mm": 12}"#,   // rain: P = 0
+            #"{"ts": \#(at13(4)), "temp_c": 38, "rh_pct": 20, "rain_mm": 0}"#,    // P ~ 2014 (II)
+            #"{"ts": \#(at13(3)), "temp_c": 38, "rh_pct": 20, "rain_mm": 0}"#,    // P ~ 4028 (III)
+        ])
+        try await waitUntil("level III", seconds: 10) {
+            let o = try? await httpJSON(c.baseURL + "/api/v1/raw?series=ft-fw1/fire_danger_level&from=\(at13(6))&to=\(now + 60)")
+            return ((o?["points"] as? [[String: Any]]) ?? []).last.map { ($0["value"] as? NSNumber)?.intValue == 3 } ?? false
+        }
+        #expect(try await Self.alerts(c, "firing").isEmpty)
+
+        let sub = try SpawnedProcess(try which("mosquitto_sub"),
+                                     ["-h", "127.0.0.1", "-p", String(broker.port), "-t", "alerts/critical/#", "-v", "-C", "1", "-W", "10"],
+                                     logPath: dir + "/alert.out")
+        defer { sub.stop() }
+        try await Task.sleep(for: .milliseconds(300))
+        let published = Date()
+        try broker.publish(topic: "telemetry/ft-fw1", lines: [#"{"ts": \#(at13(2)), "temp_c": 38, "rh_pct": 20, "rain_mm": 0}"#])
+        while sub.isRunning && Date().timeIntervalSince(published) < 10 { try await Task.sleep(for: .milliseconds(5)) }
+        let latency = Date().timeIntervalSince(published)
+        let line = (try? String(contentsOfFile: dir + "/alert.out", encoding: .utf8)) ?? ""
+        #expect(line.hasPrefix("alerts/critical/forest-fire-danger/ft-fw1 "), "\(line)")
+        #expect(line.contains("Fire danger level 4 at ft-fw1 in z1 (muong-te)"))
+        #expect(latency < 1.0, "alert took \(latency) s")
+        let p = try await httpJSON(c.baseURL + "/api/v1/raw?series=ft-fw1/fire_danger_p&from=\(at13(6))&to=\(now + 60)")
+        let last = ((p["points"] as? [[String: Any]]) ?? []).last.flatMap { ($0["value"] as? NSNumber)?.doubleValue } ?? 0
+        #expect(abs(last - 6041.7) < 0.5, "P = \(last)")
+        _ = try await c.terminate()
+    }
+
     static func alerts(_ c: CollectorProcess, _ state: String) async throws -> [[String: Any]] {
         let (_, body) = try await httpGet("\(c.baseURL)/api/v1/alerts?state=\(state)")
         return (try JSONSerialization.jsonObject(with: body) as? [[String: Any]]) ?? []

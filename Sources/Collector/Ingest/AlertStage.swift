@@ -17,6 +17,9 @@ final class AlertStage {
     private let timeZone: TimeZoneID
     /// Called with (indicator, scope, value) for every computed coverage indicator.
     var gauge: (String, String, Double) -> Void = { _, _, _ in }
+    private var fire: [String: FireDangerTracker] = [:]
+    private var lastDerived: [String: (time: EpochMillis, day: EpochMillis)] = [:]
+    private var pendingDerived: [Reading] = []
     /// Every state change also goes to the Server-Sent-Events feed.
     var broadcaster: AlertBroadcaster?
     /// Called with (topic, payload, retain) for every message to publish.
@@ -36,13 +39,46 @@ final class AlertStage {
     func committed(_ readings: [BoundReading], telemetry: TelemetryStore, now: EpochMillis) {
         guard !readings.isEmpty else { return }   // even without rules: last-seen feeds coverage
         var events: [AlertEvent] = []
+        var touched: [String: (day: EpochMillis, time: EpochMillis)] = [:]
         for r in readings {
             let name = telemetry.registry.name(of: r.series)
+            if FireDangerStage.inputs.contains(name.metric), catalogue.sensor(name.sensor)?.kind == .forest {
+                var tracker = fire[name.sensor] ?? FireDangerTracker(timeZone: timeZone.zone)
+                if let day = tracker.record(metric: name.metric, time: r.time, value: r.value) {
+                    let prev = touched[name.sensor]
+                    touched[name.sensor] = (max(day, prev?.day ?? day), max(r.time, prev?.time ?? r.time))
+                }
+                fire[name.sensor] = tracker
+            }
             events += engine.observe(series: name, sample: Sample(time: r.time, value: r.value), now: now) {
                 telemetry.recent(r.series)
             }
         }
         handle(events, now: now)
+        for (sensor, t) in touched { deriveFireDanger(sensor, day: t.day, time: t.time) }
+    }
+
+    /// `fire_danger_p` and `fire_danger_level` of a forest station: for the newest day known,
+    /// at the triggering reading's time (kept strictly increasing per station, so an update
+    /// never collides with the (series, time) dedupe).
+    private func deriveFireDanger(_ sensor: String, day: EpochMillis, time: EpochMillis) {
+        guard let tracker = fire[sensor] else { return }
+        let prev = lastDerived[sensor]
+        let currentDay = max(day, prev?.day ?? day)
+        let t = max(time, (prev?.time ?? .min) + 1)
+        lastDerived[sensor] = (t, currentDay)
+        let p = tracker.p(on: currentDay)
+        if let pName = try? SeriesName(sensor: sensor, metric: "fire_danger_p"),
+           let lName = try? SeriesName(sensor: sensor, metric: "fire_danger_level") {
+            pendingDerived.append(Reading(series: pName, time: t, value: (p * 10).rounded() / 10))
+            pendingDerived.append(Reading(series: lName, time: t, value: Double(FireDanger.level(p))))
+        }
+    }
+
+    /// Derived readings waiting to be committed (fire danger), taken by the caller.
+    func takeDerived() -> [Reading] {
+        defer { pendingDerived.removeAll(keepingCapacity: true) }
+        return pendingDerived
     }
 
     /// Once per loop iteration; ticks the engine at most once a second. Returns derived
@@ -125,4 +161,9 @@ enum AlertJSON {
             }
         }
     }
+}
+
+/// Names of the readings the fire-danger index is built from.
+enum FireDangerStage {
+    static let inputs: Set<String> = ["temp_c", "rh_pct", "rain_mm"]
 }

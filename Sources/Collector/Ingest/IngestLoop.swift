@@ -151,6 +151,13 @@ final class IngestLoop: @unchecked Sendable {
         }
         if batchMessages > 0 || !batch.readings.isEmpty {
             guard commit() else { return }
+            // Derived series of what was just committed (fire danger) are committed at once,
+            // so an alert on them is not a poll timeout late.
+            let next = alerts.takeDerived()
+            if !next.isEmpty {
+                if !store.bind(next, into: &batch) { logger.warning("derived series dropped: limits.max_series reached") }
+                guard commit() else { return }
+            }
         }
         if case .down = link { return }
         if client.wantsWrite {

@@ -1,0 +1,93 @@
+import Foundation
+import Telemetry
+
+/// Vietnamese forest-fire danger, the composite index P (DOMAIN.md):
+/// each day, from the readings nearest 13:00 local, t13 (°C) and the saturation deficit
+/// d13 = E(t13) · (1 − RH13/100) hPa, with E(t) = 6.1078 · exp(17.27 t / (t + 237.3));
+/// P = Σ t13 · d13 over the days since the last day with ≥ 5 mm of rain (that day: 0).
+public enum FireDanger {
+    /// Rain that resets P (mm in one day).
+    public static let resetRainMM = 5.0
+
+    /// Saturation vapour pressure over water, hPa (Magnus formula as DOMAIN.md gives it).
+    public static func saturationPressure(_ tC: Double) -> Double {
+        6.1078 * exp(17.27 * tC / (tC + 237.3))
+    }
+
+    /// One day's contribution t13 · d13.
+    public static func contribution(t13: Double, rh13: Double) -> Double {
+        let d13 = saturationPressure(t13) * (1 - min(max(rh13, 0), 100) / 100)
+        return max(0, t13 * d13)
+    }
+
+    /// Levels I–V: P ≤ 1000 · ≤ 2500 · ≤ 5000 · ≤ 10000 (dangerous) · above (extremely dangerous).
+    public static func level(_ p: Double) -> Int {
+        switch p {
+        case ...1000: 1
+        case ...2500: 2
+        case ...5000: 3
+        case ...10000: 4
+        default: 5
+        }
+    }
+}
+
+/// The fire-danger state of one forest station, fed reading by reading (any order).
+/// Keeps the last `maxDays` local days; P starts from 0 at the oldest day kept.
+public struct FireDangerTracker: Sendable {
+    struct Day: Sendable {
+        var t13: Double?
+        var tDistance: Int64 = .max
+        var rh13: Double?
+        var rhDistance: Int64 = .max
+        var rainMM = 0.0
+    }
+
+    public static let maxDays = 120
+    private var days: [EpochMillis: Day] = [:]
+    private var localDays: LocalDays
+
+    public init(timeZone: TimeZone) {
+        localDays = LocalDays(timeZone: timeZone)
+    }
+
+    /// Feeds a reading of `temp_c`, `rh_pct` or `rain_mm` (others are ignored); returns the
+    /// start of the local day it belongs to, or nil when it does not concern the index.
+    @discardableResult
+    public mutating func record(metric: String, time: EpochMillis, value: Double) -> EpochMillis? {
+        let day = localDays.day(containing: time).start
+        let distance = abs(time - (day + 13 * 3_600_000))
+        var d = days[day] ?? Day()
+        switch metric {
+        case "temp_c":
+            guard distance < d.tDistance else { return day }
+            d.t13 = value
+            d.tDistance = distance
+        case "rh_pct":
+            guard distance < d.rhDistance else { return day }
+            d.rh13 = value
+            d.rhDistance = distance
+        case "rain_mm":
+            d.rainMM += value
+        default:
+            return nil
+        }
+        days[day] = d
+        if days.count > Self.maxDays, let oldest = days.keys.min() { days[oldest] = nil }
+        return day
+    }
+
+    /// P at the end of `day` (with what is known so far), from the oldest day kept.
+    public func p(on day: EpochMillis) -> Double {
+        var p = 0.0
+        for start in days.keys.sorted() where start <= day {
+            let d = days[start]!
+            if d.rainMM >= FireDanger.resetRainMM {
+                p = 0
+            } else if let t = d.t13, let rh = d.rh13 {
+                p += FireDanger.contribution(t13: t, rh13: rh)
+            }
+        }
+        return p
+    }
+}
