@@ -90,7 +90,12 @@ import Testing
         let sensors = try JSONSerialization.jsonObject(with: sensorsBody) as? [[String: Any]] ?? []
         let status = Dictionary(uniqueKeysWithValues: sensors.map { ($0["id"] as! String, $0["status"] as! String) })
         #expect(status == ["ft-on-1": "online", "ft-off-1": "stale"])
-        let (_, seriesBody) = try await httpGet(c.baseURL + "/api/v1/series?district=muong-te")
+        // The forest station's reading and the fire-danger series derived from it, all with
+        // the catalogue's kind and district.
+        let (_, allBody) = try await httpGet(c.baseURL + "/api/v1/series?district=muong-te")
+        let all = try JSONSerialization.jsonObject(with: allBody) as? [[String: Any]] ?? []
+        #expect(Set(all.compactMap { $0["series"] as? String }) == ["ft-on-1/temp_c", "ft-on-1/fire_danger_p", "ft-on-1/fire_danger_level"])
+        let (_, seriesBody) = try await httpGet(c.baseURL + "/api/v1/series?district=muong-te&metric=temp_c")
         let series = try JSONSerialization.jsonObject(with: seriesBody) as? [[String: Any]] ?? []
         #expect(series.count == 1)
         #expect(series.first?["kind"] as? String == "forest")
