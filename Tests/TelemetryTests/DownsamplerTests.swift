@@ -185,3 +185,24 @@ import Testing
         #expect(store.recent(SeriesID(0)).map(\.time) == [5000, 7000, 9000])
     }
 }
+
+@Suite struct RetentionTests {
+    @Test func pruneKeepsRollupsAndNewerRaw() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let pool = try TelemetryDatabase.open(path: dir.file("c.sqlite"))
+        let store = try TelemetryStore(pool: pool, timeZone: .utc)
+        var batch = IngestBatch()
+        let names = try ["a/x", "b/y", "c/z"].map { try SeriesName(parsing: $0) }
+        let readings = names.flatMap { n in (0..<100).map { Reading(series: n, time: EpochMillis($0) * 60_000, value: 1) } }
+        #expect(store.bind(readings, into: &batch))
+        try store.commit(batch, now: 0)
+        let deleted = try store.pruneRaw(before: 40 * 60_000, seriesPerCommit: 2)
+        #expect(deleted == 3 * 40)
+        let raw = try pool.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM raw")! }
+        let oldest = try pool.read { try Int64.fetchOne($0, sql: "SELECT min(t) FROM raw")! }
+        let hourRows = try pool.read { try Int.fetchOne($0, sql: "SELECT sum(cnt) FROM rollup_1h")! }
+        #expect(raw == 3 * 60 && oldest == 40 * 60_000)
+        #expect(hourRows == 300, "rollups keep the pruned readings")
+    }
+}

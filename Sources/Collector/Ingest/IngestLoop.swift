@@ -41,6 +41,7 @@ final class IngestLoop: @unchecked Sendable {
     private var batchMessages = 0
     private var scratch: [Reading] = []
     private var logBudget = LogBudget()
+    private var lastPrune: EpochMillis = 0
 
     init(config: CollectorConfig, catalogue: Catalogue, store: TelemetryStore, alerts: AlertStage, status: CollectorStatus, metrics: IngestMetrics,
          clock: any WallClock, logger: Logger) throws {
@@ -159,6 +160,7 @@ final class IngestLoop: @unchecked Sendable {
                 guard commit() else { return }
             }
         }
+        pruneIfDue()
         if case .down = link { return }
         if client.wantsWrite {
             let rc = client.loopWrite()
@@ -314,6 +316,21 @@ final class IngestLoop: @unchecked Sendable {
     }
 
     // MARK: Helpers
+
+    /// Once an hour: raw readings older than max(raw_retention, accept_age) go (they are the
+    /// dedupe index, so they stay as long as a reading that old could still be accepted).
+    private func pruneIfDue() {
+        let now = clock.now()
+        guard now - lastPrune >= 3_600_000 else { return }
+        lastPrune = now
+        let keep = max(config.storage.rawRetentionMillis, config.storage.acceptAgeMillis)
+        do {
+            let n = try store.pruneRaw(before: now - keep)
+            if n > 0 { logger.info("pruned raw readings", metadata: ["deleted": "\(n)", "older_than_days": "\(keep / 86_400_000)"]) }
+        } catch {
+            logger.warning("pruning raw readings failed; will retry in an hour", metadata: ["error": "\(error)"])
+        }
+    }
 
     /// The first configured subscription whose filter matches `topic` (for its format and pattern).
     private func subscriptionIndex(for topic: String) -> Int? {

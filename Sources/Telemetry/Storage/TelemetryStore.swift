@@ -110,6 +110,29 @@ public final class TelemetryStore {
         return stats
     }
 
+    /// Deletes raw readings older than `before` (rollups are kept). Works series by series on
+    /// the primary key, in transactions of `seriesPerCommit`, so the write lock is never held
+    /// long; returns how many readings went.
+    @discardableResult
+    public func pruneRaw(before: EpochMillis, seriesPerCommit: Int = 2_000) throws -> Int {
+        var deleted = 0
+        var start = 0
+        while start < registry.count {
+            let end = min(start + seriesPerCommit, registry.count)
+            deleted += try pool.write { db in
+                let stmt = try db.cachedStatement(sql: "DELETE FROM raw WHERE series_id = ? AND t < ?")
+                var n = 0
+                for id in start..<end {
+                    try stmt.execute(arguments: [id, before])
+                    n += db.changesCount
+                }
+                return n
+            }
+            start = end
+        }
+        return deleted
+    }
+
     private func saveNewSeries(_ db: Database, now: EpochMillis) throws {
         guard !registry.unsaved.isEmpty else { return }
         let stmt = try db.cachedStatement(sql: """
