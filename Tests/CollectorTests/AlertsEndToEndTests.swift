@@ -137,6 +137,11 @@ import Testing
         }
         #expect(try await Self.alerts(c, "firing").isEmpty)
 
+        // A restart in the middle of the dry spell must not reset the index.
+        _ = try await c.terminate()
+        try c.start()
+        try await c.waitReady()
+
         let sub = try SpawnedProcess(try which("mosquitto_sub"),
                                      ["-h", "127.0.0.1", "-p", String(broker.port), "-t", "alerts/critical/#", "-v", "-C", "1", "-W", "10"],
                                      logPath: dir + "/alert.out")
@@ -153,6 +158,45 @@ import Testing
         let p = try await httpJSON(c.baseURL + "/api/v1/raw?series=ft-fw1/fire_danger_p&from=\(at13(6))&to=\(now + 60)")
         let last = ((p["points"] as? [[String: Any]]) ?? []).last.flatMap { ($0["value"] as? NSNumber)?.doubleValue } ?? 0
         #expect(abs(last - 6041.7) < 0.5, "P = \(last)")
+        _ = try await c.terminate()
+    }
+
+    /// River and rain stations: water alarm level from the catalogue's levels, rate of rise,
+    /// and the rolling 24 h rain, across a restart.
+    @Test func hydroDerivedSeries() async throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir + "/sensors", withIntermediateDirectories: true)
+        try """
+            sensors:
+              - {id: hy-d1, kind: hydro, district: lai-chau-city, interval: 10m, alarm_levels_m: [3.0, 3.8, 4.5]}
+            """.write(toFile: dir + "/sensors/catalogue.yaml", atomically: true, encoding: .utf8)
+        let broker = try MosquittoBroker(dir: dir)
+        defer { broker.stop() }
+        try await broker.waitReady()
+        let c = try CollectorProcess(dir: dir, brokerPort: broker.port, clientID: "it-hydro", extraYAML: "sensors: \(dir)/sensors")
+        try c.start()
+        try await c.waitReady()
+        let now = Int(Date().timeIntervalSince1970) / 60 * 60
+        // Rain over 26 hours: 20 mm 26 h ago (outside the window at the end), then 3 x 10 mm.
+        try broker.publish(topic: "telemetry/hy-d1", lines: [
+            #"{"ts": \#(now - 26 * 3600), "rain_mm": 20, "level_m": 2.0}"#,
+            #"{"ts": \#(now - 20 * 3600), "rain_mm": 10, "level_m": 2.6}"#,
+            #"{"ts": \#(now - 3600), "rain_mm": 10, "level_m": 3.1}"#,
+        ])
+        func last(_ metric: String) async throws -> Double? {
+            let o = try? await httpJSON(c.baseURL + "/api/v1/raw?series=hy-d1/\(metric)&from=\(now - 30 * 3600)&to=\(now + 60)")
+            return ((o?["points"] as? [[String: Any]]) ?? []).last.flatMap { ($0["value"] as? NSNumber)?.doubleValue }
+        }
+        try await waitUntil("the first derived values", seconds: 10) { try await last("water_alarm_level") == 1 }
+        // Restart: the 24 h window is rebuilt from storage.
+        _ = try await c.terminate()
+        try c.start()
+        try await c.waitReady()
+        try broker.publish(topic: "telemetry/hy-d1", lines: [#"{"ts": \#(now - 1800), "rain_mm": 10, "level_m": 3.9}"#])
+        try await waitUntil("updated derived values", seconds: 10) { try await last("water_alarm_level") == 2 }
+        #expect(try await last("rain_24h_mm") == 30)          // 10 + 10 + 10; the 20 mm is older than 24 h
+        #expect(try await last("level_rise_m_h") == 1.6)      // 3.9 - 3.1 over 30 min
         _ = try await c.terminate()
     }
 

@@ -46,9 +46,21 @@ public struct FireDangerTracker: Sendable {
     public static let maxDays = 120
     private var days: [EpochMillis: Day] = [:]
     private var localDays: LocalDays
+    /// P at the end of the day before `baseDay` (from storage after a restart).
+    private var baseP = 0.0
+    private var baseDay: EpochMillis = .min
 
     public init(timeZone: TimeZone) {
         localDays = LocalDays(timeZone: timeZone)
+    }
+
+    /// The start of the local day containing `t`.
+    public mutating func dayStart(_ t: EpochMillis) -> EpochMillis { localDays.day(containing: t).start }
+
+    /// Continues from a stored P: `p` was the index at the end of the day before `day`.
+    public mutating func seed(p: Double, before day: EpochMillis) {
+        baseP = p
+        baseDay = day
     }
 
     /// Feeds a reading of `temp_c`, `rh_pct` or `rain_mm` (others are ignored); returns the
@@ -79,8 +91,8 @@ public struct FireDangerTracker: Sendable {
 
     /// P at the end of `day` (with what is known so far), from the oldest day kept.
     public func p(on day: EpochMillis) -> Double {
-        var p = 0.0
-        for start in days.keys.sorted() where start <= day {
+        var p = day >= baseDay ? baseP : 0
+        for start in days.keys.sorted() where start <= day && start >= baseDay {
             let d = days[start]!
             if d.rainMM >= FireDanger.resetRainMM {
                 p = 0

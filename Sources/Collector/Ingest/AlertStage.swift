@@ -18,8 +18,10 @@ final class AlertStage {
     /// Called with (indicator, scope, value) for every computed coverage indicator.
     var gauge: (String, String, Double) -> Void = { _, _, _ in }
     private var fire: [String: FireDangerTracker] = [:]
+    private var rain24h: [String: RollingSum] = [:]
     private var lastDerived: [String: (time: EpochMillis, day: EpochMillis)] = [:]
     private var pendingDerived: [Reading] = []
+    private var lastDerivedTime: [String: EpochMillis] = [:]
     /// Every state change also goes to the Server-Sent-Events feed.
     var broadcaster: AlertBroadcaster?
     /// Called with (topic, payload, retain) for every message to publish.
@@ -42,8 +44,21 @@ final class AlertStage {
         var touched: [String: (day: EpochMillis, time: EpochMillis)] = [:]
         for r in readings {
             let name = telemetry.registry.name(of: r.series)
-            if FireDangerStage.inputs.contains(name.metric), catalogue.sensor(name.sensor)?.kind == .forest {
-                var tracker = fire[name.sensor] ?? FireDangerTracker(timeZone: timeZone.zone)
+            let entry = catalogue.sensor(name.sensor)
+            if name.metric == "rain_mm" {
+                var w = rain24h[name.sensor] ?? seededRain(name, before: r.time, batch: readings, telemetry: telemetry)
+                w.add(Sample(time: r.time, value: r.value))
+                rain24h[name.sensor] = w
+                if let newest = w.newest { derive(name.sensor, "rain_24h_mm", time: newest, value: (w.sum * 100).rounded() / 100) }
+            }
+            if name.metric == "level_m", let levels = entry?.alarmLevelsM {
+                derive(name.sensor, "water_alarm_level", time: r.time, value: Double(WaterAlarm.level(r.value, levels: levels)))
+                if let rise = WaterAlarm.risePerHour(Sample(time: r.time, value: r.value), recent: telemetry.recent(r.series)) {
+                    derive(name.sensor, "level_rise_m_h", time: r.time, value: (rise * 1000).rounded() / 1000)
+                }
+            }
+            if FireDangerStage.inputs.contains(name.metric), entry?.kind == .forest {
+                var tracker = fire[name.sensor] ?? seededFireDanger(name.sensor, at: r.time, batch: readings, telemetry: telemetry)
                 if let day = tracker.record(metric: name.metric, time: r.time, value: r.value) {
                     let prev = touched[name.sensor]
                     touched[name.sensor] = (max(day, prev?.day ?? day), max(r.time, prev?.time ?? r.time))
@@ -75,7 +90,60 @@ final class AlertStage {
         }
     }
 
-    /// Derived readings waiting to be committed (fire danger), taken by the caller.
+    /// A fire-danger tracker for a station first seen since start: it continues from the last
+    /// stored `fire_danger_p` before the reading's day, with that day's stored inputs replayed,
+    /// so a restart does not reset a dry spell's index to zero.
+    private func seededFireDanger(_ sensor: String, at t: EpochMillis, batch: [BoundReading],
+                                  telemetry: TelemetryStore) -> FireDangerTracker {
+        var tracker = FireDangerTracker(timeZone: timeZone.zone)
+        let day = tracker.dayStart(t)
+        do {
+            if let pName = try? SeriesName(sensor: sensor, metric: "fire_danger_p"),
+               let last = try telemetry.lastSample(pName, before: day) {
+                tracker.seed(p: last.value, before: day)
+                lastDerived[sensor] = (last.time, tracker.dayStart(last.time))
+            } else {
+                tracker.seed(p: 0, before: day)
+            }
+            for metric in FireDangerStage.inputs {
+                guard let n = try? SeriesName(sensor: sensor, metric: metric) else { continue }
+                // The batch being handled is already stored and is fed by the caller: skip it.
+                let inBatch = Self.times(of: n, in: batch, telemetry)
+                for s in try telemetry.samples(n, from: day, to: .max) where !inBatch.contains(s.time) {
+                    tracker.record(metric: metric, time: s.time, value: s.value)
+                }
+            }
+        } catch {
+            logger.warning("cannot rebuild the fire-danger index from storage; starting from this reading",
+                           metadata: ["sensor": "\(sensor)", "error": "\(error)"])
+        }
+        return tracker
+    }
+
+    /// The 24 h rain window of a station first seen since start, from its stored readings.
+    private func seededRain(_ name: SeriesName, before t: EpochMillis, batch: [BoundReading], telemetry: TelemetryStore) -> RollingSum {
+        var w = RollingSum(window: 86_400_000)
+        let inBatch = Self.times(of: name, in: batch, telemetry)
+        let stored = (try? telemetry.samples(name, from: t - 86_400_000 + 1, to: t)) ?? []
+        for s in stored where !inBatch.contains(s.time) { w.add(s) }
+        return w
+    }
+
+    private static func times(of name: SeriesName, in batch: [BoundReading], _ telemetry: TelemetryStore) -> Set<EpochMillis> {
+        guard let id = telemetry.registry.id(of: name) else { return [] }
+        return Set(batch.lazy.filter { $0.series == id }.map(\.time))
+    }
+
+    /// One derived reading, at a time strictly after the series' previous one.
+    private func derive(_ sensor: String, _ metric: String, time: EpochMillis, value: Double) {
+        guard let name = try? SeriesName(sensor: sensor, metric: metric) else { return }
+        let key = sensor + "/" + metric
+        let t = max(time, (lastDerivedTime[key] ?? .min) + 1)
+        lastDerivedTime[key] = t
+        pendingDerived.append(Reading(series: name, time: t, value: value))
+    }
+
+    /// Derived readings waiting to be committed (fire danger, rain, water levels), taken by the caller.
     func takeDerived() -> [Reading] {
         defer { pendingDerived.removeAll(keepingCapacity: true) }
         return pendingDerived

@@ -10,6 +10,8 @@ public final class TelemetryStore {
     public private(set) var registry: SeriesRegistry
     private var downsampler: Downsampler
     private var rings: ContiguousArray<SeriesRing> = []
+    /// Whether a ring has been filled from storage (done lazily, on first `recent`).
+    private var ringLoaded: ContiguousArray<Bool> = []
     private let ringCapacity: Int
     private let quarantineLimit: Int
     private var accepted: [BoundReading] = []
@@ -68,8 +70,22 @@ public final class TelemetryStore {
         return true
     }
 
-    /// The latest samples of a series held in memory (oldest first).
-    public func recent(_ id: SeriesID) -> [Sample] { rings[id.index].samples }
+    /// The latest samples of a series (oldest first). The first call for a series fills its
+    /// ring from storage, so that rates look back across a restart.
+    public func recent(_ id: SeriesID) -> [Sample] {
+        while ringLoaded.count <= id.index { ringLoaded.append(false) }
+        if !ringLoaded[id.index] {
+            ringLoaded[id.index] = true
+            let cap = rings[id.index].capacity
+            if let stored = try? pool.read({ db in
+                try Row.fetchAll(db, sql: "SELECT t, value FROM raw WHERE series_id = ? ORDER BY t DESC LIMIT ?",
+                                 arguments: [id.rawValue, cap]).map { Sample(time: $0[0], value: $0[1]) }
+            }) {
+                for s in stored.reversed() { rings[id.index].record(s) }
+            }
+        }
+        return rings[id.index].samples
+    }
 
     /// Commits `batch` in one transaction. On error nothing of it is stored, the in-memory
     /// state is as before, and the caller must not acknowledge the batch's messages.
@@ -108,6 +124,25 @@ public final class TelemetryStore {
         accepted.removeAll(keepingCapacity: true)
         newest.removeAll(keepingCapacity: true)
         return stats
+    }
+
+    /// Stored raw samples of a series with `from <= t < to`, oldest first (for stages that
+    /// rebuild their state after a restart). Empty for an unknown series.
+    public func samples(_ name: SeriesName, from: EpochMillis, to: EpochMillis) throws -> [Sample] {
+        guard let id = registry.id(of: name) else { return [] }
+        return try pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT t, value FROM raw WHERE series_id = ? AND t >= ? AND t < ? ORDER BY t",
+                             arguments: [id.rawValue, from, to]).map { Sample(time: $0[0], value: $0[1]) }
+        }
+    }
+
+    /// The newest stored sample of a series before `before`.
+    public func lastSample(_ name: SeriesName, before: EpochMillis) throws -> Sample? {
+        guard let id = registry.id(of: name) else { return nil }
+        return try pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT t, value FROM raw WHERE series_id = ? AND t < ? ORDER BY t DESC LIMIT 1",
+                             arguments: [id.rawValue, before]).map { Sample(time: $0[0], value: $0[1]) }
+        }
     }
 
     /// Deletes raw readings older than `before` (rollups are kept). Works series by series on
