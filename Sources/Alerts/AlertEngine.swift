@@ -52,26 +52,26 @@ public final class AlertEngine {
     /// for only when a rate rule needs them.
     public func observe(series: SeriesName, sample: Sample, now: EpochMillis, recent: () -> [Sample]) -> [AlertEvent] {
         if sample.time > lastSeen[series.sensor] ?? .min { lastSeen[series.sensor] = sample.time }
-        let candidates = (byMetric[series.metric] ?? []) + anyMetric
-        guard !candidates.isEmpty else { return [] }
+        let specific = byMetric[series.metric] ?? []
+        guard !specific.isEmpty || !anyMetric.isEmpty else { return [] }
         let entry = catalogue.sensor(series.sensor)
         var events: [AlertEvent] = []
         var recentSamples: [Sample]?
-        for i in candidates {
+        func evaluate(_ i: Int) {
             let rule = rules[i]
-            guard rule.match.matches(series, entry) else { continue }
+            guard rule.match.matches(series, entry) else { return }
             func window() -> [Sample] {
                 if recentSamples == nil { recentSamples = recent() }
                 return recentSamples!
             }
-            let needsWindow: Bool
-            switch rule.when { case .rateAbove, .rateBelow: needsWindow = true; default: needsWindow = false }
-            let holds = rule.when.holds(sample, recent: needsWindow ? window() : [])
-            let clears = rule.clear.map { $0.holds(sample, recent: window()) } ?? !holds
+            let holds = rule.when.holds(sample, recent: rule.when.needsHistory ? window() : [])
+            let clears = rule.clear.map { $0.holds(sample, recent: $0.needsHistory ? window() : []) } ?? !holds
             let subject = rule.match.metric == nil ? "\(series.sensor):\(series.metric)" : series.sensor
             step(Key(rule: i, subject: subject), holds: holds, clears: clears, now: now, value: sample.value,
                  valueTime: sample.time, entry: entry, series: series, into: &events)
         }
+        for i in specific { evaluate(i) }
+        for i in anyMetric { evaluate(i) }
         return events
     }
 

@@ -77,6 +77,14 @@ public enum Condition: Sendable, Equatable {
         }
     }
 
+    /// Whether deciding needs the series' recent samples (rates do; thresholds do not).
+    public var needsHistory: Bool {
+        switch self {
+        case .rateAbove, .rateBelow: true
+        default: false
+        }
+    }
+
     public var isSilence: Bool {
         if case .silentFor = self { return true }
         return false
