@@ -61,7 +61,7 @@ struct Daemon {
         }
 
         let router = Router()
-        APIRoutes(reader: reader, status: status, metrics: registry, clock: clock).register(on: router)
+        APIRoutes(reader: reader, catalogue: catalogue, status: status, metrics: registry, clock: clock).register(on: router)
         CatalogueRoutes(reader: reader, catalogue: catalogue, coverage: config.coverage, timeZone: config.timezone,
                         clock: clock).register(on: router)
         AlertRoutes(store: alertStore, broadcaster: broadcaster, clock: clock).register(on: router)

@@ -57,6 +57,75 @@ import Testing
         _ = try await c.terminate()
     }
 
+    /// Analysts' query: one metric grouped by district (or kind, or sensor), from the stored
+    /// rollups, equal to a recompute from the readings; steps that are tier multiples merge.
+    @Test func groupedRollupsByDistrict() async throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir + "/cat", withIntermediateDirectories: true)
+        try """
+            zones: [{id: z1, kind: forest, district: muong-te, area_ha: 1}, {id: z2, kind: forest, district: sin-ho, area_ha: 1}]
+            sensors:
+              - {id: g-1, kind: forest, district: muong-te, zone: z1, interval: 10m}
+              - {id: g-2, kind: forest, district: muong-te, zone: z1, interval: 10m}
+              - {id: g-3, kind: forest, district: sin-ho, zone: z2, interval: 10m}
+              - {id: g-4, kind: hydro, district: sin-ho, interval: 10m}
+            """.write(toFile: dir + "/cat/c.yaml", atomically: true, encoding: .utf8)
+        let broker = try MosquittoBroker(dir: dir)
+        defer { broker.stop() }
+        try await broker.waitReady()
+        let c = try CollectorProcess(dir: dir, brokerPort: broker.port, clientID: "it-group", extraYAML: "sensors: \(dir)/cat")
+        try c.start()
+        try await c.waitReady()
+        let t0 = 1_795_003_200   // an hour boundary
+        var lines: [String] = []
+        var expected: [String: [Int: (sum: Double, count: Double)]] = [:]   // district -> hour -> ...
+        for (i, sensor) in ["g-1", "g-2", "g-3", "g-4"].enumerated() {
+            for k in 0..<24 {                        // every 5 minutes for 2 hours
+                let t = t0 + k * 300
+                let v = Double((i + 1) * 10 + k % 7) / 4
+                lines.append(#"{"sensor": "\#(sensor)", "ts": \#(t), "temp_c": \#(v)}"#)
+                let district = sensor == "g-3" || sensor == "g-4" ? "sin-ho" : "muong-te"
+                let hour = t / 3600 * 3600
+                var e = expected[district, default: [:]][hour, default: (0, 0)]
+                e.sum += v
+                e.count += 1
+                expected[district, default: [:]][hour] = e
+            }
+        }
+        try broker.publish(topic: "telemetry/grouped", lines: lines)
+        let (from, to) = (t0 - 3600, t0 + 3 * 3600)
+        try await waitUntil("all readings", seconds: 10) {
+            let o = try? await httpJSON(c.baseURL + "/api/v1/rollups?metric=temp_c&step=1d&agg=count&group_by=kind&from=\(from)&to=\(to)")
+            let groups = (o?["groups"] as? [[String: Any]]) ?? []
+            let total = groups.flatMap { ($0["points"] as? [[String: Any]]) ?? [] }.reduce(0) { $0 + (($1["value"] as? NSNumber)?.intValue ?? 0) }
+            return total == 96
+        }
+        let o = try await httpJSON(c.baseURL + "/api/v1/rollups?metric=temp_c&step=1h&agg=avg&group_by=district&from=\(from)&to=\(to)")
+        let groups = (o["groups"] as? [[String: Any]]) ?? []
+        #expect(groups.map { $0["key"] as? String } == ["muong-te", "sin-ho"])
+        for g in groups {
+            let key = g["key"] as! String
+            let points = (g["points"] as? [[String: Any]]) ?? []
+            let want = expected[key]!.sorted { $0.key < $1.key }
+            #expect(points.map { ($0["t"] as! NSNumber).intValue } == want.map(\.key))
+            for (p, w) in zip(points, want) {
+                #expect(abs(((p["value"] as? NSNumber)?.doubleValue ?? 0) - w.value.sum / w.value.count) < 1e-9, "\(key)")
+            }
+        }
+        // kind filter and count per kind
+        let byKind = try await httpJSON(c.baseURL + "/api/v1/rollups?metric=temp_c&step=2h&agg=count&group_by=kind&kind=forest&from=\(from)&to=\(to)")
+        let kinds = (byKind["groups"] as? [[String: Any]]) ?? []
+        #expect(kinds.count == 1 && kinds.first?["key"] as? String == "forest")
+        #expect(((kinds.first?["points"] as? [[String: Any]])?.first?["value"] as? NSNumber)?.intValue == 72)
+        // A 10m step merged from 1m rows equals the 5-minute readings paired up.
+        let single = try await httpJSON(c.baseURL + "/api/v1/rollups?series=g-1/temp_c&step=10m&from=\(t0)&to=\(t0 + 3600)")
+        let pts = (single["points"] as? [[String: Any]]) ?? []
+        #expect(pts.count == 6)
+        #expect(pts.allSatisfy { ($0["count"] as? NSNumber)?.intValue == 2 })
+        _ = try await c.terminate()
+    }
+
     @Test func statusSeriesAndUnregisteredPolicy() async throws {
         let dir = try makeTempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -19,7 +19,9 @@ import Testing
         let cases: [(String, Int, String)] = [
             ("/api/v1/rollups?step=1m", 400, "series"),
             ("/api/v1/rollups?series=s-1/v", 400, "step"),
-            ("/api/v1/rollups?series=s-1/v&step=7m", 400, "step"),
+            ("/api/v1/rollups?series=s-1/v&step=7s", 400, "step"),
+            ("/api/v1/rollups?metric=v&step=1h&agg=median", 400, "agg"),
+            ("/api/v1/rollups?metric=v&step=1h&group_by=zone", 400, "group_by"),
             ("/api/v1/rollups?series=s-1/v&step=1m&from=yesterday", 400, "from"),
             ("/api/v1/rollups?series=s-1/v&step=1m&from=1795000000&to=1794000000", 400, "from"),
             ("/api/v1/rollups?series=s-1/v&step=1m&from=0&to=1795000000", 400, "from"),

@@ -5,6 +5,7 @@ import Telemetry
 /// The HTTP API (CONTRACT.md, "HTTP API v1") over a `TelemetryReader`.
 struct APIRoutes: Sendable {
     let reader: TelemetryReader
+    let catalogue: Catalogue
     let status: CollectorStatus
     let metrics: PrometheusCollectorRegistry
     let clock: any WallClock
@@ -86,16 +87,22 @@ struct APIRoutes: Sendable {
 
     func rollups(_ request: Request) async throws -> Response {
         let q = QueryParameters(request, now: clock.now())
-        let name = try q.series()
         let stepText = try q.required("step")
-        guard let tier = Tier(step: stepText) else { throw APIError.badParameter("step", "must be 1m, 15m, 1h or 1d") }
-        let (from, to) = try q.range(defaultSpan: tier == .day ? 30 * 86_400_000 : 86_400_000)
+        guard let plan = StepPlan(step: stepText) else {
+            throw APIError.badParameter("step", "must be a whole number of minutes, hours or days that a tier divides (1m, 5m, 15m, 1h, 6h, 1d, 7d)")
+        }
+        let (from, to) = try q.range(defaultSpan: plan.tier == .day ? 30 * 86_400_000 : 86_400_000)
         let format = try q.format()
-        if (to - from) / tier.widthMillis > Int64(Self.maxBuckets) {
-            throw APIError.badParameter("from", "the range spans more than \(Self.maxBuckets) buckets of \(tier); use a larger step")
+        if q.string("series") == nil {
+            guard q.string("metric") != nil else { throw APIError.badParameter("series", "series (one series) or metric (grouped) is required") }
+            return try await grouped(q, plan: plan, step: stepText, from: from, to: to, format: format)
+        }
+        let name = try q.series()
+        if plan.count(from: from, to: to) > Int64(Self.maxBuckets) {
+            throw APIError.badParameter("from", "the range spans more than \(Self.maxBuckets) buckets of \(stepText); use a larger step")
         }
         guard let id = try await reader.seriesID(name) else { throw APIError.notFound("no series '\(name)'") }
-        let rows = try await reader.rollups(id, tier: tier, from: from, to: to)
+        let rows = (try await reader.rollups([id], plan: plan, from: from, to: to)[id] ?? [:]).sorted { $0.key < $1.key }
         switch format {
         case .csv:
             var out = "t,count,sum,min,max,avg,first,last\n"
@@ -109,7 +116,7 @@ struct APIRoutes: Sendable {
             var j = JSONText()
             j.object {
                 $0.field("series") { $0.string(name.description) }
-                $0.field("step") { $0.string(tier.description) }
+                $0.field("step") { $0.string(stepText) }
                 $0.field("points") {
                     $0.array { a in
                         for (t, b) in rows {
@@ -122,6 +129,95 @@ struct APIRoutes: Sendable {
                                 $0.field("avg") { $0.double(b.average) }
                                 $0.field("first") { $0.double(b.first) }
                                 $0.field("last") { $0.double(b.last) }
+                            }
+                        }
+                    }
+                }
+            }
+            return j.response()
+        }
+    }
+
+    enum Aggregate: String { case avg, sum, min, max, count }
+    enum GroupBy: String { case district, kind, sensor }
+
+    /// One metric over many series, grouped by district, kind or sensor, computed from the
+    /// stored rollups (never from raw). A group's bucket merges its series' buckets, so `avg`
+    /// is the mean of all readings in the group, not a mean of means.
+    func grouped(_ q: QueryParameters, plan: StepPlan, step: String, from: EpochMillis, to: EpochMillis,
+                 format: QueryParameters.OutputFormat) async throws -> Response {
+        let metric = try q.required("metric")
+        let aggText = q.string("agg") ?? "avg"
+        guard let agg = Aggregate(rawValue: aggText) else { throw APIError.badParameter("agg", "must be avg, sum, min, max or count") }
+        let byText = q.string("group_by") ?? "district"
+        guard let by = GroupBy(rawValue: byText) else { throw APIError.badParameter("group_by", "must be district, kind or sensor") }
+        let kind = q.string("kind")
+        if let kind, SensorKind(rawValue: kind) == nil {
+            throw APIError.badParameter("kind", "must be forest, meter, traffic, environment or hydro")
+        }
+        let district = q.string("district")
+        var members: [SeriesID: String] = [:]
+        for s in try await reader.seriesList() where s.name.metric == metric {
+            let entry = catalogue.sensor(s.name.sensor)
+            let sKind = entry?.kind.rawValue ?? s.kind
+            let sDistrict = entry?.district ?? s.district
+            guard kind == nil || sKind == kind, district == nil || sDistrict == district else { continue }
+            let id = s.id
+            switch by {
+            case .district: members[id] = sDistrict ?? "unknown"
+            case .kind: members[id] = sKind ?? "unknown"
+            case .sensor: members[id] = s.name.sensor
+            }
+        }
+        let groupCount = Set(members.values).count
+        if Int64(groupCount) * plan.count(from: from, to: to) > Int64(Self.maxBuckets) {
+            throw APIError.badParameter("from", "\(groupCount) groups x \(step) buckets is more than \(Self.maxBuckets) points; use a larger step or a narrower range")
+        }
+        let perSeries = try await reader.rollups(Array(members.keys), plan: plan, from: from, to: to)
+        var groups: [String: [EpochMillis: Bucket]] = [:]
+        for (id, buckets) in perSeries {
+            guard let key = members[id] else { continue }
+            for (t, b) in buckets { groups[key, default: [:]][t, default: .empty].merge(b) }
+        }
+        func value(_ b: Bucket) -> Double {
+            switch agg {
+            case .avg: b.average
+            case .sum: b.sum
+            case .min: b.min
+            case .max: b.max
+            case .count: Double(b.count)
+            }
+        }
+        let sorted = groups.sorted { $0.key < $1.key }.map { ($0.key, $0.value.sorted { $0.key < $1.key }) }
+        switch format {
+        case .csv:
+            var out = "key,t,value\n"
+            for (key, points) in sorted {
+                for (t, b) in points { out += "\(key),\(JSONText.seconds(t)),\(JSONText.number(value(b)))\n" }
+            }
+            return csv(out)
+        case .json:
+            var j = JSONText()
+            j.object {
+                $0.field("metric") { $0.string(metric) }
+                $0.field("step") { $0.string(step) }
+                $0.field("agg") { $0.string(agg.rawValue) }
+                $0.field("group_by") { $0.string(by.rawValue) }
+                $0.field("groups") {
+                    $0.array { a in
+                        for (key, points) in sorted {
+                            a.object {
+                                $0.field("key") { $0.string(key) }
+                                $0.field("points") {
+                                    $0.array { pa in
+                                        for (t, b) in points {
+                                            pa.object {
+                                                $0.field("t") { $0.seconds(t) }
+                                                $0.field("value") { $0.double(value(b)) }
+                                            }
+                                        }
+                                    }
+                                }
                             }
                         }
                     }

@@ -25,6 +25,35 @@ public struct TelemetryReader: Sendable {
         }
     }
 
+    /// Rollup rows of `tier` for many series, merged into the buckets of `plan`:
+    /// (series, bucket start) -> merged bucket. Reads in chunks of series ids.
+    public func rollups(_ ids: [SeriesID], plan: StepPlan, from: EpochMillis, to: EpochMillis) async throws
+        -> [SeriesID: [EpochMillis: Bucket]]
+    {
+        let lower = bucketStart(plan.tier, from)
+        let zone = days.timeZone
+        var out: [SeriesID: [EpochMillis: Bucket]] = [:]
+        for chunk in stride(from: 0, to: ids.count, by: 500).map({ Array(ids[$0..<min($0 + 500, ids.count)]) }) {
+            let part = try await pool.read { db -> [SeriesID: [EpochMillis: Bucket]] in
+                var m: [SeriesID: [EpochMillis: Bucket]] = [:]
+                let marks = chunk.map { _ in "?" }.joined(separator: ",")
+                var args = StatementArguments(chunk.map(\.rawValue))
+                args += [lower, to]
+                let rows = try Row.fetchCursor(db, sql: """
+                    SELECT series_id, t, cnt, total, lo, hi, first_t, first_v, last_t, last_v FROM \(plan.tier.table)
+                    WHERE series_id IN (\(marks)) AND t >= ? AND t < ?
+                    """, arguments: args)
+                while let r = try rows.next() {
+                    let b = Bucket(count: r[2], sum: r[3], min: r[4], max: r[5], firstTime: r[6], first: r[7], lastTime: r[8], last: r[9])
+                    m[SeriesID(r[0]), default: [:]][plan.bucket(r[1], timeZone: zone), default: .empty].merge(b)
+                }
+                return m
+            }
+            out.merge(part) { a, _ in a }
+        }
+        return out
+    }
+
     /// Raw readings with `from <= t < to`, oldest first, at most `limit` of them
     /// (`truncated` tells whether more exist).
     public func raw(_ id: SeriesID, from: EpochMillis, to: EpochMillis, limit: Int) async throws
@@ -65,6 +94,7 @@ public struct TelemetryReader: Sendable {
 
     /// One stored series with its newest reading.
     public struct SeriesInfo: Sendable {
+        public var id: SeriesID
         public var name: SeriesName
         public var lastTime: EpochMillis?
         public var lastValue: Double?
@@ -76,9 +106,9 @@ public struct TelemetryReader: Sendable {
     /// Every stored series, by name.
     public func seriesList() async throws -> [SeriesInfo] {
         try await pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT sensor, metric, last_t, last_value, district, kind FROM series ORDER BY name").compactMap { r in
+            try Row.fetchAll(db, sql: "SELECT sensor, metric, last_t, last_value, district, kind, id FROM series ORDER BY name").compactMap { r in
                 guard let name = try? SeriesName(sensor: r[0], metric: r[1]) else { return nil }
-                return SeriesInfo(name: name, lastTime: r[2], lastValue: r[3], district: r[4], kind: r[5])
+                return SeriesInfo(id: SeriesID(r[6]), name: name, lastTime: r[2], lastValue: r[3], district: r[4], kind: r[5])
             }
         }
     }
