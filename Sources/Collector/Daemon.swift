@@ -16,6 +16,7 @@ struct Daemon {
     let config: CollectorConfig
     let catalogue: Catalogue
     let rules: [Rule]
+    var access: AccessControl?
     let logger: Logger
     var clock: any WallClock = SystemWallClock()
 
@@ -61,6 +62,11 @@ struct Daemon {
         }
 
         let router = Router()
+        if let access {
+            router.add(middleware: AccessMiddleware(access: access))
+        } else if !["127.0.0.1", "::1", "localhost"].contains(config.http.host) {
+            logger.warning("HTTP listens beyond loopback without http.tokens_file: anyone who reaches it can read and acknowledge")
+        }
         APIRoutes(reader: reader, catalogue: catalogue, status: status, metrics: registry, clock: clock).register(on: router)
         CatalogueRoutes(reader: reader, catalogue: catalogue, coverage: config.coverage, timeZone: config.timezone,
                         clock: clock).register(on: router)

@@ -22,6 +22,10 @@ struct CheckCommand: ParsableCommand {
         do {
             let cat = try ConfigLoader.catalogue(for: c)
             let rules = try RuleLoader.load(path: c.sensors, catalogue: cat)
+            if let f = c.http.tokensFile {
+                let a = try AccessControl.load(path: f, openMetrics: c.http.openMetrics)
+                print("\(f): ok (\(a.tokens.count) token(s))")
+            }
             print("\(c.sensors): ok (\(cat.zones.count) zone(s), \(cat.sensors.count) sensor(s), \(rules.count) rule(s))")
         } catch {
             print(error.description)

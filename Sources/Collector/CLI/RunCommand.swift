@@ -16,10 +16,16 @@ struct RunCommand: AsyncParsableCommand {
         let cfg: CollectorConfig
         let catalogue: Catalogue
         let rules: [Rule]
+        let access: AccessControl?
         do {
             cfg = try ConfigLoader.load(path: config)
             catalogue = try ConfigLoader.catalogue(for: cfg)
             rules = try RuleLoader.load(path: cfg.sensors, catalogue: catalogue)
+            if let f = cfg.http.tokensFile {
+                access = try AccessControl.load(path: f, openMetrics: cfg.http.openMetrics)
+            } else {
+                access = nil
+            }
         } catch {
             FileHandle.standardError.write(Data((error.description + "\n").utf8))
             throw ExitCode(2)
@@ -31,7 +37,7 @@ struct RunCommand: AsyncParsableCommand {
             return h
         }
         do {
-            try await Daemon(config: cfg, catalogue: catalogue, rules: rules, logger: Logger(label: "collector")).run()
+            try await Daemon(config: cfg, catalogue: catalogue, rules: rules, access: access, logger: Logger(label: "collector")).run()
         } catch let e as StartupError {
             FileHandle.standardError.write(Data("collector: \(e.description)\n".utf8))
             throw ExitCode(1)

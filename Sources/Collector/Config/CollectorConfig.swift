@@ -123,6 +123,8 @@ struct CollectorConfig: Sendable {
         var host = "127.0.0.1"
         var port = 8080
         var openMetrics = false
+        /// Bearer tokens with roles; nil: no access control (keep HTTP on loopback then).
+        var tokensFile: String?
     }
 
     struct StorageConfig: Sendable {

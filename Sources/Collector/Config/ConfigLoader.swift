@@ -170,8 +170,9 @@ enum ConfigLoader {
                 c.port = p
             } else { m.problem("listen", "listen must be host:port, e.g. 127.0.0.1:8080") }
         }
-        if m.node("tokens_file") != nil {
-            m.problem("tokens_file", "tokens_file: access control is not implemented in this build yet; remove it or bind to loopback")
+        if let f = m.string("tokens_file") {
+            if FileManager.default.isReadableFile(atPath: f) { c.tokensFile = f }
+            else { m.problem("tokens_file", "tokens_file '\(f)' cannot be read") }
         }
         if let v = m.bool("open_metrics") { c.openMetrics = v }
         m.finish("http")

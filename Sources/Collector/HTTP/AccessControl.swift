@@ -1,0 +1,129 @@
+import Foundation
+import Hummingbird
+import Yams
+
+/// Who may do what over HTTP (CONTRACT.md "Access"): bearer tokens from `http.tokens_file`,
+/// each with a role. Reads need viewer, acknowledging needs operator; `/healthz` and
+/// `/readyz` stay open; `/metrics` needs viewer unless `http.open_metrics`. Tokens are
+/// compared in constant time and never logged.
+struct AccessControl: Sendable {
+    enum Role: Int, Comparable, Sendable {
+        case viewer = 1, operator_ = 2, admin = 3
+        static func < (a: Role, b: Role) -> Bool { a.rawValue < b.rawValue }
+        init?(_ s: String) {
+            switch s {
+            case "viewer": self = .viewer
+            case "operator": self = .operator_
+            case "admin": self = .admin
+            default: return nil
+            }
+        }
+    }
+
+    struct Token: Sendable {
+        var name: String
+        var role: Role
+        var secret: [UInt8]
+    }
+
+    let tokens: [Token]
+    let openMetrics: Bool
+
+    /// Loads the tokens file; problems as `file:line: message`.
+    static func load(path: String, openMetrics: Bool) throws(ConfigProblems) -> AccessControl {
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+            throw ConfigProblems(problems: [ConfigProblem(file: path, line: 1, message: "cannot read the tokens file")])
+        }
+        let sink = ProblemSink()
+        var tokens: [Token] = []
+        do {
+            guard let root = try Yams.compose(yaml: text) else {
+                throw ConfigProblems(problems: [ConfigProblem(file: path, line: 1, message: "the tokens file is empty")])
+            }
+            let top = YAMLMapping(root, file: path, sink: sink, what: "the tokens file")
+            for node in top.sequence("tokens") ?? [] {
+                let m = top.child(node, what: "a token")
+                let name = m.string("name")
+                let roleText = m.string("role")
+                let secret = m.string("token")
+                let role = roleText.flatMap(Role.init)
+                if roleText != nil && role == nil { m.problem("role", "role must be viewer, operator or admin") }
+                if let secret, secret.utf8.count < 16 { m.problem("token", "a token must be at least 16 characters") }
+                if let name, let role, let secret, secret.utf8.count >= 16 {
+                    if tokens.contains(where: { $0.secret == Array(secret.utf8) }) { m.problem("token", "the same token appears twice") }
+                    tokens.append(Token(name: name, role: role, secret: Array(secret.utf8)))
+                } else if name == nil || roleText == nil || secret == nil {
+                    m.problem("name", "a token needs name, role and token")
+                }
+                m.finish("a token")
+            }
+            top.finish("the tokens file")
+        } catch let e as ConfigProblems {
+            throw e
+        } catch {
+            throw ConfigProblems(problems: [ConfigProblem(file: path, line: 1, message: "YAML: \(error)")])
+        }
+        if !sink.problems.isEmpty { throw ConfigProblems(problems: sink.problems) }
+        if tokens.isEmpty { throw ConfigProblems(problems: [ConfigProblem(file: path, line: 1, message: "no tokens: nobody could use the API")]) }
+        return AccessControl(tokens: tokens, openMetrics: openMetrics)
+    }
+
+    /// The role a request needs, or nil when it is open.
+    func required(method: HTTPRequest.Method, path: String) -> Role? {
+        if path == "/healthz" || path == "/readyz" { return nil }
+        if path == "/metrics" { return openMetrics ? nil : .viewer }
+        if method == .post { return .operator_ }
+        return .viewer
+    }
+
+    /// The token presented, compared against every configured one in constant time.
+    func role(of header: String?) -> Role? {
+        guard let header, header.hasPrefix("Bearer ") else { return nil }
+        let presented = Array(header.utf8.dropFirst(7))
+        var found: Role?
+        for t in tokens where Self.constantTimeEqual(presented, t.secret) {
+            found = max(found ?? t.role, t.role)
+        }
+        return found
+    }
+
+    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        var diff = UInt8(truncatingIfNeeded: a.count ^ b.count)
+        let n = max(a.count, b.count)
+        for i in 0..<n {
+            let x = i < a.count ? a[i] : 0
+            let y = i < b.count ? b[i] : 0
+            diff |= x ^ y
+        }
+        return diff == 0
+    }
+}
+
+/// Enforces `AccessControl` on every request.
+struct AccessMiddleware<Context: RequestContext>: RouterMiddleware {
+    let access: AccessControl
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard let need = access.required(method: request.method, path: request.uri.path) else {
+            return try await next(request, context)
+        }
+        guard let have = access.role(of: request.headers[.authorization]) else {
+            return deny(.unauthorized, "unauthorized", "send Authorization: Bearer <token>")
+        }
+        guard have >= need else {
+            return deny(.forbidden, "forbidden", "this needs the \(need == .operator_ ? "operator" : "viewer") role")
+        }
+        return try await next(request, context)
+    }
+
+    private func deny(_ status: HTTPResponse.Status, _ error: String, _ detail: String) -> Response {
+        var j = JSONText()
+        j.object {
+            $0.field("error") { $0.string(error) }
+            $0.field("detail") { $0.string(detail) }
+        }
+        var r = j.response(status: status)
+        if status == .unauthorized { r.headers[.wwwAuthenticate] = "Bearer" }
+        return r
+    }
+}
