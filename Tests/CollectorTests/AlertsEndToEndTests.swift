@@ -158,6 +158,11 @@ import Testing
         let p = try await httpJSON(c.baseURL + "/api/v1/raw?series=ft-fw1/fire_danger_p&from=\(at13(6))&to=\(now + 60)")
         let last = ((p["points"] as? [[String: Any]]) ?? []).last.flatMap { ($0["value"] as? NSNumber)?.doubleValue } ?? 0
         #expect(abs(last - 6041.7) < 0.5, "P = \(last)")
+        // The zone's and the district's index: the maximum over their stations.
+        for scope in ["zone.z1", "district.muong-te"] {
+            let o = try await httpJSON(c.baseURL + "/api/v1/raw?series=\(scope)/fire_danger_level&from=\(at13(6))&to=\(now + 60)")
+            #expect(((o["points"] as? [[String: Any]]) ?? []).last.flatMap { ($0["value"] as? NSNumber)?.intValue } == 4, "\(scope)")
+        }
         _ = try await c.terminate()
     }
 

@@ -1,3 +1,4 @@
+import Alerts
 import Foundation
 import Telemetry
 import Yams
@@ -120,6 +121,9 @@ enum CatalogueLoader {
     private static func readSensor(_ m: YAMLMapping) -> SensorEntry? {
         defer { m.finish("a sensor") }
         let id = requiredID(m, "id", what: "a sensor")
+        if let id, DerivedScope.isDerived(id) {
+            m.problem("id", "sensor id '\(id)' uses a prefix reserved for derived series (\(DerivedScope.prefixes.joined(separator: ", ")))")
+        }
         let kind = readKind(m)
         let district = requiredID(m, "district", what: "sensor '\(m.string("id") ?? "?")'")
         var interval = m.duration("interval")

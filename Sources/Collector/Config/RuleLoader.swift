@@ -71,7 +71,7 @@ enum RuleLoader {
             match.sensor = mm.string("sensor")
             match.district = mm.string("district")
             match.zone = mm.string("zone")
-            if let s = match.sensor, !catalogue.sensors.isEmpty, catalogue.sensor(s) == nil, !s.hasPrefix("coverage.") {
+            if let s = match.sensor, !catalogue.sensors.isEmpty, catalogue.sensor(s) == nil, !DerivedScope.isDerived(s) {
                 mm.problem("sensor", "unknown sensor '\(s)'")
             }
             if let z = match.zone, !catalogue.zones.isEmpty, catalogue.zone(z) == nil { mm.problem("zone", "unknown zone '\(z)'") }

@@ -51,7 +51,7 @@ struct CatalogueRoutes: Sendable {
                 }
             }
             guard wantStatus == nil || wantStatus == .unregistered, kind == nil, district == nil else { return }
-            for (id, t) in lastSeen.sorted(by: { $0.key < $1.key }) where !catalogued.contains(id) && !id.hasPrefix("coverage.") {
+            for (id, t) in lastSeen.sorted(by: { $0.key < $1.key }) where !catalogued.contains(id) && !DerivedScope.isDerived(id) {
                 a.object {
                     $0.field("id") { $0.string(id) }
                     $0.field("status") { $0.string(Status.unregistered.rawValue) }

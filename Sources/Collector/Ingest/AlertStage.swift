@@ -22,6 +22,8 @@ final class AlertStage {
     private var lastDerived: [String: (time: EpochMillis, day: EpochMillis)] = [:]
     private var pendingDerived: [Reading] = []
     private var lastDerivedTime: [String: EpochMillis] = [:]
+    /// The newest fire-danger P of each station (for zone and district maxima).
+    private var latestFireP: [String: Double] = [:]
     /// Every state change also goes to the Server-Sent-Events feed.
     var broadcaster: AlertBroadcaster?
     /// Called with (topic, payload, retain) for every message to publish.
@@ -82,11 +84,21 @@ final class AlertStage {
         let currentDay = max(day, prev?.day ?? day)
         let t = max(time, (prev?.time ?? .min) + 1)
         lastDerived[sensor] = (t, currentDay)
-        let p = tracker.p(on: currentDay)
+        let p = (tracker.p(on: currentDay) * 10).rounded() / 10
         if let pName = try? SeriesName(sensor: sensor, metric: "fire_danger_p"),
            let lName = try? SeriesName(sensor: sensor, metric: "fire_danger_level") {
-            pendingDerived.append(Reading(series: pName, time: t, value: (p * 10).rounded() / 10))
+            pendingDerived.append(Reading(series: pName, time: t, value: p))
             pendingDerived.append(Reading(series: lName, time: t, value: Double(FireDanger.level(p))))
+        }
+        // Zone and district: the maximum over their stations (those heard from since start).
+        latestFireP[sensor] = p
+        guard let entry = catalogue.sensor(sensor) else { return }
+        var scopes: [(String, (SensorEntry) -> Bool)] = [("district.\(entry.district)", { $0.district == entry.district })]
+        if let zone = entry.zone { scopes.append(("zone.\(zone)", { $0.zone == zone })) }
+        for (scope, member) in scopes {
+            let maxP = catalogue.sensors.filter { $0.kind == .forest && member($0) }.compactMap { latestFireP[$0.id] }.max() ?? p
+            derive(scope, "fire_danger_p", time: t, value: maxP)
+            derive(scope, "fire_danger_level", time: t, value: Double(FireDanger.level(maxP)))
         }
     }
 
