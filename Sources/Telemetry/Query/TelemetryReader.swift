@@ -73,25 +73,6 @@ public struct TelemetryReader: Sendable {
         }
     }
 
-    /// Rollup buckets of `tier` that overlap `[from, to)`, oldest first.
-    public func rollups(_ id: SeriesID, tier: Tier, from: EpochMillis, to: EpochMillis) async throws
-        -> [(start: EpochMillis, bucket: Bucket)]
-    {
-        let lower = bucketStart(tier, from)
-        return try await pool.read { db in
-            var out: [(EpochMillis, Bucket)] = []
-            let rows = try Row.fetchCursor(db, sql: """
-                SELECT t, cnt, total, lo, hi, first_t, first_v, last_t, last_v FROM \(tier.table)
-                WHERE series_id = ? AND t >= ? AND t < ? ORDER BY t
-                """, arguments: [id.rawValue, lower, to])
-            while let r = try rows.next() {
-                out.append((r[0], Bucket(count: r[1], sum: r[2], min: r[3], max: r[4],
-                                         firstTime: r[5], first: r[6], lastTime: r[7], last: r[8])))
-            }
-            return out
-        }
-    }
-
     /// One stored series with its newest reading.
     public struct SeriesInfo: Sendable {
         public var id: SeriesID

@@ -23,12 +23,6 @@ public enum Tier: Int, CaseIterable, Sendable, CustomStringConvertible {
         }
     }
 
-    /// The tier named by an API `step`, if any.
-    public init?(step: String) {
-        guard let t = Tier.allCases.first(where: { $0.description == step }) else { return nil }
-        self = t
-    }
-
     /// SQLite table holding this tier's rows.
     var table: String {
         switch self {
