@@ -49,12 +49,14 @@ public final class AlertEngine {
     public var liveAlerts: [Alert] { live.values.map(\.alert) }
 
     /// A committed reading. `recent` gives the series' latest samples (oldest first), asked
-    /// for only when a rate rule needs them.
-    public func observe(series: SeriesName, sample: Sample, now: EpochMillis, recent: () -> [Sample]) -> [AlertEvent] {
+    /// for only when a rate rule needs them. Pass `entry` when the caller has already looked
+    /// the sensor up in the catalogue (it is looked up here otherwise).
+    public func observe(series: SeriesName, sample: Sample, now: EpochMillis, entry known: SensorEntry?? = nil,
+                        recent: () -> [Sample]) -> [AlertEvent] {
         if sample.time > lastSeen[series.sensor] ?? .min { lastSeen[series.sensor] = sample.time }
         let specific = byMetric[series.metric] ?? []
         guard !specific.isEmpty || !anyMetric.isEmpty else { return [] }
-        let entry = catalogue.sensor(series.sensor)
+        let entry = known ?? catalogue.sensor(series.sensor)
         var events: [AlertEvent] = []
         var recentSamples: [Sample]?
         func evaluate(_ i: Int) {

@@ -67,7 +67,7 @@ final class AlertStage {
                 }
                 fire[name.sensor] = tracker
             }
-            events += engine.observe(series: name, sample: Sample(time: r.time, value: r.value), now: now) {
+            events += engine.observe(series: name, sample: Sample(time: r.time, value: r.value), now: now, entry: .some(entry)) {
                 telemetry.recent(r.series)
             }
         }

@@ -104,29 +104,24 @@ final class MosquittoBroker: @unchecked Sendable {
 
     /// Publishes each line as one message with mosquitto_pub (QoS 1 by default).
     func publish(topic: String, lines: [String], qos: Int = 1) throws {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: try which("mosquitto_pub"))
-        p.arguments = ["-h", "127.0.0.1", "-p", String(port), "-q", String(qos), "-t", topic, "-l"] + clientOptions
-        let input = Pipe()
-        p.standardInput = input
-        try p.run()
-        input.fileHandleForWriting.write(Data((lines.joined(separator: "\n") + "\n").utf8))
-        try input.fileHandleForWriting.close()
-        try waitForExit(p, seconds: 60)
-        guard p.terminationStatus == 0 else { throw HarnessError("mosquitto_pub exited \(p.terminationStatus)") }
+        try mosquittoPub(["-t", topic, "-q", String(qos), "-l"], stdin: lines.joined(separator: "\n") + "\n", seconds: 60)
     }
 
     /// Publishes one message whose payload may hold newlines (a multi-line batch).
     func publishOne(topic: String, payload: String, qos: Int = 1) throws {
+        try mosquittoPub(["-t", topic, "-q", String(qos), "-s"], stdin: payload, seconds: 30)
+    }
+
+    private func mosquittoPub(_ args: [String], stdin: String, seconds: Double) throws {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: try which("mosquitto_pub"))
-        p.arguments = ["-h", "127.0.0.1", "-p", String(port), "-q", String(qos), "-t", topic, "-s"] + clientOptions
+        p.arguments = ["-h", "127.0.0.1", "-p", String(port)] + args + clientOptions
         let input = Pipe()
         p.standardInput = input
         try p.run()
-        input.fileHandleForWriting.write(Data(payload.utf8))
+        input.fileHandleForWriting.write(Data(stdin.utf8))
         try input.fileHandleForWriting.close()
-        try waitForExit(p, seconds: 30)
+        try waitForExit(p, seconds: seconds)
         guard p.terminationStatus == 0 else { throw HarnessError("mosquitto_pub exited \(p.terminationStatus)") }
     }
 
