@@ -48,7 +48,7 @@ struct Daemon {
             throw StartupError("cannot load alerts from '\(config.storage.path)': \(error)")
         }
         let broadcaster = AlertBroadcaster()
-        let alerts = AlertStage(engine: engine, store: alertStore, catalogue: catalogue, coverage: config.coverage,
+        let alerts = AlertStage(engine: engine, store: alertStore, catalogue: catalogue, coverage: config.coverage, derived: config.derived,
                                 timeZone: config.timezone, logger: logger)
         alerts.broadcaster = broadcaster
         let loop: IngestLoop

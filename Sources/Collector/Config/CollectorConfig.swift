@@ -15,6 +15,7 @@ struct CollectorConfig: Sendable {
     var unregisteredSensors: UnregisteredPolicy = .accept
     var limits = Limits()
     var coverage = CoverageConfig()
+    var derived = DerivedConfig()
     var logLevel: String = "info"
 
     struct MQTTConfig: Sendable {
@@ -140,6 +141,17 @@ struct CollectorConfig: Sendable {
         /// How often indicators are computed and stored as series.
         var intervalMillis: Int64 = 60_000
         var targets: [String: [CoverageTarget]] = CoverageCalculator.defaultTargets
+    }
+
+    /// Parameters of derived series (DOMAIN.md); the defaults are the collector's own.
+    struct DerivedConfig: Sendable {
+        /// A local day with at least this much rain counts as a rainy day for flood risk.
+        var rainyDayMM = 10.0
+        var floodRisk = FloodRiskTable.defaults
+        /// Per-zone tables (zones with higher susceptibility).
+        var floodRiskZones: [String: FloodRiskTable] = [:]
+        /// A meter is silent for outage detection after this many intervals.
+        var outageSilentIntervals: Int64 = 2
     }
 
     struct Limits: Sendable {

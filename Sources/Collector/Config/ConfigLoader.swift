@@ -85,12 +85,41 @@ enum ConfigLoader {
             }
             m.finish("coverage")
         }
+        if let m = top.mapping("derived") { readDerived(m, into: &c.derived) }
         if let l = top.string("log_level") {
             if ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(l) { c.logLevel = l }
             else { top.problem("log_level", "log_level must be one of trace, debug, info, notice, warning, error, critical") }
         }
         top.finish("the configuration")
         return c
+    }
+
+    private static func readDerived(_ m: YAMLMapping, into d: inout CollectorConfig.DerivedConfig) {
+        if let v = m.double("rainy_day_mm", in: 0...1000) { d.rainyDayMM = v }
+        if let v = m.int("outage_silent_intervals", in: 1...100) { d.outageSilentIntervals = Int64(v) }
+        if m.node("flood_risk") != nil, let t = floodTable(m, "flood_risk") { d.floodRisk = t }
+        if let z = m.mapping("flood_risk_zones") {
+            for zone in z.allKeys() { if let t = floodTable(z, zone) { d.floodRiskZones[zone] = t } }
+            z.finish("derived.flood_risk_zones")
+        }
+        m.finish("derived")
+    }
+
+    /// A flood-risk table: a list of `{rain_24h_mm, earlier_days, level}`.
+    private static func floodTable(_ m: YAMLMapping, _ key: String) -> FloodRiskTable? {
+        guard let nodes = m.sequence(key) else { return nil }
+        var rows: [FloodRiskTable.Row] = []
+        for node in nodes {
+            let e = m.child(node, what: "a flood-risk row")
+            if let r = e.double("rain_24h_mm", in: 0...10_000), let d = e.int("earlier_days", in: 0...30),
+               let l = e.int("level", in: 1...5) {
+                rows.append(FloodRiskTable.Row(rain24hMM: r, earlierDays: d, level: l))
+            } else if let missing = ["rain_24h_mm", "earlier_days", "level"].first(where: { e.node($0) == nil }) {
+                e.problem(missing, "a flood-risk row needs rain_24h_mm, earlier_days and level; '\(missing)' is missing")
+            }
+            e.finish("a flood-risk row")
+        }
+        return FloodRiskTable(rows: rows)
     }
 
     private static func readMQTT(_ m: YAMLMapping, into c: inout CollectorConfig.MQTTConfig) {

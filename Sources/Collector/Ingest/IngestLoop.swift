@@ -80,7 +80,7 @@ final class IngestLoop: @unchecked Sendable {
         wakeRead = fds[0]
         wakeWrite = fds[1]
         alerts.gauge = { indicator, scope, value in
-            metrics.registry.makeGauge(name: "collector_coverage_pct", labels: [("indicator", indicator), ("scope", scope)]).set(to: value)
+            metrics.registry.makeGauge(descriptor: IngestMetrics.coverage, labels: [("indicator", indicator), ("scope", scope)]).set(to: value)
         }
         alerts.publish = { [unowned self] topic, payload, retain in
             let rc = client.publish(topic, payload, qos: 1, retain: retain)

@@ -15,26 +15,34 @@ struct IngestMetrics: Sendable {
     let connected: Gauge
     let reconnects: Counter
 
+    /// A metric's full name with its help text.
+    static func named(_ name: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
+    }
+
+    /// `collector_coverage_pct{indicator, scope}`: coverage indicators against the plan.
+    static var coverage: MetricNameDescriptor { named("collector_coverage_pct", "Coverage indicator (percent), by indicator and scope") }
+
     init(registry: PrometheusCollectorRegistry) {
         self.registry = registry
-        messagesAccepted = registry.makeCounter(name: "collector_messages_total", labels: [("outcome", "accepted")])
-        messagesQuarantined = registry.makeCounter(name: "collector_messages_total", labels: [("outcome", "quarantined")])
-        readingsInserted = registry.makeCounter(name: "collector_readings_total", labels: [("outcome", "stored")])
-        readingsDuplicate = registry.makeCounter(name: "collector_readings_total", labels: [("outcome", "duplicate")])
-        commits = registry.makeCounter(name: "collector_commits_total")
-        commitFailures = registry.makeCounter(name: "collector_commit_failures_total")
-        commitSeconds = registry.makeDurationHistogram(name: "collector_commit_duration_seconds", buckets: [
+        messagesAccepted = registry.makeCounter(descriptor: Self.named("collector_messages_total", "MQTT messages by outcome"), labels: [("outcome", "accepted")])
+        messagesQuarantined = registry.makeCounter(descriptor: Self.named("collector_messages_total", "MQTT messages by outcome"), labels: [("outcome", "quarantined")])
+        readingsInserted = registry.makeCounter(descriptor: Self.named("collector_readings_total", "Readings by outcome (stored, or a duplicate of a stored one)"), labels: [("outcome", "stored")])
+        readingsDuplicate = registry.makeCounter(descriptor: Self.named("collector_readings_total", "Readings by outcome (stored, or a duplicate of a stored one)"), labels: [("outcome", "duplicate")])
+        commits = registry.makeCounter(descriptor: Self.named("collector_commits_total", "SQLite commits"))
+        commitFailures = registry.makeCounter(descriptor: Self.named("collector_commit_failures_total", "SQLite commits that failed (their messages were not acknowledged)"))
+        commitSeconds = registry.makeDurationHistogram(descriptor: Self.named("collector_commit_duration_seconds", "Time to commit one batch"), buckets: [
             .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10),
             .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .seconds(1),
         ])
-        batchReadings = registry.makeValueHistogram(name: "collector_commit_batch_readings",
+        batchReadings = registry.makeValueHistogram(descriptor: Self.named("collector_commit_batch_readings", "Readings per committed batch"),
                                                     buckets: [1, 10, 100, 1_000, 10_000, 100_000])
-        series = registry.makeGauge(name: "collector_series")
-        connected = registry.makeGauge(name: "collector_mqtt_connected")
-        reconnects = registry.makeCounter(name: "collector_mqtt_connect_attempts_total")
+        series = registry.makeGauge(descriptor: Self.named("collector_series", "Series known"))
+        connected = registry.makeGauge(descriptor: Self.named("collector_mqtt_connected", "1 while connected to the broker"))
+        reconnects = registry.makeCounter(descriptor: Self.named("collector_mqtt_connect_attempts_total", "Connection attempts to the broker"))
     }
 
     func quarantined(reason: String) {
-        registry.makeCounter(name: "collector_quarantine_total", labels: [("reason", reason)]).increment()
+        registry.makeCounter(descriptor: Self.named("collector_quarantine_total", "Quarantined messages by reason"), labels: [("reason", reason)]).increment()
     }
 }

@@ -1,0 +1,97 @@
+import Telemetry
+
+/// Energy loss of one transformer, hour by hour (DOMAIN.md): `energy_loss_pct` =
+/// (transformer meter kWh − Σ customer meters' kWh) / transformer kWh · 100.
+///
+/// `kwh` readings are the energy of the meter's interval and count toward the UTC hour their
+/// timestamp falls in, as in the 1h rollups, so the figure can be checked against them. An
+/// hour is reported once, as soon as it is complete: every meter of the transformer has all
+/// its readings for it (one per interval). An incomplete hour is never reported, because a
+/// missing customer reading would look like a loss; the outage rule covers silent meters.
+/// Readings may arrive in any order; duplicates never reach here (storage dedupes them).
+public struct EnergyLossTracker: Sendable {
+    public struct Meter: Sendable, Equatable {
+        public var id: String
+        public var intervalMillis: Int64
+        public init(id: String, intervalMillis: Int64) {
+            self.id = id
+            self.intervalMillis = intervalMillis
+        }
+        /// Readings expected per hour.
+        var perHour: Int { max(1, Int(3_600_000 / max(intervalMillis, 1))) }
+    }
+
+    struct Hour: Sendable {
+        var kwh: [Double]
+        var count: [Int]
+        var reported = false
+    }
+
+    public let feeder: Meter
+    public let customers: [Meter]
+    private let index: [String: Int]
+    private var hours: [EpochMillis: Hour] = [:]
+    private var newestHour: EpochMillis = .min
+    /// Hours kept open for late readings.
+    public let keepHours: Int64
+
+    public init(feeder: Meter, customers: [Meter], keepHours: Int64 = 48) {
+        self.feeder = feeder
+        self.customers = customers
+        self.keepHours = keepHours
+        var ix = [feeder.id: 0]
+        for (i, c) in customers.enumerated() { ix[c.id] = i + 1 }
+        index = ix
+    }
+
+    private var meterCount: Int { customers.count + 1 }
+
+    /// Adds one `kwh` reading of one of the transformer's meters. Returns (hour start, loss %)
+    /// when that reading completes its hour.
+    public mutating func record(meter: String, time: EpochMillis, kwh: Double) -> (hour: EpochMillis, lossPct: Double)? {
+        guard let i = index[meter], kwh.isFinite else { return nil }
+        let hour = time - ((time % 3_600_000) + 3_600_000) % 3_600_000
+        guard newestHour == .min || hour > newestHour - keepHours * 3_600_000 else { return nil }
+        if hour > newestHour {
+            newestHour = hour
+            let cutoff = hour - keepHours * 3_600_000
+            hours = hours.filter { $0.key > cutoff }
+        }
+        var h = hours[hour] ?? Hour(kwh: Array(repeating: 0, count: meterCount), count: Array(repeating: 0, count: meterCount))
+        h.kwh[i] += kwh
+        h.count[i] += 1
+        defer { hours[hour] = h }
+        guard !h.reported, isComplete(h) else { return nil }
+        h.reported = true
+        return (hour, Self.lossPct(feeder: h.kwh[0], customers: h.kwh.dropFirst().reduce(0, +)))
+    }
+
+    private func isComplete(_ h: Hour) -> Bool {
+        if h.count[0] < feeder.perHour { return false }
+        for (k, c) in customers.enumerated() where h.count[k + 1] < c.perHour { return false }
+        return true
+    }
+
+    /// The loss in percent of the transformer's energy; 0 when it delivered nothing.
+    public static func lossPct(feeder: Double, customers: Double) -> Double {
+        guard feeder > 0 else { return 0 }
+        return (feeder - customers) / feeder * 100
+    }
+}
+
+/// Outage detection for one transformer (DOMAIN.md): the share of its meters silent at once,
+/// a meter being silent after `intervals` × its interval without a reading or after a
+/// last-gasp reading newer than its last ordinary one.
+public enum Outage {
+    public static func silentPct(meters: [EnergyLossTracker.Meter], lastSeen: [String: EpochMillis],
+                                 lastGasp: [String: EpochMillis], now: EpochMillis, intervals: Int64 = 2) -> Double {
+        guard !meters.isEmpty else { return 0 }
+        let silent = meters.filter { m in
+            let seen = lastSeen[m.id]
+            if let gasp = lastGasp[m.id], gasp >= (seen ?? .min) { return true }
+            guard let seen else { return true }
+            return now - seen > intervals * m.intervalMillis
+        }.count
+        return Double(silent) / Double(meters.count) * 100
+    }
+}

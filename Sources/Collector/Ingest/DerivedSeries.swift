@@ -1,0 +1,319 @@
+import Alerts
+import Foundation
+import Logging
+import Telemetry
+
+/// Derived series (DOMAIN.md), computed incrementally on the ingest thread from committed
+/// readings and committed like any other series right after them:
+/// - forest stations: `fire_danger_p`, `fire_danger_level` (also per zone and district, the maximum);
+/// - stations with `rain_mm`: `rain_24h_mm`, `flood_risk_level` (also per zone and district);
+/// - river stations: `water_alarm_level`, `level_rise_m_h`;
+/// - air stations: `aqi` (hourly, NowCast) and `aqi_24h`;
+/// - transformers (`transformer.<id>`): `energy_loss_pct` per hour, `meters_silent_pct`;
+/// - traffic sensors: `congestion`, `travel_time_index` (also `junction.<id>/congestion`, the maximum).
+///
+/// Trackers are rebuilt from storage the first time a station is seen after a start, so a
+/// restart neither resets a dry spell nor forgets the rain of the last day.
+final class DerivedSeries {
+    private let catalogue: Catalogue
+    private let config: CollectorConfig.DerivedConfig
+    private let timeZone: TimeZoneID
+    private let logger: Logger
+
+    private var fire: [String: FireDangerTracker] = [:]
+    private var fireTouched: [String: (day: EpochMillis, time: EpochMillis)] = [:]
+    private var lastFire: [String: (time: EpochMillis, day: EpochMillis)] = [:]
+    private var latestFireP: [String: Double] = [:]
+    private var rain24h: [String: RollingSum] = [:]
+    private var rainyDays: [String: RainyDays] = [:]
+    private var latestFlood: [String: Double] = [:]
+    private var air: [String: AirQualityTracker] = [:]
+    private var energy: [String: EnergyLossTracker] = [:]
+    private var lastGasp: [String: EpochMillis] = [:]
+    private var freeFlow: [String: FreeFlowEstimator] = [:]
+    private var latestCongestion: [String: Double] = [:]
+
+    /// transformer id -> its meters (feeder first); junction id -> its traffic sensors.
+    private let transformers: [String: (feeder: EnergyLossTracker.Meter, customers: [EnergyLossTracker.Meter])]
+    private let junctions: [String: [String]]
+    private let scopeEntries: [String: SensorEntry]
+
+    private var pending: [Reading] = []
+    private var lastTime: [String: EpochMillis] = [:]
+
+    init(catalogue: Catalogue, config: CollectorConfig.DerivedConfig, timeZone: TimeZoneID, logger: Logger) {
+        self.catalogue = catalogue
+        self.config = config
+        self.timeZone = timeZone
+        self.logger = logger
+        var t: [String: (feeder: EnergyLossTracker.Meter, customers: [EnergyLossTracker.Meter])] = [:]
+        var entries: [String: SensorEntry] = [:]
+        let meters = Dictionary(grouping: catalogue.sensors.filter { $0.kind == .meter && $0.zone != nil }, by: { $0.zone! })
+        for (tr, ms) in meters {
+            guard let f = ms.first(where: { $0.role == .feeder }) else { continue }
+            t[tr] = (EnergyLossTracker.Meter(id: f.id, intervalMillis: f.intervalMillis),
+                     ms.filter { $0.role != .feeder }.map { EnergyLossTracker.Meter(id: $0.id, intervalMillis: $0.intervalMillis) })
+            entries["transformer.\(tr)"] = SensorEntry(id: "transformer.\(tr)", kind: .meter, district: f.district, zone: tr,
+                                                       intervalMillis: f.intervalMillis)
+        }
+        let traffic = Dictionary(grouping: catalogue.sensors.filter { $0.kind == .traffic && $0.zone != nil }, by: { $0.zone! })
+        for (j, ss) in traffic {
+            entries["junction.\(j)"] = SensorEntry(id: "junction.\(j)", kind: .traffic, district: ss[0].district, zone: j,
+                                                   intervalMillis: ss[0].intervalMillis)
+        }
+        transformers = t
+        junctions = traffic.mapValues { $0.map(\.id) }
+        scopeEntries = entries
+    }
+
+    /// The catalogue-like entry of a transformer or junction scope, so rules can match it by
+    /// kind, district and zone (`{zone}` is the transformer or junction id).
+    func scopeEntry(_ sensor: String) -> SensorEntry? { scopeEntries[sensor] }
+
+    /// One committed reading. `batch` is the commit it came in (already stored), so trackers
+    /// rebuilt from storage do not count it twice.
+    func observe(_ name: SeriesName, _ entry: SensorEntry?, _ r: BoundReading, batch: [BoundReading], telemetry: TelemetryStore) {
+        let sample = Sample(time: r.time, value: r.value)
+        switch name.metric {
+        case "rain_mm":
+            rain(name, entry, sample, batch: batch, telemetry: telemetry)
+        case "level_m":
+            if let levels = entry?.alarmLevelsM {
+                derive(name.sensor, "water_alarm_level", time: r.time, value: Double(WaterAlarm.level(r.value, levels: levels)))
+                if let rise = WaterAlarm.risePerHour(sample, recent: telemetry.recent(r.series)) {
+                    derive(name.sensor, "level_rise_m_h", time: r.time, value: (rise * 1000).rounded() / 1000)
+                }
+            }
+        case "pm25_ugm3", "pm10_ugm3":
+            airQuality(name, sample, batch: batch, telemetry: telemetry)
+        case "kwh":
+            if let entry, entry.kind == .meter { energyLoss(entry, sample, batch: batch, telemetry: telemetry) }
+        case "last_gasp":
+            if entry?.kind == .meter, r.value != 0 { lastGasp[name.sensor] = max(r.time, lastGasp[name.sensor] ?? .min) }
+        case "speed_kmh":
+            if let entry, entry.kind == .traffic { congestion(entry, sample) }
+        default:
+            break
+        }
+        if FireDangerStage.inputs.contains(name.metric), entry?.kind == .forest {
+            var tracker = fire[name.sensor] ?? seededFireDanger(name.sensor, at: r.time, batch: batch, telemetry: telemetry)
+            if let day = tracker.record(metric: name.metric, time: r.time, value: r.value) {
+                let prev = fireTouched[name.sensor]
+                fireTouched[name.sensor] = (max(day, prev?.day ?? day), max(r.time, prev?.time ?? r.time))
+            }
+            fire[name.sensor] = tracker
+        }
+    }
+
+    /// After a commit's readings were observed: the fire-danger index of every station touched.
+    func finishBatch() {
+        for (sensor, t) in fireTouched { deriveFireDanger(sensor, day: t.day, time: t.time) }
+        fireTouched.removeAll(keepingCapacity: true)
+    }
+
+    /// Periodic: the share of silent meters per transformer (for outage alerts), for every
+    /// transformer with a meter heard from at least once.
+    func tick(now: EpochMillis, lastSeen: [String: EpochMillis]) {
+        for (tr, m) in transformers.sorted(by: { $0.key < $1.key }) {
+            let meters = [m.feeder] + m.customers
+            guard meters.contains(where: { lastSeen[$0.id] != nil }) else { continue }
+            let pct = Outage.silentPct(meters: meters, lastSeen: lastSeen, lastGasp: lastGasp, now: now,
+                                       intervals: config.outageSilentIntervals)
+            derive("transformer.\(tr)", "meters_silent_pct", time: now, value: (pct * 100).rounded() / 100)
+        }
+    }
+
+    /// Derived readings waiting to be committed, taken by the caller.
+    func take() -> [Reading] {
+        defer { pending.removeAll(keepingCapacity: true) }
+        return pending
+    }
+
+    // MARK: Rain and floods
+
+    private func rain(_ name: SeriesName, _ entry: SensorEntry?, _ s: Sample, batch: [BoundReading], telemetry: TelemetryStore) {
+        var w = rain24h[name.sensor] ?? seeded(RollingSum(window: 86_400_000), name, from: s.time - 86_400_000 + 1, to: s.time,
+                                               batch: batch, telemetry: telemetry) { $0.add($1) }
+        w.add(s)
+        rain24h[name.sensor] = w
+        var days = rainyDays[name.sensor] ?? seeded(RainyDays(rainyDayMM: config.rainyDayMM, timeZone: timeZone.zone), name,
+                                                    from: s.time - 11 * 86_400_000, to: .max, batch: batch, telemetry: telemetry) {
+            $0.add(time: $1.time, mm: $1.value)
+        }
+        days.add(time: s.time, mm: s.value)
+        rainyDays[name.sensor] = days
+        guard let newest = w.newest else { return }
+        let total = (w.sum * 100).rounded() / 100
+        derive(name.sensor, "rain_24h_mm", time: newest, value: total)
+        let table = entry?.zone.flatMap { config.floodRiskZones[$0] } ?? config.floodRisk
+        let level = Double(table.level(rain24hMM: total, earlierDays: days.earlierDays(before: newest)))
+        derive(name.sensor, "flood_risk_level", time: newest, value: level)
+        latestFlood[name.sensor] = level
+        guard let entry else { return }
+        for (scope, members) in scopes(of: entry, kinds: nil) {
+            let m = members.compactMap { latestFlood[$0.id] }.max() ?? level
+            derive(scope, "flood_risk_level", time: newest, value: m)
+        }
+    }
+
+    // MARK: Air
+
+    private func airQuality(_ name: SeriesName, _ s: Sample, batch: [BoundReading], telemetry: TelemetryStore) {
+        var t = air[name.sensor] ?? {
+            var t = AirQualityTracker()
+            for p in VNAQI.Pollutant.allCases {
+                guard let n = try? SeriesName(sensor: name.sensor, metric: p.rawValue) else { continue }
+                t = seeded(t, n, from: s.time - 25 * 3_600_000, to: .max, batch: batch, telemetry: telemetry) {
+                    _ = $0.record(metric: p.rawValue, time: $1.time, value: $1.value)
+                }
+            }
+            return t
+        }()
+        t.record(metric: name.metric, time: s.time, value: s.value)
+        air[name.sensor] = t
+        if let a = t.hourlyAQI { derive(name.sensor, "aqi", time: s.time, value: a) }
+        if let a = t.dailyAQI { derive(name.sensor, "aqi_24h", time: s.time, value: a) }
+    }
+
+    // MARK: Power
+
+    private func energyLoss(_ entry: SensorEntry, _ s: Sample, batch: [BoundReading], telemetry: TelemetryStore) {
+        guard let tr = entry.zone, let m = transformers[tr] else { return }
+        var tracker: EnergyLossTracker
+        if let t = energy[tr] {
+            tracker = t
+        } else {
+            tracker = EnergyLossTracker(feeder: m.feeder, customers: m.customers)
+            let hourStart = s.time - ((s.time % 3_600_000) + 3_600_000) % 3_600_000
+            for meter in [m.feeder] + m.customers {
+                guard let n = try? SeriesName(sensor: meter.id, metric: "kwh") else { continue }
+                tracker = seeded(tracker, n, from: hourStart - 2 * 3_600_000, to: .max, batch: batch, telemetry: telemetry) {
+                    if let done = $0.record(meter: meter.id, time: $1.time, kwh: $1.value) { self.energyHour(tr, done) }
+                }
+            }
+        }
+        if let done = tracker.record(meter: entry.id, time: s.time, kwh: s.value) { energyHour(tr, done) }
+        energy[tr] = tracker
+    }
+
+    /// A completed hour: stored at the hour's start (each hour is reported once; a repeat
+    /// after a restart lands on the same time and is deduplicated).
+    private func energyHour(_ tr: String, _ done: (hour: EpochMillis, lossPct: Double)) {
+        guard let name = try? SeriesName(sensor: "transformer.\(tr)", metric: "energy_loss_pct") else { return }
+        pending.append(Reading(series: name, time: done.hour, value: (done.lossPct * 100).rounded() / 100))
+    }
+
+    // MARK: Traffic
+
+    private func congestion(_ entry: SensorEntry, _ s: Sample) {
+        var est = freeFlow[entry.id] ?? FreeFlowEstimator(timeZone: timeZone.zone)
+        est.add(time: s.time, speedKmh: s.value)
+        freeFlow[entry.id] = est
+        guard let ff = entry.freeFlowKmh ?? est.freeFlowKmh else { return }
+        let c = (Congestion.index(speedKmh: s.value, freeFlowKmh: ff) * 1000).rounded() / 1000
+        derive(entry.id, "congestion", time: s.time, value: c)
+        if let tti = Congestion.travelTimeIndex(speedKmh: s.value, freeFlowKmh: ff) {
+            derive(entry.id, "travel_time_index", time: s.time, value: (tti * 1000).rounded() / 1000)
+        }
+        latestCongestion[entry.id] = c
+        if let j = entry.zone, let members = junctions[j] {
+            derive("junction.\(j)", "congestion", time: s.time, value: members.compactMap { latestCongestion[$0] }.max() ?? c)
+        }
+    }
+
+    // MARK: Fire danger
+
+    /// `fire_danger_p` and `fire_danger_level` of a forest station: for the newest day known,
+    /// at the triggering reading's time (kept strictly increasing per station, so an update
+    /// never collides with the (series, time) dedupe).
+    private func deriveFireDanger(_ sensor: String, day: EpochMillis, time: EpochMillis) {
+        guard let tracker = fire[sensor] else { return }
+        let prev = lastFire[sensor]
+        let currentDay = max(day, prev?.day ?? day)
+        let t = max(time, (prev?.time ?? .min) + 1)
+        lastFire[sensor] = (t, currentDay)
+        let p = (tracker.p(on: currentDay) * 10).rounded() / 10
+        if let pName = try? SeriesName(sensor: sensor, metric: "fire_danger_p"),
+           let lName = try? SeriesName(sensor: sensor, metric: "fire_danger_level") {
+            pending.append(Reading(series: pName, time: t, value: p))
+            pending.append(Reading(series: lName, time: t, value: Double(FireDanger.level(p))))
+        }
+        // Zone and district: the maximum over their stations (those heard from since start).
+        latestFireP[sensor] = p
+        guard let entry = catalogue.sensor(sensor) else { return }
+        for (scope, members) in scopes(of: entry, kinds: [.forest]) {
+            let maxP = members.compactMap { latestFireP[$0.id] }.max() ?? p
+            derive(scope, "fire_danger_p", time: t, value: maxP)
+            derive(scope, "fire_danger_level", time: t, value: Double(FireDanger.level(maxP)))
+        }
+    }
+
+    /// A fire-danger tracker for a station first seen since start: it continues from the last
+    /// stored `fire_danger_p` before the reading's day, with that day's stored inputs replayed,
+    /// so a restart does not reset a dry spell's index to zero.
+    private func seededFireDanger(_ sensor: String, at t: EpochMillis, batch: [BoundReading],
+                                  telemetry: TelemetryStore) -> FireDangerTracker {
+        var tracker = FireDangerTracker(timeZone: timeZone.zone)
+        let day = tracker.dayStart(t)
+        do {
+            if let pName = try? SeriesName(sensor: sensor, metric: "fire_danger_p"),
+               let last = try telemetry.lastSample(pName, before: day) {
+                tracker.seed(p: last.value, before: day)
+                lastFire[sensor] = (last.time, tracker.dayStart(last.time))
+            } else {
+                tracker.seed(p: 0, before: day)
+            }
+        } catch {
+            logger.warning("cannot read the stored fire-danger index; starting from zero",
+                           metadata: ["sensor": "\(sensor)", "error": "\(error)"])
+        }
+        for metric in FireDangerStage.inputs {
+            guard let n = try? SeriesName(sensor: sensor, metric: metric) else { continue }
+            tracker = seeded(tracker, n, from: day, to: .max, batch: batch, telemetry: telemetry) {
+                _ = $0.record(metric: metric, time: $1.time, value: $1.value)
+            }
+        }
+        return tracker
+    }
+
+    // MARK: Helpers
+
+    /// The zone and district scopes of a station with their member stations.
+    private func scopes(of entry: SensorEntry, kinds: Set<SensorKind>?) -> [(String, [SensorEntry])] {
+        let peers = catalogue.sensors.filter { kinds?.contains($0.kind) ?? true }
+        var out = [("district.\(entry.district)", peers.filter { $0.district == entry.district })]
+        if let zone = entry.zone { out.append(("zone.\(zone)", peers.filter { $0.zone == zone })) }
+        return out
+    }
+
+    /// A tracker fed the stored samples of `name` in [from, to], except those of the batch
+    /// being handled (already stored, and fed by the caller).
+    private func seeded<T>(_ initial: T, _ name: SeriesName, from: EpochMillis, to: EpochMillis, batch: [BoundReading],
+                           telemetry: TelemetryStore, _ feed: (inout T, Sample) -> Void) -> T {
+        var t = initial
+        let inBatch: Set<EpochMillis> = telemetry.registry.id(of: name).map { id in
+            Set(batch.lazy.filter { $0.series == id }.map(\.time))
+        } ?? []
+        do {
+            for s in try telemetry.samples(name, from: from, to: to) where !inBatch.contains(s.time) { feed(&t, s) }
+        } catch {
+            logger.warning("cannot rebuild a derived series from storage; starting from this reading",
+                           metadata: ["series": "\(name)", "error": "\(error)"])
+        }
+        return t
+    }
+
+    /// One derived reading, at a time strictly after the series' previous one.
+    private func derive(_ sensor: String, _ metric: String, time: EpochMillis, value: Double) {
+        guard let name = try? SeriesName(sensor: sensor, metric: metric) else { return }
+        let key = sensor + "/" + metric
+        let t = max(time, (lastTime[key] ?? .min) + 1)
+        lastTime[key] = t
+        pending.append(Reading(series: name, time: t, value: value))
+    }
+}
+
+/// Names of the readings the fire-danger index is built from.
+enum FireDangerStage {
+    static let inputs: Set<String> = ["temp_c", "rh_pct", "rain_mm"]
+}

@@ -1,0 +1,141 @@
+import Alerts
+import Foundation
+import Testing
+import Telemetry
+
+/// AQI, NowCast, flood risk, energy loss, outage and congestion, worked by hand from DOMAIN.md.
+@Suite struct DerivedIndexTests {
+    static let tz = TimeZone(identifier: "Asia/Ho_Chi_Minh")!
+    /// 2026-11-18T00:00+07:00
+    static let day0: EpochMillis = 1_794_934_800_000
+    static func at(_ day: Int, _ hour: Double) -> EpochMillis { day0 + EpochMillis(day) * 86_400_000 + EpochMillis(hour * 3_600_000) }
+
+    @Test func aqiAtBreakpointEdges() {
+        // PM2.5 breakpoints 0, 25, 50, 80, 150, 250, 350, 500 -> 0, 50, ..., 500.
+        #expect([0, 25, 50, 80, 150, 250, 350, 500].map { VNAQI.subIndex(.pm25, $0) } == [0, 50, 100, 150, 200, 300, 400, 500])
+        // 24.9: 50/25 * 24.9 = 49.8 -> 50; 37.5: 50 + 2 * 12.5 = 75; 65: 100 + 50/30 * 15 = 125
+        #expect(VNAQI.subIndex(.pm25, 24.9) == 50)
+        #expect(VNAQI.subIndex(.pm25, 37.5) == 75)
+        #expect(VNAQI.subIndex(.pm25, 65) == 125)
+        // PM10 breakpoints 0, 50, 150, 250, 350, 420, 500, 600
+        #expect([50, 150, 250, 350, 420, 500, 600].map { VNAQI.subIndex(.pm10, $0) } == [50, 100, 150, 200, 300, 400, 500])
+        // 385: 200 + 100/70 * 35 = 250; past the top the last segment goes on: 700 -> 600
+        #expect(VNAQI.subIndex(.pm10, 385) == 250)
+        #expect(VNAQI.subIndex(.pm10, 700) == 600)
+        #expect(VNAQI.subIndex(.pm10, -3) == 0)
+        #expect(VNAQI.aqi(pm25: 37.5, pm10: 385) == 250)
+        #expect(VNAQI.aqi(pm25: nil, pm10: nil) == nil)
+        #expect([50, 51, 100, 101, 150, 151, 200, 201, 300, 301].map(VNAQI.category) == [1, 2, 2, 3, 3, 4, 4, 5, 5, 6])
+    }
+
+    @Test func nowCastByHand() throws {
+        // w* = 20/40 = 0.5 -> 0.5*40 + 0.25*30 + 0.125*20 = 30
+        #expect(try #require(NowCast.value([40, 30, 20])) == 30)
+        // w = 20/30: (30 + 2/3*25 + 4/9*20) / (1 + 2/3 + 4/9) = 55.5556 / 2.1111 = 26.3158
+        #expect(abs(try #require(NowCast.value([30, 25, 20])) - 26.3158) < 0.0001)
+        // latest hour missing: (2/3*30 + 4/9*20) / (2/3 + 4/9) = 28.8889 / 1.1111 = 26
+        #expect(abs(try #require(NowCast.value([nil, 30, 20])) - 26) < 1e-9)
+        // fewer than 2 of the latest 3 hours: no value
+        #expect(NowCast.value([nil, nil, 20, 30]) == nil)
+        #expect(NowCast.value([]) == nil)
+        // w below 0.5 is held at 0.5: 0.5*100 + 0.25*10 = 52.5
+        #expect(try #require(NowCast.value([100, 10])) == 52.5)
+    }
+
+    @Test func airQualityTrackerHourlyAndDaily() throws {
+        var t = AirQualityTracker()
+        var readings: [(EpochMillis, Double)] = [
+            (Self.at(0, 10.1), 20), (Self.at(0, 10.6), 20),   // hour 10: mean 20
+            (Self.at(0, 11.5), 30),                           // hour 11: 30
+            (Self.at(0, 12.2), 35), (Self.at(0, 12.9), 45),   // hour 12: 40
+        ]
+        readings.shuffle()
+        for (time, v) in readings {
+            let kept = t.record(metric: "pm25_ugm3", time: time, value: v)
+            #expect(kept)
+        }
+        let other = t.record(metric: "temp_c", time: Self.at(0, 12), value: 3)
+        #expect(!other)
+        #expect(t.hourlyMeans(.pm25, count: 3) == [40, 30, 20])
+        // NowCast 30 -> 50 + 2 * 5 = 60; 24 h mean (20+20+30+35+45)/5 = 30 -> 60
+        #expect(t.hourlyAQI == 60)
+        #expect(t.dailyAQI == 60)
+        // PM10 at 385 in the latest two hours only: NowCast 385 -> 250, the larger sub-index wins
+        t.record(metric: "pm10_ugm3", time: Self.at(0, 12.5), value: 385)
+        t.record(metric: "pm10_ugm3", time: Self.at(0, 11.5), value: 385)
+        #expect(t.hourlyAQI == 250)
+    }
+
+    @Test func floodRiskTable() {
+        let t = FloodRiskTable.defaults
+        #expect(t.level(rain24hMM: 99, earlierDays: 5) == 0)
+        #expect(t.level(rain24hMM: 150, earlierDays: 0) == 0)
+        #expect(t.level(rain24hMM: 150, earlierDays: 1) == 1)
+        #expect(t.level(rain24hMM: 250, earlierDays: 1) == 2)
+        #expect(t.level(rain24hMM: 150, earlierDays: 3) == 2)
+        #expect(t.level(rain24hMM: 250, earlierDays: 3) == 3)
+        #expect(t.level(rain24hMM: 450, earlierDays: 3) == 4)
+        #expect(t.level(rain24hMM: 600, earlierDays: 4) == 5)
+    }
+
+    @Test func rainyDaysBeforeTheWindow() {
+        var d = RainyDays(rainyDayMM: 10, timeZone: Self.tz)
+        // day 1: 3 mm (dry), day 2: 15, day 3: 6 + 6 = 12, day 4: 50 (inside the window's day)
+        for (day, hour, mm) in [(4, 2.0, 50.0), (1, 9.0, 3.0), (3, 8.0, 6.0), (2, 23.5, 15.0), (3, 20.0, 6.0)] {
+            d.add(time: Self.at(day, hour), mm: mm)
+        }
+        // window ending day 5 14:00 starts day 4 14:00; count back from day 3: 12, 15, then 3 stops
+        #expect(d.earlierDays(before: Self.at(5, 14)) == 2)
+        // a window ending day 4 23:00 starts day 3 23:00: count back from day 2: 15, then 3 stops
+        #expect(d.earlierDays(before: Self.at(4, 23)) == 1)
+        #expect(d.earlierDays(before: Self.at(2, 10)) == 0)
+    }
+
+    @Test func energyLossCompletesOnceInAnyOrder() throws {
+        let feeder = EnergyLossTracker.Meter(id: "tr", intervalMillis: 900_000)        // 4 per hour
+        let customers = [EnergyLossTracker.Meter(id: "c1", intervalMillis: 1_800_000),  // 2 per hour
+                         EnergyLossTracker.Meter(id: "c2", intervalMillis: 1_800_000)]
+        let h0: EpochMillis = 1_795_000_000_000 - 1_795_000_000_000 % 3_600_000
+        var readings: [(String, EpochMillis, Double)] = [
+            ("tr", h0, 25), ("tr", h0 + 900_000, 25), ("tr", h0 + 1_800_000, 25), ("tr", h0 + 2_700_000, 25),
+            ("c1", h0, 20), ("c1", h0 + 1_800_000, 20), ("c2", h0 + 60_000, 25), ("c2", h0 + 1_860_000, 27),
+            ("c1", h0 + 3_600_000, 99),          // next hour: does not count
+            ("other", h0 + 10, 1_000),           // not this transformer's meter
+        ]
+        for _ in 0..<5 {
+            readings.shuffle()
+            var t = EnergyLossTracker(feeder: feeder, customers: customers)
+            var reported: [(EpochMillis, Double)] = []
+            for (m, time, v) in readings {
+                if let r = t.record(meter: m, time: time, kwh: v) { reported.append((r.hour, r.lossPct)) }
+            }
+            // (100 - (40 + 52)) / 100 * 100 = 8 %
+            #expect(reported.count == 1)
+            #expect(reported.first?.0 == h0)
+            #expect(abs((reported.first?.1 ?? 0) - 8) < 1e-9)
+        }
+        #expect(EnergyLossTracker.lossPct(feeder: 0, customers: 5) == 0)
+    }
+
+    @Test func outageShareOfSilentMeters() {
+        let now: EpochMillis = 1_795_000_000_000
+        let meters = ["m1", "m2", "m3", "m4"].map { EnergyLossTracker.Meter(id: $0, intervalMillis: 900_000) }
+        let seen: [String: EpochMillis] = ["m1": now - 600_000, "m2": now - 1_860_000, "m4": now - 300_000]
+        // m2 silent for more than 2 x 15 min, m3 never heard, m4 sent a last gasp after its last reading
+        #expect(Outage.silentPct(meters: meters, lastSeen: seen, lastGasp: ["m4": now - 240_000], now: now) == 75)
+        #expect(Outage.silentPct(meters: meters, lastSeen: seen, lastGasp: ["m4": now - 400_000], now: now) == 50)
+    }
+
+    @Test func congestionAndFreeFlow() throws {
+        #expect(abs(Congestion.index(speedKmh: 27, freeFlowKmh: 45) - 0.4) < 1e-12)
+        #expect(Congestion.index(speedKmh: 50, freeFlowKmh: 45) == 0)
+        #expect(abs(try #require(Congestion.travelTimeIndex(speedKmh: 27, freeFlowKmh: 45)) - 45.0 / 27) < 1e-12)
+        #expect(Congestion.travelTimeIndex(speedKmh: 0, freeFlowKmh: 45) == nil)
+        var f = FreeFlowEstimator(timeZone: Self.tz)
+        for v in (1...100).shuffled() { f.add(time: Self.at(0, 23), speedKmh: Double(v)) }   // off-peak
+        for _ in 0..<50 { f.add(time: Self.at(1, 8), speedKmh: 5) }                          // rush hour: ignored
+        // nearest rank ceil(0.85 * 100) = 85
+        #expect(f.freeFlowKmh == 85)
+        #expect(FreeFlowEstimator(timeZone: Self.tz).freeFlowKmh == nil)
+    }
+}
