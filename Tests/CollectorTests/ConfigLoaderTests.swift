@@ -57,6 +57,35 @@ import Testing
         }
     }
 
+    @Test func derivedSection() throws {
+        let c = try ConfigLoader.parse("""
+            derived:
+              rainy_day_mm: 5
+              outage_silent_intervals: 3
+              flood_risk: [{rain_24h_mm: 80, earlier_days: 0, level: 1}]
+              flood_risk_zones:
+                z1: [{rain_24h_mm: 40, earlier_days: 1, level: 2}]
+            """, file: "d.yaml")
+        #expect(c.derived.rainyDayMM == 5 && c.derived.outageSilentIntervals == 3)
+        #expect(c.derived.floodRisk.level(rain24hMM: 90, earlierDays: 0) == 1)
+        #expect(c.derived.floodRiskZones["z1"]?.level(rain24hMM: 40, earlierDays: 1) == 2)
+        #expect {
+            _ = try ConfigLoader.parse("""
+                derived:
+                  flood_risk:
+                    - {rain_24h_mm: 80, level: 1}
+                    - {rain_24h_mm: 80, earlier_days: 1, level: 9, colour: red}
+                """, file: "bad.yaml")
+        } throws: { error in
+            let lines = (error as? ConfigProblems)?.problems.map(\.description) ?? []
+            return lines == [
+                "bad.yaml:3: a flood-risk row needs rain_24h_mm, earlier_days and level; 'earlier_days' is missing",
+                "bad.yaml:4: 'level' must be between 1 and 5, not 9",
+                "bad.yaml:4: unknown key 'colour' in a flood-risk row",
+            ]
+        }
+    }
+
     @Test func topicPatternsAreChecked() throws {
         let c = try ConfigLoader.parse("mqtt:\n  subscriptions:\n    - {topic: \"$share/g/t/{district}/{sensor}\"}\n", file: "p.yaml")
         #expect(c.mqtt.subscriptions.first?.subscribeTopic == "$share/g/t/+/+")

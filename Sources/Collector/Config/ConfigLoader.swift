@@ -111,8 +111,8 @@ enum ConfigLoader {
         var rows: [FloodRiskTable.Row] = []
         for node in nodes {
             let e = m.child(node, what: "a flood-risk row")
-            if let r = e.double("rain_24h_mm", in: 0...10_000), let d = e.int("earlier_days", in: 0...30),
-               let l = e.int("level", in: 1...5) {
+            let r = e.double("rain_24h_mm", in: 0...10_000), d = e.int("earlier_days", in: 0...30), l = e.int("level", in: 1...5)
+            if let r, let d, let l {
                 rows.append(FloodRiskTable.Row(rain24hMM: r, earlierDays: d, level: l))
             } else if let missing = ["rain_24h_mm", "earlier_days", "level"].first(where: { e.node($0) == nil }) {
                 e.problem(missing, "a flood-risk row needs rain_24h_mm, earlier_days and level; '\(missing)' is missing")

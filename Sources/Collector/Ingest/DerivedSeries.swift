@@ -33,7 +33,7 @@ final class DerivedSeries {
     private var freeFlow: [String: FreeFlowEstimator] = [:]
     private var latestCongestion: [String: Double] = [:]
 
-    /// transformer id -> its meters (feeder first); junction id -> its traffic sensors.
+    /// transformer id -> its meters; junction id -> its traffic sensors.
     private let transformers: [String: (feeder: EnergyLossTracker.Meter, customers: [EnergyLossTracker.Meter])]
     private let junctions: [String: [String]]
     private let scopeEntries: [String: SensorEntry]
@@ -57,17 +57,14 @@ final class DerivedSeries {
                                                        intervalMillis: f.intervalMillis)
         }
         let traffic = Dictionary(grouping: catalogue.sensors.filter { $0.kind == .traffic && $0.zone != nil }, by: { $0.zone! })
-        for (j, ss) in traffic {
-            entries["junction.\(j)"] = SensorEntry(id: "junction.\(j)", kind: .traffic, district: ss[0].district, zone: j,
-                                                   intervalMillis: ss[0].intervalMillis)
-        }
         transformers = t
         junctions = traffic.mapValues { $0.map(\.id) }
         scopeEntries = entries
     }
 
-    /// The catalogue-like entry of a transformer or junction scope, so rules can match it by
-    /// kind, district and zone (`{zone}` is the transformer or junction id).
+    /// The catalogue-like entry of a transformer scope, so rules can match it by kind, district
+    /// and zone (`{zone}` is the transformer id). Zone, district and junction maxima have none:
+    /// a kind rule would otherwise alert on them too, repeating each station's alert.
     func scopeEntry(_ sensor: String) -> SensorEntry? { scopeEntries[sensor] }
 
     /// One committed reading. `batch` is the commit it came in (already stored), so trackers

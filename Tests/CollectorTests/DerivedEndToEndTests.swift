@@ -1,0 +1,114 @@
+import Foundation
+import Testing
+
+/// Flood risk, AQI, energy loss, outage and congestion through the real broker and SQLite,
+/// with the values worked by hand in DerivedIndexTests.
+@Suite(.serialized) struct DerivedEndToEndTests {
+    @Test func floodAirPowerTraffic() async throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir + "/sensors", withIntermediateDirectories: true)
+        try """
+            sensors:
+              - {id: hy-r1, kind: hydro, district: sin-ho, interval: 10m}
+              - {id: aq-1, kind: environment, district: lai-chau-city, interval: 10m}
+              - {id: tr-1, kind: meter, role: feeder, district: tam-duong, zone: tr1, interval: 15m}
+              - {id: c-1, kind: meter, role: customer, district: tam-duong, zone: tr1, interval: 15m}
+              - {id: c-2, kind: meter, role: customer, district: tam-duong, zone: tr1, interval: 15m}
+              - {id: c-3, kind: meter, role: customer, district: tam-duong, zone: tr1, interval: 15m}
+              - {id: tf-1, kind: traffic, district: lai-chau-city, zone: j1, interval: 1m, free_flow_kmh: 40}
+            """.write(toFile: dir + "/sensors/catalogue.yaml", atomically: true, encoding: .utf8)
+        try """
+            rules:
+              - {name: flood-risk, severity: critical, match: {kind: hydro, metric: flood_risk_level}, when: {at_least: 1},
+                 summary: "flood risk {value} at {sensor}"}
+              - {name: energy-loss-high, severity: warning, match: {kind: meter, metric: energy_loss_pct}, when: {above: 10},
+                 summary: "transformer {zone} lost {value} %"}
+              - {name: transformer-outage, severity: critical, match: {kind: meter, metric: meters_silent_pct},
+                 when: {at_least: 50}, clear: {below: 20}, summary: "outage at {zone} ({district}): {value} %"}
+            """.write(toFile: dir + "/sensors/rules.yaml", atomically: true, encoding: .utf8)
+        let broker = try MosquittoBroker(dir: dir)
+        defer { broker.stop() }
+        try await broker.waitReady()
+        let c = try CollectorProcess(dir: dir, brokerPort: broker.port, clientID: "it-derived",
+                                     extraYAML: "sensors: \(dir)/sensors\ncoverage: {interval: 1s}")
+        try c.start()
+        try await c.waitReady()
+        let now = Int(Date().timeIntervalSince1970) / 60 * 60
+        func last(_ series: String) async throws -> Double? {
+            let o = try? await httpJSON(c.baseURL + "/api/v1/raw?series=\(series)&from=\(now - 20 * 86_400)&to=\(now + 120)")
+            return ((o?["points"] as? [[String: Any]]) ?? []).last.flatMap { ($0["value"] as? NSNumber)?.doubleValue }
+        }
+        func firing() async throws -> [String] {
+            try await AlertsEndToEndTests.alerts(c, "firing").compactMap { a in
+                (a["rule"] as? String).map { "\($0) \(a["subject"] as? String ?? "")" }
+            }
+        }
+
+        // Flood: 15 mm at noon on each of the two local days before the day the 24 h window
+        // starts in (two earlier rainy days), then 80 + 70 mm within the last 24 h -> level 1.
+        var cal = Calendar(identifier: .gregorian)
+        cal.timeZone = TimeZone(identifier: "Asia/Ho_Chi_Minh")!
+        let windowDay = cal.startOfDay(for: Date(timeIntervalSince1970: Double(now - 86_400)))
+        let noon = { (back: Int) in Int(cal.date(byAdding: .day, value: -back, to: windowDay)!.timeIntervalSince1970) + 12 * 3600 }
+        try broker.publish(topic: "telemetry/hy-r1", lines: [
+            #"{"ts": \#(noon(1)), "rain_mm": 15}"#, #"{"ts": \#(noon(2)), "rain_mm": 15}"#,
+            #"{"ts": \#(now - 7200), "rain_mm": 70}"#, #"{"ts": \#(now - 3600), "rain_mm": 80}"#,
+        ])
+
+        // Air: hourly PM2.5 means 20, 30, 40 over the last three hours -> NowCast 30 -> AQI 60.
+        let hour = now / 3600 * 3600
+        try broker.publish(topic: "telemetry/aq-1", lines: [
+            #"{"ts": \#(hour - 7200 + 60), "pm25_ugm3": 20}"#, #"{"ts": \#(hour - 7200 + 1800), "pm25_ugm3": 20}"#,
+            #"{"ts": \#(hour - 3600 + 60), "pm25_ugm3": 30}"#,
+            #"{"ts": \#(hour + 0), "pm25_ugm3": 35}"#, #"{"ts": \#(hour + 1), "pm25_ugm3": 45}"#,
+        ])
+
+        // Power, an hour three hours ago: the feeder delivers 4 x 25 = 100 kWh, the customers
+        // use 40 + 20 + 25 = 85 -> 15 % lost. All four meters are then silent: an outage.
+        let h0 = hour - 3 * 3600
+        var lines: [String] = []
+        for q in 0..<4 {
+            let t = h0 + q * 900
+            lines.append(#"{"ts": \#(t), "sensor": "tr-1", "kwh": 25}"#)
+            lines.append(#"{"ts": \#(t), "sensor": "c-1", "kwh": 10}"#)
+            lines.append(#"{"ts": \#(t), "sensor": "c-2", "kwh": 5}"#)
+            lines.append(#"{"ts": \#(t), "sensor": "c-3", "kwh": 6.25}"#)
+        }
+        try broker.publish(topic: "telemetry/meters", lines: lines.shuffled())
+
+        // Traffic: 20 km/h against 40 free flow -> congestion 0.5, travel-time index 2.
+        try broker.publish(topic: "telemetry/tf-1", lines: [#"{"ts": \#(now - 60), "speed_kmh": 20}"#])
+
+        try await waitUntil("flood, air, power and traffic derived", seconds: 15) {
+            let silent = try await last("transformer.tr1/meters_silent_pct"), congestion = try await last("tf-1/congestion")
+            let flood = try await last("hy-r1/flood_risk_level"), aqi = try await last("aq-1/aqi")
+            return silent == 100 && congestion != nil && flood != nil && aqi == 60
+        }
+        #expect(try await last("hy-r1/rain_24h_mm") == 150)
+        #expect(try await last("hy-r1/flood_risk_level") == 1)
+        #expect(try await last("aq-1/aqi_24h") == 60)                       // mean 30 -> 60
+        #expect(try await last("transformer.tr1/energy_loss_pct") == 15)
+        let o = try await httpJSON(c.baseURL + "/api/v1/raw?series=transformer.tr1/energy_loss_pct&from=\(now - 86_400)&to=\(now + 60)")
+        #expect(((o["points"] as? [[String: Any]])?.first?["t"] as? NSNumber)?.intValue == h0)   // stored at the hour's start
+        #expect(try await last("tf-1/congestion") == 0.5)
+        #expect(try await last("tf-1/travel_time_index") == 2)
+        #expect(try await last("junction.j1/congestion") == 0.5)
+        try await waitUntil("three alerts firing", seconds: 10) { try await firing().count == 3 }
+        #expect(Set(try await firing()) == ["flood-risk hy-r1", "energy-loss-high transformer.tr1", "transformer-outage transformer.tr1"])
+        let outage = try await AlertsEndToEndTests.alerts(c, "firing").first { $0["rule"] as? String == "transformer-outage" }
+        #expect(outage?["summary"] as? String == "outage at tr1 (tam-duong): 100 %")
+
+        // Power back: every meter reports now; the outage resolves (one alert, one resolution).
+        try broker.publish(topic: "telemetry/meters", lines: ["tr-1", "c-1", "c-2", "c-3"].map { #"{"ts": \#(now), "sensor": "\#($0)", "kwh": 1}"# })
+        try await waitUntil("the outage resolved", seconds: 10) { try await !firing().contains("transformer-outage transformer.tr1") }
+        #expect(try await last("transformer.tr1/meters_silent_pct") == 0)
+        // Two last gasps: half the meters are down at once.
+        try broker.publish(topic: "telemetry/meters", lines: ["c-1", "c-2"].map { #"{"ts": \#(now + 1), "sensor": "\#($0)", "last_gasp": 1}"# })
+        try await waitUntil("the outage fires on last gasps", seconds: 10) { try await firing().contains("transformer-outage transformer.tr1") }
+        #expect(try await last("transformer.tr1/meters_silent_pct") == 50)
+        let all = try await AlertsEndToEndTests.alerts(c, "all").filter { $0["rule"] as? String == "transformer-outage" }
+        #expect(all.count == 2, "one alert per outage for the transformer, not one per meter: \(all)")
+        _ = try await c.terminate()
+    }
+}
