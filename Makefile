@@ -3,14 +3,23 @@
 
 SWIFT ?= swift
 DEBIAN_PACKAGES := libmosquitto-dev libsqlite3-dev mosquitto mosquitto-clients pkg-config curl sqlite3 openssl python3
+# Only the tests need these (a real Alertmanager receives alerts in NotificationTests).
+TEST_PACKAGES := prometheus-alertmanager
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps build release test demo bench clean
+.PHONY: deps test-deps install-packages build release test demo bench clean
 
-## deps: install the Debian packages the build, the tests and the demo need (only missing ones)
+## deps: install the Debian packages the build and the demo need (only missing ones)
 deps:
+	@$(MAKE) --no-print-directory install-packages PACKAGES="$(DEBIAN_PACKAGES)"
+
+## test-deps: also the packages only the tests use
+test-deps: deps
+	@$(MAKE) --no-print-directory install-packages PACKAGES="$(TEST_PACKAGES)"
+
+install-packages:
 	@missing=""; \
-	for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	for p in $(PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "make deps: installing$$missing"; \
 		$(SUDO) apt-get update -qq && \
@@ -26,7 +35,7 @@ release: deps
 	$(SWIFT) build -c release --product collector
 
 ## test: every test, unit and integration (each integration test starts its own mosquitto)
-test: deps
+test: test-deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) build --product collector
 	$(SWIFT) test --skip-build

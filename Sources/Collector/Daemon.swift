@@ -51,6 +51,9 @@ struct Daemon {
         let alerts = AlertStage(engine: engine, store: alertStore, catalogue: catalogue, coverage: config.coverage, derived: config.derived,
                                 timeZone: config.timezone, logger: logger)
         alerts.broadcaster = broadcaster
+        let notifiers = Notifiers(config: config.notify, catalogue: catalogue, instance: config.mqtt.clientID,
+                                  registry: registry, logger: logger)
+        alerts.notifiers = notifiers
         let loop: IngestLoop
         do {
             loop = try IngestLoop(config: config, catalogue: catalogue, store: store, alerts: alerts, status: status,
@@ -86,6 +89,7 @@ struct Daemon {
                       failureTerminationBehavior: .gracefullyShutdownGroup),
                 .init(service: app, successTerminationBehavior: .gracefullyShutdownGroup,
                       failureTerminationBehavior: .gracefullyShutdownGroup),
+                .init(service: notifiers, successTerminationBehavior: .ignore),
                 .init(service: AlertStreamCloser(broadcaster: broadcaster), successTerminationBehavior: .ignore),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],

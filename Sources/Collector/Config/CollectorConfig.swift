@@ -16,6 +16,7 @@ struct CollectorConfig: Sendable {
     var limits = Limits()
     var coverage = CoverageConfig()
     var derived = DerivedConfig()
+    var notify = NotifyConfig()
     var logLevel: String = "info"
 
     struct MQTTConfig: Sendable {
@@ -152,6 +153,26 @@ struct CollectorConfig: Sendable {
         var floodRiskZones: [String: FloodRiskTable] = [:]
         /// A meter is silent for outage detection after this many intervals.
         var outageSilentIntervals: Int64 = 2
+    }
+
+    /// Where alert changes are POSTed besides MQTT and SSE (README, "Notifications").
+    struct NotifyConfig: Sendable {
+        struct Target: Sendable, Equatable {
+            var url: String
+            var headers: [String: String] = [:]
+        }
+        var webhooks: [Target] = []
+        /// Alertmanager base URLs; alerts go to `<url>/api/v2/alerts`.
+        var alertmanagers: [Target] = []
+        /// Notifications waiting per target before the oldest are dropped.
+        var queue = 1000
+        /// Attempts per notification before it is given up.
+        var maxAttempts = 8
+        /// First retry delay; doubled per attempt up to a minute.
+        var retryBaseMillis: Int64 = 1000
+        var timeoutMillis: Int64 = 10_000
+        /// How often firing alerts are sent to Alertmanager again (it resolves alerts it stops hearing about).
+        var resendMillis: Int64 = 60_000
     }
 
     struct Limits: Sendable {

@@ -86,12 +86,45 @@ enum ConfigLoader {
             m.finish("coverage")
         }
         if let m = top.mapping("derived") { readDerived(m, into: &c.derived) }
+        if let m = top.mapping("notify") { readNotify(m, into: &c.notify) }
         if let l = top.string("log_level") {
             if ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(l) { c.logLevel = l }
             else { top.problem("log_level", "log_level must be one of trace, debug, info, notice, warning, error, critical") }
         }
         top.finish("the configuration")
         return c
+    }
+
+    private static func readNotify(_ m: YAMLMapping, into n: inout CollectorConfig.NotifyConfig) {
+        func targets(_ key: String) -> [CollectorConfig.NotifyConfig.Target] {
+            var out: [CollectorConfig.NotifyConfig.Target] = []
+            for node in m.sequence(key) ?? [] {
+                let e = m.child(node, what: "a notification target")
+                if let u = e.string("url") {
+                    if (u.hasPrefix("http://") || u.hasPrefix("https://")) && URL(string: u)?.host != nil {
+                        var t = CollectorConfig.NotifyConfig.Target(url: u)
+                        if let h = e.mapping("headers") {
+                            for k in h.allKeys() { if let v = h.string(k) { t.headers[k] = v } }
+                        }
+                        out.append(t)
+                    } else {
+                        e.problem("url", "url '\(u)' is not http(s)://host[:port]/path")
+                    }
+                } else {
+                    e.problem("url", "a notification target needs a url")
+                }
+                e.finish("a notification target")
+            }
+            return out
+        }
+        n.webhooks = targets("webhooks")
+        n.alertmanagers = targets("alertmanagers")
+        if let v = m.int("queue", in: 1...1_000_000) { n.queue = v }
+        if let v = m.int("max_attempts", in: 1...100) { n.maxAttempts = v }
+        if let v = m.duration("retry_base") { n.retryBaseMillis = max(v, 10) }
+        if let v = m.duration("timeout") { n.timeoutMillis = max(v, 100) }
+        if let v = m.duration("resend") { n.resendMillis = max(v, 1000) }
+        m.finish("notify")
     }
 
     private static func readDerived(_ m: YAMLMapping, into d: inout CollectorConfig.DerivedConfig) {

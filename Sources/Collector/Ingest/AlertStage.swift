@@ -21,6 +21,8 @@ final class AlertStage {
     let derived: DerivedSeries
     /// Every state change also goes to the Server-Sent-Events feed.
     var broadcaster: AlertBroadcaster?
+    /// Webhooks and Alertmanagers.
+    var notifiers: Notifiers?
     /// Called with (topic, payload, retain) for every message to publish.
     var publish: (String, [UInt8], Bool) -> Void = { _, _, _ in }
 
@@ -61,6 +63,7 @@ final class AlertStage {
         if !engine.rules.isEmpty && now - lastTick >= 1000 {
             lastTick = now
             handle(engine.tick(now: now), now: now)
+            notifiers?.resend(firing: engine.liveAlerts.filter { $0.state == "firing" }, now: now)
         }
         guard !catalogue.sensors.isEmpty, now - lastCoverage >= coverage.intervalMillis else { return [] }
         lastCoverage = now
@@ -98,10 +101,12 @@ final class AlertStage {
             case .fire:
                 logger.notice("alert firing", metadata: ["rule": "\(e.alert.rule)", "subject": "\(e.alert.subject)", "summary": "\(e.alert.summary)"])
                 publish(e.alert.topic, AlertJSON.encode(e.alert).bytes, true)
+                notifiers?.changed(e.alert, now: now)
             case .resolve:
                 logger.notice("alert resolved", metadata: ["rule": "\(e.alert.rule)", "subject": "\(e.alert.subject)"])
                 publish(e.alert.topic, AlertJSON.encode(e.alert).bytes, false)
                 publish(e.alert.topic, [], true)
+                notifiers?.changed(e.alert, now: now)
             case .pending, .cancel, .none:
                 break
             }
