@@ -54,6 +54,26 @@ import Testing
         let (_, metrics) = try await httpGet(c.baseURL + "/metrics")
         #expect(String(decoding: metrics, as: UTF8.self).contains(#"collector_coverage_pct{indicator="forest_monitored_pct",scope="province"} 62.05"#),
                 "\(String(decoding: metrics, as: UTF8.self).split(separator: "\n").filter { $0.contains("coverage") })")
+
+        // The yearly report of daily values, from the stored 1d rollups.
+        var cal = Calendar(identifier: .gregorian)
+        cal.timeZone = TimeZone(identifier: "Asia/Ho_Chi_Minh")!
+        let today = cal.dateComponents([.year, .month, .day], from: Date())
+        let report = try await httpJSON(c.baseURL + "/api/v1/coverage/daily?indicator=forest_monitored_pct&year=\(today.year!)")
+        #expect((report["target_pct"] as? NSNumber)?.doubleValue == 100)
+        let scopes = try #require(report["scopes"] as? [[String: Any]])
+        #expect(scopes.map { $0["scope"] as? String } == ["province", "muong-te", "sin-ho"])
+        let province = try #require(scopes.first)
+        #expect((province["days_reported"] as? NSNumber)?.intValue == 1)
+        #expect((province["days_at_target"] as? NSNumber)?.intValue == 0)
+        let day = try #require((province["days"] as? [[String: Any]])?.first)
+        #expect(day["date"] as? String == String(format: "%04d-%02d-%02d", today.year!, today.month!, today.day!))
+        #expect((day["max"] as? NSNumber)?.doubleValue == 62.05)
+        let (_, csv) = try await httpGet(c.baseURL + "/api/v1/coverage/daily?indicator=forest_monitored_pct&scope=sin-ho&format=csv")
+        let csvLines = String(decoding: csv, as: UTF8.self).split(separator: "\n")
+        #expect(csvLines.first == "scope,date,avg,min,max" && csvLines.count == 2 && csvLines[1].hasSuffix(",100"))
+        #expect(try await httpGet(c.baseURL + "/api/v1/coverage/daily?indicator=nope").status == 400)
+        #expect(try await httpGet(c.baseURL + "/api/v1/coverage/daily?indicator=forest_monitored_pct&year=1999").status == 400)
         _ = try await c.terminate()
     }
 

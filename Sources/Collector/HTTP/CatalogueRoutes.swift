@@ -1,8 +1,10 @@
 import Alerts
+import Foundation
 import Hummingbird
 import Telemetry
 
-/// `/api/v1/sensors` and `/api/v1/series`: what the catalogue expects against what reports.
+/// `/api/v1/sensors`, `/api/v1/series` and `/api/v1/coverage[/daily]`: what the catalogue
+/// expects against what reports.
 struct CatalogueRoutes: Sendable {
     let reader: TelemetryReader
     let catalogue: Catalogue
@@ -14,6 +16,7 @@ struct CatalogueRoutes: Sendable {
         router.get("/api/v1/sensors") { request, _ in try await sensors(request) }
         router.get("/api/v1/series") { request, _ in try await series(request) }
         router.get("/api/v1/coverage") { request, _ in try await coverageAnswer(request) }
+        router.get("/api/v1/coverage/daily") { request, _ in try await coverageDaily(request) }
     }
 
     /// Healthy = a reading within 3 x the sensor's expected interval.
@@ -110,6 +113,83 @@ struct CatalogueRoutes: Sendable {
                     $0.field("target_year") { if let y = c.targetYear { $0.int(Int64(y)) } else { $0.null() } }
                     $0.field("numerator") { $0.double(c.numerator) }
                     $0.field("denominator") { $0.double(c.denominator) }
+                }
+            }
+        }
+        return j.response()
+    }
+
+    /// The yearly report: one indicator's daily values (mean, min and max of the day's stored
+    /// values, from the 1d rollups of `coverage.<scope>/<indicator>`) for every scope, over the
+    /// local calendar year, with the year's target and how many days met it.
+    func coverageDaily(_ request: Request) async throws -> Response {
+        let q = QueryParameters(request, now: clock.now())
+        let indicators = ["forest_monitored_pct", "meters_reporting_pct", "env_communes_pct", "junctions_monitored_pct"]
+        guard let indicator = q.string("indicator") else { throw APIError.badParameter("indicator", "is required: one of \(indicators.joined(separator: ", "))") }
+        guard indicators.contains(indicator) else { throw APIError.badParameter("indicator", "must be one of \(indicators.joined(separator: ", "))") }
+        let now = clock.now()
+        let year = try q.int("year", in: 2000...2100) ?? AlertStage.year(now, timeZone)
+        let scope = q.string("scope")
+        let format = try q.format()
+        var cal = Calendar(identifier: .gregorian)
+        cal.timeZone = timeZone.zone
+        let start = cal.date(from: DateComponents(year: year, month: 1, day: 1))!
+        let end = cal.date(from: DateComponents(year: year + 1, month: 1, day: 1))!
+        let from = EpochMillis(start.timeIntervalSince1970 * 1000), to = EpochMillis(end.timeIntervalSince1970 * 1000)
+        let target = coverage.targets[indicator].flatMap { ts in ts.sorted { $0.year < $1.year }.first { $0.year >= year } }
+
+        let series = try await reader.seriesList().filter {
+            $0.name.metric == indicator && $0.name.sensor.hasPrefix("coverage.") && (scope == nil || $0.name.sensor == "coverage.\(scope!)")
+        }.sorted { a, b in
+            // the province first, then districts by name
+            (a.name.sensor == "coverage.province" ? "" : a.name.sensor) < (b.name.sensor == "coverage.province" ? "" : b.name.sensor)
+        }
+        let buckets = try await reader.rollups(series.map(\.id), plan: StepPlan(step: "1d")!, from: from, to: to)
+        let dayFormat = Date.ISO8601FormatStyle(timeZone: timeZone.zone).year().month().day()
+        func date(_ t: EpochMillis) -> String { Date(timeIntervalSince1970: Double(t) / 1000).formatted(dayFormat) }
+        func round2(_ v: Double) -> Double { (v * 100).rounded() / 100 }
+
+        if format == .csv {
+            var out = "scope,date,avg,min,max\n"
+            for s in series {
+                for (t, b) in (buckets[s.id] ?? [:]).sorted(by: { $0.key < $1.key }) where b.count > 0 {
+                    out += "\(s.name.sensor.dropFirst("coverage.".count)),\(date(t)),\(JSONText.number(round2(b.sum / Double(b.count)))),"
+                        + "\(JSONText.number(round2(b.min))),\(JSONText.number(round2(b.max)))\n"
+                }
+            }
+            return Response(status: .ok, headers: [.contentType: "text/csv; charset=utf-8"], body: ResponseBody(byteBuffer: ByteBuffer(string: out)))
+        }
+        var j = JSONText()
+        j.object {
+            $0.field("indicator") { $0.string(indicator) }
+            $0.field("year") { $0.int(Int64(year)) }
+            $0.field("target_pct") { if let t = target { $0.double(t.pct) } else { $0.null() } }
+            $0.field("target_year") { if let t = target { $0.int(Int64(t.year)) } else { $0.null() } }
+            $0.field("scopes") { a in
+                a.array {
+                    for s in series {
+                        let days = (buckets[s.id] ?? [:]).sorted(by: { $0.key < $1.key }).filter { $0.value.count > 0 }
+                        let means = days.map { $0.value.sum / Double($0.value.count) }
+                        $0.object {
+                            $0.field("scope") { $0.string(String(s.name.sensor.dropFirst("coverage.".count))) }
+                            $0.field("days_reported") { $0.int(Int64(days.count)) }
+                            $0.field("days_at_target") { if let t = target { $0.int(Int64(means.filter { $0 >= t.pct }.count)) } else { $0.null() } }
+                            $0.field("mean_pct") { means.isEmpty ? $0.null() : $0.double(round2(means.reduce(0, +) / Double(means.count))) }
+                            $0.field("days") { d in
+                                d.array {
+                                    for (t, b) in days {
+                                        $0.object {
+                                            $0.field("date") { $0.string(date(t)) }
+                                            $0.field("t") { $0.seconds(t) }
+                                            $0.field("avg") { $0.double(round2(b.sum / Double(b.count))) }
+                                            $0.field("min") { $0.double(round2(b.min)) }
+                                            $0.field("max") { $0.double(round2(b.max)) }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
                 }
             }
         }
