@@ -20,5 +20,15 @@ let package = Package(
             path: "Benchmarks/HotPath",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
         ),
+        .executableTarget(
+            name: "Rules",
+            dependencies: [
+                .product(name: "Alerts", package: "collector"),
+                .product(name: "Telemetry", package: "collector"),
+                .product(name: "Benchmark", package: "package-benchmark"),
+            ],
+            path: "Benchmarks/Rules",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
+        ),
     ]
 )

@@ -5,8 +5,20 @@ import Telemetry
 /// pending timers). Cost per reading: O(rules that can match its metric). One thread owns it.
 public final class AlertEngine {
     public let rules: [Rule]
+    /// The same rules behind references: evaluating one borrows it instead of copying the
+    /// struct (and retaining each of its strings) per reading.
+    private let compiled: [CompiledRule]
+
+    private final class CompiledRule {
+        let rule: Rule
+        init(_ rule: Rule) { self.rule = rule }
+    }
     private let catalogue: Catalogue
+    /// Rules naming a metric but no sensor, by metric.
     private var byMetric: [String: [Int]] = [:]
+    /// Rules naming a sensor and a metric, by series: a reading only meets the rules that
+    /// can match it.
+    private var bySeries: [SeriesName: [Int]] = [:]
     private var anyMetric: [Int] = []
     private var silenceRules: [Int] = []
 
@@ -22,6 +34,9 @@ public final class AlertEngine {
     }
 
     private var live: [Key: Live] = [:]
+    /// Live alerts per rule: a reading for which a rule does not hold, with none of that
+    /// rule's alerts live, needs no state lookup at all (the quiet common case).
+    private var liveCount: [Int]
     /// Newest reading time per sensor (what health and silences are judged by).
     public private(set) var lastSeen: [String: EpochMillis] = [:]
     private let startedAt: EpochMillis
@@ -31,17 +46,23 @@ public final class AlertEngine {
     public init(rules: [Rule], catalogue: Catalogue, restored: [Alert] = [], lastSeen: [String: EpochMillis] = [:], now: EpochMillis) {
         self.rules = rules
         self.catalogue = catalogue
+        liveCount = Array(repeating: 0, count: rules.count)
+        compiled = rules.map(CompiledRule.init)
         self.lastSeen = lastSeen
         startedAt = now
         for (i, r) in rules.enumerated() {
             if r.when.isSilence { silenceRules.append(i); continue }
-            if let m = r.match.metric { byMetric[m, default: []].append(i) } else { anyMetric.append(i) }
+            switch (r.match.sensor, r.match.metric) {
+            case (let s?, let m?): bySeries[SeriesName.placeholder(sensor: s, metric: m), default: []].append(i)
+            case (nil, let m?): byMetric[m, default: []].append(i)
+            case (_, nil): anyMetric.append(i)
+            }
         }
         for a in restored {
             guard let i = rules.firstIndex(where: { $0.name == a.rule }) else { continue }
             let state: AlertStateMachine.State = a.state == "firing" ? .firing(since: a.since) : .pending(since: a.since)
-            live[Key(rule: i, subject: a.subject)] = Live(machine: AlertStateMachine(forMillis: rules[i].forMillis, state: state),
-                                                          alert: a, lastHolds: true)
+            setLive(Key(rule: i, subject: a.subject),
+                    Live(machine: AlertStateMachine(forMillis: rules[i].forMillis, state: state), alert: a, lastHolds: true))
         }
     }
 
@@ -53,25 +74,28 @@ public final class AlertEngine {
     /// the sensor up in the catalogue (it is looked up here otherwise).
     public func observe(series: SeriesName, sample: Sample, now: EpochMillis, entry known: SensorEntry?? = nil,
                         recent: () -> [Sample]) -> [AlertEvent] {
-        if sample.time > lastSeen[series.sensor] ?? .min { lastSeen[series.sensor] = sample.time }
+        Self.raise(&lastSeen[series.sensor, default: .min], to: sample.time)   // one hash, in place
         let specific = byMetric[series.metric] ?? []
-        guard !specific.isEmpty || !anyMetric.isEmpty else { return [] }
+        let exact = bySeries.isEmpty ? [] : bySeries[series] ?? []
+        guard !specific.isEmpty || !exact.isEmpty || !anyMetric.isEmpty else { return [] }
         let entry = known ?? catalogue.sensor(series.sensor)
         var events: [AlertEvent] = []
         var recentSamples: [Sample]?
         func evaluate(_ i: Int) {
-            let rule = rules[i]
+            let rule = compiled[i].rule
             guard rule.match.matches(series, entry) else { return }
             func window() -> [Sample] {
                 if recentSamples == nil { recentSamples = recent() }
                 return recentSamples!
             }
             let holds = rule.when.holds(sample, recent: rule.when.needsHistory ? window() : [])
+            if !holds && liveCount[i] == 0 { return }   // quiet, nothing live: no state to look up
             let clears = rule.clear.map { $0.holds(sample, recent: $0.needsHistory ? window() : []) } ?? !holds
             let subject = rule.match.metric == nil ? "\(series.sensor):\(series.metric)" : series.sensor
             step(Key(rule: i, subject: subject), holds: holds, clears: clears, now: now, value: sample.value,
                  valueTime: sample.time, entry: entry, series: series, into: &events)
         }
+        for i in exact { evaluate(i) }
         for i in specific { evaluate(i) }
         for i in anyMetric { evaluate(i) }
         return events
@@ -85,7 +109,7 @@ public final class AlertEngine {
             if action == .fire {
                 l.alert.state = "firing"
                 l.alert.since = now
-                live[key] = l
+                setLive(key, l)
                 events.append(AlertEvent(action: .fire, alert: l.alert))
             }
         }
@@ -104,10 +128,25 @@ public final class AlertEngine {
         return events
     }
 
+    private static func raise(_ v: inout EpochMillis, to t: EpochMillis) { if t > v { v = t } }
+
+    /// Sets or removes a live alert, keeping `liveCount` in step.
+    private func setLive(_ key: Key, _ l: Live?) {
+        if let l {
+            if live.updateValue(l, forKey: key) == nil { liveCount[key.rule] += 1 }
+        } else if live.removeValue(forKey: key) != nil {
+            liveCount[key.rule] -= 1
+        }
+    }
+
     private func step(_ key: Key, holds: Bool, clears: Bool, now: EpochMillis, value: Double?, valueTime: EpochMillis?,
                       entry: SensorEntry?, series: SeriesName?, into events: inout [AlertEvent]) {
         let rule = rules[key.rule]
-        var l = live[key] ?? Live(machine: AlertStateMachine(forMillis: rule.forMillis),
+        // The common case, a quiet series with no live alert: inactive stays inactive.
+        if !holds && liveCount[key.rule] == 0 { return }
+        let existing = live[key]
+        if existing == nil && !holds { return }
+        var l = existing ?? Live(machine: AlertStateMachine(forMillis: rule.forMillis),
                                   alert: Alert(rule: rule.name, subject: key.subject, severity: rule.severity, state: "inactive", since: now),
                                   lastHolds: false)
         let action = l.machine.observe(holds: holds, clears: clears, at: now)
@@ -119,22 +158,22 @@ public final class AlertEngine {
         }
         switch action {
         case .none:
-            if l.machine.state.isLive { live[key] = l }
+            if l.machine.state.isLive { setLive(key, l) }
             return
         case .pending:
             l.alert.state = "pending"
             l.alert.since = now
-            live[key] = l
+            setLive(key, l)
         case .fire:
             l.alert.state = "firing"
             l.alert.since = now
-            live[key] = l
+            setLive(key, l)
         case .cancel:
-            live[key] = nil
+            setLive(key, nil)
         case .resolve:
             l.alert.state = "resolved"
             l.alert.since = now
-            live[key] = nil
+            setLive(key, nil)
         }
         events.append(AlertEvent(action: action, alert: l.alert))
     }
