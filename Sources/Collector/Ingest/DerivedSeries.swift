@@ -38,8 +38,12 @@ final class DerivedSeries {
     private let junctions: [String: [String]]
     private let scopeEntries: [String: SensorEntry]
 
+    /// Zone and district scopes -> member station ids: every kind, and forest stations only.
+    private let scopeMembers: [String: [String]]
+    private let forestScopeMembers: [String: [String]]
+
     private var pending: [Reading] = []
-    private var lastTime: [String: EpochMillis] = [:]
+    private var lastTime: [SeriesName: EpochMillis] = [:]
 
     init(catalogue: Catalogue, config: CollectorConfig.DerivedConfig, timeZone: TimeZoneID, logger: Logger) {
         self.catalogue = catalogue
@@ -59,6 +63,16 @@ final class DerivedSeries {
         let traffic = Dictionary(grouping: catalogue.sensors.filter { $0.kind == .traffic && $0.zone != nil }, by: { $0.zone! })
         transformers = t
         junctions = traffic.mapValues { $0.map(\.id) }
+        func members(_ sensors: [SensorEntry]) -> [String: [String]] {
+            var m: [String: [String]] = [:]
+            for s in sensors {
+                m["district.\(s.district)", default: []].append(s.id)
+                if let z = s.zone { m["zone.\(z)", default: []].append(s.id) }
+            }
+            return m
+        }
+        scopeMembers = members(catalogue.sensors)
+        forestScopeMembers = members(catalogue.sensors.filter { $0.kind == .forest })
         scopeEntries = entries
     }
 
@@ -147,9 +161,8 @@ final class DerivedSeries {
         derive(name.sensor, "flood_risk_level", time: newest, value: level)
         latestFlood[name.sensor] = level
         guard let entry else { return }
-        for (scope, members) in scopes(of: entry, kinds: nil) {
-            let m = members.compactMap { latestFlood[$0.id] }.max() ?? level
-            derive(scope, "flood_risk_level", time: newest, value: m)
+        for scope in scopes(of: entry) {
+            derive(scope, "flood_risk_level", time: newest, value: maximum(latestFlood, scopeMembers[scope]) ?? level)
         }
     }
 
@@ -238,8 +251,8 @@ final class DerivedSeries {
         // Zone and district: the maximum over their stations (those heard from since start).
         latestFireP[sensor] = p
         guard let entry = catalogue.sensor(sensor) else { return }
-        for (scope, members) in scopes(of: entry, kinds: [.forest]) {
-            let maxP = members.compactMap { latestFireP[$0.id] }.max() ?? p
+        for scope in scopes(of: entry) {
+            let maxP = maximum(latestFireP, forestScopeMembers[scope]) ?? p
             derive(scope, "fire_danger_p", time: t, value: maxP)
             derive(scope, "fire_danger_level", time: t, value: Double(FireDanger.level(maxP)))
         }
@@ -275,12 +288,16 @@ final class DerivedSeries {
 
     // MARK: Helpers
 
-    /// The zone and district scopes of a station with their member stations.
-    private func scopes(of entry: SensorEntry, kinds: Set<SensorKind>?) -> [(String, [SensorEntry])] {
-        let peers = catalogue.sensors.filter { kinds?.contains($0.kind) ?? true }
-        var out = [("district.\(entry.district)", peers.filter { $0.district == entry.district })]
-        if let zone = entry.zone { out.append(("zone.\(zone)", peers.filter { $0.zone == zone })) }
-        return out
+    /// The district and zone scopes of a station.
+    private func scopes(of entry: SensorEntry) -> [String] {
+        entry.zone.map { ["district.\(entry.district)", "zone.\($0)"] } ?? ["district.\(entry.district)"]
+    }
+
+    /// The largest latest value among a scope's members (those heard from).
+    private func maximum(_ latest: [String: Double], _ members: [String]?) -> Double? {
+        var m: Double?
+        for id in members ?? [] { if let v = latest[id], v > (m ?? -.infinity) { m = v } }
+        return m
     }
 
     /// A tracker fed the stored samples of `name` in [from, to], except those of the batch
@@ -303,9 +320,8 @@ final class DerivedSeries {
     /// One derived reading, at a time strictly after the series' previous one.
     private func derive(_ sensor: String, _ metric: String, time: EpochMillis, value: Double) {
         guard let name = try? SeriesName(sensor: sensor, metric: metric) else { return }
-        let key = sensor + "/" + metric
-        let t = max(time, (lastTime[key] ?? .min) + 1)
-        lastTime[key] = t
+        let t = max(time, (lastTime[name] ?? .min) + 1)
+        lastTime[name] = t
         pending.append(Reading(series: name, time: t, value: value))
     }
 }
