@@ -47,7 +47,9 @@ struct Daemon {
         } catch {
             throw StartupError("cannot load alerts from '\(config.storage.path)': \(error)")
         }
-        let broadcaster = AlertBroadcaster()
+        let sseDropped = registry.makeCounter(descriptor: IngestMetrics.named("collector_notifications_total", "Alert notifications by target and outcome"),
+                                              labels: [("kind", "sse"), ("url", "/api/v1/alerts/stream"), ("outcome", "dropped_queue_full")])
+        let broadcaster = AlertBroadcaster(onDrop: { sseDropped.increment() })
         let alerts = AlertStage(engine: engine, store: alertStore, catalogue: catalogue, coverage: config.coverage, derived: config.derived,
                                 timeZone: config.timezone, logger: logger)
         alerts.broadcaster = broadcaster

@@ -205,6 +205,52 @@ import Testing
         _ = try await c.terminate()
     }
 
+    /// An alert that fires while the broker is unreachable (a silence, decided by the clock)
+    /// is on `alerts/#`, retained, once the broker is back.
+    @Test func firedWhileBrokerDownIsPublishedOnReconnect() async throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir + "/sensors", withIntermediateDirectories: true)
+        try "sensors: [{id: hy-q1, kind: hydro, district: muong-te, interval: 1m}]\n"
+            .write(toFile: dir + "/sensors/catalogue.yaml", atomically: true, encoding: .utf8)
+        try """
+            rules: [{name: gauge-silent, severity: warning, match: {sensor: hy-q1}, when: {silent_for: 3s}, summary: "{sensor} silent"}]
+            """.write(toFile: dir + "/sensors/rules.yaml", atomically: true, encoding: .utf8)
+        let broker = try MosquittoBroker(dir: dir)
+        defer { broker.stop() }
+        try await broker.waitReady()
+        let c = try CollectorProcess(dir: dir, brokerPort: broker.port, clientID: "it-republish", extraYAML: "sensors: \(dir)/sensors")
+        try c.start()
+        try await c.waitReady()
+        try broker.publish(topic: "telemetry/hy-q1", lines: [#"{"level_m": 1.5}"#])
+        try await waitUntil("the reading stored", seconds: 10) {
+            String(decoding: try await httpGet(c.baseURL + "/api/v1/series").body, as: UTF8.self).contains("hy-q1/level_m")
+        }
+        broker.stop()
+        do {
+            try await waitUntil("the silence alert firing with the broker down", seconds: 15) {
+                try await Self.alerts(c, "firing").count == 1
+            }
+        } catch {
+            Issue.record("\(error); collector log:\n\(c.log())")
+            throw error
+        }
+        try await waitUntil("its MQTT message counted as not sent", seconds: 5) {
+            String(decoding: try await httpGet(c.baseURL + "/metrics").body, as: UTF8.self)
+                .contains(#"collector_notifications_total{kind="mqtt",url="",outcome="dropped_disconnected"} 1"#)
+        }
+        try broker.start()
+        try await broker.waitReady()
+        try await waitUntil("reconnected", seconds: 30) { (try? await httpGet(c.baseURL + "/readyz").status) == 200 }
+        var message: String?
+        try await waitUntil("the retained alert on alerts/#", seconds: 10) {
+            message = try broker.readOne(topic: "alerts/#", seconds: 1)
+            return message != nil
+        }
+        #expect(message?.contains(#""rule":"gauge-silent","subject":"hy-q1","severity":"warning","state":"firing""#) == true)
+        _ = try await c.terminate()
+    }
+
     static func alerts(_ c: CollectorProcess, _ state: String) async throws -> [[String: Any]] {
         let (_, body) = try await httpGet("\(c.baseURL)/api/v1/alerts?state=\(state)")
         return (try JSONSerialization.jsonObject(with: body) as? [[String: Any]]) ?? []

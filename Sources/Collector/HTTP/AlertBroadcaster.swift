@@ -31,9 +31,20 @@ final class AlertBroadcaster: Sendable {
         for c in all { c.finish() }
     }
 
+    /// Called once per event a slow client missed (its buffer was full), for `/metrics`.
+    let onDrop: @Sendable () -> Void
+
+    init(onDrop: @escaping @Sendable () -> Void = {}) { self.onDrop = onDrop }
+
     /// Sends one `alert` event (its data: the alert's JSON) to every client.
     func send(_ json: String) {
-        clients.withLock { for c in $0.values { c.yield(json) } }
+        let dropped = clients.withLock { clients in
+            clients.values.reduce(0) { n, c in
+                if case .dropped = c.yield(json) { return n + 1 }
+                return n
+            }
+        }
+        for _ in 0..<dropped { onDrop() }
     }
 
     var clientCount: Int { clients.withLock { $0.count } }

@@ -54,6 +54,14 @@ final class AlertStage {
         derived.finishBatch()
     }
 
+    /// After (re)connecting to the broker: every firing alert is published again (retained),
+    /// so one that fired while the broker was unreachable is not missing from `alerts/#`.
+    func republishFiring() {
+        for a in engine.liveAlerts where a.state == "firing" {
+            publish(a.topic, AlertJSON.encode(a).bytes, true)
+        }
+    }
+
     /// Derived readings waiting to be committed, taken by the caller.
     func takeDerived() -> [Reading] { derived.take() }
 

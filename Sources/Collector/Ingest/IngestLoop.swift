@@ -84,6 +84,7 @@ final class IngestLoop: @unchecked Sendable {
         }
         alerts.publish = { [unowned self] topic, payload, retain in
             let rc = client.publish(topic, payload, qos: 1, retain: retain)
+            metrics.alertPublished(ok: rc == MOSQ_ERR_SUCCESS.rawValue)
             if rc != MOSQ_ERR_SUCCESS.rawValue {
                 logger.warning("cannot queue an alert message", metadata: ["topic": "\(topic)", "error": "\(MosquittoClient.describe(rc))"])
             }
@@ -113,6 +114,8 @@ final class IngestLoop: @unchecked Sendable {
                 let wait = ContinuousClock.now.duration(to: retryAt)
                 if wait > .zero {
                     waitForWake(milliseconds: Int32(min(wait.components.seconds * 1000 + 1, 1000)))
+                    // Time goes on without the broker: silences, pending timers, coverage.
+                    tickAlerts()
                     continue
                 }
                 connect()
@@ -133,7 +136,7 @@ final class IngestLoop: @unchecked Sendable {
         if rc == MOSQ_ERR_SUCCESS.rawValue {
             link = .connecting
         } else {
-            lost("cannot connect to \(u): \(MosquittoClient.describe(rc))")
+            lost("cannot connect to \(u): \(MosquittoClient.describe(rc))", connectFailed: true)
         }
     }
 
@@ -146,20 +149,7 @@ final class IngestLoop: @unchecked Sendable {
         _ = poll(&fds, 2, 1000)
         if fds[0].revents != 0 { drainWake() }
         if fds[1].revents & Int16(POLLIN | POLLHUP | POLLERR) != 0 { readWhileReadable(fd) }
-        let derived = alerts.tick(now: clock.now())
-        if !derived.isEmpty && !store.bind(derived, into: &batch) {
-            logger.warning("derived series dropped: limits.max_series reached")
-        }
-        if batchMessages > 0 || !batch.readings.isEmpty {
-            guard commit() else { return }
-            // Derived series of what was just committed (fire danger) are committed at once,
-            // so an alert on them is not a poll timeout late.
-            let next = alerts.takeDerived()
-            if !next.isEmpty {
-                if !store.bind(next, into: &batch) { logger.warning("derived series dropped: limits.max_series reached") }
-                guard commit() else { return }
-            }
-        }
+        guard tickAlerts() else { return }
         pruneIfDue()
         if case .down = link { return }
         if client.wantsWrite {
@@ -168,6 +158,25 @@ final class IngestLoop: @unchecked Sendable {
         }
         let rc = client.loopMisc()
         if rc != MOSQ_ERR_SUCCESS.rawValue { lost("keepalive: \(MosquittoClient.describe(rc))") }
+    }
+
+    /// Ticks the alert stage and commits the batch (messages read, derived readings), then
+    /// the derived series of that commit, so an alert on them is not a poll timeout late.
+    /// False when a commit failed (the link is cut).
+    @discardableResult
+    private func tickAlerts() -> Bool {
+        let derived = alerts.tick(now: clock.now())
+        if !derived.isEmpty && !store.bind(derived, into: &batch) {
+            logger.warning("derived series dropped: limits.max_series reached")
+        }
+        guard batchMessages > 0 || !batch.readings.isEmpty else { return true }
+        guard commit() else { return false }
+        let next = alerts.takeDerived()
+        if !next.isEmpty {
+            if !store.bind(next, into: &batch) { logger.warning("derived series dropped: limits.max_series reached") }
+            guard commit() else { return false }
+        }
+        return true
     }
 
     private func readWhileReadable(_ fd: Int32) {
@@ -253,14 +262,16 @@ final class IngestLoop: @unchecked Sendable {
             }
         }
         _ = client.publish(statusTopic, Array("online".utf8), qos: 1, retain: true)
+        alerts.republishFiring()
         status.mqtt(connected: true, "connected to \(config.mqtt.url)")
         metrics.connected.set(to: 1)
         logger.info("connected", metadata: ["broker": "\(config.mqtt.url)", "subscriptions": "\(config.mqtt.subscriptions.map(\.topic))"])
     }
 
     /// Marks the link down and schedules a reconnect with exponential back-off (1 s ... 30 s).
-    private func lost(_ reason: String) {
-        if case .down = link { return }
+    /// The link is down (or a connection attempt failed): retry after the back-off.
+    private func lost(_ reason: String, connectFailed: Bool = false) {
+        if case .down = link, !connectFailed { return }
         if stopRequested.load(ordering: .acquiring) {
             link = .down(retryAt: .now)
             return

@@ -42,6 +42,13 @@ struct IngestMetrics: Sendable {
         reconnects = registry.makeCounter(descriptor: Self.named("collector_mqtt_connect_attempts_total", "Connection attempts to the broker"))
     }
 
+    /// MQTT alert messages: queued in libmosquitto, or not (no connection; firing alerts are
+    /// published again on reconnect).
+    func alertPublished(ok: Bool) {
+        registry.makeCounter(descriptor: Self.named("collector_notifications_total", "Alert notifications by target and outcome"),
+                             labels: [("kind", "mqtt"), ("url", ""), ("outcome", ok ? "sent" : "dropped_disconnected")]).increment()
+    }
+
     func quarantined(reason: String) {
         registry.makeCounter(descriptor: Self.named("collector_quarantine_total", "Quarantined messages by reason"), labels: [("reason", reason)]).increment()
     }
