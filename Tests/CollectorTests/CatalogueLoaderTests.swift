@@ -7,8 +7,18 @@ import Telemetry
     @Test func shippedCatalogueIsValid() throws {
         let cat = try CatalogueLoader.load(path: packageRoot + "/sensors")
         #expect(cat.districts.count == 8)
-        #expect(cat.sensors.contains { $0.id == "ft-mt-0001" && $0.kind == .forest && $0.zone == "lc-mt-tk101" && $0.intervalMillis == 600_000 })
-        #expect(cat.sensor("hy-lc-0001")?.alarmLevelsM == [3.0, 3.8, 4.5])
+        // The illustrative province: about 2,000 sensors of every kind.
+        #expect((1900...2300).contains(cat.sensors.count))
+        #expect(Set(cat.sensors.map(\.kind)) == Set(SensorKind.allCases))
+        #expect(cat.sensor("hy-lc-0001")?.alarmLevelsM?.count == 3)
+        // Every transformer has its own meter and customers.
+        let byTransformer = Dictionary(grouping: cat.sensors.filter { $0.kind == .meter }, by: { $0.zone ?? "" })
+        #expect(byTransformer.values.allSatisfy { ms in ms.filter { $0.role == .feeder }.count == 1 && ms.count > 1 })
+        // With every station healthy the forest target of 70 % is met; the dropout scenario can break it.
+        let watched = Set(cat.sensors.filter { $0.kind == .forest }.compactMap(\.zone))
+        let forest = cat.zones.filter { $0.kind == .forest }
+        let pct = forest.filter { watched.contains($0.id) }.reduce(0) { $0 + $1.areaHa } / forest.reduce(0) { $0 + $1.areaHa } * 100
+        #expect(pct > 75 && pct < 100)
     }
 
     @Test func problemsAcrossFilesInFileOrder() {

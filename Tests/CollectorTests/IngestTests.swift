@@ -88,22 +88,22 @@ import Testing
                                                      #"{topic: "telemetry/#"}"#])
         try c.start()
         try await c.waitReady()
-        try broker.publish(topic: "field/sin-ho/hydro/hy-sh-0007/up", lines: ["rain rain_mm=4.5 1795000000"])
-        try broker.publish(topic: "telemetry/sin-ho/hy-sh-0008", lines: [#"{"ts": 1795000000, "rain_mm": 1}"#])
+        try broker.publish(topic: "field/sin-ho/hydro/rg-sh-0007/up", lines: ["rain rain_mm=4.5 1795000000"])
+        try broker.publish(topic: "telemetry/sin-ho/rg-sh-0008", lines: [#"{"ts": 1795000000, "rain_mm": 1}"#])
         var series: [[String: Any]] = []
         try await waitUntil("both series", seconds: 10) {
             let (_, body) = try await httpGet(c.baseURL + "/api/v1/series?metric=rain_mm")
             series = ((try? JSONSerialization.jsonObject(with: body) as? [[String: Any]]) ?? [])
-                .filter { ($0["series"] as? String)?.hasPrefix("hy-sh-") == true }
+                .filter { ($0["series"] as? String)?.hasPrefix("rg-sh-") == true }
             return series.count == 2
         }
         let byName = Dictionary(uniqueKeysWithValues: series.map { ($0["series"] as! String, $0) })
-        #expect(byName["hy-sh-0007/rain_mm"]?["district"] as? String == "sin-ho")
-        #expect(byName["hy-sh-0007/rain_mm"]?["kind"] as? String == "hydro")
-        #expect((byName["hy-sh-0007/rain_mm"]?["last_t"] as? NSNumber)?.intValue == 1_795_000_000)
-        #expect(byName["hy-sh-0008/rain_mm"]?["district"] is NSNull)
+        #expect(byName["rg-sh-0007/rain_mm"]?["district"] as? String == "sin-ho")
+        #expect(byName["rg-sh-0007/rain_mm"]?["kind"] as? String == "hydro")
+        #expect((byName["rg-sh-0007/rain_mm"]?["last_t"] as? NSNumber)?.intValue == 1_795_000_000)
+        #expect(byName["rg-sh-0008/rain_mm"]?["district"] is NSNull)
         let (_, filtered) = try await httpGet(c.baseURL + "/api/v1/series?district=sin-ho&metric=rain_mm")
-        #expect(String(decoding: filtered, as: UTF8.self).contains("hy-sh-0007") && !String(decoding: filtered, as: UTF8.self).contains("hy-sh-0008"))
+        #expect(String(decoding: filtered, as: UTF8.self).contains("rg-sh-0007") && !String(decoding: filtered, as: UTF8.self).contains("rg-sh-0008"))
         _ = try await c.terminate()
     }
 
