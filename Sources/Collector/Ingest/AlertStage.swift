@@ -44,7 +44,7 @@ final class AlertStage {
         for r in readings {
             let name = telemetry.registry.name(of: r.series)
             let entry = catalogue.sensor(name.sensor)
-            derived.observe(name, entry, r, batch: readings, telemetry: telemetry)
+            derived.observe(name, entry, r, batch: readings, telemetry: telemetry, now: now)
             events += engine.observe(series: name, sample: Sample(time: r.time, value: r.value), now: now,
                                      entry: .some(entry ?? derived.scopeEntry(name.sensor))) {
                 telemetry.recent(r.series)

@@ -30,6 +30,9 @@ final class DerivedSeries {
     private var air: [String: AirQualityTracker] = [:]
     private var energy: [String: EnergyLossTracker] = [:]
     private var lastGasp: [String: EpochMillis] = [:]
+    /// Wall-clock arrival of each meter's newest reading: a gateway replaying a backlog is
+    /// not an outage, whatever the readings' own times.
+    private var meterArrival: [String: EpochMillis] = [:]
     private var freeFlow: [String: FreeFlowEstimator] = [:]
     private var latestCongestion: [String: Double] = [:]
 
@@ -83,8 +86,10 @@ final class DerivedSeries {
 
     /// One committed reading. `batch` is the commit it came in (already stored), so trackers
     /// rebuilt from storage do not count it twice.
-    func observe(_ name: SeriesName, _ entry: SensorEntry?, _ r: BoundReading, batch: [BoundReading], telemetry: TelemetryStore) {
+    func observe(_ name: SeriesName, _ entry: SensorEntry?, _ r: BoundReading, batch: [BoundReading], telemetry: TelemetryStore,
+                 now: EpochMillis) {
         let sample = Sample(time: r.time, value: r.value)
+        if entry?.kind == .meter, name.metric != "last_gasp" { meterArrival[name.sensor] = now }
         switch name.metric {
         case "rain_mm":
             rain(name, entry, sample, batch: batch, telemetry: telemetry)
@@ -123,12 +128,18 @@ final class DerivedSeries {
     }
 
     /// Periodic: the share of silent meters per transformer (for outage alerts), for every
-    /// transformer with a meter heard from at least once.
+    /// transformer with a meter heard from at least once. A meter is heard by its newest
+    /// reading's time or, for readings that arrived late, by when they arrived.
     func tick(now: EpochMillis, lastSeen: [String: EpochMillis]) {
         for (tr, m) in transformers.sorted(by: { $0.key < $1.key }) {
             let meters = [m.feeder] + m.customers
             guard meters.contains(where: { lastSeen[$0.id] != nil }) else { continue }
-            let pct = Outage.silentPct(meters: meters, lastSeen: lastSeen, lastGasp: lastGasp, now: now,
+            var heard: [String: EpochMillis] = [:]
+            for meter in meters {
+                let t = max(lastSeen[meter.id] ?? .min, meterArrival[meter.id] ?? .min)
+                if t > .min { heard[meter.id] = t }
+            }
+            let pct = Outage.silentPct(meters: meters, lastSeen: heard, lastGasp: lastGasp, now: now,
                                        intervals: config.outageSilentIntervals)
             derive("transformer.\(tr)", "meters_silent_pct", time: now, value: (pct * 100).rounded() / 100)
         }

@@ -16,6 +16,8 @@ final class MosquittoClient: @unchecked Sendable {
         var onConnect: (Int32) -> Void = { _ in }
         var onDisconnect: (Int32) -> Void = { _ in }
         var onMessage: (UnsafePointer<mosquitto_message>) -> Void = { _ in }
+        /// A QoS 1 publish was acknowledged by the broker (QoS 0: was written).
+        var onPublish: (Int32) -> Void = { _ in }
     }
 
     private static let libraryReady: Void = {
@@ -41,6 +43,7 @@ final class MosquittoClient: @unchecked Sendable {
         mosquitto_connect_callback_set(h, onConnectThunk)
         mosquitto_disconnect_callback_set(h, onDisconnectThunk)
         mosquitto_message_callback_set(h, onMessageThunk)
+        mosquitto_publish_callback_set(h, onPublishThunk)
     }
 
     deinit { mosquitto_destroy(handle) }
@@ -91,6 +94,8 @@ final class MosquittoClient: @unchecked Sendable {
     func loopRead() -> Int32 { mosquitto_loop_read(handle, 1) }
     func loopWrite() -> Int32 { mosquitto_loop_write(handle, 1) }
     func loopMisc() -> Int32 { mosquitto_loop_misc(handle) }
+    /// One round of libmosquitto's own loop (select, read, write, keepalive), for simple clients.
+    func loop(timeoutMillis: Int32) -> Int32 { mosquitto_loop(handle, timeoutMillis, 1) }
 
     func subscribe(_ topic: String, qos: Int32) -> Int32 {
         mosquitto_subscribe(handle, nil, topic, qos)
@@ -99,6 +104,9 @@ final class MosquittoClient: @unchecked Sendable {
     func publish(_ topic: String, _ payload: [UInt8], qos: Int32, retain: Bool) -> Int32 {
         mosquitto_publish(handle, nil, topic, Int32(payload.count), payload, qos, retain)
     }
+
+    /// Connects again with the same options (simple clients; the ingest loop reconnects itself).
+    func reconnect() -> Int32 { mosquitto_reconnect(handle) }
 
     /// Queues a clean DISCONNECT (the broker then does not publish the will).
     func disconnect() -> Int32 { mosquitto_disconnect(handle) }
@@ -138,4 +146,8 @@ private let onDisconnectThunk: @convention(c) (OpaquePointer?, UnsafeMutableRawP
 
 private let onMessageThunk: @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?, UnsafePointer<mosquitto_message>?) -> Void = { _, ud, msg in
     if let msg { events(ud)?.onMessage(msg) }
+}
+
+private let onPublishThunk: @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?, Int32) -> Void = { _, ud, mid in
+    events(ud)?.onPublish(mid)
 }

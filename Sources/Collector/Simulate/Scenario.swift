@@ -1,0 +1,116 @@
+import Telemetry
+
+/// What `collector simulate --scenario` plays, over the run's simulated window [start, end),
+/// and what the collector should raise (`expectations`), so the demo and tests can check it.
+struct Scenario: Sendable {
+    enum Kind: String, Sendable, CaseIterable {
+        case normal, fireWeather = "fire-weather", storm, outage, energyTheft = "energy-theft", congestion
+        case linkLoss = "link-loss", sensorDropout = "sensor-dropout"
+    }
+
+    /// How the scenario changes one sensor at one time.
+    struct Effect: Sendable {
+        var hotDry = false
+        /// Storm: rain per reading, and hours since the downpour began (for rivers).
+        var rainPerReadingMM: Double?
+        var stormHours: Double?
+        var silent = false
+        var lossShare = 0.05
+        var congested = false
+        /// link-loss: held back by the gateway, published at the end out of order.
+        var buffered = false
+    }
+
+    let kind: Kind
+    let start: EpochMillis
+    let end: EpochMillis
+    /// The district it plays in (fire-weather, storm, link-loss) or the transformer (outage,
+    /// energy-theft); defaults per kind.
+    let target: String
+
+    init(kind: Kind, start: EpochMillis, end: EpochMillis, target: String?) {
+        self.kind = kind
+        self.start = start
+        self.end = end
+        self.target = target ?? Self.defaultTarget(kind)
+    }
+
+    static func defaultTarget(_ kind: Kind) -> String {
+        switch kind {
+        case .fireWeather: "muong-te"
+        case .storm: "sin-ho"
+        case .outage: "lc-tr001"
+        case .energyTheft: "lc-tr002"
+        case .congestion: "lai-chau-city"
+        case .linkLoss: "phong-tho"
+        case .sensorDropout: "muong-te,sin-ho,nam-nhun,phong-tho"
+        case .normal: ""
+        }
+    }
+
+    static let dropoutMillis: EpochMillis = 2 * 3_600_000
+    static let linkLossMillis: EpochMillis = 6 * 3_600_000
+
+    func effect(on s: SensorEntry, at t: EpochMillis) -> Effect {
+        var e = Effect()
+        switch kind {
+        case .normal:
+            break
+        case .fireWeather:
+            e.hotDry = s.kind == .forest && s.district == target
+        case .storm:
+            // The last three days: two rainy days, then a downpour over the last 18 hours.
+            guard s.district == target, s.kind == .hydro || s.kind == .forest else { break }
+            let downpour = end - 18 * 3_600_000
+            if t >= downpour {
+                e.rainPerReadingMM = 12.0 * Double(s.intervalMillis) / 3_600_000   // 12 mm/h
+                e.stormHours = Double(t - downpour) / 3_600_000
+            } else if t >= end - 3 * 86_400_000 {
+                e.rainPerReadingMM = 1.5 * Double(s.intervalMillis) / 3_600_000    // 36 mm a day
+            }
+        case .outage:
+            e.silent = s.kind == .meter && s.zone == target && t >= start + (end - start) / 2
+        case .energyTheft:
+            if s.kind == .meter && s.zone == target { e.lossShare = 0.15 }
+        case .congestion:
+            e.congested = s.kind == .traffic && s.district == target && t >= end - 40 * 60_000
+        case .linkLoss:
+            e.buffered = s.district == target && t >= end - Self.linkLossMillis
+        case .sensorDropout:
+            e.silent = s.kind == .forest && target.split(separator: ",").contains(Substring(s.district))
+                && t >= end - Self.dropoutMillis
+        }
+        return e
+    }
+
+    /// What the collector should raise (with the shipped rules), in words.
+    var expectations: [String] {
+        switch kind {
+        case .normal:
+            return ["no alert beyond the shipped rules' usual ones (a quiet province)"]
+        case .fireWeather:
+            return ["fire_danger_level rises day by day at the forest stations of \(target) (about 2,000 of P a dry hot day)",
+                    "forest-fire-danger (critical) for them once the level reaches IV (P > 5000: the third dry day)",
+                    "district.\(target)/fire_danger_level at the same level (the maximum)"]
+        case .storm:
+            return ["rain_24h_mm above 100 at the hydro stations of \(target): rain-very-heavy-24h (warning)",
+                    "flood_risk_level 1 or more after two earlier rainy days: flood-risk (critical)",
+                    "rivers rising 0.6 m/h: river-rising-fast, then river-alarm-level-2 and -3"]
+        case .outage:
+            return ["every meter of transformer \(target) silent from the middle of the run:",
+                    "transformer.\(target)/meters_silent_pct = 100 and one transformer-outage (critical) alert, not one per meter"]
+        case .energyTheft:
+            return ["transformer.\(target)/energy_loss_pct = 15 for every complete hour (5 elsewhere): energy-loss-high (warning)"]
+        case .congestion:
+            return ["speeds at 30 % of free flow at \(target)'s junctions for the last 40 minutes: congestion 0.7",
+                    "junction-congested (info) and traffic-slow (info) after their `for` of 10 minutes (wall clock)"]
+        case .linkLoss:
+            return ["the \(target) gateway holds back its last 6 hours, then sends them shuffled with 5 % duplicates",
+                    "no alert from it; every reading stored exactly once (compare the counts printed at the end)"]
+        case .sensorDropout:
+            return ["forest stations of \(target) silent for the last 2 hours",
+                    "forest_monitored_pct for the province below 70: forest-coverage-below-target (warning) after its `for` (1h, wall clock)",
+                    "forest-station-silent (warning) for each of them"]
+        }
+    }
+}

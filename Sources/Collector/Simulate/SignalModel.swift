@@ -1,0 +1,119 @@
+import Foundation
+import Telemetry
+
+/// The simulator's readings: every value is a pure function of (seed, sensor, metric, time,
+/// scenario), so a run is reproducible with `--seed`, and a reading published twice (a
+/// gateway's retry) carries the same value both times.
+///
+/// Signals follow local time (UTC+7): diurnal temperature and humidity, afternoon rain on a
+/// district's rainy days, rivers that answer the rain, rush hours on the roads and in the air,
+/// evening peaks on the meters. The numbers are illustrative, not a climate model.
+struct SignalModel: Sendable {
+    let seed: UInt64
+    let scenario: Scenario
+    /// Customer meters per transformer (for the transformer's own meter).
+    let customers: [String: [SensorEntry]]
+    static let utcOffsetHours = 7.0
+
+    /// A value for one reading, or nil when the metric is not simulated.
+    func value(_ s: SensorEntry, _ metric: String, at t: EpochMillis) -> Double? {
+        let h = localHour(t)
+        let day = localDay(t)
+        let sun = sin(2 * .pi * (h - 9) / 24)          // peaks at 15:00, lowest at 03:00
+        let n = noise(s.id, metric, t)
+        let effect = scenario.effect(on: s, at: t)
+        switch metric {
+        case "temp_c":
+            if effect.hotDry { return round(37 + 2.5 * sun + 0.5 * n, 1) }
+            return round(21 + offset(s.id, 3) + 6 * sun + 0.8 * n, 1)
+        case "rh_pct":
+            if effect.hotDry { return round(min(max(24 - 6 * sun + 2 * n, 10), 40), 1) }
+            return round(min(max(78 - 20 * sun + 4 * n, 20), 100), 1)
+        case "wind_ms":
+            return round(max(0, 2 + 1.5 * sun + n), 1)
+        case "rain_mm":
+            return round(rain(s, h: h, day: day, t: t, effect: effect), 1)
+        case "level_m":
+            let base = (s.alarmLevelsM?.first ?? 3) - 1.2
+            if let storm = effect.stormHours { return round(base + min(storm * 0.6, 3.5) + 0.01 * n, 3) }
+            let rainy = isRainyDay(s.district, day) && h >= 14
+            return round(base + (rainy ? 0.35 * min(h - 14, 6) / 6 : 0) + 0.01 * n, 3)
+        case "pm25_ugm3":
+            return round(max(2, 18 + 14 * rush(h) + 4 * n), 1)
+        case "pm10_ugm3":
+            return round(max(4, (18 + 14 * rush(h)) * 1.7 + 6 * n), 1)
+        case "kwh":
+            guard s.role == .feeder else { return customerKWh(s, h: h, t: t) }
+            let delivered = (customers[s.zone ?? ""] ?? []).reduce(0.0) { $0 + customerKWh($1, h: h, t: t) }
+            return round(delivered / (1 - effect.lossShare), 3)
+        case "voltage_v":
+            return round(226 - 4 * evening(h) + 2 * n, 1)
+        case "flow_veh":
+            return round(max(0, 6 + 28 * rush(h) + 3 * n))
+        case "speed_kmh":
+            let ff = s.freeFlowKmh ?? 40
+            if effect.congested { return round(ff * 0.3 + n, 1) }
+            return round(max(3, ff * (1 - 0.3 * rush(h)) + 2 * n), 1)
+        case "occupancy":
+            return round(min(1, max(0, 0.08 + (effect.congested ? 0.6 : 0.3 * rush(h)) + 0.03 * n)), 3)
+        default:
+            return nil
+        }
+    }
+
+    private func customerKWh(_ s: SensorEntry, h: Double, t: EpochMillis) -> Double {
+        let scale = 1.1 + offset(s.id, 0.5)            // 0.6 ... 1.6
+        return round(scale * (0.08 + 0.25 * evening(h) + 0.08 * bump(h, 6, 8)) + 0.01 * abs(noise(s.id, "kwh", t)), 3)
+    }
+
+    private func rain(_ s: SensorEntry, h: Double, day: Int64, t: EpochMillis, effect: Scenario.Effect) -> Double {
+        if effect.hotDry { return 0 }
+        if let mm = effect.rainPerReadingMM { return mm * (0.8 + 0.4 * unit(s.id, "storm", t)) }
+        guard isRainyDay(s.district, day), h >= 14, h < 20 else { return 0 }
+        let perHour = 2 + 8 * unit(s.district, "rate", day)   // 2 ... 10 mm/h on a rainy afternoon
+        return perHour * Double(s.intervalMillis) / 3_600_000 * (0.5 + unit(s.id, "rain", t))
+    }
+
+    /// About one day in four rains in a district (the same for all its stations).
+    func isRainyDay(_ district: String, _ day: Int64) -> Bool { unit(district, "rainy", day) < 0.25 }
+
+    // MARK: Time and noise
+
+    func localHour(_ t: EpochMillis) -> Double {
+        let h = (Double(t) / 3_600_000 + Self.utcOffsetHours).truncatingRemainder(dividingBy: 24)
+        return h < 0 ? h + 24 : h
+    }
+
+    func localDay(_ t: EpochMillis) -> Int64 { Int64(((Double(t) / 3_600_000 + Self.utcOffsetHours) / 24).rounded(.down)) }
+
+    private func rush(_ h: Double) -> Double { max(bump(h, 7, 9), bump(h, 17, 19)) }
+    private func evening(_ h: Double) -> Double { bump(h, 18, 22) }
+    /// 1 inside [from, to), easing in and out over half an hour.
+    private func bump(_ h: Double, _ from: Double, _ to: Double) -> Double {
+        min(1, max(0, min(h - from + 0.5, to - h + 0.5) * 2))
+    }
+
+    /// A per-sensor constant in -width ... width.
+    private func offset(_ id: String, _ width: Double) -> Double { (unit(id, "offset", 0) * 2 - 1) * width }
+
+    /// Uniform in -1 ... 1.
+    private func noise(_ id: String, _ metric: String, _ t: EpochMillis) -> Double { unit(id, metric, t) * 2 - 1 }
+
+    /// Uniform in 0 ... 1 from a stable hash (FNV-1a, then SplitMix64); never Swift's per-process
+    /// seeded `Hasher`, so the same seed gives the same readings in every run.
+    func unit(_ id: String, _ salt: String, _ k: Int64) -> Double {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325 ^ seed
+        for b in id.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        for b in salt.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        h ^= UInt64(bitPattern: k)
+        h = (h ^ (h >> 30)) &* 0xbf58_476d_1ce4_e5b9
+        h = (h ^ (h >> 27)) &* 0x94d0_49bb_1331_11eb
+        h ^= h >> 31
+        return Double(h >> 11) / Double(1 << 53)
+    }
+
+    private func round(_ v: Double, _ places: Int = 0) -> Double {
+        let f = [1.0, 10, 100, 1000][places]
+        return (v * f).rounded() / f
+    }
+}
