@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make demo: starts a mosquitto on a free loopback port and the collector with a demo
-# config, publishes two hours of readings from a few stations, then prints the HTTP address
-# and example queries. Ctrl-C stops everything. DEMO_ONESHOT=1 stops after the queries.
+# config, plays a day of the shipped province and three scenarios with `collector simulate`,
+# then prints the HTTP address, example queries and the alerts raised; the province keeps
+# reporting in real time. Ctrl-C stops everything. DEMO_ONESHOT=1 stops after the queries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -50,26 +51,39 @@ done
 curl -sf "http://127.0.0.1:$HTTP_PORT/readyz" >/dev/null || { echo "collector did not become ready; see $DIR/collector.log"; exit 1; }
 
 NOW=$(date +%s)
-START=$((NOW - 7200))
-echo "publishing two hours of readings (one every 10 s) from 3 stations at QoS 1 ..."
-# A forest fire-weather station, a river gauge and a transformer meter (illustrative values).
-awk -v start="$START" 'BEGIN {
-  for (i = 0; i < 720; i++) {
-    t = start + i * 10; h = (t / 3600 + 7) % 24;
-    printf "{\"sensor\":\"ft-mt-0001\",\"ts\":%d,\"temp_c\":%.2f,\"rh_pct\":%.1f}\n", t, 24 + 8 * sin((h - 9) * 3.14159 / 12), 70 - 25 * sin((h - 9) * 3.14159 / 12);
-  } }' | mosquitto_pub -h 127.0.0.1 -p "$MQTT_PORT" -q 1 -t telemetry/muong-te/forest/ft-mt-0001 -l
-awk -v start="$START" 'BEGIN {
-  for (i = 0; i < 720; i++) { t = start + i * 10; printf "[{\"sensor\":\"hy-lc-0001\",\"ts\":%d,\"level_m\":%.3f}]\n", t, 2.1 + i * 0.0004 }
-}' | mosquitto_pub -h 127.0.0.1 -p "$MQTT_PORT" -q 1 -t telemetry/lai-chau-city/hydro/hy-lc-0001 -l
-awk -v start="$START" 'BEGIN {
-  for (i = 0; i < 720; i++) { t = start + i * 10; printf "{\"ts\":%d,\"kwh\":%.3f,\"voltage_v\":%.1f}\n", t, 1000 + i * 0.35, 228 + (i % 7) }
-}' | mosquitto_pub -h 127.0.0.1 -p "$MQTT_PORT" -q 1 -t telemetry/tam-duong/meter/mt-td-tr01 -l
-echo 'not json at all' | mosquitto_pub -h 127.0.0.1 -p "$MQTT_PORT" -q 1 -t telemetry/tam-duong/meter/broken -l
-sleep 1
+START=$((NOW - 21600))
+SIM=("$BIN" simulate --config "$DIR/collector.yaml" --seed 42)
+echo "simulating the province (sensors/: ~2,100 sensors) ..."
+# Three scenarios first: a dry hot spell in Muong Te, a storm in Sin Ho, a transformer losing
+# 15 % in Lai Chau city; then six hours of the rest of the province in 30 s.
+published=0
+sim() { # runs the simulator, shows its expectations and summary, counts its messages
+  local out; out=$("${SIM[@]}" "$@" 2>/dev/null)
+  grep -E '^(expect|simulate: (from|readings))' <<<"$out"
+  published=$((published + $(sed -n 's/^simulate: readings=[0-9]* messages=\([0-9]*\).*/\1/p' <<<"$out")))
+}
+sim --scenario fire-weather --sensors kind=forest,district=muong-te --speed 14400 --duration 30s
+sim --scenario storm --sensors kind=hydro,district=sin-ho --speed 7200 --duration 20s --client-id sim-storm
+sim --scenario energy-theft --sensors zone=lc-tr002 --speed 3600 --duration 10s --client-id sim-theft
+sim --speed 720 --duration 30s --from "$START" --client-id sim-province \
+  --exclude kind=forest,district=muong-te --exclude kind=hydro,district=sin-ho --exclude zone=lc-tr002
+echo 'not json at all' | mosquitto_pub -h 127.0.0.1 -p "$MQTT_PORT" -q 1 -t telemetry/broken -l
+published=$((published + 1))
+# The broker acknowledged everything; wait until the collector has taken every message too.
+taken() { curl -s "http://127.0.0.1:$HTTP_PORT/metrics" | awk '/^collector_messages_total/ {n += $2} END {printf "%d", n}'; }
+for _ in $(seq 1 300); do
+  n=$(taken); echo "  collector has taken $n of $published messages"
+  [ "$n" -ge "$published" ] && break
+  sleep 2
+done
+if [ "${DEMO_ONESHOT:-0}" != 1 ]; then
+  # Keep the province alive in real time while you look around.
+  "${SIM[@]}" --client-id sim-live --exclude zone=lc-tr002 >"$DIR/simulate.log" 2>&1 & pids+=($!)
+fi
 
 BASE="http://127.0.0.1:$HTTP_PORT"
-Q1="$BASE/api/v1/rollups?series=ft-mt-0001/temp_c&step=15m&from=$START"
-Q2="$BASE/api/v1/rollups?series=hy-lc-0001/level_m&step=1h&from=$START&format=csv"
+Q1="$BASE/api/v1/rollups?series=ft-mt-0001/fire_danger_level&step=1d&from=$((NOW - 7 * 86400))"
+Q2="$BASE/api/v1/rollups?metric=temp_c&kind=forest&group_by=district&agg=max&step=6h&from=$START&format=csv"
 cat <<TXT
 
 The collector is running.
@@ -82,13 +96,15 @@ Example queries:
   curl '$Q2'
   curl '$BASE/api/v1/coverage?scope=province'     # the plan's indicators against targets
   curl '$BASE/api/v1/sensors'                     # online / stale / unregistered
-  curl '$BASE/api/v1/alerts'                      # live alerts (rules: sensors/rules.yaml)
+  curl '$BASE/api/v1/alerts?state=firing'         # live alerts (rules: sensors/rules.yaml)
   curl -N '$BASE/api/v1/alerts/stream'            # alert events as they happen
 
 TXT
 echo "\$ curl '$Q1'"; curl -s "$Q1"; echo; echo
 echo "\$ curl '$Q2'"; curl -s "$Q2"; echo
 echo "\$ curl '$BASE/api/v1/coverage?scope=province'"; curl -s "$BASE/api/v1/coverage?scope=province"; echo
+echo; echo "Alerts firing, by rule:"
+curl -s "$BASE/api/v1/alerts?state=firing" | python3 -c 'import json,sys,collections; [print(f"  {n:4d}  {r}") for r,n in collections.Counter(a["rule"] for a in json.load(sys.stdin)).most_common()]'
 if [ "${DEMO_ONESHOT:-0}" = 1 ]; then exit 0; fi
 echo "Ctrl-C to stop."
 wait

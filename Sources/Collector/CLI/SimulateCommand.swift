@@ -25,6 +25,8 @@ struct SimulateCommand: ParsableCommand {
     var prefix = "telemetry"
     @Option(help: "Sensors to play: comma-separated terms that must all hold: kind=K, district=D, zone=Z, or an id glob (ft-mt-*).")
     var sensors: String?
+    @Option(help: "Sensors to leave out (same syntax as --sensors); may be repeated.")
+    var exclude: [String] = []
     @Option(help: "Scenario: \(Scenario.Kind.allCases.map(\.rawValue).joined(separator: ", ")).")
     var scenario: String = "normal"
     @Option(help: "The scenario's district or transformer (default per scenario).")
@@ -64,7 +66,11 @@ struct SimulateCommand: ParsableCommand {
             FileHandle.standardError.write(Data((error.description + "\n").utf8))
             throw ExitCode(2)
         }
-        let selected = try SensorFilter(sensors ?? "").apply(catalogue.sensors)
+        var selected = try SensorFilter(sensors ?? "").apply(catalogue.sensors)
+        for e in exclude {
+            let out = Set(try SensorFilter(e).apply(selected).map(\.id))
+            selected.removeAll { out.contains($0.id) }
+        }
         guard !selected.isEmpty else { throw ValidationError("no catalogue sensor matches --sensors '\(sensors ?? "")'") }
 
         var o = Simulator.Options()

@@ -89,7 +89,8 @@ final class Simulator {
         var groups: [Int64: [Int64: [Int]]] = [:]
         for (i, s) in sensors.enumerated() {
             let k = s.intervalMillis / step
-            let slot = Int64(model.unit(s.id, "phase", 0) * Double(k))
+            // A transformer's meters read together (its own meter sums its customers' readings).
+            let slot = Int64(model.unit(s.kind == .meter ? s.zone ?? s.id : s.id, "phase", 0) * Double(k))
             groups[k, default: [:]][slot, default: []].append(i)
         }
         let first = (options.start + step - 1) / step
@@ -283,7 +284,7 @@ final class Simulator {
         let deadline = ContinuousClock.now + .seconds(60)
         while acked < summary.messages && ContinuousClock.now < deadline { pump(waitMillis: 50) }
         _ = client.disconnect()
-        for _ in 0..<10 { pump(waitMillis: 10) }
+        for _ in 0..<10 where client.loop(timeoutMillis: 10) == MOSQ_ERR_SUCCESS.rawValue {}
     }
 
     // MARK: Helpers
