@@ -105,6 +105,11 @@ final class MosquittoClient: @unchecked Sendable {
         mosquitto_publish(handle, nil, topic, Int32(payload.count), payload, qos, retain)
     }
 
+    /// Publishes and tells the message id `onPublish` will report for it.
+    func publish(_ topic: String, _ payload: [UInt8], qos: Int32, mid: inout Int32) -> Int32 {
+        mosquitto_publish(handle, &mid, topic, Int32(payload.count), payload, qos, false)
+    }
+
     /// Connects again with the same options (simple clients; the ingest loop reconnects itself).
     func reconnect() -> Int32 { mosquitto_reconnect(handle) }
 

@@ -58,6 +58,8 @@ final class Simulator {
     private var connected = false
     private var connectError: Int32?
     private var acked = 0
+    /// Message ids sent and not yet acknowledged (a resend after a reconnect keeps its id).
+    private var outstanding = Set<Int32>()
     private var lastReconnect = ContinuousClock.now
     private var summary = Summary()
     private var packs: [String: [(sensor: Int, time: EpochMillis, metric: String, value: Double)]] = [:]
@@ -236,8 +238,11 @@ final class Simulator {
         events.onConnect = { [unowned self] rc in
             if rc == 0 { connected = true } else { connectError = rc }
         }
-        events.onPublish = { [unowned self] _ in acked += 1 }
-        client = try MosquittoClient(clientID: options.clientID, cleanSession: true, events: events)
+        events.onPublish = { [unowned self] mid in
+            if outstanding.remove(mid) != nil { acked += 1 }
+        }
+        // QoS 1: a persistent session, so messages in flight when the broker goes away are sent again.
+        client = try MosquittoClient(clientID: options.clientID, cleanSession: options.qos == 0, events: events)
         try client.useMQTT311()
         let rc = client.connect(host: options.url.host, port: Int32(options.url.port), keepalive: 30, sessionExpiry: nil)
         guard rc == MOSQ_ERR_SUCCESS.rawValue else {
@@ -253,17 +258,23 @@ final class Simulator {
     }
 
     private func publish(_ topic: String, _ payload: [UInt8]) {
-        while summary.messages - acked >= options.maxInflight && !simulatorStop.load(ordering: .relaxed) {
+        while outstanding.count >= options.maxInflight && !simulatorStop.load(ordering: .relaxed) {
             pump(waitMillis: 10)
         }
-        var rc = client.publish(topic, payload, qos: options.qos, retain: false)
+        var mid: Int32 = 0
+        var rc = client.publish(topic, payload, qos: options.qos, mid: &mid)
         while rc == MOSQ_ERR_NO_CONN.rawValue || rc == MOSQ_ERR_CONN_LOST.rawValue {
             // The broker went away: reconnect and go on (unacknowledged QoS 1 messages are resent).
             if simulatorStop.load(ordering: .relaxed) { return }
             pump(waitMillis: 100)
-            rc = client.publish(topic, payload, qos: options.qos, retain: false)
+            rc = client.publish(topic, payload, qos: options.qos, mid: &mid)
+        }
+        guard rc == MOSQ_ERR_SUCCESS.rawValue else {
+            FileHandle.standardError.write(Data("simulate: publish failed: \(MosquittoClient.describe(rc))\n".utf8))
+            return
         }
         summary.messages += 1
+        if options.qos > 0 { outstanding.insert(mid) } else { acked += 1 }
         pump(waitMillis: 0)
     }
 
@@ -281,8 +292,9 @@ final class Simulator {
     }
 
     private func finish() {
-        let deadline = ContinuousClock.now + .seconds(60)
-        while acked < summary.messages && ContinuousClock.now < deadline { pump(waitMillis: 50) }
+        // Every QoS 1 message acknowledged before leaving (resends included), within 2 minutes.
+        let deadline = ContinuousClock.now + .seconds(120)
+        while !outstanding.isEmpty && ContinuousClock.now < deadline { pump(waitMillis: 50) }
         _ = client.disconnect()
         for _ in 0..<10 where client.loop(timeoutMillis: 10) == MOSQ_ERR_SUCCESS.rawValue {}
     }
