@@ -38,4 +38,9 @@ public struct Alert: Sendable, Equatable {
 public struct AlertEvent: Sendable, Equatable {
     public var action: AlertStateMachine.Action
     public var alert: Alert
+
+    public init(action: AlertStateMachine.Action, alert: Alert) {
+        self.action = action
+        self.alert = alert
+    }
 }

@@ -53,7 +53,8 @@ struct Daemon {
         let alerts = AlertStage(engine: engine, store: alertStore, catalogue: catalogue, coverage: config.coverage, derived: config.derived,
                                 timeZone: config.timezone, logger: logger)
         alerts.broadcaster = broadcaster
-        let notifiers = Notifiers(config: config.notify, catalogue: catalogue, instance: config.mqtt.clientID,
+        let live = LiveCatalogue(catalogue, rules: rules)
+        let notifiers = Notifiers(config: config.notify, catalogue: live, instance: config.mqtt.clientID,
                                   registry: registry, logger: logger)
         alerts.notifiers = notifiers
         let loop: IngestLoop
@@ -72,8 +73,8 @@ struct Daemon {
         } else if !["127.0.0.1", "::1", "localhost"].contains(config.http.host) {
             logger.warning("HTTP listens beyond loopback without http.tokens_file: anyone who reaches it can read and acknowledge")
         }
-        APIRoutes(reader: reader, catalogue: catalogue, status: status, metrics: registry, clock: clock).register(on: router)
-        CatalogueRoutes(reader: reader, catalogue: catalogue, coverage: config.coverage, timeZone: config.timezone,
+        APIRoutes(reader: reader, live: live, status: status, metrics: registry, clock: clock).register(on: router)
+        CatalogueRoutes(reader: reader, live: live, coverage: config.coverage, timeZone: config.timezone,
                         clock: clock).register(on: router)
         AlertRoutes(store: alertStore, broadcaster: broadcaster, clock: clock).register(on: router)
         let logger = self.logger
@@ -92,6 +93,7 @@ struct Daemon {
                 .init(service: app, successTerminationBehavior: .gracefullyShutdownGroup,
                       failureTerminationBehavior: .gracefullyShutdownGroup),
                 .init(service: notifiers, successTerminationBehavior: .ignore),
+                .init(service: ReloadService(config: config, live: live, loop: loop, logger: logger), successTerminationBehavior: .ignore),
                 .init(service: AlertStreamCloser(broadcaster: broadcaster), successTerminationBehavior: .ignore),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],

@@ -5,7 +5,7 @@ import Telemetry
 /// The HTTP API (CONTRACT.md, "HTTP API v1") over a `TelemetryReader`.
 struct APIRoutes: Sendable {
     let reader: TelemetryReader
-    let catalogue: Catalogue
+    let live: LiveCatalogue
     let status: CollectorStatus
     let metrics: PrometheusCollectorRegistry
     let clock: any WallClock
@@ -158,7 +158,7 @@ struct APIRoutes: Sendable {
         let district = q.string("district")
         var members: [SeriesID: String] = [:]
         for s in try await reader.seriesList() where s.name.metric == metric {
-            let entry = catalogue.sensor(s.name.sensor)
+            let entry = live.current.sensor(s.name.sensor)
             let sKind = entry?.kind.rawValue ?? s.kind
             let sDistrict = entry?.district ?? s.district
             guard kind == nil || sKind == kind, district == nil || sDistrict == district else { continue }

@@ -7,7 +7,7 @@ import Telemetry
 /// expects against what reports.
 struct CatalogueRoutes: Sendable {
     let reader: TelemetryReader
-    let catalogue: Catalogue
+    let live: LiveCatalogue
     let coverage: CollectorConfig.CoverageConfig
     let timeZone: TimeZoneID
     let clock: any WallClock
@@ -32,6 +32,7 @@ struct CatalogueRoutes: Sendable {
         let district = q.string("district")
         let now = clock.now()
         let lastSeen = try await reader.sensorsLastSeen()
+        let catalogue = live.current
         let catalogued = Set(catalogue.sensors.map(\.id))
         var j = JSONText()
         j.array { a in
@@ -75,7 +76,7 @@ struct CatalogueRoutes: Sendable {
         let all = try await reader.seriesList()
         j.array { a in
             for s in all {
-                let entry = catalogue.sensor(s.name.sensor)
+                let entry = live.current.sensor(s.name.sensor)
                 let sKind = entry?.kind.rawValue ?? s.kind
                 let sDistrict = entry?.district ?? s.district
                 guard kind == nil || sKind == kind?.rawValue, district == nil || sDistrict == district,
@@ -100,7 +101,7 @@ struct CatalogueRoutes: Sendable {
         let indicator = q.string("indicator")
         let scope = q.string("scope")
         let now = clock.now()
-        let all = CoverageCalculator.compute(catalogue, lastSeen: try await reader.sensorsLastSeen(), now: now,
+        let all = CoverageCalculator.compute(live.current, lastSeen: try await reader.sensorsLastSeen(), now: now,
                                              year: AlertStage.year(now, timeZone), targets: coverage.targets)
         var j = JSONText()
         j.array { a in

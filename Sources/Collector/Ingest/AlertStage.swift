@@ -7,18 +7,19 @@ import Telemetry
 /// engine, ticks it once a second, stores what changed, and publishes alerts on MQTT
 /// (`alerts/<severity>/<rule>/<subject>`, QoS 1, retained while firing, cleared when resolved).
 final class AlertStage {
-    private let engine: AlertEngine
+    private var engine: AlertEngine
     private let store: AlertStore
     private let logger: Logger
     private var lastTick: EpochMillis = 0
     private var lastCoverage: EpochMillis = 0
-    private let catalogue: Catalogue
+    private var catalogue: Catalogue
     private let coverage: CollectorConfig.CoverageConfig
+    private let derivedConfig: CollectorConfig.DerivedConfig
     private let timeZone: TimeZoneID
     /// Called with (indicator, scope, value) for every computed coverage indicator.
     var gauge: (String, String, Double) -> Void = { _, _, _ in }
     /// Fire danger, rain, floods, air, power and traffic series computed from readings.
-    let derived: DerivedSeries
+    private(set) var derived: DerivedSeries
     /// Every state change also goes to the Server-Sent-Events feed.
     var broadcaster: AlertBroadcaster?
     /// Webhooks and Alertmanagers.
@@ -29,6 +30,7 @@ final class AlertStage {
     init(engine: AlertEngine, store: AlertStore, catalogue: Catalogue, coverage: CollectorConfig.CoverageConfig,
          derived: CollectorConfig.DerivedConfig, timeZone: TimeZoneID, logger: Logger) {
         self.derived = DerivedSeries(catalogue: catalogue, config: derived, timeZone: timeZone, logger: logger)
+        derivedConfig = derived
         self.engine = engine
         self.store = store
         self.catalogue = catalogue
@@ -52,6 +54,25 @@ final class AlertStage {
         }
         handle(events, now: now)
         derived.finishBatch()
+    }
+
+    /// A new catalogue and rules (SIGHUP), between two batches. Live alerts of rules that still
+    /// exist carry on with their state; those of removed rules are resolved. Derived-series
+    /// trackers start again from storage, as after a restart.
+    func reload(catalogue: Catalogue, rules: [Rule], now: EpochMillis) {
+        let names = Set(rules.map(\.name))
+        let kept = engine.liveAlerts.filter { names.contains($0.rule) }
+        let dropped = engine.liveAlerts.filter { !names.contains($0.rule) }
+        engine = AlertEngine(rules: rules, catalogue: catalogue, restored: kept, lastSeen: engine.lastSeen, now: now)
+        derived = DerivedSeries(catalogue: catalogue, config: derivedConfig, timeZone: timeZone, logger: logger)
+        self.catalogue = catalogue
+        handle(dropped.map { a in
+            var r = a
+            r.state = "resolved"
+            r.since = now
+            r.summary = a.summary + " (rule removed)"
+            return AlertEvent(action: .resolve, alert: r)
+        }, now: now)
     }
 
     /// After (re)connecting to the broker: every firing alert is published again (retained),

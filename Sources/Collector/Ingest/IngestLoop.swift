@@ -1,3 +1,4 @@
+import Alerts
 import CMosquitto
 import Foundation
 import Logging
@@ -30,7 +31,8 @@ final class IngestLoop: @unchecked Sendable {
     /// Parsed topic patterns, one per subscription.
     private let patterns: [TopicPattern]
     /// Catalogued sensor ids, when unregistered sensors are refused.
-    private let registeredOnly: Set<String>?
+    private var registeredOnly: Set<String>?
+    private let pendingReload = Mutex<(Catalogue, [Rule])?>(nil)
     private let sessionExpiry: UInt32?
 
     // Loop-thread state.
@@ -99,6 +101,19 @@ final class IngestLoop: @unchecked Sendable {
         close(wakeWrite)
     }
 
+    /// A new catalogue and rules (SIGHUP), applied by the loop between two batches.
+    func reload(catalogue: Catalogue, rules: [Rule]) {
+        pendingReload.withLock { $0 = (catalogue, rules) }
+        var b: UInt8 = 1
+        _ = write(wakeWrite, &b, 1)
+    }
+
+    private func applyReload() {
+        guard let (catalogue, rules) = pendingReload.withLock({ p in defer { p = nil }; return p }) else { return }
+        registeredOnly = config.unregisteredSensors == .reject ? Set(catalogue.sensors.map(\.id)) : nil
+        alerts.reload(catalogue: catalogue, rules: rules, now: clock.now())
+    }
+
     /// Asks the loop to finish: it commits what it holds, lets the PUBACKs out, and returns.
     func requestStop() {
         stopRequested.store(true, ordering: .releasing)
@@ -110,6 +125,7 @@ final class IngestLoop: @unchecked Sendable {
     func run() {
         logger.info("ingest loop starting", metadata: ["broker": "\(config.mqtt.url)", "client_id": "\(config.mqtt.clientID)"])
         while !stopRequested.load(ordering: .acquiring) {
+            applyReload()
             if case .down(let retryAt) = link {
                 let wait = ContinuousClock.now.duration(to: retryAt)
                 if wait > .zero {

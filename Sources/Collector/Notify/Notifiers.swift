@@ -12,13 +12,13 @@ import Telemetry
 final class Notifiers: Service, Sendable {
     private let webhooks: [NotificationTarget]
     private let alertmanagers: [NotificationTarget]
-    private let catalogue: Catalogue
+    private let live: LiveCatalogue
     private let instance: String
     private let resendMillis: Int64
     private let lastResend = Mutex<EpochMillis>(0)
     private let drainUntil = Mutex<ContinuousClock.Instant?>(nil)
 
-    init(config: CollectorConfig.NotifyConfig, catalogue: Catalogue, instance: String,
+    init(config: CollectorConfig.NotifyConfig, catalogue: LiveCatalogue, instance: String,
          registry: PrometheusCollectorRegistry, logger: Logger) {
         func make(_ kind: String, _ t: CollectorConfig.NotifyConfig.Target, path: String) -> NotificationTarget? {
             guard let url = URL(string: t.url.hasSuffix("/") ? String(t.url.dropLast()) + path : t.url + path) else { return nil }
@@ -26,7 +26,7 @@ final class Notifiers: Service, Sendable {
         }
         webhooks = config.webhooks.compactMap { make("webhook", $0, path: "") }
         alertmanagers = config.alertmanagers.compactMap { make("alertmanager", $0, path: "/api/v2/alerts") }
-        self.catalogue = catalogue
+        live = catalogue
         self.instance = instance
         resendMillis = config.resendMillis
     }
@@ -41,7 +41,7 @@ final class Notifiers: Service, Sendable {
             for w in webhooks { w.enqueue(body) }
         }
         if !alertmanagers.isEmpty {
-            let body = Self.alertmanagerBody([alert], instance: instance, catalogue: catalogue, now: now, resendMillis: resendMillis)
+            let body = Self.alertmanagerBody([alert], instance: instance, catalogue: live.current, now: now, resendMillis: resendMillis)
             for a in alertmanagers { a.enqueue(body) }
         }
     }
@@ -58,7 +58,7 @@ final class Notifiers: Service, Sendable {
         guard due else { return }
         let alerts = firing()
         guard !alerts.isEmpty else { return }
-        let body = Self.alertmanagerBody(alerts, instance: instance, catalogue: catalogue, now: now, resendMillis: resendMillis)
+        let body = Self.alertmanagerBody(alerts, instance: instance, catalogue: live.current, now: now, resendMillis: resendMillis)
         for a in alertmanagers { a.enqueue(body) }
     }
 

@@ -112,6 +112,15 @@ final class MosquittoBroker: @unchecked Sendable {
         try mosquittoPub(["-t", topic, "-q", String(qos), "-s"], stdin: payload, seconds: 30)
     }
 
+    /// Publishes one message with exactly these bytes (invalid UTF-8, megabytes): from a file.
+    func publishFile(topic: String, payload: [UInt8], qos: Int = 1) throws {
+        let path = dir + "/payload-\(UUID().uuidString)"
+        try Data(payload).write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try mosquittoPub(["-t", topic, "-q", String(qos), payload.isEmpty ? "-n" : "-f", payload.isEmpty ? "" : path].filter { !$0.isEmpty },
+                         stdin: "", seconds: 30)
+    }
+
     private func mosquittoPub(_ args: [String], stdin: String, seconds: Double) throws {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: try which("mosquitto_pub"))
@@ -221,6 +230,11 @@ final class CollectorProcess: @unchecked Sendable {
     }
 
     func log() -> String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    /// Sends a signal (SIGHUP: reload the catalogue and rules).
+    func signal(_ s: Int32) {
+        if let p = process, p.isRunning { Foundation.kill(p.processIdentifier, s) }
+    }
 
     var isRunning: Bool { process?.isRunning == true }
     var exitStatus: Int32? { process.flatMap { $0.isRunning ? nil : $0.terminationStatus } }

@@ -1,0 +1,79 @@
+import Foundation
+import Testing
+
+/// SIGHUP reloads the catalogue and rules between two batches: nothing is dropped, live alerts
+/// of kept rules carry on, those of removed rules resolve, and a bad file keeps the old ones.
+@Suite(.serialized) struct ReloadTests {
+    @Test func sighupReloadsWithoutDroppingAReading() async throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let sensors = dir + "/sensors"
+        try FileManager.default.createDirectory(atPath: sensors, withIntermediateDirectories: true)
+        try "sensors: [{id: ft-a1, kind: hydro, district: muong-te, interval: 10m}]\n"
+            .write(toFile: sensors + "/catalogue.yaml", atomically: true, encoding: .utf8)
+        try """
+            rules:
+              - {name: hot-old, severity: warning, match: {metric: temp_c}, when: {above: 35}, summary: "{sensor} {value}"}
+              - {name: humid, severity: info, match: {metric: rh_pct}, when: {above: 95}, summary: "{sensor} {value}"}
+            """.write(toFile: sensors + "/rules.yaml", atomically: true, encoding: .utf8)
+        let broker = try MosquittoBroker(dir: dir)
+        defer { broker.stop() }
+        try await broker.waitReady()
+        let c = try CollectorProcess(dir: dir, brokerPort: broker.port, clientID: "it-reload", extraYAML: "sensors: \(sensors)")
+        try c.start()
+        try await c.waitReady()
+        let now = Int(Date().timeIntervalSince1970)
+        try broker.publish(topic: "telemetry/ft-a1", lines: [#"{"ts": \#(now - 100), "temp_c": 36, "rh_pct": 97}"#])
+        func firing() async throws -> Set<String> {
+            Set(try await AlertsEndToEndTests.alerts(c, "firing").map { "\($0["rule"] as? String ?? "") \($0["subject"] as? String ?? "")" })
+        }
+        try await waitUntil("both alerts firing", seconds: 10) { try await firing() == ["hot-old ft-a1", "humid ft-a1"] }
+
+        // New files: a second sensor, hot-old replaced by hot-new, humid kept.
+        try """
+            sensors:
+              - {id: ft-a1, kind: hydro, district: muong-te, interval: 10m}
+              - {id: ft-b1, kind: hydro, district: sin-ho, interval: 10m}
+            """.write(toFile: sensors + "/catalogue.yaml", atomically: true, encoding: .utf8)
+        try """
+            rules:
+              - {name: hot-new, severity: warning, match: {metric: temp_c}, when: {above: 30}, summary: "{sensor} in {district}: {value}"}
+              - {name: humid, severity: info, match: {metric: rh_pct}, when: {above: 95}, summary: "{sensor} {value}"}
+            """.write(toFile: sensors + "/rules.yaml", atomically: true, encoding: .utf8)
+        // A stream of readings runs while the signal arrives: none may be dropped.
+        let stream = Task.detached {
+            try broker.publish(topic: "telemetry/ft-a1", lines: (0..<3000).map { #"{"ts": \#(now - 5000 + $0), "wind_ms": \#($0 % 9)}"# })
+        }
+        try await Task.sleep(for: .milliseconds(200))
+        c.signal(SIGHUP)
+        try await stream.value
+        try await waitUntil("the reload logged", seconds: 10) { c.log().contains("reloaded the catalogue and rules") }
+        try await waitUntil("every streamed reading stored", seconds: 15) {
+            let o = try? await httpJSON(c.baseURL + "/api/v1/raw?series=ft-a1/wind_ms&from=\(now - 6000)&to=\(now)")
+            return (o?["points"] as? [[String: Any]])?.count == 3000
+        }
+        // hot-old resolved (its rule is gone); humid carries on without being announced again.
+        try await waitUntil("hot-old resolved", seconds: 10) { try await firing() == ["humid ft-a1"] }
+        let resolved = try await AlertsEndToEndTests.alerts(c, "resolved")
+        #expect(resolved.contains { $0["rule"] as? String == "hot-old" && ($0["summary"] as? String)?.hasSuffix("(rule removed)") == true })
+        // The new rule and the new sensor (with its district from the new catalogue).
+        try broker.publish(topic: "telemetry/ft-b1", lines: [#"{"ts": \#(now - 50), "temp_c": 31}"#])
+        try await waitUntil("hot-new fires for the new sensor", seconds: 10) { try await firing().contains("hot-new ft-b1") }
+        let hot = try await AlertsEndToEndTests.alerts(c, "firing").first { $0["rule"] as? String == "hot-new" }
+        #expect(hot?["summary"] as? String == "ft-b1 in sin-ho: 31")
+        let sensorsJSON = String(decoding: try await httpGet(c.baseURL + "/api/v1/sensors").body, as: UTF8.self)
+        #expect(sensorsJSON.contains(#""id":"ft-b1""#))
+
+        // A broken rules file: refused with file:line, the rules in force stay.
+        try "rules:\n  - {name: broken, severity: loud, match: {metric: temp_c}, when: {above: 1}}\n"
+            .write(toFile: sensors + "/rules.yaml", atomically: true, encoding: .utf8)
+        c.signal(SIGHUP)
+        try await waitUntil("the refusal logged", seconds: 10) { c.log().contains("reload refused") }
+        #expect(c.log().contains("rules.yaml:2"))
+        try broker.publish(topic: "telemetry/ft-a1", lines: [#"{"ts": \#(now - 40), "temp_c": 32}"#])
+        try await waitUntil("hot-new still in force", seconds: 10) { try await firing().contains("hot-new ft-a1") }
+        #expect(try await !firing().contains { $0.hasPrefix("broken") })
+        let (status, _) = try await c.terminate()
+        #expect(status == 0)
+    }
+}
