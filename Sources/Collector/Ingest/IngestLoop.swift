@@ -326,6 +326,9 @@ final class IngestLoop: @unchecked Sendable {
         } catch {
             return quarantine(topic, payload, now, error)
         }
+        if let r = scratch.first(where: { DerivedScope.isDerived($0.series.sensor) }) {
+            return quarantine(topic, payload, now, DecodeError("bad_name", "sensor id '\(r.series.sensor)' uses a prefix reserved for derived series (\(DerivedScope.prefixes.joined(separator: ", ")))"))
+        }
         if let registeredOnly, let r = scratch.first(where: { !registeredOnly.contains($0.series.sensor) }) {
             return quarantine(topic, payload, now, DecodeError("unregistered_sensor", "sensor '\(r.series.sensor)' is not in the catalogue (unregistered_sensors: reject)"))
         }
