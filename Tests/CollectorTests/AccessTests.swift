@@ -51,6 +51,63 @@ import Testing
         _ = try await c.terminate()
     }
 
+    /// Every endpoint: no token 401, a viewer reads, only an operator acknowledges; tokens never
+    /// reach the log; no CORS headers (a browser on another origin gets nothing).
+    @Test func everyEndpointByRoleAndNoCORS() async throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try """
+            tokens:
+              - {name: ops-screen, role: viewer, token: "\(Self.viewer)"}
+              - {name: duty-officer, role: operator, token: "\(Self.operatorToken)"}
+            """.write(toFile: dir + "/tokens.yaml", atomically: true, encoding: .utf8)
+        let broker = try MosquittoBroker(dir: dir)
+        defer { broker.stop() }
+        try await broker.waitReady()
+        let c = try CollectorProcess(dir: dir, brokerPort: broker.port, clientID: "it-roles",
+                                     httpExtra: ["tokens_file: \(dir)/tokens.yaml"])
+        try c.start()
+        try await c.waitReady()
+        let now = Int(Date().timeIntervalSince1970)
+        try broker.publish(topic: "telemetry/r-1", lines: [#"{"ts": \#(now - 60), "temp_c": 20}"#])
+        let reads = [
+            "/api/v1/sensors", "/api/v1/series", "/api/v1/raw?series=r-1/temp_c&from=\(now - 600)&to=\(now)",
+            "/api/v1/rollups?series=r-1/temp_c&step=1m&from=\(now - 600)&to=\(now)",
+            "/api/v1/rollups?metric=temp_c&group_by=sensor&agg=avg&step=1h&from=\(now - 7200)&to=\(now)",
+            "/api/v1/alerts?state=all", "/api/v1/coverage", "/api/v1/coverage/daily?indicator=forest_monitored_pct",
+            "/api/v1/quarantine", "/metrics",
+        ]
+        for path in reads {
+            let none = try await request(c.baseURL + path)
+            #expect(none.0 == 401 && none.1.contains(#""error":"unauthorized""#), "\(path) without a token: \(none)")
+            #expect(try await request(c.baseURL + path, token: Self.viewer).0 == 200, "\(path) as viewer")
+            #expect(try await request(c.baseURL + path, token: Self.operatorToken).0 == 200, "\(path) as operator")
+        }
+        #expect(try await request(c.baseURL + "/api/v1/alerts/stream").0 == 401)
+        let ack = #"{"by": "x"}"#
+        #expect(try await request(c.baseURL + "/api/v1/alerts/1/ack", method: "POST", body: ack).0 == 401)
+        #expect(try await request(c.baseURL + "/api/v1/alerts/1/ack", method: "POST", token: Self.viewer, body: ack).0 == 403)
+        #expect(try await request(c.baseURL + "/api/v1/alerts/999999/ack", method: "POST", token: Self.operatorToken, body: ack).0 == 404)
+
+        // CORS: off. Neither a simple request nor a preflight from another origin is allowed.
+        var r = URLRequest(url: URL(string: c.baseURL + "/api/v1/series")!)
+        r.setValue("Bearer \(Self.viewer)", forHTTPHeaderField: "Authorization")
+        r.setValue("https://evil.example", forHTTPHeaderField: "Origin")
+        let (_, resp) = try await URLSession.shared.data(for: r)
+        #expect((resp as? HTTPURLResponse)?.value(forHTTPHeaderField: "Access-Control-Allow-Origin") == nil)
+        var pre = URLRequest(url: URL(string: c.baseURL + "/api/v1/alerts/1/ack")!)
+        pre.httpMethod = "OPTIONS"
+        pre.setValue("https://evil.example", forHTTPHeaderField: "Origin")
+        pre.setValue("POST", forHTTPHeaderField: "Access-Control-Request-Method")
+        let (_, preResp) = try await URLSession.shared.data(for: pre)
+        #expect((preResp as? HTTPURLResponse)?.value(forHTTPHeaderField: "Access-Control-Allow-Origin") == nil)
+        #expect((preResp as? HTTPURLResponse)?.value(forHTTPHeaderField: "Access-Control-Allow-Methods") == nil)
+
+        _ = try await c.terminate()
+        let log = c.log()
+        #expect(!log.contains(Self.viewer) && !log.contains(Self.operatorToken), "a token reached the log")
+    }
+
     @Test func tokensFileProblems() throws {
         let dir = try makeTempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -12,6 +12,13 @@ import Testing
         #expect(try TopicPattern("telemetry/#").values(in: "telemetry/x") == TopicLabels())
     }
 
+    /// MQTT's `+` matches an empty level: it gives no value, not an empty one (found by `make fuzz`).
+    @Test func emptyLevelGivesNoValue() throws {
+        let p = try TopicPattern("telemetry/{district}/{sensor}")
+        #expect(p.values(in: "telemetry//x") == TopicLabels(sensor: "x"))
+        #expect(p.values(in: "telemetry/sin-ho/") == TopicLabels(district: "sin-ho"))
+    }
+
     @Test(arguments: ["t/{zone}", "t/{sensor}/{sensor}", "t/x{sensor}", "t/{sensor"])
     func refused(topic: String) {
         #expect(throws: TopicPatternError.self) { _ = try TopicPattern(topic) }

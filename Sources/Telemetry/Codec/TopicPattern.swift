@@ -46,12 +46,13 @@ public struct TopicPattern: Sendable, Equatable {
     /// True when the pattern has placeholders.
     public var hasPlaceholders: Bool { !slots.isEmpty }
 
-    /// The placeholder values of a topic this pattern's filter matched.
+    /// The placeholder values of a topic this pattern's filter matched; an empty level gives none.
     public func values(in topic: String) -> TopicLabels {
         guard !slots.isEmpty else { return TopicLabels() }
         let levels = topic.split(separator: "/", omittingEmptySubsequences: false)
         var out = TopicLabels()
-        for (i, name) in slots where i < levels.count {
+        // An empty level (MQTT's `+` matches one) gives no value rather than an empty one.
+        for (i, name) in slots where i < levels.count && !levels[i].isEmpty {
             let v = String(levels[i])
             switch name {
             case "sensor": out.sensor = v
