@@ -68,6 +68,7 @@ struct Daemon {
         }
 
         let router = Router()
+        router.add(middleware: HTTPMetricsMiddleware(registry: registry))
         if let access {
             router.add(middleware: AccessMiddleware(access: access))
         } else if !["127.0.0.1", "::1", "localhost"].contains(config.http.host) {
@@ -80,6 +81,7 @@ struct Daemon {
         let logger = self.logger
         let app = Application(
             router: router,
+            server: .http1(configuration: .init(idleTimeout: .milliseconds(config.http.idleTimeoutMillis))),
             configuration: .init(address: .hostname(config.http.host, port: config.http.port), serverName: "collector"),
             onServerRunning: { channel in
                 logger.info("HTTP listening", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "?")"])

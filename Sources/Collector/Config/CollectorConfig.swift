@@ -125,6 +125,8 @@ struct CollectorConfig: Sendable {
         var host = "127.0.0.1"
         var port = 8080
         var openMetrics = false
+        /// A connection that sends nothing (not even a whole request head) for this long is closed.
+        var idleTimeoutMillis: Int64 = 30_000
         /// Bearer tokens with roles; nil: no access control (keep HTTP on loopback then).
         var tokensFile: String?
     }
@@ -179,5 +181,6 @@ struct CollectorConfig: Sendable {
         var maxPayloadBytes = 262_144
         var maxSeries = 200_000
         var maxReadingsPerMessage = 100_000
+        var maxTopicBytes = 512
     }
 }

@@ -61,6 +61,7 @@ enum ConfigLoader {
             if let v = m.int("max_payload_bytes", in: 64...16_777_216) { c.limits.maxPayloadBytes = v }
             if let v = m.int("max_series", in: 1...50_000_000) { c.limits.maxSeries = v }
             if let v = m.int("max_readings_per_message", in: 1...10_000_000) { c.limits.maxReadingsPerMessage = v }
+            if let v = m.int("max_topic_bytes", in: 16...65_535) { c.limits.maxTopicBytes = v }
             m.finish("limits")
         }
         if let m = top.mapping("coverage") {
@@ -237,6 +238,9 @@ enum ConfigLoader {
             else { m.problem("tokens_file", "tokens_file '\(f)' cannot be read") }
         }
         if let v = m.bool("open_metrics") { c.openMetrics = v }
+        if let v = m.duration("idle_timeout") {
+            if v >= 100 { c.idleTimeoutMillis = v } else { m.problem("idle_timeout", "idle_timeout must be at least 100ms") }
+        }
         m.finish("http")
     }
 

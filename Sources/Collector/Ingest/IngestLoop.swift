@@ -310,6 +310,10 @@ final class IngestLoop: @unchecked Sendable {
         let payload = UnsafeRawBufferPointer(start: m.payload, count: Int(max(m.payloadlen, 0)))
         let now = clock.now()
         let limits = config.limits
+        if topic.utf8.count > limits.maxTopicBytes {
+            return quarantine(String(topic.prefix(limits.maxTopicBytes)) + "…", payload, now,
+                              DecodeError("too_large", "topic of \(topic.utf8.count) bytes exceeds limits.max_topic_bytes (\(limits.maxTopicBytes))"))
+        }
         if payload.count > limits.maxPayloadBytes {
             return quarantine(topic, payload, now, DecodeError("too_large", "payload of \(payload.count) bytes exceeds limits.max_payload_bytes (\(limits.maxPayloadBytes))"))
         }

@@ -1,0 +1,78 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Testing
+
+/// Limits, each counted: topic length (quarantine by reason), HTTP body size (413, counted by
+/// status), and slow HTTP clients (closed after `http.idle_timeout`).
+@Suite(.serialized) struct LimitsTests {
+    /// Opens a TCP connection, sends `text`, and returns how many seconds until the server
+    /// closes it (nil if it is still open after `seconds`).
+    static func secondsUntilClosed(port: Int, sending text: String, seconds: Double) -> Double? {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let ok = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard ok == 0 else { return nil }
+        _ = text.withCString { send(fd, $0, strlen($0), 0) }
+        let started = Date()
+        var buf = [UInt8](repeating: 0, count: 4096)
+        while Date().timeIntervalSince(started) < seconds {
+            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            if poll(&p, 1, 100) > 0 {
+                let n = recv(fd, &buf, buf.count, 0)
+                if n <= 0 { return Date().timeIntervalSince(started) }
+            }
+        }
+        return nil
+    }
+
+    @Test func topicBodyAndSlowClientLimits() async throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let broker = try MosquittoBroker(dir: dir)
+        defer { broker.stop() }
+        try await broker.waitReady()
+        let c = try CollectorProcess(dir: dir, brokerPort: broker.port, clientID: "it-limits", httpExtra: ["idle_timeout: 1s"],
+                                     extraYAML: "limits: {max_topic_bytes: 64}")
+        try c.start()
+        try await c.waitReady()
+        let now = Int(Date().timeIntervalSince1970)
+        let longTopic = "telemetry/" + String(repeating: "t", count: 100)
+        try broker.publish(topic: longTopic, lines: [#"{"ts": \#(now), "temp_c": 1}"#])
+        try broker.publish(topic: "telemetry/lim-ok", lines: [#"{"ts": \#(now), "temp_c": 1}"#])
+        try await waitUntil("the long topic quarantined", seconds: 10) {
+            let o = try await httpJSON(c.baseURL + "/api/v1/quarantine")
+            return ((o["messages"] as? [[String: Any]]) ?? []).contains {
+                $0["reason"] as? String == "too_large" && ($0["detail"] as? String)?.contains("topic of 110 bytes") == true
+            }
+        }
+        try await waitUntil("the short topic stored", seconds: 10) {
+            let o = try? await httpJSON(c.baseURL + "/api/v1/raw?series=lim-ok/temp_c&from=\(now - 1)&to=\(now + 1)")
+            return (o?["points"] as? [[String: Any]])?.count == 1
+        }
+
+        // A body over the limit: 413, counted.
+        var req = URLRequest(url: URL(string: c.baseURL + "/api/v1/alerts/1/ack")!)
+        req.httpMethod = "POST"
+        req.httpBody = Data(repeating: UInt8(ascii: "x"), count: 64 * 1024)
+        let (_, resp) = try await URLSession.shared.data(for: req)
+        #expect((resp as? HTTPURLResponse)?.statusCode == 413)
+        let metrics = String(decoding: try await httpGet(c.baseURL + "/metrics").body, as: UTF8.self)
+        #expect(metrics.contains(#"collector_http_requests_total{path="/api/v1/alerts/{id}/ack",status="413"} 1"#), "\(metrics.split(separator: "\n").filter { $0.contains("http_requests") })")
+        #expect(metrics.contains(#"collector_http_request_duration_seconds_count{path="/api/v1/quarantine"}"#))
+        #expect(metrics.contains(#"collector_quarantine_total{reason="too_large"} 1"#))
+
+        // A slow client that never finishes its request head is cut off after the idle timeout;
+        // the server goes on answering others.
+        let closedAfter = Self.secondsUntilClosed(port: c.httpPort, sending: "GET /healthz HTTP/1.1\r\nHost: x\r\n", seconds: 6)
+        #expect(closedAfter != nil && closedAfter! < 4, "closed after \(String(describing: closedAfter)) s")
+        #expect(try await httpGet(c.baseURL + "/healthz").status == 200)
+        _ = try await c.terminate()
+    }
+}
