@@ -17,6 +17,8 @@ struct Daemon {
     let catalogue: Catalogue
     let rules: [Rule]
     var access: AccessControl?
+    /// The config file, read again on SIGHUP (`storage.max_size`).
+    var configPath: String?
     let logger: Logger
     var clock: any WallClock = SystemWallClock()
 
@@ -24,6 +26,7 @@ struct Daemon {
         let pool: DatabasePool
         do {
             pool = try TelemetryDatabase.open(path: config.storage.path, durability: config.storage.durability,
+                                              maxSizeBytes: config.storage.maxSizeBytes,
                                               extraMigrations: AlertStore.registerMigrations)
         } catch {
             throw StartupError("cannot open storage '\(config.storage.path)': \(error)")
@@ -53,6 +56,8 @@ struct Daemon {
         let alerts = AlertStage(engine: engine, store: alertStore, catalogue: catalogue, coverage: config.coverage, derived: config.derived,
                                 timeZone: config.timezone, logger: logger)
         alerts.broadcaster = broadcaster
+        let system = SystemAlerts()
+        alerts.system = system
         let live = LiveCatalogue(catalogue, rules: rules)
         let notifiers = Notifiers(config: config.notify, catalogue: live, instance: config.mqtt.clientID,
                                   registry: registry, logger: logger)
@@ -77,7 +82,7 @@ struct Daemon {
         APIRoutes(reader: reader, live: live, status: status, metrics: registry, clock: clock).register(on: router)
         CatalogueRoutes(reader: reader, live: live, coverage: config.coverage, timeZone: config.timezone,
                         clock: clock).register(on: router)
-        AlertRoutes(store: alertStore, broadcaster: broadcaster, clock: clock).register(on: router)
+        AlertRoutes(store: alertStore, broadcaster: broadcaster, system: system, clock: clock).register(on: router)
         let logger = self.logger
         let app = Application(
             router: router,
@@ -95,7 +100,7 @@ struct Daemon {
                 .init(service: app, successTerminationBehavior: .gracefullyShutdownGroup,
                       failureTerminationBehavior: .gracefullyShutdownGroup),
                 .init(service: notifiers, successTerminationBehavior: .ignore),
-                .init(service: ReloadService(config: config, live: live, loop: loop, logger: logger), successTerminationBehavior: .ignore),
+                .init(service: ReloadService(config: config, configPath: configPath, live: live, loop: loop, logger: logger), successTerminationBehavior: .ignore),
                 .init(service: AlertStreamCloser(broadcaster: broadcaster), successTerminationBehavior: .ignore),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],

@@ -37,7 +37,8 @@ struct RunCommand: AsyncParsableCommand {
             return h
         }
         do {
-            try await Daemon(config: cfg, catalogue: catalogue, rules: rules, access: access, logger: Logger(label: "collector")).run()
+            try await Daemon(config: cfg, catalogue: catalogue, rules: rules, access: access, configPath: config,
+                         logger: Logger(label: "collector")).run()
         } catch let e as StartupError {
             FileHandle.standardError.write(Data("collector: \(e.description)\n".utf8))
             throw ExitCode(1)

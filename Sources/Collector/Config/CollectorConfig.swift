@@ -138,6 +138,8 @@ struct CollectorConfig: Sendable {
         var durability: TelemetryDatabase.Durability = .normal
         var ringCapacity = 128
         var quarantineLimit = 10_000
+        /// A cap on the database file (a quota): past it commits fail as on a full disk.
+        var maxSizeBytes: Int64?
     }
 
     struct CoverageConfig: Sendable {

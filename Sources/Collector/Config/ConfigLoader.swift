@@ -244,6 +244,16 @@ enum ConfigLoader {
         m.finish("http")
     }
 
+    /// `512KB`, `64MB`, `20GB` (powers of 1024).
+    static func bytes(_ s: String) -> Int64? {
+        let units: [(String, Int64)] = [("KB", 1 << 10), ("MB", 1 << 20), ("GB", 1 << 30), ("TB", 1 << 40)]
+        for (u, f) in units where s.hasSuffix(u) {
+            guard let n = Int64(s.dropLast(2)), n > 0, n < (Int64.max / f) else { return nil }
+            return n * f
+        }
+        return nil
+    }
+
     private static func readStorage(_ m: YAMLMapping, into c: inout CollectorConfig.StorageConfig) {
         if let p = m.string("path") {
             if p.isEmpty { m.problem("path", "path must not be empty") } else { c.path = p }
@@ -258,6 +268,9 @@ enum ConfigLoader {
         }
         if let v = m.int("ring_capacity", in: 1...1_048_576) { c.ringCapacity = v }
         if let v = m.int("quarantine_limit", in: 1...10_000_000) { c.quarantineLimit = v }
+        if let t = m.string("max_size") {
+            if let b = Self.bytes(t), b >= 65_536 { c.maxSizeBytes = b } else { m.problem("max_size", "max_size must be a size of at least 64KB, e.g. 512MB or 20GB") }
+        }
         m.finish("storage")
     }
 

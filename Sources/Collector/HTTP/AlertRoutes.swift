@@ -7,6 +7,7 @@ import Telemetry
 struct AlertRoutes: Sendable {
     let store: AlertStore
     let broadcaster: AlertBroadcaster
+    let system: SystemAlerts
     let clock: any WallClock
 
     func register(on router: Router<BasicRequestContext>) {
@@ -29,7 +30,8 @@ struct AlertRoutes: Sendable {
         default: throw APIError.badParameter("state", "must be live, pending, firing, resolved or all")
         }
         let limit = try q.int("limit", in: 1...5000) ?? 500
-        let alerts = try await store.list(states: states, limit: limit)
+        // The collector's own alerts (not stored) first, then the stored ones.
+        let alerts = system.all.filter { states.contains($0.state) } + (try await store.list(states: states, limit: limit))
         var j = JSONText()
         j.array { a in for alert in alerts { AlertJSON.write(alert, into: &a) } }
         return j.response()

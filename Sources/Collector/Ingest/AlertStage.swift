@@ -24,6 +24,8 @@ final class AlertStage {
     var broadcaster: AlertBroadcaster?
     /// Webhooks and Alertmanagers.
     var notifiers: Notifiers?
+    /// Alerts about the collector itself (storage).
+    var system: SystemAlerts?
     /// Called with (topic, payload, retain) for every message to publish.
     var publish: (String, [UInt8], Bool) -> Void = { _, _, _ in }
 
@@ -75,10 +77,26 @@ final class AlertStage {
         }, now: now)
     }
 
+    /// After each commit attempt: raises or resolves `storage-failing`. Not stored (storage may
+    /// be what fails); announced on SSE, to notifiers, in the log and, when it can, on MQTT.
+    func storage(ok: Bool, reason: String, subject: String, now: EpochMillis) {
+        guard let e = system?.storage(ok: ok, reason: reason, subject: subject, now: now) else { return }
+        broadcaster?.send(String(decoding: AlertJSON.encode(e.alert).bytes, as: UTF8.self))
+        notifiers?.changed(e.alert, now: now)
+        if e.action == .fire {
+            logger.critical("alert firing", metadata: ["rule": "\(e.alert.rule)", "summary": "\(e.alert.summary)"])
+            publish(e.alert.topic, AlertJSON.encode(e.alert).bytes, true)
+        } else {
+            logger.notice("alert resolved", metadata: ["rule": "\(e.alert.rule)"])
+            publish(e.alert.topic, AlertJSON.encode(e.alert).bytes, false)
+            publish(e.alert.topic, [], true)
+        }
+    }
+
     /// After (re)connecting to the broker: every firing alert is published again (retained),
     /// so one that fired while the broker was unreachable is not missing from `alerts/#`.
     func republishFiring() {
-        for a in engine.liveAlerts where a.state == "firing" {
+        for a in engine.liveAlerts + (system?.all ?? []) where a.state == "firing" {
             publish(a.topic, AlertJSON.encode(a).bytes, true)
         }
     }

@@ -108,6 +108,12 @@ final class IngestLoop: @unchecked Sendable {
         _ = write(wakeWrite, &b, 1)
     }
 
+    /// A new cap on the database file (SIGHUP after `storage.max_size` changed): applied to the
+    /// writer connection, so commits that failed on the old cap succeed on their next try.
+    func setMaxSize(_ bytes: Int64) throws {
+        try store.pool.barrierWriteWithoutTransaction { try TelemetryDatabase.setMaxSize($0, bytes) }
+    }
+
     private func applyReload() {
         guard let (catalogue, rules) = pendingReload.withLock({ p in defer { p = nil }; return p }) else { return }
         registeredOnly = config.unregisteredSensors == .reject ? Set(catalogue.sensors.map(\.id)) : nil
@@ -226,6 +232,7 @@ final class IngestLoop: @unchecked Sendable {
             if !status.snapshot.storageOK {
                 logger.notice("storage accepts commits again")
                 status.storage(ok: true, "")
+                alerts.storage(ok: true, reason: "", subject: config.mqtt.clientID, now: clock.now())
             }
             batch.removeAll()
             batchMessages = 0
@@ -236,6 +243,7 @@ final class IngestLoop: @unchecked Sendable {
             logger.error("commit failed; withholding acknowledgements, the broker keeps the messages",
                          metadata: ["error": "\(error)", "messages": "\(batchMessages)"])
             status.storage(ok: false, "commit failed: \(error)")
+            alerts.storage(ok: false, reason: "\(error)", subject: config.mqtt.clientID, now: clock.now())
             batch.removeAll()
             batchMessages = 0
             client.abort()

@@ -13,7 +13,7 @@ public enum TelemetryDatabase {
     /// Opens (creating if needed) the database at `path` and migrates it.
     /// An unreadable, corrupt or foreign file is an error, never silently replaced.
     /// `extraMigrations` lets other modules (Alerts) add their tables to the same file.
-    public static func open(path: String, durability: Durability = .normal,
+    public static func open(path: String, durability: Durability = .normal, maxSizeBytes: Int64? = nil,
                             extraMigrations: (inout DatabaseMigrator) -> Void = { _ in }) throws -> DatabasePool {
         let dir = (path as NSString).deletingLastPathComponent
         if !dir.isEmpty {
@@ -23,12 +23,20 @@ public enum TelemetryDatabase {
         config.busyMode = .timeout(5)
         config.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = \(durability == .full ? "FULL" : "NORMAL")")
+            if let maxSizeBytes { try setMaxSize(db, maxSizeBytes) }
         }
         let pool = try DatabasePool(path: path, configuration: config)
         var m = migrator
         extraMigrations(&m)
         try m.migrate(pool)
         return pool
+    }
+
+    /// Caps the file at about `bytes` (SQLite's `max_page_count`): past it a commit fails as
+    /// on a full disk. Applies to this connection; the writer is the one that matters.
+    public static func setMaxSize(_ db: Database, _ bytes: Int64) throws {
+        let page = try Int64.fetchOne(db, sql: "PRAGMA page_size") ?? 4096
+        try db.execute(sql: "PRAGMA max_page_count = \(max(1, bytes / page))")
     }
 
     /// Named, append-only schema migrations.

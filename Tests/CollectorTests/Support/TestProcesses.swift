@@ -167,7 +167,7 @@ final class CollectorProcess: @unchecked Sendable {
     /// `mqttExtra` lines go under `mqtt:` (indented by two spaces); `url` overrides the broker URL.
     init(dir: String, brokerPort: Int, clientID: String = "it-collector", url: String? = nil,
          mqttExtra: [String] = [], subscriptions: [String] = ["{topic: \"telemetry/#\"}"], httpExtra: [String] = [],
-         extraYAML: String = "") throws {
+         storageExtra: [String] = [], extraYAML: String = "") throws {
         httpPort = try freeLoopbackPort()
         configPath = dir + "/collector.yaml"
         logPath = try touch(dir + "/collector.log")
@@ -182,7 +182,7 @@ final class CollectorProcess: @unchecked Sendable {
               listen: 127.0.0.1:\(httpPort)\(httpExtra.map { "\n  " + $0 }.joined())
             storage:
               path: \(dir)/data/collector.sqlite
-              accept_age: 36500d
+              accept_age: 36500d\(storageExtra.map { "\n  " + $0 }.joined())
             timezone: Asia/Ho_Chi_Minh
             \(extraYAML)
             """
