@@ -7,7 +7,7 @@ DEBIAN_PACKAGES := libmosquitto-dev libsqlite3-dev mosquitto mosquitto-clients p
 TEST_PACKAGES := prometheus-alertmanager
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps test-deps install-packages build release test chaos demo bench clean
+.PHONY: deps test-deps install-packages build release test chaos fuzz demo bench clean
 
 ## deps: install the Debian packages the build and the demo need (only missing ones)
 deps:
@@ -40,6 +40,10 @@ test: test-deps
 	$(SWIFT) build --product collector
 	$(SWIFT) test --skip-build
 	CHAOS_SHORT=1 ./scripts/chaos.sh
+
+## fuzz: libFuzzer on the decoders and the topic matcher, FUZZ_SECONDS each (default 600)
+fuzz: deps
+	./scripts/fuzz.sh
 
 ## chaos: SIGKILLs and broker restarts under a QoS 1 stream; nothing lost, tiers exact (~4 min)
 chaos: deps build

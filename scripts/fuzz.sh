@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# make fuzz: builds each libFuzzer target in Fuzz/ with the Telemetry sources it exercises
+# (swiftc -sanitize=fuzzer,address) and runs it for FUZZ_SECONDS (default 600) from its
+# committed corpus in Fuzz/corpus/<target>/. FUZZ_TARGETS narrows the list. A crash stops
+# with the reproducer in data/fuzz/<target>/ and exit 1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECONDS_EACH=${FUZZ_SECONDS:-600}
+TARGETS=${FUZZ_TARGETS:-json senml lineprotocol auto topic}
+OUT=data/fuzz
+mkdir -p "$OUT"
+SOURCES=(Sources/Telemetry/Codec/*.swift Sources/Telemetry/Model/*.swift
+         Sources/Telemetry/Series/SeriesName.swift Sources/Telemetry/Series/SeriesID.swift)
+status=0
+for t in $TARGETS; do
+  echo "fuzz: building $t"
+  swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name Telemetry \
+    "Fuzz/$t.swift" Fuzz/Common.swift "${SOURCES[@]}" -o "$OUT/$t"
+  mkdir -p "Fuzz/corpus/$t" "$OUT/$t-crashes"
+  echo "fuzz: running $t for ${SECONDS_EACH}s"
+  if ! "$OUT/$t" "Fuzz/corpus/$t" -max_total_time="$SECONDS_EACH" -max_len=1024 -timeout=10 -rss_limit_mb=4096 \
+       -artifact_prefix="$OUT/$t-crashes/" -print_final_stats=1 >"$OUT/$t.log" 2>&1; then
+    echo "fuzz: $t FAILED; see $OUT/$t.log and $OUT/$t-crashes/"; status=1
+  else
+    # Keep only the inputs that add coverage (the corpus is committed).
+    rm -rf "$OUT/$t-min" && mkdir -p "$OUT/$t-min"
+    "$OUT/$t" -merge=1 "$OUT/$t-min" "Fuzz/corpus/$t" >>"$OUT/$t.log" 2>&1
+    rm -rf "Fuzz/corpus/$t" && mv "$OUT/$t-min" "Fuzz/corpus/$t"
+    echo "fuzz: $t ok: $(grep -E '^stat::number_of_executed_units' "$OUT/$t.log" | awk '{print $2}') runs, corpus $(ls "Fuzz/corpus/$t" | wc -l) inputs"
+  fi
+done
+exit $status
