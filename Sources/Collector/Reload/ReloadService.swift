@@ -29,14 +29,17 @@ struct ReloadService: Service {
             let catalogue = try ConfigLoader.catalogue(for: config)
             let rules = try RuleLoader.load(path: config.sensors, catalogue: catalogue)
             if let fresh {
-                // No cap: SQLite's own maximum.
-                try? loop.setMaxSize(fresh.storage.maxSizeBytes ?? (1 << 60))
+                do {
+                    try loop.setMaxSize(fresh.storage.maxSizeBytes ?? (1 << 60))   // no cap: SQLite's own maximum
+                } catch {
+                    logger.warning("cannot apply storage.max_size", metadata: ["error": "\(error)"])
+                }
             }
             live.replace(catalogue, rules: rules)
             loop.reload(catalogue: catalogue, rules: rules)
             logger.notice("reloaded the catalogue and rules", metadata: [
                 "sensors": "\(catalogue.sensors.count)", "zones": "\(catalogue.zones.count)", "rules": "\(rules.count)",
-                "max_size": "\(fresh?.storage.maxSizeBytes.map { "\($0) bytes" } ?? "unchanged")",
+                "max_size": "\(fresh.map { $0.storage.maxSizeBytes.map { "\($0) bytes" } ?? "none" } ?? "not read (no config file)")",
             ])
         } catch {
             logger.error("reload refused; keeping the catalogue and rules in force", metadata: ["problems": "\(error.description)"])
