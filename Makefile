@@ -53,9 +53,11 @@ chaos: deps build
 demo: deps build
 	./scripts/demo.sh
 
-## bench: in-process benchmarks, release build (figures go to BENCHMARKS.md)
+## bench: in-process benchmarks, then end to end against bare mosquitto_sub, release builds (figures go to BENCHMARKS.md)
 bench: deps
 	cd Benchmarks && $(SWIFT) package --disable-sandbox benchmark
+	$(SWIFT) build -c release --product collector
+	./scripts/bench-e2e.sh
 
 clean:
 	rm -rf .build data

@@ -39,7 +39,7 @@ struct SimulateCommand: ParsableCommand {
     var rate: Double?
     @Option(help: "Wall-clock duration, e.g. 60s, 10m (default: until simulated time reaches now, or forever at speed 1).")
     var duration: String?
-    @Option(help: "Simulated start time: RFC 3339, epoch seconds, or relative (-7d, -6h).")
+    @Option(help: "Simulated start time: RFC 3339, epoch seconds, or relative (--from=-6h).")
     var from: String?
     @Option(help: "Readings per message, in packs per district gateway (default: one message per sensor sample).")
     var batch: Int?
