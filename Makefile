@@ -2,7 +2,7 @@
 # machine: both install the missing Debian packages first (sudo only when not root).
 
 SWIFT ?= swift
-DEBIAN_PACKAGES := libmosquitto-dev libsqlite3-dev mosquitto mosquitto-clients pkg-config curl sqlite3 openssl python3
+DEBIAN_PACKAGES := libmosquitto-dev libsqlite3-dev mosquitto mosquitto-clients pkg-config curl sqlite3 openssl python3 zlib1g-dev
 # Only the tests need these (a real Alertmanager receives alerts in NotificationTests).
 TEST_PACKAGES := prometheus-alertmanager
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)

@@ -74,6 +74,7 @@ struct Daemon {
 
         let router = Router()
         router.add(middleware: HTTPMetricsMiddleware(registry: registry))
+        router.add(middleware: GzipMiddleware())
         if let access {
             router.add(middleware: AccessMiddleware(access: access))
         } else if !["127.0.0.1", "::1", "localhost"].contains(config.http.host) {
