@@ -1,0 +1,59 @@
+import Foundation
+import Testing
+
+/// `collector import`: CSV and line protocol through the live store; exact rollups, bad lines
+/// quarantined with their reason and line, a second run changes nothing; refused while a
+/// collector is running on the same configuration.
+@Suite(.serialized) struct ImportCommandTests {
+    static func collector(_ args: [String], dir: String) async throws -> (code: Int32?, out: String) {
+        let log = dir + "/cli-\(UUID().uuidString).out"
+        let p = try SpawnedProcess(collectorBinary, args, logPath: log)
+        let deadline = Date().addingTimeInterval(60)
+        while p.isRunning && Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        if p.isRunning { p.stop(); throw HarnessError("collector \(args.first ?? "") did not finish") }
+        return (p.exitCode, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
+    }
+
+    @Test func csvAndLineProtocolTwice() async throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir + "/none", withIntermediateDirectories: true)
+        let port = try freeLoopbackPort()
+        try "sensors: \(dir)/none\nhttp: {listen: \"127.0.0.1:\(port)\"}\nstorage: {path: \(dir)/c.sqlite}\n"
+            .write(toFile: dir + "/c.yaml", atomically: true, encoding: .utf8)
+        let day = Int(Date().timeIntervalSince1970) / 86_400 * 86_400 - 86_400   // yesterday, 00:00 UTC
+        // 1,440 minutes of 0...59 (CSV, shuffled, with a header and two bad lines) and 100 line-protocol readings.
+        var csv = ["series,time,value"] + (0..<1440).map { "im-1/temp_c,\(day + $0 * 60),\($0 % 60)" }.shuffled()
+        csv.insert("im-1/temp_c,yesterday,3", at: 500)
+        csv.append("im 1/temp_c,\(day),1")
+        try csv.joined(separator: "\n").write(toFile: dir + "/a.csv", atomically: true, encoding: .utf8)
+        let lp = (0..<100).map { "m,sensor=im-2 kwh=\($0) \((day + $0 * 60) * 1_000_000_000)" } + ["m,sensor=im-2 kwh=1x"]
+        try lp.joined(separator: "\n").write(toFile: dir + "/b.lp", atomically: true, encoding: .utf8)
+
+        let first = try await Self.collector(["import", "--config", dir + "/c.yaml", dir + "/a.csv", dir + "/b.lp"], dir: dir)
+        #expect(first.code == 0 && first.out.contains("1540 readings stored, 0 already there, 3 quarantined"), "\(first.out)")
+        let second = try await Self.collector(["import", "--config", dir + "/c.yaml", dir + "/a.csv", dir + "/b.lp"], dir: dir)
+        #expect(second.out.contains("0 readings stored, 1540 already there"), "\(second.out)")
+        // Exact rollups: 24 hours of 60 readings, each hour averaging 29.5.
+        let q = try await Self.collector(["query", "rollups", "--config", dir + "/c.yaml", "--db", dir + "/c.sqlite", "--series", "im-1/temp_c",
+                                          "--step", "1h", "--from", String(day), "--to", String(day + 86_400), "--format", "csv"], dir: dir)
+        let rows = q.out.split(separator: "\n").dropFirst()
+        #expect(rows.count == 24 && rows.allSatisfy { $0.contains(",60,29.5,0,59,1770,") }, "\(q.out)")
+        let quarantined = try await Self.collector(["query", "rollups", "--config", dir + "/c.yaml", "--db", dir + "/c.sqlite",
+                                                    "--series", "im-2/kwh", "--step", "1d", "--from", String(day), "--format", "json"], dir: dir)
+        #expect(quarantined.out.contains(#""count":100"#))
+
+        // A collector running on this configuration: import refuses.
+        let broker = try MosquittoBroker(dir: dir)
+        defer { broker.stop() }
+        try await broker.waitReady()
+        let c = try CollectorProcess(dir: dir, brokerPort: broker.port, clientID: "it-import")
+        try c.start()
+        try await c.waitReady()
+        try "sensors: \(dir)/none\nhttp: {listen: \"127.0.0.1:\(c.httpPort)\"}\nstorage: {path: \(dir)/c.sqlite}\n"
+            .write(toFile: dir + "/c.yaml", atomically: true, encoding: .utf8)
+        let refused = try await Self.collector(["import", "--config", dir + "/c.yaml", dir + "/b.lp"], dir: dir)
+        #expect(refused.code == 1 && refused.out.contains("stop it first"))
+        _ = try await c.terminate()
+    }
+}
