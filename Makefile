@@ -3,8 +3,9 @@
 
 SWIFT ?= swift
 DEBIAN_PACKAGES := libmosquitto-dev libsqlite3-dev mosquitto mosquitto-clients pkg-config curl sqlite3 openssl python3 zlib1g-dev
-# Only the tests need these (a real Alertmanager receives alerts in NotificationTests).
-TEST_PACKAGES := prometheus-alertmanager
+# Only the tests need these (a real Alertmanager receives alerts in NotificationTests; a real
+# Prometheus scrapes /metrics in PrometheusScrapeTests).
+TEST_PACKAGES := prometheus-alertmanager prometheus
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: deps test-deps install-packages build release test chaos fuzz demo bench clean

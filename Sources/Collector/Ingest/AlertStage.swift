@@ -12,10 +12,13 @@ final class AlertStage {
     private let logger: Logger
     private var lastTick: EpochMillis = 0
     private var lastCoverage: EpochMillis = 0
+    private var lastCount: EpochMillis = 0
     private var catalogue: Catalogue
     private let coverage: CollectorConfig.CoverageConfig
     private let derivedConfig: CollectorConfig.DerivedConfig
     private let timeZone: TimeZoneID
+    /// Called every second with the number of (pending, firing) alerts, system alerts included.
+    var alertCounts: (Int, Int) -> Void = { _, _ in }
     /// Called with (indicator, scope, value) for every computed coverage indicator.
     var gauge: (String, String, Double) -> Void = { _, _, _ in }
     /// Fire danger, rain, floods, air, power and traffic series computed from readings.
@@ -111,6 +114,11 @@ final class AlertStage {
             lastTick = now
             handle(engine.tick(now: now), now: now)
             notifiers?.resend(firing: engine.liveAlerts.filter { $0.state == "firing" }, now: now)
+        }
+        if now - lastCount >= 1000 {
+            lastCount = now
+            let live = engine.liveAlerts + (system?.all ?? [])
+            alertCounts(live.count { $0.state == "pending" }, live.count { $0.state == "firing" })
         }
         guard !catalogue.sensors.isEmpty, now - lastCoverage >= coverage.intervalMillis else { return [] }
         lastCoverage = now

@@ -41,6 +41,7 @@ final class IngestLoop: @unchecked Sendable {
     private var backoffSeconds = 1
     private var batch = IngestBatch()
     private var batchMessages = 0
+    private var batchStarted = ContinuousClock.now
     private var scratch: [Reading] = []
     private var logBudget = LogBudget()
     private var lastPrune: EpochMillis = 0
@@ -81,6 +82,10 @@ final class IngestLoop: @unchecked Sendable {
         }
         wakeRead = fds[0]
         wakeWrite = fds[1]
+        alerts.alertCounts = { pending, firing in
+            metrics.alerts(state: "pending", count: pending)
+            metrics.alerts(state: "firing", count: firing)
+        }
         alerts.gauge = { indicator, scope, value in
             metrics.registry.makeGauge(descriptor: IngestMetrics.coverage, labels: [("indicator", indicator), ("scope", scope)]).set(to: value)
         }
@@ -229,6 +234,11 @@ final class IngestLoop: @unchecked Sendable {
             metrics.messagesQuarantined.increment(by: Int64(batch.quarantine.count))
             for q in batch.quarantine { metrics.quarantined(reason: q.reason) }
             metrics.series.set(to: Double(store.registry.count))
+            if batchMessages > 0 {
+                metrics.queueDepth.set(to: Double(batchMessages))
+                let lag = ContinuousClock.now - batchStarted
+                metrics.loopLag.set(to: Double(lag.components.seconds) + Double(lag.components.attoseconds) / 1e18)
+            }
             if !status.snapshot.storageOK {
                 logger.notice("storage accepts commits again")
                 status.storage(ok: true, "")
@@ -312,6 +322,7 @@ final class IngestLoop: @unchecked Sendable {
     }
 
     private func received(_ msg: UnsafePointer<mosquitto_message>) {
+        if batchMessages == 0 { batchStarted = .now }
         batchMessages += 1
         let m = msg.pointee
         let topic = m.topic.map { String(cString: $0) } ?? ""

@@ -14,6 +14,10 @@ struct IngestMetrics: Sendable {
     let series: Gauge
     let connected: Gauge
     let reconnects: Counter
+    /// Seconds from the first message of a batch being read to its commit.
+    let loopLag: Gauge
+    /// Messages held in the last committed batch (read, decoded, waiting for the commit).
+    let queueDepth: Gauge
 
     /// A metric's full name with its help text.
     static func named(_ name: String, _ help: String) -> MetricNameDescriptor {
@@ -40,6 +44,13 @@ struct IngestMetrics: Sendable {
         series = registry.makeGauge(descriptor: Self.named("collector_series", "Series known"))
         connected = registry.makeGauge(descriptor: Self.named("collector_mqtt_connected", "1 while connected to the broker"))
         reconnects = registry.makeCounter(descriptor: Self.named("collector_mqtt_connect_attempts_total", "Connection attempts to the broker"))
+        loopLag = registry.makeGauge(descriptor: Self.named("collector_loop_lag_seconds", "From the first message of a batch being read to its commit, last batch"))
+        queueDepth = registry.makeGauge(descriptor: Self.named("collector_queue_messages", "Messages in the last committed batch (read and waiting for the commit)"))
+    }
+
+    /// Live alerts by state (set every tick).
+    func alerts(state: String, count: Int) {
+        registry.makeGauge(descriptor: Self.named("collector_alerts", "Live alerts by state"), labels: [("state", state)]).set(to: Double(count))
     }
 
     /// MQTT alert messages: queued in libmosquitto, or not (no connection; firing alerts are
