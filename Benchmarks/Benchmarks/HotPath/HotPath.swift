@@ -88,6 +88,23 @@ let benchmarks: @Sendable () -> Void = {
         precondition(out.count == 3)
         blackHole(out.count)
     }
+    // Memory per series: 100,000 series, each ring holding an hour of 10 s readings (360 slots),
+    // with the series registry's names. Peak resident memory is the figure (target <= 1 GB).
+    Benchmark("Memory: 100k series x 360 ring slots (an hour of 10 s readings)",
+              configuration: .init(metrics: [.peakMemoryResident, .wallClock], scalingFactor: .one, maxDuration: .seconds(60),
+                                   maxIterations: 1)) { benchmark in
+        var registry = SeriesRegistry(limit: 200_000)
+        var rings: [SeriesRing] = []
+        rings.reserveCapacity(100_000)
+        for i in 0..<100_000 {
+            let name = try! SeriesName(sensor: "mt-\(i / 2)", metric: i % 2 == 0 ? "kwh" : "voltage_v")
+            _ = registry.intern(name)
+            var ring = SeriesRing(capacity: 360)
+            for k in 0..<360 { _ = ring.record(Sample(time: 1_795_000_000_000 + EpochMillis(k) * 10_000, value: Double(k))) }
+            rings.append(ring)
+        }
+        blackHole(rings.count + registry.count)
+    }
 }
 
 /// Fixed-seed generator so every run sees the same data.
@@ -101,4 +118,5 @@ struct SplitMix64 {
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
     }
+
 }
