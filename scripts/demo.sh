@@ -98,6 +98,8 @@ Example queries:
   curl '$BASE/api/v1/sensors'                     # online / stale / unregistered
   curl '$BASE/api/v1/alerts?state=firing'         # live alerts (rules: sensors/rules.yaml)
   curl -N '$BASE/api/v1/alerts/stream'            # alert events as they happen
+  $BIN query alerts --url $BASE --state firing                                  # the same, as a table
+  $BIN query rollups --url $BASE --metric fire_danger_level --kind forest --group-by district --agg max --step 1d --last 7d
 
 TXT
 echo "\$ curl '$Q1'"; curl -s "$Q1"; echo; echo
