@@ -1,4 +1,5 @@
 import Foundation
+import Telemetry
 import Testing
 
 /// Ingest for real field networks, end to end through a real broker.
@@ -120,7 +121,7 @@ import Testing
         try await c.waitReady()
 
         let base = 1_794_800_017   // not aligned to anything
-        var rng = SeededRNG(seed: 7)
+        var rng = SplitMix64(seed: 7)
         let a = (0..<2160).map { (t: base + $0 * 120, v: Double(Int(rng.next() % 4000) - 2000) / 4) }
         let b = (0..<2160).map { (t: base + 30 + $0 * 120, v: Double(Int(rng.next() % 4000)) / 8) }
         var replayA = a + a.prefix(108)
@@ -253,18 +254,5 @@ import Testing
         try await waitUntil("exit on a world-readable password file", seconds: 15) { !bad.isRunning }
         #expect(bad.exitStatus == 1)
         #expect(bad.log().contains("world-readable"))
-    }
-}
-
-/// Deterministic generator for the tests (SplitMix64).
-struct SeededRNG: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

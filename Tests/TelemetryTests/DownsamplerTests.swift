@@ -8,7 +8,7 @@ import Testing
 
     /// A stream over three days for a few series, with values that make sums exact in binary.
     static func stream(seed: UInt64, count: Int) -> [BoundReading] {
-        var rng = SplitMix(seed: seed)
+        var rng = SplitMix64(seed: seed)
         let base: EpochMillis = 1_795_000_000_000
         return (0..<count).map { _ in
             BoundReading(series: SeriesID(Int32(rng.next(below: 4))),
@@ -20,7 +20,7 @@ import Testing
     /// In memory: the deltas drained over many small "commits", merged, equal the recompute.
     @Test(arguments: [1, 2, 3, 99])
     func shuffledWithDuplicatesMatchesRecompute(seed: UInt64) {
-        var rng = SplitMix(seed: seed)
+        var rng = SplitMix64(seed: seed)
         var readings = Self.stream(seed: seed, count: 5000)
         readings += readings.prefix(700)          // duplicates (redeliveries)
         readings.shuffle(using: &rng)
@@ -75,7 +75,7 @@ import Testing
     func storedTiersMatchRecompute(seed: UInt64) throws {
         let dir = TempDir()
         defer { dir.cleanup() }
-        var rng = SplitMix(seed: seed)
+        var rng = SplitMix64(seed: seed)
         let names = (0..<4).map { try! SeriesName(sensor: "s\($0)", metric: "v") }
         var readings = DownsamplerTests.stream(seed: seed, count: 4000)
         readings += readings.shuffled(using: &rng).prefix(800)

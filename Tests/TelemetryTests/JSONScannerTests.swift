@@ -8,7 +8,7 @@ import Testing
     /// Random documents (fixed seeds) written as text, parsed back, compared with the original.
     @Test(arguments: [1, 2, 3, 4, 5])
     func randomRoundTrip(seed: UInt64) throws {
-        var rng = SplitMix(seed: seed)
+        var rng = SplitMix64(seed: seed)
         for _ in 0..<300 {
             let v = Self.random(&rng, depth: 0)
             let text = Self.write(v, &rng)
@@ -73,7 +73,7 @@ import Testing
 
     // MARK: generator
 
-    static func random(_ rng: inout SplitMix, depth: Int) -> JSONValue {
+    static func random(_ rng: inout SplitMix64, depth: Int) -> JSONValue {
         switch rng.next(below: depth > 3 ? 5 : 7) {
         case 0: return .null
         case 1: return .bool(rng.next(below: 2) == 0)
@@ -89,7 +89,7 @@ import Testing
         }
     }
 
-    static func write(_ v: JSONValue, _ rng: inout SplitMix) -> String {
+    static func write(_ v: JSONValue, _ rng: inout SplitMix64) -> String {
         let ws = [" ", "", "\n", "\t"][Int(rng.next(below: 4))]
         switch v {
         case .null: return "null"

@@ -89,7 +89,7 @@ import Testing
     /// Against a naive oracle: random well-formed lines with escaped keys round-trip.
     @Test(arguments: [1, 2, 3])
     func randomEscapedFieldKeys(seed: UInt64) throws {
-        var rng = SplitMix(seed: seed)
+        var rng = SplitMix64(seed: seed)
         let alphabet = Array("abc_-.")
         for _ in 0..<200 {
             let key = String((0..<Int(rng.next(below: 6) + 1)).map { _ in alphabet[Int(rng.next(below: UInt64(alphabet.count)))] })

@@ -88,7 +88,7 @@ import Testing
     /// The ring keeps the `capacity` newest distinct times; the first value for a time wins.
     @Test(arguments: [1, 7, 42, 1234])
     func lateAndDuplicateReadings(seed: UInt64) {
-        var rng = SplitMix(seed: seed)
+        var rng = SplitMix64(seed: seed)
         for capacity in [1, 4, 16] {
             var ring = SeriesRing(capacity: capacity)
             var firstValue: [EpochMillis: Double] = [:]
@@ -107,16 +107,7 @@ import Testing
     }
 }
 
-/// A small deterministic generator for tests (SplitMix64).
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+extension SplitMix64 {
+    /// Uniform enough for test data: 0 ..< n.
     mutating func next(below n: UInt64) -> UInt64 { next() % n }
 }

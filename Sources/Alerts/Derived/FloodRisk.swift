@@ -47,22 +47,18 @@ public struct FloodRiskTable: Sendable, Equatable {
 public struct RainyDays: Sendable {
     public let rainyDayMM: Double
     public let maxDays: Int
-    private let calendar: Calendar
+    private let days: LocalDays
     private var totals: [EpochMillis: Double] = [:]
     private var newestDay: EpochMillis = .min
 
     public init(rainyDayMM: Double = 10, timeZone: TimeZone, maxDays: Int = 10) {
         self.rainyDayMM = rainyDayMM
         self.maxDays = maxDays
-        var cal = Calendar(identifier: .gregorian)
-        cal.timeZone = timeZone
-        calendar = cal
+        days = LocalDays(timeZone: timeZone)
     }
 
     /// The start of the local day holding `t`.
-    public func dayStart(_ t: EpochMillis) -> EpochMillis {
-        EpochMillis(calendar.startOfDay(for: Date(timeIntervalSince1970: Double(t) / 1000)).timeIntervalSince1970 * 1000)
-    }
+    public func dayStart(_ t: EpochMillis) -> EpochMillis { days.lookup(t).start }
 
     private func previousDay(_ day: EpochMillis) -> EpochMillis {
         dayStart(day - 3_600_000)
