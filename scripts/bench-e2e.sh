@@ -15,7 +15,7 @@ N=${BENCH_MESSAGES:-200000}
 BIN=${COLLECTOR_BIN:-.build/release/collector}
 DIR=data/bench-e2e
 rm -rf "$DIR" && mkdir -p "$DIR"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+. scripts/lib.sh
 PORT=$(free_port); HTTP=$(free_port)
 cat > "$DIR/mosquitto.conf" <<CONF
 listener $PORT 127.0.0.1

@@ -22,7 +22,7 @@ BIN=${COLLECTOR_BIN:-.build/debug/collector}
 DIR=data/chaos
 rm -rf "$DIR" && mkdir -p "$DIR"
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+. scripts/lib.sh
 MQTT_PORT=$(free_port)
 HTTP_PORT=$(free_port)
 cat > "$DIR/mosquitto.conf" <<CONF

@@ -10,7 +10,7 @@ BIN=.build/debug/collector
 DIR=data/demo
 rm -rf "$DIR" && mkdir -p "$DIR"
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+. scripts/lib.sh
 MQTT_PORT=$(free_port)
 HTTP_PORT=$(free_port)
 

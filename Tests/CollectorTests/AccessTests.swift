@@ -19,21 +19,27 @@ import Testing
         return ((resp as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data, as: UTF8.self))
     }
 
-    @Test func rolesAreEnforced() async throws {
-        let dir = try makeTempDir()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
+    /// A tokens file with a viewer and an operator, a broker, and a collector using them.
+    func startWithTokens(_ clientID: String, in dir: String) async throws -> (MosquittoBroker, CollectorProcess) {
         try """
             tokens:
               - {name: ops-screen, role: viewer, token: "\(Self.viewer)"}
               - {name: duty-officer, role: operator, token: "\(Self.operatorToken)"}
             """.write(toFile: dir + "/tokens.yaml", atomically: true, encoding: .utf8)
         let broker = try MosquittoBroker(dir: dir)
-        defer { broker.stop() }
         try await broker.waitReady()
-        let c = try CollectorProcess(dir: dir, brokerPort: broker.port, clientID: "it-access",
+        let c = try CollectorProcess(dir: dir, brokerPort: broker.port, clientID: clientID,
                                      httpExtra: ["tokens_file: \(dir)/tokens.yaml"])
         try c.start()
         try await c.waitReady()
+        return (broker, c)
+    }
+
+    @Test func rolesAreEnforced() async throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (broker, c) = try await startWithTokens("it-access", in: dir)
+        defer { broker.stop() }
         let base = c.baseURL
         #expect(try await request(base + "/healthz").0 == 200)
         #expect(try await request(base + "/readyz").0 == 200)
@@ -56,18 +62,8 @@ import Testing
     @Test func everyEndpointByRoleAndNoCORS() async throws {
         let dir = try makeTempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        try """
-            tokens:
-              - {name: ops-screen, role: viewer, token: "\(Self.viewer)"}
-              - {name: duty-officer, role: operator, token: "\(Self.operatorToken)"}
-            """.write(toFile: dir + "/tokens.yaml", atomically: true, encoding: .utf8)
-        let broker = try MosquittoBroker(dir: dir)
+        let (broker, c) = try await startWithTokens("it-roles", in: dir)
         defer { broker.stop() }
-        try await broker.waitReady()
-        let c = try CollectorProcess(dir: dir, brokerPort: broker.port, clientID: "it-roles",
-                                     httpExtra: ["tokens_file: \(dir)/tokens.yaml"])
-        try c.start()
-        try await c.waitReady()
         let now = Int(Date().timeIntervalSince1970)
         try broker.publish(topic: "telemetry/r-1", lines: [#"{"ts": \#(now - 60), "temp_c": 20}"#])
         let reads = [

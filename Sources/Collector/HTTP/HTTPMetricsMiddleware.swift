@@ -38,11 +38,14 @@ struct HTTPMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
 
     /// A bounded label: the route, with ids replaced (`/api/v1/alerts/{id}/ack`), unknown paths as `other`.
     static func pathClass(_ path: String) -> String {
-        let known: Set<String> = ["/", "/healthz", "/readyz", "/metrics", "/api/v1/sensors", "/api/v1/series", "/api/v1/raw",
-                                  "/api/v1/rollups", "/api/v1/alerts", "/api/v1/alerts/stream", "/api/v1/coverage",
-                                  "/api/v1/coverage/daily", "/api/v1/quarantine"]
-        if known.contains(path) { return path }
+        if knownPaths.contains(path) { return path }
         if path.hasPrefix("/api/v1/alerts/") && path.hasSuffix("/ack") { return "/api/v1/alerts/{id}/ack" }
         return "other"
     }
 }
+
+/// The routes `HTTPMetricsMiddleware` labels by name (built once, not per request).
+private let knownPaths: Set<String> = [
+    "/", "/healthz", "/readyz", "/metrics", "/api/v1/sensors", "/api/v1/series", "/api/v1/raw", "/api/v1/rollups",
+    "/api/v1/alerts", "/api/v1/alerts/stream", "/api/v1/coverage", "/api/v1/coverage/daily", "/api/v1/quarantine",
+]
