@@ -4,11 +4,15 @@
 SWIFT ?= swift
 DEBIAN_PACKAGES := libmosquitto-dev libsqlite3-dev mosquitto mosquitto-clients pkg-config curl sqlite3 openssl python3 zlib1g-dev
 # Only the tests need these (a real Alertmanager receives alerts in NotificationTests; a real
-# Prometheus scrapes /metrics in PrometheusScrapeTests).
-TEST_PACKAGES := prometheus-alertmanager prometheus
+# Prometheus scrapes /metrics in PrometheusScrapeTests; headless Chromium drives the dashboard
+# in DashboardTests).
+TEST_PACKAGES := prometheus-alertmanager prometheus chromium
+# Only the benchmarks need these: the peers we compare with (VictoriaMetrics for queries,
+# collectd's MQTT plugin for ingest).
+BENCH_PACKAGES := victoria-metrics collectd-core
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps test-deps install-packages build release test chaos fuzz demo bench clean
+.PHONY: deps test-deps bench-deps install-packages build release test chaos fuzz demo bench clean
 
 ## deps: install the Debian packages the build and the demo need (only missing ones)
 deps:
@@ -17,6 +21,10 @@ deps:
 ## test-deps: also the packages only the tests use
 test-deps: deps
 	@$(MAKE) --no-print-directory install-packages PACKAGES="$(TEST_PACKAGES)"
+
+## bench-deps: also the peers the benchmarks compare with
+bench-deps: deps
+	@$(MAKE) --no-print-directory install-packages PACKAGES="$(BENCH_PACKAGES)"
 
 install-packages:
 	@missing=""; \
@@ -55,7 +63,7 @@ demo: deps build
 	./scripts/demo.sh
 
 ## bench: in-process benchmarks, then end to end against bare mosquitto_sub, release builds (figures go to BENCHMARKS.md)
-bench: deps
+bench: bench-deps
 	cd Benchmarks && $(SWIFT) package --disable-sandbox benchmark
 	$(SWIFT) build -c release --product collector
 	./scripts/bench-e2e.sh

@@ -69,6 +69,8 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "CompressNIO", package: "compress-nio"),
             ],
+            // The dashboard page, compiled into the binary (PackageResources.dashboard_html).
+            resources: [.embedInCode("HTTP/Dashboard/dashboard.html")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

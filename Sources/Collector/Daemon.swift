@@ -84,6 +84,7 @@ struct Daemon {
         CatalogueRoutes(reader: reader, live: live, coverage: config.coverage, timeZone: config.timezone,
                         clock: clock).register(on: router)
         AlertRoutes(store: alertStore, broadcaster: broadcaster, system: system, clock: clock).register(on: router)
+        DashboardRoutes().register(on: router)
         let logger = self.logger
         let app = Application(
             router: router,

@@ -70,7 +70,7 @@ struct AccessControl: Sendable {
 
     /// The role a request needs, or nil when it is open.
     func required(method: HTTPRequest.Method, path: String) -> Role? {
-        if path == "/healthz" || path == "/readyz" { return nil }
+        if path == "/healthz" || path == "/readyz" || path == "/" { return nil }
         if path == "/metrics" { return openMetrics ? nil : .viewer }
         if method == .post { return .operator_ }
         return .viewer

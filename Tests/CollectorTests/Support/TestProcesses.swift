@@ -40,8 +40,7 @@ func freeLoopbackPort() throws -> Int {
     return Int(UInt16(bigEndian: addr.sin_port))
 }
 
-/// Polls `condition` every 50 ms until it holds or `seconds` pass (bounded waits only).
-/// Polls `condition` until it holds. Under CI (`CI` set), where every suite runs at once on a
+/// Polls `condition` every 50 ms until it holds. Under CI (`CI` set), where every suite runs at once on a
 /// clean clone's busy machine, the limit is three times longer: conditions are exact, so a
 /// longer wait only changes how long a real failure takes to report.
 func waitUntil(_ what: String, seconds: Double, _ condition: () async throws -> Bool) async throws {
