@@ -86,9 +86,13 @@ struct Daemon {
         AlertRoutes(store: alertStore, broadcaster: broadcaster, system: system, clock: clock).register(on: router)
         DashboardRoutes().register(on: router)
         let logger = self.logger
+        let idleTimeout = config.http.idleTimeoutMillis
         let app = Application(
             router: router,
-            server: .http1(configuration: .init(idleTimeout: .milliseconds(config.http.idleTimeoutMillis))),
+            // Idle and slow clients are cut (and counted) by our own handler, not Hummingbird's.
+            server: .http1(configuration: .init(additionalChannelHandlers: [
+                IdleConnectionHandler(timeout: .milliseconds(idleTimeout), registry: registry),
+            ])),
             configuration: .init(address: .hostname(config.http.host, port: config.http.port), serverName: "collector"),
             onServerRunning: { channel in
                 logger.info("HTTP listening", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "?")"])

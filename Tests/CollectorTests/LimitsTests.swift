@@ -73,6 +73,11 @@ import Testing
         let closedAfter = Self.secondsUntilClosed(port: c.httpPort, sending: "GET /healthz HTTP/1.1\r\nHost: x\r\n", seconds: 6)
         #expect(closedAfter != nil && closedAfter! < 4, "closed after \(String(describing: closedAfter)) s")
         #expect(try await httpGet(c.baseURL + "/healthz").status == 200)
+        let after = String(decoding: try await httpGet(c.baseURL + "/metrics").body, as: UTF8.self)
+        #expect(after.contains(#"collector_http_idle_closed_total{reason="no_request"} 1"#), "\(after.split(separator: "\n").filter { $0.contains("idle") })")
+        // An open alert stream is a request in progress: still open after twice the timeout.
+        let stream = Self.secondsUntilClosed(port: c.httpPort, sending: "GET /api/v1/alerts/stream HTTP/1.1\r\nHost: x\r\n\r\n", seconds: 2.5)
+        #expect(stream == nil, "the alert stream was closed after \(String(describing: stream)) s")
         _ = try await c.terminate()
     }
 }
