@@ -37,60 +37,99 @@ struct JSONText {
     }
 
     mutating func string(_ s: String) { separate(); writeString(s); needsComma = true }
-    mutating func int(_ v: Int64) { separate(); raw(String(v)); needsComma = true }
+    mutating func int(_ v: Int64) { separate(); writeInt(v); needsComma = true }
     mutating func bool(_ v: Bool) { separate(); raw(v ? "true" : "false"); needsComma = true }
     mutating func null() { separate(); raw("null"); needsComma = true }
 
     /// A finite double in shortest form; non-finite values become null (JSON has none).
     mutating func double(_ v: Double) {
         separate()
-        raw(v.isFinite ? Self.number(v) : "null")
+        if !v.isFinite {
+            raw("null")
+        } else if v == v.rounded(), abs(v) < 1e15 {
+            writeInt(Int64(v))
+        } else {
+            raw(v.description)
+        }
         needsComma = true
     }
 
     /// Epoch milliseconds as epoch seconds (fraction only when needed).
     mutating func seconds(_ ms: EpochMillis) {
         separate()
-        raw(Self.seconds(ms))
+        if ms < 0 { bytes.append(UInt8(ascii: "-")) }
+        let m = ms.magnitude
+        writeInt(Int64(m / 1000))
+        var frac = Int64(m % 1000)
+        if frac != 0 {
+            bytes.append(UInt8(ascii: "."))
+            var digits = 3
+            while frac % 10 == 0 { frac /= 10; digits -= 1 }
+            var divisor: Int64 = 1
+            for _ in 1..<digits { divisor *= 10 }
+            while divisor > 0 {
+                bytes.append(UInt8(ascii: "0") + UInt8(frac / divisor % 10))
+                divisor /= 10
+            }
+        }
         needsComma = true
     }
 
+    /// `double(_:)` as text (for CSV).
     static func number(_ v: Double) -> String {
-        if v == v.rounded(), abs(v) < 1e15 { return String(Int64(v)) }
-        return "\(v)"
+        var j = JSONText()
+        j.double(v)
+        return String(decoding: j.bytes, as: UTF8.self)
     }
 
+    /// `seconds(_:)` as text (for CSV).
     static func seconds(_ ms: EpochMillis) -> String {
-        let s = EpochMillis.floorDiv(ms, 1000)
-        let frac = ms - s * 1000
-        if frac == 0 { return String(s) }
-        var f = String(frac)
-        while f.count < 3 { f = "0" + f }
-        while f.hasSuffix("0") { f.removeLast() }
-        return "\(s).\(f)"
+        var j = JSONText()
+        j.seconds(ms)
+        return String(decoding: j.bytes, as: UTF8.self)
     }
 
     private mutating func separate() {
         if needsComma { bytes.append(UInt8(ascii: ",")) }
     }
 
+    /// A string, escaped. Swift strings are valid UTF-8, so every byte of a multi-byte
+    /// character (0x80 and up) goes through as it is.
     private mutating func writeString(_ s: String) {
         bytes.append(UInt8(ascii: "\""))
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": raw("\\\"")
-            case "\\": raw("\\\\")
-            case "\n": raw("\\n")
-            case "\r": raw("\\r")
-            case "\t": raw("\\t")
-            case _ where u.value < 0x20:
-                let h = String(u.value, radix: 16)
-                raw("\\u" + String(repeating: "0", count: 4 - h.count) + h)
+        for b in s.utf8 {
+            switch b {
+            case UInt8(ascii: "\""): raw("\\\"")
+            case UInt8(ascii: "\\"): raw("\\\\")
+            case UInt8(ascii: "\n"): raw("\\n")
+            case UInt8(ascii: "\r"): raw("\\r")
+            case UInt8(ascii: "\t"): raw("\\t")
+            case 0..<0x20:
+                raw(b < 0x10 ? "\\u000" : "\\u001")
+                bytes.append(Array("0123456789abcdef".utf8)[Int(b & 15)])
             default:
-                bytes.append(contentsOf: String(u).utf8)
+                bytes.append(b)
             }
         }
         bytes.append(UInt8(ascii: "\""))
+    }
+
+    /// An integer's decimal digits, without an intermediate string.
+    private mutating func writeInt(_ v: Int64) {
+        if v < 0 { bytes.append(UInt8(ascii: "-")) }
+        var m = v.magnitude
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var n = 0
+        withUnsafeMutableBytes(of: &digits) { d in
+            repeat {
+                d[n] = UInt8(ascii: "0") + UInt8(m % 10)
+                m /= 10
+                n += 1
+            } while m > 0
+            for i in stride(from: n - 1, through: 0, by: -1) { bytes.append(d[i]) }
+        }
     }
 
     func response(status: HTTPResponse.Status = .ok) -> Response {
