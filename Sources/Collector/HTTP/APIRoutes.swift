@@ -173,13 +173,11 @@ struct APIRoutes: Sendable {
         if Int64(groupCount) * plan.count(from: from, to: to) > Int64(Self.maxBuckets) {
             throw APIError.badParameter("from", "\(groupCount) groups x \(step) buckets is more than \(Self.maxBuckets) points; use a larger step or a narrower range")
         }
-        let perSeries = try await reader.rollups(Array(members.keys), plan: plan, from: from, to: to)
-        var groups: [String: [EpochMillis: Bucket]] = [:]
-        for (id, buckets) in perSeries {
-            guard let key = members[id] else { continue }
-            for (t, b) in buckets { groups[key, default: [:]][t, default: .empty].merge(b) }
-        }
-        func value(_ b: Bucket) -> Double {
+        let keys = Set(members.values).sorted()
+        let index = Dictionary(uniqueKeysWithValues: keys.enumerated().map { ($1, $0) })
+        let groupOf = members.mapValues { index[$0]! }
+        let merged = try await reader.groupedRollups(groupOf, groupCount: keys.count, plan: plan, from: from, to: to)
+        func value(_ b: GroupBucket) -> Double {
             switch agg {
             case .avg: b.average
             case .sum: b.sum
@@ -188,7 +186,7 @@ struct APIRoutes: Sendable {
             case .count: Double(b.count)
             }
         }
-        let sorted = groups.sorted { $0.key < $1.key }.map { ($0.key, $0.value.sorted { $0.key < $1.key }) }
+        let sorted = zip(keys, merged).filter { !$0.1.isEmpty }
         switch format {
         case .csv:
             var out = "key,t,value\n"
