@@ -1,7 +1,5 @@
 import Foundation
 import GRDB
-// The SQLite C API under GRDB, for the grouped query's hot loop (columns read directly).
-import GRDBSQLite
 
 /// The read side of Telemetry: answers queries from SQLite. Sendable; safe from any task.
 public struct TelemetryReader: Sendable {
@@ -59,58 +57,31 @@ public struct TelemetryReader: Sendable {
     /// Count, sum, minimum and maximum of many series' rollups merged per group, in the buckets
     /// of `plan` (the grouped query: its answers need no first or last). `groupOf` gives each
     /// series its group index `0..<groupCount`; the answer has one array per group, its
-    /// buckets in time order. The hot loop reads SQLite's columns directly (they are NOT NULL)
-    /// and merges each row straight into its group's bucket, found by array index: no
-    /// per-series maps, no hashing.
+    /// buckets in time order. The series are split across the cores, each part scanned in its
+    /// own read (so parts may see commits a few milliseconds apart); the hot loop reads
+    /// SQLite's columns directly (they are NOT NULL) and merges each row straight into its
+    /// group's bucket, found by array index: no per-series maps, no hashing.
     public func groupedRollups(_ groupOf: [SeriesID: Int], groupCount: Int, plan: StepPlan,
                                from: EpochMillis, to: EpochMillis) async throws -> [[(start: EpochMillis, bucket: GroupBucket)]] {
-        let lower = bucketStart(plan.tier, from)
-        let zone = days.timeZone
         let ids = groupOf.keys.map(\.rawValue).sorted()
         guard let maxID = ids.last, groupCount > 0 else { return Array(repeating: [], count: groupCount) }
-        // Fixed-width steps index buckets by arithmetic; day steps (local days) by a map.
-        let first = plan.bucket(lower, timeZone: zone)
-        let fixed = plan.tier != .day
-        let slots = fixed ? Int((to - first) / plan.stepMillis) + 1 : 0
-        // One read transaction: every chunk of ids sees the same snapshot.
-        return try await pool.read { db in
-            var groupByID = [Int32](repeating: -1, count: Int(maxID) + 1)
-            for (id, g) in groupOf { groupByID[Int(id.rawValue)] = Int32(g) }
-            var flat = [GroupBucket](repeating: .empty, count: groupCount * slots)
-            var byDay = [[EpochMillis: GroupBucket]](repeating: [:], count: fixed ? 0 : groupCount)
-            for chunkStart in stride(from: 0, to: ids.count, by: 500) {
-                let chunk = ids[chunkStart..<min(chunkStart + 500, ids.count)]
-                let statement = try db.makeStatement(sql: """
-                    SELECT series_id, t, cnt, total, lo, hi FROM \(plan.tier.table)
-                    WHERE series_id IN (\(chunk.map { _ in "?" }.joined(separator: ","))) AND t >= ? AND t < ?
-                    """)
-                var args = StatementArguments(Array(chunk))
-                args += [lower, to]
-                statement.arguments = args
-                let handle = statement.sqliteStatement
-                let rows = try Row.fetchCursor(statement)
-                while try rows.next() != nil {
-                    let g = Int(groupByID[Int(sqlite3_column_int64(handle, 0))])
-                    guard g >= 0 else { continue }
-                    let b = GroupBucket(count: sqlite3_column_int64(handle, 2), sum: sqlite3_column_double(handle, 3),
-                                        min: sqlite3_column_double(handle, 4), max: sqlite3_column_double(handle, 5))
-                    let start = plan.bucket(sqlite3_column_int64(handle, 1), timeZone: zone)
-                    if fixed {
-                        let slot = Int((start - first) / plan.stepMillis)
-                        if slot >= 0 && slot < slots { flat[g * slots + slot].merge(b) }
-                    } else {
-                        byDay[g][start, default: .empty].merge(b)
-                    }
-                }
+        // Series ids are small and dense (assigned in order), so a plain array maps them.
+        var groupByID = [Int32](repeating: -1, count: Int(maxID) + 1)
+        for (id, g) in groupOf { groupByID[Int(id.rawValue)] = Int32(g) }
+        let scan = GroupScan(plan: plan, lower: bucketStart(plan.tier, from), to: to, zone: days.timeZone,
+                             groupCount: groupCount, groupByID: groupByID)
+        let parts = max(1, min(ProcessInfo.processInfo.activeProcessorCount, ids.count / 250))
+        let size = (ids.count + parts - 1) / parts
+        let pool = self.pool
+        var total = scan.empty()
+        try await withThrowingTaskGroup(of: GroupScan.Partial.self) { tasks in
+            for p in 0..<parts {
+                let part = Array(ids[(p * size)..<min(ids.count, (p + 1) * size)])
+                tasks.addTask { try await pool.read { db in try scan.run(db, ids: part) } }
             }
-            guard fixed else { return byDay.map { $0.sorted { $0.key < $1.key }.map { (start: $0.key, bucket: $0.value) } } }
-            return (0..<groupCount).map { g in
-                (0..<slots).compactMap { i in
-                    let b = flat[g * slots + i]
-                    return b.count > 0 ? (start: first + Int64(i) * plan.stepMillis, bucket: b) : nil
-                }
-            }
+            for try await partial in tasks { scan.merge(partial, into: &total) }
         }
+        return scan.answer(total)
     }
 
     /// Raw readings with `from <= t < to`, oldest first, at most `limit` of them

@@ -1,0 +1,93 @@
+import Foundation
+import GRDB
+// The SQLite C API under GRDB: the scan's hot loop reads columns directly.
+import GRDBSQLite
+
+/// One grouped rollup query's scan (`TelemetryReader.groupedRollups`): reads rollup rows of
+/// some series and merges them into per-group buckets. Fixed-width steps keep a flat array
+/// (group x bucket, found by arithmetic); day steps (local days) a map per group.
+struct GroupScan: Sendable {
+    let plan: StepPlan
+    let lower: EpochMillis
+    let to: EpochMillis
+    let zone: TimeZone
+    let groupCount: Int
+    /// Series id -> group index, -1 for none.
+    let groupByID: [Int32]
+    let first: EpochMillis
+    let slots: Int
+
+    init(plan: StepPlan, lower: EpochMillis, to: EpochMillis, zone: TimeZone, groupCount: Int, groupByID: [Int32]) {
+        self.plan = plan
+        self.lower = lower
+        self.to = to
+        self.zone = zone
+        self.groupCount = groupCount
+        self.groupByID = groupByID
+        first = plan.bucket(lower, timeZone: zone)
+        slots = plan.tier == .day ? 0 : Int((to - first) / plan.stepMillis) + 1
+    }
+
+    struct Partial: Sendable {
+        var flat: [GroupBucket]
+        var byDay: [[EpochMillis: GroupBucket]]
+    }
+
+    func empty() -> Partial {
+        Partial(flat: Array(repeating: .empty, count: groupCount * slots),
+                byDay: Array(repeating: [:], count: slots == 0 ? groupCount : 0))
+    }
+
+    /// Scans the rows of `ids`, 500 ids a statement.
+    func run(_ db: Database, ids: [Int32]) throws -> Partial {
+        var out = empty()
+        for chunkStart in stride(from: 0, to: ids.count, by: 500) {
+            let chunk = ids[chunkStart..<min(chunkStart + 500, ids.count)]
+            let statement = try db.makeStatement(sql: """
+                SELECT series_id, t, cnt, total, lo, hi FROM \(plan.tier.table)
+                WHERE series_id IN (\(chunk.map { _ in "?" }.joined(separator: ","))) AND t >= ? AND t < ?
+                """)
+            var args = StatementArguments(Array(chunk))
+            args += [lower, to]
+            statement.arguments = args
+            let handle = statement.sqliteStatement
+            let rows = try Row.fetchCursor(statement)
+            while try rows.next() != nil {
+                let g = Int(groupByID[Int(sqlite3_column_int64(handle, 0))])
+                guard g >= 0 else { continue }
+                let b = GroupBucket(count: sqlite3_column_int64(handle, 2), sum: sqlite3_column_double(handle, 3),
+                                    min: sqlite3_column_double(handle, 4), max: sqlite3_column_double(handle, 5))
+                let start = plan.bucket(sqlite3_column_int64(handle, 1), timeZone: zone)
+                if slots > 0 {
+                    let slot = Int((start - first) / plan.stepMillis)
+                    if slot >= 0 && slot < slots { out.flat[g * slots + slot].merge(b) }
+                } else {
+                    out.byDay[g][start, default: .empty].merge(b)
+                }
+            }
+        }
+        return out
+    }
+
+    func merge(_ p: Partial, into total: inout Partial) {
+        for i in p.flat.indices where p.flat[i].count > 0 { total.flat[i].merge(p.flat[i]) }
+        for g in p.byDay.indices {
+            total.byDay[g].merge(p.byDay[g]) { a, b in
+                var x = a
+                x.merge(b)
+                return x
+            }
+        }
+    }
+
+    /// Per group, the buckets that hold readings, in time order.
+    func answer(_ p: Partial) -> [[(start: EpochMillis, bucket: GroupBucket)]] {
+        guard slots > 0 else { return p.byDay.map { $0.sorted { $0.key < $1.key }.map { (start: $0.key, bucket: $0.value) } } }
+        return (0..<groupCount).map { g in
+            (0..<slots).compactMap { i in
+                let b = p.flat[g * slots + i]
+                return b.count > 0 ? (start: first + Int64(i) * plan.stepMillis, bucket: b) : nil
+            }
+        }
+    }
+}
