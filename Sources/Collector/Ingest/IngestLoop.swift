@@ -41,6 +41,11 @@ final class IngestLoop: @unchecked Sendable {
     private var backoffSeconds = 1
     private var batch = IngestBatch()
     private var batchMessages = 0
+    /// At most this many readings a commit (with `mqtt.max_batch_messages`): packs of many
+    /// readings make short transactions too, so PUBACKs and alerts are not held back long.
+    static let maxBatchReadings = 20_000
+    /// The "offline" status publish that `finish()` waits for the broker to acknowledge.
+    private var awaitedMid: Int32?
     private var batchStarted = ContinuousClock.now
     private var scratch: [Reading] = []
     private var logBudget = LogBudget()
@@ -99,6 +104,7 @@ final class IngestLoop: @unchecked Sendable {
         events.onConnect = { [unowned self] rc in connected(rc) }
         events.onDisconnect = { [unowned self] rc in lost("disconnected: \(MosquittoClient.describe(rc))") }
         events.onMessage = { [unowned self] msg in received(msg) }
+        events.onPublish = { [unowned self] mid in if mid == awaitedMid { awaitedMid = nil } }
     }
 
     deinit {
@@ -214,7 +220,7 @@ final class IngestLoop: @unchecked Sendable {
                 lost("read failed: \(MosquittoClient.describe(rc))")
                 return
             }
-            if batchMessages >= config.mqtt.maxBatchMessages { return }
+            if batchMessages >= config.mqtt.maxBatchMessages || batch.readings.count >= Self.maxBatchReadings { return }
             one[0].revents = 0
             if poll(&one, 1, 0) <= 0 || one[0].revents & Int16(POLLIN | POLLHUP | POLLERR) == 0 { return }
         }
@@ -265,7 +271,21 @@ final class IngestLoop: @unchecked Sendable {
     private func finish() {
         if batchMessages > 0 { _ = commit() }
         if case .up = link {
-            _ = client.publish(statusTopic, Array("offline".utf8), qos: 1, retain: true)
+            // The broker may still be pushing messages. Closing with them unread resets the
+            // connection, and a reset can drop our last PUBACKs before the broker reads them:
+            // it would redeliver what we stored. So go on as usual (read, commit, acknowledge)
+            // until the broker acknowledges our "offline" status, sent after every PUBACK so
+            // far and handled in order, or 2 s pass. Unread messages stay with the broker.
+            var mid: Int32 = 0
+            if client.publish(statusTopic, Array("offline".utf8), qos: 1, retain: true, mid: &mid) == MOSQ_ERR_SUCCESS.rawValue {
+                awaitedMid = mid
+                let deadline = ContinuousClock.now + .seconds(2)
+                while awaitedMid != nil, ContinuousClock.now < deadline, case .up = link { iterate() }
+                awaitedMid = nil
+            }
+            if batchMessages > 0 { _ = commit() }
+        }
+        if case .up = link {
             _ = client.disconnect()
             let deadline = ContinuousClock.now + .seconds(2)
             while client.wantsWrite, ContinuousClock.now < deadline, client.socket >= 0 {
@@ -302,8 +322,8 @@ final class IngestLoop: @unchecked Sendable {
         logger.info("connected", metadata: ["broker": "\(config.mqtt.url)", "subscriptions": "\(config.mqtt.subscriptions.map(\.topic))"])
     }
 
-    /// Marks the link down and schedules a reconnect with exponential back-off (1 s ... 30 s).
-    /// The link is down (or a connection attempt failed): retry after the back-off.
+    /// The link is down (or a connection attempt failed): marks it and schedules a reconnect
+    /// with exponential back-off (1 s ... 30 s).
     private func lost(_ reason: String, connectFailed: Bool = false) {
         if case .down = link, !connectFailed { return }
         if stopRequested.load(ordering: .acquiring) {

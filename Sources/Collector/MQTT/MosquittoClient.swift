@@ -106,8 +106,8 @@ final class MosquittoClient: @unchecked Sendable {
     }
 
     /// Publishes and tells the message id `onPublish` will report for it.
-    func publish(_ topic: String, _ payload: [UInt8], qos: Int32, mid: inout Int32) -> Int32 {
-        mosquitto_publish(handle, &mid, topic, Int32(payload.count), payload, qos, false)
+    func publish(_ topic: String, _ payload: [UInt8], qos: Int32, retain: Bool = false, mid: inout Int32) -> Int32 {
+        mosquitto_publish(handle, &mid, topic, Int32(payload.count), payload, qos, retain)
     }
 
     /// Connects again with the same options (simple clients; the ingest loop reconnects itself).
