@@ -40,6 +40,9 @@ final class MosquittoClient: @unchecked Sendable {
         handle = h
         mosquitto_user_data_set(h, Unmanaged.passUnretained(events).toOpaque())
         mosquitto_threaded_set(h, true)
+        // PUBACKs and alert messages are small: without this, Nagle's algorithm holds each
+        // behind the broker's delayed ACK (~40 ms on Linux), which was most of an alert's latency.
+        _ = mosquitto_int_option(h, MOSQ_OPT_TCP_NODELAY, 1)
         mosquitto_connect_callback_set(h, onConnectThunk)
         mosquitto_disconnect_callback_set(h, onDisconnectThunk)
         mosquitto_message_callback_set(h, onMessageThunk)
