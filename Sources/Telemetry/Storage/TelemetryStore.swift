@@ -1,5 +1,7 @@
 import Foundation
 import GRDB
+// The SQLite C API under GRDB: the commit's per-reading statements bind and step directly.
+import GRDBSQLite
 
 /// The write side of Telemetry: binds readings to series, and commits a batch (raw readings
 /// deduplicated, rollup deltas merged, quarantined messages) as one SQLite transaction.
@@ -97,8 +99,12 @@ public final class TelemetryStore {
                 try saveNewSeries(db, now: now)
                 let insert = try db.cachedStatement(sql: "INSERT OR IGNORE INTO raw (series_id, t, value) VALUES (?, ?, ?)")
                 for r in batch.readings {
-                    try insert.execute(arguments: [r.series.rawValue, r.time, r.value])
-                    if db.changesCount > 0 {
+                    try FastStep.run(insert, db) { h in
+                        sqlite3_bind_int64(h, 1, Int64(r.series.rawValue))
+                        sqlite3_bind_int64(h, 2, r.time)
+                        sqlite3_bind_double(h, 3, r.value)
+                    }
+                    if sqlite3_changes(db.sqliteConnection) > 0 {
                         downsampler.add(series: r.series, time: r.time, value: r.value)
                         accepted.append(r)
                     } else {
@@ -198,10 +204,18 @@ public final class TelemetryStore {
                 """))
         }
         try downsampler.drain { key, b in
-            try statements[key.tier.rawValue].execute(arguments: [
-                key.series.rawValue, key.start, b.count, b.sum, b.min, b.max,
-                b.firstTime, b.first, b.lastTime, b.last,
-            ])
+            try FastStep.run(statements[key.tier.rawValue], db) { h in
+                sqlite3_bind_int64(h, 1, Int64(key.series.rawValue))
+                sqlite3_bind_int64(h, 2, key.start)
+                sqlite3_bind_int64(h, 3, b.count)
+                sqlite3_bind_double(h, 4, b.sum)
+                sqlite3_bind_double(h, 5, b.min)
+                sqlite3_bind_double(h, 6, b.max)
+                sqlite3_bind_int64(h, 7, b.firstTime)
+                sqlite3_bind_double(h, 8, b.first)
+                sqlite3_bind_int64(h, 9, b.lastTime)
+                sqlite3_bind_double(h, 10, b.last)
+            }
         }
     }
 
@@ -214,7 +228,12 @@ public final class TelemetryStore {
             UPDATE series SET last_t = ?, last_value = ? WHERE id = ? AND (last_t IS NULL OR last_t < ?)
             """)
         for (id, s) in newest {
-            try stmt.execute(arguments: [s.time, s.value, id.rawValue, s.time])
+            try FastStep.run(stmt, db) { h in
+                sqlite3_bind_int64(h, 1, s.time)
+                sqlite3_bind_double(h, 2, s.value)
+                sqlite3_bind_int64(h, 3, Int64(id.rawValue))
+                sqlite3_bind_int64(h, 4, s.time)
+            }
         }
     }
 
