@@ -62,11 +62,12 @@ chaos: deps build
 demo: deps build
 	./scripts/demo.sh
 
-## bench: in-process benchmarks, then end to end against bare mosquitto_sub, release builds (figures go to BENCHMARKS.md)
+## bench: in-process benchmarks, end to end against bare mosquitto_sub and collectd, alert latency, queries against VictoriaMetrics; release builds (figures go to BENCHMARKS.md)
 bench: bench-deps
 	cd Benchmarks && $(SWIFT) package --disable-sandbox benchmark
 	$(SWIFT) build -c release --product collector
 	./scripts/bench-e2e.sh
+	python3 scripts/bench-query.py
 
 clean:
 	rm -rf .build data

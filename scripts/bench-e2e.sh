@@ -1,20 +1,29 @@
 #!/usr/bin/env bash
-# End-to-end ingest rate against the limit, in one run on loopback (part of `make bench`).
+# End-to-end ingest against the limit and a peer, in one run on loopback (part of `make bench`).
 #
-# For each consumer the broker is first loaded with the same backlog for its persistent
-# session (published by `collector simulate`, QoS 1), then the consumer connects and the
-# time to drain it is measured:
-#   - bare `mosquitto_sub` (QoS 1, output to /dev/null): the reference, the limit;
+# Drains: the broker is first loaded with the same backlog for each consumer's persistent
+# session, then the consumer connects and the time to drain it is measured:
+#   - bare `mosquitto_sub` (output to /dev/null): the reference, the limit;
 #   - the collector (release build, the shipped province catalogue and rules), from /readyz to
-#     every reading stored (its acknowledgements leave only after each commit).
-# Two streams: N messages of one reading, and N/10 SenML packs of 100 readings.
-# Prints rates and ratios; BENCH_MESSAGES sets N (default 200000).
+#     every message taken; then the stored readings are counted: nothing may be missing.
+# Streams (published by `collector simulate`):
+#   1. QoS 1, N messages of one reading;
+#   2. QoS 0 (subscriptions at QoS 0; the broker queues QoS 0 for offline sessions here);
+#   3. QoS 1, N/10 SenML packs of 100 readings.
+# Peer: collectd's MQTT plugin writing CSV (Debian collectd-core). It reads collectd's own
+# format (`time:value` on `<prefix>/host/plugin/type`), so both are fed by the same publisher,
+# `mosquitto_pub -l`, with N messages of one reading on one series at QoS 1: collectd its
+# format, the collector JSON; bare `mosquitto_sub` drains the collector's as the reference.
+# Latency: the collector live under simulator loads of 10,000 and 20,000 msg/s
+# (BENCH_LOAD_RATES), alert latency p50/p99 from scripts/bench-latency.py.
+# Prints rates and ratios. BENCH_MESSAGES sets N (default 200000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${BENCH_MESSAGES:-200000}
 BIN=${COLLECTOR_BIN:-.build/release/collector}
 DIR=data/bench-e2e
-rm -rf "$DIR" && mkdir -p "$DIR"
+rm -rf "$DIR" && mkdir -p "$DIR/sensors"
+ABS=$(cd "$DIR" && pwd)
 . scripts/lib.sh
 PORT=$(free_port); HTTP=$(free_port)
 cat > "$DIR/mosquitto.conf" <<CONF
@@ -23,6 +32,8 @@ allow_anonymous true
 persistence false
 max_queued_messages 0
 max_inflight_messages 0
+queue_qos0_messages true
+set_tcp_nodelay true
 CONF
 mosquitto -c "$DIR/mosquitto.conf" >"$DIR/mosquitto.log" 2>&1 & BROKER=$!
 pids=("$BROKER")
@@ -30,55 +41,169 @@ trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev
 sleep 0.3
 now_ms() { date +%s%3N; }
 
-# Loads N readings into the broker for the sessions subscribed to bench/#.
-load() { # batch (1 or 100), readings
-  local batch=$1 span
+# The shipped province, plus the rule the latency probe trips.
+cp sensors/*.yaml "$DIR/sensors/"
+cat >> "$DIR/sensors/rules.yaml" <<YAML
+
+  - name: probe-hot                   # scripts/bench-latency.py
+    severity: info
+    match: {metric: probe_v}
+    when: {above: 50}
+    clear: {below: 40}
+YAML
+
+config() { # file client_id qos topic clean_session
+  cat > "$DIR/$1" <<CONF
+mqtt: {url: "mqtt://127.0.0.1:$PORT", client_id: $2, clean_session: $5, qos: $3,
+       subscriptions: [{topic: "$4"}]}
+http: {listen: "127.0.0.1:$HTTP"}
+storage: {path: $DIR/collector.sqlite}
+sensors: $DIR/sensors
+log_level: warning
+CONF
+}
+config q1.yaml bench-collector 1 'bench/#' false
+config q0.yaml bench-collector0 0 'bench0/#' false
+config live.yaml bench-live 1 'live/#' true
+
+COLLECTOR=
+run_collector() { "$BIN" run --config "$DIR/$1" 2>>"$DIR/collector.log" & COLLECTOR=$!; pids+=("$COLLECTOR"); }
+stop_collector() { kill -TERM "$COLLECTOR"; wait "$COLLECTOR" 2>/dev/null || true; }
+ready() { for _ in $(seq 1 300); do curl -sf "http://127.0.0.1:$HTTP/readyz" >/dev/null 2>&1 && return 0; sleep 0.02; done; return 1; }
+taken() { curl -s "http://127.0.0.1:$HTTP/metrics" | awk '/^collector_messages_total/ {n += $2} END {printf "%d", n}'; }
+# Stored readings of the metrics the sensors send (derived series, such as fire danger, are
+# stored in raw too and are not counted).
+METRICS=$(python3 -c "
+import re; s = open('sensors/catalogue.yaml').read()
+print(','.join(sorted({\"'%s'\" % m for block in re.findall(r'metrics: \\{(.*)\\}', s) for m in re.findall(r'(\\w+): \\{', block)})))")
+stored() { sqlite3 "$DIR/collector.sqlite" "SELECT count(*) FROM raw JOIN series ON series.id = raw.series_id WHERE series.metric IN ($METRICS) AND series.sensor NOT LIKE '%.%'"; }
+fresh_db() { rm -f "$DIR"/collector.sqlite*; }
+
+# Loads about `readings` readings into the broker under `prefix`.
+load() { # prefix batch readings
+  local span
   # Simulated span so that the province gives about that many readings (7.9 per simulated second).
-  span=$(python3 -c "print(int($2 / 7.9) + 60)")
-  local args=(simulate --config "$DIR/collector.yaml" --prefix bench --speed 1000000000 "--from=-${span}s" --qos 1 --client-id bench-pub --seed 5)
-  if [ "$batch" -gt 1 ]; then args+=(--batch "$batch" --format senml); else args+=(--batch 1 --format json); fi
+  span=$(python3 -c "print(int($3 / 7.9) + 60)")
+  local args=(simulate --config "$DIR/q1.yaml" --prefix "$1" --speed 1000000000 "--from=-${span}s" --qos 1 --client-id bench-pub --seed 5)
+  if [ "$2" -gt 1 ]; then args+=(--batch "$2" --format senml); else args+=(--batch 1 --format json); fi
   "$BIN" "${args[@]}" 2>/dev/null | grep '^simulate: readings='
 }
 
-cat > "$DIR/collector.yaml" <<CONF
-mqtt: {url: "mqtt://127.0.0.1:$PORT", client_id: bench-collector, clean_session: false, qos: 1,
-       subscriptions: [{topic: "bench/#"}]}
-http: {listen: "127.0.0.1:$HTTP"}
-storage: {path: $DIR/collector.sqlite}
-sensors: sensors/
-log_level: warning
-CONF
+# Times the collector draining `messages` from its session, then checks what it stored.
+drain_collector() { # config messages readings
+  fresh_db
+  run_collector "$1"; ready; local t0; t0=$(now_ms)
+  while [ "$(taken)" -lt "$2" ]; do sleep 0.05; done
+  COL_MS=$(( $(now_ms) - t0 ))
+  stop_collector
+  local n; n=$(stored)
+  [ "$n" -eq "$3" ] || { echo "bench-e2e: the collector stored $n readings of $3"; exit 1; }
+}
 
-run_collector() { "$BIN" run --config "$DIR/collector.yaml" 2>>"$DIR/collector.log" & COLLECTOR=$!; pids+=("$COLLECTOR"); }
-ready() { for _ in $(seq 1 300); do curl -sf "http://127.0.0.1:$HTTP/readyz" >/dev/null 2>&1 && return 0; sleep 0.02; done; return 1; }
-taken() { curl -s "http://127.0.0.1:$HTTP/metrics" | awk '/^collector_messages_total/ {n += $2} END {printf "%d", n}'; }
-
-# Sessions exist before the backlog is published.
-mosquitto_sub -h 127.0.0.1 -p "$PORT" -q 1 -c -i bench-sub -t 'bench/#' -E
-run_collector; ready; kill -TERM "$COLLECTOR"; wait "$COLLECTOR" 2>/dev/null || true
-
-for batch in 1 100; do
-  want=$N; [ "$batch" -gt 1 ] && want=$((N * 10))
-  summary=$(load "$batch" "$want"); messages=$(sed -n 's/.*messages=\([0-9]*\).*/\1/p' <<<"$summary"); readings=$(sed -n 's/.*readings=\([0-9]*\).*/\1/p' <<<"$summary")
-  # Reference: bare mosquitto_sub drains the backlog.
-  t0=$(now_ms)
-  mosquitto_sub -h 127.0.0.1 -p "$PORT" -q 1 -c -i bench-sub -t 'bench/#' -C "$messages" >/dev/null
-  t1=$(now_ms)
-  sub_ms=$((t1 - t0))
-  # The collector drains the same backlog (it was queued for its session too).
-  run_collector; ready; t0=$(now_ms)
-  while [ "$(taken)" -lt "$messages" ]; do sleep 0.05; done
-  t1=$(now_ms); col_ms=$((t1 - t0))
-  kill -TERM "$COLLECTOR"; wait "$COLLECTOR" 2>/dev/null || true
-  rm -f "$DIR"/collector.sqlite*   # the next stream starts on an empty database too
-  python3 - "$batch" "$messages" "$readings" "$sub_ms" "$col_ms" <<'PY'
+report() { # label messages readings sub_ms col_ms
+  python3 - "$@" <<'PY'
 import sys
-batch, msgs, readings, sub_ms, col_ms = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+label, msgs, readings, sub_ms, col_ms = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 sub = msgs / (sub_ms / 1000); col = msgs / (col_ms / 1000)
-label = "one reading per message" if batch == "1" else f"SenML packs of {batch} readings"
-print(f"e2e QoS 1, {label}: {msgs} messages, {readings} readings")
+print(f"e2e {label}: {msgs} messages, {readings} readings, all stored")
 print(f"  mosquitto_sub (reference): {sub:,.0f} msg/s ({sub_ms} ms)")
 print(f"  collector:                 {col:,.0f} msg/s, {readings / (col_ms / 1000):,.0f} readings/s ({col_ms} ms)")
 print(f"  ratio collector / mosquitto_sub: {col / sub:.2f}")
 PY
+}
+
+# Sessions exist before any backlog is published.
+mosquitto_sub -h 127.0.0.1 -p "$PORT" -q 1 -c -i bench-sub -t 'bench/#' -E
+mosquitto_sub -h 127.0.0.1 -p "$PORT" -q 0 -c -i bench-sub0 -t 'bench0/#' -E
+for c in q1.yaml q0.yaml; do run_collector "$c"; ready; stop_collector; done
+
+for run in "1 bench 1 bench-sub q1.yaml" "0 bench0 1 bench-sub0 q0.yaml" "1 bench 100 bench-sub q1.yaml"; do
+  read -r qos prefix batch sub cfg <<<"$run"
+  want=$N; [ "$batch" -gt 1 ] && want=$((N * 10))
+  summary=$(load "$prefix" "$batch" "$want")
+  messages=$(sed -n 's/.*messages=\([0-9]*\).*/\1/p' <<<"$summary"); readings=$(sed -n 's/.*readings=\([0-9]*\).*/\1/p' <<<"$summary")
+  t0=$(now_ms)
+  mosquitto_sub -h 127.0.0.1 -p "$PORT" -q "$qos" -c -i "$sub" -t "$prefix/#" -C "$messages" >/dev/null
+  sub_ms=$(( $(now_ms) - t0 ))
+  drain_collector "$cfg" "$messages" "$readings"
+  label="QoS $qos, one reading per message"; [ "$batch" -gt 1 ] && label="QoS $qos, SenML packs of $batch readings"
+  report "$label" "$messages" "$readings" "$sub_ms" "$COL_MS"
+done
+
+# Peer: collectd (MQTT subscribe -> CSV) against the collector, same publisher, same count.
+COLLECTD=$(command -v collectd || echo /usr/sbin/collectd)
+if [ -x "$COLLECTD" ]; then
+  mkdir -p "$DIR/collectd/csv"
+  cat > "$DIR/collectd/collectd.conf" <<CONF
+Hostname "bench"
+FQDNLookup false
+BaseDir "$ABS/collectd"
+PIDFile "$ABS/collectd/collectd.pid"
+TypesDB "/usr/share/collectd/types.db"
+Interval 10
+LoadPlugin logfile
+<Plugin logfile>
+  LogLevel warning
+  File "$ABS/collectd/collectd.log"
+</Plugin>
+LoadPlugin mqtt
+LoadPlugin csv
+<Plugin csv>
+  DataDir "$ABS/collectd/csv"
+  StoreRates false
+</Plugin>
+<Plugin mqtt>
+  <Subscribe "bench">
+    Host "127.0.0.1"
+    Port "$PORT"
+    ClientId "bench-collectd"
+    QoS 1
+    CleanSession false
+    Topic "cbench/#"
+  </Subscribe>
+</Plugin>
+CONF
+  csv_rows() { find "$DIR/collectd/csv" -type f -exec cat {} + 2>/dev/null | grep -c '^[0-9]' || true; }
+  "$COLLECTD" -f -C "$DIR/collectd/collectd.conf" & CD=$!; pids+=("$CD")
+  sleep 2; kill -TERM "$CD"; wait "$CD" 2>/dev/null || true          # its session now exists
+  base=$(( $(date +%s) - N - 60 ))
+  python3 -c "
+import sys
+for i in range($N): print(f'{$base + i}:{20 + i % 13}.25')" | mosquitto_pub -h 127.0.0.1 -p "$PORT" -q 1 -t cbench/node/bench/gauge-t -l
+  python3 -c "
+import json
+for i in range($N): print(json.dumps({'ts': ($base + i) * 1000, 'temp_c': 20 + i % 13 + 0.25}))" | mosquitto_pub -h 127.0.0.1 -p "$PORT" -q 1 -t bench/peer-0001 -l
+  t0=$(now_ms)
+  mosquitto_sub -h 127.0.0.1 -p "$PORT" -q 1 -c -i bench-sub -t 'bench/#' -C "$N" >/dev/null
+  sub_ms=$(( $(now_ms) - t0 ))
+  drain_collector q1.yaml "$N" "$N"
+  "$COLLECTD" -f -C "$DIR/collectd/collectd.conf" & CD=$!; pids+=("$CD"); t0=$(now_ms)
+  for _ in $(seq 1 12000); do [ "$(csv_rows)" -ge "$N" ] && break; sleep 0.05; done
+  cd_ms=$(( $(now_ms) - t0 )); rows=$(csv_rows)
+  kill -TERM "$CD"; wait "$CD" 2>/dev/null || true
+  python3 - "$N" "$sub_ms" "$COL_MS" "$cd_ms" "$rows" <<'PY'
+import sys
+n, sub_ms, col_ms, cd_ms, rows = map(int, sys.argv[1:])
+sub, col, cd = n / (sub_ms / 1000), n / (col_ms / 1000), rows / (cd_ms / 1000)
+print(f"e2e peer, QoS 1, one reading per message, one series, mosquitto_pub -l: {n} messages")
+print(f"  mosquitto_sub (reference): {sub:,.0f} msg/s ({sub_ms} ms)")
+print(f"  collector (SQLite):        {col:,.0f} msg/s ({col_ms} ms), all stored")
+print(f"  collectd (mqtt -> csv):    {cd:,.0f} msg/s ({cd_ms} ms), {rows} rows written")
+print(f"  ratio collector / collectd: {col / cd:.2f}; collector / mosquitto_sub: {col / sub:.2f}")
+PY
+else
+  echo "e2e peer: collectd is not installed (make bench-deps installs collectd-core); skipped"
+fi
+
+# Alert latency under load: the collector live, the simulator at each rate, the probe beside.
+for rate in ${BENCH_LOAD_RATES:-10000 20000}; do
+  fresh_db
+  run_collector live.yaml; ready
+  echo "e2e alert latency, the collector under $rate msg/s (QoS 1, one reading per message):"
+  "$BIN" simulate --config "$DIR/live.yaml" --prefix live --rate "$rate" --batch 1 --format json --qos 1 \
+    --duration 40s --client-id bench-load --seed 9 2>/dev/null | grep '^simulate: readings=' | sed 's/^/  load: /' & LOAD=$!
+  sleep 3
+  python3 scripts/bench-latency.py "$PORT" 30 live
+  wait "$LOAD" || true
+  stop_collector
 done

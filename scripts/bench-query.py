@@ -1,0 +1,203 @@
+#!/usr/bin/env python3
+"""Query benchmark against VictoriaMetrics, in one run on loopback (part of `make bench`).
+
+The same readings go to both:
+  - 1,000 sensors in 8 districts, `temp_c` every 5 minutes for 24 hours (288,000 readings);
+  - one of them also every minute for the 30 days before (43,200 more).
+The collector gets them with `collector import` (line protocol), VictoriaMetrics over its
+Influx `/write`. Then each answers, REPEAT times:
+  - one series, 30 days at 1h   (collector: /api/v1/rollups?series=&step=1h;
+                                 VM: avg_over_time(...[1h]) for that series);
+  - the average by district over the 1,000 series, 24 h at 15m
+                                 (collector: /api/v1/rollups?metric=&group_by=district&agg=avg;
+                                  VM: sum by district of sum_over_time / of count_over_time).
+VictoriaMetrics is asked with nocache=1 (the collector has no result cache either). The
+answers are checked to agree before any time is reported. Prints the median wall time of each
+(HTTP on loopback, client side), the collector's own server time (from its
+collector_http_request_duration_seconds), and the ratios.
+Environment: COLLECTOR_BIN (default .build/release/collector), REPEAT (default 30).
+"""
+import json, os, urllib.error, random, shutil, signal, socket, statistics, subprocess, sys, time, urllib.parse, urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+os.chdir(ROOT)
+BIN = os.environ.get("COLLECTOR_BIN", ".build/release/collector")
+REPEAT = int(os.environ.get("REPEAT", "30"))
+DIR = "data/bench-query"
+DISTRICTS = ["lai-chau-city", "tam-duong", "phong-tho", "sin-ho", "muong-te", "nam-nhun", "tan-uyen", "than-uyen"]
+SENSORS = [(f"qb-{i:04d}", DISTRICTS[i % 8]) for i in range(1000)]
+LONG = SENSORS[0][0]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def get(url, timeout=60):
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.read()
+    except urllib.error.HTTPError as e:
+        raise SystemExit(f"bench-query: GET {url} -> {e.code}: {e.read()[:300]!r}")
+
+
+def wait_http(url, what, seconds=60):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            get(url, 2)
+            return
+        except Exception:
+            time.sleep(0.1)
+    sys.exit(f"bench-query: {what} did not answer at {url}")
+
+
+def timed(url, n):
+    times, body = [], None
+    for _ in range(n):
+        t = time.perf_counter()
+        body = get(url)
+        times.append((time.perf_counter() - t) * 1000)
+    return statistics.median(times), body
+
+
+def server_ms(http, path):
+    """The collector's own handling time so far for `path`: (sum seconds, count)."""
+    total = count = 0.0
+    for line in get(f"http://127.0.0.1:{http}/metrics").decode().splitlines():
+        if line.startswith("collector_http_request_duration_seconds_") and f'path="{path}"' in line:
+            if line.startswith("collector_http_request_duration_seconds_sum"):
+                total += float(line.split()[-1])
+            elif line.startswith("collector_http_request_duration_seconds_count"):
+                count += float(line.split()[-1])
+    return total, count
+
+
+def main():
+    shutil.rmtree(DIR, ignore_errors=True)
+    os.makedirs(DIR + "/sensors")
+    random.seed(7)
+    end = (int(time.time()) // 86400) * 86400 - 86400       # yesterday 00:00 UTC: a whole past day
+    day0, month0 = end - 86400, end - 31 * 86400
+    with open(DIR + "/sensors/catalogue.yaml", "w") as f:
+        f.write(f"districts: [{', '.join(DISTRICTS)}]\nsensors:\n")
+        for sid, d in SENSORS:
+            f.write(f"  - {{id: {sid}, kind: environment, district: {d}, interval: 5m}}\n")
+    # 17 s past each 5 min / 1 min mark, so no reading sits on a bucket boundary (the two
+    # systems close their windows on opposite sides).
+    lines = 0
+    with open(DIR + "/readings.lp", "w") as f:
+        for sid, d in SENSORS:
+            base = 18 + random.random() * 8
+            for t in range(day0 + 17, end, 300):
+                v = round(base + 6 * ((t % 86400) / 86400) + random.random(), 2)
+                f.write(f"weather,sensor={sid},district={d} temp_c={v} {t * 10**9}\n")
+                lines += 1
+        for t in range(month0 + 17, day0, 60):
+            v = round(20 + 5 * ((t % 86400) / 86400) + random.random(), 2)
+            f.write(f"weather,sensor={LONG},district={SENSORS[0][1]} temp_c={v} {t * 10**9}\n")
+            lines += 1
+    print(f"bench-query: {lines} readings ({len(SENSORS)} series over 24 h, one over 30 days)")
+
+    mqtt, http, vm = free_port(), free_port(), free_port()
+    with open(DIR + "/collector.yaml", "w") as f:
+        f.write(f"""mqtt: {{url: "mqtt://127.0.0.1:{mqtt}", client_id: bench-query, subscriptions: [{{topic: "bench/#"}}]}}
+http: {{listen: "127.0.0.1:{http}"}}
+storage: {{path: {DIR}/collector.sqlite, accept_age: 3650d}}
+sensors: {DIR}/sensors
+log_level: warning
+""")
+    procs = []
+    try:
+        t = time.time()
+        subprocess.run([BIN, "import", "--config", DIR + "/collector.yaml", "--precision", "ns", DIR + "/readings.lp"],
+                       check=True, stdout=subprocess.DEVNULL)
+        print(f"bench-query: collector import took {time.time() - t:.1f} s")
+        broker = subprocess.Popen(["mosquitto", "-p", str(mqtt)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        procs.append(broker)
+        col = subprocess.Popen([BIN, "run", "--config", DIR + "/collector.yaml"], stderr=open(DIR + "/collector.log", "w"))
+        procs.append(col)
+        vmp = subprocess.Popen(["victoria-metrics", f"-httpListenAddr=127.0.0.1:{vm}", f"-storageDataPath={DIR}/vm",
+                                "-retentionPeriod=100y", "-search.latencyOffset=0s"],
+                               stdout=open(DIR + "/vm.log", "w"), stderr=subprocess.STDOUT)
+        procs.append(vmp)
+        wait_http(f"http://127.0.0.1:{vm}/health", "VictoriaMetrics")
+        t = time.time()
+        with open(DIR + "/readings.lp", "rb") as f:
+            data = f.read()
+        i = 0
+        while i < len(data):                           # in 8 MiB bodies, cut at line ends
+            j = min(len(data), i + (8 << 20))
+            if j < len(data):
+                j = data.rfind(b"\n", i, j) + 1
+            urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{vm}/write", data=data[i:j]), timeout=120).read()
+            i = j
+        get(f"http://127.0.0.1:{vm}/internal/force_flush")
+        print(f"bench-query: VictoriaMetrics /write took {time.time() - t:.1f} s")
+        wait_http(f"http://127.0.0.1:{http}/healthz", "the collector")
+
+        q = urllib.parse.urlencode
+        cases = []
+        # One series, 30 days at 1h.
+        cases.append(("one series, 30 d at 1h",
+                      f"http://127.0.0.1:{http}/api/v1/rollups?" + q({"series": f"{LONG}/temp_c", "step": "1h", "from": month0, "to": day0}),
+                      f"http://127.0.0.1:{vm}/api/v1/query_range?" + q({
+                          "query": f'avg_over_time(weather_temp_c{{sensor="{LONG}"}}[1h])',
+                          "start": month0 + 3600, "end": day0, "step": "1h", "nocache": "1"}),
+                      "single"))
+        # Average by district over 1,000 series, 24 h at 15m.
+        cases.append(("1,000 series by district, 24 h at 15m",
+                      f"http://127.0.0.1:{http}/api/v1/rollups?" + q({"metric": "temp_c", "group_by": "district", "agg": "avg",
+                                                                     "step": "15m", "from": day0, "to": end}),
+                      f"http://127.0.0.1:{vm}/api/v1/query_range?" + q({
+                          "query": "sum by (district) (sum_over_time(weather_temp_c[15m])) / sum by (district) (count_over_time(weather_temp_c[15m]))",
+                          "start": day0 + 900, "end": end, "step": "15m", "nocache": "1"}),
+                      "grouped"))
+        rows = []
+        for name, ours, theirs, kind in cases:
+            check(kind, json.loads(get(ours)), json.loads(get(theirs)))
+            s0, c0 = server_ms(http, "/api/v1/rollups")
+            our_ms, _ = timed(ours, REPEAT)
+            s1, c1 = server_ms(http, "/api/v1/rollups")
+            vm_ms, _ = timed(theirs, REPEAT)
+            server = (s1 - s0) / (c1 - c0) * 1000 if c1 > c0 else float("nan")
+            rows.append((name, our_ms, server, vm_ms))
+        print(f"bench-query: {REPEAT} runs each, median wall time over HTTP on loopback")
+        for name, our_ms, server, vm_ms in rows:
+            print(f"  {name}: collector {our_ms:.2f} ms (server {server:.2f} ms), VictoriaMetrics {vm_ms:.2f} ms, "
+                  f"ratio VM/collector {vm_ms / our_ms:.2f}")
+    finally:
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+def check(kind, ours, theirs):
+    """Both answers hold the same numbers: VM's point at T is our bucket starting at T - step."""
+    step = 3600 if kind == "single" else 900
+    if kind == "single":
+        mine = {round(p["t"]) + step: p["avg"] for p in ours["points"]}
+        vm = {int(v[0]): float(v[1]) for v in theirs["data"]["result"][0]["values"]}
+        pairs = [(mine[t], vm[t]) for t in vm if t in mine]
+        expected = 30 * 24
+    else:
+        pairs = []
+        for g in ours["groups"]:
+            mine = {round(p["t"]) + step: p["value"] for p in g["points"]}
+            series = next(r for r in theirs["data"]["result"] if r["metric"].get("district") == g["key"])
+            pairs += [(mine[int(v[0])], float(v[1])) for v in series["values"] if int(v[0]) in mine]
+        expected = 8 * 96
+    bad = [(a, b) for a, b in pairs if abs(a - b) > 1e-6 * max(1, abs(a))]
+    if len(pairs) != expected or bad:
+        sys.exit(f"bench-query: the answers differ ({kind}): {len(pairs)} common points of {expected}, {len(bad)} unequal, e.g. {bad[:3]}")
+    print(f"bench-query: {kind}: both answer the same {len(pairs)} values")
+
+
+if __name__ == "__main__":
+    main()
