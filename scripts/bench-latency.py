@@ -17,7 +17,7 @@ sub = subprocess.Popen(["mosquitto_sub", "-h", "127.0.0.1", "-p", port, "-q", "1
                        stdout=subprocess.PIPE, text=True, bufsize=1)
 pub = subprocess.Popen(["mosquitto_pub", "-h", "127.0.0.1", "-p", port, "-q", "1", "-t", f"{prefix}/probe-latency", "-l"],
                        stdin=subprocess.PIPE, text=True, bufsize=1)
-latencies, sent = [], 0
+latencies, seen, sent = [], set(), 0
 
 
 def listen():
@@ -27,7 +27,9 @@ def listen():
             alert = json.loads(line)
         except ValueError:
             continue  # an empty retained message clears a resolved alert
-        if alert.get("state") == "firing" and alert.get("value_t") is not None:
+        # One sample per probe: a firing alert is also republished after a reconnect.
+        if alert.get("state") == "firing" and alert.get("value_t") is not None and alert["value_t"] not in seen:
+            seen.add(alert["value_t"])
             latencies.append((now - float(alert["value_t"])) * 1000)
 
 
