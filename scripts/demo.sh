@@ -88,6 +88,7 @@ cat <<TXT
 
 The collector is running.
   HTTP:   $BASE            (health: $BASE/readyz, metrics: $BASE/metrics)
+  Dashboard: $BASE/         (open it in a browser: live alerts, fire danger, coverage, charts)
   MQTT:   mqtt://127.0.0.1:$MQTT_PORT   (publish JSON to telemetry/...)
   Data:   $DIR/collector.sqlite, log: $DIR/collector.log
 
