@@ -7,8 +7,8 @@ import Testing
 
 /// Roles from http.tokens_file, enforced on every endpoint class.
 @Suite(.serialized) struct AccessTests {
-    static let viewer = "viewer-token-0123456789"
-    static let operatorToken = "operator-token-0123456789"
+    static let viewer = TestTokens.viewer
+    static let operatorToken = TestTokens.operatorToken
 
     func request(_ url: String, method: String = "GET", token: String? = nil, body: String? = nil) async throws -> (Int, String) {
         var r = URLRequest(url: URL(string: url)!)
@@ -19,26 +19,10 @@ import Testing
         return ((resp as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data, as: UTF8.self))
     }
 
-    /// A tokens file with a viewer and an operator, a broker, and a collector using them.
-    func startWithTokens(_ clientID: String, in dir: String) async throws -> (MosquittoBroker, CollectorProcess) {
-        try """
-            tokens:
-              - {name: ops-screen, role: viewer, token: "\(Self.viewer)"}
-              - {name: duty-officer, role: operator, token: "\(Self.operatorToken)"}
-            """.write(toFile: dir + "/tokens.yaml", atomically: true, encoding: .utf8)
-        let broker = try MosquittoBroker(dir: dir)
-        try await broker.waitReady()
-        let c = try CollectorProcess(dir: dir, brokerPort: broker.port, clientID: clientID,
-                                     httpExtra: ["tokens_file: \(dir)/tokens.yaml"])
-        try c.start()
-        try await c.waitReady()
-        return (broker, c)
-    }
-
     @Test func rolesAreEnforced() async throws {
         let dir = try makeTempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let (broker, c) = try await startWithTokens("it-access", in: dir)
+        let (broker, c) = try await TestTokens.startCollector("it-access", in: dir)
         defer { broker.stop() }
         let base = c.baseURL
         #expect(try await request(base + "/healthz").0 == 200)
@@ -62,7 +46,7 @@ import Testing
     @Test func everyEndpointByRoleAndNoCORS() async throws {
         let dir = try makeTempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let (broker, c) = try await startWithTokens("it-roles", in: dir)
+        let (broker, c) = try await TestTokens.startCollector("it-roles", in: dir)
         defer { broker.stop() }
         let now = Int(Date().timeIntervalSince1970)
         try broker.publish(topic: "telemetry/r-1", lines: [#"{"ts": \#(now - 60), "temp_c": 20}"#])

@@ -9,8 +9,8 @@ import Testing
 /// publish, acknowledges it, charts a series, fits a phone, and loads nothing from elsewhere.
 /// Screenshots are kept in data/test-artifacts/.
 @Suite(.serialized) struct DashboardTests {
-    static let viewer = "viewer-token-0123456789"
-    static let operatorToken = "operator-token-0123456789"
+    static let viewer = TestTokens.viewer
+    static let operatorToken = TestTokens.operatorToken
 
     @Test func dashboardInHeadlessChromium() async throws {
         let dir = try makeTempDir()
@@ -36,18 +36,8 @@ import Testing
                 when: {above: 35}
                 summary: "{value} C at {sensor} ({district})"
             """.write(toFile: dir + "/sensors/rules.yaml", atomically: true, encoding: .utf8)
-        try """
-            tokens:
-              - {name: ops-screen, role: viewer, token: "\(Self.viewer)"}
-              - {name: duty-officer, role: operator, token: "\(Self.operatorToken)"}
-            """.write(toFile: dir + "/tokens.yaml", atomically: true, encoding: .utf8)
-        let broker = try MosquittoBroker(dir: dir)
+        let (broker, c) = try await TestTokens.startCollector("it-dashboard", in: dir, extraYAML: "sensors: \(dir)/sensors")
         defer { broker.stop() }
-        try await broker.waitReady()
-        let c = try CollectorProcess(dir: dir, brokerPort: broker.port, clientID: "it-dashboard",
-                                     httpExtra: ["tokens_file: \(dir)/tokens.yaml"], extraYAML: "sensors: \(dir)/sensors")
-        try c.start()
-        try await c.waitReady()
         let now = Int(Date().timeIntervalSince1970)
         // An hour of mild readings: no alert, two of three sensors online.
         for sensor in ["ft-a1", "ft-b1"] {

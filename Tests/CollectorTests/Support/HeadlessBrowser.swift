@@ -40,7 +40,7 @@ final class HeadlessBrowser: @unchecked Sendable {
     /// carries what `show` evaluates to (the page's state, for the reader of the failure).
     @discardableResult
     func wait(_ js: String, timeout: Double = 20, show: String = "document.body.innerText.slice(0, 2000)") async throws -> Any? {
-        let limit = timeout * (ProcessInfo.processInfo.environment["CI"] == nil ? 1 : 3)
+        let limit = timeout * ciWaitFactor
         do {
             return try await send(["cmd": "wait", "expr": js, "timeout": limit], seconds: limit + 30)
         } catch {

@@ -44,7 +44,7 @@ func freeLoopbackPort() throws -> Int {
 /// clean clone's busy machine, the limit is three times longer: conditions are exact, so a
 /// longer wait only changes how long a real failure takes to report.
 func waitUntil(_ what: String, seconds: Double, _ condition: () async throws -> Bool) async throws {
-    let limit = seconds * (ProcessInfo.processInfo.environment["CI"] == nil ? 1 : 3)
+    let limit = seconds * ciWaitFactor
     let deadline = Date().addingTimeInterval(limit)
     while Date() < deadline {
         if try await condition() { return }
@@ -52,6 +52,9 @@ func waitUntil(_ what: String, seconds: Double, _ condition: () async throws -> 
     }
     throw HarnessError("timed out after \(limit) s waiting for \(what)")
 }
+
+/// How much longer every bounded wait may take under CI (`CI` set; see `waitUntil`).
+let ciWaitFactor: Double = ProcessInfo.processInfo.environment["CI"] == nil ? 1 : 3
 
 /// The package root, found from this file's path.
 let packageRoot: String = {
@@ -314,4 +317,29 @@ func makeTempDir() throws -> String {
     let path = NSTemporaryDirectory() + "collector-it-" + UUID().uuidString
     try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     return path
+}
+
+/// Tokens for a viewer and an operator, as `http.tokens_file` lists them.
+enum TestTokens {
+    static let viewer = "viewer-token-0123456789"
+    static let operatorToken = "operator-token-0123456789"
+
+    /// Writes the tokens file, starts a broker and a collector using it (`extraYAML` below the
+    /// generated config, e.g. `sensors:`), and waits until both are ready.
+    static func startCollector(_ clientID: String, in dir: String, extraYAML: String = "") async throws
+        -> (MosquittoBroker, CollectorProcess)
+    {
+        try """
+            tokens:
+              - {name: ops-screen, role: viewer, token: "\(viewer)"}
+              - {name: duty-officer, role: operator, token: "\(operatorToken)"}
+            """.write(toFile: dir + "/tokens.yaml", atomically: true, encoding: .utf8)
+        let broker = try MosquittoBroker(dir: dir)
+        try await broker.waitReady()
+        let c = try CollectorProcess(dir: dir, brokerPort: broker.port, clientID: clientID,
+                                     httpExtra: ["tokens_file: \(dir)/tokens.yaml"], extraYAML: extraYAML)
+        try c.start()
+        try await c.waitReady()
+        return (broker, c)
+    }
 }
