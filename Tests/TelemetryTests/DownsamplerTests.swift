@@ -70,9 +70,11 @@ import Testing
 
 @Suite struct TelemetryStoreTests {
     /// Through SQLite: random batches, shuffled, duplicated, across restarts of the store;
-    /// every tier's stored rows equal the recompute from the unique readings.
-    @Test(arguments: [5, 17])
-    func storedTiersMatchRecompute(seed: UInt64) throws {
+    /// every tier's stored rows equal the recompute from the unique readings. With
+    /// `deferring`, most commits defer their rollups and each store is dropped with merges
+    /// still pending, as a killed process would leave them: the next store replays the journal.
+    @Test(arguments: [(5, false), (17, false), (5, true), (23, true)])
+    func storedTiersMatchRecompute(seed: UInt64, deferring: Bool) throws {
         let dir = TempDir()
         defer { dir.cleanup() }
         var rng = SplitMix64(seed: seed)
@@ -93,14 +95,17 @@ import Testing
                 let next = min(i + n, end)
                 let chunk = readings[i..<next].map { Reading(series: names[$0.series.index], time: $0.time, value: $0.value) }
                 #expect(store.bind(chunk, into: &batch))
-                try store.commit(batch, now: 0)
+                try store.commit(batch, now: 0, deferRollups: deferring && (next == end || rng.next(below: 4) != 0))
                 i = next
             }
+            if deferring { #expect(store.hasPendingRollups) }
             restarts += 1
         }
         #expect(restarts > 1)
         let pool = try TelemetryDatabase.open(path: dir.file("t.sqlite"))
         let store = try TelemetryStore(pool: pool, timeZone: DownsamplerTests.hcm)
+        #expect(!store.hasPendingRollups)
+        #expect(try pool.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM rollup_journal")! } == 0)
         // Ids were assigned in first-seen order; map the oracle's ids through the names.
         let idOf = names.map { store.registry.id(of: $0)! }
         let stored = readings.map { BoundReading(series: idOf[$0.series.index], time: $0.time, value: $0.value) }
@@ -135,7 +140,8 @@ import Testing
         }
         let pool = try TelemetryDatabase.open(path: path)
         let applied = try pool.read { try TelemetryDatabase.migrator.appliedMigrations($0) }
-        #expect(applied == ["v1: series, raw readings, rollups, quarantine", "v2: series labels from topic patterns"])
+        #expect(applied == ["v1: series, raw readings, rollups, quarantine", "v2: series labels from topic patterns",
+                            "v3: rollup journal for deferred rollup merges"])
         let store = try TelemetryStore(pool: pool, timeZone: .utc)
         #expect(store.registry.count == 2)
         #expect(store.registry.id(of: try SeriesName(parsing: "b/y")) == SeriesID(1))
@@ -143,6 +149,43 @@ import Testing
         #expect(store.bind([Reading(series: try SeriesName(parsing: "b/y"), time: 1000, value: 9)], into: &batch))
         let stats = try store.commit(batch, now: 6)
         #expect(stats.inserted == 0 && stats.duplicates == 1)
+    }
+
+    /// Deferred rollups are invisible until merged; a commit that fails (a full disk) between
+    /// deferring commits loses nothing and counts nothing twice; last values follow the merge.
+    @Test func deferredRollupsSurviveAFailedCommit() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let pool = try TelemetryDatabase.open(path: dir.file("c.sqlite"))
+        let store = try TelemetryStore(pool: pool, timeZone: .utc)
+        let name = try SeriesName(parsing: "a/x")
+        func batch(_ times: Range<Int>) -> IngestBatch {
+            var b = IngestBatch()
+            #expect(store.bind(times.map { Reading(series: name, time: EpochMillis($0) * 1000, value: Double($0)) }, into: &b))
+            return b
+        }
+        func hourTotal() throws -> (Int, Double)? {
+            try pool.read { db in try Row.fetchOne(db, sql: "SELECT cnt, total FROM rollup_1h").map { ($0[0], $0[1]) } }
+        }
+        try store.commit(batch(0..<10), now: 0)
+        try store.commit(batch(10..<20), now: 0, deferRollups: true)
+        #expect(try hourTotal()! == (10, 45), "deferred readings are not in the rollups yet")
+        #expect(store.hasPendingRollups && store.pendingReadings == 10)
+
+        // The file may not grow: the next commit fails and is rolled back.
+        let pages = try pool.read { try Int64.fetchOne($0, sql: "PRAGMA page_count")! }
+        try pool.barrierWriteWithoutTransaction { try TelemetryDatabase.setMaxSize($0, pages * 4096) }
+        #expect(throws: (any Error).self) { try store.commit(batch(20..<3000), now: 0, deferRollups: true) }
+        try pool.barrierWriteWithoutTransaction { try TelemetryDatabase.setMaxSize($0, 1 << 30) }
+        try store.commit(batch(20..<3000), now: 0, deferRollups: true)
+        try store.commit(batch(15..<25), now: 0, deferRollups: true)          // duplicates only
+        try store.mergeRollups()
+        #expect(!store.hasPendingRollups)
+        let n = 3000
+        #expect(try hourTotal()! == (n, Double(n * (n - 1) / 2)))
+        let last = try pool.read { try Row.fetchOne($0, sql: "SELECT last_t, last_value FROM series")! }
+        #expect(last[0] as Int64 == 2_999_000 && last[1] as Double == 2999)
+        #expect(try pool.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM rollup_journal")! } == 0)
     }
 
     @Test func foreignFileIsAnErrorNotReplaced() throws {

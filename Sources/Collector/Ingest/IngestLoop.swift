@@ -50,6 +50,10 @@ final class IngestLoop: @unchecked Sendable {
     private var scratch: [Reading] = []
     private var logBudget = LogBudget()
     private var lastPrune: EpochMillis = 0
+    /// Under load, commits defer their rollup merges (`TelemetryStore.commit(deferRollups:)`):
+    /// they are merged when the socket has nothing more to read, and at least this often.
+    static let maxMergeDelay: Duration = .seconds(1)
+    private var lastMerge = ContinuousClock.now
 
     init(config: CollectorConfig, catalogue: Catalogue, store: TelemetryStore, alerts: AlertStage, status: CollectorStatus, metrics: IngestMetrics,
          clock: any WallClock, logger: Logger) throws {
@@ -202,7 +206,10 @@ final class IngestLoop: @unchecked Sendable {
         if !derived.isEmpty && !store.bind(derived, into: &batch) {
             logger.warning("derived series dropped: limits.max_series reached")
         }
-        guard batchMessages > 0 || !batch.readings.isEmpty else { return true }
+        guard batchMessages > 0 || !batch.readings.isEmpty else {
+            if store.hasPendingRollups { mergeRollups() }
+            return true
+        }
         guard commit() else { return false }
         let next = alerts.takeDerived()
         if !next.isEmpty {
@@ -229,8 +236,10 @@ final class IngestLoop: @unchecked Sendable {
     /// Commits the batch; on failure cuts the link so no PUBACK for it ever leaves.
     private func commit() -> Bool {
         let started = ContinuousClock.now
+        let deferRollups = started - lastMerge < Self.maxMergeDelay && socketReadable()
         do {
-            let stats = try store.commit(batch, now: clock.now())
+            let stats = try store.commit(batch, now: clock.now(), deferRollups: deferRollups)
+            if !store.hasPendingRollups { lastMerge = ContinuousClock.now }
             metrics.commits.increment()
             metrics.commitSeconds.record(ContinuousClock.now - started)
             metrics.batchReadings.record(Double(batch.readings.count))
@@ -268,6 +277,25 @@ final class IngestLoop: @unchecked Sendable {
         }
     }
 
+    /// Merges the rollups that commits deferred. A failure loses nothing (the readings are
+    /// in `raw` and the journal); the next commit tries again.
+    private func mergeRollups() {
+        do {
+            try store.mergeRollups()
+            lastMerge = ContinuousClock.now
+        } catch {
+            if logBudget.allow() { logger.warning("merging deferred rollups failed; will retry", metadata: ["error": "\(error)"]) }
+        }
+    }
+
+    /// True when the broker has sent more than we have read: the loop is busy.
+    private func socketReadable() -> Bool {
+        let fd = client.socket
+        guard fd >= 0 else { return false }
+        var one = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        return poll(&one, 1, 0) > 0 && one.revents & Int16(POLLIN) != 0
+    }
+
     private func finish() {
         if batchMessages > 0 { _ = commit() }
         if case .up = link {
@@ -285,6 +313,7 @@ final class IngestLoop: @unchecked Sendable {
             }
             if batchMessages > 0 { _ = commit() }
         }
+        if store.hasPendingRollups { mergeRollups() }
         if case .up = link {
             _ = client.disconnect()
             let deadline = ContinuousClock.now + .seconds(2)

@@ -32,6 +32,9 @@ public enum TelemetryDatabase {
         var m = migrator
         extraMigrations(&m)
         try m.migrate(pool)
+        try pool.barrierWriteWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA cache_size = -262144")
+        }
         return pool
     }
 
@@ -94,6 +97,15 @@ public enum TelemetryDatabase {
             try db.execute(sql: """
                 ALTER TABLE series ADD COLUMN district TEXT;
                 ALTER TABLE series ADD COLUMN kind TEXT;
+                """)
+        }
+        m.registerMigration("v3: rollup journal for deferred rollup merges") { db in
+            try db.execute(sql: """
+                CREATE TABLE rollup_journal (
+                    series_id INTEGER NOT NULL,
+                    t INTEGER NOT NULL,
+                    value REAL NOT NULL
+                )
                 """)
         }
         return m

@@ -20,7 +20,12 @@ public final class TelemetryStore {
     /// The readings the last successful commit really added (duplicates excluded), for the
     /// stages after storage (alerts, derived series).
     public private(set) var committed: [BoundReading] = []
-    private var newest: [SeriesID: Sample] = [:]
+    /// The newest accepted reading of each series since the last merge (`.min` time: none).
+    private var newest: ContiguousArray<Sample> = []
+    private var newestDirty: [SeriesID] = []
+    private static let noSample = Sample(time: .min, value: 0)
+    /// Rows in `rollup_journal`, as far as this store knows.
+    private var journalRows = 0
     /// Topic-pattern labels of series created since the last commit.
     private var newLabels: [SeriesID: TopicLabels] = [:]
 
@@ -50,6 +55,9 @@ public final class TelemetryStore {
         downsampler.reserve(seriesCount: registry.count)
         rings.reserveCapacity(registry.count)
         for _ in 0..<registry.count { rings.append(SeriesRing(capacity: ringCapacity)) }
+        newest = ContiguousArray(repeating: Self.noSample, count: registry.count)
+        // Readings a previous run committed with deferred rollups: merge them now.
+        try mergeRollups()
     }
 
     /// Binds a message's readings to series ids and appends them to `batch`, all or none:
@@ -68,6 +76,7 @@ public final class TelemetryStore {
         if registry.count > rings.count {
             downsampler.reserve(seriesCount: registry.count)
             while rings.count < registry.count { rings.append(SeriesRing(capacity: ringCapacity)) }
+            newest.append(contentsOf: repeatElement(Self.noSample, count: registry.count - newest.count))
         }
         return true
     }
@@ -91,11 +100,19 @@ public final class TelemetryStore {
 
     /// Commits `batch` in one transaction. On error nothing of it is stored, the in-memory
     /// state is as before, and the caller must not acknowledge the batch's messages.
+    ///
+    /// With `deferRollups` the batch's rollup deltas and last values are kept in memory and
+    /// its new readings are written to `rollup_journal` instead (an append, far cheaper than
+    /// the rollup upserts); a later commit without it merges everything pending and empties
+    /// the journal in its transaction. A restart replays the journal, so rollups stay exact.
+    /// Rollup queries see deferred readings once they are merged.
     @discardableResult
-    public func commit(_ batch: IngestBatch, now: EpochMillis) throws -> CommitStats {
+    public func commit(_ batch: IngestBatch, now: EpochMillis, deferRollups: Bool = false) throws -> CommitStats {
         var stats = CommitStats()
+        let merge = !deferRollups || pendingReadings + batch.readings.count > Self.maxDeferredReadings
         do {
             try pool.write { db in
+                if journalNeedsReplay { try replayJournal(db) }
                 try saveNewSeries(db, now: now)
                 let insert = try db.cachedStatement(sql: "INSERT OR IGNORE INTO raw (series_id, t, value) VALUES (?, ?, ?)")
                 for r in batch.readings {
@@ -106,30 +123,55 @@ public final class TelemetryStore {
                     }
                     if sqlite3_changes(db.sqliteConnection) > 0 {
                         downsampler.add(series: r.series, time: r.time, value: r.value)
+                        noteNewest(r)
                         accepted.append(r)
                     } else {
                         stats.duplicates += 1
                     }
                 }
                 stats.inserted = accepted.count
-                try mergeRollups(db)
-                try updateLastValues(db)
+                if merge { try mergePending(db) } else { try journal(db) }
                 try saveQuarantine(db, batch.quarantine)
                 stats.quarantined = batch.quarantine.count
             }
         } catch {
+            // The deltas of this batch are mixed with those still pending from deferred
+            // commits: forget them all and rebuild the pending ones from the journal.
             downsampler.discardDeltas()
+            clearNewest()
+            journalNeedsReplay = true
+            pendingReadings = 0
             accepted.removeAll(keepingCapacity: true)
-            newest.removeAll(keepingCapacity: true)
             throw error
+        }
+        if merge {
+            pendingReadings = 0
+        } else {
+            pendingReadings += accepted.count
+            journalRows += accepted.count
         }
         registry.markSaved()
         newLabels.removeAll(keepingCapacity: true)
         for r in accepted { rings[r.series.index].record(Sample(time: r.time, value: r.value)) }
         swap(&accepted, &committed)
         accepted.removeAll(keepingCapacity: true)
-        newest.removeAll(keepingCapacity: true)
         return stats
+    }
+
+    /// Readings committed with `deferRollups` whose rollups are not merged yet.
+    public private(set) var pendingReadings = 0
+    /// Whether some committed readings are not yet in the rollups (`mergeRollups()` merges them).
+    public var hasPendingRollups: Bool { journalNeedsReplay || pendingReadings > 0 }
+    /// A deferring commit merges anyway past this many pending readings (memory bound).
+    public static let maxDeferredReadings = 1_000_000
+    /// Whether the in-memory pending deltas must be rebuilt from `rollup_journal` (at start,
+    /// and after a failed commit).
+    private var journalNeedsReplay = true
+
+    /// Merges every pending rollup delta and last value (see `commit(_:now:deferRollups:)`).
+    public func mergeRollups() throws {
+        guard hasPendingRollups else { return }
+        try commit(IngestBatch(), now: 0)
     }
 
     /// Stored raw samples of a series with `from <= t < to`, oldest first (for stages that
@@ -186,22 +228,15 @@ public final class TelemetryStore {
         }
     }
 
-    private func mergeRollups(_ db: Database) throws {
+    /// Merges every pending delta into the rollup tables and the series' last values, and
+    /// empties the journal: all in the caller's transaction.
+    private func mergePending(_ db: Database) throws {
         var statements: [Statement] = []
         for tier in Tier.allCases {
             statements.append(try db.cachedStatement(sql: """
                 INSERT INTO \(tier.table) (series_id, t, cnt, total, lo, hi, first_t, first_v, last_t, last_v)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT (series_id, t) DO UPDATE SET
-                  cnt = cnt + excluded.cnt,
-                  total = total + excluded.total,
-                  lo = min(lo, excluded.lo),
-                  hi = max(hi, excluded.hi),
-                  first_v = CASE WHEN excluded.first_t < first_t THEN excluded.first_v ELSE first_v END,
-                  first_t = min(first_t, excluded.first_t),
-                  last_v = CASE WHEN excluded.last_t > last_t THEN excluded.last_v ELSE last_v END,
-                  last_t = max(last_t, excluded.last_t)
-                """))
+                """ + Self.mergeRule))
         }
         try downsampler.drain { key, b in
             try FastStep.run(statements[key.tier.rawValue], db) { h in
@@ -217,24 +252,91 @@ public final class TelemetryStore {
                 sqlite3_bind_double(h, 10, b.last)
             }
         }
+        if !newestDirty.isEmpty {
+            let stmt = try db.cachedStatement(sql: """
+                UPDATE series SET last_t = ?, last_value = ? WHERE id = ? AND (last_t IS NULL OR last_t < ?)
+                """)
+            for id in newestDirty {
+                let s = newest[id.index]
+                try FastStep.run(stmt, db) { h in
+                    sqlite3_bind_int64(h, 1, s.time)
+                    sqlite3_bind_double(h, 2, s.value)
+                    sqlite3_bind_int64(h, 3, Int64(id.rawValue))
+                    sqlite3_bind_int64(h, 4, s.time)
+                }
+            }
+            clearNewest()
+        }
+        if journalRows > 0 {
+            try db.execute(sql: "DELETE FROM rollup_journal")
+            journalRows = 0
+        }
     }
 
-    private func updateLastValues(_ db: Database) throws {
-        for r in accepted where (newest[r.series]?.time ?? .min) < r.time {
-            newest[r.series] = Sample(time: r.time, value: r.value)
-        }
-        guard !newest.isEmpty else { return }
-        let stmt = try db.cachedStatement(sql: """
-            UPDATE series SET last_t = ?, last_value = ? WHERE id = ? AND (last_t IS NULL OR last_t < ?)
-            """)
-        for (id, s) in newest {
-            try FastStep.run(stmt, db) { h in
-                sqlite3_bind_int64(h, 1, s.time)
-                sqlite3_bind_double(h, 2, s.value)
-                sqlite3_bind_int64(h, 3, Int64(id.rawValue))
-                sqlite3_bind_int64(h, 4, s.time)
+    /// How a delta merges into a stored rollup row: the result is the aggregate of both.
+    private static let mergeRule = """
+         ON CONFLICT (series_id, t) DO UPDATE SET
+          cnt = cnt + excluded.cnt,
+          total = total + excluded.total,
+          lo = min(lo, excluded.lo),
+          hi = max(hi, excluded.hi),
+          first_v = CASE WHEN excluded.first_t < first_t THEN excluded.first_v ELSE first_v END,
+          first_t = min(first_t, excluded.first_t),
+          last_v = CASE WHEN excluded.last_t > last_t THEN excluded.last_v ELSE last_v END,
+          last_t = max(last_t, excluded.last_t)
+        """
+
+    /// Appends this commit's new readings to the journal.
+    private func journal(_ db: Database) throws {
+        let insert = try db.cachedStatement(sql: "INSERT INTO rollup_journal (series_id, t, value) VALUES (?, ?, ?)")
+        for r in accepted {
+            try FastStep.run(insert, db) { h in
+                sqlite3_bind_int64(h, 1, Int64(r.series.rawValue))
+                sqlite3_bind_int64(h, 2, r.time)
+                sqlite3_bind_double(h, 3, r.value)
             }
         }
+    }
+
+    /// Rebuilds the pending deltas and last values from `rollup_journal`, in the caller's
+    /// transaction: the readings there are in `raw` but not yet in the rollups.
+    private func replayJournal(_ db: Database) throws {
+        downsampler.discardDeltas()
+        clearNewest()
+        let rows = try db.cachedStatement(sql: "SELECT series_id, t, value FROM rollup_journal")
+        let h = rows.sqliteStatement
+        sqlite3_reset(h)
+        var n = 0
+        while true {
+            let rc = sqlite3_step(h)
+            if rc == SQLITE_DONE { break }
+            guard rc == SQLITE_ROW else {
+                throw DatabaseError(resultCode: ResultCode(rawValue: rc),
+                                    message: String(cString: sqlite3_errmsg(db.sqliteConnection)), sql: rows.sql)
+            }
+            let raw = sqlite3_column_int64(h, 0)
+            // The journal and the series rows are written in the same transactions.
+            guard raw >= 0 && raw < registry.count else { continue }
+            let id = SeriesID(Int32(raw))
+            let r = BoundReading(series: id, time: sqlite3_column_int64(h, 1), value: sqlite3_column_double(h, 2))
+            downsampler.add(series: r.series, time: r.time, value: r.value)
+            noteNewest(r)
+            n += 1
+        }
+        sqlite3_reset(h)
+        journalRows = n
+        pendingReadings = n
+        journalNeedsReplay = false
+    }
+
+    private func noteNewest(_ r: BoundReading) {
+        if newest[r.series.index].time == .min { newestDirty.append(r.series) }
+        if newest[r.series.index].time < r.time { newest[r.series.index] = Sample(time: r.time, value: r.value) }
+    }
+
+    private func clearNewest() {
+        for id in newestDirty { newest[id.index] = Self.noSample }
+        newestDirty.removeAll(keepingCapacity: true)
     }
 
     private func saveQuarantine(_ db: Database, _ records: [QuarantineRecord]) throws {
