@@ -11,6 +11,7 @@ import Testing
         try """
             sensors:
               - {id: hy-r1, kind: hydro, district: sin-ho, interval: 10m}
+              - {id: hy-r2, kind: hydro, district: sin-ho, interval: 10m}
               - {id: aq-1, kind: environment, district: lai-chau-city, interval: 10m}
               - {id: tr-1, kind: meter, role: feeder, district: tam-duong, zone: tr1, interval: 15m}
               - {id: c-1, kind: meter, role: customer, district: tam-duong, zone: tr1, interval: 15m}
@@ -95,6 +96,10 @@ import Testing
         }
         #expect(try await last("hy-r1/rain_24h_mm") == 150)
         #expect(try await last("hy-r1/flood_risk_level") == 1)
+        // A second station of the district, dry, reports after it: the district keeps the maximum.
+        try broker.publish(topic: "telemetry/hy-r2", lines: [#"{"ts": \#(now - 600), "rain_mm": 2}"#])
+        try await waitUntil("the second station's flood level", seconds: 10) { try await last("hy-r2/flood_risk_level") == 0 }
+        #expect(try await last("district.sin-ho/flood_risk_level") == 1)
         #expect(try await last("aq-1/aqi_24h") == 60)                       // mean 30 -> 60
         #expect(try await last("transformer.tr1/energy_loss_pct") == 15)
         let o = try await httpJSON(c.baseURL + "/api/v1/raw?series=transformer.tr1/energy_loss_pct&from=\(now - 86_400)&to=\(now + 60)")

@@ -27,6 +27,10 @@ final class DerivedSeries {
     private var rain24h: [String: RollingSum] = [:]
     private var rainyDays: [String: RainyDays] = [:]
     private var latestFlood: [String: Double] = [:]
+    /// Zone and district scopes -> their stations that have a flood level so far.
+    private var floodReporters: [String: [String]] = [:]
+    /// Sensor id -> its district and zone scope names (built once per sensor).
+    private var scopeNames: [String: [String]] = [:]
     private var air: [String: AirQualityTracker] = [:]
     private var energy: [String: EnergyLossTracker] = [:]
     private var lastGasp: [String: EpochMillis] = [:]
@@ -41,8 +45,7 @@ final class DerivedSeries {
     private let junctions: [String: [String]]
     private let scopeEntries: [String: SensorEntry]
 
-    /// Zone and district scopes -> member station ids: every kind, and forest stations only.
-    private let scopeMembers: [String: [String]]
+    /// Zone and district scopes -> their forest station ids.
     private let forestScopeMembers: [String: [String]]
 
     private var pending: [Reading] = []
@@ -74,7 +77,6 @@ final class DerivedSeries {
             }
             return m
         }
-        scopeMembers = members(catalogue.sensors)
         forestScopeMembers = members(catalogue.sensors.filter { $0.kind == .forest })
         scopeEntries = entries
     }
@@ -170,10 +172,12 @@ final class DerivedSeries {
         let table = entry?.zone.flatMap { config.floodRiskZones[$0] } ?? config.floodRisk
         let level = Double(table.level(rain24hMM: total, earlierDays: days.earlierDays(before: newest)))
         derive(name.sensor, "flood_risk_level", time: newest, value: level)
-        latestFlood[name.sensor] = level
+        let first = latestFlood.updateValue(level, forKey: name.sensor) == nil
         guard let entry else { return }
         for scope in scopes(of: entry) {
-            derive(scope, "flood_risk_level", time: newest, value: maximum(latestFlood, scopeMembers[scope]) ?? level)
+            // Only stations with a rain gauge have a flood level: the maximum looks at those.
+            if first { floodReporters[scope, default: []].append(name.sensor) }
+            derive(scope, "flood_risk_level", time: newest, value: maximum(latestFlood, floodReporters[scope]) ?? level)
         }
     }
 
@@ -301,7 +305,10 @@ final class DerivedSeries {
 
     /// The district and zone scopes of a station.
     private func scopes(of entry: SensorEntry) -> [String] {
-        entry.zone.map { ["district.\(entry.district)", "zone.\($0)"] } ?? ["district.\(entry.district)"]
+        if let s = scopeNames[entry.id] { return s }
+        let s = entry.zone.map { ["district.\(entry.district)", "zone.\($0)"] } ?? ["district.\(entry.district)"]
+        scopeNames[entry.id] = s
+        return s
     }
 
     /// The largest latest value among a scope's members (those heard from).
