@@ -1,12 +1,13 @@
 /// The hot-path downsampler: every new reading updates one bucket per tier in O(1).
 ///
-/// It holds *deltas*, not totals: what arrived since the last commit. Each tier of each
+/// It holds *deltas*, not totals: what arrived since the last merge. Each tier of each
 /// series has one open bucket; a reading in it is added in place, a reading for a newer
 /// bucket moves the open one forward, and a reading older than the open bucket (late data,
-/// backlogs) is kept as a delta for that older bucket. At commit the deltas are merged
-/// into the stored rows (see `TelemetryStore`), in the same transaction as the raw
-/// readings, and cleared. Since merging is order-independent, rollups are exact whatever
-/// the arrival order; duplicates never reach here because storage dedupes them first.
+/// backlogs) is kept as a delta for that older bucket. `TelemetryStore` drains the deltas
+/// into the stored rows at a merge (in a commit's transaction, or later under load with a
+/// journal of the readings), and they are cleared. Since merging is order-independent,
+/// rollups are exact whatever the arrival order; duplicates never reach here because
+/// storage dedupes them first.
 public struct Downsampler: Sendable {
     /// The open bucket of one tier of one series: `[start, end)` and its delta.
     @usableFromInline
