@@ -24,8 +24,6 @@ public final class TelemetryStore {
     private var newest: ContiguousArray<Sample> = []
     private var newestDirty: [SeriesID] = []
     private static let noSample = Sample(time: .min, value: 0)
-    /// Rows in `rollup_journal`, as far as this store knows.
-    private var journalRows = 0
     /// Topic-pattern labels of series created since the last commit.
     private var newLabels: [SeriesID: TopicLabels] = [:]
 
@@ -148,7 +146,6 @@ public final class TelemetryStore {
             pendingReadings = 0
         } else {
             pendingReadings += accepted.count
-            journalRows += accepted.count
         }
         registry.markSaved()
         newLabels.removeAll(keepingCapacity: true)
@@ -267,10 +264,8 @@ public final class TelemetryStore {
             }
             clearNewest()
         }
-        if journalRows > 0 {
-            try db.execute(sql: "DELETE FROM rollup_journal")
-            journalRows = 0
-        }
+        // Every pending reading is in the journal (this commit's own are not journaled).
+        if pendingReadings > 0 { try db.execute(sql: "DELETE FROM rollup_journal") }
     }
 
     /// How a delta merges into a stored rollup row: the result is the aggregate of both.
@@ -324,7 +319,6 @@ public final class TelemetryStore {
             n += 1
         }
         sqlite3_reset(h)
-        journalRows = n
         pendingReadings = n
         journalNeedsReplay = false
     }
