@@ -96,10 +96,22 @@ import Testing
         }
         #expect(try await last("hy-r1/rain_24h_mm") == 150)
         #expect(try await last("hy-r1/flood_risk_level") == 1)
-        // A second station of the district, dry, reports after it: the district keeps the maximum.
-        try broker.publish(topic: "telemetry/hy-r2", lines: [#"{"ts": \#(now - 600), "rain_mm": 2}"#])
-        try await waitUntil("the second station's flood level", seconds: 10) { try await last("hy-r2/flood_risk_level") == 0 }
-        #expect(try await last("district.sin-ho/flood_risk_level") == 1)
+        // A second station of the district, dry, reports twice after it: the district keeps the
+        // maximum. Levels are stored when they change or 15 minutes after the last stored one:
+        // the second reading, 5 minutes later, changes neither level, so neither is stored again.
+        try broker.publish(topic: "telemetry/hy-r2", lines: [#"{"ts": \#(now - 600), "rain_mm": 2}"#, #"{"ts": \#(now - 300), "rain_mm": 1}"#])
+        try await waitUntil("the second station's rain", seconds: 10) { try await last("hy-r2/rain_24h_mm") == 3 }
+        func points(_ series: String) async throws -> [(t: Int, v: Double)] {
+            let o = try await httpJSON(c.baseURL + "/api/v1/raw?series=\(series)&from=\(now - 20 * 86_400)&to=\(now + 120)")
+            return ((o["points"] as? [[String: Any]]) ?? []).compactMap { p in
+                guard let t = (p["t"] as? NSNumber)?.intValue, let v = (p["value"] as? NSNumber)?.doubleValue else { return nil }
+                return (t, v)
+            }
+        }
+        let r2 = try await points("hy-r2/flood_risk_level"), district = try await points("district.sin-ho/flood_risk_level")
+        #expect(r2.map(\.t) == [now - 600] && r2.map(\.v) == [0], "\(r2)")
+        #expect(district.last?.t == now - 600 && district.last?.v == 1, "\(district)")
+        #expect(try await points("hy-r1/flood_risk_level").map(\.v).last == 1)
         #expect(try await last("aq-1/aqi_24h") == 60)                       // mean 30 -> 60
         #expect(try await last("transformer.tr1/energy_loss_pct") == 15)
         let o = try await httpJSON(c.baseURL + "/api/v1/raw?series=transformer.tr1/energy_loss_pct&from=\(now - 86_400)&to=\(now + 60)")

@@ -49,7 +49,11 @@ final class DerivedSeries {
     private let forestScopeMembers: [String: [String]]
 
     private var pending: [Reading] = []
-    private var lastTime: [SeriesName: EpochMillis] = [:]
+    /// Each derived series' last stored reading.
+    private var lastStored: [SeriesName: Sample] = [:]
+    /// Levels and indices (`derive(..., level: true)`) are stored when they change, and at
+    /// least this often in reading time, so a steady level still fills every 15m bucket.
+    static let levelHeartbeat: EpochMillis = 15 * 60_000
 
     init(catalogue: Catalogue, config: CollectorConfig.DerivedConfig, timeZone: TimeZoneID, logger: Logger) {
         self.catalogue = catalogue
@@ -97,7 +101,8 @@ final class DerivedSeries {
             rain(name, entry, sample, batch: batch, telemetry: telemetry)
         case "level_m":
             if let levels = entry?.alarmLevelsM {
-                derive(name.sensor, "water_alarm_level", time: r.time, value: Double(WaterAlarm.level(r.value, levels: levels)))
+                derive(name.sensor, "water_alarm_level", time: r.time, value: Double(WaterAlarm.level(r.value, levels: levels)),
+                       level: true)
                 if let rise = WaterAlarm.risePerHour(sample, recent: telemetry.recent(r.series)) {
                     derive(name.sensor, "level_rise_m_h", time: r.time, value: (rise * 1000).rounded() / 1000)
                 }
@@ -171,13 +176,13 @@ final class DerivedSeries {
         derive(name.sensor, "rain_24h_mm", time: newest, value: total)
         let table = entry?.zone.flatMap { config.floodRiskZones[$0] } ?? config.floodRisk
         let level = Double(table.level(rain24hMM: total, earlierDays: days.earlierDays(before: newest)))
-        derive(name.sensor, "flood_risk_level", time: newest, value: level)
+        derive(name.sensor, "flood_risk_level", time: newest, value: level, level: true)
         let first = latestFlood.updateValue(level, forKey: name.sensor) == nil
         guard let entry else { return }
         for scope in scopes(of: entry) {
             // Only stations with a rain gauge have a flood level: the maximum looks at those.
             if first { floodReporters[scope, default: []].append(name.sensor) }
-            derive(scope, "flood_risk_level", time: newest, value: maximum(latestFlood, floodReporters[scope]) ?? level)
+            derive(scope, "flood_risk_level", time: newest, value: maximum(latestFlood, floodReporters[scope]) ?? level, level: true)
         }
     }
 
@@ -258,18 +263,15 @@ final class DerivedSeries {
         let t = max(time, (prev?.time ?? .min) + 1)
         lastFire[sensor] = (t, currentDay)
         let p = (tracker.p(on: currentDay) * 10).rounded() / 10
-        if let pName = try? SeriesName(sensor: sensor, metric: "fire_danger_p"),
-           let lName = try? SeriesName(sensor: sensor, metric: "fire_danger_level") {
-            pending.append(Reading(series: pName, time: t, value: p))
-            pending.append(Reading(series: lName, time: t, value: Double(FireDanger.level(p))))
-        }
+        derive(sensor, "fire_danger_p", time: t, value: p, level: true)
+        derive(sensor, "fire_danger_level", time: t, value: Double(FireDanger.level(p)), level: true)
         // Zone and district: the maximum over their stations (those heard from since start).
         latestFireP[sensor] = p
         guard let entry = catalogue.sensor(sensor) else { return }
         for scope in scopes(of: entry) {
             let maxP = maximum(latestFireP, forestScopeMembers[scope]) ?? p
-            derive(scope, "fire_danger_p", time: t, value: maxP)
-            derive(scope, "fire_danger_level", time: t, value: Double(FireDanger.level(maxP)))
+            derive(scope, "fire_danger_p", time: t, value: maxP, level: true)
+            derive(scope, "fire_danger_level", time: t, value: Double(FireDanger.level(maxP)), level: true)
         }
     }
 
@@ -335,11 +337,15 @@ final class DerivedSeries {
         return t
     }
 
-    /// One derived reading, at a time strictly after the series' previous one.
-    private func derive(_ sensor: String, _ metric: String, time: EpochMillis, value: Double) {
+    /// One derived reading, at a time strictly after the series' previous one. A `level`
+    /// (a value that changes seldom) is stored only when it differs from the series' last
+    /// stored value or `levelHeartbeat` has passed since it, in reading time.
+    private func derive(_ sensor: String, _ metric: String, time: EpochMillis, value: Double, level: Bool = false) {
         guard let name = try? SeriesName(sensor: sensor, metric: metric) else { return }
-        let t = max(time, (lastTime[name] ?? .min) + 1)
-        lastTime[name] = t
+        let last = lastStored[name]
+        if level, let last, last.value == value, time - last.time < Self.levelHeartbeat { return }
+        let t = max(time, (last?.time ?? .min) + 1)
+        lastStored[name] = Sample(time: t, value: value)
         pending.append(Reading(series: name, time: t, value: value))
     }
 }
