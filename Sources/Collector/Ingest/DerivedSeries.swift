@@ -247,7 +247,8 @@ final class DerivedSeries {
         }
         latestCongestion[entry.id] = c
         if let j = entry.zone, let members = junctions[j] {
-            derive("junction.\(j)", "congestion", time: s.time, value: members.compactMap { latestCongestion[$0] }.max() ?? c)
+            derive("junction.\(j)", "congestion", time: s.time, value: members.compactMap { latestCongestion[$0] }.max() ?? c,
+                   level: true)
         }
     }
 
