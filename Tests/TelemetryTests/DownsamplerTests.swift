@@ -249,3 +249,23 @@ import Testing
         #expect(hourRows == 300, "rollups keep the pruned readings")
     }
 }
+
+@Suite struct BatchOrderTests {
+    /// A batch goes to storage in key order, but the later stages get its new readings in
+    /// arrival order; of two readings with the same (series, time), the first to arrive wins.
+    @Test func arrivalOrderKeptAndFirstTwinWins() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let store = try TelemetryStore(pool: try TelemetryDatabase.open(path: dir.file("c.sqlite")), timeZone: .utc)
+        let b = try SeriesName(parsing: "b/y"), a = try SeriesName(parsing: "a/x")
+        var batch = IngestBatch()
+        #expect(store.bind([Reading(series: b, time: 2000, value: 1), Reading(series: a, time: 1000, value: 2),
+                            Reading(series: b, time: 1000, value: 3), Reading(series: b, time: 2000, value: 4)], into: &batch))
+        let stats = try store.commit(batch, now: 0)
+        #expect(stats.inserted == 3 && stats.duplicates == 1)
+        #expect(store.committed.map(\.value) == [1, 2, 3])
+        #expect(try store.samples(b, from: 0, to: 10_000).map(\.value) == [3, 1])
+        let hour = try store.pool.read { try Row.fetchOne($0, sql: "SELECT cnt, total FROM rollup_1h WHERE series_id = 0") }
+        #expect(hour?[0] == 2 && hour?[1] == 4.0)
+    }
+}
