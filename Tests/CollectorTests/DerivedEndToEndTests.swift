@@ -80,7 +80,13 @@ import Testing
             lines.append(#"{"ts": \#(t), "sensor": "c-2", "kwh": 5}"#)
             lines.append(#"{"ts": \#(t), "sensor": "c-3", "kwh": 6.25}"#)
         }
-        try broker.publish(topic: "telemetry/meters", lines: lines.shuffled())
+        // They arrive in two parts: meters not heard from yet are not silent before 3 intervals
+        // (outage_silent_intervals) have passed since the transformer was first heard from.
+        let (first, rest) = (lines.filter { $0.contains("tr-1") || $0.contains("c-1") }, lines.filter { $0.contains("c-2") || $0.contains("c-3") })
+        try broker.publish(topic: "telemetry/meters", lines: first.shuffled())
+        try await waitUntil("tr1's first silent share", seconds: 10) { try await last("transformer.tr1/meters_silent_pct") != nil }
+        #expect(try await last("transformer.tr1/meters_silent_pct") == 0)
+        try broker.publish(topic: "telemetry/meters", lines: rest.shuffled())
 
         // Transformer tr2's meters (2 s interval, silent after 3 intervals) report once, then go silent: an outage.
         let meters2 = ["f-2", "d-2", "e-2", "g-2"]

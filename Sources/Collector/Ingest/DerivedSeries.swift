@@ -37,6 +37,8 @@ final class DerivedSeries {
     /// Wall-clock arrival of each meter's newest reading: a gateway replaying a backlog is
     /// not an outage, whatever the readings' own times.
     private var meterArrival: [String: EpochMillis] = [:]
+    /// When each transformer was first watched (a meter of it heard from).
+    private var watchedSince: [String: EpochMillis] = [:]
     private var freeFlow: [String: FreeFlowEstimator] = [:]
     private var latestCongestion: [String: Double] = [:]
 
@@ -136,15 +138,19 @@ final class DerivedSeries {
 
     /// Periodic: the share of silent meters per transformer (for outage alerts), for every
     /// transformer with a meter heard from at least once. A meter is heard by its newest
-    /// reading's time or, for readings that arrived late, by when they arrived.
+    /// reading's time or, for readings that arrived late, by when they arrived. A meter never
+    /// heard from counts from when its transformer was first watched: a backlog arriving in
+    /// several commits, or meters reporting one by one after a first start, are not an outage.
     func tick(now: EpochMillis, lastSeen: [String: EpochMillis]) {
         for (tr, m) in transformers.sorted(by: { $0.key < $1.key }) {
             let meters = [m.feeder] + m.customers
             guard meters.contains(where: { lastSeen[$0.id] != nil }) else { continue }
+            let since = watchedSince[tr] ?? now
+            watchedSince[tr] = since
             var heard: [String: EpochMillis] = [:]
             for meter in meters {
                 let t = max(lastSeen[meter.id] ?? .min, meterArrival[meter.id] ?? .min)
-                if t > .min { heard[meter.id] = t }
+                heard[meter.id] = t > .min ? t : since
             }
             let pct = Outage.silentPct(meters: meters, lastSeen: heard, lastGasp: lastGasp, now: now,
                                        intervals: config.outageSilentIntervals)
