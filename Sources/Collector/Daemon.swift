@@ -11,7 +11,9 @@ import Alerts
 /// shuts down gracefully on SIGTERM/SIGINT.
 ///
 ///     MQTT --(IngestLoop: decode, bind)--> TelemetryStore.commit --> SQLite
-///                                                      TelemetryReader <-- HTTP API
+///                                              |                     TelemetryReader <-- HTTP API
+///                                              v
+///                   AlertWorker (own thread): AlertStage, DerivedSeries --> MQTT alerts, SSE, notifiers
 struct Daemon {
     let config: CollectorConfig
     let catalogue: Catalogue
@@ -33,7 +35,7 @@ struct Daemon {
         }
         let store: TelemetryStore
         do {
-            store = try TelemetryStore(pool: pool, timeZone: config.timezone, ringCapacity: config.storage.ringCapacity,
+            store = try TelemetryStore(pool: pool, timeZone: config.timezone,
                                        maxSeries: config.limits.maxSeries, quarantineLimit: config.storage.quarantineLimit)
         } catch {
             throw StartupError("cannot load series from '\(config.storage.path)': \(error)")

@@ -225,7 +225,8 @@ import Testing
         let row = try pool.read { try Row.fetchOne($0, sql: "SELECT last_t, last_value FROM series")! }
         #expect(row[0] as Int64 == 9000)
         #expect(row[1] as Double == 9.0)
-        #expect(store.recent(SeriesID(0)).map(\.time) == [5000, 7000, 9000])
+        // A ring filled from storage on first use, in time order.
+        #expect(RecentSamples(pool: pool).recent(SeriesID(0)).map(\.time) == [5000, 7000, 9000])
     }
 }
 
@@ -264,7 +265,7 @@ import Testing
         let stats = try store.commit(batch, now: 0)
         #expect(stats.inserted == 3 && stats.duplicates == 1)
         #expect(store.committed.map(\.value) == [1, 2, 3])
-        #expect(try store.samples(b, from: 0, to: 10_000).map(\.value) == [3, 1])
+        #expect(try RecentSamples(pool: store.pool).stored(b, from: 0, to: 10_000)?.samples.map(\.value) == [3, 1])
         let hour = try store.pool.read { try Row.fetchOne($0, sql: "SELECT cnt, total FROM rollup_1h WHERE series_id = 0") }
         #expect(hour?[0] == 2 && hour?[1] == 4.0)
     }

@@ -43,7 +43,7 @@ struct ImportCommand: ParsableCommand {
         do {
             let pool = try TelemetryDatabase.open(path: path, durability: cfg.storage.durability, maxSizeBytes: cfg.storage.maxSizeBytes,
                                                   extraMigrations: AlertStore.registerMigrations)
-            store = try TelemetryStore(pool: pool, timeZone: cfg.timezone, ringCapacity: 8, maxSeries: cfg.limits.maxSeries,
+            store = try TelemetryStore(pool: pool, timeZone: cfg.timezone, maxSeries: cfg.limits.maxSeries,
                                        quarantineLimit: cfg.storage.quarantineLimit)
         } catch {
             FileHandle.standardError.write(Data("collector import: cannot open \(path): \(error)\n".utf8))

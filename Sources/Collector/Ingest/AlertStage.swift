@@ -3,8 +3,8 @@ import Foundation
 import Logging
 import Telemetry
 
-/// Runs on the ingest thread after each commit: feeds committed readings to the alert
-/// engine, ticks it once a second, stores what changed, and publishes alerts on MQTT
+/// Runs on the alert worker's thread (`AlertWorker`) after each commit: feeds committed
+/// readings to the alert engine, ticks it once a second, stores what changed, and publishes alerts on MQTT
 /// (`alerts/<severity>/<rule>/<subject>`, QoS 1, retained while firing, cleared when resolved).
 final class AlertStage {
     private var engine: AlertEngine
@@ -44,17 +44,17 @@ final class AlertStage {
         self.logger = logger
     }
 
-    /// After a successful commit.
-    func committed(_ readings: [BoundReading], telemetry: TelemetryStore, now: EpochMillis) {
+    /// The new readings of a successful commit; `names` holds every series' name by id.
+    func committed(_ readings: [BoundReading], names: [SeriesName], history: any SampleHistory, now: EpochMillis) {
         guard !readings.isEmpty else { return }   // even without rules: last-seen feeds coverage
         var events: [AlertEvent] = []
         for r in readings {
-            let name = telemetry.registry.name(of: r.series)
+            let name = names[r.series.index]
             let entry = catalogue.sensor(name.sensor)
-            derived.observe(name, entry, r, batch: readings, telemetry: telemetry, now: now)
+            derived.observe(name, entry, r, history: history, now: now)
             events += engine.observe(series: name, sample: Sample(time: r.time, value: r.value), now: now,
                                      entry: .some(entry ?? derived.scopeEntry(name.sensor))) {
-                telemetry.recent(r.series)
+                history.recent(r.series)
             }
         }
         handle(events, now: now)

@@ -3,8 +3,8 @@ import Foundation
 import Logging
 import Telemetry
 
-/// Derived series (DOMAIN.md), computed incrementally on the ingest thread from committed
-/// readings and committed like any other series right after them:
+/// Derived series (DOMAIN.md), computed incrementally on the alert worker's thread from
+/// committed readings, and handed back to the ingest loop to be committed like any other series:
 /// - forest stations: `fire_danger_p`, `fire_danger_level` (also per zone and district, the maximum);
 /// - stations with `rain_mm`: `rain_24h_mm`, `flood_risk_level` (also per zone and district);
 /// - river stations: `water_alarm_level`, `level_rise_m_h`;
@@ -92,27 +92,25 @@ final class DerivedSeries {
     /// a kind rule would otherwise alert on them too, repeating each station's alert.
     func scopeEntry(_ sensor: String) -> SensorEntry? { scopeEntries[sensor] }
 
-    /// One committed reading. `batch` is the commit it came in (already stored), so trackers
-    /// rebuilt from storage do not count it twice.
-    func observe(_ name: SeriesName, _ entry: SensorEntry?, _ r: BoundReading, batch: [BoundReading], telemetry: TelemetryStore,
-                 now: EpochMillis) {
+    /// One committed reading. Trackers seen for the first time are rebuilt from `history`.
+    func observe(_ name: SeriesName, _ entry: SensorEntry?, _ r: BoundReading, history: any SampleHistory, now: EpochMillis) {
         let sample = Sample(time: r.time, value: r.value)
         if entry?.kind == .meter, name.metric != "last_gasp" { meterArrival[name.sensor] = now }
         switch name.metric {
         case "rain_mm":
-            rain(name, entry, sample, batch: batch, telemetry: telemetry)
+            rain(name, entry, sample, history: history)
         case "level_m":
             if let levels = entry?.alarmLevelsM {
                 derive(name.sensor, "water_alarm_level", time: r.time, value: Double(WaterAlarm.level(r.value, levels: levels)),
                        level: true)
-                if let rise = WaterAlarm.risePerHour(sample, recent: telemetry.recent(r.series)) {
+                if let rise = WaterAlarm.risePerHour(sample, recent: history.recent(r.series)) {
                     derive(name.sensor, "level_rise_m_h", time: r.time, value: (rise * 1000).rounded() / 1000)
                 }
             }
         case "pm25_ugm3", "pm10_ugm3":
-            airQuality(name, sample, batch: batch, telemetry: telemetry)
+            airQuality(name, sample, history: history)
         case "kwh":
-            if let entry, entry.kind == .meter { energyLoss(entry, sample, batch: batch, telemetry: telemetry) }
+            if let entry, entry.kind == .meter { energyLoss(entry, sample, history: history) }
         case "last_gasp":
             if entry?.kind == .meter, r.value != 0 { lastGasp[name.sensor] = max(r.time, lastGasp[name.sensor] ?? .min) }
         case "speed_kmh":
@@ -121,7 +119,7 @@ final class DerivedSeries {
             break
         }
         if FireDangerStage.inputs.contains(name.metric), entry?.kind == .forest {
-            var tracker = fire[name.sensor] ?? seededFireDanger(name.sensor, at: r.time, batch: batch, telemetry: telemetry)
+            var tracker = fire[name.sensor] ?? seededFireDanger(name.sensor, at: r.time, history: history)
             if let day = tracker.record(metric: name.metric, time: r.time, value: r.value) {
                 let prev = fireTouched[name.sensor]
                 fireTouched[name.sensor] = (max(day, prev?.day ?? day), max(r.time, prev?.time ?? r.time))
@@ -166,13 +164,13 @@ final class DerivedSeries {
 
     // MARK: Rain and floods
 
-    private func rain(_ name: SeriesName, _ entry: SensorEntry?, _ s: Sample, batch: [BoundReading], telemetry: TelemetryStore) {
+    private func rain(_ name: SeriesName, _ entry: SensorEntry?, _ s: Sample, history: any SampleHistory) {
         var w = rain24h[name.sensor] ?? seeded(RollingSum(window: 86_400_000), name, from: s.time - 86_400_000 + 1, to: s.time,
-                                               batch: batch, telemetry: telemetry) { $0.add($1) }
+                                               history: history) { $0.add($1) }
         w.add(s)
         rain24h[name.sensor] = w
         var days = rainyDays[name.sensor] ?? seeded(RainyDays(rainyDayMM: config.rainyDayMM, timeZone: timeZone.zone), name,
-                                                    from: s.time - 11 * 86_400_000, to: .max, batch: batch, telemetry: telemetry) {
+                                                    from: s.time - 11 * 86_400_000, to: .max, history: history) {
             $0.add(time: $1.time, mm: $1.value)
         }
         days.add(time: s.time, mm: s.value)
@@ -194,12 +192,12 @@ final class DerivedSeries {
 
     // MARK: Air
 
-    private func airQuality(_ name: SeriesName, _ s: Sample, batch: [BoundReading], telemetry: TelemetryStore) {
+    private func airQuality(_ name: SeriesName, _ s: Sample, history: any SampleHistory) {
         var t = air[name.sensor] ?? {
             var t = AirQualityTracker()
             for p in VNAQI.Pollutant.allCases {
                 guard let n = try? SeriesName(sensor: name.sensor, metric: p.rawValue) else { continue }
-                t = seeded(t, n, from: s.time - 25 * 3_600_000, to: .max, batch: batch, telemetry: telemetry) {
+                t = seeded(t, n, from: s.time - 25 * 3_600_000, to: .max, history: history) {
                     _ = $0.record(metric: p.rawValue, time: $1.time, value: $1.value)
                 }
             }
@@ -213,7 +211,7 @@ final class DerivedSeries {
 
     // MARK: Power
 
-    private func energyLoss(_ entry: SensorEntry, _ s: Sample, batch: [BoundReading], telemetry: TelemetryStore) {
+    private func energyLoss(_ entry: SensorEntry, _ s: Sample, history: any SampleHistory) {
         guard let tr = entry.zone, let m = transformers[tr] else { return }
         var tracker: EnergyLossTracker
         if let t = energy[tr] {
@@ -223,7 +221,7 @@ final class DerivedSeries {
             let hourStart = s.time - ((s.time % 3_600_000) + 3_600_000) % 3_600_000
             for meter in [m.feeder] + m.customers {
                 guard let n = try? SeriesName(sensor: meter.id, metric: "kwh") else { continue }
-                tracker = seeded(tracker, n, from: hourStart - 2 * 3_600_000, to: .max, batch: batch, telemetry: telemetry) {
+                tracker = seeded(tracker, n, from: hourStart - 2 * 3_600_000, to: .max, history: history) {
                     if let done = $0.record(meter: meter.id, time: $1.time, kwh: $1.value) { self.energyHour(tr, done) }
                 }
             }
@@ -285,13 +283,12 @@ final class DerivedSeries {
     /// A fire-danger tracker for a station first seen since start: it continues from the last
     /// stored `fire_danger_p` before the reading's day, with that day's stored inputs replayed,
     /// so a restart does not reset a dry spell's index to zero.
-    private func seededFireDanger(_ sensor: String, at t: EpochMillis, batch: [BoundReading],
-                                  telemetry: TelemetryStore) -> FireDangerTracker {
+    private func seededFireDanger(_ sensor: String, at t: EpochMillis, history: any SampleHistory) -> FireDangerTracker {
         var tracker = FireDangerTracker(timeZone: timeZone.zone)
         let day = tracker.dayStart(t)
         do {
             if let pName = try? SeriesName(sensor: sensor, metric: "fire_danger_p"),
-               let last = try telemetry.lastSample(pName, before: day) {
+               let last = try history.lastStored(pName, before: day) {
                 tracker.seed(p: last.value, before: day)
                 lastFire[sensor] = (last.time, tracker.dayStart(last.time))
             } else {
@@ -303,7 +300,7 @@ final class DerivedSeries {
         }
         for metric in FireDangerStage.inputs {
             guard let n = try? SeriesName(sensor: sensor, metric: metric) else { continue }
-            tracker = seeded(tracker, n, from: day, to: .max, batch: batch, telemetry: telemetry) {
+            tracker = seeded(tracker, n, from: day, to: .max, history: history) {
                 _ = $0.record(metric: metric, time: $1.time, value: $1.value)
             }
         }
@@ -327,16 +324,13 @@ final class DerivedSeries {
         return m
     }
 
-    /// A tracker fed the stored samples of `name` in [from, to], except those of the batch
-    /// being handled (already stored, and fed by the caller).
-    private func seeded<T>(_ initial: T, _ name: SeriesName, from: EpochMillis, to: EpochMillis, batch: [BoundReading],
-                           telemetry: TelemetryStore, _ feed: (inout T, Sample) -> Void) -> T {
+    /// A tracker fed the stored samples of `name` in [from, to), except those it is being
+    /// or will be handed (`SampleHistory.history`).
+    private func seeded<T>(_ initial: T, _ name: SeriesName, from: EpochMillis, to: EpochMillis, history: any SampleHistory,
+                           _ feed: (inout T, Sample) -> Void) -> T {
         var t = initial
-        let inBatch: Set<EpochMillis> = telemetry.registry.id(of: name).map { id in
-            Set(batch.lazy.filter { $0.series == id }.map(\.time))
-        } ?? []
         do {
-            for s in try telemetry.samples(name, from: from, to: to) where !inBatch.contains(s.time) { feed(&t, s) }
+            for s in try history.history(name, from: from, to: to) { feed(&t, s) }
         } catch {
             logger.warning("cannot rebuild a derived series from storage; starting from this reading",
                            metadata: ["series": "\(name)", "error": "\(error)"])

@@ -8,7 +8,8 @@ import Telemetry
 /// The at-least-once ingest loop, on a thread of its own (MOSQUITTO.md):
 ///
 ///     poll the socket -> loop_read while readable (callbacks decode into a batch)
-///     -> commit the batch to SQLite -> loop_write (the queued PUBACKs leave) -> loop_misc
+///     -> commit the batch to SQLite -> hand its new readings to the AlertWorker
+///     -> loop_write (the queued PUBACKs leave) -> loop_misc
 ///
 /// A PUBACK therefore leaves only after the readings it acknowledges are committed. If a
 /// commit fails, the connection is cut without writing: the broker keeps the messages and
@@ -16,7 +17,9 @@ import Telemetry
 final class IngestLoop: @unchecked Sendable {
     private let config: CollectorConfig
     private let store: TelemetryStore
-    private let alerts: AlertStage
+    private let alerts: AlertWorker
+    /// Series names already handed to the alert worker (ids below this).
+    private var namesSent = 0
     private let status: CollectorStatus
     private let metrics: IngestMetrics
     private let clock: any WallClock
@@ -59,7 +62,6 @@ final class IngestLoop: @unchecked Sendable {
          clock: any WallClock, logger: Logger) throws {
         self.config = config
         self.store = store
-        self.alerts = alerts
         self.status = status
         self.metrics = metrics
         self.clock = clock
@@ -91,6 +93,12 @@ final class IngestLoop: @unchecked Sendable {
         }
         wakeRead = fds[0]
         wakeWrite = fds[1]
+        let wake = fds[1]
+        self.alerts = AlertWorker(stage: alerts, samples: RecentSamples(pool: store.pool, capacity: config.storage.ringCapacity),
+                                  clock: clock) {
+            var b: UInt8 = 1
+            _ = write(wake, &b, 1)
+        }
         alerts.alertCounts = { pending, firing in
             metrics.alerts(state: "pending", count: pending)
             metrics.alerts(state: "firing", count: firing)
@@ -98,12 +106,16 @@ final class IngestLoop: @unchecked Sendable {
         alerts.gauge = { indicator, scope, value in
             metrics.registry.makeGauge(descriptor: IngestMetrics.coverage, labels: [("indicator", indicator), ("scope", scope)]).set(to: value)
         }
+        // Called on the alert worker's thread: libmosquitto (threaded mode) queues the message,
+        // and the wake-up lets the loop write it at once.
         alerts.publish = { [unowned self] topic, payload, retain in
             let rc = client.publish(topic, payload, qos: 1, retain: retain)
             metrics.alertPublished(ok: rc == MOSQ_ERR_SUCCESS.rawValue)
             if rc != MOSQ_ERR_SUCCESS.rawValue {
                 logger.warning("cannot queue an alert message", metadata: ["topic": "\(topic)", "error": "\(MosquittoClient.describe(rc))"])
             }
+            var b: UInt8 = 1
+            _ = write(wakeWrite, &b, 1)
         }
         events.onConnect = { [unowned self] rc in connected(rc) }
         events.onDisconnect = { [unowned self] rc in lost("disconnected: \(MosquittoClient.describe(rc))") }
@@ -132,7 +144,7 @@ final class IngestLoop: @unchecked Sendable {
     private func applyReload() {
         guard let (catalogue, rules) = pendingReload.withLock({ p in defer { p = nil }; return p }) else { return }
         registeredOnly = config.unregisteredSensors == .reject ? Set(catalogue.sensors.map(\.id)) : nil
-        alerts.reload(catalogue: catalogue, rules: rules, now: clock.now())
+        alerts.submit(.reload(catalogue, rules, now: clock.now()))
     }
 
     /// Asks the loop to finish: it commits what it holds, lets the PUBACKs out, and returns.
@@ -145,14 +157,15 @@ final class IngestLoop: @unchecked Sendable {
     /// Runs until `requestStop()`. Call on a dedicated thread.
     func run() {
         logger.info("ingest loop starting", metadata: ["broker": "\(config.mqtt.url)", "client_id": "\(config.mqtt.clientID)"])
+        alerts.start()
         while !stopRequested.load(ordering: .acquiring) {
             applyReload()
             if case .down(let retryAt) = link {
                 let wait = ContinuousClock.now.duration(to: retryAt)
                 if wait > .zero {
                     waitForWake(milliseconds: Int32(min(wait.components.seconds * 1000 + 1, 1000)))
-                    // Time goes on without the broker: silences, pending timers, coverage.
-                    tickAlerts()
+                    // Time goes on without the broker: the worker's coverage readings are stored.
+                    commitPending()
                     continue
                 }
                 connect()
@@ -186,7 +199,7 @@ final class IngestLoop: @unchecked Sendable {
         _ = poll(&fds, 2, 1000)
         if fds[0].revents != 0 { drainWake() }
         if fds[1].revents & Int16(POLLIN | POLLHUP | POLLERR) != 0 { readWhileReadable(fd) }
-        guard tickAlerts() else { return }
+        guard commitPending() else { return }
         pruneIfDue()
         if case .down = link { return }
         if client.wantsWrite {
@@ -197,12 +210,11 @@ final class IngestLoop: @unchecked Sendable {
         if rc != MOSQ_ERR_SUCCESS.rawValue { lost("keepalive: \(MosquittoClient.describe(rc))") }
     }
 
-    /// Ticks the alert stage and commits the batch (messages read, derived readings), then
-    /// the derived series of that commit, so an alert on them is not a poll timeout late.
-    /// False when a commit failed (the link is cut).
+    /// Commits the batch: the messages read and the derived readings the alert worker handed
+    /// back. False when a commit failed (the link is cut).
     @discardableResult
-    private func tickAlerts() -> Bool {
-        let derived = alerts.tick(now: clock.now())
+    private func commitPending() -> Bool {
+        let derived = alerts.takeDerived()
         if !derived.isEmpty && !store.bind(derived, into: &batch) {
             logger.warning("derived series dropped: limits.max_series reached")
         }
@@ -210,13 +222,7 @@ final class IngestLoop: @unchecked Sendable {
             if store.hasPendingRollups { mergeRollups() }
             return true
         }
-        guard commit() else { return false }
-        let next = alerts.takeDerived()
-        if !next.isEmpty {
-            if !store.bind(next, into: &batch) { logger.warning("derived series dropped: limits.max_series reached") }
-            guard commit() else { return false }
-        }
-        return true
+        return commit()
     }
 
     private func readWhileReadable(_ fd: Int32) {
@@ -233,12 +239,22 @@ final class IngestLoop: @unchecked Sendable {
         }
     }
 
-    /// Commits the batch; on failure cuts the link so no PUBACK for it ever leaves.
+    /// Commits the batch and hands its new readings to the alert worker; on failure cuts the
+    /// link so no PUBACK for it ever leaves.
     private func commit() -> Bool {
+        alerts.waitForRoom()
         let started = ContinuousClock.now
         let deferRollups = started - lastMerge < Self.maxMergeDelay && socketReadable()
+        alerts.commitGate.lock()
+        defer { alerts.commitGate.unlock() }
         do {
             let stats = try store.commit(batch, now: clock.now(), deferRollups: deferRollups)
+            var newNames: [SeriesName] = []
+            if namesSent < store.registry.count {
+                newNames = (namesSent..<store.registry.count).map { store.registry.name(of: SeriesID(Int32($0))) }
+                namesSent = store.registry.count
+            }
+            alerts.submit(.committed(store.committed, newNames: newNames, now: clock.now()))
             if !store.hasPendingRollups { lastMerge = ContinuousClock.now }
             metrics.commits.increment()
             metrics.commitSeconds.record(ContinuousClock.now - started)
@@ -257,18 +273,17 @@ final class IngestLoop: @unchecked Sendable {
             if !status.snapshot.storageOK {
                 logger.notice("storage accepts commits again")
                 status.storage(ok: true, "")
-                alerts.storage(ok: true, reason: "", subject: config.mqtt.clientID, now: clock.now())
+                alerts.submit(.storage(ok: true, reason: "", subject: config.mqtt.clientID, now: clock.now()))
             }
             batch.removeAll()
             batchMessages = 0
-            alerts.committed(store.committed, telemetry: store, now: clock.now())
             return true
         } catch {
             metrics.commitFailures.increment()
             logger.error("commit failed; withholding acknowledgements, the broker keeps the messages",
                          metadata: ["error": "\(error)", "messages": "\(batchMessages)"])
             status.storage(ok: false, "commit failed: \(error)")
-            alerts.storage(ok: false, reason: "\(error)", subject: config.mqtt.clientID, now: clock.now())
+            alerts.submit(.storage(ok: false, reason: "\(error)", subject: config.mqtt.clientID, now: clock.now()))
             batch.removeAll()
             batchMessages = 0
             client.abort()
@@ -313,6 +328,13 @@ final class IngestLoop: @unchecked Sendable {
             }
             if batchMessages > 0 { _ = commit() }
         }
+        // The alert worker's last derived readings (and theirs, a few levels deep) are stored too.
+        for _ in 0..<3 {
+            alerts.flush()
+            guard alerts.hasDerived else { break }
+            guard commitPending() else { break }
+        }
+        alerts.stop()
         if store.hasPendingRollups { mergeRollups() }
         if case .up = link {
             _ = client.disconnect()
@@ -345,7 +367,7 @@ final class IngestLoop: @unchecked Sendable {
             }
         }
         _ = client.publish(statusTopic, Array("online".utf8), qos: 1, retain: true)
-        alerts.republishFiring()
+        alerts.submit(.republishFiring)
         status.mqtt(connected: true, "connected to \(config.mqtt.url)")
         metrics.connected.set(to: 1)
         logger.info("connected", metadata: ["broker": "\(config.mqtt.url)", "subscriptions": "\(config.mqtt.subscriptions.map(\.topic))"])

@@ -11,10 +11,6 @@ public final class TelemetryStore {
     public let pool: DatabasePool
     public private(set) var registry: SeriesRegistry
     private var downsampler: Downsampler
-    private var rings: ContiguousArray<SeriesRing> = []
-    /// Whether a ring has been filled from storage (done lazily, on first `recent`).
-    private var ringLoaded: ContiguousArray<Bool> = []
-    private let ringCapacity: Int
     private let quarantineLimit: Int
     private var accepted: [BoundReading] = []
     /// The readings the last successful commit really added (duplicates excluded), for the
@@ -40,10 +36,8 @@ public final class TelemetryStore {
     }
 
     /// Loads the series registry from `pool`.
-    public init(pool: DatabasePool, timeZone: TimeZoneID, ringCapacity: Int = 128,
-                maxSeries: Int = 200_000, quarantineLimit: Int = 10_000) throws {
+    public init(pool: DatabasePool, timeZone: TimeZoneID, maxSeries: Int = 200_000, quarantineLimit: Int = 10_000) throws {
         self.pool = pool
-        self.ringCapacity = ringCapacity
         self.quarantineLimit = quarantineLimit
         self.downsampler = Downsampler(days: LocalDays(timeZone: timeZone.zone))
         var registry = SeriesRegistry(limit: maxSeries)
@@ -56,8 +50,6 @@ public final class TelemetryStore {
         }
         self.registry = registry
         downsampler.reserve(seriesCount: registry.count)
-        rings.reserveCapacity(registry.count)
-        for _ in 0..<registry.count { rings.append(SeriesRing(capacity: ringCapacity)) }
         newest = ContiguousArray(repeating: Self.noSample, count: registry.count)
         // Readings a previous run committed with deferred rollups: merge them now.
         try mergeRollups()
@@ -76,29 +68,11 @@ public final class TelemetryStore {
             if id.index >= before && (labels.district != nil || labels.kind != nil) { newLabels[id] = labels }
             batch.readings.append(BoundReading(series: id, time: r.time, value: r.value))
         }
-        if registry.count > rings.count {
+        if registry.count > newest.count {
             downsampler.reserve(seriesCount: registry.count)
-            while rings.count < registry.count { rings.append(SeriesRing(capacity: ringCapacity)) }
             newest.append(contentsOf: repeatElement(Self.noSample, count: registry.count - newest.count))
         }
         return true
-    }
-
-    /// The latest samples of a series (oldest first). The first call for a series fills its
-    /// ring from storage, so that rates look back across a restart.
-    public func recent(_ id: SeriesID) -> [Sample] {
-        while ringLoaded.count <= id.index { ringLoaded.append(false) }
-        if !ringLoaded[id.index] {
-            ringLoaded[id.index] = true
-            let cap = rings[id.index].capacity
-            if let stored = try? pool.read({ db in
-                try Row.fetchAll(db, sql: "SELECT t, value FROM raw WHERE series_id = ? ORDER BY t DESC LIMIT ?",
-                                 arguments: [id.rawValue, cap]).map { Sample(time: $0[0], value: $0[1]) }
-            }) {
-                for s in stored.reversed() { rings[id.index].record(s) }
-            }
-        }
-        return rings[id.index].samples
     }
 
     /// Commits `batch` in one transaction. On error nothing of it is stored, the in-memory
@@ -169,7 +143,6 @@ public final class TelemetryStore {
         }
         registry.markSaved()
         newLabels.removeAll(keepingCapacity: true)
-        for r in accepted { rings[r.series.index].record(Sample(time: r.time, value: r.value)) }
         swap(&accepted, &committed)
         accepted.removeAll(keepingCapacity: true)
         return stats
@@ -189,25 +162,6 @@ public final class TelemetryStore {
     public func mergeRollups() throws {
         guard hasPendingRollups else { return }
         try commit(IngestBatch(), now: 0)
-    }
-
-    /// Stored raw samples of a series with `from <= t < to`, oldest first (for stages that
-    /// rebuild their state after a restart). Empty for an unknown series.
-    public func samples(_ name: SeriesName, from: EpochMillis, to: EpochMillis) throws -> [Sample] {
-        guard let id = registry.id(of: name) else { return [] }
-        return try pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT t, value FROM raw WHERE series_id = ? AND t >= ? AND t < ? ORDER BY t",
-                             arguments: [id.rawValue, from, to]).map { Sample(time: $0[0], value: $0[1]) }
-        }
-    }
-
-    /// The newest stored sample of a series before `before`.
-    public func lastSample(_ name: SeriesName, before: EpochMillis) throws -> Sample? {
-        guard let id = registry.id(of: name) else { return nil }
-        return try pool.read { db in
-            try Row.fetchOne(db, sql: "SELECT t, value FROM raw WHERE series_id = ? AND t < ? ORDER BY t DESC LIMIT 1",
-                             arguments: [id.rawValue, before]).map { Sample(time: $0[0], value: $0[1]) }
-        }
     }
 
     /// Deletes raw readings older than `before` (rollups are kept). Works series by series on

@@ -1,0 +1,173 @@
+import Alerts
+import Foundation
+import Synchronization
+import Telemetry
+
+/// Runs the alert stage (rules, derived series, coverage) on a thread of its own, beside the
+/// ingest loop:
+///
+///     ingest loop: commit -> submit(.committed) -> read the next batch ...
+///     worker:      record the readings -> AlertStage.committed -> tick -> deliver derived readings
+///
+/// The loop goes on reading and committing while rules run; derived readings wait in an outbox
+/// (`takeDerived`) for the loop to commit, and `wake` tells it they are there. Back-pressure: the loop waits (`waitForRoom`) before a
+/// commit while more than `maxQueuedReadings` are queued, so the worker's memory is bounded and
+/// alerts are never further behind than that.
+final class AlertWorker: @unchecked Sendable, SampleHistory {
+    enum Job {
+        /// A commit's new readings, and the names of the series registered since the last job.
+        case committed([BoundReading], newNames: [SeriesName], now: EpochMillis)
+        case storage(ok: Bool, reason: String, subject: String, now: EpochMillis)
+        case reload(Catalogue, [Rule], now: EpochMillis)
+        case republishFiring
+    }
+
+    static let maxQueuedReadings = 200_000
+
+    private let stage: AlertStage
+    private let samples: RecentSamples
+    private let clock: any WallClock
+    private let wake: () -> Void
+    private let outbox = Mutex<[Reading]>([])
+
+    // Guarded by `cond`.
+    private let cond = NSCondition()
+    private var queue: [Job] = []
+    private var queuedReadings = 0
+    private var busy = false
+    private var stopping = false
+    private var stopped = false
+    private var started = false
+
+    /// Held by the ingest loop from a commit until its readings are queued, and by the worker
+    /// while it reads history: so what storage holds and what is still to be handed over are
+    /// seen at the same moment (`history` leaves the latter out).
+    let commitGate = NSLock()
+
+    // Worker thread only.
+    private var names: [SeriesName] = []
+    private var current: [BoundReading] = []
+
+    /// `wake` is called on the worker's thread when derived readings are waiting.
+    init(stage: AlertStage, samples: RecentSamples, clock: any WallClock, wake: @escaping () -> Void) {
+        self.stage = stage
+        self.samples = samples
+        self.clock = clock
+        self.wake = wake
+    }
+
+    /// Derived readings waiting to be committed (taken by the ingest loop).
+    func takeDerived() -> [Reading] {
+        outbox.withLock { o in defer { o.removeAll() }; return o }
+    }
+
+    var hasDerived: Bool { outbox.withLock { !$0.isEmpty } }
+
+    func start() {
+        cond.lock()
+        defer { cond.unlock() }
+        guard !started else { return }
+        started = true
+        let t = Thread { [self] in run() }
+        t.name = "alerts"
+        t.start()
+    }
+
+    /// Blocks while the queue is full (call before taking `commitGate`).
+    func waitForRoom() {
+        cond.lock()
+        while queuedReadings > Self.maxQueuedReadings && !stopped { cond.wait() }
+        cond.unlock()
+    }
+
+    func submit(_ job: Job) {
+        cond.lock()
+        queue.append(job)
+        if case .committed(let rs, _, _) = job { queuedReadings += rs.count }
+        cond.signal()
+        cond.unlock()
+    }
+
+    /// Blocks until every job submitted so far has been handled (and its derived readings delivered).
+    func flush() {
+        cond.lock()
+        while (!queue.isEmpty || busy) && started && !stopped { cond.wait() }
+        cond.unlock()
+    }
+
+    /// Handles what is queued, then stops the thread; returns once it has.
+    func stop() {
+        cond.lock()
+        stopping = true
+        cond.broadcast()
+        while started && !stopped { cond.wait() }
+        cond.unlock()
+    }
+
+    private func run() {
+        cond.lock()
+        while true {
+            if queue.isEmpty && !stopping {
+                _ = cond.wait(until: Date(timeIntervalSinceNow: 1))
+            }
+            let job = queue.isEmpty ? nil : queue.removeFirst()
+            if job == nil && stopping { break }
+            busy = true
+            cond.unlock()
+            if let job { handle(job) }
+            // Time passes too: pending timers, silences, coverage (at most once a second inside).
+            var out = stage.tick(now: clock.now())
+            out += stage.takeDerived()
+            if !out.isEmpty {
+                outbox.withLock { $0 += out }
+                wake()
+            }
+            cond.lock()
+            if case .committed(let rs, _, _)? = job { queuedReadings -= rs.count }
+            busy = false
+            cond.broadcast()
+        }
+        stopped = true
+        cond.broadcast()
+        cond.unlock()
+    }
+
+    private func handle(_ job: Job) {
+        switch job {
+        case .committed(let readings, let newNames, let now):
+            names += newNames
+            samples.record(readings)
+            current = readings
+            stage.committed(readings, names: names, history: self, now: now)
+            current = []
+        case .storage(let ok, let reason, let subject, let now):
+            stage.storage(ok: ok, reason: reason, subject: subject, now: now)
+        case .reload(let catalogue, let rules, let now):
+            stage.reload(catalogue: catalogue, rules: rules, now: now)
+        case .republishFiring:
+            stage.republishFiring()
+        }
+    }
+
+    // MARK: SampleHistory (worker thread)
+
+    func recent(_ id: SeriesID) -> [Sample] { samples.recent(id) }
+
+    func history(_ name: SeriesName, from: EpochMillis, to: EpochMillis) throws -> [Sample] {
+        commitGate.lock()
+        defer { commitGate.unlock() }
+        guard let (id, stored) = try samples.stored(name, from: from, to: to) else { return [] }
+        // Stored, but handed to the stage now or later: the caller is fed those directly.
+        var skip = Set(current.lazy.filter { $0.series == id }.map(\.time))
+        cond.lock()
+        for case .committed(let rs, _, _) in queue {
+            for r in rs where r.series == id { skip.insert(r.time) }
+        }
+        cond.unlock()
+        return skip.isEmpty ? stored : stored.filter { !skip.contains($0.time) }
+    }
+
+    func lastStored(_ name: SeriesName, before: EpochMillis) throws -> Sample? {
+        try samples.lastStored(name, before: before)
+    }
+}

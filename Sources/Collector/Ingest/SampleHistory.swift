@@ -1,0 +1,14 @@
+import Telemetry
+
+/// What the stages after storage (alerts, derived series) read besides the readings handed
+/// to them: a series' latest samples, and stored history to rebuild state from at first sight.
+protocol SampleHistory: AnyObject {
+    /// The latest samples of a series, oldest first (committed readings, including some the
+    /// stage may not have been handed yet).
+    func recent(_ id: SeriesID) -> [Sample]
+    /// Stored samples of `name` with `from <= t < to`, oldest first, except the readings the
+    /// stage is being handed or will be: feeding both never counts a reading twice.
+    func history(_ name: SeriesName, from: EpochMillis, to: EpochMillis) throws -> [Sample]
+    /// The newest stored sample of `name` before `before`.
+    func lastStored(_ name: SeriesName, before: EpochMillis) throws -> Sample?
+}

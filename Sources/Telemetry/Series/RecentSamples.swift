@@ -1,0 +1,74 @@
+import GRDB
+
+/// The latest samples of each series in ring buffers, for the stages after storage (rate
+/// rules, a river's rise), and the stored history those stages rebuild their state from.
+///
+/// One thread owns it (the alert worker). It reads storage through the pool's readers, so it
+/// never waits for the ingest thread's commits.
+public final class RecentSamples {
+    private let pool: DatabasePool
+    private var rings: ContiguousArray<SeriesRing> = []
+    /// Whether a ring has been filled from storage (done lazily, on first `recent`).
+    private var loaded: ContiguousArray<Bool> = []
+    private let capacity: Int
+
+    public init(pool: DatabasePool, capacity: Int = 128) {
+        self.pool = pool
+        self.capacity = capacity
+    }
+
+    /// Records committed readings (call before the stages look at them).
+    public func record(_ readings: [BoundReading]) {
+        for r in readings {
+            let i = r.series.index
+            if i >= rings.count {
+                rings.append(contentsOf: repeatElement(SeriesRing(capacity: capacity), count: i + 1 - rings.count))
+                loaded.append(contentsOf: repeatElement(false, count: i + 1 - loaded.count))
+            }
+            rings[i].record(Sample(time: r.time, value: r.value))
+        }
+    }
+
+    /// The latest samples of a series (oldest first). The first call for a series fills its
+    /// ring from storage, so that rates look back across a restart.
+    public func recent(_ id: SeriesID) -> [Sample] {
+        let i = id.index
+        if i >= rings.count {
+            rings.append(contentsOf: repeatElement(SeriesRing(capacity: capacity), count: i + 1 - rings.count))
+            loaded.append(contentsOf: repeatElement(false, count: i + 1 - loaded.count))
+        }
+        if !loaded[i] {
+            loaded[i] = true
+            if let stored = try? pool.read({ db in
+                try Row.fetchAll(db, sql: "SELECT t, value FROM raw WHERE series_id = ? ORDER BY t DESC LIMIT ?",
+                                 arguments: [id.rawValue, capacity]).map { Sample(time: $0[0], value: $0[1]) }
+            }) {
+                for s in stored.reversed() { rings[i].record(s) }
+            }
+        }
+        return rings[i].samples
+    }
+
+    /// Stored samples of `name` with `from <= t < to`, oldest first, and the series' id; nil
+    /// for a series not stored yet.
+    public func stored(_ name: SeriesName, from: EpochMillis, to: EpochMillis) throws -> (id: SeriesID, samples: [Sample])? {
+        try pool.read { db in
+            guard let id = try Int32.fetchOne(db, sql: "SELECT id FROM series WHERE name = ?", arguments: [name.description]) else {
+                return nil
+            }
+            let samples = try Row.fetchAll(db, sql: "SELECT t, value FROM raw WHERE series_id = ? AND t >= ? AND t < ? ORDER BY t",
+                                           arguments: [id, from, to]).map { Sample(time: $0[0], value: $0[1]) }
+            return (SeriesID(id), samples)
+        }
+    }
+
+    /// The newest stored sample of `name` before `before`.
+    public func lastStored(_ name: SeriesName, before: EpochMillis) throws -> Sample? {
+        try pool.read { db in
+            try Row.fetchOne(db, sql: """
+                SELECT t, value FROM raw WHERE series_id = (SELECT id FROM series WHERE name = ?) AND t < ?
+                ORDER BY t DESC LIMIT 1
+                """, arguments: [name.description, before]).map { Sample(time: $0[0], value: $0[1]) }
+        }
+    }
+}
