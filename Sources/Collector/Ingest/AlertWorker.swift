@@ -154,16 +154,26 @@ final class AlertWorker: @unchecked Sendable, SampleHistory {
     func recent(_ id: SeriesID) -> [Sample] { samples.recent(id) }
 
     func history(_ name: SeriesName, from: EpochMillis, to: EpochMillis) throws -> [Sample] {
+        // What storage holds and what is queued, at one moment (no commit in between); the
+        // gate is held only for the read and a copy of the queue, not for the scan below.
         commitGate.lock()
-        defer { commitGate.unlock() }
-        guard let (id, stored) = try samples.stored(name, from: from, to: to) else { return [] }
+        let found: (id: SeriesID, samples: [Sample])?
+        do {
+            found = try samples.stored(name, from: from, to: to)
+        } catch {
+            commitGate.unlock()
+            throw error
+        }
+        cond.lock()
+        let queued = queue
+        cond.unlock()
+        commitGate.unlock()
+        guard let (id, stored) = found, !stored.isEmpty else { return [] }
         // Stored, but handed to the stage now or later: the caller is fed those directly.
         var skip = Set(current.lazy.filter { $0.series == id }.map(\.time))
-        cond.lock()
-        for case .committed(let rs, _, _) in queue {
+        for case .committed(let rs, _, _) in queued {
             for r in rs where r.series == id { skip.insert(r.time) }
         }
-        cond.unlock()
         return skip.isEmpty ? stored : stored.filter { !skip.contains($0.time) }
     }
 
