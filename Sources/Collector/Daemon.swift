@@ -33,6 +33,14 @@ struct Daemon {
         } catch {
             throw StartupError("cannot open storage '\(config.storage.path)': \(error)")
         }
+        let checkpointer: WALCheckpointer
+        do {
+            checkpointer = try WALCheckpointer(path: config.storage.path)
+        } catch {
+            throw StartupError("cannot open storage '\(config.storage.path)': \(error)")
+        }
+        checkpointer.start()
+        defer { checkpointer.stop() }
         let store: TelemetryStore
         do {
             store = try TelemetryStore(pool: pool, timeZone: config.timezone,

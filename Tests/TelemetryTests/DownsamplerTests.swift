@@ -270,3 +270,29 @@ import Testing
         #expect(hour?[0] == 2 && hour?[1] == 4.0)
     }
 }
+
+@Suite struct WALCheckpointerTests {
+    /// The checkpointer copies committed pages back beside the writer, whose own automatic
+    /// checkpoint now waits for `walSafetyPages`.
+    @Test func copiesTheWALBesideTheWriter() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let pool = try TelemetryDatabase.open(path: dir.file("c.sqlite"))
+        let store = try TelemetryStore(pool: pool, timeZone: .utc)
+        let names = try (0..<50).map { try SeriesName(parsing: "s\($0)/x") }
+        // Two commits, the first past SQLite's default 1,000 pages: had the writer checkpointed
+        // after it, the second would have started the WAL over.
+        for minutes in [0..<2_000, 2_000..<2_010] {
+            var batch = IngestBatch()
+            #expect(store.bind(names.flatMap { n in minutes.map { Reading(series: n, time: EpochMillis($0) * 60_000, value: 1) } }, into: &batch))
+            try store.commit(batch, now: 0)
+        }
+        let limit = try pool.barrierWriteWithoutTransaction { try Int.fetchOne($0, sql: "PRAGMA wal_autocheckpoint") }
+        #expect(limit == TelemetryDatabase.walSafetyPages)
+        let checkpointer = try WALCheckpointer(path: dir.file("c.sqlite"))
+        let (wal, copied) = try checkpointer.checkpoint()
+        #expect(wal > 1_000 && copied == wal, "wal \(wal) pages, copied \(copied)")
+        checkpointer.start()
+        checkpointer.stop()
+    }
+}

@@ -36,9 +36,16 @@ public enum TelemetryDatabase {
         // per series do not read it back from the OS each time (BENCHMARKS.md, session 4).
         try pool.barrierWriteWithoutTransaction { db in
             try db.execute(sql: "PRAGMA cache_size = -262144")
+            // `WALCheckpointer` copies the WAL back beside the writer; the writer's own
+            // checkpoint (SQLite's default is at 1,000 pages) is only a safety net.
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = \(walSafetyPages)")
         }
         return pool
     }
+
+    /// The WAL size (pages) past which the writer checkpoints by itself, inside a commit: when
+    /// no `WALCheckpointer` runs (import, tests) or it cannot keep up.
+    public static let walSafetyPages = 10_000
 
     /// Caps the file at about `bytes` (SQLite's `max_page_count`): past it a commit fails as
     /// on a full disk. Applies to this connection; the writer is the one that matters.
