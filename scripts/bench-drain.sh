@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# One drain of scripts/bench-e2e.sh's province stream, for A/B runs of two builds:
+#   scripts/bench-drain.sh BATCH READINGS [perf]
+# BATCH 1: JSON messages of one reading; BATCH > 1: SenML packs of BATCH readings. QoS 1.
+# The simulator fills the collector's persistent session first; then the collector drains it,
+# timed from /readyz to every message committed; its CPU time and the WAL size are printed.
+# COLLECTOR_BIN picks the binary (default .build/release/collector), so two builds can be
+# alternated in one session (this VM's speed drifts). With "perf", the drain is recorded
+# (perf record --call-graph dwarf) into $DIR/perf.data. DIR defaults to a temporary directory.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BATCH=$1; WANT=$2; PERF=${3:-}
+BIN=${COLLECTOR_BIN:-.build/release/collector}
+DIR=${DIR:-$(mktemp -d /tmp/collector-drain.XXXXXX)}
+rm -rf "$DIR" && mkdir -p "$DIR/sensors"
+. scripts/lib.sh
+PORT=$(free_port); HTTP=$(free_port)
+cat > "$DIR/mosquitto.conf" <<CONF
+listener $PORT 127.0.0.1
+allow_anonymous true
+persistence false
+max_queued_messages 0
+max_inflight_messages 1000
+queue_qos0_messages true
+set_tcp_nodelay true
+CONF
+mosquitto -c "$DIR/mosquitto.conf" >"$DIR/mosquitto.log" 2>&1 & BROKER=$!
+pids=("$BROKER")
+trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true' EXIT
+sleep 0.3
+now_ms() { date +%s%3N; }
+cp sensors/*.yaml "$DIR/sensors/"
+cat > "$DIR/q1.yaml" <<CONF
+mqtt: {url: "mqtt://127.0.0.1:$PORT", client_id: bench-collector, clean_session: false, qos: 1,
+       subscriptions: [{topic: "bench/#"}]}
+http: {listen: "127.0.0.1:$HTTP"}
+storage: {path: $DIR/collector.sqlite}
+sensors: $DIR/sensors
+log_level: warning
+CONF
+COLLECTOR=
+run_collector() { "$BIN" run --config "$DIR/$1" 2>>"$DIR/collector.log" & COLLECTOR=$!; pids+=("$COLLECTOR"); }
+stop_collector() { kill -TERM "$COLLECTOR"; wait "$COLLECTOR" 2>/dev/null || true; }
+ready() { for _ in $(seq 1 300); do curl -sf "http://127.0.0.1:$HTTP/readyz" >/dev/null 2>&1 && return 0; sleep 0.02; done; return 1; }
+taken() { curl -s "http://127.0.0.1:$HTTP/metrics" | awk '/^collector_messages_total/ {n += $2} END {printf "%d", n}'; }
+run_collector q1.yaml; ready; stop_collector; rm -f "$DIR"/collector.sqlite*
+span=$(python3 -c "print(int($WANT / 7.9) + 60)")
+args=(simulate --config "$DIR/q1.yaml" --prefix bench --speed 1000000000 "--from=-${span}s" --qos 1 --client-id bench-pub --seed 5)
+if [ "$BATCH" -gt 1 ]; then args+=(--batch "$BATCH" --format senml); else args+=(--batch 1 --format json); fi
+summary=$("$BIN" "${args[@]}" 2>/dev/null | grep '^simulate: readings=')
+echo "$summary"
+messages=$(sed -n 's/.*messages=\([0-9]*\).*/\1/p' <<<"$summary"); readings=$(sed -n 's/.*readings=\([0-9]*\).*/\1/p' <<<"$summary")
+run_collector q1.yaml; ready; t0=$(now_ms); c0=$(awk '{print $14+$15}' /proc/$COLLECTOR/stat); b0=$(awk '{print $14+$15}' /proc/$BROKER/stat)
+if [ -n "$PERF" ]; then perf record -F 499 --call-graph dwarf,16384 -p "$COLLECTOR" -o "$DIR/perf.data" 2>/dev/null & PP=$!; fi
+deadline=$(( $(now_ms) + 600000 ))
+while [ "$(taken)" -lt "$messages" ]; do
+    [ "$(now_ms)" -lt "$deadline" ] || { echo "drain: not done after 600 s ($(taken) of $messages messages)"; exit 1; }
+    sleep 0.05
+done
+ms=$(( $(now_ms) - t0 )); c1=$(awk '{print $14+$15}' /proc/$COLLECTOR/stat); b1=$(awk '{print $14+$15}' /proc/$BROKER/stat); echo "cpu: collector $(( (c1-c0)*10 )) ms, broker $(( (b1-b0)*10 )) ms"
+if [ -n "$PERF" ]; then kill -INT $PP; wait $PP || true; fi
+curl -s "http://127.0.0.1:$HTTP/metrics" | grep -E '^collector_(commit|batch)' | head -20 > "$DIR/metrics.txt" || true
+echo "wal bytes: $(stat -c %s "$DIR/collector.sqlite-wal")"; stop_collector
+n=$(sqlite3 "$DIR/collector.sqlite" "SELECT count(*) FROM raw")
+python3 -c "print(f'messages=$messages readings=$readings raw_rows(readings+derived)=$n ms=$ms  msg/s={$messages/($ms/1000):,.0f} readings/s={$readings/($ms/1000):,.0f}')"
+if [ -n "$PERF" ]; then echo "perf data: $DIR/perf.data"; else rm -rf "$DIR"; fi
