@@ -1,6 +1,7 @@
 import Alerts
 import Foundation
 import Logging
+import Synchronization
 import Testing
 import Telemetry
 @testable import Collector
@@ -29,6 +30,38 @@ import Telemetry
         worker.flush()
         #expect(try worker.history(rain, from: 0, to: .max).map(\.time) == [1000, 2000, 3000])
         worker.stop()
+    }
+
+    /// While commits wait in its queue, the worker judges silences as of the next queued
+    /// commit, not the wall clock: readings committed but not handed over yet are not silence.
+    @Test func aQueuedBacklogIsNotSilence() throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let pool = try TelemetryDatabase.open(path: dir + "/c.sqlite", extraMigrations: AlertStore.registerMigrations)
+        let store = try TelemetryStore(pool: pool, timeZone: .utc)
+        let t: EpochMillis = 1_795_000_000_000
+        let catalogue = Catalogue(sensors: [SensorEntry(id: "hy-1", kind: .hydro, district: "d", intervalMillis: 1000)])
+        let silent = Rule(name: "silent", severity: .warning, match: RuleMatch(kind: .hydro), when: .silentFor(millis: nil, intervals: 3))
+        let stage = AlertStage(engine: AlertEngine(rules: [silent], catalogue: catalogue, now: t - 20_000), store: AlertStore(pool: pool),
+                               catalogue: catalogue, coverage: .init(), derived: .init(), timeZone: .utc, logger: Logger(label: "test"))
+        let published = Mutex<[String]>([])
+        stage.publish = { topic, _, _ in published.withLock { $0.append(topic) } }
+        let level = try SeriesName(parsing: "hy-1/level_m")
+        // Two commits, 4 s behind the clock: a reading 6 s old, then one 1 s old. Judged at
+        // the wall clock after the first, hy-1 would look silent for 6 s (more than 3 intervals).
+        var jobs: [AlertWorker.Job] = []
+        for (time, committedAt) in [(t - 6_000, t - 4_000), (t - 1_000, t - 3_900)] {
+            var batch = IngestBatch()
+            #expect(store.bind([Reading(series: level, time: time, value: 1)], into: &batch))
+            try store.commit(batch, now: committedAt)
+            jobs.append(.committed(store.committed, newNames: jobs.isEmpty ? [level] : [], now: committedAt))
+        }
+        let worker = AlertWorker(stage: stage, samples: RecentSamples(pool: pool), clock: FixedClock(t)) {}
+        for j in jobs { worker.submit(j) }
+        worker.start()
+        worker.flush()
+        worker.stop()
+        #expect(published.withLock { $0 }.isEmpty, "\(published.withLock { $0 })")
     }
 }
 

@@ -39,6 +39,9 @@ final class AlertWorker: @unchecked Sendable, SampleHistory {
     private var stopped = false
     private var started = false
 
+    /// Called (under a lock) with the number of queued readings whenever it changes.
+    var queueDepth: (Int) -> Void = { _ in }
+
     /// Held by the ingest loop from a commit until its readings are queued, and by the worker
     /// while it reads history: so what storage holds and what is still to be handed over are
     /// seen at the same moment (`history` leaves the latter out).
@@ -83,7 +86,10 @@ final class AlertWorker: @unchecked Sendable, SampleHistory {
     func submit(_ job: Job) {
         cond.lock()
         queue.append(job)
-        if case .committed(let rs, _, _) = job { queuedReadings += rs.count }
+        if case .committed(let rs, _, _) = job {
+            queuedReadings += rs.count
+            queueDepth(queuedReadings)
+        }
         cond.signal()
         cond.unlock()
     }
@@ -112,18 +118,26 @@ final class AlertWorker: @unchecked Sendable, SampleHistory {
             }
             let job = queue.isEmpty ? nil : queue.removeFirst()
             if job == nil && stopping { break }
+            // Every reading committed before the next queued commit has been seen: time is
+            // judged as of then, so a backlog still queued here does not look like silence.
+            let seenUntil = queue.lazy.compactMap { j -> EpochMillis? in
+                if case .committed(_, _, let now) = j { return now } else { return nil }
+            }.first
             busy = true
             cond.unlock()
             if let job { handle(job) }
             // Time passes too: pending timers, silences, coverage (at most once a second inside).
-            var out = stage.tick(now: clock.now())
+            var out = stage.tick(now: min(clock.now(), seenUntil ?? .max))
             out += stage.takeDerived()
             if !out.isEmpty {
                 outbox.withLock { $0 += out }
                 wake()
             }
             cond.lock()
-            if case .committed(let rs, _, _)? = job { queuedReadings -= rs.count }
+            if case .committed(let rs, _, _)? = job {
+                queuedReadings -= rs.count
+                queueDepth(queuedReadings)
+            }
             busy = false
             cond.broadcast()
         }

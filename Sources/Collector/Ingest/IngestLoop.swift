@@ -99,6 +99,7 @@ final class IngestLoop: @unchecked Sendable {
             var b: UInt8 = 1
             _ = write(wake, &b, 1)
         }
+        self.alerts.queueDepth = { metrics.alertQueue.set(to: Double($0)) }
         alerts.alertCounts = { pending, firing in
             metrics.alerts(state: "pending", count: pending)
             metrics.alerts(state: "firing", count: firing)

@@ -18,6 +18,7 @@ struct IngestMetrics: Sendable {
     let loopLag: Gauge
     /// Messages held in the last committed batch (read, decoded, waiting for the commit).
     let queueDepth: Gauge
+    let alertQueue: Gauge
 
     /// A metric's full name with its help text.
     static func named(_ name: String, _ help: String) -> MetricNameDescriptor {
@@ -46,6 +47,7 @@ struct IngestMetrics: Sendable {
         reconnects = registry.makeCounter(descriptor: Self.named("collector_mqtt_connect_attempts_total", "Connection attempts to the broker"))
         loopLag = registry.makeGauge(descriptor: Self.named("collector_loop_lag_seconds", "From the first message of a batch being read to its commit, last batch"))
         queueDepth = registry.makeGauge(descriptor: Self.named("collector_queue_messages", "Messages in the last committed batch (read and waiting for the commit)"))
+        alertQueue = registry.makeGauge(descriptor: Self.named("collector_alert_queue_readings", "Committed readings waiting for the alert worker (rules, derived series)"))
     }
 
     /// Live alerts by state (set every tick).
