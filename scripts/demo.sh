@@ -63,7 +63,7 @@ sim() { # runs the simulator, shows its expectations and summary, counts its mes
   published=$((published + $(sed -n 's/^simulate: readings=[0-9]* messages=\([0-9]*\).*/\1/p' <<<"$out")))
 }
 sim --scenario fire-weather --sensors kind=forest,district=muong-te --speed 14400 --duration 30s
-sim --scenario storm --sensors kind=hydro,district=sin-ho --speed 7200 --duration 20s --client-id sim-storm
+sim --scenario storm --sensors kind=hydro,district=sin-ho --speed 14400 --duration 20s --client-id sim-storm   # 80 h: the scenario needs 3 days
 sim --scenario energy-theft --sensors zone=lc-tr002 --speed 3600 --duration 10s --client-id sim-theft
 sim --speed 720 --duration 30s --from "$START" --client-id sim-province \
   --exclude kind=forest,district=muong-te --exclude kind=hydro,district=sin-ho --exclude zone=lc-tr002
@@ -74,6 +74,13 @@ taken() { curl -s "http://127.0.0.1:$HTTP_PORT/metrics" | awk '/^collector_messa
 for _ in $(seq 1 300); do
   n=$(taken); echo "  collector has taken $n of $published messages"
   [ "$n" -ge "$published" ] && break
+  sleep 2
+done
+# ... and until the alert worker has seen every committed reading (rules run beside ingest).
+behind() { curl -s "http://127.0.0.1:$HTTP_PORT/metrics" | awk '/^collector_alert_queue_readings/ {printf "%d", $2}'; }
+for _ in $(seq 1 300); do
+  n=$(behind); [ "${n:-0}" -eq 0 ] && break
+  echo "  the alert worker has $n readings to go"
   sleep 2
 done
 if [ "${DEMO_ONESHOT:-0}" != 1 ]; then
