@@ -28,19 +28,7 @@ rm -rf "$DIR" && mkdir -p "$DIR/sensors"
 ABS=$(cd "$DIR" && pwd)
 . scripts/lib.sh
 PORT=$(free_port); HTTP=$(free_port)
-cat > "$DIR/mosquitto.conf" <<CONF
-listener $PORT 127.0.0.1
-allow_anonymous true
-persistence false
-max_queued_messages 0
-max_inflight_messages 1000
-queue_qos0_messages true
-set_tcp_nodelay true
-CONF
-mosquitto -c "$DIR/mosquitto.conf" >"$DIR/mosquitto.log" 2>&1 & BROKER=$!
-pids=("$BROKER")
-trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true' EXIT
-sleep 0.3
+start_bench_broker "$DIR" "$PORT"
 now_ms() { date +%s%3N; }
 
 # The shipped province, plus the rule the latency probe trips.
