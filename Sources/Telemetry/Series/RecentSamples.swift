@@ -20,23 +20,22 @@ public final class RecentSamples {
     /// Records committed readings (call before the stages look at them).
     public func record(_ readings: [BoundReading]) {
         for r in readings {
-            let i = r.series.index
-            if i >= rings.count {
-                rings.append(contentsOf: repeatElement(SeriesRing(capacity: capacity), count: i + 1 - rings.count))
-                loaded.append(contentsOf: repeatElement(false, count: i + 1 - loaded.count))
-            }
-            rings[i].record(Sample(time: r.time, value: r.value))
+            grow(to: r.series.index)
+            rings[r.series.index].record(Sample(time: r.time, value: r.value))
         }
+    }
+
+    private func grow(to i: Int) {
+        guard i >= rings.count else { return }
+        rings.append(contentsOf: repeatElement(SeriesRing(capacity: capacity), count: i + 1 - rings.count))
+        loaded.append(contentsOf: repeatElement(false, count: i + 1 - loaded.count))
     }
 
     /// The latest samples of a series (oldest first). The first call for a series fills its
     /// ring from storage, so that rates look back across a restart.
     public func recent(_ id: SeriesID) -> [Sample] {
         let i = id.index
-        if i >= rings.count {
-            rings.append(contentsOf: repeatElement(SeriesRing(capacity: capacity), count: i + 1 - rings.count))
-            loaded.append(contentsOf: repeatElement(false, count: i + 1 - loaded.count))
-        }
+        grow(to: i)
         if !loaded[i] {
             loaded[i] = true
             if let stored = try? pool.read({ db in
