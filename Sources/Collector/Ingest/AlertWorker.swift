@@ -9,10 +9,11 @@ import Telemetry
 ///     ingest loop: commit -> submit(.committed) -> read the next batch ...
 ///     worker:      record the readings -> AlertStage.committed -> tick -> deliver derived readings
 ///
-/// The loop goes on reading and committing while rules run; derived readings wait in an outbox
-/// (`takeDerived`) for the loop to commit, and `wake` tells it they are there. Back-pressure: the loop waits (`waitForRoom`) before a
-/// commit while more than `maxQueuedReadings` are queued, so the worker's memory is bounded and
-/// alerts are never further behind than that.
+/// The loop goes on reading and committing while rules run; derived readings wait in an
+/// outbox (`takeDerived`) for the loop to commit, and `wake` tells it they are there.
+/// Back-pressure: the loop waits (`waitForRoom`) before a commit while more than
+/// `maxQueuedReadings` are queued, so the worker's memory is bounded and alerts are never
+/// further behind than that.
 final class AlertWorker: @unchecked Sendable, SampleHistory {
     enum Job {
         /// A commit's new readings, and the names of the series registered since the last job.
@@ -171,18 +172,12 @@ final class AlertWorker: @unchecked Sendable, SampleHistory {
         // What storage holds and what is queued, at one moment (no commit in between); the
         // gate is held only for the read and a copy of the queue, not for the scan below.
         commitGate.lock()
-        let found: (id: SeriesID, samples: [Sample])?
-        do {
-            found = try samples.stored(name, from: from, to: to)
-        } catch {
-            commitGate.unlock()
-            throw error
-        }
+        let found = Result { try samples.stored(name, from: from, to: to) }
         cond.lock()
         let queued = queue
         cond.unlock()
         commitGate.unlock()
-        guard let (id, stored) = found, !stored.isEmpty else { return [] }
+        guard let (id, stored) = try found.get(), !stored.isEmpty else { return [] }
         // Stored, but handed to the stage now or later: the caller is fed those directly.
         var skip = Set(current.lazy.filter { $0.series == id }.map(\.time))
         for case .committed(let rs, _, _) in queued {
