@@ -31,7 +31,7 @@ run_collector() { "$BIN" run --config "$DIR/$1" 2>>"$DIR/collector.log" & COLLEC
 stop_collector() { kill -TERM "$COLLECTOR"; wait "$COLLECTOR" 2>/dev/null || true; }
 ready() { for _ in $(seq 1 300); do curl -sf "http://127.0.0.1:$HTTP/readyz" >/dev/null 2>&1 && return 0; sleep 0.02; done; return 1; }
 taken() { curl -s "http://127.0.0.1:$HTTP/metrics" | awk '/^collector_messages_total/ {n += $2} END {printf "%d", n}'; }
-run_collector q1.yaml; ready; stop_collector; rm -f "$DIR"/collector.sqlite*
+run_collector q1.yaml; ready; stop_collector; rm -f "$DIR"/collector.sqlite* "$DIR"/collector.rollups.sqlite*
 span=$(python3 -c "print(int($WANT / 7.9) + 60)")
 args=(simulate --config "$DIR/q1.yaml" --prefix bench --speed 1000000000 "--from=-${span}s" --qos 1 --client-id bench-pub --seed 5)
 if [ "$BATCH" -gt 1 ]; then args+=(--batch "$BATCH" --format senml); else args+=(--batch 1 --format json); fi
@@ -46,6 +46,10 @@ while [ "$(taken)" -lt "$messages" ]; do
     sleep 0.05
 done
 ms=$(( $(now_ms) - t0 )); c1=$(awk '{print $14+$15}' /proc/$COLLECTOR/stat); b1=$(awk '{print $14+$15}' /proc/$BROKER/stat); echo "cpu: collector $(( (c1-c0)*10 )) ms, broker $(( (b1-b0)*10 )) ms"
+# Then until the rollups hold every committed reading (builds with a rollup merger thread).
+backlog() { curl -s "http://127.0.0.1:$HTTP/metrics" | awk '/^collector_rollup_backlog_readings/ {printf "%d", $2; f=1} END {if (!f) printf "0"}'; }
+while [ "$(backlog)" -gt 0 ] && [ "$(now_ms)" -lt "$deadline" ]; do sleep 0.05; done
+echo "rollups merged: $(( $(now_ms) - t0 )) ms after the start"
 if [ -n "$PERF" ]; then kill -INT $PP; wait $PP || true; fi
 curl -s "http://127.0.0.1:$HTTP/metrics" | grep -E '^collector_(commit|batch)' | head -20 > "$DIR/metrics.txt" || true
 echo "wal bytes: $(stat -c %s "$DIR/collector.sqlite-wal")"; stop_collector

@@ -67,7 +67,7 @@ METRICS=$(python3 -c "
 import re; s = open('sensors/catalogue.yaml').read()
 print(','.join(sorted({\"'%s'\" % m for block in re.findall(r'metrics: \\{(.*)\\}', s) for m in re.findall(r'(\\w+): \\{', block)})))")
 stored() { sqlite3 "$DIR/collector.sqlite" "SELECT count(*) FROM raw JOIN series ON series.id = raw.series_id WHERE series.metric IN ($METRICS) AND series.sensor NOT LIKE '%.%'"; }
-fresh_db() { rm -f "$DIR"/collector.sqlite*; }
+fresh_db() { rm -f "$DIR"/collector.sqlite* "$DIR"/collector.rollups.sqlite*; }
 
 # Loads about `readings` readings into the broker under `prefix`.
 load() { # prefix batch readings

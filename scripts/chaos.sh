@@ -117,7 +117,8 @@ done
 sleep 2   # a last commit of derived series
 kill -TERM "$collector_pid"; wait "$collector_pid" || true; collector_pid=""
 
-Q() { sqlite3 -readonly "$DIR/collector.sqlite" "$1"; }
+# The rollup tables are in the rollups file beside (Sources/Telemetry/Storage/SCHEMA.md).
+Q() { sqlite3 -readonly "$DIR/collector.sqlite" "ATTACH '$DIR/collector.rollups.sqlite' AS rollups; $1"; }
 n=$(stored)
 # Every tier against a recompute from raw: buckets missing, extra, or different.
 check_tier() { # table, bucket expression over t

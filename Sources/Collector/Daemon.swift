@@ -48,6 +48,8 @@ struct Daemon {
         } catch {
             throw StartupError("cannot load series from '\(config.storage.path)': \(error)")
         }
+        // After the ingest loop has stopped: the merger's last deltas, then its thread.
+        defer { try? store.close() }
         let registry = PrometheusCollectorRegistry()
         let metrics = IngestMetrics(registry: registry)
         let status = CollectorStatus()

@@ -95,7 +95,7 @@ import Testing
                 let next = min(i + n, end)
                 let chunk = readings[i..<next].map { Reading(series: names[$0.series.index], time: $0.time, value: $0.value) }
                 #expect(store.bind(chunk, into: &batch))
-                try store.commit(batch, now: 0, deferRollups: deferring && (next == end || rng.next(below: 4) != 0))
+                try store.commit(batch, now: 0, rollups: deferring && (next == end || rng.next(below: 4) != 0) ? .keep : .mergeNow)
                 i = next
             }
             if deferring { #expect(store.hasPendingRollups) }
@@ -141,7 +141,7 @@ import Testing
         let pool = try TelemetryDatabase.open(path: path)
         let applied = try pool.read { try TelemetryDatabase.migrator.appliedMigrations($0) }
         #expect(applied == ["v1: series, raw readings, rollups, quarantine", "v2: series labels from topic patterns",
-                            "v3: rollup journal for deferred rollup merges"])
+                            "v3: rollup journal for deferred rollup merges", "v4: rollups move to their own file"])
         let store = try TelemetryStore(pool: pool, timeZone: .utc)
         #expect(store.registry.count == 2)
         #expect(store.registry.id(of: try SeriesName(parsing: "b/y")) == SeriesID(1))
@@ -168,17 +168,17 @@ import Testing
             try pool.read { db in try Row.fetchOne(db, sql: "SELECT cnt, total FROM rollup_1h").map { ($0[0], $0[1]) } }
         }
         try store.commit(batch(0..<10), now: 0)
-        try store.commit(batch(10..<20), now: 0, deferRollups: true)
+        try store.commit(batch(10..<20), now: 0, rollups: .keep)
         #expect(try hourTotal()! == (10, 45), "deferred readings are not in the rollups yet")
         #expect(store.hasPendingRollups && store.pendingReadings == 10)
 
         // The file may not grow: the next commit fails and is rolled back.
         let pages = try pool.read { try Int64.fetchOne($0, sql: "PRAGMA page_count")! }
         try pool.barrierWriteWithoutTransaction { try TelemetryDatabase.setMaxSize($0, pages * 4096) }
-        #expect(throws: (any Error).self) { try store.commit(batch(20..<3000), now: 0, deferRollups: true) }
+        #expect(throws: (any Error).self) { try store.commit(batch(20..<3000), now: 0, rollups: .keep) }
         try pool.barrierWriteWithoutTransaction { try TelemetryDatabase.setMaxSize($0, 1 << 30) }
-        try store.commit(batch(20..<3000), now: 0, deferRollups: true)
-        try store.commit(batch(15..<25), now: 0, deferRollups: true)          // duplicates only
+        try store.commit(batch(20..<3000), now: 0, rollups: .keep)
+        try store.commit(batch(15..<25), now: 0, rollups: .keep)          // duplicates only
         try store.mergeRollups()
         #expect(!store.hasPendingRollups)
         let n = 3000

@@ -213,11 +213,8 @@ struct QueryCommand: AsyncParsableCommand {
 enum LocalAPI {
     static func get(_ path: String, db: String, config: CollectorConfig) async throws -> Data {
         guard FileManager.default.fileExists(atPath: db) else { throw QueryCommand.QueryError(message: "no such file: \(db)") }
-        var c = Configuration()
-        c.readonly = true
-        c.busyMode = .timeout(5)
         let pool: DatabasePool
-        do { pool = try DatabasePool(path: db, configuration: c) } catch {
+        do { pool = try TelemetryDatabase.openReadOnly(path: db) } catch {
             throw QueryCommand.QueryError(message: "cannot open \(db) read-only: \(error)")
         }
         let catalogue = (try? ConfigLoader.catalogue(for: config)) ?? Catalogue()

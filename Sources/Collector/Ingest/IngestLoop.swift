@@ -53,10 +53,10 @@ final class IngestLoop: @unchecked Sendable {
     private var scratch: [Reading] = []
     private var logBudget = LogBudget()
     private var lastPrune: EpochMillis = 0
-    /// Under load, commits defer their rollup merges (`TelemetryStore.commit(deferRollups:)`):
-    /// they are merged when the socket has nothing more to read, and at least this often.
-    static let maxMergeDelay: Duration = .seconds(1)
-    private var lastMerge = ContinuousClock.now
+    /// Under load, commits keep their rollup deltas (`TelemetryStore.RollupMode.keep`): they go
+    /// to the merger when the socket has nothing more to read, and at least this often.
+    static let maxHandOffDelay: Duration = .milliseconds(200)
+    private var lastHandOff = ContinuousClock.now
 
     init(config: CollectorConfig, catalogue: Catalogue, store: TelemetryStore, alerts: AlertStage, status: CollectorStatus, metrics: IngestMetrics,
          clock: any WallClock, logger: Logger) throws {
@@ -100,6 +100,8 @@ final class IngestLoop: @unchecked Sendable {
             _ = write(wake, &b, 1)
         }
         self.alerts.queueDepth = { metrics.alertQueue.set(to: Double($0)) }
+        let backlog = metrics.rollupBacklog
+        store.observeRollupBacklog { backlog.set(to: Double($0)) }
         alerts.alertCounts = { pending, firing in
             metrics.alerts(state: "pending", count: pending)
             metrics.alerts(state: "firing", count: firing)
@@ -136,10 +138,10 @@ final class IngestLoop: @unchecked Sendable {
         _ = write(wakeWrite, &b, 1)
     }
 
-    /// A new cap on the database file (SIGHUP after `storage.max_size` changed): applied to the
-    /// writer connection, so commits that failed on the old cap succeed on their next try.
+    /// A new cap on the database files (SIGHUP after `storage.max_size` changed): applied to
+    /// the writer connections, so commits that failed on the old cap succeed on their next try.
     func setMaxSize(_ bytes: Int64) throws {
-        try store.pool.barrierWriteWithoutTransaction { try TelemetryDatabase.setMaxSize($0, bytes) }
+        try store.setMaxSize(bytes)
     }
 
     private func applyReload() {
@@ -220,7 +222,7 @@ final class IngestLoop: @unchecked Sendable {
             logger.warning("derived series dropped: limits.max_series reached")
         }
         guard batchMessages > 0 || !batch.readings.isEmpty else {
-            if store.hasPendingRollups { mergeRollups() }
+            if store.hasUnhandedRollups { handOffRollups() }
             return true
         }
         return commit()
@@ -245,18 +247,18 @@ final class IngestLoop: @unchecked Sendable {
     private func commit() -> Bool {
         alerts.waitForRoom()
         let started = ContinuousClock.now
-        let deferRollups = started - lastMerge < Self.maxMergeDelay && socketReadable()
+        let keep = started - lastHandOff < Self.maxHandOffDelay && socketReadable()
         alerts.commitGate.lock()
         defer { alerts.commitGate.unlock() }
         do {
-            let stats = try store.commit(batch, now: clock.now(), deferRollups: deferRollups)
+            let stats = try store.commit(batch, now: clock.now(), rollups: keep ? .keep : .handOff)
             var newNames: [SeriesName] = []
             if namesSent < store.registry.count {
                 newNames = (namesSent..<store.registry.count).map { store.registry.name(of: SeriesID(Int32($0))) }
                 namesSent = store.registry.count
             }
             alerts.submit(.committed(store.committed, newNames: newNames, now: clock.now()))
-            if !store.hasPendingRollups { lastMerge = ContinuousClock.now }
+            if !store.hasUnhandedRollups { lastHandOff = ContinuousClock.now }
             metrics.commits.increment()
             metrics.commitSeconds.record(ContinuousClock.now - started)
             metrics.batchReadings.record(Double(batch.readings.count))
@@ -293,14 +295,23 @@ final class IngestLoop: @unchecked Sendable {
         }
     }
 
-    /// Merges the rollups that commits deferred. A failure loses nothing (the readings are
-    /// in `raw` and the journal); the next commit tries again.
+    /// Hands the rollup deltas that commits kept to the merger. A failure loses nothing (the
+    /// readings are in `raw` and the journal); the next commit tries again.
+    private func handOffRollups() {
+        do {
+            try store.handOffRollups()
+            lastHandOff = ContinuousClock.now
+        } catch {
+            if logBudget.allow() { logger.warning("handing rollups to the merger failed; will retry", metadata: ["error": "\(error)"]) }
+        }
+    }
+
+    /// Merges every pending rollup delta and waits for it (at shutdown).
     private func mergeRollups() {
         do {
             try store.mergeRollups()
-            lastMerge = ContinuousClock.now
         } catch {
-            if logBudget.allow() { logger.warning("merging deferred rollups failed; will retry", metadata: ["error": "\(error)"]) }
+            logger.warning("merging rollups at shutdown failed; the journal keeps them for the next start", metadata: ["error": "\(error)"])
         }
     }
 

@@ -19,6 +19,7 @@ struct IngestMetrics: Sendable {
     /// Messages held in the last committed batch (read, decoded, waiting for the commit).
     let queueDepth: Gauge
     let alertQueue: Gauge
+    let rollupBacklog: Gauge
 
     /// A metric's full name with its help text.
     static func named(_ name: String, _ help: String) -> MetricNameDescriptor {
@@ -48,6 +49,7 @@ struct IngestMetrics: Sendable {
         loopLag = registry.makeGauge(descriptor: Self.named("collector_loop_lag_seconds", "From the first message of a batch being read to its commit, last batch"))
         queueDepth = registry.makeGauge(descriptor: Self.named("collector_queue_messages", "Messages in the last committed batch (read and waiting for the commit)"))
         alertQueue = registry.makeGauge(descriptor: Self.named("collector_alert_queue_readings", "Committed readings waiting for the alert worker (rules, derived series)"))
+        rollupBacklog = registry.makeGauge(descriptor: Self.named("collector_rollup_backlog_readings", "Committed readings handed to the rollup merger and not yet in the rollups file"))
     }
 
     /// Live alerts by state (set every tick).

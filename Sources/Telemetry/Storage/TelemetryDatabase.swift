@@ -19,19 +19,31 @@ public enum TelemetryDatabase {
         if !dir.isEmpty {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         }
+        // The rollups file first: the readers of the main file attach it.
+        let rollups = rollupsPath(for: path)
+        do {
+            var config = Configuration()
+            config.busyMode = .timeout(5)
+            let pool = try DatabasePool(path: rollups, configuration: config)
+            try rollupsMigrator.migrate(pool)
+            try pool.close()
+        }
         var config = Configuration()
         config.busyMode = .timeout(5)
         config.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = \(durability == .full ? "FULL" : "NORMAL")")
-            // Reads map the file instead of copying pages through read(2): a grouped query
-            // over 1,000 series reads ~100k rollup rows (BENCHMARKS.md, "Queries").
-            try db.execute(sql: "PRAGMA mmap_size = 268435456")
+            // Not the writer: its transactions (BEGIN IMMEDIATE) would take the write lock of
+            // every attached file, and hold up the `RollupMerger`.
+            if db.configuration.readonly { try attachRollups(db, path: rollups) }
             if let maxSizeBytes { try setMaxSize(db, maxSizeBytes) }
         }
         let pool = try DatabasePool(path: path, configuration: config)
         var m = migrator
         extraMigrations(&m)
+        // Migration v4 moves rollups to the rollups file: the writer attaches it meanwhile.
+        try pool.barrierWriteWithoutTransaction { try $0.execute(sql: "ATTACH DATABASE ? AS rollups", arguments: [rollups]) }
         try m.migrate(pool)
+        try pool.barrierWriteWithoutTransaction { try $0.execute(sql: "DETACH DATABASE rollups") }
         // The writer's page cache: 256 MB instead of SQLite's 2 MB, so commits touching a page
         // per series do not read it back from the OS each time (BENCHMARKS.md, session 4).
         try pool.barrierWriteWithoutTransaction { db in
@@ -41,6 +53,37 @@ public enum TelemetryDatabase {
             try db.execute(sql: "PRAGMA wal_autocheckpoint = \(walSafetyPages)")
         }
         return pool
+    }
+
+    /// Opens an existing database read-only (`collector query --db`), with its rollups file
+    /// when there is one (a file from before migration v4 keeps its rollups inside).
+    public static func openReadOnly(path: String) throws -> DatabasePool {
+        var config = Configuration()
+        config.readonly = true
+        config.busyMode = .timeout(5)
+        let rollups = rollupsPath(for: path)
+        let attach = FileManager.default.fileExists(atPath: rollups)
+        config.prepareDatabase { db in
+            if attach { try attachRollups(db, path: rollups) }
+        }
+        return try DatabasePool(path: path, configuration: config)
+    }
+
+    /// The rollups file beside the main one: `collector.sqlite` -> `collector.rollups.sqlite`.
+    /// The two files belong together (copy, back up and delete them together).
+    public static func rollupsPath(for path: String) -> String {
+        let ext = (path as NSString).pathExtension
+        let base = ext.isEmpty ? path : String(path.dropLast(ext.utf8.count + 1))
+        return base + ".rollups" + (ext.isEmpty ? "" : "." + ext)
+    }
+
+    /// Attaches the rollups file as schema `rollups` (to a reader), so the rollup tables are
+    /// found by their plain names; both files' pages are mapped instead of copied through read(2) (a grouped
+    /// query over 1,000 series reads ~100k rollup rows, BENCHMARKS.md "Queries").
+    private static func attachRollups(_ db: Database, path: String) throws {
+        try db.execute(sql: "ATTACH DATABASE ? AS rollups", arguments: [path])
+        try db.execute(sql: "PRAGMA main.mmap_size = 268435456")
+        try db.execute(sql: "PRAGMA rollups.mmap_size = 268435456")
     }
 
     /// The WAL size (pages) past which the writer checkpoints by itself, inside a commit: when
@@ -114,6 +157,46 @@ public enum TelemetryDatabase {
                     series_id INTEGER NOT NULL,
                     t INTEGER NOT NULL,
                     value REAL NOT NULL
+                )
+                """)
+        }
+        m.registerMigration("v4: rollups move to their own file") { db in
+            // The rollups file is attached (`open`). Copying is idempotent, so a crash between
+            // the two files' commits is repaired by running this again.
+            for tier in Tier.allCases {
+                try db.execute(sql: "INSERT OR REPLACE INTO rollups.\(tier.table) SELECT * FROM main.\(tier.table)")
+                try db.execute(sql: "DROP TABLE main.\(tier.table)")
+            }
+        }
+        return m
+    }
+
+    /// The rollups file's migrations: the rollup tables, and how far the main file's
+    /// `rollup_journal` is merged into them (`RollupMerger`).
+    public static var rollupsMigrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("r1: rollups, merge state") { db in
+            for tier in Tier.allCases {
+                try db.execute(sql: """
+                    CREATE TABLE \(tier.table) (
+                        series_id INTEGER NOT NULL,
+                        t INTEGER NOT NULL,
+                        cnt INTEGER NOT NULL,
+                        total REAL NOT NULL,
+                        lo REAL NOT NULL,
+                        hi REAL NOT NULL,
+                        first_t INTEGER NOT NULL,
+                        first_v REAL NOT NULL,
+                        last_t INTEGER NOT NULL,
+                        last_v REAL NOT NULL,
+                        PRIMARY KEY (series_id, t)
+                    ) WITHOUT ROWID
+                    """)
+            }
+            try db.execute(sql: """
+                CREATE TABLE merge_state (
+                    id INTEGER PRIMARY KEY CHECK (id = 1),
+                    journal_upto INTEGER NOT NULL
                 )
                 """)
         }

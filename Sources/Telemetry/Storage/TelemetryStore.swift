@@ -4,7 +4,8 @@ import GRDB
 import GRDBSQLite
 
 /// The write side of Telemetry: binds readings to series, and commits a batch (raw readings
-/// deduplicated, rollup deltas merged, quarantined messages) as one SQLite transaction.
+/// deduplicated and journaled, quarantined messages) as one SQLite transaction; the batch's
+/// rollup deltas go to the `RollupMerger`, which merges them into the rollups file beside.
 ///
 /// Not thread-safe: one ingest thread owns it. Readers use `TelemetryReader` on the same pool.
 public final class TelemetryStore {
@@ -23,8 +24,14 @@ public final class TelemetryStore {
     /// A batch's reading indices in key order, and which of them were new (reused buffers).
     private var insertOrder: [Int] = []
     private var isNew: [Bool] = []
-    /// The deltas of a merge, sorted into key order (kept to reuse its storage).
-    private var deltas: [(key: BucketKey, bucket: Bucket)] = []
+    private let merger: RollupMerger
+    /// The id the next `rollup_journal` row gets (explicit ids: they never go back, even when
+    /// the journal is emptied).
+    private var nextJournalID: Int64
+    /// Journal rows up to this id are handed to the merger (or merged).
+    private var handedUpTo: Int64
+    /// Journal rows up to this id are deleted.
+    private var trimmedUpTo: Int64 = 0
     /// Topic-pattern labels of series created since the last commit.
     private var newLabels: [SeriesID: TopicLabels] = [:]
 
@@ -35,7 +42,19 @@ public final class TelemetryStore {
         public var quarantined = 0
     }
 
-    /// Loads the series registry from `pool`.
+    /// How a commit treats its rollup deltas.
+    public enum RollupMode: Sendable {
+        /// Hand them (and any pending) to the merger and wait until they are merged: rollup
+        /// queries see the batch once `commit` returns.
+        case mergeNow
+        /// Hand them to the merger without waiting.
+        case handOff
+        /// Keep them in memory (their readings are journaled); a later commit hands them over.
+        case keep
+    }
+
+    /// Loads the series registry from `pool` (opened by `TelemetryDatabase.open`), starts the
+    /// rollup merger on the rollups file, and merges what a previous run left in the journal.
     public init(pool: DatabasePool, timeZone: TimeZoneID, maxSeries: Int = 200_000, quarantineLimit: Int = 10_000) throws {
         self.pool = pool
         self.quarantineLimit = quarantineLimit
@@ -51,8 +70,37 @@ public final class TelemetryStore {
         self.registry = registry
         downsampler.reserve(seriesCount: registry.count)
         newest = ContiguousArray(repeating: Self.noSample, count: registry.count)
-        // Readings a previous run committed with deferred rollups: merge them now.
+        // The merger's connection follows the writer's durability and size cap.
+        let (synchronous, maxPages, lastJournalID) = try pool.barrierWriteWithoutTransaction { db in
+            (try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? 1,
+             try Int64.fetchOne(db, sql: "PRAGMA max_page_count") ?? Int64(Int32.max),
+             try Int64.fetchOne(db, sql: "SELECT max(rowid) FROM rollup_journal") ?? 0)
+        }
+        merger = try RollupMerger(path: TelemetryDatabase.rollupsPath(for: pool.path), synchronous: synchronous, maxPageCount: maxPages)
+        handedUpTo = merger.mergedUpTo
+        nextJournalID = max(handedUpTo, lastJournalID) + 1
+        // Readings a previous run journaled but did not merge: merge them now.
         try mergeRollups()
+    }
+
+    deinit { merger.stop() }
+
+    /// Merges what is pending and stops the merger (at shutdown).
+    public func close() throws {
+        defer { merger.stop() }
+        try mergeRollups()
+    }
+
+    /// `body` gets the number of readings committed but not yet merged into the rollups file
+    /// (handed to the merger), whenever it changes.
+    public func observeRollupBacklog(_ body: @escaping @Sendable (Int64) -> Void) {
+        merger.observeBacklog(body)
+    }
+
+    /// Applies a new `storage.max_size` to both files' writers (SIGHUP).
+    public func setMaxSize(_ bytes: Int64) throws {
+        try pool.barrierWriteWithoutTransaction { try TelemetryDatabase.setMaxSize($0, bytes) }
+        try merger.setMaxSize(bytes)
     }
 
     /// Binds a message's readings to series ids and appends them to `batch`, all or none:
@@ -75,26 +123,30 @@ public final class TelemetryStore {
         return true
     }
 
-    /// Commits `batch` in one transaction. On error nothing of it is stored, the in-memory
-    /// state is as before, and the caller must not acknowledge the batch's messages.
+    /// Commits `batch` in one transaction: its new series, its `raw` rows (deduplicated), a
+    /// `rollup_journal` row for each new reading, and its quarantined messages. On error
+    /// nothing of it is stored, the in-memory state is as before, and the caller must not
+    /// acknowledge the batch's messages.
     ///
-    /// With `deferRollups` the batch's rollup deltas and last values are kept in memory and
-    /// its new readings are written to `rollup_journal` instead (an append, far cheaper than
-    /// the rollup upserts); a later commit without it merges everything pending and empties
-    /// the journal in its transaction. A restart replays the journal, so rollups stay exact.
-    /// Rollup queries see deferred readings once they are merged.
+    /// The batch's rollup deltas are handled as `rollups` says. Handing over writes the last
+    /// values of the series concerned (`series.last_*`) in the same transaction. With
+    /// `.mergeNow` a failed merge is thrown after the commit succeeded: the readings are
+    /// stored and journaled, and the merge is tried again.
     @discardableResult
-    public func commit(_ batch: IngestBatch, now: EpochMillis, deferRollups: Bool = false) throws -> CommitStats {
+    public func commit(_ batch: IngestBatch, now: EpochMillis, rollups: RollupMode = .mergeNow) throws -> CommitStats {
         var stats = CommitStats()
-        let merge = !deferRollups || pendingReadings + batch.readings.count > Self.maxDeferredReadings
+        let handOver = rollups != .keep || pendingReadings + batch.readings.count > Self.maxDeferredReadings
+        let firstJournalID = nextJournalID
+        let trimTo = merger.mergedUpTo
         do {
             try pool.write { db in
                 if journalNeedsReplay { try replayJournal(db) }
                 try saveNewSeries(db, now: now)
                 let insert = try db.cachedStatement(sql: "INSERT OR IGNORE INTO raw (series_id, t, value) VALUES (?, ?, ?)")
-                // Inserted in key order (series, time), as the merge does; the later stages
-                // still get the new readings in arrival order. Ties keep arrival order, so of
-                // two readings with the same (series, time) in a batch the first one wins.
+                // Inserted in key order (series, time): consecutive inserts land on the same
+                // or the next B-tree page. The later stages still get the new readings in
+                // arrival order. Ties keep arrival order, so of two readings with the same
+                // (series, time) in a batch the first one wins.
                 let readings = batch.readings
                 insertOrder.removeAll(keepingCapacity: true)
                 insertOrder.append(contentsOf: readings.indices)
@@ -122,46 +174,72 @@ public final class TelemetryStore {
                     }
                 }
                 stats.inserted = accepted.count
-                if merge { try mergePending(db) } else { try journal(db) }
+                try journal(db)
+                if handOver { try saveLastValues(db) }
+                if trimTo > trimmedUpTo {
+                    try db.execute(sql: "DELETE FROM rollup_journal WHERE rowid <= ?", arguments: [trimTo])
+                }
                 try saveQuarantine(db, batch.quarantine)
                 stats.quarantined = batch.quarantine.count
             }
         } catch {
-            // The deltas of this batch are mixed with those still pending from deferred
-            // commits: forget them all and rebuild the pending ones from the journal.
+            // The deltas of this batch are mixed with those still pending: forget them all and
+            // rebuild the pending ones from the journal.
             downsampler.discardDeltas()
             clearNewest()
             journalNeedsReplay = true
             pendingReadings = 0
+            nextJournalID = firstJournalID
             accepted.removeAll(keepingCapacity: true)
             throw error
         }
-        if merge {
-            pendingReadings = 0
-        } else {
-            pendingReadings += accepted.count
-        }
+        trimmedUpTo = max(trimmedUpTo, trimTo)
+        pendingReadings += accepted.count
         registry.markSaved()
         newLabels.removeAll(keepingCapacity: true)
         swap(&accepted, &committed)
         accepted.removeAll(keepingCapacity: true)
+        if handOver {
+            clearNewest()
+            var deltas: [(key: BucketKey, bucket: Bucket)] = []
+            deltas.reserveCapacity(pendingReadings)
+            downsampler.drain { key, b in deltas.append((key, b)) }
+            pendingReadings = 0
+            handedUpTo = nextJournalID - 1
+            merger.submit(deltas, upTo: handedUpTo)
+            if rollups == .mergeNow { try merger.wait(upTo: handedUpTo) }
+        }
         return stats
     }
 
-    /// Readings committed with `deferRollups` whose rollups are not merged yet.
+    /// Readings committed whose rollup deltas are not yet handed to the merger.
     public private(set) var pendingReadings = 0
     /// Whether some committed readings are not yet in the rollups (`mergeRollups()` merges them).
-    public var hasPendingRollups: Bool { journalNeedsReplay || pendingReadings > 0 }
-    /// A deferring commit merges anyway past this many pending readings (memory bound).
+    public var hasPendingRollups: Bool { journalNeedsReplay || pendingReadings > 0 || merger.mergedUpTo < handedUpTo }
+    /// Whether some committed readings are not yet handed to the merger (`handOffRollups()`).
+    public var hasUnhandedRollups: Bool { journalNeedsReplay || pendingReadings > 0 }
+    /// A `.keep` commit hands over anyway past this many pending readings (memory bound).
     public static let maxDeferredReadings = 1_000_000
     /// Whether the in-memory pending deltas must be rebuilt from `rollup_journal` (at start,
     /// and after a failed commit).
     private var journalNeedsReplay = true
 
-    /// Merges every pending rollup delta and last value (see `commit(_:now:deferRollups:)`).
+    /// Hands every pending delta to the merger and waits until the rollups file holds them,
+    /// then empties the journal of what is merged.
     public func mergeRollups() throws {
-        guard hasPendingRollups else { return }
-        try commit(IngestBatch(), now: 0)
+        if hasUnhandedRollups { try commit(IngestBatch(), now: 0, rollups: .mergeNow) }
+        try merger.wait(upTo: handedUpTo)
+        let merged = merger.mergedUpTo
+        if merged > trimmedUpTo {
+            try pool.write { try $0.execute(sql: "DELETE FROM rollup_journal WHERE rowid <= ?", arguments: [merged]) }
+            trimmedUpTo = merged
+        }
+    }
+
+    /// Hands every pending delta to the merger without waiting (the ingest loop, when idle).
+    public func handOffRollups() throws {
+        guard hasUnhandedRollups else { return }
+        try commit(IngestBatch(), now: 0, rollups: .handOff)
     }
 
     /// Deletes raw readings older than `before` (rollups are kept). Works series by series on
@@ -199,90 +277,48 @@ public final class TelemetryStore {
         }
     }
 
-    /// Merges every pending delta into the rollup tables and the series' last values, and
-    /// empties the journal: all in the caller's transaction.
-    private func mergePending(_ db: Database) throws {
-        var statements: [Statement] = []
-        for tier in Tier.allCases {
-            statements.append(try db.cachedStatement(sql: """
-                INSERT INTO \(tier.table) (series_id, t, cnt, total, lo, hi, first_t, first_v, last_t, last_v)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """ + Self.mergeRule))
-        }
-        // In key order (tier, series, bucket): consecutive upserts land on the same or the next
-        // B-tree page instead of one at random, which costs about a third less (BENCHMARKS.md).
-        deltas.removeAll(keepingCapacity: true)
-        downsampler.drain { key, b in deltas.append((key, b)) }
-        deltas.sort { a, b in
-            (a.key.tier.rawValue, a.key.series.rawValue, a.key.start) < (b.key.tier.rawValue, b.key.series.rawValue, b.key.start)
-        }
-        for (key, b) in deltas {
-            try FastStep.run(statements[key.tier.rawValue], db) { h in
-                sqlite3_bind_int64(h, 1, Int64(key.series.rawValue))
-                sqlite3_bind_int64(h, 2, key.start)
-                sqlite3_bind_int64(h, 3, b.count)
-                sqlite3_bind_double(h, 4, b.sum)
-                sqlite3_bind_double(h, 5, b.min)
-                sqlite3_bind_double(h, 6, b.max)
-                sqlite3_bind_int64(h, 7, b.firstTime)
-                sqlite3_bind_double(h, 8, b.first)
-                sqlite3_bind_int64(h, 9, b.lastTime)
-                sqlite3_bind_double(h, 10, b.last)
+    /// Writes the newest reading of each series touched since the last hand-over to
+    /// `series.last_*` (never moved back by a late reading), in the caller's transaction.
+    private func saveLastValues(_ db: Database) throws {
+        guard !newestDirty.isEmpty else { return }
+        let stmt = try db.cachedStatement(sql: """
+            UPDATE series SET last_t = ?, last_value = ? WHERE id = ? AND (last_t IS NULL OR last_t < ?)
+            """)
+        newestDirty.sort { $0.rawValue < $1.rawValue }
+        for id in newestDirty {
+            let s = newest[id.index]
+            try FastStep.run(stmt, db) { h in
+                sqlite3_bind_int64(h, 1, s.time)
+                sqlite3_bind_double(h, 2, s.value)
+                sqlite3_bind_int64(h, 3, Int64(id.rawValue))
+                sqlite3_bind_int64(h, 4, s.time)
             }
         }
-        if !newestDirty.isEmpty {
-            let stmt = try db.cachedStatement(sql: """
-                UPDATE series SET last_t = ?, last_value = ? WHERE id = ? AND (last_t IS NULL OR last_t < ?)
-                """)
-            newestDirty.sort { $0.rawValue < $1.rawValue }
-            for id in newestDirty {
-                let s = newest[id.index]
-                try FastStep.run(stmt, db) { h in
-                    sqlite3_bind_int64(h, 1, s.time)
-                    sqlite3_bind_double(h, 2, s.value)
-                    sqlite3_bind_int64(h, 3, Int64(id.rawValue))
-                    sqlite3_bind_int64(h, 4, s.time)
-                }
-            }
-            clearNewest()
-        }
-        // Every pending reading is in the journal (this commit's own are not journaled).
-        if pendingReadings > 0 { try db.execute(sql: "DELETE FROM rollup_journal") }
     }
 
-    /// How a delta merges into a stored rollup row: the result is the aggregate of both.
-    private static let mergeRule = """
-         ON CONFLICT (series_id, t) DO UPDATE SET
-          cnt = cnt + excluded.cnt,
-          total = total + excluded.total,
-          lo = min(lo, excluded.lo),
-          hi = max(hi, excluded.hi),
-          first_v = CASE WHEN excluded.first_t < first_t THEN excluded.first_v ELSE first_v END,
-          first_t = min(first_t, excluded.first_t),
-          last_v = CASE WHEN excluded.last_t > last_t THEN excluded.last_v ELSE last_v END,
-          last_t = max(last_t, excluded.last_t)
-        """
-
-    /// Appends this commit's new readings to the journal.
+    /// Appends this commit's new readings to the journal, with ids from `nextJournalID`.
     private func journal(_ db: Database) throws {
-        let insert = try db.cachedStatement(sql: "INSERT INTO rollup_journal (series_id, t, value) VALUES (?, ?, ?)")
+        let insert = try db.cachedStatement(sql: "INSERT INTO rollup_journal (rowid, series_id, t, value) VALUES (?, ?, ?, ?)")
         for r in accepted {
             try FastStep.run(insert, db) { h in
-                sqlite3_bind_int64(h, 1, Int64(r.series.rawValue))
-                sqlite3_bind_int64(h, 2, r.time)
-                sqlite3_bind_double(h, 3, r.value)
+                sqlite3_bind_int64(h, 1, nextJournalID)
+                sqlite3_bind_int64(h, 2, Int64(r.series.rawValue))
+                sqlite3_bind_int64(h, 3, r.time)
+                sqlite3_bind_double(h, 4, r.value)
             }
+            nextJournalID += 1
         }
     }
 
-    /// Rebuilds the pending deltas and last values from `rollup_journal`, in the caller's
-    /// transaction: the readings there are in `raw` but not yet in the rollups.
+    /// Rebuilds the pending deltas and last values from the journal rows not yet handed to the
+    /// merger, in the caller's transaction: those readings are in `raw` but not in the rollups.
     private func replayJournal(_ db: Database) throws {
         downsampler.discardDeltas()
         clearNewest()
-        let rows = try db.cachedStatement(sql: "SELECT series_id, t, value FROM rollup_journal")
+        let rows = try db.cachedStatement(sql: "SELECT series_id, t, value FROM rollup_journal WHERE rowid > ?")
         let h = rows.sqliteStatement
         sqlite3_reset(h)
+        sqlite3_bind_int64(h, 1, handedUpTo)
         var n = 0
         while true {
             let rc = sqlite3_step(h)

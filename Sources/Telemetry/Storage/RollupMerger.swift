@@ -1,0 +1,196 @@
+import Foundation
+import GRDB
+import GRDBSQLite
+
+/// Merges rollup deltas into the rollups file (`TelemetryDatabase.rollupsPath`) on a thread
+/// and connection of its own, beside the ingest thread:
+///
+///     ingest:  commit raw + rollup_journal (main file) -> submit(deltas, upTo: last journal id)
+///     merger:  upsert the deltas + merge_state.journal_upto, one transaction (rollups file)
+///
+/// The two files have separate write locks, so a merge never holds up a commit. A delta's
+/// readings stay in the journal until `mergedUpTo` passes them; a restart replays the journal
+/// rows past `merge_state.journal_upto`, so every rollup row equals the aggregate of its raw
+/// rows whatever was interrupted. A failed merge keeps its deltas and is tried again.
+public final class RollupMerger: @unchecked Sendable {
+    /// One hand-over: deltas in any order, and the last journal id they cover.
+    private struct Job {
+        var deltas: [(key: BucketKey, bucket: Bucket)]
+        var upTo: Int64
+    }
+
+    /// `submit` waits while more deltas than this are queued (the merger's memory bound).
+    public static let maxQueuedDeltas = 2_000_000
+
+    private let db: DatabasePool
+    // Guarded by `cond`.
+    private let cond = NSCondition()
+    private var queue: [Job] = []
+    private var queuedDeltas = 0
+    private var merged: Int64
+    private var submitted: Int64
+    private var onBacklog: @Sendable (Int64) -> Void = { _ in }
+    private var failure: (any Error)?
+    private var busy = false
+    private var stopping = false
+    private var running = false
+
+    /// The journal id up to which every reading is in the rollups file.
+    public var mergedUpTo: Int64 { cond.lock(); defer { cond.unlock() }; return merged }
+
+    /// Called (on either thread, under a lock) with the number of journaled readings handed
+    /// over and not merged yet, whenever it changes.
+    public func observeBacklog(_ body: @escaping @Sendable (Int64) -> Void) {
+        cond.lock()
+        onBacklog = body
+        body(submitted - merged)
+        cond.unlock()
+    }
+
+    /// Opens a writer of its own on the rollups file at `path` (already migrated) and starts
+    /// the thread. `synchronous` and `maxPageCount` follow the main file's writer.
+    init(path: String, synchronous: Int, maxPageCount: Int64) throws {
+        var config = Configuration()
+        config.busyMode = .timeout(5)
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
+            try db.execute(sql: "PRAGMA cache_size = -131072")
+            try db.execute(sql: "PRAGMA max_page_count = \(maxPageCount)")
+        }
+        db = try DatabasePool(path: path, configuration: config)
+        merged = try db.read { try Int64.fetchOne($0, sql: "SELECT journal_upto FROM merge_state WHERE id = 1") } ?? 0
+        submitted = merged
+        running = true
+        let t = Thread { [self] in run() }
+        t.name = "rollup-merge"
+        t.start()
+    }
+
+    /// Queues `deltas` (the readings of journal ids up to `upTo`); waits first while the queue
+    /// is full.
+    func submit(_ deltas: [(key: BucketKey, bucket: Bucket)], upTo: Int64) {
+        cond.lock()
+        while queuedDeltas > Self.maxQueuedDeltas && running { cond.wait() }
+        queue.append(Job(deltas: deltas, upTo: upTo))
+        queuedDeltas += deltas.count
+        submitted = max(submitted, upTo)
+        onBacklog(submitted - merged)
+        cond.broadcast()
+        cond.unlock()
+    }
+
+    /// Blocks until everything up to journal id `upTo` is merged; throws the merge's error if
+    /// it failed meanwhile (its deltas stay queued and are tried again).
+    func wait(upTo: Int64) throws {
+        cond.lock()
+        defer { cond.unlock() }
+        failure = nil
+        while merged < upTo && running {
+            if let failure { throw failure }
+            cond.wait()
+        }
+    }
+
+    /// Applies a new size cap (SIGHUP) to the merger's connection.
+    func setMaxSize(_ bytes: Int64) throws {
+        try db.barrierWriteWithoutTransaction { try TelemetryDatabase.setMaxSize($0, bytes) }
+        cond.lock()
+        cond.broadcast()   // a merge that failed on the old cap is tried again now
+        cond.unlock()
+    }
+
+    /// Merges what is queued, then stops the thread; returns once it has. What cannot be
+    /// merged stays in the journal for the next start.
+    func stop() {
+        cond.lock()
+        stopping = true
+        cond.broadcast()
+        while running { cond.wait() }
+        cond.unlock()
+    }
+
+    private func run() {
+        cond.lock()
+        while true {
+            if queue.isEmpty {
+                if stopping { break }
+                cond.wait()
+                continue
+            }
+            // Everything queued, in one transaction.
+            var job = queue.removeFirst()
+            for j in queue { job.deltas += j.deltas; job.upTo = max(job.upTo, j.upTo) }
+            queue.removeAll()
+            busy = true
+            cond.unlock()
+            let result = Result { try merge(&job) }
+            cond.lock()
+            busy = false
+            switch result {
+            case .success:
+                merged = max(merged, job.upTo)
+                queuedDeltas -= job.deltas.count
+                onBacklog(submitted - merged)
+            case .failure(let e):
+                failure = e
+                queue.insert(job, at: 0)
+                cond.broadcast()
+                // Stopping: the journal keeps these readings for the next start.
+                if stopping { queue.removeAll(); break }
+                // Tried again after a second, or at once when woken (a new cap, a new job).
+                _ = cond.wait(until: Date(timeIntervalSinceNow: 1))
+            }
+            cond.broadcast()
+        }
+        running = false
+        cond.broadcast()
+        cond.unlock()
+    }
+
+    /// Upserts the job's deltas in key order (tier, series, bucket: consecutive upserts land on
+    /// the same or the next B-tree page) and records how far the journal is merged.
+    private func merge(_ job: inout Job) throws {
+        job.deltas.sort { a, b in
+            (a.key.tier.rawValue, a.key.series.rawValue, a.key.start) < (b.key.tier.rawValue, b.key.series.rawValue, b.key.start)
+        }
+        let deltas = job.deltas
+        let upTo = job.upTo
+        try db.write { db in
+            var statements: [Statement] = []
+            for tier in Tier.allCases {
+                statements.append(try db.cachedStatement(sql: """
+                    INSERT INTO \(tier.table) (series_id, t, cnt, total, lo, hi, first_t, first_v, last_t, last_v)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """ + Self.mergeRule))
+            }
+            for (key, b) in deltas {
+                try FastStep.run(statements[key.tier.rawValue], db) { h in
+                    sqlite3_bind_int64(h, 1, Int64(key.series.rawValue))
+                    sqlite3_bind_int64(h, 2, key.start)
+                    sqlite3_bind_int64(h, 3, b.count)
+                    sqlite3_bind_double(h, 4, b.sum)
+                    sqlite3_bind_double(h, 5, b.min)
+                    sqlite3_bind_double(h, 6, b.max)
+                    sqlite3_bind_int64(h, 7, b.firstTime)
+                    sqlite3_bind_double(h, 8, b.first)
+                    sqlite3_bind_int64(h, 9, b.lastTime)
+                    sqlite3_bind_double(h, 10, b.last)
+                }
+            }
+            try db.execute(sql: "INSERT OR REPLACE INTO merge_state (id, journal_upto) VALUES (1, ?)", arguments: [upTo])
+        }
+    }
+
+    /// How a delta merges into a stored rollup row: the result is the aggregate of both.
+    private static let mergeRule = """
+         ON CONFLICT (series_id, t) DO UPDATE SET
+          cnt = cnt + excluded.cnt,
+          total = total + excluded.total,
+          lo = min(lo, excluded.lo),
+          hi = max(hi, excluded.hi),
+          first_v = CASE WHEN excluded.first_t < first_t THEN excluded.first_v ELSE first_v END,
+          first_t = min(first_t, excluded.first_t),
+          last_v = CASE WHEN excluded.last_t > last_t THEN excluded.last_v ELSE last_v END,
+          last_t = max(last_t, excluded.last_t)
+        """
+}

@@ -1,0 +1,96 @@
+import Foundation
+import GRDB
+import Testing
+@testable import Telemetry
+
+/// The rollups live in a file of their own, merged by `RollupMerger` beside the commits.
+@Suite struct RollupFileTests {
+    static func readings(_ name: SeriesName, _ times: Range<Int>) -> [Reading] {
+        times.map { Reading(series: name, time: 1_795_000_000_000 + EpochMillis($0) * 1000, value: Double($0)) }
+    }
+
+    /// A commit does not wait for the rollups file: with its write lock held elsewhere, commits
+    /// that hand their deltas over still succeed at once, and the deltas are merged once the
+    /// lock is free.
+    @Test func aBusyRollupsFileDoesNotHoldUpCommits() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let path = dir.file("c.sqlite")
+        let pool = try TelemetryDatabase.open(path: path)
+        let store = try TelemetryStore(pool: pool, timeZone: .utc)
+        let name = try SeriesName(parsing: "a/x")
+
+        var config = Configuration()
+        config.busyMode = .timeout(5)
+        let blocker = try DatabaseQueue(path: TelemetryDatabase.rollupsPath(for: path), configuration: config)
+        // Another connection holds the rollups file's write lock until released.
+        let locked = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0), done = DispatchSemaphore(value: 0)
+        Thread {
+            try? blocker.inTransaction(.immediate) { _ in
+                locked.signal()
+                release.wait()
+                return .commit
+            }
+            done.signal()
+        }.start()
+        locked.wait()
+        let started = ContinuousClock.now
+        for part in 0..<3 {
+            var batch = IngestBatch()
+            #expect(store.bind(Self.readings(name, part * 100..<(part + 1) * 100), into: &batch))
+            #expect(try store.commit(batch, now: 0, rollups: .handOff).inserted == 100)
+        }
+        // The merger's busy timeout is 5 s: a commit that merged itself would wait that long.
+        #expect(ContinuousClock.now - started < .seconds(2))
+        #expect(try pool.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM raw") } == 300)
+        #expect(store.hasPendingRollups)
+        release.signal()
+        done.wait()
+
+        try store.mergeRollups()
+        #expect(!store.hasPendingRollups)
+        let hour = try pool.read { try Row.fetchOne($0, sql: "SELECT sum(cnt), sum(total) FROM rollup_1h")! }
+        #expect(hour[0] as Int == 300 && hour[1] as Double == Double(299 * 300 / 2))
+        #expect(try pool.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM rollup_journal") } == 0)
+    }
+
+    /// A file from before migration v4 keeps its rollups and its journal inside: opening it
+    /// moves the rollups to the rollups file, and the journal's readings are merged on top,
+    /// once.
+    @Test func migrationV4MovesRollupsOut() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let path = dir.file("old.sqlite")
+        do {
+            let old = try DatabaseQueue(path: path)
+            try TelemetryDatabase.migrator.migrate(old, upTo: "v3: rollup journal for deferred rollup merges")
+            try old.write { db in
+                try db.execute(sql: "INSERT INTO series (id, name, sensor, metric, first_seen) VALUES (0, 'a/x', 'a', 'x', 0)")
+                try db.execute(sql: "INSERT INTO raw VALUES (0, 0, 1), (0, 60000, 2), (0, 120000, 4)")
+                // The first two are merged into the rollups; the third is still in the journal.
+                try db.execute(sql: "INSERT INTO rollup_1d VALUES (0, 0, 2, 3, 1, 2, 0, 1, 60000, 2)")
+                try db.execute(sql: "INSERT INTO rollup_journal (series_id, t, value) VALUES (0, 120000, 4)")
+            }
+        }
+        for _ in 0..<2 {   // the second open finds everything in place
+            let pool = try TelemetryDatabase.open(path: path)
+            let store = try TelemetryStore(pool: pool, timeZone: .utc)
+            #expect(!store.hasPendingRollups)
+            let day = try pool.read { try Row.fetchOne($0, sql: "SELECT cnt, total, lo, hi, last_t, last_v FROM rollup_1d")! }
+            #expect(day[0] as Int == 3 && day[1] as Double == 7 && day[2] as Double == 1 && day[3] as Double == 4)
+            #expect(day[4] as Int64 == 120_000 && day[5] as Double == 4)
+            let inMain = try pool.read {
+                try Int.fetchOne($0, sql: "SELECT count(*) FROM main.sqlite_master WHERE name LIKE 'rollup\\_1%' ESCAPE '\\'")
+            }
+            #expect(inMain == 0)
+        }
+        let rollups = try DatabaseQueue(path: TelemetryDatabase.rollupsPath(for: path))
+        #expect(try rollups.read { try Int.fetchOne($0, sql: "SELECT journal_upto FROM merge_state") } == 1)
+        #expect(try rollups.read { try Int.fetchOne($0, sql: "SELECT cnt FROM rollup_1m WHERE t = 120000") } == 1)
+    }
+
+    @Test func rollupsPathSitsBesideTheFile() {
+        #expect(TelemetryDatabase.rollupsPath(for: "data/collector.sqlite") == "data/collector.rollups.sqlite")
+        #expect(TelemetryDatabase.rollupsPath(for: "/var/lib/c/db") == "/var/lib/c/db.rollups")
+    }
+}
