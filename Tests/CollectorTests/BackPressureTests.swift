@@ -21,6 +21,11 @@ import Testing
             try await EndToEndTests.storedCount(c, series: series, from: from, to: to) == 2000
         }
 
+        let sub = try SpawnedProcess(try which("mosquitto_sub"),
+                                     ["-h", "127.0.0.1", "-p", String(broker.port), "-q", "1",
+                                      "-t", "alerts/critical/storage-failing/#", "-v", "-C", "1", "-W", "60"],
+                                     logPath: dir + "/alert.out")
+        defer { sub.stop() }
         // Another process takes the write lock and holds it.
         let locker = Process()
         locker.executableURL = URL(fileURLWithPath: try which("sqlite3"))
@@ -37,6 +42,10 @@ import Testing
             return s == 503 && String(decoding: body, as: UTF8.self).contains("storage")
         }
         #expect(try await EndToEndTests.storedCount(c, series: series, from: from, to: to) == 2000)
+        // The alert reaches MQTT while the lock is still held (on the alert connection).
+        try await waitUntil("the storage-failing alert on MQTT", seconds: 30) { !sub.isRunning }
+        let line = (try? String(contentsOfFile: dir + "/alert.out", encoding: .utf8)) ?? ""
+        #expect(line.hasPrefix("alerts/critical/storage-failing/it-lock "), "\(line)")
 
         input.fileHandleForWriting.write(Data("ROLLBACK;\n.quit\n".utf8))
         try input.fileHandleForWriting.close()

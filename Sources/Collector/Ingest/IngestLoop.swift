@@ -26,6 +26,8 @@ final class IngestLoop: @unchecked Sendable {
     private let logger: Logger
     private let events = MosquittoClient.Events()
     private let client: MosquittoClient
+    /// Alerts leave on a connection of their own.
+    private let publisher: AlertPublisher
     private let decoder = PayloadDecoder()
     private let stopRequested = Atomic<Bool>(false)
     private let wakeRead: Int32
@@ -72,19 +74,10 @@ final class IngestLoop: @unchecked Sendable {
         registeredOnly = config.unregisteredSensors == .reject ? Set(catalogue.sensors.map(\.id)) : nil
         sessionExpiry = m.protocolVersion == .v5 ? m.sessionExpirySeconds : nil
         client = try MosquittoClient(clientID: m.clientID, cleanSession: m.cleanSession, events: events)
-        switch m.protocolVersion {
-        case .v5: try client.useMQTT5(receiveMaximum: m.receiveMaximum)
-        case .v311: try client.useMQTT311()
-        }
+        try client.configure(m)
         try client.setWill(topic: statusTopic, payload: "offline", qos: 1, retain: true)
-        if let user = m.username {
-            let password = try m.passwordFile.map { try Self.readPassword($0) }
-            try client.setCredentials(username: user, password: password)
-        }
-        if m.url.tls {
-            if m.tlsInsecure { logger.warning("mqtt.tls_insecure is set: the broker's certificate is NOT verified") }
-            try client.setTLS(caFile: m.caFile, certFile: m.certFile, keyFile: m.keyFile, insecure: m.tlsInsecure)
-        }
+        if m.url.tls && m.tlsInsecure { logger.warning("mqtt.tls_insecure is set: the broker's certificate is NOT verified") }
+        publisher = try AlertPublisher(config: m, logger: logger)
         var fds: [Int32] = [0, 0]
         guard pipe(&fds) == 0 else { throw StartupError("cannot create the wake-up pipe") }
         for fd in fds {
@@ -109,17 +102,18 @@ final class IngestLoop: @unchecked Sendable {
         alerts.gauge = { indicator, scope, value in
             metrics.registry.makeGauge(descriptor: IngestMetrics.coverage, labels: [("indicator", indicator), ("scope", scope)]).set(to: value)
         }
-        // Called on the alert worker's thread: libmosquitto (threaded mode) queues the message,
-        // and the wake-up lets the loop write it at once.
-        alerts.publish = { [unowned self] topic, payload, retain in
-            let rc = client.publish(topic, payload, qos: 1, retain: retain)
+        // Called on the alert worker's thread: the publisher's own loop writes it at once.
+        alerts.publish = { [publisher] topic, payload, retain in
+            let rc = publisher.publish(topic, payload, retain: retain)
             metrics.alertPublished(ok: rc == MOSQ_ERR_SUCCESS.rawValue)
             if rc != MOSQ_ERR_SUCCESS.rawValue {
                 logger.warning("cannot queue an alert message", metadata: ["topic": "\(topic)", "error": "\(MosquittoClient.describe(rc))"])
             }
-            var b: UInt8 = 1
-            _ = write(wakeWrite, &b, 1)
         }
+        // Every firing alert again after each (re)connection of the alert connection, so one
+        // raised while the broker was unreachable is not missing from `alerts/#`.
+        let worker = self.alerts
+        publisher.onConnected = { worker.submit(.republishFiring) }
         events.onConnect = { [unowned self] rc in connected(rc) }
         events.onDisconnect = { [unowned self] rc in lost("disconnected: \(MosquittoClient.describe(rc))") }
         events.onMessage = { [unowned self] msg in received(msg) }
@@ -161,6 +155,7 @@ final class IngestLoop: @unchecked Sendable {
     func run() {
         logger.info("ingest loop starting", metadata: ["broker": "\(config.mqtt.url)", "client_id": "\(config.mqtt.clientID)"])
         alerts.start()
+        publisher.start()
         while !stopRequested.load(ordering: .acquiring) {
             applyReload()
             if case .down(let retryAt) = link {
@@ -347,6 +342,7 @@ final class IngestLoop: @unchecked Sendable {
             guard commitPending() else { break }
         }
         alerts.stop()
+        publisher.stop()
         if store.hasPendingRollups { mergeRollups() }
         if case .up = link {
             _ = client.disconnect()
@@ -379,7 +375,6 @@ final class IngestLoop: @unchecked Sendable {
             }
         }
         _ = client.publish(statusTopic, Array("online".utf8), qos: 1, retain: true)
-        alerts.submit(.republishFiring)
         status.mqtt(connected: true, "connected to \(config.mqtt.url)")
         metrics.connected.set(to: 1)
         logger.info("connected", metadata: ["broker": "\(config.mqtt.url)", "subscriptions": "\(config.mqtt.subscriptions.map(\.topic))"])
@@ -486,18 +481,6 @@ final class IngestLoop: @unchecked Sendable {
     private func drainWake() {
         var buf = [UInt8](repeating: 0, count: 64)
         while read(wakeRead, &buf, buf.count) > 0 {}
-    }
-
-    static func readPassword(_ path: String) throws -> String {
-        var st = stat()
-        guard stat(path, &st) == 0 else { throw StartupError("mqtt.password_file '\(path)' cannot be read") }
-        if st.st_mode & S_IROTH != 0 {
-            throw StartupError("mqtt.password_file '\(path)' is world-readable; chmod o-r it first")
-        }
-        guard let data = FileManager.default.contents(atPath: path), let s = String(data: data, encoding: .utf8) else {
-            throw StartupError("mqtt.password_file '\(path)' cannot be read")
-        }
-        return s.trimmingCharacters(in: .newlines)
     }
 }
 

@@ -77,6 +77,33 @@ final class MosquittoClient: @unchecked Sendable {
         if insecure { try check(mosquitto_tls_insecure_set(handle, true), "TLS insecure") }
     }
 
+    /// Protocol, credentials and TLS from the `mqtt` config (before connect).
+    func configure(_ m: CollectorConfig.MQTTConfig) throws {
+        switch m.protocolVersion {
+        case .v5: try useMQTT5(receiveMaximum: m.receiveMaximum)
+        case .v311: try useMQTT311()
+        }
+        if let user = m.username {
+            let password = try m.passwordFile.map { try Self.readPassword($0) }
+            try setCredentials(username: user, password: password)
+        }
+        if m.url.tls {
+            try setTLS(caFile: m.caFile, certFile: m.certFile, keyFile: m.keyFile, insecure: m.tlsInsecure)
+        }
+    }
+
+    static func readPassword(_ path: String) throws -> String {
+        var st = stat()
+        guard stat(path, &st) == 0 else { throw StartupError("mqtt.password_file '\(path)' cannot be read") }
+        if st.st_mode & S_IROTH != 0 {
+            throw StartupError("mqtt.password_file '\(path)' is world-readable; chmod o-r it first")
+        }
+        guard let data = FileManager.default.contents(atPath: path), let s = String(data: data, encoding: .utf8) else {
+            throw StartupError("mqtt.password_file '\(path)' cannot be read")
+        }
+        return s.trimmingCharacters(in: .newlines)
+    }
+
     // MARK: Connection
 
     /// Opens the TCP (or TLS) connection and queues CONNECT. Blocks for the TCP connect.
