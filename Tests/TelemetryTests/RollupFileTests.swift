@@ -89,6 +89,22 @@ import Testing
         #expect(try rollups.read { try Int.fetchOne($0, sql: "SELECT cnt FROM rollup_1m WHERE t = 120000") } == 1)
     }
 
+    /// A journal pack gives back exactly what was packed, bit for bit.
+    @Test func journalPackRoundTrip() {
+        let readings = [BoundReading(series: SeriesID(0), time: -1, value: -0.0),
+                        BoundReading(series: SeriesID(Int32.max), time: .max, value: .greatestFiniteMagnitude),
+                        BoundReading(series: SeriesID(7), time: 1_795_000_000_123, value: 0.1)]
+        var bytes: [UInt8] = [0xFF]   // what was there before stays
+        JournalPack.append(readings, to: &bytes)
+        #expect(bytes.count == 1 + readings.count * JournalPack.stride)
+        var back: [BoundReading] = []
+        bytes.dropFirst().withUnsafeBytes { JournalPack.forEach(in: $0) { back.append($0) } }
+        #expect(back.count == readings.count)
+        for (a, b) in zip(readings, back) {
+            #expect(a.series == b.series && a.time == b.time && a.value.bitPattern == b.value.bitPattern)
+        }
+    }
+
     @Test func rollupsPathSitsBesideTheFile() {
         #expect(TelemetryDatabase.rollupsPath(for: "data/collector.sqlite") == "data/collector.rollups.sqlite")
         #expect(TelemetryDatabase.rollupsPath(for: "/var/lib/c/db") == "/var/lib/c/db.rollups")

@@ -52,11 +52,11 @@ public final class RecentSamples {
     /// for a series not stored yet.
     public func stored(_ name: SeriesName, from: EpochMillis, to: EpochMillis) throws -> (id: SeriesID, samples: [Sample])? {
         try pool.read { db in
-            guard let id = try Int32.fetchOne(db, sql: "SELECT id FROM series WHERE name = ?", arguments: [name.description]) else {
-                return nil
-            }
-            let samples = try Row.fetchAll(db, sql: "SELECT t, value FROM raw WHERE series_id = ? AND t >= ? AND t < ? ORDER BY t",
-                                           arguments: [id, from, to]).map { Sample(time: $0[0], value: $0[1]) }
+            // Cached per reader connection: the alert worker asks this for every new tracker.
+            let byName = try db.cachedStatement(sql: "SELECT id FROM series WHERE name = ?")
+            guard let id = try Int32.fetchOne(byName, arguments: [name.description]) else { return nil }
+            let range = try db.cachedStatement(sql: "SELECT t, value FROM raw WHERE series_id = ? AND t >= ? AND t < ? ORDER BY t")
+            let samples = try Row.fetchAll(range, arguments: [id, from, to]).map { Sample(time: $0[0], value: $0[1]) }
             return (SeriesID(id), samples)
         }
     }
@@ -64,10 +64,11 @@ public final class RecentSamples {
     /// The newest stored sample of `name` before `before`.
     public func lastStored(_ name: SeriesName, before: EpochMillis) throws -> Sample? {
         try pool.read { db in
-            try Row.fetchOne(db, sql: """
+            let last = try db.cachedStatement(sql: """
                 SELECT t, value FROM raw WHERE series_id = (SELECT id FROM series WHERE name = ?) AND t < ?
                 ORDER BY t DESC LIMIT 1
-                """, arguments: [name.description, before]).map { Sample(time: $0[0], value: $0[1]) }
+                """)
+            return try Row.fetchOne(last, arguments: [name.description, before]).map { Sample(time: $0[0], value: $0[1]) }
         }
     }
 }

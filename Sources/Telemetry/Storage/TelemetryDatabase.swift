@@ -168,6 +168,31 @@ public enum TelemetryDatabase {
                 try db.execute(sql: "DROP TABLE main.\(tier.table)")
             }
         }
+        m.registerMigration("v5: one packed journal row per commit") { db in
+            // Readings the old journal holds past what the rollups file has merged go into one
+            // pack, under the id of the last of them, so `merge_state.journal_upto` still applies.
+            let upTo = try Int64.fetchOne(db, sql: "SELECT journal_upto FROM rollups.merge_state WHERE id = 1") ?? 0
+            var pending: [BoundReading] = []
+            var last: Int64 = 0
+            let rows = try Row.fetchCursor(db, sql: "SELECT rowid, series_id, t, value FROM rollup_journal WHERE rowid > ? ORDER BY rowid",
+                                           arguments: [upTo])
+            while let row = try rows.next() {
+                last = row[0]
+                pending.append(BoundReading(series: SeriesID(Int32(truncatingIfNeeded: row[1] as Int64)), time: row[2], value: row[3]))
+            }
+            try db.execute(sql: """
+                DROP TABLE rollup_journal;
+                CREATE TABLE rollup_journal (
+                    id INTEGER PRIMARY KEY,
+                    readings BLOB NOT NULL
+                );
+                """)
+            if !pending.isEmpty {
+                var bytes: [UInt8] = []
+                JournalPack.append(pending, to: &bytes)
+                try db.execute(sql: "INSERT INTO rollup_journal (id, readings) VALUES (?, ?)", arguments: [last, Data(bytes)])
+            }
+        }
         return m
     }
 

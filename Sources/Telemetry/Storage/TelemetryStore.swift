@@ -32,6 +32,8 @@ public final class TelemetryStore {
     private var handedUpTo: Int64
     /// Journal rows up to this id are deleted.
     private var trimmedUpTo: Int64 = 0
+    /// The journal row being written (reused between commits).
+    private var packed: [UInt8] = []
     /// Topic-pattern labels of series created since the last commit.
     private var newLabels: [SeriesID: TopicLabels] = [:]
 
@@ -74,7 +76,7 @@ public final class TelemetryStore {
         let (synchronous, maxPages, lastJournalID) = try pool.barrierWriteWithoutTransaction { db in
             (try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? 1,
              try Int64.fetchOne(db, sql: "PRAGMA max_page_count") ?? Int64(Int32.max),
-             try Int64.fetchOne(db, sql: "SELECT max(rowid) FROM rollup_journal") ?? 0)
+             try Int64.fetchOne(db, sql: "SELECT max(id) FROM rollup_journal") ?? 0)
         }
         merger = try RollupMerger(path: TelemetryDatabase.rollupsPath(for: pool.path), synchronous: synchronous, maxPageCount: maxPages)
         handedUpTo = merger.mergedUpTo
@@ -124,7 +126,7 @@ public final class TelemetryStore {
     }
 
     /// Commits `batch` in one transaction: its new series, its `raw` rows (deduplicated), a
-    /// `rollup_journal` row for each new reading, and its quarantined messages. On error
+    /// `rollup_journal` row packing its new readings, and its quarantined messages. On error
     /// nothing of it is stored, the in-memory state is as before, and the caller must not
     /// acknowledge the batch's messages.
     ///
@@ -177,7 +179,7 @@ public final class TelemetryStore {
                 try journal(db)
                 if handOver { try saveLastValues(db) }
                 if trimTo > trimmedUpTo {
-                    try db.execute(sql: "DELETE FROM rollup_journal WHERE rowid <= ?", arguments: [trimTo])
+                    try db.execute(sql: "DELETE FROM rollup_journal WHERE id <= ?", arguments: [trimTo])
                 }
                 try saveQuarantine(db, batch.quarantine)
                 stats.quarantined = batch.quarantine.count
@@ -231,7 +233,7 @@ public final class TelemetryStore {
         try merger.wait(upTo: handedUpTo)
         let merged = merger.mergedUpTo
         if merged > trimmedUpTo {
-            try pool.write { try $0.execute(sql: "DELETE FROM rollup_journal WHERE rowid <= ?", arguments: [merged]) }
+            try pool.write { try $0.execute(sql: "DELETE FROM rollup_journal WHERE id <= ?", arguments: [merged]) }
             trimmedUpTo = merged
         }
     }
@@ -296,18 +298,21 @@ public final class TelemetryStore {
         }
     }
 
-    /// Appends this commit's new readings to the journal, with ids from `nextJournalID`.
+    /// Appends this commit's new readings to the journal: one row, id `nextJournalID`, its
+    /// readings packed (`JournalPack`).
     private func journal(_ db: Database) throws {
-        let insert = try db.cachedStatement(sql: "INSERT INTO rollup_journal (rowid, series_id, t, value) VALUES (?, ?, ?, ?)")
-        for r in accepted {
+        guard !accepted.isEmpty else { return }
+        packed.removeAll(keepingCapacity: true)
+        JournalPack.append(accepted, to: &packed)
+        let insert = try db.cachedStatement(sql: "INSERT INTO rollup_journal (id, readings) VALUES (?, ?)")
+        try packed.withUnsafeBytes { bytes in
             try FastStep.run(insert, db) { h in
                 sqlite3_bind_int64(h, 1, nextJournalID)
-                sqlite3_bind_int64(h, 2, Int64(r.series.rawValue))
-                sqlite3_bind_int64(h, 3, r.time)
-                sqlite3_bind_double(h, 4, r.value)
+                // Bound without a copy: the statement is stepped before `bytes` goes away.
+                sqlite3_bind_blob(h, 2, bytes.baseAddress, Int32(bytes.count), nil)
             }
-            nextJournalID += 1
         }
+        nextJournalID += 1
     }
 
     /// Rebuilds the pending deltas and last values from the journal rows not yet handed to the
@@ -315,10 +320,11 @@ public final class TelemetryStore {
     private func replayJournal(_ db: Database) throws {
         downsampler.discardDeltas()
         clearNewest()
-        let rows = try db.cachedStatement(sql: "SELECT series_id, t, value FROM rollup_journal WHERE rowid > ?")
+        let rows = try db.cachedStatement(sql: "SELECT readings FROM rollup_journal WHERE id > ? ORDER BY id")
         let h = rows.sqliteStatement
         sqlite3_reset(h)
         sqlite3_bind_int64(h, 1, handedUpTo)
+        defer { sqlite3_reset(h) }
         var n = 0
         while true {
             let rc = sqlite3_step(h)
@@ -327,16 +333,15 @@ public final class TelemetryStore {
                 throw DatabaseError(resultCode: ResultCode(rawValue: rc),
                                     message: String(cString: sqlite3_errmsg(db.sqliteConnection)), sql: rows.sql)
             }
-            let raw = sqlite3_column_int64(h, 0)
-            // The journal and the series rows are written in the same transactions.
-            guard raw >= 0 && raw < registry.count else { continue }
-            let id = SeriesID(Int32(raw))
-            let r = BoundReading(series: id, time: sqlite3_column_int64(h, 1), value: sqlite3_column_double(h, 2))
-            downsampler.add(series: r.series, time: r.time, value: r.value)
-            noteNewest(r)
-            n += 1
+            let bytes = UnsafeRawBufferPointer(start: sqlite3_column_blob(h, 0), count: Int(sqlite3_column_bytes(h, 0)))
+            JournalPack.forEach(in: bytes) { r in
+                // The journal and the series rows are written in the same transactions.
+                guard r.series.rawValue >= 0 && r.series.index < registry.count else { return }
+                downsampler.add(series: r.series, time: r.time, value: r.value)
+                noteNewest(r)
+                n += 1
+            }
         }
-        sqlite3_reset(h)
         pendingReadings = n
         journalNeedsReplay = false
     }
