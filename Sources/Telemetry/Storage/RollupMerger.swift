@@ -19,8 +19,10 @@ public final class RollupMerger: @unchecked Sendable {
         var upTo: Int64
     }
 
-    /// `submit` waits while more deltas than this are queued (the merger's memory bound).
-    public static let maxQueuedDeltas = 2_000_000
+    /// By default `waitForRoom` waits while more deltas than this are queued (the merger's
+    /// memory bound).
+    public static let defaultQueueLimit = 2_000_000
+    private let queueLimit: Int
 
     private let db: DatabasePool
     // Guarded by `cond`.
@@ -49,7 +51,8 @@ public final class RollupMerger: @unchecked Sendable {
 
     /// Opens a writer of its own on the rollups file at `path` (already migrated) and starts
     /// the thread. `synchronous` and `maxPageCount` follow the main file's writer.
-    init(path: String, synchronous: Int, maxPageCount: Int64) throws {
+    init(path: String, synchronous: Int, maxPageCount: Int64, queueLimit: Int = defaultQueueLimit) throws {
+        self.queueLimit = queueLimit
         var config = Configuration()
         config.busyMode = .timeout(5)
         config.prepareDatabase { db in
@@ -66,11 +69,21 @@ public final class RollupMerger: @unchecked Sendable {
         t.start()
     }
 
-    /// Queues `deltas` (the readings of journal ids up to `upTo`); waits first while the queue
-    /// is full.
+    /// Waits while the queue is full (a merger slower than the commits); throws instead when
+    /// the merges fail (a full disk), so the commit that would add to the queue fails too and
+    /// acknowledges nothing.
+    func waitForRoom() throws {
+        cond.lock()
+        defer { cond.unlock() }
+        while queuedDeltas > queueLimit && running {
+            if let failure { throw failure }
+            cond.wait()
+        }
+    }
+
+    /// Queues `deltas` (the readings of journal ids up to `upTo`); call `waitForRoom` first.
     func submit(_ deltas: [(key: BucketKey, bucket: Bucket)], upTo: Int64) {
         cond.lock()
-        while queuedDeltas > Self.maxQueuedDeltas && running { cond.wait() }
         queue.append(Job(deltas: deltas, upTo: upTo))
         queuedDeltas += deltas.count
         submitted = max(submitted, upTo)
@@ -84,7 +97,7 @@ public final class RollupMerger: @unchecked Sendable {
     func wait(upTo: Int64) throws {
         cond.lock()
         defer { cond.unlock() }
-        failure = nil
+        failure = nil   // only a failure from now on counts
         while merged < upTo && running {
             if let failure { throw failure }
             cond.wait()
@@ -128,6 +141,7 @@ public final class RollupMerger: @unchecked Sendable {
             busy = false
             switch result {
             case .success:
+                failure = nil
                 merged = max(merged, job.upTo)
                 queuedDeltas -= job.deltas.count
                 onBacklog(submitted - merged)

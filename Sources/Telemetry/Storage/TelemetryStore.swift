@@ -57,7 +57,9 @@ public final class TelemetryStore {
 
     /// Loads the series registry from `pool` (opened by `TelemetryDatabase.open`), starts the
     /// rollup merger on the rollups file, and merges what a previous run left in the journal.
-    public init(pool: DatabasePool, timeZone: TimeZoneID, maxSeries: Int = 200_000, quarantineLimit: Int = 10_000) throws {
+    /// `rollupQueueLimit`: the merger's queue bound, in deltas (`RollupMerger.waitForRoom`).
+    public init(pool: DatabasePool, timeZone: TimeZoneID, maxSeries: Int = 200_000, quarantineLimit: Int = 10_000,
+                rollupQueueLimit: Int = RollupMerger.defaultQueueLimit) throws {
         self.pool = pool
         self.quarantineLimit = quarantineLimit
         self.downsampler = Downsampler(days: LocalDays(timeZone: timeZone.zone))
@@ -78,7 +80,8 @@ public final class TelemetryStore {
              try Int64.fetchOne(db, sql: "PRAGMA max_page_count") ?? Int64(Int32.max),
              try Int64.fetchOne(db, sql: "SELECT max(id) FROM rollup_journal") ?? 0)
         }
-        merger = try RollupMerger(path: TelemetryDatabase.rollupsPath(for: pool.path), synchronous: synchronous, maxPageCount: maxPages)
+        merger = try RollupMerger(path: TelemetryDatabase.rollupsPath(for: pool.path), synchronous: synchronous,
+                                  maxPageCount: maxPages, queueLimit: rollupQueueLimit)
         handedUpTo = merger.mergedUpTo
         nextJournalID = max(handedUpTo, lastJournalID) + 1
         // Readings a previous run journaled but did not merge: merge them now.
@@ -138,6 +141,7 @@ public final class TelemetryStore {
     public func commit(_ batch: IngestBatch, now: EpochMillis, rollups: RollupMode = .mergeNow) throws -> CommitStats {
         var stats = CommitStats()
         let handOver = rollups != .keep || pendingReadings + batch.readings.count > Self.maxDeferredReadings
+        if handOver { try merger.waitForRoom() }
         let firstJournalID = nextJournalID
         let trimTo = merger.mergedUpTo
         do {
