@@ -131,6 +131,8 @@ import Testing
                 try Int.fetchOne($0, sql: "SELECT count(*) FROM main.sqlite_master WHERE name LIKE 'rollup\\_1%' ESCAPE '\\'")
             }
             #expect(inMain == 0)
+            try store.close()
+            try pool.close()
         }
         let rollups = try DatabaseQueue(path: TelemetryDatabase.rollupsPath(for: path))
         #expect(try rollups.read { try Int.fetchOne($0, sql: "SELECT journal_upto FROM merge_state") } == 1)

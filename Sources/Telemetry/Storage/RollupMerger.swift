@@ -36,6 +36,7 @@ public final class RollupMerger: @unchecked Sendable {
     private var busy = false
     private var stopping = false
     private var running = false
+    private var closed = false
 
     /// The journal id up to which every reading is in the rollups file.
     public var mergedUpTo: Int64 { cond.lock(); defer { cond.unlock() }; return merged }
@@ -112,14 +113,17 @@ public final class RollupMerger: @unchecked Sendable {
         cond.unlock()
     }
 
-    /// Merges what is queued, then stops the thread; returns once it has. What cannot be
-    /// merged stays in the journal for the next start.
+    /// Merges what is queued, then stops the thread and closes the connection; returns once it
+    /// has. What cannot be merged stays in the journal for the next start.
     func stop() {
         cond.lock()
         stopping = true
         cond.broadcast()
         while running { cond.wait() }
+        let close = !closed
+        closed = true
         cond.unlock()
+        if close { try? db.close() }
     }
 
     private func run() {
