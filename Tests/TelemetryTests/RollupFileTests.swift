@@ -57,49 +57,54 @@ import Testing
     /// Merges that keep failing (the rollups file locked, as a full disk would) while the
     /// merger's queue is full make commits fail, so nothing more is acknowledged; once the
     /// file is free everything is merged, exactly.
-    @Test func failingMergesWithAFullQueueFailCommits() throws {
-        let dir = TempDir()
-        defer { dir.cleanup() }
-        let path = dir.file("c.sqlite")
-        let pool = try TelemetryDatabase.open(path: path)
-        let store = try TelemetryStore(pool: pool, timeZone: .utc, rollupQueueLimit: 10)
-        let name = try SeriesName(parsing: "a/x")
-        func commit(_ minutes: Range<Int>) throws {   // one reading a minute: a 1m delta each
-            var batch = IngestBatch()
-            let readings = minutes.map { Reading(series: name, time: 1_795_000_000_000 + EpochMillis($0) * 60_000, value: Double($0)) }
-            #expect(store.bind(readings, into: &batch))
-            try store.commit(batch, now: 0, rollups: .handOff)
-        }
-        var config = Configuration()
-        config.busyMode = .timeout(5)
-        let blocker = try DatabaseQueue(path: TelemetryDatabase.rollupsPath(for: path), configuration: config)
-        let locked = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0), done = DispatchSemaphore(value: 0)
-        Thread {
-            try? blocker.inTransaction(.immediate) { _ in
-                locked.signal()
-                release.wait()
-                return .commit
+    @Test func failingMergesWithAFullQueueFailCommits() async throws {
+        // Commits block here for seconds: on a thread of their own, not the test pool's.
+        let (refused, rawWhileRefused, day) = try await onOwnThread { () throws -> (Bool, Int, [Double]) in
+            let dir = TempDir()
+            defer { dir.cleanup() }
+            let path = dir.file("c.sqlite")
+            let pool = try TelemetryDatabase.open(path: path)
+            let store = try TelemetryStore(pool: pool, timeZone: .utc, rollupQueueLimit: 10)
+            let name = try SeriesName(parsing: "a/x")
+            func commit(_ minutes: Range<Int>) throws {   // one reading a minute: a 1m delta each
+                var batch = IngestBatch()
+                let readings = minutes.map { Reading(series: name, time: 1_795_000_000_000 + EpochMillis($0) * 60_000, value: Double($0)) }
+                guard store.bind(readings, into: &batch) else { throw TestFailure("bind refused") }
+                try store.commit(batch, now: 0, rollups: .handOff)
             }
-            done.signal()
-        }.start()
-        locked.wait()
-        try commit(0..<100)                                   // queued: over 100 deltas
-        // The merger's busy timeout (5 s) runs out: its merge fails, the queue stays full.
-        var refused = false
-        let deadline = Date().addingTimeInterval(20)
-        while !refused && Date() < deadline {
-            do { try commit(100..<200) } catch { refused = true }
-            if !refused { Thread.sleep(forTimeInterval: 0.2) }
+            var config = Configuration()
+            config.busyMode = .timeout(5)
+            let blocker = try DatabaseQueue(path: TelemetryDatabase.rollupsPath(for: path), configuration: config)
+            let locked = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0), done = DispatchSemaphore(value: 0)
+            Thread {
+                try? blocker.inTransaction(.immediate) { _ in
+                    locked.signal()
+                    release.wait()
+                    return .commit
+                }
+                done.signal()
+            }.start()
+            locked.wait()
+            try commit(0..<100)                               // queued: over 100 deltas
+            // The merger's busy timeout (5 s) runs out: its merge fails, the queue stays full.
+            var refused = false
+            let deadline = Date().addingTimeInterval(20)
+            while !refused && Date() < deadline {
+                do { try commit(100..<200) } catch { refused = true }
+                if !refused { Thread.sleep(forTimeInterval: 0.2) }
+            }
+            let raw = try pool.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM raw") } ?? -1
+            release.signal()
+            done.wait()
+            try store.mergeRollups()
+            try commit(100..<200)
+            try store.mergeRollups()
+            let row = try pool.read { try Row.fetchOne($0, sql: "SELECT sum(cnt), sum(total) FROM rollup_1d")! }
+            return (refused, raw, [row[0], row[1]])
         }
         #expect(refused)
-        #expect(try pool.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM raw") } == 100)
-        release.signal()
-        done.wait()
-        try store.mergeRollups()
-        try commit(100..<200)
-        try store.mergeRollups()
-        let day = try pool.read { try Row.fetchOne($0, sql: "SELECT sum(cnt), sum(total) FROM rollup_1d")! }
-        #expect(day[0] as Int == 200 && day[1] as Double == Double(199 * 200 / 2))
+        #expect(rawWhileRefused == 100)
+        #expect(day == [200, Double(199 * 200 / 2)])
     }
 
     /// A file from before migration v4 keeps its rollups and its journal inside: opening it

@@ -40,3 +40,16 @@ func sameBucket(_ a: Bucket, _ b: Bucket) -> Bool {
         && a.firstTime == b.firstTime && a.lastTime == b.lastTime
         && abs(a.sum - b.sum) <= 1e-9 * max(1, abs(b.sum))
 }
+
+/// Runs `body` on a thread of its own and returns its result: for test code that blocks for
+/// seconds, which must not hold one of the few threads the async tests share.
+func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { c in
+        Thread { c.resume(with: Result { try body() }) }.start()
+    }
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ d: String) { description = d }
+}
