@@ -9,6 +9,28 @@ import Testing
         times.map { Reading(series: name, time: 1_795_000_000_000 + EpochMillis($0) * 1000, value: Double($0)) }
     }
 
+    /// Another connection takes the write lock of the database at `path` and holds it until
+    /// the returned function is called (which waits for that connection to let go).
+    static func holdWriteLock(_ path: String) throws -> () -> Void {
+        var config = Configuration()
+        config.busyMode = .timeout(5)
+        let blocker = try DatabaseQueue(path: path, configuration: config)
+        let locked = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0), done = DispatchSemaphore(value: 0)
+        Thread {
+            try? blocker.inTransaction(.immediate) { _ in
+                locked.signal()
+                release.wait()
+                return .commit
+            }
+            done.signal()
+        }.start()
+        locked.wait()
+        return {
+            release.signal()
+            done.wait()
+        }
+    }
+
     /// A commit does not wait for the rollups file: with its write lock held elsewhere, commits
     /// that hand their deltas over still succeed at once, and the deltas are merged once the
     /// lock is free.
@@ -20,20 +42,7 @@ import Testing
         let store = try TelemetryStore(pool: pool, timeZone: .utc)
         let name = try SeriesName(parsing: "a/x")
 
-        var config = Configuration()
-        config.busyMode = .timeout(5)
-        let blocker = try DatabaseQueue(path: TelemetryDatabase.rollupsPath(for: path), configuration: config)
-        // Another connection holds the rollups file's write lock until released.
-        let locked = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0), done = DispatchSemaphore(value: 0)
-        Thread {
-            try? blocker.inTransaction(.immediate) { _ in
-                locked.signal()
-                release.wait()
-                return .commit
-            }
-            done.signal()
-        }.start()
-        locked.wait()
+        let unlock = try Self.holdWriteLock(TelemetryDatabase.rollupsPath(for: path))
         let started = ContinuousClock.now
         for part in 0..<3 {
             var batch = IngestBatch()
@@ -44,8 +53,7 @@ import Testing
         #expect(ContinuousClock.now - started < .seconds(2))
         #expect(try pool.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM raw") } == 300)
         #expect(store.hasPendingRollups)
-        release.signal()
-        done.wait()
+        unlock()
 
         try store.mergeRollups()
         #expect(!store.hasPendingRollups)
@@ -72,19 +80,7 @@ import Testing
                 guard store.bind(readings, into: &batch) else { throw TestFailure("bind refused") }
                 try store.commit(batch, now: 0, rollups: .handOff)
             }
-            var config = Configuration()
-            config.busyMode = .timeout(5)
-            let blocker = try DatabaseQueue(path: TelemetryDatabase.rollupsPath(for: path), configuration: config)
-            let locked = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0), done = DispatchSemaphore(value: 0)
-            Thread {
-                try? blocker.inTransaction(.immediate) { _ in
-                    locked.signal()
-                    release.wait()
-                    return .commit
-                }
-                done.signal()
-            }.start()
-            locked.wait()
+            let unlock = try Self.holdWriteLock(TelemetryDatabase.rollupsPath(for: path))
             try commit(0..<100)                               // queued: over 100 deltas
             // The merger's busy timeout (5 s) runs out: its merge fails, the queue stays full.
             var refused = false
@@ -94,8 +90,7 @@ import Testing
                 if !refused { Thread.sleep(forTimeInterval: 0.2) }
             }
             let raw = try pool.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM raw") } ?? -1
-            release.signal()
-            done.wait()
+            unlock()
             try store.mergeRollups()
             try commit(100..<200)
             try store.mergeRollups()

@@ -127,23 +127,7 @@ public enum TelemetryDatabase {
                     payload BLOB NOT NULL
                 );
                 """)
-            for tier in Tier.allCases {
-                try db.execute(sql: """
-                    CREATE TABLE \(tier.table) (
-                        series_id INTEGER NOT NULL,
-                        t INTEGER NOT NULL,
-                        cnt INTEGER NOT NULL,
-                        total REAL NOT NULL,
-                        lo REAL NOT NULL,
-                        hi REAL NOT NULL,
-                        first_t INTEGER NOT NULL,
-                        first_v REAL NOT NULL,
-                        last_t INTEGER NOT NULL,
-                        last_v REAL NOT NULL,
-                        PRIMARY KEY (series_id, t)
-                    ) WITHOUT ROWID
-                    """)
-            }
+            try createRollupTables(db)
         }
         m.registerMigration("v2: series labels from topic patterns") { db in
             try db.execute(sql: """
@@ -196,28 +180,33 @@ public enum TelemetryDatabase {
         return m
     }
 
+    /// One table per tier, one row per bucket (the main file's until v4, the rollups file's since).
+    private static func createRollupTables(_ db: Database) throws {
+        for tier in Tier.allCases {
+            try db.execute(sql: """
+                CREATE TABLE \(tier.table) (
+                    series_id INTEGER NOT NULL,
+                    t INTEGER NOT NULL,
+                    cnt INTEGER NOT NULL,
+                    total REAL NOT NULL,
+                    lo REAL NOT NULL,
+                    hi REAL NOT NULL,
+                    first_t INTEGER NOT NULL,
+                    first_v REAL NOT NULL,
+                    last_t INTEGER NOT NULL,
+                    last_v REAL NOT NULL,
+                    PRIMARY KEY (series_id, t)
+                ) WITHOUT ROWID
+                """)
+        }
+    }
+
     /// The rollups file's migrations: the rollup tables, and how far the main file's
     /// `rollup_journal` is merged into them (`RollupMerger`).
     public static var rollupsMigrator: DatabaseMigrator {
         var m = DatabaseMigrator()
         m.registerMigration("r1: rollups, merge state") { db in
-            for tier in Tier.allCases {
-                try db.execute(sql: """
-                    CREATE TABLE \(tier.table) (
-                        series_id INTEGER NOT NULL,
-                        t INTEGER NOT NULL,
-                        cnt INTEGER NOT NULL,
-                        total REAL NOT NULL,
-                        lo REAL NOT NULL,
-                        hi REAL NOT NULL,
-                        first_t INTEGER NOT NULL,
-                        first_v REAL NOT NULL,
-                        last_t INTEGER NOT NULL,
-                        last_v REAL NOT NULL,
-                        PRIMARY KEY (series_id, t)
-                    ) WITHOUT ROWID
-                    """)
-            }
+            try createRollupTables(db)
             try db.execute(sql: """
                 CREATE TABLE merge_state (
                     id INTEGER PRIMARY KEY CHECK (id = 1),
