@@ -37,6 +37,11 @@ public final class RollupMerger: @unchecked Sendable {
     private var stopping = false
     private var running = false
     private var closed = false
+    private var waiters = 0
+    private var lastMerge = ContinuousClock.now - .seconds(1)
+    /// At most one merge this often unless someone waits for it: each merge rewrites every
+    /// B-tree page it touches, so fewer, larger merges write less.
+    static let minInterval: Duration = .milliseconds(500)
 
     /// The journal id up to which every reading is in the rollups file.
     public var mergedUpTo: Int64 { cond.lock(); defer { cond.unlock() }; return merged }
@@ -99,6 +104,9 @@ public final class RollupMerger: @unchecked Sendable {
         cond.lock()
         defer { cond.unlock() }
         failure = nil   // only a failure from now on counts
+        waiters += 1
+        defer { waiters -= 1 }
+        cond.broadcast()   // merge now, without waiting for `minInterval`
         while merged < upTo && running {
             if let failure { throw failure }
             cond.wait()
@@ -134,6 +142,13 @@ public final class RollupMerger: @unchecked Sendable {
                 cond.wait()
                 continue
             }
+            let due = lastMerge + Self.minInterval
+            if ContinuousClock.now < due && waiters == 0 && !stopping && queuedDeltas <= queueLimit {
+                let wait = ContinuousClock.now.duration(to: due)
+                _ = cond.wait(until: Date(timeIntervalSinceNow: Double(wait.components.attoseconds) / 1e18 + Double(wait.components.seconds)))
+                continue
+            }
+            lastMerge = ContinuousClock.now
             // Everything queued, in one transaction.
             var job = queue.removeFirst()
             for j in queue { job.deltas += j.deltas; job.upTo = max(job.upTo, j.upTo) }
