@@ -375,6 +375,7 @@ final class IngestLoop: @unchecked Sendable {
             }
         }
         _ = client.publish(statusTopic, Array("online".utf8), qos: 1, retain: true)
+        publisher.reconnectSoon()   // the broker is back: the alert connection need not wait out its back-off
         status.mqtt(connected: true, "connected to \(config.mqtt.url)")
         metrics.connected.set(to: 1)
         logger.info("connected", metadata: ["broker": "\(config.mqtt.url)", "subscriptions": "\(config.mqtt.subscriptions.map(\.topic))"])

@@ -19,6 +19,7 @@ final class AlertPublisher: @unchecked Sendable {
     private let events = MosquittoClient.Events()
     private let client: MosquittoClient
     private let stopRequested = Atomic<Bool>(false)
+    private let retryNow = Atomic<Bool>(false)
     /// Message ids published and not yet acknowledged by the broker.
     private let outstanding = Mutex<Set<Int32>>([])
     // Guarded by `cond`.
@@ -61,6 +62,11 @@ final class AlertPublisher: @unchecked Sendable {
         let rc = client.publish(topic, payload, qos: 1, retain: retain, mid: &mid)
         if rc == MOSQ_ERR_SUCCESS.rawValue { outstanding.withLock { _ = $0.insert(mid) } }
         return rc
+    }
+
+    /// Cuts a back-off wait short (the ingest connection just reached the broker again).
+    func reconnectSoon() {
+        retryNow.store(true, ordering: .releasing)
     }
 
     /// Waits (at most `timeout`) until the broker has acknowledged every message published so
@@ -119,10 +125,11 @@ final class AlertPublisher: @unchecked Sendable {
         cond.unlock()
     }
 
-    /// Sleeps up to `seconds`, in short steps so `stop()` is not held up.
+    /// Sleeps up to `seconds`, in short steps so `stop()` and `reconnectSoon()` are not held up.
     private func sleep(seconds: Int) {
         let end = ContinuousClock.now + .seconds(seconds)
-        while ContinuousClock.now < end && !stopRequested.load(ordering: .acquiring) {
+        while ContinuousClock.now < end && !stopRequested.load(ordering: .acquiring)
+                && !retryNow.exchange(false, ordering: .acquiringAndReleasing) {
             Thread.sleep(forTimeInterval: 0.05)
         }
     }
