@@ -33,7 +33,6 @@ public final class RollupMerger: @unchecked Sendable {
     private var submitted: Int64
     private var onBacklog: @Sendable (Int64) -> Void = { _ in }
     private var failure: (any Error)?
-    private var busy = false
     private var stopping = false
     private var running = false
     private var closed = false
@@ -153,11 +152,9 @@ public final class RollupMerger: @unchecked Sendable {
             var job = queue.removeFirst()
             for j in queue { job.deltas += j.deltas; job.upTo = max(job.upTo, j.upTo) }
             queue.removeAll()
-            busy = true
             cond.unlock()
             let result = Result { try merge(&job) }
             cond.lock()
-            busy = false
             switch result {
             case .success:
                 failure = nil
