@@ -13,7 +13,8 @@ Prints the count and the p50, p99 and maximum.
 import json, subprocess, sys, threading, time
 
 port, seconds, prefix = sys.argv[1], float(sys.argv[2]), sys.argv[3]
-sub = subprocess.Popen(["mosquitto_sub", "-h", "127.0.0.1", "-p", port, "-q", "1", "-t", "alerts/+/probe-hot/#", "-F", "%p"],
+# -R: not the retained alert a previous run of the collector left on the broker.
+sub = subprocess.Popen(["mosquitto_sub", "-h", "127.0.0.1", "-p", port, "-q", "1", "-R", "-t", "alerts/+/probe-hot/#", "-F", "%p"],
                        stdout=subprocess.PIPE, text=True, bufsize=1)
 pub = subprocess.Popen(["mosquitto_pub", "-h", "127.0.0.1", "-p", port, "-q", "1", "-t", f"{prefix}/probe-latency", "-l"],
                        stdin=subprocess.PIPE, text=True, bufsize=1)
