@@ -266,7 +266,7 @@ final class IngestLoop: @unchecked Sendable {
             if batchMessages > 0 {
                 metrics.queueDepth.set(to: Double(batchMessages))
                 let lag = ContinuousClock.now - batchStarted
-                metrics.loopLag.set(to: Double(lag.components.seconds) + Double(lag.components.attoseconds) / 1e18)
+                metrics.loopLag.set(to: lag.inSeconds)
             }
             if !status.snapshot.storageOK {
                 logger.notice("storage accepts commits again")

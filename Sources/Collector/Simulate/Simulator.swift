@@ -123,7 +123,7 @@ final class Simulator {
         replayHeld()
         finish()
         let d = ContinuousClock.now - wallStart
-        summary.seconds = Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+        summary.seconds = d.inSeconds
         summary.acknowledged = acked
         return summary
     }

@@ -143,8 +143,7 @@ public final class RollupMerger: @unchecked Sendable {
             }
             let due = lastMerge + Self.minInterval
             if ContinuousClock.now < due && waiters == 0 && !stopping && queuedDeltas <= queueLimit {
-                let wait = ContinuousClock.now.duration(to: due)
-                _ = cond.wait(until: Date(timeIntervalSinceNow: Double(wait.components.attoseconds) / 1e18 + Double(wait.components.seconds)))
+                _ = cond.wait(until: Date(timeIntervalSinceNow: ContinuousClock.now.duration(to: due).inSeconds))
                 continue
             }
             lastMerge = ContinuousClock.now

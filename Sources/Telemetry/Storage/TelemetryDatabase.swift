@@ -78,8 +78,9 @@ public enum TelemetryDatabase {
     }
 
     /// Attaches the rollups file as schema `rollups` (to a reader), so the rollup tables are
-    /// found by their plain names; both files' pages are mapped instead of copied through read(2) (a grouped
-    /// query over 1,000 series reads ~100k rollup rows, BENCHMARKS.md "Queries").
+    /// found by their plain names. Both files' pages are mapped instead of copied through
+    /// read(2): a grouped query over 1,000 series reads ~100k rollup rows (BENCHMARKS.md,
+    /// "Queries").
     private static func attachRollups(_ db: Database, path: String) throws {
         try db.execute(sql: "ATTACH DATABASE ? AS rollups", arguments: [path])
         try db.execute(sql: "PRAGMA main.mmap_size = 268435456")

@@ -20,7 +20,7 @@ public final class WALCheckpointer: @unchecked Sendable {
         var config = Configuration()
         config.busyMode = .immediateError
         db = try DatabaseQueue(path: path, configuration: config)
-        self.interval = Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18
+        self.interval = interval.inSeconds
     }
 
     /// One passive checkpoint now; returns the WAL's size and how much of it is copied, in pages.
