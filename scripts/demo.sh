@@ -83,6 +83,9 @@ for _ in $(seq 1 300); do
   echo "  the alert worker has $n readings to go"
   sleep 2
 done
+# Silences are judged on the worker's once-a-second tick: the replay's last readings (which
+# end the replayed silences) are judged by the next one.
+sleep 2
 if [ "${DEMO_ONESHOT:-0}" != 1 ]; then
   # Keep the province alive in real time while you look around.
   "${SIM[@]}" --client-id sim-live --exclude zone=lc-tr002 >"$DIR/simulate.log" 2>&1 & pids+=($!)
