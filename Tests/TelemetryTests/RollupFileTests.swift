@@ -155,6 +155,29 @@ import Testing
         }
     }
 
+    /// A merge folds the deltas of one key from many commits into one upsert, with the result
+    /// of upserting them one after another: ties of first/last time keep the earlier delta.
+    @Test func coalescedDeltasEqualOneUpsertAfterAnother() {
+        let day = BucketKey(tier: .day, series: SeriesID(3), start: 0)
+        let other = BucketKey(tier: .day, series: SeriesID(4), start: 0)
+        let pieces: [(key: BucketKey, bucket: Bucket)] = [
+            (day, Bucket(time: 50, value: 1)), (day, Bucket(time: 10, value: 2)),
+            (day, Bucket(time: 10, value: 3)),   // same first time: the earlier delta's value stays
+            (day, Bucket(time: 90, value: -4)), (other, Bucket(time: 5, value: 7)), (day, Bucket(time: 20, value: 9)),
+        ]
+        let sorted = pieces.enumerated().sorted { a, b in
+            (a.element.key.series.rawValue, a.offset) < (b.element.key.series.rawValue, b.offset)
+        }.map(\.element)
+        let folded = RollupMerger.coalesced(sorted)
+        #expect(folded.map(\.key) == [day, other])
+        var expected = Bucket.empty
+        for p in pieces where p.key == day { expected.merge(p.bucket) }
+        #expect(folded[0].bucket == expected)
+        #expect(folded[0].bucket.count == 5 && folded[0].bucket.first == 2 && folded[0].bucket.last == -4)
+        #expect(folded[0].bucket.min == -4 && folded[0].bucket.max == 9 && folded[0].bucket.sum == 11)
+        #expect(folded[1].bucket == Bucket(time: 5, value: 7))
+    }
+
     @Test func rollupsPathSitsBesideTheFile() {
         #expect(TelemetryDatabase.rollupsPath(for: "data/collector.sqlite") == "data/collector.rollups.sqlite")
         #expect(TelemetryDatabase.rollupsPath(for: "/var/lib/c/db") == "/var/lib/c/db.rollups")

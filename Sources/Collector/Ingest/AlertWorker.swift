@@ -72,9 +72,7 @@ final class AlertWorker: @unchecked Sendable, SampleHistory {
         defer { cond.unlock() }
         guard !started else { return }
         started = true
-        let t = Thread { [self] in run() }
-        t.name = "alerts"
-        t.start()
+        NamedThread.start("alerts") { [self] in run() }
     }
 
     /// Blocks while the queue is full (call before taking `commitGate`).

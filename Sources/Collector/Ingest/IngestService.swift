@@ -1,5 +1,6 @@
 import Foundation
 import ServiceLifecycle
+import Telemetry
 
 /// Runs the `IngestLoop` on its own thread as a Service: graceful shutdown (SIGTERM) or
 /// cancellation asks the loop to commit, acknowledge and return.
@@ -11,12 +12,10 @@ struct IngestService: Service {
         await withGracefulShutdownHandler {
             await withTaskCancellationHandler {
                 await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
-                    let thread = Thread {
+                    NamedThread.start("mqtt-ingest") {
                         loop.run()
                         done.resume()
                     }
-                    thread.name = "mqtt-ingest"
-                    thread.start()
                 }
             } onCancel: {
                 loop.requestStop()

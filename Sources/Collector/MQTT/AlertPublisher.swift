@@ -2,6 +2,7 @@ import CMosquitto
 import Foundation
 import Logging
 import Synchronization
+import Telemetry
 
 /// Publishes alert messages on an MQTT connection of its own (client id `<client_id>-alerts`,
 /// clean session), driven by a thread of its own:
@@ -50,9 +51,7 @@ final class AlertPublisher: @unchecked Sendable {
         defer { cond.unlock() }
         guard !running else { return }
         running = true
-        let t = Thread { [self] in run() }
-        t.name = "alert-publish"
-        t.start()
+        NamedThread.start("alert-publish") { [self] in run() }
     }
 
     /// Queues a QoS 1 message (any thread); libmosquitto writes it from this publisher's loop.

@@ -69,9 +69,7 @@ public final class RollupMerger: @unchecked Sendable {
         merged = try db.read { try Int64.fetchOne($0, sql: "SELECT journal_upto FROM merge_state WHERE id = 1") } ?? 0
         submitted = merged
         running = true
-        let t = Thread { [self] in run() }
-        t.name = "rollup-merge"
-        t.start()
+        NamedThread.start("rollup-merge") { [self] in run() }
     }
 
     /// Waits while the queue is full (a merger slower than the commits); throws instead when
@@ -177,12 +175,12 @@ public final class RollupMerger: @unchecked Sendable {
     }
 
     /// Upserts the job's deltas in key order (tier, series, bucket: consecutive upserts land on
-    /// the same or the next B-tree page) and records how far the journal is merged.
+    /// the same or the next B-tree page), one per key, and records how far the journal is merged.
     private func merge(_ job: inout Job) throws {
         job.deltas.sort { a, b in
             (a.key.tier.rawValue, a.key.series.rawValue, a.key.start) < (b.key.tier.rawValue, b.key.series.rawValue, b.key.start)
         }
-        let deltas = job.deltas
+        let deltas = Self.coalesced(job.deltas)
         let upTo = job.upTo
         try db.write { db in
             var statements: [Statement] = []
@@ -208,6 +206,22 @@ public final class RollupMerger: @unchecked Sendable {
             }
             try db.execute(sql: "INSERT OR REPLACE INTO merge_state (id, journal_upto) VALUES (1, ?)", arguments: [upTo])
         }
+    }
+
+    /// Sorted deltas with the runs of one key folded into one, in their order (the sort is
+    /// stable, and `Bucket.merge` breaks ties of first/last time as the upsert does): a backlog
+    /// merged in one go touches each day's row once, not once per commit.
+    static func coalesced(_ sorted: [(key: BucketKey, bucket: Bucket)]) -> [(key: BucketKey, bucket: Bucket)] {
+        var out: [(key: BucketKey, bucket: Bucket)] = []
+        out.reserveCapacity(sorted.count)
+        for d in sorted {
+            if let last = out.indices.last, out[last].key == d.key {
+                out[last].bucket.merge(d.bucket)
+            } else {
+                out.append(d)
+            }
+        }
+        return out
     }
 
     /// How a delta merges into a stored rollup row: the result is the aggregate of both.

@@ -37,9 +37,7 @@ public final class WALCheckpointer: @unchecked Sendable {
         defer { cond.unlock() }
         guard !running else { return }
         running = true
-        let t = Thread { [self] in run() }
-        t.name = "wal-checkpoint"
-        t.start()
+        NamedThread.start("wal-checkpoint") { [self] in run() }
     }
 
     /// Stops the thread; returns once it has.
