@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # One drain of scripts/bench-e2e.sh's province stream, for A/B runs of two builds:
-#   scripts/bench-drain.sh BATCH READINGS [perf]
+#   scripts/bench-drain.sh BATCH READINGS [perf|sched]
 # BATCH 1: JSON messages of one reading; BATCH > 1: SenML packs of BATCH readings. QoS 1.
 # The simulator fills the collector's persistent session first; then the collector drains it,
 # timed from /readyz to every message committed; its CPU time and the WAL size are printed.
 # COLLECTOR_BIN picks the binary (default .build/release/collector), so two builds can be
 # alternated in one session (this VM's speed drifts). With "perf", the drain is recorded
-# (perf record --call-graph dwarf) into $DIR/perf.data. DIR defaults to a temporary directory.
+# (perf record --call-graph dwarf) into $DIR/perf.data; with "sched", 10 s of it are recorded by
+# `perf sched record` (read with `perf sched timehist -s`). DIR defaults to a temporary directory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BATCH=$1; WANT=$2; PERF=${3:-}
@@ -39,18 +40,22 @@ summary=$("$BIN" "${args[@]}" 2>/dev/null | grep '^simulate: readings=')
 echo "$summary"
 messages=$(sed -n 's/.*messages=\([0-9]*\).*/\1/p' <<<"$summary"); readings=$(sed -n 's/.*readings=\([0-9]*\).*/\1/p' <<<"$summary")
 run_collector q1.yaml; ready; t0=$(now_ms); c0=$(awk '{print $14+$15}' /proc/$COLLECTOR/stat); b0=$(awk '{print $14+$15}' /proc/$BROKER/stat)
-if [ -n "$PERF" ]; then perf record -F 499 --call-graph dwarf,16384 -p "$COLLECTOR" -o "$DIR/perf.data" 2>/dev/null & PP=$!; fi
+if [ "$PERF" = perf ]; then perf record -F 499 --call-graph dwarf,16384 -p "$COLLECTOR" -o "$DIR/perf.data" 2>/dev/null & PP=$!; fi
+if [ "$PERF" = sched ]; then perf sched record -o "$DIR/perf.data" -- sleep 10 >/dev/null 2>&1 & PP=$!; fi
+if [ "$PERF" = offcpu ]; then perf record -e sched:sched_switch -a --call-graph dwarf,16384 -o "$DIR/perf.data" -- sleep 10 >/dev/null 2>&1 & PP=$!; fi
 deadline=$(( $(now_ms) + 600000 ))
 while [ "$(taken)" -lt "$messages" ]; do
     [ "$(now_ms)" -lt "$deadline" ] || { echo "drain: not done after 600 s ($(taken) of $messages messages)"; exit 1; }
     sleep 0.05
 done
-ms=$(( $(now_ms) - t0 )); c1=$(awk '{print $14+$15}' /proc/$COLLECTOR/stat); b1=$(awk '{print $14+$15}' /proc/$BROKER/stat); echo "cpu: collector $(( (c1-c0)*10 )) ms, broker $(( (b1-b0)*10 )) ms"
+ms=$(( $(now_ms) - t0 ))
+threads() { for t in /proc/$COLLECTOR/task/*; do printf '%s=%s ' "$(cat $t/comm | tr ' ' _)" "$(awk '{print ($14+$15)*10}' $t/stat)"; done; echo; }
+echo "threads (name=cpu ms): $(threads)"; c1=$(awk '{print $14+$15}' /proc/$COLLECTOR/stat); b1=$(awk '{print $14+$15}' /proc/$BROKER/stat); echo "cpu: collector $(( (c1-c0)*10 )) ms, broker $(( (b1-b0)*10 )) ms"
 # Then until the rollups hold every committed reading (builds with a rollup merger thread).
 backlog() { curl -s "http://127.0.0.1:$HTTP/metrics" | awk '/^collector_rollup_backlog_readings/ {printf "%d", $2; f=1} END {if (!f) printf "0"}'; }
 while [ "$(backlog)" -gt 0 ] && [ "$(now_ms)" -lt "$deadline" ]; do sleep 0.05; done
 echo "rollups merged: $(( $(now_ms) - t0 )) ms after the start"
-if [ -n "$PERF" ]; then kill -INT $PP; wait $PP || true; fi
+if [ -n "$PERF" ]; then kill -INT $PP 2>/dev/null || true; wait $PP || true; fi
 curl -s "http://127.0.0.1:$HTTP/metrics" | grep -E '^collector_(commit|batch)' | head -20 > "$DIR/metrics.txt" || true
 echo "wal bytes: $(stat -c %s "$DIR/collector.sqlite-wal")"; stop_collector
 n=$(sqlite3 "$DIR/collector.sqlite" "SELECT count(*) FROM raw")
