@@ -29,6 +29,11 @@ import Testing
             let o = try? await httpJSON(c.baseURL + "/api/v1/raw?series=q-1/temp_c&from=\(now - 7200)&to=\(now)")
             return (o?["points"] as? [[String: Any]])?.count == 120
         }
+        // Rollups follow the commits within a second (the merger's own file and thread).
+        try await waitUntil("merged", seconds: 10) {
+            let o = try? await httpJSON(c.baseURL + "/api/v1/rollups?series=q-1/temp_c&step=1h&from=\(now - 7200)&to=\(now)")
+            return (o?["points"] as? [[String: Any]])?.compactMap { $0["count"] as? Int } == [60, 60]
+        }
         let common = ["--series", "q-1/temp_c", "--step", "1h", "--from", String(now - 7200), "--to", String(now)]
         let http = try await Self.query(["rollups"] + common + ["--url", c.baseURL, "--format", "json"], dir: dir)
         #expect(http.code == 0, "\(http.out)")
