@@ -180,13 +180,26 @@ public final class AlertEngine {
 
     static func render(_ rule: Rule, value: Double?, entry: SensorEntry?, series: SeriesName?, subject: String) -> String {
         guard !rule.summary.isEmpty else { return "\(rule.name) on \(subject)" }
-        var s = rule.summary
-        let v = value.map { $0 == $0.rounded() && abs($0) < 1e15 ? String(Int64($0)) : String($0) } ?? "-"
-        for (k, r) in [("{value}", v), ("{sensor}", series?.sensor ?? entry?.id ?? subject), ("{metric}", series?.metric ?? ""),
-                       ("{zone}", entry?.zone ?? "-"), ("{district}", entry?.district ?? "-"), ("{rule}", rule.name)] {
-            s = s.replacingOccurrences(of: k, with: r)
+        // One pass over the template (this runs for every reading that holds a rule).
+        var out = ""
+        var rest = Substring(rule.summary)
+        while let open = rest.firstIndex(of: "{") {
+            out += rest[..<open]
+            guard let close = rest[open...].firstIndex(of: "}") else { rest = rest[open...]; break }
+            let name = rest[rest.index(after: open)..<close]
+            switch name {
+            case "value": out += value.map { $0 == $0.rounded() && abs($0) < 1e15 ? String(Int64($0)) : String($0) } ?? "-"
+            case "sensor": out += series?.sensor ?? entry?.id ?? subject
+            case "metric": out += series?.metric ?? ""
+            case "zone": out += entry?.zone ?? "-"
+            case "district": out += entry?.district ?? "-"
+            case "rule": out += rule.name
+            default: out += rest[open...close]
+            }
+            rest = rest[rest.index(after: close)...]
         }
-        return s
+        out += rest
+        return out
     }
 }
 

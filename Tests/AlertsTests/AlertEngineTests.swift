@@ -31,6 +31,21 @@ import Telemetry
         #expect(e.observe(series: name("hy-1/temp_c"), sample: Sample(time: 5000, value: 99), now: 5000) { [] }.isEmpty)
     }
 
+    /// Every placeholder in one pass; an unknown one and an unclosed brace stay as written, and
+    /// a substituted value is not expanded again.
+    @Test func summaryTemplate() {
+        let rule = Rule(name: "wet", severity: .info, match: RuleMatch(metric: "rh_pct"), when: .above(90),
+                        summary: "{rule}: {metric}={value} {sensor}/{zone}/{district} {nope} {value {")
+        let e = AlertEngine(rules: [rule], catalogue: catalogue, now: 0)
+        let fired = e.observe(series: name("ft-1/rh_pct"), sample: Sample(time: 1, value: 97.5), now: 1) { [] }
+        #expect(fired.first?.alert.summary == "wet: rh_pct=97.5 ft-1/z1/muong-te {nope} {value {")
+        let plain = Rule(name: "also", severity: .info, match: RuleMatch(metric: "rh_pct"), when: .above(90),
+                         summary: "{sensor} {zone}{district}")
+        let e2 = AlertEngine(rules: [plain], catalogue: catalogue, now: 0)
+        let other = e2.observe(series: name("hy-1/rh_pct"), sample: Sample(time: 1, value: 99), now: 1) { [] }
+        #expect(other.first?.alert.summary == "hy-1 -sin-ho")
+    }
+
     @Test func rateOverAWindow() {
         let rule = Rule(name: "rising", severity: .warning, match: RuleMatch(metric: "level_m"),
                         when: .rateAbove(delta: 0.5, perMillis: 3_600_000))

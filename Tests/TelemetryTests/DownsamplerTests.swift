@@ -66,6 +66,32 @@ import Testing
         #expect(d.start == 1_774_738_800_000)
         #expect(d.end - d.start == 23 * 3_600_000)
     }
+
+    /// The table of day boundaries answers as the calendar does, through DST changes, in any
+    /// order of times, far from where it was built, and through the read-only `lookup`.
+    @Test(arguments: ["Europe/Berlin", "Asia/Ho_Chi_Minh", "America/Sao_Paulo"])
+    func localDaysTableMatchesTheCalendar(zone: String) {
+        let tz = TimeZone(identifier: zone)!
+        var cal = Calendar(identifier: .gregorian)
+        cal.timeZone = tz
+        var days = LocalDays(timeZone: tz)
+        var rng = SplitMix64(seed: 11)
+        let base: EpochMillis = 1_767_225_600_000   // 2026-01-01T00:00Z
+        var lastJump: EpochMillis = base
+        for i in 0..<20_000 {
+            // Mostly near the previous time, sometimes a jump of up to two years either way.
+            let t = i % 500 == 0 ? base + Int64(rng.next() % (730 * 86_400_000)) - 365 * 86_400_000
+                                 : lastJump + Int64(rng.next() % (40 * 86_400_000)) - 20 * 86_400_000
+            if i % 500 == 0 { lastJump = t }
+            let start = cal.startOfDay(for: Date(timeIntervalSince1970: Double(EpochMillis.floorDiv(t, 1000))))
+            let end = cal.date(byAdding: .day, value: 1, to: start)!
+            let want = (EpochMillis(start.timeIntervalSince1970) * 1000, EpochMillis(end.timeIntervalSince1970) * 1000)
+            let seen = days.lookup(t)
+            let got = days.day(containing: t)
+            #expect(got == want && seen == want, "\(zone) at \(t)")
+            if got != want || seen != want { return }
+        }
+    }
 }
 
 @Suite struct TelemetryStoreTests {

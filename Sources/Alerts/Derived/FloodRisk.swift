@@ -47,7 +47,7 @@ public struct FloodRiskTable: Sendable, Equatable {
 public struct RainyDays: Sendable {
     public let rainyDayMM: Double
     public let maxDays: Int
-    private let days: LocalDays
+    private var days: LocalDays
     private var totals: [EpochMillis: Double] = [:]
     private var newestDay: EpochMillis = .min
 
@@ -65,7 +65,7 @@ public struct RainyDays: Sendable {
     }
 
     public mutating func add(time: EpochMillis, mm: Double) {
-        let day = dayStart(time)
+        let day = days.day(containing: time).start   // moves the day table here for `earlierDays`
         if day > newestDay {
             newestDay = day
             let cutoff = day - Int64(maxDays + 1) * 86_400_000

@@ -13,7 +13,9 @@ import Telemetry
 /// - traffic sensors: `congestion`, `travel_time_index` (also `junction.<id>/congestion`, the maximum).
 ///
 /// Trackers are rebuilt from storage the first time a station is seen after a start, so a
-/// restart neither resets a dry spell nor forgets the rain of the last day.
+/// restart neither resets a dry spell nor forgets the rain of the last day. A tracker is taken
+/// out of its dictionary while it is updated (`removeValue`, then stored back), so the update
+/// is in place, not a copy of its buffers.
 final class DerivedSeries {
     private let catalogue: Catalogue
     private let config: CollectorConfig.DerivedConfig
@@ -119,7 +121,7 @@ final class DerivedSeries {
             break
         }
         if FireDangerStage.inputs.contains(name.metric), entry?.kind == .forest {
-            var tracker = fire[name.sensor] ?? seededFireDanger(name.sensor, at: r.time, history: history)
+            var tracker = fire.removeValue(forKey: name.sensor) ?? seededFireDanger(name.sensor, at: r.time, history: history)
             if let day = tracker.record(metric: name.metric, time: r.time, value: r.value) {
                 let prev = fireTouched[name.sensor]
                 fireTouched[name.sensor] = (max(day, prev?.day ?? day), max(r.time, prev?.time ?? r.time))
@@ -165,11 +167,11 @@ final class DerivedSeries {
     // MARK: Rain and floods
 
     private func rain(_ name: SeriesName, _ entry: SensorEntry?, _ s: Sample, history: any SampleHistory) {
-        var w = rain24h[name.sensor] ?? seeded(RollingSum(window: 86_400_000), name, from: s.time - 86_400_000 + 1, to: s.time,
+        var w = rain24h.removeValue(forKey: name.sensor) ?? seeded(RollingSum(window: 86_400_000), name, from: s.time - 86_400_000 + 1, to: s.time,
                                                history: history) { $0.add($1) }
         w.add(s)
         rain24h[name.sensor] = w
-        var days = rainyDays[name.sensor] ?? seeded(RainyDays(rainyDayMM: config.rainyDayMM, timeZone: timeZone.zone), name,
+        var days = rainyDays.removeValue(forKey: name.sensor) ?? seeded(RainyDays(rainyDayMM: config.rainyDayMM, timeZone: timeZone.zone), name,
                                                     from: s.time - 11 * 86_400_000, to: .max, history: history) {
             $0.add(time: $1.time, mm: $1.value)
         }
@@ -193,7 +195,7 @@ final class DerivedSeries {
     // MARK: Air
 
     private func airQuality(_ name: SeriesName, _ s: Sample, history: any SampleHistory) {
-        var t = air[name.sensor] ?? {
+        var t = air.removeValue(forKey: name.sensor) ?? {
             var t = AirQualityTracker()
             for p in VNAQI.Pollutant.allCases {
                 guard let n = try? SeriesName(sensor: name.sensor, metric: p.rawValue) else { continue }
@@ -214,7 +216,7 @@ final class DerivedSeries {
     private func energyLoss(_ entry: SensorEntry, _ s: Sample, history: any SampleHistory) {
         guard let tr = entry.zone, let m = transformers[tr] else { return }
         var tracker: EnergyLossTracker
-        if let t = energy[tr] {
+        if let t = energy.removeValue(forKey: tr) {
             tracker = t
         } else {
             tracker = EnergyLossTracker(feeder: m.feeder, customers: m.customers)
@@ -240,7 +242,7 @@ final class DerivedSeries {
     // MARK: Traffic
 
     private func congestion(_ entry: SensorEntry, _ s: Sample) {
-        var est = freeFlow[entry.id] ?? FreeFlowEstimator(timeZone: timeZone.zone)
+        var est = freeFlow.removeValue(forKey: entry.id) ?? FreeFlowEstimator(timeZone: timeZone.zone)
         est.add(time: s.time, speedKmh: s.value)
         freeFlow[entry.id] = est
         guard let ff = entry.freeFlowKmh ?? est.freeFlowKmh else { return }
