@@ -92,6 +92,31 @@ import Testing
         }
     }
 
+    /// A record with several faults reports the same one whatever the order of its fields:
+    /// the decoder's order of checks (must-understand labels, version, types, value count).
+    @Test(arguments: [
+        ([#""n":5"#, #""v":1"#, #""vs":"x""#, #""zz_":1"#, #""aa_":1"#], #"unknown label "aa_""#),
+        ([#""bver":11"#, #""bn":3"#, #""v":1"#], "bver 11.0 is newer"),
+        ([#""bn":3"#, #""v":"x""#, #""n":"b""#], #""bn" must be a string"#),
+        ([#""n":5"#, #""v":1"#, #""vs":"x""#], "needs exactly one of v, vs, vb, vd"),
+        ([#""n":5"#, #""t":"x""#, #""v":1"#], #""n" must be a string"#),
+    ])
+    func severalFaultsReportTheFirstCheckedOne(fields: [String], message: String) {
+        var orders = [fields, fields.reversed()]
+        for k in 1..<fields.count { orders.append(Array(fields[k...] + fields[..<k])) }
+        // Harmless labels change the dictionary's layout, so its iteration order too.
+        orders += orders.map { $0 + [#""bu":"m""#, #""ut":1"#, #""bs":0"#] }
+        for order in orders {
+            let payload = "[{" + order.joined(separator: ",") + "}]"
+            do {
+                _ = try decode(payload)
+                Issue.record("accepted: \(payload)")
+            } catch {
+                #expect(error.detail.contains(message), "\(payload): \(error)")
+            }
+        }
+    }
+
     @Test func oneBadRecordRejectsThePack() {
         var out: [Reading] = []
         let p = #"[{"n":"a:ok","v":1},{"n":"a:bad","v":1,"x_":0}]"#

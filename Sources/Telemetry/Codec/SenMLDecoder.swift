@@ -24,48 +24,27 @@ public struct SenMLDecoder: Sendable {
         do throws(DecodeError) {
             for (i, item) in records.enumerated() {
                 guard case .object(let r) = item else { throw DecodeError("bad_senml", "record \(i) is not an object") }
-                func number(_ key: String) throws(DecodeError) -> Double? {
-                    switch r[key] {
-                    case nil: return nil
-                    case .number(let x)?: return x
-                    case _?: throw DecodeError("bad_senml", "record \(i): \"\(key)\" must be a number")
-                    }
-                }
-                func string(_ key: String) throws(DecodeError) -> String? {
-                    switch r[key] {
-                    case nil: return nil
-                    case .string(let s)?: return s
-                    case _?: throw DecodeError("bad_senml", "record \(i): \"\(key)\" must be a string")
-                    }
-                }
-                for key in r.keys where key.hasSuffix("_") {
-                    throw DecodeError("bad_senml", "record \(i): unknown label \"\(key)\" ends in '_' (must understand)")
-                }
-                if let ver = try number("bver"), ver > Self.version {
+                // One pass over the record's fields (a lookup per known label hashed a dozen
+                // strings per record). Faults are reported in the RFC's order of checks below,
+                // whatever order the fields came in.
+                var fields = Fields()
+                for (key, value) in r { fields.take(key, value, record: i) }
+                try fields.throwFault(upTo: "bver")
+                if let ver = fields.bver, ver > Self.version {
                     throw DecodeError("bad_senml", "record \(i): bver \(ver) is newer than the supported version \(Int(Self.version))")
                 }
-                if let b = try string("bn") { bn = b }
-                if let b = try number("bt") { bt = b }
-                if let b = try number("bv") { bv = b }
-                _ = try number("bs")
-                _ = try string("bu")
-                _ = try string("u")
-                let v = try number("v")
-                let s = try number("s")
-                _ = try number("ut")
-                var valueFields = v == nil ? 0 : 1
-                if r["vs"] != nil { _ = try string("vs"); valueFields += 1 }
-                if r["vd"] != nil { _ = try string("vd"); valueFields += 1 }
-                if let vb = r["vb"] {
-                    guard case .bool = vb else { throw DecodeError("bad_senml", "record \(i): \"vb\" must be true or false") }
-                    valueFields += 1
+                try fields.throwFault(upTo: "vb")
+                if fields.valueFields > 1 || (fields.valueFields == 0 && fields.s == nil) {
+                    throw DecodeError("bad_senml", "record \(i): needs exactly one of v, vs, vb, vd (or a sum s), has \(fields.valueFields)")
                 }
-                if valueFields > 1 || (valueFields == 0 && s == nil) {
-                    throw DecodeError("bad_senml", "record \(i): needs exactly one of v, vs, vb, vd (or a sum s), has \(valueFields)")
-                }
-                let name = bn + (try string("n") ?? "")
+                try fields.throwFault(upTo: "t")
+                if let b = fields.bn { bn = b }
+                if let b = fields.bt { bt = b }
+                if let b = fields.bv { bv = b }
+                let v = fields.v
+                let name = bn + (fields.n ?? "")
                 try Self.checkName(name, record: i)
-                let rawTime = bt + (try number("t") ?? 0)
+                let rawTime = bt + (fields.t ?? 0)
                 guard rawTime.isFinite else { throw DecodeError.badTime("record \(i): time is not finite") }
                 let time: EpochMillis
                 if abs(rawTime) < 268_435_456 {   // 2^28: relative to now
@@ -98,6 +77,64 @@ public struct SenMLDecoder: Sendable {
         } catch {
             out.removeSubrange(mark...)
             throw error
+        }
+    }
+
+    /// The labels of one record, and its first fault in `rank` order.
+    private struct Fields {
+        var bn: String?, n: String?
+        var bver: Double?, bt: Double?, bv: Double?, v: Double?, s: Double?, t: Double?
+        var valueFields = 0
+        private var fault: (rank: Int, key: String, error: DecodeError)?
+
+        /// Known labels in the order the decoder checks them; an unknown label ending in `_`
+        /// (rank 0) comes first, and of several, the least by name.
+        static let rank: [String: Int] = Dictionary(uniqueKeysWithValues: [
+            "bver", "bn", "bt", "bv", "bs", "bu", "u", "v", "s", "ut", "vs", "vd", "vb", "n", "t",
+        ].enumerated().map { ($1, $0 + 1) })
+
+        mutating func take(_ key: String, _ value: JSONValue, record i: Int) {
+            func number() -> Double? {
+                if case .number(let x) = value { return x }
+                fail(key, DecodeError("bad_senml", "record \(i): \"\(key)\" must be a number"))
+                return nil
+            }
+            func string() -> String? {
+                if case .string(let x) = value { return x }
+                fail(key, DecodeError("bad_senml", "record \(i): \"\(key)\" must be a string"))
+                return nil
+            }
+            switch key {
+            case "bn": bn = string()
+            case "n": n = string()
+            case "bver": bver = number()
+            case "bt": bt = number()
+            case "bv": bv = number()
+            case "v": v = number(); valueFields += 1
+            case "s": s = number()
+            case "t": t = number()
+            case "bs", "ut": _ = number()
+            case "bu", "u": _ = string()
+            case "vs", "vd": _ = string(); valueFields += 1
+            case "vb":
+                valueFields += 1
+                if case .bool = value {} else { fail(key, DecodeError("bad_senml", "record \(i): \"vb\" must be true or false")) }
+            default:
+                if key.hasSuffix("_") {
+                    fail(key, DecodeError("bad_senml", "record \(i): unknown label \"\(key)\" ends in '_' (must understand)"))
+                }
+            }
+        }
+
+        /// Throws the first fault if it ranks at or before `label`.
+        func throwFault(upTo label: String) throws(DecodeError) {
+            if let f = fault, f.rank <= Self.rank[label]! { throw f.error }
+        }
+
+        private mutating func fail(_ key: String, _ error: DecodeError) {
+            let r = Self.rank[key] ?? 0
+            if let f = fault, (f.rank, f.key) <= (r, key) { return }
+            fault = (r, key, error)
         }
     }
 
