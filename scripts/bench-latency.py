@@ -10,7 +10,7 @@ broker, collector decode, commit, rule, alert publish, broker, subscriber. Both 
 libmosquitto's own (mosquitto_pub -l, mosquitto_sub) on one machine, so one clock.
 Prints the count and the p50, p99 and maximum.
 """
-import json, subprocess, sys, threading, time
+import json, os, subprocess, sys, threading, time
 
 port, seconds, prefix = sys.argv[1], float(sys.argv[2]), sys.argv[3]
 # -R: not the retained alert a previous run of the collector left on the broker.
@@ -53,6 +53,8 @@ sub.terminate()
 if not latencies:
     print(f"  alert latency: none of {sent} probes fired within 30 s of the last (the collector is behind the load)")
     sys.exit(0)
+if os.environ.get("LATENCY_SERIES"):  # in probe order, to see when the slow ones came
+    print("  in order (ms): " + " ".join(f"{x:.0f}" for x in latencies))
 latencies.sort()
 pick = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))]
 print(f"  alert latency: {len(latencies)} of {sent} probes fired; p50 {pick(0.5):.1f} ms, p99 {pick(0.99):.1f} ms, max {latencies[-1]:.1f} ms")
