@@ -67,6 +67,21 @@ import Testing
         #expect(got == [r("gw-01/kwh", now - 60_000, 100.5), r("gw-01/kwh", now, 101.5)])
     }
 
+    /// The sensor is bn + n up to the last `:` or `/`, wherever that falls; a new bn applies
+    /// from its record on, and a bad character in bn is found in every record it names.
+    @Test func nameSplitsAtTheLastSeparatorOfBnPlusN() throws {
+        let got = try decode(#"""
+            [{"bn":"st:a","n":"b","v":1},{"n":"x/c","v":2},{"bn":"","n":"d","v":3},{"bn":"gw","n":"e","v":4},
+             {"bn":"z/","n":"f","v":5},{"n":"g","v":6}]
+            """#)
+        #expect(got == [r("st/ab", now, 1), r("st:ax/c", now, 2), r("gw-01/d", now, 3), r("gw-01/gwe", now, 4),
+                        r("z/f", now, 5), r("z/g", now, 6)])
+        for bad in [#"[{"bn":"a b:","n":"c","v":1}]"#, #"[{"bn":"a:","n":"c","v":1},{"n":"d e","v":2}]"#,
+                    #"[{"bn":"-a:","n":"c","v":1}]"#, #"[{"bn":"","n":"","v":1}]"#] {
+            #expect(throws: DecodeError.self, "\(bad)") { try decode(bad) }
+        }
+    }
+
     @Test func nameWithoutSeparatorUsesTopicSensor() throws {
         #expect(try decode(#"[{"n":"temp","v":1}]"#) == [r("gw-01/temp", now, 1)])
     }

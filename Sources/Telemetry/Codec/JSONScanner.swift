@@ -64,7 +64,7 @@ struct JSONScanner {
 
     private mutating func object(depth: Int) throws(DecodeError) -> JSONValue {
         i += 1
-        var out: [String: JSONValue] = [:]
+        var out = [String: JSONValue](minimumCapacity: 8)   // sensor records have a handful of fields: no regrowth
         skipSpace()
         if i < b.count && b[i] == UInt8(ascii: "}") { i += 1; return .object(out) }
         while true {

@@ -20,7 +20,7 @@ public struct SenMLDecoder: Sendable {
         guard case .array(let records) = root else { throw .init("bad_senml", "a SenML pack is a JSON array of records") }
         guard !records.isEmpty else { throw .init("bad_senml", "empty SenML pack") }
         let mark = out.count
-        var bn = "", bt = 0.0, bv = 0.0
+        var base = BaseName(""), bt = 0.0, bv = 0.0
         do throws(DecodeError) {
             for (i, item) in records.enumerated() {
                 guard case .object(let r) = item else { throw DecodeError("bad_senml", "record \(i) is not an object") }
@@ -38,12 +38,15 @@ public struct SenMLDecoder: Sendable {
                     throw DecodeError("bad_senml", "record \(i): needs exactly one of v, vs, vb, vd (or a sum s), has \(fields.valueFields)")
                 }
                 try fields.throwFault(upTo: "t")
-                if let b = fields.bn { bn = b }
+                if let b = fields.bn, b != base.text { base = BaseName(b) }
                 if let b = fields.bt { bt = b }
                 if let b = fields.bv { bv = b }
                 let v = fields.v
-                let name = bn + (fields.n ?? "")
-                try Self.checkName(name, record: i)
+                let n = fields.n ?? ""
+                // The name is bn + n; its checks and split reuse what was found for bn.
+                if !(base.allowed && Self.allowed(n) && Self.alnum((base.text.isEmpty ? n : base.text).utf8.first)) {
+                    try Self.checkName(base.text + n, record: i)
+                }
                 let rawTime = bt + (fields.t ?? 0)
                 guard rawTime.isFinite else { throw DecodeError.badTime("record \(i): time is not finite") }
                 let time: EpochMillis
@@ -61,13 +64,15 @@ public struct SenMLDecoder: Sendable {
                 guard value.isFinite else { throw DecodeError.badValue("record \(i): value is not finite") }
                 let series: SeriesName
                 do {
-                    if let cut = name.lastIndex(where: { $0 == ":" || $0 == "/" }) {
-                        series = try SeriesName(sensor: String(name[..<cut]), metric: String(name[name.index(after: cut)...]))
+                    if let cut = Self.lastSeparator(n) {
+                        series = try SeriesName(sensor: base.text + n[..<cut], metric: String(n[n.utf8.index(after: cut)...]))
+                    } else if let split = base.split {
+                        series = try SeriesName(sensor: split.sensor, metric: split.rest.isEmpty ? n : split.rest + n)
                     } else {
-                        series = try SeriesName(sensor: String(context.topicSensor), metric: name)
+                        series = try SeriesName(sensor: String(context.topicSensor), metric: base.text + n)
                     }
                 } catch {
-                    throw DecodeError.badName("record \(i): name '\(SeriesName.clip(name))': \(error.message)")
+                    throw DecodeError.badName("record \(i): name '\(SeriesName.clip(base.text + n))': \(error.message)")
                 }
                 out.append(Reading(series: series, time: time, value: value))
                 if out.count - mark > context.maxReadings {
@@ -138,13 +143,43 @@ public struct SenMLDecoder: Sendable {
         }
     }
 
+    /// The base name `bn`, examined once for all the records it applies to: whether its
+    /// characters are allowed, and its split at its last `:` or `/` (the sensor, and the
+    /// start of each record's metric).
+    private struct BaseName {
+        let text: String
+        let allowed: Bool
+        let split: (sensor: String, rest: String)?
+
+        init(_ text: String) {
+            self.text = text
+            allowed = SenMLDecoder.allowed(text)
+            split = SenMLDecoder.lastSeparator(text).map { cut in
+                (String(text[..<cut]), String(text[text.utf8.index(after: cut)...]))
+            }
+        }
+    }
+
+    static func alnum(_ c: UInt8?) -> Bool {
+        guard let c else { return false }
+        return (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A)
+    }
+
+    /// Only `A-Z a-z 0-9 - : . / _`.
+    static func allowed(_ s: String) -> Bool {
+        s.utf8.allSatisfy { alnum($0) || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: ".")
+            || $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "_") }
+    }
+
+    static func lastSeparator(_ s: String) -> String.Index? {
+        s.utf8.lastIndex { $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: "/") }
+    }
+
     /// RFC 8428 section 4.5.1: name characters and first character.
     static func checkName(_ name: String, record i: Int) throws(DecodeError) {
         guard let first = name.utf8.first else { throw .badName("record \(i): empty name (bn + n)") }
-        func alnum(_ c: UInt8) -> Bool { (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) }
         guard alnum(first) else { throw .badName("record \(i): name '\(SeriesName.clip(name))' must start with a letter or digit") }
-        for c in name.utf8 where !(alnum(c) || c == UInt8(ascii: "-") || c == UInt8(ascii: ":") || c == UInt8(ascii: ".")
-            || c == UInt8(ascii: "/") || c == UInt8(ascii: "_")) {
+        guard allowed(name) else {
             throw .badName("record \(i): name '\(SeriesName.clip(name))' has a character outside A-Z a-z 0-9 - : . / _")
         }
     }
