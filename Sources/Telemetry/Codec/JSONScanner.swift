@@ -144,12 +144,18 @@ struct JSONScanner {
         i += 1
         let start = i
         // Fast path: no escapes.
-        while i < b.count, b[i] != UInt8(ascii: "\""), b[i] != UInt8(ascii: "\\"), b[i] >= 0x20 { i += 1 }
+        var bits: UInt8 = 0
+        while i < b.count, b[i] != UInt8(ascii: "\""), b[i] != UInt8(ascii: "\\"), b[i] >= 0x20 { bits |= b[i]; i += 1 }
         if i < b.count && b[i] == UInt8(ascii: "\"") {
-            guard let s = String(validating: UnsafeRawBufferPointer(rebasing: b[start..<i]), as: UTF8.self) else {
+            let raw = UnsafeRawBufferPointer(rebasing: b[start..<i])
+            i += 1
+            // ASCII is valid UTF-8: decoding it needs no check (and `String(validating:)` is
+            // generic at run time, a tenth of a SenML pack's decoding).
+            if bits < 0x80 { return raw.withMemoryRebound(to: UInt8.self) { String(decoding: $0, as: UTF8.self) } }
+            guard let s = String(validating: raw, as: UTF8.self) else {
+                i -= 1
                 throw fail("invalid UTF-8 in a string")
             }
-            i += 1
             return s
         }
         var out = Array(UnsafeRawBufferPointer(rebasing: b[start..<i]))
