@@ -56,10 +56,12 @@ import Testing
         }
     }
 
-    @Test func invalidUTF8() {
+    @Test func invalidUTF8() throws {
         var bytes = Array("\"ab".utf8)
         bytes += [0xC3, 0x28, 0x22]
         #expect(throws: DecodeError.self) { _ = try JSONScanner.parse(bytes) }
+        // Unescaped non-ASCII goes through validation too, and is kept as it is.
+        #expect(try parse(#""Lâm Đồng, Lai Châu""#) == .string("Lâm Đồng, Lai Châu"))
     }
 
     @Test func nestingIsLimited() throws {
