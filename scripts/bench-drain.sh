@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # One drain of scripts/bench-e2e.sh's province stream, for A/B runs of two builds:
-#   scripts/bench-drain.sh BATCH READINGS [perf|sched]
+#   scripts/bench-drain.sh BATCH READINGS [perf|sched|offcpu]
 # BATCH 1: JSON messages of one reading; BATCH > 1: SenML packs of BATCH readings. QoS 1.
 # The simulator fills the collector's persistent session first; then the collector drains it,
 # timed from /readyz to every message committed; its CPU time and the WAL size are printed.
 # COLLECTOR_BIN picks the binary (default .build/release/collector), so two builds can be
 # alternated in one session (this VM's speed drifts). With "perf", the drain is recorded
 # (perf record --call-graph dwarf) into $DIR/perf.data; with "sched", 10 s of it are recorded by
-# `perf sched record` (read with `perf sched timehist -s`). DIR defaults to a temporary directory.
+# `perf sched record` (read with `perf sched timehist -s`); with "offcpu", 10 s of context
+# switches with their stacks, system-wide (`perf script`: where a thread stops running, and
+# why). Each thread's CPU time is printed after the drain. DIR defaults to a temporary directory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BATCH=$1; WANT=$2; PERF=${3:-}
