@@ -48,6 +48,33 @@ import Testing
         }
     }
 
+    /// A journal replay whose 1m deltas are merged already adds its readings to the other
+    /// tiers only, exactly as a plain add would.
+    @Test func addSkippingATierLeavesItOut() {
+        var rng = SplitMix64(seed: 8)
+        var readings = Self.stream(seed: 8, count: 3000)
+        readings.shuffle(using: &rng)
+        var unique = Set<[Int64]>()
+        readings = readings.filter { unique.insert([Int64($0.series.rawValue), $0.time]).inserted }
+        var d = Downsampler(days: LocalDays(timeZone: Self.hcm.zone))
+        d.reserve(seriesCount: 4)
+        var merged: [BucketKey: Bucket] = [:]
+        for (i, r) in readings.enumerated() {
+            d.add(series: r.series, time: r.time, value: r.value, skipping: .minute)
+            if i % 97 == 0 { d.drain { key, delta in merged[key, default: .empty].merge(delta) } }
+        }
+        d.drain { key, delta in merged[key, default: .empty].merge(delta) }
+        #expect(!merged.keys.contains { $0.tier == .minute })
+        for tier in Tier.allCases where tier != .minute {
+            let expected = RollupOracle.recompute(readings, tier: tier, utcOffsetSeconds: 7 * 3600)
+            let got = merged.filter { $0.key.tier == tier }
+            #expect(got.count == expected.count, "tier \(tier)")
+            for (k, b) in expected {
+                #expect(got[k].map { sameBucket($0, b) } == true, "tier \(tier) bucket \(k.start)")
+            }
+        }
+    }
+
     @Test func bucketAlignment() {
         var d = Downsampler(days: LocalDays(timeZone: Self.hcm.zone))
         let t: EpochMillis = 1_795_000_123_456   // 2026-11-18T11:08:43.456Z = 18:08 in Hanoi

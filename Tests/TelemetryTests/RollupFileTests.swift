@@ -31,9 +31,118 @@ import Testing
         }
     }
 
+    /// Every row of `tier` in the rollups file, by key.
+    static func tierRows(_ db: some DatabaseReader, _ tier: Tier) throws -> [BucketKey: Bucket] {
+        try db.read { db in
+            var out: [BucketKey: Bucket] = [:]
+            for r in try Row.fetchAll(db, sql: "SELECT * FROM \(tier.table)") {
+                out[BucketKey(tier: tier, series: SeriesID(Int32(r["series_id"] as Int64)), start: r["t"])] =
+                    Bucket(count: r["cnt"], sum: r["total"], min: r["lo"], max: r["hi"],
+                           firstTime: r["first_t"], first: r["first_v"], lastTime: r["last_t"], last: r["last_v"])
+            }
+            return out
+        }
+    }
+
+    /// Every tier of the rollups file at `path` equals the recompute of `readings` (series 0).
+    static func expectTiersMatch(_ db: some DatabaseReader, _ readings: [Reading], _ comment: String) throws {
+        let bound = readings.map { BoundReading(series: SeriesID(0), time: $0.time, value: $0.value) }
+        for tier in Tier.allCases {
+            let expected = RollupOracle.recompute(bound, tier: tier, utcOffsetSeconds: 0)
+            let got = try tierRows(db, tier)
+            #expect(got.count == expected.count, "\(comment): tier \(tier)")
+            for (k, b) in expected {
+                #expect(got[k].map { sameBucket($0, b) } == true, "\(comment): tier \(tier) bucket \(k.start)")
+            }
+        }
+    }
+
+    /// Polls `body` every 20 ms for up to 10 s (blocking: call it `onOwnThread`).
+    static func eventually(_ body: () throws -> Bool) rethrows -> Bool {
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline {
+            if try body() { return true }
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        return try body()
+    }
+
+    /// The 1m tier is merged at every merge, the 15m, 1h and 1d tiers less often. Files left
+    /// between the two (copied as a killed process leaves them) hold readings in the 1m tier
+    /// only: the next start adds those to the coarser tiers alone, so every tier equals its
+    /// recompute, with no reading counted twice or missed.
+    @Test func aKillBetweenTheMinuteAndTheCoarseMergeCountsEachReadingOnce() async throws {
+        try await onOwnThread { try Self.killBetweenTheMinuteAndTheCoarseMerge() }
+    }
+
+    static func killBetweenTheMinuteAndTheCoarseMerge() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let path = dir.file("c.sqlite")
+        let rollupsPath = TelemetryDatabase.rollupsPath(for: path)
+        let pool = try TelemetryDatabase.open(path: path)
+        let store = try TelemetryStore(pool: pool, timeZone: .utc, rollupCoarseInterval: .seconds(3600))
+        let name = try SeriesName(parsing: "a/x")
+        let merged = Self.readings(name, 0..<100), minuteOnly = Self.readings(name, 100..<250)
+        var batch = IngestBatch()
+        #expect(store.bind(merged, into: &batch))
+        try store.commit(batch, now: 0, rollups: .mergeNow)   // waited for: every tier
+        batch = IngestBatch()
+        #expect(store.bind(minuteOnly, into: &batch))
+        try store.commit(batch, now: 0, rollups: .handOff)    // the 1m tier now, the others in an hour
+
+        let reader = try DatabaseQueue(path: rollupsPath)
+        func total(_ tier: Tier) throws -> Int { try reader.read { try Int.fetchOne($0, sql: "SELECT sum(cnt) FROM \(tier.table)") } ?? 0 }
+        #expect(try eventually { try total(.minute) == 250 })
+        for tier in [Tier.quarterHour, .hour, .day] { #expect(try total(tier) == 100, "tier \(tier)") }
+        let state = try reader.read { try Row.fetchOne($0, sql: "SELECT journal_upto, minute_upto FROM merge_state")! }
+        #expect((state[0] as Int64) < (state[1] as Int64))
+        try reader.close()
+
+        let copy = TempDir()
+        defer { copy.cleanup() }
+        let copyPath = copy.file("c.sqlite")
+        for (from, to) in [(path, copyPath), (rollupsPath, TelemetryDatabase.rollupsPath(for: copyPath))] {
+            for suffix in ["", "-wal"] where FileManager.default.fileExists(atPath: from + suffix) {
+                try FileManager.default.copyItem(atPath: from + suffix, toPath: to + suffix)
+            }
+        }
+        let restartedPool = try TelemetryDatabase.open(path: copyPath)
+        let restarted = try TelemetryStore(pool: restartedPool, timeZone: .utc)
+        #expect(!restarted.hasPendingRollups)
+        try expectTiersMatch(restartedPool, merged + minuteOnly, "after the restart")
+        try restarted.close()
+
+        try store.close()   // stopping merges the deferred tiers
+        try expectTiersMatch(pool, merged + minuteOnly, "after a clean stop")
+    }
+
+    /// Nobody waiting and nothing new arriving: the deferred tiers still reach the file after
+    /// the coarse interval.
+    @Test func deferredTiersAreMergedOnTheirOwn() async throws {
+        try await onOwnThread { try Self.deferredTiersMergedOnTheirOwn() }
+    }
+
+    static func deferredTiersMergedOnTheirOwn() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let path = dir.file("c.sqlite")
+        let pool = try TelemetryDatabase.open(path: path)
+        let store = try TelemetryStore(pool: pool, timeZone: .utc, rollupCoarseInterval: .milliseconds(300))
+        let readings = Self.readings(try SeriesName(parsing: "a/x"), 0..<120)
+        var batch = IngestBatch()
+        #expect(store.bind(readings, into: &batch))
+        try store.commit(batch, now: 0, rollups: .handOff)
+        #expect(try eventually {
+            try pool.read { try Int.fetchOne($0, sql: "SELECT sum(cnt) FROM rollup_1d") } == 120
+        })
+        try expectTiersMatch(pool, readings, "merged on their own")
+        try store.close()
+    }
+
     /// A commit does not wait for the rollups file: with its write lock held elsewhere, commits
     /// that hand their deltas over still succeed at once, and the deltas are merged once the
-    /// lock is free.
+    /// lock is free. Meanwhile the backlog gauge counts the readings waiting.
     @Test func aBusyRollupsFileDoesNotHoldUpCommits() throws {
         let dir = TempDir()
         defer { dir.cleanup() }
@@ -42,6 +151,8 @@ import Testing
         let store = try TelemetryStore(pool: pool, timeZone: .utc)
         let name = try SeriesName(parsing: "a/x")
 
+        let backlog = Latest()
+        store.observeRollupBacklog { backlog.set($0) }
         let unlock = try Self.holdWriteLock(TelemetryDatabase.rollupsPath(for: path))
         let started = ContinuousClock.now
         for part in 0..<3 {
@@ -53,10 +164,12 @@ import Testing
         #expect(ContinuousClock.now - started < .seconds(2))
         #expect(try pool.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM raw") } == 300)
         #expect(store.hasPendingRollups)
+        #expect(backlog.value == 300)   // readings, not commits
         unlock()
 
         try store.mergeRollups()
         #expect(!store.hasPendingRollups)
+        #expect(backlog.value == 0)
         let hour = try pool.read { try Row.fetchOne($0, sql: "SELECT sum(cnt), sum(total) FROM rollup_1h")! }
         #expect(hour[0] as Int == 300 && hour[1] as Double == Double(299 * 300 / 2))
         #expect(try pool.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM rollup_journal") } == 0)
@@ -182,4 +295,12 @@ import Testing
         #expect(TelemetryDatabase.rollupsPath(for: "data/collector.sqlite") == "data/collector.rollups.sqlite")
         #expect(TelemetryDatabase.rollupsPath(for: "/var/lib/c/db") == "/var/lib/c/db.rollups")
     }
+}
+
+/// The last value a callback reported, readable from the test.
+final class Latest: @unchecked Sendable {
+    private let lock = NSLock()
+    private var v = -1
+    func set(_ n: Int) { lock.lock(); v = n; lock.unlock() }
+    var value: Int { lock.lock(); defer { lock.unlock() }; return v }
 }

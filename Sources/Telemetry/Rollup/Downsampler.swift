@@ -76,6 +76,25 @@ public struct Downsampler: Sendable {
         if inside != (1 << Self.tiers) - 1 { addOutside(series: series, base: base, time: time, value: value, done: inside) }
     }
 
+    /// Adds a reading to every tier but `skipped` (a journal replay: the 1m tier has it already).
+    public mutating func add(series: SeriesID, time: EpochMillis, value: Double, skipping skipped: Tier) {
+        let base = series.index &* Self.tiers
+        precondition(base &+ Self.tiers <= slots.count, "series id not reserved")
+        if !dirty[series.index] {
+            dirty[series.index] = true
+            dirtyList.append(series)
+        }
+        var done = 1 << skipped.rawValue
+        for tier in Tier.allCases where tier != skipped {
+            let i = base &+ tier.rawValue
+            if time >= slots[i].start && time < slots[i].end {
+                slots[i].delta.add(time: time, value: value)
+                done |= 1 << tier.rawValue
+            }
+        }
+        if done != (1 << Self.tiers) - 1 { addOutside(series: series, base: base, time: time, value: value, done: done) }
+    }
+
     /// The tiers (not in `done`) whose open bucket does not contain `time`: a newer bucket
     /// opens (the old delta is kept for the commit), or an older one gets a late delta.
     @usableFromInline

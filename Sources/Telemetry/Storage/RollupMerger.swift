@@ -6,17 +6,21 @@ import GRDBSQLite
 /// and connection of its own, beside the ingest thread:
 ///
 ///     ingest:  commit raw + rollup_journal (main file) -> submit(deltas, upTo: last journal id)
-///     merger:  upsert the deltas + merge_state.journal_upto, one transaction (rollups file)
+///     merger:  upsert the 1m deltas (+ every 5 s the 15m/1h/1d ones) + merge_state, one
+///              transaction (rollups file)
 ///
 /// The two files have separate write locks, so a merge never holds up a commit. A delta's
 /// readings stay in the journal until `mergedUpTo` passes them; a restart replays the journal
-/// rows past `merge_state.journal_upto`, so every rollup row equals the aggregate of its raw
-/// rows whatever was interrupted. A failed merge keeps its deltas and is tried again.
+/// rows past `merge_state.journal_upto` (those up to `minute_upto` into the coarse tiers
+/// only), so every rollup row equals the aggregate of its raw rows whatever was interrupted.
+/// A failed merge keeps its deltas and is tried again.
 public final class RollupMerger: @unchecked Sendable {
-    /// One hand-over: deltas in any order, and the last journal id they cover.
+    /// One hand-over: deltas in any order, the last journal id they cover, and how many
+    /// readings they hold.
     private struct Job {
         var deltas: [(key: BucketKey, bucket: Bucket)]
         var upTo: Int64
+        var readings: Int
     }
 
     /// By default `waitForRoom` waits while more deltas than this are queued (the merger's
@@ -29,35 +33,52 @@ public final class RollupMerger: @unchecked Sendable {
     private let cond = NSCondition()
     private var queue: [Job] = []
     private var queuedDeltas = 0
+    private var queuedReadings = 0
+    /// Every tier holds the journal up to here (`merge_state.journal_upto`).
     private var merged: Int64
-    private var submitted: Int64
-    private var onBacklog: @Sendable (Int64) -> Void = { _ in }
+    /// The 1m tier holds the journal up to here (`merge_state.minute_upto`, never behind `merged`).
+    private var minuteMerged: Int64
+    private var onBacklog: @Sendable (Int) -> Void = { _ in }
     private var failure: (any Error)?
     private var stopping = false
     private var running = false
     private var closed = false
     private var waiters = 0
     private var lastMerge = ContinuousClock.now - .seconds(1)
+    private var lastCoarse = ContinuousClock.now
+    /// The merger thread's own: 15m, 1h and 1d deltas whose readings are in the 1m tier
+    /// already, summed by key until the next coarse merge.
+    private var deferred: [BucketKey: Bucket] = [:]
     /// At most one merge this often unless someone waits for it: each merge rewrites every
     /// B-tree page it touches, so fewer, larger merges write less.
     static let minInterval: Duration = .milliseconds(500)
+    /// The 15m, 1h and 1d tiers are merged this often (and whenever someone waits, or the
+    /// merger stops); the 1m tier at every merge. A coarse bucket gets many readings in that
+    /// time, so it is written once, not at every merge.
+    public static let defaultCoarseInterval: Duration = .seconds(5)
+    private let coarseInterval: Duration
 
-    /// The journal id up to which every reading is in the rollups file.
+    /// The journal id up to which every reading is in every tier of the rollups file.
     public var mergedUpTo: Int64 { cond.lock(); defer { cond.unlock() }; return merged }
 
-    /// Called (on either thread, under a lock) with the number of journaled readings handed
-    /// over and not merged yet, whenever it changes.
-    public func observeBacklog(_ body: @escaping @Sendable (Int64) -> Void) {
+    /// The journal id up to which every reading is in the 1m tier (at or past `mergedUpTo`).
+    public var minuteMergedUpTo: Int64 { cond.lock(); defer { cond.unlock() }; return minuteMerged }
+
+    /// Called (on either thread, under a lock) with the number of readings handed over and not
+    /// yet in the 1m tier, whenever it changes.
+    public func observeBacklog(_ body: @escaping @Sendable (Int) -> Void) {
         cond.lock()
         onBacklog = body
-        body(submitted - merged)
+        body(queuedReadings)
         cond.unlock()
     }
 
     /// Opens a writer of its own on the rollups file at `path` (already migrated) and starts
     /// the thread. `synchronous` and `maxPageCount` follow the main file's writer.
-    init(path: String, synchronous: Int, maxPageCount: Int64, queueLimit: Int = defaultQueueLimit) throws {
+    init(path: String, synchronous: Int, maxPageCount: Int64, queueLimit: Int = defaultQueueLimit,
+         coarseInterval: Duration = defaultCoarseInterval) throws {
         self.queueLimit = queueLimit
+        self.coarseInterval = coarseInterval
         var config = Configuration()
         config.busyMode = .timeout(5)
         config.prepareDatabase { db in
@@ -66,8 +87,9 @@ public final class RollupMerger: @unchecked Sendable {
             try db.execute(sql: "PRAGMA max_page_count = \(maxPageCount)")
         }
         db = try DatabasePool(path: path, configuration: config)
-        merged = try db.read { try Int64.fetchOne($0, sql: "SELECT journal_upto FROM merge_state WHERE id = 1") } ?? 0
-        submitted = merged
+        let state = try db.read { try Row.fetchOne($0, sql: "SELECT journal_upto, minute_upto FROM merge_state WHERE id = 1") }
+        merged = state?[0] ?? 0
+        minuteMerged = max(merged, state?[1] ?? 0)
         running = true
         NamedThread.start("rollup-merge") { [self] in run() }
     }
@@ -84,19 +106,19 @@ public final class RollupMerger: @unchecked Sendable {
         }
     }
 
-    /// Queues `deltas` (the readings of journal ids up to `upTo`); call `waitForRoom` first.
-    func submit(_ deltas: [(key: BucketKey, bucket: Bucket)], upTo: Int64) {
+    /// Queues `deltas` (of `readings` readings, journal ids up to `upTo`); call `waitForRoom` first.
+    func submit(_ deltas: [(key: BucketKey, bucket: Bucket)], upTo: Int64, readings: Int) {
         cond.lock()
-        queue.append(Job(deltas: deltas, upTo: upTo))
+        queue.append(Job(deltas: deltas, upTo: upTo, readings: readings))
         queuedDeltas += deltas.count
-        submitted = max(submitted, upTo)
-        onBacklog(submitted - merged)
+        queuedReadings += readings
+        onBacklog(queuedReadings)
         cond.broadcast()
         cond.unlock()
     }
 
-    /// Blocks until everything up to journal id `upTo` is merged; throws the merge's error if
-    /// it failed meanwhile (its deltas stay queued and are tried again).
+    /// Blocks until everything up to journal id `upTo` is merged into every tier; throws the
+    /// merge's error if it failed meanwhile (its deltas stay queued and are tried again).
     func wait(upTo: Int64) throws {
         cond.lock()
         defer { cond.unlock() }
@@ -118,8 +140,8 @@ public final class RollupMerger: @unchecked Sendable {
         cond.unlock()
     }
 
-    /// Merges what is queued, then stops the thread and closes the connection; returns once it
-    /// has. What cannot be merged stays in the journal for the next start.
+    /// Merges what is queued and deferred, then stops the thread and closes the connection;
+    /// returns once it has. What cannot be merged stays in the journal for the next start.
     func stop() {
         cond.lock()
         stopping = true
@@ -134,36 +156,54 @@ public final class RollupMerger: @unchecked Sendable {
     private func run() {
         cond.lock()
         while true {
-            if queue.isEmpty {
-                if stopping { break }
-                cond.wait()
+            let now = ContinuousClock.now
+            let urgent = waiters > 0 || stopping || queuedDeltas > queueLimit
+            let coarseTime = urgent || now >= lastCoarse + coarseInterval || deferred.count > queueLimit / 2
+            let fineDue = !queue.isEmpty && (urgent || now >= lastMerge + Self.minInterval)
+            if !fineDue && !(coarseTime && !deferred.isEmpty) {
+                if queue.isEmpty && deferred.isEmpty {
+                    if stopping { break }
+                    cond.wait()
+                } else {
+                    var wake = lastCoarse + coarseInterval
+                    if !queue.isEmpty { wake = min(wake, lastMerge + Self.minInterval) }
+                    _ = cond.wait(until: Date(timeIntervalSinceNow: now.duration(to: wake).inSeconds))
+                }
                 continue
             }
-            let due = lastMerge + Self.minInterval
-            if ContinuousClock.now < due && waiters == 0 && !stopping && queuedDeltas <= queueLimit {
-                _ = cond.wait(until: Date(timeIntervalSinceNow: ContinuousClock.now.duration(to: due).inSeconds))
-                continue
-            }
-            lastMerge = ContinuousClock.now
+            lastMerge = now
             // Everything queued, in one transaction.
-            var job = queue.removeFirst()
-            for j in queue { job.deltas += j.deltas; job.upTo = max(job.upTo, j.upTo) }
-            queue.removeAll()
+            let queued = !queue.isEmpty
+            var job = Job(deltas: [], upTo: minuteMerged, readings: 0)
+            if queued {
+                job = queue.removeFirst()
+                for j in queue { job.deltas += j.deltas; job.upTo = max(job.upTo, j.upTo); job.readings += j.readings }
+                queue.removeAll()
+            }
             cond.unlock()
-            let result = Result { try merge(&job) }
+            let result = Result { try merge(&job, flush: coarseTime) }
             cond.lock()
             switch result {
             case .success:
                 failure = nil
-                merged = max(merged, job.upTo)
+                minuteMerged = max(minuteMerged, job.upTo)
+                if coarseTime {
+                    merged = minuteMerged
+                    lastCoarse = ContinuousClock.now
+                }
                 queuedDeltas -= job.deltas.count
-                onBacklog(submitted - merged)
+                queuedReadings -= job.readings
+                onBacklog(queuedReadings)
             case .failure(let e):
                 failure = e
-                queue.insert(job, at: 0)
+                if queued { queue.insert(job, at: 0) }
                 cond.broadcast()
                 // Stopping: the journal keeps these readings for the next start.
-                if stopping { queue.removeAll(); break }
+                if stopping {
+                    queue.removeAll()
+                    deferred.removeAll()
+                    break
+                }
                 // Tried again after a second, or at once when woken (a new cap, a new job).
                 _ = cond.wait(until: Date(timeIntervalSinceNow: 1))
             }
@@ -174,14 +214,29 @@ public final class RollupMerger: @unchecked Sendable {
         cond.unlock()
     }
 
-    /// Upserts the job's deltas in key order (tier, series, bucket: consecutive upserts land on
-    /// the same or the next B-tree page), one per key, and records how far the journal is merged.
-    private func merge(_ job: inout Job) throws {
+    /// Upserts the job's 1m deltas, and with `flush` every coarse delta (the job's and the
+    /// deferred ones), in key order (tier, series, bucket: consecutive upserts land on the
+    /// same or the next B-tree page), one per key, and records how far the journal is merged,
+    /// in one transaction. Without `flush` the job's coarse deltas are deferred once it commits.
+    private func merge(_ job: inout Job, flush: Bool) throws {
         job.deltas.sort { a, b in
             (a.key.tier.rawValue, a.key.series.rawValue, a.key.start) < (b.key.tier.rawValue, b.key.series.rawValue, b.key.start)
         }
         let deltas = Self.coalesced(job.deltas)
-        let upTo = job.upTo
+        let firstCoarse = deltas.firstIndex { $0.key.tier != .minute } ?? deltas.endIndex
+        let coarse = deltas[firstCoarse...]
+        var flushed: [(key: BucketKey, bucket: Bucket)] = []
+        if flush {
+            flushed.reserveCapacity(deferred.count + coarse.count)
+            for (k, b) in deferred { flushed.append((k, b)) }
+            flushed += coarse
+            flushed.sort { a, b in
+                (a.key.tier.rawValue, a.key.series.rawValue, a.key.start) < (b.key.tier.rawValue, b.key.series.rawValue, b.key.start)
+            }
+            flushed = Self.coalesced(flushed)
+        }
+        let minuteUpTo = max(minuteMerged, job.upTo)
+        let allUpTo = flush ? minuteUpTo : merged
         try db.write { db in
             var statements: [Statement] = []
             for tier in Tier.allCases {
@@ -190,7 +245,7 @@ public final class RollupMerger: @unchecked Sendable {
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """ + Self.mergeRule))
             }
-            for (key, b) in deltas {
+            func upsert(_ key: BucketKey, _ b: Bucket) throws {
                 try FastStep.run(statements[key.tier.rawValue], db) { h in
                     sqlite3_bind_int64(h, 1, Int64(key.series.rawValue))
                     sqlite3_bind_int64(h, 2, key.start)
@@ -204,7 +259,15 @@ public final class RollupMerger: @unchecked Sendable {
                     sqlite3_bind_double(h, 10, b.last)
                 }
             }
-            try db.execute(sql: "INSERT OR REPLACE INTO merge_state (id, journal_upto) VALUES (1, ?)", arguments: [upTo])
+            for (key, b) in deltas[..<firstCoarse] { try upsert(key, b) }
+            for (key, b) in flushed { try upsert(key, b) }
+            try db.execute(sql: "INSERT OR REPLACE INTO merge_state (id, journal_upto, minute_upto) VALUES (1, ?, ?)",
+                           arguments: [allUpTo, minuteUpTo])
+        }
+        if flush {
+            deferred.removeAll(keepingCapacity: true)
+        } else {
+            for (k, b) in coarse { deferred[k, default: .empty].merge(b) }
         }
     }
 

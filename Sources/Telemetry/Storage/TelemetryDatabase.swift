@@ -215,6 +215,10 @@ public enum TelemetryDatabase {
                 )
                 """)
         }
+        m.registerMigration("r2: how far the 1m tier is merged") { db in
+            // NULL: as far as journal_upto (every tier was merged together before r2).
+            try db.execute(sql: "ALTER TABLE merge_state ADD COLUMN minute_upto INTEGER")
+        }
         return m
     }
 }

@@ -30,6 +30,9 @@ public final class TelemetryStore {
     private var nextJournalID: Int64
     /// Journal rows up to this id are handed to the merger (or merged).
     private var handedUpTo: Int64
+    /// Journal rows up to this id are in the 1m tier already (merged before a restart): a
+    /// replay adds their readings to the coarser tiers only.
+    private var minuteMergedUpTo: Int64
     /// Journal rows up to this id are deleted.
     private var trimmedUpTo: Int64 = 0
     /// The journal row being written (reused between commits).
@@ -57,9 +60,11 @@ public final class TelemetryStore {
 
     /// Loads the series registry from `pool` (opened by `TelemetryDatabase.open`), starts the
     /// rollup merger on the rollups file, and merges what a previous run left in the journal.
-    /// `rollupQueueLimit`: the merger's queue bound, in deltas (`RollupMerger.waitForRoom`).
+    /// `rollupQueueLimit`: the merger's queue bound, in deltas (`RollupMerger.waitForRoom`);
+    /// `rollupCoarseInterval`: how often the 15m, 1h and 1d tiers are merged.
     public init(pool: DatabasePool, timeZone: TimeZoneID, maxSeries: Int = 200_000, quarantineLimit: Int = 10_000,
-                rollupQueueLimit: Int = RollupMerger.defaultQueueLimit) throws {
+                rollupQueueLimit: Int = RollupMerger.defaultQueueLimit,
+                rollupCoarseInterval: Duration = RollupMerger.defaultCoarseInterval) throws {
         self.pool = pool
         self.quarantineLimit = quarantineLimit
         self.downsampler = Downsampler(days: LocalDays(timeZone: timeZone.zone))
@@ -81,9 +86,11 @@ public final class TelemetryStore {
              try Int64.fetchOne(db, sql: "SELECT max(id) FROM rollup_journal") ?? 0)
         }
         merger = try RollupMerger(path: TelemetryDatabase.rollupsPath(for: pool.path), synchronous: synchronous,
-                                  maxPageCount: maxPages, queueLimit: rollupQueueLimit)
+                                  maxPageCount: maxPages, queueLimit: rollupQueueLimit,
+                                  coarseInterval: rollupCoarseInterval)
         handedUpTo = merger.mergedUpTo
-        nextJournalID = max(handedUpTo, lastJournalID) + 1
+        minuteMergedUpTo = merger.minuteMergedUpTo
+        nextJournalID = max(minuteMergedUpTo, lastJournalID) + 1
         // Readings a previous run journaled but did not merge: merge them now.
         try mergeRollups()
     }
@@ -96,9 +103,10 @@ public final class TelemetryStore {
         try mergeRollups()
     }
 
-    /// `body` gets the number of readings committed but not yet merged into the rollups file
-    /// (handed to the merger), whenever it changes.
-    public func observeRollupBacklog(_ body: @escaping @Sendable (Int64) -> Void) {
+    /// `body` gets the number of readings handed to the merger and not yet in the 1m tier of
+    /// the rollups file, whenever it changes (the coarser tiers follow within
+    /// `RollupMerger.defaultCoarseInterval`).
+    public func observeRollupBacklog(_ body: @escaping @Sendable (Int) -> Void) {
         merger.observeBacklog(body)
     }
 
@@ -210,9 +218,9 @@ public final class TelemetryStore {
             var deltas: [(key: BucketKey, bucket: Bucket)] = []
             deltas.reserveCapacity(pendingReadings)
             downsampler.drain { key, b in deltas.append((key, b)) }
-            pendingReadings = 0
             handedUpTo = nextJournalID - 1
-            merger.submit(deltas, upTo: handedUpTo)
+            merger.submit(deltas, upTo: handedUpTo, readings: pendingReadings)
+            pendingReadings = 0
             if rollups == .mergeNow { try merger.wait(upTo: handedUpTo) }
         }
         return stats
@@ -324,7 +332,7 @@ public final class TelemetryStore {
     private func replayJournal(_ db: Database) throws {
         downsampler.discardDeltas()
         clearNewest()
-        let rows = try db.cachedStatement(sql: "SELECT readings FROM rollup_journal WHERE id > ? ORDER BY id")
+        let rows = try db.cachedStatement(sql: "SELECT id, readings FROM rollup_journal WHERE id > ? ORDER BY id")
         let h = rows.sqliteStatement
         sqlite3_reset(h)
         sqlite3_bind_int64(h, 1, handedUpTo)
@@ -337,11 +345,16 @@ public final class TelemetryStore {
                 throw DatabaseError(resultCode: ResultCode(rawValue: rc),
                                     message: String(cString: sqlite3_errmsg(db.sqliteConnection)), sql: rows.sql)
             }
-            let bytes = UnsafeRawBufferPointer(start: sqlite3_column_blob(h, 0), count: Int(sqlite3_column_bytes(h, 0)))
+            let minuteMerged = sqlite3_column_int64(h, 0) <= minuteMergedUpTo
+            let bytes = UnsafeRawBufferPointer(start: sqlite3_column_blob(h, 1), count: Int(sqlite3_column_bytes(h, 1)))
             JournalPack.forEach(in: bytes) { r in
                 // The journal and the series rows are written in the same transactions.
                 guard r.series.rawValue >= 0 && r.series.index < registry.count else { return }
-                downsampler.add(series: r.series, time: r.time, value: r.value)
+                if minuteMerged {
+                    downsampler.add(series: r.series, time: r.time, value: r.value, skipping: .minute)
+                } else {
+                    downsampler.add(series: r.series, time: r.time, value: r.value)
+                }
                 noteNewest(r)
                 n += 1
             }
