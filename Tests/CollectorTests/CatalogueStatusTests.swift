@@ -55,11 +55,16 @@ import Testing
         #expect(String(decoding: metrics, as: UTF8.self).contains(#"collector_coverage_pct{indicator="forest_monitored_pct",scope="province"} 62.05"#),
                 "\(String(decoding: metrics, as: UTF8.self).split(separator: "\n").filter { $0.contains("coverage") })")
 
-        // The yearly report of daily values, from the stored 1d rollups.
+        // The yearly report of daily values, from the stored 1d rollups (merged within 5 s).
         var cal = Calendar(identifier: .gregorian)
         cal.timeZone = TimeZone(identifier: "Asia/Ho_Chi_Minh")!
         let today = cal.dateComponents([.year, .month, .day], from: Date())
-        let report = try await httpJSON(c.baseURL + "/api/v1/coverage/daily?indicator=forest_monitored_pct&year=\(today.year!)")
+        var report: [String: Any] = [:]
+        try await waitUntil("today in the yearly report", seconds: 10) {
+            report = try await httpJSON(c.baseURL + "/api/v1/coverage/daily?indicator=forest_monitored_pct&year=\(today.year!)")
+            let scopes = report["scopes"] as? [[String: Any]] ?? []
+            return scopes.allSatisfy { ($0["days_reported"] as? NSNumber)?.intValue == 1 } && scopes.count == 3
+        }
         #expect((report["target_pct"] as? NSNumber)?.doubleValue == 100)
         let scopes = try #require(report["scopes"] as? [[String: Any]])
         #expect(scopes.map { $0["scope"] as? String } == ["province", "muong-te", "sin-ho"])
