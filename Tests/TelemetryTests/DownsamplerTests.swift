@@ -97,7 +97,11 @@ import Testing
     /// The table of day boundaries answers as the calendar does, through DST changes, in any
     /// order of times, far from where it was built, and through the read-only `lookup`.
     @Test(arguments: ["Europe/Berlin", "Asia/Ho_Chi_Minh", "America/Sao_Paulo"])
-    func localDaysTableMatchesTheCalendar(zone: String) {
+    func localDaysTableMatchesTheCalendar(zone: String) async throws {
+        try await onOwnThread(checking: { try Self.localDaysMatchTheCalendar(zone, $0) })
+    }
+
+    @Sendable static func localDaysMatchTheCalendar(_ zone: String, _ check: Checks) throws {
         let tz = TimeZone(identifier: zone)!
         var cal = Calendar(identifier: .gregorian)
         cal.timeZone = tz
@@ -115,7 +119,7 @@ import Testing
             let want = (EpochMillis(start.timeIntervalSince1970) * 1000, EpochMillis(end.timeIntervalSince1970) * 1000)
             let seen = days.lookup(t)
             let got = days.day(containing: t)
-            #expect(got == want && seen == want, "\(zone) at \(t)")
+            check(got == want && seen == want, "\(zone) at \(t): \(got), lookup \(String(describing: seen)), not \(want)")
             if got != want || seen != want { return }
         }
     }
@@ -127,7 +131,11 @@ import Testing
     /// `deferring`, most commits defer their rollups and each store is dropped with merges
     /// still pending, as a killed process would leave them: the next store replays the journal.
     @Test(arguments: [(5, false), (17, false), (5, true), (23, true)])
-    func storedTiersMatchRecompute(seed: UInt64, deferring: Bool) throws {
+    func storedTiersMatchRecompute(seed: UInt64, deferring: Bool) async throws {
+        try await onOwnThread(checking: { try Self.storedTiersMatch(seed: seed, deferring: deferring, $0) })
+    }
+
+    @Sendable static func storedTiersMatch(seed: UInt64, deferring: Bool, _ check: Checks) throws {
         let dir = TempDir()
         defer { dir.cleanup() }
         var rng = SplitMix64(seed: seed)
@@ -147,33 +155,33 @@ import Testing
                 var batch = IngestBatch()
                 let next = min(i + n, end)
                 let chunk = readings[i..<next].map { Reading(series: names[$0.series.index], time: $0.time, value: $0.value) }
-                #expect(store.bind(chunk, into: &batch))
+                check(store.bind(chunk, into: &batch))
                 try store.commit(batch, now: 0, rollups: deferring && (next == end || rng.next(below: 4) != 0) ? .keep : .mergeNow)
                 i = next
             }
-            if deferring { #expect(store.hasPendingRollups) }
+            if deferring { check(store.hasPendingRollups) }
             restarts += 1
         }
-        #expect(restarts > 1)
+        check(restarts > 1)
         let pool = try TelemetryDatabase.open(path: dir.file("t.sqlite"))
         let store = try TelemetryStore(pool: pool, timeZone: DownsamplerTests.hcm)
-        #expect(!store.hasPendingRollups)
-        #expect(try pool.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM rollup_journal")! } == 0)
+        check(!store.hasPendingRollups)
+        check(try pool.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM rollup_journal")! } == 0)
         // Ids were assigned in first-seen order; map the oracle's ids through the names.
         let idOf = names.map { store.registry.id(of: $0)! }
         let stored = readings.map { BoundReading(series: idOf[$0.series.index], time: $0.time, value: $0.value) }
         let rawCount = try pool.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM raw")! }
-        #expect(rawCount == Set(stored.map { [Int64($0.series.rawValue), $0.time] }).count)
+        check(rawCount == Set(stored.map { [Int64($0.series.rawValue), $0.time] }).count)
         for tier in Tier.allCases {
             let expected = RollupOracle.recompute(stored, tier: tier, utcOffsetSeconds: 7 * 3600)
             let rows = try pool.read { db in
                 try Row.fetchAll(db, sql: "SELECT series_id, t, cnt, total, lo, hi, first_t, first_v, last_t, last_v FROM \(tier.table)")
             }
-            #expect(rows.count == expected.count, "tier \(tier)")
+            check(rows.count == expected.count, "tier \(tier)")
             for r in rows {
                 let key = BucketKey(tier: tier, series: SeriesID(r[0]), start: r[1])
                 let b = Bucket(count: r[2], sum: r[3], min: r[4], max: r[5], firstTime: r[6], first: r[7], lastTime: r[8], last: r[9])
-                #expect(expected[key].map { sameBucket(b, $0) } == true, "tier \(tier) series \(key.series) bucket \(key.start)")
+                check(expected[key].map { sameBucket(b, $0) } == true, "tier \(tier) series \(key.series) bucket \(key.start)")
             }
         }
     }
@@ -328,7 +336,11 @@ import Testing
 @Suite struct WALCheckpointerTests {
     /// The checkpointer copies committed pages back beside the writer, whose own automatic
     /// checkpoint now waits for `walSafetyPages`.
-    @Test func copiesTheWALBesideTheWriter() throws {
+    @Test func copiesTheWALBesideTheWriter() async throws {
+        try await onOwnThread(checking: Self.copyTheWALBesideTheWriter)
+    }
+
+    @Sendable static func copyTheWALBesideTheWriter(_ check: Checks) throws {
         let dir = TempDir()
         defer { dir.cleanup() }
         let pool = try TelemetryDatabase.open(path: dir.file("c.sqlite"))
@@ -338,14 +350,14 @@ import Testing
         // after it, the second would have started the WAL over.
         for minutes in [0..<2_000, 2_000..<2_010] {
             var batch = IngestBatch()
-            #expect(store.bind(names.flatMap { n in minutes.map { Reading(series: n, time: EpochMillis($0) * 60_000, value: 1) } }, into: &batch))
+            check(store.bind(names.flatMap { n in minutes.map { Reading(series: n, time: EpochMillis($0) * 60_000, value: 1) } }, into: &batch))
             try store.commit(batch, now: 0)
         }
         let limit = try pool.barrierWriteWithoutTransaction { try Int.fetchOne($0, sql: "PRAGMA wal_autocheckpoint") }
-        #expect(limit == TelemetryDatabase.walSafetyPages)
+        check(limit == TelemetryDatabase.walSafetyPages)
         let checkpointer = try WALCheckpointer(path: dir.file("c.sqlite"))
         let (wal, copied) = try checkpointer.checkpoint()
-        #expect(wal > 1_000 && copied == wal, "wal \(wal) pages, copied \(copied)")
+        check(wal > 1_000 && copied == wal, "wal \(wal) pages, copied \(copied)")
         checkpointer.start()
         checkpointer.stop()
     }

@@ -45,14 +45,14 @@ import Testing
     }
 
     /// Every tier of the rollups file at `path` equals the recompute of `readings` (series 0).
-    static func expectTiersMatch(_ db: some DatabaseReader, _ readings: [Reading], _ comment: String) throws {
+    static func expectTiersMatch(_ db: some DatabaseReader, _ readings: [Reading], _ comment: String, _ check: Checks) throws {
         let bound = readings.map { BoundReading(series: SeriesID(0), time: $0.time, value: $0.value) }
         for tier in Tier.allCases {
             let expected = RollupOracle.recompute(bound, tier: tier, utcOffsetSeconds: 0)
             let got = try tierRows(db, tier)
-            #expect(got.count == expected.count, "\(comment): tier \(tier)")
+            check(got.count == expected.count, "\(comment): tier \(tier) has \(got.count) rows, not \(expected.count)")
             for (k, b) in expected {
-                #expect(got[k].map { sameBucket($0, b) } == true, "\(comment): tier \(tier) bucket \(k.start)")
+                check(got[k].map { sameBucket($0, b) } == true, "\(comment): tier \(tier) bucket \(k.start): \(String(describing: got[k])), not \(b)")
             }
         }
     }
@@ -72,10 +72,10 @@ import Testing
     /// only: the next start adds those to the coarser tiers alone, so every tier equals its
     /// recompute, with no reading counted twice or missed.
     @Test func aKillBetweenTheMinuteAndTheCoarseMergeCountsEachReadingOnce() async throws {
-        try await onOwnThread { try Self.killBetweenTheMinuteAndTheCoarseMerge() }
+        try await onOwnThread(checking: Self.killBetweenTheMinuteAndTheCoarseMerge)
     }
 
-    static func killBetweenTheMinuteAndTheCoarseMerge() throws {
+    @Sendable static func killBetweenTheMinuteAndTheCoarseMerge(_ check: Checks) throws {
         let dir = TempDir()
         defer { dir.cleanup() }
         let path = dir.file("c.sqlite")
@@ -85,18 +85,18 @@ import Testing
         let name = try SeriesName(parsing: "a/x")
         let merged = Self.readings(name, 0..<100), minuteOnly = Self.readings(name, 100..<250)
         var batch = IngestBatch()
-        #expect(store.bind(merged, into: &batch))
+        check(store.bind(merged, into: &batch))
         try store.commit(batch, now: 0, rollups: .mergeNow)   // waited for: every tier
         batch = IngestBatch()
-        #expect(store.bind(minuteOnly, into: &batch))
+        check(store.bind(minuteOnly, into: &batch))
         try store.commit(batch, now: 0, rollups: .handOff)    // the 1m tier now, the others in an hour
 
         let reader = try DatabaseQueue(path: rollupsPath)
         func total(_ tier: Tier) throws -> Int { try reader.read { try Int.fetchOne($0, sql: "SELECT sum(cnt) FROM \(tier.table)") } ?? 0 }
-        #expect(try eventually { try total(.minute) == 250 })
-        for tier in [Tier.quarterHour, .hour, .day] { #expect(try total(tier) == 100, "tier \(tier)") }
+        check(try eventually { try total(.minute) == 250 })
+        for tier in [Tier.quarterHour, .hour, .day] { check(try total(tier) == 100, "tier \(tier) before the coarse merge") }
         let state = try reader.read { try Row.fetchOne($0, sql: "SELECT journal_upto, minute_upto FROM merge_state")! }
-        #expect((state[0] as Int64) < (state[1] as Int64))
+        check((state[0] as Int64) < (state[1] as Int64))
         try reader.close()
 
         let copy = TempDir()
@@ -109,21 +109,21 @@ import Testing
         }
         let restartedPool = try TelemetryDatabase.open(path: copyPath)
         let restarted = try TelemetryStore(pool: restartedPool, timeZone: .utc)
-        #expect(!restarted.hasPendingRollups)
-        try expectTiersMatch(restartedPool, merged + minuteOnly, "after the restart")
+        check(!restarted.hasPendingRollups)
+        try expectTiersMatch(restartedPool, merged + minuteOnly, "after the restart", check)
         try restarted.close()
 
         try store.close()   // stopping merges the deferred tiers
-        try expectTiersMatch(pool, merged + minuteOnly, "after a clean stop")
+        try expectTiersMatch(pool, merged + minuteOnly, "after a clean stop", check)
     }
 
     /// Nobody waiting and nothing new arriving: the deferred tiers still reach the file after
     /// the coarse interval.
     @Test func deferredTiersAreMergedOnTheirOwn() async throws {
-        try await onOwnThread { try Self.deferredTiersMergedOnTheirOwn() }
+        try await onOwnThread(checking: Self.deferredTiersMergedOnTheirOwn)
     }
 
-    static func deferredTiersMergedOnTheirOwn() throws {
+    @Sendable static func deferredTiersMergedOnTheirOwn(_ check: Checks) throws {
         let dir = TempDir()
         defer { dir.cleanup() }
         let path = dir.file("c.sqlite")
@@ -131,12 +131,12 @@ import Testing
         let store = try TelemetryStore(pool: pool, timeZone: .utc, rollupCoarseInterval: .milliseconds(300))
         let readings = Self.readings(try SeriesName(parsing: "a/x"), 0..<120)
         var batch = IngestBatch()
-        #expect(store.bind(readings, into: &batch))
+        check(store.bind(readings, into: &batch))
         try store.commit(batch, now: 0, rollups: .handOff)
-        #expect(try eventually {
+        check(try eventually {
             try pool.read { try Int.fetchOne($0, sql: "SELECT sum(cnt) FROM rollup_1d") } == 120
         })
-        try expectTiersMatch(pool, readings, "merged on their own")
+        try expectTiersMatch(pool, readings, "merged on their own", check)
         try store.close()
     }
 

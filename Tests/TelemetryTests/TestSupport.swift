@@ -1,4 +1,5 @@
 import Foundation
+import Testing
 @testable import Telemetry
 
 /// A fresh directory under the system temp dir, removed by `cleanup()`.
@@ -41,8 +42,10 @@ func sameBucket(_ a: Bucket, _ b: Bucket) -> Bool {
         && abs(a.sum - b.sum) <= 1e-9 * max(1, abs(b.sum))
 }
 
-/// Runs `body` on a thread of its own and returns its result: for test code that blocks for
-/// seconds, which must not hold one of the few threads the async tests share.
+/// Runs `body` on a thread of its own and returns its result: for test code that blocks or
+/// computes for seconds, which must not hold one of the few threads the async tests share
+/// (on two cores, two such tests starve every test waiting for a broker). Check results
+/// with `Checks`: `#expect` needs the test's task, which a thread does not have.
 func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
     try await withCheckedThrowingContinuation { c in
         Thread { c.resume(with: Result { try body() }) }.start()
@@ -52,4 +55,33 @@ func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async 
 struct TestFailure: Error, CustomStringConvertible {
     let description: String
     init(_ d: String) { description = d }
+}
+
+/// Checks made on a thread of its own (`onOwnThread(checking:)`), recorded as the test's
+/// issues, with their source location, once the thread is done.
+final class Checks: @unchecked Sendable {
+    private let lock = NSLock()
+    private var failures: [(String, SourceLocation)] = []
+
+    func callAsFunction(_ ok: Bool, _ message: @autoclosure () -> String = "",
+                        sourceLocation: SourceLocation = #_sourceLocation) {
+        guard !ok else { return }
+        let m = message()
+        lock.lock()
+        failures.append(("Check failed" + (m.isEmpty ? "" : ": " + m), sourceLocation))
+        lock.unlock()
+    }
+
+    fileprivate func record() {
+        lock.lock()
+        defer { lock.unlock() }
+        for (m, at) in failures { Issue.record(Comment(rawValue: m), sourceLocation: at) }
+    }
+}
+
+/// `onOwnThread`, with a `Checks` whose failures become the calling test's issues.
+func onOwnThread<T: Sendable>(checking body: @escaping @Sendable (Checks) throws -> T) async throws -> T {
+    let checks = Checks()
+    defer { checks.record() }
+    return try await onOwnThread { try body(checks) }
 }

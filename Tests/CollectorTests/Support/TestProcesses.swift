@@ -42,7 +42,9 @@ func freeLoopbackPort() throws -> Int {
 
 /// Polls `condition` every 50 ms until it holds. Under CI (`CI` set), where every suite runs at once on a
 /// clean clone's busy machine, the limit is three times longer: conditions are exact, so a
-/// longer wait only changes how long a real failure takes to report.
+/// longer wait only changes how long a real failure takes to report. The condition is
+/// checked once more after the limit: a task that got no thread for the whole wait (every
+/// thread busy with other tests) still sees a condition that came true meanwhile.
 func waitUntil(_ what: String, seconds: Double, _ condition: () async throws -> Bool) async throws {
     let limit = seconds * ciWaitFactor
     let deadline = Date().addingTimeInterval(limit)
@@ -50,6 +52,7 @@ func waitUntil(_ what: String, seconds: Double, _ condition: () async throws -> 
         if try await condition() { return }
         try await Task.sleep(for: .milliseconds(50))
     }
+    if try await condition() { return }
     throw HarnessError("timed out after \(limit) s waiting for \(what)")
 }
 
