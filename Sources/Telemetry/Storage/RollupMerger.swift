@@ -91,7 +91,7 @@ public final class RollupMerger: @unchecked Sendable {
         merged = state?[0] ?? 0
         minuteMerged = max(merged, state?[1] ?? 0)
         running = true
-        NamedThread.start("rollup-merge") { [self] in run() }
+        NamedThread.start("rollup-merge", background: true) { [self] in run() }
     }
 
     /// Waits while the queue is full (a merger slower than the commits); throws instead when

@@ -37,7 +37,7 @@ public final class WALCheckpointer: @unchecked Sendable {
         defer { cond.unlock() }
         guard !running else { return }
         running = true
-        NamedThread.start("wal-checkpoint") { [self] in run() }
+        NamedThread.start("wal-checkpoint", background: true) { [self] in run() }
     }
 
     /// Stops the thread; returns once it has.
