@@ -7,6 +7,11 @@ import GRDB
 /// the ingest thread. This one runs beside it, on its own connection, in `PASSIVE` mode: it
 /// never waits for the writer or readers, and copies what no reader still needs. The writer
 /// keeps an automatic checkpoint at `TelemetryDatabase.walSafetyPages` as a safety net.
+///
+/// Under continuous writes the WAL starts over only after that safety-net checkpoint, whose
+/// fsyncs stall the ingest thread: each must flush what was written since this thread last
+/// synced. Running every 100 ms (not niced) keeps that short: at 20 k msg/s live the ingest
+/// thread's time in fsync went from 540-680 to 420-430 ms per 8 s (BENCHMARKS.md, session 8).
 public final class WALCheckpointer: @unchecked Sendable {
     private let db: DatabaseQueue
     private let interval: TimeInterval
@@ -16,7 +21,7 @@ public final class WALCheckpointer: @unchecked Sendable {
     private var running = false
 
     /// Opens a connection of its own to the database at `path` (already migrated).
-    public init(path: String, interval: Duration = .milliseconds(500)) throws {
+    public init(path: String, interval: Duration = .milliseconds(100)) throws {
         var config = Configuration()
         config.busyMode = .immediateError
         db = try DatabaseQueue(path: path, configuration: config)
@@ -37,7 +42,7 @@ public final class WALCheckpointer: @unchecked Sendable {
         defer { cond.unlock() }
         guard !running else { return }
         running = true
-        NamedThread.start("wal-checkpoint", background: true) { [self] in run() }
+        NamedThread.start("wal-checkpoint") { [self] in run() }
     }
 
     /// Stops the thread; returns once it has.
