@@ -10,8 +10,7 @@ import GRDB
 ///
 /// Under continuous writes the WAL starts over only after that safety-net checkpoint, whose
 /// fsyncs stall the ingest thread: each must flush what was written since this thread last
-/// synced. Running every 100 ms (not niced) keeps that short: at 20 k msg/s live the ingest
-/// thread's time in fsync went from 540-680 to 420-430 ms per 8 s (BENCHMARKS.md, session 8).
+/// synced. Running every 100 ms (not niced) keeps that short (BENCHMARKS.md, session 8).
 public final class WALCheckpointer: @unchecked Sendable {
     private let db: DatabaseQueue
     private let interval: TimeInterval
