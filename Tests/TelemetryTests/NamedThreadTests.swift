@@ -2,16 +2,15 @@ import Foundation
 import Testing
 @testable import Telemetry
 
-/// The pipeline's threads carry their name in the kernel, and background ones a nice value of
-/// 10, so a busy machine serves ingest and alerts first.
+/// The pipeline's threads carry their name in the kernel, and background ones run 10 nice
+/// levels below the process, so a busy machine serves ingest and alerts first.
 @Suite struct NamedThreadTests {
     /// What a thread started by `NamedThread` sees of itself: its `comm` and its nice value.
     static func selfView(background: Bool) async -> (String, Int32) {
         await withCheckedContinuation { c in
             NamedThread.start("nt-test", background: background) {
                 let comm = (try? String(contentsOfFile: "/proc/thread-self/comm", encoding: .utf8)) ?? ""
-                let link = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/thread-self")) ?? ""
-                let tid = id_t(link.split(separator: "/").last ?? "") ?? 0
+                let tid = NamedThread.currentThreadID ?? 0
                 errno = 0
                 let nice = getpriority(__priority_which_t(PRIO_PROCESS.rawValue), tid)
                 c.resume(returning: (comm.trimmingCharacters(in: .whitespacesAndNewlines), errno == 0 ? nice : -100))

@@ -13,10 +13,8 @@ public enum NamedThread {
             #if os(Linux)
             // Linux names a thread through its `comm` file; Foundation's `Thread.name` does not.
             try? Data(name.utf8.prefix(15)).write(to: URL(fileURLWithPath: "/proc/thread-self/comm"))
-            // A thread's nice value is its own on Linux: `setpriority` on its thread id, read
-            // from /proc/thread-self ("<pid>/task/<tid>"; Glibc's `gettid` is not imported).
-            if background, let link = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/thread-self"),
-               let tid = id_t(link.split(separator: "/").last ?? "") {
+            // A thread's nice value is its own on Linux: `setpriority` on its thread id.
+            if background, let tid = currentThreadID {
                 let which = __priority_which_t(PRIO_PROCESS.rawValue)
                 _ = setpriority(which, tid, min(getpriority(which, tid) + 10, 19))
             }
@@ -26,4 +24,13 @@ public enum NamedThread {
         t.name = name
         t.start()
     }
+
+    #if os(Linux)
+    /// The calling thread's kernel id, from /proc/thread-self ("<pid>/task/<tid>"; Glibc's
+    /// `gettid` is not imported).
+    static var currentThreadID: id_t? {
+        guard let link = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/thread-self") else { return nil }
+        return id_t(link.split(separator: "/").last ?? "")
+    }
+    #endif
 }

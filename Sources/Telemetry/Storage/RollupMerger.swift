@@ -219,9 +219,7 @@ public final class RollupMerger: @unchecked Sendable {
     /// same or the next B-tree page), one per key, and records how far the journal is merged,
     /// in one transaction. Without `flush` the job's coarse deltas are deferred once it commits.
     private func merge(_ job: inout Job, flush: Bool) throws {
-        job.deltas.sort { a, b in
-            (a.key.tier.rawValue, a.key.series.rawValue, a.key.start) < (b.key.tier.rawValue, b.key.series.rawValue, b.key.start)
-        }
+        job.deltas.sort(by: Self.keyOrder)
         let deltas = Self.coalesced(job.deltas)
         let firstCoarse = deltas.firstIndex { $0.key.tier != .minute } ?? deltas.endIndex
         let coarse = deltas[firstCoarse...]
@@ -230,9 +228,7 @@ public final class RollupMerger: @unchecked Sendable {
             flushed.reserveCapacity(deferred.count + coarse.count)
             for (k, b) in deferred { flushed.append((k, b)) }
             flushed += coarse
-            flushed.sort { a, b in
-                (a.key.tier.rawValue, a.key.series.rawValue, a.key.start) < (b.key.tier.rawValue, b.key.series.rawValue, b.key.start)
-            }
+            flushed.sort(by: Self.keyOrder)
             flushed = Self.coalesced(flushed)
         }
         let minuteUpTo = max(minuteMerged, job.upTo)
@@ -269,6 +265,12 @@ public final class RollupMerger: @unchecked Sendable {
         } else {
             for (k, b) in coarse { deferred[k, default: .empty].merge(b) }
         }
+    }
+
+    /// Key order (tier, series, bucket): consecutive upserts land on the same or the next
+    /// B-tree page.
+    private static func keyOrder(_ a: (key: BucketKey, bucket: Bucket), _ b: (key: BucketKey, bucket: Bucket)) -> Bool {
+        (a.key.tier.rawValue, a.key.series.rawValue, a.key.start) < (b.key.tier.rawValue, b.key.series.rawValue, b.key.start)
     }
 
     /// Sorted deltas with the runs of one key folded into one, in their order (the sort is
