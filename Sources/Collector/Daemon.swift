@@ -53,7 +53,7 @@ struct Daemon {
         let registry = PrometheusCollectorRegistry()
         let metrics = IngestMetrics(registry: registry)
         let status = CollectorStatus()
-        let reader = TelemetryReader(pool: pool, timeZone: config.timezone)
+        let reader = TelemetryReader(pool: pool, timeZone: config.timezone, pending: store.rawPending)
         let alertStore = AlertStore(pool: pool)
         let engine: AlertEngine
         do {

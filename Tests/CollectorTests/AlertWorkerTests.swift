@@ -22,7 +22,7 @@ import Telemetry
         let stage = AlertStage(engine: AlertEngine(rules: [], catalogue: Catalogue(), now: 0), store: AlertStore(pool: pool),
                                catalogue: Catalogue(), coverage: .init(), derived: .init(), timeZone: .utc,
                                logger: Logger(label: "test"))
-        let worker = AlertWorker(stage: stage, samples: RecentSamples(pool: pool), clock: FixedClock(0)) {}
+        let worker = AlertWorker(stage: stage, samples: RecentSamples(pool: pool, pending: store.rawPending), clock: FixedClock(0)) {}
         // Not started: the last two readings wait in the queue.
         worker.submit(.committed(Array(store.committed.suffix(2)), newNames: [rain], now: 0))
         #expect(try worker.history(rain, from: 0, to: .max).map(\.time) == [1000])
@@ -56,7 +56,7 @@ import Telemetry
             try store.commit(batch, now: committedAt)
             jobs.append(.committed(store.committed, newNames: jobs.isEmpty ? [level] : [], now: committedAt))
         }
-        let worker = AlertWorker(stage: stage, samples: RecentSamples(pool: pool), clock: FixedClock(t)) {}
+        let worker = AlertWorker(stage: stage, samples: RecentSamples(pool: pool, pending: store.rawPending), clock: FixedClock(t)) {}
         for j in jobs { worker.submit(j) }
         worker.start()
         worker.flush()

@@ -43,9 +43,10 @@ import Testing
         #expect((up.first?["value"] as? [Any])?.last as? String == "1")
         let connected = try await query("collector_mqtt_connected")
         #expect((connected.first?["value"] as? [Any])?.last as? String == "1")
-        // Loop lag, queue depth, alerts by state and HTTP durations are there too.
-        for name in ["collector_loop_lag_seconds", "collector_queue_messages", #"collector_alerts{state="firing"}"#,
-                     "collector_http_request_duration_seconds_count"] {
+        // Loop lag, queue depth, readings waiting for `raw`, alerts by state and HTTP
+        // durations are there too.
+        for name in ["collector_loop_lag_seconds", "collector_queue_messages", "collector_raw_pending_readings",
+                     #"collector_alerts{state="firing"}"#, "collector_http_request_duration_seconds_count"] {
             #expect(try await !query(name).isEmpty, "\(name)")
         }
         _ = try await c.terminate()

@@ -247,6 +247,11 @@ import Testing
         #expect(try hourTotal()! == (n, Double(n * (n - 1) / 2)))
         let last = try pool.read { try Row.fetchOne($0, sql: "SELECT last_t, last_value FROM series")! }
         #expect(last[0] as Int64 == 2_999_000 && last[1] as Double == 2999)
+        // The journal goes once its readings are merged and in `raw`.
+        #expect(try pool.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM rollup_journal")! } > 0)
+        try store.writePendingRaw()
+        try store.mergeRollups()
+        #expect(try pool.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM raw")! } == n)
         #expect(try pool.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM rollup_journal")! } == 0)
     }
 
@@ -288,7 +293,7 @@ import Testing
         #expect(row[0] as Int64 == 9000)
         #expect(row[1] as Double == 9.0)
         // A ring filled from storage on first use, in time order.
-        #expect(RecentSamples(pool: pool).recent(SeriesID(0)).map(\.time) == [5000, 7000, 9000])
+        #expect(RecentSamples(pool: pool, pending: store.rawPending).recent(SeriesID(0)).map(\.time) == [5000, 7000, 9000])
     }
 }
 
@@ -303,6 +308,7 @@ import Testing
         let readings = names.flatMap { n in (0..<100).map { Reading(series: n, time: EpochMillis($0) * 60_000, value: 1) } }
         #expect(store.bind(readings, into: &batch))
         try store.commit(batch, now: 0)
+        try store.writePendingRaw()   // pruning works on `raw`, not on readings still pending
         let deleted = try store.pruneRaw(before: 40 * 60_000, seriesPerCommit: 2)
         #expect(deleted == 3 * 40)
         let raw = try pool.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM raw")! }
@@ -327,6 +333,8 @@ import Testing
         let stats = try store.commit(batch, now: 0)
         #expect(stats.inserted == 3 && stats.duplicates == 1)
         #expect(store.committed.map(\.value) == [1, 2, 3])
+        #expect(try RecentSamples(pool: store.pool, pending: store.rawPending).stored(b, from: 0, to: 10_000)?.samples.map(\.value) == [3, 1])
+        try store.writePendingRaw()
         #expect(try RecentSamples(pool: store.pool).stored(b, from: 0, to: 10_000)?.samples.map(\.value) == [3, 1])
         let hour = try store.pool.read { try Row.fetchOne($0, sql: "SELECT cnt, total FROM rollup_1h WHERE series_id = 0") }
         #expect(hour?[0] == 2 && hour?[1] == 4.0)
@@ -346,12 +354,13 @@ import Testing
         let pool = try TelemetryDatabase.open(path: dir.file("c.sqlite"))
         let store = try TelemetryStore(pool: pool, timeZone: .utc)
         let names = try (0..<50).map { try SeriesName(parsing: "s\($0)/x") }
-        // Two commits, the first past SQLite's default 1,000 pages: had the writer checkpointed
-        // after it, the second would have started the WAL over.
+        // Two commits and their raw writes, the first past SQLite's default 1,000 pages: had
+        // the writer checkpointed after it, the second would have started the WAL over.
         for minutes in [0..<2_000, 2_000..<2_010] {
             var batch = IngestBatch()
             check(store.bind(names.flatMap { n in minutes.map { Reading(series: n, time: EpochMillis($0) * 60_000, value: 1) } }, into: &batch))
             try store.commit(batch, now: 0)
+            try store.writePendingRaw()
         }
         let limit = try pool.barrierWriteWithoutTransaction { try Int.fetchOne($0, sql: "PRAGMA wal_autocheckpoint") }
         check(limit == TelemetryDatabase.walSafetyPages)

@@ -58,6 +58,13 @@ struct ImportCommand: ParsableCommand {
                 throw ExitCode(1)
             }
         }
+        do {
+            // The last readings still pending go to `raw` before the process ends.
+            try store.close()
+        } catch {
+            FileHandle.standardError.write(Data("collector import: \(path): \(error)\n".utf8))
+            throw ExitCode(1)
+        }
         let t = importer.totals
         print("import: \(files.count) file(s): \(t.inserted) readings stored, \(t.duplicates) already there, \(t.quarantined) quarantined")
     }

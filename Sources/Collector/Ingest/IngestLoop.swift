@@ -87,7 +87,7 @@ final class IngestLoop: @unchecked Sendable {
         wakeRead = fds[0]
         wakeWrite = fds[1]
         let wake = fds[1]
-        self.alerts = AlertWorker(stage: alerts, samples: RecentSamples(pool: store.pool, capacity: config.storage.ringCapacity),
+        self.alerts = AlertWorker(stage: alerts, samples: RecentSamples(pool: store.pool, pending: store.rawPending, capacity: config.storage.ringCapacity),
                                   clock: clock) {
             var b: UInt8 = 1
             _ = write(wake, &b, 1)
@@ -263,6 +263,7 @@ final class IngestLoop: @unchecked Sendable {
             metrics.messagesQuarantined.increment(by: Int64(batch.quarantine.count))
             for q in batch.quarantine { metrics.quarantined(reason: q.reason) }
             metrics.series.set(to: Double(store.registry.count))
+            metrics.rawPending.set(to: Double(store.rawPendingCount))
             if batchMessages > 0 {
                 metrics.queueDepth.set(to: Double(batchMessages))
                 let lag = ContinuousClock.now - batchStarted

@@ -20,6 +20,7 @@ struct IngestMetrics: Sendable {
     let queueDepth: Gauge
     let alertQueue: Gauge
     let rollupBacklog: Gauge
+    let rawPending: Gauge
 
     /// A metric's full name with its help text.
     static func named(_ name: String, _ help: String) -> MetricNameDescriptor {
@@ -50,6 +51,7 @@ struct IngestMetrics: Sendable {
         queueDepth = registry.makeGauge(descriptor: Self.named("collector_queue_messages", "Messages in the last committed batch (read and waiting for the commit)"))
         alertQueue = registry.makeGauge(descriptor: Self.named("collector_alert_queue_readings", "Committed readings waiting for the alert worker (rules, derived series)"))
         rollupBacklog = registry.makeGauge(descriptor: Self.named("collector_rollup_backlog_readings", "Committed readings handed to the rollup merger and not yet in the 1m tier (15m, 1h and 1d follow within 5 s)"))
+        rawPending = registry.makeGauge(descriptor: Self.named("collector_raw_pending_readings", "Committed readings (journaled and queryable) not yet written to the raw table (written within about 10 s)"))
     }
 
     /// Live alerts by state (set every tick).

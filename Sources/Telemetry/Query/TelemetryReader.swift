@@ -5,10 +5,13 @@ import GRDB
 public struct TelemetryReader: Sendable {
     public let pool: DatabasePool
     private let days: LocalDays
+    /// The running store's readings not yet written to `raw` (nil: reading the file alone).
+    private let pending: RawPending?
 
-    public init(pool: DatabasePool, timeZone: TimeZoneID) {
+    public init(pool: DatabasePool, timeZone: TimeZoneID, pending: RawPending? = nil) {
         self.pool = pool
         self.days = LocalDays(timeZone: timeZone.zone)
+        self.pending = pending
     }
 
     /// The start of the `tier` bucket containing `t`.
@@ -89,14 +92,18 @@ public struct TelemetryReader: Sendable {
     public func raw(_ id: SeriesID, from: EpochMillis, to: EpochMillis, limit: Int) async throws
         -> (points: [Sample], truncated: Bool)
     {
-        try await pool.read { db in
-            var out: [Sample] = []
+        // Pending first, then storage: a reading written to `raw` in between is in one or both.
+        let recent = pending?.samples(of: id, from: from, to: to) ?? []
+        return try await pool.read { db in
+            var stored: [Sample] = []
             let rows = try Row.fetchCursor(db, sql: """
                 SELECT t, value FROM raw WHERE series_id = ? AND t >= ? AND t < ? ORDER BY t LIMIT ?
                 """, arguments: [id.rawValue, from, to, limit + 1])
             while let row = try rows.next() {
-                out.append(Sample(time: row[0], value: row[1]))
+                stored.append(Sample(time: row[0], value: row[1]))
             }
+            var out = RawPending.merged(stored, recent)
+            if out.count > limit + 1 { out.removeLast(out.count - limit - 1) }
             let truncated = out.count > limit
             if truncated { out.removeLast() }
             return (out, truncated)

@@ -7,13 +7,16 @@ import GRDB
 /// never waits for the ingest thread's commits.
 public final class RecentSamples {
     private let pool: DatabasePool
+    /// The store's readings not yet written to `raw`: storage is `raw` and these.
+    private let pending: RawPending?
     private var rings: ContiguousArray<SeriesRing> = []
     /// Whether a ring has been filled from storage (done lazily, on first `recent`).
     private var loaded: ContiguousArray<Bool> = []
     private let capacity: Int
 
-    public init(pool: DatabasePool, capacity: Int = 128) {
+    public init(pool: DatabasePool, pending: RawPending? = nil, capacity: Int = 128) {
         self.pool = pool
+        self.pending = pending
         self.capacity = capacity
     }
 
@@ -38,11 +41,13 @@ public final class RecentSamples {
         grow(to: i)
         if !loaded[i] {
             loaded[i] = true
+            // Pending first, then storage (see `RawPending`).
+            let recent = pending?.samples(of: id, from: .min, to: .max) ?? []
             if let stored = try? pool.read({ db in
                 try Row.fetchAll(db, sql: "SELECT t, value FROM raw WHERE series_id = ? ORDER BY t DESC LIMIT ?",
                                  arguments: [id.rawValue, capacity]).map { Sample(time: $0[0], value: $0[1]) }
             }) {
-                for s in stored.reversed() { rings[i].record(s) }
+                for s in RawPending.merged(stored.reversed(), recent).suffix(capacity) { rings[i].record(s) }
             }
         }
         return rings[i].samples
@@ -51,24 +56,33 @@ public final class RecentSamples {
     /// Stored samples of `name` with `from <= t < to`, oldest first, and the series' id; nil
     /// for a series not stored yet.
     public func stored(_ name: SeriesName, from: EpochMillis, to: EpochMillis) throws -> (id: SeriesID, samples: [Sample])? {
-        try pool.read { db in
-            // Cached per reader connection: the alert worker asks this for every new tracker.
-            let byName = try db.cachedStatement(sql: "SELECT id FROM series WHERE name = ?")
-            guard let id = try Int32.fetchOne(byName, arguments: [name.description]) else { return nil }
+        guard let id = try storedID(name) else { return nil }
+        let recent = pending?.samples(of: id, from: from, to: to) ?? []
+        return try pool.read { db in
             let range = try db.cachedStatement(sql: "SELECT t, value FROM raw WHERE series_id = ? AND t >= ? AND t < ? ORDER BY t")
-            let samples = try Row.fetchAll(range, arguments: [id, from, to]).map { Sample(time: $0[0], value: $0[1]) }
-            return (SeriesID(id), samples)
+            let samples = try Row.fetchAll(range, arguments: [id.rawValue, from, to]).map { Sample(time: $0[0], value: $0[1]) }
+            return (id, RawPending.merged(samples, recent))
         }
     }
 
     /// The newest stored sample of `name` before `before`.
     public func lastStored(_ name: SeriesName, before: EpochMillis) throws -> Sample? {
+        guard let id = try storedID(name) else { return nil }
+        let recent = pending?.samples(of: id, from: .min, to: before).last
+        let stored = try pool.read { db in
+            let last = try db.cachedStatement(sql: "SELECT t, value FROM raw WHERE series_id = ? AND t < ? ORDER BY t DESC LIMIT 1")
+            return try Row.fetchOne(last, arguments: [id.rawValue, before]).map { Sample(time: $0[0], value: $0[1]) }
+        }
+        guard let recent else { return stored }
+        guard let stored else { return recent }
+        return recent.time >= stored.time ? recent : stored
+    }
+
+    private func storedID(_ name: SeriesName) throws -> SeriesID? {
         try pool.read { db in
-            let last = try db.cachedStatement(sql: """
-                SELECT t, value FROM raw WHERE series_id = (SELECT id FROM series WHERE name = ?) AND t < ?
-                ORDER BY t DESC LIMIT 1
-                """)
-            return try Row.fetchOne(last, arguments: [name.description, before]).map { Sample(time: $0[0], value: $0[1]) }
+            // Cached per reader connection: the alert worker asks this for every new tracker.
+            let byName = try db.cachedStatement(sql: "SELECT id FROM series WHERE name = ?")
+            return try Int32.fetchOne(byName, arguments: [name.description]).map(SeriesID.init)
         }
     }
 }

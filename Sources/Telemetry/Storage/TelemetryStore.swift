@@ -3,9 +3,10 @@ import GRDB
 // The SQLite C API under GRDB: the commit's per-reading statements bind and step directly.
 import GRDBSQLite
 
-/// The write side of Telemetry: binds readings to series, and commits a batch (raw readings
+/// The write side of Telemetry: binds readings to series, and commits a batch (readings
 /// deduplicated and journaled, quarantined messages) as one SQLite transaction; the batch's
-/// rollup deltas go to the `RollupMerger`, which merges them into the rollups file beside.
+/// new readings wait in `rawPending` until their slice of series is written to `raw`, and
+/// its rollup deltas go to the `RollupMerger`, which merges them into the rollups file beside.
 ///
 /// Not thread-safe: one ingest thread owns it. Readers use `TelemetryReader` on the same pool.
 public final class TelemetryStore {
@@ -40,6 +41,31 @@ public final class TelemetryStore {
     /// Topic-pattern labels of series created since the last commit.
     private var newLabels: [SeriesID: TopicLabels] = [:]
 
+    /// Committed readings not yet written to `raw` (readers merge them in).
+    public let rawPending = RawPending()
+    /// The keys of `rawPending`'s readings, to deduplicate a late reading without a lookup.
+    private var pendingKeys = Set<RawKey>()
+    private var pendingCount = 0
+    /// Per series, the newest reading time accepted (in `raw` or pending); `unknownTime`: not
+    /// looked up in `raw` yet.
+    private var newestAccepted: ContiguousArray<EpochMillis> = []
+    private static let unknownTime = EpochMillis.min
+    private static let noTime = EpochMillis.min + 1
+    /// Journal rows up to this id have every reading in `raw`; the journal is trimmed to the
+    /// lesser of this and what the merger has merged.
+    private var rawWrittenUpTo: Int64 = 0
+    /// The slice of series the next raw write takes, when the last one ran, and the journal
+    /// id the rotation in progress started after.
+    private var nextSlice = 0
+    private var lastSliceWrite = ContinuousClock.now
+    private var rotationStart: Int64 = 0
+    private let rawRotation: Duration
+
+    struct RawKey: Hashable {
+        var series: Int32
+        var time: EpochMillis
+    }
+
     /// What one commit did.
     public struct CommitStats: Sendable, Equatable {
         public var inserted = 0
@@ -61,11 +87,14 @@ public final class TelemetryStore {
     /// Loads the series registry from `pool` (opened by `TelemetryDatabase.open`), starts the
     /// rollup merger on the rollups file, and merges what a previous run left in the journal.
     /// `rollupQueueLimit`: the merger's queue bound, in deltas (`RollupMerger.waitForRoom`);
-    /// `rollupCoarseInterval`: how often the 15m, 1h and 1d tiers are merged.
+    /// `rollupCoarseInterval`: how often the 15m, 1h and 1d tiers are merged; `rawRotation`:
+    /// how long a pending reading waits, at most about, before its slice is written to `raw`.
     public init(pool: DatabasePool, timeZone: TimeZoneID, maxSeries: Int = 200_000, quarantineLimit: Int = 10_000,
                 rollupQueueLimit: Int = RollupMerger.defaultQueueLimit,
-                rollupCoarseInterval: Duration = RollupMerger.defaultCoarseInterval) throws {
+                rollupCoarseInterval: Duration = RollupMerger.defaultCoarseInterval,
+                rawRotation: Duration = TelemetryStore.defaultRawRotation) throws {
         self.pool = pool
+        self.rawRotation = rawRotation
         self.quarantineLimit = quarantineLimit
         self.downsampler = Downsampler(days: LocalDays(timeZone: timeZone.zone))
         var registry = SeriesRegistry(limit: maxSeries)
@@ -79,6 +108,7 @@ public final class TelemetryStore {
         self.registry = registry
         downsampler.reserve(seriesCount: registry.count)
         newest = ContiguousArray(repeating: Self.noSample, count: registry.count)
+        newestAccepted = ContiguousArray(repeating: Self.unknownTime, count: registry.count)
         // The merger's connection follows the writer's durability and size cap.
         let (synchronous, maxPages, lastJournalID) = try pool.barrierWriteWithoutTransaction { db in
             (try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? 1,
@@ -91,17 +121,26 @@ public final class TelemetryStore {
         handedUpTo = merger.mergedUpTo
         minuteMergedUpTo = merger.minuteMergedUpTo
         nextJournalID = max(minuteMergedUpTo, lastJournalID) + 1
-        // Readings a previous run journaled but did not merge: merge them now.
+        // Readings a previous run journaled but did not write to `raw` or merge: do it now.
+        try pool.write { try Self.writeJournalToRaw($0) }
+        rawWrittenUpTo = nextJournalID - 1
         try mergeRollups()
     }
 
     deinit { merger.stop() }
 
-    /// Merges what is pending and stops the merger (at shutdown).
+    /// Writes and merges what is pending and stops the merger (at shutdown).
     public func close() throws {
         defer { merger.stop() }
+        try writePendingRaw()
         try mergeRollups()
     }
+
+    /// How long a committed reading waits, at most about, before it is written to `raw`:
+    /// one slice of series every `defaultRawRotation / RawPending.sliceCount`.
+    public static let defaultRawRotation: Duration = .seconds(10)
+    /// Past this many pending readings, every commit writes a slice (memory bound).
+    public static let maxPendingRaw = 2_000_000
 
     /// `body` gets the number of readings handed to the merger and not yet in the 1m tier of
     /// the rollups file, whenever it changes (the coarser tiers follow within
@@ -132,14 +171,18 @@ public final class TelemetryStore {
         if registry.count > newest.count {
             downsampler.reserve(seriesCount: registry.count)
             newest.append(contentsOf: repeatElement(Self.noSample, count: registry.count - newest.count))
+            // A new series has nothing in `raw`.
+            newestAccepted.append(contentsOf: repeatElement(Self.noTime, count: registry.count - newestAccepted.count))
         }
         return true
     }
 
-    /// Commits `batch` in one transaction: its new series, its `raw` rows (deduplicated), a
-    /// `rollup_journal` row packing its new readings, and its quarantined messages. On error
-    /// nothing of it is stored, the in-memory state is as before, and the caller must not
-    /// acknowledge the batch's messages.
+    /// Commits `batch` in one transaction: its new series, a `rollup_journal` row packing its
+    /// new readings (duplicates of stored or pending readings left out), and its quarantined
+    /// messages; when a slice is due, the pending readings of one slice of series go to `raw`
+    /// in the same transaction. On error nothing of it is stored, the in-memory state is as
+    /// before, and the caller must not acknowledge the batch's messages. The new readings are
+    /// in `rawPending` when it returns.
     ///
     /// The batch's rollup deltas are handled as `rollups` says. Handing over writes the last
     /// values of the series concerned (`series.last_*`) in the same transaction. With
@@ -151,16 +194,18 @@ public final class TelemetryStore {
         let handOver = rollups != .keep || pendingReadings + batch.readings.count > Self.maxDeferredReadings
         if handOver { try merger.waitForRoom() }
         let firstJournalID = nextJournalID
-        let trimTo = merger.mergedUpTo
+        let trimTo = min(merger.mergedUpTo, rawWrittenUpTo)
+        let clock = ContinuousClock.now
+        let writeSlice = pendingCount > 0
+            && (pendingCount > Self.maxPendingRaw || clock - lastSliceWrite >= rawRotation / RawPending.sliceCount)
+        var sliceWritten = 0
         do {
             try pool.write { db in
                 if journalNeedsReplay { try replayJournal(db) }
                 try saveNewSeries(db, now: now)
-                let insert = try db.cachedStatement(sql: "INSERT OR IGNORE INTO raw (series_id, t, value) VALUES (?, ?, ?)")
-                // Inserted in key order (series, time): consecutive inserts land on the same
-                // or the next B-tree page. The later stages still get the new readings in
-                // arrival order. Ties keep arrival order, so of two readings with the same
-                // (series, time) in a batch the first one wins.
+                // Deduplicated in key order (series, time). The later stages still get the new
+                // readings in arrival order. Ties keep arrival order, so of two readings with
+                // the same (series, time) in a batch the first one wins.
                 let readings = batch.readings
                 insertOrder.removeAll(keepingCapacity: true)
                 insertOrder.append(contentsOf: readings.indices)
@@ -169,15 +214,15 @@ public final class TelemetryStore {
                 }
                 isNew.removeAll(keepingCapacity: true)
                 isNew.append(contentsOf: repeatElement(false, count: readings.count))
+                var previous: RawKey?
                 for i in insertOrder {
                     let r = readings[i]
-                    try FastStep.run(insert, db) { h in
-                        sqlite3_bind_int64(h, 1, Int64(r.series.rawValue))
-                        sqlite3_bind_int64(h, 2, r.time)
-                        sqlite3_bind_double(h, 3, r.value)
-                    }
-                    isNew[i] = sqlite3_changes(db.sqliteConnection) > 0
+                    let key = RawKey(series: r.series.rawValue, time: r.time)
+                    if key == previous { continue }
+                    previous = key
+                    isNew[i] = try isNewReading(r, key: key, db)
                 }
+                if writeSlice { sliceWritten = try writeRaw(slice: nextSlice, db) }
                 for (i, r) in readings.enumerated() {
                     if isNew[i] {
                         downsampler.add(series: r.series, time: r.time, value: r.value)
@@ -208,6 +253,10 @@ public final class TelemetryStore {
             throw error
         }
         trimmedUpTo = max(trimmedUpTo, trimTo)
+        if writeSlice { sliceDone(nextSlice, written: sliceWritten, clock: clock, before: firstJournalID - 1) }
+        // Nothing pending: every journal row before this commit's has its readings in `raw`.
+        if pendingCount == 0 { rawWrittenUpTo = max(rawWrittenUpTo, firstJournalID - 1) }
+        addPending(accepted)
         pendingReadings += accepted.count
         registry.markSaved()
         newLabels.removeAll(keepingCapacity: true)
@@ -226,6 +275,8 @@ public final class TelemetryStore {
         return stats
     }
 
+    /// Committed readings not yet written to `raw` (`rawPending.count`, without its lock).
+    public var rawPendingCount: Int { pendingCount }
     /// Readings committed whose rollup deltas are not yet handed to the merger.
     public private(set) var pendingReadings = 0
     /// Whether some committed readings are not yet in the rollups (`mergeRollups()` merges them).
@@ -243,7 +294,7 @@ public final class TelemetryStore {
     public func mergeRollups() throws {
         if hasUnhandedRollups { try commit(IngestBatch(), now: 0, rollups: .mergeNow) }
         try merger.wait(upTo: handedUpTo)
-        let merged = merger.mergedUpTo
+        let merged = min(merger.mergedUpTo, rawWrittenUpTo)
         if merged > trimmedUpTo {
             try pool.write { try $0.execute(sql: "DELETE FROM rollup_journal WHERE id <= ?", arguments: [merged]) }
             trimmedUpTo = merged
@@ -254,6 +305,108 @@ public final class TelemetryStore {
     public func handOffRollups() throws {
         guard hasUnhandedRollups else { return }
         try commit(IngestBatch(), now: 0, rollups: .handOff)
+    }
+
+    /// Whether `r` (not a repeat of the reading before it in key order) is new: newer than any
+    /// reading of its series accepted, or neither pending nor in `raw`.
+    private func isNewReading(_ r: BoundReading, key: RawKey, _ db: Database) throws -> Bool {
+        var newestTime = newestAccepted[r.series.index]
+        if newestTime == Self.unknownTime {
+            // First reading of a series this run: nothing of it is pending yet.
+            let newestStored = try db.cachedStatement(sql: "SELECT max(t) FROM raw WHERE series_id = ?")
+            newestTime = try EpochMillis.fetchOne(newestStored, arguments: [r.series.rawValue]) ?? Self.noTime
+            newestAccepted[r.series.index] = newestTime
+        }
+        if r.time > newestTime { return true }
+        if pendingKeys.contains(key) { return false }
+        let stored = try db.cachedStatement(sql: "SELECT 1 FROM raw WHERE series_id = ? AND t = ?")
+        return try Int.fetchOne(stored, arguments: [r.series.rawValue, r.time]) == nil
+    }
+
+    /// After a successful commit: its new readings become pending.
+    private func addPending(_ readings: [BoundReading]) {
+        guard !readings.isEmpty else { return }
+        for r in readings {
+            pendingKeys.insert(RawKey(series: r.series.rawValue, time: r.time))
+            if newestAccepted[r.series.index] < r.time { newestAccepted[r.series.index] = r.time }
+        }
+        pendingCount += readings.count
+        rawPending.add(readings)
+    }
+
+    /// Writes the pending readings of slice `k` to `raw`, in key order, in the caller's
+    /// transaction; returns how many (they stay pending until `sliceDone`).
+    private func writeRaw(slice k: Int, _ db: Database) throws -> Int {
+        var rows = rawPending.readings(inSlice: k)
+        guard !rows.isEmpty else { return 0 }
+        rows.sort { ($0.series.rawValue, $0.time) < ($1.series.rawValue, $1.time) }
+        let insert = try db.cachedStatement(sql: "INSERT OR IGNORE INTO raw (series_id, t, value) VALUES (?, ?, ?)")
+        for r in rows {
+            try FastStep.run(insert, db) { h in
+                sqlite3_bind_int64(h, 1, Int64(r.series.rawValue))
+                sqlite3_bind_int64(h, 2, r.time)
+                sqlite3_bind_double(h, 3, r.value)
+            }
+        }
+        return rows.count
+    }
+
+    /// After the commit that wrote slice `k` (`written` readings, the first of that slice):
+    /// they leave `rawPending`. `before`: the last journal id before that commit's own row.
+    private func sliceDone(_ k: Int, written: Int, clock: ContinuousClock.Instant, before: Int64) {
+        for r in rawPending.readings(inSlice: k).prefix(written) {
+            pendingKeys.remove(RawKey(series: r.series.rawValue, time: r.time))
+        }
+        rawPending.remove(first: written, ofSlice: k)
+        pendingCount -= written
+        lastSliceWrite = clock
+        // A rotation that started after journal row `before` has written, by its last slice,
+        // every reading journaled up to that row.
+        if k == 0 { rotationStart = before }
+        if k == RawPending.sliceCount - 1 { rawWrittenUpTo = max(rawWrittenUpTo, rotationStart) }
+        nextSlice = (k + 1) % RawPending.sliceCount
+    }
+
+    /// Writes every pending reading to `raw` now (at shutdown; tests).
+    public func writePendingRaw() throws {
+        guard pendingCount > 0 else {
+            rawWrittenUpTo = nextJournalID - 1
+            return
+        }
+        var written = [Int](repeating: 0, count: RawPending.sliceCount)
+        try pool.write { db in
+            for k in 0..<RawPending.sliceCount { written[k] = try writeRaw(slice: k, db) }
+        }
+        for k in 0..<RawPending.sliceCount where written[k] > 0 {
+            for r in rawPending.readings(inSlice: k).prefix(written[k]) {
+                pendingKeys.remove(RawKey(series: r.series.rawValue, time: r.time))
+            }
+            rawPending.remove(first: written[k], ofSlice: k)
+            pendingCount -= written[k]
+        }
+        rawWrittenUpTo = nextJournalID - 1
+        nextSlice = 0
+    }
+
+    /// Writes the readings of every journal row to `raw` (at start: a previous run may have
+    /// journaled readings it never wrote there). Readings already there are left as they are.
+    private static func writeJournalToRaw(_ db: Database) throws {
+        var readings: [BoundReading] = []
+        let rows = try Row.fetchCursor(db, sql: "SELECT readings FROM rollup_journal ORDER BY id")
+        while let row = try rows.next() {
+            let data: Data = row[0]
+            data.withUnsafeBytes { JournalPack.forEach(in: $0) { readings.append($0) } }
+        }
+        guard !readings.isEmpty else { return }
+        readings.sort { ($0.series.rawValue, $0.time) < ($1.series.rawValue, $1.time) }
+        let insert = try db.cachedStatement(sql: "INSERT OR IGNORE INTO raw (series_id, t, value) VALUES (?, ?, ?)")
+        for r in readings {
+            try FastStep.run(insert, db) { h in
+                sqlite3_bind_int64(h, 1, Int64(r.series.rawValue))
+                sqlite3_bind_int64(h, 2, r.time)
+                sqlite3_bind_double(h, 3, r.value)
+            }
+        }
     }
 
     /// Deletes raw readings older than `before` (rollups are kept). Works series by series on

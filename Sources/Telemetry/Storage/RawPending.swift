@@ -1,0 +1,75 @@
+import Synchronization
+
+/// The readings committed (journaled) but not yet written to the `raw` table: the in-memory
+/// head of raw storage, shared between the ingest thread and readers.
+///
+/// `TelemetryStore` adds each commit's new readings and writes one slice of series at a time
+/// into `raw` (`sliceCount` slices by series id, in rotation), so a series' readings reach
+/// its B-tree page a rotation's worth at a time instead of one commit's. The journal rows
+/// keep them durable meanwhile. Readers merge a series' pending readings with its stored
+/// ones (`merged`): take the pending ones first, then read storage, so a reading written
+/// in between is found in one or both, never in neither.
+public final class RawPending: Sendable {
+    /// How many slices the series are split into.
+    public static let sliceCount = 64
+    private let slices = Mutex<[[BoundReading]]>(Array(repeating: [], count: RawPending.sliceCount))
+
+    public init() {}
+
+    /// The slice a series belongs to.
+    @inlinable
+    public static func slice(of id: SeriesID) -> Int { Int(id.rawValue) & (sliceCount - 1) }
+
+    /// How many readings are pending.
+    public var count: Int { slices.withLock { $0.reduce(0) { $0 + $1.count } } }
+
+    /// Adds committed readings (the ingest thread, after the commit).
+    func add(_ readings: [BoundReading]) {
+        guard !readings.isEmpty else { return }
+        slices.withLock { s in
+            for r in readings { s[Self.slice(of: r.series)].append(r) }
+        }
+    }
+
+    /// The pending readings of slice `k` (a copy: they stay pending until `remove`).
+    func readings(inSlice k: Int) -> [BoundReading] { slices.withLock { $0[k] } }
+
+    /// Forgets the first `n` readings of slice `k`, once they are written to `raw`.
+    func remove(first n: Int, ofSlice k: Int) {
+        guard n > 0 else { return }
+        slices.withLock { s in
+            if n >= s[k].count { s[k].removeAll(keepingCapacity: true) } else { s[k].removeFirst(n) }
+        }
+    }
+
+    /// The pending readings of `id` with `from <= t < to`, in time order.
+    public func samples(of id: SeriesID, from: EpochMillis, to: EpochMillis) -> [Sample] {
+        var out: [Sample] = []
+        slices.withLock { s in
+            for r in s[Self.slice(of: id)] where r.series == id && r.time >= from && r.time < to {
+                out.append(Sample(time: r.time, value: r.value))
+            }
+        }
+        out.sort { $0.time < $1.time }
+        return out
+    }
+
+    /// `stored` (in time order, from `raw`) and `pending` (from `samples`, taken before
+    /// `stored` was read) as one list in time order, each time once.
+    public static func merged(_ stored: [Sample], _ pending: [Sample]) -> [Sample] {
+        guard !pending.isEmpty else { return stored }
+        var out: [Sample] = []
+        out.reserveCapacity(stored.count + pending.count)
+        var i = 0, j = 0
+        while i < stored.count || j < pending.count {
+            if j == pending.count || (i < stored.count && stored[i].time < pending[j].time) {
+                out.append(stored[i]); i += 1
+            } else if i == stored.count || pending[j].time < stored[i].time {
+                out.append(pending[j]); j += 1
+            } else {
+                out.append(stored[i]); i += 1; j += 1
+            }
+        }
+        return out
+    }
+}
