@@ -61,6 +61,9 @@ final class Simulator {
     /// Message ids sent and not yet acknowledged (a resend after a reconnect keeps its id).
     private var outstanding = Set<Int32>()
     private var lastReconnect = ContinuousClock.now
+    /// Publishes since libmosquitto's loop last ran (`publish` runs it every `pumpEvery`).
+    private var sincePump = 0
+    private static let pumpEvery = 32
     private var summary = Summary()
     private var packs: [String: [(sensor: Int, time: EpochMillis, metric: String, value: Double)]] = [:]
     private var held: [Sample] = []
@@ -275,11 +278,16 @@ final class Simulator {
         }
         summary.messages += 1
         if options.qos > 0 { outstanding.insert(mid) } else { acked += 1 }
-        pump(waitMillis: 0)
+        // `publish` writes the packet itself; the loop reads acknowledgements and writes what
+        // a full socket held back. Run every few publishes, not after each: each run is a
+        // select and a read.
+        sincePump += 1
+        if sincePump >= Self.pumpEvery { pump(waitMillis: 0) }
     }
 
     /// Lets libmosquitto write what is queued and read acknowledgements.
     private func pump(waitMillis: Int32) {
+        sincePump = 0
         let rc = client.loop(timeoutMillis: waitMillis)
         guard rc == MOSQ_ERR_NO_CONN.rawValue || rc == MOSQ_ERR_CONN_LOST.rawValue else { return }
         if ContinuousClock.now - lastReconnect < .seconds(1) {
