@@ -136,6 +136,37 @@ import Testing
         #expect(Self.same(try await Self.rollups(collector, series: series, step: "1h", from: from, to: to), Self.expected(rs, width: 3600)))
         _ = try await collector.terminate()
     }
+    /// Readings wait in memory for `raw` (the API answers them at once); once the link is
+    /// idle the collector writes them all, so the file alone holds every reading.
+    @Test func rawIsWrittenOnceTheLinkIsIdle() async throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let broker = try MosquittoBroker(dir: dir)
+        defer { broker.stop() }
+        try await broker.waitReady()
+        let collector = try CollectorProcess(dir: dir, brokerPort: broker.port, clientID: "it-idle")
+        try collector.start()
+        try await collector.waitReady()
+        let sensors = (1...4).map { "ws-it-1\($0)" }
+        let rs = Self.readings(500)
+        for s in sensors { try broker.publish(topic: "telemetry/\(s)", lines: rs.map { Self.line(sensor: s, $0) }) }
+        let (from, to) = (Self.t0 - 86_400, Self.t0 + 86_400)
+        try await waitUntil("2,000 readings answered by the API", seconds: 30) {
+            var n = 0
+            for s in sensors { n += try await Self.storedCount(collector, series: "\(s)/temp_c", from: from, to: to) }
+            return n == 2_000
+        }
+        try await waitUntil("2,000 readings in the file's raw table", seconds: 20) {
+            // (Derived coverage readings are stored too: counted apart.)
+            let out = (try? run("sqlite3", [dir + "/data/collector.sqlite", """
+                PRAGMA busy_timeout=2000;
+                SELECT count(*) FROM raw JOIN series ON series.id = raw.series_id WHERE series.sensor LIKE 'ws-it-1_'
+                """], in: dir)) ?? ""
+            return out.split(separator: "\n").last.flatMap { Int($0) } == 2_000
+        }
+        #expect(try await collector.terminate().status == 0)
+    }
+
     /// SIGTERM mid-stream: every message is either stored or still with the broker for our
     /// session, never both. (A stop that closed the socket with unread messages reset the
     /// connection, and the broker lost our last PUBACKs: it redelivered nearly a whole batch.)

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Synchronization
 import Testing
 @testable import Telemetry
 
@@ -61,6 +62,31 @@ import Testing
         #expect(try journalRows() == 1)
         try Self.commit(store, [])
         #expect(try journalRows() == 0)
+    }
+
+    /// Slices follow the clock, not the number of commits: a commit writes one slice per
+    /// `rawRotation / 64` since the last write, so rare commits still finish a rotation in time.
+    @Test func slicesFollowTheClock() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let pool = try TelemetryDatabase.open(path: dir.file("c.sqlite"))
+        let start = ContinuousClock.now
+        let elapsed = Mutex<Duration>(.zero)
+        let store = try TelemetryStore(pool: pool, timeZone: .utc, rawRotation: .seconds(64),
+                                       monotonic: { start + elapsed.withLock { $0 } })
+        let names = try (0..<(2 * RawPending.sliceCount)).map { try SeriesName(parsing: "s\($0)/x") }
+        try Self.commit(store, names.flatMap { Self.readings($0, 0..<5) })
+        try Self.commit(store, [])
+        #expect(try Self.rawCount(pool) == 0)
+        elapsed.withLock { $0 = .seconds(10.5) }
+        try Self.commit(store, [])
+        #expect(try Self.rawCount(pool) == 10 * 2 * 5)          // ten slices of one second each
+        elapsed.withLock { $0 = .seconds(10.9) }
+        try Self.commit(store, [])
+        #expect(try Self.rawCount(pool) == 10 * 2 * 5)          // the next one is not due yet
+        elapsed.withLock { $0 = .seconds(500) }
+        try Self.commit(store, [])
+        #expect(try Self.rawCount(pool) == names.count * 5 && store.rawPending.count == 0)
     }
 
     /// Files copied as a killed process leaves them, readings still pending: the next start

@@ -58,6 +58,9 @@ final class IngestLoop: @unchecked Sendable {
     /// Under load, commits keep their rollup deltas (`TelemetryStore.RollupMode.keep`): they go
     /// to the merger when the socket has nothing more to read, and at least this often.
     static let maxHandOffDelay: Duration = .milliseconds(200)
+    /// Nothing read from the broker for this long: the link is idle.
+    static let idleAfter: Duration = .seconds(1)
+    private var lastRead = ContinuousClock.now
     private var lastHandOff = ContinuousClock.now
 
     init(config: CollectorConfig, catalogue: Catalogue, store: TelemetryStore, alerts: AlertStage, status: CollectorStatus, metrics: IngestMetrics,
@@ -164,6 +167,7 @@ final class IngestLoop: @unchecked Sendable {
                     waitForWake(milliseconds: Int32(min(wait.components.seconds * 1000 + 1, 1000)))
                     // Time goes on without the broker: the worker's coverage readings are stored.
                     commitPending()
+                    writeRawWhileIdle()
                     continue
                 }
                 connect()
@@ -196,8 +200,12 @@ final class IngestLoop: @unchecked Sendable {
         var fds = [pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0), pollfd(fd: fd, events: events, revents: 0)]
         _ = poll(&fds, 2, 1000)
         if fds[0].revents != 0 { drainWake() }
-        if fds[1].revents & Int16(POLLIN | POLLHUP | POLLERR) != 0 { readWhileReadable(fd) }
+        if fds[1].revents & Int16(POLLIN | POLLHUP | POLLERR) != 0 {
+            lastRead = .now
+            readWhileReadable(fd)
+        }
         guard commitPending() else { return }
+        if ContinuousClock.now - lastRead >= Self.idleAfter { writeRawWhileIdle() }
         pruneIfDue()
         if case .down = link { return }
         if client.wantsWrite {
@@ -292,13 +300,26 @@ final class IngestLoop: @unchecked Sendable {
     }
 
     /// Hands the rollup deltas that commits kept to the merger. A failure loses nothing (the
-    /// readings are in `raw` and the journal); the next commit tries again.
+    /// readings are in the journal); the next commit tries again.
     private func handOffRollups() {
         do {
             try store.handOffRollups()
             lastHandOff = ContinuousClock.now
         } catch {
             if logBudget.allow() { logger.warning("handing rollups to the merger failed; will retry", metadata: ["error": "\(error)"]) }
+        }
+    }
+
+    /// The link is idle: the readings still waiting for `raw` are written, a slice at a time,
+    /// until a message arrives (under load the commits write them at their pace).
+    private func writeRawWhileIdle() {
+        while store.hasPendingRaw && !socketReadable() && !stopRequested.load(ordering: .relaxed) {
+            do {
+                try store.writePendingSlice()
+            } catch {
+                if logBudget.allow() { logger.warning("writing raw readings failed; the journal keeps them, will retry", metadata: ["error": "\(error)"]) }
+                return
+            }
         }
     }
 

@@ -34,11 +34,15 @@ public final class RawPending: Sendable {
     /// The pending readings of slice `k` (a copy: they stay pending until `remove`).
     func readings(inSlice k: Int) -> [BoundReading] { slices.withLock { $0[k] } }
 
-    /// Forgets the first `n` readings of slice `k`, once they are written to `raw`.
-    func remove(first n: Int, ofSlice k: Int) {
-        guard n > 0 else { return }
-        slices.withLock { s in
-            if n >= s[k].count { s[k].removeAll(keepingCapacity: true) } else { s[k].removeFirst(n) }
+    /// Forgets the first `n` readings of slice `k`, once they are written to `raw`; returns
+    /// how many it forgot.
+    @discardableResult
+    func remove(first n: Int, ofSlice k: Int) -> Int {
+        guard n > 0 else { return 0 }
+        return slices.withLock { s in
+            let gone = min(n, s[k].count)
+            if gone == s[k].count { s[k].removeAll(keepingCapacity: true) } else { s[k].removeFirst(gone) }
+            return gone
         }
     }
 

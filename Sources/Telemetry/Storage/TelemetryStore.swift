@@ -57,9 +57,11 @@ public final class TelemetryStore {
     /// The slice of series the next raw write takes, when the last one ran, and the journal
     /// id the rotation in progress started after.
     private var nextSlice = 0
-    private var lastSliceWrite = ContinuousClock.now
+    private var lastSliceWrite: ContinuousClock.Instant
     private var rotationStart: Int64 = 0
     private let rawRotation: Duration
+    /// The time raw writes are paced by (tests move it by hand).
+    private let monotonic: () -> ContinuousClock.Instant
 
     struct RawKey: Hashable {
         var series: Int32
@@ -88,13 +90,17 @@ public final class TelemetryStore {
     /// rollup merger on the rollups file, and merges what a previous run left in the journal.
     /// `rollupQueueLimit`: the merger's queue bound, in deltas (`RollupMerger.waitForRoom`);
     /// `rollupCoarseInterval`: how often the 15m, 1h and 1d tiers are merged; `rawRotation`:
-    /// how long a pending reading waits, at most about, before its slice is written to `raw`.
+    /// how long a pending reading waits, at most about, before its slice is written to `raw`,
+    /// by the time `monotonic` tells.
     public init(pool: DatabasePool, timeZone: TimeZoneID, maxSeries: Int = 200_000, quarantineLimit: Int = 10_000,
                 rollupQueueLimit: Int = RollupMerger.defaultQueueLimit,
                 rollupCoarseInterval: Duration = RollupMerger.defaultCoarseInterval,
-                rawRotation: Duration = TelemetryStore.defaultRawRotation) throws {
+                rawRotation: Duration = TelemetryStore.defaultRawRotation,
+                monotonic: @escaping () -> ContinuousClock.Instant = { ContinuousClock.now }) throws {
         self.pool = pool
         self.rawRotation = rawRotation
+        self.monotonic = monotonic
+        self.lastSliceWrite = monotonic()
         self.quarantineLimit = quarantineLimit
         self.downsampler = Downsampler(days: LocalDays(timeZone: timeZone.zone))
         var registry = SeriesRegistry(limit: maxSeries)
@@ -195,10 +201,9 @@ public final class TelemetryStore {
         if handOver { try merger.waitForRoom() }
         let firstJournalID = nextJournalID
         let trimTo = min(merger.mergedUpTo, rawWrittenUpTo)
-        let clock = ContinuousClock.now
-        let writeSlice = pendingCount > 0
-            && (pendingCount > Self.maxPendingRaw || clock - lastSliceWrite >= rawRotation / RawPending.sliceCount)
-        var sliceWritten = 0
+        let clock = monotonic()
+        let slices = slicesDue(clock)
+        var sliceWritten: [Int] = []
         do {
             try pool.write { db in
                 if journalNeedsReplay { try replayJournal(db) }
@@ -222,7 +227,7 @@ public final class TelemetryStore {
                     previous = key
                     isNew[i] = try isNewReading(r, key: key, db)
                 }
-                if writeSlice { sliceWritten = try writeRaw(slice: nextSlice, db) }
+                for j in 0..<slices { sliceWritten.append(try writeRaw(slice: (nextSlice + j) % RawPending.sliceCount, db)) }
                 for (i, r) in readings.enumerated() {
                     if isNew[i] {
                         downsampler.add(series: r.series, time: r.time, value: r.value)
@@ -253,7 +258,7 @@ public final class TelemetryStore {
             throw error
         }
         trimmedUpTo = max(trimmedUpTo, trimTo)
-        if writeSlice { sliceDone(nextSlice, written: sliceWritten, clock: clock, before: firstJournalID - 1) }
+        for n in sliceWritten { sliceDone(nextSlice, written: n, clock: clock, before: firstJournalID - 1) }
         // Nothing pending: every journal row before this commit's has its readings in `raw`.
         if pendingCount == 0 { rawWrittenUpTo = max(rawWrittenUpTo, firstJournalID - 1) }
         addPending(accepted)
@@ -307,6 +312,17 @@ public final class TelemetryStore {
         try commit(IngestBatch(), now: 0, rollups: .handOff)
     }
 
+    /// How many slices a commit at `clock` writes: one per `rawRotation / sliceCount` since the
+    /// last slice write (so a rotation takes `rawRotation` however often commits come), and at
+    /// least one past `maxPendingRaw`.
+    private func slicesDue(_ clock: ContinuousClock.Instant) -> Int {
+        guard pendingCount > 0 else { return 0 }
+        let perSlice = rawRotation / RawPending.sliceCount
+        if perSlice == .zero { return 1 }
+        let due = min(RawPending.sliceCount, Int((clock - lastSliceWrite) / perSlice))
+        return pendingCount > Self.maxPendingRaw ? max(1, due) : due
+    }
+
     /// Whether `r` (not a repeat of the reading before it in key order) is new: newer than any
     /// reading of its series accepted, or neither pending nor in `raw`.
     private func isNewReading(_ r: BoundReading, key: RawKey, _ db: Database) throws -> Bool {
@@ -357,14 +373,32 @@ public final class TelemetryStore {
         for r in rawPending.readings(inSlice: k).prefix(written) {
             pendingKeys.remove(RawKey(series: r.series.rawValue, time: r.time))
         }
-        rawPending.remove(first: written, ofSlice: k)
-        pendingCount -= written
+        pendingCount -= rawPending.remove(first: written, ofSlice: k)
         lastSliceWrite = clock
         // A rotation that started after journal row `before` has written, by its last slice,
         // every reading journaled up to that row.
         if k == 0 { rotationStart = before }
         if k == RawPending.sliceCount - 1 { rawWrittenUpTo = max(rawWrittenUpTo, rotationStart) }
         nextSlice = (k + 1) % RawPending.sliceCount
+    }
+
+    /// Whether committed readings wait for `raw` (`writePendingSlice` writes them).
+    public var hasPendingRaw: Bool { pendingCount > 0 }
+
+    /// Writes the next slice's pending readings to `raw` in a transaction of its own, and
+    /// trims the journal of what is written and merged (the ingest loop, when idle: under
+    /// load the commits write one slice every `defaultRawRotation / 64`).
+    public func writePendingSlice() throws {
+        guard pendingCount > 0 else { return }
+        let k = nextSlice
+        let trimTo = min(merger.mergedUpTo, rawWrittenUpTo)
+        let written = try pool.write { db in
+            if trimTo > trimmedUpTo { try db.execute(sql: "DELETE FROM rollup_journal WHERE id <= ?", arguments: [trimTo]) }
+            return try writeRaw(slice: k, db)
+        }
+        trimmedUpTo = max(trimmedUpTo, trimTo)
+        sliceDone(k, written: written, clock: monotonic(), before: nextJournalID - 1)
+        if pendingCount == 0 { rawWrittenUpTo = max(rawWrittenUpTo, nextJournalID - 1) }
     }
 
     /// Writes every pending reading to `raw` now (at shutdown; tests).
@@ -381,8 +415,7 @@ public final class TelemetryStore {
             for r in rawPending.readings(inSlice: k).prefix(written[k]) {
                 pendingKeys.remove(RawKey(series: r.series.rawValue, time: r.time))
             }
-            rawPending.remove(first: written[k], ofSlice: k)
-            pendingCount -= written[k]
+            pendingCount -= rawPending.remove(first: written[k], ofSlice: k)
         }
         rawWrittenUpTo = nextJournalID - 1
         nextSlice = 0
