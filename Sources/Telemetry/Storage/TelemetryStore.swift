@@ -353,17 +353,9 @@ public final class TelemetryStore {
     /// Writes the pending readings of slice `k` to `raw`, in key order, in the caller's
     /// transaction; returns how many (they stay pending until `sliceDone`).
     private func writeRaw(slice k: Int, _ db: Database) throws -> Int {
-        var rows = rawPending.readings(inSlice: k)
+        let rows = rawPending.readings(inSlice: k)
         guard !rows.isEmpty else { return 0 }
-        rows.sort { ($0.series.rawValue, $0.time) < ($1.series.rawValue, $1.time) }
-        let insert = try db.cachedStatement(sql: "INSERT OR IGNORE INTO raw (series_id, t, value) VALUES (?, ?, ?)")
-        for r in rows {
-            try FastStep.run(insert, db) { h in
-                sqlite3_bind_int64(h, 1, Int64(r.series.rawValue))
-                sqlite3_bind_int64(h, 2, r.time)
-                sqlite3_bind_double(h, 3, r.value)
-            }
-        }
+        try Self.insertRaw(rows, db)
         return rows.count
     }
 
@@ -430,10 +422,15 @@ public final class TelemetryStore {
             let data: Data = row[0]
             data.withUnsafeBytes { JournalPack.forEach(in: $0) { readings.append($0) } }
         }
-        guard !readings.isEmpty else { return }
-        readings.sort { ($0.series.rawValue, $0.time) < ($1.series.rawValue, $1.time) }
+        try insertRaw(readings, db)
+    }
+
+    /// Inserts `readings` into `raw` in key order (consecutive inserts land on the same or the
+    /// next B-tree page); a reading already there is left as it is.
+    private static func insertRaw(_ readings: [BoundReading], _ db: Database) throws {
+        let sorted = readings.sorted { ($0.series.rawValue, $0.time) < ($1.series.rawValue, $1.time) }
         let insert = try db.cachedStatement(sql: "INSERT OR IGNORE INTO raw (series_id, t, value) VALUES (?, ?, ?)")
-        for r in readings {
+        for r in sorted {
             try FastStep.run(insert, db) { h in
                 sqlite3_bind_int64(h, 1, Int64(r.series.rawValue))
                 sqlite3_bind_int64(h, 2, r.time)
