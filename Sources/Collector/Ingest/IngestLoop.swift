@@ -313,6 +313,7 @@ final class IngestLoop: @unchecked Sendable {
     /// The link is idle: the readings still waiting for `raw` are written, a slice at a time,
     /// until a message arrives (under load the commits write them at their pace).
     private func writeRawWhileIdle() {
+        defer { metrics.rawPending.set(to: Double(store.rawPendingCount)) }
         while store.hasPendingRaw && !socketReadable() && !stopRequested.load(ordering: .relaxed) {
             do {
                 try store.writePendingSlice()
