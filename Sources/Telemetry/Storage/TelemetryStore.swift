@@ -362,10 +362,7 @@ public final class TelemetryStore {
     /// After the commit that wrote slice `k` (`written` readings, the first of that slice):
     /// they leave `rawPending`. `before`: the last journal id before that commit's own row.
     private func sliceDone(_ k: Int, written: Int, clock: ContinuousClock.Instant, before: Int64) {
-        for r in rawPending.readings(inSlice: k).prefix(written) {
-            pendingKeys.remove(RawKey(series: r.series.rawValue, time: r.time))
-        }
-        pendingCount -= rawPending.remove(first: written, ofSlice: k)
+        forgetWritten(written, ofSlice: k)
         lastSliceWrite = clock
         // A rotation that started after journal row `before` has written, by its last slice,
         // every reading journaled up to that row.
@@ -393,6 +390,15 @@ public final class TelemetryStore {
         if pendingCount == 0 { rawWrittenUpTo = max(rawWrittenUpTo, nextJournalID - 1) }
     }
 
+    /// The first `n` pending readings of slice `k` are in `raw` now: they stop being pending.
+    private func forgetWritten(_ n: Int, ofSlice k: Int) {
+        guard n > 0 else { return }
+        for r in rawPending.readings(inSlice: k).prefix(n) {
+            pendingKeys.remove(RawKey(series: r.series.rawValue, time: r.time))
+        }
+        pendingCount -= rawPending.remove(first: n, ofSlice: k)
+    }
+
     /// Writes every pending reading to `raw` now (at shutdown; tests).
     public func writePendingRaw() throws {
         guard pendingCount > 0 else {
@@ -403,12 +409,7 @@ public final class TelemetryStore {
         try pool.write { db in
             for k in 0..<RawPending.sliceCount { written[k] = try writeRaw(slice: k, db) }
         }
-        for k in 0..<RawPending.sliceCount where written[k] > 0 {
-            for r in rawPending.readings(inSlice: k).prefix(written[k]) {
-                pendingKeys.remove(RawKey(series: r.series.rawValue, time: r.time))
-            }
-            pendingCount -= rawPending.remove(first: written[k], ofSlice: k)
-        }
+        for k in 0..<RawPending.sliceCount where written[k] > 0 { forgetWritten(written[k], ofSlice: k) }
         rawWrittenUpTo = nextJournalID - 1
         nextSlice = 0
     }
