@@ -245,11 +245,11 @@ import Testing
         #expect(!store.hasPendingRollups)
         let n = 3000
         #expect(try hourTotal()! == (n, Double(n * (n - 1) / 2)))
-        let last = try pool.read { try Row.fetchOne($0, sql: "SELECT last_t, last_value FROM series")! }
-        #expect(last[0] as Int64 == 2_999_000 && last[1] as Double == 2999)
-        // The journal goes once its readings are merged and in `raw`.
+        // The journal goes once its readings are merged and in `raw` (`series.last_*` with them).
         try store.writePendingRaw()
         try store.mergeRollups()
+        let last = try pool.read { try Row.fetchOne($0, sql: "SELECT last_t, last_value FROM series")! }
+        #expect(last[0] as Int64 == 2_999_000 && last[1] as Double == 2999)
         #expect(try pool.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM raw")! } == n)
         #expect(try pool.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM rollup_journal")! } == 0)
     }
@@ -277,22 +277,37 @@ import Testing
         #expect(store.registry.count == 2)
     }
 
-    @Test func lastValueNeverGoesBack() throws {
+    /// `series.last_*` follows `raw` and never goes back; readers add a newer pending reading.
+    @Test func lastValueNeverGoesBack() async throws {
         let dir = TempDir()
         defer { dir.cleanup() }
         let pool = try TelemetryDatabase.open(path: dir.file("c.sqlite"))
         let store = try TelemetryStore(pool: pool, timeZone: .utc)
         let name = try SeriesName(parsing: "a/x")
-        for (t, v) in [(5000, 5.0), (9000, 9.0), (7000, 7.0)] {
+        func commit(_ t: Int, _ v: Double) throws {
             var batch = IngestBatch()
             _ = store.bind([Reading(series: name, time: EpochMillis(t), value: v)], into: &batch)
             try store.commit(batch, now: 0)
         }
-        let row = try pool.read { try Row.fetchOne($0, sql: "SELECT last_t, last_value FROM series")! }
-        #expect(row[0] as Int64 == 9000)
-        #expect(row[1] as Double == 9.0)
+        func stored() throws -> (EpochMillis?, Double?) {
+            try pool.read { db in try Row.fetchOne(db, sql: "SELECT last_t, last_value FROM series").map { ($0[0], $0[1]) }! }
+        }
+        for (t, v) in [(5000, 5.0), (9000, 9.0), (7000, 7.0)] {
+            try commit(t, v)
+            try store.writePendingRaw()   // each in `raw` before the next
+        }
+        #expect(try stored() == (9000, 9.0))
+        try commit(11000, 11.0)
+        #expect(try stored() == (9000, 9.0), "pending: not in `raw` yet")
+        let reader = TelemetryReader(pool: pool, timeZone: .utc, pending: store.rawPending)
+        let info = try await reader.seriesList()
+        #expect(info.count == 1 && info.first?.lastTime == 11000 && info.first?.lastValue == 11)
+        #expect(try await reader.sensorsLastSeen() == ["a": 11000])
+        #expect(try await TelemetryReader(pool: pool, timeZone: .utc).sensorsLastSeen() == ["a": 9000])
         // A ring filled from storage on first use, in time order.
-        #expect(RecentSamples(pool: pool, pending: store.rawPending).recent(SeriesID(0)).map(\.time) == [5000, 7000, 9000])
+        #expect(RecentSamples(pool: pool, pending: store.rawPending).recent(SeriesID(0)).map(\.time) == [5000, 7000, 9000, 11000])
+        try store.writePendingRaw()
+        #expect(try stored() == (11000, 11.0))
     }
 }
 

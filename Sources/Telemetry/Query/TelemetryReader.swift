@@ -121,22 +121,34 @@ public struct TelemetryReader: Sendable {
         public var kind: String?
     }
 
-    /// Every stored series, by name.
+    /// Every stored series, by name, with its newest reading: `series.last_*` (written with
+    /// `raw`) or a newer one still pending.
     public func seriesList() async throws -> [SeriesInfo] {
-        try await pool.read { db in
+        // Pending first, then storage: a reading written in between is seen in one or both.
+        let newest = pending?.newest() ?? [:]
+        return try await pool.read { db in
             try Row.fetchAll(db, sql: "SELECT sensor, metric, last_t, last_value, district, kind, id FROM series ORDER BY name").compactMap { r in
                 guard let name = try? SeriesName(sensor: r[0], metric: r[1]) else { return nil }
-                return SeriesInfo(id: SeriesID(r[6]), name: name, lastTime: r[2], lastValue: r[3], district: r[4], kind: r[5])
+                var info = SeriesInfo(id: SeriesID(r[6]), name: name, lastTime: r[2], lastValue: r[3], district: r[4], kind: r[5])
+                if let p = newest[info.id], p.time > info.lastTime ?? .min {
+                    info.lastTime = p.time
+                    info.lastValue = p.value
+                }
+                return info
             }
         }
     }
 
-    /// The newest reading time of each sensor that has reported.
+    /// The newest reading time of each sensor that has reported (stored or pending).
     public func sensorsLastSeen() async throws -> [String: EpochMillis] {
-        try await pool.read { db in
+        let newest = pending?.newest() ?? [:]
+        return try await pool.read { db in
             var out: [String: EpochMillis] = [:]
-            for r in try Row.fetchAll(db, sql: "SELECT sensor, max(last_t) FROM series WHERE last_t IS NOT NULL GROUP BY sensor") {
-                out[r[0]] = r[1]
+            for r in try Row.fetchAll(db, sql: "SELECT id, sensor, last_t FROM series") {
+                let stored: EpochMillis? = r[2]
+                guard let t = [stored, newest[SeriesID(r[0])]?.time].compactMap({ $0 }).max() else { continue }
+                let sensor: String = r[1]
+                if t > out[sensor] ?? .min { out[sensor] = t }
             }
             return out
         }

@@ -58,6 +58,20 @@ public final class RawPending: Sendable {
         return out
     }
 
+    /// The newest pending reading of each series that has one (for `series.last_*`, which
+    /// follows `raw`).
+    public func newest() -> [SeriesID: Sample] {
+        var out: [SeriesID: Sample] = [:]
+        slices.withLock { s in
+            for slice in s {
+                for r in slice where r.time > out[r.series]?.time ?? .min {
+                    out[r.series] = Sample(time: r.time, value: r.value)
+                }
+            }
+        }
+        return out
+    }
+
     /// `stored` (in time order, from `raw`) and `pending` (from `samples`, taken before
     /// `stored` was read) as one list in time order, each time once.
     public static func merged(_ stored: [Sample], _ pending: [Sample]) -> [Sample] {

@@ -18,10 +18,6 @@ public final class TelemetryStore {
     /// The readings the last successful commit really added (duplicates excluded), for the
     /// stages after storage (alerts, derived series).
     public private(set) var committed: [BoundReading] = []
-    /// The newest accepted reading of each series since the last merge (`.min` time: none).
-    private var newest: ContiguousArray<Sample> = []
-    private var newestDirty: [SeriesID] = []
-    private static let noSample = Sample(time: .min, value: 0)
     /// A batch's reading indices in key order, and which of them were new (reused buffers).
     private var insertOrder: [Int] = []
     private var isNew: [Bool] = []
@@ -113,7 +109,6 @@ public final class TelemetryStore {
         }
         self.registry = registry
         downsampler.reserve(seriesCount: registry.count)
-        newest = ContiguousArray(repeating: Self.noSample, count: registry.count)
         newestAccepted = ContiguousArray(repeating: Self.unknownTime, count: registry.count)
         // The merger's connection follows the writer's durability and size cap.
         let (synchronous, maxPages, lastJournalID) = try pool.barrierWriteWithoutTransaction { db in
@@ -174,9 +169,8 @@ public final class TelemetryStore {
             if id.index >= before && (labels.district != nil || labels.kind != nil) { newLabels[id] = labels }
             batch.readings.append(BoundReading(series: id, time: r.time, value: r.value))
         }
-        if registry.count > newest.count {
+        if registry.count > newestAccepted.count {
             downsampler.reserve(seriesCount: registry.count)
-            newest.append(contentsOf: repeatElement(Self.noSample, count: registry.count - newest.count))
             // A new series has nothing in `raw`.
             newestAccepted.append(contentsOf: repeatElement(Self.noTime, count: registry.count - newestAccepted.count))
         }
@@ -186,12 +180,11 @@ public final class TelemetryStore {
     /// Commits `batch` in one transaction: its new series, a `rollup_journal` row packing its
     /// new readings (duplicates of stored or pending readings left out), and its quarantined
     /// messages; when a slice is due, the pending readings of one slice of series go to `raw`
-    /// in the same transaction. On error nothing of it is stored, the in-memory state is as
+    /// (and their series' newest to `series.last_*`) in the same transaction. On error nothing of it is stored, the in-memory state is as
     /// before, and the caller must not acknowledge the batch's messages. The new readings are
     /// in `rawPending` when it returns.
     ///
-    /// The batch's rollup deltas are handled as `rollups` says. Handing over writes the last
-    /// values of the series concerned (`series.last_*`) in the same transaction. With
+    /// The batch's rollup deltas are handled as `rollups` says. With
     /// `.mergeNow` a failed merge is thrown after the commit succeeded: the readings are
     /// stored and journaled, and the merge is tried again.
     @discardableResult
@@ -231,7 +224,6 @@ public final class TelemetryStore {
                 for (i, r) in readings.enumerated() {
                     if isNew[i] {
                         downsampler.add(series: r.series, time: r.time, value: r.value)
-                        noteNewest(r)
                         accepted.append(r)
                     } else {
                         stats.duplicates += 1
@@ -239,7 +231,6 @@ public final class TelemetryStore {
                 }
                 stats.inserted = accepted.count
                 try journal(db)
-                if handOver { try saveLastValues(db) }
                 if trimTo > trimmedUpTo {
                     try db.execute(sql: "DELETE FROM rollup_journal WHERE id <= ?", arguments: [trimTo])
                 }
@@ -250,7 +241,6 @@ public final class TelemetryStore {
             // The deltas of this batch are mixed with those still pending: forget them all and
             // rebuild the pending ones from the journal.
             downsampler.discardDeltas()
-            clearNewest()
             journalNeedsReplay = true
             pendingReadings = 0
             nextJournalID = firstJournalID
@@ -268,7 +258,6 @@ public final class TelemetryStore {
         swap(&accepted, &committed)
         accepted.removeAll(keepingCapacity: true)
         if handOver {
-            clearNewest()
             var deltas: [(key: BucketKey, bucket: Bucket)] = []
             deltas.reserveCapacity(pendingReadings)
             downsampler.drain { key, b in deltas.append((key, b)) }
@@ -427,15 +416,25 @@ public final class TelemetryStore {
     }
 
     /// Inserts `readings` into `raw` in key order (consecutive inserts land on the same or the
-    /// next B-tree page); a reading already there is left as it is.
+    /// next B-tree page); a reading already there is left as it is. Each series' newest of
+    /// them goes to `series.last_*` unless that is newer already (so `last_*` follows `raw`).
     private static func insertRaw(_ readings: [BoundReading], _ db: Database) throws {
         let sorted = readings.sorted { ($0.series.rawValue, $0.time) < ($1.series.rawValue, $1.time) }
         let insert = try db.cachedStatement(sql: "INSERT OR IGNORE INTO raw (series_id, t, value) VALUES (?, ?, ?)")
-        for r in sorted {
+        let last = try db.cachedStatement(sql: """
+            UPDATE series SET last_t = ?1, last_value = ?2 WHERE id = ?3 AND (last_t IS NULL OR last_t < ?1)
+            """)
+        for (i, r) in sorted.enumerated() {
             try FastStep.run(insert, db) { h in
                 sqlite3_bind_int64(h, 1, Int64(r.series.rawValue))
                 sqlite3_bind_int64(h, 2, r.time)
                 sqlite3_bind_double(h, 3, r.value)
+            }
+            guard i == sorted.count - 1 || sorted[i + 1].series != r.series else { continue }
+            try FastStep.run(last, db) { h in
+                sqlite3_bind_int64(h, 1, r.time)
+                sqlite3_bind_double(h, 2, r.value)
+                sqlite3_bind_int64(h, 3, Int64(r.series.rawValue))
             }
         }
     }
@@ -475,25 +474,6 @@ public final class TelemetryStore {
         }
     }
 
-    /// Writes the newest reading of each series touched since the last hand-over to
-    /// `series.last_*` (never moved back by a late reading), in the caller's transaction.
-    private func saveLastValues(_ db: Database) throws {
-        guard !newestDirty.isEmpty else { return }
-        let stmt = try db.cachedStatement(sql: """
-            UPDATE series SET last_t = ?, last_value = ? WHERE id = ? AND (last_t IS NULL OR last_t < ?)
-            """)
-        newestDirty.sort { $0.rawValue < $1.rawValue }
-        for id in newestDirty {
-            let s = newest[id.index]
-            try FastStep.run(stmt, db) { h in
-                sqlite3_bind_int64(h, 1, s.time)
-                sqlite3_bind_double(h, 2, s.value)
-                sqlite3_bind_int64(h, 3, Int64(id.rawValue))
-                sqlite3_bind_int64(h, 4, s.time)
-            }
-        }
-    }
-
     /// Appends this commit's new readings to the journal: one row, id `nextJournalID`, its
     /// readings packed (`JournalPack`).
     private func journal(_ db: Database) throws {
@@ -511,11 +491,10 @@ public final class TelemetryStore {
         nextJournalID += 1
     }
 
-    /// Rebuilds the pending deltas and last values from the journal rows not yet handed to the
+    /// Rebuilds the pending deltas from the journal rows not yet handed to the
     /// merger, in the caller's transaction: those readings are in `raw` but not in the rollups.
     private func replayJournal(_ db: Database) throws {
         downsampler.discardDeltas()
-        clearNewest()
         let rows = try db.cachedStatement(sql: "SELECT id, readings FROM rollup_journal WHERE id > ? ORDER BY id")
         let h = rows.sqliteStatement
         sqlite3_reset(h)
@@ -539,22 +518,11 @@ public final class TelemetryStore {
                 } else {
                     downsampler.add(series: r.series, time: r.time, value: r.value)
                 }
-                noteNewest(r)
                 n += 1
             }
         }
         pendingReadings = n
         journalNeedsReplay = false
-    }
-
-    private func noteNewest(_ r: BoundReading) {
-        if newest[r.series.index].time == .min { newestDirty.append(r.series) }
-        if newest[r.series.index].time < r.time { newest[r.series.index] = Sample(time: r.time, value: r.value) }
-    }
-
-    private func clearNewest() {
-        for id in newestDirty { newest[id.index] = Self.noSample }
-        newestDirty.removeAll(keepingCapacity: true)
     }
 
     private func saveQuarantine(_ db: Database, _ records: [QuarantineRecord]) throws {
