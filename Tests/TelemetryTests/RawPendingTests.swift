@@ -153,4 +153,19 @@ import Testing
         #expect(RawPending.merged(s([]), s([5])).map(\.time) == [5])
         #expect(RawPending.merged(s([5]), s([])).map(\.time) == [5])
     }
+
+    /// The newest pending reading per series, whatever order they came in and whichever
+    /// slice holds them; series with none are absent.
+    @Test func newestPerSeries() {
+        let pending = RawPending()
+        let far = SeriesID(Int32(3 * RawPending.sliceCount + 1))
+        pending.add([BoundReading(series: SeriesID(1), time: 50, value: 5), BoundReading(series: far, time: 9, value: 0.9),
+                     BoundReading(series: SeriesID(1), time: 70, value: 7), BoundReading(series: SeriesID(1), time: 60, value: 6)])
+        pending.add([BoundReading(series: far, time: 8, value: 0.8)])
+        let newest = pending.newest()
+        #expect(newest.count == 2)
+        #expect(newest[SeriesID(1)]?.time == 70 && newest[SeriesID(1)]?.value == 7)
+        #expect(newest[far]?.time == 9 && newest[far]?.value == 0.9)
+        #expect(RawPending().newest().isEmpty)
+    }
 }

@@ -60,15 +60,21 @@ public final class RawPending: Sendable {
 
     /// The newest pending reading of each series that has one (for `series.last_*`, which
     /// follows `raw`).
+    /// A slice at a time, by series index: the lock is never held for long.
     public func newest() -> [SeriesID: Sample] {
-        var out: [SeriesID: Sample] = [:]
-        slices.withLock { s in
-            for slice in s {
-                for r in slice where r.time > out[r.series]?.time ?? .min {
-                    out[r.series] = Sample(time: r.time, value: r.value)
+        let none = Sample(time: .min, value: 0)
+        var latest: [Sample] = []
+        for k in 0..<Self.sliceCount {
+            slices.withLock { s in
+                for r in s[k] {
+                    let i = r.series.index
+                    if i >= latest.count { latest.append(contentsOf: repeatElement(none, count: i + 1 - latest.count)) }
+                    if r.time > latest[i].time { latest[i] = Sample(time: r.time, value: r.value) }
                 }
             }
         }
+        var out: [SeriesID: Sample] = [:]
+        for (i, s) in latest.enumerated() where s.time != .min { out[SeriesID(Int32(i))] = s }
         return out
     }
 
