@@ -145,10 +145,11 @@ public struct TelemetryReader: Sendable {
         return try await pool.read { db in
             var out: [String: EpochMillis] = [:]
             for r in try Row.fetchAll(db, sql: "SELECT id, sensor, last_t FROM series") {
-                let stored: EpochMillis? = r[2]
-                guard let t = [stored, newest[SeriesID(r[0])]?.time].compactMap({ $0 }).max() else { continue }
+                var last: EpochMillis? = r[2]
+                if let p = newest[SeriesID(r[0])]?.time, p > last ?? .min { last = p }
+                guard let last else { continue }
                 let sensor: String = r[1]
-                if t > out[sensor] ?? .min { out[sensor] = t }
+                if last > out[sensor] ?? .min { out[sensor] = last }
             }
             return out
         }

@@ -58,9 +58,8 @@ public final class RawPending: Sendable {
         return out
     }
 
-    /// The newest pending reading of each series that has one (for `series.last_*`, which
-    /// follows `raw`).
-    /// A slice at a time, by series index: the lock is never held for long.
+    /// The newest pending reading of each series that has one (`series.last_*` follows
+    /// `raw`). Scans a slice per lock, so the ingest thread is never held up for long.
     public func newest() -> [SeriesID: Sample] {
         let none = Sample(time: .min, value: 0)
         var latest: [Sample] = []

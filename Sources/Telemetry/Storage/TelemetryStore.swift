@@ -180,13 +180,13 @@ public final class TelemetryStore {
     /// Commits `batch` in one transaction: its new series, a `rollup_journal` row packing its
     /// new readings (duplicates of stored or pending readings left out), and its quarantined
     /// messages; when a slice is due, the pending readings of one slice of series go to `raw`
-    /// (and their series' newest to `series.last_*`) in the same transaction. On error nothing of it is stored, the in-memory state is as
-    /// before, and the caller must not acknowledge the batch's messages. The new readings are
-    /// in `rawPending` when it returns.
+    /// (and each series' newest to `series.last_*`) in the same transaction. On error nothing
+    /// of it is stored, the in-memory state is as before, and the caller must not acknowledge
+    /// the batch's messages. The new readings are in `rawPending` when it returns.
     ///
-    /// The batch's rollup deltas are handled as `rollups` says. With
-    /// `.mergeNow` a failed merge is thrown after the commit succeeded: the readings are
-    /// stored and journaled, and the merge is tried again.
+    /// The batch's rollup deltas are handled as `rollups` says. With `.mergeNow` a failed
+    /// merge is thrown after the commit succeeded: the readings are stored and journaled, and
+    /// the merge is tried again.
     @discardableResult
     public func commit(_ batch: IngestBatch, now: EpochMillis, rollups: RollupMode = .mergeNow) throws -> CommitStats {
         var stats = CommitStats()
