@@ -231,9 +231,7 @@ public final class TelemetryStore {
                 }
                 stats.inserted = accepted.count
                 try journal(db)
-                if trimTo > trimmedUpTo {
-                    try db.execute(sql: "DELETE FROM rollup_journal WHERE id <= ?", arguments: [trimTo])
-                }
+                try trimJournal(to: trimTo, db)
                 try saveQuarantine(db, batch.quarantine)
                 stats.quarantined = batch.quarantine.count
             }
@@ -290,7 +288,7 @@ public final class TelemetryStore {
         try merger.wait(upTo: handedUpTo)
         let merged = min(merger.mergedUpTo, rawWrittenUpTo)
         if merged > trimmedUpTo {
-            try pool.write { try $0.execute(sql: "DELETE FROM rollup_journal WHERE id <= ?", arguments: [merged]) }
+            try pool.write { try trimJournal(to: merged, $0) }
             trimmedUpTo = merged
         }
     }
@@ -365,18 +363,25 @@ public final class TelemetryStore {
 
     /// Writes the next slice's pending readings to `raw` in a transaction of its own, and
     /// trims the journal of what is written and merged (the ingest loop, when idle: under
-    /// load the commits write one slice every `defaultRawRotation / 64`).
+    /// load the commits write one slice every `rawRotation / RawPending.sliceCount`).
     public func writePendingSlice() throws {
         guard pendingCount > 0 else { return }
         let k = nextSlice
         let trimTo = min(merger.mergedUpTo, rawWrittenUpTo)
         let written = try pool.write { db in
-            if trimTo > trimmedUpTo { try db.execute(sql: "DELETE FROM rollup_journal WHERE id <= ?", arguments: [trimTo]) }
+            try trimJournal(to: trimTo, db)
             return try writeRaw(slice: k, db)
         }
         trimmedUpTo = max(trimmedUpTo, trimTo)
         sliceDone(k, written: written, clock: monotonic(), before: nextJournalID - 1)
         if pendingCount == 0 { rawWrittenUpTo = max(rawWrittenUpTo, nextJournalID - 1) }
+    }
+
+    /// Deletes the journal rows up to `id` (merged and in `raw`), in the caller's transaction,
+    /// unless they are gone already; the caller sets `trimmedUpTo` once it commits.
+    private func trimJournal(to id: Int64, _ db: Database) throws {
+        guard id > trimmedUpTo else { return }
+        try db.execute(sql: "DELETE FROM rollup_journal WHERE id <= ?", arguments: [id])
     }
 
     /// The first `n` pending readings of slice `k` are in `raw` now: they stop being pending.
