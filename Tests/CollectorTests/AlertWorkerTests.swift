@@ -32,6 +32,41 @@ import Telemetry
         worker.stop()
     }
 
+    /// A backlog starts many trackers in one job: after the first few calls, `history` looks
+    /// the queued readings up in an index instead of scanning the queue, and the index takes in
+    /// the jobs queued since it was built.
+    @Test func historyLeavesOutQueuedReadingsOfManySeries() throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let pool = try TelemetryDatabase.open(path: dir + "/c.sqlite", extraMigrations: AlertStore.registerMigrations)
+        let store = try TelemetryStore(pool: pool, timeZone: .utc)
+        let names = try (0..<20).map { try SeriesName(parsing: "hy-\($0)/rain_mm") }
+        var batch = IngestBatch()
+        #expect(store.bind(names.flatMap { n in (1...3).map { Reading(series: n, time: EpochMillis($0) * 1000, value: 1) } }, into: &batch))
+        try store.commit(batch, now: 0)
+        let stage = AlertStage(engine: AlertEngine(rules: [], catalogue: Catalogue(), now: 0), store: AlertStore(pool: pool),
+                               catalogue: Catalogue(), coverage: .init(), derived: .init(), timeZone: .utc,
+                               logger: Logger(label: "test"))
+        let worker = AlertWorker(stage: stage, samples: RecentSamples(pool: pool, pending: store.rawPending), clock: FixedClock(0)) {}
+        // Not started: every series' reading at 3 s waits in the queue.
+        worker.submit(.committed(store.committed.filter { $0.time == 3000 }, newNames: names, now: 0))
+        for n in names.prefix(19) {
+            #expect(try worker.history(n, from: 0, to: .max).map(\.time) == [1000, 2000], "\(n)")
+        }
+        // Another commit queued after the index was built.
+        batch = IngestBatch()
+        #expect(store.bind(names.map { Reading(series: $0, time: 4000, value: 1) }, into: &batch))
+        try store.commit(batch, now: 0)
+        worker.submit(.committed(store.committed, newNames: [], now: 0))
+        for n in names.suffix(2) {
+            #expect(try worker.history(n, from: 0, to: .max).map(\.time) == [1000, 2000], "\(n)")
+        }
+        worker.start()
+        worker.flush()
+        #expect(try worker.history(names[0], from: 0, to: .max).map(\.time) == [1000, 2000, 3000, 4000])
+        worker.stop()
+    }
+
     /// While commits wait in its queue, the worker judges silences as of the next queued
     /// commit, not the wall clock: readings committed but not handed over yet are not silence.
     @Test func aQueuedBacklogIsNotSilence() throws {

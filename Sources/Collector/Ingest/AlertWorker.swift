@@ -51,6 +51,14 @@ final class AlertWorker: @unchecked Sendable, SampleHistory {
     // Worker thread only.
     private var names: [SeriesName] = []
     private var current: [BoundReading] = []
+    /// `history` calls in the current job, and (after `indexAfter` of them) the times of the
+    /// readings handed to the stage now or later, by series: the current job's and those of
+    /// the first `indexedJobs` queued jobs. A backlog's first readings start many trackers at
+    /// once, and each would otherwise scan the whole queue.
+    private var historyCalls = 0
+    private var handed: [SeriesID: [EpochMillis]] = [:]
+    private var indexedJobs = 0
+    private static let indexAfter = 16
 
     /// `wake` is called on the worker's thread when derived readings are waiting.
     init(stage: AlertStage, samples: RecentSamples, clock: any WallClock, wake: @escaping () -> Void) {
@@ -146,8 +154,13 @@ final class AlertWorker: @unchecked Sendable, SampleHistory {
     }
 
     private func handle(_ job: Job) {
+        // The queue's head has moved on.
+        historyCalls = 0
+        handed = [:]
+        indexedJobs = 0
         switch job {
         case .committed(let readings, let newNames, let now):
+            samples.learn(newNames, first: names.count)
             names += newNames
             samples.record(readings)
             current = readings
@@ -177,11 +190,29 @@ final class AlertWorker: @unchecked Sendable, SampleHistory {
         commitGate.unlock()
         guard let (id, stored) = try found.get(), !stored.isEmpty else { return [] }
         // Stored, but handed to the stage now or later: the caller is fed those directly.
-        var skip = Set(current.lazy.filter { $0.series == id }.map(\.time))
-        for case .committed(let rs, _, _) in queued {
-            for r in rs where r.series == id { skip.insert(r.time) }
-        }
+        let skip = Set(handedTimes(of: id, queued: queued))
         return skip.isEmpty ? stored : stored.filter { !skip.contains($0.time) }
+    }
+
+    /// The times of `id`'s readings in the current job and in `queued` (the queue as it is
+    /// now: the jobs seen by an earlier call in this job are still at its head).
+    private func handedTimes(of id: SeriesID, queued: [Job]) -> [EpochMillis] {
+        historyCalls += 1
+        if historyCalls <= Self.indexAfter {
+            var times = current.filter { $0.series == id }.map(\.time)
+            for case .committed(let rs, _, _) in queued {
+                for r in rs where r.series == id { times.append(r.time) }
+            }
+            return times
+        }
+        if historyCalls == Self.indexAfter + 1 {
+            for r in current { handed[r.series, default: []].append(r.time) }
+        }
+        for case .committed(let rs, _, _) in queued[indexedJobs...] {
+            for r in rs { handed[r.series, default: []].append(r.time) }
+        }
+        indexedJobs = queued.count
+        return handed[id] ?? []
     }
 
     func lastStored(_ name: SeriesName, before: EpochMillis) throws -> Sample? {

@@ -13,11 +13,20 @@ public final class RecentSamples {
     /// Whether a ring has been filled from storage (done lazily, on first `recent`).
     private var loaded: ContiguousArray<Bool> = []
     private let capacity: Int
+    /// Series ids by name, as the owner learns them (`learn`); a name not here is looked up
+    /// in storage.
+    private var ids: [SeriesName: SeriesID] = [:]
 
     public init(pool: DatabasePool, pending: RawPending? = nil, capacity: Int = 128) {
         self.pool = pool
         self.pending = pending
         self.capacity = capacity
+    }
+
+    /// Names of series registered in storage: `names[k]` is the series with id `first + k`.
+    public func learn(_ names: some Collection<SeriesName>, first: Int) {
+        ids.reserveCapacity(ids.count + names.count)
+        for (k, name) in names.enumerated() { ids[name] = SeriesID(Int32(first + k)) }
     }
 
     /// Records committed readings (call before the stages look at them).
@@ -43,7 +52,8 @@ public final class RecentSamples {
             loaded[i] = true
             // Pending first, then storage (see `RawPending`).
             let recent = pending?.samples(of: id, from: .min, to: .max) ?? []
-            if let stored = try? pool.read({ db in
+            // One statement, so no transaction is needed around it (here and below).
+            if let stored = try? pool.unsafeRead({ db in
                 try Row.fetchAll(db, sql: "SELECT t, value FROM raw WHERE series_id = ? ORDER BY t DESC LIMIT ?",
                                  arguments: [id.rawValue, capacity]).map { Sample(time: $0[0], value: $0[1]) }
             }) {
@@ -58,7 +68,7 @@ public final class RecentSamples {
     public func stored(_ name: SeriesName, from: EpochMillis, to: EpochMillis) throws -> (id: SeriesID, samples: [Sample])? {
         guard let id = try storedID(name) else { return nil }
         let recent = pending?.samples(of: id, from: from, to: to) ?? []
-        return try pool.read { db in
+        return try pool.unsafeRead { db in
             let range = try db.cachedStatement(sql: "SELECT t, value FROM raw WHERE series_id = ? AND t >= ? AND t < ? ORDER BY t")
             let samples = try Row.fetchAll(range, arguments: [id.rawValue, from, to]).map { Sample(time: $0[0], value: $0[1]) }
             return (id, RawPending.merged(samples, recent))
@@ -69,7 +79,7 @@ public final class RecentSamples {
     public func lastStored(_ name: SeriesName, before: EpochMillis) throws -> Sample? {
         guard let id = try storedID(name) else { return nil }
         let recent = pending?.samples(of: id, from: .min, to: before).last
-        let stored = try pool.read { db in
+        let stored = try pool.unsafeRead { db in
             let last = try db.cachedStatement(sql: "SELECT t, value FROM raw WHERE series_id = ? AND t < ? ORDER BY t DESC LIMIT 1")
             return try Row.fetchOne(last, arguments: [id.rawValue, before]).map { Sample(time: $0[0], value: $0[1]) }
         }
@@ -79,7 +89,8 @@ public final class RecentSamples {
     }
 
     private func storedID(_ name: SeriesName) throws -> SeriesID? {
-        try pool.read { db in
+        if let id = ids[name] { return id }
+        return try pool.unsafeRead { db in
             // Cached per reader connection: the alert worker asks this for every new tracker.
             let byName = try db.cachedStatement(sql: "SELECT id FROM series WHERE name = ?")
             return try Int32.fetchOne(byName, arguments: [name.description]).map(SeriesID.init)
