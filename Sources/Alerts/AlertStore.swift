@@ -45,24 +45,25 @@ public struct AlertStore: Sendable {
                 case .none:
                     break
                 case .pending, .fire:
-                    try db.execute(sql: """
+                    try db.cachedStatement(sql: """
                         INSERT INTO alerts (rule, subject, severity, state, since, updated, value, value_t, summary)
                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                         ON CONFLICT (rule, subject) WHERE state IN ('pending', 'firing') DO UPDATE SET
                           state = excluded.state, since = excluded.since, updated = excluded.updated,
                           value = excluded.value, value_t = excluded.value_t, summary = excluded.summary
-                        """, arguments: [a.rule, a.subject, a.severity.rawValue, a.state, a.since, now, a.value, a.valueTime, a.summary])
+                        """).execute(arguments: [a.rule, a.subject, a.severity.rawValue, a.state, a.since, now, a.value, a.valueTime, a.summary])
                 case .cancel:
-                    try db.execute(sql: "DELETE FROM alerts WHERE rule = ? AND subject = ? AND state = 'pending'",
-                                   arguments: [a.rule, a.subject])
+                    try db.cachedStatement(sql: "DELETE FROM alerts WHERE rule = ? AND subject = ? AND state = 'pending'")
+                        .execute(arguments: [a.rule, a.subject])
                 case .resolve:
-                    try db.execute(sql: """
+                    try db.cachedStatement(sql: """
                         UPDATE alerts SET state = 'resolved', since = ?, updated = ?, value = ?, value_t = ?, summary = ?
                         WHERE rule = ? AND subject = ? AND state IN ('pending', 'firing')
-                        """, arguments: [a.since, now, a.value, a.valueTime, a.summary, a.rule, a.subject])
+                        """).execute(arguments: [a.since, now, a.value, a.valueTime, a.summary, a.rule, a.subject])
                 }
-                e.alert.id = try Int64.fetchOne(db, sql: "SELECT id FROM alerts WHERE rule = ? AND subject = ? ORDER BY id DESC LIMIT 1",
-                                                arguments: [a.rule, a.subject])
+                // Statements cached on the writer connection: a backlog applies thousands of events.
+                let id = try db.cachedStatement(sql: "SELECT id FROM alerts WHERE rule = ? AND subject = ? ORDER BY id DESC LIMIT 1")
+                e.alert.id = try Int64.fetchOne(id, arguments: [a.rule, a.subject])
                 out.append(e)
             }
             return out
