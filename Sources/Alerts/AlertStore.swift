@@ -38,6 +38,7 @@ public struct AlertStore: Sendable {
     public func apply(_ events: [AlertEvent], now: EpochMillis) throws -> [AlertEvent] {
         guard !events.isEmpty else { return [] }
         return try pool.write { db in
+            // Statements cached on the writer connection: a backlog applies thousands of events.
             var out: [AlertEvent] = []
             for var e in events {
                 let a = e.alert
@@ -61,7 +62,6 @@ public struct AlertStore: Sendable {
                         WHERE rule = ? AND subject = ? AND state IN ('pending', 'firing')
                         """).execute(arguments: [a.since, now, a.value, a.valueTime, a.summary, a.rule, a.subject])
                 }
-                // Statements cached on the writer connection: a backlog applies thousands of events.
                 let id = try db.cachedStatement(sql: "SELECT id FROM alerts WHERE rule = ? AND subject = ? ORDER BY id DESC LIMIT 1")
                 e.alert.id = try Int64.fetchOne(id, arguments: [a.rule, a.subject])
                 out.append(e)
