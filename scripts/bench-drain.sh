@@ -56,7 +56,7 @@ echo "threads (name=cpu ms): $(threads)"; c1=$(awk '{print $14+$15}' /proc/$COLL
 # Then until the rollups hold every committed reading (builds with a rollup merger thread).
 backlog() { curl -s "http://127.0.0.1:$HTTP/metrics" | awk '/^collector_rollup_backlog_readings/ {printf "%d", $2; f=1} END {if (!f) printf "0"}'; }
 while [ "$(backlog)" -gt 0 ] && [ "$(now_ms)" -lt "$deadline" ]; do sleep 0.05; done
-echo "rollups merged: $(( $(now_ms) - t0 )) ms after the start"
+echo "rollups merged: $(( $(now_ms) - t0 )) ms after the start; threads then: $(threads)"
 if [ -n "$PERF" ]; then kill -INT $PP 2>/dev/null || true; wait $PP || true; fi
 curl -s "http://127.0.0.1:$HTTP/metrics" | grep -E '^collector_(commit|batch)' | head -20 > "$DIR/metrics.txt" || true
 echo "wal bytes: $(stat -c %s "$DIR/collector.sqlite-wal")"; stop_collector

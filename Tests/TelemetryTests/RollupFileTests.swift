@@ -182,7 +182,7 @@ import Testing
     /// file is free everything is merged, exactly.
     @Test func failingMergesWithAFullQueueFailCommits() async throws {
         // Commits block here for seconds: on a thread of their own, not the test pool's.
-        let (refused, rawWhileRefused, day) = try await onOwnThread { () throws -> (Bool, Int, [Double]) in
+        let (refused, rawWhileRefused, tiers) = try await onOwnThread { () throws -> (Bool, Int, [Double]) in
             let dir = TempDir()
             defer { dir.cleanup() }
             let path = dir.file("c.sqlite")
@@ -209,12 +209,19 @@ import Testing
             try store.mergeRollups()
             try commit(100..<200)
             try store.mergeRollups()
-            let row = try pool.read { try Row.fetchOne($0, sql: "SELECT sum(cnt), sum(total) FROM rollup_1d")! }
-            return (refused, raw, [row[0], row[1]])
+            // Every tier, after the failed merges were tried again: each reading counted once.
+            let sums = try pool.read { db in
+                try Tier.allCases.map { tier in
+                    let row = try Row.fetchOne(db, sql: "SELECT sum(cnt), sum(total) FROM \(tier.table)")!
+                    return [row[0] as Double, row[1] as Double]
+                }
+            }
+            return (refused, raw, sums.flatMap { $0 })
         }
         #expect(refused)
         #expect(rawWhileRefused == 100)   // in `raw` or pending
-        #expect(day == [200, Double(199 * 200 / 2)])
+        let each = [200, Double(199 * 200 / 2)]
+        #expect(tiers == each + each + each + each)
     }
 
     /// A file from before migration v4 keeps its rollups and its journal inside: opening it
