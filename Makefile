@@ -65,6 +65,8 @@ demo: deps build
 ## bench: in-process benchmarks, end to end against bare mosquitto_sub and collectd, alert latency, queries against VictoriaMetrics; release builds (figures go to BENCHMARKS.md)
 bench: bench-deps
 	cd Benchmarks && $(SWIFT) package --disable-sandbox benchmark
+	@# The hot path's committed allocation threshold (Benchmarks/Thresholds: 0): fails on any allocation.
+	cd Benchmarks && $(SWIFT) package --disable-sandbox benchmark thresholds check --filter "(Hot path|Downsampler|SeriesRings|AlertEngine).*"
 	$(SWIFT) build -c release --product collector
 	./scripts/bench-e2e.sh
 	python3 scripts/bench-query.py

@@ -9,7 +9,7 @@ public final class RecentSamples {
     private let pool: DatabasePool
     /// The store's readings not yet written to `raw`: storage is `raw` and these.
     private let pending: RawPending?
-    private var rings: ContiguousArray<SeriesRing> = []
+    private var rings: SeriesRings
     /// Whether a ring has been filled from storage (done lazily, on first `recent`).
     private var loaded: ContiguousArray<Bool> = []
     private let capacity: Int
@@ -21,6 +21,7 @@ public final class RecentSamples {
         self.pool = pool
         self.pending = pending
         self.capacity = capacity
+        rings = SeriesRings(capacity: capacity)
     }
 
     /// Names of series registered in storage: `names[k]` is the series with id `first + k`.
@@ -33,13 +34,13 @@ public final class RecentSamples {
     public func record(_ readings: [BoundReading]) {
         for r in readings {
             grow(to: r.series.index)
-            rings[r.series.index].record(Sample(time: r.time, value: r.value))
+            rings.record(Sample(time: r.time, value: r.value), of: r.series)
         }
     }
 
     private func grow(to i: Int) {
-        guard i >= rings.count else { return }
-        rings.append(contentsOf: repeatElement(SeriesRing(capacity: capacity), count: i + 1 - rings.count))
+        guard i >= loaded.count else { return }
+        rings.reserve(seriesCount: i + 1)
         loaded.append(contentsOf: repeatElement(false, count: i + 1 - loaded.count))
     }
 
@@ -57,10 +58,10 @@ public final class RecentSamples {
                 try Row.fetchAll(db, sql: "SELECT t, value FROM raw WHERE series_id = ? ORDER BY t DESC LIMIT ?",
                                  arguments: [id.rawValue, capacity]).map { Sample(time: $0[0], value: $0[1]) }
             }) {
-                for s in RawPending.merged(stored.reversed(), recent).suffix(capacity) { rings[i].record(s) }
+                for s in RawPending.merged(stored.reversed(), recent).suffix(capacity) { rings.record(s, of: id) }
             }
         }
-        return rings[i].samples
+        return rings.samples(of: id)
     }
 
     /// Stored samples of `name` with `from <= t < to`, oldest first, and the series' id; nil
