@@ -28,6 +28,9 @@ public struct Downsampler: Sendable {
     @usableFromInline var dirty: ContiguousArray<Bool> = []
     @usableFromInline var dirtyList: [SeriesID] = []
     @usableFromInline var late: [BucketKey: Bucket] = [:]
+    /// Deltas of open buckets that a newer reading closed before the commit took them: one
+    /// each, appended without hashing (a key here may also be in `late`; the merge folds them).
+    @usableFromInline var closed: [(key: BucketKey, bucket: Bucket)] = []
     @usableFromInline var days: LocalDays
 
     public init(days: LocalDays) {
@@ -105,7 +108,7 @@ public struct Downsampler: Sendable {
             let open = slots[i].start
             if b > open {
                 if !slots[i].delta.isEmpty {
-                    late[BucketKey(tier: tier, series: series, start: open), default: .empty].merge(slots[i].delta)
+                    closed.append((BucketKey(tier: tier, series: series, start: open), slots[i].delta))
                 }
                 let end = tier == .day ? days.day(containing: time).end : b &+ tier.widthMillis
                 slots[i] = Slot(start: b, end: end, delta: Bucket(time: time, value: value))
@@ -116,10 +119,11 @@ public struct Downsampler: Sendable {
     }
 
     /// True when there is nothing to commit.
-    public var isClean: Bool { dirtyList.isEmpty && late.isEmpty }
+    public var isClean: Bool { dirtyList.isEmpty && late.isEmpty && closed.isEmpty }
 
-    /// Hands every pending delta to `body`, then clears them all. If `body` throws, the
-    /// caller must `discardDeltas()` (its transaction rolled back).
+    /// Hands every pending delta to `body`, then clears them all. A bucket may come more than
+    /// once (its deltas sum to its change). If `body` throws, the caller must
+    /// `discardDeltas()` (its transaction rolled back).
     public mutating func drain(_ body: (BucketKey, Bucket) throws -> Void) rethrows {
         for series in dirtyList {
             let base = series.index * Self.tiers
@@ -127,6 +131,9 @@ public struct Downsampler: Sendable {
                 let slot = slots[base + tier.rawValue]
                 try body(BucketKey(tier: tier, series: series, start: slot.start), slot.delta)
             }
+        }
+        for (key, delta) in closed {
+            try body(key, delta)
         }
         for (key, delta) in late {
             try body(key, delta)
@@ -143,5 +150,6 @@ public struct Downsampler: Sendable {
         }
         dirtyList.removeAll(keepingCapacity: true)
         late.removeAll(keepingCapacity: true)
+        closed.removeAll(keepingCapacity: true)
     }
 }
