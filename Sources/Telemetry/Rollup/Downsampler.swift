@@ -44,6 +44,9 @@ public struct Downsampler: Sendable {
         while n < count { n <<= 1 }
         slots.append(contentsOf: repeatElement(Slot(), count: n * Self.tiers - slots.count))
         dirty.append(contentsOf: repeatElement(false, count: n - dirty.count))
+        // Room for every tier of every series to close a bucket between two commits, so the
+        // steady state appends without growing (a reservation: pages are touched when used).
+        closed.reserveCapacity(n * Self.tiers)
     }
 
     /// The start of the bucket of `tier` that contains `t`.
