@@ -8,9 +8,9 @@
 /// The rings live side by side in chunks of about 1 MB, not in a buffer each: recording a
 /// reading then touches its slot and an 8-byte header, and no buffer header of its own. With
 /// a buffer per series, that header was a cache miss at every reading (the `Rules` benchmark
-/// "Hot path": 78 against 35 ns per reading, the four tiers included). Chunks, rather than
-/// one buffer, let the rings grow with the series without copying them all; a chunk is
-/// allocated at its first reading.
+/// "Hot path", 1,000 series, readings inside their open buckets: 78 against 35 ns per reading,
+/// the four tiers included). Chunks, rather than one buffer, let the rings grow with the
+/// series without copying them all; a chunk is allocated at its first reading.
 public struct SeriesRings: Sendable {
     /// Where a series' ring starts in its chunk (`head`) and how many samples it holds.
     @usableFromInline
