@@ -12,7 +12,6 @@ public final class RecentSamples {
     private var rings: SeriesRings
     /// Whether a ring has been filled from storage (done lazily, on first `recent`).
     private var loaded: ContiguousArray<Bool> = []
-    private let capacity: Int
     /// Series ids by name, as the owner learns them (`learn`); a name not here is looked up
     /// in storage.
     private var ids: [SeriesName: SeriesID] = [:]
@@ -20,7 +19,6 @@ public final class RecentSamples {
     public init(pool: DatabasePool, pending: RawPending? = nil, capacity: Int = 128) {
         self.pool = pool
         self.pending = pending
-        self.capacity = capacity
         rings = SeriesRings(capacity: capacity)
     }
 
@@ -56,9 +54,9 @@ public final class RecentSamples {
             // One statement, so no transaction is needed around it (here and below).
             if let stored = try? pool.unsafeRead({ db in
                 try Row.fetchAll(db, sql: "SELECT t, value FROM raw WHERE series_id = ? ORDER BY t DESC LIMIT ?",
-                                 arguments: [id.rawValue, capacity]).map { Sample(time: $0[0], value: $0[1]) }
+                                 arguments: [id.rawValue, rings.capacity]).map { Sample(time: $0[0], value: $0[1]) }
             }) {
-                for s in RawPending.merged(stored.reversed(), recent).suffix(capacity) { rings.record(s, of: id) }
+                for s in RawPending.merged(stored.reversed(), recent).suffix(rings.capacity) { rings.record(s, of: id) }
             }
         }
         return rings.samples(of: id)

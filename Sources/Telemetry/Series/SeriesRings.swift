@@ -70,7 +70,7 @@ public struct SeriesRings: Sendable {
     @usableFromInline
     subscript(series: SeriesID, i: Int) -> Sample {
         let (c, base) = place(series)
-        return chunks[c][base &+ wrap(Int(headers[series.index].head) &+ i)]
+        return chunks[c][base &+ Self.wrap(Int(headers[series.index].head) &+ i, capacity)]
     }
 
     /// The chunk of `series` and where its ring starts in it.
@@ -81,7 +81,7 @@ public struct SeriesRings: Sendable {
 
     /// A ring position (`head + i`, below twice the capacity) within the ring.
     @inlinable
-    func wrap(_ p: Int) -> Int { p >= capacity ? p &- capacity : p }
+    static func wrap(_ p: Int, _ capacity: Int) -> Int { p >= capacity ? p &- capacity : p }
 
     /// Records a sample of `series` (which must have a ring: `reserve`); returns false when it
     /// was a duplicate or older than its whole full ring.
@@ -97,10 +97,7 @@ public struct SeriesRings: Sendable {
                 var h = headers[series.index]
                 var count = Int(h.count)
                 var head = Int(h.head)
-                @inline(__always) func at(_ i: Int) -> Int {
-                    let p = head &+ i
-                    return base &+ (p >= capacity ? p &- capacity : p)
-                }
+                @inline(__always) func at(_ i: Int) -> Int { base &+ Self.wrap(head &+ i, capacity) }
                 defer { headers[series.index] = h }
                 if count > 0 && s.time <= chunk[at(count &- 1)].time {
                     // Late or a duplicate: find its place from the newest end (late data is
@@ -112,7 +109,7 @@ public struct SeriesRings: Sendable {
                     if i < 0 && count == capacity { return false }   // older than everything kept
                     var position = i &+ 1
                     if count == capacity {   // the oldest makes room
-                        head = head &+ 1 == capacity ? 0 : head &+ 1
+                        head = Self.wrap(head &+ 1, capacity)
                         count &-= 1
                         position &-= 1
                     }
@@ -122,12 +119,13 @@ public struct SeriesRings: Sendable {
                         j &-= 1
                     }
                     chunk[at(position)] = s
-                    h = Header(head: head, count: count &+ 1)
+                    h.head = Int32(truncatingIfNeeded: head)
+                    h.count = Int32(truncatingIfNeeded: count &+ 1)
                     return true
                 }
                 if count == capacity {
                     chunk[base &+ head] = s
-                    h.head = Int32(truncatingIfNeeded: head &+ 1 == capacity ? 0 : head &+ 1)
+                    h.head = Int32(truncatingIfNeeded: Self.wrap(head &+ 1, capacity))
                 } else {
                     chunk[at(count)] = s
                     h.count = Int32(truncatingIfNeeded: count &+ 1)
@@ -142,13 +140,5 @@ extension SeriesRings {
     @usableFromInline
     mutating func allocate(chunk c: Int) {
         chunks[c] = ContiguousArray(repeating: Sample(time: 0, value: 0), count: chunkSeries * capacity)
-    }
-}
-
-extension SeriesRings.Header {
-    @usableFromInline
-    init(head: Int, count: Int) {
-        self.head = Int32(truncatingIfNeeded: head)
-        self.count = Int32(truncatingIfNeeded: count)
     }
 }
