@@ -48,9 +48,70 @@ import Testing
         }
     }
 
+    /// Streams as gateways send them: every series every ~10 s, mostly in order, so most
+    /// readings land in their open minute; some arrive late, some twice, and one series'
+    /// six hours come at the end, shuffled. Drained at random points, the deltas sum to the
+    /// recompute in every tier. The zones: no DST (Ho Chi Minh City); a 23 h day (Berlin);
+    /// midnights off the hour, so hours straddle days (Kolkata); and midnights at 44:30
+    /// past the hour (Monrovia in 1970), so a day boundary cuts a minute in two.
+    @Test(arguments: [("Asia/Ho_Chi_Minh", 1_795_000_000_000), ("Europe/Berlin", 1_774_690_000_000),
+                      ("Asia/Kolkata", 1_795_000_000_000), ("Africa/Monrovia", -40_000_000)] as [(String, Int64)])
+    func gatewayStreamsMatchRecompute(zone: String, base: EpochMillis) {
+        var rng = SplitMix64(seed: 21)
+        var cal = Calendar(identifier: .gregorian)
+        cal.timeZone = TimeZone(identifier: zone)!
+        var stream: [BoundReading] = []
+        var backlog: [BoundReading] = []
+        for step in 0..<18_000 {                                 // 50 h of 10 s steps
+            for s in 0..<6 {
+                let r = BoundReading(series: SeriesID(Int32(s)),
+                                     time: base + EpochMillis(step) * 10_000 + EpochMillis(rng.next(below: 3_000)),
+                                     value: Double(Int(rng.next(below: 2001)) - 1000) / 4)
+                if s == 5 && step >= 3_000 && step < 5_160 { backlog.append(r); continue }
+                stream.append(r)
+            }
+        }
+        // 3 % arrive late, after up to 2,000 other readings (~5 min of the stream).
+        let arrival = stream.indices.map { $0 + (rng.next(below: 100) < 3 ? Int(rng.next(below: 2_000)) + 1 : 0) }
+        stream = stream.indices.sorted { (arrival[$0], $0) < (arrival[$1], $1) }.map { stream[$0] }
+        stream += stream.indices.filter { _ in rng.next(below: 100) < 2 }.map { stream[$0] }   // 2 % twice
+        backlog.shuffle(using: &rng)
+        stream += backlog
+
+        var d = Downsampler(days: LocalDays(timeZone: cal.timeZone))
+        d.reserve(seriesCount: 6)
+        var merged: [BucketKey: Bucket] = [:]
+        var seen = Set<[Int64]>()
+        var untilDrain = 1
+        for r in stream {
+            if seen.insert([Int64(r.series.rawValue), r.time]).inserted { d.add(series: r.series, time: r.time, value: r.value) }
+            untilDrain -= 1
+            if untilDrain == 0 {
+                d.drain { key, delta in merged[key, default: .empty].merge(delta) }
+                untilDrain = Int(rng.next(below: 5_000)) + 1
+            }
+        }
+        d.drain { key, delta in merged[key, default: .empty].merge(delta) }
+
+        var expected: [BucketKey: Bucket] = [:]
+        var unique = Set<[Int64]>()
+        for r in stream where unique.insert([Int64(r.series.rawValue), r.time]).inserted {
+            for tier in Tier.allCases {
+                let start = tier == .day
+                    ? EpochMillis(cal.startOfDay(for: Date(timeIntervalSince1970: Double(EpochMillis.floorDiv(r.time, 1000)))).timeIntervalSince1970) * 1000
+                    : EpochMillis.floorDiv(r.time, tier.widthMillis) * tier.widthMillis
+                expected[BucketKey(tier: tier, series: r.series, start: start), default: .empty].add(time: r.time, value: r.value)
+            }
+        }
+        #expect(merged.count == expected.count)
+        for (k, b) in expected {
+            #expect(merged[k].map { sameBucket($0, b) } == true, "\(zone): tier \(k.tier) series \(k.series) bucket \(k.start)")
+        }
+    }
+
     /// A journal replay whose 1m deltas are merged already adds its readings to the other
     /// tiers only, exactly as a plain add would.
-    @Test func addSkippingATierLeavesItOut() {
+    @Test func addToCoarserTiersLeavesTheMinuteOut() {
         var rng = SplitMix64(seed: 8)
         var readings = Self.stream(seed: 8, count: 3000)
         readings.shuffle(using: &rng)
@@ -60,7 +121,7 @@ import Testing
         d.reserve(seriesCount: 4)
         var merged: [BucketKey: Bucket] = [:]
         for (i, r) in readings.enumerated() {
-            d.add(series: r.series, time: r.time, value: r.value, skipping: .minute)
+            d.addToCoarserTiers(series: r.series, time: r.time, value: r.value)
             if i % 97 == 0 { d.drain { key, delta in merged[key, default: .empty].merge(delta) } }
         }
         d.drain { key, delta in merged[key, default: .empty].merge(delta) }

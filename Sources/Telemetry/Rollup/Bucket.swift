@@ -14,11 +14,14 @@ public struct Bucket: Sendable, Equatable {
     public var lastTime: EpochMillis
     public var last: Double
 
-    /// A bucket with no readings.
-    public static let empty = Bucket(
-        count: 0, sum: 0, min: .infinity, max: -.infinity,
-        firstTime: .max, first: 0, lastTime: .min, last: 0)
+    /// A bucket with no readings. (Computed, not a `static let`: a global would be read
+    /// through its lazy initialiser's check on the hot path.)
+    @inlinable
+    public static var empty: Bucket {
+        Bucket(count: 0, sum: 0, min: .infinity, max: -.infinity, firstTime: .max, first: 0, lastTime: .min, last: 0)
+    }
 
+    @inlinable
     public init(count: Int64, sum: Double, min: Double, max: Double,
                 firstTime: EpochMillis, first: Double, lastTime: EpochMillis, last: Double) {
         self.count = count

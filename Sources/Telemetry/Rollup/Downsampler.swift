@@ -1,17 +1,30 @@
-/// The hot-path downsampler: every new reading updates one bucket per tier in O(1).
+/// The hot-path downsampler: a new reading updates its series' open minute in O(1); the
+/// coarser tiers (15m, 1h, 1d) take a whole minute at once, when it closes or is handed over.
 ///
-/// It holds *deltas*, not totals: what arrived since the last merge. Each tier of each
-/// series has one open bucket; a reading in it is added in place, a reading for a newer
-/// bucket moves the open one forward, and a reading older than the open bucket (late data,
-/// backlogs) is kept as a delta for that older bucket. `TelemetryStore` drains the deltas
-/// into the stored rows at a merge (in a commit's transaction, or later under load with a
-/// journal of the readings), and they are cleared. Since merging is order-independent,
-/// rollups are exact whatever the arrival order; duplicates never reach here because
-/// storage dedupes them first.
+/// It holds *deltas*, not totals: what arrived since the last merge. Each tier of each series
+/// has one open bucket.
+/// - The open minute is the accumulator. Its delta counts towards every tier: its range lies
+///   inside every coarser open bucket (the whole minute, unless a local midnight at a seconds
+///   offset cuts it; then the part on the reading's side of the cut).
+/// - A coarser delta holds what was folded into it: the minutes that closed inside its bucket,
+///   and late readings for that bucket.
+/// - A reading newer than the open minute closes it: its delta is kept for the commit and
+///   folded into each coarser delta. Every coarser bucket the reading is past closes too, and
+///   the reading opens the next minute.
+/// - A reading older than the open minute (late data, backlogs) goes to each coarser bucket
+///   that holds it, and to a late delta for every other, the minute included.
+///
+/// `TelemetryStore` drains the deltas into the stored rows at a merge (in a commit's
+/// transaction, or later under load with a journal of the readings), and they are cleared.
+/// Since merging is order-independent, rollups are exact whatever the arrival order;
+/// duplicates never reach here because storage dedupes them first.
+///
+/// The minutes are kept apart from the coarser tiers, so the common reading touches 80 bytes
+/// of its series. With ten-second readings, five in six stay inside their minute.
 public struct Downsampler: Sendable {
-    /// The open bucket of one tier of one series: `[start, end)` and its delta.
+    /// A series' open minute: `[start, end)` and its delta.
     @usableFromInline
-    struct Slot: Sendable {
+    struct Minute: Sendable {
         @usableFromInline var start: EpochMillis = .min
         @usableFromInline var end: EpochMillis = .min
         @usableFromInline var delta: Bucket = .empty
@@ -23,9 +36,39 @@ public struct Downsampler: Sendable {
         }
     }
 
-    @usableFromInline static let tiers = Tier.allCases.count
-    @usableFromInline var slots: ContiguousArray<Slot> = []
-    @usableFromInline var dirty: ContiguousArray<Bool> = []
+    /// The bounds of a coarser tier's open bucket, `[start, end)`.
+    @usableFromInline
+    struct Span: Sendable {
+        @usableFromInline var start: EpochMillis = .min
+        @usableFromInline var end: EpochMillis = .min
+        @usableFromInline init() {}
+        @usableFromInline init(start: EpochMillis, end: EpochMillis) {
+            self.start = start
+            self.end = end
+        }
+    }
+
+    /// What a series holds since the last drain.
+    @usableFromInline
+    enum State: UInt8, Sendable {
+        case clean
+        /// Readings, but every coarser delta is empty: they come through the minute.
+        case minute
+        /// Coarser deltas too (folded minutes, late readings).
+        case coarser
+    }
+
+    /// The tiers above the minute, and each by its index `k` (0: 15m, 1: 1h, 2: 1d). Not
+    /// `Tier.allCases`, an array built at every use.
+    @usableFromInline static var coarser: Int { 3 }
+    @inlinable static func coarserTier(_ k: Int) -> Tier { k == 0 ? .quarterHour : k == 1 ? .hour : .day }
+    /// One per series, indexed by series id: the minute accumulators, the part of the
+    /// state the common reading touches.
+    @usableFromInline var minutes: ContiguousArray<Minute> = []
+    @usableFromInline var states: ContiguousArray<State> = []
+    /// Three per series (15m, 1h, 1d), at `id * 3 + tier - 1`.
+    @usableFromInline var spans: ContiguousArray<Span> = []
+    @usableFromInline var deltas: ContiguousArray<Bucket> = []
     @usableFromInline var dirtyList: [SeriesID] = []
     @usableFromInline var late: [BucketKey: Bucket] = [:]
     /// Deltas of open buckets that a newer reading closed before the commit took them: one
@@ -39,14 +82,17 @@ public struct Downsampler: Sendable {
 
     /// Makes room for series ids below `count` (call when new series are registered).
     public mutating func reserve(seriesCount count: Int) {
-        guard count > dirty.count else { return }
-        var n = Swift.max(dirty.count, 64)
+        guard count > minutes.count else { return }
+        var n = Swift.max(minutes.count, 64)
         while n < count { n <<= 1 }
-        slots.append(contentsOf: repeatElement(Slot(), count: n * Self.tiers - slots.count))
-        dirty.append(contentsOf: repeatElement(false, count: n - dirty.count))
+        let more = n - minutes.count
+        minutes.append(contentsOf: repeatElement(Minute(), count: more))
+        states.append(contentsOf: repeatElement(.clean, count: more))
+        spans.append(contentsOf: repeatElement(Span(), count: more * Self.coarser))
+        deltas.append(contentsOf: repeatElement(.empty, count: more * Self.coarser))
         // Room for every tier of every series to close a bucket between two commits, so the
         // steady state appends without growing (a reservation: pages are touched when used).
-        closed.reserveCapacity(n * Self.tiers)
+        closed.reserveCapacity(n * (1 + Self.coarser))
     }
 
     /// The start of the bucket of `tier` that contains `t`.
@@ -57,67 +103,91 @@ public struct Downsampler: Sendable {
         return EpochMillis.floorDiv(t, w) * w
     }
 
-    /// Adds a reading that storage has just accepted as new. A reading inside each tier's
-    /// open bucket (the common case) costs four range checks and four in-place adds: no
-    /// division, no calendar, no hashing.
+    /// Adds a reading that storage has just accepted as new. A reading inside its series'
+    /// open minute (the common case) costs one range check and one in-place add: no division,
+    /// no calendar, no hashing.
     @inlinable
     public mutating func add(series: SeriesID, time: EpochMillis, value: Double) {
-        let base = series.index &* Self.tiers
-        if !dirty[series.index] {
-            dirty[series.index] = true
+        let s = series.index
+        precondition(s < minutes.count, "series id not reserved")
+        if states[s] == .clean {
+            states[s] = .minute
             dirtyList.append(series)
         }
-        precondition(base &+ Self.tiers <= slots.count, "series id not reserved")
-        let inside = slots.withUnsafeMutableBufferPointer { p in
-            var mask = 0
-            for t in 0..<Self.tiers {
-                let i = base &+ t
-                if time >= p[i].start && time < p[i].end {
-                    p[i].delta.add(time: time, value: value)
-                    mask |= 1 << t
-                }
-            }
-            return mask
+        let inside = minutes.withUnsafeMutableBufferPointer { p in
+            guard time >= p[s].start && time < p[s].end else { return false }
+            p[s].delta.add(time: time, value: value)
+            return true
         }
-        if inside != (1 << Self.tiers) - 1 { addOutside(series: series, base: base, time: time, value: value, done: inside) }
+        if !inside { addOutside(series: series, time: time, value: value) }
     }
 
-    /// Adds a reading to every tier but `skipped` (a journal replay: the 1m tier has it already).
-    public mutating func add(series: SeriesID, time: EpochMillis, value: Double, skipping skipped: Tier) {
-        let base = series.index &* Self.tiers
-        precondition(base &+ Self.tiers <= slots.count, "series id not reserved")
-        if !dirty[series.index] {
-            dirty[series.index] = true
-            dirtyList.append(series)
-        }
-        var done = 1 << skipped.rawValue
-        for tier in Tier.allCases where tier != skipped {
-            let i = base &+ tier.rawValue
-            if time >= slots[i].start && time < slots[i].end {
-                slots[i].delta.add(time: time, value: value)
-                done |= 1 << tier.rawValue
-            }
-        }
-        if done != (1 << Self.tiers) - 1 { addOutside(series: series, base: base, time: time, value: value, done: done) }
+    /// Adds a reading to the 15m, 1h and 1d tiers only (a journal replay: its 1m delta is
+    /// merged already). The open buckets do not move.
+    public mutating func addToCoarserTiers(series: SeriesID, time: EpochMillis, value: Double) {
+        precondition(series.index < minutes.count, "series id not reserved")
+        if states[series.index] == .clean { dirtyList.append(series) }
+        for k in 0..<Self.coarser { addToCoarser(Self.coarserTier(k), series: series, time: time, value: value) }
     }
 
-    /// The tiers (not in `done`) whose open bucket does not contain `time`: a newer bucket
-    /// opens (the old delta is kept for the commit), or an older one gets a late delta.
+    /// A reading outside its series' open minute.
     @usableFromInline
-    mutating func addOutside(series: SeriesID, base: Int, time: EpochMillis, value: Double, done: Int) {
-        for tier in Tier.allCases where done & (1 << tier.rawValue) == 0 {
-            let i = base &+ tier.rawValue
-            let b = bucketStart(tier, time)
-            let open = slots[i].start
-            if b > open {
-                if !slots[i].delta.isEmpty {
-                    closed.append((BucketKey(tier: tier, series: series, start: open), slots[i].delta))
+    mutating func addOutside(series: SeriesID, time: EpochMillis, value: Double) {
+        let s = series.index
+        let minute = minutes[s]
+        if time < minute.start {
+            // Late: the open minute is not its bucket, so no coarser tier gets it through
+            // the minute. Every coarser open bucket ends after it (each holds the minute).
+            late[BucketKey(tier: .minute, series: series, start: bucketStart(.minute, time)), default: .empty]
+                .add(time: time, value: value)
+            for k in 0..<Self.coarser { addToCoarser(Self.coarserTier(k), series: series, time: time, value: value) }
+            return
+        }
+        // Newer: the minute closes and is folded into each coarser delta (all of which hold it).
+        let base = s &* Self.coarser
+        if !minute.delta.isEmpty {
+            closed.append((BucketKey(tier: .minute, series: series, start: bucketStart(.minute, minute.start)), minute.delta))
+            for k in 0..<Self.coarser { deltas[base &+ k].merge(minute.delta) }
+            states[s] = .coarser
+        }
+        // Each coarser bucket that ends before the reading closes in turn (none can start after
+        // it: each began at or before the old minute).
+        var lo = bucketStart(.minute, time)
+        var hi = lo &+ Tier.minute.widthMillis
+        for k in 0..<Self.coarser {
+            let tier = Self.coarserTier(k)
+            let i = base &+ k
+            if time >= spans[i].end {
+                if !deltas[i].isEmpty {
+                    closed.append((BucketKey(tier: tier, series: series, start: spans[i].start), deltas[i]))
+                    deltas[i] = .empty
                 }
-                let end = tier == .day ? days.day(containing: time).end : b &+ tier.widthMillis
-                slots[i] = Slot(start: b, end: end, delta: Bucket(time: time, value: value))
-            } else {
-                late[BucketKey(tier: tier, series: series, start: b), default: .empty].add(time: time, value: value)
+                if tier == .day {
+                    let day = days.day(containing: time)
+                    spans[i] = Span(start: day.start, end: day.end)
+                } else {
+                    let start = bucketStart(tier, time)
+                    spans[i] = Span(start: start, end: start &+ tier.widthMillis)
+                }
             }
+            lo = Swift.max(lo, spans[i].start)
+            hi = Swift.min(hi, spans[i].end)
+        }
+        minutes[s] = Minute(start: lo, end: hi, delta: Bucket(time: time, value: value))
+    }
+
+    /// Adds a reading to a coarser tier's open bucket if it holds the reading, else to a late
+    /// delta for the reading's own bucket of that tier. The series is in `dirtyList`.
+    @usableFromInline
+    mutating func addToCoarser(_ tier: Tier, series: SeriesID, time: EpochMillis, value: Double) {
+        let i = series.index &* Self.coarser &+ tier.rawValue &- 1
+        if time >= spans[i].start && time < spans[i].end {
+            deltas[i].add(time: time, value: value)
+            states[series.index] = .coarser
+        } else {
+            late[BucketKey(tier: tier, series: series, start: bucketStart(tier, time)), default: .empty]
+                .add(time: time, value: value)
+            if states[series.index] == .clean { states[series.index] = .minute }
         }
     }
 
@@ -126,14 +196,33 @@ public struct Downsampler: Sendable {
 
     /// Hands every pending delta to `body`, then clears them all. A bucket may come more than
     /// once (its deltas sum to its change). If `body` throws, the caller must
-    /// `discardDeltas()` (its transaction rolled back).
+    /// `discardDeltas()` (its transaction rolled back). Inlinable, so the caller's `body` is
+    /// inlined into the loop.
+    @inlinable
     public mutating func drain(_ body: (BucketKey, Bucket) throws -> Void) rethrows {
         for series in dirtyList {
-            let base = series.index * Self.tiers
-            for tier in Tier.allCases where !slots[base + tier.rawValue].delta.isEmpty {
-                let slot = slots[base + tier.rawValue]
-                try body(BucketKey(tier: tier, series: series, start: slot.start), slot.delta)
+            let s = series.index
+            let minute = minutes[s].delta
+            if !minute.isEmpty {
+                let start = EpochMillis.floorDiv(minutes[s].start, Tier.minute.widthMillis) * Tier.minute.widthMillis
+                try body(BucketKey(tier: .minute, series: series, start: start), minute)
             }
+            let base = s &* Self.coarser
+            if states[s] == .coarser {
+                for k in 0..<Self.coarser {
+                    let i = base &+ k
+                    var delta = deltas[i]
+                    delta.merge(minute)
+                    if !delta.isEmpty { try body(BucketKey(tier: Self.coarserTier(k), series: series, start: spans[i].start), delta) }
+                    deltas[i] = .empty
+                }
+            } else if !minute.isEmpty {
+                for k in 0..<Self.coarser {
+                    try body(BucketKey(tier: Self.coarserTier(k), series: series, start: spans[base &+ k].start), minute)
+                }
+            }
+            minutes[s].delta = .empty
+            states[s] = .clean
         }
         for (key, delta) in closed {
             try body(key, delta)
@@ -141,15 +230,21 @@ public struct Downsampler: Sendable {
         for (key, delta) in late {
             try body(key, delta)
         }
-        discardDeltas()
+        dirtyList.removeAll(keepingCapacity: true)
+        late.removeAll(keepingCapacity: true)
+        closed.removeAll(keepingCapacity: true)
     }
 
     /// Forgets every pending delta (after a rolled-back commit; the batch will come again).
     public mutating func discardDeltas() {
         for series in dirtyList {
-            let base = series.index * Self.tiers
-            for t in 0..<Self.tiers { slots[base + t].delta = .empty }
-            dirty[series.index] = false
+            let s = series.index
+            minutes[s].delta = .empty
+            if states[s] == .coarser {
+                let base = s &* Self.coarser
+                for k in 0..<Self.coarser { deltas[base &+ k] = .empty }
+            }
+            states[s] = .clean
         }
         dirtyList.removeAll(keepingCapacity: true)
         late.removeAll(keepingCapacity: true)

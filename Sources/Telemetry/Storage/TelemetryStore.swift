@@ -519,7 +519,7 @@ public final class TelemetryStore {
                 // The journal and the series rows are written in the same transactions.
                 guard r.series.rawValue >= 0 && r.series.index < registry.count else { return }
                 if minuteMerged {
-                    downsampler.add(series: r.series, time: r.time, value: r.value, skipping: .minute)
+                    downsampler.addToCoarserTiers(series: r.series, time: r.time, value: r.value)
                 } else {
                     downsampler.add(series: r.series, time: r.time, value: r.value)
                 }
