@@ -49,6 +49,10 @@ import Testing
                      #"collector_alerts{state="firing"}"#, "collector_http_request_duration_seconds_count"] {
             #expect(try await !query(name).isEmpty, "\(name)")
         }
+        // The last commit's wall-clock time: the readings above were committed since the start.
+        let committed = try await query("collector_last_commit_timestamp_seconds")
+        let at = ((committed.first?["value"] as? [Any])?.last as? String).flatMap(Double.init)
+        #expect(at.map { $0 >= Double(now) - 1 && $0 <= Date().timeIntervalSince1970 } == true, "\(String(describing: at))")
         _ = try await c.terminate()
     }
 }

@@ -255,14 +255,16 @@ final class IngestLoop: @unchecked Sendable {
         defer { alerts.commitGate.unlock() }
         do {
             let stats = try store.commit(batch, now: clock.now(), rollups: keep ? .keep : .handOff)
+            let committedAt = clock.now()
             var newNames: [SeriesName] = []
             if namesSent < store.registry.count {
                 newNames = (namesSent..<store.registry.count).map { store.registry.name(of: SeriesID(Int32($0))) }
                 namesSent = store.registry.count
             }
-            alerts.submit(.committed(store.committed, newNames: newNames, now: clock.now()))
+            alerts.submit(.committed(store.committed, newNames: newNames, now: committedAt))
             if !store.hasUnhandedRollups { lastHandOff = ContinuousClock.now }
             metrics.commits.increment()
+            metrics.lastCommit.set(to: Double(committedAt) / 1000)
             metrics.commitSeconds.record(ContinuousClock.now - started)
             metrics.batchReadings.record(Double(batch.readings.count))
             metrics.readingsInserted.increment(by: Int64(stats.inserted))

@@ -21,6 +21,8 @@ struct IngestMetrics: Sendable {
     let alertQueue: Gauge
     let rollupBacklog: Gauge
     let rawPending: Gauge
+    /// Wall-clock time of the last successful commit, Unix seconds (with milliseconds).
+    let lastCommit: Gauge
 
     /// A metric's full name with its help text.
     static func named(_ name: String, _ help: String) -> MetricNameDescriptor {
@@ -52,6 +54,7 @@ struct IngestMetrics: Sendable {
         alertQueue = registry.makeGauge(descriptor: Self.named("collector_alert_queue_readings", "Committed readings waiting for the alert worker (rules, derived series)"))
         rollupBacklog = registry.makeGauge(descriptor: Self.named("collector_rollup_backlog_readings", "Committed readings handed to the rollup merger and not yet in the 1m tier (15m, 1h and 1d follow within 5 s)"))
         rawPending = registry.makeGauge(descriptor: Self.named("collector_raw_pending_readings", "Committed readings (journaled and queryable) not yet written to the raw table (written within about 10 s)"))
+        lastCommit = registry.makeGauge(descriptor: Self.named("collector_last_commit_timestamp_seconds", "Wall-clock time of the last successful commit (Unix seconds): how fresh the stored data is"))
     }
 
     /// Live alerts by state (set every tick).
