@@ -190,7 +190,8 @@ for i in range($PEER): print(json.dumps({'ts': ($base + i) * 1000, 'temp_c': 20 
   "$COLLECTD" -f -C "$DIR/collectd/collectd.conf" & CD=$!; pids+=("$CD"); t0=$(now_ms)
   # Until every row is written, or none more for 3 s (collectd may hold its last rows in a
   # buffer until it stops): the time is that of the last write, the CSV files' newest mtime.
-  newest_csv_ms() { find "$DIR/collectd/csv" -type f -printf '%T@\n' | sort -n | tail -1 | awk '{printf "%.0f", $1 * 1000}'; }
+  newest_csv_ms() { find "$DIR/collectd/csv" -type f -printf '%T@\n' | sort -n | tail -1 |
+    awk -v none="$t0" '{m = $1 * 1000} END {printf "%.0f", NR ? m : none}'; }
   rows=0; grew=$t0
   for _ in $(seq 1 1200); do
     r=$(csv_rows); now=$(now_ms)
