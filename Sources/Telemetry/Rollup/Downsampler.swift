@@ -110,10 +110,7 @@ public struct Downsampler: Sendable {
     public mutating func add(series: SeriesID, time: EpochMillis, value: Double) {
         let s = series.index
         precondition(s < minutes.count, "series id not reserved")
-        if states[s] == .clean {
-            states[s] = .minute
-            dirtyList.append(series)
-        }
+        markDirty(series)
         let inside = minutes.withUnsafeMutableBufferPointer { p in
             guard time >= p[s].start && time < p[s].end else { return false }
             p[s].delta.add(time: time, value: value)
@@ -126,8 +123,16 @@ public struct Downsampler: Sendable {
     /// merged already). The open buckets do not move.
     public mutating func addToCoarserTiers(series: SeriesID, time: EpochMillis, value: Double) {
         precondition(series.index < minutes.count, "series id not reserved")
-        if states[series.index] == .clean { dirtyList.append(series) }
+        markDirty(series)
         for k in 0..<Self.coarser { addToCoarser(Self.coarserTier(k), series: series, time: time, value: value) }
+    }
+
+    /// Lists a series with readings since the last drain.
+    @inlinable
+    mutating func markDirty(_ series: SeriesID) {
+        guard states[series.index] == .clean else { return }
+        states[series.index] = .minute
+        dirtyList.append(series)
     }
 
     /// A reading outside its series' open minute.
@@ -177,7 +182,7 @@ public struct Downsampler: Sendable {
     }
 
     /// Adds a reading to a coarser tier's open bucket if it holds the reading, else to a late
-    /// delta for the reading's own bucket of that tier. The series is in `dirtyList`.
+    /// delta for the reading's own bucket of that tier. The series is marked dirty already.
     @usableFromInline
     mutating func addToCoarser(_ tier: Tier, series: SeriesID, time: EpochMillis, value: Double) {
         let i = series.index &* Self.coarser &+ tier.rawValue &- 1
@@ -187,7 +192,6 @@ public struct Downsampler: Sendable {
         } else {
             late[BucketKey(tier: tier, series: series, start: bucketStart(tier, time)), default: .empty]
                 .add(time: time, value: value)
-            if states[series.index] == .clean { states[series.index] = .minute }
         }
     }
 
