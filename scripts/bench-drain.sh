@@ -33,9 +33,6 @@ COLLECTOR=
 run_collector() { "$BIN" run --config "$DIR/$1" 2>>"$DIR/collector.log" & COLLECTOR=$!; pids+=("$COLLECTOR"); }
 stop_collector() { kill -TERM "$COLLECTOR"; wait "$COLLECTOR" 2>/dev/null || true; }
 ready() { for _ in $(seq 1 300); do curl -sf "http://127.0.0.1:$HTTP/readyz" >/dev/null 2>&1 && return 0; sleep 0.02; done; return 1; }
-# Sparse polls (each costs ~15 ms of CPU); the time is the collector's last-commit gauge.
-taken_at() { curl -s "http://127.0.0.1:$HTTP/metrics" | awk '/^collector_messages_total/ {n += $2}
-  /^collector_last_commit_timestamp_seconds/ {t = $2} END {printf "%d %.0f", n, t * 1000}'; }
 run_collector q1.yaml; ready; stop_collector; rm -f "$DIR"/collector.sqlite* "$DIR"/collector.rollups.sqlite*
 span=$(python3 -c "print(int($WANT / 7.9) + 60)")
 args=(simulate --config "$DIR/q1.yaml" --prefix bench --speed 1000000000 "--from=-${span}s" --qos 1 --client-id bench-pub --seed 5)
@@ -57,7 +54,6 @@ ms=$(( at - t0 ))
 threads() { for t in /proc/$COLLECTOR/task/*; do printf '%s=%s ' "$(cat $t/comm | tr ' ' _)" "$(awk '{print ($14+$15)*10}' $t/stat)"; done; echo; }
 echo "threads (name=cpu ms): $(threads)"; c1=$(awk '{print $14+$15}' /proc/$COLLECTOR/stat); b1=$(awk '{print $14+$15}' /proc/$BROKER/stat); echo "cpu: collector $(( (c1-c0)*10 )) ms, broker $(( (b1-b0)*10 )) ms"
 # Then until the rollups hold every committed reading (builds with a rollup merger thread).
-backlog() { curl -s "http://127.0.0.1:$HTTP/metrics" | awk '/^collector_rollup_backlog_readings/ {printf "%d", $2; f=1} END {if (!f) printf "0"}'; }
 while [ "$(backlog)" -gt 0 ] && [ "$(now_ms)" -lt "$deadline" ]; do sleep 0.25; done
 echo "rollups merged: $(( $(now_ms) - t0 )) ms after the start; threads then: $(threads)"
 if [ -n "$PERF" ]; then kill -INT $PP 2>/dev/null || true; wait $PP || true; fi

@@ -62,14 +62,9 @@ COLLECTOR=
 run_collector() { "$BIN" run --config "$DIR/$1" 2>>"$DIR/collector.log" & COLLECTOR=$!; pids+=("$COLLECTOR"); }
 stop_collector() { kill -TERM "$COLLECTOR"; wait "$COLLECTOR" 2>/dev/null || true; }
 ready() { for _ in $(seq 1 300); do curl -sf "http://127.0.0.1:$HTTP/readyz" >/dev/null 2>&1 && return 0; sleep 0.02; done; return 1; }
-# Polls are sparse: each one (curl, awk, the collector's /metrics) costs ~15 ms of CPU here, a
-# third of a core at 20 polls a second, taken from the very processes being measured. Times
-# come from the collector's last-commit gauge and the CSV files' mtimes, not from the polls.
+# Polls are sparse (`taken_at` in lib.sh): times come from the collector's last-commit gauge
+# and the CSV files' mtimes, not from the polls.
 POLL=0.5
-# Messages taken, and the wall-clock ms of the commit that took the last of them.
-taken_at() { curl -s "http://127.0.0.1:$HTTP/metrics" | awk '/^collector_messages_total/ {n += $2}
-  /^collector_last_commit_timestamp_seconds/ {t = $2} END {printf "%d %.0f", n, t * 1000}'; }
-backlog() { curl -s "http://127.0.0.1:$HTTP/metrics" | awk '/^collector_rollup_backlog_readings/ {printf "%d", $2; f=1} END {if (!f) printf "0"}'; }
 # Stored readings of the metrics the sensors send (derived series, such as fire danger, are
 # stored in raw too and are not counted).
 METRICS=$(python3 -c "

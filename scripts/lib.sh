@@ -21,3 +21,12 @@ CONF
   trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true' EXIT
   sleep 0.3
 }
+
+# A collector's /metrics on loopback port $HTTP, read by the benchmarks. Polls are sparse:
+# each one (curl, awk, the exposition) costs ~15 ms of CPU here, taken from the processes
+# being measured; times come from the collector's last-commit gauge, not from the polls.
+# Messages taken, and the wall-clock ms of the commit that took the last of them.
+taken_at() { curl -s "http://127.0.0.1:$HTTP/metrics" | awk '/^collector_messages_total/ {n += $2}
+  /^collector_last_commit_timestamp_seconds/ {t = $2} END {printf "%d %.0f", n, t * 1000}'; }
+# Committed readings not yet in the 1m tier.
+backlog() { curl -s "http://127.0.0.1:$HTTP/metrics" | awk '/^collector_rollup_backlog_readings/ {printf "%d", $2; f=1} END {if (!f) printf "0"}'; }
