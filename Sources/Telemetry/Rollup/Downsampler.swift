@@ -98,9 +98,13 @@ public struct Downsampler: Sendable {
     /// The start of the bucket of `tier` that contains `t`.
     @inlinable
     public mutating func bucketStart(_ tier: Tier, _ t: EpochMillis) -> EpochMillis {
-        if tier == .day { return days.day(containing: t).start }
-        let w = tier.widthMillis
-        return EpochMillis.floorDiv(t, w) * w
+        tier == .day ? days.day(containing: t).start : Self.utcBucketStart(tier, t)
+    }
+
+    /// The start of the 1m, 15m or 1h bucket that contains `t` (they align to the epoch).
+    @inlinable
+    static func utcBucketStart(_ tier: Tier, _ t: EpochMillis) -> EpochMillis {
+        EpochMillis.floorDiv(t, tier.widthMillis) * tier.widthMillis
     }
 
     /// Adds a reading that storage has just accepted as new. A reading inside its series'
@@ -171,7 +175,7 @@ public struct Downsampler: Sendable {
                     let day = days.day(containing: time)
                     spans[i] = Span(start: day.start, end: day.end)
                 } else {
-                    let start = bucketStart(tier, time)
+                    let start = Self.utcBucketStart(tier, time)
                     spans[i] = Span(start: start, end: start &+ tier.widthMillis)
                 }
             }
@@ -208,8 +212,7 @@ public struct Downsampler: Sendable {
             let s = series.index
             let minute = minutes[s].delta
             if !minute.isEmpty {
-                let start = EpochMillis.floorDiv(minutes[s].start, Tier.minute.widthMillis) * Tier.minute.widthMillis
-                try body(BucketKey(tier: .minute, series: series, start: start), minute)
+                try body(BucketKey(tier: .minute, series: series, start: Self.utcBucketStart(.minute, minutes[s].start)), minute)
             }
             let base = s &* Self.coarser
             if states[s] == .coarser {
@@ -218,15 +221,13 @@ public struct Downsampler: Sendable {
                     var delta = deltas[i]
                     delta.merge(minute)
                     if !delta.isEmpty { try body(BucketKey(tier: Self.coarserTier(k), series: series, start: spans[i].start), delta) }
-                    deltas[i] = .empty
                 }
             } else if !minute.isEmpty {
                 for k in 0..<Self.coarser {
                     try body(BucketKey(tier: Self.coarserTier(k), series: series, start: spans[base &+ k].start), minute)
                 }
             }
-            minutes[s].delta = .empty
-            states[s] = .clean
+            clear(s)
         }
         for (key, delta) in closed {
             try body(key, delta)
@@ -234,22 +235,28 @@ public struct Downsampler: Sendable {
         for (key, delta) in late {
             try body(key, delta)
         }
-        dirtyList.removeAll(keepingCapacity: true)
-        late.removeAll(keepingCapacity: true)
-        closed.removeAll(keepingCapacity: true)
+        clearLists()
     }
 
     /// Forgets every pending delta (after a rolled-back commit; the batch will come again).
     public mutating func discardDeltas() {
-        for series in dirtyList {
-            let s = series.index
-            minutes[s].delta = .empty
-            if states[s] == .coarser {
-                let base = s &* Self.coarser
-                for k in 0..<Self.coarser { deltas[base &+ k] = .empty }
-            }
-            states[s] = .clean
+        for series in dirtyList { clear(series.index) }
+        clearLists()
+    }
+
+    /// Empties one series' deltas (the coarser ones only if they hold anything).
+    @inlinable
+    mutating func clear(_ s: Int) {
+        minutes[s].delta = .empty
+        if states[s] == .coarser {
+            let base = s &* Self.coarser
+            for k in 0..<Self.coarser { deltas[base &+ k] = .empty }
         }
+        states[s] = .clean
+    }
+
+    @usableFromInline
+    mutating func clearLists() {
         dirtyList.removeAll(keepingCapacity: true)
         late.removeAll(keepingCapacity: true)
         closed.removeAll(keepingCapacity: true)
