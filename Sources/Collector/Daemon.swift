@@ -21,10 +21,20 @@ struct Daemon {
     var access: AccessControl?
     /// The config file, read again on SIGHUP (`storage.max_size`).
     var configPath: String?
+    /// Where to write the HTTP port once the server listens (`run --port-file`).
+    var portFile: String?
     let logger: Logger
     var clock: any WallClock = SystemWallClock()
 
     func run() async throws {
+        // One writer per store: a second daemon, or an import, on the same file is refused.
+        let lock: StoreLock
+        do {
+            lock = try StoreLock(databasePath: config.storage.path)
+        } catch {
+            throw StartupError("cannot take storage '\(config.storage.path)': \(error)")
+        }
+        defer { withExtendedLifetime(lock) {} }
         let pool: DatabasePool
         do {
             pool = try TelemetryDatabase.open(path: config.storage.path, durability: config.storage.durability,
@@ -99,6 +109,7 @@ struct Daemon {
         DashboardRoutes().register(on: router)
         let logger = self.logger
         let idleTimeout = config.http.idleTimeoutMillis
+        let portFile = self.portFile
         let app = Application(
             router: router,
             // Idle and slow clients are cut (and counted) by our own handler, not Hummingbird's.
@@ -107,7 +118,15 @@ struct Daemon {
             ])),
             configuration: .init(address: .hostname(config.http.host, port: config.http.port), serverName: "collector"),
             onServerRunning: { channel in
-                logger.info("HTTP listening", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "?")"])
+                // `listen: host:0` lets the kernel choose a free port: the log and the port file say which.
+                let port = channel.localAddress?.port
+                logger.info("HTTP listening", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "?")",
+                                                         "port": "\(port.map(String.init) ?? "?")"])
+                if let portFile, let port {
+                    do { try PortFile.write(port, to: portFile) } catch {
+                        logger.error("cannot write the port file", metadata: ["path": "\(portFile)", "error": "\(error)"])
+                    }
+                }
             },
             logger: logger
         )
@@ -129,6 +148,7 @@ struct Daemon {
             "catalogue": "\(catalogue.sensors.count) sensors, \(catalogue.zones.count) zones",
             "rules": "\(rules.count)", "live_alerts": "\(engine.liveAlerts.count)",
         ])
+        defer { if let portFile { PortFile.remove(portFile) } }
         try await group.run()
     }
 }

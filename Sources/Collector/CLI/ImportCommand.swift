@@ -1,9 +1,6 @@
 import Alerts
 import ArgumentParser
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import GRDB
 import Telemetry
 
@@ -11,7 +8,7 @@ import Telemetry
 /// line protocol or SenML files, through the same store as live ingest: the same dedupe by
 /// (series, time), exact rollups, and quarantine (a bad CSV or line-protocol line, or a bad
 /// SenML file, goes to quarantine with its reason; the rest is stored). Safe to run twice.
-/// Run it with the daemon stopped (it refuses when the configured HTTP address answers).
+/// Run it with the daemon stopped (it refuses while another process holds the store's lock).
 struct ImportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "import",
@@ -34,11 +31,16 @@ struct ImportCommand: ParsableCommand {
         }
         guard let prec = TimePrecision(rawValue: precision) else { throw ValidationError("--precision must be ns, us, ms or s") }
         guard batch > 0 else { throw ValidationError("--batch must be positive") }
-        if Self.daemonAnswers(cfg) {
-            FileHandle.standardError.write(Data("collector import: a collector answers at \(cfg.http.host):\(cfg.http.port); stop it first (two writers would disagree on series ids), or publish the readings over MQTT (collector simulate shows how)\n".utf8))
+        let path = db ?? cfg.storage.path
+        let lock: StoreLock
+        do { lock = try StoreLock(databasePath: path) } catch let e as StoreLock.Held {
+            FileHandle.standardError.write(Data("collector import: \(e); stop it first (two writers would disagree on series ids), or publish the readings over MQTT (collector simulate shows how)\n".utf8))
+            throw ExitCode(1)
+        } catch {
+            FileHandle.standardError.write(Data("collector import: \(error)\n".utf8))
             throw ExitCode(1)
         }
-        let path = db ?? cfg.storage.path
+        defer { withExtendedLifetime(lock) {} }
         let store: TelemetryStore
         do {
             let pool = try TelemetryDatabase.open(path: path, durability: cfg.storage.durability, maxSizeBytes: cfg.storage.maxSizeBytes,
@@ -75,22 +77,6 @@ struct ImportCommand: ParsableCommand {
         case "json", "senml": .senml
         default: .influx
         }
-    }
-
-    /// Whether a collector answers at the configured HTTP address.
-    static func daemonAnswers(_ cfg: CollectorConfig) -> Bool {
-        let host = cfg.http.host.contains(":") ? "[\(cfg.http.host)]" : cfg.http.host
-        guard let url = URL(string: "http://\(host):\(cfg.http.port)/healthz") else { return false }
-        let done = DispatchSemaphore(value: 0)
-        nonisolated(unsafe) var answered = false
-        var r = URLRequest(url: url, timeoutInterval: 1)
-        r.httpMethod = "GET"
-        URLSession.shared.dataTask(with: r) { _, resp, _ in
-            answered = (resp as? HTTPURLResponse)?.statusCode == 200
-            done.signal()
-        }.resume()
-        _ = done.wait(timeout: .now() + 2)
-        return answered
     }
 }
 

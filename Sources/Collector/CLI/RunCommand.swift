@@ -12,6 +12,9 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Configuration file (YAML). Without it: built-in defaults.")
     var config: String?
 
+    @Option(name: .long, help: "Write the HTTP port the daemon listens on to this file once it listens (for `listen: host:0`).")
+    var portFile: String?
+
     func run() async throws {
         let cfg: CollectorConfig
         let catalogue: Catalogue
@@ -38,7 +41,7 @@ struct RunCommand: AsyncParsableCommand {
         }
         do {
             try await Daemon(config: cfg, catalogue: catalogue, rules: rules, access: access, configPath: config,
-                         logger: Logger(label: "collector")).run()
+                         portFile: portFile, logger: Logger(label: "collector")).run()
         } catch let e as StartupError {
             FileHandle.standardError.write(Data("collector: \(e.description)\n".utf8))
             throw ExitCode(1)
