@@ -62,6 +62,10 @@ final class IngestLoop: @unchecked Sendable {
     static let idleAfter: Duration = .seconds(1)
     private var lastRead = ContinuousClock.now
     private var lastHandOff = ContinuousClock.now
+    /// Fault injection for the tests (`COLLECTOR_FAULT_STOP_AFTER_COMMITS=N`): after the Nth
+    /// commit of MQTT messages, before their PUBACKs leave, the process stops itself
+    /// (SIGSTOP), so a test can kill it exactly inside the commit-to-acknowledgement window.
+    private var stopAfterCommits = ProcessInfo.processInfo.environment["COLLECTOR_FAULT_STOP_AFTER_COMMITS"].flatMap { Int($0) }
 
     init(config: CollectorConfig, catalogue: Catalogue, store: TelemetryStore, alerts: AlertStage, status: CollectorStatus, metrics: IngestMetrics,
          clock: any WallClock, logger: Logger) throws {
@@ -283,6 +287,13 @@ final class IngestLoop: @unchecked Sendable {
                 logger.notice("storage accepts commits again")
                 status.storage(ok: true, "")
                 alerts.submit(.storage(ok: true, reason: "", subject: config.mqtt.clientID, now: clock.now()))
+            }
+            if batchMessages > 0, let n = stopAfterCommits {
+                stopAfterCommits = n > 1 ? n - 1 : nil
+                if n == 1 {
+                    logger.warning("fault injection: stopping after a commit, before its acknowledgements (COLLECTOR_FAULT_STOP_AFTER_COMMITS)")
+                    raise(SIGSTOP)
+                }
             }
             batch.removeAll()
             batchMessages = 0
