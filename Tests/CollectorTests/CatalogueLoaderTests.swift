@@ -72,7 +72,7 @@ import Telemetry
             .write(toFile: dir + "/sensors/x.yaml", atomically: true, encoding: .utf8)
         try "sensors: \(dir)/sensors\n".write(toFile: dir + "/c.yaml", atomically: true, encoding: .utf8)
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: collectorBinary)
+        p.executableURL = URL(fileURLWithPath: try checkedCollectorBinary())
         p.arguments = ["check", "--config", dir + "/c.yaml"]
         let out = Pipe()
         p.standardOutput = out

@@ -45,8 +45,11 @@ import Testing
     @Test func readyzSaysWhyWhenBrokerIsDown() async throws {
         let dir = try makeTempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let c = try CollectorProcess(dir: dir, brokerPort: try freeLoopbackPort(), clientID: "it-ready")
+        let noBroker = try ReservedPort()   // reserved, and nothing listens there
+        defer { withExtendedLifetime(noBroker) {} }
+        let c = try CollectorProcess(dir: dir, brokerPort: noBroker.port, clientID: "it-ready")
         try c.start()
+        try await c.waitListening()
         try await waitUntil("healthz", seconds: 20) { (try? await httpGet(c.baseURL + "/healthz").status) == 200 }
         let (s, body) = try await httpGet(c.baseURL + "/readyz")
         #expect(s == 503)

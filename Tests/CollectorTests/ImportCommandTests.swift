@@ -6,20 +6,14 @@ import Testing
 /// collector is running on the same configuration.
 @Suite(.serialized) struct ImportCommandTests {
     static func collector(_ args: [String], dir: String) async throws -> (code: Int32?, out: String) {
-        let log = dir + "/cli-\(UUID().uuidString).out"
-        let p = try SpawnedProcess(collectorBinary, args, logPath: log)
-        let deadline = Date().addingTimeInterval(60)
-        while p.isRunning && Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
-        if p.isRunning { p.stop(); throw HarnessError("collector \(args.first ?? "") did not finish") }
-        return (p.exitCode, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
+        try await collectorCLI(args, dir: dir)
     }
 
     @Test func csvAndLineProtocolTwice() async throws {
         let dir = try makeTempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try FileManager.default.createDirectory(atPath: dir + "/none", withIntermediateDirectories: true)
-        let port = try freeLoopbackPort()
-        try "sensors: \(dir)/none\nhttp: {listen: \"127.0.0.1:\(port)\"}\nstorage: {path: \(dir)/c.sqlite}\n"
+        try "sensors: \(dir)/none\nhttp: {listen: \"127.0.0.1:0\"}\nstorage: {path: \(dir)/c.sqlite}\n"
             .write(toFile: dir + "/c.yaml", atomically: true, encoding: .utf8)
         let day = Int(Date().timeIntervalSince1970) / 86_400 * 86_400 - 86_400   // yesterday, 00:00 UTC
         // 1,440 minutes of 0...59 (CSV, shuffled, with a header and two bad lines) and 100 line-protocol readings.
@@ -50,7 +44,7 @@ import Testing
         let c = try CollectorProcess(dir: dir, brokerPort: broker.port, clientID: "it-import")
         try c.start()
         try await c.waitReady()
-        try "sensors: \(dir)/none\nhttp: {listen: \"127.0.0.1:\(c.httpPort)\"}\nstorage: {path: \(dir)/c.sqlite}\n"
+        try "sensors: \(dir)/none\nhttp: {listen: \"127.0.0.1:0\"}\nstorage: {path: \(dir)/data/collector.sqlite}\n"
             .write(toFile: dir + "/c.yaml", atomically: true, encoding: .utf8)
         let refused = try await Self.collector(["import", "--config", dir + "/c.yaml", dir + "/b.lp"], dir: dir)
         #expect(refused.code == 1 && refused.out.contains("stop it first"))

@@ -45,7 +45,9 @@ import Testing
         try await waitUntil("the webhook receiver", seconds: 10) { FileManager.default.fileExists(atPath: dir + "/hook.port") }
         let hookPort = try String(contentsOfFile: dir + "/hook.port", encoding: .utf8)
 
-        let amPort = try freeLoopbackPort()
+        let amReserved = try ReservedPort()
+        defer { withExtendedLifetime(amReserved) {} }
+        let amPort = amReserved.port
         try "route: {receiver: 'null'}\nreceivers: [{name: 'null'}]\n".write(toFile: dir + "/am.yml", atomically: true, encoding: .utf8)
         let am = try SpawnedProcess(try which("prometheus-alertmanager"), [
             "--config.file=\(dir)/am.yml", "--storage.path=\(dir)/am", "--web.listen-address=127.0.0.1:\(amPort)",
@@ -112,7 +114,9 @@ import Testing
         try """
             rules: [{name: river-high, severity: warning, match: {metric: level_m}, when: {above: 4}, summary: "{value}"}]
             """.write(toFile: dir + "/sensors/rules.yaml", atomically: true, encoding: .utf8)
-        let deadPort = try freeLoopbackPort()     // nothing listens there
+        let dead = try ReservedPort()     // reserved, and nothing listens there
+        defer { withExtendedLifetime(dead) {} }
+        let deadPort = dead.port
         let broker = try MosquittoBroker(dir: dir)
         defer { broker.stop() }
         try await broker.waitReady()

@@ -17,7 +17,9 @@ import Testing
         let now = Int(Date().timeIntervalSince1970)
         try broker.publish(topic: "telemetry/p-1", lines: (0..<25).map { #"{"ts": \#(now - 100 + $0), "temp_c": \#($0)}"# })
 
-        let port = try freeLoopbackPort()
+        let reserved = try ReservedPort()
+        defer { withExtendedLifetime(reserved) {} }
+        let port = reserved.port
         try """
             global: {scrape_interval: 1s, evaluation_interval: 1s}
             scrape_configs:

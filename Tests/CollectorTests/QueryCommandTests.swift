@@ -5,12 +5,7 @@ import Testing
 /// stopped, from the SQLite file read-only; tables, CSV and JSON.
 @Suite(.serialized) struct QueryCommandTests {
     static func query(_ args: [String], dir: String) async throws -> (code: Int32?, out: String) {
-        let log = dir + "/query-\(UUID().uuidString).out"
-        let p = try SpawnedProcess(collectorBinary, ["query"] + args, logPath: log)
-        let deadline = Date().addingTimeInterval(30)
-        while p.isRunning && Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
-        if p.isRunning { p.stop(); throw HarnessError("query did not finish") }
-        return (p.exitCode, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
+        try await collectorCLI(["query"] + args, dir: dir, seconds: 30)
     }
 
     @Test func sameAnswersOverHTTPAndFromTheFile() async throws {

@@ -7,13 +7,8 @@ import Testing
 @Suite(.serialized) struct SimulatorTests {
     /// Runs `collector simulate ARGS` to completion; its output.
     static func simulate(_ args: [String], dir: String, seconds: Double = 90) async throws -> String {
-        let log = dir + "/simulate-\(UUID().uuidString).log"
-        let p = try SpawnedProcess(collectorBinary, ["simulate"] + args, logPath: log)
-        let deadline = Date().addingTimeInterval(seconds)
-        while p.isRunning && Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
-        if p.isRunning { p.stop(); throw HarnessError("simulate did not finish within \(seconds) s") }
-        let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-        guard p.exitCode == 0 else { throw HarnessError("simulate exited \(String(describing: p.exitCode)): \(text)") }
+        let (code, text) = try await collectorCLI(["simulate"] + args, dir: dir, seconds: seconds)
+        guard code == 0 else { throw HarnessError("simulate exited \(String(describing: code)): \(text)") }
         return text
     }
 
@@ -40,7 +35,6 @@ import Testing
         let out = try await Self.simulate(["--url", "mqtt://127.0.0.1:\(broker.port)", "--config", c.configPath,
                                            "--scenario", "energy-theft", "--sensors", "zone=lc-tr002",
                                            "--speed", "3600", "--duration", "4s", "--seed", "7"], dir: dir)
-        #expect(out.contains("expect: transformer.lc-tr002/energy_loss_pct = 15"))
         let s = Self.summary(out)
         #expect(s["readings"] == s["acked"].map { $0 * 2 }, "\(out)")   // one message per sample of kwh and voltage_v
         try await waitUntil("the energy-loss alert", seconds: 15) {
@@ -91,5 +85,6 @@ import Testing
             try await AlertsEndToEndTests.alerts(c, "firing").filter { ($0["subject"] as? String)?.hasPrefix("hy-pt-") == true }.isEmpty
         }
         _ = try await c.terminate()
+        try await verifyStore(configPath: c.configPath, dir: dir)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Testing
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -19,25 +20,6 @@ func waitForExit(_ p: Process, seconds: Double) throws {
         }
         usleep(5_000)
     }
-}
-
-/// A free TCP port on 127.0.0.1 (bound to port 0, read back, released).
-func freeLoopbackPort() throws -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { throw HarnessError("socket() failed") }
-    defer { close(fd) }
-    var addr = sockaddr_in()
-    addr.sin_family = sa_family_t(AF_INET)
-    addr.sin_port = 0
-    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let ok = withUnsafeMutablePointer(to: &addr) { p in
-        p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sp -> Bool in
-            bind(fd, sp, len) == 0 && getsockname(fd, sp, &len) == 0
-        }
-    }
-    guard ok else { throw HarnessError("bind to 127.0.0.1:0 failed") }
-    return Int(UInt16(bigEndian: addr.sin_port))
 }
 
 /// Polls `condition` every 50 ms until it holds. Under CI (`CI` set), where every suite runs at once on a
@@ -71,10 +53,42 @@ var collectorBinary: String {
     ProcessInfo.processInfo.environment["COLLECTOR_BIN"] ?? packageRoot + "/.build/debug/collector"
 }
 
+/// `collectorBinary`, refused when it is missing or older than a Swift or C source file: `swift test` builds the test targets, not the executable the integration tests
+/// start, so without this check a stale daemon would be tested. `make test` builds it first.
+func checkedCollectorBinary() throws -> String {
+    if let problem = binaryProblem { throw HarnessError(problem) }
+    return collectorBinary
+}
+
+/// Why `collectorBinary` cannot be tested (nil: it is as new as every source). Checked once.
+private let binaryProblem: String? = {
+    let fm = FileManager.default
+    let binary = collectorBinary
+    guard let built = (try? fm.attributesOfItem(atPath: binary))?[.modificationDate] as? Date else {
+        return "\(binary) is missing: run `swift build --product collector` (make test does) before `swift test`"
+    }
+    var newest: (path: String, date: Date)?
+    // Only files a build compiles: a changed doc beside them does not relink the binary.
+    var paths: [String] = []
+    let sources = packageRoot + "/Sources"
+    for case let rel as String in fm.enumerator(atPath: sources) ?? FileManager.DirectoryEnumerator()
+    where [".swift", ".h", ".c", ".modulemap"].contains(where: rel.hasSuffix) {
+        paths.append(sources + "/" + rel)
+    }
+    for path in paths {
+        guard let date = (try? fm.attributesOfItem(atPath: path))?[.modificationDate] as? Date else { continue }
+        if date > newest?.date ?? .distantPast { newest = (path, date) }
+    }
+    guard let newest, newest.date > built else { return nil }
+    return "\(binary) is older than \(newest.path): run `swift build --product collector` (make test does) before `swift test`"
+}()
+
 /// A mosquitto broker of the test's own, on a free loopback port. `listener` replaces the
 /// plain listener block (for TLS or passwords); `persistent` keeps sessions across restarts.
 final class MosquittoBroker: @unchecked Sendable {
-    let port: Int
+    /// Kept for the broker's life, so a restart listens on the same port.
+    private let reservation: ReservedPort
+    var port: Int { reservation.port }
     let dir: String
     private var process: SpawnedProcess?
     /// mosquitto_pub/sub options for this broker's listener (TLS, credentials).
@@ -82,7 +96,8 @@ final class MosquittoBroker: @unchecked Sendable {
 
     init(dir: String, persistent: Bool = false, listener: ((Int) -> String)? = nil) throws {
         self.dir = dir
-        port = try freeLoopbackPort()
+        reservation = try ReservedPort()
+        let port = reservation.port
         let listenerBlock = listener?(port) ?? "listener \(port) 127.0.0.1\nallow_anonymous true"
         let conf = """
             \(listenerBlock)
@@ -158,6 +173,27 @@ final class MosquittoBroker: @unchecked Sendable {
         return p.exitCode == 0 ? text.trimmingCharacters(in: .whitespacesAndNewlines) : nil
     }
 
+    /// Starts `mosquitto_sub -v` on `topic` (it exits after `count` messages or `seconds`) and
+    /// returns once the broker has acknowledged the subscription (its SUBACK, printed by -d;
+    /// `stdbuf -oL` so the line reaches the file at once), so nothing published afterwards is
+    /// missed. Read what it got with `messages(outPath)`.
+    func subscribe(_ topic: String, count: Int = 1, seconds: Int = 20, outPath: String) async throws -> SpawnedProcess {
+        let p = try SpawnedProcess(try which("stdbuf"),
+                                   ["-oL", try which("mosquitto_sub"), "-h", "127.0.0.1", "-p", String(port), "-t", topic, "-v", "-d",
+                                    "-C", String(count), "-W", String(seconds)] + clientOptions,
+                                   logPath: outPath)
+        try await waitUntil("mosquitto_sub's SUBACK on \(topic)", seconds: 10) {
+            ((try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "").contains("received SUBACK")
+        }
+        return p
+    }
+
+    /// The messages (`topic payload` lines) a `subscribe` wrote, without its -d lines.
+    static func messages(_ outPath: String) -> [String] {
+        ((try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+            .filter { !$0.hasPrefix("Client ") && !$0.hasPrefix("Subscribed (") }
+    }
+
     func stop() {
         process?.stop()
         process = nil
@@ -166,10 +202,14 @@ final class MosquittoBroker: @unchecked Sendable {
     deinit { stop() }
 }
 
-/// The collector daemon as a child process, with its own config and SQLite file.
+/// The collector daemon as a child process, with its own config and SQLite file. It listens
+/// on `127.0.0.1:0` and writes the port it got to `portPath` (`run --port-file`): no port is
+/// chosen before the daemon binds it, so none can be taken in between.
 final class CollectorProcess: @unchecked Sendable {
-    let httpPort: Int
     let configPath: String
+    /// Where the running daemon writes its HTTP port.
+    let portPath: String
+    private var listeningPort: Int?
     let logPath: String
     private var process: Process?
 
@@ -177,8 +217,8 @@ final class CollectorProcess: @unchecked Sendable {
     init(dir: String, brokerPort: Int, clientID: String = "it-collector", url: String? = nil,
          mqttExtra: [String] = [], subscriptions: [String] = ["{topic: \"telemetry/#\"}"], httpExtra: [String] = [],
          storageExtra: [String] = [], extraYAML: String = "") throws {
-        httpPort = try freeLoopbackPort()
         configPath = dir + "/collector.yaml"
+        portPath = dir + "/collector.port"
         logPath = try touch(dir + "/collector.log")
         let extra = mqttExtra.map { "\n  " + $0 }.joined()
         let subs = subscriptions.map { "\n    - " + $0 }.joined()
@@ -188,7 +228,7 @@ final class CollectorProcess: @unchecked Sendable {
               client_id: \(clientID)\(extra)
               subscriptions:\(subs)
             http:
-              listen: 127.0.0.1:\(httpPort)\(httpExtra.map { "\n  " + $0 }.joined())
+              listen: 127.0.0.1:0\(httpExtra.map { "\n  " + $0 }.joined())
             storage:
               path: \(dir)/data/collector.sqlite
               accept_age: 36500d\(storageExtra.map { "\n  " + $0 }.joined())
@@ -198,12 +238,28 @@ final class CollectorProcess: @unchecked Sendable {
         try yaml.write(toFile: configPath, atomically: true, encoding: .utf8)
     }
 
+    /// The port the running daemon listens on (read from its port file; a start that has not
+    /// listened yet has none: wait with `waitListening()` or `waitReady()` first).
+    var httpPort: Int {
+        if let listeningPort { return listeningPort }
+        guard let text = try? String(contentsOfFile: portPath, encoding: .utf8),
+              let port = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) else { return 0 }
+        listeningPort = port
+        return port
+    }
+
     var baseURL: String { "http://127.0.0.1:\(httpPort)" }
 
-    func start() throws {
+    /// Starts the daemon; `environment` is added to the test runner's.
+    func start(environment: [String: String] = [:]) throws {
+        listeningPort = nil
+        unlink(portPath)
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: collectorBinary)
-        p.arguments = ["run", "--config", configPath]
+        p.executableURL = URL(fileURLWithPath: try checkedCollectorBinary())
+        p.arguments = ["run", "--config", configPath, "--port-file", portPath]
+        if !environment.isEmpty {
+            p.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        }
         let log = FileHandle(forWritingAtPath: logPath)!
         log.seekToEndOfFile()
         p.standardOutput = log
@@ -212,8 +268,17 @@ final class CollectorProcess: @unchecked Sendable {
         process = p
     }
 
+    /// Waits until the daemon listens on HTTP (its port file is written).
+    func waitListening() async throws {
+        try await waitUntil("collector port file", seconds: 20) {
+            guard process?.isRunning == true else { throw HarnessError("collector exited early; log:\n\(log())") }
+            return httpPort != 0
+        }
+    }
+
     /// Waits until `/readyz` answers 200 (MQTT connected, storage open).
     func waitReady() async throws {
+        try await waitListening()
         try await waitUntil("collector /readyz", seconds: 20) {
             guard process?.isRunning == true else { throw HarnessError("collector exited early; log:\n\(log())") }
             return (try? await httpGet(baseURL + "/readyz").status) == 200
@@ -246,11 +311,39 @@ final class CollectorProcess: @unchecked Sendable {
     }
 
     var isRunning: Bool { process?.isRunning == true }
+
+    /// Whether the daemon is stopped by a signal (SIGSTOP): state `T` in `/proc/<pid>/stat`.
+    var isStopped: Bool {
+        guard let p = process, p.isRunning,
+              let stat = try? String(contentsOfFile: "/proc/\(p.processIdentifier)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return false }
+        return stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).hasPrefix("T")
+    }
     var exitStatus: Int32? { process.flatMap { $0.isRunning ? nil : $0.terminationStatus } }
 
     deinit {
         if let p = process, p.isRunning { Foundation.kill(p.processIdentifier, SIGKILL) }
     }
+}
+
+/// Runs `collector ARGS` to completion (at most `seconds`); its exit code and its output
+/// (stdout and stderr together).
+func collectorCLI(_ args: [String], dir: String, seconds: Double = 60) async throws -> (code: Int32?, out: String) {
+    let log = dir + "/cli-\(UUID().uuidString).out"
+    let p = try SpawnedProcess(try checkedCollectorBinary(), args, logPath: log)
+    let deadline = Date().addingTimeInterval(seconds * ciWaitFactor)
+    while p.isRunning && Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
+    if p.isRunning { p.stop(); throw HarnessError("collector \(args.first ?? "") did not finish within \(seconds) s") }
+    return (p.exitCode, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
+}
+
+/// `collector verify` on a stopped collector's store: every tier against its recompute from
+/// raw. Returns its output; records a test issue unless it says OK.
+@discardableResult
+func verifyStore(configPath: String, dir: String, sourceLocation: SourceLocation = #_sourceLocation) async throws -> String {
+    let (code, out) = try await collectorCLI(["verify", "--config", configPath, "--from", "0", "--by-metric"], dir: dir, seconds: 120)
+    #expect(code == 0 && out.contains("verify: OK"), "collector verify:\n\(out)", sourceLocation: sourceLocation)
+    return out
 }
 
 /// A plain HTTP GET over loopback.
