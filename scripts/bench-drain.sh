@@ -17,7 +17,9 @@ BIN=${COLLECTOR_BIN:-.build/release/collector}
 DIR=${DIR:-$(mktemp -d /tmp/collector-drain.XXXXXX)}
 rm -rf "$DIR" && mkdir -p "$DIR/sensors"
 . scripts/lib.sh
-PORT=$(free_port); HTTP=$(free_port)
+# Reserved ports for the broker and the collector (not `listen: :0` and --port-file: A/B runs
+# against older builds need a port they can be given).
+reserve_port PORT; reserve_port HTTP
 start_bench_broker "$DIR" "$PORT"
 now_ms() { date +%s%3N; }
 cp sensors/*.yaml "$DIR/sensors/"

@@ -29,7 +29,9 @@ DIR=data/bench-e2e
 rm -rf "$DIR" && mkdir -p "$DIR/sensors"
 ABS=$(cd "$DIR" && pwd)
 . scripts/lib.sh
-PORT=$(free_port); HTTP=$(free_port)
+# Reserved ports for the broker and the collector (not `listen: :0` and --port-file: A/B runs
+# against older builds need a port they can be given).
+reserve_port PORT; reserve_port HTTP
 start_bench_broker "$DIR" "$PORT"
 now_ms() { date +%s%3N; }
 

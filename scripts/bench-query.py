@@ -17,7 +17,7 @@ answers are checked to agree before any time is reported. Prints the median wall
 collector_http_request_duration_seconds), and the ratios.
 Environment: COLLECTOR_BIN (default .build/release/collector), REPEAT (default 30).
 """
-import json, os, urllib.error, random, shutil, signal, socket, statistics, subprocess, sys, time, urllib.parse, urllib.request
+import fcntl, json, os, urllib.error, random, shutil, signal, socket, statistics, subprocess, sys, time, urllib.parse, urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 os.chdir(ROOT)
@@ -29,10 +29,32 @@ SENSORS = [(f"qb-{i:04d}", DISTRICTS[i % 8]) for i in range(1000)]
 LONG = SENSORS[0][0]
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+_reserved = []   # lock files held until the script exits
+
+
+def reserve_port():
+    """A loopback port for a server this script starts, without a race: from below the
+    kernel's ephemeral range (no outgoing connection is given one there), reserved with an
+    flock on /tmp/collector-test-ports/PORT.lock, as scripts/lib.sh and the tests do."""
+    low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+    high, low = low - 1, max(10000, low - 8000)
+    os.makedirs("/tmp/collector-test-ports", exist_ok=True)
+    ports = list(range(low, high + 1))
+    random.Random().shuffle(ports)   # its own generator: the data's stays seeded
+    for p in ports:
+        f = open(f"/tmp/collector-test-ports/{p}.lock", "a")
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            f.close()
+            continue
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", p)) == 0:   # a server of the machine's own
+                f.close()
+                continue
+        _reserved.append(f)
+        return p
+    sys.exit(f"bench-query: no free port in {low}-{high}")
 
 
 def get(url, timeout=60):
@@ -101,7 +123,7 @@ def main():
             lines += 1
     print(f"bench-query: {lines} readings ({len(SENSORS)} series over 24 h, one over 30 days)")
 
-    mqtt, http, vm = free_port(), free_port(), free_port()
+    mqtt, http, vm = reserve_port(), reserve_port(), reserve_port()
     with open(DIR + "/collector.yaml", "w") as f:
         f.write(f"""mqtt: {{url: "mqtt://127.0.0.1:{mqtt}", client_id: bench-query, subscriptions: [{{topic: "bench/#"}}]}}
 http: {{listen: "127.0.0.1:{http}"}}

@@ -3,7 +3,11 @@
 # runs while the collector is SIGKILLed CHAOS_KILLS times at random moments (restarted each
 # time) and mosquitto is restarted twice, once with a CHAOS_OUTAGE-second outage. At the end:
 # every published reading is stored exactly once, and every rollup tier equals a recompute
-# from the stored raw readings. Prints the counts; exit 0 only if both hold.
+# from the stored raw readings (`collector verify`, through the store's read API, not its
+# layout). Prints the counts; exit 0 only if both hold.
+# Derived series (fire danger, flood risk, coverage, ...) are in the tier check but not in
+# the exactly-once count: today they are computed in the alert worker's memory and a kill
+# can lose some; once they are journalled with their inputs they will be counted too.
 #
 #   make chaos                     # 10 kills, 3 minutes of stream, a 30 s broker outage
 #   CHAOS_SHORT=1 make chaos       # the short form `make test` runs: 3 kills, 40 s, 5 s outage
@@ -23,8 +27,8 @@ DIR=data/chaos
 rm -rf "$DIR" && mkdir -p "$DIR"
 
 . scripts/lib.sh
-MQTT_PORT=$(free_port)
-HTTP_PORT=$(free_port)
+reserve_port MQTT_PORT   # the collector's HTTP port is its own choice (listen :0, --port-file)
+HTTP_PORT=
 cat > "$DIR/mosquitto.conf" <<CONF
 listener $MQTT_PORT 127.0.0.1
 allow_anonymous true
@@ -37,7 +41,7 @@ user $(id -un)
 CONF
 cat > "$DIR/collector.yaml" <<CONF
 mqtt: {url: "mqtt://127.0.0.1:$MQTT_PORT", client_id: chaos-collector, clean_session: false, qos: 1}
-http: {listen: "127.0.0.1:$HTTP_PORT"}
+http: {listen: "127.0.0.1:0"}
 storage: {path: $DIR/collector.sqlite}
 sensors: sensors/
 timezone: Asia/Ho_Chi_Minh
@@ -54,7 +58,10 @@ trap cleanup EXIT INT TERM
 start_broker() { mosquitto -c "$DIR/mosquitto.conf" >>"$DIR/mosquitto.log" 2>&1 & broker_pid=$!; }
 stop_broker() { kill -TERM "$broker_pid"; wait "$broker_pid" 2>/dev/null || true; }
 start_collector() {
-  "$BIN" run --config "$DIR/collector.yaml" 2>>"$DIR/collector.log" & collector_pid=$!
+  rm -f "$DIR/http.port"
+  "$BIN" run --config "$DIR/collector.yaml" --port-file "$DIR/http.port" 2>>"$DIR/collector.log" & collector_pid=$!
+  HTTP_PORT=$(collector_port "$DIR/http.port" "$collector_pid") \
+    || { echo "chaos: the collector did not start listening; see $DIR/collector.log"; exit 1; }
   for _ in $(seq 1 200); do
     curl -sf "http://127.0.0.1:$HTTP_PORT/healthz" >/dev/null 2>&1 && return 0
     kill -0 "$collector_pid" 2>/dev/null || { echo "chaos: the collector exited on start; see $DIR/collector.log"; exit 1; }
@@ -64,7 +71,7 @@ start_collector() {
 }
 
 start_broker
-sleep 0.5
+wait_listening "$MQTT_PORT"
 start_collector
 # Subscribed before the stream starts (later restarts resume the persistent session).
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$HTTP_PORT/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
@@ -104,9 +111,23 @@ summary=$(grep '^simulate: readings=' "$DIR/simulate.out")
 published=$(sed -n 's/.*readings=\([0-9]*\).*/\1/p' <<<"$summary")
 echo "chaos: simulator done: $summary"
 
-# The readings the simulator sends (not the collector's derived series).
-SENT="metric IN ('temp_c','rh_pct','rain_mm','wind_ms','level_m','pm25_ugm3','pm10_ugm3','kwh','voltage_v','flow_veh','speed_kmh','occupancy')"
-stored() { sqlite3 -readonly "$DIR/collector.sqlite" "PRAGMA busy_timeout=5000; SELECT count(*) FROM raw r JOIN series s ON s.id = r.series_id WHERE s.$SENT" 2>/dev/null | tail -1; }
+# The metrics the simulator sends (not the collector's derived series).
+SENT="temp_c rh_pct rain_mm wind_ms level_m pm25_ugm3 pm10_ugm3 kwh voltage_v flow_veh speed_kmh occupancy"
+# Readings of those metrics the running collector answers for, from its 1d rollups over the
+# HTTP API (counts per sensor summed; the tiers lag the commits by a few seconds).
+stored() {
+  python3 - "$HTTP_PORT" $SENT <<'PY' 2>/dev/null || echo 0
+import json, sys, time, urllib.request
+port, metrics = sys.argv[1], sys.argv[2:]
+now = int(time.time())
+n = 0
+for m in metrics:
+    url = f"http://127.0.0.1:{port}/api/v1/rollups?metric={m}&group_by=sensor&agg=count&step=1d&from={now - 8 * 86400}&to={now + 86400}"
+    for g in json.load(urllib.request.urlopen(url, timeout=10)).get("groups", []):
+        n += sum(int(p["value"]) for p in g["points"])
+print(n)
+PY
+}
 last=-1; still=0
 for _ in $(seq 1 300); do
   n=$(stored); [ "${n:-0}" -ge "$published" ] && break
@@ -114,29 +135,23 @@ for _ in $(seq 1 300); do
   [ "$still" -ge 30 ] && break   # nothing new for 30 s: what is missing will not come
   last=$n; sleep 1
 done
-sleep 2   # a last commit of derived series
+# Before the stop: the alert worker has taken every committed reading (its derived series
+# are committed with the stop).
+behind() { curl -s "http://127.0.0.1:$HTTP_PORT/metrics" | awk '/^collector_alert_queue_readings/ {printf "%d", $2; f=1} END {if (!f) printf "1"}'; }
+for _ in $(seq 1 100); do [ "$(behind)" = 0 ] && break; sleep 0.1; done
 kill -TERM "$collector_pid"; wait "$collector_pid" || true; collector_pid=""
 
-# The rollup tables are in the rollups file beside (Sources/Telemetry/Storage/SCHEMA.md).
-Q() { sqlite3 -readonly "$DIR/collector.sqlite" "ATTACH '$DIR/collector.rollups.sqlite' AS rollups; $1"; }
-n=$(stored)
-# Every tier against a recompute from raw: buckets missing, extra, or different.
-check_tier() { # table, bucket expression over t
-  Q "WITH r AS (SELECT series_id, $2 AS b, count(*) AS c, sum(value) AS s, min(value) AS lo, max(value) AS hi FROM raw GROUP BY 1, 2)
-     SELECT (SELECT count(*) FROM r LEFT JOIN $1 u ON u.series_id = r.series_id AND u.t = r.b
-             WHERE u.cnt IS NULL OR u.cnt != r.c OR abs(u.total - r.s) > 1e-9 * max(1, abs(r.s)) OR u.lo != r.lo OR u.hi != r.hi)
-          + (SELECT count(*) FROM $1 u WHERE NOT EXISTS (SELECT 1 FROM r WHERE r.series_id = u.series_id AND r.b = u.t))"
-}
-# Raw older than raw_retention (7 d) is pruned while rollups stay: the stream spans less.
-bad_1m=$(check_tier rollup_1m "t / 60000 * 60000")
-bad_15m=$(check_tier rollup_15m "t / 900000 * 900000")
-bad_1h=$(check_tier rollup_1h "t / 3600000 * 3600000")
-bad_1d=$(check_tier rollup_1d "(t + 25200000) / 86400000 * 86400000 - 25200000")   # local midnight, UTC+7
+# Every tier against a recompute from the stored raw readings, and the readings stored per
+# metric, by `collector verify` (the store's read API; the stream spans less than the raw
+# retention, so every bucket is checked).
+verified=0
+"$BIN" verify --config "$DIR/collector.yaml" --from 0 --by-metric >"$DIR/verify.out" 2>&1 || verified=$?
+n=$(awk -v sent=" $SENT " '/^verify: metric / {m = $3; sub(/:$/, "", m); if (index(sent, " " m " ")) n += $4} END {printf "%d", n}' "$DIR/verify.out")
 
 echo "chaos: $kills SIGKILLs, $restarts broker restarts (one of ${OUTAGE}s)"
 echo "chaos: published $published readings; stored $n (a reading is stored once per (series, time): the key)"
-echo "chaos: rollup buckets differing from a recompute: 1m $bad_1m, 15m $bad_15m, 1h $bad_1h, 1d $bad_1d"
-if [ "$n" = "$published" ] && [ "$bad_1m$bad_15m$bad_1h$bad_1d" = 0000 ]; then
+grep -E '^verify: (1m|15m|1h|1d|MISMATCH|FAILED)' "$DIR/verify.out" | sed 's/^/chaos: /' || true
+if [ "$n" = "$published" ] && [ "$verified" = 0 ]; then
   echo "chaos: OK: every published reading stored exactly once; every tier equals its recompute"
 else
   echo "chaos: FAILED (logs in $DIR/)"; exit 1

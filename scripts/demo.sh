@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# make demo: starts a mosquitto on a free loopback port and the collector with a demo
+# make demo: starts a mosquitto on a reserved loopback port and the collector with a demo
 # config, plays a day of the shipped province and three scenarios with `collector simulate`,
 # then prints the HTTP address, example queries and the alerts raised; the province keeps
 # reporting in real time. Ctrl-C stops everything. DEMO_ONESHOT=1 stops after the queries.
@@ -11,8 +11,7 @@ DIR=data/demo
 rm -rf "$DIR" && mkdir -p "$DIR"
 
 . scripts/lib.sh
-MQTT_PORT=$(free_port)
-HTTP_PORT=$(free_port)
+reserve_port MQTT_PORT   # the collector picks its HTTP port (listen :0) and writes it to a file
 
 cat > "$DIR/mosquitto.conf" <<CONF
 listener $MQTT_PORT 127.0.0.1
@@ -30,7 +29,7 @@ mqtt:
     - topic: "telemetry/#"
       format: auto
 http:
-  listen: 127.0.0.1:$HTTP_PORT
+  listen: 127.0.0.1:0
 storage:
   path: $DIR/collector.sqlite
 timezone: Asia/Ho_Chi_Minh
@@ -42,7 +41,9 @@ trap cleanup EXIT INT TERM
 
 mosquitto -c "$DIR/mosquitto.conf" >"$DIR/mosquitto.log" 2>&1 & pids+=($!)
 "$BIN" check --config "$DIR/collector.yaml"
-"$BIN" run --config "$DIR/collector.yaml" 2>"$DIR/collector.log" & pids+=($!)
+wait_listening "$MQTT_PORT"
+"$BIN" run --config "$DIR/collector.yaml" --port-file "$DIR/http.port" 2>"$DIR/collector.log" & pids+=($!)
+HTTP_PORT=$(collector_port "$DIR/http.port" "${pids[-1]}") || { echo "collector did not start; see $DIR/collector.log"; exit 1; }
 
 for _ in $(seq 1 100); do
   curl -sf "http://127.0.0.1:$HTTP_PORT/readyz" >/dev/null && break

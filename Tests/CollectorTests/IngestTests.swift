@@ -159,6 +159,7 @@ import Testing
         #expect(EndToEndTests.same(days, expectedDays))
         #expect(days.count == 4)
         _ = try await c.terminate()
+        try await verifyStore(configPath: c.configPath, dir: dir)
     }
 
     /// The broker restarts mid-stream (its persistence keeps our session): nothing is lost.
@@ -187,6 +188,7 @@ import Testing
         #expect(EndToEndTests.same(hour, EndToEndTests.expected(rs, width: 3600)))
         #expect(c.log().contains("mqtt link down"), "broker log: \((try? String(contentsOfFile: dir + "/mosquitto.log", encoding: .utf8)) ?? "")")
         _ = try await c.terminate()
+        try await verifyStore(configPath: c.configPath, dir: dir)
     }
 
     /// TLS with server verification against the test's own CA, and a password file.

@@ -40,18 +40,21 @@ import Testing
               - {name: hot-new, severity: warning, match: {metric: temp_c}, when: {above: 30}, summary: "{sensor} in {district}: {value}"}
               - {name: humid, severity: info, match: {metric: rh_pct}, when: {above: 95}, summary: "{sensor} {value}"}
             """.write(toFile: sensors + "/rules.yaml", atomically: true, encoding: .utf8)
-        // A stream of readings runs while the signal arrives: none may be dropped.
-        let stream = Task.detached {
-            try broker.publish(topic: "telemetry/ft-a1", lines: (0..<3000).map { #"{"ts": \#(now - 5000 + $0), "wind_ms": \#($0 % 9)}"# })
-        }
-        try await Task.sleep(for: .milliseconds(200))
-        c.signal(SIGHUP)
-        try await stream.value
-        try await waitUntil("the reload logged", seconds: 10) { c.log().contains("reloaded the catalogue and rules") }
-        try await waitUntil("every streamed reading stored", seconds: 15) {
+        // A stream of readings runs while the signal arrives: none may be dropped. The signal
+        // goes once the stream's first readings are stored (so the collector is taking it),
+        // and the stream's second half follows at once, while the reload is applied.
+        func streamed() async throws -> Int {
             let o = try? await httpJSON(c.baseURL + "/api/v1/raw?series=ft-a1/wind_ms&from=\(now - 6000)&to=\(now)")
-            return (o?["points"] as? [[String: Any]])?.count == 3000
+            return (o?["points"] as? [[String: Any]])?.count ?? 0
         }
+        let lines = (0..<3000).map { #"{"ts": \#(now - 5000 + $0), "wind_ms": \#($0 % 9)}"# }
+        let firstHalf = Task.detached { try broker.publish(topic: "telemetry/ft-a1", lines: Array(lines.prefix(1500))) }
+        try await waitUntil("the stream's first readings stored", seconds: 10) { try await streamed() > 0 }
+        c.signal(SIGHUP)
+        try await firstHalf.value
+        try broker.publish(topic: "telemetry/ft-a1", lines: Array(lines.dropFirst(1500)))
+        try await waitUntil("the reload logged", seconds: 10) { c.log().contains("reloaded the catalogue and rules") }
+        try await waitUntil("every streamed reading stored", seconds: 15) { try await streamed() == 3000 }
         // hot-old resolved (its rule is gone); humid carries on without being announced again.
         try await waitUntil("hot-old resolved", seconds: 10) { try await firing() == ["humid ft-a1"] }
         let resolved = try await AlertsEndToEndTests.alerts(c, "resolved")

@@ -94,14 +94,12 @@ import Testing
         d.drain { key, delta in merged[key, default: .empty].merge(delta) }
 
         var expected: [BucketKey: Bucket] = [:]
-        var unique = Set<[Int64]>()
-        for r in stream where unique.insert([Int64(r.series.rawValue), r.time]).inserted {
-            for tier in Tier.allCases {
-                let start = tier == .day
-                    ? EpochMillis(cal.startOfDay(for: Date(timeIntervalSince1970: Double(EpochMillis.floorDiv(r.time, 1000)))).timeIntervalSince1970) * 1000
-                    : EpochMillis.floorDiv(r.time, tier.widthMillis) * tier.widthMillis
-                expected[BucketKey(tier: tier, series: r.series, start: start), default: .empty].add(time: r.time, value: r.value)
-            }
+        for tier in Tier.allCases {
+            expected.merge(RollupOracle.recompute(stream, tier: tier) { t in
+                tier == .day
+                    ? EpochMillis(cal.startOfDay(for: Date(timeIntervalSince1970: Double(EpochMillis.floorDiv(t, 1000)))).timeIntervalSince1970) * 1000
+                    : EpochMillis.floorDiv(t, tier.widthMillis) * tier.widthMillis
+            }) { a, _ in a }
         }
         #expect(merged.count == expected.count)
         for (k, b) in expected {

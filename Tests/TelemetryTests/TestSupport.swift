@@ -13,7 +13,9 @@ struct TempDir {
     func cleanup() { try? FileManager.default.removeItem(atPath: path) }
 }
 
-/// The naive recompute the downsampler is checked against: group unique readings by bucket.
+/// The naive recompute the downsampler is checked against: group unique readings by bucket,
+/// then aggregate each bucket's readings with plain reductions. It shares nothing with the
+/// code under test (not `Bucket.add`, not `LocalDays`) beyond the `Bucket` type it fills in.
 enum RollupOracle {
     /// Day buckets for a fixed-offset zone, computed independently of `LocalDays`.
     static func bucketStart(_ tier: Tier, _ t: EpochMillis, utcOffsetSeconds: Int64) -> EpochMillis {
@@ -25,13 +27,26 @@ enum RollupOracle {
     }
 
     static func recompute(_ readings: [BoundReading], tier: Tier, utcOffsetSeconds: Int64) -> [BucketKey: Bucket] {
+        recompute(readings, tier: tier) { bucketStart(tier, $0, utcOffsetSeconds: utcOffsetSeconds) }
+    }
+
+    /// The first reading of each (series, time) kept, grouped by `bucketStart` of its time.
+    static func recompute(_ readings: [BoundReading], tier: Tier, bucketStart: (EpochMillis) -> EpochMillis) -> [BucketKey: Bucket] {
         var seen = Set<[Int64]>()
-        var out: [BucketKey: Bucket] = [:]
+        var groups: [BucketKey: [(time: EpochMillis, value: Double)]] = [:]
         for r in readings where seen.insert([Int64(r.series.rawValue), r.time]).inserted {
-            let key = BucketKey(tier: tier, series: r.series, start: bucketStart(tier, r.time, utcOffsetSeconds: utcOffsetSeconds))
-            out[key, default: .empty].add(time: r.time, value: r.value)
+            groups[BucketKey(tier: tier, series: r.series, start: bucketStart(r.time)), default: []].append((r.time, r.value))
         }
-        return out
+        return groups.mapValues(aggregate)
+    }
+
+    /// Count, sum, minimum, maximum, and the values at the earliest and latest times.
+    static func aggregate(_ readings: [(time: EpochMillis, value: Double)]) -> Bucket {
+        let byTime = readings.sorted { $0.time < $1.time }
+        let values = byTime.map(\.value)
+        return Bucket(count: Int64(values.count), sum: values.reduce(0, +), min: values.min()!, max: values.max()!,
+                      firstTime: byTime.first!.time, first: byTime.first!.value,
+                      lastTime: byTime.last!.time, last: byTime.last!.value)
     }
 }
 
