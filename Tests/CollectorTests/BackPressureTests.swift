@@ -26,15 +26,16 @@ import Testing
                                       "-t", "alerts/critical/storage-failing/#", "-v", "-C", "1", "-W", "60"],
                                      logPath: dir + "/alert.out")
         defer { sub.stop() }
-        // Another process takes the write lock and holds it.
-        let locker = Process()
-        locker.executableURL = URL(fileURLWithPath: try which("sqlite3"))
-        locker.arguments = [dir + "/data/collector.sqlite"]
-        let input = Pipe()
-        locker.standardInput = input
-        locker.standardOutput = FileHandle.nullDevice
-        try locker.run()
-        input.fileHandleForWriting.write(Data("PRAGMA busy_timeout=10000;\nBEGIN IMMEDIATE;\nSELECT 1;\n".utf8))
+        // Another process takes the write lock and holds it; it reads its commands from a FIFO
+        // this test holds open.
+        let fifo = dir + "/locker.in"
+        guard mkfifo(fifo, 0o600) == 0 else { throw HarnessError("mkfifo failed") }
+        let commands = open(fifo, O_RDWR | O_CLOEXEC)   // O_RDWR: opening does not wait for the reader
+        guard commands >= 0 else { throw HarnessError("cannot open the FIFO") }
+        func send(_ text: String) { _ = text.withCString { write(commands, $0, strlen($0)) } }
+        let locker = try SpawnedProcess(try which("sqlite3"), [dir + "/data/collector.sqlite"], logPath: dir + "/locker.out",
+                                        stdinPath: fifo)
+        send("PRAGMA busy_timeout=10000;\nBEGIN IMMEDIATE;\nSELECT 1;\n")
 
         try broker.publish(topic: "telemetry/ws-lock-1", lines: rs[2000..<6000].map { EndToEndTests.line(sensor: "ws-lock-1", $0) })
         try await waitUntil("/readyz to report the storage failure", seconds: 30) {
@@ -47,9 +48,9 @@ import Testing
         let line = (try? String(contentsOfFile: dir + "/alert.out", encoding: .utf8)) ?? ""
         #expect(line.hasPrefix("alerts/critical/storage-failing/it-lock "), "\(line)")
 
-        input.fileHandleForWriting.write(Data("ROLLBACK;\n.quit\n".utf8))
-        try input.fileHandleForWriting.close()
-        try waitForExit(locker, seconds: 20)
+        send("ROLLBACK;\n.quit\n")
+        close(commands)
+        try await waitUntil("the locker to exit", seconds: 20) { !locker.isRunning }
 
         try await waitUntil("every reading after the lock is released", seconds: 90) {
             try await EndToEndTests.storedCount(c, series: series, from: from, to: to) >= 6000

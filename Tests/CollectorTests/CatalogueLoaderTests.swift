@@ -64,22 +64,15 @@ import Telemetry
         }
     }
 
-    @Test func checkCommandExitsTwoWithFileLine() throws {
+    @Test func checkCommandExitsTwoWithFileLine() async throws {
         let dir = try makeTempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try FileManager.default.createDirectory(atPath: dir + "/sensors", withIntermediateDirectories: true)
         try "sensors:\n  - {id: s1, kind: forest, district: d, interval: 10m, zone: nowhere}\n"
             .write(toFile: dir + "/sensors/x.yaml", atomically: true, encoding: .utf8)
         try "sensors: \(dir)/sensors\n".write(toFile: dir + "/c.yaml", atomically: true, encoding: .utf8)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: try checkedCollectorBinary())
-        p.arguments = ["check", "--config", dir + "/c.yaml"]
-        let out = Pipe()
-        p.standardOutput = out
-        try p.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        try waitForExit(p, seconds: 30)
-        #expect(p.terminationStatus == 2)
+        let (code, text) = try await collectorCLI(["check", "--config", dir + "/c.yaml"], dir: dir, seconds: 30)
+        #expect(code == 2)
         #expect(text.contains("\(dir)/sensors/x.yaml:2: sensor 's1': unknown zone 'nowhere'"))
     }
 }

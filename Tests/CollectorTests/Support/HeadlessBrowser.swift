@@ -4,19 +4,27 @@ import Foundation
 /// command per line in, one JSON answer per line out. Every call is bounded by the script's
 /// own timeouts and by `seconds` here.
 final class HeadlessBrowser: @unchecked Sendable {
-    private let process = Process()
-    private let input = Pipe()
-    private let output = Pipe()
+    private let process: SpawnedProcess
+    /// The FIFO the script reads its commands from, held open here.
+    private let commands: Int32
+    private let outPath: String
+    private let dir: String
+    private var readOffset: UInt64 = 0
     private var buffer = Data()
 
-    /// Starts Chromium at `width` x `height` and loads `url`.
+    /// Starts Chromium at `width` x `height` and loads `url`. (A `SpawnedProcess`, like every
+    /// long-lived child of the tests: commands go in through a FIFO, answers come out in a file.)
     init(url: String, width: Int = 1280, height: Int = 800) async throws {
         _ = try which("chromium")
-        process.executableURL = URL(fileURLWithPath: try which("python3"))
-        process.arguments = [packageRoot + "/scripts/browser.py", url, String(width), String(height)]
-        process.standardInput = input
-        process.standardOutput = output
-        try process.run()
+        dir = NSTemporaryDirectory() + "collector-browser-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let fifo = dir + "/commands"
+        guard mkfifo(fifo, 0o600) == 0 else { throw HarnessError("mkfifo \(fifo) failed") }
+        commands = open(fifo, O_RDWR | O_CLOEXEC)   // O_RDWR: opening does not wait for the reader
+        guard commands >= 0 else { throw HarnessError("cannot open \(fifo)") }
+        outPath = dir + "/answers"
+        process = try SpawnedProcess(try which("python3"), [packageRoot + "/scripts/browser.py", url, String(width), String(height)],
+                                     logPath: outPath, stdinPath: fifo, errorPath: dir + "/stderr")
         let first = try await readAnswer(seconds: 60)
         guard first["ok"] as? Bool == true else { throw HarnessError("browser: \(first["error"] ?? first)") }
     }
@@ -26,7 +34,7 @@ final class HeadlessBrowser: @unchecked Sendable {
     func send(_ command: [String: Any], seconds: Double = 60) async throws -> Any? {
         var line = try JSONSerialization.data(withJSONObject: command)
         line.append(0x0A)
-        try input.fileHandleForWriting.write(contentsOf: line)
+        try write(line)
         let answer = try await readAnswer(seconds: seconds)
         guard answer["ok"] as? Bool == true else {
             throw HarnessError("browser \(command["cmd"] ?? "?"): \(answer["error"] ?? answer)")
@@ -50,14 +58,19 @@ final class HeadlessBrowser: @unchecked Sendable {
     }
 
     func close() {
-        try? input.fileHandleForWriting.write(contentsOf: Data(#"{"cmd": "quit"}"#.utf8 + [0x0A]))
-        try? input.fileHandleForWriting.close()
-        try? waitForExit(process, seconds: 15)
+        try? write(Data(#"{"cmd": "quit"}"#.utf8 + [0x0A]))
+        let deadline = Date().addingTimeInterval(15)
+        while process.isRunning && Date() < deadline { usleep(10_000) }
+        process.stop()
     }
 
-    /// Reads one answer line off the main thread's pool (the read blocks).
+    private func write(_ data: Data) throws {
+        let n = data.withUnsafeBytes { Foundation.write(commands, $0.baseAddress, $0.count) }
+        guard n == data.count else { throw HarnessError("cannot write to the browser's FIFO") }
+    }
+
+    /// Waits for the next answer line in the script's output file (polled every 20 ms).
     private func readAnswer(seconds: Double) async throws -> [String: Any] {
-        let handle = output.fileHandleForReading
         let deadline = Date().addingTimeInterval(seconds)
         while true {
             if let nl = buffer.firstIndex(of: 0x0A) {
@@ -69,22 +82,23 @@ final class HeadlessBrowser: @unchecked Sendable {
                 return o
             }
             guard Date() < deadline else { throw HarnessError("browser did not answer within \(seconds) s") }
-            guard process.isRunning || handle.availableDataNonBlocking() else { throw HarnessError("browser exited") }
-            let chunk: Data = await withCheckedContinuation { c in
-                DispatchQueue.global().async { c.resume(returning: handle.availableData) }
+            let running = process.isRunning
+            if let h = FileHandle(forReadingAtPath: outPath) {
+                try h.seek(toOffset: readOffset)
+                let chunk = h.readDataToEndOfFile()
+                try? h.close()
+                readOffset += UInt64(chunk.count)
+                buffer.append(chunk)
+                if !chunk.isEmpty { continue }
             }
-            if chunk.isEmpty && !process.isRunning { throw HarnessError("browser exited") }
-            buffer.append(chunk)
+            if !running { throw HarnessError("browser exited") }
+            try await Task.sleep(for: .milliseconds(20))
         }
     }
 
-    deinit { if process.isRunning { process.terminate() } }
-}
-
-private extension FileHandle {
-    /// Whether bytes wait to be read (poll with no wait).
-    func availableDataNonBlocking() -> Bool {
-        var p = pollfd(fd: fileDescriptor, events: Int16(POLLIN), revents: 0)
-        return poll(&p, 1, 0) > 0
+    deinit {
+        Foundation.close(commands)
+        if process.isRunning { process.stop() }
+        try? FileManager.default.removeItem(atPath: dir)
     }
 }

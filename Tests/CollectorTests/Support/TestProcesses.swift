@@ -10,18 +10,6 @@ struct HarnessError: Error, CustomStringConvertible {
     init(_ d: String) { description = d }
 }
 
-/// Waits for a child to exit by polling (Process.waitUntilExit can hang in async tests on Linux).
-func waitForExit(_ p: Process, seconds: Double) throws {
-    let deadline = Date().addingTimeInterval(seconds)
-    while p.isRunning {
-        guard Date() < deadline else {
-            p.terminate()
-            throw HarnessError("\(p.executableURL?.lastPathComponent ?? "child") did not exit within \(seconds) s")
-        }
-        usleep(5_000)
-    }
-}
-
 /// Polls `condition` every 50 ms until it holds. Under CI (`CI` set), where every suite runs at once on a
 /// clean clone's busy machine, the limit is three times longer: conditions are exact, so a
 /// longer wait only changes how long a real failure takes to report. The condition is
@@ -146,16 +134,19 @@ final class MosquittoBroker: @unchecked Sendable {
     }
 
     private func mosquittoPub(_ args: [String], stdin: String, seconds: Double) throws {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: try which("mosquitto_pub"))
-        p.arguments = ["-h", "127.0.0.1", "-p", String(port)] + args + clientOptions
-        let input = Pipe()
-        p.standardInput = input
-        try p.run()
-        input.fileHandleForWriting.write(Data(stdin.utf8))
-        try input.fileHandleForWriting.close()
-        try waitForExit(p, seconds: seconds)
-        guard p.terminationStatus == 0 else { throw HarnessError("mosquitto_pub exited \(p.terminationStatus)") }
+        let input = dir + "/pub-\(UUID().uuidString).in"
+        try Data(stdin.utf8).write(to: URL(fileURLWithPath: input))
+        defer { try? FileManager.default.removeItem(atPath: input) }
+        let out = dir + "/pub-\(UUID().uuidString).out"
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let p = try SpawnedProcess(try which("mosquitto_pub"), ["-h", "127.0.0.1", "-p", String(port)] + args + clientOptions,
+                                   logPath: out, stdinPath: input)
+        let deadline = Date().addingTimeInterval(seconds * ciWaitFactor)
+        while p.isRunning && Date() < deadline { usleep(5_000) }
+        if p.isRunning { p.stop(); throw HarnessError("mosquitto_pub did not exit within \(seconds) s") }
+        guard p.exitCode == 0 else {
+            throw HarnessError("mosquitto_pub exited \(String(describing: p.waitStatus)): \((try? String(contentsOfFile: out, encoding: .utf8)) ?? "")")
+        }
     }
 
     /// Reads one message from `topic` (retained ones included), waiting at most `seconds`.
@@ -211,7 +202,7 @@ final class CollectorProcess: @unchecked Sendable {
     let portPath: String
     private var listeningPort: Int?
     let logPath: String
-    private var process: Process?
+    private var process: SpawnedProcess?
 
     /// `mqttExtra` lines go under `mqtt:` (indented by two spaces); `url` overrides the broker URL.
     init(dir: String, brokerPort: Int, clientID: String = "it-collector", url: String? = nil,
@@ -254,18 +245,8 @@ final class CollectorProcess: @unchecked Sendable {
     func start(environment: [String: String] = [:]) throws {
         listeningPort = nil
         unlink(portPath)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: try checkedCollectorBinary())
-        p.arguments = ["run", "--config", configPath, "--port-file", portPath]
-        if !environment.isEmpty {
-            p.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
-        }
-        let log = FileHandle(forWritingAtPath: logPath)!
-        log.seekToEndOfFile()
-        p.standardOutput = log
-        p.standardError = log
-        try p.run()
-        process = p
+        process = try SpawnedProcess(try checkedCollectorBinary(), ["run", "--config", configPath, "--port-file", portPath],
+                                     logPath: logPath, environment: environment)
     }
 
     /// Waits until the daemon listens on HTTP (its port file is written).
@@ -285,20 +266,21 @@ final class CollectorProcess: @unchecked Sendable {
         }
     }
 
-    /// SIGTERM, then waits; returns the exit status and how long the stop took.
+    /// SIGTERM, then waits; returns the exit status (-1: ended by a signal) and how long the
+    /// stop took.
     func terminate() async throws -> (status: Int32, seconds: Double) {
         guard let p = process else { throw HarnessError("not running") }
         let started = Date()
-        p.terminate()
+        p.signal(SIGTERM)
         try await waitUntil("collector to exit after SIGTERM", seconds: 10) { !p.isRunning }
         process = nil
-        return (p.terminationStatus, Date().timeIntervalSince(started))
+        return (p.exitCode ?? -1, Date().timeIntervalSince(started))
     }
 
     /// SIGKILL: no chance to commit, acknowledge or say goodbye.
     func kill() async throws {
         guard let p = process else { return }
-        Foundation.kill(p.processIdentifier, SIGKILL)
+        Foundation.kill(p.pid, SIGKILL)
         try await waitUntil("collector to die after SIGKILL", seconds: 10) { !p.isRunning }
         process = nil
     }
@@ -307,7 +289,7 @@ final class CollectorProcess: @unchecked Sendable {
 
     /// Sends a signal (SIGHUP: reload the catalogue and rules).
     func signal(_ s: Int32) {
-        if let p = process, p.isRunning { Foundation.kill(p.processIdentifier, s) }
+        process?.signal(s)
     }
 
     var isRunning: Bool { process?.isRunning == true }
@@ -315,14 +297,15 @@ final class CollectorProcess: @unchecked Sendable {
     /// Whether the daemon is stopped by a signal (SIGSTOP): state `T` in `/proc/<pid>/stat`.
     var isStopped: Bool {
         guard let p = process, p.isRunning,
-              let stat = try? String(contentsOfFile: "/proc/\(p.processIdentifier)/stat", encoding: .utf8),
+              let stat = try? String(contentsOfFile: "/proc/\(p.pid)/stat", encoding: .utf8),
               let close = stat.lastIndex(of: ")") else { return false }
         return stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).hasPrefix("T")
     }
-    var exitStatus: Int32? { process.flatMap { $0.isRunning ? nil : $0.terminationStatus } }
+    /// The exit code of a daemon that exited by itself (-1: ended by a signal; nil: running).
+    var exitStatus: Int32? { process.flatMap { $0.isRunning ? nil : $0.exitCode ?? -1 } }
 
     deinit {
-        if let p = process, p.isRunning { Foundation.kill(p.processIdentifier, SIGKILL) }
+        if let p = process, p.isRunning { Foundation.kill(p.pid, SIGKILL) }
     }
 }
 
@@ -393,18 +376,14 @@ func touch(_ path: String) throws -> String {
 /// Runs a tool to completion; throws with its output when it fails.
 @discardableResult
 func run(_ tool: String, _ args: [String], in dir: String) throws -> String {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: try which(tool))
-    p.arguments = args
-    p.currentDirectoryURL = URL(fileURLWithPath: dir)
-    let out = Pipe()
-    p.standardOutput = out
-    p.standardError = out
-    try p.run()
-    let data = out.fileHandleForReading.readDataToEndOfFile()
-    try waitForExit(p, seconds: 60)
-    let text = String(decoding: data, as: UTF8.self)
-    guard p.terminationStatus == 0 else { throw HarnessError("\(tool) \(args.joined(separator: " ")) failed: \(text)") }
+    let outPath = NSTemporaryDirectory() + "collector-run-\(UUID().uuidString).out"
+    defer { try? FileManager.default.removeItem(atPath: outPath) }
+    let p = try SpawnedProcess(try which(tool), args, logPath: outPath, directory: dir)
+    let deadline = Date().addingTimeInterval(60 * ciWaitFactor)
+    while p.isRunning && Date() < deadline { usleep(5_000) }
+    if p.isRunning { p.stop(); throw HarnessError("\(tool) did not exit within 60 s") }
+    let text = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
+    guard p.exitCode == 0 else { throw HarnessError("\(tool) \(args.joined(separator: " ")) failed: \(text)") }
     return text
 }
 
