@@ -19,9 +19,10 @@ import Telemetry
         #expect(VNAQI.subIndex(.pm25, 65) == 125)
         // PM10 breakpoints 0, 50, 150, 250, 350, 420, 500, 600
         #expect([50, 150, 250, 350, 420, 500, 600].map { VNAQI.subIndex(.pm10, $0) } == [50, 100, 150, 200, 300, 400, 500])
-        // 385: 200 + 100/70 * 35 = 250; past the top the last segment goes on: 700 -> 600
+        // 385: 200 + 100/70 * 35 = 250; at and past the top the Decision's table gives 500
         #expect(VNAQI.subIndex(.pm10, 385) == 250)
-        #expect(VNAQI.subIndex(.pm10, 700) == 600)
+        #expect(VNAQI.subIndex(.pm10, 700) == 500)
+        #expect(VNAQI.subIndex(.pm25, 500) == 500 && VNAQI.subIndex(.pm25, 1200) == 500)
         #expect(VNAQI.subIndex(.pm10, -3) == 0)
         #expect(VNAQI.aqi(pm25: 37.5, pm10: 385) == 250)
         #expect(VNAQI.aqi(pm25: nil, pm10: nil) == nil)
@@ -29,8 +30,9 @@ import Telemetry
     }
 
     @Test func nowCastByHand() throws {
-        // w* = 20/40 = 0.5 -> 0.5*40 + 0.25*30 + 0.125*20 = 30
-        #expect(try #require(NowCast.value([40, 30, 20])) == 30)
+        // w* = 20/40 = 0.5 -> (40 + 0.5*30 + 0.25*20) / (1 + 0.5 + 0.25) = 60 / 1.75 = 34.29
+        // (the Decision's undivided 0.5*40 + 0.25*30 + 0.125*20 = 30 reads low with 3 hours of 12)
+        #expect(abs(try #require(NowCast.value([40, 30, 20])) - 60 / 1.75) < 1e-9)
         // w = 20/30: (30 + 2/3*25 + 4/9*20) / (1 + 2/3 + 4/9) = 55.5556 / 2.1111 = 26.3158
         #expect(abs(try #require(NowCast.value([30, 25, 20])) - 26.3158) < 0.0001)
         // latest hour missing: (2/3*30 + 4/9*20) / (2/3 + 4/9) = 28.8889 / 1.1111 = 26
@@ -38,11 +40,31 @@ import Telemetry
         // fewer than 2 of the latest 3 hours: no value
         #expect(NowCast.value([nil, nil, 20, 30]) == nil)
         #expect(NowCast.value([]) == nil)
-        // w below 0.5 is held at 0.5: 0.5*100 + 0.25*10 = 52.5
-        #expect(try #require(NowCast.value([100, 10])) == 52.5)
+        // w below 0.5 is held at 0.5: (100 + 0.5*10) / 1.5 = 70
+        #expect(try #require(NowCast.value([100, 10])) == 70)
     }
 
-    @Test func airQualityTrackerHourlyAndDaily() throws {
+    /// Decision 1459's own worked examples: a PM2.5 NowCast of 20.3 gives 41 (40.6 rounded);
+    /// a 24-hour PM2.5 of 55.7 gives 109.5, published as 110 (half up).
+    @Test func decisionWorkedExamples() {
+        #expect(VNAQI.subIndex(.pm25, 20.3) == 41)
+        #expect(VNAQI.subIndex(.pm25, 55.7) == 110)
+        #expect(VNAQI.roundHalfUp(109.5) == 110 && VNAQI.roundHalfUp(109.49) == 109 && VNAQI.roundHalfUp(40.5) == 41)
+    }
+
+    /// A missing hour weighs 0 and the sum is divided by the weights used: the latest hour
+    /// missing does not halve the value, and w* just under 0.5 does not jump from w* just over.
+    @Test func nowCastDividesByTheWeightsUsed() throws {
+        // [nil, 130, 130]: w = 1, the mean of the hours present (was 65 undivided).
+        #expect(try #require(NowCast.value([nil, 130, 130])) == 130)
+        // w held at 0.5 with the latest hour missing: (0.5*130 + 0.25*10) / 0.75 = 90.
+        #expect(try #require(NowCast.value([nil, 130, 10])) == 90)
+        // [100, 49] (w = 0.5) and [100, 51] (w = 0.51) are close: 83.0 and 83.4.
+        let low = try #require(NowCast.value([100, 49])), high = try #require(NowCast.value([100, 51]))
+        #expect(abs(low - 83) < 1e-9 && abs(high - (100 + 0.51 * 51) / 1.51) < 1e-9 && high - low < 1)
+    }
+
+    @Test func airQualityTrackerUsesCompleteHours() throws {
         var t = AirQualityTracker()
         var readings: [(EpochMillis, Double)] = [
             (Self.at(0, 10.1), 20), (Self.at(0, 10.6), 20),   // hour 10: mean 20
@@ -56,14 +78,37 @@ import Telemetry
         }
         let other = t.record(metric: "temp_c", time: Self.at(0, 12), value: 3)
         #expect(!other)
-        #expect(t.hourlyMeans(.pm25, count: 3) == [40, 30, 20])
-        // NowCast 30 -> 50 + 2 * 5 = 60; 24 h mean (20+20+30+35+45)/5 = 30 -> 60
-        #expect(t.hourlyAQI == 60)
-        #expect(t.dailyAQI == 60)
-        // PM10 at 385 in the latest two hours only: NowCast 385 -> 250, the larger sub-index wins
+        // Hour 12 is in progress: nothing to publish for it yet.
+        #expect(t.takeCompleted().map(\.hour) == [Self.at(0, 11)])
+        // A spike at 13:05 completes hour 12 and stays out of it.
+        t.record(metric: "pm25_ugm3", time: Self.at(0, 13.08), value: 500)
+        let done = t.takeCompleted()
+        #expect(done.map(\.hour) == [Self.at(0, 12)])
+        #expect(t.hourlyMeans(.pm25, endingAt: Self.at(0, 12), count: 3) == [40, 30, 20])
+        // NowCast of 40, 30, 20 = 34.29 -> 50 + 2 * 9.29 = 68.57 -> 69; three hours are not a day.
+        #expect(done.first?.hourly == 69)
+        #expect(done.first?.daily == nil)
+        // PM10 at 385 in hours 11 and 12: NowCast 385 -> 250, the larger sub-index wins.
         t.record(metric: "pm10_ugm3", time: Self.at(0, 12.5), value: 385)
         t.record(metric: "pm10_ugm3", time: Self.at(0, 11.5), value: 385)
-        #expect(t.hourlyAQI == 250)
+        #expect(t.hourlyAQI(endingAt: Self.at(0, 12)) == 250)
+        // Two hours later: hours 13 and 14 are handed out, each once.
+        t.record(metric: "pm25_ugm3", time: Self.at(0, 15.1), value: 20)
+        #expect(t.takeCompleted().map(\.hour) == [Self.at(0, 13), Self.at(0, 14)])
+        #expect(t.takeCompleted().isEmpty)
+    }
+
+    /// The 24-hour AQI is the mean of the hourly means (not of the readings), and needs 18
+    /// hours with a mean.
+    @Test func dailyAQIIsTheMeanOfHourlyMeans() {
+        var t = AirQualityTracker()
+        // Hour 0: nine readings of 100; hours 1-17: one of 53 each. Mean of the hourly means
+        // (100 + 17 * 53) / 18 = 55.61 -> 109; the mean of the readings (69.3) would give 132.
+        for k in 0..<9 { t.record(metric: "pm25_ugm3", time: Self.at(1, 0.05 + Double(k) * 0.1), value: 100) }
+        for h in 1..<18 { t.record(metric: "pm25_ugm3", time: Self.at(1, Double(h) + 0.5), value: 53) }
+        t.record(metric: "pm25_ugm3", time: Self.at(1, 18.5), value: 1)   // completes hour 17
+        #expect(t.dailyAQI(endingAt: Self.at(1, 17)) == 109)
+        #expect(t.dailyAQI(endingAt: Self.at(1, 16)) == nil)   // 17 hours only
     }
 
     @Test func floodRiskTable() {
@@ -105,7 +150,7 @@ import Telemetry
         for _ in 0..<5 {
             readings.shuffle()
             var t = EnergyLossTracker(feeder: feeder, customers: customers)
-            var reported: [(EpochMillis, Double)] = []
+            var reported: [(EpochMillis, Double?)] = []
             for (m, time, v) in readings {
                 if let r = t.record(meter: m, time: time, kwh: v) { reported.append((r.hour, r.lossPct)) }
             }
@@ -114,7 +159,9 @@ import Telemetry
             #expect(reported.first?.0 == h0)
             #expect(abs((reported.first?.1 ?? 0) - 8) < 1e-9)
         }
-        #expect(EnergyLossTracker.lossPct(feeder: 0, customers: 5) == 0)
+        // The feeder meter reads 0 while customers consume: a meter fault, no loss figure.
+        #expect(EnergyLossTracker.lossPct(feeder: 0, customers: 5) == nil)
+        #expect(EnergyLossTracker.lossPct(feeder: 0, customers: 0) == 0)
     }
 
     @Test func outageShareOfSilentMeters() {

@@ -45,4 +45,45 @@ import Telemetry
             #expect(FireDanger.level(t.p(on: h(3, 0))) == 3)
         }
     }
+
+    static let tz = TimeZone(identifier: "Asia/Ho_Chi_Minh")!
+    static let day0: EpochMillis = 1_794_934_800_000          // 2026-11-18T00:00+07:00
+    static func h(_ day: Int, _ hour: Double) -> EpochMillis { day0 + EpochMillis(day) * 86_400_000 + EpochMillis(hour * 3_600_000) }
+
+    /// A dry spell longer than the days kept in detail keeps adding up: 200 dry days give
+    /// 200 contributions, not a moving sum of the last 120.
+    @Test func aDrySpellHasNoCap() {
+        var t = FireDangerTracker(timeZone: Self.tz)
+        for d in 0..<200 {
+            t.record(metric: "temp_c", time: Self.h(d, 13), value: 30)
+            t.record(metric: "rh_pct", time: Self.h(d, 13), value: 50)
+        }
+        let one = FireDanger.contribution(t13: 30, rh13: 50)
+        #expect(abs(t.p(on: Self.h(199, 0)) - 200 * one) < 1e-6 * 200 * one, "\(t.p(on: Self.h(199, 0)) / one) days")
+        // A reading for a day long folded into the base changes nothing.
+        #expect(t.record(metric: "rain_mm", time: Self.h(3, 10), value: 50) == nil)
+        #expect(abs(t.p(on: Self.h(199, 0)) - 200 * one) < 1e-6 * 200 * one)
+    }
+
+    /// Only readings within 2 h of 13:00 stand for the afternoon: a day with night readings
+    /// only adds nothing; equally near readings resolve to the earlier, in any arrival order.
+    @Test func theAfternoonWindowAndTies() {
+        let readings: [(String, EpochMillis, Double)] = [
+            // day 0: only night readings, hot and dry, ignored
+            ("temp_c", Self.h(0, 2), 38), ("rh_pct", Self.h(0, 2), 20), ("temp_c", Self.h(0, 22), 38), ("rh_pct", Self.h(0, 22), 20),
+            // day 1: 12:30 and 13:30 are equally near: 12:30 (30 °C / 50 %) counts
+            ("temp_c", Self.h(1, 12.5), 30), ("temp_c", Self.h(1, 13.5), 38),
+            ("rh_pct", Self.h(1, 13.5), 20), ("rh_pct", Self.h(1, 12.5), 50),
+            // day 2: 10:59 is outside the window, 15:00 inside
+            ("temp_c", Self.h(2, 10.98), 38), ("rh_pct", Self.h(2, 10.98), 20), ("temp_c", Self.h(2, 15), 30), ("rh_pct", Self.h(2, 15), 50),
+        ]
+        for order in [readings, readings.reversed(), readings.shuffled()] {
+            var t = FireDangerTracker(timeZone: Self.tz)
+            for (m, time, v) in order { t.record(metric: m, time: time, value: v) }
+            let one = FireDanger.contribution(t13: 30, rh13: 50)
+            #expect(t.p(on: Self.h(0, 0)) == 0)
+            #expect(abs(t.p(on: Self.h(1, 0)) - one) < 1e-9)
+            #expect(abs(t.p(on: Self.h(2, 0)) - 2 * one) < 1e-9)
+        }
+    }
 }

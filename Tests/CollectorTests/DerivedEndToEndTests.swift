@@ -61,12 +61,15 @@ import Testing
             #"{"ts": \#(now - 7200), "rain_mm": 70}"#, #"{"ts": \#(now - 3600), "rain_mm": 80}"#,
         ])
 
-        // Air: hourly PM2.5 means 20, 30, 40 over the last three hours -> NowCast 30 -> AQI 60.
+        // Air: hourly PM2.5 means 20, 30, 40 over the last three complete hours -> NowCast
+        // 34.29 -> AQI 69, stamped at the last complete hour's start; the spike in the hour in
+        // progress is left out.
         let hour = now / 3600 * 3600
         try broker.publish(topic: "telemetry/aq-1", lines: [
-            #"{"ts": \#(hour - 7200 + 60), "pm25_ugm3": 20}"#, #"{"ts": \#(hour - 7200 + 1800), "pm25_ugm3": 20}"#,
-            #"{"ts": \#(hour - 3600 + 60), "pm25_ugm3": 30}"#,
-            #"{"ts": \#(hour + 0), "pm25_ugm3": 35}"#, #"{"ts": \#(hour + 1), "pm25_ugm3": 45}"#,
+            #"{"ts": \#(hour - 10800 + 60), "pm25_ugm3": 20}"#, #"{"ts": \#(hour - 10800 + 1800), "pm25_ugm3": 20}"#,
+            #"{"ts": \#(hour - 7200 + 60), "pm25_ugm3": 30}"#,
+            #"{"ts": \#(hour - 3600 + 0), "pm25_ugm3": 35}"#, #"{"ts": \#(hour - 3600 + 1), "pm25_ugm3": 45}"#,
+            #"{"ts": \#(hour), "pm25_ugm3": 400}"#,
         ])
 
         // Power, an hour three hours ago: the feeder delivers 4 x 25 = 100 kWh, the customers
@@ -98,7 +101,7 @@ import Testing
         try await waitUntil("flood, air, power and traffic derived", seconds: 25) {
             let silent = try await last("transformer.tr2/meters_silent_pct"), congestion = try await last("tf-1/congestion")
             let flood = try await last("hy-r1/flood_risk_level"), aqi = try await last("aq-1/aqi")
-            return silent == 100 && congestion != nil && flood != nil && aqi == 60
+            return silent == 100 && congestion != nil && flood != nil && aqi == 69
         }
         #expect(try await last("hy-r1/rain_24h_mm") == 150)
         #expect(try await last("hy-r1/flood_risk_level") == 1)
@@ -118,7 +121,9 @@ import Testing
         #expect(r2.map(\.t) == [now - 600] && r2.map(\.v) == [0], "\(r2)")
         #expect(district.last?.t == now - 600 && district.last?.v == 1, "\(district)")
         #expect(try await points("hy-r1/flood_risk_level").map(\.v).last == 1)
-        #expect(try await last("aq-1/aqi_24h") == 60)                       // mean 30 -> 60
+        let aqi = try await points("aq-1/aqi")
+        #expect(aqi.last?.t == hour - 3600 && aqi.last?.v == 69, "\(aqi)")
+        #expect(try await last("aq-1/aqi_24h") == nil)                      // three hours are not a day
         #expect(try await last("transformer.tr1/energy_loss_pct") == 15)
         let o = try await httpJSON(c.baseURL + "/api/v1/raw?series=transformer.tr1/energy_loss_pct&from=\(now - 86_400)&to=\(now + 60)")
         #expect(((o["points"] as? [[String: Any]])?.first?["t"] as? NSNumber)?.intValue == h0)   // stored at the hour's start

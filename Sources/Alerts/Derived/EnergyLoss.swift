@@ -46,9 +46,10 @@ public struct EnergyLossTracker: Sendable {
 
     private var meterCount: Int { customers.count + 1 }
 
-    /// Adds one `kwh` reading of one of the transformer's meters. Returns (hour start, loss %)
-    /// when that reading completes its hour.
-    public mutating func record(meter: String, time: EpochMillis, kwh: Double) -> (hour: EpochMillis, lossPct: Double)? {
+    /// Adds one `kwh` reading of one of the transformer's meters. Returns the hour's start and
+    /// its loss in percent when that reading completes its hour; the loss is nil when the
+    /// feeder meter reads nothing while customers consumed (`lossPct`).
+    public mutating func record(meter: String, time: EpochMillis, kwh: Double) -> (hour: EpochMillis, lossPct: Double?)? {
         guard let i = index[meter], kwh.isFinite else { return nil }
         let hour = time - ((time % 3_600_000) + 3_600_000) % 3_600_000
         guard newestHour == .min || hour > newestHour - keepHours * 3_600_000 else { return nil }
@@ -72,9 +73,12 @@ public struct EnergyLossTracker: Sendable {
         return true
     }
 
-    /// The loss in percent of the transformer's energy; 0 when it delivered nothing.
-    public static func lossPct(feeder: Double, customers: Double) -> Double {
-        guard feeder > 0 else { return 0 }
+    /// The loss in percent of the transformer's energy: 0 when nothing went through it
+    /// (feeder and customers at 0). nil when the feeder meter reads nothing (or less) while
+    /// customers consumed: that is a fault of the feeder meter, not "no loss", and there is no
+    /// loss figure to give.
+    public static func lossPct(feeder: Double, customers: Double) -> Double? {
+        guard feeder > 0 else { return customers > 0 ? nil : 0 }
         return (feeder - customers) / feeder * 100
     }
 }

@@ -33,17 +33,30 @@ public enum FireDanger {
 }
 
 /// The fire-danger state of one forest station, fed reading by reading (any order).
-/// Keeps the last `maxDays` local days; P starts from 0 at the oldest day kept.
+///
+/// A day's t13 and RH13 are its readings nearest 13:00 local within `window` of it (11:00 to
+/// 15:00): a day with readings only outside the window adds nothing to P (it is not a known
+/// dry day), rather than using a night reading as if it were the afternoon's. Of two readings
+/// equally near 13:00, the earlier one counts, whatever order they arrived in.
+///
+/// The last `maxDays` local days are kept in detail (late readings within them still count);
+/// an older day is folded into the base index when it leaves, so P has no cap: a dry spell
+/// of 200 days keeps growing for 200 days.
 public struct FireDangerTracker: Sendable {
     struct Day: Sendable {
         var t13: Double?
+        var tTime: EpochMillis = .max
         var tDistance: Int64 = .max
         var rh13: Double?
+        var rhTime: EpochMillis = .max
         var rhDistance: Int64 = .max
         var rainMM = 0.0
     }
 
+    /// Days kept in detail.
     public static let maxDays = 120
+    /// How far from 13:00 local a reading may be and still stand for the day's afternoon.
+    public static let window: Int64 = 2 * 3_600_000
     private var days: [EpochMillis: Day] = [:]
     private var localDays: LocalDays
     /// P at the end of the day before `baseDay` (from storage after a restart).
@@ -64,32 +77,42 @@ public struct FireDangerTracker: Sendable {
     }
 
     /// Feeds a reading of `temp_c`, `rh_pct` or `rain_mm` (others are ignored); returns the
-    /// start of the local day it belongs to, or nil when it does not concern the index.
+    /// start of the local day it belongs to, or nil when it does not concern the index (another
+    /// metric, or a day already folded into the base).
     @discardableResult
     public mutating func record(metric: String, time: EpochMillis, value: Double) -> EpochMillis? {
         let day = localDays.day(containing: time).start
+        guard day >= baseDay else { return nil }
         let distance = abs(time - (day + 13 * 3_600_000))
         var d = days[day] ?? Day()
+        // Nearer 13:00, or as near and earlier: the reading that stands for the afternoon.
         switch metric {
         case "temp_c":
-            guard distance < d.tDistance else { return day }
+            guard distance <= Self.window, (distance, time) < (d.tDistance, d.tTime) else { return day }
             d.t13 = value
             d.tDistance = distance
+            d.tTime = time
         case "rh_pct":
-            guard distance < d.rhDistance else { return day }
+            guard distance <= Self.window, (distance, time) < (d.rhDistance, d.rhTime) else { return day }
             d.rh13 = value
             d.rhDistance = distance
+            d.rhTime = time
         case "rain_mm":
             d.rainMM += value
         default:
             return nil
         }
         days[day] = d
-        if days.count > Self.maxDays, let oldest = days.keys.min() { days[oldest] = nil }
+        if days.count > Self.maxDays, let oldest = days.keys.min() {
+            // Folded into the base: P at the end of the oldest day carries on.
+            baseP = p(on: oldest)
+            baseDay = oldest + 1
+            days[oldest] = nil
+        }
         return day
     }
 
-    /// P at the end of `day` (with what is known so far), from the oldest day kept.
+    /// P at the end of `day` (with what is known so far), from the base and the days kept.
     public func p(on day: EpochMillis) -> Double {
         var p = day >= baseDay ? baseP : 0
         for start in days.keys.sorted() where start <= day && start >= baseDay {

@@ -8,8 +8,8 @@ import Telemetry
 /// - forest stations: `fire_danger_p`, `fire_danger_level` (also per zone and district, the maximum);
 /// - stations with `rain_mm`: `rain_24h_mm`, `flood_risk_level` (also per zone and district);
 /// - river stations: `water_alarm_level`, `level_rise_m_h`;
-/// - air stations: `aqi` (hourly, NowCast) and `aqi_24h`;
-/// - transformers (`transformer.<id>`): `energy_loss_pct` per hour, `meters_silent_pct`;
+/// - air stations: `aqi` (hourly, NowCast) and `aqi_24h`, for each complete hour, at its start;
+/// - transformers (`transformer.<id>`): `energy_loss_pct` and `feeder_meter_fault` per hour, `meters_silent_pct`;
 /// - traffic sensors: `congestion`, `travel_time_index` (also `junction.<id>/congestion`, the maximum).
 ///
 /// Trackers are rebuilt from storage the first time a station is seen after a start, so a
@@ -206,9 +206,12 @@ final class DerivedSeries {
             return t
         }()
         t.record(metric: name.metric, time: s.time, value: s.value)
+        // Each hour once it is complete, stamped at its start.
+        for done in t.takeCompleted() {
+            if let a = done.hourly { derive(name.sensor, "aqi", time: done.hour, value: a) }
+            if let a = done.daily { derive(name.sensor, "aqi_24h", time: done.hour, value: a) }
+        }
         air[name.sensor] = t
-        if let a = t.hourlyAQI { derive(name.sensor, "aqi", time: s.time, value: a) }
-        if let a = t.dailyAQI { derive(name.sensor, "aqi_24h", time: s.time, value: a) }
     }
 
     // MARK: Power
@@ -233,10 +236,14 @@ final class DerivedSeries {
     }
 
     /// A completed hour: stored at the hour's start (each hour is reported once; a repeat
-    /// after a restart lands on the same time and is deduplicated).
-    private func energyHour(_ tr: String, _ done: (hour: EpochMillis, lossPct: Double)) {
-        guard let name = try? SeriesName(sensor: "transformer.\(tr)", metric: "energy_loss_pct") else { return }
-        pending.append(Reading(series: name, time: done.hour, value: (done.lossPct * 100).rounded() / 100))
+    /// after a restart lands on the same time and is deduplicated). `feeder_meter_fault` is 1
+    /// for an hour whose feeder meter read nothing while customers consumed (that hour has
+    /// no loss figure), 0 otherwise.
+    private func energyHour(_ tr: String, _ done: (hour: EpochMillis, lossPct: Double?)) {
+        guard let loss = try? SeriesName(sensor: "transformer.\(tr)", metric: "energy_loss_pct"),
+              let fault = try? SeriesName(sensor: "transformer.\(tr)", metric: "feeder_meter_fault") else { return }
+        if let pct = done.lossPct { pending.append(Reading(series: loss, time: done.hour, value: (pct * 100).rounded() / 100)) }
+        pending.append(Reading(series: fault, time: done.hour, value: done.lossPct == nil ? 1 : 0))
     }
 
     // MARK: Traffic
