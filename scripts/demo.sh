@@ -33,6 +33,7 @@ http:
 storage:
   path: $DIR/collector.sqlite
 timezone: Asia/Ho_Chi_Minh
+province: {region: 1}   # Lai Chau: Decision 18/2021 region 1 (flood-risk cases)
 CONF
 
 pids=()

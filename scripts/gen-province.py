@@ -22,6 +22,11 @@ DISTRICTS = [  # id, short code, centre (lat, lon), forest compartments, transfo
 ]
 COMMUNES_PER_DISTRICT = 8
 
+# Flash-flood and landslide susceptibility (Decision 18/2021, Article 46), illustrative too:
+# taken in turn from these lists (not from the generator, so the other numbers stay as they were).
+ZONE_SUSCEPTIBILITY = ["medium", "high", "low", "medium", "very_high", "high", "medium", "low"]
+GAUGE_SUSCEPTIBILITY = ["high", "medium", "very_high", "low", "medium", "high"]
+
 def pos(centre, spread=0.15):
     return round(centre[0] + rng.uniform(-spread, spread), 4), round(centre[1] + rng.uniform(-spread, spread), 4)
 
@@ -44,7 +49,8 @@ for did, code, centre, n_forest, _, _ in DISTRICTS:
     for k in range(1, n_forest + 1):
         zid = f"lc-{code}-tk{k:03d}"
         area = round(rng.uniform(300, 1800), 1)
-        w(f"  - {{id: {zid}, kind: forest, district: {did}, commune: {rng.choice(communes)}, area_ha: {area}}}")
+        susc = ZONE_SUSCEPTIBILITY[(k - 1) % len(ZONE_SUSCEPTIBILITY)]
+        w(f"  - {{id: {zid}, kind: forest, district: {did}, commune: {rng.choice(communes)}, area_ha: {area}, susceptibility: {susc}}}")
         zs.append(zid)
     zones_by_district[did] = (zs, communes)
     for c in communes:
@@ -70,7 +76,8 @@ for did, code, centre, n_forest, n_tr, n_hydro in DISTRICTS:
         lat, lon = pos(centre)
         base = round(rng.uniform(1.5, 3.5), 1)
         lv = [round(base + 1.0, 1), round(base + 1.8, 1), round(base + 2.5, 1)]
-        w(f"  - {{id: hy-{code}-{k:04d}, kind: hydro, district: {did}, interval: 5m, location: {{lat: {lat}, lon: {lon}}},")
+        susc = GAUGE_SUSCEPTIBILITY[(k - 1) % len(GAUGE_SUSCEPTIBILITY)]
+        w(f"  - {{id: hy-{code}-{k:04d}, kind: hydro, district: {did}, interval: 5m, susceptibility: {susc}, location: {{lat: {lat}, lon: {lon}}},")
         w(f"     alarm_levels_m: [{lv[0]}, {lv[1]}, {lv[2]}], metrics: {{level_m: {{unit: m}}, rain_mm: {{unit: mm}}}}}}")
         count["hydro"] += 1
     # Air quality: in about half of the communes.

@@ -111,29 +111,92 @@ import Telemetry
         #expect(t.dailyAQI(endingAt: Self.at(1, 16)) == nil)   // 17 hours only
     }
 
-    @Test func floodRiskTable() {
-        let t = FloodRiskTable.defaults
-        #expect(t.level(rain24hMM: 99, earlierDays: 5) == 0)
-        #expect(t.level(rain24hMM: 150, earlierDays: 0) == 0)
-        #expect(t.level(rain24hMM: 150, earlierDays: 1) == 1)
-        #expect(t.level(rain24hMM: 250, earlierDays: 1) == 2)
-        #expect(t.level(rain24hMM: 150, earlierDays: 3) == 2)
-        #expect(t.level(rain24hMM: 250, earlierDays: 3) == 3)
-        #expect(t.level(rain24hMM: 450, earlierDays: 3) == 4)
-        #expect(t.level(rain24hMM: 600, earlierDays: 4) == 5)
+    /// Article 46, region 1, case by case (`docs/domain.md` lists them): 100-200 mm after
+    /// 1-2 earlier rainy days; over 200 up to 400 mm after more than 2; over 400 after more than 2.
+    @Test func article46RegionOne() {
+        let t = FloodRiskTable.article46(region: 1)
+        func level(_ mm: Double, _ days: Int, _ s: Susceptibility) -> Int { t.level(rain24hMM: mm, earlierDays: days, susceptibility: s) }
+        // Level 1: 100-200 mm after 1-2 days in low or medium areas; over 200 after > 2 days in low.
+        #expect(level(100, 1, .low) == 1 && level(200, 2, .medium) == 1 && level(201, 3, .low) == 1 && level(400, 3, .low) == 1)
+        // Exactly 200 mm is in the 100-200 band (not over 200): still level 1 in a low area.
+        #expect(level(200, 3, .low) == 1)
+        // Level 2: 100-200 after 1-2 days in high areas; over 200 after > 2 days in medium;
+        // over 400 after > 2 days in low and medium.
+        #expect(level(150, 1, .high) == 2 && level(250, 3, .medium) == 2 && level(401, 3, .low) == 2 && level(401, 3, .medium) == 2)
+        // Level 3: very high areas from 100 mm; high and very high areas over 200 mm.
+        #expect(level(100, 1, .veryHigh) == 3 && level(201, 3, .high) == 3 && level(600, 5, .veryHigh) == 3)
+        // Below 100 mm, or no earlier rainy day: no level; the article has no level above 3.
+        #expect(level(99, 5, .veryHigh) == 0 && level(300, 0, .veryHigh) == 0)
+        #expect(t.coversEveryLevel)
+    }
+
+    /// The article's gaps never make the level fall while the rain, the earlier rainy days or
+    /// the susceptibility rise (200-400 mm after only 1-2 days, for one), in every region.
+    @Test func gapsNeverLowerTheLevel() {
+        for region in 1...4 {
+            let t = FloodRiskTable.article46(region: region)
+            for s in Susceptibility.allCases {
+                for days in 0...5 {
+                    var previous = 0
+                    for mm in stride(from: 0.0, through: 700, by: 5) {
+                        let l = t.level(rain24hMM: mm, earlierDays: days, susceptibility: s)
+                        #expect(l >= previous, "region \(region) \(s) \(days) days: \(mm) mm gives \(l) after \(previous)")
+                        if days > 0 { #expect(l >= t.level(rain24hMM: mm, earlierDays: days - 1, susceptibility: s)) }
+                        if s > .low { #expect(l >= t.level(rain24hMM: mm, earlierDays: days, susceptibility: Susceptibility.allCases[Susceptibility.allCases.firstIndex(of: s)! - 1])) }
+                        previous = l
+                    }
+                }
+            }
+        }
+        // 250 mm after 2 days (a gap) in region 1: at least the 100-200 mm case.
+        #expect(FloodRiskTable.article46(region: 1).level(rain24hMM: 250, earlierDays: 2, susceptibility: .medium) == 1)
+    }
+
+    /// Regions 2-4: the level-1 cases of the article's first clause, as written.
+    @Test func article46LevelOneOfTheOtherRegions() {
+        func level(_ r: Int, _ mm: Double, _ days: Int, _ s: Susceptibility) -> Int {
+            FloodRiskTable.article46(region: r).level(rain24hMM: mm, earlierDays: days, susceptibility: s)
+        }
+        #expect(level(2, 150, 1, .medium) == 1 && level(2, 150, 1, .low) == 0 && level(2, 250, 3, .low) == 1)
+        #expect(level(3, 150, 1, .high) == 1 && level(3, 150, 1, .medium) == 0 && level(3, 250, 3, .medium) == 1)
+        #expect(level(3, 401, 3, .low) == 1 && level(3, 399, 3, .low) == 0)
+        #expect(level(4, 150, 2, .high) == 1 && level(4, 250, 3, .medium) == 0 && level(4, 401, 3, .medium) == 1)
+        #expect((2...4).allSatisfy { !FloodRiskTable.article46(region: $0).coversEveryLevel })
     }
 
     @Test func rainyDaysBeforeTheWindow() {
         var d = RainyDays(rainyDayMM: 10, timeZone: Self.tz)
-        // day 1: 3 mm (dry), day 2: 15, day 3: 6 + 6 = 12, day 4: 50 (inside the window's day)
+        // day 1: 3 mm (dry), day 2: 15, day 3: 6 + 6 = 12, day 4: 50 at 02:00
         for (day, hour, mm) in [(4, 2.0, 50.0), (1, 9.0, 3.0), (3, 8.0, 6.0), (2, 23.5, 15.0), (3, 20.0, 6.0)] {
             d.add(time: Self.at(day, hour), mm: mm)
         }
-        // window ending day 5 14:00 starts day 4 14:00; count back from day 3: 12, 15, then 3 stops
-        #expect(d.earlierDays(before: Self.at(5, 14)) == 2)
-        // a window ending day 4 23:00 starts day 3 23:00: count back from day 2: 15, then 3 stops
-        #expect(d.earlierDays(before: Self.at(4, 23)) == 1)
+        // The window ending day 5 14:00 starts day 4 14:00: day 4's 50 mm before it counts,
+        // then day 3 (12) and day 2 (15); day 1 (3) ends the count.
+        #expect(d.earlierDays(before: Self.at(5, 14)) == 3)
+        // Ending day 4 23:00, it starts day 3 23:00: day 3's 12 mm before, day 2's 15.
+        #expect(d.earlierDays(before: Self.at(4, 23)) == 2)
+        // Ending day 4 19:00, it starts day 3 19:00: day 3 has 6 mm before (short: passed
+        // over, its other 6 mm are in the window), then day 2 counts.
+        #expect(d.earlierDays(before: Self.at(4, 19)) == 1)
         #expect(d.earlierDays(before: Self.at(2, 10)) == 0)
+    }
+
+    /// A storm on day D after a wet D − 1: D − 1 counts during the storm, so the level-1 case
+    /// (100-200 mm after 1-2 days) holds at noon on D, not only after midnight.
+    @Test func aStormAfterOneWetDayGetsItsLevelDuringTheStorm() {
+        var rain = RollingSum(window: 86_400_000)
+        var d = RainyDays(rainyDayMM: 10, timeZone: Self.tz)
+        var readings: [(EpochMillis, Double)] = [(Self.at(1, 6), 20)]                  // D − 1: 20 mm at 06:00
+        readings += (0..<12).map { (Self.at(2, Double($0) + 0.5), 12.5) }              // D: 150 mm by noon
+        for (t, mm) in readings {
+            rain.add(Sample(time: t, value: mm))
+            d.add(time: t, mm: mm)
+        }
+        let noon = Self.at(2, 12)
+        #expect(rain.sum == 150)
+        #expect(d.earlierDays(before: noon) == 1)
+        #expect(FloodRiskTable.article46(region: 1).level(rain24hMM: rain.sum, earlierDays: d.earlierDays(before: noon),
+                                                          susceptibility: .medium) == 1)
     }
 
     @Test func energyLossCompletesOnceInAnyOrder() throws {

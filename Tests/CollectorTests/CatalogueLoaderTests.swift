@@ -75,4 +75,28 @@ import Telemetry
         #expect(code == 2)
         #expect(text.contains("\(dir)/sensors/x.yaml:2: sensor 's1': unknown zone 'nowhere'"))
     }
+
+    /// `collector check` says which rain stations get the default susceptibility, and which
+    /// regions have only level 1 built in; a zone's susceptibility and region are read.
+    @Test func checkWarnsWhereFloodRiskRestsOnDefaults() async throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir + "/sensors", withIntermediateDirectories: true)
+        try """
+            zones: [{id: z1, kind: forest, district: d, area_ha: 5, susceptibility: very_high, region: 4}]
+            sensors:
+              - {id: f1, kind: forest, district: d, zone: z1, interval: 10m, metrics: {rain_mm: {unit: mm}}}
+              - {id: h1, kind: hydro, district: d, interval: 5m, susceptibility: low, metrics: {rain_mm: {unit: mm}}}
+              - {id: h2, kind: hydro, district: d, interval: 5m, metrics: {rain_mm: {unit: mm}, level_m: {unit: m}}}
+              - {id: h3, kind: hydro, district: d, interval: 5m, metrics: {level_m: {unit: m}}}
+            """.write(toFile: dir + "/sensors/x.yaml", atomically: true, encoding: .utf8)
+        try "sensors: \(dir)/sensors\n".write(toFile: dir + "/c.yaml", atomically: true, encoding: .utf8)
+        let (code, text) = try await collectorCLI(["check", "--config", dir + "/c.yaml"], dir: dir, seconds: 30)
+        #expect(code == 0, "\(text)")
+        let warnings = text.split(separator: "\n").filter { $0.hasPrefix("warning: ") }
+        #expect(warnings == [
+            "warning: sensor 'h2' has rain_mm but neither its zone nor itself has a susceptibility: its flood-risk level assumes medium",
+            "warning: region 4: only the level-1 cases of Decision 18/2021 Article 46 are built in for it; configure derived.flood_risk with its level-2 and level-3 cases",
+        ], "\(text)")
+    }
 }

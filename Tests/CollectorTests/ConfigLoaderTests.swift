@@ -59,16 +59,19 @@ import Testing
 
     @Test func derivedSection() throws {
         let c = try ConfigLoader.parse("""
+            province: {region: 3}
             derived:
               rainy_day_mm: 5
               outage_silent_intervals: 3
-              flood_risk: [{rain_24h_mm: 80, earlier_days: 0, level: 1}]
+              flood_risk: [{rain_24h_mm: 80, earlier_days: 0, level: 1}, {rain_24h_mm: 80, above: true, earlier_days: 0, susceptibility: high, level: 3}]
               flood_risk_zones:
                 z1: [{rain_24h_mm: 40, earlier_days: 1, level: 2}]
             """, file: "d.yaml")
-        #expect(c.derived.rainyDayMM == 5 && c.derived.outageSilentIntervals == 3)
-        #expect(c.derived.floodRisk.level(rain24hMM: 90, earlierDays: 0) == 1)
-        #expect(c.derived.floodRiskZones["z1"]?.level(rain24hMM: 40, earlierDays: 1) == 2)
+        #expect(c.derived.rainyDayMM == 5 && c.derived.outageSilentIntervals == 3 && c.derived.provinceRegion == 3)
+        #expect(c.derived.floodRisk?.level(rain24hMM: 90, earlierDays: 0, susceptibility: .low) == 1)
+        #expect(c.derived.floodRisk?.level(rain24hMM: 90, earlierDays: 0, susceptibility: .high) == 3)
+        #expect(c.derived.floodRisk?.level(rain24hMM: 80, earlierDays: 0, susceptibility: .high) == 1)
+        #expect(c.derived.floodRiskZones["z1"]?.level(rain24hMM: 40, earlierDays: 1, susceptibility: .low) == 2)
         #expect {
             _ = try ConfigLoader.parse("""
                 derived:
@@ -79,9 +82,9 @@ import Testing
         } throws: { error in
             let lines = (error as? ConfigProblems)?.problems.map(\.description) ?? []
             return lines == [
-                "bad.yaml:3: a flood-risk row needs rain_24h_mm, earlier_days and level; 'earlier_days' is missing",
+                "bad.yaml:3: a flood-risk case needs rain_24h_mm, earlier_days and level; 'earlier_days' is missing",
                 "bad.yaml:4: 'level' must be between 1 and 5, not 9",
-                "bad.yaml:4: unknown key 'colour' in a flood-risk row",
+                "bad.yaml:4: unknown key 'colour' in a flood-risk case",
             ]
         }
     }

@@ -15,6 +15,21 @@ import Telemetry
         #expect(rules.first { $0.name == "forest-station-silent" }?.when == .silentFor(millis: nil, intervals: 3))
     }
 
+    /// The shipped flood-risk rule hears every rain gauge: river stations, forest stations
+    /// (207 of the province's 281 gauges), and the zone and district maxima.
+    @Test func shippedFloodRiskRuleMatchesEveryRainGauge() throws {
+        let cat = try CatalogueLoader.load(path: packageRoot + "/sensors")
+        let rule = try #require(try RuleLoader.load(path: packageRoot + "/sensors", catalogue: cat).first { $0.name == "flood-risk" })
+        let gauges = cat.sensors.filter { $0.metrics["rain_mm"] != nil }
+        #expect(gauges.contains { $0.kind == .forest } && gauges.contains { $0.kind == .hydro })
+        for s in gauges {
+            #expect(rule.match.matches(try SeriesName(sensor: s.id, metric: "flood_risk_level"), s), "\(s.id)")
+        }
+        for scope in ["district.sin-ho", "zone.lc-sh-tk001"] {
+            #expect(rule.match.matches(try SeriesName(sensor: scope, metric: "flood_risk_level"), nil), "\(scope)")
+        }
+    }
+
     @Test func problemsWithLines() {
         let text = """
             rules:

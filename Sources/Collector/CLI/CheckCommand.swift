@@ -1,5 +1,7 @@
+import Alerts
 import ArgumentParser
 import Foundation
+import Telemetry
 
 /// `collector check [--config FILE]`: validates the configuration; prints `file:line: message`
 /// per problem and exits 2 when there is any.
@@ -9,6 +11,29 @@ struct CheckCommand: ParsableCommand {
 
     @Option(name: .long, help: "Configuration file (YAML).")
     var config: String?
+
+    /// What the flood-risk level of the catalogue's rain stations rests on that the operator
+    /// should know: a station with no susceptibility (its zone's or its own) gets the default;
+    /// a region whose built-in table lacks levels 2 and 3 (and no table is configured).
+    static func floodRiskWarnings(_ cat: Catalogue, _ d: CollectorConfig.DerivedConfig) -> [String] {
+        var out: [String] = []
+        var regions: Set<Int> = []
+        for s in cat.sensors where s.metrics["rain_mm"] != nil {
+            let zone = s.zone.flatMap { cat.zone($0) }
+            if zone?.susceptibility == nil && s.susceptibility == nil {
+                out.append("sensor '\(s.id)' has rain_mm but neither its zone nor itself has a susceptibility: "
+                           + "its flood-risk level assumes \(FloodRiskTable.defaultSusceptibility.rawValue)")
+            }
+            if d.floodRisk == nil && s.zone.flatMap({ d.floodRiskZones[$0] }) == nil {
+                regions.insert(zone?.region ?? s.region ?? d.provinceRegion)
+            }
+        }
+        for r in regions.sorted() where !FloodRiskTable.article46(region: r).coversEveryLevel {
+            out.append("region \(r): only the level-1 cases of Decision 18/2021 Article 46 are built in for it; "
+                       + "configure derived.flood_risk with its level-2 and level-3 cases")
+        }
+        return out
+    }
 
     func run() throws {
         let c: CollectorConfig
@@ -27,6 +52,7 @@ struct CheckCommand: ParsableCommand {
                 print("\(f): ok (\(a.tokens.count) token(s))")
             }
             print("\(c.sensors): ok (\(cat.zones.count) zone(s), \(cat.sensors.count) sensor(s), \(rules.count) rule(s))")
+            for w in Self.floodRiskWarnings(cat, c.derived) { print("warning: \(w)") }
         } catch {
             print(error.description)
             throw ExitCode(2)

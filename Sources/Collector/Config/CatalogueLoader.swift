@@ -113,9 +113,22 @@ enum CatalogueLoader {
         let district = requiredID(m, "district", what: "zone '\(m.string("id") ?? "?")'")
         let area = m.double("area_ha", in: 0.0001...10_000_000)
         let commune = m.string("commune")
+        let (susceptibility, region) = readHazard(m)
         if m.node("area_ha") == nil { m.problem("id", "zone '\(id ?? "?")' needs area_ha") }
         guard let id, let kind, let district, let area else { return nil }
-        return Zone(id: id, kind: kind, district: district, commune: commune, areaHa: area)
+        return Zone(id: id, kind: kind, district: district, commune: commune, areaHa: area,
+                    susceptibility: susceptibility, region: region)
+    }
+
+    /// `susceptibility` (low | medium | high | very_high) and `region` (1-4, Decision 18/2021)
+    /// of a zone or a station.
+    private static func readHazard(_ m: YAMLMapping) -> (Susceptibility?, Int?) {
+        var susceptibility: Susceptibility?
+        if let v = m.string("susceptibility") {
+            susceptibility = Susceptibility(rawValue: v)
+            if susceptibility == nil { m.problem("susceptibility", "susceptibility must be low, medium, high or very_high") }
+        }
+        return (susceptibility, m.int("region", in: 1...4))
     }
 
     private static func readSensor(_ m: YAMLMapping) -> SensorEntry? {
@@ -164,6 +177,7 @@ enum CatalogueLoader {
         if alarm != nil && kind != .hydro { m.problem("alarm_levels_m", "alarm_levels_m is for hydro sensors") }
         if freeFlow != nil && kind != .traffic { m.problem("free_flow_kmh", "free_flow_kmh is for traffic sensors") }
         if role != nil && kind != .meter { m.problem("role", "role is for meters") }
+        let (susceptibility, region) = readHazard(m)
         guard let id, let kind, let district, let interval else { return nil }
         var s = SensorEntry(id: id, kind: kind, district: district, zone: zone, intervalMillis: interval)
         s.latitude = latitude
@@ -172,6 +186,8 @@ enum CatalogueLoader {
         s.alarmLevelsM = alarm
         s.freeFlowKmh = freeFlow
         s.role = role
+        s.susceptibility = susceptibility
+        s.region = region
         return s
     }
 

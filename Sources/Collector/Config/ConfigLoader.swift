@@ -57,6 +57,10 @@ enum ConfigLoader {
             if let p = CollectorConfig.UnregisteredPolicy(rawValue: u) { c.unregisteredSensors = p }
             else { top.problem("unregistered_sensors", "unregistered_sensors must be accept or reject") }
         }
+        if let m = top.mapping("province") {
+            if let r = m.int("region", in: 1...4) { c.derived.provinceRegion = r }
+            m.finish("province")
+        }
         if let m = top.mapping("limits") {
             if let v = m.int("max_payload_bytes", in: 64...16_777_216) { c.limits.maxPayloadBytes = v }
             if let v = m.int("max_series", in: 1...50_000_000) { c.limits.maxSeries = v }
@@ -139,21 +143,29 @@ enum ConfigLoader {
         m.finish("derived")
     }
 
-    /// A flood-risk table: a list of `{rain_24h_mm, earlier_days, level}`.
+    /// A flood-risk table: a list of `{rain_24h_mm, earlier_days, level}` cases, each with an
+    /// optional `susceptibility` (the least the area must have; default low: every area) and
+    /// `above: true` (more than `rain_24h_mm`, not at least).
     private static func floodTable(_ m: YAMLMapping, _ key: String) -> FloodRiskTable? {
         guard let nodes = m.sequence(key) else { return nil }
-        var rows: [FloodRiskTable.Row] = []
+        var cases: [FloodRiskTable.Case] = []
         for node in nodes {
-            let e = m.child(node, what: "a flood-risk row")
+            let e = m.child(node, what: "a flood-risk case")
             let r = e.double("rain_24h_mm", in: 0...10_000), d = e.int("earlier_days", in: 0...30), l = e.int("level", in: 1...5)
-            if let r, let d, let l {
-                rows.append(FloodRiskTable.Row(rain24hMM: r, earlierDays: d, level: l))
-            } else if let missing = ["rain_24h_mm", "earlier_days", "level"].first(where: { e.node($0) == nil }) {
-                e.problem(missing, "a flood-risk row needs rain_24h_mm, earlier_days and level; '\(missing)' is missing")
+            var susceptibility = Susceptibility.low
+            if let s = e.string("susceptibility") {
+                if let v = Susceptibility(rawValue: s) { susceptibility = v }
+                else { e.problem("susceptibility", "susceptibility must be low, medium, high or very_high") }
             }
-            e.finish("a flood-risk row")
+            let above = e.bool("above") ?? false
+            if let r, let d, let l {
+                cases.append(FloodRiskTable.Case(rain24hMM: r, strictlyAbove: above, earlierDays: d, susceptibility: susceptibility, level: l))
+            } else if let missing = ["rain_24h_mm", "earlier_days", "level"].first(where: { e.node($0) == nil }) {
+                e.problem(missing, "a flood-risk case needs rain_24h_mm, earlier_days and level; '\(missing)' is missing")
+            }
+            e.finish("a flood-risk case")
         }
-        return FloodRiskTable(rows: rows)
+        return FloodRiskTable(cases: cases)
     }
 
     private static func readMQTT(_ m: YAMLMapping, into c: inout CollectorConfig.MQTTConfig) {

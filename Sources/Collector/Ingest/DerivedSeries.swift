@@ -29,6 +29,8 @@ final class DerivedSeries {
     private var rain24h: [String: RollingSum] = [:]
     private var rainyDays: [String: RainyDays] = [:]
     private var latestFlood: [String: Double] = [:]
+    /// Each rain station's flood-risk table and susceptibility (resolved once).
+    private var floodRiskOf: [String: (FloodRiskTable, Susceptibility)] = [:]
     /// Zone and district scopes -> their stations that have a flood level so far.
     private var floodReporters: [String: [String]] = [:]
     /// Sensor id -> its district and zone scope names (built once per sensor).
@@ -180,8 +182,8 @@ final class DerivedSeries {
         guard let newest = w.newest else { return }
         let total = (w.sum * 100).rounded() / 100
         derive(name.sensor, "rain_24h_mm", time: newest, value: total)
-        let table = entry?.zone.flatMap { config.floodRiskZones[$0] } ?? config.floodRisk
-        let level = Double(table.level(rain24hMM: total, earlierDays: days.earlierDays(before: newest)))
+        let (table, susceptibility) = floodRisk(name.sensor, entry)
+        let level = Double(table.level(rain24hMM: total, earlierDays: days.earlierDays(before: newest), susceptibility: susceptibility))
         derive(name.sensor, "flood_risk_level", time: newest, value: level, level: true)
         let first = latestFlood.updateValue(level, forKey: name.sensor) == nil
         guard let entry else { return }
@@ -190,6 +192,19 @@ final class DerivedSeries {
             if first { floodReporters[scope, default: []].append(name.sensor) }
             derive(scope, "flood_risk_level", time: newest, value: maximum(latestFlood, floodReporters[scope]) ?? level, level: true)
         }
+    }
+
+    /// The flood-risk table and susceptibility of a station: its zone's (else its own, else
+    /// the default medium); the table configured for its zone, else the one configured for
+    /// all, else Article 46's for its region (its zone's, its own, or the province's).
+    private func floodRisk(_ sensor: String, _ entry: SensorEntry?) -> (FloodRiskTable, Susceptibility) {
+        if let known = floodRiskOf[sensor] { return known }
+        let zone = entry?.zone.flatMap { catalogue.zone($0) }
+        let susceptibility = zone?.susceptibility ?? entry?.susceptibility ?? FloodRiskTable.defaultSusceptibility
+        let region = zone?.region ?? entry?.region ?? config.provinceRegion
+        let table = entry?.zone.flatMap { config.floodRiskZones[$0] } ?? config.floodRisk ?? FloodRiskTable.article46(region: region)
+        floodRiskOf[sensor] = (table, susceptibility)
+        return (table, susceptibility)
     }
 
     // MARK: Air

@@ -93,8 +93,11 @@ struct Scenario: Sendable {
                     "forest-fire-danger (critical) for them once the level reaches IV (P > 5000: the third dry day)",
                     "district.\(target)/fire_danger_level at the same level (the maximum)"]
         case .storm:
-            return ["rain_24h_mm above 100 at the hydro stations of \(target): rain-very-heavy-24h (warning)",
-                    "flood_risk_level 1 or more after two earlier rainy days: flood-risk (critical)",
+            return ["rain_24h_mm above 100, then above 200, at the rain gauges of \(target): rain-very-heavy-24h (warning)",
+                    "flood_risk_level by Decision 18/2021 Article 46 (region 1) and each gauge's area susceptibility:",
+                    "  from 100 mm after 1-2 earlier rainy days: low and medium 1, high 2, very high 3;",
+                    "  over 200 mm after more than 2: low 1, medium 2, high and very high 3; never falling as the storm worsens",
+                    "flood-risk (critical) for each gauge and for zone.<id> and district.\(target) (their maximum)",
                     "rivers rising 0.6 m/h: river-rising-fast, then river-alarm-level-2 and -3"]
         case .outage:
             return ["every meter of transformer \(target) silent from the middle of the run:",

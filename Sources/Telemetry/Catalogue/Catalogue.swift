@@ -23,6 +23,15 @@ public enum SensorKind: String, Sendable, CaseIterable {
     case forest, meter, traffic, environment, hydro
 }
 
+/// How prone an area is to flash floods and landslides (nguy cơ: thấp, trung bình, cao,
+/// rất cao), as the hazard maps class it; ordered from low to very high.
+public enum Susceptibility: String, Sendable, CaseIterable, Comparable {
+    case low, medium, high, veryHigh = "very_high"
+
+    private var rank: Int { Self.allCases.firstIndex(of: self)! }
+    public static func < (a: Self, b: Self) -> Bool { a.rank < b.rank }
+}
+
 /// An area coverage is measured over (for forests: a compartment, tiểu khu).
 public struct Zone: Sendable, Equatable {
     public var id: String
@@ -30,13 +39,21 @@ public struct Zone: Sendable, Equatable {
     public var district: String
     public var commune: String?
     public var areaHa: Double
+    /// Flash-flood and landslide susceptibility of the area (for the flood-risk level).
+    public var susceptibility: Susceptibility?
+    /// The natural-disaster region (khu vực 1-4 of Decision 18/2021) when it is not the
+    /// province's: a merged province can span two.
+    public var region: Int?
 
-    public init(id: String, kind: SensorKind, district: String, commune: String? = nil, areaHa: Double) {
+    public init(id: String, kind: SensorKind, district: String, commune: String? = nil, areaHa: Double,
+                susceptibility: Susceptibility? = nil, region: Int? = nil) {
         self.id = id
         self.kind = kind
         self.district = district
         self.commune = commune
         self.areaHa = areaHa
+        self.susceptibility = susceptibility
+        self.region = region
     }
 }
 
@@ -61,6 +78,10 @@ public struct SensorEntry: Sendable, Equatable {
     public var freeFlowKmh: Double?
     /// meter: the transformer's own meter, or a customer meter.
     public var role: MeterRole?
+    /// A station with no zone: the susceptibility and region of where it stands (a zone's
+    /// take precedence).
+    public var susceptibility: Susceptibility?
+    public var region: Int?
 
     public init(id: String, kind: SensorKind, district: String, zone: String? = nil, intervalMillis: Int64) {
         self.id = id
