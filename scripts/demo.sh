@@ -65,7 +65,7 @@ sim() { # runs the simulator, shows its expectations and summary, counts its mes
   published=$((published + $(sed -n 's/^simulate: readings=[0-9]* messages=\([0-9]*\).*/\1/p' <<<"$out")))
 }
 sim --scenario fire-weather --sensors kind=forest,district=muong-te --speed 14400 --duration 30s
-sim --scenario storm --sensors kind=hydro,district=sin-ho --speed 14400 --duration 20s --client-id sim-storm   # 80 h: the scenario needs 3 days
+sim --scenario storm --sensors kind=hydro,district=sin-ho --speed 14400 --duration 30s --client-id sim-storm   # 120 h: the scenario needs 5 days
 sim --scenario energy-theft --sensors zone=lc-tr002 --speed 3600 --duration 10s --client-id sim-theft
 sim --speed 720 --duration 30s --from "$START" --client-id sim-province \
   --exclude kind=forest,district=muong-te --exclude kind=hydro,district=sin-ho --exclude zone=lc-tr002

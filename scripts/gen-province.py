@@ -2,7 +2,7 @@
 """Writes sensors/catalogue.yaml: an ILLUSTRATIVE Lai Chau province of about 2,000 sensors.
 
 Deterministic (fixed seed): run it again and the file is the same. The ids follow the
-province's 8 district-level units (DOMAIN.md); zones, areas, positions, communes and sensors
+province's 8 district-level units (docs/domain.md); zones, areas, positions, communes and sensors
 are made up for testing and demonstration, not survey data.
 
     python3 scripts/gen-province.py > sensors/catalogue.yaml
@@ -32,7 +32,7 @@ def pos(centre, spread=0.15):
 
 out = []
 w = out.append
-w("# Sensor catalogue of an ILLUSTRATIVE Lai Chau province (CONTRACT.md, \"Catalogue\").")
+w("# Sensor catalogue of an ILLUSTRATIVE Lai Chau province (README, \"Sensor catalogue\").")
 w("# ILLUSTRATIVE NUMBERS: the 8 district-level ids are Lai Chau's; every zone, area, commune,")
 w("# position and sensor below is made up (scripts/gen-province.py, fixed seed), not survey data.")
 w("#")

@@ -1,6 +1,6 @@
 import Telemetry
 
-/// One coverage indicator for one scope (a district or the province), as CONTRACT.md's
+/// One coverage indicator for one scope (a district or the province), as the README's
 /// `GET /api/v1/coverage` shows it.
 public struct CoverageIndicator: Sendable, Equatable {
     public var indicator: String
@@ -26,7 +26,7 @@ public struct CoverageTarget: Sendable, Equatable {
     }
 }
 
-/// Computes what the plan counts (DOMAIN.md "Coverage indicators"). Healthy = a reading
+/// Computes what the plan counts (docs/domain.md, "Coverage indicators"). Healthy = a reading
 /// within 3 x the sensor's expected interval.
 ///
 /// - `forest_monitored_pct`: area of forest zones with a healthy forest sensor / all forest area.

@@ -1,6 +1,6 @@
 import Telemetry
 
-/// An alert rule (`sensors/**/rules*.yaml`, CONTRACT.md "Rules").
+/// An alert rule (`sensors/**/rules*.yaml`, README, "Alerts").
 public struct Rule: Sendable, Equatable {
     public var name: String
     public var severity: Severity

@@ -3,7 +3,7 @@ import Foundation
 import Testing
 import Telemetry
 
-/// AQI, NowCast, flood risk, energy loss, outage and congestion, worked by hand from DOMAIN.md.
+/// AQI, NowCast, flood risk, energy loss, outage and congestion, worked by hand from docs/domain.md.
 @Suite struct DerivedIndexTests {
     static let tz = TimeZone(identifier: "Asia/Ho_Chi_Minh")!
     /// 2026-11-18T00:00+07:00

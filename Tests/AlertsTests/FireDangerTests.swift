@@ -3,7 +3,7 @@ import Foundation
 import Testing
 import Telemetry
 
-/// Worked by hand from DOMAIN.md.
+/// Worked by hand from docs/domain.md.
 @Suite struct FireDangerTests {
     @Test func formulaByHand() {
         // E(30) = 6.1078 * exp(17.27 * 30 / 267.3) = 6.1078 * exp(1.938272) = 6.1078 * 6.94661 = 42.4284 hPa

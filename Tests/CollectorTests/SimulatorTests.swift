@@ -1,5 +1,7 @@
 import Foundation
 import Testing
+@testable import Collector
+import Telemetry
 
 /// `collector simulate` against a real broker and collector with the shipped province:
 /// scenarios raise what they say they raise, and a gateway's shuffled, duplicated backlog is
@@ -21,6 +23,53 @@ import Testing
             if kv.count == 2, let v = Double(kv[1]) { out[String(kv[0])] = Int(v) }
         }
         return out
+    }
+
+    /// The storm scenario on Sin Hồ's ten river gauges (the shipped catalogue gives them every
+    /// susceptibility): at the end, over 200 mm in 24 h after more than 2 rainy days, each
+    /// gauge is at Article 46's level for its area (low 1, medium 2, high and very high 3), the
+    /// level never fell during the downpour, and flood-risk fires for each gauge and the district.
+    @Test func stormRaisesArticle46LevelsBySusceptibility() async throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let broker = try MosquittoBroker(dir: dir)
+        defer { broker.stop() }
+        try await broker.waitReady()
+        let c = try CollectorProcess(dir: dir, brokerPort: broker.port, clientID: "it-sim-storm")   // the shipped sensors/
+        try c.start()
+        try await c.waitReady()
+        let out = try await Self.simulate(["--url", "mqtt://127.0.0.1:\(broker.port)", "--config", c.configPath,
+                                           "--scenario", "storm", "--sensors", "kind=hydro,district=sin-ho",
+                                           "--speed", "43200", "--duration", "10s", "--seed", "3"], dir: dir)
+        let s = Self.summary(out)
+        let catalogue = try CatalogueLoader.load(path: packageRoot + "/sensors")
+        let gauges = catalogue.sensors.filter { $0.kind == .hydro && $0.district == "sin-ho" }
+        #expect(Set(gauges.compactMap(\.susceptibility)) == Set(Susceptibility.allCases))
+        let want: [Susceptibility: Double] = [.low: 1, .medium: 2, .high: 3, .veryHigh: 3]
+        let now = Int(Date().timeIntervalSince1970)
+        func points(_ series: String) async throws -> [Double] {
+            let o = try await httpJSON(c.baseURL + "/api/v1/raw?series=\(series)&from=\(now - 6 * 86_400)&to=\(now + 60)")
+            return ((o["points"] as? [[String: Any]]) ?? []).compactMap { ($0["value"] as? NSNumber)?.doubleValue }
+        }
+        try await waitUntil("every reading stored", seconds: 30) {
+            var n = 0
+            for g in gauges { n += try await points("\(g.id)/rain_mm").count }
+            return n == (s["readings"] ?? -1) / 2
+        }
+        for g in gauges {
+            let rain = try await points("\(g.id)/rain_24h_mm").last ?? 0
+            let levels = try await points("\(g.id)/flood_risk_level")
+            #expect(rain > 200, "\(g.id): \(rain) mm")
+            #expect(levels.last == want[g.susceptibility!], "\(g.id) (\(g.susceptibility!)): \(levels.suffix(5))")
+            // Never falling while the rain only rises.
+            #expect(zip(levels, levels.dropFirst()).allSatisfy { $0 <= $1 }, "\(g.id): \(levels)")
+        }
+        try await waitUntil("flood-risk for every gauge and the district", seconds: 15) {
+            let subjects = Set(try await AlertsEndToEndTests.alerts(c, "firing").filter { $0["rule"] as? String == "flood-risk" }
+                .compactMap { $0["subject"] as? String })
+            return subjects.isSuperset(of: gauges.map(\.id) + ["district.sin-ho"])
+        }
+        _ = try await c.terminate()
     }
 
     @Test func energyTheftRaisesTheLossAlert() async throws {

@@ -1,6 +1,6 @@
 import Telemetry
 
-/// Vietnam's air-quality index, VN_AQI (Decision 1459/QĐ-TCMT, 2019; DOMAIN.md), for PM2.5
+/// Vietnam's air-quality index, VN_AQI (Decision 1459/QĐ-TCMT, 2019; docs/domain.md), for PM2.5
 /// and PM10: each sub-index is linear between breakpoints; the AQI is the larger one.
 public enum VNAQI {
     public enum Pollutant: String, Sendable, CaseIterable {

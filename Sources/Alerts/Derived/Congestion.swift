@@ -1,7 +1,7 @@
 import Foundation
 import Telemetry
 
-/// Traffic congestion (DOMAIN.md, US FHWA practice): `congestion` = 1 − speed / free-flow
+/// Traffic congestion (docs/domain.md, US FHWA practice): `congestion` = 1 − speed / free-flow
 /// speed, at least 0; the travel-time index is free-flow speed / speed.
 public enum Congestion {
     public static func index(speedKmh: Double, freeFlowKmh: Double) -> Double {

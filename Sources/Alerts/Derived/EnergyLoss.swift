@@ -1,6 +1,6 @@
 import Telemetry
 
-/// Energy loss of one transformer, hour by hour (DOMAIN.md): `energy_loss_pct` =
+/// Energy loss of one transformer, hour by hour (docs/domain.md): `energy_loss_pct` =
 /// (transformer meter kWh − Σ customer meters' kWh) / transformer kWh · 100.
 ///
 /// `kwh` readings are the energy of the meter's interval and count toward the UTC hour their
@@ -83,7 +83,7 @@ public struct EnergyLossTracker: Sendable {
     }
 }
 
-/// Outage detection for one transformer (DOMAIN.md): the share of its meters silent at once,
+/// Outage detection for one transformer (docs/domain.md): the share of its meters silent at once,
 /// a meter being silent after `intervals` × its interval without a reading or after a
 /// last-gasp reading newer than its last ordinary one.
 public enum Outage {

@@ -1,7 +1,7 @@
 import Foundation
 import Telemetry
 
-/// Vietnamese forest-fire danger, the composite index P (DOMAIN.md):
+/// Vietnamese forest-fire danger, the composite index P (docs/domain.md):
 /// each day, from the readings nearest 13:00 local, t13 (°C) and the saturation deficit
 /// d13 = E(t13) · (1 − RH13/100) hPa, with E(t) = 6.1078 · exp(17.27 t / (t + 237.3));
 /// P = Σ t13 · d13 over the days since the last day with ≥ 5 mm of rain (that day: 0).
@@ -9,7 +9,7 @@ public enum FireDanger {
     /// Rain that resets P (mm in one day).
     public static let resetRainMM = 5.0
 
-    /// Saturation vapour pressure over water, hPa (Magnus formula as DOMAIN.md gives it).
+    /// Saturation vapour pressure over water, hPa (the Magnus formula of docs/domain.md).
     public static func saturationPressure(_ tC: Double) -> Double {
         6.1078 * exp(17.27 * tC / (tC + 237.3))
     }

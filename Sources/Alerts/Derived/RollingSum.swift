@@ -40,7 +40,7 @@ public struct RollingSum: Sendable {
     }
 }
 
-/// River stations (DOMAIN.md): alarm levels I, II, III in metres.
+/// River stations (docs/domain.md): alarm levels I, II, III in metres.
 public enum WaterAlarm {
     /// 0 below level I, else the highest level reached (1–3).
     public static func level(_ metres: Double, levels: [Double]) -> Int {

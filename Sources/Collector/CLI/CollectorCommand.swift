@@ -1,6 +1,6 @@
 import ArgumentParser
 
-/// `collector`: the telemetry collector's command line (CONTRACT.md, "Commands").
+/// `collector`: the telemetry collector's command line (README).
 /// Exit codes: 0 ok; 1 runtime failure; 2 usage or configuration error.
 @main
 struct CollectorCommand: AsyncParsableCommand {

@@ -1,7 +1,7 @@
 import Alerts
 import Telemetry
 
-/// The daemon's whole configuration (CONTRACT.md, "Configuration"). Every field has the
+/// The daemon's whole configuration (README, "Configuration"). Every field has the
 /// built-in default that `collector run` uses without a config file.
 struct CollectorConfig: Sendable {
     var mqtt = MQTTConfig()
@@ -148,7 +148,7 @@ struct CollectorConfig: Sendable {
         var targets: [String: [CoverageTarget]] = CoverageCalculator.defaultTargets
     }
 
-    /// Parameters of derived series (DOMAIN.md); the defaults are the collector's own.
+    /// Parameters of derived series (docs/domain.md); the defaults are the collector's own.
     struct DerivedConfig: Sendable {
         /// A local day with at least this much rain counts as a rainy day for flood risk.
         var rainyDayMM = 10.0

@@ -2,7 +2,7 @@ import Hummingbird
 import Prometheus
 import Telemetry
 
-/// The HTTP API (CONTRACT.md, "HTTP API v1") over a `TelemetryReader`.
+/// The HTTP API (README, "HTTP API") over a `TelemetryReader`.
 struct APIRoutes: Sendable {
     let reader: TelemetryReader
     let live: LiveCatalogue

@@ -2,7 +2,7 @@ import Foundation
 import Hummingbird
 import Yams
 
-/// Who may do what over HTTP (CONTRACT.md "Access"): bearer tokens from `http.tokens_file`,
+/// Who may do what over HTTP (README, "Access"): bearer tokens from `http.tokens_file`,
 /// each with a role. Reads need viewer, acknowledging needs operator; `/healthz` and
 /// `/readyz` stay open; `/metrics` needs viewer unless `http.open_metrics`. Tokens are
 /// compared in constant time and never logged.

@@ -3,7 +3,7 @@ import Foundation
 import Logging
 import Telemetry
 
-/// Derived series (DOMAIN.md), computed incrementally on the alert worker's thread from
+/// Derived series (docs/domain.md), computed incrementally on the alert worker's thread from
 /// committed readings, and handed back to the ingest loop to be committed like any other series:
 /// - forest stations: `fire_danger_p`, `fire_danger_level` (also per zone and district, the maximum);
 /// - stations with `rain_mm`: `rain_24h_mm`, `flood_risk_level` (also per zone and district);

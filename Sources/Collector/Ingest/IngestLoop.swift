@@ -5,7 +5,7 @@ import Logging
 import Synchronization
 import Telemetry
 
-/// The at-least-once ingest loop, on a thread of its own (MOSQUITTO.md):
+/// The at-least-once ingest loop, on a thread of its own (README, "Guarantees"):
 ///
 ///     poll the socket -> loop_read while readable (callbacks decode into a batch)
 ///     -> commit the batch to SQLite -> hand its new readings to the AlertWorker

@@ -59,13 +59,16 @@ struct Scenario: Sendable {
         case .fireWeather:
             e.hotDry = s.kind == .forest && s.district == target
         case .storm:
-            // The last three days: two rainy days, then a downpour over the last 18 hours.
+            // The last five days: four days of steady rain, then a downpour over the last 18
+            // hours. Four days, so that the three local days before the one holding the 24 h
+            // window's start are rainy whatever hour the storm ends: more than 2 earlier
+            // rainy days (Decision 18/2021, Article 46) when the 24 h sum passes 200 mm.
             guard s.district == target, s.kind == .hydro || s.kind == .forest else { break }
             let downpour = end - 18 * 3_600_000
             if t >= downpour {
                 e.rainPerReadingMM = 12.0 * Double(s.intervalMillis) / 3_600_000   // 12 mm/h
                 e.stormHours = Double(t - downpour) / 3_600_000
-            } else if t >= end - 3 * 86_400_000 {
+            } else if t >= end - 5 * 86_400_000 {
                 e.rainPerReadingMM = 1.5 * Double(s.intervalMillis) / 3_600_000    // 36 mm a day
             }
         case .outage:
@@ -93,10 +96,10 @@ struct Scenario: Sendable {
                     "forest-fire-danger (critical) for them once the level reaches IV (P > 5000: the third dry day)",
                     "district.\(target)/fire_danger_level at the same level (the maximum)"]
         case .storm:
-            return ["rain_24h_mm above 100, then above 200, at the rain gauges of \(target): rain-very-heavy-24h (warning)",
-                    "flood_risk_level by Decision 18/2021 Article 46 (region 1) and each gauge's area susceptibility:",
-                    "  from 100 mm after 1-2 earlier rainy days: low and medium 1, high 2, very high 3;",
-                    "  over 200 mm after more than 2: low 1, medium 2, high and very high 3; never falling as the storm worsens",
+            return ["rain_24h_mm above 100, then above 200 (the last 18 h at 12 mm/h), at the rain gauges of \(target): rain-very-heavy-24h (warning)",
+                    "flood_risk_level by Decision 18/2021 Article 46 (region 1), after more than 2 earlier rainy days, by each gauge's area susceptibility:",
+                    "  from 100 mm: low and medium 1, high 2, very high 3; over 200 mm: low 1, medium 2, high and very high 3;",
+                    "  never falling as the storm worsens",
                     "flood-risk (critical) for each gauge and for zone.<id> and district.\(target) (their maximum)",
                     "rivers rising 0.6 m/h: river-rising-fast, then river-alarm-level-2 and -3"]
         case .outage:

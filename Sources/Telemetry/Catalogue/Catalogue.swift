@@ -1,4 +1,4 @@
-/// The sensor catalogue (`sensors/*.yaml`, CONTRACT.md "Catalogue"): the areas coverage is
+/// The sensor catalogue (`sensors/*.yaml`, README "Sensor catalogue"): the areas coverage is
 /// measured over, and the sensors expected to report, with what each one means.
 public struct Catalogue: Sendable, Equatable {
     public let zones: [Zone]

@@ -1,4 +1,4 @@
-/// Decodes the collector's JSON payloads (CONTRACT.md, "MQTT payloads"):
+/// Decodes the collector's JSON payloads (README, "Payloads"):
 /// an object `{"ts": 1795000000, "temp_c": 31.2, "sensor": "ft-mt-0001"}` or an array of them.
 /// Every numeric field but `ts` is a metric; the sensor is `"sensor"`, else the topic's last
 /// segment; `ts` is epoch seconds, epoch milliseconds or RFC 3339, else the arrival time.
