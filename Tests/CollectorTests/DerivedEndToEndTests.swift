@@ -154,4 +154,53 @@ import Testing
         #expect(all.count == 2, "one alert per outage for the transformer, not one per meter: \(all)")
         _ = try await c.terminate()
     }
+
+    /// A gauge that reports only when it rains: its 24 h sum and flood-risk level fall as the
+    /// rain leaves the window, with no new reading, and still do after a restart (the first
+    /// tick rebuilds a gauge whose stored sum is above 0).
+    @Test func rainSumFallsWithTimeAlsoAfterARestart() async throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir + "/sensors", withIntermediateDirectories: true)
+        try """
+            sensors:
+              - {id: hy-t1, kind: hydro, district: sin-ho, interval: 10m, susceptibility: medium, metrics: {rain_mm: {unit: mm}}}
+            """.write(toFile: dir + "/sensors/catalogue.yaml", atomically: true, encoding: .utf8)
+        try "rules: []\n".write(toFile: dir + "/sensors/rules.yaml", atomically: true, encoding: .utf8)
+        let broker = try MosquittoBroker(dir: dir)
+        defer { broker.stop() }
+        try await broker.waitReady()
+        let c = try CollectorProcess(dir: dir, brokerPort: broker.port, clientID: "it-rain-tick",
+                                     extraYAML: "sensors: \(dir)/sensors\ncoverage: {interval: 1s}")
+        try c.start()
+        try await c.waitReady()
+        func points(_ metric: String) async throws -> [(t: Int, v: Double)] {
+            let now = Int(Date().timeIntervalSince1970)
+            let o = try await httpJSON(c.baseURL + "/api/v1/raw?series=hy-t1/\(metric)&from=\(now - 3 * 86_400)&to=\(now + 60)")
+            return ((o["points"] as? [[String: Any]]) ?? []).compactMap { p in
+                guard let t = (p["t"] as? NSNumber)?.intValue, let v = (p["value"] as? NSNumber)?.doubleValue else { return nil }
+                return (t, v)
+            }
+        }
+        // 120 mm that leaves the 24 h window 25 s from now, after a wet day (15 mm just before
+        // the window): level 1 (100-200 mm after 1-2 days, medium area).
+        let t = Int(Date().timeIntervalSince1970) - 86_400 + 25
+        try broker.publish(topic: "telemetry/hy-t1", lines: [#"{"ts": \#(t - 86_401), "rain_mm": 15}"#, #"{"ts": \#(t), "rain_mm": 120}"#])
+        try await waitUntil("the 24 h sum and the level", seconds: 10) {
+            let sum = try await points("rain_24h_mm").last?.v, level = try await points("flood_risk_level").last?.v
+            return sum == 120 && level == 1
+        }
+        _ = try await c.terminate()
+        let restarted = Int(Date().timeIntervalSince1970)
+        try c.start()
+        try await c.waitReady()
+        try await waitUntil("the sum and the level back to 0 with no new reading", seconds: 45) {
+            let sum = try await points("rain_24h_mm").last?.v, level = try await points("flood_risk_level").last?.v
+            return sum == 0 && level == 0
+        }
+        // Stamped at the tick that saw it, after the restart and after the rain left the window.
+        let fell = try #require(try await points("rain_24h_mm").last?.t)
+        #expect(fell >= restarted && fell >= t + 86_400, "the fall at \(fell), restart at \(restarted)")
+        _ = try await c.terminate()
+    }
 }

@@ -16,6 +16,15 @@ public struct RollingSum: Sendable {
     /// Time of the newest reading.
     public var newest: EpochMillis? { samples.last?.time }
 
+    /// The sum over the window ending at `t` (not before the newest reading): what the sum
+    /// has become as time passed with no reading. Readings never leave here; `add` drops them.
+    public func sum(at t: EpochMillis) -> Double {
+        guard let newest, t > newest else { return sum }
+        var s = 0.0
+        for i in head..<samples.count where samples[i].time > t - window { s += samples[i].value }
+        return s
+    }
+
     public mutating func add(_ s: Sample) {
         if let last = samples.last, s.time < last.time {
             guard s.time > last.time - window else { return }

@@ -109,7 +109,7 @@ final class AlertStage {
 
     /// Once per loop iteration; ticks the engine at most once a second. Returns derived
     /// readings (coverage indicators, every `coverage.interval`) for the caller to commit.
-    func tick(now: EpochMillis) -> [Reading] {
+    func tick(now: EpochMillis, history: any SampleHistory) -> [Reading] {
         if !engine.rules.isEmpty && now - lastTick >= 1000 {
             lastTick = now
             handle(engine.tick(now: now), now: now)
@@ -122,7 +122,7 @@ final class AlertStage {
         }
         guard !catalogue.sensors.isEmpty, now - lastCoverage >= coverage.intervalMillis else { return [] }
         lastCoverage = now
-        derived.tick(now: now, lastSeen: engine.lastSeen)
+        derived.tick(now: now, lastSeen: engine.lastSeen, history: history)
         let indicators = CoverageCalculator.compute(catalogue, lastSeen: engine.lastSeen, now: now,
                                                     year: Self.year(now, timeZone), targets: coverage.targets)
         var out = derived.take()

@@ -134,7 +134,7 @@ final class AlertWorker: @unchecked Sendable, SampleHistory {
             cond.unlock()
             if let job { handle(job) }
             // Time passes too: pending timers, silences, coverage (at most once a second inside).
-            var out = stage.tick(now: min(clock.now(), seenUntil ?? .max))
+            var out = stage.tick(now: min(clock.now(), seenUntil ?? .max), history: self)
             out += stage.takeDerived()
             if !out.isEmpty {
                 outbox.withLock { $0 += out }

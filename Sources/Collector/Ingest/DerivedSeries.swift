@@ -28,6 +28,8 @@ final class DerivedSeries {
     private var latestFireP: [String: Double] = [:]
     private var rain24h: [String: RollingSum] = [:]
     private var rainyDays: [String: RainyDays] = [:]
+    /// Whether the first tick has rebuilt the gauges with a stored 24 h sum above 0.
+    private var rainRebuilt = false
     private var latestFlood: [String: Double] = [:]
     /// Each rain station's flood-risk table and susceptibility (resolved once).
     private var floodRiskOf: [String: (FloodRiskTable, Susceptibility)] = [:]
@@ -138,12 +140,14 @@ final class DerivedSeries {
         fireTouched.removeAll(keepingCapacity: true)
     }
 
-    /// Periodic: the share of silent meters per transformer (for outage alerts), for every
+    /// Periodic: rain gauges' 24 h sums and flood-risk levels as time passes (`tickRain`);
+    /// the share of silent meters per transformer (for outage alerts), for every
     /// transformer with a meter heard from at least once. A meter is heard by its newest
     /// reading's time or, for readings that arrived late, by when they arrived. A meter never
     /// heard from counts from when its transformer was first watched: a backlog arriving in
     /// several commits, or meters reporting one by one after a first start, are not an outage.
-    func tick(now: EpochMillis, lastSeen: [String: EpochMillis]) {
+    func tick(now: EpochMillis, lastSeen: [String: EpochMillis], history: any SampleHistory) {
+        tickRain(now: now, history: history)
         for (tr, m) in transformers.sorted(by: { $0.key < $1.key }) {
             let meters = [m.feeder] + m.customers
             guard meters.contains(where: { lastSeen[$0.id] != nil }) else { continue }
@@ -169,28 +173,67 @@ final class DerivedSeries {
     // MARK: Rain and floods
 
     private func rain(_ name: SeriesName, _ entry: SensorEntry?, _ s: Sample, history: any SampleHistory) {
-        var w = rain24h.removeValue(forKey: name.sensor) ?? seeded(RollingSum(window: 86_400_000), name, from: s.time - 86_400_000 + 1, to: s.time,
-                                               history: history) { $0.add($1) }
+        var (w, days) = rainTrackers(name, before: s.time, history: history)
         w.add(s)
-        rain24h[name.sensor] = w
-        var days = rainyDays.removeValue(forKey: name.sensor) ?? seeded(RainyDays(rainyDayMM: config.rainyDayMM, timeZone: timeZone.zone), name,
-                                                    from: s.time - 11 * 86_400_000, to: .max, history: history) {
-            $0.add(time: $1.time, mm: $1.value)
-        }
         days.add(time: s.time, mm: s.value)
+        rain24h[name.sensor] = w
         rainyDays[name.sensor] = days
         guard let newest = w.newest else { return }
         let total = (w.sum * 100).rounded() / 100
         derive(name.sensor, "rain_24h_mm", time: newest, value: total)
-        let (table, susceptibility) = floodRisk(name.sensor, entry)
-        let level = Double(table.level(rain24hMM: total, earlierDays: days.earlierDays(before: newest), susceptibility: susceptibility))
-        derive(name.sensor, "flood_risk_level", time: newest, value: level, level: true)
-        let first = latestFlood.updateValue(level, forKey: name.sensor) == nil
+        floodLevel(name.sensor, entry, rain24hMM: total, earlierDays: days.earlierDays(before: newest), at: newest)
+    }
+
+    /// A gauge's rolling 24 h sum and rainy days, rebuilt from its stored readings before `t`
+    /// the first time it is seen since the start.
+    private func rainTrackers(_ name: SeriesName, before t: EpochMillis, history: any SampleHistory) -> (RollingSum, RainyDays) {
+        let w = rain24h.removeValue(forKey: name.sensor) ?? seeded(RollingSum(window: 86_400_000), name, from: t - 86_400_000 + 1, to: t,
+                                                                  history: history) { $0.add($1) }
+        let days = rainyDays.removeValue(forKey: name.sensor) ?? seeded(RainyDays(rainyDayMM: config.rainyDayMM, timeZone: timeZone.zone), name,
+                                                                       from: t - 11 * 86_400_000, to: .max, history: history) {
+            $0.add(time: $1.time, mm: $1.value)
+        }
+        return (w, days)
+    }
+
+    /// A gauge's flood-risk level at `t`, and its zone's and district's (the maxima).
+    private func floodLevel(_ sensor: String, _ entry: SensorEntry?, rain24hMM total: Double, earlierDays: Int, at t: EpochMillis) {
+        let (table, susceptibility) = floodRisk(sensor, entry)
+        let level = Double(table.level(rain24hMM: total, earlierDays: earlierDays, susceptibility: susceptibility))
+        derive(sensor, "flood_risk_level", time: t, value: level, level: true)
+        let first = latestFlood.updateValue(level, forKey: sensor) == nil
         guard let entry else { return }
         for scope in scopes(of: entry) {
             // Only stations with a rain gauge have a flood level: the maximum looks at those.
-            if first { floodReporters[scope, default: []].append(name.sensor) }
-            derive(scope, "flood_risk_level", time: newest, value: maximum(latestFlood, floodReporters[scope]) ?? level, level: true)
+            if first { floodReporters[scope, default: []].append(sensor) }
+            derive(scope, "flood_risk_level", time: t, value: maximum(latestFlood, floodReporters[scope]) ?? level, level: true)
+        }
+    }
+
+    /// Periodic: each gauge's 24 h sum and flood-risk level as of `now`, when its newest reading
+    /// is older: a gauge that reports only when it rains would otherwise keep its last sum (and
+    /// level) forever. Stamped at `now`, stored when they change. At the first tick after a
+    /// start, catalogued gauges whose stored sum is above 0 are rebuilt from storage first, so
+    /// the sum still falls to 0 after a restart with no new reading.
+    private func tickRain(now: EpochMillis, history: any SampleHistory) {
+        if !rainRebuilt {
+            rainRebuilt = true
+            for s in catalogue.sensors where s.metrics["rain_mm"] != nil && rain24h[s.id] == nil {
+                guard let sumName = try? SeriesName(sensor: s.id, metric: "rain_24h_mm"),
+                      let rainName = try? SeriesName(sensor: s.id, metric: "rain_mm"),
+                      let last = try? history.lastStored(sumName, before: .max), last.value > 0 else { continue }
+                if lastStored[sumName] == nil { lastStored[sumName] = last }
+                let (w, days) = rainTrackers(rainName, before: now + 1, history: history)
+                rain24h[s.id] = w
+                rainyDays[s.id] = days
+            }
+        }
+        for (sensor, w) in rain24h.sorted(by: { $0.key < $1.key }) {
+            guard let newest = w.newest, now > newest, let sumName = try? SeriesName(sensor: sensor, metric: "rain_24h_mm") else { continue }
+            let total = (w.sum(at: now) * 100).rounded() / 100
+            guard lastStored[sumName]?.value != total else { continue }
+            derive(sensor, "rain_24h_mm", time: now, value: total)
+            floodLevel(sensor, catalogue.sensor(sensor), rain24hMM: total, earlierDays: rainyDays[sensor]?.earlierDays(before: now) ?? 0, at: now)
         }
     }
 
