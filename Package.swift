@@ -49,6 +49,7 @@ let package = Package(
             dependencies: [
                 "Telemetry",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),

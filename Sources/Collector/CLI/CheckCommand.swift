@@ -15,7 +15,7 @@ struct CheckCommand: ParsableCommand {
     /// What the flood-risk level of the catalogue's rain stations rests on that the operator
     /// should know: a station with no susceptibility (its zone's or its own) gets the default;
     /// a region whose built-in table lacks levels 2 and 3 (and no table is configured).
-    static func floodRiskWarnings(_ cat: Catalogue, _ d: CollectorConfig.DerivedConfig) -> [String] {
+    static func floodRiskWarnings(_ cat: Catalogue, _ d: DerivedConfig) -> [String] {
         var out: [String] = []
         var regions: Set<Int> = []
         for s in cat.sensors where s.metrics["rain_mm"] != nil {

@@ -148,21 +148,6 @@ struct CollectorConfig: Sendable {
         var targets: [String: [CoverageTarget]] = CoverageCalculator.defaultTargets
     }
 
-    /// Parameters of derived series (docs/domain.md); the defaults are the collector's own.
-    struct DerivedConfig: Sendable {
-        /// A local day with at least this much rain counts as a rainy day for flood risk.
-        var rainyDayMM = 10.0
-        /// The province's natural-disaster region (khu vực 1-4 of Decision 18/2021; YAML
-        /// `province.region`), for every index that depends on it; zones and stations may
-        /// override it (a merged province can span two).
-        var provinceRegion = 1
-        /// A table replacing Article 46's cases everywhere (nil: Article 46 for each region).
-        var floodRisk: FloodRiskTable?
-        /// Per-zone tables replacing both.
-        var floodRiskZones: [String: FloodRiskTable] = [:]
-        /// A meter is silent for outage detection after this many intervals.
-        var outageSilentIntervals: Int64 = 2
-    }
 
     /// Where alert changes are POSTed besides MQTT and SSE (README, "Notifications").
     struct NotifyConfig: Sendable {

@@ -132,7 +132,7 @@ enum ConfigLoader {
         m.finish("notify")
     }
 
-    private static func readDerived(_ m: YAMLMapping, into d: inout CollectorConfig.DerivedConfig) {
+    private static func readDerived(_ m: YAMLMapping, into d: inout DerivedConfig) {
         if let v = m.double("rainy_day_mm", in: 0...1000) { d.rainyDayMM = v }
         if let v = m.int("outage_silent_intervals", in: 1...100) { d.outageSilentIntervals = Int64(v) }
         if m.node("flood_risk") != nil, let t = floodTable(m, "flood_risk") { d.floodRisk = t }

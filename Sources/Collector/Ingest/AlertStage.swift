@@ -15,7 +15,7 @@ final class AlertStage {
     private var lastCount: EpochMillis = 0
     private var catalogue: Catalogue
     private let coverage: CollectorConfig.CoverageConfig
-    private let derivedConfig: CollectorConfig.DerivedConfig
+    private let derivedConfig: DerivedConfig
     private let timeZone: TimeZoneID
     /// Called every second with the number of (pending, firing) alerts, system alerts included.
     var alertCounts: (Int, Int) -> Void = { _, _ in }
@@ -33,7 +33,7 @@ final class AlertStage {
     var publish: (String, [UInt8], Bool) -> Void = { _, _, _ in }
 
     init(engine: AlertEngine, store: AlertStore, catalogue: Catalogue, coverage: CollectorConfig.CoverageConfig,
-         derived: CollectorConfig.DerivedConfig, timeZone: TimeZoneID, logger: Logger) {
+         derived: DerivedConfig, timeZone: TimeZoneID, logger: Logger) {
         self.derived = DerivedSeries(catalogue: catalogue, config: derived, timeZone: timeZone, logger: logger)
         derivedConfig = derived
         self.engine = engine

@@ -1,10 +1,10 @@
-import Alerts
 import Foundation
 import Logging
 import Telemetry
 
-/// Derived series (docs/domain.md), computed incrementally on the alert worker's thread from
-/// committed readings, and handed back to the ingest loop to be committed like any other series:
+/// Which index is derived from which readings (docs/domain.md): fed the committed readings
+/// one by one (the Collector's alert worker calls it on its own thread), it hands back derived
+/// readings for the caller to commit like any other series:
 /// - forest stations: `fire_danger_p`, `fire_danger_level` (also per zone and district, the maximum);
 /// - stations with `rain_mm`: `rain_24h_mm`, `flood_risk_level` (also per zone and district);
 /// - river stations: `water_alarm_level`, `level_rise_m_h`;
@@ -16,9 +16,9 @@ import Telemetry
 /// restart neither resets a dry spell nor forgets the rain of the last day. A tracker is taken
 /// out of its dictionary while it is updated (`removeValue`, then stored back), so the update
 /// is in place, not a copy of its buffers.
-final class DerivedSeries {
+public final class DerivedSeries {
     private let catalogue: Catalogue
-    private let config: CollectorConfig.DerivedConfig
+    private let config: DerivedConfig
     private let timeZone: TimeZoneID
     private let logger: Logger
 
@@ -63,7 +63,7 @@ final class DerivedSeries {
     /// least this often in reading time, so a steady level still fills every 15m bucket.
     static let levelHeartbeat: EpochMillis = 15 * 60_000
 
-    init(catalogue: Catalogue, config: CollectorConfig.DerivedConfig, timeZone: TimeZoneID, logger: Logger) {
+    public init(catalogue: Catalogue, config: DerivedConfig, timeZone: TimeZoneID, logger: Logger) {
         self.catalogue = catalogue
         self.config = config
         self.timeZone = timeZone
@@ -96,10 +96,10 @@ final class DerivedSeries {
     /// The catalogue-like entry of a transformer scope, so rules can match it by kind, district
     /// and zone (`{zone}` is the transformer id). Zone, district and junction maxima have none:
     /// a kind rule would otherwise alert on them too, repeating each station's alert.
-    func scopeEntry(_ sensor: String) -> SensorEntry? { scopeEntries[sensor] }
+    public func scopeEntry(_ sensor: String) -> SensorEntry? { scopeEntries[sensor] }
 
     /// One committed reading. Trackers seen for the first time are rebuilt from `history`.
-    func observe(_ name: SeriesName, _ entry: SensorEntry?, _ r: BoundReading, history: any SampleHistory, now: EpochMillis) {
+    public func observe(_ name: SeriesName, _ entry: SensorEntry?, _ r: BoundReading, history: any SampleHistory, now: EpochMillis) {
         let sample = Sample(time: r.time, value: r.value)
         if entry?.kind == .meter, name.metric != "last_gasp" { meterArrival[name.sensor] = now }
         switch name.metric {
@@ -135,7 +135,7 @@ final class DerivedSeries {
     }
 
     /// After a commit's readings were observed: the fire-danger index of every station touched.
-    func finishBatch() {
+    public func finishBatch() {
         for (sensor, t) in fireTouched { deriveFireDanger(sensor, day: t.day, time: t.time) }
         fireTouched.removeAll(keepingCapacity: true)
     }
@@ -146,7 +146,7 @@ final class DerivedSeries {
     /// reading's time or, for readings that arrived late, by when they arrived. A meter never
     /// heard from counts from when its transformer was first watched: a backlog arriving in
     /// several commits, or meters reporting one by one after a first start, are not an outage.
-    func tick(now: EpochMillis, lastSeen: [String: EpochMillis], history: any SampleHistory) {
+    public func tick(now: EpochMillis, lastSeen: [String: EpochMillis], history: any SampleHistory) {
         tickRain(now: now, history: history)
         for (tr, m) in transformers.sorted(by: { $0.key < $1.key }) {
             let meters = [m.feeder] + m.customers
@@ -165,7 +165,7 @@ final class DerivedSeries {
     }
 
     /// Derived readings waiting to be committed, taken by the caller.
-    func take() -> [Reading] {
+    public func take() -> [Reading] {
         defer { pending.removeAll(keepingCapacity: true) }
         return pending
     }

@@ -2,7 +2,7 @@ import Telemetry
 
 /// What the stages after storage (alerts, derived series) read besides the readings handed
 /// to them: a series' latest samples, and stored history to rebuild state from at first sight.
-protocol SampleHistory: AnyObject {
+public protocol SampleHistory: AnyObject {
     /// The latest samples of a series, oldest first (committed readings, including some the
     /// stage may not have been handed yet).
     func recent(_ id: SeriesID) -> [Sample]
