@@ -30,6 +30,10 @@ public final class DerivedSeries {
     private var rainyDays: [String: RainyDays] = [:]
     /// Whether the first tick has rebuilt the gauges with a stored 24 h sum above 0.
     private var rainRebuilt = false
+    /// Wall-clock arrival of each gauge's newest reading.
+    private var rainArrival: [String: EpochMillis] = [:]
+    /// The earlier-rainy-day count each gauge's level was last evaluated with by the tick.
+    private var tickedDays: [String: Int] = [:]
     private var latestFlood: [String: Double] = [:]
     /// Each rain station's flood-risk table and susceptibility (resolved once).
     private var floodRiskOf: [String: (FloodRiskTable, Susceptibility)] = [:]
@@ -104,6 +108,7 @@ public final class DerivedSeries {
         if entry?.kind == .meter, name.metric != "last_gasp" { meterArrival[name.sensor] = now }
         switch name.metric {
         case "rain_mm":
+            rainArrival[name.sensor] = now
             rain(name, entry, sample, history: history)
         case "level_m":
             if let levels = entry?.alarmLevelsM {
@@ -184,10 +189,12 @@ public final class DerivedSeries {
         floodLevel(name.sensor, entry, rain24hMM: total, earlierDays: days.earlierDays(before: newest), at: newest)
     }
 
-    /// A gauge's rolling 24 h sum and rainy days, rebuilt from its stored readings before `t`
-    /// the first time it is seen since the start.
-    private func rainTrackers(_ name: SeriesName, before t: EpochMillis, history: any SampleHistory) -> (RollingSum, RainyDays) {
-        let w = rain24h.removeValue(forKey: name.sensor) ?? seeded(RollingSum(window: 86_400_000), name, from: t - 86_400_000 + 1, to: t,
+    /// A gauge's rolling 24 h sum and rainy days, rebuilt from its stored readings of the 24 h
+    /// before `t` (`t` itself too when `including`) the first time it is seen since the start.
+    private func rainTrackers(_ name: SeriesName, before t: EpochMillis, including: Bool = false,
+                              history: any SampleHistory) -> (RollingSum, RainyDays) {
+        let end = including ? t + 1 : t
+        let w = rain24h.removeValue(forKey: name.sensor) ?? seeded(RollingSum(window: 86_400_000), name, from: end - 86_400_000, to: end,
                                                                   history: history) { $0.add($1) }
         let days = rainyDays.removeValue(forKey: name.sensor) ?? seeded(RainyDays(rainyDayMM: config.rainyDayMM, timeZone: timeZone.zone), name,
                                                                        from: t - 11 * 86_400_000, to: .max, history: history) {
@@ -210,11 +217,15 @@ public final class DerivedSeries {
         }
     }
 
-    /// Periodic: each gauge's 24 h sum and flood-risk level as of `now`, when its newest reading
-    /// is older: a gauge that reports only when it rains would otherwise keep its last sum (and
-    /// level) forever. Stamped at `now`, stored when they change. At the first tick after a
-    /// start, catalogued gauges whose stored sum is above 0 are rebuilt from storage first, so
-    /// the sum still falls to 0 after a restart with no new reading.
+    /// Periodic: each gauge's 24 h sum and flood-risk level as time passes with no reading: a
+    /// gauge that reports only when it rains would otherwise keep its last sum (and level)
+    /// forever. Only gauges with no reading arriving for `rainQuietAfter` are ticked: one
+    /// still sending a backlog is judged by its readings' own times. A fall is stamped when
+    /// it happened, at the time the rain left the window (not at the tick), and the level
+    /// is evaluated again when the sum or the count of earlier rainy days changed. At the
+    /// first tick after a start, catalogued gauges whose stored sum is above 0 are rebuilt
+    /// from storage, so the sum still falls to 0 after a restart with no new reading, even
+    /// when its last rain left the window while the collector was down.
     private func tickRain(now: EpochMillis, history: any SampleHistory) {
         if !rainRebuilt {
             rainRebuilt = true
@@ -223,18 +234,37 @@ public final class DerivedSeries {
                       let rainName = try? SeriesName(sensor: s.id, metric: "rain_mm"),
                       let last = try? history.lastStored(sumName, before: .max), last.value > 0 else { continue }
                 if lastStored[sumName] == nil { lastStored[sumName] = last }
-                let (w, days) = rainTrackers(rainName, before: now + 1, history: history)
-                rain24h[s.id] = w
+                let (w, days) = rainTrackers(rainName, before: now, including: true, history: history)
                 rainyDays[s.id] = days
+                if w.newest == nil {
+                    // Nothing left in the window: 0 from when the last rain left it.
+                    let lastRain = (try? history.lastStored(rainName, before: .max))?.time
+                    let fell = min(now, lastRain.map { $0 + w.window } ?? now)
+                    derive(s.id, "rain_24h_mm", time: fell, value: 0)
+                    floodLevel(s.id, s, rain24hMM: 0, earlierDays: days.earlierDays(before: now), at: fell)
+                } else {
+                    rain24h[s.id] = w
+                }
             }
         }
         for (sensor, w) in rain24h.sorted(by: { $0.key < $1.key }) {
-            guard let newest = w.newest, now > newest, let sumName = try? SeriesName(sensor: sensor, metric: "rain_24h_mm") else { continue }
+            guard let newest = w.newest, now > newest, rainArrival[sensor].map({ now - $0 >= rainQuietAfter(sensor) }) ?? true,
+                  let sumName = try? SeriesName(sensor: sensor, metric: "rain_24h_mm") else { continue }
             let total = (w.sum(at: now) * 100).rounded() / 100
-            guard lastStored[sumName]?.value != total else { continue }
-            derive(sensor, "rain_24h_mm", time: now, value: total)
-            floodLevel(sensor, catalogue.sensor(sensor), rain24hMM: total, earlierDays: rainyDays[sensor]?.earlierDays(before: now) ?? 0, at: now)
+            let earlier = rainyDays[sensor]?.earlierDays(before: now) ?? 0
+            let sumChanged = lastStored[sumName]?.value != total
+            guard sumChanged || tickedDays[sensor] != earlier else { continue }
+            tickedDays[sensor] = earlier
+            let at = sumChanged ? (w.lastDeparture(notAfter: now) ?? now) : now
+            if sumChanged { derive(sensor, "rain_24h_mm", time: at, value: total) }
+            floodLevel(sensor, catalogue.sensor(sensor), rain24hMM: total, earlierDays: earlier, at: at)
         }
+    }
+
+    /// How long a gauge must be quiet (no reading arriving) before the clock moves its sum:
+    /// two of its intervals, at least 10 minutes.
+    private func rainQuietAfter(_ sensor: String) -> EpochMillis {
+        max(10 * 60_000, 2 * (catalogue.sensor(sensor)?.intervalMillis ?? 0))
     }
 
     /// The flood-risk table and susceptibility of a station: its zone's (else its own, else

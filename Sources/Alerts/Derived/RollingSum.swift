@@ -16,6 +16,14 @@ public struct RollingSum: Sendable {
     /// Time of the newest reading.
     public var newest: EpochMillis? { samples.last?.time }
 
+    /// The latest time, at or before `t`, at which a reading left the window as time passed
+    /// beyond the newest reading (a reading at time s leaves at s + window); nil if none has.
+    public func lastDeparture(notAfter t: EpochMillis) -> EpochMillis? {
+        var latest: EpochMillis?
+        for i in head..<samples.count where samples[i].time + window <= t { latest = samples[i].time + window }
+        return latest
+    }
+
     /// The sum over the window ending at `t` (not before the newest reading): what the sum
     /// has become as time passed with no reading. Readings never leave here; `add` drops them.
     public func sum(at t: EpochMillis) -> Double {
