@@ -6,13 +6,15 @@
 # outgoing connection is given, and is reserved with an flock on
 # /tmp/collector-test-ports/PORT.lock, which the Swift tests honour too
 # (Tests/CollectorTests/Support/ReservedPort.swift). The lock stays on a descriptor of this
-# shell until it exits. Usage: reserve_port VAR (not in $(...): a subshell would drop the lock).
+# shell until it exits (children started later inherit the descriptor: harmless, the lock
+# just lasts as long as they do). Usage: reserve_port VAR (not in $(...): a subshell would
+# drop the lock).
 reserve_port() {
   local low high rest span start i p fd
   read -r low rest < /proc/sys/net/ipv4/ip_local_port_range
   [ "$low" -gt 10001 ] || { echo "reserve_port: ip_local_port_range starts at $low: no ports below it" >&2; return 1; }
   high=$((low - 1)); low=$(( low - 8000 > 10000 ? low - 8000 : 10000 ))
-  mkdir -p /tmp/collector-test-ports 2>/dev/null || true
+  mkdir -p -m 1777 /tmp/collector-test-ports 2>/dev/null || true
   span=$((high - low + 1)); start=$((RANDOM % span))
   for ((i = 0; i < span; i++)); do
     p=$((low + (start + i) % span))

@@ -35,6 +35,8 @@ struct Daemon {
             throw StartupError("cannot take storage '\(config.storage.path)': \(error)")
         }
         defer { withExtendedLifetime(lock) {} }
+        // A port file left by a killed run must not be read as this run's.
+        if let portFile { PortFile.remove(portFile) }
         let pool: DatabasePool
         do {
             pool = try TelemetryDatabase.open(path: config.storage.path, durability: config.storage.durability,

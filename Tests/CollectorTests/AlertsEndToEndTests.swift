@@ -81,8 +81,9 @@ import Testing
         #expect(try broker.readOne(topic: "alerts/#")?.contains("forest-hot") == true)
 
         // 32 is below the firing threshold but above the clear one: still firing. The reading
-        // after it, from ft-a2, fires ft-a2's alert: once that shows, ft-a1's 32 (published
-        // before it on the same connection, committed and evaluated in order) has been seen.
+        // after it, from ft-a2, fires ft-a2's alert: once that shows, ft-a1's 32 has been seen
+        // (published before it, acknowledged by the broker first, so delivered to our one
+        // subscription first; then committed and evaluated in order).
         func firing(_ sensor: String) async throws -> Bool {
             try await Self.alerts(c, "firing").contains { $0["subject"] as? String == sensor }
         }

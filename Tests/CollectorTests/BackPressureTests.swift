@@ -32,6 +32,8 @@ import Testing
         guard mkfifo(fifo, 0o600) == 0 else { throw HarnessError("mkfifo failed") }
         let commands = open(fifo, O_RDWR | O_CLOEXEC)   // O_RDWR: opening does not wait for the reader
         guard commands >= 0 else { throw HarnessError("cannot open the FIFO") }
+        var commandsOpen = true
+        defer { if commandsOpen { close(commands) } }
         func send(_ text: String) { _ = text.withCString { write(commands, $0, strlen($0)) } }
         let locker = try SpawnedProcess(try which("sqlite3"), [dir + "/data/collector.sqlite"], logPath: dir + "/locker.out",
                                         stdinPath: fifo)
@@ -50,6 +52,7 @@ import Testing
 
         send("ROLLBACK;\n.quit\n")
         close(commands)
+        commandsOpen = false
         try await waitUntil("the locker to exit", seconds: 20) { !locker.isRunning }
 
         try await waitUntil("every reading after the lock is released", seconds: 90) {

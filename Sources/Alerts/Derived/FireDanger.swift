@@ -62,6 +62,8 @@ public struct FireDangerTracker: Sendable {
     /// P at the end of the day before `baseDay` (from storage after a restart).
     private var baseP = 0.0
     private var baseDay: EpochMillis = .min
+    /// The newest local day with a reading.
+    private var newestDay: EpochMillis = .min
 
     public init(timeZone: TimeZone) {
         localDays = LocalDays(timeZone: timeZone)
@@ -103,8 +105,12 @@ public struct FireDangerTracker: Sendable {
             return nil
         }
         days[day] = d
-        if days.count > Self.maxDays, let oldest = days.keys.min() {
-            // Folded into the base: P at the end of the oldest day carries on.
+        // Days more than `maxDays` before the newest are folded into the base, oldest first:
+        // P at the end of each carries on. (By age, not by count: a late reading for a gap
+        // day inside the last `maxDays` days stays there for its other inputs.)
+        if day > newestDay { newestDay = day }
+        let horizon = newestDay - Int64(Self.maxDays) * 86_400_000
+        while let oldest = days.keys.min(), oldest < horizon {
             baseP = p(on: oldest)
             baseDay = oldest + 1
             days[oldest] = nil

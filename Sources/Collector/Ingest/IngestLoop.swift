@@ -62,10 +62,14 @@ final class IngestLoop: @unchecked Sendable {
     static let idleAfter: Duration = .seconds(1)
     private var lastRead = ContinuousClock.now
     private var lastHandOff = ContinuousClock.now
-    /// Fault injection for the tests (`COLLECTOR_FAULT_STOP_AFTER_COMMITS=N`): after the Nth
-    /// commit of MQTT messages, before their PUBACKs leave, the process stops itself
-    /// (SIGSTOP), so a test can kill it exactly inside the commit-to-acknowledgement window.
+    /// Fault injection for the tests (`COLLECTOR_FAULT_STOP_AFTER_COMMITS=N`, debug builds only):
+    /// after the Nth commit of MQTT messages, before their PUBACKs leave, the process stops
+    /// itself (SIGSTOP), so a test can kill it exactly inside the commit-to-acknowledgement window.
+    #if DEBUG
     private var stopAfterCommits = ProcessInfo.processInfo.environment["COLLECTOR_FAULT_STOP_AFTER_COMMITS"].flatMap { Int($0) }
+    #else
+    private var stopAfterCommits: Int?
+    #endif
 
     init(config: CollectorConfig, catalogue: Catalogue, store: TelemetryStore, alerts: AlertStage, status: CollectorStatus, metrics: IngestMetrics,
          clock: any WallClock, logger: Logger) throws {

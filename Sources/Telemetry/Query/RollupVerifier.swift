@@ -50,9 +50,10 @@ public struct RollupVerifier: Sendable {
         self.reader = reader
     }
 
-    /// Checks every stored series' buckets that start in `from ..< to`; keeps the first
+    /// Checks every stored series' buckets that start at or after `from`; keeps the first
     /// `maxReported` mismatches in the report (all are counted).
-    public func verify(from: EpochMillis, to: EpochMillis = .max, maxReported: Int = 20) async throws -> Report {
+    public func verify(from: EpochMillis, maxReported: Int = 20) async throws -> Report {
+        let to = EpochMillis.max
         var report = Report()
         for tier in Tier.allCases {
             report.buckets[tier] = 0

@@ -3,7 +3,8 @@ import Foundation
 /// An exclusive hold on a store, so only one process writes it: the daemon, `collector
 /// import` and `collector verify` each take it for as long as they run, and refuse to start
 /// while another holds it. It is an `flock` on a file beside the database (`<path>.lock`,
-/// created if missing and never deleted), so the kernel releases it when the holder exits,
+/// created if missing and never deleted; symbolic links resolved first), so the kernel
+/// releases it when the holder exits,
 /// however it exits; a stale lock file is harmless.
 public final class StoreLock: Sendable {
     /// Another process holds the store.
@@ -17,7 +18,8 @@ public final class StoreLock: Sendable {
 
     /// Takes the store at `databasePath`, or throws `Held` at once if another process has it.
     public init(databasePath: String) throws {
-        lockPath = databasePath + ".lock"
+        // The same file reached through a symbolic link gets the same lock.
+        lockPath = URL(fileURLWithPath: databasePath).resolvingSymlinksInPath().path + ".lock"
         let dir = (lockPath as NSString).deletingLastPathComponent
         if !dir.isEmpty { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
         let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)

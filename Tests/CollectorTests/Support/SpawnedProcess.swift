@@ -54,7 +54,12 @@ final class SpawnedProcess: @unchecked Sendable {
         pid = child
     }
 
+    /// Guards `exit`: the child is reaped once, whichever thread asks first.
+    private let lock = NSLock()
+
     var isRunning: Bool {
+        lock.lock()
+        defer { lock.unlock() }
         if exit != nil { return false }
         var status: Int32 = 0
         let r = waitpid(pid, &status, WNOHANG)
@@ -84,7 +89,13 @@ final class SpawnedProcess: @unchecked Sendable {
         }
     }
 
-    deinit { if isRunning { kill(pid, SIGKILL); _ = isRunning } }
+    deinit {
+        if isRunning {
+            kill(pid, SIGKILL)
+            var status: Int32 = 0
+            _ = waitpid(pid, &status, 0)   // reaped: no zombie left behind
+        }
+    }
 }
 
 /// glibc's `posix_spawn_file_actions_addchdir_np` (2.29 and later): the child's working

@@ -41,7 +41,8 @@ var collectorBinary: String {
     ProcessInfo.processInfo.environment["COLLECTOR_BIN"] ?? packageRoot + "/.build/debug/collector"
 }
 
-/// `collectorBinary`, refused when it is missing or older than a Swift or C source file: `swift test` builds the test targets, not the executable the integration tests
+/// `collectorBinary`, refused when it is missing or older than a file compiled into it (Swift,
+/// C, the embedded dashboard): `swift test` builds the test targets, not the executable the integration tests
 /// start, so without this check a stale daemon would be tested. `make test` builds it first.
 func checkedCollectorBinary() throws -> String {
     if let problem = binaryProblem { throw HarnessError(problem) }
@@ -60,7 +61,7 @@ private let binaryProblem: String? = {
     var paths: [String] = []
     let sources = packageRoot + "/Sources"
     for case let rel as String in fm.enumerator(atPath: sources) ?? FileManager.DirectoryEnumerator()
-    where [".swift", ".h", ".c", ".modulemap"].contains(where: rel.hasSuffix) {
+    where [".swift", ".h", ".c", ".modulemap", ".html"].contains(where: rel.hasSuffix) {
         paths.append(sources + "/" + rel)
     }
     for path in paths {
