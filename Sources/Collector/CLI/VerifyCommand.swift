@@ -52,7 +52,7 @@ struct VerifyCommand: AsyncParsableCommand {
                                            quarantineLimit: cfg.storage.quarantineLimit)
             try store.close()
             let reader = TelemetryReader(pool: pool, timeZone: cfg.timezone)
-            report = try await RollupVerifier(reader: reader).verify(from: horizon, maxReported: maxReport)
+            report = try await RollupVerifier(reader: reader, timeZone: cfg.timezone).verify(from: horizon, maxReported: maxReport)
         } catch {
             FileHandle.standardError.write(Data("collector verify: \(path): \(error)\n".utf8))
             throw ExitCode(1)

@@ -9,6 +9,10 @@ import Foundation
 /// Raw readings are kept for a retention while rollups stay longer, so only buckets that
 /// start at or after `from` are checked: before it, raw may have been pruned. Sums are
 /// compared up to floating-point summation order (a relative 1e-9); everything else exactly.
+///
+/// The recompute shares no code with the write path: it aggregates with plain comparisons
+/// (not `Bucket.add`) and finds local midnights with Foundation's calendar (not `LocalDays`),
+/// so a bug in either shows up as a mismatch rather than being repeated on both sides.
 public struct RollupVerifier: Sendable {
     /// One bucket whose stored rollup differs from the recompute (nil: no such bucket).
     public struct Mismatch: Sendable, CustomStringConvertible {
@@ -45,9 +49,40 @@ public struct RollupVerifier: Sendable {
     public let reader: TelemetryReader
     /// Readings read per query while recomputing a series.
     public var pageSize = 100_000
+    private let calendar: Calendar
 
-    public init(reader: TelemetryReader) {
+    public init(reader: TelemetryReader, timeZone: TimeZoneID) {
         self.reader = reader
+        var c = Calendar(identifier: .gregorian)
+        c.timeZone = timeZone.zone
+        calendar = c
+    }
+
+    /// The start of the bucket of `tier` holding `t`: epoch-aligned minutes, quarters and
+    /// hours; local days by the calendar (`day` caches the last one looked up).
+    private func bucketStart(_ tier: Tier, _ t: EpochMillis, day: inout (start: EpochMillis, end: EpochMillis)) -> EpochMillis {
+        guard tier == .day else { return (t >= 0 ? t : t - tier.widthMillis + 1) / tier.widthMillis * tier.widthMillis }
+        if t >= day.start && t < day.end { return day.start }
+        let date = Date(timeIntervalSince1970: Double(t) / 1000)
+        let start = calendar.startOfDay(for: date)
+        let next = calendar.date(byAdding: .day, value: 1, to: start) ?? start.addingTimeInterval(86_400)
+        day = (EpochMillis((start.timeIntervalSince1970 * 1000).rounded()), EpochMillis((next.timeIntervalSince1970 * 1000).rounded()))
+        return day.start
+    }
+
+    /// Adds one reading to a recomputed bucket, with nothing from `Bucket`'s own methods.
+    private static func fold(_ b: inout Bucket?, time: EpochMillis, value: Double) {
+        guard var x = b else {
+            b = Bucket(count: 1, sum: value, min: value, max: value, firstTime: time, first: value, lastTime: time, last: value)
+            return
+        }
+        x.count += 1
+        x.sum += value
+        x.min = Swift.min(x.min, value)
+        x.max = Swift.max(x.max, value)
+        if time < x.firstTime { x.firstTime = time; x.first = value }
+        if time > x.lastTime { x.lastTime = time; x.last = value }
+        b = x
     }
 
     /// Checks every stored series' buckets that start at or after `from`; keeps the first
@@ -62,15 +97,16 @@ public struct RollupVerifier: Sendable {
         for info in try await reader.seriesList() {
             report.series += 1
             var recomputed: [Tier: [EpochMillis: Bucket]] = [:]
+            var day: (start: EpochMillis, end: EpochMillis) = (0, 0)
             var next = from
             while next < to {
                 let (page, more) = try await reader.raw(info.id, from: next, to: to, limit: pageSize)
                 for s in page {
                     for tier in Tier.allCases {
-                        let start = reader.bucketStart(tier, s.time)
+                        let start = bucketStart(tier, s.time, day: &day)
                         // A day bucket can start before `from` and still hold this reading.
                         guard start >= from else { continue }
-                        recomputed[tier, default: [:]][start, default: .empty].add(time: s.time, value: s.value)
+                        Self.fold(&recomputed[tier, default: [:]][start], time: s.time, value: s.value)
                     }
                 }
                 report.readings += page.count
