@@ -6,8 +6,9 @@
 # from the stored raw readings (`collector verify`, through the store's read API, not its
 # layout). Prints the counts; exit 0 only if both hold.
 # Derived series (fire danger, flood risk, coverage, ...) are in the tier check but not in
-# the exactly-once count: today they are computed in the alert worker's memory and a kill
-# can lose some; once they are journalled with their inputs they will be counted too.
+# the exactly-once count: a kill no longer loses them (recomputed from the journal at the
+# next start), but counting them needs `collector verify` to recompute them from their
+# inputs, which it does not do yet.
 #
 #   make chaos                     # 10 kills, 3 minutes of stream, a 30 s broker outage
 #   CHAOS_SHORT=1 make chaos       # the short form `make test` runs: 3 kills, 40 s, 5 s outage

@@ -56,7 +56,8 @@ struct Daemon {
         let store: TelemetryStore
         do {
             store = try TelemetryStore(pool: pool, timeZone: config.timezone,
-                                       maxSeries: config.limits.maxSeries, quarantineLimit: config.storage.quarantineLimit)
+                                       maxSeries: config.limits.maxSeries, quarantineLimit: config.storage.quarantineLimit,
+                                       tracksDerived: true)
         } catch {
             throw StartupError("cannot load series from '\(config.storage.path)': \(error)")
         }

@@ -204,4 +204,48 @@ import Testing
         #expect(try await points("flood_risk_level").last?.t == t + 86_400)
         _ = try await c.terminate()
     }
+
+    /// A kill after the commit of a gauge's readings and before the commit of the readings
+    /// derived from them (the collector stops itself after the commit, fault injection): the
+    /// next start derives them from the journal. Before, they were lost for good: the broker
+    /// redelivers the inputs, which are duplicates by then and derive nothing.
+    @Test func derivedReadingsSurviveAKillBeforeTheirCommit() async throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir + "/sensors", withIntermediateDirectories: true)
+        try """
+            sensors:
+              - {id: hy-k1, kind: hydro, district: sin-ho, interval: 10m, susceptibility: high, metrics: {rain_mm: {unit: mm}}}
+            """.write(toFile: dir + "/sensors/catalogue.yaml", atomically: true, encoding: .utf8)
+        try "rules: []\n".write(toFile: dir + "/sensors/rules.yaml", atomically: true, encoding: .utf8)
+        let broker = try MosquittoBroker(dir: dir)
+        defer { broker.stop() }
+        try await broker.waitReady()
+        let c = try CollectorProcess(dir: dir, brokerPort: broker.port, clientID: "it-derived-kill",
+                                     extraYAML: "sensors: \(dir)/sensors")
+        try c.start(environment: ["COLLECTOR_FAULT_STOP_AFTER_COMMITS": "1"])
+        try await c.waitReady()
+        let now = Int(Date().timeIntervalSince1970)
+        // One message: a wet day, then 150 mm in the last hours: level 2 (high area).
+        try broker.publishOne(topic: "telemetry/hy-k1", payload: #"[{"bn": "hy-k1:", "n": "rain_mm", "t": \#(now - 86_400 - 3_600), "v": 20}, {"n": "rain_mm", "t": \#(now - 3_600), "v": 150}]"#)
+        try await waitUntil("the collector stopped after committing the readings", seconds: 20) { c.isStopped }
+        try await c.kill()
+        try c.start()
+        try await c.waitReady()
+        func last(_ metric: String) async throws -> Double? {
+            let o = try? await httpJSON(c.baseURL + "/api/v1/raw?series=hy-k1/\(metric)&from=\(now - 3 * 86_400)&to=\(now + 60)")
+            return ((o?["points"] as? [[String: Any]]) ?? []).last.flatMap { ($0["value"] as? NSNumber)?.doubleValue }
+        }
+        try await waitUntil("the derived readings, from the journal", seconds: 20) {
+            let sum = try await last("rain_24h_mm"), level = try await last("flood_risk_level")
+            return sum == 150 && level == 2
+        }
+        #expect(c.log().contains("derived series recomputed for readings committed before the last stop"))
+        _ = try await c.terminate()
+        // A clean stop records how far derived readings go: nothing to recompute at the next start.
+        try c.start()
+        try await c.waitReady()
+        _ = try await c.terminate()
+        #expect(c.log().components(separatedBy: "derived series recomputed").count == 2, "recomputed once only")
+    }
 }

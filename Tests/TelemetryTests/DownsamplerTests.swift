@@ -262,7 +262,7 @@ import Testing
         let applied = try pool.read { try TelemetryDatabase.migrator.appliedMigrations($0) }
         #expect(applied == ["v1: series, raw readings, rollups, quarantine", "v2: series labels from topic patterns",
                             "v3: rollup journal for deferred rollup merges", "v4: rollups move to their own file",
-                            "v5: one packed journal row per commit"])
+                            "v5: one packed journal row per commit", "v6: how far derived series are committed"])
         let store = try TelemetryStore(pool: pool, timeZone: .utc)
         #expect(store.registry.count == 2)
         #expect(store.registry.id(of: try SeriesName(parsing: "b/y")) == SeriesID(1))

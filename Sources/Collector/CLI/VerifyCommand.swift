@@ -47,9 +47,10 @@ struct VerifyCommand: AsyncParsableCommand {
             defer { withExtendedLifetime(lock) {} }
             let pool = try TelemetryDatabase.open(path: path, durability: cfg.storage.durability,
                                                   extraMigrations: AlertStore.registerMigrations)
-            // Recovery, as a start does: the journal replayed into raw and the rollups.
+            // Recovery, as a start does: the journal replayed into raw and the rollups. The
+            // journal rows whose derived series are not stored yet stay for the daemon.
             let store = try TelemetryStore(pool: pool, timeZone: cfg.timezone, maxSeries: cfg.limits.maxSeries,
-                                           quarantineLimit: cfg.storage.quarantineLimit)
+                                           quarantineLimit: cfg.storage.quarantineLimit, tracksDerived: true)
             try store.close()
             let reader = TelemetryReader(pool: pool, timeZone: cfg.timezone)
             report = try await RollupVerifier(reader: reader, timeZone: cfg.timezone).verify(from: horizon, maxReported: maxReport)

@@ -17,7 +17,9 @@ import Telemetry
 final class AlertWorker: @unchecked Sendable, SampleHistory {
     enum Job {
         /// A commit's new readings, and the names of the series registered since the last job.
-        case committed([BoundReading], newNames: [SeriesName], now: EpochMillis)
+        /// `journalID`: the journal row holding these readings (the derived readings computed
+        /// from them are committed with it as the derived watermark).
+        case committed([BoundReading], newNames: [SeriesName], now: EpochMillis, journalID: Int64? = nil)
         case storage(ok: Bool, reason: String, subject: String, now: EpochMillis)
         case reload(Catalogue, [Rule], now: EpochMillis)
         case republishFiring
@@ -29,7 +31,9 @@ final class AlertWorker: @unchecked Sendable, SampleHistory {
     private let samples: RecentSamples
     private let clock: any WallClock
     private let wake: () -> Void
-    private let outbox = Mutex<[Reading]>([])
+    /// Derived readings for the loop to commit, and the journal row up to which every
+    /// committed reading's derived readings are among them or committed before.
+    private let outbox = Mutex<(readings: [Reading], upTo: Int64?)>(([], nil))
 
     // Guarded by `cond`.
     private let cond = NSCondition()
@@ -69,11 +73,11 @@ final class AlertWorker: @unchecked Sendable, SampleHistory {
     }
 
     /// Derived readings waiting to be committed (taken by the ingest loop).
-    func takeDerived() -> [Reading] {
-        outbox.withLock { o in defer { o.removeAll() }; return o }
+    func takeDerived() -> (readings: [Reading], upTo: Int64?) {
+        outbox.withLock { o in defer { o = ([], nil) }; return o }
     }
 
-    var hasDerived: Bool { outbox.withLock { !$0.isEmpty } }
+    var hasDerived: Bool { outbox.withLock { !$0.readings.isEmpty } }
 
     func start() {
         cond.lock()
@@ -93,7 +97,7 @@ final class AlertWorker: @unchecked Sendable, SampleHistory {
     func submit(_ job: Job) {
         cond.lock()
         queue.append(job)
-        if case .committed(let rs, _, _) = job {
+        if case .committed(let rs, _, _, _) = job {
             queuedReadings += rs.count
             queueDepth(queuedReadings)
         }
@@ -128,7 +132,7 @@ final class AlertWorker: @unchecked Sendable, SampleHistory {
             // Every reading committed before the next queued commit has been seen: time is
             // judged as of then, so a backlog still queued here does not look like silence.
             let seenUntil = queue.lazy.compactMap { j -> EpochMillis? in
-                if case .committed(_, _, let now) = j { return now } else { return nil }
+                if case .committed(_, _, let now, _) = j { return now } else { return nil }
             }.first
             busy = true
             cond.unlock()
@@ -136,12 +140,17 @@ final class AlertWorker: @unchecked Sendable, SampleHistory {
             // Time passes too: pending timers, silences, coverage (at most once a second inside).
             var out = stage.tick(now: min(clock.now(), seenUntil ?? .max), history: self)
             out += stage.takeDerived()
-            if !out.isEmpty {
-                outbox.withLock { $0 += out }
-                wake()
+            var done: Int64?
+            if case .committed(_, _, _, let id)? = job { done = id }
+            if !out.isEmpty || done != nil {
+                outbox.withLock { o in
+                    o.readings += out
+                    if let done { o.upTo = max(o.upTo ?? done, done) }
+                }
+                if !out.isEmpty { wake() }
             }
             cond.lock()
-            if case .committed(let rs, _, _)? = job {
+            if case .committed(let rs, _, _, _)? = job {
                 queuedReadings -= rs.count
                 queueDepth(queuedReadings)
             }
@@ -159,7 +168,7 @@ final class AlertWorker: @unchecked Sendable, SampleHistory {
         handed = [:]
         indexedJobs = 0
         switch job {
-        case .committed(let readings, let newNames, let now):
+        case .committed(let readings, let newNames, let now, _):
             samples.learn(newNames, first: names.count)
             names += newNames
             samples.record(readings)
@@ -200,7 +209,7 @@ final class AlertWorker: @unchecked Sendable, SampleHistory {
         historyCalls += 1
         if historyCalls <= Self.indexAfter {
             var times = current.filter { $0.series == id }.map(\.time)
-            for case .committed(let rs, _, _) in queued {
+            for case .committed(let rs, _, _, _) in queued {
                 for r in rs where r.series == id { times.append(r.time) }
             }
             return times
@@ -208,7 +217,7 @@ final class AlertWorker: @unchecked Sendable, SampleHistory {
         if historyCalls == Self.indexAfter + 1 {
             for r in current { handed[r.series, default: []].append(r.time) }
         }
-        for case .committed(let rs, _, _) in queued[indexedJobs...] {
+        for case .committed(let rs, _, _, _) in queued[indexedJobs...] {
             for r in rs { handed[r.series, default: []].append(r.time) }
         }
         indexedJobs = queued.count

@@ -62,6 +62,11 @@ final class IngestLoop: @unchecked Sendable {
     static let idleAfter: Duration = .seconds(1)
     private var lastRead = ContinuousClock.now
     private var lastHandOff = ContinuousClock.now
+    /// Derived readings taken from the alert worker and not yet committed, and the journal row
+    /// up to which their inputs' derived readings are in them or committed (the store's
+    /// derived watermark, written with them).
+    private var derivedCarry: [Reading] = []
+    private var derivedUpTo: Int64?
     /// Fault injection for the tests (`COLLECTOR_FAULT_STOP_AFTER_COMMITS=N`, debug builds only):
     /// after the Nth commit of MQTT messages, before their PUBACKs leave, the process stops
     /// itself (SIGSTOP), so a test can kill it exactly inside the commit-to-acknowledgement window.
@@ -167,6 +172,7 @@ final class IngestLoop: @unchecked Sendable {
         logger.info("ingest loop starting", metadata: ["broker": "\(config.mqtt.url)", "client_id": "\(config.mqtt.clientID)"])
         alerts.start()
         publisher.start()
+        replayUnderivedJournal()
         while !stopRequested.load(ordering: .acquiring) {
             applyReload()
             if case .down(let retryAt) = link {
@@ -228,15 +234,40 @@ final class IngestLoop: @unchecked Sendable {
     /// back. False when a commit failed (the link is cut).
     @discardableResult
     private func commitPending() -> Bool {
-        let derived = alerts.takeDerived()
-        if !derived.isEmpty && !store.bind(derived, into: &batch) {
+        let (derived, upTo) = alerts.takeDerived()
+        if let upTo { derivedUpTo = max(derivedUpTo ?? upTo, upTo) }
+        // Kept until a commit holds them: a failed commit does not lose them (the broker
+        // redelivers the messages, but nobody redelivers derived readings).
+        derivedCarry += derived
+        if !derivedCarry.isEmpty && !store.bind(derivedCarry, into: &batch) {
             logger.warning("derived series dropped: limits.max_series reached")
+            derivedCarry.removeAll()
         }
         guard batchMessages > 0 || !batch.readings.isEmpty else {
             if store.hasUnhandedRollups { handOffRollups() }
             return true
         }
         return commit()
+    }
+
+    /// Readings a previous run committed but whose derived readings it did not commit (killed
+    /// in between): fed to the alert worker again, from the journal, before anything new, so
+    /// derived series are as durable as their inputs.
+    private func replayUnderivedJournal() {
+        let rows: [(id: Int64, readings: [BoundReading])]
+        do { rows = try store.journal(after: store.derivedUpTo) } catch {
+            logger.error("cannot read the journal to recompute derived series", metadata: ["error": "\(error)"])
+            return
+        }
+        guard !rows.isEmpty else { return }
+        var names = (namesSent..<store.registry.count).map { store.registry.name(of: SeriesID(Int32($0))) }
+        namesSent = store.registry.count
+        for row in rows {
+            alerts.submit(.committed(row.readings, newNames: names, now: clock.now(), journalID: row.id))
+            names = []
+        }
+        logger.notice("derived series recomputed for readings committed before the last stop",
+                      metadata: ["journal_rows": "\(rows.count)", "readings": "\(rows.reduce(0) { $0 + $1.readings.count })"])
     }
 
     private func readWhileReadable(_ fd: Int32) {
@@ -262,14 +293,15 @@ final class IngestLoop: @unchecked Sendable {
         alerts.commitGate.lock()
         defer { alerts.commitGate.unlock() }
         do {
-            let stats = try store.commit(batch, now: clock.now(), rollups: keep ? .keep : .handOff)
+            let stats = try store.commit(batch, now: clock.now(), rollups: keep ? .keep : .handOff, derivedUpTo: derivedUpTo)
+            derivedCarry.removeAll()
             let committedAt = clock.now()
             var newNames: [SeriesName] = []
             if namesSent < store.registry.count {
                 newNames = (namesSent..<store.registry.count).map { store.registry.name(of: SeriesID(Int32($0))) }
                 namesSent = store.registry.count
             }
-            alerts.submit(.committed(store.committed, newNames: newNames, now: committedAt))
+            alerts.submit(.committed(store.committed, newNames: newNames, now: committedAt, journalID: store.lastJournalID))
             if !store.hasUnhandedRollups { lastHandOff = ContinuousClock.now }
             metrics.commits.increment()
             metrics.lastCommit.set(to: Double(committedAt) / 1000)
@@ -380,6 +412,13 @@ final class IngestLoop: @unchecked Sendable {
             alerts.flush()
             guard alerts.hasDerived else { break }
             guard commitPending() else { break }
+        }
+        // And how far they go, so the next start does not recompute them.
+        _ = commitPending()
+        if let upTo = derivedUpTo, upTo > store.derivedUpTo {
+            do { try store.commit(IngestBatch(), now: clock.now(), rollups: .handOff, derivedUpTo: upTo) } catch {
+                logger.warning("cannot record how far derived series are stored; the next start recomputes them", metadata: ["error": "\(error)"])
+            }
         }
         alerts.stop()
         publisher.stop()

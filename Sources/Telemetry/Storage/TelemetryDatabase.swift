@@ -181,6 +181,12 @@ public enum TelemetryDatabase {
                 try db.execute(sql: "INSERT INTO rollup_journal (id, readings) VALUES (?, ?)", arguments: [last, Data(bytes)])
             }
         }
+        m.registerMigration("v6: how far derived series are committed") { db in
+            // Journal rows already there predate the watermark: counted as done.
+            let last = try Int64.fetchOne(db, sql: "SELECT max(id) FROM rollup_journal") ?? 0
+            try db.execute(sql: "CREATE TABLE derived_state (id INTEGER PRIMARY KEY CHECK (id = 1), upto INTEGER NOT NULL)")
+            try db.execute(sql: "INSERT INTO derived_state VALUES (1, ?)", arguments: [last])
+        }
         return m
     }
 

@@ -32,6 +32,13 @@ public final class TelemetryStore {
     private var minuteMergedUpTo: Int64
     /// Journal rows up to this id are deleted.
     private var trimmedUpTo: Int64 = 0
+    /// With `tracksDerived`: journal rows up to this id have had their derived readings
+    /// committed (`derived_state.upto`, written in the commit that carries them). The journal
+    /// keeps the rows after it, so a restart feeds their readings to the derived series again.
+    public private(set) var derivedUpTo: Int64 = 0
+    private let tracksDerived: Bool
+    /// The journal row the last commit wrote (nil: it accepted no new reading).
+    public private(set) var lastJournalID: Int64?
     /// The journal row being written (reused between commits).
     private var packed: [UInt8] = []
     /// Topic-pattern labels of series created since the last commit.
@@ -92,8 +99,10 @@ public final class TelemetryStore {
                 rollupQueueLimit: Int = RollupMerger.defaultQueueLimit,
                 rollupCoarseInterval: Duration = RollupMerger.defaultCoarseInterval,
                 rawRotation: Duration = TelemetryStore.defaultRawRotation,
+                tracksDerived: Bool = false,
                 monotonic: @escaping () -> ContinuousClock.Instant = { ContinuousClock.now }) throws {
         self.pool = pool
+        self.tracksDerived = tracksDerived
         self.rawRotation = rawRotation
         self.monotonic = monotonic
         self.lastSliceWrite = monotonic()
@@ -111,11 +120,13 @@ public final class TelemetryStore {
         downsampler.reserve(seriesCount: registry.count)
         newestAccepted = ContiguousArray(repeating: Self.unknownTime, count: registry.count)
         // The merger's connection follows the writer's durability and size cap.
-        let (synchronous, maxPages, lastJournalID) = try pool.barrierWriteWithoutTransaction { db in
+        let (synchronous, maxPages, lastJournalID, derivedUpTo) = try pool.barrierWriteWithoutTransaction { db in
             (try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? 1,
              try Int64.fetchOne(db, sql: "PRAGMA max_page_count") ?? Int64(Int32.max),
-             try Int64.fetchOne(db, sql: "SELECT max(id) FROM rollup_journal") ?? 0)
+             try Int64.fetchOne(db, sql: "SELECT max(id) FROM rollup_journal") ?? 0,
+             try Int64.fetchOne(db, sql: "SELECT upto FROM derived_state WHERE id = 1") ?? 0)
         }
+        self.derivedUpTo = derivedUpTo
         merger = try RollupMerger(path: TelemetryDatabase.rollupsPath(for: pool.path), synchronous: synchronous,
                                   maxPageCount: maxPages, queueLimit: rollupQueueLimit,
                                   coarseInterval: rollupCoarseInterval)
@@ -188,12 +199,14 @@ public final class TelemetryStore {
     /// merge is thrown after the commit succeeded: the readings are stored and journaled, and
     /// the merge is tried again.
     @discardableResult
-    public func commit(_ batch: IngestBatch, now: EpochMillis, rollups: RollupMode = .mergeNow) throws -> CommitStats {
+    public func commit(_ batch: IngestBatch, now: EpochMillis, rollups: RollupMode = .mergeNow,
+                       derivedUpTo: Int64? = nil) throws -> CommitStats {
         var stats = CommitStats()
         let handOver = rollups != .keep || pendingReadings + batch.readings.count > Self.maxDeferredReadings
         if handOver { try merger.waitForRoom() }
         let firstJournalID = nextJournalID
-        let trimTo = min(merger.mergedUpTo, rawWrittenUpTo)
+        let trimTo = trimLimit
+        let advanceDerived = derivedUpTo.flatMap { $0 > self.derivedUpTo ? $0 : nil }
         let clock = monotonic()
         let slices = slicesDue(clock)
         var sliceWritten: [Int] = []
@@ -231,6 +244,9 @@ public final class TelemetryStore {
                 }
                 stats.inserted = accepted.count
                 try journal(db)
+                if let advanceDerived {
+                    try db.execute(sql: "UPDATE derived_state SET upto = ? WHERE id = 1", arguments: [advanceDerived])
+                }
                 try trimJournal(to: trimTo, db)
                 try saveQuarantine(db, batch.quarantine)
                 stats.quarantined = batch.quarantine.count
@@ -246,6 +262,8 @@ public final class TelemetryStore {
             throw error
         }
         trimmedUpTo = max(trimmedUpTo, trimTo)
+        if let advanceDerived { self.derivedUpTo = advanceDerived }
+        lastJournalID = nextJournalID > firstJournalID ? firstJournalID : nil
         for n in sliceWritten { sliceDone(nextSlice, written: n, clock: clock, before: firstJournalID - 1) }
         // Nothing pending: every journal row before this commit's has its readings in `raw`.
         if pendingCount == 0 { rawWrittenUpTo = max(rawWrittenUpTo, firstJournalID - 1) }
@@ -286,7 +304,7 @@ public final class TelemetryStore {
     public func mergeRollups() throws {
         if hasUnhandedRollups { try commit(IngestBatch(), now: 0, rollups: .mergeNow) }
         try merger.wait(upTo: handedUpTo)
-        let merged = min(merger.mergedUpTo, rawWrittenUpTo)
+        let merged = trimLimit
         if merged > trimmedUpTo {
             try pool.write { try trimJournal(to: merged, $0) }
             trimmedUpTo = merged
@@ -367,7 +385,7 @@ public final class TelemetryStore {
     public func writePendingSlice() throws {
         guard pendingCount > 0 else { return }
         let k = nextSlice
-        let trimTo = min(merger.mergedUpTo, rawWrittenUpTo)
+        let trimTo = trimLimit
         let written = try pool.write { db in
             try trimJournal(to: trimTo, db)
             return try writeRaw(slice: k, db)
@@ -375,6 +393,28 @@ public final class TelemetryStore {
         trimmedUpTo = max(trimmedUpTo, trimTo)
         sliceDone(k, written: written, clock: monotonic(), before: nextJournalID - 1)
         if pendingCount == 0 { rawWrittenUpTo = max(rawWrittenUpTo, nextJournalID - 1) }
+    }
+
+    /// How far the journal may be trimmed: merged, in `raw`, and (with `tracksDerived`) with
+    /// its derived readings committed.
+    private var trimLimit: Int64 {
+        min(merger.mergedUpTo, rawWrittenUpTo, tracksDerived ? derivedUpTo : .max)
+    }
+
+    /// The journal rows after `id`, oldest first: at a start, the readings whose derived
+    /// readings a previous run may not have committed (`derivedUpTo`).
+    public func journal(after id: Int64) throws -> [(id: Int64, readings: [BoundReading])] {
+        try pool.read { db in
+            var out: [(id: Int64, readings: [BoundReading])] = []
+            let rows = try Row.fetchCursor(db, sql: "SELECT id, readings FROM rollup_journal WHERE id > ? ORDER BY id", arguments: [id])
+            while let row = try rows.next() {
+                let data: Data = row[1]
+                var readings: [BoundReading] = []
+                data.withUnsafeBytes { JournalPack.forEach(in: $0) { readings.append($0) } }
+                out.append((row[0], readings))
+            }
+            return out
+        }
     }
 
     /// Deletes the journal rows up to `id` (merged and in `raw`), in the caller's transaction,
