@@ -169,4 +169,19 @@ final class MemoryHistory: SampleHistory {
         #expect(h.values("transformer.tr/energy_loss_pct").isEmpty)
         #expect(h.values("transformer.tr/feeder_meter_fault").map(\.v) == [1])
     }
+
+    /// A shuffled backlog: each value that describes one reading is stamped at that reading's
+    /// time, not bunched after the newest one.
+    @Test func aShuffledBacklogIsStampedAtItsReadings() throws {
+        var counter = SensorEntry(id: "tf", kind: .traffic, district: "d", zone: "j", intervalMillis: 60_000)
+        counter.freeFlowKmh = 40
+        var gauge = SensorEntry(id: "rv", kind: .hydro, district: "d", intervalMillis: 600_000)
+        gauge.alarmLevelsM = [1, 2, 3]
+        var h = Harness(Catalogue(sensors: [counter, gauge]))
+        let times = (0..<30).map { Self.at(1, 8) + EpochMillis($0) * 60_000 }
+        try h.commit(times.reversed().map { ("tf/speed_kmh", $0, 20) } + times.shuffled().map { ("rv/level_m", $0, 2.5) })
+        #expect(h.values("tf/congestion").map(\.t).sorted() == times)
+        #expect(h.values("tf/travel_time_index").map(\.t).sorted() == times)
+        #expect(h.values("rv/water_alarm_level").allSatisfy { times.contains($0.t) })
+    }
 }

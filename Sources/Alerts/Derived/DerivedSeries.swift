@@ -113,9 +113,9 @@ public final class DerivedSeries {
         case "level_m":
             if let levels = entry?.alarmLevelsM {
                 derive(name.sensor, "water_alarm_level", time: r.time, value: Double(WaterAlarm.level(r.value, levels: levels)),
-                       level: true)
+                       level: true, exact: true)
                 if let rise = WaterAlarm.risePerHour(sample, recent: history.recent(r.series)) {
-                    derive(name.sensor, "level_rise_m_h", time: r.time, value: (rise * 1000).rounded() / 1000)
+                    derive(name.sensor, "level_rise_m_h", time: r.time, value: (rise * 1000).rounded() / 1000, exact: true)
                 }
             }
         case "pm25_ugm3", "pm10_ugm3":
@@ -296,8 +296,8 @@ public final class DerivedSeries {
         t.record(metric: name.metric, time: s.time, value: s.value)
         // Each hour once it is complete, stamped at its start.
         for done in t.takeCompleted() {
-            if let a = done.hourly { derive(name.sensor, "aqi", time: done.hour, value: a) }
-            if let a = done.daily { derive(name.sensor, "aqi_24h", time: done.hour, value: a) }
+            if let a = done.hourly { derive(name.sensor, "aqi", time: done.hour, value: a, exact: true) }
+            if let a = done.daily { derive(name.sensor, "aqi_24h", time: done.hour, value: a, exact: true) }
         }
         air[name.sensor] = t
     }
@@ -342,9 +342,9 @@ public final class DerivedSeries {
         freeFlow[entry.id] = est
         guard let ff = entry.freeFlowKmh ?? est.freeFlowKmh else { return }
         let c = (Congestion.index(speedKmh: s.value, freeFlowKmh: ff) * 1000).rounded() / 1000
-        derive(entry.id, "congestion", time: s.time, value: c)
+        derive(entry.id, "congestion", time: s.time, value: c, exact: true)
         if let tti = Congestion.travelTimeIndex(speedKmh: s.value, freeFlowKmh: ff) {
-            derive(entry.id, "travel_time_index", time: s.time, value: (tti * 1000).rounded() / 1000)
+            derive(entry.id, "travel_time_index", time: s.time, value: (tti * 1000).rounded() / 1000, exact: true)
         }
         latestCongestion[entry.id] = c
         if let j = entry.zone, let members = junctions[j] {
@@ -435,15 +435,19 @@ public final class DerivedSeries {
         return t
     }
 
-    /// One derived reading, at a time strictly after the series' previous one. A `level`
-    /// (a value that changes seldom) is stored only when it differs from the series' last
-    /// stored value or `levelHeartbeat` has passed since it, in reading time.
-    private func derive(_ sensor: String, _ metric: String, time: EpochMillis, value: Double, level: Bool = false) {
+    /// One derived reading. `exact`: at `time` itself, for a value that describes one input
+    /// reading or one bucket (a station's congestion at a reading, an hour's AQI), so a late
+    /// or shuffled backlog lands where it belongs; each such time comes once. Otherwise at a
+    /// time strictly after the series' previous one: for a value "as of now" of several
+    /// inputs (a 24 h sum, a scope's maximum), where a late input gives a newer value. A
+    /// `level` (a value that changes seldom) is stored only when it differs from the series'
+    /// last stored value or `levelHeartbeat` has passed since it, in reading time.
+    private func derive(_ sensor: String, _ metric: String, time: EpochMillis, value: Double, level: Bool = false, exact: Bool = false) {
         guard let name = try? SeriesName(sensor: sensor, metric: metric) else { return }
         let last = lastStored[name]
-        if level, let last, last.value == value, time - last.time < Self.levelHeartbeat { return }
-        let t = max(time, (last?.time ?? .min) + 1)
-        lastStored[name] = Sample(time: t, value: value)
+        if level, let last, last.value == value, abs(time - last.time) < Self.levelHeartbeat { return }
+        let t = exact ? time : max(time, (last?.time ?? .min) + 1)
+        if t >= last?.time ?? .min { lastStored[name] = Sample(time: t, value: value) }
         pending.append(Reading(series: name, time: t, value: value))
     }
 }
