@@ -155,33 +155,45 @@ import Testing
         _ = try await c.terminate()
     }
 
+    /// One rain gauge (`id`, in a `susceptibility` area) in a catalogue of its own with no
+    /// rules, its broker, and a collector on them (not started).
+    static func gaugeOnly(_ id: String, susceptibility: String, clientID: String, dir: String,
+                          extraYAML: String = "") async throws -> (MosquittoBroker, CollectorProcess) {
+        try FileManager.default.createDirectory(atPath: dir + "/sensors", withIntermediateDirectories: true)
+        try """
+            sensors:
+              - {id: \(id), kind: hydro, district: sin-ho, interval: 10m, susceptibility: \(susceptibility), metrics: {rain_mm: {unit: mm}}}
+            """.write(toFile: dir + "/sensors/catalogue.yaml", atomically: true, encoding: .utf8)
+        try "rules: []\n".write(toFile: dir + "/sensors/rules.yaml", atomically: true, encoding: .utf8)
+        let broker = try MosquittoBroker(dir: dir)
+        try await broker.waitReady()
+        let c = try CollectorProcess(dir: dir, brokerPort: broker.port, clientID: clientID,
+                                     extraYAML: "sensors: \(dir)/sensors\n" + extraYAML)
+        return (broker, c)
+    }
+
+    /// The points of `series` over the last three days.
+    static func points(_ c: CollectorProcess, _ series: String) async throws -> [(t: Int, v: Double)] {
+        let now = Int(Date().timeIntervalSince1970)
+        let o = try await httpJSON(c.baseURL + "/api/v1/raw?series=\(series)&from=\(now - 3 * 86_400)&to=\(now + 60)")
+        return ((o["points"] as? [[String: Any]]) ?? []).compactMap { p in
+            guard let t = (p["t"] as? NSNumber)?.intValue, let v = (p["value"] as? NSNumber)?.doubleValue else { return nil }
+            return (t, v)
+        }
+    }
+
     /// A gauge that reports only when it rains: its 24 h sum and flood-risk level fall as the
     /// rain leaves the window, with no new reading, also when that happens while the collector
     /// is down (the first tick after the start rebuilds a gauge whose stored sum is above 0).
     @Test func rainSumFallsWithTimeAlsoAfterARestart() async throws {
         let dir = try makeTempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        try FileManager.default.createDirectory(atPath: dir + "/sensors", withIntermediateDirectories: true)
-        try """
-            sensors:
-              - {id: hy-t1, kind: hydro, district: sin-ho, interval: 10m, susceptibility: medium, metrics: {rain_mm: {unit: mm}}}
-            """.write(toFile: dir + "/sensors/catalogue.yaml", atomically: true, encoding: .utf8)
-        try "rules: []\n".write(toFile: dir + "/sensors/rules.yaml", atomically: true, encoding: .utf8)
-        let broker = try MosquittoBroker(dir: dir)
+        let (broker, c) = try await Self.gaugeOnly("hy-t1", susceptibility: "medium", clientID: "it-rain-tick", dir: dir,
+                                                   extraYAML: "coverage: {interval: 1s}")
         defer { broker.stop() }
-        try await broker.waitReady()
-        let c = try CollectorProcess(dir: dir, brokerPort: broker.port, clientID: "it-rain-tick",
-                                     extraYAML: "sensors: \(dir)/sensors\ncoverage: {interval: 1s}")
         try c.start()
         try await c.waitReady()
-        func points(_ metric: String) async throws -> [(t: Int, v: Double)] {
-            let now = Int(Date().timeIntervalSince1970)
-            let o = try await httpJSON(c.baseURL + "/api/v1/raw?series=hy-t1/\(metric)&from=\(now - 3 * 86_400)&to=\(now + 60)")
-            return ((o["points"] as? [[String: Any]]) ?? []).compactMap { p in
-                guard let t = (p["t"] as? NSNumber)?.intValue, let v = (p["value"] as? NSNumber)?.doubleValue else { return nil }
-                return (t, v)
-            }
-        }
+        func points(_ metric: String) async throws -> [(t: Int, v: Double)] { try await Self.points(c, "hy-t1/\(metric)") }
         // 120 mm that leaves the 24 h window 20 s from now, after a wet day (15 mm just before
         // the window): level 1 (100-200 mm after 1-2 days, medium area).
         let t = Int(Date().timeIntervalSince1970) - 86_400 + 20
@@ -212,17 +224,8 @@ import Testing
     @Test func derivedReadingsSurviveAKillBeforeTheirCommit() async throws {
         let dir = try makeTempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        try FileManager.default.createDirectory(atPath: dir + "/sensors", withIntermediateDirectories: true)
-        try """
-            sensors:
-              - {id: hy-k1, kind: hydro, district: sin-ho, interval: 10m, susceptibility: high, metrics: {rain_mm: {unit: mm}}}
-            """.write(toFile: dir + "/sensors/catalogue.yaml", atomically: true, encoding: .utf8)
-        try "rules: []\n".write(toFile: dir + "/sensors/rules.yaml", atomically: true, encoding: .utf8)
-        let broker = try MosquittoBroker(dir: dir)
+        let (broker, c) = try await Self.gaugeOnly("hy-k1", susceptibility: "high", clientID: "it-derived-kill", dir: dir)
         defer { broker.stop() }
-        try await broker.waitReady()
-        let c = try CollectorProcess(dir: dir, brokerPort: broker.port, clientID: "it-derived-kill",
-                                     extraYAML: "sensors: \(dir)/sensors")
         try c.start(environment: ["COLLECTOR_FAULT_STOP_AFTER_COMMITS": "1"])
         try await c.waitReady()
         let now = Int(Date().timeIntervalSince1970)
@@ -232,10 +235,7 @@ import Testing
         try await c.kill()
         try c.start()
         try await c.waitReady()
-        func last(_ metric: String) async throws -> Double? {
-            let o = try? await httpJSON(c.baseURL + "/api/v1/raw?series=hy-k1/\(metric)&from=\(now - 3 * 86_400)&to=\(now + 60)")
-            return ((o?["points"] as? [[String: Any]]) ?? []).last.flatMap { ($0["value"] as? NSNumber)?.doubleValue }
-        }
+        func last(_ metric: String) async throws -> Double? { (try? await Self.points(c, "hy-k1/\(metric)"))?.last?.v }
         try await waitUntil("the derived readings, from the journal", seconds: 20) {
             let sum = try await last("rain_24h_mm"), level = try await last("flood_risk_level")
             return sum == 150 && level == 2
