@@ -67,6 +67,8 @@ final class IngestLoop: @unchecked Sendable {
     /// derived watermark, written with them).
     private var derivedCarry: [Reading] = []
     private var derivedUpTo: Int64?
+    /// Whether `derivedCarry` is bound into `batch` (the watermark may go only with them).
+    private var carryInBatch = false
     /// Fault injection for the tests (`COLLECTOR_FAULT_STOP_AFTER_COMMITS=N`, debug builds only):
     /// after the Nth commit of MQTT messages, before their PUBACKs leave, the process stops
     /// itself (SIGSTOP), so a test can kill it exactly inside the commit-to-acknowledgement window.
@@ -238,10 +240,16 @@ final class IngestLoop: @unchecked Sendable {
         if let upTo { derivedUpTo = max(derivedUpTo ?? upTo, upTo) }
         // Kept until a commit holds them: a failed commit does not lose them (the broker
         // redelivers the messages, but nobody redelivers derived readings).
+        // (A commit always follows a bind here, and resets `carryInBatch`: the carry is
+        // never bound twice.)
         derivedCarry += derived
-        if !derivedCarry.isEmpty && !store.bind(derivedCarry, into: &batch) {
-            logger.warning("derived series dropped: limits.max_series reached")
-            derivedCarry.removeAll()
+        if !derivedCarry.isEmpty && !carryInBatch {
+            if store.bind(derivedCarry, into: &batch) {
+                carryInBatch = true
+            } else {
+                logger.warning("derived series dropped: limits.max_series reached")
+                derivedCarry.removeAll()
+            }
         }
         guard batchMessages > 0 || !batch.readings.isEmpty else {
             if store.hasUnhandedRollups { handOffRollups() }
@@ -293,8 +301,13 @@ final class IngestLoop: @unchecked Sendable {
         alerts.commitGate.lock()
         defer { alerts.commitGate.unlock() }
         do {
-            let stats = try store.commit(batch, now: clock.now(), rollups: keep ? .keep : .handOff, derivedUpTo: derivedUpTo)
-            derivedCarry.removeAll()
+            // The watermark goes only with the derived readings it covers.
+            let stats = try store.commit(batch, now: clock.now(), rollups: keep ? .keep : .handOff,
+                                         derivedUpTo: derivedCarry.isEmpty || carryInBatch ? derivedUpTo : nil)
+            if carryInBatch {
+                derivedCarry.removeAll()
+                carryInBatch = false
+            }
             let committedAt = clock.now()
             var newNames: [SeriesName] = []
             if namesSent < store.registry.count {
@@ -335,6 +348,7 @@ final class IngestLoop: @unchecked Sendable {
             batchMessages = 0
             return true
         } catch {
+            carryInBatch = false   // the batch is dropped; the carry waits for the next commit
             metrics.commitFailures.increment()
             logger.error("commit failed; withholding acknowledgements, the broker keeps the messages",
                          metadata: ["error": "\(error)", "messages": "\(batchMessages)"])
@@ -415,7 +429,7 @@ final class IngestLoop: @unchecked Sendable {
         }
         // And how far they go, so the next start does not recompute them.
         _ = commitPending()
-        if let upTo = derivedUpTo, upTo > store.derivedUpTo {
+        if derivedCarry.isEmpty, let upTo = derivedUpTo, upTo > store.derivedUpTo {
             do { try store.commit(IngestBatch(), now: clock.now(), rollups: .handOff, derivedUpTo: upTo) } catch {
                 logger.warning("cannot record how far derived series are stored; the next start recomputes them", metadata: ["error": "\(error)"])
             }
