@@ -96,6 +96,7 @@ import Testing
               - {name: a, role: boss, token: "0123456789abcdef"}
               - {name: b, role: viewer, token: "short"}
             """.write(toFile: dir + "/t.yaml", atomically: true, encoding: .utf8)
+        chmod(dir + "/t.yaml", 0o600)
         #expect {
             _ = try AccessControl.load(path: dir + "/t.yaml", openMetrics: false)
         } throws: { error in
@@ -107,5 +108,30 @@ import Testing
         #expect(AccessControl.constantTimeEqual(Array("abc".utf8), Array("abc".utf8)))
         #expect(!AccessControl.constantTimeEqual(Array("abc".utf8), Array("abd".utf8)))
         #expect(!AccessControl.constantTimeEqual(Array("abc".utf8), Array("abcd".utf8)))
+        // A length difference of 256 is a difference (it was folded to 8 bits: 0).
+        let token = Array("viewer-token-0123456789".utf8)
+        #expect(!AccessControl.constantTimeEqual(token, token + [UInt8](repeating: 0, count: 256)))
+    }
+
+    /// A world-readable tokens file is refused; a YAML error names its line and never shows it.
+    @Test func tokensFileSecretsStaySecret() throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/t.yaml"
+        try "tokens:\n  - {name: a, role: viewer, token: \"0123456789abcdef\"}\n".write(toFile: path, atomically: true, encoding: .utf8)
+        chmod(path, 0o644)
+        #expect {
+            _ = try AccessControl.load(path: path, openMetrics: false)
+        } throws: { error in
+            (error as? ConfigProblems)?.problems.map(\.description) == ["\(path):1: the tokens file is world-readable; chmod o-r it first (it holds secrets)"]
+        }
+        try "tokens:\n  - {name: a, role: viewer, token: \"super-secret-value-42\"\n".write(toFile: path, atomically: true, encoding: .utf8)
+        chmod(path, 0o600)
+        #expect {
+            _ = try AccessControl.load(path: path, openMetrics: false)
+        } throws: { error in
+            let text = (error as? ConfigProblems)?.problems.map(\.description).joined() ?? ""
+            return !text.contains("super-secret") && !text.contains(":1:") && text.contains("\(path):")
+        }
     }
 }

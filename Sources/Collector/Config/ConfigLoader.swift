@@ -296,12 +296,14 @@ enum ConfigLoader {
         return !t.isEmpty && t.utf8.count <= 65_535
     }
 
-    private static func yamlProblem(_ e: YamlError, file: String) -> ConfigProblem {
+    /// A YAML syntax error at its line. `quoting: false` for files holding secrets: the
+    /// parser's reason only, never its description (which quotes the line).
+    static func yamlProblem(_ e: YamlError, file: String, quoting: Bool = true) -> ConfigProblem {
         switch e {
         case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _), .composer(_, let problem, let mark, _):
             return ConfigProblem(file: file, line: mark.line, message: "YAML: \(problem)")
         default:
-            return ConfigProblem(file: file, line: 1, message: "YAML: \(e)")
+            return ConfigProblem(file: file, line: 1, message: quoting ? "YAML: \(e)" : "YAML syntax error")
         }
     }
 }

@@ -29,10 +29,16 @@ struct AccessControl: Sendable {
     let tokens: [Token]
     let openMetrics: Bool
 
-    /// Loads the tokens file; problems as `file:line: message`.
+    /// Loads the tokens file; problems as `file:line: message`, never with the file's text
+    /// (it holds secrets). A file other users may read is refused, as `mqtt.password_file` is.
     static func load(path: String, openMetrics: Bool) throws(ConfigProblems) -> AccessControl {
         guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
             throw ConfigProblems(problems: [ConfigProblem(file: path, line: 1, message: "cannot read the tokens file")])
+        }
+        var st = stat()
+        if stat(path, &st) == 0, st.st_mode & S_IROTH != 0 {
+            throw ConfigProblems(problems: [ConfigProblem(file: path, line: 1,
+                                                          message: "the tokens file is world-readable; chmod o-r it first (it holds secrets)")])
         }
         let sink = ProblemSink()
         var tokens: [Token] = []
@@ -60,8 +66,11 @@ struct AccessControl: Sendable {
             top.finish("the tokens file")
         } catch let e as ConfigProblems {
             throw e
+        } catch let e as YamlError {
+            // The parser's reason and line only: its own message quotes the line, a secret.
+            throw ConfigProblems(problems: [ConfigLoader.yamlProblem(e, file: path, quoting: false)])
         } catch {
-            throw ConfigProblems(problems: [ConfigProblem(file: path, line: 1, message: "YAML: \(error)")])
+            throw ConfigProblems(problems: [ConfigProblem(file: path, line: 1, message: "YAML syntax error")])
         }
         if !sink.problems.isEmpty { throw ConfigProblems(problems: sink.problems) }
         if tokens.isEmpty { throw ConfigProblems(problems: [ConfigProblem(file: path, line: 1, message: "no tokens: nobody could use the API")]) }
@@ -87,13 +96,15 @@ struct AccessControl: Sendable {
         return found
     }
 
+    /// Equal bytes, in a time that depends only on the longer length. The length difference
+    /// is kept whole (folded to 8 bits, a token followed by 256 more bytes compared equal).
     static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-        var diff = UInt8(truncatingIfNeeded: a.count ^ b.count)
+        var diff = UInt(bitPattern: a.count ^ b.count)
         let n = max(a.count, b.count)
         for i in 0..<n {
             let x = i < a.count ? a[i] : 0
             let y = i < b.count ? b[i] : 0
-            diff |= x ^ y
+            diff |= UInt(x ^ y)
         }
         return diff == 0
     }

@@ -410,6 +410,7 @@ enum TestTokens {
               - {name: ops-screen, role: viewer, token: "\(viewer)"}
               - {name: duty-officer, role: operator, token: "\(operatorToken)"}
             """.write(toFile: dir + "/tokens.yaml", atomically: true, encoding: .utf8)
+        chmod(dir + "/tokens.yaml", 0o600)
         let broker = try MosquittoBroker(dir: dir)
         try await broker.waitReady()
         let c = try CollectorProcess(dir: dir, brokerPort: broker.port, clientID: clientID,
