@@ -26,6 +26,9 @@ import Testing
             let (status, body) = try await httpGet(c.baseURL + "/readyz")
             return status == 503 && String(decoding: body, as: UTF8.self).contains("full")
         }
+        // The open endpoint says why, without internals: no SQL statement text.
+        let ready = String(decoding: try await httpGet(c.baseURL + "/readyz").body, as: UTF8.self)
+        #expect(!ready.contains("executing") && !ready.contains("INSERT"), "\(ready)")
         #expect(c.isRunning)
         try await waitUntil("storage-failing firing", seconds: 10) {
             try await AlertsEndToEndTests.alerts(c, "firing").contains { $0["rule"] as? String == "storage-failing" && $0["severity"] as? String == "critical" }

@@ -34,7 +34,7 @@ struct APIRoutes: Sendable {
     func ready() async throws -> Response {
         var reason = status.notReadyReason
         if reason == nil {
-            do { try await reader.ping() } catch { reason = "storage: \(error)" }
+            do { try await reader.ping() } catch { reason = "storage: \(StorageFailure.brief(error))" }
         }
         var j = JSONText()
         if let reason {

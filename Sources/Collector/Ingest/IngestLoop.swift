@@ -352,7 +352,7 @@ final class IngestLoop: @unchecked Sendable {
             metrics.commitFailures.increment()
             logger.error("commit failed; withholding acknowledgements, the broker keeps the messages",
                          metadata: ["error": "\(error)", "messages": "\(batchMessages)"])
-            status.storage(ok: false, "commit failed: \(error)")
+            status.storage(ok: false, "commit failed: \(StorageFailure.brief(error))")
             alerts.submit(.storage(ok: false, reason: "\(error)", subject: config.mqtt.clientID, now: clock.now()))
             batch.removeAll()
             batchMessages = 0
