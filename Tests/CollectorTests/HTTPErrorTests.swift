@@ -23,6 +23,8 @@ import Testing
             ("/api/v1/rollups?metric=v&step=1h&agg=median", 400, "agg"),
             ("/api/v1/rollups?metric=v&step=1h&group_by=zone", 400, "group_by"),
             ("/api/v1/rollups?series=s-1/v&step=1m&from=yesterday", 400, "from"),
+            ("/api/v1/raw?series=s-1/v&from=0x10&to=1795000001", 400, "from"),          // not epoch 16
+            ("/api/v1/raw?series=s-1/v&from=nan&to=1795000001", 400, "from"),
             ("/api/v1/rollups?series=s-1/v&step=1m&from=1795000000&to=1794000000", 400, "from"),
             ("/api/v1/rollups?series=s-1/v&step=1m&from=0&to=1795000000", 400, "from"),
             ("/api/v1/raw?series=no-slash", 400, "series"),

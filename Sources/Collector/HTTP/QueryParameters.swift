@@ -23,12 +23,27 @@ struct QueryParameters {
         do { return try SeriesName(parsing: v) } catch { throw APIError.badParameter(name, error.message) }
     }
 
-    /// A time: epoch seconds (fractions allowed) or RFC 3339.
+    /// A time: epoch seconds in decimal (fractions allowed) or RFC 3339. Not what else
+    /// `Double` reads: `0x10` is not epoch 16, nor `nan` or `inf` a time.
     func time(_ name: String) throws -> EpochMillis? {
         guard let v = params.get(name), !v.isEmpty else { return nil }
-        if let x = Double(v), x.isFinite, abs(x) < 1e12 { return EpochMillis((x * 1000).rounded(.down)) }
+        if Self.isDecimal(v), let x = Double(v), x.isFinite, abs(x) < 1e12 { return EpochMillis((x * 1000).rounded(.down)) }
         if let t = TimestampParser.rfc3339(v) { return t }
         throw APIError.badParameter(name, "'\(v.prefix(40))' is neither epoch seconds nor RFC 3339 (e.g. 2026-11-22T13:00:00+07:00)")
+    }
+
+    /// `[+-]digits[.digits][e[+-]digits]`.
+    static func isDecimal(_ s: String) -> Bool {
+        var rest = Substring(s)
+        if rest.first == "+" || rest.first == "-" { rest = rest.dropFirst() }
+        let mantissa = rest.prefix { $0.isASCII && ($0.isNumber || $0 == ".") }
+        guard mantissa.contains(where: \.isNumber), mantissa.filter({ $0 == "." }).count <= 1 else { return false }
+        rest = rest.dropFirst(mantissa.count)
+        guard let e = rest.first else { return true }
+        guard e == "e" || e == "E" else { return false }
+        rest = rest.dropFirst()
+        if rest.first == "+" || rest.first == "-" { rest = rest.dropFirst() }
+        return !rest.isEmpty && rest.allSatisfy { $0.isASCII && $0.isNumber }
     }
 
     /// `from`/`to`, with `to` defaulting to now and `from` to `to - defaultSpan`.
