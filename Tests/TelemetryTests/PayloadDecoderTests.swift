@@ -25,4 +25,18 @@ import Testing
             try PayloadDecoder().decode(Array(#"{"v": 1}"#.utf8), format: .influx, context: context, into: &out)
         }
     }
+
+    /// A UTF-8 byte-order mark before the payload is skipped (it read as "expected '=' after
+    /// tag key"): the same readings as without it, in every format.
+    @Test func aByteOrderMarkIsSkipped() throws {
+        for (text, format) in [(#"{"sensor": "a", "ts": 1795000000, "temp_c": 21.5}"#, PayloadFormat.auto),
+                               (#"{"sensor": "a", "ts": 1795000000, "temp_c": 21.5}"#, .json),
+                               ("m,sensor=a temp_c=21.5 1795000000000000000", .auto),
+                               (#"[{"bn": "a:", "n": "temp_c", "t": 1795000000, "v": 21.5}]"#, .senml)] {
+            var plain: [Reading] = [], marked: [Reading] = []
+            let used = try PayloadDecoder().decode(Array(text.utf8), format: format, context: context, into: &plain)
+            let usedMarked = try PayloadDecoder().decode([0xEF, 0xBB, 0xBF] + Array(text.utf8), format: format, context: context, into: &marked)
+            #expect(plain.count == 1 && marked == plain && usedMarked == used, "\(text)")
+        }
+    }
 }

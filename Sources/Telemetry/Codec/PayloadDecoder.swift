@@ -1,7 +1,8 @@
 /// Decodes a message in the format its subscription names, or detects it (`auto`):
 /// `{` is a JSON object; `[` is a SenML pack when its first record carries a SenML label
 /// (`bn`, `n`, `bt`, `bv`, `v`, ...) and neither `sensor` nor `ts`, else a JSON batch;
-/// anything else is line protocol.
+/// anything else is line protocol. A UTF-8 byte-order mark at the start (some Windows
+/// gateways write one) is skipped, whatever the format.
 public struct PayloadDecoder: Sendable {
     private let json = JSONPayloadDecoder()
     private let senml = SenMLDecoder()
@@ -13,6 +14,7 @@ public struct PayloadDecoder: Sendable {
     @discardableResult
     public func decode(_ payload: UnsafeRawBufferPointer, format: PayloadFormat, context: DecodeContext,
                        into out: inout [Reading]) throws(DecodeError) -> PayloadFormat {
+        let payload = payload.starts(with: [0xEF, 0xBB, 0xBF]) ? UnsafeRawBufferPointer(rebasing: payload.dropFirst(3)) : payload
         switch format {
         case .json:
             try json.decode(payload, context: context, into: &out)
