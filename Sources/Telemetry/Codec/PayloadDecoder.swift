@@ -14,7 +14,9 @@ public struct PayloadDecoder: Sendable {
     @discardableResult
     public func decode(_ payload: UnsafeRawBufferPointer, format: PayloadFormat, context: DecodeContext,
                        into out: inout [Reading]) throws(DecodeError) -> PayloadFormat {
-        let payload = payload.starts(with: [0xEF, 0xBB, 0xBF]) ? UnsafeRawBufferPointer(rebasing: payload.dropFirst(3)) : payload
+        // Compared byte by byte: no array on the hot path.
+        let bom = payload.count >= 3 && payload[0] == 0xEF && payload[1] == 0xBB && payload[2] == 0xBF
+        let payload = bom ? UnsafeRawBufferPointer(rebasing: payload[3...]) : payload
         switch format {
         case .json:
             try json.decode(payload, context: context, into: &out)
