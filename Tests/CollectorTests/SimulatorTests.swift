@@ -14,6 +14,16 @@ import Telemetry
         return text
     }
 
+    /// A broker and a collector with the shipped province (`sensors/`), both ready.
+    static func province(_ clientID: String, dir: String) async throws -> (MosquittoBroker, CollectorProcess) {
+        let broker = try MosquittoBroker(dir: dir)
+        try await broker.waitReady()
+        let c = try CollectorProcess(dir: dir, brokerPort: broker.port, clientID: clientID)
+        try c.start()
+        try await c.waitReady()
+        return (broker, c)
+    }
+
     /// `simulate: readings=N messages=M duplicates=D ...` -> its numbers.
     static func summary(_ text: String) -> [String: Int] {
         guard let line = text.split(separator: "\n").last(where: { $0.hasPrefix("simulate: readings=") }) else { return [:] }
@@ -32,12 +42,8 @@ import Telemetry
     @Test func stormRaisesArticle46LevelsBySusceptibility() async throws {
         let dir = try makeTempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let broker = try MosquittoBroker(dir: dir)
+        let (broker, c) = try await Self.province("it-sim-storm", dir: dir)
         defer { broker.stop() }
-        try await broker.waitReady()
-        let c = try CollectorProcess(dir: dir, brokerPort: broker.port, clientID: "it-sim-storm")   // the shipped sensors/
-        try c.start()
-        try await c.waitReady()
         let out = try await Self.simulate(["--url", "mqtt://127.0.0.1:\(broker.port)", "--config", c.configPath,
                                            "--scenario", "storm", "--sensors", "kind=hydro,district=sin-ho",
                                            "--speed", "43200", "--duration", "10s", "--seed", "3"], dir: dir)
@@ -75,12 +81,8 @@ import Telemetry
     @Test func energyTheftRaisesTheLossAlert() async throws {
         let dir = try makeTempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let broker = try MosquittoBroker(dir: dir)
+        let (broker, c) = try await Self.province("it-sim-theft", dir: dir)
         defer { broker.stop() }
-        try await broker.waitReady()
-        let c = try CollectorProcess(dir: dir, brokerPort: broker.port, clientID: "it-sim-theft")   // the shipped sensors/
-        try c.start()
-        try await c.waitReady()
         let out = try await Self.simulate(["--url", "mqtt://127.0.0.1:\(broker.port)", "--config", c.configPath,
                                            "--scenario", "energy-theft", "--sensors", "zone=lc-tr002",
                                            "--speed", "3600", "--duration", "4s", "--seed", "7"], dir: dir)
@@ -101,12 +103,8 @@ import Telemetry
     @Test func linkLossBacklogStoredExactlyOnce() async throws {
         let dir = try makeTempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let broker = try MosquittoBroker(dir: dir)
+        let (broker, c) = try await Self.province("it-sim-link", dir: dir)
         defer { broker.stop() }
-        try await broker.waitReady()
-        let c = try CollectorProcess(dir: dir, brokerPort: broker.port, clientID: "it-sim-link")
-        try c.start()
-        try await c.waitReady()
         // Phong Tho's river gauges, 12 simulated hours in SenML packs of 50; the last 6 hours
         // held back by the gateway, then replayed shuffled with 5 % duplicates.
         let out = try await Self.simulate(["--url", "mqtt://127.0.0.1:\(broker.port)", "--config", c.configPath,

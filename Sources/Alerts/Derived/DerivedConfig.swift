@@ -17,4 +17,18 @@ public struct DerivedConfig: Sendable {
     public var outageSilentIntervals: Int64 = 2
 
     public init() {}
+
+    /// Where a station stands for its flood-risk level: the susceptibility of its zone, else
+    /// its own (nil when neither says), and the region of its zone, else its own, else the
+    /// province's.
+    public func floodArea(of entry: SensorEntry?, in catalogue: Catalogue) -> (susceptibility: Susceptibility?, region: Int) {
+        let zone = entry?.zone.flatMap { catalogue.zone($0) }
+        return (zone?.susceptibility ?? entry?.susceptibility, zone?.region ?? entry?.region ?? provinceRegion)
+    }
+
+    /// The configured cases for a station: its zone's table, else the one for all; nil when
+    /// none is configured (Article 46's cases for its region apply).
+    public func configuredFloodRisk(for entry: SensorEntry?) -> FloodRiskTable? {
+        entry?.zone.flatMap { floodRiskZones[$0] } ?? floodRisk
+    }
 }

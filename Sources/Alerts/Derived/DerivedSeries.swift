@@ -272,12 +272,11 @@ public final class DerivedSeries {
     /// all, else Article 46's for its region (its zone's, its own, or the province's).
     private func floodRisk(_ sensor: String, _ entry: SensorEntry?) -> (FloodRiskTable, Susceptibility) {
         if let known = floodRiskOf[sensor] { return known }
-        let zone = entry?.zone.flatMap { catalogue.zone($0) }
-        let susceptibility = zone?.susceptibility ?? entry?.susceptibility ?? FloodRiskTable.defaultSusceptibility
-        let region = zone?.region ?? entry?.region ?? config.provinceRegion
-        let table = entry?.zone.flatMap { config.floodRiskZones[$0] } ?? config.floodRisk ?? FloodRiskTable.article46(region: region)
-        floodRiskOf[sensor] = (table, susceptibility)
-        return (table, susceptibility)
+        let area = config.floodArea(of: entry, in: catalogue)
+        let resolved = (config.configuredFloodRisk(for: entry) ?? FloodRiskTable.article46(region: area.region),
+                        area.susceptibility ?? FloodRiskTable.defaultSusceptibility)
+        floodRiskOf[sensor] = resolved
+        return resolved
     }
 
     // MARK: Air

@@ -19,14 +19,12 @@ struct CheckCommand: ParsableCommand {
         var out: [String] = []
         var regions: Set<Int> = []
         for s in cat.sensors where s.metrics["rain_mm"] != nil {
-            let zone = s.zone.flatMap { cat.zone($0) }
-            if zone?.susceptibility == nil && s.susceptibility == nil {
+            let area = d.floodArea(of: s, in: cat)
+            if area.susceptibility == nil {
                 out.append("sensor '\(s.id)' has rain_mm but neither its zone nor itself has a susceptibility: "
                            + "its flood-risk level assumes \(FloodRiskTable.defaultSusceptibility.rawValue)")
             }
-            if d.floodRisk == nil && s.zone.flatMap({ d.floodRiskZones[$0] }) == nil {
-                regions.insert(zone?.region ?? s.region ?? d.provinceRegion)
-            }
+            if d.configuredFloodRisk(for: s) == nil { regions.insert(area.region) }
         }
         for r in regions.sorted() where !FloodRiskTable.article46(region: r).coversEveryLevel {
             out.append("region \(r): only the level-1 cases of Decision 18/2021 Article 46 are built in for it; "
