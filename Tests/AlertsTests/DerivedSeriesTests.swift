@@ -7,8 +7,10 @@ import Telemetry
 /// Stored history kept in memory, for `DerivedSeries` on its own: what storage would hold.
 final class MemoryHistory: SampleHistory {
     var stored: [SeriesName: [Sample]] = [:]
+    /// The committed readings of each input series (the collector's in-memory ring).
+    var committed: [SeriesID: [Sample]] = [:]
 
-    func recent(_ id: SeriesID) -> [Sample] { [] }
+    func recent(_ id: SeriesID) -> [Sample] { (committed[id] ?? []).sorted { $0.time < $1.time }.suffix(128) }
     func history(_ name: SeriesName, from: EpochMillis, to: EpochMillis) throws -> [Sample] {
         (stored[name] ?? []).filter { $0.time >= from && $0.time < to }.sorted { $0.time < $1.time }
     }
@@ -39,11 +41,16 @@ final class MemoryHistory: SampleHistory {
 
         /// Feeds readings as one commit (stored first, as the worker sees them), keeps the output.
         mutating func commit(_ readings: [(String, EpochMillis, Double)], now: EpochMillis = 0) throws {
+            var bound: [(SeriesName, BoundReading)] = []
             for (series, t, v) in readings {
                 let name = try SeriesName(parsing: series)
                 let id = ids[name] ?? SeriesID(Int32(ids.count))
                 ids[name] = id
-                derived.observe(name, catalogue.sensor(name.sensor), BoundReading(series: id, time: t, value: v), history: history, now: now)
+                history.committed[id, default: []].append(Sample(time: t, value: v))
+                bound.append((name, BoundReading(series: id, time: t, value: v)))
+            }
+            for (name, r) in bound {
+                derived.observe(name, catalogue.sensor(name.sensor), r, history: history, now: now)
             }
             derived.finishBatch()
             take()

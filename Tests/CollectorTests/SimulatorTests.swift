@@ -78,6 +78,41 @@ import Telemetry
         _ = try await c.terminate()
     }
 
+    /// The storm with the collector killed (SIGKILL) in the middle of it and started again:
+    /// every reading is stored, and every derived series (24 h sums, flood-risk levels, rises
+    /// and alarm levels of the gauges) equals its recompute from the stored readings
+    /// (`collector verify`).
+    @Test func stormKilledMidwayLeavesEveryDerivedSeriesEqualToItsRecompute() async throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (broker, c) = try await Self.province("it-sim-storm-kill", dir: dir)
+        defer { broker.stop() }
+        async let run = Self.simulate(["--url", "mqtt://127.0.0.1:\(broker.port)", "--config", c.configPath,
+                                       "--scenario", "storm", "--sensors", "kind=hydro,district=sin-ho", "--qos", "1",
+                                       "--speed", "43200", "--duration", "8s", "--seed", "5"], dir: dir)
+        try await Task.sleep(for: .seconds(3))
+        try await c.kill()
+        try c.start()
+        try await c.waitReady()
+        let s = Self.summary(try await run)
+        let now = Int(Date().timeIntervalSince1970)
+        let gauges = try CatalogueLoader.load(path: packageRoot + "/sensors").sensors.filter { $0.kind == .hydro && $0.district == "sin-ho" }
+        try await waitUntil("every reading stored", seconds: 30) {
+            var n = 0
+            for g in gauges { n += try await EndToEndTests.storedCount(c, series: "\(g.id)/rain_mm", from: now - 6 * 86_400, to: now + 60) }
+            return n == (s["readings"] ?? -1) / 2
+        }
+        try await waitUntil("the alert worker caught up", seconds: 20) {
+            let (_, body) = try await httpGet(c.baseURL + "/metrics")
+            let line = String(decoding: body, as: UTF8.self).split(separator: "\n").first { $0.hasPrefix("collector_alert_queue_readings ") }
+            return line.flatMap { Double($0.split(separator: " ").last ?? "") } == 0
+        }
+        _ = try await c.terminate()
+        let out = try await verifyStore(configPath: c.configPath, dir: dir)
+        let line = out.split(separator: "\n").first { $0.hasPrefix("verify: derived: ") } ?? ""
+        #expect(line.hasSuffix(" 0 differ") && !line.contains(" 0 recomputed"), "\(out)")
+    }
+
     @Test func energyTheftRaisesTheLossAlert() async throws {
         let dir = try makeTempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -132,6 +167,8 @@ import Telemetry
             try await AlertsEndToEndTests.alerts(c, "firing").filter { ($0["subject"] as? String)?.hasPrefix("hy-pt-") == true }.isEmpty
         }
         _ = try await c.terminate()
-        try await verifyStore(configPath: c.configPath, dir: dir)
+        // Derived series of readings that arrived after later ones are not recomputed yet.
+        try await verifyStore(configPath: c.configPath, dir: dir,
+                              derivedKnownIssue: "a late input does not recompute the later derived values it affects (issue 23)")
     }
 }

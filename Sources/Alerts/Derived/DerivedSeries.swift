@@ -66,6 +66,9 @@ public final class DerivedSeries {
     /// Levels and indices (`derive(..., level: true)`) are stored when they change, and at
     /// least this often in reading time, so a steady level still fills every 15m bucket.
     static let levelHeartbeat: EpochMillis = 15 * 60_000
+    /// The metrics any derived series is computed from.
+    public static let inputMetrics = Set(["rain_mm", "level_m", "pm25_ugm3", "pm10_ugm3", "kwh", "last_gasp", "speed_kmh"])
+        .union(FireDangerStage.inputs)
 
     public init(catalogue: Catalogue, config: DerivedConfig, timeZone: TimeZoneID, logger: Logger) {
         self.catalogue = catalogue
@@ -130,6 +133,12 @@ public final class DerivedSeries {
             break
         }
         if FireDangerStage.inputs.contains(name.metric), entry?.kind == .forest {
+            // A station's readings of an earlier time in this commit (a backlog): its index
+            // as of then, before this reading counts.
+            if let touched = fireTouched[name.sensor], touched.time != r.time {
+                fireTouched[name.sensor] = nil
+                deriveFireDanger(name.sensor, day: touched.day, time: touched.time)
+            }
             var tracker = fire.removeValue(forKey: name.sensor) ?? seededFireDanger(name.sensor, at: r.time, history: history)
             if let day = tracker.record(metric: name.metric, time: r.time, value: r.value) {
                 let prev = fireTouched[name.sensor]
@@ -139,7 +148,8 @@ public final class DerivedSeries {
         }
     }
 
-    /// After a commit's readings were observed: the fire-danger index of every station touched.
+    /// After a commit's readings were observed: the fire-danger index of every station touched
+    /// (at its last reading time; earlier reading times of the commit had theirs in `observe`).
     public func finishBatch() {
         for (sensor, t) in fireTouched { deriveFireDanger(sensor, day: t.day, time: t.time) }
         fireTouched.removeAll(keepingCapacity: true)

@@ -1,0 +1,51 @@
+import Alerts
+import Foundation
+import GRDB
+import Logging
+import Telemetry
+
+/// `collector verify`'s check of the derived series: every stored input from the horizon on
+/// replayed through a fresh `DerivedSeries` (`DerivedReplay`), compared with what is stored
+/// (`DerivedVerifier`).
+struct DerivedCheck {
+    let pool: DatabasePool
+    let reader: TelemetryReader
+    let catalogue: Catalogue
+    let config: DerivedConfig
+    let timeZone: TimeZoneID
+
+    func run(from horizon: EpochMillis, maxReported: Int) async throws -> DerivedVerifier.Report {
+        let all = try await reader.seriesList()
+        var inputs: [(name: SeriesName, samples: [Sample])] = []
+        for info in all where DerivedSeries.inputMetrics.contains(info.name.metric) {
+            let (points, _) = try await reader.raw(info.id, from: horizon, to: .max, limit: Int.max - 1)
+            inputs.append((info.name, points))
+        }
+        let replay = DerivedReplay(catalogue: catalogue, config: config, timeZone: timeZone,
+                                   logger: Logger(label: "collector.verify"))
+        let recomputed = replay.recompute(inputs, from: horizon, stored: StoredHistory(samples: RecentSamples(pool: pool)))
+
+        var verifier = DerivedVerifier(maxReported: maxReported)
+        let ids = Dictionary(all.map { ($0.name, $0.id) }, uniquingKeysWith: { a, _ in a })
+        let names = Set(recomputed.keys).union(all.map(\.name)).filter { DerivedVerifier.comparison(of: $0) != nil }
+        // A level in force at the horizon was stored up to a heartbeat before it.
+        let storedFrom = horizon > .min + 3_600_000 ? horizon - 3_600_000 : .min
+        for name in names.sorted(by: { $0.description < $1.description }) {
+            var stored: [Sample] = []
+            if let id = ids[name] { stored = try await reader.raw(id, from: storedFrom, to: .max, limit: Int.max - 1).points }
+            verifier.compare(name, recomputed: recomputed[name] ?? [], stored: stored, from: horizon)
+        }
+        return verifier.report
+    }
+}
+
+/// The store as `SampleHistory` for a replay (which asks it only about the past).
+private final class StoredHistory: SampleHistory {
+    let samples: RecentSamples
+    init(samples: RecentSamples) { self.samples = samples }
+    func recent(_ id: SeriesID) -> [Sample] { [] }
+    func history(_ name: SeriesName, from: EpochMillis, to: EpochMillis) throws -> [Sample] {
+        try samples.stored(name, from: from, to: to)?.samples ?? []
+    }
+    func lastStored(_ name: SeriesName, before: EpochMillis) throws -> Sample? { try samples.lastStored(name, before: before) }
+}
