@@ -50,4 +50,30 @@ import Testing
         #expect(refused.code == 1 && refused.out.contains("stop it first"))
         _ = try await c.terminate()
     }
+
+    /// Imported readings get their derived series from the next collector start (the journal
+    /// keeps them until then): a wet day and a downpour imported give the gauge its 24 h sum
+    /// and flood-risk level, equal to their recompute. Before, the import trimmed the journal
+    /// and the inputs never had derived series.
+    @Test func importedInputsGetTheirDerivedSeriesAtTheNextStart() async throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (broker, c) = try await DerivedEndToEndTests.gaugeOnly("hy-im", susceptibility: "high", clientID: "it-import-derived", dir: dir)
+        defer { broker.stop() }
+        let now = Int(Date().timeIntervalSince1970)
+        try "series,time,value\nhy-im/rain_mm,\(now - 86_400 - 3_600),20\nhy-im/rain_mm,\(now - 3_600),150\n"
+            .write(toFile: dir + "/rain.csv", atomically: true, encoding: .utf8)
+        let imported = try await Self.collector(["import", "--config", c.configPath, dir + "/rain.csv"], dir: dir)
+        #expect(imported.code == 0 && imported.out.contains("2 readings stored"), "\(imported.out)")
+        try c.start()
+        try await c.waitReady()
+        try await waitUntil("the imported gauge's derived series", seconds: 20) {
+            let sum = try? await DerivedEndToEndTests.points(c, "hy-im/rain_24h_mm").last?.v
+            let level = try? await DerivedEndToEndTests.points(c, "hy-im/flood_risk_level").last?.v
+            return sum == 150 && level == 2
+        }
+        _ = try await c.terminate()
+        let out = try await verifyStore(configPath: c.configPath, dir: dir)
+        #expect(out.contains("verify: derived: ") && out.contains(" 0 differ"), "\(out)")
+    }
 }

@@ -45,8 +45,10 @@ struct ImportCommand: ParsableCommand {
         do {
             let pool = try TelemetryDatabase.open(path: path, durability: cfg.storage.durability, maxSizeBytes: cfg.storage.maxSizeBytes,
                                                   extraMigrations: AlertStore.registerMigrations)
+            // The journal keeps the imported readings (and any a killed collector left) until a
+            // collector has derived from them: the next start computes their derived series.
             store = try TelemetryStore(pool: pool, timeZone: cfg.timezone, maxSeries: cfg.limits.maxSeries,
-                                       quarantineLimit: cfg.storage.quarantineLimit)
+                                       quarantineLimit: cfg.storage.quarantineLimit, tracksDerived: true)
         } catch {
             FileHandle.standardError.write(Data("collector import: cannot open \(path): \(error)\n".utf8))
             throw ExitCode(1)
