@@ -14,6 +14,9 @@ final class MemoryHistory: SampleHistory {
     func history(_ name: SeriesName, from: EpochMillis, to: EpochMillis) throws -> [Sample] {
         (stored[name] ?? []).filter { $0.time >= from && $0.time < to }.sorted { $0.time < $1.time }
     }
+    func window(_ name: SeriesName, _ id: SeriesID, from: EpochMillis, to: EpochMillis) throws -> [Sample] {
+        (committed[id] ?? []).filter { $0.time >= from && $0.time < to }.sorted { $0.time < $1.time }
+    }
     func lastStored(_ name: SeriesName, before: EpochMillis) throws -> Sample? {
         (stored[name] ?? []).filter { $0.time < before }.max { $0.time < $1.time }
     }

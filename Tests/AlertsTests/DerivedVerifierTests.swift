@@ -53,6 +53,26 @@ import Telemetry
         #expect(v.report.series >= 8 && v.report.points > 1000, "\(v.report)")
     }
 
+    /// A river station's backlog of 300 one-minute readings in one commit, more than the
+    /// latest samples hold: each reading's rise over the hour before it is the replay's
+    /// (before, the readings early in the backlog took their base from its end).
+    @Test func aBacklogLongerThanTheLatestSamplesKeepsItsRise() throws {
+        var river = SensorEntry(id: "h-b", kind: .hydro, district: "sin-ho", intervalMillis: 60_000)
+        river.metrics = ["level_m": "m"]
+        river.alarmLevelsM = [2, 3, 4]
+        let cat = Catalogue(sensors: [river])
+        var h = T.Harness(cat)
+        let levels = (0..<300).map { i in (T.at(1, 0) + EpochMillis(i) * 60_000, 1 + Double(i * i) / 10_000) }
+        try h.commit(levels.map { ("h-b/level_m", $0.0, $0.1) })
+        let rise = try SeriesName(parsing: "h-b/level_rise_m_h")
+        let live = h.out.filter { $0.series == rise }.map { Sample(time: $0.time, value: $0.value) }
+        let recomputed = try Self.replay(cat, [("h-b/level_m", levels)])[rise] ?? []
+        #expect(live.count == 295 && recomputed.count == 295)
+        var v = DerivedVerifier(maxReported: 5)
+        v.compare(rise, recomputed: recomputed, stored: live, from: .min)
+        #expect(v.report.isExact, "\(v.report.mismatches)")
+    }
+
     /// Points (one value per reading or hour): a lost, an altered and an extra one are each a mismatch.
     @Test func pointsMustBeExactlyTheRecomputedOnes() throws {
         let recomputed = [Sample(time: 1000, value: 0.5), Sample(time: 2000, value: 0.6), Sample(time: 3000, value: 0.7)]

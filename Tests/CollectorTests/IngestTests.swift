@@ -159,9 +159,7 @@ import Testing
         #expect(EndToEndTests.same(days, expectedDays))
         #expect(days.count == 4)
         _ = try await c.terminate()
-        // Derived series of readings that arrived after later ones are not recomputed yet.
-        try await verifyStore(configPath: c.configPath, dir: dir,
-                              derivedKnownIssue: "a late input does not recompute the later derived values it affects (issue 23)")
+        try await verifyStore(configPath: c.configPath, dir: dir)
     }
 
     /// The broker restarts mid-stream (its persistence keeps our session): nothing is lost.

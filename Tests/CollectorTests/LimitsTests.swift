@@ -80,4 +80,40 @@ import Testing
         #expect(stream == nil, "the alert stream was closed after \(String(describing: stream)) s")
         _ = try await c.terminate()
     }
+
+    /// A publisher creating series up to `limits.max_series` does not stop the derived
+    /// series of a catalogued gauge: they have room of their own (before, a gauge's derived
+    /// readings were all dropped once one of them needed a new series at the cap). Counted in
+    /// `/metrics`, with nothing dropped here.
+    @Test func derivedSeriesAreStoredWhenPublishersFillTheSeriesCap() async throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (broker, c) = try await DerivedEndToEndTests.gaugeOnly("hy-cap", susceptibility: "high", clientID: "it-derived-cap", dir: dir,
+                                                                   extraYAML: "limits: {max_series: 10}")
+        defer { broker.stop() }
+        try c.start()
+        try await c.waitReady()
+        let now = Int(Date().timeIntervalSince1970)
+        // Nine series from a publisher, then the gauge's rain: the cap is reached.
+        try broker.publish(topic: "telemetry/junk", lines: (1...9).map { #"{"sensor": "junk-\#($0)", "ts": \#(now), "temp_c": 1}"# })
+        try await waitUntil("the publisher's series", seconds: 10) {
+            try await EndToEndTests.storedCount(c, series: "junk-9/temp_c", from: now - 60, to: now + 60) == 1
+        }
+        // A wet day, then 150 mm: level 2 in a high area.
+        try broker.publishOne(topic: "telemetry/hy-cap", payload: #"[{"bn": "hy-cap:", "n": "rain_mm", "t": \#(now - 86_400 - 3_600), "v": 20}, {"n": "rain_mm", "t": \#(now - 3_600), "v": 150}]"#)
+        try await waitUntil("the gauge's 24 h sum and flood-risk level, beyond the cap", seconds: 15) {
+            let sum = try? await DerivedEndToEndTests.points(c, "hy-cap/rain_24h_mm").last?.v
+            let level = try? await DerivedEndToEndTests.points(c, "hy-cap/flood_risk_level").last?.v
+            return sum == 150 && level == 2
+        }
+        // The network is still capped.
+        try broker.publishOne(topic: "telemetry/junk", payload: #"{"sensor": "junk-10", "ts": \#(now), "temp_c": 1}"#)
+        try await waitUntil("the eleventh network series quarantined", seconds: 10) {
+            let o = try await httpJSON(c.baseURL + "/api/v1/quarantine")
+            return ((o["messages"] as? [[String: Any]]) ?? []).contains { $0["reason"] as? String == "series_limit" }
+        }
+        let (_, metrics) = try await httpGet(c.baseURL + "/metrics")
+        #expect(String(decoding: metrics, as: UTF8.self).contains("collector_derived_dropped_total 0"))
+        _ = try await c.terminate()
+    }
 }

@@ -336,6 +336,25 @@ import Testing
         #expect(store.registry.count == 2)
     }
 
+    /// Derived readings have their own room beyond the cap, and are bound one by one: a
+    /// network publisher filling `max_series` does not stop them, and past the reserve only
+    /// the readings of series that do not fit are left out (before, the whole batch was).
+    @Test func derivedReadingsHaveARoomOfTheirOwn() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let store = try TelemetryStore(pool: try TelemetryDatabase.open(path: dir.file("c.sqlite")), timeZone: .utc, maxSeries: 2,
+                                       derivedReserve: 2)
+        var batch = IngestBatch()
+        let r = { (n: String) in Reading(series: try! SeriesName(parsing: n), time: 0, value: 0) }
+        #expect(store.bind([r("a/x"), r("b/x")], into: &batch))
+        #expect(!store.bind([r("c/x")], into: &batch))          // the network's cap is full
+        var derived = [r("a/x_24h"), r("a/x"), r("b/x_24h"), r("c/x_24h")]
+        #expect(store.bindDerived(&derived, into: &batch) == 1)  // the reserve holds two
+        #expect(derived.map(\.series.description) == ["a/x_24h", "a/x", "b/x_24h"])
+        #expect(batch.readings.count == 5 && store.registry.count == 4)
+        #expect(!store.bind([r("c/x")], into: &batch))          // still full for the network
+    }
+
     /// `series.last_*` follows `raw` and never goes back; readers add a newer pending reading.
     @Test func lastValueNeverGoesBack() async throws {
         let dir = TempDir()

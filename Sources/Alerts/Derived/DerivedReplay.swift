@@ -81,6 +81,22 @@ private final class ReplayHistory: SampleHistory {
         return Array(fedSamples[id.index].suffix(Self.ringCapacity))
     }
 
+    func window(_ name: SeriesName, _ id: SeriesID, from: EpochMillis, to: EpochMillis) throws -> [Sample] {
+        let before = from < horizon ? try stored.window(name, id, from: from, to: min(to, horizon)) : []
+        guard id.index < fedSamples.count else { return before }
+        // Fed in time order: the range by binary search.
+        let fed = fedSamples[id.index]
+        func firstIndex(notBefore t: EpochMillis) -> Int {
+            var lo = 0, hi = fed.count
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                if fed[mid].time < t { lo = mid + 1 } else { hi = mid }
+            }
+            return lo
+        }
+        return before + fed[firstIndex(notBefore: from)..<firstIndex(notBefore: to)]
+    }
+
     func history(_ name: SeriesName, from: EpochMillis, to: EpochMillis) throws -> [Sample] {
         from < horizon ? try stored.history(name, from: from, to: min(to, horizon)) : []
     }

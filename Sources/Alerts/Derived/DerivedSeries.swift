@@ -106,33 +106,37 @@ public final class DerivedSeries {
     public func scopeEntry(_ sensor: String) -> SensorEntry? { scopeEntries[sensor] }
 
     /// One committed reading. Trackers seen for the first time are rebuilt from `history`.
+    /// Only catalogued sensors' readings derive anything: a station's area and kind say what
+    /// its readings mean, and the derived series stay bounded by the catalogue (`entry` nil:
+    /// nothing).
     public func observe(_ name: SeriesName, _ entry: SensorEntry?, _ r: BoundReading, history: any SampleHistory, now: EpochMillis) {
+        guard let entry else { return }
         let sample = Sample(time: r.time, value: r.value)
-        if entry?.kind == .meter, name.metric != "last_gasp" { meterArrival[name.sensor] = now }
+        if entry.kind == .meter, name.metric != "last_gasp" { meterArrival[name.sensor] = now }
         switch name.metric {
         case "rain_mm":
             rainArrival[name.sensor] = now
             rain(name, entry, sample, history: history)
         case "level_m":
-            if let levels = entry?.alarmLevelsM {
+            if let levels = entry.alarmLevelsM {
                 derive(name.sensor, "water_alarm_level", time: r.time, value: Double(WaterAlarm.level(r.value, levels: levels)),
                        level: true, exact: true)
-                if let rise = WaterAlarm.risePerHour(sample, recent: history.recent(r.series)) {
+                if let rise = WaterAlarm.risePerHour(sample, recent: hourBefore(name, r, history: history)) {
                     derive(name.sensor, "level_rise_m_h", time: r.time, value: (rise * 1000).rounded() / 1000, exact: true)
                 }
             }
         case "pm25_ugm3", "pm10_ugm3":
             airQuality(name, sample, history: history)
         case "kwh":
-            if let entry, entry.kind == .meter { energyLoss(entry, sample, history: history) }
+            if entry.kind == .meter { energyLoss(entry, sample, history: history) }
         case "last_gasp":
-            if entry?.kind == .meter, r.value != 0 { lastGasp[name.sensor] = max(r.time, lastGasp[name.sensor] ?? .min) }
+            if entry.kind == .meter, r.value != 0 { lastGasp[name.sensor] = max(r.time, lastGasp[name.sensor] ?? .min) }
         case "speed_kmh":
-            if let entry, entry.kind == .traffic { congestion(entry, sample) }
+            if entry.kind == .traffic { congestion(entry, sample) }
         default:
             break
         }
-        if FireDangerStage.inputs.contains(name.metric), entry?.kind == .forest {
+        if FireDangerStage.inputs.contains(name.metric), entry.kind == .forest {
             // A station's readings of an earlier time in this commit (a backlog): its index
             // as of then, before this reading counts.
             if let touched = fireTouched[name.sensor], touched.time != r.time {
@@ -287,6 +291,22 @@ public final class DerivedSeries {
                         area.susceptibility ?? FloodRiskTable.defaultSusceptibility)
         floodRiskOf[sensor] = resolved
         return resolved
+    }
+
+    /// The stored samples of a reading's series in the hour before it: from the latest
+    /// samples when they reach back that far (they hold every sample from their first on),
+    /// else from storage (a backlog longer than they hold, a replay after a restart).
+    private func hourBefore(_ name: SeriesName, _ r: BoundReading, history: any SampleHistory) -> [Sample] {
+        let from = r.time - 3_600_000
+        let recent = history.recent(r.series)
+        if let first = recent.first, first.time <= from { return recent }
+        do {
+            return try history.window(name, r.series, from: from, to: r.time)
+        } catch {
+            logger.warning("cannot read the last hour of a series; using the latest samples",
+                           metadata: ["series": "\(name)", "error": "\(error)"])
+            return recent
+        }
     }
 
     // MARK: Air

@@ -9,6 +9,9 @@ public protocol SampleHistory: AnyObject {
     /// Stored samples of `name` with `from <= t < to`, oldest first, except the readings the
     /// stage is being handed or will be: feeding both never counts a reading twice.
     func history(_ name: SeriesName, from: EpochMillis, to: EpochMillis) throws -> [Sample]
+    /// Every stored sample of series `id` (`name`) with `from <= t < to`, oldest first, those
+    /// the stage is handed included: for a window the latest samples may not reach back over.
+    func window(_ name: SeriesName, _ id: SeriesID, from: EpochMillis, to: EpochMillis) throws -> [Sample]
     /// The newest stored sample of `name` before `before`.
     func lastStored(_ name: SeriesName, before: EpochMillis) throws -> Sample?
 }

@@ -47,5 +47,8 @@ private final class StoredHistory: SampleHistory {
     func history(_ name: SeriesName, from: EpochMillis, to: EpochMillis) throws -> [Sample] {
         try samples.stored(name, from: from, to: to)?.samples ?? []
     }
+    func window(_ name: SeriesName, _ id: SeriesID, from: EpochMillis, to: EpochMillis) throws -> [Sample] {
+        try history(name, from: from, to: to)
+    }
     func lastStored(_ name: SeriesName, before: EpochMillis) throws -> Sample? { try samples.lastStored(name, before: before) }
 }

@@ -224,6 +224,10 @@ final class AlertWorker: @unchecked Sendable, SampleHistory {
         return handed[id] ?? []
     }
 
+    func window(_ name: SeriesName, _ id: SeriesID, from: EpochMillis, to: EpochMillis) throws -> [Sample] {
+        try samples.stored(name, from: from, to: to)?.samples ?? []
+    }
+
     func lastStored(_ name: SeriesName, before: EpochMillis) throws -> Sample? {
         try samples.lastStored(name, before: before)
     }

@@ -244,12 +244,16 @@ final class IngestLoop: @unchecked Sendable {
         // never bound twice.)
         derivedCarry += derived
         if !derivedCarry.isEmpty && !carryInBatch {
-            if store.bind(derivedCarry, into: &batch) {
-                carryInBatch = true
-            } else {
-                logger.warning("derived series dropped: limits.max_series reached")
-                derivedCarry.removeAll()
+            let count = derivedCarry.count
+            let dropped = store.bindDerived(&derivedCarry, into: &batch)
+            if dropped > 0 {
+                metrics.derivedDropped.increment(by: Int64(dropped))
+                if logBudget.allow() {
+                    logger.warning("derived readings dropped: their new series would exceed limits.max_series and its reserve for derived series",
+                                   metadata: ["dropped": "\(dropped)", "of": "\(count)", "reserve": "\(store.derivedReserve)"])
+                }
             }
+            carryInBatch = !derivedCarry.isEmpty
         }
         guard batchMessages > 0 || !batch.readings.isEmpty else {
             if store.hasUnhandedRollups { handOffRollups() }

@@ -24,10 +24,10 @@ public struct SeriesRegistry: Sendable {
         return seen.count
     }
 
-    /// The id of `name`, registering it if new; nil when the limit is reached.
-    public mutating func intern(_ name: SeriesName) -> SeriesID? {
+    /// The id of `name`, registering it if new; nil when `limit` (by default the registry's) is reached.
+    public mutating func intern(_ name: SeriesName, limit: Int? = nil) -> SeriesID? {
         if let id = ids[name] { return id }
-        guard names.count < limit else { return nil }
+        guard names.count < limit ?? self.limit else { return nil }
         let id = SeriesID(Int32(names.count))
         ids[name] = id
         names.append(name)

@@ -37,6 +37,9 @@ public final class TelemetryStore {
     /// keeps the rows after it, so a restart feeds their readings to the derived series again.
     public private(set) var derivedUpTo: Int64 = 0
     private let tracksDerived: Bool
+    /// Room for derived series beyond `limits.max_series` (`bindDerived`): by default
+    /// max(10,000, a tenth of it). Readings from the network cannot use it.
+    public let derivedReserve: Int
     /// The journal row the last commit wrote (nil: it accepted no new reading).
     public private(set) var lastJournalID: Int64?
     /// The journal row being written (reused between commits).
@@ -99,10 +102,11 @@ public final class TelemetryStore {
                 rollupQueueLimit: Int = RollupMerger.defaultQueueLimit,
                 rollupCoarseInterval: Duration = RollupMerger.defaultCoarseInterval,
                 rawRotation: Duration = TelemetryStore.defaultRawRotation,
-                tracksDerived: Bool = false,
+                tracksDerived: Bool = false, derivedReserve: Int? = nil,
                 monotonic: @escaping () -> ContinuousClock.Instant = { ContinuousClock.now }) throws {
         self.pool = pool
         self.tracksDerived = tracksDerived
+        self.derivedReserve = derivedReserve ?? max(10_000, maxSeries / 10)
         self.rawRotation = rawRotation
         self.monotonic = monotonic
         self.lastSliceWrite = monotonic()
@@ -186,6 +190,25 @@ public final class TelemetryStore {
             newestAccepted.append(contentsOf: repeatElement(Self.noTime, count: registry.count - newestAccepted.count))
         }
         return true
+    }
+
+    /// Binds derived readings (computed by the collector, not received) one by one and appends
+    /// them to `batch`: their series may use `derivedReserve` beyond `limits.max_series`, so
+    /// publishers filling the cap do not stop them; a reading whose new series would exceed
+    /// even that is left out (removed from `readings`). Returns how many were left out.
+    public func bindDerived(_ readings: inout [Reading], into batch: inout IngestBatch) -> Int {
+        let count = readings.count
+        readings.removeAll { r in
+            guard let id = registry.intern(r.series, limit: registry.limit + derivedReserve) else { return true }
+            batch.readings.append(BoundReading(series: id, time: r.time, value: r.value))
+            return false
+        }
+        let dropped = count - readings.count
+        if registry.count > newestAccepted.count {
+            downsampler.reserve(seriesCount: registry.count)
+            newestAccepted.append(contentsOf: repeatElement(Self.noTime, count: registry.count - newestAccepted.count))
+        }
+        return dropped
     }
 
     /// Commits `batch` in one transaction: its new series, a `rollup_journal` row packing its
