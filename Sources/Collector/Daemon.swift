@@ -100,8 +100,9 @@ struct Daemon {
         let router = Router()
         router.add(middleware: HTTPMetricsMiddleware(registry: registry))
         router.add(middleware: GzipMiddleware())
-        if let access {
-            router.add(middleware: AccessMiddleware(access: access))
+        let liveAccess = access.map(LiveAccess.init)
+        if let liveAccess {
+            router.add(middleware: AccessMiddleware(live: liveAccess))
         } else if !["127.0.0.1", "::1", "localhost"].contains(config.http.host) {
             logger.warning("HTTP listens beyond loopback without http.tokens_file: anyone who reaches it can read and acknowledge")
         }
@@ -140,7 +141,8 @@ struct Daemon {
                 .init(service: app, successTerminationBehavior: .gracefullyShutdownGroup,
                       failureTerminationBehavior: .gracefullyShutdownGroup),
                 .init(service: notifiers, successTerminationBehavior: .ignore),
-                .init(service: ReloadService(config: config, configPath: configPath, live: live, loop: loop, logger: logger), successTerminationBehavior: .ignore),
+                .init(service: ReloadService(config: config, configPath: configPath, live: live, access: liveAccess,
+                                                             loop: loop, logger: logger), successTerminationBehavior: .ignore),
                 .init(service: AlertStreamCloser(broadcaster: broadcaster), successTerminationBehavior: .ignore),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],

@@ -250,11 +250,14 @@ import Testing
         }
         _ = try await bad.terminate()
 
-        // A world-readable password file: refuse to start, exit 1, say why.
+        // A world-readable password file: a configuration error, found by `check` as by `run`
+        // (exit 2 both; before, `check` passed it and `run` exited 1).
         chmod(badPW, 0o644)
+        let checked = try await collectorCLI(["check", "--config", bad.configPath], dir: badDir)
+        #expect(checked.code == 2 && checked.out.contains("password_file '\(badPW)' is world-readable"), "\(checked.out)")
         try bad.start()
         try await waitUntil("exit on a world-readable password file", seconds: 15) { !bad.isRunning }
-        #expect(bad.exitStatus == 1)
+        #expect(bad.exitStatus == 2)
         #expect(bad.log().contains("world-readable"))
     }
 }

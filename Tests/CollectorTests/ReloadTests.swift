@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import Testing
 
 /// SIGHUP reloads the catalogue and rules between two batches: nothing is dropped, live alerts
@@ -78,5 +81,50 @@ import Testing
         #expect(try await !firing().contains { $0.hasPrefix("broken") })
         let (status, _) = try await c.terminate()
         #expect(status == 0)
+    }
+
+    /// SIGHUP reloads the tokens file: a removed token stops working at once, a new one works
+    /// (before, "reloaded" was logged and the revoked token still got 200). An empty config
+    /// file is refused and everything stays in force; a change that needs a restart is named.
+    @Test func sighupRevokesTokensAndRefusesAnEmptyConfig() async throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (broker, c) = try await TestTokens.startCollector("it-reload-tokens", in: dir)
+        defer { broker.stop() }
+        func status(_ token: String) async throws -> Int {
+            var r = URLRequest(url: URL(string: c.baseURL + "/api/v1/series")!)
+            r.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
+            let (_, resp) = try await URLSession.shared.data(for: r)
+            return (resp as? HTTPURLResponse)?.statusCode ?? 0
+        }
+        #expect(try await status(TestTokens.viewer) == 200)
+        let newcomer = "newcomer-token-0123456789"
+        try """
+            tokens:
+              - {name: duty-officer, role: operator, token: "\(TestTokens.operatorToken)"}
+              - {name: newcomer, role: viewer, token: "\(newcomer)"}
+            """.write(toFile: dir + "/tokens.yaml", atomically: true, encoding: .utf8)
+        chmod(dir + "/tokens.yaml", 0o600)
+        c.signal(SIGHUP)
+        try await waitUntil("the viewer token revoked", seconds: 10) { try await status(TestTokens.viewer) == 401 }
+        #expect(try await status(newcomer) == 200)
+        #expect(try await status(TestTokens.operatorToken) == 200)
+
+        // An empty config file: refused, the tokens stay as they are.
+        let config = try String(contentsOfFile: c.configPath, encoding: .utf8)
+        try "".write(toFile: c.configPath, atomically: true, encoding: .utf8)
+        c.signal(SIGHUP)
+        try await waitUntil("the empty config refused", seconds: 10) { c.log().contains("the configuration file is empty") }
+        #expect(c.log().contains("reload refused"))
+        #expect(try await status(newcomer) == 200)
+
+        // A change that needs a restart: applied at the next start, named now.
+        try (config + "\nlimits: {max_series: 5000}\n").write(toFile: c.configPath, atomically: true, encoding: .utf8)
+        c.signal(SIGHUP)
+        try await waitUntil("the restart-only change named", seconds: 10) {
+            c.log().contains("configuration changes that need a restart to take effect") && c.log().contains("keys=limits")
+        }
+        #expect(try await status(newcomer) == 200)
+        _ = try await c.terminate()
     }
 }

@@ -6,8 +6,10 @@ import Yams
 /// Loads `CollectorConfig` from YAML. Unknown keys, bad values and files the daemon could
 /// not use are all reported, each as `file:line: message`.
 enum ConfigLoader {
-    /// Loads `path`, or returns the built-in defaults when `path` is nil.
-    static func load(path: String?) throws(ConfigProblems) -> CollectorConfig {
+    /// Loads `path`, or returns the built-in defaults when `path` is nil. An empty file means
+    /// the defaults too, unless `refusingEmpty` (a reload: an empty file is a truncated one,
+    /// not a wish to drop every setting).
+    static func load(path: String?, refusingEmpty: Bool = false) throws(ConfigProblems) -> CollectorConfig {
         guard let path else { return CollectorConfig() }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ConfigProblems(problems: [ConfigProblem(file: path, line: 1, message: "cannot read the file")])
@@ -15,7 +17,7 @@ enum ConfigLoader {
         guard let text = String(data: data, encoding: .utf8) else {
             throw ConfigProblems(problems: [ConfigProblem(file: path, line: 1, message: "the file is not UTF-8 text")])
         }
-        return try parse(text, file: path)
+        return try parse(text, file: path, refusingEmpty: refusingEmpty)
     }
 
     /// The catalogue the configuration points at: empty when the default `sensors/` is absent,
@@ -25,11 +27,16 @@ enum ConfigLoader {
         return try CatalogueLoader.load(path: config.sensors)
     }
 
-    static func parse(_ text: String, file: String) throws(ConfigProblems) -> CollectorConfig {
+    static func parse(_ text: String, file: String, refusingEmpty: Bool = false) throws(ConfigProblems) -> CollectorConfig {
         let root: Node
         do {
-            guard let n = try Yams.compose(yaml: text) else { return CollectorConfig() }
+            guard let n = try Yams.compose(yaml: text) else {
+                if refusingEmpty { throw ConfigProblems(problems: [ConfigProblem(file: file, line: 1, message: "the configuration file is empty")]) }
+                return CollectorConfig()
+            }
             root = n
+        } catch let e as ConfigProblems {
+            throw e
         } catch let e as YamlError {
             throw ConfigProblems(problems: [yamlProblem(e, file: file)])
         } catch {
@@ -188,8 +195,12 @@ enum ConfigLoader {
         for (key, path) in [("password_file", \CollectorConfig.MQTTConfig.passwordFile),
                             ("ca_file", \.caFile), ("cert_file", \.certFile), ("key_file", \.keyFile)] {
             if let f = m.string(key) {
-                if FileManager.default.isReadableFile(atPath: f) { c[keyPath: path] = f }
-                else { m.problem(key, "\(key) '\(f)' cannot be read") }
+                var st = stat()
+                if !FileManager.default.isReadableFile(atPath: f) { m.problem(key, "\(key) '\(f)' cannot be read") }
+                else if key == "password_file" || key == "key_file", stat(f, &st) == 0, st.st_mode & S_IROTH != 0 {
+                    // Secrets: `check` refuses what `run` would (both exit 2).
+                    m.problem(key, "\(key) '\(f)' is world-readable; chmod o-r it first (it holds a secret)")
+                } else { c[keyPath: path] = f }
             }
         }
         if c.passwordFile != nil && c.username == nil { m.problem("password_file", "password_file needs a username") }

@@ -110,11 +110,12 @@ struct AccessControl: Sendable {
     }
 }
 
-/// Enforces `AccessControl` on every request.
+/// Enforces the `AccessControl` in force on every request.
 struct AccessMiddleware<Context: RequestContext>: RouterMiddleware {
-    let access: AccessControl
+    let live: LiveAccess
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let access = live.current
         guard let need = access.required(method: request.method, path: request.uri.path) else {
             return try await next(request, context)
         }
