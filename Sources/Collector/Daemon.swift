@@ -99,6 +99,7 @@ struct Daemon {
 
         let router = Router()
         router.add(middleware: HTTPMetricsMiddleware(registry: registry))
+        router.add(middleware: MethodMiddleware())
         router.add(middleware: GzipMiddleware())
         let liveAccess = access.map(LiveAccess.init)
         if let liveAccess {

@@ -1,5 +1,9 @@
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import Testing
+@testable import Collector
 
 /// Bad query parameters are 400s with a JSON error naming the parameter; never a 500.
 @Suite(.serialized) struct HTTPErrorTests {
@@ -58,5 +62,56 @@ import Testing
         #expect(String(decoding: body, as: UTF8.self).contains("mqtt"))
         let stop = try await c.terminate()
         #expect(stop.status == 0)
+    }
+
+    /// HEAD is served wherever GET is (monitoring probes; before, `HEAD /healthz` was 404);
+    /// another method than a route serves gets 405 with `Allow`; an unknown path stays 404.
+    @Test func headAndMethodNotAllowed() async throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let broker = try MosquittoBroker(dir: dir)
+        defer { broker.stop() }
+        try await broker.waitReady()
+        let c = try CollectorProcess(dir: dir, brokerPort: broker.port, clientID: "it-http-methods")
+        try c.start()
+        try await c.waitReady()
+        func send(_ method: String, _ path: String) async throws -> (Int, HTTPURLResponse?, Data) {
+            var r = URLRequest(url: URL(string: c.baseURL + path)!)
+            r.httpMethod = method
+            let (data, resp) = try await URLSession.shared.data(for: r)
+            let h = resp as? HTTPURLResponse
+            return (h?.statusCode ?? 0, h, data)
+        }
+        let (headStatus, _, headBody) = try await send("HEAD", "/healthz")
+        #expect(headStatus == 200 && headBody.isEmpty)
+        #expect(try await send("HEAD", "/api/v1/series").0 == 200)
+        for (method, path, allow) in [("POST", "/healthz", "GET, HEAD"), ("DELETE", "/api/v1/series", "GET, HEAD"),
+                                      ("GET", "/api/v1/alerts/7/ack", "POST"), ("HEAD", "/api/v1/alerts/stream", "GET")] {
+            let (status, response, body) = try await send(method, path)
+            #expect(status == 405, "\(method) \(path)")
+            #expect(response?.value(forHTTPHeaderField: "Allow") == allow, "\(method) \(path)")
+            #expect(method == "HEAD" || String(decoding: body, as: UTF8.self).contains("method_not_allowed"))
+        }
+        #expect(try await send("GET", "/api/v1/nothing").0 == 404)
+        _ = try await c.terminate()
+    }
+
+    /// Every route the daemon registers is in the method table (or it would answer HEAD with
+    /// 404 and other methods without `Allow`).
+    @Test func everyRegisteredRouteIsInTheMethodTable() throws {
+        let dir = packageRoot + "/Sources/Collector/HTTP"
+        var registered: [(String, String)] = []
+        for file in try FileManager.default.contentsOfDirectory(atPath: dir) where file.hasSuffix(".swift") {
+            let text = try String(contentsOfFile: dir + "/" + file, encoding: .utf8)
+            for m in text.matches(of: /router\.(read|get|post|put|delete|patch)\("([^"]*)"/) {
+                registered.append((String(m.1), String(m.2).replacingOccurrences(of: ":id", with: ":x")))
+            }
+        }
+        #expect(registered.count >= 14)
+        for (method, path) in registered {
+            let table = RouteMethods.routes.first { $0.path == path }?.methods.map(\.rawValue) ?? []
+            let served = method == "read" ? ["GET", "HEAD"] : [method.uppercased()]
+            #expect(Set(served).isSubset(of: table), "\(method) \(path)")
+        }
     }
 }

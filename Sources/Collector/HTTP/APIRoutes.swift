@@ -16,19 +16,19 @@ struct APIRoutes: Sendable {
     static let maxBuckets = 100_000
 
     func register(on router: Router<BasicRequestContext>) {
-        router.get("/healthz") { _, _ in
+        router.read("/healthz") { _, _ in
             var j = JSONText()
             j.object { $0.field("status") { $0.string("ok") } }
             return j.response()
         }
-        router.get("/readyz") { _, _ in try await ready() }
-        router.get("/metrics") { _, _ in
+        router.read("/readyz") { _, _ in try await ready() }
+        router.read("/metrics") { _, _ in
             Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                      body: ResponseBody(byteBuffer: ByteBuffer(bytes: metrics.emitToBuffer())))
         }
-        router.get("/api/v1/raw") { request, _ in try await raw(request) }
-        router.get("/api/v1/rollups") { request, _ in try await rollups(request) }
-        router.get("/api/v1/quarantine") { request, _ in try await quarantine(request) }
+        router.read("/api/v1/raw") { request, _ in try await raw(request) }
+        router.read("/api/v1/rollups") { request, _ in try await rollups(request) }
+        router.read("/api/v1/quarantine") { request, _ in try await quarantine(request) }
     }
 
     func ready() async throws -> Response {

@@ -11,7 +11,7 @@ struct AlertRoutes: Sendable {
     let clock: any WallClock
 
     func register(on router: Router<BasicRequestContext>) {
-        router.get("/api/v1/alerts") { request, _ in try await list(request) }
+        router.read("/api/v1/alerts") { request, _ in try await list(request) }
         router.get("/api/v1/alerts/stream") { _, _ in stream() }
         router.post("/api/v1/alerts/:id/ack") { request, context in
             try await ack(request, id: context.parameters.get("id") ?? "")

@@ -13,10 +13,10 @@ struct CatalogueRoutes: Sendable {
     let clock: any WallClock
 
     func register(on router: Router<BasicRequestContext>) {
-        router.get("/api/v1/sensors") { request, _ in try await sensors(request) }
-        router.get("/api/v1/series") { request, _ in try await series(request) }
-        router.get("/api/v1/coverage") { request, _ in try await coverageAnswer(request) }
-        router.get("/api/v1/coverage/daily") { request, _ in try await coverageDaily(request) }
+        router.read("/api/v1/sensors") { request, _ in try await sensors(request) }
+        router.read("/api/v1/series") { request, _ in try await series(request) }
+        router.read("/api/v1/coverage") { request, _ in try await coverageAnswer(request) }
+        router.read("/api/v1/coverage/daily") { request, _ in try await coverageDaily(request) }
     }
 
     /// Healthy = a reading within 3 x the sensor's expected interval.

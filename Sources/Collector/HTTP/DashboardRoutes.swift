@@ -9,7 +9,7 @@ struct DashboardRoutes: Sendable {
     static let policy = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
     func register(on router: Router<BasicRequestContext>) {
-        router.get("/") { _, _ in
+        router.read("/") { _, _ in
             Response(status: .ok, headers: [
                 .contentType: "text/html; charset=utf-8",
                 .cacheControl: "no-cache",
