@@ -32,6 +32,7 @@ import Testing
     @Test(arguments: [
         ("", "line 1, column 1: unexpected end of input"),
         ("{\"a\" 1}", "line 1, column 6: expected ':' after an object key"),
+        ("{\"v\": 1, \"v\": 2}", "line 1, column 16: duplicate object key \"v\""),   // last-wins was silent
         ("{\"a\": 1,}", "line 1, column 9: expected a quoted object key"),
         ("[1 2]", "line 1, column 4: expected ',' or ']' in an array"),
         ("{\"v\": NaN}", "line 1, column 7: unexpected character 'N'"),

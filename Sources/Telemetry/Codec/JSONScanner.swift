@@ -75,7 +75,11 @@ struct JSONScanner {
             guard i < b.count, b[i] == UInt8(ascii: ":") else { throw fail("expected ':' after an object key") }
             i += 1
             skipSpace()
-            out[key] = try value(depth: depth)
+            // A repeated key is ambiguous (which value did the sender mean?): refused, not
+            // resolved silently by the last one.
+            if out.updateValue(try value(depth: depth), forKey: key) != nil {
+                throw fail("duplicate object key \"\(key.prefix(64))\"")
+            }
             skipSpace()
             guard i < b.count else { throw fail("unexpected end of input in an object") }
             if b[i] == UInt8(ascii: ",") { i += 1; continue }
