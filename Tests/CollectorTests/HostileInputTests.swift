@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+@testable import Collector
 
 /// The hostile corpus: malformed and abusive payloads, each quarantined whole with the right
 /// reason, while the daemon keeps serving and storing good messages.
@@ -42,6 +43,7 @@ import Testing
         Case("json-space-in-metric", #"{"temp c": 1}"#, "bad_name"),
         Case("json-long-metric", #"{""# + String(repeating: "m", count: 300) + #"": 1}"#, "bad_name"),
         Case("json-reserved-sensor", #"{"sensor": "coverage.province", "forest_monitored_pct": 100}"#, "bad_name"),
+        Case("json-duplicate-key", #"{"temp_c": 1, "temp_c": 99}"#, "bad_json"),
         Case("json-too-many-readings", "[" + (0..<1001).map { #"{"ts": \#(1_795_000_000 + $0), "temp_c": 1}"# }.joined(separator: ",") + "]", "too_large"),
         // Sizes
         Case("empty", "", "empty"),
@@ -114,5 +116,47 @@ import Testing
         #expect(!series.contains("hostile") && !series.contains("s1/") && !series.contains("DROP"))
         let (status, _) = try await c.terminate()
         #expect(status == 0)
+    }
+
+    /// `{district}` and `{kind}` from topics must read like names (before, `evil<script>`, a
+    /// 400-character district and one holding commas were stored as labels and came back in
+    /// CSV answers unescaped): quarantined as `bad_label`; a good topic on the same pattern is
+    /// stored with its labels.
+    @Test func topicLabelsMustReadLikeNames() async throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let broker = try MosquittoBroker(dir: dir)
+        defer { broker.stop() }
+        try await broker.waitReady()
+        let c = try CollectorProcess(dir: dir, brokerPort: broker.port, clientID: "it-labels",
+                                     subscriptions: [#"{topic: "telemetry/{district}/{kind}/{sensor}"}"#])
+        try c.start()
+        try await c.waitReady()
+        let now = Int(Date().timeIntervalSince1970)
+        let bad = ["evil<script>", String(repeating: "d", count: 400), "a,b=1", "=cmd|calc"]
+        for (i, d) in bad.enumerated() {
+            try broker.publish(topic: "telemetry/\(d)/forest/lb-\(i)", lines: [#"{"ts": \#(now), "temp_c": 1}"#])
+        }
+        try broker.publish(topic: "telemetry/sin-ho/forest/lb-ok", lines: [#"{"ts": \#(now), "temp_c": 1}"#])
+        try await waitUntil("the bad labels quarantined", seconds: 10) {
+            let o = try await httpJSON(c.baseURL + "/api/v1/quarantine")
+            return ((o["messages"] as? [[String: Any]]) ?? []).filter { $0["reason"] as? String == "bad_label" }.count == bad.count
+        }
+        try await waitUntil("the good one stored with its district", seconds: 10) {
+            let (_, body) = try await httpGet(c.baseURL + "/api/v1/rollups?metric=temp_c&group_by=district&agg=count&step=1h&from=\(now - 3600)&to=\(now + 3600)&format=csv")
+            return String(decoding: body, as: UTF8.self).hasPrefix("key,t,value\nsin-ho,")
+        }
+        _ = try await c.terminate()
+    }
+
+    /// CSV cells (RFC 4180): quoted when they hold a comma, quote or line break; a leading
+    /// `=`, `+`, `-`, `@` gets a `'` so a spreadsheet does not run it; numbers stay numbers.
+    @Test func csvCellsAreQuotedAndNeutralised() {
+        #expect(CSVText.field("sin-ho") == "sin-ho")
+        #expect(CSVText.field("a,b") == "\"a,b\"")
+        #expect(CSVText.field("say \"hi\"") == "\"say \"\"hi\"\"\"")
+        #expect(CSVText.field("=HYPERLINK(\"x\")") == "\"'=HYPERLINK(\"\"x\"\")\"")
+        #expect(CSVText.field("+1") == "'+1" && CSVText.field("@SUM(A1)") == "'@SUM(A1)")
+        #expect(CSVText.cell("-1.5") == "-1.5" && CSVText.cell("-x") == "'-x")
     }
 }

@@ -190,11 +190,10 @@ struct QueryCommand: AsyncParsableCommand {
         }
     }
 
+    /// RFC 4180 quoting (lines end in LF), text cells neutralised against spreadsheet
+    /// formulas (`CSVText`).
     static func csv(_ columns: [String], _ rows: [[String]]) -> String {
-        func field(_ s: String) -> String {
-            s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" }) ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
-        }
-        return ([columns] + rows).map { $0.map(field).joined(separator: ",") }.joined(separator: "\n") + "\n"
+        ([columns] + rows).map { $0.map(CSVText.cell).joined(separator: ",") }.joined(separator: "\n") + "\n"
     }
 
     static func table(_ columns: [String], _ rows: [[String]]) -> String {

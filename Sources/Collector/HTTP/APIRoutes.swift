@@ -191,7 +191,8 @@ struct APIRoutes: Sendable {
         case .csv:
             var out = "key,t,value\n"
             for (key, points) in sorted {
-                for (t, b) in points { out += "\(key),\(JSONText.seconds(t)),\(JSONText.number(value(b)))\n" }
+                let cell = CSVText.field(key)
+                for (t, b) in points { out += "\(cell),\(JSONText.seconds(t)),\(JSONText.number(value(b)))\n" }
             }
             return csv(out)
         case .json:

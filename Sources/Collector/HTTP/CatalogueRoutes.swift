@@ -154,7 +154,7 @@ struct CatalogueRoutes: Sendable {
             var out = "scope,date,avg,min,max\n"
             for s in series {
                 for (t, b) in (buckets[s.id] ?? [:]).sorted(by: { $0.key < $1.key }) where b.count > 0 {
-                    out += "\(s.name.sensor.dropFirst("coverage.".count)),\(date(t)),\(JSONText.number(round2(b.sum / Double(b.count)))),"
+                    out += "\(CSVText.field(s.name.sensor.dropFirst("coverage.".count))),\(date(t)),\(JSONText.number(round2(b.sum / Double(b.count)))),"
                         + "\(JSONText.number(round2(b.min))),\(JSONText.number(round2(b.max)))\n"
                 }
             }

@@ -518,6 +518,7 @@ final class IngestLoop: @unchecked Sendable {
                                     maxReadings: limits.maxReadingsPerMessage)
         context.precision = sub?.precision ?? .ns
         let labels = index.map { patterns[$0].values(in: topic) } ?? TopicLabels()
+        if let problem = Self.labelProblem(labels) { return quarantine(topic, payload, now, DecodeError("bad_label", problem)) }
         context.patternSensor = labels.sensor
         scratch.removeAll(keepingCapacity: true)
         do {
@@ -535,6 +536,17 @@ final class IngestLoop: @unchecked Sendable {
             return quarantine(topic, payload, now, DecodeError("series_limit", "new series would exceed limits.max_series (\(limits.maxSeries))"))
         }
         batch.acceptedMessages += 1
+    }
+
+    /// Why a topic's `{district}` or `{kind}` cannot label series (they must read like names).
+    private static func labelProblem(_ labels: TopicLabels) -> String? {
+        do throws(SeriesNameError) {
+            if let d = labels.district { try SeriesName.validateLabel(d, role: "topic level {district}") }
+            if let k = labels.kind { try SeriesName.validateLabel(k, role: "topic level {kind}") }
+            return nil
+        } catch {
+            return error.message
+        }
     }
 
     private func quarantine(_ topic: String, _ payload: UnsafeRawBufferPointer, _ now: EpochMillis, _ e: DecodeError) {

@@ -29,6 +29,13 @@ public struct SeriesName: Hashable, Sendable, CustomStringConvertible {
 
     static let maxLength = 128
 
+    /// Checks a label from a topic (`{district}`, `{kind}`) by the rules of a metric name:
+    /// letters, digits, `-`, `_`, `.`, starting alphanumeric, at most 128 bytes. Labels group
+    /// analysts' answers and become CSV cells and JSON keys.
+    public static func validateLabel(_ s: String, role: String) throws(SeriesNameError) {
+        try validate(s, allowColon: false, role: role)
+    }
+
     private static func validate(_ s: String, allowColon: Bool, role: String) throws(SeriesNameError) {
         let utf8 = s.utf8
         guard let first = utf8.first else { throw SeriesNameError(message: "empty \(role)") }
