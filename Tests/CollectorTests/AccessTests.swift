@@ -41,6 +41,21 @@ import Testing
         _ = try await c.terminate()
     }
 
+    /// A body sent without a token is not waited for: the 401 goes out and the connection
+    /// closes, however slowly the rest trickles (before, the trickle kept it open forever).
+    @Test func anUnauthenticatedBodyIsNotWaitedFor() async throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (broker, c) = try await TestTokens.startCollector("it-access-early", in: dir)
+        defer { broker.stop() }
+        let head = "POST /api/v1/alerts/1/ack HTTP/1.1\r\nHost: x\r\nContent-Length: 10000\r\n\r\n"
+        let closed = LimitsTests.secondsUntilClosedTrickling(port: c.httpPort, head: head, every: 0.3, seconds: 5)
+        #expect(closed != nil && closed! < 2, "closed after \(String(describing: closed)) s")
+        let metrics = try await request(c.baseURL + "/metrics", token: Self.viewer).1
+        #expect(metrics.contains(#"collector_http_idle_closed_total{reason="answered_early"} 1"#))
+        _ = try await c.terminate()
+    }
+
     /// Every endpoint: no token 401, a viewer reads, only an operator acknowledges; tokens never
     /// reach the log; no CORS headers (a browser on another origin gets nothing).
     @Test func everyEndpointByRoleAndNoCORS() async throws {

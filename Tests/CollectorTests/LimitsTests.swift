@@ -32,6 +32,79 @@ import Testing
         return nil
     }
 
+    /// Opens a TCP connection, sends `head`, then one byte of body every `every` seconds;
+    /// returns how many seconds until the server closes it (nil if still open after `seconds`).
+    static func secondsUntilClosedTrickling(port: Int, head: String, every: Double, seconds: Double) -> Double? {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let ok = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard ok == 0 else { return nil }
+        _ = head.withCString { send(fd, $0, strlen($0), 0) }
+        let started = Date()
+        var buf = [UInt8](repeating: 0, count: 4096)
+        var nextByte = started
+        while Date().timeIntervalSince(started) < seconds {
+            if Date() >= nextByte {
+                var x: UInt8 = UInt8(ascii: "x")
+                if send(fd, &x, 1, Int32(MSG_NOSIGNAL)) < 0 { return Date().timeIntervalSince(started) }
+                nextByte = Date().addingTimeInterval(every)
+            }
+            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            if poll(&p, 1, 50) > 0 {
+                let n = recv(fd, &buf, buf.count, 0)
+                if n <= 0 { return Date().timeIntervalSince(started) }
+            }
+        }
+        return nil
+    }
+
+    /// A request body trickled a byte at a time is cut off (before, any body byte counted as
+    /// activity and the connection stayed open forever, unauthenticated, on any route), while a
+    /// body that arrives at a few KB/s gets its answer.
+    @Test func aTrickledBodyIsCutOff() async throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let broker = try MosquittoBroker(dir: dir)
+        defer { broker.stop() }
+        try await broker.waitReady()
+        let c = try CollectorProcess(dir: dir, brokerPort: broker.port, clientID: "it-trickle", httpExtra: ["idle_timeout: 1s"])
+        try c.start()
+        try await c.waitReady()
+        let head = "POST /api/v1/alerts/1/ack HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 10000\r\n\r\n"
+        let cut = Self.secondsUntilClosedTrickling(port: c.httpPort, head: head, every: 0.3, seconds: 8)
+        #expect(cut != nil && cut! < 4, "closed after \(String(describing: cut)) s")
+        let metrics = String(decoding: try await httpGet(c.baseURL + "/metrics").body, as: UTF8.self)
+        #expect(metrics.contains(#"collector_http_idle_closed_total{reason="slow_body"} 1"#),
+                "\(metrics.split(separator: "\n").filter { $0.contains("idle") })")
+        // 2 KiB at about 4 KB/s: answered, not cut.
+        let body = #"{"by": "duty-officer", "note": ""# + String(repeating: "n", count: 2000) + #""}"#
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(c.httpPort).bigEndian)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let ok = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        #expect(ok == 0)
+        let request = Array(("POST /api/v1/alerts/1/ack HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body).utf8)
+        for chunk in stride(from: 0, to: request.count, by: 200) {
+            _ = request[chunk..<min(chunk + 200, request.count)].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        var answer = [UInt8](repeating: 0, count: 4096)
+        var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        #expect(poll(&p, 1, 5000) > 0)
+        let n = recv(fd, &answer, answer.count, 0)
+        #expect(n > 0 && String(decoding: answer.prefix(max(n, 0)), as: UTF8.self).hasPrefix("HTTP/1.1 "),
+                "\(String(decoding: answer.prefix(max(n, 0)), as: UTF8.self))")
+        _ = try await c.terminate()
+    }
+
     @Test func topicBodyAndSlowClientLimits() async throws {
         let dir = try makeTempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
