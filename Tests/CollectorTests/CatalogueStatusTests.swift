@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import Testing
 
 /// Sensor status against the catalogue, series metadata, and refusing unregistered sensors.
@@ -197,6 +200,47 @@ import Testing
         #expect((series.first?["last_value"] as? NSNumber)?.doubleValue == 30.5)
         #expect((series.first?["last_t"] as? NSNumber)?.intValue == now - 60)
         #expect(try await httpGet(c.baseURL + "/api/v1/sensors?kind=lava").status == 400)
+        _ = try await c.terminate()
+    }
+
+    /// `/api/v1/series` comes in pages (before, 100,000 series were one 13 MB answer built in
+    /// memory per call): `limit` entries at most, and `Link: <...>; rel="next"` while more
+    /// follow; a filter is kept in the link; the pages together are the whole list, once each.
+    @Test func theSeriesListIsPaged() async throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let broker = try MosquittoBroker(dir: dir)
+        defer { broker.stop() }
+        try await broker.waitReady()
+        let c = try CollectorProcess(dir: dir, brokerPort: broker.port, clientID: "it-series-pages")
+        try c.start()
+        try await c.waitReady()
+        let now = Int(Date().timeIntervalSince1970)
+        try broker.publish(topic: "telemetry/pages", lines: (0..<25).map { #"{"sensor": "pg-\#(String(format: "%02d", $0))", "ts": \#(now), "temp_c": 1, "rh_pct": 2}"# })
+        var total: [String] = []
+        try await waitUntil("the 50 series", seconds: 10) {
+            let list = (try? JSONSerialization.jsonObject(with: try await httpGet(c.baseURL + "/api/v1/series").body) as? [[String: Any]]) ?? []
+            total = list.compactMap { $0["series"] as? String }
+            return total.filter { $0.hasPrefix("pg-") }.count == 50
+        }
+        func pages(_ first: String) async throws -> [[String]] {
+            var out: [[String]] = []
+            var next: String? = first
+            while let path = next, out.count < 10 {
+                let (data, resp) = try await URLSession.shared.data(from: URL(string: c.baseURL + path)!)
+                let list = (try JSONSerialization.jsonObject(with: data) as? [[String: Any]]) ?? []
+                out.append(list.compactMap { $0["series"] as? String })
+                let link = (resp as? HTTPURLResponse)?.value(forHTTPHeaderField: "Link") ?? ""
+                next = link.firstMatch(of: /<([^>]+)>; rel="next"/).map { String($0.1) }
+            }
+            return out
+        }
+        let all = try await pages("/api/v1/series?limit=20")
+        #expect(all.dropLast().allSatisfy { $0.count == 20 } && (all.last?.count ?? 0) <= 20)
+        #expect(all.flatMap { $0 } == total, "the pages together are the whole list, in order")
+        let temps = try await pages("/api/v1/series?metric=temp_c&limit=10")
+        #expect(temps.map(\.count) == [10, 10, 5] && temps.flatMap { $0 }.allSatisfy { $0.hasSuffix("/temp_c") })
+        #expect(try await httpGet(c.baseURL + "/api/v1/series?limit=0").status == 400)
         _ = try await c.terminate()
     }
 }

@@ -1,5 +1,6 @@
 import Alerts
 import Foundation
+import HTTPTypes
 import Hummingbird
 import Telemetry
 
@@ -66,21 +67,39 @@ struct CatalogueRoutes: Sendable {
         return j.response()
     }
 
+    /// The most series one answer lists; `limit` may ask for fewer.
+    static let maxSeriesPage = 10_000
+
+    /// The stored series, by name, filtered; a page of at most `limit` (default and maximum
+    /// 10,000), with `Link: <...&after=NAME>; rel="next"` while more may follow.
     func series(_ request: Request) async throws -> Response {
         let q = QueryParameters(request, now: clock.now())
         let kind = try kindParameter(q)
         let district = q.string("district")
         let sensor = q.string("sensor")
         let metric = q.string("metric")
-        var j = JSONText()
-        let all = try await reader.seriesList()
-        j.array { a in
-            for s in all {
+        let limit = try q.int("limit", in: 1...Self.maxSeriesPage) ?? Self.maxSeriesPage
+        let after = q.string("after")
+        var cursor = after
+        var rows: [(info: TelemetryReader.SeriesInfo, kind: String?, district: String?)] = []
+        var more = false
+        scan: while true {
+            let chunk = try await reader.seriesPage(after: cursor, limit: limit)
+            for s in chunk {
+                if rows.count == limit { more = true; break scan }
+                cursor = s.name.description
                 let entry = live.current.sensor(s.name.sensor)
                 let sKind = entry?.kind.rawValue ?? s.kind
                 let sDistrict = entry?.district ?? s.district
                 guard kind == nil || sKind == kind?.rawValue, district == nil || sDistrict == district,
                       sensor == nil || s.name.sensor == sensor, metric == nil || s.name.metric == metric else { continue }
+                rows.append((s, sKind, sDistrict))
+            }
+            if chunk.count < limit { break }
+        }
+        var j = JSONText()
+        j.array { a in
+            for (s, sKind, sDistrict) in rows {
                 a.object {
                     $0.field("series") { $0.string(s.name.description) }
                     $0.field("sensor") { $0.string(s.name.sensor) }
@@ -92,7 +111,16 @@ struct CatalogueRoutes: Sendable {
                 }
             }
         }
-        return j.response()
+        var response = j.response()
+        if more, let cursor {
+            var params = [("limit", String(limit)), ("after", cursor)]
+            for (k, v) in [("kind", kind?.rawValue), ("district", district), ("sensor", sensor), ("metric", metric)] {
+                if let v { params.append((k, v)) }
+            }
+            let query = params.map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed.subtracting(["&", "=", "+"])) ?? "")" }
+            response.headers[HTTPField.Name("Link")!] = "</api/v1/series?\(query.joined(separator: "&"))>; rel=\"next\""
+        }
+        return response
     }
 
     /// The plan's indicators now, per district and for the province.

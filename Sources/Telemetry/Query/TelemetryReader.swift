@@ -139,6 +139,26 @@ public struct TelemetryReader: Sendable {
         }
     }
 
+    /// Up to `limit` stored series by name, after `after` (exclusive), with their newest
+    /// reading, for pages of the series list.
+    public func seriesPage(after: String?, limit: Int) async throws -> [SeriesInfo] {
+        let newest = pending?.newest() ?? [:]
+        return try await pool.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT sensor, metric, last_t, last_value, district, kind, id FROM series
+                WHERE name > ? ORDER BY name LIMIT ?
+                """, arguments: [after ?? "", limit]).compactMap { r in
+                guard let name = try? SeriesName(sensor: r[0], metric: r[1]) else { return nil }
+                var info = SeriesInfo(id: SeriesID(r[6]), name: name, lastTime: r[2], lastValue: r[3], district: r[4], kind: r[5])
+                if let p = newest[info.id], p.time > info.lastTime ?? .min {
+                    info.lastTime = p.time
+                    info.lastValue = p.value
+                }
+                return info
+            }
+        }
+    }
+
     /// The newest reading time of each sensor that has reported (stored or pending).
     public func sensorsLastSeen() async throws -> [String: EpochMillis] {
         let newest = pending?.newest() ?? [:]
