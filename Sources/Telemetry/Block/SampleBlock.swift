@@ -1,0 +1,208 @@
+/// A run of one series' samples, compressed losslessly (format: `FORMAT.md` beside this file).
+///
+/// Timestamps are stored as delta-of-delta, one bit for a reading on its interval. Values are
+/// stored as integers scaled by a power of ten shared by the block (3.25 -> 325 with exponent 2),
+/// as bucketed deltas, when every value of the block comes back bit for bit; otherwise (-0.0,
+/// subnormals, values with more than 15 decimals) as XOR of consecutive IEEE bit patterns.
+/// Decoding gives back exactly the samples encoded, in their order.
+public enum SampleBlock {
+    static let version: UInt8 = 1
+    /// The largest decimal exponent tried.
+    static let maxExponent = 15
+    static let powersOfTen: [Double] = (0...22).map { e in (0..<e).reduce(1.0) { r, _ in r * 10 } }
+
+    enum ValueCoding: UInt8 { case decimal = 0, xor = 1 }
+
+    /// Encodes `samples` (any order of times is kept as given; a series' block holds them
+    /// oldest first with distinct times).
+    public static func encode(_ samples: [Sample]) -> [UInt8] {
+        var header: [UInt8] = [version]
+        let exponent = decimalExponent(samples)
+        header.append((exponent == nil ? ValueCoding.xor : .decimal).rawValue)
+        Varint.appendUnsigned(UInt64(samples.count), to: &header)
+        guard let first = samples.first else { return header }
+        Varint.appendSigned(first.time, to: &header)
+        var bits: BitWriter
+        if let e = exponent {
+            header.append(UInt8(e))
+            let p = powersOfTen[e]
+            var previous = Int64((first.value * p).rounded())
+            Varint.appendSigned(previous, to: &header)
+            bits = BitWriter(bytes: header)
+            var times = TimeCoder(first: first.time)
+            for s in samples.dropFirst() {
+                times.encode(s.time, into: &bits)
+                let i = Int64((s.value * p).rounded())
+                writeBucketed(zigzag(i &- previous), buckets: valueBuckets, into: &bits)
+                previous = i
+            }
+        } else {
+            var previous = first.value.bitPattern
+            for k in 0..<8 { header.append(UInt8(truncatingIfNeeded: previous >> UInt64(8 * k))) }
+            bits = BitWriter(bytes: header)
+            var times = TimeCoder(first: first.time)
+            var window = XORWindow()
+            for s in samples.dropFirst() {
+                times.encode(s.time, into: &bits)
+                window.encode(s.value.bitPattern ^ previous, into: &bits)
+                previous = s.value.bitPattern
+            }
+        }
+        return bits.finish()
+    }
+
+    /// The samples of a block `encode` wrote.
+    public static func decode(_ bytes: [UInt8]) throws(BlockError) -> [Sample] {
+        var at = 0
+        guard bytes.count >= 2, bytes[0] == version else { throw BlockError("not a version-\(version) sample block") }
+        guard let coding = ValueCoding(rawValue: bytes[1]) else { throw BlockError("unknown value coding \(bytes[1])") }
+        at = 2
+        let count = try Varint.readUnsigned(bytes, at: &at)
+        guard count > 0 else { return [] }
+        guard count <= UInt64(bytes.count) * 8 else { throw BlockError("count \(count) larger than the block can hold") }
+        var out: [Sample] = []
+        out.reserveCapacity(Int(count))
+        let t0 = try Varint.readSigned(bytes, at: &at)
+        switch coding {
+        case .decimal:
+            guard at < bytes.count, Int(bytes[at]) <= maxExponent else { throw BlockError("bad decimal exponent") }
+            let p = powersOfTen[Int(bytes[at])]
+            at += 1
+            var i = try Varint.readSigned(bytes, at: &at)
+            out.append(Sample(time: t0, value: Double(i) / p))
+            var bits = BitReader(bytes, offset: at)
+            var times = TimeCoder(first: t0)
+            for _ in 1..<count {
+                let t = try times.decode(from: &bits)
+                i = i &+ unzigzag(try readBucketed(valueBuckets, from: &bits))
+                out.append(Sample(time: t, value: Double(i) / p))
+            }
+        case .xor:
+            guard at + 8 <= bytes.count else { throw BlockError("truncated first value") }
+            var v: UInt64 = 0
+            for k in 0..<8 { v |= UInt64(bytes[at + k]) << UInt64(8 * k) }
+            at += 8
+            out.append(Sample(time: t0, value: Double(bitPattern: v)))
+            var bits = BitReader(bytes, offset: at)
+            var times = TimeCoder(first: t0)
+            var window = XORWindow()
+            for _ in 1..<count {
+                let t = try times.decode(from: &bits)
+                v ^= try window.decode(from: &bits)
+                out.append(Sample(time: t, value: Double(bitPattern: v)))
+            }
+        }
+        return out
+    }
+
+    /// The smallest exponent e (0...15) at which every value is an integer i with |i| < 2^53
+    /// and i / 10^e gives the value back bit for bit; nil when there is none.
+    static func decimalExponent(_ samples: [Sample]) -> Int? {
+        exponents: for e in 0...maxExponent {
+            let p = powersOfTen[e]
+            for s in samples {
+                let scaled = (s.value * p).rounded()
+                guard abs(scaled) < 9_007_199_254_740_992, (Double(Int64(scaled)) / p).bitPattern == s.value.bitPattern else {
+                    continue exponents
+                }
+            }
+            return e
+        }
+        return nil
+    }
+
+    // MARK: Bucketed integers
+
+    /// Prefix-coded widths: bucket k is k one-bits then a zero (the last bucket has no zero),
+    /// then the value in that many bits.
+    static let timeBuckets = [0, 7, 12, 20, 64]
+    static let valueBuckets = [0, 4, 8, 16, 64]
+
+    @inline(__always)
+    static func writeBucketed(_ u: UInt64, buckets: [Int], into bits: inout BitWriter) {
+        for (k, width) in buckets.enumerated() where width == 64 || u < (1 << UInt64(width)) {
+            if k < buckets.count - 1 {
+                bits.write((1 << UInt64(k + 1)) - 2, bits: k + 1)   // k ones, then a zero
+            } else {
+                bits.write((1 << UInt64(k)) - 1, bits: k)           // the last: k ones
+            }
+            bits.write(u, bits: width)
+            return
+        }
+    }
+
+    @inline(__always)
+    static func readBucketed(_ buckets: [Int], from bits: inout BitReader) throws(BlockError) -> UInt64 {
+        var k = 0
+        while k < buckets.count - 1, try bits.readBit() { k += 1 }
+        return try bits.read(bits: buckets[k])
+    }
+
+    @inline(__always) static func zigzag(_ v: Int64) -> UInt64 { UInt64(bitPattern: (v << 1) ^ (v >> 63)) }
+    @inline(__always) static func unzigzag(_ u: UInt64) -> Int64 { Int64(bitPattern: u >> 1) ^ -Int64(bitPattern: u & 1) }
+
+    /// Delta-of-delta timestamps.
+    struct TimeCoder {
+        var previous: EpochMillis
+        var delta: Int64 = 0
+
+        init(first: EpochMillis) { previous = first }
+
+        @inline(__always)
+        mutating func encode(_ t: EpochMillis, into bits: inout BitWriter) {
+            let d = t &- previous
+            writeBucketed(zigzag(d &- delta), buckets: timeBuckets, into: &bits)
+            delta = d
+            previous = t
+        }
+
+        @inline(__always)
+        mutating func decode(from bits: inout BitReader) throws(BlockError) -> EpochMillis {
+            delta = delta &+ unzigzag(try readBucketed(timeBuckets, from: &bits))
+            previous = previous &+ delta
+            return previous
+        }
+    }
+
+    /// Gorilla's XOR of consecutive values: `0` for the same value; `10` and the meaningful
+    /// bits when they fit the previous window; `11`, 6 bits of leading zeros, 6 bits of
+    /// (length - 1), and the meaningful bits otherwise.
+    struct XORWindow {
+        var leading = -1
+        var trailing = 0
+
+        @inline(__always)
+        mutating func encode(_ x: UInt64, into bits: inout BitWriter) {
+            guard x != 0 else { bits.write(bit: false); return }
+            bits.write(bit: true)
+            let lz = min(x.leadingZeroBitCount, 63)
+            let tz = x.trailingZeroBitCount
+            if leading >= 0, lz >= leading, tz >= trailing {
+                bits.write(bit: false)
+                bits.write(x >> UInt64(trailing), bits: 64 - leading - trailing)
+            } else {
+                bits.write(bit: true)
+                leading = lz
+                trailing = tz
+                let length = 64 - lz - tz
+                bits.write(UInt64(lz), bits: 6)
+                bits.write(UInt64(length - 1), bits: 6)
+                bits.write(x >> UInt64(tz), bits: length)
+            }
+        }
+
+        @inline(__always)
+        mutating func decode(from bits: inout BitReader) throws(BlockError) -> UInt64 {
+            guard try bits.readBit() else { return 0 }
+            if try bits.readBit() {
+                leading = Int(try bits.read(bits: 6))
+                let length = Int(try bits.read(bits: 6)) + 1
+                guard leading + length <= 64 else { throw BlockError("bad XOR window") }
+                trailing = 64 - leading - length
+            } else if leading < 0 {
+                throw BlockError("XOR window used before it was set")
+            }
+            return try bits.read(bits: 64 - leading - trailing) << UInt64(trailing)
+        }
+    }
+}
