@@ -62,28 +62,18 @@ struct AlertRoutes: Sendable {
     /// Server-Sent Events: one `alert` event per state change or acknowledgement, and a
     /// comment every 15 s so proxies keep the connection open.
     func stream() -> Response {
-        let events = broadcaster.subscribe()
-        // One sequence for the single writer: alert JSON, or "" for a keep-alive.
-        let (merged, feed) = AsyncStream<String>.makeStream(bufferingPolicy: .bufferingNewest(AlertBroadcaster.bufferPerClient))
-        let pump = Task {
-            for await json in events { feed.yield(json) }
-            feed.finish()
-        }
+        let (events, keepAlive, after) = broadcaster.subscribe()
         let heartbeat = Task {
             while !Task.isCancelled {
                 try? await Task.sleep(for: .seconds(15))
-                feed.yield("")
+                if !keepAlive() { return }
             }
-        }
-        feed.onTermination = { _ in
-            pump.cancel()
-            heartbeat.cancel()
         }
         let body = ResponseBody { writer in
+            defer { heartbeat.cancel() }
             try await writer.write(ByteBuffer(string: ": collector alert stream\n\n"))
-            for await item in merged {
-                try await writer.write(ByteBuffer(string: item.isEmpty ? ": keep-alive\n\n" : "event: alert\ndata: \(item)\n\n"))
-            }
+            var text = AlertStreamText(after: after)
+            for await item in events { try await writer.write(ByteBuffer(string: text.next(item))) }
             try await writer.finish(nil)
         }
         return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"], body: body)
