@@ -33,6 +33,17 @@ import Testing
         try await waitUntil("storage-failing firing", seconds: 10) {
             try await AlertsEndToEndTests.alerts(c, "firing").contains { $0["rule"] as? String == "storage-failing" && $0["severity"] as? String == "critical" }
         }
+        // While storage stays full, reconnections back off (1, 2, 4 ... 30 s) instead of
+        // coming every second (before: 37 attempts in 37 s, two error lines each).
+        func attempts() async throws -> Int {
+            let text = String(decoding: try await httpGet(c.baseURL + "/metrics").body, as: UTF8.self)
+            let line = text.split(separator: "\n").first { $0.hasPrefix("collector_mqtt_connect_attempts_total ") }
+            return Int(Double(line?.split(separator: " ").last ?? "") ?? -1)
+        }
+        let firstAttempts = try await attempts()
+        try await Task.sleep(for: .seconds(8))
+        let more = try await attempts() - firstAttempts
+        #expect(more >= 1 && more <= 4, "\(more) connection attempts in 8 s while storage is full")
         func stored() async throws -> Int {
             let o = try? await httpJSON(c.baseURL + "/api/v1/rollups?series=df-1/temp_c&step=1d&from=\(t0 - 86_400)&to=\(t0 + 86_400)")
             return ((o?["points"] as? [[String: Any]]) ?? []).reduce(0) { $0 + (($1["count"] as? NSNumber)?.intValue ?? 0) }

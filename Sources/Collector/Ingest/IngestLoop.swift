@@ -44,6 +44,9 @@ final class IngestLoop: @unchecked Sendable {
     private enum Link { case down(retryAt: ContinuousClock.Instant), connecting, up }
     private var link: Link = .down(retryAt: .now)
     private var backoffSeconds = 1
+    /// A commit failed and none has succeeded since: a reconnection does not reset the
+    /// back-off (the storage, not the link, is what fails), a successful commit does.
+    private var storageFailing = false
     private var batch = IngestBatch()
     private var batchMessages = 0
     /// At most this many readings a commit (with `mqtt.max_batch_messages`): packs of many
@@ -158,6 +161,11 @@ final class IngestLoop: @unchecked Sendable {
 
     private func applyReload() {
         guard let (catalogue, rules) = pendingReload.withLock({ p in defer { p = nil }; return p }) else { return }
+        if storageFailing, case .down = link {
+            // A reload may have made room (storage.max_size): try again now.
+            backoffSeconds = 1
+            link = .down(retryAt: .now)
+        }
         registeredOnly = config.unregisteredSensors == .reject ? Set(catalogue.sensors.map(\.id)) : nil
         alerts.submit(.reload(catalogue, rules, now: clock.now()))
     }
@@ -336,6 +344,10 @@ final class IngestLoop: @unchecked Sendable {
                 let lag = ContinuousClock.now - batchStarted
                 metrics.loopLag.set(to: lag.inSeconds)
             }
+            if storageFailing {
+                storageFailing = false
+                backoffSeconds = 1
+            }
             if !status.snapshot.storageOK {
                 logger.notice("storage accepts commits again")
                 status.storage(ok: true, "")
@@ -353,6 +365,7 @@ final class IngestLoop: @unchecked Sendable {
             return true
         } catch {
             carryInBatch = false   // the batch is dropped; the carry waits for the next commit
+            storageFailing = true
             metrics.commitFailures.increment()
             logger.error("commit failed; withholding acknowledgements, the broker keeps the messages",
                          metadata: ["error": "\(error)", "messages": "\(batchMessages)"])
@@ -384,8 +397,14 @@ final class IngestLoop: @unchecked Sendable {
         while store.hasPendingRaw && !socketReadable() && !stopRequested.load(ordering: .relaxed) {
             do {
                 try store.writePendingSlice()
+                if !status.snapshot.storageOK && !storageFailing {
+                    logger.notice("storage accepts writes again")
+                    status.storage(ok: true, "")
+                }
             } catch {
                 if logBudget.allow() { logger.warning("writing raw readings failed; the journal keeps them, will retry", metadata: ["error": "\(error)"]) }
+                // Committed readings are safe in the journal, but storage is failing: say so.
+                status.storage(ok: false, "writing raw readings failed: \(StorageFailure.brief(error))")
                 return
             }
         }
@@ -464,7 +483,7 @@ final class IngestLoop: @unchecked Sendable {
             return
         }
         link = .up
-        backoffSeconds = 1
+        if !storageFailing { backoffSeconds = 1 }
         for s in config.mqtt.subscriptions {
             let rc = client.subscribe(s.subscribeTopic, qos: s.qos ?? config.mqtt.qos)
             if rc != MOSQ_ERR_SUCCESS.rawValue {
