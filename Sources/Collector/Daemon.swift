@@ -115,10 +115,18 @@ struct Daemon {
         let logger = self.logger
         let idleTimeout = config.http.idleTimeoutMillis
         let portFile = self.portFile
+        let (connectionLimit, descriptors) = ConnectionCount.effectiveLimit(configured: config.http.maxConnections)
+        if connectionLimit < config.http.maxConnections {
+            logger.warning("http.max_connections lowered to what the descriptor limit leaves; raise LimitNOFILE",
+                           metadata: ["max_connections": "\(connectionLimit)", "nofile": "\(descriptors)"])
+        }
+        let connections = ConnectionCount(limit: connectionLimit, registry: registry)
         let app = Application(
             router: router,
-            // Idle and slow clients are cut (and counted) by our own handler, not Hummingbird's.
+            // Idle and slow clients are cut (and counted) by our own handler, not Hummingbird's;
+            // connections beyond the limit are closed at once.
             server: .http1(configuration: .init(additionalChannelHandlers: [
+                ConnectionLimitHandler(count: connections),
                 IdleConnectionHandler(timeout: .milliseconds(idleTimeout), registry: registry),
             ])),
             configuration: .init(address: .hostname(config.http.host, port: config.http.port), serverName: "collector"),

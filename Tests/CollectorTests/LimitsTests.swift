@@ -105,6 +105,46 @@ import Testing
         _ = try await c.terminate()
     }
 
+    /// Out of descriptors (the daemon run with 150, then 200 idle connections): before, the
+    /// event loop spun a core on the connection it could not accept and `/healthz` stopped
+    /// answering. Connections beyond what the descriptor limit leaves are now closed at once
+    /// (counted); nothing spins, and once the clients go the daemon answers again.
+    @Test func runningOutOfDescriptorsNeitherSpinsNorStops() async throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let broker = try MosquittoBroker(dir: dir)
+        defer { broker.stop() }
+        try await broker.waitReady()
+        let c = try CollectorProcess(dir: dir, brokerPort: broker.port, clientID: "it-nofile")
+        try c.start(wrapper: ["prlimit", "--nofile=150:150"])
+        try await c.waitReady()
+        #expect(c.log().contains("http.max_connections lowered"))
+        var fds: [Int32] = []
+        defer { for fd in fds { close(fd) } }
+        for _ in 0..<200 {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var addr = sockaddr_in()
+            addr.sin_family = sa_family_t(AF_INET)
+            addr.sin_port = in_port_t(UInt16(c.httpPort).bigEndian)
+            addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+            _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            fds.append(fd)
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        try await Task.sleep(for: .seconds(1))
+        let before = try #require(c.cpuSeconds)
+        try await Task.sleep(for: .seconds(2))
+        let used = try #require(c.cpuSeconds) - before
+        #expect(used < 0.5, "\(used) CPU seconds in 2 s with every descriptor taken")
+        for fd in fds { close(fd) }
+        fds = []
+        try await waitUntil("/healthz answers again", seconds: 10) { (try? await httpGet(c.baseURL + "/healthz").status) == 200 }
+        let metrics = String(decoding: try await httpGet(c.baseURL + "/metrics").body, as: UTF8.self)
+        let refused = metrics.split(separator: "\n").first { $0.hasPrefix("collector_http_connections_refused_total ") }
+        #expect((refused.flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0) > 0, "\(refused ?? "no refusal counted")")
+        _ = try await c.terminate()
+    }
+
     @Test func topicBodyAndSlowClientLimits() async throws {
         let dir = try makeTempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }

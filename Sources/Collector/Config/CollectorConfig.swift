@@ -127,6 +127,8 @@ struct CollectorConfig: Sendable {
         var openMetrics = false
         /// A connection that sends nothing (not even a whole request head) for this long is closed.
         var idleTimeoutMillis: Int64 = 30_000
+        /// The most HTTP connections open at once; more are closed at once (counted).
+        var maxConnections = 512
         /// Bearer tokens with roles; nil: no access control (keep HTTP on loopback then).
         var tokensFile: String?
     }

@@ -261,6 +261,7 @@ enum ConfigLoader {
             else { m.problem("tokens_file", "tokens_file '\(f)' cannot be read") }
         }
         if let v = m.bool("open_metrics") { c.openMetrics = v }
+        if let v = m.int("max_connections", in: 1...1_000_000) { c.maxConnections = v }
         if let v = m.duration("idle_timeout") {
             if v >= 100 { c.idleTimeoutMillis = v } else { m.problem("idle_timeout", "idle_timeout must be at least 100ms") }
         }

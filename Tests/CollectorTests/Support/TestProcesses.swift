@@ -242,12 +242,27 @@ final class CollectorProcess: @unchecked Sendable {
 
     var baseURL: String { "http://127.0.0.1:\(httpPort)" }
 
-    /// Starts the daemon; `environment` is added to the test runner's.
-    func start(environment: [String: String] = [:]) throws {
+    /// Starts the daemon; `environment` is added to the test runner's. `wrapper`: a command
+    /// that execs the daemon (e.g. `prlimit --nofile=150:150`), same process.
+    func start(environment: [String: String] = [:], wrapper: [String] = []) throws {
         listeningPort = nil
         unlink(portPath)
-        process = try SpawnedProcess(try checkedCollectorBinary(), ["run", "--config", configPath, "--port-file", portPath],
-                                     logPath: logPath, environment: environment)
+        let args = ["run", "--config", configPath, "--port-file", portPath]
+        if let tool = wrapper.first {
+            process = try SpawnedProcess(try which(tool), Array(wrapper.dropFirst()) + [try checkedCollectorBinary()] + args,
+                                         logPath: logPath, environment: environment)
+        } else {
+            process = try SpawnedProcess(try checkedCollectorBinary(), args, logPath: logPath, environment: environment)
+        }
+    }
+
+    /// CPU seconds (user and system) the running daemon has used, from `/proc/<pid>/stat`.
+    var cpuSeconds: Double? {
+        guard let p = process, let stat = try? String(contentsOfFile: "/proc/\(p.pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return nil }
+        let f = stat[stat.index(after: close)...].split(separator: " ")
+        guard f.count > 13, let u = Double(f[11]), let s = Double(f[12]) else { return nil }
+        return (u + s) / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 
     /// Waits until the daemon listens on HTTP (its port file is written).
