@@ -145,6 +145,39 @@ import Testing
         _ = try await c.terminate()
     }
 
+    /// One publisher cannot create series faster than `limits.new_series_per_minute`
+    /// (before, about 13 messages of default size reached the 200,000-series cap and ~1 GB):
+    /// a message that would exceed it is quarantined whole (`series_rate`); known series go on.
+    @Test func newSeriesAreRateLimited() async throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let broker = try MosquittoBroker(dir: dir)
+        defer { broker.stop() }
+        try await broker.waitReady()
+        let c = try CollectorProcess(dir: dir, brokerPort: broker.port, clientID: "it-series-rate",
+                                     extraYAML: "limits: {new_series_per_minute: 100}")
+        try c.start()
+        try await c.waitReady()
+        let now = Int(Date().timeIntervalSince1970)
+        func pack(_ first: Int, _ count: Int) -> String {
+            "[" + (first..<first + count).map { #"{"sensor": "nr-\#($0)", "ts": \#(now), "temp_c": 1}"# }.joined(separator: ",") + "]"
+        }
+        try broker.publishOne(topic: "telemetry/flood", payload: pack(0, 80))      // fits
+        try broker.publishOne(topic: "telemetry/flood", payload: pack(80, 80))     // 80 more: over the minute's 100
+        try broker.publishOne(topic: "telemetry/flood", payload: pack(0, 80))      // known series: fine
+        try await waitUntil("the second pack quarantined", seconds: 10) {
+            let o = try await httpJSON(c.baseURL + "/api/v1/quarantine")
+            return ((o["messages"] as? [[String: Any]]) ?? []).contains {
+                $0["reason"] as? String == "series_rate" && ($0["detail"] as? String)?.contains("80 new series") == true
+            }
+        }
+        try await waitUntil("the first pack stored", seconds: 10) {
+            try await EndToEndTests.storedCount(c, series: "nr-79/temp_c", from: now - 60, to: now + 60) == 1
+        }
+        #expect(try await EndToEndTests.storedCount(c, series: "nr-80/temp_c", from: now - 60, to: now + 60) == 0)
+        _ = try await c.terminate()
+    }
+
     @Test func topicBodyAndSlowClientLimits() async throws {
         let dir = try makeTempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }

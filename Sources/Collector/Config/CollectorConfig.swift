@@ -174,6 +174,8 @@ struct CollectorConfig: Sendable {
     struct Limits: Sendable {
         var maxPayloadBytes = 262_144
         var maxSeries = 200_000
+        /// New series the network may create a minute (a burst of one minute's worth).
+        var newSeriesPerMinute = 20_000
         var maxReadingsPerMessage = 100_000
         var maxTopicBytes = 512
     }

@@ -71,6 +71,7 @@ enum ConfigLoader {
         if let m = top.mapping("limits") {
             if let v = m.int("max_payload_bytes", in: 64...16_777_216) { c.limits.maxPayloadBytes = v }
             if let v = m.int("max_series", in: 1...50_000_000) { c.limits.maxSeries = v }
+            if let v = m.int("new_series_per_minute", in: 1...50_000_000) { c.limits.newSeriesPerMinute = v }
             if let v = m.int("max_readings_per_message", in: 1...10_000_000) { c.limits.maxReadingsPerMessage = v }
             if let v = m.int("max_topic_bytes", in: 16...65_535) { c.limits.maxTopicBytes = v }
             m.finish("limits")

@@ -57,6 +57,8 @@ final class IngestLoop: @unchecked Sendable {
     private var batchStarted = ContinuousClock.now
     private var scratch: [Reading] = []
     private var logBudget = LogBudget()
+    /// New series the network may still create (`limits.new_series_per_minute`).
+    private var newSeries: NewSeriesBudget
     private var lastPrune: EpochMillis = 0
     /// Under load, commits keep their rollup deltas (`TelemetryStore.RollupMode.keep`): they go
     /// to the merger when the socket has nothing more to read, and at least this often.
@@ -84,6 +86,7 @@ final class IngestLoop: @unchecked Sendable {
     init(config: CollectorConfig, catalogue: Catalogue, store: TelemetryStore, alerts: AlertStage, status: CollectorStatus, metrics: IngestMetrics,
          clock: any WallClock, logger: Logger) throws {
         self.config = config
+        newSeries = NewSeriesBudget(perMinute: config.limits.newSeriesPerMinute)
         self.store = store
         self.status = status
         self.metrics = metrics
@@ -551,9 +554,19 @@ final class IngestLoop: @unchecked Sendable {
         if let registeredOnly, let r = scratch.first(where: { !registeredOnly.contains($0.series.sensor) }) {
             return quarantine(topic, payload, now, DecodeError("unregistered_sensor", "sensor '\(r.series.sensor)' is not in the catalogue (unregistered_sensors: reject)"))
         }
+        // New series within limits.new_series_per_minute; the exact count of a message's new
+        // series is only needed when its readings alone could exceed what is left.
+        if !newSeries.allows(scratch.count, now: now) {
+            let fresh = store.registry.unknownCount(scratch.lazy.map(\.series))
+            if !newSeries.allows(fresh, now: now) {
+                return quarantine(topic, payload, now, DecodeError("series_rate", "\(fresh) new series would exceed limits.new_series_per_minute (\(limits.newSeriesPerMinute))"))
+            }
+        }
+        let known = store.registry.count
         guard store.bind(scratch, labels: labels, into: &batch) else {
             return quarantine(topic, payload, now, DecodeError("series_limit", "new series would exceed limits.max_series (\(limits.maxSeries))"))
         }
+        if store.registry.count > known { newSeries.spend(store.registry.count - known, now: now) }
         batch.acceptedMessages += 1
     }
 
