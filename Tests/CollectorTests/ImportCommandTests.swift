@@ -76,4 +76,33 @@ import Testing
         let out = try await verifyStore(configPath: c.configPath, dir: dir)
         #expect(out.contains("verify: derived: ") && out.contains(" 0 differ"), "\(out)")
     }
+
+    /// More raw readings than one answer holds (150,000 against 100,000), asked with
+    /// `points=500`: the downsampled answer, streamed through every reading (before: "pass
+    /// points=N", which it already did). Without `points` the answer still says to pass it.
+    @Test func aLongRangeIsDrawnWithPointsHoweverManyReadingsItHolds() async throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let broker = try MosquittoBroker(dir: dir)
+        defer { broker.stop() }
+        try await broker.waitReady()
+        let c = try CollectorProcess(dir: dir, brokerPort: broker.port, clientID: "it-long-raw")
+        let now = Int(Date().timeIntervalSince1970)
+        let first = now - 150_000 * 60
+        let lines = (0..<150_000).map { i in "m,sensor=lr-1 v=\(i == 70_000 ? 1000 : i % 100) \(first + i * 60)" }
+        try lines.joined(separator: "\n").write(toFile: dir + "/long.lp", atomically: true, encoding: .utf8)
+        let imported = try await Self.collector(["import", "--config", c.configPath, "--precision", "s", dir + "/long.lp"], dir: dir)
+        #expect(imported.out.contains("150000 readings stored"), "\(imported.out)")
+        try c.start()
+        try await c.waitReady()
+        let range = "from=\(first)&to=\(now)"
+        let o = try await httpJSON(c.baseURL + "/api/v1/raw?series=lr-1/v&\(range)&points=500")
+        let points = (o["points"] as? [[String: Any]]) ?? []
+        #expect(points.count == 500)
+        #expect((points.first?["t"] as? NSNumber)?.intValue == first && (points.last?["t"] as? NSNumber)?.intValue == first + 149_999 * 60)
+        #expect(points.contains { ($0["value"] as? NSNumber)?.doubleValue == 1000 }, "the peak is kept")
+        let (status, body) = try await httpGet(c.baseURL + "/api/v1/raw?series=lr-1/v&\(range)")
+        #expect(status == 400 && String(decoding: body, as: UTF8.self).contains("points=N"))
+        _ = try await c.terminate()
+    }
 }

@@ -57,10 +57,15 @@ struct APIRoutes: Sendable {
         guard let id = try await reader.seriesID(name) else { throw APIError.notFound("no series '\(name)'") }
         var (samples, truncated) = try await reader.raw(id, from: from, to: to, limit: Self.maxRawPoints)
         if truncated {
-            let step = (to - from) / 86_400_000 >= 7 ? "1h" : "1m"
-            throw APIError.badParameter("from", "the range holds more than \(Self.maxRawPoints) raw readings; narrow it, pass points=N, or ask /api/v1/rollups with step=\(step)")
+            guard let points else {
+                let step = (to - from) / 86_400_000 >= 7 ? "1h" : "1m"
+                throw APIError.badParameter("from", "the range holds more than \(Self.maxRawPoints) raw readings; narrow it, pass points=N, or ask /api/v1/rollups with step=\(step)")
+            }
+            // Downsampled as the readings stream past, however many the range holds.
+            samples = try await reader.rawDownsampled(id, from: from, to: to, threshold: points)
+        } else if let points {
+            samples = LTTB.downsample(samples, to: points)
         }
-        if let points { samples = LTTB.downsample(samples, to: points) }
         switch format {
         case .csv:
             var out = "t,value\n"

@@ -2,36 +2,91 @@
 /// keep the visual shape, peaks included. First and last points are always kept.
 public enum LTTB {
     public static func downsample(_ points: [Sample], to threshold: Int) -> [Sample] {
-        guard threshold >= 3, points.count > threshold else { return points }
-        var out: [Sample] = []
-        out.reserveCapacity(threshold)
-        out.append(points[0])
-        let every = Double(points.count - 2) / Double(threshold - 2)
-        var a = 0
-        for i in 0..<(threshold - 2) {
-            // Average of the next bucket: the third corner of the triangle.
-            let nextStart = Int(Double(i + 1) * every) + 1
-            let nextEnd = min(Int(Double(i + 2) * every) + 1, points.count)
-            var avgT = 0.0, avgV = 0.0
-            for p in points[nextStart..<nextEnd] { avgT += Double(p.time); avgV += p.value }
-            let n = Double(max(nextEnd - nextStart, 1))
-            avgT /= n
-            avgV /= n
-            // The point of this bucket with the largest triangle area.
-            let start = Int(Double(i) * every) + 1
-            let end = Int(Double(i + 1) * every) + 1
-            let pa = points[a]
-            var best = start
-            var bestArea = -1.0
-            for j in start..<end {
-                let area = abs((Double(pa.time) - avgT) * (points[j].value - pa.value)
-                    - (Double(pa.time) - Double(points[j].time)) * (avgV - pa.value))
-                if area > bestArea { bestArea = area; best = j }
-            }
-            out.append(points[best])
-            a = best
+        var stream = LTTBStream(count: points.count, threshold: threshold)
+        for p in points { stream.add(p) }
+        return stream.finish()
+    }
+}
+
+/// LTTB over points handed one at a time, oldest first, when their number is known up front
+/// (`count`): memory for two buckets, not the whole range, so a year of raw readings can be
+/// drawn as 1,000 points. The buckets are those of the batch algorithm: points 1 ... count-2
+/// split by index into `threshold - 2` buckets; bucket i keeps the point that makes the largest
+/// triangle with the point kept before it and the average of bucket i + 1 (the last bucket:
+/// of the points after it, the last point included). If more or fewer points arrive than
+/// `count`, the answer is still a valid downsampling, from the points that came.
+public struct LTTBStream {
+    private let count: Int
+    private let threshold: Int
+    private let every: Double
+    /// Fewer points than the threshold: all of them are the answer.
+    private let passThrough: Bool
+    private var out: [Sample] = []
+    private var index = 0
+    /// The bucket being filled (`buckets` = threshold - 2 is the tail after the last bucket).
+    private var filling = 0
+    private var fillingPoints: [Sample] = []
+    /// The filled bucket waiting for the next one's average.
+    private var waiting: [Sample]?
+    private var last: Sample?
+
+    public init(count: Int, threshold: Int) {
+        self.count = count
+        self.threshold = threshold
+        passThrough = threshold < 3 || count <= threshold
+        every = passThrough ? 0 : Double(count - 2) / Double(threshold - 2)
+        out.reserveCapacity(passThrough ? min(count, 100_000) : threshold)
+    }
+
+    private var buckets: Int { threshold - 2 }
+
+    /// Where bucket `i` starts (bucket `buckets` is the tail).
+    private func start(_ i: Int) -> Int { Int(Double(i) * every) + 1 }
+
+    public mutating func add(_ p: Sample) {
+        defer { index += 1; last = p }
+        if passThrough { out.append(p); return }
+        if index == 0 { out.append(p); return }
+        // Past the bucket being filled: it is complete.
+        while filling < buckets && index >= start(filling + 1) {
+            complete()
         }
-        out.append(points[points.count - 1])
+        fillingPoints.append(p)
+    }
+
+    /// The bucket being filled is complete: the waiting one takes its average; it waits in turn.
+    private mutating func complete() {
+        if let w = waiting { select(from: w, next: fillingPoints) }
+        waiting = fillingPoints
+        fillingPoints = []
+        filling += 1
+    }
+
+    private mutating func select(from bucket: [Sample], next: [Sample]) {
+        guard let a = out.last, !bucket.isEmpty else { return }
+        var avgT = 0.0, avgV = 0.0
+        for p in next { avgT += Double(p.time); avgV += p.value }
+        let n = Double(max(next.count, 1))
+        avgT /= n
+        avgV /= n
+        var best = bucket[0]
+        var bestArea = -1.0
+        for p in bucket {
+            let area = abs((Double(a.time) - avgT) * (p.value - a.value) - (Double(a.time) - Double(p.time)) * (avgV - a.value))
+            if area > bestArea { bestArea = area; best = p }
+        }
+        out.append(best)
+    }
+
+    /// The chosen points, oldest first.
+    public mutating func finish() -> [Sample] {
+        if passThrough || index == 0 { return out }
+        // Buckets that never got a point of their own still pass through `complete`.
+        while filling < buckets { complete() }
+        // The last bucket against the tail (the points after it, the last one included).
+        if let w = waiting { select(from: w, next: fillingPoints) }
+        waiting = nil
+        if let last, index > 1 { out.append(last) }
         return out
     }
 }

@@ -110,6 +110,33 @@ public struct TelemetryReader: Sendable {
         }
     }
 
+    /// How many raw readings `id` holds with `from <= t < to` (stored, plus pending ones not
+    /// stored yet; a reading written in between may count twice: close enough to size
+    /// downsampling buckets, not an exact count).
+    public func rawCount(_ id: SeriesID, from: EpochMillis, to: EpochMillis) async throws -> Int {
+        let recent = pending?.samples(of: id, from: from, to: to).count ?? 0
+        return try await pool.read { db in
+            try Int.fetchOne(db, sql: "SELECT count(*) FROM raw WHERE series_id = ? AND t >= ? AND t < ?",
+                             arguments: [id.rawValue, from, to]) ?? 0
+        } + recent
+    }
+
+    /// Raw readings with `from <= t < to` downsampled to `threshold` points (LTTB), read a
+    /// page of `pageSize` at a time: however many readings the range holds, memory stays
+    /// at a page and two buckets.
+    public func rawDownsampled(_ id: SeriesID, from: EpochMillis, to: EpochMillis, threshold: Int,
+                               pageSize: Int = 100_000) async throws -> [Sample] {
+        var stream = LTTBStream(count: try await rawCount(id, from: from, to: to), threshold: threshold)
+        var cursor = from
+        while cursor < to {
+            let (page, more) = try await raw(id, from: cursor, to: to, limit: pageSize)
+            for s in page { stream.add(s) }
+            guard more, let last = page.last else { break }
+            cursor = last.time + 1
+        }
+        return stream.finish()
+    }
+
     /// One stored series with its newest reading.
     public struct SeriesInfo: Sendable {
         public var id: SeriesID

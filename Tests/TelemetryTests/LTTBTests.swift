@@ -1,0 +1,60 @@
+import Testing
+@testable import Telemetry
+
+/// `LTTBStream` (two buckets in memory) picks exactly what the whole-array algorithm picks,
+/// for random series of many lengths and thresholds; and with the wrong count it still
+/// answers from what came.
+@Suite struct LTTBTests {
+    /// The whole-array algorithm, written plainly: the oracle.
+    static func reference(_ points: [Sample], _ threshold: Int) -> [Sample] {
+        guard threshold >= 3, points.count > threshold else { return points }
+        var out = [points[0]]
+        let every = Double(points.count - 2) / Double(threshold - 2)
+        var a = 0
+        for i in 0..<(threshold - 2) {
+            let nextStart = Int(Double(i + 1) * every) + 1
+            let nextEnd = min(Int(Double(i + 2) * every) + 1, points.count)
+            var avgT = 0.0, avgV = 0.0
+            for p in points[nextStart..<nextEnd] { avgT += Double(p.time); avgV += p.value }
+            let n = Double(max(nextEnd - nextStart, 1))
+            avgT /= n
+            avgV /= n
+            let start = Int(Double(i) * every) + 1, end = Int(Double(i + 1) * every) + 1
+            var best = start, bestArea = -1.0
+            for j in start..<end {
+                let area = abs((Double(points[a].time) - avgT) * (points[j].value - points[a].value)
+                    - (Double(points[a].time) - Double(points[j].time)) * (avgV - points[a].value))
+                if area > bestArea { bestArea = area; best = j }
+            }
+            out.append(points[best])
+            a = best
+        }
+        out.append(points[points.count - 1])
+        return out
+    }
+
+    @Test func theStreamPicksWhatTheWholeArrayAlgorithmPicks() {
+        var rng = SplitMix64(seed: 11)
+        for _ in 0..<300 {
+            let n = Int(rng.next() % 3000)
+            var t: EpochMillis = 0
+            let points = (0..<n).map { _ in
+                t += EpochMillis(1 + rng.next() % 20_000)
+                return Sample(time: t, value: Double(Int(rng.next() % 2001) - 1000) / 10)
+            }
+            let threshold = Int(rng.next() % 400)
+            #expect(LTTB.downsample(points, to: threshold) == Self.reference(points, threshold), "n \(n), threshold \(threshold)")
+        }
+    }
+
+    @Test func aWrongCountStillGivesAnAnswerFromWhatCame() {
+        let points = (0..<1000).map { Sample(time: EpochMillis($0), value: Double($0 % 17)) }
+        for count in [500, 2000] {
+            var s = LTTBStream(count: count, threshold: 100)
+            for p in points { s.add(p) }
+            let out = s.finish()
+            #expect(out.first == points.first && out.last == points.last)
+            #expect(out.count <= 100 && zip(out, out.dropFirst()).allSatisfy { $0.time < $1.time }, "count \(count): \(out.count)")
+        }
+    }
+}
