@@ -12,7 +12,7 @@ TEST_PACKAGES := prometheus-alertmanager prometheus chromium
 BENCH_PACKAGES := victoria-metrics collectd-core
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps test-deps bench-deps install-packages build release test chaos fuzz demo bench clean
+.PHONY: deps test-deps bench-deps install-packages build release test chaos hostile fuzz demo bench clean
 
 ## deps: install the Debian packages the build and the demo need (only missing ones)
 deps:
@@ -49,6 +49,11 @@ test: test-deps
 	$(SWIFT) build --product collector
 	$(SWIFT) test --skip-build
 	CHAOS_SHORT=1 ./scripts/chaos.sh
+	./scripts/hostile.sh
+
+## hostile: the hostile probes (slow bodies, descriptors, revoked tokens, bad input) replayed (~5 s)
+hostile: deps build
+	./scripts/hostile.sh
 
 ## fuzz: libFuzzer on the decoders and the topic matcher, FUZZ_SECONDS each (default 600)
 fuzz: deps
