@@ -1,0 +1,93 @@
+import Foundation
+import GRDB
+import Testing
+@testable import Telemetry
+
+/// `BlockStore` on a real SQLite file: whatever the order, repetition and lateness of what is
+/// inserted, the stored samples are those of a plain oracle (a dictionary where the first
+/// value of a time wins); blocks stay within their size and do not overlap.
+@Suite struct BlockStoreTests {
+    static func open(_ dir: TempDir) throws -> DatabaseQueue {
+        let q = try DatabaseQueue(path: dir.file("blocks.sqlite"))
+        try q.write { try BlockStore.createTable($0) }
+        return q
+    }
+
+    @Test(arguments: [1, 2, 3, 4, 5])
+    func randomInsertsMatchTheOracle(seed: UInt64) throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let q = try Self.open(dir)
+        var rng = SplitMix64(seed: seed)
+        var oracle: [SeriesID: [EpochMillis: Double]] = [:]
+        for _ in 0..<60 {
+            let series = SeriesID(Int32(rng.next() % 3))
+            // A batch: in order, a backlog, or a shuffled resend with other values.
+            let base = EpochMillis(rng.next() % 200_000) * 10_000
+            var batch = (0..<Int(1 + rng.next() % 3000)).map { k in
+                Sample(time: base + EpochMillis(k) * 10_000 + (rng.next() % 50 == 0 ? 1000 : 0), value: Double(rng.next() % 10_000) / 100)
+            }
+            if rng.next() % 2 == 0 { batch.shuffle(using: &rng) }
+            var expectedNew = 0
+            for s in batch where oracle[series, default: [:]][s.time] == nil {
+                oracle[series, default: [:]][s.time] = s.value
+                expectedNew += 1
+            }
+            let added = try q.write { try BlockStore.insert(batch, series: series, $0) }
+            #expect(added == expectedNew)
+        }
+        try q.read { db in
+            for (series, values) in oracle {
+                let stored = try BlockStore.samples(series: series, from: .min, to: .max, db)
+                #expect(stored == values.sorted { $0.key < $1.key }.map { Sample(time: $0.key, value: $0.value) }, "series \(series)")
+                for t in values.keys.prefix(20) {
+                    #expect(try BlockStore.contains(series: series, time: t, db))
+                    #expect(try BlockStore.contains(series: series, time: t + 1, db) == (values[t + 1] != nil))
+                }
+            }
+            // Blocks: within size, in order, not overlapping.
+            let rows = try Row.fetchAll(db, sql: "SELECT series_id, first_t, last_t, count FROM sample_blocks ORDER BY series_id, first_t")
+            var previous: (Int32, Int64)?
+            for r in rows {
+                let (s, first, last, count): (Int32, Int64, Int64, Int) = (r[0], r[1], r[2], r[3])
+                #expect(count >= 1 && count <= BlockStore.maxSamplesPerBlock && first <= last)
+                if let (ps, plast) = previous, ps == s { #expect(first > plast) }
+                previous = (s, last)
+            }
+        }
+    }
+
+    @Test func rangesAreHalfOpen() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let q = try Self.open(dir)
+        let s = SeriesID(7)
+        try q.write { _ = try BlockStore.insert((0..<20_000).map { Sample(time: EpochMillis($0) * 1000, value: Double($0)) }, series: s, $0) }
+        try q.read { db in
+            let r = try BlockStore.samples(series: s, from: 8_639_000, to: 8_642_000, db)
+            #expect(r.map(\.time) == [8_639_000, 8_640_000, 8_641_000])   // across a block boundary
+            #expect(try BlockStore.samples(series: SeriesID(8), from: .min, to: .max, db).isEmpty)
+        }
+    }
+
+    /// A day of a 10 s sensor, written as it arrives (a reading at a time) and then all at
+    /// once: the same bytes, about a byte a reading.
+    @Test func aSensorDayIsAboutAByteAReading() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let q = try Self.open(dir)
+        var rng = SplitMix64(seed: 5)
+        var v = 20.0
+        let day = (0..<8_640).map { k -> Sample in
+            v = ((v + Double(Int(rng.next() % 5) - 2) / 100) * 100).rounded() / 100
+            return Sample(time: 1_795_000_000_000 + EpochMillis(k) * 10_000 + (rng.next() % 50 == 0 ? 1000 : 0), value: v)
+        }
+        try q.write { db in for chunk in stride(from: 0, to: day.count, by: 100) { _ = try BlockStore.insert(Array(day[chunk..<min(chunk + 100, day.count)]), series: SeriesID(1), db) } }
+        try q.write { _ = try BlockStore.insert(day, series: SeriesID(2), $0) }
+        try q.read { db in
+            let sizes = try Row.fetchAll(db, sql: "SELECT series_id, sum(length(data)) FROM sample_blocks GROUP BY series_id").map { ($0[0] as Int32, $0[1] as Int) }
+            #expect(sizes.count == 2 && sizes[0].1 == sizes[1].1, "\(sizes)")
+            #expect(Double(sizes[0].1) / Double(day.count) < 1.2, "\(sizes)")
+        }
+    }
+}
