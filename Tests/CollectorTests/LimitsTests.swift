@@ -7,18 +7,24 @@ import Testing
 /// Limits, each counted: topic length (quarantine by reason), HTTP body size (413, counted by
 /// status), and slow HTTP clients (closed after `http.idle_timeout`).
 @Suite(.serialized) struct LimitsTests {
-    /// Opens a TCP connection, sends `text`, and returns how many seconds until the server
-    /// closes it (nil if it is still open after `seconds`).
-    static func secondsUntilClosed(port: Int, sending text: String, seconds: Double) -> Double? {
+    /// A TCP connection to `127.0.0.1:port` (its descriptor; the caller closes it), nil if refused.
+    static func connectLoopback(port: Int) -> Int32? {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return nil }
-        defer { close(fd) }
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_port = in_port_t(UInt16(port).bigEndian)
         addr.sin_addr.s_addr = inet_addr("127.0.0.1")
         let ok = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        guard ok == 0 else { return nil }
+        guard ok == 0 else { close(fd); return nil }
+        return fd
+    }
+
+    /// Opens a TCP connection, sends `text`, and returns how many seconds until the server
+    /// closes it (nil if it is still open after `seconds`).
+    static func secondsUntilClosed(port: Int, sending text: String, seconds: Double) -> Double? {
+        guard let fd = connectLoopback(port: port) else { return nil }
+        defer { close(fd) }
         _ = text.withCString { send(fd, $0, strlen($0), 0) }
         let started = Date()
         var buf = [UInt8](repeating: 0, count: 4096)
@@ -35,15 +41,8 @@ import Testing
     /// Opens a TCP connection, sends `head`, then one byte of body every `every` seconds;
     /// returns how many seconds until the server closes it (nil if still open after `seconds`).
     static func secondsUntilClosedTrickling(port: Int, head: String, every: Double, seconds: Double) -> Double? {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return nil }
+        guard let fd = connectLoopback(port: port) else { return nil }
         defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = in_port_t(UInt16(port).bigEndian)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let ok = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        guard ok == 0 else { return nil }
         _ = head.withCString { send(fd, $0, strlen($0), 0) }
         let started = Date()
         var buf = [UInt8](repeating: 0, count: 4096)
@@ -83,14 +82,8 @@ import Testing
                 "\(metrics.split(separator: "\n").filter { $0.contains("idle") })")
         // 2 KiB at about 4 KB/s: answered, not cut.
         let body = #"{"by": "duty-officer", "note": ""# + String(repeating: "n", count: 2000) + #""}"#
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let fd = try #require(Self.connectLoopback(port: c.httpPort))
         defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = in_port_t(UInt16(c.httpPort).bigEndian)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let ok = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        #expect(ok == 0)
         let request = Array(("POST /api/v1/alerts/1/ack HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body).utf8)
         for chunk in stride(from: 0, to: request.count, by: 200) {
             _ = request[chunk..<min(chunk + 200, request.count)].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
@@ -122,13 +115,7 @@ import Testing
         var fds: [Int32] = []
         defer { for fd in fds { close(fd) } }
         for _ in 0..<200 {
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            var addr = sockaddr_in()
-            addr.sin_family = sa_family_t(AF_INET)
-            addr.sin_port = in_port_t(UInt16(c.httpPort).bigEndian)
-            addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-            _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-            fds.append(fd)
+            if let fd = Self.connectLoopback(port: c.httpPort) { fds.append(fd) }
             try await Task.sleep(for: .milliseconds(10))
         }
         try await Task.sleep(for: .seconds(1))
