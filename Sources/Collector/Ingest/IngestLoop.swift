@@ -41,12 +41,7 @@ final class IngestLoop: @unchecked Sendable {
     private let sessionExpiry: UInt32?
 
     // Loop-thread state.
-    private enum Link { case down(retryAt: ContinuousClock.Instant), connecting, up }
-    private var link: Link = .down(retryAt: .now)
-    private var backoffSeconds = 1
-    /// A commit failed and none has succeeded since: a reconnection does not reset the
-    /// back-off (the storage, not the link, is what fails), a successful commit does.
-    private var storageFailing = false
+    private var link = BrokerLink(now: .now)
     private var batch = IngestBatch()
     private var batchMessages = 0
     /// At most this many readings a commit (with `mqtt.max_batch_messages`): packs of many
@@ -164,11 +159,7 @@ final class IngestLoop: @unchecked Sendable {
 
     private func applyReload() {
         guard let (catalogue, rules) = pendingReload.withLock({ p in defer { p = nil }; return p }) else { return }
-        if storageFailing, case .down = link {
-            // A reload may have made room (storage.max_size): try again now.
-            backoffSeconds = 1
-            link = .down(retryAt: .now)
-        }
+        link.reloaded(now: .now)   // it may have made room (storage.max_size): a failing store is tried again now
         registeredOnly = config.unregisteredSensors == .reject ? Set(catalogue.sensors.map(\.id)) : nil
         alerts.submit(.reload(catalogue, rules, now: clock.now()))
     }
@@ -188,7 +179,7 @@ final class IngestLoop: @unchecked Sendable {
         replayUnderivedJournal()
         while !stopRequested.load(ordering: .acquiring) {
             applyReload()
-            if case .down(let retryAt) = link {
+            if let retryAt = link.retryAt {
                 let wait = ContinuousClock.now.duration(to: retryAt)
                 if wait > .zero {
                     waitForWake(milliseconds: Int32(min(wait.components.seconds * 1000 + 1, 1000)))
@@ -213,7 +204,7 @@ final class IngestLoop: @unchecked Sendable {
         let u = config.mqtt.url
         let rc = client.connect(host: u.host, port: u.port, keepalive: config.mqtt.keepalive, sessionExpiry: sessionExpiry)
         if rc == MOSQ_ERR_SUCCESS.rawValue {
-            link = .connecting
+            link.connecting()
         } else {
             lost("cannot connect to \(u): \(MosquittoClient.describe(rc))", connectFailed: true)
         }
@@ -234,7 +225,7 @@ final class IngestLoop: @unchecked Sendable {
         guard commitPending() else { return }
         if ContinuousClock.now - lastRead >= Self.idleAfter { writeRawWhileIdle() }
         pruneIfDue()
-        if case .down = link { return }
+        if link.isDown { return }
         if client.wantsWrite {
             let rc = client.loopWrite()
             if rc != MOSQ_ERR_SUCCESS.rawValue { lost("write failed: \(MosquittoClient.describe(rc))"); return }
@@ -347,10 +338,7 @@ final class IngestLoop: @unchecked Sendable {
                 let lag = ContinuousClock.now - batchStarted
                 metrics.loopLag.set(to: lag.inSeconds)
             }
-            if storageFailing {
-                storageFailing = false
-                backoffSeconds = 1
-            }
+            link.commitSucceeded()
             if !status.snapshot.storageOK {
                 logger.notice("storage accepts commits again")
                 status.storage(ok: true, "")
@@ -368,7 +356,7 @@ final class IngestLoop: @unchecked Sendable {
             return true
         } catch {
             carryInBatch = false   // the batch is dropped; the carry waits for the next commit
-            storageFailing = true
+            link.commitFailed()
             metrics.commitFailures.increment()
             logger.error("commit failed; withholding acknowledgements, the broker keeps the messages",
                          metadata: ["error": "\(error)", "messages": "\(batchMessages)"])
@@ -400,7 +388,7 @@ final class IngestLoop: @unchecked Sendable {
         while store.hasPendingRaw && !socketReadable() && !stopRequested.load(ordering: .relaxed) {
             do {
                 try store.writePendingSlice()
-                if !status.snapshot.storageOK && !storageFailing {
+                if !status.snapshot.storageOK && !link.storageFailing {
                     logger.notice("storage accepts writes again")
                     status.storage(ok: true, "")
                 }
@@ -432,7 +420,7 @@ final class IngestLoop: @unchecked Sendable {
 
     private func finish() {
         if batchMessages > 0 { _ = commit() }
-        if case .up = link {
+        if link.isUp {
             // The broker may still be pushing messages. Closing with them unread resets the
             // connection, and a reset can drop our last PUBACKs before the broker reads them:
             // it would redeliver what we stored. So go on as usual (read, commit, acknowledge)
@@ -442,7 +430,7 @@ final class IngestLoop: @unchecked Sendable {
             if client.publish(statusTopic, Array("offline".utf8), qos: 1, retain: true, mid: &mid) == MOSQ_ERR_SUCCESS.rawValue {
                 awaitedMid = mid
                 let deadline = ContinuousClock.now + .seconds(2)
-                while awaitedMid != nil, ContinuousClock.now < deadline, case .up = link { iterate() }
+                while awaitedMid != nil, ContinuousClock.now < deadline, link.isUp { iterate() }
                 awaitedMid = nil
             }
             if batchMessages > 0 { _ = commit() }
@@ -463,7 +451,7 @@ final class IngestLoop: @unchecked Sendable {
         alerts.stop()
         publisher.stop()
         if store.hasPendingRollups { mergeRollups() }
-        if case .up = link {
+        if link.isUp {
             _ = client.disconnect()
             let deadline = ContinuousClock.now + .seconds(2)
             while client.wantsWrite, ContinuousClock.now < deadline, client.socket >= 0 {
@@ -472,7 +460,7 @@ final class IngestLoop: @unchecked Sendable {
                 if client.loopWrite() != MOSQ_ERR_SUCCESS.rawValue { break }
             }
         }
-        link = .down(retryAt: .now)
+        link.stopped(now: .now)
         status.mqtt(connected: false, "stopped")
         metrics.connected.set(to: 0)
     }
@@ -485,8 +473,7 @@ final class IngestLoop: @unchecked Sendable {
             client.abort()
             return
         }
-        link = .up
-        if !storageFailing { backoffSeconds = 1 }
+        link.connected()
         for s in config.mqtt.subscriptions {
             let rc = client.subscribe(s.subscribeTopic, qos: s.qos ?? config.mqtt.qos)
             if rc != MOSQ_ERR_SUCCESS.rawValue {
@@ -501,20 +488,12 @@ final class IngestLoop: @unchecked Sendable {
     }
 
     /// The link is down (or a connection attempt failed): marks it and schedules a reconnect
-    /// with exponential back-off (1 s ... 30 s).
+    /// with exponential back-off (`BrokerLink`).
     private func lost(_ reason: String, connectFailed: Bool = false) {
-        if case .down = link, !connectFailed { return }
-        if stopRequested.load(ordering: .acquiring) {
-            link = .down(retryAt: .now)
-            return
+        guard let loss = link.lost(connectFailed: connectFailed, stopping: stopRequested.load(ordering: .acquiring), now: .now) else { return }
+        if loss.wasUp || logBudget.allow() {
+            logger.warning("mqtt link down; retrying", metadata: ["reason": "\(reason)", "retry_in_s": "\(loss.retryInSeconds)"])
         }
-        let wasUp: Bool
-        if case .up = link { wasUp = true } else { wasUp = false }
-        link = .down(retryAt: .now + .seconds(backoffSeconds))
-        if wasUp || logBudget.allow() {
-            logger.warning("mqtt link down; retrying", metadata: ["reason": "\(reason)", "retry_in_s": "\(backoffSeconds)"])
-        }
-        backoffSeconds = min(backoffSeconds * 2, 30)
         status.mqtt(connected: false, reason)
         metrics.connected.set(to: 0)
     }
