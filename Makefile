@@ -74,6 +74,7 @@ bench: bench-deps
 	cd Benchmarks && $(SWIFT) package --disable-sandbox benchmark thresholds check --filter "(Hot path|Downsampler|SeriesRings|AlertEngine).*"
 	$(SWIFT) build -c release --product collector
 	./scripts/bench-e2e.sh
+	./scripts/bench-series-memory.sh
 	python3 scripts/bench-query.py
 
 clean:
