@@ -159,8 +159,24 @@ final class MemoryHistory: SampleHistory {
         h.history.stored[try SeriesName(parsing: "h-4/rain_24h_mm")] = [Sample(time: t, value: 150)]
         h.history.stored[try SeriesName(parsing: "h-4/flood_risk_level")] = [Sample(time: t, value: 2)]
         h.tick(Self.at(6, 0))
+        #expect(h.values("h-4/rain_24h_mm").isEmpty)   // not at once: a backlog may still come
+        h.tick(Self.at(6, 0) + 600_000)
         #expect(h.values("h-4/rain_24h_mm").map { [$0.t, EpochMillis($0.v)] } == [[t + 86_400_000, 0]])
         #expect(h.values("h-4/flood_risk_level").map { [$0.t, EpochMillis($0.v)] } == [[t + 86_400_000, 0]])
+    }
+
+    /// A restart in the middle of a storm, and the broker redelivering the rest: the first
+    /// ticks do not declare a fall before the backlog's readings (before, the first tick after
+    /// the start stamped a fall at the last stored rain + 24 h, and the backlog's sums were
+    /// then bunched after it).
+    @Test func aBacklogAfterARestartIsNotPrecededByAFall() throws {
+        var h = Harness(Catalogue(sensors: [Self.gauge("h-5", susceptibility: .high)]))
+        let t = Self.at(2, 8)
+        h.history.stored[try SeriesName(parsing: "h-5/rain_mm")] = [Sample(time: t, value: 30)]
+        h.history.stored[try SeriesName(parsing: "h-5/rain_24h_mm")] = [Sample(time: t, value: 30)]
+        h.tick(Self.at(6, 0))                                   // wall clock days ahead of the backlog
+        try h.commit([("h-5/rain_mm", t + 3_600_000, 20)])       // the redelivered rest
+        #expect(h.values("h-5/rain_24h_mm").map { [$0.t, EpochMillis($0.v)] } == [[t + 3_600_000, 50]])
     }
 
     /// AQI once an hour is complete, at its start; a feeder meter at 0 is a fault.

@@ -189,7 +189,7 @@ import Testing
         let dir = try makeTempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let (broker, c) = try await Self.gaugeOnly("hy-t1", susceptibility: "medium", clientID: "it-rain-tick", dir: dir,
-                                                   extraYAML: "coverage: {interval: 1s}")
+                                                   extraYAML: "coverage: {interval: 1s}\nderived: {rain_quiet_after: 2s}")
         defer { broker.stop() }
         try c.start()
         try await c.waitReady()

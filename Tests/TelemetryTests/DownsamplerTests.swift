@@ -353,6 +353,7 @@ import Testing
         #expect(derived.map(\.series.description) == ["a/x_24h", "a/x", "b/x_24h"])
         #expect(batch.readings.count == 5 && store.registry.count == 4)
         #expect(!store.bind([r("c/x")], into: &batch))          // still full for the network
+        #expect(store.bind([r("a/x"), r("b/x")], into: &batch))  // its known series go on
     }
 
     /// `series.last_*` follows `raw` and never goes back; readers add a newer pending reading.

@@ -13,6 +13,9 @@ public struct DerivedConfig: Sendable {
     public var floodRisk: FloodRiskTable?
     /// Per-zone tables replacing both.
     public var floodRiskZones: [String: FloodRiskTable] = [:]
+    /// A rain gauge with no reading arriving for this long (and two of its intervals) has
+    /// its 24 h sum moved by the clock (YAML `derived.rain_quiet_after`).
+    public var rainQuietAfterMillis: EpochMillis = 600_000
     /// A meter is silent for outage detection after this many intervals.
     public var outageSilentIntervals: Int64 = 2
 

@@ -28,8 +28,10 @@ public final class DerivedSeries {
     private var latestFireP: [String: Double] = [:]
     private var rain24h: [String: RollingSum] = [:]
     private var rainyDays: [String: RainyDays] = [:]
-    /// Whether the first tick has rebuilt the gauges with a stored 24 h sum above 0.
-    private var rainRebuilt = false
+    /// The first tick's time since the start, and the catalogued gauges whose stored state
+    /// the tick has looked at since (`tickRain`).
+    private var firstTick: EpochMillis?
+    private var rainRebuilt: Set<String> = []
     /// Wall-clock arrival of each gauge's newest reading.
     private var rainArrival: [String: EpochMillis] = [:]
     /// The earlier-rainy-day count each gauge's level was last evaluated with by the tick.
@@ -236,14 +238,20 @@ public final class DerivedSeries {
     /// forever. Only gauges with no reading arriving for `rainQuietAfter` are ticked: one
     /// still sending a backlog is judged by its readings' own times. A fall is stamped when
     /// it happened, at the time the rain left the window (not at the tick), and the level
-    /// is evaluated again when the sum or the count of earlier rainy days changed. At the
-    /// first tick after a start, catalogued gauges whose stored sum is above 0 are rebuilt
-    /// from storage, so the sum still falls to 0 after a restart with no new reading, even
-    /// when its last rain left the window while the collector was down.
+    /// is evaluated again when the sum or the count of earlier rainy days changed. After a
+    /// start, a catalogued gauge whose stored sum is above 0 and that has sent nothing for
+    /// `DerivedConfig.rainQuietAfterMillis` since (a backlog the broker holds comes at once,
+    /// whatever the gauge's interval) is rebuilt from storage, so the sum still falls to 0 with no new
+    /// reading, even when its last rain left the window while the collector was down. Not
+    /// sooner: a backlog the broker redelivers after the start would otherwise arrive after a
+    /// fall stamped later than its readings.
     private func tickRain(now: EpochMillis, history: any SampleHistory) {
-        if !rainRebuilt {
-            rainRebuilt = true
-            for s in catalogue.sensors where s.metrics["rain_mm"] != nil && rain24h[s.id] == nil {
+        let started = firstTick ?? now
+        firstTick = started
+        if rainRebuilt.count < catalogue.sensors.count {
+            for s in catalogue.sensors where s.metrics["rain_mm"] != nil && rain24h[s.id] == nil && !rainRebuilt.contains(s.id)
+                && now - started >= config.rainQuietAfterMillis {
+                rainRebuilt.insert(s.id)
                 guard let sumName = try? SeriesName(sensor: s.id, metric: "rain_24h_mm"),
                       let rainName = try? SeriesName(sensor: s.id, metric: "rain_mm"),
                       let last = try? history.lastStored(sumName, before: .max), last.value > 0 else { continue }
@@ -276,9 +284,9 @@ public final class DerivedSeries {
     }
 
     /// How long a gauge must be quiet (no reading arriving) before the clock moves its sum:
-    /// two of its intervals, at least 10 minutes.
+    /// two of its intervals, at least `DerivedConfig.rainQuietAfterMillis` (10 minutes).
     private func rainQuietAfter(_ sensor: String) -> EpochMillis {
-        max(10 * 60_000, 2 * (catalogue.sensor(sensor)?.intervalMillis ?? 0))
+        max(config.rainQuietAfterMillis, 2 * (catalogue.sensor(sensor)?.intervalMillis ?? 0))
     }
 
     /// The flood-risk table and susceptibility of a station: its zone's (else its own, else

@@ -143,6 +143,9 @@ enum ConfigLoader {
     private static func readDerived(_ m: YAMLMapping, into d: inout DerivedConfig) {
         if let v = m.double("rainy_day_mm", in: 0...1000) { d.rainyDayMM = v }
         if let v = m.int("outage_silent_intervals", in: 1...100) { d.outageSilentIntervals = Int64(v) }
+        if let v = m.duration("rain_quiet_after") {
+            if v >= 1000 { d.rainQuietAfterMillis = v } else { m.problem("rain_quiet_after", "rain_quiet_after must be at least 1s") }
+        }
         if m.node("flood_risk") != nil, let t = floodTable(m, "flood_risk") { d.floodRisk = t }
         if let z = m.mapping("flood_risk_zones") {
             for zone in z.allKeys() { if let t = floodTable(z, zone) { d.floodRiskZones[zone] = t } }

@@ -122,7 +122,9 @@ final class IdleConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
     private func expire(_ context: ChannelHandlerContext) {
         let now = NIODeadline.now()
         if receiving, now - windowStart >= timeout {
-            let seconds = Double((now - windowStart).nanoseconds) / 1e9
+            // At least a window's worth of bytes, however late this check runs (a busy event
+            // loop reading late must not count against the client).
+            let seconds = Double(timeout.nanoseconds) / 1e9
             if Double(windowBytes) < Double(Self.minBodyRate) * seconds {
                 slowBody.increment()
                 context.close(promise: nil)

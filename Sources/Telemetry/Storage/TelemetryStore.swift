@@ -174,9 +174,11 @@ public final class TelemetryStore {
     /// Binds a message's readings to series ids and appends them to `batch`, all or none:
     /// returns false (appending nothing) when the new series would exceed `limits.max_series`.
     public func bind(_ readings: [Reading], labels: TopicLabels = TopicLabels(), into batch: inout IngestBatch) -> Bool {
-        if registry.count + readings.count > registry.limit,
-           registry.count + registry.unknownCount(readings.lazy.map(\.series)) > registry.limit {
-            return false
+        // Only new series count against the cap (derived series may have taken the registry
+        // past it, into their reserve: known series go on being bound).
+        if registry.count + readings.count > registry.limit {
+            let unknown = registry.unknownCount(readings.lazy.map(\.series))
+            if unknown > 0 && registry.count + unknown > registry.limit { return false }
         }
         let before = registry.count
         for r in readings {

@@ -351,7 +351,8 @@ func verifyStore(configPath: String, dir: String, derivedKnownIssue: Comment? = 
     }
     let tiers = out.split(separator: "\n").filter { $0.range(of: #"^verify: (1m|15m|1h|1d): "#, options: .regularExpression) != nil }
     #expect(tiers.count == 4 && tiers.allSatisfy { $0.hasSuffix(", 0 differ") }, "collector verify:\n\(out)", sourceLocation: sourceLocation)
-    withKnownIssue(derivedKnownIssue, sourceLocation: sourceLocation) {
+    // Intermittent: whether readings arrive out of order depends on timing.
+    withKnownIssue(derivedKnownIssue, isIntermittent: true, sourceLocation: sourceLocation) {
         #expect(code == 0 && out.contains("verify: OK"), "collector verify:\n\(out)", sourceLocation: sourceLocation)
     }
     return out
