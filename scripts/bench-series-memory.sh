@@ -18,6 +18,12 @@ n, now = int(sys.argv[1]), int(time.time())
 for m in range(n // 1000):
     print(json.dumps([{"sensor": f"ms-{m}-{i}", "ts": now - 60 + 10 * k, "temp_c": (i % 50) / 10} for i in range(1000) for k in range(3)]))
 PY
+broker=""; collector=""
+cleanup() {
+  for p in $collector $broker; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT INT TERM
 declare -A per
 for ring in 8 128; do
   reserve_port MQTT_PORT
@@ -39,18 +45,21 @@ CONF
   before=$(awk '/VmRSS/ {print $2}' "/proc/$collector/status")
   mosquitto_pub -h 127.0.0.1 -p "$MQTT_PORT" -q 1 -t telemetry/memory -l < "$DIR/packs.txt"
   # Every reading committed and the alert worker caught up (its ring holds them).
+  done_=0
   for _ in $(seq 1 120); do
-    m=$(curl -s "http://127.0.0.1:$port/metrics")
+    m=$(curl -s "http://127.0.0.1:$port/metrics" || true)
     stored=$(awk '/^collector_readings_total\{outcome="stored"\}/ {printf "%d", $2}' <<<"$m")
     queue=$(awk '/^collector_alert_queue_readings / {printf "%d", $2}' <<<"$m")
-    [ "${stored:-0}" -ge $((SERIES * 3)) ] && [ "${queue:-1}" = 0 ] && break
+    if [ "${stored:-0}" -ge $((SERIES * 3)) ] && [ "${queue:-1}" = 0 ]; then done_=1; break; fi
     sleep 1
   done
+  [ "$done_" = 1 ] || { echo "bench-series-memory: the readings were not all stored within 120 s; see $DIR/collector.log"; exit 1; }
   sleep 2
   after=$(awk '/VmRSS/ {print $2}' "/proc/$collector/status")
   per[$ring]=$(( (after - before) * 1024 / SERIES ))
   echo "bench-series-memory: ring $ring slots: RSS ${before} KB -> ${after} KB, $(( per[$ring] )) B per series ($SERIES series)"
   kill "$collector" "$broker"; wait "$collector" "$broker" 2>/dev/null || true
+  collector=""; broker=""
 done
 slot=$(( (per[128] - per[8]) / 120 ))
 echo "bench-series-memory: per ring slot ${slot} B; per series besides the ring $(( per[8] - 8 * slot )) B; with 128 slots ${per[128]} B"

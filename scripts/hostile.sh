@@ -41,6 +41,11 @@ CONF
 broker_pid=""; collector_pid=""
 cleanup() {
   for p in $collector_pid $broker_pid; do kill "$p" 2>/dev/null || true; done
+  for _ in $(seq 1 50); do
+    kill -0 $collector_pid $broker_pid 2>/dev/null || break
+    sleep 0.1
+  done
+  for p in $collector_pid $broker_pid; do kill -9 "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
 }
 trap cleanup EXIT INT TERM

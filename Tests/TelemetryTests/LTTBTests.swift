@@ -56,5 +56,12 @@ import Testing
             #expect(out.first == points.first && out.last == points.last)
             #expect(out.count <= 100 && zip(out, out.dropFirst()).allSatisfy { $0.time < $1.time }, "count \(count): \(out.count)")
         }
+        // Announced a few more than came (a pending reading counted twice): no point twice.
+        for extra in 1...5 {
+            var s = LTTBStream(count: 1000 + extra, threshold: 999)
+            for p in points { s.add(p) }
+            let out = s.finish()
+            #expect(out.last == points.last && zip(out, out.dropFirst()).allSatisfy { $0.time < $1.time }, "extra \(extra)")
+        }
     }
 }

@@ -27,7 +27,11 @@ struct DerivedCheck {
 
         var verifier = DerivedVerifier(maxReported: maxReported)
         let ids = Dictionary(all.map { ($0.name, $0.id) }, uniquingKeysWith: { a, _ in a })
-        let names = Set(recomputed.keys).union(all.map(\.name)).filter { DerivedVerifier.comparison(of: $0) != nil }
+        // Stations of the catalogue and their transformers: a series left by a sensor no longer
+        // catalogued (or stored before only catalogued sensors derived) is not compared.
+        let names = Set(recomputed.keys).union(all.map(\.name)).filter {
+            DerivedVerifier.comparison(of: $0) != nil && (catalogue.sensor($0.sensor) != nil || $0.sensor.hasPrefix("transformer."))
+        }
         // A level in force at the horizon was stored up to a heartbeat before it.
         let storedFrom = horizon > .min + 3_600_000 ? horizon - 3_600_000 : .min
         for name in names.sorted(by: { $0.description < $1.description }) {

@@ -62,7 +62,7 @@ struct VerifyCommand: AsyncParsableCommand {
             // journal rows whose derived series are not stored yet stay for the daemon.
             let store = try TelemetryStore(pool: pool, timeZone: cfg.timezone, maxSeries: cfg.limits.maxSeries,
                                            quarantineLimit: cfg.storage.quarantineLimit, tracksDerived: true)
-            waiting = try store.journal(after: store.derivedUpTo).reduce(0) { $0 + $1.readings.count }
+            waiting = try store.journalReadingCount(after: store.derivedUpTo)
             try store.close()
             let reader = TelemetryReader(pool: pool, timeZone: cfg.timezone)
             report = try await RollupVerifier(reader: reader, timeZone: cfg.timezone).verify(from: horizon, maxReported: maxReport)

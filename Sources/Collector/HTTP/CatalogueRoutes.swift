@@ -83,8 +83,11 @@ struct CatalogueRoutes: Sendable {
         var cursor = after
         var rows: [(info: TelemetryReader.SeriesInfo, kind: String?, district: String?)] = []
         var more = false
+        // Chunks of the largest page whatever `limit` is (a filter matching little must not
+        // cost a query per series).
+        let newest = reader.pendingNewest()
         scan: while true {
-            let chunk = try await reader.seriesPage(after: cursor, limit: limit)
+            let chunk = try await reader.seriesPage(after: cursor, limit: Self.maxSeriesPage, pendingNewest: newest)
             for s in chunk {
                 if rows.count == limit { more = true; break scan }
                 cursor = s.name.description
@@ -95,7 +98,7 @@ struct CatalogueRoutes: Sendable {
                       sensor == nil || s.name.sensor == sensor, metric == nil || s.name.metric == metric else { continue }
                 rows.append((s, sKind, sDistrict))
             }
-            if chunk.count < limit { break }
+            if chunk.count < Self.maxSeriesPage { break }
         }
         var j = JSONText()
         j.array { a in

@@ -42,6 +42,9 @@ final class IngestLoop: @unchecked Sendable {
 
     // Loop-thread state.
     private var link = BrokerLink(now: .now)
+    /// Writing committed readings to `raw` failed and has not succeeded since: storage is
+    /// not ready, whatever the commits do.
+    private var rawWriteFailing = false
     private var batch = IngestBatch()
     private var batchMessages = 0
     /// At most this many readings a commit (with `mqtt.max_batch_messages`): packs of many
@@ -268,20 +271,36 @@ final class IngestLoop: @unchecked Sendable {
     /// in between): fed to the alert worker again, from the journal, before anything new, so
     /// derived series are as durable as their inputs.
     private func replayUnderivedJournal() {
-        let rows: [(id: Int64, readings: [BoundReading])]
-        do { rows = try store.journal(after: store.derivedUpTo) } catch {
-            logger.error("cannot read the journal to recompute derived series", metadata: ["error": "\(error)"])
-            return
+        // A chunk of rows at a time, the worker's queue bounded and the derived readings
+        // committed between chunks: a large import waiting for its derived series does not
+        // have to fit in memory.
+        var cursor = store.derivedUpTo
+        var (rowCount, readingCount) = (0, 0)
+        while !stopRequested.load(ordering: .relaxed) {
+            let rows: [(id: Int64, readings: [BoundReading])]
+            do { rows = try store.journal(after: cursor, limit: 64) } catch {
+                logger.error("cannot read the journal to recompute derived series", metadata: ["error": "\(error)"])
+                return
+            }
+            guard let last = rows.last else { break }
+            for row in rows {
+                alerts.waitForRoom()
+                // The worker learns the names of series it has not been told of with the first job that needs them.
+                var names: [SeriesName] = []
+                if namesSent < store.registry.count {
+                    names = (namesSent..<store.registry.count).map { store.registry.name(of: SeriesID(Int32($0))) }
+                    namesSent = store.registry.count
+                }
+                alerts.submit(.committed(row.readings, newNames: names, now: clock.now(), journalID: row.id))
+                readingCount += row.readings.count
+            }
+            rowCount += rows.count
+            cursor = last.id
+            commitPending()
         }
-        guard !rows.isEmpty else { return }
-        var names = (namesSent..<store.registry.count).map { store.registry.name(of: SeriesID(Int32($0))) }
-        namesSent = store.registry.count
-        for row in rows {
-            alerts.submit(.committed(row.readings, newNames: names, now: clock.now(), journalID: row.id))
-            names = []
-        }
+        guard rowCount > 0 else { return }
         logger.notice("derived series recomputed for readings committed before the last stop",
-                      metadata: ["journal_rows": "\(rows.count)", "readings": "\(rows.reduce(0) { $0 + $1.readings.count })"])
+                      metadata: ["journal_rows": "\(rowCount)", "readings": "\(readingCount)"])
     }
 
     private func readWhileReadable(_ fd: Int32) {
@@ -339,7 +358,7 @@ final class IngestLoop: @unchecked Sendable {
                 metrics.loopLag.set(to: lag.inSeconds)
             }
             link.commitSucceeded()
-            if !status.snapshot.storageOK {
+            if !status.snapshot.storageOK && !rawWriteFailing {
                 logger.notice("storage accepts commits again")
                 status.storage(ok: true, "")
                 alerts.submit(.storage(ok: true, reason: "", subject: config.mqtt.clientID, now: clock.now()))
@@ -388,13 +407,18 @@ final class IngestLoop: @unchecked Sendable {
         while store.hasPendingRaw && !socketReadable() && !stopRequested.load(ordering: .relaxed) {
             do {
                 try store.writePendingSlice()
-                if !status.snapshot.storageOK && !link.storageFailing {
-                    logger.notice("storage accepts writes again")
-                    status.storage(ok: true, "")
+                if rawWriteFailing {
+                    rawWriteFailing = false
+                    if !link.storageFailing && !status.snapshot.storageOK {
+                        logger.notice("storage accepts writes again")
+                        status.storage(ok: true, "")
+                        alerts.submit(.storage(ok: true, reason: "", subject: config.mqtt.clientID, now: clock.now()))
+                    }
                 }
             } catch {
                 if logBudget.allow() { logger.warning("writing raw readings failed; the journal keeps them, will retry", metadata: ["error": "\(error)"]) }
                 // Committed readings are safe in the journal, but storage is failing: say so.
+                rawWriteFailing = true
                 status.storage(ok: false, "writing raw readings failed: \(StorageFailure.brief(error))")
                 return
             }

@@ -66,9 +66,14 @@ public struct LTTBStream {
         guard let a = out.last, !bucket.isEmpty else { return }
         var avgT = 0.0, avgV = 0.0
         for p in next { avgT += Double(p.time); avgV += p.value }
-        let n = Double(max(next.count, 1))
-        avgT /= n
-        avgV /= n
+        if next.isEmpty, let last {
+            // Fewer points came than announced: the newest stands for the next bucket.
+            (avgT, avgV) = (Double(last.time), last.value)
+        } else {
+            let n = Double(max(next.count, 1))
+            avgT /= n
+            avgV /= n
+        }
         var best = bucket[0]
         var bestArea = -1.0
         for p in bucket {
@@ -86,7 +91,7 @@ public struct LTTBStream {
         // The last bucket against the tail (the points after it, the last one included).
         if let w = waiting { select(from: w, next: fillingPoints) }
         waiting = nil
-        if let last, index > 1 { out.append(last) }
+        if let last, index > 1, out.last?.time != last.time { out.append(last) }
         return out
     }
 }

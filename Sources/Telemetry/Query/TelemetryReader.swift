@@ -168,8 +168,8 @@ public struct TelemetryReader: Sendable {
 
     /// Up to `limit` stored series by name, after `after` (exclusive), with their newest
     /// reading, for pages of the series list.
-    public func seriesPage(after: String?, limit: Int) async throws -> [SeriesInfo] {
-        let newest = pending?.newest() ?? [:]
+    public func seriesPage(after: String?, limit: Int, pendingNewest: [SeriesID: Sample]? = nil) async throws -> [SeriesInfo] {
+        let newest = pendingNewest ?? pending?.newest() ?? [:]
         return try await pool.read { db in
             try Row.fetchAll(db, sql: """
                 SELECT sensor, metric, last_t, last_value, district, kind, id FROM series
@@ -185,6 +185,9 @@ public struct TelemetryReader: Sendable {
             }
         }
     }
+
+    /// The newest pending reading of each series (for several `seriesPage` calls in a row).
+    public func pendingNewest() -> [SeriesID: Sample] { pending?.newest() ?? [:] }
 
     /// The newest reading time of each sensor that has reported (stored or pending).
     public func sensorsLastSeen() async throws -> [String: EpochMillis] {

@@ -12,16 +12,18 @@ public struct NewSeriesBudget: Sendable {
         tokens = Double(perMinute)
     }
 
-    /// Whether `n` new series fit now (refilling first).
+    /// Whether `n` new series fit now (refilling first). A full bucket takes any one message,
+    /// however many new series it brings: it then goes into debt, repaid at the rate, so a
+    /// message larger than a minute's worth is slowed, not refused forever.
     public mutating func allows(_ n: Int, now: EpochMillis) -> Bool {
         refill(now)
-        return Double(n) <= tokens
+        return Double(n) <= tokens || tokens >= Double(perMinute)
     }
 
-    /// Takes `n` tokens (after `allows`).
+    /// Takes `n` tokens (after `allows`; the balance may go below zero).
     public mutating func spend(_ n: Int, now: EpochMillis) {
         refill(now)
-        tokens = max(0, tokens - Double(n))
+        tokens -= Double(n)
     }
 
     private mutating func refill(_ now: EpochMillis) {

@@ -428,10 +428,11 @@ public final class TelemetryStore {
 
     /// The journal rows after `id`, oldest first: at a start, the readings whose derived
     /// readings a previous run may not have committed (`derivedUpTo`).
-    public func journal(after id: Int64) throws -> [(id: Int64, readings: [BoundReading])] {
+    public func journal(after id: Int64, limit: Int = .max) throws -> [(id: Int64, readings: [BoundReading])] {
         try pool.read { db in
             var out: [(id: Int64, readings: [BoundReading])] = []
-            let rows = try Row.fetchCursor(db, sql: "SELECT id, readings FROM rollup_journal WHERE id > ? ORDER BY id", arguments: [id])
+            let rows = try Row.fetchCursor(db, sql: "SELECT id, readings FROM rollup_journal WHERE id > ? ORDER BY id LIMIT ?",
+                                           arguments: [id, limit])
             while let row = try rows.next() {
                 let data: Data = row[1]
                 var readings: [BoundReading] = []
@@ -439,6 +440,19 @@ public final class TelemetryStore {
                 out.append((row[0], readings))
             }
             return out
+        }
+    }
+
+    /// How many readings the journal rows after `id` hold (read a row at a time).
+    public func journalReadingCount(after id: Int64) throws -> Int {
+        try pool.read { db in
+            var n = 0
+            let rows = try Row.fetchCursor(db, sql: "SELECT readings FROM rollup_journal WHERE id > ?", arguments: [id])
+            while let row = try rows.next() {
+                let data: Data = row[0]
+                data.withUnsafeBytes { JournalPack.forEach(in: $0) { _ in n += 1 } }
+            }
+            return n
         }
     }
 
