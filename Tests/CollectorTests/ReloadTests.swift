@@ -3,6 +3,7 @@ import Foundation
 import FoundationNetworking
 #endif
 import Testing
+@testable import Collector
 
 /// SIGHUP reloads the catalogue and rules between two batches: nothing is dropped, live alerts
 /// of kept rules carry on, those of removed rules resolve, and a bad file keeps the old ones.
@@ -126,5 +127,18 @@ import Testing
         }
         #expect(try await status(newcomer) == 200)
         _ = try await c.terminate()
+    }
+
+    /// Which keys need a restart: equal contents are equal whatever order their dictionaries
+    /// were filled in (a description follows hash order); a changed value is named.
+    @Test func restartNeededComparesContentNotHashOrder() throws {
+        var a = CollectorConfig(), b = CollectorConfig()
+        a.notify.webhooks = [.init(url: "http://127.0.0.1:1/hook")]
+        b.notify.webhooks = a.notify.webhooks
+        for i in 0..<50 { a.notify.webhooks[0].headers["h\(i)"] = "v\(i)" }
+        for i in (0..<50).reversed() { b.notify.webhooks[0].headers["h\(i)"] = "v\(i)" }
+        #expect(ReloadService.restartNeeded(running: a, file: b, tokensInForce: false).isEmpty)
+        b.limits.maxSeries = 5
+        #expect(ReloadService.restartNeeded(running: a, file: b, tokensInForce: false) == ["limits"])
     }
 }

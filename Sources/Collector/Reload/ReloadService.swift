@@ -69,7 +69,7 @@ struct ReloadService: Service {
     /// tokens file's content and path).
     static func restartNeeded(running: CollectorConfig, file: CollectorConfig, tokensInForce: Bool) -> [String] {
         var out: [String] = []
-        func differ<T>(_ key: String, _ a: T, _ b: T) { if String(describing: a) != String(describing: b) { out.append(key) } }
+        func differ<T>(_ key: String, _ a: T, _ b: T) { if fingerprint(a) != fingerprint(b) { out.append(key) } }
         differ("mqtt", running.mqtt, file.mqtt)
         var (h1, h2) = (running.http, file.http)
         if tokensInForce && h2.tokensFile != nil { (h1.tokensFile, h1.openMetrics) = (h2.tokensFile, h2.openMetrics) }
@@ -86,5 +86,20 @@ struct ReloadService: Service {
         differ("notify", running.notify, file.notify)
         differ("log_level", running.logLevel, file.logLevel)
         return out
+    }
+
+    /// A value's content as text, dictionaries and sets in sorted order (their own
+    /// descriptions follow hash order, which may differ for equal contents).
+    static func fingerprint(_ value: Any) -> String {
+        let m = Mirror(reflecting: value)
+        switch m.displayStyle {
+        case .dictionary, .set:
+            return "[" + m.children.map { fingerprint($0.value) }.sorted().joined(separator: ",") + "]"
+        case .struct, .class, .tuple, .collection, .optional, .enum:
+            guard !m.children.isEmpty else { return String(describing: value) }
+            return "\(m.subjectType)(" + m.children.map { "\($0.label ?? ""):\(fingerprint($0.value))" }.joined(separator: ",") + ")"
+        default:
+            return String(describing: value)
+        }
     }
 }
