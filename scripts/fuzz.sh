@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_EACH=${FUZZ_SECONDS:-600}
-TARGETS=${FUZZ_TARGETS:-json senml lineprotocol auto topic config}
+TARGETS=${FUZZ_TARGETS:-json senml lineprotocol auto topic config block}
 OUT=data/fuzz
 mkdir -p "$OUT"
 SOURCES=(Sources/Telemetry/Codec/*.swift Sources/Telemetry/Model/*.swift
@@ -24,6 +24,10 @@ build() { # target
       -Xcc -fmodule-map-file=.build/checkouts/Yams/Sources/CYaml/include/module.modulemap \
       "$B"/Telemetry.build/*.o "$B"/Alerts.build/*.o "$B"/Yams.build/*.o $(find "$B/CYaml.build" -name '*.o') \
       "$B"/GRDB.build/*.o "$B"/Logging.build/*.o -lsqlite3 -o "$OUT/config"
+  elif [ "$1" = block ]; then
+    swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name Telemetry \
+      Fuzz/block.swift Sources/Telemetry/Block/{SampleBlock,BitStream,Varint}.swift "${SOURCES[@]}" \
+      -o "$OUT/$1"
   else
     swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name Telemetry \
       "Fuzz/$1.swift" Fuzz/Common.swift "${SOURCES[@]}" -o "$OUT/$1"
