@@ -68,6 +68,12 @@ import Testing
             #expect(r.map(\.time) == [8_639_000, 8_640_000, 8_641_000])   // across a block boundary
             #expect(try BlockStore.samples(series: SeriesID(8), from: .min, to: .max, db).isEmpty)
         }
+        // The extremes of time.
+        try q.write { _ = try BlockStore.insert([Sample(time: .min, value: 1), Sample(time: .max, value: 2)], series: SeriesID(9), $0) }
+        try q.read { db in
+            let found = try [Int64.max, .min, 0].map { try BlockStore.contains(series: SeriesID(9), time: $0, db) }
+            #expect(found == [true, true, false])
+        }
     }
 
     /// A day of a 10 s sensor, written as it arrives (a reading at a time) and then all at

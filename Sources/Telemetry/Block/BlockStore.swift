@@ -107,6 +107,11 @@ public enum BlockStore {
 
     /// Whether `series` has a sample at `time` (the exact dedupe path for a late reading).
     public static func contains(series: SeriesID, time: EpochMillis, _ db: Database) throws -> Bool {
-        try !samples(series: series, from: time, to: time + 1, db).isEmpty
+        guard let row = try Row.fetchOne(db, sql: """
+            SELECT first_t, data FROM sample_blocks WHERE series_id = ? AND first_t <= ? AND last_t >= ?
+            """, arguments: [series.rawValue, time, time]) else { return false }
+        do { return try SampleBlock.decode(Array(row["data"] as Data)).contains { $0.time == time } } catch {
+            throw DatabaseError(resultCode: .SQLITE_CORRUPT, message: "sample block of series \(series) at \(row["first_t"] as Int64): \(error)")
+        }
     }
 }

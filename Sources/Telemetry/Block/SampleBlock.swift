@@ -59,7 +59,8 @@ public enum SampleBlock {
         at = 2
         let count = try Varint.readUnsigned(bytes, at: &at)
         guard count > 0 else { return [] }
-        guard count <= UInt64(bytes.count) * 8 else { throw BlockError("count \(count) larger than the block can hold") }
+        // Every sample after the first takes at least two bits (its time and its value).
+        guard count <= UInt64(bytes.count) * 4 + 1 else { throw BlockError("count \(count) larger than the block can hold") }
         var out: [Sample] = []
         out.reserveCapacity(Int(count))
         let t0 = try Varint.readSigned(bytes, at: &at)
