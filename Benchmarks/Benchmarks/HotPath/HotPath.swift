@@ -100,6 +100,26 @@ let benchmarks: @Sendable () -> Void = {
         precondition(out.count == 3)
         blackHole(out.count)
     }
+    // The block codec (storage issue) on a day of a 10 s sensor: 8,640 samples, two decimals,
+    // a slow drift, 2 % of times a second off. Per sample: the time divided by 8,640.
+    let day: [Sample] = {
+        var rng = SplitMix64(seed: 42)
+        var v = 25.0
+        return (0..<8_640).map { k in
+            v = ((v + Double(Int(rng.next() % 5) - 2) / 100) * 100).rounded() / 100
+            return Sample(time: 1_795_000_000_000 + EpochMillis(k) * 10_000 + (rng.next() % 50 == 0 ? 1000 : 0), value: v)
+        }
+    }()
+    let block = SampleBlock.encode(day)
+    Benchmark("SampleBlock.encode, a 10 s sensor day (8,640 samples)",
+              configuration: .init(metrics: [.wallClock, .throughput, .mallocCountTotal], scalingFactor: .one)) { benchmark in
+        for _ in benchmark.scaledIterations { blackHole(SampleBlock.encode(day).count) }
+    }
+    Benchmark("SampleBlock.decode, a 10 s sensor day (8,640 samples)",
+              configuration: .init(metrics: [.wallClock, .throughput, .mallocCountTotal], scalingFactor: .one)) { benchmark in
+        for _ in benchmark.scaledIterations { blackHole(try! SampleBlock.decode(block).count) }
+    }
+
     // Memory per series: 100,000 series, each ring holding an hour of 10 s readings (360 slots),
     // with the series registry's names. Peak resident memory is the figure (target <= 1 GB).
     Benchmark("Memory: 100k series x 360 ring slots (an hour of 10 s readings)",
