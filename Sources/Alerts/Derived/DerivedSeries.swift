@@ -248,9 +248,8 @@ public final class DerivedSeries {
     private func tickRain(now: EpochMillis, history: any SampleHistory) {
         let started = firstTick ?? now
         firstTick = started
-        if rainRebuilt.count < catalogue.sensors.count {
-            for s in catalogue.sensors where s.metrics["rain_mm"] != nil && rain24h[s.id] == nil && !rainRebuilt.contains(s.id)
-                && now - started >= config.rainQuietAfterMillis {
+        if now - started >= config.rainQuietAfterMillis {
+            for s in catalogue.sensors where s.metrics["rain_mm"] != nil && rain24h[s.id] == nil && !rainRebuilt.contains(s.id) {
                 rainRebuilt.insert(s.id)
                 guard let sumName = try? SeriesName(sensor: s.id, metric: "rain_24h_mm"),
                       let rainName = try? SeriesName(sensor: s.id, metric: "rain_mm"),

@@ -151,24 +151,13 @@ public struct TelemetryReader: Sendable {
     /// Every stored series, by name, with its newest reading: `series.last_*` (written with
     /// `raw`) or a newer one still pending.
     public func seriesList() async throws -> [SeriesInfo] {
-        // Pending first, then storage: a reading written in between is seen in one or both.
-        let newest = pending?.newest() ?? [:]
-        return try await pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT sensor, metric, last_t, last_value, district, kind, id FROM series ORDER BY name").compactMap { r in
-                guard let name = try? SeriesName(sensor: r[0], metric: r[1]) else { return nil }
-                var info = SeriesInfo(id: SeriesID(r[6]), name: name, lastTime: r[2], lastValue: r[3], district: r[4], kind: r[5])
-                if let p = newest[info.id], p.time > info.lastTime ?? .min {
-                    info.lastTime = p.time
-                    info.lastValue = p.value
-                }
-                return info
-            }
-        }
+        try await seriesPage(after: nil, limit: -1)
     }
 
-    /// Up to `limit` stored series by name, after `after` (exclusive), with their newest
-    /// reading, for pages of the series list.
+    /// Up to `limit` stored series by name (all for a negative limit), after `after`
+    /// (exclusive), with their newest reading, for pages of the series list.
     public func seriesPage(after: String?, limit: Int, pendingNewest: [SeriesID: Sample]? = nil) async throws -> [SeriesInfo] {
+        // Pending first, then storage: a reading written in between is seen in one or both.
         let newest = pendingNewest ?? pending?.newest() ?? [:]
         return try await pool.read { db in
             try Row.fetchAll(db, sql: """
