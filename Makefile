@@ -76,6 +76,7 @@ bench: bench-deps
 	./scripts/bench-e2e.sh
 	./scripts/bench-series-memory.sh
 	python3 scripts/bench-query.py
+	python3 scripts/bench-backfill.py
 
 clean:
 	rm -rf .build data

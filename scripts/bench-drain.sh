@@ -61,6 +61,6 @@ echo "rollups merged: $(( $(now_ms) - t0 )) ms after the start; threads then: $(
 if [ -n "$PERF" ]; then kill -INT $PP 2>/dev/null || true; wait $PP || true; fi
 curl -s "http://127.0.0.1:$HTTP/metrics" | grep -E '^collector_(commit|batch)' | head -20 > "$DIR/metrics.txt" || true
 echo "wal bytes: $(stat -c %s "$DIR/collector.sqlite-wal")"; stop_collector
-n=$(sqlite3 "$DIR/collector.sqlite" "SELECT count(*) FROM raw")
-python3 -c "print(f'messages=$messages readings=$readings raw_rows(readings+derived)=$n ms=$ms  msg/s={$messages/($ms/1000):,.0f} readings/s={$readings/($ms/1000):,.0f}')"
+n=$(sqlite3 "$DIR/collector.sqlite" "SELECT coalesce(sum(count), 0) FROM sample_blocks")
+python3 -c "print(f'messages=$messages readings=$readings raw(readings+derived)=$n ms=$ms  msg/s={$messages/($ms/1000):,.0f} readings/s={$readings/($ms/1000):,.0f}')"
 if [ -n "$PERF" ]; then echo "perf data: $DIR/perf.data"; else rm -rf "$DIR"; fi

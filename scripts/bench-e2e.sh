@@ -7,7 +7,7 @@
 #   - the collector (release build, the shipped province catalogue and rules), from /readyz to
 #     every message taken (acknowledged: journaled, and answered by the API); then until the
 #     rollups hold them, and until it has stopped (the stop writes the readings still waiting
-#     for `raw`); then the stored readings are counted: nothing may be missing.
+#     for their sample blocks); then the stored readings are counted: nothing may be missing.
 # Streams (published by `collector simulate`):
 #   1. QoS 1, N messages of one reading;
 #   2. QoS 0 (subscriptions at QoS 0; the broker queues QoS 0 for offline sessions here);
@@ -68,11 +68,11 @@ ready() { for _ in $(seq 1 300); do curl -sf "http://127.0.0.1:$HTTP/readyz" >/d
 # and the CSV files' mtimes, not from the polls.
 POLL=0.5
 # Stored readings of the metrics the sensors send (derived series, such as fire danger, are
-# stored in raw too and are not counted).
+# stored too and are not counted).
 METRICS=$(python3 -c "
 import re; s = open('sensors/catalogue.yaml').read()
 print(','.join(sorted({\"'%s'\" % m for block in re.findall(r'metrics: \\{(.*)\\}', s) for m in re.findall(r'(\\w+): \\{', block)})))")
-stored() { sqlite3 "$DIR/collector.sqlite" "SELECT count(*) FROM raw JOIN series ON series.id = raw.series_id WHERE series.metric IN ($METRICS) AND series.sensor NOT LIKE '%.%'"; }
+stored() { sqlite3 "$DIR/collector.sqlite" "SELECT coalesce(sum(b.count), 0) FROM sample_blocks b JOIN series ON series.id = b.series_id WHERE series.metric IN ($METRICS) AND series.sensor NOT LIKE '%.%'"; }
 fresh_db() { rm -f "$DIR"/collector.sqlite* "$DIR"/collector.rollups.sqlite*; }
 
 # Loads about `readings` readings into the broker under `prefix`.
@@ -96,7 +96,7 @@ drain_collector() { # config messages readings
   # (to a quarter of a second).
   while [ "$(backlog)" -gt 0 ]; do sleep 0.25; done
   MERGED_MS=$(( $(now_ms) - t0 ))
-  # The stop writes the readings still waiting for `raw` (journaled, so acknowledged, and
+  # The stop writes the readings still waiting for their blocks (journaled, so acknowledged, and
   # answered by the API already): counted in the "all written" time.
   stop_collector
   ALL_MS=$(( $(now_ms) - t0 ))

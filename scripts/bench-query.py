@@ -17,7 +17,12 @@ answers are checked to agree before any time is reported. Prints the median wall
 collector_http_request_duration_seconds), and the ratios.
 Environment: COLLECTOR_BIN (default .build/release/collector), REPEAT (default 30).
 """
-import fcntl, json, os, urllib.error, random, shutil, signal, socket, statistics, subprocess, sys, time, urllib.parse, urllib.request
+import json, os, random, shutil, signal, statistics, subprocess, sys, time, urllib.parse, urllib.request
+
+import benchlib
+from benchlib import get, post_in_bodies, reserve_port, wait_http
+
+benchlib.NAME = "bench-query"
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 os.chdir(ROOT)
@@ -27,53 +32,6 @@ DIR = "data/bench-query"
 DISTRICTS = ["lai-chau-city", "tam-duong", "phong-tho", "sin-ho", "muong-te", "nam-nhun", "tan-uyen", "than-uyen"]
 SENSORS = [(f"qb-{i:04d}", DISTRICTS[i % 8]) for i in range(1000)]
 LONG = SENSORS[0][0]
-
-
-_reserved = []   # lock files held until the script exits
-
-
-def reserve_port():
-    """A loopback port for a server this script starts, without a race: from below the
-    kernel's ephemeral range (no outgoing connection is given one there), reserved with an
-    flock on /tmp/collector-test-ports/PORT.lock, as scripts/lib.sh and the tests do."""
-    low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
-    high, low = low - 1, max(10000, low - 8000)
-    os.makedirs("/tmp/collector-test-ports", exist_ok=True)
-    ports = list(range(low, high + 1))
-    random.Random().shuffle(ports)   # its own generator: the data's stays seeded
-    for p in ports:
-        f = open(f"/tmp/collector-test-ports/{p}.lock", "a")
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            f.close()
-            continue
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", p)) == 0:   # a server of the machine's own
-                f.close()
-                continue
-        _reserved.append(f)
-        return p
-    sys.exit(f"bench-query: no free port in {low}-{high}")
-
-
-def get(url, timeout=60):
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:
-            return r.read()
-    except urllib.error.HTTPError as e:
-        raise SystemExit(f"bench-query: GET {url} -> {e.code}: {e.read()[:300]!r}")
-
-
-def wait_http(url, what, seconds=60):
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        try:
-            get(url, 2)
-            return
-        except Exception:
-            time.sleep(0.1)
-    sys.exit(f"bench-query: {what} did not answer at {url}")
 
 
 def timed(url, n):
@@ -148,14 +106,7 @@ log_level: warning
         wait_http(f"http://127.0.0.1:{vm}/health", "VictoriaMetrics")
         t = time.time()
         with open(DIR + "/readings.lp", "rb") as f:
-            data = f.read()
-        i = 0
-        while i < len(data):                           # in 8 MiB bodies, cut at line ends
-            j = min(len(data), i + (8 << 20))
-            if j < len(data):
-                j = data.rfind(b"\n", i, j) + 1
-            urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{vm}/write", data=data[i:j]), timeout=120).read()
-            i = j
+            post_in_bodies(f"http://127.0.0.1:{vm}/write", f.read())
         get(f"http://127.0.0.1:{vm}/internal/force_flush")
         print(f"bench-query: VictoriaMetrics /write took {time.time() - t:.1f} s")
         wait_http(f"http://127.0.0.1:{http}/healthz", "the collector")

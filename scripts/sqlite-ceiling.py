@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The ceiling of "one SQLite row per reading" on this machine, for the 1 M readings/s target.
 
-Writes ~1 M rows into a table shaped like the collector's `raw` (SCHEMA.md): WAL,
+Writes ~1 M rows into a table shaped like the collector's former `raw` (one row a reading,
+before sample blocks; SCHEMA.md names it): WAL,
 synchronous=NORMAL, INSERT OR IGNORE, one transaction per 5,000 rows. Nothing else runs: no
 broker, no decoding, no rollups, no alerts; one core.
 

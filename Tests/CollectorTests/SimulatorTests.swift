@@ -62,6 +62,19 @@ import Telemetry
             for g in gauges { n += try await points("\(g.id)/rain_mm").count }
             return n == (s["readings"] ?? -1) / 2
         }
+        // The derived series follow their inputs' commit (the alert worker, then a later
+        // batch): wait until each gauge's 24 h sum has caught up with its last reading.
+        func times(_ series: String) async throws -> [Int] {
+            let o = try await httpJSON(c.baseURL + "/api/v1/raw?series=\(series)&from=\(now - 6 * 86_400)&to=\(now + 60)")
+            return ((o["points"] as? [[String: Any]]) ?? []).compactMap { ($0["t"] as? NSNumber)?.intValue }
+        }
+        try await waitUntil("every derived sum caught up", seconds: 30) {
+            for g in gauges {
+                guard let last = try await times("\(g.id)/rain_mm").last,
+                      let sum = try await times("\(g.id)/rain_24h_mm").last, sum >= last else { return false }
+            }
+            return true
+        }
         for g in gauges {
             let rain = try await points("\(g.id)/rain_24h_mm").last ?? 0
             let levels = try await points("\(g.id)/flood_risk_level")

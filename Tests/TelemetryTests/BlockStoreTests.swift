@@ -64,8 +64,10 @@ import Testing
         let s = SeriesID(7)
         try q.write { _ = try BlockStore.insert((0..<20_000).map { Sample(time: EpochMillis($0) * 1000, value: Double($0)) }, series: s, $0) }
         try q.read { db in
-            let r = try BlockStore.samples(series: s, from: 8_639_000, to: 8_642_000, db)
-            #expect(r.map(\.time) == [8_639_000, 8_640_000, 8_641_000])   // across a block boundary
+            let edge = EpochMillis(BlockStore.maxSamplesPerBlock) * 1000
+            let r = try BlockStore.samples(series: s, from: edge - 1000, to: edge + 2000, db)
+            #expect(r.map(\.time) == [edge - 1000, edge, edge + 1000])   // across a block boundary
+            #expect(try BlockStore.count(series: s, from: edge - 1000, to: edge + 2000, db) == 3)
             #expect(try BlockStore.samples(series: SeriesID(8), from: .min, to: .max, db).isEmpty)
         }
         // The extremes of time.
@@ -73,6 +75,49 @@ import Testing
         try q.read { db in
             let found = try [Int64.max, .min, 0].map { try BlockStore.contains(series: SeriesID(9), time: $0, db) }
             #expect(found == [true, true, false])
+        }
+    }
+
+    /// Every read (a range with a limit, a count, the newest before a time, the newest time)
+    /// and pruning agree with a sorted-array oracle, on random series written in random
+    /// chunks, late and repeated.
+    @Test(arguments: [11, 12, 13])
+    func readsAndPruningMatchTheOracle(seed: UInt64) throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let q = try Self.open(dir)
+        var rng = SplitMix64(seed: seed)
+        let s = SeriesID(3)
+        var oracle: [EpochMillis: Double] = [:]
+        for _ in 0..<40 {
+            let base = EpochMillis(rng.next() % 5_000) * 10_000
+            let batch = (0..<Int(1 + rng.next() % 700)).map { k in
+                Sample(time: base + EpochMillis(k) * 10_000 + EpochMillis(rng.next() % 3), value: Double(rng.next() % 1_000) / 10)
+            }
+            for x in batch where oracle[x.time] == nil { oracle[x.time] = x.value }
+            try q.write { _ = try BlockStore.insert(batch, series: s, $0) }
+        }
+        var sorted = oracle.sorted { $0.key < $1.key }.map { Sample(time: $0.key, value: $0.value) }
+        try q.read { (db: Database) throws in
+            #expect(try BlockStore.newestTime(series: s, db) == sorted.last?.time)
+            #expect(try BlockStore.totalCount(db) == sorted.count)
+            for _ in 0..<30 {
+                let a = EpochMillis(rng.next() % 60_000_000) - 1_000_000, b = a + EpochMillis(rng.next() % 20_000_000)
+                let limit = Int(1 + rng.next() % 3_000)
+                let inRange = sorted.filter { $0.time >= a && $0.time < b }
+                #expect(try BlockStore.samples(series: s, from: a, to: b, limit: limit, db) == Array(inRange.prefix(limit)))
+                #expect(try BlockStore.count(series: s, from: a, to: b, db) == inRange.count)
+                let n = Int(rng.next() % 1_500)
+                #expect(try BlockStore.newest(n, series: s, before: b, db) == Array(sorted.filter { $0.time < b }.suffix(n)))
+            }
+        }
+        let cut = sorted[sorted.count / 3].time + 1
+        let gone = try q.write { try BlockStore.delete(series: s, before: cut, $0) }
+        #expect(gone == sorted.filter { $0.time < cut }.count)
+        sorted.removeAll { $0.time < cut }
+        try q.read { (db: Database) throws in
+            #expect(try BlockStore.samples(series: s, from: .min, to: .max, db) == sorted)
+            #expect(try BlockStore.count(series: s, from: .min, to: .max, db) == sorted.count)
         }
     }
 

@@ -229,7 +229,7 @@ import Testing
         // Ids were assigned in first-seen order; map the oracle's ids through the names.
         let idOf = names.map { store.registry.id(of: $0)! }
         let stored = readings.map { BoundReading(series: idOf[$0.series.index], time: $0.time, value: $0.value) }
-        let rawCount = try pool.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM raw")! }
+        let rawCount = try pool.read { try BlockStore.totalCount($0) }
         check(rawCount == Set(stored.map { [Int64($0.series.rawValue), $0.time] }).count)
         for tier in Tier.allCases {
             let expected = RollupOracle.recompute(stored, tier: tier, utcOffsetSeconds: 7 * 3600)
@@ -262,7 +262,8 @@ import Testing
         let applied = try pool.read { try TelemetryDatabase.migrator.appliedMigrations($0) }
         #expect(applied == ["v1: series, raw readings, rollups, quarantine", "v2: series labels from topic patterns",
                             "v3: rollup journal for deferred rollup merges", "v4: rollups move to their own file",
-                            "v5: one packed journal row per commit", "v6: how far derived series are committed"])
+                            "v5: one packed journal row per commit", "v6: how far derived series are committed",
+                            "v7: raw readings in sample blocks"])
         let store = try TelemetryStore(pool: pool, timeZone: .utc)
         #expect(store.registry.count == 2)
         #expect(store.registry.id(of: try SeriesName(parsing: "b/y")) == SeriesID(1))
@@ -309,7 +310,7 @@ import Testing
         try store.mergeRollups()
         let last = try pool.read { try Row.fetchOne($0, sql: "SELECT last_t, last_value FROM series")! }
         #expect(last[0] as Int64 == 2_999_000 && last[1] as Double == 2999)
-        #expect(try pool.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM raw")! } == n)
+        #expect(try pool.read { try BlockStore.totalCount($0) } == n)
         #expect(try pool.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM rollup_journal")! } == 0)
     }
 
@@ -401,11 +402,11 @@ import Testing
         let readings = names.flatMap { n in (0..<100).map { Reading(series: n, time: EpochMillis($0) * 60_000, value: 1) } }
         #expect(store.bind(readings, into: &batch))
         try store.commit(batch, now: 0)
-        try store.writePendingRaw()   // pruning works on `raw`, not on readings still pending
+        try store.writePendingRaw()   // pruning works on the blocks, not on readings still pending
         let deleted = try store.pruneRaw(before: 40 * 60_000, seriesPerCommit: 2)
         #expect(deleted == 3 * 40)
-        let raw = try pool.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM raw")! }
-        let oldest = try pool.read { try Int64.fetchOne($0, sql: "SELECT min(t) FROM raw")! }
+        let raw = try pool.read { try BlockStore.totalCount($0) }
+        let oldest = try pool.read { db in try names.compactMap { try BlockStore.samples(series: store.registry.id(of: $0)!, from: .min, to: .max, db).first?.time }.min()! }
         let hourRows = try pool.read { try Int.fetchOne($0, sql: "SELECT sum(cnt) FROM rollup_1h")! }
         #expect(raw == 3 * 60 && oldest == 40 * 60_000)
         #expect(hourRows == 300, "rollups keep the pruned readings")

@@ -12,7 +12,7 @@ import Testing
     }
 
     static func rawCount(_ pool: DatabasePool) throws -> Int {
-        try pool.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM raw") } ?? 0
+        try pool.read { try BlockStore.totalCount($0) }
     }
 
     @discardableResult

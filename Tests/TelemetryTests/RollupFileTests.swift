@@ -164,8 +164,8 @@ import Testing
         // at least once. Three commits of 100 readings take milliseconds; the bound is loose
         // (4 s) so that a busy machine cannot fail it, and still below what a wait would take.
         #expect(ContinuousClock.now - started < .seconds(4))
-        // Every reading stored: in `raw`, or pending there (a slice may have been written).
-        #expect(try pool.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM raw") ?? 0 } + store.rawPending.count == 300)
+        // Every reading stored: in the blocks, or pending there (a slice may have been written).
+        #expect(try pool.read { try BlockStore.totalCount($0) } + store.rawPending.count == 300)
         #expect(store.hasPendingRollups)
         #expect(backlog.value == 300)   // readings, not commits
         unlock()
@@ -206,7 +206,7 @@ import Testing
                 do { try commit(100..<200) } catch { refused = true }
                 if !refused { Thread.sleep(forTimeInterval: 0.2) }
             }
-            let raw = (try pool.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM raw") } ?? -1) + store.rawPending.count
+            let raw = (try pool.read { try BlockStore.totalCount($0) }) + store.rawPending.count
             unlock()
             try store.mergeRollups()
             try commit(100..<200)

@@ -1,20 +1,23 @@
 import Foundation
 import GRDB
 
-/// Sealed sample blocks of every series in one SQLite table, one row a block (the block's
-/// bytes: `FORMAT.md`): the storage engine's container for raw readings. The only type that
-/// knows the table, so another database (PostgreSQL) can hold the same blocks later.
+/// Raw readings in sample blocks, one SQLite row a block (the block's bytes: `FORMAT.md`):
+/// the storage engine's container. The only type that knows the table, so another database
+/// (PostgreSQL) can hold the same blocks later.
 ///
 /// ```
 /// sample_blocks(series_id, first_t, last_t, count, data)  PRIMARY KEY (series_id, first_t)
 /// ```
 /// Blocks of a series do not overlap and hold at most `maxSamplesPerBlock` samples each, with
 /// distinct times. `insert` merges new samples into the blocks their times fall in (a late
-/// reading into a sealed block), deduplicating exactly: a time already stored keeps its
-/// stored value (the first reading wins, as everywhere in the collector).
+/// reading into an older block), deduplicating exactly: a time already stored keeps its
+/// stored value (the first reading wins, as everywhere in the collector). Every function
+/// works in the caller's transaction.
 public enum BlockStore {
-    /// At most this many samples a block: a day of a 10 s series, about 7 KB.
-    public static let maxSamplesPerBlock = 8_640
+    /// At most this many samples a block: 2 h 50 min of a 10 s series, about 1 KB. Appending
+    /// rewrites the newest block, so its size bounds that cost; the key and the header cost
+    /// about 0.03 B a sample at this size.
+    public static let maxSamplesPerBlock = 1_024
 
     /// Creates the table (in a migration).
     public static func createTable(_ db: Database) throws {
@@ -31,33 +34,31 @@ public enum BlockStore {
     }
 
     /// Stores `samples` of `series` (any order), merged into the blocks they fall in; returns
-    /// how many were new (the others' times were stored already, or repeated in `samples`).
+    /// how many were new (the others' times were stored already, or repeated in `samples`:
+    /// of equal times in `samples` the first is kept).
     @discardableResult
     public static func insert(_ samples: [Sample], series: SeriesID, _ db: Database) throws -> Int {
         guard !samples.isEmpty else { return 0 }
-        // Incoming, by time, the first of equal times kept.
-        var incoming: [Sample] = []
-        incoming.reserveCapacity(samples.count)
-        for s in samples.enumerated().sorted(by: { ($0.element.time, $0.offset) < ($1.element.time, $1.offset) }).map(\.element)
-        where incoming.last?.time != s.time {
-            incoming.append(s)
-        }
+        let incoming = distinctInTimeOrder(samples)
         let low = incoming[0].time, high = incoming[incoming.count - 1].time
         // The blocks the new times fall in or next to: every block overlapping [low, high],
-        // and the one before `low` (a late reading after its end extends it).
-        let rows = try Row.fetchAll(db, sql: """
-            SELECT first_t, data FROM sample_blocks WHERE series_id = ? AND first_t <= ? AND last_t >= ?
+        // and the one before `low` (a reading after its end extends it), unless that one is
+        // full and ends before `low` (then it stays as it is).
+        let near = try db.cachedStatement(sql: """
+            SELECT first_t, last_t, count, data FROM sample_blocks WHERE series_id = ?1 AND first_t <= ?2 AND last_t >= ?3
             UNION
-            SELECT first_t, data FROM (SELECT first_t, data FROM sample_blocks
-                                        WHERE series_id = ? AND first_t <= ? ORDER BY first_t DESC LIMIT 1)
+            SELECT * FROM (SELECT first_t, last_t, count, data FROM sample_blocks
+                           WHERE series_id = ?1 AND first_t <= ?3 ORDER BY first_t DESC LIMIT 1)
             ORDER BY first_t
-            """, arguments: [series.rawValue, high, low, series.rawValue, low])
+            """)
+        var replaced: [EpochMillis] = []
         var stored: [Sample] = []
-        for row in rows {
-            let data: [UInt8] = Array(row["data"] as Data)
-            do { stored += try SampleBlock.decode(data) } catch {
-                throw DatabaseError(resultCode: .SQLITE_CORRUPT, message: "sample block of series \(series) at \(row["first_t"] as Int64): \(error)")
-            }
+        let rows = try Row.fetchCursor(near, arguments: [series.rawValue, high, low])
+        while let row = try rows.next() {
+            let (first, last, count): (EpochMillis, EpochMillis, Int) = (row[0], row[1], row[2])
+            if last < low && count >= maxSamplesPerBlock { continue }
+            replaced.append(first)
+            stored += try decode(row[3], series: series, first: first)
         }
         // Merge: stored values win on equal times.
         var merged: [Sample] = []
@@ -73,45 +74,152 @@ public enum BlockStore {
             }
         }
         guard added > 0 else { return 0 }
-        for row in rows {
-            try db.execute(sql: "DELETE FROM sample_blocks WHERE series_id = ? AND first_t = ?",
-                           arguments: [series.rawValue, row["first_t"] as Int64])
-        }
-        var start = 0
-        while start < merged.count {
-            let block = Array(merged[start..<min(start + maxSamplesPerBlock, merged.count)])
-            try db.execute(sql: "INSERT INTO sample_blocks (series_id, first_t, last_t, count, data) VALUES (?, ?, ?, ?, ?)",
-                           arguments: [series.rawValue, block[0].time, block[block.count - 1].time, block.count,
-                                       Data(SampleBlock.encode(block))])
-            start += maxSamplesPerBlock
-        }
+        let delete = try db.cachedStatement(sql: "DELETE FROM sample_blocks WHERE series_id = ? AND first_t = ?")
+        for first in replaced { try delete.execute(arguments: [series.rawValue, first]) }
+        try write(merged, series: series, db)
         return added
     }
 
-    /// The stored samples of `series` with `from <= t < to`, oldest first.
-    public static func samples(series: SeriesID, from: EpochMillis, to: EpochMillis, _ db: Database) throws -> [Sample] {
+    /// The stored samples of `series` with `from <= t < to`, oldest first, at most `limit`.
+    public static func samples(series: SeriesID, from: EpochMillis, to: EpochMillis, limit: Int = .max,
+                               _ db: Database) throws -> [Sample] {
         var out: [Sample] = []
-        let rows = try Row.fetchCursor(db, sql: """
+        guard from < to, limit > 0 else { return out }
+        let range = try db.cachedStatement(sql: """
             SELECT first_t, data FROM sample_blocks WHERE series_id = ? AND first_t < ? AND last_t >= ? ORDER BY first_t
-            """, arguments: [series.rawValue, to, from])
+            """)
+        let rows = try Row.fetchCursor(range, arguments: [series.rawValue, to, from])
         while let row = try rows.next() {
-            let data: [UInt8] = Array(row["data"] as Data)
-            let block: [Sample]
-            do { block = try SampleBlock.decode(data) } catch {
-                throw DatabaseError(resultCode: .SQLITE_CORRUPT, message: "sample block of series \(series) at \(row["first_t"] as Int64): \(error)")
+            for s in try decode(row[1], series: series, first: row[0]) where s.time >= from && s.time < to {
+                out.append(s)
+                if out.count == limit { return out }
             }
-            for s in block where s.time >= from && s.time < to { out.append(s) }
         }
         return out
     }
 
+    /// The newest `n` stored samples of `series` with `t < before`, oldest first.
+    public static func newest(_ n: Int, series: SeriesID, before: EpochMillis = .max, _ db: Database) throws -> [Sample] {
+        guard n > 0 else { return [] }
+        let backwards = try db.cachedStatement(sql: """
+            SELECT first_t, data FROM sample_blocks WHERE series_id = ? AND first_t < ? ORDER BY first_t DESC
+            """)
+        var blocks: [[Sample]] = []
+        var have = 0
+        let rows = try Row.fetchCursor(backwards, arguments: [series.rawValue, before])
+        while have < n, let row = try rows.next() {
+            var block = try decode(row[1], series: series, first: row[0])
+            if let last = block.last, last.time >= before { block.removeAll { $0.time >= before } }
+            blocks.append(block)
+            have += block.count
+        }
+        return Array(blocks.reversed().joined().suffix(n))
+    }
+
+    /// The newest stored time of `series` (nil: none stored): the fast dedupe path's bound.
+    public static func newestTime(series: SeriesID, _ db: Database) throws -> EpochMillis? {
+        let newest = try db.cachedStatement(sql: "SELECT last_t FROM sample_blocks WHERE series_id = ? ORDER BY first_t DESC LIMIT 1")
+        return try EpochMillis.fetchOne(newest, arguments: [series.rawValue])
+    }
+
     /// Whether `series` has a sample at `time` (the exact dedupe path for a late reading).
     public static func contains(series: SeriesID, time: EpochMillis, _ db: Database) throws -> Bool {
-        guard let row = try Row.fetchOne(db, sql: """
+        let covering = try db.cachedStatement(sql: """
             SELECT first_t, data FROM sample_blocks WHERE series_id = ? AND first_t <= ? AND last_t >= ?
-            """, arguments: [series.rawValue, time, time]) else { return false }
-        do { return try SampleBlock.decode(Array(row["data"] as Data)).contains { $0.time == time } } catch {
-            throw DatabaseError(resultCode: .SQLITE_CORRUPT, message: "sample block of series \(series) at \(row["first_t"] as Int64): \(error)")
+            """)
+        guard let row = try Row.fetchOne(covering, arguments: [series.rawValue, time, time]) else { return false }
+        return try decode(row[1], series: series, first: row[0]).contains { $0.time == time }
+    }
+
+    /// How many samples `series` holds with `from <= t < to`: blocks inside the range by their
+    /// count, the (at most two) blocks across its ends decoded.
+    public static func count(series: SeriesID, from: EpochMillis, to: EpochMillis, _ db: Database) throws -> Int {
+        guard from < to else { return 0 }
+        let inside = try db.cachedStatement(sql: """
+            SELECT coalesce(sum(count), 0) FROM sample_blocks WHERE series_id = ? AND first_t >= ? AND last_t < ?
+            """)
+        var n = try Int.fetchOne(inside, arguments: [series.rawValue, from, to]) ?? 0
+        let across = try db.cachedStatement(sql: """
+            SELECT first_t, data FROM sample_blocks WHERE series_id = ?1 AND first_t < ?3 AND last_t >= ?2
+                                                     AND (first_t < ?2 OR last_t >= ?3)
+            """)
+        let rows = try Row.fetchCursor(across, arguments: [series.rawValue, from, to])
+        while let row = try rows.next() {
+            n += try decode(row[1], series: series, first: row[0]).lazy.filter { $0.time >= from && $0.time < to }.count
+        }
+        return n
+    }
+
+    /// How many samples every series holds together.
+    public static func totalCount(_ db: Database) throws -> Int {
+        try Int.fetchOne(db, sql: "SELECT coalesce(sum(count), 0) FROM sample_blocks") ?? 0
+    }
+
+    /// How many blocks every series holds together.
+    public static func blockCount(_ db: Database) throws -> Int {
+        try Int.fetchOne(db, sql: "SELECT count(*) FROM sample_blocks") ?? 0
+    }
+
+    /// Deletes the samples of `series` older than `before` (the block across it rewritten);
+    /// returns how many went.
+    @discardableResult
+    public static func delete(series: SeriesID, before: EpochMillis, _ db: Database) throws -> Int {
+        let doomed = try db.cachedStatement(sql: """
+            SELECT coalesce(sum(count), 0) FROM sample_blocks WHERE series_id = ? AND last_t < ?
+            """)
+        let gone = try Int.fetchOne(doomed, arguments: [series.rawValue, before]) ?? 0
+        if gone > 0 {
+            let whole = try db.cachedStatement(sql: "DELETE FROM sample_blocks WHERE series_id = ? AND last_t < ?")
+            try whole.execute(arguments: [series.rawValue, before])
+        }
+        let across = try db.cachedStatement(sql: """
+            SELECT first_t, data FROM sample_blocks WHERE series_id = ?1 AND first_t < ?2 AND last_t >= ?2
+            """)
+        guard let row = try Row.fetchOne(across, arguments: [series.rawValue, before]) else { return gone }
+        let first: EpochMillis = row[0]
+        let block = try decode(row[1], series: series, first: first)
+        let kept = block.filter { $0.time >= before }
+        try db.execute(sql: "DELETE FROM sample_blocks WHERE series_id = ? AND first_t = ?", arguments: [series.rawValue, first])
+        try write(kept, series: series, db)
+        return gone + block.count - kept.count
+    }
+
+    /// Writes `samples` (in time order, distinct times, overlapping no stored block) as new
+    /// blocks of at most `maxSamplesPerBlock`.
+    private static func write(_ samples: [Sample], series: SeriesID, _ db: Database) throws {
+        let insert = try db.cachedStatement(sql: """
+            INSERT INTO sample_blocks (series_id, first_t, last_t, count, data) VALUES (?, ?, ?, ?, ?)
+            """)
+        var start = 0
+        while start < samples.count {
+            let block = Array(samples[start..<min(start + maxSamplesPerBlock, samples.count)])
+            try insert.execute(arguments: [series.rawValue, block[0].time, block[block.count - 1].time, block.count,
+                                           Data(SampleBlock.encode(block))])
+            start += maxSamplesPerBlock
+        }
+    }
+
+    /// `samples` in time order, the first of equal times kept (no copy sorted when they are
+    /// in order already, as a series' readings mostly are).
+    private static func distinctInTimeOrder(_ samples: [Sample]) -> [Sample] {
+        var ordered = true
+        for k in 1..<samples.count where samples[k].time <= samples[k - 1].time {
+            ordered = false
+            break
+        }
+        if ordered { return samples }
+        var out: [Sample] = []
+        out.reserveCapacity(samples.count)
+        for s in samples.enumerated().sorted(by: { ($0.element.time, $0.offset) < ($1.element.time, $1.offset) }).map(\.element)
+        where out.last?.time != s.time {
+            out.append(s)
+        }
+        return out
+    }
+
+    private static func decode(_ data: Data, series: SeriesID, first: EpochMillis) throws -> [Sample] {
+        do { return try SampleBlock.decode(Array(data)) } catch {
+            throw DatabaseError(resultCode: .SQLITE_CORRUPT, message: "sample block of series \(series) at \(first): \(error)")
         }
     }
 }

@@ -92,16 +92,10 @@ public struct TelemetryReader: Sendable {
     public func raw(_ id: SeriesID, from: EpochMillis, to: EpochMillis, limit: Int) async throws
         -> (points: [Sample], truncated: Bool)
     {
-        // Pending first, then storage: a reading written to `raw` in between is in one or both.
+        // Pending first, then storage: a reading written to the blocks in between is in one or both.
         let recent = pending?.samples(of: id, from: from, to: to) ?? []
         return try await pool.read { db in
-            var stored: [Sample] = []
-            let rows = try Row.fetchCursor(db, sql: """
-                SELECT t, value FROM raw WHERE series_id = ? AND t >= ? AND t < ? ORDER BY t LIMIT ?
-                """, arguments: [id.rawValue, from, to, limit + 1])
-            while let row = try rows.next() {
-                stored.append(Sample(time: row[0], value: row[1]))
-            }
+            let stored = try BlockStore.samples(series: id, from: from, to: to, limit: limit + 1, db)
             var out = RawPending.merged(stored, recent)
             if out.count > limit + 1 { out.removeLast(out.count - limit - 1) }
             let truncated = out.count > limit
@@ -116,8 +110,7 @@ public struct TelemetryReader: Sendable {
     public func rawCount(_ id: SeriesID, from: EpochMillis, to: EpochMillis) async throws -> Int {
         let recent = pending?.samples(of: id, from: from, to: to).count ?? 0
         return try await pool.read { db in
-            try Int.fetchOne(db, sql: "SELECT count(*) FROM raw WHERE series_id = ? AND t >= ? AND t < ?",
-                             arguments: [id.rawValue, from, to]) ?? 0
+            try BlockStore.count(series: id, from: from, to: to, db)
         } + recent
     }
 

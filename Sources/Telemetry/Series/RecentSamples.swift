@@ -53,10 +53,9 @@ public final class RecentSamples {
             let recent = pending?.samples(of: id, from: .min, to: .max) ?? []
             // One statement, so no transaction is needed around it (here and below).
             if let stored = try? pool.unsafeRead({ db in
-                try Row.fetchAll(db, sql: "SELECT t, value FROM raw WHERE series_id = ? ORDER BY t DESC LIMIT ?",
-                                 arguments: [id.rawValue, rings.capacity]).map { Sample(time: $0[0], value: $0[1]) }
+                try BlockStore.newest(rings.capacity, series: id, db)
             }) {
-                for s in RawPending.merged(stored.reversed(), recent).suffix(rings.capacity) { rings.record(s, of: id) }
+                for s in RawPending.merged(stored, recent).suffix(rings.capacity) { rings.record(s, of: id) }
             }
         }
         return rings.samples(of: id)
@@ -68,9 +67,7 @@ public final class RecentSamples {
         guard let id = try storedID(name) else { return nil }
         let recent = pending?.samples(of: id, from: from, to: to) ?? []
         return try pool.unsafeRead { db in
-            let range = try db.cachedStatement(sql: "SELECT t, value FROM raw WHERE series_id = ? AND t >= ? AND t < ? ORDER BY t")
-            let samples = try Row.fetchAll(range, arguments: [id.rawValue, from, to]).map { Sample(time: $0[0], value: $0[1]) }
-            return (id, RawPending.merged(samples, recent))
+            (id, RawPending.merged(try BlockStore.samples(series: id, from: from, to: to, db), recent))
         }
     }
 
@@ -79,8 +76,7 @@ public final class RecentSamples {
         guard let id = try storedID(name) else { return nil }
         let recent = pending?.samples(of: id, from: .min, to: before).last
         let stored = try pool.unsafeRead { db in
-            let last = try db.cachedStatement(sql: "SELECT t, value FROM raw WHERE series_id = ? AND t < ? ORDER BY t DESC LIMIT 1")
-            return try Row.fetchOne(last, arguments: [id.rawValue, before]).map { Sample(time: $0[0], value: $0[1]) }
+            try BlockStore.newest(1, series: id, before: before, db).first
         }
         guard let recent else { return stored }
         guard let stored else { return recent }

@@ -1,14 +1,14 @@
 import Synchronization
 
-/// The readings committed (journaled) but not yet written to the `raw` table: the in-memory
-/// head of raw storage, shared between the ingest thread and readers.
+/// The readings committed (journaled) but not yet written to their series' sample blocks:
+/// the in-memory head of raw storage, shared between the ingest thread and readers.
 ///
 /// `TelemetryStore` adds each commit's new readings and writes one slice of series at a time
-/// into `raw` (`sliceCount` slices by series id, in rotation), so a series' readings reach
-/// its B-tree page a rotation's worth at a time instead of one commit's. The journal rows
-/// keep them durable meanwhile. Readers merge a series' pending readings with its stored
-/// ones (`merged`): take the pending ones first, then read storage, so a reading written
-/// in between is found in one or both, never in neither.
+/// into the blocks (`sliceCount` slices by series id, in rotation), so a series' newest block
+/// is rewritten once a rotation with a rotation's worth of readings instead of once a
+/// commit. The journal rows keep them durable meanwhile. Readers merge a series' pending
+/// readings with its stored ones (`merged`): take the pending ones first, then read storage,
+/// so a reading written in between is found in one or both, never in neither.
 public final class RawPending: Sendable {
     /// How many slices the series are split into.
     public static let sliceCount = 64
@@ -34,7 +34,7 @@ public final class RawPending: Sendable {
     /// The pending readings of slice `k` (a copy: they stay pending until `remove`).
     func readings(inSlice k: Int) -> [BoundReading] { slices.withLock { $0[k] } }
 
-    /// Forgets the first `n` readings of slice `k`, once they are written to `raw`; returns
+    /// Forgets the first `n` readings of slice `k`, once they are written to the sample blocks; returns
     /// how many it forgot.
     @discardableResult
     func remove(first n: Int, ofSlice k: Int) -> Int {
@@ -59,7 +59,7 @@ public final class RawPending: Sendable {
     }
 
     /// The newest pending reading of each series that has one (`series.last_*` follows
-    /// `raw`). Scans a slice per lock, so the ingest thread is never held up for long.
+    /// the sample blocks). Scans a slice per lock, so the ingest thread is never held up for long.
     public func newest() -> [SeriesID: Sample] {
         let none = Sample(time: .min, value: 0)
         var latest: [Sample] = []
@@ -77,7 +77,7 @@ public final class RawPending: Sendable {
         return out
     }
 
-    /// `stored` (in time order, from `raw`) and `pending` (from `samples`, taken before
+    /// `stored` (in time order, from the sample blocks) and `pending` (from `samples`, taken before
     /// `stored` was read) as one list in time order, each time once.
     public static func merged(_ stored: [Sample], _ pending: [Sample]) -> [Sample] {
         guard !pending.isEmpty else { return stored }

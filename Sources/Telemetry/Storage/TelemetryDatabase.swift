@@ -13,8 +13,13 @@ public enum TelemetryDatabase {
     /// Opens (creating if needed) the database at `path` and migrates it.
     /// An unreadable, corrupt or foreign file is an error, never silently replaced.
     /// `extraMigrations` lets other modules (Alerts) add their tables to the same file.
+    /// `rawMigrationProgress` hears how many readings of an older file's `raw` table have
+    /// moved into sample blocks so far (`RawRowMigration`, `rawMigrationReadingsPerCommit` a
+    /// transaction), after each of its transactions; what it throws stops the move there.
     public static func open(path: String, durability: Durability = .normal, maxSizeBytes: Int64? = nil,
-                            extraMigrations: (inout DatabaseMigrator) -> Void = { _ in }) throws -> DatabasePool {
+                            extraMigrations: (inout DatabaseMigrator) -> Void = { _ in },
+                            rawMigrationReadingsPerCommit: Int = 1_000_000,
+                            rawMigrationProgress: (Int) throws -> Void = { _ in }) throws -> DatabasePool {
         let dir = (path as NSString).deletingLastPathComponent
         if !dir.isEmpty {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -44,6 +49,7 @@ public enum TelemetryDatabase {
         try pool.barrierWriteWithoutTransaction { try $0.execute(sql: "ATTACH DATABASE ? AS rollups", arguments: [rollups]) }
         try m.migrate(pool)
         try pool.barrierWriteWithoutTransaction { try $0.execute(sql: "DETACH DATABASE rollups") }
+        try RawRowMigration.run(pool, readingsPerCommit: rawMigrationReadingsPerCommit, progress: rawMigrationProgress)
         // The writer's page cache: 256 MB instead of SQLite's 2 MB, so commits touching a page
         // per series do not read it back from the OS each time (BENCHMARKS.md, session 4).
         try pool.barrierWriteWithoutTransaction { db in
@@ -66,7 +72,12 @@ public enum TelemetryDatabase {
         config.prepareDatabase { db in
             if attach { try attachRollups(db, path: rollups) }
         }
-        return try DatabasePool(path: path, configuration: config)
+        let pool = try DatabasePool(path: path, configuration: config)
+        if try pool.read({ try RawRowMigration.isNeeded($0) }) {
+            throw DatabaseError(resultCode: .SQLITE_ERROR,
+                                message: "\(path) holds raw readings in the layout before sample blocks: run `collector migrate` (or start the collector) on it first")
+        }
+        return pool
     }
 
     /// The rollups file beside the main one: `collector.sqlite` -> `collector.rollups.sqlite`.
@@ -186,6 +197,11 @@ public enum TelemetryDatabase {
             let last = try Int64.fetchOne(db, sql: "SELECT max(id) FROM rollup_journal") ?? 0
             try db.execute(sql: "CREATE TABLE derived_state (id INTEGER PRIMARY KEY CHECK (id = 1), upto INTEGER NOT NULL)")
             try db.execute(sql: "INSERT INTO derived_state VALUES (1, ?)", arguments: [last])
+        }
+        m.registerMigration("v7: raw readings in sample blocks") { db in
+            // `raw`'s rows move into the blocks after the migrations (`RawRowMigration`), a
+            // few series per transaction: one transaction for a large store would be long.
+            try BlockStore.createTable(db)
         }
         return m
     }

@@ -5,7 +5,7 @@ import GRDBSQLite
 
 /// The write side of Telemetry: binds readings to series, and commits a batch (readings
 /// deduplicated and journaled, quarantined messages) as one SQLite transaction; the batch's
-/// new readings wait in `rawPending` until their slice of series is written to `raw`, and
+/// new readings wait in `rawPending` until their slice of series is written to the sample blocks, and
 /// its rollup deltas go to the `RollupMerger`, which merges them into the rollups file beside.
 ///
 /// Not thread-safe: one ingest thread owns it. Readers use `TelemetryReader` on the same pool.
@@ -47,17 +47,17 @@ public final class TelemetryStore {
     /// Topic-pattern labels of series created since the last commit.
     private var newLabels: [SeriesID: TopicLabels] = [:]
 
-    /// Committed readings not yet written to `raw` (readers merge them in).
+    /// Committed readings not yet written to the sample blocks (readers merge them in).
     public let rawPending = RawPending()
     /// The keys of `rawPending`'s readings, to deduplicate a late reading without a lookup.
     private var pendingKeys = Set<RawKey>()
     private var pendingCount = 0
-    /// Per series, the newest reading time accepted (in `raw` or pending); `unknownTime`: not
-    /// looked up in `raw` yet.
+    /// Per series, the newest reading time accepted (in the sample blocks or pending); `unknownTime`: not
+    /// looked up in the sample blocks yet.
     private var newestAccepted: ContiguousArray<EpochMillis> = []
     private static let unknownTime = EpochMillis.min
     private static let noTime = EpochMillis.min + 1
-    /// Journal rows up to this id have every reading in `raw`; the journal is trimmed to the
+    /// Journal rows up to this id have every reading in the sample blocks; the journal is trimmed to the
     /// lesser of this and what the merger has merged.
     private var rawWrittenUpTo: Int64 = 0
     /// The slice of series the next raw write takes, when the last one ran, and the journal
@@ -96,7 +96,7 @@ public final class TelemetryStore {
     /// rollup merger on the rollups file, and merges what a previous run left in the journal.
     /// `rollupQueueLimit`: the merger's queue bound, in deltas (`RollupMerger.waitForRoom`);
     /// `rollupCoarseInterval`: how often the 15m, 1h and 1d tiers are merged; `rawRotation`:
-    /// how long a pending reading waits, at most about, before its slice is written to `raw`,
+    /// how long a pending reading waits, at most about, before its slice is written to the sample blocks,
     /// by the time `monotonic` tells.
     public init(pool: DatabasePool, timeZone: TimeZoneID, maxSeries: Int = 200_000, quarantineLimit: Int = 10_000,
                 rollupQueueLimit: Int = RollupMerger.defaultQueueLimit,
@@ -137,7 +137,7 @@ public final class TelemetryStore {
         handedUpTo = merger.mergedUpTo
         minuteMergedUpTo = merger.minuteMergedUpTo
         nextJournalID = max(minuteMergedUpTo, lastJournalID) + 1
-        // Readings a previous run journaled but did not write to `raw` or merge: do it now.
+        // Readings a previous run journaled but did not write to the sample blocks or merge: do it now.
         try pool.write { try Self.writeJournalToRaw($0) }
         rawWrittenUpTo = nextJournalID - 1
         try mergeRollups()
@@ -152,7 +152,7 @@ public final class TelemetryStore {
         try mergeRollups()
     }
 
-    /// How long a committed reading waits, at most about, before it is written to `raw`:
+    /// How long a committed reading waits, at most about, before it is written to the sample blocks:
     /// one slice of series every `defaultRawRotation / RawPending.sliceCount`.
     public static let defaultRawRotation: Duration = .seconds(10)
     /// Past this many pending readings, every commit writes a slice (memory bound).
@@ -188,7 +188,7 @@ public final class TelemetryStore {
         }
         if registry.count > newestAccepted.count {
             downsampler.reserve(seriesCount: registry.count)
-            // A new series has nothing in `raw`.
+            // A new series has nothing in the sample blocks.
             newestAccepted.append(contentsOf: repeatElement(Self.noTime, count: registry.count - newestAccepted.count))
         }
         return true
@@ -215,7 +215,7 @@ public final class TelemetryStore {
 
     /// Commits `batch` in one transaction: its new series, a `rollup_journal` row packing its
     /// new readings (duplicates of stored or pending readings left out), and its quarantined
-    /// messages; when a slice is due, the pending readings of one slice of series go to `raw`
+    /// messages; when a slice is due, the pending readings of one slice of series go to the sample blocks
     /// (and each series' newest to `series.last_*`) in the same transaction. On error nothing
     /// of it is stored, the in-memory state is as before, and the caller must not acknowledge
     /// the batch's messages. The new readings are in `rawPending` when it returns.
@@ -290,7 +290,7 @@ public final class TelemetryStore {
         if let advanceDerived { self.derivedUpTo = advanceDerived }
         lastJournalID = nextJournalID > firstJournalID ? firstJournalID : nil
         for n in sliceWritten { sliceDone(nextSlice, written: n, clock: clock, before: firstJournalID - 1) }
-        // Nothing pending: every journal row before this commit's has its readings in `raw`.
+        // Nothing pending: every journal row before this commit's has its readings in the sample blocks.
         if pendingCount == 0 { rawWrittenUpTo = max(rawWrittenUpTo, firstJournalID - 1) }
         addPending(accepted)
         pendingReadings += accepted.count
@@ -310,7 +310,7 @@ public final class TelemetryStore {
         return stats
     }
 
-    /// Committed readings not yet written to `raw` (`rawPending.count`, without its lock).
+    /// Committed readings not yet written to the sample blocks (`rawPending.count`, without its lock).
     public var rawPendingCount: Int { pendingCount }
     /// Readings committed whose rollup deltas are not yet handed to the merger.
     public private(set) var pendingReadings = 0
@@ -354,19 +354,17 @@ public final class TelemetryStore {
     }
 
     /// Whether `r` (not a repeat of the reading before it in key order) is new: newer than any
-    /// reading of its series accepted, or neither pending nor in `raw`.
+    /// reading of its series accepted, or neither pending nor in the sample blocks.
     private func isNewReading(_ r: BoundReading, key: RawKey, _ db: Database) throws -> Bool {
         var newestTime = newestAccepted[r.series.index]
         if newestTime == Self.unknownTime {
             // First reading of a series this run: nothing of it is pending yet.
-            let newestStored = try db.cachedStatement(sql: "SELECT max(t) FROM raw WHERE series_id = ?")
-            newestTime = try EpochMillis.fetchOne(newestStored, arguments: [r.series.rawValue]) ?? Self.noTime
+            newestTime = try BlockStore.newestTime(series: r.series, db) ?? Self.noTime
             newestAccepted[r.series.index] = newestTime
         }
         if r.time > newestTime { return true }
         if pendingKeys.contains(key) { return false }
-        let stored = try db.cachedStatement(sql: "SELECT 1 FROM raw WHERE series_id = ? AND t = ?")
-        return try Int.fetchOne(stored, arguments: [r.series.rawValue, r.time]) == nil
+        return try !BlockStore.contains(series: r.series, time: r.time, db)
     }
 
     /// After a successful commit: its new readings become pending.
@@ -380,7 +378,7 @@ public final class TelemetryStore {
         rawPending.add(readings)
     }
 
-    /// Writes the pending readings of slice `k` to `raw`, in key order, in the caller's
+    /// Writes the pending readings of slice `k` to the sample blocks, in key order, in the caller's
     /// transaction; returns how many (they stay pending until `sliceDone`).
     private func writeRaw(slice k: Int, _ db: Database) throws -> Int {
         let rows = rawPending.readings(inSlice: k)
@@ -401,10 +399,10 @@ public final class TelemetryStore {
         nextSlice = (k + 1) % RawPending.sliceCount
     }
 
-    /// Whether committed readings wait for `raw` (`writePendingSlice` writes them).
+    /// Whether committed readings wait for the sample blocks (`writePendingSlice` writes them).
     public var hasPendingRaw: Bool { pendingCount > 0 }
 
-    /// Writes the next slice's pending readings to `raw` in a transaction of its own, and
+    /// Writes the next slice's pending readings to the sample blocks in a transaction of its own, and
     /// trims the journal of what is written and merged (the ingest loop, when idle: under
     /// load the commits write one slice every `rawRotation / RawPending.sliceCount`).
     public func writePendingSlice() throws {
@@ -420,7 +418,7 @@ public final class TelemetryStore {
         if pendingCount == 0 { rawWrittenUpTo = max(rawWrittenUpTo, nextJournalID - 1) }
     }
 
-    /// How far the journal may be trimmed: merged, in `raw`, and (with `tracksDerived`) with
+    /// How far the journal may be trimmed: merged, in the sample blocks, and (with `tracksDerived`) with
     /// its derived readings committed.
     private var trimLimit: Int64 {
         min(merger.mergedUpTo, rawWrittenUpTo, tracksDerived ? derivedUpTo : .max)
@@ -456,14 +454,14 @@ public final class TelemetryStore {
         }
     }
 
-    /// Deletes the journal rows up to `id` (merged and in `raw`), in the caller's transaction,
+    /// Deletes the journal rows up to `id` (merged and in the sample blocks), in the caller's transaction,
     /// unless they are gone already; the caller sets `trimmedUpTo` once it commits.
     private func trimJournal(to id: Int64, _ db: Database) throws {
         guard id > trimmedUpTo else { return }
         try db.execute(sql: "DELETE FROM rollup_journal WHERE id <= ?", arguments: [id])
     }
 
-    /// The first `n` pending readings of slice `k` are in `raw` now: they stop being pending.
+    /// The first `n` pending readings of slice `k` are in the sample blocks now: they stop being pending.
     private func forgetWritten(_ n: Int, ofSlice k: Int) {
         guard n > 0 else { return }
         for r in rawPending.readings(inSlice: k).prefix(n) {
@@ -472,7 +470,7 @@ public final class TelemetryStore {
         pendingCount -= rawPending.remove(first: n, ofSlice: k)
     }
 
-    /// Writes every pending reading to `raw` now (at shutdown; tests).
+    /// Writes every pending reading to the sample blocks now (at shutdown; tests).
     public func writePendingRaw() throws {
         guard pendingCount > 0 else {
             rawWrittenUpTo = nextJournalID - 1
@@ -487,7 +485,7 @@ public final class TelemetryStore {
         nextSlice = 0
     }
 
-    /// Writes the readings of every journal row to `raw` (at start: a previous run may have
+    /// Writes the readings of every journal row to the sample blocks (at start: a previous run may have
     /// journaled readings it never wrote there). Readings already there are left as they are.
     private static func writeJournalToRaw(_ db: Database) throws {
         var readings: [BoundReading] = []
@@ -499,22 +497,20 @@ public final class TelemetryStore {
         try insertRaw(readings, db)
     }
 
-    /// Inserts `readings` into `raw` in key order (consecutive inserts land on the same or the
-    /// next B-tree page); a reading already there is left as it is. Each series' newest of
-    /// them goes to `series.last_*` unless that is newer already (so `last_*` follows `raw`).
+    /// Stores `readings` in their series' sample blocks (`BlockStore`), a series at a time; a
+    /// reading already stored is left as it is. Each series' newest of them goes to
+    /// `series.last_*` unless that is newer already (so `last_*` follows the stored readings).
     private static func insertRaw(_ readings: [BoundReading], _ db: Database) throws {
         let sorted = readings.sorted { ($0.series.rawValue, $0.time) < ($1.series.rawValue, $1.time) }
-        let insert = try db.cachedStatement(sql: "INSERT OR IGNORE INTO raw (series_id, t, value) VALUES (?, ?, ?)")
         let last = try db.cachedStatement(sql: """
             UPDATE series SET last_t = ?1, last_value = ?2 WHERE id = ?3 AND (last_t IS NULL OR last_t < ?1)
             """)
+        var run: [Sample] = []
         for (i, r) in sorted.enumerated() {
-            try FastStep.run(insert, db) { h in
-                sqlite3_bind_int64(h, 1, Int64(r.series.rawValue))
-                sqlite3_bind_int64(h, 2, r.time)
-                sqlite3_bind_double(h, 3, r.value)
-            }
+            run.append(Sample(time: r.time, value: r.value))
             guard i == sorted.count - 1 || sorted[i + 1].series != r.series else { continue }
+            try BlockStore.insert(run, series: r.series, db)
+            run.removeAll(keepingCapacity: true)
             try FastStep.run(last, db) { h in
                 sqlite3_bind_int64(h, 1, r.time)
                 sqlite3_bind_double(h, 2, r.value)
@@ -523,9 +519,9 @@ public final class TelemetryStore {
         }
     }
 
-    /// Deletes raw readings older than `before` (rollups are kept). Works series by series on
-    /// the primary key, in transactions of `seriesPerCommit`, so the write lock is never held
-    /// long; returns how many readings went.
+    /// Deletes raw readings older than `before` (rollups are kept), series by series, in
+    /// transactions of `seriesPerCommit`, so the write lock is never held long; returns how
+    /// many readings went.
     @discardableResult
     public func pruneRaw(before: EpochMillis, seriesPerCommit: Int = 2_000) throws -> Int {
         var deleted = 0
@@ -533,12 +529,8 @@ public final class TelemetryStore {
         while start < registry.count {
             let end = min(start + seriesPerCommit, registry.count)
             deleted += try pool.write { db in
-                let stmt = try db.cachedStatement(sql: "DELETE FROM raw WHERE series_id = ? AND t < ?")
                 var n = 0
-                for id in start..<end {
-                    try stmt.execute(arguments: [id, before])
-                    n += db.changesCount
-                }
+                for id in start..<end { n += try BlockStore.delete(series: SeriesID(Int32(id)), before: before, db) }
                 return n
             }
             start = end
@@ -576,7 +568,7 @@ public final class TelemetryStore {
     }
 
     /// Rebuilds the pending deltas from the journal rows not yet handed to the
-    /// merger, in the caller's transaction: those readings are in `raw` but not in the rollups.
+    /// merger, in the caller's transaction: those readings are in the sample blocks but not in the rollups.
     private func replayJournal(_ db: Database) throws {
         downsampler.discardDeltas()
         let rows = try db.cachedStatement(sql: "SELECT id, readings FROM rollup_journal WHERE id > ? ORDER BY id")
