@@ -72,6 +72,16 @@ public final class DerivedSeries {
     public static let inputMetrics = Set(["rain_mm", "level_m", "pm25_ugm3", "pm10_ugm3", "kwh", "last_gasp", "speed_kmh"])
         .union(FireDangerStage.inputs)
 
+    /// Whether readings of `metric` from a sensor catalogued as `entry` (nil: not catalogued)
+    /// can derive anything (`observe`): the journal keeps an import's readings of such series
+    /// until a collector has derived from them. Errs on the side of yes.
+    public static func feedsDerived(metric: String, entry: SensorEntry?) -> Bool {
+        guard let entry else { return false }
+        if entry.kind == .meter { return true }        // any reading tells that a meter is alive
+        if FireDangerStage.inputs.contains(metric) && entry.kind == .forest { return true }
+        return ["rain_mm", "level_m", "pm25_ugm3", "pm10_ugm3", "speed_kmh"].contains(metric)
+    }
+
     public init(catalogue: Catalogue, config: DerivedConfig, timeZone: TimeZoneID, logger: Logger) {
         self.catalogue = catalogue
         self.config = config

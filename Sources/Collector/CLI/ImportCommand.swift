@@ -21,11 +21,15 @@ struct ImportCommand: ParsableCommand {
     @Option(help: "The SQLite file (default: the config's storage.path).") var db: String?
     @Option(help: "auto (by extension), csv, influx or senml.") var format: Format = .auto
     @Option(help: "Line-protocol timestamp unit: ns, us, ms or s.") var precision: String = "ns"
-    @Option(help: "Readings per transaction.") var batch: Int = 10_000
+    @Option(help: "Readings per transaction.") var batch: Int = 50_000
 
     func run() throws {
         let cfg: CollectorConfig
-        do { cfg = try ConfigLoader.load(path: config) } catch {
+        let catalogue: Catalogue
+        do {
+            cfg = try ConfigLoader.load(path: config)
+            catalogue = try ConfigLoader.catalogue(for: cfg)
+        } catch {
             FileHandle.standardError.write(Data((error.description + "\n").utf8))
             throw ExitCode(2)
         }
@@ -47,8 +51,10 @@ struct ImportCommand: ParsableCommand {
                                                   extraMigrations: AlertStore.registerMigrations)
             // The journal keeps the imported readings (and any a killed collector left) until a
             // collector has derived from them: the next start computes their derived series.
+            // Only series that derive anything: the rest leaves the journal once stored.
             store = try TelemetryStore(pool: pool, timeZone: cfg.timezone, maxSeries: cfg.limits.maxSeries,
-                                       quarantineLimit: cfg.storage.quarantineLimit, tracksDerived: true)
+                                       quarantineLimit: cfg.storage.quarantineLimit, tracksDerived: true,
+                                       feedsDerived: { DerivedSeries.feedsDerived(metric: $0.metric, entry: catalogue.sensor($0.sensor)) })
         } catch {
             FileHandle.standardError.write(Data("collector import: cannot open \(path): \(error)\n".utf8))
             throw ExitCode(1)
@@ -63,7 +69,7 @@ struct ImportCommand: ParsableCommand {
             }
         }
         do {
-            // The last readings still pending go to `raw` before the process ends.
+            // The last readings still pending go to their blocks before the process ends.
             try store.close()
         } catch {
             FileHandle.standardError.write(Data("collector import: \(path): \(error)\n".utf8))
@@ -121,28 +127,37 @@ struct Importer {
             progress(file, done: data.count, of: data.count, final: true)
             return
         }
-        var lineNo = 0
-        var offset = 0
-        for line in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
-            lineNo += 1
-            offset += line.count + 1
-            let text = line.last == UInt8(ascii: "\r") ? line.dropLast() : line
-            if text.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
-            let topic = "\(context.topic):\(lineNo)"
-            do {
-                if format == .csv {
-                    if lineNo == 1, text.starts(with: Array("series".utf8)) { continue }   // a header
-                    try add([try Self.csvReading(Array(text), context: context)])
-                } else {
-                    var out: [Reading] = []
-                    _ = try text.withUnsafeBytes { try decoder.decode($0, format: .influx, context: context, into: &out) }
-                    try add(out)
+        // Lines found with memchr in the file's bytes; one reusable buffer for a line's
+        // readings; a line's quarantine topic is only built when it is quarantined.
+        var out: [Reading] = []
+        try data.withUnsafeBytes { (all: UnsafeRawBufferPointer) in
+            guard let base = all.baseAddress else { return }
+            var lineNo = 0
+            var start = 0
+            while start <= all.count {
+                let rest = all.count - start
+                let end = memchr(base + start, 0x0A, rest).map { base.distance(to: UnsafeRawPointer($0)) } ?? all.count
+                lineNo += 1
+                defer { start = end + 1 }
+                var stop = end
+                if stop > start, all[stop - 1] == UInt8(ascii: "\r") { stop -= 1 }
+                let text = UnsafeRawBufferPointer(rebasing: all[start..<stop])
+                if text.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
+                do {
+                    if format == .csv {
+                        if lineNo == 1, text.starts(with: Array("series".utf8)) { continue }   // a header
+                        try add([try Self.csvReading(Array(text), context: context)])
+                    } else {
+                        out.removeAll(keepingCapacity: true)
+                        _ = try decoder.decode(text, format: .influx, context: context, into: &out)
+                        try add(out)
+                    }
+                } catch let e as DecodeError {
+                    quarantine("\(context.topic):\(lineNo)", e, Array(text.prefix(1024)), now: now)
                 }
-            } catch let e as DecodeError {
-                quarantine(topic, e, Array(text.prefix(1024)), now: now)
+                if pending.count >= batchSize { try flush(now: now) }
+                progress(file, done: end, of: all.count, final: false)
             }
-            if pending.count >= batchSize { try flush(now: now) }
-            progress(file, done: offset, of: data.count, final: false)
         }
         try flush(now: now)
         progress(file, done: data.count, of: data.count, final: true)

@@ -150,7 +150,10 @@ public final class RollupMerger: @unchecked Sendable {
         let close = !closed
         closed = true
         cond.unlock()
-        if close { try? db.close() }
+        guard close else { return }
+        // The WAL emptied (best effort: a reader may hold it), then the connection closed.
+        try? db.barrierWriteWithoutTransaction { try $0.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
+        try? db.close()
     }
 
     private func run() {

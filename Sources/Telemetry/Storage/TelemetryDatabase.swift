@@ -30,6 +30,7 @@ public enum TelemetryDatabase {
             var config = Configuration()
             config.busyMode = .timeout(5)
             let pool = try DatabasePool(path: rollups, configuration: config)
+            try setIncrementalVacuumIfNew(pool)
             try rollupsMigrator.migrate(pool)
             try pool.close()
         }
@@ -43,6 +44,7 @@ public enum TelemetryDatabase {
             if let maxSizeBytes { try setMaxSize(db, maxSizeBytes) }
         }
         let pool = try DatabasePool(path: path, configuration: config)
+        try setIncrementalVacuumIfNew(pool)
         var m = migrator
         extraMigrations(&m)
         // Migration v4 moves rollups to the rollups file: the writer attaches it meanwhile.
@@ -78,6 +80,19 @@ public enum TelemetryDatabase {
                                 message: "\(path) holds raw readings in the layout before sample blocks: run `collector migrate` (or start the collector) on it first")
         }
         return pool
+    }
+
+    /// A new file (no table yet) gets incremental auto-vacuum, so the pages the journal frees
+    /// can go back to the file system (`PRAGMA incremental_vacuum`, at a store's close). A
+    /// file created without it keeps its free pages for reuse.
+    private static func setIncrementalVacuumIfNew(_ pool: DatabasePool) throws {
+        try pool.barrierWriteWithoutTransaction { db in
+            if try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master") == 0 {
+                // In WAL mode the setting takes effect through a VACUUM (instant while empty).
+                try db.execute(sql: "PRAGMA auto_vacuum = INCREMENTAL")
+                try db.execute(sql: "VACUUM")
+            }
+        }
     }
 
     /// The rollups file beside the main one: `collector.sqlite` -> `collector.rollups.sqlite`.

@@ -37,6 +37,14 @@ public final class TelemetryStore {
     /// keeps the rows after it, so a restart feeds their readings to the derived series again.
     public private(set) var derivedUpTo: Int64 = 0
     private let tracksDerived: Bool
+    /// With `tracksDerived`, the series whose readings derived series are computed from
+    /// (nil: all). Journal rows kept only for their derived readings (merged and in the
+    /// blocks) are rewritten with just those series' readings (`compactJournal`).
+    private let feedsDerived: (@Sendable (SeriesName) -> Bool)?
+    /// Per series, whether `feedsDerived` says yes (1), no (0), or was not asked yet (-1).
+    private var feeds: [Int8] = []
+    /// Journal rows up to this id hold only readings of series that feed derived series.
+    private var compactedUpTo: Int64 = 0
     /// Room for derived series beyond `limits.max_series` (`bindDerived`): by default
     /// max(10,000, a tenth of it). Readings from the network cannot use it.
     public let derivedReserve: Int
@@ -102,10 +110,12 @@ public final class TelemetryStore {
                 rollupQueueLimit: Int = RollupMerger.defaultQueueLimit,
                 rollupCoarseInterval: Duration = RollupMerger.defaultCoarseInterval,
                 rawRotation: Duration = TelemetryStore.defaultRawRotation,
-                tracksDerived: Bool = false, derivedReserve: Int? = nil,
+                tracksDerived: Bool = false, feedsDerived: (@Sendable (SeriesName) -> Bool)? = nil,
+                derivedReserve: Int? = nil,
                 monotonic: @escaping () -> ContinuousClock.Instant = { ContinuousClock.now }) throws {
         self.pool = pool
         self.tracksDerived = tracksDerived
+        self.feedsDerived = tracksDerived ? feedsDerived : nil
         self.derivedReserve = derivedReserve ?? max(10_000, maxSeries / 10)
         self.rawRotation = rawRotation
         self.monotonic = monotonic
@@ -150,6 +160,47 @@ public final class TelemetryStore {
         defer { merger.stop() }
         try writePendingRaw()
         try mergeRollups()
+        let compactTo = min(merger.mergedUpTo, rawWrittenUpTo)
+        if feedsDerived != nil && compactTo > compactedUpTo {
+            try pool.write { try compactJournal(upTo: compactTo, $0) }
+            compactedUpTo = compactTo
+        }
+        // What the journal freed goes back to the file system (a file created with
+        // incremental auto-vacuum), and the WAL is emptied: best effort, readers may hold it.
+        try? pool.barrierWriteWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA incremental_vacuum")
+            try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)")
+        }
+    }
+
+    /// Rewrites the journal rows after `max(compactedUpTo, trimmedUpTo)` up to `id` (merged
+    /// and in the blocks: kept for their derived readings only) as one row under `id`, with
+    /// only the readings of series that feed derived series; none left, no row. In the
+    /// caller's transaction; the caller sets `compactedUpTo` once it commits.
+    private func compactJournal(upTo id: Int64, _ db: Database) throws {
+        guard let feedsDerived else { return }
+        let after = max(compactedUpTo, trimmedUpTo, derivedUpTo)
+        guard id > after else { return }
+        var kept: [BoundReading] = []
+        let rows = try Row.fetchCursor(db, sql: "SELECT readings FROM rollup_journal WHERE id > ? AND id <= ? ORDER BY id",
+                                       arguments: [after, id])
+        while let row = try rows.next() {
+            let data: Data = row[0]
+            data.withUnsafeBytes { bytes in
+                JournalPack.forEach(in: bytes) { r in
+                    guard r.series.rawValue >= 0 && r.series.index < registry.count else { return }
+                    let i = r.series.index
+                    if i >= feeds.count { feeds.append(contentsOf: repeatElement(-1, count: i + 1 - feeds.count)) }
+                    if feeds[i] < 0 { feeds[i] = feedsDerived(registry.name(of: r.series)) ? 1 : 0 }
+                    if feeds[i] == 1 { kept.append(r) }
+                }
+            }
+        }
+        try db.execute(sql: "DELETE FROM rollup_journal WHERE id > ? AND id <= ?", arguments: [after, id])
+        guard !kept.isEmpty else { return }
+        var bytes: [UInt8] = []
+        JournalPack.append(kept, to: &bytes)
+        try db.execute(sql: "INSERT INTO rollup_journal (id, readings) VALUES (?, ?)", arguments: [id, Data(bytes)])
     }
 
     /// How long a committed reading waits, at most about, before it is written to the sample blocks:
@@ -231,6 +282,7 @@ public final class TelemetryStore {
         if handOver { try merger.waitForRoom() }
         let firstJournalID = nextJournalID
         let trimTo = trimLimit
+        let compactTo = feedsDerived == nil ? 0 : min(merger.mergedUpTo, rawWrittenUpTo)
         let advanceDerived = derivedUpTo.flatMap { $0 > self.derivedUpTo ? $0 : nil }
         let clock = monotonic()
         let slices = slicesDue(clock)
@@ -273,6 +325,7 @@ public final class TelemetryStore {
                     try db.execute(sql: "UPDATE derived_state SET upto = ? WHERE id = 1", arguments: [advanceDerived])
                 }
                 try trimJournal(to: trimTo, db)
+                if compactTo > compactedUpTo { try compactJournal(upTo: compactTo, db) }
                 try saveQuarantine(db, batch.quarantine)
                 stats.quarantined = batch.quarantine.count
             }
@@ -287,6 +340,7 @@ public final class TelemetryStore {
             throw error
         }
         trimmedUpTo = max(trimmedUpTo, trimTo)
+        compactedUpTo = max(compactedUpTo, compactTo)
         if let advanceDerived { self.derivedUpTo = advanceDerived }
         lastJournalID = nextJournalID > firstJournalID ? firstJournalID : nil
         for n in sliceWritten { sliceDone(nextSlice, written: n, clock: clock, before: firstJournalID - 1) }
