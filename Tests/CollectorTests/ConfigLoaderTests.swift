@@ -57,6 +57,20 @@ import Testing
         }
     }
 
+    /// Raw readings are the dedupe index: a retention shorter than `accept_age` is refused at
+    /// its line (not raised silently); left out, it is two years, or `accept_age` if longer.
+    @Test func rawRetentionIsAtLeastAcceptAge() throws {
+        #expect {
+            _ = try ConfigLoader.parse("storage:\n  accept_age: 30d\n  raw_retention: 7d\n", file: "r.yaml")
+        } throws: { error in
+            (error as? ConfigProblems)?.problems.map(\.description)
+                == ["r.yaml:3: raw_retention (7d) must be at least accept_age (30d): raw readings are the dedupe index of every accepted time"]
+        }
+        #expect(try ConfigLoader.parse("storage: {accept_age: 30d}", file: "d.yaml").storage.rawRetentionMillis == 730 * 86_400_000)
+        #expect(try ConfigLoader.parse("storage: {accept_age: 1000d}", file: "d.yaml").storage.rawRetentionMillis == 1000 * 86_400_000)
+        #expect(try ConfigLoader.parse("storage: {accept_age: 1h, raw_retention: 1h}", file: "d.yaml").storage.rawRetentionMillis == 3_600_000)
+    }
+
     @Test func derivedSection() throws {
         let c = try ConfigLoader.parse("""
             province: {region: 3}

@@ -135,7 +135,7 @@ struct CollectorConfig: Sendable {
 
     struct StorageConfig: Sendable {
         var path = "data/collector.sqlite"
-        var rawRetentionMillis: Int64 = 7 * 86_400_000
+        var rawRetentionMillis: Int64 = 730 * 86_400_000
         var acceptAgeMillis: Int64 = 30 * 86_400_000
         var durability: TelemetryDatabase.Durability = .normal
         var ringCapacity = 128

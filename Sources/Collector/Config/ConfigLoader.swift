@@ -286,9 +286,18 @@ enum ConfigLoader {
         if let p = m.string("path") {
             if p.isEmpty { m.problem("path", "path must not be empty") } else { c.path = p }
         }
-        if let v = m.duration("raw_retention") { c.rawRetentionMillis = v }
+        let raw = m.duration("raw_retention")
         if let v = m.duration("accept_age") {
             if v >= 60_000 { c.acceptAgeMillis = v } else { m.problem("accept_age", "accept_age must be at least 1m") }
+        }
+        // Raw readings are the dedupe index: kept at least as long as a reading is accepted.
+        if let raw {
+            if raw >= c.acceptAgeMillis { c.rawRetentionMillis = raw } else {
+                m.problem("raw_retention", "raw_retention (\(DurationText.format(raw))) must be at least accept_age "
+                          + "(\(DurationText.format(c.acceptAgeMillis))): raw readings are the dedupe index of every accepted time")
+            }
+        } else {
+            c.rawRetentionMillis = max(c.rawRetentionMillis, c.acceptAgeMillis)
         }
         if let d = m.string("durability") {
             if let v = TelemetryDatabase.Durability(rawValue: d) { c.durability = v }

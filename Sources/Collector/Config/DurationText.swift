@@ -33,6 +33,18 @@ enum DurationText {
         return total
     }
 
+    /// `millis` written back the way a config would: `1d12h`, `90s`, `250ms`.
+    static func format(_ millis: Int64) -> String {
+        guard millis > 0 else { return "\(millis)ms" }
+        var rest = millis
+        var out = ""
+        for (unit, name) in [(Int64(86_400_000), "d"), (3_600_000, "h"), (60_000, "m"), (1000, "s"), (1, "ms")] where rest >= unit {
+            out += "\(rest / unit)\(name)"
+            rest %= unit
+        }
+        return out
+    }
+
     private static func digit(_ c: UInt8) -> Int64? {
         c >= 0x30 && c <= 0x39 ? Int64(c - 0x30) : nil
     }
