@@ -26,7 +26,7 @@ build() { # target
       "$B"/GRDB.build/*.o "$B"/Logging.build/*.o -lsqlite3 -o "$OUT/config"
   elif [ "$1" = block ]; then
     swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name Telemetry \
-      Fuzz/block.swift Sources/Telemetry/Block/{SampleBlock,BitStream,Varint}.swift "${SOURCES[@]}" \
+      Fuzz/block.swift Sources/Telemetry/Block/{SampleBlock,RollupBlock,BitStream,Varint}.swift Sources/Telemetry/Rollup/Bucket.swift "${SOURCES[@]}" \
       -o "$OUT/$1"
   else
     swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name Telemetry \

@@ -99,11 +99,16 @@ public enum SampleBlock {
     /// The smallest exponent e (0...15) at which every value is an integer i with |i| < 2^53
     /// and i / 10^e gives the value back bit for bit; nil when there is none.
     static func decimalExponent(_ samples: [Sample]) -> Int? {
+        decimalExponent(values: samples.lazy.map(\.value))
+    }
+
+    /// `decimalExponent` of plain values.
+    static func decimalExponent(values: some Collection<Double>) -> Int? {
         exponents: for e in 0...maxExponent {
             let p = powersOfTen[e]
-            for s in samples {
-                let scaled = (s.value * p).rounded()
-                guard abs(scaled) < 9_007_199_254_740_992, (Double(Int64(scaled)) / p).bitPattern == s.value.bitPattern else {
+            for v in values {
+                let scaled = (v * p).rounded()
+                guard abs(scaled) < 9_007_199_254_740_992, (Double(Int64(scaled)) / p).bitPattern == v.bitPattern else {
                     continue exponents
                 }
             }
