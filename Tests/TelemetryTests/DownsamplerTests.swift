@@ -233,13 +233,21 @@ import Testing
         check(rawCount == Set(stored.map { [Int64($0.series.rawValue), $0.time] }).count)
         for tier in Tier.allCases {
             let expected = RollupOracle.recompute(stored, tier: tier, utcOffsetSeconds: 7 * 3600)
-            let rows = try pool.read { db in
-                try Row.fetchAll(db, sql: "SELECT series_id, t, cnt, total, lo, hi, first_t, first_v, last_t, last_v FROM \(tier.table)")
+            // Rows and sealed blocks together (a bucket is in one of the two).
+            let stored = try pool.read { db in
+                var out = try Row.fetchAll(db, sql: "SELECT series_id, t, cnt, total, lo, hi, first_t, first_v, last_t, last_v FROM \(tier.table)")
+                    .map { r in
+                        (key: BucketKey(tier: tier, series: SeriesID(r[0]), start: r[1]),
+                         bucket: Bucket(count: r[2], sum: r[3], min: r[4], max: r[5], firstTime: r[6], first: r[7], lastTime: r[8], last: r[9]))
+                    }
+                for id in idOf {
+                    out += try RollupBlockStore.buckets(tier: tier, series: id, from: .min, to: .max, db)
+                        .map { (key: BucketKey(tier: tier, series: id, start: $0.start), bucket: $0.bucket) }
+                }
+                return out
             }
-            check(rows.count == expected.count, "tier \(tier)")
-            for r in rows {
-                let key = BucketKey(tier: tier, series: SeriesID(r[0]), start: r[1])
-                let b = Bucket(count: r[2], sum: r[3], min: r[4], max: r[5], firstTime: r[6], first: r[7], lastTime: r[8], last: r[9])
+            check(stored.count == expected.count, "tier \(tier)")
+            for (key, b) in stored {
                 check(expected[key].map { sameBucket(b, $0) } == true, "tier \(tier) series \(key.series) bucket \(key.start)")
             }
         }

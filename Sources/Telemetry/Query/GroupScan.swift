@@ -3,8 +3,8 @@ import GRDB
 // The SQLite C API under GRDB: the scan's hot loop reads columns directly.
 import GRDBSQLite
 
-/// One grouped rollup query's scan (`TelemetryReader.groupedRollups`): reads rollup rows of
-/// some series and merges them into per-group buckets. Fixed-width steps keep a flat array
+/// One grouped rollup query's scan (`TelemetryReader.groupedRollups`): reads rollup rows and
+/// sealed blocks of some series and merges them into per-group buckets. Fixed-width steps keep a flat array
 /// (group x bucket, found by arithmetic); day steps (local days) a map per group.
 struct GroupScan: Sendable {
     let plan: StepPlan
@@ -57,16 +57,29 @@ struct GroupScan: Sendable {
                 guard g >= 0 else { continue }
                 let b = GroupBucket(count: sqlite3_column_int64(handle, 2), sum: sqlite3_column_double(handle, 3),
                                     min: sqlite3_column_double(handle, 4), max: sqlite3_column_double(handle, 5))
-                let start = plan.bucket(sqlite3_column_int64(handle, 1), timeZone: zone)
-                if slots > 0 {
-                    let slot = Int((start - first) / plan.stepMillis)
-                    if slot >= 0 && slot < slots { out.flat[g * slots + slot].merge(b) }
-                } else {
-                    out.byDay[g][start, default: .empty].merge(b)
+                add(b, at: sqlite3_column_int64(handle, 1), group: g, to: &out)
+            }
+            // The sealed buckets (a bucket is a row or in a block, never both).
+            for id in chunk {
+                let g = Int(groupByID[Int(id)])
+                guard g >= 0 else { continue }
+                for (start, b) in try RollupBlockStore.buckets(tier: plan.tier, series: SeriesID(id), from: lower, to: to, db) {
+                    add(GroupBucket(count: b.count, sum: b.sum, min: b.min, max: b.max), at: start, group: g, to: &out)
                 }
             }
         }
         return out
+    }
+
+    @inline(__always)
+    private func add(_ b: GroupBucket, at t: EpochMillis, group g: Int, to out: inout Partial) {
+        let start = plan.bucket(t, timeZone: zone)
+        if slots > 0 {
+            let slot = Int((start - first) / plan.stepMillis)
+            if slot >= 0 && slot < slots { out.flat[g * slots + slot].merge(b) }
+        } else {
+            out.byDay[g][start, default: .empty].merge(b)
+        }
     }
 
     func merge(_ p: Partial, into total: inout Partial) {

@@ -5,7 +5,7 @@ import GRDB
 public struct TelemetryReader: Sendable {
     public let pool: DatabasePool
     private let days: LocalDays
-    /// The running store's readings not yet written to `raw` (nil: reading the file alone).
+    /// The running store's readings not yet in their blocks (nil: reading the file alone).
     private let pending: RawPending?
 
     public init(pool: DatabasePool, timeZone: TimeZoneID, pending: RawPending? = nil) {
@@ -28,7 +28,7 @@ public struct TelemetryReader: Sendable {
         }
     }
 
-    /// Rollup rows of `tier` for many series, merged into the buckets of `plan`:
+    /// Rollup buckets of `tier` for many series (rows and sealed blocks), merged into the buckets of `plan`:
     /// (series, bucket start) -> merged bucket. Reads in chunks of series ids.
     public func rollups(_ ids: [SeriesID], plan: StepPlan, from: EpochMillis, to: EpochMillis) async throws
         -> [SeriesID: [EpochMillis: Bucket]]
@@ -49,6 +49,12 @@ public struct TelemetryReader: Sendable {
                 while let r = try rows.next() {
                     let b = Bucket(count: r[2], sum: r[3], min: r[4], max: r[5], firstTime: r[6], first: r[7], lastTime: r[8], last: r[9])
                     m[SeriesID(r[0]), default: [:]][plan.bucket(r[1], timeZone: zone), default: .empty].merge(b)
+                }
+                // The sealed buckets (a bucket is a row or in a block, never both).
+                for id in chunk {
+                    for (start, b) in try RollupBlockStore.buckets(tier: plan.tier, series: id, from: lower, to: to, db) {
+                        m[id, default: [:]][plan.bucket(start, timeZone: zone), default: .empty].merge(b)
+                    }
                 }
                 return m
             }

@@ -49,6 +49,17 @@ public final class RollupMerger: @unchecked Sendable {
     /// The merger thread's own: 15m, 1h and 1d deltas whose readings are in the 1m tier
     /// already, summed by key until the next coarse merge.
     private var deferred: [BucketKey: Bucket] = [:]
+    /// The merger thread's own, per tier and series index: buckets up to this start are
+    /// sealed in rollup blocks (`RollupBlockStore`), later ones are rows; and the newest row
+    /// start upserted this run. A delta at or before `sealedUpTo` merges into the blocks.
+    private var sealedUpTo: [[EpochMillis]] = Array(repeating: [], count: Tier.allCases.count)
+    private var newestRow: [[EpochMillis]] = Array(repeating: [], count: Tier.allCases.count)
+    /// Per tier and series index, the oldest row start seen (for a series with nothing sealed).
+    private var oldestRow: [[EpochMillis]] = Array(repeating: [], count: Tier.allCases.count)
+    /// A tier's rows of a series are sealed once they span this many buckets, all but the
+    /// last `headBuckets` (which live readings still update).
+    static let sealSpan = RollupBlockStore.maxBucketsPerBlock
+    static let headBuckets: Int64 = 2
     /// At most one merge this often unless someone waits for it: each merge rewrites every
     /// B-tree page it touches, so fewer, larger merges write less.
     static let minInterval: Duration = .milliseconds(500)
@@ -90,6 +101,9 @@ public final class RollupMerger: @unchecked Sendable {
         let state = try db.read { try Row.fetchOne($0, sql: "SELECT journal_upto, minute_upto FROM merge_state WHERE id = 1") }
         merged = state?[0] ?? 0
         minuteMerged = max(merged, state?[1] ?? 0)
+        for (tier, series, start) in try db.read({ try RollupBlockStore.newestStarts($0) }) {
+            Self.set(&sealedUpTo[tier.rawValue], series.index, start, fill: .min)
+        }
         running = true
         NamedThread.start("rollup-merge", background: true) { [self] in run() }
     }
@@ -142,7 +156,9 @@ public final class RollupMerger: @unchecked Sendable {
 
     /// Merges what is queued and deferred, then stops the thread and closes the connection;
     /// returns once it has. What cannot be merged stays in the journal for the next start.
-    func stop() {
+    /// With `sealing`, every rollup row is then sealed into blocks (`sealAll`; best effort:
+    /// rows left are as good, only larger).
+    func stop(sealing: Bool = false) {
         cond.lock()
         stopping = true
         cond.broadcast()
@@ -151,8 +167,12 @@ public final class RollupMerger: @unchecked Sendable {
         closed = true
         cond.unlock()
         guard close else { return }
+        if sealing { try? sealAll() }
         // The WAL emptied (best effort: a reader may hold it), then the connection closed.
-        try? db.barrierWriteWithoutTransaction { try $0.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
+        try? db.barrierWriteWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA incremental_vacuum")
+            try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)")
+        }
         try? db.close()
     }
 
@@ -236,6 +256,8 @@ public final class RollupMerger: @unchecked Sendable {
         }
         let minuteUpTo = max(minuteMerged, job.upTo)
         let allUpTo = flush ? minuteUpTo : merged
+        var sealing: [(tier: Tier, series: SeriesID, upTo: EpochMillis)] = []
+        rowsTouched.removeAll(keepingCapacity: true)
         try db.write { db in
             var statements: [Statement] = []
             for tier in Tier.allCases {
@@ -258,16 +280,121 @@ public final class RollupMerger: @unchecked Sendable {
                     sqlite3_bind_double(h, 10, b.last)
                 }
             }
-            for (key, b) in deltas[..<firstCoarse] { try upsert(key, b) }
-            for (key, b) in flushed { try upsert(key, b) }
+            try store(deltas[..<firstCoarse], upsert: upsert, db)
+            try store(flushed[...], upsert: upsert, db)
+            sealing = try sealDue(db)
             try db.execute(sql: "INSERT OR REPLACE INTO merge_state (id, journal_upto, minute_upto) VALUES (1, ?, ?)",
                            arguments: [allUpTo, minuteUpTo])
         }
+        for (tier, series, upTo) in sealing { Self.set(&sealedUpTo[tier.rawValue], series.index, upTo, fill: .min) }
+        for (tier, series, newest) in rowsTouched { Self.set(&newestRow[tier.rawValue], series.index, newest, fill: .min) }
         if flush {
             deferred.removeAll(keepingCapacity: true)
         } else {
             for (k, b) in coarse { deferred[k, default: .empty].merge(b) }
         }
+    }
+
+    /// This merge's rows, per tier and series: the newest start upserted (applied to
+    /// `newestRow` once the merge commits).
+    private var rowsTouched: [(tier: Tier, series: SeriesID, newest: EpochMillis)] = []
+
+    /// Stores sorted, coalesced deltas: those at or before their series' `sealedUpTo` merged
+    /// into its blocks a run at a time, the others upserted as rows.
+    private func store(_ deltas: ArraySlice<(key: BucketKey, bucket: Bucket)>, upsert: (BucketKey, Bucket) throws -> Void,
+                       _ db: Database) throws {
+        var i = deltas.startIndex
+        while i < deltas.endIndex {
+            let key = deltas[i].key
+            var end = i
+            while end < deltas.endIndex && deltas[end].key.tier == key.tier && deltas[end].key.series == key.series { end += 1 }
+            let sealed = Self.get(sealedUpTo[key.tier.rawValue], key.series.index)
+            var split = i
+            while split < end && deltas[split].key.start <= sealed { split += 1 }
+            if split > i {
+                try RollupBlockStore.merge(deltas[i..<split].lazy.map { (start: $0.key.start, bucket: $0.bucket) },
+                                           tier: key.tier, series: key.series, db)
+            }
+            if split < end {
+                for d in deltas[split..<end] { try upsert(d.key, d.bucket) }
+                rowsTouched.append((key.tier, key.series, deltas[end - 1].key.start))
+            }
+            i = end
+        }
+    }
+
+    /// In the merge's transaction: the rows of each series this merge touched, where they
+    /// span `sealSpan` buckets past what is sealed, sealed but for the newest `headBuckets`.
+    private func sealDue(_ db: Database) throws -> [(tier: Tier, series: SeriesID, upTo: EpochMillis)] {
+        var out: [(tier: Tier, series: SeriesID, upTo: EpochMillis)] = []
+        for (tier, series, newest) in rowsTouched {
+            let sealed = Self.get(sealedUpTo[tier.rawValue], series.index)
+            let width = tier.widthMillis
+            // A series with nothing sealed yet: from its oldest row (looked up once a run; a
+            // late row older than that only delays the seal).
+            var oldest = sealed
+            if sealed == .min {
+                oldest = Self.get(oldestRow[tier.rawValue], series.index)
+                if oldest == .min {
+                    oldest = try oldestRow(tier, series, db) ?? newest
+                    Self.set(&oldestRow[tier.rawValue], series.index, oldest, fill: .min)
+                }
+            }
+            guard newest - oldest >= Int64(Self.sealSpan) * width else { continue }
+            let upTo = newest - Self.headBuckets * width
+            try seal(tier, series, upTo: upTo, db)
+            out.append((tier, series, upTo))
+        }
+        return out
+    }
+
+    private func oldestRow(_ tier: Tier, _ series: SeriesID, _ db: Database) throws -> EpochMillis? {
+        try EpochMillis.fetchOne(db.cachedStatement(sql: "SELECT min(t) FROM \(tier.table) WHERE series_id = ?"),
+                                 arguments: [series.rawValue])
+    }
+
+    /// Moves the rows of `tier` and `series` with start at or before `upTo` into its blocks;
+    /// returns the newest start it moved (nil: none).
+    @discardableResult
+    private func seal(_ tier: Tier, _ series: SeriesID, upTo: EpochMillis, _ db: Database) throws -> EpochMillis? {
+        let rows = try db.cachedStatement(sql: """
+            SELECT t, cnt, total, lo, hi, first_t, first_v, last_t, last_v FROM \(tier.table)
+            WHERE series_id = ? AND t <= ? ORDER BY t
+            """)
+        let buckets = try Row.fetchAll(rows, arguments: [series.rawValue, upTo]).map { r in
+            (start: r[0] as EpochMillis, bucket: Bucket(count: r[1], sum: r[2], min: r[3], max: r[4], firstTime: r[5],
+                                                        first: r[6], lastTime: r[7], last: r[8]))
+        }
+        guard let newest = buckets.last?.start else { return nil }
+        try RollupBlockStore.merge(buckets, tier: tier, series: series, db)
+        try db.execute(sql: "DELETE FROM \(tier.table) WHERE series_id = ? AND t <= ?", arguments: [series.rawValue, upTo])
+        return newest
+    }
+
+    /// Seals every row of every tier, 500 series a transaction (the end of an import: nothing
+    /// is left to update, and blocks take a tenth of the room). Only while the merger thread
+    /// is stopped (`stop(sealing: true)`): it uses the thread's own state.
+    func sealAll() throws {
+        for tier in Tier.allCases {
+            let series = try db.read { db in
+                try Int32.fetchAll(db, sql: "SELECT DISTINCT series_id FROM \(tier.table)").map(SeriesID.init)
+            }
+            for chunk in stride(from: 0, to: series.count, by: 500) {
+                let part = series[chunk..<min(chunk + 500, series.count)]
+                let newest = try db.write { db in try part.map { try seal(tier, $0, upTo: .max, db) } }
+                for (s, n) in zip(part, newest) {
+                    if let n { Self.set(&sealedUpTo[tier.rawValue], s.index, n, fill: .min) }
+                }
+            }
+        }
+    }
+
+    @inline(__always)
+    static func get(_ a: [EpochMillis], _ i: Int) -> EpochMillis { i < a.count ? a[i] : .min }
+
+    static func set(_ a: inout [EpochMillis], _ i: Int, _ v: EpochMillis, fill: EpochMillis) {
+        if i >= a.count { a.append(contentsOf: repeatElement(fill, count: i + 1 - a.count)) }
+        a[i] = max(a[i], v)
     }
 
     /// Key order (tier, series, bucket): consecutive upserts land on the same or the next

@@ -259,6 +259,9 @@ public enum TelemetryDatabase {
             // NULL: as far as journal_upto (every tier was merged together before r2).
             try db.execute(sql: "ALTER TABLE merge_state ADD COLUMN minute_upto INTEGER")
         }
+        m.registerMigration("r3: sealed rollup blocks") { db in
+            try RollupBlockStore.createTable(db)
+        }
         return m
     }
 }

@@ -156,7 +156,9 @@ public final class TelemetryStore {
     deinit { merger.stop() }
 
     /// Writes and merges what is pending and stops the merger (at shutdown).
-    public func close() throws {
+    /// With `sealingRollups` (the end of an import) every rollup row is sealed into rollup
+    /// blocks before the merger stops.
+    public func close(sealingRollups: Bool = false) throws {
         defer { merger.stop() }
         try writePendingRaw()
         try mergeRollups()
@@ -171,6 +173,7 @@ public final class TelemetryStore {
             try db.execute(sql: "PRAGMA incremental_vacuum")
             try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)")
         }
+        merger.stop(sealing: sealingRollups)
     }
 
     /// Rewrites the journal rows after `max(compactedUpTo, trimmedUpTo)` up to `id` (merged

@@ -1,0 +1,133 @@
+import Foundation
+import GRDB
+
+/// Sealed rollup buckets in rollup blocks (`RollupBlock`), one row a block of one tier and one
+/// series, in the rollups file. The rollup tables' rows are the head of each tier: the merger
+/// upserts recent buckets there and seals them into blocks (`RollupMerger`); a bucket is in
+/// one of the two, never both. The only type that knows the table.
+///
+/// ```
+/// rollup_blocks(tier, series_id, first_start, last_start, count, data)
+///     PRIMARY KEY (tier, series_id, first_start)
+/// ```
+/// Blocks of a tier and series do not overlap and hold at most `maxBucketsPerBlock` buckets.
+/// Every function works in the caller's transaction.
+public enum RollupBlockStore {
+    /// At most this many buckets a block: 8.5 h of minutes, 5 days of quarters.
+    public static let maxBucketsPerBlock = 512
+
+    /// Creates the table (in a migration of the rollups file).
+    static func createTable(_ db: Database) throws {
+        try db.execute(sql: """
+            CREATE TABLE rollup_blocks (
+                tier INTEGER NOT NULL,
+                series_id INTEGER NOT NULL,
+                first_start INTEGER NOT NULL,
+                last_start INTEGER NOT NULL,
+                count INTEGER NOT NULL,
+                data BLOB NOT NULL,
+                PRIMARY KEY (tier, series_id, first_start)
+            ) WITHOUT ROWID
+            """)
+    }
+
+    /// Merges `buckets` (of `tier` and `series`, distinct starts in increasing order) into the
+    /// blocks they fall in: a bucket already stored becomes the aggregate of both
+    /// (`Bucket.merge`), a new one is added.
+    static func merge(_ buckets: some Collection<(start: EpochMillis, bucket: Bucket)>, tier: Tier, series: SeriesID,
+                      _ db: Database) throws {
+        guard let low = buckets.first?.start else { return }
+        let high = buckets.reduce(low) { max($0, $1.start) }
+        let near = try db.cachedStatement(sql: """
+            SELECT first_start, last_start, count, data FROM rollup_blocks
+            WHERE tier = ?1 AND series_id = ?2 AND first_start <= ?3 AND last_start >= ?4
+            UNION
+            SELECT * FROM (SELECT first_start, last_start, count, data FROM rollup_blocks
+                           WHERE tier = ?1 AND series_id = ?2 AND first_start <= ?4 ORDER BY first_start DESC LIMIT 1)
+            ORDER BY first_start
+            """)
+        var replaced: [EpochMillis] = []
+        var stored: [(start: EpochMillis, bucket: Bucket)] = []
+        let rows = try Row.fetchCursor(near, arguments: [tier.rawValue, series.rawValue, high, low])
+        while let row = try rows.next() {
+            let (first, last, count): (EpochMillis, EpochMillis, Int) = (row[0], row[1], row[2])
+            if last < low && count >= maxBucketsPerBlock { continue }
+            replaced.append(first)
+            stored += try decode(row[3], tier: tier, series: series, first: first)
+        }
+        var merged: [(start: EpochMillis, bucket: Bucket)] = []
+        merged.reserveCapacity(stored.count + buckets.count)
+        var i = 0
+        var incoming = buckets.makeIterator()
+        var next = incoming.next()
+        while i < stored.count || next != nil {
+            if let n = next, i == stored.count || n.start < stored[i].start {
+                merged.append(n)
+                next = incoming.next()
+            } else if let n = next, n.start == stored[i].start {
+                var b = stored[i].bucket
+                b.merge(n.bucket)
+                merged.append((n.start, b))
+                i += 1
+                next = incoming.next()
+            } else {
+                merged.append(stored[i])
+                i += 1
+            }
+        }
+        let delete = try db.cachedStatement(sql: "DELETE FROM rollup_blocks WHERE tier = ? AND series_id = ? AND first_start = ?")
+        for first in replaced { try delete.execute(arguments: [tier.rawValue, series.rawValue, first]) }
+        let insert = try db.cachedStatement(sql: """
+            INSERT INTO rollup_blocks (tier, series_id, first_start, last_start, count, data) VALUES (?, ?, ?, ?, ?, ?)
+            """)
+        var start = 0
+        while start < merged.count {
+            let block = Array(merged[start..<min(start + maxBucketsPerBlock, merged.count)])
+            try insert.execute(arguments: [tier.rawValue, series.rawValue, block[0].start, block[block.count - 1].start,
+                                           block.count, Data(RollupBlock.encode(block))])
+            start += maxBucketsPerBlock
+        }
+    }
+
+    /// The stored buckets of `tier` and `series` with `from <= start < to`, in start order.
+    public static func buckets(tier: Tier, series: SeriesID, from: EpochMillis, to: EpochMillis,
+                               _ db: Database) throws -> [(start: EpochMillis, bucket: Bucket)] {
+        var out: [(start: EpochMillis, bucket: Bucket)] = []
+        guard from < to else { return out }
+        let range = try db.cachedStatement(sql: """
+            SELECT first_start, data FROM rollup_blocks
+            WHERE tier = ? AND series_id = ? AND first_start < ? AND last_start >= ? ORDER BY first_start
+            """)
+        let rows = try Row.fetchCursor(range, arguments: [tier.rawValue, series.rawValue, to, from])
+        while let row = try rows.next() {
+            for b in try decode(row[1], tier: tier, series: series, first: row[0]) where b.start >= from && b.start < to {
+                out.append(b)
+            }
+        }
+        return out
+    }
+
+    /// Every tier and series' newest sealed bucket start: the merger's `sealedUpTo`.
+    static func newestStarts(_ db: Database) throws -> [(tier: Tier, series: SeriesID, start: EpochMillis)] {
+        var out: [(tier: Tier, series: SeriesID, start: EpochMillis)] = []
+        let rows = try Row.fetchCursor(db, sql: "SELECT tier, series_id, max(last_start) FROM rollup_blocks GROUP BY tier, series_id")
+        while let row = try rows.next() {
+            guard let tier = Tier(rawValue: row[0]) else { continue }
+            out.append((tier, SeriesID(row[1]), row[2]))
+        }
+        return out
+    }
+
+    /// How many buckets are sealed, per tier (tests, `collector verify`).
+    public static func bucketCount(tier: Tier, _ db: Database) throws -> Int {
+        try Int.fetchOne(db, sql: "SELECT coalesce(sum(count), 0) FROM rollup_blocks WHERE tier = ?", arguments: [tier.rawValue]) ?? 0
+    }
+
+    private static func decode(_ data: Data, tier: Tier, series: SeriesID, first: EpochMillis) throws
+        -> [(start: EpochMillis, bucket: Bucket)]
+    {
+        do { return try RollupBlock.decode(Array(data)) } catch {
+            throw DatabaseError(resultCode: .SQLITE_CORRUPT, message: "rollup block \(tier) of series \(series) at \(first): \(error)")
+        }
+    }
+}
