@@ -124,11 +124,18 @@ public enum BlockStore {
 
     /// Whether `series` has a sample at `time` (the exact dedupe path for a late reading).
     public static func contains(series: SeriesID, time: EpochMillis, _ db: Database) throws -> Bool {
+        try covering(series: series, time: time, db)?.samples.contains { $0.time == time } ?? false
+    }
+
+    /// The block of `series` whose time range covers `time`, decoded (nil: none does).
+    public static func covering(series: SeriesID, time: EpochMillis, _ db: Database) throws
+        -> (first: EpochMillis, last: EpochMillis, samples: [Sample])?
+    {
         let covering = try db.cachedStatement(sql: """
-            SELECT first_t, data FROM sample_blocks WHERE series_id = ? AND first_t <= ? AND last_t >= ?
+            SELECT first_t, last_t, data FROM sample_blocks WHERE series_id = ? AND first_t <= ? AND last_t >= ?
             """)
-        guard let row = try Row.fetchOne(covering, arguments: [series.rawValue, time, time]) else { return false }
-        return try decode(row[1], series: series, first: row[0]).contains { $0.time == time }
+        guard let row = try Row.fetchOne(covering, arguments: [series.rawValue, time, time]) else { return nil }
+        return (row[0], row[1], try decode(row[2], series: series, first: row[0]))
     }
 
     /// How many samples `series` holds with `from <= t < to`: blocks inside the range by their

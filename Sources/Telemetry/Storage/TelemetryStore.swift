@@ -77,6 +77,10 @@ public final class TelemetryStore {
     /// The time raw writes are paced by (tests move it by hand).
     private let monotonic: () -> ContinuousClock.Instant
 
+    /// The block the exact dedupe path decoded last (its series, time range and times);
+    /// forgotten whenever readings are written to blocks.
+    private var lookedUp: (series: SeriesID, first: EpochMillis, last: EpochMillis, times: Set<EpochMillis>)?
+
     struct RawKey: Hashable {
         var series: Int32
         var time: EpochMillis
@@ -421,7 +425,14 @@ public final class TelemetryStore {
         }
         if r.time > newestTime { return true }
         if pendingKeys.contains(key) { return false }
-        return try !BlockStore.contains(series: r.series, time: r.time, db)
+        // The block covering it: a backlog's late readings of a series come in key order, so
+        // one decoded block answers a run of them (kept until blocks are written).
+        if let c = lookedUp, c.series == r.series, c.first <= r.time, r.time <= c.last {
+            return !c.times.contains(r.time)
+        }
+        guard let block = try BlockStore.covering(series: r.series, time: r.time, db) else { return true }
+        lookedUp = (r.series, block.first, block.last, Set(block.samples.lazy.map(\.time)))
+        return !lookedUp!.times.contains(r.time)
     }
 
     /// After a successful commit: its new readings become pending.
@@ -440,6 +451,7 @@ public final class TelemetryStore {
     private func writeRaw(slice k: Int, _ db: Database) throws -> Int {
         let rows = rawPending.readings(inSlice: k)
         guard !rows.isEmpty else { return 0 }
+        lookedUp = nil
         try Self.insertRaw(rows, db)
         return rows.count
     }
