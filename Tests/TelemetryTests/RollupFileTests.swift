@@ -211,11 +211,15 @@ import Testing
             try store.mergeRollups()
             try commit(100..<200)
             try store.mergeRollups()
-            // Every tier, after the failed merges were tried again: each reading counted once.
+            // Every tier, after the failed merges were tried again: each reading counted once
+            // (rows and sealed blocks alike).
+            let id = store.registry.id(of: name)!
             let sums = try pool.read { db in
                 try Tier.allCases.map { tier in
-                    let row = try Row.fetchOne(db, sql: "SELECT sum(cnt), sum(total) FROM \(tier.table)")!
-                    return [row[0] as Double, row[1] as Double]
+                    let row = try Row.fetchOne(db, sql: "SELECT coalesce(sum(cnt), 0), coalesce(sum(total), 0) FROM \(tier.table)")!
+                    let sealed = try RollupBlockStore.buckets(tier: tier, series: id, from: .min, to: .max, db)
+                    return [row[0] as Double + Double(sealed.reduce(0) { $0 + $1.bucket.count }),
+                            row[1] as Double + sealed.reduce(0) { $0 + $1.bucket.sum }]
                 }
             }
             return (refused, raw, sums.flatMap { $0 })

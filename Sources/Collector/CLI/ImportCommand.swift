@@ -141,8 +141,13 @@ struct Importer {
                 defer { start = end + 1 }
                 var stop = end
                 if stop > start, all[stop - 1] == UInt8(ascii: "\r") { stop -= 1 }
-                let text = UnsafeRawBufferPointer(rebasing: all[start..<stop])
-                if text.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
+                let text = UnsafeRawBufferPointer(start: base + start, count: stop - start)
+                var blank = true
+                for k in 0..<text.count where text[k] != 0x20 && text[k] != 0x09 {
+                    blank = false
+                    break
+                }
+                if blank { continue }
                 do {
                     if format == .csv {
                         if lineNo == 1, text.starts(with: Array("series".utf8)) { continue }   // a header

@@ -54,11 +54,14 @@ public final class RollupMerger: @unchecked Sendable {
     /// start upserted this run. A delta at or before `sealedUpTo` merges into the blocks.
     private var sealedUpTo: [[EpochMillis]] = Array(repeating: [], count: Tier.allCases.count)
     private var newestRow: [[EpochMillis]] = Array(repeating: [], count: Tier.allCases.count)
-    /// Per tier and series index, the oldest row start seen (for a series with nothing sealed).
-    private var oldestRow: [[EpochMillis]] = Array(repeating: [], count: Tier.allCases.count)
-    /// A tier's rows of a series are sealed once they span this many buckets, all but the
-    /// last `headBuckets` (which live readings still update).
-    static let sealSpan = RollupBlockStore.maxBucketsPerBlock
+    /// Per tier and series index, about how many rows the head holds: the new rows since the
+    /// last seal (a row after the newest is new; a late one is not counted).
+    private var headRows: [[Int32]] = Array(repeating: [], count: Tier.allCases.count)
+    /// A tier's rows of a series are sealed once the head holds this many, all but the last
+    /// `headBuckets` (which live readings still update). Sealing appends to the newest block
+    /// (decoded and encoded again: up to `RollupBlockStore.maxBucketsPerBlock` buckets), so a
+    /// bucket costs a few bucket codings at most.
+    static let sealRows: Int32 = 128
     static let headBuckets: Int64 = 2
     /// At most one merge this often unless someone waits for it: each merge rewrites every
     /// B-tree page it touches, so fewer, larger merges write less.
@@ -286,8 +289,14 @@ public final class RollupMerger: @unchecked Sendable {
             try db.execute(sql: "INSERT OR REPLACE INTO merge_state (id, journal_upto, minute_upto) VALUES (1, ?, ?)",
                            arguments: [allUpTo, minuteUpTo])
         }
-        for (tier, series, upTo) in sealing { Self.set(&sealedUpTo[tier.rawValue], series.index, upTo, fill: .min) }
-        for (tier, series, newest) in rowsTouched { Self.set(&newestRow[tier.rawValue], series.index, newest, fill: .min) }
+        for (tier, series, newest, added) in rowsTouched {
+            Self.set(&newestRow[tier.rawValue], series.index, newest, fill: .min)
+            Self.setCount(&headRows[tier.rawValue], series.index, Self.getCount(headRows[tier.rawValue], series.index) + added)
+        }
+        for (tier, series, upTo) in sealing {
+            Self.set(&sealedUpTo[tier.rawValue], series.index, upTo, fill: .min)
+            Self.setCount(&headRows[tier.rawValue], series.index, Int32(Self.headBuckets))
+        }
         if flush {
             deferred.removeAll(keepingCapacity: true)
         } else {
@@ -295,9 +304,10 @@ public final class RollupMerger: @unchecked Sendable {
         }
     }
 
-    /// This merge's rows, per tier and series: the newest start upserted (applied to
-    /// `newestRow` once the merge commits).
-    private var rowsTouched: [(tier: Tier, series: SeriesID, newest: EpochMillis)] = []
+    /// This merge's rows, per tier and series: the newest start upserted and how many rows
+    /// are new after the newest before (applied to `newestRow` and `headRows` once the merge
+    /// commits).
+    private var rowsTouched: [(tier: Tier, series: SeriesID, newest: EpochMillis, added: Int32)] = []
 
     /// Stores sorted, coalesced deltas: those at or before their series' `sealedUpTo` merged
     /// into its blocks a run at a time, the others upserted as rows.
@@ -316,41 +326,29 @@ public final class RollupMerger: @unchecked Sendable {
                                            tier: key.tier, series: key.series, db)
             }
             if split < end {
-                for d in deltas[split..<end] { try upsert(d.key, d.bucket) }
-                rowsTouched.append((key.tier, key.series, deltas[end - 1].key.start))
+                let newest = Self.get(newestRow[key.tier.rawValue], key.series.index)
+                var added: Int32 = 0
+                for d in deltas[split..<end] {
+                    try upsert(d.key, d.bucket)
+                    if d.key.start > newest { added += 1 }
+                }
+                rowsTouched.append((key.tier, key.series, deltas[end - 1].key.start, added))
             }
             i = end
         }
     }
 
-    /// In the merge's transaction: the rows of each series this merge touched, where they
-    /// span `sealSpan` buckets past what is sealed, sealed but for the newest `headBuckets`.
+    /// In the merge's transaction: the rows of each series this merge touched, where the
+    /// head holds `sealRows`, sealed but for the newest `headBuckets`.
     private func sealDue(_ db: Database) throws -> [(tier: Tier, series: SeriesID, upTo: EpochMillis)] {
         var out: [(tier: Tier, series: SeriesID, upTo: EpochMillis)] = []
-        for (tier, series, newest) in rowsTouched {
-            let sealed = Self.get(sealedUpTo[tier.rawValue], series.index)
-            let width = tier.widthMillis
-            // A series with nothing sealed yet: from its oldest row (looked up once a run; a
-            // late row older than that only delays the seal).
-            var oldest = sealed
-            if sealed == .min {
-                oldest = Self.get(oldestRow[tier.rawValue], series.index)
-                if oldest == .min {
-                    oldest = try oldestRow(tier, series, db) ?? newest
-                    Self.set(&oldestRow[tier.rawValue], series.index, oldest, fill: .min)
-                }
-            }
-            guard newest - oldest >= Int64(Self.sealSpan) * width else { continue }
-            let upTo = newest - Self.headBuckets * width
+        for (tier, series, newest, added) in rowsTouched
+        where Self.getCount(headRows[tier.rawValue], series.index) + added >= Self.sealRows {
+            let upTo = max(newest, Self.get(newestRow[tier.rawValue], series.index)) - Self.headBuckets * tier.widthMillis
             try seal(tier, series, upTo: upTo, db)
             out.append((tier, series, upTo))
         }
         return out
-    }
-
-    private func oldestRow(_ tier: Tier, _ series: SeriesID, _ db: Database) throws -> EpochMillis? {
-        try EpochMillis.fetchOne(db.cachedStatement(sql: "SELECT min(t) FROM \(tier.table) WHERE series_id = ?"),
-                                 arguments: [series.rawValue])
     }
 
     /// Moves the rows of `tier` and `series` with start at or before `upTo` into its blocks;
@@ -361,9 +359,26 @@ public final class RollupMerger: @unchecked Sendable {
             SELECT t, cnt, total, lo, hi, first_t, first_v, last_t, last_v FROM \(tier.table)
             WHERE series_id = ? AND t <= ? ORDER BY t
             """)
-        let buckets = try Row.fetchAll(rows, arguments: [series.rawValue, upTo]).map { r in
-            (start: r[0] as EpochMillis, bucket: Bucket(count: r[1], sum: r[2], min: r[3], max: r[4], firstTime: r[5],
-                                                        first: r[6], lastTime: r[7], last: r[8]))
+        // Read through the C API (the columns are NOT NULL): a GRDB Row a bucket was a fifth
+        // of the merger's time.
+        var buckets: [(start: EpochMillis, bucket: Bucket)] = []
+        let h = rows.sqliteStatement
+        sqlite3_reset(h)
+        sqlite3_bind_int64(h, 1, Int64(series.rawValue))
+        sqlite3_bind_int64(h, 2, upTo)
+        defer { sqlite3_reset(h) }
+        while true {
+            let rc = sqlite3_step(h)
+            if rc == SQLITE_DONE { break }
+            guard rc == SQLITE_ROW else {
+                throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(db.sqliteConnection)),
+                                    sql: rows.sql)
+            }
+            buckets.append((sqlite3_column_int64(h, 0),
+                            Bucket(count: sqlite3_column_int64(h, 1), sum: sqlite3_column_double(h, 2),
+                                   min: sqlite3_column_double(h, 3), max: sqlite3_column_double(h, 4),
+                                   firstTime: sqlite3_column_int64(h, 5), first: sqlite3_column_double(h, 6),
+                                   lastTime: sqlite3_column_int64(h, 7), last: sqlite3_column_double(h, 8))))
         }
         guard let newest = buckets.last?.start else { return nil }
         try RollupBlockStore.merge(buckets, tier: tier, series: series, db)
@@ -391,6 +406,14 @@ public final class RollupMerger: @unchecked Sendable {
 
     @inline(__always)
     static func get(_ a: [EpochMillis], _ i: Int) -> EpochMillis { i < a.count ? a[i] : .min }
+
+    @inline(__always)
+    static func getCount(_ a: [Int32], _ i: Int) -> Int32 { i < a.count ? a[i] : 0 }
+
+    static func setCount(_ a: inout [Int32], _ i: Int, _ v: Int32) {
+        if i >= a.count { a.append(contentsOf: repeatElement(0, count: i + 1 - a.count)) }
+        a[i] = v
+    }
 
     static func set(_ a: inout [EpochMillis], _ i: Int, _ v: EpochMillis, fill: EpochMillis) {
         if i >= a.count { a.append(contentsOf: repeatElement(fill, count: i + 1 - a.count)) }
