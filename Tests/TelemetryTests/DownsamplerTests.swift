@@ -271,7 +271,7 @@ import Testing
         #expect(applied == ["v1: series, raw readings, rollups, quarantine", "v2: series labels from topic patterns",
                             "v3: rollup journal for deferred rollup merges", "v4: rollups move to their own file",
                             "v5: one packed journal row per commit", "v6: how far derived series are committed",
-                            "v7: raw readings in sample blocks"])
+                            "v7: raw readings in sample blocks", "v8: journal packs of per-series sample blocks"])
         let store = try TelemetryStore(pool: pool, timeZone: .utc)
         #expect(store.registry.count == 2)
         #expect(store.registry.id(of: try SeriesName(parsing: "b/y")) == SeriesID(1))
@@ -305,7 +305,13 @@ import Testing
         // The file may not grow: the next commit fails and is rolled back.
         let pages = try pool.read { try Int64.fetchOne($0, sql: "PRAGMA page_count")! }
         try pool.barrierWriteWithoutTransaction { try TelemetryDatabase.setMaxSize($0, pages * 4096) }
-        #expect(throws: (any Error).self) { try store.commit(batch(20..<3000), now: 0, rollups: .keep) }
+        // (Values of every bit pattern: a journal pack of them needs more than the free space
+        // the file has, as 3,000 readings of a slow sensor would not.)
+        var rng = SplitMix64(seed: 1)
+        var noisy = IngestBatch()
+        #expect(store.bind((20..<3000).map { Reading(series: name, time: EpochMillis($0) * 1000,
+                                                     value: Double(bitPattern: rng.next() & 0x7FEF_FFFF_FFFF_FFFF)) }, into: &noisy))
+        #expect(throws: (any Error).self) { try store.commit(noisy, now: 0, rollups: .keep) }
         try pool.barrierWriteWithoutTransaction { try TelemetryDatabase.setMaxSize($0, 1 << 30) }
         try store.commit(batch(20..<3000), now: 0, rollups: .keep)
         try store.commit(batch(15..<25), now: 0, rollups: .keep)          // duplicates only
@@ -458,9 +464,15 @@ import Testing
         let names = try (0..<50).map { try SeriesName(parsing: "s\($0)/x") }
         // Two commits and their raw writes, the first past SQLite's default 1,000 pages: had
         // the writer checkpointed after it, the second would have started the WAL over.
+        // (Values of every bit pattern and uneven times: compressed blocks of a steady sensor
+        // would not fill 1,000 pages.)
+        var rng = SplitMix64(seed: 2)
         for minutes in [0..<2_000, 2_000..<2_010] {
             var batch = IngestBatch()
-            check(store.bind(names.flatMap { n in minutes.map { Reading(series: n, time: EpochMillis($0) * 60_000, value: 1) } }, into: &batch))
+            check(store.bind(names.flatMap { n in
+                minutes.map { Reading(series: n, time: EpochMillis($0) * 60_000 + EpochMillis(rng.next() % 50_000),
+                                      value: Double(bitPattern: rng.next() & 0x7FEF_FFFF_FFFF_FFFF)) }
+            }, into: &batch))
             try store.commit(batch, now: 0)
             try store.writePendingRaw()
         }

@@ -267,20 +267,38 @@ import Testing
         #expect(try rollups.read { try Int.fetchOne($0, sql: "SELECT cnt FROM rollup_1m WHERE t = 120000") } == 1)
     }
 
-    /// A journal pack gives back exactly what was packed, bit for bit.
-    @Test func journalPackRoundTrip() {
-        let readings = [BoundReading(series: SeriesID(0), time: -1, value: -0.0),
+    /// A journal pack gives back exactly what was packed, bit for bit, series by series in
+    /// time order; a commit of sensor readings costs a few bytes each, not 20; a version-1
+    /// pack (before migration v8) reads back too; a damaged pack is an error, not a crash.
+    @Test func journalPackRoundTrip() throws {
+        var readings = [BoundReading(series: SeriesID(0), time: -1, value: -0.0),
                         BoundReading(series: SeriesID(Int32.max), time: .max, value: .greatestFiniteMagnitude),
-                        BoundReading(series: SeriesID(7), time: 1_795_000_000_123, value: 0.1)]
+                        BoundReading(series: SeriesID(7), time: 1_795_000_000_123, value: 0.1),
+                        BoundReading(series: SeriesID(0), time: .min, value: .leastNonzeroMagnitude)]
+        var rng = SplitMix64(seed: 4)
+        for k in 0..<5_000 {   // 50 series of a 10 s sensor, 100 readings each, shuffled
+            readings.append(BoundReading(series: SeriesID(Int32(100 + k % 50)), time: 1_795_000_000_000 + EpochMillis(k / 50) * 10_000,
+                                         value: Double(2_000 + Int(rng.next() % 50)) / 100))
+        }
+        readings.shuffle(using: &rng)
         var bytes: [UInt8] = [0xFF]   // what was there before stays
         JournalPack.append(readings, to: &bytes)
-        #expect(bytes.count == 1 + readings.count * JournalPack.stride)
+        #expect(bytes.count < 5 * readings.count, "\(bytes.count) B for \(readings.count) readings")
         var back: [BoundReading] = []
-        bytes.dropFirst().withUnsafeBytes { JournalPack.forEach(in: $0) { back.append($0) } }
-        #expect(back.count == readings.count)
-        for (a, b) in zip(readings, back) {
-            #expect(a.series == b.series && a.time == b.time && a.value.bitPattern == b.value.bitPattern)
-        }
+        try bytes.dropFirst().withUnsafeBytes { try JournalPack.forEach(in: $0) { back.append($0) } }
+        let expected = readings.sorted { ($0.series.rawValue, $0.time) < ($1.series.rawValue, $1.time) }
+        #expect(back.count == expected.count)
+        #expect(zip(expected, back).allSatisfy { a, b in a.series == b.series && a.time == b.time && a.value.bitPattern == b.value.bitPattern })
+        // Version 1, as migration v8 reads it.
+        var v1: [UInt8] = []
+        JournalPack.appendV1(Array(readings.prefix(4)), to: &v1)
+        #expect(v1.count == 4 * JournalPack.strideV1)
+        var old: [BoundReading] = []
+        v1.withUnsafeBytes { JournalPack.forEachV1(in: $0) { old.append($0) } }
+        #expect(zip(readings.prefix(4), old).allSatisfy { $0.series == $1.series && $0.time == $1.time && $0.value.bitPattern == $1.value.bitPattern })
+        // Damaged: refused (what came before the damage may have been given).
+        #expect(throws: (any Error).self) { try [UInt8](arrayLiteral: 2, 5, 200).withUnsafeBytes { try JournalPack.forEach(in: $0) { _ in } } }
+        #expect(throws: (any Error).self) { try v1.withUnsafeBytes { try JournalPack.forEach(in: $0) { _ in } } }
     }
 
     /// A merge folds the deltas of one key from many commits into one upsert, with the result

@@ -203,7 +203,7 @@ public enum TelemetryDatabase {
                 """)
             if !pending.isEmpty {
                 var bytes: [UInt8] = []
-                JournalPack.append(pending, to: &bytes)
+                JournalPack.appendV1(pending, to: &bytes)
                 try db.execute(sql: "INSERT INTO rollup_journal (id, readings) VALUES (?, ?)", arguments: [last, Data(bytes)])
             }
         }
@@ -217,6 +217,18 @@ public enum TelemetryDatabase {
             // `raw`'s rows move into the blocks after the migrations (`RawRowMigration`), a
             // few series per transaction: one transaction for a large store would be long.
             try BlockStore.createTable(db)
+        }
+        m.registerMigration("v8: journal packs of per-series sample blocks") { db in
+            // Each row's version-1 pack (20 B a reading) rewritten as version 2.
+            let rows = try Row.fetchAll(db, sql: "SELECT id, readings FROM rollup_journal")
+            for row in rows {
+                let data: Data = row[1]
+                var readings: [BoundReading] = []
+                data.withUnsafeBytes { JournalPack.forEachV1(in: $0) { readings.append($0) } }
+                var bytes: [UInt8] = []
+                JournalPack.append(readings, to: &bytes)
+                try db.execute(sql: "UPDATE rollup_journal SET readings = ? WHERE id = ?", arguments: [Data(bytes), row[0] as Int64])
+            }
         }
         return m
     }

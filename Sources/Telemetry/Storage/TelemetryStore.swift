@@ -193,8 +193,8 @@ public final class TelemetryStore {
                                        arguments: [after, id])
         while let row = try rows.next() {
             let data: Data = row[0]
-            data.withUnsafeBytes { bytes in
-                JournalPack.forEach(in: bytes) { r in
+            try data.withUnsafeBytes { bytes in
+                try JournalPack.forEach(in: bytes) { r in
                     guard r.series.rawValue >= 0 && r.series.index < registry.count else { return }
                     let i = r.series.index
                     if i >= feeds.count { feeds.append(contentsOf: repeatElement(-1, count: i + 1 - feeds.count)) }
@@ -503,7 +503,9 @@ public final class TelemetryStore {
             while let row = try rows.next() {
                 let data: Data = row[1]
                 var readings: [BoundReading] = []
-                data.withUnsafeBytes { JournalPack.forEach(in: $0) { readings.append($0) } }
+                try data.withUnsafeBytes { try JournalPack.forEach(in: $0) { readings.append($0) } }
+                // A pack keeps a series' readings together: fed on in time order, as they came.
+                readings.sort { $0.time < $1.time }
                 out.append((row[0], readings))
             }
             return out
@@ -517,7 +519,7 @@ public final class TelemetryStore {
             let rows = try Row.fetchCursor(db, sql: "SELECT readings FROM rollup_journal WHERE id > ?", arguments: [id])
             while let row = try rows.next() {
                 let data: Data = row[0]
-                data.withUnsafeBytes { JournalPack.forEach(in: $0) { _ in n += 1 } }
+                try data.withUnsafeBytes { try JournalPack.forEach(in: $0) { _ in n += 1 } }
             }
             return n
         }
@@ -561,7 +563,7 @@ public final class TelemetryStore {
         let rows = try Row.fetchCursor(db, sql: "SELECT readings FROM rollup_journal ORDER BY id")
         while let row = try rows.next() {
             let data: Data = row[0]
-            data.withUnsafeBytes { JournalPack.forEach(in: $0) { readings.append($0) } }
+            try data.withUnsafeBytes { try JournalPack.forEach(in: $0) { readings.append($0) } }
         }
         try insertRaw(readings, db)
     }
@@ -655,7 +657,7 @@ public final class TelemetryStore {
             }
             let minuteMerged = sqlite3_column_int64(h, 0) <= minuteMergedUpTo
             let bytes = UnsafeRawBufferPointer(start: sqlite3_column_blob(h, 1), count: Int(sqlite3_column_bytes(h, 1)))
-            JournalPack.forEach(in: bytes) { r in
+            try JournalPack.forEach(in: bytes) { r in
                 // The journal and the series rows are written in the same transactions.
                 guard r.series.rawValue >= 0 && r.series.index < registry.count else { return }
                 if minuteMerged {
