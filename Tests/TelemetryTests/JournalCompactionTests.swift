@@ -5,7 +5,8 @@ import Testing
 
 /// A store that tracks derived series with `feedsDerived` (as `collector import` opens it)
 /// keeps in its journal, once its readings are merged and in their blocks, only the readings
-/// of series that derive something: those a collector's next start derives from.
+/// of series that derive something: those a collector's next start derives from. Each row is
+/// rewritten in place (before: a run of rows became one, unbounded, re-read by every run).
 @Suite struct JournalCompactionTests {
     @Test func onlyReadingsThatFeedDerivedSeriesStayInTheJournal() throws {
         let dir = TempDir()
@@ -37,7 +38,10 @@ import Testing
         // alone, every one of them, in order.
         let pool = try TelemetryDatabase.open(path: path)
         let store = try TelemetryStore(pool: pool, timeZone: .utc, tracksDerived: true)
-        let left = try store.journal(after: store.derivedUpTo).flatMap(\.readings)
+        // Each row rewritten in place: one per commit, no larger than it was.
+        let rows = try store.journal(after: store.derivedUpTo)
+        #expect(rows.count == 5 && rows.allSatisfy { $0.readings.count == 1_000 }, "\(rows.map(\.readings.count))")
+        let left = rows.flatMap(\.readings)
         let rainID = store.registry.id(of: rain)!
         #expect(left.count == 5_000 && left.allSatisfy { $0.series == rainID })
         #expect(left.map(\.time) == (0..<5_000).map { 1_795_000_000_000 + EpochMillis($0) * 10_000 })

@@ -100,7 +100,7 @@ import Testing
             try commit(store, (0..<2_000).map { _ in
                 Reading(series: names[Int(rng.next() % 2)], time: t0 + EpochMillis(rng.next() % 20_000) * 10_000 + 2_000, value: 2)
             })
-            try store.close(sealingRollups: true)
+            try store.close(sealingRollupsBefore: .max)
         }
         try await verify(pool)
         let rows = try await pool.read { db in

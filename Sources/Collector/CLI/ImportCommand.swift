@@ -70,7 +70,7 @@ struct ImportCommand: ParsableCommand {
         }
         do {
             // The last readings still pending go to their blocks before the process ends.
-            try store.close(sealingRollups: true)
+            try store.close(sealingRollupsBefore: EpochMillis(Date().timeIntervalSince1970 * 1000))
         } catch {
             FileHandle.standardError.write(Data("collector import: \(path): \(error)\n".utf8))
             throw ExitCode(1)

@@ -159,9 +159,9 @@ public final class RollupMerger: @unchecked Sendable {
 
     /// Merges what is queued and deferred, then stops the thread and closes the connection;
     /// returns once it has. What cannot be merged stays in the journal for the next start.
-    /// With `sealing`, every rollup row is then sealed into blocks (`sealAll`; best effort:
-    /// rows left are as good, only larger).
-    func stop(sealing: Bool = false) {
+    /// With `sealingBefore`, the rollup rows before it are then sealed into blocks
+    /// (`sealAll`; best effort: rows left are as good, only larger).
+    func stop(sealingBefore now: EpochMillis? = nil) {
         cond.lock()
         stopping = true
         cond.broadcast()
@@ -170,7 +170,7 @@ public final class RollupMerger: @unchecked Sendable {
         closed = true
         cond.unlock()
         guard close else { return }
-        if sealing { try? sealAll() }
+        if let now { try? sealAll(before: now) }
         // The WAL emptied (best effort: a reader may hold it), then the connection closed.
         try? db.barrierWriteWithoutTransaction { db in
             try db.execute(sql: "PRAGMA incremental_vacuum")
@@ -386,17 +386,19 @@ public final class RollupMerger: @unchecked Sendable {
         return newest
     }
 
-    /// Seals every row of every tier, 500 series a transaction (the end of an import: nothing
-    /// is left to update, and blocks take a tenth of the room). Only while the merger thread
-    /// is stopped (`stop(sealing: true)`): it uses the thread's own state.
-    func sealAll() throws {
+    /// Seals every row of every tier whose bucket starts `headBuckets` buckets or more before
+    /// `now`, 500 series a transaction (the end of an import: nothing is left to update but
+    /// the newest buckets, and blocks take a tenth of the room). Only while the merger thread
+    /// is stopped (`stop(sealingBefore:)`): it uses the thread's own state.
+    func sealAll(before now: EpochMillis) throws {
         for tier in Tier.allCases {
             let series = try db.read { db in
                 try Int32.fetchAll(db, sql: "SELECT DISTINCT series_id FROM \(tier.table)").map(SeriesID.init)
             }
             for chunk in stride(from: 0, to: series.count, by: 500) {
                 let part = series[chunk..<min(chunk + 500, series.count)]
-                let newest = try db.write { db in try part.map { try seal(tier, $0, upTo: .max, db) } }
+                let upTo = now - Self.headBuckets * tier.widthMillis - 1
+                let newest = try db.write { db in try part.map { try seal(tier, $0, upTo: upTo, db) } }
                 for (s, n) in zip(part, newest) {
                     if let n { Self.set(&sealedUpTo[tier.rawValue], s.index, n, fill: .min) }
                 }

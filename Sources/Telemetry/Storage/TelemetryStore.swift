@@ -154,15 +154,19 @@ public final class TelemetryStore {
         // Readings a previous run journaled but did not write to the sample blocks or merge: do it now.
         try pool.write { try Self.writeJournalToRaw($0) }
         rawWrittenUpTo = nextJournalID - 1
+        // Rows of earlier runs are left as they are (compacted then, or a killed run's last
+        // few): compaction reads only this run's rows, each once.
+        compactedUpTo = nextJournalID - 1
         try mergeRollups()
     }
 
     deinit { merger.stop() }
 
     /// Writes and merges what is pending and stops the merger (at shutdown).
-    /// With `sealingRollups` (the end of an import) every rollup row is sealed into rollup
-    /// blocks before the merger stops.
-    public func close(sealingRollups: Bool = false) throws {
+    /// With `sealingRollupsBefore` (the end of an import: now) every rollup row of a bucket
+    /// two buckets or more before that time is sealed into rollup blocks before the merger
+    /// stops; the newest stay rows, which live readings may still update.
+    public func close(sealingRollupsBefore now: EpochMillis? = nil) throws {
         defer { merger.stop() }
         try writePendingRaw()
         try mergeRollups()
@@ -177,24 +181,27 @@ public final class TelemetryStore {
             try db.execute(sql: "PRAGMA incremental_vacuum")
             try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)")
         }
-        merger.stop(sealing: sealingRollups)
+        merger.stop(sealingBefore: now)
     }
 
-    /// Rewrites the journal rows after `max(compactedUpTo, trimmedUpTo)` up to `id` (merged
-    /// and in the blocks: kept for their derived readings only) as one row under `id`, with
-    /// only the readings of series that feed derived series; none left, no row. In the
-    /// caller's transaction; the caller sets `compactedUpTo` once it commits.
+    /// Rewrites each journal row after `max(compactedUpTo, trimmedUpTo, derivedUpTo)` up to
+    /// `id` (merged and in the blocks: kept for their derived readings only) in place, with
+    /// only the readings of series that feed derived series; a row left with none goes. Rows
+    /// keep their ids and stay no larger than their commits. In the caller's transaction;
+    /// the caller sets `compactedUpTo` once it commits.
     private func compactJournal(upTo id: Int64, _ db: Database) throws {
         guard let feedsDerived else { return }
         let after = max(compactedUpTo, trimmedUpTo, derivedUpTo)
         guard id > after else { return }
-        var kept: [BoundReading] = []
-        let rows = try Row.fetchCursor(db, sql: "SELECT readings FROM rollup_journal WHERE id > ? AND id <= ? ORDER BY id",
-                                       arguments: [after, id])
-        while let row = try rows.next() {
-            let data: Data = row[0]
+        let rows = try Row.fetchAll(db, sql: "SELECT id, readings FROM rollup_journal WHERE id > ? AND id <= ? ORDER BY id",
+                                    arguments: [after, id])
+        for row in rows {
+            let data: Data = row[1]
+            var kept: [BoundReading] = []
+            var total = 0
             try data.withUnsafeBytes { bytes in
                 try JournalPack.forEach(in: bytes) { r in
+                    total += 1
                     guard r.series.rawValue >= 0 && r.series.index < registry.count else { return }
                     let i = r.series.index
                     if i >= feeds.count { feeds.append(contentsOf: repeatElement(-1, count: i + 1 - feeds.count)) }
@@ -202,12 +209,15 @@ public final class TelemetryStore {
                     if feeds[i] == 1 { kept.append(r) }
                 }
             }
+            if kept.count == total { continue }
+            if kept.isEmpty {
+                try db.execute(sql: "DELETE FROM rollup_journal WHERE id = ?", arguments: [row[0] as Int64])
+            } else {
+                var bytes: [UInt8] = []
+                JournalPack.append(kept, to: &bytes)
+                try db.execute(sql: "UPDATE rollup_journal SET readings = ? WHERE id = ?", arguments: [Data(bytes), row[0] as Int64])
+            }
         }
-        try db.execute(sql: "DELETE FROM rollup_journal WHERE id > ? AND id <= ?", arguments: [after, id])
-        guard !kept.isEmpty else { return }
-        var bytes: [UInt8] = []
-        JournalPack.append(kept, to: &bytes)
-        try db.execute(sql: "INSERT INTO rollup_journal (id, readings) VALUES (?, ?)", arguments: [id, Data(bytes)])
     }
 
     /// How long a committed reading waits, at most about, before it is written to the sample blocks:
@@ -564,6 +574,11 @@ public final class TelemetryStore {
         while let row = try rows.next() {
             let data: Data = row[0]
             try data.withUnsafeBytes { try JournalPack.forEach(in: $0) { readings.append($0) } }
+            // A million readings at a time: memory stays bounded however long the journal.
+            if readings.count >= 1_000_000 {
+                try insertRaw(readings, db)
+                readings.removeAll(keepingCapacity: true)
+            }
         }
         try insertRaw(readings, db)
     }
@@ -595,6 +610,7 @@ public final class TelemetryStore {
     /// many readings went.
     @discardableResult
     public func pruneRaw(before: EpochMillis, seriesPerCommit: Int = 2_000) throws -> Int {
+        lookedUp = nil
         var deleted = 0
         var start = 0
         while start < registry.count {
