@@ -40,3 +40,12 @@ func withBytes<T>(_ a: [UInt8], _ body: (UnsafeRawBufferPointer) throws(DecodeEr
     }
     return try r.get()
 }
+
+extension UnsafeRawBufferPointer {
+    /// Bytes `start..<end` of the buffer as a buffer of their own: a pointer and a count, not
+    /// a `Slice` (whose generic metadata the decoders looked up at run time for every token).
+    @inline(__always)
+    func bytes(_ start: Int, _ end: Int) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: baseAddress.map { $0 + start }, count: end - start)
+    }
+}

@@ -136,7 +136,7 @@ struct JSONScanner {
             if i < b.count && (b[i] == UInt8(ascii: "+") || b[i] == UInt8(ascii: "-")) { i += 1 }
             guard digits() > 0 else { throw fail("expected a digit in the exponent") }
         }
-        let text = String(decoding: UnsafeRawBufferPointer(rebasing: b[start..<i]), as: UTF8.self)
+        let text = String(decoding: b.bytes(start, i), as: UTF8.self)
         guard let v = Double(text), v.isFinite else {
             i = start
             throw fail("number \(text.prefix(40)) is out of range")
@@ -151,7 +151,7 @@ struct JSONScanner {
         var bits: UInt8 = 0
         while i < b.count, b[i] != UInt8(ascii: "\""), b[i] != UInt8(ascii: "\\"), b[i] >= 0x20 { bits |= b[i]; i += 1 }
         if i < b.count && b[i] == UInt8(ascii: "\"") {
-            let raw = UnsafeRawBufferPointer(rebasing: b[start..<i])
+            let raw = b.bytes(start, i)
             i += 1
             // ASCII is valid UTF-8: decoding it needs no check (and `String(validating:)` is
             // generic at run time, a tenth of a SenML pack's decoding).
@@ -162,7 +162,7 @@ struct JSONScanner {
             }
             return s
         }
-        var out = Array(UnsafeRawBufferPointer(rebasing: b[start..<i]))
+        var out = Array(b.bytes(start, i))
         while i < b.count {
             let c = b[i]
             if c == UInt8(ascii: "\"") {

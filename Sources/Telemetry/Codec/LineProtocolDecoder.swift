@@ -108,14 +108,19 @@ public struct LineProtocolDecoder: Sendable {
                 c == Self.comma || c == Self.space || (kind == .key && c == Self.equals)
             }
             let start = i
-            while i < end, !special(b[i]), b[i] != Self.backslash { i += 1 }
+            var high: UInt8 = 0
+            while i < end, !special(b[i]), b[i] != Self.backslash {
+                high |= b[i]
+                i += 1
+            }
+            let raw = b.bytes(start, i)
             if i == end || b[i] != Self.backslash {
-                guard let s = String(validating: UnsafeRawBufferPointer(rebasing: b[start..<i]), as: UTF8.self) else {
-                    throw fail("not valid UTF-8")
-                }
+                // ASCII (a sensor's name, a metric) needs no validation.
+                if high < 0x80 { return String(decoding: raw, as: UTF8.self) }
+                guard let s = String(validating: raw, as: UTF8.self) else { throw fail("not valid UTF-8") }
                 return s
             }
-            var bytes = Array(UnsafeRawBufferPointer(rebasing: b[start..<i]))
+            var bytes = Array(raw)
             while i < end {
                 let c = b[i]
                 if c == Self.backslash && i + 1 < end && special(b[i + 1]) {
@@ -148,7 +153,7 @@ public struct LineProtocolDecoder: Sendable {
             }
             let start = i
             while i < end && b[i] != Self.comma && b[i] != Self.space { i += 1 }
-            let text = String(decoding: UnsafeRawBufferPointer(rebasing: b[start..<i]), as: UTF8.self)
+            let text = String(decoding: b.bytes(start, i), as: UTF8.self)
             let column = start - lineStart + 1
             switch text {
             case "t", "T", "true", "True", "TRUE": return 1
@@ -194,7 +199,7 @@ public struct LineProtocolDecoder: Sendable {
         mutating func timestamp(_ precision: TimePrecision) throws(DecodeError) -> EpochMillis {
             let start = i
             while i < end && b[i] != Self.space { i += 1 }
-            let text = String(decoding: UnsafeRawBufferPointer(rebasing: b[start..<i]), as: UTF8.self)
+            let text = String(decoding: b.bytes(start, i), as: UTF8.self)
             guard let raw = Int64(text) else {
                 i = start
                 throw fail("bad timestamp '\(text.prefix(40))' (an integer in \(precision.rawValue))")

@@ -57,8 +57,10 @@ public final class TelemetryStore {
 
     /// Committed readings not yet written to the sample blocks (readers merge them in).
     public let rawPending = RawPending()
-    /// The keys of `rawPending`'s readings, to deduplicate a late reading without a lookup.
-    private var pendingKeys = Set<RawKey>()
+    /// The times of `rawPending`'s readings per series, to deduplicate a late reading without a lookup.
+    private var pendingTimes = PendingTimes()
+    /// Scratch for `forgetWritten`: per series index, readings written (zero between calls).
+    private var forgetCounts: [Int32] = []
     private var pendingCount = 0
     /// Per series, the newest reading time accepted (in the sample blocks or pending); `unknownTime`: not
     /// looked up in the sample blocks yet.
@@ -434,7 +436,7 @@ public final class TelemetryStore {
             newestAccepted[r.series.index] = newestTime
         }
         if r.time > newestTime { return true }
-        if pendingKeys.contains(key) { return false }
+        if pendingTimes.contains(r.time, series: r.series.index) { return false }
         // The block covering it: a backlog's late readings of a series come in key order, so
         // one decoded block answers a run of them (kept until blocks are written).
         if let c = lookedUp, c.series == r.series, c.first <= r.time, r.time <= c.last {
@@ -449,7 +451,7 @@ public final class TelemetryStore {
     private func addPending(_ readings: [BoundReading]) {
         guard !readings.isEmpty else { return }
         for r in readings {
-            pendingKeys.insert(RawKey(series: r.series.rawValue, time: r.time))
+            pendingTimes.insert(r.time, series: r.series.index)
             if newestAccepted[r.series.index] < r.time { newestAccepted[r.series.index] = r.time }
         }
         pendingCount += readings.count
@@ -545,9 +547,22 @@ public final class TelemetryStore {
     /// The first `n` pending readings of slice `k` are in the sample blocks now: they stop being pending.
     private func forgetWritten(_ n: Int, ofSlice k: Int) {
         guard n > 0 else { return }
-        for r in rawPending.readings(inSlice: k).prefix(n) {
-            pendingKeys.remove(RawKey(series: r.series.rawValue, time: r.time))
+        // Usually every pending reading of a series is among them: its times go at once;
+        // otherwise one by one. (Counted per series in a reused array, not a dictionary.)
+        let readings = rawPending.readings(inSlice: k).prefix(n)
+        var touched: [Int] = []
+        for r in readings {
+            let i = r.series.index
+            if i >= forgetCounts.count { forgetCounts.append(contentsOf: repeatElement(0, count: i + 1 - forgetCounts.count)) }
+            if forgetCounts[i] == 0 { touched.append(i) }
+            forgetCounts[i] += 1
         }
+        for i in touched where forgetCounts[i] == pendingTimes.count(series: i) {
+            pendingTimes.removeAll(series: i)
+            forgetCounts[i] = 0
+        }
+        for r in readings where forgetCounts[r.series.index] > 0 { pendingTimes.remove(r.time, series: r.series.index) }
+        for i in touched { forgetCounts[i] = 0 }
         pendingCount -= rawPending.remove(first: n, ofSlice: k)
     }
 
