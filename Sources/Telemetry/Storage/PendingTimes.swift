@@ -32,10 +32,11 @@ struct PendingTimes {
         if k < times[i].count && times[i][k] == t { times[i].remove(at: k) }
     }
 
-    /// Forgets every time of series index `i` (its readings are all written).
+    /// Forgets every time of series index `i` (its readings are all written), and its
+    /// buffer: a million quiet series would otherwise each keep one.
     mutating func removeAll(series i: Int) {
         guard i < times.count else { return }
-        times[i].removeAll(keepingCapacity: true)
+        times[i] = []
     }
 
     private static func lowerBound(_ a: [EpochMillis], _ t: EpochMillis) -> Int {
