@@ -32,7 +32,7 @@ import Testing
             case 1: v = Double(rng.next() % 1000) / 10                              // one decimal, jumps
             case 2: v = Double(bitPattern: rng.next() & 0x7FEF_FFFF_FFFF_FFFF)       // any finite positive bits
             case 3: v = [0.0, -0.0, .leastNonzeroMagnitude, -.leastNonzeroMagnitude, .greatestFiniteMagnitude,
-                         -.greatestFiniteMagnitude, .leastNormalMagnitude, 1e-300, 9_007_199_254_740_993][Int(rng.next() % 9)]
+                         -.greatestFiniteMagnitude, .leastNormalMagnitude, 1e-300, 9_007_199_254_740_994][Int(rng.next() % 9)]
             default: v = Double(Int64(bitPattern: rng.next()) >> 11)                  // large integers
             }
             out.append(Sample(time: t, value: v))
@@ -52,7 +52,7 @@ import Testing
         let t: EpochMillis = 1_795_000_000_000
         let cases: [[Double]] = [
             [-0.0], [0.0, -0.0, 0.0], [.leastNonzeroMagnitude, 0], [.greatestFiniteMagnitude, -.greatestFiniteMagnitude],
-            [0.1, 0.2, 0.30000000000000004], [1e15, 1e15 + 1], [9_007_199_254_740_992, 9_007_199_254_740_993],
+            [0.1, 0.2, 0.30000000000000004], [1e15, 1e15 + 1], [9_007_199_254_740_992, 9_007_199_254_740_994],
             [123.456789012345678], [.infinity, -.infinity, .nan], [1, 1, 1, 1],
         ]
         for values in cases {

@@ -70,12 +70,8 @@ public final class TelemetryStore {
     /// Journal rows up to this id have every reading in the sample blocks; the journal is trimmed to the
     /// lesser of this and what the merger has merged.
     private var rawWrittenUpTo: Int64 = 0
-    /// The slice of series the next raw write takes, when the last one ran, and the journal
-    /// id the rotation in progress started after.
-    private var nextSlice = 0
-    private var lastSliceWrite: ContinuousClock.Instant
-    private var rotationStart: Int64 = 0
-    private let rawRotation: Duration
+    /// Which slice of series the next raw write takes, and when.
+    private var rotation: SliceRotation
     /// The time raw writes are paced by (tests move it by hand).
     private let monotonic: () -> ContinuousClock.Instant
 
@@ -123,9 +119,8 @@ public final class TelemetryStore {
         self.tracksDerived = tracksDerived
         self.feedsDerived = tracksDerived ? feedsDerived : nil
         self.derivedReserve = derivedReserve ?? max(10_000, maxSeries / 10)
-        self.rawRotation = rawRotation
         self.monotonic = monotonic
-        self.lastSliceWrite = monotonic()
+        self.rotation = SliceRotation(rotation: rawRotation, now: monotonic())
         self.quarantineLimit = quarantineLimit
         self.downsampler = Downsampler(days: LocalDays(timeZone: timeZone.zone))
         var registry = SeriesRegistry(limit: maxSeries)
@@ -143,7 +138,7 @@ public final class TelemetryStore {
         let (synchronous, maxPages, lastJournalID, derivedUpTo) = try pool.barrierWriteWithoutTransaction { db in
             (try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? 1,
              try Int64.fetchOne(db, sql: "PRAGMA max_page_count") ?? Int64(Int32.max),
-             try Int64.fetchOne(db, sql: "SELECT max(id) FROM rollup_journal") ?? 0,
+             try JournalTable.lastID(db),
              try Int64.fetchOne(db, sql: "SELECT upto FROM derived_state WHERE id = 1") ?? 0)
         }
         self.derivedUpTo = derivedUpTo
@@ -193,32 +188,12 @@ public final class TelemetryStore {
     /// the caller sets `compactedUpTo` once it commits.
     private func compactJournal(upTo id: Int64, _ db: Database) throws {
         guard let feedsDerived else { return }
-        let after = max(compactedUpTo, trimmedUpTo, derivedUpTo)
-        guard id > after else { return }
-        let rows = try Row.fetchAll(db, sql: "SELECT id, readings FROM rollup_journal WHERE id > ? AND id <= ? ORDER BY id",
-                                    arguments: [after, id])
-        for row in rows {
-            let data: Data = row[1]
-            var kept: [BoundReading] = []
-            var total = 0
-            try data.withUnsafeBytes { bytes in
-                try JournalPack.forEach(in: bytes) { r in
-                    total += 1
-                    guard r.series.rawValue >= 0 && r.series.index < registry.count else { return }
-                    let i = r.series.index
-                    if i >= feeds.count { feeds.append(contentsOf: repeatElement(-1, count: i + 1 - feeds.count)) }
-                    if feeds[i] < 0 { feeds[i] = feedsDerived(registry.name(of: r.series)) ? 1 : 0 }
-                    if feeds[i] == 1 { kept.append(r) }
-                }
-            }
-            if kept.count == total { continue }
-            if kept.isEmpty {
-                try db.execute(sql: "DELETE FROM rollup_journal WHERE id = ?", arguments: [row[0] as Int64])
-            } else {
-                var bytes: [UInt8] = []
-                JournalPack.append(kept, to: &bytes)
-                try db.execute(sql: "UPDATE rollup_journal SET readings = ? WHERE id = ?", arguments: [Data(bytes), row[0] as Int64])
-            }
+        try JournalTable.filter(after: max(compactedUpTo, trimmedUpTo, derivedUpTo), upTo: id, db) { r in
+            guard r.series.rawValue >= 0 && r.series.index < registry.count else { return false }
+            let i = r.series.index
+            if i >= feeds.count { feeds.append(contentsOf: repeatElement(-1, count: i + 1 - feeds.count)) }
+            if feeds[i] < 0 { feeds[i] = feedsDerived(registry.name(of: r.series)) ? 1 : 0 }
+            return feeds[i] == 1
         }
     }
 
@@ -304,7 +279,7 @@ public final class TelemetryStore {
         let compactTo = feedsDerived == nil ? 0 : min(merger.mergedUpTo, rawWrittenUpTo)
         let advanceDerived = derivedUpTo.flatMap { $0 > self.derivedUpTo ? $0 : nil }
         let clock = monotonic()
-        let slices = slicesDue(clock)
+        let slices = rotation.due(at: clock, pending: pendingCount, maxPending: Self.maxPendingRaw)
         var sliceWritten: [Int] = []
         do {
             try pool.write { db in
@@ -329,7 +304,7 @@ public final class TelemetryStore {
                     previous = key
                     isNew[i] = try isNewReading(r, key: key, db)
                 }
-                for j in 0..<slices { sliceWritten.append(try writeRaw(slice: (nextSlice + j) % RawPending.sliceCount, db)) }
+                for j in 0..<slices { sliceWritten.append(try writeRaw(slice: (rotation.next + j) % RawPending.sliceCount, db)) }
                 for (i, r) in readings.enumerated() {
                     if isNew[i] {
                         downsampler.add(series: r.series, time: r.time, value: r.value)
@@ -362,7 +337,7 @@ public final class TelemetryStore {
         compactedUpTo = max(compactedUpTo, compactTo)
         if let advanceDerived { self.derivedUpTo = advanceDerived }
         lastJournalID = nextJournalID > firstJournalID ? firstJournalID : nil
-        for n in sliceWritten { sliceDone(nextSlice, written: n, clock: clock, before: firstJournalID - 1) }
+        for n in sliceWritten { sliceDone(written: n, clock: clock, before: firstJournalID - 1) }
         // Nothing pending: every journal row before this commit's has its readings in the sample blocks.
         if pendingCount == 0 { rawWrittenUpTo = max(rawWrittenUpTo, firstJournalID - 1) }
         addPending(accepted)
@@ -415,17 +390,6 @@ public final class TelemetryStore {
         try commit(IngestBatch(), now: 0, rollups: .handOff)
     }
 
-    /// How many slices a commit at `clock` writes: one per `rawRotation / sliceCount` since the
-    /// last slice write (so a rotation takes `rawRotation` however often commits come), and at
-    /// least one past `maxPendingRaw`.
-    private func slicesDue(_ clock: ContinuousClock.Instant) -> Int {
-        guard pendingCount > 0 else { return 0 }
-        let perSlice = rawRotation / RawPending.sliceCount
-        if perSlice == .zero { return 1 }
-        let due = min(RawPending.sliceCount, Int((clock - lastSliceWrite) / perSlice))
-        return pendingCount > Self.maxPendingRaw ? max(1, due) : due
-    }
-
     /// Whether `r` (not a repeat of the reading before it in key order) is new: newer than any
     /// reading of its series accepted, or neither pending nor in the sample blocks.
     private func isNewReading(_ r: BoundReading, key: RawKey, _ db: Database) throws -> Bool {
@@ -468,16 +432,12 @@ public final class TelemetryStore {
         return rows.count
     }
 
-    /// After the commit that wrote slice `k` (`written` readings, the first of that slice):
-    /// they leave `rawPending`. `before`: the last journal id before that commit's own row.
-    private func sliceDone(_ k: Int, written: Int, clock: ContinuousClock.Instant, before: Int64) {
-        forgetWritten(written, ofSlice: k)
-        lastSliceWrite = clock
-        // A rotation that started after journal row `before` has written, by its last slice,
-        // every reading journaled up to that row.
-        if k == 0 { rotationStart = before }
-        if k == RawPending.sliceCount - 1 { rawWrittenUpTo = max(rawWrittenUpTo, rotationStart) }
-        nextSlice = (k + 1) % RawPending.sliceCount
+    /// After the commit that wrote slice `rotation.next` (`written` readings, the first of
+    /// that slice): they leave `rawPending`. `before`: the last journal id before that
+    /// commit's own row.
+    private func sliceDone(written: Int, clock: ContinuousClock.Instant, before: Int64) {
+        forgetWritten(written, ofSlice: rotation.next)
+        if let upTo = rotation.written(at: clock, before: before) { rawWrittenUpTo = max(rawWrittenUpTo, upTo) }
     }
 
     /// Whether committed readings wait for the sample blocks (`writePendingSlice` writes them).
@@ -485,17 +445,17 @@ public final class TelemetryStore {
 
     /// Writes the next slice's pending readings to the sample blocks in a transaction of its own, and
     /// trims the journal of what is written and merged (the ingest loop, when idle: under
-    /// load the commits write one slice every `rawRotation / RawPending.sliceCount`).
+    /// load the commits write one slice every `rawRotation / RawPending.sliceCount`: `SliceRotation`).
     public func writePendingSlice() throws {
         guard pendingCount > 0 else { return }
-        let k = nextSlice
+        let k = rotation.next
         let trimTo = trimLimit
         let written = try pool.write { db in
             try trimJournal(to: trimTo, db)
             return try writeRaw(slice: k, db)
         }
         trimmedUpTo = max(trimmedUpTo, trimTo)
-        sliceDone(k, written: written, clock: monotonic(), before: nextJournalID - 1)
+        sliceDone(written: written, clock: monotonic(), before: nextJournalID - 1)
         if pendingCount == 0 { rawWrittenUpTo = max(rawWrittenUpTo, nextJournalID - 1) }
     }
 
@@ -508,40 +468,19 @@ public final class TelemetryStore {
     /// The journal rows after `id`, oldest first: at a start, the readings whose derived
     /// readings a previous run may not have committed (`derivedUpTo`).
     public func journal(after id: Int64, limit: Int = .max) throws -> [(id: Int64, readings: [BoundReading])] {
-        try pool.read { db in
-            var out: [(id: Int64, readings: [BoundReading])] = []
-            let rows = try Row.fetchCursor(db, sql: "SELECT id, readings FROM rollup_journal WHERE id > ? ORDER BY id LIMIT ?",
-                                           arguments: [id, limit])
-            while let row = try rows.next() {
-                let data: Data = row[1]
-                var readings: [BoundReading] = []
-                try data.withUnsafeBytes { try JournalPack.forEach(in: $0) { readings.append($0) } }
-                // A pack keeps a series' readings together: fed on in time order, as they came.
-                readings.sort { $0.time < $1.time }
-                out.append((row[0], readings))
-            }
-            return out
-        }
+        try pool.read { try JournalTable.rows(after: id, limit: limit, $0) }
     }
 
     /// How many readings the journal rows after `id` hold (read a row at a time).
     public func journalReadingCount(after id: Int64) throws -> Int {
-        try pool.read { db in
-            var n = 0
-            let rows = try Row.fetchCursor(db, sql: "SELECT readings FROM rollup_journal WHERE id > ?", arguments: [id])
-            while let row = try rows.next() {
-                let data: Data = row[0]
-                try data.withUnsafeBytes { try JournalPack.forEach(in: $0) { _ in n += 1 } }
-            }
-            return n
-        }
+        try pool.read { try JournalTable.readingCount(after: id, $0) }
     }
 
     /// Deletes the journal rows up to `id` (merged and in the sample blocks), in the caller's transaction,
     /// unless they are gone already; the caller sets `trimmedUpTo` once it commits.
     private func trimJournal(to id: Int64, _ db: Database) throws {
         guard id > trimmedUpTo else { return }
-        try db.execute(sql: "DELETE FROM rollup_journal WHERE id <= ?", arguments: [id])
+        try JournalTable.delete(upTo: id, db)
     }
 
     /// The first `n` pending readings of slice `k` are in the sample blocks now: they stop being pending.
@@ -578,17 +517,15 @@ public final class TelemetryStore {
         }
         for k in 0..<RawPending.sliceCount where written[k] > 0 { forgetWritten(written[k], ofSlice: k) }
         rawWrittenUpTo = nextJournalID - 1
-        nextSlice = 0
+        rotation.restart()
     }
 
     /// Writes the readings of every journal row to the sample blocks (at start: a previous run may have
     /// journaled readings it never wrote there). Readings already there are left as they are.
     private static func writeJournalToRaw(_ db: Database) throws {
         var readings: [BoundReading] = []
-        let rows = try Row.fetchCursor(db, sql: "SELECT readings FROM rollup_journal ORDER BY id")
-        while let row = try rows.next() {
-            let data: Data = row[0]
-            try data.withUnsafeBytes { try JournalPack.forEach(in: $0) { readings.append($0) } }
+        try JournalTable.forEachRow(after: .min, db) { _, bytes in
+            try JournalPack.forEach(in: bytes) { readings.append($0) }
             // A million readings at a time: memory stays bounded however long the journal.
             if readings.count >= 1_000_000 {
                 try insertRaw(readings, db)
@@ -656,16 +593,7 @@ public final class TelemetryStore {
     /// readings packed (`JournalPack`).
     private func journal(_ db: Database) throws {
         guard !accepted.isEmpty else { return }
-        packed.removeAll(keepingCapacity: true)
-        JournalPack.append(accepted, to: &packed)
-        let insert = try db.cachedStatement(sql: "INSERT INTO rollup_journal (id, readings) VALUES (?, ?)")
-        try packed.withUnsafeBytes { bytes in
-            try FastStep.run(insert, db) { h in
-                sqlite3_bind_int64(h, 1, nextJournalID)
-                // Bound without a copy: the statement is stepped before `bytes` goes away.
-                sqlite3_bind_blob(h, 2, bytes.baseAddress, Int32(bytes.count), nil)
-            }
-        }
+        try JournalTable.append(id: nextJournalID, accepted, buffer: &packed, db)
         nextJournalID += 1
     }
 
@@ -673,21 +601,9 @@ public final class TelemetryStore {
     /// merger, in the caller's transaction: those readings are in the sample blocks but not in the rollups.
     private func replayJournal(_ db: Database) throws {
         downsampler.discardDeltas()
-        let rows = try db.cachedStatement(sql: "SELECT id, readings FROM rollup_journal WHERE id > ? ORDER BY id")
-        let h = rows.sqliteStatement
-        sqlite3_reset(h)
-        sqlite3_bind_int64(h, 1, handedUpTo)
-        defer { sqlite3_reset(h) }
         var n = 0
-        while true {
-            let rc = sqlite3_step(h)
-            if rc == SQLITE_DONE { break }
-            guard rc == SQLITE_ROW else {
-                throw DatabaseError(resultCode: ResultCode(rawValue: rc),
-                                    message: String(cString: sqlite3_errmsg(db.sqliteConnection)), sql: rows.sql)
-            }
-            let minuteMerged = sqlite3_column_int64(h, 0) <= minuteMergedUpTo
-            let bytes = UnsafeRawBufferPointer(start: sqlite3_column_blob(h, 1), count: Int(sqlite3_column_bytes(h, 1)))
+        try JournalTable.forEachRow(after: handedUpTo, db) { id, bytes in
+            let minuteMerged = id <= minuteMergedUpTo
             try JournalPack.forEach(in: bytes) { r in
                 // The journal and the series rows are written in the same transactions.
                 guard r.series.rawValue >= 0 && r.series.index < registry.count else { return }
