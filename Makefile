@@ -67,7 +67,7 @@ chaos: deps build
 demo: deps build
 	./scripts/demo.sh
 
-## bench: in-process benchmarks, end to end against bare mosquitto_sub and collectd, alert latency, queries against VictoriaMetrics; release builds (figures go to BENCHMARKS.md)
+## bench: in-process benchmarks, end to end against bare mosquitto_sub and collectd, alert latency, queries, a backfill and a year of one series against VictoriaMetrics; release builds (figures go to BENCHMARKS.md)
 bench: bench-deps
 	cd Benchmarks && $(SWIFT) package --disable-sandbox benchmark
 	@# The hot path's committed allocation threshold (Benchmarks/Thresholds: 0): fails on any allocation.
@@ -77,6 +77,7 @@ bench: bench-deps
 	./scripts/bench-series-memory.sh
 	python3 scripts/bench-query.py
 	python3 scripts/bench-backfill.py
+	python3 scripts/bench-year.py
 
 clean:
 	rm -rf .build data
