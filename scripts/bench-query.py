@@ -17,10 +17,10 @@ answers are checked to agree before any time is reported. Prints the median wall
 collector_http_request_duration_seconds), and the ratios.
 Environment: COLLECTOR_BIN (default .build/release/collector), REPEAT (default 30).
 """
-import json, os, random, shutil, signal, statistics, subprocess, sys, time, urllib.parse, urllib.request
+import json, os, random, shutil, sys, time, urllib.parse
 
 import benchlib
-from benchlib import get, post_in_bodies, reserve_port, wait_http
+from benchlib import collector_and_vm, get, post_in_bodies, server_ms, stop, timed, wait_http
 
 benchlib.NAME = "bench-query"
 
@@ -32,27 +32,6 @@ DIR = "data/bench-query"
 DISTRICTS = ["lai-chau-city", "tam-duong", "phong-tho", "sin-ho", "muong-te", "nam-nhun", "tan-uyen", "than-uyen"]
 SENSORS = [(f"qb-{i:04d}", DISTRICTS[i % 8]) for i in range(1000)]
 LONG = SENSORS[0][0]
-
-
-def timed(url, n):
-    times, body = [], None
-    for _ in range(n):
-        t = time.perf_counter()
-        body = get(url)
-        times.append((time.perf_counter() - t) * 1000)
-    return statistics.median(times), body
-
-
-def server_ms(http, path):
-    """The collector's own handling time so far for `path`: (sum seconds, count)."""
-    total = count = 0.0
-    for line in get(f"http://127.0.0.1:{http}/metrics").decode().splitlines():
-        if line.startswith("collector_http_request_duration_seconds_") and f'path="{path}"' in line:
-            if line.startswith("collector_http_request_duration_seconds_sum"):
-                total += float(line.split()[-1])
-            elif line.startswith("collector_http_request_duration_seconds_count"):
-                count += float(line.split()[-1])
-    return total, count
 
 
 def main():
@@ -81,29 +60,9 @@ def main():
             lines += 1
     print(f"bench-query: {lines} readings ({len(SENSORS)} series over 24 h, one over 30 days)")
 
-    mqtt, http, vm = reserve_port(), reserve_port(), reserve_port()
-    with open(DIR + "/collector.yaml", "w") as f:
-        f.write(f"""mqtt: {{url: "mqtt://127.0.0.1:{mqtt}", client_id: bench-query, subscriptions: [{{topic: "bench/#"}}]}}
-http: {{listen: "127.0.0.1:{http}"}}
-storage: {{path: {DIR}/collector.sqlite, accept_age: 3650d}}
-sensors: {DIR}/sensors
-log_level: warning
-""")
     procs = []
     try:
-        t = time.time()
-        subprocess.run([BIN, "import", "--config", DIR + "/collector.yaml", "--precision", "ns", DIR + "/readings.lp"],
-                       check=True, stdout=subprocess.DEVNULL)
-        print(f"bench-query: collector import took {time.time() - t:.1f} s")
-        broker = subprocess.Popen(["mosquitto", "-p", str(mqtt)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        procs.append(broker)
-        col = subprocess.Popen([BIN, "run", "--config", DIR + "/collector.yaml"], stderr=open(DIR + "/collector.log", "w"))
-        procs.append(col)
-        vmp = subprocess.Popen(["victoria-metrics", f"-httpListenAddr=127.0.0.1:{vm}", f"-storageDataPath={DIR}/vm",
-                                "-retentionPeriod=100y", "-search.latencyOffset=0s"],
-                               stdout=open(DIR + "/vm.log", "w"), stderr=subprocess.STDOUT)
-        procs.append(vmp)
-        wait_http(f"http://127.0.0.1:{vm}/health", "VictoriaMetrics")
+        procs, http, vm = collector_and_vm(BIN, DIR, "bench-query")
         t = time.time()
         with open(DIR + "/readings.lp", "rb") as f:
             post_in_bodies(f"http://127.0.0.1:{vm}/write", f.read())
@@ -142,13 +101,7 @@ log_level: warning
             print(f"  {name}: collector {our_ms:.2f} ms (server {server:.2f} ms), VictoriaMetrics {vm_ms:.2f} ms, "
                   f"ratio VM/collector {vm_ms / our_ms:.2f}")
     finally:
-        for p in procs:
-            p.send_signal(signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(20)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop(procs)
 
 
 def check(kind, ours, theirs):

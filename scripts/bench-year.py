@@ -17,10 +17,10 @@ read every reading). Prints the median wall time of each (HTTP on loopback, clie
 collector's own server time, and the ratios (the issue's target: no slower than VM).
 Environment: COLLECTOR_BIN (default .build/release/collector), REPEAT (default 20).
 """
-import json, math, os, random, shutil, signal, statistics, subprocess, sys, time, urllib.parse
+import json, math, os, random, shutil, sys, time, urllib.parse
 
 import benchlib
-from benchlib import get, post_in_bodies, reserve_port, wait_http
+from benchlib import collector_and_vm, get, post_in_bodies, server_ms, stop, timed, wait_http
 
 benchlib.NAME = "bench-year"
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -29,26 +29,6 @@ BIN = os.environ.get("COLLECTOR_BIN", ".build/release/collector")
 REPEAT = int(os.environ.get("REPEAT", "20"))
 DIR = "data/bench-year"
 SENSOR = "yr-0001"
-
-
-def timed(url, n):
-    times = []
-    for _ in range(n):
-        t = time.perf_counter()
-        get(url, 300)
-        times.append((time.perf_counter() - t) * 1000)
-    return statistics.median(times)
-
-
-def server_ms(http, path):
-    total = count = 0.0
-    for line in get(f"http://127.0.0.1:{http}/metrics").decode().splitlines():
-        if line.startswith("collector_http_request_duration_seconds_") and f'path="{path}"' in line:
-            if line.startswith("collector_http_request_duration_seconds_sum"):
-                total += float(line.split()[-1])
-            elif line.startswith("collector_http_request_duration_seconds_count"):
-                count += float(line.split()[-1])
-    return total, count
 
 
 def main():
@@ -76,27 +56,9 @@ def main():
         f.write("".join(lines))
         n += len(lines)
     print(f"bench-year: {n:,} readings of one series over 365 days")
-    mqtt, http, vm = reserve_port(), reserve_port(), reserve_port()
-    with open(DIR + "/collector.yaml", "w") as f:
-        f.write(f"""mqtt: {{url: "mqtt://127.0.0.1:{mqtt}", client_id: bench-year, subscriptions: [{{topic: "bench/#"}}]}}
-http: {{listen: "127.0.0.1:{http}"}}
-storage: {{path: {DIR}/collector.sqlite, accept_age: 3650d}}
-sensors: {DIR}/sensors
-timezone: UTC
-log_level: warning
-""")
     procs = []
     try:
-        t = time.time()
-        subprocess.run([BIN, "import", "--config", DIR + "/collector.yaml", "--precision", "ns", DIR + "/readings.lp"],
-                       check=True, stdout=subprocess.DEVNULL)
-        print(f"bench-year: collector import took {time.time() - t:.1f} s")
-        procs.append(subprocess.Popen(["mosquitto", "-p", str(mqtt)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        procs.append(subprocess.Popen([BIN, "run", "--config", DIR + "/collector.yaml"], stderr=open(DIR + "/collector.log", "w")))
-        procs.append(subprocess.Popen(["victoria-metrics", f"-httpListenAddr=127.0.0.1:{vm}", f"-storageDataPath={DIR}/vm",
-                                       "-retentionPeriod=100y", "-search.latencyOffset=0s", "-search.maxPointsPerTimeseries=100000"],
-                                      stdout=open(DIR + "/vm.log", "w"), stderr=subprocess.STDOUT))
-        wait_http(f"http://127.0.0.1:{vm}/health", "VictoriaMetrics")
+        procs, http, vm = collector_and_vm(BIN, DIR, "bench-year", "timezone: UTC\n")
         t = time.time()
         with open(DIR + "/readings.lp", "rb") as f:
             post_in_bodies(f"http://127.0.0.1:{vm}/write", f.read())
@@ -129,22 +91,16 @@ log_level: warning
         for name, (our_url, vm_url), path in (("the year in ~1,000 points", drawn, "/api/v1/raw"),
                                               ("the year's 365 daily buckets", daily, "/api/v1/rollups")):
             s0, c0 = server_ms(http, path)
-            our_ms = timed(our_url, REPEAT)
+            our_ms, _ = timed(our_url, REPEAT)
             s1, c1 = server_ms(http, path)
-            vm_ms = timed(vm_url, REPEAT)
+            vm_ms, _ = timed(vm_url, REPEAT)
             rows.append((name, our_ms, (s1 - s0) / (c1 - c0) * 1000 if c1 > c0 else float("nan"), vm_ms))
         print(f"bench-year: {REPEAT} runs each, median wall time over HTTP on loopback (collector drew {drawn_points} points)")
         for name, our_ms, server, vm_ms in rows:
             print(f"  {name}: collector {our_ms:.2f} ms (server {server:.2f} ms), VictoriaMetrics {vm_ms:.2f} ms, "
                   f"ratio collector/VM {our_ms / vm_ms:.2f} (target <= 1)")
     finally:
-        for p in procs:
-            p.send_signal(signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(20)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop(procs)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """What the Python benchmarks share: loopback ports reserved without a race, HTTP GETs that
-fail loudly, waiting for a server. NAME prefixes the messages (set it first)."""
-import fcntl, os, random, socket, sys, time, urllib.error, urllib.request
+fail loudly, waiting for a server, timing GETs, the collector's own request time. NAME
+prefixes the messages (set it first)."""
+import fcntl, os, random, socket, statistics, sys, time, urllib.error, urllib.request
 
 NAME = "bench"
 _reserved = []   # lock files held until the script exits
@@ -70,3 +71,68 @@ def files_bytes(paths):
         for root, _, names in os.walk(p):
             total += sum(os.path.getsize(os.path.join(root, n)) for n in names)
     return total
+
+
+def timed(url, n, timeout=300):
+    """GETs `url` n times: the median wall time in ms, and the last body."""
+    times, body = [], None
+    for _ in range(n):
+        t = time.perf_counter()
+        body = get(url, timeout)
+        times.append((time.perf_counter() - t) * 1000)
+    return statistics.median(times), body
+
+
+def server_ms(http, path):
+    """The collector's own handling time so far for `path`: (sum seconds, count)."""
+    total = count = 0.0
+    for line in get(f"http://127.0.0.1:{http}/metrics").decode().splitlines():
+        if line.startswith("collector_http_request_duration_seconds_") and f'path="{path}"' in line:
+            if line.startswith("collector_http_request_duration_seconds_sum"):
+                total += float(line.split()[-1])
+            elif line.startswith("collector_http_request_duration_seconds_count"):
+                count += float(line.split()[-1])
+    return total, count
+
+
+def collector_and_vm(binary, folder, client_id, extra_yaml=""):
+    """On reserved loopback ports: writes `folder`/collector.yaml (store in `folder`, sensors
+    in `folder`/sensors, `extra_yaml` added), imports `folder`/readings.lp with `collector
+    import` (timed), and starts a broker, the collector and VictoriaMetrics (data in
+    `folder`/vm). Returns (processes to stop, collector HTTP port, VictoriaMetrics port)."""
+    import subprocess
+    mqtt, http, vm = reserve_port(), reserve_port(), reserve_port()
+    with open(folder + "/collector.yaml", "w") as f:
+        f.write(f"""mqtt: {{url: "mqtt://127.0.0.1:{mqtt}", client_id: {client_id}, subscriptions: [{{topic: "bench/#"}}]}}
+http: {{listen: "127.0.0.1:{http}"}}
+storage: {{path: {folder}/collector.sqlite, accept_age: 3650d}}
+sensors: {folder}/sensors
+log_level: warning
+{extra_yaml}""")
+    t = time.time()
+    subprocess.run([binary, "import", "--config", folder + "/collector.yaml", "--precision", "ns", folder + "/readings.lp"],
+                   check=True, stdout=subprocess.DEVNULL)
+    print(f"{NAME}: collector import took {time.time() - t:.1f} s")
+    procs = [subprocess.Popen(["mosquitto", "-p", str(mqtt)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+             subprocess.Popen([binary, "run", "--config", folder + "/collector.yaml"], stderr=open(folder + "/collector.log", "w")),
+             subprocess.Popen(["victoria-metrics", f"-httpListenAddr=127.0.0.1:{vm}", f"-storageDataPath={folder}/vm",
+                               "-retentionPeriod=100y", "-search.latencyOffset=0s", "-search.maxPointsPerTimeseries=100000"],
+                              stdout=open(folder + "/vm.log", "w"), stderr=subprocess.STDOUT)]
+    try:
+        wait_http(f"http://127.0.0.1:{vm}/health", "VictoriaMetrics")
+    except BaseException:
+        stop(procs)
+        raise
+    return procs, http, vm
+
+
+def stop(procs):
+    """SIGTERM to each, then waits (a kill after 20 s)."""
+    import signal, subprocess
+    for p in procs:
+        p.send_signal(signal.SIGTERM)
+    for p in procs:
+        try:
+            p.wait(20)
+        except subprocess.TimeoutExpired:
+            p.kill()
