@@ -98,6 +98,20 @@ public enum BlockStore {
         return out
     }
 
+    /// Calls `body` with each stored sample of `series` with `from <= t < to`, oldest first,
+    /// a block decoded at a time (memory stays at a block however long the range).
+    public static func forEach(series: SeriesID, from: EpochMillis, to: EpochMillis, _ db: Database,
+                               _ body: (Sample) throws -> Void) throws {
+        guard from < to else { return }
+        let range = try db.cachedStatement(sql: """
+            SELECT first_t, data FROM sample_blocks WHERE series_id = ? AND first_t < ? AND last_t >= ? ORDER BY first_t
+            """)
+        let rows = try Row.fetchCursor(range, arguments: [series.rawValue, to, from])
+        while let row = try rows.next() {
+            for s in try decode(row[1], series: series, first: row[0]) where s.time >= from && s.time < to { try body(s) }
+        }
+    }
+
     /// The newest `n` stored samples of `series` with `t < before`, oldest first.
     public static func newest(_ n: Int, series: SeriesID, before: EpochMillis = .max, _ db: Database) throws -> [Sample] {
         guard n > 0 else { return [] }

@@ -120,20 +120,24 @@ public struct TelemetryReader: Sendable {
         } + recent
     }
 
-    /// Raw readings with `from <= t < to` downsampled to `threshold` points (LTTB), read a
-    /// page of `pageSize` at a time: however many readings the range holds, memory stays
-    /// at a page and two buckets.
-    public func rawDownsampled(_ id: SeriesID, from: EpochMillis, to: EpochMillis, threshold: Int,
-                               pageSize: Int = 100_000) async throws -> [Sample] {
-        var stream = LTTBStream(count: try await rawCount(id, from: from, to: to), threshold: threshold)
-        var cursor = from
-        while cursor < to {
-            let (page, more) = try await raw(id, from: cursor, to: to, limit: pageSize)
-            for s in page { stream.add(s) }
-            guard more, let last = page.last else { break }
-            cursor = last.time + 1
+    /// Raw readings with `from <= t < to` downsampled to `threshold` points (LTTB), streamed
+    /// from the blocks in one read (memory stays at a block and two buckets however many
+    /// readings the range holds), the pending readings merged in as they fall.
+    public func rawDownsampled(_ id: SeriesID, from: EpochMillis, to: EpochMillis, threshold: Int) async throws -> [Sample] {
+        // Pending first, then storage: a reading written to the blocks in between is in one or both.
+        let recent = pending?.samples(of: id, from: from, to: to) ?? []
+        return try await pool.read { db in
+            var stream = LTTBStream(count: try BlockStore.count(series: id, from: from, to: to, db) + recent.count,
+                                    threshold: threshold)
+            var j = 0
+            try BlockStore.forEach(series: id, from: from, to: to, db) { s in
+                while j < recent.count && recent[j].time < s.time { stream.add(recent[j]); j += 1 }
+                if j < recent.count && recent[j].time == s.time { j += 1 }   // stored and pending: once
+                stream.add(s)
+            }
+            while j < recent.count { stream.add(recent[j]); j += 1 }
+            return stream.finish()
         }
-        return stream.finish()
     }
 
     /// One stored series with its newest reading.
