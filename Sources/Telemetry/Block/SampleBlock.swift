@@ -120,28 +120,40 @@ public enum SampleBlock {
     // MARK: Bucketed integers
 
     /// Prefix-coded widths: bucket k is k one-bits then a zero (the last bucket has no zero),
-    /// then the value in that many bits.
-    static let timeBuckets = [0, 7, 12, 20, 64]
-    static let valueBuckets = [0, 4, 8, 16, 64]
+    /// then the value in that many bits; bucket 0 is the value 0 alone. Four widths in fields,
+    /// not an array: the decoder's inner loop reads them without bounds checks or retains.
+    struct Widths {
+        let w1: Int, w2: Int, w3: Int, w4: Int
+    }
+    static let timeBuckets = Widths(w1: 7, w2: 12, w3: 20, w4: 64)
+    static let valueBuckets = Widths(w1: 4, w2: 8, w3: 16, w4: 64)
 
     @inline(__always)
-    static func writeBucketed(_ u: UInt64, buckets: [Int], into bits: inout BitWriter) {
-        for (k, width) in buckets.enumerated() where width == 64 || u < (1 << UInt64(width)) {
-            if k < buckets.count - 1 {
-                bits.write((1 << UInt64(k + 1)) - 2, bits: k + 1)   // k ones, then a zero
-            } else {
-                bits.write((1 << UInt64(k)) - 1, bits: k)           // the last: k ones
-            }
-            bits.write(u, bits: width)
-            return
+    static func writeBucketed(_ u: UInt64, buckets b: Widths, into bits: inout BitWriter) {
+        if u == 0 {
+            bits.write(0, bits: 1)                 // 0
+        } else if u < 1 << UInt64(b.w1) {
+            bits.write(0b10, bits: 2)
+            bits.write(u, bits: b.w1)
+        } else if u < 1 << UInt64(b.w2) {
+            bits.write(0b110, bits: 3)
+            bits.write(u, bits: b.w2)
+        } else if u < 1 << UInt64(b.w3) {
+            bits.write(0b1110, bits: 4)
+            bits.write(u, bits: b.w3)
+        } else {
+            bits.write(0b1111, bits: 4)
+            bits.write(u, bits: b.w4)
         }
     }
 
     @inline(__always)
-    static func readBucketed(_ buckets: [Int], from bits: inout BitReader) throws(BlockError) -> UInt64 {
-        var k = 0
-        while k < buckets.count - 1, try bits.readBit() { k += 1 }
-        return try bits.read(bits: buckets[k])
+    static func readBucketed(_ b: Widths, from bits: inout BitReader) throws(BlockError) -> UInt64 {
+        guard try bits.readBit() else { return 0 }
+        guard try bits.readBit() else { return try bits.read(bits: b.w1) }
+        guard try bits.readBit() else { return try bits.read(bits: b.w2) }
+        guard try bits.readBit() else { return try bits.read(bits: b.w3) }
+        return try bits.read(bits: b.w4)
     }
 
     @inline(__always) static func zigzag(_ v: Int64) -> UInt64 { UInt64(bitPattern: (v << 1) ^ (v >> 63)) }
