@@ -19,6 +19,34 @@ import Testing
         Reading(series: try! SeriesName(parsing: series), time: t, value: v)
     }
 
+    /// Field values and timestamps read straight from the bytes (plain decimals, digit-only
+    /// times) are the Doubles and integers parsing their text gives, bit for bit: random
+    /// decimals of every length and both signs, leading zeros, -0, more digits than the fast
+    /// path takes, exponents; times of every precision, and one past Int64.
+    @Test func numbersReadFromTheBytesEqualParsingTheText() throws {
+        var rng = SplitMix64(seed: 17)
+        var fields: [String] = ["0", "-0", "-0.0", "007.50", ".5", "5.", "-.25", "+3.5", "1e3", "2.5E-3",
+                                "123456789012345", "1234567890123456", "0.1234567890123456789", "99999999999999.9"]
+        for _ in 0..<3_000 {
+            let intDigits = Int(rng.next() % 10), fracDigits = Int(rng.next() % 24)
+            var t = rng.next() % 2 == 0 ? "-" : ""
+            t += String((0..<max(1, intDigits)).map { _ in Character(String(rng.next() % 10)) })
+            if fracDigits > 0 { t += "." + String((0..<fracDigits).map { _ in Character(String(rng.next() % 10)) }) }
+            fields.append(t)
+        }
+        for f in fields {
+            let got = try decode("m,sensor=s-1 v=\(f) 1795000000000000000")
+            let want = try #require(Double(f), "\(f)")
+            #expect(got.first?.value.bitPattern == want.bitPattern, "\(f): \(String(describing: got.first?.value)) against \(want)")
+        }
+        #expect(try decode("m,sensor=s-1 v=1 1795000000123456789").first?.time == 1_795_000_000_123)
+        #expect(try decode("m,sensor=s-1 v=1 1795000000123", .ms).first?.time == 1_795_000_000_123)
+        #expect(try decode("m,sensor=s-1 v=1 1795000000", .s).first?.time == 1_795_000_000_000)
+        #expect(try decode("m,sensor=s-1 v=1 1795000000123456", .us).first?.time == 1_795_000_000_123)
+        #expect(throws: DecodeError.self) { try decode("m,sensor=s-1 v=1 9223372036854775808") }   // Int64.max + 1
+        #expect(throws: DecodeError.self) { try decode("m,sensor=s-1 v=1 17950000001x") }
+    }
+
     @Test func typesTagsAndTimestamp() throws {
         let got = try decode(#"weather,sensor=ft-mt-0001,district=muong-te temp_c=31.2,rh_pct=40i,ok=true,note="dry, hot",count=7u 1795000000123456789"#)
         #expect(got == [r("ft-mt-0001/temp_c", 1_795_000_000_123, 31.2), r("ft-mt-0001/rh_pct", 1_795_000_000_123, 40),

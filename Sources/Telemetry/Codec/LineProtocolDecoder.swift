@@ -153,6 +153,7 @@ public struct LineProtocolDecoder: Sendable {
             }
             let start = i
             while i < end && b[i] != Self.comma && b[i] != Self.space { i += 1 }
+            if let v = Self.plainDecimal(b.bytes(start, i)) { return v }
             let text = String(decoding: b.bytes(start, i), as: UTF8.self)
             let column = start - lineStart + 1
             switch text {
@@ -173,6 +174,42 @@ public struct LineProtocolDecoder: Sendable {
             }
             guard Self.isFloat(text.utf8), let v = Double(text), v.isFinite else { throw bad("bad float field") }
             return v
+        }
+
+        /// 10^0 ... 10^22, each exact in a Double.
+        static let powersOfTen: [Double] = (0...22).map { e in (0..<e).reduce(1.0) { r, _ in r * 10 } }
+
+        /// A plain decimal (`-?digits[.digits]`, at most 15 significant digits, at most 22
+        /// after the point) read straight from the bytes: its digits as an integer, exact in a
+        /// Double, divided by an exact power of ten, is the correctly rounded value (Clinger's
+        /// fast path), the same Double that parsing the text gives. Nil for anything else (the
+        /// text path decides).
+        @inline(__always)
+        static func plainDecimal(_ t: UnsafeRawBufferPointer) -> Double? {
+            var k = 0
+            let negative = k < t.count && t[k] == UInt8(ascii: "-")
+            if negative { k += 1 }
+            var mantissa: Int64 = 0
+            var digits = 0, significant = 0, fraction = 0
+            var point = false
+            while k < t.count {
+                let c = t[k]
+                if c >= 0x30 && c <= 0x39 {
+                    if significant > 0 || c != 0x30 { significant += 1 }
+                    guard significant <= 15 else { return nil }
+                    mantissa = mantissa * 10 + Int64(c - 0x30)
+                    digits += 1
+                    if point { fraction += 1 }
+                } else if c == UInt8(ascii: ".") && !point {
+                    point = true
+                } else {
+                    return nil
+                }
+                k += 1
+            }
+            guard digits > 0, fraction <= 22 else { return nil }
+            let v = Double(mantissa) / Self.powersOfTen[fraction]
+            return negative ? -v : v
         }
 
         /// `[-+]?(digits[.digits?] | .digits)([eE][-+]?digits)?`: no nan, inf or hex.
@@ -199,10 +236,23 @@ public struct LineProtocolDecoder: Sendable {
         mutating func timestamp(_ precision: TimePrecision) throws(DecodeError) -> EpochMillis {
             let start = i
             while i < end && b[i] != Self.space { i += 1 }
-            let text = String(decoding: b.bytes(start, i), as: UTF8.self)
-            guard let raw = Int64(text) else {
-                i = start
-                throw fail("bad timestamp '\(text.prefix(40))' (an integer in \(precision.rawValue))")
+            // Digits only, read from the bytes (an overflow falls to the text path's error).
+            var raw: Int64 = 0
+            var plain = i > start
+            for k in start..<i where plain {
+                let c = b[k]
+                guard c >= 0x30 && c <= 0x39 else { plain = false; break }
+                let (times10, o1) = raw.multipliedReportingOverflow(by: 10)
+                let (sum, o2) = times10.addingReportingOverflow(Int64(c - 0x30))
+                if o1 || o2 { plain = false } else { raw = sum }
+            }
+            if !plain {
+                let text = String(decoding: b.bytes(start, i), as: UTF8.self)
+                guard let parsed = Int64(text) else {
+                    i = start
+                    throw fail("bad timestamp '\(text.prefix(40))' (an integer in \(precision.rawValue))")
+                }
+                raw = parsed
             }
             switch precision {
             case .ns: return EpochMillis.floorDiv(raw, 1_000_000)
