@@ -43,7 +43,7 @@ import Testing
             for (a, b) in ranges {
                 let (points, truncated) = try await reader.raw(SeriesID(Int32(id)), from: a, to: b, limit: 100_000)
                 #expect(!truncated)
-                #expect(try await reader.rawCount(SeriesID(Int32(id)), from: a, to: b) == points.count)
+                #expect(try await pool.read { try BlockStore.count(series: SeriesID(Int32(id)), from: a, to: b, $0) } == points.count)
                 after.append(Self.bits(points))
             }
         }

@@ -84,31 +84,28 @@ public enum BlockStore {
     public static func samples(series: SeriesID, from: EpochMillis, to: EpochMillis, limit: Int = .max,
                                _ db: Database) throws -> [Sample] {
         var out: [Sample] = []
-        guard from < to, limit > 0 else { return out }
-        let range = try db.cachedStatement(sql: """
-            SELECT first_t, data FROM sample_blocks WHERE series_id = ? AND first_t < ? AND last_t >= ? ORDER BY first_t
-            """)
-        let rows = try Row.fetchCursor(range, arguments: [series.rawValue, to, from])
-        while let row = try rows.next() {
-            for s in try decode(row[1], series: series, first: row[0]) where s.time >= from && s.time < to {
-                out.append(s)
-                if out.count == limit { return out }
-            }
+        guard limit > 0 else { return out }
+        try forEach(series: series, from: from, to: to, db) { s in
+            out.append(s)
+            return out.count < limit
         }
         return out
     }
 
     /// Calls `body` with each stored sample of `series` with `from <= t < to`, oldest first,
-    /// a block decoded at a time (memory stays at a block however long the range).
+    /// a block decoded at a time (memory stays at a block however long the range), until it
+    /// returns false.
     public static func forEach(series: SeriesID, from: EpochMillis, to: EpochMillis, _ db: Database,
-                               _ body: (Sample) throws -> Void) throws {
+                               _ body: (Sample) throws -> Bool) throws {
         guard from < to else { return }
         let range = try db.cachedStatement(sql: """
             SELECT first_t, data FROM sample_blocks WHERE series_id = ? AND first_t < ? AND last_t >= ? ORDER BY first_t
             """)
         let rows = try Row.fetchCursor(range, arguments: [series.rawValue, to, from])
         while let row = try rows.next() {
-            for s in try decode(row[1], series: series, first: row[0]) where s.time >= from && s.time < to { try body(s) }
+            for s in try decode(row[1], series: series, first: row[0]) where s.time >= from && s.time < to {
+                guard try body(s) else { return }
+            }
         }
     }
 

@@ -107,15 +107,13 @@ public enum RollupBlockStore {
         return out
     }
 
-    /// Every tier and series' newest sealed bucket start: the merger's `sealedUpTo`.
-    static func newestStarts(_ db: Database) throws -> [(tier: Tier, series: SeriesID, start: EpochMillis)] {
-        var out: [(tier: Tier, series: SeriesID, start: EpochMillis)] = []
-        let rows = try Row.fetchCursor(db, sql: "SELECT tier, series_id, max(last_start) FROM rollup_blocks GROUP BY tier, series_id")
-        while let row = try rows.next() {
-            guard let tier = Tier(rawValue: row[0]) else { continue }
-            out.append((tier, SeriesID(row[1]), row[2]))
-        }
-        return out
+    /// The newest sealed bucket start of `tier` and `series` (nil: none): the merger's
+    /// `sealedUpTo`, looked up at the series' first delta of a run.
+    static func newestStart(tier: Tier, series: SeriesID, _ db: Database) throws -> EpochMillis? {
+        let newest = try db.cachedStatement(sql: """
+            SELECT last_start FROM rollup_blocks WHERE tier = ? AND series_id = ? ORDER BY first_start DESC LIMIT 1
+            """)
+        return try EpochMillis.fetchOne(newest, arguments: [tier.rawValue, series.rawValue])
     }
 
     /// How many buckets are sealed, per tier (tests, `collector verify`).

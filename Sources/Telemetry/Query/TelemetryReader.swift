@@ -110,16 +110,6 @@ public struct TelemetryReader: Sendable {
         }
     }
 
-    /// How many raw readings `id` holds with `from <= t < to` (stored, plus pending ones not
-    /// stored yet; a reading written in between may count twice: close enough to size
-    /// downsampling buckets, not an exact count).
-    public func rawCount(_ id: SeriesID, from: EpochMillis, to: EpochMillis) async throws -> Int {
-        let recent = pending?.samples(of: id, from: from, to: to).count ?? 0
-        return try await pool.read { db in
-            try BlockStore.count(series: id, from: from, to: to, db)
-        } + recent
-    }
-
     /// Raw readings with `from <= t < to` downsampled to `threshold` points (LTTB), streamed
     /// from the blocks in one read (memory stays at a block and two buckets however many
     /// readings the range holds), the pending readings merged in as they fall.
@@ -127,6 +117,8 @@ public struct TelemetryReader: Sendable {
         // Pending first, then storage: a reading written to the blocks in between is in one or both.
         let recent = pending?.samples(of: id, from: from, to: to) ?? []
         return try await pool.read { db in
+            // (A pending reading written to its block in between counts twice: close enough to
+            // size the buckets.)
             var stream = LTTBStream(count: try BlockStore.count(series: id, from: from, to: to, db) + recent.count,
                                     threshold: threshold)
             var j = 0
@@ -134,6 +126,7 @@ public struct TelemetryReader: Sendable {
                 while j < recent.count && recent[j].time < s.time { stream.add(recent[j]); j += 1 }
                 if j < recent.count && recent[j].time == s.time { j += 1 }   // stored and pending: once
                 stream.add(s)
+                return true
             }
             while j < recent.count { stream.add(recent[j]); j += 1 }
             return stream.finish()

@@ -36,17 +36,9 @@ enum JournalTable {
     /// during the call only).
     static func forEachRow(after id: Int64, _ db: Database, _ body: (Int64, UnsafeRawBufferPointer) throws -> Void) throws {
         let rows = try db.cachedStatement(sql: "SELECT id, readings FROM rollup_journal WHERE id > ? ORDER BY id")
-        let h = rows.sqliteStatement
-        sqlite3_reset(h)
-        sqlite3_bind_int64(h, 1, id)
-        defer { sqlite3_reset(h) }
-        while true {
-            let rc = sqlite3_step(h)
-            if rc == SQLITE_DONE { return }
-            guard rc == SQLITE_ROW else {
-                throw DatabaseError(resultCode: ResultCode(rawValue: rc),
-                                    message: String(cString: sqlite3_errmsg(db.sqliteConnection)), sql: rows.sql)
-            }
+        try FastStep.forEachRow(rows, db) { h in
+            sqlite3_bind_int64(h, 1, id)
+        } row: { h in
             try body(sqlite3_column_int64(h, 0),
                      UnsafeRawBufferPointer(start: sqlite3_column_blob(h, 1), count: Int(sqlite3_column_bytes(h, 1))))
         }

@@ -50,9 +50,13 @@ public final class RollupMerger: @unchecked Sendable {
     /// already, summed by key until the next coarse merge.
     private var deferred: [BucketKey: Bucket] = [:]
     /// The merger thread's own, per tier and series index: buckets up to this start are
-    /// sealed in rollup blocks (`RollupBlockStore`), later ones are rows; and the newest row
-    /// start upserted this run. A delta at or before `sealedUpTo` merges into the blocks.
+    /// sealed in rollup blocks (`RollupBlockStore`), later ones are rows (`notLookedUp`: read
+    /// from the blocks at the series' first delta of the run); and the newest row start
+    /// upserted this run. A delta at or before `sealedUpTo` merges into the blocks.
     private var sealedUpTo: [[EpochMillis]] = Array(repeating: [], count: Tier.allCases.count)
+    private static let notLookedUp = EpochMillis.min
+    /// `sealedUpTo` of a series with no block.
+    private static let nothingSealed = EpochMillis.min + 1
     private var newestRow: [[EpochMillis]] = Array(repeating: [], count: Tier.allCases.count)
     /// Per tier and series index, about how many rows the head holds: the new rows since the
     /// last seal (a row after the newest is new; a late one is not counted).
@@ -104,9 +108,6 @@ public final class RollupMerger: @unchecked Sendable {
         let state = try db.read { try Row.fetchOne($0, sql: "SELECT journal_upto, minute_upto FROM merge_state WHERE id = 1") }
         merged = state?[0] ?? 0
         minuteMerged = max(merged, state?[1] ?? 0)
-        for (tier, series, start) in try db.read({ try RollupBlockStore.newestStarts($0) }) {
-            Self.set(&sealedUpTo[tier.rawValue], series.index, start, fill: .min)
-        }
         running = true
         NamedThread.start("rollup-merge", background: true) { [self] in run() }
     }
@@ -290,12 +291,15 @@ public final class RollupMerger: @unchecked Sendable {
                            arguments: [allUpTo, minuteUpTo])
         }
         for (tier, series, newest, added) in rowsTouched {
-            Self.set(&newestRow[tier.rawValue], series.index, newest, fill: .min)
-            Self.setCount(&headRows[tier.rawValue], series.index, Self.getCount(headRows[tier.rawValue], series.index) + added)
+            let t = tier.rawValue, i = series.index
+            Self.set(&newestRow[t], i, max(Self.get(newestRow[t], i, or: .min), newest), missing: .min)
+            Self.set(&headRows[t], i, Self.get(headRows[t], i, or: 0) + added, missing: 0)
         }
         for (tier, series, upTo) in sealing {
-            Self.set(&sealedUpTo[tier.rawValue], series.index, upTo, fill: .min)
-            Self.setCount(&headRows[tier.rawValue], series.index, Int32(Self.headBuckets))
+            let t = tier.rawValue, i = series.index
+            // Never back: every bucket up to the old mark is in a block already.
+            Self.set(&sealedUpTo[t], i, max(Self.get(sealedUpTo[t], i, or: Self.notLookedUp), upTo), missing: Self.notLookedUp)
+            Self.set(&headRows[t], i, Int32(Self.headBuckets), missing: 0)
         }
         if flush {
             deferred.removeAll(keepingCapacity: true)
@@ -318,7 +322,7 @@ public final class RollupMerger: @unchecked Sendable {
             let key = deltas[i].key
             var end = i
             while end < deltas.endIndex && deltas[end].key.tier == key.tier && deltas[end].key.series == key.series { end += 1 }
-            let sealed = Self.get(sealedUpTo[key.tier.rawValue], key.series.index)
+            let sealed = try sealedStart(key.tier, key.series, db)
             var split = i
             while split < end && deltas[split].key.start <= sealed { split += 1 }
             if split > i {
@@ -326,7 +330,7 @@ public final class RollupMerger: @unchecked Sendable {
                                            tier: key.tier, series: key.series, db)
             }
             if split < end {
-                let newest = Self.get(newestRow[key.tier.rawValue], key.series.index)
+                let newest = Self.get(newestRow[key.tier.rawValue], key.series.index, or: .min)
                 var added: Int32 = 0
                 for d in deltas[split..<end] {
                     try upsert(d.key, d.bucket)
@@ -343,18 +347,16 @@ public final class RollupMerger: @unchecked Sendable {
     private func sealDue(_ db: Database) throws -> [(tier: Tier, series: SeriesID, upTo: EpochMillis)] {
         var out: [(tier: Tier, series: SeriesID, upTo: EpochMillis)] = []
         for (tier, series, newest, added) in rowsTouched
-        where Self.getCount(headRows[tier.rawValue], series.index) + added >= Self.sealRows {
-            let upTo = max(newest, Self.get(newestRow[tier.rawValue], series.index)) - Self.headBuckets * tier.widthMillis
+        where Self.get(headRows[tier.rawValue], series.index, or: 0) + added >= Self.sealRows {
+            let upTo = max(newest, Self.get(newestRow[tier.rawValue], series.index, or: .min)) - Self.headBuckets * tier.widthMillis
             try seal(tier, series, upTo: upTo, db)
             out.append((tier, series, upTo))
         }
         return out
     }
 
-    /// Moves the rows of `tier` and `series` with start at or before `upTo` into its blocks;
-    /// returns the newest start it moved (nil: none).
-    @discardableResult
-    private func seal(_ tier: Tier, _ series: SeriesID, upTo: EpochMillis, _ db: Database) throws -> EpochMillis? {
+    /// Moves the rows of `tier` and `series` with start at or before `upTo` into its blocks.
+    private func seal(_ tier: Tier, _ series: SeriesID, upTo: EpochMillis, _ db: Database) throws {
         let rows = try db.cachedStatement(sql: """
             SELECT t, cnt, total, lo, hi, first_t, first_v, last_t, last_v FROM \(tier.table)
             WHERE series_id = ? AND t <= ? ORDER BY t
@@ -362,28 +364,19 @@ public final class RollupMerger: @unchecked Sendable {
         // Read through the C API (the columns are NOT NULL): a GRDB Row a bucket was a fifth
         // of the merger's time.
         var buckets: [(start: EpochMillis, bucket: Bucket)] = []
-        let h = rows.sqliteStatement
-        sqlite3_reset(h)
-        sqlite3_bind_int64(h, 1, Int64(series.rawValue))
-        sqlite3_bind_int64(h, 2, upTo)
-        defer { sqlite3_reset(h) }
-        while true {
-            let rc = sqlite3_step(h)
-            if rc == SQLITE_DONE { break }
-            guard rc == SQLITE_ROW else {
-                throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(db.sqliteConnection)),
-                                    sql: rows.sql)
-            }
+        try FastStep.forEachRow(rows, db) { h in
+            sqlite3_bind_int64(h, 1, Int64(series.rawValue))
+            sqlite3_bind_int64(h, 2, upTo)
+        } row: { h in
             buckets.append((sqlite3_column_int64(h, 0),
                             Bucket(count: sqlite3_column_int64(h, 1), sum: sqlite3_column_double(h, 2),
                                    min: sqlite3_column_double(h, 3), max: sqlite3_column_double(h, 4),
                                    firstTime: sqlite3_column_int64(h, 5), first: sqlite3_column_double(h, 6),
                                    lastTime: sqlite3_column_int64(h, 7), last: sqlite3_column_double(h, 8))))
         }
-        guard let newest = buckets.last?.start else { return nil }
+        guard !buckets.isEmpty else { return }
         try RollupBlockStore.merge(buckets, tier: tier, series: series, db)
         try db.execute(sql: "DELETE FROM \(tier.table) WHERE series_id = ? AND t <= ?", arguments: [series.rawValue, upTo])
-        return newest
     }
 
     /// Seals every row of every tier whose bucket starts `headBuckets` buckets or more before
@@ -398,28 +391,27 @@ public final class RollupMerger: @unchecked Sendable {
             for chunk in stride(from: 0, to: series.count, by: 500) {
                 let part = series[chunk..<min(chunk + 500, series.count)]
                 let upTo = now - Self.headBuckets * tier.widthMillis - 1
-                let newest = try db.write { db in try part.map { try seal(tier, $0, upTo: upTo, db) } }
-                for (s, n) in zip(part, newest) {
-                    if let n { Self.set(&sealedUpTo[tier.rawValue], s.index, n, fill: .min) }
-                }
+                try db.write { db in for s in part { try seal(tier, s, upTo: upTo, db) } }
             }
         }
     }
 
-    @inline(__always)
-    static func get(_ a: [EpochMillis], _ i: Int) -> EpochMillis { i < a.count ? a[i] : .min }
-
-    @inline(__always)
-    static func getCount(_ a: [Int32], _ i: Int) -> Int32 { i < a.count ? a[i] : 0 }
-
-    static func setCount(_ a: inout [Int32], _ i: Int, _ v: Int32) {
-        if i >= a.count { a.append(contentsOf: repeatElement(0, count: i + 1 - a.count)) }
-        a[i] = v
+    /// `sealedUpTo` of `tier` and `series`, looked up in its blocks the first time this run.
+    private func sealedStart(_ tier: Tier, _ series: SeriesID, _ db: Database) throws -> EpochMillis {
+        let known = Self.get(sealedUpTo[tier.rawValue], series.index, or: Self.notLookedUp)
+        guard known == Self.notLookedUp else { return known }
+        let start = try RollupBlockStore.newestStart(tier: tier, series: series, db) ?? Self.nothingSealed
+        Self.set(&sealedUpTo[tier.rawValue], series.index, start, missing: Self.notLookedUp)
+        return start
     }
 
-    static func set(_ a: inout [EpochMillis], _ i: Int, _ v: EpochMillis, fill: EpochMillis) {
-        if i >= a.count { a.append(contentsOf: repeatElement(fill, count: i + 1 - a.count)) }
-        a[i] = max(a[i], v)
+    /// Per-series arrays indexed by series index, grown on demand (`missing` for the rest).
+    @inline(__always)
+    static func get<T>(_ a: [T], _ i: Int, or missing: T) -> T { i < a.count ? a[i] : missing }
+
+    static func set<T>(_ a: inout [T], _ i: Int, _ v: T, missing: T) {
+        if i >= a.count { a.append(contentsOf: repeatElement(missing, count: i + 1 - a.count)) }
+        a[i] = v
     }
 
     /// Key order (tier, series, bucket): consecutive upserts land on the same or the next
