@@ -71,6 +71,34 @@ import Testing
         #expect(try ConfigLoader.parse("storage: {accept_age: 1h, raw_retention: 1h}", file: "d.yaml").storage.rawRetentionMillis == 3_600_000)
     }
 
+    /// Each rollup tier has its own retention (`forever` allowed), at least `accept_age`;
+    /// by default the minutes are kept two years and the coarser tiers forever.
+    @Test func rollupRetentionPerTier() throws {
+        let d = try ConfigLoader.parse("storage: {accept_age: 30d}", file: "d.yaml").storage.rollupRetentionMillis
+        #expect(d == [.minute: 730 * 86_400_000, .quarterHour: nil, .hour: nil, .day: nil])
+        let c = try ConfigLoader.parse("""
+            storage:
+              rollup_retention: {1m: 90d, 15m: 1000d, 1d: forever}
+            """, file: "c.yaml").storage.rollupRetentionMillis
+        #expect(c == [.minute: 90 * 86_400_000, .quarterHour: 1000 * 86_400_000, .hour: nil, .day: nil])
+        #expect {
+            _ = try ConfigLoader.parse("""
+                storage:
+                  accept_age: 30d
+                  rollup_retention:
+                    1m: 7d
+                    1h: soon
+                    5m: 1d
+                """, file: "r.yaml")
+        } throws: { error in
+            (error as? ConfigProblems)?.problems.map(\.description) == [
+                "r.yaml:4: rollup_retention 1m (7d) must be at least accept_age (30d): a reading that late still updates its buckets",
+                "r.yaml:5: rollup_retention 1h: bad duration 'soon' (use e.g. 90d, 2w, or forever)",
+                "r.yaml:6: unknown key '5m' in storage.rollup_retention",
+            ]
+        }
+    }
+
     @Test func derivedSection() throws {
         let c = try ConfigLoader.parse("""
             province: {region: 3}

@@ -15,9 +15,10 @@ import Testing
         let store = try TelemetryStore(pool: pool, timeZone: zone)
         var rng = SplitMix64(seed: 5)
         let names = try ["v-1/temp_c", "v-2/temp_c", "v-2/rh_pct"].map { try SeriesName(parsing: $0) }
-        // Two days of 20 s readings, shuffled, with repeats: the store dedupes them.
-        var readings = (0..<8_640).flatMap { i in
-            names.map { Reading(series: $0, time: 1_795_000_000_000 + EpochMillis(i) * 20_000, value: Double(rng.next(below: 400)) / 4) }
+        // Two days of 10 s readings (so every tier is stored), shuffled, with repeats: the
+        // store dedupes them.
+        var readings = (0..<17_280).flatMap { i in
+            names.map { Reading(series: $0, time: 1_795_000_000_000 + EpochMillis(i) * 10_000, value: Double(rng.next(below: 400)) / 4) }
         }
         readings += readings.prefix(500)
         readings.shuffle(using: &rng)
@@ -31,9 +32,10 @@ import Testing
         let verifier = RollupVerifier(reader: TelemetryReader(pool: pool, timeZone: zone), timeZone: zone)
         let clean = try await verifier.verify(from: 0)
         #expect(clean.isExact)
-        #expect(clean.series == 3 && clean.readings == 3 * 8_640)
-        #expect(clean.readingsByMetric == ["temp_c": 2 * 8_640, "rh_pct": 8_640])
-        let times = (0..<8_640).map { 1_795_000_000_000 + EpochMillis($0) * 20_000 }
+        #expect(clean.series == 3 && clean.readings == 3 * 17_280)
+        #expect(clean.readingsByMetric == ["temp_c": 2 * 17_280, "rh_pct": 17_280])
+        #expect(clean.fromRaw.isEmpty)
+        let times = (0..<17_280).map { 1_795_000_000_000 + EpochMillis($0) * 10_000 }
         #expect(clean.buckets[.minute] == 3 * Set(times.map { $0 / 60_000 }).count)
         #expect(clean.buckets[.hour] == 3 * Set(times.map { $0 / 3_600_000 }).count)
 

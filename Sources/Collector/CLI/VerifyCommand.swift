@@ -65,7 +65,10 @@ struct VerifyCommand: AsyncParsableCommand {
             waiting = try store.journalReadingCount(after: store.derivedUpTo)
             try store.close()
             let reader = TelemetryReader(pool: pool, timeZone: cfg.timezone)
-            report = try await RollupVerifier(reader: reader, timeZone: cfg.timezone).verify(from: horizon, maxReported: maxReport)
+            var tierFrom: [Tier: EpochMillis] = [:]
+            for (tier, keep) in cfg.storage.rollupRetentionMillis { if let keep { tierFrom[tier] = now - keep } }
+            report = try await RollupVerifier(reader: reader, timeZone: cfg.timezone)
+                .verify(from: horizon, tierFrom: tierFrom, maxReported: maxReport)
             if !noDerived && waiting == 0 {
                 derived = try await DerivedCheck(pool: pool, reader: reader, catalogue: catalogue, config: cfg.derived,
                                                  timeZone: cfg.timezone).run(from: horizon, maxReported: maxReport)
@@ -82,7 +85,8 @@ struct VerifyCommand: AsyncParsableCommand {
             }
         }
         for tier in Tier.allCases {
-            print("verify: \(tier): \(report.buckets[tier] ?? 0) buckets, \(report.mismatchCount[tier] ?? 0) differ")
+            let fromRaw = report.fromRaw[tier].map { ", \($0) series answered from raw" } ?? ""
+            print("verify: \(tier): \(report.buckets[tier] ?? 0) buckets\(fromRaw), \(report.mismatchCount[tier] ?? 0) differ")
         }
         for m in report.mismatches { print("verify: MISMATCH \(m)") }
         if let derived {

@@ -137,6 +137,9 @@ struct CollectorConfig: Sendable {
         var path = "data/collector.sqlite"
         var rawRetentionMillis: Int64 = 730 * 86_400_000
         var acceptAgeMillis: Int64 = 30 * 86_400_000
+        /// How long each rollup tier keeps a bucket (nil: forever). Each is at least
+        /// `accept_age`. A tier answered from raw readings (`TierSizing`) follows raw's instead.
+        var rollupRetentionMillis: [Tier: Int64?] = [.minute: 730 * 86_400_000, .quarterHour: nil, .hour: nil, .day: nil]
         var durability: TelemetryDatabase.Durability = .normal
         var ringCapacity = 128
         var quarantineLimit = 10_000

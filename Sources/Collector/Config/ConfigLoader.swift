@@ -299,6 +299,24 @@ enum ConfigLoader {
         } else {
             c.rawRetentionMillis = max(c.rawRetentionMillis, c.acceptAgeMillis)
         }
+        // Each tier at least accept_age: a late reading must find its buckets.
+        let defaultMinute = max(730 * 86_400_000, c.acceptAgeMillis)
+        c.rollupRetentionMillis[.minute] = defaultMinute
+        if let r = m.mapping("rollup_retention") {
+            for tier in Tier.allCases {
+                guard let text = r.string(tier.description) else { continue }
+                if text == "forever" { c.rollupRetentionMillis[tier] = Int64?.none; continue }
+                guard let v = DurationText.millis(text) else {
+                    r.problem(tier.description, "rollup_retention \(tier): bad duration '\(text)' (use e.g. 90d, 2w, or forever)")
+                    continue
+                }
+                if v >= c.acceptAgeMillis { c.rollupRetentionMillis[tier] = v } else {
+                    r.problem(tier.description, "rollup_retention \(tier) (\(DurationText.format(v))) must be at least accept_age "
+                              + "(\(DurationText.format(c.acceptAgeMillis))): a reading that late still updates its buckets")
+                }
+            }
+            r.finish("storage.rollup_retention")
+        }
         if let d = m.string("durability") {
             if let v = TelemetryDatabase.Durability(rawValue: d) { c.durability = v }
             else { m.problem("durability", "durability must be normal or full") }

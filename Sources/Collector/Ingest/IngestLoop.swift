@@ -594,7 +594,8 @@ final class IngestLoop: @unchecked Sendable {
     // MARK: Helpers
 
     /// Once an hour: raw readings older than max(raw_retention, accept_age) go (they are the
-    /// dedupe index, so they stay as long as a reading that old could still be accepted).
+    /// dedupe index, so they stay as long as a reading that old could still be accepted), and
+    /// each rollup tier's buckets older than its retention.
     private func pruneIfDue() {
         let now = clock.now()
         guard now - lastPrune >= 3_600_000 else { return }
@@ -605,6 +606,15 @@ final class IngestLoop: @unchecked Sendable {
             if n > 0 { logger.info("pruned raw readings", metadata: ["deleted": "\(n)", "older_than_days": "\(keep / 86_400_000)"]) }
         } catch {
             logger.warning("pruning raw readings failed; will retry in an hour", metadata: ["error": "\(error)"])
+        }
+        for tier in Tier.allCases {
+            guard let keep = config.storage.rollupRetentionMillis[tier] ?? nil else { continue }
+            do {
+                let n = try store.pruneRollups(tier, before: now - keep)
+                if n > 0 { logger.info("pruned rollup buckets", metadata: ["tier": "\(tier)", "deleted": "\(n)", "older_than_days": "\(keep / 86_400_000)"]) }
+            } catch {
+                logger.warning("pruning rollups failed; will retry in an hour", metadata: ["tier": "\(tier)", "error": "\(error)"])
+            }
         }
     }
 

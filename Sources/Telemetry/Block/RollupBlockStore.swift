@@ -116,6 +116,32 @@ public enum RollupBlockStore {
         return try EpochMillis.fetchOne(newest, arguments: [tier.rawValue, series.rawValue])
     }
 
+    /// Deletes the sealed buckets of `tier` (every series) that start before `before`: blocks
+    /// wholly older go, a block across `before` is written again without its older buckets.
+    /// Returns how many buckets went.
+    static func delete(tier: Tier, before: EpochMillis, _ db: Database) throws -> Int {
+        var gone = try Int.fetchOne(db, sql: "SELECT coalesce(sum(count), 0) FROM rollup_blocks WHERE tier = ? AND last_start < ?",
+                                    arguments: [tier.rawValue, before]) ?? 0
+        try db.execute(sql: "DELETE FROM rollup_blocks WHERE tier = ? AND last_start < ?", arguments: [tier.rawValue, before])
+        let across = try Row.fetchAll(db, sql: """
+            SELECT series_id, first_start, data FROM rollup_blocks WHERE tier = ?1 AND first_start < ?2 AND last_start >= ?2
+            """, arguments: [tier.rawValue, before])
+        for row in across {
+            let series = SeriesID(row[0] as Int32)
+            let first: EpochMillis = row[1]
+            let all = try decode(row[2], tier: tier, series: series, first: first)
+            let kept = all.filter { $0.start >= before }
+            gone += all.count - kept.count
+            try db.execute(sql: "DELETE FROM rollup_blocks WHERE tier = ? AND series_id = ? AND first_start = ?",
+                           arguments: [tier.rawValue, series.rawValue, first])
+            try db.execute(sql: """
+                INSERT INTO rollup_blocks (tier, series_id, first_start, last_start, count, data) VALUES (?, ?, ?, ?, ?, ?)
+                """, arguments: [tier.rawValue, series.rawValue, kept[0].start, kept[kept.count - 1].start, kept.count,
+                                 Data(RollupBlock.encode(kept))])
+        }
+        return gone
+    }
+
     /// How many buckets are sealed, per tier (tests, `collector verify`).
     public static func bucketCount(tier: Tier, _ db: Database) throws -> Int {
         try Int.fetchOne(db, sql: "SELECT coalesce(sum(count), 0) FROM rollup_blocks WHERE tier = ?", arguments: [tier.rawValue]) ?? 0

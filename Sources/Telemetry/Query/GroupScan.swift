@@ -4,7 +4,8 @@ import GRDB
 import GRDBSQLite
 
 /// One grouped rollup query's scan (`TelemetryReader.groupedRollups`): reads rollup rows and
-/// sealed blocks of some series and merges them into per-group buckets. Fixed-width steps keep a flat array
+/// sealed blocks of some series (or their raw readings, where a series does not store the
+/// tier: `TierSizing`) and merges them into per-group buckets. Fixed-width steps keep a flat array
 /// (group x bucket, found by arithmetic); day steps (local days) a map per group.
 struct GroupScan: Sendable {
     let plan: StepPlan
@@ -16,12 +17,19 @@ struct GroupScan: Sendable {
     let groupByID: [Int32]
     let first: EpochMillis
     let slots: Int
+    let days: LocalDays
+    /// Pending readings (not yet in their blocks) of the series answered from raw, read
+    /// before the scan's read began.
+    let recent: [Int32: [Sample]]
 
-    init(plan: StepPlan, lower: EpochMillis, to: EpochMillis, zone: TimeZone, groupCount: Int, groupByID: [Int32]) {
+    init(plan: StepPlan, lower: EpochMillis, to: EpochMillis, days: LocalDays, groupCount: Int, groupByID: [Int32],
+         recent: [Int32: [Sample]] = [:]) {
         self.plan = plan
         self.lower = lower
         self.to = to
-        self.zone = zone
+        self.zone = days.timeZone
+        self.days = days
+        self.recent = recent
         self.groupCount = groupCount
         self.groupByID = groupByID
         first = plan.bucket(lower, timeZone: zone)
@@ -59,11 +67,16 @@ struct GroupScan: Sendable {
                                     min: sqlite3_column_double(handle, 4), max: sqlite3_column_double(handle, 5))
                 add(b, at: sqlite3_column_int64(handle, 1), group: g, to: &out)
             }
-            // The sealed buckets (a bucket is a row or in a block, never both).
+            // The sealed buckets (a bucket is a row or in a block, never both), or the raw
+            // readings (a tier answered from raw has neither).
+            let fromRaw = try TierSizing.fromRaw(plan.tier, among: chunk, db)
             for id in chunk {
                 let g = Int(groupByID[Int(id)])
                 guard g >= 0 else { continue }
-                for (start, b) in try RollupBlockStore.buckets(tier: plan.tier, series: SeriesID(id), from: lower, to: to, db) {
+                let buckets = fromRaw.contains(id)
+                    ? try TierSizing.rawBuckets(plan.tier, series: SeriesID(id), days: days, from: lower, to: to, recent: recent[id] ?? [], db)
+                    : try RollupBlockStore.buckets(tier: plan.tier, series: SeriesID(id), from: lower, to: to, db)
+                for (start, b) in buckets {
                     add(GroupBucket(count: b.count, sum: b.sum, min: b.min, max: b.max), at: start, group: g, to: &out)
                 }
             }

@@ -43,6 +43,9 @@ public struct RollupVerifier: Sendable {
         public var mismatchCount: [Tier: Int] = [:]
         /// The first mismatches found (at most `maxReported`).
         public var mismatches: [Mismatch] = []
+        /// Series whose tier is answered from raw readings (`TierSizing`), per tier: their
+        /// buckets are checked as well, through the same read API.
+        public var fromRaw: [Tier: Int] = [:]
         public var isExact: Bool { mismatchCount.values.allSatisfy { $0 == 0 } }
     }
 
@@ -85,15 +88,19 @@ public struct RollupVerifier: Sendable {
         b = x
     }
 
-    /// Checks every stored series' buckets that start at or after `from`; keeps the first
+    /// Checks every stored series' buckets that start at or after `from` (and, for a tier in
+    /// `tierFrom`, at or after that: a tier kept for less than raw); keeps the first
     /// `maxReported` mismatches in the report (all are counted).
-    public func verify(from: EpochMillis, maxReported: Int = 20) async throws -> Report {
+    public func verify(from: EpochMillis, tierFrom: [Tier: EpochMillis] = [:], maxReported: Int = 20) async throws -> Report {
         let to = EpochMillis.max
         var report = Report()
+        var lower: [EpochMillis] = []
         for tier in Tier.allCases {
             report.buckets[tier] = 0
             report.mismatchCount[tier] = 0
+            lower.append(max(from, tierFrom[tier] ?? from))
         }
+        report.fromRaw = try await reader.pool.read { try TierSizing.counts($0) }
         for info in try await reader.seriesList() {
             report.series += 1
             var recomputed: [Tier: [EpochMillis: Bucket]] = [:]
@@ -105,7 +112,7 @@ public struct RollupVerifier: Sendable {
                     for tier in Tier.allCases {
                         let start = bucketStart(tier, s.time, day: &day)
                         // A day bucket can start before `from` and still hold this reading.
-                        guard start >= from else { continue }
+                        guard start >= lower[tier.rawValue] else { continue }
                         Self.fold(&recomputed[tier, default: [:]][start], time: s.time, value: s.value)
                     }
                 }
@@ -116,8 +123,8 @@ public struct RollupVerifier: Sendable {
             }
             for tier in Tier.allCases {
                 let plan = StepPlan(step: tier.description)!
-                let stored = (try await reader.rollups([info.id], plan: plan, from: from, to: to)[info.id] ?? [:])
-                    .filter { $0.key >= from }
+                let stored = (try await reader.rollups([info.id], plan: plan, from: lower[tier.rawValue], to: to)[info.id] ?? [:])
+                    .filter { $0.key >= lower[tier.rawValue] }
                 let fresh = recomputed[tier] ?? [:]
                 report.buckets[tier, default: 0] += Set(stored.keys).union(fresh.keys).count
                 for start in Set(stored.keys).union(fresh.keys).sorted() {

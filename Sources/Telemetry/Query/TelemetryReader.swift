@@ -28,15 +28,24 @@ public struct TelemetryReader: Sendable {
         }
     }
 
-    /// Rollup buckets of `tier` for many series (rows and sealed blocks), merged into the buckets of `plan`:
-    /// (series, bucket start) -> merged bucket. Reads in chunks of series ids.
+    /// Rollup buckets of `tier` for many series (rows and sealed blocks, or the raw readings
+    /// where a series does not store the tier: `TierSizing`), merged into the buckets of
+    /// `plan`: (series, bucket start) -> merged bucket. Reads in chunks of series ids.
     public func rollups(_ ids: [SeriesID], plan: StepPlan, from: EpochMillis, to: EpochMillis) async throws
         -> [SeriesID: [EpochMillis: Bucket]]
     {
         let lower = bucketStart(plan.tier, from)
         let zone = days.timeZone
+        let days = self.days
         var out: [SeriesID: [EpochMillis: Bucket]] = [:]
         for chunk in stride(from: 0, to: ids.count, by: 500).map({ Array(ids[$0..<min($0 + 500, ids.count)]) }) {
+            // Pending readings first, then storage (as `raw`), for the series answered from raw.
+            let fromRaw = try await pool.read { try TierSizing.fromRaw(plan.tier, among: chunk.map(\.rawValue), $0) }
+            var pendingOf: [Int32: [Sample]] = [:]
+            if let pending {
+                for id in fromRaw { pendingOf[id] = pending.samples(of: SeriesID(id), from: lower, to: .max) }
+            }
+            let recent = pendingOf
             let part = try await pool.read { db -> [SeriesID: [EpochMillis: Bucket]] in
                 var m: [SeriesID: [EpochMillis: Bucket]] = [:]
                 let marks = chunk.map { _ in "?" }.joined(separator: ",")
@@ -50,9 +59,14 @@ public struct TelemetryReader: Sendable {
                     let b = Bucket(count: r[2], sum: r[3], min: r[4], max: r[5], firstTime: r[6], first: r[7], lastTime: r[8], last: r[9])
                     m[SeriesID(r[0]), default: [:]][plan.bucket(r[1], timeZone: zone), default: .empty].merge(b)
                 }
-                // The sealed buckets (a bucket is a row or in a block, never both).
+                // The sealed buckets (a bucket is a row or in a block, never both), or the raw
+                // readings (a tier answered from raw has neither).
+                let fromRaw = try TierSizing.fromRaw(plan.tier, among: chunk.map(\.rawValue), db)
                 for id in chunk {
-                    for (start, b) in try RollupBlockStore.buckets(tier: plan.tier, series: id, from: lower, to: to, db) {
+                    let buckets = fromRaw.contains(id.rawValue)
+                        ? try TierSizing.rawBuckets(plan.tier, series: id, days: days, from: lower, to: to, recent: recent[id.rawValue] ?? [], db)
+                        : try RollupBlockStore.buckets(tier: plan.tier, series: id, from: lower, to: to, db)
+                    for (start, b) in buckets {
                         m[id, default: [:]][plan.bucket(start, timeZone: zone), default: .empty].merge(b)
                     }
                 }
@@ -77,8 +91,16 @@ public struct TelemetryReader: Sendable {
         // Series ids are small and dense (assigned in order), so a plain array maps them.
         var groupByID = [Int32](repeating: -1, count: Int(maxID) + 1)
         for (id, g) in groupOf { groupByID[Int(id.rawValue)] = Int32(g) }
-        let scan = GroupScan(plan: plan, lower: bucketStart(plan.tier, from), to: to, zone: days.timeZone,
-                             groupCount: groupCount, groupByID: groupByID)
+        let lower = bucketStart(plan.tier, from)
+        var recent: [Int32: [Sample]] = [:]
+        if let pending {
+            // Pending readings first, then storage (as `raw`), for the series answered from raw.
+            for id in try await pool.read({ try TierSizing.fromRaw(plan.tier, among: ids, $0) }) {
+                recent[id] = pending.samples(of: SeriesID(id), from: lower, to: .max)
+            }
+        }
+        let scan = GroupScan(plan: plan, lower: lower, to: to, days: days, groupCount: groupCount,
+                             groupByID: groupByID, recent: recent)
         let parts = max(1, min(ProcessInfo.processInfo.activeProcessorCount, ids.count / 250))
         let size = (ids.count + parts - 1) / parts
         let pool = self.pool

@@ -57,6 +57,8 @@ public final class RollupMerger: @unchecked Sendable {
     private static let notLookedUp = EpochMillis.min
     /// `sealedUpTo` of a series with no block.
     private static let nothingSealed = EpochMillis.min + 1
+    /// `sealedUpTo` of a tier the series does not store (`TierSizing`): its deltas are dropped.
+    private static let answeredFromRaw = EpochMillis.max
     private var newestRow: [[EpochMillis]] = Array(repeating: [], count: Tier.allCases.count)
     /// Per tier and series index, about how many rows the head holds: the new rows since the
     /// last seal (a row after the newest is new; a late one is not counted).
@@ -260,7 +262,7 @@ public final class RollupMerger: @unchecked Sendable {
         }
         let minuteUpTo = max(minuteMerged, job.upTo)
         let allUpTo = flush ? minuteUpTo : merged
-        var sealing: [(tier: Tier, series: SeriesID, upTo: EpochMillis)] = []
+        var sealing: [(tier: Tier, series: SeriesID, upTo: EpochMillis?)] = []
         rowsTouched.removeAll(keepingCapacity: true)
         try db.write { db in
             var statements: [Statement] = []
@@ -297,8 +299,11 @@ public final class RollupMerger: @unchecked Sendable {
         }
         for (tier, series, upTo) in sealing {
             let t = tier.rawValue, i = series.index
-            // Never back: every bucket up to the old mark is in a block already.
-            Self.set(&sealedUpTo[t], i, max(Self.get(sealedUpTo[t], i, or: Self.notLookedUp), upTo), missing: Self.notLookedUp)
+            // Never back: every bucket up to the old mark is in a block already (and a tier
+            // answered from raw stays so: its mark is the largest).
+            if let upTo {
+                Self.set(&sealedUpTo[t], i, max(Self.get(sealedUpTo[t], i, or: Self.notLookedUp), upTo), missing: Self.notLookedUp)
+            }
             Self.set(&headRows[t], i, Int32(Self.headBuckets), missing: 0)
         }
         if flush {
@@ -323,6 +328,11 @@ public final class RollupMerger: @unchecked Sendable {
             var end = i
             while end < deltas.endIndex && deltas[end].key.tier == key.tier && deltas[end].key.series == key.series { end += 1 }
             let sealed = try sealedStart(key.tier, key.series, db)
+            if sealed == Self.answeredFromRaw {
+                // Not stored: readers aggregate this tier from the raw readings.
+                i = end
+                continue
+            }
             var split = i
             while split < end && deltas[split].key.start <= sealed { split += 1 }
             if split > i {
@@ -343,20 +353,24 @@ public final class RollupMerger: @unchecked Sendable {
     }
 
     /// In the merge's transaction: the rows of each series this merge touched, where the
-    /// head holds `sealRows`, sealed but for the newest `headBuckets`.
-    private func sealDue(_ db: Database) throws -> [(tier: Tier, series: SeriesID, upTo: EpochMillis)] {
-        var out: [(tier: Tier, series: SeriesID, upTo: EpochMillis)] = []
+    /// head holds `sealRows`, sealed but for the newest `headBuckets`. Each with its new
+    /// sealed mark (nil: nothing sealed).
+    private func sealDue(_ db: Database) throws -> [(tier: Tier, series: SeriesID, upTo: EpochMillis?)] {
+        var out: [(tier: Tier, series: SeriesID, upTo: EpochMillis?)] = []
         for (tier, series, newest, added) in rowsTouched
         where Self.get(headRows[tier.rawValue], series.index, or: 0) + added >= Self.sealRows {
             let upTo = max(newest, Self.get(newestRow[tier.rawValue], series.index, or: .min)) - Self.headBuckets * tier.widthMillis
-            try seal(tier, series, upTo: upTo, db)
-            out.append((tier, series, upTo))
+            out.append((tier, series, try seal(tier, series, upTo: upTo, db)))
         }
         return out
     }
 
     /// Moves the rows of `tier` and `series` with start at or before `upTo` into its blocks.
-    private func seal(_ tier: Tier, _ series: SeriesID, upTo: EpochMillis, _ db: Database) throws {
+    /// At the tier's first seal it first decides whether the series keeps the tier
+    /// (`TierSizing`, from those rows): if not, every row of it goes and it is answered from
+    /// the raw readings. Returns the new sealed mark (`answeredFromRaw` for a tier dropped),
+    /// nil when nothing was sealed (no rows, or too few to decide).
+    private func seal(_ tier: Tier, _ series: SeriesID, upTo: EpochMillis, _ db: Database) throws -> EpochMillis? {
         let rows = try db.cachedStatement(sql: """
             SELECT t, cnt, total, lo, hi, first_t, first_v, last_t, last_v FROM \(tier.table)
             WHERE series_id = ? AND t <= ? ORDER BY t
@@ -374,9 +388,19 @@ public final class RollupMerger: @unchecked Sendable {
                                    firstTime: sqlite3_column_int64(h, 5), first: sqlite3_column_double(h, 6),
                                    lastTime: sqlite3_column_int64(h, 7), last: sqlite3_column_double(h, 8))))
         }
-        guard !buckets.isEmpty else { return }
+        guard !buckets.isEmpty else { return nil }
+        if try sealedStart(tier, series, db) == Self.nothingSealed {
+            switch TierSizing.keeps(tier, buckets: buckets.lazy.map(\.bucket)) {
+            case nil: return nil
+            case false?:
+                try TierSizing.answerFromRaw(tier, series: series, db)
+                return Self.answeredFromRaw
+            case true?: break
+            }
+        }
         try RollupBlockStore.merge(buckets, tier: tier, series: series, db)
         try db.execute(sql: "DELETE FROM \(tier.table) WHERE series_id = ? AND t <= ?", arguments: [series.rawValue, upTo])
+        return upTo
     }
 
     /// Seals every row of every tier whose bucket starts `headBuckets` buckets or more before
@@ -391,16 +415,29 @@ public final class RollupMerger: @unchecked Sendable {
             for chunk in stride(from: 0, to: series.count, by: 500) {
                 let part = series[chunk..<min(chunk + 500, series.count)]
                 let upTo = now - Self.headBuckets * tier.widthMillis - 1
-                try db.write { db in for s in part { try seal(tier, s, upTo: upTo, db) } }
+                try db.write { db in for s in part { _ = try seal(tier, s, upTo: upTo, db) } }
             }
         }
     }
 
-    /// `sealedUpTo` of `tier` and `series`, looked up in its blocks the first time this run.
+    /// Deletes the buckets of `tier` that start before `before` (rows and sealed buckets, of
+    /// every series) in one transaction on the merger's connection; returns how many went.
+    /// Callable from any thread: the connection's writes take turns with the merges.
+    @discardableResult
+    public func prune(_ tier: Tier, before: EpochMillis) throws -> Int {
+        try db.write { db in
+            try db.execute(sql: "DELETE FROM \(tier.table) WHERE t < ?", arguments: [before])
+            return db.changesCount + (try RollupBlockStore.delete(tier: tier, before: before, db))
+        }
+    }
+
+    /// `sealedUpTo` of `tier` and `series`, looked up the first time this run (in its blocks,
+    /// and whether the tier is answered from raw).
     private func sealedStart(_ tier: Tier, _ series: SeriesID, _ db: Database) throws -> EpochMillis {
         let known = Self.get(sealedUpTo[tier.rawValue], series.index, or: Self.notLookedUp)
         guard known == Self.notLookedUp else { return known }
-        let start = try RollupBlockStore.newestStart(tier: tier, series: series, db) ?? Self.nothingSealed
+        let start = try TierSizing.isFromRaw(tier, series: series, db) ? Self.answeredFromRaw
+            : try RollupBlockStore.newestStart(tier: tier, series: series, db) ?? Self.nothingSealed
         Self.set(&sealedUpTo[tier.rawValue], series.index, start, missing: Self.notLookedUp)
         return start
     }

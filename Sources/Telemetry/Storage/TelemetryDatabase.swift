@@ -274,6 +274,9 @@ public enum TelemetryDatabase {
         m.registerMigration("r3: sealed rollup blocks") { db in
             try RollupBlockStore.createTable(db)
         }
+        m.registerMigration("r4: tiers answered from raw readings") { db in
+            try TierSizing.createTable(db)
+        }
         return m
     }
 }

@@ -577,6 +577,13 @@ public final class TelemetryStore {
         return deleted
     }
 
+    /// Deletes the buckets of `tier` that start before `before` (every series; rows and
+    /// sealed blocks, in the rollups file); returns how many went.
+    @discardableResult
+    public func pruneRollups(_ tier: Tier, before: EpochMillis) throws -> Int {
+        try merger.prune(tier, before: before)
+    }
+
     private func saveNewSeries(_ db: Database, now: EpochMillis) throws {
         guard !registry.unsaved.isEmpty else { return }
         let stmt = try db.cachedStatement(sql: """
