@@ -17,8 +17,10 @@ import Testing
     }
 
     @Test func theRuleFindsTheSeriesInterval() {
-        // Too few rows to tell.
-        #expect(TierSizing.keeps(.minute, buckets: Self.rows(15, width: 60_000, perBucket: 6, interval: 10_000)) == nil)
+        // Too few rows to drop a tier; enough to keep one.
+        #expect(TierSizing.keeps(.minute, buckets: Self.rows(15, width: 60_000, perBucket: 1, interval: 0)) == nil)
+        #expect(TierSizing.keeps(.minute, buckets: Self.rows(15, width: 60_000, perBucket: 3, interval: 20_000)) == nil)
+        #expect(TierSizing.keeps(.minute, buckets: Self.rows(3, width: 60_000, perBucket: 6, interval: 10_000)) == true)
         // A 15-minute series: one reading a minute or a quarter (no spacing shown), four an hour.
         #expect(TierSizing.keeps(.minute, buckets: Self.rows(128, width: 60_000, perBucket: 1, interval: 0)) == false)
         #expect(TierSizing.keeps(.quarterHour, buckets: Self.rows(128, width: 900_000, perBucket: 1, interval: 0)) == false)

@@ -8,8 +8,8 @@ import GRDB
 /// ```
 /// sample_blocks(series_id, first_t, last_t, count, data)  PRIMARY KEY (series_id, first_t)
 /// ```
-/// Blocks of a series do not overlap and hold at most `maxSamplesPerBlock` samples each, with
-/// distinct times. `insert` merges new samples into the blocks their times fall in (a late
+/// Blocks of a series do not overlap and hold at most `maxSamplesPerBlock` samples each (and
+/// about `BlockCutter.maxBytes`: a noisy series' blocks hold fewer), with distinct times. `insert` merges new samples into the blocks their times fall in (a late
 /// reading into an older block), deduplicating exactly: a time already stored keeps its
 /// stored value (the first reading wins, as everywhere in the collector). Every function
 /// works in the caller's transaction.
@@ -203,17 +203,14 @@ public enum BlockStore {
     }
 
     /// Writes `samples` (in time order, distinct times, overlapping no stored block) as new
-    /// blocks of at most `maxSamplesPerBlock`.
+    /// blocks of at most `maxSamplesPerBlock` and about `BlockCutter.maxBytes`.
     private static func write(_ samples: [Sample], series: SeriesID, _ db: Database) throws {
         let insert = try db.cachedStatement(sql: """
             INSERT INTO sample_blocks (series_id, first_t, last_t, count, data) VALUES (?, ?, ?, ?, ?)
             """)
-        var start = 0
-        while start < samples.count {
-            let block = Array(samples[start..<min(start + maxSamplesPerBlock, samples.count)])
-            try insert.execute(arguments: [series.rawValue, block[0].time, block[block.count - 1].time, block.count,
-                                           Data(SampleBlock.encode(block))])
-            start += maxSamplesPerBlock
+        try BlockCutter.cut(samples, maxCount: maxSamplesPerBlock, encode: { SampleBlock.encode(Array($0)) }) { range, bytes in
+            try insert.execute(arguments: [series.rawValue, samples[range.lowerBound].time, samples[range.upperBound - 1].time,
+                                           range.count, Data(bytes)])
         }
     }
 

@@ -10,7 +10,8 @@ import GRDB
 /// rollup_blocks(tier, series_id, first_start, last_start, count, data)
 ///     PRIMARY KEY (tier, series_id, first_start)
 /// ```
-/// Blocks of a tier and series do not overlap and hold at most `maxBucketsPerBlock` buckets.
+/// Blocks of a tier and series do not overlap and hold at most `maxBucketsPerBlock` buckets
+/// (and about `BlockCutter.maxBytes`: some 200 minutes of a 10 s sensor).
 /// Every function works in the caller's transaction.
 public enum RollupBlockStore {
     /// At most this many buckets a block: 8.5 h of minutes, 5 days of quarters.
@@ -80,12 +81,9 @@ public enum RollupBlockStore {
         let insert = try db.cachedStatement(sql: """
             INSERT INTO rollup_blocks (tier, series_id, first_start, last_start, count, data) VALUES (?, ?, ?, ?, ?, ?)
             """)
-        var start = 0
-        while start < merged.count {
-            let block = Array(merged[start..<min(start + maxBucketsPerBlock, merged.count)])
-            try insert.execute(arguments: [tier.rawValue, series.rawValue, block[0].start, block[block.count - 1].start,
-                                           block.count, Data(RollupBlock.encode(block))])
-            start += maxBucketsPerBlock
+        try BlockCutter.cut(merged, maxCount: maxBucketsPerBlock, encode: { RollupBlock.encode(Array($0)) }) { range, bytes in
+            try insert.execute(arguments: [tier.rawValue, series.rawValue, merged[range.lowerBound].start,
+                                           merged[range.upperBound - 1].start, range.count, Data(bytes)])
         }
     }
 

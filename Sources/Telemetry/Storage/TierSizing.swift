@@ -25,19 +25,20 @@ import GRDB
 public enum TierSizing {
     /// A tier is stored where its width holds at least this many of the series' intervals.
     public static let minReadingsPerBucket: Int64 = 4
-    /// The choice waits for at least this many rows.
+    /// Dropping a tier waits for at least this many rows.
     public static let minBucketsToDecide = 16
 
     /// Whether `tier` is worth storing for a series whose rows of it are `buckets`; nil when
-    /// there are too few to tell.
+    /// there are too few to tell. Rows that show a short enough interval settle it at once;
+    /// dropping a tier waits for `minBucketsToDecide` rows.
     public static func keeps(_ tier: Tier, buckets: some Collection<Bucket>) -> Bool? {
         if tier == .day { return true }
-        guard buckets.count >= minBucketsToDecide else { return nil }
         var interval = Int64.max
         for b in buckets where b.count >= 2 {
             interval = min(interval, (b.lastTime - b.firstTime) / (b.count - 1))
         }
-        return interval <= tier.widthMillis / minReadingsPerBucket
+        if interval <= tier.widthMillis / minReadingsPerBucket { return true }
+        return buckets.count >= minBucketsToDecide ? false : nil
     }
 
     /// Creates the table (in a migration of the rollups file).
