@@ -28,15 +28,9 @@ final class IngestLoop: @unchecked Sendable {
     private let client: MosquittoClient
     /// Alerts leave on a connection of their own.
     private let publisher: AlertPublisher
-    private let decoder = PayloadDecoder()
     private let stopRequested = Atomic<Bool>(false)
-    private let wakeRead: Int32
-    private let wakeWrite: Int32
+    private let wake: WakePipe
     private let statusTopic: String
-    /// Parsed topic patterns, one per subscription.
-    private let patterns: [TopicPattern]
-    /// Catalogued sensor ids, when unregistered sensors are refused.
-    private var registeredOnly: Set<String>?
     private let pendingReload = Mutex<(Catalogue, [Rule])?>(nil)
     private let sessionExpiry: UInt32?
 
@@ -47,31 +41,14 @@ final class IngestLoop: @unchecked Sendable {
     private var rawWriteFailing = false
     private var batch = IngestBatch()
     private var batchMessages = 0
-    /// At most this many readings a commit (with `mqtt.max_batch_messages`): packs of many
-    /// readings make short transactions too, so PUBACKs and alerts are not held back long.
-    static let maxBatchReadings = 20_000
+    private var policy: BatchPolicy
+    private var admission: MessageAdmission
+    private var carry = DerivedCarry()
+    private var pruner: RetentionPruner
     /// The "offline" status publish that `finish()` waits for the broker to acknowledge.
     private var awaitedMid: Int32?
     private var batchStarted = ContinuousClock.now
-    private var scratch: [Reading] = []
     private var logBudget = LogBudget()
-    /// New series the network may still create (`limits.new_series_per_minute`).
-    private var newSeries: NewSeriesBudget
-    private var lastPrune: EpochMillis = 0
-    /// Under load, commits keep their rollup deltas (`TelemetryStore.RollupMode.keep`): they go
-    /// to the merger when the socket has nothing more to read, and at least this often.
-    static let maxHandOffDelay: Duration = .milliseconds(200)
-    /// Nothing read from the broker for this long: the link is idle.
-    static let idleAfter: Duration = .seconds(1)
-    private var lastRead = ContinuousClock.now
-    private var lastHandOff = ContinuousClock.now
-    /// Derived readings taken from the alert worker and not yet committed, and the journal row
-    /// up to which their inputs' derived readings are in them or committed (the store's
-    /// derived watermark, written with them).
-    private var derivedCarry: [Reading] = []
-    private var derivedUpTo: Int64?
-    /// Whether `derivedCarry` is bound into `batch` (the watermark may go only with them).
-    private var carryInBatch = false
     /// Fault injection for the tests (`COLLECTOR_FAULT_STOP_AFTER_COMMITS=N`, debug builds only):
     /// after the Nth commit of MQTT messages, before their PUBACKs leave, the process stops
     /// itself (SIGSTOP), so a test can kill it exactly inside the commit-to-acknowledgement window.
@@ -84,7 +61,9 @@ final class IngestLoop: @unchecked Sendable {
     init(config: CollectorConfig, catalogue: Catalogue, store: TelemetryStore, alerts: AlertStage, status: CollectorStatus, metrics: IngestMetrics,
          clock: any WallClock, logger: Logger) throws {
         self.config = config
-        newSeries = NewSeriesBudget(perMinute: config.limits.newSeriesPerMinute)
+        policy = BatchPolicy(maxMessages: config.mqtt.maxBatchMessages, now: .now)
+        admission = MessageAdmission(config: config, catalogue: catalogue)
+        pruner = RetentionPruner(storage: config.storage)
         self.store = store
         self.status = status
         self.metrics = metrics
@@ -92,28 +71,16 @@ final class IngestLoop: @unchecked Sendable {
         self.logger = logger
         let m = config.mqtt
         statusTopic = "collectors/\(m.clientID)/status"
-        patterns = m.subscriptions.map(\.pattern)
-        registeredOnly = config.unregisteredSensors == .reject ? Set(catalogue.sensors.map(\.id)) : nil
         sessionExpiry = m.protocolVersion == .v5 ? m.sessionExpirySeconds : nil
         client = try MosquittoClient(clientID: m.clientID, cleanSession: m.cleanSession, events: events)
         try client.configure(m)
         try client.setWill(topic: statusTopic, payload: "offline", qos: 1, retain: true)
         if m.url.tls && m.tlsInsecure { logger.warning("mqtt.tls_insecure is set: the broker's certificate is NOT verified") }
         publisher = try AlertPublisher(config: m, logger: logger)
-        var fds: [Int32] = [0, 0]
-        guard pipe(&fds) == 0 else { throw StartupError("cannot create the wake-up pipe") }
-        for fd in fds {
-            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
-            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-        }
-        wakeRead = fds[0]
-        wakeWrite = fds[1]
-        let wake = fds[1]
+        let wake = try WakePipe()
+        self.wake = wake
         self.alerts = AlertWorker(stage: alerts, samples: RecentSamples(pool: store.pool, pending: store.rawPending, capacity: config.storage.ringCapacity),
-                                  clock: clock) {
-            var b: UInt8 = 1
-            _ = write(wake, &b, 1)
-        }
+                                  clock: clock) { wake.wake() }
         self.alerts.queueDepth = { metrics.alertQueue.set(to: Double($0)) }
         let backlog = metrics.rollupBacklog
         store.observeRollupBacklog { backlog.set(to: Double($0)) }
@@ -142,16 +109,10 @@ final class IngestLoop: @unchecked Sendable {
         events.onPublish = { [unowned self] mid in if mid == awaitedMid { awaitedMid = nil } }
     }
 
-    deinit {
-        close(wakeRead)
-        close(wakeWrite)
-    }
-
     /// A new catalogue and rules (SIGHUP), applied by the loop between two batches.
     func reload(catalogue: Catalogue, rules: [Rule]) {
         pendingReload.withLock { $0 = (catalogue, rules) }
-        var b: UInt8 = 1
-        _ = write(wakeWrite, &b, 1)
+        wake.wake()
     }
 
     /// A new cap on the database files (SIGHUP after `storage.max_size` changed): applied to
@@ -163,15 +124,14 @@ final class IngestLoop: @unchecked Sendable {
     private func applyReload() {
         guard let (catalogue, rules) = pendingReload.withLock({ p in defer { p = nil }; return p }) else { return }
         link.reloaded(now: .now)   // it may have made room (storage.max_size): a failing store is tried again now
-        registeredOnly = config.unregisteredSensors == .reject ? Set(catalogue.sensors.map(\.id)) : nil
+        admission.catalogueChanged(catalogue)
         alerts.submit(.reload(catalogue, rules, now: clock.now()))
     }
 
     /// Asks the loop to finish: it commits what it holds, lets the PUBACKs out, and returns.
     func requestStop() {
         stopRequested.store(true, ordering: .releasing)
-        var b: UInt8 = 1
-        _ = write(wakeWrite, &b, 1)
+        wake.wake()
     }
 
     /// Runs until `requestStop()`. Call on a dedicated thread.
@@ -185,7 +145,7 @@ final class IngestLoop: @unchecked Sendable {
             if let retryAt = link.retryAt {
                 let wait = ContinuousClock.now.duration(to: retryAt)
                 if wait > .zero {
-                    waitForWake(milliseconds: Int32(min(wait.components.seconds * 1000 + 1, 1000)))
+                    wake.wait(milliseconds: Int32(min(wait.components.seconds * 1000 + 1, 1000)))
                     // Time goes on without the broker: the worker's coverage readings are stored.
                     commitPending()
                     writeRawWhileIdle()
@@ -218,16 +178,16 @@ final class IngestLoop: @unchecked Sendable {
         guard fd >= 0 else { lost("socket closed"); return }
         var events = Int16(POLLIN)
         if client.wantsWrite { events |= Int16(POLLOUT) }
-        var fds = [pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0), pollfd(fd: fd, events: events, revents: 0)]
+        var fds = [pollfd(fd: wake.readEnd, events: Int16(POLLIN), revents: 0), pollfd(fd: fd, events: events, revents: 0)]
         _ = poll(&fds, 2, 1000)
-        if fds[0].revents != 0 { drainWake() }
+        if fds[0].revents != 0 { wake.drain() }
         if fds[1].revents & Int16(POLLIN | POLLHUP | POLLERR) != 0 {
-            lastRead = .now
+            policy.read(now: .now)
             readWhileReadable(fd)
         }
         guard commitPending() else { return }
-        if ContinuousClock.now - lastRead >= Self.idleAfter { writeRawWhileIdle() }
-        pruneIfDue()
+        if policy.isIdle(now: .now) { writeRawWhileIdle() }
+        pruner.runIfDue(now: clock.now(), store: store, logger: logger)
         if link.isDown { return }
         if client.wantsWrite {
             let rc = client.loopWrite()
@@ -242,23 +202,16 @@ final class IngestLoop: @unchecked Sendable {
     @discardableResult
     private func commitPending() -> Bool {
         let (derived, upTo) = alerts.takeDerived()
-        if let upTo { derivedUpTo = max(derivedUpTo ?? upTo, upTo) }
-        // Kept until a commit holds them: a failed commit does not lose them (the broker
-        // redelivers the messages, but nobody redelivers derived readings).
-        // (A commit always follows a bind here, and resets `carryInBatch`: the carry is
-        // never bound twice.)
-        derivedCarry += derived
-        if !derivedCarry.isEmpty && !carryInBatch {
-            let count = derivedCarry.count
-            let dropped = store.bindDerived(&derivedCarry, into: &batch)
-            if dropped > 0 {
-                metrics.derivedDropped.increment(by: Int64(dropped))
-                if logBudget.allow() {
-                    logger.warning("derived readings dropped: their new series would exceed limits.max_series and its reserve for derived series",
-                                   metadata: ["dropped": "\(dropped)", "of": "\(count)", "reserve": "\(store.derivedReserve)"])
-                }
+        carry.take(derived, upTo: upTo)
+        // (A commit always follows a bind here, and settles the carry: it is never bound twice.)
+        let count = carry.readings.count
+        let dropped = carry.bindOnce { store.bindDerived(&$0, into: &batch) }
+        if dropped > 0 {
+            metrics.derivedDropped.increment(by: Int64(dropped))
+            if logBudget.allow() {
+                logger.warning("derived readings dropped: their new series would exceed limits.max_series and its reserve for derived series",
+                               metadata: ["dropped": "\(dropped)", "of": "\(count)", "reserve": "\(store.derivedReserve)"])
             }
-            carryInBatch = !derivedCarry.isEmpty
         }
         guard batchMessages > 0 || !batch.readings.isEmpty else {
             if store.hasUnhandedRollups { handOffRollups() }
@@ -311,7 +264,7 @@ final class IngestLoop: @unchecked Sendable {
                 lost("read failed: \(MosquittoClient.describe(rc))")
                 return
             }
-            if batchMessages >= config.mqtt.maxBatchMessages || batch.readings.count >= Self.maxBatchReadings { return }
+            if policy.isFull(messages: batchMessages, readings: batch.readings.count) { return }
             one[0].revents = 0
             if poll(&one, 1, 0) <= 0 || one[0].revents & Int16(POLLIN | POLLHUP | POLLERR) == 0 { return }
         }
@@ -322,17 +275,13 @@ final class IngestLoop: @unchecked Sendable {
     private func commit() -> Bool {
         alerts.waitForRoom()
         let started = ContinuousClock.now
-        let keep = started - lastHandOff < Self.maxHandOffDelay && socketReadable()
+        let keep = policy.keepsRollups(now: started, socketBusy: socketReadable())
         alerts.commitGate.lock()
         defer { alerts.commitGate.unlock() }
         do {
             // The watermark goes only with the derived readings it covers.
-            let stats = try store.commit(batch, now: clock.now(), rollups: keep ? .keep : .handOff,
-                                         derivedUpTo: derivedCarry.isEmpty || carryInBatch ? derivedUpTo : nil)
-            if carryInBatch {
-                derivedCarry.removeAll()
-                carryInBatch = false
-            }
+            let stats = try store.commit(batch, now: clock.now(), rollups: keep ? .keep : .handOff, derivedUpTo: carry.watermark)
+            carry.committed()
             let committedAt = clock.now()
             var newNames: [SeriesName] = []
             if namesSent < store.registry.count {
@@ -340,7 +289,7 @@ final class IngestLoop: @unchecked Sendable {
                 namesSent = store.registry.count
             }
             alerts.submit(.committed(store.committed, newNames: newNames, now: committedAt, journalID: store.lastJournalID))
-            if !store.hasUnhandedRollups { lastHandOff = ContinuousClock.now }
+            if !store.hasUnhandedRollups { policy.handedOff(now: .now) }
             metrics.commits.increment()
             metrics.lastCommit.set(to: Double(committedAt) / 1000)
             metrics.commitSeconds.record(ContinuousClock.now - started)
@@ -374,7 +323,7 @@ final class IngestLoop: @unchecked Sendable {
             batchMessages = 0
             return true
         } catch {
-            carryInBatch = false   // the batch is dropped; the carry waits for the next commit
+            carry.failed()   // the batch is dropped; the carry waits for the next commit
             link.commitFailed()
             metrics.commitFailures.increment()
             logger.error("commit failed; withholding acknowledgements, the broker keeps the messages",
@@ -394,7 +343,7 @@ final class IngestLoop: @unchecked Sendable {
     private func handOffRollups() {
         do {
             try store.handOffRollups()
-            lastHandOff = ContinuousClock.now
+            policy.handedOff(now: .now)
         } catch {
             if logBudget.allow() { logger.warning("handing rollups to the merger failed; will retry", metadata: ["error": "\(error)"]) }
         }
@@ -467,7 +416,7 @@ final class IngestLoop: @unchecked Sendable {
         }
         // And how far they go, so the next start does not recompute them.
         _ = commitPending()
-        if derivedCarry.isEmpty, let upTo = derivedUpTo, upTo > store.derivedUpTo {
+        if carry.readings.isEmpty, let upTo = carry.upTo, upTo > store.derivedUpTo {
             do { try store.commit(IngestBatch(), now: clock.now(), rollups: .handOff, derivedUpTo: upTo) } catch {
                 logger.warning("cannot record how far derived series are stored; the next start recomputes them", metadata: ["error": "\(error)"])
             }
@@ -529,58 +478,8 @@ final class IngestLoop: @unchecked Sendable {
         let topic = m.topic.map { String(cString: $0) } ?? ""
         let payload = UnsafeRawBufferPointer(start: m.payload, count: Int(max(m.payloadlen, 0)))
         let now = clock.now()
-        let limits = config.limits
-        if topic.utf8.count > limits.maxTopicBytes {
-            return quarantine(String(topic.prefix(limits.maxTopicBytes)) + "…", payload, now,
-                              DecodeError("too_large", "topic of \(topic.utf8.count) bytes exceeds limits.max_topic_bytes (\(limits.maxTopicBytes))"))
-        }
-        if payload.count > limits.maxPayloadBytes {
-            return quarantine(topic, payload, now, DecodeError("too_large", "payload of \(payload.count) bytes exceeds limits.max_payload_bytes (\(limits.maxPayloadBytes))"))
-        }
-        let index = subscriptionIndex(for: topic)
-        let sub = index.map { config.mqtt.subscriptions[$0] }
-        var context = DecodeContext(topic: topic, now: now, acceptAge: config.storage.acceptAgeMillis,
-                                    maxReadings: limits.maxReadingsPerMessage)
-        context.precision = sub?.precision ?? .ns
-        let labels = index.map { patterns[$0].values(in: topic) } ?? TopicLabels()
-        if let problem = Self.labelProblem(labels) { return quarantine(topic, payload, now, DecodeError("bad_label", problem)) }
-        context.patternSensor = labels.sensor
-        scratch.removeAll(keepingCapacity: true)
-        do {
-            try decoder.decode(payload, format: sub?.format ?? .auto, context: context, into: &scratch)
-        } catch {
-            return quarantine(topic, payload, now, error)
-        }
-        if let r = scratch.first(where: { DerivedScope.isDerived($0.series.sensor) }) {
-            return quarantine(topic, payload, now, DecodeError("bad_name", "sensor id '\(r.series.sensor)' uses a prefix reserved for derived series (\(DerivedScope.prefixes.joined(separator: ", ")))"))
-        }
-        if let registeredOnly, let r = scratch.first(where: { !registeredOnly.contains($0.series.sensor) }) {
-            return quarantine(topic, payload, now, DecodeError("unregistered_sensor", "sensor '\(r.series.sensor)' is not in the catalogue (unregistered_sensors: reject)"))
-        }
-        // New series within limits.new_series_per_minute; the exact count of a message's new
-        // series is only needed when its readings alone could exceed what is left.
-        if !newSeries.allows(scratch.count, now: now) {
-            let fresh = store.registry.unknownCount(scratch.lazy.map(\.series))
-            if !newSeries.allows(fresh, now: now) {
-                return quarantine(topic, payload, now, DecodeError("series_rate", "\(fresh) new series would exceed limits.new_series_per_minute (\(limits.newSeriesPerMinute))"))
-            }
-        }
-        let known = store.registry.count
-        guard store.bind(scratch, labels: labels, into: &batch) else {
-            return quarantine(topic, payload, now, DecodeError("series_limit", "new series would exceed limits.max_series (\(limits.maxSeries))"))
-        }
-        if store.registry.count > known { newSeries.spend(store.registry.count - known, now: now) }
-        batch.acceptedMessages += 1
-    }
-
-    /// Why a topic's `{district}` or `{kind}` cannot label series (they must read like names).
-    private static func labelProblem(_ labels: TopicLabels) -> String? {
-        do throws(SeriesNameError) {
-            if let d = labels.district { try SeriesName.validateLabel(d, role: "topic level {district}") }
-            if let k = labels.kind { try SeriesName.validateLabel(k, role: "topic level {kind}") }
-            return nil
-        } catch {
-            return error.message
+        if let (topic, error) = admission.admit(topic: topic, payload: payload, now: now, store: store, into: &batch) {
+            quarantine(topic, payload, now, error)
         }
     }
 
@@ -589,66 +488,6 @@ final class IngestLoop: @unchecked Sendable {
         if logBudget.allow() {
             logger.warning("message quarantined", metadata: ["topic": "\(topic.prefix(200))", "reason": "\(e.reason)", "detail": "\(e.detail)"])
         }
-    }
-
-    // MARK: Helpers
-
-    /// Once an hour: raw readings older than max(raw_retention, accept_age) go (they are the
-    /// dedupe index, so they stay as long as a reading that old could still be accepted), and
-    /// each rollup tier's buckets older than its retention.
-    private func pruneIfDue() {
-        let now = clock.now()
-        guard now - lastPrune >= 3_600_000 else { return }
-        lastPrune = now
-        let keep = max(config.storage.rawRetentionMillis, config.storage.acceptAgeMillis)
-        do {
-            let n = try store.pruneRaw(before: now - keep)
-            if n > 0 { logger.info("pruned raw readings", metadata: ["deleted": "\(n)", "older_than_days": "\(keep / 86_400_000)"]) }
-        } catch {
-            logger.warning("pruning raw readings failed; will retry in an hour", metadata: ["error": "\(error)"])
-        }
-        for tier in Tier.allCases {
-            guard let keep = config.storage.rollupRetentionMillis[tier] ?? nil else { continue }
-            do {
-                let n = try store.pruneRollups(tier, before: now - keep)
-                if n > 0 { logger.info("pruned rollup buckets", metadata: ["tier": "\(tier)", "deleted": "\(n)", "older_than_days": "\(keep / 86_400_000)"]) }
-            } catch {
-                logger.warning("pruning rollups failed; will retry in an hour", metadata: ["tier": "\(tier)", "error": "\(error)"])
-            }
-        }
-    }
-
-    /// The first configured subscription whose filter matches `topic` (for its format and pattern).
-    private func subscriptionIndex(for topic: String) -> Int? {
-        if patterns.count == 1 { return 0 }
-        for (i, p) in patterns.enumerated() {
-            var matches = false
-            if mosquitto_topic_matches_sub(p.filter, topic, &matches) == MOSQ_ERR_SUCCESS.rawValue, matches { return i }
-        }
-        return nil
-    }
-
-    private func waitForWake(milliseconds: Int32) {
-        var fds = [pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)]
-        if poll(&fds, 1, milliseconds) > 0 { drainWake() }
-    }
-
-    private func drainWake() {
-        var buf = [UInt8](repeating: 0, count: 64)
-        while read(wakeRead, &buf, buf.count) > 0 {}
-    }
-}
-
-/// At most a few log lines per second from floods of bad input or reconnects.
-struct LogBudget {
-    private var windowStart = ContinuousClock.now
-    private var used = 0
-
-    mutating func allow(perWindow limit: Int = 20) -> Bool {
-        let now = ContinuousClock.now
-        if now - windowStart > .seconds(10) { windowStart = now; used = 0 }
-        used += 1
-        return used <= limit
     }
 }
 

@@ -1,0 +1,102 @@
+import Alerts
+import CMosquitto
+import Telemetry
+
+/// What one MQTT message becomes: its readings bound into the batch, or a reason to
+/// quarantine it whole. In order: the topic's and payload's size limits, the subscription
+/// whose filter matches (its format, precision and topic pattern), the pattern's labels,
+/// decoding, sensor ids reserved for derived series, unregistered sensors (when refused),
+/// the rate of new series, and `limits.max_series`. The ingest loop's thread owns it.
+struct MessageAdmission {
+    private let config: CollectorConfig
+    /// Parsed topic patterns, one per subscription.
+    private let patterns: [TopicPattern]
+    /// Catalogued sensor ids, when unregistered sensors are refused.
+    private var registeredOnly: Set<String>?
+    /// New series the network may still create (`limits.new_series_per_minute`).
+    private var newSeries: NewSeriesBudget
+    private let decoder = PayloadDecoder()
+    private var scratch: [Reading] = []
+
+    init(config: CollectorConfig, catalogue: Catalogue) {
+        self.config = config
+        patterns = config.mqtt.subscriptions.map(\.pattern)
+        newSeries = NewSeriesBudget(perMinute: config.limits.newSeriesPerMinute)
+        catalogueChanged(catalogue)
+    }
+
+    /// A new catalogue (SIGHUP).
+    mutating func catalogueChanged(_ catalogue: Catalogue) {
+        registeredOnly = config.unregisteredSensors == .reject ? Set(catalogue.sensors.map(\.id)) : nil
+    }
+
+    /// Binds the message's readings into `batch` (nil), or says why it is quarantined and
+    /// under which topic (a topic over the limit is cut).
+    mutating func admit(topic: String, payload: UnsafeRawBufferPointer, now: EpochMillis, store: TelemetryStore,
+                        into batch: inout IngestBatch) -> (topic: String, error: DecodeError)? {
+        let limits = config.limits
+        if topic.utf8.count > limits.maxTopicBytes {
+            return (String(topic.prefix(limits.maxTopicBytes)) + "…",
+                    DecodeError("too_large", "topic of \(topic.utf8.count) bytes exceeds limits.max_topic_bytes (\(limits.maxTopicBytes))"))
+        }
+        if payload.count > limits.maxPayloadBytes {
+            return (topic, DecodeError("too_large", "payload of \(payload.count) bytes exceeds limits.max_payload_bytes (\(limits.maxPayloadBytes))"))
+        }
+        let index = subscriptionIndex(for: topic)
+        let sub = index.map { config.mqtt.subscriptions[$0] }
+        var context = DecodeContext(topic: topic, now: now, acceptAge: config.storage.acceptAgeMillis,
+                                    maxReadings: limits.maxReadingsPerMessage)
+        context.precision = sub?.precision ?? .ns
+        let labels = index.map { patterns[$0].values(in: topic) } ?? TopicLabels()
+        if let problem = Self.labelProblem(labels) { return (topic, DecodeError("bad_label", problem)) }
+        context.patternSensor = labels.sensor
+        scratch.removeAll(keepingCapacity: true)
+        do {
+            try decoder.decode(payload, format: sub?.format ?? .auto, context: context, into: &scratch)
+        } catch {
+            return (topic, error)
+        }
+        if let r = scratch.first(where: { DerivedScope.isDerived($0.series.sensor) }) {
+            return (topic, DecodeError("bad_name", "sensor id '\(r.series.sensor)' uses a prefix reserved for derived series (\(DerivedScope.prefixes.joined(separator: ", ")))"))
+        }
+        if let registeredOnly, let r = scratch.first(where: { !registeredOnly.contains($0.series.sensor) }) {
+            return (topic, DecodeError("unregistered_sensor", "sensor '\(r.series.sensor)' is not in the catalogue (unregistered_sensors: reject)"))
+        }
+        // New series within limits.new_series_per_minute; the exact count of a message's new
+        // series is only needed when its readings alone could exceed what is left.
+        if !newSeries.allows(scratch.count, now: now) {
+            let fresh = store.registry.unknownCount(scratch.lazy.map(\.series))
+            if !newSeries.allows(fresh, now: now) {
+                return (topic, DecodeError("series_rate", "\(fresh) new series would exceed limits.new_series_per_minute (\(limits.newSeriesPerMinute))"))
+            }
+        }
+        let known = store.registry.count
+        guard store.bind(scratch, labels: labels, into: &batch) else {
+            return (topic, DecodeError("series_limit", "new series would exceed limits.max_series (\(limits.maxSeries))"))
+        }
+        if store.registry.count > known { newSeries.spend(store.registry.count - known, now: now) }
+        batch.acceptedMessages += 1
+        return nil
+    }
+
+    /// Why a topic's `{district}` or `{kind}` cannot label series (they must read like names).
+    private static func labelProblem(_ labels: TopicLabels) -> String? {
+        do throws(SeriesNameError) {
+            if let d = labels.district { try SeriesName.validateLabel(d, role: "topic level {district}") }
+            if let k = labels.kind { try SeriesName.validateLabel(k, role: "topic level {kind}") }
+            return nil
+        } catch {
+            return error.message
+        }
+    }
+
+    /// The first configured subscription whose filter matches `topic` (for its format and pattern).
+    private func subscriptionIndex(for topic: String) -> Int? {
+        if patterns.count == 1 { return 0 }
+        for (i, p) in patterns.enumerated() {
+            var matches = false
+            if mosquitto_topic_matches_sub(p.filter, topic, &matches) == MOSQ_ERR_SUCCESS.rawValue, matches { return i }
+        }
+        return nil
+    }
+}
