@@ -47,8 +47,9 @@ public final class RollupMerger: @unchecked Sendable {
     private var lastMerge = ContinuousClock.now - .seconds(1)
     private var lastCoarse = ContinuousClock.now
     /// The merger thread's own: 15m, 1h and 1d deltas whose readings are in the 1m tier
-    /// already, summed by key until the next coarse merge.
-    private var deferred: [BucketKey: Bucket] = [:]
+    /// already, kept until the next coarse merge: appended a job's sorted, coalesced run at
+    /// a time (no hashing), then sorted (the sort merges the runs) and coalesced together.
+    private var deferred: [(key: BucketKey, bucket: Bucket)] = []
     /// The merger thread's own, per tier and series index: buckets up to this start are
     /// sealed in rollup blocks (`RollupBlockStore`), later ones are rows (`notLookedUp`: read
     /// from the blocks at the series' first delta of the run); and the newest row start
@@ -69,6 +70,8 @@ public final class RollupMerger: @unchecked Sendable {
     /// bucket costs a few bucket codings at most.
     static let sealRows: Int32 = 128
     static let headBuckets: Int64 = 2
+    /// A merge takes queued jobs up to this many deltas together.
+    static let maxJobDeltas = 262_144
     /// At most one merge this often unless someone waits for it: each merge rewrites every
     /// B-tree page it touches, so fewer, larger merges write less.
     static let minInterval: Duration = .milliseconds(500)
@@ -188,7 +191,8 @@ public final class RollupMerger: @unchecked Sendable {
             let now = ContinuousClock.now
             let urgent = waiters > 0 || stopping || queuedDeltas > queueLimit
             let coarseTime = urgent || now >= lastCoarse + coarseInterval || deferred.count > queueLimit / 2
-            let fineDue = !queue.isEmpty && (urgent || now >= lastMerge + Self.minInterval)
+            // A full job waiting (a backlog) is merged at once.
+            let fineDue = !queue.isEmpty && (urgent || queuedDeltas >= Self.maxJobDeltas || now >= lastMerge + Self.minInterval)
             if !fineDue && !(coarseTime && !deferred.isEmpty) {
                 if queue.isEmpty && deferred.isEmpty {
                     if stopping { break }
@@ -205,10 +209,20 @@ public final class RollupMerger: @unchecked Sendable {
             let queued = !queue.isEmpty
             var job = Job(deltas: [], upTo: minuteMerged, readings: 0)
             if queued {
+                // The queued jobs in one transaction, up to `maxJobDeltas` (larger sorts cost
+                // more a delta than the transactions they save).
                 job = queue.removeFirst()
-                for j in queue { job.deltas += j.deltas; job.upTo = max(job.upTo, j.upTo); job.readings += j.readings }
-                queue.removeAll()
+                var taken = 0
+                for j in queue {
+                    guard job.deltas.count + j.deltas.count <= Self.maxJobDeltas else { break }
+                    job.deltas += j.deltas
+                    job.upTo = max(job.upTo, j.upTo)
+                    job.readings += j.readings
+                    taken += 1
+                }
+                queue.removeFirst(taken)
             }
+            let taken = job.deltas.count   // as queued (the merge may drop some)
             cond.unlock()
             let result = Result { try merge(&job, flush: coarseTime) }
             cond.lock()
@@ -220,12 +234,15 @@ public final class RollupMerger: @unchecked Sendable {
                     merged = minuteMerged
                     lastCoarse = ContinuousClock.now
                 }
-                queuedDeltas -= job.deltas.count
+                queuedDeltas -= taken
                 queuedReadings -= job.readings
                 onBacklog(queuedReadings)
             case .failure(let e):
                 failure = e
-                if queued { queue.insert(job, at: 0) }
+                if queued {
+                    queue.insert(job, at: 0)
+                    queuedDeltas -= taken - job.deltas.count
+                }
                 cond.broadcast()
                 // Stopping: the journal keeps these readings for the next start.
                 if stopping {
@@ -248,6 +265,11 @@ public final class RollupMerger: @unchecked Sendable {
     /// same or the next B-tree page), one per key, and records how far the journal is merged,
     /// in one transaction. Without `flush` the job's coarse deltas are deferred once it commits.
     private func merge(_ job: inout Job, flush: Bool) throws {
+        // Deltas of tiers known to be answered from raw go before the sort (the rest is
+        // looked up as it is stored).
+        job.deltas.removeAll { d in
+            Self.get(sealedUpTo[d.key.tier.rawValue], d.key.series.index, or: Self.notLookedUp) == Self.answeredFromRaw
+        }
         job.deltas.sort(by: Self.keyOrder)
         let deltas = Self.coalesced(job.deltas)
         let firstCoarse = deltas.firstIndex { $0.key.tier != .minute } ?? deltas.endIndex
@@ -255,7 +277,7 @@ public final class RollupMerger: @unchecked Sendable {
         var flushed: [(key: BucketKey, bucket: Bucket)] = []
         if flush {
             flushed.reserveCapacity(deferred.count + coarse.count)
-            for (k, b) in deferred { flushed.append((k, b)) }
+            flushed += deferred
             flushed += coarse
             flushed.sort(by: Self.keyOrder)
             flushed = Self.coalesced(flushed)
@@ -309,7 +331,7 @@ public final class RollupMerger: @unchecked Sendable {
         if flush {
             deferred.removeAll(keepingCapacity: true)
         } else {
-            for (k, b) in coarse { deferred[k, default: .empty].merge(b) }
+            deferred += coarse
         }
     }
 

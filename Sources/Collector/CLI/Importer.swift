@@ -1,0 +1,161 @@
+import Foundation
+import Telemetry
+
+/// Reads files into the store in batches, with a progress bar on a terminal. Line files
+/// (line protocol, CSV) are decoded on a thread of their own while the previous batch is
+/// committed (`DecodedChunks`, in file order, so of two equal (series, time) the first line
+/// wins as before); the rollup merger takes the third share of the work.
+struct Importer {
+    let store: TelemetryStore
+    let config: CollectorConfig
+    let precision: TimePrecision
+    let batchSize: Int
+    private(set) var totals: (inserted: Int, duplicates: Int, quarantined: Int) = (0, 0, 0)
+    private var batch = IngestBatch()
+    private var pending: [Reading] = []
+    private let decoder = PayloadDecoder()
+    private let tty = isatty(2) != 0
+    private var lastProgress = ContinuousClock.now
+
+    init(store: TelemetryStore, config: CollectorConfig, precision: TimePrecision, batchSize: Int) {
+        self.store = store
+        self.config = config
+        self.precision = precision
+        self.batchSize = batchSize
+    }
+
+    mutating func importFile(_ file: String, format: ImportCommand.Format) throws {
+        let data = try Data(contentsOf: URL(fileURLWithPath: file))
+        let now = EpochMillis(Date().timeIntervalSince1970 * 1000)
+        var context = DecodeContext(topic: "import/\((file as NSString).lastPathComponent)", now: now,
+                                    acceptAge: config.storage.acceptAgeMillis, maxReadings: config.limits.maxReadingsPerMessage)
+        context.precision = precision
+        if format == .senml {
+            // One pack: stored whole or quarantined whole, like one message.
+            var out: [Reading] = []
+            do {
+                _ = try data.withUnsafeBytes { try decoder.decode($0, format: .senml, context: context, into: &out) }
+                pending += out
+            } catch let e as DecodeError {
+                batch.quarantine.append(QuarantineRecord(received: now, topic: context.topic, reason: e.reason, detail: e.detail,
+                                                         payload: Array(data.prefix(1024))))
+            }
+            try flush(now: now)
+            progress(file, done: data.count, of: data.count, final: true)
+            return
+        }
+        let chunks = DecodedChunks()
+        let decoded = DispatchSemaphore(value: 0)
+        let (lineDecoder, batchSize, lineContext) = (decoder, self.batchSize, context)
+        NamedThread.start("import-decode") {
+            Self.decodeLines(data, csv: format == .csv, decoder: lineDecoder, context: lineContext, batchSize: batchSize, into: chunks)
+            decoded.signal()
+        }
+        // A failed commit stops the decoder before the error leaves.
+        defer {
+            chunks.cancel()
+            decoded.wait()
+        }
+        while let chunk = chunks.take() {
+            pending += chunk.readings
+            batch.quarantine += chunk.quarantine
+            try flush(now: now)
+            progress(file, done: chunk.endOffset, of: data.count, final: false)
+        }
+        progress(file, done: data.count, of: data.count, final: true)
+    }
+
+    /// Decodes `data` line by line (found with memchr; one reusable buffer for a line's
+    /// readings; a line's quarantine topic built only when it is quarantined) into chunks of
+    /// about `batchSize` readings, until the end or a cancel.
+    private static func decodeLines(_ data: Data, csv: Bool, decoder: PayloadDecoder, context: DecodeContext, batchSize: Int,
+                                    into chunks: DecodedChunks) {
+        defer { chunks.finish() }
+        var chunk = DecodedChunk()
+        var out: [Reading] = []
+        data.withUnsafeBytes { (all: UnsafeRawBufferPointer) in
+            guard let base = all.baseAddress else { return }
+            var lineNo = 0
+            var start = 0
+            while start <= all.count {
+                let rest = all.count - start
+                let end = memchr(base + start, 0x0A, rest).map { base.distance(to: UnsafeRawPointer($0)) } ?? all.count
+                lineNo += 1
+                defer { start = end + 1 }
+                var stop = end
+                if stop > start, all[stop - 1] == UInt8(ascii: "\r") { stop -= 1 }
+                let text = UnsafeRawBufferPointer(start: base + start, count: stop - start)
+                var blank = true
+                for k in 0..<text.count where text[k] != 0x20 && text[k] != 0x09 {
+                    blank = false
+                    break
+                }
+                if blank { continue }
+                do throws(DecodeError) {
+                    if csv {
+                        if lineNo == 1, text.starts(with: Array("series".utf8)) { continue }   // a header
+                        chunk.readings.append(try csvReading(Array(text), context: context))
+                    } else {
+                        out.removeAll(keepingCapacity: true)
+                        _ = try decoder.decode(text, format: .influx, context: context, into: &out)
+                        chunk.readings += out
+                    }
+                } catch {
+                    chunk.quarantine.append(QuarantineRecord(received: context.now, topic: "\(context.topic):\(lineNo)", reason: error.reason,
+                                                             detail: error.detail, payload: Array(text.prefix(1024))))
+                }
+                if chunk.readings.count >= batchSize {
+                    chunk.endOffset = end
+                    guard chunks.put(chunk) else { return }
+                    chunk = DecodedChunk()
+                    chunk.readings.reserveCapacity(batchSize + 64)
+                }
+            }
+        }
+        chunk.endOffset = data.count
+        if !chunk.readings.isEmpty || !chunk.quarantine.isEmpty { _ = chunks.put(chunk) }
+    }
+
+    /// `series,time,value`: series `sensor/metric`; time epoch seconds or milliseconds, or RFC 3339.
+    static func csvReading(_ line: [UInt8], context: DecodeContext) throws(DecodeError) -> Reading {
+        let fields = String(decoding: line, as: UTF8.self).split(separator: ",", omittingEmptySubsequences: false)
+            .map { $0.trimmingCharacters(in: .whitespaces) }
+        guard fields.count == 3 else { throw DecodeError("bad_csv", "expected series,time,value, got \(fields.count) field(s)") }
+        let name = fields[0].split(separator: "/", maxSplits: 1)
+        guard name.count == 2, let series = try? SeriesName(sensor: String(name[0]), metric: String(name[1])) else {
+            throw DecodeError("bad_name", "'\(fields[0])' is not sensor/metric")
+        }
+        guard let t = Double(fields[1]).flatMap(TimestampParser.epoch) ?? TimestampParser.rfc3339(fields[1]) else {
+            throw DecodeError("bad_time", "'\(fields[1])' is neither epoch seconds, epoch milliseconds nor RFC 3339")
+        }
+        guard t >= context.now - context.acceptAge, t <= context.now + context.maxFuture else {
+            throw DecodeError("time_out_of_range", "\(fields[1]) is outside accept_age (now - \(context.acceptAge / 86_400_000) d ... now + 5 min)")
+        }
+        guard let v = Double(fields[2]), v.isFinite else { throw DecodeError("bad_value", "'\(fields[2])' is not a finite number") }
+        return Reading(series: series, time: t, value: v)
+    }
+
+    private mutating func flush(now: EpochMillis) throws {
+        guard !pending.isEmpty || !batch.quarantine.isEmpty else { return }
+        if !store.bind(pending, into: &batch) {
+            throw DecodeError("series_limit", "limits.max_series reached")
+        }
+        pending.removeAll(keepingCapacity: true)
+        // Handed to the merger without waiting for it: it merges on the other core while the
+        // next batch is decoded (its queue bound holds the import back if it falls behind).
+        let stats = try store.commit(batch, now: now, rollups: .handOff)
+        totals.inserted += stats.inserted
+        totals.duplicates += stats.duplicates
+        totals.quarantined += batch.quarantine.count
+        batch.removeAll()
+    }
+
+    private mutating func progress(_ file: String, done: Int, of total: Int, final: Bool) {
+        guard tty, final || ContinuousClock.now - lastProgress > .milliseconds(200) else { return }
+        lastProgress = .now
+        let pct = total == 0 ? 100 : done * 100 / total
+        let bar = String(repeating: "#", count: pct / 5) + String(repeating: "-", count: 20 - pct / 5)
+        let name = (file as NSString).lastPathComponent
+        FileHandle.standardError.write(Data("\r\(name) [\(bar)] \(pct)%  \(totals.inserted + pending.count) readings\(final ? "\n" : "")".utf8))
+    }
+}
