@@ -233,7 +233,9 @@ import Testing
         check(rawCount == Set(stored.map { [Int64($0.series.rawValue), $0.time] }).count)
         for tier in Tier.allCases {
             let expected = RollupOracle.recompute(stored, tier: tier, utcOffsetSeconds: 7 * 3600)
-            // Rows and sealed blocks together (a bucket is in one of the two).
+            // Rows and sealed blocks together (a bucket is in one of the two); a tier the
+            // series does not store (`TierSizing`: sparse random times) has neither, and is
+            // answered from its raw readings.
             let stored = try pool.read { db in
                 var out = try Row.fetchAll(db, sql: "SELECT series_id, t, cnt, total, lo, hi, first_t, first_v, last_t, last_v FROM \(tier.table)")
                     .map { r in
@@ -241,7 +243,14 @@ import Testing
                          bucket: Bucket(count: r[2], sum: r[3], min: r[4], max: r[5], firstTime: r[6], first: r[7], lastTime: r[8], last: r[9]))
                     }
                 for id in idOf {
-                    out += try RollupBlockStore.buckets(tier: tier, series: id, from: .min, to: .max, db)
+                    let sealed = try RollupBlockStore.buckets(tier: tier, series: id, from: .min, to: .max, db)
+                    guard try TierSizing.isFromRaw(tier, series: id, db) else {
+                        out += sealed.map { (key: BucketKey(tier: tier, series: id, start: $0.start), bucket: $0.bucket) }
+                        continue
+                    }
+                    check(sealed.isEmpty && !out.contains { $0.key.series == id }, "tier \(tier) from raw, yet stored")
+                    out += try TierSizing.rawBuckets(tier, series: id, days: LocalDays(timeZone: DownsamplerTests.hcm.zone),
+                                                     from: .min, to: .max, db)
                         .map { (key: BucketKey(tier: tier, series: id, start: $0.start), bucket: $0.bucket) }
                 }
                 return out

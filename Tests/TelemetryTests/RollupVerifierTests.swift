@@ -39,11 +39,14 @@ import Testing
         #expect(clean.buckets[.minute] == 3 * Set(times.map { $0 / 60_000 }).count)
         #expect(clean.buckets[.hour] == 3 * Set(times.map { $0 / 3_600_000 }).count)
 
-        // One bucket of each tier broken a different way: a sum, a missing bucket, an extra
-        // bucket, a last value.
+        // One bucket of each tier broken a different way: an early hour counted twice (a row
+        // beside its sealed block), a missing bucket, an extra bucket, a last value.
         try await pool.write { db in
             try db.execute(sql: "ATTACH DATABASE ? AS rollups", arguments: [TelemetryDatabase.rollupsPath(for: path)])
-            try db.execute(sql: "UPDATE rollup_1h SET total = total + 0.25 WHERE series_id = 0 AND t = (SELECT min(t) FROM rollup_1h)")
+            try db.execute(sql: """
+                INSERT INTO rollup_1h SELECT series_id, t - 40 * 3600000, cnt, total, lo, hi, first_t, first_v, last_t, last_v
+                FROM rollup_1h WHERE series_id = 0 AND t = (SELECT max(t) FROM rollup_1h WHERE series_id = 0)
+                """)
             try db.execute(sql: "DELETE FROM rollup_1m WHERE series_id = 1 AND t = (SELECT max(t) FROM rollup_1m)")
             try db.execute(sql: "INSERT INTO rollup_15m SELECT series_id, t + 10 * 86400000, cnt, total, lo, hi, first_t, first_v, last_t, last_v FROM rollup_15m WHERE series_id = 2 AND t = (SELECT max(t) FROM rollup_15m)")
             try db.execute(sql: "UPDATE rollup_1d SET last_v = last_v + 1 WHERE series_id = 2")

@@ -286,6 +286,7 @@ public final class RollupMerger: @unchecked Sendable {
         let allUpTo = flush ? minuteUpTo : merged
         var sealing: [(tier: Tier, series: SeriesID, upTo: EpochMillis?)] = []
         rowsTouched.removeAll(keepingCapacity: true)
+        directSeals.removeAll(keepingCapacity: true)
         try db.write { db in
             var statements: [Statement] = []
             for tier in Tier.allCases {
@@ -310,7 +311,7 @@ public final class RollupMerger: @unchecked Sendable {
             }
             try store(deltas[..<firstCoarse], upsert: upsert, db)
             try store(flushed[...], upsert: upsert, db)
-            sealing = try sealDue(db)
+            sealing = try directSeals + sealDue(db)
             try db.execute(sql: "INSERT OR REPLACE INTO merge_state (id, journal_upto, minute_upto) VALUES (1, ?, ?)",
                            arguments: [allUpTo, minuteUpTo])
         }
@@ -340,8 +341,15 @@ public final class RollupMerger: @unchecked Sendable {
     /// commits).
     private var rowsTouched: [(tier: Tier, series: SeriesID, newest: EpochMillis, added: Int32)] = []
 
+    /// This merge's seals made while storing (`store`), applied with `sealDue`'s once it commits.
+    private var directSeals: [(tier: Tier, series: SeriesID, upTo: EpochMillis?)] = []
+    /// A run of at least this many deltas of one tier and series, all before its newest
+    /// `headBuckets`, is sealed straight into its blocks.
+    static let directSealDeltas = 32
+
     /// Stores sorted, coalesced deltas: those at or before their series' `sealedUpTo` merged
-    /// into its blocks a run at a time, the others upserted as rows.
+    /// into its blocks a run at a time, the others upserted as rows (or, a backlog's, sealed
+    /// straight into the blocks).
     private func store(_ deltas: ArraySlice<(key: BucketKey, bucket: Bucket)>, upsert: (BucketKey, Bucket) throws -> Void,
                        _ db: Database) throws {
         var i = deltas.startIndex
@@ -363,6 +371,23 @@ public final class RollupMerger: @unchecked Sendable {
             }
             if split < end {
                 let newest = Self.get(newestRow[key.tier.rawValue], key.series.index, or: .min)
+                // A backlog (an import, a gateway's catch-up): the deltas but the newest
+                // `headBuckets` go straight into the blocks with the rows before them, instead
+                // of becoming rows to be sealed later.
+                let upTo = max(deltas[end - 1].key.start, newest) - Self.headBuckets * key.tier.widthMillis
+                var settled = split
+                while settled < end && deltas[settled].key.start <= upTo { settled += 1 }
+                if settled - split >= Self.directSealDeltas,
+                   let mark = try seal(key.tier, key.series, upTo: upTo, with: deltas[split..<settled], db) {
+                    directSeals.append((key.tier, key.series, mark))
+                    // (An estimate: a rolled-back merge only delays the next seal.)
+                    Self.set(&headRows[key.tier.rawValue], key.series.index, 0, missing: 0)
+                    if mark == Self.answeredFromRaw {
+                        i = end
+                        continue
+                    }
+                    split = settled
+                }
                 var added: Int32 = 0
                 for d in deltas[split..<end] {
                     try upsert(d.key, d.bucket)
@@ -392,7 +417,8 @@ public final class RollupMerger: @unchecked Sendable {
     /// (`TierSizing`, from those rows): if not, every row of it goes and it is answered from
     /// the raw readings. Returns the new sealed mark (`answeredFromRaw` for a tier dropped),
     /// nil when nothing was sealed (no rows, or too few to decide).
-    private func seal(_ tier: Tier, _ series: SeriesID, upTo: EpochMillis, _ db: Database) throws -> EpochMillis? {
+    private func seal(_ tier: Tier, _ series: SeriesID, upTo: EpochMillis,
+                      with deltas: ArraySlice<(key: BucketKey, bucket: Bucket)> = [], _ db: Database) throws -> EpochMillis? {
         let rows = try db.cachedStatement(sql: """
             SELECT t, cnt, total, lo, hi, first_t, first_v, last_t, last_v FROM \(tier.table)
             WHERE series_id = ? AND t <= ? ORDER BY t
@@ -410,6 +436,8 @@ public final class RollupMerger: @unchecked Sendable {
                                    firstTime: sqlite3_column_int64(h, 5), first: sqlite3_column_double(h, 6),
                                    lastTime: sqlite3_column_int64(h, 7), last: sqlite3_column_double(h, 8))))
         }
+        let hadRows = !buckets.isEmpty
+        if !deltas.isEmpty { buckets = Self.merged(buckets, deltas) }
         guard !buckets.isEmpty else { return nil }
         if try sealedStart(tier, series, db) == Self.nothingSealed {
             switch TierSizing.keeps(tier, buckets: buckets.lazy.map(\.bucket)) {
@@ -421,8 +449,36 @@ public final class RollupMerger: @unchecked Sendable {
             }
         }
         try RollupBlockStore.merge(buckets, tier: tier, series: series, db)
-        try db.execute(sql: "DELETE FROM \(tier.table) WHERE series_id = ? AND t <= ?", arguments: [series.rawValue, upTo])
+        if hadRows {
+            try db.execute(sql: "DELETE FROM \(tier.table) WHERE series_id = ? AND t <= ?", arguments: [series.rawValue, upTo])
+        }
         return upTo
+    }
+
+    /// Rows and deltas (each in start order, distinct starts) as one run in start order; a
+    /// bucket in both merged as the upsert would (the row first).
+    static func merged(_ rows: [(start: EpochMillis, bucket: Bucket)], _ deltas: ArraySlice<(key: BucketKey, bucket: Bucket)>)
+        -> [(start: EpochMillis, bucket: Bucket)] {
+        var out: [(start: EpochMillis, bucket: Bucket)] = []
+        out.reserveCapacity(rows.count + deltas.count)
+        var i = 0
+        var j = deltas.startIndex
+        while i < rows.count || j < deltas.endIndex {
+            if j == deltas.endIndex || (i < rows.count && rows[i].start < deltas[j].key.start) {
+                out.append(rows[i])
+                i += 1
+            } else if i == rows.count || deltas[j].key.start < rows[i].start {
+                out.append((deltas[j].key.start, deltas[j].bucket))
+                j += 1
+            } else {
+                var b = rows[i].bucket
+                b.merge(deltas[j].bucket)
+                out.append((rows[i].start, b))
+                i += 1
+                j += 1
+            }
+        }
+        return out
     }
 
     /// Seals every row of every tier whose bucket starts `headBuckets` buckets or more before
