@@ -318,7 +318,8 @@ import Testing
         let sorted = pieces.enumerated().sorted { a, b in
             (a.element.key.series.rawValue, a.offset) < (b.element.key.series.rawValue, b.offset)
         }.map(\.element)
-        let folded = RollupMerger.coalesced(sorted)
+        var folded = sorted
+        RollupMerger.coalesce(&folded)
         #expect(folded.map(\.key) == [day, other])
         var expected = Bucket.empty
         for p in pieces where p.key == day { expected.merge(p.bucket) }

@@ -271,7 +271,8 @@ public final class RollupMerger: @unchecked Sendable {
             Self.get(sealedUpTo[d.key.tier.rawValue], d.key.series.index, or: Self.notLookedUp) == Self.answeredFromRaw
         }
         job.deltas.sort(by: Self.keyOrder)
-        let deltas = Self.coalesced(job.deltas)
+        Self.coalesce(&job.deltas)
+        let deltas = job.deltas
         let firstCoarse = deltas.firstIndex { $0.key.tier != .minute } ?? deltas.endIndex
         let coarse = deltas[firstCoarse...]
         var flushed: [(key: BucketKey, bucket: Bucket)] = []
@@ -280,7 +281,7 @@ public final class RollupMerger: @unchecked Sendable {
             flushed += deferred
             flushed += coarse
             flushed.sort(by: Self.keyOrder)
-            flushed = Self.coalesced(flushed)
+            Self.coalesce(&flushed)
         }
         let minuteUpTo = max(minuteMerged, job.upTo)
         let allUpTo = flush ? minuteUpTo : merged
@@ -535,20 +536,25 @@ public final class RollupMerger: @unchecked Sendable {
         (a.key.tier.rawValue, a.key.series.rawValue, a.key.start) < (b.key.tier.rawValue, b.key.series.rawValue, b.key.start)
     }
 
-    /// Sorted deltas with the runs of one key folded into one, in their order (the sort is
-    /// stable, and `Bucket.merge` breaks ties of first/last time as the upsert does): a backlog
-    /// merged in one go touches each day's row once, not once per commit.
-    static func coalesced(_ sorted: [(key: BucketKey, bucket: Bucket)]) -> [(key: BucketKey, bucket: Bucket)] {
-        var out: [(key: BucketKey, bucket: Bucket)] = []
-        out.reserveCapacity(sorted.count)
-        for d in sorted {
-            if let last = out.indices.last, out[last].key == d.key {
-                out[last].bucket.merge(d.bucket)
-            } else {
-                out.append(d)
+    /// Folds the runs of one key of sorted deltas into one, in place, in their order (the
+    /// sort is stable, and `Bucket.merge` breaks ties of first/last time as the upsert does):
+    /// a backlog merged in one go touches each day's row once, not once per commit. In place,
+    /// since a coarse merge's deltas can be tens of megabytes.
+    static func coalesce(_ deltas: inout [(key: BucketKey, bucket: Bucket)]) {
+        guard deltas.count > 1 else { return }
+        let kept = deltas.withUnsafeMutableBufferPointer { d in
+            var w = 0
+            for r in 1..<d.count {
+                if d[r].key == d[w].key {
+                    d[w].bucket.merge(d[r].bucket)
+                } else {
+                    w += 1
+                    if w != r { d[w] = d[r] }
+                }
             }
+            return w + 1
         }
-        return out
+        deltas.removeLast(deltas.count - kept)
     }
 
     /// How a delta merges into a stored rollup row: the result is the aggregate of both.
