@@ -22,29 +22,18 @@ public final class TelemetryStore {
     private var insertOrder: [Int] = []
     private var isNew: [Bool] = []
     private let merger: RollupMerger
-    /// The id the next `rollup_journal` row gets (explicit ids: they never go back, even when
-    /// the journal is emptied).
-    private var nextJournalID: Int64
-    /// Journal rows up to this id are handed to the merger (or merged).
-    private var handedUpTo: Int64
-    /// Journal rows up to this id are in the 1m tier already (merged before a restart): a
-    /// replay adds their readings to the coarser tiers only.
-    private var minuteMergedUpTo: Int64
-    /// Journal rows up to this id are deleted.
-    private var trimmedUpTo: Int64 = 0
+    /// How far the journal's consumers have got (`JournalMarks`).
+    private var marks: JournalMarks
     /// With `tracksDerived`: journal rows up to this id have had their derived readings
     /// committed (`derived_state.upto`, written in the commit that carries them). The journal
     /// keeps the rows after it, so a restart feeds their readings to the derived series again.
-    public private(set) var derivedUpTo: Int64 = 0
-    private let tracksDerived: Bool
+    public var derivedUpTo: Int64 { marks.derivedUpTo }
     /// With `tracksDerived`, the series whose readings derived series are computed from
     /// (nil: all). Journal rows kept only for their derived readings (merged and in the
     /// blocks) are rewritten with just those series' readings (`compactJournal`).
     private let feedsDerived: (@Sendable (SeriesName) -> Bool)?
     /// Per series, whether `feedsDerived` says yes (1), no (0), or was not asked yet (-1).
     private var feeds: [Int8] = []
-    /// Journal rows up to this id hold only readings of series that feed derived series.
-    private var compactedUpTo: Int64 = 0
     /// Room for derived series beyond `limits.max_series` (`bindDerived`): by default
     /// max(10,000, a tenth of it). Readings from the network cannot use it.
     public let derivedReserve: Int
@@ -67,9 +56,6 @@ public final class TelemetryStore {
     private var newestAccepted: ContiguousArray<EpochMillis> = []
     private static let unknownTime = EpochMillis.min
     private static let noTime = EpochMillis.min + 1
-    /// Journal rows up to this id have every reading in the sample blocks; the journal is trimmed to the
-    /// lesser of this and what the merger has merged.
-    private var rawWrittenUpTo: Int64 = 0
     /// Which slice of series the next raw write takes, and when.
     private var rotation: SliceRotation
     /// The time raw writes are paced by (tests move it by hand).
@@ -116,7 +102,6 @@ public final class TelemetryStore {
                 derivedReserve: Int? = nil,
                 monotonic: @escaping () -> ContinuousClock.Instant = { ContinuousClock.now }) throws {
         self.pool = pool
-        self.tracksDerived = tracksDerived
         self.feedsDerived = tracksDerived ? feedsDerived : nil
         self.derivedReserve = derivedReserve ?? max(10_000, maxSeries / 10)
         self.monotonic = monotonic
@@ -141,19 +126,13 @@ public final class TelemetryStore {
              try JournalTable.lastID(db),
              try Int64.fetchOne(db, sql: "SELECT upto FROM derived_state WHERE id = 1") ?? 0)
         }
-        self.derivedUpTo = derivedUpTo
         merger = try RollupMerger(path: TelemetryDatabase.rollupsPath(for: pool.path), synchronous: synchronous,
                                   maxPageCount: maxPages, queueLimit: rollupQueueLimit,
                                   coarseInterval: rollupCoarseInterval)
-        handedUpTo = merger.mergedUpTo
-        minuteMergedUpTo = merger.minuteMergedUpTo
-        nextJournalID = max(minuteMergedUpTo, lastJournalID) + 1
+        marks = JournalMarks(mergedUpTo: merger.mergedUpTo, minuteMergedUpTo: merger.minuteMergedUpTo, lastRow: lastJournalID,
+                             derivedUpTo: derivedUpTo, tracksDerived: tracksDerived)
         // Readings a previous run journaled but did not write to the sample blocks or merge: do it now.
         try pool.write { try Self.writeJournalToRaw($0) }
-        rawWrittenUpTo = nextJournalID - 1
-        // Rows of earlier runs are left as they are (compacted then, or a killed run's last
-        // few): compaction reads only this run's rows, each once.
-        compactedUpTo = nextJournalID - 1
         try mergeRollups()
     }
 
@@ -167,10 +146,9 @@ public final class TelemetryStore {
         defer { merger.stop() }
         try writePendingRaw()
         try mergeRollups()
-        let compactTo = min(merger.mergedUpTo, rawWrittenUpTo)
-        if feedsDerived != nil && compactTo > compactedUpTo {
+        if feedsDerived != nil, let compactTo = marks.compactTarget(merged: merger.mergedUpTo) {
             try pool.write { try compactJournal(upTo: compactTo, $0) }
-            compactedUpTo = compactTo
+            marks.compacted(to: compactTo)
         }
         // What the journal freed goes back to the file system (a file created with
         // incremental auto-vacuum), and the WAL is emptied: best effort, readers may hold it.
@@ -181,14 +159,14 @@ public final class TelemetryStore {
         merger.stop(sealingBefore: now)
     }
 
-    /// Rewrites each journal row after `max(compactedUpTo, trimmedUpTo, derivedUpTo)` up to
+    /// Rewrites each journal row after `marks.compactAfter` up to
     /// `id` (merged and in the blocks: kept for their derived readings only) in place, with
     /// only the readings of series that feed derived series; a row left with none goes. Rows
     /// keep their ids and stay no larger than their commits. In the caller's transaction;
-    /// the caller sets `compactedUpTo` once it commits.
+    /// the caller moves `marks.compactedUpTo` once it commits.
     private func compactJournal(upTo id: Int64, _ db: Database) throws {
         guard let feedsDerived else { return }
-        try JournalTable.filter(after: max(compactedUpTo, trimmedUpTo, derivedUpTo), upTo: id, db) { r in
+        try JournalTable.filter(after: marks.compactAfter, upTo: id, db) { r in
             guard r.series.rawValue >= 0 && r.series.index < registry.count else { return false }
             let i = r.series.index
             if i >= feeds.count { feeds.append(contentsOf: repeatElement(-1, count: i + 1 - feeds.count)) }
@@ -274,10 +252,10 @@ public final class TelemetryStore {
         var stats = CommitStats()
         let handOver = rollups != .keep || pendingReadings + batch.readings.count > Self.maxDeferredReadings
         if handOver { try merger.waitForRoom() }
-        let firstJournalID = nextJournalID
-        let trimTo = trimLimit
-        let compactTo = feedsDerived == nil ? 0 : min(merger.mergedUpTo, rawWrittenUpTo)
-        let advanceDerived = derivedUpTo.flatMap { $0 > self.derivedUpTo ? $0 : nil }
+        let firstJournalID = marks.next
+        let trimTo = marks.trimLimit(merged: merger.mergedUpTo)
+        let compactTo = feedsDerived == nil ? nil : marks.compactTarget(merged: merger.mergedUpTo)
+        let advanceDerived = derivedUpTo.flatMap { $0 > marks.derivedUpTo ? $0 : nil }
         let clock = monotonic()
         let slices = rotation.due(at: clock, pending: pendingCount, maxPending: Self.maxPendingRaw)
         var sliceWritten: [Int] = []
@@ -319,7 +297,7 @@ public final class TelemetryStore {
                     try db.execute(sql: "UPDATE derived_state SET upto = ? WHERE id = 1", arguments: [advanceDerived])
                 }
                 try trimJournal(to: trimTo, db)
-                if compactTo > compactedUpTo { try compactJournal(upTo: compactTo, db) }
+                if let compactTo { try compactJournal(upTo: compactTo, db) }
                 try saveQuarantine(db, batch.quarantine)
                 stats.quarantined = batch.quarantine.count
             }
@@ -329,17 +307,17 @@ public final class TelemetryStore {
             downsampler.discardDeltas()
             journalNeedsReplay = true
             pendingReadings = 0
-            nextJournalID = firstJournalID
+            marks.rolledBack(to: firstJournalID)
             accepted.removeAll(keepingCapacity: true)
             throw error
         }
-        trimmedUpTo = max(trimmedUpTo, trimTo)
-        compactedUpTo = max(compactedUpTo, compactTo)
-        if let advanceDerived { self.derivedUpTo = advanceDerived }
-        lastJournalID = nextJournalID > firstJournalID ? firstJournalID : nil
+        marks.trimmed(to: trimTo)
+        if let compactTo { marks.compacted(to: compactTo) }
+        if let advanceDerived { marks.derived(upTo: advanceDerived) }
+        lastJournalID = marks.next > firstJournalID ? firstJournalID : nil
         for n in sliceWritten { sliceDone(written: n, clock: clock, before: firstJournalID - 1) }
         // Nothing pending: every journal row before this commit's has its readings in the sample blocks.
-        if pendingCount == 0 { rawWrittenUpTo = max(rawWrittenUpTo, firstJournalID - 1) }
+        if pendingCount == 0 { marks.rawWritten(upTo: firstJournalID - 1) }
         addPending(accepted)
         pendingReadings += accepted.count
         registry.markSaved()
@@ -350,10 +328,10 @@ public final class TelemetryStore {
             var deltas: [(key: BucketKey, bucket: Bucket)] = []
             deltas.reserveCapacity(pendingReadings)
             downsampler.drain { key, b in deltas.append((key, b)) }
-            handedUpTo = nextJournalID - 1
-            merger.submit(deltas, upTo: handedUpTo, readings: pendingReadings)
+            marks.handedOff()
+            merger.submit(deltas, upTo: marks.handedUpTo, readings: pendingReadings)
             pendingReadings = 0
-            if rollups == .mergeNow { try merger.wait(upTo: handedUpTo) }
+            if rollups == .mergeNow { try merger.wait(upTo: marks.handedUpTo) }
         }
         return stats
     }
@@ -363,7 +341,7 @@ public final class TelemetryStore {
     /// Readings committed whose rollup deltas are not yet handed to the merger.
     public private(set) var pendingReadings = 0
     /// Whether some committed readings are not yet in the rollups (`mergeRollups()` merges them).
-    public var hasPendingRollups: Bool { journalNeedsReplay || pendingReadings > 0 || merger.mergedUpTo < handedUpTo }
+    public var hasPendingRollups: Bool { journalNeedsReplay || pendingReadings > 0 || merger.mergedUpTo < marks.handedUpTo }
     /// Whether some committed readings are not yet handed to the merger (`handOffRollups()`).
     public var hasUnhandedRollups: Bool { journalNeedsReplay || pendingReadings > 0 }
     /// A `.keep` commit hands over anyway past this many pending readings (memory bound).
@@ -376,11 +354,11 @@ public final class TelemetryStore {
     /// then empties the journal of what is merged.
     public func mergeRollups() throws {
         if hasUnhandedRollups { try commit(IngestBatch(), now: 0, rollups: .mergeNow) }
-        try merger.wait(upTo: handedUpTo)
-        let merged = trimLimit
-        if merged > trimmedUpTo {
+        try merger.wait(upTo: marks.handedUpTo)
+        let merged = marks.trimLimit(merged: merger.mergedUpTo)
+        if merged > marks.trimmedUpTo {
             try pool.write { try trimJournal(to: merged, $0) }
-            trimmedUpTo = merged
+            marks.trimmed(to: merged)
         }
     }
 
@@ -437,7 +415,7 @@ public final class TelemetryStore {
     /// commit's own row.
     private func sliceDone(written: Int, clock: ContinuousClock.Instant, before: Int64) {
         forgetWritten(written, ofSlice: rotation.next)
-        if let upTo = rotation.written(at: clock, before: before) { rawWrittenUpTo = max(rawWrittenUpTo, upTo) }
+        if let upTo = rotation.written(at: clock, before: before) { marks.rawWritten(upTo: upTo) }
     }
 
     /// Whether committed readings wait for the sample blocks (`writePendingSlice` writes them).
@@ -449,20 +427,14 @@ public final class TelemetryStore {
     public func writePendingSlice() throws {
         guard pendingCount > 0 else { return }
         let k = rotation.next
-        let trimTo = trimLimit
+        let trimTo = marks.trimLimit(merged: merger.mergedUpTo)
         let written = try pool.write { db in
             try trimJournal(to: trimTo, db)
             return try writeRaw(slice: k, db)
         }
-        trimmedUpTo = max(trimmedUpTo, trimTo)
-        sliceDone(written: written, clock: monotonic(), before: nextJournalID - 1)
-        if pendingCount == 0 { rawWrittenUpTo = max(rawWrittenUpTo, nextJournalID - 1) }
-    }
-
-    /// How far the journal may be trimmed: merged, in the sample blocks, and (with `tracksDerived`) with
-    /// its derived readings committed.
-    private var trimLimit: Int64 {
-        min(merger.mergedUpTo, rawWrittenUpTo, tracksDerived ? derivedUpTo : .max)
+        marks.trimmed(to: trimTo)
+        sliceDone(written: written, clock: monotonic(), before: marks.next - 1)
+        if pendingCount == 0 { marks.rawWritten(upTo: marks.next - 1) }
     }
 
     /// The journal rows after `id`, oldest first: at a start, the readings whose derived
@@ -477,9 +449,9 @@ public final class TelemetryStore {
     }
 
     /// Deletes the journal rows up to `id` (merged and in the sample blocks), in the caller's transaction,
-    /// unless they are gone already; the caller sets `trimmedUpTo` once it commits.
+    /// unless they are gone already; the caller moves `marks.trimmedUpTo` once it commits.
     private func trimJournal(to id: Int64, _ db: Database) throws {
-        guard id > trimmedUpTo else { return }
+        guard id > marks.trimmedUpTo else { return }
         try JournalTable.delete(upTo: id, db)
     }
 
@@ -508,7 +480,7 @@ public final class TelemetryStore {
     /// Writes every pending reading to the sample blocks now (at shutdown; tests).
     public func writePendingRaw() throws {
         guard pendingCount > 0 else {
-            rawWrittenUpTo = nextJournalID - 1
+            marks.rawWritten(upTo: marks.next - 1)
             return
         }
         var written = [Int](repeating: 0, count: RawPending.sliceCount)
@@ -516,7 +488,7 @@ public final class TelemetryStore {
             for k in 0..<RawPending.sliceCount { written[k] = try writeRaw(slice: k, db) }
         }
         for k in 0..<RawPending.sliceCount where written[k] > 0 { forgetWritten(written[k], ofSlice: k) }
-        rawWrittenUpTo = nextJournalID - 1
+        marks.rawWritten(upTo: marks.next - 1)
         rotation.restart()
     }
 
@@ -596,12 +568,12 @@ public final class TelemetryStore {
         }
     }
 
-    /// Appends this commit's new readings to the journal: one row, id `nextJournalID`, its
+    /// Appends this commit's new readings to the journal: one row, id `marks.next`, its
     /// readings packed (`JournalPack`).
     private func journal(_ db: Database) throws {
         guard !accepted.isEmpty else { return }
-        try JournalTable.append(id: nextJournalID, accepted, buffer: &packed, db)
-        nextJournalID += 1
+        try JournalTable.append(id: marks.next, accepted, buffer: &packed, db)
+        marks.journaled()
     }
 
     /// Rebuilds the pending deltas from the journal rows not yet handed to the
@@ -609,8 +581,8 @@ public final class TelemetryStore {
     private func replayJournal(_ db: Database) throws {
         downsampler.discardDeltas()
         var n = 0
-        try JournalTable.forEachRow(after: handedUpTo, db) { id, bytes in
-            let minuteMerged = id <= minuteMergedUpTo
+        try JournalTable.forEachRow(after: marks.handedUpTo, db) { id, bytes in
+            let minuteMerged = id <= marks.minuteMergedUpTo
             try JournalPack.forEach(in: bytes) { r in
                 // The journal and the series rows are written in the same transactions.
                 guard r.series.rawValue >= 0 && r.series.index < registry.count else { return }
