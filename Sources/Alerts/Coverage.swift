@@ -53,8 +53,12 @@ public enum CoverageCalculator {
             for p in parts { byDistrict[p.district, default: (0, 0)].0 += p.num; byDistrict[p.district, default: (0, 0)].1 += p.den }
             let total = parts.reduce((0.0, 0.0)) { ($0.0 + $1.num, $0.1 + $1.den) }
             for (scope, nd) in [("province", total)] + byDistrict.sorted(by: { $0.key < $1.key }).map({ ($0.key, $0.value) }) where nd.1 > 0 {
-                out.append(CoverageIndicator(indicator: name, scope: scope, valuePct: nd.0 / nd.1 * 100,
-                                             targetPct: target?.pct, targetYear: target?.year, numerator: nd.0, denominator: nd.1))
+                // What people read, at the precision it is measured with: areas to 0.01 ha
+                // (sums of catalogue areas carry float noise, 172858.8999999999), percentages
+                // to 0.01 %.
+                out.append(CoverageIndicator(indicator: name, scope: scope, valuePct: Self.hundredths(nd.0 / nd.1 * 100),
+                                             targetPct: target?.pct, targetYear: target?.year,
+                                             numerator: Self.hundredths(nd.0), denominator: Self.hundredths(nd.1)))
             }
         }
         let healthyForestZones = Set(catalogue.sensors.filter { $0.kind == .forest && healthy($0) }.compactMap(\.zone))
@@ -78,4 +82,7 @@ public enum CoverageCalculator {
         emit("junctions_monitored_pct", junctions.values.map { ($0.district, $0.ok ? 1 : 0, 1) })
         return out
     }
+
+    /// `x` rounded to two decimals, half away from zero (its shortest decimal form has at most two).
+    static func hundredths(_ x: Double) -> Double { (x * 100).rounded() / 100 }
 }

@@ -30,10 +30,25 @@ import Telemetry
         #expect(value(all, "forest_monitored_pct", "muong-te")?.valuePct == 25)
         #expect(value(all, "forest_monitored_pct", "sin-ho")?.valuePct == 100)
         let meters = try #require(value(all, "meters_reporting_pct", "province"))
-        #expect(meters.numerator == 1 && meters.denominator == 3)
+        #expect(meters.numerator == 1 && meters.denominator == 3 && meters.valuePct == 33.33)
         #expect(value(all, "meters_reporting_pct", "muong-te")?.valuePct == 0)   // m3: 46.7 min > 45 min
         #expect(value(all, "junctions_monitored_pct", "province") == nil)        // no traffic sensors
         #expect(CoverageCalculator.compute(catalogue, lastSeen: seen, now: now, year: 2024).first?.targetYear == 2025)
         #expect(CoverageCalculator.compute(catalogue, lastSeen: seen, now: now, year: 2031).first?.targetYear == 2030)
+    }
+
+    /// Areas summed from the catalogue read as they were written, not with float noise; a
+    /// percentage to 0.01 %.
+    @Test func areasAndPercentagesAreRoundedAsRead() throws {
+        let zones = [0.1, 0.2, 99.7].enumerated().map { k, ha in
+            Zone(id: "z\(k)", kind: .forest, district: "d", commune: "c\(k)", areaHa: ha)
+        }
+        let sensors = zones.map { SensorEntry(id: "s-\($0.id)", kind: .forest, district: "d", zone: $0.id, intervalMillis: 600_000) }
+        let seen = Dictionary(uniqueKeysWithValues: sensors.dropLast().map { ($0.id, now) })
+        let c = try #require(CoverageCalculator.compute(Catalogue(zones: zones, sensors: sensors), lastSeen: seen, now: now, year: 2026)
+            .first { $0.scope == "province" })
+        #expect(0.1 + 0.2 != 0.3)   // the noise this removes
+        #expect(c.numerator == 0.3 && c.denominator == 100)
+        #expect("\(c.numerator) \(c.denominator) \(c.valuePct)" == "0.3 100.0 0.3")
     }
 }
