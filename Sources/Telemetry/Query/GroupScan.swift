@@ -70,18 +70,69 @@ struct GroupScan: Sendable {
             // The sealed buckets (a bucket is a row or in a block, never both), or the raw
             // readings (a tier answered from raw has neither).
             let fromRaw = try TierSizing.fromRaw(plan.tier, among: chunk, db)
-            for id in chunk {
+            for id in chunk where !fromRaw.contains(id) {
                 let g = Int(groupByID[Int(id)])
                 guard g >= 0 else { continue }
-                let buckets = fromRaw.contains(id)
-                    ? try TierSizing.rawBuckets(plan.tier, series: SeriesID(id), days: days, from: lower, to: to, recent: recent[id] ?? [], db)
-                    : try RollupBlockStore.buckets(tier: plan.tier, series: SeriesID(id), from: lower, to: to, db)
-                for (start, b) in buckets {
+                for (start, b) in try RollupBlockStore.buckets(tier: plan.tier, series: SeriesID(id), from: lower, to: to, db) {
                     add(GroupBucket(count: b.count, sum: b.sum, min: b.min, max: b.max), at: start, group: g, to: &out)
                 }
             }
+            if !fromRaw.isEmpty {
+                try scanRaw(chunk.filter { fromRaw.contains($0) && groupByID[Int($0)] >= 0 }, db, into: &out)
+            }
         }
         return out
+    }
+
+    /// The series (ascending) whose tier is answered from raw readings: their stored samples
+    /// in one statement (`BlockStore.forEach(seriesIn:)`), their pending ones merged in (a
+    /// time in both counts once), each added to its group's bucket as a bucket of one.
+    private func scanRaw(_ ids: [Int32], _ db: Database, into out: inout Partial) throws {
+        guard !ids.isEmpty else { return }
+        // Samples of buckets of the tier that start in [lower, to).
+        let upper = to > EpochMillis.max - 2 * 86_400_000 ? EpochMillis.max
+            : plan.tier == .day ? days.lookup(to - 1).end : tierStart(to - 1) + plan.tier.widthMillis
+        var next = 0                       // ids[next...] not started yet
+        var group = -1
+        var pending: [Sample] = []
+        var j = 0
+        func addSample(_ s: Sample) {
+            let start = tierStart(s.time)
+            guard start >= lower && start < to else { return }
+            add(GroupBucket(count: 1, sum: s.value, min: s.value, max: s.value), at: start, group: group, to: &out)
+        }
+        func finishSeries() {
+            while j < pending.count { addSample(pending[j]); j += 1 }
+        }
+        // Starts series `id`, first finishing the ones before it that had no stored sample.
+        func start(_ id: Int32) {
+            finishSeries()
+            while next < ids.count && ids[next] <= id {
+                group = Int(groupByID[Int(ids[next])])
+                pending = recent[ids[next]] ?? []
+                j = 0
+                if ids[next] < id { finishSeries() }
+                next += 1
+            }
+        }
+        var current: Int32 = -1
+        try BlockStore.forEach(seriesIn: ids, from: lower, to: upper, db) { series, s in
+            if series.rawValue != current {
+                current = series.rawValue
+                start(current)
+            }
+            while j < pending.count && pending[j].time < s.time { addSample(pending[j]); j += 1 }
+            if j < pending.count && pending[j].time == s.time { j += 1 }
+            addSample(s)
+        }
+        start(Int32.max)
+        finishSeries()
+    }
+
+    /// The start of the bucket of the plan's tier holding `t`.
+    @inline(__always)
+    private func tierStart(_ t: EpochMillis) -> EpochMillis {
+        plan.tier == .day ? days.lookup(t).start : EpochMillis.floorDiv(t, plan.tier.widthMillis) * plan.tier.widthMillis
     }
 
     @inline(__always)
