@@ -57,7 +57,8 @@ struct Daemon {
         do {
             store = try TelemetryStore(pool: pool, timeZone: config.timezone,
                                        maxSeries: config.limits.maxSeries, quarantineLimit: config.storage.quarantineLimit,
-                                       tracksDerived: true)
+                                       tracksDerived: true,
+                                       rawHorizon: { [clock, keep = config.storage.rawKeepMillis] in clock.now() - keep })
         } catch {
             throw StartupError("cannot load series from '\(config.storage.path)': \(error)")
         }

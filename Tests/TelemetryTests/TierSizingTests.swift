@@ -25,6 +25,10 @@ import Testing
         #expect(TierSizing.keeps(.minute, buckets: Self.rows(128, width: 60_000, perBucket: 1, interval: 0)) == false)
         #expect(TierSizing.keeps(.quarterHour, buckets: Self.rows(128, width: 900_000, perBucket: 1, interval: 0)) == false)
         #expect(TierSizing.keeps(.hour, buckets: Self.rows(128, width: 3_600_000, perBucket: 4, interval: 900_000)) == true)
+        // A station whose clock runs a little slow still keeps its hours; one reporting every
+        // 17 minutes (3.5 an hour) does not.
+        #expect(TierSizing.keeps(.hour, buckets: Self.rows(128, width: 3_600_000, perBucket: 3, interval: 900_200)) == true)
+        #expect(TierSizing.keeps(.hour, buckets: Self.rows(128, width: 3_600_000, perBucket: 3, interval: 1_020_000)) == false)
         // A 10 s or 15 s series keeps its minutes; a 20 s one (three a minute) does not.
         #expect(TierSizing.keeps(.minute, buckets: Self.rows(128, width: 60_000, perBucket: 6, interval: 10_000)) == true)
         #expect(TierSizing.keeps(.minute, buckets: Self.rows(128, width: 60_000, perBucket: 4, interval: 15_000)) == true)
@@ -160,6 +164,32 @@ import Testing
         }
         let stray = try await RollupVerifier(reader: reader, timeZone: zone).verify(from: 0)
         #expect(stray.mismatchCount[.minute] == 1)
+    }
+
+    /// A tier whose rows reach back past the raw readings kept (a store from before tiers
+    /// were sized, its old rows never sealed) is not dropped: its rows would be the only copy.
+    @Test func aTierOlderThanTheRawReadingsKeptIsNotDropped() async throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let zone = TimeZoneID("Asia/Ho_Chi_Minh")!
+        let slow = try SeriesName(parsing: "river-1/water_level_m")
+        let t0: EpochMillis = 1_795_000_000_000
+        let readings = (0..<960).map { Reading(series: slow, time: t0 + EpochMillis($0) * 900_000, value: 1) }
+        for horizon in [t0 + 86_400_000, t0 - 86_400_000] {
+            let pool = try TelemetryDatabase.open(path: dir.file("h\(horizon).sqlite"))
+            let store = try TelemetryStore(pool: pool, timeZone: zone, rawHorizon: { horizon })
+            for part in stride(from: 0, to: readings.count, by: 100) {
+                var batch = IngestBatch()
+                #expect(store.bind(Array(readings[part..<min(part + 100, readings.count)]), into: &batch))
+                try store.commit(batch, now: 0)
+            }
+            try store.close(sealingRollupsBefore: .max)
+            let fromRaw = try await pool.read { try TierSizing.counts($0) }
+            // Raw readings pruned after the first day: kept; all of them still there: dropped.
+            #expect(fromRaw == (horizon > t0 ? [:] : [.minute: 1, .quarterHour: 1]), "horizon \(horizon): \(fromRaw)")
+            let report = try await RollupVerifier(reader: TelemetryReader(pool: pool, timeZone: zone), timeZone: zone).verify(from: 0)
+            #expect(report.isExact && report.readings == 960)
+        }
     }
 
     @Test func aTierIsPrunedOnItsOwn() async throws {

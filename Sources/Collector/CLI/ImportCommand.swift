@@ -54,7 +54,8 @@ struct ImportCommand: ParsableCommand {
             // Only series that derive anything: the rest leaves the journal once stored.
             store = try TelemetryStore(pool: pool, timeZone: cfg.timezone, maxSeries: cfg.limits.maxSeries,
                                        quarantineLimit: cfg.storage.quarantineLimit, tracksDerived: true,
-                                       feedsDerived: { DerivedSeries.feedsDerived(metric: $0.metric, entry: catalogue.sensor($0.sensor)) })
+                                       feedsDerived: { DerivedSeries.feedsDerived(metric: $0.metric, entry: catalogue.sensor($0.sensor)) },
+                                       rawHorizon: { [keep = cfg.storage.rawKeepMillis] in SystemWallClock().now() - keep })
         } catch {
             FileHandle.standardError.write(Data("collector import: cannot open \(path): \(error)\n".utf8))
             throw ExitCode(1)

@@ -25,8 +25,8 @@ struct Importer {
     }
 
     mutating func importFile(_ file: String, format: ImportCommand.Format) throws {
-        // Mapped, not read: decoding starts at once, and the pages are the page cache's.
-        let data = try Data(contentsOf: URL(fileURLWithPath: file), options: .alwaysMapped)
+        // Read, not mapped: a file truncated while mapped would kill the import (SIGBUS).
+        let data = try Data(contentsOf: URL(fileURLWithPath: file))
         let now = EpochMillis(Date().timeIntervalSince1970 * 1000)
         var context = DecodeContext(topic: "import/\((file as NSString).lastPathComponent)", now: now,
                                     acceptAge: config.storage.acceptAgeMillis, maxReadings: config.limits.maxReadingsPerMessage)

@@ -61,7 +61,8 @@ struct VerifyCommand: AsyncParsableCommand {
             // Recovery, as a start does: the journal replayed into raw and the rollups. The
             // journal rows whose derived series are not stored yet stay for the daemon.
             let store = try TelemetryStore(pool: pool, timeZone: cfg.timezone, maxSeries: cfg.limits.maxSeries,
-                                           quarantineLimit: cfg.storage.quarantineLimit, tracksDerived: true)
+                                           quarantineLimit: cfg.storage.quarantineLimit, tracksDerived: true,
+                                       rawHorizon: { [keep = cfg.storage.rawKeepMillis] in SystemWallClock().now() - keep })
             waiting = try store.journalReadingCount(after: store.derivedUpTo)
             try store.close()
             let reader = TelemetryReader(pool: pool, timeZone: cfg.timezone)

@@ -145,6 +145,10 @@ struct CollectorConfig: Sendable {
         var quarantineLimit = 10_000
         /// A cap on the database file (a quota): past it commits fail as on a full disk.
         var maxSizeBytes: Int64?
+
+        /// How long raw readings are kept: `raw_retention`, at least `accept_age` (they are the
+        /// dedupe index).
+        var rawKeepMillis: Int64 { max(rawRetentionMillis, acceptAgeMillis) }
     }
 
     struct CoverageConfig: Sendable {

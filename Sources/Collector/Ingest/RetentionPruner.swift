@@ -14,7 +14,7 @@ struct RetentionPruner {
     mutating func runIfDue(now: EpochMillis, store: TelemetryStore, logger: Logger) {
         guard now - lastRun >= Self.every else { return }
         lastRun = now
-        let keep = max(storage.rawRetentionMillis, storage.acceptAgeMillis)
+        let keep = storage.rawKeepMillis
         do {
             let n = try store.pruneRaw(before: now - keep)
             if n > 0 { logger.info("pruned raw readings", metadata: ["deleted": "\(n)", "older_than_days": "\(keep / 86_400_000)"]) }

@@ -114,29 +114,35 @@ public enum RollupBlockStore {
         return try EpochMillis.fetchOne(newest, arguments: [tier.rawValue, series.rawValue])
     }
 
-    /// Deletes the sealed buckets of `tier` (every series) that start before `before`: blocks
+    /// Deletes the sealed buckets of `tier` and `series` that start before `before`: blocks
     /// wholly older go, a block across `before` is written again without its older buckets.
-    /// Returns how many buckets went.
-    static func delete(tier: Tier, before: EpochMillis, _ db: Database) throws -> Int {
-        var gone = try Int.fetchOne(db, sql: "SELECT coalesce(sum(count), 0) FROM rollup_blocks WHERE tier = ? AND last_start < ?",
-                                    arguments: [tier.rawValue, before]) ?? 0
-        try db.execute(sql: "DELETE FROM rollup_blocks WHERE tier = ? AND last_start < ?", arguments: [tier.rawValue, before])
-        let across = try Row.fetchAll(db, sql: """
-            SELECT series_id, first_start, data FROM rollup_blocks WHERE tier = ?1 AND first_start < ?2 AND last_start >= ?2
-            """, arguments: [tier.rawValue, before])
-        for row in across {
-            let series = SeriesID(row[0] as Int32)
-            let first: EpochMillis = row[1]
-            let all = try decode(row[2], tier: tier, series: series, first: first)
-            let kept = all.filter { $0.start >= before }
-            gone += all.count - kept.count
-            try db.execute(sql: "DELETE FROM rollup_blocks WHERE tier = ? AND series_id = ? AND first_start = ?",
-                           arguments: [tier.rawValue, series.rawValue, first])
-            try db.execute(sql: """
-                INSERT INTO rollup_blocks (tier, series_id, first_start, last_start, count, data) VALUES (?, ?, ?, ?, ?, ?)
-                """, arguments: [tier.rawValue, series.rawValue, kept[0].start, kept[kept.count - 1].start, kept.count,
-                                 Data(RollupBlock.encode(kept))])
+    /// Returns how many buckets went. Searches the series' blocks by key only.
+    static func delete(tier: Tier, series: SeriesID, before: EpochMillis, _ db: Database) throws -> Int {
+        let doomed = try db.cachedStatement(sql: """
+            SELECT coalesce(sum(count), 0) FROM rollup_blocks
+            WHERE tier = ?1 AND series_id = ?2 AND first_start < ?3 AND last_start < ?3
+            """)
+        var gone = try Int.fetchOne(doomed, arguments: [tier.rawValue, series.rawValue, before]) ?? 0
+        if gone > 0 {
+            let whole = try db.cachedStatement(sql: """
+                DELETE FROM rollup_blocks WHERE tier = ?1 AND series_id = ?2 AND first_start < ?3 AND last_start < ?3
+                """)
+            try whole.execute(arguments: [tier.rawValue, series.rawValue, before])
         }
+        let across = try db.cachedStatement(sql: """
+            SELECT first_start, data FROM rollup_blocks WHERE tier = ?1 AND series_id = ?2 AND first_start < ?3 AND last_start >= ?3
+            """)
+        guard let row = try Row.fetchOne(across, arguments: [tier.rawValue, series.rawValue, before]) else { return gone }
+        let first: EpochMillis = row[0]
+        let all = try decode(row[1], tier: tier, series: series, first: first)
+        let kept = all.filter { $0.start >= before }
+        gone += all.count - kept.count
+        try db.execute(sql: "DELETE FROM rollup_blocks WHERE tier = ? AND series_id = ? AND first_start = ?",
+                       arguments: [tier.rawValue, series.rawValue, first])
+        try db.execute(sql: """
+            INSERT INTO rollup_blocks (tier, series_id, first_start, last_start, count, data) VALUES (?, ?, ?, ?, ?, ?)
+            """, arguments: [tier.rawValue, series.rawValue, kept[0].start, kept[kept.count - 1].start, kept.count,
+                             Data(RollupBlock.encode(kept))])
         return gone
     }
 

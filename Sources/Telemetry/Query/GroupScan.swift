@@ -21,15 +21,19 @@ struct GroupScan: Sendable {
     /// Pending readings (not yet in their blocks) of the series answered from raw, read
     /// before the scan's read began.
     let recent: [Int32: [Sample]]
+    /// Whether `recent` was read (a running store): a series answered from raw that has no
+    /// entry there became so after it was read, and the scan must run again.
+    let checksPending: Bool
 
     init(plan: StepPlan, lower: EpochMillis, to: EpochMillis, days: LocalDays, groupCount: Int, groupByID: [Int32],
-         recent: [Int32: [Sample]] = [:]) {
+         recent: [Int32: [Sample]] = [:], checksPending: Bool = false) {
         self.plan = plan
         self.lower = lower
         self.to = to
         self.zone = days.timeZone
         self.days = days
         self.recent = recent
+        self.checksPending = checksPending
         self.groupCount = groupCount
         self.groupByID = groupByID
         first = plan.bucket(lower, timeZone: zone)
@@ -39,6 +43,8 @@ struct GroupScan: Sendable {
     struct Partial: Sendable {
         var flat: [GroupBucket]
         var byDay: [[EpochMillis: GroupBucket]]
+        /// A series answered from raw was read without its pending readings.
+        var missedPending = false
     }
 
     func empty() -> Partial {
@@ -70,6 +76,7 @@ struct GroupScan: Sendable {
             // The sealed buckets (a bucket is a row or in a block, never both), or the raw
             // readings (a tier answered from raw has neither).
             let fromRaw = try TierSizing.fromRaw(plan.tier, among: chunk, db)
+            if checksPending && fromRaw.contains(where: { recent[$0] == nil }) { out.missedPending = true }
             for id in chunk where !fromRaw.contains(id) {
                 let g = Int(groupByID[Int(id)])
                 guard g >= 0 else { continue }

@@ -35,46 +35,62 @@ public struct TelemetryReader: Sendable {
         -> [SeriesID: [EpochMillis: Bucket]]
     {
         let lower = bucketStart(plan.tier, from)
-        let zone = days.timeZone
         let days = self.days
         var out: [SeriesID: [EpochMillis: Bucket]] = [:]
         for chunk in stride(from: 0, to: ids.count, by: 500).map({ Array(ids[$0..<min($0 + 500, ids.count)]) }) {
             // Pending readings first, then storage (as `raw`), for the series answered from raw.
-            let fromRaw = try await pool.read { try TierSizing.fromRaw(plan.tier, among: chunk.map(\.rawValue), $0) }
-            var pendingOf: [Int32: [Sample]] = [:]
-            if let pending {
-                for id in fromRaw { pendingOf[id] = pending.samples(of: SeriesID(id), from: lower, to: .max) }
-            }
-            let recent = pendingOf
-            let part = try await pool.read { db -> [SeriesID: [EpochMillis: Bucket]] in
-                var m: [SeriesID: [EpochMillis: Bucket]] = [:]
-                let marks = chunk.map { _ in "?" }.joined(separator: ",")
-                var args = StatementArguments(chunk.map(\.rawValue))
-                args += [lower, to]
-                let rows = try Row.fetchCursor(db, sql: """
-                    SELECT series_id, t, cnt, total, lo, hi, first_t, first_v, last_t, last_v FROM \(plan.tier.table)
-                    WHERE series_id IN (\(marks)) AND t >= ? AND t < ?
-                    """, arguments: args)
-                while let r = try rows.next() {
-                    let b = Bucket(count: r[2], sum: r[3], min: r[4], max: r[5], firstTime: r[6], first: r[7], lastTime: r[8], last: r[9])
-                    m[SeriesID(r[0]), default: [:]][plan.bucket(r[1], timeZone: zone), default: .empty].merge(b)
+            // A tier the merger drops in between lacks them: read again (it happens once a
+            // series and tier, so a second read settles it).
+            var known = try await pool.read { try TierSizing.fromRaw(plan.tier, among: chunk.map(\.rawValue), $0) }
+            for attempt in 1...3 {
+                var pendingOf: [Int32: [Sample]] = [:]
+                if let pending {
+                    for id in known { pendingOf[id] = pending.samples(of: SeriesID(id), from: lower, to: .max) }
                 }
-                // The sealed buckets (a bucket is a row or in a block, never both), or the raw
-                // readings (a tier answered from raw has neither).
-                let fromRaw = try TierSizing.fromRaw(plan.tier, among: chunk.map(\.rawValue), db)
-                for id in chunk {
-                    let buckets = fromRaw.contains(id.rawValue)
-                        ? try TierSizing.rawBuckets(plan.tier, series: id, days: days, from: lower, to: to, recent: recent[id.rawValue] ?? [], db)
-                        : try RollupBlockStore.buckets(tier: plan.tier, series: id, from: lower, to: to, db)
-                    for (start, b) in buckets {
-                        m[id, default: [:]][plan.bucket(start, timeZone: zone), default: .empty].merge(b)
-                    }
+                let recent = pendingOf
+                let (part, fromRaw) = try await pool.read { db in
+                    try Self.readChunk(chunk, plan: plan, lower: lower, to: to, days: days, recent: recent, db)
                 }
-                return m
+                if pending == nil || fromRaw.isSubset(of: known) || attempt == 3 {
+                    out.merge(part) { a, _ in a }
+                    break
+                }
+                known = fromRaw
             }
-            out.merge(part) { a, _ in a }
         }
         return out
+    }
+
+    /// One chunk of `rollups`, in one read: each series' rows and sealed blocks of the tier, or
+    /// its raw readings (and `recent` pending ones) where the tier is answered from raw; with
+    /// the set of those series as this read saw it.
+    private static func readChunk(_ chunk: [SeriesID], plan: StepPlan, lower: EpochMillis, to: EpochMillis, days: LocalDays,
+                                  recent: [Int32: [Sample]], _ db: Database) throws -> ([SeriesID: [EpochMillis: Bucket]], Set<Int32>) {
+        let zone = days.timeZone
+        var m: [SeriesID: [EpochMillis: Bucket]] = [:]
+        let marks = chunk.map { _ in "?" }.joined(separator: ",")
+        var args = StatementArguments(chunk.map(\.rawValue))
+        args += [lower, to]
+        let rows = try Row.fetchCursor(db, sql: """
+            SELECT series_id, t, cnt, total, lo, hi, first_t, first_v, last_t, last_v FROM \(plan.tier.table)
+            WHERE series_id IN (\(marks)) AND t >= ? AND t < ?
+            """, arguments: args)
+        while let r = try rows.next() {
+            let b = Bucket(count: r[2], sum: r[3], min: r[4], max: r[5], firstTime: r[6], first: r[7], lastTime: r[8], last: r[9])
+            m[SeriesID(r[0]), default: [:]][plan.bucket(r[1], timeZone: zone), default: .empty].merge(b)
+        }
+        // The sealed buckets (a bucket is a row or in a block, never both), or the raw
+        // readings (a tier answered from raw has neither).
+        let fromRaw = try TierSizing.fromRaw(plan.tier, among: chunk.map(\.rawValue), db)
+        for id in chunk {
+            let buckets = fromRaw.contains(id.rawValue)
+                ? try TierSizing.rawBuckets(plan.tier, series: id, days: days, from: lower, to: to, recent: recent[id.rawValue] ?? [], db)
+                : try RollupBlockStore.buckets(tier: plan.tier, series: id, from: lower, to: to, db)
+            for (start, b) in buckets {
+                m[id, default: [:]][plan.bucket(start, timeZone: zone), default: .empty].merge(b)
+            }
+        }
+        return (m, fromRaw)
     }
 
     /// Count, sum, minimum and maximum of many series' rollups merged per group, in the buckets
@@ -92,27 +108,35 @@ public struct TelemetryReader: Sendable {
         var groupByID = [Int32](repeating: -1, count: Int(maxID) + 1)
         for (id, g) in groupOf { groupByID[Int(id.rawValue)] = Int32(g) }
         let lower = bucketStart(plan.tier, from)
-        var recent: [Int32: [Sample]] = [:]
-        if let pending {
-            // Pending readings first, then storage (as `raw`), for the series answered from raw.
-            for id in try await pool.read({ try TierSizing.fromRaw(plan.tier, among: ids, $0) }) {
-                recent[id] = pending.samples(of: SeriesID(id), from: lower, to: .max)
-            }
-        }
-        let scan = GroupScan(plan: plan, lower: lower, to: to, days: days, groupCount: groupCount,
-                             groupByID: groupByID, recent: recent)
         let parts = max(1, min(ProcessInfo.processInfo.activeProcessorCount, ids.count / 250))
         let size = (ids.count + parts - 1) / parts
         let pool = self.pool
-        var total = scan.empty()
-        try await withThrowingTaskGroup(of: GroupScan.Partial.self) { tasks in
-            for p in 0..<parts {
-                let part = Array(ids[(p * size)..<min(ids.count, (p + 1) * size)])
-                tasks.addTask { try await pool.read { db in try scan.run(db, ids: part) } }
+        // Pending readings first, then storage (as `raw`), for the series answered from raw;
+        // a tier the merger drops in between lacks them: scanned again (see `rollups`).
+        for attempt in 1...3 {
+            var recent: [Int32: [Sample]] = [:]
+            if let pending {
+                for id in try await pool.read({ try TierSizing.fromRaw(plan.tier, among: ids, $0) }) {
+                    recent[id] = pending.samples(of: SeriesID(id), from: lower, to: .max)
+                }
             }
-            for try await partial in tasks { scan.merge(partial, into: &total) }
+            let scan = GroupScan(plan: plan, lower: lower, to: to, days: days, groupCount: groupCount,
+                                 groupByID: groupByID, recent: recent, checksPending: pending != nil)
+            var total = scan.empty()
+            var missed = false
+            try await withThrowingTaskGroup(of: GroupScan.Partial.self) { tasks in
+                for p in 0..<parts {
+                    let part = Array(ids[(p * size)..<min(ids.count, (p + 1) * size)])
+                    tasks.addTask { try await pool.read { db in try scan.run(db, ids: part) } }
+                }
+                for try await partial in tasks {
+                    scan.merge(partial, into: &total)
+                    missed = missed || partial.missedPending
+                }
+            }
+            if !missed || attempt == 3 { return scan.answer(total) }
         }
-        return scan.answer(total)
+        preconditionFailure("the last attempt returns")
     }
 
     /// Raw readings with `from <= t < to`, oldest first, at most `limit` of them

@@ -80,6 +80,10 @@ public final class RollupMerger: @unchecked Sendable {
     /// time, so it is written once, not at every merge.
     public static let defaultCoarseInterval: Duration = .seconds(5)
     private let coarseInterval: Duration
+    /// Raw readings before this time may be pruned (nil: kept for good). A tier whose rows
+    /// reach back before it is never dropped for raw readings (`TierSizing`): they would be
+    /// its only copy, soon gone (a store from before tiers were sized).
+    private let rawHorizon: (@Sendable () -> EpochMillis)?
 
     /// The journal id up to which every reading is in every tier of the rollups file.
     public var mergedUpTo: Int64 { cond.lock(); defer { cond.unlock() }; return merged }
@@ -99,8 +103,9 @@ public final class RollupMerger: @unchecked Sendable {
     /// Opens a writer of its own on the rollups file at `path` (already migrated) and starts
     /// the thread. `synchronous` and `maxPageCount` follow the main file's writer.
     init(path: String, synchronous: Int, maxPageCount: Int64, queueLimit: Int = defaultQueueLimit,
-         coarseInterval: Duration = defaultCoarseInterval) throws {
+         coarseInterval: Duration = defaultCoarseInterval, rawHorizon: (@Sendable () -> EpochMillis)? = nil) throws {
         self.queueLimit = queueLimit
+        self.rawHorizon = rawHorizon
         self.coarseInterval = coarseInterval
         var config = Configuration()
         config.busyMode = .timeout(5)
@@ -443,9 +448,10 @@ public final class RollupMerger: @unchecked Sendable {
         if try sealedStart(tier, series, db) == Self.nothingSealed {
             switch TierSizing.keeps(tier, buckets: buckets.lazy.map(\.bucket)) {
             case nil: return nil
-            case false?:
+            case false? where rawHorizon.map { buckets[0].start >= $0() } ?? true:
                 try TierSizing.answerFromRaw(tier, series: series, db)
                 return Self.answeredFromRaw
+            case false?: break   // older than the raw readings kept: stored for good
             case true?: break
             }
         }
@@ -499,15 +505,30 @@ public final class RollupMerger: @unchecked Sendable {
         }
     }
 
-    /// Deletes the buckets of `tier` that start before `before` (rows and sealed buckets, of
-    /// every series) in one transaction on the merger's connection; returns how many went.
-    /// Callable from any thread: the connection's writes take turns with the merges.
+    /// Deletes the buckets of `tier` that start before `before` (rows and sealed buckets) of
+    /// the series with ids below `seriesCount`, `seriesPerCommit` series a transaction on the
+    /// merger's connection (each found by key: no table scan, and the merges wait a moment at
+    /// most); returns how many went. Callable from any thread: the connection's writes take
+    /// turns with the merges.
     @discardableResult
-    public func prune(_ tier: Tier, before: EpochMillis) throws -> Int {
-        try db.write { db in
-            try db.execute(sql: "DELETE FROM \(tier.table) WHERE t < ?", arguments: [before])
-            return db.changesCount + (try RollupBlockStore.delete(tier: tier, before: before, db))
+    public func prune(_ tier: Tier, before: EpochMillis, seriesCount: Int, seriesPerCommit: Int = 2_000) throws -> Int {
+        var gone = 0
+        var start = 0
+        while start < seriesCount {
+            let end = min(start + seriesPerCommit, seriesCount)
+            gone += try db.write { db in
+                let rows = try db.cachedStatement(sql: "DELETE FROM \(tier.table) WHERE series_id = ? AND t < ?")
+                var n = 0
+                for id in start..<end {
+                    try rows.execute(arguments: [id, before])
+                    n += db.changesCount
+                    n += try RollupBlockStore.delete(tier: tier, series: SeriesID(Int32(id)), before: before, db)
+                }
+                return n
+            }
+            start = end
         }
+        return gone
     }
 
     /// `sealedUpTo` of `tier` and `series`, looked up the first time this run (in its blocks,

@@ -93,13 +93,15 @@ public final class TelemetryStore {
     /// `rollupQueueLimit`: the merger's queue bound, in deltas (`RollupMerger.waitForRoom`);
     /// `rollupCoarseInterval`: how often the 15m, 1h and 1d tiers are merged; `rawRotation`:
     /// how long a pending reading waits, at most about, before its slice is written to the sample blocks,
-    /// by the time `monotonic` tells.
+    /// by the time `monotonic` tells; `rawHorizon`: the time before which raw readings may be
+    /// pruned (now minus the raw retention; nil: never), so no rollup tier is dropped for raw
+    /// readings that are gone (`TierSizing`).
     public init(pool: DatabasePool, timeZone: TimeZoneID, maxSeries: Int = 200_000, quarantineLimit: Int = 10_000,
                 rollupQueueLimit: Int = RollupMerger.defaultQueueLimit,
                 rollupCoarseInterval: Duration = RollupMerger.defaultCoarseInterval,
                 rawRotation: Duration = TelemetryStore.defaultRawRotation,
                 tracksDerived: Bool = false, feedsDerived: (@Sendable (SeriesName) -> Bool)? = nil,
-                derivedReserve: Int? = nil,
+                derivedReserve: Int? = nil, rawHorizon: (@Sendable () -> EpochMillis)? = nil,
                 monotonic: @escaping () -> ContinuousClock.Instant = { ContinuousClock.now }) throws {
         self.pool = pool
         self.feedsDerived = tracksDerived ? feedsDerived : nil
@@ -128,7 +130,7 @@ public final class TelemetryStore {
         }
         merger = try RollupMerger(path: TelemetryDatabase.rollupsPath(for: pool.path), synchronous: synchronous,
                                   maxPageCount: maxPages, queueLimit: rollupQueueLimit,
-                                  coarseInterval: rollupCoarseInterval)
+                                  coarseInterval: rollupCoarseInterval, rawHorizon: rawHorizon)
         marks = JournalMarks(mergedUpTo: merger.mergedUpTo, minuteMergedUpTo: merger.minuteMergedUpTo, lastRow: lastJournalID,
                              derivedUpTo: derivedUpTo, tracksDerived: tracksDerived)
         // Readings a previous run journaled but did not write to the sample blocks or merge: do it now.
@@ -549,11 +551,11 @@ public final class TelemetryStore {
         return deleted
     }
 
-    /// Deletes the buckets of `tier` that start before `before` (every series; rows and
-    /// sealed blocks, in the rollups file); returns how many went.
+    /// Deletes the buckets of `tier` that start before `before` (every series, a few thousand
+    /// a transaction; rows and sealed blocks, in the rollups file); returns how many went.
     @discardableResult
     public func pruneRollups(_ tier: Tier, before: EpochMillis) throws -> Int {
-        try merger.prune(tier, before: before)
+        try merger.prune(tier, before: before, seriesCount: registry.count)
     }
 
     private func saveNewSeries(_ db: Database, now: EpochMillis) throws {

@@ -37,7 +37,9 @@ public enum TierSizing {
         for b in buckets where b.count >= 2 {
             interval = min(interval, (b.lastTime - b.firstTime) / (b.count - 1))
         }
-        if interval <= tier.widthMillis / minReadingsPerBucket { return true }
+        // 10 % of slack: a 15-minute station whose clock runs a little slow (900.2 s) still
+        // keeps its hours.
+        if interval <= tier.widthMillis * 11 / (10 * minReadingsPerBucket) { return true }
         return buckets.count >= minBucketsToDecide ? false : nil
     }
 
