@@ -38,10 +38,10 @@ public struct TelemetryReader: Sendable {
         let days = self.days
         var out: [SeriesID: [EpochMillis: Bucket]] = [:]
         for chunk in stride(from: 0, to: ids.count, by: 500).map({ Array(ids[$0..<min($0 + 500, ids.count)]) }) {
-            // Pending readings first, then storage (as `raw`), for the series answered from raw.
-            // A tier the merger drops in between lacks them: read again (it happens once a
-            // series and tier, so a second read settles it).
-            var known = try await pool.read { try TierSizing.fromRaw(plan.tier, among: chunk.map(\.rawValue), $0) }
+            // Pending readings first, then storage (as `raw`), for the series answered from raw:
+            // read first as if none were (the common case: one read), again with the pending
+            // readings of those that are (a tier the merger drops in between makes a third).
+            var known = Set<Int32>()
             for attempt in 1...3 {
                 var pendingOf: [Int32: [Sample]] = [:]
                 if let pending {
