@@ -141,4 +141,33 @@ import Testing
             #expect(Double(sizes[0].1) / Double(day.count) < 1.2, "\(sizes)")
         }
     }
+
+    /// Decoding ahead on another core yields what the plain scan does, in order, and a body
+    /// that throws stops it (the decoder gives up instead of waiting for room).
+    @Test func decodingAheadReadsWhatThePlainScanReads() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let q = try DatabaseQueue(path: dir.file("a.sqlite"))
+        try q.write { try BlockStore.createTable($0) }
+        var rng = SplitMix64(seed: 61)
+        let samples = (0..<60_000).map { Sample(time: 1_795_000_000_000 + EpochMillis($0) * 10_000, value: Double(rng.next() % 100_000) / 7) }
+        try q.write { _ = try BlockStore.insert(samples, series: SeriesID(1), $0) }
+        #expect(try q.read { try BlockStore.blockCount($0) } > 100)
+        let (from, to) = (samples[123].time + 1, samples[58_000].time)
+        try q.read { db in
+            var plain: [Sample] = []
+            try BlockStore.forEach(series: SeriesID(1), from: from, to: to, db) { plain.append($0); return true }
+            var ahead: [Sample] = []
+            try BlockStore.forEachDecodingAhead(series: SeriesID(1), from: from, to: to, ahead: 4, db) { ahead.append($0) }
+            #expect(ahead == plain && plain.count == 58_000 - 124)
+            struct Enough: Error {}
+            var seen = 0
+            #expect(throws: Enough.self) {
+                try BlockStore.forEachDecodingAhead(series: SeriesID(1), from: from, to: to, ahead: 2, db) { _ in
+                    seen += 1
+                    if seen == 5_000 { throw Enough() }
+                }
+            }
+        }
+    }
 }

@@ -45,7 +45,7 @@ struct Importer {
             progress(file, done: data.count, of: data.count, final: true)
             return
         }
-        let chunks = DecodedChunks()
+        let chunks = DecodedChunks(capacity: 2)
         let decoded = DispatchSemaphore(value: 0)
         let (lineDecoder, batchSize, lineContext) = (decoder, self.batchSize, context)
         NamedThread.start("import-decode") {

@@ -29,6 +29,8 @@ public struct LTTBStream {
     /// The filled bucket waiting for the next one's average.
     private var waiting: [Sample]?
     private var last: Sample?
+    /// `start(filling + 1)`, kept (not recomputed at every point).
+    private var nextStart = 0
 
     public init(count: Int, threshold: Int) {
         self.count = count
@@ -36,6 +38,7 @@ public struct LTTBStream {
         passThrough = threshold < 3 || count <= threshold
         every = passThrough ? 0 : Double(count - 2) / Double(threshold - 2)
         out.reserveCapacity(passThrough ? min(count, 100_000) : threshold)
+        if !passThrough { nextStart = start(1) }
     }
 
     private var buckets: Int { threshold - 2 }
@@ -48,7 +51,7 @@ public struct LTTBStream {
         if passThrough { out.append(p); return }
         if index == 0 { out.append(p); return }
         // Past the bucket being filled: it is complete.
-        while filling < buckets && index >= start(filling + 1) {
+        while index >= nextStart && filling < buckets {
             complete()
         }
         fillingPoints.append(p)
@@ -59,7 +62,9 @@ public struct LTTBStream {
         if let w = waiting { select(from: w, next: fillingPoints) }
         waiting = fillingPoints
         fillingPoints = []
+        fillingPoints.reserveCapacity(Int(every) + 2)
         filling += 1
+        nextStart = filling < buckets ? start(filling + 1) : .max
     }
 
     private mutating func select(from bucket: [Sample], next: [Sample]) {

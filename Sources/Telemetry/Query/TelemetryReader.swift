@@ -157,8 +157,9 @@ public struct TelemetryReader: Sendable {
     }
 
     /// Raw readings with `from <= t < to` downsampled to `threshold` points (LTTB), streamed
-    /// from the blocks in one read (memory stays at a block and two buckets however many
-    /// readings the range holds), the pending readings merged in as they fall.
+    /// from the blocks in one read, decoded on another core ahead of the downsampling (memory:
+    /// the range's compressed blocks, a few decoded ones and two buckets, however many readings
+    /// the range holds), the pending readings merged in as they fall.
     public func rawDownsampled(_ id: SeriesID, from: EpochMillis, to: EpochMillis, threshold: Int) async throws -> [Sample] {
         // Pending first, then storage: a reading written to the blocks in between is in one or both.
         let recent = pending?.samples(of: id, from: from, to: to) ?? []
@@ -168,11 +169,10 @@ public struct TelemetryReader: Sendable {
             var stream = LTTBStream(count: try BlockStore.count(series: id, from: from, to: to, db) + recent.count,
                                     threshold: threshold)
             var j = 0
-            try BlockStore.forEach(series: id, from: from, to: to, db) { s in
+            try BlockStore.forEachDecodingAhead(series: id, from: from, to: to, db) { s in
                 while j < recent.count && recent[j].time < s.time { stream.add(recent[j]); j += 1 }
                 if j < recent.count && recent[j].time == s.time { j += 1 }   // stored and pending: once
                 stream.add(s)
-                return true
             }
             while j < recent.count { stream.add(recent[j]); j += 1 }
             return stream.finish()
