@@ -67,16 +67,18 @@ chaos: deps build
 demo: deps build
 	./scripts/demo.sh
 
-## bench: in-process benchmarks, end to end against bare mosquitto_sub and collectd, alert latency, queries, a backfill and a year of one series against VictoriaMetrics; release builds (figures go to BENCHMARKS.md)
+## bench: in-process benchmarks, end to end against bare mosquitto_sub and collectd, alert latency, memory at a million series, queries, backfills (10 s and 15-minute series) and a year of one series against VictoriaMetrics; release builds (figures go to BENCHMARKS.md)
 bench: bench-deps
 	cd Benchmarks && $(SWIFT) package --disable-sandbox benchmark
 	@# The hot path's committed allocation threshold (Benchmarks/Thresholds: 0): fails on any allocation.
 	cd Benchmarks && $(SWIFT) package --disable-sandbox benchmark thresholds check --filter "(Hot path|Downsampler|SeriesRings|AlertEngine).*"
 	$(SWIFT) build -c release --product collector
 	./scripts/bench-e2e.sh
-	./scripts/bench-series-memory.sh
+	SERIES=1000000 ./scripts/bench-series-memory.sh
 	python3 scripts/bench-query.py
 	python3 scripts/bench-backfill.py
+	@# 15-minute river gauges: their 1m and 15m tiers are answered from raw readings.
+	INTERVAL=900 READINGS=2000000 python3 scripts/bench-backfill.py
 	python3 scripts/bench-year.py
 
 clean:
