@@ -116,6 +116,14 @@ struct GroupedRollupsTests {
                 #expect(abs(got.bucket.sum - w.value.sum) <= 1e-9 * abs(w.value.sum), "sum at \(got.start)")
             }
         }
+        // One series by name (its id looked up in the same read) answers as by id.
+        for n in [names[0], names[7], fresh[3]] {
+            let id = try #require(store.registry.id(of: n))
+            let byName = try #require(try await reader.rollups(named: n, plan: plan, from: from, to: to))
+            #expect(byName.keys.sorted() == (perSeries[id] ?? [:]).keys.sorted())
+            #expect(byName.values.map(\.count).reduce(0, +) == (perSeries[id] ?? [:]).values.map(\.count).reduce(0, +))
+        }
+        #expect(try await reader.rollups(named: SeriesName(sensor: "nobody", metric: "v"), plan: plan, from: from, to: to) == nil)
         // Every reading in range counted once, pending ones included.
         let w = plan.tier.widthMillis
         let (lower, upper) = (EpochMillis.floorDiv(from, w) * w, EpochMillis.floorDiv(to - 1, w) * w + w)

@@ -106,8 +106,10 @@ struct APIRoutes: Sendable {
         if plan.count(from: from, to: to) > Int64(Self.maxBuckets) {
             throw APIError.badParameter("from", "the range spans more than \(Self.maxBuckets) buckets of \(stepText); use a larger step")
         }
-        guard let id = try await reader.seriesID(name) else { throw APIError.notFound("no series '\(name)'") }
-        let rows = (try await reader.rollups([id], plan: plan, from: from, to: to)[id] ?? [:]).sorted { $0.key < $1.key }
+        guard let buckets = try await reader.rollups(named: name, plan: plan, from: from, to: to) else {
+            throw APIError.notFound("no series '\(name)'")
+        }
+        let rows = buckets.sorted { $0.key < $1.key }
         switch format {
         case .csv:
             var out = "t,count,sum,min,max,avg,first,last\n"

@@ -61,6 +61,34 @@ public struct TelemetryReader: Sendable {
         return out
     }
 
+    /// `rollups` of one series found by name, the name looked up in the same read (a query's
+    /// common case: one read instead of two); nil when no such series is stored.
+    public func rollups(named name: SeriesName, plan: StepPlan, from: EpochMillis, to: EpochMillis) async throws
+        -> [EpochMillis: Bucket]?
+    {
+        let lower = bucketStart(plan.tier, from)
+        let days = self.days
+        var known = Set<Int32>()
+        for attempt in 1...3 {
+            var pendingOf: [Int32: [Sample]] = [:]
+            if let pending {
+                for id in known { pendingOf[id] = pending.samples(of: SeriesID(id), from: lower, to: .max) }
+            }
+            let recent = pendingOf
+            let answer = try await pool.read { db -> ([EpochMillis: Bucket], Set<Int32>)? in
+                guard let id = try Int32.fetchOne(db, sql: "SELECT id FROM series WHERE name = ?", arguments: [name.description])
+                else { return nil }
+                let (m, fromRaw) = try Self.readChunk([SeriesID(id)], plan: plan, lower: lower, to: to, days: days, recent: recent, db)
+                return (m[SeriesID(id)] ?? [:], fromRaw)
+            }
+            guard let (buckets, fromRaw) = answer else { return nil }
+            // As in `rollups`: read again with the pending readings of a tier answered from raw.
+            if pending == nil || fromRaw.isSubset(of: known) || attempt == 3 { return buckets }
+            known = fromRaw
+        }
+        preconditionFailure("the last attempt returns")
+    }
+
     /// One chunk of `rollups`, in one read: each series' rows and sealed blocks of the tier, or
     /// its raw readings (and `recent` pending ones) where the tier is answered from raw; with
     /// the set of those series as this read saw it.
