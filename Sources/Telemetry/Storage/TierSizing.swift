@@ -10,8 +10,10 @@ import GRDB
 /// The choice is made once per series and tier, at its first seal (`RollupMerger`), from the
 /// rows about to be sealed: the series' interval is the shortest spacing any of them shows
 /// (a bucket of `n` readings from `first_t` to `last_t`: `(last_t - first_t) / (n - 1)`), so
-/// readings that came out of order or only partly still show it. A tier whose width is under
-/// `minReadingsPerBucket` intervals (or whose rows never hold two readings) is dropped: its
+/// readings that came out of order or only partly still show it (with 10 % of slack). A tier
+/// whose width is under `minReadingsPerBucket` intervals (or whose rows never hold two
+/// readings) is dropped, unless its rows reach back before the raw readings kept (the
+/// merger's `rawHorizon`: they would be the only copy): its
 /// rows deleted and the series recorded here; from then on its deltas are not stored, and
 /// readers (`TelemetryReader`, `GroupScan`) aggregate its buckets from the raw blocks. Until
 /// then (and for good, if it is kept) the tier is stored in full. Either way a bucket's answer
