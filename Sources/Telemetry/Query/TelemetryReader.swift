@@ -38,25 +38,10 @@ public struct TelemetryReader: Sendable {
         let days = self.days
         var out: [SeriesID: [EpochMillis: Bucket]] = [:]
         for chunk in stride(from: 0, to: ids.count, by: 500).map({ Array(ids[$0..<min($0 + 500, ids.count)]) }) {
-            // Pending readings first, then storage (as `raw`), for the series answered from raw:
-            // read first as if none were (the common case: one read), again with the pending
-            // readings of those that are (a tier the merger drops in between makes a third).
-            var known = Set<Int32>()
-            for attempt in 1...3 {
-                var pendingOf: [Int32: [Sample]] = [:]
-                if let pending {
-                    for id in known { pendingOf[id] = pending.samples(of: SeriesID(id), from: lower, to: .max) }
-                }
-                let recent = pendingOf
-                let (part, fromRaw) = try await pool.read { db in
-                    try Self.readChunk(chunk, plan: plan, lower: lower, to: to, days: days, recent: recent, db)
-                }
-                if pending == nil || fromRaw.isSubset(of: known) || attempt == 3 {
-                    out.merge(part) { a, _ in a }
-                    break
-                }
-                known = fromRaw
+            let part = try await readWithPendingOfRaw(lower: lower) { recent, db in
+                try Self.readChunk(chunk, plan: plan, lower: lower, to: to, days: days, recent: recent, db)
             }
+            out.merge(part) { a, _ in a }
         }
         return out
     }
@@ -68,6 +53,23 @@ public struct TelemetryReader: Sendable {
     {
         let lower = bucketStart(plan.tier, from)
         let days = self.days
+        return try await readWithPendingOfRaw(lower: lower) { recent, db -> ([EpochMillis: Bucket]?, Set<Int32>) in
+            guard let id = try Int32.fetchOne(db, sql: "SELECT id FROM series WHERE name = ?", arguments: [name.description])
+            else { return (nil, []) }
+            let (m, fromRaw) = try Self.readChunk([SeriesID(id)], plan: plan, lower: lower, to: to, days: days, recent: recent, db)
+            return (m[SeriesID(id)] ?? [:], fromRaw)
+        }
+    }
+
+    /// Runs `read` (which reports the series it found answered from raw) with the pending
+    /// readings of those series, taken before it: pending readings first, then storage (as
+    /// `raw`). It reads first as if there were none (the common case: one read), again with
+    /// the pending readings of those it reported (a tier the merger drops in between makes a
+    /// third).
+    private func readWithPendingOfRaw<T: Sendable>(lower: EpochMillis,
+                                                   _ read: @escaping @Sendable ([Int32: [Sample]], Database) throws -> (T, Set<Int32>))
+        async throws -> T
+    {
         var known = Set<Int32>()
         for attempt in 1...3 {
             var pendingOf: [Int32: [Sample]] = [:]
@@ -75,15 +77,8 @@ public struct TelemetryReader: Sendable {
                 for id in known { pendingOf[id] = pending.samples(of: SeriesID(id), from: lower, to: .max) }
             }
             let recent = pendingOf
-            let answer = try await pool.read { db -> ([EpochMillis: Bucket], Set<Int32>)? in
-                guard let id = try Int32.fetchOne(db, sql: "SELECT id FROM series WHERE name = ?", arguments: [name.description])
-                else { return nil }
-                let (m, fromRaw) = try Self.readChunk([SeriesID(id)], plan: plan, lower: lower, to: to, days: days, recent: recent, db)
-                return (m[SeriesID(id)] ?? [:], fromRaw)
-            }
-            guard let (buckets, fromRaw) = answer else { return nil }
-            // As in `rollups`: read again with the pending readings of a tier answered from raw.
-            if pending == nil || fromRaw.isSubset(of: known) || attempt == 3 { return buckets }
+            let (value, fromRaw) = try await pool.read { try read(recent, $0) }
+            if pending == nil || fromRaw.isSubset(of: known) || attempt == 3 { return value }
             known = fromRaw
         }
         preconditionFailure("the last attempt returns")
