@@ -5,6 +5,26 @@ import Testing
 /// The grouped query's scan (split across cores, 500 ids a statement, array-indexed buckets)
 /// against a plain merge of each series' own rollups.
 struct GroupedRollupsTests {
+    /// The grouped answer equals each series' own buckets merged per group (sums up to
+    /// floating-point addition order).
+    static func expectGroupsMatch(_ grouped: [[(start: EpochMillis, bucket: GroupBucket)]],
+                                  _ perSeries: [SeriesID: [EpochMillis: Bucket]], groupOf: [SeriesID: Int]) {
+        var expected = [[EpochMillis: GroupBucket]](repeating: [:], count: grouped.count)
+        for (id, buckets) in perSeries {
+            for (t, b) in buckets {
+                expected[groupOf[id]!][t, default: .empty].merge(GroupBucket(count: b.count, sum: b.sum, min: b.min, max: b.max))
+            }
+        }
+        for g in grouped.indices {
+            let want = expected[g].sorted { $0.key < $1.key }
+            #expect(grouped[g].map(\.start) == want.map(\.key), "group \(g) buckets")
+            for (got, w) in zip(grouped[g], want) {
+                #expect(got.bucket.count == w.value.count && got.bucket.min == w.value.min && got.bucket.max == w.value.max)
+                #expect(abs(got.bucket.sum - w.value.sum) <= 1e-9 * abs(w.value.sum), "sum at \(got.start)")
+            }
+        }
+    }
+
     @Test(arguments: ["15m", "1h", "2d"])
     func matchesPerSeriesMerge(step: String) async throws {
         let dir = TempDir()
@@ -40,20 +60,7 @@ struct GroupedRollupsTests {
 
         let grouped = try await reader.groupedRollups(groupOf, groupCount: 3, plan: plan, from: from, to: to)
         let perSeries = try await reader.rollups(Array(groupOf.keys), plan: plan, from: from, to: to)
-        var expected = [[EpochMillis: GroupBucket]](repeating: [:], count: 3)
-        for (id, buckets) in perSeries {
-            for (t, b) in buckets {
-                expected[groupOf[id]!][t, default: .empty].merge(GroupBucket(count: b.count, sum: b.sum, min: b.min, max: b.max))
-            }
-        }
-        for g in 0..<3 {
-            let want = expected[g].sorted { $0.key < $1.key }
-            #expect(grouped[g].map(\.start) == want.map(\.key), "group \(g) buckets")
-            for (got, w) in zip(grouped[g], want) {
-                #expect(got.bucket.count == w.value.count && got.bucket.min == w.value.min && got.bucket.max == w.value.max)
-                #expect(abs(got.bucket.sum - w.value.sum) <= 1e-9 * abs(w.value.sum), "sum at \(got.start)")
-            }
-        }
+        Self.expectGroupsMatch(grouped, perSeries, groupOf: groupOf)
         #expect(grouped[0].count > 1 && grouped.map { $0.reduce(0) { $0 + $1.bucket.count } }.allSatisfy { $0 > 0 })
     }
 
@@ -68,20 +75,13 @@ struct GroupedRollupsTests {
         let zone = TimeZoneID("Asia/Ho_Chi_Minh")!
         let start: EpochMillis = 1_795_000_000_000
         let pool = try TelemetryDatabase.open(path: dir.file("t.sqlite"))
-        func commit(_ store: TelemetryStore, _ readings: [Reading]) throws {
-            for part in stride(from: 0, to: readings.count, by: 20_000) {
-                var batch = IngestBatch()
-                #expect(store.bind(Array(readings[part..<min(part + 20_000, readings.count)]), into: &batch))
-                try store.commit(batch, now: 0)
-            }
-        }
         var rng = SplitMix64(seed: 12)
         let names = try (0..<300).map { try SeriesName(sensor: "s\($0)", metric: "v") }
         do {
             let store = try TelemetryStore(pool: pool, timeZone: zone)
-            try commit(store, (0..<576).flatMap { k in
+            try store.commitInBatches((0..<576).flatMap { k in
                 names.map { Reading(series: $0, time: start + Int64(k) * 300_000, value: Double(rng.next() % 1_000) / 10) }
-            })
+            }, of: 20_000)
             try store.close(sealingRollupsBefore: .max)
         }
         let fromRaw = try await pool.read { try TierSizing.counts($0) }
@@ -93,7 +93,7 @@ struct GroupedRollupsTests {
             Reading(series: names[Int(rng.next() % 300)], time: start + Int64(rng.next() % 576) * 300_000 + 7_000, value: 1)
         }
         more += fresh.flatMap { n in (0..<50).map { Reading(series: n, time: start + Int64($0) * 300_000, value: 2) } }
-        try commit(store, more)
+        try store.commitInBatches(more, of: 20_000)
         #expect(store.rawPendingCount > 0)
         let reader = TelemetryReader(pool: pool, timeZone: zone, pending: store.rawPending)
         let plan = try #require(StepPlan(step: step))
@@ -102,20 +102,7 @@ struct GroupedRollupsTests {
         for (k, n) in (names + fresh).enumerated() { groupOf[try #require(store.registry.id(of: n))] = k % 4 }
         let grouped = try await reader.groupedRollups(groupOf, groupCount: 4, plan: plan, from: from, to: to)
         let perSeries = try await reader.rollups(Array(groupOf.keys), plan: plan, from: from, to: to)
-        var expected = [[EpochMillis: GroupBucket]](repeating: [:], count: 4)
-        for (id, buckets) in perSeries {
-            for (t, b) in buckets {
-                expected[groupOf[id]!][t, default: .empty].merge(GroupBucket(count: b.count, sum: b.sum, min: b.min, max: b.max))
-            }
-        }
-        for g in 0..<4 {
-            let want = expected[g].sorted { $0.key < $1.key }
-            #expect(grouped[g].map(\.start) == want.map(\.key), "group \(g) buckets")
-            for (got, w) in zip(grouped[g], want) {
-                #expect(got.bucket.count == w.value.count && got.bucket.min == w.value.min && got.bucket.max == w.value.max)
-                #expect(abs(got.bucket.sum - w.value.sum) <= 1e-9 * abs(w.value.sum), "sum at \(got.start)")
-            }
-        }
+        Self.expectGroupsMatch(grouped, perSeries, groupOf: groupOf)
         // One series by name (its id looked up in the same read) answers as by id.
         for n in [names[0], names[7], fresh[3]] {
             let id = try #require(store.registry.id(of: n))

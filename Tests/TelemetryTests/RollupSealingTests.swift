@@ -49,13 +49,6 @@ import Testing
         let names = try ["s-1/temp_c", "s-2/temp_c"].map { try SeriesName(parsing: $0) }
         var rng = SplitMix64(seed: 32)
         let t0: EpochMillis = 1_795_000_000_000
-        func commit(_ store: TelemetryStore, _ readings: [Reading]) throws {
-            for part in stride(from: 0, to: readings.count, by: 2_000) {
-                var batch = IngestBatch()
-                #expect(store.bind(Array(readings[part..<min(part + 2_000, readings.count)]), into: &batch))
-                try store.commit(batch, now: 0)
-            }
-        }
         func verify(_ pool: DatabasePool) async throws {
             let report = try await RollupVerifier(reader: TelemetryReader(pool: pool, timeZone: zone), timeZone: zone).verify(from: 0)
             #expect(report.isExact, "\(report.mismatches.prefix(3))")
@@ -78,7 +71,7 @@ import Testing
         let pool = try TelemetryDatabase.open(path: path)
         do {
             let store = try TelemetryStore(pool: pool, timeZone: zone)
-            try commit(store, (0..<17_280).flatMap { i in
+            try store.commitInBatches((0..<17_280).flatMap { i in
                 names.map { Reading(series: $0, time: t0 + EpochMillis(i) * 10_000, value: Double(rng.next(below: 1_000)) / 10) }
             })
             try store.mergeRollups()
@@ -89,7 +82,7 @@ import Testing
                 Reading(series: names[Int(rng.next() % 2)], time: t0 + EpochMillis(rng.next() % 10_000) * 10_000 + 1_000, value: 1)
             }
             late += late.prefix(200)
-            try commit(store, late)
+            try store.commitInBatches(late)
             try store.close()
         }
         try await verify(pool)
@@ -97,7 +90,7 @@ import Testing
         // then an import's end seals every row.
         do {
             let store = try TelemetryStore(pool: pool, timeZone: zone)
-            try commit(store, (0..<2_000).map { _ in
+            try store.commitInBatches((0..<2_000).map { _ in
                 Reading(series: names[Int(rng.next() % 2)], time: t0 + EpochMillis(rng.next() % 20_000) * 10_000 + 2_000, value: 2)
             })
             try store.close(sealingRollupsBefore: .max)
@@ -110,8 +103,8 @@ import Testing
         // And a store that goes on after that: new buckets as rows again, late ones into blocks.
         do {
             let store = try TelemetryStore(pool: pool, timeZone: zone)
-            try commit(store, names.flatMap { n in (0..<100).map { Reading(series: n, time: t0 + 2 * 86_400_000 + EpochMillis($0) * 10_000, value: 3) } })
-            try commit(store, names.map { Reading(series: $0, time: t0 + 5_000, value: 4) })
+            try store.commitInBatches(names.flatMap { n in (0..<100).map { Reading(series: n, time: t0 + 2 * 86_400_000 + EpochMillis($0) * 10_000, value: 3) } })
+            try store.commitInBatches(names.map { Reading(series: $0, time: t0 + 5_000, value: 4) })
             try store.close()
         }
         try await verify(pool)

@@ -100,3 +100,15 @@ func onOwnThread<T: Sendable>(checking body: @escaping @Sendable (Checks) throws
     defer { checks.record() }
     return try await onOwnThread { try body(checks) }
 }
+
+extension TelemetryStore {
+    /// Binds and commits `readings` in batches of `size`, each merged into the rollups before
+    /// the next (a refused bind is recorded as a failed expectation).
+    func commitInBatches(_ readings: [Reading], of size: Int = 2_000) throws {
+        for part in stride(from: 0, to: readings.count, by: size) {
+            var batch = IngestBatch()
+            #expect(bind(Array(readings[part..<min(part + size, readings.count)]), into: &batch))
+            try commit(batch, now: 0)
+        }
+    }
+}

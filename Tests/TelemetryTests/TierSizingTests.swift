@@ -91,13 +91,6 @@ import Testing
         let slow = try SeriesName(parsing: "river-1/water_level_m")
         let fast = try SeriesName(parsing: "forest-1/temp_c")
         let t0: EpochMillis = 1_795_000_000_000
-        func commit(_ store: TelemetryStore, _ readings: [Reading]) throws {
-            for part in stride(from: 0, to: readings.count, by: 2_000) {
-                var batch = IngestBatch()
-                #expect(store.bind(Array(readings[part..<min(part + 2_000, readings.count)]), into: &batch))
-                try store.commit(batch, now: 0)
-            }
-        }
         // Ten days of a 15-minute gauge and one day of a 10 s sensor, in time order.
         var readings = (0..<960).map { Reading(series: slow, time: t0 + EpochMillis($0) * 900_000, value: 1 + Double($0 % 37) / 100) }
         readings += (0..<8_640).map { Reading(series: fast, time: t0 + EpochMillis($0) * 10_000, value: 20 + Double($0 % 50) / 10) }
@@ -105,10 +98,10 @@ import Testing
         let pool = try TelemetryDatabase.open(path: path)
         do {
             let store = try TelemetryStore(pool: pool, timeZone: zone)
-            try commit(store, readings)
+            try store.commitInBatches(readings)
             try store.mergeRollups()
             // A late reading into a tier answered from raw, and one into a stored one.
-            try commit(store, [Reading(series: slow, time: t0 + 5 * 900_000 + 1_000, value: 9),
+            try store.commitInBatches([Reading(series: slow, time: t0 + 5 * 900_000 + 1_000, value: 9),
                                Reading(series: fast, time: t0 + 5_000, value: 9)])
             try store.close()
         }
@@ -150,7 +143,7 @@ import Testing
         // Reopened: the choice stands (no rows come back), and new readings are answered.
         do {
             let store = try TelemetryStore(pool: pool, timeZone: zone)
-            try commit(store, (0..<8).map { Reading(series: slow, time: t0 + (960 + EpochMillis($0)) * 900_000, value: 3) })
+            try store.commitInBatches((0..<8).map { Reading(series: slow, time: t0 + (960 + EpochMillis($0)) * 900_000, value: 3) })
             try store.close()
         }
         let later = (try await stored(.minute, ids.0), try await stored(.quarterHour, ids.0))
@@ -178,11 +171,7 @@ import Testing
         for horizon in [t0 + 86_400_000, t0 - 86_400_000] {
             let pool = try TelemetryDatabase.open(path: dir.file("h\(horizon).sqlite"))
             let store = try TelemetryStore(pool: pool, timeZone: zone, rawHorizon: { horizon })
-            for part in stride(from: 0, to: readings.count, by: 100) {
-                var batch = IngestBatch()
-                #expect(store.bind(Array(readings[part..<min(part + 100, readings.count)]), into: &batch))
-                try store.commit(batch, now: 0)
-            }
+            try store.commitInBatches(readings, of: 100)
             try store.close(sealingRollupsBefore: .max)
             let fromRaw = try await pool.read { try TierSizing.counts($0) }
             // Raw readings pruned after the first day: kept; all of them still there: dropped.
@@ -203,11 +192,7 @@ import Testing
         let store = try TelemetryStore(pool: pool, timeZone: zone)
         // Two days of 10 s readings: minutes sealed into blocks as they come, the newest rows.
         let readings = (0..<17_280).map { Reading(series: name, time: t0 + EpochMillis($0) * 10_000, value: Double($0 % 90) / 10) }
-        for part in stride(from: 0, to: readings.count, by: 2_000) {
-            var batch = IngestBatch()
-            #expect(store.bind(Array(readings[part..<min(part + 2_000, readings.count)]), into: &batch))
-            try store.commit(batch, now: 0)
-        }
+        try store.commitInBatches(readings)
         try store.mergeRollups()
         let horizon = t0 + 86_400_000 + 7 * 60_000 + 30_000   // inside a block, not on a minute
         let allMinutes = Set(readings.map { EpochMillis.floorDiv($0.time, 60_000) * 60_000 })

@@ -49,7 +49,7 @@ struct VerifyCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         let now = EpochMillis(Date().timeIntervalSince1970 * 1000)
-        let horizon = from.map { $0 * 1000 } ?? now - max(cfg.storage.rawRetentionMillis, cfg.storage.acceptAgeMillis)
+        let horizon = from.map { $0 * 1000 } ?? now - cfg.storage.rawKeepMillis
         let report: RollupVerifier.Report
         var derived: DerivedVerifier.Report?
         var waiting = 0

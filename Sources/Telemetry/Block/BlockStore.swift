@@ -135,8 +135,7 @@ public enum BlockStore {
             sqlite3_bind_int64(h, 2, to)
             sqlite3_bind_int64(h, 3, from)
         } row: { h in
-            let n = Int(sqlite3_column_bytes(h, 1))
-            blobs.append((sqlite3_column_int64(h, 0), n == 0 ? [] : Array(UnsafeRawBufferPointer(start: sqlite3_column_blob(h, 1), count: n))))
+            blobs.append((sqlite3_column_int64(h, 0), blobColumn(h, 1)))
         }
         let decoded = BoundedQueue<(first: EpochMillis, samples: Result<[Sample], BlockError>)>(capacity: ahead)
         let all = blobs
@@ -156,11 +155,15 @@ public enum BlockStore {
         }
     }
 
+    /// The bytes of the blob in column `column` of the row `h` is on (one copy, no `Data`).
+    private static func blobColumn(_ h: OpaquePointer, _ column: Int32) -> [UInt8] {
+        let n = Int(sqlite3_column_bytes(h, column))
+        return n == 0 ? [] : Array(UnsafeRawBufferPointer(start: sqlite3_column_blob(h, column), count: n))
+    }
+
     /// The sample block in column `column` of the row `h` is on.
     private static func decodeColumn(_ h: OpaquePointer, _ column: Int32, series: SeriesID, first: EpochMillis) throws -> [Sample] {
-        let n = Int(sqlite3_column_bytes(h, column))
-        let bytes = n == 0 ? [] : Array(UnsafeRawBufferPointer(start: sqlite3_column_blob(h, column), count: n))
-        do { return try SampleBlock.decode(bytes) } catch {
+        do { return try SampleBlock.decode(blobColumn(h, column)) } catch {
             throw DatabaseError(resultCode: .SQLITE_CORRUPT, message: "sample block of series \(series) at \(first): \(error)")
         }
     }

@@ -97,14 +97,13 @@ struct GroupScan: Sendable {
     private func scanRaw(_ ids: [Int32], _ db: Database, into out: inout Partial) throws {
         guard !ids.isEmpty else { return }
         // Samples of buckets of the tier that start in [lower, to).
-        let upper = to > EpochMillis.max - 2 * 86_400_000 ? EpochMillis.max
-            : plan.tier == .day ? days.lookup(to - 1).end : tierStart(to - 1) + plan.tier.widthMillis
+        let upper = plan.tier.readingsEnd(ofBucketsBefore: to, days: days)
         var next = 0                       // ids[next...] not started yet
         var group = -1
         var pending: [Sample] = []
         var j = 0
         func addSample(_ s: Sample) {
-            let start = tierStart(s.time)
+            let start = plan.tier.bucket(containing: s.time, days: days).start
             guard start >= lower && start < to else { return }
             add(GroupBucket(count: 1, sum: s.value, min: s.value, max: s.value), at: start, group: group, to: &out)
         }
@@ -134,12 +133,6 @@ struct GroupScan: Sendable {
         }
         start(Int32.max)
         finishSeries()
-    }
-
-    /// The start of the bucket of the plan's tier holding `t`.
-    @inline(__always)
-    private func tierStart(_ t: EpochMillis) -> EpochMillis {
-        plan.tier == .day ? days.lookup(t).start : EpochMillis.floorDiv(t, plan.tier.widthMillis) * plan.tier.widthMillis
     }
 
     @inline(__always)

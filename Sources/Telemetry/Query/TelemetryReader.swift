@@ -16,8 +16,7 @@ public struct TelemetryReader: Sendable {
 
     /// The start of the `tier` bucket containing `t`.
     public func bucketStart(_ tier: Tier, _ t: EpochMillis) -> EpochMillis {
-        if tier == .day { return days.lookup(t).start }
-        return EpochMillis.floorDiv(t, tier.widthMillis) * tier.widthMillis
+        tier.bucket(containing: t, days: days).start
     }
 
     /// The stored id of a series, if it has ever had a reading.

@@ -33,3 +33,20 @@ public enum Tier: Int, CaseIterable, Sendable, CustomStringConvertible {
         }
     }
 }
+
+extension Tier {
+    /// The bucket of this tier that holds `t`, `[start, end)`: epoch-aligned for 1m, 15m and
+    /// 1h, the local day from `days` for 1d. (The downsampler's hot path keeps its own,
+    /// cached, lookups.)
+    public func bucket(containing t: EpochMillis, days: LocalDays) -> (start: EpochMillis, end: EpochMillis) {
+        if self == .day { return days.lookup(t) }
+        let start = EpochMillis.floorDiv(t, widthMillis) * widthMillis
+        return (start, start + widthMillis)
+    }
+
+    /// Where the readings of the buckets that start before `to` end: the end of the bucket
+    /// holding `to - 1` (`.max` for a `to` at the end of time).
+    public func readingsEnd(ofBucketsBefore to: EpochMillis, days: LocalDays) -> EpochMillis {
+        to > EpochMillis.max - 2 * 86_400_000 ? .max : bucket(containing: to - 1, days: days).end
+    }
+}

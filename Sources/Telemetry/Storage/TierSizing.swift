@@ -104,22 +104,15 @@ public enum TierSizing {
                                   recent: [Sample] = [], _ db: Database) throws -> [(start: EpochMillis, bucket: Bucket)] {
         let from = max(from, EpochMillis.min / 2)   // no overflow in the bucket arithmetic
         guard from < to else { return [] }
-        let lower = tier == .day ? days.lookup(from).start : EpochMillis.floorDiv(from, tier.widthMillis) * tier.widthMillis
-        // Readings up to the end of the bucket holding `to - 1` (its start is before `to`).
-        let upper = to > EpochMillis.max - 2 * 86_400_000 ? EpochMillis.max
-            : tier == .day ? days.lookup(to - 1).end : EpochMillis.floorDiv(to - 1, tier.widthMillis) * tier.widthMillis + tier.widthMillis
+        let lower = tier.bucket(containing: from, days: days).start
+        let upper = tier.readingsEnd(ofBucketsBefore: to, days: days)
         var out: [(start: EpochMillis, bucket: Bucket)] = []
         var end = EpochMillis.min
         var taking = false
         func add(_ s: Sample) {
             if s.time >= end {
                 let start: EpochMillis
-                if tier == .day {
-                    (start, end) = days.lookup(s.time)
-                } else {
-                    start = EpochMillis.floorDiv(s.time, tier.widthMillis) * tier.widthMillis
-                    end = start + tier.widthMillis
-                }
+                (start, end) = tier.bucket(containing: s.time, days: days)
                 taking = start >= from && start < to
                 if taking { out.append((start, .empty)) }
             }
