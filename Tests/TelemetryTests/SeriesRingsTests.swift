@@ -71,6 +71,43 @@ import Testing
         }
     }
 
+    /// A slot holds its time as 32 bits of milliseconds after its series' base, so a ring
+    /// spans at most `maxSpanMillis`: readings months apart, late ones, and gaps longer than
+    /// the span move the base, evict the samples too old for it, or are refused, exactly as
+    /// a sorted list with the same rules.
+    @Test(arguments: [3, 11, 99])
+    func aRingSpansAtMostFortyNineDays(seed: UInt64) {
+        var rng = SplitMix64(seed: seed)
+        let span = SeriesRings.maxSpanMillis, day: EpochMillis = 86_400_000
+        for capacity in [1, 4, 50, 400] {   // 400: more than the span holds
+            var rings = SeriesRings(capacity: capacity)
+            rings.reserve(seriesCount: 2)
+            let id = SeriesID(1)
+            var model: [Sample] = []   // sorted by time
+            for step in 0..<3000 {
+                // About three a day, some up to 80 days late, and a 100-day gap every 500.
+                var t = EpochMillis(step) * day / 3 + EpochMillis(step / 500) * 100 * day
+                t -= EpochMillis(rng.next(below: 4)) == 0 ? EpochMillis(rng.next(below: UInt64(80 * day))) : 0
+                if step % 97 == 0, let newest = model.last { t = newest.time - span + EpochMillis(rng.next(below: 3)) - 1 }
+                let s = Sample(time: t, value: Double(step))
+                var taken = false
+                if !model.contains(where: { $0.time == t })
+                    && !(model.count == capacity && t < model[0].time)
+                    && !(model.last.map { t < $0.time - span } ?? false)
+                {
+                    taken = true
+                    model.insert(s, at: model.firstIndex { $0.time > t } ?? model.endIndex)
+                    if model.count > capacity { model.removeFirst() }
+                    let newest = model.last!.time
+                    model.removeAll { $0.time < newest - span }
+                }
+                #expect(rings.record(s, of: id) == taken, "capacity \(capacity), step \(step)")
+                #expect(rings.samples(of: id) == model, "capacity \(capacity), step \(step)")
+            }
+            #expect(rings.samples(of: SeriesID(0)).isEmpty)
+        }
+    }
+
     @Test func seriesWithoutARingHoldNothing() {
         var rings = SeriesRings(capacity: 4)
         #expect(rings.count(of: SeriesID(5)) == 0 && rings.latest(of: SeriesID(5)) == nil)

@@ -169,7 +169,6 @@ final class AlertWorker: @unchecked Sendable, SampleHistory {
         indexedJobs = 0
         switch job {
         case .committed(let readings, let newNames, let now, _):
-            samples.learn(newNames, first: names.count)
             names += newNames
             samples.record(readings)
             current = readings

@@ -12,20 +12,14 @@ public final class RecentSamples {
     private var rings: SeriesRings
     /// Whether a ring has been filled from storage (done lazily, on first `recent`).
     private var loaded: ContiguousArray<Bool> = []
-    /// Series ids by name, as the owner learns them (`learn`); a name not here is looked up
-    /// in storage.
+    /// Ids of the series asked for by name, found in storage: the stages ask for few (the
+    /// catalogued sensors' inputs), so this is not a second copy of the registry.
     private var ids: [SeriesName: SeriesID] = [:]
 
     public init(pool: DatabasePool, pending: RawPending? = nil, capacity: Int = 128) {
         self.pool = pool
         self.pending = pending
         rings = SeriesRings(capacity: capacity)
-    }
-
-    /// Names of series registered in storage: `names[k]` is the series with id `first + k`.
-    public func learn(_ names: some Collection<SeriesName>, first: Int) {
-        ids.reserveCapacity(ids.count + names.count)
-        for (k, name) in names.enumerated() { ids[name] = SeriesID(Int32(first + k)) }
     }
 
     /// Records committed readings (call before the stages look at them).
@@ -85,10 +79,12 @@ public final class RecentSamples {
 
     private func storedID(_ name: SeriesName) throws -> SeriesID? {
         if let id = ids[name] { return id }
-        return try pool.unsafeRead { db in
+        let id = try pool.unsafeRead { db in
             // Cached per reader connection: the alert worker asks this for every new tracker.
             let byName = try db.cachedStatement(sql: "SELECT id FROM series WHERE name = ?")
             return try Int32.fetchOne(byName, arguments: [name.description]).map(SeriesID.init)
         }
+        if let id { ids[name] = id }   // ids never change; a series not stored yet may come
+        return id
     }
 }

@@ -5,28 +5,53 @@
 /// is inserted in place (O(capacity) at worst); one older than a full ring is not kept here
 /// (storage has it). A time already present is a duplicate and ignored.
 ///
-/// The rings live side by side in chunks of about 1 MB, not in a buffer each: recording a
-/// reading then touches its slot and an 8-byte header, and no buffer header of its own. With
+/// A slot is 12 bytes: the value, and the time as a 32-bit count of milliseconds after a
+/// base kept in the series' header (16 bytes a series). So a ring spans at most
+/// `maxSpanMillis` (49.7 days): a reading that far after the oldest samples evicts them, and
+/// a late one that far before the newest is not kept. Moving the base rewrites the ring's
+/// offsets, at most once per 49 days of a series' readings.
+///
+/// The rings live side by side in chunks of about 768 KB, not in a buffer each: recording a
+/// reading then touches its slot and its header, and no buffer header of its own. With
 /// a buffer per series, that header was a cache miss at every reading (the `Rules` benchmark
 /// "Hot path", 1,000 series, readings inside their open buckets: 78 against 35 ns per reading,
 /// the four tiers included). Chunks, rather than one buffer, let the rings grow with the
 /// series without copying them all; a chunk is allocated at its first reading.
 public struct SeriesRings: Sendable {
-    /// Where a series' ring starts in its chunk (`head`) and how many samples it holds.
+    /// A series' time base, where its ring starts in its chunk (`head`) and how many samples
+    /// it holds. `base` is at most the oldest sample's time.
     @usableFromInline
     struct Header: Sendable {
+        @usableFromInline var base: EpochMillis = 0
         @usableFromInline var head: Int32 = 0
         @usableFromInline var count: Int32 = 0
         @usableFromInline init() {}
     }
 
-    /// Samples per chunk (1 MB), unless one ring needs more.
+    /// A sample in 12 bytes: its time as an offset from its series' base, and its value's
+    /// bits in two halves (so the slot needs only 4-byte alignment).
+    @usableFromInline
+    struct Slot: Sendable {
+        @usableFromInline var offset: UInt32
+        @usableFromInline var low: UInt32
+        @usableFromInline var high: UInt32
+        @inlinable init(offset: UInt32, value: Double) {
+            self.offset = offset
+            low = UInt32(truncatingIfNeeded: value.bitPattern)
+            high = UInt32(truncatingIfNeeded: value.bitPattern >> 32)
+        }
+        @inlinable var value: Double { Double(bitPattern: UInt64(high) << 32 | UInt64(low)) }
+    }
+
+    /// The longest time between the oldest and the newest sample of a ring.
+    public static let maxSpanMillis = EpochMillis(UInt32.max)
+    /// Samples per chunk, unless one ring needs more.
     @usableFromInline static let chunkSamples = 65_536
     /// Series per chunk: `1 << chunkShift` (a shift, not a division, on the hot path).
     @usableFromInline let chunkShift: Int
     @usableFromInline var chunkSeries: Int { 1 << chunkShift }
     /// Empty until the first reading of one of its series.
-    @usableFromInline var chunks: [ContiguousArray<Sample>] = []
+    @usableFromInline var chunks: [ContiguousArray<Slot>] = []
     @usableFromInline var headers: ContiguousArray<Header> = []
     /// Samples kept per series.
     public let capacity: Int
@@ -69,13 +94,16 @@ public struct SeriesRings: Sendable {
     /// The `i`th oldest sample of `series`.
     @usableFromInline
     subscript(series: SeriesID, i: Int) -> Sample {
-        let (c, base) = place(series)
-        return chunks[c][base &+ Self.wrap(Int(headers[series.index].head) &+ i, capacity)]
+        let (c, start) = place(series)
+        let h = headers[series.index]
+        let slot = start &+ Self.wrap(Int(h.head) &+ i, capacity)
+        let o = chunks[c][slot]
+        return Sample(time: h.base &+ EpochMillis(o.offset), value: o.value)
     }
 
     /// The chunk of `series` and where its ring starts in it.
     @inlinable
-    func place(_ series: SeriesID) -> (chunk: Int, base: Int) {
+    func place(_ series: SeriesID) -> (chunk: Int, start: Int) {
         (series.index &>> chunkShift, (series.index & (chunkSeries &- 1)) &* capacity)
     }
 
@@ -83,55 +111,64 @@ public struct SeriesRings: Sendable {
     @inlinable
     static func wrap(_ p: Int, _ capacity: Int) -> Int { p >= capacity ? p &- capacity : p }
 
+    /// `time - base` when it fits a slot's offset.
+    @inlinable
+    static func offset(_ time: EpochMillis, from base: EpochMillis) -> UInt32? {
+        let (d, overflow) = time.subtractingReportingOverflow(base)
+        return overflow || d < 0 || d > maxSpanMillis ? nil : UInt32(truncatingIfNeeded: d)
+    }
+
     /// Records a sample of `series` (which must have a ring: `reserve`); returns false when it
-    /// was a duplicate or older than its whole full ring.
+    /// was a duplicate, older than its whole full ring, or `maxSpanMillis` before its newest.
     @inlinable
     @discardableResult
     public mutating func record(_ s: Sample, of series: SeriesID) -> Bool {
         precondition(series.index >= 0 && series.index < headers.count, "series id not reserved")
-        let (c, base) = place(series)
+        let (c, start) = place(series)
         if chunks[c].isEmpty { allocate(chunk: c) }
         let capacity = self.capacity
-        return headers.withUnsafeMutableBufferPointer { headers in
-            chunks[c].withUnsafeMutableBufferPointer { chunk in
-                var h = headers[series.index]
-                var count = Int(h.count)
-                var head = Int(h.head)
-                @inline(__always) func at(_ i: Int) -> Int { base &+ Self.wrap(head &+ i, capacity) }
-                defer { headers[series.index] = h }
-                if count > 0 && s.time <= chunk[at(count &- 1)].time {
-                    // Late or a duplicate: find its place from the newest end (late data is
-                    // usually recent).
-                    if s.time == chunk[at(count &- 1)].time { return false }
-                    var i = count &- 1
-                    while i >= 0 && chunk[at(i)].time > s.time { i &-= 1 }
-                    if i >= 0 && chunk[at(i)].time == s.time { return false }
-                    if i < 0 && count == capacity { return false }   // older than everything kept
-                    var position = i &+ 1
-                    if count == capacity {   // the oldest makes room
-                        head = Self.wrap(head &+ 1, capacity)
-                        count &-= 1
-                        position &-= 1
-                    }
-                    var j = count
-                    while j > position {
-                        chunk[at(j)] = chunk[at(j &- 1)]
-                        j &-= 1
-                    }
-                    chunk[at(position)] = s
-                    h.head = Int32(truncatingIfNeeded: head)
-                    h.count = Int32(truncatingIfNeeded: count &+ 1)
-                    return true
+        var h = headers[series.index]
+        if h.count == 0 { h.base = s.time }
+        guard let o = Self.offset(s.time, from: h.base) ?? rebase(&h, for: s.time, chunk: c, start: start) else {
+            return false
+        }
+        defer { headers[series.index] = h }
+        return chunks[c].withUnsafeMutableBufferPointer { slots in
+            var count = Int(h.count)
+            var head = Int(h.head)
+            @inline(__always) func at(_ i: Int) -> Int { start &+ Self.wrap(head &+ i, capacity) }
+            if count > 0 && o <= slots[at(count &- 1)].offset {
+                // Late or a duplicate: find its place from the newest end (late data is
+                // usually recent).
+                if o == slots[at(count &- 1)].offset { return false }
+                var i = count &- 1
+                while i >= 0 && slots[at(i)].offset > o { i &-= 1 }
+                if i >= 0 && slots[at(i)].offset == o { return false }
+                if i < 0 && count == capacity { return false }   // older than everything kept
+                var position = i &+ 1
+                if count == capacity {   // the oldest makes room
+                    head = Self.wrap(head &+ 1, capacity)
+                    count &-= 1
+                    position &-= 1
                 }
-                if count == capacity {
-                    chunk[base &+ head] = s
-                    h.head = Int32(truncatingIfNeeded: Self.wrap(head &+ 1, capacity))
-                } else {
-                    chunk[at(count)] = s
-                    h.count = Int32(truncatingIfNeeded: count &+ 1)
+                var j = count
+                while j > position {
+                    slots[at(j)] = slots[at(j &- 1)]
+                    j &-= 1
                 }
+                slots[at(position)] = Slot(offset: o, value: s.value)
+                h.head = Int32(truncatingIfNeeded: head)
+                h.count = Int32(truncatingIfNeeded: count &+ 1)
                 return true
             }
+            if count == capacity {
+                slots[start &+ head] = Slot(offset: o, value: s.value)
+                h.head = Int32(truncatingIfNeeded: Self.wrap(head &+ 1, capacity))
+            } else {
+                slots[at(count)] = Slot(offset: o, value: s.value)
+                h.count = Int32(truncatingIfNeeded: count &+ 1)
+            }
+            return true
         }
     }
 }
@@ -139,6 +176,39 @@ public struct SeriesRings: Sendable {
 extension SeriesRings {
     @usableFromInline
     mutating func allocate(chunk c: Int) {
-        chunks[c] = ContiguousArray(repeating: Sample(time: 0, value: 0), count: chunkSeries * capacity)
+        chunks[c] = ContiguousArray(repeating: Slot(offset: 0, value: 0), count: chunkSeries * capacity)
+    }
+
+    /// Moves a non-empty ring's base so that `time` fits, and returns its offset; nil when
+    /// `time` is not to be kept (before the base of a full ring, or `maxSpanMillis` before the
+    /// newest). A `time` that far after the oldest samples evicts them.
+    @usableFromInline
+    mutating func rebase(_ h: inout Header, for time: EpochMillis, chunk c: Int, start: Int) -> UInt32? {
+        let count = Int(h.count), capacity = self.capacity
+        @inline(__always) func at(_ i: Int, _ head: Int32) -> Int { start &+ Self.wrap(Int(head) &+ i, capacity) }
+        let newest = h.base &+ EpochMillis(chunks[c][at(count - 1, h.head)].offset)
+        let newBase: EpochMillis
+        if time < h.base {
+            // Older than every kept sample (the base is at most the oldest).
+            guard count < capacity, Self.offset(newest, from: time) != nil else { return nil }
+            newBase = time
+        } else {
+            // Newer than every kept sample by more than a slot's offset reaches from the base.
+            var dropped = 0
+            while dropped < count,
+                  Self.offset(time, from: h.base &+ EpochMillis(chunks[c][at(dropped, h.head)].offset)) == nil {
+                dropped += 1
+            }
+            h.head = Int32(truncatingIfNeeded: Self.wrap(Int(h.head) &+ dropped, capacity))
+            h.count = Int32(truncatingIfNeeded: count - dropped)
+            newBase = dropped == count ? time : h.base &+ EpochMillis(chunks[c][at(0, h.head)].offset)
+        }
+        let shift = h.base &- newBase   // positive when the base moves back
+        for i in 0..<Int(h.count) {
+            let slot = at(i, h.head)
+            chunks[c][slot].offset = UInt32(truncatingIfNeeded: EpochMillis(chunks[c][slot].offset) &+ shift)
+        }
+        h.base = newBase
+        return Self.offset(time, from: newBase)
     }
 }
