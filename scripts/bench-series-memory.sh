@@ -57,7 +57,10 @@ CONF
   sleep 2
   after=$(awk '/VmRSS/ {print $2}' "/proc/$collector/status")
   per[$ring]=$(( (after - before) * 1024 / SERIES ))
-  echo "bench-series-memory: ring $ring slots: RSS ${before} KB -> ${after} KB, $(( per[$ring] )) B per series ($SERIES series)"
+  # RSS counts the database pages SQLite reads through mmap too (file pages the kernel can
+  # drop at will); the anonymous part is the collector's own memory.
+  anon=$(awk '/RssAnon/ {print $2}' "/proc/$collector/status"); file=$(awk '/RssFile/ {print $2}' "/proc/$collector/status")
+  echo "bench-series-memory: ring $ring slots: RSS ${before} KB -> ${after} KB (anonymous ${anon} KB, file ${file} KB), $(( per[$ring] )) B per series ($SERIES series)"
   kill "$collector" "$broker"; wait "$collector" "$broker" 2>/dev/null || true
   collector=""; broker=""
 done
