@@ -38,9 +38,17 @@ public struct Alert: Sendable, Equatable {
 public struct AlertEvent: Sendable, Equatable {
     public var action: AlertStateMachine.Action
     public var alert: Alert
+    /// Set on a `.fire` event for an alert that was already firing and whose severity moved
+    /// with its value (`Rule.severityByValue`): the severity it had. Its old MQTT topic is
+    /// cleared and the alert announced again; a rise also clears its acknowledgement.
+    public var previousSeverity: Severity?
 
-    public init(action: AlertStateMachine.Action, alert: Alert) {
+    public init(action: AlertStateMachine.Action, alert: Alert, previousSeverity: Severity? = nil) {
         self.action = action
         self.alert = alert
+        self.previousSeverity = previousSeverity
     }
+
+    /// A firing alert's severity rose: it needs attention again.
+    public var isEscalation: Bool { previousSeverity.map { alert.severity > $0 } ?? false }
 }

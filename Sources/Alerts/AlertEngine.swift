@@ -147,18 +147,31 @@ public final class AlertEngine {
         let existing = live[key]
         if existing == nil && !holds { return }
         var l = existing ?? Live(machine: AlertStateMachine(forMillis: rule.forMillis),
-                                  alert: Alert(rule: rule.name, subject: key.subject, severity: rule.severity, state: "inactive", since: now),
+                                  alert: Alert(rule: rule.name, subject: key.subject, severity: rule.severity(for: value),
+                                               state: "inactive", since: now),
                                   lastHolds: false)
         let action = l.machine.observe(holds: holds, clears: clears, at: now)
         l.lastHolds = holds
+        var previousSeverity: Severity?
         if holds || action != .none {
             l.alert.value = value
             l.alert.valueTime = valueTime
             l.alert.summary = Self.render(rule, value: value, entry: entry, series: series, subject: key.subject)
+            // The severity follows the value's band while the alert is live (a firing
+            // alert's change is announced below; a pending one's goes with its firing).
+            let severity = rule.severity(for: value)
+            if severity != l.alert.severity && action != .resolve && action != .cancel {
+                previousSeverity = l.alert.severity
+                l.alert.severity = severity
+            }
         }
         switch action {
         case .none:
-            if l.machine.state.isLive { setLive(key, l) }
+            guard l.machine.state.isLive else { return }
+            setLive(key, l)
+            if let previousSeverity, case .firing = l.machine.state {
+                events.append(AlertEvent(action: .fire, alert: l.alert, previousSeverity: previousSeverity))
+            }
             return
         case .pending:
             l.alert.state = "pending"

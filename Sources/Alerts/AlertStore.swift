@@ -46,13 +46,20 @@ public struct AlertStore: Sendable {
                 case .none:
                     break
                 case .pending, .fire:
+                    // A severity change of a firing alert keeps its row and, unless the
+                    // severity rose, its acknowledgement.
                     try db.cachedStatement(sql: """
                         INSERT INTO alerts (rule, subject, severity, state, since, updated, value, value_t, summary)
                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                         ON CONFLICT (rule, subject) WHERE state IN ('pending', 'firing') DO UPDATE SET
-                          state = excluded.state, since = excluded.since, updated = excluded.updated,
-                          value = excluded.value, value_t = excluded.value_t, summary = excluded.summary
-                        """).execute(arguments: [a.rule, a.subject, a.severity.rawValue, a.state, a.since, now, a.value, a.valueTime, a.summary])
+                          severity = excluded.severity, state = excluded.state,
+                          since = excluded.since, updated = excluded.updated,
+                          value = excluded.value, value_t = excluded.value_t, summary = excluded.summary,
+                          ack_by = CASE WHEN ?10 THEN NULL ELSE ack_by END,
+                          ack_at = CASE WHEN ?10 THEN NULL ELSE ack_at END,
+                          ack_note = CASE WHEN ?10 THEN NULL ELSE ack_note END
+                        """).execute(arguments: [a.rule, a.subject, a.severity.rawValue, a.state, a.since, now, a.value, a.valueTime, a.summary,
+                                                 e.isEscalation])
                 case .cancel:
                     try db.cachedStatement(sql: "DELETE FROM alerts WHERE rule = ? AND subject = ? AND state = 'pending'")
                         .execute(arguments: [a.rule, a.subject])

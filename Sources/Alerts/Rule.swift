@@ -3,7 +3,12 @@ import Telemetry
 /// An alert rule (`sensors/**/rules*.yaml`, README, "Alerts").
 public struct Rule: Sendable, Equatable {
     public var name: String
+    /// The severity of its alerts, unless `severityByValue` gives another for the value.
     public var severity: Severity
+    /// Severity by value band (`severity_by_value`), ascending by `atLeast`: a value at least
+    /// a band's bound takes the severity of the highest such band, so a risk level 1 can be
+    /// `info` while level 3 is `critical`. Empty: always `severity`.
+    public var severityByValue: [SeverityBand]
     public var match: RuleMatch
     public var when: Condition
     /// Hysteresis: the alert resolves when this holds (default: when `when` no longer holds).
@@ -13,15 +18,36 @@ public struct Rule: Sendable, Equatable {
     /// Text with `{value}`, `{sensor}`, `{metric}`, `{zone}`, `{district}`, `{rule}`.
     public var summary: String
 
-    public init(name: String, severity: Severity, match: RuleMatch, when: Condition, clear: Condition? = nil,
-                forMillis: Int64 = 0, summary: String = "") {
+    public init(name: String, severity: Severity, severityByValue: [SeverityBand] = [], match: RuleMatch, when: Condition,
+                clear: Condition? = nil, forMillis: Int64 = 0, summary: String = "") {
         self.name = name
         self.severity = severity
+        self.severityByValue = severityByValue.sorted { $0.atLeast < $1.atLeast }
         self.match = match
         self.when = when
         self.clear = clear
         self.forMillis = forMillis
         self.summary = summary
+    }
+}
+
+extension Rule {
+    /// The severity of an alert whose latest value is `value` (no value, as for a silence:
+    /// `severity`).
+    public func severity(for value: Double?) -> Severity {
+        guard let value, !severityByValue.isEmpty else { return severity }
+        return severityByValue.last { value >= $0.atLeast }?.severity ?? severity
+    }
+}
+
+/// A value band's severity: values at least `atLeast` (up to the next band's bound).
+public struct SeverityBand: Sendable, Equatable {
+    public var atLeast: Double
+    public var severity: Severity
+
+    public init(atLeast: Double, severity: Severity) {
+        self.atLeast = atLeast
+        self.severity = severity
     }
 }
 

@@ -46,6 +46,46 @@ import Telemetry
         #expect(other.first?.alert.summary == "hy-1 -sin-ho")
     }
 
+    /// A rule's severity may follow the value's band (`severity_by_value`): a flood-risk level 1
+    /// is `info`, 2 `warning`, 3 `critical`. A firing alert whose level moves is announced again
+    /// with the severity it had (`previousSeverity`); a pending one just takes the new severity.
+    @Test func severityFollowsTheValueBand() {
+        let rule = Rule(name: "flood-risk", severity: .info,
+                        severityByValue: [SeverityBand(atLeast: 3, severity: .critical), SeverityBand(atLeast: 2, severity: .warning)],
+                        match: RuleMatch(metric: "flood_risk_level"), when: .atLeast(1), clear: .below(1))
+        #expect(rule.severityByValue.map(\.atLeast) == [2, 3])
+        #expect([0, 1, 1.5, 2, 2.9, 3, 7].map { rule.severity(for: $0) } == [.info, .info, .info, .warning, .warning, .critical, .critical])
+        #expect(rule.severity(for: nil) == .info)
+        let e = AlertEngine(rules: [rule], catalogue: catalogue, now: 0)
+        func feed(_ v: Double, _ t: EpochMillis) -> [AlertEvent] {
+            e.observe(series: name("hy-1/flood_risk_level"), sample: Sample(time: t, value: v), now: t) { [] }
+        }
+        let fired = feed(1, 1000)
+        #expect(fired.map(\.action) == [.fire] && fired.first?.alert.severity == .info && fired.first?.previousSeverity == nil)
+        #expect(fired.first?.alert.topic == "alerts/info/flood-risk/hy-1")
+        #expect(feed(1, 2000).isEmpty)                           // the same band: nothing new
+        let up = feed(3, 3000)
+        #expect(up.map(\.action) == [.fire] && up.first?.alert.severity == .critical && up.first?.previousSeverity == .info)
+        #expect(up.first?.isEscalation == true && up.first?.alert.since == 1000)   // firing since its start
+        let down = feed(2, 4000)
+        #expect(down.first?.alert.severity == .warning && down.first?.previousSeverity == .critical && down.first?.isEscalation == false)
+        #expect(e.liveAlerts.first?.severity == .warning)
+        let resolved = feed(0, 5000)
+        #expect(resolved.map(\.action) == [.resolve] && resolved.first?.alert.severity == .warning)
+
+        // Pending: the severity moves without an event, and the alert fires with the latest.
+        let slow = Rule(name: "slow", severity: .info, severityByValue: [SeverityBand(atLeast: 2, severity: .critical)],
+                        match: RuleMatch(metric: "flood_risk_level"), when: .atLeast(1), forMillis: 10_000)
+        let e2 = AlertEngine(rules: [slow], catalogue: catalogue, now: 0)
+        func feed2(_ v: Double, _ t: EpochMillis) -> [AlertEvent] {
+            e2.observe(series: name("hy-1/flood_risk_level"), sample: Sample(time: t, value: v), now: t) { [] }
+        }
+        #expect(feed2(1, 0).map(\.action) == [.pending])
+        #expect(feed2(2, 5000).isEmpty)
+        let late = feed2(2, 10_000)
+        #expect(late.map(\.action) == [.fire] && late.first?.alert.severity == .critical && late.first?.previousSeverity == nil)
+    }
+
     @Test func rateOverAWindow() {
         let rule = Rule(name: "rising", severity: .warning, match: RuleMatch(metric: "level_m"),
                         when: .rateAbove(delta: 0.5, perMillis: 3_600_000))

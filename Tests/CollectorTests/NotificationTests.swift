@@ -33,8 +33,8 @@ import Testing
             """.write(toFile: dir + "/sensors/catalogue.yaml", atomically: true, encoding: .utf8)
         try """
             rules:
-              - {name: river-high, severity: critical, match: {kind: hydro, metric: level_m}, when: {above: 4},
-                 clear: {below: 3.5}, summary: "river at {sensor} is {value} m"}
+              - {name: river-high, severity: warning, severity_by_value: {5: critical}, match: {kind: hydro, metric: level_m},
+                 when: {above: 4}, clear: {below: 3.5}, summary: "river at {sensor} is {value} m"}
             """.write(toFile: dir + "/sensors/rules.yaml", atomically: true, encoding: .utf8)
 
         // The webhook receiver fails twice: the collector must retry.
@@ -77,7 +77,7 @@ import Testing
         }
         try await waitUntil("the webhook got the firing alert", seconds: 10) { hookLines().count == 1 }
         #expect(hookLines()[0].hasPrefix(#"s3cret {"id":"#))
-        #expect(hookLines()[0].contains(#""rule":"river-high","subject":"hy-n1","severity":"critical","state":"firing""#))
+        #expect(hookLines()[0].contains(#""rule":"river-high","subject":"hy-n1","severity":"warning","state":"firing""#))
 
         func amAlerts() async throws -> [[String: Any]] {
             let (_, body) = try await httpGet("http://127.0.0.1:\(amPort)/api/v2/alerts")
@@ -85,20 +85,30 @@ import Testing
         }
         try await waitUntil("Alertmanager has the alert", seconds: 10) { try await amAlerts().count == 1 }
         let labels = try #require(try await amAlerts().first?["labels"] as? [String: String])
-        #expect(labels == ["alertname": "river-high", "severity": "critical", "subject": "hy-n1", "instance": "it-notify",
+        #expect(labels == ["alertname": "river-high", "severity": "warning", "subject": "hy-n1", "instance": "it-notify",
                            "district": "phong-tho", "kind": "hydro"])
         let annotations = try await amAlerts().first?["annotations"] as? [String: String]
         #expect(annotations?["summary"] == "river at hy-n1 is 4.6 m")
 
+        // The river rises into the critical band: the webhook hears the alert again, and
+        // Alertmanager (which tells alerts apart by their labels) swaps the warning for it.
+        try broker.publish(topic: "telemetry/hy-n1", lines: [#"{"ts": \#(now - 45), "level_m": 5.3}"#])
+        try await waitUntil("the webhook got the escalation", seconds: 10) { hookLines().count == 2 }
+        #expect(hookLines()[1].contains(#""severity":"critical","state":"firing""#))
+        try await waitUntil("Alertmanager has only the critical one", seconds: 10) {
+            let active = try await amAlerts().compactMap { ($0["labels"] as? [String: String])?["severity"] }
+            return active == ["critical"]
+        }
+
         let (_, metrics) = try await httpGet(c.baseURL + "/metrics")
         let text = String(decoding: metrics, as: UTF8.self)
         #expect(text.contains(#"collector_notification_retries_total{kind="webhook",url="http://127.0.0.1:\#(hookPort)/hook"} 2"#), "\(text)")
-        #expect(text.contains(#"collector_notifications_total{kind="webhook",url="http://127.0.0.1:\#(hookPort)/hook",outcome="sent"} 1"#))
+        #expect(text.contains(#"collector_notifications_total{kind="webhook",url="http://127.0.0.1:\#(hookPort)/hook",outcome="sent"} 2"#))   // fired, escalated
 
         // Resolved: the webhook hears it, and Alertmanager stops listing it as active.
         try broker.publish(topic: "telemetry/hy-n1", lines: [#"{"ts": \#(now - 30), "level_m": 3.2}"#])
-        try await waitUntil("the webhook got the resolution", seconds: 10) { hookLines().count == 2 }
-        #expect(hookLines()[1].contains(#""state":"resolved""#))
+        try await waitUntil("the webhook got the resolution", seconds: 10) { hookLines().count == 3 }
+        #expect(hookLines()[2].contains(#""state":"resolved""#))
         try await waitUntil("Alertmanager resolved it", seconds: 10) { try await amAlerts().isEmpty }
         _ = try await c.terminate()
     }

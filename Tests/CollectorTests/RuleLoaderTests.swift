@@ -13,6 +13,49 @@ import Telemetry
         #expect(Set(rules.compactMap(\.match.kind)) == Set(SensorKind.allCases))
         #expect(rules.first { $0.name == "river-rising-fast" }?.when == .rateAbove(delta: 0.5, perMillis: 3_600_000))
         #expect(rules.first { $0.name == "forest-station-silent" }?.when == .silentFor(millis: nil, intervals: 3))
+        // A flood-risk level 1 is low risk, not critical; fire danger IV is dangerous, V extremely.
+        let flood = try #require(rules.first { $0.name == "flood-risk" })
+        #expect([1, 2, 3].map { flood.severity(for: $0) } == [.info, .warning, .critical])
+        let fire = try #require(rules.first { $0.name == "forest-fire-danger" })
+        #expect([4, 5].map { fire.severity(for: $0) } == [.warning, .critical])
+    }
+
+    @Test func severityByValue() throws {
+        let good = """
+            rules:
+              - name: r
+                severity: info
+                severity_by_value: {3: critical, 2.5: warning}
+                match: {metric: x}
+                when: {at_least: 1}
+            """
+        let rules = try RuleLoader.parse([(file: "r.yaml", text: good)], catalogue: catalogue)
+        #expect(rules.first?.severityByValue == [SeverityBand(atLeast: 2.5, severity: .warning), SeverityBand(atLeast: 3, severity: .critical)])
+        let bad = """
+            rules:
+              - name: r
+                severity: info
+                severity_by_value: {two: warning, 3: loud}
+                match: {metric: x}
+                when: {at_least: 1}
+              - name: s
+                severity: info
+                severity_by_value: {}
+                match: {metric: x}
+                when: {at_least: 1}
+            """
+        #expect {
+            _ = try RuleLoader.parse([(file: "r.yaml", text: bad)], catalogue: catalogue)
+        } throws: { error in
+            let got = (error as? ConfigProblems)?.problems.map(\.description) ?? []
+            let want = [
+                "r.yaml:4: severity_by_value keys are the values where a band starts, e.g. {2: warning, 3: critical}",
+                "r.yaml:4: severity must be info, warning or critical",
+                "r.yaml:9: severity_by_value needs at least one band, e.g. {2: warning, 3: critical}",
+            ]
+            if got != want { Issue.record("got:\n\(got.joined(separator: "\n"))") }
+            return got == want
+        }
     }
 
     /// The shipped flood-risk rule hears every rain gauge: river stations, forest stations

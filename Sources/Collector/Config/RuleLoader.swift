@@ -61,6 +61,23 @@ enum RuleLoader {
             severity = Severity(rawValue: s)
             if severity == nil { m.problem("severity", "severity must be info, warning or critical") }
         } else { m.problem("name", "rule '\(name ?? "?")' needs a severity") }
+        var bands: [SeverityBand] = []
+        if let b = m.mapping("severity_by_value") {
+            for key in b.allKeys() {
+                guard let bound = Double(key), bound.isFinite else {
+                    b.problem(key, "severity_by_value keys are the values where a band starts, e.g. {2: warning, 3: critical}")
+                    continue
+                }
+                guard let text = b.string(key) else { continue }
+                guard let level = Severity(rawValue: text) else {
+                    b.problem(key, "severity must be info, warning or critical")
+                    continue
+                }
+                bands.append(SeverityBand(atLeast: bound, severity: level))
+            }
+            if b.allKeys().isEmpty { b.problem("", "severity_by_value needs at least one band, e.g. {2: warning, 3: critical}") }
+            b.finish("severity_by_value")
+        }
         var match = RuleMatch()
         if let mm = m.mapping("match") {
             if let k = mm.string("kind") {
@@ -87,7 +104,8 @@ enum RuleLoader {
         let forMillis = m.duration("for") ?? 0
         let summary = m.string("summary") ?? ""
         guard let name, let severity, let when else { return nil }
-        return Rule(name: name, severity: severity, match: match, when: when, clear: clear, forMillis: forMillis, summary: summary)
+        return Rule(name: name, severity: severity, severityByValue: bands, match: match, when: when, clear: clear,
+                    forMillis: forMillis, summary: summary)
     }
 
     private static func condition(_ m: YAMLMapping, what: String) -> Condition? {

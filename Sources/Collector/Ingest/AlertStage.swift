@@ -154,9 +154,18 @@ final class AlertStage {
         for e in stored {
             switch e.action {
             case .fire:
-                logger.notice("alert firing", metadata: ["rule": "\(e.alert.rule)", "subject": "\(e.alert.subject)", "summary": "\(e.alert.summary)"])
+                if let previous = e.previousSeverity {
+                    // The topic names the severity: the old retained message goes.
+                    logger.notice("alert severity changed", metadata: ["rule": "\(e.alert.rule)", "subject": "\(e.alert.subject)",
+                                                                      "from": "\(previous.rawValue)", "to": "\(e.alert.severity.rawValue)"])
+                    var old = e.alert
+                    old.severity = previous
+                    publish(old.topic, [], true)
+                } else {
+                    logger.notice("alert firing", metadata: ["rule": "\(e.alert.rule)", "subject": "\(e.alert.subject)", "summary": "\(e.alert.summary)"])
+                }
                 publish(e.alert.topic, AlertJSON.encode(e.alert).bytes, true)
-                notifiers?.changed(e.alert, now: now)
+                notifiers?.changed(e.alert, previousSeverity: e.previousSeverity, now: now)
             case .resolve:
                 logger.notice("alert resolved", metadata: ["rule": "\(e.alert.rule)", "subject": "\(e.alert.subject)"])
                 publish(e.alert.topic, AlertJSON.encode(e.alert).bytes, false)

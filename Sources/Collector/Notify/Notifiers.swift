@@ -33,15 +33,25 @@ final class Notifiers: Service, Sendable {
 
     var isEmpty: Bool { webhooks.isEmpty && alertmanagers.isEmpty }
 
-    /// An alert fired or resolved.
-    func changed(_ alert: Alert, now: EpochMillis) {
+    /// An alert fired or resolved, or a firing alert's severity changed (`previousSeverity`):
+    /// webhooks get it again; Alertmanager, whose alerts are told apart by their labels
+    /// (severity among them), gets the old one resolved with the new one.
+    func changed(_ alert: Alert, previousSeverity: Severity? = nil, now: EpochMillis) {
         guard !isEmpty else { return }
         if !webhooks.isEmpty {
             let body = AlertJSON.encode(alert).bytes
             for w in webhooks { w.enqueue(body) }
         }
         if !alertmanagers.isEmpty {
-            let body = Self.alertmanagerBody([alert], instance: instance, catalogue: live.current, now: now, resendMillis: resendMillis)
+            var alerts = [alert]
+            if let previousSeverity {
+                var old = alert
+                old.severity = previousSeverity
+                old.state = "resolved"
+                old.since = now
+                alerts.insert(old, at: 0)
+            }
+            let body = Self.alertmanagerBody(alerts, instance: instance, catalogue: live.current, now: now, resendMillis: resendMillis)
             for a in alertmanagers { a.enqueue(body) }
         }
     }

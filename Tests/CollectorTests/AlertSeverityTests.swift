@@ -1,0 +1,61 @@
+import Alerts
+import Foundation
+import Logging
+import Testing
+import Telemetry
+@testable import Collector
+
+/// A rule whose severity follows the value's band, end to end through the alert stage: the
+/// stored alert keeps its row, a rise clears its acknowledgement (a fall keeps it), and the
+/// retained MQTT message moves to the topic of the new severity.
+@Suite struct AlertSeverityTests {
+    final class NoHistory: SampleHistory {
+        func recent(_ id: SeriesID) -> [Sample] { [] }
+        func history(_ name: SeriesName, from: EpochMillis, to: EpochMillis) throws -> [Sample] { [] }
+        func window(_ name: SeriesName, _ id: SeriesID, from: EpochMillis, to: EpochMillis) throws -> [Sample] { [] }
+        func lastStored(_ name: SeriesName, before: EpochMillis) throws -> Sample? { nil }
+    }
+
+    @Test func aLevelThatRisesIsAnnouncedAgainAndNeedsANewAcknowledgement() async throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let pool = try TelemetryDatabase.open(path: dir + "/c.sqlite", extraMigrations: AlertStore.registerMigrations)
+        let rule = Rule(name: "flood-risk", severity: .info,
+                        severityByValue: [SeverityBand(atLeast: 2, severity: .warning), SeverityBand(atLeast: 3, severity: .critical)],
+                        match: RuleMatch(metric: "flood_risk_level"), when: .atLeast(1), clear: .below(1))
+        let store = AlertStore(pool: pool)
+        let stage = AlertStage(engine: AlertEngine(rules: [rule], catalogue: Catalogue(), now: 0), store: store,
+                               catalogue: Catalogue(), coverage: .init(), derived: .init(), timeZone: .utc,
+                               logger: Logger(label: "test"))
+        var published: [(topic: String, retained: Bool, empty: Bool)] = []
+        stage.publish = { topic, payload, retain in published.append((topic, retain, payload.isEmpty)) }
+        let name = try SeriesName(parsing: "hy-1/flood_risk_level")
+        func feed(_ level: Double, _ t: EpochMillis) {
+            stage.committed([BoundReading(series: SeriesID(0), time: t, value: level)], names: [name], history: NoHistory(), now: t)
+        }
+        func stored() async throws -> Alert { try #require(try await store.list(states: ["firing"], limit: 10).first) }
+
+        feed(1, 1000)
+        #expect(published.map(\.topic) == ["alerts/info/flood-risk/hy-1"])
+        let first = try await stored()
+        #expect(first.severity == .info)
+        _ = try await store.acknowledge(id: try #require(first.id), by: "duty", note: "watching", at: 1500)
+
+        published = []
+        feed(2, 2000)   // up a band: announced again, the acknowledgement is gone
+        #expect(published.map(\.topic) == ["alerts/info/flood-risk/hy-1", "alerts/warning/flood-risk/hy-1"])
+        #expect(published.first?.empty == true && published.first?.retained == true)
+        let second = try await stored()
+        #expect(second.id == first.id && second.severity == .warning && second.acknowledgedBy == nil && second.value == 2)
+        _ = try await store.acknowledge(id: try #require(second.id), by: "duty", note: nil, at: 2500)
+
+        feed(1, 3000)   // down a band: announced, still acknowledged
+        let third = try await stored()
+        #expect(third.severity == .info && third.acknowledgedBy == "duty" && third.id == first.id)
+        #expect(try await store.list(states: ["pending", "firing", "resolved"], limit: 10).count == 1)
+
+        feed(0, 4000)
+        #expect(try await store.list(states: ["resolved"], limit: 10).first?.severity == .info)
+        #expect(published.last.map { $0.topic == "alerts/info/flood-risk/hy-1" && $0.empty } == true)
+    }
+}
