@@ -16,6 +16,10 @@ public struct Alert: Sendable, Equatable {
     public var acknowledgedBy: String?
     public var acknowledgedAt: EpochMillis?
     public var note: String?
+    /// Where the subject is (`AlertPlace`): its district and zone, when known. Alerts are
+    /// grouped by rule and district.
+    public var district: String?
+    public var zone: String?
 
     public init(id: Int64? = nil, rule: String, subject: String, severity: Severity, state: String, since: EpochMillis,
                 value: Double? = nil, valueTime: EpochMillis? = nil, summary: String = "") {

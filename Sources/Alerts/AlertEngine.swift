@@ -146,10 +146,11 @@ public final class AlertEngine {
         if !holds && liveCount[key.rule] == 0 { return }
         let existing = live[key]
         if existing == nil && !holds { return }
-        var l = existing ?? Live(machine: AlertStateMachine(forMillis: rule.forMillis),
-                                  alert: Alert(rule: rule.name, subject: key.subject, severity: rule.severity(for: value),
-                                               state: "inactive", since: now),
-                                  lastHolds: false)
+        var l = existing ?? {
+            var a = Alert(rule: rule.name, subject: key.subject, severity: rule.severity(for: value), state: "inactive", since: now)
+            (a.district, a.zone) = AlertPlace.of(sensor: series?.sensor ?? entry?.id ?? key.subject, entry: entry, catalogue: catalogue)
+            return Live(machine: AlertStateMachine(forMillis: rule.forMillis), alert: a, lastHolds: false)
+        }()
         let action = l.machine.observe(holds: holds, clears: clears, at: now)
         l.lastHolds = holds
         var previousSeverity: Severity?

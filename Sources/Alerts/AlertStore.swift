@@ -32,6 +32,10 @@ public struct AlertStore: Sendable {
                 CREATE INDEX alerts_state ON alerts(state, id);
                 """)
         }
+        m.registerMigration("alerts v2: district and zone, for grouping") { db in
+            try db.execute(sql: "ALTER TABLE alerts ADD COLUMN district TEXT")
+            try db.execute(sql: "ALTER TABLE alerts ADD COLUMN zone TEXT")
+        }
     }
 
     /// Stores what the engine decided; returns the events with their alert ids.
@@ -49,8 +53,8 @@ public struct AlertStore: Sendable {
                     // A severity change of a firing alert keeps its row and, unless the
                     // severity rose, its acknowledgement.
                     try db.cachedStatement(sql: """
-                        INSERT INTO alerts (rule, subject, severity, state, since, updated, value, value_t, summary)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        INSERT INTO alerts (rule, subject, severity, state, since, updated, value, value_t, summary, district, zone)
+                        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?11, ?12)
                         ON CONFLICT (rule, subject) WHERE state IN ('pending', 'firing') DO UPDATE SET
                           severity = excluded.severity, state = excluded.state,
                           since = excluded.since, updated = excluded.updated,
@@ -59,7 +63,7 @@ public struct AlertStore: Sendable {
                           ack_at = CASE WHEN ?10 THEN NULL ELSE ack_at END,
                           ack_note = CASE WHEN ?10 THEN NULL ELSE ack_note END
                         """).execute(arguments: [a.rule, a.subject, a.severity.rawValue, a.state, a.since, now, a.value, a.valueTime, a.summary,
-                                                 e.isEscalation])
+                                                 e.isEscalation, a.district, a.zone])
                 case .cancel:
                     try db.cachedStatement(sql: "DELETE FROM alerts WHERE rule = ? AND subject = ? AND state = 'pending'")
                         .execute(arguments: [a.rule, a.subject])
@@ -101,6 +105,25 @@ public struct AlertStore: Sendable {
         }
     }
 
+    /// Acknowledges those of `ids` that are still live and not acknowledged yet, in one
+    /// transaction; returns them as they are now.
+    public func acknowledge(ids: [Int64], by: String, note: String?, at: EpochMillis) async throws -> [Alert] {
+        guard !ids.isEmpty else { return [] }
+        return try await pool.write { db in
+            var out: [Alert] = []
+            let update = try db.cachedStatement(sql: """
+                UPDATE alerts SET ack_by = ?, ack_at = ?, ack_note = ?
+                WHERE id = ? AND ack_by IS NULL AND state IN ('pending', 'firing')
+                """)
+            for id in ids {
+                try update.execute(arguments: [by, at, note, id])
+                guard db.changesCount > 0 else { continue }
+                if let a = try Row.fetchOne(db, sql: "SELECT * FROM alerts WHERE id = ?", arguments: [id]).map(Self.alert) { out.append(a) }
+            }
+            return out
+        }
+    }
+
     static func alert(_ r: Row) -> Alert {
         var a = Alert(id: r["id"], rule: r["rule"], subject: r["subject"],
                       severity: Severity(rawValue: r["severity"]) ?? .warning, state: r["state"], since: r["since"],
@@ -108,6 +131,8 @@ public struct AlertStore: Sendable {
         a.acknowledgedBy = r["ack_by"]
         a.acknowledgedAt = r["ack_at"]
         a.note = r["ack_note"]
+        a.district = r["district"]
+        a.zone = r["zone"]
         return a
     }
 }

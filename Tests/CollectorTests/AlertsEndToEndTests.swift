@@ -253,6 +253,84 @@ import Testing
         _ = try await c.terminate()
     }
 
+    /// An alert storm reads as groups (rule and district), the worst first; one POST
+    /// acknowledges a whole group, each member recording who and when, and an alert that
+    /// joins the group afterwards is new and unacknowledged. The SSE stream carries each
+    /// acknowledgement, so the dashboard's groups stay current.
+    @Test func stormsAreGroupedAndAGroupIsAcknowledgedAtOnce() async throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir + "/sensors", withIntermediateDirectories: true)
+        try """
+            zones: [{id: z1, kind: forest, district: muong-te, area_ha: 10}, {id: z2, kind: forest, district: sin-ho, area_ha: 10}]
+            sensors:
+            \((1...4).map { "  - {id: ft-m\($0), kind: forest, district: muong-te, zone: z1, interval: 10m}" }.joined(separator: "\n"))
+            \((1...2).map { "  - {id: ft-s\($0), kind: forest, district: sin-ho, zone: z2, interval: 10m}" }.joined(separator: "\n"))
+            """.write(toFile: dir + "/sensors/catalogue.yaml", atomically: true, encoding: .utf8)
+        try """
+            rules:
+              - {name: forest-hot, severity: warning, severity_by_value: {40: critical}, match: {kind: forest, metric: temp_c},
+                 when: {above: 35}, summary: "{value} C at {sensor}"}
+            """.write(toFile: dir + "/sensors/rules.yaml", atomically: true, encoding: .utf8)
+        let broker = try MosquittoBroker(dir: dir)
+        defer { broker.stop() }
+        try await broker.waitReady()
+        let c = try CollectorProcess(dir: dir, brokerPort: broker.port, clientID: "it-groups", extraYAML: "sensors: \(dir)/sensors")
+        try c.start()
+        try await c.waitReady()
+        let now = Int(Date().timeIntervalSince1970)
+        for (sensor, t) in [("ft-m1", 36), ("ft-m2", 37), ("ft-m3", 38), ("ft-s1", 41)] {
+            try broker.publish(topic: "telemetry/\(sensor)", lines: [#"{"ts": \#(now - 30), "temp_c": \#(t)}"#])
+        }
+        func groups() async throws -> [[String: Any]] {
+            let (_, body) = try await httpGet(c.baseURL + "/api/v1/alert-groups")
+            return (try JSONSerialization.jsonObject(with: body) as? [[String: Any]]) ?? []
+        }
+        func labels(_ g: [String: Any]) -> [String: String] { (g["labels"] as? [String: Any])?.compactMapValues { $0 as? String } ?? [:] }
+        try await waitUntil("four alerts in two groups", seconds: 15) { try await groups().map { ($0["count"] as? Int) ?? 0 } == [1, 3] }
+        var g = try await groups()
+        // The critical group (one alert in sin-ho) comes before the larger warning one.
+        #expect(labels(g[0]) == ["rule": "forest-hot", "district": "sin-ho"] && g[0]["severity"] as? String == "critical")
+        #expect(labels(g[1]) == ["rule": "forest-hot", "district": "muong-te"] && g[1]["unacknowledged"] as? Int == 3)
+        #expect(((g[1]["alerts"] as? [[String: Any]]) ?? []).allSatisfy { $0["district"] as? String == "muong-te" && $0["zone"] as? String == "z1" })
+
+        let sse = try SpawnedProcess(try which("curl"), ["-sN", "--max-time", "20", c.baseURL + "/api/v1/alerts/stream"], logPath: dir + "/sse.out")
+        defer { sse.stop() }
+        try await waitUntil("the stream is open", seconds: 10) {
+            ((try? String(contentsOfFile: dir + "/sse.out", encoding: .utf8)) ?? "").contains("collector alert stream")
+        }
+        func post(_ body: String) async throws -> (Int, [String: Any]) {
+            var req = URLRequest(url: URL(string: c.baseURL + "/api/v1/alert-groups/ack")!)
+            req.httpMethod = "POST"
+            req.httpBody = Data(body.utf8)
+            let (data, resp) = try await URLSession.shared.data(for: req)
+            return ((resp as? HTTPURLResponse)?.statusCode ?? 0, (try? JSONSerialization.jsonObject(with: data) as? [String: Any]) ?? [:])
+        }
+        let (status, answer) = try await post(#"{"by": "duty-officer", "note": "crews out", "group": {"rule": "forest-hot", "district": "muong-te"}}"#)
+        #expect(status == 200 && answer["acknowledged"] as? Int == 3)
+        #expect(((answer["alerts"] as? [[String: Any]]) ?? []).allSatisfy { $0["acknowledged_by"] as? String == "duty-officer" && $0["note"] as? String == "crews out" })
+        try await waitUntil("the stream carried the three acknowledgements", seconds: 10) {
+            ((try? String(contentsOfFile: dir + "/sse.out", encoding: .utf8)) ?? "").components(separatedBy: #""acknowledged_by":"duty-officer""#).count == 4
+        }
+        // Again: nothing left to acknowledge. The other group is untouched.
+        #expect(try await post(#"{"by": "duty-officer", "group": {"rule": "forest-hot", "district": "muong-te"}}"#).1["acknowledged"] as? Int == 0)
+        g = try await groups()
+        #expect(g.map { $0["unacknowledged"] as? Int } == [1, 0])
+
+        // A fourth station joins the acknowledged group: it is new, and unacknowledged.
+        try broker.publish(topic: "telemetry/ft-m4", lines: [#"{"ts": \#(now - 20), "temp_c": 39}"#])
+        try await waitUntil("the group has four", seconds: 15) { try await groups().last?["count"] as? Int == 4 }
+        #expect(try await groups().last?["unacknowledged"] as? Int == 1)
+
+        // Bad requests name what is wrong.
+        #expect(try await post(#"{"by": "x", "group": {"colour": "red"}}"#).0 == 400)
+        #expect(try await post(#"{"by": "x", "group": {}}"#).0 == 400)
+        #expect(try await post(#"{"group": {"rule": "forest-hot"}}"#).0 == 400)
+        #expect(try await httpGet(c.baseURL + "/api/v1/alert-groups?by=rule,colour").status == 400)
+        #expect(try await httpGet(c.baseURL + "/api/v1/alert-groups?by=zone").status == 200)
+        _ = try await c.terminate()
+    }
+
     static func alerts(_ c: CollectorProcess, _ state: String) async throws -> [[String: Any]] {
         let (_, body) = try await httpGet("\(c.baseURL)/api/v1/alerts?state=\(state)")
         return (try JSONSerialization.jsonObject(with: body) as? [[String: Any]]) ?? []

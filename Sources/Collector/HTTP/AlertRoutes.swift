@@ -3,7 +3,8 @@ import Foundation
 import Hummingbird
 import Telemetry
 
-/// `GET /api/v1/alerts` and `POST /api/v1/alerts/{id}/ack`.
+/// `GET /api/v1/alerts`, `POST /api/v1/alerts/{id}/ack`, the alert stream, and the same
+/// alerts in groups: `GET /api/v1/alert-groups`, `POST /api/v1/alert-groups/ack`.
 struct AlertRoutes: Sendable {
     let store: AlertStore
     let broadcaster: AlertBroadcaster
@@ -16,19 +17,26 @@ struct AlertRoutes: Sendable {
         router.post("/api/v1/alerts/:id/ack") { request, context in
             try await ack(request, id: context.parameters.get("id") ?? "")
         }
+        router.read("/api/v1/alert-groups") { request, _ in try await groups(request) }
+        router.post("/api/v1/alert-groups/ack") { request, _ in try await ackGroup(request) }
+    }
+
+    /// The alerts of `state` (live by default).
+    private func states(_ q: QueryParameters, allowResolved: Bool = true) throws -> [String] {
+        switch q.string("state") ?? "live" {
+        case "live": return ["pending", "firing"]
+        case "pending": return ["pending"]
+        case "firing": return ["firing"]
+        case "resolved" where allowResolved: return ["resolved"]
+        case "all" where allowResolved: return ["pending", "firing", "resolved"]
+        default: throw APIError.badParameter("state", allowResolved ? "must be live, pending, firing, resolved or all"
+                                                                     : "must be live, pending or firing")
+        }
     }
 
     func list(_ request: Request) async throws -> Response {
         let q = QueryParameters(request, now: clock.now())
-        let states: [String]
-        switch q.string("state") ?? "live" {
-        case "live": states = ["pending", "firing"]
-        case "pending": states = ["pending"]
-        case "firing": states = ["firing"]
-        case "resolved": states = ["resolved"]
-        case "all": states = ["pending", "firing", "resolved"]
-        default: throw APIError.badParameter("state", "must be live, pending, firing, resolved or all")
-        }
+        let states = try states(q)
         let limit = try q.int("limit", in: 1...5000) ?? 500
         // The collector's own alerts (not stored) first, then the stored ones.
         let alerts = system.all.filter { states.contains($0.state) } + (try await store.list(states: states, limit: limit))
@@ -56,6 +64,84 @@ struct AlertRoutes: Sendable {
         var j = JSONText()
         AlertJSON.write(alert, into: &j)
         broadcaster.send(String(decoding: j.bytes, as: UTF8.self))
+        return j.response()
+    }
+
+    /// The most live alerts grouped in one answer.
+    static let groupedLimit = 20_000
+
+    /// Live alerts in groups (`by`, default `rule,district`), the worst group first.
+    func groups(_ request: Request) async throws -> Response {
+        let q = QueryParameters(request, now: clock.now())
+        let states = try states(q, allowResolved: false)
+        var labels = AlertGroupLabel.defaults
+        if let by = q.string("by") {
+            labels = try by.split(separator: ",", omittingEmptySubsequences: false).map {
+                guard let l = AlertGroupLabel(rawValue: String($0)) else {
+                    throw APIError.badParameter("by", "must be labels from rule, district, zone, severity, separated by commas")
+                }
+                return l
+            }
+            guard Set(labels).count == labels.count else { throw APIError.badParameter("by", "names a label twice") }
+        }
+        let alerts = system.all.filter { states.contains($0.state) } + (try await store.list(states: states, limit: Self.groupedLimit))
+        var j = JSONText()
+        j.array { arr in
+            for g in AlertGroup.group(alerts, by: labels) {
+                arr.object {
+                    $0.field("labels") { o in
+                        o.object { for (label, value) in g.labels { $0.field(label.rawValue) { if let value { $0.string(value) } else { $0.null() } } } }
+                    }
+                    $0.field("severity") { $0.string(g.severity.rawValue) }
+                    $0.field("count") { $0.int(Int64(g.alerts.count)) }
+                    $0.field("firing") { $0.int(Int64(g.firing)) }
+                    $0.field("pending") { $0.int(Int64(g.pending)) }
+                    $0.field("unacknowledged") { $0.int(Int64(g.unacknowledged)) }
+                    $0.field("since") { $0.seconds(g.since) }
+                    $0.field("alerts") { a in a.array { a in for alert in g.alerts { AlertJSON.write(alert, into: &a) } } }
+                }
+            }
+        }
+        return j.response()
+    }
+
+    /// Acknowledges every live, unacknowledged member of a group at once: each records who and
+    /// when; an alert that joins the group later is new and unacknowledged. Body:
+    /// `{"by": "...", "note": "...", "group": {"rule": "flood-risk", "district": "sin-ho"}}`.
+    func ackGroup(_ request: Request) async throws -> Response {
+        var request = request
+        let body = try await request.collectBody(upTo: 16_384)
+        guard let o = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any] else {
+            throw APIError.badParameter("body", "must be a JSON object like {\"by\": \"duty officer\", \"group\": {\"rule\": \"flood-risk\", \"district\": \"sin-ho\"}}")
+        }
+        let by = (o["by"] as? String) ?? ""
+        guard !by.isEmpty, by.count <= 200 else { throw APIError.badParameter("by", "who acknowledges is required (at most 200 characters)") }
+        guard let group = o["group"] as? [String: Any], !group.isEmpty else {
+            throw APIError.badParameter("group", "must name the group's labels, e.g. {\"rule\": \"flood-risk\", \"district\": \"sin-ho\"}")
+        }
+        var selector: [(label: AlertGroupLabel, value: String?)] = []
+        for (key, value) in group {
+            guard let label = AlertGroupLabel(rawValue: key) else {
+                throw APIError.badParameter("group", "'\(key)' is not a label (rule, district, zone, severity)")
+            }
+            if value is NSNull { selector.append((label, nil)) }
+            else if let text = value as? String { selector.append((label, text)) }
+            else { throw APIError.badParameter("group", "'\(key)' must be a text or null") }
+        }
+        let note = (o["note"] as? String).map { String($0.prefix(2000)) }
+        let live = try await store.list(states: ["pending", "firing"], limit: Self.groupedLimit)
+        let ids = live.filter { $0.acknowledgedBy == nil && AlertGroup.member($0, of: selector) }.compactMap(\.id)
+        let acknowledged = try await store.acknowledge(ids: ids, by: by, note: note, at: clock.now())
+        var j = JSONText()
+        j.object {
+            $0.field("acknowledged") { $0.int(Int64(acknowledged.count)) }
+            $0.field("alerts") { a in a.array { a in for alert in acknowledged { AlertJSON.write(alert, into: &a) } } }
+        }
+        for alert in acknowledged {
+            var one = JSONText()
+            AlertJSON.write(alert, into: &one)
+            broadcaster.send(String(decoding: one.bytes, as: UTF8.self))
+        }
         return j.response()
     }
 

@@ -197,6 +197,8 @@ enum AlertJSON {
             $0.field("value") { if let v = a.value { $0.double(v) } else { $0.null() } }
             $0.field("value_t") { if let t = a.valueTime { $0.seconds(t) } else { $0.null() } }
             $0.field("summary") { $0.string(a.summary) }
+            $0.field("district") { if let d = a.district { $0.string(d) } else { $0.null() } }
+            $0.field("zone") { if let z = a.zone { $0.string(z) } else { $0.null() } }
             $0.field("acknowledged") { $0.bool(a.acknowledgedBy != nil) }
             if let by = a.acknowledgedBy {
                 $0.field("acknowledged_by") { $0.string(by) }

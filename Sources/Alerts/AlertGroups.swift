@@ -1,0 +1,62 @@
+import Telemetry
+
+/// A label alerts are grouped by, as Alertmanager groups them: by default the rule and the
+/// district, so a storm of 37 fire-danger alerts in four districts reads as four lines.
+public enum AlertGroupLabel: String, Sendable, CaseIterable {
+    case rule, district, zone, severity
+
+    /// The default grouping: one group per rule and district.
+    public static let defaults: [AlertGroupLabel] = [.rule, .district]
+
+    /// The alert's value of this label (nil: it has none, e.g. a province-wide alert's district).
+    public func value(of a: Alert) -> String? {
+        switch self {
+        case .rule: a.rule
+        case .district: a.district
+        case .zone: a.zone
+        case .severity: a.severity.rawValue
+        }
+    }
+}
+
+/// The live alerts that share their labels' values.
+public struct AlertGroup: Sendable, Equatable {
+    /// The grouping labels and this group's value of each (nil: the alerts have none).
+    public var labels: [(label: AlertGroupLabel, value: String?)]
+    /// Its members, worst first, then newest.
+    public var alerts: [Alert]
+
+    /// The worst severity of its members.
+    public var severity: Severity { alerts.map(\.severity).max() ?? .info }
+    public var firing: Int { alerts.count { $0.state == "firing" } }
+    public var pending: Int { alerts.count { $0.state == "pending" } }
+    public var unacknowledged: Int { alerts.count { $0.acknowledgedBy == nil } }
+    /// When its oldest member started.
+    public var since: EpochMillis { alerts.map(\.since).min() ?? 0 }
+
+    public static func == (a: AlertGroup, b: AlertGroup) -> Bool {
+        a.alerts == b.alerts && a.labels.map(\.label) == b.labels.map(\.label) && a.labels.map(\.value) == b.labels.map(\.value)
+    }
+
+    /// Groups `alerts` by `labels`: the worst first (severity, then how many fire, then how
+    /// many there are), then by their labels' values, so the order is stable.
+    public static func group(_ alerts: [Alert], by labels: [AlertGroupLabel]) -> [AlertGroup] {
+        var groups: [[String?]: [Alert]] = [:]
+        for a in alerts { groups[labels.map { $0.value(of: a) }, default: []].append(a) }
+        return groups.map { key, members in
+            AlertGroup(labels: Array(zip(labels, key)).map { (label: $0.0, value: $0.1) },
+                       alerts: members.sorted { ($0.severity, $0.since) > ($1.severity, $1.since) })
+        }.sorted { a, b in
+            if a.severity != b.severity { return a.severity > b.severity }
+            if a.firing != b.firing { return a.firing > b.firing }
+            if a.alerts.count != b.alerts.count { return a.alerts.count > b.alerts.count }
+            return a.labels.map { $0.value ?? "" }.lexicographicallyPrecedes(b.labels.map { $0.value ?? "" })
+        }
+    }
+
+    /// Whether `a` belongs to the group given by `selector`'s label values (a label left out
+    /// is not looked at; a nil value matches alerts without that label).
+    public static func member(_ a: Alert, of selector: [(label: AlertGroupLabel, value: String?)]) -> Bool {
+        selector.allSatisfy { $0.label.value(of: a) == $0.value }
+    }
+}
