@@ -20,6 +20,12 @@ DISTRICTS = [  # id, short code, centre (lat, lon), forest compartments, transfo
     ("tan-uyen", "tu", (22.170, 103.740), 22, 12, 8),
     ("than-uyen", "thu", (21.960, 103.890), 24, 14, 8),
 ]
+# The units' names as people write them (the ids above are their ASCII forms).
+NAMES = {"lai-chau-city": "Thành phố Lai Châu", "tam-duong": "Tam Đường", "phong-tho": "Phong Thổ", "sin-ho": "Sìn Hồ",
+         "muong-te": "Mường Tè", "nam-nhun": "Nậm Nhùn", "tan-uyen": "Tân Uyên", "than-uyen": "Than Uyên"}
+# Station names are made up like the rest: kind, unit (without "Thành phố"), number.
+def short(did):
+    return NAMES[did].replace("Thành phố ", "TP ")
 COMMUNES_PER_DISTRICT = 8
 
 # Flash-flood and landslide susceptibility (Decision 18/2021, Article 46), illustrative too:
@@ -40,7 +46,9 @@ w("# About 2,000 sensors: forest fire-weather stations, river and rain gauges, a
 w("# stations, smart meters (per transformer: its own meter and its customers' meters; kwh is")
 w("# the energy of each 15 min interval) and traffic counters at Lai Chau city's junctions.")
 w("# `collector check` validates it; `collector simulate` plays it.")
-w("districts: [" + ", ".join(d[0] for d in DISTRICTS) + "]")
+w("districts:")
+for d in DISTRICTS:
+    w(f"  - {{id: {d[0]}, name: {NAMES[d[0]]}}}")
 w("zones:")
 zones_by_district = {}
 for did, code, centre, n_forest, _, _ in DISTRICTS:
@@ -50,7 +58,7 @@ for did, code, centre, n_forest, _, _ in DISTRICTS:
         zid = f"lc-{code}-tk{k:03d}"
         area = round(rng.uniform(300, 1800), 1)
         susc = ZONE_SUSCEPTIBILITY[(k - 1) % len(ZONE_SUSCEPTIBILITY)]
-        w(f"  - {{id: {zid}, kind: forest, district: {did}, commune: {rng.choice(communes)}, area_ha: {area}, susceptibility: {susc}}}")
+        w(f"  - {{id: {zid}, name: Tiểu khu {k:03d} {short(did)}, kind: forest, district: {did}, commune: {rng.choice(communes)}, area_ha: {area}, susceptibility: {susc}}}")
         zs.append(zid)
     zones_by_district[did] = (zs, communes)
     for c in communes:
@@ -68,7 +76,7 @@ for did, code, centre, n_forest, n_tr, n_hydro in DISTRICTS:
         for _ in range(2 if rng.random() < 0.2 else 1):
             n += 1
             lat, lon = pos(centre)
-            w(f"  - {{id: ft-{code}-{n:04d}, kind: forest, district: {did}, zone: {z}, interval: 10m, location: {{lat: {lat}, lon: {lon}}},")
+            w(f"  - {{id: ft-{code}-{n:04d}, name: Trạm rừng {short(did)} {n}, kind: forest, district: {did}, zone: {z}, interval: 10m, location: {{lat: {lat}, lon: {lon}}},")
             w("     metrics: {temp_c: {unit: Cel}, rh_pct: {unit: \"%RH\"}, rain_mm: {unit: mm}, wind_ms: {unit: m/s}}}")
             count["forest"] += 1
     # River and rain stations, with alarm levels I, II, III.
@@ -77,7 +85,7 @@ for did, code, centre, n_forest, n_tr, n_hydro in DISTRICTS:
         base = round(rng.uniform(1.5, 3.5), 1)
         lv = [round(base + 1.0, 1), round(base + 1.8, 1), round(base + 2.5, 1)]
         susc = GAUGE_SUSCEPTIBILITY[(k - 1) % len(GAUGE_SUSCEPTIBILITY)]
-        w(f"  - {{id: hy-{code}-{k:04d}, kind: hydro, district: {did}, interval: 5m, susceptibility: {susc}, location: {{lat: {lat}, lon: {lon}}},")
+        w(f"  - {{id: hy-{code}-{k:04d}, name: Trạm thủy văn {short(did)} {k}, kind: hydro, district: {did}, interval: 5m, susceptibility: {susc}, location: {{lat: {lat}, lon: {lon}}},")
         w(f"     alarm_levels_m: [{lv[0]}, {lv[1]}, {lv[2]}], metrics: {{level_m: {{unit: m}}, rain_mm: {{unit: mm}}}}}}")
         count["hydro"] += 1
     # Air quality: in about half of the communes.
@@ -85,7 +93,7 @@ for did, code, centre, n_forest, n_tr, n_hydro in DISTRICTS:
         if rng.random() < 0.5:
             continue
         lat, lon = pos(centre)
-        w(f"  - {{id: aq-{c}, kind: environment, district: {did}, zone: env-{c}, interval: 10m, location: {{lat: {lat}, lon: {lon}}},")
+        w(f"  - {{id: aq-{c}, name: Trạm không khí {short(did)} {c[-2:]}, kind: environment, district: {did}, zone: env-{c}, interval: 10m, location: {{lat: {lat}, lon: {lon}}},")
         w("     metrics: {pm25_ugm3: {unit: ug/m3}, pm10_ugm3: {unit: ug/m3}}}")
         count["environment"] += 1
     # Smart meters: per transformer its own meter and 15 customers.
@@ -100,7 +108,7 @@ for j in range(1, 21):
     for a in range(1, 3):
         lat, lon = pos((22.396, 103.458), 0.03)
         ff = rng.choice([35, 40, 45, 50])
-        w(f"  - {{id: tf-lc-j{j:02d}{'ab'[a - 1]}, kind: traffic, district: lai-chau-city, zone: lc-j{j:02d}, interval: 1m, free_flow_kmh: {ff},")
+        w(f"  - {{id: tf-lc-j{j:02d}{'ab'[a - 1]}, name: Nút giao {j} hướng {'AB'[a - 1]}, kind: traffic, district: lai-chau-city, zone: lc-j{j:02d}, interval: 1m, free_flow_kmh: {ff},")
         w(f"     location: {{lat: {lat}, lon: {lon}}}, metrics: {{flow_veh: {{unit: \"1\"}}, speed_kmh: {{unit: km/h}}, occupancy: {{unit: \"1\"}}}}}}")
         count["traffic"] += 1
 w("# " + ", ".join(f"{k}: {v}" for k, v in count.items()) + f"; total {sum(count.values())}")

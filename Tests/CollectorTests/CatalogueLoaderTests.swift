@@ -19,6 +19,39 @@ import Telemetry
         let forest = cat.zones.filter { $0.kind == .forest }
         let pct = forest.filter { watched.contains($0.id) }.reduce(0) { $0 + $1.areaHa } / forest.reduce(0) { $0 + $1.areaHa } * 100
         #expect(pct > 75 && pct < 100)
+        // Units, zones and stations have names with diacritics; ids stay ASCII.
+        #expect(cat.districtNames["muong-te"] == "Mường Tè" && cat.districtNames.count == 8)
+        #expect(cat.sensor("ft-mt-0001")?.name == "Trạm rừng Mường Tè 1")
+        #expect(cat.zone("lc-sh-tk001")?.name == "Tiểu khu 001 Sìn Hồ")
+    }
+
+    /// A district may be an id or `{id, name}`; zones and sensors may have a `name`. A name is
+    /// text for people: a bad one is a `file:line` problem.
+    @Test func displayNames() throws {
+        let good = """
+            districts: [{id: muong-te, name: Mường Tè}, sin-ho]
+            zones: [{id: z1, name: Tiểu khu 1, kind: forest, district: muong-te, area_ha: 10}]
+            sensors: [{id: ft-1, name: Trạm rừng Pa Ủ, kind: forest, district: muong-te, zone: z1, interval: 10m}]
+            """
+        let cat = try CatalogueLoader.parse([(file: "c.yaml", text: good)])
+        #expect(cat.districts == ["muong-te", "sin-ho"] && cat.districtNames == ["muong-te": "Mường Tè"])
+        #expect(cat.zone("z1")?.name == "Tiểu khu 1" && cat.sensor("ft-1")?.name == "Trạm rừng Pa Ủ")
+        let bad = """
+            districts:
+              - {id: Muong Te, name: Mường Tè}
+              - {id: sin-ho, name: ""}
+              - [x]
+            """
+        #expect {
+            _ = try CatalogueLoader.parse([(file: "c.yaml", text: bad)])
+        } throws: { error in
+            let got = (error as? ConfigProblems)?.problems.map(\.description) ?? []
+            let want = ["c.yaml:2: 'Muong Te' is not a valid id (A-Z a-z 0-9 - _ . :, starting alphanumeric)",
+                        "c.yaml:3: a name must be 1 to 120 characters, without control characters",
+                        "c.yaml:4: a district must be a short id such as muong-te, or {id: muong-te, name: Mường Tè}"]
+            if got != want { Issue.record("got:\n\(got.joined(separator: "\n"))") }
+            return got == want
+        }
     }
 
     @Test func problemsAcrossFilesInFileOrder() {

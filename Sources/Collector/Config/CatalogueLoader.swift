@@ -39,6 +39,7 @@ enum CatalogueLoader {
         var zones: [(Zone, String, Int)] = []
         var sensors: [(SensorEntry, String, Int, zoneLine: Int)] = []
         var districts: [(String, String, Int)] = []
+        var districtNames: [String: String] = [:]
         for (file, text) in sources {
             let root: Node
             do {
@@ -53,8 +54,17 @@ enum CatalogueLoader {
             }
             let top = YAMLMapping(root, file: file, sink: sink, what: "a catalogue file")
             for node in top.sequence("districts") ?? [] {
-                if let d = node.string, validID(d) { districts.append((d, file, node.mark?.line ?? 1)) }
-                else { sink.add(file, node.mark?.line ?? 1, "a district id must be a short id such as muong-te") }
+                if case .mapping = node {   // {id: muong-te, name: Mường Tè}
+                    let m = top.child(node, what: "a district")
+                    let id = requiredID(m, "id", what: "a district")
+                    let name = displayName(m)
+                    m.finish("a district")
+                    if let id {
+                        districts.append((id, file, m.line))
+                        if let name { districtNames[id] = name }
+                    }
+                } else if let d = node.string, validID(d) { districts.append((d, file, node.mark?.line ?? 1)) }
+                else { sink.add(file, node.mark?.line ?? 1, "a district must be a short id such as muong-te, or {id: muong-te, name: Mường Tè}") }
             }
             for node in top.sequence("zones") ?? [] {
                 let m = top.child(node, what: "a zone")
@@ -102,7 +112,18 @@ enum CatalogueLoader {
             }.map(\.element)
             throw ConfigProblems(problems: sorted)
         }
-        return Catalogue(zones: zones.map(\.0), sensors: sensors.map(\.0), districts: districts.map(\.0))
+        return Catalogue(zones: zones.map(\.0), sensors: sensors.map(\.0), districts: districts.map(\.0), districtNames: districtNames)
+    }
+
+    /// `name`: a display name for people (diacritics welcome), at most 120 characters, no
+    /// control characters; ids stay ASCII.
+    private static func displayName(_ m: YAMLMapping) -> String? {
+        guard let name = m.string("name") else { return nil }
+        guard !name.isEmpty, name.count <= 120, !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            m.problem("name", "a name must be 1 to 120 characters, without control characters")
+            return nil
+        }
+        return name
     }
 
     private static func readZone(_ m: YAMLMapping) -> Zone? {
@@ -113,11 +134,14 @@ enum CatalogueLoader {
         let district = requiredID(m, "district", what: "zone '\(m.string("id") ?? "?")'")
         let area = m.double("area_ha", in: 0.0001...10_000_000)
         let commune = m.string("commune")
+        let name = displayName(m)
         let (susceptibility, region) = readHazard(m)
         if m.node("area_ha") == nil { m.problem("id", "zone '\(id ?? "?")' needs area_ha") }
         guard let id, let kind, let district, let area else { return nil }
-        return Zone(id: id, kind: kind, district: district, commune: commune, areaHa: area,
-                    susceptibility: susceptibility, region: region)
+        var z = Zone(id: id, kind: kind, district: district, commune: commune, areaHa: area,
+                     susceptibility: susceptibility, region: region)
+        z.name = name
+        return z
     }
 
     /// `susceptibility` (low | medium | high | very_high) and `region` (1-4, Decision 18/2021)
@@ -178,8 +202,10 @@ enum CatalogueLoader {
         if freeFlow != nil && kind != .traffic { m.problem("free_flow_kmh", "free_flow_kmh is for traffic sensors") }
         if role != nil && kind != .meter { m.problem("role", "role is for meters") }
         let (susceptibility, region) = readHazard(m)
+        let name = displayName(m)
         guard let id, let kind, let district, let interval else { return nil }
         var s = SensorEntry(id: id, kind: kind, district: district, zone: zone, intervalMillis: interval)
+        s.name = name
         s.latitude = latitude
         s.longitude = longitude
         s.metrics = metrics

@@ -18,6 +18,25 @@ struct CatalogueRoutes: Sendable {
         router.read("/api/v1/series") { request, _ in try await series(request) }
         router.read("/api/v1/coverage") { request, _ in try await coverageAnswer(request) }
         router.read("/api/v1/coverage/daily") { request, _ in try await coverageDaily(request) }
+        router.read("/api/v1/districts") { _, _ in districts() }
+    }
+
+    /// The catalogue's districts (declared, or used by its sensors and zones) with their
+    /// display names: `[{id, name}]`, name null when the catalogue gives none.
+    func districts() -> Response {
+        let catalogue = live.current
+        var ids = catalogue.districts
+        for d in catalogue.zones.map(\.district) + catalogue.sensors.map(\.district) where !ids.contains(d) { ids.append(d) }
+        var j = JSONText()
+        j.array { a in
+            for id in ids {
+                a.object {
+                    $0.field("id") { $0.string(id) }
+                    $0.field("name") { if let n = catalogue.districtNames[id] { $0.string(n) } else { $0.null() } }
+                }
+            }
+        }
+        return j.response()
     }
 
     /// Healthy = a reading within 3 x the sensor's expected interval.
@@ -44,6 +63,7 @@ struct CatalogueRoutes: Sendable {
                       district == nil || district == s.district else { continue }
                 a.object {
                     $0.field("id") { $0.string(s.id) }
+                    $0.field("name") { if let n = s.name { $0.string(n) } else { $0.null() } }
                     $0.field("kind") { $0.string(s.kind.rawValue) }
                     $0.field("district") { $0.string(s.district) }
                     $0.field("zone") { if let z = s.zone { $0.string(z) } else { $0.null() } }

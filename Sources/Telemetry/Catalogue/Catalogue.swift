@@ -5,12 +5,15 @@ public struct Catalogue: Sendable, Equatable {
     public let sensors: [SensorEntry]
     /// District ids, when the catalogue declares them (then sensors and zones must use them).
     public let districts: [String]
+    /// Display names of districts (with diacritics: `muong-te` is "Mường Tè"); ids stay ASCII.
+    public let districtNames: [String: String]
     private let sensorIndex: [String: Int]
 
-    public init(zones: [Zone] = [], sensors: [SensorEntry] = [], districts: [String] = []) {
+    public init(zones: [Zone] = [], sensors: [SensorEntry] = [], districts: [String] = [], districtNames: [String: String] = [:]) {
         self.zones = zones
         self.sensors = sensors
         self.districts = districts
+        self.districtNames = districtNames
         sensorIndex = Dictionary(sensors.enumerated().map { ($1.id, $0) }, uniquingKeysWith: { a, _ in a })
     }
 
@@ -35,6 +38,8 @@ public enum Susceptibility: String, Sendable, CaseIterable, Comparable {
 /// An area coverage is measured over (for forests: a compartment, tiểu khu).
 public struct Zone: Sendable, Equatable {
     public var id: String
+    /// A display name (with diacritics), if the catalogue gives one.
+    public var name: String?
     public var kind: SensorKind
     public var district: String
     public var commune: String?
@@ -62,6 +67,8 @@ public struct SensorEntry: Sendable, Equatable {
     public enum MeterRole: String, Sendable { case feeder, customer }
 
     public var id: String
+    /// A display name (with diacritics), if the catalogue gives one.
+    public var name: String?
     public var kind: SensorKind
     public var district: String
     /// forest: the zone it watches; meter: its transformer; traffic: its junction.
