@@ -9,11 +9,32 @@ takes one JSON command per line on stdin and answers one JSON line on stdout:
   {"cmd": "wait", "expr": JS, "timeout": seconds}    -> the first truthy value, or ok false
   {"cmd": "viewport", "width": W, "height": H, "mobile": bool}
   {"cmd": "screenshot", "path": FILE}                -> a PNG of the whole page
+  {"cmd": "pixel", "x": X, "y": Y}                   -> [r, g, b] of the page's pixel at (X, Y), CSS px
+  {"cmd": "languages", "accept": "vi-VN,vi"}         -> the languages the browser asks for (reload after)
   {"cmd": "requests"}                                -> every URL the page asked for
   {"cmd": "quit"}
 Any failure is {"ok": false, "error": "..."}; the browser is killed when stdin closes.
 """
-import base64, json, os, shutil, subprocess, sys, tempfile, time
+import base64, json, os, shutil, struct, subprocess, sys, tempfile, time, zlib
+
+
+def png_pixel(data):
+    """The colour of a 1 x 1 PNG (8-bit RGB or RGBA). With one pixel, every PNG filter leaves
+    the bytes as they are (its neighbours are all zero)."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    pos, idat, header = 8, b"", None
+    while pos < len(data):
+        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        chunk = data[pos + 8:pos + 8 + length]
+        if kind == b"IHDR":
+            header = struct.unpack(">IIBBBBB", chunk)
+        elif kind == b"IDAT":
+            idat += chunk
+        pos += 12 + length
+    width, height, depth, colour = header[:4]
+    assert (width, height, depth) == (1, 1, 8) and colour in (2, 6), f"unexpected PNG {header}"
+    raw = zlib.decompress(idat)
+    return list(raw[1:4])
 
 
 class Browser:
@@ -53,7 +74,7 @@ class Browser:
     def call(self, method, params=None, timeout=30):
         self.next_id += 1
         message = {"id": self.next_id, "method": method, "params": params or {}}
-        if self.session and not method.startswith("Target."):
+        if self.session and not method.startswith(("Target.", "Browser.")):
             message["sessionId"] = self.session
         os.write(self.to_chrome, json.dumps(message).encode() + b"\0")
         deadline = time.monotonic() + timeout
@@ -142,6 +163,14 @@ def main():
                     with open(cmd["path"], "wb") as f:
                         f.write(base64.b64decode(shot["data"]))
                     answer({"ok": True, "path": cmd["path"]})
+                elif kind == "pixel":
+                    shot = browser.call("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True,
+                        "clip": {"x": cmd["x"], "y": cmd["y"], "width": 1, "height": 1, "scale": 1}})
+                    answer({"ok": True, "value": png_pixel(base64.b64decode(shot["data"]))})
+                elif kind == "languages":
+                    agent = browser.call("Browser.getVersion")["userAgent"]
+                    browser.call("Emulation.setUserAgentOverride", {"userAgent": agent, "acceptLanguage": cmd["accept"]})
+                    answer({"ok": True})
                 elif kind == "requests":
                     answer({"ok": True, "value": browser.requests})
                 elif kind == "quit":

@@ -118,6 +118,8 @@ TXT
 echo "\$ curl '$Q1'"; curl -s "$Q1"; echo; echo
 echo "\$ curl '$Q2'"; curl -s "$Q2"; echo
 echo "\$ curl '$BASE/api/v1/coverage?scope=province'"; curl -s "$BASE/api/v1/coverage?scope=province"; echo
+# DEMO_SCREENSHOT=FILE: the dashboard in Vietnamese, as the README shows it (needs chromium).
+if [ -n "${DEMO_SCREENSHOT:-}" ]; then scripts/screenshot.sh "$BASE/" "$DEMO_SCREENSHOT"; fi
 echo; echo "Alerts firing, by rule:"
 curl -s "$BASE/api/v1/alerts?state=firing" | python3 -c 'import json,sys,collections; [print(f"  {n:4d}  {r}") for r,n in collections.Counter(a["rule"] for a in json.load(sys.stdin)).most_common()]'
 if [ "${DEMO_ONESHOT:-0}" = 1 ]; then exit 0; fi

@@ -127,6 +127,117 @@ import Testing
         _ = try await c.terminate()
     }
 
+    /// The operations room as a duty officer sees it: in Vietnamese (the browser asks for it),
+    /// the stations on the map in their level's colour (read from the screenshot's pixels), a
+    /// storm of fire-danger alerts as one group that one click acknowledges, and English when
+    /// the browser asks for English first. Screenshots at 1440 x 1000 and on a phone.
+    @Test func operationsRoomMapGroupsAndVietnamese() async throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir + "/sensors", withIntermediateDirectories: true)
+        try """
+            districts: [{id: muong-te, name: Mường Tè}, {id: sin-ho, name: Sìn Hồ}]
+            zones:
+              - {id: z1, kind: forest, district: muong-te, area_ha: 10}
+              - {id: z2, kind: forest, district: sin-ho, area_ha: 10}
+            sensors:
+            \((1...4).map { "  - {id: ft-m\($0), name: Trạm rừng Mường Tè \($0), kind: forest, district: muong-te, zone: z1, interval: 1d, location: {lat: 22.3\($0), lon: 102.8\($0)}}" }.joined(separator: "\n"))
+              - {id: ft-s1, name: Trạm rừng Sìn Hồ 1, kind: forest, district: sin-ho, zone: z2, interval: 1d, location: {lat: 22.36, lon: 103.24}}
+              - {id: hy-s1, name: Trạm thủy văn Sìn Hồ 1, kind: hydro, district: sin-ho, interval: 5m, location: {lat: 22.30, lon: 103.30},
+                 alarm_levels_m: [2.0, 3.0, 4.0]}
+            """.write(toFile: dir + "/sensors/catalogue.yaml", atomically: true, encoding: .utf8)
+        try """
+            rules:
+              - {name: forest-fire-danger, severity: warning, severity_by_value: {5: critical}, match: {kind: forest, metric: fire_danger_level},
+                 when: {at_least: 4}, clear: {below: 3}, summary: "Fire danger level {value} at {sensor}"}
+              - {name: river-alarm-level-3, severity: critical, match: {kind: hydro, metric: water_alarm_level}, when: {at_least: 3},
+                 summary: "River at {sensor} above alarm level III"}
+            """.write(toFile: dir + "/sensors/rules.yaml", atomically: true, encoding: .utf8)
+        let (broker, c) = try await TestTokens.startCollector("it-ops-room", in: dir, extraYAML: "sensors: \(dir)/sensors")
+        defer { broker.stop() }
+        let browser = try await HeadlessBrowser(url: c.baseURL + "/", width: 1440, height: 1000)
+        defer { browser.close() }
+        try await browser.send(["cmd": "languages", "accept": "vi-VN,vi;q=0.9"])
+        _ = try await browser.eval("localStorage.setItem('collector.token', '\(Self.operatorToken)'); localStorage.removeItem('collector.lang'); location.reload(); true")
+        try await browser.wait("document.body.dataset.loaded === 'yes' && document.body.dataset.sse === 'open'")
+        #expect(try await browser.eval("document.documentElement.lang") as? String == "vi")
+        #expect(try await browser.eval("document.querySelector('#alerts h2 [data-t=liveAlerts]').textContent") as? String == "Cảnh báo đang hoạt động")
+        // Districts are labelled clusters with their names; six stations on the map, all quiet.
+        try await browser.wait("document.querySelectorAll('#map-svg circle.station').length === 6")
+        let labels = try await browser.eval("[...document.querySelectorAll('#map-svg text.unit')].map(t => t.textContent).sort().join('|')")
+        #expect(labels as? String == "Mường Tè (4)|Sìn Hồ (2)")
+
+        // Three Mường Tè stations and the Sìn Hồ one reach fire danger IV after four dry days; the
+        // river at Sìn Hồ goes above alarm level III.
+        let now = Int(Date().timeIntervalSince1970)
+        let todayLocal = (now + 7 * 3600) / 86_400 * 86_400 - 7 * 3600
+        func at13(_ daysAgo: Int) -> Int { todayLocal - daysAgo * 86_400 + 13 * 3600 }
+        for sensor in ["ft-m1", "ft-m2", "ft-m3", "ft-s1"] {
+            try broker.publish(topic: "telemetry/\(sensor)", lines: [#"{"ts": \#(at13(5)), "temp_c": 26, "rh_pct": 85, "rain_mm": 12}"#]
+                + (2...4).reversed().map { #"{"ts": \#(at13($0)), "temp_c": 38, "rh_pct": 20, "rain_mm": 0}"# })
+        }
+        try broker.publish(topic: "telemetry/hy-s1", lines: [#"{"ts": \#(now - 30), "level_m": 4.4}"#])
+        try await waitUntil("five alerts firing", seconds: 20) {
+            (try await Self.json(c.baseURL + "/api/v1/alerts?state=firing") as? [Any])?.count == 5
+        }
+        // The page hears them on its stream and regroups: the critical river alarm first, then
+        // "forest-fire-danger · Mường Tè · 3".
+        try await browser.wait("document.querySelector('#alert-list li.group[data-group-district=\"muong-te\"]')?.dataset.count === '3'")
+        let groupText = try await browser.eval("document.querySelector('#alert-list li.group[data-group-district=\"muong-te\"] .what').textContent") as? String
+        #expect(groupText == "cảnh báoforest-fire-danger· Mường Tè · 3", "\(groupText ?? "nil")")
+        let order = try await browser.eval("[...document.querySelectorAll('#alert-list li.group')].map(g => g.dataset.groupRule + '/' + g.dataset.groupDistrict).join(',')")
+        #expect(order as? String == "river-alarm-level-3/sin-ho,forest-fire-danger/muong-te,forest-fire-danger/sin-ho")
+
+        // The map: stations coloured by level, as the screenshot's pixels show.
+        _ = try await browser.eval("refresh(); true")
+        try await browser.wait("document.querySelector('#map-svg circle[data-sensor=\"hy-s1\"]')?.dataset.colour === '#d92d20' && document.querySelector('#map-svg circle[data-sensor=\"ft-m1\"]')?.dataset.colour === '#f08a24'")
+        func pixel(_ sensor: String) async throws -> [Int] {
+            let at = try await browser.eval("""
+                (() => { const r = document.querySelector('#map-svg circle.station[data-sensor="\(sensor)"]').getBoundingClientRect();
+                         return [Math.round(r.left + r.width / 2 + scrollX), Math.round(r.top + r.height / 2 + scrollY)]; })()
+                """) as? [Int] ?? []
+            return try await browser.send(["cmd": "pixel", "x": at.first ?? 0, "y": at.last ?? 0]) as? [Int] ?? []
+        }
+        func near(_ a: [Int], _ hex: String) -> Bool {
+            let v = Int(hex.dropFirst(), radix: 16)!
+            let want = [(v >> 16) & 255, (v >> 8) & 255, v & 255]
+            return a.count == 3 && zip(a, want).allSatisfy { abs($0 - $1) <= 8 }
+        }
+        let river = try await pixel("hy-s1"), fire = try await pixel("ft-m1"), quiet = try await pixel("ft-m4")
+        #expect(near(river, "#d92d20"), "river alarm III is red on the map: \(river)")
+        #expect(near(fire, "#f08a24"), "fire danger IV is orange on the map: \(fire)")
+        #expect(near(quiet, "#5b6b7a"), "a quiet station is grey: \(quiet)")
+        #expect(try await browser.eval("document.querySelector('#map-svg circle[data-sensor=\"hy-s1\"]').dataset.alert") as? String == "critical")
+
+        // One click acknowledges the Mường Tè group: each member records who and when.
+        _ = try await browser.eval("const o = document.getElementById('operator'); o.value = 'Lò Văn A'; o.dispatchEvent(new Event('change')); true")
+        _ = try await browser.eval("document.querySelector('#alert-list li.group[data-group-district=\"muong-te\"] button.ack-group').click(); true")
+        try await browser.wait("!document.querySelector('#alert-list li.group[data-group-district=\"muong-te\"] button.ack-group') && document.querySelectorAll('#alert-list li.acked[data-rule=\"forest-fire-danger\"]').length === 3")
+        let firing = try await Self.json(c.baseURL + "/api/v1/alerts?state=firing") as? [[String: Any]] ?? []
+        let acked = firing.filter { $0["acknowledged_by"] as? String == "Lò Văn A" }.compactMap { $0["subject"] as? String }.sorted()
+        #expect(acked == ["ft-m1", "ft-m2", "ft-m3"])
+
+        let artifacts = packageRoot + "/data/test-artifacts"
+        try FileManager.default.createDirectory(atPath: artifacts, withIntermediateDirectories: true)
+        try await browser.send(["cmd": "screenshot", "path": artifacts + "/ops-room-vi-1440x1000.png"])
+        try await browser.send(["cmd": "viewport", "width": 390, "height": 844, "mobile": true])
+        try await browser.wait("getComputedStyle(document.querySelector('main')).gridTemplateColumns.split(' ').length === 1")
+        _ = try await browser.eval("renderMap(); true")
+        #expect(try await browser.eval("document.documentElement.scrollWidth - document.documentElement.clientWidth") as? Int == 0)
+        let phoneRiver = try await pixel("hy-s1")
+        #expect(near(phoneRiver, "#d92d20"), "on a phone too: \(phoneRiver)")
+        try await browser.send(["cmd": "screenshot", "path": artifacts + "/ops-room-vi-phone.png"])
+
+        // English when the browser asks for it first; the switch is kept over the browser's wish.
+        try await browser.send(["cmd": "languages", "accept": "fr-FR,en;q=0.8,vi;q=0.5"])
+        _ = try await browser.eval("location.reload(); true")
+        try await browser.wait("document.body.dataset.loaded === 'yes' && document.documentElement.lang === 'en'")
+        #expect(try await browser.eval("document.querySelector('#alerts h2 [data-t=liveAlerts]').textContent") as? String == "Live alerts")
+        _ = try await browser.eval("document.getElementById('lang-button').click(); location.reload(); true")
+        try await browser.wait("document.body.dataset.loaded === 'yes' && document.documentElement.lang === 'vi'")
+        _ = try await c.terminate()
+    }
+
     static func get(_ url: String, token: String? = nil) async throws -> (status: Int, body: Data) {
         var r = URLRequest(url: URL(string: url)!)
         r.timeoutInterval = 10

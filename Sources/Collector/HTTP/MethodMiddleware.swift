@@ -45,7 +45,8 @@ enum RouteMethods {
                 ("/api/v1/raw", read), ("/api/v1/rollups", read), ("/api/v1/quarantine", read),
                 ("/api/v1/sensors", read), ("/api/v1/series", read), ("/api/v1/coverage", read),
                 ("/api/v1/coverage/daily", read), ("/api/v1/alerts", read), ("/api/v1/alerts/stream", [.get]),
-                ("/api/v1/alerts/:x/ack", [.post])]
+                ("/api/v1/alerts/:x/ack", [.post]), ("/api/v1/alert-groups", read), ("/api/v1/alert-groups/ack", [.post]),
+                ("/api/v1/districts", read)]
     }
 
     /// The methods `path` is served with; empty for no route.

@@ -93,14 +93,14 @@ struct Scenario: Sendable {
             return ["no alert beyond the shipped rules' usual ones (a quiet province)"]
         case .fireWeather:
             return ["fire_danger_level rises day by day at the forest stations of \(target) (about 2,000 of P a dry hot day)",
-                    "forest-fire-danger (critical) for them once the level reaches IV (P > 5000: the third dry day)",
+                    "forest-fire-danger for them once the level reaches IV (P > 5000: the third dry day; warning), critical at V (P > 10000)",
                     "district.\(target)/fire_danger_level at the same level (the maximum)"]
         case .storm:
             return ["rain_24h_mm above 100, then above 200 (the last 18 h at 12 mm/h), at the rain gauges of \(target): rain-very-heavy-24h (warning)",
                     "flood_risk_level by Decision 18/2021 Article 46 (region 1), after more than 2 earlier rainy days, by each gauge's area susceptibility:",
                     "  from 100 mm: low and medium 1, high 2, very high 3; over 200 mm: low 1, medium 2, high and very high 3;",
                     "  never falling as the storm worsens",
-                    "flood-risk (critical) for each gauge and for zone.<id> and district.\(target) (their maximum)",
+                    "flood-risk for each gauge and for zone.<id> and district.\(target) (their maximum), by level: 1 info, 2 warning, 3 critical",
                     "rivers rising 0.6 m/h: river-rising-fast, then river-alarm-level-2 and -3"]
         case .outage:
             return ["every meter of transformer \(target) silent from the middle of the run:",
