@@ -34,6 +34,7 @@ storage:
   path: $DIR/collector.sqlite
 timezone: Asia/Ho_Chi_Minh
 province: {region: 1}   # Lai Chau: Decision 18/2021 region 1 (flood-risk cases)
+language: vi            # alert summaries in Vietnamese (MQTT, webhooks, the API's summary)
 CONF
 
 pids=()

@@ -12,7 +12,10 @@ public struct Alert: Sendable, Equatable {
     public var since: EpochMillis
     public var value: Double?
     public var valueTime: EpochMillis?
+    /// In the configured language (`SummaryLanguage`); `summaryEn` and `summaryVi` give both.
     public var summary: String
+    public var summaryEn: String?
+    public var summaryVi: String?
     public var acknowledgedBy: String?
     public var acknowledgedAt: EpochMillis?
     public var note: String?

@@ -14,6 +14,8 @@ public final class AlertEngine {
         init(_ rule: Rule) { self.rule = rule }
     }
     private let catalogue: Catalogue
+    /// The language of `Alert.summary`.
+    public let language: SummaryLanguage
     /// Rules naming a metric but no sensor, by metric.
     private var byMetric: [String: [Int]] = [:]
     /// Rules naming a sensor and a metric, by series: a reading only meets the rules that
@@ -43,9 +45,11 @@ public final class AlertEngine {
 
     /// `restored`: the pending and firing alerts kept in storage, so that a restart neither
     /// loses a firing alert nor announces it again. `lastSeen`: newest reading per sensor.
-    public init(rules: [Rule], catalogue: Catalogue, restored: [Alert] = [], lastSeen: [String: EpochMillis] = [:], now: EpochMillis) {
+    public init(rules: [Rule], catalogue: Catalogue, restored: [Alert] = [], lastSeen: [String: EpochMillis] = [:], now: EpochMillis,
+                language: SummaryLanguage = .en) {
         self.rules = rules
         self.catalogue = catalogue
+        self.language = language
         liveCount = Array(repeating: 0, count: rules.count)
         compiled = rules.map(CompiledRule.init)
         self.lastSeen = lastSeen
@@ -157,7 +161,15 @@ public final class AlertEngine {
         if holds || action != .none {
             l.alert.value = value
             l.alert.valueTime = valueTime
-            l.alert.summary = Self.render(rule, value: value, entry: entry, series: series, subject: key.subject)
+            let place = Place(district: l.alert.district, zone: l.alert.zone)
+            let en = Self.render(rule.summary, rule, value: value, entry: entry, series: series, subject: key.subject,
+                                 place: place, catalogue: catalogue)
+            let vi = rule.summaryVi.isEmpty ? nil
+                : Self.render(rule.summaryVi, rule, value: value, entry: entry, series: series, subject: key.subject,
+                              place: place, catalogue: catalogue)
+            l.alert.summaryEn = en
+            l.alert.summaryVi = vi
+            l.alert.summary = language == .vi ? vi ?? en : en
             // The severity follows the value's band while the alert is live (a firing
             // alert's change is announced below; a pending one's goes with its firing).
             let severity = rule.severity(for: value)
@@ -192,11 +204,18 @@ public final class AlertEngine {
         events.append(AlertEvent(action: action, alert: l.alert))
     }
 
-    static func render(_ rule: Rule, value: Double?, entry: SensorEntry?, series: SeriesName?, subject: String) -> String {
-        guard !rule.summary.isEmpty else { return "\(rule.name) on \(subject)" }
+    /// Where an alert's subject is (`AlertPlace`), for the display-name placeholders.
+    struct Place {
+        var district: String?
+        var zone: String?
+    }
+
+    static func render(_ template: String, _ rule: Rule, value: Double?, entry: SensorEntry?, series: SeriesName?, subject: String,
+                       place: Place = Place(), catalogue: Catalogue = Catalogue()) -> String {
+        guard !template.isEmpty else { return "\(rule.name) on \(subject)" }
         // One pass over the template (this runs for every reading that holds a rule).
         var out = ""
-        var rest = Substring(rule.summary)
+        var rest = Substring(template)
         while let open = rest.firstIndex(of: "{") {
             out += rest[..<open]
             guard let close = rest[open...].firstIndex(of: "}") else { rest = rest[open...]; break }
@@ -207,6 +226,15 @@ public final class AlertEngine {
             case "metric": out += series?.metric ?? ""
             case "zone": out += entry?.zone ?? "-"
             case "district": out += entry?.district ?? "-"
+            case "sensor_name":
+                // A station's name; a zone or district scope's is its unit's.
+                let sensor = series?.sensor ?? entry?.id ?? subject
+                if let name = entry?.name { out += name }
+                else if sensor.hasPrefix("zone."), let z = place.zone { out += catalogue.zone(z)?.name ?? z }
+                else if sensor.hasPrefix("district."), let d = place.district { out += catalogue.districtNames[d] ?? d }
+                else { out += sensor }
+            case "zone_name": out += place.zone.map { catalogue.zone($0)?.name ?? $0 } ?? "-"
+            case "district_name": out += place.district.map { catalogue.districtNames[$0] ?? $0 } ?? "-"
             case "rule": out += rule.name
             default: out += rest[open...close]
             }

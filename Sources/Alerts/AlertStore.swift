@@ -32,9 +32,11 @@ public struct AlertStore: Sendable {
                 CREATE INDEX alerts_state ON alerts(state, id);
                 """)
         }
-        m.registerMigration("alerts v2: district and zone, for grouping") { db in
+        m.registerMigration("alerts v2: district and zone, for grouping; summaries in English and Vietnamese") { db in
             try db.execute(sql: "ALTER TABLE alerts ADD COLUMN district TEXT")
             try db.execute(sql: "ALTER TABLE alerts ADD COLUMN zone TEXT")
+            try db.execute(sql: "ALTER TABLE alerts ADD COLUMN summary_en TEXT")
+            try db.execute(sql: "ALTER TABLE alerts ADD COLUMN summary_vi TEXT")
         }
     }
 
@@ -53,25 +55,28 @@ public struct AlertStore: Sendable {
                     // A severity change of a firing alert keeps its row and, unless the
                     // severity rose, its acknowledgement.
                     try db.cachedStatement(sql: """
-                        INSERT INTO alerts (rule, subject, severity, state, since, updated, value, value_t, summary, district, zone)
-                        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?11, ?12)
+                        INSERT INTO alerts (rule, subject, severity, state, since, updated, value, value_t, summary, district, zone,
+                                            summary_en, summary_vi)
+                        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?11, ?12, ?13, ?14)
                         ON CONFLICT (rule, subject) WHERE state IN ('pending', 'firing') DO UPDATE SET
                           severity = excluded.severity, state = excluded.state,
                           since = excluded.since, updated = excluded.updated,
                           value = excluded.value, value_t = excluded.value_t, summary = excluded.summary,
+                          summary_en = excluded.summary_en, summary_vi = excluded.summary_vi,
                           ack_by = CASE WHEN ?10 THEN NULL ELSE ack_by END,
                           ack_at = CASE WHEN ?10 THEN NULL ELSE ack_at END,
                           ack_note = CASE WHEN ?10 THEN NULL ELSE ack_note END
                         """).execute(arguments: [a.rule, a.subject, a.severity.rawValue, a.state, a.since, now, a.value, a.valueTime, a.summary,
-                                                 e.isEscalation, a.district, a.zone])
+                                                 e.isEscalation, a.district, a.zone, a.summaryEn, a.summaryVi])
                 case .cancel:
                     try db.cachedStatement(sql: "DELETE FROM alerts WHERE rule = ? AND subject = ? AND state = 'pending'")
                         .execute(arguments: [a.rule, a.subject])
                 case .resolve:
                     try db.cachedStatement(sql: """
-                        UPDATE alerts SET state = 'resolved', since = ?, updated = ?, value = ?, value_t = ?, summary = ?
+                        UPDATE alerts SET state = 'resolved', since = ?, updated = ?, value = ?, value_t = ?, summary = ?,
+                          summary_en = ?, summary_vi = ?
                         WHERE rule = ? AND subject = ? AND state IN ('pending', 'firing')
-                        """).execute(arguments: [a.since, now, a.value, a.valueTime, a.summary, a.rule, a.subject])
+                        """).execute(arguments: [a.since, now, a.value, a.valueTime, a.summary, a.summaryEn, a.summaryVi, a.rule, a.subject])
                 }
                 let id = try db.cachedStatement(sql: "SELECT id FROM alerts WHERE rule = ? AND subject = ? ORDER BY id DESC LIMIT 1")
                 e.alert.id = try Int64.fetchOne(id, arguments: [a.rule, a.subject])
@@ -131,6 +136,8 @@ public struct AlertStore: Sendable {
         a.acknowledgedBy = r["ack_by"]
         a.acknowledgedAt = r["ack_at"]
         a.note = r["ack_note"]
+        a.summaryEn = r["summary_en"]
+        a.summaryVi = r["summary_vi"]
         a.district = r["district"]
         a.zone = r["zone"]
         return a

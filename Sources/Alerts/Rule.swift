@@ -15,11 +15,14 @@ public struct Rule: Sendable, Equatable {
     public var clear: Condition?
     /// How long `when` must hold before the alert fires (pending meanwhile).
     public var forMillis: Int64
-    /// Text with `{value}`, `{sensor}`, `{metric}`, `{zone}`, `{district}`, `{rule}`.
+    /// Text with `{value}`, `{sensor}`, `{metric}`, `{zone}`, `{district}`, `{rule}`, and the
+    /// display names `{sensor_name}`, `{zone_name}`, `{district_name}`; in English.
     public var summary: String
+    /// The same in Vietnamese (`summary_vi`); empty: none.
+    public var summaryVi: String
 
     public init(name: String, severity: Severity, severityByValue: [SeverityBand] = [], match: RuleMatch, when: Condition,
-                clear: Condition? = nil, forMillis: Int64 = 0, summary: String = "") {
+                clear: Condition? = nil, forMillis: Int64 = 0, summary: String = "", summaryVi: String = "") {
         self.name = name
         self.severity = severity
         self.severityByValue = severityByValue.sorted { $0.atLeast < $1.atLeast }
@@ -28,7 +31,14 @@ public struct Rule: Sendable, Equatable {
         self.clear = clear
         self.forMillis = forMillis
         self.summary = summary
+        self.summaryVi = summaryVi
     }
+}
+
+/// The language of an alert's `summary` in notifications and the API (`language` in the
+/// config); both texts are always given as `summary_en` and `summary_vi` too.
+public enum SummaryLanguage: String, Sendable, CaseIterable {
+    case en, vi
 }
 
 extension Rule {

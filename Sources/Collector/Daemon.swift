@@ -72,7 +72,7 @@ struct Daemon {
         let engine: AlertEngine
         do {
             engine = AlertEngine(rules: rules, catalogue: catalogue, restored: try alertStore.live(),
-                                 lastSeen: try await reader.sensorsLastSeen(), now: clock.now())
+                                 lastSeen: try await reader.sensorsLastSeen(), now: clock.now(), language: config.language)
         } catch {
             throw StartupError("cannot load alerts from '\(config.storage.path)': \(error)")
         }

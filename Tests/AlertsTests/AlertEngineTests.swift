@@ -86,6 +86,36 @@ import Telemetry
         #expect(late.map(\.action) == [.fire] && late.first?.alert.severity == .critical && late.first?.previousSeverity == nil)
     }
 
+    /// Summaries in English and Vietnamese, with display names (a zone scope's is its zone's);
+    /// `summary` is in the configured language, and falls back to English without a Vietnamese text.
+    @Test func summariesInBothLanguagesWithDisplayNames() {
+        var station = SensorEntry(id: "ft-1", kind: .forest, district: "muong-te", zone: "z1", intervalMillis: 600_000)
+        station.name = "Trạm rừng Pa Ủ"
+        var zone = Zone(id: "z1", kind: .forest, district: "muong-te", areaHa: 10)
+        zone.name = "Tiểu khu 1"
+        let named = Catalogue(zones: [zone], sensors: [station], districtNames: ["muong-te": "Mường Tè"])
+        let rule = Rule(name: "fire", severity: .warning, match: RuleMatch(metric: "fire_danger_level"), when: .atLeast(4),
+                        summary: "Fire danger level {value} at {sensor} ({district})",
+                        summaryVi: "Cấp dự báo cháy rừng {value} tại {sensor_name} ({zone_name}, {district_name})")
+        let plain = Rule(name: "plain", severity: .info, match: RuleMatch(metric: "fire_danger_level"), when: .atLeast(4),
+                         summary: "level {value} at {sensor_name}")
+        let e = AlertEngine(rules: [rule, plain], catalogue: named, now: 0, language: .vi)
+        let events = e.observe(series: name("ft-1/fire_danger_level"), sample: Sample(time: 1, value: 4), now: 1) { [] }
+        let fire = events.first { $0.alert.rule == "fire" }?.alert
+        #expect(fire?.summaryEn == "Fire danger level 4 at ft-1 (muong-te)")
+        #expect(fire?.summaryVi == "Cấp dự báo cháy rừng 4 tại Trạm rừng Pa Ủ (Tiểu khu 1, Mường Tè)")
+        #expect(fire?.summary == fire?.summaryVi)
+        let other = events.first { $0.alert.rule == "plain" }?.alert
+        #expect(other?.summaryVi == nil && other?.summary == "level 4 at Trạm rừng Pa Ủ")
+        // A zone scope: its unit's names.
+        let scoped = e.observe(series: name("zone.z1/fire_danger_level"), sample: Sample(time: 2, value: 5), now: 2) { [] }
+        #expect(scoped.first { $0.alert.rule == "fire" }?.alert.summaryVi == "Cấp dự báo cháy rừng 5 tại Tiểu khu 1 (Tiểu khu 1, Mường Tè)")
+        // In English, `summary` is the English text.
+        let en = AlertEngine(rules: [rule], catalogue: named, now: 0)
+        #expect(en.observe(series: name("ft-1/fire_danger_level"), sample: Sample(time: 1, value: 4), now: 1) { [] }.first?.alert.summary
+                == "Fire danger level 4 at ft-1 (muong-te)")
+    }
+
     @Test func rateOverAWindow() {
         let rule = Rule(name: "rising", severity: .warning, match: RuleMatch(metric: "level_m"),
                         when: .rateAbove(delta: 0.5, perMillis: 3_600_000))

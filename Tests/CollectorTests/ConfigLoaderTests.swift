@@ -22,6 +22,7 @@ import Testing
             storage: {path: /var/lib/c.sqlite, raw_retention: 14d, accept_age: 1h30m, durability: full}
             timezone: UTC
             limits: {max_series: 10}
+            language: vi
             """, file: "c.yaml")
         #expect(c.mqtt.url == .init(tls: true, host: "broker.example", port: 8884))
         #expect(c.mqtt.protocolVersion == .v311)
@@ -29,6 +30,7 @@ import Testing
         #expect(c.http.host == "::1" && c.http.port == 9090)
         #expect(c.storage.acceptAgeMillis == 5_400_000 && c.storage.rawRetentionMillis == 14 * 86_400_000)
         #expect(c.limits.maxSeries == 10)
+        #expect(c.language == .vi && CollectorConfig().language == .en)
     }
 
     @Test func everyProblemWithItsLine() {
@@ -41,6 +43,7 @@ import Testing
               accept_age: ten days
             timezone: Mars/Olympus
             colour: blue
+            language: fr
             """
         #expect {
             _ = try ConfigLoader.parse(yaml, file: "bad.yaml")
@@ -52,7 +55,8 @@ import Testing
                 "bad.yaml:4: unknown key 'subscriptons' in mqtt",
                 "bad.yaml:6: 'accept_age': bad duration 'ten days' (use e.g. 500ms, 30s, 10m, 1h, 7d)",
                 "bad.yaml:7: unknown time zone 'Mars/Olympus' (use an IANA name such as Asia/Ho_Chi_Minh)",
-                "bad.yaml:8: unknown key 'colour' in the configuration",
+                "bad.yaml:9: language must be en or vi (the language of alert summaries in notifications and the API)",
+                "bad.yaml:8: unknown key 'colour' in the configuration",   // unknown keys: once the rest is read
             ]
         }
     }

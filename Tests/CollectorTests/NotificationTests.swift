@@ -29,12 +29,13 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try FileManager.default.createDirectory(atPath: dir + "/sensors", withIntermediateDirectories: true)
         try """
-            sensors: [{id: hy-n1, kind: hydro, district: phong-tho, interval: 10m}]
+            sensors: [{id: hy-n1, name: Trạm thủy văn Phong Thổ 1, kind: hydro, district: phong-tho, interval: 10m}]
             """.write(toFile: dir + "/sensors/catalogue.yaml", atomically: true, encoding: .utf8)
         try """
             rules:
               - {name: river-high, severity: warning, severity_by_value: {5: critical}, match: {kind: hydro, metric: level_m},
-                 when: {above: 4}, clear: {below: 3.5}, summary: "river at {sensor} is {value} m"}
+                 when: {above: 4}, clear: {below: 3.5}, summary: "river at {sensor} is {value} m",
+                 summary_vi: "mực nước sông tại {sensor_name} là {value} m"}
             """.write(toFile: dir + "/sensors/rules.yaml", atomically: true, encoding: .utf8)
 
         // The webhook receiver fails twice: the collector must retry.
@@ -61,6 +62,7 @@ import Testing
         try await broker.waitReady()
         let c = try CollectorProcess(dir: dir, brokerPort: broker.port, clientID: "it-notify", extraYAML: """
             sensors: \(dir)/sensors
+            language: vi
             notify:
               webhooks: [{url: "http://127.0.0.1:\(hookPort)/hook", headers: {X-Token: s3cret}}]
               alertmanagers: [{url: "http://127.0.0.1:\(amPort)"}]
@@ -88,7 +90,10 @@ import Testing
         #expect(labels == ["alertname": "river-high", "severity": "warning", "subject": "hy-n1", "instance": "it-notify",
                            "district": "phong-tho", "kind": "hydro"])
         let annotations = try await amAlerts().first?["annotations"] as? [String: String]
-        #expect(annotations?["summary"] == "river at hy-n1 is 4.6 m")
+        // In the configured language, with both texts beside it.
+        #expect(annotations?["summary"] == "mực nước sông tại Trạm thủy văn Phong Thổ 1 là 4.6 m")
+        #expect(annotations?["summary_en"] == "river at hy-n1 is 4.6 m")
+        #expect(hookLines()[0].contains(#""summary":"mực nước sông tại Trạm thủy văn Phong Thổ 1 là 4.6 m","summary_en":"river at hy-n1 is 4.6 m""#))
 
         // The river rises into the critical band: the webhook hears the alert again, and
         // Alertmanager (which tells alerts apart by their labels) swaps the warning for it.

@@ -18,6 +18,8 @@ import Telemetry
         #expect([1, 2, 3].map { flood.severity(for: $0) } == [.info, .warning, .critical])
         let fire = try #require(rules.first { $0.name == "forest-fire-danger" })
         #expect([4, 5].map { fire.severity(for: $0) } == [.warning, .critical])
+        // Every shipped rule speaks Vietnamese too.
+        #expect(rules.allSatisfy { !$0.summaryVi.isEmpty }, "\(rules.filter { $0.summaryVi.isEmpty }.map(\.name))")
     }
 
     @Test func severityByValue() throws {

@@ -18,6 +18,8 @@ struct CollectorConfig: Sendable {
     var derived = DerivedConfig()
     var notify = NotifyConfig()
     var logLevel: String = "info"
+    /// The language of alert summaries in notifications and the API (`summary`).
+    var language: SummaryLanguage = .en
 
     struct MQTTConfig: Sendable {
         var url = BrokerURL(tls: false, host: "127.0.0.1", port: 1883)

@@ -100,6 +100,10 @@ enum ConfigLoader {
         }
         if let m = top.mapping("derived") { readDerived(m, into: &c.derived) }
         if let m = top.mapping("notify") { readNotify(m, into: &c.notify) }
+        if let l = top.string("language") {
+            if let language = SummaryLanguage(rawValue: l) { c.language = language }
+            else { top.problem("language", "language must be en or vi (the language of alert summaries in notifications and the API)") }
+        }
         if let l = top.string("log_level") {
             if ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(l) { c.logLevel = l }
             else { top.problem("log_level", "log_level must be one of trace, debug, info, notice, warning, error, critical") }

@@ -103,9 +103,10 @@ enum RuleLoader {
         if when != nil, !(when!.isSilence), match.metric == nil { m.problem("match", "rule '\(name ?? "?")' needs match.metric") }
         let forMillis = m.duration("for") ?? 0
         let summary = m.string("summary") ?? ""
+        let summaryVi = m.string("summary_vi") ?? ""
         guard let name, let severity, let when else { return nil }
         return Rule(name: name, severity: severity, severityByValue: bands, match: match, when: when, clear: clear,
-                    forMillis: forMillis, summary: summary)
+                    forMillis: forMillis, summary: summary, summaryVi: summaryVi)
     }
 
     private static func condition(_ m: YAMLMapping, what: String) -> Condition? {

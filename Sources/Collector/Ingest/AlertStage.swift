@@ -68,7 +68,8 @@ final class AlertStage {
         let names = Set(rules.map(\.name))
         let kept = engine.liveAlerts.filter { names.contains($0.rule) }
         let dropped = engine.liveAlerts.filter { !names.contains($0.rule) }
-        engine = AlertEngine(rules: rules, catalogue: catalogue, restored: kept, lastSeen: engine.lastSeen, now: now)
+        engine = AlertEngine(rules: rules, catalogue: catalogue, restored: kept, lastSeen: engine.lastSeen, now: now,
+                             language: engine.language)
         derived = DerivedSeries(catalogue: catalogue, config: derivedConfig, timeZone: timeZone, logger: logger)
         self.catalogue = catalogue
         handle(dropped.map { a in
@@ -197,6 +198,8 @@ enum AlertJSON {
             $0.field("value") { if let v = a.value { $0.double(v) } else { $0.null() } }
             $0.field("value_t") { if let t = a.valueTime { $0.seconds(t) } else { $0.null() } }
             $0.field("summary") { $0.string(a.summary) }
+            $0.field("summary_en") { $0.string(a.summaryEn ?? a.summary) }
+            $0.field("summary_vi") { if let v = a.summaryVi { $0.string(v) } else { $0.null() } }
             $0.field("district") { if let d = a.district { $0.string(d) } else { $0.null() } }
             $0.field("zone") { if let z = a.zone { $0.string(z) } else { $0.null() } }
             $0.field("acknowledged") { $0.bool(a.acknowledgedBy != nil) }

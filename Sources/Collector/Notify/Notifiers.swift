@@ -115,6 +115,8 @@ final class Notifiers: Service, Sendable {
                     $0.field("annotations") {
                         $0.object {
                             $0.field("summary") { $0.string(a.summary) }
+                            if let en = a.summaryEn { $0.field("summary_en") { $0.string(en) } }
+                            if let vi = a.summaryVi { $0.field("summary_vi") { $0.string(vi) } }
                             if let v = a.value { $0.field("value") { $0.string(String(v)) } }
                         }
                     }

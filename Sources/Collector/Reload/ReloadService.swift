@@ -85,6 +85,7 @@ struct ReloadService: Service {
         differ("derived", running.derived, file.derived)
         differ("notify", running.notify, file.notify)
         differ("log_level", running.logLevel, file.logLevel)
+        differ("language", running.language, file.language)
         return out
     }
 
