@@ -208,6 +208,13 @@ import Testing
         #expect(near(fire, "#f08a24"), "fire danger IV is orange on the map: \(fire)")
         #expect(near(quiet, "#5b6b7a"), "a quiet station is grey: \(quiet)")
         #expect(try await browser.eval("document.querySelector('#map-svg circle[data-sensor=\"hy-s1\"]').dataset.alert") as? String == "critical")
+        // A click on a station: its name, unit and level, its latest readings, and a chart button.
+        _ = try await browser.eval("document.querySelector('#map-svg circle[data-sensor=\"hy-s1\"]').dispatchEvent(new MouseEvent('click', {bubbles: true})); true")
+        try await browser.wait("document.getElementById('map-detail').textContent.includes('level_m 4.4')")
+        let detail = try await browser.eval("document.getElementById('map-detail').textContent") as? String ?? ""
+        #expect(detail.hasPrefix("Trạm thủy văn Sìn Hồ 1 · thủy văn · Sìn Hồ · báo động III"), "\(detail)")
+        _ = try await browser.eval("document.querySelector('#map-detail button').click(); true")
+        try await browser.wait("document.getElementById('chart-svg').dataset.series?.startsWith('hy-s1/')")
 
         // One click acknowledges the Mường Tè group: each member records who and when.
         _ = try await browser.eval("const o = document.getElementById('operator'); o.value = 'Lò Văn A'; o.dispatchEvent(new Event('change')); true")
