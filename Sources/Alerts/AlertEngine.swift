@@ -39,8 +39,26 @@ public final class AlertEngine {
     /// Live alerts per rule: a reading for which a rule does not hold, with none of that
     /// rule's alerts live, needs no state lookup at all (the quiet common case).
     private var liveCount: [Int]
-    /// Newest reading time per sensor (what health and silences are judged by).
-    public private(set) var lastSeen: [String: EpochMillis] = [:]
+    /// Newest reading time per sensor (what health and silences are judged by). Readings
+    /// observed by series id are folded in when this is read.
+    public var lastSeen: [String: EpochMillis] {
+        foldSeen()
+        return seen
+    }
+    private var seen: [String: EpochMillis] = [:]
+
+    /// Per series id, the rules that can match it: an index into `plans`, plus one (0: not
+    /// worked out yet). A rule's match depends only on the series and its catalogue entry, so
+    /// a reading of a known series finds its rules without hashing its name; series with the
+    /// same rules share one list (4 bytes a series).
+    private var planOfID: ContiguousArray<Int32> = []
+    private var plans: [[Int]] = []
+    private var planIndex: [[Int]: Int32] = [:]
+    /// Newest reading time per series id, and the ids newer than `seen` says (with their
+    /// sensor), folded into `seen` when it is read.
+    private var seenOfID: ContiguousArray<EpochMillis> = []
+    private var seenPending: ContiguousArray<Bool> = []
+    private var seenChanged: [(id: Int32, sensor: String)] = []
     private let startedAt: EpochMillis
 
     /// `restored`: the pending and firing alerts kept in storage, so that a restart neither
@@ -52,7 +70,7 @@ public final class AlertEngine {
         self.language = language
         liveCount = Array(repeating: 0, count: rules.count)
         compiled = rules.map(CompiledRule.init)
-        self.lastSeen = lastSeen
+        seen = lastSeen
         startedAt = now
         for (i, r) in rules.enumerated() {
             if r.when.isSilence { silenceRules.append(i); continue }
@@ -78,35 +96,85 @@ public final class AlertEngine {
     /// the sensor up in the catalogue (it is looked up here otherwise).
     public func observe(series: SeriesName, sample: Sample, now: EpochMillis, entry known: SensorEntry?? = nil,
                         recent: () -> [Sample]) -> [AlertEvent] {
-        Self.raise(&lastSeen[series.sensor, default: .min], to: sample.time)   // one hash, in place
+        foldSeen()
+        Self.raise(&seen[series.sensor, default: .min], to: sample.time)   // one hash, in place
         let specific = byMetric[series.metric] ?? []
         let exact = bySeries.isEmpty ? [] : bySeries[series] ?? []
         guard !specific.isEmpty || !exact.isEmpty || !anyMetric.isEmpty else { return [] }
         let entry = known ?? catalogue.sensor(series.sensor)
+        let candidates = (exact + specific + anyMetric).filter { compiled[$0].rule.match.matches(series, entry) }
+        return evaluate(candidates, series: series, sample: sample, now: now, entry: entry, recent: recent)
+    }
+
+    /// A committed reading of series `id` (the hot path): its rules are worked out once per
+    /// series, and the sensor's last-seen time is kept by id, without hashing a name.
+    /// `entry`: the sensor's catalogue entry (or a derived scope's), as for `observe(series:)`.
+    public func observe(id: SeriesID, series: SeriesName, sample: Sample, now: EpochMillis, entry: SensorEntry?,
+                        recent: () -> [Sample]) -> [AlertEvent] {
+        let i = id.index
+        if i >= planOfID.count {
+            let more = i + 1 - planOfID.count
+            planOfID.append(contentsOf: repeatElement(0, count: more))
+            seenOfID.append(contentsOf: repeatElement(.min, count: more))
+            seenPending.append(contentsOf: repeatElement(false, count: more))
+        }
+        if sample.time > seenOfID[i] {
+            seenOfID[i] = sample.time
+            if !seenPending[i] {
+                seenPending[i] = true
+                seenChanged.append((Int32(i), series.sensor))
+            }
+        }
+        if planOfID[i] == 0 {
+            // In the order `observe(series:)` takes them: exact, by metric, any metric.
+            let candidates = (bySeries[series] ?? []) + (byMetric[series.metric] ?? []) + anyMetric
+            let plan = candidates.filter { compiled[$0].rule.match.matches(series, entry) }
+            if let k = planIndex[plan] { planOfID[i] = k } else {
+                plans.append(plan)
+                planIndex[plan] = Int32(plans.count)
+                planOfID[i] = Int32(plans.count)
+            }
+        }
+        let plan = plans[Int(planOfID[i]) - 1]
+        guard !plan.isEmpty else { return [] }
+        return evaluate(plan, series: series, sample: sample, now: now, entry: entry, recent: recent)
+    }
+
+    /// Folds the last-seen times kept by id into `seen`.
+    private func foldSeen() {
+        guard !seenChanged.isEmpty else { return }
+        for (id, sensor) in seenChanged {
+            let i = Int(id)
+            Self.raise(&seen[sensor, default: .min], to: seenOfID[i])
+            seenPending[i] = false
+        }
+        seenChanged.removeAll(keepingCapacity: true)
+    }
+
+    /// Steps the alerts of `rules` (each already known to match `series`) with one reading.
+    private func evaluate(_ rules: [Int], series: SeriesName, sample: Sample, now: EpochMillis, entry: SensorEntry?,
+                          recent: () -> [Sample]) -> [AlertEvent] {
         var events: [AlertEvent] = []
         var recentSamples: [Sample]?
-        func evaluate(_ i: Int) {
+        for i in rules {
             let rule = compiled[i].rule
-            guard rule.match.matches(series, entry) else { return }
             func window() -> [Sample] {
                 if recentSamples == nil { recentSamples = recent() }
                 return recentSamples!
             }
             let holds = rule.when.holds(sample, recent: rule.when.needsHistory ? window() : [])
-            if !holds && liveCount[i] == 0 { return }   // quiet, nothing live: no state to look up
+            if !holds && liveCount[i] == 0 { continue }   // quiet, nothing live: no state to look up
             let clears = rule.clear.map { $0.holds(sample, recent: $0.needsHistory ? window() : []) } ?? !holds
             let subject = rule.match.metric == nil ? "\(series.sensor):\(series.metric)" : series.sensor
             step(Key(rule: i, subject: subject), holds: holds, clears: clears, now: now, value: sample.value,
                  valueTime: sample.time, entry: entry, series: series, into: &events)
         }
-        for i in exact { evaluate(i) }
-        for i in specific { evaluate(i) }
-        for i in anyMetric { evaluate(i) }
         return events
     }
 
     /// Time passes: pending alerts whose `for` has elapsed fire; silences are checked.
     public func tick(now: EpochMillis) -> [AlertEvent] {
+        foldSeen()
         var events: [AlertEvent] = []
         for (key, var l) in live {
             let action = l.machine.tick(at: now, stillHolds: l.lastHolds)
@@ -123,7 +191,7 @@ public final class AlertEngine {
             for s in catalogue.sensors {
                 guard rule.match.matches(SeriesName.placeholder(sensor: s.id, metric: rule.match.metric), s) else { continue }
                 let limit = millis ?? Int64((intervals ?? 3) * Double(s.intervalMillis))
-                let last = lastSeen[s.id]
+                let last = seen[s.id]
                 let silent = now - (last ?? startedAt) > limit
                 step(Key(rule: i, subject: s.id), holds: silent, clears: !silent, now: now, value: nil,
                      valueTime: last, entry: s, series: nil, into: &events)

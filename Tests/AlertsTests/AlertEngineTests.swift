@@ -116,6 +116,32 @@ import Telemetry
                 == "Fire danger level 4 at ft-1 (muong-te)")
     }
 
+    /// Observing by series id (the hot path: rules worked out once per series, last-seen kept by
+    /// id) decides exactly as observing by name, and `lastSeen` agrees once read.
+    @Test func observingByIDMatchesObservingByName() {
+        let rules = [
+            Rule(name: "hot", severity: .critical, match: RuleMatch(kind: .forest, metric: "temp_c"), when: .above(35), clear: .below(33)),
+            Rule(name: "any-high", severity: .info, match: RuleMatch(district: "sin-ho"), when: .above(90)),
+            Rule(name: "exact", severity: .warning, match: RuleMatch(metric: "temp_c", sensor: "ft-1"), when: .below(0)),
+            Rule(name: "silent", severity: .warning, match: RuleMatch(kind: .forest), when: .silentFor(millis: 60_000, intervals: nil)),
+        ]
+        let byName = AlertEngine(rules: rules, catalogue: catalogue, now: 0)
+        let byID = AlertEngine(rules: rules, catalogue: catalogue, now: 0)
+        var rng = SplitMix64(seed: 9)
+        let series = ["ft-1/temp_c", "ft-1/rh_pct", "hy-1/temp_c", "hy-1/level_m", "zz-9/temp_c"].map(name)
+        for step in 0..<3000 {
+            let k = Int(rng.next() % UInt64(series.count))
+            let s = Sample(time: EpochMillis(step) * 1000 - EpochMillis(rng.next() % 5000), value: Double(rng.next() % 120) - 10)
+            let t = EpochMillis(step) * 1000
+            let a = byName.observe(series: series[k], sample: s, now: t) { [] }
+            let b = byID.observe(id: SeriesID(Int32(k)), series: series[k], sample: s, now: t,
+                                 entry: catalogue.sensor(series[k].sensor)) { [] }
+            #expect(a == b, "step \(step)")
+            if step % 500 == 0 { #expect(byName.tick(now: t) == byID.tick(now: t)) }
+        }
+        #expect(byName.lastSeen == byID.lastSeen && byName.lastSeen.count == 3)
+    }
+
     @Test func rateOverAWindow() {
         let rule = Rule(name: "rising", severity: .warning, match: RuleMatch(metric: "level_m"),
                         when: .rateAbove(delta: 0.5, perMillis: 3_600_000))

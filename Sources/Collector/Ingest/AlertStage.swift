@@ -29,6 +29,11 @@ final class AlertStage {
     var notifiers: Notifiers?
     /// Alerts about the collector itself (storage).
     var system: SystemAlerts?
+    /// Per series id, where its sensor is in the catalogue: 0 not looked up yet, -1 not
+    /// catalogued, -2 a derived scope with an entry of its own, k + 1 `catalogue.sensors[k]`.
+    /// (A reading then finds its entry without hashing the sensor's name.)
+    private var entryOfID: ContiguousArray<Int32> = []
+
     /// Called with (topic, payload, retain) for every message to publish.
     var publish: (String, [UInt8], Bool) -> Void = { _, _, _ in }
 
@@ -44,16 +49,29 @@ final class AlertStage {
         self.logger = logger
     }
 
+    /// The catalogue entry of a reading's sensor (nil for one not catalogued), and whether it is
+    /// a derived scope with an entry of its own (`DerivedSeries.scopeEntry`).
+    private func entryOf(_ id: SeriesID, _ name: SeriesName) -> (SensorEntry?, scope: Bool) {
+        let i = id.index
+        if i >= entryOfID.count { entryOfID.append(contentsOf: repeatElement(0, count: i + 1 - entryOfID.count)) }
+        if entryOfID[i] == 0 {
+            if let k = catalogue.index(ofSensor: name.sensor) { entryOfID[i] = Int32(k + 1) }
+            else { entryOfID[i] = derived.scopeEntry(name.sensor) != nil ? -2 : -1 }
+        }
+        let k = entryOfID[i]
+        return k > 0 ? (catalogue.sensors[Int(k) - 1], false) : (nil, k == -2)
+    }
+
     /// The new readings of a successful commit; `names` holds every series' name by id.
     func committed(_ readings: [BoundReading], names: [SeriesName], history: any SampleHistory, now: EpochMillis) {
         guard !readings.isEmpty else { return }   // even without rules: last-seen feeds coverage
         var events: [AlertEvent] = []
         for r in readings {
             let name = names[r.series.index]
-            let entry = catalogue.sensor(name.sensor)
+            let (entry, scope) = entryOf(r.series, name)
             derived.observe(name, entry, r, history: history, now: now)
-            events += engine.observe(series: name, sample: Sample(time: r.time, value: r.value), now: now,
-                                     entry: .some(entry ?? derived.scopeEntry(name.sensor))) {
+            events += engine.observe(id: r.series, series: name, sample: Sample(time: r.time, value: r.value), now: now,
+                                     entry: entry ?? (scope ? derived.scopeEntry(name.sensor) : nil)) {
                 history.recent(r.series)
             }
         }
@@ -72,6 +90,7 @@ final class AlertStage {
                              language: engine.language)
         derived = DerivedSeries(catalogue: catalogue, config: derivedConfig, timeZone: timeZone, logger: logger)
         self.catalogue = catalogue
+        entryOfID.removeAll()
         handle(dropped.map { a in
             var r = a
             r.state = "resolved"

@@ -18,6 +18,8 @@ public struct Catalogue: Sendable, Equatable {
     }
 
     public func sensor(_ id: String) -> SensorEntry? { sensorIndex[id].map { sensors[$0] } }
+    /// The position of sensor `id` in `sensors`.
+    public func index(ofSensor id: String) -> Int? { sensorIndex[id] }
     public func zone(_ id: String) -> Zone? { zones.first { $0.id == id } }
 }
 
