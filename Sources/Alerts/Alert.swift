@@ -14,6 +14,7 @@ public struct Alert: Sendable, Equatable {
     public var valueTime: EpochMillis?
     /// In the configured language (`SummaryLanguage`); `summaryEn` and `summaryVi` give both.
     public var summary: String
+    /// The rule's English summary, and its Vietnamese one (nil: the rule has none).
     public var summaryEn: String?
     public var summaryVi: String?
     public var acknowledgedBy: String?
@@ -45,9 +46,10 @@ public struct Alert: Sendable, Equatable {
 public struct AlertEvent: Sendable, Equatable {
     public var action: AlertStateMachine.Action
     public var alert: Alert
-    /// Set on a `.fire` event for an alert that was already firing and whose severity moved
-    /// with its value (`Rule.severityByValue`): the severity it had. Its old MQTT topic is
-    /// cleared and the alert announced again; a rise also clears its acknowledgement.
+    /// Set when a live alert's severity moved with its value (`Rule.severityByValue`): the
+    /// severity it had. On a `.fire` event (it was firing) its old MQTT topic is cleared and
+    /// the alert announced again; on a `.pending` one it is only stored. A rise also clears
+    /// its acknowledgement.
     public var previousSeverity: Severity?
 
     public init(action: AlertStateMachine.Action, alert: Alert, previousSeverity: Severity? = nil) {

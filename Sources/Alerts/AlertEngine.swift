@@ -80,8 +80,12 @@ public final class AlertEngine {
             case (_, nil): anyMetric.append(i)
             }
         }
-        for a in restored {
+        for var a in restored {
             guard let i = rules.firstIndex(where: { $0.name == a.rule }) else { continue }
+            if a.district == nil && a.zone == nil {   // stored before alerts had a place
+                let sensor = String(a.subject.split(separator: ":").first ?? Substring(a.subject))
+                (a.district, a.zone) = AlertPlace.of(sensor: sensor, entry: catalogue.sensor(sensor), catalogue: catalogue)
+            }
             let state: AlertStateMachine.State = a.state == "firing" ? .firing(since: a.since) : .pending(since: a.since)
             setLive(Key(rule: i, subject: a.subject),
                     Live(machine: AlertStateMachine(forMillis: rules[i].forMillis, state: state), alert: a, lastHolds: true))
@@ -234,7 +238,7 @@ public final class AlertEngine {
                                  place: place, catalogue: catalogue)
             let vi = rule.summaryVi.isEmpty ? nil
                 : Self.render(rule.summaryVi, rule, value: value, entry: entry, series: series, subject: key.subject,
-                              place: place, catalogue: catalogue)
+                              place: place, catalogue: catalogue, decimalComma: true)
             l.alert.summaryEn = en
             l.alert.summaryVi = vi
             l.alert.summary = language == .vi ? vi ?? en : en
@@ -250,8 +254,11 @@ public final class AlertEngine {
         case .none:
             guard l.machine.state.isLive else { return }
             setLive(key, l)
-            if let previousSeverity, case .firing = l.machine.state {
-                events.append(AlertEvent(action: .fire, alert: l.alert, previousSeverity: previousSeverity))
+            // A firing alert's new severity is announced again; a pending one's is only stored
+            // (a rise clears an acknowledgement given while it was pending).
+            if let previousSeverity {
+                let firing = if case .firing = l.machine.state { true } else { false }
+                events.append(AlertEvent(action: firing ? .fire : .pending, alert: l.alert, previousSeverity: previousSeverity))
             }
             return
         case .pending:
@@ -279,7 +286,7 @@ public final class AlertEngine {
     }
 
     static func render(_ template: String, _ rule: Rule, value: Double?, entry: SensorEntry?, series: SeriesName?, subject: String,
-                       place: Place = Place(), catalogue: Catalogue = Catalogue()) -> String {
+                       place: Place = Place(), catalogue: Catalogue = Catalogue(), decimalComma: Bool = false) -> String {
         guard !template.isEmpty else { return "\(rule.name) on \(subject)" }
         // One pass over the template (this runs for every reading that holds a rule).
         var out = ""
@@ -289,7 +296,10 @@ public final class AlertEngine {
             guard let close = rest[open...].firstIndex(of: "}") else { rest = rest[open...]; break }
             let name = rest[rest.index(after: open)..<close]
             switch name {
-            case "value": out += value.map { $0 == $0.rounded() && abs($0) < 1e15 ? String(Int64($0)) : String($0) } ?? "-"
+            case "value":
+                // Vietnamese writes a decimal comma (0,5 m).
+                let text = value.map { $0 == $0.rounded() && abs($0) < 1e15 ? String(Int64($0)) : String($0) } ?? "-"
+                out += decimalComma ? String(text.map { $0 == "." ? "," : $0 }) : text
             case "sensor": out += series?.sensor ?? entry?.id ?? subject
             case "metric": out += series?.metric ?? ""
             case "zone": out += entry?.zone ?? "-"

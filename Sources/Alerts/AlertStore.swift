@@ -63,6 +63,7 @@ public struct AlertStore: Sendable {
                           since = excluded.since, updated = excluded.updated,
                           value = excluded.value, value_t = excluded.value_t, summary = excluded.summary,
                           summary_en = excluded.summary_en, summary_vi = excluded.summary_vi,
+                          district = coalesce(district, excluded.district), zone = coalesce(zone, excluded.zone),
                           ack_by = CASE WHEN ?10 THEN NULL ELSE ack_by END,
                           ack_at = CASE WHEN ?10 THEN NULL ELSE ack_at END,
                           ack_note = CASE WHEN ?10 THEN NULL ELSE ack_note END
@@ -78,8 +79,18 @@ public struct AlertStore: Sendable {
                         WHERE rule = ? AND subject = ? AND state IN ('pending', 'firing')
                         """).execute(arguments: [a.since, now, a.value, a.valueTime, a.summary, a.summaryEn, a.summaryVi, a.rule, a.subject])
                 }
-                let id = try db.cachedStatement(sql: "SELECT id FROM alerts WHERE rule = ? AND subject = ? ORDER BY id DESC LIMIT 1")
-                e.alert.id = try Int64.fetchOne(id, arguments: [a.rule, a.subject])
+                // The row as it is now: its id, and its acknowledgement (given over the API,
+                // kept or cleared above), so what is announced says what is stored.
+                let row = try db.cachedStatement(
+                    sql: "SELECT id, ack_by, ack_at, ack_note, district, zone FROM alerts WHERE rule = ? AND subject = ? ORDER BY id DESC LIMIT 1")
+                if let r = try Row.fetchOne(row, arguments: [a.rule, a.subject]) {
+                    e.alert.id = r["id"]
+                    e.alert.acknowledgedBy = r["ack_by"]
+                    e.alert.acknowledgedAt = r["ack_at"]
+                    e.alert.note = r["ack_note"]
+                    e.alert.district = e.alert.district ?? r["district"]
+                    e.alert.zone = e.alert.zone ?? r["zone"]
+                }
                 out.append(e)
             }
             return out

@@ -35,11 +35,6 @@ public struct Rule: Sendable, Equatable {
     }
 }
 
-/// The language of an alert's `summary` in notifications and the API (`language` in the
-/// config); both texts are always given as `summary_en` and `summary_vi` too.
-public enum SummaryLanguage: String, Sendable, CaseIterable {
-    case en, vi
-}
 
 extension Rule {
     /// The severity of an alert whose latest value is `value` (no value, as for a silence:
@@ -47,17 +42,6 @@ extension Rule {
     public func severity(for value: Double?) -> Severity {
         guard let value, !severityByValue.isEmpty else { return severity }
         return severityByValue.last { value >= $0.atLeast }?.severity ?? severity
-    }
-}
-
-/// A value band's severity: values at least `atLeast` (up to the next band's bound).
-public struct SeverityBand: Sendable, Equatable {
-    public var atLeast: Double
-    public var severity: Severity
-
-    public init(atLeast: Double, severity: Severity) {
-        self.atLeast = atLeast
-        self.severity = severity
     }
 }
 

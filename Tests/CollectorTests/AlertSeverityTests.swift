@@ -27,8 +27,8 @@ import Telemetry
         let stage = AlertStage(engine: AlertEngine(rules: [rule], catalogue: Catalogue(), now: 0), store: store,
                                catalogue: Catalogue(), coverage: .init(), derived: .init(), timeZone: .utc,
                                logger: Logger(label: "test"))
-        var published: [(topic: String, retained: Bool, empty: Bool)] = []
-        stage.publish = { topic, payload, retain in published.append((topic, retain, payload.isEmpty)) }
+        var published: [(topic: String, retained: Bool, empty: Bool, text: String)] = []
+        stage.publish = { topic, payload, retain in published.append((topic, retain, payload.isEmpty, String(decoding: payload, as: UTF8.self))) }
         let name = try SeriesName(parsing: "hy-1/flood_risk_level")
         func feed(_ level: Double, _ t: EpochMillis) {
             stage.committed([BoundReading(series: SeriesID(0), time: t, value: level)], names: [name], history: NoHistory(), now: t)
@@ -47,15 +47,46 @@ import Telemetry
         #expect(published.first?.empty == true && published.first?.retained == true)
         let second = try await stored()
         #expect(second.id == first.id && second.severity == .warning && second.acknowledgedBy == nil && second.value == 2)
+        #expect(published.last?.text.contains(#""acknowledged":false"#) == true)   // announced as it is stored
         _ = try await store.acknowledge(id: try #require(second.id), by: "duty", note: nil, at: 2500)
 
+        published = []
         feed(1, 3000)   // down a band: announced, still acknowledged
         let third = try await stored()
         #expect(third.severity == .info && third.acknowledgedBy == "duty" && third.id == first.id)
+        #expect(published.last.map { $0.topic == "alerts/info/flood-risk/hy-1" && $0.text.contains(#""acknowledged":true,"acknowledged_by":"duty""#) } == true)
         #expect(try await store.list(states: ["pending", "firing", "resolved"], limit: 10).count == 1)
 
         feed(0, 4000)
         #expect(try await store.list(states: ["resolved"], limit: 10).first?.severity == .info)
         #expect(published.last.map { $0.topic == "alerts/info/flood-risk/hy-1" && $0.empty } == true)
+    }
+
+    /// While an alert is pending its severity is stored as it moves, and a rise clears an
+    /// acknowledgement given meanwhile; nothing is published before it fires.
+    @Test func aPendingAlertTakesItsNewSeverity() async throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let pool = try TelemetryDatabase.open(path: dir + "/c.sqlite", extraMigrations: AlertStore.registerMigrations)
+        let rule = Rule(name: "flood-risk", severity: .info, severityByValue: [SeverityBand(atLeast: 3, severity: .critical)],
+                        match: RuleMatch(metric: "flood_risk_level"), when: .atLeast(1), forMillis: 60_000)
+        let store = AlertStore(pool: pool)
+        let stage = AlertStage(engine: AlertEngine(rules: [rule], catalogue: Catalogue(), now: 0), store: store,
+                               catalogue: Catalogue(), coverage: .init(), derived: .init(), timeZone: .utc,
+                               logger: Logger(label: "test"))
+        var published: [String] = []
+        stage.publish = { topic, _, _ in published.append(topic) }
+        let name = try SeriesName(parsing: "hy-1/flood_risk_level")
+        func feed(_ level: Double, _ t: EpochMillis) {
+            stage.committed([BoundReading(series: SeriesID(0), time: t, value: level)], names: [name], history: NoHistory(), now: t)
+        }
+        feed(1, 1000)
+        let pending = try #require(try await store.list(states: ["pending"], limit: 10).first)
+        #expect(pending.severity == .info)
+        _ = try await store.acknowledge(id: try #require(pending.id), by: "duty", note: nil, at: 2000)
+        feed(3, 3000)
+        let risen = try #require(try await store.list(states: ["pending"], limit: 10).first)
+        #expect(risen.severity == .critical && risen.acknowledgedBy == nil && risen.id == pending.id)
+        #expect(published.isEmpty)
     }
 }

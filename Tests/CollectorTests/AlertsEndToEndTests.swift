@@ -321,6 +321,13 @@ import Testing
         try broker.publish(topic: "telemetry/ft-m4", lines: [#"{"ts": \#(now - 20), "temp_c": 39}"#])
         try await waitUntil("the group has four", seconds: 15) { try await groups().last?["count"] as? Int == 4 }
         #expect(try await groups().last?["unacknowledged"] as? Int == 1)
+        // With `ids`, only the members the officer saw: an id outside the group does nothing.
+        let newcomer = try #require(((try await groups().last?["alerts"] as? [[String: Any]]) ?? [])
+            .first { $0["subject"] as? String == "ft-m4" }?["id"] as? Int)
+        let sinHo = try #require(((try await groups().first?["alerts"] as? [[String: Any]]) ?? []).first?["id"] as? Int)
+        #expect(try await post(#"{"by": "x", "group": {"rule": "forest-hot", "district": "muong-te"}, "ids": [\#(sinHo)]}"#).1["acknowledged"] as? Int == 0)
+        #expect(try await post(#"{"by": "x", "group": {"rule": "forest-hot", "district": "muong-te"}, "ids": [\#(newcomer)]}"#).1["acknowledged"] as? Int == 1)
+        #expect(try await post(#"{"by": "x", "group": {"rule": "forest-hot"}, "ids": "all"}"#).0 == 400)
 
         // Bad requests name what is wrong.
         #expect(try await post(#"{"by": "x", "group": {"colour": "red"}}"#).0 == 400)

@@ -184,7 +184,7 @@ import Testing
         // "forest-fire-danger · Mường Tè · 3".
         try await browser.wait("document.querySelector('#alert-list li.group[data-group-district=\"muong-te\"]')?.dataset.count === '3'")
         let groupText = try await browser.eval("document.querySelector('#alert-list li.group[data-group-district=\"muong-te\"] .what').textContent") as? String
-        #expect(groupText == "cảnh báoforest-fire-danger· Mường Tè · 3", "\(groupText ?? "nil")")
+        #expect(groupText == "cần chú ýforest-fire-danger· Mường Tè · 3", "\(groupText ?? "nil")")
         let order = try await browser.eval("[...document.querySelectorAll('#alert-list li.group')].map(g => g.dataset.groupRule + '/' + g.dataset.groupDistrict).join(',')")
         #expect(order as? String == "river-alarm-level-3/sin-ho,forest-fire-danger/muong-te,forest-fire-danger/sin-ho")
 
@@ -229,7 +229,7 @@ import Testing
         try await browser.send(["cmd": "screenshot", "path": artifacts + "/ops-room-vi-1440x1000.png"])
         try await browser.send(["cmd": "viewport", "width": 390, "height": 844, "mobile": true])
         try await browser.wait("getComputedStyle(document.querySelector('main')).gridTemplateColumns.split(' ').length === 1")
-        _ = try await browser.eval("renderMap(); true")
+        _ = try await browser.eval("drawMap(); true")
         #expect(try await browser.eval("document.documentElement.scrollWidth - document.documentElement.clientWidth") as? Int == 0)
         let phoneRiver = try await pixel("hy-s1")
         #expect(near(phoneRiver, "#d92d20"), "on a phone too: \(phoneRiver)")

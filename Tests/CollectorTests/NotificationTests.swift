@@ -91,9 +91,9 @@ import Testing
                            "district": "phong-tho", "kind": "hydro"])
         let annotations = try await amAlerts().first?["annotations"] as? [String: String]
         // In the configured language, with both texts beside it.
-        #expect(annotations?["summary"] == "mực nước sông tại Trạm thủy văn Phong Thổ 1 là 4.6 m")
+        #expect(annotations?["summary"] == "mực nước sông tại Trạm thủy văn Phong Thổ 1 là 4,6 m")
         #expect(annotations?["summary_en"] == "river at hy-n1 is 4.6 m")
-        #expect(hookLines()[0].contains(#""summary":"mực nước sông tại Trạm thủy văn Phong Thổ 1 là 4.6 m","summary_en":"river at hy-n1 is 4.6 m""#))
+        #expect(hookLines()[0].contains(#""summary":"mực nước sông tại Trạm thủy văn Phong Thổ 1 là 4,6 m","summary_en":"river at hy-n1 is 4.6 m""#))
 
         // The river rises into the critical band: the webhook hears the alert again, and
         // Alertmanager (which tells alerts apart by their labels) swaps the warning for it.

@@ -45,6 +45,11 @@ import Telemetry
                 severity_by_value: {}
                 match: {metric: x}
                 when: {at_least: 1}
+              - name: t
+                severity: info
+                severity_by_value: {2: warning, 2.0: critical}
+                match: {metric: x}
+                when: {at_least: 1}
             """
         #expect {
             _ = try RuleLoader.parse([(file: "r.yaml", text: bad)], catalogue: catalogue)
@@ -54,6 +59,7 @@ import Telemetry
                 "r.yaml:4: severity_by_value keys are the values where a band starts, e.g. {2: warning, 3: critical}",
                 "r.yaml:4: severity must be info, warning or critical",
                 "r.yaml:9: severity_by_value needs at least one band, e.g. {2: warning, 3: critical}",
+                "r.yaml:14: severity_by_value has two bands starting at 2.0",
             ]
             if got != want { Issue.record("got:\n\(got.joined(separator: "\n"))") }
             return got == want

@@ -73,6 +73,10 @@ enum RuleLoader {
                     b.problem(key, "severity must be info, warning or critical")
                     continue
                 }
+                if bands.contains(where: { $0.atLeast == bound }) {
+                    b.problem(key, "severity_by_value has two bands starting at \(key)")
+                    continue
+                }
                 bands.append(SeverityBand(atLeast: bound, severity: level))
             }
             if b.allKeys().isEmpty { b.problem("", "severity_by_value needs at least one band, e.g. {2: warning, 3: critical}") }

@@ -107,7 +107,8 @@ struct AlertRoutes: Sendable {
 
     /// Acknowledges every live, unacknowledged member of a group at once: each records who and
     /// when; an alert that joins the group later is new and unacknowledged. Body:
-    /// `{"by": "...", "note": "...", "group": {"rule": "flood-risk", "district": "sin-ho"}}`.
+    /// `{"by": "...", "note": "...", "group": {"rule": "flood-risk", "district": "sin-ho"}}`, and
+    /// optionally `"ids": [...]`: only those members (the ones the officer saw).
     func ackGroup(_ request: Request) async throws -> Response {
         var request = request
         let body = try await request.collectBody(upTo: 16_384)
@@ -129,8 +130,19 @@ struct AlertRoutes: Sendable {
             else { throw APIError.badParameter("group", "'\(key)' must be a text or null") }
         }
         let note = (o["note"] as? String).map { String($0.prefix(2000)) }
+        var seen: Set<Int64>?
+        if let ids = o["ids"] {
+            guard let list = ids as? [Any], list.count <= Self.groupedLimit else {
+                throw APIError.badParameter("ids", "must be a list of alert ids")
+            }
+            seen = Set(try list.map { v -> Int64 in
+                guard let n = v as? NSNumber, let id = Int64(exactly: n.doubleValue) else { throw APIError.badParameter("ids", "must be a list of alert ids") }
+                return id
+            })
+        }
         let live = try await store.list(states: ["pending", "firing"], limit: Self.groupedLimit)
         let ids = live.filter { $0.acknowledgedBy == nil && AlertGroup.member($0, of: selector) }.compactMap(\.id)
+            .filter { seen?.contains($0) ?? true }
         let acknowledged = try await store.acknowledge(ids: ids, by: by, note: note, at: clock.now())
         var j = JSONText()
         j.object {

@@ -105,11 +105,11 @@ final class Notifiers: Service, Sendable {
                             $0.field("subject") { $0.string(a.subject) }
                             $0.field("instance") { $0.string(instance) }
                             let sensor = a.subject.split(separator: ":").first.map(String.init) ?? a.subject
-                            if let e = catalogue.sensor(sensor) {
-                                $0.field("district") { $0.string(e.district) }
-                                $0.field("kind") { $0.string(e.kind.rawValue) }
-                                if let z = e.zone { $0.field("zone") { $0.string(z) } }
-                            }
+                            let e = catalogue.sensor(sensor)
+                            // The alert's place (a zone or district scope has one too), else the catalogue's.
+                            if let d = a.district ?? e?.district { $0.field("district") { $0.string(d) } }
+                            if let k = e?.kind { $0.field("kind") { $0.string(k.rawValue) } }
+                            if let z = a.zone ?? e?.zone { $0.field("zone") { $0.string(z) } }
                         }
                     }
                     $0.field("annotations") {

@@ -8,8 +8,10 @@
 /// A slot is 12 bytes: the value, and the time as a 32-bit count of milliseconds after a
 /// base kept in the series' header (16 bytes a series). So a ring spans at most
 /// `maxSpanMillis` (49.7 days): a reading that far after the oldest samples evicts them, and
-/// a late one that far before the newest is not kept. Moving the base rewrites the ring's
-/// offsets, at most once per 49 days of a series' readings.
+/// a late one that far before the newest is not kept. Moving the base (to the oldest kept
+/// sample) rewrites the ring's offsets: once per 49 days for a ring that spans less, at each
+/// new reading for one whose samples span the whole 49 days (a series reporting every 9 hours
+/// or less often).
 ///
 /// The rings live side by side in chunks of about 768 KB, not in a buffer each: recording a
 /// reading then touches its slot and its header, and no buffer header of its own. With

@@ -1,24 +1,5 @@
 import Telemetry
 
-/// A label alerts are grouped by, as Alertmanager groups them: by default the rule and the
-/// district, so a storm of 37 fire-danger alerts in four districts reads as four lines.
-public enum AlertGroupLabel: String, Sendable, CaseIterable {
-    case rule, district, zone, severity
-
-    /// The default grouping: one group per rule and district.
-    public static let defaults: [AlertGroupLabel] = [.rule, .district]
-
-    /// The alert's value of this label (nil: it has none, e.g. a province-wide alert's district).
-    public func value(of a: Alert) -> String? {
-        switch self {
-        case .rule: a.rule
-        case .district: a.district
-        case .zone: a.zone
-        case .severity: a.severity.rawValue
-        }
-    }
-}
-
 /// The live alerts that share their labels' values.
 public struct AlertGroup: Sendable, Equatable {
     /// The grouping labels and this group's value of each (nil: the alerts have none).
@@ -28,9 +9,12 @@ public struct AlertGroup: Sendable, Equatable {
 
     /// The worst severity of its members.
     public var severity: Severity { alerts.map(\.severity).max() ?? .info }
+    /// How many of its members fire, and how many are pending.
     public var firing: Int { alerts.count { $0.state == "firing" } }
     public var pending: Int { alerts.count { $0.state == "pending" } }
-    public var unacknowledged: Int { alerts.count { $0.acknowledgedBy == nil } }
+    /// How many of its stored members wait for an acknowledgement (the collector's own
+    /// alerts have no id and cannot be acknowledged).
+    public var unacknowledged: Int { alerts.count { $0.acknowledgedBy == nil && $0.id != nil } }
     /// When its oldest member started.
     public var since: EpochMillis { alerts.map(\.since).min() ?? 0 }
 
