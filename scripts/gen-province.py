@@ -111,5 +111,20 @@ for j in range(1, 21):
         w(f"  - {{id: tf-lc-j{j:02d}{'ab'[a - 1]}, name: Nút giao {j} hướng {'AB'[a - 1]}, kind: traffic, district: lai-chau-city, zone: lc-j{j:02d}, interval: 1m, free_flow_kmh: {ff},")
         w(f"     location: {{lat: {lat}, lon: {lon}}}, metrics: {{flow_veh: {{unit: \"1\"}}, speed_kmh: {{unit: km/h}}, occupancy: {{unit: \"1\"}}}}}}")
         count["traffic"] += 1
+# Clean water: four district metered areas (DMA) of Lai Chau city, each with its inflow meter,
+# 12 customer meters (blocks of about a hundred households) and two pressure loggers.
+count["water"] = 0
+for d in range(1, 5):
+    dma = f"lc-dma{d:02d}"
+    lat, lon = pos((22.396, 103.458), 0.03)
+    w(f"  - {{id: wi-{dma}, name: Đồng hồ tổng vùng {d:02d}, kind: water, role: inflow, district: lai-chau-city, zone: {dma}, interval: 15m,")
+    w(f"     location: {{lat: {lat}, lon: {lon}}}, metrics: {{volume_m3: {{unit: m3}}}}}}")
+    for c in range(1, 13):
+        w(f"  - {{id: wc-{dma}-c{c:02d}, kind: water, role: customer, district: lai-chau-city, zone: {dma}, interval: 15m, metrics: {{volume_m3: {{unit: m3}}}}}}")
+    for p in range(1, 3):
+        lat, lon = pos((22.396, 103.458), 0.03)
+        w(f"  - {{id: wp-{dma}-p{p}, name: Điểm áp lực vùng {d:02d}-{p}, kind: water, role: pressure, district: lai-chau-city, zone: {dma}, interval: 5m,")
+        w(f"     location: {{lat: {lat}, lon: {lon}}}, metrics: {{pressure_bar: {{unit: bar}}}}}}")
+    count["water"] += 15
 w("# " + ", ".join(f"{k}: {v}" for k, v in count.items()) + f"; total {sum(count.values())}")
 print("\n".join(out))

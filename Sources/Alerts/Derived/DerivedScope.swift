@@ -3,7 +3,7 @@
 /// figures (`transformer.<id>`) and junction maxima (`junction.<id>`). The
 /// catalogue may not use them for real sensors.
 public enum DerivedScope {
-    public static let prefixes = ["coverage.", "zone.", "district.", "transformer.", "junction."]
+    public static let prefixes = ["coverage.", "zone.", "district.", "transformer.", "junction.", "dma."]
 
     public static func isDerived(_ sensorID: String) -> Bool {
         prefixes.contains { sensorID.hasPrefix($0) }

@@ -10,7 +10,9 @@ import Telemetry
 /// - river stations: `water_alarm_level`, `level_rise_m_h`;
 /// - air stations: `aqi` (hourly, NowCast) and `aqi_24h`, for each complete hour, at its start;
 /// - transformers (`transformer.<id>`): `energy_loss_pct` and `feeder_meter_fault` per hour, `meters_silent_pct`;
-/// - traffic sensors: `congestion`, `travel_time_index` (also `junction.<id>/congestion`, the maximum).
+/// - traffic sensors: `congestion`, `travel_time_index` (also `junction.<id>/congestion`, the maximum);
+/// - water DMAs (`dma.<id>`): `nrw_pct` and `inflow_meter_fault` per day, `min_night_flow_m3h`,
+///   `night_flow_rise_pct` and `night_flow_rising_nights` per night.
 ///
 /// Trackers are rebuilt from storage the first time a station is seen after a start, so a
 /// restart neither resets a dry spell nor forgets the rain of the last day. A tracker is taken
@@ -45,6 +47,7 @@ public final class DerivedSeries {
     private var scopeNames: [String: [String]] = [:]
     private var air: [String: AirQualityTracker] = [:]
     private var energy: [String: EnergyLossTracker] = [:]
+    private var water: [String: WaterBalanceTracker] = [:]
     private var lastGasp: [String: EpochMillis] = [:]
     /// Wall-clock arrival of each meter's newest reading: a gateway replaying a backlog is
     /// not an outage, whatever the readings' own times.
@@ -56,6 +59,8 @@ public final class DerivedSeries {
 
     /// transformer id -> its meters; junction id -> its traffic sensors.
     private let transformers: [String: (feeder: EnergyLossTracker.Meter, customers: [EnergyLossTracker.Meter])]
+    /// DMA id -> its inflow and customer meters.
+    private let dmas: [String: (inflow: WaterBalanceTracker.Meter, customers: [WaterBalanceTracker.Meter])]
     private let junctions: [String: [String]]
     private let scopeEntries: [String: SensorEntry]
 
@@ -69,7 +74,7 @@ public final class DerivedSeries {
     /// least this often in reading time, so a steady level still fills every 15m bucket.
     static let levelHeartbeat: EpochMillis = 15 * 60_000
     /// The metrics any derived series is computed from.
-    public static let inputMetrics = Set(["rain_mm", "level_m", "pm25_ugm3", "pm10_ugm3", "kwh", "last_gasp", "speed_kmh"])
+    public static let inputMetrics = Set(["rain_mm", "level_m", "pm25_ugm3", "pm10_ugm3", "kwh", "last_gasp", "speed_kmh", "volume_m3"])
         .union(FireDangerStage.inputs)
 
     /// Whether readings of `metric` from a sensor catalogued as `entry` (nil: not catalogued)
@@ -78,6 +83,7 @@ public final class DerivedSeries {
     public static func feedsDerived(metric: String, entry: SensorEntry?) -> Bool {
         guard let entry else { return false }
         if entry.kind == .meter { return true }        // any reading tells that a meter is alive
+        if entry.kind == .water { return metric == "volume_m3" }
         if FireDangerStage.inputs.contains(metric) && entry.kind == .forest { return true }
         return ["rain_mm", "level_m", "pm25_ugm3", "pm10_ugm3", "speed_kmh"].contains(metric)
     }
@@ -97,6 +103,16 @@ public final class DerivedSeries {
             entries["transformer.\(tr)"] = SensorEntry(id: "transformer.\(tr)", kind: .meter, district: f.district, zone: tr,
                                                        intervalMillis: f.intervalMillis)
         }
+        var d: [String: (inflow: WaterBalanceTracker.Meter, customers: [WaterBalanceTracker.Meter])] = [:]
+        let water = Dictionary(grouping: catalogue.sensors.filter { $0.kind == .water && $0.zone != nil }, by: { $0.zone! })
+        for (dma, ms) in water {
+            guard let inflow = ms.first(where: { $0.role == .inflow }) else { continue }
+            d[dma] = (WaterBalanceTracker.Meter(id: inflow.id, intervalMillis: inflow.intervalMillis),
+                      ms.filter { $0.role == .customer }.map { WaterBalanceTracker.Meter(id: $0.id, intervalMillis: $0.intervalMillis) })
+            entries["dma.\(dma)"] = SensorEntry(id: "dma.\(dma)", kind: .water, district: inflow.district, zone: dma,
+                                                intervalMillis: 86_400_000)
+        }
+        dmas = d
         let traffic = Dictionary(grouping: catalogue.sensors.filter { $0.kind == .traffic && $0.zone != nil }, by: { $0.zone! })
         transformers = t
         junctions = traffic.mapValues { $0.map(\.id) }
@@ -139,6 +155,8 @@ public final class DerivedSeries {
             }
         case "pm25_ugm3", "pm10_ugm3":
             airQuality(name, sample, history: history)
+        case "volume_m3":
+            if entry.kind == .water { waterBalance(entry, sample, history: history) }
         case "kwh":
             if entry.kind == .meter { energyLoss(entry, sample, history: history) }
         case "last_gasp":
@@ -378,6 +396,48 @@ public final class DerivedSeries {
               let fault = try? SeriesName(sensor: "transformer.\(tr)", metric: "feeder_meter_fault") else { return }
         if let pct = done.lossPct { pending.append(Reading(series: loss, time: done.hour, value: (pct * 100).rounded() / 100)) }
         pending.append(Reading(series: fault, time: done.hour, value: done.lossPct == nil ? 1 : 0))
+    }
+
+    // MARK: Water
+
+    private func waterBalance(_ entry: SensorEntry, _ s: Sample, history: any SampleHistory) {
+        guard let dma = entry.zone, let m = dmas[dma] else { return }
+        var tracker: WaterBalanceTracker
+        if let t = water.removeValue(forKey: dma) {
+            tracker = t
+        } else {
+            // The nights before (the baseline's seven) and the days still open, from storage.
+            tracker = WaterBalanceTracker(inflow: m.inflow, customers: m.customers, timeZone: timeZone)
+            for meter in [m.inflow] + m.customers {
+                guard let n = try? SeriesName(sensor: meter.id, metric: "volume_m3") else { continue }
+                let from = meter == m.inflow ? s.time - 9 * 86_400_000 : s.time - 2 * 86_400_000
+                tracker = seeded(tracker, n, from: from, to: .max, history: history) {
+                    self.waterDone(dma, $0.record(meter: meter.id, time: $1.time, volumeM3: $1.value))
+                }
+            }
+        }
+        waterDone(dma, tracker.record(meter: entry.id, time: s.time, volumeM3: s.value))
+        water[dma] = tracker
+    }
+
+    /// A complete day (stored at its local start) and a complete night (at 02:00 local). Each
+    /// is reported once; a repeat after a restart lands on the same time and is deduplicated.
+    private func waterDone(_ dma: String, _ done: (day: WaterBalanceTracker.Day?, night: WaterBalanceTracker.Night?)) {
+        let scope = "dma.\(dma)"
+        func put(_ metric: String, _ time: EpochMillis, _ value: Double) {
+            guard let name = try? SeriesName(sensor: scope, metric: metric) else { return }
+            pending.append(Reading(series: name, time: time, value: (value * 100).rounded() / 100))
+        }
+        if let day = done.day {
+            if let pct = day.nrwPct { put("nrw_pct", day.start, pct) }
+            put("inflow_meter_fault", day.start, day.nrwPct == nil ? 1 : 0)
+        }
+        if let night = done.night {
+            let at = night.day + 2 * 3_600_000
+            put("min_night_flow_m3h", at, night.minFlowM3h)
+            if let rise = night.risePct { put("night_flow_rise_pct", at, rise) }
+            put("night_flow_rising_nights", at, Double(night.risingNights))
+        }
     }
 
     // MARK: Traffic

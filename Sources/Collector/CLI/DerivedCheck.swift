@@ -27,10 +27,11 @@ struct DerivedCheck {
 
         var verifier = DerivedVerifier(maxReported: maxReported)
         let ids = Dictionary(all.map { ($0.name, $0.id) }, uniquingKeysWith: { a, _ in a })
-        // Stations of the catalogue and their transformers: a series left by a sensor no longer
+        // Stations of the catalogue, their transformers and DMAs: a series left by a sensor no longer
         // catalogued (or stored before only catalogued sensors derived) is not compared.
         let names = Set(recomputed.keys).union(all.map(\.name)).filter {
-            DerivedVerifier.comparison(of: $0) != nil && (catalogue.sensor($0.sensor) != nil || $0.sensor.hasPrefix("transformer."))
+            DerivedVerifier.comparison(of: $0) != nil
+                && (catalogue.sensor($0.sensor) != nil || $0.sensor.hasPrefix("transformer.") || $0.sensor.hasPrefix("dma."))
         }
         // A level in force at the horizon was stored up to a heartbeat before it.
         let storedFrom = horizon > .min + 3_600_000 ? horizon - 3_600_000 : .min

@@ -196,11 +196,15 @@ enum CatalogueLoader {
         var role: SensorEntry.MeterRole?
         if let r = m.string("role") {
             role = SensorEntry.MeterRole(rawValue: r)
-            if role == nil { m.problem("role", "role must be feeder or customer") }
+            switch (kind, role) {
+            case (.meter, .feeder?), (.meter, .customer?), (.water, .inflow?), (.water, .customer?), (.water, .pressure?): break
+            case (.water, _): m.problem("role", "a water sensor's role must be inflow, customer or pressure"); role = nil
+            case (.meter, _): m.problem("role", "a meter's role must be feeder or customer"); role = nil
+            default: m.problem("role", "role is for meters and water sensors"); role = nil
+            }
         }
         if alarm != nil && kind != .hydro { m.problem("alarm_levels_m", "alarm_levels_m is for hydro sensors") }
         if freeFlow != nil && kind != .traffic { m.problem("free_flow_kmh", "free_flow_kmh is for traffic sensors") }
-        if role != nil && kind != .meter { m.problem("role", "role is for meters") }
         let (susceptibility, region) = readHazard(m)
         let name = displayName(m)
         guard let id, let kind, let district, let interval else { return nil }
@@ -218,9 +222,9 @@ enum CatalogueLoader {
     }
 
     private static func readKind(_ m: YAMLMapping) -> SensorKind? {
-        guard let k = m.string("kind") else { m.problem("id", "a kind is needed (forest, meter, traffic, environment, hydro)"); return nil }
+        guard let k = m.string("kind") else { m.problem("id", "a kind is needed (forest, meter, traffic, environment, hydro, water)"); return nil }
         guard let kind = SensorKind(rawValue: k) else {
-            m.problem("kind", "unknown kind '\(k)' (forest, meter, traffic, environment, hydro)")
+            m.problem("kind", "unknown kind '\(k)' (forest, meter, traffic, environment, hydro, water)")
             return nil
         }
         return kind

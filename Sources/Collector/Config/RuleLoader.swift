@@ -86,7 +86,7 @@ enum RuleLoader {
         if let mm = m.mapping("match") {
             if let k = mm.string("kind") {
                 match.kind = SensorKind(rawValue: k)
-                if match.kind == nil { mm.problem("kind", "unknown kind '\(k)' (forest, meter, traffic, environment, hydro)") }
+                if match.kind == nil { mm.problem("kind", "unknown kind '\(k)' (forest, meter, traffic, environment, hydro, water)") }
             }
             match.metric = mm.string("metric")
             match.sensor = mm.string("sensor")

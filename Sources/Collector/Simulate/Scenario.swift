@@ -6,6 +6,7 @@ struct Scenario: Sendable {
     enum Kind: String, Sendable, CaseIterable {
         case normal, fireWeather = "fire-weather", storm, outage, energyTheft = "energy-theft", congestion
         case linkLoss = "link-loss", sensorDropout = "sensor-dropout"
+        case pipeBurst = "pipe-burst", slowLeak = "slow-leak"
     }
 
     /// How the scenario changes one sensor at one time.
@@ -19,6 +20,10 @@ struct Scenario: Sendable {
         var congested = false
         /// link-loss: held back by the gateway, published at the end out of order.
         var buffered = false
+        /// Water: the DMA's leakage in m3/h beyond its background leak (a burst, a growing
+        /// leak), and the pressure its loggers lose.
+        var leakM3h = 0.0
+        var pressureDropBar = 0.0
     }
 
     let kind: Kind
@@ -44,6 +49,8 @@ struct Scenario: Sendable {
         case .congestion: "lai-chau-city"
         case .linkLoss: "phong-tho"
         case .sensorDropout: "muong-te,sin-ho,nam-nhun,phong-tho"
+        case .pipeBurst: "lc-dma01"
+        case .slowLeak: "lc-dma02"
         case .normal: ""
         }
     }
@@ -82,6 +89,17 @@ struct Scenario: Sendable {
         case .sensorDropout:
             e.silent = s.kind == .forest && target.split(separator: ",").contains(Substring(s.district))
                 && t >= end - Self.dropoutMillis
+        case .pipeBurst:
+            // The last 6 hours: a main bursts, the inflow jumps and the pressure falls.
+            guard s.kind == .water && s.zone == target && t >= end - 6 * 3_600_000 else { break }
+            e.leakM3h = 40
+            e.pressureDropBar = 1.8
+        case .slowLeak:
+            // A leak that starts ten days before the end and grows by 1.5 m3/h a day: night
+            // flow above its seven-night baseline from the second night on.
+            guard s.kind == .water && s.zone == target else { break }
+            let days = Double(t - (end - 10 * 86_400_000)) / 86_400_000
+            if days > 0 { e.leakM3h = 1.5 * days.rounded(.down) + 1.5 }
         }
         return e
     }
@@ -113,6 +131,14 @@ struct Scenario: Sendable {
         case .linkLoss:
             return ["the \(target) gateway holds back its last 6 hours, then sends them shuffled with 5 % duplicates",
                     "no alert from it; every reading stored exactly once (compare the counts printed at the end)"]
+        case .pipeBurst:
+            return ["DMA \(target): inflow up 40 m3/h and pressure down 1.8 bar for the last 6 hours",
+                    "water-pressure-drop (critical) and water-pressure-low (warning) at its pressure loggers;",
+                    "dma.\(target)/nrw_pct above 15 for the day the burst falls in, once that day is complete: water-loss-above-target"]
+        case .slowLeak:
+            return ["DMA \(target): a leak growing by 1.5 m3/h a day over the last 10 days (play at least 18 days)",
+                    "dma.\(target)/min_night_flow_m3h rising night after night; night_flow_rising_nights reaching 3 and more:",
+                    "water-night-flow-rising (warning); nrw_pct above 15 once the leak outgrows the target: water-loss-above-target"]
         case .sensorDropout:
             return ["forest stations of \(target) silent for the last 2 hours",
                     "forest_monitored_pct for the province below 70: forest-coverage-below-target (warning) after its `for` (1h, wall clock)",

@@ -11,7 +11,8 @@ import Telemetry
 struct SignalModel: Sendable {
     let seed: UInt64
     let scenario: Scenario
-    /// Customer meters per transformer (for the transformer's own meter).
+    /// Customer meters per transformer (for the transformer's own meter), and per water DMA
+    /// (for its inflow meter).
     let customers: [String: [SensorEntry]]
     static let utcOffsetHours = 7.0
 
@@ -46,6 +47,18 @@ struct SignalModel: Sendable {
             guard s.role == .feeder else { return customerKWh(s, h: h, t: t) }
             let delivered = (customers[s.zone ?? ""] ?? []).reduce(0.0) { $0 + customerKWh($1, h: h, t: t) }
             return round(delivered / (1 - effect.lossShare), 3)
+        case "volume_m3":
+            // The volume of the reading's interval. A DMA's inflow is what its customers use,
+            // plus a background leak of 12 % of their average use (under the 15 % target), plus
+            // what a scenario adds.
+            guard s.role == .inflow else { return customerWater(s, h: h, t: t) }
+            let hours = Double(s.intervalMillis) / 3_600_000
+            let used = (customers[s.zone ?? ""] ?? []).reduce(0.0) { $0 + customerWater($1, h: h, t: t) }
+            let leak = (customers[s.zone ?? ""] ?? []).reduce(0.0) { $0 + 0.12 * Self.waterPerHour($1) } + effect.leakM3h
+            return round(used + leak * hours, 3)
+        case "pressure_bar":
+            let demand = 0.5 * (bump(h, 6, 8) + evening(h))
+            return round(max(0.2, 3.2 - 0.6 * demand - effect.pressureDropBar + 0.05 * n), 2)
         case "voltage_v":
             return round(226 - 4 * evening(h) + 2 * n, 1)
         case "flow_veh":
@@ -64,6 +77,18 @@ struct SignalModel: Sendable {
     private func customerKWh(_ s: SensorEntry, h: Double, t: EpochMillis) -> Double {
         let scale = 1.1 + offset(s.id, 0.5)            // 0.6 ... 1.6
         return round(scale * (0.08 + 0.25 * evening(h) + 0.08 * bump(h, 6, 8)) + 0.01 * abs(noise(s.id, "kwh", t)), 3)
+    }
+
+    /// A customer meter's average use, m3/h: a block of about a hundred households (0.5 m3 a
+    /// day each); the scale varies by meter.
+    static func waterPerHour(_ s: SensorEntry) -> Double { 2.0 }
+
+    /// A customer's use over its interval: morning and evening peaks, little at night.
+    private func customerWater(_ s: SensorEntry, h: Double, t: EpochMillis) -> Double {
+        let hours = Double(s.intervalMillis) / 3_600_000
+        let shape = 0.25 + 1.6 * bump(h, 5.5, 8) + 1.3 * bump(h, 17, 21) + 0.5 * bump(h, 11, 13)   // averages ~1
+        let scale = 1 + offset(s.id, 0.4)
+        return round(Self.waterPerHour(s) * hours * scale * shape * (1 + 0.1 * noise(s.id, "water", t)), 3)
     }
 
     private func rain(_ s: SensorEntry, h: Double, day: Int64, t: EpochMillis, effect: Scenario.Effect) -> Double {

@@ -74,8 +74,9 @@ final class Simulator {
         self.sensors = sensors
         self.scenario = scenario
         metricNames = sensors.map { $0.metrics.keys.sorted() }
-        let customers = Dictionary(grouping: catalogue.sensors.filter { $0.kind == .meter && $0.role != .feeder && $0.zone != nil },
-                                   by: { $0.zone! })
+        let customers = Dictionary(grouping: catalogue.sensors.filter {
+            $0.zone != nil && (($0.kind == .meter && $0.role != .feeder) || ($0.kind == .water && $0.role == .customer))
+        }, by: { $0.zone! })
         model = SignalModel(seed: options.seed, scenario: scenario, customers: customers)
         rng = SplitMix64(seed: options.seed)
     }

@@ -26,6 +26,9 @@ public struct Catalogue: Sendable, Equatable {
 /// What kind of infrastructure a sensor or zone belongs to.
 public enum SensorKind: String, Sendable, CaseIterable {
     case forest, meter, traffic, environment, hydro
+    /// Clean-water networks: a district metered area's inflow and customer meters, and its
+    /// pressure loggers (`zone` = the DMA).
+    case water
 }
 
 /// How prone an area is to flash floods and landslides (nguy cơ: thấp, trung bình, cao,
@@ -66,14 +69,16 @@ public struct Zone: Sendable, Equatable {
 
 /// One catalogued sensor.
 public struct SensorEntry: Sendable, Equatable {
-    public enum MeterRole: String, Sendable { case feeder, customer }
+    /// meter: `feeder` (the transformer's own) or `customer`; water: `inflow` (the DMA's),
+    /// `customer`, or `pressure` (a logger at one of its critical points).
+    public enum MeterRole: String, Sendable { case feeder, customer, inflow, pressure }
 
     public var id: String
     /// A display name (with diacritics), if the catalogue gives one.
     public var name: String?
     public var kind: SensorKind
     public var district: String
-    /// forest: the zone it watches; meter: its transformer; traffic: its junction.
+    /// forest: the zone it watches; meter: its transformer; traffic: its junction; water: its DMA.
     public var zone: String?
     /// Expected reporting interval; stale after 3 x interval.
     public var intervalMillis: Int64
