@@ -119,6 +119,9 @@ public struct FireDangerTracker: Sendable {
     }
 
     /// P at the end of `day` (with what is known so far), from the base and the days kept.
+    /// Each day's P is rounded to 0.1, the precision it is stored at: a tracker seeded from
+    /// the stored P after a restart then carries on exactly as one that never stopped (`collector
+    /// verify` compares them).
     public func p(on day: EpochMillis) -> Double {
         var p = day >= baseDay ? baseP : 0
         for start in days.keys.sorted() where start <= day && start >= baseDay {
@@ -126,7 +129,7 @@ public struct FireDangerTracker: Sendable {
             if d.rainMM >= FireDanger.resetRainMM {
                 p = 0
             } else if let t = d.t13, let rh = d.rh13 {
-                p += FireDanger.contribution(t13: t, rh13: rh)
+                p = ((p + FireDanger.contribution(t13: t, rh13: rh)) * 10).rounded() / 10
             }
         }
         return p
