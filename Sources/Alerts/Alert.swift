@@ -52,12 +52,17 @@ public struct AlertEvent: Sendable, Equatable {
     /// its acknowledgement.
     public var previousSeverity: Severity?
 
+    /// Whether the stored acknowledgement goes: the severity rose, so the alert needs
+    /// someone to look again.
+    public var clearsAcknowledgement: Bool
+
     public init(action: AlertStateMachine.Action, alert: Alert, previousSeverity: Severity? = nil) {
         self.action = action
         self.alert = alert
         self.previousSeverity = previousSeverity
+        clearsAcknowledgement = previousSeverity.map { alert.severity > $0 } ?? false
     }
 
-    /// A firing alert's severity rose: it needs attention again.
+    /// A live alert's severity rose (`previousSeverity`): it needs attention again.
     public var isEscalation: Bool { previousSeverity.map { alert.severity > $0 } ?? false }
 }

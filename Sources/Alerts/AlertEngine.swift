@@ -50,7 +50,7 @@ public final class AlertEngine {
     /// Per series id, the rules that can match it: an index into `plans`, plus one (0: not
     /// worked out yet). A rule's match depends only on the series and its catalogue entry, so
     /// a reading of a known series finds its rules without hashing its name; series with the
-    /// same rules share one list (4 bytes a series).
+    /// same rules share one list. With the last-seen times below, 13 bytes a series.
     private var planOfID: ContiguousArray<Int32> = []
     private var plans: [[Int]] = []
     private var planIndex: [[Int]: Int32] = [:]
@@ -243,7 +243,7 @@ public final class AlertEngine {
             l.alert.summaryVi = vi
             l.alert.summary = language == .vi ? vi ?? en : en
             // The severity follows the value's band while the alert is live (a firing
-            // alert's change is announced below; a pending one's goes with its firing).
+            // alert's change is announced below; a pending one's is stored).
             let severity = rule.severity(for: value)
             if severity != l.alert.severity && action != .resolve && action != .cancel {
                 previousSeverity = l.alert.severity
@@ -270,13 +270,17 @@ public final class AlertEngine {
             l.alert.since = now
             setLive(key, l)
         case .cancel:
+            l.alert.state = "cancelled"   // a pending alert that never fired: gone
             setLive(key, nil)
         case .resolve:
             l.alert.state = "resolved"
             l.alert.since = now
             setLive(key, nil)
         }
-        events.append(AlertEvent(action: action, alert: l.alert))
+        var event = AlertEvent(action: action, alert: l.alert)
+        // A rise in the reading that fires a pending alert: its acknowledgement goes too.
+        if let previousSeverity, action == .fire { event.clearsAcknowledgement = l.alert.severity > previousSeverity }
+        events.append(event)
     }
 
     /// Where an alert's subject is (`AlertPlace`), for the display-name placeholders.

@@ -68,10 +68,15 @@ public struct AlertStore: Sendable {
                           ack_at = CASE WHEN ?10 THEN NULL ELSE ack_at END,
                           ack_note = CASE WHEN ?10 THEN NULL ELSE ack_note END
                         """).execute(arguments: [a.rule, a.subject, a.severity.rawValue, a.state, a.since, now, a.value, a.valueTime, a.summary,
-                                                 e.isEscalation, a.district, a.zone, a.summaryEn, a.summaryVi])
+                                                 e.clearsAcknowledgement, a.district, a.zone, a.summaryEn, a.summaryVi])
                 case .cancel:
+                    // Its own id (not an older alert's of the same rule and subject), then gone.
+                    e.alert.id = try Int64.fetchOne(db.cachedStatement(
+                        sql: "SELECT id FROM alerts WHERE rule = ? AND subject = ? AND state = 'pending'"), arguments: [a.rule, a.subject])
                     try db.cachedStatement(sql: "DELETE FROM alerts WHERE rule = ? AND subject = ? AND state = 'pending'")
                         .execute(arguments: [a.rule, a.subject])
+                    out.append(e)
+                    continue
                 case .resolve:
                     try db.cachedStatement(sql: """
                         UPDATE alerts SET state = 'resolved', since = ?, updated = ?, value = ?, value_t = ?, summary = ?,

@@ -65,6 +65,36 @@ import Telemetry
         #expect(nights[10].baselineM3h == 11 && nights[10].risingNights == 3)
     }
 
+    /// A restart seeds the nights stored before it: the baseline and the chain of rising nights
+    /// carry on exactly as in a tracker that never stopped, and a seeded night whose readings
+    /// are replayed is not reported again.
+    @Test func aRestartCarriesTheRisingNightsOn() {
+        func lows(_ n: Int) -> Double { n < 7 ? 10 : 10 + 2 * Double(n - 6) }   // a leak from night 7 on
+        func feed(_ w: inout WaterBalanceTracker, nights: Range<Int>) -> [WaterBalanceTracker.Night] {
+            var out: [WaterBalanceTracker.Night] = []
+            for n in nights {
+                let midnight = day0 + EpochMillis(n) * 24 * hour
+                for h in 0..<24 {
+                    let v = h == 2 ? lows(n) : h == 3 ? lows(n) + 1 : 40
+                    if let night = w.record(meter: "in", time: midnight + EpochMillis(h) * hour, volumeM3: v).night { out.append(night) }
+                }
+            }
+            return out
+        }
+        var whole = WaterBalanceTracker(inflow: .init(id: "in", intervalMillis: hour), customers: [], timeZone: tz)
+        let all = feed(&whole, nights: 0..<14)
+        #expect(all.map(\.risingNights) == [0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7])
+        // Restarted before night 12: seeded with what was stored, its last night replayed.
+        var restarted = WaterBalanceTracker(inflow: .init(id: "in", intervalMillis: hour), customers: [], timeZone: tz)
+        restarted.seed(nights: Array(all.prefix(12)).map {
+            WaterBalanceTracker.Night(day: $0.day, minFlowM3h: $0.minFlowM3h, baselineM3h: nil, risePct: nil, risingNights: $0.risingNights)
+        })
+        let after = feed(&restarted, nights: 11..<14)
+        #expect(after.map(\.day) == all.suffix(2).map(\.day))   // night 11 is not reported again
+        #expect(after.map(\.risingNights) == [6, 7] && after.map(\.minFlowM3h) == all.suffix(2).map(\.minFlowM3h))
+        #expect(after.map(\.risePct) == all.suffix(2).map(\.risePct))
+    }
+
     /// A gap breaks "consecutive": a rising night after a night with no report starts again at 1.
     @Test func risingNightsMustBeConsecutive() {
         var w = WaterBalanceTracker(inflow: .init(id: "in", intervalMillis: hour), customers: [], timeZone: tz)

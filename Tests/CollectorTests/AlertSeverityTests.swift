@@ -62,6 +62,29 @@ import Telemetry
         #expect(published.last.map { $0.topic == "alerts/info/flood-risk/hy-1" && $0.empty } == true)
     }
 
+    /// A pending alert that never fires goes out as `cancelled` with its own id, not the id of
+    /// an older alert of the same rule and subject.
+    @Test func aCancelledAlertKeepsItsOwnID() async throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let pool = try TelemetryDatabase.open(path: dir + "/c.sqlite", extraMigrations: AlertStore.registerMigrations)
+        let rule = Rule(name: "slow", severity: .warning, match: RuleMatch(metric: "x"), when: .above(1), forMillis: 60_000)
+        let engine = AlertEngine(rules: [rule], catalogue: Catalogue(), now: 0)
+        let store = AlertStore(pool: pool)
+        let name = try SeriesName(parsing: "s-1/x")
+        func feed(_ v: Double, _ t: EpochMillis) throws -> [AlertEvent] {
+            try store.apply(engine.observe(series: name, sample: Sample(time: t, value: v), now: t) { [] }, now: t)
+        }
+        _ = try feed(2, 0)
+        #expect(try feed(2, 70_000).map(\.action) == [.fire])
+        let resolved = try feed(0, 80_000)
+        let pending = try feed(2, 100_000)
+        let cancelled = try feed(0, 110_000)
+        #expect(cancelled.map(\.action) == [.cancel] && cancelled.first?.alert.state == "cancelled")
+        #expect(cancelled.first?.alert.id == pending.first?.alert.id && cancelled.first?.alert.id != resolved.first?.alert.id)
+        #expect(try await store.list(states: ["pending", "firing", "resolved"], limit: 10).count == 1)
+    }
+
     /// While an alert is pending its severity is stored as it moves, and a rise clears an
     /// acknowledgement given meanwhile; nothing is published before it fires.
     @Test func aPendingAlertTakesItsNewSeverity() async throws {

@@ -25,6 +25,27 @@ import Telemetry
         #expect(cat.zone("lc-sh-tk001")?.name == "Tiểu khu 001 Sìn Hồ")
     }
 
+    /// A DMA's loss is measured at one inflow meter: a second one is refused at its line.
+    @Test func aDMAHasOneInflowMeter() {
+        let text = """
+            sensors:
+              - {id: wi-1, kind: water, role: inflow, district: d, zone: dma1, interval: 15m}
+              - {id: wi-2, kind: water, role: inflow, district: d, zone: dma1, interval: 15m}
+              - {id: wi-3, kind: water, role: inflow, district: d, interval: 15m}
+              - {id: wc-1, kind: water, role: feeder, district: d, zone: dma1, interval: 15m}
+            """
+        #expect {
+            _ = try CatalogueLoader.parse([(file: "w.yaml", text: text)])
+        } throws: { error in
+            let got = (error as? ConfigProblems)?.problems.map(\.description) ?? []
+            let want = ["w.yaml:3: DMA 'dma1' has a second inflow meter 'wi-2' (first 'wi-1'); give each inflow its own DMA",
+                        "w.yaml:4: water inflow meter 'wi-3' needs the DMA it feeds (zone)",
+                        "w.yaml:5: a water sensor's role must be inflow, customer or pressure"]
+            if got != want { Issue.record("got:\n\(got.joined(separator: "\n"))") }
+            return got == want
+        }
+    }
+
     /// A district may be an id or `{id, name}`; zones and sensors may have a `name`. A name is
     /// text for people: a bad one is a `file:line` problem.
     @Test func displayNames() throws {

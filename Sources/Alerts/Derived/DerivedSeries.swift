@@ -406,11 +406,13 @@ public final class DerivedSeries {
         if let t = water.removeValue(forKey: dma) {
             tracker = t
         } else {
-            // The nights before (the baseline's seven) and the days still open, from storage.
+            // After a start: the nights stored before (the baseline and the chain of rising
+            // nights carry on), then the days still open, replayed from their readings.
             tracker = WaterBalanceTracker(inflow: m.inflow, customers: m.customers, timeZone: timeZone)
+            let from = tracker.dayStart(s.time) - tracker.keepDays * 86_400_000
+            tracker.seed(nights: storedNights(dma, before: from + tracker.keepDays * 86_400_000, history: history))
             for meter in [m.inflow] + m.customers {
                 guard let n = try? SeriesName(sensor: meter.id, metric: "volume_m3") else { continue }
-                let from = meter == m.inflow ? s.time - 9 * 86_400_000 : s.time - 2 * 86_400_000
                 tracker = seeded(tracker, n, from: from, to: .max, history: history) {
                     self.waterDone(dma, $0.record(meter: meter.id, time: $1.time, volumeM3: $1.value))
                 }
@@ -418,6 +420,20 @@ public final class DerivedSeries {
         }
         waterDone(dma, tracker.record(meter: entry.id, time: s.time, volumeM3: s.value))
         water[dma] = tracker
+    }
+
+    /// The nights of `dma` stored before `before` (the last `keptNights`), as the tracker knew them.
+    private func storedNights(_ dma: String, before: EpochMillis, history: any SampleHistory) -> [WaterBalanceTracker.Night] {
+        guard let flow = try? SeriesName(sensor: "dma.\(dma)", metric: "min_night_flow_m3h"),
+              let rising = try? SeriesName(sensor: "dma.\(dma)", metric: "night_flow_rising_nights") else { return [] }
+        let from = before - EpochMillis(WaterBalanceTracker.keptNights + 1) * 86_400_000
+        let flows = seeded([Sample](), flow, from: from, to: before, history: history) { $0.append($1) }
+        let counts = Dictionary(seeded([Sample](), rising, from: from, to: before, history: history) { $0.append($1) }
+            .map { ($0.time, $0.value) }, uniquingKeysWith: { a, _ in a })
+        return flows.map { f in
+            WaterBalanceTracker.Night(day: f.time - 2 * 3_600_000, minFlowM3h: f.value, baselineM3h: nil, risePct: nil,
+                                      risingNights: Int(counts[f.time] ?? 0))
+        }
     }
 
     /// A complete day (stored at its local start) and a complete night (at 02:00 local). Each

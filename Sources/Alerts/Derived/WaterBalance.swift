@@ -47,6 +47,14 @@ public struct WaterBalanceTracker: Sendable {
         public var baselineM3h: Double?
         public var risePct: Double?
         public var risingNights: Int
+
+        public init(day: EpochMillis, minFlowM3h: Double, baselineM3h: Double?, risePct: Double?, risingNights: Int) {
+            self.day = day
+            self.minFlowM3h = minFlowM3h
+            self.baselineM3h = baselineM3h
+            self.risePct = risePct
+            self.risingNights = risingNights
+        }
     }
 
     struct DayVolumes: Sendable {
@@ -76,7 +84,8 @@ public struct WaterBalanceTracker: Sendable {
     /// as rising.
     public static let baselineNights = 7
     public static let risingMargin = 0.10
-    static let keptNights = 30
+    /// Reported nights kept (the baseline needs 7).
+    public static let keptNights = 30
     static let nightFrom: Int64 = 2 * 3_600_000, nightTo: Int64 = 4 * 3_600_000
 
     public init(inflow: Meter, customers: [Meter], timeZone: TimeZoneID, keepDays: Int64 = 3) {
@@ -87,6 +96,17 @@ public struct WaterBalanceTracker: Sendable {
         var ix = [inflow.id: 0]
         for (i, c) in customers.enumerated() { ix[c.id] = i + 1 }
         index = ix
+    }
+
+    /// The start of the local day holding `t`.
+    public mutating func dayStart(_ t: EpochMillis) -> EpochMillis { days.day(containing: t).start }
+
+    /// Continues from the nights stored before a restart (their minimum flows and rising
+    /// counts), so the baseline and a chain of rising nights carry on, as in a collector that
+    /// never stopped. A seeded night is not reported again when its readings are replayed.
+    public mutating func seed(nights stored: [Night]) {
+        history = Array(stored.sorted { $0.day < $1.day }.suffix(Self.keptNights))
+        for n in history { nights[n.day] = NightFlow(minRate: n.minFlowM3h, count: 0, reported: true) }
     }
 
     /// Adds one `volume_m3` reading of one of the DMA's meters. Returns the day and the night

@@ -102,6 +102,13 @@ enum CatalogueLoader {
                 sink.add(f, l, "forest sensor '\(s.id)' needs the zone it watches")
             }
         }
+        // A DMA's loss is measured at its one inflow meter.
+        var inflowOf: [String: String] = [:]
+        for (s, f, l, _) in sensors where s.kind == .water && s.role == .inflow {
+            guard let dma = s.zone else { sink.add(f, l, "water inflow meter '\(s.id)' needs the DMA it feeds (zone)"); continue }
+            if let first = inflowOf[dma] { sink.add(f, l, "DMA '\(dma)' has a second inflow meter '\(s.id)' (first '\(first)'); give each inflow its own DMA") }
+            else { inflowOf[dma] = s.id }
+        }
         for (z, f, l) in zones where !knownDistricts.isEmpty && !knownDistricts.contains(z.district) {
             sink.add(f, l, "zone '\(z.id)': unknown district '\(z.district)'")
         }

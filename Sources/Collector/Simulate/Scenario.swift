@@ -96,7 +96,7 @@ struct Scenario: Sendable {
             e.pressureDropBar = 1.8
         case .slowLeak:
             // A leak that starts ten days before the end and grows by 1.5 m3/h a day: night
-            // flow above its seven-night baseline from the second night on.
+            // flow above its seven-night baseline from its first night on.
             guard s.kind == .water && s.zone == target else { break }
             let days = Double(t - (end - 10 * 86_400_000)) / 86_400_000
             if days > 0 { e.leakM3h = 1.5 * days.rounded(.down) + 1.5 }
@@ -134,7 +134,7 @@ struct Scenario: Sendable {
         case .pipeBurst:
             return ["DMA \(target): inflow up 40 m3/h and pressure down 1.8 bar for the last 6 hours",
                     "water-pressure-drop (critical) and water-pressure-low (warning) at its pressure loggers;",
-                    "dma.\(target)/nrw_pct above 15 for the day the burst falls in, once that day is complete: water-loss-above-target"]
+                    "dma.\(target)/nrw_pct above 15 for the day the burst falls in once that day is complete (after local midnight): water-loss-above-target"]
         case .slowLeak:
             return ["DMA \(target): a leak growing by 1.5 m3/h a day over the last 10 days (play at least 18 days)",
                     "dma.\(target)/min_night_flow_m3h rising night after night; night_flow_rising_nights reaching 3 and more:",
