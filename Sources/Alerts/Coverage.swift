@@ -11,6 +11,8 @@ public struct CoverageIndicator: Sendable, Equatable {
     public var targetYear: Int?
     public var numerator: Double
     public var denominator: Double
+    /// The target is a ceiling (water loss at most 15 %), not a floor.
+    public var targetIsMaximum = false
 
     /// The series it is stored as: `coverage.<scope>/<indicator>`.
     public var series: SeriesName? { try? SeriesName(sensor: "coverage.\(scope)", metric: indicator) }
@@ -33,14 +35,42 @@ public struct CoverageTarget: Sendable, Equatable {
 /// - `meters_reporting_pct`: healthy meters / registered meters.
 /// - `env_communes_pct`: communes with a healthy environment station / communes in the catalogue.
 /// - `junctions_monitored_pct`: junctions (traffic sensors' `zone`) with a healthy counter / all junctions.
+/// - `water_loss_pct`: water lost / water into the DMAs, over each DMA's latest complete day
+///   (volume-weighted), against Decision 2147's ceiling (25 % by 2015, 18 % by 2020, 15 % by 2025);
+/// - `dma_at_target_pct`: DMAs whose latest day's loss is at or under that ceiling / DMAs with a figure.
 public enum CoverageCalculator {
     /// The targets the province's plan sets, used unless the configuration says otherwise.
     public static let defaultTargets: [String: [CoverageTarget]] = [
         "forest_monitored_pct": [CoverageTarget(year: 2025, pct: 70), CoverageTarget(year: 2030, pct: 100)],
+        "water_loss_pct": waterLossCeilings,
     ]
+    /// Decision 2147/QĐ-TTg: the average water loss at most 25 % by 2015, 18 % by 2020, 15 % by 2025.
+    public static let waterLossCeilings = [CoverageTarget(year: 2015, pct: 25), CoverageTarget(year: 2020, pct: 18),
+                                           CoverageTarget(year: 2025, pct: 15)]
+    /// Indicators whose target is a ceiling.
+    public static let ceilings: Set<String> = ["water_loss_pct"]
+
+    /// A DMA's latest complete day: its inflow and its loss (nil: no figure, a meter fault).
+    public struct WaterDay: Sendable, Equatable {
+        public var dma: String
+        public var district: String
+        public var inflowM3: Double
+        public var nrwPct: Double?
+        public init(dma: String, district: String, inflowM3: Double, nrwPct: Double?) {
+            self.dma = dma
+            self.district = district
+            self.inflowM3 = inflowM3
+            self.nrwPct = nrwPct
+        }
+    }
+
+    /// The target in force in `year`: the first one due that year or later, else the last.
+    static func target(_ ts: [CoverageTarget]?, year: Int) -> CoverageTarget? {
+        ts.flatMap { ts in ts.sorted { $0.year < $1.year }.first { $0.year >= year } ?? ts.max { $0.year < $1.year } }
+    }
 
     public static func compute(_ catalogue: Catalogue, lastSeen: [String: EpochMillis], now: EpochMillis, year: Int,
-                               targets: [String: [CoverageTarget]] = defaultTargets) -> [CoverageIndicator] {
+                               targets: [String: [CoverageTarget]] = defaultTargets, water: [WaterDay] = []) -> [CoverageIndicator] {
         func healthy(_ s: SensorEntry) -> Bool {
             guard let t = lastSeen[s.id] else { return false }
             return now - t <= 3 * s.intervalMillis
@@ -48,7 +78,7 @@ public enum CoverageCalculator {
         var out: [CoverageIndicator] = []
         func emit(_ name: String, _ parts: [(district: String, num: Double, den: Double)]) {
             guard !parts.isEmpty else { return }
-            let target = targets[name].flatMap { ts in ts.sorted { $0.year < $1.year }.first { $0.year >= year } ?? ts.max { $0.year < $1.year } }
+            let target = Self.target(targets[name], year: year)
             var byDistrict: [String: (Double, Double)] = [:]
             for p in parts { byDistrict[p.district, default: (0, 0)].0 += p.num; byDistrict[p.district, default: (0, 0)].1 += p.den }
             let total = parts.reduce((0.0, 0.0)) { ($0.0 + $1.num, $0.1 + $1.den) }
@@ -58,7 +88,8 @@ public enum CoverageCalculator {
                 // to 0.01 %.
                 out.append(CoverageIndicator(indicator: name, scope: scope, valuePct: Self.hundredths(nd.0 / nd.1 * 100),
                                              targetPct: target?.pct, targetYear: target?.year,
-                                             numerator: Self.hundredths(nd.0), denominator: Self.hundredths(nd.1)))
+                                             numerator: Self.hundredths(nd.0), denominator: Self.hundredths(nd.1),
+                                             targetIsMaximum: Self.ceilings.contains(name)))
             }
         }
         let healthyForestZones = Set(catalogue.sensors.filter { $0.kind == .forest && healthy($0) }.compactMap(\.zone))
@@ -80,6 +111,10 @@ public enum CoverageCalculator {
             junctions[j] = (s.district, (junctions[j]?.ok ?? false) || healthy(s))
         }
         emit("junctions_monitored_pct", junctions.values.map { ($0.district, $0.ok ? 1 : 0, 1) })
+        let figures = water.compactMap { w in w.nrwPct.map { (w.district, $0, w.inflowM3) } }
+        emit("water_loss_pct", figures.map { ($0.0, $0.1 / 100 * $0.2, $0.2) })
+        let ceiling = Self.target(targets["water_loss_pct"] ?? waterLossCeilings, year: year)?.pct ?? 15
+        emit("dma_at_target_pct", figures.map { ($0.0, $0.1 <= ceiling ? 1 : 0, 1) })
         return out
     }
 

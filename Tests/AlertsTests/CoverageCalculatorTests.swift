@@ -51,4 +51,25 @@ import Telemetry
         #expect(c.numerator == 0.3 && c.denominator == 100)
         #expect("\(c.numerator) \(c.denominator) \(c.valuePct)" == "0.3 100.0 0.3")
     }
+
+    /// Water loss over each DMA's latest complete day, weighted by volume, against Decision
+    /// 2147's ceiling: district a loses 100 of 1,000 m3 and 100 of 500 (13.33 %), one of its
+    /// two DMAs at or under 15 %; district b's only DMA has no figure (an inflow-meter fault).
+    @Test func waterLossAgainstTheCeiling() {
+        let water = [CoverageCalculator.WaterDay(dma: "d1", district: "a", inflowM3: 1000, nrwPct: 10),
+                     CoverageCalculator.WaterDay(dma: "d2", district: "a", inflowM3: 500, nrwPct: 20),
+                     CoverageCalculator.WaterDay(dma: "d3", district: "b", inflowM3: 400, nrwPct: nil)]
+        let out = CoverageCalculator.compute(Catalogue(), lastSeen: [:], now: 0, year: 2026, water: water)
+        let loss = out.filter { $0.indicator == "water_loss_pct" }
+        #expect(loss.map(\.scope) == ["province", "a"])
+        #expect(loss.first?.valuePct == 13.33 && loss.first?.numerator == 200 && loss.first?.denominator == 1500)
+        #expect(loss.first?.targetPct == 15 && loss.first?.targetYear == 2025 && loss.first?.targetIsMaximum == true)
+        let atTarget = out.filter { $0.indicator == "dma_at_target_pct" }
+        #expect(atTarget.first?.valuePct == 50 && atTarget.first?.targetIsMaximum == false)
+        // In 2019 the ceiling was 18 % (due 2020): d1 only still.
+        let earlier = CoverageCalculator.compute(Catalogue(), lastSeen: [:], now: 0, year: 2019, water: water)
+        #expect(earlier.first { $0.indicator == "water_loss_pct" }?.targetPct == 18)
+        #expect(earlier.first { $0.indicator == "dma_at_target_pct" }?.valuePct == 50)
+        #expect(CoverageCalculator.compute(Catalogue(), lastSeen: [:], now: 0, year: 2026).allSatisfy { !$0.indicator.contains("water") })
+    }
 }

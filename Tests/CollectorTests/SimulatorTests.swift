@@ -128,6 +128,11 @@ import Telemetry
         // No other DMA is touched; the inflow meter is fine.
         #expect(try await points("dma.lc-dma02/inflow_meter_fault").allSatisfy { $0 == 0 })
         #expect(try await httpGet(c.baseURL + "/api/v1/raw?series=dma.lc-dma03/nrw_pct&from=0").status == 404)
+        // The water-loss indicators, from the DMAs' latest complete days in storage.
+        let (_, body) = try await httpGet(c.baseURL + "/api/v1/coverage?indicator=water_loss_pct&scope=lai-chau-city")
+        let coverage = (try JSONSerialization.jsonObject(with: body) as? [[String: Any]]) ?? []
+        #expect(coverage.count == 1 && coverage.first?["target_pct"] as? Double == 15 && coverage.first?["target_is_max"] as? Bool == true)
+        #expect((coverage.first?["value_pct"] as? Double ?? 0) > 15, "\(coverage)")   // the leaking DMA is the only one with days
         _ = try await c.terminate()
     }
 

@@ -48,6 +48,9 @@ public final class DerivedSeries {
     private var air: [String: AirQualityTracker] = [:]
     private var energy: [String: EnergyLossTracker] = [:]
     private var water: [String: WaterBalanceTracker] = [:]
+    private var waterLatest: [String: EpochMillis] = [:]
+    /// Each DMA's latest complete day, for the water-loss indicators.
+    public private(set) var waterDays: [String: CoverageCalculator.WaterDay] = [:]
     private var lastGasp: [String: EpochMillis] = [:]
     /// Wall-clock arrival of each meter's newest reading: a gateway replaying a backlog is
     /// not an outage, whatever the readings' own times.
@@ -446,7 +449,12 @@ public final class DerivedSeries {
         }
         if let day = done.day {
             if let pct = day.nrwPct { put("nrw_pct", day.start, pct) }
+            put("inflow_m3", day.start, day.inflowM3)
             put("inflow_meter_fault", day.start, day.nrwPct == nil ? 1 : 0)
+            if day.start >= waterLatest[dma] ?? .min, let district = scopeEntries[scope]?.district {
+                waterLatest[dma] = day.start
+                waterDays[dma] = CoverageCalculator.WaterDay(dma: dma, district: district, inflowM3: day.inflowM3, nrwPct: day.nrwPct)
+            }
         }
         if let night = done.night {
             let at = night.day + 2 * 3_600_000

@@ -22,7 +22,7 @@ public struct DerivedVerifier {
         for prefix in ["zone.", "district.", "junction."] where name.sensor.hasPrefix(prefix) { return nil }
         switch name.metric {
         case "congestion", "travel_time_index", "level_rise_m_h", "aqi", "aqi_24h", "energy_loss_pct", "feeder_meter_fault",
-             "nrw_pct", "inflow_meter_fault", "min_night_flow_m3h", "night_flow_rise_pct", "night_flow_rising_nights":
+             "nrw_pct", "inflow_m3", "inflow_meter_fault", "min_night_flow_m3h", "night_flow_rise_pct", "night_flow_rising_nights":
             return .points
         case "water_alarm_level", "rain_24h_mm", "flood_risk_level", "fire_danger_p", "fire_danger_level":
             return .settled

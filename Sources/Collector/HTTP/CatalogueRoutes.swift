@@ -153,7 +153,8 @@ struct CatalogueRoutes: Sendable {
         let scope = q.string("scope")
         let now = clock.now()
         let all = CoverageCalculator.compute(live.current, lastSeen: try await reader.sensorsLastSeen(), now: now,
-                                             year: AlertStage.year(now, timeZone), targets: coverage.targets)
+                                             year: AlertStage.year(now, timeZone), targets: coverage.targets,
+                                             water: try await waterDays(live.current))
         var j = JSONText()
         j.array { a in
             for c in all where (indicator == nil || c.indicator == indicator) && (scope == nil || c.scope == scope) {
@@ -165,10 +166,25 @@ struct CatalogueRoutes: Sendable {
                     $0.field("target_year") { if let y = c.targetYear { $0.int(Int64(y)) } else { $0.null() } }
                     $0.field("numerator") { $0.double(c.numerator) }
                     $0.field("denominator") { $0.double(c.denominator) }
+                    $0.field("target_is_max") { $0.bool(c.targetIsMaximum) }
                 }
             }
         }
         return j.response()
+    }
+
+    /// Each catalogued DMA's latest complete day, from its stored `dma.<id>` series: its
+    /// inflow, and its loss when that day has one (none: an inflow-meter fault).
+    func waterDays(_ catalogue: Catalogue) async throws -> [CoverageCalculator.WaterDay] {
+        var out: [CoverageCalculator.WaterDay] = []
+        for s in catalogue.sensors where s.kind == .water && s.role == .inflow {
+            guard let dma = s.zone, let inflowName = try? SeriesName(sensor: "dma.\(dma)", metric: "inflow_m3"),
+                  let nrwName = try? SeriesName(sensor: "dma.\(dma)", metric: "nrw_pct"),
+                  let inflow = try await reader.latest(inflowName) else { continue }
+            let nrw = try await reader.latest(nrwName)
+            out.append(.init(dma: dma, district: s.district, inflowM3: inflow.value, nrwPct: nrw?.time == inflow.time ? nrw?.value : nil))
+        }
+        return out
     }
 
     /// The yearly report: one indicator's daily values (mean, min and max of the day's stored
@@ -176,7 +192,8 @@ struct CatalogueRoutes: Sendable {
     /// local calendar year, with the year's target and how many days met it.
     func coverageDaily(_ request: Request) async throws -> Response {
         let q = QueryParameters(request, now: clock.now())
-        let indicators = ["forest_monitored_pct", "meters_reporting_pct", "env_communes_pct", "junctions_monitored_pct"]
+        let indicators = ["forest_monitored_pct", "meters_reporting_pct", "env_communes_pct", "junctions_monitored_pct",
+                          "water_loss_pct", "dma_at_target_pct"]
         guard let indicator = q.string("indicator") else { throw APIError.badParameter("indicator", "is required: one of \(indicators.joined(separator: ", "))") }
         guard indicators.contains(indicator) else { throw APIError.badParameter("indicator", "must be one of \(indicators.joined(separator: ", "))") }
         let now = clock.now()

@@ -144,7 +144,8 @@ final class AlertStage {
         lastCoverage = now
         derived.tick(now: now, lastSeen: engine.lastSeen, history: history)
         let indicators = CoverageCalculator.compute(catalogue, lastSeen: engine.lastSeen, now: now,
-                                                    year: Self.year(now, timeZone), targets: coverage.targets)
+                                                    year: Self.year(now, timeZone), targets: coverage.targets,
+                                                    water: Array(derived.waterDays.values))
         var out = derived.take()
         for i in indicators {
             gauge(i.indicator, i.scope, i.valuePct)

@@ -239,6 +239,16 @@ public struct TelemetryReader: Sendable {
         }
     }
 
+    /// The newest reading of `name` (stored or pending); nil for a series with none.
+    public func latest(_ name: SeriesName) async throws -> Sample? {
+        guard let id = try await seriesID(name) else { return nil }
+        let pendingLast = pending?.samples(of: id, from: .min, to: .max).last
+        let stored = try await pool.read { db in try BlockStore.newest(1, series: id, db).first }
+        guard let pendingLast else { return stored }
+        guard let stored else { return pendingLast }
+        return pendingLast.time >= stored.time ? pendingLast : stored
+    }
+
     /// The newest pending reading of each series (for several `seriesPage` calls in a row).
     public func pendingNewest() -> [SeriesID: Sample] { pending?.newest() ?? [:] }
 
