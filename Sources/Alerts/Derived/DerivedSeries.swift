@@ -21,7 +21,7 @@ import Telemetry
 public final class DerivedSeries {
     private let catalogue: Catalogue
     private let config: DerivedConfig
-    private let timeZone: TimeZoneID
+    let timeZone: TimeZoneID
     private let logger: Logger
 
     private var fire: [String: FireDangerTracker] = [:]
@@ -47,10 +47,10 @@ public final class DerivedSeries {
     private var scopeNames: [String: [String]] = [:]
     private var air: [String: AirQualityTracker] = [:]
     private var energy: [String: EnergyLossTracker] = [:]
-    private var water: [String: WaterBalanceTracker] = [:]
-    private var waterLatest: [String: EpochMillis] = [:]
+    var water: [String: WaterBalanceTracker] = [:]
+    var waterLatest: [String: EpochMillis] = [:]
     /// Each DMA's latest complete day, for the water-loss indicators.
-    public private(set) var waterDays: [String: CoverageCalculator.WaterDay] = [:]
+    public internal(set) var waterDays: [String: CoverageCalculator.WaterDay] = [:]
     private var lastGasp: [String: EpochMillis] = [:]
     /// Wall-clock arrival of each meter's newest reading: a gateway replaying a backlog is
     /// not an outage, whatever the readings' own times.
@@ -63,14 +63,14 @@ public final class DerivedSeries {
     /// transformer id -> its meters; junction id -> its traffic sensors.
     private let transformers: [String: (feeder: EnergyLossTracker.Meter, customers: [EnergyLossTracker.Meter])]
     /// DMA id -> its inflow and customer meters.
-    private let dmas: [String: (inflow: WaterBalanceTracker.Meter, customers: [WaterBalanceTracker.Meter])]
+    let dmas: [String: (inflow: WaterBalanceTracker.Meter, customers: [WaterBalanceTracker.Meter])]
     private let junctions: [String: [String]]
-    private let scopeEntries: [String: SensorEntry]
+    let scopeEntries: [String: SensorEntry]
 
     /// Zone and district scopes -> their forest station ids.
     private let forestScopeMembers: [String: [String]]
 
-    private var pending: [Reading] = []
+    var pending: [Reading] = []
     /// Each derived series' last stored reading.
     private var lastStored: [SeriesName: Sample] = [:]
     /// Levels and indices (`derive(..., level: true)`) are stored when they change, and at
@@ -401,69 +401,6 @@ public final class DerivedSeries {
         pending.append(Reading(series: fault, time: done.hour, value: done.lossPct == nil ? 1 : 0))
     }
 
-    // MARK: Water
-
-    private func waterBalance(_ entry: SensorEntry, _ s: Sample, history: any SampleHistory) {
-        guard let dma = entry.zone, let m = dmas[dma] else { return }
-        var tracker: WaterBalanceTracker
-        if let t = water.removeValue(forKey: dma) {
-            tracker = t
-        } else {
-            // After a start: the nights stored before (the baseline and the chain of rising
-            // nights carry on), then the days still open, replayed from their readings.
-            tracker = WaterBalanceTracker(inflow: m.inflow, customers: m.customers, timeZone: timeZone)
-            let from = tracker.dayStart(s.time) - tracker.keepDays * 86_400_000
-            tracker.seed(nights: storedNights(dma, before: from + tracker.keepDays * 86_400_000, history: history))
-            for meter in [m.inflow] + m.customers {
-                guard let n = try? SeriesName(sensor: meter.id, metric: "volume_m3") else { continue }
-                tracker = seeded(tracker, n, from: from, to: .max, history: history) {
-                    self.waterDone(dma, $0.record(meter: meter.id, time: $1.time, volumeM3: $1.value))
-                }
-            }
-        }
-        waterDone(dma, tracker.record(meter: entry.id, time: s.time, volumeM3: s.value))
-        water[dma] = tracker
-    }
-
-    /// The nights of `dma` stored before `before` (the last `keptNights`), as the tracker knew them.
-    private func storedNights(_ dma: String, before: EpochMillis, history: any SampleHistory) -> [WaterBalanceTracker.Night] {
-        guard let flow = try? SeriesName(sensor: "dma.\(dma)", metric: "min_night_flow_m3h"),
-              let rising = try? SeriesName(sensor: "dma.\(dma)", metric: "night_flow_rising_nights") else { return [] }
-        let from = before - EpochMillis(WaterBalanceTracker.keptNights + 1) * 86_400_000
-        let flows = seeded([Sample](), flow, from: from, to: before, history: history) { $0.append($1) }
-        let counts = Dictionary(seeded([Sample](), rising, from: from, to: before, history: history) { $0.append($1) }
-            .map { ($0.time, $0.value) }, uniquingKeysWith: { a, _ in a })
-        return flows.map { f in
-            WaterBalanceTracker.Night(day: f.time - 2 * 3_600_000, minFlowM3h: f.value, baselineM3h: nil, risePct: nil,
-                                      risingNights: Int(counts[f.time] ?? 0))
-        }
-    }
-
-    /// A complete day (stored at its local start) and a complete night (at 02:00 local). Each
-    /// is reported once; a repeat after a restart lands on the same time and is deduplicated.
-    private func waterDone(_ dma: String, _ done: (day: WaterBalanceTracker.Day?, night: WaterBalanceTracker.Night?)) {
-        let scope = "dma.\(dma)"
-        func put(_ metric: String, _ time: EpochMillis, _ value: Double) {
-            guard let name = try? SeriesName(sensor: scope, metric: metric) else { return }
-            pending.append(Reading(series: name, time: time, value: (value * 100).rounded() / 100))
-        }
-        if let day = done.day {
-            if let pct = day.nrwPct { put("nrw_pct", day.start, pct) }
-            put("inflow_m3", day.start, day.inflowM3)
-            put("inflow_meter_fault", day.start, day.nrwPct == nil ? 1 : 0)
-            if day.start >= waterLatest[dma] ?? .min, let district = scopeEntries[scope]?.district {
-                waterLatest[dma] = day.start
-                waterDays[dma] = CoverageCalculator.WaterDay(dma: dma, district: district, inflowM3: day.inflowM3, nrwPct: day.nrwPct)
-            }
-        }
-        if let night = done.night {
-            let at = night.day + 2 * 3_600_000
-            put("min_night_flow_m3h", at, night.minFlowM3h)
-            if let rise = night.risePct { put("night_flow_rise_pct", at, rise) }
-            put("night_flow_rising_nights", at, Double(night.risingNights))
-        }
-    }
-
     // MARK: Traffic
 
     private func congestion(_ entry: SensorEntry, _ s: Sample) {
@@ -553,7 +490,7 @@ public final class DerivedSeries {
 
     /// A tracker fed the stored samples of `name` in [from, to), except those it is being
     /// or will be handed (`SampleHistory.history`).
-    private func seeded<T>(_ initial: T, _ name: SeriesName, from: EpochMillis, to: EpochMillis, history: any SampleHistory,
+    func seeded<T>(_ initial: T, _ name: SeriesName, from: EpochMillis, to: EpochMillis, history: any SampleHistory,
                            _ feed: (inout T, Sample) -> Void) -> T {
         var t = initial
         do {
