@@ -106,8 +106,19 @@ public final class AlertEngine {
         let exact = bySeries.isEmpty ? [] : bySeries[series] ?? []
         guard !specific.isEmpty || !exact.isEmpty || !anyMetric.isEmpty else { return [] }
         let entry = known ?? catalogue.sensor(series.sensor)
-        let candidates = (exact + specific + anyMetric).filter { compiled[$0].rule.match.matches(series, entry) }
-        return evaluate(candidates, series: series, sample: sample, now: now, entry: entry, recent: recent)
+        // Three plain loops, not one concatenated list: no allocation per reading.
+        var events: [AlertEvent] = []
+        var recentSamples: [Sample]?
+        for i in exact where compiled[i].rule.match.matches(series, entry) {
+            evaluate(i, series, sample, now, entry, recent, &recentSamples, &events)
+        }
+        for i in specific where compiled[i].rule.match.matches(series, entry) {
+            evaluate(i, series, sample, now, entry, recent, &recentSamples, &events)
+        }
+        for i in anyMetric where compiled[i].rule.match.matches(series, entry) {
+            evaluate(i, series, sample, now, entry, recent, &recentSamples, &events)
+        }
+        return events
     }
 
     /// A committed reading of series `id` (the hot path): its rules are worked out once per
@@ -139,9 +150,10 @@ public final class AlertEngine {
                 planOfID[i] = Int32(plans.count)
             }
         }
-        let plan = plans[Int(planOfID[i]) - 1]
-        guard !plan.isEmpty else { return [] }
-        return evaluate(plan, series: series, sample: sample, now: now, entry: entry, recent: recent)
+        var events: [AlertEvent] = []
+        var recentSamples: [Sample]?
+        for r in plans[Int(planOfID[i]) - 1] { evaluate(r, series, sample, now, entry, recent, &recentSamples, &events) }
+        return events
     }
 
     /// Folds the last-seen times kept by id into `seen`.
@@ -155,25 +167,21 @@ public final class AlertEngine {
         seenChanged.removeAll(keepingCapacity: true)
     }
 
-    /// Steps the alerts of `rules` (each already known to match `series`) with one reading.
-    private func evaluate(_ rules: [Int], series: SeriesName, sample: Sample, now: EpochMillis, entry: SensorEntry?,
-                          recent: () -> [Sample]) -> [AlertEvent] {
-        var events: [AlertEvent] = []
-        var recentSamples: [Sample]?
-        for i in rules {
-            let rule = compiled[i].rule
-            func window() -> [Sample] {
-                if recentSamples == nil { recentSamples = recent() }
-                return recentSamples!
-            }
-            let holds = rule.when.holds(sample, recent: rule.when.needsHistory ? window() : [])
-            if !holds && liveCount[i] == 0 { continue }   // quiet, nothing live: no state to look up
-            let clears = rule.clear.map { $0.holds(sample, recent: $0.needsHistory ? window() : []) } ?? !holds
-            let subject = rule.match.metric == nil ? "\(series.sensor):\(series.metric)" : series.sensor
-            step(Key(rule: i, subject: subject), holds: holds, clears: clears, now: now, value: sample.value,
-                 valueTime: sample.time, entry: entry, series: series, into: &events)
+    /// Steps the alert of rule `i` (known to match `series`) with one reading; the series'
+    /// recent samples are asked for once, by the first rule that needs them.
+    private func evaluate(_ i: Int, _ series: SeriesName, _ sample: Sample, _ now: EpochMillis, _ entry: SensorEntry?,
+                          _ recent: () -> [Sample], _ recentSamples: inout [Sample]?, _ events: inout [AlertEvent]) {
+        let rule = compiled[i].rule
+        func window() -> [Sample] {
+            if recentSamples == nil { recentSamples = recent() }
+            return recentSamples!
         }
-        return events
+        let holds = rule.when.holds(sample, recent: rule.when.needsHistory ? window() : [])
+        if !holds && liveCount[i] == 0 { return }   // quiet, nothing live: no state to look up
+        let clears = rule.clear.map { $0.holds(sample, recent: $0.needsHistory ? window() : []) } ?? !holds
+        let subject = rule.match.metric == nil ? "\(series.sensor):\(series.metric)" : series.sensor
+        step(Key(rule: i, subject: subject), holds: holds, clears: clears, now: now, value: sample.value,
+             valueTime: sample.time, entry: entry, series: series, into: &events)
     }
 
     /// Time passes: pending alerts whose `for` has elapsed fire; silences are checked.
