@@ -57,8 +57,9 @@ NOW=$(date +%s)
 START=$((NOW - 21600))
 SIM=("$BIN" simulate --config "$DIR/collector.yaml" --seed 42)
 echo "simulating the province (sensors/: ~2,170 sensors) ..."
-# Three scenarios first: a dry hot spell in Muong Te, a storm in Sin Ho, a transformer losing
-# 15 % in Lai Chau city; then six hours of the rest of the province in 30 s.
+# Scenarios first: a dry hot spell in Muong Te, a storm in Sin Ho, a transformer losing 15 %
+# and water DMAs leaking and bursting in Lai Chau city; then six hours of the rest of the
+# province in 30 s.
 published=0
 sim() { # runs the simulator, shows its expectations and summary, counts its messages
   local out; out=$("${SIM[@]}" "$@" 2>/dev/null)
@@ -68,8 +69,12 @@ sim() { # runs the simulator, shows its expectations and summary, counts its mes
 sim --scenario fire-weather --sensors kind=forest,district=muong-te --speed 14400 --duration 30s
 sim --scenario storm --sensors kind=hydro,district=sin-ho --speed 14400 --duration 30s --client-id sim-storm   # 120 h: the scenario needs 5 days
 sim --scenario energy-theft --sensors zone=lc-tr002 --speed 3600 --duration 10s --client-id sim-theft
+# Water in Lai Chau city: 18 days of a growing leak in one DMA, two days of the others with a
+# main bursting in one for the last 6 hours (complete days give the water-loss indicators).
+sim --scenario slow-leak --sensors zone=lc-dma02 --speed 172800 --duration 9s --client-id sim-leak
+sim --scenario pipe-burst --sensors kind=water --exclude zone=lc-dma02 --speed 43200 --duration 4s --client-id sim-burst
 sim --speed 720 --duration 30s --from "$START" --client-id sim-province \
-  --exclude kind=forest,district=muong-te --exclude kind=hydro,district=sin-ho --exclude zone=lc-tr002
+  --exclude kind=forest,district=muong-te --exclude kind=hydro,district=sin-ho --exclude zone=lc-tr002 --exclude kind=water
 echo 'not json at all' | mosquitto_pub -h 127.0.0.1 -p "$MQTT_PORT" -q 1 -t telemetry/broken -l
 published=$((published + 1))
 # The broker acknowledged everything; wait until the collector has taken every message too.
