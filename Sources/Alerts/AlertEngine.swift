@@ -241,12 +241,12 @@ public final class AlertEngine {
         if holds || action != .none {
             l.alert.value = value
             l.alert.valueTime = valueTime
-            let place = Place(district: l.alert.district, zone: l.alert.zone)
             let en = Self.render(rule.summary, rule, value: value, entry: entry, series: series, subject: key.subject,
-                                 place: place, catalogue: catalogue)
+                                 district: l.alert.district, zone: l.alert.zone, catalogue: catalogue)
             let vi = rule.summaryVi.isEmpty ? nil
                 : Self.render(rule.summaryVi, rule, value: value, entry: entry, series: series, subject: key.subject,
-                              place: place, catalogue: catalogue, decimalComma: true)
+                              district: l.alert.district, zone: l.alert.zone, catalogue: catalogue,
+                              decimalComma: true)
             l.alert.summaryEn = en
             l.alert.summaryVi = vi
             l.alert.summary = language == .vi ? vi ?? en : en
@@ -291,14 +291,11 @@ public final class AlertEngine {
         events.append(event)
     }
 
-    /// Where an alert's subject is (`AlertPlace`), for the display-name placeholders.
-    struct Place {
-        var district: String?
-        var zone: String?
-    }
-
+    /// A summary from its template; `district` and `zone` are where the subject is
+    /// (`AlertPlace`), for the display-name placeholders.
     static func render(_ template: String, _ rule: Rule, value: Double?, entry: SensorEntry?, series: SeriesName?, subject: String,
-                       place: Place = Place(), catalogue: Catalogue = Catalogue(), decimalComma: Bool = false) -> String {
+                       district: String? = nil, zone: String? = nil, catalogue: Catalogue = Catalogue(),
+                       decimalComma: Bool = false) -> String {
         guard !template.isEmpty else { return "\(rule.name) on \(subject)" }
         // One pass over the template (this runs for every reading that holds a rule).
         var out = ""
@@ -320,11 +317,11 @@ public final class AlertEngine {
                 // A station's name; a zone or district scope's is its unit's.
                 let sensor = series?.sensor ?? entry?.id ?? subject
                 if let name = entry?.name { out += name }
-                else if sensor.hasPrefix("zone."), let z = place.zone { out += catalogue.zone(z)?.name ?? z }
-                else if sensor.hasPrefix("district."), let d = place.district { out += catalogue.districtNames[d] ?? d }
+                else if sensor.hasPrefix("zone."), let z = zone { out += catalogue.zone(z)?.name ?? z }
+                else if sensor.hasPrefix("district."), let d = district { out += catalogue.districtNames[d] ?? d }
                 else { out += sensor }
-            case "zone_name": out += place.zone.map { catalogue.zone($0)?.name ?? $0 } ?? "-"
-            case "district_name": out += place.district.map { catalogue.districtNames[$0] ?? $0 } ?? "-"
+            case "zone_name": out += zone.map { catalogue.zone($0)?.name ?? $0 } ?? "-"
+            case "district_name": out += district.map { catalogue.districtNames[$0] ?? $0 } ?? "-"
             case "rule": out += rule.name
             default: out += rest[open...close]
             }

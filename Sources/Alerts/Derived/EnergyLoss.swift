@@ -10,16 +10,7 @@ import Telemetry
 /// missing customer reading would look like a loss; the outage rule covers silent meters.
 /// Readings may arrive in any order; duplicates never reach here (storage dedupes them).
 public struct EnergyLossTracker: Sendable {
-    public struct Meter: Sendable, Equatable {
-        public var id: String
-        public var intervalMillis: Int64
-        public init(id: String, intervalMillis: Int64) {
-            self.id = id
-            self.intervalMillis = intervalMillis
-        }
-        /// Readings expected per hour.
-        var perHour: Int { max(1, Int(3_600_000 / max(intervalMillis, 1))) }
-    }
+    public typealias Meter = IntervalMeter
 
     struct Hour: Sendable {
         var kwh: [Double]
@@ -68,8 +59,8 @@ public struct EnergyLossTracker: Sendable {
     }
 
     private func isComplete(_ h: Hour) -> Bool {
-        if h.count[0] < feeder.perHour { return false }
-        for (k, c) in customers.enumerated() where h.count[k + 1] < c.perHour { return false }
+        if h.count[0] < feeder.expected(in: 3_600_000) { return false }
+        for (k, c) in customers.enumerated() where h.count[k + 1] < c.expected(in: 3_600_000) { return false }
         return true
     }
 

@@ -20,16 +20,7 @@ import Telemetry
 /// Readings may arrive in any order; duplicates never reach here (storage dedupes them).
 /// A night completed late (a backlog) is judged against the nights reported before it.
 public struct WaterBalanceTracker: Sendable {
-    public struct Meter: Sendable, Equatable {
-        public var id: String
-        public var intervalMillis: Int64
-        public init(id: String, intervalMillis: Int64) {
-            self.id = id
-            self.intervalMillis = intervalMillis
-        }
-        /// Readings expected in `span` milliseconds.
-        func expected(in span: Int64) -> Int { max(1, Int(span / max(intervalMillis, 1))) }
-    }
+    public typealias Meter = IntervalMeter
 
     /// A complete day: its local start, the volumes, and the loss (nil: an inflow-meter fault).
     public struct Day: Sendable, Equatable {
