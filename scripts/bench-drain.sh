@@ -22,7 +22,7 @@ rm -rf "$DIR" && mkdir -p "$DIR/sensors"
 reserve_port PORT; reserve_port HTTP
 start_bench_broker "$DIR" "$PORT"
 now_ms() { date +%s%3N; }
-cp sensors/*.yaml "$DIR/sensors/"
+cp sensors/lai-chau/*.yaml "$DIR/sensors/"
 cat > "$DIR/q1.yaml" <<CONF
 mqtt: {url: "mqtt://127.0.0.1:$PORT", client_id: bench-collector, clean_session: false, qos: 1,
        subscriptions: [{topic: "bench/#"}]}

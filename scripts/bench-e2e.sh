@@ -36,7 +36,7 @@ start_bench_broker "$DIR" "$PORT"
 now_ms() { date +%s%3N; }
 
 # The shipped province, plus the rule the latency probe trips.
-cp sensors/*.yaml "$DIR/sensors/"
+cp sensors/lai-chau/*.yaml "$DIR/sensors/"
 cat >> "$DIR/sensors/rules.yaml" <<YAML
 
   - name: probe-hot                   # scripts/bench-latency.py
@@ -70,7 +70,7 @@ POLL=0.5
 # Stored readings of the metrics the sensors send (derived series, such as fire danger, are
 # stored too and are not counted).
 METRICS=$(python3 -c "
-import re; s = open('sensors/catalogue.yaml').read()
+import re; s = open('sensors/lai-chau/catalogue.yaml').read()
 print(','.join(sorted({\"'%s'\" % m for block in re.findall(r'metrics: \\{(.*)\\}', s) for m in re.findall(r'(\\w+): \\{', block)})))")
 stored() { sqlite3 "$DIR/collector.sqlite" "SELECT coalesce(sum(b.count), 0) FROM sample_blocks b JOIN series ON series.id = b.series_id WHERE series.metric IN ($METRICS) AND series.sensor NOT LIKE '%.%'"; }
 fresh_db() { rm -f "$DIR"/collector.sqlite* "$DIR"/collector.rollups.sqlite*; }

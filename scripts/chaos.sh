@@ -43,7 +43,7 @@ cat > "$DIR/collector.yaml" <<CONF
 mqtt: {url: "mqtt://127.0.0.1:$MQTT_PORT", client_id: chaos-collector, clean_session: false, qos: 1}
 http: {listen: "127.0.0.1:0"}
 storage: {path: $DIR/collector.sqlite}
-sensors: sensors/
+sensors: sensors/lai-chau
 timezone: Asia/Ho_Chi_Minh
 log_level: warning
 CONF
@@ -172,7 +172,7 @@ PY
 cat > "$IMPORT_DIR/collector.yaml" <<CONF
 mqtt: {url: "mqtt://127.0.0.1:$MQTT_PORT", client_id: chaos-import}
 storage: {path: $IMPORT_DIR/collector.sqlite, accept_age: 3650d}
-sensors: sensors/
+sensors: sensors/lai-chau
 timezone: Asia/Ho_Chi_Minh
 log_level: warning
 CONF

@@ -3,8 +3,18 @@
 # config, plays a day of the shipped province and three scenarios with `collector simulate`,
 # then prints the HTTP address, example queries and the alerts raised; the province keeps
 # reporting in real time. Ctrl-C stops everything. DEMO_ONESHOT=1 stops after the queries.
+# PROVINCE=lam-dong plays Lam Dong's catalogue (sensors/lam-dong) instead of Lai Chau's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+PROVINCE=${PROVINCE:-lai-chau}
+# Per province: its Decision 18/2021 region, and where the scenarios play (former districts,
+# a transformer, the DMAs of the leak and of the burst).
+case "$PROVINCE" in
+  lai-chau) REGION=1; FIRE=muong-te; STORM=sin-ho; THEFT=lc-tr002; LEAK=lc-dma02; SAMPLE=ft-mt-0001 ;;
+  lam-dong) REGION=3; FIRE=lac-duong; STORM=dam-rong; THEFT=dl-tr002; LEAK=ld-dma02; SAMPLE=ft-lcd-0001 ;;
+  *) echo "PROVINCE must be lai-chau or lam-dong, not '$PROVINCE'"; exit 2 ;;
+esac
 
 BIN=.build/debug/collector
 DIR=data/demo
@@ -32,8 +42,9 @@ http:
   listen: 127.0.0.1:0
 storage:
   path: $DIR/collector.sqlite
+sensors: sensors/$PROVINCE
 timezone: Asia/Ho_Chi_Minh
-province: {region: 1}   # Lai Chau: Decision 18/2021 region 1 (flood-risk cases)
+province: {region: $REGION}   # Decision 18/2021's region (flood-risk cases): Lai Chau 1, Lam Dong 3
 language: vi            # alert summaries in Vietnamese (MQTT, webhooks, the API's summary)
 CONF
 
@@ -56,25 +67,26 @@ curl -sf "http://127.0.0.1:$HTTP_PORT/readyz" >/dev/null || { echo "collector di
 NOW=$(date +%s)
 START=$((NOW - 21600))
 SIM=("$BIN" simulate --config "$DIR/collector.yaml" --seed 42)
-echo "simulating the province (sensors/: ~2,170 sensors) ..."
-# Scenarios first: a dry hot spell in Muong Te, a storm in Sin Ho, a transformer losing 15 %
-# and water DMAs leaking and bursting in Lai Chau city; then six hours of the rest of the
-# province in 30 s.
+echo "simulating the province (sensors/$PROVINCE: $(grep -c '^  - {id: ' "sensors/$PROVINCE/catalogue.yaml") catalogue entries) ..."
+# Scenarios first: a dry hot spell in one former district's forests, a storm in another's, a
+# transformer losing 15 % and water DMAs leaking and bursting in the city; then six hours of
+# the rest of the province in 30 s.
 published=0
 sim() { # runs the simulator, shows its expectations and summary, counts its messages
   local out; out=$("${SIM[@]}" "$@" 2>/dev/null)
   grep -E '^(expect|simulate: (from|readings))' <<<"$out"
   published=$((published + $(sed -n 's/^simulate: readings=[0-9]* messages=\([0-9]*\).*/\1/p' <<<"$out")))
 }
-sim --scenario fire-weather --sensors kind=forest,district=muong-te --speed 14400 --duration 30s
-sim --scenario storm --sensors kind=hydro,district=sin-ho --speed 14400 --duration 30s --client-id sim-storm   # 120 h: the scenario needs 5 days
-sim --scenario energy-theft --sensors zone=lc-tr002 --speed 3600 --duration 10s --client-id sim-theft
-# Water in Lai Chau city: 18 days of a growing leak in one DMA, two days of the others with a
-# main bursting in one for the last 6 hours (complete days give the water-loss indicators).
-sim --scenario slow-leak --sensors zone=lc-dma02 --speed 172800 --duration 9s --client-id sim-leak
-sim --scenario pipe-burst --sensors kind=water --exclude zone=lc-dma02 --speed 43200 --duration 4s --client-id sim-burst
+sim --scenario fire-weather --target "$FIRE" --sensors kind=forest,district=$FIRE --speed 14400 --duration 30s
+sim --scenario storm --target "$STORM" --sensors kind=hydro,district=$STORM --speed 14400 --duration 30s --client-id sim-storm   # 120 h: the scenario needs 5 days
+sim --scenario energy-theft --target "$THEFT" --sensors zone=$THEFT --speed 3600 --duration 10s --client-id sim-theft
+# Water: 18 days of a growing leak in one DMA, two days of the others with a main bursting in
+# the first of them for the last 6 hours (complete days give the water-loss indicators).
+BURST=$(grep -o 'role: inflow, unit: [a-z0-9-]*, zone: [a-z0-9-]*' "sensors/$PROVINCE/catalogue.yaml" | sed 's/.*zone: //' | grep -v "^$LEAK\$" | head -1)
+sim --scenario slow-leak --target "$LEAK" --sensors zone=$LEAK --speed 172800 --duration 9s --client-id sim-leak
+sim --scenario pipe-burst --target "$BURST" --sensors kind=water --exclude zone=$LEAK --speed 43200 --duration 4s --client-id sim-burst
 sim --speed 720 --duration 30s --from "$START" --client-id sim-province \
-  --exclude kind=forest,district=muong-te --exclude kind=hydro,district=sin-ho --exclude zone=lc-tr002 --exclude kind=water
+  --exclude kind=forest,district=$FIRE --exclude kind=hydro,district=$STORM --exclude zone=$THEFT --exclude kind=water
 echo 'not json at all' | mosquitto_pub -h 127.0.0.1 -p "$MQTT_PORT" -q 1 -t telemetry/broken -l
 published=$((published + 1))
 # The broker acknowledged everything; wait until the collector has taken every message too.
@@ -96,11 +108,11 @@ done
 sleep 2
 if [ "${DEMO_ONESHOT:-0}" != 1 ]; then
   # Keep the province alive in real time while you look around.
-  "${SIM[@]}" --client-id sim-live --exclude zone=lc-tr002 >"$DIR/simulate.log" 2>&1 & pids+=($!)
+  "${SIM[@]}" --client-id sim-live --exclude zone=$THEFT >"$DIR/simulate.log" 2>&1 & pids+=($!)
 fi
 
 BASE="http://127.0.0.1:$HTTP_PORT"
-Q1="$BASE/api/v1/rollups?series=ft-mt-0001/fire_danger_level&step=1d&from=$((NOW - 7 * 86400))"
+Q1="$BASE/api/v1/rollups?series=$SAMPLE/fire_danger_level&step=1d&from=$((NOW - 7 * 86400))"
 Q2="$BASE/api/v1/rollups?metric=temp_c&kind=forest&group_by=district&agg=max&step=6h&from=$START&format=csv"
 cat <<TXT
 
@@ -114,8 +126,10 @@ Example queries:
   curl '$Q1'
   curl '$Q2'
   curl '$BASE/api/v1/coverage?scope=province'     # the plan's indicators against targets
+  curl '$BASE/api/v1/coverage?level=district'     # ... per former district (per commune: level=unit)
+  curl '$BASE/api/v1/places'                      # units (communes, wards) and their groupings
   curl '$BASE/api/v1/sensors'                     # online / stale / unregistered
-  curl '$BASE/api/v1/alerts?state=firing'         # live alerts (rules: sensors/rules.yaml)
+  curl '$BASE/api/v1/alerts?state=firing'         # live alerts (rules: sensors/$PROVINCE/rules.yaml)
   curl -N '$BASE/api/v1/alerts/stream'            # alert events as they happen
   $BIN query alerts --url $BASE --state firing                                  # the same, as a table
   $BIN query rollups --url $BASE --metric fire_danger_level --kind forest --group-by district --agg max --step 1d --last 7d

@@ -20,9 +20,10 @@ public struct Alert: Sendable, Equatable {
     public var acknowledgedBy: String?
     public var acknowledgedAt: EpochMillis?
     public var note: String?
-    /// Where the subject is (`AlertPlace`): its district and zone, when known. Alerts are
-    /// grouped by rule and district.
-    public var district: String?
+    /// Where the subject is (`AlertPlace`): its administrative unit and zone, when known.
+    /// Alerts are grouped by rule and unit, or by a level the catalogue declares. Alerts
+    /// stored before the 2025 reorganisation carry their former district here.
+    public var unit: String?
     public var zone: String?
 
     public init(id: Int64? = nil, rule: String, subject: String, severity: Severity, state: String, since: EpochMillis,

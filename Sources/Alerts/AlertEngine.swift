@@ -82,9 +82,9 @@ public final class AlertEngine {
         }
         for var a in restored {
             guard let i = rules.firstIndex(where: { $0.name == a.rule }) else { continue }
-            if a.district == nil && a.zone == nil {   // stored before alerts had a place
+            if a.unit == nil && a.zone == nil {   // stored before alerts had a place
                 let sensor = String(a.subject.split(separator: ":").first ?? Substring(a.subject))
-                (a.district, a.zone) = AlertPlace.of(sensor: sensor, entry: catalogue.sensor(sensor), catalogue: catalogue)
+                (a.unit, a.zone) = AlertPlace.of(sensor: sensor, entry: catalogue.sensor(sensor), catalogue: catalogue)
             }
             let state: AlertStateMachine.State = a.state == "firing" ? .firing(since: a.since) : .pending(since: a.since)
             setLive(Key(rule: i, subject: a.subject),
@@ -232,7 +232,7 @@ public final class AlertEngine {
         if existing == nil && !holds { return }
         var l = existing ?? {
             var a = Alert(rule: rule.name, subject: key.subject, severity: rule.severity(for: value), state: "inactive", since: now)
-            (a.district, a.zone) = AlertPlace.of(sensor: series?.sensor ?? entry?.id ?? key.subject, entry: entry, catalogue: catalogue)
+            (a.unit, a.zone) = AlertPlace.of(sensor: series?.sensor ?? entry?.id ?? key.subject, entry: entry, catalogue: catalogue)
             return Live(machine: AlertStateMachine(forMillis: rule.forMillis), alert: a, lastHolds: false)
         }()
         let action = l.machine.observe(holds: holds, clears: clears, at: now)
@@ -242,10 +242,10 @@ public final class AlertEngine {
             l.alert.value = value
             l.alert.valueTime = valueTime
             let en = Self.render(rule.summary, rule, value: value, entry: entry, series: series, subject: key.subject,
-                                 district: l.alert.district, zone: l.alert.zone, catalogue: catalogue)
+                                 unit: l.alert.unit, zone: l.alert.zone, catalogue: catalogue)
             let vi = rule.summaryVi.isEmpty ? nil
                 : Self.render(rule.summaryVi, rule, value: value, entry: entry, series: series, subject: key.subject,
-                              district: l.alert.district, zone: l.alert.zone, catalogue: catalogue,
+                              unit: l.alert.unit, zone: l.alert.zone, catalogue: catalogue,
                               decimalComma: true)
             l.alert.summaryEn = en
             l.alert.summaryVi = vi
@@ -291,10 +291,10 @@ public final class AlertEngine {
         events.append(event)
     }
 
-    /// A summary from its template; `district` and `zone` are where the subject is
+    /// A summary from its template; `unit` and `zone` are where the subject is
     /// (`AlertPlace`), for the display-name placeholders.
     static func render(_ template: String, _ rule: Rule, value: Double?, entry: SensorEntry?, series: SeriesName?, subject: String,
-                       district: String? = nil, zone: String? = nil, catalogue: Catalogue = Catalogue(),
+                       unit: String? = nil, zone: String? = nil, catalogue: Catalogue = Catalogue(),
                        decimalComma: Bool = false) -> String {
         guard !template.isEmpty else { return "\(rule.name) on \(subject)" }
         // One pass over the template (this runs for every reading that holds a rule).
@@ -312,18 +312,27 @@ public final class AlertEngine {
             case "sensor": out += series?.sensor ?? entry?.id ?? subject
             case "metric": out += series?.metric ?? ""
             case "zone": out += entry?.zone ?? "-"
-            case "district": out += entry?.district ?? "-"
+            case "unit": out += unit ?? "-"
             case "sensor_name":
-                // A station's name; a zone or district scope's is its unit's.
+                // A station's name; a zone or unit scope's is its zone's or unit's.
                 let sensor = series?.sensor ?? entry?.id ?? subject
                 if let name = entry?.name { out += name }
                 else if sensor.hasPrefix("zone."), let z = zone { out += catalogue.zone(z)?.name ?? z }
-                else if sensor.hasPrefix("district."), let d = district { out += catalogue.districtNames[d] ?? d }
+                else if sensor.hasPrefix("unit.") || sensor.hasPrefix("district."), let u = unit { out += catalogue.name(ofPlace: u) ?? u }
                 else { out += sensor }
             case "zone_name": out += zone.map { catalogue.zone($0)?.name ?? $0 } ?? "-"
-            case "district_name": out += district.map { catalogue.districtNames[$0] ?? $0 } ?? "-"
+            case "unit_name": out += unit.map { catalogue.name(ofPlace: $0) ?? $0 } ?? "-"
             case "rule": out += rule.name
-            default: out += rest[open...close]
+            default:
+                // `{<level>}` and `{<level>_name}`: the unit's group at a declared level
+                // (`{district}` in a catalogue without one: the unit).
+                let named = name.hasSuffix("_name")
+                if let level = catalogue.level(named: String(named ? name.dropLast(5) : name)) {
+                    let place = unit.flatMap { catalogue.place($0, at: level) }
+                    out += place.map { named ? catalogue.name(ofPlace: $0) ?? $0 : $0 } ?? "-"
+                } else {
+                    out += rest[open...close]
+                }
             }
             rest = rest[rest.index(after: close)...]
         }

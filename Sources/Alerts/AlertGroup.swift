@@ -24,9 +24,9 @@ public struct AlertGroup: Sendable, Equatable {
 
     /// Groups `alerts` by `labels`: the worst first (severity, then how many fire, then how
     /// many there are), then by their labels' values, so the order is stable.
-    public static func group(_ alerts: [Alert], by labels: [AlertGroupLabel]) -> [AlertGroup] {
+    public static func group(_ alerts: [Alert], by labels: [AlertGroupLabel], in catalogue: Catalogue) -> [AlertGroup] {
         var groups: [[String?]: [Alert]] = [:]
-        for a in alerts { groups[labels.map { $0.value(of: a) }, default: []].append(a) }
+        for a in alerts { groups[labels.map { $0.value(of: a, in: catalogue) }, default: []].append(a) }
         return groups.map { key, members in
             AlertGroup(labels: Array(zip(labels, key)).map { (label: $0.0, value: $0.1) },
                        alerts: members.sorted { ($0.severity, $0.since) > ($1.severity, $1.since) })
@@ -40,7 +40,7 @@ public struct AlertGroup: Sendable, Equatable {
 
     /// Whether `a` belongs to the group given by `selector`'s label values (a label left out
     /// is not looked at; a nil value matches alerts without that label).
-    public static func member(_ a: Alert, of selector: [(label: AlertGroupLabel, value: String?)]) -> Bool {
-        selector.allSatisfy { $0.label.value(of: a) == $0.value }
+    public static func member(_ a: Alert, of selector: [(label: AlertGroupLabel, value: String?)], in catalogue: Catalogue) -> Bool {
+        selector.allSatisfy { $0.label.value(of: a, in: catalogue) == $0.value }
     }
 }

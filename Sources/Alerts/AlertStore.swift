@@ -38,6 +38,11 @@ public struct AlertStore: Sendable {
             try db.execute(sql: "ALTER TABLE alerts ADD COLUMN summary_en TEXT")
             try db.execute(sql: "ALTER TABLE alerts ADD COLUMN summary_vi TEXT")
         }
+        // Since the 2025 reorganisation places are communes and wards; rows written before keep
+        // their former district in `unit`, which the catalogue's `district` level still answers.
+        m.registerMigration("alerts v3: the place is an administrative unit") { db in
+            try db.execute(sql: "ALTER TABLE alerts RENAME COLUMN district TO unit")
+        }
     }
 
     /// Stores what the engine decided; returns the events with their alert ids.
@@ -55,7 +60,7 @@ public struct AlertStore: Sendable {
                     // A severity change of a firing alert keeps its row and, unless the
                     // severity rose, its acknowledgement.
                     try db.cachedStatement(sql: """
-                        INSERT INTO alerts (rule, subject, severity, state, since, updated, value, value_t, summary, district, zone,
+                        INSERT INTO alerts (rule, subject, severity, state, since, updated, value, value_t, summary, unit, zone,
                                             summary_en, summary_vi)
                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?11, ?12, ?13, ?14)
                         ON CONFLICT (rule, subject) WHERE state IN ('pending', 'firing') DO UPDATE SET
@@ -63,12 +68,12 @@ public struct AlertStore: Sendable {
                           since = excluded.since, updated = excluded.updated,
                           value = excluded.value, value_t = excluded.value_t, summary = excluded.summary,
                           summary_en = excluded.summary_en, summary_vi = excluded.summary_vi,
-                          district = coalesce(district, excluded.district), zone = coalesce(zone, excluded.zone),
+                          unit = coalesce(unit, excluded.unit), zone = coalesce(zone, excluded.zone),
                           ack_by = CASE WHEN ?10 THEN NULL ELSE ack_by END,
                           ack_at = CASE WHEN ?10 THEN NULL ELSE ack_at END,
                           ack_note = CASE WHEN ?10 THEN NULL ELSE ack_note END
                         """).execute(arguments: [a.rule, a.subject, a.severity.rawValue, a.state, a.since, now, a.value, a.valueTime, a.summary,
-                                                 e.clearsAcknowledgement, a.district, a.zone, a.summaryEn, a.summaryVi])
+                                                 e.clearsAcknowledgement, a.unit, a.zone, a.summaryEn, a.summaryVi])
                 case .cancel:
                     // Its own id (not an older alert's of the same rule and subject), then gone.
                     e.alert.id = try Int64.fetchOne(db.cachedStatement(
@@ -87,13 +92,13 @@ public struct AlertStore: Sendable {
                 // The row as it is now: its id, and its acknowledgement (given over the API,
                 // kept or cleared above), so what is announced says what is stored.
                 let row = try db.cachedStatement(
-                    sql: "SELECT id, ack_by, ack_at, ack_note, district, zone FROM alerts WHERE rule = ? AND subject = ? ORDER BY id DESC LIMIT 1")
+                    sql: "SELECT id, ack_by, ack_at, ack_note, unit, zone FROM alerts WHERE rule = ? AND subject = ? ORDER BY id DESC LIMIT 1")
                 if let r = try Row.fetchOne(row, arguments: [a.rule, a.subject]) {
                     e.alert.id = r["id"]
                     e.alert.acknowledgedBy = r["ack_by"]
                     e.alert.acknowledgedAt = r["ack_at"]
                     e.alert.note = r["ack_note"]
-                    e.alert.district = e.alert.district ?? r["district"]
+                    e.alert.unit = e.alert.unit ?? r["unit"]
                     e.alert.zone = e.alert.zone ?? r["zone"]
                 }
                 out.append(e)
@@ -154,7 +159,7 @@ public struct AlertStore: Sendable {
         a.note = r["ack_note"]
         a.summaryEn = r["summary_en"]
         a.summaryVi = r["summary_vi"]
-        a.district = r["district"]
+        a.unit = r["unit"]
         a.zone = r["zone"]
         return a
     }

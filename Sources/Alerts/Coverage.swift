@@ -1,10 +1,10 @@
 import Telemetry
 
-/// One coverage indicator for one scope (a district or the province), as the README's
-/// `GET /api/v1/coverage` shows it.
+/// One coverage indicator for one scope (the province, a unit, or a group of a declared
+/// level), as the README's `GET /api/v1/coverage` shows it.
 public struct CoverageIndicator: Sendable, Equatable {
     public var indicator: String
-    /// `province` or a district id.
+    /// `province`, or a unit or group id (unique across the catalogue's places).
     public var scope: String
     public var valuePct: Double
     public var targetPct: Double?
@@ -53,12 +53,13 @@ public enum CoverageCalculator {
     /// A DMA's latest complete day: its inflow and its loss (nil: no figure, a meter fault).
     public struct WaterDay: Sendable, Equatable {
         public var dma: String
-        public var district: String
+        /// The unit of the DMA's inflow meter.
+        public var unit: String
         public var inflowM3: Double
         public var nrwPct: Double?
-        public init(dma: String, district: String, inflowM3: Double, nrwPct: Double?) {
+        public init(dma: String, unit: String, inflowM3: Double, nrwPct: Double?) {
             self.dma = dma
-            self.district = district
+            self.unit = unit
             self.inflowM3 = inflowM3
             self.nrwPct = nrwPct
         }
@@ -69,20 +70,27 @@ public enum CoverageCalculator {
         ts.flatMap { ts in ts.sorted { $0.year < $1.year }.first { $0.year >= year } ?? ts.max { $0.year < $1.year } }
     }
 
+    /// The indicators for the province and each place at `level` (`unit`, or a level the
+    /// catalogue declares: a unit counts towards its group there).
     public static func compute(_ catalogue: Catalogue, lastSeen: [String: EpochMillis], now: EpochMillis, year: Int,
-                               targets: [String: [CoverageTarget]] = defaultTargets, water: [WaterDay] = []) -> [CoverageIndicator] {
+                               targets: [String: [CoverageTarget]] = defaultTargets, water: [WaterDay] = [],
+                               level: String = Catalogue.unitLevel) -> [CoverageIndicator] {
         func healthy(_ s: SensorEntry) -> Bool {
             guard let t = lastSeen[s.id] else { return false }
             return now - t <= 3 * s.intervalMillis
         }
         var out: [CoverageIndicator] = []
-        func emit(_ name: String, _ parts: [(district: String, num: Double, den: Double)]) {
+        func emit(_ name: String, _ parts: [(unit: String, num: Double, den: Double)]) {
             guard !parts.isEmpty else { return }
             let target = Self.target(targets[name], year: year)
-            var byDistrict: [String: (Double, Double)] = [:]
-            for p in parts { byDistrict[p.district, default: (0, 0)].0 += p.num; byDistrict[p.district, default: (0, 0)].1 += p.den }
+            var byPlace: [String: (Double, Double)] = [:]
+            for p in parts {
+                guard let place = catalogue.place(p.unit, at: level) else { continue }   // a unit in no group of the level
+                byPlace[place, default: (0, 0)].0 += p.num
+                byPlace[place, default: (0, 0)].1 += p.den
+            }
             let total = parts.reduce((0.0, 0.0)) { ($0.0 + $1.num, $0.1 + $1.den) }
-            for (scope, nd) in [("province", total)] + byDistrict.sorted(by: { $0.key < $1.key }).map({ ($0.key, $0.value) }) where nd.1 > 0 {
+            for (scope, nd) in [("province", total)] + byPlace.sorted(by: { $0.key < $1.key }).map({ ($0.key, $0.value) }) where nd.1 > 0 {
                 // What people read, at the precision it is measured with: areas to 0.01 ha
                 // (sums of catalogue areas carry float noise, 172858.8999999999), percentages
                 // to 0.01 %.
@@ -94,24 +102,24 @@ public enum CoverageCalculator {
         }
         let healthyForestZones = Set(catalogue.sensors.filter { $0.kind == .forest && healthy($0) }.compactMap(\.zone))
         emit("forest_monitored_pct", catalogue.zones.filter { $0.kind == .forest }.map {
-            ($0.district, healthyForestZones.contains($0.id) ? $0.areaHa : 0, $0.areaHa)
+            ($0.unit, healthyForestZones.contains($0.id) ? $0.areaHa : 0, $0.areaHa)
         })
-        emit("meters_reporting_pct", catalogue.sensors.filter { $0.kind == .meter }.map { ($0.district, healthy($0) ? 1 : 0, 1) })
-        var communes: [String: (district: String, ok: Bool)] = [:]
-        for z in catalogue.zones { if let c = z.commune, communes[c] == nil { communes[c] = (z.district, false) } }
+        emit("meters_reporting_pct", catalogue.sensors.filter { $0.kind == .meter }.map { ($0.unit, healthy($0) ? 1 : 0, 1) })
+        var communes: [String: (unit: String, ok: Bool)] = [:]
+        for z in catalogue.zones { if let c = z.commune, communes[c] == nil { communes[c] = (z.unit, false) } }
         for s in catalogue.sensors where s.kind == .environment && healthy(s) {
             if let c = s.zone.flatMap({ catalogue.zone($0)?.commune }) { communes[c]?.ok = true }
         }
         if catalogue.sensors.contains(where: { $0.kind == .environment }) {
-            emit("env_communes_pct", communes.values.map { ($0.district, $0.ok ? 1 : 0, 1) })
+            emit("env_communes_pct", communes.values.map { ($0.unit, $0.ok ? 1 : 0, 1) })
         }
-        var junctions: [String: (district: String, ok: Bool)] = [:]
+        var junctions: [String: (unit: String, ok: Bool)] = [:]
         for s in catalogue.sensors where s.kind == .traffic {
             let j = s.zone ?? s.id
-            junctions[j] = (s.district, (junctions[j]?.ok ?? false) || healthy(s))
+            junctions[j] = (s.unit, (junctions[j]?.ok ?? false) || healthy(s))
         }
-        emit("junctions_monitored_pct", junctions.values.map { ($0.district, $0.ok ? 1 : 0, 1) })
-        let figures = water.compactMap { w in w.nrwPct.map { (w.district, $0, w.inflowM3) } }
+        emit("junctions_monitored_pct", junctions.values.map { ($0.unit, $0.ok ? 1 : 0, 1) })
+        let figures = water.compactMap { w in w.nrwPct.map { (w.unit, $0, w.inflowM3) } }
         emit("water_loss_pct", figures.map { ($0.0, $0.1 / 100 * $0.2, $0.2) })
         let ceiling = Self.target(targets["water_loss_pct"] ?? waterLossCeilings, year: year)?.pct ?? 15
         emit("dma_at_target_pct", figures.map { ($0.0, $0.1 <= ceiling ? 1 : 0, 1) })

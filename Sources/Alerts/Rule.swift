@@ -15,8 +15,9 @@ public struct Rule: Sendable, Equatable {
     public var clear: Condition?
     /// How long `when` must hold before the alert fires (pending meanwhile).
     public var forMillis: Int64
-    /// Text with `{value}`, `{sensor}`, `{metric}`, `{zone}`, `{district}`, `{rule}`, and the
-    /// display names `{sensor_name}`, `{zone_name}`, `{district_name}`; in English.
+    /// Text with `{value}`, `{sensor}`, `{metric}`, `{zone}`, `{unit}`, `{rule}`, and the
+    /// display names `{sensor_name}`, `{zone_name}`, `{unit_name}`; a level the catalogue
+    /// declares gives `{<level>}` and `{<level>_name}` (`{district_name}`); in English.
     public var summary: String
     /// The same in Vietnamese (`summary_vi`); empty: none.
     public var summaryVi: String
@@ -50,14 +51,16 @@ public struct RuleMatch: Sendable, Equatable {
     public var kind: SensorKind?
     public var metric: String?
     public var sensor: String?
-    public var district: String?
     public var zone: String?
+    /// The units the subject must stand in: `unit: X`, or a group of a level (`district:
+    /// tam-duong`) resolved to its units when the rules are loaded.
+    public var units: Set<String>?
 
-    public init(kind: SensorKind? = nil, metric: String? = nil, sensor: String? = nil, district: String? = nil, zone: String? = nil) {
+    public init(kind: SensorKind? = nil, metric: String? = nil, sensor: String? = nil, units: Set<String>? = nil, zone: String? = nil) {
         self.kind = kind
         self.metric = metric
         self.sensor = sensor
-        self.district = district
+        self.units = units
         self.zone = zone
     }
 
@@ -65,7 +68,7 @@ public struct RuleMatch: Sendable, Equatable {
         if let metric, metric != series.metric { return false }
         if let sensor, sensor != series.sensor { return false }
         if let kind, kind != entry?.kind { return false }
-        if let district, district != entry?.district { return false }
+        if let units, !units.contains(entry?.unit ?? "") { return false }
         if let zone, zone != entry?.zone { return false }
         return true
     }

@@ -111,7 +111,7 @@ struct Daemon {
         APIRoutes(reader: reader, live: live, status: status, metrics: registry, clock: clock).register(on: router)
         CatalogueRoutes(reader: reader, live: live, coverage: config.coverage, timeZone: config.timezone,
                         clock: clock).register(on: router)
-        AlertRoutes(store: alertStore, broadcaster: broadcaster, system: system, clock: clock).register(on: router)
+        AlertRoutes(store: alertStore, broadcaster: broadcaster, system: system, clock: clock, live: live).register(on: router)
         DashboardRoutes().register(on: router)
         let logger = self.logger
         let idleTimeout = config.http.idleTimeoutMillis

@@ -4,9 +4,9 @@ import Telemetry
 
 @Suite struct AlertEngineTests {
     let catalogue = Catalogue(
-        zones: [Zone(id: "z1", kind: .forest, district: "muong-te", areaHa: 10)],
-        sensors: [SensorEntry(id: "ft-1", kind: .forest, district: "muong-te", zone: "z1", intervalMillis: 600_000),
-                  SensorEntry(id: "hy-1", kind: .hydro, district: "sin-ho", intervalMillis: 300_000)])
+        zones: [Zone(id: "z1", kind: .forest, unit: "muong-te", areaHa: 10)],
+        sensors: [SensorEntry(id: "ft-1", kind: .forest, unit: "muong-te", zone: "z1", intervalMillis: 600_000),
+                  SensorEntry(id: "hy-1", kind: .hydro, unit: "sin-ho", intervalMillis: 300_000)])
 
     func name(_ s: String) -> SeriesName { try! SeriesName(parsing: s) }
 
@@ -91,11 +91,11 @@ import Telemetry
     /// Summaries in English and Vietnamese, with display names (a zone scope's is its zone's);
     /// `summary` is in the configured language, and falls back to English without a Vietnamese text.
     @Test func summariesInBothLanguagesWithDisplayNames() {
-        var station = SensorEntry(id: "ft-1", kind: .forest, district: "muong-te", zone: "z1", intervalMillis: 600_000)
+        var station = SensorEntry(id: "ft-1", kind: .forest, unit: "muong-te", zone: "z1", intervalMillis: 600_000)
         station.name = "Trạm rừng Pa Ủ"
-        var zone = Zone(id: "z1", kind: .forest, district: "muong-te", areaHa: 10)
+        var zone = Zone(id: "z1", kind: .forest, unit: "muong-te", areaHa: 10)
         zone.name = "Tiểu khu 1"
-        let named = Catalogue(zones: [zone], sensors: [station], districtNames: ["muong-te": "Mường Tè"])
+        let named = Catalogue(zones: [zone], sensors: [station], units: [AdminUnit(id: "muong-te", name: "Mường Tè", type: .district)])
         let rule = Rule(name: "fire", severity: .warning, match: RuleMatch(metric: "fire_danger_level"), when: .atLeast(4),
                         summary: "Fire danger level {value} at {sensor} ({district})",
                         summaryVi: "Cấp dự báo cháy rừng {value} tại {sensor_name} ({zone_name}, {district_name})")
@@ -123,7 +123,7 @@ import Telemetry
     @Test func observingByIDMatchesObservingByName() {
         let rules = [
             Rule(name: "hot", severity: .critical, match: RuleMatch(kind: .forest, metric: "temp_c"), when: .above(35), clear: .below(33)),
-            Rule(name: "any-high", severity: .info, match: RuleMatch(district: "sin-ho"), when: .above(90)),
+            Rule(name: "any-high", severity: .info, match: RuleMatch(units: ["sin-ho"]), when: .above(90)),
             Rule(name: "exact", severity: .warning, match: RuleMatch(metric: "temp_c", sensor: "ft-1"), when: .below(0)),
             Rule(name: "silent", severity: .warning, match: RuleMatch(kind: .forest), when: .silentFor(millis: 60_000, intervals: nil)),
         ]
@@ -149,7 +149,7 @@ import Telemetry
         let rule = Rule(name: "hot", severity: .critical, match: RuleMatch(metric: "temp_c"), when: .above(35))
         let old = Alert(id: 1, rule: "hot", subject: "ft-1", severity: .critical, state: "firing", since: 0)
         let e = AlertEngine(rules: [rule], catalogue: catalogue, restored: [old], now: 0)
-        #expect(e.liveAlerts.first.map { ($0.district, $0.zone) } ?? (nil, nil) == ("muong-te", "z1"))
+        #expect(e.liveAlerts.first.map { ($0.unit, $0.zone) } ?? (nil, nil) == ("muong-te", "z1"))
     }
 
     @Test func rateOverAWindow() {

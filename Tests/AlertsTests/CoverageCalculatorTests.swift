@@ -4,16 +4,16 @@ import Telemetry
 
 @Suite struct CoverageCalculatorTests {
     let catalogue = Catalogue(
-        zones: [Zone(id: "z1", kind: .forest, district: "muong-te", commune: "c1", areaHa: 100),
-                Zone(id: "z2", kind: .forest, district: "muong-te", commune: "c2", areaHa: 300),
-                Zone(id: "z3", kind: .forest, district: "sin-ho", commune: "c3", areaHa: 600)],
-        sensors: [SensorEntry(id: "f1", kind: .forest, district: "muong-te", zone: "z1", intervalMillis: 600_000),
-                  SensorEntry(id: "f2", kind: .forest, district: "muong-te", zone: "z2", intervalMillis: 600_000),
-                  SensorEntry(id: "f3", kind: .forest, district: "sin-ho", zone: "z3", intervalMillis: 600_000),
-                  SensorEntry(id: "f4", kind: .forest, district: "sin-ho", zone: "z3", intervalMillis: 600_000),
-                  SensorEntry(id: "m1", kind: .meter, district: "sin-ho", zone: "tr1", intervalMillis: 900_000),
-                  SensorEntry(id: "m2", kind: .meter, district: "sin-ho", zone: "tr1", intervalMillis: 900_000),
-                  SensorEntry(id: "m3", kind: .meter, district: "muong-te", zone: "tr2", intervalMillis: 900_000)])
+        zones: [Zone(id: "z1", kind: .forest, unit: "muong-te", commune: "c1", areaHa: 100),
+                Zone(id: "z2", kind: .forest, unit: "muong-te", commune: "c2", areaHa: 300),
+                Zone(id: "z3", kind: .forest, unit: "sin-ho", commune: "c3", areaHa: 600)],
+        sensors: [SensorEntry(id: "f1", kind: .forest, unit: "muong-te", zone: "z1", intervalMillis: 600_000),
+                  SensorEntry(id: "f2", kind: .forest, unit: "muong-te", zone: "z2", intervalMillis: 600_000),
+                  SensorEntry(id: "f3", kind: .forest, unit: "sin-ho", zone: "z3", intervalMillis: 600_000),
+                  SensorEntry(id: "f4", kind: .forest, unit: "sin-ho", zone: "z3", intervalMillis: 600_000),
+                  SensorEntry(id: "m1", kind: .meter, unit: "sin-ho", zone: "tr1", intervalMillis: 900_000),
+                  SensorEntry(id: "m2", kind: .meter, unit: "sin-ho", zone: "tr1", intervalMillis: 900_000),
+                  SensorEntry(id: "m3", kind: .meter, unit: "muong-te", zone: "tr2", intervalMillis: 900_000)])
     let now: EpochMillis = 10_000_000_000
 
     func value(_ all: [CoverageIndicator], _ name: String, _ scope: String) -> CoverageIndicator? {
@@ -41,9 +41,9 @@ import Telemetry
     /// percentage to 0.01 %.
     @Test func areasAndPercentagesAreRoundedAsRead() throws {
         let zones = [0.1, 0.2, 99.7].enumerated().map { k, ha in
-            Zone(id: "z\(k)", kind: .forest, district: "d", commune: "c\(k)", areaHa: ha)
+            Zone(id: "z\(k)", kind: .forest, unit: "d", commune: "c\(k)", areaHa: ha)
         }
-        let sensors = zones.map { SensorEntry(id: "s-\($0.id)", kind: .forest, district: "d", zone: $0.id, intervalMillis: 600_000) }
+        let sensors = zones.map { SensorEntry(id: "s-\($0.id)", kind: .forest, unit: "d", zone: $0.id, intervalMillis: 600_000) }
         let seen = Dictionary(uniqueKeysWithValues: sensors.dropLast().map { ($0.id, now) })
         let c = try #require(CoverageCalculator.compute(Catalogue(zones: zones, sensors: sensors), lastSeen: seen, now: now, year: 2026)
             .first { $0.scope == "province" })
@@ -56,9 +56,9 @@ import Telemetry
     /// 2147's ceiling: district a loses 100 of 1,000 m3 and 100 of 500 (13.33 %), one of its
     /// two DMAs at or under 15 %; district b's only DMA has no figure (an inflow-meter fault).
     @Test func waterLossAgainstTheCeiling() {
-        let water = [CoverageCalculator.WaterDay(dma: "d1", district: "a", inflowM3: 1000, nrwPct: 10),
-                     CoverageCalculator.WaterDay(dma: "d2", district: "a", inflowM3: 500, nrwPct: 20),
-                     CoverageCalculator.WaterDay(dma: "d3", district: "b", inflowM3: 400, nrwPct: nil)]
+        let water = [CoverageCalculator.WaterDay(dma: "d1", unit: "a", inflowM3: 1000, nrwPct: 10),
+                     CoverageCalculator.WaterDay(dma: "d2", unit: "a", inflowM3: 500, nrwPct: 20),
+                     CoverageCalculator.WaterDay(dma: "d3", unit: "b", inflowM3: 400, nrwPct: nil)]
         let out = CoverageCalculator.compute(Catalogue(), lastSeen: [:], now: 0, year: 2026, water: water)
         let loss = out.filter { $0.indicator == "water_loss_pct" }
         #expect(loss.map(\.scope) == ["province", "a"])
@@ -71,5 +71,29 @@ import Telemetry
         #expect(earlier.first { $0.indicator == "water_loss_pct" }?.targetPct == 18)
         #expect(earlier.first { $0.indicator == "dma_at_target_pct" }?.valuePct == 50)
         #expect(CoverageCalculator.compute(Catalogue(), lastSeen: [:], now: 0, year: 2026).allSatisfy { !$0.indicator.contains("water") })
+    }
+
+    /// At a declared level, each unit counts towards its group: two communes of former Mường
+    /// Tè (100 ha watched of 400) and one of Sìn Hồ (600 of 600); a commune in no group of the
+    /// level counts for the province only; the province is the same at every level.
+    @Test func atADeclaredLevelUnitsCountTowardsTheirGroup() throws {
+        let units = [AdminUnit(id: "xa-a", type: .commune, groups: ["district": "muong-te"]),
+                     AdminUnit(id: "xa-b", type: .commune, groups: ["district": "muong-te"]),
+                     AdminUnit(id: "xa-c", type: .commune, groups: ["district": "sin-ho"]),
+                     AdminUnit(id: "xa-d", type: .commune)]
+        let zones = [Zone(id: "z1", kind: .forest, unit: "xa-a", areaHa: 100), Zone(id: "z2", kind: .forest, unit: "xa-b", areaHa: 300),
+                     Zone(id: "z3", kind: .forest, unit: "xa-c", areaHa: 600), Zone(id: "z4", kind: .forest, unit: "xa-d", areaHa: 1000)]
+        let sensors = zones.map { SensorEntry(id: "f-\($0.id)", kind: .forest, unit: $0.unit, zone: $0.id, intervalMillis: 600_000) }
+        let c = Catalogue(zones: zones, sensors: sensors, units: units,
+                          levels: [AdminLevel(id: "district", groups: [.init(id: "muong-te"), .init(id: "sin-ho")])])
+        let seen: [String: EpochMillis] = ["f-z1": now, "f-z3": now, "f-z4": now]
+        let byDistrict = CoverageCalculator.compute(c, lastSeen: seen, now: now, year: 2026, level: "district")
+        #expect(byDistrict.map(\.scope) == ["province", "muong-te", "sin-ho"])
+        #expect(value(byDistrict, "forest_monitored_pct", "muong-te")?.valuePct == 25)
+        #expect(value(byDistrict, "forest_monitored_pct", "sin-ho")?.valuePct == 100)
+        let byUnit = CoverageCalculator.compute(c, lastSeen: seen, now: now, year: 2026)
+        #expect(byUnit.map(\.scope) == ["province", "xa-a", "xa-b", "xa-c", "xa-d"])
+        #expect(value(byUnit, "forest_monitored_pct", "province") == value(byDistrict, "forest_monitored_pct", "province"))
+        #expect(value(byUnit, "forest_monitored_pct", "province")?.valuePct == 85)
     }
 }

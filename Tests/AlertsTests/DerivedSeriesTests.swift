@@ -77,7 +77,7 @@ final class MemoryHistory: SampleHistory {
 
     static func gauge(_ id: String, zone: String? = nil, kind: SensorKind = .hydro, susceptibility: Susceptibility? = nil,
                       region: Int? = nil) -> SensorEntry {
-        var s = SensorEntry(id: id, kind: kind, district: "sin-ho", zone: zone, intervalMillis: 600_000)
+        var s = SensorEntry(id: id, kind: kind, unit: "sin-ho", zone: zone, intervalMillis: 600_000)
         s.metrics = ["rain_mm": "mm"]
         s.susceptibility = susceptibility
         s.region = region
@@ -87,8 +87,8 @@ final class MemoryHistory: SampleHistory {
     /// Each station's table: its zone's susceptibility and region over its own, its own over
     /// the province's; the province's region by default; the district carries the maximum.
     @Test func eachStationGetsItsAreasCases() throws {
-        let zones = [Zone(id: "z-hi", kind: .forest, district: "sin-ho", areaHa: 1, susceptibility: .high),
-                     Zone(id: "z-r3", kind: .forest, district: "sin-ho", areaHa: 1, susceptibility: .high, region: 3)]
+        let zones = [Zone(id: "z-hi", kind: .forest, unit: "sin-ho", areaHa: 1, susceptibility: .high),
+                     Zone(id: "z-r3", kind: .forest, unit: "sin-ho", areaHa: 1, susceptibility: .high, region: 3)]
         let cat = Catalogue(zones: zones, sensors: [
             Self.gauge("f-hi", zone: "z-hi", kind: .forest, susceptibility: .low),   // the zone's high wins
             Self.gauge("f-r3", zone: "z-r3", kind: .forest),                         // region 3: high gets level 1
@@ -105,7 +105,7 @@ final class MemoryHistory: SampleHistory {
         #expect(h.values("f-r3/flood_risk_level").last?.v == 1)
         #expect(h.values("h-vh/flood_risk_level").last?.v == 3)
         #expect(h.values("h-none/flood_risk_level").last?.v == 1)
-        #expect(h.values("district.sin-ho/flood_risk_level").last?.v == 3)
+        #expect(h.values("unit.sin-ho/flood_risk_level").last?.v == 3)
         #expect(h.values("zone.z-hi/flood_risk_level").last?.v == 2)
     }
 
@@ -181,11 +181,11 @@ final class MemoryHistory: SampleHistory {
 
     /// AQI once an hour is complete, at its start; a feeder meter at 0 is a fault.
     @Test func completeHoursAndTheFeederFault() throws {
-        var feeder = SensorEntry(id: "fd", kind: .meter, district: "d", zone: "tr", intervalMillis: 3_600_000)
+        var feeder = SensorEntry(id: "fd", kind: .meter, unit: "d", zone: "tr", intervalMillis: 3_600_000)
         feeder.role = .feeder
-        var customer = SensorEntry(id: "cu", kind: .meter, district: "d", zone: "tr", intervalMillis: 3_600_000)
+        var customer = SensorEntry(id: "cu", kind: .meter, unit: "d", zone: "tr", intervalMillis: 3_600_000)
         customer.role = .customer
-        let air = SensorEntry(id: "aq", kind: .environment, district: "d", intervalMillis: 600_000)
+        let air = SensorEntry(id: "aq", kind: .environment, unit: "d", intervalMillis: 600_000)
         var h = Harness(Catalogue(sensors: [feeder, customer, air]))
         try h.commit([("aq/pm25_ugm3", Self.at(1, 10.5), 20), ("aq/pm25_ugm3", Self.at(1, 11.5), 20), ("aq/pm25_ugm3", Self.at(1, 12.1), 300)])
         #expect(h.values("aq/aqi").map(\.t) == [Self.at(1, 11)])
@@ -199,9 +199,9 @@ final class MemoryHistory: SampleHistory {
     /// A shuffled backlog: each value that describes one reading is stamped at that reading's
     /// time, not bunched after the newest one.
     @Test func aShuffledBacklogIsStampedAtItsReadings() throws {
-        var counter = SensorEntry(id: "tf", kind: .traffic, district: "d", zone: "j", intervalMillis: 60_000)
+        var counter = SensorEntry(id: "tf", kind: .traffic, unit: "d", zone: "j", intervalMillis: 60_000)
         counter.freeFlowKmh = 40
-        var gauge = SensorEntry(id: "rv", kind: .hydro, district: "d", intervalMillis: 600_000)
+        var gauge = SensorEntry(id: "rv", kind: .hydro, unit: "d", intervalMillis: 600_000)
         gauge.alarmLevelsM = [1, 2, 3]
         var h = Harness(Catalogue(sensors: [counter, gauge]))
         let times = (0..<30).map { Self.at(1, 8) + EpochMillis($0) * 60_000 }

@@ -25,7 +25,7 @@ import Telemetry
     /// A gauge fed in commits of several readings, a level river station, a forest station:
     /// the replay (one commit per reading time) gives what the live series stored.
     @Test func theReplayAgreesWithTheLiveSeries() throws {
-        var river = SensorEntry(id: "h-r", kind: .hydro, district: "sin-ho", intervalMillis: 600_000)
+        var river = SensorEntry(id: "h-r", kind: .hydro, unit: "sin-ho", intervalMillis: 600_000)
         river.metrics = ["rain_mm": "mm", "level_m": "m"]
         river.alarmLevelsM = [2, 3, 4]
         let forest = T.gauge("f-1", zone: "z-1", kind: .forest)
@@ -57,7 +57,7 @@ import Telemetry
     /// latest samples hold: each reading's rise over the hour before it is the replay's
     /// (before, the readings early in the backlog took their base from its end).
     @Test func aBacklogLongerThanTheLatestSamplesKeepsItsRise() throws {
-        var river = SensorEntry(id: "h-b", kind: .hydro, district: "sin-ho", intervalMillis: 60_000)
+        var river = SensorEntry(id: "h-b", kind: .hydro, unit: "sin-ho", intervalMillis: 60_000)
         river.metrics = ["level_m": "m"]
         river.alarmLevelsM = [2, 3, 4]
         let cat = Catalogue(sensors: [river])

@@ -75,7 +75,7 @@ import Telemetry
         let pool = try TelemetryDatabase.open(path: dir + "/c.sqlite", extraMigrations: AlertStore.registerMigrations)
         let store = try TelemetryStore(pool: pool, timeZone: .utc)
         let t: EpochMillis = 1_795_000_000_000
-        let catalogue = Catalogue(sensors: [SensorEntry(id: "hy-1", kind: .hydro, district: "d", intervalMillis: 1000)])
+        let catalogue = Catalogue(sensors: [SensorEntry(id: "hy-1", kind: .hydro, unit: "d", intervalMillis: 1000)])
         let silent = Rule(name: "silent", severity: .warning, match: RuleMatch(kind: .hydro), when: .silentFor(millis: nil, intervals: 3))
         let stage = AlertStage(engine: AlertEngine(rules: [silent], catalogue: catalogue, now: t - 20_000), store: AlertStore(pool: pool),
                                catalogue: catalogue, coverage: .init(), derived: .init(), timeZone: .utc, logger: Logger(label: "test"))

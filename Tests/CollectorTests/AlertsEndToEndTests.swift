@@ -13,10 +13,10 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try FileManager.default.createDirectory(atPath: dir + "/sensors", withIntermediateDirectories: true)
         try """
-            zones: [{id: z1, kind: forest, district: muong-te, area_ha: 10}]
+            zones: [{id: z1, kind: forest, unit: muong-te, area_ha: 10}]
             sensors:
-              - {id: ft-a1, kind: forest, district: muong-te, zone: z1, interval: 10m}
-              - {id: ft-a2, kind: forest, district: muong-te, zone: z1, interval: 10m}
+              - {id: ft-a1, kind: forest, unit: muong-te, zone: z1, interval: 10m}
+              - {id: ft-a2, kind: forest, unit: muong-te, zone: z1, interval: 10m}
             """.write(toFile: dir + "/sensors/catalogue.yaml", atomically: true, encoding: .utf8)
         try """
             rules:
@@ -107,8 +107,8 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try FileManager.default.createDirectory(atPath: dir + "/sensors", withIntermediateDirectories: true)
         try """
-            zones: [{id: z1, kind: forest, district: muong-te, area_ha: 10}]
-            sensors: [{id: ft-fw1, kind: forest, district: muong-te, zone: z1, interval: 1h}]
+            zones: [{id: z1, kind: forest, unit: muong-te, area_ha: 10}]
+            sensors: [{id: ft-fw1, kind: forest, unit: muong-te, zone: z1, interval: 1h}]
             """.write(toFile: dir + "/sensors/catalogue.yaml", atomically: true, encoding: .utf8)
         try """
             rules:
@@ -156,7 +156,7 @@ import Testing
         let last = ((p["points"] as? [[String: Any]]) ?? []).last.flatMap { ($0["value"] as? NSNumber)?.doubleValue } ?? 0
         #expect(abs(last - 6041.7) < 0.5, "P = \(last)")
         // The zone's and the district's index: the maximum over their stations.
-        for scope in ["zone.z1", "district.muong-te"] {
+        for scope in ["zone.z1", "unit.muong-te"] {
             let o = try await httpJSON(c.baseURL + "/api/v1/raw?series=\(scope)/fire_danger_level&from=\(at13(6))&to=\(now + 60)")
             #expect(((o["points"] as? [[String: Any]]) ?? []).last.flatMap { ($0["value"] as? NSNumber)?.intValue } == 4, "\(scope)")
         }
@@ -171,7 +171,7 @@ import Testing
         try FileManager.default.createDirectory(atPath: dir + "/sensors", withIntermediateDirectories: true)
         try """
             sensors:
-              - {id: hy-d1, kind: hydro, district: lai-chau-city, interval: 10m, alarm_levels_m: [3.0, 3.8, 4.5]}
+              - {id: hy-d1, kind: hydro, unit: lai-chau-city, interval: 10m, alarm_levels_m: [3.0, 3.8, 4.5]}
             """.write(toFile: dir + "/sensors/catalogue.yaml", atomically: true, encoding: .utf8)
         let broker = try MosquittoBroker(dir: dir)
         defer { broker.stop() }
@@ -208,7 +208,7 @@ import Testing
         let dir = try makeTempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try FileManager.default.createDirectory(atPath: dir + "/sensors", withIntermediateDirectories: true)
-        try "sensors: [{id: hy-q1, kind: hydro, district: muong-te, interval: 1m}]\n"
+        try "sensors: [{id: hy-q1, kind: hydro, unit: muong-te, interval: 1m}]\n"
             .write(toFile: dir + "/sensors/catalogue.yaml", atomically: true, encoding: .utf8)
         try """
             rules: [{name: gauge-silent, severity: warning, match: {sensor: hy-q1}, when: {silent_for: 5s}, summary: "{sensor} silent"}]
@@ -262,10 +262,10 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try FileManager.default.createDirectory(atPath: dir + "/sensors", withIntermediateDirectories: true)
         try """
-            zones: [{id: z1, kind: forest, district: muong-te, area_ha: 10}, {id: z2, kind: forest, district: sin-ho, area_ha: 10}]
+            zones: [{id: z1, kind: forest, unit: muong-te, area_ha: 10}, {id: z2, kind: forest, unit: sin-ho, area_ha: 10}]
             sensors:
-            \((1...4).map { "  - {id: ft-m\($0), kind: forest, district: muong-te, zone: z1, interval: 10m}" }.joined(separator: "\n"))
-            \((1...2).map { "  - {id: ft-s\($0), kind: forest, district: sin-ho, zone: z2, interval: 10m}" }.joined(separator: "\n"))
+            \((1...4).map { "  - {id: ft-m\($0), kind: forest, unit: muong-te, zone: z1, interval: 10m}" }.joined(separator: "\n"))
+            \((1...2).map { "  - {id: ft-s\($0), kind: forest, unit: sin-ho, zone: z2, interval: 10m}" }.joined(separator: "\n"))
             """.write(toFile: dir + "/sensors/catalogue.yaml", atomically: true, encoding: .utf8)
         try """
             rules:
@@ -290,9 +290,9 @@ import Testing
         try await waitUntil("four alerts in two groups", seconds: 15) { try await groups().map { ($0["count"] as? Int) ?? 0 } == [1, 3] }
         var g = try await groups()
         // The critical group (one alert in sin-ho) comes before the larger warning one.
-        #expect(labels(g[0]) == ["rule": "forest-hot", "district": "sin-ho"] && g[0]["severity"] as? String == "critical")
-        #expect(labels(g[1]) == ["rule": "forest-hot", "district": "muong-te"] && g[1]["unacknowledged"] as? Int == 3)
-        #expect(((g[1]["alerts"] as? [[String: Any]]) ?? []).allSatisfy { $0["district"] as? String == "muong-te" && $0["zone"] as? String == "z1" })
+        #expect(labels(g[0]) == ["rule": "forest-hot", "unit": "sin-ho"] && g[0]["severity"] as? String == "critical")
+        #expect(labels(g[1]) == ["rule": "forest-hot", "unit": "muong-te"] && g[1]["unacknowledged"] as? Int == 3)
+        #expect(((g[1]["alerts"] as? [[String: Any]]) ?? []).allSatisfy { $0["unit"] as? String == "muong-te" && $0["zone"] as? String == "z1" })
 
         let sse = try SpawnedProcess(try which("curl"), ["-sN", "--max-time", "20", c.baseURL + "/api/v1/alerts/stream"], logPath: dir + "/sse.out")
         defer { sse.stop() }

@@ -14,13 +14,13 @@ import Testing
         try FileManager.default.createDirectory(atPath: dir + "/cat", withIntermediateDirectories: true)
         try """
             zones:
-              - {id: z1, kind: forest, district: muong-te, area_ha: 120.5}
-              - {id: z2, kind: forest, district: muong-te, area_ha: 379.5}
-              - {id: z3, kind: forest, district: sin-ho, area_ha: 500}
+              - {id: z1, kind: forest, unit: muong-te, area_ha: 120.5}
+              - {id: z2, kind: forest, unit: muong-te, area_ha: 379.5}
+              - {id: z3, kind: forest, unit: sin-ho, area_ha: 500}
             sensors:
-              - {id: ft-c1, kind: forest, district: muong-te, zone: z1, interval: 10m}
-              - {id: ft-c2, kind: forest, district: muong-te, zone: z2, interval: 10m}
-              - {id: ft-c3, kind: forest, district: sin-ho, zone: z3, interval: 10m}
+              - {id: ft-c1, kind: forest, unit: muong-te, zone: z1, interval: 10m}
+              - {id: ft-c2, kind: forest, unit: muong-te, zone: z2, interval: 10m}
+              - {id: ft-c3, kind: forest, unit: sin-ho, zone: z3, interval: 10m}
             """.write(toFile: dir + "/cat/c.yaml", atomically: true, encoding: .utf8)
         let broker = try MosquittoBroker(dir: dir)
         defer { broker.stop() }
@@ -93,12 +93,12 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try FileManager.default.createDirectory(atPath: dir + "/cat", withIntermediateDirectories: true)
         try """
-            zones: [{id: z1, kind: forest, district: muong-te, area_ha: 1}, {id: z2, kind: forest, district: sin-ho, area_ha: 1}]
+            zones: [{id: z1, kind: forest, unit: muong-te, area_ha: 1}, {id: z2, kind: forest, unit: sin-ho, area_ha: 1}]
             sensors:
-              - {id: g-1, kind: forest, district: muong-te, zone: z1, interval: 10m}
-              - {id: g-2, kind: forest, district: muong-te, zone: z1, interval: 10m}
-              - {id: g-3, kind: forest, district: sin-ho, zone: z2, interval: 10m}
-              - {id: g-4, kind: hydro, district: sin-ho, interval: 10m}
+              - {id: g-1, kind: forest, unit: muong-te, zone: z1, interval: 10m}
+              - {id: g-2, kind: forest, unit: muong-te, zone: z1, interval: 10m}
+              - {id: g-3, kind: forest, unit: sin-ho, zone: z2, interval: 10m}
+              - {id: g-4, kind: hydro, unit: sin-ho, interval: 10m}
             """.write(toFile: dir + "/cat/c.yaml", atomically: true, encoding: .utf8)
         let broker = try MosquittoBroker(dir: dir)
         defer { broker.stop() }
@@ -161,10 +161,10 @@ import Testing
         try FileManager.default.createDirectory(atPath: dir + "/cat", withIntermediateDirectories: true)
         try """
             zones:
-              - {id: z1, kind: forest, district: muong-te, area_ha: 100}
+              - {id: z1, kind: forest, unit: muong-te, area_ha: 100}
             sensors:
-              - {id: ft-on-1, kind: forest, district: muong-te, zone: z1, interval: 10m}
-              - {id: ft-off-1, kind: forest, district: muong-te, zone: z1, interval: 10m}
+              - {id: ft-on-1, kind: forest, unit: muong-te, zone: z1, interval: 10m}
+              - {id: ft-off-1, kind: forest, unit: muong-te, zone: z1, interval: 10m}
             """.write(toFile: dir + "/cat/c.yaml", atomically: true, encoding: .utf8)
         let broker = try MosquittoBroker(dir: dir)
         defer { broker.stop() }

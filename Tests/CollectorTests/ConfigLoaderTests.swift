@@ -141,7 +141,7 @@ import Testing
         #expect {
             _ = try ConfigLoader.parse("mqtt:\n  subscriptions:\n    - {topic: \"t/{zone}\"}\n", file: "p.yaml")
         } throws: { error in
-            (error as? ConfigProblems)?.problems.map(\.description) == ["p.yaml:3: 't/{zone}': unknown placeholder {zone} (use {sensor}, {district} or {kind})"]
+            (error as? ConfigProblems)?.problems.map(\.description) == ["p.yaml:3: 't/{zone}': unknown placeholder {zone} (use {sensor}, {unit}, {district} or {kind})"]
         }
     }
 

@@ -20,13 +20,13 @@ import Testing
         try """
             districts: [muong-te, sin-ho]
             zones:
-              - {id: z1, kind: forest, district: muong-te, area_ha: 10}
-              - {id: z2, kind: forest, district: muong-te, area_ha: 30}
-              - {id: z3, kind: forest, district: sin-ho, area_ha: 20}
+              - {id: z1, kind: forest, unit: muong-te, area_ha: 10}
+              - {id: z2, kind: forest, unit: muong-te, area_ha: 30}
+              - {id: z3, kind: forest, unit: sin-ho, area_ha: 20}
             sensors:
-              - {id: ft-a1, kind: forest, district: muong-te, zone: z1, interval: 10m}
-              - {id: ft-a2, kind: forest, district: muong-te, zone: z2, interval: 10m}
-              - {id: ft-b1, kind: forest, district: sin-ho, zone: z3, interval: 10m}
+              - {id: ft-a1, kind: forest, unit: muong-te, zone: z1, interval: 10m}
+              - {id: ft-a2, kind: forest, unit: muong-te, zone: z2, interval: 10m}
+              - {id: ft-b1, kind: forest, unit: sin-ho, zone: z3, interval: 10m}
             """.write(toFile: dir + "/sensors/catalogue.yaml", atomically: true, encoding: .utf8)
         try """
             rules:
@@ -72,7 +72,7 @@ import Testing
             #expect(Double(shown as? String ?? "") == row["value_pct"] as? Double, "coverage \(scope) \(indicator)")
         }
         // Fire danger: a tile per district; sensors: the API's counts.
-        let tiles = try await browser.eval("[...document.querySelectorAll('#fire-grid .tile')].map(t => t.dataset.district).join(',')")
+        let tiles = try await browser.eval("[...document.querySelectorAll('#fire-grid .tile')].map(t => t.dataset.unit).join(',')")
         #expect(tiles as? String == "muong-te,sin-ho")
         let online = try await browser.eval("document.querySelector('#sensor-counts [data-status=online] b').textContent")
         let stale = try await browser.eval("document.querySelector('#sensor-counts [data-status=stale] b').textContent")
@@ -136,14 +136,20 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try FileManager.default.createDirectory(atPath: dir + "/sensors", withIntermediateDirectories: true)
         try """
-            districts: [{id: muong-te, name: Mường Tè}, {id: sin-ho, name: Sìn Hồ}]
+            province: {id: lai-chau, name: Lai Châu}
+            levels:
+              - {id: district, name: Huyện cũ, groups: [{id: muong-te, name: Mường Tè}, {id: sin-ho, name: Sìn Hồ}]}
+            units:
+              - {id: xa-pa-u, name: Xã Pa Ủ, type: commune, district: muong-te}
+              - {id: xa-mu-ca, name: Xã Mù Cả, type: commune, district: muong-te}
+              - {id: xa-sin-ho, name: Xã Sìn Hồ, type: commune, district: sin-ho}
             zones:
-              - {id: z1, kind: forest, district: muong-te, area_ha: 10}
-              - {id: z2, kind: forest, district: sin-ho, area_ha: 10}
+              - {id: z1, kind: forest, unit: xa-pa-u, area_ha: 10}
+              - {id: z2, kind: forest, unit: xa-sin-ho, area_ha: 10}
             sensors:
-            \((1...4).map { "  - {id: ft-m\($0), name: Trạm rừng Mường Tè \($0), kind: forest, district: muong-te, zone: z1, interval: 1d, location: {lat: 22.3\($0), lon: 102.8\($0)}}" }.joined(separator: "\n"))
-              - {id: ft-s1, name: Trạm rừng Sìn Hồ 1, kind: forest, district: sin-ho, zone: z2, interval: 1d, location: {lat: 22.36, lon: 103.24}}
-              - {id: hy-s1, name: Trạm thủy văn Sìn Hồ 1, kind: hydro, district: sin-ho, interval: 5m, location: {lat: 22.30, lon: 103.30},
+            \((1...4).map { "  - {id: ft-m\($0), name: Trạm rừng Mường Tè \($0), kind: forest, unit: \($0 <= 2 ? "xa-pa-u" : "xa-mu-ca"), zone: z1, interval: 1d, location: {lat: 22.3\($0), lon: 102.8\($0)}}" }.joined(separator: "\n"))
+              - {id: ft-s1, name: Trạm rừng Sìn Hồ 1, kind: forest, unit: xa-sin-ho, zone: z2, interval: 1d, location: {lat: 22.36, lon: 103.24}}
+              - {id: hy-s1, name: Trạm thủy văn Sìn Hồ 1, kind: hydro, unit: xa-sin-ho, interval: 5m, location: {lat: 22.30, lon: 103.30},
                  alarm_levels_m: [2.0, 3.0, 4.0]}
             """.write(toFile: dir + "/sensors/catalogue.yaml", atomically: true, encoding: .utf8)
         try """
@@ -162,10 +168,10 @@ import Testing
         try await browser.wait("document.body.dataset.loaded === 'yes' && document.body.dataset.sse === 'open'")
         #expect(try await browser.eval("document.documentElement.lang") as? String == "vi")
         #expect(try await browser.eval("document.querySelector('#alerts h2 [data-t=liveAlerts]').textContent") as? String == "Cảnh báo đang hoạt động")
-        // Districts are labelled clusters with their names; six stations on the map, all quiet.
+        // Communes are labelled clusters with their names; six stations on the map, all quiet.
         try await browser.wait("document.querySelectorAll('#map-svg circle.station').length === 6")
-        let labels = try await browser.eval("[...document.querySelectorAll('#map-svg text.unit')].map(t => t.textContent).sort().join('|')")
-        #expect(labels as? String == "Mường Tè (4)|Sìn Hồ (2)")
+        let mapLabels = "[...document.querySelectorAll('#map-svg text.unit')].map(t => t.textContent).sort().join('|')"
+        #expect(try await browser.eval(mapLabels) as? String == "Xã Mù Cả (2)|Xã Pa Ủ (2)|Xã Sìn Hồ (2)")
 
         // Three Mường Tè stations and the Sìn Hồ one reach fire danger IV after four dry days; the
         // river at Sìn Hồ goes above alarm level III.
@@ -180,12 +186,21 @@ import Testing
         try await waitUntil("five alerts firing", seconds: 20) {
             (try await Self.json(c.baseURL + "/api/v1/alerts?state=firing") as? [Any])?.count == 5
         }
+        // By commune: the Pa Ủ storm is two alerts, Mù Cả's one.
+        try await browser.wait("document.querySelector('#alert-list li.group[data-group-place=\"xa-pa-u\"]')?.dataset.count === '2'")
+        #expect(try await browser.eval("document.querySelector('#alert-list li.group[data-group-place=\"xa-mu-ca\"]')?.dataset.count") as? String == "1")
+        // The officer switches to the former districts: the map's clusters, the coverage table
+        // and the groups follow (the choice is kept in the browser).
+        _ = try await browser.eval("const l = document.getElementById('level-select'); l.value = 'district'; l.dispatchEvent(new Event('change')); true")
+        try await browser.wait("\(mapLabels) === 'Mường Tè (4)|Sìn Hồ (2)'")
+        try await browser.wait("[...document.querySelectorAll('#coverage-table td[data-scope]')].map(td => td.dataset.scope).includes('muong-te')")
+        #expect(try await browser.eval("localStorage.getItem('collector.level')") as? String == "district")
         // The page hears them on its stream and regroups: the critical river alarm first, then
         // "forest-fire-danger · Mường Tè · 3".
-        try await browser.wait("document.querySelector('#alert-list li.group[data-group-district=\"muong-te\"]')?.dataset.count === '3'")
-        let groupText = try await browser.eval("document.querySelector('#alert-list li.group[data-group-district=\"muong-te\"] .what').textContent") as? String
+        try await browser.wait("document.querySelector('#alert-list li.group[data-group-place=\"muong-te\"]')?.dataset.count === '3'")
+        let groupText = try await browser.eval("document.querySelector('#alert-list li.group[data-group-place=\"muong-te\"] .what').textContent") as? String
         #expect(groupText == "cần chú ýforest-fire-danger· Mường Tè · 3", "\(groupText ?? "nil")")
-        let order = try await browser.eval("[...document.querySelectorAll('#alert-list li.group')].map(g => g.dataset.groupRule + '/' + g.dataset.groupDistrict).join(',')")
+        let order = try await browser.eval("[...document.querySelectorAll('#alert-list li.group')].map(g => g.dataset.groupRule + '/' + g.dataset.groupPlace).join(',')")
         #expect(order as? String == "river-alarm-level-3/sin-ho,forest-fire-danger/muong-te,forest-fire-danger/sin-ho")
 
         // The map: stations coloured by level, as the screenshot's pixels show.
@@ -212,14 +227,14 @@ import Testing
         _ = try await browser.eval("document.querySelector('#map-svg circle[data-sensor=\"hy-s1\"]').dispatchEvent(new MouseEvent('click', {bubbles: true})); true")
         try await browser.wait("document.getElementById('map-detail').textContent.includes('level_m 4.4')")
         let detail = try await browser.eval("document.getElementById('map-detail').textContent") as? String ?? ""
-        #expect(detail.hasPrefix("Trạm thủy văn Sìn Hồ 1 · thủy văn · Sìn Hồ · báo động III"), "\(detail)")
+        #expect(detail.hasPrefix("Trạm thủy văn Sìn Hồ 1 · thủy văn · Xã Sìn Hồ · báo động III"), "\(detail)")
         _ = try await browser.eval("document.querySelector('#map-detail button').click(); true")
         try await browser.wait("document.getElementById('chart-svg').dataset.series?.startsWith('hy-s1/')")
 
         // One click acknowledges the Mường Tè group: each member records who and when.
         _ = try await browser.eval("const o = document.getElementById('operator'); o.value = 'Lò Văn A'; o.dispatchEvent(new Event('change')); true")
-        _ = try await browser.eval("document.querySelector('#alert-list li.group[data-group-district=\"muong-te\"] button.ack-group').click(); true")
-        try await browser.wait("!document.querySelector('#alert-list li.group[data-group-district=\"muong-te\"] button.ack-group') && document.querySelectorAll('#alert-list li.acked[data-rule=\"forest-fire-danger\"]').length === 3")
+        _ = try await browser.eval("document.querySelector('#alert-list li.group[data-group-place=\"muong-te\"] button.ack-group').click(); true")
+        try await browser.wait("!document.querySelector('#alert-list li.group[data-group-place=\"muong-te\"] button.ack-group') && document.querySelectorAll('#alert-list li.acked[data-rule=\"forest-fire-danger\"]').length === 3")
         let firing = try await Self.json(c.baseURL + "/api/v1/alerts?state=firing") as? [[String: Any]] ?? []
         let acked = firing.filter { $0["acknowledged_by"] as? String == "Lò Văn A" }.compactMap { $0["subject"] as? String }.sorted()
         #expect(acked == ["ft-m1", "ft-m2", "ft-m3"])

@@ -10,18 +10,18 @@ import Testing
         try FileManager.default.createDirectory(atPath: dir + "/sensors", withIntermediateDirectories: true)
         try """
             sensors:
-              - {id: hy-r1, kind: hydro, district: sin-ho, interval: 10m}
-              - {id: hy-r2, kind: hydro, district: sin-ho, interval: 10m}
-              - {id: aq-1, kind: environment, district: lai-chau-city, interval: 10m}
-              - {id: tr-1, kind: meter, role: feeder, district: tam-duong, zone: tr1, interval: 15m}
-              - {id: c-1, kind: meter, role: customer, district: tam-duong, zone: tr1, interval: 15m}
-              - {id: c-2, kind: meter, role: customer, district: tam-duong, zone: tr1, interval: 15m}
-              - {id: c-3, kind: meter, role: customer, district: tam-duong, zone: tr1, interval: 15m}
-              - {id: tf-1, kind: traffic, district: lai-chau-city, zone: j1, interval: 1m, free_flow_kmh: 40}
-              - {id: f-2, kind: meter, role: feeder, district: tan-uyen, zone: tr2, interval: 2s}
-              - {id: d-2, kind: meter, role: customer, district: tan-uyen, zone: tr2, interval: 2s}
-              - {id: e-2, kind: meter, role: customer, district: tan-uyen, zone: tr2, interval: 2s}
-              - {id: g-2, kind: meter, role: customer, district: tan-uyen, zone: tr2, interval: 2s}
+              - {id: hy-r1, kind: hydro, unit: sin-ho, interval: 10m}
+              - {id: hy-r2, kind: hydro, unit: sin-ho, interval: 10m}
+              - {id: aq-1, kind: environment, unit: lai-chau-city, interval: 10m}
+              - {id: tr-1, kind: meter, role: feeder, unit: tam-duong, zone: tr1, interval: 15m}
+              - {id: c-1, kind: meter, role: customer, unit: tam-duong, zone: tr1, interval: 15m}
+              - {id: c-2, kind: meter, role: customer, unit: tam-duong, zone: tr1, interval: 15m}
+              - {id: c-3, kind: meter, role: customer, unit: tam-duong, zone: tr1, interval: 15m}
+              - {id: tf-1, kind: traffic, unit: lai-chau-city, zone: j1, interval: 1m, free_flow_kmh: 40}
+              - {id: f-2, kind: meter, role: feeder, unit: tan-uyen, zone: tr2, interval: 2s}
+              - {id: d-2, kind: meter, role: customer, unit: tan-uyen, zone: tr2, interval: 2s}
+              - {id: e-2, kind: meter, role: customer, unit: tan-uyen, zone: tr2, interval: 2s}
+              - {id: g-2, kind: meter, role: customer, unit: tan-uyen, zone: tr2, interval: 2s}
             """.write(toFile: dir + "/sensors/catalogue.yaml", atomically: true, encoding: .utf8)
         try """
             rules:
@@ -117,7 +117,7 @@ import Testing
                 return (t, v)
             }
         }
-        let r2 = try await points("hy-r2/flood_risk_level"), district = try await points("district.sin-ho/flood_risk_level")
+        let r2 = try await points("hy-r2/flood_risk_level"), district = try await points("unit.sin-ho/flood_risk_level")
         #expect(r2.map(\.t) == [now - 600] && r2.map(\.v) == [0], "\(r2)")
         #expect(district.last?.t == now - 600 && district.last?.v == 1, "\(district)")
         #expect(try await points("hy-r1/flood_risk_level").map(\.v).last == 1)
@@ -162,7 +162,7 @@ import Testing
         try FileManager.default.createDirectory(atPath: dir + "/sensors", withIntermediateDirectories: true)
         try """
             sensors:
-              - {id: \(id), kind: hydro, district: sin-ho, interval: 10m, susceptibility: \(susceptibility), metrics: {rain_mm: {unit: mm}}}
+              - {id: \(id), kind: hydro, unit: sin-ho, interval: 10m, susceptibility: \(susceptibility), metrics: {rain_mm: {unit: mm}}}
             """.write(toFile: dir + "/sensors/catalogue.yaml", atomically: true, encoding: .utf8)
         try "rules: []\n".write(toFile: dir + "/sensors/rules.yaml", atomically: true, encoding: .utf8)
         let broker = try MosquittoBroker(dir: dir)

@@ -99,10 +99,10 @@ import Testing
             return series.count == 2
         }
         let byName = Dictionary(uniqueKeysWithValues: series.map { ($0["series"] as! String, $0) })
-        #expect(byName["rg-sh-0007/rain_mm"]?["district"] as? String == "sin-ho")
+        #expect(byName["rg-sh-0007/rain_mm"]?["unit"] as? String == "sin-ho")
         #expect(byName["rg-sh-0007/rain_mm"]?["kind"] as? String == "hydro")
         #expect((byName["rg-sh-0007/rain_mm"]?["last_t"] as? NSNumber)?.intValue == 1_795_000_000)
-        #expect(byName["rg-sh-0008/rain_mm"]?["district"] is NSNull)
+        #expect(byName["rg-sh-0008/rain_mm"]?["unit"] is NSNull)
         let (_, filtered) = try await httpGet(c.baseURL + "/api/v1/series?district=sin-ho&metric=rain_mm")
         #expect(String(decoding: filtered, as: UTF8.self).contains("rg-sh-0007") && !String(decoding: filtered, as: UTF8.self).contains("rg-sh-0008"))
         _ = try await c.terminate()

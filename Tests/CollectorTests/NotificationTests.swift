@@ -29,7 +29,7 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try FileManager.default.createDirectory(atPath: dir + "/sensors", withIntermediateDirectories: true)
         try """
-            sensors: [{id: hy-n1, name: Trạm thủy văn Phong Thổ 1, kind: hydro, district: phong-tho, interval: 10m}]
+            sensors: [{id: hy-n1, name: Trạm thủy văn Phong Thổ 1, kind: hydro, unit: phong-tho, interval: 10m}]
             """.write(toFile: dir + "/sensors/catalogue.yaml", atomically: true, encoding: .utf8)
         try """
             rules:
@@ -88,7 +88,7 @@ import Testing
         try await waitUntil("Alertmanager has the alert", seconds: 10) { try await amAlerts().count == 1 }
         let labels = try #require(try await amAlerts().first?["labels"] as? [String: String])
         #expect(labels == ["alertname": "river-high", "severity": "warning", "subject": "hy-n1", "instance": "it-notify",
-                           "district": "phong-tho", "kind": "hydro"])
+                           "unit": "phong-tho", "kind": "hydro"])
         let annotations = try await amAlerts().first?["annotations"] as? [String: String]
         // In the configured language, with both texts beside it.
         #expect(annotations?["summary"] == "mực nước sông tại Trạm thủy văn Phong Thổ 1 là 4,6 m")
@@ -124,7 +124,7 @@ import Testing
         let dir = try makeTempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try FileManager.default.createDirectory(atPath: dir + "/sensors", withIntermediateDirectories: true)
-        try "sensors: [{id: hy-n2, kind: hydro, district: phong-tho, interval: 10m}]\n"
+        try "sensors: [{id: hy-n2, kind: hydro, unit: phong-tho, interval: 10m}]\n"
             .write(toFile: dir + "/sensors/catalogue.yaml", atomically: true, encoding: .utf8)
         try """
             rules: [{name: river-high, severity: warning, match: {metric: level_m}, when: {above: 4}, summary: "{value}"}]

@@ -13,7 +13,7 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let sensors = dir + "/sensors"
         try FileManager.default.createDirectory(atPath: sensors, withIntermediateDirectories: true)
-        try "sensors: [{id: ft-a1, kind: hydro, district: muong-te, interval: 10m}]\n"
+        try "sensors: [{id: ft-a1, kind: hydro, unit: muong-te, interval: 10m}]\n"
             .write(toFile: sensors + "/catalogue.yaml", atomically: true, encoding: .utf8)
         try """
             rules:
@@ -36,8 +36,8 @@ import Testing
         // New files: a second sensor, hot-old replaced by hot-new, humid kept.
         try """
             sensors:
-              - {id: ft-a1, kind: hydro, district: muong-te, interval: 10m}
-              - {id: ft-b1, kind: hydro, district: sin-ho, interval: 10m}
+              - {id: ft-a1, kind: hydro, unit: muong-te, interval: 10m}
+              - {id: ft-b1, kind: hydro, unit: sin-ho, interval: 10m}
             """.write(toFile: sensors + "/catalogue.yaml", atomically: true, encoding: .utf8)
         try """
             rules:

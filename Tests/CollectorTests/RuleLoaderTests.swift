@@ -4,11 +4,11 @@ import Testing
 import Telemetry
 
 @Suite struct RuleLoaderTests {
-    let catalogue = Catalogue(sensors: [SensorEntry(id: "ft-1", kind: .forest, district: "d", zone: nil, intervalMillis: 600_000)])
+    let catalogue = Catalogue(sensors: [SensorEntry(id: "ft-1", kind: .forest, unit: "d", zone: nil, intervalMillis: 600_000)])
 
     @Test func shippedRulesAreValid() throws {
-        let cat = try CatalogueLoader.load(path: packageRoot + "/sensors")
-        let rules = try RuleLoader.load(path: packageRoot + "/sensors", catalogue: cat)
+        let cat = try CatalogueLoader.load(path: packageRoot + "/sensors/lai-chau")
+        let rules = try RuleLoader.load(path: packageRoot + "/sensors/lai-chau", catalogue: cat)
         #expect(rules.count >= 5)
         #expect(Set(rules.compactMap(\.match.kind)) == Set(SensorKind.allCases))
         #expect(rules.first { $0.name == "river-rising-fast" }?.when == .rateAbove(delta: 0.5, perMillis: 3_600_000))
@@ -66,17 +66,17 @@ import Telemetry
         }
     }
 
-    /// The shipped flood-risk rule hears every rain gauge: river stations, forest stations
-    /// (207 of the province's 281 gauges), and the zone and district maxima.
+    /// The shipped flood-risk rule hears every rain gauge (river and forest stations alike)
+    /// and the zone and unit maxima.
     @Test func shippedFloodRiskRuleMatchesEveryRainGauge() throws {
-        let cat = try CatalogueLoader.load(path: packageRoot + "/sensors")
-        let rule = try #require(try RuleLoader.load(path: packageRoot + "/sensors", catalogue: cat).first { $0.name == "flood-risk" })
+        let cat = try CatalogueLoader.load(path: packageRoot + "/sensors/lai-chau")
+        let rule = try #require(try RuleLoader.load(path: packageRoot + "/sensors/lai-chau", catalogue: cat).first { $0.name == "flood-risk" })
         let gauges = cat.sensors.filter { $0.metrics["rain_mm"] != nil }
         #expect(gauges.contains { $0.kind == .forest } && gauges.contains { $0.kind == .hydro })
         for s in gauges {
             #expect(rule.match.matches(try SeriesName(sensor: s.id, metric: "flood_risk_level"), s), "\(s.id)")
         }
-        for scope in ["district.sin-ho", "zone.lc-sh-tk001"] {
+        for scope in ["unit.xa-sin-ho", "zone.lc-sh-tk001"] {
             #expect(rule.match.matches(try SeriesName(sensor: scope, metric: "flood_risk_level"), nil), "\(scope)")
         }
     }

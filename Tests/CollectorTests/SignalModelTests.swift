@@ -6,7 +6,7 @@ import Telemetry
 
 /// The simulator's values: reproducible under a seed, shaped by the scenario.
 @Suite struct SignalModelTests {
-    static let forest = SensorEntry(id: "ft-x-0001", kind: .forest, district: "muong-te", zone: "z", intervalMillis: 600_000)
+    static let forest = SensorEntry(id: "ft-x-0001", kind: .forest, unit: "muong-te", zone: "z", intervalMillis: 600_000)
     static let t0: EpochMillis = 1_795_000_000_000
 
     func model(seed: UInt64, _ kind: Scenario.Kind = .normal) -> SignalModel {
@@ -35,13 +35,13 @@ import Telemetry
         #expect((0..<144).allSatisfy { m.value(Self.forest, "rain_mm", at: Self.t0 + EpochMillis($0) * 600_000) == 0 })
         // another district is not touched
         var other = Self.forest
-        other.district = "sin-ho"
+        other.unit = "sin-ho"
         #expect((m.value(other, "temp_c", at: noon) ?? 99) < 35)
     }
 
     @Test func energyTheftFeederAgainstCustomers() throws {
-        let feeder = { var e = SensorEntry(id: "mt-f", kind: .meter, district: "d", zone: "tr", intervalMillis: 900_000); e.role = .feeder; return e }()
-        let customers = (1...3).map { i in { var e = SensorEntry(id: "mt-c\(i)", kind: .meter, district: "d", zone: "tr", intervalMillis: 900_000); e.role = .customer; return e }() }
+        let feeder = { var e = SensorEntry(id: "mt-f", kind: .meter, unit: "d", zone: "tr", intervalMillis: 900_000); e.role = .feeder; return e }()
+        let customers = (1...3).map { i in { var e = SensorEntry(id: "mt-c\(i)", kind: .meter, unit: "d", zone: "tr", intervalMillis: 900_000); e.role = .customer; return e }() }
         let sc = Scenario(kind: .energyTheft, start: Self.t0, end: Self.t0 + 86_400_000, target: "tr")
         let m = SignalModel(seed: 5, scenario: sc, customers: ["tr": customers])
         let t = Self.t0 + 3_600_000

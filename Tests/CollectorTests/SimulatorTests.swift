@@ -14,7 +14,7 @@ import Telemetry
         return text
     }
 
-    /// A broker and a collector with the shipped province (`sensors/`), both ready.
+    /// A broker and a collector with the shipped Lai Châu province (`sensors/lai-chau`), both ready.
     static func province(_ clientID: String, dir: String) async throws -> (MosquittoBroker, CollectorProcess) {
         let broker = try MosquittoBroker(dir: dir)
         try await broker.waitReady()
@@ -38,7 +38,7 @@ import Telemetry
     /// The storm scenario on Sin Hồ's ten river gauges (the shipped catalogue gives them every
     /// susceptibility): at the end, over 200 mm in 24 h after more than 2 rainy days, each
     /// gauge is at Article 46's level for its area (low 1, medium 2, high and very high 3), the
-    /// level never fell during the downpour, and flood-risk fires for each gauge and the district.
+    /// level never fell during the downpour, and flood-risk fires for each gauge and each unit they stand in.
     @Test func stormRaisesArticle46LevelsBySusceptibility() async throws {
         let dir = try makeTempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -48,8 +48,8 @@ import Telemetry
                                            "--scenario", "storm", "--sensors", "kind=hydro,district=sin-ho",
                                            "--speed", "43200", "--duration", "10s", "--seed", "3"], dir: dir)
         let s = Self.summary(out)
-        let catalogue = try CatalogueLoader.load(path: packageRoot + "/sensors")
-        let gauges = catalogue.sensors.filter { $0.kind == .hydro && $0.district == "sin-ho" }
+        let catalogue = try CatalogueLoader.load(path: packageRoot + "/sensors/lai-chau")
+        let gauges = catalogue.sensors.filter { $0.kind == .hydro && catalogue.place($0.unit, at: "district") == "sin-ho" }
         #expect(Set(gauges.compactMap(\.susceptibility)) == Set(Susceptibility.allCases))
         let want: [Susceptibility: Double] = [.low: 1, .medium: 2, .high: 3, .veryHigh: 3]
         let now = Int(Date().timeIntervalSince1970)
@@ -86,7 +86,7 @@ import Telemetry
         try await waitUntil("flood-risk for every gauge and the district", seconds: 15) {
             let subjects = Set(try await AlertsEndToEndTests.alerts(c, "firing").filter { $0["rule"] as? String == "flood-risk" }
                 .compactMap { $0["subject"] as? String })
-            return subjects.isSuperset(of: gauges.map(\.id) + ["district.sin-ho"])
+            return subjects.isSuperset(of: gauges.map(\.id) + gauges.map { "unit.\($0.unit)" })
         }
         _ = try await c.terminate()
     }
@@ -129,10 +129,16 @@ import Telemetry
         #expect(try await points("dma.lc-dma02/inflow_meter_fault").allSatisfy { $0 == 0 })
         #expect(try await httpGet(c.baseURL + "/api/v1/raw?series=dma.lc-dma03/nrw_pct&from=0").status == 404)
         // The water-loss indicators, from the DMAs' latest complete days in storage.
-        let (_, body) = try await httpGet(c.baseURL + "/api/v1/coverage?indicator=water_loss_pct&scope=lai-chau-city")
+        // Per former district (Lai Châu city), and per ward: the leaking DMA's ward has the figure.
+        let (_, body) = try await httpGet(c.baseURL + "/api/v1/coverage?indicator=water_loss_pct&scope=lai-chau-city&level=district")
         let coverage = (try JSONSerialization.jsonObject(with: body) as? [[String: Any]]) ?? []
         #expect(coverage.count == 1 && coverage.first?["target_pct"] as? Double == 15 && coverage.first?["target_is_max"] as? Bool == true)
         #expect((coverage.first?["value_pct"] as? Double ?? 0) > 15, "\(coverage)")   // the leaking DMA is the only one with days
+        let (_, byWard) = try await httpGet(c.baseURL + "/api/v1/coverage?indicator=water_loss_pct")
+        let wards = (try JSONSerialization.jsonObject(with: byWard) as? [[String: Any]]) ?? []
+        #expect(wards.compactMap { $0["scope"] as? String } == ["province", "phuong-doan-ket", "phuong-tan-phong"], "\(wards)")
+        // lc-dma02 lies in Đoàn Kết: the ward's loss is the leak's.
+        #expect((wards.first { $0["scope"] as? String == "phuong-doan-ket" }?["value_pct"] as? Double ?? 0) > 15, "\(wards)")
         _ = try await c.terminate()
     }
 
@@ -154,7 +160,8 @@ import Telemetry
         try await c.waitReady()
         let s = Self.summary(try await run)
         let now = Int(Date().timeIntervalSince1970)
-        let gauges = try CatalogueLoader.load(path: packageRoot + "/sensors").sensors.filter { $0.kind == .hydro && $0.district == "sin-ho" }
+        let catalogue = try CatalogueLoader.load(path: packageRoot + "/sensors/lai-chau")
+        let gauges = catalogue.sensors.filter { $0.kind == .hydro && catalogue.place($0.unit, at: "district") == "sin-ho" }
         try await waitUntil("every reading stored", seconds: 30) {
             var n = 0
             for g in gauges { n += try await EndToEndTests.storedCount(c, series: "\(g.id)/rain_mm", from: now - 6 * 86_400, to: now + 60) }

@@ -280,7 +280,8 @@ import Testing
         #expect(applied == ["v1: series, raw readings, rollups, quarantine", "v2: series labels from topic patterns",
                             "v3: rollup journal for deferred rollup merges", "v4: rollups move to their own file",
                             "v5: one packed journal row per commit", "v6: how far derived series are committed",
-                            "v7: raw readings in sample blocks", "v8: journal packs of per-series sample blocks"])
+                            "v7: raw readings in sample blocks", "v8: journal packs of per-series sample blocks",
+                            "v9: a series' place label is an administrative unit"])
         let store = try TelemetryStore(pool: pool, timeZone: .utc)
         #expect(store.registry.count == 2)
         #expect(store.registry.id(of: try SeriesName(parsing: "b/y")) == SeriesID(1))

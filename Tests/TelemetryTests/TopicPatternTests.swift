@@ -5,7 +5,7 @@ import Testing
     @Test func placeholdersBecomePlusAndFillIn() throws {
         let p = try TopicPattern("telemetry/{district}/{kind}/{sensor}")
         #expect(p.filter == "telemetry/+/+/+")
-        #expect(p.values(in: "telemetry/muong-te/forest/ft-mt-0001") == TopicLabels(sensor: "ft-mt-0001", district: "muong-te", kind: "forest"))
+        #expect(p.values(in: "telemetry/muong-te/forest/ft-mt-0001") == TopicLabels(sensor: "ft-mt-0001", unit: "muong-te", kind: "forest"))
         let q = try TopicPattern("gw/{sensor}/up/#")
         #expect(q.filter == "gw/+/up/#")
         #expect(q.values(in: "gw/hy-01/up/a/b") == TopicLabels(sensor: "hy-01"))
@@ -16,7 +16,7 @@ import Testing
     @Test func emptyLevelGivesNoValue() throws {
         let p = try TopicPattern("telemetry/{district}/{sensor}")
         #expect(p.values(in: "telemetry//x") == TopicLabels(sensor: "x"))
-        #expect(p.values(in: "telemetry/sin-ho/") == TopicLabels(district: "sin-ho"))
+        #expect(p.values(in: "telemetry/sin-ho/") == TopicLabels(unit: "sin-ho"))
     }
 
     @Test(arguments: ["t/{zone}", "t/{sensor}/{sensor}", "t/x{sensor}", "t/{sensor"])

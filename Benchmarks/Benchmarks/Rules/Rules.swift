@@ -17,7 +17,7 @@ let benchmarks: @Sendable () -> Void = {
         maxDuration: .seconds(3)
     )
 
-    let sensors = (0..<100).map { SensorEntry(id: "ft-\($0)", kind: $0 % 2 == 0 ? .forest : .hydro, district: "d\($0 % 8)", intervalMillis: 600_000) }
+    let sensors = (0..<100).map { SensorEntry(id: "ft-\($0)", kind: $0 % 2 == 0 ? .forest : .hydro, unit: "d\($0 % 8)", intervalMillis: 600_000) }
     let catalogue = Catalogue(sensors: sensors)
     let metrics = (0..<100).map { "m\($0)" }
     var rules: [Rule] = []

@@ -52,9 +52,9 @@ extension DerivedSeries {
             if let pct = day.nrwPct { put("nrw_pct", day.start, pct) }
             put("inflow_m3", day.start, day.inflowM3)
             put("inflow_meter_fault", day.start, day.nrwPct == nil ? 1 : 0)
-            if day.start >= waterLatest[dma] ?? .min, let district = scopeEntries[scope]?.district {
+            if day.start >= waterLatest[dma] ?? .min, let unit = scopeEntries[scope]?.unit {
                 waterLatest[dma] = day.start
-                waterDays[dma] = CoverageCalculator.WaterDay(dma: dma, district: district, inflowM3: day.inflowM3, nrwPct: day.nrwPct)
+                waterDays[dma] = CoverageCalculator.WaterDay(dma: dma, unit: unit, inflowM3: day.inflowM3, nrwPct: day.nrwPct)
             }
         }
         if let night = done.night {

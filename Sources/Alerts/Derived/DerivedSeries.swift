@@ -5,8 +5,8 @@ import Telemetry
 /// Which index is derived from which readings (docs/domain.md): fed the committed readings
 /// one by one (the Collector's alert worker calls it on its own thread), it hands back derived
 /// readings for the caller to commit like any other series:
-/// - forest stations: `fire_danger_p`, `fire_danger_level` (also per zone and district, the maximum);
-/// - stations with `rain_mm`: `rain_24h_mm`, `flood_risk_level` (also per zone and district);
+/// - forest stations: `fire_danger_p`, `fire_danger_level` (also per zone and unit, the maximum);
+/// - stations with `rain_mm`: `rain_24h_mm`, `flood_risk_level` (also per zone and unit);
 /// - river stations: `water_alarm_level`, `level_rise_m_h`;
 /// - air stations: `aqi` (hourly, NowCast) and `aqi_24h`, for each complete hour, at its start;
 /// - transformers (`transformer.<id>`): `energy_loss_pct` and `feeder_meter_fault` per hour, `meters_silent_pct`;
@@ -41,9 +41,9 @@ public final class DerivedSeries {
     private var latestFlood: [String: Double] = [:]
     /// Each rain station's flood-risk table and susceptibility (resolved once).
     private var floodRiskOf: [String: (FloodRiskTable, Susceptibility)] = [:]
-    /// Zone and district scopes -> their stations that have a flood level so far.
+    /// Zone and unit scopes -> their stations that have a flood level so far.
     private var floodReporters: [String: [String]] = [:]
-    /// Sensor id -> its district and zone scope names (built once per sensor).
+    /// Sensor id -> its unit and zone scope names (built once per sensor).
     private var scopeNames: [String: [String]] = [:]
     private var air: [String: AirQualityTracker] = [:]
     private var energy: [String: EnergyLossTracker] = [:]
@@ -67,7 +67,7 @@ public final class DerivedSeries {
     private let junctions: [String: [String]]
     let scopeEntries: [String: SensorEntry]
 
-    /// Zone and district scopes -> their forest station ids.
+    /// Zone and unit scopes -> their forest station ids.
     private let forestScopeMembers: [String: [String]]
 
     var pending: [Reading] = []
@@ -103,7 +103,7 @@ public final class DerivedSeries {
             guard let f = ms.first(where: { $0.role == .feeder }) else { continue }
             t[tr] = (EnergyLossTracker.Meter(id: f.id, intervalMillis: f.intervalMillis),
                      ms.filter { $0.role != .feeder }.map { EnergyLossTracker.Meter(id: $0.id, intervalMillis: $0.intervalMillis) })
-            entries["transformer.\(tr)"] = SensorEntry(id: "transformer.\(tr)", kind: .meter, district: f.district, zone: tr,
+            entries["transformer.\(tr)"] = SensorEntry(id: "transformer.\(tr)", kind: .meter, unit: f.unit, zone: tr,
                                                        intervalMillis: f.intervalMillis)
         }
         var d: [String: (inflow: WaterBalanceTracker.Meter, customers: [WaterBalanceTracker.Meter])] = [:]
@@ -112,7 +112,7 @@ public final class DerivedSeries {
             guard let inflow = ms.first(where: { $0.role == .inflow }) else { continue }
             d[dma] = (WaterBalanceTracker.Meter(id: inflow.id, intervalMillis: inflow.intervalMillis),
                       ms.filter { $0.role == .customer }.map { WaterBalanceTracker.Meter(id: $0.id, intervalMillis: $0.intervalMillis) })
-            entries["dma.\(dma)"] = SensorEntry(id: "dma.\(dma)", kind: .water, district: inflow.district, zone: dma,
+            entries["dma.\(dma)"] = SensorEntry(id: "dma.\(dma)", kind: .water, unit: inflow.unit, zone: dma,
                                                 intervalMillis: 86_400_000)
         }
         dmas = d
@@ -122,7 +122,7 @@ public final class DerivedSeries {
         func members(_ sensors: [SensorEntry]) -> [String: [String]] {
             var m: [String: [String]] = [:]
             for s in sensors {
-                m["district.\(s.district)", default: []].append(s.id)
+                m["unit.\(s.unit)", default: []].append(s.id)
                 if let z = s.zone { m["zone.\(z)", default: []].append(s.id) }
             }
             return m
@@ -131,8 +131,8 @@ public final class DerivedSeries {
         scopeEntries = entries
     }
 
-    /// The catalogue-like entry of a transformer scope, so rules can match it by kind, district
-    /// and zone (`{zone}` is the transformer id). Zone, district and junction maxima have none:
+    /// The catalogue-like entry of a transformer scope, so rules can match it by kind, unit
+    /// and zone (`{zone}` is the transformer id). Zone, unit and junction maxima have none:
     /// a kind rule would otherwise alert on them too, repeating each station's alert.
     public func scopeEntry(_ sensor: String) -> SensorEntry? { scopeEntries[sensor] }
 
@@ -250,7 +250,7 @@ public final class DerivedSeries {
         return (w, days)
     }
 
-    /// A gauge's flood-risk level at `t`, and its zone's and district's (the maxima).
+    /// A gauge's flood-risk level at `t`, and its zone's and unit's (the maxima).
     private func floodLevel(_ sensor: String, _ entry: SensorEntry?, rain24hMM total: Double, earlierDays: Int, at t: EpochMillis) {
         let (table, susceptibility) = floodRisk(sensor, entry)
         let level = Double(table.level(rain24hMM: total, earlierDays: earlierDays, susceptibility: susceptibility))
@@ -434,7 +434,7 @@ public final class DerivedSeries {
         let p = (tracker.p(on: currentDay) * 10).rounded() / 10
         derive(sensor, "fire_danger_p", time: t, value: p, level: true)
         derive(sensor, "fire_danger_level", time: t, value: Double(FireDanger.level(p)), level: true)
-        // Zone and district: the maximum over their stations (those heard from since start).
+        // Zone and unit: the maximum over their stations (those heard from since start).
         latestFireP[sensor] = p
         guard let entry = catalogue.sensor(sensor) else { return }
         for scope in scopes(of: entry) {
@@ -473,10 +473,10 @@ public final class DerivedSeries {
 
     // MARK: Helpers
 
-    /// The district and zone scopes of a station.
+    /// The unit and zone scopes of a station.
     private func scopes(of entry: SensorEntry) -> [String] {
         if let s = scopeNames[entry.id] { return s }
-        let s = entry.zone.map { ["district.\(entry.district)", "zone.\($0)"] } ?? ["district.\(entry.district)"]
+        let s = entry.zone.map { ["unit.\(entry.unit)", "zone.\($0)"] } ?? ["unit.\(entry.unit)"]
         scopeNames[entry.id] = s
         return s
     }

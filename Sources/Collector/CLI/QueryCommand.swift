@@ -21,6 +21,7 @@ struct QueryCommand: AsyncParsableCommand {
             Examples:
               collector query rollups --series ft-mt-0001/temp_c --step 1h --last 24h
               collector query rollups --metric temp_c --kind forest --group-by district --agg max --step 1d --last 7d --format csv
+              collector query coverage --level district
               collector query raw --series hy-lc-0001/level_m --from=-6h --points 200
               collector query alerts --state firing
               collector query coverage --db data/collector.sqlite --config collector.yaml
@@ -38,8 +39,9 @@ struct QueryCommand: AsyncParsableCommand {
     @Option(help: "One series, sensor/metric.") var series: String?
     @Option(help: "Grouped rollups: the metric.") var metric: String?
     @Option(help: "Grouped rollups: only this kind.") var kind: String?
-    @Option(help: "Grouped rollups: only this district.") var district: String?
-    @Option(name: .customLong("group-by"), help: "Grouped rollups: district, kind or sensor.") var groupBy: String?
+    @Option(help: "Grouped rollups: only this unit (commune or ward).") var unit: String?
+    @Option(help: "Grouped rollups: only this group of the catalogue's district level (a former district).") var district: String?
+    @Option(name: .customLong("group-by"), help: "Grouped rollups: unit, a level the catalogue declares (district), kind or sensor.") var groupBy: String?
     @Option(help: "Grouped rollups: avg, sum, min, max or count.") var agg: String?
     @Option(help: "Rollup step: 1m, 15m, 1h, 1d, or a multiple (5m, 6h, 7d).") var step = "1h"
     @Option(help: "Start: epoch seconds, RFC 3339, or --from=-24h.") var from: String?
@@ -48,7 +50,8 @@ struct QueryCommand: AsyncParsableCommand {
     @Option(help: "raw: visual downsampling to at most N points.") var points: Int?
     @Option(help: "alerts: live, pending, firing, resolved or all.") var state: String?
     @Option(help: "coverage: one indicator.") var indicator: String?
-    @Option(help: "coverage: one scope (province or a district).") var scope: String?
+    @Option(help: "coverage: one scope (province, a unit or a group).") var scope: String?
+    @Option(help: "coverage: unit (default) or a level the catalogue declares (district).") var level: String?
     @Option(help: "table, csv or json.") var format: Format = .table
 
     func run() async throws {
@@ -99,11 +102,12 @@ struct QueryCommand: AsyncParsableCommand {
             if let series {
                 q += [("series", series), ("step", step)]
             } else if let metric {
-                q += [("metric", metric), ("step", step), ("group_by", groupBy ?? "district"), ("agg", agg ?? "avg")]
+                q += [("metric", metric), ("step", step), ("group_by", groupBy ?? "unit"), ("agg", agg ?? "avg")]
                 if let kind { q.append(("kind", kind)) }
+                if let unit { q.append(("unit", unit)) }
                 if let district { q.append(("district", district)) }
             } else {
-                throw ValidationError("rollups need --series, or --metric (with --group-by, --agg, --kind, --district)")
+                throw ValidationError("rollups need --series, or --metric (with --group-by, --agg, --kind, --unit, --district)")
             }
             if q.first(where: { $0.0 == "from" }) == nil { q.append(("from", String((now - 86_400_000) / 1000))) }
             return "/api/v1/rollups?" + Self.encode(q)
@@ -119,6 +123,7 @@ struct QueryCommand: AsyncParsableCommand {
             var c: [(String, String)] = []
             if let indicator { c.append(("indicator", indicator)) }
             if let scope { c.append(("scope", scope)) }
+            if let level { c.append(("level", level)) }
             return "/api/v1/coverage" + (c.isEmpty ? "" : "?" + Self.encode(c))
         }
     }
@@ -223,7 +228,7 @@ enum LocalAPI {
         let router = Router()
         APIRoutes(reader: reader, live: live, status: CollectorStatus(), metrics: PrometheusCollectorRegistry(), clock: clock).register(on: router)
         CatalogueRoutes(reader: reader, live: live, coverage: config.coverage, timeZone: config.timezone, clock: clock).register(on: router)
-        AlertRoutes(store: AlertStore(pool: pool), broadcaster: AlertBroadcaster(), system: SystemAlerts(), clock: clock).register(on: router)
+        AlertRoutes(store: AlertStore(pool: pool), broadcaster: AlertBroadcaster(), system: SystemAlerts(), clock: clock, live: live).register(on: router)
         let (ports, portSink) = AsyncStream<Int>.makeStream()
         var logger = Logger(label: "collector-query")
         logger.logLevel = .critical   // the cancelled server's goodbye is not news

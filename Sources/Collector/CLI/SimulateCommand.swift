@@ -21,15 +21,15 @@ struct SimulateCommand: ParsableCommand {
     var url: String?
     @Option(name: .customLong("client-id"), help: "MQTT client id.")
     var clientID = "simulator-1"
-    @Option(help: "Topic prefix: messages go to <prefix>/<sensor>, packs to <prefix>/gw-<district>.")
+    @Option(help: "Topic prefix: messages go to <prefix>/<sensor>, packs to <prefix>/gw-<unit>.")
     var prefix = "telemetry"
-    @Option(help: "Sensors to play: comma-separated terms that must all hold: kind=K, district=D, zone=Z, or an id glob (ft-mt-*).")
+    @Option(help: "Sensors to play: comma-separated terms that must all hold: kind=K, unit=U, zone=Z, a level such as district=D, or an id glob (ft-mt-*).")
     var sensors: String?
     @Option(help: "Sensors to leave out (same syntax as --sensors); may be repeated.")
     var exclude: [String] = []
     @Option(help: "Scenario: \(Scenario.Kind.allCases.map(\.rawValue).joined(separator: ", ")).")
     var scenario: String = "normal"
-    @Option(help: "The scenario's district or transformer (default per scenario).")
+    @Option(help: "The scenario's place (a unit or a group such as a former district), transformer or DMA (default per scenario).")
     var target: String?
     @Option(help: "Seed for every value, phase, shuffle and duplicate.")
     var seed: UInt64 = 1
@@ -41,7 +41,7 @@ struct SimulateCommand: ParsableCommand {
     var duration: String?
     @Option(help: "Simulated start time: RFC 3339, epoch seconds, or relative (--from=-6h).")
     var from: String?
-    @Option(help: "Readings per message, in packs per district gateway (default: one message per sensor sample).")
+    @Option(help: "Readings per message, in packs per unit gateway (default: one message per sensor sample).")
     var batch: Int?
     @Option(help: "MQTT QoS: 0 or 1.")
     var qos: Int32 = 1
@@ -66,9 +66,9 @@ struct SimulateCommand: ParsableCommand {
             FileHandle.standardError.write(Data((error.description + "\n").utf8))
             throw ExitCode(2)
         }
-        var selected = try SensorFilter(sensors ?? "").apply(catalogue.sensors)
+        var selected = try SensorFilter(sensors ?? "").apply(catalogue.sensors, catalogue: catalogue)
         for e in exclude {
-            let out = Set(try SensorFilter(e).apply(selected).map(\.id))
+            let out = Set(try SensorFilter(e).apply(selected, catalogue: catalogue).map(\.id))
             selected.removeAll { out.contains($0.id) }
         }
         guard !selected.isEmpty else { throw ValidationError("no catalogue sensor matches --sensors '\(sensors ?? "")'") }
@@ -120,7 +120,7 @@ struct SimulateCommand: ParsableCommand {
         let end: EpochMillis = o.speed > 1 ? min(now, start + (span ?? (now - start))) : span.map { start + $0 } ?? .max
         o.start = start
         o.end = end
-        let sc = Scenario(kind: kind, start: start, end: end == .max ? start + 86_400_000 : end, target: target)
+        let sc = Scenario(kind: kind, start: start, end: end == .max ? start + 86_400_000 : end, target: target, catalogue: catalogue)
 
         print("simulate: \(selected.count) sensors, \(String(format: "%.1f", perSecond)) readings per simulated second, speed \(String(format: "%g", o.speed))")
         print("simulate: from \(Simulator.iso(start)) to \(end == .max ? "(until stopped)" : Simulator.iso(end)), scenario \(kind.rawValue)\(sc.target.isEmpty ? "" : " (\(sc.target))")")
@@ -158,7 +158,9 @@ struct SensorFilter {
             let t = raw.trimmingCharacters(in: .whitespaces)
             if let eq = t.firstIndex(of: "=") {
                 let k = String(t[..<eq]), v = String(t[t.index(after: eq)...])
-                guard ["kind", "district", "zone"].contains(k) else { throw ValidationError("--sensors: unknown key '\(k)' (kind, district, zone, or an id glob)") }
+                guard k == "kind" || k == "zone" || k == "unit" || !k.isEmpty && k.allSatisfy({ $0.isLetter || $0 == "_" }) else {
+                    throw ValidationError("--sensors: bad key '\(k)' (kind, unit, zone, a level such as district, or an id glob)")
+                }
                 terms.append((k, v))
             } else {
                 terms.append(("id", t))
@@ -166,14 +168,23 @@ struct SensorFilter {
         }
     }
 
-    func apply(_ sensors: [SensorEntry]) -> [SensorEntry] {
-        sensors.filter { s in
+    /// The catalogue's sensors the terms select; a place term (`unit=`, `district=`, another
+    /// level) holds for the sensors whose unit is in that place.
+    func apply(_ sensors: [SensorEntry], catalogue: Catalogue) throws -> [SensorEntry] {
+        var levels: [String: String] = [:]
+        for t in terms where !["kind", "zone", "id"].contains(t.key) {
+            guard let level = catalogue.level(named: t.key) else {
+                throw ValidationError("--sensors: unknown key '\(t.key)' (kind, unit, zone\(catalogue.levels.map { ", " + $0.id }.joined()), or an id glob)")
+            }
+            levels[t.key] = level
+        }
+        return sensors.filter { s in
             terms.allSatisfy { t in
                 switch t.key {
                 case "kind": s.kind.rawValue == t.value
-                case "district": s.district == t.value
                 case "zone": s.zone == t.value
-                default: fnmatch(t.value, s.id, 0) == 0
+                case "id": fnmatch(t.value, s.id, 0) == 0
+                default: catalogue.place(s.unit, at: levels[t.key]!) == t.value
                 }
             }
         }

@@ -20,7 +20,7 @@ struct VerifyCommand: AsyncParsableCommand {
             Only buckets and derived readings after the raw retention horizon are checked
             (older raw readings may be pruned while rollups stay); --from moves that start.
             Derived series are replayed from their stored inputs in time order; zone,
-            district and junction maxima and the meters' silence are not compared (they
+            unit and junction maxima and the meters' silence are not compared (they
             depend on the order readings arrived in).
             Exit codes: 0 everything equals its recompute; 1 a mismatch or a runtime error;
             2 a configuration error.

@@ -5,7 +5,7 @@ import Yams
 
 /// Loads the sensor catalogue from every `*.yaml` / `*.yml` under the `sensors` path (rule
 /// files, `rules*.yaml`, belong to Alerts and are skipped). Problems come as `file:line: message`:
-/// unknown keys, duplicate ids, unknown zones or districts, bad durations, bad values.
+/// unknown keys, duplicate ids, unknown zones, units or levels, bad durations, bad values.
 enum CatalogueLoader {
     static func load(path: String) throws(ConfigProblems) -> Catalogue {
         var isDir: ObjCBool = false
@@ -38,8 +38,7 @@ enum CatalogueLoader {
         let sink = ProblemSink()
         var zones: [(Zone, String, Int)] = []
         var sensors: [(SensorEntry, String, Int, zoneLine: Int)] = []
-        var districts: [(String, String, Int)] = []
-        var districtNames: [String: String] = [:]
+        var places = Places()
         for (file, text) in sources {
             let root: Node
             do {
@@ -53,19 +52,7 @@ enum CatalogueLoader {
                 continue
             }
             let top = YAMLMapping(root, file: file, sink: sink, what: "a catalogue file")
-            for node in top.sequence("districts") ?? [] {
-                if case .mapping = node {   // {id: muong-te, name: Mường Tè}
-                    let m = top.child(node, what: "a district")
-                    let id = requiredID(m, "id", what: "a district")
-                    let name = displayName(m)
-                    m.finish("a district")
-                    if let id {
-                        districts.append((id, file, m.line))
-                        if let name { districtNames[id] = name }
-                    }
-                } else if let d = node.string, validID(d) { districts.append((d, file, node.mark?.line ?? 1)) }
-                else { sink.add(file, node.mark?.line ?? 1, "a district must be a short id such as muong-te, or {id: muong-te, name: Mường Tè}") }
-            }
+            readPlaces(top, file: file, into: &places, sink: sink)
             for node in top.sequence("zones") ?? [] {
                 let m = top.child(node, what: "a zone")
                 if let z = readZone(m) { zones.append((z, file, m.line)) }
@@ -76,19 +63,22 @@ enum CatalogueLoader {
             }
             top.finish("a catalogue file")
         }
+        // Two provinces' files: that alone is the problem (their ids would clash everywhere).
+        if let second = places.secondProvince { throw ConfigProblems(problems: [second]) }
         // Cross-file checks.
         var seenZones: [String: (String, Int)] = [:]
         for (z, f, l) in zones {
             if let (pf, pl) = seenZones[z.id] { sink.add(f, l, "duplicate zone id '\(z.id)' (first at \(pf):\(pl))") }
             else { seenZones[z.id] = (f, l) }
         }
+        checkPlaces(places, sink: sink)
         var seenSensors: [String: (String, Int)] = [:]
-        let knownDistricts = Set(districts.map(\.0))
+        let knownUnits = Set(places.units.map(\.0.id))
         for (s, f, l, zl) in sensors {
             if let (pf, pl) = seenSensors[s.id] { sink.add(f, l, "duplicate sensor id '\(s.id)' (first at \(pf):\(pl))") }
             else { seenSensors[s.id] = (f, l) }
-            if !knownDistricts.isEmpty && !knownDistricts.contains(s.district) {
-                sink.add(f, l, "sensor '\(s.id)': unknown district '\(s.district)'")
+            if !knownUnits.isEmpty && !knownUnits.contains(s.unit) {
+                sink.add(f, l, "sensor '\(s.id)': unknown \(places.legacyDistricts ? "district" : "unit") '\(s.unit)'")
             }
             if let zone = s.zone {
                 if let z = zones.first(where: { $0.0.id == zone })?.0 {
@@ -109,8 +99,8 @@ enum CatalogueLoader {
             if let first = inflowOf[dma] { sink.add(f, l, "DMA '\(dma)' has a second inflow meter '\(s.id)' (first '\(first)'); give each inflow its own DMA") }
             else { inflowOf[dma] = s.id }
         }
-        for (z, f, l) in zones where !knownDistricts.isEmpty && !knownDistricts.contains(z.district) {
-            sink.add(f, l, "zone '\(z.id)': unknown district '\(z.district)'")
+        for (z, f, l) in zones where !knownUnits.isEmpty && !knownUnits.contains(z.unit) {
+            sink.add(f, l, "zone '\(z.id)': unknown \(places.legacyDistricts ? "district" : "unit") '\(z.unit)'")
         }
         if !sink.problems.isEmpty {
             let order = Dictionary(uniqueKeysWithValues: sources.enumerated().map { ($1.file, $0) })
@@ -119,12 +109,13 @@ enum CatalogueLoader {
             }.map(\.element)
             throw ConfigProblems(problems: sorted)
         }
-        return Catalogue(zones: zones.map(\.0), sensors: sensors.map(\.0), districts: districts.map(\.0), districtNames: districtNames)
+        return Catalogue(province: places.province?.0, zones: zones.map(\.0), sensors: sensors.map(\.0),
+                         units: places.units.map(\.0), levels: places.levels.map(\.0))
     }
 
     /// `name`: a display name for people (diacritics welcome), at most 120 characters, no
     /// control characters; ids stay ASCII.
-    private static func displayName(_ m: YAMLMapping) -> String? {
+    static func displayName(_ m: YAMLMapping) -> String? {
         guard let name = m.string("name") else { return nil }
         guard !name.isEmpty, name.count <= 120, !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
             m.problem("name", "a name must be 1 to 120 characters, without control characters")
@@ -138,14 +129,14 @@ enum CatalogueLoader {
         // Read every field first, so a bad one does not leave the others reported as unknown.
         let id = requiredID(m, "id", what: "a zone")
         let kind = readKind(m)
-        let district = requiredID(m, "district", what: "zone '\(m.string("id") ?? "?")'")
+        let unit = readUnit(m, what: "zone '\(m.string("id") ?? "?")'")
         let area = m.double("area_ha", in: 0.0001...10_000_000)
         let commune = m.string("commune")
         let name = displayName(m)
         let (susceptibility, region) = readHazard(m)
         if m.node("area_ha") == nil { m.problem("id", "zone '\(id ?? "?")' needs area_ha") }
-        guard let id, let kind, let district, let area else { return nil }
-        var z = Zone(id: id, kind: kind, district: district, commune: commune, areaHa: area,
+        guard let id, let kind, let unit, let area else { return nil }
+        var z = Zone(id: id, kind: kind, unit: unit, commune: commune, areaHa: area,
                      susceptibility: susceptibility, region: region)
         z.name = name
         return z
@@ -169,7 +160,7 @@ enum CatalogueLoader {
             m.problem("id", "sensor id '\(id)' uses a prefix reserved for derived series (\(DerivedScope.prefixes.joined(separator: ", ")))")
         }
         let kind = readKind(m)
-        let district = requiredID(m, "district", what: "sensor '\(m.string("id") ?? "?")'")
+        let unit = readUnit(m, what: "sensor '\(m.string("id") ?? "?")'")
         var interval = m.duration("interval")
         if m.node("interval") == nil { m.problem("id", "sensor '\(id ?? "?")' needs an interval (e.g. 10m)") }
         if let i = interval, i < 1000 { m.problem("interval", "interval must be at least 1s"); interval = nil }
@@ -214,8 +205,8 @@ enum CatalogueLoader {
         if freeFlow != nil && kind != .traffic { m.problem("free_flow_kmh", "free_flow_kmh is for traffic sensors") }
         let (susceptibility, region) = readHazard(m)
         let name = displayName(m)
-        guard let id, let kind, let district, let interval else { return nil }
-        var s = SensorEntry(id: id, kind: kind, district: district, zone: zone, intervalMillis: interval)
+        guard let id, let kind, let unit, let interval else { return nil }
+        var s = SensorEntry(id: id, kind: kind, unit: unit, zone: zone, intervalMillis: interval)
         s.name = name
         s.latitude = latitude
         s.longitude = longitude
@@ -237,7 +228,14 @@ enum CatalogueLoader {
         return kind
     }
 
-    private static func requiredID(_ m: YAMLMapping, _ key: String, what: String) -> String? {
+    /// `unit` (a commune or ward), or `district` in a legacy catalogue: exactly one.
+    private static func readUnit(_ m: YAMLMapping, what: String) -> String? {
+        let hasUnit = m.node("unit") != nil, hasDistrict = m.node("district") != nil
+        if hasUnit && hasDistrict { m.problem("district", "\(what) gives both unit and district; give its unit"); return nil }
+        return requiredID(m, hasDistrict ? "district" : "unit", what: what)
+    }
+
+    static func requiredID(_ m: YAMLMapping, _ key: String, what: String) -> String? {
         guard let v = m.string(key), !v.isEmpty else {
             m.problem("id", "\(what) needs '\(key)'")
             return nil

@@ -90,8 +90,25 @@ enum RuleLoader {
             }
             match.metric = mm.string("metric")
             match.sensor = mm.string("sensor")
-            match.district = mm.string("district")
             match.zone = mm.string("zone")
+            // `unit: X`, or a level's group (`district: tam-duong`): the units it stands for.
+            for key in mm.allKeys() where !["kind", "metric", "sensor", "zone"].contains(key) {
+                guard let level = catalogue.level(named: key) else {
+                    let levels = catalogue.levels.map(\.id)
+                    mm.problem(key, "unknown key '\(key)' in match (kind, metric, sensor, zone, unit\(levels.isEmpty ? "" : ", " + levels.joined(separator: ", ")))")
+                    continue
+                }
+                guard match.units == nil else { mm.problem(key, "match names a place twice; give one of unit or a level"); continue }
+                guard let id = mm.string(key) else { continue }
+                if level == Catalogue.unitLevel {
+                    if !catalogue.units.isEmpty, catalogue.unit(id) == nil { mm.problem(key, "unknown unit '\(id)'") }
+                    match.units = [id]
+                } else {
+                    let members = catalogue.units.filter { $0.groups[level] == id }.map(\.id)
+                    if !catalogue.places(at: level).contains(id) { mm.problem(key, "'\(id)' is not a group of level '\(level)'") }
+                    match.units = Set(members + [id])   // and old data labelled with the group itself
+                }
+            }
             if let s = match.sensor, !catalogue.sensors.isEmpty, catalogue.sensor(s) == nil, !DerivedScope.isDerived(s) {
                 mm.problem("sensor", "unknown sensor '\(s)'")
             }
@@ -101,8 +118,8 @@ enum RuleLoader {
         let when = m.mapping("when").flatMap { condition($0, what: "when") }
         if m.node("when") == nil { m.problem("name", "rule '\(name ?? "?")' needs a when") }
         let clear = m.mapping("clear").flatMap { condition($0, what: "clear") }
-        if let when, when.isSilence, match.metric == nil, match.kind == nil, match.sensor == nil, match.district == nil {
-            m.problem("match", "a silent_for rule needs a kind, sensor or district to know which sensors to watch")
+        if let when, when.isSilence, match.metric == nil, match.kind == nil, match.sensor == nil, match.units == nil {
+            m.problem("match", "a silent_for rule needs a kind, sensor or place (unit or a level) to know which sensors to watch")
         }
         if when != nil, !(when!.isSilence), match.metric == nil { m.problem("match", "rule '\(name ?? "?")' needs match.metric") }
         let forMillis = m.duration("for") ?? 0

@@ -146,35 +146,37 @@ struct APIRoutes: Sendable {
     }
 
     enum Aggregate: String { case avg, sum, min, max, count }
-    enum GroupBy: String { case district, kind, sensor }
-
-    /// One metric over many series, grouped by district, kind or sensor, computed from the
-    /// stored rollups (never from raw). A group's bucket merges its series' buckets, so `avg`
-    /// is the mean of all readings in the group, not a mean of means.
+    /// One metric over many series, grouped by `unit`, a level the catalogue declares
+    /// (`district`), `kind` or `sensor`, computed from the stored rollups (never from raw). A
+    /// group's bucket merges its series' buckets, so `avg` is the mean of all readings in the
+    /// group, not a mean of means. A series keeps the place its catalogue entry gives, else
+    /// the label its topic gave (a former district stays answerable at the `district` level).
     func grouped(_ q: QueryParameters, plan: StepPlan, step: String, from: EpochMillis, to: EpochMillis,
                  format: QueryParameters.OutputFormat) async throws -> Response {
         let metric = try q.required("metric")
         let aggText = q.string("agg") ?? "avg"
         guard let agg = Aggregate(rawValue: aggText) else { throw APIError.badParameter("agg", "must be avg, sum, min, max or count") }
-        let byText = q.string("group_by") ?? "district"
-        guard let by = GroupBy(rawValue: byText) else { throw APIError.badParameter("group_by", "must be district, kind or sensor") }
+        let catalogue = live.current
+        let by = q.string("group_by") ?? Catalogue.unitLevel
+        let level = by == "kind" || by == "sensor" ? nil : catalogue.level(named: by)
+        guard by == "kind" || by == "sensor" || level != nil else {
+            throw APIError.badParameter("group_by", "must be unit, \(catalogue.levels.map { $0.id + ", " }.joined())kind or sensor")
+        }
         let kind = q.string("kind")
         if let kind, SensorKind(rawValue: kind) == nil {
-            throw APIError.badParameter("kind", "must be forest, meter, traffic, environment or hydro")
+            throw APIError.badParameter("kind", "must be \(SensorKind.allCases.map(\.rawValue).joined(separator: ", "))")
         }
-        let district = q.string("district")
+        let places = PlaceFilter(q, catalogue: catalogue)
         var members: [SeriesID: String] = [:]
         for s in try await reader.seriesList() where s.name.metric == metric {
-            let entry = live.current.sensor(s.name.sensor)
+            let entry = catalogue.sensor(s.name.sensor)
             let sKind = entry?.kind.rawValue ?? s.kind
-            let sDistrict = entry?.district ?? s.district
-            guard kind == nil || sKind == kind, district == nil || sDistrict == district else { continue }
+            let sUnit = entry?.unit ?? s.unit
+            guard kind == nil || sKind == kind, places.matches(sUnit) else { continue }
             let id = s.id
-            switch by {
-            case .district: members[id] = sDistrict ?? "unknown"
-            case .kind: members[id] = sKind ?? "unknown"
-            case .sensor: members[id] = s.name.sensor
-            }
+            if let level { members[id] = sUnit.flatMap { catalogue.place($0, at: level) } ?? "unknown" }
+            else if by == "kind" { members[id] = sKind ?? "unknown" }
+            else { members[id] = s.name.sensor }
         }
         let groupCount = Set(members.values).count
         if Int64(groupCount) * plan.count(from: from, to: to) > Int64(Self.maxBuckets) {
@@ -208,7 +210,7 @@ struct APIRoutes: Sendable {
                 $0.field("metric") { $0.string(metric) }
                 $0.field("step") { $0.string(step) }
                 $0.field("agg") { $0.string(agg.rawValue) }
-                $0.field("group_by") { $0.string(by.rawValue) }
+                $0.field("group_by") { $0.string(by) }
                 $0.field("groups") {
                     $0.array { a in
                         for (key, points) in sorted {

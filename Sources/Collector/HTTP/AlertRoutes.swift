@@ -10,6 +10,8 @@ struct AlertRoutes: Sendable {
     let broadcaster: AlertBroadcaster
     let system: SystemAlerts
     let clock: any WallClock
+    /// For grouping by a level the catalogue declares.
+    let live: LiveCatalogue
 
     func register(on router: Router<BasicRequestContext>) {
         router.read("/api/v1/alerts") { request, _ in try await list(request) }
@@ -67,18 +69,25 @@ struct AlertRoutes: Sendable {
         return j.response()
     }
 
+    /// The labels alerts can be grouped by, for messages.
+    static func labelNames(_ catalogue: Catalogue) -> String {
+        (["rule", "unit"] + catalogue.levels.map(\.id) + ["zone", "severity"]).joined(separator: ", ")
+    }
+
     /// The most live alerts grouped in one answer.
     static let groupedLimit = 20_000
 
-    /// Live alerts in groups (`by`, default `rule,district`), the worst group first.
+    /// Live alerts in groups (`by`, default `rule,unit`; any level the catalogue declares, such
+    /// as `district`, too), the worst group first.
     func groups(_ request: Request) async throws -> Response {
         let q = QueryParameters(request, now: clock.now())
         let states = try states(q, allowResolved: false)
+        let catalogue = live.current
         var labels = AlertGroupLabel.defaults
         if let by = q.string("by") {
             labels = try by.split(separator: ",", omittingEmptySubsequences: false).map {
-                guard let l = AlertGroupLabel(rawValue: String($0)) else {
-                    throw APIError.badParameter("by", "must be labels from rule, district, zone, severity, separated by commas")
+                guard let l = AlertGroupLabel(String($0), catalogue: catalogue) else {
+                    throw APIError.badParameter("by", "must be labels from \(Self.labelNames(catalogue)), separated by commas")
                 }
                 return l
             }
@@ -87,10 +96,10 @@ struct AlertRoutes: Sendable {
         let alerts = system.all.filter { states.contains($0.state) } + (try await store.list(states: states, limit: Self.groupedLimit))
         var j = JSONText()
         j.array { arr in
-            for g in AlertGroup.group(alerts, by: labels) {
+            for g in AlertGroup.group(alerts, by: labels, in: catalogue) {
                 arr.object {
                     $0.field("labels") { o in
-                        o.object { for (label, value) in g.labels { $0.field(label.rawValue) { if let value { $0.string(value) } else { $0.null() } } } }
+                        o.object { for (label, value) in g.labels { $0.field(label.name) { if let value { $0.string(value) } else { $0.null() } } } }
                     }
                     $0.field("severity") { $0.string(g.severity.rawValue) }
                     $0.field("count") { $0.int(Int64(g.alerts.count)) }
@@ -107,23 +116,24 @@ struct AlertRoutes: Sendable {
 
     /// Acknowledges every live, unacknowledged member of a group at once: each records who and
     /// when; an alert that joins the group later is new and unacknowledged. Body:
-    /// `{"by": "...", "note": "...", "group": {"rule": "flood-risk", "district": "sin-ho"}}`, and
+    /// `{"by": "...", "note": "...", "group": {"rule": "flood-risk", "unit": "xa-sin-ho"}}`, and
     /// optionally `"ids": [...]`: only those members (the ones the officer saw).
     func ackGroup(_ request: Request) async throws -> Response {
         var request = request
         let body = try await request.collectBody(upTo: 16_384)
         guard let o = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any] else {
-            throw APIError.badParameter("body", "must be a JSON object like {\"by\": \"duty officer\", \"group\": {\"rule\": \"flood-risk\", \"district\": \"sin-ho\"}}")
+            throw APIError.badParameter("body", "must be a JSON object like {\"by\": \"duty officer\", \"group\": {\"rule\": \"flood-risk\", \"unit\": \"xa-sin-ho\"}}")
         }
         let by = (o["by"] as? String) ?? ""
         guard !by.isEmpty, by.count <= 200 else { throw APIError.badParameter("by", "who acknowledges is required (at most 200 characters)") }
         guard let group = o["group"] as? [String: Any], !group.isEmpty else {
-            throw APIError.badParameter("group", "must name the group's labels, e.g. {\"rule\": \"flood-risk\", \"district\": \"sin-ho\"}")
+            throw APIError.badParameter("group", "must name the group's labels, e.g. {\"rule\": \"flood-risk\", \"unit\": \"xa-sin-ho\"}")
         }
+        let catalogue = live.current
         var selector: [(label: AlertGroupLabel, value: String?)] = []
         for (key, value) in group {
-            guard let label = AlertGroupLabel(rawValue: key) else {
-                throw APIError.badParameter("group", "'\(key)' is not a label (rule, district, zone, severity)")
+            guard let label = AlertGroupLabel(key, catalogue: catalogue) else {
+                throw APIError.badParameter("group", "'\(key)' is not a label (\(Self.labelNames(catalogue)))")
             }
             if value is NSNull { selector.append((label, nil)) }
             else if let text = value as? String { selector.append((label, text)) }
@@ -141,7 +151,7 @@ struct AlertRoutes: Sendable {
             })
         }
         let live = try await store.list(states: ["pending", "firing"], limit: Self.groupedLimit)
-        let ids = live.filter { $0.acknowledgedBy == nil && AlertGroup.member($0, of: selector) }.compactMap(\.id)
+        let ids = live.filter { $0.acknowledgedBy == nil && AlertGroup.member($0, of: selector, in: catalogue) }.compactMap(\.id)
             .filter { seen?.contains($0) ?? true }
         let acknowledged = try await store.acknowledge(ids: ids, by: by, note: note, at: clock.now())
         var j = JSONText()

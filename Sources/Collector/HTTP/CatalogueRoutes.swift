@@ -4,8 +4,8 @@ import HTTPTypes
 import Hummingbird
 import Telemetry
 
-/// `/api/v1/sensors`, `/api/v1/series` and `/api/v1/coverage[/daily]`: what the catalogue
-/// expects against what reports.
+/// `/api/v1/sensors`, `/api/v1/series`, `/api/v1/coverage[/daily]` and `/api/v1/places`:
+/// what the catalogue expects against what reports, and where.
 struct CatalogueRoutes: Sendable {
     let reader: TelemetryReader
     let live: LiveCatalogue
@@ -18,25 +18,7 @@ struct CatalogueRoutes: Sendable {
         router.read("/api/v1/series") { request, _ in try await series(request) }
         router.read("/api/v1/coverage") { request, _ in try await coverageAnswer(request) }
         router.read("/api/v1/coverage/daily") { request, _ in try await coverageDaily(request) }
-        router.read("/api/v1/districts") { _, _ in districts() }
-    }
-
-    /// The catalogue's districts (declared, or used by its sensors and zones) with their
-    /// display names: `[{id, name}]`, name null when the catalogue gives none.
-    func districts() -> Response {
-        let catalogue = live.current
-        var ids = catalogue.districts
-        for d in catalogue.zones.map(\.district) + catalogue.sensors.map(\.district) where !ids.contains(d) { ids.append(d) }
-        var j = JSONText()
-        j.array { a in
-            for id in ids {
-                a.object {
-                    $0.field("id") { $0.string(id) }
-                    $0.field("name") { if let n = catalogue.districtNames[id] { $0.string(n) } else { $0.null() } }
-                }
-            }
-        }
-        return j.response()
+        router.read("/api/v1/places") { _, _ in places() }
     }
 
     /// Healthy = a reading within 3 x the sensor's expected interval.
@@ -49,10 +31,10 @@ struct CatalogueRoutes: Sendable {
             return v
         }
         let kind = try kindParameter(q)
-        let district = q.string("district")
         let now = clock.now()
         let lastSeen = try await reader.sensorsLastSeen()
         let catalogue = live.current
+        let places = PlaceFilter(q, catalogue: catalogue)
         let catalogued = Set(catalogue.sensors.map(\.id))
         var j = JSONText()
         j.array { a in
@@ -60,12 +42,12 @@ struct CatalogueRoutes: Sendable {
                 let seen = lastSeen[s.id]
                 let status: Status = seen.map { now - $0 <= 3 * s.intervalMillis } == true ? .online : .stale
                 guard wantStatus == nil || wantStatus == status, kind == nil || kind == s.kind,
-                      district == nil || district == s.district else { continue }
+                      places.matches(s.unit) else { continue }
                 a.object {
                     $0.field("id") { $0.string(s.id) }
                     $0.field("name") { if let n = s.name { $0.string(n) } else { $0.null() } }
                     $0.field("kind") { $0.string(s.kind.rawValue) }
-                    $0.field("district") { $0.string(s.district) }
+                    $0.field("unit") { $0.string(s.unit) }
                     $0.field("zone") { if let z = s.zone { $0.string(z) } else { $0.null() } }
                     $0.field("interval_s") { $0.int(s.intervalMillis / 1000) }
                     $0.field("status") { $0.string(status.rawValue) }
@@ -75,7 +57,7 @@ struct CatalogueRoutes: Sendable {
                     }
                 }
             }
-            guard wantStatus == nil || wantStatus == .unregistered, kind == nil, district == nil else { return }
+            guard wantStatus == nil || wantStatus == .unregistered, kind == nil, places.isEmpty else { return }
             for (id, t) in lastSeen.sorted(by: { $0.key < $1.key }) where !catalogued.contains(id) && !DerivedScope.isDerived(id) {
                 a.object {
                     $0.field("id") { $0.string(id) }
@@ -95,13 +77,14 @@ struct CatalogueRoutes: Sendable {
     func series(_ request: Request) async throws -> Response {
         let q = QueryParameters(request, now: clock.now())
         let kind = try kindParameter(q)
-        let district = q.string("district")
+        let catalogue = live.current
+        let places = PlaceFilter(q, catalogue: catalogue)
         let sensor = q.string("sensor")
         let metric = q.string("metric")
         let limit = try q.int("limit", in: 1...Self.maxSeriesPage) ?? Self.maxSeriesPage
         let after = q.string("after")
         var cursor = after
-        var rows: [(info: TelemetryReader.SeriesInfo, kind: String?, district: String?)] = []
+        var rows: [(info: TelemetryReader.SeriesInfo, kind: String?, unit: String?)] = []
         var more = false
         // Chunks of the largest page whatever `limit` is (a filter matching little must not
         // cost a query per series).
@@ -111,24 +94,24 @@ struct CatalogueRoutes: Sendable {
             for s in chunk {
                 if rows.count == limit { more = true; break scan }
                 cursor = s.name.description
-                let entry = live.current.sensor(s.name.sensor)
+                let entry = catalogue.sensor(s.name.sensor)
                 let sKind = entry?.kind.rawValue ?? s.kind
-                let sDistrict = entry?.district ?? s.district
-                guard kind == nil || sKind == kind?.rawValue, district == nil || sDistrict == district,
+                let sUnit = entry?.unit ?? s.unit
+                guard kind == nil || sKind == kind?.rawValue, places.matches(sUnit),
                       sensor == nil || s.name.sensor == sensor, metric == nil || s.name.metric == metric else { continue }
-                rows.append((s, sKind, sDistrict))
+                rows.append((s, sKind, sUnit))
             }
             if chunk.count < Self.maxSeriesPage { break }
         }
         var j = JSONText()
         j.array { a in
-            for (s, sKind, sDistrict) in rows {
+            for (s, sKind, sUnit) in rows {
                 a.object {
                     $0.field("series") { $0.string(s.name.description) }
                     $0.field("sensor") { $0.string(s.name.sensor) }
                     $0.field("metric") { $0.string(s.name.metric) }
                     $0.field("kind") { if let k = sKind { $0.string(k) } else { $0.null() } }
-                    $0.field("district") { if let d = sDistrict { $0.string(d) } else { $0.null() } }
+                    $0.field("unit") { if let u = sUnit { $0.string(u) } else { $0.null() } }
                     $0.field("last_t") { if let t = s.lastTime { $0.seconds(t) } else { $0.null() } }
                     $0.field("last_value") { if let v = s.lastValue { $0.double(v) } else { $0.null() } }
                 }
@@ -137,24 +120,28 @@ struct CatalogueRoutes: Sendable {
         var response = j.response()
         if more, let cursor {
             var params = [("limit", String(limit)), ("after", cursor)]
-            for (k, v) in [("kind", kind?.rawValue), ("district", district), ("sensor", sensor), ("metric", metric)] {
+            for (k, v) in [("kind", kind?.rawValue), ("sensor", sensor), ("metric", metric)] {
                 if let v { params.append((k, v)) }
             }
+            params += places.given
             let query = params.map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed.subtracting(["&", "=", "+"])) ?? "")" }
             response.headers[HTTPField.Name("Link")!] = "</api/v1/series?\(query.joined(separator: "&"))>; rel=\"next\""
         }
         return response
     }
 
-    /// The plan's indicators now, per district and for the province.
+    /// The plan's indicators now, for the province and each place at `level` (default the
+    /// units; or a level the catalogue declares, such as `district`).
     func coverageAnswer(_ request: Request) async throws -> Response {
         let q = QueryParameters(request, now: clock.now())
         let indicator = q.string("indicator")
         let scope = q.string("scope")
         let now = clock.now()
-        let all = CoverageCalculator.compute(live.current, lastSeen: try await reader.sensorsLastSeen(), now: now,
+        let catalogue = live.current
+        let level = try levelParameter(q, catalogue)
+        let all = CoverageCalculator.compute(catalogue, lastSeen: try await reader.sensorsLastSeen(), now: now,
                                              year: AlertStage.year(now, timeZone), targets: coverage.targets,
-                                             water: try await waterDays(live.current))
+                                             water: try await waterDays(catalogue), level: level)
         var j = JSONText()
         j.array { a in
             for c in all where (indicator == nil || c.indicator == indicator) && (scope == nil || c.scope == scope) {
@@ -182,14 +169,15 @@ struct CatalogueRoutes: Sendable {
                   let nrwName = try? SeriesName(sensor: "dma.\(dma)", metric: "nrw_pct"),
                   let inflow = try await reader.latest(inflowName) else { continue }
             let nrw = try await reader.latest(nrwName)
-            out.append(.init(dma: dma, district: s.district, inflowM3: inflow.value, nrwPct: nrw?.time == inflow.time ? nrw?.value : nil))
+            out.append(.init(dma: dma, unit: s.unit, inflowM3: inflow.value, nrwPct: nrw?.time == inflow.time ? nrw?.value : nil))
         }
         return out
     }
 
     /// The yearly report: one indicator's daily values (mean, min and max of the day's stored
     /// values, from the 1d rollups of `coverage.<scope>/<indicator>`) for every scope, over the
-    /// local calendar year, with the year's target and how many days met it.
+    /// local calendar year, with the year's target and how many days met it; the scopes are
+    /// the province and the places at `level` (default the units).
     func coverageDaily(_ request: Request) async throws -> Response {
         let q = QueryParameters(request, now: clock.now())
         let indicators = ["forest_monitored_pct", "meters_reporting_pct", "env_communes_pct", "junctions_monitored_pct",
@@ -199,6 +187,11 @@ struct CatalogueRoutes: Sendable {
         let now = clock.now()
         let year = try q.int("year", in: 2000...2100) ?? AlertStage.year(now, timeZone)
         let scope = q.string("scope")
+        let catalogue = live.current
+        let level = try levelParameter(q, catalogue)
+        // Scopes at the level (old stores' figures of former districts answer at `district`);
+        // a catalogue without units keeps every stored scope.
+        let atLevel = Set(catalogue.places(at: level).map { "coverage.\($0)" } + ["coverage.province"])
         let format = try q.format()
         var cal = Calendar(identifier: .gregorian)
         cal.timeZone = timeZone.zone
@@ -209,8 +202,9 @@ struct CatalogueRoutes: Sendable {
 
         let series = try await reader.seriesList().filter {
             $0.name.metric == indicator && $0.name.sensor.hasPrefix("coverage.") && (scope == nil || $0.name.sensor == "coverage.\(scope!)")
+                && (catalogue.units.isEmpty || atLevel.contains($0.name.sensor))
         }.sorted { a, b in
-            // the province first, then districts by name
+            // the province first, then the places by id
             (a.name.sensor == "coverage.province" ? "" : a.name.sensor) < (b.name.sensor == "coverage.province" ? "" : b.name.sensor)
         }
         let buckets = try await reader.rollups(series.map(\.id), plan: StepPlan(step: "1d")!, from: from, to: to)
@@ -242,7 +236,12 @@ struct CatalogueRoutes: Sendable {
                         $0.object {
                             $0.field("scope") { $0.string(String(s.name.sensor.dropFirst("coverage.".count))) }
                             $0.field("days_reported") { $0.int(Int64(days.count)) }
-                            $0.field("days_at_target") { if let t = target { $0.int(Int64(means.filter { $0 >= t.pct }.count)) } else { $0.null() } }
+                            $0.field("days_at_target") {
+                                if let t = target {
+                                    let ceiling = CoverageCalculator.ceilings.contains(indicator)   // water loss: at most the target
+                                    $0.int(Int64(means.filter { ceiling ? $0 <= t.pct : $0 >= t.pct }.count))
+                                } else { $0.null() }
+                            }
                             $0.field("mean_pct") { means.isEmpty ? $0.null() : $0.double(round2(means.reduce(0, +) / Double(means.count))) }
                             $0.field("days") { d in
                                 d.array {
@@ -265,10 +264,19 @@ struct CatalogueRoutes: Sendable {
         return j.response()
     }
 
+    /// `level`: `unit` (the default), or a level the catalogue declares.
+    private func levelParameter(_ q: QueryParameters, _ catalogue: Catalogue) throws -> String {
+        guard let name = q.string("level") else { return Catalogue.unitLevel }
+        guard let level = catalogue.level(named: name) else {
+            throw APIError.badParameter("level", "must be unit\(catalogue.levels.map { " or " + $0.id }.joined())")
+        }
+        return level
+    }
+
     private func kindParameter(_ q: QueryParameters) throws -> SensorKind? {
         guard let k = q.string("kind") else { return nil }
         guard let v = SensorKind(rawValue: k) else {
-            throw APIError.badParameter("kind", "must be forest, meter, traffic, environment or hydro")
+            throw APIError.badParameter("kind", "must be \(SensorKind.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         return v
     }

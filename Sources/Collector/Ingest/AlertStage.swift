@@ -143,9 +143,14 @@ final class AlertStage {
         guard !catalogue.sensors.isEmpty, now - lastCoverage >= coverage.intervalMillis else { return [] }
         lastCoverage = now
         derived.tick(now: now, lastSeen: engine.lastSeen, history: history)
-        let indicators = CoverageCalculator.compute(catalogue, lastSeen: engine.lastSeen, now: now,
-                                                    year: Self.year(now, timeZone), targets: coverage.targets,
-                                                    water: Array(derived.waterDays.values))
+        // The units' figures, then each declared level's groups (the province once).
+        var indicators: [CoverageIndicator] = []
+        for level in [Catalogue.unitLevel] + catalogue.levels.map(\.id) {
+            indicators += CoverageCalculator.compute(catalogue, lastSeen: engine.lastSeen, now: now,
+                                                     year: Self.year(now, timeZone), targets: coverage.targets,
+                                                     water: Array(derived.waterDays.values), level: level)
+                .filter { level == Catalogue.unitLevel || $0.scope != "province" }
+        }
         var out = derived.take()
         for i in indicators {
             gauge(i.indicator, i.scope, i.valuePct)
@@ -220,7 +225,7 @@ enum AlertJSON {
             $0.field("summary") { $0.string(a.summary) }
             $0.field("summary_en") { $0.string(a.summaryEn ?? a.summary) }
             $0.field("summary_vi") { if let v = a.summaryVi { $0.string(v) } else { $0.null() } }
-            $0.field("district") { if let d = a.district { $0.string(d) } else { $0.null() } }
+            $0.field("unit") { if let u = a.unit { $0.string(u) } else { $0.null() } }
             $0.field("zone") { if let z = a.zone { $0.string(z) } else { $0.null() } }
             $0.field("acknowledged") { $0.bool(a.acknowledgedBy != nil) }
             if let by = a.acknowledgedBy {

@@ -79,10 +79,10 @@ struct MessageAdmission {
         return nil
     }
 
-    /// Why a topic's `{district}` or `{kind}` cannot label series (they must read like names).
+    /// Why a topic's `{unit}` or `{kind}` cannot label series (they must read like names).
     private static func labelProblem(_ labels: TopicLabels) -> String? {
         do throws(SeriesNameError) {
-            if let d = labels.district { try SeriesName.validateLabel(d, role: "topic level {district}") }
+            if let d = labels.unit { try SeriesName.validateLabel(d, role: "topic level {unit}") }
             if let k = labels.kind { try SeriesName.validateLabel(k, role: "topic level {kind}") }
             return nil
         } catch {

@@ -89,7 +89,7 @@ final class Notifiers: Service, Sendable {
     }
 
     /// The Alertmanager v2 `postableAlerts` body: labels alertname, severity, subject,
-    /// instance (the MQTT client id), and district, zone, kind from the catalogue when the
+    /// instance (the MQTT client id), and unit, zone, kind from the catalogue when the
     /// subject is a catalogued sensor; annotation summary. A firing alert ends 4 resend
     /// intervals from now unless sent again; a resolved one ends when it resolved.
     static func alertmanagerBody(_ alerts: [Alert], instance: String, catalogue: Catalogue, now: EpochMillis,
@@ -106,8 +106,8 @@ final class Notifiers: Service, Sendable {
                             $0.field("instance") { $0.string(instance) }
                             let sensor = a.subject.split(separator: ":").first.map(String.init) ?? a.subject
                             let e = catalogue.sensor(sensor)
-                            // The alert's place (a zone or district scope has one too), else the catalogue's.
-                            if let d = a.district ?? e?.district { $0.field("district") { $0.string(d) } }
+                            // The alert's place (a zone or unit scope has one too), else the catalogue's.
+                            if let u = a.unit ?? e?.unit { $0.field("unit") { $0.string(u) } }
                             if let k = e?.kind { $0.field("kind") { $0.string(k.rawValue) } }
                             if let z = a.zone ?? e?.zone { $0.field("zone") { $0.string(z) } }
                         }

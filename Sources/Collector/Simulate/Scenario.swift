@@ -29,16 +29,29 @@ struct Scenario: Sendable {
     let kind: Kind
     let start: EpochMillis
     let end: EpochMillis
-    /// The district it plays in (fire-weather, storm, link-loss) or the transformer (outage,
-    /// energy-theft); defaults per kind.
+    /// The place it plays in (fire-weather, storm, congestion, link-loss; sensor-dropout: a
+    /// comma-separated list): a unit or a group of a level, such as a former district; or the
+    /// transformer (outage, energy-theft) or DMA (pipe-burst, slow-leak); defaults per kind.
     let target: String
+    /// The units the target place stands for (itself, or a group's units).
+    private let targetUnits: Set<String>
 
-    init(kind: Kind, start: EpochMillis, end: EpochMillis, target: String?) {
+    init(kind: Kind, start: EpochMillis, end: EpochMillis, target: String?, catalogue: Catalogue = Catalogue()) {
         self.kind = kind
         self.start = start
         self.end = end
-        self.target = target ?? Self.defaultTarget(kind)
+        let target = target ?? Self.defaultTarget(kind)
+        self.target = target
+        var units: Set<String> = []
+        for place in target.split(separator: ",").map(String.init) {
+            units.insert(place)
+            for u in catalogue.units where u.groups.values.contains(place) { units.insert(u.id) }
+        }
+        targetUnits = units
     }
+
+    /// Whether a sensor stands in the target place.
+    private func inTarget(_ s: SensorEntry) -> Bool { targetUnits.contains(s.unit) }
 
     static func defaultTarget(_ kind: Kind) -> String {
         switch kind {
@@ -64,13 +77,13 @@ struct Scenario: Sendable {
         case .normal:
             break
         case .fireWeather:
-            e.hotDry = s.kind == .forest && s.district == target
+            e.hotDry = s.kind == .forest && inTarget(s)
         case .storm:
             // The last five days: four days of steady rain, then a downpour over the last 18
             // hours. Four days, so that the three local days before the one holding the 24 h
             // window's start are rainy whatever hour the storm ends: more than 2 earlier
             // rainy days (Decision 18/2021, Article 46) when the 24 h sum passes 200 mm.
-            guard s.district == target, s.kind == .hydro || s.kind == .forest else { break }
+            guard inTarget(s), s.kind == .hydro || s.kind == .forest else { break }
             let downpour = end - 18 * 3_600_000
             if t >= downpour {
                 e.rainPerReadingMM = 12.0 * Double(s.intervalMillis) / 3_600_000   // 12 mm/h
@@ -83,11 +96,11 @@ struct Scenario: Sendable {
         case .energyTheft:
             if s.kind == .meter && s.zone == target { e.lossShare = 0.15 }
         case .congestion:
-            e.congested = s.kind == .traffic && s.district == target && t >= end - 40 * 60_000
+            e.congested = s.kind == .traffic && inTarget(s) && t >= end - 40 * 60_000
         case .linkLoss:
-            e.buffered = s.district == target && t >= end - Self.linkLossMillis
+            e.buffered = inTarget(s) && t >= end - Self.linkLossMillis
         case .sensorDropout:
-            e.silent = s.kind == .forest && target.split(separator: ",").contains(Substring(s.district))
+            e.silent = s.kind == .forest && inTarget(s)
                 && t >= end - Self.dropoutMillis
         case .pipeBurst:
             // The last 6 hours: a main bursts, the inflow jumps and the pressure falls.
@@ -112,13 +125,13 @@ struct Scenario: Sendable {
         case .fireWeather:
             return ["fire_danger_level rises day by day at the forest stations of \(target) (about 2,000 of P a dry hot day)",
                     "forest-fire-danger for them once the level reaches IV (P > 5000: the third dry day; warning), critical at V (P > 10000)",
-                    "district.\(target)/fire_danger_level at the same level (the maximum)"]
+                    "unit.<id>/fire_danger_level of each of its units at the same level (the maximum)"]
         case .storm:
             return ["rain_24h_mm above 100, then above 200 (the last 18 h at 12 mm/h), at the rain gauges of \(target): rain-very-heavy-24h (warning)",
                     "flood_risk_level by Decision 18/2021 Article 46 (region 1), after more than 2 earlier rainy days, by each gauge's area susceptibility:",
                     "  from 100 mm: low and medium 1, high 2, very high 3; over 200 mm: low 1, medium 2, high and very high 3;",
                     "  never falling as the storm worsens",
-                    "flood-risk for each gauge and for zone.<id> and district.\(target) (their maximum), by level: 1 info, 2 warning, 3 critical",
+                    "flood-risk for each gauge and for zone.<id> and unit.<id> (their maximum), by level: 1 info, 2 warning, 3 critical",
                     "rivers rising 0.6 m/h: river-rising-fast, then river-alarm-level-2 and -3"]
         case .outage:
             return ["every meter of transformer \(target) silent from the middle of the run:",

@@ -6,7 +6,7 @@ import Telemetry
 /// gateway's retry) carries the same value both times.
 ///
 /// Signals follow local time (UTC+7): diurnal temperature and humidity, afternoon rain on a
-/// district's rainy days, rivers that answer the rain, rush hours on the roads and in the air,
+/// unit's rainy days, rivers that answer the rain, rush hours on the roads and in the air,
 /// evening peaks on the meters. The numbers are illustrative, not a climate model.
 struct SignalModel: Sendable {
     let seed: UInt64
@@ -37,7 +37,7 @@ struct SignalModel: Sendable {
         case "level_m":
             let base = (s.alarmLevelsM?.first ?? 3) - 1.2
             if let storm = effect.stormHours { return round(base + min(storm * 0.6, 3.5) + 0.01 * n, 3) }
-            let rainy = isRainyDay(s.district, day) && h >= 14
+            let rainy = isRainyDay(s.unit, day) && h >= 14
             return round(base + (rainy ? 0.35 * min(h - 14, 6) / 6 : 0) + 0.01 * n, 3)
         case "pm25_ugm3":
             return round(max(2, 18 + 14 * rush(h) + 4 * n), 1)
@@ -99,13 +99,13 @@ struct SignalModel: Sendable {
     private func rain(_ s: SensorEntry, h: Double, day: Int64, t: EpochMillis, effect: Scenario.Effect) -> Double {
         if effect.hotDry { return 0 }
         if let mm = effect.rainPerReadingMM { return mm * (0.8 + 0.4 * unit(s.id, "storm", t)) }
-        guard isRainyDay(s.district, day), h >= 14, h < 20 else { return 0 }
-        let perHour = 2 + 8 * unit(s.district, "rate", day)   // 2 ... 10 mm/h on a rainy afternoon
+        guard isRainyDay(s.unit, day), h >= 14, h < 20 else { return 0 }
+        let perHour = 2 + 8 * unit(s.unit, "rate", day)   // 2 ... 10 mm/h on a rainy afternoon
         return perHour * Double(s.intervalMillis) / 3_600_000 * (0.5 + unit(s.id, "rain", t))
     }
 
-    /// About one day in four rains in a district (the same for all its stations).
-    func isRainyDay(_ district: String, _ day: Int64) -> Bool { unit(district, "rainy", day) < 0.25 }
+    /// About one day in four rains in a unit (the same for all its stations).
+    func isRainyDay(_ place: String, _ day: Int64) -> Bool { unit(place, "rainy", day) < 0.25 }
 
     // MARK: Time and noise
 

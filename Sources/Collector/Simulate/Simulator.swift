@@ -12,7 +12,7 @@ let simulatorStop = Atomic<Bool>(false)
 /// Simulated time runs from `start` to `end` at `speed` x the wall clock; each sensor reports
 /// every catalogue interval, at a fixed per-sensor phase. Without `batch` each sensor's sample
 /// is one message on `<prefix>/<sensor>`; with `batch: N` the readings go out in packs of N per
-/// district gateway on `<prefix>/gw-<district>`, as gateways send them.
+/// unit gateway on `<prefix>/gw-<unit>`, as gateways send them.
 final class Simulator {
     struct Options: Sendable {
         var url = CollectorConfig.BrokerURL(tls: false, host: "127.0.0.1", port: 1883)
@@ -152,7 +152,7 @@ final class Simulator {
     private func send(_ sample: Sample) {
         summary.readings += sample.values.count
         if let n = options.batch {
-            let gw = sensors[sample.sensor].district
+            let gw = sensors[sample.sensor].unit
             for (metric, v) in sample.values {
                 packs[gw, default: []].append((sample.sensor, sample.time, metric, v))
                 if packs[gw]!.count >= n { flush(gw) }
@@ -228,7 +228,7 @@ final class Simulator {
                     j += 1
                 }
                 let s = sensors[rs[i].sensor]
-                lines.append("\(s.kind.rawValue),sensor=\(s.id),district=\(s.district) \(fields.joined(separator: ",")) \(rs[i].time * 1_000_000)")
+                lines.append("\(s.kind.rawValue),sensor=\(s.id),unit=\(s.unit) \(fields.joined(separator: ",")) \(rs[i].time * 1_000_000)")
                 i = j
             }
             out = lines.joined(separator: "\n")

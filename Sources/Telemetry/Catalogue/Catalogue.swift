@@ -1,26 +1,72 @@
-/// The sensor catalogue (`sensors/*.yaml`, README "Sensor catalogue"): the areas coverage is
-/// measured over, and the sensors expected to report, with what each one means.
+/// The sensor catalogue (`sensors/<province>/*.yaml`, README "Sensor catalogue"): the
+/// province's administrative units and their groupings, the areas coverage is measured over,
+/// and the sensors expected to report, with what each one means.
 public struct Catalogue: Sendable, Equatable {
+    /// The id of the units' own level (communes and wards, or a legacy catalogue's districts).
+    public static let unitLevel = "unit"
+
+    public let province: Province?
     public let zones: [Zone]
     public let sensors: [SensorEntry]
-    /// District ids, when the catalogue declares them (then sensors and zones must use them).
-    public let districts: [String]
-    /// Display names of districts (with diacritics: `muong-te` is "Mường Tè"); ids stay ASCII.
-    public let districtNames: [String: String]
+    /// The units, when the catalogue declares them (then sensors and zones must use them).
+    public let units: [AdminUnit]
+    /// The groupings of the units the catalogue declares.
+    public let levels: [AdminLevel]
     private let sensorIndex: [String: Int]
+    private let unitIndex: [String: Int]
+    /// Unit and group ids -> display names (ids are unique across units and all groups).
+    private let placeNames: [String: String]
+    /// Level id -> its group ids.
+    private let groupIDs: [String: Set<String>]
 
-    public init(zones: [Zone] = [], sensors: [SensorEntry] = [], districts: [String] = [], districtNames: [String: String] = [:]) {
+    public init(province: Province? = nil, zones: [Zone] = [], sensors: [SensorEntry] = [], units: [AdminUnit] = [],
+                levels: [AdminLevel] = []) {
+        self.province = province
         self.zones = zones
         self.sensors = sensors
-        self.districts = districts
-        self.districtNames = districtNames
+        self.units = units
+        self.levels = levels
         sensorIndex = Dictionary(sensors.enumerated().map { ($1.id, $0) }, uniquingKeysWith: { a, _ in a })
+        unitIndex = Dictionary(units.enumerated().map { ($1.id, $0) }, uniquingKeysWith: { a, _ in a })
+        var names: [String: String] = [:]
+        for l in levels { for g in l.groups { if let n = g.name { names[g.id] = n } } }
+        for u in units { if let n = u.name { names[u.id] = n } }
+        placeNames = names
+        groupIDs = Dictionary(levels.map { ($0.id, Set($0.groups.map(\.id))) }, uniquingKeysWith: { a, _ in a })
     }
 
     public func sensor(_ id: String) -> SensorEntry? { sensorIndex[id].map { sensors[$0] } }
     /// The position of sensor `id` in `sensors`.
     public func index(ofSensor id: String) -> Int? { sensorIndex[id] }
     public func zone(_ id: String) -> Zone? { zones.first { $0.id == id } }
+    public func unit(_ id: String) -> AdminUnit? { unitIndex[id].map { units[$0] } }
+
+    /// The display name of a unit or of a group of any level.
+    public func name(ofPlace id: String) -> String? { placeNames[id] }
+
+    /// The level a query names: `unit`, a declared level, or `district` in a catalogue that
+    /// declares no such level (its units are the districts). Nil: no such level.
+    public func level(named name: String) -> String? {
+        if name == Self.unitLevel || groupIDs[name] != nil { return name }
+        if name == "district" { return Self.unitLevel }
+        return nil
+    }
+
+    /// The place at `level` (as `level(named:)` resolves it) of `place`: a unit's own id at
+    /// the unit level, its group at a declared level. A place that is itself a group of that
+    /// level answers for itself, so data labelled before the reorganisation (a series or an
+    /// alert carrying a former district) stays answerable by it.
+    public func place(_ place: String, at level: String) -> String? {
+        if level == Self.unitLevel { return place }
+        if let u = unitIndex[place] { return units[u].groups[level] }
+        return groupIDs[level]?.contains(place) == true ? place : nil
+    }
+
+    /// The ids at `level` in the catalogue's order: its units, or the level's groups.
+    public func places(at level: String) -> [String] {
+        if level == Self.unitLevel { return units.map(\.id) }
+        return levels.first { $0.id == level }?.groups.map(\.id) ?? []
+    }
 }
 
 /// What kind of infrastructure a sensor or zone belongs to.
@@ -46,7 +92,9 @@ public struct Zone: Sendable, Equatable {
     /// A display name (with diacritics), if the catalogue gives one.
     public var name: String?
     public var kind: SensorKind
-    public var district: String
+    /// The administrative unit the zone lies in.
+    public var unit: String
+    /// An environment zone's commune, when it differs from its unit (legacy catalogues).
     public var commune: String?
     public var areaHa: Double
     /// Flash-flood and landslide susceptibility of the area (for the flood-risk level).
@@ -55,11 +103,11 @@ public struct Zone: Sendable, Equatable {
     /// province's: a merged province can span two.
     public var region: Int?
 
-    public init(id: String, kind: SensorKind, district: String, commune: String? = nil, areaHa: Double,
+    public init(id: String, kind: SensorKind, unit: String, commune: String? = nil, areaHa: Double,
                 susceptibility: Susceptibility? = nil, region: Int? = nil) {
         self.id = id
         self.kind = kind
-        self.district = district
+        self.unit = unit
         self.commune = commune
         self.areaHa = areaHa
         self.susceptibility = susceptibility
@@ -77,7 +125,8 @@ public struct SensorEntry: Sendable, Equatable {
     /// A display name (with diacritics), if the catalogue gives one.
     public var name: String?
     public var kind: SensorKind
-    public var district: String
+    /// The administrative unit the sensor stands in.
+    public var unit: String
     /// forest: the zone it watches; meter: its transformer; traffic: its junction; water: its DMA.
     public var zone: String?
     /// Expected reporting interval; stale after 3 x interval.
@@ -97,10 +146,10 @@ public struct SensorEntry: Sendable, Equatable {
     public var susceptibility: Susceptibility?
     public var region: Int?
 
-    public init(id: String, kind: SensorKind, district: String, zone: String? = nil, intervalMillis: Int64) {
+    public init(id: String, kind: SensorKind, unit: String, zone: String? = nil, intervalMillis: Int64) {
         self.id = id
         self.kind = kind
-        self.district = district
+        self.unit = unit
         self.zone = zone
         self.intervalMillis = intervalMillis
     }

@@ -1,12 +1,16 @@
-/// A subscription topic with placeholders, e.g. `telemetry/{district}/{kind}/{sensor}`:
+/// A subscription topic with placeholders, e.g. `telemetry/{unit}/{kind}/{sensor}`:
 /// each `{name}` is one whole topic level. The broker is subscribed with `+` in their place,
 /// and each message's topic fills them in, as Telegraf's topic parsing does.
 ///
 /// `{sensor}` gives the sensor id when the payload names none (instead of the topic's last
-/// segment); `{district}` and `{kind}` label series first seen on such topics.
+/// segment); `{unit}` (or `{district}`, as gateways set up before the 2025 reorganisation
+/// name it) and `{kind}` label series first seen on such topics.
 public struct TopicPattern: Sendable, Equatable {
     /// Placeholder names the collector uses.
-    public static let names: Set<String> = ["sensor", "district", "kind"]
+    public static let names: Set<String> = ["sensor", "unit", "district", "kind"]
+
+    /// The placeholders that give the place label (one per pattern).
+    static let placeNames: Set<String> = ["unit", "district"]
 
     /// The MQTT filter to subscribe with.
     public let filter: String
@@ -25,10 +29,13 @@ public struct TopicPattern: Sendable, Equatable {
             if level.hasPrefix("{") && level.hasSuffix("}") && level.count > 2 {
                 let name = String(level.dropFirst().dropLast())
                 guard Self.names.contains(name) else {
-                    throw TopicPatternError(message: "unknown placeholder {\(name)} (use {sensor}, {district} or {kind})")
+                    throw TopicPatternError(message: "unknown placeholder {\(name)} (use {sensor}, {unit}, {district} or {kind})")
                 }
                 guard !slots.contains(where: { $0.1 == name }) else {
                     throw TopicPatternError(message: "placeholder {\(name)} appears twice")
+                }
+                guard !(Self.placeNames.contains(name) && slots.contains(where: { Self.placeNames.contains($0.1) })) else {
+                    throw TopicPatternError(message: "{unit} and {district} both give the place; use one")
                 }
                 slots.append((i, name))
                 levels.append("+")
@@ -56,7 +63,7 @@ public struct TopicPattern: Sendable, Equatable {
             let v = String(levels[i])
             switch name {
             case "sensor": out.sensor = v
-            case "district": out.district = v
+            case "unit", "district": out.unit = v
             default: out.kind = v
             }
         }
@@ -67,11 +74,12 @@ public struct TopicPattern: Sendable, Equatable {
 /// What a topic pattern read from a message's topic.
 public struct TopicLabels: Sendable, Equatable {
     public var sensor: String?
-    public var district: String?
+    /// The place level (`{unit}` or `{district}`).
+    public var unit: String?
     public var kind: String?
-    public init(sensor: String? = nil, district: String? = nil, kind: String? = nil) {
+    public init(sensor: String? = nil, unit: String? = nil, kind: String? = nil) {
         self.sensor = sensor
-        self.district = district
+        self.unit = unit
         self.kind = kind
     }
 }

@@ -208,7 +208,7 @@ public struct TelemetryReader: Sendable {
         public var lastTime: EpochMillis?
         public var lastValue: Double?
         /// Labels from a topic pattern, when the series was first seen on one.
-        public var district: String?
+        public var unit: String?
         public var kind: String?
     }
 
@@ -225,11 +225,11 @@ public struct TelemetryReader: Sendable {
         let newest = pendingNewest ?? pending?.newest() ?? [:]
         return try await pool.read { db in
             try Row.fetchAll(db, sql: """
-                SELECT sensor, metric, last_t, last_value, district, kind, id FROM series
+                SELECT sensor, metric, last_t, last_value, unit, kind, id FROM series
                 WHERE name > ? ORDER BY name LIMIT ?
                 """, arguments: [after ?? "", limit]).compactMap { r in
                 guard let name = try? SeriesName(sensor: r[0], metric: r[1]) else { return nil }
-                var info = SeriesInfo(id: SeriesID(r[6]), name: name, lastTime: r[2], lastValue: r[3], district: r[4], kind: r[5])
+                var info = SeriesInfo(id: SeriesID(r[6]), name: name, lastTime: r[2], lastValue: r[3], unit: r[4], kind: r[5])
                 if let p = newest[info.id], p.time > info.lastTime ?? .min {
                     info.lastTime = p.time
                     info.lastValue = p.value

@@ -29,7 +29,7 @@ public struct SeriesName: Hashable, Sendable, CustomStringConvertible {
 
     static let maxLength = 128
 
-    /// Checks a label from a topic (`{district}`, `{kind}`) by the rules of a metric name:
+    /// Checks a label from a topic (`{unit}`, `{kind}`) by the rules of a metric name:
     /// letters, digits, `-`, `_`, `.`, starting alphanumeric, at most 128 bytes. Labels group
     /// analysts' answers and become CSV cells and JSON keys.
     public static func validateLabel(_ s: String, role: String) throws(SeriesNameError) {

@@ -230,6 +230,11 @@ public enum TelemetryDatabase {
                 try db.execute(sql: "UPDATE rollup_journal SET readings = ? WHERE id = ?", arguments: [Data(bytes), row[0] as Int64])
             }
         }
+        m.registerMigration("v9: a series' place label is an administrative unit") { db in
+            // Labels written before keep their former district, which the catalogue's
+            // `district` level still answers.
+            try db.execute(sql: "ALTER TABLE series RENAME COLUMN district TO unit")
+        }
         return m
     }
 

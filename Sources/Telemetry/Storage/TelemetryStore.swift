@@ -208,7 +208,7 @@ public final class TelemetryStore {
         let before = registry.count
         for r in readings {
             guard let id = registry.intern(r.series) else { preconditionFailure("checked above") }
-            if id.index >= before && (labels.district != nil || labels.kind != nil) { newLabels[id] = labels }
+            if id.index >= before && (labels.unit != nil || labels.kind != nil) { newLabels[id] = labels }
             batch.readings.append(BoundReading(series: id, time: r.time, value: r.value))
         }
         if registry.count > newestAccepted.count {
@@ -561,12 +561,12 @@ public final class TelemetryStore {
     private func saveNewSeries(_ db: Database, now: EpochMillis) throws {
         guard !registry.unsaved.isEmpty else { return }
         let stmt = try db.cachedStatement(sql: """
-            INSERT OR IGNORE INTO series (id, name, sensor, metric, first_seen, district, kind) VALUES (?, ?, ?, ?, ?, ?, ?)
+            INSERT OR IGNORE INTO series (id, name, sensor, metric, first_seen, unit, kind) VALUES (?, ?, ?, ?, ?, ?, ?)
             """)
         for id in registry.unsaved {
             let n = registry.name(of: id)
             let l = newLabels[id]
-            try stmt.execute(arguments: [id.rawValue, n.description, n.sensor, n.metric, now, l?.district, l?.kind])
+            try stmt.execute(arguments: [id.rawValue, n.description, n.sensor, n.metric, now, l?.unit, l?.kind])
         }
     }
 

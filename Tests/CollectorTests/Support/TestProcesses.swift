@@ -206,6 +206,7 @@ final class CollectorProcess: @unchecked Sendable {
     private var process: SpawnedProcess?
 
     /// `mqttExtra` lines go under `mqtt:` (indented by two spaces); `url` overrides the broker URL.
+    /// Without a `sensors:` line in `extraYAML` the daemon watches the shipped Lai Châu catalogue.
     init(dir: String, brokerPort: Int, clientID: String = "it-collector", url: String? = nil,
          mqttExtra: [String] = [], subscriptions: [String] = ["{topic: \"telemetry/#\"}"], httpExtra: [String] = [],
          storageExtra: [String] = [], extraYAML: String = "") throws {
@@ -225,6 +226,7 @@ final class CollectorProcess: @unchecked Sendable {
               path: \(dir)/data/collector.sqlite
               accept_age: 36500d\(storageExtra.map { "\n  " + $0 }.joined())
             timezone: Asia/Ho_Chi_Minh
+            \(extraYAML.contains("sensors:") ? "" : "sensors: \(packageRoot)/sensors/lai-chau")
             \(extraYAML)
             """
         try yaml.write(toFile: configPath, atomically: true, encoding: .utf8)
