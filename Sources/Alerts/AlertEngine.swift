@@ -60,6 +60,9 @@ public final class AlertEngine {
     private var seenPending: ContiguousArray<Bool> = []
     private var seenChanged: [(id: Int32, sensor: String)] = []
     private let startedAt: EpochMillis
+    /// Restored alerts of subjects no longer derived (`district.<id>` scopes), resolved on
+    /// the first tick.
+    private var retired: [Alert] = []
 
     /// `restored`: the pending and firing alerts kept in storage, so that a restart neither
     /// loses a firing alert nor announces it again. `lastSeen`: newest reading per sensor.
@@ -82,9 +85,18 @@ public final class AlertEngine {
         }
         for var a in restored {
             guard let i = rules.firstIndex(where: { $0.name == a.rule }) else { continue }
-            if a.unit == nil && a.zone == nil {   // stored before alerts had a place
-                let sensor = String(a.subject.split(separator: ":").first ?? Substring(a.subject))
-                (a.unit, a.zone) = AlertPlace.of(sensor: sensor, entry: catalogue.sensor(sensor), catalogue: catalogue)
+            let sensor = String(a.subject.split(separator: ":").first ?? Substring(a.subject))
+            // A district scope's maxima are no longer derived (units have theirs): its alert
+            // could never clear, so the first tick resolves it.
+            if sensor.hasPrefix("district.") {
+                retired.append(a)
+                continue
+            }
+            // Stored before alerts had a place, or with a place the catalogue no longer has
+            // as a unit (a former district): placed again from the catalogue.
+            if (a.unit == nil && a.zone == nil) || a.unit.map({ !catalogue.units.isEmpty && catalogue.unit($0) == nil }) == true {
+                let (unit, zone) = AlertPlace.of(sensor: sensor, entry: catalogue.sensor(sensor), catalogue: catalogue)
+                if unit != nil || zone != nil { (a.unit, a.zone) = (unit, zone) }
             }
             let state: AlertStateMachine.State = a.state == "firing" ? .firing(since: a.since) : .pending(since: a.since)
             setLive(Key(rule: i, subject: a.subject),
@@ -188,6 +200,12 @@ public final class AlertEngine {
     public func tick(now: EpochMillis) -> [AlertEvent] {
         foldSeen()
         var events: [AlertEvent] = []
+        for var a in retired {
+            a.state = "resolved"
+            a.since = now
+            events.append(AlertEvent(action: .resolve, alert: a))
+        }
+        retired = []
         for (key, var l) in live {
             let action = l.machine.tick(at: now, stillHolds: l.lastHolds)
             if action == .fire {

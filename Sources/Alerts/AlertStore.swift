@@ -68,7 +68,7 @@ public struct AlertStore: Sendable {
                           since = excluded.since, updated = excluded.updated,
                           value = excluded.value, value_t = excluded.value_t, summary = excluded.summary,
                           summary_en = excluded.summary_en, summary_vi = excluded.summary_vi,
-                          unit = coalesce(unit, excluded.unit), zone = coalesce(zone, excluded.zone),
+                          unit = coalesce(excluded.unit, unit), zone = coalesce(excluded.zone, zone),
                           ack_by = CASE WHEN ?10 THEN NULL ELSE ack_by END,
                           ack_at = CASE WHEN ?10 THEN NULL ELSE ack_at END,
                           ack_note = CASE WHEN ?10 THEN NULL ELSE ack_note END

@@ -75,4 +75,26 @@ import Telemetry
         #expect(AlertPlace.of(sensor: "district.than-uyen", entry: nil, catalogue: catalogue) == ("than-uyen", nil))
         #expect(AlertPlace.of(sensor: "coverage.province", entry: nil, catalogue: catalogue) == (nil, nil))
     }
+
+    /// After the move to units, restored alerts are brought along: one placed with its former
+    /// district is placed again in its commune; one on a district scope (whose maxima are no
+    /// longer derived, so it could never clear) is resolved on the first tick.
+    @Test func restoredAlertsMoveToUnits() {
+        let catalogue = Catalogue(
+            sensors: [SensorEntry(id: "ft-1", kind: .forest, unit: "xa-pa-u", zone: "z1", intervalMillis: 600_000)],
+            units: [AdminUnit(id: "xa-pa-u", type: .commune, groups: ["district": "muong-te"])],
+            levels: [AdminLevel(id: "district", groups: [.init(id: "muong-te")])])
+        let rule = Rule(name: "fire", severity: .warning, match: RuleMatch(metric: "fire_danger_level"), when: .atLeast(4))
+        var old = Alert(id: 1, rule: "fire", subject: "ft-1:fire_danger_level", severity: .warning, state: "firing", since: 10)
+        old.unit = "muong-te"
+        var scope = Alert(id: 2, rule: "fire", subject: "district.muong-te:fire_danger_level", severity: .warning, state: "firing", since: 10)
+        scope.unit = "muong-te"
+        let e = AlertEngine(rules: [rule], catalogue: catalogue, restored: [old, scope], now: 100)
+        #expect(e.liveAlerts.map(\.subject) == ["ft-1:fire_danger_level"])
+        #expect(e.liveAlerts.first?.unit == "xa-pa-u" && e.liveAlerts.first?.zone == "z1")
+        let events = e.tick(now: 200)
+        #expect(events.map(\.action) == [.resolve] && events.first?.alert.subject == "district.muong-te:fire_danger_level")
+        #expect(events.first?.alert.state == "resolved" && events.first?.alert.since == 200)
+        #expect(e.tick(now: 300).isEmpty)
+    }
 }

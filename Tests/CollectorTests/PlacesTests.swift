@@ -1,5 +1,8 @@
+import Alerts
 import Foundation
 import Testing
+@testable import Collector
+import Telemetry
 
 /// Places since the 2025 reorganisation: a catalogue's communes grouped by former district,
 /// queried at either level, with data labelled before the change (a gateway's topic naming
@@ -69,6 +72,10 @@ import Testing
         let byUnit = try JSONSerialization.jsonObject(with: try await httpGet(
             c.baseURL + "/api/v1/coverage?indicator=forest_monitored_pct").body) as? [[String: Any]] ?? []
         #expect(byUnit.compactMap { $0["scope"] as? String } == ["province", "xa-pa-u", "xa-sin-ho"])
+        // A scope that is a group of a level asks for that level.
+        let sinHo = try JSONSerialization.jsonObject(with: try await httpGet(
+            c.baseURL + "/api/v1/coverage?indicator=forest_monitored_pct&scope=sin-ho").body) as? [[String: Any]] ?? []
+        #expect(sinHo.count == 1 && sinHo.first?["denominator"] as? Double == 30, "\(sinHo)")
         // The places, and clear errors for a level the catalogue does not declare.
         let places = try await httpJSON(c.baseURL + "/api/v1/places")
         #expect((places["province"] as? [String: Any])?["units_source"] as? String == "Nghị quyết 1670/NQ-UBTVQH15")
@@ -81,5 +88,18 @@ import Testing
         let (s2, b2) = try await httpGet(c.baseURL + "/api/v1/coverage?level=province")
         #expect(s2 == 400 && String(decoding: b2, as: UTF8.self).contains("must be unit or district"))
         _ = try await c.terminate()
+    }
+
+    /// Alertmanager hears an alert's unit and its group at each level the catalogue declares,
+    /// so routes written for former districts keep matching.
+    @Test func alertmanagerLabelsCarryTheLevels() throws {
+        let catalogue = Catalogue(units: [AdminUnit(id: "xa-pa-u", type: .commune, groups: ["district": "muong-te"])],
+                                  levels: [AdminLevel(id: "district", groups: [.init(id: "muong-te")])])
+        var a = Alert(id: 1, rule: "fire", subject: "ft-1:fire_danger_level", severity: .warning, state: "firing", since: 0)
+        a.unit = "xa-pa-u"
+        let body = Notifiers.alertmanagerBody([a], instance: "c1", catalogue: catalogue, now: 0, resendMillis: 60_000)
+        let sent = try #require(try JSONSerialization.jsonObject(with: Data(body)) as? [[String: Any]])
+        let labels = sent.first?["labels"] as? [String: String]
+        #expect(labels?["unit"] == "xa-pa-u" && labels?["district"] == "muong-te", "\(labels ?? [:])")
     }
 }

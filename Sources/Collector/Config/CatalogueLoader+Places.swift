@@ -14,6 +14,12 @@ extension CatalogueLoader {
         var secondProvince: ConfigProblem?
     }
 
+    /// Words a level may not be called: labels and query parameters that already mean something
+    /// (a level's id is a query parameter: `?district=tam-duong`).
+    static let reservedLevelIDs: Set<String> = ["kind", "sensor", "rule", "zone", "severity", "province", "metric", "series",
+                                                "scope", "level", "indicator", "step", "agg", "group_by", "from", "to", "last",
+                                                "points", "format", "state", "status", "limit", "after", "by", "year", "token"]
+
     /// Reads one file's `province`, `levels`, `units` and `districts`.
     static func readPlaces(_ top: YAMLMapping, file: String, into places: inout Places, sink: ProblemSink) {
         if let m = top.mapping("province") {
@@ -50,7 +56,7 @@ extension CatalogueLoader {
             if m.node("groups") == nil { m.problem("id", "level '\(id ?? "?")' needs its groups") }
             m.finish("a level")
             if let id {
-                if id == Catalogue.unitLevel || ["kind", "sensor", "rule", "zone", "severity", "province"].contains(id) {
+                if id == Catalogue.unitLevel || Self.reservedLevelIDs.contains(id) {
                     m.problem("id", "'\(id)' cannot name a level: it already means something in queries")
                 } else {
                     places.levels.append((AdminLevel(id: id, name: name, groups: groups), file, m.line))
@@ -100,6 +106,7 @@ extension CatalogueLoader {
     static func checkPlaces(_ places: Places, sink: ProblemSink) {
         var seen: [String: (what: String, file: String, line: Int)] = [:]
         func claim(_ id: String, _ what: String, _ file: String, _ line: Int) {
+            if id == "province" { sink.add(file, line, "'province' cannot be a place id: it names the whole province's figures"); return }
             if let first = seen[id] { sink.add(file, line, "\(what) id '\(id)' is already used by \(first.what) at \(first.file):\(first.line)") }
             else { seen[id] = (what, file, line) }
         }

@@ -264,9 +264,15 @@ struct CatalogueRoutes: Sendable {
         return j.response()
     }
 
-    /// `level`: `unit` (the default), or a level the catalogue declares.
+    /// `level`: `unit` (the default), or a level the catalogue declares; without it, a `scope`
+    /// that is a group of a level asks for that level (ids are unique across places).
     private func levelParameter(_ q: QueryParameters, _ catalogue: Catalogue) throws -> String {
-        guard let name = q.string("level") else { return Catalogue.unitLevel }
+        guard let name = q.string("level") else {
+            if let scope = q.string("scope"), let level = catalogue.levels.first(where: { $0.groups.contains { $0.id == scope } }) {
+                return level.id
+            }
+            return Catalogue.unitLevel
+        }
         guard let level = catalogue.level(named: name) else {
             throw APIError.badParameter("level", "must be unit\(catalogue.levels.map { " or " + $0.id }.joined())")
         }

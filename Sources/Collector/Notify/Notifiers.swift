@@ -107,7 +107,13 @@ final class Notifiers: Service, Sendable {
                             let sensor = a.subject.split(separator: ":").first.map(String.init) ?? a.subject
                             let e = catalogue.sensor(sensor)
                             // The alert's place (a zone or unit scope has one too), else the catalogue's.
-                            if let u = a.unit ?? e?.unit { $0.field("unit") { $0.string(u) } }
+                            if let u = a.unit ?? e?.unit {
+                                $0.field("unit") { $0.string(u) }
+                                // and its group at each level the catalogue declares (district: ...)
+                                for level in catalogue.levels {
+                                    if let g = catalogue.place(u, at: level.id) { $0.field(level.id) { $0.string(g) } }
+                                }
+                            }
                             if let k = e?.kind { $0.field("kind") { $0.string(k.rawValue) } }
                             if let z = a.zone ?? e?.zone { $0.field("zone") { $0.string(z) } }
                         }

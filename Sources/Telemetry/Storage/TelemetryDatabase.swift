@@ -75,6 +75,10 @@ public enum TelemetryDatabase {
             if attach { try attachRollups(db, path: rollups) }
         }
         let pool = try DatabasePool(path: path, configuration: config)
+        if try !pool.read({ try migrator.hasCompletedMigrations($0) }) {
+            throw DatabaseError(resultCode: .SQLITE_ERROR,
+                                message: "\(path) was written by an older collector: run `collector migrate` (or start the collector) on it first")
+        }
         if try pool.read({ try RawRowMigration.isNeeded($0) }) {
             throw DatabaseError(resultCode: .SQLITE_ERROR,
                                 message: "\(path) holds raw readings in the layout before sample blocks: run `collector migrate` (or start the collector) on it first")
