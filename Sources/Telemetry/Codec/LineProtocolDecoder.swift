@@ -3,8 +3,10 @@
 /// Escapes: `\,` and `\ ` in the measurement; `\,` `\=` `\ ` in tag keys, tag values and
 /// field keys; `\"` and `\\` in string fields. Field types: float (default), integer `12i`,
 /// unsigned `12u`, string `"..."`, boolean `t T true True TRUE f F false False FALSE`. Lines
-/// starting with `#` are comments. Numeric fields become readings, booleans 1/0, strings are
-/// ignored. The metric is the field key; the sensor is tag `sensor`, else `id`, else the
+/// starting with `#` are comments. A string field may hold newlines: a line ends at a newline
+/// outside one, as InfluxDB reads it. Numeric fields become readings, booleans 1/0, strings are
+/// ignored. Duplicate tag keys, and control characters (NUL included) in the measurement, tag
+/// keys, tag values and field keys are refused, as InfluxDB refuses them. The metric is the field key; the sensor is tag `sensor`, else `id`, else the
 /// topic's last segment. Timestamps use the subscription's precision (default ns).
 /// Any bad line rejects the whole message, with its line and column.
 public struct LineProtocolDecoder: Sendable {
@@ -17,8 +19,7 @@ public struct LineProtocolDecoder: Sendable {
         var start = 0
         do throws(DecodeError) {
             while start < b.count {
-                var end = start
-                while end < b.count && b[end] != 0x0A { end += 1 }
+                let end = Self.lineEnd(b, from: start)
                 var stop = end
                 if stop > start && b[stop - 1] == 0x0D { stop -= 1 }
                 var p = Parser(b: b, i: start, end: stop, lineStart: start, line: line)
@@ -33,6 +34,49 @@ public struct LineProtocolDecoder: Sendable {
         } catch {
             out.removeSubrange(mark...)
             throw error
+        }
+    }
+
+    /// Where the line starting at `start` ends: the first newline outside a string field
+    /// (a measurement and its tags escape with `\`; a field value's string escapes `\"` and
+    /// `\\`), or the end of the payload.
+    static func lineEnd(_ b: UnsafeRawBufferPointer, from start: Int) -> Int {
+        var i = start
+        var inFields = false, inString = false
+        while i < b.count {
+            let c = b[i]
+            if inString {
+                if c == 0x5C && i + 1 < b.count && (b[i + 1] == 0x22 || b[i + 1] == 0x5C) { i += 2; continue }
+                if c == 0x22 { inString = false }
+            } else if c == 0x0A {
+                return i
+            } else if !inFields {
+                if c == 0x5C && i + 1 < b.count && b[i + 1] != 0x0A { i += 2; continue }
+                if c == 0x20 { inFields = true }
+                else if c == 0x23 && (start..<i).allSatisfy({ b[$0] == 0x20 || b[$0] == 0x09 }) {   // a comment line
+                    while i < b.count && b[i] != 0x0A { i += 1 }
+                    return i
+                }
+            } else if c == 0x22 && i > 0 && b[i - 1] == 0x3D {   // a string value starts right after '='
+                inString = true
+            }
+            i += 1
+        }
+        return i
+    }
+
+    /// A line's tag keys so far, for refusing a duplicate: the first four held inline (no
+    /// allocation for the usual few tags), more in an array.
+    struct TagKeys {
+        private var k0: String?, k1: String?, k2: String?, k3: String?
+        private var more: [String] = []
+
+        /// Adds `key`; false when the line already has it.
+        mutating func insert(_ key: String) -> Bool {
+            if k0 == key || k1 == key || k2 == key || k3 == key || more.contains(key) { return false }
+            if k0 == nil { k0 = key } else if k1 == nil { k1 = key } else if k2 == nil { k2 = key }
+            else if k3 == nil { k3 = key } else { more.append(key) }
+            return true
         }
     }
 
@@ -57,10 +101,13 @@ public struct LineProtocolDecoder: Sendable {
             if measurement.isEmpty { throw fail("empty measurement") }
             var sensor: String?
             var id: String?
+            var tagKeys = TagKeys()
             while i < end && b[i] == Self.comma {
                 i += 1
+                let keyAt = i
                 let key = try token(.key)
                 guard !key.isEmpty else { throw fail("empty tag key") }
+                if !tagKeys.insert(key) { i = keyAt; throw fail("duplicate tag key '\(key)'") }
                 guard i < end && b[i] == Self.equals else { throw fail("expected '=' after tag key '\(key)'") }
                 i += 1
                 let value = try token(.key)
@@ -110,6 +157,7 @@ public struct LineProtocolDecoder: Sendable {
             let start = i
             var high: UInt8 = 0
             while i < end, !special(b[i]), b[i] != Self.backslash {
+                if b[i] < 0x20 || b[i] == 0x7F { throw fail("control character 0x\(String(b[i], radix: 16)) in a name") }
                 high |= b[i]
                 i += 1
             }
@@ -129,6 +177,7 @@ public struct LineProtocolDecoder: Sendable {
                     continue
                 }
                 if special(c) { break }
+                if c < 0x20 || c == 0x7F { throw fail("control character 0x\(String(c, radix: 16)) in a name") }
                 bytes.append(c)
                 i += 1
             }

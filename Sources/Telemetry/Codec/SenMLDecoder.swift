@@ -1,12 +1,22 @@
 /// Decodes SenML JSON packs (RFC 8428): base fields `bn bt bu bv bs bver` apply to their record
-/// and every later one until replaced; name = bn + n; value = bv + v; time = bt + t, and a
-/// time below 2^28 is relative to now (seconds; negative = past).
+/// and every later one until replaced; name = bn + n; value = bv + v (a record with `bv` and
+/// no value field of its own resolves to `bv`, section 4.6); time = bt + t, and every time
+/// below 2^28 is relative to now (seconds; negative = past, section 4.5.3).
 ///
 /// The sensor is the name up to its last `:` or `/`, the metric the rest (no separator: the
-/// sensor is the topic's last segment). Only numeric values (`v`) become readings; `vs`,
-/// `vb`, `vd`, sums (`s`) and units are accepted and ignored. The RFC's MUST rules reject
-/// the whole pack: exactly one value field (or none beside a sum), no unknown label ending in
-/// `_`, no `bver` newer than 10, name characters `A-Z a-z 0-9 - : . / _` starting alphanumeric.
+/// sensor is the topic's last segment). Only numeric values (`v`, or `bv` resolved) become
+/// readings; `vs`, `vb`, `vd`, sums (`s`) are accepted and ignored. A record of base fields
+/// only (no name, time, unit or value: section 5.1.7's first) sets them for the records after
+/// it. Units tell measurements apart: a name given with two or more units in one pack (the
+/// RFC's multi-measurement examples) becomes one series per unit, its metric followed by
+/// `.` and the unit (`%` as `pct`, other characters outside `A-Z a-z 0-9 _ -` as `_`). Two
+/// different values for one series and time are refused (`name_collision`), never one of
+/// them dropped; a pack with no numeric value is refused as `no_readings`, as the other
+/// formats refuse it.
+///
+/// The RFC's MUST rules reject the whole pack: exactly one value field (or none beside a sum
+/// or a base value), no unknown label ending in `_`, no `bver` newer than 10 and one version
+/// per pack (section 4.4), name characters `A-Z a-z 0-9 - : . / _` starting alphanumeric.
 public struct SenMLDecoder: Sendable {
     /// The SenML version this decoder implements (RFC 8428).
     public static let version = 10.0
@@ -21,6 +31,12 @@ public struct SenMLDecoder: Sendable {
         guard !records.isEmpty else { throw .init("bad_senml", "empty SenML pack") }
         let mark = out.count
         var base = BaseName(""), bt = 0.0, bv = 0.0
+        var bu: String?
+        var version: Double?
+        // Per resolved name: its units in this pack, and the readings' units (to split a
+        // name measured in several units into one series each, once the pack is read).
+        var unitsOfName: [String: [String]] = [:]
+        var unitOfReading: [(name: String, unit: String?)] = []
         do throws(DecodeError) {
             for (i, item) in records.enumerated() {
                 guard case .object(let r) = item else { throw DecodeError("bad_senml", "record \(i) is not an object") }
@@ -33,15 +49,26 @@ public struct SenMLDecoder: Sendable {
                 if let ver = fields.bver, ver > Self.version {
                     throw DecodeError("bad_senml", "record \(i): bver \(ver) is newer than the supported version \(Int(Self.version))")
                 }
+                // One version per pack: the first record's (10 when it gives none).
+                let recordVersion = fields.bver ?? version ?? Self.version
+                if let version, recordVersion != version {
+                    throw DecodeError("bad_senml", "record \(i): bver \(recordVersion) differs from the pack's \(version) (one version per pack)")
+                }
+                version = recordVersion
                 try fields.throwFault(upTo: "vb")
-                if fields.valueFields > 1 || (fields.valueFields == 0 && fields.s == nil) {
-                    throw DecodeError("bad_senml", "record \(i): needs exactly one of v, vs, vb, vd (or a sum s), has \(fields.valueFields)")
+                // No value field: a sum, a base value (the record resolves to it), or a record
+                // of base fields only; anything else names a measurement without its value.
+                let baseOnly = fields.valueFields == 0 && fields.s == nil && fields.bv == nil && !fields.measures
+                if fields.valueFields > 1 || (fields.valueFields == 0 && fields.s == nil && fields.bv == nil && fields.measures) {
+                    throw DecodeError("bad_senml", "record \(i): needs exactly one of v, vs, vb, vd (or a sum s, or a base value bv), has \(fields.valueFields)")
                 }
                 try fields.throwFault(upTo: "t")
                 if let b = fields.bn, b != base.text { base = BaseName(b) }
                 if let b = fields.bt { bt = b }
                 if let b = fields.bv { bv = b }
-                let v = fields.v
+                if let b = fields.bu { bu = b }
+                if baseOnly { continue }
+                let v = fields.v ?? (fields.valueFields == 0 && fields.s == nil ? 0 : nil)   // bv alone: bv + 0
                 let n = fields.n ?? ""
                 // The name is bn + n; its checks and split reuse what was found for bn.
                 if !(base.allowed && Self.allowed(n) && Self.alnum((base.text.isEmpty ? n : base.text).utf8.first)) {
@@ -50,7 +77,8 @@ public struct SenMLDecoder: Sendable {
                 let rawTime = bt + (fields.t ?? 0)
                 guard rawTime.isFinite else { throw DecodeError.badTime("record \(i): time is not finite") }
                 let time: EpochMillis
-                if abs(rawTime) < 268_435_456 {   // 2^28: relative to now
+                if rawTime < 268_435_456 {   // below 2^28 (negative too): relative to now
+                    guard rawTime > -Double(Int64.max / 2_000) else { throw DecodeError.badTime("record \(i): time \(rawTime) is out of range") }
                     time = context.now + EpochMillis((rawTime * 1000).rounded(.down))
                 } else {
                     guard let t = TimestampParser.epoch(rawTime), rawTime < TimestampParser.millisecondThreshold else {
@@ -75,21 +103,83 @@ public struct SenMLDecoder: Sendable {
                     throw DecodeError.badName("record \(i): name '\(SeriesName.clip(base.text + n))': \(error.message)")
                 }
                 out.append(Reading(series: series, time: time, value: value))
+                let unit = fields.u ?? bu
+                unitOfReading.append((series.description, unit))
+                if unitsOfName[series.description]?.contains(unit ?? "") != true { unitsOfName[series.description, default: []].append(unit ?? "") }
                 if out.count - mark > context.maxReadings {
                     throw DecodeError.tooLarge("more than \(context.maxReadings) readings in one message")
                 }
             }
+            if out.count == mark { throw DecodeError.noReadings("no numeric value (v, or a base value bv) in the pack") }
+            try Self.separateUnits(&out, from: mark, units: unitOfReading, unitsOfName: unitsOfName)
         } catch {
             out.removeSubrange(mark...)
             throw error
         }
     }
 
+    /// A name measured in several units within the pack becomes one series per unit; then no
+    /// series may hold two different values at one time (identical repeats are one reading).
+    static func separateUnits(_ out: inout [Reading], from mark: Int, units: [(name: String, unit: String?)],
+                              unitsOfName: [String: [String]]) throws(DecodeError) {
+        if unitsOfName.values.contains(where: { $0.count > 1 }) {
+            for k in units.indices where unitsOfName[units[k].name]!.count > 1 {
+                let r = out[mark + k]
+                let metric = r.series.metric + "." + unitSlug(units[k].unit ?? "")
+                do {
+                    out[mark + k] = Reading(series: try SeriesName(sensor: r.series.sensor, metric: metric), time: r.time, value: r.value)
+                } catch {
+                    throw DecodeError.badName("name '\(SeriesName.clip(r.series.description))' with unit '\(units[k].unit ?? "")': \(error.message)")
+                }
+            }
+        }
+        // Every reading a name of its own (and so a series of its own): nothing can collide.
+        if unitsOfName.count == units.count { return }
+        var seen: [SeriesTime: Double] = [:]
+        var keep: [Bool] = []
+        for r in out[mark...] {
+            let key = SeriesTime(series: r.series, time: r.time)
+            if let other = seen[key] {
+                guard other == r.value || (other.isNaN && r.value.isNaN) else {
+                    throw DecodeError("name_collision", "'\(SeriesName.clip(r.series.description))' has two values (\(other), \(r.value)) at one time: give the records distinct names or units")
+                }
+                keep.append(false)
+            } else {
+                seen[key] = r.value
+                keep.append(true)
+            }
+        }
+        if keep.contains(false) {
+            let tail = zip(out[mark...], keep).filter(\.1).map(\.0)
+            out.replaceSubrange(mark..., with: tail)
+        }
+    }
+
+    private struct SeriesTime: Hashable {
+        let series: SeriesName
+        let time: EpochMillis
+    }
+
+    /// A unit as a metric suffix: `%` as `pct`, characters outside `A-Z a-z 0-9 _ -` as `_`
+    /// (`%RH` -> `pctRH`, `m/s` -> `m_s`, none -> `none`).
+    static func unitSlug(_ unit: String) -> String {
+        guard !unit.isEmpty else { return "none" }
+        var out = ""
+        for c in unit.unicodeScalars {
+            if c == "%" { out += "pct" }
+            else if c.isASCII, alnum(UInt8(c.value)) || c == "_" || c == "-" { out.unicodeScalars.append(c) }
+            else { out += "_" }
+        }
+        return out
+    }
+
     /// The labels of one record, and its first fault in `rank` order.
     private struct Fields {
-        var bn: String?, n: String?
+        var bn: String?, n: String?, u: String?, bu: String?
         var bver: Double?, bt: Double?, bv: Double?, v: Double?, s: Double?, t: Double?
         var valueFields = 0
+        /// The record names a measurement (a name, time, unit or update time of its own).
+        var measures = false
         private var fault: (rank: Int, key: String, error: DecodeError)?
 
         /// Known labels in the order the decoder checks them; an unknown label ending in `_`
@@ -111,15 +201,17 @@ public struct SenMLDecoder: Sendable {
             }
             switch key {
             case "bn": bn = string()
-            case "n": n = string()
+            case "n": n = string(); measures = true
             case "bver": bver = number()
             case "bt": bt = number()
             case "bv": bv = number()
             case "v": v = number(); valueFields += 1
             case "s": s = number()
-            case "t": t = number()
-            case "bs", "ut": _ = number()
-            case "bu", "u": _ = string()
+            case "t": t = number(); measures = true
+            case "bs": _ = number()
+            case "ut": _ = number(); measures = true
+            case "bu": bu = string()
+            case "u": u = string(); measures = true
             case "vs", "vd": _ = string(); valueFields += 1
             case "vb":
                 valueFields += 1
