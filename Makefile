@@ -6,7 +6,10 @@ DEBIAN_PACKAGES := libmosquitto-dev libsqlite3-dev mosquitto mosquitto-clients p
 # Only the tests need these (a real Alertmanager receives alerts in NotificationTests; a real
 # Prometheus scrapes /metrics in PrometheusScrapeTests; headless Chromium drives the dashboard
 # in DashboardTests).
-TEST_PACKAGES := prometheus-alertmanager prometheus chromium
+TEST_PACKAGES := prometheus-alertmanager prometheus chromium python3-venv
+# InfluxDB's own Python client writes to us over HTTP in HTTPWriteTests, from this virtualenv.
+TEST_VENV := .build/test-venv
+INFLUXDB_CLIENT := influxdb-client==1.50.0
 # Only the benchmarks need these: the peers we compare with (VictoriaMetrics for queries,
 # collectd's MQTT plugin for ingest).
 BENCH_PACKAGES := victoria-metrics collectd-core
@@ -18,9 +21,12 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 deps:
 	@$(MAKE) --no-print-directory install-packages PACKAGES="$(DEBIAN_PACKAGES)"
 
-## test-deps: also the packages only the tests use
+## test-deps: also the packages only the tests use, and a virtualenv with influxdb-client
 test-deps: deps
 	@$(MAKE) --no-print-directory install-packages PACKAGES="$(TEST_PACKAGES)"
+	@$(TEST_VENV)/bin/python -c 'import influxdb_client' 2>/dev/null || \
+		{ echo "make test-deps: creating $(TEST_VENV) with $(INFLUXDB_CLIENT)"; \
+		  python3 -m venv $(TEST_VENV) && $(TEST_VENV)/bin/pip install -q $(INFLUXDB_CLIENT); }
 
 ## bench-deps: also the peers the benchmarks compare with
 bench-deps: deps

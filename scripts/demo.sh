@@ -89,6 +89,13 @@ sim --speed 720 --duration 30s --from "$START" --client-id sim-province \
   --exclude kind=forest,district=$FIRE --exclude kind=hydro,district=$STORM --exclude zone=$THEFT --exclude kind=water
 echo 'not json at all' | mosquitto_pub -h 127.0.0.1 -p "$MQTT_PORT" -q 1 -t telemetry/broken -l
 published=$((published + 1))
+# A gateway on a poor link posts its river gauges' last hour as line protocol over HTTP
+# (InfluxDB's write API), answered once the readings are committed.
+GAUGES=$(grep -o 'id: hy-[a-z]*-000[1-3]' "sensors/$PROVINCE/catalogue.yaml" | head -3 | sed 's/id: //')
+LINES=$(for g in $GAUGES; do for m in $(seq 0 5 55); do
+  echo "river,sensor=$g level_m=$(awk -v m="$m" 'BEGIN { printf "%.2f", 1.8 + m / 100 }') $((NOW - 3600 + m * 60))"; done; done)
+code=$(printf '%s\n' "$LINES" | curl -s -o /dev/null -w '%{http_code}' --data-binary @- "http://127.0.0.1:$HTTP_PORT/api/v2/write?bucket=gw-http&precision=s")
+echo "HTTP gateway: POST /api/v2/write, $(printf '%s\n' "$LINES" | wc -l) lines of $(echo $GAUGES | wc -w) river gauges -> $code"
 # The broker acknowledged everything; wait until the collector has taken every message too.
 taken() { curl -s "http://127.0.0.1:$HTTP_PORT/metrics" | awk '/^collector_messages_total/ {n += $2} END {printf "%d", n}'; }
 for _ in $(seq 1 300); do

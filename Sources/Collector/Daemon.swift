@@ -10,7 +10,7 @@ import Alerts
 /// Wires the daemon together: storage, the ingest loop, HTTP, in one ServiceGroup that
 /// shuts down gracefully on SIGTERM/SIGINT.
 ///
-///     MQTT --(IngestLoop: decode, bind)--> TelemetryStore.commit --> SQLite
+///     MQTT, HTTP writes --(IngestLoop: decode, bind)--> TelemetryStore.commit --> SQLite
 ///                                              |                     TelemetryReader <-- HTTP API
 ///                                              v
 ///                   AlertWorker (own thread): AlertStage, DerivedSeries --> MQTT alerts, SSE, notifiers
@@ -88,10 +88,11 @@ struct Daemon {
         let notifiers = Notifiers(config: config.notify, catalogue: live, instance: config.mqtt.clientID,
                                   registry: registry, logger: logger)
         alerts.notifiers = notifiers
+        let writes = HTTPWrites()
         let loop: IngestLoop
         do {
             loop = try IngestLoop(config: config, catalogue: catalogue, store: store, alerts: alerts, status: status,
-                                  metrics: metrics, clock: clock, logger: logger)
+                                  metrics: metrics, clock: clock, logger: logger, writes: writes)
         } catch let e as StartupError {
             throw e
         } catch {
@@ -112,6 +113,7 @@ struct Daemon {
         CatalogueRoutes(reader: reader, live: live, coverage: config.coverage, timeZone: config.timezone,
                         clock: clock).register(on: router)
         AlertRoutes(store: alertStore, broadcaster: broadcaster, system: system, clock: clock, live: live).register(on: router)
+        WriteRoutes(writes: writes, maxPayloadBytes: config.limits.maxPayloadBytes).register(on: router)
         DashboardRoutes().register(on: router)
         let logger = self.logger
         let idleTimeout = config.http.idleTimeoutMillis

@@ -116,7 +116,7 @@ import Testing
             _ = try AccessControl.load(path: dir + "/t.yaml", openMetrics: false)
         } throws: { error in
             (error as? ConfigProblems)?.problems.map(\.description) == [
-                "\(dir)/t.yaml:2: role must be viewer, operator or admin",
+                "\(dir)/t.yaml:2: role must be viewer, operator, admin or writer",
                 "\(dir)/t.yaml:3: a token must be at least 16 characters",
             ]
         }

@@ -2,23 +2,43 @@ import Foundation
 import Hummingbird
 import Yams
 
-/// Who may do what over HTTP (README, "Access"): bearer tokens from `http.tokens_file`,
-/// each with a role. Reads need viewer, acknowledging needs operator; `/healthz` and
-/// `/readyz` stay open; `/metrics` needs viewer unless `http.open_metrics`. Tokens are
-/// compared in constant time and never logged.
+/// Who may do what over HTTP (README, "Access"): tokens from `http.tokens_file`, each with a
+/// role. Reads need viewer (operator and admin may read), acknowledging needs operator (or
+/// admin), writing readings needs writer (or admin); a writer may do nothing else, so a
+/// gateway's token cannot read the province's data. `/healthz` and `/readyz` stay open;
+/// `/metrics` needs viewer unless `http.open_metrics`. A token comes as `Authorization:
+/// Bearer <token>`, `Token <token>` (InfluxDB v2 clients) or Basic with the token as password
+/// (InfluxDB v1 clients, Telegraf). Tokens are compared in constant time and never logged.
 struct AccessControl: Sendable {
-    enum Role: Int, Comparable, Sendable {
-        case viewer = 1, operator_ = 2, admin = 3
-        static func < (a: Role, b: Role) -> Bool { a.rawValue < b.rawValue }
-        init?(_ s: String) {
-            switch s {
-            case "viewer": self = .viewer
-            case "operator": self = .operator_
-            case "admin": self = .admin
-            default: return nil
+    enum Role: String, Sendable {
+        case viewer, operator_ = "operator", admin, writer
+
+        /// Whether the role may do `need`.
+        func allows(_ need: Need) -> Bool {
+            switch (self, need) {
+            case (.admin, _): true
+            case (.viewer, .read), (.operator_, .read), (.operator_, .operate), (.writer, .write): true
+            default: false
             }
         }
     }
+
+    /// What a request does.
+    enum Need: String, Sendable {
+        case read, operate, write
+
+        /// The roles that may, for messages.
+        var roles: String {
+            switch self {
+            case .read: "viewer, operator or admin"
+            case .operate: "operator or admin"
+            case .write: "writer or admin"
+            }
+        }
+    }
+
+    /// Paths that write readings.
+    static let writePaths: Set<String> = ["/api/v2/write", "/write", "/api/v1/senml"]
 
     struct Token: Sendable {
         var name: String
@@ -52,8 +72,8 @@ struct AccessControl: Sendable {
                 let name = m.string("name")
                 let roleText = m.string("role")
                 let secret = m.string("token")
-                let role = roleText.flatMap(Role.init)
-                if roleText != nil && role == nil { m.problem("role", "role must be viewer, operator or admin") }
+                let role = roleText.flatMap { Role(rawValue: $0) }
+                if roleText != nil && role == nil { m.problem("role", "role must be viewer, operator, admin or writer") }
                 if let secret, secret.utf8.count < 16 { m.problem("token", "a token must be at least 16 characters") }
                 if let name, let role, let secret, secret.utf8.count >= 16 {
                     if tokens.contains(where: { $0.secret == Array(secret.utf8) }) { m.problem("token", "the same token appears twice") }
@@ -77,23 +97,33 @@ struct AccessControl: Sendable {
         return AccessControl(tokens: tokens, openMetrics: openMetrics)
     }
 
-    /// The role a request needs, or nil when it is open.
-    func required(method: HTTPRequest.Method, path: String) -> Role? {
+    /// What a request needs, or nil when it is open.
+    func required(method: HTTPRequest.Method, path: String) -> Need? {
         if path == "/healthz" || path == "/readyz" || path == "/" { return nil }
-        if path == "/metrics" { return openMetrics ? nil : .viewer }
-        if method == .post { return .operator_ }
-        return .viewer
+        if path == "/metrics" { return openMetrics ? nil : .read }
+        if method == .post { return Self.writePaths.contains(path) ? .write : .operate }
+        return .read
     }
 
-    /// The token presented, compared against every configured one in constant time.
+    /// The token presented (`Bearer`, `Token`, or Basic's password), compared against every
+    /// configured one in constant time.
     func role(of header: String?) -> Role? {
-        guard let header, header.hasPrefix("Bearer ") else { return nil }
-        let presented = Array(header.utf8.dropFirst(7))
+        guard let presented = Self.presentedToken(header) else { return nil }
         var found: Role?
-        for t in tokens where Self.constantTimeEqual(presented, t.secret) {
-            found = max(found ?? t.role, t.role)
-        }
+        for t in tokens where Self.constantTimeEqual(presented, t.secret) { found = t.role }
         return found
+    }
+
+    /// The secret an `Authorization` header carries.
+    static func presentedToken(_ header: String?) -> [UInt8]? {
+        guard let header else { return nil }
+        if header.hasPrefix("Bearer ") { return Array(header.utf8.dropFirst(7)) }
+        if header.hasPrefix("Token ") { return Array(header.utf8.dropFirst(6)) }
+        if header.hasPrefix("Basic "), let data = Data(base64Encoded: String(header.dropFirst(6))),
+           let colon = data.firstIndex(of: UInt8(ascii: ":")) {
+            return Array(data[data.index(after: colon)...])
+        }
+        return nil
     }
 
     /// Equal bytes, in a time that depends only on the longer length. The length difference
@@ -122,8 +152,8 @@ struct AccessMiddleware<Context: RequestContext>: RouterMiddleware {
         guard let have = access.role(of: request.headers[.authorization]) else {
             return deny(.unauthorized, "unauthorized", "send Authorization: Bearer <token>")
         }
-        guard have >= need else {
-            return deny(.forbidden, "forbidden", "this needs the \(need == .operator_ ? "operator" : "viewer") role")
+        guard have.allows(need) else {
+            return deny(.forbidden, "forbidden", "this needs the \(need.roles) role")
         }
         return try await next(request, context)
     }

@@ -13,7 +13,8 @@ import Telemetry
 ///
 /// A PUBACK therefore leaves only after the readings it acknowledges are committed. If a
 /// commit fails, the connection is cut without writing: the broker keeps the messages and
-/// redelivers them to our persistent session; storage dedupes by (series, time).
+/// redelivers them to our persistent session; storage dedupes by (series, time). Writes over
+/// HTTP (`HTTPWrites`) join the same batches and are answered after the same commits.
 final class IngestLoop: @unchecked Sendable {
     private let config: CollectorConfig
     private let store: TelemetryStore
@@ -32,6 +33,9 @@ final class IngestLoop: @unchecked Sendable {
     private let wake: WakePipe
     private let statusTopic: String
     private let pendingReload = Mutex<(Catalogue, [Rule])?>(nil)
+    private let writes: HTTPWrites
+    /// HTTP writes bound into the batch, answered when it commits.
+    private var boundWrites: [(job: WriteJob, accepted: Int, refused: [WriteOutcome.RefusedLine])] = []
     private let sessionExpiry: UInt32?
 
     // Loop-thread state.
@@ -59,8 +63,9 @@ final class IngestLoop: @unchecked Sendable {
     #endif
 
     init(config: CollectorConfig, catalogue: Catalogue, store: TelemetryStore, alerts: AlertStage, status: CollectorStatus, metrics: IngestMetrics,
-         clock: any WallClock, logger: Logger) throws {
+         clock: any WallClock, logger: Logger, writes: HTTPWrites = HTTPWrites()) throws {
         self.config = config
+        self.writes = writes
         policy = BatchPolicy(maxMessages: config.mqtt.maxBatchMessages, now: .now)
         admission = MessageAdmission(config: config, catalogue: catalogue)
         pruner = RetentionPruner(storage: config.storage)
@@ -79,6 +84,7 @@ final class IngestLoop: @unchecked Sendable {
         publisher = try AlertPublisher(config: m, logger: logger)
         let wake = try WakePipe()
         self.wake = wake
+        writes.setWake { wake.wake() }
         self.alerts = AlertWorker(stage: alerts, samples: RecentSamples(pool: store.pool, pending: store.rawPending, capacity: config.storage.ringCapacity),
                                   clock: clock) { wake.wake() }
         self.alerts.queueDepth = { metrics.alertQueue.set(to: Double($0)) }
@@ -146,7 +152,9 @@ final class IngestLoop: @unchecked Sendable {
                 let wait = ContinuousClock.now.duration(to: retryAt)
                 if wait > .zero {
                     wake.wait(milliseconds: Int32(min(wait.components.seconds * 1000 + 1, 1000)))
-                    // Time goes on without the broker: the worker's coverage readings are stored.
+                    // Time goes on without the broker: the worker's coverage readings (and
+                    // writes over HTTP) are stored.
+                    admitWrites()
                     commitPending()
                     writeRawWhileIdle()
                     continue
@@ -185,6 +193,7 @@ final class IngestLoop: @unchecked Sendable {
             policy.read(now: .now)
             readWhileReadable(fd)
         }
+        admitWrites()
         guard commitPending() else { return }
         if policy.isIdle(now: .now) { writeRawWhileIdle() }
         pruner.runIfDue(now: clock.now(), store: store, logger: logger)
@@ -321,6 +330,8 @@ final class IngestLoop: @unchecked Sendable {
             }
             batch.removeAll()
             batchMessages = 0
+            for w in boundWrites { w.job.reply(.stored(accepted: w.accepted, refused: w.refused)) }
+            boundWrites.removeAll()
             return true
         } catch {
             carry.failed()   // the batch is dropped; the carry waits for the next commit
@@ -332,6 +343,8 @@ final class IngestLoop: @unchecked Sendable {
             alerts.submit(.storage(ok: false, reason: "\(error)", subject: config.mqtt.clientID, now: clock.now()))
             batch.removeAll()
             batchMessages = 0
+            for w in boundWrites { w.job.reply(.unavailable("storage commit failed: \(StorageFailure.brief(error))")) }
+            boundWrites.removeAll()
             client.abort()
             lost("storage commit failed")
             return false
@@ -392,6 +405,7 @@ final class IngestLoop: @unchecked Sendable {
     }
 
     private func finish() {
+        admitWrites()
         if batchMessages > 0 { _ = commit() }
         if link.isUp {
             // The broker may still be pushing messages. Closing with them unread resets the
@@ -421,6 +435,8 @@ final class IngestLoop: @unchecked Sendable {
                 logger.warning("cannot record how far derived series are stored; the next start recomputes them", metadata: ["error": "\(error)"])
             }
         }
+        // Writes that came after the last commit are not taken: their senders hear so.
+        for job in writes.close() { job.reply(.unavailable("the collector is stopping")) }
         alerts.stop()
         publisher.stop()
         if store.hasPendingRollups { mergeRollups() }
@@ -436,6 +452,58 @@ final class IngestLoop: @unchecked Sendable {
         link.stopped(now: .now)
         status.mqtt(connected: false, "stopped")
         metrics.connected.set(to: 0)
+    }
+
+    /// Binds the writes queued over HTTP into the batch: line protocol line by line (a bad
+    /// line quarantined and named, the others stored, as InfluxDB's partial writes), a SenML
+    /// pack whole. They are answered when the batch commits.
+    private func admitWrites() {
+        for job in writes.take() {
+            if batchMessages == 0 { batchStarted = .now }
+            batchMessages += 1
+            let now = clock.now()
+            var accepted = 0
+            var refused: [WriteOutcome.RefusedLine] = []
+            job.payload.withUnsafeBytes { b in
+                switch job.body {
+                case .senml:
+                    if let (topic, error) = admission.admit(topic: job.source, payload: b, now: now, store: store, into: &batch,
+                                                            written: (.senml, .s)) {
+                        quarantine(topic, b, now, error)
+                        refused.append(.init(line: 1, error: error))
+                    } else {
+                        accepted += 1
+                    }
+                case .lineProtocol(let precision):
+                    var start = 0, number = 1
+                    while start < b.count {
+                        let end = LineProtocolDecoder.lineEnd(b, from: start)
+                        defer { start = end + 1; number += 1 }
+                        var stop = end
+                        if stop > start && b[stop - 1] == 0x0D { stop -= 1 }
+                        let line = UnsafeRawBufferPointer(rebasing: b[start..<stop])
+                        guard let first = line.firstIndex(where: { $0 != 0x20 && $0 != 0x09 }), line[first] != 0x23 else { continue }
+                        if let (topic, error) = admission.admit(topic: job.source, payload: line, now: now, store: store, into: &batch,
+                                                                written: (.influx, precision)) {
+                            let numbered = Self.renumbered(error, line: number)
+                            quarantine(topic, line, now, numbered)
+                            refused.append(.init(line: number, error: numbered))
+                        } else {
+                            accepted += 1
+                        }
+                    }
+                }
+            }
+            boundWrites.append((job, accepted, refused))
+        }
+    }
+
+    /// A line's error as the body's line `number` (the decoder saw it as line 1).
+    static func renumbered(_ e: DecodeError, line number: Int) -> DecodeError {
+        if e.detail.hasPrefix("line 1,") || e.detail.hasPrefix("line 1:") {
+            return DecodeError(e.reason, "line \(number)" + e.detail.dropFirst(6))
+        }
+        return DecodeError(e.reason, "line \(number): \(e.detail)")
     }
 
     // MARK: Callbacks (on this thread, inside loopRead)

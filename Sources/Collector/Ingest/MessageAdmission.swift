@@ -31,9 +31,13 @@ struct MessageAdmission {
     }
 
     /// Binds the message's readings into `batch` (nil), or says why it is quarantined and
-    /// under which topic (a topic over the limit is cut).
+    /// under which topic (a topic over the limit is cut). `written`: a write over HTTP, in
+    /// the format and precision its request names (no subscription, no topic pattern; the
+    /// "topic" is its source, `http/<bucket>`, whose last level names sensors the payload
+    /// does not).
     mutating func admit(topic: String, payload: UnsafeRawBufferPointer, now: EpochMillis, store: TelemetryStore,
-                        into batch: inout IngestBatch) -> (topic: String, error: DecodeError)? {
+                        into batch: inout IngestBatch,
+                        written: (format: PayloadFormat, precision: TimePrecision)? = nil) -> (topic: String, error: DecodeError)? {
         let limits = config.limits
         if topic.utf8.count > limits.maxTopicBytes {
             return (String(topic.prefix(limits.maxTopicBytes)) + "…",
@@ -42,17 +46,17 @@ struct MessageAdmission {
         if payload.count > limits.maxPayloadBytes {
             return (topic, DecodeError("too_large", "payload of \(payload.count) bytes exceeds limits.max_payload_bytes (\(limits.maxPayloadBytes))"))
         }
-        let index = subscriptionIndex(for: topic)
+        let index = written == nil ? subscriptionIndex(for: topic) : nil
         let sub = index.map { config.mqtt.subscriptions[$0] }
         var context = DecodeContext(topic: topic, now: now, acceptAge: config.storage.acceptAgeMillis,
                                     maxReadings: limits.maxReadingsPerMessage)
-        context.precision = sub?.precision ?? .ns
+        context.precision = written?.precision ?? sub?.precision ?? .ns
         let labels = index.map { patterns[$0].values(in: topic) } ?? TopicLabels()
         if let problem = Self.labelProblem(labels) { return (topic, DecodeError("bad_label", problem)) }
         context.patternSensor = labels.sensor
         scratch.removeAll(keepingCapacity: true)
         do {
-            try decoder.decode(payload, format: sub?.format ?? .auto, context: context, into: &scratch)
+            try decoder.decode(payload, format: written?.format ?? sub?.format ?? .auto, context: context, into: &scratch)
         } catch {
             return (topic, error)
         }

@@ -40,7 +40,7 @@ public struct LineProtocolDecoder: Sendable {
     /// Where the line starting at `start` ends: the first newline outside a string field
     /// (a measurement and its tags escape with `\`; a field value's string escapes `\"` and
     /// `\\`), or the end of the payload.
-    static func lineEnd(_ b: UnsafeRawBufferPointer, from start: Int) -> Int {
+    public static func lineEnd(_ b: UnsafeRawBufferPointer, from start: Int) -> Int {
         var i = start
         var inFields = false, inString = false
         while i < b.count {

@@ -429,6 +429,8 @@ func makeTempDir() throws -> String {
 enum TestTokens {
     static let viewer = "viewer-token-0123456789"
     static let operatorToken = "operator-token-0123456789"
+    static let writer = "writer-token-0123456789"
+    static let admin = "admin-token-0123456789"
 
     /// Writes the tokens file, starts a broker and a collector using it (`extraYAML` below the
     /// generated config, e.g. `sensors:`), and waits until both are ready.
@@ -439,6 +441,8 @@ enum TestTokens {
             tokens:
               - {name: ops-screen, role: viewer, token: "\(viewer)"}
               - {name: duty-officer, role: operator, token: "\(operatorToken)"}
+              - {name: gateway-lc, role: writer, token: "\(writer)"}
+              - {name: root, role: admin, token: "\(admin)"}
             """.write(toFile: dir + "/tokens.yaml", atomically: true, encoding: .utf8)
         chmod(dir + "/tokens.yaml", 0o600)
         let broker = try MosquittoBroker(dir: dir)

@@ -1,0 +1,163 @@
+import CompressNIO
+import Hummingbird
+import NIOCore
+import Telemetry
+
+/// Readings over HTTP, for gateways and agents that cannot keep an MQTT session:
+/// `POST /api/v2/write` (InfluxDB v2's write API: `bucket`, `precision` ns|us|ms|s),
+/// `POST /write` (v1: `db`, `precision` n|ns|u|us|ms|s) and `POST /api/v1/senml` (a SenML
+/// pack). Bodies may be gzip (`Content-Encoding: gzip`); `limits.max_payload_bytes` applies
+/// after decompression (413), so a small bomb stops at the limit. The answer waits for the
+/// ingest loop's durable commit: 204 when every line is stored; 400 naming each refused line
+/// with its column, the others stored and the refused ones quarantined (InfluxDB's partial
+/// write: Telegraf drops a batch on a 4xx, so refusing the good lines would lose them); 503
+/// when storage cannot commit (nothing stored). A line naming no `sensor` or `id` tag is the
+/// bucket's (`db`'s) sensor.
+struct WriteRoutes: Sendable {
+    let writes: HTTPWrites
+    let maxPayloadBytes: Int
+
+    func register(on router: Router<BasicRequestContext>) {
+        router.post("/api/v2/write") { request, _ in
+            try await lineProtocol(request, bucketParameter: "bucket", precisions: ["ns": .ns, "us": .us, "ms": .ms, "s": .s])
+        }
+        router.post("/write") { request, _ in
+            try await lineProtocol(request, bucketParameter: "db",
+                                   precisions: ["n": .ns, "ns": .ns, "u": .us, "us": .us, "ms": .ms, "s": .s])
+        }
+        router.post("/api/v1/senml") { request, _ in try await senml(request) }
+    }
+
+    private func lineProtocol(_ request: Request, bucketParameter: String, precisions: [String: TimePrecision]) async throws -> Response {
+        let q = request.uri.queryParameters
+        var precision = TimePrecision.ns
+        if let p = q.get("precision") {
+            guard let v = precisions[p] else {
+                return Self.answer(.badRequest, "invalid", "precision must be \(precisions.keys.sorted().joined(separator: ", ")), not '\(p.prefix(20))'")
+            }
+            precision = v
+        }
+        let source: String
+        switch Self.source(q.get(bucketParameter)) {
+        case .success(let s): source = s
+        case .failure(let message): return Self.answer(.badRequest, "invalid", "\(bucketParameter): \(message)")
+        }
+        return try await write(request, body: .lineProtocol(precision), source: source, what: "line")
+    }
+
+    private func senml(_ request: Request) async throws -> Response {
+        let source: String
+        switch Self.source(request.uri.queryParameters.get("bucket")) {
+        case .success(let s): source = s
+        case .failure(let message): return Self.answer(.badRequest, "invalid", "bucket: \(message)")
+        }
+        return try await write(request, body: .senml, source: source, what: "pack")
+    }
+
+    /// `http/<bucket>` (`http/http` without one): the quarantine's topic, and the sensor of
+    /// lines that name none.
+    private static func source(_ bucket: String?) -> Result<String, Failure> {
+        guard let bucket, !bucket.isEmpty else { return .success("http/http") }
+        do throws(SeriesNameError) {
+            try SeriesName.validateLabel(bucket, role: "bucket")
+        } catch {
+            return .failure(Failure(error.message))
+        }
+        return .success("http/" + bucket)
+    }
+
+    struct Failure: Error, CustomStringConvertible {
+        let description: String
+        init(_ d: String) { description = d }
+    }
+
+    private func write(_ request: Request, body: WriteJob.Body, source: String, what: String) async throws -> Response {
+        var request = request
+        let payload: [UInt8]
+        switch try await Self.payload(of: &request, limit: maxPayloadBytes) {
+        case .bytes(let p): payload = p
+        case .refused(let r): return r
+        }
+        guard payload.contains(where: { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 }) else {
+            return Self.answer(.badRequest, "invalid", "empty body: nothing to write")
+        }
+        let writes = self.writes
+        let outcome = await withCheckedContinuation { (done: CheckedContinuation<WriteOutcome, Never>) in
+            writes.submit(WriteJob(body: body, source: source, payload: payload, reply: { done.resume(returning: $0) }))
+        }
+        switch outcome {
+        case .unavailable(let why):
+            var r = Self.answer(.serviceUnavailable, "unavailable", "nothing stored: \(why)")
+            r.headers[.retryAfter] = "5"
+            return r
+        case .stored(_, let refused) where refused.isEmpty:
+            return Response(status: .noContent)
+        case .stored(let accepted, let refused):
+            let lines = refused.prefix(20).map(\.error.detail).joined(separator: "; ")
+            let message = accepted == 0 ? "nothing stored: \(lines)"
+                : "partial write: \(accepted) \(what)\(accepted == 1 ? "" : "s") stored, \(refused.count) refused: \(lines)"
+            var j = JSONText()
+            j.object {
+                $0.field("code") { $0.string("invalid") }
+                $0.field("message") { $0.string(message) }
+                $0.field("error") { $0.string(message) }   // InfluxDB v1 clients read this one
+                $0.field("stored") { $0.int(Int64(accepted)) }
+                $0.field("refused") { a in
+                    a.array {
+                        for r in refused {
+                            $0.object {
+                                $0.field("line") { $0.int(Int64(r.line)) }
+                                $0.field("reason") { $0.string(r.error.reason) }
+                                $0.field("detail") { $0.string(r.error.detail) }
+                            }
+                        }
+                    }
+                }
+            }
+            return j.response(status: .badRequest)
+        }
+    }
+
+    /// The body, gunzipped when it says so, at most `limit` bytes either way (else a 413).
+    enum Payload {
+        case bytes([UInt8])
+        case refused(Response)
+    }
+
+    private static func payload(of request: inout Request, limit: Int) async throws -> Payload {
+        let tooLarge = answer(.contentTooLarge, "too_large", "the body exceeds limits.max_payload_bytes (\(limit) bytes, after decompression)")
+        var buffer: ByteBuffer
+        do {
+            buffer = try await request.collectBody(upTo: limit)
+        } catch let e as HTTPError where e.status == .contentTooLarge {
+            return .refused(tooLarge)
+        }
+        switch request.headers[.contentEncoding]?.lowercased() {
+        case nil, "identity":
+            break
+        case "gzip", "x-gzip":
+            do {
+                buffer = try buffer.decompress(with: .gzip(), maxSize: limit + 1)
+            } catch let e as CompressNIOError where e == .bufferOverflow {
+                return .refused(tooLarge)
+            } catch {
+                return .refused(answer(.badRequest, "invalid", "the body is not valid gzip"))
+            }
+            if buffer.readableBytes > limit { return .refused(tooLarge) }
+        case let other?:
+            return .refused(answer(.unsupportedMediaType, "invalid", "Content-Encoding '\(other.prefix(20))' is not supported (gzip or none)"))
+        }
+        return .bytes(Array(buffer.readableBytesView))
+    }
+
+    /// An InfluxDB-shaped error answer: `{"code", "message"}`, and `error` for v1 clients.
+    static func answer(_ status: HTTPResponse.Status, _ code: String, _ message: String) -> Response {
+        var j = JSONText()
+        j.object {
+            $0.field("code") { $0.string(code) }
+            $0.field("message") { $0.string(message) }
+            $0.field("error") { $0.string(message) }
+        }
+        return j.response(status: status)
+    }
+}
