@@ -11,8 +11,8 @@ PROVINCE=${PROVINCE:-lai-chau}
 # Per province: its Decision 18/2021 region, and where the scenarios play (former districts,
 # a transformer, the DMAs of the leak and of the burst).
 case "$PROVINCE" in
-  lai-chau) REGION=1; FIRE=muong-te; STORM=sin-ho; THEFT=lc-tr002; LEAK=lc-dma02; SAMPLE=ft-mt-0001 ;;
-  lam-dong) REGION=3; FIRE=lac-duong; STORM=dam-rong; THEFT=dl-tr002; LEAK=ld-dma02; SAMPLE=ft-lcd-0001 ;;
+  lai-chau) REGION=1; FIRE=muong-te; STORM=sin-ho; THEFT=lc-tr002; LEAK=lc-dma02; SAMPLE=ft-mt-0001; LORA=tam-duong ;;
+  lam-dong) REGION=3; FIRE=lac-duong; STORM=dam-rong; THEFT=dl-tr002; LEAK=ld-dma02; SAMPLE=ft-lcd-0001; LORA=bao-lam ;;
   *) echo "PROVINCE must be lai-chau or lam-dong, not '$PROVINCE'"; exit 2 ;;
 esac
 
@@ -38,6 +38,8 @@ mqtt:
   subscriptions:
     - topic: "telemetry/#"
       format: auto
+    - topic: "application/+/device/+/event/up"   # a LoRaWAN network server (ChirpStack v4)
+      format: chirpstack
 http:
   listen: 127.0.0.1:0
 storage:
@@ -85,8 +87,13 @@ sim --scenario energy-theft --target "$THEFT" --sensors zone=$THEFT --speed 3600
 BURST=$(grep -o 'role: inflow, unit: [a-z0-9-]*, zone: [a-z0-9-]*' "sensors/$PROVINCE/catalogue.yaml" | sed 's/.*zone: //' | grep -v "^$LEAK\$" | head -1)
 sim --scenario slow-leak --target "$LEAK" --sensors zone=$LEAK --speed 172800 --duration 9s --client-id sim-leak
 sim --scenario pipe-burst --target "$BURST" --sensors kind=water --exclude zone=$LEAK --speed 43200 --duration 4s --client-id sim-burst
+# One former district's forest stations report through a LoRaWAN network server: ChirpStack
+# uplink events (their devices' EUIs are in the catalogue).
+sim --format chirpstack --prefix "application/$PROVINCE-forest" --sensors kind=forest,district=$LORA \
+  --speed 2160 --duration 10s --from "$START" --client-id sim-lora
 sim --speed 720 --duration 30s --from "$START" --client-id sim-province \
-  --exclude kind=forest,district=$FIRE --exclude kind=hydro,district=$STORM --exclude zone=$THEFT --exclude kind=water
+  --exclude kind=forest,district=$FIRE --exclude kind=forest,district=$LORA --exclude kind=hydro,district=$STORM \
+  --exclude zone=$THEFT --exclude kind=water
 echo 'not json at all' | mosquitto_pub -h 127.0.0.1 -p "$MQTT_PORT" -q 1 -t telemetry/broken -l
 published=$((published + 1))
 # A gateway on a poor link posts its river gauges' last hour as line protocol over HTTP
@@ -145,6 +152,9 @@ TXT
 echo "\$ curl '$Q1'"; curl -s "$Q1"; echo; echo
 echo "\$ curl '$Q2'"; curl -s "$Q2"; echo
 echo "\$ curl '$BASE/api/v1/coverage?scope=province'"; curl -s "$BASE/api/v1/coverage?scope=province"; echo
+echo; echo "LoRaWAN (ChirpStack uplinks), the stations of former $LORA:"
+curl -s "$BASE/api/v1/series?metric=lora_f_cnt&district=$LORA" | python3 -c 'import json,sys; s=json.load(sys.stdin); print("  %d stations heard; frame counters up to %d" % (len(s), max([x["last_value"] for x in s] or [0])))'
+
 # DEMO_SCREENSHOT=FILE: the dashboard in Vietnamese, as the README shows it (needs chromium).
 if [ -n "${DEMO_SCREENSHOT:-}" ]; then scripts/screenshot.sh "$BASE/" "$DEMO_SCREENSHOT"; fi
 echo; echo "Alerts firing, by rule:"

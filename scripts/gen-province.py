@@ -59,6 +59,8 @@ LAI_CHAU = {
               ("lc-dma03", "phuong-tan-phong"), ("lc-dma04", "phuong-doan-ket")],
     "water_utility": None,
     "air_share": 0.5,
+    # Forest stations that report through a LoRaWAN network server (their device EUIs).
+    "lorawan": "tam-duong", "eui_base": 0x100000,
     # Short codes in sensor and zone ids (ft-mt-0001, lc-sh-tk001, mt-lc-tr001).
     "codes": {"lai-chau-city": "lc", "tam-duong": "td", "phong-tho": "pt", "sin-ho": "sh", "muong-te": "mt",
               "nam-nhun": "nn", "tan-uyen": "tu", "than-uyen": "thu"},
@@ -128,6 +130,7 @@ LAM_DONG = {
     # A water utility's service areas: a grouping of units of its own.
     "water_utility": [("cap-nuoc-da-lat", "Vùng cấp nước Đà Lạt", "da-lat"), ("cap-nuoc-bao-loc", "Vùng cấp nước Bảo Lộc", "bao-loc")],
     "air_share": 0.6,
+    "lorawan": "bao-lam", "eui_base": 0x200000,
     "codes": {"da-lat": "dl", "bao-loc": "bl", "lac-duong": "lcd", "don-duong": "dd", "duc-trong": "dt", "lam-ha": "lh",
               "dam-rong": "dr", "di-linh": "dli", "bao-lam": "bla", "da-huoai": "dh", "gia-nghia": "gn", "dak-mil": "dm",
               "dak-song": "ds", "krong-no": "kn", "tuy-duc": "tdu", "phan-thiet": "pth", "la-gi": "lg", "tuy-phong": "tp",
@@ -174,7 +177,9 @@ def main(key):
     w("# Forest fire-weather stations, river and rain gauges, air-quality stations, smart meters")
     w("# (per transformer: its own meter and its customers'; kwh is the energy of each 15 min")
     w("# interval), traffic counters at the city's junctions, and clean-water DMAs (inflow and")
-    w("# customer meters, pressure loggers). `collector check` validates it; `collector simulate` plays it.")
+    w("# customer meters, pressure loggers). The forest stations of the former district")
+    w(f"# {p['lorawan']} report through a LoRaWAN network server: their `dev_eui` maps the device to the station.")
+    w("# `collector check` validates it; `collector simulate` plays it.")
     w(f"province: {{id: {p['id']}, name: {p['name']}, units_source: \"{p['source']}\"}}")
     w("levels:")
     w("  - id: district")
@@ -235,7 +240,8 @@ def main(key):
             for _ in range(2 if rng.random() < 0.2 else 1):
                 n += 1
                 lat, lon = pos(centre)
-                w(f"  - {{id: ft-{dcode}-{n:04d}, name: Trạm rừng {short} {n}, kind: forest, unit: {unit}, zone: {zid}, interval: 10m, location: {{lat: {lat}, lon: {lon}}},")
+                eui = f", dev_eui: 70B3D57ED0{p['eui_base'] + n:06X}" if did == p["lorawan"] else ""
+                w(f"  - {{id: ft-{dcode}-{n:04d}, name: Trạm rừng {short} {n}, kind: forest, unit: {unit}, zone: {zid}, interval: 10m{eui}, location: {{lat: {lat}, lon: {lon}}},")
                 w("     metrics: {temp_c: {unit: Cel}, rh_pct: {unit: \"%RH\"}, rain_mm: {unit: mm}, wind_ms: {unit: m/s}}}")
                 count["forest"] += 1
         # River and rain stations, with alarm levels I, II, III.

@@ -107,7 +107,7 @@ struct Daemon {
         if let liveAccess {
             router.add(middleware: AccessMiddleware(live: liveAccess))
         } else if !["127.0.0.1", "::1", "localhost"].contains(config.http.host) {
-            logger.warning("HTTP listens beyond loopback without http.tokens_file: anyone who reaches it can read and acknowledge")
+            logger.warning("HTTP listens beyond loopback without http.tokens_file: anyone who reaches it can read, acknowledge and write")
         }
         APIRoutes(reader: reader, live: live, status: status, metrics: registry, clock: clock).register(on: router)
         CatalogueRoutes(reader: reader, live: live, coverage: config.coverage, timeZone: config.timezone,

@@ -131,6 +131,30 @@ import Telemetry
         }
     }
 
+    /// A LoRaWAN device reports as one station: its EUI is 16 hex digits (kept in lower case),
+    /// and no two stations name one device.
+    @Test func lorawanDevices() throws {
+        let good = try CatalogueLoader.parse([(file: "c.yaml", text: "sensors: [{id: s1, kind: hydro, unit: d, interval: 5m, dev_eui: 70B3D57ED0100001}]")])
+        #expect(good.sensor("s1")?.devEUI == "70b3d57ed0100001")
+        let bad = """
+            sensors:
+              - {id: s1, kind: hydro, unit: d, interval: 5m, dev_eui: 70B3D57ED01}
+              - {id: s2, kind: hydro, unit: d, interval: 5m, dev_eui: 70b3d57ed0100002, device_id: gauge-2}
+              - {id: s3, kind: hydro, unit: d, interval: 5m, dev_eui: 70B3D57ED0100002}
+              - {id: s4, kind: hydro, unit: d, interval: 5m, device_id: gauge-2}
+            """
+        #expect {
+            _ = try CatalogueLoader.parse([(file: "c.yaml", text: bad)])
+        } throws: { error in
+            let got = (error as? ConfigProblems)?.problems.map(\.description) ?? []
+            let want = ["c.yaml:2: dev_eui must be 16 hexadecimal digits (a LoRaWAN device EUI)",
+                        "c.yaml:4: sensor 's3': dev_eui 70b3d57ed0100002 is already sensor 's2''s",
+                        "c.yaml:5: sensor 's4': device_id gauge-2 is already sensor 's2''s"]
+            if got != want { Issue.record("got:\n\(got.joined(separator: "\n"))") }
+            return got == want
+        }
+    }
+
     /// A DMA's loss is measured at one inflow meter: a second one is refused at its line.
     @Test func aDMAHasOneInflowMeter() {
         let text = """

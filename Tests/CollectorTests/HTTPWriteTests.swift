@@ -36,7 +36,8 @@ import Testing
         let dir = try makeTempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try FileManager.default.createDirectory(atPath: dir + "/none", withIntermediateDirectories: true)
-        let (broker, c) = try await TestTokens.startCollector("it-http-write", in: dir, extraYAML: "sensors: \(dir)/none")
+        let (broker, c) = try await TestTokens.startCollector("it-http-write", in: dir,
+                                                              extraYAML: "sensors: \(dir)/none\nlimits: {new_series_per_minute: 60}")
         defer { broker.stop() }
         let writer = TestTokens.writer
 
@@ -93,6 +94,34 @@ import Testing
         #expect(try Self.curl(["-X", "POST", "--data-binary", "@\(dir)/gz.gz", "-H", "Content-Encoding: br", "-H", "Authorization: Token \(writer)",
                                c.baseURL + "/api/v2/write?bucket=b"], in: dir).status == 415)
         #expect(try Self.curl(["-X", "GET", "-H", "Authorization: Token \(writer)", c.baseURL + "/api/v2/write"], in: dir).status == 405)
+        // A body cut short in transit is refused, not read as a shorter one.
+        let whole = try Data(contentsOf: URL(fileURLWithPath: dir + "/gz.gz"))
+        try whole.prefix(whole.count - 4).write(to: URL(fileURLWithPath: dir + "/cut.gz"))
+        let cut = try Self.curl(["-X", "POST", "--data-binary", "@\(dir)/cut.gz", "-H", "Content-Encoding: gzip", "-H", "Authorization: Token \(writer)",
+                                 c.baseURL + "/api/v2/write?bucket=b&precision=s"], in: dir)
+        #expect(cut.status == 400 && cut.body.contains("truncated"), "\(cut)")
+        // Past the limit before decompression: a 413 that says so.
+        try String(repeating: "m,sensor=s v=1\n", count: 20_000).write(toFile: dir + "/big", atomically: true, encoding: .utf8)
+        let big = try Self.curl(["-X", "POST", "--data-binary", "@\(dir)/big", "-H", "Authorization: Token \(writer)", c.baseURL + "/api/v2/write?bucket=b"], in: dir)
+        #expect(big.status == 413 && big.body.contains("max_payload_bytes"), "\(big)")
+        // The role is the route's however the path is spelled.
+        #expect(try Self.post(c, "//api/v2/write?bucket=b", token: TestTokens.operatorToken, body: "m,sensor=s v=1", dir: dir).status == 403)
+        #expect(try Self.post(c, "/write/?db=b", token: TestTokens.operatorToken, body: "m,sensor=s v=1", dir: dir).status == 403)
+        // What Telegraf and InfluxDB v1 clients also send: string fields only (nothing to
+        // store, nothing wrong), `u`/`p` and `Token user:password`, /ping, CREATE DATABASE.
+        #expect(try Self.post(c, "/write?db=b", token: writer, body: #"system,sensor=s uptime_format="3 days""#, dir: dir).status == 204)
+        #expect(try Self.curl(["-X", "POST", "--data-binary", "m,sensor=s-p v=1", c.baseURL + "/write?db=b&u=telegraf&p=\(writer)"], in: dir).status == 204)
+        #expect(try Self.curl(["-X", "POST", "--data-binary", "m,sensor=s-t v=1", "-H", "Authorization: Token telegraf:\(writer)",
+                               c.baseURL + "/write?db=b"], in: dir).status == 204)
+        #expect(try Self.curl([c.baseURL + "/ping"], in: dir).status == 204)
+        #expect(try Self.curl(["-X", "POST", "-H", "Authorization: Token \(writer)", c.baseURL + "/query?q=CREATE%20DATABASE%20%22telegraf%22"], in: dir).status == 200)
+        #expect(try Self.curl(["-X", "POST", "-H", "Authorization: Token \(writer)", c.baseURL + "/query?q=SELECT%201"], in: dir).status == 400)
+        // New series past limits.new_series_per_minute: a 429 to retry later, not a 400 that
+        // Telegraf would drop the batch on.
+        let many = (0..<80).map { "m,sensor=new-\($0) v=1 1795000000" }.joined(separator: "\n")
+        let (rate, rateBody) = try Self.post(c, "/api/v2/write?bucket=b&precision=s", token: writer, body: many, dir: dir, extra: ["-D", dir + "/h"])
+        let rateHeaders = try String(contentsOfFile: dir + "/h", encoding: .utf8).lowercased()
+        #expect(rate == 429 && rateBody.contains("series_rate") && rateHeaders.contains("retry-after: 60"), "\(rate) \(rateBody.prefix(300))")
         #expect(c.isRunning)
         _ = try await c.terminate()
     }

@@ -45,7 +45,7 @@ struct SimulateCommand: ParsableCommand {
     var batch: Int?
     @Option(help: "MQTT QoS: 0 or 1.")
     var qos: Int32 = 1
-    @Option(help: "Payload format: json, senml or influx.")
+    @Option(help: "Payload format: json, senml, influx, or chirpstack (ChirpStack v4 uplinks on <prefix>/device/<devEUI>/event/up).")
     var format: String = "json"
     @Flag(help: "Print the scenario's expectations and exit.")
     var explain = false
@@ -54,7 +54,8 @@ struct SimulateCommand: ParsableCommand {
         guard let kind = Scenario.Kind(rawValue: scenario) else {
             throw ValidationError("unknown scenario '\(scenario)' (use \(Scenario.Kind.allCases.map(\.rawValue).joined(separator: ", ")))")
         }
-        guard let fmt = Simulator.Format(rawValue: format) else { throw ValidationError("--format must be json, senml or influx") }
+        guard let fmt = Simulator.Format(rawValue: format) else { throw ValidationError("--format must be json, senml, influx or chirpstack") }
+        if fmt == .chirpstack && batch != nil { throw ValidationError("--batch does not apply to chirpstack: each uplink is one message") }
         guard qos == 0 || qos == 1 else { throw ValidationError("--qos must be 0 or 1") }
         if let b = batch, b < 1 { throw ValidationError("--batch must be at least 1") }
         let cfg: CollectorConfig

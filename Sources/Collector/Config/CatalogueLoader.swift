@@ -73,6 +73,13 @@ enum CatalogueLoader {
         }
         checkPlaces(places, sink: sink)
         var seenSensors: [String: (String, Int)] = [:]
+        var devices: [String: String] = [:]   // a LoRaWAN device reports as one station
+        for (s, f, l, _) in sensors {
+            for key in [s.devEUI.map { "dev_eui \($0)" }, s.deviceID.map { "device_id \($0)" }].compactMap({ $0 }) {
+                if let other = devices[key] { sink.add(f, l, "sensor '\(s.id)': \(key) is already sensor '\(other)''s") }
+                else { devices[key] = s.id }
+            }
+        }
         let knownUnits = Set(places.units.map(\.0.id))
         for (s, f, l, zl) in sensors {
             if let (pf, pl) = seenSensors[s.id] { sink.add(f, l, "duplicate sensor id '\(s.id)' (first at \(pf):\(pl))") }
@@ -205,6 +212,13 @@ enum CatalogueLoader {
         if freeFlow != nil && kind != .traffic { m.problem("free_flow_kmh", "free_flow_kmh is for traffic sensors") }
         let (susceptibility, region) = readHazard(m)
         let name = displayName(m)
+        var devEUI = m.string("dev_eui")
+        if let e = devEUI, e.utf8.count != 16 || !e.allSatisfy(\.isHexDigit) {
+            m.problem("dev_eui", "dev_eui must be 16 hexadecimal digits (a LoRaWAN device EUI)")
+            devEUI = nil
+        }
+        var deviceID = m.string("device_id")
+        if let d = deviceID, !validID(d) { m.problem("device_id", "device_id '\(d)' is not a valid id"); deviceID = nil }
         guard let id, let kind, let unit, let interval else { return nil }
         var s = SensorEntry(id: id, kind: kind, unit: unit, zone: zone, intervalMillis: interval)
         s.name = name
@@ -216,6 +230,8 @@ enum CatalogueLoader {
         s.role = role
         s.susceptibility = susceptibility
         s.region = region
+        s.devEUI = devEUI?.lowercased()
+        s.deviceID = deviceID
         return s
     }
 

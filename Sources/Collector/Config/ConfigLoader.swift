@@ -234,7 +234,7 @@ enum ConfigLoader {
                 var sub = CollectorConfig.Subscription(topic: topic, format: .auto, qos: nil)
                 if let f = s.string("format") {
                     if let pf = PayloadFormat(rawValue: f) { sub.format = pf }
-                    else { s.problem("format", "format must be auto, json, senml or influx") }
+                    else { s.problem("format", "format must be \(PayloadFormat.allCases.map(\.rawValue).joined(separator: ", "))") }
                 }
                 if let p = s.string("precision") {
                     if let tp = TimePrecision(rawValue: p) { sub.precision = tp }

@@ -37,8 +37,8 @@ struct AccessControl: Sendable {
         }
     }
 
-    /// Paths that write readings.
-    static let writePaths: Set<String> = ["/api/v2/write", "/write", "/api/v1/senml"]
+    /// Paths that write readings (`/query` takes Telegraf's `CREATE DATABASE` only).
+    static let writePaths: Set<String> = ["/api/v2/write", "/write", "/api/v1/senml", "/query"]
 
     struct Token: Sendable {
         var name: String
@@ -98,32 +98,40 @@ struct AccessControl: Sendable {
     }
 
     /// What a request needs, or nil when it is open.
-    func required(method: HTTPRequest.Method, path: String) -> Need? {
-        if path == "/healthz" || path == "/readyz" || path == "/" { return nil }
+    func required(method: HTTPRequest.Method, path raw: String) -> Need? {
+        // As the router reads it: empty segments (`//write`, `/write/`) do not count.
+        let path = "/" + raw.split(separator: "/").joined(separator: "/")
+        if path == "/healthz" || path == "/readyz" || path == "/" || path == "/ping" || path == "/health" { return nil }
         if path == "/metrics" { return openMetrics ? nil : .read }
         if method == .post { return Self.writePaths.contains(path) ? .write : .operate }
         return .read
     }
 
-    /// The token presented (`Bearer`, `Token`, or Basic's password), compared against every
-    /// configured one in constant time.
-    func role(of header: String?) -> Role? {
-        guard let presented = Self.presentedToken(header) else { return nil }
+    /// The token presented (`Bearer`, `Token`, or Basic's password; else InfluxDB v1's `p`
+    /// query parameter), compared against every configured one in constant time.
+    func role(of header: String?, password: String? = nil) -> Role? {
+        let presented = Self.presentedTokens(header) + (password.map { [Array($0.utf8)] } ?? [])
         var found: Role?
-        for t in tokens where Self.constantTimeEqual(presented, t.secret) { found = t.role }
+        for candidate in presented {
+            for t in tokens where Self.constantTimeEqual(candidate, t.secret) { found = t.role }
+        }
         return found
     }
 
-    /// The secret an `Authorization` header carries.
-    static func presentedToken(_ header: String?) -> [UInt8]? {
-        guard let header else { return nil }
-        if header.hasPrefix("Bearer ") { return Array(header.utf8.dropFirst(7)) }
-        if header.hasPrefix("Token ") { return Array(header.utf8.dropFirst(6)) }
+    /// The secrets an `Authorization` header may carry: `Bearer <t>`, `Token <t>` (and, as
+    /// InfluxDB v1 clients send it, `Token user:<t>`), or Basic with `<t>` as the password.
+    static func presentedTokens(_ header: String?) -> [[UInt8]] {
+        guard let header else { return [] }
+        if header.hasPrefix("Bearer ") { return [Array(header.utf8.dropFirst(7))] }
+        if header.hasPrefix("Token ") {
+            let t = header.dropFirst(6)
+            return [Array(t.utf8)] + (t.firstIndex(of: ":").map { [Array(t[t.index(after: $0)...].utf8)] } ?? [])
+        }
         if header.hasPrefix("Basic "), let data = Data(base64Encoded: String(header.dropFirst(6))),
            let colon = data.firstIndex(of: UInt8(ascii: ":")) {
-            return Array(data[data.index(after: colon)...])
+            return [Array(data[data.index(after: colon)...])]
         }
-        return nil
+        return []
     }
 
     /// Equal bytes, in a time that depends only on the longer length. The length difference
@@ -149,7 +157,8 @@ struct AccessMiddleware<Context: RequestContext>: RouterMiddleware {
         guard let need = access.required(method: request.method, path: request.uri.path) else {
             return try await next(request, context)
         }
-        guard let have = access.role(of: request.headers[.authorization]) else {
+        let password = need == .write ? request.uri.queryParameters.get("p") : nil
+        guard let have = access.role(of: request.headers[.authorization], password: password) else {
             return deny(.unauthorized, "unauthorized", "send Authorization: Bearer <token>")
         }
         guard have.allows(need) else {

@@ -48,5 +48,5 @@ struct HTTPMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
 private let knownPaths: Set<String> = [
     "/", "/healthz", "/readyz", "/metrics", "/api/v1/sensors", "/api/v1/series", "/api/v1/raw", "/api/v1/rollups",
     "/api/v1/alerts", "/api/v1/alerts/stream", "/api/v1/coverage", "/api/v1/coverage/daily", "/api/v1/quarantine",
-    "/api/v1/alert-groups", "/api/v1/alert-groups/ack", "/api/v1/places", "/api/v2/write", "/write", "/api/v1/senml",
+    "/api/v1/alert-groups", "/api/v1/alert-groups/ack", "/api/v1/places", "/api/v2/write", "/write", "/api/v1/senml", "/ping", "/health", "/query",
 ]

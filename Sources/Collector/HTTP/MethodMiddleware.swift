@@ -46,7 +46,8 @@ enum RouteMethods {
                 ("/api/v1/sensors", read), ("/api/v1/series", read), ("/api/v1/coverage", read),
                 ("/api/v1/coverage/daily", read), ("/api/v1/alerts", read), ("/api/v1/alerts/stream", [.get]),
                 ("/api/v1/alerts/:x/ack", [.post]), ("/api/v1/alert-groups", read), ("/api/v1/alert-groups/ack", [.post]),
-                ("/api/v1/places", read), ("/api/v2/write", [.post]), ("/write", [.post]), ("/api/v1/senml", [.post])]
+                ("/api/v1/places", read), ("/api/v2/write", [.post]), ("/write", [.post]), ("/api/v1/senml", [.post]),
+                ("/ping", read), ("/health", read), ("/query", [.post])]
     }
 
     /// The methods `path` is served with; empty for no route.

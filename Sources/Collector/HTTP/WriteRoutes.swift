@@ -1,4 +1,5 @@
 import CompressNIO
+import HTTPTypes
 import Hummingbird
 import NIOCore
 import Telemetry
@@ -26,6 +27,23 @@ struct WriteRoutes: Sendable {
                                    precisions: ["n": .ns, "ns": .ns, "u": .us, "us": .us, "ms": .ms, "s": .s])
         }
         router.post("/api/v1/senml") { request, _ in try await senml(request) }
+        // What InfluxDB clients and Telegraf ask besides writing: are you there, and (v1
+        // output) CREATE DATABASE, which has nothing to create here.
+        router.read("/ping") { _, _ in Response(status: .noContent, headers: [HTTPField.Name("X-Influxdb-Version")!: "collector"]) }
+        router.read("/health") { _, _ in
+            var j = JSONText()
+            j.object { $0.field("name") { $0.string("collector") }; $0.field("status") { $0.string("pass") } }
+            return j.response()
+        }
+        router.post("/query") { request, _ in
+            let q = request.uri.queryParameters.get("q") ?? ""
+            guard q.uppercased().hasPrefix("CREATE DATABASE") else {
+                return Self.answer(.badRequest, "invalid", "only CREATE DATABASE is taken here (a no-op); query through /api/v1/rollups and /api/v1/raw")
+            }
+            var j = JSONText()
+            j.object { $0.field("results") { $0.array { $0.object { $0.field("statement_id") { $0.int(0) } } } } }
+            return j.response()
+        }
     }
 
     private func lineProtocol(_ request: Request, bucketParameter: String, precisions: [String: TimePrecision]) async throws -> Response {
@@ -93,9 +111,14 @@ struct WriteRoutes: Sendable {
         case .stored(_, let refused) where refused.isEmpty:
             return Response(status: .noContent)
         case .stored(let accepted, let refused):
+            // InfluxDB's words ("partial write", "unable to parse"), which clients match to
+            // tell a bad line (drop it) from a failure to retry.
             let lines = refused.prefix(20).map(\.error.detail).joined(separator: "; ")
-            let message = accepted == 0 ? "nothing stored: \(lines)"
-                : "partial write: \(accepted) \(what)\(accepted == 1 ? "" : "s") stored, \(refused.count) refused: \(lines)"
+            let message = accepted == 0 ? "unable to parse: nothing stored: \(lines)"
+                : "partial write: \(accepted) \(what)\(accepted == 1 ? "" : "s") stored, \(refused.count) refused: unable to parse: \(lines)"
+            // New series beyond limits.new_series_per_minute: a 429 the sender retries later
+            // (the lines stored already are deduplicated then).
+            let throttled = refused.contains { $0.error.reason == "series_rate" }
             var j = JSONText()
             j.object {
                 $0.field("code") { $0.string("invalid") }
@@ -114,7 +137,9 @@ struct WriteRoutes: Sendable {
                     }
                 }
             }
-            return j.response(status: .badRequest)
+            var r = j.response(status: throttled ? .tooManyRequests : .badRequest)
+            if throttled { r.headers[.retryAfter] = "60" }
+            return r
         }
     }
 
@@ -129,6 +154,8 @@ struct WriteRoutes: Sendable {
         var buffer: ByteBuffer
         do {
             buffer = try await request.collectBody(upTo: limit)
+        } catch is NIOTooManyBytesError {
+            return .refused(tooLarge)
         } catch let e as HTTPError where e.status == .contentTooLarge {
             return .refused(tooLarge)
         }
@@ -136,6 +163,7 @@ struct WriteRoutes: Sendable {
         case nil, "identity":
             break
         case "gzip", "x-gzip":
+            let compressed = Array(buffer.readableBytesView)
             do {
                 buffer = try buffer.decompress(with: .gzip(), maxSize: limit + 1)
             } catch let e as CompressNIOError where e == .bufferOverflow {
@@ -144,6 +172,10 @@ struct WriteRoutes: Sendable {
                 return .refused(answer(.badRequest, "invalid", "the body is not valid gzip"))
             }
             if buffer.readableBytes > limit { return .refused(tooLarge) }
+            // A body cut short in transit (or two members) would read as less than was sent.
+            guard GzipTrailer.matches(compressed: compressed, decompressed: buffer.readableBytesView) else {
+                return .refused(answer(.badRequest, "invalid", "the gzip body is truncated or not a single gzip member (its CRC-32 or length does not match)"))
+            }
         case let other?:
             return .refused(answer(.unsupportedMediaType, "invalid", "Content-Encoding '\(other.prefix(20))' is not supported (gzip or none)"))
         }

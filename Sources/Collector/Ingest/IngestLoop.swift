@@ -307,6 +307,7 @@ final class IngestLoop: @unchecked Sendable {
             metrics.readingsDuplicate.increment(by: Int64(stats.duplicates))
             metrics.messagesAccepted.increment(by: Int64(batch.acceptedMessages))
             metrics.messagesQuarantined.increment(by: Int64(batch.quarantine.count))
+            if batch.repeatedFrames > 0 { metrics.repeatedFrames.increment(by: Int64(batch.repeatedFrames)) }
             for q in batch.quarantine { metrics.quarantined(reason: q.reason) }
             metrics.series.set(to: Double(store.registry.count))
             metrics.rawPending.set(to: Double(store.rawPendingCount))
@@ -332,6 +333,7 @@ final class IngestLoop: @unchecked Sendable {
             batchMessages = 0
             for w in boundWrites { w.job.reply(.stored(accepted: w.accepted, refused: w.refused)) }
             boundWrites.removeAll()
+            admission.framesCommitted()
             return true
         } catch {
             carry.failed()   // the batch is dropped; the carry waits for the next commit
@@ -345,6 +347,7 @@ final class IngestLoop: @unchecked Sendable {
             batchMessages = 0
             for w in boundWrites { w.job.reply(.unavailable("storage commit failed: \(StorageFailure.brief(error))")) }
             boundWrites.removeAll()
+            admission.framesDropped()
             client.abort()
             lost("storage commit failed")
             return false
@@ -484,7 +487,8 @@ final class IngestLoop: @unchecked Sendable {
                         let line = UnsafeRawBufferPointer(rebasing: b[start..<stop])
                         guard let first = line.firstIndex(where: { $0 != 0x20 && $0 != 0x09 }), line[first] != 0x23 else { continue }
                         if let (topic, error) = admission.admit(topic: job.source, payload: line, now: now, store: store, into: &batch,
-                                                                written: (.influx, precision)) {
+                                                                written: (.influx, precision)),
+                           error.reason != "no_readings" {   // string fields only: nothing to store, nothing wrong
                             let numbered = Self.renumbered(error, line: number)
                             quarantine(topic, line, now, numbered)
                             refused.append(.init(line: number, error: numbered))

@@ -9,6 +9,8 @@ struct IngestMetrics: Sendable {
     let readingsDuplicate: Counter
     let commits: Counter
     let commitFailures: Counter
+    /// LoRaWAN uplinks taken again whose frame was already stored.
+    let repeatedFrames: Counter
     let commitSeconds: DurationHistogram
     let batchReadings: ValueHistogram
     let series: Gauge
@@ -42,6 +44,8 @@ struct IngestMetrics: Sendable {
         readingsDuplicate = registry.makeCounter(descriptor: Self.named("collector_readings_total", "Readings by outcome (stored, or a duplicate of a stored one)"), labels: [("outcome", "duplicate")])
         commits = registry.makeCounter(descriptor: Self.named("collector_commits_total", "SQLite commits"))
         commitFailures = registry.makeCounter(descriptor: Self.named("collector_commit_failures_total", "SQLite commits that failed (their messages were not acknowledged)"))
+        repeatedFrames = registry.makeCounter(descriptor: Self.named("collector_lorawan_repeated_frames_total",
+                                                                     "LoRaWAN uplinks whose frame counter was already stored in the device's session (taken, not stored again)"))
         commitSeconds = registry.makeDurationHistogram(descriptor: Self.named("collector_commit_duration_seconds", "Time to commit one batch"), buckets: [
             .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10),
             .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .seconds(1),

@@ -17,6 +17,12 @@ struct MessageAdmission {
     private var newSeries: NewSeriesBudget
     private let decoder = PayloadDecoder()
     private var scratch: [Reading] = []
+    /// The catalogue's stations by LoRaWAN device (`eui:<hex>`, `id:<device id>`).
+    private var devices: [String: String] = [:]
+    /// LoRaWAN frames stored, and the ones bound into the batch not yet committed (recorded
+    /// only once their commit is durable: a failed commit's frames come again).
+    private var sessions = LoRaWANSessions()
+    private var pendingFrames: [LoRaWANDecoder.Frame] = []
 
     init(config: CollectorConfig, catalogue: Catalogue) {
         self.config = config
@@ -28,7 +34,22 @@ struct MessageAdmission {
     /// A new catalogue (SIGHUP).
     mutating func catalogueChanged(_ catalogue: Catalogue) {
         registeredOnly = config.unregisteredSensors == .reject ? Set(catalogue.sensors.map(\.id)) : nil
+        var d: [String: String] = [:]
+        for s in catalogue.sensors {
+            if let e = s.devEUI { d["eui:" + e] = s.id }
+            if let i = s.deviceID { d["id:" + i] = s.id }
+        }
+        devices = d
     }
+
+    /// The batch committed: its LoRaWAN frames are stored.
+    mutating func framesCommitted() {
+        for f in pendingFrames { sessions.record(f) }
+        pendingFrames.removeAll()
+    }
+
+    /// The batch's commit failed: its frames will come again.
+    mutating func framesDropped() { pendingFrames.removeAll() }
 
     /// Binds the message's readings into `batch` (nil), or says why it is quarantined and
     /// under which topic (a topic over the limit is cut). `written`: a write over HTTP, in
@@ -55,10 +76,23 @@ struct MessageAdmission {
         if let problem = Self.labelProblem(labels) { return (topic, DecodeError("bad_label", problem)) }
         context.patternSensor = labels.sensor
         scratch.removeAll(keepingCapacity: true)
+        let format = written?.format ?? sub?.format ?? .auto
+        var frame: LoRaWANDecoder.Frame?
         do {
-            try decoder.decode(payload, format: written?.format ?? sub?.format ?? .auto, context: context, into: &scratch)
+            if format == .chirpstack || format == .ttn {
+                frame = try decoder.decodeUplink(payload, server: format == .ttn ? .ttn : .chirpstack, context: context,
+                                                 devices: devices, into: &scratch)
+            } else {
+                try decoder.decode(payload, format: format, context: context, into: &scratch)
+            }
         } catch {
             return (topic, error)
+        }
+        // The same uplink again (its counter seen in the device's session): taken, not stored twice.
+        if let frame, sessions.isRepeat(frame) || pendingFrames.contains(frame) {
+            batch.repeatedFrames += 1
+            batch.acceptedMessages += 1
+            return nil
         }
         if let r = scratch.first(where: { DerivedScope.isDerived($0.series.sensor) }) {
             return (topic, DecodeError("bad_name", "sensor id '\(r.series.sensor)' uses a prefix reserved for derived series (\(DerivedScope.prefixes.joined(separator: ", ")))"))
@@ -79,6 +113,7 @@ struct MessageAdmission {
             return (topic, DecodeError("series_limit", "new series would exceed limits.max_series (\(limits.maxSeries))"))
         }
         if store.registry.count > known { newSeries.spend(store.registry.count - known, now: now) }
+        if let frame { pendingFrames.append(frame) }
         batch.acceptedMessages += 1
         return nil
     }

@@ -12,7 +12,9 @@ let simulatorStop = Atomic<Bool>(false)
 /// Simulated time runs from `start` to `end` at `speed` x the wall clock; each sensor reports
 /// every catalogue interval, at a fixed per-sensor phase. Without `batch` each sensor's sample
 /// is one message on `<prefix>/<sensor>`; with `batch: N` the readings go out in packs of N per
-/// unit gateway on `<prefix>/gw-<unit>`, as gateways send them.
+/// unit gateway on `<prefix>/gw-<unit>`, as gateways send them. With `format: chirpstack`
+/// each sample is a ChirpStack v4 uplink event on `<prefix>/device/<devEUI>/event/up`, as a
+/// LoRaWAN network server publishes it (the catalogue's `dev_eui`, else one made from the id).
 final class Simulator {
     struct Options: Sendable {
         var url = CollectorConfig.BrokerURL(tls: false, host: "127.0.0.1", port: 1883)
@@ -29,7 +31,7 @@ final class Simulator {
         var progress = true
     }
 
-    enum Format: String, Sendable, CaseIterable { case json, senml, influx }
+    enum Format: String, Sendable, CaseIterable { case json, senml, influx, chirpstack }
 
     struct Summary: Sendable {
         var readings = 0
@@ -157,10 +159,39 @@ final class Simulator {
                 packs[gw, default: []].append((sample.sensor, sample.time, metric, v))
                 if packs[gw]!.count >= n { flush(gw) }
             }
+        } else if options.format == .chirpstack {
+            let (topic, payload) = uplink(sample)
+            publish(topic, payload)
         } else {
             publish("\(options.prefix)/\(sensors[sample.sensor].id)",
                     encode(sample.values.map { (sample.sensor, sample.time, $0.0, $0.1) }))
         }
+    }
+
+    /// Each device's frame counter.
+    private var frameCounters: [Int: Int] = [:]
+
+    /// A sample as a ChirpStack v4 uplink event: the decoded payload in `object`, one
+    /// gateway's reception, the device's next frame counter.
+    private func uplink(_ sample: Sample) -> (topic: String, payload: [UInt8]) {
+        let s = sensors[sample.sensor]
+        let eui = s.devEUI ?? Self.madeUpEUI(s.id)
+        let fCnt = frameCounters[sample.sensor, default: 0]
+        frameCounters[sample.sensor] = fCnt + 1
+        let object = sample.values.map { "\"\($0.0)\":\(JSONText.number($0.1))" }.joined(separator: ",")
+        let rssi = -80 - Int(rng.next() % 35), snr = Double(Int(rng.next() % 200) - 100) / 10
+        let json = #"{"deduplicationId":"\#(eui)-\#(fCnt)","time":"\#(Self.iso(sample.time))","#
+            + #""deviceInfo":{"deviceName":"\#(s.id)","devEui":"\#(eui)"},"devAddr":"\#(eui.suffix(8))","fCnt":\#(fCnt),"fPort":2,"#
+            + #""object":{\#(object)},"rxInfo":[{"gatewayId":"aa555a\#(eui.prefix(10))","rssi":\#(rssi),"snr":\#(snr)}]}"#
+        return ("\(options.prefix)/device/\(eui)/event/up", Array(json.utf8))
+    }
+
+    /// A stable EUI for a station without one (16 hex digits from its id).
+    static func madeUpEUI(_ id: String) -> String {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325   // FNV-1a
+        for b in id.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        let hex = String(h, radix: 16)
+        return String(repeating: "0", count: 16 - hex.count) + hex
     }
 
     /// link-loss: the gateway's backlog, shuffled, 5 % of it twice.
@@ -188,7 +219,7 @@ final class Simulator {
         publish("\(options.prefix)/gw-\(gw)", encode(pack))
     }
 
-    /// One message's payload in the chosen format.
+    /// One message's payload in the chosen format (`chirpstack`: `uplink`).
     private func encode(_ rs: [(sensor: Int, time: EpochMillis, metric: String, value: Double)]) -> [UInt8] {
         var out = ""
         switch options.format {
@@ -217,7 +248,7 @@ final class Simulator {
                 records.append("{" + rec + "}")
             }
             out = "[" + records.joined(separator: ",") + "]"
-        case .influx:
+        case .influx, .chirpstack:
             var lines: [String] = []
             var i = 0
             while i < rs.count {

@@ -145,6 +145,10 @@ public struct SensorEntry: Sendable, Equatable {
     /// take precedence).
     public var susceptibility: Susceptibility?
     public var region: Int?
+    /// A LoRaWAN device reporting as this station: its EUI (16 hex digits, upper or lower
+    /// case) or its network server's device id (The Things Stack).
+    public var devEUI: String?
+    public var deviceID: String?
 
     public init(id: String, kind: SensorKind, unit: String, zone: String? = nil, intervalMillis: Int64) {
         self.id = id

@@ -13,6 +13,13 @@ extension SenMLDecoder {
     }
 }
 
+extension LoRaWANDecoder {
+    public func decode(_ payload: [UInt8], context: DecodeContext, devices: [String: String],
+                       into out: inout [Reading]) throws(DecodeError) -> Frame {
+        try withBytes(payload) { b throws(DecodeError) in try decode(b, context: context, devices: devices, into: &out) }
+    }
+}
+
 extension LineProtocolDecoder {
     public func decode(_ payload: [UInt8], context: DecodeContext, into out: inout [Reading]) throws(DecodeError) {
         try withBytes(payload) { (b) throws(DecodeError) in try decode(b, context: context, into: &out) }

@@ -27,6 +27,10 @@ public struct PayloadDecoder: Sendable {
         case .influx:
             try lineProtocol.decode(payload, context: context, into: &out)
             return .influx
+        case .chirpstack, .ttn:
+            // Uplinks carry a frame to check for repeats: `decodeUplink`.
+            _ = try decodeUplink(payload, server: format == .ttn ? .ttn : .chirpstack, context: context, devices: [:], into: &out)
+            return format
         case .auto:
             guard let first = payload.first(where: { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 }) else {
                 throw DecodeError("empty", "empty payload")
@@ -48,6 +52,14 @@ public struct PayloadDecoder: Sendable {
                 return .influx
             }
         }
+    }
+
+    /// A LoRaWAN network server's uplink event: its readings appended to `out`, and its frame.
+    public func decodeUplink(_ payload: UnsafeRawBufferPointer, server: LoRaWANDecoder.Server, context: DecodeContext,
+                             devices: [String: String], into out: inout [Reading]) throws(DecodeError) -> LoRaWANDecoder.Frame {
+        let bom = payload.count >= 3 && payload[0] == 0xEF && payload[1] == 0xBB && payload[2] == 0xBF
+        return try LoRaWANDecoder(server).decode(bom ? UnsafeRawBufferPointer(rebasing: payload[3...]) : payload,
+                                                 context: context, devices: devices, into: &out)
     }
 
     static let senmlLabels: Set<String> = ["bn", "bt", "bu", "bv", "bs", "bver", "n", "u", "v", "vs", "vb", "vd", "s", "t", "ut"]

@@ -1,4 +1,5 @@
-/// The payload formats a subscription can expect. `auto` detects per message.
+/// The payload formats a subscription can expect. `auto` detects per message (JSON, SenML or
+/// line protocol); the LoRaWAN network servers' uplink events are named (`chirpstack`, `ttn`).
 public enum PayloadFormat: String, Sendable, CaseIterable {
-    case auto, json, senml, influx
+    case auto, json, senml, influx, chirpstack, ttn
 }

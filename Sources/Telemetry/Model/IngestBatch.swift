@@ -5,6 +5,8 @@ public struct IngestBatch: Sendable {
     public var quarantine: [QuarantineRecord] = []
     /// Messages accepted into `readings` (for counters).
     public var acceptedMessages = 0
+    /// LoRaWAN uplinks taken whose frame was stored already (nothing of them bound).
+    public var repeatedFrames = 0
 
     public init() {}
 
@@ -14,5 +16,6 @@ public struct IngestBatch: Sendable {
         readings.removeAll(keepingCapacity: true)
         quarantine.removeAll(keepingCapacity: true)
         acceptedMessages = 0
+        repeatedFrames = 0
     }
 }
