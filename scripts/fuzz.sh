@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_EACH=${FUZZ_SECONDS:-600}
-TARGETS=${FUZZ_TARGETS:-json senml lineprotocol auto topic config block}
+TARGETS=${FUZZ_TARGETS:-json senml lineprotocol lorawan auto topic config block}
 OUT=data/fuzz
 mkdir -p "$OUT"
 SOURCES=(Sources/Telemetry/Codec/*.swift Sources/Telemetry/Model/*.swift
