@@ -32,7 +32,7 @@ import Testing
                                  "70b3d57ed005b89a/lora_rssi_dbm": -84, "70b3d57ed005b89a/lora_snr_db": 6.25,
                                  "70b3d57ed005b89a/lora_gateways": 2, "70b3d57ed005b89a/lora_f_cnt": 1834])
         #expect(got.time == 1_794_994_900_125)   // the network's receive time
-        #expect(got.frame == LoRaWANDecoder.Frame(device: "70b3d57ed005b89a", session: "01f2a3b4", counter: 1834))
+        #expect(got.frame == LoRaWANDecoder.Frame(device: "70b3d57ed005b89a", session: "01f2a3b4", counter: 1834, received: 1_794_994_900_125))
         // The catalogue's station for the device.
         let mapped = try decode(.chirpstack, Self.chirpstackUp, devices: ["eui:70b3d57ed005b89a": "ft-mt-0012"])
         #expect(mapped.readings["ft-mt-0012/temp_c"] == 29.9 && mapped.frame.device == "ft-mt-0012")
@@ -70,12 +70,16 @@ import Testing
         #expect(got.readings == ["0004a30b001c0530/level_m": 2.41, "0004a30b001c0530/rain_mm": 0.5, "0004a30b001c0530/lora_rssi_dbm": -112,
                                  "0004a30b001c0530/lora_snr_db": -9.75, "0004a30b001c0530/lora_gateways": 1, "0004a30b001c0530/lora_f_cnt": 0])
         #expect(got.time == 1_794_994_901_392)
-        #expect(got.frame == LoRaWANDecoder.Frame(device: "0004a30b001c0530", session: "AXBSH1Pk6Z0G166RlH16CQ==", counter: 0))
+        #expect(got.frame == LoRaWANDecoder.Frame(device: "0004a30b001c0530", session: "AXBSH1Pk6Z0G166RlH16CQ==", counter: 0, received: 1_794_994_901_392))
         #expect(try decode(.ttn, Self.ttnUp, devices: ["id:hy-sh-gauge-7": "hy-sh-0007"]).frame.device == "hy-sh-0007")
     }
 
     @Test(arguments: [
         (LoRaWANDecoder.Server.chirpstack, #"{"time": "2026-11-18T09:41:40Z", "object": {"t": 1}}"#),
+        // a join event: the device and its new address, no uplink
+        (.chirpstack, #"{"deduplicationId": "x", "time": "2026-11-18T09:41:40Z", "deviceInfo": {"devEui": "70b3d57ed005b89a"}, "devAddr": "01f2a3b5"}"#),
+        // a status event
+        (.chirpstack, #"{"time": "2026-11-18T09:41:40Z", "deviceInfo": {"devEui": "70b3d57ed005b89a"}, "margin": 7, "batteryLevel": 93.5}"#),
         (.chirpstack, #"[1, 2]"#),
         (.chirpstack, #"{"deviceInfo": {"devEui": "70b3d57ed005b89a"}, "fCnt": -1}"#),
         (.chirpstack, #"{"deviceInfo": {"devEui": "70b3d57ed005b89a"}, "object": [1]}"#),
@@ -86,19 +90,35 @@ import Testing
         #expect(throws: DecodeError.self, "\(payload)") { try decode(server, payload) }
     }
 
-    /// A counter seen again in the device's session is the same frame; a new session, or a
-    /// counter far behind the newest (a reset without a rejoin), starts afresh.
+    /// A counter seen again in the device's session, received close to the stored frame, is
+    /// the same frame; a new session, or the counter again much later (counters reset
+    /// without a rejoin), is a frame of its own.
     @Test func repeatedFramesPerSession() {
         var s = LoRaWANSessions()
-        let f = LoRaWANDecoder.Frame(device: "d", session: "a", counter: 10)
+        let t: EpochMillis = 1_795_000_000_000
+        let f = LoRaWANDecoder.Frame(device: "d", session: "a", counter: 10, received: t)
         #expect(!s.isRepeat(f))
         s.record(f)
-        #expect(s.isRepeat(f))
-        #expect(!s.isRepeat(.init(device: "d", session: "a", counter: 9)))    // late, not seen: a frame of its own
-        #expect(!s.isRepeat(.init(device: "d", session: "b", counter: 10)))   // rejoined
-        #expect(!s.isRepeat(.init(device: "e", session: "a", counter: 10)))
-        s.record(.init(device: "d", session: "a", counter: 1_000))
-        s.record(.init(device: "d", session: "a", counter: 10))   // 990 behind: counters were reset
-        #expect(s.isRepeat(.init(device: "d", session: "a", counter: 10)) && !s.isRepeat(.init(device: "d", session: "a", counter: 1_000)))
+        #expect(s.isRepeat(f) && s.isRepeat(.init(device: "d", session: "a", counter: 10, received: t + 2_000)))   // an echo 2 s later
+        #expect(!s.isRepeat(.init(device: "d", session: "a", counter: 9, received: t)))    // late, not seen: a frame of its own
+        #expect(!s.isRepeat(.init(device: "d", session: "b", counter: 10, received: t)))   // rejoined
+        #expect(!s.isRepeat(.init(device: "e", session: "a", counter: 10, received: t)))
+        // The device restarts its counters without a rejoin: 10 again, an hour later.
+        #expect(!s.isRepeat(.init(device: "d", session: "a", counter: 10, received: t + 3_600_000)))
+        s.record(.init(device: "d", session: "a", counter: 10, received: t + 3_600_000))
+        #expect(s.isRepeat(.init(device: "d", session: "a", counter: 10, received: t + 3_601_000)))
+        // Many frames: memory stays bounded, the newest still known.
+        for k in Int64(11)..<2_000 { s.record(.init(device: "d", session: "a", counter: k, received: t + k * 60_000)) }
+        #expect(s.isRepeat(.init(device: "d", session: "a", counter: 1_999, received: t + 1_999 * 60_000)))
+    }
+
+    /// The link is the gateway that heard the uplink best: its RSSI with its own SNR (0 when
+    /// the server omits it), and every gateway counted.
+    @Test func theLinkIsTheBestGateways() throws {
+        let up = Self.ttnUp.replacingOccurrences(of: #""rx_metadata": [{"gateway_ids": {"gateway_id": "sin-ho-gw", "eui": "AA555A0000000101"}, "rssi": -112, "channel_rssi": -112, "snr": -9.75}]"#,
+                                                 with: #""rx_metadata": [{"rssi": -112, "snr": 7.5}, {"rssi": -95}, {"gateway_ids": {"gateway_id": "g3"}}]"#)
+        let got = try decode(.ttn, up)
+        #expect(got.readings["0004a30b001c0530/lora_rssi_dbm"] == -95 && got.readings["0004a30b001c0530/lora_snr_db"] == 0)
+        #expect(got.readings["0004a30b001c0530/lora_gateways"] == 3)
     }
 }

@@ -36,7 +36,15 @@ struct WriteRoutes: Sendable {
             return j.response()
         }
         router.post("/query") { request, _ in
-            let q = request.uri.queryParameters.get("q") ?? ""
+            // `q` in the URL, or form-encoded in the body (as Telegraf's v1 output sends it).
+            var request = request
+            var q = request.uri.queryParameters.get("q") ?? ""
+            if q.isEmpty, let body = try? await request.collectBody(upTo: 16_384) {
+                let form = String(decoding: body.readableBytesView, as: UTF8.self)
+                for pair in form.split(separator: "&") where pair.hasPrefix("q=") {
+                    q = String(pair.dropFirst(2)).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? ""
+                }
+            }
             guard q.uppercased().hasPrefix("CREATE DATABASE") else {
                 return Self.answer(.badRequest, "invalid", "only CREATE DATABASE is taken here (a no-op); query through /api/v1/rollups and /api/v1/raw")
             }
@@ -117,8 +125,16 @@ struct WriteRoutes: Sendable {
             let message = accepted == 0 ? "unable to parse: nothing stored: \(lines)"
                 : "partial write: \(accepted) \(what)\(accepted == 1 ? "" : "s") stored, \(refused.count) refused: unable to parse: \(lines)"
             // New series beyond limits.new_series_per_minute: a 429 the sender retries later
-            // (the lines stored already are deduplicated then).
+            // (the lines stored already are deduplicated then), said without the words that
+            // make clients drop the points.
             let throttled = refused.contains { $0.error.reason == "series_rate" }
+            if throttled {
+                var r = Self.answer(.tooManyRequests, "too_many_requests",
+                                    "\(refused.count) line\(refused.count == 1 ? "" : "s") would add new series faster than limits.new_series_per_minute; "
+                                        + "\(accepted) stored; send the rest again later")
+                r.headers[.retryAfter] = "60"
+                return r
+            }
             var j = JSONText()
             j.object {
                 $0.field("code") { $0.string("invalid") }
@@ -137,9 +153,7 @@ struct WriteRoutes: Sendable {
                     }
                 }
             }
-            var r = j.response(status: throttled ? .tooManyRequests : .badRequest)
-            if throttled { r.headers[.retryAfter] = "60" }
-            return r
+            return j.response(status: .badRequest)
         }
     }
 
@@ -163,19 +177,30 @@ struct WriteRoutes: Sendable {
         case nil, "identity":
             break
         case "gzip", "x-gzip":
+            // Member by member (RFC 1952 allows several), each checked against its trailer:
+            // a body cut short in transit would otherwise read as less than was sent.
             let compressed = Array(buffer.readableBytesView)
-            do {
-                buffer = try buffer.decompress(with: .gzip(), maxSize: limit + 1)
-            } catch let e as CompressNIOError where e == .bufferOverflow {
-                return .refused(tooLarge)
-            } catch {
-                return .refused(answer(.badRequest, "invalid", "the body is not valid gzip"))
+            var input = buffer
+            var output = ByteBuffer()
+            while input.readableBytes > 0 {
+                let start = input.readerIndex
+                var member: ByteBuffer
+                do {
+                    member = try input.decompress(with: .gzip(), maxSize: limit + 1 - output.readableBytes)
+                } catch let e as CompressNIOError where e == .bufferOverflow {
+                    return .refused(tooLarge)
+                } catch {
+                    return .refused(answer(.badRequest, "invalid", "the body is not valid gzip"))
+                }
+                let used = input.readerIndex - start
+                let first = start - buffer.readerIndex
+                guard used > 0, GzipTrailer.matches(compressed: compressed[first..<first + used], decompressed: member.readableBytesView) else {
+                    return .refused(answer(.badRequest, "invalid", "the gzip body is truncated (a member's CRC-32 or length does not match)"))
+                }
+                output.writeBuffer(&member)
+                if output.readableBytes > limit { return .refused(tooLarge) }
             }
-            if buffer.readableBytes > limit { return .refused(tooLarge) }
-            // A body cut short in transit (or two members) would read as less than was sent.
-            guard GzipTrailer.matches(compressed: compressed, decompressed: buffer.readableBytesView) else {
-                return .refused(answer(.badRequest, "invalid", "the gzip body is truncated or not a single gzip member (its CRC-32 or length does not match)"))
-            }
+            buffer = output
         case let other?:
             return .refused(answer(.unsupportedMediaType, "invalid", "Content-Encoding '\(other.prefix(20))' is not supported (gzip or none)"))
         }

@@ -22,7 +22,9 @@ struct MessageAdmission {
     /// LoRaWAN frames stored, and the ones bound into the batch not yet committed (recorded
     /// only once their commit is durable: a failed commit's frames come again).
     private var sessions = LoRaWANSessions()
-    private var pendingFrames: [LoRaWANDecoder.Frame] = []
+    private var pendingFrames = LoRaWANSessions()
+    /// The batch's frames in order (`pendingFrames` indexes them for the repeat check).
+    private var pendingLog: [LoRaWANDecoder.Frame] = []
 
     init(config: CollectorConfig, catalogue: Catalogue) {
         self.config = config
@@ -44,12 +46,16 @@ struct MessageAdmission {
 
     /// The batch committed: its LoRaWAN frames are stored.
     mutating func framesCommitted() {
-        for f in pendingFrames { sessions.record(f) }
-        pendingFrames.removeAll()
+        for f in pendingLog { sessions.record(f) }
+        framesDropped()
     }
 
     /// The batch's commit failed: its frames will come again.
-    mutating func framesDropped() { pendingFrames.removeAll() }
+    mutating func framesDropped() {
+        guard !pendingLog.isEmpty else { return }
+        pendingLog.removeAll(keepingCapacity: true)
+        pendingFrames = LoRaWANSessions()
+    }
 
     /// Binds the message's readings into `batch` (nil), or says why it is quarantined and
     /// under which topic (a topic over the limit is cut). `written`: a write over HTTP, in
@@ -89,7 +95,7 @@ struct MessageAdmission {
             return (topic, error)
         }
         // The same uplink again (its counter seen in the device's session): taken, not stored twice.
-        if let frame, sessions.isRepeat(frame) || pendingFrames.contains(frame) {
+        if let frame, sessions.isRepeat(frame) || pendingFrames.isRepeat(frame) {
             batch.repeatedFrames += 1
             batch.acceptedMessages += 1
             return nil
@@ -113,7 +119,10 @@ struct MessageAdmission {
             return (topic, DecodeError("series_limit", "new series would exceed limits.max_series (\(limits.maxSeries))"))
         }
         if store.registry.count > known { newSeries.spend(store.registry.count - known, now: now) }
-        if let frame { pendingFrames.append(frame) }
+        if let frame {
+            pendingFrames.record(frame)
+            pendingLog.append(frame)
+        }
         batch.acceptedMessages += 1
         return nil
     }

@@ -14,7 +14,8 @@
 /// sensor), else the device EUI in lower case (TTN without an EUI: its device id). Every
 /// numeric leaf of the decoded payload is a reading, nested keys joined with `.`; a `ts` or
 /// `time` in it (epoch seconds or milliseconds, or RFC 3339) is the readings' time instead of
-/// the server's. The link metrics `lora_rssi_dbm` and `lora_snr_db` (the best gateway's),
+/// the server's. The link metrics `lora_rssi_dbm` and `lora_snr_db` (of the gateway that heard
+/// it best),
 /// `lora_gateways` and `lora_f_cnt` are readings of the sensor too, so an uplink without a
 /// decoded payload (no codec configured) still says the device is heard and how well.
 public struct LoRaWANDecoder: Sendable {
@@ -26,10 +27,13 @@ public struct LoRaWANDecoder: Sendable {
         public var device: String
         public var session: String
         public var counter: Int64
-        public init(device: String, session: String, counter: Int64) {
+        /// When the network received it (the readings' time without one of the payload's).
+        public var received: EpochMillis
+        public init(device: String, session: String, counter: Int64, received: EpochMillis = 0) {
             self.device = device
             self.session = session
             self.counter = counter
+            self.received = received
         }
     }
 
@@ -61,21 +65,20 @@ public struct LoRaWANDecoder: Sendable {
         guard case .object(let info)? = root["deviceInfo"], case .string(let eui)? = info["devEui"], !eui.isEmpty else {
             throw .init("bad_lorawan", "no deviceInfo.devEui: not a ChirpStack v4 uplink event")
         }
+        // Join, status, log and acknowledgement events name the device too; an uplink has its
+        // reception (or at least its frame).
+        guard root["rxInfo"] != nil || root["fCnt"] != nil || root["fPort"] != nil || root["object"] != nil || root["data"] != nil else {
+            throw .init("bad_lorawan", "not an uplink event (no rxInfo, fCnt, fPort, object or data): subscribe to .../event/up")
+        }
         let sensor = devices["eui:" + eui.lowercased()] ?? eui.lowercased()
         let received = try Self.time(root["time"], "time")
-        var rssi: [Double] = [], snr: [Double] = []
-        if case .array(let rx)? = root["rxInfo"] {
-            for case .object(let r) in rx {
-                if case .number(let v)? = r["rssi"] { rssi.append(v) }
-                if case .number(let v)? = r["snr"] { snr.append(v) }
-            }
-        }
+        let link = Link(root["rxInfo"])
         let counter = try Self.counter(root["fCnt"], "fCnt")
-        try readings(sensor: sensor, decoded: root["object"], received: received, rssi: rssi, snr: snr, counter: counter,
+        try readings(sensor: sensor, decoded: root["object"], received: received, link: link, counter: counter,
                      context: context, into: &out)
         var session = ""
         if case .string(let a)? = root["devAddr"] { session = a }
-        return Frame(device: sensor, session: session, counter: counter)
+        return Frame(device: sensor, session: session, counter: counter, received: received ?? context.now)
     }
 
     private func ttn(_ root: [String: JSONValue], _ context: DecodeContext, _ devices: [String: String],
@@ -92,24 +95,36 @@ public struct LoRaWANDecoder: Sendable {
         }
         var received = try Self.time(up["received_at"], "uplink_message.received_at")
         if received == nil { received = try Self.time(root["received_at"], "received_at") }
-        var rssi: [Double] = [], snr: [Double] = []
-        if case .array(let rx)? = up["rx_metadata"] {
-            for case .object(let r) in rx {
-                if case .number(let v)? = r["rssi"] { rssi.append(v) }
-                if case .number(let v)? = r["snr"] { snr.append(v) }
-            }
-        }
+        let link = Link(up["rx_metadata"])
         let counter = try Self.counter(up["f_cnt"], "uplink_message.f_cnt")
-        try readings(sensor: sensor, decoded: up["decoded_payload"], received: received, rssi: rssi, snr: snr, counter: counter,
+        try readings(sensor: sensor, decoded: up["decoded_payload"], received: received, link: link, counter: counter,
                      context: context, into: &out)
         var session = ""
         if case .string(let k)? = up["session_key_id"] { session = k } else if case .string(let a)? = ids["dev_addr"] { session = a }
-        return Frame(device: sensor, session: session, counter: counter)
+        return Frame(device: sensor, session: session, counter: counter, received: received ?? context.now)
     }
 
     /// The decoded payload's numeric leaves and the link metrics, at the payload's own time
     /// or the server's receive time (else the arrival time).
-    private func readings(sensor: String, decoded: JSONValue?, received: EpochMillis?, rssi: [Double], snr: [Double], counter: Int64,
+    /// The gateways that heard an uplink, and the best of them (the strongest signal): its
+    /// RSSI and SNR (servers omit fields at zero: an SNR not given is 0).
+    struct Link {
+        var gateways = 0
+        var rssi: Double?
+        var snr: Double?
+
+        init(_ rx: JSONValue?) {
+            guard case .array(let list)? = rx else { return }
+            for case .object(let r) in list {
+                gateways += 1
+                guard case .number(let v)? = r["rssi"], v > (rssi ?? -.infinity) else { continue }
+                rssi = v
+                if case .number(let s)? = r["snr"] { snr = s } else { snr = 0 }
+            }
+        }
+    }
+
+    private func readings(sensor: String, decoded: JSONValue?, received: EpochMillis?, link: Link, counter: Int64,
                           context: DecodeContext, into out: inout [Reading]) throws(DecodeError) {
         var values: [(String, Double)] = []
         var time = received ?? context.now
@@ -135,9 +150,9 @@ public struct LoRaWANDecoder: Sendable {
         default:
             throw .init("bad_lorawan", "the decoded payload is not a JSON object")
         }
-        if let best = rssi.max() { values.append(("lora_rssi_dbm", best)) }
-        if let best = snr.max() { values.append(("lora_snr_db", best)) }
-        values.append(("lora_gateways", Double(max(rssi.count, snr.count))))
+        if let rssi = link.rssi { values.append(("lora_rssi_dbm", rssi)) }
+        if let snr = link.snr { values.append(("lora_snr_db", snr)) }
+        values.append(("lora_gateways", Double(link.gateways)))
         values.append(("lora_f_cnt", Double(counter)))
         try context.check(time)
         guard values.count <= context.maxReadings else {
