@@ -33,6 +33,12 @@ let package = Package(
             pkgConfig: "libmosquitto",
             providers: [.apt(["libmosquitto-dev"])]
         ),
+        // libsnappy (Debian: libsnappy-dev): Prometheus remote write bodies are snappy blocks.
+        .systemLibrary(
+            name: "CSnappy",
+            pkgConfig: "snappy",
+            providers: [.apt(["libsnappy-dev"])]
+        ),
         // Readings, series, ring buffers, the downsampler, codecs, SQLite storage and queries.
         .target(
             name: "Telemetry",
@@ -60,6 +66,7 @@ let package = Package(
                 "Telemetry",
                 "Alerts",
                 "CMosquitto",
+                "CSnappy",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

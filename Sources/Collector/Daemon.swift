@@ -146,8 +146,14 @@ struct Daemon {
             },
             logger: logger
         )
+        let remoteWriters: [ServiceGroupConfiguration.ServiceConfiguration] = config.remoteWrite.map { t in
+            .init(service: RemoteWriter(target: t, reader: reader, live: live, acceptAgeMillis: config.storage.acceptAgeMillis,
+                                        statePath: RemoteWriter.statePath(storage: config.storage.path, url: t.url), clock: clock,
+                                        logger: logger, metrics: RemoteWriter.Metrics(registry: registry, url: t.url)),
+                  successTerminationBehavior: .ignore)
+        }
         let group = ServiceGroup(configuration: .init(
-            services: [
+            services: remoteWriters + [
                 .init(service: IngestService(loop: loop), successTerminationBehavior: .gracefullyShutdownGroup,
                       failureTerminationBehavior: .gracefullyShutdownGroup),
                 .init(service: app, successTerminationBehavior: .gracefullyShutdownGroup,

@@ -17,6 +17,19 @@ struct CollectorConfig: Sendable {
     var coverage = CoverageConfig()
     var derived = DerivedConfig()
     var notify = NotifyConfig()
+    /// Prometheus remote write targets the final rollup buckets go to (federation upwards).
+    var remoteWrite: [RemoteWriteTarget] = []
+
+    struct RemoteWriteTarget: Sendable, Equatable {
+        var url: String
+        var headers: [String: String] = [:]
+        /// The tier whose buckets are sent.
+        var tier: Tier = .minute
+        /// How often final buckets are looked for.
+        var intervalMillis: Int64 = 30_000
+        /// How far back the first run starts (later runs go on from where the last stopped).
+        var backfillMillis: Int64 = 7 * 86_400_000
+    }
     var logLevel: String = "info"
     /// The language of alert summaries in notifications and the API (`summary`).
     var language: SummaryLanguage = .en

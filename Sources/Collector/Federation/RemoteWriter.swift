@@ -1,0 +1,161 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Logging
+import Prometheus
+import ServiceLifecycle
+import Telemetry
+
+/// Sends the final rollup buckets of one tier to a Prometheus remote write 1.0 receiver
+/// (VictoriaMetrics, Prometheus with `--web.enable-remote-write-receiver`): federation
+/// upwards. A bucket is final once it ends `accept_age` or more ago (no accepted reading can
+/// change it after); provisional buckets are not sent. Each series' bucket goes out as four
+/// samples at the bucket's start, `stat` = sum, count, min, max, with the series' labels (its
+/// sensor, unit and each declared level's group, kind, zone, the province). How far it has
+/// sent is kept in a state file beside the store and moved on only after the receiver's 2xx:
+/// a failure or a restart sends the same buckets again (idempotent: the same samples). A 4xx
+/// other than 429 is the receiver refusing those samples for good: counted, logged, passed.
+struct RemoteWriter: Service {
+    let target: CollectorConfig.RemoteWriteTarget
+    let reader: TelemetryReader
+    let live: LiveCatalogue
+    let acceptAgeMillis: Int64
+    let statePath: String
+    let clock: any WallClock
+    let logger: Logger
+    let metrics: Metrics
+
+    struct Metrics: Sendable {
+        let sent: Counter
+        let rejected: Counter
+        let failures: Counter
+        let watermark: Gauge
+
+        init(registry: PrometheusCollectorRegistry, url: String) {
+            let samples = IngestMetrics.named("collector_remote_write_samples_total", "Samples sent to a remote write target, by outcome")
+            sent = registry.makeCounter(descriptor: samples, labels: [("url", url), ("outcome", "sent")])
+            rejected = registry.makeCounter(descriptor: samples, labels: [("url", url), ("outcome", "rejected")])
+            failures = registry.makeCounter(descriptor: IngestMetrics.named("collector_remote_write_failures_total",
+                                                                            "Remote write requests that failed and will be sent again"),
+                                            labels: [("url", url)])
+            watermark = registry.makeGauge(descriptor: IngestMetrics.named("collector_remote_write_watermark_seconds",
+                                                                           "The end of the buckets a remote write target has taken"),
+                                           labels: [("url", url)])
+        }
+    }
+
+    /// Samples per request, at most.
+    static let maxSamples = 40_000
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do {
+                    try await sendFinal()
+                } catch is CancellationError {
+                    return
+                } catch {
+                    metrics.failures.increment()
+                    logger.warning("remote write failed; the same buckets go again", metadata: ["url": "\(target.url)", "error": "\(error)"])
+                }
+                try? await Task.sleep(for: .milliseconds(target.intervalMillis))
+            }
+        }
+    }
+
+    struct Failure: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    /// Sends every final bucket after the state file's watermark, a chunk of time at a time.
+    func sendFinal() async throws {
+        let width = target.tier.widthMillis
+        let horizon = (clock.now() - acceptAgeMillis) / width * width   // buckets starting before it are final
+        var from = loadWatermark() ?? (horizon - target.backfillMillis) / width * width
+        metrics.watermark.set(to: Double(from) / 1000)
+        guard from < horizon else { return }
+        let series = try await reader.seriesList()
+        guard !series.isEmpty else { return }
+        let catalogue = live.current
+        let labels = Dictionary(uniqueKeysWithValues: series.map { ($0.id, Self.labels(of: $0, catalogue: catalogue, tier: target.tier)) })
+        let plan = StepPlan(step: target.tier.description)!
+        let span = max(width, Int64(Self.maxSamples / 4 / series.count) * width)
+        while from < horizon {
+            try Task.checkCancellation()
+            let to = min(from + span, horizon)
+            let buckets = try await reader.rollups(series.map(\.id), plan: plan, from: from, to: to)
+            var request = RemoteWriteRequest()
+            for s in series {
+                guard let bs = buckets[s.id] else { continue }
+                let times = bs.keys.filter { $0 >= from && $0 < to }.sorted()
+                guard !times.isEmpty, let base = labels[s.id] else { continue }
+                for (stat, value) in [("sum", { (b: Bucket) in b.sum }), ("count", { Double($0.count) }), ("min", { $0.min }), ("max", { $0.max })] {
+                    request.series.append(.init(labels: base + [("stat", stat)], samples: times.map { ($0, value(bs[$0]!)) }))
+                }
+            }
+            let samples = request.series.reduce(0) { $0 + $1.samples.count }
+            if samples > 0 { try await post(request, samples: samples) }
+            from = to
+            try saveWatermark(from)
+            metrics.watermark.set(to: Double(from) / 1000)
+        }
+    }
+
+    private func post(_ request: RemoteWriteRequest, samples: Int) async throws {
+        guard let url = URL(string: target.url) else { throw Failure(description: "bad url") }
+        var r = URLRequest(url: url)
+        r.httpMethod = "POST"
+        r.httpBody = Data(request.body())
+        r.timeoutInterval = 30
+        r.setValue("snappy", forHTTPHeaderField: "Content-Encoding")
+        r.setValue("application/x-protobuf", forHTTPHeaderField: "Content-Type")
+        r.setValue("0.1.0", forHTTPHeaderField: "X-Prometheus-Remote-Write-Version")
+        r.setValue("collector", forHTTPHeaderField: "User-Agent")
+        for (k, v) in target.headers { r.setValue(v, forHTTPHeaderField: k) }
+        let (data, response) = try await URLSession.shared.data(for: r)
+        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+        switch status {
+        case 200..<300:
+            metrics.sent.increment(by: Int64(samples))
+        case 400..<500 where status != 429:
+            metrics.rejected.increment(by: Int64(samples))
+            logger.error("a remote write target refused samples for good; passing them",
+                         metadata: ["url": "\(target.url)", "status": "\(status)", "answer": "\(String(decoding: data.prefix(300), as: UTF8.self))"])
+        default:
+            throw Failure(description: "HTTP \(status): \(String(decoding: data.prefix(300), as: UTF8.self))")
+        }
+    }
+
+    /// A series' labels: its metric as `__name__` (characters Prometheus does not take as
+    /// `_`), its sensor, the tier, and what the catalogue (or the topic) says of where it is.
+    static func labels(of s: TelemetryReader.SeriesInfo, catalogue: Catalogue, tier: Tier) -> [(name: String, value: String)] {
+        var name = String(s.name.metric.map { $0.isLetter || $0.isNumber || $0 == "_" ? $0 : "_" })
+        if name.first?.isNumber == true { name = "_" + name }
+        var out: [(name: String, value: String)] = [("__name__", name), ("sensor", s.name.sensor), ("tier", tier.description)]
+        if let p = catalogue.province { out.append(("province", p.id)) }
+        let entry = catalogue.sensor(s.name.sensor)
+        if let kind = entry?.kind.rawValue ?? s.kind { out.append(("kind", kind)) }
+        if let zone = entry?.zone { out.append(("zone", zone)) }
+        if let unit = entry?.unit ?? s.unit {
+            out.append(("unit", unit))
+            for level in catalogue.levels { if let g = catalogue.place(unit, at: level.id) { out.append((level.id, g)) } }
+        }
+        return out
+    }
+
+    private func loadWatermark() -> EpochMillis? {
+        (try? String(contentsOfFile: statePath, encoding: .utf8)).flatMap { EpochMillis($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+    }
+
+    private func saveWatermark(_ t: EpochMillis) throws {
+        try String(t).write(toFile: statePath, atomically: true, encoding: .utf8)
+    }
+
+    /// The state file of a target: beside the store, named after the target's URL.
+    static func statePath(storage: String, url: String) -> String {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in url.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        return storage + ".remote-write-" + String(h, radix: 16) + ".state"
+    }
+}
