@@ -63,6 +63,22 @@ import Testing
 
     /// Raw readings are the dedupe index: a retention shorter than `accept_age` is refused at
     /// its line (not raised silently); left out, it is two years, or `accept_age` if longer.
+    /// remote_write targets: the url, tier, interval and backfill, each problem at its line.
+    @Test func remoteWriteTargets() throws {
+        let c = try ConfigLoader.parse("remote_write:\n  - {url: \"http://vm:8428/api/v1/write\", tier: 15m, interval: 10s, backfill: 1d}\n", file: "w.yaml")
+        #expect(c.remoteWrite == [CollectorConfig.RemoteWriteTarget(url: "http://vm:8428/api/v1/write", tier: .quarterHour,
+                                                                    intervalMillis: 10_000, backfillMillis: 86_400_000)])
+        #expect {
+            _ = try ConfigLoader.parse("remote_write:\n  - {url: \"ftp://x\", tier: 2m}\n  - {interval: 100ms}\n", file: "w.yaml")
+        } throws: { error in
+            let got = (error as? ConfigProblems)?.problems.map(\.description) ?? []
+            let want = ["w.yaml:2: url 'ftp://x' is not http(s)://host[:port]/path", "w.yaml:2: tier must be 1m, 15m, 1h, 1d",
+                        "w.yaml:3: a remote_write target needs a url", "w.yaml:3: interval must be at least 1s"]
+            if got != want { Issue.record("got:\n\(got.joined(separator: "\n"))") }
+            return got == want
+        }
+    }
+
     @Test func rawRetentionIsAtLeastAcceptAge() throws {
         #expect {
             _ = try ConfigLoader.parse("storage:\n  accept_age: 30d\n  raw_retention: 7d\n", file: "r.yaml")

@@ -102,10 +102,12 @@ enum ConfigLoader {
         if let m = top.mapping("notify") { readNotify(m, into: &c.notify) }
         for node in top.sequence("remote_write") ?? [] {
             let e = top.child(node, what: "a remote_write target")
-            guard let u = e.string("url") else { e.problem("url", "a remote_write target needs a url"); e.finish("a remote_write target"); continue }
-            var t = CollectorConfig.RemoteWriteTarget(url: u)
-            if !((u.hasPrefix("http://") || u.hasPrefix("https://")) && URL(string: u)?.host != nil) {
+            let u = e.string("url")
+            var t = CollectorConfig.RemoteWriteTarget(url: u ?? "")
+            if let u, !((u.hasPrefix("http://") || u.hasPrefix("https://")) && URL(string: u)?.host != nil) {
                 e.problem("url", "url '\(u)' is not http(s)://host[:port]/path")
+            } else if u == nil {
+                e.problem("url", "a remote_write target needs a url")
             }
             if let h = e.mapping("headers") { for k in h.allKeys() { if let v = h.string(k) { t.headers[k] = v } } }
             if let tier = e.string("tier") {
@@ -115,7 +117,7 @@ enum ConfigLoader {
             if let v = e.duration("interval") { if v >= 1000 { t.intervalMillis = v } else { e.problem("interval", "interval must be at least 1s") } }
             if let v = e.duration("backfill") { t.backfillMillis = v }
             e.finish("a remote_write target")
-            c.remoteWrite.append(t)
+            if u != nil { c.remoteWrite.append(t) }
         }
         if let l = top.string("language") {
             if let language = SummaryLanguage(rawValue: l) { c.language = language }
