@@ -148,7 +148,7 @@ struct Daemon {
         )
         let remoteWriters: [ServiceGroupConfiguration.ServiceConfiguration] = config.remoteWrite.map { t in
             .init(service: RemoteWriter(target: t, reader: reader, live: live, acceptAgeMillis: config.storage.acceptAgeMillis,
-                                        statePath: RemoteWriter.statePath(storage: config.storage.path, url: t.url), clock: clock,
+                                        statePath: RemoteWriter.statePath(storage: config.storage.path, url: t.url, tier: t.tier), clock: clock,
                                         logger: logger, metrics: RemoteWriter.Metrics(registry: registry, url: t.url)),
                   successTerminationBehavior: .ignore)
         }

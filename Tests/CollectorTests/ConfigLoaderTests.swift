@@ -61,8 +61,6 @@ import Testing
         }
     }
 
-    /// Raw readings are the dedupe index: a retention shorter than `accept_age` is refused at
-    /// its line (not raised silently); left out, it is two years, or `accept_age` if longer.
     /// remote_write targets: the url, tier, interval and backfill, each problem at its line.
     @Test func remoteWriteTargets() throws {
         let c = try ConfigLoader.parse("remote_write:\n  - {url: \"http://vm:8428/api/v1/write\", tier: 15m, interval: 10s, backfill: 1d}\n", file: "w.yaml")
@@ -79,6 +77,8 @@ import Testing
         }
     }
 
+    /// Raw readings are the dedupe index: a retention shorter than `accept_age` is refused at
+    /// its line (not raised silently); left out, it is two years, or `accept_age` if longer.
     @Test func rawRetentionIsAtLeastAcceptAge() throws {
         #expect {
             _ = try ConfigLoader.parse("storage:\n  accept_age: 30d\n  raw_retention: 7d\n", file: "r.yaml")

@@ -18,7 +18,9 @@ extension CatalogueLoader {
     /// (a level's id is a query parameter: `?district=tam-duong`).
     static let reservedLevelIDs: Set<String> = ["kind", "sensor", "rule", "zone", "severity", "province", "metric", "series",
                                                 "scope", "level", "indicator", "step", "agg", "group_by", "from", "to", "last",
-                                                "points", "format", "state", "status", "limit", "after", "by", "year", "token"]
+                                                "points", "format", "state", "status", "limit", "after", "by", "year", "token",
+                                                // labels of remote write samples
+                                                "tier", "stat", "metric", "__name__"]
 
     /// Reads one file's `province`, `levels`, `units` and `districts`.
     static func readPlaces(_ top: YAMLMapping, file: String, into places: inout Places, sink: ProblemSink) {

@@ -9,8 +9,9 @@ import Telemetry
 
 /// Sends the final rollup buckets of one tier to a Prometheus remote write 1.0 receiver
 /// (VictoriaMetrics, Prometheus with `--web.enable-remote-write-receiver`): federation
-/// upwards. A bucket is final once it ends `accept_age` or more ago (no accepted reading can
-/// change it after); provisional buckets are not sent. Each series' bucket goes out as four
+/// upwards. A bucket is final once it ends `accept_age` (and a few minutes for the rollup
+/// merger, `settleMillis`) or more ago: no reading accepted since can change it; provisional buckets are not
+/// sent. Each series' bucket goes out as four
 /// samples at the bucket's start, `stat` = sum, count, min, max, with the series' labels (its
 /// sensor, unit and each declared level's group, kind, zone, the province). How far it has
 /// sent is kept in a state file beside the store and moved on only after the receiver's 2xx:
@@ -45,17 +46,20 @@ struct RemoteWriter: Service {
         }
     }
 
-    /// Samples per request, at most.
+    /// Samples per request, at most (receivers cap a body: VictoriaMetrics at 32 MB).
     static let maxSamples = 40_000
+    /// How long after `accept_age` a bucket is taken as final: the rollup merger writes a
+    /// reading's buckets a few seconds after its commit (5 minutes; a tenth of a short
+    /// `accept_age`, at least 10 s).
+    var settleMillis: Int64 { max(10_000, min(300_000, acceptAgeMillis / 10)) }
 
     func run() async throws {
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 do {
                     try await sendFinal()
-                } catch is CancellationError {
-                    return
                 } catch {
+                    if Task.isCancelled { return }   // shutdown (URLSession says URLError.cancelled)
                     metrics.failures.increment()
                     logger.warning("remote write failed; the same buckets go again", metadata: ["url": "\(target.url)", "error": "\(error)"])
                 }
@@ -68,34 +72,44 @@ struct RemoteWriter: Service {
         let description: String
     }
 
-    /// Sends every final bucket after the state file's watermark, a chunk of time at a time.
+    /// Sends every final bucket after the state file's watermark: a chunk of time at a time,
+    /// and within it a chunk of series at a time, so a request stays under `maxSamples`
+    /// however many series the store has. The watermark moves once a time chunk is sent
+    /// whole.
     func sendFinal() async throws {
-        let width = target.tier.widthMillis
-        let horizon = (clock.now() - acceptAgeMillis) / width * width   // buckets starting before it are final
-        var from = loadWatermark() ?? (horizon - target.backfillMillis) / width * width
+        let tier = target.tier
+        // Bucket starts as the store aligns them (1d: local midnight, DST included).
+        let horizon = reader.bucketStart(tier, clock.now() - acceptAgeMillis - settleMillis)   // buckets starting before it are final
+        var from = loadWatermark() ?? reader.bucketStart(tier, horizon - target.backfillMillis)
         metrics.watermark.set(to: Double(from) / 1000)
         guard from < horizon else { return }
         let series = try await reader.seriesList()
         guard !series.isEmpty else { return }
         let catalogue = live.current
-        let labels = Dictionary(uniqueKeysWithValues: series.map { ($0.id, Self.labels(of: $0, catalogue: catalogue, tier: target.tier)) })
-        let plan = StepPlan(step: target.tier.description)!
-        let span = max(width, Int64(Self.maxSamples / 4 / series.count) * width)
+        let plan = StepPlan(step: tier.description)!
+        let width = tier.widthMillis
+        let bucketsPerChunk = Int64(max(1, min(1_440, Self.maxSamples / 4 / max(1, min(series.count, Self.maxSamples / 4)))))
+        let seriesPerRequest = max(1, Self.maxSamples / 4 / Int(bucketsPerChunk))
         while from < horizon {
             try Task.checkCancellation()
-            let to = min(from + span, horizon)
-            let buckets = try await reader.rollups(series.map(\.id), plan: plan, from: from, to: to)
-            var request = RemoteWriteRequest()
-            for s in series {
-                guard let bs = buckets[s.id] else { continue }
-                let times = bs.keys.filter { $0 >= from && $0 < to }.sorted()
-                guard !times.isEmpty, let base = labels[s.id] else { continue }
-                for (stat, value) in [("sum", { (b: Bucket) in b.sum }), ("count", { Double($0.count) }), ("min", { $0.min }), ("max", { $0.max })] {
-                    request.series.append(.init(labels: base + [("stat", stat)], samples: times.map { ($0, value(bs[$0]!)) }))
+            let to = min(reader.bucketStart(tier, from + bucketsPerChunk * width + width / 2), horizon)
+            guard to > from else { break }
+            for chunk in stride(from: 0, to: series.count, by: seriesPerRequest) {
+                let part = Array(series[chunk..<min(chunk + seriesPerRequest, series.count)])
+                let buckets = try await reader.rollups(part.map(\.id), plan: plan, from: from, to: to)
+                var request = RemoteWriteRequest()
+                for s in part {
+                    guard let bs = buckets[s.id] else { continue }
+                    let times = bs.keys.filter { $0 >= from && $0 < to }.sorted()
+                    guard !times.isEmpty else { continue }
+                    let base = Self.labels(of: s, catalogue: catalogue, tier: tier)
+                    for (stat, value) in [("sum", { (b: Bucket) in b.sum }), ("count", { Double($0.count) }), ("min", { $0.min }), ("max", { $0.max })] {
+                        request.series.append(.init(labels: base + [("stat", stat)], samples: times.map { ($0, value(bs[$0]!)) }))
+                    }
                 }
+                let samples = request.series.reduce(0) { $0 + $1.samples.count }
+                if samples > 0 { try await post(request, samples: samples) }
             }
-            let samples = request.series.reduce(0) { $0 + $1.samples.count }
-            if samples > 0 { try await post(request, samples: samples) }
             from = to
             try saveWatermark(from)
             metrics.watermark.set(to: Double(from) / 1000)
@@ -130,18 +144,25 @@ struct RemoteWriter: Service {
     /// A series' labels: its metric as `__name__` (characters Prometheus does not take as
     /// `_`), its sensor, the tier, and what the catalogue (or the topic) says of where it is.
     static func labels(of s: TelemetryReader.SeriesInfo, catalogue: Catalogue, tier: Tier) -> [(name: String, value: String)] {
-        var name = String(s.name.metric.map { $0.isLetter || $0.isNumber || $0 == "_" ? $0 : "_" })
-        if name.first?.isNumber == true { name = "_" + name }
-        var out: [(name: String, value: String)] = [("__name__", name), ("sensor", s.name.sensor), ("tier", tier.description)]
+        // The metric as it is, too: `temp.c` and `temp_c` share a name but not their labels.
+        var out: [(name: String, value: String)] = [("__name__", promName(s.name.metric)), ("metric", s.name.metric),
+                                                    ("sensor", s.name.sensor), ("tier", tier.description)]
         if let p = catalogue.province { out.append(("province", p.id)) }
         let entry = catalogue.sensor(s.name.sensor)
         if let kind = entry?.kind.rawValue ?? s.kind { out.append(("kind", kind)) }
         if let zone = entry?.zone { out.append(("zone", zone)) }
         if let unit = entry?.unit ?? s.unit {
             out.append(("unit", unit))
-            for level in catalogue.levels { if let g = catalogue.place(unit, at: level.id) { out.append((level.id, g)) } }
+            for level in catalogue.levels { if let g = catalogue.place(unit, at: level.id) { out.append((promName(level.id), g)) } }
         }
         return out
+    }
+
+    /// A name Prometheus takes (`[a-zA-Z_][a-zA-Z0-9_]*`): other characters as `_`.
+    static func promName(_ s: String) -> String {
+        var name = String(s.map { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") ? $0 : "_" })
+        if name.first?.isNumber ?? true { name = "_" + name }
+        return name
     }
 
     private func loadWatermark() -> EpochMillis? {
@@ -152,10 +173,10 @@ struct RemoteWriter: Service {
         try String(t).write(toFile: statePath, atomically: true, encoding: .utf8)
     }
 
-    /// The state file of a target: beside the store, named after the target's URL.
-    static func statePath(storage: String, url: String) -> String {
+    /// The state file of a target: beside the store, named after the target's URL and tier.
+    static func statePath(storage: String, url: String, tier: Tier) -> String {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in url.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        for b in (url + " " + tier.description).utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
         return storage + ".remote-write-" + String(h, radix: 16) + ".state"
     }
 }
