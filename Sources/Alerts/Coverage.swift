@@ -66,7 +66,7 @@ public enum CoverageCalculator {
     }
 
     /// The target in force in `year`: the first one due that year or later, else the last.
-    static func target(_ ts: [CoverageTarget]?, year: Int) -> CoverageTarget? {
+    public static func target(_ ts: [CoverageTarget]?, year: Int) -> CoverageTarget? {
         ts.flatMap { ts in ts.sorted { $0.year < $1.year }.first { $0.year >= year } ?? ts.max { $0.year < $1.year } }
     }
 

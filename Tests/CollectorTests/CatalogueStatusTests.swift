@@ -82,6 +82,9 @@ import Testing
         let csvLines = String(decoding: csv, as: UTF8.self).split(separator: "\n")
         #expect(csvLines.first == "scope,date,avg,min,max" && csvLines.count == 2 && csvLines[1].hasSuffix(",100"))
         #expect(try await httpGet(c.baseURL + "/api/v1/coverage/daily?indicator=nope").status == 400)
+        // Past the plan's last target year, the last target still holds (as the live indicators take it).
+        let later = try await httpJSON(c.baseURL + "/api/v1/coverage/daily?indicator=forest_monitored_pct&year=2031")
+        #expect((later["target_year"] as? NSNumber)?.intValue == 2030 && (later["target_pct"] as? NSNumber)?.doubleValue == 100)
         #expect(try await httpGet(c.baseURL + "/api/v1/coverage/daily?indicator=forest_monitored_pct&year=1999").status == 400)
         _ = try await c.terminate()
     }

@@ -121,7 +121,8 @@ struct SimulateCommand: ParsableCommand {
         let end: EpochMillis = o.speed > 1 ? min(now, start + (span ?? (now - start))) : span.map { start + $0 } ?? .max
         o.start = start
         o.end = end
-        let sc = Scenario(kind: kind, start: start, end: end == .max ? start + 86_400_000 : end, target: target, catalogue: catalogue)
+        var sc = Scenario(kind: kind, start: start, end: end == .max ? start + 86_400_000 : end, target: target, catalogue: catalogue)
+        sc.region = cfg.derived.provinceRegion
 
         print("simulate: \(selected.count) sensors, \(String(format: "%.1f", perSecond)) readings per simulated second, speed \(String(format: "%g", o.speed))")
         print("simulate: from \(Simulator.iso(start)) to \(end == .max ? "(until stopped)" : Simulator.iso(end)), scenario \(kind.rawValue)\(sc.target.isEmpty ? "" : " (\(sc.target))")")

@@ -198,7 +198,8 @@ struct CatalogueRoutes: Sendable {
         let start = cal.date(from: DateComponents(year: year, month: 1, day: 1))!
         let end = cal.date(from: DateComponents(year: year + 1, month: 1, day: 1))!
         let from = EpochMillis(start.timeIntervalSince1970 * 1000), to = EpochMillis(end.timeIntervalSince1970 * 1000)
-        let target = coverage.targets[indicator].flatMap { ts in ts.sorted { $0.year < $1.year }.first { $0.year >= year } }
+        // The target in force that year, as the live indicators take it (past the last one: the last).
+        let target = CoverageCalculator.target(coverage.targets[indicator], year: year)
 
         let series = try await reader.seriesList().filter {
             $0.name.metric == indicator && $0.name.sensor.hasPrefix("coverage.") && (scope == nil || $0.name.sensor == "coverage.\(scope!)")

@@ -35,6 +35,8 @@ struct Scenario: Sendable {
     let target: String
     /// The units the target place stands for (itself, or a group's units).
     private let targetUnits: Set<String>
+    /// The province's natural-disaster region (Decision 18/2021), for what a storm raises.
+    var region = 1
 
     init(kind: Kind, start: EpochMillis, end: EpochMillis, target: String?, catalogue: Catalogue = Catalogue()) {
         self.kind = kind
@@ -127,10 +129,13 @@ struct Scenario: Sendable {
                     "forest-fire-danger for them once the level reaches IV (P > 5000: the third dry day; warning), critical at V (P > 10000)",
                     "unit.<id>/fire_danger_level of each of its units at the same level (the maximum)"]
         case .storm:
-            return ["rain_24h_mm above 100, then above 200 (the last 18 h at 12 mm/h), at the rain gauges of \(target): rain-very-heavy-24h (warning)",
-                    "flood_risk_level by Decision 18/2021 Article 46 (region 1), after more than 2 earlier rainy days, by each gauge's area susceptibility:",
-                    "  from 100 mm: low and medium 1, high 2, very high 3; over 200 mm: low 1, medium 2, high and very high 3;",
-                    "  never falling as the storm worsens",
+            let levels = region == 1
+                ? ["flood_risk_level by Decision 18/2021 Article 46 (region 1), after more than 2 earlier rainy days, by each gauge's area susceptibility:",
+                   "  from 100 mm: low and medium 1, high 2, very high 3; over 200 mm: low 1, medium 2, high and very high 3;"]
+                : ["flood_risk_level by Decision 18/2021 Article 46 (region \(region)): only its level-1 cases are built in",
+                   "  (derived.flood_risk configures levels 2 and 3);"]
+            return ["rain_24h_mm above 100, then above 200 (the last 18 h at 12 mm/h), at the rain gauges of \(target): rain-very-heavy-24h (warning)"]
+                + levels + ["  never falling as the storm worsens",
                     "flood-risk for each gauge and for zone.<id> and unit.<id> (their maximum), by level: 1 info, 2 warning, 3 critical",
                     "rivers rising 0.6 m/h: river-rising-fast, then river-alarm-level-2 and -3"]
         case .outage:
