@@ -60,16 +60,7 @@ import Telemetry
         func check(_ sensors: String) throws -> (Int32, String) {
             let config = dir + "/collector.yaml"
             try "sensors: \(sensors)\n".write(toFile: config, atomically: true, encoding: .utf8)
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: try checkedCollectorBinary())
-            p.arguments = ["check", "--config", config]
-            let pipe = Pipe()
-            p.standardOutput = pipe
-            p.standardError = pipe
-            try p.run()
-            let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            p.waitUntilExit()
-            return (p.terminationStatus, out)
+            return try runCapturing(try checkedCollectorBinary(), ["check", "--config", config])
         }
         for province in ["lai-chau", "lam-dong"] {
             let (status, out) = try check(packageRoot + "/sensors/" + province)

@@ -228,16 +228,8 @@ import Testing
         try FileManager.default.createDirectory(atPath: dir + "/none", withIntermediateDirectories: true)
         let (broker, c) = try await TestTokens.startCollector("it-http-py", in: dir, extraYAML: "sensors: \(dir)/none")
         defer { broker.stop() }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: python)
-        p.arguments = [packageRoot + "/scripts/influx-client-write.py", c.baseURL, TestTokens.writer, "300"]
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = pipe
-        try p.run()
-        let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        #expect(p.terminationStatus == 0, "\(out)")
+        let (status, out) = try runCapturing(python, [packageRoot + "/scripts/influx-client-write.py", c.baseURL, TestTokens.writer, "300"])
+        #expect(status == 0, "\(out)")
         #expect(out.contains("points: stored") && out.contains("bad line: refused 400"), "\(out)")
         try await waitUntil("the client's 300 points in the rollups", seconds: 30) { try await Self.storedCount(c, "hy-py-1/level_m") >= 300 }
         #expect(try await Self.storedCount(c, "hy-py-1/level_m") == 300)

@@ -104,7 +104,7 @@ enum RuleLoader {
                     if !catalogue.units.isEmpty, catalogue.unit(id) == nil { mm.problem(key, "unknown unit '\(id)'") }
                     match.units = [id]
                 } else {
-                    let members = catalogue.units.filter { $0.groups[level] == id }.map(\.id)
+                    let members = catalogue.units(in: id, at: level)
                     if !catalogue.places(at: level).contains(id) { mm.problem(key, "'\(id)' is not a group of level '\(level)'") }
                     match.units = Set(members + [id])   // and old data labelled with the group itself
                 }

@@ -175,8 +175,6 @@ struct RemoteWriter: Service {
 
     /// The state file of a target: beside the store, named after the target's URL and tier.
     static func statePath(storage: String, url: String, tier: Tier) -> String {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in (url + " " + tier.description).utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
-        return storage + ".remote-write-" + String(h, radix: 16) + ".state"
+        storage + ".remote-write-" + String(StableHash.fnv1a(url + " " + tier.description), radix: 16) + ".state"
     }
 }

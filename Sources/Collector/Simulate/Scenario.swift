@@ -47,7 +47,7 @@ struct Scenario: Sendable {
         var units: Set<String> = []
         for place in target.split(separator: ",").map(String.init) {
             units.insert(place)
-            for u in catalogue.units where u.groups.values.contains(place) { units.insert(u.id) }
+            for level in catalogue.levels { units.formUnion(catalogue.units(in: place, at: level.id)) }
         }
         targetUnits = units
     }

@@ -188,9 +188,7 @@ final class Simulator {
 
     /// A stable EUI for a station without one (16 hex digits from its id).
     static func madeUpEUI(_ id: String) -> String {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325   // FNV-1a
-        for b in id.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
-        let hex = String(h, radix: 16)
+        let hex = String(StableHash.fnv1a(id), radix: 16)
         return String(repeating: "0", count: 16 - hex.count) + hex
     }
 

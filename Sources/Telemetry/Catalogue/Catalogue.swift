@@ -62,6 +62,11 @@ public struct Catalogue: Sendable, Equatable {
         return groupIDs[level]?.contains(place) == true ? place : nil
     }
 
+    /// The units in `group` of a declared `level`.
+    public func units(in group: String, at level: String) -> [String] {
+        units.filter { $0.groups[level] == group }.map(\.id)
+    }
+
     /// The ids at `level` in the catalogue's order: its units, or the level's groups.
     public func places(at level: String) -> [String] {
         if level == Self.unitLevel { return units.map(\.id) }

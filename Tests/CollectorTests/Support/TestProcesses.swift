@@ -404,6 +404,21 @@ func touch(_ path: String) throws -> String {
     return path
 }
 
+/// Runs an executable (an absolute path) to completion: its exit status and its output
+/// (standard output and error together), whatever the status.
+func runCapturing(_ executable: String, _ args: [String]) throws -> (status: Int32, output: String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: executable)
+    p.arguments = args
+    let pipe = Pipe()
+    p.standardOutput = pipe
+    p.standardError = pipe
+    try p.run()
+    let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    p.waitUntilExit()
+    return (p.terminationStatus, out)
+}
+
 /// Runs a tool to completion; throws with its output when it fails.
 @discardableResult
 func run(_ tool: String, _ args: [String], in dir: String) throws -> String {
