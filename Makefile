@@ -6,7 +6,7 @@ DEBIAN_PACKAGES := libmosquitto-dev libsqlite3-dev mosquitto mosquitto-clients p
 # Only the tests need these (a real Alertmanager receives alerts in NotificationTests; a real
 # Prometheus scrapes /metrics in PrometheusScrapeTests and, with VictoriaMetrics, takes remote
 # writes in RemoteWriteTests; headless Chromium drives the dashboard in DashboardTests).
-TEST_PACKAGES := prometheus-alertmanager prometheus chromium python3-venv victoria-metrics
+TEST_PACKAGES := prometheus-alertmanager prometheus chromium python3-venv victoria-metrics nats-server
 # InfluxDB's own Python client writes to us over HTTP in HTTPWriteTests, from this virtualenv.
 TEST_VENV := .build/test-venv
 INFLUXDB_CLIENT := influxdb-client==1.50.0

@@ -47,4 +47,36 @@ import Testing
         #expect(link.lost(connectFailed: false, stopping: true, now: Self.t0 + .seconds(5)) == nil)
         #expect(link.retryAt == Self.t0 + .seconds(5) && link.backoffSeconds == 1)
     }
+
+    /// Three nodes of one cluster: a loss moves to the next node at once; only when every node
+    /// has failed in turn does the back-off start, and a connection resets both.
+    @Test func aClusterFailsOverAtOnceThenBacksOff() {
+        var link = BrokerLink(now: Self.t0, brokers: 3)
+        #expect(link.broker == 0)
+        link.connecting()
+        link.connected()
+        var steps: [Int] = []   // (broker after the loss) * 100 + wait in seconds
+        for _ in 0..<7 {
+            let loss = link.lost(connectFailed: true, stopping: false, now: Self.t0)
+            steps.append(link.broker * 100 + (loss?.retryInSeconds ?? -1))
+        }
+        // 1 and 2 at once; back to 0 after 1 s; 1 and 2 at once; 0 after 2 s; 1 at once.
+        #expect(steps == [100, 200, 1, 100, 200, 2, 100])
+        #expect(link.retryAt == Self.t0)
+        link.connected()
+        #expect(link.broker == 1)   // stays on the node that answered
+        #expect(link.lost(connectFailed: false, stopping: false, now: Self.t0) == BrokerLink.Loss(wasUp: true, retryInSeconds: 0))
+        #expect(link.broker == 2)
+    }
+
+    /// While storage fails another node would not help: the back-off applies to every hop.
+    @Test func aClusterBacksOffWhileStorageFails() {
+        var link = BrokerLink(now: Self.t0, brokers: 3)
+        link.connected()
+        link.commitFailed()
+        #expect(link.lost(connectFailed: false, stopping: false, now: Self.t0)?.retryInSeconds == 1)
+        #expect(link.broker == 1)
+        link.connected()
+        #expect(link.lost(connectFailed: false, stopping: false, now: Self.t0)?.retryInSeconds == 2)
+    }
 }

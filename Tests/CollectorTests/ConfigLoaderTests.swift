@@ -61,6 +61,37 @@ import Testing
         }
     }
 
+    /// `urls`: the nodes of one broker cluster, in order; each problem at its line.
+    @Test func brokerClusterURLs() throws {
+        let c = try ConfigLoader.parse("""
+            mqtt:
+              urls: [mqtt://127.0.0.1:4001, "mqtt://[::1]:4002", mqtt://n3.example]
+              protocol: "3.1.1"
+            """, file: "c.yaml")
+        #expect(c.mqtt.brokers.map(\.description) == ["mqtt://127.0.0.1:4001", "mqtt://::1:4002", "mqtt://n3.example:1883"])
+        #expect(c.mqtt.url == c.mqtt.brokers[0])
+        #expect(CollectorConfig().mqtt.brokers.count == 1)
+        #expect {
+            _ = try ConfigLoader.parse("""
+                mqtt:
+                  url: mqtt://a
+                  urls:
+                    - mqtt://b
+                    - mqtts://c
+                    - mqtt://b:1883
+                    - [nested]
+                """, file: "bad.yaml")
+        } throws: { error in
+            let lines = (error as? ConfigProblems)?.problems.map(\.description) ?? []
+            return lines == [
+                "bad.yaml:4: give either url (one broker) or urls (the nodes of one cluster), not both",
+                "bad.yaml:7: every entry of urls must be a text value",
+                "bad.yaml:6: broker mqtt://b:1883 is listed twice",
+                "bad.yaml:4: the brokers of one cluster must all be mqtt:// or all mqtts://",
+            ]
+        }
+    }
+
     /// remote_write targets: the url, tier, interval and backfill, each problem at its line.
     @Test func remoteWriteTargets() throws {
         let c = try ConfigLoader.parse("remote_write:\n  - {url: \"http://vm:8428/api/v1/write\", tier: 15m, interval: 10s, backfill: 1d}\n", file: "w.yaml")

@@ -35,7 +35,11 @@ struct CollectorConfig: Sendable {
     var language: SummaryLanguage = .en
 
     struct MQTTConfig: Sendable {
-        var url = BrokerURL(tls: false, host: "127.0.0.1", port: 1883)
+        /// The brokers to use, in order: one broker (`url`), or the nodes of one cluster
+        /// (`urls`), tried in turn when the link is lost. Never empty.
+        var brokers = [BrokerURL(tls: false, host: "127.0.0.1", port: 1883)]
+        /// The first broker.
+        var url: BrokerURL { brokers[0] }
         var clientID = "collector-1"
         var cleanSession = false
         var qos: Int32 = 1

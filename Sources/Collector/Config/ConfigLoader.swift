@@ -202,11 +202,35 @@ enum ConfigLoader {
         return FloodRiskTable(cases: cases)
     }
 
-    private static func readMQTT(_ m: YAMLMapping, into c: inout CollectorConfig.MQTTConfig) {
-        if let u = m.string("url") {
-            if let url = CollectorConfig.BrokerURL(parsing: u) { c.url = url }
-            else { m.problem("url", "url '\(u)' is not mqtt://host[:port] or mqtts://host[:port]") }
+    /// `url: mqtt://host:port`, or `urls:` the nodes of one broker cluster (all plain or all TLS).
+    private static func readBrokers(_ m: YAMLMapping, into c: inout CollectorConfig.MQTTConfig) {
+        let single = m.node("url") != nil
+        let many = m.node("urls") != nil
+        if single && many { m.problem("urls", "give either url (one broker) or urls (the nodes of one cluster), not both") }
+        var texts: [(String, Node?)] = []   // (url, its list entry)
+        if let u = m.string("url") { texts.append((u, nil)) }
+        if let list = m.sequence("urls") {
+            if list.isEmpty { m.problem("urls", "urls needs at least one broker") }
+            for n in list {
+                if let u = n.string { texts.append((u, n)) } else { m.problem(at: n, "every entry of urls must be a text value") }
+            }
         }
+        var brokers: [CollectorConfig.BrokerURL] = []
+        for (u, node) in texts {
+            let report = { (message: String) in if let node { m.problem(at: node, message) } else { m.problem("url", message) } }
+            guard let url = CollectorConfig.BrokerURL(parsing: u) else {
+                report("url '\(u)' is not mqtt://host[:port] or mqtts://host[:port]")
+                continue
+            }
+            if brokers.contains(url) { report("broker \(url) is listed twice") }
+            else { brokers.append(url) }
+        }
+        if Set(brokers.map(\.tls)).count > 1 { m.problem("urls", "the brokers of one cluster must all be mqtt:// or all mqtts://") }
+        if !brokers.isEmpty { c.brokers = brokers }
+    }
+
+    private static func readMQTT(_ m: YAMLMapping, into c: inout CollectorConfig.MQTTConfig) {
+        readBrokers(m, into: &c)
         if let id = m.string("client_id") {
             if id.isEmpty || id.utf8.count > 65_535 || id.contains(where: { "/+#".contains($0) }) {
                 m.problem("client_id", "client_id must be non-empty and contain no '/', '+' or '#'")

@@ -37,6 +37,11 @@ final class YAMLMapping {
         sink.add(file, node(key)?.mark?.line ?? lineOf(key), message)
     }
 
+    /// A problem with one node (e.g. an entry of a list), at its own line.
+    func problem(at node: Node, _ message: String) {
+        sink.add(file, node.mark?.line ?? line, message)
+    }
+
     func string(_ key: String) -> String? {
         guard let n = node(key) else { return nil }
         guard case .scalar(let s) = n else {

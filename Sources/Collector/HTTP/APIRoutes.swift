@@ -44,7 +44,11 @@ struct APIRoutes: Sendable {
             }
             return j.response(status: .serviceUnavailable)
         }
-        j.object { $0.field("status") { $0.string("ready") } }
+        let mqtt = status.snapshot.mqttDetail   // which broker (node of a cluster) the link uses
+        j.object {
+            $0.field("status") { $0.string("ready") }
+            $0.field("mqtt") { $0.string(mqtt) }
+        }
         return j.response()
     }
 

@@ -3,6 +3,10 @@
 /// is retried with exponential back-off, 1 s doubling to 30 s. A connection resets the
 /// back-off, unless storage is failing: then the broker is fine and the commits are not, so
 /// only a successful commit resets it (or a reload, which may have made room: retry at once).
+///
+/// With several brokers (the nodes of one cluster), a loss moves on to the next node at
+/// once; the back-off applies only when every node has failed in turn since the last
+/// connection, or while storage fails (another node would not help the commits).
 struct BrokerLink {
     enum State: Equatable {
         case down(retryAt: ContinuousClock.Instant)
@@ -18,7 +22,17 @@ struct BrokerLink {
 
     static let maxBackoffSeconds = 30
 
-    init(now: ContinuousClock.Instant) { state = .down(retryAt: now) }
+    /// How many brokers there are to choose from (at least 1).
+    let brokerCount: Int
+    /// The broker to connect to next, or connected to (an index into the configured list).
+    private(set) var broker = 0
+    /// Losses and failed attempts since the last connection.
+    private var failuresSinceConnected = 0
+
+    init(now: ContinuousClock.Instant, brokers: Int = 1) {
+        state = .down(retryAt: now)
+        brokerCount = max(1, brokers)
+    }
 
     var isUp: Bool { state == .up }
     var isDown: Bool { if case .down = state { true } else { false } }
@@ -32,6 +46,7 @@ struct BrokerLink {
     /// The broker accepted the connection.
     mutating func connected() {
         state = .up
+        failuresSinceConnected = 0
         if !storageFailing { backoffSeconds = 1 }
     }
 
@@ -49,7 +64,15 @@ struct BrokerLink {
             state = .down(retryAt: now)
             return nil
         }
-        let loss = Loss(wasUp: isUp, retryInSeconds: backoffSeconds)
+        let wasUp = isUp
+        failuresSinceConnected += 1
+        broker = (broker + 1) % brokerCount
+        // Another node of the cluster, at once, until each has failed in turn since the last connection.
+        if brokerCount > 1 && !storageFailing && failuresSinceConnected % brokerCount != 0 {
+            state = .down(retryAt: now)
+            return Loss(wasUp: wasUp, retryInSeconds: 0)
+        }
+        let loss = Loss(wasUp: wasUp, retryInSeconds: backoffSeconds)
         state = .down(retryAt: now + .seconds(backoffSeconds))
         backoffSeconds = min(backoffSeconds * 2, Self.maxBackoffSeconds)
         return loss

@@ -39,7 +39,7 @@ final class IngestLoop: @unchecked Sendable {
     private let sessionExpiry: UInt32?
 
     // Loop-thread state.
-    private var link = BrokerLink(now: .now)
+    private var link: BrokerLink
     /// Writing committed readings to `raw` failed and has not succeeded since: storage is
     /// not ready, whatever the commits do.
     private var rawWriteFailing = false
@@ -67,6 +67,7 @@ final class IngestLoop: @unchecked Sendable {
         self.config = config
         self.writes = writes
         policy = BatchPolicy(maxMessages: config.mqtt.maxBatchMessages, now: .now)
+        link = BrokerLink(now: .now, brokers: config.mqtt.brokers.count)
         admission = MessageAdmission(config: config, catalogue: catalogue)
         pruner = RetentionPruner(storage: config.storage)
         self.store = store
@@ -142,7 +143,8 @@ final class IngestLoop: @unchecked Sendable {
 
     /// Runs until `requestStop()`. Call on a dedicated thread.
     func run() {
-        logger.info("ingest loop starting", metadata: ["broker": "\(config.mqtt.url)", "client_id": "\(config.mqtt.clientID)"])
+        logger.info("ingest loop starting", metadata: ["brokers": "\(config.mqtt.brokers.map(\.description).joined(separator: ", "))",
+                                                       "client_id": "\(config.mqtt.clientID)"])
         alerts.start()
         publisher.start()
         replayUnderivedJournal()
@@ -170,9 +172,12 @@ final class IngestLoop: @unchecked Sendable {
 
     // MARK: Loop steps
 
+    /// The broker the link uses now (one of a cluster's nodes, in turn after each loss).
+    private var broker: CollectorConfig.BrokerURL { config.mqtt.brokers[link.broker] }
+
     private func connect() {
         metrics.reconnects.increment()
-        let u = config.mqtt.url
+        let u = broker
         let rc = client.connect(host: u.host, port: u.port, keepalive: config.mqtt.keepalive, sessionExpiry: sessionExpiry)
         if rc == MOSQ_ERR_SUCCESS.rawValue {
             link.connecting()
@@ -527,17 +532,19 @@ final class IngestLoop: @unchecked Sendable {
         }
         _ = client.publish(statusTopic, Array("online".utf8), qos: 1, retain: true)
         publisher.reconnectSoon()   // the broker is back: the alert connection need not wait out its back-off
-        status.mqtt(connected: true, "connected to \(config.mqtt.url)")
+        status.mqtt(connected: true, "connected to \(broker)")
         metrics.connected.set(to: 1)
-        logger.info("connected", metadata: ["broker": "\(config.mqtt.url)", "subscriptions": "\(config.mqtt.subscriptions.map(\.topic))"])
+        logger.info("connected", metadata: ["broker": "\(broker)", "subscriptions": "\(config.mqtt.subscriptions.map(\.topic))"])
     }
 
     /// The link is down (or a connection attempt failed): marks it and schedules a reconnect
     /// with exponential back-off (`BrokerLink`).
     private func lost(_ reason: String, connectFailed: Bool = false) {
+        let from = broker
         guard let loss = link.lost(connectFailed: connectFailed, stopping: stopRequested.load(ordering: .acquiring), now: .now) else { return }
         if loss.wasUp || logBudget.allow() {
-            logger.warning("mqtt link down; retrying", metadata: ["reason": "\(reason)", "retry_in_s": "\(loss.retryInSeconds)"])
+            logger.warning("mqtt link down; retrying", metadata: ["broker": "\(from)", "reason": "\(reason)",
+                                                                "next": "\(broker)", "retry_in_s": "\(loss.retryInSeconds)"])
         }
         status.mqtt(connected: false, reason)
         metrics.connected.set(to: 0)

@@ -11,7 +11,8 @@ import Telemetry
 ///
 /// So an alert leaves as soon as it is raised, not after the ingest loop's next commit, and it
 /// still leaves while the ingest connection is cut (a failing commit). The connection uses the
-/// ingest connection's broker, protocol, credentials and TLS. It reconnects with back-off
+/// ingest connection's brokers (the next node of a cluster after each failure), protocol,
+/// credentials and TLS. It reconnects with back-off
 /// (1 s ... 30 s) whatever the error; `onConnected` runs after every (re)connection, on this
 /// thread, so firing alerts can be published again.
 final class AlertPublisher: @unchecked Sendable {
@@ -86,13 +87,15 @@ final class AlertPublisher: @unchecked Sendable {
     private func run() {
         var backoff = 1
         var connected = false
+        var broker = 0   // the node of a cluster in use; the next one after each failure
         while !stopRequested.load(ordering: .acquiring) {
             if !connected {
-                let u = config.url
+                let u = config.brokers[broker]
                 let rc = client.connect(host: u.host, port: u.port, keepalive: config.keepalive, sessionExpiry: nil)
                 if rc != MOSQ_ERR_SUCCESS.rawValue {
                     logger.warning("cannot open the alert connection; retrying",
-                                   metadata: ["error": "\(MosquittoClient.describe(rc))", "retry_in_s": "\(backoff)"])
+                                   metadata: ["broker": "\(u)", "error": "\(MosquittoClient.describe(rc))", "retry_in_s": "\(backoff)"])
+                    broker = (broker + 1) % config.brokers.count
                     sleep(seconds: backoff)
                     backoff = min(backoff * 2, 30)
                     continue
@@ -105,7 +108,8 @@ final class AlertPublisher: @unchecked Sendable {
             if rc != MOSQ_ERR_SUCCESS.rawValue {
                 if !stopRequested.load(ordering: .acquiring) {
                     logger.warning("alert connection down; retrying",
-                                   metadata: ["error": "\(MosquittoClient.describe(rc))", "retry_in_s": "\(backoff)"])
+                                   metadata: ["broker": "\(config.brokers[broker])", "error": "\(MosquittoClient.describe(rc))", "retry_in_s": "\(backoff)"])
+                    broker = (broker + 1) % config.brokers.count
                     sleep(seconds: backoff)
                     backoff = min(backoff * 2, 30)
                 }

@@ -135,19 +135,7 @@ final class MosquittoBroker: @unchecked Sendable {
     }
 
     private func mosquittoPub(_ args: [String], stdin: String, seconds: Double) throws {
-        let input = dir + "/pub-\(UUID().uuidString).in"
-        try Data(stdin.utf8).write(to: URL(fileURLWithPath: input))
-        defer { try? FileManager.default.removeItem(atPath: input) }
-        let out = dir + "/pub-\(UUID().uuidString).out"
-        defer { try? FileManager.default.removeItem(atPath: out) }
-        let p = try SpawnedProcess(try which("mosquitto_pub"), ["-h", "127.0.0.1", "-p", String(port)] + args + clientOptions,
-                                   logPath: out, stdinPath: input)
-        let deadline = Date().addingTimeInterval(seconds * ciWaitFactor)
-        while p.isRunning && Date() < deadline { usleep(5_000) }
-        if p.isRunning { p.stop(); throw HarnessError("mosquitto_pub did not exit within \(seconds) s") }
-        guard p.exitCode == 0 else {
-            throw HarnessError("mosquitto_pub exited \(String(describing: p.waitStatus)): \((try? String(contentsOfFile: out, encoding: .utf8)) ?? "")")
-        }
+        try runMosquittoPub(port: port, args + clientOptions, stdin: stdin, seconds: seconds, dir: dir)
     }
 
     /// Reads one message from `topic` (retained ones included), waiting at most `seconds`.
@@ -194,6 +182,24 @@ final class MosquittoBroker: @unchecked Sendable {
     deinit { stop() }
 }
 
+/// Runs `mosquitto_pub -h 127.0.0.1 -p PORT ARGS` with `stdin` as its input, to completion
+/// (at most `seconds`); throws with its output when it fails. Scratch files go in `dir`.
+func runMosquittoPub(port: Int, _ args: [String], stdin: String, seconds: Double, dir: String) throws {
+    let input = dir + "/pub-\(UUID().uuidString).in"
+    try Data(stdin.utf8).write(to: URL(fileURLWithPath: input))
+    defer { try? FileManager.default.removeItem(atPath: input) }
+    let out = dir + "/pub-\(UUID().uuidString).out"
+    defer { try? FileManager.default.removeItem(atPath: out) }
+    let p = try SpawnedProcess(try which("mosquitto_pub"), ["-h", "127.0.0.1", "-p", String(port)] + args,
+                               logPath: out, stdinPath: input)
+    let deadline = Date().addingTimeInterval(seconds * ciWaitFactor)
+    while p.isRunning && Date() < deadline { usleep(5_000) }
+    if p.isRunning { p.stop(); throw HarnessError("mosquitto_pub did not exit within \(seconds) s") }
+    guard p.exitCode == 0 else {
+        throw HarnessError("mosquitto_pub exited \(String(describing: p.waitStatus)): \((try? String(contentsOfFile: out, encoding: .utf8)) ?? "")")
+    }
+}
+
 /// The collector daemon as a child process, with its own config and SQLite file. It listens
 /// on `127.0.0.1:0` and writes the port it got to `portPath` (`run --port-file`): no port is
 /// chosen before the daemon binds it, so none can be taken in between.
@@ -205,9 +211,10 @@ final class CollectorProcess: @unchecked Sendable {
     let logPath: String
     private var process: SpawnedProcess?
 
-    /// `mqttExtra` lines go under `mqtt:` (indented by two spaces); `url` overrides the broker URL.
+    /// `mqttExtra` lines go under `mqtt:` (indented by two spaces); `url` overrides the broker URL,
+    /// `urls` replaces it with the nodes of a cluster.
     /// Without a `sensors:` line in `extraYAML` the daemon watches the shipped Lai Châu catalogue.
-    init(dir: String, brokerPort: Int, clientID: String = "it-collector", url: String? = nil,
+    init(dir: String, brokerPort: Int, clientID: String = "it-collector", url: String? = nil, urls: [String]? = nil,
          mqttExtra: [String] = [], subscriptions: [String] = ["{topic: \"telemetry/#\"}"], httpExtra: [String] = [],
          storageExtra: [String] = [], extraYAML: String = "") throws {
         configPath = dir + "/collector.yaml"
@@ -217,7 +224,7 @@ final class CollectorProcess: @unchecked Sendable {
         let subs = subscriptions.map { "\n    - " + $0 }.joined()
         let yaml = """
             mqtt:
-              url: \(url ?? "mqtt://127.0.0.1:\(brokerPort)")
+              \(urls.map { "urls: [\($0.joined(separator: ", "))]" } ?? "url: \(url ?? "mqtt://127.0.0.1:\(brokerPort)")")
               client_id: \(clientID)\(extra)
               subscriptions:\(subs)
             http:
