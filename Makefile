@@ -2,7 +2,7 @@
 # machine: both install the missing Debian packages first (sudo only when not root).
 
 SWIFT ?= swift
-DEBIAN_PACKAGES := libmosquitto-dev libsqlite3-dev mosquitto mosquitto-clients pkg-config curl sqlite3 openssl python3 zlib1g-dev libsnappy-dev
+DEBIAN_PACKAGES := libmosquitto-dev libsqlite3-dev mosquitto mosquitto-clients pkg-config curl sqlite3 openssl python3 zlib1g-dev libsnappy-dev libnats-dev
 # Only the tests need these (a real Alertmanager receives alerts in NotificationTests; a real
 # Prometheus scrapes /metrics in PrometheusScrapeTests and, with VictoriaMetrics, takes remote
 # writes in RemoteWriteTests; headless Chromium drives the dashboard in DashboardTests).

@@ -39,6 +39,12 @@ let package = Package(
             pkgConfig: "snappy",
             providers: [.apt(["libsnappy-dev"])]
         ),
+        // libnats (Debian: libnats-dev): partition leases in a NATS cluster's key-value store.
+        .systemLibrary(
+            name: "CNATS",
+            pkgConfig: "libnats",
+            providers: [.apt(["libnats-dev"])]
+        ),
         // Readings, series, ring buffers, the downsampler, codecs, SQLite storage and queries.
         .target(
             name: "Telemetry",
@@ -67,6 +73,7 @@ let package = Package(
                 "Alerts",
                 "CMosquitto",
                 "CSnappy",
+                "CNATS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

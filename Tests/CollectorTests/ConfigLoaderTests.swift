@@ -92,6 +92,38 @@ import Testing
         }
     }
 
+    /// `partition`: the lease's name, member, NATS servers, bucket and length.
+    @Test func partitionSection() throws {
+        let c = try ConfigLoader.parse("""
+            partition: {name: north, member: collector-a, nats: [nats://127.0.0.1:4222], lease: 6s}
+            """, file: "c.yaml")
+        #expect(c.partition == .init(name: "north", member: "collector-a", servers: ["nats://127.0.0.1:4222"],
+                                     bucket: "collector_partitions", leaseMillis: 6_000))
+        #expect(CollectorConfig().partition == nil)
+        #expect {
+            _ = try ConfigLoader.parse("""
+                mqtt: {clean_session: true}
+                partition:
+                  name: north.west
+                  nats: [http://x]
+                  bucket: "a b"
+                  lease: 500ms
+                  owner: me
+                """, file: "bad.yaml")
+        } throws: { error in
+            let lines = (error as? ConfigProblems)?.problems.map(\.description) ?? []
+            return lines == [
+                "bad.yaml:3: partition name 'north.west' may hold only letters, digits, '-' and '_'",
+                "bad.yaml:4: every entry of nats must be nats://host:port",
+                "bad.yaml:4: nats needs at least one nats://host:port",
+                "bad.yaml:5: bucket 'a b' may hold only letters, digits, '-' and '_'",
+                "bad.yaml:6: lease must be between 1s and 5m",
+                "bad.yaml:7: unknown key 'owner' in partition",
+                "bad.yaml:3: a partition needs mqtt.clean_session: false (its session passes from holder to holder)",
+            ]
+        }
+    }
+
     /// remote_write targets: the url, tier, interval and backfill, each problem at its line.
     @Test func remoteWriteTargets() throws {
         let c = try ConfigLoader.parse("remote_write:\n  - {url: \"http://vm:8428/api/v1/write\", tier: 15m, interval: 10s, backfill: 1d}\n", file: "w.yaml")

@@ -19,6 +19,23 @@ struct CollectorConfig: Sendable {
     var notify = NotifyConfig()
     /// Prometheus remote write targets the final rollup buckets go to (federation upwards).
     var remoteWrite: [RemoteWriteTarget] = []
+    /// The partition this collector serves with others, one at a time (nil: alone).
+    var partition: PartitionConfig?
+
+    /// Several collectors share one partition (its topic filters and its MQTT session, the same
+    /// `mqtt.client_id`): the holder of its lease, a key in a NATS cluster's key-value store,
+    /// ingests; the others wait as standbys (README, "Partitions and standbys").
+    struct PartitionConfig: Sendable, Equatable {
+        /// The lease's key: the same in every collector of the partition.
+        var name: String
+        /// This collector, unique among them (default: the host name).
+        var member: String
+        /// The NATS cluster's client URLs (`nats://host:port`).
+        var servers: [String]
+        var bucket = "collector_partitions"
+        /// How long a lease lasts unless renewed.
+        var leaseMillis: Int64 = 10_000
+    }
 
     struct RemoteWriteTarget: Sendable, Equatable {
         var url: String

@@ -127,6 +127,10 @@ enum ConfigLoader {
             if ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(l) { c.logLevel = l }
             else { top.problem("log_level", "log_level must be one of trace, debug, info, notice, warning, error, critical") }
         }
+        if let m = top.mapping("partition") {
+            c.partition = readPartition(m)
+            if c.mqtt.cleanSession { top.problem("partition", "a partition needs mqtt.clean_session: false (its session passes from holder to holder)") }
+        }
         top.finish("the configuration")
         return c
     }
@@ -200,6 +204,36 @@ enum ConfigLoader {
             e.finish("a flood-risk case")
         }
         return FloodRiskTable(cases: cases)
+    }
+
+    /// `partition: {name, member, nats, bucket, lease}`.
+    private static func readPartition(_ m: YAMLMapping) -> CollectorConfig.PartitionConfig? {
+        // Keys and bucket names NATS takes (a key may not start or end with a dot).
+        func valid(_ s: String) -> Bool {
+            !s.isEmpty && s.count <= 128 && !s.hasPrefix(".") && !s.hasSuffix(".")
+                && s.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "-_".contains($0)) }
+        }
+        let name = m.string("name")
+        if name == nil { m.problem("name", "a partition needs a name (the lease's key, the same in each of its collectors)") }
+        else if !valid(name!) { m.problem("name", "partition name '\(name!)' may hold only letters, digits, '-' and '_'") }
+        let member = m.string("member") ?? ProcessInfo.processInfo.hostName
+        if !(1...128).contains(member.count) || member.contains(where: { $0.isNewline }) { m.problem("member", "member must be 1 to 128 characters on one line") }
+        var servers: [String] = []
+        for n in m.sequence("nats") ?? [] {
+            guard let u = n.string, u.hasPrefix("nats://"), u.count > 7 else { m.problem(at: n, "every entry of nats must be nats://host:port"); continue }
+            servers.append(u)
+        }
+        if m.node("nats") == nil { m.problem("partition", "a partition needs nats: the NATS cluster's client URLs, where its lease is kept") }
+        else if servers.isEmpty { m.problem("nats", "nats needs at least one nats://host:port") }
+        var p = CollectorConfig.PartitionConfig(name: name ?? "", member: member, servers: servers)
+        if let b = m.string("bucket") {
+            if valid(b) { p.bucket = b } else { m.problem("bucket", "bucket '\(b)' may hold only letters, digits, '-' and '_'") }
+        }
+        if let v = m.duration("lease") {
+            if (1_000...300_000).contains(v) { p.leaseMillis = v } else { m.problem("lease", "lease must be between 1s and 5m") }
+        }
+        m.finish("partition")
+        return p
     }
 
     /// `url: mqtt://host:port`, or `urls:` the nodes of one broker cluster (all plain or all TLS).

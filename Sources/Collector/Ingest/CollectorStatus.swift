@@ -6,6 +6,8 @@ final class CollectorStatus: Sendable {
     struct Snapshot: Sendable, Equatable {
         var mqttConnected = false
         var mqttDetail = "not connected yet"
+        /// A standby of a partition: not connected on purpose, and ready (it answers queries).
+        var standby = false
         var storageOK = true
         var storageDetail = ""
     }
@@ -14,8 +16,8 @@ final class CollectorStatus: Sendable {
 
     var snapshot: Snapshot { state.withLock { $0 } }
 
-    func mqtt(connected: Bool, _ detail: String) {
-        state.withLock { $0.mqttConnected = connected; $0.mqttDetail = detail }
+    func mqtt(connected: Bool, _ detail: String, standby: Bool = false) {
+        state.withLock { $0.mqttConnected = connected; $0.mqttDetail = detail; $0.standby = standby }
     }
 
     func storage(ok: Bool, _ detail: String) {
@@ -26,7 +28,7 @@ final class CollectorStatus: Sendable {
     var notReadyReason: String? {
         let s = snapshot
         if !s.storageOK { return "storage: \(s.storageDetail)" }
-        if !s.mqttConnected { return "mqtt: \(s.mqttDetail)" }
+        if !s.mqttConnected && !s.standby { return "mqtt: \(s.mqttDetail)" }
         return nil
     }
 }

@@ -40,6 +40,9 @@ final class IngestLoop: @unchecked Sendable {
 
     // Loop-thread state.
     private var link: BrokerLink
+    /// The partition's lease (nil: this collector is alone): only its holder connects and
+    /// commits the partition's messages.
+    private let lease: PartitionLease?
     /// Writing committed readings to `raw` failed and has not succeeded since: storage is
     /// not ready, whatever the commits do.
     private var rawWriteFailing = false
@@ -68,6 +71,9 @@ final class IngestLoop: @unchecked Sendable {
         self.writes = writes
         policy = BatchPolicy(maxMessages: config.mqtt.maxBatchMessages, now: .now)
         link = BrokerLink(now: .now, brokers: config.mqtt.brokers.count)
+        let wake = try WakePipe()
+        self.wake = wake
+        lease = config.partition.map { PartitionLease(config: $0, logger: logger) { wake.wake() } }
         admission = MessageAdmission(config: config, catalogue: catalogue)
         pruner = RetentionPruner(storage: config.storage)
         self.store = store
@@ -82,9 +88,9 @@ final class IngestLoop: @unchecked Sendable {
         try client.configure(m)
         try client.setWill(topic: statusTopic, payload: "offline", qos: 1, retain: true)
         if m.url.tls && m.tlsInsecure { logger.warning("mqtt.tls_insecure is set: the broker's certificate is NOT verified") }
-        publisher = try AlertPublisher(config: m, logger: logger)
-        let wake = try WakePipe()
-        self.wake = wake
+        // The members of a partition share the ingest session; each keeps an alert connection of its own.
+        publisher = try AlertPublisher(config: m, clientID: m.clientID + "-alerts" + (config.partition.map { "-" + $0.member } ?? ""),
+                                       logger: logger)
         writes.setWake { wake.wake() }
         self.alerts = AlertWorker(stage: alerts, samples: RecentSamples(pool: store.pool, pending: store.rawPending, capacity: config.storage.ringCapacity),
                                   clock: clock) { wake.wake() }
@@ -147,9 +153,14 @@ final class IngestLoop: @unchecked Sendable {
                                                        "client_id": "\(config.mqtt.clientID)"])
         alerts.start()
         publisher.start()
+        lease?.start()
         replayUnderivedJournal()
         while !stopRequested.load(ordering: .acquiring) {
             applyReload()
+            if let lease, !lease.holds(at: .now) {
+                standBy(lease)
+                continue
+            }
             if let retryAt = link.retryAt {
                 let wait = ContinuousClock.now.duration(to: retryAt)
                 if wait > .zero {
@@ -184,6 +195,20 @@ final class IngestLoop: @unchecked Sendable {
         } else {
             lost("cannot connect to \(u): \(MosquittoClient.describe(rc))", connectFailed: true)
         }
+    }
+
+    /// Not holding the partition's lease: the link stays cut (what was read and not committed
+    /// stays with the broker for the holder), and the rest goes on (HTTP writes, derived series).
+    private func standBy(_ lease: PartitionLease) {
+        if !link.isDown {
+            client.abort()
+            lost("partition lease not held")
+        }
+        status.mqtt(connected: false, lease.describe(at: .now), standby: true)
+        wake.wait(milliseconds: 200)
+        admitWrites()
+        commitPending()
+        writeRawWhileIdle()
     }
 
     private func iterate() {
@@ -287,6 +312,15 @@ final class IngestLoop: @unchecked Sendable {
     /// Commits the batch and hands its new readings to the alert worker; on failure cuts the
     /// link so no PUBACK for it ever leaves.
     private func commit() -> Bool {
+        if batchMessages > 0, let lease, !lease.holds(at: .now) {
+            // The lease lapsed while these were read (a paused or cut-off holder): another
+            // collector may own the session now. Nothing is written; the broker redelivers to it.
+            logger.error("partition lease not held at commit: the batch is dropped, not acknowledged", metadata: ["messages": "\(batchMessages)"])
+            dropBatch(reply: .unavailable("this collector does not hold its partition's lease"))
+            client.abort()
+            lost("partition lease not held")
+            return false
+        }
         alerts.waitForRoom()
         let started = ContinuousClock.now
         let keep = policy.keepsRollups(now: started, socketBusy: socketReadable())
@@ -341,22 +375,28 @@ final class IngestLoop: @unchecked Sendable {
             admission.framesCommitted()
             return true
         } catch {
-            carry.failed()   // the batch is dropped; the carry waits for the next commit
             link.commitFailed()
             metrics.commitFailures.increment()
             logger.error("commit failed; withholding acknowledgements, the broker keeps the messages",
                          metadata: ["error": "\(error)", "messages": "\(batchMessages)"])
             status.storage(ok: false, "commit failed: \(StorageFailure.brief(error))")
             alerts.submit(.storage(ok: false, reason: "\(error)", subject: config.mqtt.clientID, now: clock.now()))
-            batch.removeAll()
-            batchMessages = 0
-            for w in boundWrites { w.job.reply(.unavailable("storage commit failed: \(StorageFailure.brief(error))")) }
-            boundWrites.removeAll()
-            admission.framesDropped()
+            dropBatch(reply: .unavailable("storage commit failed: \(StorageFailure.brief(error))"))
             client.abort()
             lost("storage commit failed")
             return false
         }
+    }
+
+    /// Forgets the batch without committing it: its messages are never acknowledged (the broker
+    /// keeps them), its HTTP writes get `reply`, its derived readings wait for the next commit.
+    private func dropBatch(reply: WriteOutcome) {
+        carry.failed()
+        batch.removeAll()
+        batchMessages = 0
+        for w in boundWrites { w.job.reply(reply) }
+        boundWrites.removeAll()
+        admission.framesDropped()
     }
 
     /// Hands the rollup deltas that commits kept to the merger. A failure loses nothing (the
@@ -458,6 +498,7 @@ final class IngestLoop: @unchecked Sendable {
             }
         }
         link.stopped(now: .now)
+        lease?.stop()
         status.mqtt(connected: false, "stopped")
         metrics.connected.set(to: 0)
     }
@@ -532,7 +573,7 @@ final class IngestLoop: @unchecked Sendable {
         }
         _ = client.publish(statusTopic, Array("online".utf8), qos: 1, retain: true)
         publisher.reconnectSoon()   // the broker is back: the alert connection need not wait out its back-off
-        status.mqtt(connected: true, "connected to \(broker)")
+        status.mqtt(connected: true, "connected to \(broker)" + (lease.map { "; " + $0.describe(at: .now) } ?? ""))
         metrics.connected.set(to: 1)
         logger.info("connected", metadata: ["broker": "\(broker)", "subscriptions": "\(config.mqtt.subscriptions.map(\.topic))"])
     }

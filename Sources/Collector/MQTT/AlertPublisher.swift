@@ -31,14 +31,14 @@ final class AlertPublisher: @unchecked Sendable {
     /// Called on this publisher's thread after each successful (re)connection.
     var onConnected: () -> Void = {}
 
-    init(config: CollectorConfig.MQTTConfig, logger: Logger) throws {
+    init(config: CollectorConfig.MQTTConfig, clientID: String, logger: Logger) throws {
         self.config = config
         self.logger = logger
-        client = try MosquittoClient(clientID: config.clientID + "-alerts", cleanSession: true, events: events)
+        client = try MosquittoClient(clientID: clientID, cleanSession: true, events: events)
         try client.configure(config)
         events.onConnect = { [unowned self] rc in
             if rc == 0 {
-                logger.info("alert connection up", metadata: ["client_id": "\(config.clientID)-alerts"])
+                logger.info("alert connection up", metadata: ["client_id": "\(clientID)"])
                 onConnected()
             } else {
                 logger.warning("broker refused the alert connection", metadata: ["reason": "\(MosquittoClient.describeConnack(rc))"])

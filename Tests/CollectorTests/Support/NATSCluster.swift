@@ -41,6 +41,8 @@ final class NATSCluster: @unchecked Sendable {
 
     /// The MQTT URLs of the nodes, in order.
     var mqttURLs: [String] { nodes.map { "mqtt://127.0.0.1:\($0.mqtt.port)" } }
+    /// The NATS client URLs of the nodes, in order.
+    var clientURLs: [String] { nodes.map { "nats://127.0.0.1:\($0.client.port)" } }
 
     func start(_ i: Int) throws {
         let n = nodes[i]

@@ -1,0 +1,109 @@
+import CNATS
+import Foundation
+
+/// One key-value bucket of a NATS cluster (JetStream), through libnats: just the conditional
+/// writes a lease needs. Blocking calls; use from one thread.
+final class NATSKeyValue: @unchecked Sendable {
+    private var connection: OpaquePointer?   // natsConnection *
+    private var jetStream: OpaquePointer?    // jsCtx *
+    private var bucket: OpaquePointer?       // kvStore *
+
+    struct Failure: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    /// The answer to a conditional write.
+    enum Outcome: Equatable {
+        /// Written, at this revision.
+        case written(UInt64)
+        /// The store refused: the key is not in the state the write expected (somebody else
+        /// holds it, or it expired).
+        case refused(String)
+        /// No answer (timeout, no connection): the write may or may not have happened.
+        case unknown(String)
+    }
+
+    /// Connects to `servers` (`nats://host:port`, any node of the cluster; libnats reconnects
+    /// to another on its own) and binds `bucket`, creating it (entries expire `ttl` after they
+    /// were written; one value per key; replicated to up to three nodes) when missing.
+    init(servers: [String], bucket name: String, ttl: Duration, timeoutMillis: Int64) throws {
+        var opts: OpaquePointer?
+        try Self.check(natsOptions_Create(&opts), "options")
+        defer { natsOptions_Destroy(opts) }
+        var urls = servers.map { strdup($0) }
+        defer { urls.forEach { free($0) } }
+        let rc = urls.withUnsafeMutableBufferPointer { buf in
+            buf.baseAddress!.withMemoryRebound(to: UnsafePointer<CChar>?.self, capacity: buf.count) {
+                natsOptions_SetServers(opts, $0, Int32(buf.count))
+            }
+        }
+        try Self.check(rc, "servers")
+        try Self.check(natsOptions_SetTimeout(opts, timeoutMillis), "timeout")
+        try Self.check(natsOptions_SetMaxReconnect(opts, -1), "reconnects")
+        try Self.check(natsOptions_SetReconnectWait(opts, 250), "reconnect wait")
+        try Self.check(natsConnection_Connect(&connection, opts), "connect to \(servers.joined(separator: ","))")
+        var jsOpts = jsOptions()
+        jsOptions_Init(&jsOpts)
+        jsOpts.Wait = timeoutMillis
+        try Self.check(natsConnection_JetStream(&jetStream, connection, &jsOpts), "JetStream")
+        if js_KeyValue(&bucket, jetStream, name) != NATS_OK {
+            var cfg = kvConfig()
+            kvConfig_Init(&cfg)
+            let created = name.withCString { bucketName -> natsStatus in
+                cfg.Bucket = bucketName
+                cfg.History = 1
+                cfg.TTL = Int64(ttl.components.seconds) * 1_000_000_000 + ttl.components.attoseconds / 1_000_000_000
+                cfg.Replicas = Int32(min(3, servers.count))
+                return js_CreateKeyValue(&bucket, jetStream, &cfg)
+            }
+            try Self.check(created, "create key-value bucket \(name)")
+        }
+    }
+
+    deinit {
+        if let bucket { kvStore_Destroy(bucket) }
+        if let jetStream { jsCtx_Destroy(jetStream) }
+        if let connection {
+            natsConnection_Close(connection)
+            natsConnection_Destroy(connection)
+        }
+    }
+
+    /// Writes `value` under `key` only if the key holds nothing.
+    func create(_ key: String, _ value: String) -> Outcome {
+        var rev: UInt64 = 0
+        return outcome(kvStore_CreateString(&rev, bucket, key, value), rev)
+    }
+
+    /// Writes `value` under `key` only if its latest revision is `last`.
+    func update(_ key: String, _ value: String, last: UInt64) -> Outcome {
+        var rev: UInt64 = 0
+        return outcome(kvStore_UpdateString(&rev, bucket, key, value, last), rev)
+    }
+
+    /// The current value of `key`, nil when it holds nothing (or the read failed).
+    func value(_ key: String) -> String? {
+        var entry: OpaquePointer?
+        guard kvStore_Get(&entry, bucket, key) == NATS_OK, let entry else { return nil }
+        defer { kvEntry_Destroy(entry) }
+        return kvEntry_ValueString(entry).map { String(cString: $0) }
+    }
+
+    private func outcome(_ s: natsStatus, _ rev: UInt64) -> Outcome {
+        if s == NATS_OK { return .written(rev) }
+        let text = Self.lastError(s)
+        // NATS_ERR: the server answered with a JetStream API error (for these writes: the
+        // expected revision did not match). Anything else is a transport failure.
+        return s == NATS_ERR ? .refused(text) : .unknown(text)
+    }
+
+    private static func lastError(_ s: natsStatus) -> String {
+        var status = s
+        if let text = nats_GetLastError(&status), text.pointee != 0 { return String(cString: text) }
+        return String(cString: natsStatus_GetText(s))
+    }
+
+    private static func check(_ s: natsStatus, _ what: String) throws {
+        if s != NATS_OK { throw Failure(description: "\(what): \(lastError(s))") }
+    }
+}

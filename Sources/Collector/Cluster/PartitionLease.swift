@@ -1,0 +1,122 @@
+import Foundation
+import Logging
+import Synchronization
+import Telemetry
+
+/// Keeps this collector's lease on its partition (`LeaseState`, in a NATS key-value bucket
+/// through `NATSKeyValue`) on a thread of its own: creates the key when nobody holds it,
+/// rewrites it every quarter of the lease while holding, and drops it when a rewrite is refused
+/// or its validity ran out. The ingest loop asks `holds(at:)` before connecting and before every
+/// commit of the partition's messages.
+final class PartitionLease: Sendable {
+    private let config: CollectorConfig.PartitionConfig
+    private let logger: Logger
+    private let state: Mutex<LeaseState>
+    /// Who held the key when we last failed to create it.
+    private let lastHolder = Mutex<String?>(nil)
+    private let stopRequested = Atomic<Bool>(false)
+    private let stopped = Atomic<Bool>(false)
+    /// Called on the lease's thread when we gain or lose the lease.
+    private let onChange: @Sendable () -> Void
+
+    init(config: CollectorConfig.PartitionConfig, logger: Logger, onChange: @escaping @Sendable () -> Void) {
+        self.config = config
+        self.logger = logger
+        self.onChange = onChange
+        state = Mutex(LeaseState(ttl: .milliseconds(config.leaseMillis)))
+    }
+
+    func holds(at now: ContinuousClock.Instant) -> Bool { state.withLock { $0.holds(at: now) } }
+
+    /// The fencing token (our creating write's revision) while holding.
+    var token: UInt64? { state.withLock { $0.token } }
+
+    /// What `/readyz` says of this collector's part in the partition.
+    func describe(at now: ContinuousClock.Instant) -> String {
+        if let token, holds(at: now) { return "active for partition \(config.name) (fencing token \(token))" }
+        let holder = lastHolder.withLock { $0 }
+        return "standby for partition \(config.name)" + (holder.map { " (held by \($0))" } ?? "")
+    }
+
+    func start() {
+        NamedThread.start("partition-lease") { [self] in run() }
+    }
+
+    /// Stops the thread (the lease then lapses by itself: the next holder waits for it).
+    func stop() {
+        stopRequested.store(true, ordering: .releasing)
+        for _ in 0..<200 where !stopped.load(ordering: .acquiring) { Thread.sleep(forTimeInterval: 0.01) }
+    }
+
+    private func run() {
+        defer { stopped.store(true, ordering: .releasing) }
+        let ttl = Duration.milliseconds(config.leaseMillis)
+        let tick = max(Duration.milliseconds(20), ttl / 20)
+        var store: NATSKeyValue?
+        var logged = false
+        while !stopRequested.load(ordering: .acquiring) {
+            if store == nil {
+                do {
+                    store = try NATSKeyValue(servers: config.servers, bucket: config.bucket, ttl: ttl,
+                                             timeoutMillis: max(200, config.leaseMillis / 5))
+                    logger.info("partition lease store connected", metadata: ["partition": "\(config.name)", "bucket": "\(config.bucket)"])
+                } catch {
+                    if !logged { logger.warning("cannot reach the partition lease store; retrying", metadata: ["error": "\(error)"]) }
+                    logged = true
+                    pause(ttl / 4)
+                    continue
+                }
+            }
+            step(store!)
+            pause(tick)
+        }
+    }
+
+    private func step(_ store: NATSKeyValue) {
+        let now = ContinuousClock.now
+        let (action, wasHolding) = state.withLock { s -> (LeaseState.Action?, Bool) in
+            let held = s.token != nil
+            return (s.next(at: now), held)
+        }
+        if wasHolding && action == .acquire {
+            logger.error("partition lease lapsed: no renewal answered in time; stopped ingesting", metadata: ["partition": "\(config.name)"])
+            onChange()
+        }
+        switch action {
+        case nil:
+            return
+        case .acquire:
+            switch store.create(config.name, config.member) {
+            case .written(let rev):
+                state.withLock { $0.acquired(revision: rev, sentAt: now) }
+                logger.notice("partition lease acquired: ingesting", metadata: ["partition": "\(config.name)", "fencing_token": "\(rev)"])
+                onChange()
+            case .refused:
+                let holder = store.value(config.name)
+                lastHolder.withLock { $0 = holder }
+            case .unknown:
+                break   // no answer: try again at the next tick
+            }
+        case .renew(let last):
+            switch store.update(config.name, config.member, last: last) {
+            case .written(let rev):
+                state.withLock { $0.renewed(revision: rev, sentAt: now) }
+            case .refused(let why):
+                state.withLock { $0.lost() }
+                logger.error("partition lease lost: another collector holds it; stopped ingesting",
+                             metadata: ["partition": "\(config.name)", "store": "\(why)"])
+                onChange()
+            case .unknown(let why):
+                state.withLock { $0.renewFailed(at: ContinuousClock.now) }
+                logger.warning("partition lease renewal unanswered; retrying", metadata: ["partition": "\(config.name)", "error": "\(why)"])
+            }
+        }
+    }
+
+    private func pause(_ d: Duration) {
+        let end = ContinuousClock.now + d
+        while ContinuousClock.now < end && !stopRequested.load(ordering: .acquiring) {
+            Thread.sleep(forTimeInterval: min(0.05, max(0.001, (end - ContinuousClock.now).inSeconds)))
+        }
+    }
+}
