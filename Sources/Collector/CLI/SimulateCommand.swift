@@ -17,8 +17,8 @@ struct SimulateCommand: ParsableCommand {
 
     @Option(help: "Configuration file: the broker URL and the catalogue (sensors:) are taken from it.")
     var config: String?
-    @Option(help: "Broker, mqtt://host:port (default: the config's mqtt.url).")
-    var url: String?
+    @Option(help: "Broker, mqtt://host:port (default: the config's mqtt.url or urls); repeat it for the nodes of a cluster, tried in turn.")
+    var url: [String] = []
     @Option(name: .customLong("client-id"), help: "MQTT client id.")
     var clientID = "simulator-1"
     @Option(help: "Topic prefix: messages go to <prefix>/<sensor>, packs to <prefix>/gw-<unit>.")
@@ -75,13 +75,15 @@ struct SimulateCommand: ParsableCommand {
         guard !selected.isEmpty else { throw ValidationError("no catalogue sensor matches --sensors '\(sensors ?? "")'") }
 
         var o = Simulator.Options()
-        if let u = url {
-            guard let b = CollectorConfig.BrokerURL(parsing: u) else { throw ValidationError("--url must be mqtt://host[:port]") }
-            o.url = b
+        if url.isEmpty {
+            o.urls = cfg.mqtt.brokers
         } else {
-            o.url = cfg.mqtt.url
+            o.urls = try url.map { u in
+                guard let b = CollectorConfig.BrokerURL(parsing: u) else { throw ValidationError("--url must be mqtt://host[:port]") }
+                return b
+            }
         }
-        guard !o.url.tls else { throw ValidationError("the simulator speaks plain MQTT only; point --url at a plain listener") }
+        guard !o.urls.contains(where: \.tls) else { throw ValidationError("the simulator speaks plain MQTT only; point --url at a plain listener") }
         o.clientID = clientID
         o.prefix = prefix
         o.qos = qos

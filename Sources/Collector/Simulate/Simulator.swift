@@ -17,7 +17,8 @@ let simulatorStop = Atomic<Bool>(false)
 /// LoRaWAN network server publishes it (the catalogue's `dev_eui`, else one made from the id).
 final class Simulator {
     struct Options: Sendable {
-        var url = CollectorConfig.BrokerURL(tls: false, host: "127.0.0.1", port: 1883)
+        /// The broker, or the nodes of a cluster: the next one after each lost connection.
+        var urls = [CollectorConfig.BrokerURL(tls: false, host: "127.0.0.1", port: 1883)]
         var clientID = "simulator-1"
         var qos: Int32 = 1
         var format: Format = .json
@@ -63,6 +64,9 @@ final class Simulator {
     /// Message ids sent and not yet acknowledged (a resend after a reconnect keeps its id).
     private var outstanding = Set<Int32>()
     private var lastReconnect = ContinuousClock.now
+    /// The broker in `options.urls` in use.
+    private var current = 0
+    private var url: CollectorConfig.BrokerURL { options.urls[current] }
     /// Publishes since libmosquitto's loop last ran (`publish` runs it every `pumpEvery`).
     private var sincePump = 0
     private static let pumpEvery = 32
@@ -277,17 +281,29 @@ final class Simulator {
         // QoS 1: a persistent session, so messages in flight when the broker goes away are sent again.
         client = try MosquittoClient(clientID: options.clientID, cleanSession: options.qos == 0, events: events)
         try client.useMQTT311()
-        let rc = client.connect(host: options.url.host, port: Int32(options.url.port), keepalive: 30, sessionExpiry: nil)
+        // The first node that answers (every node of a cluster is tried once).
+        for attempt in options.urls.indices {
+            do { return try connect(to: attempt) } catch where attempt < options.urls.count - 1 {
+                FileHandle.standardError.write(Data("simulate: \(error); trying \(options.urls[attempt + 1])\n".utf8))
+            }
+        }
+    }
+
+    private func connect(to index: Int) throws {
+        current = index
+        connected = false
+        connectError = nil
+        let rc = client.connect(host: url.host, port: Int32(url.port), keepalive: 30, sessionExpiry: nil)
         guard rc == MOSQ_ERR_SUCCESS.rawValue else {
-            throw StartupError("cannot connect to \(options.url): \(MosquittoClient.describe(rc))")
+            throw StartupError("cannot connect to \(url): \(MosquittoClient.describe(rc))")
         }
         let deadline = ContinuousClock.now + .seconds(10)
         while !connected && connectError == nil && ContinuousClock.now < deadline {
             let rc = client.loop(timeoutMillis: 100)
-            if rc != MOSQ_ERR_SUCCESS.rawValue { throw StartupError("cannot connect to \(options.url): \(MosquittoClient.describe(rc))") }
+            if rc != MOSQ_ERR_SUCCESS.rawValue { throw StartupError("cannot connect to \(url): \(MosquittoClient.describe(rc))") }
         }
         if let e = connectError { throw StartupError("the broker refused the connection: \(MosquittoClient.describeConnack(e))") }
-        guard connected else { throw StartupError("no answer from the broker at \(options.url) within 10 s") }
+        guard connected else { throw StartupError("no answer from the broker at \(url) within 10 s") }
     }
 
     private func publish(_ topic: String, _ payload: [UInt8]) {
@@ -325,8 +341,11 @@ final class Simulator {
             return
         }
         lastReconnect = .now
-        FileHandle.standardError.write(Data("simulate: connection lost; reconnecting\n".utf8))
-        _ = client.reconnect()
+        // The same session on the next node of a cluster (the only one, with one broker):
+        // libmosquitto resends the unacknowledged QoS 1 messages there.
+        current = (current + 1) % options.urls.count
+        FileHandle.standardError.write(Data("simulate: connection lost; reconnecting to \(url)\n".utf8))
+        _ = client.connect(host: url.host, port: Int32(url.port), keepalive: 30, sessionExpiry: nil)
     }
 
     private func finish() {
