@@ -60,6 +60,9 @@ public final class AlertEngine {
     private var seenPending: ContiguousArray<Bool> = []
     private var seenChanged: [(id: Int32, sensor: String)] = []
     private let startedAt: EpochMillis
+    /// When silences were last started afresh (`restartSilences`): no sensor counts as silent
+    /// for longer than since then.
+    private var silencesFrom: EpochMillis?
     /// Restored alerts of subjects no longer derived (`district.<id>` scopes), resolved on
     /// the first tick.
     private var retired: [Alert] = []
@@ -197,6 +200,10 @@ public final class AlertEngine {
     }
 
     /// Time passes: pending alerts whose `for` has elapsed fire; silences are checked.
+    /// Silences are judged from `now` on, as after a start: for a partition's standby that
+    /// takes over, whose store had none of the partition's readings while it waited.
+    public func restartSilences(at now: EpochMillis) { silencesFrom = now }
+
     public func tick(now: EpochMillis) -> [AlertEvent] {
         foldSeen()
         var events: [AlertEvent] = []
@@ -222,7 +229,7 @@ public final class AlertEngine {
                 guard rule.match.matches(SeriesName.placeholder(sensor: s.id, metric: rule.match.metric), s) else { continue }
                 let limit = millis ?? Int64((intervals ?? 3) * Double(s.intervalMillis))
                 let last = seen[s.id]
-                let silent = now - (last ?? startedAt) > limit
+                let silent = now - max(last ?? startedAt, silencesFrom ?? .min) > limit
                 step(Key(rule: i, subject: s.id), holds: silent, clears: !silent, now: now, value: nil,
                      valueTime: last, entry: s, series: nil, into: &events)
             }

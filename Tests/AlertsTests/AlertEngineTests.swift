@@ -186,6 +186,17 @@ import Telemetry
         #expect(e.tick(now: 902_000).map(\.action) == [.resolve])
     }
 
+    /// A partition's standby that takes over: its last-seen times are old (the readings went to
+    /// the other collector), so silences count from the takeover, not from the old times.
+    @Test func restartedSilencesCountFromTheRestart() {
+        let silent = Rule(name: "silent", severity: .warning, match: RuleMatch(kind: .hydro), when: .silentFor(millis: nil, intervals: 3))
+        let e = AlertEngine(rules: [silent], catalogue: catalogue, lastSeen: ["hy-1": 0], now: 0)
+        e.restartSilences(at: 5_000_000)
+        #expect(e.tick(now: 5_000_000).isEmpty)                     // without the restart: silent for 83 minutes
+        #expect(e.tick(now: 5_900_000).isEmpty)
+        #expect(e.tick(now: 5_900_001).map { "\($0.action) \($0.alert.subject)" } == ["fire hy-1"])
+    }
+
     @Test func restoredAlertsAreNotAnnouncedAgain() {
         let rule = Rule(name: "hot", severity: .warning, match: RuleMatch(metric: "temp_c"), when: .above(35))
         let restored = Alert(id: 7, rule: "hot", subject: "ft-1", severity: .warning, state: "firing", since: 100)

@@ -98,7 +98,7 @@ import Testing
             partition: {name: north, member: collector-a, nats: [nats://127.0.0.1:4222], lease: 6s}
             """, file: "c.yaml")
         #expect(c.partition == .init(name: "north", member: "collector-a", servers: ["nats://127.0.0.1:4222"],
-                                     bucket: "collector_partitions", leaseMillis: 6_000))
+                                     bucket: "collector_lease_north", leaseMillis: 6_000))
         #expect(CollectorConfig().partition == nil)
         #expect {
             _ = try ConfigLoader.parse("""

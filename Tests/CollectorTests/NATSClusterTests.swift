@@ -85,7 +85,7 @@ import Testing
         let cluster = try NATSCluster(dir: dir)
         defer { cluster.stop() }
         try await cluster.waitReady()
-        let lease = 3
+        let lease = 6
         func member(_ name: String) throws -> CollectorProcess {
             try FileManager.default.createDirectory(atPath: dir + "/" + name, withIntermediateDirectories: true)
             return try CollectorProcess(dir: dir + "/" + name, brokerPort: 0, clientID: "it-north", urls: cluster.mqttURLs,
@@ -112,6 +112,10 @@ import Testing
         try b.start()
         try await b.waitReady()
         try await waitUntil("b a standby", seconds: 30) { await role(b) == "standby for partition north (held by a)" }
+        // A standby takes HTTP writes (they are not the partition's MQTT session).
+        let written = try HTTPWriteTests.post(b, "/api/v2/write?precision=s", token: nil,
+                                              body: "weather,sensor=ws-http-01 temp_c=1.5 \(EndToEndTests.t0)", dir: dir)
+        #expect(written.status == 204, "\(written)")
 
         let series = "ws-nats-01/temp_c"
         let rs = EndToEndTests.readings(4_000)
@@ -121,8 +125,8 @@ import Testing
         try await waitUntil("the first half stored by a", seconds: 30) {
             try await EndToEndTests.storedCount(a, series: series, from: from, to: to) == first.count
         }
-        // The holder lives: two leases later the standby is still one (a bounded look, not a sleep for a condition).
-        try await Task.sleep(for: .seconds(2 * lease))
+        // The holder lives: a lease and a half later the standby is still one (a bounded look, not a sleep for a condition).
+        try await Task.sleep(for: .seconds(lease * 3 / 2))
         #expect(await role(b) == "standby for partition north (held by a)")
         #expect(await role(a).hasPrefix("connected to"))
 

@@ -9,16 +9,25 @@
 /// did to the answer. The revision of the creating write is the fencing token: it grows with
 /// every new holder, so a store shared by several collectors can refuse a commit that carries
 /// an older one.
+///
+/// A create is not enough on its own: NATS servers before 2.9.21 checked the expected revision
+/// before replication, not in it, so two creates in flight together could both succeed
+/// (nats-server issue 4320). So a created key is held only after a second, confirming write
+/// conditional on the created revision, sent `confirmDelay` later: of two racing creators,
+/// the one whose write the store applied first finds its revision replaced and stays out.
 struct LeaseState: Equatable {
     enum Phase: Equatable {
         /// Not holding; try to create the key.
         case standby
+        /// Our create succeeded with `revision`; not holding until it is confirmed.
+        case created(revision: UInt64, confirmAt: ContinuousClock.Instant)
         /// Holding: `revision` is our last write, `token` our creating write.
         case holding(revision: UInt64, token: UInt64, validUntil: ContinuousClock.Instant, renewAt: ContinuousClock.Instant)
     }
 
     enum Action: Equatable {
         case acquire
+        case confirm(createdRevision: UInt64)
         case renew(lastRevision: UInt64)
     }
 
@@ -29,6 +38,9 @@ struct LeaseState: Equatable {
 
     var validity: Duration { ttl * 2 / 3 }
     var renewEvery: Duration { ttl / 4 }
+    /// How long after a create its confirmation is sent (long enough for any create in flight
+    /// with ours to have been applied).
+    var confirmDelay: Duration { min(ttl / 10, .milliseconds(500)) }
 
     /// Whether we hold the lease at `now` (and may commit what the partition's session sends).
     func holds(at now: ContinuousClock.Instant) -> Bool {
@@ -48,6 +60,8 @@ struct LeaseState: Equatable {
         switch phase {
         case .standby:
             return .acquire
+        case .created(let revision, let confirmAt):
+            return now >= confirmAt ? .confirm(createdRevision: revision) : nil
         case .holding(let revision, _, let until, let renewAt):
             if now >= until {
                 phase = .standby
@@ -57,9 +71,16 @@ struct LeaseState: Equatable {
         }
     }
 
-    /// Our create, sent at `sentAt`, succeeded with `revision`.
-    mutating func acquired(revision: UInt64, sentAt: ContinuousClock.Instant) {
-        phase = .holding(revision: revision, token: revision, validUntil: sentAt + validity, renewAt: sentAt + renewEvery)
+    /// Our create, answered at `now`, succeeded with `revision`: confirm it `confirmDelay` later.
+    mutating func created(revision: UInt64, at now: ContinuousClock.Instant) {
+        phase = .created(revision: revision, confirmAt: now + confirmDelay)
+    }
+
+    /// Our confirming write, sent at `sentAt`, succeeded with `revision`: we hold the lease,
+    /// with the created revision as the fencing token.
+    mutating func confirmed(revision: UInt64, sentAt: ContinuousClock.Instant) {
+        guard case .created(let token, _) = phase else { return }
+        phase = .holding(revision: revision, token: token, validUntil: sentAt + validity, renewAt: sentAt + renewEvery)
     }
 
     /// Our rewrite, sent at `sentAt`, succeeded with `revision`.
@@ -69,10 +90,16 @@ struct LeaseState: Equatable {
     }
 
     /// A rewrite failed without an answer (timeout, no connection): try again soon; the
-    /// validity runs on.
+    /// validity runs on. An unanswered confirmation starts over (the created key expires).
     mutating func renewFailed(at now: ContinuousClock.Instant) {
-        guard case .holding(let revision, let token, let until, _) = phase else { return }
-        phase = .holding(revision: revision, token: token, validUntil: until, renewAt: now + ttl / 20)
+        switch phase {
+        case .holding(let revision, let token, let until, _):
+            phase = .holding(revision: revision, token: token, validUntil: until, renewAt: now + ttl / 20)
+        case .created:
+            phase = .standby
+        case .standby:
+            break
+        }
     }
 
     /// The store answered that the key is not ours (another holder wrote it, or it expired):

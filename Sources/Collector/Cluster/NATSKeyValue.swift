@@ -7,6 +7,7 @@ final class NATSKeyValue: @unchecked Sendable {
     private var connection: OpaquePointer?   // natsConnection *
     private var jetStream: OpaquePointer?    // jsCtx *
     private var bucket: OpaquePointer?       // kvStore *
+    private let bucketName: String
 
     struct Failure: Error, CustomStringConvertible {
         let description: String
@@ -27,6 +28,7 @@ final class NATSKeyValue: @unchecked Sendable {
     /// to another on its own) and binds `bucket`, creating it (entries expire `ttl` after they
     /// were written; one value per key; replicated to up to three nodes) when missing.
     init(servers: [String], bucket name: String, ttl: Duration, timeoutMillis: Int64) throws {
+        bucketName = name
         var opts: OpaquePointer?
         try Self.check(natsOptions_Create(&opts), "options")
         defer { natsOptions_Destroy(opts) }
@@ -46,17 +48,28 @@ final class NATSKeyValue: @unchecked Sendable {
         jsOptions_Init(&jsOpts)
         jsOpts.Wait = timeoutMillis
         try Self.check(natsConnection_JetStream(&jetStream, connection, &jsOpts), "JetStream")
+        let ttlNanos = Int64(ttl.components.seconds) * 1_000_000_000 + ttl.components.attoseconds / 1_000_000_000
         if js_KeyValue(&bucket, jetStream, name) != NATS_OK {
             var cfg = kvConfig()
             kvConfig_Init(&cfg)
             let created = name.withCString { bucketName -> natsStatus in
                 cfg.Bucket = bucketName
                 cfg.History = 1
-                cfg.TTL = Int64(ttl.components.seconds) * 1_000_000_000 + ttl.components.attoseconds / 1_000_000_000
+                cfg.TTL = ttlNanos
                 cfg.Replicas = Int32(min(3, servers.count))
                 return js_CreateKeyValue(&bucket, jetStream, &cfg)
             }
             try Self.check(created, "create key-value bucket \(name)")
+        }
+        // Entries must expire exactly when the lease assumes: a bucket made by a collector
+        // with another lease length would let a standby in while the holder still counts itself one.
+        var status: OpaquePointer?
+        try Self.check(kvStore_Status(&status, bucket), "key-value bucket \(name) status")
+        defer { kvStatus_Destroy(status) }
+        let kept = kvStatus_TTL(status)
+        guard kept == ttlNanos else {
+            throw Failure(description: "key-value bucket \(name) keeps entries \(Double(kept) / 1e9) s, not the lease's \(Double(ttlNanos) / 1e9) s: "
+                          + "give every collector of the partition the same lease, or another bucket")
         }
     }
 
@@ -69,16 +82,31 @@ final class NATSKeyValue: @unchecked Sendable {
         }
     }
 
-    /// Writes `value` under `key` only if the key holds nothing.
+    /// Writes `value` under `key` only if the key holds nothing (never written, or expired:
+    /// a lease's key is never deleted, so no delete marker stands in for "nothing").
     func create(_ key: String, _ value: String) -> Outcome {
-        var rev: UInt64 = 0
-        return outcome(kvStore_CreateString(&rev, bucket, key, value), rev)
+        write(key, value) { $0.ExpectNoMessage = true }
     }
 
     /// Writes `value` under `key` only if its latest revision is `last`.
     func update(_ key: String, _ value: String, last: UInt64) -> Outcome {
-        var rev: UInt64 = 0
-        return outcome(kvStore_UpdateString(&rev, bucket, key, value, last), rev)
+        write(key, value) { $0.ExpectLastSubjectSeq = last }
+    }
+
+    /// A conditional publish to the key's subject, with JetStream's own error code: only
+    /// "wrong last sequence" is a refusal; any other error leaves the outcome unknown.
+    private func write(_ key: String, _ value: String, _ expect: (inout jsPubOptions) -> Void) -> Outcome {
+        var opts = jsPubOptions()
+        jsPubOptions_Init(&opts)
+        expect(&opts)
+        var ack: UnsafeMutablePointer<jsPubAck>?
+        var code = jsErrCode(rawValue: 0)
+        let bytes = Array(value.utf8)
+        let s = js_Publish(&ack, jetStream, "$KV.\(bucketName).\(key)", bytes, Int32(bytes.count), &opts, &code)
+        defer { if let ack { jsPubAck_Destroy(ack) } }
+        if s == NATS_OK, let ack { return .written(ack.pointee.Sequence) }
+        let text = Self.lastError(s)
+        return code == JSStreamWrongLastSequenceErr ? .refused(text) : .unknown(text)
     }
 
     /// The current value of `key`, nil when it holds nothing (or the read failed).
@@ -87,14 +115,6 @@ final class NATSKeyValue: @unchecked Sendable {
         guard kvStore_Get(&entry, bucket, key) == NATS_OK, let entry else { return nil }
         defer { kvEntry_Destroy(entry) }
         return kvEntry_ValueString(entry).map { String(cString: $0) }
-    }
-
-    private func outcome(_ s: natsStatus, _ rev: UInt64) -> Outcome {
-        if s == NATS_OK { return .written(rev) }
-        let text = Self.lastError(s)
-        // NATS_ERR: the server answered with a JetStream API error (for these writes: the
-        // expected revision did not match). Anything else is a transport failure.
-        return s == NATS_ERR ? .refused(text) : .unknown(text)
     }
 
     private static func lastError(_ s: natsStatus) -> String {

@@ -28,6 +28,10 @@ final class PartitionLease: Sendable {
 
     func holds(at now: ContinuousClock.Instant) -> Bool { state.withLock { $0.holds(at: now) } }
 
+    /// How long before its validity ends a holder stops starting commits (a commit must end
+    /// before the store could let another holder in: a sixth of the lease, of the third left).
+    var commitMargin: Duration { .milliseconds(config.leaseMillis) / 6 }
+
     /// The fencing token (our creating write's revision) while holding.
     var token: UInt64? { state.withLock { $0.token } }
 
@@ -78,6 +82,7 @@ final class PartitionLease: Sendable {
             let held = s.token != nil
             return (s.next(at: now), held)
         }
+        // (A created, unconfirmed key is not held: `token` is nil until the confirmation.)
         if wasHolding && action == .acquire {
             logger.error("partition lease lapsed: no renewal answered in time; stopped ingesting", metadata: ["partition": "\(config.name)"])
             onChange()
@@ -88,14 +93,24 @@ final class PartitionLease: Sendable {
         case .acquire:
             switch store.create(config.name, config.member) {
             case .written(let rev):
-                state.withLock { $0.acquired(revision: rev, sentAt: now) }
-                logger.notice("partition lease acquired: ingesting", metadata: ["partition": "\(config.name)", "fencing_token": "\(rev)"])
-                onChange()
+                state.withLock { $0.created(revision: rev, at: ContinuousClock.now) }
             case .refused:
                 let holder = store.value(config.name)
                 lastHolder.withLock { $0 = holder }
             case .unknown:
                 break   // no answer: try again at the next tick
+            }
+        case .confirm(let created):
+            switch store.update(config.name, config.member, last: created) {
+            case .written(let rev):
+                state.withLock { $0.confirmed(revision: rev, sentAt: now) }
+                logger.notice("partition lease acquired: ingesting", metadata: ["partition": "\(config.name)", "fencing_token": "\(created)"])
+                onChange()
+            case .refused:
+                state.withLock { $0.lost() }
+                logger.warning("partition lease: another collector created the key with us; standing by", metadata: ["partition": "\(config.name)"])
+            case .unknown:
+                state.withLock { $0.renewFailed(at: ContinuousClock.now) }
             }
         case .renew(let last):
             switch store.update(config.name, config.member, last: last) {

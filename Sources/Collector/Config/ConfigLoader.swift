@@ -225,7 +225,7 @@ enum ConfigLoader {
         }
         if m.node("nats") == nil { m.problem("partition", "a partition needs nats: the NATS cluster's client URLs, where its lease is kept") }
         else if servers.isEmpty { m.problem("nats", "nats needs at least one nats://host:port") }
-        var p = CollectorConfig.PartitionConfig(name: name ?? "", member: member, servers: servers)
+        var p = CollectorConfig.PartitionConfig(name: name ?? "", member: member, servers: servers, bucket: "collector_lease_" + (name ?? ""))
         if let b = m.string("bucket") {
             if valid(b) { p.bucket = b } else { m.problem("bucket", "bucket '\(b)' may hold only letters, digits, '-' and '_'") }
         }

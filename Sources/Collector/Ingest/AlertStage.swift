@@ -127,6 +127,9 @@ final class AlertStage {
     /// Derived readings waiting to be committed, taken by the caller.
     func takeDerived() -> [Reading] { derived.take() }
 
+    /// Time-driven evaluation resumes after a pause (a standby took over its partition).
+    func resumed(now: EpochMillis) { engine.restartSilences(at: now) }
+
     /// Once per loop iteration; ticks the engine at most once a second. Returns derived
     /// readings (coverage indicators, every `coverage.interval`) for the caller to commit.
     func tick(now: EpochMillis, history: any SampleHistory) -> [Reading] {

@@ -46,6 +46,10 @@ final class AlertWorker: @unchecked Sendable, SampleHistory {
 
     /// Called (under a lock) with the number of queued readings whenever it changes.
     var queueDepth: (Int) -> Void = { _ in }
+    /// Whether time-driven evaluation runs (silences, pending timers, coverage): not on a
+    /// partition's standby, whose store gets none of the partition's readings. Set before `start`.
+    var ticking: () -> Bool = { true }
+    private var wasTicking = true
 
     /// Held by the ingest loop from a commit until its readings are queued, and by the worker
     /// while it reads history: so what storage holds and what is still to be handed over are
@@ -138,7 +142,10 @@ final class AlertWorker: @unchecked Sendable, SampleHistory {
             cond.unlock()
             if let job { handle(job) }
             // Time passes too: pending timers, silences, coverage (at most once a second inside).
-            var out = stage.tick(now: min(clock.now(), seenUntil ?? .max), history: self)
+            let ticks = ticking()
+            if ticks && !wasTicking { stage.resumed(now: clock.now()) }
+            wasTicking = ticks
+            var out = ticks ? stage.tick(now: min(clock.now(), seenUntil ?? .max), history: self) : []
             out += stage.takeDerived()
             var done: Int64?
             if case .committed(_, _, _, let id)? = job { done = id }

@@ -48,6 +48,8 @@ final class IngestLoop: @unchecked Sendable {
     private var rawWriteFailing = false
     private var batch = IngestBatch()
     private var batchMessages = 0
+    /// Of `batchMessages`, those read from MQTT (the rest are HTTP writes).
+    private var batchMQTTMessages = 0
     private var policy: BatchPolicy
     private var admission: MessageAdmission
     private var carry = DerivedCarry()
@@ -95,6 +97,7 @@ final class IngestLoop: @unchecked Sendable {
         self.alerts = AlertWorker(stage: alerts, samples: RecentSamples(pool: store.pool, pending: store.rawPending, capacity: config.storage.ringCapacity),
                                   clock: clock) { wake.wake() }
         self.alerts.queueDepth = { metrics.alertQueue.set(to: Double($0)) }
+        if let lease { self.alerts.ticking = { lease.holds(at: .now) } }
         let backlog = metrics.rollupBacklog
         store.observeRollupBacklog { backlog.set(to: Double($0)) }
         alerts.alertCounts = { pending, firing in
@@ -312,20 +315,22 @@ final class IngestLoop: @unchecked Sendable {
     /// Commits the batch and hands its new readings to the alert worker; on failure cuts the
     /// link so no PUBACK for it ever leaves.
     private func commit() -> Bool {
-        if batchMessages > 0, let lease, !lease.holds(at: .now) {
-            // The lease lapsed while these were read (a paused or cut-off holder): another
-            // collector may own the session now. Nothing is written; the broker redelivers to it.
-            logger.error("partition lease not held at commit: the batch is dropped, not acknowledged", metadata: ["messages": "\(batchMessages)"])
-            dropBatch(reply: .unavailable("this collector does not hold its partition's lease"))
-            client.abort()
-            lost("partition lease not held")
-            return false
-        }
         alerts.waitForRoom()
         let started = ContinuousClock.now
         let keep = policy.keepsRollups(now: started, socketBusy: socketReadable())
         alerts.commitGate.lock()
         defer { alerts.commitGate.unlock() }
+        if batchMQTTMessages > 0, let lease, !lease.holds(at: .now + lease.commitMargin) {
+            // The lease lapsed (or is about to) while these were read or waited (a paused or
+            // cut-off holder): another collector may own the session now. Nothing is written,
+            // nothing acknowledged; the broker redelivers to the holder. Checked last, just
+            // before the commit, with a margin for the commit itself.
+            logger.error("partition lease not held at commit: the batch is dropped, not acknowledged", metadata: ["messages": "\(batchMQTTMessages)"])
+            dropBatch(reply: .unavailable("this collector does not hold its partition's lease"))
+            client.abort()
+            lost("partition lease not held")
+            return false
+        }
         do {
             // The watermark goes only with the derived readings it covers.
             let stats = try store.commit(batch, now: clock.now(), rollups: keep ? .keep : .handOff, derivedUpTo: carry.watermark)
@@ -370,6 +375,7 @@ final class IngestLoop: @unchecked Sendable {
             }
             batch.removeAll()
             batchMessages = 0
+            batchMQTTMessages = 0
             for w in boundWrites { w.job.reply(.stored(accepted: w.accepted, refused: w.refused)) }
             boundWrites.removeAll()
             admission.framesCommitted()
@@ -394,6 +400,7 @@ final class IngestLoop: @unchecked Sendable {
         carry.failed()
         batch.removeAll()
         batchMessages = 0
+        batchMQTTMessages = 0
         for w in boundWrites { w.job.reply(reply) }
         boundWrites.removeAll()
         admission.framesDropped()
@@ -594,6 +601,7 @@ final class IngestLoop: @unchecked Sendable {
     private func received(_ msg: UnsafePointer<mosquitto_message>) {
         if batchMessages == 0 { batchStarted = .now }
         batchMessages += 1
+        batchMQTTMessages += 1
         let m = msg.pointee
         let topic = m.topic.map { String(cString: $0) } ?? ""
         let payload = UnsafeRawBufferPointer(start: m.payload, count: Int(max(m.payloadlen, 0)))

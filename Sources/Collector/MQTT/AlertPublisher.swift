@@ -27,6 +27,9 @@ final class AlertPublisher: @unchecked Sendable {
     // Guarded by `cond`.
     private let cond = NSCondition()
     private var running = false
+    /// The connection's state and the node in use (publisher thread only; the connect
+    /// callback runs there too): the next node at once after a loss, back-off after a round.
+    private var link: BrokerLink
 
     /// Called on this publisher's thread after each successful (re)connection.
     var onConnected: () -> Void = {}
@@ -34,11 +37,13 @@ final class AlertPublisher: @unchecked Sendable {
     init(config: CollectorConfig.MQTTConfig, clientID: String, logger: Logger) throws {
         self.config = config
         self.logger = logger
+        link = BrokerLink(now: .now, brokers: config.brokers.count)
         client = try MosquittoClient(clientID: clientID, cleanSession: true, events: events)
         try client.configure(config)
         events.onConnect = { [unowned self] rc in
             if rc == 0 {
-                logger.info("alert connection up", metadata: ["client_id": "\(clientID)"])
+                link.connected()
+                logger.info("alert connection up", metadata: ["client_id": "\(clientID)", "broker": "\(config.brokers[link.broker])"])
                 onConnected()
             } else {
                 logger.warning("broker refused the alert connection", metadata: ["reason": "\(MosquittoClient.describeConnack(rc))"])
@@ -85,21 +90,16 @@ final class AlertPublisher: @unchecked Sendable {
     private var isConnected: Bool { client.socket >= 0 }
 
     private func run() {
-        var backoff = 1
         var connected = false
-        var broker = 0   // the node of a cluster in use; the next one after each failure
         while !stopRequested.load(ordering: .acquiring) {
             if !connected {
-                let u = config.brokers[broker]
+                let u = config.brokers[link.broker]
                 let rc = client.connect(host: u.host, port: u.port, keepalive: config.keepalive, sessionExpiry: nil)
                 if rc != MOSQ_ERR_SUCCESS.rawValue {
-                    logger.warning("cannot open the alert connection; retrying",
-                                   metadata: ["broker": "\(u)", "error": "\(MosquittoClient.describe(rc))", "retry_in_s": "\(backoff)"])
-                    broker = (broker + 1) % config.brokers.count
-                    sleep(seconds: backoff)
-                    backoff = min(backoff * 2, 30)
+                    retryLater("cannot open the alert connection; retrying", broker: u, rc, connectFailed: true)
                     continue
                 }
+                link.connecting()
                 connected = true
             }
             // select() on the socket and libmosquitto's wake-up pipe (a publish wakes it),
@@ -107,15 +107,9 @@ final class AlertPublisher: @unchecked Sendable {
             let rc = client.loop(timeoutMillis: 100)
             if rc != MOSQ_ERR_SUCCESS.rawValue {
                 if !stopRequested.load(ordering: .acquiring) {
-                    logger.warning("alert connection down; retrying",
-                                   metadata: ["broker": "\(config.brokers[broker])", "error": "\(MosquittoClient.describe(rc))", "retry_in_s": "\(backoff)"])
-                    broker = (broker + 1) % config.brokers.count
-                    sleep(seconds: backoff)
-                    backoff = min(backoff * 2, 30)
+                    retryLater("alert connection down; retrying", broker: config.brokers[link.broker], rc, connectFailed: false)
                 }
                 connected = false
-            } else if client.socket >= 0 {
-                backoff = 1
             }
         }
         if connected {
@@ -126,6 +120,14 @@ final class AlertPublisher: @unchecked Sendable {
         running = false
         cond.broadcast()
         cond.unlock()
+    }
+
+    /// Marks the loss (the link moves to the next node) and waits what `BrokerLink` says.
+    private func retryLater(_ message: String, broker: CollectorConfig.BrokerURL, _ rc: Int32, connectFailed: Bool) {
+        guard let loss = link.lost(connectFailed: connectFailed, stopping: false, now: .now) else { return }
+        logger.warning("\(message)", metadata: ["broker": "\(broker)", "error": "\(MosquittoClient.describe(rc))",
+                                              "next": "\(config.brokers[link.broker])", "retry_in_s": "\(loss.retryInSeconds)"])
+        sleep(seconds: loss.retryInSeconds)
     }
 
     /// Sleeps up to `seconds`, in short steps so `stop()` and `reconnectSoon()` are not held up.
