@@ -10,8 +10,9 @@ import Telemetry
 /// Sends the final rollup buckets of one tier to a Prometheus remote write 1.0 receiver
 /// (VictoriaMetrics, Prometheus with `--web.enable-remote-write-receiver`): federation
 /// upwards. A bucket is final once it ends `accept_age` (and a few minutes for the rollup
-/// merger, `settleMillis`) or more ago: no reading accepted since can change it; provisional buckets are not
-/// sent. Each series' bucket goes out as four
+/// merger, `settleMillis`) or more ago: no reading accepted since can change it. Provisional buckets are not
+/// sent: neither receiver revises a sample in place (Prometheus refuses a second value at a
+/// timestamp; VictoriaMetrics keeps both). Each series' bucket goes out as four
 /// samples at the bucket's start, `stat` = sum, count, min, max, with the series' labels (its
 /// sensor, unit and each declared level's group, kind, zone, the province). How far it has
 /// sent is kept in a state file beside the store and moved on only after the receiver's 2xx:
