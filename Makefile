@@ -15,7 +15,7 @@ INFLUXDB_CLIENT := influxdb-client==1.50.0
 BENCH_PACKAGES := victoria-metrics collectd-core
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps test-deps bench-deps install-packages build release test chaos hostile fuzz demo bench clean
+.PHONY: deps test-deps bench-deps install-packages build release test chaos chaos-cluster hostile fuzz demo bench clean
 
 ## deps: install the Debian packages the build and the demo need (only missing ones)
 deps:
@@ -55,6 +55,7 @@ test: test-deps
 	$(SWIFT) build --product collector
 	$(SWIFT) test --skip-build
 	CHAOS_SHORT=1 ./scripts/chaos.sh
+	CHAOS_SHORT=1 ./scripts/chaos-cluster.sh
 	./scripts/hostile.sh
 
 ## hostile: the hostile probes (slow bodies, descriptors, revoked tokens, bad input) replayed (~5 s)
@@ -68,6 +69,10 @@ fuzz: deps
 ## chaos: SIGKILLs and broker restarts under a QoS 1 stream; nothing lost, tiers exact (~4 min)
 chaos: deps build
 	./scripts/chaos.sh
+
+## chaos-cluster: the same promise over a three-node NATS cluster, nodes and the collector SIGKILLed (~2.5 min)
+chaos-cluster: test-deps build
+	./scripts/chaos-cluster.sh
 
 ## demo: a local mosquitto, the collector, two hours of readings, and example queries
 demo: deps build

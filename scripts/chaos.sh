@@ -57,19 +57,6 @@ trap cleanup EXIT INT TERM
 
 start_broker() { mosquitto -c "$DIR/mosquitto.conf" >>"$DIR/mosquitto.log" 2>&1 & broker_pid=$!; }
 stop_broker() { kill -TERM "$broker_pid"; wait "$broker_pid" 2>/dev/null || true; }
-start_collector() {
-  rm -f "$DIR/http.port"
-  "$BIN" run --config "$DIR/collector.yaml" --port-file "$DIR/http.port" 2>>"$DIR/collector.log" & collector_pid=$!
-  HTTP_PORT=$(collector_port "$DIR/http.port" "$collector_pid") \
-    || { echo "chaos: the collector did not start listening; see $DIR/collector.log"; exit 1; }
-  for _ in $(seq 1 200); do
-    curl -sf "http://127.0.0.1:$HTTP_PORT/healthz" >/dev/null 2>&1 && return 0
-    kill -0 "$collector_pid" 2>/dev/null || { echo "chaos: the collector exited on start; see $DIR/collector.log"; exit 1; }
-    sleep 0.1
-  done
-  echo "chaos: the collector did not come up"; exit 1
-}
-
 start_broker
 wait_listening "$MQTT_PORT"
 start_collector
@@ -111,34 +98,7 @@ summary=$(grep '^simulate: readings=' "$DIR/simulate.out")
 published=$(sed -n 's/.*readings=\([0-9]*\).*/\1/p' <<<"$summary")
 echo "chaos: simulator done: $summary"
 
-# The metrics the simulator sends (not the collector's derived series).
-SENT="temp_c rh_pct rain_mm wind_ms level_m pm25_ugm3 pm10_ugm3 kwh voltage_v flow_veh speed_kmh occupancy"
-# Readings of those metrics the running collector answers for, from its 1d rollups over the
-# HTTP API (counts per sensor summed; the tiers lag the commits by a few seconds).
-stored() {
-  python3 - "$HTTP_PORT" $SENT <<'PY' 2>/dev/null || echo 0
-import json, sys, time, urllib.request
-port, metrics = sys.argv[1], sys.argv[2:]
-now = int(time.time())
-n = 0
-for m in metrics:
-    url = f"http://127.0.0.1:{port}/api/v1/rollups?metric={m}&group_by=sensor&agg=count&step=1d&from={now - 8 * 86400}&to={now + 86400}"
-    for g in json.load(urllib.request.urlopen(url, timeout=10)).get("groups", []):
-        n += sum(int(p["value"]) for p in g["points"])
-print(n)
-PY
-}
-last=-1; still=0
-for _ in $(seq 1 300); do
-  n=$(stored); [ "${n:-0}" -ge "$published" ] && break
-  if [ "$n" = "$last" ]; then still=$((still + 1)); else still=0; fi
-  [ "$still" -ge 30 ] && break   # nothing new for 30 s: what is missing will not come
-  last=$n; sleep 1
-done
-# Before the stop: the alert worker has taken every committed reading (its derived series
-# are committed with the stop).
-behind() { curl -s "http://127.0.0.1:$HTTP_PORT/metrics" | awk '/^collector_alert_queue_readings/ {printf "%d", $2; f=1} END {if (!f) printf "1"}'; }
-for _ in $(seq 1 100); do [ "$(behind)" = 0 ] && break; sleep 0.1; done
+wait_stored "$published"
 kill -TERM "$collector_pid"; wait "$collector_pid" || true; collector_pid=""
 
 # Every tier against a recompute from the stored raw readings, and the readings stored per

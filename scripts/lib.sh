@@ -76,3 +76,52 @@ taken_at() { curl -s "http://127.0.0.1:$HTTP/metrics" | awk '/^collector_message
   /^collector_last_commit_timestamp_seconds/ {t = $2} END {printf "%d %.0f", n, t * 1000}'; }
 # Committed readings not yet in the 1m tier.
 backlog() { curl -s "http://127.0.0.1:$HTTP/metrics" | awk '/^collector_rollup_backlog_readings/ {printf "%d", $2; f=1} END {if (!f) printf "0"}'; }
+
+# The chaos scripts' collector: started in the background from $DIR/collector.yaml with $BIN,
+# its pid in collector_pid and its HTTP port in HTTP_PORT, once /healthz answers.
+start_collector() {
+  rm -f "$DIR/http.port"
+  "$BIN" run --config "$DIR/collector.yaml" --port-file "$DIR/http.port" 2>>"$DIR/collector.log" & collector_pid=$!
+  HTTP_PORT=$(collector_port "$DIR/http.port" "$collector_pid") \
+    || { echo "chaos: the collector did not start listening; see $DIR/collector.log"; exit 1; }
+  for _ in $(seq 1 200); do
+    curl -sf "http://127.0.0.1:$HTTP_PORT/healthz" >/dev/null 2>&1 && return 0
+    kill -0 "$collector_pid" 2>/dev/null || { echo "chaos: the collector exited on start; see $DIR/collector.log"; exit 1; }
+    sleep 0.1
+  done
+  echo "chaos: the collector did not come up"; exit 1
+}
+
+# The metrics `collector simulate` sends (not the collector's derived series).
+SENT="temp_c rh_pct rain_mm wind_ms level_m pm25_ugm3 pm10_ugm3 kwh voltage_v flow_veh speed_kmh occupancy"
+# Readings of those metrics the collector on $HTTP_PORT answers for, from its 1d rollups over
+# the HTTP API (counts per sensor summed; the tiers lag the commits by a few seconds).
+stored() {
+  python3 - "$HTTP_PORT" $SENT <<'PY' 2>/dev/null || echo 0
+import json, sys, time, urllib.request
+port, metrics = sys.argv[1], sys.argv[2:]
+now = int(time.time())
+n = 0
+for m in metrics:
+    url = f"http://127.0.0.1:{port}/api/v1/rollups?metric={m}&group_by=sensor&agg=count&step=1d&from={now - 8 * 86400}&to={now + 86400}"
+    for g in json.load(urllib.request.urlopen(url, timeout=10)).get("groups", []):
+        n += sum(int(p["value"]) for p in g["points"])
+print(n)
+PY
+}
+
+# Waits until the collector answers for WANT readings (or nothing new came for 30 s), then
+# until its alert worker has taken every committed reading. Usage: wait_stored WANT
+wait_stored() {
+  local last=-1 still=0 n _
+  for _ in $(seq 1 300); do
+    n=$(stored); [ "${n:-0}" -ge "$1" ] && break
+    if [ "$n" = "$last" ]; then still=$((still + 1)); else still=0; fi
+    [ "$still" -ge 30 ] && break   # nothing new for 30 s: what is missing will not come
+    last=$n; sleep 1
+  done
+  for _ in $(seq 1 100); do
+    [ "$(curl -s "http://127.0.0.1:$HTTP_PORT/metrics" | awk '/^collector_alert_queue_readings/ {printf "%d", $2; f=1} END {if (!f) printf "1"}')" = 0 ] && break
+    sleep 0.1
+  done
+}
