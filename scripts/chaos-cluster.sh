@@ -117,6 +117,10 @@ summary=$(grep '^simulate: readings=' "$DIR/simulate.out")
 published=$(sed -n 's/.*readings=\([0-9]*\).*/\1/p' <<<"$summary")
 echo "chaos-cluster: simulator done: $summary"
 wait_stored "$published"
+# What each part cost (RSS now, CPU seconds since it started; a restarted node counts from its restart).
+cost() { ps -o rss=,times= -p "$1" 2>/dev/null | awk -v name="$2" '{printf "%s %.0f MB RSS, %d s CPU; ", name, $1 / 1024, $2}'; }
+costs="$(cost "$collector_pid" collector)"
+for i in 0 1 2; do costs+="$(cost "${NODE_PID[$i]}" "nats n$i")"; done
 kill -TERM "$collector_pid"; wait "$collector_pid" || true; collector_pid=""
 
 # The tiers decide (`--no-derived`); the derived series are checked too and reported. With
@@ -132,6 +136,7 @@ failovers=$(grep -c "reconnecting to" "$DIR/simulate.log" || true)
 moves=$(grep -c '"mqtt link down; retrying"\|mqtt link down; retrying' "$DIR/collector.log" || true)
 
 echo "chaos-cluster: $kills collector SIGKILLs, $node_kills nats node SIGKILLs; the simulator reconnected $failovers times, the collector's link went down $moves times"
+echo "chaos-cluster: costs at the end (${RATE} readings/s): ${costs%; }"
 echo "chaos-cluster: published $published readings; stored $n (a reading is stored once per (series, time): the key)"
 grep -E '^verify: (1m|15m|1h|1d|MISMATCH|FAILED)' "$DIR/verify.out" | sed 's/^/chaos-cluster: /' || true
 derived=$(grep -E '^verify: derived' "$DIR/verify-derived.out" || true)
