@@ -14,6 +14,29 @@ import Testing
         }
     }
 
+    /// A collector of partition `north` (MQTT session `it-north`) over `cluster`, in `dir/name`.
+    static func member(_ name: String, lease: Int, cluster: NATSCluster, dir: String) throws -> CollectorProcess {
+        try FileManager.default.createDirectory(atPath: dir + "/" + name, withIntermediateDirectories: true)
+        return try CollectorProcess(dir: dir + "/" + name, brokerPort: 0, clientID: "it-north", urls: cluster.mqttURLs,
+                                    mqttExtra: ["protocol: \"3.1.1\""],
+                                    extraYAML: "partition: {name: north, member: \(name), lease: \(lease)s, nats: [\(cluster.clientURLs.joined(separator: ", "))]}")
+    }
+
+    /// The times of the readings of `ws-nats-01/temp_c` that `c` stored (seconds), from its raw readings.
+    @Sendable static func times(_ c: CollectorProcess) async throws -> [Int] {
+        let r = try await httpGet("\(c.baseURL)/api/v1/raw?series=ws-nats-01/temp_c&from=\(EndToEndTests.t0 - 86_400)&to=\(EndToEndTests.t0 + 86_400)")
+        if r.status == 404 { return [] }   // no reading of the series yet
+        guard r.status == 200, let raw = try JSONSerialization.jsonObject(with: r.body) as? [String: Any] else {
+            throw HarnessError("raw: \(r.status)")
+        }
+        return (raw["points"] as? [[String: Any]] ?? []).compactMap { ($0["t"] as? NSNumber)?.intValue }
+    }
+
+    /// What a member's `/readyz` says of its MQTT link (or its standby).
+    @Sendable static func role(_ c: CollectorProcess) async -> String {
+        ((try? await httpJSON(c.baseURL + "/readyz"))?["mqtt"] as? String) ?? ""
+    }
+
     /// The node the collector reads through dies (SIGKILL) while the collector holds a committed
     /// batch whose PUBACKs have not left (fault injection stops it there), and gateways go on
     /// publishing through the other nodes. The collector moves to the next node at once, its
@@ -86,24 +109,8 @@ import Testing
         defer { cluster.stop() }
         try await cluster.waitReady()
         let lease = 6
-        func member(_ name: String) throws -> CollectorProcess {
-            try FileManager.default.createDirectory(atPath: dir + "/" + name, withIntermediateDirectories: true)
-            return try CollectorProcess(dir: dir + "/" + name, brokerPort: 0, clientID: "it-north", urls: cluster.mqttURLs,
-                                        mqttExtra: ["protocol: \"3.1.1\""],
-                                        extraYAML: "partition: {name: north, member: \(name), lease: \(lease)s, nats: [\(cluster.clientURLs.joined(separator: ", "))]}")
-        }
-        /// The times of the readings `c` stored (seconds), from its raw readings.
-        func times(_ c: CollectorProcess) async throws -> [Int] {
-            let r = try await httpGet("\(c.baseURL)/api/v1/raw?series=ws-nats-01/temp_c&from=\(EndToEndTests.t0 - 86_400)&to=\(EndToEndTests.t0 + 86_400)")
-            if r.status == 404 { return [] }   // no reading of the series yet
-            guard r.status == 200, let raw = try JSONSerialization.jsonObject(with: r.body) as? [String: Any] else {
-                throw HarnessError("raw: \(r.status)")
-            }
-            return (raw["points"] as? [[String: Any]] ?? []).compactMap { ($0["t"] as? NSNumber)?.intValue }
-        }
-        func role(_ c: CollectorProcess) async -> String {
-            ((try? await httpJSON(c.baseURL + "/readyz"))?["mqtt"] as? String) ?? ""
-        }
+        func member(_ name: String) throws -> CollectorProcess { try Self.member(name, lease: lease, cluster: cluster, dir: dir) }
+        let (times, role) = (Self.times, Self.role)
         let a = try member("a")
         try a.start()
         try await a.waitReady()
@@ -148,5 +155,36 @@ import Testing
             _ = try await c.terminate()
             try await verifyStore(configPath: c.configPath, dir: (c.configPath as NSString).deletingLastPathComponent)
         }
+    }
+
+    /// A holder stopped with SIGTERM commits and acknowledges what it took, then releases the
+    /// lease: the standby takes over at once, not after the lease (60 s here) runs out, and
+    /// each reading is in exactly one store.
+    @Test func aGracefulStopHandsTheLeaseOver() async throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let cluster = try NATSCluster(dir: dir)
+        defer { cluster.stop() }
+        try await cluster.waitReady()
+        let a = try Self.member("a", lease: 60, cluster: cluster, dir: dir)
+        let b = try Self.member("b", lease: 60, cluster: cluster, dir: dir)
+        try a.start()
+        try await a.waitReady()
+        try await waitUntil("a connected as the holder", seconds: 30) { await Self.role(a).hasPrefix("connected to") }
+        try b.start()
+        try await b.waitReady()
+        try await waitUntil("b a standby", seconds: 30) { await Self.role(b) == "standby for partition north (held by a)" }
+        let rs = EndToEndTests.readings(2_000)
+        let (first, second) = (Array(rs.prefix(1_000)), Array(rs.dropFirst(1_000)))
+        try cluster.publish(node: 1, topic: "telemetry/ws-nats-01", lines: Self.packs(first))
+        try await waitUntil("the first half stored by a", seconds: 30) { try await Self.times(a) == first.map(\.t) }
+        #expect(try await a.terminate().status == 0)
+        #expect(a.log().contains("partition lease released for a standby"))
+        // Well before the 60 s lease could run out.
+        try await waitUntil("b the holder", seconds: 15) { await Self.role(b).hasPrefix("connected to") }
+        try cluster.publish(node: 2, topic: "telemetry/ws-nats-01", lines: Self.packs(second))
+        try await waitUntil("the second half stored by b", seconds: 30) { try await Self.times(b) == second.map(\.t) }
+        _ = try await b.terminate()
+        try await verifyStore(configPath: b.configPath, dir: dir + "/b")
     }
 }

@@ -109,12 +109,12 @@ final class NATSKeyValue: @unchecked Sendable {
         return code == JSStreamWrongLastSequenceErr ? .refused(text) : .unknown(text)
     }
 
-    /// The current value of `key`, nil when it holds nothing (or the read failed).
-    func value(_ key: String) -> String? {
+    /// The current value of `key` and its revision, nil when it holds nothing (or the read failed).
+    func entry(_ key: String) -> (value: String, revision: UInt64)? {
         var entry: OpaquePointer?
         guard kvStore_Get(&entry, bucket, key) == NATS_OK, let entry else { return nil }
         defer { kvEntry_Destroy(entry) }
-        return kvEntry_ValueString(entry).map { String(cString: $0) }
+        return (kvEntry_ValueString(entry).map { String(cString: $0) } ?? "", kvEntry_Revision(entry))
     }
 
     private static func lastError(_ s: natsStatus) -> String {

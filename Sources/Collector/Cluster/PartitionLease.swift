@@ -46,7 +46,9 @@ final class PartitionLease: Sendable {
         NamedThread.start("partition-lease") { [self] in run() }
     }
 
-    /// Stops the thread (the lease then lapses by itself: the next holder waits for it).
+    /// Stops the thread. Call once the ingest loop has committed and acknowledged what it
+    /// took: a held lease is released then (its value emptied by a write conditional on our
+    /// last revision), so a standby takes over at its next look instead of waiting for expiry.
     func stop() {
         stopRequested.store(true, ordering: .releasing)
         for _ in 0..<200 where !stopped.load(ordering: .acquiring) { Thread.sleep(forTimeInterval: 0.01) }
@@ -74,6 +76,19 @@ final class PartitionLease: Sendable {
             step(store!)
             pause(tick)
         }
+        if let store { release(store) }
+    }
+
+    private func release(_ store: NATSKeyValue) {
+        let now = ContinuousClock.now
+        guard let revision = state.withLock({ s -> UInt64? in
+            guard s.holds(at: now), case .holding(let revision, _, _, _) = s.phase else { return nil }
+            s.lost()
+            return revision
+        }) else { return }
+        if case .written = store.update(config.name, "", last: revision) {
+            logger.notice("partition lease released for a standby", metadata: ["partition": "\(config.name)"])
+        }
     }
 
     private func step(_ store: NATSKeyValue) {
@@ -95,8 +110,15 @@ final class PartitionLease: Sendable {
             case .written(let rev):
                 state.withLock { $0.created(revision: rev, at: ContinuousClock.now) }
             case .refused:
-                let holder = store.value(config.name)
-                lastHolder.withLock { $0 = holder }
+                // Held, or released by a holder that stopped (an empty value): a released key
+                // is taken with a write conditional on the release, then confirmed as a create is.
+                guard let held = store.entry(config.name) else { break }
+                if held.value.isEmpty, case .written(let rev) = store.update(config.name, config.member, last: held.revision) {
+                    state.withLock { $0.created(revision: rev, at: ContinuousClock.now) }
+                    lastHolder.withLock { $0 = nil }
+                } else {
+                    lastHolder.withLock { $0 = held.value.isEmpty ? nil : held.value }
+                }
             case .unknown:
                 break   // no answer: try again at the next tick
             }
