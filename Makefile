@@ -2,11 +2,11 @@
 # machine: both install the missing Debian packages first (sudo only when not root).
 
 SWIFT ?= swift
-DEBIAN_PACKAGES := libmosquitto-dev libsqlite3-dev mosquitto mosquitto-clients pkg-config curl sqlite3 openssl python3 zlib1g-dev libsnappy-dev libnats-dev
+DEBIAN_PACKAGES := libmosquitto-dev libsqlite3-dev mosquitto mosquitto-clients pkg-config curl sqlite3 openssl python3 zlib1g-dev libsnappy-dev libnats-dev libpq-dev
 # Only the tests need these (a real Alertmanager receives alerts in NotificationTests; a real
 # Prometheus scrapes /metrics in PrometheusScrapeTests and, with VictoriaMetrics, takes remote
 # writes in RemoteWriteTests; headless Chromium drives the dashboard in DashboardTests).
-TEST_PACKAGES := prometheus-alertmanager prometheus chromium python3-venv victoria-metrics nats-server
+TEST_PACKAGES := prometheus-alertmanager prometheus chromium python3-venv victoria-metrics nats-server postgresql
 # InfluxDB's own Python client writes to us over HTTP in HTTPWriteTests, from this virtualenv.
 TEST_VENV := .build/test-venv
 INFLUXDB_CLIENT := influxdb-client==1.50.0

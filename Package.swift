@@ -45,10 +45,17 @@ let package = Package(
             pkgConfig: "libnats",
             providers: [.apt(["libnats-dev"])]
         ),
+        // libpq (Debian: libpq-dev): the PostgreSQL client library, for a store shared by collectors.
+        .systemLibrary(
+            name: "CPostgres",
+            pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"])]
+        ),
         // Readings, series, ring buffers, the downsampler, codecs, SQLite storage and queries.
         .target(
             name: "Telemetry",
             dependencies: [
+                "CPostgres",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -1,0 +1,117 @@
+import CPostgres
+
+/// One PostgreSQL connection through libpq: parameterized statements, answers as text,
+/// errors with their SQLSTATE. Blocking; use from one thread at a time.
+///
+/// A multi-host connection string (`postgresql://a:5432,b:5432/db?target_session_attrs=read-write`)
+/// makes libpq try each host until one accepts writes: after a failover, a new connection
+/// finds the promoted replica.
+public final class PostgresConnection: @unchecked Sendable {
+    private let handle: OpaquePointer   // PGconn *
+
+    /// A statement's parameter.
+    public enum Value: Sendable, Equatable {
+        case null
+        case int(Int64)
+        case text(String)
+        case bytes([UInt8])
+    }
+
+    /// An error from the server (with its SQLSTATE, e.g. `40001`) or from the connection.
+    public struct Failure: Error, CustomStringConvertible {
+        public let sqlState: String?
+        public let message: String
+        public var description: String { sqlState.map { "\(message) (SQLSTATE \($0))" } ?? message }
+    }
+
+    public init(_ conninfo: String) throws {
+        guard let h = PQconnectdb(conninfo) else { throw Failure(sqlState: nil, message: "libpq: out of memory") }
+        guard PQstatus(h) == CONNECTION_OK else {
+            let message = String(cString: PQerrorMessage(h)).trimmingTrailingNewlines
+            PQfinish(h)
+            throw Failure(sqlState: nil, message: "cannot connect to PostgreSQL: \(message)")
+        }
+        handle = h
+    }
+
+    deinit { PQfinish(handle) }
+
+    /// Whether the connection is still up (false after the server went away).
+    public var isConnected: Bool { PQstatus(handle) == CONNECTION_OK }
+
+    /// Runs one statement with `$1`, `$2`, ... bound to `params`; its rows, each a column list
+    /// of text values (nil for NULL). Bytes go as bytea in binary.
+    @discardableResult
+    public func execute(_ sql: String, _ params: [Value] = []) throws -> [[String?]] {
+        var texts: [[CChar]?] = []
+        var lengths: [Int32] = []
+        var formats: [Int32] = []
+        for p in params {
+            switch p {
+            case .null: texts.append(nil); lengths.append(0); formats.append(0)
+            case .int(let v): texts.append(Array(String(v).utf8CString)); lengths.append(0); formats.append(0)
+            case .text(let s): texts.append(Array(s.utf8CString)); lengths.append(0); formats.append(0)
+            case .bytes(let b): texts.append(b.map { CChar(bitPattern: $0) }); lengths.append(Int32(b.count)); formats.append(1)
+            }
+        }
+        let result = withPointers(texts) { values in
+            PQexecParams(handle, sql, Int32(params.count), nil, values, lengths, formats, 0)
+        }
+        guard let result else {
+            throw Failure(sqlState: nil, message: String(cString: PQerrorMessage(handle)).trimmingTrailingNewlines)
+        }
+        defer { PQclear(result) }
+        let status = PQresultStatus(result)
+        guard status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK else {
+            let state = PQresultErrorField(result, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }
+            let message = PQresultErrorField(result, Int32(UInt8(ascii: "M"))).map { String(cString: $0) }
+                ?? String(cString: PQerrorMessage(handle)).trimmingTrailingNewlines
+            throw Failure(sqlState: state, message: message)
+        }
+        var rows: [[String?]] = []
+        let (n, columns) = (PQntuples(result), PQnfields(result))
+        rows.reserveCapacity(Int(n))
+        for r in 0..<n {
+            rows.append((0..<columns).map { c in
+                PQgetisnull(result, r, c) == 1 ? nil : String(cString: PQgetvalue(result, r, c))
+            })
+        }
+        return rows
+    }
+
+    /// Runs `body` inside BEGIN ... COMMIT; a thrown error rolls back and is rethrown.
+    public func transaction<T>(_ body: () throws -> T) throws -> T {
+        try execute("BEGIN")
+        do {
+            let value = try body()
+            try execute("COMMIT")
+            return value
+        } catch {
+            _ = try? execute("ROLLBACK")
+            throw error
+        }
+    }
+}
+
+/// Runs `body` with a C array of pointers to each buffer (NULL for nil), kept alive meanwhile.
+private func withPointers<R>(_ buffers: [[CChar]?], _ body: (UnsafePointer<UnsafePointer<CChar>?>?) -> R) -> R {
+    var pointers: [UnsafePointer<CChar>?] = []
+    var owned: [UnsafeMutableBufferPointer<CChar>] = []
+    defer { owned.forEach { $0.deallocate() } }
+    for b in buffers {
+        guard let b else { pointers.append(nil); continue }
+        let copy = UnsafeMutableBufferPointer<CChar>.allocate(capacity: max(b.count, 1))
+        _ = copy.initialize(from: b)
+        owned.append(copy)
+        pointers.append(UnsafePointer(copy.baseAddress))
+    }
+    return pointers.withUnsafeBufferPointer { body($0.baseAddress) }
+}
+
+private extension String {
+    var trimmingTrailingNewlines: String {
+        var s = self
+        while s.last?.isNewline == true { s.removeLast() }
+        return s
+    }
+}

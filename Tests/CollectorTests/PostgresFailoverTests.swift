@@ -1,0 +1,44 @@
+import Foundation
+import Testing
+import Telemetry
+
+/// Groundwork for the shared store (issue 29, part 1), against a real PostgreSQL primary and a
+/// synchronous replica: the fencing check fails a stale holder's commit, and a failover (the
+/// primary SIGKILLed, the replica promoted) loses no committed transaction; a new connection
+/// by the multi-host URL finds the promoted replica.
+@Suite(.serialized) struct PostgresFailoverTests {
+    @Test func aStaleHolderFailsAndAFailoverLosesNothing() async throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let pg = try PostgresCluster(dir: dir)
+        defer { pg.stop() }
+        try await pg.waitSynchronous()
+
+        let c = try PostgresConnection(pg.url)
+        try c.execute(PartitionFence.schema)
+        try c.execute("CREATE TABLE journal (id bigserial PRIMARY KEY, partition text NOT NULL, token bigint NOT NULL, body bytea NOT NULL)")
+        func commit(_ c: PostgresConnection, token: UInt64, body: [UInt8]) throws {
+            try c.transaction {
+                try PartitionFence.check(c, partition: "north", token: token)
+                try c.execute("INSERT INTO journal (partition, token, body) VALUES ($1, $2, $3)", [.text("north"), .int(Int64(token)), .bytes(body)])
+            }
+        }
+        try commit(c, token: 7, body: [0, 1, 2, 255])
+        // A holder whose lease ran out (an older token) cannot commit any more.
+        #expect(throws: PartitionFence.Stale.self) { try commit(c, token: 5, body: [9]) }
+        // A newer holder can; its commits return once the synchronous replica has them.
+        for i in 0..<100 { try commit(c, token: 9, body: [UInt8(i)]) }
+        #expect(try pg.psql(pg.replicaPort.port, "SELECT count(*) FROM journal") == "101")
+        #expect(try c.execute("SELECT encode(body, 'hex') FROM journal WHERE token = 7") == [["000102ff"]])
+
+        try pg.killPrimary()
+        #expect(throws: PostgresConnection.Failure.self) { try c.execute("SELECT 1") }
+        try pg.promoteReplica()
+        let after = try PostgresConnection(pg.url)
+        #expect(try after.execute("SELECT count(*), min(token), max(token) FROM journal") == [["101", "7", "9"]])
+        #expect(try after.execute("SELECT token FROM partition_fence WHERE partition = 'north'") == [["9"]])
+        // The promoted replica takes writes, and still fences.
+        try commit(after, token: 11, body: [1])
+        #expect(throws: PartitionFence.Stale.self) { try commit(after, token: 9, body: [2]) }
+    }
+}
