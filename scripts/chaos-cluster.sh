@@ -118,7 +118,7 @@ published=$(sed -n 's/.*readings=\([0-9]*\).*/\1/p' <<<"$summary")
 echo "chaos-cluster: simulator done: $summary"
 wait_stored "$published"
 # What each part cost (RSS now, CPU seconds since it started; a restarted node counts from its restart).
-cost() { ps -o rss=,times= -p "$1" 2>/dev/null | awk -v name="$2" '{printf "%s %.0f MB RSS, %d s CPU; ", name, $1 / 1024, $2}'; }
+cost() { { ps -o rss=,times= -p "$1" 2>/dev/null || true; } | awk -v name="$2" '{printf "%s %.0f MB RSS, %d s CPU; ", name, $1 / 1024, $2}'; }
 costs="$(cost "$collector_pid" collector)"
 for i in 0 1 2; do costs+="$(cost "${NODE_PID[$i]}" "nats n$i")"; done
 kill -TERM "$collector_pid"; wait "$collector_pid" || true; collector_pid=""
@@ -130,7 +130,7 @@ kill -TERM "$collector_pid"; wait "$collector_pid" || true; collector_pid=""
 # so `make chaos` does not meet it).
 verified=0
 "$BIN" verify --config "$DIR/collector.yaml" --from 0 --by-metric --no-derived >"$DIR/verify.out" 2>&1 || verified=$?
-"$BIN" verify --config "$DIR/collector.yaml" --from 0 >"$DIR/verify-derived.out" 2>&1 || true
+"$BIN" verify --config "$DIR/collector.yaml" --from 0 --max-report 1000000 >"$DIR/verify-derived.out" 2>&1 || true
 n=$(awk -v sent=" $SENT " '/^verify: metric / {m = $3; sub(/:$/, "", m); if (index(sent, " " m " ")) n += $4} END {printf "%d", n}' "$DIR/verify.out")
 failovers=$(grep -c "reconnecting to" "$DIR/simulate.log" || true)
 moves=$(grep -c '"mqtt link down; retrying"\|mqtt link down; retrying' "$DIR/collector.log" || true)
@@ -140,13 +140,17 @@ echo "chaos-cluster: costs at the end (${RATE} readings/s): ${costs%; }"
 echo "chaos-cluster: published $published readings; stored $n (a reading is stored once per (series, time): the key)"
 grep -E '^verify: (1m|15m|1h|1d|MISMATCH|FAILED)' "$DIR/verify.out" | sed 's/^/chaos-cluster: /' || true
 derived=$(grep -E '^verify: derived' "$DIR/verify-derived.out" || true)
-differ=$(grep -c 'MISMATCH derived' "$DIR/verify-derived.out" || true)
-echo "chaos-cluster: ${derived:-verify: derived: not checked}"
-if [ "$differ" != 0 ]; then
+echo "chaos-cluster: ${derived:-verify: derived: NOT CHECKED (see $DIR/verify-derived.out)}"
+# The known gap touches only series "as of" a window of earlier inputs: 24 h sums and what
+# follows from them. A difference anywhere else is a failure like any other.
+settled=" rain_24h_mm flood_risk_level fire_danger_p fire_danger_level aqi_24h "
+other=$(awk -v ok="$settled" '/MISMATCH derived/ {split($4, a, "/"); if (!index(ok, " " a[2] " ")) n++} END {printf "%d", n}' "$DIR/verify-derived.out")
+known=$(grep -c 'MISMATCH derived' "$DIR/verify-derived.out" || true)
+if [ "$known" != 0 ]; then
   echo "chaos-cluster: KNOWN ISSUE (issue 23): derived readings after a late, redelivered input are not recomputed;" \
        "$(grep -E '^verify: FAILED' "$DIR/verify-derived.out" | sed 's/^verify: FAILED: //')"
 fi
-if [ "$n" = "$published" ] && [ "$verified" = 0 ]; then
+if [ "$n" = "$published" ] && [ "$verified" = 0 ] && [ -n "$derived" ] && [ "$other" = 0 ]; then
   echo "chaos-cluster: OK: every published reading stored exactly once; every tier equals its recompute"
 else
   echo "chaos-cluster: FAILED (logs in $DIR/)"; exit 1

@@ -109,12 +109,15 @@ final class NATSKeyValue: @unchecked Sendable {
         return code == JSStreamWrongLastSequenceErr ? .refused(text) : .unknown(text)
     }
 
-    /// The current value of `key` and its revision, nil when it holds nothing (or the read failed).
-    func entry(_ key: String) -> (value: String, revision: UInt64)? {
+    /// The current value of `key` and its revision, nil when it holds nothing (or the read
+    /// failed). `released`: the value is empty (zero bytes), as a lease's holder leaves it.
+    func entry(_ key: String) -> (value: String, released: Bool, revision: UInt64)? {
         var entry: OpaquePointer?
         guard kvStore_Get(&entry, bucket, key) == NATS_OK, let entry else { return nil }
         defer { kvEntry_Destroy(entry) }
-        return (kvEntry_ValueString(entry).map { String(cString: $0) } ?? "", kvEntry_Revision(entry))
+        let length = kvEntry_ValueLen(entry)
+        let value = length > 0 ? kvEntry_ValueString(entry).map { String(cString: $0) } ?? "?" : ""
+        return (value, length == 0, kvEntry_Revision(entry))
     }
 
     private static func lastError(_ s: natsStatus) -> String {

@@ -16,6 +16,7 @@ final class PartitionLease: Sendable {
     private let lastHolder = Mutex<String?>(nil)
     private let stopRequested = Atomic<Bool>(false)
     private let stopped = Atomic<Bool>(false)
+    private let releaseOnStop = Atomic<Bool>(false)
     /// Called on the lease's thread when we gain or lose the lease.
     private let onChange: @Sendable () -> Void
 
@@ -46,12 +47,16 @@ final class PartitionLease: Sendable {
         NamedThread.start("partition-lease") { [self] in run() }
     }
 
-    /// Stops the thread. Call once the ingest loop has committed and acknowledged what it
-    /// took: a held lease is released then (its value emptied by a write conditional on our
-    /// last revision), so a standby takes over at its next look instead of waiting for expiry.
-    func stop() {
+    /// Stops the thread. `release`: the ingest loop has committed and acknowledged everything
+    /// it took and left the broker cleanly, so a held lease is released (its value emptied by
+    /// a write conditional on our last revision) and a standby takes over at its next look;
+    /// otherwise the lease runs out by itself.
+    func stop(release: Bool) {
+        releaseOnStop.store(release, ordering: .relaxed)
         stopRequested.store(true, ordering: .releasing)
-        for _ in 0..<200 where !stopped.load(ordering: .acquiring) { Thread.sleep(forTimeInterval: 0.01) }
+        // Up to one store call (a fifth of the lease) and the release itself.
+        let deadline = ContinuousClock.now + .milliseconds(2 * max(200, config.leaseMillis / 5)) + .seconds(1)
+        while !stopped.load(ordering: .acquiring) && ContinuousClock.now < deadline { Thread.sleep(forTimeInterval: 0.01) }
     }
 
     private func run() {
@@ -76,7 +81,7 @@ final class PartitionLease: Sendable {
             step(store!)
             pause(tick)
         }
-        if let store { release(store) }
+        if let store, releaseOnStop.load(ordering: .acquiring) { release(store) }
     }
 
     private func release(_ store: NATSKeyValue) {
@@ -113,11 +118,11 @@ final class PartitionLease: Sendable {
                 // Held, or released by a holder that stopped (an empty value): a released key
                 // is taken with a write conditional on the release, then confirmed as a create is.
                 guard let held = store.entry(config.name) else { break }
-                if held.value.isEmpty, case .written(let rev) = store.update(config.name, config.member, last: held.revision) {
+                if held.released, case .written(let rev) = store.update(config.name, config.member, last: held.revision) {
                     state.withLock { $0.created(revision: rev, at: ContinuousClock.now) }
                     lastHolder.withLock { $0 = nil }
                 } else {
-                    lastHolder.withLock { $0 = held.value.isEmpty ? nil : held.value }
+                    lastHolder.withLock { $0 = held.released ? nil : held.value }
                 }
             case .unknown:
                 break   // no answer: try again at the next tick

@@ -217,7 +217,9 @@ enum ConfigLoader {
         if name == nil { m.problem("name", "a partition needs a name (the lease's key, the same in each of its collectors)") }
         else if !valid(name!) { m.problem("name", "partition name '\(name!)' may hold only letters, digits, '-' and '_'") }
         let member = m.string("member") ?? ProcessInfo.processInfo.hostName
-        if !(1...128).contains(member.count) || member.contains(where: { $0.isNewline }) { m.problem("member", "member must be 1 to 128 characters on one line") }
+        if !(1...128).contains(member.count) || member.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+            m.problem("member", "member must be 1 to 128 characters, none of them control characters")
+        }
         var servers: [String] = []
         for n in m.sequence("nats") ?? [] {
             guard let u = n.string, u.hasPrefix("nats://"), u.count > 7 else { m.problem(at: n, "every entry of nats must be nats://host:port"); continue }

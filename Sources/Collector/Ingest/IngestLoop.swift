@@ -50,6 +50,8 @@ final class IngestLoop: @unchecked Sendable {
     private var batchMessages = 0
     /// Of `batchMessages`, those read from MQTT (the rest are HTTP writes).
     private var batchMQTTMessages = 0
+    /// Commits of MQTT messages so far (to tell whether any came after the "offline" status).
+    private var messageCommits = 0
     private var policy: BatchPolicy
     private var admission: MessageAdmission
     private var carry = DerivedCarry()
@@ -373,6 +375,7 @@ final class IngestLoop: @unchecked Sendable {
                     raise(SIGSTOP)
                 }
             }
+            if batchMQTTMessages > 0 { messageCommits += 1 }
             batch.removeAll()
             batchMessages = 0
             batchMQTTMessages = 0
@@ -460,6 +463,9 @@ final class IngestLoop: @unchecked Sendable {
     }
 
     private func finish() {
+        // Whether the broker has everything this collector acknowledged: then a partition's
+        // lease is handed over at once, else it runs out.
+        var offlineAcknowledged = false
         admitWrites()
         if batchMessages > 0 { _ = commit() }
         if link.isUp {
@@ -469,10 +475,14 @@ final class IngestLoop: @unchecked Sendable {
             // until the broker acknowledges our "offline" status, sent after every PUBACK so
             // far and handled in order, or 2 s pass. Unread messages stay with the broker.
             var mid: Int32 = 0
+            let commitsBefore = messageCommits
             if client.publish(statusTopic, Array("offline".utf8), qos: 1, retain: true, mid: &mid) == MOSQ_ERR_SUCCESS.rawValue {
                 awaitedMid = mid
                 let deadline = ContinuousClock.now + .seconds(2)
                 while awaitedMid != nil, ContinuousClock.now < deadline, link.isUp { iterate() }
+                // Every PUBACK before it reached the broker, no commit came after it (its PUBACKs
+                // would not be covered), and nothing read since waits to be committed.
+                offlineAcknowledged = awaitedMid == nil && link.isUp && batchMQTTMessages == 0 && messageCommits == commitsBefore
                 awaitedMid = nil
             }
             if batchMessages > 0 { _ = commit() }
@@ -495,6 +505,7 @@ final class IngestLoop: @unchecked Sendable {
         alerts.stop()
         publisher.stop()
         if store.hasPendingRollups { mergeRollups() }
+        var flushed = false
         if link.isUp {
             _ = client.disconnect()
             let deadline = ContinuousClock.now + .seconds(2)
@@ -503,9 +514,10 @@ final class IngestLoop: @unchecked Sendable {
                 _ = poll(&fds, 1, 100)
                 if client.loopWrite() != MOSQ_ERR_SUCCESS.rawValue { break }
             }
+            flushed = !client.wantsWrite
         }
         link.stopped(now: .now)
-        lease?.stop()
+        lease?.stop(release: offlineAcknowledged && flushed)
         status.mqtt(connected: false, "stopped")
         metrics.connected.set(to: 0)
     }

@@ -9,7 +9,13 @@ final class PostgresCluster: @unchecked Sendable {
     let dir: String
     let primaryPort: ReservedPort
     let replicaPort: ReservedPort
-    private static let bin = "/usr/lib/postgresql/15/bin"
+    /// The server's programs (initdb, pg_ctl, pg_basebackup), where `pg_config` says.
+    private static let bin: String = {
+        guard let pgConfig = try? which("pg_config"), let r = try? runCapturing(pgConfig, ["--bindir"]), r.status == 0 else {
+            return "/usr/lib/postgresql/15/bin"
+        }
+        return r.output.trimmingCharacters(in: .whitespacesAndNewlines)
+    }()
 
     var primaryData: String { dir + "/primary" }
     var replicaData: String { dir + "/replica" }
@@ -17,7 +23,6 @@ final class PostgresCluster: @unchecked Sendable {
     /// Both servers by a multi-host URL: libpq takes the one that accepts writes.
     var url: String {
         "postgresql://collector@127.0.0.1:\(primaryPort.port),127.0.0.1:\(replicaPort.port)/postgres?target_session_attrs=read-write&connect_timeout=3"
-            + "&options=-c%20statement_timeout%3D30000"
     }
 
     init(dir parent: String) throws {
@@ -37,7 +42,7 @@ final class PostgresCluster: @unchecked Sendable {
             wal_level = replica
             max_wal_senders = 4
             synchronous_standby_names = 'replica1'
-            synchronous_commit = on
+            synchronous_commit = remote_apply
             """
         try append(conf, to: primaryData + "/postgresql.conf")
         try pgCtl(primaryData, "start")

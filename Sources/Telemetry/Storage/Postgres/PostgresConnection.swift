@@ -46,16 +46,18 @@ public final class PostgresConnection: @unchecked Sendable {
         var texts: [[CChar]?] = []
         var lengths: [Int32] = []
         var formats: [Int32] = []
+        var types: [Oid] = []   // 0: the server infers it; bytes are bytea (OID 17), in binary
         for p in params {
             switch p {
-            case .null: texts.append(nil); lengths.append(0); formats.append(0)
-            case .int(let v): texts.append(Array(String(v).utf8CString)); lengths.append(0); formats.append(0)
-            case .text(let s): texts.append(Array(s.utf8CString)); lengths.append(0); formats.append(0)
-            case .bytes(let b): texts.append(b.map { CChar(bitPattern: $0) }); lengths.append(Int32(b.count)); formats.append(1)
+            case .null: texts.append(nil); lengths.append(0); formats.append(0); types.append(0)
+            case .int(let v): texts.append(Array(String(v).utf8CString)); lengths.append(0); formats.append(0); types.append(0)
+            case .text(let s): texts.append(Array(s.utf8CString)); lengths.append(0); formats.append(0); types.append(0)
+            case .bytes(let b):
+                texts.append(b.map { CChar(bitPattern: $0) }); lengths.append(Int32(b.count)); formats.append(1); types.append(17)
             }
         }
         let result = withPointers(texts) { values in
-            PQexecParams(handle, sql, Int32(params.count), nil, values, lengths, formats, 0)
+            PQexecParams(handle, sql, Int32(params.count), types, values, lengths, formats, 0)
         }
         guard let result else {
             throw Failure(sqlState: nil, message: String(cString: PQerrorMessage(handle)).trimmingTrailingNewlines)
@@ -79,17 +81,29 @@ public final class PostgresConnection: @unchecked Sendable {
         return rows
     }
 
-    /// Runs `body` inside BEGIN ... COMMIT; a thrown error rolls back and is rethrown.
+    /// Runs `body` inside BEGIN ... COMMIT; a thrown error rolls back and is rethrown. A
+    /// transaction that failed inside `body` without throwing is rolled back and reported, not
+    /// taken as committed. A COMMIT whose answer never came (the connection lost) throws
+    /// `Failure` with SQLSTATE `08007`: it may or may not have committed.
     public func transaction<T>(_ body: () throws -> T) throws -> T {
         try execute("BEGIN")
+        let value: T
         do {
-            let value = try body()
-            try execute("COMMIT")
-            return value
+            value = try body()
         } catch {
             _ = try? execute("ROLLBACK")
             throw error
         }
+        if PQtransactionStatus(handle) == PQTRANS_INERROR {
+            _ = try? execute("ROLLBACK")
+            throw Failure(sqlState: "25P02", message: "the transaction failed and was rolled back")
+        }
+        do {
+            try execute("COMMIT")
+        } catch let e as Failure where e.sqlState == nil {
+            throw Failure(sqlState: "08007", message: "the connection was lost during COMMIT: it may or may not have committed (\(e.message))")
+        }
+        return value
     }
 }
 
