@@ -91,14 +91,19 @@ import Testing
         #expect(labels.contains(#""province":"lai-chau""#) && labels.contains(#""district":"sin-ho""#) && labels.contains(#""unit":"xa-sin-ho""#)
                 && labels.contains(#""tier":"1m""#), "\(labels)")
 
-        // Prometheus: each bucket's stats at the bucket's start.
+        // Prometheus: each bucket's stats at the bucket's start, exactly there: a plain instant
+        // query would look back five minutes and answer an earlier bucket's sample while the
+        // last one is still on its way (the two targets send independently).
         func prometheus(_ sensor: String, _ stat: String, at t: Int) async throws -> Double? {
-            let q = "temp_c%7Bsensor%3D%22\(sensor)%22%2Cstat%3D%22\(stat)%22%7D"
+            let q = "last_over_time%28temp_c%7Bsensor%3D%22\(sensor)%22%2Cstat%3D%22\(stat)%22%7D%5B1s%5D%29"
             let o = try await httpJSON("http://127.0.0.1:\(promPort)/api/v1/query?query=\(q)&time=\(t)")
             let result = ((o["data"] as? [String: Any])?["result"] as? [[String: Any]])?.first
             return ((result?["value"] as? [Any])?.last as? String).flatMap(Double.init)
         }
-        try await waitUntil("Prometheus holds the final buckets", seconds: 30) { try await prometheus("rw-2", "count", at: lastBucket) != nil }
+        try await waitUntil("Prometheus holds the final buckets", seconds: 30) {
+            let one = try await prometheus("rw-1", "count", at: lastBucket), two = try await prometheus("rw-2", "count", at: lastBucket)
+            return one != nil && two != nil
+        }
         for (sensor, want) in [("rw-1", want1), ("rw-2", want2)] {
             for (t, stats) in want {
                 for (stat, v) in stats { #expect(try await prometheus(sensor, stat, at: t) == v, "\(sensor) \(stat) at \(t)") }
