@@ -60,6 +60,13 @@ import Testing
         return (o["points"] as? [[String: Any]] ?? []).compactMap { ($0["t"] as? NSNumber)?.intValue }
     }
 
+    /// Readings the collector recognised as already stored (`collector_readings_total{outcome="duplicate"}`).
+    static func duplicateReadings(_ c: CollectorProcess) async throws -> Double {
+        let metrics = String(decoding: try await httpGet(c.baseURL + "/metrics").body, as: UTF8.self)
+        return metrics.split(separator: "\n").first { $0.hasPrefix(#"collector_readings_total{outcome="duplicate"}"#) }
+            .flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0
+    }
+
     static func storedCount(_ c: CollectorProcess, series: String, from: Int, to: Int) async throws -> Int {
         guard let o = try? await httpJSON("\(c.baseURL)/api/v1/rollups?series=\(series)&step=1d&from=\(from)&to=\(to)") else { return 0 }
         return (o["points"] as? [[String: Any]] ?? []).reduce(0) { $0 + (($1["count"] as? NSNumber)?.intValue ?? 0) }
@@ -143,9 +150,7 @@ import Testing
             try await Self.storedCount(collector, series: series, from: from, to: to) >= total
         }
         // The committed batch came back and was recognised: duplicates, not new readings.
-        let metrics = String(decoding: try await httpGet(collector.baseURL + "/metrics").body, as: UTF8.self)
-        let duplicates = metrics.split(separator: "\n").first { $0.hasPrefix(#"collector_readings_total{outcome="duplicate"}"#) }
-            .flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0
+        let duplicates = try await Self.duplicateReadings(collector)
         #expect(duplicates > 0, "no redelivered reading was recognised as stored: the kill missed the window")
         // Exactly the published readings, each once, in raw and in every tier.
         let raw = try await httpJSON("\(collector.baseURL)/api/v1/raw?series=\(series)&from=\(from)&to=\(to)")

@@ -83,9 +83,7 @@ import Testing
         let mqtt = ready["mqtt"] as? String ?? ""
         #expect(mqtt.hasPrefix("connected to mqtt://127.0.0.1:") && !mqtt.hasSuffix(":\(cluster.nodes[0].mqtt.port)"), "\(mqtt)")
 
-        let metrics = String(decoding: try await httpGet(collector.baseURL + "/metrics").body, as: UTF8.self)
-        let duplicates = metrics.split(separator: "\n").first { $0.hasPrefix(#"collector_readings_total{outcome="duplicate"}"#) }
-            .flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0
+        let duplicates = try await EndToEndTests.duplicateReadings(collector)
         #expect(duplicates > 0, "no redelivered reading was recognised as stored: the kill missed the window")
         let raw = try await httpJSON("\(collector.baseURL)/api/v1/raw?series=\(series)&from=\(from)&to=\(to)")
         let times = (raw["points"] as? [[String: Any]] ?? []).compactMap { ($0["t"] as? NSNumber)?.intValue }

@@ -116,16 +116,9 @@ final class PostgresCluster: @unchecked Sendable {
     /// Runs a command to completion (as `postgres` when we are root and `asPostgres`); its output.
     @discardableResult
     private func run(_ tool: String, _ args: [String], asPostgres: Bool = false) throws -> String {
-        let out = dir + "/cmd-\(UUID().uuidString).out"
-        defer { try? FileManager.default.removeItem(atPath: out) }
-        let (path, argv) = asPostgres && getuid() == 0 ? (try which("runuser"), ["-u", "postgres", "--", tool] + args)
-                                                       : (tool.hasPrefix("/") ? tool : try which(tool), args)
-        let p = try SpawnedProcess(path, argv, logPath: out)
-        let deadline = Date().addingTimeInterval(90 * ciWaitFactor)
-        while p.isRunning && Date() < deadline { usleep(10_000) }
-        if p.isRunning { p.stop(); throw HarnessError("\(tool) did not finish") }
-        let text = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
-        guard p.exitCode == 0 else { throw HarnessError("\(tool) \(args.joined(separator: " ")) exited \(String(describing: p.exitCode)): \(text)") }
-        return text
+        if asPostgres && getuid() == 0 {
+            return try CollectorTests.run("runuser", ["-u", "postgres", "--", tool] + args, in: dir, seconds: 90)
+        }
+        return try CollectorTests.run(tool, args, in: dir, seconds: 90)
     }
 }

@@ -183,21 +183,9 @@ final class MosquittoBroker: @unchecked Sendable {
 }
 
 /// Runs `mosquitto_pub -h 127.0.0.1 -p PORT ARGS` with `stdin` as its input, to completion
-/// (at most `seconds`); throws with its output when it fails. Scratch files go in `dir`.
+/// (at most `seconds`); throws with its output when it fails.
 func runMosquittoPub(port: Int, _ args: [String], stdin: String, seconds: Double, dir: String) throws {
-    let input = dir + "/pub-\(UUID().uuidString).in"
-    try Data(stdin.utf8).write(to: URL(fileURLWithPath: input))
-    defer { try? FileManager.default.removeItem(atPath: input) }
-    let out = dir + "/pub-\(UUID().uuidString).out"
-    defer { try? FileManager.default.removeItem(atPath: out) }
-    let p = try SpawnedProcess(try which("mosquitto_pub"), ["-h", "127.0.0.1", "-p", String(port)] + args,
-                               logPath: out, stdinPath: input)
-    let deadline = Date().addingTimeInterval(seconds * ciWaitFactor)
-    while p.isRunning && Date() < deadline { usleep(5_000) }
-    if p.isRunning { p.stop(); throw HarnessError("mosquitto_pub did not exit within \(seconds) s") }
-    guard p.exitCode == 0 else {
-        throw HarnessError("mosquitto_pub exited \(String(describing: p.waitStatus)): \((try? String(contentsOfFile: out, encoding: .utf8)) ?? "")")
-    }
+    try run("mosquitto_pub", ["-h", "127.0.0.1", "-p", String(port)] + args, in: dir, seconds: seconds, stdin: stdin)
 }
 
 /// The collector daemon as a child process, with its own config and SQLite file. It listens
@@ -426,17 +414,24 @@ func runCapturing(_ executable: String, _ args: [String]) throws -> (status: Int
     return (p.terminationStatus, out)
 }
 
-/// Runs a tool to completion; throws with its output when it fails.
+/// Runs a tool (a name on the PATH, or an absolute path) to completion in `dir`, with `stdin`
+/// as its input if given, for at most `seconds`; its output. Throws with that output when it fails.
 @discardableResult
-func run(_ tool: String, _ args: [String], in dir: String) throws -> String {
+func run(_ tool: String, _ args: [String], in dir: String, seconds: Double = 60, stdin: String? = nil) throws -> String {
     let outPath = NSTemporaryDirectory() + "collector-run-\(UUID().uuidString).out"
     defer { try? FileManager.default.removeItem(atPath: outPath) }
-    let p = try SpawnedProcess(try which(tool), args, logPath: outPath, directory: dir)
-    let deadline = Date().addingTimeInterval(60 * ciWaitFactor)
+    var inPath: String?
+    if let stdin {
+        inPath = NSTemporaryDirectory() + "collector-run-\(UUID().uuidString).in"
+        try Data(stdin.utf8).write(to: URL(fileURLWithPath: inPath!))
+    }
+    defer { if let inPath { try? FileManager.default.removeItem(atPath: inPath) } }
+    let p = try SpawnedProcess(tool.hasPrefix("/") ? tool : try which(tool), args, logPath: outPath, stdinPath: inPath ?? "/dev/null", directory: dir)
+    let deadline = Date().addingTimeInterval(seconds * ciWaitFactor)
     while p.isRunning && Date() < deadline { usleep(5_000) }
-    if p.isRunning { p.stop(); throw HarnessError("\(tool) did not exit within 60 s") }
+    if p.isRunning { p.stop(); throw HarnessError("\(tool) did not exit within \(seconds) s") }
     let text = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
-    guard p.exitCode == 0 else { throw HarnessError("\(tool) \(args.joined(separator: " ")) failed: \(text)") }
+    guard p.exitCode == 0 else { throw HarnessError("\(tool) \(args.joined(separator: " ")) failed (\(String(describing: p.waitStatus))): \(text)") }
     return text
 }
 
