@@ -81,6 +81,32 @@ public enum BlockStore {
         return added
     }
 
+    /// Replaces every stored sample of `series` at or after `from` with `samples` (each at or
+    /// after `from`; any order, the first of equal times kept): a correction of a derived
+    /// series. Returns the samples it removed, oldest first.
+    @discardableResult
+    public static func replace(series: SeriesID, from: EpochMillis, with samples: [Sample], _ db: Database) throws -> [Sample] {
+        precondition(samples.allSatisfy { $0.time >= from }, "a replacement starts at its `from`")
+        let affected = try db.cachedStatement(sql: """
+            SELECT first_t, data FROM sample_blocks WHERE series_id = ? AND last_t >= ? ORDER BY first_t
+            """)
+        var doomed: [EpochMillis] = []
+        var kept: [Sample] = []
+        var removed: [Sample] = []
+        let rows = try Row.fetchCursor(affected, arguments: [series.rawValue, from])
+        while let row = try rows.next() {
+            doomed.append(row[0])
+            for s in try decode(row[1], series: series, first: row[0]) {
+                if s.time < from { kept.append(s) } else { removed.append(s) }
+            }
+        }
+        let delete = try db.cachedStatement(sql: "DELETE FROM sample_blocks WHERE series_id = ? AND first_t = ?")
+        for first in doomed { try delete.execute(arguments: [series.rawValue, first]) }
+        let incoming = samples.isEmpty ? [] : distinctInTimeOrder(samples)
+        if !(kept + incoming).isEmpty { try write(kept + incoming, series: series, db) }
+        return removed
+    }
+
     /// The stored samples of `series` with `from <= t < to`, oldest first, at most `limit`.
     public static func samples(series: SeriesID, from: EpochMillis, to: EpochMillis, limit: Int = .max,
                                _ db: Database) throws -> [Sample] {

@@ -34,9 +34,10 @@ public enum RollupBlockStore {
 
     /// Merges `buckets` (of `tier` and `series`, distinct starts in increasing order) into the
     /// blocks they fall in: a bucket already stored becomes the aggregate of both
-    /// (`Bucket.merge`), a new one is added.
+    /// (`Bucket.merge`), a new one is added. With `replacing`, a bucket given replaces the
+    /// stored one instead (an empty one removes it): a correction's sets.
     static func merge(_ buckets: some Collection<(start: EpochMillis, bucket: Bucket)>, tier: Tier, series: SeriesID,
-                      _ db: Database) throws {
+                      replacing: Bool = false, _ db: Database) throws {
         guard let low = buckets.first?.start else { return }
         let high = buckets.reduce(low) { max($0, $1.start) }
         let near = try db.cachedStatement(sql: """
@@ -63,12 +64,12 @@ public enum RollupBlockStore {
         var next = incoming.next()
         while i < stored.count || next != nil {
             if let n = next, i == stored.count || n.start < stored[i].start {
-                merged.append(n)
+                if !n.bucket.isEmpty { merged.append(n) }
                 next = incoming.next()
             } else if let n = next, n.start == stored[i].start {
                 var b = stored[i].bucket
-                b.merge(n.bucket)
-                merged.append((n.start, b))
+                if replacing { b = n.bucket } else { b.merge(n.bucket) }
+                if !b.isEmpty { merged.append((n.start, b)) }
                 i += 1
                 next = incoming.next()
             } else {

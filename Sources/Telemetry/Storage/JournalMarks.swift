@@ -67,6 +67,9 @@ struct JournalMarks: Equatable {
     /// Every row so far is handed to the merger.
     mutating func handedOff() { handedUpTo = next - 1 }
 
+    /// Rows up to `id` are handed to the merger (a replay, as far as it has got).
+    mutating func handed(upTo id: Int64) { handedUpTo = max(handedUpTo, id) }
+
     /// Rows up to `id` are deleted.
     mutating func trimmed(to id: Int64) { trimmedUpTo = max(trimmedUpTo, id) }
 

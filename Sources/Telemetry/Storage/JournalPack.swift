@@ -32,9 +32,10 @@ public enum JournalPack {
     }
 
     /// Calls `body` with each reading of a pack, series by series, each series' readings in
-    /// time order. A damaged pack is an error (what precedes the damage has been given).
+    /// time order. A damaged pack is an error (what precedes the damage has been given). A
+    /// correction's row (`CorrectionPack`) holds no readings: nothing is given.
     public static func forEach(in bytes: UnsafeRawBufferPointer, _ body: (BoundReading) throws -> Void) throws {
-        guard let first = bytes.first else { return }
+        guard let first = bytes.first, first != CorrectionPack.version else { return }
         guard first == version else { throw BlockError("journal pack of version \(first), not \(version)") }
         let all = [UInt8](bytes)
         var at = 1

@@ -16,11 +16,13 @@ import GRDBSQLite
 /// A failed merge keeps its deltas and is tried again.
 public final class RollupMerger: @unchecked Sendable {
     /// One hand-over: deltas in any order, the last journal id they cover, and how many
-    /// readings they hold.
+    /// readings they hold; or a correction's sets (whole new buckets, an empty one removing
+    /// its bucket), merged alone, after every delta handed over before them.
     private struct Job {
         var deltas: [(key: BucketKey, bucket: Bucket)]
         var upTo: Int64
         var readings: Int
+        var sets: [(key: BucketKey, bucket: Bucket)] = []
     }
 
     /// By default `waitForRoom` waits while more deltas than this are queued (the merger's
@@ -145,6 +147,16 @@ public final class RollupMerger: @unchecked Sendable {
         cond.unlock()
     }
 
+    /// Queues a correction's sets (journal id `upTo`): each bucket becomes exactly the one
+    /// given, after every delta queued before (`TelemetryStore.commitCorrections`).
+    func submitSets(_ sets: [(key: BucketKey, bucket: Bucket)], upTo: Int64) {
+        cond.lock()
+        queue.append(Job(deltas: [], upTo: upTo, readings: 0, sets: sets))
+        queuedDeltas += sets.count
+        cond.broadcast()
+        cond.unlock()
+    }
+
     /// Blocks until everything up to journal id `upTo` is merged into every tier; throws the
     /// merge's error if it failed meanwhile (its deltas stay queued and are tried again).
     func wait(upTo: Int64) throws {
@@ -194,7 +206,8 @@ public final class RollupMerger: @unchecked Sendable {
         cond.lock()
         while true {
             let now = ContinuousClock.now
-            let urgent = waiters > 0 || stopping || queuedDeltas > queueLimit
+            // Sets land on every tier at once: the deferred coarse deltas go before them.
+            let urgent = waiters > 0 || stopping || queuedDeltas > queueLimit || queue.first.map { !$0.sets.isEmpty } ?? false
             let coarseTime = urgent || now >= lastCoarse + coarseInterval || deferred.count > queueLimit / 2
             // A full job waiting (a backlog) is merged at once.
             let fineDue = !queue.isEmpty && (urgent || queuedDeltas >= Self.maxJobDeltas || now >= lastMerge + Self.minInterval)
@@ -218,8 +231,8 @@ public final class RollupMerger: @unchecked Sendable {
                 // more a delta than the transactions they save).
                 job = queue.removeFirst()
                 var taken = 0
-                for j in queue {
-                    guard job.deltas.count + j.deltas.count <= Self.maxJobDeltas else { break }
+                for j in queue where job.sets.isEmpty {
+                    guard j.sets.isEmpty, job.deltas.count + j.deltas.count <= Self.maxJobDeltas else { break }
                     job.deltas += j.deltas
                     job.upTo = max(job.upTo, j.upTo)
                     job.readings += j.readings
@@ -227,7 +240,7 @@ public final class RollupMerger: @unchecked Sendable {
                 }
                 queue.removeFirst(taken)
             }
-            let taken = job.deltas.count   // as queued (the merge may drop some)
+            let taken = job.deltas.count + job.sets.count   // as queued (the merge may drop some)
             cond.unlock()
             let result = Result { try merge(&job, flush: coarseTime) }
             cond.lock()
@@ -246,7 +259,7 @@ public final class RollupMerger: @unchecked Sendable {
                 failure = e
                 if queued {
                     queue.insert(job, at: 0)
-                    queuedDeltas -= taken - job.deltas.count
+                    queuedDeltas -= taken - job.deltas.count - job.sets.count
                 }
                 cond.broadcast()
                 // Stopping: the journal keeps these readings for the next start.
@@ -317,6 +330,7 @@ public final class RollupMerger: @unchecked Sendable {
             }
             try store(deltas[..<firstCoarse], upsert: upsert, db)
             try store(flushed[...], upsert: upsert, db)
+            try applySets(job.sets, db)
             sealing = try directSeals + sealDue(db)
             try db.execute(sql: "INSERT OR REPLACE INTO merge_state (id, journal_upto, minute_upto) VALUES (1, ?, ?)",
                            arguments: [allUpTo, minuteUpTo])
@@ -400,6 +414,48 @@ public final class RollupMerger: @unchecked Sendable {
                     if d.key.start > newest { added += 1 }
                 }
                 rowsTouched.append((key.tier, key.series, deltas[end - 1].key.start, added))
+            }
+            i = end
+        }
+    }
+
+    /// A correction's sets, after the deltas of the same merge: a bucket in a block is replaced
+    /// there, a row written over (an empty bucket removes either); a tier answered from raw
+    /// has nothing to set.
+    private func applySets(_ sets: [(key: BucketKey, bucket: Bucket)], _ db: Database) throws {
+        guard !sets.isEmpty else { return }
+        var sorted = sets
+        sorted.sort(by: Self.keyOrder)
+        var i = 0
+        while i < sorted.count {
+            let key = sorted[i].key
+            var end = i
+            while end < sorted.count && sorted[end].key.tier == key.tier && sorted[end].key.series == key.series { end += 1 }
+            // Sealed as far as this merge has sealed already (its marks move once it commits).
+            var sealed = try sealedStart(key.tier, key.series, db)
+            for d in directSeals where d.tier == key.tier && d.series == key.series {
+                if let upTo = d.upTo { sealed = max(sealed, upTo) }
+            }
+            if sealed != Self.answeredFromRaw {
+                let run = sorted[i..<end]
+                let inBlocks = run.filter { $0.key.start <= sealed }
+                if !inBlocks.isEmpty {
+                    try RollupBlockStore.merge(inBlocks.map { (start: $0.key.start, bucket: $0.bucket) }, tier: key.tier,
+                                               series: key.series, replacing: true, db)
+                }
+                let write = try db.cachedStatement(sql: """
+                    INSERT OR REPLACE INTO \(key.tier.table) (series_id, t, cnt, total, lo, hi, first_t, first_v, last_t, last_v)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """)
+                let remove = try db.cachedStatement(sql: "DELETE FROM \(key.tier.table) WHERE series_id = ? AND t = ?")
+                for (k, b) in run where k.start > sealed {
+                    if b.isEmpty {
+                        try remove.execute(arguments: [k.series.rawValue, k.start])
+                    } else {
+                        try write.execute(arguments: [k.series.rawValue, k.start, b.count, b.sum, b.min, b.max,
+                                                      b.firstTime, b.first, b.lastTime, b.last])
+                    }
+                }
             }
             i = end
         }

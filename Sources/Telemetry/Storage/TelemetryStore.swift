@@ -338,6 +338,89 @@ public final class TelemetryStore {
         return stats
     }
 
+    /// Commits corrections of derived series in one transaction of their own: each series'
+    /// stored samples from its `from` on are replaced (`BlockStore.replace`, after its waiting
+    /// readings are written to the blocks), `series.last_*` follows, and a journal row
+    /// (`CorrectionPack`) records the new value of every rollup bucket that changed, computed
+    /// from the blocks in the same transaction. The merger then sets those buckets, after every
+    /// delta handed to it before (so they are exact: a set bucket holds every reading committed
+    /// so far). A restart replays the row as the same sets. Returns each correction bound to
+    /// its series (a series that would exceed `limits.max_series` and the derived reserve is
+    /// left out). On error nothing of it is stored.
+    @discardableResult
+    public func commitCorrections(_ corrections: [SeriesCorrection], now: EpochMillis) throws
+        -> [(series: SeriesID, from: EpochMillis, samples: [Sample])] {
+        guard !corrections.isEmpty else { return [] }
+        // Every delta so far goes to the merger first: the sets must come after them.
+        try merger.waitForRoom()
+        try handOffRollups()
+        var bound: [(series: SeriesID, from: EpochMillis, samples: [Sample])] = []
+        for c in corrections {
+            guard let id = registry.intern(c.series, limit: registry.limit + derivedReserve) else { continue }
+            if let k = bound.firstIndex(where: { $0.series == id }) {
+                let merged = SeriesCorrection(series: c.series, from: bound[k].from, samples: bound[k].samples).followed(by: c)
+                bound[k] = (id, merged.from, merged.samples)
+            } else {
+                bound.append((id, c.from, c.samples))
+            }
+        }
+        if registry.count > newestAccepted.count {
+            downsampler.reserve(seriesCount: registry.count)
+            newestAccepted.append(contentsOf: repeatElement(Self.noTime, count: registry.count - newestAccepted.count))
+        }
+        guard !bound.isEmpty else { return [] }
+        let rowID = marks.next
+        let slices = Array(Set(bound.map { RawPending.slice(of: $0.series) })).sorted()
+        var written: [(slice: Int, count: Int)] = []
+        var entries: [CorrectionPack.Entry] = []
+        try pool.write { db in
+            try saveNewSeries(db, now: now)
+            // A corrected series has nothing waiting: its slice is written first.
+            for k in slices { written.append((k, try writeRaw(slice: k, db))) }
+            for (id, from, samples) in bound {
+                let removed = try BlockStore.replace(series: id, from: from, with: samples, db)
+                entries.append(CorrectionPack.Entry(series: id, from: from,
+                                                    buckets: try correctedBuckets(id, changed: removed + samples, db)))
+                // `last_*` follows the blocks, back too.
+                let newest = try BlockStore.newest(1, series: id, db).last
+                try db.execute(sql: "UPDATE series SET last_t = ?, last_value = ? WHERE id = ?",
+                               arguments: [newest?.time, newest?.value, id.rawValue])
+            }
+            let insert = try db.cachedStatement(sql: "INSERT INTO rollup_journal (id, readings) VALUES (?, ?)")
+            try insert.execute(arguments: [rowID, Data(CorrectionPack.encode(entries))])
+        }
+        marks.journaled()
+        registry.markSaved()
+        newLabels.removeAll(keepingCapacity: true)
+        lookedUp = nil
+        for (id, _, _) in bound { newestAccepted[id.index] = Self.unknownTime }
+        for (k, n) in written { forgetWritten(n, ofSlice: k) }
+        if pendingCount == 0 { marks.rawWritten(upTo: rowID - 1) }
+        merger.submitSets(entries.flatMap(\.buckets), upTo: rowID)
+        marks.handedOff()
+        return bound
+    }
+
+    /// The buckets of every tier holding a time in `changed`, each with what the sample blocks
+    /// of `id` hold in it now (empty: none left).
+    private func correctedBuckets(_ id: SeriesID, changed: [Sample], _ db: Database) throws -> [(key: BucketKey, bucket: Bucket)] {
+        var out: [(key: BucketKey, bucket: Bucket)] = []
+        for tier in Tier.allCases {
+            var starts = Set<EpochMillis>()
+            for s in changed { starts.insert(downsampler.bucketStart(tier, s.time)) }
+            for start in starts.sorted() {
+                let end = tier == .day ? downsampler.days.day(containing: start).end : start + tier.widthMillis
+                var b = Bucket.empty
+                try BlockStore.forEach(series: id, from: start, to: end, db) { s in
+                    b.add(time: s.time, value: s.value)
+                    return true
+                }
+                out.append((BucketKey(tier: tier, series: id, start: start), b))
+            }
+        }
+        return out
+    }
+
     /// Committed readings not yet written to the sample blocks (`rawPending.count`, without its lock).
     public var rawPendingCount: Int { pendingCount }
     /// Readings committed whose rollup deltas are not yet handed to the merger.
@@ -497,9 +580,19 @@ public final class TelemetryStore {
     /// Writes the readings of every journal row to the sample blocks (at start: a previous run may have
     /// journaled readings it never wrote there). Readings already there are left as they are.
     private static func writeJournalToRaw(_ db: Database) throws {
+        // A correction replaced its series' readings from a time on: an earlier row's
+        // readings of that series from then on are not written back.
+        var corrected: [SeriesID: [(id: Int64, from: EpochMillis)]] = [:]
+        try JournalTable.forEachRow(after: .min, db) { id, bytes in
+            guard CorrectionPack.isCorrection(bytes) else { return }
+            for e in try CorrectionPack.decode(bytes) { corrected[e.series, default: []].append((id, e.from)) }
+        }
         var readings: [BoundReading] = []
-        try JournalTable.forEachRow(after: .min, db) { _, bytes in
-            try JournalPack.forEach(in: bytes) { readings.append($0) }
+        try JournalTable.forEachRow(after: .min, db) { id, bytes in
+            try JournalPack.forEach(in: bytes) { r in
+                if let later = corrected[r.series], later.contains(where: { $0.id > id && $0.from <= r.time }) { return }
+                readings.append(r)
+            }
             // A million readings at a time: memory stays bounded however long the journal.
             if readings.count >= 1_000_000 {
                 try insertRaw(readings, db)
@@ -585,6 +678,19 @@ public final class TelemetryStore {
         var n = 0
         try JournalTable.forEachRow(after: marks.handedUpTo, db) { id, bytes in
             let minuteMerged = id <= marks.minuteMergedUpTo
+            if CorrectionPack.isCorrection(bytes) {
+                // The deltas before it go first, then its sets (a 1m set the merger applied
+                // already may have later deltas on it: not set again).
+                try merger.waitForRoom()
+                var deltas: [(key: BucketKey, bucket: Bucket)] = []
+                downsampler.drain { key, b in deltas.append((key, b)) }
+                merger.submit(deltas, upTo: id - 1, readings: n)
+                n = 0
+                let sets = try CorrectionPack.decode(bytes).flatMap(\.buckets).filter { !minuteMerged || $0.key.tier != .minute }
+                merger.submitSets(sets, upTo: id)
+                marks.handed(upTo: id)
+                return
+            }
             try JournalPack.forEach(in: bytes) { r in
                 // The journal and the series rows are written in the same transactions.
                 guard r.series.rawValue >= 0 && r.series.index < registry.count else { return }
