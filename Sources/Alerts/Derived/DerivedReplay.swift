@@ -27,6 +27,13 @@ public struct DerivedReplay {
     /// it holds before `horizon` is read from it.
     public func recompute(_ inputs: [(name: SeriesName, samples: [Sample])], from horizon: EpochMillis,
                           stored: any SampleHistory) -> [SeriesName: [Sample]] {
+        run(inputs, from: horizon, stored: stored).derived
+    }
+
+    /// `recompute`, and the derived series' state at its end (a late input's recompute takes
+    /// its trackers).
+    func run(_ inputs: [(name: SeriesName, samples: [Sample])], from horizon: EpochMillis,
+             stored: any SampleHistory) -> (state: DerivedSeries, derived: [SeriesName: [Sample]]) {
         let derived = DerivedSeries(catalogue: catalogue, config: config, timeZone: timeZone, logger: logger)
         let history = ReplayHistory(stored: stored, horizon: horizon, seriesCount: inputs.count)
         // Every reading, in (time, series) order.
@@ -55,7 +62,7 @@ public struct DerivedReplay {
             for r in derived.take() { out[r.series, default: []].append(Sample(time: r.time, value: r.value)) }
         }
         for (name, samples) in out where !samples.isSorted { out[name] = samples.sorted { $0.time < $1.time } }
-        return out
+        return (derived, out)
     }
 }
 

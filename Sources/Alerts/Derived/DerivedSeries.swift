@@ -19,17 +19,17 @@ import Telemetry
 /// out of its dictionary while it is updated (`removeValue`, then stored back), so the update
 /// is in place, not a copy of its buffers.
 public final class DerivedSeries {
-    private let catalogue: Catalogue
-    private let config: DerivedConfig
+    let catalogue: Catalogue
+    let config: DerivedConfig
     let timeZone: TimeZoneID
-    private let logger: Logger
+    let logger: Logger
 
-    private var fire: [String: FireDangerTracker] = [:]
-    private var fireTouched: [String: (day: EpochMillis, time: EpochMillis)] = [:]
-    private var lastFire: [String: (time: EpochMillis, day: EpochMillis)] = [:]
-    private var latestFireP: [String: Double] = [:]
-    private var rain24h: [String: RollingSum] = [:]
-    private var rainyDays: [String: RainyDays] = [:]
+    var fire: [String: FireDangerTracker] = [:]
+    var fireTouched: [String: (day: EpochMillis, time: EpochMillis)] = [:]
+    var lastFire: [String: (time: EpochMillis, day: EpochMillis)] = [:]
+    var latestFireP: [String: Double] = [:]
+    var rain24h: [String: RollingSum] = [:]
+    var rainyDays: [String: RainyDays] = [:]
     /// The first tick's time since the start, and the catalogued gauges whose stored state
     /// the tick has looked at since (`tickRain`).
     private var firstTick: EpochMillis?
@@ -37,15 +37,15 @@ public final class DerivedSeries {
     /// Wall-clock arrival of each gauge's newest reading.
     private var rainArrival: [String: EpochMillis] = [:]
     /// The earlier-rainy-day count each gauge's level was last evaluated with by the tick.
-    private var tickedDays: [String: Int] = [:]
-    private var latestFlood: [String: Double] = [:]
+    var tickedDays: [String: Int] = [:]
+    var latestFlood: [String: Double] = [:]
     /// Each rain station's flood-risk table and susceptibility (resolved once).
     private var floodRiskOf: [String: (FloodRiskTable, Susceptibility)] = [:]
     /// Zone and unit scopes -> their stations that have a flood level so far.
     private var floodReporters: [String: [String]] = [:]
     /// Sensor id -> its unit and zone scope names (built once per sensor).
     private var scopeNames: [String: [String]] = [:]
-    private var air: [String: AirQualityTracker] = [:]
+    var air: [String: AirQualityTracker] = [:]
     private var energy: [String: EnergyLossTracker] = [:]
     var water: [String: WaterBalanceTracker] = [:]
     var waterLatest: [String: EpochMillis] = [:]
@@ -71,8 +71,17 @@ public final class DerivedSeries {
     private let forestScopeMembers: [String: [String]]
 
     var pending: [Reading] = []
+    /// Late inputs (`DerivedFamily`): each input series' newest time seen; the families waiting
+    /// to be recomputed, from when; when each family last derived something (a `take`
+    /// generation); corrections to hand over.
+    var newestInput: [SeriesName: EpochMillis] = [:]
+    var dirty: [FamilyKey: EpochMillis] = [:]
+    var lastOutput: [FamilyKey: Int] = [:]
+    /// How many times `take` was called: derived readings made now go with take `generation + 1`.
+    public internal(set) var generation = 0
+    var corrections: [SeriesCorrection] = []
     /// Each derived series' last stored reading.
-    private var lastStored: [SeriesName: Sample] = [:]
+    var lastStored: [SeriesName: Sample] = [:]
     /// Levels and indices (`derive(..., level: true)`) are stored when they change, and at
     /// least this often in reading time, so a steady level still fills every 15m bucket.
     static let levelHeartbeat: EpochMillis = 15 * 60_000
@@ -144,12 +153,14 @@ public final class DerivedSeries {
         guard let entry else { return }
         let sample = Sample(time: r.time, value: r.value)
         if entry.kind == .meter, name.metric != "last_gasp" { meterArrival[name.sensor] = now }
+        if name.metric == "rain_mm" { rainArrival[name.sensor] = now }
+        // Families waiting for a recompute (this reading may have just made them so) take nothing.
+        let waiting = waitingFamilies(name, entry, r.time, history: history)
         switch name.metric {
         case "rain_mm":
-            rainArrival[name.sensor] = now
-            rain(name, entry, sample, history: history)
+            if !waiting.contains(.rain) { rain(name, entry, sample, history: history) }
         case "level_m":
-            if let levels = entry.alarmLevelsM {
+            if let levels = entry.alarmLevelsM, !waiting.contains(.river) {
                 derive(name.sensor, "water_alarm_level", time: r.time, value: Double(WaterAlarm.level(r.value, levels: levels)),
                        level: true, exact: true)
                 if let rise = WaterAlarm.risePerHour(sample, recent: hourBefore(name, r, history: history)) {
@@ -157,7 +168,7 @@ public final class DerivedSeries {
                 }
             }
         case "pm25_ugm3", "pm10_ugm3":
-            airQuality(name, sample, history: history)
+            if !waiting.contains(.air) { airQuality(name, sample, history: history) }
         case "volume_m3":
             if entry.kind == .water { waterBalance(entry, sample, history: history) }
         case "kwh":
@@ -169,7 +180,7 @@ public final class DerivedSeries {
         default:
             break
         }
-        if FireDangerStage.inputs.contains(name.metric), entry.kind == .forest {
+        if FireDangerStage.inputs.contains(name.metric), entry.kind == .forest, !waiting.contains(.fire) {
             // A station's readings of an earlier time in this commit (a backlog): its index
             // as of then, before this reading counts.
             if let touched = fireTouched[name.sensor], touched.time != r.time {
@@ -216,9 +227,12 @@ public final class DerivedSeries {
         }
     }
 
-    /// Derived readings waiting to be committed, taken by the caller.
+    /// Derived readings waiting to be committed, taken by the caller (the next `generation`).
+    /// Corrections made since the last `take` belong to the same generation
+    /// (`takeCorrections`, right after).
     public func take() -> [Reading] {
         defer { pending.removeAll(keepingCapacity: true) }
+        generation += 1
         return pending
     }
 
@@ -301,6 +315,7 @@ public final class DerivedSeries {
         }
         for (sensor, w) in rain24h.sorted(by: { $0.key < $1.key }) {
             guard let newest = w.newest, now > newest, rainArrival[sensor].map({ now - $0 >= rainQuietAfter(sensor) }) ?? true,
+                  dirty[FamilyKey(sensor: sensor, family: .rain)] == nil,
                   let sumName = try? SeriesName(sensor: sensor, metric: "rain_24h_mm") else { continue }
             let total = (w.sum(at: now) * 100).rounded() / 100
             let earlier = rainyDays[sensor]?.earlierDays(before: now) ?? 0
@@ -511,6 +526,7 @@ public final class DerivedSeries {
     /// last stored value or `levelHeartbeat` has passed since it, in reading time.
     private func derive(_ sensor: String, _ metric: String, time: EpochMillis, value: Double, level: Bool = false, exact: Bool = false) {
         guard let name = try? SeriesName(sensor: sensor, metric: metric) else { return }
+        if let f = DerivedFamily.ofOutput[metric] { lastOutput[FamilyKey(sensor: sensor, family: f)] = generation + 1 }
         let last = lastStored[name]
         if level, let last, last.value == value, abs(time - last.time) < Self.levelHeartbeat { return }
         let t = exact ? time : max(time, (last?.time ?? .min) + 1)

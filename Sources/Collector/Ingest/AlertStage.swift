@@ -88,7 +88,9 @@ final class AlertStage {
         let dropped = engine.liveAlerts.filter { !names.contains($0.rule) }
         engine = AlertEngine(rules: rules, catalogue: catalogue, restored: kept, lastSeen: engine.lastSeen, now: now,
                              language: engine.language)
+        let old = derived
         derived = DerivedSeries(catalogue: catalogue, config: derivedConfig, timeZone: timeZone, logger: logger)
+        derived.carryLateState(from: old)
         self.catalogue = catalogue
         entryOfID.removeAll()
         handle(dropped.map { a in
@@ -126,6 +128,33 @@ final class AlertStage {
 
     /// Derived readings waiting to be committed, taken by the caller.
     func takeDerived() -> [Reading] { derived.take() }
+
+    /// The take generation the last `takeDerived` reached (`DerivedSeries.generation`).
+    var derivedGeneration: Int { derived.generation }
+
+    /// Whether a derived family waits for a late input's recompute.
+    var hasDirtyFamilies: Bool { derived.hasDirtyFamilies }
+
+    /// Recomputes the derived families that late inputs made dirty, once every derived
+    /// reading of theirs up to take generation `storedGeneration` is stored.
+    func settle(storedGeneration: Int, history: any SampleHistory) {
+        derived.recomputeDirty(storedGeneration: storedGeneration, history: history)
+    }
+
+    /// The corrections made since the last call, for the caller to commit. The rules see each
+    /// corrected series' newest value now (its earlier ones are history: no alert is raised
+    /// or resolved for a time already past).
+    func takeCorrections(now: EpochMillis) -> [SeriesCorrection] {
+        let corrections = derived.takeCorrections()
+        var events: [AlertEvent] = []
+        for c in corrections {
+            guard let last = c.samples.last else { continue }
+            let entry = catalogue.sensor(c.series.sensor) ?? derived.scopeEntry(c.series.sensor)
+            events += engine.observe(series: c.series, sample: last, now: now, entry: entry) { c.samples.suffix(128) }
+        }
+        handle(events, now: now)
+        return corrections
+    }
 
     /// Time-driven evaluation resumes after a pause (a standby took over its partition).
     func resumed(now: EpochMillis) { engine.restartSilences(at: now) }

@@ -23,6 +23,8 @@ final class AlertWorker: @unchecked Sendable, SampleHistory {
         case storage(ok: Bool, reason: String, subject: String, now: EpochMillis)
         case reload(Catalogue, [Rule], now: EpochMillis)
         case republishFiring
+        /// Derived readings were stored: a family waiting for that may be recomputed now.
+        case settle
     }
 
     static let maxQueuedReadings = 200_000
@@ -31,9 +33,14 @@ final class AlertWorker: @unchecked Sendable, SampleHistory {
     private let samples: RecentSamples
     private let clock: any WallClock
     private let wake: () -> Void
-    /// Derived readings for the loop to commit, and the journal row up to which every
-    /// committed reading's derived readings are among them or committed before.
-    private let outbox = Mutex<(readings: [Reading], upTo: Int64?)>(([], nil))
+    /// Derived readings and corrections for the loop to commit (the corrections first), the
+    /// journal row up to which every committed reading's derived readings are among them or
+    /// committed before, and the `DerivedSeries` take generation they reach.
+    private let outbox = Mutex<DerivedOutbox>(DerivedOutbox())
+    /// Every derived reading of take generations up to this is stored (`derivedStored`).
+    private let storedGeneration = Atomic<Int>(0)
+    /// Whether some derived family waits for a recompute (set by the worker).
+    private let waitsToSettle = Atomic<Bool>(false)
 
     // Guarded by `cond`.
     private let cond = NSCondition()
@@ -57,6 +64,10 @@ final class AlertWorker: @unchecked Sendable, SampleHistory {
     let commitGate = NSLock()
 
     // Worker thread only.
+    /// The last journal row handled, and the first whose late inputs still wait for their
+    /// recompute: the watermark stays before it, so a restart feeds them again.
+    private var lastDone: Int64?
+    private var heldFrom: Int64?
     private var names: [SeriesName] = []
     private var current: [BoundReading] = []
     /// `history` calls in the current job, and (after `indexAfter` of them) the times of the
@@ -76,12 +87,22 @@ final class AlertWorker: @unchecked Sendable, SampleHistory {
         self.wake = wake
     }
 
-    /// Derived readings waiting to be committed (taken by the ingest loop).
-    func takeDerived() -> (readings: [Reading], upTo: Int64?) {
-        outbox.withLock { o in defer { o = ([], nil) }; return o }
+    /// Derived readings and corrections waiting to be committed (taken by the ingest loop).
+    func takeDerived() -> DerivedOutbox {
+        outbox.withLock { o in
+            defer { o = DerivedOutbox(generation: o.generation) }
+            return o
+        }
     }
 
-    var hasDerived: Bool { outbox.withLock { !$0.readings.isEmpty } }
+    var hasDerived: Bool { outbox.withLock { !$0.readings.isEmpty || !$0.corrections.isEmpty } }
+
+    /// Every derived reading and correction of take generations up to `generation` is
+    /// stored (the ingest loop, after the commit that held the last of them).
+    func derivedStored(generation: Int) {
+        let old = storedGeneration.max(generation, ordering: .acquiringAndReleasing).oldValue
+        if generation > old && waitsToSettle.load(ordering: .acquiring) { submit(.settle) }
+    }
 
     func start() {
         cond.lock()
@@ -146,16 +167,25 @@ final class AlertWorker: @unchecked Sendable, SampleHistory {
             if ticks && !wasTicking { stage.resumed(now: clock.now()) }
             wasTicking = ticks
             var out = ticks ? stage.tick(now: min(clock.now(), seenUntil ?? .max), history: self) : []
+            // Late inputs' families, once what they derived before is stored.
+            resetHandedIndex()
+            stage.settle(storedGeneration: storedGeneration.load(ordering: .acquiring), history: self)
             out += stage.takeDerived()
-            var done: Int64?
-            if case .committed(_, _, _, let id)? = job { done = id }
-            if !out.isEmpty || done != nil {
-                outbox.withLock { o in
-                    o.readings += out
-                    if let done { o.upTo = max(o.upTo ?? done, done) }
-                }
-                if !out.isEmpty { wake() }
+            let corrections = stage.takeCorrections(now: clock.now())
+            if case .committed(_, _, _, let id?)? = job {
+                lastDone = id
+                if stage.hasDirtyFamilies && heldFrom == nil { heldFrom = id }
             }
+            if !stage.hasDirtyFamilies { heldFrom = nil }
+            waitsToSettle.store(stage.hasDirtyFamilies, ordering: .releasing)
+            let done = heldFrom.map { h in lastDone.map { min($0, h - 1) } ?? h - 1 } ?? lastDone
+            let generation = stage.derivedGeneration
+            outbox.withLock { o in
+                o.add(out, corrections)
+                o.generation = generation
+                if let done { o.upTo = max(o.upTo ?? done, done) }
+            }
+            if !out.isEmpty || !corrections.isEmpty { wake() }
             cond.lock()
             if case .committed(let rs, _, _, _)? = job {
                 queuedReadings -= rs.count
@@ -170,10 +200,7 @@ final class AlertWorker: @unchecked Sendable, SampleHistory {
     }
 
     private func handle(_ job: Job) {
-        // The queue's head has moved on.
-        historyCalls = 0
-        handed = [:]
-        indexedJobs = 0
+        resetHandedIndex()
         switch job {
         case .committed(let readings, let newNames, let now, _):
             names += newNames
@@ -187,7 +214,16 @@ final class AlertWorker: @unchecked Sendable, SampleHistory {
             stage.reload(catalogue: catalogue, rules: rules, now: now)
         case .republishFiring:
             stage.republishFiring()
+        case .settle:
+            break   // (the loop settles after every job)
         }
+    }
+
+    /// The queue's head moved on, or no job is current (the history index is rebuilt).
+    private func resetHandedIndex() {
+        historyCalls = 0
+        handed = [:]
+        indexedJobs = 0
     }
 
     // MARK: SampleHistory (worker thread)
@@ -236,5 +272,29 @@ final class AlertWorker: @unchecked Sendable, SampleHistory {
 
     func lastStored(_ name: SeriesName, before: EpochMillis) throws -> Sample? {
         try samples.lastStored(name, before: before)
+    }
+}
+
+/// What the alert worker hands the ingest loop: derived readings, corrections (committed
+/// before them), the journal row up to which every committed reading's derived readings are
+/// in it or stored, and the `DerivedSeries` take generation it reaches.
+struct DerivedOutbox: Sendable {
+    var readings: [Reading] = []
+    var corrections: [SeriesCorrection] = []
+    var upTo: Int64?
+    var generation = 0
+
+    /// Adds readings made after everything in it, and corrections made after those: a
+    /// correction replaces a waiting reading of its series from its `from` on.
+    mutating func add(_ more: [Reading], _ newCorrections: [SeriesCorrection]) {
+        readings += more
+        for c in newCorrections {
+            readings.removeAll { $0.series == c.series && $0.time >= c.from }
+            if let k = corrections.firstIndex(where: { $0.series == c.series }) {
+                corrections[k] = corrections[k].followed(by: c)
+            } else {
+                corrections.append(c)
+            }
+        }
     }
 }

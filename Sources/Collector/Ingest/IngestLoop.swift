@@ -245,8 +245,9 @@ final class IngestLoop: @unchecked Sendable {
     /// back. False when a commit failed (the link is cut).
     @discardableResult
     private func commitPending() -> Bool {
-        let (derived, upTo) = alerts.takeDerived()
-        carry.take(derived, upTo: upTo)
+        carry.take(alerts.takeDerived())
+        if !carry.corrections.isEmpty { commitCorrections() }
+        if carry.isEmpty { alerts.derivedStored(generation: carry.generation) }
         // (A commit always follows a bind here, and settles the carry: it is never bound twice.)
         let count = carry.readings.count
         let dropped = carry.bindOnce { store.bindDerived(&$0, into: &batch) }
@@ -344,6 +345,8 @@ final class IngestLoop: @unchecked Sendable {
                 namesSent = store.registry.count
             }
             alerts.submit(.committed(store.committed, newNames: newNames, now: committedAt, journalID: store.lastJournalID))
+            // (After them: the rules see a family's stored readings before its recompute.)
+            if carry.isEmpty { alerts.derivedStored(generation: carry.generation) }
             if !store.hasUnhandedRollups { policy.handedOff(now: .now) }
             metrics.commits.increment()
             metrics.lastCommit.set(to: Double(committedAt) / 1000)
@@ -394,6 +397,22 @@ final class IngestLoop: @unchecked Sendable {
             client.abort()
             lost("storage commit failed")
             return false
+        }
+    }
+
+    /// Commits the carried corrections of derived series (late inputs' recomputes) in a
+    /// transaction of their own, before the derived readings taken with or after them. On
+    /// failure they stay carried (and the watermark with them) for the next commit.
+    private func commitCorrections() {
+        alerts.commitGate.lock()
+        defer { alerts.commitGate.unlock() }
+        do {
+            let stored = try store.commitCorrections(carry.corrections, now: clock.now())
+            carry.correctionsCommitted()
+            metrics.derivedCorrections.increment(by: Int64(stored.count))
+        } catch {
+            logger.warning("cannot store corrections of derived series; kept for the next commit",
+                           metadata: ["series": "\(carry.corrections.count)", "error": "\(error)"])
         }
     }
 
@@ -487,15 +506,17 @@ final class IngestLoop: @unchecked Sendable {
             }
             if batchMessages > 0 { _ = commit() }
         }
-        // The alert worker's last derived readings (and theirs, a few levels deep) are stored too.
-        for _ in 0..<3 {
+        // The alert worker's last derived readings (and theirs, a few levels deep) are stored
+        // too, and the late inputs' recomputes, each once what its family derived before is.
+        for _ in 0..<8 {
+            alerts.submit(.settle)
             alerts.flush()
             guard alerts.hasDerived else { break }
             guard commitPending() else { break }
         }
         // And how far they go, so the next start does not recompute them.
         _ = commitPending()
-        if carry.readings.isEmpty, let upTo = carry.upTo, upTo > store.derivedUpTo {
+        if carry.isEmpty, let upTo = carry.upTo, upTo > store.derivedUpTo {
             do { try store.commit(IngestBatch(), now: clock.now(), rollups: .handOff, derivedUpTo: upTo) } catch {
                 logger.warning("cannot record how far derived series are stored; the next start recomputes them", metadata: ["error": "\(error)"])
             }

@@ -23,6 +23,7 @@ struct IngestMetrics: Sendable {
     let alertQueue: Gauge
     /// Derived readings left out because their new series would exceed the series cap.
     let derivedDropped: Counter
+    let derivedCorrections: Counter
     let rollupBacklog: Gauge
     let rawPending: Gauge
     /// Wall-clock time of the last successful commit, Unix seconds (with milliseconds).
@@ -58,6 +59,7 @@ struct IngestMetrics: Sendable {
         loopLag = registry.makeGauge(descriptor: Self.named("collector_loop_lag_seconds", "From the first message of a batch being read to its commit, last batch"))
         queueDepth = registry.makeGauge(descriptor: Self.named("collector_queue_messages", "Messages in the last committed batch (read and waiting for the commit)"))
         alertQueue = registry.makeGauge(descriptor: Self.named("collector_alert_queue_readings", "Committed readings waiting for the alert worker (rules, derived series)"))
+        derivedCorrections = registry.makeCounter(descriptor: Self.named("collector_derived_corrections_total", "Derived series corrected after a late input (each series from the input's time on)"))
         derivedDropped = registry.makeCounter(descriptor: Self.named("collector_derived_dropped_total", "Derived readings not stored: their new series would exceed limits.max_series and the reserve for derived series"))
         rollupBacklog = registry.makeGauge(descriptor: Self.named("collector_rollup_backlog_readings", "Committed readings handed to the rollup merger and not yet in the 1m tier (15m, 1h and 1d follow within 5 s)"))
         rawPending = registry.makeGauge(descriptor: Self.named("collector_raw_pending_readings", "Committed readings (journaled and queryable) not yet written to the raw table (written within about 10 s)"))

@@ -355,8 +355,9 @@ public final class TelemetryStore {
         try merger.waitForRoom()
         try handOffRollups()
         var bound: [(series: SeriesID, from: EpochMillis, samples: [Sample])] = []
-        for c in corrections {
+        for var c in corrections {
             guard let id = registry.intern(c.series, limit: registry.limit + derivedReserve) else { continue }
+            c.samples.removeAll { $0.time < c.from }
             if let k = bound.firstIndex(where: { $0.series == id }) {
                 let merged = SeriesCorrection(series: c.series, from: bound[k].from, samples: bound[k].samples).followed(by: c)
                 bound[k] = (id, merged.from, merged.samples)

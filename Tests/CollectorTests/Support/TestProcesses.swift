@@ -335,23 +335,12 @@ func collectorCLI(_ args: [String], dir: String, seconds: Double = 60) async thr
 
 /// `collector verify` on a stopped collector's store: every tier and derived series against
 /// its recompute from the stored readings. Returns its output; records a test issue unless it
-/// says OK. `derivedKnownIssue`: the derived series are known to differ (the reason); the
-/// tiers must still be exact, and the derived difference is recorded as a known issue (which
-/// fails the test once it no longer differs).
+/// says OK with the derived series compared (not left for a next start).
 @discardableResult
-func verifyStore(configPath: String, dir: String, derivedKnownIssue: Comment? = nil,
-                 sourceLocation: SourceLocation = #_sourceLocation) async throws -> String {
+func verifyStore(configPath: String, dir: String, sourceLocation: SourceLocation = #_sourceLocation) async throws -> String {
     let (code, out) = try await collectorCLI(["verify", "--config", configPath, "--from", "0", "--by-metric"], dir: dir, seconds: 120)
-    guard let derivedKnownIssue else {
-        #expect(code == 0 && out.contains("verify: OK"), "collector verify:\n\(out)", sourceLocation: sourceLocation)
-        return out
-    }
-    let tiers = out.split(separator: "\n").filter { $0.range(of: #"^verify: (1m|15m|1h|1d): "#, options: .regularExpression) != nil }
-    #expect(tiers.count == 4 && tiers.allSatisfy { $0.hasSuffix(", 0 differ") }, "collector verify:\n\(out)", sourceLocation: sourceLocation)
-    // Intermittent: whether readings arrive out of order depends on timing.
-    withKnownIssue(derivedKnownIssue, isIntermittent: true, sourceLocation: sourceLocation) {
-        #expect(code == 0 && out.contains("verify: OK"), "collector verify:\n\(out)", sourceLocation: sourceLocation)
-    }
+    #expect(code == 0 && out.contains("verify: OK") && out.contains("verify: derived: "), "collector verify:\n\(out)",
+            sourceLocation: sourceLocation)
     return out
 }
 

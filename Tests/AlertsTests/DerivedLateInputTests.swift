@@ -1,0 +1,192 @@
+import Alerts
+import Foundation
+import Logging
+import Testing
+import Telemetry
+
+/// A store in memory with the alert worker's view of it: every committed reading, derived
+/// ones included; `history` leaves out the commit being handed (`current`).
+final class StoreHistory: SampleHistory {
+    var stored: [SeriesName: [Sample]] = [:]
+    var names: [SeriesName] = []
+    var current: Set<SeriesName> = []
+    var currentTimes: [SeriesName: Set<EpochMillis>] = [:]
+
+    func id(_ name: SeriesName) -> SeriesID {
+        if let i = names.firstIndex(of: name) { return SeriesID(Int32(i)) }
+        names.append(name)
+        return SeriesID(Int32(names.count - 1))
+    }
+
+    /// Stores readings, the first of a (series, time) kept.
+    func store(_ name: SeriesName, _ s: Sample) {
+        var a = stored[name] ?? []
+        guard !a.contains(where: { $0.time == s.time }) else { return }
+        a.append(s)
+        a.sort { $0.time < $1.time }
+        stored[name] = a
+    }
+
+    func correct(_ c: SeriesCorrection) {
+        stored[c.series] = (stored[c.series] ?? []).filter { $0.time < c.from } + c.samples
+    }
+
+    func recent(_ id: SeriesID) -> [Sample] { Array((stored[names[id.index]] ?? []).suffix(128)) }
+    func history(_ name: SeriesName, from: EpochMillis, to: EpochMillis) throws -> [Sample] {
+        let skip = currentTimes[name] ?? []
+        return (stored[name] ?? []).filter { $0.time >= from && $0.time < to && !skip.contains($0.time) }
+    }
+    func window(_ name: SeriesName, _ id: SeriesID, from: EpochMillis, to: EpochMillis) throws -> [Sample] {
+        (stored[name] ?? []).filter { $0.time >= from && $0.time < to }
+    }
+    func lastStored(_ name: SeriesName, before: EpochMillis) throws -> Sample? {
+        (stored[name] ?? []).last { $0.time < before }
+    }
+}
+
+/// A late input recomputes the derived values it affects from its time on, and the stored
+/// series then equal their recompute from the inputs in time order (what `collector verify`
+/// checks): the 24 h rain sum and flood level, the cumulative fire-danger index, the hourly
+/// AQI. Before corrections existed, each of these stayed as the late input found them.
+@Suite struct DerivedLateInputTests {
+    static let tz = TimeZoneID("Asia/Ho_Chi_Minh")!
+    /// 2026-11-18T00:00+07:00
+    static let day0: EpochMillis = 1_794_934_800_000
+    static func at(_ day: Int, _ hour: Double) -> EpochMillis { day0 + EpochMillis(day) * 86_400_000 + EpochMillis(hour * 3_600_000) }
+
+    /// The alert worker's loop in miniature: a commit's readings are stored, observed, the
+    /// dirty families settled once what they derived is stored, and the derived readings and
+    /// corrections stored (the corrections first, replacing from their `from` on).
+    struct Worker {
+        let catalogue: Catalogue
+        let derived: DerivedSeries
+        let history = StoreHistory()
+        var corrections = 0
+
+        init(_ catalogue: Catalogue) {
+            self.catalogue = catalogue
+            derived = DerivedSeries(catalogue: catalogue, config: DerivedConfig(), timeZone: DerivedLateInputTests.tz,
+                                    logger: Logger(label: "test"))
+        }
+
+        mutating func commit(_ readings: [(String, EpochMillis, Double)]) throws {
+            var bound: [(SeriesName, BoundReading)] = []
+            for (series, t, v) in readings {
+                let name = try SeriesName(parsing: series)
+                history.store(name, Sample(time: t, value: v))
+                history.currentTimes[name, default: []].insert(t)
+                bound.append((name, BoundReading(series: history.id(name), time: t, value: v)))
+            }
+            for (name, r) in bound { derived.observe(name, catalogue.sensor(name.sensor), r, history: history, now: r.time) }
+            derived.finishBatch()
+            history.currentTimes = [:]
+            settle()
+        }
+
+        /// One turn of the loop with no new commit (until nothing waits).
+        mutating func settle() {
+            for _ in 0..<3 {
+                derived.recomputeDirty(storedGeneration: derived.generation, history: history)
+                var readings = derived.take()
+                let cs = derived.takeCorrections()
+                for c in cs {
+                    readings.removeAll { $0.series == c.series && $0.time >= c.from }
+                    history.correct(c)
+                }
+                corrections += cs.count
+                for r in readings { history.store(r.series, Sample(time: r.time, value: r.value)) }
+                if !derived.hasDirtyFamilies { break }
+            }
+        }
+
+        /// Every compared derived series against its recompute from the stored inputs in time order.
+        func verify(from horizon: EpochMillis, inputs: [String]) throws -> DerivedVerifier.Report {
+            let names = try inputs.map { try SeriesName(parsing: $0) }
+            let replay = DerivedReplay(catalogue: catalogue, config: DerivedConfig(), timeZone: DerivedLateInputTests.tz,
+                                       logger: Logger(label: "test"))
+            let empty = StoreHistory()
+            let recomputed = replay.recompute(names.map { ($0, history.stored[$0] ?? []) }, from: horizon, stored: empty)
+            var v = DerivedVerifier(maxReported: 5)
+            for (name, samples) in recomputed.sorted(by: { $0.key.description < $1.key.description }) {
+                v.compare(name, recomputed: samples, stored: history.stored[name] ?? [], from: horizon)
+            }
+            return v.report
+        }
+    }
+
+    static func station(_ id: String, kind: SensorKind, metrics: [String]) -> SensorEntry {
+        var s = SensorEntry(id: id, kind: kind, unit: "sin-ho", intervalMillis: 600_000)
+        for m in metrics { s.metrics[m] = "x" }
+        s.susceptibility = .medium
+        return s
+    }
+
+    /// Rain every 10 minutes for two days; three hours of it come six hours late. The 24 h
+    /// sums and flood levels from then on are recomputed with it.
+    @Test func lateRainRecomputesTheSumsAndLevelsAfterIt() throws {
+        var w = Worker(Catalogue(sensors: [Self.station("g", kind: .hydro, metrics: ["rain_mm"])]))
+        let times = (0..<288).map { Self.at(1, 0) + EpochMillis($0) * 600_000 }
+        let late = Set(times[100..<118])
+        var delayed: [EpochMillis] = []
+        for (i, t) in times.enumerated() {
+            if late.contains(t) { delayed.append(t); continue }
+            try w.commit([("g/rain_mm", t, Double(i % 9) * 1.5)])
+            if i == 154 { try w.commit(delayed.map { ("g/rain_mm", $0, 12) }) }   // the backlog, in one commit
+        }
+        let report = try w.verify(from: Self.at(1, 0), inputs: ["g/rain_mm"])
+        #expect(report.points > 288)
+        #expect(report.isExact, "\(report.mismatches)")
+        #expect(w.corrections == 2)   // the sum and the level, once
+    }
+
+    /// Fire danger is cumulative: a dry day's midday readings that arrive three days late
+    /// change every later day's index.
+    @Test func lateWeatherRecomputesEveryLaterFireDangerDay() throws {
+        var w = Worker(Catalogue(sensors: [Self.station("f", kind: .forest, metrics: ["temp_c", "rh_pct", "rain_mm"])]))
+        var heldBack: [(String, EpochMillis, Double)] = []
+        for day in 0..<10 {
+            for hour in stride(from: 7.0, through: 17.0, by: 2.0) {
+                let t = Self.at(day, hour)
+                let readings = [("f/temp_c", t, 25 + hour / 2), ("f/rh_pct", t, 60 - hour), ("f/rain_mm", t, day == 4 ? 3.0 : 0)]
+                if day == 2 && hour == 13 { heldBack = readings; continue }
+                try w.commit(readings)
+            }
+            if day == 5 { try w.commit(heldBack) }
+        }
+        let report = try w.verify(from: Self.at(0, 0), inputs: ["f/temp_c", "f/rh_pct", "f/rain_mm"])
+        #expect(report.points > 100)
+        #expect(report.isExact, "\(report.mismatches)")
+        #expect(w.corrections >= 2)
+    }
+
+    /// The AQI of an hour already published changes when a reading of that hour comes late.
+    @Test func aLateReadingChangesItsHoursAQI() throws {
+        var w = Worker(Catalogue(sensors: [Self.station("aq", kind: .environment, metrics: ["pm25_ugm3"])]))
+        for k in 0..<30 where k != 12 { try w.commit([("aq/pm25_ugm3", Self.at(1, 0.25 + Double(k) * 0.5), 30)]) }
+        let hour = Self.at(1, 6)
+        let before = try #require(w.history.stored[try SeriesName(parsing: "aq/aqi")]?.first { $0.time == hour }).value
+        try w.commit([("aq/pm25_ugm3", Self.at(1, 6.25), 400)])
+        let after = try #require(w.history.stored[try SeriesName(parsing: "aq/aqi")]?.first { $0.time == hour }).value
+        #expect(after > before)
+        let report = try w.verify(from: Self.at(1, 0), inputs: ["aq/pm25_ugm3"])
+        #expect(report.isExact, "\(report.mismatches)")
+    }
+
+    /// After a kill, the journal feeds a reading again whose family had derived readings
+    /// stored at or after it: they are recomputed, not left as the killed run stored them.
+    @Test func aReadingFedAgainAfterARestartRecomputesWhatWasStoredAfterIt() throws {
+        let catalogue = Catalogue(sensors: [Self.station("g", kind: .hydro, metrics: ["rain_mm"])])
+        var w = Worker(catalogue)
+        for k in 0..<12 { try w.commit([("g/rain_mm", Self.at(1, Double(k)), 5)]) }
+        // The killed run had stored a reading at 05:30 and, wrongly, nothing derived from it;
+        // what it derived after it is stale. A new run is fed it again from the journal.
+        var restarted = Worker(catalogue)
+        restarted.history.stored = w.history.stored
+        restarted.history.names = w.history.names
+        try restarted.commit([("g/rain_mm", Self.at(1, 5.5), 40)])
+        #expect(restarted.corrections == 2)
+        let report = try restarted.verify(from: Self.at(1, 0), inputs: ["g/rain_mm"])
+        #expect(report.isExact, "\(report.mismatches)")
+        _ = w
+    }
+}
