@@ -1,82 +1,105 @@
 import Telemetry
 
-/// Late inputs (`DerivedFamily`): a reading older than one already seen of its series, or one
-/// seen first since the start while its families have derived readings stored at or after it
-/// (a restart feeding again what a killed run had derived from), makes the families it feeds
-/// at its station dirty. A dirty family takes no readings; once every reading it derived
-/// before is stored (`recomputeDirty`), it is recomputed from the stored inputs, from the
-/// earliest such time on, as `collector verify` would (`DerivedReplay`), its trackers take the
-/// recompute's state, and each of its outputs gets a `SeriesCorrection` from that time on.
+/// Late inputs (`DerivedFamily`). A reading older than one already seen of its family at its
+/// station (any of the family's inputs: a pm10 reading of an hour whose AQI a pm2.5 reading
+/// of a later hour has completed is late), or, seen first since the start, older than one
+/// stored of the family or than a value the family stored, makes the family dirty. A dirty
+/// family takes no readings; once every reading it derived before is stored
+/// (`recomputeDirty`), it is recomputed from the stored inputs, from the earliest such time
+/// on, as `collector verify` would (`DerivedReplay`), its trackers take the recompute's state,
+/// and each of its outputs that differs gets a `SeriesCorrection` from that time on.
+///
+/// A restart feeding the journal again (`refeeding`) makes every family it touches dirty from
+/// its earliest reading fed, and holds the recomputes until it ends: the rows not fed yet are
+/// stored already, so a recompute in between would take them twice.
 extension DerivedSeries {
     /// The families of `entry`'s station fed by this reading that wait for a recompute,
     /// after noting whether the reading makes them so.
     func waitingFamilies(_ name: SeriesName, _ entry: SensorEntry, _ t: EpochMillis, history: any SampleHistory) -> FamilySet {
         let fed = DerivedFamily.fed(by: name.metric, at: entry)
         guard !fed.isEmpty else { return [] }
-        if let newest = newestInput[name] {
-            if t < newest {
-                for f in fed { markDirty(FamilyKey(sensor: name.sensor, family: f), from: t) }
-            } else {
-                newestInput[name] = t
-            }
-        } else {
-            firstSight(name, fed, t, history: history)
-        }
         var waiting: FamilySet = []
-        for f in fed where dirty[FamilyKey(sensor: name.sensor, family: f)] != nil { waiting.insert(f) }
+        for f in fed {
+            let key = FamilyKey(sensor: name.sensor, family: f)
+            if refeeding {
+                markDirty(key, from: t)
+            } else if let newest = newestInput[key] {
+                if t < newest { markDirty(key, from: t) } else { newestInput[key] = t }
+            } else {
+                firstSight(key, entry, t, history: history)
+            }
+            if !dirty.isEmpty && dirty[key] != nil { waiting.insert(f) }
+        }
         return waiting
     }
 
-    /// The first reading of an input series since the start: late if a newer one of it is
-    /// stored (and not still to come), or if a family it feeds has derived readings stored at
-    /// or after it.
-    private func firstSight(_ name: SeriesName, _ fed: FamilySet, _ t: EpochMillis, history: any SampleHistory) {
+    /// The first reading of a family since the start: late if a newer input of it is stored
+    /// (and not still to come), or if it derived a value stored after it.
+    private func firstSight(_ key: FamilyKey, _ entry: SensorEntry, _ t: EpochMillis, history: any SampleHistory) {
         var newest = t
         do {
-            if let later = try history.history(name, from: t + 1, to: .max).last { newest = later.time }
+            for metric in key.family.inputs(at: entry) {
+                let name = try SeriesName(sensor: key.sensor, metric: metric)
+                if let later = try history.history(name, from: t + 1, to: .max).last { newest = max(newest, later.time) }
+            }
         } catch {
             logger.warning("cannot read an input's later readings; taking it as in time",
-                           metadata: ["series": "\(name)", "error": "\(error)"])
+                           metadata: ["sensor": "\(key.sensor)", "error": "\(error)"])
         }
-        newestInput[name] = newest
-        for f in fed {
-            let key = FamilyKey(sensor: name.sensor, family: f)
-            if newest > t { markDirty(key, from: t); continue }
-            for output in f.outputs {
-                guard let n = try? SeriesName(sensor: name.sensor, metric: output),
-                      let stored = try? history.lastStored(n, before: .max), stored.time >= t else { continue }
-                markDirty(key, from: t)
-                break
-            }
+        newestInput[key] = newest
+        if newest > t { return markDirty(key, from: t) }
+        for output in key.family.outputs {
+            guard let n = try? SeriesName(sensor: key.sensor, metric: output),
+                  let stored = try? history.lastStored(n, before: .max), stored.time > t else { continue }
+            return markDirty(key, from: t)
         }
     }
 
     /// From `t` on; for air quality from the start of `t`'s hour, where its hour's AQI is stamped.
     private func markDirty(_ key: FamilyKey, from t: EpochMillis) {
         let from = key.family == .air ? EpochMillis.floorDiv(t, 3_600_000) * 3_600_000 : t
-        dirty[key] = min(dirty[key] ?? from, from)
-    }
-
-    /// After a reload: the families still waiting for a recompute, the corrections not yet
-    /// taken, and the take generations go on from `old` (its trackers do not: they are
-    /// rebuilt from storage, as after a start).
-    public func carryLateState(from old: DerivedSeries) {
-        generation = old.generation
-        lastOutput = old.lastOutput
-        corrections = old.corrections
-        for (key, from) in old.dirty where catalogue.sensor(key.sensor) != nil { dirty[key] = from }
+        if let known = dirty[key] {
+            dirty[key] = (min(known.from, from), known.job)
+        } else {
+            dirty[key] = (from, currentJob)
+        }
     }
 
     /// Whether some family waits for a recompute.
     public var hasDirtyFamilies: Bool { !dirty.isEmpty }
 
+    /// The earliest job (`currentJob` when it became dirty) of a family waiting for its
+    /// recompute: every derived reading of the jobs before it is made.
+    public var earliestDirtyJob: Int64? { dirty.values.compactMap(\.job).min() }
+
+    /// A restart feeds the journal again from here until `endRefeed`.
+    public func beginRefeed() { refeeding = true }
+
+    public func endRefeed() { refeeding = false }
+
+    /// After a reload: the families still waiting for a recompute, the corrections not yet
+    /// taken, the newest inputs seen and the take generations go on from `old` (its trackers
+    /// do not: they are rebuilt from storage, as after a start).
+    public func carryLateState(from old: DerivedSeries) {
+        generation = old.generation
+        lastOutput = old.lastOutput
+        corrections = old.corrections
+        newestInput = old.newestInput
+        refeeding = old.refeeding
+        for (key, d) in old.dirty {
+            guard let entry = catalogue.sensor(key.sensor), !key.family.inputs(at: entry).isEmpty else { continue }
+            dirty[key] = d
+        }
+    }
+
     /// Recomputes every dirty family whose derived readings so far are all stored: those of
     /// `take` generations up to `storedGeneration` are. `history` sees every committed
     /// reading handed to `observe` so far (and none still to come). The corrections wait for
-    /// `takeCorrections`.
+    /// `takeCorrections`. Nothing while the journal is fed again.
     public func recomputeDirty(storedGeneration: Int, history: any SampleHistory) {
+        guard !refeeding, !dirty.isEmpty else { return }
         for key in dirty.keys.sorted() where lastOutput[key] ?? 0 <= storedGeneration {
-            guard let from = dirty[key] else { continue }
+            guard let from = dirty[key]?.from else { continue }
             if recompute(key, from: from, history: history) { dirty[key] = nil }
         }
     }
@@ -88,15 +111,20 @@ extension DerivedSeries {
         return corrections
     }
 
-    /// Recomputes one family from `from` on; false when its inputs cannot be read (it stays
+    /// Recomputes one family from `from` on; false when its series cannot be read (it stays
     /// dirty and is tried again).
     private func recompute(_ key: FamilyKey, from: EpochMillis, history: any SampleHistory) -> Bool {
         guard let entry = catalogue.sensor(key.sensor) else { return true }
         var inputs: [(name: SeriesName, samples: [Sample])] = []
+        var stored: [SeriesName: [Sample]] = [:]
         do {
             for metric in key.family.inputs(at: entry) {
                 let name = try SeriesName(sensor: key.sensor, metric: metric)
                 inputs.append((name, try history.history(name, from: from, to: .max)))
+            }
+            for metric in key.family.outputs {
+                let name = try SeriesName(sensor: key.sensor, metric: metric)
+                stored[name] = try history.history(name, from: from, to: .max)
             }
         } catch {
             logger.warning("cannot read a late input's series to recompute what it derives; will retry",
@@ -105,17 +133,23 @@ extension DerivedSeries {
         }
         let replay = DerivedReplay(catalogue: catalogue, config: config, timeZone: timeZone, logger: logger)
         let (other, out) = replay.run(inputs, from: from, stored: history)
-        for metric in key.family.outputs {
-            guard let name = try? SeriesName(sensor: key.sensor, metric: metric) else { continue }
+        for (name, was) in stored.sorted(by: { $0.key.description < $1.key.description }) {
             // (Seeding may complete an hour before `from`: unchanged, and not replaced.)
-            corrections.append(SeriesCorrection(series: name, from: from, samples: (out[name] ?? []).filter { $0.time >= from }))
+            let now = (out[name] ?? []).filter { $0.time >= from }
             lastStored[name] = other.lastStored[name]
+            // Unchanged (or nothing either way): no correction.
+            guard now != was else { continue }
+            if was.isEmpty, (try? history.lastStored(name, before: .max)).flatMap({ $0 }).map({ $0.time < from }) ?? true {
+                // Nothing stored from `from` on (an import's readings, derived for the first
+                // time): plain derived readings.
+                pending += now.map { Reading(series: name, time: $0.time, value: $0.value) }
+            } else {
+                corrections.append(SeriesCorrection(series: name, from: from, samples: now))
+            }
         }
         lastOutput[key] = generation + 1
         adopt(key, from: other)
-        for (name, samples) in inputs {
-            if let last = samples.last { newestInput[name] = max(newestInput[name] ?? last.time, last.time) }
-        }
+        newestInput[key] = max(newestInput[key] ?? .min, inputs.compactMap { $0.samples.last?.time }.max() ?? .min)
         return true
     }
 

@@ -71,12 +71,16 @@ public final class DerivedSeries {
     private let forestScopeMembers: [String: [String]]
 
     var pending: [Reading] = []
-    /// Late inputs (`DerivedFamily`): each input series' newest time seen; the families waiting
-    /// to be recomputed, from when; when each family last derived something (a `take`
-    /// generation); corrections to hand over.
-    var newestInput: [SeriesName: EpochMillis] = [:]
-    var dirty: [FamilyKey: EpochMillis] = [:]
+    /// Late inputs (`DerivedSeries+Late`): each family's newest input time seen; the families
+    /// waiting to be recomputed, from when, and the job that made each so; when each family
+    /// last derived something (a `take` generation); corrections to hand over; whether the
+    /// journal is being fed again.
+    var newestInput: [FamilyKey: EpochMillis] = [:]
+    var dirty: [FamilyKey: (from: EpochMillis, job: Int64?)] = [:]
     var lastOutput: [FamilyKey: Int] = [:]
+    var refeeding = false
+    /// The job (journal row) whose readings are being observed, set by the caller.
+    public var currentJob: Int64?
     /// How many times `take` was called: derived readings made now go with take `generation + 1`.
     public internal(set) var generation = 0
     var corrections: [SeriesCorrection] = []

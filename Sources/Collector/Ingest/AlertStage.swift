@@ -63,8 +63,10 @@ final class AlertStage {
     }
 
     /// The new readings of a successful commit; `names` holds every series' name by id.
-    func committed(_ readings: [BoundReading], names: [SeriesName], history: any SampleHistory, now: EpochMillis) {
+    func committed(_ readings: [BoundReading], names: [SeriesName], history: any SampleHistory, now: EpochMillis,
+                   journalID: Int64? = nil) {
         guard !readings.isEmpty else { return }   // even without rules: last-seen feeds coverage
+        derived.currentJob = journalID
         var events: [AlertEvent] = []
         for r in readings {
             let name = names[r.series.index]
@@ -134,6 +136,12 @@ final class AlertStage {
 
     /// Whether a derived family waits for a late input's recompute.
     var hasDirtyFamilies: Bool { derived.hasDirtyFamilies }
+
+    /// The earliest journal row whose late inputs still wait for their recompute.
+    var earliestDirtyJob: Int64? { derived.earliestDirtyJob }
+
+    /// A restart feeds the journal again (`DerivedSeries.beginRefeed`), or has done so.
+    func refeed(_ starts: Bool) { if starts { derived.beginRefeed() } else { derived.endRefeed() } }
 
     /// Recomputes the derived families that late inputs made dirty, once every derived
     /// reading of theirs up to take generation `storedGeneration` is stored.

@@ -25,6 +25,9 @@ final class AlertWorker: @unchecked Sendable, SampleHistory {
         case republishFiring
         /// Derived readings were stored: a family waiting for that may be recomputed now.
         case settle
+        /// A restart starts (true) or ends (false) feeding the journal again: the late
+        /// inputs' recomputes wait for its end (`DerivedSeries.beginRefeed`).
+        case refeed(Bool)
     }
 
     static let maxQueuedReadings = 200_000
@@ -64,10 +67,9 @@ final class AlertWorker: @unchecked Sendable, SampleHistory {
     let commitGate = NSLock()
 
     // Worker thread only.
-    /// The last journal row handled, and the first whose late inputs still wait for their
-    /// recompute: the watermark stays before it, so a restart feeds them again.
+    /// The last journal row handled. The watermark stays before the first row whose late
+    /// inputs still wait for their recompute, so a restart feeds them again.
     private var lastDone: Int64?
-    private var heldFrom: Int64?
     private var names: [SeriesName] = []
     private var current: [BoundReading] = []
     /// `history` calls in the current job, and (after `indexAfter` of them) the times of the
@@ -172,13 +174,12 @@ final class AlertWorker: @unchecked Sendable, SampleHistory {
             stage.settle(storedGeneration: storedGeneration.load(ordering: .acquiring), history: self)
             out += stage.takeDerived()
             let corrections = stage.takeCorrections(now: clock.now())
-            if case .committed(_, _, _, let id?)? = job {
-                lastDone = id
-                if stage.hasDirtyFamilies && heldFrom == nil { heldFrom = id }
-            }
-            if !stage.hasDirtyFamilies { heldFrom = nil }
+            // (A ring that cannot be updated is refilled from storage at the next start.)
+            for c in corrections { try? samples.replace(c.series, from: c.from, with: c.samples) }
+            if case .committed(_, _, _, let id?)? = job { lastDone = id }
             waitsToSettle.store(stage.hasDirtyFamilies, ordering: .releasing)
-            let done = heldFrom.map { h in lastDone.map { min($0, h - 1) } ?? h - 1 } ?? lastDone
+            let held = stage.earliestDirtyJob
+            let done = held.map { h in lastDone.map { min($0, h - 1) } ?? h - 1 } ?? lastDone
             let generation = stage.derivedGeneration
             outbox.withLock { o in
                 o.add(out, corrections)
@@ -202,11 +203,11 @@ final class AlertWorker: @unchecked Sendable, SampleHistory {
     private func handle(_ job: Job) {
         resetHandedIndex()
         switch job {
-        case .committed(let readings, let newNames, let now, _):
+        case .committed(let readings, let newNames, let now, let journalID):
             names += newNames
             samples.record(readings)
             current = readings
-            stage.committed(readings, names: names, history: self, now: now)
+            stage.committed(readings, names: names, history: self, now: now, journalID: journalID)
             current = []
         case .storage(let ok, let reason, let subject, let now):
             stage.storage(ok: ok, reason: reason, subject: subject, now: now)
@@ -216,6 +217,8 @@ final class AlertWorker: @unchecked Sendable, SampleHistory {
             stage.republishFiring()
         case .settle:
             break   // (the loop settles after every job)
+        case .refeed(let starts):
+            stage.refeed(starts)
         }
     }
 

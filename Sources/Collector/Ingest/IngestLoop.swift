@@ -249,8 +249,10 @@ final class IngestLoop: @unchecked Sendable {
         if !carry.corrections.isEmpty { commitCorrections() }
         if carry.isEmpty { alerts.derivedStored(generation: carry.generation) }
         // (A commit always follows a bind here, and settles the carry: it is never bound twice.)
+        // Readings wait while corrections do: they came after them, and a correction stored
+        // later would take them back.
         let count = carry.readings.count
-        let dropped = carry.bindOnce { store.bindDerived(&$0, into: &batch) }
+        let dropped = carry.corrections.isEmpty ? carry.bindOnce { store.bindDerived(&$0, into: &batch) } : 0
         if dropped > 0 {
             metrics.derivedDropped.increment(by: Int64(dropped))
             if logBudget.allow() {
@@ -274,6 +276,9 @@ final class IngestLoop: @unchecked Sendable {
         // have to fit in memory.
         var cursor = store.derivedUpTo
         var (rowCount, readingCount) = (0, 0)
+        // Late inputs' recomputes wait for the end: the rows not fed yet are stored already.
+        alerts.submit(.refeed(true))
+        defer { alerts.submit(.refeed(false)) }
         while !stopRequested.load(ordering: .relaxed) {
             let rows: [(id: Int64, readings: [BoundReading])]
             do { rows = try store.journal(after: cursor, limit: 64) } catch {

@@ -55,6 +55,15 @@ public final class RecentSamples {
         return rings.samples(of: id)
     }
 
+    /// A correction of a derived series (`SeriesCorrection`): its ring keeps its samples
+    /// before `from` and takes `samples` for the rest.
+    public func replace(_ name: SeriesName, from: EpochMillis, with samples: [Sample]) throws {
+        guard let id = try storedID(name), id.index < loaded.count else { return }
+        let kept = rings.samples(of: id).filter { $0.time < from }
+        rings.clear(id)
+        for s in (kept + samples).suffix(rings.capacity) { rings.record(s, of: id) }
+    }
+
     /// Stored samples of `name` with `from <= t < to`, oldest first, and the series' id; nil
     /// for a series not stored yet.
     public func stored(_ name: SeriesName, from: EpochMillis, to: EpochMillis) throws -> (id: SeriesID, samples: [Sample])? {

@@ -176,6 +176,12 @@ public struct SeriesRings: Sendable {
 }
 
 extension SeriesRings {
+    /// Forgets every sample of `series` (its ring is refilled by `record`).
+    public mutating func clear(_ series: SeriesID) {
+        guard series.index >= 0 && series.index < headers.count else { return }
+        headers[series.index] = Header()
+    }
+
     @usableFromInline
     mutating func allocate(chunk c: Int) {
         chunks[c] = ContiguousArray(repeating: Slot(offset: 0, value: 0), count: chunkSeries * capacity)

@@ -403,19 +403,28 @@ public final class TelemetryStore {
     }
 
     /// The buckets of every tier holding a time in `changed`, each with what the sample blocks
-    /// of `id` hold in it now (empty: none left).
+    /// of `id` hold in it now (empty: none left): one scan of the blocks over their span.
     private func correctedBuckets(_ id: SeriesID, changed: [Sample], _ db: Database) throws -> [(key: BucketKey, bucket: Bucket)] {
+        guard !changed.isEmpty else { return [] }
+        var buckets: [[EpochMillis: Bucket]] = Array(repeating: [:], count: Tier.allCases.count)
+        var low = EpochMillis.max, high = EpochMillis.min
+        for tier in Tier.allCases {
+            for s in changed {
+                let start = downsampler.bucketStart(tier, s.time)
+                guard buckets[tier.rawValue][start] == nil else { continue }
+                buckets[tier.rawValue][start] = .empty
+                let end = tier == .day ? downsampler.days.day(containing: start).end : start + tier.widthMillis
+                low = min(low, start)
+                high = max(high, end)
+            }
+        }
+        try BlockStore.forEach(series: id, from: low, to: high, db) { s in
+            for tier in Tier.allCases { buckets[tier.rawValue][downsampler.bucketStart(tier, s.time)]?.add(time: s.time, value: s.value) }
+            return true
+        }
         var out: [(key: BucketKey, bucket: Bucket)] = []
         for tier in Tier.allCases {
-            var starts = Set<EpochMillis>()
-            for s in changed { starts.insert(downsampler.bucketStart(tier, s.time)) }
-            for start in starts.sorted() {
-                let end = tier == .day ? downsampler.days.day(containing: start).end : start + tier.widthMillis
-                var b = Bucket.empty
-                try BlockStore.forEach(series: id, from: start, to: end, db) { s in
-                    b.add(time: s.time, value: s.value)
-                    return true
-                }
+            for (start, b) in buckets[tier.rawValue].sorted(by: { $0.key < $1.key }) {
                 out.append((BucketKey(tier: tier, series: id, start: start), b))
             }
         }
