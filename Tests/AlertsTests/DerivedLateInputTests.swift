@@ -141,7 +141,7 @@ final class StoreHistory: SampleHistory {
         let report = try w.verify(from: Self.at(1, 0), inputs: ["g/rain_mm"])
         #expect(report.points > 288)
         #expect(report.isExact, "\(report.mismatches)")
-        #expect(w.corrections == 2)   // the sum and the level, once
+        #expect(w.corrections == 3)   // the sum, the level and the unit's level, once
     }
 
     /// Fire danger is cumulative: a dry day's midday readings that arrive three days late
@@ -189,7 +189,7 @@ final class StoreHistory: SampleHistory {
         restarted.history.stored = w.history.stored
         restarted.history.names = w.history.names
         try restarted.commit([("g/rain_mm", Self.at(1, 5.5), 40)])
-        #expect(restarted.corrections == 2)
+        #expect(restarted.corrections == 3)   // the sum, the level and the unit's level
         let report = try restarted.verify(from: Self.at(1, 0), inputs: ["g/rain_mm"])
         #expect(report.isExact, "\(report.mismatches)")
         _ = w
@@ -251,5 +251,42 @@ final class StoreHistory: SampleHistory {
         let report = try w.verify(from: Self.at(1, 0), inputs: ["g/rain_mm", "f/temp_c", "f/rh_pct", "f/rain_mm"])
         #expect(report.points > 100)
         #expect(report.isExact, "\(report.mismatches)")
+    }
+
+    /// A zone's and a unit's maxima are taken over their stations' values in force at each
+    /// time, whatever order the stations' readings arrive in: one station's day arriving after
+    /// another's is late for the scopes only, which are recomputed; the junction's likewise.
+    @Test func scopeMaximaDoNotDependOnTheOrderStationsArriveIn() throws {
+        func forest(_ id: String) -> SensorEntry {
+            var s = Self.station(id, kind: .forest, metrics: ["temp_c", "rh_pct", "rain_mm"])
+            s.zone = "z"
+            return s
+        }
+        func counter(_ id: String) -> SensorEntry {
+            var s = SensorEntry(id: id, kind: .traffic, unit: "sin-ho", zone: "j", intervalMillis: 60_000)
+            s.freeFlowKmh = 40
+            return s
+        }
+        var w = Worker(Catalogue(zones: [Zone(id: "z", kind: .forest, unit: "sin-ho", areaHa: 1)],
+                                 sensors: [forest("f1"), forest("f2"), counter("c1"), counter("c2")]))
+        func day(_ id: String, _ d: Int, rain: Double, hot: Double) -> [[(String, EpochMillis, Double)]] {
+            stride(from: 7.0, through: 17.0, by: 2.0).map { h in
+                let t = Self.at(d, h) + (id == "f2" ? 60_000 : 0)
+                return [("\(id)/temp_c", t, 20 + hot + h / 2), ("\(id)/rh_pct", t, 70 - h - hot), ("\(id)/rain_mm", t, rain)]
+            }
+        }
+        for d in 0..<4 {
+            for row in day("f1", d, rain: d == 1 ? 8 : 0, hot: 0) { try w.commit(row) }
+            for row in day("f2", d, rain: 0, hot: 8) { try w.commit(row) }   // the drier station, after the other's day
+        }
+        let t0 = Self.at(5, 8)
+        for k in 0..<30 { try w.commit([("c1/speed_kmh", t0 + EpochMillis(k) * 60_000, 10 + Double(k % 7))]) }
+        for k in 0..<30 { try w.commit([("c2/speed_kmh", t0 + EpochMillis(k) * 60_000 + 1_000, 35 - Double(k % 5))]) }
+        let report = try w.verify(from: Self.at(0, 0), inputs: ["f1/temp_c", "f1/rh_pct", "f1/rain_mm", "f2/temp_c", "f2/rh_pct", "f2/rain_mm",
+                                                                 "c1/speed_kmh", "c2/speed_kmh"])
+        #expect(report.isExact, "\(report.mismatches)")
+        let scopes = try ["zone.z/fire_danger_p", "unit.sin-ho/fire_danger_level", "junction.j/congestion"].map { try SeriesName(parsing: $0) }
+        for name in scopes { #expect(!(w.history.stored[name] ?? []).isEmpty, "\(name)") }
+        #expect(w.corrections > 0)
     }
 }

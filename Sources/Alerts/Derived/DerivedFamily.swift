@@ -7,8 +7,8 @@ import Telemetry
 /// (`DerivedSeries.recomputeDirty`, a `SeriesCorrection` per output).
 ///
 /// Energy loss and water balance are not families: they are reported once their hour or day
-/// is complete, whatever the order. The zone, unit and junction maxima are not corrected: they
-/// follow the arrival order (docs/domain.md says so).
+/// is complete, whatever the order. The zone, unit and junction maxima are recomputed on
+/// their own (`DerivedSeries+Scopes`).
 enum DerivedFamily: Int, CaseIterable, Hashable, Sendable {
     /// `rain_mm` -> `rain_24h_mm`, `flood_risk_level`.
     case rain

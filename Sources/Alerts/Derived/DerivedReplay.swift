@@ -31,10 +31,11 @@ public struct DerivedReplay {
     }
 
     /// `recompute`, and the derived series' state at its end (a late input's recompute takes
-    /// its trackers).
+    /// its trackers; it keeps the scopes' maxima itself: `scopes` false).
     func run(_ inputs: [(name: SeriesName, samples: [Sample])], from horizon: EpochMillis,
-             stored: any SampleHistory) -> (state: DerivedSeries, derived: [SeriesName: [Sample]]) {
+             stored: any SampleHistory, scopes: Bool = true) -> (state: DerivedSeries, derived: [SeriesName: [Sample]]) {
         let derived = DerivedSeries(catalogue: catalogue, config: config, timeZone: timeZone, logger: logger)
+        derived.computesScopes = scopes
         let history = ReplayHistory(stored: stored, horizon: horizon, seriesCount: inputs.count)
         // Every reading, in (time, series) order.
         var order: [(time: EpochMillis, series: Int32, index: Int32)] = []

@@ -65,12 +65,14 @@ extension DerivedSeries {
         }
     }
 
-    /// Whether some family waits for a recompute.
-    public var hasDirtyFamilies: Bool { !dirty.isEmpty }
+    /// Whether some family or scope waits for a recompute.
+    public var hasDirtyFamilies: Bool { !dirty.isEmpty || !lateScopes.isEmpty }
 
-    /// The earliest job (`currentJob` when it became dirty) of a family waiting for its
-    /// recompute: every derived reading of the jobs before it is made.
-    public var earliestDirtyJob: Int64? { dirty.values.compactMap(\.job).min() }
+    /// The earliest job (`currentJob` when it became dirty) of a family or scope waiting for
+    /// its recompute: every derived reading of the jobs before it is made.
+    public var earliestDirtyJob: Int64? {
+        (dirty.values.compactMap(\.job) + lateScopes.values.compactMap(\.job)).min()
+    }
 
     /// A restart feeds the journal again from here until `endRefeed`.
     public func beginRefeed() { refeeding = true }
@@ -86,6 +88,7 @@ extension DerivedSeries {
         corrections = old.corrections
         newestInput = old.newestInput
         refeeding = old.refeeding
+        lateScopes = old.lateScopes
         for (key, d) in old.dirty {
             guard let entry = catalogue.sensor(key.sensor), !key.family.inputs(at: entry).isEmpty else { continue }
             dirty[key] = d
@@ -97,11 +100,14 @@ extension DerivedSeries {
     /// reading handed to `observe` so far (and none still to come). The corrections wait for
     /// `takeCorrections`. Nothing while the journal is fed again.
     public func recomputeDirty(storedGeneration: Int, history: any SampleHistory) {
-        guard !refeeding, !dirty.isEmpty else { return }
+        guard !refeeding else { return }
+        self.history = history
         for key in dirty.keys.sorted() where lastOutput[key] ?? 0 <= storedGeneration {
             guard let from = dirty[key]?.from else { continue }
             if recompute(key, from: from, history: history) { dirty[key] = nil }
         }
+        // The scopes (their members' values are in memory: no waiting for storage).
+        recomputeLateScopes(history: history)
     }
 
     /// Corrections made since the last call, for the caller to commit before any derived
@@ -132,11 +138,18 @@ extension DerivedSeries {
             return false
         }
         let replay = DerivedReplay(catalogue: catalogue, config: config, timeZone: timeZone, logger: logger)
-        let (other, out) = replay.run(inputs, from: from, stored: history)
+        let (other, out) = replay.run(inputs, from: from, stored: history, scopes: false)
         for (name, was) in stored.sorted(by: { $0.key.description < $1.key.description }) {
             // (Seeding may complete an hour before `from`: unchanged, and not replaced.)
             let now = (out[name] ?? []).filter { $0.time >= from }
             lastStored[name] = other.lastStored[name]
+            // The station's zone and unit follow (recomputed even when it is unchanged: a
+            // start feeding the journal again may have left them behind).
+            switch name.metric {
+            case ScopeKind.fire.memberMetric: memberCorrected(.fire, key.sensor, from: from, now)
+            case ScopeKind.flood.memberMetric: memberCorrected(.flood, key.sensor, from: from, now)
+            default: break
+            }
             // Unchanged (or nothing either way): no correction.
             guard now != was else { continue }
             if was.isEmpty, (try? history.lastStored(name, before: .max)).flatMap({ $0 }).map({ $0.time < from }) ?? true {

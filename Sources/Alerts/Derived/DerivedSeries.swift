@@ -41,8 +41,6 @@ public final class DerivedSeries {
     var latestFlood: [String: Double] = [:]
     /// Each rain station's flood-risk table and susceptibility (resolved once).
     private var floodRiskOf: [String: (FloodRiskTable, Susceptibility)] = [:]
-    /// Zone and unit scopes -> their stations that have a flood level so far.
-    private var floodReporters: [String: [String]] = [:]
     /// Sensor id -> its unit and zone scope names (built once per sensor).
     private var scopeNames: [String: [String]] = [:]
     var air: [String: AirQualityTracker] = [:]
@@ -58,17 +56,31 @@ public final class DerivedSeries {
     /// When each transformer was first watched (a meter of it heard from).
     private var watchedSince: [String: EpochMillis] = [:]
     private var freeFlow: [String: FreeFlowEstimator] = [:]
-    private var latestCongestion: [String: Double] = [:]
 
     /// transformer id -> its meters; junction id -> its traffic sensors.
     private let transformers: [String: (feeder: EnergyLossTracker.Meter, customers: [EnergyLossTracker.Meter])]
     /// DMA id -> its inflow and customer meters.
     let dmas: [String: (inflow: WaterBalanceTracker.Meter, customers: [WaterBalanceTracker.Meter])]
-    private let junctions: [String: [String]]
+    let junctions: [String: [String]]
     let scopeEntries: [String: SensorEntry]
 
     /// Zone and unit scopes -> their forest station ids.
-    private let forestScopeMembers: [String: [String]]
+    let forestScopeMembers: [String: [String]]
+    /// Zone and unit scopes -> every station in them (a flood level's maximum looks at those
+    /// that have one).
+    let stationScopeMembers: [String: [String]]
+    /// Zone, unit and junction maxima (`DerivedSeries+Scopes`): their members' recent values,
+    /// the scope times to compute at the end of the commit, each scope's newest time computed,
+    /// and the scopes a late member value made dirty, from when.
+    var scopeValues: [ScopeKind: ScopeMaxima] = Dictionary(uniqueKeysWithValues: ScopeKind.allCases.map { ($0, ScopeMaxima(window: $0.window)) })
+    var scopeTouched: [ScopeRef: Set<EpochMillis>] = [:]
+    var scopeNewest: [ScopeRef: EpochMillis] = [:]
+    var lateScopes: [ScopeRef: (from: EpochMillis, job: Int64?)] = [:]
+    /// Whether scope maxima are computed (not in a family's recompute, which keeps its own).
+    var computesScopes = true
+    /// The storage view of the current `observe`, `tick` or recompute (scope members' values
+    /// are loaded through it).
+    var history: (any SampleHistory)?
 
     var pending: [Reading] = []
     /// Late inputs (`DerivedSeries+Late`): each family's newest input time seen; the families
@@ -141,6 +153,7 @@ public final class DerivedSeries {
             return m
         }
         forestScopeMembers = members(catalogue.sensors.filter { $0.kind == .forest })
+        stationScopeMembers = members(catalogue.sensors)
         scopeEntries = entries
     }
 
@@ -155,6 +168,7 @@ public final class DerivedSeries {
     /// nothing).
     public func observe(_ name: SeriesName, _ entry: SensorEntry?, _ r: BoundReading, history: any SampleHistory, now: EpochMillis) {
         guard let entry else { return }
+        self.history = history
         let sample = Sample(time: r.time, value: r.value)
         if entry.kind == .meter, name.metric != "last_gasp" { meterArrival[name.sensor] = now }
         if name.metric == "rain_mm" { rainArrival[name.sensor] = now }
@@ -205,6 +219,7 @@ public final class DerivedSeries {
     public func finishBatch() {
         for (sensor, t) in fireTouched { deriveFireDanger(sensor, day: t.day, time: t.time) }
         fireTouched.removeAll(keepingCapacity: true)
+        computeTouchedScopes()
     }
 
     /// Periodic: rain gauges' 24 h sums and flood-risk levels as time passes (`tickRain`);
@@ -214,7 +229,9 @@ public final class DerivedSeries {
     /// heard from counts from when its transformer was first watched: a backlog arriving in
     /// several commits, or meters reporting one by one after a first start, are not an outage.
     public func tick(now: EpochMillis, lastSeen: [String: EpochMillis], history: any SampleHistory) {
+        self.history = history
         tickRain(now: now, history: history)
+        computeTouchedScopes()
         for (tr, m) in transformers.sorted(by: { $0.key < $1.key }) {
             let meters = [m.feeder] + m.customers
             guard meters.contains(where: { lastSeen[$0.id] != nil }) else { continue }
@@ -273,13 +290,10 @@ public final class DerivedSeries {
         let (table, susceptibility) = floodRisk(sensor, entry)
         let level = Double(table.level(rain24hMM: total, earlierDays: earlierDays, susceptibility: susceptibility))
         derive(sensor, "flood_risk_level", time: t, value: level, level: true)
-        let first = latestFlood.updateValue(level, forKey: sensor) == nil
+        latestFlood[sensor] = level
         guard let entry else { return }
-        for scope in scopes(of: entry) {
-            // Only stations with a rain gauge have a flood level: the maximum looks at those.
-            if first { floodReporters[scope, default: []].append(sensor) }
-            derive(scope, "flood_risk_level", time: t, value: maximum(latestFlood, floodReporters[scope]) ?? level, level: true)
-        }
+        // Zone and unit: the maximum over their stations' levels (`DerivedSeries+Scopes`).
+        memberValue(.flood, sensor, scopes: scopes(of: entry), Sample(time: t, value: level))
     }
 
     /// Periodic: each gauge's 24 h sum and flood-risk level as time passes with no reading: a
@@ -432,10 +446,8 @@ public final class DerivedSeries {
         if let tti = Congestion.travelTimeIndex(speedKmh: s.value, freeFlowKmh: ff) {
             derive(entry.id, "travel_time_index", time: s.time, value: (tti * 1000).rounded() / 1000, exact: true)
         }
-        latestCongestion[entry.id] = c
-        if let j = entry.zone, let members = junctions[j] {
-            derive("junction.\(j)", "congestion", time: s.time, value: members.compactMap { latestCongestion[$0] }.max() ?? c,
-                   level: true)
+        if let j = entry.zone, junctions[j] != nil {
+            memberValue(.junction, entry.id, scopes: ["junction.\(j)"], Sample(time: s.time, value: c))
         }
     }
 
@@ -453,14 +465,10 @@ public final class DerivedSeries {
         let p = (tracker.p(on: currentDay) * 10).rounded() / 10
         derive(sensor, "fire_danger_p", time: t, value: p, level: true)
         derive(sensor, "fire_danger_level", time: t, value: Double(FireDanger.level(p)), level: true)
-        // Zone and unit: the maximum over their stations (those heard from since start).
         latestFireP[sensor] = p
         guard let entry = catalogue.sensor(sensor) else { return }
-        for scope in scopes(of: entry) {
-            let maxP = maximum(latestFireP, forestScopeMembers[scope]) ?? p
-            derive(scope, "fire_danger_p", time: t, value: maxP, level: true)
-            derive(scope, "fire_danger_level", time: t, value: Double(FireDanger.level(maxP)), level: true)
-        }
+        // Zone and unit: the maximum over their stations (`DerivedSeries+Scopes`).
+        memberValue(.fire, sensor, scopes: scopes(of: entry), Sample(time: t, value: p))
     }
 
     /// A fire-danger tracker for a station first seen since start: it continues from the last
@@ -493,19 +501,13 @@ public final class DerivedSeries {
     // MARK: Helpers
 
     /// The unit and zone scopes of a station.
-    private func scopes(of entry: SensorEntry) -> [String] {
+    func scopes(of entry: SensorEntry) -> [String] {
         if let s = scopeNames[entry.id] { return s }
         let s = entry.zone.map { ["unit.\(entry.unit)", "zone.\($0)"] } ?? ["unit.\(entry.unit)"]
         scopeNames[entry.id] = s
         return s
     }
 
-    /// The largest latest value among a scope's members (those heard from).
-    private func maximum(_ latest: [String: Double], _ members: [String]?) -> Double? {
-        var m: Double?
-        for id in members ?? [] { if let v = latest[id], v > (m ?? -.infinity) { m = v } }
-        return m
-    }
 
     /// A tracker fed the stored samples of `name` in [from, to), except those it is being
     /// or will be handed (`SampleHistory.history`).
@@ -525,10 +527,12 @@ public final class DerivedSeries {
     /// reading or one bucket (a station's congestion at a reading, an hour's AQI), so a late
     /// or shuffled backlog lands where it belongs; each such time comes once. Otherwise at a
     /// time strictly after the series' previous one: for a value "as of now" of several
-    /// inputs (a 24 h sum, a scope's maximum), where a late input gives a newer value. A
+    /// inputs (a 24 h sum, a scope's maximum), where a second commit at the same reading time
+    /// gives the final value a millisecond later (a late input is recomputed instead:
+    /// `DerivedSeries+Late`). A
     /// `level` (a value that changes seldom) is stored only when it differs from the series'
     /// last stored value or `levelHeartbeat` has passed since it, in reading time.
-    private func derive(_ sensor: String, _ metric: String, time: EpochMillis, value: Double, level: Bool = false, exact: Bool = false) {
+    func derive(_ sensor: String, _ metric: String, time: EpochMillis, value: Double, level: Bool = false, exact: Bool = false) {
         guard let name = try? SeriesName(sensor: sensor, metric: metric) else { return }
         if let f = DerivedFamily.ofOutput[metric] { lastOutput[FamilyKey(sensor: sensor, family: f)] = generation + 1 }
         let last = lastStored[name]

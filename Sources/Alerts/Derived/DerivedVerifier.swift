@@ -9,8 +9,9 @@ import Telemetry
 ///   reading time's commits are done (within `settle`, before the next point) is the
 ///   recomputed one. A commit split in two may store an intermediate value a millisecond
 ///   earlier; a restart may store an unchanged level again; neither is a difference.
-/// Scope maxima (zone, unit, junction) and the meters' silence (clock-driven) are not
-/// compared: they depend on the order readings of several stations arrived in.
+/// Scope maxima (zone, unit, junction) are `settled`: the maximum of their members' values in
+/// force at each member's time, whatever the arrival order (`DerivedSeries+Scopes`). The
+/// meters' silence (clock-driven) is not compared.
 public struct DerivedVerifier {
     public enum Comparison: Sendable { case points, settled }
 
@@ -19,7 +20,10 @@ public struct DerivedVerifier {
 
     /// How `name` is compared; nil for series that are not (see the type's doc).
     public static func comparison(of name: SeriesName) -> Comparison? {
-        for prefix in ["zone.", "unit.", "district.", "junction."] where name.sensor.hasPrefix(prefix) { return nil }
+        for prefix in ["zone.", "unit.", "junction."] where name.sensor.hasPrefix(prefix) {
+            return ["fire_danger_p", "fire_danger_level", "flood_risk_level", "congestion"].contains(name.metric) ? .settled : nil
+        }
+        if name.sensor.hasPrefix("district.") { return nil }   // (a former name of `unit.`)
         switch name.metric {
         case "congestion", "travel_time_index", "level_rise_m_h", "aqi", "aqi_24h", "energy_loss_pct", "feeder_meter_fault",
              "nrw_pct", "inflow_m3", "inflow_meter_fault", "min_night_flow_m3h", "night_flow_rise_pct", "night_flow_rising_nights":

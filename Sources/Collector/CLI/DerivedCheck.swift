@@ -27,11 +27,11 @@ struct DerivedCheck {
 
         var verifier = DerivedVerifier(maxReported: maxReported)
         let ids = Dictionary(all.map { ($0.name, $0.id) }, uniquingKeysWith: { a, _ in a })
-        // Stations of the catalogue, their transformers and DMAs: a series left by a sensor no longer
-        // catalogued (or stored before only catalogued sensors derived) is not compared.
+        // Stations of the catalogue, their transformers, DMAs, zones, units and junctions: a series
+        // left by a sensor no longer catalogued (or stored before only catalogued sensors
+        // derived) is not compared.
         let names = Set(recomputed.keys).union(all.map(\.name)).filter {
-            DerivedVerifier.comparison(of: $0) != nil
-                && (catalogue.sensor($0.sensor) != nil || $0.sensor.hasPrefix("transformer.") || $0.sensor.hasPrefix("dma."))
+            DerivedVerifier.comparison(of: $0) != nil && (catalogue.sensor($0.sensor) != nil || Self.isScopeOf(catalogue, $0.sensor))
         }
         // A level in force at the horizon was stored up to a heartbeat before it.
         let storedFrom = horizon > .min + 3_600_000 ? horizon - 3_600_000 : .min
@@ -43,6 +43,20 @@ struct DerivedCheck {
             verifier.compare(name, recomputed: (recomputed[name] ?? []).filter { $0.time >= horizon }, stored: stored, from: horizon)
         }
         return verifier.report
+    }
+}
+
+extension DerivedCheck {
+    /// Whether `sensor` names a transformer, DMA, zone, unit or junction of the catalogue.
+    static func isScopeOf(_ catalogue: Catalogue, _ sensor: String) -> Bool {
+        guard let dot = sensor.firstIndex(of: "."), DerivedScope.isDerived(sensor) else { return false }
+        let id = String(sensor[sensor.index(after: dot)...])
+        switch sensor[..<dot] {
+        case "transformer", "dma", "junction": return catalogue.sensors.contains { $0.zone == id }
+        case "zone": return catalogue.sensors.contains { $0.zone == id }
+        case "unit": return catalogue.sensors.contains { $0.unit == id }
+        default: return false
+        }
     }
 }
 

@@ -1,0 +1,194 @@
+import Logging
+import Telemetry
+
+/// Which members' values a scope's maximum is taken over, and what it derives.
+enum ScopeKind: Int, CaseIterable, Hashable, Sendable {
+    /// `zone.<id>`, `unit.<id>`: forest stations' `fire_danger_p` -> `fire_danger_p`, `fire_danger_level`.
+    case fire
+    /// `zone.<id>`, `unit.<id>`: every station's `flood_risk_level` -> `flood_risk_level`.
+    case flood
+    /// `junction.<id>`: traffic sensors' `congestion` -> `congestion`.
+    case junction
+
+    /// The members' metric.
+    var memberMetric: String {
+        switch self {
+        case .fire: "fire_danger_p"
+        case .flood: "flood_risk_level"
+        case .junction: "congestion"
+        }
+    }
+
+    /// How long a member's value counts: a daily index and a flood level for a day, a
+    /// traffic sensor's congestion for half an hour.
+    var window: EpochMillis {
+        switch self {
+        case .fire, .flood: 86_400_000
+        case .junction: 1_800_000
+        }
+    }
+
+    /// The scope's series at a maximum `v`.
+    func outputs(_ v: Double) -> [(metric: String, value: Double)] {
+        switch self {
+        case .fire: [("fire_danger_p", v), ("fire_danger_level", Double(FireDanger.level(v)))]
+        case .flood: [("flood_risk_level", v)]
+        case .junction: [("congestion", v)]
+        }
+    }
+}
+
+/// One scope of one kind (`zone.z1` for fire danger).
+struct ScopeRef: Hashable, Sendable, Comparable {
+    var kind: ScopeKind
+    var scope: String
+
+    static func < (a: ScopeRef, b: ScopeRef) -> Bool { (a.scope, a.kind.rawValue) < (b.scope, b.kind.rawValue) }
+}
+
+/// Zone, unit and junction maxima, whatever order their members' values arrive in: at each
+/// time a member derives a value, the scope's value is the largest of its members' values in
+/// force then (`ScopeMaxima`), computed at the end of the commit. A member value older than
+/// the scope's newest computed time (a late reading, or a member's correction) makes the
+/// scope dirty: it is recomputed from then on at the next settle, from the members' values
+/// held in memory (those not stored yet included; older ones from storage), and corrected
+/// where it differs. This is what a replay of the inputs in time order gives, so
+/// `collector verify` compares these series too.
+extension DerivedSeries {
+    /// A member's value at `s.time`, for its scopes.
+    func memberValue(_ kind: ScopeKind, _ member: String, scopes: [String], _ s: Sample) {
+        guard computesScopes else { return }
+        loadMember(kind, member, near: s.time)
+        scopeValues[kind]?.record(member, s)
+        for scope in scopes {
+            let ref = ScopeRef(kind: kind, scope: scope)
+            if let newest = scopeNewest[ref], s.time < newest {
+                markLate(ref, from: s.time)
+            } else {
+                scopeTouched[ref, default: []].insert(s.time)
+            }
+        }
+    }
+
+    /// A member's values from `from` on were corrected: its scopes are recomputed from then.
+    func memberCorrected(_ kind: ScopeKind, _ member: String, from: EpochMillis, _ samples: [Sample]) {
+        guard computesScopes, let entry = catalogue.sensor(member) else { return }
+        loadMember(kind, member, near: from)
+        scopeValues[kind]?.replace(member, from: from, with: samples)
+        let scopes = kind == .junction ? entry.zone.map { ["junction.\($0)"] } ?? [] : self.scopes(of: entry)
+        for scope in scopes { markLate(ScopeRef(kind: kind, scope: scope), from: from) }
+    }
+
+    private func markLate(_ ref: ScopeRef, from: EpochMillis) {
+        if let known = lateScopes[ref] {
+            lateScopes[ref] = (min(known.from, from), known.job)
+        } else {
+            lateScopes[ref] = (from, currentJob)
+        }
+    }
+
+    private func members(_ ref: ScopeRef) -> [String] {
+        switch ref.kind {
+        case .fire: forestScopeMembers[ref.scope] ?? []
+        case .flood: stationScopeMembers[ref.scope] ?? []
+        case .junction: junctionMembers(ref.scope)
+        }
+    }
+
+    /// A member's stored values around `t`, loaded the first time it is needed.
+    private func loadMember(_ kind: ScopeKind, _ member: String, near t: EpochMillis) {
+        guard scopeValues[kind]?.isLoaded(member) == false else { return }
+        var stored: [Sample] = []
+        if let history, let name = try? SeriesName(sensor: member, metric: kind.memberMetric) {
+            do {
+                stored = try history.history(name, from: t - (scopeValues[kind]?.keep ?? 0), to: .max)
+            } catch {
+                logger.warning("cannot read a scope member's values; taking those from now on",
+                               metadata: ["series": "\(name)", "error": "\(error)"])
+            }
+        }
+        scopeValues[kind]?.load(member, stored)
+    }
+
+    /// The scope times noted since the last call, each computed in time order (end of a
+    /// commit, of a tick).
+    func computeTouchedScopes() {
+        guard !scopeTouched.isEmpty else { return }
+        for (ref, times) in scopeTouched.sorted(by: { $0.key < $1.key }) {
+            let ms = members(ref)
+            for m in ms { loadMember(ref.kind, m, near: times.min() ?? 0) }
+            guard let values = scopeValues[ref.kind] else { continue }
+            for t in times.sorted() {
+                guard let v = values.maximum(of: ms, at: t) else { continue }
+                for (metric, value) in ref.kind.outputs(v) { derive(ref.scope, metric, time: t, value: value, level: true) }
+            }
+            scopeNewest[ref] = max(scopeNewest[ref] ?? .min, times.max() ?? .min)
+        }
+        scopeTouched.removeAll(keepingCapacity: true)
+    }
+
+    /// Recomputes the scopes late member values made dirty, each from its earliest late time
+    /// on, and corrects their series where they differ.
+    func recomputeLateScopes(history: any SampleHistory) {
+        guard !lateScopes.isEmpty else { return }
+        self.history = history
+        for (ref, late) in lateScopes.sorted(by: { $0.key < $1.key }) {
+            lateScopes[ref] = nil
+            if !recomputeScope(ref, from: late.from, history: history) { lateScopes[ref] = late }
+        }
+    }
+
+    /// False when its members cannot be read (it stays dirty).
+    private func recomputeScope(_ ref: ScopeRef, from: EpochMillis, history: any SampleHistory) -> Bool {
+        let ms = members(ref)
+        for m in ms { loadMember(ref.kind, m, near: from) }
+        guard let values = scopeValues[ref.kind] else { return true }
+        // Values older than memory holds, read from storage.
+        var older: [String: [Sample]] = [:]
+        var times = Set(values.times(of: ms, from: from))
+        do {
+            for m in ms {
+                let held = values.heldFrom(m) ?? .max
+                guard held > from - values.window, let name = try? SeriesName(sensor: m, metric: ref.kind.memberMetric) else { continue }
+                let o = try history.history(name, from: from - values.window, to: held)
+                older[m] = o
+                for s in o where s.time >= from { times.insert(s.time) }
+            }
+        } catch {
+            logger.warning("cannot read a scope's members to recompute it; will retry", metadata: ["scope": "\(ref.scope)", "error": "\(error)"])
+            return false
+        }
+        var names: [String: SeriesName] = [:]
+        var last: [String: Sample] = [:]
+        var now: [String: [Sample]] = [:]
+        for (metric, _) in ref.kind.outputs(0) {
+            guard let name = try? SeriesName(sensor: ref.scope, metric: metric) else { return true }
+            names[metric] = name
+            if let s = (try? history.lastStored(name, before: from)) ?? nil { last[metric] = s }
+            now[metric] = []
+        }
+        for t in times.sorted() {
+            guard let v = values.maximum(of: ms, at: t, older: older) else { continue }
+            for (metric, value) in ref.kind.outputs(v) {
+                // Stored when it changes, or a heartbeat after the last (as `derive` does).
+                if let l = last[metric], l.value == value, t - l.time < Self.levelHeartbeat { continue }
+                let s = Sample(time: t, value: value)
+                now[metric, default: []].append(s)
+                last[metric] = s
+            }
+        }
+        for (metric, samples) in now.sorted(by: { $0.key < $1.key }) {
+            guard let name = names[metric] else { continue }
+            lastStored[name] = last[metric]
+            let was = (try? history.history(name, from: from, to: .max)) ?? []
+            if samples != was { corrections.append(SeriesCorrection(series: name, from: from, samples: samples)) }
+        }
+        scopeNewest[ref] = max(scopeNewest[ref] ?? .min, times.max() ?? .min)
+        return true
+    }
+
+    private func junctionMembers(_ scope: String) -> [String] {
+        guard scope.hasPrefix("junction.") else { return [] }
+        return junctions[String(scope.dropFirst("junction.".count))] ?? []
+    }
+}

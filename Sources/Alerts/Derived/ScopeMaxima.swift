@@ -1,0 +1,99 @@
+import Telemetry
+
+/// The recent values of the members of zones, units or junctions (one metric: stations'
+/// `fire_danger_p`, `flood_risk_level` or `congestion`), from which a scope's maximum is taken
+/// whatever order they arrived in: the value of a scope at `t` is the largest of its members'
+/// values in force at `t`, a member's value in force being its latest at or before `t`, if it
+/// is not older than `window` (a silent station drops out). A plain struct; `DerivedSeries`
+/// records every value its stations derive, and corrections.
+struct ScopeMaxima: Sendable {
+    /// How long a member's value counts for.
+    let window: EpochMillis
+    /// How far back values are kept, before the newest of each member (older ones are read
+    /// from storage when a late value needs them).
+    let keep: EpochMillis
+    /// Each member's values in time order (distinct times).
+    private(set) var values: [String: [Sample]] = [:]
+
+    init(window: EpochMillis, keep: EpochMillis = 3 * 86_400_000) {
+        self.window = window
+        self.keep = max(keep, window)
+    }
+
+    /// Whether `member`'s values are loaded (`load`).
+    func isLoaded(_ member: String) -> Bool { values[member] != nil }
+
+    /// Loads a member's stored values (in time order) the first time it is needed.
+    mutating func load(_ member: String, _ stored: [Sample]) {
+        guard values[member] == nil else { return }
+        values[member] = stored
+    }
+
+    /// A member's value (a later one at the same time replaces it).
+    mutating func record(_ member: String, _ s: Sample) {
+        var a = values.removeValue(forKey: member) ?? []
+        if let last = a.last, s.time <= last.time {
+            let i = Self.lowerBound(a, s.time)
+            if i < a.count && a[i].time == s.time { a[i] = s } else { a.insert(s, at: i) }
+        } else {
+            a.append(s)
+        }
+        // Keep `keep` before the newest, and the value in force at its start.
+        if let newest = a.last?.time {
+            let cut = Self.lowerBound(a, newest - keep)
+            if cut > 1 { a.removeFirst(cut - 1) }
+        }
+        values[member] = a
+    }
+
+    /// A member's values from `from` on become `samples` (a correction).
+    mutating func replace(_ member: String, from: EpochMillis, with samples: [Sample]) {
+        var a = values.removeValue(forKey: member) ?? []
+        a.removeSubrange(Self.lowerBound(a, from)...)
+        a += samples
+        values[member] = a
+    }
+
+    /// The earliest time whose value in force is known for `member` from memory (nil: none
+    /// held).
+    func heldFrom(_ member: String) -> EpochMillis? { values[member]?.first?.time }
+
+    /// The largest value in force at `t` among `members`, from `values` or, for a member
+    /// given in `older`, from those first (a late value reaching back past what is kept).
+    func maximum(of members: [String], at t: EpochMillis, older: [String: [Sample]] = [:]) -> Double? {
+        var best: Double?
+        for m in members {
+            guard let v = inForce(m, at: t, older: older[m]) else { continue }
+            if v > (best ?? -.infinity) { best = v }
+        }
+        return best
+    }
+
+    private func inForce(_ member: String, at t: EpochMillis, older: [Sample]?) -> Double? {
+        let a = values[member] ?? []
+        let i = Self.lowerBound(a, t + 1)
+        var s: Sample? = i > 0 ? a[i - 1] : nil
+        if s == nil || (a.first.map { $0.time > t - window } ?? true), let older {
+            let j = Self.lowerBound(older, t + 1)
+            if j > 0, s == nil || older[j - 1].time > s!.time { s = older[j - 1] }
+        }
+        guard let s, s.time >= t - window else { return nil }
+        return s.value
+    }
+
+    /// The distinct times of `members`' values from `from` on, in order.
+    func times(of members: [String], from: EpochMillis) -> [EpochMillis] {
+        var out = Set<EpochMillis>()
+        for m in members { for s in (values[m] ?? [])[Self.lowerBound(values[m] ?? [], from)...] { out.insert(s.time) } }
+        return out.sorted()
+    }
+
+    static func lowerBound(_ a: [Sample], _ t: EpochMillis) -> Int {
+        var lo = 0, hi = a.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if a[mid].time < t { lo = mid + 1 } else { hi = mid }
+        }
+        return lo
+    }
+}
