@@ -112,6 +112,10 @@ private final class ReplayHistory: SampleHistory {
     func lastStored(_ name: SeriesName, before t: EpochMillis) throws -> Sample? {
         try stored.lastStored(name, before: min(t, horizon))
     }
+
+    func stored(_ name: SeriesName, from: EpochMillis, to: EpochMillis) throws -> [Sample] {
+        from < horizon ? try stored.stored(name, from: from, to: min(to, horizon)) : []
+    }
 }
 
 private extension Array where Element == Sample {

@@ -89,6 +89,10 @@ extension DerivedSeries {
         newestInput = old.newestInput
         refeeding = old.refeeding
         lateScopes = old.lateScopes
+        scopeValues = old.scopeValues
+        scopeNewest = old.scopeNewest
+        scopeOutput = old.scopeOutput
+        for (name, s) in old.lastStored where DerivedScope.isDerived(name.sensor) { lastStored[name] = s }
         for (key, d) in old.dirty {
             guard let entry = catalogue.sensor(key.sensor), !key.family.inputs(at: entry).isEmpty else { continue }
             dirty[key] = d
@@ -107,7 +111,7 @@ extension DerivedSeries {
             if recompute(key, from: from, history: history) { dirty[key] = nil }
         }
         // The scopes (their members' values are in memory: no waiting for storage).
-        recomputeLateScopes(history: history)
+        recomputeLateScopes(storedGeneration: storedGeneration, history: history)
     }
 
     /// Corrections made since the last call, for the caller to commit before any derived
@@ -130,7 +134,7 @@ extension DerivedSeries {
             }
             for metric in key.family.outputs {
                 let name = try SeriesName(sensor: key.sensor, metric: metric)
-                stored[name] = try history.history(name, from: from, to: .max)
+                stored[name] = try history.stored(name, from: from, to: .max)
             }
         } catch {
             logger.warning("cannot read a late input's series to recompute what it derives; will retry",
@@ -150,8 +154,14 @@ extension DerivedSeries {
             case ScopeKind.flood.memberMetric: memberCorrected(.flood, key.sensor, from: from, now)
             default: break
             }
-            // Unchanged (or nothing either way): no correction.
-            guard now != was else { continue }
+            // The same points (a value per reading or hour), or the same values in force from
+            // `from` on (a level, a value "as of"): no correction.
+            if DerivedVerifier.comparison(of: name) == .points {
+                guard now != was else { continue }
+            } else {
+                let before = (try? history.lastStored(name, before: from)) ?? nil
+                guard !Self.sameInForce(was, now, before: before) else { continue }
+            }
             if was.isEmpty, (try? history.lastStored(name, before: .max)).flatMap({ $0 }).map({ $0.time < from }) ?? true {
                 // Nothing stored from `from` on (an import's readings, derived for the first
                 // time): plain derived readings.
@@ -163,6 +173,21 @@ extension DerivedSeries {
         lastOutput[key] = generation + 1
         adopt(key, from: other)
         newestInput[key] = max(newestInput[key] ?? .min, inputs.compactMap { $0.samples.last?.time }.max() ?? .min)
+        return true
+    }
+
+    /// Whether two runs of a series from one time on hold the same value in force at every
+    /// time either has a point (`before`: the value in force at their start): points a
+    /// level repeats, or a heartbeat stored at another time, change nothing.
+    static func sameInForce(_ a: [Sample], _ b: [Sample], before: Sample?) -> Bool {
+        var i = 0, j = 0
+        var va = before?.value, vb = before?.value
+        while i < a.count || j < b.count {
+            let t = min(i < a.count ? a[i].time : .max, j < b.count ? b[j].time : .max)
+            while i < a.count && a[i].time == t { va = a[i].value; i += 1 }
+            while j < b.count && b[j].time == t { vb = b[j].value; j += 1 }
+            if va != vb { return false }
+        }
         return true
     }
 

@@ -62,12 +62,29 @@ extension DerivedSeries {
         scopeValues[kind]?.record(member, s)
         for scope in scopes {
             let ref = ScopeRef(kind: kind, scope: scope)
-            if let newest = scopeNewest[ref], s.time < newest {
+            activate(ref, member)
+            seedScope(ref)
+            if lateScopes[ref] != nil || s.time < scopeNewest[ref] ?? .min {
+                // Late, or waiting for its recompute (which covers this time): no live value.
                 markLate(ref, from: s.time)
             } else {
                 scopeTouched[ref, default: []].insert(s.time)
             }
         }
+    }
+
+    /// A scope seen first since the start: its newest stored time and values (a value older
+    /// than what it stored is late; a level repeats nothing already stored).
+    private func seedScope(_ ref: ScopeRef) {
+        guard scopeNewest[ref] == nil else { return }
+        var newest = EpochMillis.min
+        for (metric, _) in ref.kind.outputs(0) {
+            guard let name = try? SeriesName(sensor: ref.scope, metric: metric),
+                  let last = (try? history?.lastStored(name, before: .max)) ?? nil else { continue }
+            if lastStored[name] == nil { lastStored[name] = last }
+            newest = max(newest, last.time)
+        }
+        scopeNewest[ref] = newest
     }
 
     /// A member's values from `from` on were corrected: its scopes are recomputed from then.
@@ -76,7 +93,28 @@ extension DerivedSeries {
         loadMember(kind, member, near: from)
         scopeValues[kind]?.replace(member, from: from, with: samples)
         let scopes = kind == .junction ? entry.zone.map { ["junction.\($0)"] } ?? [] : self.scopes(of: entry)
-        for scope in scopes { markLate(ScopeRef(kind: kind, scope: scope), from: from) }
+        for scope in scopes {
+            let ref = ScopeRef(kind: kind, scope: scope)
+            if !samples.isEmpty { activate(ref, member) }
+            markLate(ref, from: from)
+        }
+    }
+
+    /// A member with a value counts in its scope's maximum from now on.
+    private func activate(_ ref: ScopeRef, _ member: String) {
+        guard scopeActive[ref] != nil else { return }   // (filled at the scope's first computation)
+        if !scopeActive[ref]!.contains(member) { scopeActive[ref]!.append(member) }
+    }
+
+    /// The scope's members that have a value; the first time, every member's stored values
+    /// around `t` are loaded.
+    private func activeMembers(_ ref: ScopeRef, near t: EpochMillis) -> [String] {
+        if let known = scopeActive[ref] { return known }
+        let all = members(ref)
+        for m in all { loadMember(ref.kind, m, near: t) }
+        let active = all.filter { scopeValues[ref.kind]?.heldFrom($0) != nil }
+        scopeActive[ref] = active
+        return active
     }
 
     private func markLate(_ ref: ScopeRef, from: EpochMillis) {
@@ -101,7 +139,7 @@ extension DerivedSeries {
         var stored: [Sample] = []
         if let history, let name = try? SeriesName(sensor: member, metric: kind.memberMetric) {
             do {
-                stored = try history.history(name, from: t - (scopeValues[kind]?.keep ?? 0), to: .max)
+                stored = try history.stored(name, from: t - (scopeValues[kind]?.keep ?? 0), to: .max)
             } catch {
                 logger.warning("cannot read a scope member's values; taking those from now on",
                                metadata: ["series": "\(name)", "error": "\(error)"])
@@ -114,13 +152,14 @@ extension DerivedSeries {
     /// commit, of a tick).
     func computeTouchedScopes() {
         guard !scopeTouched.isEmpty else { return }
-        for (ref, times) in scopeTouched.sorted(by: { $0.key < $1.key }) {
-            let ms = members(ref)
-            for m in ms { loadMember(ref.kind, m, near: times.min() ?? 0) }
+        for (ref, times) in scopeTouched.sorted(by: { $0.key < $1.key }) where lateScopes[ref] == nil {
+            let ms = activeMembers(ref, near: times.min() ?? 0)
             guard let values = scopeValues[ref.kind] else { continue }
             for t in times.sorted() {
                 guard let v = values.maximum(of: ms, at: t) else { continue }
-                for (metric, value) in ref.kind.outputs(v) { derive(ref.scope, metric, time: t, value: value, level: true) }
+                for (metric, value) in ref.kind.outputs(v) where derive(ref.scope, metric, time: t, value: value, level: true) {
+                    scopeOutput[ref] = generation + 1
+                }
             }
             scopeNewest[ref] = max(scopeNewest[ref] ?? .min, times.max() ?? .min)
         }
@@ -128,11 +167,12 @@ extension DerivedSeries {
     }
 
     /// Recomputes the scopes late member values made dirty, each from its earliest late time
-    /// on, and corrects their series where they differ.
-    func recomputeLateScopes(history: any SampleHistory) {
+    /// on, once every value it derived before is stored (take generations up to
+    /// `storedGeneration`), and corrects their series where they differ.
+    func recomputeLateScopes(storedGeneration: Int, history: any SampleHistory) {
         guard !lateScopes.isEmpty else { return }
         self.history = history
-        for (ref, late) in lateScopes.sorted(by: { $0.key < $1.key }) {
+        for (ref, late) in lateScopes.sorted(by: { $0.key < $1.key }) where scopeOutput[ref] ?? 0 <= storedGeneration {
             lateScopes[ref] = nil
             if !recomputeScope(ref, from: late.from, history: history) { lateScopes[ref] = late }
         }
@@ -140,8 +180,7 @@ extension DerivedSeries {
 
     /// False when its members cannot be read (it stays dirty).
     private func recomputeScope(_ ref: ScopeRef, from: EpochMillis, history: any SampleHistory) -> Bool {
-        let ms = members(ref)
-        for m in ms { loadMember(ref.kind, m, near: from) }
+        let ms = activeMembers(ref, near: from)
         guard let values = scopeValues[ref.kind] else { return true }
         // Values older than memory holds, read from storage.
         var older: [String: [Sample]] = [:]
@@ -150,7 +189,7 @@ extension DerivedSeries {
             for m in ms {
                 let held = values.heldFrom(m) ?? .max
                 guard held > from - values.window, let name = try? SeriesName(sensor: m, metric: ref.kind.memberMetric) else { continue }
-                let o = try history.history(name, from: from - values.window, to: held)
+                let o = try history.stored(name, from: from - values.window, to: held)
                 older[m] = o
                 for s in o where s.time >= from { times.insert(s.time) }
             }
@@ -179,9 +218,13 @@ extension DerivedSeries {
         }
         for (metric, samples) in now.sorted(by: { $0.key < $1.key }) {
             guard let name = names[metric] else { continue }
+            let before = (try? history.lastStored(name, before: from)) ?? nil
             lastStored[name] = last[metric]
-            let was = (try? history.history(name, from: from, to: .max)) ?? []
-            if samples != was { corrections.append(SeriesCorrection(series: name, from: from, samples: samples)) }
+            let was = (try? history.stored(name, from: from, to: .max)) ?? []
+            if !Self.sameInForce(was, samples, before: before) {
+                corrections.append(SeriesCorrection(series: name, from: from, samples: samples))
+                scopeOutput[ref] = generation + 1
+            }
         }
         scopeNewest[ref] = max(scopeNewest[ref] ?? .min, times.max() ?? .min)
         return true

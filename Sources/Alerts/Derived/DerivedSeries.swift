@@ -76,6 +76,11 @@ public final class DerivedSeries {
     var scopeTouched: [ScopeRef: Set<EpochMillis>] = [:]
     var scopeNewest: [ScopeRef: EpochMillis] = [:]
     var lateScopes: [ScopeRef: (from: EpochMillis, job: Int64?)] = [:]
+    /// Per scope, its members that have a value (loaded from storage at the scope's first
+    /// computation, or derived since): the maximum looks at those only.
+    var scopeActive: [ScopeRef: [String]] = [:]
+    /// When each scope last derived something (a `take` generation).
+    var scopeOutput: [ScopeRef: Int] = [:]
     /// Whether scope maxima are computed (not in a family's recompute, which keeps its own).
     var computesScopes = true
     /// The storage view of the current `observe`, `tick` or recompute (scope members' values
@@ -532,14 +537,17 @@ public final class DerivedSeries {
     /// `DerivedSeries+Late`). A
     /// `level` (a value that changes seldom) is stored only when it differs from the series'
     /// last stored value or `levelHeartbeat` has passed since it, in reading time.
-    func derive(_ sensor: String, _ metric: String, time: EpochMillis, value: Double, level: Bool = false, exact: Bool = false) {
-        guard let name = try? SeriesName(sensor: sensor, metric: metric) else { return }
+    /// Returns whether it was stored.
+    @discardableResult
+    func derive(_ sensor: String, _ metric: String, time: EpochMillis, value: Double, level: Bool = false, exact: Bool = false) -> Bool {
+        guard let name = try? SeriesName(sensor: sensor, metric: metric) else { return false }
         if let f = DerivedFamily.ofOutput[metric] { lastOutput[FamilyKey(sensor: sensor, family: f)] = generation + 1 }
         let last = lastStored[name]
-        if level, let last, last.value == value, abs(time - last.time) < Self.levelHeartbeat { return }
+        if level, let last, last.value == value, abs(time - last.time) < Self.levelHeartbeat { return false }
         let t = exact ? time : max(time, (last?.time ?? .min) + 1)
         if t >= last?.time ?? .min { lastStored[name] = Sample(time: t, value: value) }
         pending.append(Reading(series: name, time: t, value: value))
+        return true
     }
 }
 

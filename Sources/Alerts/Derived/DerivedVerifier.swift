@@ -9,9 +9,10 @@ import Telemetry
 ///   reading time's commits are done (within `settle`, before the next point) is the
 ///   recomputed one. A commit split in two may store an intermediate value a millisecond
 ///   earlier; a restart may store an unchanged level again; neither is a difference.
-/// Scope maxima (zone, unit, junction) are `settled`: the maximum of their members' values in
-/// force at each member's time, whatever the arrival order (`DerivedSeries+Scopes`). The
-/// meters' silence (clock-driven) is not compared.
+/// Zone, unit and junction maxima of fire danger and congestion are `settled`: the maximum of
+/// their members' values in force at each member's time (`DerivedSeries+Scopes`). Not
+/// compared: a zone's or unit's flood level (its stations' levels also fall with the clock,
+/// which a replay does not run) and the meters' silence (clock-driven).
 public struct DerivedVerifier {
     public enum Comparison: Sendable { case points, settled }
 
@@ -21,7 +22,7 @@ public struct DerivedVerifier {
     /// How `name` is compared; nil for series that are not (see the type's doc).
     public static func comparison(of name: SeriesName) -> Comparison? {
         for prefix in ["zone.", "unit.", "junction."] where name.sensor.hasPrefix(prefix) {
-            return ["fire_danger_p", "fire_danger_level", "flood_risk_level", "congestion"].contains(name.metric) ? .settled : nil
+            return ["fire_danger_p", "fire_danger_level", "congestion"].contains(name.metric) ? .settled : nil
         }
         if name.sensor.hasPrefix("district.") { return nil }   // (a former name of `unit.`)
         switch name.metric {

@@ -14,4 +14,13 @@ public protocol SampleHistory: AnyObject {
     func window(_ name: SeriesName, _ id: SeriesID, from: EpochMillis, to: EpochMillis) throws -> [Sample]
     /// The newest stored sample of `name` before `before`.
     func lastStored(_ name: SeriesName, before: EpochMillis) throws -> Sample?
+    /// Every stored sample of `name` with `from <= t < to`, those handed to the stage now or
+    /// later included: for derived series (what is stored of them, not what feeds them).
+    func stored(_ name: SeriesName, from: EpochMillis, to: EpochMillis) throws -> [Sample]
+}
+
+extension SampleHistory {
+    public func stored(_ name: SeriesName, from: EpochMillis, to: EpochMillis) throws -> [Sample] {
+        try history(name, from: from, to: to)
+    }
 }

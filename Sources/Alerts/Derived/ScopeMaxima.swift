@@ -15,9 +15,10 @@ struct ScopeMaxima: Sendable {
     /// Each member's values in time order (distinct times).
     private(set) var values: [String: [Sample]] = [:]
 
-    init(window: EpochMillis, keep: EpochMillis = 3 * 86_400_000) {
+    /// `keep`: beyond the window, an hour (later values read storage).
+    init(window: EpochMillis, keep: EpochMillis? = nil) {
         self.window = window
-        self.keep = max(keep, window)
+        self.keep = max(keep ?? window + 3_600_000, window)
     }
 
     /// Whether `member`'s values are loaded (`load`).

@@ -276,6 +276,10 @@ final class AlertWorker: @unchecked Sendable, SampleHistory {
     func lastStored(_ name: SeriesName, before: EpochMillis) throws -> Sample? {
         try samples.lastStored(name, before: before)
     }
+
+    func stored(_ name: SeriesName, from: EpochMillis, to: EpochMillis) throws -> [Sample] {
+        try samples.stored(name, from: from, to: to)?.samples ?? []
+    }
 }
 
 /// What the alert worker hands the ingest loop: derived readings, corrections (committed
