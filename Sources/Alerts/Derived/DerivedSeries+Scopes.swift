@@ -60,9 +60,11 @@ extension DerivedSeries {
         guard computesScopes else { return }
         loadMember(kind, member, near: s.time)
         scopeValues[kind]?.record(member, s)
+        // (A member with values before this one is active already.)
+        let first = scopeValues[kind]?.values[member]?.count == 1
         for scope in scopes {
             let ref = ScopeRef(kind: kind, scope: scope)
-            activate(ref, member)
+            if first { activate(ref, member) }
             seedScope(ref)
             if lateScopes[ref] != nil || s.time < scopeNewest[ref] ?? .min {
                 // Late, or waiting for its recompute (which covers this time): no live value.
