@@ -42,34 +42,38 @@ enum DerivedFamily: Int, CaseIterable, Hashable, Sendable {
     /// The families a reading of `metric` at `entry` feeds (none for most metrics).
     static func fed(by metric: String, at entry: SensorEntry) -> FamilySet {
         switch metric {
-        case "rain_mm": entry.kind == .forest ? [.rain, .fire] : [.rain]
-        case "temp_c", "rh_pct": entry.kind == .forest ? [.fire] : []
-        case "level_m": entry.alarmLevelsM != nil ? [.river] : []
-        case "pm25_ugm3", "pm10_ugm3": [.air]
-        default: []
+        case "rain_mm": entry.kind == .forest ? FamilySet(.rain, .fire) : FamilySet(.rain)
+        case "temp_c", "rh_pct": entry.kind == .forest ? FamilySet(.fire) : FamilySet()
+        case "level_m": entry.alarmLevelsM != nil ? FamilySet(.river) : FamilySet()
+        case "pm25_ugm3", "pm10_ugm3": FamilySet(.air)
+        default: FamilySet()
         }
     }
-
-    /// The family that derives an output metric.
-    static let ofOutput: [String: DerivedFamily] = {
-        var m: [String: DerivedFamily] = [:]
-        for f in allCases { for o in f.outputs { m[o] = f } }
-        return m
-    }()
 }
 
 /// A set of families in one byte (the hot path allocates nothing).
-struct FamilySet: ExpressibleByArrayLiteral, Sequence, Sendable {
+struct FamilySet: Sequence, Sendable {
     private var bits: UInt8 = 0
 
-    init(arrayLiteral elements: DerivedFamily...) { for f in elements { insert(f) } }
+    init() {}
+    init(_ f: DerivedFamily) { insert(f) }
+    init(_ f: DerivedFamily, _ g: DerivedFamily) { insert(f); insert(g) }
 
     var isEmpty: Bool { bits == 0 }
     func contains(_ f: DerivedFamily) -> Bool { bits & (1 << UInt8(f.rawValue)) != 0 }
     mutating func insert(_ f: DerivedFamily) { bits |= 1 << UInt8(f.rawValue) }
 
-    func makeIterator() -> some IteratorProtocol<DerivedFamily> {
-        DerivedFamily.allCases.lazy.filter { contains($0) }.makeIterator()
+    func makeIterator() -> Iterator { Iterator(bits: bits) }
+
+    /// The families in it, in raw-value order (no array).
+    struct Iterator: IteratorProtocol {
+        var bits: UInt8
+        mutating func next() -> DerivedFamily? {
+            guard bits != 0 else { return nil }
+            let i = bits.trailingZeroBitCount
+            bits &= bits - 1
+            return DerivedFamily(rawValue: i)
+        }
     }
 }
 

@@ -17,8 +17,8 @@ extension DerivedSeries {
     /// after noting whether the reading makes them so.
     func waitingFamilies(_ name: SeriesName, _ entry: SensorEntry, _ t: EpochMillis, history: any SampleHistory) -> FamilySet {
         let fed = DerivedFamily.fed(by: name.metric, at: entry)
-        guard !fed.isEmpty else { return [] }
-        var waiting: FamilySet = []
+        guard !fed.isEmpty else { return FamilySet() }
+        var waiting = FamilySet()
         for f in fed {
             let key = FamilyKey(sensor: name.sensor, family: f)
             if refeeding {
@@ -59,9 +59,9 @@ extension DerivedSeries {
     private func markDirty(_ key: FamilyKey, from t: EpochMillis) {
         let from = key.family == .air ? EpochMillis.floorDiv(t, 3_600_000) * 3_600_000 : t
         if let known = dirty[key] {
-            dirty[key] = (min(known.from, from), known.job)
+            dirty[key] = (min(known.from, from), known.job, known.generation)
         } else {
-            dirty[key] = (from, currentJob)
+            dirty[key] = (from, currentJob, generation + 1)
         }
     }
 
@@ -84,14 +84,12 @@ extension DerivedSeries {
     /// do not: they are rebuilt from storage, as after a start).
     public func carryLateState(from old: DerivedSeries) {
         generation = old.generation
-        lastOutput = old.lastOutput
         corrections = old.corrections
         newestInput = old.newestInput
         refeeding = old.refeeding
         lateScopes = old.lateScopes
         scopeValues = old.scopeValues
         scopeNewest = old.scopeNewest
-        scopeOutput = old.scopeOutput
         for (name, s) in old.lastStored where DerivedScope.isDerived(name.sensor) { lastStored[name] = s }
         for (key, d) in old.dirty {
             guard let entry = catalogue.sensor(key.sensor), !key.family.inputs(at: entry).isEmpty else { continue }
@@ -106,9 +104,9 @@ extension DerivedSeries {
     public func recomputeDirty(storedGeneration: Int, history: any SampleHistory) {
         guard !refeeding else { return }
         self.history = history
-        for key in dirty.keys.sorted() where lastOutput[key] ?? 0 <= storedGeneration {
-            guard let from = dirty[key]?.from else { continue }
-            if recompute(key, from: from, history: history) { dirty[key] = nil }
+        for key in dirty.keys.sorted() {
+            guard let d = dirty[key], d.generation <= storedGeneration else { continue }
+            if recompute(key, from: d.from, history: history) { dirty[key] = nil }
         }
         // The scopes (their members' values are in memory: no waiting for storage).
         recomputeLateScopes(storedGeneration: storedGeneration, history: history)
@@ -170,7 +168,6 @@ extension DerivedSeries {
                 corrections.append(SeriesCorrection(series: name, from: from, samples: now))
             }
         }
-        lastOutput[key] = generation + 1
         adopt(key, from: other)
         newestInput[key] = max(newestInput[key] ?? .min, inputs.compactMap { $0.samples.last?.time }.max() ?? .min)
         return true

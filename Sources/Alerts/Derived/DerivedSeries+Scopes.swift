@@ -121,9 +121,9 @@ extension DerivedSeries {
 
     private func markLate(_ ref: ScopeRef, from: EpochMillis) {
         if let known = lateScopes[ref] {
-            lateScopes[ref] = (min(known.from, from), known.job)
+            lateScopes[ref] = (min(known.from, from), known.job, known.generation)
         } else {
-            lateScopes[ref] = (from, currentJob)
+            lateScopes[ref] = (from, currentJob, generation + 1)
         }
     }
 
@@ -159,9 +159,7 @@ extension DerivedSeries {
             guard let values = scopeValues[ref.kind] else { continue }
             for t in times.sorted() {
                 guard let v = values.maximum(of: ms, at: t) else { continue }
-                for (metric, value) in ref.kind.outputs(v) where derive(ref.scope, metric, time: t, value: value, level: true) {
-                    scopeOutput[ref] = generation + 1
-                }
+                for (metric, value) in ref.kind.outputs(v) { derive(ref.scope, metric, time: t, value: value, level: true) }
             }
             scopeNewest[ref] = max(scopeNewest[ref] ?? .min, times.max() ?? .min)
         }
@@ -174,7 +172,7 @@ extension DerivedSeries {
     func recomputeLateScopes(storedGeneration: Int, history: any SampleHistory) {
         guard !lateScopes.isEmpty else { return }
         self.history = history
-        for (ref, late) in lateScopes.sorted(by: { $0.key < $1.key }) where scopeOutput[ref] ?? 0 <= storedGeneration {
+        for (ref, late) in lateScopes.sorted(by: { $0.key < $1.key }) where late.generation <= storedGeneration {
             lateScopes[ref] = nil
             if !recomputeScope(ref, from: late.from, history: history) { lateScopes[ref] = late }
         }
@@ -225,7 +223,6 @@ extension DerivedSeries {
             let was = (try? history.stored(name, from: from, to: .max)) ?? []
             if !Self.sameInForce(was, samples, before: before) {
                 corrections.append(SeriesCorrection(series: name, from: from, samples: samples))
-                scopeOutput[ref] = generation + 1
             }
         }
         scopeNewest[ref] = max(scopeNewest[ref] ?? .min, times.max() ?? .min)

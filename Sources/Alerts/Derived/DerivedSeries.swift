@@ -43,6 +43,8 @@ public final class DerivedSeries {
     private var floodRiskOf: [String: (FloodRiskTable, Susceptibility)] = [:]
     /// Sensor id -> its unit and zone scope names (built once per sensor).
     private var scopeNames: [String: [String]] = [:]
+    /// Junction id -> its scope's name, as `memberValue` takes it (built once).
+    private var junctionScopes: [String: [String]] = [:]
     var air: [String: AirQualityTracker] = [:]
     private var energy: [String: EnergyLossTracker] = [:]
     var water: [String: WaterBalanceTracker] = [:]
@@ -75,12 +77,10 @@ public final class DerivedSeries {
     var scopeValues: [ScopeKind: ScopeMaxima] = Dictionary(uniqueKeysWithValues: ScopeKind.allCases.map { ($0, ScopeMaxima(window: $0.window)) })
     var scopeTouched: [ScopeRef: Set<EpochMillis>] = [:]
     var scopeNewest: [ScopeRef: EpochMillis] = [:]
-    var lateScopes: [ScopeRef: (from: EpochMillis, job: Int64?)] = [:]
+    var lateScopes: [ScopeRef: (from: EpochMillis, job: Int64?, generation: Int)] = [:]
     /// Per scope, its members that have a value (loaded from storage at the scope's first
     /// computation, or derived since): the maximum looks at those only.
     var scopeActive: [ScopeRef: [String]] = [:]
-    /// When each scope last derived something (a `take` generation).
-    var scopeOutput: [ScopeRef: Int] = [:]
     /// Whether scope maxima are computed (not in a family's recompute, which keeps its own).
     var computesScopes = true
     /// The storage view of the current `observe`, `tick` or recompute (scope members' values
@@ -89,12 +89,11 @@ public final class DerivedSeries {
 
     var pending: [Reading] = []
     /// Late inputs (`DerivedSeries+Late`): each family's newest input time seen; the families
-    /// waiting to be recomputed, from when, and the job that made each so; when each family
-    /// last derived something (a `take` generation); corrections to hand over; whether the
-    /// journal is being fed again.
+    /// waiting to be recomputed, from when, the job that made each so, and the `take`
+    /// generation that holds everything it derived before (it derives nothing while it waits);
+    /// corrections to hand over; whether the journal is being fed again.
     var newestInput: [FamilyKey: EpochMillis] = [:]
-    var dirty: [FamilyKey: (from: EpochMillis, job: Int64?)] = [:]
-    var lastOutput: [FamilyKey: Int] = [:]
+    var dirty: [FamilyKey: (from: EpochMillis, job: Int64?, generation: Int)] = [:]
     var refeeding = false
     /// The job (journal row) whose readings are being observed, set by the caller.
     public var currentJob: Int64?
@@ -452,7 +451,9 @@ public final class DerivedSeries {
             derive(entry.id, "travel_time_index", time: s.time, value: (tti * 1000).rounded() / 1000, exact: true)
         }
         if let j = entry.zone, junctions[j] != nil {
-            memberValue(.junction, entry.id, scopes: ["junction.\(j)"], Sample(time: s.time, value: c))
+            let scope = junctionScopes[j] ?? ["junction.\(j)"]
+            junctionScopes[j] = scope
+            memberValue(.junction, entry.id, scopes: scope, Sample(time: s.time, value: c))
         }
     }
 
@@ -541,7 +542,6 @@ public final class DerivedSeries {
     @discardableResult
     func derive(_ sensor: String, _ metric: String, time: EpochMillis, value: Double, level: Bool = false, exact: Bool = false) -> Bool {
         guard let name = try? SeriesName(sensor: sensor, metric: metric) else { return false }
-        if let f = DerivedFamily.ofOutput[metric] { lastOutput[FamilyKey(sensor: sensor, family: f)] = generation + 1 }
         let last = lastStored[name]
         if level, let last, last.value == value, abs(time - last.time) < Self.levelHeartbeat { return false }
         let t = exact ? time : max(time, (last?.time ?? .min) + 1)

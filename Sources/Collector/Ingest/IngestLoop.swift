@@ -415,6 +415,14 @@ final class IngestLoop: @unchecked Sendable {
             let stored = try store.commitCorrections(carry.corrections, now: clock.now())
             carry.correctionsCommitted()
             metrics.derivedCorrections.increment(by: Int64(stored.count))
+            // The worker learns of the correction's journal row (no readings in it), so the
+            // derived watermark may pass it.
+            var newNames: [SeriesName] = []
+            if namesSent < store.registry.count {
+                newNames = (namesSent..<store.registry.count).map { store.registry.name(of: SeriesID(Int32($0))) }
+                namesSent = store.registry.count
+            }
+            alerts.submit(.committed([], newNames: newNames, now: clock.now(), journalID: store.lastJournalID))
         } catch {
             logger.warning("cannot store corrections of derived series; kept for the next commit",
                            metadata: ["series": "\(carry.corrections.count)", "error": "\(error)"])

@@ -391,6 +391,8 @@ public final class TelemetryStore {
             try insert.execute(arguments: [rowID, Data(CorrectionPack.encode(entries))])
         }
         marks.journaled()
+        lastJournalID = rowID
+        committed.removeAll(keepingCapacity: true)
         registry.markSaved()
         newLabels.removeAll(keepingCapacity: true)
         lookedUp = nil
