@@ -196,13 +196,10 @@ extension DerivedSeries {
             rain24h[s] = other.rain24h[s]
             rainyDays[s] = other.rainyDays[s]
             tickedDays[s] = nil
-            // (A station's first flood level also lists it in its scopes: left to `floodLevel`.)
-            if latestFlood[s] != nil, let level = other.latestFlood[s] { latestFlood[s] = level }
         case .fire:
             fire[s] = other.fire[s]
             lastFire[s] = other.lastFire[s]
             fireTouched[s] = nil
-            if let p = other.latestFireP[s] { latestFireP[s] = p }
         case .river:
             break
         case .air:

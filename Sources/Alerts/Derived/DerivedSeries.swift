@@ -27,7 +27,6 @@ public final class DerivedSeries {
     var fire: [String: FireDangerTracker] = [:]
     var fireTouched: [String: (day: EpochMillis, time: EpochMillis)] = [:]
     var lastFire: [String: (time: EpochMillis, day: EpochMillis)] = [:]
-    var latestFireP: [String: Double] = [:]
     var rain24h: [String: RollingSum] = [:]
     var rainyDays: [String: RainyDays] = [:]
     /// The first tick's time since the start, and the catalogued gauges whose stored state
@@ -38,7 +37,6 @@ public final class DerivedSeries {
     private var rainArrival: [String: EpochMillis] = [:]
     /// The earlier-rainy-day count each gauge's level was last evaluated with by the tick.
     var tickedDays: [String: Int] = [:]
-    var latestFlood: [String: Double] = [:]
     /// Each rain station's flood-risk table and susceptibility (resolved once).
     private var floodRiskOf: [String: (FloodRiskTable, Susceptibility)] = [:]
     /// Sensor id -> its unit and zone scope names (built once per sensor).
@@ -84,8 +82,8 @@ public final class DerivedSeries {
     /// Whether scope maxima are computed (not in a family's recompute, which keeps its own).
     var computesScopes = true
     /// The storage view of the current `observe`, `tick` or recompute (scope members' values
-    /// are loaded through it).
-    var history: (any SampleHistory)?
+    /// are loaded through it; weak: the alert worker that passes itself owns this).
+    weak var history: (any SampleHistory)?
 
     var pending: [Reading] = []
     /// Late inputs (`DerivedSeries+Late`): each family's newest input time seen; the families
@@ -294,7 +292,6 @@ public final class DerivedSeries {
         let (table, susceptibility) = floodRisk(sensor, entry)
         let level = Double(table.level(rain24hMM: total, earlierDays: earlierDays, susceptibility: susceptibility))
         derive(sensor, "flood_risk_level", time: t, value: level, level: true)
-        latestFlood[sensor] = level
         guard let entry else { return }
         // Zone and unit: the maximum over their stations' levels (`DerivedSeries+Scopes`).
         memberValue(.flood, sensor, scopes: scopes(of: entry), Sample(time: t, value: level))
@@ -471,7 +468,6 @@ public final class DerivedSeries {
         let p = (tracker.p(on: currentDay) * 10).rounded() / 10
         derive(sensor, "fire_danger_p", time: t, value: p, level: true)
         derive(sensor, "fire_danger_level", time: t, value: Double(FireDanger.level(p)), level: true)
-        latestFireP[sensor] = p
         guard let entry = catalogue.sensor(sensor) else { return }
         // Zone and unit: the maximum over their stations (`DerivedSeries+Scopes`).
         memberValue(.fire, sensor, scopes: scopes(of: entry), Sample(time: t, value: p))
