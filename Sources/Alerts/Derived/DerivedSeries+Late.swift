@@ -104,6 +104,7 @@ extension DerivedSeries {
     public func recomputeDirty(storedGeneration: Int, history: any SampleHistory) {
         guard !refeeding else { return }
         self.history = history
+        defer { self.history = nil }
         for key in dirty.keys.sorted() {
             guard let d = dirty[key], d.generation <= storedGeneration else { continue }
             if recompute(key, from: d.from, history: history) { dirty[key] = nil }

@@ -171,7 +171,6 @@ extension DerivedSeries {
     /// `storedGeneration`), and corrects their series where they differ.
     func recomputeLateScopes(storedGeneration: Int, history: any SampleHistory) {
         guard !lateScopes.isEmpty else { return }
-        self.history = history
         for (ref, late) in lateScopes.sorted(by: { $0.key < $1.key }) where late.generation <= storedGeneration {
             lateScopes[ref] = nil
             if !recomputeScope(ref, from: late.from, history: history) { lateScopes[ref] = late }

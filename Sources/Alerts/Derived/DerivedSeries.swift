@@ -81,9 +81,11 @@ public final class DerivedSeries {
     var scopeActive: [ScopeRef: [String]] = [:]
     /// Whether scope maxima are computed (not in a family's recompute, which keeps its own).
     var computesScopes = true
-    /// The storage view of the current `observe`, `tick` or recompute (scope members' values
-    /// are loaded through it; weak: the alert worker that passes itself owns this).
-    weak var history: (any SampleHistory)?
+    /// The storage view of the current commit (from its first `observe` to `finishBatch`),
+    /// `tick` or recompute: scope members' values are loaded through it. Let go at their end
+    /// (the alert worker that passes itself owns this; a weak reference would cost every
+    /// reading an atomic operation).
+    var history: (any SampleHistory)?
 
     var pending: [Reading] = []
     /// Late inputs (`DerivedSeries+Late`): each family's newest input time seen; the families
@@ -222,6 +224,7 @@ public final class DerivedSeries {
         for (sensor, t) in fireTouched { deriveFireDanger(sensor, day: t.day, time: t.time) }
         fireTouched.removeAll(keepingCapacity: true)
         computeTouchedScopes()
+        history = nil
     }
 
     /// Periodic: rain gauges' 24 h sums and flood-risk levels as time passes (`tickRain`);
@@ -232,6 +235,7 @@ public final class DerivedSeries {
     /// several commits, or meters reporting one by one after a first start, are not an outage.
     public func tick(now: EpochMillis, lastSeen: [String: EpochMillis], history: any SampleHistory) {
         self.history = history
+        defer { self.history = nil }
         tickRain(now: now, history: history)
         computeTouchedScopes()
         for (tr, m) in transformers.sorted(by: { $0.key < $1.key }) {

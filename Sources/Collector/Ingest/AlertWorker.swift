@@ -295,6 +295,12 @@ struct DerivedOutbox: Sendable {
     /// correction replaces a waiting reading of its series from its `from` on.
     mutating func add(_ more: [Reading], _ newCorrections: [SeriesCorrection]) {
         readings += more
+        Self.apply(newCorrections, to: &readings, &corrections)
+    }
+
+    /// Corrections made after `readings` and `corrections`: each drops the readings of its
+    /// series from its `from` on, and follows an earlier correction of its series.
+    static func apply(_ newCorrections: [SeriesCorrection], to readings: inout [Reading], _ corrections: inout [SeriesCorrection]) {
         for c in newCorrections {
             readings.removeAll { $0.series == c.series && $0.time >= c.from }
             if let k = corrections.firstIndex(where: { $0.series == c.series }) {

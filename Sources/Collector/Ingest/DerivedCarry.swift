@@ -28,14 +28,7 @@ struct DerivedCarry {
     mutating func take(_ outbox: DerivedOutbox) {
         if let upTo = outbox.upTo { self.upTo = max(self.upTo ?? upTo, upTo) }
         generation = max(generation, outbox.generation)
-        for c in outbox.corrections {
-            readings.removeAll { $0.series == c.series && $0.time >= c.from }
-            if let k = corrections.firstIndex(where: { $0.series == c.series }) {
-                corrections[k] = corrections[k].followed(by: c)
-            } else {
-                corrections.append(c)
-            }
-        }
+        DerivedOutbox.apply(outbox.corrections, to: &readings, &corrections)
         readings += outbox.readings
     }
 
