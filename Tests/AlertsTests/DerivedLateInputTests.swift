@@ -276,6 +276,31 @@ final class StoreHistory: SampleHistory {
         #expect(report.isExact, "\(report.mismatches)")
     }
 
+    /// The kill came after the first reading of an hour was stored and before the AQI of the
+    /// hour it completed was: fed again, that reading publishes the earlier hour's AQI.
+    @Test func aRefeedPublishesTheHourItsFirstReadingCompleted() throws {
+        let catalogue = Catalogue(sensors: [Self.station("aq", kind: .environment, metrics: ["pm25_ugm3"])])
+        var w = Worker(catalogue)
+        let rows = (0..<24).map { [("aq/pm25_ugm3", Self.at(1, 0.25 + Double($0) * 0.5), 20 + Double($0 % 7) * 9)] }
+        for row in rows.prefix(20) { try w.commit(row) }   // up to 09:45: the AQI of 08:00 is out
+        w.drain()
+        for row in rows.dropFirst(20) {
+            for (series, t, v) in row { w.history.store(try SeriesName(parsing: series), Sample(time: t, value: v)) }
+        }
+        var restarted = Worker(catalogue)
+        restarted.history.stored = w.history.stored
+        restarted.history.names = w.history.names
+        restarted.derived.beginRefeed()
+        for (k, row) in rows.enumerated().dropFirst(20) { try restarted.commit(row, job: Int64(k)) }
+        restarted.derived.endRefeed()
+        restarted.drain()
+        let aqi = try SeriesName(parsing: "aq/aqi")
+        #expect(restarted.history.stored[aqi]?.contains { $0.time == Self.at(1, 9) } == true)   // completed by 10:15
+        let report = try restarted.verify(from: Self.at(1, 0), inputs: ["aq/pm25_ugm3"])
+        #expect(report.points >= 10)
+        #expect(report.isExact, "\(report.mismatches)")
+    }
+
     /// A zone's and a unit's maxima are taken over their stations' values in force at each
     /// time, whatever order the stations' readings arrive in: one station's day arriving after
     /// another's is late for the scopes only, which are recomputed; the junction's likewise.

@@ -55,9 +55,11 @@ extension DerivedSeries {
         }
     }
 
-    /// From `t` on; for air quality from the start of `t`'s hour, where its hour's AQI is stamped.
+    /// From `t` on; for air quality from the start of the hour before `t`'s: the AQI of `t`'s
+    /// hour is stamped at its start, and `t` may be the reading that completed the hour before
+    /// (a start feeding the journal again may find that hour's AQI never stored).
     private func markDirty(_ key: FamilyKey, from t: EpochMillis) {
-        let from = key.family == .air ? EpochMillis.floorDiv(t, 3_600_000) * 3_600_000 : t
+        let from = key.family == .air ? (EpochMillis.floorDiv(t, 3_600_000) - 1) * 3_600_000 : t
         if let known = dirty[key] {
             dirty[key] = (min(known.from, from), known.job, known.generation)
         } else {
