@@ -14,7 +14,7 @@ import Testing
     /// Every tier against the raw readings (the store's waiting ones written first).
     func verify(_ pool: DatabasePool, _ comment: Comment, writing store: TelemetryStore? = nil) async throws {
         try store?.writePendingRaw()
-        let report = try await RollupVerifier(reader: TelemetryReader(pool: pool, timeZone: zone), timeZone: zone).verify(from: 0)
+        let report = try await RollupVerifier(source: TelemetryReader(pool: pool, timeZone: zone), timeZone: zone).verify(from: 0)
         #expect(report.isExact, "\(comment): \(report.mismatches.prefix(3))")
         #expect(report.buckets.values.reduce(0, +) > 0)
     }

@@ -50,7 +50,7 @@ import Testing
         var rng = SplitMix64(seed: 32)
         let t0: EpochMillis = 1_795_000_000_000
         func verify(_ pool: DatabasePool) async throws {
-            let report = try await RollupVerifier(reader: TelemetryReader(pool: pool, timeZone: zone), timeZone: zone).verify(from: 0)
+            let report = try await RollupVerifier(source: TelemetryReader(pool: pool, timeZone: zone), timeZone: zone).verify(from: 0)
             #expect(report.isExact, "\(report.mismatches.prefix(3))")
             // No bucket both a row and in a block.
             let both = try await pool.read { db in

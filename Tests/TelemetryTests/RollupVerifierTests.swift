@@ -29,7 +29,7 @@ import Testing
         }
         try store.close()
 
-        let verifier = RollupVerifier(reader: TelemetryReader(pool: pool, timeZone: zone), timeZone: zone)
+        let verifier = RollupVerifier(source: TelemetryReader(pool: pool, timeZone: zone), timeZone: zone)
         let clean = try await verifier.verify(from: 0)
         #expect(clean.isExact)
         #expect(clean.series == 3 && clean.readings == 3 * 17_280)
@@ -75,7 +75,7 @@ import Testing
                            into: &batch))
         try store.commit(batch, now: 0)
         try store.close()
-        let report = try await RollupVerifier(reader: TelemetryReader(pool: pool, timeZone: zone), timeZone: zone).verify(from: 0)
+        let report = try await RollupVerifier(source: TelemetryReader(pool: pool, timeZone: zone), timeZone: zone).verify(from: 0)
         #expect(report.isExact, "\(report.mismatches)")
         #expect(report.buckets[.day] == 4)
     }

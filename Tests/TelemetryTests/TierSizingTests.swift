@@ -124,7 +124,7 @@ import Testing
         #expect(counts.0 == 0 && counts.1 == 0 && counts.2 >= 240 && counts.3 >= 1_440, "\(counts)")
 
         let reader = TelemetryReader(pool: pool, timeZone: zone)
-        let report = try await RollupVerifier(reader: reader, timeZone: zone).verify(from: 0)
+        let report = try await RollupVerifier(source: reader, timeZone: zone).verify(from: 0)
         #expect(report.isExact, "\(report.mismatches.prefix(3))")
         #expect(report.fromRaw == [.minute: 1, .quarterHour: 1])
         // Every minute of the gauge answered, the late one included, single and grouped.
@@ -148,14 +148,14 @@ import Testing
         }
         let later = (try await stored(.minute, ids.0), try await stored(.quarterHour, ids.0))
         #expect(later.0 == 0 && later.1 == 0, "\(later)")
-        let after = try await RollupVerifier(reader: reader, timeZone: zone).verify(from: 0)
+        let after = try await RollupVerifier(source: reader, timeZone: zone).verify(from: 0)
         #expect(after.isExact && after.readings == report.readings + 8, "\(after.mismatches.prefix(3))")
         // A stray row in a tier answered from raw is seen by every reader, so verify finds it.
         try await pool.write { db in
             try db.execute(sql: "ATTACH DATABASE ? AS rollups", arguments: [TelemetryDatabase.rollupsPath(for: path)])
             try db.execute(sql: "INSERT INTO rollup_1m SELECT * FROM rollup_1h WHERE series_id = ? LIMIT 1", arguments: [ids.0])
         }
-        let stray = try await RollupVerifier(reader: reader, timeZone: zone).verify(from: 0)
+        let stray = try await RollupVerifier(source: reader, timeZone: zone).verify(from: 0)
         #expect(stray.mismatchCount[.minute] == 1)
     }
 
@@ -176,7 +176,7 @@ import Testing
             let fromRaw = try await pool.read { try TierSizing.counts($0) }
             // Raw readings pruned after the first day: kept; all of them still there: dropped.
             #expect(fromRaw == (horizon > t0 ? [:] : [.minute: 1, .quarterHour: 1]), "horizon \(horizon): \(fromRaw)")
-            let report = try await RollupVerifier(reader: TelemetryReader(pool: pool, timeZone: zone), timeZone: zone).verify(from: 0)
+            let report = try await RollupVerifier(source: TelemetryReader(pool: pool, timeZone: zone), timeZone: zone).verify(from: 0)
             #expect(report.isExact && report.readings == 960)
         }
     }
@@ -205,7 +205,7 @@ import Testing
         // The other tiers keep everything, and what is left still equals its recompute.
         let hours = try await reader.rollups([SeriesID(0)], plan: StepPlan(step: "1h")!, from: 0, to: .max)[SeriesID(0)] ?? [:]
         #expect(hours.values.map(\.count).reduce(0, +) == 17_280)
-        let report = try await RollupVerifier(reader: reader, timeZone: zone).verify(from: 0, tierFrom: [.minute: horizon])
+        let report = try await RollupVerifier(source: reader, timeZone: zone).verify(from: 0, tierFrom: [.minute: horizon])
         #expect(report.isExact, "\(report.mismatches.prefix(3))")
     }
 }

@@ -68,7 +68,7 @@ struct VerifyCommand: AsyncParsableCommand {
             let reader = TelemetryReader(pool: pool, timeZone: cfg.timezone)
             var tierFrom: [Tier: EpochMillis] = [:]
             for (tier, keep) in cfg.storage.rollupRetentionMillis { if let keep { tierFrom[tier] = now - keep } }
-            report = try await RollupVerifier(reader: reader, timeZone: cfg.timezone)
+            report = try await RollupVerifier(source: reader, timeZone: cfg.timezone)
                 .verify(from: horizon, tierFrom: tierFrom, maxReported: maxReport)
             if !noDerived && waiting == 0 {
                 derived = try await DerivedCheck(pool: pool, reader: reader, catalogue: catalogue, config: cfg.derived,

@@ -40,7 +40,7 @@ public enum BlockStore {
     @discardableResult
     public static func insert(_ samples: [Sample], series: SeriesID, _ db: Database) throws -> Int {
         guard !samples.isEmpty else { return 0 }
-        let incoming = distinctInTimeOrder(samples)
+        let incoming = BlockMerge.distinctInTimeOrder(samples)
         let low = incoming[0].time, high = incoming[incoming.count - 1].time
         // The blocks the new times fall in or next to: every block overlapping [low, high],
         // and the one before `low` (a reading after its end extends it), unless that one is
@@ -62,18 +62,8 @@ public enum BlockStore {
             stored += try decode(row[3], series: series, first: first)
         }
         // Merge: stored values win on equal times.
-        var merged: [Sample] = []
-        merged.reserveCapacity(stored.count + incoming.count)
-        var i = 0, j = 0, added = 0
-        while i < stored.count || j < incoming.count {
-            if j == incoming.count || (i < stored.count && stored[i].time < incoming[j].time) {
-                merged.append(stored[i]); i += 1
-            } else if i == stored.count || incoming[j].time < stored[i].time {
-                merged.append(incoming[j]); j += 1; added += 1
-            } else {
-                merged.append(stored[i]); i += 1; j += 1
-            }
-        }
+        let (merged, new) = BlockMerge.merge(stored: stored, incoming: incoming)
+        let added = new.count
         guard added > 0 else { return 0 }
         let delete = try db.cachedStatement(sql: "DELETE FROM sample_blocks WHERE series_id = ? AND first_t = ?")
         for first in replaced { try delete.execute(arguments: [series.rawValue, first]) }
@@ -102,7 +92,7 @@ public enum BlockStore {
         }
         let delete = try db.cachedStatement(sql: "DELETE FROM sample_blocks WHERE series_id = ? AND first_t = ?")
         for first in doomed { try delete.execute(arguments: [series.rawValue, first]) }
-        let incoming = samples.isEmpty ? [] : distinctInTimeOrder(samples)
+        let incoming = samples.isEmpty ? [] : BlockMerge.distinctInTimeOrder(samples)
         if !(kept + incoming).isEmpty { try write(kept + incoming, series: series, db) }
         return removed
     }
@@ -325,24 +315,6 @@ public enum BlockStore {
             try insert.execute(arguments: [series.rawValue, samples[range.lowerBound].time, samples[range.upperBound - 1].time,
                                            range.count, Data(bytes)])
         }
-    }
-
-    /// `samples` in time order, the first of equal times kept (no copy sorted when they are
-    /// in order already, as a series' readings mostly are).
-    private static func distinctInTimeOrder(_ samples: [Sample]) -> [Sample] {
-        var ordered = true
-        for k in 1..<samples.count where samples[k].time <= samples[k - 1].time {
-            ordered = false
-            break
-        }
-        if ordered { return samples }
-        var out: [Sample] = []
-        out.reserveCapacity(samples.count)
-        for s in samples.enumerated().sorted(by: { ($0.element.time, $0.offset) < ($1.element.time, $1.offset) }).map(\.element)
-        where out.last?.time != s.time {
-            out.append(s)
-        }
-        return out
     }
 
     private static func decode(_ data: Data, series: SeriesID, first: EpochMillis) throws -> [Sample] {

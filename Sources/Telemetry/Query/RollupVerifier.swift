@@ -1,7 +1,7 @@
 import Foundation
 
 /// Recomputes every stored rollup tier from the stored raw readings, through the store's
-/// read API (`TelemetryReader`), and reports each bucket that differs: missing, extra, or
+/// read API (`RollupSource`: `TelemetryReader`, `PostgresStore`), and reports each bucket that differs: missing, extra, or
 /// with another count, sum, minimum, maximum, first or last. `collector verify` runs it
 /// after a crash or a restore; the chaos script and the exactness tests rely on it rather
 /// than on the storage layout.
@@ -49,13 +49,13 @@ public struct RollupVerifier: Sendable {
         public var isExact: Bool { mismatchCount.values.allSatisfy { $0 == 0 } }
     }
 
-    public let reader: TelemetryReader
+    public let source: any RollupSource
     /// Readings read per query while recomputing a series.
     public var pageSize = 100_000
     private let calendar: Calendar
 
-    public init(reader: TelemetryReader, timeZone: TimeZoneID) {
-        self.reader = reader
+    public init(source: any RollupSource, timeZone: TimeZoneID) {
+        self.source = source
         var c = Calendar(identifier: .gregorian)
         c.timeZone = timeZone.zone
         calendar = c
@@ -100,14 +100,14 @@ public struct RollupVerifier: Sendable {
             report.mismatchCount[tier] = 0
             lower.append(max(from, tierFrom[tier] ?? from))
         }
-        report.fromRaw = try await reader.pool.read { try TierSizing.counts($0) }
-        for info in try await reader.seriesList() {
+        report.fromRaw = try await source.tiersFromRaw()
+        for info in try await source.verifiedSeries() {
             report.series += 1
             var recomputed: [Tier: [EpochMillis: Bucket]] = [:]
             var day: (start: EpochMillis, end: EpochMillis) = (0, 0)
             var next = from
             while next < to {
-                let (page, more) = try await reader.raw(info.id, from: next, to: to, limit: pageSize)
+                let (page, more) = try await source.rawPage(info.id, from: next, to: to, limit: pageSize)
                 for s in page {
                     for tier in Tier.allCases {
                         let start = bucketStart(tier, s.time, day: &day)
@@ -122,8 +122,7 @@ public struct RollupVerifier: Sendable {
                 next = last.time + 1
             }
             for tier in Tier.allCases {
-                let plan = StepPlan(step: tier.description)!
-                let stored = (try await reader.rollups([info.id], plan: plan, from: lower[tier.rawValue], to: to)[info.id] ?? [:])
+                let stored = try await source.storedBuckets(info.id, tier: tier, from: lower[tier.rawValue], to: to)
                     .filter { $0.key >= lower[tier.rawValue] }
                 let fresh = recomputed[tier] ?? [:]
                 report.buckets[tier, default: 0] += Set(stored.keys).union(fresh.keys).count

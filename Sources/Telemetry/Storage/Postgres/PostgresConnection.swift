@@ -22,6 +22,13 @@ public final class PostgresConnection: @unchecked Sendable {
         public let sqlState: String?
         public let message: String
         public var description: String { sqlState.map { "\(message) (SQLSTATE \($0))" } ?? message }
+        /// The connection is gone, or the server is going (class 08, a shutdown, a server
+        /// in recovery or read-only after a failover): connect again, to the host that now
+        /// takes writes. 08007: a COMMIT whose outcome is unknown.
+        public var lostConnection: Bool {
+            guard let s = sqlState else { return true }
+            return s.hasPrefix("08") || s.hasPrefix("57P") || s == "25006"
+        }
     }
 
     public init(_ conninfo: String) throws {

@@ -1,0 +1,54 @@
+/// The tables of the shared PostgreSQL store (`SCHEMA.md` beside this file says what each
+/// holds). Created by the first collector that connects, under an advisory lock, so several
+/// starting at once do not race; a store made for another time zone is refused (its day
+/// buckets start at that zone's midnights).
+enum PostgresSchema {
+    static let version = 1
+    /// The advisory lock key the creation takes (any constant of our own).
+    static let lockKey: Int64 = 0x636F_6C6C_6563_746F
+
+    static let tables = [
+        "CREATE TABLE IF NOT EXISTS store_meta (key text PRIMARY KEY, value text NOT NULL)",
+        """
+        CREATE TABLE IF NOT EXISTS series (
+            id serial PRIMARY KEY, sensor text NOT NULL, metric text NOT NULL, UNIQUE (sensor, metric))
+        """,
+        """
+        CREATE TABLE IF NOT EXISTS sample_blocks (
+            series_id int NOT NULL REFERENCES series (id), first_t bigint NOT NULL, last_t bigint NOT NULL,
+            count int NOT NULL, data bytea NOT NULL, PRIMARY KEY (series_id, first_t))
+        """,
+        """
+        CREATE TABLE IF NOT EXISTS rollups (
+            series_id int NOT NULL REFERENCES series (id), tier smallint NOT NULL, bucket bigint NOT NULL,
+            count bigint NOT NULL, sum float8 NOT NULL, min float8 NOT NULL, max float8 NOT NULL,
+            first_t bigint NOT NULL, first_v float8 NOT NULL, last_t bigint NOT NULL, last_v float8 NOT NULL,
+            PRIMARY KEY (series_id, tier, bucket))
+        """,
+        """
+        CREATE TABLE IF NOT EXISTS quarantine (
+            id bigserial PRIMARY KEY, received bigint NOT NULL, topic text NOT NULL, reason text NOT NULL,
+            detail text NOT NULL, payload bytea NOT NULL)
+        """,
+        PartitionFence.schema,
+    ]
+
+    /// Creates what is missing and checks the store's version and time zone.
+    static func create(_ c: PostgresConnection, timeZone: TimeZoneID) throws {
+        try c.transaction {
+            try c.execute("SELECT pg_advisory_xact_lock($1)", [.int(lockKey)])
+            for sql in tables { try c.execute(sql) }
+            try c.execute("INSERT INTO store_meta VALUES ('version', $1), ('time_zone', $2) ON CONFLICT (key) DO NOTHING",
+                          [.text(String(version)), .text(timeZone.description)])
+            let meta = Dictionary(uniqueKeysWithValues: try c.execute("SELECT key, value FROM store_meta").compactMap { row in
+                row[0].flatMap { k in row[1].map { (k, $0) } }
+            })
+            guard meta["version"] == String(version) else {
+                throw PostgresStore.Refused("the store's schema is version \(meta["version"] ?? "?"); this collector knows version \(version)")
+            }
+            guard meta["time_zone"] == timeZone.description else {
+                throw PostgresStore.Refused("the store's day buckets are in \(meta["time_zone"] ?? "?"), not \(timeZone.description): configure that time zone")
+            }
+        }
+    }
+}

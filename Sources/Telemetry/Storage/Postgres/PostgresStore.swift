@@ -1,0 +1,382 @@
+import Synchronization
+
+/// Telemetry in PostgreSQL, the store several collectors share (tables: `SCHEMA.md` beside
+/// this file). A commit is one transaction: the readings merged into their series' sample
+/// blocks (the same blocks and merge as the SQLite container: `SampleBlock`, `BlockMerge`),
+/// deduplicated exactly by (series, time), the first reading kept; the rollup deltas of the
+/// readings that were new added to every tier's buckets; the quarantined messages; and, for a
+/// partition's holder, its fencing token checked (`PartitionFence`). A reading counts as
+/// stored once `commit` returns, so it may be acknowledged then.
+///
+/// Every commit can be repeated: a commit whose answer was lost (the primary died during
+/// COMMIT) is simply sent again, and the readings it did store come back as duplicates,
+/// counted in no bucket twice. After a lost connection the next call connects again through
+/// the URL, so a multi-host URL with `target_session_attrs=read-write` finds the promoted
+/// replica.
+///
+/// One connection, used by one call at a time (a lock); a collector may open several stores.
+public final class PostgresStore: Sendable {
+    /// A partition holder's fencing token (the revision that created its lease).
+    public struct Fence: Sendable, Equatable {
+        public var partition: String
+        public var token: UInt64
+        public init(partition: String, token: UInt64) {
+            self.partition = partition
+            self.token = token
+        }
+    }
+
+    /// The store cannot be used by this collector (another schema version or time zone).
+    public struct Refused: Error, CustomStringConvertible {
+        public let description: String
+        init(_ description: String) { self.description = description }
+    }
+
+    /// A block aims to stay under this many encoded bytes: PostgreSQL keeps a row of up to
+    /// about 2 KB in its page, compressed or moved out of line beyond (TOAST).
+    static let maxBlockBytes = 1_900
+
+    public let url: String
+    private let timeZone: TimeZoneID
+    private let days: LocalDays
+    /// The connection (nil after it was lost) and the series ids known so far.
+    private struct State {
+        var connection: PostgresConnection?
+        var ids: [SeriesName: Int32] = [:]
+    }
+    private let state = Mutex(State())
+
+    /// Connects and creates the tables if they are missing.
+    public init(url: String, timeZone: TimeZoneID) throws {
+        self.url = url
+        self.timeZone = timeZone
+        days = LocalDays(timeZone: timeZone.zone)
+        try state.withLock { s in try connected(&s) { try PostgresSchema.create($0, timeZone: timeZone) } }
+    }
+
+    // MARK: Writing
+
+    /// Stores `readings` (any order; of equal (series, time) the first, or the one stored
+    /// already, is kept) and `quarantine` in one transaction, with `fence` checked in it.
+    /// Throws `PartitionFence.Stale` when a newer holder of the partition has committed: then
+    /// nothing of this commit is stored.
+    @discardableResult
+    public func commit(_ readings: [Reading], quarantine: [QuarantineRecord] = [], fence: Fence? = nil) throws
+        -> TelemetryStore.CommitStats
+    {
+        var bySeries: [SeriesName: [Sample]] = [:]
+        for r in readings { bySeries[r.series, default: []].append(Sample(time: r.time, value: r.value)) }
+        return try state.withLock { s in
+            try resolve(Array(bySeries.keys), &s)
+            let batch = bySeries.map { (id: s.ids[$0.key]!, samples: BlockMerge.distinctInTimeOrder($0.value)) }.sorted { $0.id < $1.id }
+            var stats = TelemetryStore.CommitStats()
+            stats.quarantined = quarantine.count
+            try connected(&s) { c in
+                try c.transaction {
+                    if let fence { try PartitionFence.check(c, partition: fence.partition, token: fence.token) }
+                    stats.inserted = try write(batch, c)
+                    try insert(quarantine, c)
+                }
+            }
+            stats.duplicates = readings.count - stats.inserted
+            return stats
+        }
+    }
+
+    /// The series' ids, created where missing (in a transaction of their own: a series with no
+    /// readings yet is harmless if the commit that wanted it fails).
+    private func resolve(_ names: [SeriesName], _ s: inout State) throws {
+        let missing = names.filter { s.ids[$0] == nil }
+        guard !missing.isEmpty else { return }
+        var found: [SeriesName: Int32] = [:]
+        try connected(&s) { c in
+            try c.execute("""
+                INSERT INTO series (sensor, metric) SELECT * FROM unnest($1::text[], $2::text[])
+                ON CONFLICT (sensor, metric) DO NOTHING
+                """, [PostgresArray.texts(missing.map(\.sensor)), PostgresArray.texts(missing.map(\.metric))])
+            let rows = try c.execute("""
+                SELECT s.id, s.sensor, s.metric FROM series s JOIN unnest($1::text[], $2::text[]) AS m (sensor, metric)
+                ON s.sensor = m.sensor AND s.metric = m.metric
+                """, [PostgresArray.texts(missing.map(\.sensor)), PostgresArray.texts(missing.map(\.metric))])
+            for row in rows {
+                guard let id = row[0].flatMap({ Int32($0) }), let sensor = row[1], let metric = row[2],
+                      let name = try? SeriesName(sensor: sensor, metric: metric) else { continue }
+                found[name] = id
+            }
+        }
+        s.ids.merge(found) { $1 }
+        if let lost = missing.first(where: { s.ids[$0] == nil }) { throw Refused("series \(lost) could not be created") }
+    }
+
+    /// Merges each series' samples into its blocks and adds the new ones to the rollups;
+    /// how many were new. In the caller's transaction.
+    private func write(_ batch: [(id: Int32, samples: [Sample])], _ c: PostgresConnection) throws -> Int {
+        guard !batch.isEmpty else { return 0 }
+        // One writer per series at a time (a standby's HTTP write beside the holder's ingest),
+        // locked in id order so two commits cannot deadlock.
+        try c.execute("SELECT id FROM series WHERE id = ANY($1::int[]) ORDER BY id FOR UPDATE",
+                      [PostgresArray.ints(batch.map(\.id))])
+        // The blocks the new times fall in or next to: those starting within [low, high], and
+        // the last one starting at or before low (blocks do not overlap, so it is the only
+        // other one that can hold a time of the range, and a later time extends it).
+        let near = try c.execute("""
+            SELECT b.series_id, b.first_t, b.last_t, b.count, b.data FROM sample_blocks b
+            JOIN (SELECT q.s, x.first_t FROM unnest($1::int[], $2::bigint[], $3::bigint[]) AS q (s, lo, hi)
+                  CROSS JOIN LATERAL (
+                      SELECT first_t FROM sample_blocks WHERE series_id = q.s AND first_t > q.lo AND first_t <= q.hi
+                      UNION ALL
+                      (SELECT first_t FROM sample_blocks WHERE series_id = q.s AND first_t <= q.lo ORDER BY first_t DESC LIMIT 1)
+                  ) x) k ON b.series_id = k.s AND b.first_t = k.first_t
+            ORDER BY b.series_id, b.first_t
+            """, [PostgresArray.ints(batch.map(\.id)), PostgresArray.ints(batch.map { $0.samples[0].time }),
+                  PostgresArray.ints(batch.map { $0.samples[$0.samples.count - 1].time })])
+        var stored: [Int32: (firsts: [EpochMillis], samples: [Sample])] = [:]
+        let lows = Dictionary(uniqueKeysWithValues: batch.map { ($0.id, $0.samples[0].time) })
+        for row in near {
+            guard let id = row[0].flatMap({ Int32($0) }), let first = row[1].flatMap({ EpochMillis($0) }),
+                  let last = row[2].flatMap({ EpochMillis($0) }), let count = row[3].flatMap({ Int($0) }), let hex = row[4]
+            else { throw Refused("a sample block row with a missing column") }
+            if let low = lows[id], last < low && count >= BlockStore.maxSamplesPerBlock { continue }   // full, and before: stays
+            stored[id, default: ([], [])].firsts.append(first)
+            do { stored[id]!.samples += try SampleBlock.decode(Self.bytea(hex)) } catch {
+                throw Refused("sample block of series \(id) at \(first): \(error)")
+            }
+        }
+        var doomed: (ids: [Int32], firsts: [EpochMillis]) = ([], [])
+        var blocks: (ids: [Int32], firsts: [EpochMillis], lasts: [EpochMillis], counts: [Int], data: [[UInt8]]) = ([], [], [], [], [])
+        var deltas: [BucketKey: Bucket] = [:]
+        var added = 0
+        for (id, samples) in batch {
+            let old = stored[id] ?? ([], [])
+            let (merged, new) = BlockMerge.merge(stored: old.samples, incoming: samples)
+            guard !new.isEmpty else { continue }
+            added += new.count
+            for first in old.firsts { doomed.ids.append(id); doomed.firsts.append(first) }
+            BlockCutter.cut(merged, maxCount: BlockStore.maxSamplesPerBlock, maxBytes: Self.maxBlockBytes,
+                            encode: { SampleBlock.encode(Array($0)) }) { range, bytes in
+                blocks.ids.append(id)
+                blocks.firsts.append(merged[range.lowerBound].time)
+                blocks.lasts.append(merged[range.upperBound - 1].time)
+                blocks.counts.append(range.count)
+                blocks.data.append(bytes)
+            }
+            for s in new {
+                for tier in Tier.allCases {
+                    let key = BucketKey(tier: tier, series: SeriesID(id), start: tier.bucket(containing: s.time, days: days).start)
+                    deltas[key, default: .empty].add(time: s.time, value: s.value)
+                }
+            }
+        }
+        guard added > 0 else { return 0 }
+        if !doomed.ids.isEmpty {
+            try c.execute("""
+                DELETE FROM sample_blocks b USING unnest($1::int[], $2::bigint[]) AS d (s, f)
+                WHERE b.series_id = d.s AND b.first_t = d.f
+                """, [PostgresArray.ints(doomed.ids), PostgresArray.ints(doomed.firsts)])
+        }
+        try c.execute("""
+            INSERT INTO sample_blocks (series_id, first_t, last_t, count, data)
+            SELECT * FROM unnest($1::int[], $2::bigint[], $3::bigint[], $4::int[], $5::bytea[])
+            """, [PostgresArray.ints(blocks.ids), PostgresArray.ints(blocks.firsts), PostgresArray.ints(blocks.lasts),
+                  PostgresArray.ints(blocks.counts), PostgresArray.byteas(blocks.data)])
+        try addToRollups(deltas, c)
+        return added
+    }
+
+    /// Adds each delta to its stored bucket (count and sum added, min and max widened, the
+    /// earlier first and the later last kept): exact for any order of readings, since only
+    /// readings new to the blocks have deltas.
+    private func addToRollups(_ deltas: [BucketKey: Bucket], _ c: PostgresConnection) throws {
+        let rows = Array(deltas)
+        try c.execute("""
+            INSERT INTO rollups AS r (series_id, tier, bucket, count, sum, min, max, first_t, first_v, last_t, last_v)
+            SELECT * FROM unnest($1::int[], $2::smallint[], $3::bigint[], $4::bigint[], $5::float8[], $6::float8[],
+                                 $7::float8[], $8::bigint[], $9::float8[], $10::bigint[], $11::float8[])
+            ON CONFLICT (series_id, tier, bucket) DO UPDATE SET
+                count = r.count + EXCLUDED.count, sum = r.sum + EXCLUDED.sum,
+                min = least(r.min, EXCLUDED.min), max = greatest(r.max, EXCLUDED.max),
+                first_t = least(r.first_t, EXCLUDED.first_t),
+                first_v = CASE WHEN EXCLUDED.first_t < r.first_t THEN EXCLUDED.first_v ELSE r.first_v END,
+                last_t = greatest(r.last_t, EXCLUDED.last_t),
+                last_v = CASE WHEN EXCLUDED.last_t > r.last_t THEN EXCLUDED.last_v ELSE r.last_v END
+            """, [PostgresArray.ints(rows.map(\.key.series.rawValue)), PostgresArray.ints(rows.map(\.key.tier.rawValue)),
+                  PostgresArray.ints(rows.map(\.key.start)), PostgresArray.ints(rows.map(\.value.count)),
+                  PostgresArray.doubles(rows.map(\.value.sum)), PostgresArray.doubles(rows.map(\.value.min)),
+                  PostgresArray.doubles(rows.map(\.value.max)), PostgresArray.ints(rows.map(\.value.firstTime)),
+                  PostgresArray.doubles(rows.map(\.value.first)), PostgresArray.ints(rows.map(\.value.lastTime)),
+                  PostgresArray.doubles(rows.map(\.value.last))])
+    }
+
+    private func insert(_ records: [QuarantineRecord], _ c: PostgresConnection) throws {
+        guard !records.isEmpty else { return }
+        try c.execute("""
+            INSERT INTO quarantine (received, topic, reason, detail, payload)
+            SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bytea[])
+            """, [PostgresArray.ints(records.map(\.received)), PostgresArray.texts(records.map(\.topic)),
+                  PostgresArray.texts(records.map(\.reason)), PostgresArray.texts(records.map(\.detail)),
+                  PostgresArray.byteas(records.map(\.payload))])
+    }
+
+    // MARK: Reading
+
+    /// Every series, by name.
+    public func seriesNames() throws -> [SeriesName] {
+        try allSeries().map(\.name)
+    }
+
+    /// Every series with its id, by name.
+    public func allSeries() throws -> [(id: SeriesID, name: SeriesName)] {
+        try query { c in
+            try c.execute("SELECT id, sensor, metric FROM series ORDER BY sensor, metric").compactMap { row in
+                guard let id = row[0].flatMap({ Int32($0) }), let sensor = row[1], let metric = row[2],
+                      let name = try? SeriesName(sensor: sensor, metric: metric) else { return nil }
+                return (SeriesID(id), name)
+            }
+        }
+    }
+
+    /// The stored samples of `name` with `from <= t < to`, oldest first.
+    public func samples(_ name: SeriesName, from: EpochMillis, to: EpochMillis) throws -> [Sample] {
+        guard let id = try seriesID(name) else { return [] }
+        return try samples(id, from: from, to: to, limit: .max).samples
+    }
+
+    /// The id of `name` (nil: not stored).
+    public func seriesID(_ name: SeriesName) throws -> SeriesID? {
+        try query { c in
+            try c.execute("SELECT id FROM series WHERE sensor = $1 AND metric = $2", [.text(name.sensor), .text(name.metric)])
+                .first.flatMap { $0[0] }.flatMap { Int32($0) }.map { SeriesID($0) }
+        }
+    }
+
+    /// The stored samples of `id` with `from <= t < to`, oldest first, at most `limit`;
+    /// `more`: a later one exists.
+    public func samples(_ id: SeriesID, from: EpochMillis, to: EpochMillis, limit: Int) throws -> (samples: [Sample], more: Bool) {
+        guard from < to, limit > 0 else { return ([], false) }
+        return try query { c in
+            // From the last block starting at or before `from` (it may hold `from`) on.
+            let rows = try c.execute("""
+                SELECT first_t, data FROM sample_blocks
+                WHERE series_id = $1 AND first_t < $2
+                  AND first_t >= coalesce((SELECT max(first_t) FROM sample_blocks WHERE series_id = $1 AND first_t <= $3), $3)
+                ORDER BY first_t
+                """, [.int(Int64(id.rawValue)), .int(to), .int(from)])
+            var out: [Sample] = []
+            for row in rows {
+                guard let hex = row[1] else { continue }
+                let block: [Sample]
+                do { block = try SampleBlock.decode(Self.bytea(hex)) } catch {
+                    throw Refused("sample block of series \(id) at \(row[0] ?? "?"): \(error)")
+                }
+                for x in block where x.time >= from && x.time < to {
+                    if out.count == limit { return (out, true) }
+                    out.append(x)
+                }
+            }
+            return (out, false)
+        }
+    }
+
+    /// The stored buckets of `name` in `tier` starting in `[from, to)`, oldest first.
+    public func buckets(_ name: SeriesName, tier: Tier, from: EpochMillis, to: EpochMillis) throws
+        -> [(start: EpochMillis, bucket: Bucket)]
+    {
+        guard let id = try seriesID(name) else { return [] }
+        return try buckets(id, tier: tier, from: from, to: to)
+    }
+
+    /// The stored buckets of `id` in `tier` starting in `[from, to)`, oldest first.
+    public func buckets(_ id: SeriesID, tier: Tier, from: EpochMillis, to: EpochMillis) throws
+        -> [(start: EpochMillis, bucket: Bucket)]
+    {
+        try query { c in
+            try c.execute("""
+                SELECT bucket, count, sum, min, max, first_t, first_v, last_t, last_v FROM rollups
+                WHERE series_id = $1 AND tier = $2 AND bucket >= $3 AND bucket < $4 ORDER BY bucket
+                """, [.int(Int64(id.rawValue)), .int(Int64(tier.rawValue)), .int(from), .int(to)]).map { row in
+                func i(_ k: Int) -> Int64 { row[k].flatMap { Int64($0) } ?? 0 }
+                func d(_ k: Int) -> Double { row[k].flatMap { Double($0) } ?? .nan }
+                return (i(0), Bucket(count: i(1), sum: d(2), min: d(3), max: d(4), firstTime: i(5), first: d(6),
+                                     lastTime: i(7), last: d(8)))
+            }
+        }
+    }
+
+    /// The quarantined messages, oldest first, at most `limit`.
+    public func quarantined(limit: Int = 1_000) throws -> [QuarantineRecord] {
+        try query { c in
+            try c.execute("SELECT received, topic, reason, detail, payload FROM quarantine ORDER BY id LIMIT $1",
+                          [.int(Int64(limit))]).map { row in
+                QuarantineRecord(received: row[0].flatMap { EpochMillis($0) } ?? 0, topic: row[1] ?? "", reason: row[2] ?? "",
+                                 detail: row[3] ?? "", payload: Self.bytea(row[4] ?? ""))
+            }
+        }
+    }
+
+    /// How many readings every series holds together.
+    public func readingCount() throws -> Int {
+        try query { c in try c.execute("SELECT coalesce(sum(count), 0) FROM sample_blocks").first.flatMap { $0[0] }.flatMap { Int($0) } ?? 0 }
+    }
+
+    // MARK: Connection
+
+    /// `body` on the connection, under the lock.
+    private func query<T: Sendable>(_ body: (PostgresConnection) throws -> T) throws -> T {
+        try state.withLock { s in try connected(&s, body) }
+    }
+
+    /// Runs `body` on the connection, connecting first if there is none; a lost connection is
+    /// dropped, so the next call connects again (to whichever host takes writes now).
+    private func connected<T>(_ s: inout State, _ body: (PostgresConnection) throws -> T) throws -> T {
+        let c: PostgresConnection
+        if let existing = s.connection, existing.isConnected {
+            c = existing
+        } else {
+            s.connection = nil
+            c = try PostgresConnection(url)
+            s.connection = c
+        }
+        do {
+            return try body(c)
+        } catch let e as PostgresConnection.Failure where e.lostConnection || !c.isConnected {
+            s.connection = nil
+            throw e
+        }
+    }
+
+    /// A bytea column's text (`\x` and hex digits) as bytes.
+    static func bytea(_ text: String) -> [UInt8] {
+        var out: [UInt8] = []
+        let u = Array(text.utf8)
+        guard u.count >= 2, u[0] == UInt8(ascii: "\\"), u[1] == UInt8(ascii: "x") else { return out }
+        out.reserveCapacity((u.count - 2) / 2)
+        func nibble(_ c: UInt8) -> UInt8 {
+            switch c {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
+            default: c &- UInt8(ascii: "A") &+ 10
+            }
+        }
+        var k = 2
+        while k + 1 < u.count {
+            out.append(nibble(u[k]) << 4 | nibble(u[k + 1]))
+            k += 2
+        }
+        return out
+    }
+}
+
+extension PostgresStore: RollupSource {
+    public func verifiedSeries() async throws -> [(id: SeriesID, name: SeriesName)] { try allSeries() }
+
+    public func rawPage(_ id: SeriesID, from: EpochMillis, to: EpochMillis, limit: Int) async throws -> (samples: [Sample], more: Bool) {
+        try samples(id, from: from, to: to, limit: limit)
+    }
+
+    public func storedBuckets(_ id: SeriesID, tier: Tier, from: EpochMillis, to: EpochMillis) async throws -> [EpochMillis: Bucket] {
+        Dictionary(try buckets(id, tier: tier, from: from, to: to).map { ($0.start, $0.bucket) }, uniquingKeysWith: { a, _ in a })
+    }
+
+    /// Every tier is stored.
+    public func tiersFromRaw() async throws -> [Tier: Int] { [:] }
+}

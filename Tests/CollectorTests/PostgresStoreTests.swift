@@ -1,0 +1,236 @@
+import Foundation
+import Synchronization
+import Testing
+import Telemetry
+
+/// The shared PostgreSQL store (`PostgresStore`) against a real primary with a synchronous
+/// replica: readings in any order, repeated and late, give exactly the blocks and rollups a
+/// recompute gives; two collectors share one database; a stale partition holder's commit
+/// stores nothing; and a failover under a stream of commits loses no acknowledged reading and
+/// counts none twice.
+@Suite(.serialized) struct PostgresStoreTests {
+    static let tz = TimeZoneID("Asia/Ho_Chi_Minh")!
+    /// 2026-11-18T00:00+07:00
+    static let t0: EpochMillis = 1_794_934_800_000
+
+    /// What the store must hold: per series, the first value given at each time.
+    struct Expected {
+        var samples: [SeriesName: [EpochMillis: Double]] = [:]
+
+        mutating func add(_ readings: [Reading]) {
+            for r in readings where samples[r.series]?[r.time] == nil { samples[r.series, default: [:]][r.time] = r.value }
+        }
+
+        /// Each tier's buckets recomputed from the samples with plain comparisons, days by
+        /// Foundation's calendar (not the store's code).
+        func buckets(_ name: SeriesName, _ tier: Tier) -> [EpochMillis: Bucket] {
+            var calendar = Calendar(identifier: .gregorian)
+            calendar.timeZone = PostgresStoreTests.tz.zone
+            var out: [EpochMillis: Bucket] = [:]
+            for (t, v) in (samples[name] ?? [:]).sorted(by: { $0.key < $1.key }) {
+                let start: EpochMillis
+                if tier == .day {
+                    let date = Date(timeIntervalSince1970: Double(t) / 1000)
+                    start = EpochMillis(calendar.startOfDay(for: date).timeIntervalSince1970 * 1000)
+                } else {
+                    start = EpochMillis.floorDiv(t, tier.widthMillis) * tier.widthMillis
+                }
+                if var b = out[start] {
+                    b.count += 1; b.sum += v; b.min = min(b.min, v); b.max = max(b.max, v)
+                    b.lastTime = t; b.last = v   // in time order: the latest is last
+                    out[start] = b
+                } else {
+                    out[start] = Bucket(count: 1, sum: v, min: v, max: v, firstTime: t, first: v, lastTime: t, last: v)
+                }
+            }
+            return out
+        }
+
+        /// Every difference between `store` and what it must hold.
+        func differences(_ store: PostgresStore) throws -> [String] {
+            var found: [String] = []
+            for (name, byTime) in samples.sorted(by: { $0.key.description < $1.key.description }) {
+                let want = byTime.sorted { $0.key < $1.key }.map { Sample(time: $0.key, value: $0.value) }
+                let got = try store.samples(name, from: .min, to: .max)
+                if got != want { found.append("\(name): \(got.count) samples stored, \(want.count) expected") }
+                for tier in Tier.allCases {
+                    let want = buckets(name, tier)
+                    let got = try store.buckets(name, tier: tier, from: .min, to: .max)
+                    if got.count != want.count { found.append("\(name) \(tier): \(got.count) buckets, \(want.count) expected") }
+                    for (start, b) in got {
+                        guard let w = want[start] else { found.append("\(name) \(tier) \(start): extra"); continue }
+                        let same = b.count == w.count && b.min == w.min && b.max == w.max && b.firstTime == w.firstTime
+                            && b.first == w.first && b.lastTime == w.lastTime && b.last == w.last
+                            && abs(b.sum - w.sum) <= 1e-9 * max(1, abs(w.sum))
+                        if !same { found.append("\(name) \(tier) \(start): stored \(b), expected \(w)") }
+                    }
+                }
+            }
+            return found
+        }
+    }
+
+    /// Readings of `series` series every 30 s over two days, cut into commits of `size`, each
+    /// commit shuffled, a tenth of its readings and of the previous commit's sent again with
+    /// another value (the first must stay), and a run of them held back and sent a day late.
+    static func stream(series: Int, size: Int, seed: UInt64) throws -> [[Reading]] {
+        var rng = SplitMix64(seed: seed)
+        let names = try (0..<series).map { try SeriesName(sensor: "st-\($0 % 7)", metric: "m\($0)") }
+        var all: [Reading] = []
+        for k in 0..<5_760 {
+            for name in names where Int.random(in: 0..<4, using: &rng) > 0 {
+                all.append(Reading(series: name, time: t0 + EpochMillis(k) * 30_000, value: Double(Int.random(in: -500...500, using: &rng)) / 8))
+            }
+        }
+        let late = all[20_000..<23_000]
+        var order = Array(all[..<20_000]) + Array(all[23_000...])
+        order.insert(contentsOf: late, at: order.count * 3 / 4)
+        var commits: [[Reading]] = stride(from: 0, to: order.count, by: size).map { Array(order[$0..<min($0 + size, order.count)]) }
+        for k in commits.indices {
+            commits[k].shuffle(using: &rng)
+            // Repeats of this commit's readings and of the one before's, with other values.
+            let previous = k > 0 ? Array(commits[k - 1].prefix(size / 10)) : []
+            let repeats = (commits[k].prefix(size / 10) + previous).map { Reading(series: $0.series, time: $0.time, value: $0.value + 1000) }
+            commits[k] += repeats
+        }
+        return commits
+    }
+
+    @Test(.timeLimit(.minutes(3))) func readingsInAnyOrderGiveExactBlocksAndRollups() async throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let pg = try PostgresCluster(dir: dir)
+        defer { pg.stop() }
+        try await pg.waitSynchronous()
+
+        let store = try PostgresStore(url: pg.url, timeZone: Self.tz)
+        var expected = Expected()
+        var inserted = 0, duplicates = 0
+        let commits = try Self.stream(series: 12, size: 2_000, seed: 3)
+        for readings in commits {
+            let stats = try store.commit(readings)
+            expected.add(readings)
+            inserted += stats.inserted
+            duplicates += stats.duplicates
+        }
+        let distinct = expected.samples.values.reduce(0) { $0 + $1.count }
+        #expect(distinct > 40_000)
+        #expect(inserted == distinct)
+        #expect(duplicates == commits.reduce(0) { $0 + $1.count } - distinct)
+        let found = try expected.differences(store)
+        #expect(found.isEmpty, "\(found.count) differences, first: \(found.prefix(3))")
+        // The verifier `collector verify` runs finds every tier equal to its recompute.
+        let report = try await RollupVerifier(source: store, timeZone: Self.tz).verify(from: 0)
+        #expect(report.isExact && report.readings == distinct && report.series == 12, "\(report.mismatches)")
+        // Everything sent again is a duplicate and changes nothing.
+        let again = try store.commit(commits[3] + commits[commits.count - 2])
+        #expect(again.inserted == 0)
+        let afterRepeat = try expected.differences(store)
+        #expect(afterRepeat.isEmpty, "\(afterRepeat.count) differences, first: \(afterRepeat.prefix(3))")
+
+        // A second collector on the same database sees the same series and readings, and adds
+        // its own beside them.
+        let other = try PostgresStore(url: pg.url, timeZone: Self.tz)
+        #expect(Set(try other.seriesNames()) == Set(expected.samples.keys))
+        let mine = try (0..<50).map { Reading(series: try SeriesName(sensor: "st-0", metric: "m0"), time: Self.t0 + 7 + EpochMillis($0) * 60_000, value: 1) }
+        try other.commit(mine)
+        expected.add(mine)
+        let shared = try expected.differences(store)
+        #expect(shared.isEmpty, "\(shared.count) differences, first: \(shared.prefix(3))")
+        // The store keeps the time zone its day buckets were cut in.
+        #expect(throws: PostgresStore.Refused.self) { try PostgresStore(url: pg.url, timeZone: .utc) }
+    }
+
+    @Test(.timeLimit(.minutes(2))) func aStaleHolderStoresNothing() async throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let pg = try PostgresCluster(dir: dir)
+        defer { pg.stop() }
+        try await pg.waitSynchronous()
+
+        let old = try PostgresStore(url: pg.url, timeZone: Self.tz)
+        let new = try PostgresStore(url: pg.url, timeZone: Self.tz)
+        let name = try SeriesName(sensor: "rv-1", metric: "level_m")
+        func readings(_ from: Int, _ n: Int, _ v: Double) -> [Reading] {
+            (from..<from + n).map { Reading(series: name, time: Self.t0 + EpochMillis($0) * 60_000, value: v) }
+        }
+        var expected = Expected()
+        try old.commit(readings(0, 30, 1), fence: .init(partition: "north", token: 4))
+        expected.add(readings(0, 30, 1))
+        // The lease passed to `new` (a newer token), which commits; the old holder, woken,
+        // tries to commit readings and a quarantined message.
+        try new.commit(readings(30, 30, 2), fence: .init(partition: "north", token: 9))
+        expected.add(readings(30, 30, 2))
+        let bad = QuarantineRecord(received: Self.t0, topic: "x", reason: "bad_json", detail: "d", payload: [1, 2])
+        #expect(throws: PartitionFence.Stale.self) {
+            try old.commit(readings(25, 60, 3), quarantine: [bad], fence: .init(partition: "north", token: 4))
+        }
+        let found = try expected.differences(new)
+        #expect(found.isEmpty, "\(found.prefix(3))")
+        #expect(try new.quarantined().isEmpty)
+        // Another partition is not fenced by this one.
+        try old.commit([], quarantine: [bad], fence: .init(partition: "south", token: 1))
+        #expect(try new.quarantined() == [bad])
+    }
+
+    /// A writer commits a stream while the primary is SIGKILLed and the replica promoted; it
+    /// sends each commit again until it is answered (what the ingest loop does: nothing is
+    /// acknowledged before). Afterwards every reading is there once, and the rollups count
+    /// each once, including those of a commit whose answer the kill swallowed.
+    @Test(.timeLimit(.minutes(3))) func aFailoverUnderLoadLosesNothingAndCountsNothingTwice() async throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let pg = try PostgresCluster(dir: dir)
+        defer { pg.stop() }
+        try await pg.waitSynchronous()
+
+        let commits = try Self.stream(series: 8, size: 150, seed: 5)
+        let progress = Progress()
+        let url = pg.url
+        let writer = Thread {
+            do {
+                let store = try PostgresStore(url: url, timeZone: Self.tz)
+                for readings in commits {
+                    let deadline = Date().addingTimeInterval(60)
+                    while true {
+                        do {
+                            try store.commit(readings)
+                            break
+                        } catch let e as PostgresConnection.Failure where e.lostConnection && Date() < deadline {
+                            progress.failures.withLock { $0.append(e.description) }
+                            Thread.sleep(forTimeInterval: 0.1)
+                        }
+                    }
+                    progress.acknowledged.add(1, ordering: .sequentiallyConsistent)
+                    Thread.sleep(forTimeInterval: 0.01)   // a stream, not a burst: the kill comes mid-way
+                }
+            } catch {
+                progress.failures.withLock { $0.append("gave up: \(error)") }
+                progress.acknowledged.store(-1, ordering: .sequentiallyConsistent)
+            }
+        }
+        writer.start()
+        try await waitUntil("a third of the commits acknowledged", seconds: 60) {
+            progress.acknowledged.load(ordering: .sequentiallyConsistent) >= commits.count / 3
+        }
+        try pg.killPrimary()
+        try pg.promoteReplica()
+        try await waitUntil("every commit acknowledged", seconds: 120) {
+            let n = progress.acknowledged.load(ordering: .sequentiallyConsistent)
+            return n == commits.count || n < 0
+        }
+        #expect(progress.acknowledged.load(ordering: .sequentiallyConsistent) == commits.count, "\(progress.failures.withLock { $0 })")
+        #expect(!progress.failures.withLock { $0 }.isEmpty)   // the kill was felt
+        var expected = Expected()
+        for readings in commits { expected.add(readings) }
+        let store = try PostgresStore(url: pg.url, timeZone: Self.tz)
+        let found = try expected.differences(store)
+        #expect(found.isEmpty, "\(found.count) differences, first: \(found.prefix(3))")
+        #expect(try await RollupVerifier(source: store, timeZone: Self.tz).verify(from: 0).isExact)
+    }
+
+    final class Progress: Sendable {
+        let acknowledged = Atomic<Int>(0)
+        let failures = Mutex<[String]>([])
+    }
+}
