@@ -51,6 +51,51 @@ import Testing
         _ = try await c.terminate()
     }
 
+    /// `--postgres`: the same files into a shared PostgreSQL store (a primary with a
+    /// synchronous replica); `collector verify --postgres` finds every tier equal to its
+    /// recompute; a second run stores nothing new.
+    @Test(.timeLimit(.minutes(2))) func intoPostgreSQL() async throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let pg = try PostgresCluster(dir: dir)
+        defer { pg.stop() }
+        try await pg.waitSynchronous()
+        try FileManager.default.createDirectory(atPath: dir + "/none", withIntermediateDirectories: true)
+        try "sensors: \(dir)/none\nhttp: {listen: \"127.0.0.1:0\"}\nstorage: {path: \(dir)/c.sqlite}\n"
+            .write(toFile: dir + "/c.yaml", atomically: true, encoding: .utf8)
+        let day = Int(Date().timeIntervalSince1970) / 86_400 * 86_400 - 86_400
+        var csv = ["series,time,value"] + (0..<1440).map { "im-1/temp_c,\(day + $0 * 60),\($0 % 60)" }.shuffled()
+        csv.insert("im-1/temp_c,yesterday,3", at: 500)
+        try csv.joined(separator: "\n").write(toFile: dir + "/a.csv", atomically: true, encoding: .utf8)
+        let lp = (0..<100).map { "m,sensor=im-2 kwh=\($0) \((day + $0 * 60) * 1_000_000_000)" }
+        try lp.joined(separator: "\n").write(toFile: dir + "/b.lp", atomically: true, encoding: .utf8)
+
+        let args = ["import", "--config", dir + "/c.yaml", "--postgres", pg.url, "--batch", "300", dir + "/a.csv", dir + "/b.lp"]
+        let first = try await Self.collector(args, dir: dir)
+        #expect(first.code == 0 && first.out.contains("into PostgreSQL: 1540 readings stored, 0 already there, 1 quarantined"), "\(first.out)")
+        let second = try await Self.collector(args, dir: dir)
+        #expect(second.code == 0 && second.out.contains("0 readings stored, 1540 already there"), "\(second.out)")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/c.sqlite"))
+        // Exact rollups: 24 hours of 60 readings, each hour averaging 29.5.
+        let hours = try pg.psql(pg.primaryPort.port, """
+            SELECT count(*), min(r.count), max(r.count), min(r.sum), max(r.sum) FROM rollups r JOIN series s ON s.id = r.series_id
+            WHERE s.sensor = 'im-1' AND r.tier = 2
+            """)
+        #expect(hours == "24|60|60|1770|1770")
+        #expect(try pg.psql(pg.primaryPort.port, "SELECT reason, count(*) FROM quarantine GROUP BY reason") == "bad_time|2")
+        let verify = try await Self.collector(["verify", "--config", dir + "/c.yaml", "--postgres", pg.url, "--from", String(day - 86_400)], dir: dir)
+        #expect(verify.code == 0 && verify.out.contains("verify: 2 series, 1540 raw readings")
+                && verify.out.contains("verify: OK"), "\(verify.out)")
+        // A bucket changed behind the store's back is found.
+        _ = try pg.psql(pg.primaryPort.port, """
+            UPDATE rollups SET count = count + 1
+            WHERE tier = 0 AND bucket = \(Int64(day) * 1000) AND series_id = (SELECT id FROM series WHERE sensor = 'im-1')
+            """)
+        let tampered = try await Self.collector(["verify", "--config", dir + "/c.yaml", "--postgres", pg.url, "--from", String(day - 86_400)], dir: dir)
+        #expect(tampered.code == 1 && tampered.out.contains("1m: 1540 buckets, 1 differ"), "\(tampered.out)")
+        #expect(!first.out.contains("NOTICE"), "\(first.out)")   // the server's notices stay out of the output
+    }
+
     /// Imported readings get their derived series from the next collector start (the journal
     /// keeps them until then): a wet day and a downpour imported give the gauge its 24 h sum
     /// and flood-risk level, equal to their recompute. Before, the import trimmed the journal

@@ -8,6 +8,7 @@ import Telemetry
 /// line protocol or SenML files, through the same store as live ingest: the same dedupe by
 /// (series, time), exact rollups, and quarantine (a bad CSV or line-protocol line, or a bad
 /// SenML file, goes to quarantine with its reason; the rest is stored). Safe to run twice.
+/// With `--postgres URL` the readings go to a shared PostgreSQL store instead.
 /// Run it with the daemon stopped (it refuses while another process holds the store's lock).
 struct ImportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -22,6 +23,7 @@ struct ImportCommand: ParsableCommand {
     @Option(help: "auto (by extension), csv, influx or senml.") var format: Format = .auto
     @Option(help: "Line-protocol timestamp unit: ns, us, ms or s.") var precision: String = "ns"
     @Option(help: "Readings per transaction.") var batch: Int = 50_000
+    @Option(help: "Import into this shared PostgreSQL store (postgresql://...) instead of the SQLite file.") var postgres: String?
 
     func run() throws {
         let cfg: CollectorConfig
@@ -35,6 +37,10 @@ struct ImportCommand: ParsableCommand {
         }
         guard let prec = TimePrecision(rawValue: precision) else { throw ValidationError("--precision must be ns, us, ms or s") }
         guard batch > 0 else { throw ValidationError("--batch must be positive") }
+        if let postgres {
+            try importIntoPostgres(postgres, cfg)
+            return
+        }
         let path = db ?? cfg.storage.path
         let lock: StoreLock
         do { lock = try StoreLock(databasePath: path) } catch let e as StoreLock.Held {
@@ -60,7 +66,7 @@ struct ImportCommand: ParsableCommand {
             FileHandle.standardError.write(Data("collector import: cannot open \(path): \(error)\n".utf8))
             throw ExitCode(1)
         }
-        var importer = Importer(store: store, config: cfg, precision: prec, batchSize: batch)
+        var importer = Importer(target: .sqlite(store), config: cfg, precision: prec, batchSize: batch)
         for file in files {
             do {
                 try importer.importFile(file, format: format == .auto ? Self.detect(file) : format)
@@ -78,6 +84,28 @@ struct ImportCommand: ParsableCommand {
         }
         let t = importer.totals
         print("import: \(files.count) file(s): \(t.inserted) readings stored, \(t.duplicates) already there, \(t.quarantined) quarantined")
+    }
+
+    /// The same files into a shared PostgreSQL store. No lock: collectors writing beside the
+    /// import are fine (each commit locks its series' rows; readings are deduplicated by key).
+    private func importIntoPostgres(_ url: String, _ cfg: CollectorConfig) throws {
+        guard let prec = TimePrecision(rawValue: precision) else { throw ValidationError("--precision must be ns, us, ms or s") }
+        let store: PostgresStore
+        do { store = try PostgresStore(url: url, timeZone: cfg.timezone) } catch {
+            FileHandle.standardError.write(Data("collector import: \(PostgresStore.redacted(url)): \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+        var importer = Importer(target: .postgres(store), config: cfg, precision: prec, batchSize: batch)
+        for file in files {
+            do {
+                try importer.importFile(file, format: format == .auto ? Self.detect(file) : format)
+            } catch {
+                FileHandle.standardError.write(Data("collector import: \(file): \(error)\n".utf8))
+                throw ExitCode(1)
+            }
+        }
+        let t = importer.totals
+        print("import: \(files.count) file(s) into PostgreSQL: \(t.inserted) readings stored, \(t.duplicates) already there, \(t.quarantined) quarantined")
     }
 
     static func detect(_ file: String) -> Format {

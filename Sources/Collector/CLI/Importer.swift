@@ -1,12 +1,21 @@
 import Foundation
 import Telemetry
 
+/// Where `collector import` stores its batches.
+enum ImportTarget {
+    /// The collector's SQLite store: readings bound to its series, their rollups handed to its
+    /// merger, the journal kept for the next start's derived series.
+    case sqlite(TelemetryStore)
+    /// A shared PostgreSQL store: each batch one transaction, rollups in it.
+    case postgres(PostgresStore)
+}
+
 /// Reads files into the store in batches, with a progress bar on a terminal. Line files
 /// (line protocol, CSV) are decoded on a thread of their own while the previous batch is
 /// committed (`DecodedChunks`, in file order, so of two equal (series, time) the first line
-/// wins as before); the rollup merger takes the third share of the work.
+/// wins as before); with SQLite the rollup merger takes the third share of the work.
 struct Importer {
-    let store: TelemetryStore
+    let target: ImportTarget
     let config: CollectorConfig
     let precision: TimePrecision
     let batchSize: Int
@@ -17,8 +26,8 @@ struct Importer {
     private let tty = isatty(2) != 0
     private var lastProgress = ContinuousClock.now
 
-    init(store: TelemetryStore, config: CollectorConfig, precision: TimePrecision, batchSize: Int) {
-        self.store = store
+    init(target: ImportTarget, config: CollectorConfig, precision: TimePrecision, batchSize: Int) {
+        self.target = target
         self.config = config
         self.precision = precision
         self.batchSize = batchSize
@@ -138,13 +147,19 @@ struct Importer {
 
     private mutating func flush(now: EpochMillis) throws {
         guard !pending.isEmpty || !batch.quarantine.isEmpty else { return }
-        if !store.bind(pending, into: &batch) {
-            throw DecodeError("series_limit", "limits.max_series reached")
+        let stats: TelemetryStore.CommitStats
+        switch target {
+        case .sqlite(let store):
+            if !store.bind(pending, into: &batch) {
+                throw DecodeError("series_limit", "limits.max_series reached")
+            }
+            // Handed to the merger without waiting for it: it merges on the other core while the
+            // next batch is decoded (its queue bound holds the import back if it falls behind).
+            stats = try store.commit(batch, now: now, rollups: .handOff)
+        case .postgres(let store):
+            stats = try store.commit(pending, quarantine: batch.quarantine)
         }
         pending.removeAll(keepingCapacity: true)
-        // Handed to the merger without waiting for it: it merges on the other core while the
-        // next batch is decoded (its queue bound holds the import back if it falls behind).
-        let stats = try store.commit(batch, now: now, rollups: .handOff)
         totals.inserted += stats.inserted
         totals.duplicates += stats.duplicates
         totals.quarantined += batch.quarantine.count

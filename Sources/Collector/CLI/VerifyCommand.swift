@@ -32,6 +32,7 @@ struct VerifyCommand: AsyncParsableCommand {
     @Option(name: .customLong("max-report"), help: "Print at most this many mismatches (all are counted).") var maxReport = 20
     @Flag(name: .customLong("by-metric"), help: "Also print the raw readings stored per metric.") var byMetric = false
     @Flag(name: .customLong("no-derived"), help: "Check the rollup tiers only.") var noDerived = false
+    @Option(help: "Check this shared PostgreSQL store (postgresql://...) instead of the SQLite file (rollup tiers only).") var postgres: String?
 
     func run() async throws {
         let cfg: CollectorConfig
@@ -43,6 +44,7 @@ struct VerifyCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data((error.description + "\n").utf8))
             throw ExitCode(2)
         }
+        if let postgres { return try await verifyPostgres(postgres, cfg) }
         let path = db ?? cfg.storage.path
         guard FileManager.default.fileExists(atPath: path) else {
             FileHandle.standardError.write(Data("collector verify: no store at \(path)\n".utf8))
@@ -78,18 +80,7 @@ struct VerifyCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data("collector verify: \(path): \(error)\n".utf8))
             throw ExitCode(1)
         }
-        let since = Date(timeIntervalSince1970: Double(horizon) / 1000).formatted(.iso8601)
-        print("verify: \(report.series) series, \(report.readings) raw readings since \(since)")
-        if byMetric {
-            for (metric, n) in report.readingsByMetric.sorted(by: { $0.key < $1.key }) {
-                print("verify: metric \(metric): \(n) readings")
-            }
-        }
-        for tier in Tier.allCases {
-            let fromRaw = report.fromRaw[tier].map { ", \($0) series answered from raw" } ?? ""
-            print("verify: \(tier): \(report.buckets[tier] ?? 0) buckets\(fromRaw), \(report.mismatchCount[tier] ?? 0) differ")
-        }
-        for m in report.mismatches { print("verify: MISMATCH \(m)") }
+        printTiers(report, since: horizon)
         if let derived {
             print("verify: derived: \(derived.series) series, \(derived.points) recomputed readings, \(derived.mismatchCount) differ")
             for m in derived.mismatches { print("verify: MISMATCH derived \(m)") }
@@ -103,5 +94,44 @@ struct VerifyCommand: AsyncParsableCommand {
         }
         print(derived == nil ? "verify: OK: every tier equals its recompute from raw"
                              : "verify: OK: every tier and derived series equals its recompute from the stored readings")
+    }
+
+    /// The rollup tiers of a shared PostgreSQL store against their recompute from its raw
+    /// readings (its derived series are not computed in PostgreSQL yet).
+    private func verifyPostgres(_ url: String, _ cfg: CollectorConfig) async throws {
+        let now = EpochMillis(Date().timeIntervalSince1970 * 1000)
+        let horizon = from.map { $0 * 1000 } ?? now - cfg.storage.rawKeepMillis
+        var tierFrom: [Tier: EpochMillis] = [:]
+        for (tier, keep) in cfg.storage.rollupRetentionMillis { if let keep { tierFrom[tier] = now - keep } }
+        let report: RollupVerifier.Report
+        do {
+            let store = try PostgresStore(url: url, timeZone: cfg.timezone)
+            report = try await RollupVerifier(source: store, timeZone: cfg.timezone)
+                .verify(from: horizon, tierFrom: tierFrom, maxReported: maxReport)
+        } catch {
+            FileHandle.standardError.write(Data("collector verify: \(PostgresStore.redacted(url)): \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+        printTiers(report, since: horizon)
+        guard report.isExact else {
+            print("verify: FAILED: \(report.mismatchCount.values.reduce(0, +)) buckets differ from the recompute")
+            throw ExitCode(1)
+        }
+        print("verify: OK: every tier equals its recompute from raw")
+    }
+
+    private func printTiers(_ report: RollupVerifier.Report, since horizon: EpochMillis) {
+        let since = Date(timeIntervalSince1970: Double(horizon) / 1000).formatted(.iso8601)
+        print("verify: \(report.series) series, \(report.readings) raw readings since \(since)")
+        if byMetric {
+            for (metric, n) in report.readingsByMetric.sorted(by: { $0.key < $1.key }) {
+                print("verify: metric \(metric): \(n) readings")
+            }
+        }
+        for tier in Tier.allCases {
+            let fromRaw = report.fromRaw[tier].map { ", \($0) series answered from raw" } ?? ""
+            print("verify: \(tier): \(report.buckets[tier] ?? 0) buckets\(fromRaw), \(report.mismatchCount[tier] ?? 0) differ")
+        }
+        for m in report.mismatches { print("verify: MISMATCH \(m)") }
     }
 }

@@ -38,6 +38,8 @@ public final class PostgresConnection: @unchecked Sendable {
             PQfinish(h)
             throw Failure(sqlState: nil, message: "cannot connect to PostgreSQL: \(message)")
         }
+        // The server's notices ("relation already exists, skipping") are not for the user.
+        PQsetNoticeProcessor(h, { _, _ in }, nil)
         handle = h
     }
 

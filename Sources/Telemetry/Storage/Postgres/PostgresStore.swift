@@ -344,6 +344,14 @@ public final class PostgresStore: Sendable {
         }
     }
 
+    /// `url` with its password, if any, replaced by `***` (for messages and logs).
+    public static func redacted(_ url: String) -> String {
+        guard let scheme = url.range(of: "://"), let at = url[scheme.upperBound...].firstIndex(of: "@") else { return url }
+        let userinfo = url[scheme.upperBound..<at]
+        guard let colon = userinfo.firstIndex(of: ":") else { return url }
+        return String(url[..<url.index(after: colon)]) + "***" + String(url[at...])
+    }
+
     /// A bytea column's text (`\x` and hex digits) as bytes.
     static func bytea(_ text: String) -> [UInt8] {
         var out: [UInt8] = []
