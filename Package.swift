@@ -59,7 +59,7 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            exclude: ["Storage/SCHEMA.md", "Block/FORMAT.md"],
+            exclude: ["Storage/SCHEMA.md", "Storage/Postgres/SCHEMA.md", "Block/FORMAT.md"],
             swiftSettings: swiftSettings
         ),
         // Rules, alert state, derived indices and coverage. Reads Telemetry, never the reverse.
