@@ -12,7 +12,7 @@ TEST_VENV := .build/test-venv
 INFLUXDB_CLIENT := influxdb-client==1.50.0
 # Only the benchmarks need these: the peers we compare with (VictoriaMetrics for queries,
 # collectd's MQTT plugin for ingest).
-BENCH_PACKAGES := victoria-metrics collectd-core
+BENCH_PACKAGES := victoria-metrics collectd-core postgresql
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: deps test-deps bench-deps install-packages build release test chaos chaos-cluster hostile fuzz demo bench clean

@@ -10,13 +10,17 @@ order (all series at one time, then the next: as a gateway's backlog comes).
   - VictoriaMetrics: the file POSTed to its Influx `/write` in 8 MiB bodies, timed until its
     `vm_rows_added_to_storage_total` holds every row; then `/internal/force_flush` and the
     bytes of its data folder.
-Prints readings/s and bytes a reading for both, and the ratios (the issue's targets: at
+  - the shared PostgreSQL store (when PostgreSQL's programs are installed; POSTGRES=0 skips
+    it): `collector import --postgres` of the same file into a server of its own on loopback
+    (no replica; fsync and synchronous_commit on, as shipped), timed to its exit; then the
+    bytes of its tables with their indexes and TOAST (`pg_total_relation_size`; not the WAL).
+Prints readings/s and bytes a reading for each, and the ratios (the issue's targets: at
 least 1.5 x VictoriaMetrics' rate, at most 2 B a reading).
 Environment: COLLECTOR_BIN (default .build/release/collector), SERIES, READINGS, INTERVAL
 (seconds between a series' readings, default 10; e.g. INTERVAL=900 READINGS=2000000 for
 15-minute river gauges, which store only their 1h and 1d tiers).
 """
-import os, random, shutil, signal, subprocess, sys, time
+import os, random, shutil, signal, subprocess, sys, tempfile, time
 
 import benchlib
 from benchlib import files_bytes, get, post_in_bodies, reserve_port, wait_http
@@ -58,6 +62,42 @@ def vm_rows(vm):
         if line.startswith("vm_rows_added_to_storage_total"):
             return int(float(line.split()[-1]))
     return 0
+
+
+def postgres_leg(lines):
+    """`collector import --postgres` into a PostgreSQL server of its own; (seconds, bytes)."""
+    found = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True)
+    bindir = found.stdout.strip() if found.returncode == 0 else "/usr/lib/postgresql/15/bin"
+    root = tempfile.mkdtemp(prefix="bench-backfill-pg-")
+    pgdir = root + "/pg"
+    os.makedirs(pgdir)
+    as_postgres = []
+    if os.getuid() == 0:                      # PostgreSQL will not run as root
+        os.chmod(root, 0o711)
+        shutil.chown(pgdir, "postgres", "postgres")
+        as_postgres = ["runuser", "-u", "postgres", "--"]
+    port = reserve_port()
+    subprocess.run(as_postgres + [bindir + "/initdb", "-D", pgdir + "/data", "-A", "trust", "-U", "collector", "--no-sync"],
+                   check=True, stdout=subprocess.DEVNULL, cwd=root)
+    with open(pgdir + "/data/postgresql.conf", "a") as f:
+        f.write(f"\nlisten_addresses = '127.0.0.1'\nport = {port}\nunix_socket_directories = '{pgdir}'\n")
+    subprocess.run(as_postgres + [bindir + "/pg_ctl", "-D", pgdir + "/data", "-l", pgdir + "/log", "-w", "start"],
+                   check=True, stdout=subprocess.DEVNULL, cwd=root)
+    url = f"postgresql://collector@127.0.0.1:{port}/postgres"
+    try:
+        t = time.time()
+        subprocess.run([BIN, "import", "--config", DIR + "/collector.yaml", "--precision", "ns", "--postgres", url,
+                        DIR + "/readings.lp"], check=True, stdout=subprocess.DEVNULL)
+        seconds = time.time() - t
+        size = subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(port), "-U", "collector", "-d", "postgres", "-At", "-c",
+                               "SELECT sum(pg_total_relation_size(t)) FROM unnest(ARRAY['series', 'sample_blocks', 'rollups', "
+                               "'quarantine', 'partition_fence', 'store_meta']) t"],
+                              check=True, capture_output=True, text=True).stdout.strip()
+        return seconds, int(size)
+    finally:
+        subprocess.run(as_postgres + [bindir + "/pg_ctl", "-D", pgdir + "/data", "-m", "fast", "-w", "stop"],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=root)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def main():
@@ -106,9 +146,16 @@ log_level: warning
             vmp.wait(30)
         except subprocess.TimeoutExpired:
             vmp.kill()
+    pg = None
+    if os.environ.get("POSTGRES", "1") != "0" and shutil.which("pg_config"):
+        pg = postgres_leg(lines)
     ours_rate, vm_rate = lines / ours_s, lines / vm_s
     print(f"  collector import:  {ours_rate:,.0f} readings/s ({ours_s:.1f} s), {ours_bytes / lines:.2f} B a reading on disk ({ours_bytes:,} B)")
     print(f"  VictoriaMetrics:   {vm_rate:,.0f} readings/s ({vm_s:.1f} s), {vm_bytes / lines:.2f} B a reading on disk ({vm_bytes:,} B)")
+    if pg:
+        pg_s, pg_bytes = pg
+        print(f"  collector import --postgres: {lines / pg_s:,.0f} readings/s ({pg_s:.1f} s), {pg_bytes / lines:.2f} B a reading "
+              f"in its tables ({pg_bytes:,} B); rate {lines / pg_s / vm_rate:.2f} x VictoriaMetrics, {lines / pg_s / ours_rate:.2f} x SQLite")
     print(f"  ratio collector / VictoriaMetrics: rate {ours_rate / vm_rate:.2f} (target >= 1.5), "
           f"bytes {ours_bytes / vm_bytes:.1f} x (target: <= 2 B a reading)")
 

@@ -122,6 +122,19 @@ import Telemetry
         // The verifier `collector verify` runs finds every tier equal to its recompute.
         let report = try await RollupVerifier(source: store, timeZone: Self.tz).verify(from: 0)
         #expect(report.isExact && report.readings == distinct && report.series == 12, "\(report.mismatches)")
+        // Read in pages from a time inside a block, as `collector verify` reads.
+        let paged = try SeriesName(sensor: "st-2", metric: "m2")
+        let pagedID = try #require(try store.seriesID(paged))
+        let start = Self.t0 + 3 * 3_600_000 + 15_000
+        var pages: [Sample] = []
+        var more = true
+        while more {
+            let page = try store.samples(pagedID, from: pages.last.map { $0.time + 1 } ?? start, to: .max, limit: 97)
+            pages += page.samples
+            more = page.more
+            #expect(page.samples.count == 97 || !more)
+        }
+        #expect(pages == expected.samples[paged]!.filter { $0.key >= start }.sorted { $0.key < $1.key }.map { Sample(time: $0.key, value: $0.value) })
         // Everything sent again is a duplicate and changes nothing.
         let again = try store.commit(commits[3] + commits[commits.count - 2])
         #expect(again.inserted == 0)
@@ -161,7 +174,9 @@ import Telemetry
         // tries to commit readings and a quarantined message.
         try new.commit(readings(30, 30, 2), fence: .init(partition: "north", token: 9))
         expected.add(readings(30, 30, 2))
-        let bad = QuarantineRecord(received: Self.t0, topic: "x", reason: "bad_json", detail: "d", payload: [1, 2])
+        // (Text that needs quoting in an array, and a NUL, which PostgreSQL text cannot hold.)
+        let bad = QuarantineRecord(received: Self.t0, topic: #"gw/"north",{1}\ NULL"#, reason: "bad_json",
+                                   detail: "byte \u{0} at 3: 'ĐẮK'", payload: [0, 1, 2, 255])
         #expect(throws: PartitionFence.Stale.self) {
             try old.commit(readings(25, 60, 3), quarantine: [bad], fence: .init(partition: "north", token: 4))
         }
@@ -170,7 +185,9 @@ import Telemetry
         #expect(try new.quarantined().isEmpty)
         // Another partition is not fenced by this one.
         try old.commit([], quarantine: [bad], fence: .init(partition: "south", token: 1))
-        #expect(try new.quarantined() == [bad])
+        var stored = bad
+        stored.detail = "byte \u{FFFD} at 3: 'ĐẮK'"
+        #expect(try new.quarantined() == [stored])
     }
 
     /// A writer commits a stream while the primary is SIGKILLed and the replica promoted; it
@@ -227,6 +244,60 @@ import Telemetry
         let found = try expected.differences(store)
         #expect(found.isEmpty, "\(found.count) differences, first: \(found.prefix(3))")
         #expect(try await RollupVerifier(source: store, timeZone: Self.tz).verify(from: 0).isExact)
+    }
+
+    /// Two collectors (an import beside live ingest, say) creating the same new series at once
+    /// and writing them: both finish, and every reading of both is stored once. (Two
+    /// processes would hand their new names over in different orders; the store creates them
+    /// in name order so they cannot wait on each other. Within one process both orders are
+    /// the same, so this test cannot show that part.)
+    @Test(.timeLimit(.minutes(2))) func twoWritersCreatingTheSameSeriesAtOnce() async throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let pg = try PostgresCluster(dir: dir)
+        defer { pg.stop() }
+        try await pg.waitSynchronous()
+        _ = try PostgresStore(url: pg.url, timeZone: Self.tz)   // the tables
+        let rounds = 30
+        @Sendable func batch(_ round: Int, _ writer: Int) throws -> [Reading] {
+            let names = try (0..<40).map { try SeriesName(sensor: "new-\(round)", metric: "m\($0)") }
+            return names.map {
+                Reading(series: $0, time: Self.t0 + EpochMillis(writer) * 1_000, value: Double(writer))
+            }
+        }
+        let progress = [Progress(), Progress()]
+        let url = pg.url
+        for writer in 0..<2 {
+            Thread {
+                do {
+                    let store = try PostgresStore(url: url, timeZone: Self.tz)
+                    for round in 0..<rounds {
+                        try store.commit(try batch(round, writer))
+                        progress[writer].acknowledged.add(1, ordering: .sequentiallyConsistent)
+                    }
+                } catch {
+                    progress[writer].failures.withLock { $0.append("\(error)") }
+                    progress[writer].acknowledged.store(-1, ordering: .sequentiallyConsistent)
+                }
+            }.start()
+        }
+        try await waitUntil("both writers done", seconds: 60) {
+            progress.allSatisfy { let n = $0.acknowledged.load(ordering: .sequentiallyConsistent); return n == rounds || n < 0 }
+        }
+        #expect(progress.allSatisfy { $0.acknowledged.load(ordering: .sequentiallyConsistent) == rounds },
+                "\(progress.map { $0.failures.withLock { $0 } })")
+        var expected = Expected()
+        for round in 0..<rounds { for writer in 0..<2 { expected.add(try batch(round, writer)) } }
+        let found = try expected.differences(try PostgresStore(url: pg.url, timeZone: Self.tz))
+        #expect(found.isEmpty, "\(found.prefix(3))")
+    }
+
+    @Test func passwordsStayOutOfMessages() {
+        #expect(PostgresStore.redacted("postgresql://collector:s3cret@db1,db2/t?x=1") == "postgresql://collector:***@db1,db2/t?x=1")
+        #expect(PostgresStore.redacted("postgresql://db/t?user=c&password=s3cret&sslmode=require")
+                == "postgresql://db/t?user=c&password=***&sslmode=require")
+        #expect(PostgresStore.redacted("host=db user=c password=s3cret dbname=t") == "host=db user=c password=*** dbname=t")
+        #expect(PostgresStore.redacted("postgresql://collector@db/t") == "postgresql://collector@db/t")
     }
 
     final class Progress: Sendable {

@@ -35,11 +35,13 @@ enum PostgresArray {
         }.joined(separator: ",") + "}")
     }
 
+    /// Quoted, backslashes and double quotes escaped; NUL, which PostgreSQL text cannot hold
+    /// (and which would cut the parameter short), becomes U+FFFD.
     private static func quoted(_ s: String) -> String {
         var out = "\""
         for c in s.unicodeScalars {
             if c == "\\" || c == "\"" { out.unicodeScalars.append("\\") }
-            out.unicodeScalars.append(c)
+            out.unicodeScalars.append(c == "\0" ? "\u{FFFD}" : c)
         }
         return out + "\""
     }

@@ -1,4 +1,5 @@
 import CPostgres
+import Glibc
 
 /// One PostgreSQL connection through libpq: parameterized statements, answers as text,
 /// errors with their SQLSTATE. Blocking; use from one thread at a time.
@@ -38,9 +39,19 @@ public final class PostgresConnection: @unchecked Sendable {
             PQfinish(h)
             throw Failure(sqlState: nil, message: "cannot connect to PostgreSQL: \(message)")
         }
-        // The server's notices ("relation already exists, skipping") are not for the user.
-        PQsetNoticeProcessor(h, { _, _ in }, nil)
+        // The server's notices ("relation already exists, skipping") are not for the user; its
+        // warnings are ("the transaction has already committed locally, but might not have
+        // been replicated": an acknowledged commit that may not survive a failover).
+        PQsetNoticeProcessor(h, { _, message in
+            guard let message, strncmp(message, "WARNING", 7) == 0 else { return }
+            _ = write(2, message, strlen(message))
+        }, nil)
         handle = h
+        // What the code relies on, whatever the server's or role's defaults: doubles read back
+        // to the same bits, bytea as hex, text in UTF-8.
+        for setting in ["SET extra_float_digits = 3", "SET bytea_output = 'hex'", "SET client_encoding = 'UTF8'"] {
+            try execute(setting)
+        }
     }
 
     deinit { PQfinish(handle) }
@@ -90,12 +101,14 @@ public final class PostgresConnection: @unchecked Sendable {
         return rows
     }
 
-    /// Runs `body` inside BEGIN ... COMMIT; a thrown error rolls back and is rethrown. A
+    /// Runs `body` inside BEGIN (read committed) ... COMMIT; a thrown error rolls back and is rethrown. A
     /// transaction that failed inside `body` without throwing is rolled back and reported, not
     /// taken as committed. A COMMIT whose answer never came (the connection lost) throws
     /// `Failure` with SQLSTATE `08007`: it may or may not have committed.
     public func transaction<T>(_ body: () throws -> T) throws -> T {
-        try execute("BEGIN")
+        // Read committed whatever the default: each statement sees what committed before it,
+        // so a commit that waited for a row lock then reads the rows the other one wrote.
+        try execute("BEGIN ISOLATION LEVEL READ COMMITTED")
         let value: T
         do {
             value = try body()

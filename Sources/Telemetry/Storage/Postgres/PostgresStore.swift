@@ -1,3 +1,4 @@
+import Foundation
 import Synchronization
 
 /// Telemetry in PostgreSQL, the store several collectors share (tables: `SCHEMA.md` beside
@@ -10,7 +11,7 @@ import Synchronization
 ///
 /// Every commit can be repeated: a commit whose answer was lost (the primary died during
 /// COMMIT) is simply sent again, and the readings it did store come back as duplicates,
-/// counted in no bucket twice. After a lost connection the next call connects again through
+/// counted in no bucket twice (its quarantined records, though, are stored again). After a lost connection the next call connects again through
 /// the URL, so a multi-host URL with `target_session_attrs=read-write` finds the promoted
 /// replica.
 ///
@@ -66,16 +67,26 @@ public final class PostgresStore: Sendable {
     {
         var bySeries: [SeriesName: [Sample]] = [:]
         for r in readings { bySeries[r.series, default: []].append(Sample(time: r.time, value: r.value)) }
+        let runs = bySeries.mapValues { BlockMerge.distinctInTimeOrder($0) }
         return try state.withLock { s in
-            try resolve(Array(bySeries.keys), &s)
-            let batch = bySeries.map { (id: s.ids[$0.key]!, samples: BlockMerge.distinctInTimeOrder($0.value)) }.sorted { $0.id < $1.id }
             var stats = TelemetryStore.CommitStats()
             stats.quarantined = quarantine.count
-            try connected(&s) { c in
-                try c.transaction {
-                    if let fence { try PartitionFence.check(c, partition: fence.partition, token: fence.token) }
-                    stats.inserted = try write(batch, c)
-                    try insert(quarantine, c)
+            // Twice at most: a series row the cache knows may be gone (a failover that lost it,
+            // a restored backup); then the ids are looked up afresh.
+            for attempt in 1...2 {
+                try resolve(Array(runs.keys), &s)
+                let batch = runs.map { (id: s.ids[$0.key]!, samples: $0.value) }.sorted { $0.id < $1.id }
+                do {
+                    try connected(&s) { c in
+                        try c.transaction {
+                            if let fence { try PartitionFence.check(c, partition: fence.partition, token: fence.token) }
+                            stats.inserted = try write(batch, c)
+                            try insert(quarantine, c)
+                        }
+                    }
+                    break
+                } catch is SeriesVanished where attempt == 1 {
+                    s.ids.removeAll()
                 }
             }
             stats.duplicates = readings.count - stats.inserted
@@ -83,29 +94,50 @@ public final class PostgresStore: Sendable {
         }
     }
 
+    /// A series id the cache held has no row.
+    struct SeriesVanished: Error, CustomStringConvertible {
+        var description: String { "a series row this collector knew is gone from the store (a failover or a restore?)" }
+    }
+
     /// The series' ids, created where missing (in a transaction of their own: a series with no
-    /// readings yet is harmless if the commit that wanted it fails).
+    /// readings yet is harmless if the commit that wanted it fails). Created in name order, so
+    /// two collectors creating the same new series cannot wait on each other in turn.
     private func resolve(_ names: [SeriesName], _ s: inout State) throws {
-        let missing = names.filter { s.ids[$0] == nil }
-        guard !missing.isEmpty else { return }
+        // Again if a new connection forgot the known ids meanwhile.
+        for _ in 0..<3 {
+            let missing = names.filter { s.ids[$0] == nil }.sorted { ($0.sensor, $0.metric) < ($1.sensor, $1.metric) }
+            guard !missing.isEmpty else { return }
+            s.ids.merge(try create(missing, &s)) { $1 }
+        }
+        if let lost = names.first(where: { s.ids[$0] == nil }) { throw Refused("series \(lost) could not be created") }
+    }
+
+    /// The ids of `missing` (in name order), creating the rows that do not exist.
+    private func create(_ missing: [SeriesName], _ s: inout State) throws -> [SeriesName: Int32] {
         var found: [SeriesName: Int32] = [:]
         try connected(&s) { c in
+            func lookUp(_ names: [SeriesName]) throws {
+                let rows = try c.execute("""
+                    SELECT s.id, s.sensor, s.metric FROM series s JOIN unnest($1::text[], $2::text[]) AS m (sensor, metric)
+                    ON s.sensor = m.sensor AND s.metric = m.metric
+                    """, [PostgresArray.texts(names.map(\.sensor)), PostgresArray.texts(names.map(\.metric))])
+                for row in rows {
+                    guard let id = row[0].flatMap({ Int32($0) }), let sensor = row[1], let metric = row[2],
+                          let name = try? SeriesName(sensor: sensor, metric: metric) else { continue }
+                    found[name] = id
+                }
+            }
+            // Those that exist first (no insert, no sequence number spent), then the rest.
+            try lookUp(missing)
+            let new = missing.filter { found[$0] == nil }
+            guard !new.isEmpty else { return }
             try c.execute("""
                 INSERT INTO series (sensor, metric) SELECT * FROM unnest($1::text[], $2::text[])
                 ON CONFLICT (sensor, metric) DO NOTHING
-                """, [PostgresArray.texts(missing.map(\.sensor)), PostgresArray.texts(missing.map(\.metric))])
-            let rows = try c.execute("""
-                SELECT s.id, s.sensor, s.metric FROM series s JOIN unnest($1::text[], $2::text[]) AS m (sensor, metric)
-                ON s.sensor = m.sensor AND s.metric = m.metric
-                """, [PostgresArray.texts(missing.map(\.sensor)), PostgresArray.texts(missing.map(\.metric))])
-            for row in rows {
-                guard let id = row[0].flatMap({ Int32($0) }), let sensor = row[1], let metric = row[2],
-                      let name = try? SeriesName(sensor: sensor, metric: metric) else { continue }
-                found[name] = id
-            }
+                """, [PostgresArray.texts(new.map(\.sensor)), PostgresArray.texts(new.map(\.metric))])
+            try lookUp(new)
         }
-        s.ids.merge(found) { $1 }
-        if let lost = missing.first(where: { s.ids[$0] == nil }) { throw Refused("series \(lost) could not be created") }
+        return found
     }
 
     /// Merges each series' samples into its blocks and adds the new ones to the rollups;
@@ -114,8 +146,9 @@ public final class PostgresStore: Sendable {
         guard !batch.isEmpty else { return 0 }
         // One writer per series at a time (a standby's HTTP write beside the holder's ingest),
         // locked in id order so two commits cannot deadlock.
-        try c.execute("SELECT id FROM series WHERE id = ANY($1::int[]) ORDER BY id FOR UPDATE",
-                      [PostgresArray.ints(batch.map(\.id))])
+        let locked = try c.execute("SELECT id FROM series WHERE id = ANY($1::int[]) ORDER BY id FOR UPDATE",
+                                   [PostgresArray.ints(batch.map(\.id))])
+        guard locked.count == batch.count else { throw SeriesVanished() }
         // The blocks the new times fall in or next to: those starting within [low, high], and
         // the last one starting at or before low (blocks do not overlap, so it is the only
         // other one that can hold a time of the range, and a later time extends it).
@@ -254,26 +287,30 @@ public final class PostgresStore: Sendable {
     public func samples(_ id: SeriesID, from: EpochMillis, to: EpochMillis, limit: Int) throws -> (samples: [Sample], more: Bool) {
         guard from < to, limit > 0 else { return ([], false) }
         return try query { c in
-            // From the last block starting at or before `from` (it may hold `from`) on.
-            let rows = try c.execute("""
-                SELECT first_t, data FROM sample_blocks
-                WHERE series_id = $1 AND first_t < $2
-                  AND first_t >= coalesce((SELECT max(first_t) FROM sample_blocks WHERE series_id = $1 AND first_t <= $3), $3)
-                ORDER BY first_t
-                """, [.int(Int64(id.rawValue)), .int(to), .int(from)])
+            // From the last block starting at or before `from` (it may hold `from`) on, a few
+            // blocks a statement (a page of a long series reads about the page, not the rest).
+            var next = try c.execute("SELECT max(first_t) FROM sample_blocks WHERE series_id = $1 AND first_t <= $2",
+                                     [.int(Int64(id.rawValue)), .int(from)]).first.flatMap { $0[0] }.flatMap { EpochMillis($0) } ?? from
             var out: [Sample] = []
-            for row in rows {
-                guard let hex = row[1] else { continue }
-                let block: [Sample]
-                do { block = try SampleBlock.decode(Self.bytea(hex)) } catch {
-                    throw Refused("sample block of series \(id) at \(row[0] ?? "?"): \(error)")
+            while true {
+                let rows = try c.execute("""
+                    SELECT first_t, data FROM sample_blocks WHERE series_id = $1 AND first_t >= $2 AND first_t < $3
+                    ORDER BY first_t LIMIT 64
+                    """, [.int(Int64(id.rawValue)), .int(next), .int(to)])
+                for row in rows {
+                    guard let first = row[0].flatMap({ EpochMillis($0) }), let hex = row[1] else { continue }
+                    next = first + 1
+                    let block: [Sample]
+                    do { block = try SampleBlock.decode(Self.bytea(hex)) } catch {
+                        throw Refused("sample block of series \(id) at \(first): \(error)")
+                    }
+                    for x in block where x.time >= from && x.time < to {
+                        if out.count == limit { return (out, true) }
+                        out.append(x)
+                    }
                 }
-                for x in block where x.time >= from && x.time < to {
-                    if out.count == limit { return (out, true) }
-                    out.append(x)
-                }
+                if rows.count < 64 { return (out, false) }
             }
-            return (out, false)
         }
     }
 
@@ -335,6 +372,8 @@ public final class PostgresStore: Sendable {
             s.connection = nil
             c = try PostgresConnection(url)
             s.connection = c
+            // Perhaps another server now (a promoted replica): ids are looked up again.
+            s.ids.removeAll()
         }
         do {
             return try body(c)
@@ -344,12 +383,22 @@ public final class PostgresStore: Sendable {
         }
     }
 
-    /// `url` with its password, if any, replaced by `***` (for messages and logs).
+    /// `url` with any password replaced by `***` (for messages and logs): in a URL's user
+    /// part (`postgresql://user:secret@host`), as a URL parameter (`?password=secret`), or as a
+    /// keyword (`host=db password=secret`).
     public static func redacted(_ url: String) -> String {
-        guard let scheme = url.range(of: "://"), let at = url[scheme.upperBound...].firstIndex(of: "@") else { return url }
-        let userinfo = url[scheme.upperBound..<at]
-        guard let colon = userinfo.firstIndex(of: ":") else { return url }
-        return String(url[..<url.index(after: colon)]) + "***" + String(url[at...])
+        var out = url
+        if let scheme = out.range(of: "://"), let at = out[scheme.upperBound...].firstIndex(of: "@"),
+           let colon = out[scheme.upperBound..<at].firstIndex(of: ":") {
+            out = String(out[..<out.index(after: colon)]) + "***" + String(out[at...])
+        }
+        var searchFrom = out.startIndex
+        while let key = out.range(of: "password=", options: .caseInsensitive, range: searchFrom..<out.endIndex) {
+            let end = out[key.upperBound...].firstIndex { $0 == "&" || $0 == " " } ?? out.endIndex
+            out.replaceSubrange(key.upperBound..<end, with: "***")
+            searchFrom = out.index(key.upperBound, offsetBy: 3)
+        }
+        return out
     }
 
     /// A bytea column's text (`\x` and hex digits) as bytes.
