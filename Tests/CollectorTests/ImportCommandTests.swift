@@ -53,7 +53,8 @@ import Testing
 
     /// `--postgres`: the same files into a shared PostgreSQL store (a primary with a
     /// synchronous replica); `collector verify --postgres` finds every tier equal to its
-    /// recompute; a second run stores nothing new.
+    /// recompute; a second run stores nothing new; `collector query --postgres` gives the
+    /// bodies a SQLite store of the same files gives.
     @Test(.timeLimit(.minutes(2))) func intoPostgreSQL() async throws {
         let dir = try makeTempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -75,7 +76,7 @@ import Testing
         #expect(first.code == 0 && first.out.contains("into PostgreSQL: 1540 readings stored, 0 already there, 1 quarantined"), "\(first.out)")
         let second = try await Self.collector(args, dir: dir)
         #expect(second.code == 0 && second.out.contains("0 readings stored, 1540 already there"), "\(second.out)")
-        #expect(!FileManager.default.fileExists(atPath: dir + "/c.sqlite"))
+        #expect(!FileManager.default.fileExists(atPath: dir + "/c.sqlite"))   // PostgreSQL only
         // Exact rollups: 24 hours of 60 readings, each hour averaging 29.5.
         let hours = try pg.psql(pg.primaryPort.port, """
             SELECT count(*), min(r.count), max(r.count), min(r.sum), max(r.sum) FROM rollups r JOIN series s ON s.id = r.series_id
@@ -86,6 +87,28 @@ import Testing
         let verify = try await Self.collector(["verify", "--config", dir + "/c.yaml", "--postgres", pg.url, "--from", String(day - 86_400)], dir: dir)
         #expect(verify.code == 0 && verify.out.contains("verify: 2 series, 1540 raw readings")
                 && verify.out.contains("verify: OK"), "\(verify.out)")
+        // The API over PostgreSQL (`collector query --postgres`) answers as over SQLite: the
+        // same files imported into a SQLite store, the same queries, the same bodies.
+        let sqlite = try await Self.collector(["import", "--config", dir + "/c.yaml", dir + "/a.csv", dir + "/b.lp"], dir: dir)
+        #expect(sqlite.code == 0, "\(sqlite.out)")
+        let span = ["--from", String(day - 3_600), "--to", String(day + 86_400 + 3_600), "--format", "json"]
+        let queries: [[String]] = [
+            ["rollups", "--series", "im-1/temp_c", "--step", "1h"], ["rollups", "--series", "im-1/temp_c", "--step", "5m"],
+            ["rollups", "--series", "im-2/kwh", "--step", "1d"], ["rollups", "--series", "im-9/none", "--step", "1h"],
+            ["rollups", "--metric", "temp_c", "--group-by", "sensor", "--agg", "max", "--step", "15m"],
+            ["raw", "--series", "im-1/temp_c"], ["raw", "--series", "im-1/temp_c", "--points", "50"],
+        ]
+        for q in queries {
+            let fromSQLite = try await Self.collector(["query"] + q + span + ["--config", dir + "/c.yaml", "--db", dir + "/c.sqlite"], dir: dir)
+            let fromPostgres = try await Self.collector(["query"] + q + span + ["--config", dir + "/c.yaml", "--postgres", pg.url], dir: dir)
+            #expect(fromPostgres.out == fromSQLite.out && fromPostgres.code == fromSQLite.code, "\(q): \(fromPostgres.out) vs \(fromSQLite.out)")
+            #expect(fromSQLite.out.count > 40, "\(q): \(fromSQLite.out)")
+        }
+        let hourly = try await Self.collector(["query", "rollups", "--series", "im-1/temp_c", "--step", "1h", "--from", String(day),
+                                               "--to", String(day + 86_400), "--format", "csv", "--config", dir + "/c.yaml",
+                                               "--postgres", pg.url], dir: dir)
+        let rows = hourly.out.split(separator: "\n").dropFirst()
+        #expect(rows.count == 24 && rows.allSatisfy { $0.contains(",60,29.5,0,59,1770,") }, "\(hourly.out)")
         // A bucket changed behind the store's back is found.
         _ = try pg.psql(pg.primaryPort.port, """
             UPDATE rollups SET count = count + 1

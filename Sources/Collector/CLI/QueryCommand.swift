@@ -36,6 +36,7 @@ struct QueryCommand: AsyncParsableCommand {
     @Option(help: "A running collector, e.g. http://127.0.0.1:8080 (default: the config's http.listen).") var url: String?
     @Option(help: "Bearer token (or the COLLECTOR_TOKEN environment variable).") var token: String?
     @Option(help: "Read this SQLite file directly, read-only, instead of asking a running collector.") var db: String?
+    @Option(help: "Read this shared PostgreSQL store (postgresql://...) directly (rollups, raw and coverage; not alerts).") var postgres: String?
     @Option(help: "One series, sensor/metric.") var series: String?
     @Option(help: "Grouped rollups: the metric.") var metric: String?
     @Option(help: "Grouped rollups: only this kind.") var kind: String?
@@ -64,7 +65,9 @@ struct QueryCommand: AsyncParsableCommand {
         let path = try apiPath(now: now)
         let body: Data
         do {
-            if let db {
+            if let postgres {
+                body = try await LocalAPI.get(path, postgres: postgres, config: cfg)
+            } else if let db {
                 body = try await LocalAPI.get(path, db: db, config: cfg)
             } else {
                 let base = url ?? "http://\(cfg.http.host.contains(":") ? "[\(cfg.http.host)]" : cfg.http.host):\(cfg.http.port)"
@@ -212,8 +215,9 @@ struct QueryCommand: AsyncParsableCommand {
     }
 }
 
-/// The HTTP API over a SQLite file opened read-only, served in-process on a loopback port for
-/// one request: `collector query --db` gives exactly the answers a running collector would.
+/// The HTTP API over a SQLite file opened read-only, or over a shared PostgreSQL store, served
+/// in-process on a loopback port for one request: `collector query --db` (`--postgres`) gives
+/// exactly the answers a running collector on that store would.
 enum LocalAPI {
     static func get(_ path: String, db: String, config: CollectorConfig) async throws -> Data {
         guard FileManager.default.fileExists(atPath: db) else { throw QueryCommand.QueryError(message: "no such file: \(db)") }
@@ -221,14 +225,29 @@ enum LocalAPI {
         do { pool = try TelemetryDatabase.openReadOnly(path: db) } catch {
             throw QueryCommand.QueryError(message: "cannot open \(db) read-only: \(error)")
         }
+        return try await serve(path, reader: TelemetryReader(pool: pool, timeZone: config.timezone), alerts: AlertStore(pool: pool),
+                               config: config)
+    }
+
+    static func get(_ path: String, postgres url: String, config: CollectorConfig) async throws -> Data {
+        let store: PostgresStore
+        do { store = try PostgresStore(url: url, timeZone: config.timezone) } catch {
+            throw QueryCommand.QueryError(message: "\(PostgresStore.redacted(url)): \(error)")
+        }
+        // (Alerts are not kept in PostgreSQL yet: their routes answer 404.)
+        return try await serve(path, reader: PostgresReader(store: store, timeZone: config.timezone), alerts: nil, config: config)
+    }
+
+    private static func serve(_ path: String, reader: any TelemetryQueries, alerts: AlertStore?, config: CollectorConfig) async throws -> Data {
         let catalogue = (try? ConfigLoader.catalogue(for: config)) ?? Catalogue()
         let live = LiveCatalogue(catalogue, rules: [])
         let clock = SystemWallClock()
-        let reader = TelemetryReader(pool: pool, timeZone: config.timezone)
         let router = Router()
         APIRoutes(reader: reader, live: live, status: CollectorStatus(), metrics: PrometheusCollectorRegistry(), clock: clock).register(on: router)
         CatalogueRoutes(reader: reader, live: live, coverage: config.coverage, timeZone: config.timezone, clock: clock).register(on: router)
-        AlertRoutes(store: AlertStore(pool: pool), broadcaster: AlertBroadcaster(), system: SystemAlerts(), clock: clock, live: live).register(on: router)
+        if let alerts {
+            AlertRoutes(store: alerts, broadcaster: AlertBroadcaster(), system: SystemAlerts(), clock: clock, live: live).register(on: router)
+        }
         let (ports, portSink) = AsyncStream<Int>.makeStream()
         var logger = Logger(label: "collector-query")
         logger.logLevel = .critical   // the cancelled server's goodbye is not news

@@ -4,7 +4,7 @@ import Telemetry
 
 /// The HTTP API (README, "HTTP API") over a `TelemetryReader`.
 struct APIRoutes: Sendable {
-    let reader: TelemetryReader
+    let reader: any TelemetryQueries
     let live: LiveCatalogue
     let status: CollectorStatus
     let metrics: PrometheusCollectorRegistry

@@ -7,7 +7,7 @@ import Telemetry
 /// `/api/v1/sensors`, `/api/v1/series`, `/api/v1/coverage[/daily]` and `/api/v1/places`:
 /// what the catalogue expects against what reports, and where.
 struct CatalogueRoutes: Sendable {
-    let reader: TelemetryReader
+    let reader: any TelemetryQueries
     let live: LiveCatalogue
     let coverage: CollectorConfig.CoverageConfig
     let timeZone: TimeZoneID

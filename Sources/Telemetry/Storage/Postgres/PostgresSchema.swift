@@ -11,7 +11,8 @@ enum PostgresSchema {
         "CREATE TABLE IF NOT EXISTS store_meta (key text PRIMARY KEY, value text NOT NULL)",
         """
         CREATE TABLE IF NOT EXISTS series (
-            id serial PRIMARY KEY, sensor text NOT NULL, metric text NOT NULL, UNIQUE (sensor, metric))
+            id serial PRIMARY KEY, sensor text NOT NULL, metric text NOT NULL, last_t bigint, last_value float8,
+            UNIQUE (sensor, metric))
         """,
         """
         CREATE TABLE IF NOT EXISTS sample_blocks (

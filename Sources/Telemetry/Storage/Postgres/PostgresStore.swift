@@ -178,12 +178,14 @@ public final class PostgresStore: Sendable {
         var doomed: (ids: [Int32], firsts: [EpochMillis]) = ([], [])
         var blocks: (ids: [Int32], firsts: [EpochMillis], lasts: [EpochMillis], counts: [Int], data: [[UInt8]]) = ([], [], [], [], [])
         var deltas: [BucketKey: Bucket] = [:]
+        var newest: [(id: Int32, sample: Sample)] = []
         var added = 0
         for (id, samples) in batch {
             let old = stored[id] ?? ([], [])
             let (merged, new) = BlockMerge.merge(stored: old.samples, incoming: samples)
-            guard !new.isEmpty else { continue }
+            guard let last = new.last else { continue }
             added += new.count
+            newest.append((id, last))
             for first in old.firsts { doomed.ids.append(id); doomed.firsts.append(first) }
             BlockCutter.cut(merged, maxCount: BlockStore.maxSamplesPerBlock, maxBytes: Self.maxBlockBytes,
                             encode: { SampleBlock.encode(Array($0)) }) { range, bytes in
@@ -201,6 +203,12 @@ public final class PostgresStore: Sendable {
             }
         }
         guard added > 0 else { return 0 }
+        // Each series' newest reading, where a new one is newer.
+        try c.execute("""
+            UPDATE series s SET last_t = u.t, last_value = u.v FROM unnest($1::int[], $2::bigint[], $3::float8[]) AS u (id, t, v)
+            WHERE s.id = u.id AND (s.last_t IS NULL OR s.last_t < u.t)
+            """, [PostgresArray.ints(newest.map(\.id)), PostgresArray.ints(newest.map(\.sample.time)),
+                  PostgresArray.doubles(newest.map(\.sample.value))])
         if !doomed.ids.isEmpty {
             try c.execute("""
                 DELETE FROM sample_blocks b USING unnest($1::int[], $2::bigint[]) AS d (s, f)
@@ -250,115 +258,10 @@ public final class PostgresStore: Sendable {
                   PostgresArray.byteas(records.map(\.payload))])
     }
 
-    // MARK: Reading
-
-    /// Every series, by name.
-    public func seriesNames() throws -> [SeriesName] {
-        try allSeries().map(\.name)
-    }
-
-    /// Every series with its id, by name.
-    public func allSeries() throws -> [(id: SeriesID, name: SeriesName)] {
-        try query { c in
-            try c.execute("SELECT id, sensor, metric FROM series ORDER BY sensor, metric").compactMap { row in
-                guard let id = row[0].flatMap({ Int32($0) }), let sensor = row[1], let metric = row[2],
-                      let name = try? SeriesName(sensor: sensor, metric: metric) else { return nil }
-                return (SeriesID(id), name)
-            }
-        }
-    }
-
-    /// The stored samples of `name` with `from <= t < to`, oldest first.
-    public func samples(_ name: SeriesName, from: EpochMillis, to: EpochMillis) throws -> [Sample] {
-        guard let id = try seriesID(name) else { return [] }
-        return try samples(id, from: from, to: to, limit: .max).samples
-    }
-
-    /// The id of `name` (nil: not stored).
-    public func seriesID(_ name: SeriesName) throws -> SeriesID? {
-        try query { c in
-            try c.execute("SELECT id FROM series WHERE sensor = $1 AND metric = $2", [.text(name.sensor), .text(name.metric)])
-                .first.flatMap { $0[0] }.flatMap { Int32($0) }.map { SeriesID($0) }
-        }
-    }
-
-    /// The stored samples of `id` with `from <= t < to`, oldest first, at most `limit`;
-    /// `more`: a later one exists.
-    public func samples(_ id: SeriesID, from: EpochMillis, to: EpochMillis, limit: Int) throws -> (samples: [Sample], more: Bool) {
-        guard from < to, limit > 0 else { return ([], false) }
-        return try query { c in
-            // From the last block starting at or before `from` (it may hold `from`) on, a few
-            // blocks a statement (a page of a long series reads about the page, not the rest).
-            var next = try c.execute("SELECT max(first_t) FROM sample_blocks WHERE series_id = $1 AND first_t <= $2",
-                                     [.int(Int64(id.rawValue)), .int(from)]).first.flatMap { $0[0] }.flatMap { EpochMillis($0) } ?? from
-            var out: [Sample] = []
-            while true {
-                let rows = try c.execute("""
-                    SELECT first_t, data FROM sample_blocks WHERE series_id = $1 AND first_t >= $2 AND first_t < $3
-                    ORDER BY first_t LIMIT 64
-                    """, [.int(Int64(id.rawValue)), .int(next), .int(to)])
-                for row in rows {
-                    guard let first = row[0].flatMap({ EpochMillis($0) }), let hex = row[1] else { continue }
-                    next = first + 1
-                    let block: [Sample]
-                    do { block = try SampleBlock.decode(Self.bytea(hex)) } catch {
-                        throw Refused("sample block of series \(id) at \(first): \(error)")
-                    }
-                    for x in block where x.time >= from && x.time < to {
-                        if out.count == limit { return (out, true) }
-                        out.append(x)
-                    }
-                }
-                if rows.count < 64 { return (out, false) }
-            }
-        }
-    }
-
-    /// The stored buckets of `name` in `tier` starting in `[from, to)`, oldest first.
-    public func buckets(_ name: SeriesName, tier: Tier, from: EpochMillis, to: EpochMillis) throws
-        -> [(start: EpochMillis, bucket: Bucket)]
-    {
-        guard let id = try seriesID(name) else { return [] }
-        return try buckets(id, tier: tier, from: from, to: to)
-    }
-
-    /// The stored buckets of `id` in `tier` starting in `[from, to)`, oldest first.
-    public func buckets(_ id: SeriesID, tier: Tier, from: EpochMillis, to: EpochMillis) throws
-        -> [(start: EpochMillis, bucket: Bucket)]
-    {
-        try query { c in
-            try c.execute("""
-                SELECT bucket, count, sum, min, max, first_t, first_v, last_t, last_v FROM rollups
-                WHERE series_id = $1 AND tier = $2 AND bucket >= $3 AND bucket < $4 ORDER BY bucket
-                """, [.int(Int64(id.rawValue)), .int(Int64(tier.rawValue)), .int(from), .int(to)]).map { row in
-                func i(_ k: Int) -> Int64 { row[k].flatMap { Int64($0) } ?? 0 }
-                func d(_ k: Int) -> Double { row[k].flatMap { Double($0) } ?? .nan }
-                return (i(0), Bucket(count: i(1), sum: d(2), min: d(3), max: d(4), firstTime: i(5), first: d(6),
-                                     lastTime: i(7), last: d(8)))
-            }
-        }
-    }
-
-    /// The quarantined messages, oldest first, at most `limit`.
-    public func quarantined(limit: Int = 1_000) throws -> [QuarantineRecord] {
-        try query { c in
-            try c.execute("SELECT received, topic, reason, detail, payload FROM quarantine ORDER BY id LIMIT $1",
-                          [.int(Int64(limit))]).map { row in
-                QuarantineRecord(received: row[0].flatMap { EpochMillis($0) } ?? 0, topic: row[1] ?? "", reason: row[2] ?? "",
-                                 detail: row[3] ?? "", payload: Self.bytea(row[4] ?? ""))
-            }
-        }
-    }
-
-    /// How many readings every series holds together.
-    public func readingCount() throws -> Int {
-        try query { c in try c.execute("SELECT coalesce(sum(count), 0) FROM sample_blocks").first.flatMap { $0[0] }.flatMap { Int($0) } ?? 0 }
-    }
-
     // MARK: Connection
 
     /// `body` on the connection, under the lock.
-    private func query<T: Sendable>(_ body: (PostgresConnection) throws -> T) throws -> T {
+    func query<T: Sendable>(_ body: (PostgresConnection) throws -> T) throws -> T {
         try state.withLock { s in try connected(&s, body) }
     }
 

@@ -1,0 +1,181 @@
+import Foundation
+
+/// The store's reads: series, raw samples, rollup buckets, quarantine (`PostgresReader` serves
+/// the API from them; `RollupVerifier` checks through the `RollupSource` ones).
+extension PostgresStore {
+    /// Every series, by name.
+    public func seriesNames() throws -> [SeriesName] {
+        try allSeries().map(\.name)
+    }
+
+    /// Every series with its id, by name.
+    public func allSeries() throws -> [(id: SeriesID, name: SeriesName)] {
+        try query { c in
+            try c.execute("SELECT id, sensor, metric FROM series ORDER BY sensor, metric").compactMap { row in
+                guard let id = row[0].flatMap({ Int32($0) }), let sensor = row[1], let metric = row[2],
+                      let name = try? SeriesName(sensor: sensor, metric: metric) else { return nil }
+                return (SeriesID(id), name)
+            }
+        }
+    }
+
+    /// The stored samples of `name` with `from <= t < to`, oldest first.
+    public func samples(_ name: SeriesName, from: EpochMillis, to: EpochMillis) throws -> [Sample] {
+        guard let id = try seriesID(name) else { return [] }
+        return try samples(id, from: from, to: to, limit: .max).samples
+    }
+
+    /// The id of `name` (nil: not stored).
+    public func seriesID(_ name: SeriesName) throws -> SeriesID? {
+        try query { c in
+            try c.execute("SELECT id FROM series WHERE sensor = $1 AND metric = $2", [.text(name.sensor), .text(name.metric)])
+                .first.flatMap { $0[0] }.flatMap { Int32($0) }.map { SeriesID($0) }
+        }
+    }
+
+    /// The stored samples of `id` with `from <= t < to`, oldest first, at most `limit`;
+    /// `more`: a later one exists.
+    public func samples(_ id: SeriesID, from: EpochMillis, to: EpochMillis, limit: Int) throws -> (samples: [Sample], more: Bool) {
+        guard from < to, limit > 0 else { return ([], false) }
+        return try query { c in
+            // From the last block starting at or before `from` (it may hold `from`) on, a few
+            // blocks a statement (a page of a long series reads about the page, not the rest).
+            var next = try c.execute("SELECT max(first_t) FROM sample_blocks WHERE series_id = $1 AND first_t <= $2",
+                                     [.int(Int64(id.rawValue)), .int(from)]).first.flatMap { $0[0] }.flatMap { EpochMillis($0) } ?? from
+            var out: [Sample] = []
+            while true {
+                let rows = try c.execute("""
+                    SELECT first_t, data FROM sample_blocks WHERE series_id = $1 AND first_t >= $2 AND first_t < $3
+                    ORDER BY first_t LIMIT 64
+                    """, [.int(Int64(id.rawValue)), .int(next), .int(to)])
+                for row in rows {
+                    guard let first = row[0].flatMap({ EpochMillis($0) }), let hex = row[1] else { continue }
+                    next = first + 1
+                    let block: [Sample]
+                    do { block = try SampleBlock.decode(Self.bytea(hex)) } catch {
+                        throw Refused("sample block of series \(id) at \(first): \(error)")
+                    }
+                    for x in block where x.time >= from && x.time < to {
+                        if out.count == limit { return (out, true) }
+                        out.append(x)
+                    }
+                }
+                if rows.count < 64 { return (out, false) }
+            }
+        }
+    }
+
+    /// The stored buckets of `name` in `tier` starting in `[from, to)`, oldest first.
+    public func buckets(_ name: SeriesName, tier: Tier, from: EpochMillis, to: EpochMillis) throws
+        -> [(start: EpochMillis, bucket: Bucket)]
+    {
+        guard let id = try seriesID(name) else { return [] }
+        return try buckets(id, tier: tier, from: from, to: to)
+    }
+
+    /// The stored buckets of `id` in `tier` starting in `[from, to)`, oldest first.
+    public func buckets(_ id: SeriesID, tier: Tier, from: EpochMillis, to: EpochMillis) throws
+        -> [(start: EpochMillis, bucket: Bucket)]
+    {
+        try query { c in
+            try c.execute("""
+                SELECT bucket, count, sum, min, max, first_t, first_v, last_t, last_v FROM rollups
+                WHERE series_id = $1 AND tier = $2 AND bucket >= $3 AND bucket < $4 ORDER BY bucket
+                """, [.int(Int64(id.rawValue)), .int(Int64(tier.rawValue)), .int(from), .int(to)]).map { row in
+                func i(_ k: Int) -> Int64 { row[k].flatMap { Int64($0) } ?? 0 }
+                func d(_ k: Int) -> Double { row[k].flatMap { Double($0) } ?? .nan }
+                return (i(0), Bucket(count: i(1), sum: d(2), min: d(3), max: d(4), firstTime: i(5), first: d(6),
+                                     lastTime: i(7), last: d(8)))
+            }
+        }
+    }
+
+    /// The quarantined messages (of one reason, or all), oldest first or newest first, at most `limit`.
+    public func quarantined(limit: Int = 1_000, reason: String? = nil, newestFirst: Bool = false) throws -> [QuarantineRecord] {
+        try query { c in
+            try c.execute("""
+                SELECT received, topic, reason, detail, payload FROM quarantine WHERE $2::text IS NULL OR reason = $2::text
+                ORDER BY id \(newestFirst ? "DESC" : "ASC") LIMIT $1
+                """, [.int(Int64(limit)), reason.map { .text($0) } ?? .null]).map { row in
+                QuarantineRecord(received: row[0].flatMap { EpochMillis($0) } ?? 0, topic: row[1] ?? "", reason: row[2] ?? "",
+                                 detail: row[3] ?? "", payload: Self.bytea(row[4] ?? ""))
+            }
+        }
+    }
+
+    /// How many readings every series holds together.
+    public func readingCount() throws -> Int {
+        try query { c in try c.execute("SELECT coalesce(sum(count), 0) FROM sample_blocks").first.flatMap { $0[0] }.flatMap { Int($0) } ?? 0 }
+    }
+
+    /// Whether the server answers.
+    public func ping() throws {
+        _ = try query { c in try c.execute("SELECT 1") }
+    }
+
+    /// The buckets of `tier` of the series `ids` starting in `[from, to)`.
+    public func buckets(_ ids: [SeriesID], tier: Tier, from: EpochMillis, to: EpochMillis) throws
+        -> [(series: SeriesID, start: EpochMillis, bucket: Bucket)]
+    {
+        guard !ids.isEmpty else { return [] }
+        return try query { c in
+            try c.execute("""
+                SELECT series_id, bucket, count, sum, min, max, first_t, first_v, last_t, last_v FROM rollups
+                WHERE series_id = ANY($1::int[]) AND tier = $2 AND bucket >= $3 AND bucket < $4
+                """, [PostgresArray.ints(ids.map(\.rawValue)), .int(Int64(tier.rawValue)), .int(from), .int(to)]).map { row in
+                func i(_ k: Int) -> Int64 { row[k].flatMap { Int64($0) } ?? 0 }
+                func d(_ k: Int) -> Double { row[k].flatMap { Double($0) } ?? .nan }
+                return (SeriesID(Int32(i(0))), i(1), Bucket(count: i(2), sum: d(3), min: d(4), max: d(5), firstTime: i(6), first: d(7),
+                                                          lastTime: i(8), last: d(9)))
+            }
+        }
+    }
+
+    /// Up to `limit` series (all for a negative limit) by name (`sensor/metric`, bytewise, as
+    /// the SQLite store orders them) after `after`, with their newest reading.
+    public func seriesInfo(after: String?, limit: Int) throws -> [TelemetryReader.SeriesInfo] {
+        try query { c in
+            try c.execute("""
+                SELECT id, sensor, metric, last_t, last_value FROM series
+                WHERE $1::text IS NULL OR (sensor || '/' || metric) COLLATE "C" > $1::text COLLATE "C"
+                ORDER BY (sensor || '/' || metric) COLLATE "C" LIMIT $2
+                """, [after.map { .text($0) } ?? .null, limit < 0 ? .null : .int(Int64(limit))]).compactMap { row in
+                guard let id = row[0].flatMap({ Int32($0) }), let sensor = row[1], let metric = row[2],
+                      let name = try? SeriesName(sensor: sensor, metric: metric) else { return nil }
+                return TelemetryReader.SeriesInfo(id: SeriesID(id), name: name, lastTime: row[3].flatMap { EpochMillis($0) },
+                                                  lastValue: row[4].flatMap { Double($0) }, unit: nil, kind: nil)
+            }
+        }
+    }
+
+    /// The newest reading of `name` (nil: none stored).
+    public func latest(_ name: SeriesName) throws -> Sample? {
+        try query { c in
+            try c.execute("SELECT last_t, last_value FROM series WHERE sensor = $1 AND metric = $2 AND last_t IS NOT NULL",
+                          [.text(name.sensor), .text(name.metric)]).first.flatMap { row in
+                row[0].flatMap { EpochMillis($0) }.flatMap { t in row[1].flatMap { Double($0) }.map { Sample(time: t, value: $0) } }
+            }
+        }
+    }
+
+    /// The newest reading time of each sensor that has reported.
+    public func sensorsLastSeen() throws -> [String: EpochMillis] {
+        try query { c in
+            var out: [String: EpochMillis] = [:]
+            for row in try c.execute("SELECT sensor, max(last_t) FROM series WHERE last_t IS NOT NULL GROUP BY sensor") {
+                if let sensor = row[0], let t = row[1].flatMap({ EpochMillis($0) }) { out[sensor] = t }
+            }
+            return out
+        }
+    }
+
+    /// How many quarantined messages there are per reason, by reason.
+    public func quarantineCounts() throws -> [(reason: String, count: Int)] {
+        try query { c in
+            try c.execute("SELECT reason, count(*) FROM quarantine GROUP BY reason ORDER BY reason COLLATE \"C\"").compactMap { row in
+                guard let reason = row[0], let n = row[1].flatMap({ Int($0) }) else { return nil }
+                return (reason, n)
+            }
+        }
+    }
+}
