@@ -7,6 +7,6 @@ struct CollectorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "collector",
         abstract: "Telemetry collector for smart infrastructure: MQTT in, exact rollups out.",
-        subcommands: [RunCommand.self, CheckCommand.self, QueryCommand.self, ImportCommand.self, VerifyCommand.self, MigrateCommand.self, SimulateCommand.self]
+        subcommands: [RunCommand.self, ServeCommand.self, CheckCommand.self, QueryCommand.self, ImportCommand.self, VerifyCommand.self, MigrateCommand.self, SimulateCommand.self]
     )
 }

@@ -41,15 +41,23 @@ enum PostgresSchema {
             for sql in tables { try c.execute(sql) }
             try c.execute("INSERT INTO store_meta VALUES ('version', $1), ('time_zone', $2) ON CONFLICT (key) DO NOTHING",
                           [.text(String(version)), .text(timeZone.description)])
-            let meta = Dictionary(uniqueKeysWithValues: try c.execute("SELECT key, value FROM store_meta").compactMap { row in
-                row[0].flatMap { k in row[1].map { (k, $0) } }
-            })
-            guard meta["version"] == String(version) else {
-                throw PostgresStore.Refused("the store's schema is version \(meta["version"] ?? "?"); this collector knows version \(version)")
-            }
-            guard meta["time_zone"] == timeZone.description else {
-                throw PostgresStore.Refused("the store's day buckets are in \(meta["time_zone"] ?? "?"), not \(timeZone.description): configure that time zone")
-            }
+            try check(c, timeZone: timeZone)
+        }
+    }
+
+    /// Checks the store's version and time zone, creating nothing (a reader, perhaps on a
+    /// read-only replica).
+    static func check(_ c: PostgresConnection, timeZone: TimeZoneID) throws {
+        let exists = try c.execute("SELECT to_regclass('store_meta') IS NOT NULL").first?.first ?? nil
+        guard exists == "t" else { throw PostgresStore.Refused("no collector store there yet (no table store_meta)") }
+        let meta = Dictionary(uniqueKeysWithValues: try c.execute("SELECT key, value FROM store_meta").compactMap { row in
+            row[0].flatMap { k in row[1].map { (k, $0) } }
+        })
+        guard meta["version"] == String(version) else {
+            throw PostgresStore.Refused("the store's schema is version \(meta["version"] ?? "?"); this collector knows version \(version)")
+        }
+        guard meta["time_zone"] == timeZone.description else {
+            throw PostgresStore.Refused("the store's day buckets are in \(meta["time_zone"] ?? "?"), not \(timeZone.description): configure that time zone")
         }
     }
 }

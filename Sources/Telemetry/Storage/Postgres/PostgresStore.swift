@@ -47,12 +47,17 @@ public final class PostgresStore: Sendable {
     }
     private let state = Mutex(State())
 
-    /// Connects and creates the tables if they are missing.
-    public init(url: String, timeZone: TimeZoneID) throws {
+    /// Connects and creates the tables if they are missing; `readOnly`: only reads (a
+    /// read-only replica), the tables must exist.
+    public init(url: String, timeZone: TimeZoneID, readOnly: Bool = false) throws {
         self.url = url
         self.timeZone = timeZone
         days = LocalDays(timeZone: timeZone.zone)
-        try state.withLock { s in try connected(&s) { try PostgresSchema.create($0, timeZone: timeZone) } }
+        try state.withLock { s in
+            try connected(&s) { c in
+                if readOnly { try PostgresSchema.check(c, timeZone: timeZone) } else { try PostgresSchema.create(c, timeZone: timeZone) }
+            }
+        }
     }
 
     // MARK: Writing

@@ -1,0 +1,90 @@
+import ArgumentParser
+import Foundation
+import Hummingbird
+import Logging
+import Prometheus
+import Telemetry
+
+/// `collector serve --postgres URL`: the HTTP API and dashboard, read-only, over a shared
+/// PostgreSQL store, perhaps a streaming replica. It answers from what every collector of
+/// the database has committed; no MQTT, no writes. Alerts are not kept in PostgreSQL yet, so
+/// their routes are absent (404).
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Serve the HTTP API and dashboard read-only over a shared PostgreSQL store (a replica will do).",
+        discussion: """
+            Answers hold every commit the server has applied: on the primary, every commit that
+            returned; on a synchronous standby with synchronous_commit = remote_apply, the same;
+            on an asynchronous standby, what replication has brought so far.
+            """)
+
+    @Option(help: "Configuration file: http (listen, tokens_file), the catalogue, the time zone.") var config: String?
+    @Option(help: "The store, postgresql://... (target_session_attrs=any or prefer-standby reads a replica).") var postgres: String
+    @Option(name: .long, help: "Write the HTTP port to this file once it listens.") var portFile: String?
+
+    func run() async throws {
+        let cfg: CollectorConfig
+        let catalogue: Catalogue
+        let access: AccessControl?
+        do {
+            cfg = try ConfigLoader.load(path: config)
+            catalogue = try ConfigLoader.catalogue(for: cfg)
+            if let f = cfg.http.tokensFile {
+                access = try AccessControl.load(path: f, openMetrics: cfg.http.openMetrics)
+            } else {
+                access = nil
+            }
+        } catch {
+            FileHandle.standardError.write(Data((error.description + "\n").utf8))
+            throw ExitCode(2)
+        }
+        let level = Logger.Level(rawValue: cfg.logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var h = StreamLogHandler.standardError(label: label)
+            h.logLevel = level
+            return h
+        }
+        let logger = Logger(label: "collector-serve")
+        let store: PostgresStore
+        do { store = try PostgresStore(url: postgres, timeZone: cfg.timezone, readOnly: true) } catch {
+            FileHandle.standardError.write(Data("collector serve: \(PostgresStore.redacted(postgres)): \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+        let reader = PostgresReader(store: store, timeZone: cfg.timezone)
+        let clock = SystemWallClock()
+        let live = LiveCatalogue(catalogue, rules: [])
+        let status = CollectorStatus()
+        status.mqtt(connected: false, "none: read-only over PostgreSQL", standby: true)
+        let registry = PrometheusCollectorRegistry()
+        let router = Router()
+        router.add(middleware: HTTPMetricsMiddleware(registry: registry))
+        router.add(middleware: MethodMiddleware())
+        router.add(middleware: GzipMiddleware())
+        if let access {
+            router.add(middleware: AccessMiddleware(live: LiveAccess(access)))
+        } else if !["127.0.0.1", "::1", "localhost"].contains(cfg.http.host) {
+            logger.warning("HTTP listens beyond loopback without http.tokens_file: anyone who reaches it can read")
+        }
+        APIRoutes(reader: reader, live: live, status: status, metrics: registry, clock: clock).register(on: router)
+        CatalogueRoutes(reader: reader, live: live, coverage: cfg.coverage, timeZone: cfg.timezone, clock: clock).register(on: router)
+        DashboardRoutes().register(on: router)
+        let portFile = self.portFile
+        if let portFile { PortFile.remove(portFile) }
+        defer { if let portFile { PortFile.remove(portFile) } }
+        let app = Application(
+            router: router,
+            configuration: .init(address: .hostname(cfg.http.host, port: cfg.http.port), serverName: "collector-serve"),
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port
+                logger.info("serving read-only over PostgreSQL", metadata: ["port": "\(port.map(String.init) ?? "?")"])
+                if let portFile, let port {
+                    do { try PortFile.write(port, to: portFile) } catch {
+                        logger.error("cannot write the port file", metadata: ["path": "\(portFile)", "error": "\(error)"])
+                    }
+                }
+            },
+            logger: logger)
+        try await app.runService()
+    }
+}

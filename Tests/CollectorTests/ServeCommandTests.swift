@@ -1,0 +1,65 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Testing
+
+/// `collector serve --postgres`: the HTTP API and dashboard read-only over the shared store,
+/// here its synchronous replica. It answers what was committed on the primary, as soon as the
+/// commit returned (`remote_apply`); it takes no writes.
+@Suite(.serialized) struct ServeCommandTests {
+    @Test(.timeLimit(.minutes(2))) func aReplicaAnswersWhatThePrimaryCommitted() async throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let pg = try PostgresCluster(dir: dir)
+        defer { pg.stop() }
+        try await pg.waitSynchronous()
+        try FileManager.default.createDirectory(atPath: dir + "/none", withIntermediateDirectories: true)
+        try "sensors: \(dir)/none\nhttp: {listen: \"127.0.0.1:0\"}\nstorage: {path: \(dir)/c.sqlite}\n"
+            .write(toFile: dir + "/c.yaml", atomically: true, encoding: .utf8)
+        let day = Int(Date().timeIntervalSince1970) / 86_400 * 86_400 - 86_400
+        func csv(_ name: String, _ hours: Range<Int>) throws {
+            let lines = hours.flatMap { h in (0..<60).map { "sv-1/level_m,\(day + h * 3_600 + $0 * 60),\(Double(h) + Double($0) / 100)" } }
+            try lines.joined(separator: "\n").write(toFile: dir + "/" + name, atomically: true, encoding: .utf8)
+        }
+        try csv("a.csv", 0..<12)
+        let imported = try await collectorCLI(["import", "--config", dir + "/c.yaml", "--postgres", pg.url, dir + "/a.csv"], dir: dir)
+        #expect(imported.code == 0, "\(imported.out)")
+
+        // Read-only on the replica: a server in recovery takes no DDL, and serve creates nothing.
+        let replica = "postgresql://collector@127.0.0.1:\(pg.replicaPort.port)/postgres?connect_timeout=3"
+        let serve = try SpawnedProcess(try checkedCollectorBinary(),
+                                       ["serve", "--config", dir + "/c.yaml", "--postgres", replica, "--port-file", dir + "/serve.port"],
+                                       logPath: dir + "/serve.log")
+        defer { serve.stop() }
+        var port = 0
+        try await waitUntil("serve's port file", seconds: 20) {
+            guard serve.isRunning else { throw HarnessError("serve exited: \((try? String(contentsOfFile: dir + "/serve.log", encoding: .utf8)) ?? "")") }
+            port = Int((try? String(contentsOfFile: dir + "/serve.port", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0
+            return port != 0
+        }
+        let base = "http://127.0.0.1:\(port)"
+        #expect(try await httpGet(base + "/readyz").status == 200)
+        let q = "/api/v1/rollups?series=sv-1/level_m&step=1h&from=\(day)&to=\(day + 86_400)&format=csv"
+        func hours() async throws -> [Substring] {
+            let (status, body) = try await httpGet(base + q)
+            #expect(status == 200)
+            return String(decoding: body, as: UTF8.self).split(separator: "\n").dropFirst().map { $0 }
+        }
+        #expect(try await hours().count == 12)
+        // A commit on the primary is there as soon as it returned.
+        try csv("b.csv", 12..<24)
+        _ = try await collectorCLI(["import", "--config", dir + "/c.yaml", "--postgres", pg.url, dir + "/b.csv"], dir: dir)
+        let all = try await hours()
+        #expect(all.count == 24 && all.allSatisfy { $0.contains(",60,") }, "\(all)")
+        // The series list, the dashboard, and no writes.
+        let series = try await httpGet(base + "/api/v1/series")
+        #expect(series.status == 200 && String(decoding: series.body, as: UTF8.self).contains("sv-1/level_m"))
+        #expect(try await httpGet(base + "/").status == 200)
+        var post = URLRequest(url: URL(string: base + "/api/v1/write")!)
+        post.httpMethod = "POST"
+        post.httpBody = Data("m,sensor=sv-1 level_m=1".utf8)
+        let (_, response) = try await URLSession.shared.data(for: post)
+        #expect((response as? HTTPURLResponse)?.statusCode == 404 || (response as? HTTPURLResponse)?.statusCode == 405)
+    }
+}
