@@ -56,10 +56,11 @@ import Testing
         let series = try await httpGet(base + "/api/v1/series")
         #expect(series.status == 200 && String(decoding: series.body, as: UTF8.self).contains("sv-1/level_m"))
         #expect(try await httpGet(base + "/").status == 200)
-        var post = URLRequest(url: URL(string: base + "/api/v1/write")!)
+        var post = URLRequest(url: URL(string: base + "/write")!)   // the daemon's line-protocol write
         post.httpMethod = "POST"
         post.httpBody = Data("m,sensor=sv-1 level_m=1".utf8)
         let (_, response) = try await URLSession.shared.data(for: post)
-        #expect((response as? HTTPURLResponse)?.statusCode == 404 || (response as? HTTPURLResponse)?.statusCode == 405)
+        #expect((response as? HTTPURLResponse)?.statusCode == 404)
+        #expect(try await httpGet(base + "/api/v1/series?format=json").status == 200)
     }
 }

@@ -231,7 +231,7 @@ enum LocalAPI {
 
     static func get(_ path: String, postgres url: String, config: CollectorConfig) async throws -> Data {
         let store: PostgresStore
-        do { store = try PostgresStore(url: url, timeZone: config.timezone) } catch {
+        do { store = try PostgresStore(url: url, timeZone: config.timezone, readOnly: true) } catch {
             throw QueryCommand.QueryError(message: "\(PostgresStore.redacted(url)): \(error)")
         }
         // (Alerts are not kept in PostgreSQL yet: their routes answer 404.)

@@ -8,7 +8,8 @@ import Telemetry
 /// `collector serve --postgres URL`: the HTTP API and dashboard, read-only, over a shared
 /// PostgreSQL store, perhaps a streaming replica. It answers from what every collector of
 /// the database has committed; no MQTT, no writes. Alerts are not kept in PostgreSQL yet, so
-/// their routes are absent (404).
+/// their routes are absent (404). Not yet: SIGHUP (tokens are read at start), and a
+/// readiness that counts a replica's lag.
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
@@ -22,6 +23,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Configuration file: http (listen, tokens_file), the catalogue, the time zone.") var config: String?
     @Option(help: "The store, postgresql://... (target_session_attrs=any or prefer-standby reads a replica).") var postgres: String
     @Option(name: .long, help: "Write the HTTP port to this file once it listens.") var portFile: String?
+    @Option(help: "Connections to PostgreSQL, each answering one query at a time (1...32).") var connections = 4
 
     func run() async throws {
         let cfg: CollectorConfig
@@ -39,6 +41,7 @@ struct ServeCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data((error.description + "\n").utf8))
             throw ExitCode(2)
         }
+        guard (1...32).contains(connections) else { throw ValidationError("--connections must be 1...32") }
         let level = Logger.Level(rawValue: cfg.logLevel) ?? .info
         LoggingSystem.bootstrap { label in
             var h = StreamLogHandler.standardError(label: label)
@@ -46,12 +49,14 @@ struct ServeCommand: AsyncParsableCommand {
             return h
         }
         let logger = Logger(label: "collector-serve")
-        let store: PostgresStore
-        do { store = try PostgresStore(url: postgres, timeZone: cfg.timezone, readOnly: true) } catch {
+        let stores: [PostgresStore]
+        do {
+            stores = try (0..<connections).map { _ in try PostgresStore(url: postgres, timeZone: cfg.timezone, readOnly: true) }
+        } catch {
             FileHandle.standardError.write(Data("collector serve: \(PostgresStore.redacted(postgres)): \(error)\n".utf8))
             throw ExitCode(1)
         }
-        let reader = PostgresReader(store: store, timeZone: cfg.timezone)
+        let reader = PostgresReader(stores: stores, timeZone: cfg.timezone)
         let clock = SystemWallClock()
         let live = LiveCatalogue(catalogue, rules: [])
         let status = CollectorStatus()
@@ -72,8 +77,15 @@ struct ServeCommand: AsyncParsableCommand {
         let portFile = self.portFile
         if let portFile { PortFile.remove(portFile) }
         defer { if let portFile { PortFile.remove(portFile) } }
+        // As the daemon: idle and slow clients cut, connections beyond the limit closed.
+        let (connectionLimit, _) = ConnectionCount.effectiveLimit(configured: cfg.http.maxConnections)
+        let count = ConnectionCount(limit: connectionLimit, registry: registry)
         let app = Application(
             router: router,
+            server: .http1(configuration: .init(additionalChannelHandlers: [
+                ConnectionLimitHandler(count: count),
+                IdleConnectionHandler(timeout: .milliseconds(cfg.http.idleTimeoutMillis), registry: registry),
+            ])),
             configuration: .init(address: .hostname(cfg.http.host, port: cfg.http.port), serverName: "collector-serve"),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port

@@ -105,10 +105,12 @@ public final class PostgresConnection: @unchecked Sendable {
     /// transaction that failed inside `body` without throwing is rolled back and reported, not
     /// taken as committed. A COMMIT whose answer never came (the connection lost) throws
     /// `Failure` with SQLSTATE `08007`: it may or may not have committed.
-    public func transaction<T>(_ body: () throws -> T) throws -> T {
+    public func transaction<T>(snapshot: Bool = false, _ body: () throws -> T) throws -> T {
         // Read committed whatever the default: each statement sees what committed before it,
-        // so a commit that waited for a row lock then reads the rows the other one wrote.
-        try execute("BEGIN ISOLATION LEVEL READ COMMITTED")
+        // so a commit that waited for a row lock then reads the rows the other one wrote. A
+        // `snapshot` (several reads that must agree, such as a series' blocks read a few at a
+        // time): repeatable read, read only (a standby takes it too).
+        try execute(snapshot ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN ISOLATION LEVEL READ COMMITTED")
         let value: T
         do {
             value = try body()

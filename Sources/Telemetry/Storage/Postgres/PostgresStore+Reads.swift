@@ -28,7 +28,9 @@ extension PostgresStore {
     /// The id of `name` (nil: not stored).
     public func seriesID(_ name: SeriesName) throws -> SeriesID? {
         try query { c in
-            try c.execute("SELECT id FROM series WHERE sensor = $1 AND metric = $2", [.text(name.sensor), .text(name.metric)])
+            // (A series row whose first commit failed has no reading: not a series yet.)
+            try c.execute("SELECT id FROM series WHERE sensor = $1 AND metric = $2 AND last_t IS NOT NULL",
+                          [.text(name.sensor), .text(name.metric)])
                 .first.flatMap { $0[0] }.flatMap { Int32($0) }.map { SeriesID($0) }
         }
     }
@@ -37,9 +39,10 @@ extension PostgresStore {
     /// `more`: a later one exists.
     public func samples(_ id: SeriesID, from: EpochMillis, to: EpochMillis, limit: Int) throws -> (samples: [Sample], more: Bool) {
         guard from < to, limit > 0 else { return ([], false) }
-        return try query { c in
+        return try query { c in try c.transaction(snapshot: true) {
             // From the last block starting at or before `from` (it may hold `from`) on, a few
-            // blocks a statement (a page of a long series reads about the page, not the rest).
+            // blocks a statement (a page of a long series reads about the page, not the rest),
+            // all in one snapshot (a commit re-cutting blocks meanwhile is not half seen).
             var next = try c.execute("SELECT max(first_t) FROM sample_blocks WHERE series_id = $1 AND first_t <= $2",
                                      [.int(Int64(id.rawValue)), .int(from)]).first.flatMap { $0[0] }.flatMap { EpochMillis($0) } ?? from
             var out: [Sample] = []
@@ -62,7 +65,7 @@ extension PostgresStore {
                 }
                 if rows.count < 64 { return (out, false) }
             }
-        }
+        } }
     }
 
     /// The stored buckets of `name` in `tier` starting in `[from, to)`, oldest first.
@@ -121,7 +124,7 @@ extension PostgresStore {
         return try query { c in
             try c.execute("""
                 SELECT series_id, bucket, count, sum, min, max, first_t, first_v, last_t, last_v FROM rollups
-                WHERE series_id = ANY($1::int[]) AND tier = $2 AND bucket >= $3 AND bucket < $4
+                WHERE series_id = ANY($1::int[]) AND tier = $2 AND bucket >= $3 AND bucket < $4 ORDER BY series_id, bucket
                 """, [PostgresArray.ints(ids.map(\.rawValue)), .int(Int64(tier.rawValue)), .int(from), .int(to)]).map { row in
                 func i(_ k: Int) -> Int64 { row[k].flatMap { Int64($0) } ?? 0 }
                 func d(_ k: Int) -> Double { row[k].flatMap { Double($0) } ?? .nan }
@@ -137,7 +140,7 @@ extension PostgresStore {
         try query { c in
             try c.execute("""
                 SELECT id, sensor, metric, last_t, last_value FROM series
-                WHERE $1::text IS NULL OR (sensor || '/' || metric) COLLATE "C" > $1::text COLLATE "C"
+                WHERE last_t IS NOT NULL AND ($1::text IS NULL OR (sensor || '/' || metric) COLLATE "C" > $1::text COLLATE "C")
                 ORDER BY (sensor || '/' || metric) COLLATE "C" LIMIT $2
                 """, [after.map { .text($0) } ?? .null, limit < 0 ? .null : .int(Int64(limit))]).compactMap { row in
                 guard let id = row[0].flatMap({ Int32($0) }), let sensor = row[1], let metric = row[2],

@@ -52,6 +52,7 @@ public final class PostgresStore: Sendable {
     public init(url: String, timeZone: TimeZoneID, readOnly: Bool = false) throws {
         self.url = url
         self.timeZone = timeZone
+        self.readOnly = readOnly
         days = LocalDays(timeZone: timeZone.zone)
         try state.withLock { s in
             try connected(&s) { c in
@@ -59,6 +60,13 @@ public final class PostgresStore: Sendable {
             }
         }
     }
+
+    /// Opened to read only: each connection also bounds a statement to `readTimeout`.
+    public let readOnly: Bool
+    /// How long a reader's statement may run before the server cancels it (a query that would
+    /// hold a connection for minutes). Writers have none: a commit waiting for its standby
+    /// must not be cut short into one that is only local.
+    static let readTimeout = "60s"
 
     // MARK: Writing
 
@@ -279,6 +287,7 @@ public final class PostgresStore: Sendable {
         } else {
             s.connection = nil
             c = try PostgresConnection(url)
+            if readOnly { try c.execute("SET statement_timeout = '\(Self.readTimeout)'") }
             s.connection = c
             // Perhaps another server now (a promoted replica): ids are looked up again.
             s.ids.removeAll()
