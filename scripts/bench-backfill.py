@@ -90,7 +90,7 @@ def postgres_leg(lines):
                         DIR + "/readings.lp"], check=True, stdout=subprocess.DEVNULL)
         seconds = time.time() - t
         size = subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(port), "-U", "collector", "-d", "postgres", "-At", "-c",
-                               "SELECT sum(pg_total_relation_size(t)) FROM unnest(ARRAY['series', 'sample_blocks', 'rollups', "
+                               "SELECT sum(pg_total_relation_size(t)) FROM unnest(ARRAY['series', 'sample_blocks', 'rollup_blocks', "
                                "'quarantine', 'partition_fence', 'store_meta']) t"],
                               check=True, capture_output=True, text=True).stdout.strip()
         return seconds, int(size)

@@ -57,26 +57,7 @@ public enum RollupBlockStore {
             replaced.append(first)
             stored += try decode(row[3], tier: tier, series: series, first: first)
         }
-        var merged: [(start: EpochMillis, bucket: Bucket)] = []
-        merged.reserveCapacity(stored.count + buckets.count)
-        var i = 0
-        var incoming = buckets.makeIterator()
-        var next = incoming.next()
-        while i < stored.count || next != nil {
-            if let n = next, i == stored.count || n.start < stored[i].start {
-                if !n.bucket.isEmpty { merged.append(n) }
-                next = incoming.next()
-            } else if let n = next, n.start == stored[i].start {
-                var b = stored[i].bucket
-                if replacing { b = n.bucket } else { b.merge(n.bucket) }
-                if !b.isEmpty { merged.append((n.start, b)) }
-                i += 1
-                next = incoming.next()
-            } else {
-                merged.append(stored[i])
-                i += 1
-            }
-        }
+        let merged = RollupBlockMerge.merge(stored: stored, incoming: buckets, replacing: replacing)
         let delete = try db.cachedStatement(sql: "DELETE FROM rollup_blocks WHERE tier = ? AND series_id = ? AND first_start = ?")
         for first in replaced { try delete.execute(arguments: [tier.rawValue, series.rawValue, first]) }
         let insert = try db.cachedStatement(sql: """

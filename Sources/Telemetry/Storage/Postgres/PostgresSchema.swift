@@ -20,11 +20,9 @@ enum PostgresSchema {
             count int NOT NULL, data bytea NOT NULL, PRIMARY KEY (series_id, first_t))
         """,
         """
-        CREATE TABLE IF NOT EXISTS rollups (
-            series_id int NOT NULL REFERENCES series (id), tier smallint NOT NULL, bucket bigint NOT NULL,
-            count bigint NOT NULL, sum float8 NOT NULL, min float8 NOT NULL, max float8 NOT NULL,
-            first_t bigint NOT NULL, first_v float8 NOT NULL, last_t bigint NOT NULL, last_v float8 NOT NULL,
-            PRIMARY KEY (series_id, tier, bucket))
+        CREATE TABLE IF NOT EXISTS rollup_blocks (
+            series_id int NOT NULL REFERENCES series (id), tier smallint NOT NULL, first_start bigint NOT NULL,
+            last_start bigint NOT NULL, count int NOT NULL, data bytea NOT NULL, PRIMARY KEY (series_id, tier, first_start))
         """,
         """
         CREATE TABLE IF NOT EXISTS quarantine (

@@ -80,17 +80,7 @@ extension PostgresStore {
     public func buckets(_ id: SeriesID, tier: Tier, from: EpochMillis, to: EpochMillis) throws
         -> [(start: EpochMillis, bucket: Bucket)]
     {
-        try query { c in
-            try c.execute("""
-                SELECT bucket, count, sum, min, max, first_t, first_v, last_t, last_v FROM rollups
-                WHERE series_id = $1 AND tier = $2 AND bucket >= $3 AND bucket < $4 ORDER BY bucket
-                """, [.int(Int64(id.rawValue)), .int(Int64(tier.rawValue)), .int(from), .int(to)]).map { row in
-                func i(_ k: Int) -> Int64 { row[k].flatMap { Int64($0) } ?? 0 }
-                func d(_ k: Int) -> Double { row[k].flatMap { Double($0) } ?? .nan }
-                return (i(0), Bucket(count: i(1), sum: d(2), min: d(3), max: d(4), firstTime: i(5), first: d(6),
-                                     lastTime: i(7), last: d(8)))
-            }
-        }
+        try buckets([id], tier: tier, from: from, to: to).map { ($0.start, $0.bucket) }
     }
 
     /// The quarantined messages (of one reason, or all), oldest first or newest first, at most `limit`.
@@ -116,21 +106,33 @@ extension PostgresStore {
         _ = try query { c in try c.execute("SELECT 1") }
     }
 
-    /// The buckets of `tier` of the series `ids` starting in `[from, to)`.
+    /// The buckets of `tier` of the series `ids` starting in `[from, to)`, by series, oldest
+    /// first: from each series' last block starting at or before `from` on, in one snapshot.
     public func buckets(_ ids: [SeriesID], tier: Tier, from: EpochMillis, to: EpochMillis) throws
         -> [(series: SeriesID, start: EpochMillis, bucket: Bucket)]
     {
-        guard !ids.isEmpty else { return [] }
+        guard !ids.isEmpty, from < to else { return [] }
         return try query { c in
-            try c.execute("""
-                SELECT series_id, bucket, count, sum, min, max, first_t, first_v, last_t, last_v FROM rollups
-                WHERE series_id = ANY($1::int[]) AND tier = $2 AND bucket >= $3 AND bucket < $4 ORDER BY series_id, bucket
-                """, [PostgresArray.ints(ids.map(\.rawValue)), .int(Int64(tier.rawValue)), .int(from), .int(to)]).map { row in
-                func i(_ k: Int) -> Int64 { row[k].flatMap { Int64($0) } ?? 0 }
-                func d(_ k: Int) -> Double { row[k].flatMap { Double($0) } ?? .nan }
-                return (SeriesID(Int32(i(0))), i(1), Bucket(count: i(2), sum: d(3), min: d(4), max: d(5), firstTime: i(6), first: d(7),
-                                                          lastTime: i(8), last: d(9)))
+            let rows = try c.execute("""
+                SELECT q.s, b.first_start, b.data FROM unnest($1::int[]) AS q (s)
+                CROSS JOIN LATERAL (
+                    SELECT first_start, data FROM rollup_blocks
+                    WHERE series_id = q.s AND tier = $2 AND first_start < $4
+                      AND first_start >= coalesce((SELECT max(first_start) FROM rollup_blocks
+                                                   WHERE series_id = q.s AND tier = $2 AND first_start <= $3), $3)
+                ) b
+                ORDER BY q.s, b.first_start
+                """, [PostgresArray.ints(ids.map(\.rawValue)), .int(Int64(tier.rawValue)), .int(from), .int(to)])
+            var out: [(series: SeriesID, start: EpochMillis, bucket: Bucket)] = []
+            for row in rows {
+                guard let id = row[0].flatMap({ Int32($0) }), let hex = row[2] else { continue }
+                let block: [(start: EpochMillis, bucket: Bucket)]
+                do { block = try RollupBlock.decode(Self.bytea(hex)) } catch {
+                    throw Refused("rollup block \(tier) of series \(id) at \(row[1] ?? "?"): \(error)")
+                }
+                for b in block where b.start >= from && b.start < to { out.append((SeriesID(id), b.start, b.bucket)) }
             }
+            return out
         }
     }
 

@@ -5,7 +5,7 @@ import Synchronization
 /// this file). A commit is one transaction: the readings merged into their series' sample
 /// blocks (the same blocks and merge as the SQLite container: `SampleBlock`, `BlockMerge`),
 /// deduplicated exactly by (series, time), the first reading kept; the rollup deltas of the
-/// readings that were new added to every tier's buckets; the quarantined messages; and, for a
+/// readings that were new merged into every tier's rollup blocks (`RollupBlock`); the quarantined messages; and, for a
 /// partition's holder, its fencing token checked (`PartitionFence`). A reading counts as
 /// stored once `commit` returns, so it may be acknowledged then.
 ///
@@ -237,28 +237,77 @@ public final class PostgresStore: Sendable {
         return added
     }
 
-    /// Adds each delta to its stored bucket (count and sum added, min and max widened, the
-    /// earlier first and the later last kept): exact for any order of readings, since only
-    /// readings new to the blocks have deltas.
+    /// Merges each delta into its stored bucket, in the rollup blocks of its series and tier
+    /// (`RollupBlock`; the same blocks and merge as the SQLite store's sealed buckets): count
+    /// and sum added, min and max widened, the earlier first and the later last kept. Exact
+    /// for any order of readings, since only readings new to the sample blocks have deltas.
     private func addToRollups(_ deltas: [BucketKey: Bucket], _ c: PostgresConnection) throws {
-        let rows = Array(deltas)
+        struct Run { var id: Int32; var tier: Tier; var buckets: [(start: EpochMillis, bucket: Bucket)] }
+        var byRun: [Int64: Run] = [:]
+        for (key, b) in deltas {
+            let k = Int64(key.series.rawValue) << 2 | Int64(key.tier.rawValue)
+            byRun[k, default: Run(id: key.series.rawValue, tier: key.tier, buckets: [])].buckets.append((key.start, b))
+        }
+        let runs = byRun.values.map { r in Run(id: r.id, tier: r.tier, buckets: r.buckets.sorted { $0.start < $1.start }) }
+            .sorted { ($0.id, $0.tier.rawValue) < ($1.id, $1.tier.rawValue) }
+        guard !runs.isEmpty else { return }
+        // The blocks each run falls in or next to (as for sample blocks).
+        let near = try c.execute("""
+            SELECT b.series_id, b.tier, b.first_start, b.last_start, b.count, b.data FROM rollup_blocks b
+            JOIN (SELECT q.s, q.t, x.first_start FROM unnest($1::int[], $2::smallint[], $3::bigint[], $4::bigint[]) AS q (s, t, lo, hi)
+                  CROSS JOIN LATERAL (
+                      SELECT first_start FROM rollup_blocks
+                      WHERE series_id = q.s AND tier = q.t AND first_start > q.lo AND first_start <= q.hi
+                      UNION ALL
+                      (SELECT first_start FROM rollup_blocks WHERE series_id = q.s AND tier = q.t AND first_start <= q.lo
+                       ORDER BY first_start DESC LIMIT 1)
+                  ) x) k ON b.series_id = k.s AND b.tier = k.t AND b.first_start = k.first_start
+            ORDER BY b.series_id, b.tier, b.first_start
+            """, [PostgresArray.ints(runs.map(\.id)), PostgresArray.ints(runs.map(\.tier.rawValue)),
+                  PostgresArray.ints(runs.map { $0.buckets[0].start }), PostgresArray.ints(runs.map { $0.buckets[$0.buckets.count - 1].start })])
+        var stored: [Int64: (firsts: [EpochMillis], buckets: [(start: EpochMillis, bucket: Bucket)])] = [:]
+        let lows = Dictionary(uniqueKeysWithValues: runs.map { (Int64($0.id) << 2 | Int64($0.tier.rawValue), $0.buckets[0].start) })
+        for row in near {
+            guard let id = row[0].flatMap({ Int64($0) }), let tier = row[1].flatMap({ Int64($0) }),
+                  let first = row[2].flatMap({ EpochMillis($0) }), let last = row[3].flatMap({ EpochMillis($0) }),
+                  let count = row[4].flatMap({ Int($0) }), let hex = row[5]
+            else { throw Refused("a rollup block row with a missing column") }
+            let k = id << 2 | tier
+            if let low = lows[k], last < low && count >= RollupBlockStore.maxBucketsPerBlock { continue }
+            stored[k, default: ([], [])].firsts.append(first)
+            do { stored[k]!.buckets += try RollupBlock.decode(Self.bytea(hex)) } catch {
+                throw Refused("rollup block \(tier) of series \(id) at \(first): \(error)")
+            }
+        }
+        var doomed: (ids: [Int32], tiers: [Int], firsts: [EpochMillis]) = ([], [], [])
+        var blocks: (ids: [Int32], tiers: [Int], firsts: [EpochMillis], lasts: [EpochMillis], counts: [Int], data: [[UInt8]]) =
+            ([], [], [], [], [], [])
+        for run in runs {
+            let k = Int64(run.id) << 2 | Int64(run.tier.rawValue)
+            let old = stored[k] ?? ([], [])
+            for first in old.firsts { doomed.ids.append(run.id); doomed.tiers.append(run.tier.rawValue); doomed.firsts.append(first) }
+            let merged = RollupBlockMerge.merge(stored: old.buckets, incoming: run.buckets)
+            BlockCutter.cut(merged, maxCount: RollupBlockStore.maxBucketsPerBlock, maxBytes: Self.maxBlockBytes,
+                            encode: { RollupBlock.encode(Array($0)) }) { range, bytes in
+                blocks.ids.append(run.id)
+                blocks.tiers.append(run.tier.rawValue)
+                blocks.firsts.append(merged[range.lowerBound].start)
+                blocks.lasts.append(merged[range.upperBound - 1].start)
+                blocks.counts.append(range.count)
+                blocks.data.append(bytes)
+            }
+        }
+        if !doomed.ids.isEmpty {
+            try c.execute("""
+                DELETE FROM rollup_blocks b USING unnest($1::int[], $2::smallint[], $3::bigint[]) AS d (s, t, f)
+                WHERE b.series_id = d.s AND b.tier = d.t AND b.first_start = d.f
+                """, [PostgresArray.ints(doomed.ids), PostgresArray.ints(doomed.tiers), PostgresArray.ints(doomed.firsts)])
+        }
         try c.execute("""
-            INSERT INTO rollups AS r (series_id, tier, bucket, count, sum, min, max, first_t, first_v, last_t, last_v)
-            SELECT * FROM unnest($1::int[], $2::smallint[], $3::bigint[], $4::bigint[], $5::float8[], $6::float8[],
-                                 $7::float8[], $8::bigint[], $9::float8[], $10::bigint[], $11::float8[])
-            ON CONFLICT (series_id, tier, bucket) DO UPDATE SET
-                count = r.count + EXCLUDED.count, sum = r.sum + EXCLUDED.sum,
-                min = least(r.min, EXCLUDED.min), max = greatest(r.max, EXCLUDED.max),
-                first_t = least(r.first_t, EXCLUDED.first_t),
-                first_v = CASE WHEN EXCLUDED.first_t < r.first_t THEN EXCLUDED.first_v ELSE r.first_v END,
-                last_t = greatest(r.last_t, EXCLUDED.last_t),
-                last_v = CASE WHEN EXCLUDED.last_t > r.last_t THEN EXCLUDED.last_v ELSE r.last_v END
-            """, [PostgresArray.ints(rows.map(\.key.series.rawValue)), PostgresArray.ints(rows.map(\.key.tier.rawValue)),
-                  PostgresArray.ints(rows.map(\.key.start)), PostgresArray.ints(rows.map(\.value.count)),
-                  PostgresArray.doubles(rows.map(\.value.sum)), PostgresArray.doubles(rows.map(\.value.min)),
-                  PostgresArray.doubles(rows.map(\.value.max)), PostgresArray.ints(rows.map(\.value.firstTime)),
-                  PostgresArray.doubles(rows.map(\.value.first)), PostgresArray.ints(rows.map(\.value.lastTime)),
-                  PostgresArray.doubles(rows.map(\.value.last))])
+            INSERT INTO rollup_blocks (series_id, tier, first_start, last_start, count, data)
+            SELECT * FROM unnest($1::int[], $2::smallint[], $3::bigint[], $4::bigint[], $5::int[], $6::bytea[])
+            """, [PostgresArray.ints(blocks.ids), PostgresArray.ints(blocks.tiers), PostgresArray.ints(blocks.firsts),
+                  PostgresArray.ints(blocks.lasts), PostgresArray.ints(blocks.counts), PostgresArray.byteas(blocks.data)])
     }
 
     private func insert(_ records: [QuarantineRecord], _ c: PostgresConnection) throws {
