@@ -36,6 +36,11 @@ public final class PostgresStore: Sendable {
     /// A block aims to stay under this many encoded bytes: PostgreSQL keeps a row of up to
     /// about 2 KB in its page, compressed or moved out of line beyond (TOAST).
     static let maxBlockBytes = 1_900
+    /// At most this many samples, and buckets, a block. Every commit decodes and writes again
+    /// the newest block of each series (and tier) it touches, so these bound that cost; a
+    /// block's key and header cost about 0.2 B a sample at this size.
+    static let maxSamplesPerBlock = 256
+    static let maxBucketsPerBlock = 128
 
     public let url: String
     private let timeZone: TimeZoneID
@@ -182,7 +187,7 @@ public final class PostgresStore: Sendable {
             guard let id = row[0].flatMap({ Int32($0) }), let first = row[1].flatMap({ EpochMillis($0) }),
                   let last = row[2].flatMap({ EpochMillis($0) }), let count = row[3].flatMap({ Int($0) }), let hex = row[4]
             else { throw Refused("a sample block row with a missing column") }
-            if let low = lows[id], last < low && count >= BlockStore.maxSamplesPerBlock { continue }   // full, and before: stays
+            if let low = lows[id], last < low && count >= Self.maxSamplesPerBlock { continue }   // full, and before: stays
             stored[id, default: ([], [])].firsts.append(first)
             do { stored[id]!.samples += try SampleBlock.decode(Self.bytea(hex)) } catch {
                 throw Refused("sample block of series \(id) at \(first): \(error)")
@@ -191,6 +196,7 @@ public final class PostgresStore: Sendable {
         var doomed: (ids: [Int32], firsts: [EpochMillis]) = ([], [])
         var blocks: (ids: [Int32], firsts: [EpochMillis], lasts: [EpochMillis], counts: [Int], data: [[UInt8]]) = ([], [], [], [], [])
         var deltas: [BucketKey: Bucket] = [:]
+        var localDays = days   // (its cache of the last day looked up)
         var newest: [(id: Int32, sample: Sample)] = []
         var added = 0
         for (id, samples) in batch {
@@ -200,7 +206,7 @@ public final class PostgresStore: Sendable {
             added += new.count
             newest.append((id, last))
             for first in old.firsts { doomed.ids.append(id); doomed.firsts.append(first) }
-            BlockCutter.cut(merged, maxCount: BlockStore.maxSamplesPerBlock, maxBytes: Self.maxBlockBytes,
+            BlockCutter.cut(merged, maxCount: Self.maxSamplesPerBlock, maxBytes: Self.maxBlockBytes,
                             encode: { SampleBlock.encode(Array($0)) }) { range, bytes in
                 blocks.ids.append(id)
                 blocks.firsts.append(merged[range.lowerBound].time)
@@ -210,7 +216,8 @@ public final class PostgresStore: Sendable {
             }
             for s in new {
                 for tier in Tier.allCases {
-                    let key = BucketKey(tier: tier, series: SeriesID(id), start: tier.bucket(containing: s.time, days: days).start)
+                    let start = tier == .day ? localDays.day(containing: s.time).start : tier.bucket(containing: s.time, days: localDays).start
+                    let key = BucketKey(tier: tier, series: SeriesID(id), start: start)
                     deltas[key, default: .empty].add(time: s.time, value: s.value)
                 }
             }
@@ -273,7 +280,7 @@ public final class PostgresStore: Sendable {
                   let count = row[4].flatMap({ Int($0) }), let hex = row[5]
             else { throw Refused("a rollup block row with a missing column") }
             let k = id << 2 | tier
-            if let low = lows[k], last < low && count >= RollupBlockStore.maxBucketsPerBlock { continue }
+            if let low = lows[k], last < low && count >= Self.maxBucketsPerBlock { continue }
             stored[k, default: ([], [])].firsts.append(first)
             do { stored[k]!.buckets += try RollupBlock.decode(Self.bytea(hex)) } catch {
                 throw Refused("rollup block \(tier) of series \(id) at \(first): \(error)")
@@ -287,7 +294,7 @@ public final class PostgresStore: Sendable {
             let old = stored[k] ?? ([], [])
             for first in old.firsts { doomed.ids.append(run.id); doomed.tiers.append(run.tier.rawValue); doomed.firsts.append(first) }
             let merged = RollupBlockMerge.merge(stored: old.buckets, incoming: run.buckets)
-            BlockCutter.cut(merged, maxCount: RollupBlockStore.maxBucketsPerBlock, maxBytes: Self.maxBlockBytes,
+            BlockCutter.cut(merged, maxCount: Self.maxBucketsPerBlock, maxBytes: Self.maxBlockBytes,
                             encode: { RollupBlock.encode(Array($0)) }) { range, bytes in
                 blocks.ids.append(run.id)
                 blocks.tiers.append(run.tier.rawValue)
