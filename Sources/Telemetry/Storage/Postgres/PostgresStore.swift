@@ -2,18 +2,21 @@ import Foundation
 import Synchronization
 
 /// Telemetry in PostgreSQL, the store several collectors share (tables: `SCHEMA.md` beside
-/// this file). A commit is one transaction: the readings merged into their series' sample
-/// blocks (the same blocks and merge as the SQLite container: `SampleBlock`, `BlockMerge`),
-/// deduplicated exactly by (series, time), the first reading kept; the rollup deltas of the
-/// readings that were new merged into every tier's rollup blocks (`RollupBlock`); the quarantined messages; and, for a
-/// partition's holder, its fencing token checked (`PartitionFence`). A reading counts as
-/// stored once `commit` returns, so it may be acknowledged then.
+/// this file). A commit is one transaction:
+/// - the readings merged into their series' sample blocks (the same blocks and merge as the
+///   SQLite container: `SampleBlock`, `BlockMerge`), deduplicated exactly by (series, time),
+///   the first reading kept;
+/// - the rollup deltas of the readings that were new merged into every tier's rollup blocks
+///   (`RollupBlock`, `RollupBlockMerge`);
+/// - the quarantined messages;
+/// - for a partition's holder, its fencing token checked (`PartitionFence`).
+/// A reading counts as stored once `commit` returns, so it may be acknowledged then.
 ///
 /// Every commit can be repeated: a commit whose answer was lost (the primary died during
 /// COMMIT) is simply sent again, and the readings it did store come back as duplicates,
-/// counted in no bucket twice (its quarantined records, though, are stored again). After a lost connection the next call connects again through
-/// the URL, so a multi-host URL with `target_session_attrs=read-write` finds the promoted
-/// replica.
+/// counted in no bucket twice (its quarantined records, though, are stored again). After a
+/// lost connection the next call connects again through the URL, so a multi-host URL with
+/// `target_session_attrs=read-write` finds the promoted replica.
 ///
 /// One connection, used by one call at a time (a lock); a collector may open several stores.
 public final class PostgresStore: Sendable {
@@ -27,7 +30,8 @@ public final class PostgresStore: Sendable {
         }
     }
 
-    /// The store cannot be used by this collector (another schema version or time zone).
+    /// The store cannot be used (another schema version or time zone), or holds what it cannot
+    /// read (a damaged block).
     public struct Refused: Error, CustomStringConvertible {
         public let description: String
         init(_ description: String) { self.description = description }
@@ -43,6 +47,12 @@ public final class PostgresStore: Sendable {
     static let maxBucketsPerBlock = 128
 
     public let url: String
+    /// Opened to read only: each connection also bounds a statement to `readTimeout`.
+    public let readOnly: Bool
+    /// How long a reader's statement may run before the server cancels it (a query that would
+    /// hold a connection for minutes). Writers have none: a commit waiting for its standby
+    /// must not be cut short into one that is only local.
+    static let readTimeout = "60s"
     private let timeZone: TimeZoneID
     private let days: LocalDays
     /// The connection (nil after it was lost) and the series ids known so far.
@@ -65,13 +75,6 @@ public final class PostgresStore: Sendable {
             }
         }
     }
-
-    /// Opened to read only: each connection also bounds a statement to `readTimeout`.
-    public let readOnly: Bool
-    /// How long a reader's statement may run before the server cancels it (a query that would
-    /// hold a connection for minutes). Writers have none: a commit waiting for its standby
-    /// must not be cut short into one that is only local.
-    static let readTimeout = "60s"
 
     // MARK: Writing
 
