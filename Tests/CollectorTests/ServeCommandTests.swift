@@ -6,7 +6,8 @@ import Testing
 
 /// `collector serve --postgres`: the HTTP API and dashboard read-only over the shared store,
 /// here its synchronous replica. It answers what was committed on the primary, as soon as the
-/// commit returned (`remote_apply`); it takes no writes.
+/// commit returned (`remote_apply`); it takes no writes; it is not ready once it no longer
+/// streams from the primary.
 @Suite(.serialized) struct ServeCommandTests {
     @Test(.timeLimit(.minutes(2))) func aReplicaAnswersWhatThePrimaryCommitted() async throws {
         let dir = try makeTempDir()
@@ -62,5 +63,12 @@ import Testing
         let (_, response) = try await URLSession.shared.data(for: post)
         #expect((response as? HTTPURLResponse)?.statusCode == 404)
         #expect(try await httpGet(base + "/api/v1/series?format=json").status == 200)
+        // The primary lost (and no replica promoted): the standby stops streaming, and says so
+        // in its readiness, while it goes on answering what it has.
+        try pg.killPrimary()
+        try await waitUntil("the standby's /readyz to fail", seconds: 30) { try await httpGet(base + "/readyz").status == 503 }
+        let ready = String(decoding: try await httpGet(base + "/readyz").body, as: UTF8.self)
+        #expect(ready.contains("does not stream from the primary"), "\(ready)")
+        #expect(try await hours().count == 24)
     }
 }

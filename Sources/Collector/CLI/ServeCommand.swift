@@ -8,8 +8,8 @@ import Telemetry
 /// `collector serve --postgres URL`: the HTTP API and dashboard, read-only, over a shared
 /// PostgreSQL store, perhaps a streaming replica. It answers from what every collector of
 /// the database has committed; no MQTT, no writes. Alerts are not kept in PostgreSQL yet, so
-/// their routes are absent (404). Not yet: SIGHUP (tokens are read at start), and a
-/// readiness that counts a replica's lag.
+/// their routes are absent (404). On a standby, `/readyz` fails while it does not stream from
+/// the primary or lags more than `--max-lag`. Not yet: SIGHUP (tokens are read at start).
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
@@ -24,6 +24,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "The store, postgresql://... (target_session_attrs=any or prefer-standby reads a replica).") var postgres: String
     @Option(name: .long, help: "Write the HTTP port to this file once it listens.") var portFile: String?
     @Option(help: "Connections to PostgreSQL, each answering one query at a time (1...32).") var connections = 4
+    @Option(name: .customLong("max-lag"), help: "On a standby: /readyz fails when it does not stream from the primary or is this far behind (e.g. 30s).")
+    var maxLag = "30s"
 
     func run() async throws {
         let cfg: CollectorConfig
@@ -42,6 +44,7 @@ struct ServeCommand: AsyncParsableCommand {
             throw ExitCode(2)
         }
         guard (1...32).contains(connections) else { throw ValidationError("--connections must be 1...32") }
+        guard let lagMillis = DurationText.millis(maxLag), lagMillis > 0 else { throw ValidationError("--max-lag: bad duration '\(maxLag)' (e.g. 30s, 2m)") }
         let level = Logger.Level(rawValue: cfg.logLevel) ?? .info
         LoggingSystem.bootstrap { label in
             var h = StreamLogHandler.standardError(label: label)
@@ -56,7 +59,7 @@ struct ServeCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data("collector serve: \(PostgresStore.redacted(postgres)): \(error)\n".utf8))
             throw ExitCode(1)
         }
-        let reader = PostgresReader(stores: stores, timeZone: cfg.timezone)
+        let reader = PostgresReader(stores: stores, timeZone: cfg.timezone, maxLagSeconds: Double(lagMillis) / 1000)
         let clock = SystemWallClock()
         let live = LiveCatalogue(catalogue, rules: [])
         let status = CollectorStatus()

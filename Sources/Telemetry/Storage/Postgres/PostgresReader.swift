@@ -16,10 +16,14 @@ public final class PostgresReader: TelemetryQueries {
     private let days: LocalDays
     private let zone: TimeZone
 
-    /// Reads through `stores` (at least one), in turn.
-    public init(stores: [PostgresStore], timeZone: TimeZoneID) {
+    /// How far behind its primary a standby may be and still count as ready (nil: not checked).
+    private let maxLagSeconds: Double?
+
+    /// Reads through `stores` (at least one), in turn; `maxLagSeconds`: see `ping`.
+    public init(stores: [PostgresStore], timeZone: TimeZoneID, maxLagSeconds: Double? = nil) {
         precondition(!stores.isEmpty, "a reader needs a store")
         self.stores = stores
+        self.maxLagSeconds = maxLagSeconds
         days = LocalDays(timeZone: timeZone.zone)
         zone = timeZone.zone
     }
@@ -36,7 +40,24 @@ public final class PostgresReader: TelemetryQueries {
         }
     }
 
-    public func ping() async throws { try await run { try $0.ping() } }
+    /// Readiness: the server answers, and, when it is a standby and `maxLagSeconds` is set,
+    /// it streams from the primary and has applied what it received, or is at most
+    /// `maxLagSeconds` behind.
+    public func ping() async throws {
+        guard let maxLagSeconds else { return try await run { try $0.ping() } }
+        let state = try await run { try $0.replicaState() }
+        guard state.isStandby else { return }
+        if state.streaming == false { throw NotReady("the standby does not stream from the primary") }
+        if state.lagSeconds > maxLagSeconds {
+            throw NotReady("the standby is \(Int(state.lagSeconds)) s behind the primary (at most \(Int(maxLagSeconds)) s allowed)")
+        }
+    }
+
+    /// Why a reader is not ready.
+    public struct NotReady: Error, CustomStringConvertible {
+        public let description: String
+        init(_ description: String) { self.description = description }
+    }
 
     public func seriesID(_ name: SeriesName) async throws -> SeriesID? { try await run { try $0.seriesID(name) } }
 

@@ -106,6 +106,37 @@ extension PostgresStore {
         _ = try query { c in try c.execute("SELECT 1") }
     }
 
+    /// Where a server stands as a copy of the primary.
+    public struct ReplicaState: Sendable, Equatable {
+        /// A standby (in recovery), not the primary.
+        public var isStandby: Bool
+        /// A standby's WAL receiver streams from the primary (false also when it has none, as
+        /// while it retries a lost primary; nil: its status is hidden from this role, which
+        /// needs `pg_read_all_stats` to see it, or not a standby).
+        public var streaming: Bool?
+        /// How far a standby's applied data is behind: 0 when it has applied all it received,
+        /// else the age of the last transaction it applied, in seconds.
+        public var lagSeconds: Double
+    }
+
+    /// This server's `ReplicaState`.
+    public func replicaState() throws -> ReplicaState {
+        try query { c in
+            let row = try c.execute("""
+                SELECT pg_is_in_recovery(),
+                       -- no receiver: not streaming; its status hidden (a role without pg_read_all_stats): unknown
+                       CASE WHEN NOT EXISTS (SELECT 1 FROM pg_stat_wal_receiver) THEN false
+                            ELSE (SELECT status = 'streaming' FROM pg_stat_wal_receiver LIMIT 1) END,
+                       CASE WHEN pg_is_in_recovery() AND pg_last_wal_receive_lsn() IS DISTINCT FROM pg_last_wal_replay_lsn()
+                            THEN coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp()), 0) ELSE 0 END
+                """).first ?? []
+            let standby = row.first.flatMap { $0 } == "t"
+            let streaming = row.count > 1 ? row[1].map { $0 == "t" } : nil
+            return ReplicaState(isStandby: standby, streaming: standby ? streaming : nil,
+                                lagSeconds: row.count > 2 ? row[2].flatMap { Double($0) } ?? 0 : 0)
+        }
+    }
+
     /// The buckets of `tier` of the series `ids` starting in `[from, to)`, by series, oldest
     /// first: from each series' last block starting at or before `from` on, in one snapshot.
     public func buckets(_ ids: [SeriesID], tier: Tier, from: EpochMillis, to: EpochMillis) throws
