@@ -71,4 +71,48 @@ import Testing
         #expect(ready.contains("does not stream from the primary"), "\(ready)")
         #expect(try await hours().count == 24)
     }
+
+    /// Tokens guard serve as they guard the daemon, and SIGHUP reads the tokens file again: a
+    /// removed token stops working at once.
+    @Test(.timeLimit(.minutes(2))) func aRemovedTokenStopsWorkingOnSIGHUP() async throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let pg = try PostgresCluster(dir: dir)
+        defer { pg.stop() }
+        try await pg.waitSynchronous()
+        try FileManager.default.createDirectory(atPath: dir + "/none", withIntermediateDirectories: true)
+        func tokens(_ name: String, _ token: String) throws {
+            try "tokens:\n  - {name: \(name), role: viewer, token: \"\(token)\"}\n"
+                .write(toFile: dir + "/tokens.yaml", atomically: true, encoding: .utf8)
+            chmod(dir + "/tokens.yaml", 0o600)
+        }
+        try tokens("ops-screen", TestTokens.viewer)
+        try "sensors: \(dir)/none\nhttp: {listen: \"127.0.0.1:0\", tokens_file: \(dir)/tokens.yaml}\n"
+            .write(toFile: dir + "/c.yaml", atomically: true, encoding: .utf8)
+        try "im-1/temp_c,\(Int(Date().timeIntervalSince1970) - 600),1".write(toFile: dir + "/a.csv", atomically: true, encoding: .utf8)
+        _ = try await collectorCLI(["import", "--config", dir + "/c.yaml", "--postgres", pg.url, dir + "/a.csv"], dir: dir)
+        let serve = try SpawnedProcess(try checkedCollectorBinary(),
+                                       ["serve", "--config", dir + "/c.yaml", "--postgres", pg.url, "--port-file", dir + "/serve.port"],
+                                       logPath: dir + "/serve.log")
+        defer { serve.stop() }
+        var port = 0
+        try await waitUntil("serve's port file", seconds: 20) {
+            guard serve.isRunning else { throw HarnessError("serve exited: \((try? String(contentsOfFile: dir + "/serve.log", encoding: .utf8)) ?? "")") }
+            port = Int((try? String(contentsOfFile: dir + "/serve.port", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0
+            return port != 0
+        }
+        func status(_ token: String?) async throws -> Int {
+            var req = URLRequest(url: URL(string: "http://127.0.0.1:\(port)/api/v1/series")!)
+            if let token { req.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
+            let (_, response) = try await URLSession.shared.data(for: req)
+            return (response as? HTTPURLResponse)?.statusCode ?? 0
+        }
+        #expect(try await status(nil) == 401)
+        #expect(try await status(TestTokens.viewer) == 200)
+        let newcomer = "newcomer-token-0123456789"
+        try tokens("newcomer", newcomer)
+        serve.signal(SIGHUP)
+        try await waitUntil("the old token revoked", seconds: 10) { try await status(TestTokens.viewer) == 401 }
+        #expect(try await status(newcomer) == 200)
+    }
 }

@@ -4,12 +4,14 @@ import Hummingbird
 import Logging
 import Prometheus
 import Telemetry
+import UnixSignals
 
 /// `collector serve --postgres URL`: the HTTP API and dashboard, read-only, over a shared
 /// PostgreSQL store, perhaps a streaming replica. It answers from what every collector of
 /// the database has committed; no MQTT, no writes. Alerts are not kept in PostgreSQL yet, so
 /// their routes are absent (404). On a standby, `/readyz` fails while it does not stream from
-/// the primary or lags more than `--max-lag`. Not yet: SIGHUP (tokens are read at start).
+/// the primary or lags more than `--max-lag`. SIGHUP reads the tokens file and the catalogue
+/// again.
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
@@ -69,14 +71,25 @@ struct ServeCommand: AsyncParsableCommand {
         router.add(middleware: HTTPMetricsMiddleware(registry: registry))
         router.add(middleware: MethodMiddleware())
         router.add(middleware: GzipMiddleware())
-        if let access {
-            router.add(middleware: AccessMiddleware(live: LiveAccess(access)))
+        let liveAccess = access.map(LiveAccess.init)
+        if let liveAccess {
+            router.add(middleware: AccessMiddleware(live: liveAccess))
         } else if !["127.0.0.1", "::1", "localhost"].contains(cfg.http.host) {
             logger.warning("HTTP listens beyond loopback without http.tokens_file: anyone who reaches it can read")
         }
         APIRoutes(reader: reader, live: live, status: status, metrics: registry, clock: clock).register(on: router)
         CatalogueRoutes(reader: reader, live: live, coverage: cfg.coverage, timeZone: cfg.timezone, clock: clock).register(on: router)
         DashboardRoutes().register(on: router)
+        // SIGHUP: the tokens file and the catalogue read again (a removed token stops working
+        // at once); a file with a problem leaves what is in force, and the problem is logged.
+        let hangups = await UnixSignalsSequence(trapping: .sighup)
+        let configPath = config
+        let reloader = Task {
+            for await _ in hangups {
+                Self.reload(configPath: configPath, running: cfg, access: liveAccess, live: live, logger: logger)
+            }
+        }
+        defer { reloader.cancel() }
         let portFile = self.portFile
         if let portFile { PortFile.remove(portFile) }
         defer { if let portFile { PortFile.remove(portFile) } }
@@ -101,5 +114,24 @@ struct ServeCommand: AsyncParsableCommand {
             },
             logger: logger)
         try await app.runService()
+    }
+
+    /// One SIGHUP: everything read first, then replaced together, or nothing.
+    static func reload(configPath: String?, running: CollectorConfig, access: LiveAccess?, live: LiveCatalogue, logger: Logger) {
+        do {
+            let fresh = try configPath.map { path throws(ConfigProblems) in try ConfigLoader.load(path: path, refusingEmpty: true) }
+            let catalogue = try ConfigLoader.catalogue(for: running)
+            let tokensFile = fresh.map(\.http.tokensFile) ?? running.http.tokensFile
+            let tokens = try access == nil ? nil : tokensFile.map { path throws(ConfigProblems) in
+                try AccessControl.load(path: path, openMetrics: fresh?.http.openMetrics ?? running.http.openMetrics)
+            }
+            if let tokens { access?.replace(tokens) }
+            live.replace(catalogue, rules: [])
+            logger.notice("reloaded the catalogue and tokens", metadata: [
+                "sensors": "\(catalogue.sensors.count)", "tokens": "\(tokens.map { "\($0.tokens.count)" } ?? "none (no tokens file at start)")",
+            ])
+        } catch {
+            logger.error("reload refused; keeping the catalogue and tokens in force", metadata: ["problems": "\(error.description)"])
+        }
     }
 }
