@@ -188,6 +188,11 @@ import Telemetry
         var stored = bad
         stored.detail = "byte \u{FFFD} at 3: 'ĐẮK'"
         #expect(try new.quarantined() == [stored])
+        // Quarantine is bounded: the oldest go first.
+        let small = try PostgresStore(url: pg.url, timeZone: Self.tz, quarantineLimit: 2)
+        let many = (0..<5).map { QuarantineRecord(received: Self.t0 + EpochMillis($0), topic: "t\($0)", reason: "bad_json", detail: "d", payload: [UInt8($0)]) }
+        try small.commit([], quarantine: many)
+        #expect(try small.quarantined().map(\.topic) == ["t3", "t4"])
     }
 
     /// A writer commits a stream while the primary is SIGKILLed and the replica promoted; it

@@ -91,7 +91,7 @@ struct ImportCommand: ParsableCommand {
     private func importIntoPostgres(_ url: String, _ cfg: CollectorConfig) throws {
         guard let prec = TimePrecision(rawValue: precision) else { throw ValidationError("--precision must be ns, us, ms or s") }
         let store: PostgresStore
-        do { store = try PostgresStore(url: url, timeZone: cfg.timezone) } catch {
+        do { store = try PostgresStore(url: url, timeZone: cfg.timezone, quarantineLimit: cfg.storage.quarantineLimit) } catch {
             FileHandle.standardError.write(Data("collector import: \(PostgresStore.redacted(url)): \(error)\n".utf8))
             throw ExitCode(1)
         }

@@ -53,6 +53,7 @@ public final class PostgresStore: Sendable {
     /// hold a connection for minutes). Writers have none: a commit waiting for its standby
     /// must not be cut short into one that is only local.
     static let readTimeout = "60s"
+    private let quarantineLimit: Int
     private let timeZone: TimeZoneID
     private let days: LocalDays
     /// The connection (nil after it was lost) and the series ids known so far.
@@ -64,10 +65,13 @@ public final class PostgresStore: Sendable {
 
     /// Connects and creates the tables if they are missing; `readOnly`: only reads (a
     /// read-only replica), the tables must exist.
-    public init(url: String, timeZone: TimeZoneID, readOnly: Bool = false) throws {
+    /// `quarantineLimit`: the quarantined messages kept, the oldest dropped first (as the
+    /// SQLite store's `storage.quarantine_limit`).
+    public init(url: String, timeZone: TimeZoneID, readOnly: Bool = false, quarantineLimit: Int = 10_000) throws {
         self.url = url
         self.timeZone = timeZone
         self.readOnly = readOnly
+        self.quarantineLimit = max(quarantineLimit, 1)
         days = LocalDays(timeZone: timeZone.zone)
         try state.withLock { s in
             try connected(&s) { c in
@@ -320,6 +324,7 @@ public final class PostgresStore: Sendable {
                   PostgresArray.ints(blocks.lasts), PostgresArray.ints(blocks.counts), PostgresArray.byteas(blocks.data)])
     }
 
+    /// Inserts the records, then drops the oldest beyond `quarantineLimit`.
     private func insert(_ records: [QuarantineRecord], _ c: PostgresConnection) throws {
         guard !records.isEmpty else { return }
         try c.execute("""
@@ -328,6 +333,8 @@ public final class PostgresStore: Sendable {
             """, [PostgresArray.ints(records.map(\.received)), PostgresArray.texts(records.map(\.topic)),
                   PostgresArray.texts(records.map(\.reason)), PostgresArray.texts(records.map(\.detail)),
                   PostgresArray.byteas(records.map(\.payload))])
+        try c.execute("DELETE FROM quarantine WHERE id IN (SELECT id FROM quarantine ORDER BY id DESC OFFSET $1)",
+                      [.int(Int64(quarantineLimit))])
     }
 
     // MARK: Connection
