@@ -30,7 +30,8 @@ import Testing
         // Read-only on the replica: a server in recovery takes no DDL, and serve creates nothing.
         let replica = "postgresql://collector@127.0.0.1:\(pg.replicaPort.port)/postgres?connect_timeout=3"
         let serve = try SpawnedProcess(try checkedCollectorBinary(),
-                                       ["serve", "--config", dir + "/c.yaml", "--postgres", replica, "--port-file", dir + "/serve.port"],
+                                       ["serve", "--config", dir + "/c.yaml", "--postgres", replica, "--port-file", dir + "/serve.port",
+                                        "--max-lag", "2s"],
                                        logPath: dir + "/serve.log")
         defer { serve.stop() }
         var port = 0
@@ -63,6 +64,20 @@ import Testing
         let (_, response) = try await URLSession.shared.data(for: post)
         #expect((response as? HTTPURLResponse)?.statusCode == 404)
         #expect(try await httpGet(base + "/api/v1/series?format=json").status == 200)
+        // The standby's replay paused while the primary writes (a commit that does not wait
+        // for it): once it has not applied for --max-lag what it received, it is not ready;
+        // resumed, it is again.
+        _ = try pg.psql(pg.replicaPort.port, "SELECT pg_wal_replay_pause()")
+        for k in 0..<8 {
+            _ = try pg.psql(pg.primaryPort.port, "SET synchronous_commit = local; INSERT INTO store_meta VALUES ('probe-\(k)', 'x')")
+            try await Task.sleep(for: .milliseconds(500))
+            _ = try await httpGet(base + "/readyz")   // a check: the positions it has received so far
+        }
+        try await waitUntil("a lagging standby's /readyz to fail", seconds: 20) { try await httpGet(base + "/readyz").status == 503 }
+        let lagging = String(decoding: try await httpGet(base + "/readyz").body, as: UTF8.self)
+        #expect(lagging.contains("has not yet applied"), "\(lagging)")
+        _ = try pg.psql(pg.replicaPort.port, "SELECT pg_wal_replay_resume()")
+        try await waitUntil("the standby ready again", seconds: 20) { try await httpGet(base + "/readyz").status == 200 }
         // The primary lost (and no replica promoted): the standby stops streaming, and says so
         // in its readiness, while it goes on answering what it has.
         try pg.killPrimary()

@@ -130,6 +130,13 @@ struct ServeCommand: AsyncParsableCommand {
             logger.notice("reloaded the catalogue and tokens", metadata: [
                 "sensors": "\(catalogue.sensors.count)", "tokens": "\(tokens.map { "\($0.tokens.count)" } ?? "none (no tokens file at start)")",
             ])
+            // (A tokens file added or removed, a new listen address...: at the next start.)
+            if let fresh {
+                let pending = ReloadService.restartNeeded(running: running, file: fresh, tokensInForce: access != nil)
+                if !pending.isEmpty {
+                    logger.warning("configuration changes that need a restart to take effect", metadata: ["keys": "\(pending.joined(separator: ", "))"])
+                }
+            }
         } catch {
             logger.error("reload refused; keeping the catalogue and tokens in force", metadata: ["problems": "\(error.description)"])
         }

@@ -18,6 +18,8 @@ public final class PostgresReader: TelemetryQueries {
 
     /// How far behind its primary a standby may be and still count as ready (nil: not checked).
     private let maxLagSeconds: Double?
+    /// A standby's received positions at recent readiness checks (`ping`).
+    private let received = Mutex<[(position: UInt64, at: ContinuousClock.Instant)]>([])
 
     /// Reads through `stores` (at least one), in turn; `maxLagSeconds`: see `ping`.
     public init(stores: [PostgresStore], timeZone: TimeZoneID, maxLagSeconds: Double? = nil) {
@@ -41,15 +43,27 @@ public final class PostgresReader: TelemetryQueries {
     }
 
     /// Readiness: the server answers, and, when it is a standby and `maxLagSeconds` is set,
-    /// it streams from the primary and has applied what it received, or is at most
-    /// `maxLagSeconds` behind.
+    /// it streams from the primary and has applied everything it had received `maxLagSeconds`
+    /// ago. (Progress, not the age of the last commit applied: an idle primary, or a long
+    /// write with no commit in it, makes that age grow while the standby keeps up.)
     public func ping() async throws {
         guard let maxLagSeconds else { return try await run { try $0.ping() } }
         let state = try await run { try $0.replicaState() }
         guard state.isStandby else { return }
         if state.streaming == false { throw NotReady("the standby does not stream from the primary") }
-        if state.lagSeconds > maxLagSeconds {
-            throw NotReady("the standby is \(Int(state.lagSeconds)) s behind the primary (at most \(Int(maxLagSeconds)) s allowed)")
+        let now = ContinuousClock.now
+        let limit = Duration.milliseconds(Int64(maxLagSeconds * 1000))
+        let behind = received.withLock { seen -> Bool in
+            // The positions received at earlier checks: the newest one at least `limit` old is
+            // the mark it must have applied by now (kept first for the next checks).
+            seen.append((state.received, now))
+            defer { if seen.count > 1_000 { seen.removeFirst(seen.count - 1_000) } }
+            guard let k = seen.lastIndex(where: { now - $0.at >= limit }) else { return false }
+            seen.removeFirst(k)
+            return state.applied < seen[0].position
+        }
+        if behind {
+            throw NotReady("the standby has not yet applied what it had received \(Int(maxLagSeconds)) s ago (--max-lag)")
         }
     }
 

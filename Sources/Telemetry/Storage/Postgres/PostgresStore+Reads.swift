@@ -114,26 +114,25 @@ extension PostgresStore {
         /// while it retries a lost primary; nil: its status is hidden from this role, which
         /// needs `pg_read_all_stats` to see it, or not a standby).
         public var streaming: Bool?
-        /// How far a standby's applied data is behind: 0 when it has applied all it received,
-        /// else the age of the last transaction it applied, in seconds.
-        public var lagSeconds: Double
+        /// A standby's WAL positions (bytes): how far it has received and how far applied.
+        public var received: UInt64
+        public var applied: UInt64
     }
 
     /// This server's `ReplicaState`.
     public func replicaState() throws -> ReplicaState {
         try query { c in
+            // (The receiver's view read once: no row, not streaming; its status hidden: unknown.)
             let row = try c.execute("""
                 SELECT pg_is_in_recovery(),
-                       -- no receiver: not streaming; its status hidden (a role without pg_read_all_stats): unknown
-                       CASE WHEN NOT EXISTS (SELECT 1 FROM pg_stat_wal_receiver) THEN false
-                            ELSE (SELECT status = 'streaming' FROM pg_stat_wal_receiver LIMIT 1) END,
-                       CASE WHEN pg_is_in_recovery() AND pg_last_wal_receive_lsn() IS DISTINCT FROM pg_last_wal_replay_lsn()
-                            THEN coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp()), 0) ELSE 0 END
+                       (SELECT CASE WHEN count(*) = 0 THEN false ELSE bool_and(status = 'streaming') END FROM pg_stat_wal_receiver),
+                       coalesce(pg_wal_lsn_diff(pg_last_wal_receive_lsn(), '0/0'), 0)::bigint,
+                       coalesce(pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '0/0'), 0)::bigint
                 """).first ?? []
             let standby = row.first.flatMap { $0 } == "t"
             let streaming = row.count > 1 ? row[1].map { $0 == "t" } : nil
-            return ReplicaState(isStandby: standby, streaming: standby ? streaming : nil,
-                                lagSeconds: row.count > 2 ? row[2].flatMap { Double($0) } ?? 0 : 0)
+            func lsn(_ k: Int) -> UInt64 { row.count > k ? row[k].flatMap { UInt64($0) } ?? 0 : 0 }
+            return ReplicaState(isStandby: standby, streaming: standby ? streaming : nil, received: lsn(2), applied: lsn(3))
         }
     }
 

@@ -333,7 +333,10 @@ public final class PostgresStore: Sendable {
             """, [PostgresArray.ints(records.map(\.received)), PostgresArray.texts(records.map(\.topic)),
                   PostgresArray.texts(records.map(\.reason)), PostgresArray.texts(records.map(\.detail)),
                   PostgresArray.byteas(records.map(\.payload))])
-        try c.execute("DELETE FROM quarantine WHERE id IN (SELECT id FROM quarantine ORDER BY id DESC OFFSET $1)",
+        // One writer trims at a time; the others skip it (the table may hold a few more for a
+        // moment) rather than wait for its rows until its commit returns.
+        guard try c.execute("SELECT pg_try_advisory_xact_lock($1)", [.int(PostgresSchema.lockKey + 1)]).first?.first == "t" else { return }
+        try c.execute("DELETE FROM quarantine WHERE id <= (SELECT id FROM quarantine ORDER BY id DESC OFFSET $1 LIMIT 1)",
                       [.int(Int64(quarantineLimit))])
     }
 
