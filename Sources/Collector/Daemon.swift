@@ -99,53 +99,16 @@ struct Daemon {
             throw StartupError("cannot set up MQTT: \(error)")
         }
 
-        let router = Router()
-        router.add(middleware: HTTPMetricsMiddleware(registry: registry))
-        router.add(middleware: MethodMiddleware())
-        router.add(middleware: GzipMiddleware())
-        let liveAccess = access.map(LiveAccess.init)
-        if let liveAccess {
-            router.add(middleware: AccessMiddleware(live: liveAccess))
-        } else if !["127.0.0.1", "::1", "localhost"].contains(config.http.host) {
-            logger.warning("HTTP listens beyond loopback without http.tokens_file: anyone who reaches it can read, acknowledge and write")
-        }
+        let (router, liveAccess) = HTTPStack.router(registry: registry, access: access, host: config.http.host,
+                                                    openWarning: "anyone who reaches it can read, acknowledge and write", logger: logger)
         APIRoutes(reader: reader, live: live, status: status, metrics: registry, clock: clock).register(on: router)
         CatalogueRoutes(reader: reader, live: live, coverage: config.coverage, timeZone: config.timezone,
                         clock: clock).register(on: router)
         AlertRoutes(store: alertStore, broadcaster: broadcaster, system: system, clock: clock, live: live).register(on: router)
         WriteRoutes(writes: writes, maxPayloadBytes: config.limits.maxPayloadBytes).register(on: router)
         DashboardRoutes().register(on: router)
-        let logger = self.logger
-        let idleTimeout = config.http.idleTimeoutMillis
-        let portFile = self.portFile
-        let (connectionLimit, descriptors) = ConnectionCount.effectiveLimit(configured: config.http.maxConnections)
-        if connectionLimit < config.http.maxConnections {
-            logger.warning("http.max_connections lowered to what the descriptor limit leaves; raise LimitNOFILE",
-                           metadata: ["max_connections": "\(connectionLimit)", "nofile": "\(descriptors)"])
-        }
-        let connections = ConnectionCount(limit: connectionLimit, registry: registry)
-        let app = Application(
-            router: router,
-            // Idle and slow clients are cut (and counted) by our own handler, not Hummingbird's;
-            // connections beyond the limit are closed at once.
-            server: .http1(configuration: .init(additionalChannelHandlers: [
-                ConnectionLimitHandler(count: connections),
-                IdleConnectionHandler(timeout: .milliseconds(idleTimeout), registry: registry),
-            ])),
-            configuration: .init(address: .hostname(config.http.host, port: config.http.port), serverName: "collector"),
-            onServerRunning: { channel in
-                // `listen: host:0` lets the kernel choose a free port: the log and the port file say which.
-                let port = channel.localAddress?.port
-                logger.info("HTTP listening", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "?")",
-                                                         "port": "\(port.map(String.init) ?? "?")"])
-                if let portFile, let port {
-                    do { try PortFile.write(port, to: portFile) } catch {
-                        logger.error("cannot write the port file", metadata: ["path": "\(portFile)", "error": "\(error)"])
-                    }
-                }
-            },
-            logger: logger
-        )
+        let app = HTTPStack.application(router: router, http: config.http, registry: registry, serverName: "collector",
+                                        portFile: portFile, logger: logger)
         let remoteWriters: [ServiceGroupConfiguration.ServiceConfiguration] = config.remoteWrite.map { t in
             .init(service: RemoteWriter(target: t, reader: reader, live: live, acceptAgeMillis: config.storage.acceptAgeMillis,
                                         statePath: RemoteWriter.statePath(storage: config.storage.path, url: t.url, tier: t.tier), clock: clock,

@@ -56,11 +56,8 @@ import Testing
     /// recompute; a second run stores nothing new; `collector query --postgres` gives the
     /// bodies a SQLite store of the same files gives.
     @Test(.timeLimit(.minutes(2))) func intoPostgreSQL() async throws {
-        let dir = try makeTempDir()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let pg = try PostgresCluster(dir: dir)
-        defer { pg.stop() }
-        try await pg.waitSynchronous()
+        let (dir, pg) = try await PostgresCluster.started()
+        defer { pg.remove(dir) }
         try FileManager.default.createDirectory(atPath: dir + "/none", withIntermediateDirectories: true)
         try "sensors: \(dir)/none\nhttp: {listen: \"127.0.0.1:0\"}\nstorage: {path: \(dir)/c.sqlite}\n"
             .write(toFile: dir + "/c.yaml", atomically: true, encoding: .utf8)

@@ -97,11 +97,8 @@ import Telemetry
     }
 
     @Test(.timeLimit(.minutes(3))) func readingsInAnyOrderGiveExactBlocksAndRollups() async throws {
-        let dir = try makeTempDir()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let pg = try PostgresCluster(dir: dir)
-        defer { pg.stop() }
-        try await pg.waitSynchronous()
+        let (dir, pg) = try await PostgresCluster.started()
+        defer { pg.remove(dir) }
 
         let store = try PostgresStore(url: pg.url, timeZone: Self.tz)
         var expected = Expected()
@@ -155,11 +152,8 @@ import Telemetry
     }
 
     @Test(.timeLimit(.minutes(2))) func aStaleHolderStoresNothing() async throws {
-        let dir = try makeTempDir()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let pg = try PostgresCluster(dir: dir)
-        defer { pg.stop() }
-        try await pg.waitSynchronous()
+        let (dir, pg) = try await PostgresCluster.started()
+        defer { pg.remove(dir) }
 
         let old = try PostgresStore(url: pg.url, timeZone: Self.tz)
         let new = try PostgresStore(url: pg.url, timeZone: Self.tz)
@@ -200,11 +194,8 @@ import Telemetry
     /// acknowledged before). Afterwards every reading is there once, and the rollups count
     /// each once, including those of a commit whose answer the kill swallowed.
     @Test(.timeLimit(.minutes(3))) func aFailoverUnderLoadLosesNothingAndCountsNothingTwice() async throws {
-        let dir = try makeTempDir()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let pg = try PostgresCluster(dir: dir)
-        defer { pg.stop() }
-        try await pg.waitSynchronous()
+        let (dir, pg) = try await PostgresCluster.started()
+        defer { pg.remove(dir) }
 
         let commits = try Self.stream(series: 8, size: 150, seed: 5)
         let progress = Progress()
@@ -257,11 +248,8 @@ import Telemetry
     /// in name order so they cannot wait on each other. Within one process both orders are
     /// the same, so this test cannot show that part.)
     @Test(.timeLimit(.minutes(2))) func twoWritersCreatingTheSameSeriesAtOnce() async throws {
-        let dir = try makeTempDir()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let pg = try PostgresCluster(dir: dir)
-        defer { pg.stop() }
-        try await pg.waitSynchronous()
+        let (dir, pg) = try await PostgresCluster.started()
+        defer { pg.remove(dir) }
         _ = try PostgresStore(url: pg.url, timeZone: Self.tz)   // the tables
         let rounds = 30
         @Sendable func batch(_ round: Int, _ writer: Int) throws -> [Reading] {

@@ -10,11 +10,8 @@ import Testing
 /// streams from the primary.
 @Suite(.serialized) struct ServeCommandTests {
     @Test(.timeLimit(.minutes(2))) func aReplicaAnswersWhatThePrimaryCommitted() async throws {
-        let dir = try makeTempDir()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let pg = try PostgresCluster(dir: dir)
-        defer { pg.stop() }
-        try await pg.waitSynchronous()
+        let (dir, pg) = try await PostgresCluster.started()
+        defer { pg.remove(dir) }
         try FileManager.default.createDirectory(atPath: dir + "/none", withIntermediateDirectories: true)
         try "sensors: \(dir)/none\nhttp: {listen: \"127.0.0.1:0\"}\nstorage: {path: \(dir)/c.sqlite}\n"
             .write(toFile: dir + "/c.yaml", atomically: true, encoding: .utf8)
@@ -29,17 +26,8 @@ import Testing
 
         // Read-only on the replica: a server in recovery takes no DDL, and serve creates nothing.
         let replica = "postgresql://collector@127.0.0.1:\(pg.replicaPort.port)/postgres?connect_timeout=3"
-        let serve = try SpawnedProcess(try checkedCollectorBinary(),
-                                       ["serve", "--config", dir + "/c.yaml", "--postgres", replica, "--port-file", dir + "/serve.port",
-                                        "--max-lag", "2s"],
-                                       logPath: dir + "/serve.log")
+        let (serve, port) = try await Self.startServe(in: dir, ["--config", dir + "/c.yaml", "--postgres", replica, "--max-lag", "2s"])
         defer { serve.stop() }
-        var port = 0
-        try await waitUntil("serve's port file", seconds: 20) {
-            guard serve.isRunning else { throw HarnessError("serve exited: \((try? String(contentsOfFile: dir + "/serve.log", encoding: .utf8)) ?? "")") }
-            port = Int((try? String(contentsOfFile: dir + "/serve.port", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0
-            return port != 0
-        }
         let base = "http://127.0.0.1:\(port)"
         #expect(try await httpGet(base + "/readyz").status == 200)
         let q = "/api/v1/rollups?series=sv-1/level_m&step=1h&from=\(day)&to=\(day + 86_400)&format=csv"
@@ -90,11 +78,8 @@ import Testing
     /// Tokens guard serve as they guard the daemon, and SIGHUP reads the tokens file again: a
     /// removed token stops working at once.
     @Test(.timeLimit(.minutes(2))) func aRemovedTokenStopsWorkingOnSIGHUP() async throws {
-        let dir = try makeTempDir()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let pg = try PostgresCluster(dir: dir)
-        defer { pg.stop() }
-        try await pg.waitSynchronous()
+        let (dir, pg) = try await PostgresCluster.started()
+        defer { pg.remove(dir) }
         try FileManager.default.createDirectory(atPath: dir + "/none", withIntermediateDirectories: true)
         func tokens(_ name: String, _ token: String) throws {
             try "tokens:\n  - {name: \(name), role: viewer, token: \"\(token)\"}\n"
@@ -106,16 +91,8 @@ import Testing
             .write(toFile: dir + "/c.yaml", atomically: true, encoding: .utf8)
         try "im-1/temp_c,\(Int(Date().timeIntervalSince1970) - 600),1".write(toFile: dir + "/a.csv", atomically: true, encoding: .utf8)
         _ = try await collectorCLI(["import", "--config", dir + "/c.yaml", "--postgres", pg.url, dir + "/a.csv"], dir: dir)
-        let serve = try SpawnedProcess(try checkedCollectorBinary(),
-                                       ["serve", "--config", dir + "/c.yaml", "--postgres", pg.url, "--port-file", dir + "/serve.port"],
-                                       logPath: dir + "/serve.log")
+        let (serve, port) = try await Self.startServe(in: dir, ["--config", dir + "/c.yaml", "--postgres", pg.url])
         defer { serve.stop() }
-        var port = 0
-        try await waitUntil("serve's port file", seconds: 20) {
-            guard serve.isRunning else { throw HarnessError("serve exited: \((try? String(contentsOfFile: dir + "/serve.log", encoding: .utf8)) ?? "")") }
-            port = Int((try? String(contentsOfFile: dir + "/serve.port", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0
-            return port != 0
-        }
         func status(_ token: String?) async throws -> Int {
             var req = URLRequest(url: URL(string: "http://127.0.0.1:\(port)/api/v1/series")!)
             if let token { req.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
@@ -129,5 +106,18 @@ import Testing
         serve.signal(SIGHUP)
         try await waitUntil("the old token revoked", seconds: 10) { try await status(TestTokens.viewer) == 401 }
         #expect(try await status(newcomer) == 200)
+    }
+
+    /// `collector serve` with `args` (and a port file in `dir`), once it listens; its port.
+    static func startServe(in dir: String, _ args: [String]) async throws -> (SpawnedProcess, Int) {
+        let serve = try SpawnedProcess(try checkedCollectorBinary(), ["serve", "--port-file", dir + "/serve.port"] + args,
+                                       logPath: dir + "/serve.log")
+        var port = 0
+        try await waitUntil("serve's port file", seconds: 20) {
+            guard serve.isRunning else { throw HarnessError("serve exited: \((try? String(contentsOfFile: dir + "/serve.log", encoding: .utf8)) ?? "")") }
+            port = Int((try? String(contentsOfFile: dir + "/serve.port", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0
+            return port != 0
+        }
+        return (serve, port)
     }
 }

@@ -38,7 +38,7 @@ struct ImportCommand: ParsableCommand {
         guard let prec = TimePrecision(rawValue: precision) else { throw ValidationError("--precision must be ns, us, ms or s") }
         guard batch > 0 else { throw ValidationError("--batch must be positive") }
         if let postgres {
-            try importIntoPostgres(postgres, cfg)
+            try importIntoPostgres(postgres, cfg, prec)
             return
         }
         let path = db ?? cfg.storage.path
@@ -66,15 +66,7 @@ struct ImportCommand: ParsableCommand {
             FileHandle.standardError.write(Data("collector import: cannot open \(path): \(error)\n".utf8))
             throw ExitCode(1)
         }
-        var importer = Importer(target: .sqlite(store), config: cfg, precision: prec, batchSize: batch)
-        for file in files {
-            do {
-                try importer.importFile(file, format: format == .auto ? Self.detect(file) : format)
-            } catch {
-                FileHandle.standardError.write(Data("collector import: \(file): \(error)\n".utf8))
-                throw ExitCode(1)
-            }
-        }
+        let importer = try importFiles(Importer(target: .sqlite(store), config: cfg, precision: prec, batchSize: batch))
         do {
             // The last readings still pending go to their blocks before the process ends.
             try store.close(sealingRollupsBefore: EpochMillis(Date().timeIntervalSince1970 * 1000))
@@ -88,14 +80,20 @@ struct ImportCommand: ParsableCommand {
 
     /// The same files into a shared PostgreSQL store. No lock: collectors writing beside the
     /// import are fine (each commit locks its series' rows; readings are deduplicated by key).
-    private func importIntoPostgres(_ url: String, _ cfg: CollectorConfig) throws {
-        guard let prec = TimePrecision(rawValue: precision) else { throw ValidationError("--precision must be ns, us, ms or s") }
+    private func importIntoPostgres(_ url: String, _ cfg: CollectorConfig, _ prec: TimePrecision) throws {
         let store: PostgresStore
         do { store = try PostgresStore(url: url, timeZone: cfg.timezone, quarantineLimit: cfg.storage.quarantineLimit) } catch {
             FileHandle.standardError.write(Data("collector import: \(PostgresStore.redacted(url)): \(error)\n".utf8))
             throw ExitCode(1)
         }
-        var importer = Importer(target: .postgres(store), config: cfg, precision: prec, batchSize: batch)
+        let importer = try importFiles(Importer(target: .postgres(store), config: cfg, precision: prec, batchSize: batch))
+        let t = importer.totals
+        print("import: \(files.count) file(s) into PostgreSQL: \(t.inserted) readings stored, \(t.duplicates) already there, \(t.quarantined) quarantined")
+    }
+
+    /// Every file through `importer`, in order; the first that fails ends the import (exit 1).
+    private func importFiles(_ importer: Importer) throws -> Importer {
+        var importer = importer
         for file in files {
             do {
                 try importer.importFile(file, format: format == .auto ? Self.detect(file) : format)
@@ -104,8 +102,7 @@ struct ImportCommand: ParsableCommand {
                 throw ExitCode(1)
             }
         }
-        let t = importer.totals
-        print("import: \(files.count) file(s) into PostgreSQL: \(t.inserted) readings stored, \(t.duplicates) already there, \(t.quarantined) quarantined")
+        return importer
     }
 
     static func detect(_ file: String) -> Format {

@@ -33,12 +33,7 @@ struct RunCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data((error.description + "\n").utf8))
             throw ExitCode(2)
         }
-        let level = Logger.Level(rawValue: cfg.logLevel) ?? .info
-        LoggingSystem.bootstrap { label in
-            var h = StreamLogHandler.standardError(label: label)
-            h.logLevel = level
-            return h
-        }
+        HTTPStack.bootstrapLogging(cfg.logLevel)
         do {
             try await Daemon(config: cfg, catalogue: catalogue, rules: rules, access: access, configPath: config,
                          portFile: portFile, logger: Logger(label: "collector")).run()

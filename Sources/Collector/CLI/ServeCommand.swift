@@ -47,12 +47,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         guard (1...32).contains(connections) else { throw ValidationError("--connections must be 1...32") }
         guard let lagMillis = DurationText.millis(maxLag), lagMillis > 0 else { throw ValidationError("--max-lag: bad duration '\(maxLag)' (e.g. 30s, 2m)") }
-        let level = Logger.Level(rawValue: cfg.logLevel) ?? .info
-        LoggingSystem.bootstrap { label in
-            var h = StreamLogHandler.standardError(label: label)
-            h.logLevel = level
-            return h
-        }
+        HTTPStack.bootstrapLogging(cfg.logLevel)
         let logger = Logger(label: "collector-serve")
         let stores: [PostgresStore]
         do {
@@ -67,16 +62,8 @@ struct ServeCommand: AsyncParsableCommand {
         let status = CollectorStatus()
         status.mqtt(connected: false, "none: read-only over PostgreSQL", standby: true)
         let registry = PrometheusCollectorRegistry()
-        let router = Router()
-        router.add(middleware: HTTPMetricsMiddleware(registry: registry))
-        router.add(middleware: MethodMiddleware())
-        router.add(middleware: GzipMiddleware())
-        let liveAccess = access.map(LiveAccess.init)
-        if let liveAccess {
-            router.add(middleware: AccessMiddleware(live: liveAccess))
-        } else if !["127.0.0.1", "::1", "localhost"].contains(cfg.http.host) {
-            logger.warning("HTTP listens beyond loopback without http.tokens_file: anyone who reaches it can read")
-        }
+        let (router, liveAccess) = HTTPStack.router(registry: registry, access: access, host: cfg.http.host,
+                                                    openWarning: "anyone who reaches it can read", logger: logger)
         APIRoutes(reader: reader, live: live, status: status, metrics: registry, clock: clock).register(on: router)
         CatalogueRoutes(reader: reader, live: live, coverage: cfg.coverage, timeZone: cfg.timezone, clock: clock).register(on: router)
         DashboardRoutes().register(on: router)
@@ -93,26 +80,8 @@ struct ServeCommand: AsyncParsableCommand {
         let portFile = self.portFile
         if let portFile { PortFile.remove(portFile) }
         defer { if let portFile { PortFile.remove(portFile) } }
-        // As the daemon: idle and slow clients cut, connections beyond the limit closed.
-        let (connectionLimit, _) = ConnectionCount.effectiveLimit(configured: cfg.http.maxConnections)
-        let count = ConnectionCount(limit: connectionLimit, registry: registry)
-        let app = Application(
-            router: router,
-            server: .http1(configuration: .init(additionalChannelHandlers: [
-                ConnectionLimitHandler(count: count),
-                IdleConnectionHandler(timeout: .milliseconds(cfg.http.idleTimeoutMillis), registry: registry),
-            ])),
-            configuration: .init(address: .hostname(cfg.http.host, port: cfg.http.port), serverName: "collector-serve"),
-            onServerRunning: { channel in
-                let port = channel.localAddress?.port
-                logger.info("serving read-only over PostgreSQL", metadata: ["port": "\(port.map(String.init) ?? "?")"])
-                if let portFile, let port {
-                    do { try PortFile.write(port, to: portFile) } catch {
-                        logger.error("cannot write the port file", metadata: ["path": "\(portFile)", "error": "\(error)"])
-                    }
-                }
-            },
-            logger: logger)
+        let app = HTTPStack.application(router: router, http: cfg.http, registry: registry, serverName: "collector-serve",
+                                        portFile: portFile, logger: logger)
         try await app.runService()
     }
 
@@ -121,10 +90,7 @@ struct ServeCommand: AsyncParsableCommand {
         do {
             let fresh = try configPath.map { path throws(ConfigProblems) in try ConfigLoader.load(path: path, refusingEmpty: true) }
             let catalogue = try ConfigLoader.catalogue(for: running)
-            let tokensFile = fresh.map(\.http.tokensFile) ?? running.http.tokensFile
-            let tokens = try access == nil ? nil : tokensFile.map { path throws(ConfigProblems) in
-                try AccessControl.load(path: path, openMetrics: fresh?.http.openMetrics ?? running.http.openMetrics)
-            }
+            let tokens = try ReloadService.tokens(fresh: fresh, running: running, inForce: access != nil)
             if let tokens { access?.replace(tokens) }
             live.replace(catalogue, rules: [])
             logger.notice("reloaded the catalogue and tokens", metadata: [

@@ -32,10 +32,7 @@ struct ReloadService: Service {
             let fresh = try configPath.map { path throws(ConfigProblems) in try ConfigLoader.load(path: path, refusingEmpty: true) }
             let catalogue = try ConfigLoader.catalogue(for: config)
             let rules = try RuleLoader.load(path: config.sensors, catalogue: catalogue)
-            let tokensFile = fresh.map(\.http.tokensFile) ?? config.http.tokensFile
-            let tokens = try access == nil ? nil : tokensFile.map { path throws(ConfigProblems) in
-                try AccessControl.load(path: path, openMetrics: fresh?.http.openMetrics ?? config.http.openMetrics)
-            }
+            let tokens = try Self.tokens(fresh: fresh, running: config, inForce: access != nil)
             if let fresh {
                 do {
                     try loop.setMaxSize(fresh.storage.maxSizeBytes ?? (1 << 60))   // no cap: SQLite's own maximum
@@ -62,6 +59,13 @@ struct ReloadService: Service {
             logger.error("reload refused; keeping the catalogue, rules, tokens and max_size in force",
                          metadata: ["problems": "\(error.description)"])
         }
+    }
+
+    /// The tokens a reload puts in force: the tokens file the fresh config names (else the
+    /// running one's), read again; nil when none were in force at start.
+    static func tokens(fresh: CollectorConfig?, running: CollectorConfig, inForce: Bool) throws(ConfigProblems) -> AccessControl? {
+        guard inForce, let path = fresh.map(\.http.tokensFile) ?? running.http.tokensFile else { return nil }
+        return try AccessControl.load(path: path, openMetrics: fresh?.http.openMetrics ?? running.http.openMetrics)
     }
 
     /// The top-level keys whose value in the file differs from the running one and that a

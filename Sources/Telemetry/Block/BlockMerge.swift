@@ -7,20 +7,28 @@ enum BlockMerge {
     /// `stored` (in time order, distinct) and `incoming` (in time order, distinct) merged;
     /// `added`: the incoming samples whose times were not stored, in time order.
     static func merge(stored: [Sample], incoming: [Sample]) -> (merged: [Sample], added: [Sample]) {
-        var merged: [Sample] = []
         var added: [Sample] = []
+        let merged = merged(stored, incoming) { added.append($0) }
+        return (merged, added)
+    }
+
+    /// `stored` and `incoming` (each in time order, distinct) as one run in time order, a
+    /// stored sample kept over an incoming one at its time; `onAdded` sees each incoming
+    /// sample that was taken.
+    static func merged(_ stored: [Sample], _ incoming: [Sample], onAdded: (Sample) -> Void = { _ in }) -> [Sample] {
+        var merged: [Sample] = []
         merged.reserveCapacity(stored.count + incoming.count)
         var i = 0, j = 0
         while i < stored.count || j < incoming.count {
             if j == incoming.count || (i < stored.count && stored[i].time < incoming[j].time) {
                 merged.append(stored[i]); i += 1
             } else if i == stored.count || incoming[j].time < stored[i].time {
-                merged.append(incoming[j]); added.append(incoming[j]); j += 1
+                merged.append(incoming[j]); onAdded(incoming[j]); j += 1
             } else {
                 merged.append(stored[i]); i += 1; j += 1
             }
         }
-        return (merged, added)
+        return merged
     }
 
     /// `samples` in time order, the first of equal times kept (no copy sorted when they are

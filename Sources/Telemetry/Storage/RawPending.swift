@@ -80,19 +80,6 @@ public final class RawPending: Sendable {
     /// `stored` (in time order, from the sample blocks) and `pending` (from `samples`, taken before
     /// `stored` was read) as one list in time order, each time once.
     public static func merged(_ stored: [Sample], _ pending: [Sample]) -> [Sample] {
-        guard !pending.isEmpty else { return stored }
-        var out: [Sample] = []
-        out.reserveCapacity(stored.count + pending.count)
-        var i = 0, j = 0
-        while i < stored.count || j < pending.count {
-            if j == pending.count || (i < stored.count && stored[i].time < pending[j].time) {
-                out.append(stored[i]); i += 1
-            } else if i == stored.count || pending[j].time < stored[i].time {
-                out.append(pending[j]); j += 1
-            } else {
-                out.append(stored[i]); i += 1; j += 1
-            }
-        }
-        return out
+        pending.isEmpty ? stored : BlockMerge.merged(stored, pending)
     }
 }

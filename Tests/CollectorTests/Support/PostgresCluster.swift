@@ -55,6 +55,21 @@ final class PostgresCluster: @unchecked Sendable {
         try pgCtl(replicaData, "start")
     }
 
+    /// A temporary directory with a primary and a synchronous replica in it, the replica
+    /// streaming; the caller stops both and removes the directory.
+    static func started() async throws -> (dir: String, pg: PostgresCluster) {
+        let dir = try makeTempDir()
+        let pg = try PostgresCluster(dir: dir)
+        try await pg.waitSynchronous()
+        return (dir, pg)
+    }
+
+    /// Stops both servers and removes the directory `started` made.
+    func remove(_ dir: String) {
+        stop()
+        try? FileManager.default.removeItem(atPath: dir)
+    }
+
     /// Waits until the replica streams and is the synchronous one.
     func waitSynchronous() async throws {
         try await waitUntil("the replica streaming synchronously", seconds: 30) {
