@@ -10,8 +10,8 @@ import Alerts
 /// Wires the daemon together: storage, the ingest loop, HTTP, in one ServiceGroup that
 /// shuts down gracefully on SIGTERM/SIGINT.
 ///
-///     MQTT, HTTP writes --(IngestLoop: decode, bind)--> TelemetryStore.commit --> SQLite
-///                                              |                     TelemetryReader <-- HTTP API
+///     MQTT, HTTP writes --(IngestLoop: decode, bind)--> [PostgresStore.commit -->] TelemetryStore.commit --> SQLite
+///                                              |        TelemetryReader (or PostgresReader) <-- HTTP API
 ///                                              v
 ///                   AlertWorker (own thread): AlertStage, DerivedSeries --> MQTT alerts, SSE, notifiers
 struct Daemon {
@@ -68,6 +68,19 @@ struct Daemon {
         let metrics = IngestMetrics(registry: registry)
         let status = CollectorStatus()
         let reader = TelemetryReader(pool: pool, timeZone: config.timezone, pending: store.rawPending)
+        // The shared store: one connection for the ingest loop's commits, two for the API's reads.
+        var shared: PostgresStore?
+        var queries: any TelemetryQueries = reader
+        if let url = config.storage.postgres {
+            do {
+                let writer = try PostgresStore(url: url, timeZone: config.timezone, quarantineLimit: config.storage.quarantineLimit)
+                let readers = try (0..<2).map { _ in try PostgresStore(url: url, timeZone: config.timezone, readOnly: true) }
+                shared = writer
+                queries = PostgresReader(stores: readers, timeZone: config.timezone)
+            } catch {
+                throw StartupError("cannot open the shared store \(PostgresStore.redacted(url)): \(error)")
+            }
+        }
         let alertStore = AlertStore(pool: pool)
         let engine: AlertEngine
         do {
@@ -92,7 +105,7 @@ struct Daemon {
         let loop: IngestLoop
         do {
             loop = try IngestLoop(config: config, catalogue: catalogue, store: store, alerts: alerts, status: status,
-                                  metrics: metrics, clock: clock, logger: logger, writes: writes)
+                                  metrics: metrics, clock: clock, logger: logger, writes: writes, shared: shared)
         } catch let e as StartupError {
             throw e
         } catch {
@@ -101,8 +114,8 @@ struct Daemon {
 
         let (router, liveAccess) = HTTPStack.router(registry: registry, access: access, host: config.http.host,
                                                     openWarning: "anyone who reaches it can read, acknowledge and write", logger: logger)
-        APIRoutes(reader: reader, live: live, status: status, metrics: registry, clock: clock).register(on: router)
-        CatalogueRoutes(reader: reader, live: live, coverage: config.coverage, timeZone: config.timezone,
+        APIRoutes(reader: queries, live: live, status: status, metrics: registry, clock: clock).register(on: router)
+        CatalogueRoutes(reader: queries, live: live, coverage: config.coverage, timeZone: config.timezone,
                         clock: clock).register(on: router)
         AlertRoutes(store: alertStore, broadcaster: broadcaster, system: system, clock: clock, live: live).register(on: router)
         WriteRoutes(writes: writes, maxPayloadBytes: config.limits.maxPayloadBytes).register(on: router)
@@ -130,7 +143,7 @@ struct Daemon {
             logger: logger
         ))
         logger.info("collector starting", metadata: [
-            "storage": "\(config.storage.path)", "series": "\(store.registry.count)", "timezone": "\(config.timezone)",
+            "storage": "\(config.storage.path)\(config.storage.postgres.map { " and " + PostgresStore.redacted($0) } ?? "")", "series": "\(store.registry.count)", "timezone": "\(config.timezone)",
             "catalogue": "\(catalogue.sensors.count) sensors, \(catalogue.zones.count) zones",
             "rules": "\(rules.count)", "live_alerts": "\(engine.liveAlerts.count)",
         ])

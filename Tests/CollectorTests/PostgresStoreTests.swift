@@ -189,6 +189,61 @@ import Telemetry
         #expect(try small.quarantined().map(\.topic) == ["t3", "t4"])
     }
 
+    /// A derived series corrected after late inputs (`replace`): its samples from `from` on
+    /// are the correction's, every tier equals the recompute of what is then stored (buckets
+    /// that straddle `from`, days included), its newest reading follows, a neighbour series is
+    /// untouched; sent again it changes nothing; a stale holder's correction stores nothing.
+    @Test(.timeLimit(.minutes(2))) func aCorrectionReplacesSamplesAndSetsEveryTier() async throws {
+        let (dir, pg) = try await PostgresCluster.started()
+        defer { pg.remove(dir) }
+        let store = try PostgresStore(url: pg.url, timeZone: Self.tz)
+        let derived = try SeriesName(sensor: "district-muong-te", metric: "rain_24h_mm")
+        let neighbour = try SeriesName(sensor: "district-sin-ho", metric: "rain_24h_mm")
+        // Three days every 10 minutes (several blocks), a value that never repeats.
+        var readings: [Reading] = []
+        for k in 0..<432 {
+            let t: EpochMillis = Self.t0 + EpochMillis(k) * 600_000
+            readings.append(Reading(series: derived, time: t, value: Double(k) / 4))
+            readings.append(Reading(series: neighbour, time: t, value: -Double(k)))
+        }
+        try store.commit(readings, fence: .init(partition: "north", token: 2))
+        var expected = Expected()
+        expected.add(readings)
+        // From 07 minutes into an hour on the second day: new values, and none after its third day's noon.
+        let from = Self.t0 + 36 * 3_600_000 + 7 * 60_000
+        let until: EpochMillis = Self.t0 + 60 * 3_600_000
+        let new: [Sample] = stride(from: from + 3 * 60_000, to: until, by: 600_000).map { (t: EpochMillis) in
+            Sample(time: t, value: Double(t % 977) + 0.5)
+        }
+        let correction = SeriesCorrection(series: derived, from: from, samples: new)
+        try store.replace([correction], fence: .init(partition: "north", token: 2))
+        expected.samples[derived] = expected.samples[derived]!.filter { $0.key < from }
+        for s in new { expected.samples[derived]![s.time] = s.value }
+        var found = try expected.differences(store)
+        #expect(found.isEmpty, "\(found.count) differences, first: \(found.prefix(3))")
+        #expect(try store.latest(derived) == new.last)
+        let report = try await RollupVerifier(source: store, timeZone: Self.tz).verify(from: 0)
+        #expect(report.isExact && report.series == 2, "\(report.mismatches)")
+        // Again: the same. Then a correction that leaves nothing from its `from` on: the newest
+        // reading is the last one before it.
+        try store.replace([correction])
+        found = try expected.differences(store)
+        #expect(found.isEmpty, "\(found.prefix(3))")
+        let cut = Self.t0 + 20 * 3_600_000
+        try store.replace([SeriesCorrection(series: derived, from: cut, samples: [])])
+        expected.samples[derived] = expected.samples[derived]!.filter { $0.key < cut }
+        found = try expected.differences(store)
+        #expect(found.isEmpty, "\(found.prefix(3))")
+        #expect(try store.latest(derived) == Sample(time: cut - 600_000, value: Double(20 * 6 - 1) / 4))
+        // A holder whose lease passed on corrects nothing.
+        try store.commit([], fence: .init(partition: "north", token: 5))
+        #expect(throws: PartitionFence.Stale.self) {
+            try store.replace([SeriesCorrection(series: derived, from: Self.t0, samples: [])], fence: .init(partition: "north", token: 2))
+        }
+        found = try expected.differences(store)
+        #expect(found.isEmpty, "\(found.prefix(3))")
+    }
+
     /// A writer commits a stream while the primary is SIGKILLed and the replica promoted; it
     /// sends each commit again until it is answered (what the ingest loop does: nothing is
     /// acknowledged before). Afterwards every reading is there once, and the rollups count

@@ -183,6 +183,10 @@ struct CollectorConfig: Sendable {
         var quarantineLimit = 10_000
         /// A cap on the database file (a quota): past it commits fail as on a full disk.
         var maxSizeBytes: Int64?
+        /// The shared PostgreSQL store (a libpq URL, several hosts allowed): every commit goes
+        /// there first, then to the SQLite file, and the API answers from it (README, "The
+        /// shared PostgreSQL store").
+        var postgres: String?
 
         /// How long raw readings are kept: `raw_retention`, at least `accept_age` (they are the
         /// dedupe index).

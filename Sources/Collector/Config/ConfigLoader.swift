@@ -409,6 +409,13 @@ enum ConfigLoader {
         if let t = m.string("max_size") {
             if let b = Self.bytes(t), b >= 65_536 { c.maxSizeBytes = b } else { m.problem("max_size", "max_size must be a size of at least 64KB, e.g. 512MB or 20GB") }
         }
+        if let u = m.string("postgres") {
+            if u.isEmpty || !(u.hasPrefix("postgresql://") || u.hasPrefix("postgres://") || u.contains("=")) {
+                m.problem("postgres", "postgres must be a libpq connection URL (postgresql://user@host:port/database?...) or key=value string")
+            } else {
+                c.postgres = u
+            }
+        }
         m.finish("storage")
     }
 

@@ -18,6 +18,9 @@ import Telemetry
 final class IngestLoop: @unchecked Sendable {
     private let config: CollectorConfig
     private let store: TelemetryStore
+    /// The shared PostgreSQL store (`storage.postgres`): every commit goes there first, fenced
+    /// by the partition's token, then to `store`; the PUBACKs wait for both.
+    private let shared: PostgresStore?
     private let alerts: AlertWorker
     /// Series names already handed to the alert worker (ids below this).
     private var namesSent = 0
@@ -70,8 +73,9 @@ final class IngestLoop: @unchecked Sendable {
     #endif
 
     init(config: CollectorConfig, catalogue: Catalogue, store: TelemetryStore, alerts: AlertStage, status: CollectorStatus, metrics: IngestMetrics,
-         clock: any WallClock, logger: Logger, writes: HTTPWrites = HTTPWrites()) throws {
+         clock: any WallClock, logger: Logger, writes: HTTPWrites = HTTPWrites(), shared: PostgresStore? = nil) throws {
         self.config = config
+        self.shared = shared
         self.writes = writes
         policy = BatchPolicy(maxMessages: config.mqtt.maxBatchMessages, now: .now)
         link = BrokerLink(now: .now, brokers: config.mqtt.brokers.count)
@@ -184,6 +188,19 @@ final class IngestLoop: @unchecked Sendable {
         }
         finish()
         logger.info("ingest loop stopped")
+    }
+
+    /// What a commit to the shared store carries: the partition's fencing token while this
+    /// collector holds its lease (nil without a partition). Throws when there is a partition and
+    /// its lease is not held: then nothing may be written to the shared store.
+    private func sharedFence() throws -> PostgresStore.Fence? {
+        guard let lease, let partition = config.partition else { return nil }
+        guard let token = lease.token, lease.holds(at: .now + lease.commitMargin) else { throw NotHolding() }
+        return PostgresStore.Fence(partition: partition.name, token: token)
+    }
+
+    struct NotHolding: Error, CustomStringConvertible {
+        var description: String { "this collector does not hold its partition's lease" }
     }
 
     // MARK: Loop steps
@@ -339,7 +356,16 @@ final class IngestLoop: @unchecked Sendable {
             lost("partition lease not held")
             return false
         }
+        if shared != nil, (try? sharedFence()) == nil, lease != nil {
+            // A standby (or a holder whose lease is lapsing) writes nothing to the shared
+            // store: its HTTP writes are refused, its derived readings wait.
+            dropBatch(reply: .unavailable(NotHolding().description))
+            return false
+        }
         do {
+            // The shared store first: a crash between the two commits leaves readings the
+            // broker redelivers, duplicates there and new here.
+            if let shared, !batch.isEmpty { try shared.commit(batch, registry: store.registry, fence: try sharedFence()) }
             // The watermark goes only with the derived readings it covers.
             let stats = try store.commit(batch, now: clock.now(), rollups: keep ? .keep : .handOff, derivedUpTo: carry.watermark)
             carry.committed()
@@ -412,6 +438,7 @@ final class IngestLoop: @unchecked Sendable {
         alerts.commitGate.lock()
         defer { alerts.commitGate.unlock() }
         do {
+            if let shared { try shared.replace(carry.corrections, fence: try sharedFence()) }
             let stored = try store.commitCorrections(carry.corrections, now: clock.now())
             carry.correctionsCommitted()
             metrics.derivedCorrections.increment(by: Int64(stored.count))

@@ -55,13 +55,13 @@ public final class PostgresStore: Sendable {
     static let readTimeout = "60s"
     private let quarantineLimit: Int
     private let timeZone: TimeZoneID
-    private let days: LocalDays
+    let days: LocalDays
     /// The connection (nil after it was lost) and the series ids known so far.
-    private struct State {
+    struct State {
         var connection: PostgresConnection?
         var ids: [SeriesName: Int32] = [:]
     }
-    private let state = Mutex(State())
+    let state = Mutex(State())
 
     /// Connects and creates the tables if they are missing; `readOnly`: only reads (a
     /// read-only replica), the tables must exist.
@@ -119,6 +119,14 @@ public final class PostgresStore: Sendable {
         }
     }
 
+    /// A collector's batch (its readings bound to the collector's own series ids, named
+    /// through `registry`) and its quarantine, as `commit(_:quarantine:fence:)`.
+    @discardableResult
+    public func commit(_ batch: IngestBatch, registry: SeriesRegistry, fence: Fence? = nil) throws -> TelemetryStore.CommitStats {
+        try commit(batch.readings.map { Reading(series: registry.name(of: $0.series), time: $0.time, value: $0.value) },
+                   quarantine: batch.quarantine, fence: fence)
+    }
+
     /// A series id the cache held has no row.
     struct SeriesVanished: Error, CustomStringConvertible {
         var description: String { "a series row this collector knew is gone from the store (a failover or a restore?)" }
@@ -127,7 +135,7 @@ public final class PostgresStore: Sendable {
     /// The series' ids, created where missing (in a transaction of their own: a series with no
     /// readings yet is harmless if the commit that wanted it fails). Created in name order, so
     /// two collectors creating the same new series cannot wait on each other in turn.
-    private func resolve(_ names: [SeriesName], _ s: inout State) throws {
+    func resolve(_ names: [SeriesName], _ s: inout State) throws {
         // Again if a new connection forgot the known ids meanwhile.
         for _ in 0..<3 {
             let missing = names.filter { s.ids[$0] == nil }.sorted { ($0.sensor, $0.metric) < ($1.sensor, $1.metric) }
@@ -349,7 +357,7 @@ public final class PostgresStore: Sendable {
 
     /// Runs `body` on the connection, connecting first if there is none; a lost connection is
     /// dropped, so the next call connects again (to whichever host takes writes now).
-    private func connected<T>(_ s: inout State, _ body: (PostgresConnection) throws -> T) throws -> T {
+    func connected<T>(_ s: inout State, _ body: (PostgresConnection) throws -> T) throws -> T {
         let c: PostgresConnection
         if let existing = s.connection, existing.isConnected {
             c = existing

@@ -1,0 +1,108 @@
+import Foundation
+import Testing
+
+/// The daemon on the shared PostgreSQL store (`storage.postgres`): each batch is committed
+/// there (then to the collector's own SQLite file) before its PUBACKs leave, and the API
+/// answers from it, so every collector of the database answers for all of them. A real
+/// mosquitto, a real primary with a synchronous replica, the real daemon.
+@Suite(.serialized) struct PostgresIngestTests {
+    /// A kill -9 between a commit and its PUBACKs, then the primary killed and the replica
+    /// promoted while gateways publish: every reading is in the shared store exactly once and
+    /// every tier equals its recompute, there and in the collector's own file.
+    @Test(.timeLimit(.minutes(4))) func aKillAndAFailoverLoseNothingAndCountNothingTwice() async throws {
+        let (dir, pg) = try await PostgresCluster.started()
+        defer { pg.remove(dir) }
+        let broker = try MosquittoBroker(dir: dir)
+        defer { broker.stop() }
+        try await broker.waitReady()
+        let collector = try CollectorProcess(dir: dir, brokerPort: broker.port, clientID: "it-pg",
+                                             storageExtra: ["postgres: \"\(pg.url)\""])
+        try collector.start(environment: ["COLLECTOR_FAULT_STOP_AFTER_COMMITS": "3"])
+        try await collector.waitReady()
+
+        let total = 30_000
+        let rs = EndToEndTests.readings(total)
+        let chunks = stride(from: 0, to: total, by: 1000).map { Array(rs[$0..<min($0 + 1000, total)]) }
+        let series = "ws-pg-01/temp_c"
+        let (from, to) = (EndToEndTests.t0 - 86_400, EndToEndTests.t0 + 86_400)
+        func publish(_ range: Range<Int>) throws {
+            for chunk in chunks[range] {
+                try broker.publish(topic: "telemetry/ws-pg-01", lines: chunk.map { EndToEndTests.line(sensor: "ws-pg-01", $0) })
+            }
+        }
+        func stored() async throws -> Int { try await EndToEndTests.storedCount(collector, series: series, from: from, to: to) }
+
+        try publish(0..<10)
+        try await waitUntil("the collector stopped between a commit and its PUBACKs", seconds: 30) { collector.isStopped }
+        try await collector.kill()
+        try publish(10..<20)
+        try collector.start()
+        try await collector.waitReady()
+        try await waitUntil("20,000 readings in the shared store", seconds: 60) { try await stored() >= 20_000 }
+        #expect(try await EndToEndTests.duplicateReadings(collector) > 0, "no redelivered reading was recognised as stored: the kill missed the window")
+
+        // The primary lost mid-stream and the replica promoted: commits fail (nothing is
+        // acknowledged) until the collector reaches the new primary through its URL.
+        try publish(20..<23)
+        try pg.killPrimary()
+        try pg.promoteReplica()
+        try publish(23..<30)
+        try await waitUntil("every reading in the shared store", seconds: 90) { try await stored() >= total }
+        #expect(collector.log().contains("commit failed"), "the failover was not felt")
+
+        let raw = try await httpJSON("\(collector.baseURL)/api/v1/raw?series=\(series)&from=\(from)&to=\(to)")
+        let times = (raw["points"] as? [[String: Any]] ?? []).compactMap { ($0["t"] as? NSNumber)?.intValue }
+        #expect(times == rs.map(\.t))
+        #expect(try await stored() == total)
+        #expect(EndToEndTests.same(try await EndToEndTests.rollups(collector, series: series, step: "1h", from: from, to: to),
+                                   EndToEndTests.expected(rs, width: 3600)))
+        let verified = try await collectorCLI(["verify", "--config", collector.configPath, "--postgres", pg.url], dir: dir)
+        #expect(verified.code == 0, "\(verified.out)")
+        _ = try await collector.terminate()
+        // The collector's own file holds the same readings.
+        #expect(try await EndToEndTests.storedTimes(collector, series: series, from: from, to: to) == rs.map(\.t))
+        try await verifyStore(configPath: collector.configPath, dir: dir)
+    }
+
+    /// Two collectors, each with its own topics and file, on one database: each answers the
+    /// other's series too (the whole province from any collector), and a bad value for
+    /// `storage.postgres` is a config error at its line.
+    @Test(.timeLimit(.minutes(2))) func everyCollectorAnswersForAllOfThem() async throws {
+        let (dir, pg) = try await PostgresCluster.started()
+        defer { pg.remove(dir) }
+        let broker = try MosquittoBroker(dir: dir)
+        defer { broker.stop() }
+        try await broker.waitReady()
+        var collectors: [CollectorProcess] = []   // (a daemon left running is killed when its process object goes)
+        for name in ["north", "south"] {
+            let own = dir + "/" + name
+            try FileManager.default.createDirectory(atPath: own, withIntermediateDirectories: true)
+            let c = try CollectorProcess(dir: own, brokerPort: broker.port, clientID: "it-pg-\(name)",
+                                         subscriptions: ["{topic: \"telemetry/\(name)/#\"}"], storageExtra: ["postgres: \"\(pg.url)\""])
+            try c.start()
+            try await c.waitReady()
+            collectors.append(c)
+        }
+        let t = EndToEndTests.t0
+        try broker.publish(topic: "telemetry/north/ws-n", lines: [EndToEndTests.line(sensor: "ws-n", (t, 1.5))])
+        try broker.publish(topic: "telemetry/south/ws-s", lines: [EndToEndTests.line(sensor: "ws-s", (t + 1, 2.5))])
+        for c in collectors {
+            for series in ["ws-n/temp_c", "ws-s/temp_c"] {
+                try await waitUntil("\(series) answered by every collector", seconds: 30) {
+                    try await EndToEndTests.storedCount(c, series: series, from: t - 60, to: t + 60) == 1
+                }
+            }
+        }
+        // Each file holds its own collector's readings only.
+        await #expect(throws: HarnessError.self) {   // (no such series in the north's file)
+            try await EndToEndTests.storedTimes(collectors[0], series: "ws-s/temp_c", from: t - 60, to: t + 60)
+        }
+        #expect(try await EndToEndTests.storedTimes(collectors[1], series: "ws-s/temp_c", from: t - 60, to: t + 60) == [t + 1])
+        for c in collectors { _ = try await c.terminate() }
+        collectors.removeAll()
+
+        let bad = try CollectorProcess(dir: dir, brokerPort: broker.port, storageExtra: ["postgres: \"db.example\""])
+        let (code, out) = try await collectorCLI(["check", "--config", bad.configPath], dir: dir)
+        #expect(code != 0 && out.contains("collector.yaml:") && out.contains("postgres must be a libpq connection URL"), "\(out)")
+    }
+}
