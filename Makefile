@@ -15,7 +15,7 @@ INFLUXDB_CLIENT := influxdb-client==1.50.0
 BENCH_PACKAGES := victoria-metrics collectd-core postgresql
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps test-deps bench-deps install-packages build release test chaos chaos-cluster hostile fuzz demo bench clean
+.PHONY: deps test-deps bench-deps install-packages build release test chaos chaos-cluster cluster hostile fuzz demo bench clean
 
 ## deps: install the Debian packages the build and the demo need (only missing ones)
 deps:
@@ -56,6 +56,7 @@ test: test-deps
 	$(SWIFT) test --skip-build
 	CHAOS_SHORT=1 ./scripts/chaos.sh
 	CHAOS_SHORT=1 ./scripts/chaos-cluster.sh
+	CLUSTER_SHORT=1 ./scripts/cluster.sh
 	./scripts/hostile.sh
 
 ## hostile: the hostile probes (slow bodies, descriptors, revoked tokens, bad input) replayed (~5 s)
@@ -73,6 +74,10 @@ chaos: deps build
 ## chaos-cluster: the same promise over a three-node NATS cluster, nodes and the collector SIGKILLed (~2.5 min)
 chaos-cluster: test-deps build
 	./scripts/chaos-cluster.sh
+
+## cluster: the province without a single point of failure: three NATS nodes, PostgreSQL primary and synchronous replica, two partitions (one with a standby); a node, a collector and the primary SIGKILLed mid-stream; every reading in the shared store once, tiers exact (~2.5 min)
+cluster: test-deps build
+	./scripts/cluster.sh
 
 ## demo: a local mosquitto, the collector, two hours of readings, and example queries
 demo: deps build

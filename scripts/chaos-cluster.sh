@@ -26,21 +26,7 @@ DIR=data/chaos-cluster
 rm -rf "$DIR" && mkdir -p "$DIR"
 
 . scripts/lib.sh
-declare -a CLIENT ROUTE MQTT NODE_PID
-for i in 0 1 2; do
-  reserve_port got; CLIENT[$i]=$got; reserve_port got; ROUTE[$i]=$got; reserve_port got; MQTT[$i]=$got
-done
-routes=$(printf 'nats-route://127.0.0.1:%s, ' "${ROUTE[@]}"); routes=${routes%, }
-for i in 0 1 2; do
-  mkdir -p "$DIR/n$i"
-  cat > "$DIR/n$i.conf" <<CONF
-server_name: n$i
-listen: 127.0.0.1:${CLIENT[$i]}
-jetstream { store_dir: "$PWD/$DIR/n$i/js" }
-cluster { name: chaos, listen: 127.0.0.1:${ROUTE[$i]}, routes: [$routes] }
-mqtt { listen: 127.0.0.1:${MQTT[$i]}, ack_wait: "10s" }
-CONF
-done
+nats_cluster_init chaos
 urls=$(printf '"mqtt://127.0.0.1:%s", ' "${MQTT[@]}"); urls=${urls%, }
 cat > "$DIR/collector.yaml" <<CONF
 mqtt: {urls: [$urls], protocol: "3.1.1", client_id: chaos-nats-collector, clean_session: false, qos: 1}
@@ -58,16 +44,6 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-start_node() { nats-server -c "$DIR/n$1.conf" >>"$DIR/n$1.log" 2>&1 & NODE_PID[$1]=$!; }
-# A node takes a QoS 1 publish once the cluster has a JetStream leader and the MQTT streams.
-node_ready() {
-  local _
-  for _ in $(seq 1 60); do
-    mosquitto_pub -V mqttv311 -h 127.0.0.1 -p "${MQTT[$1]}" -q 1 -t probe/ready -m ready >/dev/null 2>&1 && return 0
-    sleep 0.5
-  done
-  echo "chaos-cluster: node n$1 takes no publish; see $DIR/n$1.log"; exit 1
-}
 for i in 0 1 2; do start_node "$i"; done
 for i in 0 1 2; do wait_listening "${MQTT[$i]}"; done
 for i in 0 1 2; do node_ready "$i"; done

@@ -125,3 +125,95 @@ wait_stored() {
     sleep 0.1
   done
 }
+
+# A three-node nats-server cluster on loopback (JetStream on, an MQTT listener on each node),
+# its files under $DIR/n0..n2: ports in CLIENT, ROUTE and MQTT, pids in NODE_PID.
+# Usage: nats_cluster_init NAME (writes the configs); start_node I; node_ready I.
+declare -a CLIENT ROUTE MQTT NODE_PID
+nats_cluster_init() {
+  local i got routes
+  for i in 0 1 2; do
+    reserve_port got; CLIENT[$i]=$got; reserve_port got; ROUTE[$i]=$got; reserve_port got; MQTT[$i]=$got
+  done
+  routes=$(printf 'nats-route://127.0.0.1:%s, ' "${ROUTE[@]}"); routes=${routes%, }
+  for i in 0 1 2; do
+    mkdir -p "$DIR/n$i"
+    cat > "$DIR/n$i.conf" <<CONF
+server_name: n$i
+listen: 127.0.0.1:${CLIENT[$i]}
+jetstream { store_dir: "$PWD/$DIR/n$i/js" }
+cluster { name: $1, listen: 127.0.0.1:${ROUTE[$i]}, routes: [$routes] }
+mqtt { listen: 127.0.0.1:${MQTT[$i]}, ack_wait: "10s" }
+CONF
+  done
+}
+start_node() { nats-server -c "$DIR/n$1.conf" >>"$DIR/n$1.log" 2>&1 & NODE_PID[$1]=$!; }
+# A node takes a QoS 1 publish once the cluster has a JetStream leader and the MQTT streams.
+node_ready() {
+  local _
+  for _ in $(seq 1 60); do
+    mosquitto_pub -V mqttv311 -h 127.0.0.1 -p "${MQTT[$1]}" -q 1 -t probe/ready -m ready >/dev/null 2>&1 && return 0
+    sleep 0.5
+  done
+  echo "node n$1 takes no publish; see $DIR/n$1.log"; exit 1
+}
+
+# A PostgreSQL primary and a synchronous streaming replica on loopback (Debian's
+# postgresql-15), under $DIR/pg. PostgreSQL will not run as root: as root, every server
+# command runs as the postgres user. Sets PG_PRIMARY and PG_REPLICA (ports) and PG_URL (both
+# hosts; libpq takes the one that accepts writes). Usage: pg_cluster_start; pg_kill_primary;
+# pg_promote_replica; pg_cluster_stop.
+pg_as() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+pg_sql() { psql -h 127.0.0.1 -p "$1" -U collector -d postgres -Atc "$2"; }
+pg_cluster_start() {
+  local pg=$PWD/$DIR/pg _
+  PG_BIN=$(pg_config --bindir 2>/dev/null || true)
+  [ -x "$PG_BIN/initdb" ] || PG_BIN=/usr/lib/postgresql/15/bin
+  mkdir -p "$pg"
+  if [ "$(id -u)" = 0 ]; then chmod 711 "$PWD/$DIR"; chown postgres:postgres "$pg"; fi
+  reserve_port PG_PRIMARY; reserve_port PG_REPLICA
+  pg_as "$PG_BIN/initdb" -D "$pg/primary" -A trust -U collector --no-sync >"$pg/initdb.log" 2>&1 \
+    || { echo "initdb failed; see $pg/initdb.log"; exit 1; }
+  cat >> "$pg/primary/postgresql.conf" <<CONF
+listen_addresses = '127.0.0.1'
+port = $PG_PRIMARY
+unix_socket_directories = '$pg'
+wal_level = replica
+max_wal_senders = 4
+synchronous_standby_names = 'replica1'
+synchronous_commit = remote_apply
+CONF
+  pg_as "$PG_BIN/pg_ctl" -D "$pg/primary" -l "$pg/primary.log" -w start >/dev/null
+  pg_as "$PG_BIN/pg_basebackup" -h 127.0.0.1 -p "$PG_PRIMARY" -U collector -D "$pg/replica" -R --no-sync
+  cat >> "$pg/replica/postgresql.auto.conf" <<CONF
+port = $PG_REPLICA
+primary_conninfo = 'host=127.0.0.1 port=$PG_PRIMARY user=collector application_name=replica1'
+CONF
+  pg_as "$PG_BIN/pg_ctl" -D "$pg/replica" -l "$pg/replica.log" -w start >/dev/null
+  PG_URL="postgresql://collector@127.0.0.1:$PG_PRIMARY,127.0.0.1:$PG_REPLICA/postgres?target_session_attrs=read-write&connect_timeout=3"
+  for _ in $(seq 1 300); do
+    [ "$(pg_sql "$PG_PRIMARY" "SELECT sync_state FROM pg_stat_replication" 2>/dev/null)" = sync ] && return 0
+    sleep 0.1
+  done
+  echo "the replica does not stream synchronously; see $pg/replica.log"; exit 1
+}
+# SIGKILL to the primary's postmaster and every process it started (a machine lost).
+pg_kill_primary() {
+  local pid; pid=$(head -1 "$PWD/$DIR/pg/primary/postmaster.pid")
+  local children; children=$(pgrep -P "$pid" || true)
+  kill -KILL "$pid" $children 2>/dev/null || true
+}
+# The replica made primary; it inherited synchronous_standby_names, and with no standby of
+# its own its commits would wait forever, so that goes (the operator attaches a new standby).
+pg_promote_replica() {
+  pg_as "$PG_BIN/pg_ctl" -D "$PWD/$DIR/pg/replica" -w promote >/dev/null
+  pg_sql "$PG_REPLICA" "ALTER SYSTEM SET synchronous_standby_names = ''" >/dev/null
+  pg_sql "$PG_REPLICA" "SELECT pg_reload_conf()" >/dev/null
+}
+pg_cluster_stop() {
+  local d
+  for d in replica primary; do
+    [ -f "$PWD/$DIR/pg/$d/postmaster.pid" ] && pg_as "$PG_BIN/pg_ctl" -D "$PWD/$DIR/pg/$d" -m immediate -w stop >/dev/null 2>&1
+  done
+  return 0
+}
