@@ -33,11 +33,15 @@ nats_cluster_init province
 declare -A PID PORT
 sims=()
 cleanup() {
-  for p in "${sims[@]}" "${PID[@]}" "${NODE_PID[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  # PostgreSQL first: a collector waiting in a synchronous commit then returns and can stop.
   pg_cluster_stop
+  for p in "${sims[@]}" "${PID[@]}" "${NODE_PID[@]}"; do kill "$p" 2>/dev/null || true; done
+  sleep 1
+  for p in "${sims[@]}" "${PID[@]}" "${NODE_PID[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 for i in 0 1 2; do start_node "$i"; done
 for i in 0 1 2; do wait_listening "${MQTT[$i]}"; done
@@ -113,7 +117,8 @@ for k in "${!sims[@]}"; do
 done
 sims=()
 for part in north south; do
-  summary=$(grep '^simulate: readings=' "$DIR/simulate-$part.out")
+  summary=$(grep '^simulate: readings=' "$DIR/simulate-$part.out") \
+    || { echo "cluster: gateway $part printed no summary; see $DIR/simulate-$part.log"; exit 1; }
   echo "cluster: gateway $part: $summary"
   published=$((published + $(sed -n 's/.*readings=\([0-9]*\).*/\1/p' <<<"$summary")))
 done
@@ -125,7 +130,7 @@ cost() { { ps -o rss=,times= -p "$1" 2>/dev/null || true; } | awk -v name="$2" '
 costs=""
 for m in north-a north-b south-a; do costs+="$(cost "${PID[$m]}" "$m")"; done
 for i in 0 1 2; do costs+="$(cost "${NODE_PID[$i]}" "nats n$i")"; done
-pg_pid=$(head -1 "$DIR/pg/replica/postmaster.pid")
+pg_pid=$(head -1 "$PG_DIR/replica/postmaster.pid")
 pg_rss=$(ps -o rss= --ppid "$pg_pid" -p "$pg_pid" | awk '{s += $1} END {printf "%.0f", s / 1024}')
 costs+="postgresql (promoted replica, all processes) $pg_rss MB RSS"
 for m in north-a north-b south-a; do kill -TERM "${PID[$m]}"; done

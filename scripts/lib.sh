@@ -159,18 +159,20 @@ node_ready() {
 }
 
 # A PostgreSQL primary and a synchronous streaming replica on loopback (Debian's
-# postgresql-15), under $DIR/pg. PostgreSQL will not run as root: as root, every server
-# command runs as the postgres user. Sets PG_PRIMARY and PG_REPLICA (ports) and PG_URL (both
-# hosts; libpq takes the one that accepts writes). Usage: pg_cluster_start; pg_kill_primary;
-# pg_promote_replica; pg_cluster_stop.
+# postgresql-15), in a directory of their own under /tmp (PG_DIR; the postgres user must reach
+# it, which a checkout under /root would not allow). PostgreSQL will not run as root: as root,
+# every server command runs as the postgres user. Sets PG_PRIMARY and PG_REPLICA (ports) and
+# PG_URL (both hosts; libpq takes the one that accepts writes). Usage: pg_cluster_start;
+# pg_kill_primary; pg_promote_replica; pg_cluster_stop (stops both, removes PG_DIR).
 pg_as() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 pg_sql() { psql -h 127.0.0.1 -p "$1" -U collector -d postgres -Atc "$2"; }
 pg_cluster_start() {
-  local pg=$PWD/$DIR/pg _
+  local pg _
   PG_BIN=$(pg_config --bindir 2>/dev/null || true)
-  [ -x "$PG_BIN/initdb" ] || PG_BIN=/usr/lib/postgresql/15/bin
-  mkdir -p "$pg"
-  if [ "$(id -u)" = 0 ]; then chmod 711 "$PWD/$DIR"; chown postgres:postgres "$pg"; fi
+  [ -x "$PG_BIN/initdb" ] || PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+  PG_DIR=$(mktemp -d /tmp/collector-pg.XXXXXX); pg=$PG_DIR
+  chmod 755 "$pg"
+  if [ "$(id -u)" = 0 ]; then chown postgres:postgres "$pg"; fi
   reserve_port PG_PRIMARY; reserve_port PG_REPLICA
   pg_as "$PG_BIN/initdb" -D "$pg/primary" -A trust -U collector --no-sync >"$pg/initdb.log" 2>&1 \
     || { echo "initdb failed; see $pg/initdb.log"; exit 1; }
@@ -199,21 +201,25 @@ CONF
 }
 # SIGKILL to the primary's postmaster and every process it started (a machine lost).
 pg_kill_primary() {
-  local pid; pid=$(head -1 "$PWD/$DIR/pg/primary/postmaster.pid")
+  local pid; pid=$(head -1 "$PG_DIR/primary/postmaster.pid")
   local children; children=$(pgrep -P "$pid" || true)
   kill -KILL "$pid" $children 2>/dev/null || true
 }
 # The replica made primary; it inherited synchronous_standby_names, and with no standby of
 # its own its commits would wait forever, so that goes (the operator attaches a new standby).
 pg_promote_replica() {
-  pg_as "$PG_BIN/pg_ctl" -D "$PWD/$DIR/pg/replica" -w promote >/dev/null
+  pg_as "$PG_BIN/pg_ctl" -D "$PG_DIR/replica" -w promote >/dev/null
   pg_sql "$PG_REPLICA" "ALTER SYSTEM SET synchronous_standby_names = ''" >/dev/null
   pg_sql "$PG_REPLICA" "SELECT pg_reload_conf()" >/dev/null
 }
 pg_cluster_stop() {
-  local d
+  local d pid
+  [ -n "${PG_DIR:-}" ] || return 0
   for d in replica primary; do
-    [ -f "$PWD/$DIR/pg/$d/postmaster.pid" ] && pg_as "$PG_BIN/pg_ctl" -D "$PWD/$DIR/pg/$d" -m immediate -w stop >/dev/null 2>&1
+    pid=$(head -1 "$PG_DIR/$d/postmaster.pid" 2>/dev/null || true)
+    # (A killed primary's file names a dead process: nothing to stop.)
+    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && pg_as "$PG_BIN/pg_ctl" -D "$PG_DIR/$d" -m immediate -w stop >/dev/null 2>&1
   done
+  rm -rf "$PG_DIR"; PG_DIR=""
   return 0
 }

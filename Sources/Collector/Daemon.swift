@@ -70,12 +70,14 @@ struct Daemon {
         let reader = TelemetryReader(pool: pool, timeZone: config.timezone, pending: store.rawPending)
         // The shared store: one connection for the ingest loop's commits, two for the API's reads.
         var shared: PostgresStore?
+        var sharedReads: PostgresStore?
         var queries: any TelemetryQueries = reader
         if let url = config.storage.postgres {
             do {
                 let writer = try PostgresStore(url: url, timeZone: config.timezone, quarantineLimit: config.storage.quarantineLimit)
                 let readers = try (0..<2).map { _ in try PostgresStore(url: url, timeZone: config.timezone, readOnly: true) }
                 shared = writer
+                sharedReads = readers[0]
                 queries = PostgresReader(stores: readers, timeZone: config.timezone)
             } catch {
                 throw StartupError("cannot open the shared store \(PostgresStore.redacted(url)): \(error)")
@@ -95,6 +97,8 @@ struct Daemon {
         let alerts = AlertStage(engine: engine, store: alertStore, catalogue: catalogue, coverage: config.coverage, derived: config.derived,
                                 timeZone: config.timezone, logger: logger)
         alerts.broadcaster = broadcaster
+        // Coverage counts every collector's sensors, not only this one's.
+        if let sharedReads { alerts.sharedLastSeen = { try sharedReads.sensorsLastSeen() } }
         let system = SystemAlerts()
         alerts.system = system
         let live = LiveCatalogue(catalogue, rules: rules)

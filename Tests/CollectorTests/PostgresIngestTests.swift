@@ -105,4 +105,72 @@ import Testing
         let (code, out) = try await collectorCLI(["check", "--config", bad.configPath], dir: dir)
         #expect(code != 0 && out.contains("collector.yaml:") && out.contains("postgres must be a libpq connection URL"), "\(out)")
     }
+
+    /// Two partitions on one shared store over a NATS cluster. Coverage ("% of forest
+    /// monitored") is computed by one collector at a time, the province lease's holder, from
+    /// every partition's sensors (their last readings in the shared store), not from its own
+    /// only; when the holder dies, the other collector takes the province lease over and
+    /// computes the same figure.
+    @Test(.timeLimit(.minutes(3))) func provinceCoverageComesFromOneCollectorAndEveryPartition() async throws {
+        let (dir, pg) = try await PostgresCluster.started()
+        defer { pg.remove(dir) }
+        let cluster = try NATSCluster(dir: dir)
+        defer { cluster.stop() }
+        try await cluster.waitReady()
+        try FileManager.default.createDirectory(atPath: dir + "/cat", withIntermediateDirectories: true)
+        try """
+            zones:
+              - {id: z1, kind: forest, unit: muong-te, area_ha: 120.5}
+              - {id: z2, kind: forest, unit: muong-te, area_ha: 379.5}
+              - {id: z3, kind: forest, unit: sin-ho, area_ha: 500}
+            sensors:
+              - {id: ft-c1, kind: forest, unit: muong-te, zone: z1, interval: 10m}
+              - {id: ft-c2, kind: forest, unit: muong-te, zone: z2, interval: 10m}
+              - {id: ft-c3, kind: forest, unit: sin-ho, zone: z3, interval: 10m}
+            """.write(toFile: dir + "/cat/c.yaml", atomically: true, encoding: .utf8)
+        var members: [CollectorProcess] = []
+        for part in ["north", "south"] {
+            try FileManager.default.createDirectory(atPath: dir + "/" + part, withIntermediateDirectories: true)
+            let c = try CollectorProcess(
+                dir: dir + "/" + part, brokerPort: 0, clientID: "it-\(part)", urls: cluster.mqttURLs, mqttExtra: ["protocol: \"3.1.1\""],
+                subscriptions: ["{topic: \"telemetry/\(part)/#\"}"], storageExtra: ["postgres: \"\(pg.url)\""],
+                extraYAML: """
+                    sensors: \(dir)/cat
+                    coverage: {interval: 1s}
+                    partition: {name: \(part), member: \(part)-1, lease: 6s, nats: [\(cluster.clientURLs.joined(separator: ", "))]}
+                    """)
+            try c.start()
+            try await c.waitReady()
+            members.append(c)
+        }
+        for c in members { try await waitUntil("both partitions held", seconds: 30) { await NATSClusterTests.role(c).hasPrefix("connected to") } }
+        // ft-c1 and ft-c3 report now, ft-c2 40 minutes ago (silent: more than 3 x 10 min):
+        // 620.5 of 1,000 ha watched. North alone would say 12.05 %, south alone 50 %.
+        let now = Int(Date().timeIntervalSince1970)
+        try cluster.publish(node: 0, topic: "telemetry/north/gw", lines: [#"{"sensor": "ft-c1", "ts": \#(now - 5), "temp_c": 20}"#,
+                                                                         #"{"sensor": "ft-c2", "ts": \#(now - 2400), "temp_c": 20}"#])
+        try cluster.publish(node: 1, topic: "telemetry/south/gw", lines: [#"{"sensor": "ft-c3", "ts": \#(now - 5), "temp_c": 20}"#])
+        let gauge = #"collector_coverage_pct{indicator="forest_monitored_pct",scope="province"}"#
+        func province(_ c: CollectorProcess) async -> String? {
+            guard let (_, body) = try? await httpGet(c.baseURL + "/metrics") else { return nil }
+            return String(decoding: body, as: UTF8.self).split(separator: "\n").first { $0.hasPrefix(gauge) }
+                .map { String($0.dropFirst(gauge.count + 1)) }
+        }
+        var holder = 0
+        try await waitUntil("one collector computing the province's coverage from both partitions", seconds: 30) {
+            for (k, c) in members.enumerated() where await province(c) == "62.05" { holder = k; return true }
+            return false
+        }
+        #expect(await province(members[1 - holder]) == nil, "both collectors computed the province's coverage")
+        // Stored in the shared store: either collector answers it.
+        try await waitUntil("the stored coverage", seconds: 10) {
+            let o = try? await httpJSON(members[1 - holder].baseURL + "/api/v1/raw?series=coverage.province/forest_monitored_pct&from=\(now - 60)&to=\(now + 600)")
+            return ((o?["points"] as? [[String: Any]])?.last?["value"] as? NSNumber)?.doubleValue == 62.05
+        }
+        // The holder dies: the other takes the province over and counts the dead one's sensors too.
+        try await members[holder].kill()
+        try await waitUntil("the survivor computing the province's coverage", seconds: 40) { await province(members[1 - holder]) == "62.05" }
+        #expect(members[1 - holder].log().contains("province lease acquired"))
+        _ = try await members[1 - holder].terminate()
+    }
 }

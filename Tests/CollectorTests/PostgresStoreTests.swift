@@ -16,6 +16,8 @@ import Telemetry
     /// What the store must hold: per series, the first value given at each time.
     struct Expected {
         var samples: [SeriesName: [EpochMillis: Double]] = [:]
+        /// The zone the day buckets are cut in.
+        var zone = PostgresStoreTests.tz
 
         mutating func add(_ readings: [Reading]) {
             for r in readings where samples[r.series]?[r.time] == nil { samples[r.series, default: [:]][r.time] = r.value }
@@ -25,7 +27,7 @@ import Telemetry
         /// Foundation's calendar (not the store's code).
         func buckets(_ name: SeriesName, _ tier: Tier) -> [EpochMillis: Bucket] {
             var calendar = Calendar(identifier: .gregorian)
-            calendar.timeZone = PostgresStoreTests.tz.zone
+            calendar.timeZone = zone.zone
             var out: [EpochMillis: Bucket] = [:]
             for (t, v) in (samples[name] ?? [:]).sorted(by: { $0.key < $1.key }) {
                 let start: EpochMillis
@@ -193,10 +195,13 @@ import Telemetry
     /// are the correction's, every tier equals the recompute of what is then stored (buckets
     /// that straddle `from`, days included), its newest reading follows, a neighbour series is
     /// untouched; sent again it changes nothing; a stale holder's correction stores nothing.
+    /// In India's time zone (+5:30), where a day starts in the middle of an hour bucket: each
+    /// tier's buckets are recomputed from its own bucket holding `from`.
     @Test(.timeLimit(.minutes(2))) func aCorrectionReplacesSamplesAndSetsEveryTier() async throws {
         let (dir, pg) = try await PostgresCluster.started()
         defer { pg.remove(dir) }
-        let store = try PostgresStore(url: pg.url, timeZone: Self.tz)
+        let tz = TimeZoneID("Asia/Kolkata")!
+        let store = try PostgresStore(url: pg.url, timeZone: tz)
         let derived = try SeriesName(sensor: "district-muong-te", metric: "rain_24h_mm")
         let neighbour = try SeriesName(sensor: "district-sin-ho", metric: "rain_24h_mm")
         // Three days every 10 minutes (several blocks), a value that never repeats.
@@ -207,10 +212,11 @@ import Telemetry
             readings.append(Reading(series: neighbour, time: t, value: -Double(k)))
         }
         try store.commit(readings, fence: .init(partition: "north", token: 2))
-        var expected = Expected()
+        var expected = Expected(zone: tz)
         expected.add(readings)
-        // From 07 minutes into an hour on the second day: new values, and none after its third day's noon.
-        let from = Self.t0 + 36 * 3_600_000 + 7 * 60_000
+        // From 18:43 UTC on the second day (00:13 in India: the hour bucket from 18:00 UTC holds
+        // the end of one local day and the start of the next): new values, none after 60 h.
+        let from = Self.t0 + 25 * 3_600_000 + 43 * 60_000
         let until: EpochMillis = Self.t0 + 60 * 3_600_000
         let new: [Sample] = stride(from: from + 3 * 60_000, to: until, by: 600_000).map { (t: EpochMillis) in
             Sample(time: t, value: Double(t % 977) + 0.5)
@@ -222,7 +228,7 @@ import Telemetry
         var found = try expected.differences(store)
         #expect(found.isEmpty, "\(found.count) differences, first: \(found.prefix(3))")
         #expect(try store.latest(derived) == new.last)
-        let report = try await RollupVerifier(source: store, timeZone: Self.tz).verify(from: 0)
+        let report = try await RollupVerifier(source: store, timeZone: tz).verify(from: 0)
         #expect(report.isExact && report.series == 2, "\(report.mismatches)")
         // Again: the same. Then a correction that leaves nothing from its `from` on: the newest
         // reading is the last one before it.

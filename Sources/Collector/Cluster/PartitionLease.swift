@@ -8,8 +8,15 @@ import Telemetry
 /// rewrites it every quarter of the lease while holding, and drops it when a rewrite is refused
 /// or its validity ran out. The ingest loop asks `holds(at:)` before connecting and before every
 /// commit of the partition's messages.
+///
+/// The same lease, named `province` (`PartitionLease.province(of:)`), picks the one collector
+/// of a shared store that computes the province-wide indicators.
 final class PartitionLease: Sendable {
     private let config: CollectorConfig.PartitionConfig
+    /// What the lease is for, in log messages: "partition lease" or "province lease".
+    private let what: String
+    /// What the holder does, in the message that says it gained the lease.
+    private let duty: String
     private let logger: Logger
     private let state: Mutex<LeaseState>
     /// Who held the key when we last failed to create it.
@@ -20,11 +27,25 @@ final class PartitionLease: Sendable {
     /// Called on the lease's thread when we gain or lose the lease.
     private let onChange: @Sendable () -> Void
 
-    init(config: CollectorConfig.PartitionConfig, logger: Logger, onChange: @escaping @Sendable () -> Void) {
+    init(config: CollectorConfig.PartitionConfig, what: String = "partition lease", duty: String = "ingesting", logger: Logger,
+         onChange: @escaping @Sendable () -> Void) {
         self.config = config
+        self.what = what
+        self.duty = duty
         self.logger = logger
         self.onChange = onChange
         state = Mutex(LeaseState(ttl: .milliseconds(config.leaseMillis)))
+    }
+
+    /// The province's lease, beside a partition's (same NATS servers and lease length, key
+    /// `province` in bucket `collector_lease_province`, the partition's member name): its holder
+    /// computes the coverage indicators of the whole province from the shared store.
+    static func province(of partition: CollectorConfig.PartitionConfig, logger: Logger) -> PartitionLease {
+        var c = partition
+        c.name = "province"
+        c.bucket = "collector_lease_province"
+        c.member = partition.name + "/" + partition.member
+        return PartitionLease(config: c, what: "province lease", duty: "computing the province's coverage", logger: logger) {}
     }
 
     func holds(at now: ContinuousClock.Instant) -> Bool { state.withLock { $0.holds(at: now) } }
@@ -44,7 +65,7 @@ final class PartitionLease: Sendable {
     }
 
     func start() {
-        NamedThread.start("partition-lease") { [self] in run() }
+        NamedThread.start(what.replacingOccurrences(of: " ", with: "-")) { [self] in run() }
     }
 
     /// Stops the thread. `release`: the ingest loop has committed and acknowledged everything
@@ -70,9 +91,9 @@ final class PartitionLease: Sendable {
                 do {
                     store = try NATSKeyValue(servers: config.servers, bucket: config.bucket, ttl: ttl,
                                              timeoutMillis: max(200, config.leaseMillis / 5))
-                    logger.info("partition lease store connected", metadata: ["partition": "\(config.name)", "bucket": "\(config.bucket)"])
+                    logger.info("\(what) store connected", metadata: ["partition": "\(config.name)", "bucket": "\(config.bucket)"])
                 } catch {
-                    if !logged { logger.warning("cannot reach the partition lease store; retrying", metadata: ["error": "\(error)"]) }
+                    if !logged { logger.warning("cannot reach the \(what) store; retrying", metadata: ["error": "\(error)"]) }
                     logged = true
                     pause(ttl / 4)
                     continue
@@ -92,7 +113,7 @@ final class PartitionLease: Sendable {
             return revision
         }) else { return }
         if case .written = store.update(config.name, "", last: revision) {
-            logger.notice("partition lease released for a standby", metadata: ["partition": "\(config.name)"])
+            logger.notice("\(what) released for a standby", metadata: ["partition": "\(config.name)"])
         }
     }
 
@@ -104,7 +125,7 @@ final class PartitionLease: Sendable {
         }
         // (A created, unconfirmed key is not held: `token` is nil until the confirmation.)
         if wasHolding && action == .acquire {
-            logger.error("partition lease lapsed: no renewal answered in time; stopped ingesting", metadata: ["partition": "\(config.name)"])
+            logger.error("\(what) lapsed: no renewal answered in time; stopped \(duty)", metadata: ["partition": "\(config.name)"])
             onChange()
         }
         switch action {
@@ -131,11 +152,11 @@ final class PartitionLease: Sendable {
             switch store.update(config.name, config.member, last: created) {
             case .written(let rev):
                 state.withLock { $0.confirmed(revision: rev, sentAt: now) }
-                logger.notice("partition lease acquired: ingesting", metadata: ["partition": "\(config.name)", "fencing_token": "\(created)"])
+                logger.notice("\(what) acquired: \(duty)", metadata: ["partition": "\(config.name)", "fencing_token": "\(created)"])
                 onChange()
             case .refused:
                 state.withLock { $0.lost() }
-                logger.warning("partition lease: another collector created the key with us; standing by", metadata: ["partition": "\(config.name)"])
+                logger.warning("\(what): another collector created the key with us; standing by", metadata: ["partition": "\(config.name)"])
             case .unknown:
                 state.withLock { $0.renewFailed(at: ContinuousClock.now) }
             }
@@ -145,12 +166,12 @@ final class PartitionLease: Sendable {
                 state.withLock { $0.renewed(revision: rev, sentAt: now) }
             case .refused(let why):
                 state.withLock { $0.lost() }
-                logger.error("partition lease lost: another collector holds it; stopped ingesting",
+                logger.error("\(what) lost: another collector holds it; stopped \(duty)",
                              metadata: ["partition": "\(config.name)", "store": "\(why)"])
                 onChange()
             case .unknown(let why):
                 state.withLock { $0.renewFailed(at: ContinuousClock.now) }
-                logger.warning("partition lease renewal unanswered; retrying", metadata: ["partition": "\(config.name)", "error": "\(why)"])
+                logger.warning("\(what) renewal unanswered; retrying", metadata: ["partition": "\(config.name)", "error": "\(why)"])
             }
         }
     }

@@ -21,6 +21,12 @@ final class AlertStage {
     var alertCounts: (Int, Int) -> Void = { _, _ in }
     /// Called with (indicator, scope, value) for every computed coverage indicator.
     var gauge: (String, String, Double) -> Void = { _, _, _ in }
+    /// Whether this collector computes the coverage indicators now: with a shared store and
+    /// partitions, only the province lease's holder does (nil: always).
+    var computesCoverage: (() -> Bool)?
+    /// The newest reading of every sensor in the shared store (what every collector of it has
+    /// committed), for coverage over the whole province; nil without a shared store.
+    var sharedLastSeen: (() throws -> [String: EpochMillis])?
     /// Fire danger, rain, floods, air, power and traffic series computed from readings.
     private(set) var derived: DerivedSeries
     /// Every state change also goes to the Server-Sent-Events feed.
@@ -169,29 +175,45 @@ final class AlertStage {
 
     /// Once per loop iteration; ticks the engine at most once a second. Returns derived
     /// readings (coverage indicators, every `coverage.interval`) for the caller to commit.
-    func tick(now: EpochMillis, history: any SampleHistory) -> [Reading] {
-        if !engine.rules.isEmpty && now - lastTick >= 1000 {
+    /// `partition`: this collector ingests its partition (not a standby): rule timers and
+    /// time-driven derived series run. Coverage runs where `computesCoverage` says (without
+    /// it, with the partition).
+    func tick(now: EpochMillis, history: any SampleHistory, partition: Bool = true) -> [Reading] {
+        if partition && !engine.rules.isEmpty && now - lastTick >= 1000 {
             lastTick = now
             handle(engine.tick(now: now), now: now)
             notifiers?.resend(firing: engine.liveAlerts.filter { $0.state == "firing" }, now: now)
         }
-        if now - lastCount >= 1000 {
+        if partition && now - lastCount >= 1000 {
             lastCount = now
             let live = engine.liveAlerts + (system?.all ?? [])
             alertCounts(live.count { $0.state == "pending" }, live.count { $0.state == "firing" })
         }
         guard !catalogue.sensors.isEmpty, now - lastCoverage >= coverage.intervalMillis else { return [] }
         lastCoverage = now
-        derived.tick(now: now, lastSeen: engine.lastSeen, history: history)
+        var out: [Reading] = []
+        if partition {
+            derived.tick(now: now, lastSeen: engine.lastSeen, history: history)
+            out = derived.take()
+        }
+        guard computesCoverage?() ?? partition else { return out }
+        var lastSeen = engine.lastSeen
+        if let sharedLastSeen {
+            // Coverage from this collector's sensors alone would count every other partition's
+            // as silent: the interval passes without indicators rather than store those.
+            do { lastSeen.merge(try sharedLastSeen(), uniquingKeysWith: max) } catch {
+                logger.warning("cannot read the shared store's last readings; coverage not computed this time", metadata: ["error": "\(error)"])
+                return out
+            }
+        }
         // The units' figures, then each declared level's groups (the province once).
         var indicators: [CoverageIndicator] = []
         for level in [Catalogue.unitLevel] + catalogue.levels.map(\.id) {
-            indicators += CoverageCalculator.compute(catalogue, lastSeen: engine.lastSeen, now: now,
+            indicators += CoverageCalculator.compute(catalogue, lastSeen: lastSeen, now: now,
                                                      year: Self.year(now, timeZone), targets: coverage.targets,
                                                      water: Array(derived.waterDays.values), level: level)
                 .filter { level == Catalogue.unitLevel || $0.scope != "province" }
         }
-        var out = derived.take()
         for i in indicators {
             gauge(i.indicator, i.scope, i.valuePct)
             if let name = i.series { out.append(Reading(series: name, time: now, value: i.valuePct)) }

@@ -168,7 +168,8 @@ final class AlertWorker: @unchecked Sendable, SampleHistory {
             let ticks = ticking()
             if ticks && !wasTicking { stage.resumed(now: clock.now()) }
             wasTicking = ticks
-            var out = ticks ? stage.tick(now: min(clock.now(), seenUntil ?? .max), history: self) : []
+            // (A standby runs only what `computesCoverage` gives it: the province's coverage.)
+            var out = stage.tick(now: min(clock.now(), seenUntil ?? .max), history: self, partition: ticks)
             // Late inputs' families, once what they derived before is stored.
             resetHandedIndex()
             stage.settle(storedGeneration: storedGeneration.load(ordering: .acquiring), history: self)

@@ -46,6 +46,9 @@ final class IngestLoop: @unchecked Sendable {
     /// The partition's lease (nil: this collector is alone): only its holder connects and
     /// commits the partition's messages.
     private let lease: PartitionLease?
+    /// With a shared store and a partition: the province's lease, whose holder computes the
+    /// coverage indicators of the whole province (`PartitionLease.province`).
+    private let province: PartitionLease?
     /// Writing committed readings to `raw` failed and has not succeeded since: storage is
     /// not ready, whatever the commits do.
     private var rawWriteFailing = false
@@ -82,6 +85,7 @@ final class IngestLoop: @unchecked Sendable {
         let wake = try WakePipe()
         self.wake = wake
         lease = config.partition.map { PartitionLease(config: $0, logger: logger) { wake.wake() } }
+        province = shared == nil ? nil : config.partition.map { PartitionLease.province(of: $0, logger: logger) }
         admission = MessageAdmission(config: config, catalogue: catalogue)
         pruner = RetentionPruner(storage: config.storage)
         self.store = store
@@ -104,6 +108,7 @@ final class IngestLoop: @unchecked Sendable {
                                   clock: clock) { wake.wake() }
         self.alerts.queueDepth = { metrics.alertQueue.set(to: Double($0)) }
         if let lease { self.alerts.ticking = { lease.holds(at: .now) } }
+        if let province { alerts.computesCoverage = { province.holds(at: .now) } }
         let backlog = metrics.rollupBacklog
         store.observeRollupBacklog { backlog.set(to: Double($0)) }
         alerts.alertCounts = { pending, firing in
@@ -163,6 +168,7 @@ final class IngestLoop: @unchecked Sendable {
         alerts.start()
         publisher.start()
         lease?.start()
+        province?.start()
         replayUnderivedJournal()
         while !stopRequested.load(ordering: .acquiring) {
             applyReload()
@@ -190,17 +196,15 @@ final class IngestLoop: @unchecked Sendable {
         logger.info("ingest loop stopped")
     }
 
-    /// What a commit to the shared store carries: the partition's fencing token while this
-    /// collector holds its lease (nil without a partition). Throws when there is a partition and
-    /// its lease is not held: then nothing may be written to the shared store.
-    private func sharedFence() throws -> PostgresStore.Fence? {
-        guard let lease, let partition = config.partition else { return nil }
-        guard let token = lease.token, lease.holds(at: .now + lease.commitMargin) else { throw NotHolding() }
+    /// The fence a commit to the shared store carries: the partition's fencing token while this
+    /// collector holds its lease, with the commit's margin to spare (nil without a partition,
+    /// or when not holding it). A batch of the partition's MQTT messages is committed only with
+    /// it; anything else (HTTP writes, derived readings, a standby's province coverage) is not
+    /// the partition's session and goes unfenced without it.
+    private func sharedFence() -> PostgresStore.Fence? {
+        guard let lease, let partition = config.partition, let token = lease.token,
+              lease.holds(at: .now + lease.commitMargin) else { return nil }
         return PostgresStore.Fence(partition: partition.name, token: token)
-    }
-
-    struct NotHolding: Error, CustomStringConvertible {
-        var description: String { "this collector does not hold its partition's lease" }
     }
 
     // MARK: Loop steps
@@ -345,7 +349,9 @@ final class IngestLoop: @unchecked Sendable {
         let keep = policy.keepsRollups(now: started, socketBusy: socketReadable())
         alerts.commitGate.lock()
         defer { alerts.commitGate.unlock() }
-        if batchMQTTMessages > 0, let lease, !lease.holds(at: .now + lease.commitMargin) {
+        // The lease read once: the check below and the shared store's fence agree.
+        let fence = sharedFence()
+        if batchMQTTMessages > 0, lease != nil, fence == nil {
             // The lease lapsed (or is about to) while these were read or waited (a paused or
             // cut-off holder): another collector may own the session now. Nothing is written,
             // nothing acknowledged; the broker redelivers to the holder. Checked last, just
@@ -356,16 +362,10 @@ final class IngestLoop: @unchecked Sendable {
             lost("partition lease not held")
             return false
         }
-        if shared != nil, (try? sharedFence()) == nil, lease != nil {
-            // A standby (or a holder whose lease is lapsing) writes nothing to the shared
-            // store: its HTTP writes are refused, its derived readings wait.
-            dropBatch(reply: .unavailable(NotHolding().description))
-            return false
-        }
         do {
             // The shared store first: a crash between the two commits leaves readings the
             // broker redelivers, duplicates there and new here.
-            if let shared, !batch.isEmpty { try shared.commit(batch, registry: store.registry, fence: try sharedFence()) }
+            if let shared, !batch.isEmpty { try shared.commit(batch, registry: store.registry, fence: fence) }
             // The watermark goes only with the derived readings it covers.
             let stats = try store.commit(batch, now: clock.now(), rollups: keep ? .keep : .handOff, derivedUpTo: carry.watermark)
             carry.committed()
@@ -438,7 +438,7 @@ final class IngestLoop: @unchecked Sendable {
         alerts.commitGate.lock()
         defer { alerts.commitGate.unlock() }
         do {
-            if let shared { try shared.replace(carry.corrections, fence: try sharedFence()) }
+            if let shared { try shared.replace(carry.corrections, fence: sharedFence()) }
             let stored = try store.commitCorrections(carry.corrections, now: clock.now())
             carry.correctionsCommitted()
             metrics.derivedCorrections.increment(by: Int64(stored.count))
@@ -451,8 +451,10 @@ final class IngestLoop: @unchecked Sendable {
             }
             alerts.submit(.committed([], newNames: newNames, now: clock.now(), journalID: store.lastJournalID))
         } catch {
-            logger.warning("cannot store corrections of derived series; kept for the next commit",
-                           metadata: ["series": "\(carry.corrections.count)", "error": "\(error)"])
+            if logBudget.allow() {
+                logger.warning("cannot store corrections of derived series; kept for the next commit",
+                               metadata: ["series": "\(carry.corrections.count)", "error": "\(error)"])
+            }
         }
     }
 
@@ -579,6 +581,7 @@ final class IngestLoop: @unchecked Sendable {
         }
         link.stopped(now: .now)
         lease?.stop(release: offlineAcknowledged && flushed)
+        province?.stop(release: true)   // (nothing acknowledged hangs on it)
         status.mqtt(connected: false, "stopped")
         metrics.connected.set(to: 0)
     }

@@ -3,9 +3,9 @@ import Foundation
 extension PostgresStore {
     /// Replaces each series' stored samples from its correction's `from` on with the
     /// correction's samples (a derived series recomputed after late inputs), in one
-    /// transaction with `fence` checked in it. Every rollup bucket of the series from the
-    /// start of the earliest bucket that holds `from` (the local day's, in practice) on is set
-    /// to the aggregate of the samples then stored, so the tiers stay equal to a recompute;
+    /// transaction with `fence` checked in it. In every tier, each bucket of the series from
+    /// the one that holds `from` on is set to the aggregate of the samples then stored, so the
+    /// tiers stay equal to a recompute;
     /// `series.last_*` follows. Corrections of one series are applied in order, as one.
     /// Repeatable: sent again, it stores the same.
     public func replace(_ corrections: [SeriesCorrection], fence: Fence? = nil) throws {
@@ -40,8 +40,11 @@ extension PostgresStore {
 
     /// One series' correction, in the caller's transaction.
     private func replace(_ id: Int32, _ correction: SeriesCorrection, _ c: PostgresConnection) throws {
-        // Every bucket holding a time from `from` on starts at or after `floor`.
-        let floor = Tier.allCases.map { $0.bucket(containing: correction.from, days: days).start }.min()!
+        // Each tier's first bucket to recompute is the one holding `from` (tiers need not
+        // agree: the day starts at local midnight, the others on UTC's grid); the samples are
+        // read from the earliest of them.
+        let floors = Dictionary(uniqueKeysWithValues: Tier.allCases.map { ($0, $0.bucket(containing: correction.from, days: days).start) })
+        let floor = floors.values.min()!
         // The sample blocks that may hold a time from `floor` on: the last one starting at or
         // before it, and every later one.
         let rows = try c.execute("""
@@ -88,6 +91,7 @@ extension PostgresStore {
             try c.execute("UPDATE series SET last_t = NULL, last_value = NULL WHERE id = $1", [.int(Int64(id))])
         }
         for tier in Tier.allCases {
+            let floor = floors[tier]!
             var recomputed: [(start: EpochMillis, bucket: Bucket)] = []
             for sample in samples where sample.time >= floor {
                 let start = tier.bucket(containing: sample.time, days: days).start
