@@ -173,4 +173,43 @@ import Testing
         #expect(members[1 - holder].log().contains("province lease acquired"))
         _ = try await members[1 - holder].terminate()
     }
+
+    /// A standby that takes its partition over first reads the partition's recent readings
+    /// (`partition.catch_up`, 2 h here) from the shared store into its own file, so rules and
+    /// derived series that look back see what the old holder stored; older ones stay out.
+    @Test(.timeLimit(.minutes(3))) func aTakeoverCatchesUpFromTheSharedStore() async throws {
+        let (dir, pg) = try await PostgresCluster.started()
+        defer { pg.remove(dir) }
+        let cluster = try NATSCluster(dir: dir)
+        defer { cluster.stop() }
+        try await cluster.waitReady()
+        func member(_ name: String) throws -> CollectorProcess {
+            try FileManager.default.createDirectory(atPath: dir + "/" + name, withIntermediateDirectories: true)
+            return try CollectorProcess(dir: dir + "/" + name, brokerPort: 0, clientID: "it-north", urls: cluster.mqttURLs,
+                                        mqttExtra: ["protocol: \"3.1.1\""], storageExtra: ["postgres: \"\(pg.url)\""],
+                                        extraYAML: "partition: {name: north, member: \(name), lease: 6s, catch_up: 2h, nats: [\(cluster.clientURLs.joined(separator: ", "))]}")
+        }
+        let a = try member("a")
+        try a.start()
+        try await a.waitReady()
+        try await waitUntil("a holding the partition", seconds: 30) { await NATSClusterTests.role(a).hasPrefix("connected to") }
+        let b = try member("b")
+        try b.start()
+        try await b.waitReady()
+        try await waitUntil("b a standby", seconds: 30) { await NATSClusterTests.role(b).hasPrefix("standby for partition north") }
+        let now = Int(Date().timeIntervalSince1970)
+        let times = [now - 3 * 3_600, now - 5_400, now - 1_800, now - 60]
+        try cluster.publish(node: 0, topic: "telemetry/rg", lines: times.map { EndToEndTests.line(sensor: "rg-1", ($0, 2.5)) })
+        try await waitUntil("a's readings stored", seconds: 30) {
+            (try? await EndToEndTests.storedTimes(a, series: "rg-1/temp_c", from: now - 86_400, to: now + 60)) == times
+        }
+        await #expect(throws: HarnessError.self) {   // (the standby's file has none of them)
+            try await EndToEndTests.storedTimes(b, series: "rg-1/temp_c", from: now - 86_400, to: now + 60)
+        }
+        try await a.kill()
+        try await waitUntil("b holding the partition", seconds: 40) { await NATSClusterTests.role(b).hasPrefix("connected to") }
+        #expect(b.log().contains("partition caught up from the shared store"), "\(b.log().suffix(2000))")
+        #expect(try await EndToEndTests.storedTimes(b, series: "rg-1/temp_c", from: now - 86_400, to: now + 60) == Array(times.dropFirst()))
+        _ = try await b.terminate()
+    }
 }

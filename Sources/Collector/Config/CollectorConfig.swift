@@ -37,6 +37,9 @@ struct CollectorConfig: Sendable {
         var bucket: String
         /// How long a lease lasts unless renewed.
         var leaseMillis: Int64 = 10_000
+        /// With a shared store: how far back a collector that takes the partition over reads
+        /// the partition's readings from it into its own file (0: not at all).
+        var catchUpMillis: Int64 = 26 * 3_600_000
     }
 
     struct RemoteWriteTarget: Sendable, Equatable {

@@ -234,6 +234,9 @@ enum ConfigLoader {
         if let v = m.duration("lease") {
             if (1_000...300_000).contains(v) { p.leaseMillis = v } else { m.problem("lease", "lease must be between 1s and 5m") }
         }
+        if let v = m.duration("catch_up") {
+            if (0...30 * 86_400_000).contains(v) { p.catchUpMillis = v } else { m.problem("catch_up", "catch_up must be between 0s and 30d") }
+        }
         m.finish("partition")
         return p
     }

@@ -49,6 +49,12 @@ final class IngestLoop: @unchecked Sendable {
     /// With a shared store and a partition: the province's lease, whose holder computes the
     /// coverage indicators of the whole province (`PartitionLease.province`).
     private let province: PartitionLease?
+    /// Whether the partition was held at the last look: a step to held is a takeover, which
+    /// first catches up from the shared store (`catchUp`).
+    private var heldBefore = false
+    /// Set while the catch-up's batches commit: they come from the shared store, so they go to
+    /// the file only.
+    private var fileOnly = false
     /// Writing committed readings to `raw` failed and has not succeeded since: storage is
     /// not ready, whatever the commits do.
     private var rawWriteFailing = false
@@ -173,8 +179,13 @@ final class IngestLoop: @unchecked Sendable {
         while !stopRequested.load(ordering: .acquiring) {
             applyReload()
             if let lease, !lease.holds(at: .now) {
+                heldBefore = false
                 standBy(lease)
                 continue
+            }
+            if lease != nil && !heldBefore {
+                heldBefore = true
+                catchUp()
             }
             if let retryAt = link.retryAt {
                 let wait = ContinuousClock.now.duration(to: retryAt)
@@ -327,6 +338,49 @@ final class IngestLoop: @unchecked Sendable {
                       metadata: ["journal_rows": "\(rowCount)", "readings": "\(readingCount)"])
     }
 
+    /// On taking the partition over, with a shared store: the partition's readings of the
+    /// last `partition.catch_up` (what its holders committed there) are committed to this
+    /// collector's file and handed to the alert worker like any commit, before the link
+    /// connects. Rules and derived series that look back (24 h rain sums, fire danger) then
+    /// start from the same past as the old holder's, not from this file's. What the file
+    /// holds already comes back as duplicates. Alerts the old holder raised may be raised
+    /// again (notifications are at least once).
+    private func catchUp() {
+        guard let shared, let partition = config.partition, partition.catchUpMillis > 0 else { return }
+        guard commitPending() else { return }   // (what waits has its own batch)
+        let since = clock.now() - partition.catchUpMillis
+        let started = ContinuousClock.now
+        var (seriesCount, readingCount) = (0, 0)
+        fileOnly = true
+        defer { fileOnly = false }
+        do {
+            for (id, name) in try shared.partitionSeries(partition.name, since: since) {
+                var from = since
+                while !stopRequested.load(ordering: .relaxed) {
+                    let page = try shared.samples(id, from: from, to: .max, limit: 20_000)
+                    guard let last = page.samples.last else { break }
+                    let readings = page.samples.map { Reading(series: name, time: $0.time, value: $0.value) }
+                    guard store.bind(readings, into: &batch) else {
+                        logger.warning("catch-up: a series of the partition would exceed limits.max_series; left out", metadata: ["series": "\(name)"])
+                        break
+                    }
+                    guard commit() else { return }
+                    readingCount += readings.count
+                    guard page.more else { break }
+                    from = last.time + 1
+                }
+                seriesCount += 1
+            }
+        } catch {
+            logger.warning("cannot catch up from the shared store; rules and derived series start from this collector's file",
+                           metadata: ["partition": "\(partition.name)", "error": "\(error)"])
+            return
+        }
+        logger.notice("partition caught up from the shared store", metadata: [
+            "partition": "\(partition.name)", "series": "\(seriesCount)", "readings": "\(readingCount)",
+            "seconds": "\((ContinuousClock.now - started).inSeconds)"])
+    }
+
     private func readWhileReadable(_ fd: Int32) {
         var one = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0)]
         while true {
@@ -365,7 +419,7 @@ final class IngestLoop: @unchecked Sendable {
         do {
             // The shared store first: a crash between the two commits leaves readings the
             // broker redelivers, duplicates there and new here.
-            if let shared, !batch.isEmpty { try shared.commit(batch, registry: store.registry, fence: fence) }
+            if let shared, !fileOnly, !batch.isEmpty { try shared.commit(batch, registry: store.registry, fence: fence) }
             // The watermark goes only with the derived readings it covers.
             let stats = try store.commit(batch, now: clock.now(), rollups: keep ? .keep : .handOff, derivedUpTo: carry.watermark)
             carry.committed()

@@ -3,7 +3,7 @@
 /// starting at once do not race; a store made for another time zone is refused (its day
 /// buckets start at that zone's midnights).
 enum PostgresSchema {
-    static let version = 1
+    static let version = 2
     /// The advisory lock key the creation takes (any constant of our own).
     static let lockKey: Int64 = 0x636F_6C6C_6563_746F
 
@@ -12,7 +12,7 @@ enum PostgresSchema {
         """
         CREATE TABLE IF NOT EXISTS series (
             id serial PRIMARY KEY, sensor text NOT NULL, metric text NOT NULL, last_t bigint, last_value float8,
-            UNIQUE (sensor, metric))
+            partition text, UNIQUE (sensor, metric))
         """,
         """
         CREATE TABLE IF NOT EXISTS sample_blocks (
@@ -39,11 +39,17 @@ enum PostgresSchema {
             for sql in tables { try c.execute(sql) }
             try c.execute("INSERT INTO store_meta VALUES ('version', $1), ('time_zone', $2) ON CONFLICT (key) DO NOTHING",
                           [.text(String(version)), .text(timeZone.description)])
+            // Version 1 to 2: the partition that last wrote a series (what a takeover reads back).
+            if try c.execute("SELECT value FROM store_meta WHERE key = 'version'").first?.first == "1" {
+                try c.execute("ALTER TABLE series ADD COLUMN IF NOT EXISTS partition text")
+                try c.execute("UPDATE store_meta SET value = '2' WHERE key = 'version'")
+            }
             try check(c, timeZone: timeZone)
         }
     }
 
-    /// Checks the store's version and time zone, creating nothing (a reader, perhaps on a
+    /// Checks the store's version and time zone, creating nothing (a store of an older
+    /// version is brought up to date by the next collector that opens it to write) (a reader, perhaps on a
     /// read-only replica).
     static func check(_ c: PostgresConnection, timeZone: TimeZoneID) throws {
         let exists = try c.execute("SELECT to_regclass('store_meta') IS NOT NULL").first?.first ?? nil

@@ -25,6 +25,19 @@ extension PostgresStore {
         return try samples(id, from: from, to: to, limit: .max).samples
     }
 
+    /// The series a partition's holder last wrote (fenced commits) that have a reading from
+    /// `since` on: what a collector taking the partition over reads back.
+    public func partitionSeries(_ partition: String, since: EpochMillis) throws -> [(id: SeriesID, name: SeriesName)] {
+        try query { c in
+            try c.execute("SELECT id, sensor, metric FROM series WHERE partition = $1 AND last_t >= $2 ORDER BY id",
+                          [.text(partition), .int(since)]).compactMap { row in
+                guard let id = row[0].flatMap({ Int32($0) }), let sensor = row[1], let metric = row[2],
+                      let name = try? SeriesName(sensor: sensor, metric: metric) else { return nil }
+                return (SeriesID(id), name)
+            }
+        }
+    }
+
     /// The id of `name` (nil: not stored).
     public func seriesID(_ name: SeriesName) throws -> SeriesID? {
         try query { c in

@@ -106,6 +106,11 @@ public final class PostgresStore: Sendable {
                         try c.transaction {
                             if let fence { try PartitionFence.check(c, partition: fence.partition, token: fence.token) }
                             stats.inserted = try write(batch, c)
+                            // The partition writes these series now (a takeover reads them back).
+                            if let fence, !batch.isEmpty {
+                                try c.execute("UPDATE series SET partition = $2 WHERE id = ANY($1::int[]) AND partition IS DISTINCT FROM $2",
+                                              [PostgresArray.ints(batch.map(\.id)), .text(fence.partition)])
+                            }
                             try insert(quarantine, c)
                         }
                     }
