@@ -68,7 +68,9 @@ struct Daemon {
         let metrics = IngestMetrics(registry: registry)
         let status = CollectorStatus()
         let reader = TelemetryReader(pool: pool, timeZone: config.timezone, pending: store.rawPending)
-        // The shared store: one connection for the ingest loop's commits, two for the API's reads.
+        // The shared store: one connection for the ingest loop's commits, two for the API's
+        // reads, one for the alert worker's (coverage over the province): a slow query of the
+        // API then never holds up the worker, nor through it the commits.
         var shared: PostgresStore?
         var sharedReads: PostgresStore?
         var queries: any TelemetryQueries = reader
@@ -77,7 +79,7 @@ struct Daemon {
                 let writer = try PostgresStore(url: url, timeZone: config.timezone, quarantineLimit: config.storage.quarantineLimit)
                 let readers = try (0..<2).map { _ in try PostgresStore(url: url, timeZone: config.timezone, readOnly: true) }
                 shared = writer
-                sharedReads = readers[0]
+                sharedReads = try PostgresStore(url: url, timeZone: config.timezone, readOnly: true)
                 queries = PostgresReader(stores: readers, timeZone: config.timezone)
             } catch {
                 throw StartupError("cannot open the shared store \(PostgresStore.redacted(url)): \(error)")

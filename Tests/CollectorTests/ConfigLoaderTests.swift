@@ -92,13 +92,13 @@ import Testing
         }
     }
 
-    /// `partition`: the lease's name, member, NATS servers, bucket and length.
+    /// `partition`: the lease's name, member, NATS servers, bucket, length and catch-up window.
     @Test func partitionSection() throws {
         let c = try ConfigLoader.parse("""
-            partition: {name: north, member: collector-a, nats: [nats://127.0.0.1:4222], lease: 6s}
+            partition: {name: north, member: collector-a, nats: [nats://127.0.0.1:4222], lease: 6s, catch_up: 2h}
             """, file: "c.yaml")
         #expect(c.partition == .init(name: "north", member: "collector-a", servers: ["nats://127.0.0.1:4222"],
-                                     bucket: "collector_lease_north", leaseMillis: 6_000))
+                                     bucket: "collector_lease_north", leaseMillis: 6_000, catchUpMillis: 7_200_000))
         #expect(CollectorConfig().partition == nil)
         #expect {
             _ = try ConfigLoader.parse("""
@@ -109,6 +109,7 @@ import Testing
                   bucket: "a b"
                   lease: 500ms
                   owner: me
+                  catch_up: 31d
                 """, file: "bad.yaml")
         } throws: { error in
             let lines = (error as? ConfigProblems)?.problems.map(\.description) ?? []
@@ -118,6 +119,7 @@ import Testing
                 "bad.yaml:4: nats needs at least one nats://host:port",
                 "bad.yaml:5: bucket 'a b' may hold only letters, digits, '-' and '_'",
                 "bad.yaml:6: lease must be between 1s and 5m",
+                "bad.yaml:8: catch_up must be between 0s and 30d",
                 "bad.yaml:7: unknown key 'owner' in partition",
                 "bad.yaml:3: a partition needs mqtt.clean_session: false (its session passes from holder to holder)",
             ]

@@ -49,11 +49,11 @@ final class IngestLoop: @unchecked Sendable {
     /// With a shared store and a partition: the province's lease, whose holder computes the
     /// coverage indicators of the whole province (`PartitionLease.province`).
     private let province: PartitionLease?
-    /// Whether the partition was held at the last look: a step to held is a takeover, which
-    /// first catches up from the shared store (`catchUp`).
-    private var heldBefore = false
-    /// Set while the catch-up's batches commit: they come from the shared store, so they go to
-    /// the file only.
+    /// The fencing token the last catch-up from the shared store was for: a holder whose token
+    /// differs (a takeover, a lease lost and taken again) catches up first (`catchUp`).
+    private var caughtUpToken: UInt64?
+    /// Set while a catch-up batch commits: it comes from the shared store, so it goes to the
+    /// file only.
     private var fileOnly = false
     /// Writing committed readings to `raw` failed and has not succeeded since: storage is
     /// not ready, whatever the commits do.
@@ -179,13 +179,13 @@ final class IngestLoop: @unchecked Sendable {
         while !stopRequested.load(ordering: .acquiring) {
             applyReload()
             if let lease, !lease.holds(at: .now) {
-                heldBefore = false
                 standBy(lease)
                 continue
             }
-            if lease != nil && !heldBefore {
-                heldBefore = true
+            if shared != nil, let token = lease?.token, token != caughtUpToken {
+                caughtUpToken = token   // (tried once per token: a failure is logged, not retried)
                 catchUp()
+                continue   // (the lease may have changed meanwhile)
             }
             if let retryAt = link.retryAt {
                 let wait = ContinuousClock.now.duration(to: retryAt)
@@ -339,24 +339,32 @@ final class IngestLoop: @unchecked Sendable {
     }
 
     /// On taking the partition over, with a shared store: the partition's readings of the
-    /// last `partition.catch_up` (what its holders committed there) are committed to this
-    /// collector's file and handed to the alert worker like any commit, before the link
-    /// connects. Rules and derived series that look back (24 h rain sums, fire danger) then
-    /// start from the same past as the old holder's, not from this file's. What the file
-    /// holds already comes back as duplicates. Alerts the old holder raised may be raised
-    /// again (notifications are at least once).
+    /// last `partition.catch_up` that this collector's file lacks (each series from its newest
+    /// reading in the file on) are read from the shared store, committed to the file and handed
+    /// to the alert worker like any commit (as a refeed: late inputs' recomputes wait for its
+    /// end), before the link connects. Rules and derived series that look back (24 h rain
+    /// sums, fire danger) then start from the same past as the old holder's. The new token is
+    /// recorded in the shared store first, so a commit the old holder still had under way
+    /// lands before the read or fails. Alerts the old holder raised may be raised again
+    /// (notifications are at least once).
     private func catchUp() {
-        guard let shared, let partition = config.partition, partition.catchUpMillis > 0 else { return }
+        guard let shared, let partition = config.partition, partition.catchUpMillis > 0, let fence = sharedFence() else { return }
         guard commitPending() else { return }   // (what waits has its own batch)
         let since = clock.now() - partition.catchUpMillis
         let started = ContinuousClock.now
         var (seriesCount, readingCount) = (0, 0)
-        fileOnly = true
-        defer { fileOnly = false }
+        alerts.submit(.refeed(true))
+        defer { alerts.submit(.refeed(false)) }
         do {
+            try shared.commit([], fence: fence)
             for (id, name) in try shared.partitionSeries(partition.name, since: since) {
-                var from = since
-                while !stopRequested.load(ordering: .relaxed) {
+                var from = max(since, (try store.newestTime(of: name)).map { $0 + 1 } ?? since)
+                while true {
+                    guard !stopRequested.load(ordering: .relaxed), lease?.holds(at: .now) == true else {
+                        logger.warning("catch-up from the shared store cut short (stopping, or the lease was lost)",
+                                       metadata: ["series": "\(seriesCount)", "readings": "\(readingCount)"])
+                        return
+                    }
                     let page = try shared.samples(id, from: from, to: .max, limit: 20_000)
                     guard let last = page.samples.last else { break }
                     let readings = page.samples.map { Reading(series: name, time: $0.time, value: $0.value) }
@@ -364,7 +372,10 @@ final class IngestLoop: @unchecked Sendable {
                         logger.warning("catch-up: a series of the partition would exceed limits.max_series; left out", metadata: ["series": "\(name)"])
                         break
                     }
-                    guard commit() else { return }
+                    fileOnly = true
+                    let ok = commit()
+                    fileOnly = false
+                    guard ok, commitPending() else { return }   // (and the derived readings they gave so far, to both stores)
                     readingCount += readings.count
                     guard page.more else { break }
                     from = last.time + 1
@@ -492,7 +503,10 @@ final class IngestLoop: @unchecked Sendable {
         alerts.commitGate.lock()
         defer { alerts.commitGate.unlock() }
         do {
-            if let shared { try shared.replace(carry.corrections, fence: sharedFence()) }
+            // Not holding its partition, a collector corrects nothing in the shared store: a
+            // correction deletes, and this collector's file may lack what the holder stored.
+            let fence = sharedFence()
+            if let shared, lease == nil || fence != nil { try shared.replace(carry.corrections, fence: fence) }
             let stored = try store.commitCorrections(carry.corrections, now: clock.now())
             carry.correctionsCommitted()
             metrics.derivedCorrections.increment(by: Int64(stored.count))

@@ -465,6 +465,18 @@ public final class TelemetryStore {
         try commit(IngestBatch(), now: 0, rollups: .handOff)
     }
 
+    /// The newest reading time of `name` in this store (pending or in its sample blocks); nil
+    /// when it holds none.
+    public func newestTime(of name: SeriesName) throws -> EpochMillis? {
+        guard let id = registry.id(of: name) else { return nil }
+        var t = id.index < newestAccepted.count ? newestAccepted[id.index] : Self.unknownTime
+        if t == Self.unknownTime {
+            t = try pool.read { db in try BlockStore.newestTime(series: id, db) } ?? Self.noTime
+            if id.index < newestAccepted.count { newestAccepted[id.index] = t }
+        }
+        return t == Self.noTime ? nil : t
+    }
+
     /// Whether `r` (not a repeat of the reading before it in key order) is new: newer than any
     /// reading of its series accepted, or neither pending nor in the sample blocks.
     private func isNewReading(_ r: BoundReading, key: RawKey, _ db: Database) throws -> Bool {
