@@ -250,6 +250,43 @@ import Telemetry
         #expect(found.isEmpty, "\(found.prefix(3))")
     }
 
+    /// Retention in the shared store drops whole blocks past the horizon, a few at a time:
+    /// everything from the horizon on stays exact, at most one block of each series (and tier)
+    /// reaches back before it, other tiers are untouched, and a second run drops nothing.
+    @Test(.timeLimit(.minutes(2))) func retentionDropsWholeBlocksPastTheHorizon() async throws {
+        let (dir, pg) = try await PostgresCluster.started()
+        defer { pg.remove(dir) }
+        let store = try PostgresStore(url: pg.url, timeZone: Self.tz)
+        let slow = try SeriesName(sensor: "rv-1", metric: "level_m"), fast = try SeriesName(sensor: "ws-1", metric: "temp_c")
+        var readings: [Reading] = []
+        for k in 0..<(6 * 1_440) {
+            let t: EpochMillis = Self.t0 + EpochMillis(k) * 60_000
+            readings.append(Reading(series: fast, time: t, value: Double(k % 97) / 4))
+            if k % 10 == 0 { readings.append(Reading(series: slow, time: t, value: Double(k % 13))) }
+        }
+        for chunk in stride(from: 0, to: readings.count, by: 2_000) { try store.commit(Array(readings[chunk..<min(chunk + 2_000, readings.count)])) }
+        var expected = Expected()
+        expected.add(readings)
+        let horizon: EpochMillis = Self.t0 + 3 * 86_400_000 + 7 * 60_000
+        #expect(try store.pruneRaw(before: horizon, perStatement: 3) > 10)
+        #expect(try store.pruneRollups(.minute, before: horizon, perStatement: 3) > 10)
+        for name in [slow, fast] {
+            let want = expected.samples[name]!.filter { $0.key >= horizon }.sorted { $0.key < $1.key }.map { Sample(time: $0.key, value: $0.value) }
+            let got = try store.samples(name, from: .min, to: .max)
+            #expect(Array(got.drop { $0.time < horizon }) == want)
+            #expect(got.count { $0.time < horizon } < 256)   // (a block holds at most 256)
+            let minutes = try store.buckets(name, tier: .minute, from: .min, to: .max)
+            let wantMinutes = expected.buckets(name, .minute)
+            #expect(minutes.filter { $0.start >= horizon }.allSatisfy { wantMinutes[$0.start] == $0.bucket })
+            #expect(minutes.count { $0.start >= horizon } == wantMinutes.count { $0.key >= horizon })
+            #expect(minutes.count { $0.start < horizon } < 128)   // (and 128 buckets)
+            let hours = try store.buckets(name, tier: .hour, from: .min, to: .max)
+            #expect(hours.count == expected.buckets(name, .hour).count)
+        }
+        #expect(try store.pruneRaw(before: horizon) == 0)
+        #expect(try store.pruneRollups(.minute, before: horizon) == 0)
+    }
+
     /// A writer commits a stream while the primary is SIGKILLed and the replica promoted; it
     /// sends each commit again until it is answered (what the ingest loop does: nothing is
     /// acknowledged before). Afterwards every reading is there once, and the rollups count

@@ -263,7 +263,9 @@ final class IngestLoop: @unchecked Sendable {
         admitWrites()
         guard commitPending() else { return }
         if policy.isIdle(now: .now) { writeRawWhileIdle() }
-        pruner.runIfDue(now: clock.now(), store: store, logger: logger)
+        // (The shared store by one collector: the province's holder, or each when there are no partitions.)
+        let prunesShared = province.map { $0.holds(at: .now) } ?? true
+        pruner.runIfDue(now: clock.now(), store: store, shared: prunesShared ? shared : nil, logger: logger)
         if link.isDown { return }
         if client.wantsWrite {
             let rc = client.loopWrite()

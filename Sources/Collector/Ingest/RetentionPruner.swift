@@ -1,19 +1,36 @@
+import Dispatch
 import Logging
+import Synchronization
 import Telemetry
 
 /// Once an hour, on the ingest thread: raw readings older than max(raw_retention, accept_age)
 /// go (they are the dedupe index, so they stay as long as a reading that old could still be
-/// accepted), and each rollup tier's buckets older than its `rollup_retention`.
+/// accepted), and each rollup tier's buckets older than its `rollup_retention`. The same in
+/// the shared store when one is given (by one collector: the province lease's holder).
 struct RetentionPruner {
     static let every: EpochMillis = 3_600_000
     let storage: CollectorConfig.StorageConfig
     private var lastRun: EpochMillis = 0
+    /// Whether a pruning of the shared store is under way (it runs off the ingest thread: a
+    /// first one over years of blocks takes a while, a short transaction at a time).
+    private let sharedRunning = SharedFlag()
+
+    final class SharedFlag: Sendable {
+        let value = Atomic<Bool>(false)
+    }
 
     init(storage: CollectorConfig.StorageConfig) { self.storage = storage }
 
-    mutating func runIfDue(now: EpochMillis, store: TelemetryStore, logger: Logger) {
+    mutating func runIfDue(now: EpochMillis, store: TelemetryStore, shared: PostgresStore? = nil, logger: Logger) {
         guard now - lastRun >= Self.every else { return }
         lastRun = now
+        if let shared, !sharedRunning.value.exchange(true, ordering: .acquiringAndReleasing) {
+            let (storage, flag) = (storage, sharedRunning)
+            DispatchQueue.global(qos: .utility).async {
+                Self.prune(shared, storage: storage, now: now, logger: logger)
+                flag.value.store(false, ordering: .releasing)
+            }
+        }
         let keep = storage.rawKeepMillis
         do {
             let n = try store.pruneRaw(before: now - keep)
@@ -29,6 +46,21 @@ struct RetentionPruner {
             } catch {
                 logger.warning("pruning rollups failed; will retry in an hour", metadata: ["tier": "\(tier)", "error": "\(error)"])
             }
+        }
+    }
+
+    /// The shared store's blocks past retention (whole blocks: see `PostgresStore.pruneRaw`).
+    private static func prune(_ shared: PostgresStore, storage: CollectorConfig.StorageConfig, now: EpochMillis, logger: Logger) {
+        do {
+            let n = try shared.pruneRaw(before: now - storage.rawKeepMillis)
+            if n > 0 { logger.info("pruned raw blocks of the shared store", metadata: ["deleted": "\(n)"]) }
+            for tier in Tier.allCases {
+                guard let keep = storage.rollupRetentionMillis[tier] ?? nil else { continue }
+                let n = try shared.pruneRollups(tier, before: now - keep)
+                if n > 0 { logger.info("pruned rollup blocks of the shared store", metadata: ["tier": "\(tier)", "deleted": "\(n)"]) }
+            }
+        } catch {
+            logger.warning("pruning the shared store failed; will retry in an hour", metadata: ["error": "\(error)"])
         }
     }
 }
