@@ -129,9 +129,14 @@ struct Daemon {
         let app = HTTPStack.application(router: router, http: config.http, registry: registry, serverName: "collector",
                                         portFile: portFile, logger: logger)
         let remoteWriters: [ServiceGroupConfiguration.ServiceConfiguration] = config.remoteWrite.map { t in
-            .init(service: RemoteWriter(target: t, reader: reader, live: live, acceptAgeMillis: config.storage.acceptAgeMillis,
-                                        statePath: RemoteWriter.statePath(storage: config.storage.path, url: t.url, tier: t.tier), clock: clock,
-                                        logger: logger, metrics: RemoteWriter.Metrics(registry: registry, url: t.url)),
+            // Over a shared store: the whole province, by the province lease's holder, from
+            // where the last sender stopped.
+            .init(service: RemoteWriter(target: t, reader: shared == nil ? reader : queries, timeZone: config.timezone, live: live,
+                                        acceptAgeMillis: config.storage.acceptAgeMillis,
+                                        watermarks: shared.map { .shared($0, key: RemoteWriter.stateKey(url: t.url, tier: t.tier)) }
+                                            ?? .file(RemoteWriter.statePath(storage: config.storage.path, url: t.url, tier: t.tier)),
+                                        clock: clock, logger: logger, metrics: RemoteWriter.Metrics(registry: registry, url: t.url),
+                                        active: { loop.federates }),
                   successTerminationBehavior: .ignore)
         }
         let group = ServiceGroup(configuration: .init(

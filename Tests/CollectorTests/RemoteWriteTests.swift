@@ -113,4 +113,74 @@ import Testing
         #expect(metrics.contains(#"collector_remote_write_samples_total{url="http://127.0.0.1:\#(vmPort)/api/v1/write",outcome="sent"}"#))
         _ = try await c.terminate()
     }
+
+    /// Over a shared store, federation sends the whole province: here collector `a` (with
+    /// `remote_write`) sends the final buckets of `b`'s sensor too, read from the shared store,
+    /// and keeps its progress there, not in a file.
+    @Test func theSharedStoreIsFederatedWhole() async throws {
+        let (dir, pg) = try await PostgresCluster.started()
+        defer { pg.remove(dir) }
+        let port = try ReservedPort()
+        let vm = try SpawnedProcess(try which("victoria-metrics"), ["-httpListenAddr=127.0.0.1:\(port.port)", "-storageDataPath=\(dir)/vm",
+                                                                     "-loggerLevel=ERROR"], logPath: dir + "/vm.log")
+        defer { vm.stop() }
+        let base = "http://127.0.0.1:\(port.port)"
+        try await waitUntil("VictoriaMetrics ready", seconds: 30) { (try? await httpGet(base + "/health"))?.status == 200 }
+        let broker = try MosquittoBroker(dir: dir)
+        defer { broker.stop() }
+        try await broker.waitReady()
+        var collectors: [CollectorProcess] = []
+        for (name, extra) in [("a", "remote_write: [{url: \"\(base)/api/v1/write\", interval: 1s, backfill: 10m}]"), ("b", "")] {
+            try FileManager.default.createDirectory(atPath: dir + "/" + name, withIntermediateDirectories: true)
+            let c = try CollectorProcess(dir: dir + "/" + name, brokerPort: broker.port, clientID: "it-rw-\(name)",
+                                         subscriptions: ["{topic: \"telemetry/\(name)/#\"}"], storageExtra: ["postgres: \"\(pg.url)\""],
+                                         extraYAML: extra)
+            let yaml = try String(contentsOfFile: c.configPath, encoding: .utf8).replacingOccurrences(of: "accept_age: 36500d", with: "accept_age: 1m")
+            try yaml.write(toFile: c.configPath, atomically: true, encoding: .utf8)
+            try c.start()
+            try await c.waitReady()
+            collectors.append(c)
+        }
+        let t0 = Int(Date().timeIntervalSince1970)
+        try broker.publish(topic: "telemetry/a/rw", lines: (0..<5).map { #"{"sensor": "rw-a", "ts": \#(t0 - 50 + 8 * $0), "temp_c": \#(20 + $0)}"# })
+        try broker.publish(topic: "telemetry/b/rw", lines: (0..<5).map { #"{"sensor": "rw-b", "ts": \#(t0 - 50 + 8 * $0), "temp_c": \#(30 - $0)}"# })
+        func ours(_ sensor: String) async throws -> [Int: [String: Double]] {
+            let o = try await httpJSON(collectors[0].baseURL + "/api/v1/rollups?series=\(sensor)/temp_c&step=1m&from=\(t0 - 300)&to=\(t0 + 300)")
+            var out: [Int: [String: Double]] = [:]
+            for p in (o["points"] as? [[String: Any]]) ?? [] {
+                guard let t = (p["t"] as? NSNumber)?.intValue else { continue }
+                for k in ["sum", "count", "min", "max"] { out[t, default: [:]][k] = (p[k] as? NSNumber)?.doubleValue }
+            }
+            return out
+        }
+        try await waitUntil("both sensors in the shared store", seconds: 20) {
+            let a = try await ours("rw-a").values.reduce(0) { $0 + ($1["count"] ?? 0) }, b = try await ours("rw-b").values.reduce(0) { $0 + ($1["count"] ?? 0) }
+            return a == 5 && b == 5
+        }
+        let (wantA, wantB) = (try await ours("rw-a"), try await ours("rw-b"))
+        func vmSamples(_ sensor: String) async throws -> [Int: [String: Double]] {
+            let (_, body) = try await httpGet(base + "/api/v1/export?match%5B%5D=%7B__name__%3D%22temp_c%22%2Csensor%3D%22\(sensor)%22%7D")
+            var out: [Int: [String: Double]] = [:]
+            for line in String(decoding: body, as: UTF8.self).split(separator: "\n") {
+                guard let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                      let stat = (o["metric"] as? [String: String])?["stat"],
+                      let ts = o["timestamps"] as? [NSNumber], let vs = o["values"] as? [NSNumber] else { continue }
+                for (t, v) in zip(ts, vs) { out[t.intValue / 1000, default: [:]][stat] = v.doubleValue }
+            }
+            return out
+        }
+        let last = max(wantA.keys.max()!, wantB.keys.max()!)
+        try await waitUntil("VictoriaMetrics holds both sensors' final buckets", seconds: 180) {
+            _ = try? await httpGet(base + "/internal/force_flush")
+            let (a, b) = (try await vmSamples("rw-a"), try await vmSamples("rw-b"))
+            return a[last]?["count"] != nil && b[last]?["count"] != nil
+        }
+        #expect(try await vmSamples("rw-a") == wantA)
+        #expect(try await vmSamples("rw-b") == wantB)
+        // Its progress is in the shared store.
+        let watermark = try pg.psql(pg.primaryPort.port, "SELECT watermark FROM remote_write_state")
+        #expect((Int(watermark) ?? 0) / 1000 > last, "\(watermark)")
+        #expect(!((try? FileManager.default.contentsOfDirectory(atPath: dir + "/a/data")) ?? []).contains { $0.contains("remote-write") })
+        for c in collectors { _ = try await c.terminate() }
+    }
 }

@@ -15,18 +15,32 @@ import Telemetry
 /// timestamp; VictoriaMetrics keeps both). Each series' bucket goes out as four
 /// samples at the bucket's start, `stat` = sum, count, min, max, with the series' labels (its
 /// sensor, unit and each declared level's group, kind, zone, the province). How far it has
-/// sent is kept in a state file beside the store and moved on only after the receiver's 2xx:
-/// a failure or a restart sends the same buckets again (idempotent: the same samples). A 4xx
-/// other than 429 is the receiver refusing those samples for good: counted, logged, passed.
+/// sent is kept in a state file beside the store (or, over a shared store, in it) and moved on
+/// only after the receiver's 2xx: a failure or a restart sends the same buckets again
+/// (idempotent: the same samples). A 4xx other than 429 is the receiver refusing those samples
+/// for good: counted, logged, passed. Over a shared store one collector sends (`active`: the
+/// province lease's holder), from where the last one stopped.
 struct RemoteWriter: Service {
     let target: CollectorConfig.RemoteWriteTarget
-    let reader: TelemetryReader
+    let reader: any TelemetryQueries
+    let timeZone: TimeZoneID
     let live: LiveCatalogue
     let acceptAgeMillis: Int64
-    let statePath: String
+    let watermarks: Watermarks
     let clock: any WallClock
     let logger: Logger
     let metrics: Metrics
+    /// Whether this collector sends now (a round is skipped otherwise).
+    var active: @Sendable () -> Bool = { true }
+
+    /// Where how far a target has taken is kept.
+    enum Watermarks: Sendable {
+        /// A file beside the SQLite store (`statePath`).
+        case file(String)
+        /// The shared store's `remote_write_state`, under this key: whichever collector sends
+        /// goes on from there.
+        case shared(PostgresStore, key: String)
+    }
 
     struct Metrics: Sendable {
         let sent: Counter
@@ -58,7 +72,7 @@ struct RemoteWriter: Service {
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 do {
-                    try await sendFinal()
+                    if active() { try await sendFinal() }
                 } catch {
                     if Task.isCancelled { return }   // shutdown (URLSession says URLError.cancelled)
                     metrics.failures.increment()
@@ -80,8 +94,8 @@ struct RemoteWriter: Service {
     func sendFinal() async throws {
         let tier = target.tier
         // Bucket starts as the store aligns them (1d: local midnight, DST included).
-        let horizon = reader.bucketStart(tier, clock.now() - acceptAgeMillis - settleMillis)   // buckets starting before it are final
-        var from = loadWatermark() ?? reader.bucketStart(tier, horizon - target.backfillMillis)
+        let horizon = bucketStart(tier, clock.now() - acceptAgeMillis - settleMillis)   // buckets starting before it are final
+        var from = try loadWatermark() ?? bucketStart(tier, horizon - target.backfillMillis)
         metrics.watermark.set(to: Double(from) / 1000)
         guard from < horizon else { return }
         let series = try await reader.seriesList()
@@ -93,7 +107,7 @@ struct RemoteWriter: Service {
         let seriesPerRequest = max(1, Self.maxSamples / 4 / Int(bucketsPerChunk))
         while from < horizon {
             try Task.checkCancellation()
-            let to = min(reader.bucketStart(tier, from + bucketsPerChunk * width + width / 2), horizon)
+            let to = min(bucketStart(tier, from + bucketsPerChunk * width + width / 2), horizon)
             guard to > from else { break }
             for chunk in stride(from: 0, to: series.count, by: seriesPerRequest) {
                 let part = Array(series[chunk..<min(chunk + seriesPerRequest, series.count)])
@@ -166,13 +180,28 @@ struct RemoteWriter: Service {
         return name
     }
 
-    private func loadWatermark() -> EpochMillis? {
-        (try? String(contentsOfFile: statePath, encoding: .utf8)).flatMap { EpochMillis($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+    private func bucketStart(_ tier: Tier, _ t: EpochMillis) -> EpochMillis {
+        tier.bucket(containing: t, days: LocalDays(timeZone: timeZone.zone)).start
+    }
+
+    private func loadWatermark() throws -> EpochMillis? {
+        switch watermarks {
+        case .file(let path):
+            (try? String(contentsOfFile: path, encoding: .utf8)).flatMap { EpochMillis($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        case .shared(let store, let key):
+            try store.remoteWriteWatermark(key)
+        }
     }
 
     private func saveWatermark(_ t: EpochMillis) throws {
-        try String(t).write(toFile: statePath, atomically: true, encoding: .utf8)
+        switch watermarks {
+        case .file(let path): try String(t).write(toFile: path, atomically: true, encoding: .utf8)
+        case .shared(let store, let key): try store.setRemoteWriteWatermark(key, t)
+        }
     }
+
+    /// The key of a target's watermark in a shared store: its URL and tier.
+    static func stateKey(url: String, tier: Tier) -> String { url + " " + tier.description }
 
     /// The state file of a target: beside the store, named after the target's URL and tier.
     static func statePath(storage: String, url: String, tier: Tier) -> String {

@@ -142,6 +142,10 @@ final class IngestLoop: @unchecked Sendable {
         events.onPublish = { [unowned self] mid in if mid == awaitedMid { awaitedMid = nil } }
     }
 
+    /// Whether this collector federates the shared store now (`remote_write`): the province
+    /// lease's holder does; without one (no shared store, or no partitions), every collector.
+    var federates: Bool { province?.holds(at: .now) ?? true }
+
     /// A new catalogue and rules (SIGHUP), applied by the loop between two batches.
     func reload(catalogue: Catalogue, rules: [Rule]) {
         pendingReload.withLock { $0 = (catalogue, rules) }

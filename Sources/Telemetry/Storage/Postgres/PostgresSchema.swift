@@ -30,6 +30,7 @@ enum PostgresSchema {
             detail text NOT NULL, payload bytea NOT NULL)
         """,
         PartitionFence.schema,
+        "CREATE TABLE IF NOT EXISTS remote_write_state (target text PRIMARY KEY, watermark bigint NOT NULL)",
     ]
 
     /// Creates what is missing and checks the store's version and time zone.
