@@ -75,7 +75,7 @@ chaos: deps build
 chaos-cluster: test-deps build
 	./scripts/chaos-cluster.sh
 
-## cluster: the province without a single point of failure: three NATS nodes, PostgreSQL primary and synchronous replica, two partitions (one with a standby); a node, a collector and the primary SIGKILLed mid-stream; every reading in the shared store once, tiers exact (~2.5 min)
+## cluster: the province without a single point of failure: three NATS nodes, PostgreSQL primary and synchronous replica, two partitions (one with a standby); a node, a collector and the primary SIGKILLed mid-stream; every reading in the shared store once, tiers exact; then alerts through two Alertmanagers (one killed) and federation to VictoriaMetrics (~5 min)
 cluster: test-deps build
 	./scripts/cluster.sh
 

@@ -9,12 +9,16 @@
 #     -> PostgreSQL primary + synchronous (remote_apply) replica: the shared store, each
 #        commit fenced by its partition's token; every collector's API answers from it
 #
-# Mid-stream: nats node n1 SIGKILLed (back 5 s later), the active north collector SIGKILLed
-# (the standby takes over; the killed one comes back as the new standby), then the primary
-# SIGKILLed and the replica promoted. Afterwards: every published reading is in the shared
-# store exactly once (readings per metric, `collector verify --postgres --by-metric`), every
-# rollup tier there equals its recompute, and what each part cost is printed. Exit 0 only if
-# all of that holds.
+# Phase 1, mid-stream: nats node n1 SIGKILLed (back 5 s later), the active north collector
+# SIGKILLed (the standby takes over; the killed one comes back as the new standby), then the
+# primary SIGKILLed and the replica promoted. Afterwards: every published reading is in the
+# shared store exactly once (readings per metric, `collector verify --postgres --by-metric`),
+# every rollup tier there equals its recompute, and what each part cost is printed.
+# Phase 2: the collectors again, with accept_age 1m, remote_write to VictoriaMetrics and two
+# gossiping Alertmanager peers (a webhook behind them); river stations of both partitions go
+# above alarm level III in two bursts, an Alertmanager peer SIGKILLed between them. Every
+# river alarm must reach the webhook (duplicates counted), and VictoriaMetrics must hold the
+# stations' final 1m buckets as the API answers them. Exit 0 only if all of that holds.
 #
 #   make cluster                  # 90 s of stream
 #   CLUSTER_SHORT=1 make cluster  # the short form `make test` runs: 40 s
@@ -63,10 +67,11 @@ mqtt:
   subscriptions: [{topic: "telemetry/$2/#"}]
 partition: {name: $2, member: $1, nats: [$nats_urls], lease: 6s}
 http: {listen: "127.0.0.1:0"}
-storage: {path: $DIR/$1.sqlite, postgres: "$PG_URL"}
+storage: {path: $DIR/$1.sqlite, postgres: "$PG_URL"${ACCEPT_AGE:+, accept_age: $ACCEPT_AGE}}
 sensors: sensors/lai-chau
 timezone: Asia/Ho_Chi_Minh
 log_level: warning
+${EXTRA_YAML:-}
 CONF
 }
 start_member() {
@@ -145,8 +150,137 @@ echo "cluster: commits that failed (nothing acknowledged, the broker redelivered
 echo "cluster: costs at the end (2 x ${RATE} readings/s): $costs"
 echo "cluster: published $published readings; the shared store holds $n (once per (series, time))"
 grep -E '^verify: (1m|15m|1h|1d|MISMATCH|FAILED)' "$DIR/verify.out" | sed 's/^/cluster: /' || true
-if [ "$n" = "$published" ] && [ "$verified" = 0 ]; then
-  echo "cluster: OK: every published reading stored exactly once in the shared store; every tier equals its recompute"
+phase1=0
+[ "$n" = "$published" ] && [ "$verified" = 0 ] && phase1=1
+
+# ---- Phase 2: federation to VictoriaMetrics, alerts to two gossiping Alertmanagers -------
+# The collectors come back with accept_age 1m (a 1m bucket is final 70 s after
+# it ended), remote_write to VictoriaMetrics and both Alertmanager peers under notify. River
+# stations of both partitions report levels above alarm level III (alerts river-alarm-level-2
+# and -3, river-rising-fast); between two bursts an Alertmanager peer is SIGKILLed.
+reserve_port VM_PORT; reserve_port AM1; reserve_port AM2; reserve_port GOSSIP1; reserve_port GOSSIP2
+victoria-metrics -httpListenAddr="127.0.0.1:$VM_PORT" -storageDataPath="$DIR/vm" -loggerLevel=ERROR >"$DIR/vm.log" 2>&1 & sims+=($!)
+cat > "$DIR/hook.py" <<'PY'
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get('Content-Length', 0)))
+        with open(sys.argv[2], 'ab') as f: f.write(body + b'\n')
+        self.send_response(200); self.end_headers()
+    def log_message(self, *a): pass
+s = http.server.HTTPServer(('127.0.0.1', 0), H)
+open(sys.argv[1], 'w').write(str(s.server_address[1]))
+s.serve_forever()
+PY
+python3 "$DIR/hook.py" "$DIR/hook.port" "$DIR/hook.out" & sims+=($!)
+for _ in $(seq 1 100); do [ -s "$DIR/hook.port" ] && break; sleep 0.1; done
+cat > "$DIR/am.yml" <<CONF
+route: {receiver: hook, group_by: [alertname, subject], group_wait: 1s, group_interval: 1s, repeat_interval: 1h}
+receivers: [{name: hook, webhook_configs: [{url: "http://127.0.0.1:$(cat "$DIR/hook.port")/", send_resolved: false}]}]
+CONF
+start_am() {   # N WEB GOSSIP [JOIN]
+  prometheus-alertmanager --config.file="$DIR/am.yml" --storage.path="$DIR/am$1" --web.listen-address="127.0.0.1:$2" \
+    --cluster.listen-address="127.0.0.1:$3" --cluster.advertise-address="127.0.0.1:$3" --cluster.peer-timeout=5s \
+    --cluster.gossip-interval=200ms --cluster.pushpull-interval=2s --cluster.probe-interval=300ms --cluster.probe-timeout=200ms \
+    --cluster.settle-timeout=5s ${4:+--cluster.peer=127.0.0.1:$4} >"$DIR/am$1.log" 2>&1 & AM_PID[$1]=$!
+  for _ in $(seq 1 300); do curl -sf "http://127.0.0.1:$2/-/ready" >/dev/null 2>&1 && return 0; sleep 0.1; done
+  echo "cluster: Alertmanager $1 not ready; see $DIR/am$1.log"; exit 1
+}
+declare -A AM_PID
+start_am 1 "$AM1" "$GOSSIP1"; sims+=("${AM_PID[1]}")
+start_am 2 "$AM2" "$GOSSIP2" "$GOSSIP1"; sims+=("${AM_PID[2]}")
+for _ in $(seq 1 300); do curl -sf "http://127.0.0.1:$VM_PORT/health" >/dev/null 2>&1 && break; sleep 0.1; done
+
+ACCEPT_AGE=1m
+EXTRA_YAML="remote_write: [{url: \"http://127.0.0.1:$VM_PORT/api/v1/write\", interval: 1s, backfill: 10m}]
+notify: {alertmanagers: [{url: \"http://127.0.0.1:$AM1\"}, {url: \"http://127.0.0.1:$AM2\"}], retry_base: 200ms, resend: 5s}"
+member_config north-a north; member_config north-b north; member_config south-a south
+start_member north-a; start_member north-b; start_member south-a
+for m in north-a north-b south-a; do
+  for _ in $(seq 1 150); do r=$(role "$m"); [[ "$r" == "connected to"* || "$r" == "standby"* ]] && break; sleep 0.2; done
+done
+HTTP_PORT=${PORT[south-a]}
+# Five level readings per station, 10 s apart, ending 10 s ago, above its alarm level III.
+river() {   # PARTITION NODE STATION...
+  local part=$1 node=$2 st k t now; shift 2; now=$(date +%s)
+  for st in "$@"; do
+    for k in 0 1 2 3 4; do
+      t=$((now - 50 + 10 * k))
+      echo "{\"sensor\": \"$st\", \"ts\": $t, \"level_m\": 9.$k}"
+    done | mosquitto_pub -V mqttv311 -h 127.0.0.1 -p "${MQTT[$node]}" -q 1 -t "telemetry/$part/$st" -l
+  done
+}
+# The alerts the webhook got, firing: "alertname subject" per notification.
+notified() { python3 - "$DIR/hook.out" <<'PY' 2>/dev/null || true
+import json, sys
+for line in open(sys.argv[1]):
+    try: o = json.loads(line)
+    except ValueError: continue
+    for a in o.get("alerts", []):
+        if a.get("status") == "firing": print(a["labels"].get("alertname"), a["labels"].get("subject"))
+PY
+}
+expect_alerts() {   # STATION...: waits until each has both alarm-level alerts notified
+  local st want=() _
+  for st in "$@"; do want+=("river-alarm-level-2 $st" "river-alarm-level-3 $st"); done
+  for _ in $(seq 1 120); do
+    got=$(notified | sort -u)
+    local missing=0 w
+    for w in "${want[@]}"; do grep -qx "$w" <<<"$got" || missing=1; done
+    [ "$missing" = 0 ] && return 0
+    sleep 1
+  done
+  echo "cluster: alerts not notified in 120 s:"; for w in "${want[@]}"; do grep -qx "$w" <<<"$got" || echo "  $w"; done
+  return 1
+}
+alerts_ok=1
+first=(hy-td-0001 hy-td-0002 hy-tu-0001 hy-tu-0002); second=(hy-td-0003 hy-td-0004 hy-tu-0003 hy-tu-0004)
+river north 0 hy-td-0001 hy-td-0002; river south 2 hy-tu-0001 hy-tu-0002
+expect_alerts "${first[@]}" || alerts_ok=0
+kill -KILL "${AM_PID[1]}"; wait "${AM_PID[1]}" 2>/dev/null || true; echo "cluster: SIGKILL Alertmanager peer 1"
+river north 1 hy-td-0003 hy-td-0004; river south 2 hy-tu-0003 hy-tu-0004
+expect_alerts "${first[@]}" "${second[@]}" || alerts_ok=0
+all=$(notified | grep -c . || true); distinct=$(notified | sort -u | grep -c . || true)
+echo "cluster: Alertmanagers notified $distinct distinct firing alerts ($((all - distinct)) duplicates); the 16 river alarms raised: $([ "$alerts_ok" = 1 ] && echo all there || echo MISSING)"
+
+# Federation: the province lease's holder sends the final 1m buckets of the whole shared
+# store; VictoriaMetrics must hold the river stations' buckets as the API answers them.
+fed_ok=0
+compare() { python3 - "$VM_PORT" "$HTTP_PORT" "${first[@]}" "${second[@]}" <<'PY'
+import json, sys, time, urllib.request, urllib.parse
+vm, api, stations = sys.argv[1], sys.argv[2], sys.argv[3:]
+now = int(time.time())
+urllib.request.urlopen(f"http://127.0.0.1:{vm}/internal/force_flush", timeout=10).read()
+bad, compared = 0, 0
+for st in stations:
+    ours = json.load(urllib.request.urlopen(f"http://127.0.0.1:{api}/api/v1/rollups?series={st}/level_m&step=1m&from={now - 600}&to={now}", timeout=10))
+    want = {p["t"]: {k: float(p[k]) for k in ("sum", "count", "min", "max")} for p in ours.get("points", [])}
+    q = urllib.parse.quote('{__name__="level_m",sensor="%s"}' % st)
+    got = {}
+    for line in urllib.request.urlopen(f"http://127.0.0.1:{vm}/api/v1/export?match[]={q}", timeout=10).read().decode().splitlines():
+        o = json.loads(line)
+        for t, v in zip(o["timestamps"], o["values"]): got.setdefault(t // 1000, {})[o["metric"]["stat"]] = float(v)
+    # The last minute of the burst is final only accept_age + 10 s after it ends.
+    if not want: bad += 1; continue
+    if max(want) + 60 + 75 >= now: bad += 1; continue   # the burst's last bucket is not final yet: try again
+    compared += len(want)
+    if any(got.get(t) != b for t, b in want.items()): bad += 1
+print(bad, compared)
+PY
+}
+for _ in $(seq 1 60); do
+  read -r bad compared <<<"$(compare 2>/dev/null || echo "1 0")"
+  [ "$bad" = 0 ] && { fed_ok=1; break; }
+  sleep 5
+done
+echo "cluster: VictoriaMetrics holds every final 1m bucket of the 8 river stations as the API answers it ($compared buckets): $([ "$fed_ok" = 1 ] && echo yes || echo NO)"
+for m in north-a north-b south-a; do kill -TERM "${PID[$m]}"; done
+for m in north-a north-b south-a; do wait "${PID[$m]}" || true; done
+PID=()
+
+if [ "$phase1" = 1 ] && [ "$alerts_ok" = 1 ] && [ "$fed_ok" = 1 ]; then
+  echo "cluster: OK: every published reading stored exactly once in the shared store; every tier equals its recompute;" \
+       "every river alarm reached the Alertmanagers with a peer dead; VictoriaMetrics holds the final buckets"
 else
   echo "cluster: FAILED (logs in $DIR/)"; exit 1
 fi
