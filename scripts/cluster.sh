@@ -102,11 +102,11 @@ done
 start=$(date +%s)
 at() { while [ $(( $(date +%s) - start )) -lt "$1" ]; do sleep 0.2; done; }
 at $((SECONDS_RUN / 5))
-kill -KILL "${NODE_PID[1]}"; wait "${NODE_PID[1]}" 2>/dev/null || true
+kill -KILL "${NODE_PID[1]}" 2>/dev/null || true; wait "${NODE_PID[1]}" 2>/dev/null || true
 echo "cluster: t=$((SECONDS_RUN / 5))s SIGKILL nats node n1 (a gateway's node), back in 5 s"
 sleep 5; start_node 1; wait_listening "${MQTT[1]}"
 at $((SECONDS_RUN * 2 / 5))
-kill -KILL "${PID[north-a]}"; wait "${PID[north-a]}" 2>/dev/null || true
+kill -KILL "${PID[north-a]}" 2>/dev/null || true; wait "${PID[north-a]}" 2>/dev/null || true
 echo "cluster: t=$((SECONDS_RUN * 2 / 5))s SIGKILL collector north-a (active)"
 wait_role north-b "connected to" 30
 echo "cluster: north-b took partition north over in $(( $(date +%s) - start - SECONDS_RUN * 2 / 5 )) s"
@@ -138,7 +138,7 @@ for i in 0 1 2; do costs+="$(cost "${NODE_PID[$i]}" "nats n$i")"; done
 pg_pid=$(head -1 "$PG_DIR/replica/postmaster.pid")
 pg_rss=$(ps -o rss= --ppid "$pg_pid" -p "$pg_pid" | awk '{s += $1} END {printf "%.0f", s / 1024}')
 costs+="postgresql (promoted replica, all processes) $pg_rss MB RSS"
-for m in north-a north-b south-a; do kill -TERM "${PID[$m]}"; done
+for m in north-a north-b south-a; do kill -TERM "${PID[$m]}" 2>/dev/null || true; done
 for m in north-a north-b south-a; do wait "${PID[$m]}" || true; done
 PID=()
 
@@ -174,6 +174,7 @@ s.serve_forever()
 PY
 python3 "$DIR/hook.py" "$DIR/hook.port" "$DIR/hook.out" & sims+=($!)
 for _ in $(seq 1 100); do [ -s "$DIR/hook.port" ] && break; sleep 0.1; done
+[ -s "$DIR/hook.port" ] || { echo "cluster: the webhook receiver did not start"; exit 1; }
 cat > "$DIR/am.yml" <<CONF
 route: {receiver: hook, group_by: [alertname, subject], group_wait: 1s, group_interval: 1s, repeat_interval: 1h}
 receivers: [{name: hook, webhook_configs: [{url: "http://127.0.0.1:$(cat "$DIR/hook.port")/", send_resolved: false}]}]
@@ -183,12 +184,13 @@ start_am() {   # N WEB GOSSIP [JOIN]
     --cluster.listen-address="127.0.0.1:$3" --cluster.advertise-address="127.0.0.1:$3" --cluster.peer-timeout=5s \
     --cluster.gossip-interval=200ms --cluster.pushpull-interval=2s --cluster.probe-interval=300ms --cluster.probe-timeout=200ms \
     --cluster.settle-timeout=5s ${4:+--cluster.peer=127.0.0.1:$4} >"$DIR/am$1.log" 2>&1 & AM_PID[$1]=$!
+  sims+=($!)
   for _ in $(seq 1 300); do curl -sf "http://127.0.0.1:$2/-/ready" >/dev/null 2>&1 && return 0; sleep 0.1; done
   echo "cluster: Alertmanager $1 not ready; see $DIR/am$1.log"; exit 1
 }
 declare -A AM_PID
-start_am 1 "$AM1" "$GOSSIP1"; sims+=("${AM_PID[1]}")
-start_am 2 "$AM2" "$GOSSIP2" "$GOSSIP1"; sims+=("${AM_PID[2]}")
+start_am 1 "$AM1" "$GOSSIP1"
+start_am 2 "$AM2" "$GOSSIP2" "$GOSSIP1"
 for _ in $(seq 1 300); do curl -sf "http://127.0.0.1:$VM_PORT/health" >/dev/null 2>&1 && break; sleep 0.1; done
 
 ACCEPT_AGE=1m
@@ -196,9 +198,10 @@ EXTRA_YAML="remote_write: [{url: \"http://127.0.0.1:$VM_PORT/api/v1/write\", int
 notify: {alertmanagers: [{url: \"http://127.0.0.1:$AM1\"}, {url: \"http://127.0.0.1:$AM2\"}], retry_base: 200ms, resend: 5s}"
 member_config north-a north; member_config north-b north; member_config south-a south
 start_member north-a; start_member north-b; start_member south-a
-for m in north-a north-b south-a; do
-  for _ in $(seq 1 150); do r=$(role "$m"); [[ "$r" == "connected to"* || "$r" == "standby"* ]] && break; sleep 0.2; done
-done
+# Each partition ingesting (and caught up) before the stations report.
+holding() { local m; for m in "$@"; do [[ "$(role "$m")" == "connected to"* ]] && return 0; done; return 1; }
+for _ in $(seq 1 300); do holding north-a north-b && holding south-a && break; sleep 0.2; done
+holding north-a north-b && holding south-a || { echo "cluster: phase 2: a partition has no holder after 60 s"; exit 1; }
 HTTP_PORT=${PORT[south-a]}
 # Five level readings per station, 10 s apart, ending 10 s ago, above its alarm level III.
 river() {   # PARTITION NODE STATION...
@@ -237,7 +240,7 @@ alerts_ok=1
 first=(hy-td-0001 hy-td-0002 hy-tu-0001 hy-tu-0002); second=(hy-td-0003 hy-td-0004 hy-tu-0003 hy-tu-0004)
 river north 0 hy-td-0001 hy-td-0002; river south 2 hy-tu-0001 hy-tu-0002
 expect_alerts "${first[@]}" || alerts_ok=0
-kill -KILL "${AM_PID[1]}"; wait "${AM_PID[1]}" 2>/dev/null || true; echo "cluster: SIGKILL Alertmanager peer 1"
+kill -KILL "${AM_PID[1]}" 2>/dev/null || true; wait "${AM_PID[1]}" 2>/dev/null || true; echo "cluster: SIGKILL Alertmanager peer 1"
 river north 1 hy-td-0003 hy-td-0004; river south 2 hy-tu-0003 hy-tu-0004
 expect_alerts "${first[@]}" "${second[@]}" || alerts_ok=0
 all=$(notified | grep -c . || true); distinct=$(notified | sort -u | grep -c . || true)
@@ -261,6 +264,8 @@ for st in stations:
         o = json.loads(line)
         for t, v in zip(o["timestamps"], o["values"]): got.setdefault(t // 1000, {})[o["metric"]["stat"]] = float(v)
     # The last minute of the burst is final only accept_age + 10 s after it ends.
+    raw = json.load(urllib.request.urlopen(f"http://127.0.0.1:{api}/api/v1/raw?series={st}/level_m&from={now - 600}&to={now}", timeout=10))
+    if sum(1 for p in raw.get("points", []) if p["value"] >= 9.0) != 5: bad += 1; continue   # the burst must be there
     if not want: bad += 1; continue
     if max(want) + 60 + 75 >= now: bad += 1; continue   # the burst's last bucket is not final yet: try again
     compared += len(want)
@@ -274,7 +279,7 @@ for _ in $(seq 1 60); do
   sleep 5
 done
 echo "cluster: VictoriaMetrics holds every final 1m bucket of the 8 river stations as the API answers it ($compared buckets): $([ "$fed_ok" = 1 ] && echo yes || echo NO)"
-for m in north-a north-b south-a; do kill -TERM "${PID[$m]}"; done
+for m in north-a north-b south-a; do kill -TERM "${PID[$m]}" 2>/dev/null || true; done
 for m in north-a north-b south-a; do wait "${PID[$m]}" || true; done
 PID=()
 

@@ -69,10 +69,11 @@ struct Daemon {
         let status = CollectorStatus()
         let reader = TelemetryReader(pool: pool, timeZone: config.timezone, pending: store.rawPending)
         // The shared store: one connection for the ingest loop's commits, two for the API's
-        // reads, one for the alert worker's (coverage over the province): a slow query of the
-        // API then never holds up the worker, nor through it the commits.
+        // reads, one for the alert worker's (coverage over the province), one for retention and
+        // federation's progress: a slow query or a long delete never holds up the commits.
         var shared: PostgresStore?
         var sharedReads: PostgresStore?
+        var maintenance: PostgresStore?
         var queries: any TelemetryQueries = reader
         if let url = config.storage.postgres {
             do {
@@ -80,6 +81,7 @@ struct Daemon {
                 let readers = try (0..<2).map { _ in try PostgresStore(url: url, timeZone: config.timezone, readOnly: true) }
                 shared = writer
                 sharedReads = try PostgresStore(url: url, timeZone: config.timezone, readOnly: true)
+                maintenance = try PostgresStore(url: url, timeZone: config.timezone)
                 queries = PostgresReader(stores: readers, timeZone: config.timezone)
             } catch {
                 throw StartupError("cannot open the shared store \(PostgresStore.redacted(url)): \(error)")
@@ -111,7 +113,7 @@ struct Daemon {
         let loop: IngestLoop
         do {
             loop = try IngestLoop(config: config, catalogue: catalogue, store: store, alerts: alerts, status: status,
-                                  metrics: metrics, clock: clock, logger: logger, writes: writes, shared: shared)
+                                  metrics: metrics, clock: clock, logger: logger, writes: writes, shared: shared, maintenance: maintenance)
         } catch let e as StartupError {
             throw e
         } catch {
@@ -133,7 +135,7 @@ struct Daemon {
             // where the last sender stopped.
             .init(service: RemoteWriter(target: t, reader: shared == nil ? reader : queries, timeZone: config.timezone, live: live,
                                         acceptAgeMillis: config.storage.acceptAgeMillis,
-                                        watermarks: shared.map { .shared($0, key: RemoteWriter.stateKey(url: t.url, tier: t.tier)) }
+                                        watermarks: maintenance.map { .shared($0, key: RemoteWriter.stateKey(url: t.url, tier: t.tier)) }
                                             ?? .file(RemoteWriter.statePath(storage: config.storage.path, url: t.url, tier: t.tier)),
                                         clock: clock, logger: logger, metrics: RemoteWriter.Metrics(registry: registry, url: t.url),
                                         active: { loop.federates }),

@@ -301,6 +301,43 @@ final class StoreHistory: SampleHistory {
         #expect(report.isExact, "\(report.mismatches)")
     }
 
+    /// The kill came after a late meter reading that completes an hour three hours back was
+    /// stored, and before that hour's energy loss was: fed again after newer readings (the
+    /// transformer's tracker rebuilt from two hours before those), it still publishes it.
+    @Test func aRefeedCompletesAnHourOlderThanItsTrackerWasRebuiltFrom() throws {
+        var feeder = SensorEntry(id: "fd", kind: .meter, unit: "sin-ho", zone: "tr", intervalMillis: 900_000)
+        feeder.role = .feeder
+        var customer = SensorEntry(id: "cu", kind: .meter, unit: "sin-ho", zone: "tr", intervalMillis: 900_000)
+        customer.role = .customer
+        let catalogue = Catalogue(sensors: [feeder, customer])
+        var w = Worker(catalogue)
+        var rows: [[(String, EpochMillis, Double)]] = []
+        for h in 0..<6 {
+            for q in 0..<4 {
+                let t = Self.at(1, Double(h) + Double(q) / 4) + 30_000
+                rows.append([("fd/kwh", t, 10), ("cu/kwh", t + 60_000, 9)])
+            }
+        }
+        let late = rows[7][1]   // 01:45's customer reading: it completes 01:00
+        rows[7] = [rows[7][0]]
+        for row in rows { try w.commit(row) }
+        w.drain()
+        let loss = try SeriesName(parsing: "transformer.tr/energy_loss_pct")
+        #expect(w.history.stored[loss]?.contains { $0.time == Self.at(1, 1) } != true)
+        w.history.store(try SeriesName(parsing: late.0), Sample(time: late.1, value: late.2))
+        var restarted = Worker(catalogue)
+        restarted.history.stored = w.history.stored
+        restarted.history.names = w.history.names
+        restarted.derived.beginRefeed()
+        for (k, row) in (Array(rows.suffix(2)) + [[late]]).enumerated() { try restarted.commit(row, job: Int64(k)) }
+        restarted.derived.endRefeed()
+        restarted.drain()
+        #expect(restarted.history.stored[loss]?.first { $0.time == Self.at(1, 1) }?.value == 10)
+        let report = try restarted.verify(from: Self.at(1, 0), inputs: ["fd/kwh", "cu/kwh"])
+        #expect(report.points >= 6)
+        #expect(report.isExact, "\(report.mismatches)")
+    }
+
     /// A zone's and a unit's maxima are taken over their stations' values in force at each
     /// time, whatever order the stations' readings arrive in: one station's day arriving after
     /// another's is late for the scopes only, which are recomputed; the junction's likewise.

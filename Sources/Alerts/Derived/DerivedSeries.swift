@@ -45,6 +45,9 @@ public final class DerivedSeries {
     private var junctionScopes: [String: [String]] = [:]
     var air: [String: AirQualityTracker] = [:]
     private var energy: [String: EnergyLossTracker] = [:]
+    /// Per transformer, the time its tracker was rebuilt from storage from: an older reading
+    /// (a late one fed again after a restart) first has its hour's stored readings added.
+    private var energySeededFrom: [String: EpochMillis] = [:]
     var water: [String: WaterBalanceTracker] = [:]
     var waterLatest: [String: EpochMillis] = [:]
     /// Each DMA's latest complete day, for the water-loss indicators.
@@ -411,18 +414,28 @@ public final class DerivedSeries {
 
     private func energyLoss(_ entry: SensorEntry, _ s: Sample, history: any SampleHistory) {
         guard let tr = entry.zone, let m = transformers[tr] else { return }
-        var tracker: EnergyLossTracker
-        if let t = energy.removeValue(forKey: tr) {
-            tracker = t
-        } else {
-            tracker = EnergyLossTracker(feeder: m.feeder, customers: m.customers)
-            let hourStart = s.time - ((s.time % 3_600_000) + 3_600_000) % 3_600_000
+        let hourStart = s.time - ((s.time % 3_600_000) + 3_600_000) % 3_600_000
+        func seed(_ tracker: inout EnergyLossTracker, from: EpochMillis, to: EpochMillis) {
             for meter in [m.feeder] + m.customers {
                 guard let n = try? SeriesName(sensor: meter.id, metric: "kwh") else { continue }
-                tracker = seeded(tracker, n, from: hourStart - 2 * 3_600_000, to: .max, history: history) {
+                tracker = seeded(tracker, n, from: from, to: to, history: history) {
                     if let done = $0.record(meter: meter.id, time: $1.time, kwh: $1.value) { self.energyHour(tr, done) }
                 }
             }
+        }
+        var tracker: EnergyLossTracker
+        if let t = energy.removeValue(forKey: tr) {
+            tracker = t
+            if let from = energySeededFrom[tr], hourStart < from {
+                // Older than what the tracker was rebuilt from: that hour's stored readings first,
+                // or a late reading that completes it would find it nearly empty.
+                seed(&tracker, from: hourStart, to: from)
+                energySeededFrom[tr] = hourStart
+            }
+        } else {
+            tracker = EnergyLossTracker(feeder: m.feeder, customers: m.customers)
+            seed(&tracker, from: hourStart - 2 * 3_600_000, to: .max)
+            energySeededFrom[tr] = hourStart - 2 * 3_600_000
         }
         if let done = tracker.record(meter: entry.id, time: s.time, kwh: s.value) { energyHour(tr, done) }
         energy[tr] = tracker

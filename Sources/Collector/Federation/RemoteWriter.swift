@@ -95,7 +95,7 @@ struct RemoteWriter: Service {
         let tier = target.tier
         // Bucket starts as the store aligns them (1d: local midnight, DST included).
         let horizon = bucketStart(tier, clock.now() - acceptAgeMillis - settleMillis)   // buckets starting before it are final
-        var from = try loadWatermark() ?? bucketStart(tier, horizon - target.backfillMillis)
+        var from = try await loadWatermark() ?? bucketStart(tier, horizon - target.backfillMillis)
         metrics.watermark.set(to: Double(from) / 1000)
         guard from < horizon else { return }
         let series = try await reader.seriesList()
@@ -107,6 +107,7 @@ struct RemoteWriter: Service {
         let seriesPerRequest = max(1, Self.maxSamples / 4 / Int(bucketsPerChunk))
         while from < horizon {
             try Task.checkCancellation()
+            guard active() else { return }   // (the province lease moved on mid-round)
             let to = min(bucketStart(tier, from + bucketsPerChunk * width + width / 2), horizon)
             guard to > from else { break }
             for chunk in stride(from: 0, to: series.count, by: seriesPerRequest) {
@@ -126,7 +127,7 @@ struct RemoteWriter: Service {
                 if samples > 0 { try await post(request, samples: samples) }
             }
             from = to
-            try saveWatermark(from)
+            try await saveWatermark(from)
             metrics.watermark.set(to: Double(from) / 1000)
         }
     }
@@ -184,19 +185,26 @@ struct RemoteWriter: Service {
         tier.bucket(containing: t, days: LocalDays(timeZone: timeZone.zone)).start
     }
 
-    private func loadWatermark() throws -> EpochMillis? {
+    /// A blocking call of the shared store on a Dispatch thread, not on a task's.
+    private static func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { k in
+            DispatchQueue.global(qos: .utility).async { k.resume(with: Result { try body() }) }
+        }
+    }
+
+    private func loadWatermark() async throws -> EpochMillis? {
         switch watermarks {
         case .file(let path):
             (try? String(contentsOfFile: path, encoding: .utf8)).flatMap { EpochMillis($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
         case .shared(let store, let key):
-            try store.remoteWriteWatermark(key)
+            try await Self.blocking { try store.remoteWriteWatermark(key) }
         }
     }
 
-    private func saveWatermark(_ t: EpochMillis) throws {
+    private func saveWatermark(_ t: EpochMillis) async throws {
         switch watermarks {
         case .file(let path): try String(t).write(toFile: path, atomically: true, encoding: .utf8)
-        case .shared(let store, let key): try store.setRemoteWriteWatermark(key, t)
+        case .shared(let store, let key): try await Self.blocking { try store.setRemoteWriteWatermark(key, t) }
         }
     }
 

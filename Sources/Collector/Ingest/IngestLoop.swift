@@ -21,6 +21,9 @@ final class IngestLoop: @unchecked Sendable {
     /// The shared PostgreSQL store (`storage.postgres`): every commit goes there first, fenced
     /// by the partition's token, then to `store`; the PUBACKs wait for both.
     private let shared: PostgresStore?
+    /// A connection of its own to the shared store for retention (off the ingest thread, so
+    /// its deletes never queue the commits behind them).
+    private let maintenance: PostgresStore?
     private let alerts: AlertWorker
     /// Series names already handed to the alert worker (ids below this).
     private var namesSent = 0
@@ -82,9 +85,10 @@ final class IngestLoop: @unchecked Sendable {
     #endif
 
     init(config: CollectorConfig, catalogue: Catalogue, store: TelemetryStore, alerts: AlertStage, status: CollectorStatus, metrics: IngestMetrics,
-         clock: any WallClock, logger: Logger, writes: HTTPWrites = HTTPWrites(), shared: PostgresStore? = nil) throws {
+         clock: any WallClock, logger: Logger, writes: HTTPWrites = HTTPWrites(), shared: PostgresStore? = nil, maintenance: PostgresStore? = nil) throws {
         self.config = config
         self.shared = shared
+        self.maintenance = maintenance
         self.writes = writes
         policy = BatchPolicy(maxMessages: config.mqtt.maxBatchMessages, now: .now)
         link = BrokerLink(now: .now, brokers: config.mqtt.brokers.count)
@@ -186,7 +190,7 @@ final class IngestLoop: @unchecked Sendable {
                 standBy(lease)
                 continue
             }
-            if shared != nil, let token = lease?.token, token != caughtUpToken {
+            if shared != nil, let token = lease?.token, token != caughtUpToken, sharedFence() != nil {
                 caughtUpToken = token   // (tried once per token: a failure is logged, not retried)
                 catchUp()
                 continue   // (the lease may have changed meanwhile)
@@ -200,6 +204,7 @@ final class IngestLoop: @unchecked Sendable {
                     admitWrites()
                     commitPending()
                     writeRawWhileIdle()
+                    pruneIfDue()
                     continue
                 }
                 connect()
@@ -240,6 +245,13 @@ final class IngestLoop: @unchecked Sendable {
 
     /// Not holding the partition's lease: the link stays cut (what was read and not committed
     /// stays with the broker for the holder), and the rest goes on (HTTP writes, derived series).
+    /// Retention, once an hour (`RetentionPruner`): this collector's file, and the shared
+    /// store by one collector, the province's holder (each when there are no partitions).
+    private func pruneIfDue() {
+        let prunesShared = province.map { $0.holds(at: .now) } ?? true
+        pruner.runIfDue(now: clock.now(), store: store, shared: prunesShared ? maintenance : nil, logger: logger)
+    }
+
     private func standBy(_ lease: PartitionLease) {
         if !link.isDown {
             client.abort()
@@ -250,6 +262,7 @@ final class IngestLoop: @unchecked Sendable {
         admitWrites()
         commitPending()
         writeRawWhileIdle()
+        pruneIfDue()
     }
 
     private func iterate() {
@@ -267,9 +280,7 @@ final class IngestLoop: @unchecked Sendable {
         admitWrites()
         guard commitPending() else { return }
         if policy.isIdle(now: .now) { writeRawWhileIdle() }
-        // (The shared store by one collector: the province's holder, or each when there are no partitions.)
-        let prunesShared = province.map { $0.holds(at: .now) } ?? true
-        pruner.runIfDue(now: clock.now(), store: store, shared: prunesShared ? shared : nil, logger: logger)
+        pruneIfDue()
         if link.isDown { return }
         if client.wantsWrite {
             let rc = client.loopWrite()

@@ -31,6 +31,9 @@ enum PostgresSchema {
         """,
         PartitionFence.schema,
         "CREATE TABLE IF NOT EXISTS remote_write_state (target text PRIMARY KEY, watermark bigint NOT NULL)",
+        // Retention finds old blocks by these, not by reading every block.
+        "CREATE INDEX IF NOT EXISTS sample_blocks_last_t ON sample_blocks (last_t)",
+        "CREATE INDEX IF NOT EXISTS rollup_blocks_tier_last ON rollup_blocks (tier, last_start)",
     ]
 
     /// Creates what is missing and checks the store's version and time zone.
