@@ -8,7 +8,8 @@ import Telemetry
 /// The at-least-once ingest loop, on a thread of its own (README, "Guarantees"):
 ///
 ///     poll the socket -> loop_read while readable (callbacks decode into a batch)
-///     -> commit the batch to SQLite -> hand its new readings to the AlertWorker
+///     -> commit the batch ([the shared PostgreSQL store, then] SQLite)
+///     -> hand its new readings to the AlertWorker
 ///     -> loop_write (the queued PUBACKs leave) -> loop_misc
 ///
 /// A PUBACK therefore leaves only after the readings it acknowledges are committed. If a
@@ -243,8 +244,6 @@ final class IngestLoop: @unchecked Sendable {
         }
     }
 
-    /// Not holding the partition's lease: the link stays cut (what was read and not committed
-    /// stays with the broker for the holder), and the rest goes on (HTTP writes, derived series).
     /// Retention, once an hour (`RetentionPruner`): this collector's file, and the shared
     /// store by one collector, the province's holder (each when there are no partitions).
     private func pruneIfDue() {
@@ -252,6 +251,8 @@ final class IngestLoop: @unchecked Sendable {
         pruner.runIfDue(now: clock.now(), store: store, shared: prunesShared ? maintenance : nil, logger: logger)
     }
 
+    /// Not holding the partition's lease: the link stays cut (what was read and not committed
+    /// stays with the broker for the holder), and the rest goes on (HTTP writes, derived series).
     private func standBy(_ lease: PartitionLease) {
         if !link.isDown {
             client.abort()
