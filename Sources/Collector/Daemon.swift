@@ -77,12 +77,24 @@ struct Daemon {
         var queries: any TelemetryQueries = reader
         if let url = config.storage.postgres {
             do {
-                let writer = try PostgresStore(url: url, timeZone: config.timezone, quarantineLimit: config.storage.quarantineLimit)
-                let readers = try (0..<2).map { _ in try PostgresStore(url: url, timeZone: config.timezone, readOnly: true) }
-                shared = writer
-                sharedReads = try PostgresStore(url: url, timeZone: config.timezone, readOnly: true)
-                maintenance = try PostgresStore(url: url, timeZone: config.timezone)
-                queries = PostgresReader(stores: readers, timeZone: config.timezone)
+                // A server that does not answer yet does not stop the start: every commit fails
+                // (nothing is acknowledged, /readyz says why) until it does. A store it refuses
+                // (another time zone or schema version) does.
+                var connectNow = true
+                do {
+                    shared = try PostgresStore(url: url, timeZone: config.timezone, quarantineLimit: config.storage.quarantineLimit)
+                } catch let e as PostgresConnection.Failure where e.lostConnection {
+                    logger.warning("the shared store does not answer; starting without it: no commit succeeds (nothing is acknowledged) until it does",
+                                   metadata: ["store": "\(PostgresStore.redacted(url))", "error": "\(e)"])
+                    connectNow = false
+                    shared = try PostgresStore(url: url, timeZone: config.timezone, quarantineLimit: config.storage.quarantineLimit, connectNow: false)
+                }
+                func reading() throws -> PostgresStore {
+                    try PostgresStore(url: url, timeZone: config.timezone, readOnly: true, connectNow: connectNow)
+                }
+                queries = PostgresReader(stores: [try reading(), try reading()], timeZone: config.timezone)
+                sharedReads = try reading()
+                maintenance = try PostgresStore(url: url, timeZone: config.timezone, connectNow: connectNow)
             } catch {
                 throw StartupError("cannot open the shared store \(PostgresStore.redacted(url)): \(error)")
             }

@@ -97,7 +97,9 @@ import Testing
         await #expect(throws: HarnessError.self) {   // (no such series in the north's file)
             try await EndToEndTests.storedTimes(collectors[0], series: "ws-s/temp_c", from: t - 60, to: t + 60)
         }
-        #expect(try await EndToEndTests.storedTimes(collectors[1], series: "ws-s/temp_c", from: t - 60, to: t + 60) == [t + 1])
+        try await waitUntil("the south file holding its reading", seconds: 20) {   // (written to the file once the link is idle)
+            (try? await EndToEndTests.storedTimes(collectors[1], series: "ws-s/temp_c", from: t - 60, to: t + 60)) == [t + 1]
+        }
         for c in collectors { _ = try await c.terminate() }
         collectors.removeAll()
 
@@ -211,5 +213,35 @@ import Testing
         #expect(b.log().contains("partition caught up from the shared store"), "\(b.log().suffix(2000))")
         #expect(try await EndToEndTests.storedTimes(b, series: "rg-1/temp_c", from: now - 86_400, to: now + 60) == Array(times.dropFirst()))
         _ = try await b.terminate()
+    }
+
+    /// A collector that starts while the shared store is down starts anyway, says so in
+    /// `/readyz`, and commits nothing (so acknowledges nothing) until the store answers; then
+    /// every reading the broker kept is stored, in the shared store and in its file.
+    @Test(.timeLimit(.minutes(3))) func aCollectorStartsBeforeTheSharedStoreAndWaitsForIt() async throws {
+        let (dir, pg) = try await PostgresCluster.started()
+        defer { pg.remove(dir) }
+        pg.stop()
+        let broker = try MosquittoBroker(dir: dir)
+        defer { broker.stop() }
+        try await broker.waitReady()
+        let c = try CollectorProcess(dir: dir, brokerPort: broker.port, clientID: "it-pg-late", storageExtra: ["postgres: \"\(pg.url)\""])
+        try c.start()
+        try await c.waitListening()
+        #expect(try await httpGet(c.baseURL + "/readyz").status == 503)
+        #expect(c.log().contains("the shared store does not answer; starting without it"))
+        let rs = EndToEndTests.readings(500)
+        try broker.publish(topic: "telemetry/ws-late", lines: rs.map { EndToEndTests.line(sensor: "ws-late", $0) })
+        try await waitUntil("a commit refused for want of the shared store", seconds: 30) { c.log().contains("storage commit failed") }
+        await #expect(throws: HarnessError.self) {   // (nothing in the file either: the shared store comes first)
+            try await EndToEndTests.storedTimes(c, series: "ws-late/temp_c", from: EndToEndTests.t0 - 60, to: EndToEndTests.t0 + 600)
+        }
+        try pg.restart()
+        try await waitUntil("every reading in the shared store", seconds: 90) {
+            try await EndToEndTests.storedCount(c, series: "ws-late/temp_c", from: EndToEndTests.t0 - 86_400, to: EndToEndTests.t0 + 86_400) == rs.count
+        }
+        #expect(try await httpGet(c.baseURL + "/readyz").status == 200)
+        _ = try await c.terminate()
+        #expect(try await EndToEndTests.storedTimes(c, series: "ws-late/temp_c", from: EndToEndTests.t0 - 60, to: EndToEndTests.t0 + 600) == rs.map(\.t))
     }
 }

@@ -109,6 +109,12 @@ final class PostgresCluster: @unchecked Sendable {
             .trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
+    /// Starts both servers again after `stop()` (the replica streams again once it has).
+    func restart() throws {
+        try pgCtl(primaryData, "start")
+        try pgCtl(replicaData, "start")
+    }
+
     func stop() {
         for data in [replicaData, primaryData] {
             _ = try? run(Self.bin + "/pg_ctl", ["-D", data, "-m", "immediate", "-w", "stop"], asPostgres: true)

@@ -64,20 +64,19 @@ public final class PostgresStore: Sendable {
     let state = Mutex(State())
 
     /// Connects and creates the tables if they are missing; `readOnly`: only reads (a
-    /// read-only replica), the tables must exist.
+    /// read-only replica), the tables must exist. Every later connection (after one was lost)
+    /// checks them again, creating what is missing.
     /// `quarantineLimit`: the quarantined messages kept, the oldest dropped first (as the
-    /// SQLite store's `storage.quarantine_limit`).
-    public init(url: String, timeZone: TimeZoneID, readOnly: Bool = false, quarantineLimit: Int = 10_000) throws {
+    /// SQLite store's `storage.quarantine_limit`). `connectNow: false`: the first call
+    /// connects (a collector that starts while the server is down).
+    public init(url: String, timeZone: TimeZoneID, readOnly: Bool = false, quarantineLimit: Int = 10_000,
+                connectNow: Bool = true) throws {
         self.url = url
         self.timeZone = timeZone
         self.readOnly = readOnly
         self.quarantineLimit = max(quarantineLimit, 1)
         days = LocalDays(timeZone: timeZone.zone)
-        try state.withLock { s in
-            try connected(&s) { c in
-                if readOnly { try PostgresSchema.check(c, timeZone: timeZone) } else { try PostgresSchema.create(c, timeZone: timeZone) }
-            }
-        }
+        if connectNow { try state.withLock { s in try connected(&s) { _ in } } }
     }
 
     // MARK: Writing
@@ -370,6 +369,7 @@ public final class PostgresStore: Sendable {
             s.connection = nil
             c = try PostgresConnection(url)
             if readOnly { try c.execute("SET statement_timeout = '\(Self.readTimeout)'") }
+            if readOnly { try PostgresSchema.check(c, timeZone: timeZone) } else { try PostgresSchema.create(c, timeZone: timeZone) }
             s.connection = c
             // Perhaps another server now (a promoted replica): ids are looked up again.
             s.ids.removeAll()
