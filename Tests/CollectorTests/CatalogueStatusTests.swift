@@ -6,22 +6,26 @@ import Testing
 
 /// Sensor status against the catalogue, series metadata, and refusing unregistered sensors.
 @Suite(.serialized) struct CatalogueStatusTests {
+    /// Three forest zones with known areas (1,000 ha), one station each: with ft-c2 silent,
+    /// 62.05 % of the forest is watched (12.05 % of it in muong-te's two, 50 % in sin-ho's).
+    static let forestCatalogue = """
+        zones:
+          - {id: z1, kind: forest, unit: muong-te, area_ha: 120.5}
+          - {id: z2, kind: forest, unit: muong-te, area_ha: 379.5}
+          - {id: z3, kind: forest, unit: sin-ho, area_ha: 500}
+        sensors:
+          - {id: ft-c1, kind: forest, unit: muong-te, zone: z1, interval: 10m}
+          - {id: ft-c2, kind: forest, unit: muong-te, zone: z2, interval: 10m}
+          - {id: ft-c3, kind: forest, unit: sin-ho, zone: z3, interval: 10m}
+        """
+
     /// Zones with known areas give the exact forest_monitored_pct when some sensors are
     /// silent; the indicators are also stored as series and exported to Prometheus.
     @Test func forestCoverageFromKnownAreas() async throws {
         let dir = try makeTempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try FileManager.default.createDirectory(atPath: dir + "/cat", withIntermediateDirectories: true)
-        try """
-            zones:
-              - {id: z1, kind: forest, unit: muong-te, area_ha: 120.5}
-              - {id: z2, kind: forest, unit: muong-te, area_ha: 379.5}
-              - {id: z3, kind: forest, unit: sin-ho, area_ha: 500}
-            sensors:
-              - {id: ft-c1, kind: forest, unit: muong-te, zone: z1, interval: 10m}
-              - {id: ft-c2, kind: forest, unit: muong-te, zone: z2, interval: 10m}
-              - {id: ft-c3, kind: forest, unit: sin-ho, zone: z3, interval: 10m}
-            """.write(toFile: dir + "/cat/c.yaml", atomically: true, encoding: .utf8)
+        try Self.forestCatalogue.write(toFile: dir + "/cat/c.yaml", atomically: true, encoding: .utf8)
         let broker = try MosquittoBroker(dir: dir)
         defer { broker.stop() }
         try await broker.waitReady()

@@ -120,16 +120,7 @@ import Testing
         defer { cluster.stop() }
         try await cluster.waitReady()
         try FileManager.default.createDirectory(atPath: dir + "/cat", withIntermediateDirectories: true)
-        try """
-            zones:
-              - {id: z1, kind: forest, unit: muong-te, area_ha: 120.5}
-              - {id: z2, kind: forest, unit: muong-te, area_ha: 379.5}
-              - {id: z3, kind: forest, unit: sin-ho, area_ha: 500}
-            sensors:
-              - {id: ft-c1, kind: forest, unit: muong-te, zone: z1, interval: 10m}
-              - {id: ft-c2, kind: forest, unit: muong-te, zone: z2, interval: 10m}
-              - {id: ft-c3, kind: forest, unit: sin-ho, zone: z3, interval: 10m}
-            """.write(toFile: dir + "/cat/c.yaml", atomically: true, encoding: .utf8)
+        try CatalogueStatusTests.forestCatalogue.write(toFile: dir + "/cat/c.yaml", atomically: true, encoding: .utf8)
         var members: [CollectorProcess] = []
         for part in ["north", "south"] {
             try FileManager.default.createDirectory(atPath: dir + "/" + part, withIntermediateDirectories: true)

@@ -50,15 +50,7 @@ import Testing
             try broker.publish(topic: "telemetry/\(sensor)", lines: (0..<5).map { #"{"ts": \#(t0 - 50 + 8 * $0), "temp_c": \#(20 + k * 5 + $0)}"# })
         }
         // Our buckets, once every reading is in.
-        func ours(_ sensor: String) async throws -> [Int: [String: Double]] {
-            let o = try await httpJSON(c.baseURL + "/api/v1/rollups?series=\(sensor)/temp_c&step=1m&from=\(t0 - 300)&to=\(t0 + 300)")
-            var out: [Int: [String: Double]] = [:]
-            for p in (o["points"] as? [[String: Any]]) ?? [] {
-                guard let t = (p["t"] as? NSNumber)?.intValue else { continue }
-                for k in ["sum", "count", "min", "max"] { out[t, default: [:]][k] = (p[k] as? NSNumber)?.doubleValue }
-            }
-            return out
-        }
+        func ours(_ sensor: String) async throws -> [Int: [String: Double]] { try await Self.ours(c, sensor, around: t0) }
         try await waitUntil("every reading in the rollups", seconds: 20) {
             try await ours("rw-1").values.reduce(0) { $0 + ($1["count"] ?? 0) } == 5
         }
@@ -66,18 +58,7 @@ import Testing
         let lastBucket = want1.keys.max()!
 
         // VictoriaMetrics: its export of each stat's samples.
-        func vmSamples(_ sensor: String) async throws -> [Int: [String: Double]] {
-            let (_, body) = try await httpGet("http://127.0.0.1:\(vmPort)/api/v1/export?match%5B%5D=" +
-                                              "%7B__name__%3D%22temp_c%22%2Csensor%3D%22\(sensor)%22%7D")
-            var out: [Int: [String: Double]] = [:]
-            for line in String(decoding: body, as: UTF8.self).split(separator: "\n") {
-                guard let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                      let stat = (o["metric"] as? [String: String])?["stat"],
-                      let ts = o["timestamps"] as? [NSNumber], let vs = o["values"] as? [NSNumber] else { continue }
-                for (t, v) in zip(ts, vs) { out[t.intValue / 1000, default: [:]][stat] = v.doubleValue }
-            }
-            return out
-        }
+        func vmSamples(_ sensor: String) async throws -> [Int: [String: Double]] { try await Self.vmSamples("http://127.0.0.1:\(vmPort)", sensor) }
         // Final once the last bucket ended accept_age ago (up to about two minutes here).
         try await waitUntil("VictoriaMetrics holds the final buckets", seconds: 180) {
             _ = try? await httpGet("http://127.0.0.1:\(vmPort)/internal/force_flush")
@@ -144,31 +125,13 @@ import Testing
         let t0 = Int(Date().timeIntervalSince1970)
         try broker.publish(topic: "telemetry/a/rw", lines: (0..<5).map { #"{"sensor": "rw-a", "ts": \#(t0 - 50 + 8 * $0), "temp_c": \#(20 + $0)}"# })
         try broker.publish(topic: "telemetry/b/rw", lines: (0..<5).map { #"{"sensor": "rw-b", "ts": \#(t0 - 50 + 8 * $0), "temp_c": \#(30 - $0)}"# })
-        func ours(_ sensor: String) async throws -> [Int: [String: Double]] {
-            let o = try await httpJSON(collectors[0].baseURL + "/api/v1/rollups?series=\(sensor)/temp_c&step=1m&from=\(t0 - 300)&to=\(t0 + 300)")
-            var out: [Int: [String: Double]] = [:]
-            for p in (o["points"] as? [[String: Any]]) ?? [] {
-                guard let t = (p["t"] as? NSNumber)?.intValue else { continue }
-                for k in ["sum", "count", "min", "max"] { out[t, default: [:]][k] = (p[k] as? NSNumber)?.doubleValue }
-            }
-            return out
-        }
+        func ours(_ sensor: String) async throws -> [Int: [String: Double]] { try await Self.ours(collectors[0], sensor, around: t0) }
         try await waitUntil("both sensors in the shared store", seconds: 20) {
             let a = try await ours("rw-a").values.reduce(0) { $0 + ($1["count"] ?? 0) }, b = try await ours("rw-b").values.reduce(0) { $0 + ($1["count"] ?? 0) }
             return a == 5 && b == 5
         }
         let (wantA, wantB) = (try await ours("rw-a"), try await ours("rw-b"))
-        func vmSamples(_ sensor: String) async throws -> [Int: [String: Double]] {
-            let (_, body) = try await httpGet(base + "/api/v1/export?match%5B%5D=%7B__name__%3D%22temp_c%22%2Csensor%3D%22\(sensor)%22%7D")
-            var out: [Int: [String: Double]] = [:]
-            for line in String(decoding: body, as: UTF8.self).split(separator: "\n") {
-                guard let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                      let stat = (o["metric"] as? [String: String])?["stat"],
-                      let ts = o["timestamps"] as? [NSNumber], let vs = o["values"] as? [NSNumber] else { continue }
-                for (t, v) in zip(ts, vs) { out[t.intValue / 1000, default: [:]][stat] = v.doubleValue }
-            }
-            return out
-        }
+        func vmSamples(_ sensor: String) async throws -> [Int: [String: Double]] { try await Self.vmSamples(base, sensor) }
         let last = max(wantA.keys.max()!, wantB.keys.max()!)
         try await waitUntil("VictoriaMetrics holds both sensors' final buckets", seconds: 180) {
             _ = try? await httpGet(base + "/internal/force_flush")
@@ -182,5 +145,30 @@ import Testing
         #expect((Int(watermark) ?? 0) / 1000 > last, "\(watermark)")
         #expect(!((try? FileManager.default.contentsOfDirectory(atPath: dir + "/a/data")) ?? []).contains { $0.contains("remote-write") })
         for c in collectors { _ = try await c.terminate() }
+    }
+
+    /// The collector's 1m buckets of `sensor/temp_c` within five minutes of `t0`: sum, count,
+    /// min and max by bucket start (seconds).
+    static func ours(_ c: CollectorProcess, _ sensor: String, around t0: Int) async throws -> [Int: [String: Double]] {
+        let o = try await httpJSON(c.baseURL + "/api/v1/rollups?series=\(sensor)/temp_c&step=1m&from=\(t0 - 300)&to=\(t0 + 300)")
+        var out: [Int: [String: Double]] = [:]
+        for p in (o["points"] as? [[String: Any]]) ?? [] {
+            guard let t = (p["t"] as? NSNumber)?.intValue else { continue }
+            for k in ["sum", "count", "min", "max"] { out[t, default: [:]][k] = (p[k] as? NSNumber)?.doubleValue }
+        }
+        return out
+    }
+
+    /// What VictoriaMetrics at `base` exports of `sensor`'s `temp_c`: each stat by sample time (seconds).
+    static func vmSamples(_ base: String, _ sensor: String) async throws -> [Int: [String: Double]] {
+        let (_, body) = try await httpGet(base + "/api/v1/export?match%5B%5D=%7B__name__%3D%22temp_c%22%2Csensor%3D%22\(sensor)%22%7D")
+        var out: [Int: [String: Double]] = [:]
+        for line in String(decoding: body, as: UTF8.self).split(separator: "\n") {
+            guard let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                  let stat = (o["metric"] as? [String: String])?["stat"],
+                  let ts = o["timestamps"] as? [NSNumber], let vs = o["values"] as? [NSNumber] else { continue }
+            for (t, v) in zip(ts, vs) { out[t.intValue / 1000, default: [:]][stat] = v.doubleValue }
+        }
+        return out
     }
 }

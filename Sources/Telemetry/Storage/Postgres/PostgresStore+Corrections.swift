@@ -65,19 +65,9 @@ extension PostgresStore {
         if let first = rows.first?[0].flatMap({ EpochMillis($0) }) {
             try c.execute("DELETE FROM sample_blocks WHERE series_id = $1 AND first_t >= $2", [.int(Int64(id)), .int(first)])
         }
-        var blocks: (firsts: [EpochMillis], lasts: [EpochMillis], counts: [Int], data: [[UInt8]]) = ([], [], [], [])
-        BlockCutter.cut(samples, maxCount: Self.maxSamplesPerBlock, maxBytes: Self.maxBlockBytes,
-                        encode: { SampleBlock.encode(Array($0)) }) { range, bytes in
-            blocks.firsts.append(samples[range.lowerBound].time)
-            blocks.lasts.append(samples[range.upperBound - 1].time)
-            blocks.counts.append(range.count)
-            blocks.data.append(bytes)
-        }
-        try c.execute("""
-            INSERT INTO sample_blocks (series_id, first_t, last_t, count, data)
-            SELECT $1::int, * FROM unnest($2::bigint[], $3::bigint[], $4::int[], $5::bytea[])
-            """, [.int(Int64(id)), PostgresArray.ints(blocks.firsts), PostgresArray.ints(blocks.lasts),
-                  PostgresArray.ints(blocks.counts), PostgresArray.byteas(blocks.data)])
+        var blocks = PostgresBlockRows()
+        blocks.add(id, samples: samples)
+        try blocks.insertSamples(c)
         // The newest sample: the last one rewritten, else the last of the blocks before them.
         var newest = samples.last
         if newest == nil, let hex = try c.execute("SELECT data FROM sample_blocks WHERE series_id = $1 ORDER BY first_t DESC LIMIT 1",
@@ -124,19 +114,8 @@ extension PostgresStore {
             try c.execute("DELETE FROM rollup_blocks WHERE series_id = $1 AND tier = $2 AND first_start >= $3",
                           [.int(Int64(id)), .int(Int64(tier.rawValue)), .int(first)])
         }
-        let all = kept + buckets
-        var blocks: (firsts: [EpochMillis], lasts: [EpochMillis], counts: [Int], data: [[UInt8]]) = ([], [], [], [])
-        BlockCutter.cut(all, maxCount: Self.maxBucketsPerBlock, maxBytes: Self.maxBlockBytes,
-                        encode: { RollupBlock.encode(Array($0)) }) { range, bytes in
-            blocks.firsts.append(all[range.lowerBound].start)
-            blocks.lasts.append(all[range.upperBound - 1].start)
-            blocks.counts.append(range.count)
-            blocks.data.append(bytes)
-        }
-        try c.execute("""
-            INSERT INTO rollup_blocks (series_id, tier, first_start, last_start, count, data)
-            SELECT $1::int, $2::smallint, * FROM unnest($3::bigint[], $4::bigint[], $5::int[], $6::bytea[])
-            """, [.int(Int64(id)), .int(Int64(tier.rawValue)), PostgresArray.ints(blocks.firsts), PostgresArray.ints(blocks.lasts),
-                  PostgresArray.ints(blocks.counts), PostgresArray.byteas(blocks.data)])
+        var blocks = PostgresBlockRows()
+        blocks.add(id, tier: tier, buckets: kept + buckets)
+        try blocks.insertRollups(c)
     }
 }

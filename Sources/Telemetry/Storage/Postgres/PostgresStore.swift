@@ -213,7 +213,7 @@ public final class PostgresStore: Sendable {
             }
         }
         var doomed: (ids: [Int32], firsts: [EpochMillis]) = ([], [])
-        var blocks: (ids: [Int32], firsts: [EpochMillis], lasts: [EpochMillis], counts: [Int], data: [[UInt8]]) = ([], [], [], [], [])
+        var blocks = PostgresBlockRows()
         var deltas: [BucketKey: Bucket] = [:]
         var localDays = days   // (its cache of the last day looked up)
         var newest: [(id: Int32, sample: Sample)] = []
@@ -225,14 +225,7 @@ public final class PostgresStore: Sendable {
             added += new.count
             newest.append((id, last))
             for first in old.firsts { doomed.ids.append(id); doomed.firsts.append(first) }
-            BlockCutter.cut(merged, maxCount: Self.maxSamplesPerBlock, maxBytes: Self.maxBlockBytes,
-                            encode: { SampleBlock.encode(Array($0)) }) { range, bytes in
-                blocks.ids.append(id)
-                blocks.firsts.append(merged[range.lowerBound].time)
-                blocks.lasts.append(merged[range.upperBound - 1].time)
-                blocks.counts.append(range.count)
-                blocks.data.append(bytes)
-            }
+            blocks.add(id, samples: merged)
             for s in new {
                 for tier in Tier.allCases {
                     let start = tier == .day ? localDays.day(containing: s.time).start : tier.bucket(containing: s.time, days: localDays).start
@@ -254,11 +247,7 @@ public final class PostgresStore: Sendable {
                 WHERE b.series_id = d.s AND b.first_t = d.f
                 """, [PostgresArray.ints(doomed.ids), PostgresArray.ints(doomed.firsts)])
         }
-        try c.execute("""
-            INSERT INTO sample_blocks (series_id, first_t, last_t, count, data)
-            SELECT * FROM unnest($1::int[], $2::bigint[], $3::bigint[], $4::int[], $5::bytea[])
-            """, [PostgresArray.ints(blocks.ids), PostgresArray.ints(blocks.firsts), PostgresArray.ints(blocks.lasts),
-                  PostgresArray.ints(blocks.counts), PostgresArray.byteas(blocks.data)])
+        try blocks.insertSamples(c)
         try addToRollups(deltas, c)
         return added
     }
@@ -306,22 +295,13 @@ public final class PostgresStore: Sendable {
             }
         }
         var doomed: (ids: [Int32], tiers: [Int], firsts: [EpochMillis]) = ([], [], [])
-        var blocks: (ids: [Int32], tiers: [Int], firsts: [EpochMillis], lasts: [EpochMillis], counts: [Int], data: [[UInt8]]) =
-            ([], [], [], [], [], [])
+        var blocks = PostgresBlockRows()
         for run in runs {
             let k = Int64(run.id) << 2 | Int64(run.tier.rawValue)
             let old = stored[k] ?? ([], [])
             for first in old.firsts { doomed.ids.append(run.id); doomed.tiers.append(run.tier.rawValue); doomed.firsts.append(first) }
             let merged = RollupBlockMerge.merge(stored: old.buckets, incoming: run.buckets)
-            BlockCutter.cut(merged, maxCount: Self.maxBucketsPerBlock, maxBytes: Self.maxBlockBytes,
-                            encode: { RollupBlock.encode(Array($0)) }) { range, bytes in
-                blocks.ids.append(run.id)
-                blocks.tiers.append(run.tier.rawValue)
-                blocks.firsts.append(merged[range.lowerBound].start)
-                blocks.lasts.append(merged[range.upperBound - 1].start)
-                blocks.counts.append(range.count)
-                blocks.data.append(bytes)
-            }
+            blocks.add(run.id, tier: run.tier, buckets: merged)
         }
         if !doomed.ids.isEmpty {
             try c.execute("""
@@ -329,11 +309,7 @@ public final class PostgresStore: Sendable {
                 WHERE b.series_id = d.s AND b.tier = d.t AND b.first_start = d.f
                 """, [PostgresArray.ints(doomed.ids), PostgresArray.ints(doomed.tiers), PostgresArray.ints(doomed.firsts)])
         }
-        try c.execute("""
-            INSERT INTO rollup_blocks (series_id, tier, first_start, last_start, count, data)
-            SELECT * FROM unnest($1::int[], $2::smallint[], $3::bigint[], $4::bigint[], $5::int[], $6::bytea[])
-            """, [PostgresArray.ints(blocks.ids), PostgresArray.ints(blocks.tiers), PostgresArray.ints(blocks.firsts),
-                  PostgresArray.ints(blocks.lasts), PostgresArray.ints(blocks.counts), PostgresArray.byteas(blocks.data)])
+        try blocks.insertRollups(c)
     }
 
     /// Inserts the records, then drops the oldest beyond `quarantineLimit`.
