@@ -86,6 +86,19 @@ public final class AlertEngine {
             case (_, nil): anyMetric.append(i)
             }
         }
+        restore(restored)
+    }
+
+    /// Takes `alerts` (stored, perhaps by another collector that held this one's partition
+    /// before) as the live ones, in place of those this engine had: a takeover neither
+    /// announces again what the old holder announced nor forgets to resolve it.
+    public func adopt(_ alerts: [Alert]) {
+        for key in Array(live.keys) { setLive(key, nil) }
+        retired = []
+        restore(alerts)
+    }
+
+    private func restore(_ restored: [Alert]) {
         for var a in restored {
             guard let i = rules.firstIndex(where: { $0.name == a.rule }) else { continue }
             let sensor = String(a.subject.split(separator: ":").first ?? Substring(a.subject))

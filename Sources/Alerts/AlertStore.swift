@@ -4,7 +4,7 @@ import Telemetry
 
 /// Keeps alerts in the collector's SQLite file: the live ones (so a restart neither loses a
 /// firing alert nor announces it again) and the history (resolved, acknowledged).
-public struct AlertStore: Sendable {
+public struct AlertStore: AlertRecords {
     public let pool: DatabasePool
 
     public init(pool: DatabasePool) { self.pool = pool }

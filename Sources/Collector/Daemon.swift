@@ -75,6 +75,13 @@ struct Daemon {
         var sharedReads: PostgresStore?
         var maintenance: PostgresStore?
         var queries: any TelemetryQueries = reader
+        // Alerts: in the file, or in the shared store (one connection for the alert worker's
+        // changes, one for the API's lists and acknowledgements).
+        var alertRecords: any AlertRecords = AlertStore(pool: pool)
+        var apiAlerts = alertRecords
+        var alertsReachable = true
+        // This process in the shared store's alert announcements (it skips its own).
+        let origin = UUID().uuidString
         if let url = config.storage.postgres {
             do {
                 // A server that does not answer yet does not stop the start: every commit fails
@@ -95,14 +102,30 @@ struct Daemon {
                 queries = PostgresReader(stores: [try reading(), try reading()], timeZone: config.timezone)
                 sharedReads = try reading()
                 maintenance = try PostgresStore(url: url, timeZone: config.timezone, connectNow: connectNow)
+                // The alerts this collector's engine answers for: its partition's (whichever
+                // member holds it), or its own without partitions.
+                let owner = config.partition?.name ?? config.mqtt.clientID
+                alertRecords = PostgresAlertStore(store: try PostgresStore(url: url, timeZone: config.timezone, connectNow: connectNow),
+                                                  owner: owner, origin: origin)
+                apiAlerts = PostgresAlertStore(store: try PostgresStore(url: url, timeZone: config.timezone, connectNow: connectNow),
+                                               owner: owner, origin: origin)
+                alertsReachable = connectNow
             } catch {
                 throw StartupError("cannot open the shared store \(PostgresStore.redacted(url)): \(error)")
             }
         }
-        let alertStore = AlertStore(pool: pool)
         let engine: AlertEngine
         do {
-            engine = AlertEngine(rules: rules, catalogue: catalogue, restored: try alertStore.live(),
+            // (A shared store that does not answer: its live alerts are adopted once it does.)
+            var restored: [Alert] = []
+            if alertsReachable {
+                do {
+                    restored = try alertRecords.live()
+                } catch let e as PostgresConnection.Failure where e.lostConnection {
+                    alertsReachable = false
+                }
+            }
+            engine = AlertEngine(rules: rules, catalogue: catalogue, restored: restored,
                                  lastSeen: try await reader.sensorsLastSeen(), now: clock.now(), language: config.language)
         } catch {
             throw StartupError("cannot load alerts from '\(config.storage.path)': \(error)")
@@ -110,9 +133,11 @@ struct Daemon {
         let sseDropped = registry.makeCounter(descriptor: IngestMetrics.named("collector_notifications_total", "Alert notifications by target and outcome"),
                                               labels: [("kind", "sse"), ("url", "/api/v1/alerts/stream"), ("outcome", "dropped_queue_full")])
         let broadcaster = AlertBroadcaster(onDrop: { sseDropped.increment() })
-        let alerts = AlertStage(engine: engine, store: alertStore, catalogue: catalogue, coverage: config.coverage, derived: config.derived,
+        let alerts = AlertStage(engine: engine, store: alertRecords, catalogue: catalogue, coverage: config.coverage, derived: config.derived,
                                 timeZone: config.timezone, logger: logger)
         alerts.broadcaster = broadcaster
+        alerts.sharedAlerts = shared != nil
+        if !alertsReachable { alerts.adoptWhenTheStoreAnswers() }
         // Coverage counts every collector's sensors, not only this one's.
         if let sharedReads { alerts.sharedLastSeen = { try sharedReads.sensorsLastSeen() } }
         let system = SystemAlerts()
@@ -137,7 +162,7 @@ struct Daemon {
         APIRoutes(reader: queries, live: live, status: status, metrics: registry, clock: clock).register(on: router)
         CatalogueRoutes(reader: queries, live: live, coverage: config.coverage, timeZone: config.timezone,
                         clock: clock).register(on: router)
-        AlertRoutes(store: alertStore, broadcaster: broadcaster, system: system, clock: clock, live: live).register(on: router)
+        AlertRoutes(store: apiAlerts, broadcaster: broadcaster, system: system, clock: clock, live: live).register(on: router)
         WriteRoutes(writes: writes, maxPayloadBytes: config.limits.maxPayloadBytes).register(on: router)
         DashboardRoutes().register(on: router)
         let app = HTTPStack.application(router: router, http: config.http, registry: registry, serverName: "collector",
@@ -162,6 +187,11 @@ struct Daemon {
                 .init(service: notifiers, successTerminationBehavior: .ignore),
                 .init(service: ReloadService(config: config, configPath: configPath, live: live, access: liveAccess,
                                                              loop: loop, logger: logger), successTerminationBehavior: .ignore),
+            ] + (config.storage.postgres.map { url in
+                // Other collectors' alert changes, into this one's stream.
+                [.init(service: AlertFeed(url: url, timeZone: config.timezone, origin: origin, broadcaster: broadcaster, logger: logger),
+                       successTerminationBehavior: .ignore)]
+            } ?? []) + [
                 .init(service: AlertStreamCloser(broadcaster: broadcaster), successTerminationBehavior: .ignore),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],

@@ -16,14 +16,21 @@ import Telemetry
         func lastStored(_ name: SeriesName, before: EpochMillis) throws -> Sample? { nil }
     }
 
-    @Test func aLevelThatRisesIsAnnouncedAgainAndNeedsANewAcknowledgement() async throws {
+    /// A store of alerts in a new SQLite file, for `body`.
+    static func inAFile(_ body: (any AlertRecords) async throws -> Void) async throws {
         let dir = try makeTempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let pool = try TelemetryDatabase.open(path: dir + "/c.sqlite", extraMigrations: AlertStore.registerMigrations)
+        try await body(AlertStore(pool: try TelemetryDatabase.open(path: dir + "/c.sqlite", extraMigrations: AlertStore.registerMigrations)))
+    }
+
+    @Test func aLevelThatRisesIsAnnouncedAgainAndNeedsANewAcknowledgement() async throws {
+        try await Self.inAFile(Self.aLevelThatRises)
+    }
+
+    static func aLevelThatRises(_ store: any AlertRecords) async throws {
         let rule = Rule(name: "flood-risk", severity: .info,
                         severityByValue: [SeverityBand(atLeast: 2, severity: .warning), SeverityBand(atLeast: 3, severity: .critical)],
                         match: RuleMatch(metric: "flood_risk_level"), when: .atLeast(1), clear: .below(1))
-        let store = AlertStore(pool: pool)
         let stage = AlertStage(engine: AlertEngine(rules: [rule], catalogue: Catalogue(), now: 0), store: store,
                                catalogue: Catalogue(), coverage: .init(), derived: .init(), timeZone: .utc,
                                logger: Logger(label: "test"))
@@ -65,12 +72,12 @@ import Telemetry
     /// A pending alert that never fires goes out as `cancelled` with its own id, not the id of
     /// an older alert of the same rule and subject.
     @Test func aCancelledAlertKeepsItsOwnID() async throws {
-        let dir = try makeTempDir()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let pool = try TelemetryDatabase.open(path: dir + "/c.sqlite", extraMigrations: AlertStore.registerMigrations)
+        try await Self.inAFile(Self.aCancelledAlert)
+    }
+
+    static func aCancelledAlert(_ store: any AlertRecords) async throws {
         let rule = Rule(name: "slow", severity: .warning, match: RuleMatch(metric: "x"), when: .above(1), forMillis: 60_000)
         let engine = AlertEngine(rules: [rule], catalogue: Catalogue(), now: 0)
-        let store = AlertStore(pool: pool)
         let name = try SeriesName(parsing: "s-1/x")
         func feed(_ v: Double, _ t: EpochMillis) throws -> [AlertEvent] {
             try store.apply(engine.observe(series: name, sample: Sample(time: t, value: v), now: t) { [] }, now: t)
@@ -88,12 +95,12 @@ import Telemetry
     /// While an alert is pending its severity is stored as it moves, and a rise clears an
     /// acknowledgement given meanwhile; nothing is published before it fires.
     @Test func aPendingAlertTakesItsNewSeverity() async throws {
-        let dir = try makeTempDir()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let pool = try TelemetryDatabase.open(path: dir + "/c.sqlite", extraMigrations: AlertStore.registerMigrations)
+        try await Self.inAFile(Self.aPendingAlert)
+    }
+
+    static func aPendingAlert(_ store: any AlertRecords) async throws {
         let rule = Rule(name: "flood-risk", severity: .info, severityByValue: [SeverityBand(atLeast: 3, severity: .critical)],
                         match: RuleMatch(metric: "flood_risk_level"), when: .atLeast(1), forMillis: 60_000)
-        let store = AlertStore(pool: pool)
         let stage = AlertStage(engine: AlertEngine(rules: [rule], catalogue: Catalogue(), now: 0), store: store,
                                catalogue: Catalogue(), coverage: .init(), derived: .init(), timeZone: .utc,
                                logger: Logger(label: "test"))

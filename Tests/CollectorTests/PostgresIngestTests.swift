@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import Testing
 
 /// The daemon on the shared PostgreSQL store (`storage.postgres`): each batch is committed
@@ -234,5 +237,74 @@ import Testing
         #expect(try await httpGet(c.baseURL + "/readyz").status == 200)
         _ = try await c.terminate()
         #expect(try await EndToEndTests.storedTimes(c, series: "ws-late/temp_c", from: EndToEndTests.t0 - 60, to: EndToEndTests.t0 + 600) == rs.map(\.t))
+    }
+    /// Alerts live in the shared store: the partition's standby lists the alert its holder
+    /// raised and shows it on its live stream, an acknowledgement given through the standby is
+    /// the holder's too, and when the holder dies the standby adopts the alert (it does not
+    /// announce it again) and resolves it when it clears.
+    @Test(.timeLimit(.minutes(3))) func everyCollectorSharesTheAlertsAndATakeoverAdoptsThem() async throws {
+        let (dir, pg) = try await PostgresCluster.started()
+        defer { pg.remove(dir) }
+        let cluster = try NATSCluster(dir: dir)
+        defer { cluster.stop() }
+        try await cluster.waitReady()
+        try FileManager.default.createDirectory(atPath: dir + "/sensors", withIntermediateDirectories: true)
+        try """
+            zones: [{id: z1, kind: forest, unit: muong-te, area_ha: 10}]
+            sensors:
+              - {id: ft-a1, kind: forest, unit: muong-te, zone: z1, interval: 10m}
+            """.write(toFile: dir + "/sensors/catalogue.yaml", atomically: true, encoding: .utf8)
+        try """
+            rules:
+              - {name: forest-hot, severity: critical, match: {kind: forest, metric: temp_c}, when: {above: 35}, clear: {below: 30}}
+            """.write(toFile: dir + "/sensors/rules.yaml", atomically: true, encoding: .utf8)
+        func member(_ name: String) throws -> CollectorProcess {
+            try FileManager.default.createDirectory(atPath: dir + "/" + name, withIntermediateDirectories: true)
+            return try CollectorProcess(dir: dir + "/" + name, brokerPort: 0, clientID: "it-north", urls: cluster.mqttURLs,
+                                        mqttExtra: ["protocol: \"3.1.1\""], storageExtra: ["postgres: \"\(pg.url)\""],
+                                        extraYAML: """
+                                            sensors: \(dir)/sensors
+                                            partition: {name: north, member: \(name), lease: 6s, nats: [\(cluster.clientURLs.joined(separator: ", "))]}
+                                            """)
+        }
+        let a = try member("a")
+        try a.start()
+        try await a.waitReady()
+        try await waitUntil("a holding the partition", seconds: 30) { await NATSClusterTests.role(a).hasPrefix("connected to") }
+        let b = try member("b")
+        try b.start()
+        try await b.waitReady()
+        try await waitUntil("b a standby", seconds: 30) { await NATSClusterTests.role(b).hasPrefix("standby for partition north") }
+        // The operations room on b's live stream.
+        let ssePath = dir + "/sse.out"
+        let sse = try SpawnedProcess(try which("curl"), ["-sN", "--max-time", "120", b.baseURL + "/api/v1/alerts/stream"], logPath: ssePath)
+        defer { sse.stop() }
+        func feed() -> String { (try? String(contentsOfFile: ssePath, encoding: .utf8)) ?? "" }
+        try await waitUntil("the stream is open", seconds: 10) { feed().contains("collector alert stream") }
+
+        let now = Int(Date().timeIntervalSince1970)
+        try cluster.publish(node: 0, topic: "telemetry/ft-a1", lines: [#"{"ts": \#(now - 20), "temp_c": 36.5}"#])
+        try await waitUntil("the standby lists the holder's alert", seconds: 30) {
+            (try? await AlertsEndToEndTests.alerts(b, "firing"))?.count == 1
+        }
+        try await waitUntil("the standby's stream carries it", seconds: 10) { feed().contains(#""state":"firing""#) }
+        let id = try #require((try await AlertsEndToEndTests.alerts(b, "firing").first?["id"] as? NSNumber)?.intValue)
+        var req = URLRequest(url: URL(string: "\(b.baseURL)/api/v1/alerts/\(id)/ack")!)
+        req.httpMethod = "POST"
+        req.httpBody = Data(#"{"by": "duty-officer", "note": "crew sent"}"#.utf8)
+        #expect(((try await URLSession.shared.data(for: req)).1 as? HTTPURLResponse)?.statusCode == 200)
+        #expect(try await AlertsEndToEndTests.alerts(a, "firing").first?["acknowledged_by"] as? String == "duty-officer")
+
+        try await a.kill()
+        try await waitUntil("b holding the partition", seconds: 40) { await NATSClusterTests.role(b).hasPrefix("connected to") }
+        try await waitUntil("b adopted the alert", seconds: 10) { b.log().contains("live alerts taken from the store") }
+        try cluster.publish(node: 1, topic: "telemetry/ft-a1", lines: [#"{"ts": \#(now - 10), "temp_c": 25}"#])
+        try await waitUntil("b resolved it", seconds: 30) { feed().contains(#""state":"resolved""#) }
+        // One firing event (a's, relayed) before the resolution: the takeover's catch-up fed
+        // b the hot reading again, and b did not announce the alert a second time.
+        #expect(feed().components(separatedBy: #""state":"firing""#).count - 1 == 2, "\(feed())")   // (the firing, and its acknowledgement)
+        let all = try await AlertsEndToEndTests.alerts(b, "all")
+        #expect(all.count == 1 && all.first?["state"] as? String == "resolved" && all.first?["acknowledged_by"] as? String == "duty-officer")
+        _ = try await b.terminate()
     }
 }

@@ -3,6 +3,8 @@ import Foundation
 import FoundationNetworking
 #endif
 import Testing
+import Alerts
+import Telemetry
 
 /// `collector serve --postgres`: the HTTP API and dashboard read-only over the shared store,
 /// here its synchronous replica. It answers what was committed on the primary, as soon as the
@@ -52,6 +54,18 @@ import Testing
         let (_, response) = try await URLSession.shared.data(for: post)
         #expect((response as? HTTPURLResponse)?.statusCode == 404)
         #expect(try await httpGet(base + "/api/v1/series?format=json").status == 200)
+        // The alerts the collectors stored (one here, written on the primary), listed and
+        // grouped; an acknowledgement is a write, and not taken.
+        let alerts = PostgresAlertStore(store: try PostgresStore(url: pg.url, timeZone: TimeZoneID("Asia/Ho_Chi_Minh")!), owner: "north", origin: "test")
+        let hot = Alert(rule: "forest-hot", subject: "ft-1", severity: .critical, state: "firing", since: 1000, summary: "hot")
+        let id = try #require(try alerts.apply([AlertEvent(action: .fire, alert: hot)], now: 1000).first?.alert.id)
+        let listed = try #require(try JSONSerialization.jsonObject(with: try await httpGet(base + "/api/v1/alerts").body) as? [[String: Any]])
+        #expect(listed.map { $0["subject"] as? String } == ["ft-1"])
+        #expect(String(decoding: try await httpGet(base + "/api/v1/alert-groups").body, as: UTF8.self).contains(#""count":1"#))
+        var ack = URLRequest(url: URL(string: base + "/api/v1/alerts/\(id)/ack")!)
+        ack.httpMethod = "POST"
+        ack.httpBody = Data(#"{"by": "duty"}"#.utf8)
+        #expect(((try await URLSession.shared.data(for: ack)).1 as? HTTPURLResponse)?.statusCode == 404)
         // The standby's replay paused while the primary writes (a commit that does not wait
         // for it): once it has not applied for --max-lag what it received, it is not ready;
         // resumed, it is again.

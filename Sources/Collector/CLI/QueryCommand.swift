@@ -234,20 +234,18 @@ enum LocalAPI {
         do { store = try PostgresStore(url: url, timeZone: config.timezone, readOnly: true) } catch {
             throw QueryCommand.QueryError(message: "\(PostgresStore.redacted(url)): \(error)")
         }
-        // (Alerts are not kept in PostgreSQL yet: their routes answer 404.)
-        return try await serve(path, reader: PostgresReader(store: store, timeZone: config.timezone), alerts: nil, config: config)
+        return try await serve(path, reader: PostgresReader(store: store, timeZone: config.timezone),
+                               alerts: PostgresAlertStore(store: store, owner: "", origin: "query"), config: config)
     }
 
-    private static func serve(_ path: String, reader: any TelemetryQueries, alerts: AlertStore?, config: CollectorConfig) async throws -> Data {
+    private static func serve(_ path: String, reader: any TelemetryQueries, alerts: any AlertRecords, config: CollectorConfig) async throws -> Data {
         let catalogue = (try? ConfigLoader.catalogue(for: config)) ?? Catalogue()
         let live = LiveCatalogue(catalogue, rules: [])
         let clock = SystemWallClock()
         let router = Router()
         APIRoutes(reader: reader, live: live, status: CollectorStatus(), metrics: PrometheusCollectorRegistry(), clock: clock).register(on: router)
         CatalogueRoutes(reader: reader, live: live, coverage: config.coverage, timeZone: config.timezone, clock: clock).register(on: router)
-        if let alerts {
-            AlertRoutes(store: alerts, broadcaster: AlertBroadcaster(), system: SystemAlerts(), clock: clock, live: live).register(on: router)
-        }
+        AlertRoutes(store: alerts, broadcaster: AlertBroadcaster(), system: SystemAlerts(), clock: clock, live: live).register(on: router)
         let (ports, portSink) = AsyncStream<Int>.makeStream()
         var logger = Logger(label: "collector-query")
         logger.logLevel = .critical   // the cancelled server's goodbye is not news

@@ -1,3 +1,4 @@
+import Alerts
 import ArgumentParser
 import Foundation
 import Hummingbird
@@ -8,8 +9,8 @@ import UnixSignals
 
 /// `collector serve --postgres URL`: the HTTP API and dashboard, read-only, over a shared
 /// PostgreSQL store, perhaps a streaming replica. It answers from what every collector of
-/// the database has committed; no MQTT, no writes. Alerts are not kept in PostgreSQL yet, so
-/// their routes are absent (404). On a standby, `/readyz` fails while it does not stream from
+/// the database has committed; no MQTT, no writes. Alerts are listed (`GET /api/v1/alerts`,
+/// `/api/v1/alert-groups`), not acknowledged, and there is no live stream. On a standby, `/readyz` fails while it does not stream from
 /// the primary or lags more than `--max-lag`. SIGHUP reads the tokens file and the catalogue
 /// again.
 struct ServeCommand: AsyncParsableCommand {
@@ -66,6 +67,12 @@ struct ServeCommand: AsyncParsableCommand {
                                                     openWarning: "anyone who reaches it can read", logger: logger)
         APIRoutes(reader: reader, live: live, status: status, metrics: registry, clock: clock).register(on: router)
         CatalogueRoutes(reader: reader, live: live, coverage: cfg.coverage, timeZone: cfg.timezone, clock: clock).register(on: router)
+        // The alerts every collector stored: lists only (no acknowledgement, no live stream: a
+        // standby takes no writes and cannot LISTEN).
+        var alertRoutes = AlertRoutes(store: PostgresAlertStore(store: stores[stores.count - 1], owner: "", origin: "serve"),
+                                      broadcaster: AlertBroadcaster(), system: SystemAlerts(), clock: clock, live: live)
+        alertRoutes.readOnly = true
+        alertRoutes.register(on: router)
         DashboardRoutes().register(on: router)
         // SIGHUP: the tokens file and the catalogue read again (a removed token stops working
         // at once); a file with a problem leaves what is in force, and the problem is logged.

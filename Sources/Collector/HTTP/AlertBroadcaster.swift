@@ -4,12 +4,15 @@ import Synchronization
 /// What an alert stream carries: an alert event with its sequence number, or a keep-alive.
 enum AlertStreamItem: Sendable {
     case alert(id: UInt64, json: String)
+    /// Events were missed upstream, how many is not known (`AlertBroadcaster.sendGap`).
+    case gap(id: UInt64)
     case keepAlive
 }
 
 /// The text of an alert stream (Server-Sent Events): `id:` and `event: alert` per alert, a
 /// comment per keep-alive, and before an alert whose number skips some, `event: gap` with how
-/// many this client missed (its buffer was full), so it reloads the list.
+/// many this client missed (its buffer was full), so it reloads the list; `event: gap` with
+/// `{}` when events were missed upstream.
 struct AlertStreamText {
     private var last: UInt64
 
@@ -24,6 +27,9 @@ struct AlertStreamText {
             defer { last = id }
             let gap = id > last + 1 ? "event: gap\ndata: {\"missed\":\(id - last - 1)}\n\n" : ""
             return gap + "id: \(id)\nevent: alert\ndata: \(json)\n\n"
+        case .gap(let id):
+            last = id
+            return "id: \(id)\nevent: gap\ndata: {}\n\n"
         }
     }
 }
@@ -88,6 +94,15 @@ final class AlertBroadcaster: Sendable {
             return s.clients.values.reduce(0) { n, c in n + (Self.evictedAnAlert(c.yield(item)) ? 1 : 0) }
         }
         for _ in 0..<dropped { onDrop() }
+    }
+
+    /// Events were missed upstream (the shared store's feed was lost for a while): every
+    /// client is told of a gap (`event: gap`), and reads the list again.
+    func sendGap() {
+        state.withLock { s in
+            s.lastID += 1
+            for c in s.clients.values { _ = c.yield(.gap(id: s.lastID)) }
+        }
     }
 
     /// Whether a full buffer made room by dropping an alert (the oldest it held).

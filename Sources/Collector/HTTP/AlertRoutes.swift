@@ -6,20 +6,24 @@ import Telemetry
 /// `GET /api/v1/alerts`, `POST /api/v1/alerts/{id}/ack`, the alert stream, and the same
 /// alerts in groups: `GET /api/v1/alert-groups`, `POST /api/v1/alert-groups/ack`.
 struct AlertRoutes: Sendable {
-    let store: AlertStore
+    let store: any AlertRecords
     let broadcaster: AlertBroadcaster
     let system: SystemAlerts
     let clock: any WallClock
     /// For grouping by a level the catalogue declares.
     let live: LiveCatalogue
 
+    /// Only the lists (`collector serve`, perhaps on a replica): no acknowledgements, no stream.
+    var readOnly = false
+
     func register(on router: Router<BasicRequestContext>) {
         router.read("/api/v1/alerts") { request, _ in try await list(request) }
+        router.read("/api/v1/alert-groups") { request, _ in try await groups(request) }
+        guard !readOnly else { return }
         router.get("/api/v1/alerts/stream") { _, _ in stream() }
         router.post("/api/v1/alerts/:id/ack") { request, context in
             try await ack(request, id: context.parameters.get("id") ?? "")
         }
-        router.read("/api/v1/alert-groups") { request, _ in try await groups(request) }
         router.post("/api/v1/alert-groups/ack") { request, _ in try await ackGroup(request) }
     }
 

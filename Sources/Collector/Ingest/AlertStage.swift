@@ -8,7 +8,15 @@ import Telemetry
 /// (`alerts/<severity>/<rule>/<subject>`, QoS 1, retained while firing, cleared when resolved).
 final class AlertStage {
     private var engine: AlertEngine
-    private let store: AlertStore
+    private let store: any AlertRecords
+    /// Changes the store refused (it did not answer), in order: stored before any later
+    /// change, once it answers (at most `maxUnstored`, the oldest dropped beyond).
+    private var unstored: [AlertEvent] = []
+    static let maxUnstored = 10_000
+    private var lastStoreRetry: EpochMillis = 0
+    /// The engine's live alerts are to be taken from the store when it answers
+    /// (`adoptStored`): it did not answer at start, or at a takeover.
+    private var adoptionPending = false
     private let logger: Logger
     private var lastTick: EpochMillis = 0
     private var lastCoverage: EpochMillis = 0
@@ -35,6 +43,9 @@ final class AlertStage {
     var notifiers: Notifiers?
     /// Alerts about the collector itself (storage).
     var system: SystemAlerts?
+    /// The alert store is shared with other collectors (`PostgresAlertStore`): taking a
+    /// partition over adopts its live alerts from there.
+    var sharedAlerts = false
     /// Per series id, where its sensor is in the catalogue: 0 not looked up yet, -1 not
     /// catalogued, -2 a derived scope with an entry of its own, k + 1 `catalogue.sensors[k]`.
     /// (A reading then finds its entry without hashing the sensor's name.)
@@ -43,7 +54,7 @@ final class AlertStage {
     /// Called with (topic, payload, retain) for every message to publish.
     var publish: (String, [UInt8], Bool) -> Void = { _, _, _ in }
 
-    init(engine: AlertEngine, store: AlertStore, catalogue: Catalogue, coverage: CollectorConfig.CoverageConfig,
+    init(engine: AlertEngine, store: any AlertRecords, catalogue: Catalogue, coverage: CollectorConfig.CoverageConfig,
          derived: DerivedConfig, timeZone: TimeZoneID, logger: Logger) {
         self.derived = DerivedSeries(catalogue: catalogue, config: derived, timeZone: timeZone, logger: logger)
         derivedConfig = derived
@@ -170,8 +181,47 @@ final class AlertStage {
         return corrections
     }
 
-    /// Time-driven evaluation resumes after a pause (a standby took over its partition).
-    func resumed(now: EpochMillis) { engine.restartSilences(at: now) }
+    /// Time-driven evaluation resumes after a pause (a standby took over its partition). With
+    /// a shared alert store, the partition's live alerts are adopted from it, as the old
+    /// holder left them: not announced again, and resolved here when they clear.
+    func resumed(now: EpochMillis) {
+        engine.restartSilences(at: now)
+        if sharedAlerts { adoptStored() }
+    }
+
+    /// The store did not answer when the engine was made: its live alerts are adopted once it does.
+    func adoptWhenTheStoreAnswers() { adoptionPending = true }
+
+    /// Stores the changes it refused before, then takes the store's live alerts (this
+    /// collector's `owner`'s) as the engine's; tried again once a second until it succeeds.
+    private func adoptStored() {
+        adoptionPending = true
+        guard storeUnstored() else { return }
+        do {
+            let alerts = try store.live()
+            engine.adopt(alerts)
+            adoptionPending = false
+            logger.info("live alerts taken from the store", metadata: ["alerts": "\(alerts.count)"])
+        } catch {
+            logger.warning("cannot read the live alerts from the store; trying again", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Stores what the store refused before; false while it still refuses.
+    private func storeUnstored() -> Bool {
+        guard !unstored.isEmpty else { return true }
+        do {
+            _ = try store.apply(unstored, now: engineNow)
+            logger.notice("alert changes stored once the store answered again", metadata: ["changes": "\(unstored.count)"])
+            unstored = []
+            return true
+        } catch {
+            return false
+        }
+    }
+
+    /// The time of the latest change the stage handled (what a late store records as `updated`).
+    private var engineNow: EpochMillis = 0
 
     /// Once per loop iteration; ticks the engine at most once a second. Returns derived
     /// readings (coverage indicators, every `coverage.interval`) for the caller to commit.
@@ -183,6 +233,11 @@ final class AlertStage {
             lastTick = now
             handle(engine.tick(now: now), now: now)
             notifiers?.resend(firing: engine.liveAlerts.filter { $0.state == "firing" }, now: now)
+        }
+        if (adoptionPending || !unstored.isEmpty) && now - lastStoreRetry >= 1000 {
+            lastStoreRetry = now
+            engineNow = now
+            if adoptionPending { adoptStored() } else { _ = storeUnstored() }
         }
         if partition && now - lastCount >= 1000 {
             lastCount = now
@@ -229,11 +284,23 @@ final class AlertStage {
 
     private func handle(_ events: [AlertEvent], now: EpochMillis) {
         guard !events.isEmpty else { return }
+        engineNow = now
         let stored: [AlertEvent]
         do {
+            guard storeUnstored() else { throw StoreStillRefuses() }
             stored = try store.apply(events, now: now)
         } catch {
-            logger.error("cannot store alert changes; announcing them anyway", metadata: ["error": "\(error)"])
+            // Announced now, stored (in order, before any later change) once the store answers.
+            if unstored.isEmpty {
+                logger.error("cannot store alert changes; announcing them now, storing them once the store answers",
+                             metadata: ["error": "\(error)"])
+            }
+            unstored += events
+            if unstored.count > Self.maxUnstored {
+                logger.error("too many alert changes wait for the store; the oldest are dropped",
+                             metadata: ["dropped": "\(unstored.count - Self.maxUnstored)"])
+                unstored.removeFirst(unstored.count - Self.maxUnstored)
+            }
             stored = events
         }
         for e in stored where e.action != .none {
@@ -265,6 +332,9 @@ final class AlertStage {
         }
     }
 }
+
+/// Earlier changes still wait for the store.
+private struct StoreStillRefuses: Error {}
 
 /// The JSON form of an alert, shared by MQTT and HTTP.
 enum AlertJSON {

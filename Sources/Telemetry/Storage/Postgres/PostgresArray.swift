@@ -1,25 +1,25 @@
 /// PostgreSQL array literals (`{1,2,3}`), for sending a commit's rows as a few array
 /// parameters (`unnest($1::int[], ...)`) instead of a statement a row: one round trip for
 /// hundreds of rows.
-enum PostgresArray {
-    static func ints<T: BinaryInteger>(_ values: some Sequence<T>) -> PostgresConnection.Value {
+public enum PostgresArray {
+    public static func ints<T: BinaryInteger>(_ values: some Sequence<T>) -> PostgresConnection.Value {
         .text("{" + values.map { String($0) }.joined(separator: ",") + "}")
     }
 
     /// Doubles as their shortest exact decimal spelling (PostgreSQL's `float8` input reads it
     /// back to the same bits); infinities and NaN by PostgreSQL's names.
-    static func doubles(_ values: some Sequence<Double>) -> PostgresConnection.Value {
+    public static func doubles(_ values: some Sequence<Double>) -> PostgresConnection.Value {
         .text("{" + values.map(float8).joined(separator: ",") + "}")
     }
 
-    static func float8(_ v: Double) -> String {
+    public static func float8(_ v: Double) -> String {
         if v.isNaN { return "NaN" }
         if v.isInfinite { return v < 0 ? "-Infinity" : "Infinity" }
         return String(v)
     }
 
     /// Texts, each quoted (backslashes and double quotes escaped).
-    static func texts(_ values: some Sequence<String>) -> PostgresConnection.Value {
+    public static func texts(_ values: some Sequence<String>) -> PostgresConnection.Value {
         .text("{" + values.map(quoted).joined(separator: ",") + "}")
     }
 

@@ -1,5 +1,6 @@
 import CPostgres
 import Glibc
+import Foundation
 
 /// One PostgreSQL connection through libpq: parameterized statements, answers as text,
 /// errors with their SQLSTATE. Blocking; use from one thread at a time.
@@ -60,7 +61,7 @@ public final class PostgresConnection: @unchecked Sendable {
     public var isConnected: Bool { PQstatus(handle) == CONNECTION_OK }
 
     /// Runs one statement with `$1`, `$2`, ... bound to `params`; its rows, each a column list
-    /// of text values (nil for NULL). Bytes go as bytea in binary.
+    /// of text values (nil for NULL). Bytes go as bytea in binary; NUL in a text becomes U+FFFD.
     @discardableResult
     public func execute(_ sql: String, _ params: [Value] = []) throws -> [[String?]] {
         var texts: [[CChar]?] = []
@@ -71,7 +72,11 @@ public final class PostgresConnection: @unchecked Sendable {
             switch p {
             case .null: texts.append(nil); lengths.append(0); formats.append(0); types.append(0)
             case .int(let v): texts.append(Array(String(v).utf8CString)); lengths.append(0); formats.append(0); types.append(0)
-            case .text(let s): texts.append(Array(s.utf8CString)); lengths.append(0); formats.append(0); types.append(0)
+            case .text(let s):
+                // NUL, which PostgreSQL text cannot hold (and which would end the C string
+                // early), becomes U+FFFD.
+                let safe = s.utf8.contains(0) ? s.replacingOccurrences(of: "\0", with: "\u{FFFD}") : s
+                texts.append(Array(safe.utf8CString)); lengths.append(0); formats.append(0); types.append(0)
             case .bytes(let b):
                 texts.append(b.map { CChar(bitPattern: $0) }); lengths.append(Int32(b.count)); formats.append(1); types.append(17)
             }
@@ -99,6 +104,41 @@ public final class PostgresConnection: @unchecked Sendable {
             })
         }
         return rows
+    }
+
+    /// A notification (`NOTIFY channel, payload`) from another session.
+    public struct Notification: Sendable, Equatable {
+        public var channel: String
+        public var payload: String
+    }
+
+    /// Waits up to `timeoutMillis` for notifications of the channels this session listens to
+    /// (`LISTEN channel`, run with `execute`); the ones that arrived, perhaps none. Throws when
+    /// the connection is lost (notifications sent meanwhile are not delivered later).
+    public func notifications(timeoutMillis: Int32) throws -> [Notification] {
+        var out = pending()
+        guard out.isEmpty else { return out }
+        var fd = pollfd(fd: PQsocket(handle), events: Int16(POLLIN), revents: 0)
+        guard fd.fd >= 0 else { throw Failure(sqlState: nil, message: "the connection is closed") }
+        let rc = poll(&fd, 1, timeoutMillis)
+        if rc < 0 && errno != EINTR { throw Failure(sqlState: nil, message: "poll: \(String(cString: strerror(errno)))") }
+        if rc > 0 {
+            guard PQconsumeInput(handle) == 1 else {
+                throw Failure(sqlState: nil, message: String(cString: PQerrorMessage(handle)).trimmingTrailingNewlines)
+            }
+            out = pending()
+        }
+        return out
+    }
+
+    /// The notifications libpq has read already.
+    private func pending() -> [Notification] {
+        var out: [Notification] = []
+        while let n = PQnotifies(handle) {
+            out.append(Notification(channel: String(cString: n.pointee.relname), payload: String(cString: n.pointee.extra)))
+            PQfreemem(n)
+        }
+        return out
     }
 
     /// Runs `body` inside BEGIN (read committed) ... COMMIT; a thrown error rolls back and is rethrown. A

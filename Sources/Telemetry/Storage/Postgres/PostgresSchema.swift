@@ -3,7 +3,7 @@
 /// starting at once do not race; a store made for another time zone is refused (its day
 /// buckets start at that zone's midnights).
 enum PostgresSchema {
-    static let version = 2
+    static let version = 3
     /// The advisory lock key the creation takes (any constant of our own).
     static let lockKey: Int64 = 0x636F_6C6C_6563_746F
 
@@ -31,6 +31,16 @@ enum PostgresSchema {
         """,
         PartitionFence.schema,
         "CREATE TABLE IF NOT EXISTS remote_write_state (target text PRIMARY KEY, watermark bigint NOT NULL)",
+        // Every collector's alerts (`PostgresAlertStore`): one live row per (rule, subject).
+        """
+        CREATE TABLE IF NOT EXISTS alerts (
+            id bigserial PRIMARY KEY, rule text NOT NULL, subject text NOT NULL, severity text NOT NULL,
+            state text NOT NULL, since bigint NOT NULL, updated bigint NOT NULL, value float8, value_t bigint,
+            summary text NOT NULL, summary_en text, summary_vi text, unit text, zone text,
+            ack_by text, ack_at bigint, ack_note text, owner text NOT NULL)
+        """,
+        "CREATE UNIQUE INDEX IF NOT EXISTS alerts_live ON alerts (rule, subject) WHERE state IN ('pending', 'firing')",
+        "CREATE INDEX IF NOT EXISTS alerts_state ON alerts (state, id)",
         // Retention finds old blocks by these, not by reading every block.
         "CREATE INDEX IF NOT EXISTS sample_blocks_last_t ON sample_blocks (last_t)",
         "CREATE INDEX IF NOT EXISTS rollup_blocks_tier_last ON rollup_blocks (tier, last_start)",
@@ -44,10 +54,16 @@ enum PostgresSchema {
             try c.execute("INSERT INTO store_meta VALUES ('version', $1), ('time_zone', $2) ON CONFLICT (key) DO NOTHING",
                           [.text(String(version)), .text(timeZone.description)])
             // Version 1 to 2: the partition that last wrote a series (what a takeover reads back).
+            // (A migration waits at most `lock_timeout` for a table's lock, as long readers hold
+            // it: it fails, and is tried again by the next connection, rather than queue every
+            // commit behind it.)
             if try c.execute("SELECT value FROM store_meta WHERE key = 'version'").first?.first == "1" {
+                try c.execute("SET LOCAL lock_timeout = '10s'")
                 try c.execute("ALTER TABLE series ADD COLUMN IF NOT EXISTS partition text")
                 try c.execute("UPDATE store_meta SET value = '2' WHERE key = 'version'")
             }
+            // Version 2 to 3: the alerts table, created above.
+            try c.execute("UPDATE store_meta SET value = '3' WHERE key = 'version' AND value = '2'")
             try check(c, timeZone: timeZone)
         }
     }

@@ -330,8 +330,9 @@ public final class PostgresStore: Sendable {
 
     // MARK: Connection
 
-    /// `body` on the connection, under the lock.
-    func query<T: Sendable>(_ body: (PostgresConnection) throws -> T) throws -> T {
+    /// `body` on the connection, under the lock (connecting first if it was lost; a lost
+    /// connection is dropped, for the next call to connect again).
+    public func query<T: Sendable>(_ body: (PostgresConnection) throws -> T) throws -> T {
         try state.withLock { s in try connected(&s, body) }
     }
 

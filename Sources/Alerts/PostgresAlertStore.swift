@@ -1,0 +1,203 @@
+import Dispatch
+import Foundation
+import Telemetry
+
+/// Alerts in the PostgreSQL store several collectors share (table `alerts`; the store's
+/// `SCHEMA.md`). Every collector lists and acknowledges all of them, so the operations room
+/// sees the province's alerts and one acknowledgement through whichever collector it reaches.
+/// Each collector's engine answers for the alerts of its `owner` (its partition, or the
+/// collector itself without partitions): those it restores at start and adopts when it takes
+/// the partition over.
+///
+/// Differences from the SQLite `AlertStore`: a pending alert that is cancelled keeps its row,
+/// in state `cancelled` (listed by no state filter), so another collector can still read what
+/// was announced; and every change is announced, at its commit, on channel `collector_alerts`
+/// (`NOTIFY`, payload `<origin> <alert id>`), which the other collectors pass to their live
+/// feeds (`AlertFeed`).
+public final class PostgresAlertStore: AlertRecords {
+    /// The channel every change is announced on.
+    public static let channel = "collector_alerts"
+
+    private let store: PostgresStore
+    private let owner: String
+    /// This process, in the announcements (a collector skips its own).
+    public let origin: String
+
+    /// Alerts through `store`'s connection (one call at a time); `owner`: whose alerts this
+    /// collector's engine answers for; `origin`: this process, unique among the collectors.
+    public init(store: PostgresStore, owner: String, origin: String) {
+        self.store = store
+        self.owner = owner
+        self.origin = origin
+    }
+
+    /// The columns `alert(_:)` reads, in its order.
+    public static let columns = """
+        id, rule, subject, severity, state, since, value, value_t, summary, ack_by, ack_at, ack_note, \
+        summary_en, summary_vi, unit, zone
+        """
+
+    public func apply(_ events: [AlertEvent], now: EpochMillis) throws -> [AlertEvent] {
+        guard !events.isEmpty else { return [] }
+        return try store.query { c in
+            try c.transaction {
+                var out: [AlertEvent] = []
+                for var e in events {
+                    let a = e.alert
+                    let key: [PostgresConnection.Value] = [.text(a.rule), .text(a.subject)]
+                    switch e.action {
+                    case .none:
+                        break
+                    case .pending, .fire:
+                        // A severity change of a firing alert keeps its row and, unless the
+                        // severity rose, its acknowledgement.
+                        try c.execute("""
+                            INSERT INTO alerts AS a (rule, subject, severity, state, since, updated, value, value_t, summary,
+                                                     unit, zone, summary_en, summary_vi, owner)
+                            VALUES ($1, $2, $3, $4, $5, $6, $7::float8, $8, $9, $10, $11, $12, $13, $14)
+                            ON CONFLICT (rule, subject) WHERE state IN ('pending', 'firing') DO UPDATE SET
+                              severity = excluded.severity, state = excluded.state, since = excluded.since,
+                              updated = excluded.updated, value = excluded.value, value_t = excluded.value_t,
+                              summary = excluded.summary, summary_en = excluded.summary_en, summary_vi = excluded.summary_vi,
+                              unit = coalesce(excluded.unit, a.unit), zone = coalesce(excluded.zone, a.zone), owner = excluded.owner,
+                              ack_by = CASE WHEN $15::boolean THEN NULL ELSE a.ack_by END,
+                              ack_at = CASE WHEN $15::boolean THEN NULL ELSE a.ack_at END,
+                              ack_note = CASE WHEN $15::boolean THEN NULL ELSE a.ack_note END
+                            """, key + [.text(a.severity.rawValue), .text(a.state), .int(a.since), .int(now), Self.number(a.value),
+                                        Self.int(a.valueTime), .text(a.summary), Self.text(a.unit), Self.text(a.zone),
+                                        Self.text(a.summaryEn), Self.text(a.summaryVi), .text(owner),
+                                        .text(e.clearsAcknowledgement ? "true" : "false")])
+                    case .cancel:
+                        // Its own row (not an older alert's of the same rule and subject).
+                        let row = try c.execute("""
+                            UPDATE alerts SET state = 'cancelled', updated = $3 WHERE rule = $1 AND subject = $2 AND state = 'pending'
+                            RETURNING id
+                            """, key + [.int(now)]).first
+                        e.alert.id = row?[0].flatMap { Int64($0) }
+                        if let id = e.alert.id { try notify(id, c) }
+                        out.append(e)
+                        continue
+                    case .resolve:
+                        try c.execute("""
+                            UPDATE alerts SET state = 'resolved', since = $3, updated = $4, value = $5::float8, value_t = $6,
+                              summary = $7, summary_en = $8, summary_vi = $9
+                            WHERE rule = $1 AND subject = $2 AND state IN ('pending', 'firing')
+                            """, key + [.int(a.since), .int(now), Self.number(a.value), Self.int(a.valueTime), .text(a.summary),
+                                        Self.text(a.summaryEn), Self.text(a.summaryVi)])
+                    }
+                    // The row as it is now: its id, and its acknowledgement (given over the API,
+                    // kept or cleared above), so what is announced says what is stored.
+                    if let r = try c.execute("""
+                        SELECT id, ack_by, ack_at, ack_note, unit, zone FROM alerts
+                        WHERE rule = $1 AND subject = $2 AND state <> 'cancelled' ORDER BY id DESC LIMIT 1
+                        """, key).first {
+                        e.alert.id = r[0].flatMap { Int64($0) }
+                        e.alert.acknowledgedBy = r[1]
+                        e.alert.acknowledgedAt = r[2].flatMap { Int64($0) }
+                        e.alert.note = r[3]
+                        e.alert.unit = e.alert.unit ?? r[4]
+                        e.alert.zone = e.alert.zone ?? r[5]
+                        if e.action != .none, let id = e.alert.id { try notify(id, c) }
+                    }
+                    out.append(e)
+                }
+                return out
+            }
+        }
+    }
+
+    /// The live alerts of this collector's `owner`.
+    public func live() throws -> [Alert] {
+        try store.query { c in
+            try c.execute("SELECT \(Self.columns) FROM alerts WHERE state IN ('pending', 'firing') AND owner = $1 ORDER BY id",
+                          [.text(owner)]).map(Self.alert)
+        }
+    }
+
+    public func list(states: [String], limit: Int) async throws -> [Alert] {
+        try await run { [store] in
+            try store.query { c in
+                try c.execute("SELECT \(Self.columns) FROM alerts WHERE state = ANY($1::text[]) ORDER BY id DESC LIMIT $2",
+                              [PostgresArray.texts(states), .int(Int64(limit))]).map(Self.alert)
+            }
+        }
+    }
+
+    /// Alerts by id, in no particular order (for the live feed).
+    public func alerts(ids: [Int64]) throws -> [Alert] {
+        try store.query { c in
+            try c.execute("SELECT \(Self.columns) FROM alerts WHERE id = ANY($1::bigint[])", [PostgresArray.ints(ids)]).map(Self.alert)
+        }
+    }
+
+    public func acknowledge(id: Int64, by: String, note: String?, at: EpochMillis) async throws -> Alert? {
+        try await run { [self] in
+            try store.query { c in
+                try c.transaction {
+                    guard let row = try c.execute("""
+                        UPDATE alerts SET ack_by = $2, ack_at = $3, ack_note = $4 WHERE id = $1 RETURNING \(Self.columns)
+                        """, [.int(id), .text(by), .int(at), Self.text(note)]).first else { return nil }
+                    try notify(id, c)
+                    return Self.alert(row)
+                }
+            }
+        }
+    }
+
+    public func acknowledge(ids: [Int64], by: String, note: String?, at: EpochMillis) async throws -> [Alert] {
+        guard !ids.isEmpty else { return [] }
+        return try await run { [self] in
+            try store.query { c in
+                try c.transaction {
+                    let rows = try c.execute("""
+                        UPDATE alerts SET ack_by = $2, ack_at = $3, ack_note = $4
+                        WHERE id = ANY($1::bigint[]) AND ack_by IS NULL AND state IN ('pending', 'firing')
+                        RETURNING \(Self.columns)
+                        """, [PostgresArray.ints(ids), .text(by), .int(at), Self.text(note)]).map(Self.alert)
+                    for a in rows { if let id = a.id { try notify(id, c) } }
+                    // In the order asked for, as the SQLite store answers.
+                    let position = Dictionary(ids.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+                    return rows.sorted { position[$0.id ?? 0] ?? 0 < position[$1.id ?? 0] ?? 0 }
+                }
+            }
+        }
+    }
+
+    /// Announces a change of alert `id`, delivered to the listeners when the transaction commits.
+    private func notify(_ id: Int64, _ c: PostgresConnection) throws {
+        try c.execute("SELECT pg_notify($1, $2)", [.text(Self.channel), .text("\(origin) \(id)")])
+    }
+
+    /// A payload of `channel`: who sent it, and which alert changed (nil: not one of ours).
+    public static func parse(_ payload: String) -> (origin: String, id: Int64)? {
+        let parts = payload.split(separator: " ")
+        guard parts.count == 2, let id = Int64(parts[1]) else { return nil }
+        return (String(parts[0]), id)
+    }
+
+    /// `body` on a Dispatch thread: the blocking call holds no task's thread.
+    private func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { k in
+            DispatchQueue.global(qos: .userInitiated).async { k.resume(with: Result { try body() }) }
+        }
+    }
+
+    private static func text(_ s: String?) -> PostgresConnection.Value { s.map { .text($0) } ?? .null }
+    private static func int(_ v: Int64?) -> PostgresConnection.Value { v.map { .int($0) } ?? .null }
+    private static func number(_ v: Double?) -> PostgresConnection.Value { v.map { .text(PostgresArray.float8($0)) } ?? .null }
+
+    /// A row of `columns`.
+    static func alert(_ r: [String?]) -> Alert {
+        var a = Alert(id: r[0].flatMap { Int64($0) }, rule: r[1] ?? "", subject: r[2] ?? "",
+                      severity: Severity(rawValue: r[3] ?? "") ?? .warning, state: r[4] ?? "", since: r[5].flatMap { Int64($0) } ?? 0,
+                      value: r[6].flatMap { Double($0) }, valueTime: r[7].flatMap { Int64($0) }, summary: r[8] ?? "")
+        a.acknowledgedBy = r[9]
+        a.acknowledgedAt = r[10].flatMap { Int64($0) }
+        a.note = r[11]
+        a.summaryEn = r[12]
+        a.summaryVi = r[13]
+        a.unit = r[14]
+        a.zone = r[15]
+        return a
+    }
+}

@@ -1,0 +1,143 @@
+import Alerts
+import Foundation
+import Logging
+import Testing
+import Telemetry
+@testable import Collector
+
+/// Alerts in the shared PostgreSQL store (`PostgresAlertStore`) against a real primary with a
+/// synchronous replica: they behave as in the collector's file; every collector lists them
+/// and acknowledges them; each change is announced to the others at its commit; a takeover
+/// adopts the partition's live alerts; changes the store refused while it was down are
+/// stored, in order, once it answers.
+@Suite(.serialized) struct PostgresAlertStoreTests {
+    static func store(_ pg: PostgresCluster, owner: String, origin: String) throws -> PostgresAlertStore {
+        PostgresAlertStore(store: try PostgresStore(url: pg.url, timeZone: .utc), owner: owner, origin: origin)
+    }
+
+    /// The file's alert scenarios (a severity that rises and falls, a cancelled pending
+    /// alert, a pending alert whose severity moves), on the shared store: the same answers.
+    @Test(.timeLimit(.minutes(2))) func theSharedStoreKeepsAlertsAsTheFileDoes() async throws {
+        let (dir, pg) = try await PostgresCluster.started()
+        defer { pg.remove(dir) }
+        let store = try Self.store(pg, owner: "north", origin: "a")
+        for scenario in [AlertSeverityTests.aLevelThatRises, AlertSeverityTests.aCancelledAlert, AlertSeverityTests.aPendingAlert] {
+            try await scenario(store)
+            _ = try pg.psql(pg.primaryPort.port, "TRUNCATE alerts")
+        }
+    }
+
+    /// Two collectors (partitions north and south) on one store: each lists the other's
+    /// alerts and may acknowledge them; an engine restores only its own partition's; every
+    /// change reaches a listener once committed, named by who made it.
+    @Test(.timeLimit(.minutes(2))) func everyCollectorSeesEveryAlertAndItsAcknowledgement() async throws {
+        let (dir, pg) = try await PostgresCluster.started()
+        defer { pg.remove(dir) }
+        let north = try Self.store(pg, owner: "north", origin: "a")
+        let south = try Self.store(pg, owner: "south", origin: "b")
+        let listener = try PostgresConnection(pg.url)
+        try listener.execute("LISTEN \(PostgresAlertStore.channel)")
+
+        let hot = Alert(rule: "forest-hot", subject: "ft-1", severity: .critical, state: "firing", since: 1000, value: 36.5,
+                        valueTime: 1000, summary: "36.5 C")
+        let fired = try north.apply([AlertEvent(action: .fire, alert: hot)], now: 1000)
+        let id = try #require(fired.first?.alert.id)
+        #expect(try north.live().map(\.id) == [id])
+        #expect(try south.live().isEmpty)
+        #expect(try await south.list(states: ["firing"], limit: 10).map(\.value) == [36.5])
+
+        // Acknowledged through the other collector (a note with a NUL, which PostgreSQL text cannot hold).
+        let acked = try #require(try await south.acknowledge(id: id, by: "duty", note: "crew\u{0}sent", at: 2000))
+        #expect(acked.acknowledgedBy == "duty" && acked.note == "crew\u{FFFD}sent")
+        #expect(try await south.acknowledge(ids: [id], by: "again", note: nil, at: 2500).isEmpty)   // (already acknowledged)
+        // The owner's next change of it carries the acknowledgement, as stored.
+        var cooler = hot
+        cooler.value = 35.5
+        let changed = try north.apply([AlertEvent(action: .fire, alert: cooler)], now: 3000)
+        #expect(changed.first?.alert.id == id && changed.first?.alert.acknowledgedBy == "duty")
+
+        var heard: [String] = []
+        try await waitUntil("three announcements", seconds: 10) {
+            heard += try listener.notifications(timeoutMillis: 100).filter { $0.channel == PostgresAlertStore.channel }.map(\.payload)
+            return heard.count >= 3
+        }
+        #expect(heard == ["a \(id)", "b \(id)", "a \(id)"])
+        let parsed = try #require(PostgresAlertStore.parse(heard[1]))
+        #expect(parsed.origin == "b" && parsed.id == id)
+    }
+
+    /// A standby that takes a partition over adopts its live alerts from the store: it does
+    /// not announce again an alert the old holder announced, and resolves it when it clears
+    /// (without them, it would know nothing to resolve).
+    @Test(.timeLimit(.minutes(2))) func aTakeoverAdoptsThePartitionsLiveAlerts() async throws {
+        let (dir, pg) = try await PostgresCluster.started()
+        defer { pg.remove(dir) }
+        let rule = Rule(name: "forest-hot", severity: .critical, match: RuleMatch(metric: "temp_c"), when: .above(35), clear: .below(30))
+        func stage(_ origin: String) throws -> (AlertStage, PostgresAlertStore) {
+            let store = try Self.store(pg, owner: "north", origin: origin)
+            let s = AlertStage(engine: AlertEngine(rules: [rule], catalogue: Catalogue(), restored: try store.live(), now: 0), store: store,
+                               catalogue: Catalogue(), coverage: .init(), derived: .init(), timeZone: .utc, logger: Logger(label: "test"))
+            s.sharedAlerts = true
+            return (s, store)
+        }
+        let name = try SeriesName(parsing: "ft-1/temp_c")
+        func feed(_ s: AlertStage, _ v: Double, _ t: EpochMillis) {
+            s.committed([BoundReading(series: SeriesID(0), time: t, value: v)], names: [name], history: AlertSeverityTests.NoHistory(), now: t)
+        }
+        let (a, store) = try stage("a")
+        let (b, _) = try stage("b")   // a standby: made before a's alert fired
+        var announced: [String] = []
+        b.publish = { topic, payload, _ in if !payload.isEmpty { announced.append(topic) } }
+        feed(a, 36, 1000)
+        #expect(try store.live().count == 1)
+
+        b.resumed(now: 2000)   // b takes the partition over
+        feed(b, 37, 2000)      // (the old holder's reading again, as a catch-up feeds it)
+        #expect(announced.isEmpty, "the adopted alert was announced again")
+        feed(b, 25, 3000)
+        #expect(announced == ["alerts/critical/forest-hot/ft-1"])   // its resolution
+        let all = try await store.list(states: ["pending", "firing", "resolved"], limit: 10)
+        #expect(all.count == 1 && all.first?.state == "resolved")
+    }
+
+    /// Changes decided while the store did not answer are announced at once and stored, in
+    /// order, once it answers again; so is the adoption of the live alerts at start.
+    @Test(.timeLimit(.minutes(3))) func changesTheStoreRefusedAreStoredOnceItAnswers() async throws {
+        let (dir, pg) = try await PostgresCluster.started()
+        defer { pg.remove(dir) }
+        let rule = Rule(name: "forest-hot", severity: .critical, match: RuleMatch(metric: "temp_c"), when: .above(35), clear: .below(30))
+        let store = try Self.store(pg, owner: "north", origin: "a")
+        let stage = AlertStage(engine: AlertEngine(rules: [rule], catalogue: Catalogue(), now: 0), store: store,
+                               catalogue: Catalogue(), coverage: .init(), derived: .init(), timeZone: .utc, logger: Logger(label: "test"))
+        var announced: [String] = []
+        stage.publish = { topic, payload, _ in if !payload.isEmpty { announced.append(topic) } }
+        let names = try ["ft-1/temp_c", "ft-2/temp_c"].map { try SeriesName(parsing: $0) }
+        func feed(_ k: Int, _ v: Double, _ t: EpochMillis) {
+            stage.committed([BoundReading(series: SeriesID(Int32(k)), time: t, value: v)], names: names, history: AlertSeverityTests.NoHistory(), now: t)
+        }
+        pg.stop()
+        feed(0, 36, 1000)   // fires ft-1
+        feed(1, 36, 2000)   // fires ft-2
+        feed(0, 25, 3000)   // resolves ft-1
+        #expect(announced.count == 3)
+        _ = stage.tick(now: 4000, history: AlertSeverityTests.NoHistory())   // (still down: kept)
+        try pg.restart()
+        try await pg.waitSynchronous()
+        _ = stage.tick(now: 6000, history: AlertSeverityTests.NoHistory())
+        let all = try await store.list(states: ["pending", "firing", "resolved"], limit: 10)
+        #expect(all.map(\.subject) == ["ft-2", "ft-1"] && all.map(\.state) == ["firing", "resolved"])
+        #expect(announced.count == 3)   // (stored, not announced again)
+    }
+    /// A store of schema version 2 (before alerts) is refused by a reader and brought to
+    /// version 3 by the first collector that opens it to write.
+    @Test(.timeLimit(.minutes(2))) func aVersion2StoreGainsTheAlertsTable() async throws {
+        let (dir, pg) = try await PostgresCluster.started()
+        defer { pg.remove(dir) }
+        _ = try PostgresStore(url: pg.url, timeZone: .utc)
+        _ = try pg.psql(pg.primaryPort.port, "DROP TABLE alerts; UPDATE store_meta SET value = '2' WHERE key = 'version'")
+        #expect(throws: PostgresStore.Refused.self) { try PostgresStore(url: pg.url, timeZone: .utc, readOnly: true) }
+        let store = try Self.store(pg, owner: "north", origin: "a")
+        #expect(try store.live().isEmpty)
+        #expect(try pg.psql(pg.primaryPort.port, "SELECT value FROM store_meta WHERE key = 'version'") == "3")
+    }
+}
