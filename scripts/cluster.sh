@@ -17,8 +17,10 @@
 # Phase 2: the collectors again, with accept_age 1m, remote_write to VictoriaMetrics and two
 # gossiping Alertmanager peers (a webhook behind them); river stations of both partitions go
 # above alarm level III in two bursts, an Alertmanager peer SIGKILLed between them. Every
-# river alarm must reach the webhook (duplicates counted), and VictoriaMetrics must hold the
-# stations' final 1m buckets as the API answers them. Exit 0 only if all of that holds.
+# river alarm must reach the webhook (duplicates counted), every collector must list the same
+# river alarms (alerts live in the shared store) and show an acknowledgement given through
+# another, and VictoriaMetrics must hold the stations' final 1m buckets as the API answers
+# them. Exit 0 only if all of that holds.
 #
 #   make cluster                  # 90 s of stream
 #   CLUSTER_SHORT=1 make cluster  # the short form `make test` runs: 40 s
@@ -246,6 +248,30 @@ expect_alerts "${first[@]}" "${second[@]}" || alerts_ok=0
 all=$(notified | grep -c . || true); distinct=$(notified | sort -u | grep -c . || true)
 echo "cluster: Alertmanagers notified $distinct distinct firing alerts ($((all - distinct)) duplicates); the 16 river alarms raised: $([ "$alerts_ok" = 1 ] && echo all there || echo MISSING)"
 
+# Alerts in the shared store: every collector lists the 16 river alarms, whichever partition
+# raised them, and an acknowledgement given through one collector is on every list.
+alarms() {   # MEMBER: "id[+]" of the firing river alarms of the 8 stations (+: acknowledged)
+  curl -sf "http://127.0.0.1:${PORT[$1]}/api/v1/alerts?state=firing&limit=5000" | python3 -c '
+import json, sys
+st = set(sys.argv[1:])
+print(" ".join(sorted(str(a["id"]) + ("+" if a["acknowledged"] else "") for a in json.load(sys.stdin)
+                      if a["rule"].startswith("river-alarm-level") and a["subject"] in st)))' "${first[@]}" "${second[@]}" 2>/dev/null || true
+}
+shared_ok=0
+lists_agree() {   # [ID+]: the three lists equal, 16 alarms (and that one acknowledged)
+  local a b c; a=$(alarms north-a); b=$(alarms north-b); c=$(alarms south-a)
+  [ "$a" = "$b" ] && [ "$b" = "$c" ] && [ "$(wc -w <<<"$a")" = 16 ] && { [ -z "${1:-}" ] || [[ " $a " == *" $1 "* ]]; }; }
+for _ in $(seq 1 50); do lists_agree "" && break; sleep 0.2; done
+if lists_agree ""; then
+  north_alarm=$(curl -sf "http://127.0.0.1:${PORT[south-a]}/api/v1/alerts?state=firing&limit=5000" | python3 -c '
+import json, sys
+print(next(a["id"] for a in json.load(sys.stdin) if a["rule"] == "river-alarm-level-3" and a["subject"] == "hy-td-0001"))' 2>/dev/null || true)
+  curl -sf -X POST -d '{"by": "duty officer", "note": "cluster check"}' \
+    "http://127.0.0.1:${PORT[south-a]}/api/v1/alerts/$north_alarm/ack" >/dev/null 2>&1 || true
+  for _ in $(seq 1 50); do lists_agree "$north_alarm+" && { shared_ok=1; break; }; sleep 0.2; done
+fi
+echo "cluster: every collector lists the same 16 river alarms, and an acknowledgement through south-a of a north alarm is on every list: $([ "$shared_ok" = 1 ] && echo yes || echo NO)"
+
 # Federation: the province lease's holder sends the final 1m buckets of the whole shared
 # store; VictoriaMetrics must hold the river stations' buckets as the API answers them.
 fed_ok=0
@@ -283,9 +309,10 @@ for m in north-a north-b south-a; do kill -TERM "${PID[$m]}" 2>/dev/null || true
 for m in north-a north-b south-a; do wait "${PID[$m]}" || true; done
 PID=()
 
-if [ "$phase1" = 1 ] && [ "$alerts_ok" = 1 ] && [ "$fed_ok" = 1 ]; then
+if [ "$phase1" = 1 ] && [ "$alerts_ok" = 1 ] && [ "$shared_ok" = 1 ] && [ "$fed_ok" = 1 ]; then
   echo "cluster: OK: every published reading stored exactly once in the shared store; every tier equals its recompute;" \
-       "every river alarm reached the Alertmanagers with a peer dead; VictoriaMetrics holds the final buckets"
+       "every river alarm reached the Alertmanagers with a peer dead, listed and acknowledged through every collector;" \
+       "VictoriaMetrics holds the final buckets"
 else
   echo "cluster: FAILED (logs in $DIR/)"; exit 1
 fi

@@ -92,9 +92,11 @@ public final class AlertEngine {
     /// Takes `alerts` (stored, perhaps by another collector that held this one's partition
     /// before) as the live ones, in place of those this engine had: a takeover neither
     /// announces again what the old holder announced nor forgets to resolve it.
-    public func adopt(_ alerts: [Alert]) {
-        for key in Array(live.keys) { setLive(key, nil) }
-        retired = []
+    /// `replacing`: which of the engine's live alerts `alerts` stand for (all by default; the
+    /// province-wide ones, or the others, when only those change hands).
+    public func adopt(_ alerts: [Alert], replacing: (Alert) -> Bool = { _ in true }) {
+        for (key, l) in live where replacing(l.alert) { setLive(key, nil) }
+        retired.removeAll { replacing($0) }
         restore(alerts)
     }
 

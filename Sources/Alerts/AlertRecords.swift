@@ -10,6 +10,9 @@ public protocol AlertRecords: Sendable {
     /// The pending and firing alerts this collector's engine answers for (at start, and when
     /// it takes a partition over).
     func live() throws -> [Alert]
+    /// The pending and firing alerts of the province-wide scopes (`DerivedScope.provincePrefixes`),
+    /// which the province lease's holder answers for; none where alerts are not shared.
+    func provinceLive() throws -> [Alert]
     /// Alerts in the given states, newest first.
     func list(states: [String], limit: Int) async throws -> [Alert]
     /// Marks an alert acknowledged; nil when there is no such alert.
@@ -17,4 +20,8 @@ public protocol AlertRecords: Sendable {
     /// Acknowledges those of `ids` that are still live and not acknowledged yet, in one
     /// transaction; returns them as they are now.
     func acknowledge(ids: [Int64], by: String, note: String?, at: EpochMillis) async throws -> [Alert]
+}
+
+extension AlertRecords {
+    public func provinceLive() throws -> [Alert] { [] }
 }

@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import Synchronization
 import Telemetry
 
 /// Alerts in the PostgreSQL store several collectors share (table `alerts`; the store's
@@ -12,8 +13,8 @@ import Telemetry
 /// Differences from the SQLite `AlertStore`: a pending alert that is cancelled keeps its row,
 /// in state `cancelled` (listed by no state filter), so another collector can still read what
 /// was announced; and every change is announced, at its commit, on channel `collector_alerts`
-/// (`NOTIFY`, payload `<origin> <alert id>`), which the other collectors pass to their live
-/// feeds (`AlertFeed`).
+/// (`NOTIFY`, payload `<origin> <alert id> <number>`), which the other collectors pass to
+/// their live feeds (`AlertFeed`).
 public final class PostgresAlertStore: AlertRecords {
     /// The channel every change is announced on.
     public static let channel = "collector_alerts"
@@ -25,10 +26,23 @@ public final class PostgresAlertStore: AlertRecords {
 
     /// Alerts through `store`'s connection (one call at a time); `owner`: whose alerts this
     /// collector's engine answers for; `origin`: this process, unique among the collectors.
-    public init(store: PostgresStore, owner: String, origin: String) {
+    /// The owner of the province-wide scopes' alerts (`provinceLive`).
+    public static let provinceOwner = "(province)"
+    /// Whether the province-wide scopes' alerts belong to the province (partitions with a
+    /// province lease), not to this collector's `owner`.
+    private let provinceWide: Bool
+
+    /// `provinceWide`: the alerts of province-wide scopes (`DerivedScope.isProvinceWide`)
+    /// are owned by the province lease's holder, whoever it is (`provinceOwner`).
+    public init(store: PostgresStore, owner: String, origin: String, provinceWide: Bool = false) {
         self.store = store
         self.owner = owner
         self.origin = origin
+        self.provinceWide = provinceWide
+    }
+
+    private func owner(of a: Alert) -> String {
+        provinceWide && DerivedScope.isProvinceWide(a.subject) ? Self.provinceOwner : owner
     }
 
     /// The columns `alert(_:)` reads, in its order.
@@ -65,7 +79,7 @@ public final class PostgresAlertStore: AlertRecords {
                               ack_note = CASE WHEN $15::boolean THEN NULL ELSE a.ack_note END
                             """, key + [.text(a.severity.rawValue), .text(a.state), .int(a.since), .int(now), Self.number(a.value),
                                         Self.int(a.valueTime), .text(a.summary), Self.text(a.unit), Self.text(a.zone),
-                                        Self.text(a.summaryEn), Self.text(a.summaryVi), .text(owner),
+                                        Self.text(a.summaryEn), Self.text(a.summaryVi), .text(owner(of: a)),
                                         .text(e.clearsAcknowledgement ? "true" : "false")])
                     case .cancel:
                         // Its own row (not an older alert's of the same rule and subject).
@@ -111,6 +125,13 @@ public final class PostgresAlertStore: AlertRecords {
         try store.query { c in
             try c.execute("SELECT \(Self.columns) FROM alerts WHERE state IN ('pending', 'firing') AND owner = $1 ORDER BY id",
                           [.text(owner)]).map(Self.alert)
+        }
+    }
+
+    public func provinceLive() throws -> [Alert] {
+        try store.query { c in
+            try c.execute("SELECT \(Self.columns) FROM alerts WHERE state IN ('pending', 'firing') AND owner = $1 ORDER BY id",
+                          [.text(Self.provinceOwner)]).map(Self.alert)
         }
     }
 
@@ -164,14 +185,19 @@ public final class PostgresAlertStore: AlertRecords {
     }
 
     /// Announces a change of alert `id`, delivered to the listeners when the transaction commits.
+    /// (Each payload numbered: PostgreSQL folds identical notifications of one transaction
+    /// into one, and an alert that fired and resolved in one batch is two changes.)
     private func notify(_ id: Int64, _ c: PostgresConnection) throws {
-        try c.execute("SELECT pg_notify($1, $2)", [.text(Self.channel), .text("\(origin) \(id)")])
+        let n = sent.wrappingAdd(1, ordering: .relaxed).newValue
+        try c.execute("SELECT pg_notify($1, $2)", [.text(Self.channel), .text("\(origin) \(id) \(n)")])
     }
+    private let sent = Atomic<Int64>(0)
 
-    /// A payload of `channel`: who sent it, and which alert changed (nil: not one of ours).
+    /// A payload of `channel` (`<origin> <alert id> <number>`): who sent it, and which alert
+    /// changed (nil: not one of ours).
     public static func parse(_ payload: String) -> (origin: String, id: Int64)? {
         let parts = payload.split(separator: " ")
-        guard parts.count == 2, let id = Int64(parts[1]) else { return nil }
+        guard parts.count == 3, let id = Int64(parts[1]) else { return nil }
         return (String(parts[0]), id)
     }
 

@@ -79,7 +79,6 @@ struct Daemon {
         // changes, one for the API's lists and acknowledgements).
         var alertRecords: any AlertRecords = AlertStore(pool: pool)
         var apiAlerts = alertRecords
-        var alertsReachable = true
         // This process in the shared store's alert announcements (it skips its own).
         let origin = UUID().uuidString
         if let url = config.storage.postgres {
@@ -88,13 +87,18 @@ struct Daemon {
                 // (nothing is acknowledged, /readyz says why) until it does. A store it refuses
                 // (another time zone or schema version) does.
                 var connectNow = true
+                // With partitions, the province's holder computes the scopes' maxima from
+                // what every partition stores: the members' changes are noted for it.
+                let tracked = config.partition == nil ? [] : SharedScopes.memberMetrics
                 do {
-                    shared = try PostgresStore(url: url, timeZone: config.timezone, quarantineLimit: config.storage.quarantineLimit)
+                    shared = try PostgresStore(url: url, timeZone: config.timezone, quarantineLimit: config.storage.quarantineLimit,
+                                               trackedMetrics: tracked)
                 } catch let e as PostgresConnection.Failure where e.lostConnection {
                     logger.warning("the shared store does not answer; starting without it: no commit succeeds (nothing is acknowledged) until it does",
                                    metadata: ["store": "\(PostgresStore.redacted(url))", "error": "\(e)"])
                     connectNow = false
-                    shared = try PostgresStore(url: url, timeZone: config.timezone, quarantineLimit: config.storage.quarantineLimit, connectNow: false)
+                    shared = try PostgresStore(url: url, timeZone: config.timezone, quarantineLimit: config.storage.quarantineLimit,
+                                               connectNow: false, trackedMetrics: tracked)
                 }
                 func reading() throws -> PostgresStore {
                     try PostgresStore(url: url, timeZone: config.timezone, readOnly: true, connectNow: connectNow)
@@ -106,26 +110,18 @@ struct Daemon {
                 // member holds it), or its own without partitions.
                 let owner = config.partition?.name ?? config.mqtt.clientID
                 alertRecords = PostgresAlertStore(store: try PostgresStore(url: url, timeZone: config.timezone, connectNow: connectNow),
-                                                  owner: owner, origin: origin)
+                                                  owner: owner, origin: origin, provinceWide: config.partition != nil)
                 apiAlerts = PostgresAlertStore(store: try PostgresStore(url: url, timeZone: config.timezone, connectNow: connectNow),
-                                               owner: owner, origin: origin)
-                alertsReachable = connectNow
+                                               owner: owner, origin: origin, provinceWide: config.partition != nil)
             } catch {
                 throw StartupError("cannot open the shared store \(PostgresStore.redacted(url)): \(error)")
             }
         }
         let engine: AlertEngine
         do {
-            // (A shared store that does not answer: its live alerts are adopted once it does.)
-            var restored: [Alert] = []
-            if alertsReachable {
-                do {
-                    restored = try alertRecords.live()
-                } catch let e as PostgresConnection.Failure where e.lostConnection {
-                    alertsReachable = false
-                }
-            }
-            engine = AlertEngine(rules: rules, catalogue: catalogue, restored: restored,
+            // (From a shared store, the live alerts are adopted when this collector first
+            // holds its partition: `AlertStage.resumed`.)
+            engine = AlertEngine(rules: rules, catalogue: catalogue, restored: shared == nil ? try alertRecords.live() : [],
                                  lastSeen: try await reader.sensorsLastSeen(), now: clock.now(), language: config.language)
         } catch {
             throw StartupError("cannot load alerts from '\(config.storage.path)': \(error)")
@@ -137,9 +133,10 @@ struct Daemon {
                                 timeZone: config.timezone, logger: logger)
         alerts.broadcaster = broadcaster
         alerts.sharedAlerts = shared != nil
-        if !alertsReachable { alerts.adoptWhenTheStoreAnswers() }
         // Coverage counts every collector's sensors, not only this one's.
         if let sharedReads { alerts.sharedLastSeen = { try sharedReads.sensorsLastSeen() } }
+        // Zone, unit and junction maxima over every partition, by the province's holder.
+        if let sharedReads, config.partition != nil { alerts.sharedScopes = SharedScopes(store: sharedReads) }
         let system = SystemAlerts()
         alerts.system = system
         let live = LiveCatalogue(catalogue, rules: rules)

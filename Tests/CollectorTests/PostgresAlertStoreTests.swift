@@ -61,7 +61,7 @@ import Telemetry
             heard += try listener.notifications(timeoutMillis: 100).filter { $0.channel == PostgresAlertStore.channel }.map(\.payload)
             return heard.count >= 3
         }
-        #expect(heard == ["a \(id)", "b \(id)", "a \(id)"])
+        #expect(heard == ["a \(id) 1", "b \(id) 1", "a \(id) 2"])   // (each store numbers what it sends)
         let parsed = try #require(PostgresAlertStore.parse(heard[1]))
         #expect(parsed.origin == "b" && parsed.id == id)
     }
@@ -101,7 +101,8 @@ import Telemetry
     }
 
     /// Changes decided while the store did not answer are announced at once and stored, in
-    /// order, once it answers again; so is the adoption of the live alerts at start.
+    /// order, once it answers again; a collector taking the partition over meanwhile adopts
+    /// its live alerts once the store answers.
     @Test(.timeLimit(.minutes(3))) func changesTheStoreRefusedAreStoredOnceItAnswers() async throws {
         let (dir, pg) = try await PostgresCluster.started()
         defer { pg.remove(dir) }
@@ -115,7 +116,14 @@ import Telemetry
         func feed(_ k: Int, _ v: Double, _ t: EpochMillis) {
             stage.committed([BoundReading(series: SeriesID(Int32(k)), time: t, value: v)], names: names, history: AlertSeverityTests.NoHistory(), now: t)
         }
+        // (Another member, taking the partition over while the store is down.)
+        let other = AlertStage(engine: AlertEngine(rules: [rule], catalogue: Catalogue(), now: 0), store: try Self.store(pg, owner: "north", origin: "b"),
+                               catalogue: Catalogue(), coverage: .init(), derived: .init(), timeZone: .utc, logger: Logger(label: "test"))
+        other.sharedAlerts = true
+        var otherAnnounced: [String] = []
+        other.publish = { topic, payload, _ in if !payload.isEmpty { otherAnnounced.append(topic) } }
         pg.stop()
+        other.resumed(now: 500)   // (cannot adopt yet)
         feed(0, 36, 1000)   // fires ft-1
         feed(1, 36, 2000)   // fires ft-2
         feed(0, 25, 3000)   // resolves ft-1
@@ -127,6 +135,11 @@ import Telemetry
         let all = try await store.list(states: ["pending", "firing", "resolved"], limit: 10)
         #expect(all.map(\.subject) == ["ft-2", "ft-1"] && all.map(\.state) == ["firing", "resolved"])
         #expect(announced.count == 3)   // (stored, not announced again)
+        // The other member adopts ft-2 at its next tick, and resolves it when it clears.
+        _ = other.tick(now: 7000, history: AlertSeverityTests.NoHistory())
+        other.committed([BoundReading(series: SeriesID(1), time: 8000, value: 25)], names: names, history: AlertSeverityTests.NoHistory(), now: 8000)
+        #expect(otherAnnounced == ["alerts/critical/forest-hot/ft-2"])
+        #expect(try await store.list(states: ["firing"], limit: 10).isEmpty)
     }
     /// A store of schema version 2 (before alerts) is refused by a reader and brought to
     /// version 3 by the first collector that opens it to write.

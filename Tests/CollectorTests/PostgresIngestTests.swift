@@ -307,4 +307,55 @@ import Testing
         #expect(all.count == 1 && all.first?["state"] as? String == "resolved" && all.first?["acknowledged_by"] as? String == "duty-officer")
         _ = try await b.terminate()
     }
+    /// A junction whose traffic sensors report to two partitions: its maximum congestion is
+    /// computed by the province lease's holder from both partitions' values in the shared
+    /// store, not by each partition from its own (which would store the north sensor's 0.25
+    /// as the junction's at its time, while the south sensor's 0.75 is still in force).
+    @Test(.timeLimit(.minutes(3))) func aJunctionAcrossPartitionsIsComputedFromBoth() async throws {
+        let (dir, pg) = try await PostgresCluster.started()
+        defer { pg.remove(dir) }
+        let cluster = try NATSCluster(dir: dir)
+        defer { cluster.stop() }
+        try await cluster.waitReady()
+        try FileManager.default.createDirectory(atPath: dir + "/cat", withIntermediateDirectories: true)
+        try """
+            sensors:
+              - {id: tf-n, kind: traffic, unit: lai-chau-city, zone: j1, interval: 1m, free_flow_kmh: 40}
+              - {id: tf-s, kind: traffic, unit: lai-chau-city, zone: j1, interval: 1m, free_flow_kmh: 40}
+            """.write(toFile: dir + "/cat/c.yaml", atomically: true, encoding: .utf8)
+        var members: [CollectorProcess] = []
+        for part in ["north", "south"] {
+            try FileManager.default.createDirectory(atPath: dir + "/" + part, withIntermediateDirectories: true)
+            let c = try CollectorProcess(
+                dir: dir + "/" + part, brokerPort: 0, clientID: "it-\(part)", urls: cluster.mqttURLs, mqttExtra: ["protocol: \"3.1.1\""],
+                subscriptions: ["{topic: \"telemetry/\(part)/#\"}"], storageExtra: ["postgres: \"\(pg.url)\""],
+                extraYAML: """
+                    sensors: \(dir)/cat
+                    partition: {name: \(part), member: \(part)-1, lease: 6s, nats: [\(cluster.clientURLs.joined(separator: ", "))]}
+                    """)
+            try c.start()
+            try await c.waitReady()
+            members.append(c)
+        }
+        for c in members { try await waitUntil("both partitions held", seconds: 30) { await NATSClusterTests.role(c).hasPrefix("connected to") } }
+        let t0 = Int(Date().timeIntervalSince1970) / 60 * 60 - 600
+        func points(_ series: String) async -> [String] {
+            let o = try? await httpJSON(members[0].baseURL + "/api/v1/raw?series=\(series)&from=\(t0 - 60)&to=\(t0 + 3600)")
+            return ((o?["points"] as? [[String: Any]]) ?? []).map { "\(($0["t"] as? NSNumber)?.intValue ?? 0):\($0["value"] ?? "")" }
+        }
+        // South: 10 km/h at t0 (0.75). North: 30 km/h a minute later (0.25), 4 km/h two
+        // minutes later (0.9).
+        try cluster.publish(node: 1, topic: "telemetry/south/tf", lines: [#"{"sensor": "tf-s", "ts": \#(t0), "speed_kmh": 10}"#])
+        try await waitUntil("the south sensor's congestion stored", seconds: 30) { await points("tf-s/congestion").count == 1 }
+        try cluster.publish(node: 0, topic: "telemetry/north/tf", lines: [#"{"sensor": "tf-n", "ts": \#(t0 + 60), "speed_kmh": 30}"#,
+                                                                         #"{"sensor": "tf-n", "ts": \#(t0 + 120), "speed_kmh": 4}"#])
+        try await waitUntil("the north sensor's congestion stored", seconds: 30) { await points("tf-n/congestion").count == 2 }
+        let want = ["\(t0):0.75", "\(t0 + 120):0.9"]
+        try await waitUntil("the junction's maximum over both partitions", seconds: 30) {
+            await points("junction.j1/congestion") == want
+        }
+        try await Task.sleep(for: .seconds(6))   // (one more round of the province's holder: nothing changes)
+        #expect(await points("junction.j1/congestion") == want)
+        for c in members { _ = try await c.terminate() }
+    }
 }

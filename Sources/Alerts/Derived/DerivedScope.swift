@@ -9,4 +9,13 @@ public enum DerivedScope {
     public static func isDerived(_ sensorID: String) -> Bool {
         prefixes.contains { sensorID.hasPrefix($0) }
     }
+
+    /// The scopes computed over the whole province: with partitions on a shared store, by the
+    /// province lease's holder (coverage, zone, unit and junction maxima), not by each partition.
+    public static let provincePrefixes = ["coverage.", "zone.", "unit.", "junction."]
+
+    /// Whether `subject` (a sensor id, or `sensor:metric`) is a province-wide scope.
+    public static func isProvinceWide(_ subject: String) -> Bool {
+        provincePrefixes.contains { subject.hasPrefix($0) }
+    }
 }

@@ -196,17 +196,27 @@ extension DerivedSeries {
             logger.warning("cannot read a scope's members to recompute it; will retry", metadata: ["scope": "\(ref.scope)", "error": "\(error)"])
             return false
         }
+        correct(ref, from: from, times: times.sorted(), history: history) { values.maximum(of: ms, at: $0, older: older) }
+        scopeNewest[ref] = max(scopeNewest[ref] ?? .min, times.max() ?? .min)
+        return true
+    }
+
+    /// The scope's series from `from` on, computed at `times` by `maximum`, corrected where
+    /// they differ from what `history` stores (stored when a value changes, or a heartbeat
+    /// after the last, as `derive` stores a level).
+    private func correct(_ ref: ScopeRef, from: EpochMillis, times: [EpochMillis], history: any SampleHistory,
+                         maximum: (EpochMillis) -> Double?) {
         var names: [String: SeriesName] = [:]
         var last: [String: Sample] = [:]
         var now: [String: [Sample]] = [:]
         for (metric, _) in ref.kind.outputs(0) {
-            guard let name = try? SeriesName(sensor: ref.scope, metric: metric) else { return true }
+            guard let name = try? SeriesName(sensor: ref.scope, metric: metric) else { return }
             names[metric] = name
             if let s = (try? history.lastStored(name, before: from)) ?? nil { last[metric] = s }
             now[metric] = []
         }
-        for t in times.sorted() {
-            guard let v = values.maximum(of: ms, at: t, older: older) else { continue }
+        for t in times {
+            guard let v = maximum(t) else { continue }
             for (metric, value) in ref.kind.outputs(v) {
                 // Stored when it changes, or a heartbeat after the last (as `derive` does).
                 if let l = last[metric], l.value == value, t - l.time < Self.levelHeartbeat { continue }
@@ -224,8 +234,47 @@ extension DerivedSeries {
                 corrections.append(SeriesCorrection(series: name, from: from, samples: samples))
             }
         }
-        scopeNewest[ref] = max(scopeNewest[ref] ?? .min, times.max() ?? .min)
-        return true
+    }
+
+    /// On a shared store with partitions, the province lease's holder computes every zone,
+    /// unit and junction maximum from the members' values all partitions stored (`history`:
+    /// the shared store), and no partition computes any (`computesScopes` false). `changed`:
+    /// member series changed from a time on (`PostgresStore.changes`); each scope of such a
+    /// member is recomputed from the earliest of them, from every member's stored values, and
+    /// corrected where it differs (`takeCorrections`). False when a member could not be read
+    /// (then call again with the same changes).
+    public func recomputeScopes(changed: [(name: SeriesName, from: EpochMillis)], history: any SampleHistory) -> Bool {
+        var dirty: [ScopeRef: EpochMillis] = [:]
+        for (name, from) in changed {
+            guard let entry = catalogue.sensor(name.sensor) else { continue }   // (a scope's own series)
+            for kind in ScopeKind.allCases where kind.memberMetric == name.metric {
+                let scopes = kind == .junction ? entry.zone.map { ["junction.\($0)"] } ?? [] : self.scopes(of: entry)
+                for scope in scopes {
+                    let ref = ScopeRef(kind: kind, scope: scope)
+                    if members(ref).contains(name.sensor) { dirty[ref] = min(dirty[ref] ?? .max, from) }
+                }
+            }
+        }
+        var ok = true
+        for (ref, from) in dirty.sorted(by: { $0.key < $1.key }) {
+            var values = ScopeMaxima(window: ref.kind.window)
+            let ms = members(ref)
+            var times = Set<EpochMillis>()
+            do {
+                for m in ms {
+                    guard let name = try? SeriesName(sensor: m, metric: ref.kind.memberMetric) else { continue }
+                    let stored = try history.stored(name, from: from - values.window, to: .max)
+                    values.load(m, stored)
+                    for s in stored where s.time >= from { times.insert(s.time) }
+                }
+            } catch {
+                logger.warning("cannot read a scope's members from the shared store; will retry", metadata: ["scope": "\(ref.scope)", "error": "\(error)"])
+                ok = false
+                continue
+            }
+            correct(ref, from: from, times: times.sorted(), history: history) { values.maximum(of: ms, at: $0) }
+        }
+        return ok
     }
 
     private func junctionMembers(_ scope: String) -> [String] {

@@ -83,7 +83,7 @@ public final class DerivedSeries {
     /// computation, or derived since): the maximum looks at those only.
     var scopeActive: [ScopeRef: [String]] = [:]
     /// Whether scope maxima are computed (not in a family's recompute, which keeps its own).
-    var computesScopes = true
+    public var computesScopes = true
     /// The storage view of the current commit (from its first `observe` to `finishBatch`),
     /// `tick` or recompute: scope members' values are loaded through it. Let go at their end
     /// (the alert worker that passes itself owns this; a weak reference would cost every

@@ -31,37 +31,59 @@ final class AlertFeed: Service, Sendable {
     }
 
     func run() async throws {
-        let done = AsyncStream<Void>.makeStream()
-        NamedThread.start("alert-feed") { [self] in
-            listen()
-            done.continuation.finish()
-        }
+        NamedThread.start("alert-feed") { [self] in listen() }
         try? await gracefulShutdown()
+        // Not waited for: a blocking call to an unreachable server must not hold up the
+        // shutdown (the thread ends at its next check, or with the process).
         stopping.store(true, ordering: .releasing)
-        for await _ in done.stream {}
     }
+
+    /// The connection's libpq settings: a server that stops answering (a host lost, a network
+    /// cut) is noticed within about 30 s, not after the system's two hours of keepalive.
+    static let liveness = ["connect_timeout": "10", "keepalives_idle": "10", "keepalives_interval": "5",
+                           "keepalives_count": "3", "tcp_user_timeout": "30000"]
 
     private func listen() {
         var lost = false
+        let url = PostgresConnection.withSettings(self.url, Self.liveness)
         while !stopping.load(ordering: .acquiring) {
             do {
                 let store = try PostgresStore(url: url, timeZone: timeZone, readOnly: true)
                 let alerts = PostgresAlertStore(store: store, owner: "", origin: origin)
-                try store.query { c in try c.execute("LISTEN \(PostgresAlertStore.channel)") }
+                let listening = try store.query { c -> PostgresConnection in
+                    try c.execute("LISTEN \(PostgresAlertStore.channel)")
+                    return c
+                }
                 if lost {
                     logger.notice("alert feed listens to the shared store again; its clients were told to read the list again")
                     broadcaster.sendGap()
                     lost = false
                 }
+                var quiet = ContinuousClock.now
                 while !stopping.load(ordering: .acquiring) {
-                    let ids = try store.query { c in try c.notifications(timeoutMillis: 500) }.compactMap { n -> Int64? in
+                    // Each notification is checked against the connection this call holds: a
+                    // lost one throws, and the feed connects (and listens) afresh.
+                    let notes = try store.query { c -> [PostgresConnection.Notification] in
+                        guard c === listening else { throw Relisten() }
+                        return try c.notifications(timeoutMillis: 500)
+                    }
+                    let ids = notes.compactMap { n -> Int64? in
                         guard let (from, id) = PostgresAlertStore.parse(n.payload), from != origin else { return nil }
                         return id
                     }
-                    guard !ids.isEmpty else { continue }
+                    if ids.isEmpty {
+                        // A probe every 10 s: a server that went away without a word is found out.
+                        if ContinuousClock.now - quiet > .seconds(10) {
+                            try store.query { c in try c.execute("SELECT 1") }
+                            quiet = ContinuousClock.now
+                        }
+                        continue
+                    }
+                    quiet = ContinuousClock.now
                     let byID = Dictionary(try alerts.alerts(ids: ids).compactMap { a in a.id.map { ($0, a) } },
                                           uniquingKeysWith: { a, _ in a })
-                    // In the order they committed; an alert changed twice is sent as it is now, twice.
+                    // In the order they committed, each as the row is when read (a change
+                    // followed by another is sent with the later state).
                     for id in ids { if let a = byID[id] { broadcaster.send(String(decoding: AlertJSON.encode(a).bytes, as: UTF8.self)) } }
                 }
             } catch {
@@ -74,4 +96,9 @@ final class AlertFeed: Service, Sendable {
             }
         }
     }
+}
+
+/// The store connected again on its own: the new connection does not listen yet.
+private struct Relisten: Error, CustomStringConvertible {
+    var description: String { "the connection was lost and made again" }
 }

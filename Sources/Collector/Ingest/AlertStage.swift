@@ -11,13 +11,13 @@ final class AlertStage {
     private let store: any AlertRecords
     /// Changes the store refused (it did not answer), in order: stored before any later
     /// change, once it answers (at most `maxUnstored`, the oldest dropped beyond).
-    private var unstored: [AlertEvent] = []
+    fileprivate var unstored: [AlertEvent] = []
     static let maxUnstored = 10_000
     private var lastStoreRetry: EpochMillis = 0
     /// The engine's live alerts are to be taken from the store when it answers
     /// (`adoptStored`): it did not answer at start, or at a takeover.
     private var adoptionPending = false
-    private let logger: Logger
+    fileprivate let logger: Logger
     private var lastTick: EpochMillis = 0
     private var lastCoverage: EpochMillis = 0
     private var lastCount: EpochMillis = 0
@@ -46,6 +46,18 @@ final class AlertStage {
     /// The alert store is shared with other collectors (`PostgresAlertStore`): taking a
     /// partition over adopts its live alerts from there.
     var sharedAlerts = false
+    /// With partitions on a shared store: the province-wide scopes (`DerivedScope.provincePrefixes`)
+    /// are the province lease's holder's, their maxima computed from the shared store and
+    /// their alerts adopted with the lease (nil: each collector computes its own).
+    var sharedScopes: SharedScopes? {
+        didSet { derived.computesScopes = sharedScopes == nil }
+    }
+    /// Whether this collector held the province at the last tick (its scopes' alerts adopted).
+    private var heldProvince = false
+    private var provinceAdoptionPending = false
+    private var lastScopes: EpochMillis = 0
+    /// How often the province's holder looks for changed scope members.
+    static let scopeIntervalMillis: EpochMillis = 5_000
     /// Per series id, where its sensor is in the catalogue: 0 not looked up yet, -1 not
     /// catalogued, -2 a derived scope with an entry of its own, k + 1 `catalogue.sensors[k]`.
     /// (A reading then finds its entry without hashing the sensor's name.)
@@ -109,6 +121,7 @@ final class AlertStage {
                              language: engine.language)
         let old = derived
         derived = DerivedSeries(catalogue: catalogue, config: derivedConfig, timeZone: timeZone, logger: logger)
+        derived.computesScopes = sharedScopes == nil
         derived.carryLateState(from: old)
         self.catalogue = catalogue
         entryOfID.removeAll()
@@ -189,21 +202,35 @@ final class AlertStage {
         if sharedAlerts { adoptStored() }
     }
 
-    /// The store did not answer when the engine was made: its live alerts are adopted once it does.
-    func adoptWhenTheStoreAnswers() { adoptionPending = true }
+    /// Time-driven evaluation stops (the partition's lease is lost). Over a shared alert
+    /// store the engine lets the partition's live alerts go, unannounced: the new holder
+    /// answers for them, and they are adopted afresh if this collector takes the partition back.
+    func paused() {
+        guard sharedAlerts else { return }
+        engine.adopt([], replacing: partitionOwns)
+        adoptionPending = false
+    }
+
+    /// The alerts the partition's holder answers for (with province-wide scopes apart, not those).
+    private var partitionOwns: (Alert) -> Bool {
+        sharedScopes == nil ? { _ in true } : { !DerivedScope.isProvinceWide($0.subject) }
+    }
 
     /// Stores the changes it refused before, then takes the store's live alerts (this
     /// collector's `owner`'s) as the engine's; tried again once a second until it succeeds.
     private func adoptStored() {
+        let first = !adoptionPending
         adoptionPending = true
         guard storeUnstored() else { return }
         do {
             let alerts = try store.live()
-            engine.adopt(alerts)
+            engine.adopt(alerts, replacing: partitionOwns)
             adoptionPending = false
             logger.info("live alerts taken from the store", metadata: ["alerts": "\(alerts.count)"])
         } catch {
-            logger.warning("cannot read the live alerts from the store; trying again", metadata: ["error": "\(error)"])
+            if first {
+                logger.warning("cannot read the live alerts from the store; trying again every second", metadata: ["error": "\(error)"])
+            }
         }
     }
 
@@ -213,6 +240,11 @@ final class AlertStage {
         do {
             _ = try store.apply(unstored, now: engineNow)
             logger.notice("alert changes stored once the store answered again", metadata: ["changes": "\(unstored.count)"])
+            unstored = []
+            return true
+        } catch let e as PostgresConnection.Failure where !e.lostConnection {
+            logger.error("the store refuses the alert changes that waited for it; they are dropped",
+                         metadata: ["changes": "\(unstored.count)", "error": "\(e)"])
             unstored = []
             return true
         } catch {
@@ -234,6 +266,8 @@ final class AlertStage {
             handle(engine.tick(now: now), now: now)
             notifiers?.resend(firing: engine.liveAlerts.filter { $0.state == "firing" }, now: now)
         }
+        let holdsProvince = computesCoverage?() ?? partition
+        if let sharedScopes { province(holds: holdsProvince, scopes: sharedScopes, now: now) }
         if (adoptionPending || !unstored.isEmpty) && now - lastStoreRetry >= 1000 {
             lastStoreRetry = now
             engineNow = now
@@ -251,7 +285,7 @@ final class AlertStage {
             derived.tick(now: now, lastSeen: engine.lastSeen, history: history)
             out = derived.take()
         }
-        guard computesCoverage?() ?? partition else { return out }
+        guard holdsProvince else { return out }
         var lastSeen = engine.lastSeen
         if let sharedLastSeen {
             // Coverage from this collector's sensors alone would count every other partition's
@@ -276,6 +310,37 @@ final class AlertStage {
         return out
     }
 
+    /// The province lease's duties over a shared store: on taking it, the province-wide
+    /// scopes' live alerts are adopted (on losing it, let go, unannounced); while holding it,
+    /// every `scopeIntervalMillis` the scopes whose members changed are recomputed from the
+    /// store and corrected where they differ (the corrections go out with `takeCorrections`).
+    private func province(holds: Bool, scopes: SharedScopes, now: EpochMillis) {
+        if holds != heldProvince {
+            heldProvince = holds
+            provinceAdoptionPending = holds
+            if !holds { engine.adopt([], replacing: { DerivedScope.isProvinceWide($0.subject) }) }
+        }
+        guard holds, now - lastScopes >= Self.scopeIntervalMillis else { return }
+        lastScopes = now
+        if provinceAdoptionPending && storeUnstored() {
+            do {
+                let alerts = try store.provinceLive()
+                engine.adopt(alerts, replacing: { DerivedScope.isProvinceWide($0.subject) })
+                provinceAdoptionPending = false
+                logger.info("the province's live alerts taken from the store", metadata: ["alerts": "\(alerts.count)"])
+            } catch {
+                logger.warning("cannot read the province's live alerts from the store; trying again", metadata: ["error": "\(error)"])
+            }
+        }
+        do {
+            let changes = try scopes.changes()
+            guard !changes.isEmpty else { return }
+            if derived.recomputeScopes(changed: changes.map { ($0.name, $0.from) }, history: scopes) { try scopes.clear(changes) }
+        } catch {
+            logger.warning("cannot read the changed scope members from the shared store; trying again", metadata: ["error": "\(error)"])
+        }
+    }
+
     static func year(_ t: EpochMillis, _ tz: TimeZoneID) -> Int {
         var cal = Calendar(identifier: .gregorian)
         cal.timeZone = tz.zone
@@ -287,20 +352,24 @@ final class AlertStage {
         engineNow = now
         let stored: [AlertEvent]
         do {
-            guard storeUnstored() else { throw StoreStillRefuses() }
+            // (While earlier changes wait, the store is tried at most once a second, in `tick`.)
+            guard unstored.isEmpty else { throw StoreStillRefuses() }
             stored = try store.apply(events, now: now)
-        } catch {
-            // Announced now, stored (in order, before any later change) once the store answers.
-            if unstored.isEmpty {
-                logger.error("cannot store alert changes; announcing them now, storing them once the store answers",
-                             metadata: ["error": "\(error)"])
-            }
+        } catch is StoreStillRefuses {
             unstored += events
-            if unstored.count > Self.maxUnstored {
-                logger.error("too many alert changes wait for the store; the oldest are dropped",
-                             metadata: ["dropped": "\(unstored.count - Self.maxUnstored)"])
-                unstored.removeFirst(unstored.count - Self.maxUnstored)
-            }
+            trimUnstored()
+            stored = events
+        } catch let e as PostgresConnection.Failure where e.lostConnection {
+            // The shared store does not answer: announced now, stored (in order, before any
+            // later change) once it does.
+            logger.error("cannot store alert changes; announcing them now, storing them once the store answers",
+                         metadata: ["error": "\(e)"])
+            unstored += events
+            trimUnstored()
+            stored = events
+        } catch {
+            // Refused for what they are (or the file fails): trying again would not help.
+            logger.error("cannot store alert changes; announcing them anyway", metadata: ["error": "\(error)"])
             stored = events
         }
         for e in stored where e.action != .none {
@@ -335,6 +404,16 @@ final class AlertStage {
 
 /// Earlier changes still wait for the store.
 private struct StoreStillRefuses: Error {}
+
+extension AlertStage {
+    /// At most `maxUnstored` changes wait; the oldest go.
+    fileprivate func trimUnstored() {
+        guard unstored.count > Self.maxUnstored else { return }
+        logger.error("too many alert changes wait for the store; the oldest are dropped",
+                     metadata: ["dropped": "\(unstored.count - Self.maxUnstored)"])
+        unstored.removeFirst(unstored.count - Self.maxUnstored)
+    }
+}
 
 /// The JSON form of an alert, shared by MQTT and HTTP.
 enum AlertJSON {

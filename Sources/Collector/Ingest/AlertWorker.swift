@@ -59,7 +59,9 @@ final class AlertWorker: @unchecked Sendable, SampleHistory {
     /// Whether time-driven evaluation runs (silences, pending timers, coverage): not on a
     /// partition's standby, whose store gets none of the partition's readings. Set before `start`.
     var ticking: () -> Bool = { true }
-    private var wasTicking = true
+    /// (Over a shared alert store, false at first: the first tick as holder adopts the
+    /// partition's live alerts, `AlertStage.resumed`.)
+    private lazy var wasTicking = !stage.sharedAlerts
 
     /// Held by the ingest loop from a commit until its readings are queued, and by the worker
     /// while it reads history: so what storage holds and what is still to be handed over are
@@ -167,6 +169,7 @@ final class AlertWorker: @unchecked Sendable, SampleHistory {
             // Time passes too: pending timers, silences, coverage (at most once a second inside).
             let ticks = ticking()
             if ticks && !wasTicking { stage.resumed(now: clock.now()) }
+            if !ticks && wasTicking { stage.paused() }
             wasTicking = ticks
             // (A standby runs only what `computesCoverage` gives it: the province's coverage.)
             var out = stage.tick(now: min(clock.now(), seenUntil ?? .max), history: self, partition: ticks)

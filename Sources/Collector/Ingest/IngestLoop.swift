@@ -523,8 +523,21 @@ final class IngestLoop: @unchecked Sendable {
         do {
             // Not holding its partition, a collector corrects nothing in the shared store: a
             // correction deletes, and this collector's file may lack what the holder stored.
+            // The province-wide scopes' corrections are the province holder's, fenced by its
+            // lease (a stale holder's are dropped: the new one recomputes them).
             let fence = sharedFence()
-            if let shared, lease == nil || fence != nil { try shared.replace(carry.corrections, fence: fence) }
+            if let shared {
+                let wide = province == nil ? [] : carry.corrections.filter { DerivedScope.isProvinceWide($0.series.sensor) }
+                let own = province == nil ? carry.corrections : carry.corrections.filter { !DerivedScope.isProvinceWide($0.series.sensor) }
+                if lease == nil || fence != nil { try shared.replace(own, fence: fence) }
+                if !wide.isEmpty, let province, let token = province.token, province.holds(at: .now + province.commitMargin) {
+                    do {
+                        try shared.replace(wide, fence: PostgresStore.Fence(partition: PostgresAlertStore.provinceOwner, token: token))
+                    } catch let e as PartitionFence.Stale {
+                        logger.warning("province lease lost: the scopes' corrections are left to its new holder", metadata: ["error": "\(e)"])
+                    }
+                }
+            }
             let stored = try store.commitCorrections(carry.corrections, now: clock.now())
             carry.correctionsCommitted()
             metrics.derivedCorrections.increment(by: Int64(stored.count))

@@ -33,6 +33,17 @@ public final class PostgresConnection: @unchecked Sendable {
         }
     }
 
+    /// `conninfo` with `settings` added where it does not set them itself: as URL parameters
+    /// (`postgresql://...?key=value`) or as `key=value` words.
+    public static func withSettings(_ conninfo: String, _ settings: [String: String]) -> String {
+        var out = conninfo
+        let isURL = conninfo.hasPrefix("postgresql://") || conninfo.hasPrefix("postgres://")
+        for (key, value) in settings.sorted(by: { $0.key < $1.key }) where !conninfo.contains(key + "=") {
+            if isURL { out += (out.contains("?") ? "&" : "?") + key + "=" + value } else { out += " " + key + "=" + value }
+        }
+        return out
+    }
+
     public init(_ conninfo: String) throws {
         guard let h = PQconnectdb(conninfo) else { throw Failure(sqlState: nil, message: "libpq: out of memory") }
         guard PQstatus(h) == CONNECTION_OK else {

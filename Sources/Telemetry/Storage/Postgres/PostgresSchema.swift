@@ -41,6 +41,9 @@ enum PostgresSchema {
         """,
         "CREATE UNIQUE INDEX IF NOT EXISTS alerts_live ON alerts (rule, subject) WHERE state IN ('pending', 'firing')",
         "CREATE INDEX IF NOT EXISTS alerts_state ON alerts (state, id)",
+        // Changes of the series a store tracks (`PostgresStore.trackedMetrics`), oldest time
+        // changed first: what the province's holder recomputes zone and unit maxima from.
+        "CREATE TABLE IF NOT EXISTS series_changes (series_id int PRIMARY KEY REFERENCES series (id), from_t bigint NOT NULL, seq bigint NOT NULL)",
         // Retention finds old blocks by these, not by reading every block.
         "CREATE INDEX IF NOT EXISTS sample_blocks_last_t ON sample_blocks (last_t)",
         "CREATE INDEX IF NOT EXISTS rollup_blocks_tier_last ON rollup_blocks (tier, last_start)",
@@ -62,7 +65,7 @@ enum PostgresSchema {
                 try c.execute("ALTER TABLE series ADD COLUMN IF NOT EXISTS partition text")
                 try c.execute("UPDATE store_meta SET value = '2' WHERE key = 'version'")
             }
-            // Version 2 to 3: the alerts table, created above.
+            // Version 2 to 3: the alerts and series_changes tables, created above.
             try c.execute("UPDATE store_meta SET value = '3' WHERE key = 'version' AND value = '2'")
             try check(c, timeZone: timeZone)
         }

@@ -28,6 +28,8 @@ extension PostgresStore {
                                                        [PostgresArray.ints(ordered.map(\.id))])
                             guard locked.count == ordered.count else { throw SeriesVanished() }
                             for (id, correction) in ordered { try replace(id, correction, c) }
+                            try recordChanges(ordered.filter { trackedMetrics.contains($0.correction.series.metric) }
+                                                .map { ($0.id, $0.correction.from) }, c)
                         }
                     }
                     return

@@ -38,6 +38,50 @@ extension PostgresStore {
         }
     }
 
+    /// A tracked series that changed (`trackedMetrics`): from which time on, and the change's
+    /// number (`clearChanges` clears it only if no commit changed the series since).
+    public struct SeriesChange: Sendable, Equatable {
+        public var id: Int32
+        public var name: SeriesName
+        public var from: EpochMillis
+        public var seq: Int64
+    }
+
+    /// The tracked series' changes not cleared yet.
+    public func changes() throws -> [SeriesChange] {
+        try query { c in
+            try c.execute("SELECT c.series_id, s.sensor, s.metric, c.from_t, c.seq FROM series_changes c JOIN series s ON s.id = c.series_id ORDER BY c.series_id")
+                .compactMap { row in
+                    guard let id = row[0].flatMap({ Int32($0) }), let sensor = row[1], let metric = row[2],
+                          let name = try? SeriesName(sensor: sensor, metric: metric), let from = row[3].flatMap({ EpochMillis($0) }),
+                          let seq = row[4].flatMap({ Int64($0) }) else { return nil }
+                    return SeriesChange(id: id, name: name, from: from, seq: seq)
+                }
+        }
+    }
+
+    /// Clears the changes that were handled, unless a commit changed their series again since.
+    public func clearChanges(_ handled: [SeriesChange]) throws {
+        guard !handled.isEmpty else { return }
+        try query { c in
+            try c.execute("""
+                DELETE FROM series_changes c USING unnest($1::int[], $2::bigint[]) AS d (s, q) WHERE c.series_id = d.s AND c.seq = d.q
+                """, [PostgresArray.ints(handled.map(\.id)), PostgresArray.ints(handled.map(\.seq))])
+        }
+    }
+
+    /// The newest stored sample of `name` before `before` (nil: none).
+    public func sample(_ name: SeriesName, before: EpochMillis) throws -> Sample? {
+        guard let id = try seriesID(name) else { return nil }
+        return try query { c in
+            // Blocks do not overlap: the last one starting before `before` holds it.
+            guard let hex = try c.execute("""
+                SELECT data FROM sample_blocks WHERE series_id = $1 AND first_t < $2 ORDER BY first_t DESC LIMIT 1
+                """, [.int(Int64(id.rawValue)), .int(before)]).first?[0] else { return nil }
+            return try SampleBlock.decode(Self.bytea(hex)).last { $0.time < before }
+        }
+    }
+
     /// The id of `name` (nil: not stored).
     public func seriesID(_ name: SeriesName) throws -> SeriesID? {
         try query { c in

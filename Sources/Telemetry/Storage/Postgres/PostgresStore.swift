@@ -55,6 +55,10 @@ public final class PostgresStore: Sendable {
     static let readTimeout = "60s"
     private let quarantineLimit: Int
     private let timeZone: TimeZoneID
+    /// Series of these metrics record each commit's and correction's earliest changed time in
+    /// `series_changes` (`changes`, `clearChanges`): the members of zone and unit maxima,
+    /// which the province lease's holder computes from every partition's values.
+    public let trackedMetrics: Set<String>
     let days: LocalDays
     /// The connection (nil after it was lost) and the series ids known so far.
     struct State {
@@ -70,8 +74,9 @@ public final class PostgresStore: Sendable {
     /// SQLite store's `storage.quarantine_limit`). `connectNow: false`: the first call
     /// connects (a collector that starts while the server is down).
     public init(url: String, timeZone: TimeZoneID, readOnly: Bool = false, quarantineLimit: Int = 10_000,
-                connectNow: Bool = true) throws {
+                connectNow: Bool = true, trackedMetrics: Set<String> = []) throws {
         self.url = url
+        self.trackedMetrics = trackedMetrics
         self.timeZone = timeZone
         self.readOnly = readOnly
         self.quarantineLimit = max(quarantineLimit, 1)
@@ -100,11 +105,12 @@ public final class PostgresStore: Sendable {
             for attempt in 1...2 {
                 try resolve(Array(runs.keys), &s)
                 let batch = runs.map { (id: s.ids[$0.key]!, samples: $0.value) }.sorted { $0.id < $1.id }
+                let tracked = trackedMetrics.isEmpty ? [] : Set(runs.keys.filter { trackedMetrics.contains($0.metric) }.map { s.ids[$0]! })
                 do {
                     try connected(&s) { c in
                         try c.transaction {
                             if let fence { try PartitionFence.check(c, partition: fence.partition, token: fence.token) }
-                            stats.inserted = try write(batch, c)
+                            stats.inserted = try write(batch, tracked: tracked, c)
                             // The partition writes these series now (a takeover reads them back).
                             if let fence, !batch.isEmpty {
                                 try c.execute("UPDATE series SET partition = $2 WHERE id = ANY($1::int[]) AND partition IS DISTINCT FROM $2",
@@ -179,7 +185,7 @@ public final class PostgresStore: Sendable {
 
     /// Merges each series' samples into its blocks and adds the new ones to the rollups;
     /// how many were new. In the caller's transaction.
-    private func write(_ batch: [(id: Int32, samples: [Sample])], _ c: PostgresConnection) throws -> Int {
+    private func write(_ batch: [(id: Int32, samples: [Sample])], tracked: Set<Int32>, _ c: PostgresConnection) throws -> Int {
         guard !batch.isEmpty else { return 0 }
         // One writer per series at a time (a standby's HTTP write beside the holder's ingest),
         // locked in id order so two commits cannot deadlock.
@@ -217,6 +223,7 @@ public final class PostgresStore: Sendable {
         var deltas: [BucketKey: Bucket] = [:]
         var localDays = days   // (its cache of the last day looked up)
         var newest: [(id: Int32, sample: Sample)] = []
+        var changed: [(id: Int32, from: EpochMillis)] = []
         var added = 0
         for (id, samples) in batch {
             let old = stored[id] ?? ([], [])
@@ -224,6 +231,7 @@ public final class PostgresStore: Sendable {
             guard let last = new.last else { continue }
             added += new.count
             newest.append((id, last))
+            if tracked.contains(id) { changed.append((id, new[0].time)) }
             for first in old.firsts { doomed.ids.append(id); doomed.firsts.append(first) }
             blocks.add(id, samples: merged)
             for s in new {
@@ -249,7 +257,19 @@ public final class PostgresStore: Sendable {
         }
         try blocks.insertSamples(c)
         try addToRollups(deltas, c)
+        try recordChanges(changed, c)
         return added
+    }
+
+    /// Notes in `series_changes` that these series changed from these times on (in the
+    /// caller's transaction): the earliest time kept, and the row's `seq` raised, so a reader
+    /// clears only the changes it has seen.
+    func recordChanges(_ changed: [(id: Int32, from: EpochMillis)], _ c: PostgresConnection) throws {
+        guard !changed.isEmpty else { return }
+        try c.execute("""
+            INSERT INTO series_changes AS c (series_id, from_t, seq) SELECT id, t, 1 FROM unnest($1::int[], $2::bigint[]) AS u (id, t)
+            ON CONFLICT (series_id) DO UPDATE SET from_t = LEAST(c.from_t, excluded.from_t), seq = c.seq + 1
+            """, [PostgresArray.ints(changed.map(\.id)), PostgresArray.ints(changed.map(\.from))])
     }
 
     /// Merges each delta into its stored bucket, in the rollup blocks of its series and tier
