@@ -112,6 +112,11 @@ public struct AlertStore: AlertRecords {
         try pool.read { db in try Row.fetchAll(db, sql: "SELECT * FROM alerts WHERE state IN ('pending', 'firing')").map(Self.alert) }
     }
 
+    /// Forgets the live alerts (they moved to the shared store: `PostgresAlertStore.takeOver`).
+    public func forgetLive() throws {
+        try pool.write { db in try db.execute(sql: "DELETE FROM alerts WHERE state IN ('pending', 'firing')") }
+    }
+
     /// Alerts in the given states, newest first.
     public func list(states: [String], limit: Int) async throws -> [Alert] {
         try await pool.read { db in

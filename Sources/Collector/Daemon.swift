@@ -117,6 +117,22 @@ struct Daemon {
                 throw StartupError("cannot open the shared store \(PostgresStore.redacted(url)): \(error)")
             }
         }
+        // A collector that ran on its file before: the file's live alerts move to the shared
+        // store (those whose rule and subject are live there already stay with the store's).
+        if shared != nil, let moved = alertRecords as? PostgresAlertStore {
+            let file = AlertStore(pool: pool)
+            do {
+                let live = try file.live()
+                if !live.isEmpty {
+                    let taken = try moved.takeOver(live, now: clock.now())
+                    try file.forgetLive()
+                    logger.notice("live alerts of the file moved to the shared store", metadata: ["alerts": "\(live.count)", "taken": "\(taken)"])
+                }
+            } catch {
+                logger.warning("cannot move the file's live alerts to the shared store yet; trying again at the next start",
+                               metadata: ["error": "\(error)"])
+            }
+        }
         let engine: AlertEngine
         do {
             // (From a shared store, the live alerts are adopted when this collector first

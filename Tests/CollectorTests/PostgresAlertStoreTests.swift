@@ -153,4 +153,25 @@ import Telemetry
         #expect(try store.live().isEmpty)
         #expect(try pg.psql(pg.primaryPort.port, "SELECT value FROM store_meta WHERE key = 'version'") == "3")
     }
+    /// A collector that ran on its file moves the file's live alerts to the shared store at its
+    /// first start there (acknowledgements included); a rule and subject live there already
+    /// keeps the store's row.
+    @Test(.timeLimit(.minutes(2))) func theFilesLiveAlertsMoveToTheSharedStore() async throws {
+        let (dir, pg) = try await PostgresCluster.started()
+        defer { pg.remove(dir) }
+        let file = AlertStore(pool: try TelemetryDatabase.open(path: dir + "/c.sqlite", extraMigrations: AlertStore.registerMigrations))
+        let hot = Alert(rule: "forest-hot", subject: "ft-1", severity: .critical, state: "firing", since: 1000, value: 36, summary: "hot")
+        var other = hot
+        other.subject = "ft-2"
+        let ids = try file.apply([AlertEvent(action: .fire, alert: hot), AlertEvent(action: .fire, alert: other)], now: 1000).compactMap(\.alert.id)
+        _ = try await file.acknowledge(id: ids[0], by: "duty", note: "seen", at: 1500)
+        let shared = try Self.store(pg, owner: "north", origin: "a")
+        _ = try shared.apply([AlertEvent(action: .fire, alert: other)], now: 1200)   // (ft-2 is live there already)
+        #expect(try shared.takeOver(try file.live(), now: 2000) == 1)
+        try file.forgetLive()
+        let live = try shared.live().sorted { $0.subject < $1.subject }
+        #expect(live.map(\.subject) == ["ft-1", "ft-2"] && live.first?.acknowledgedBy == "duty" && live.first?.value == 36)
+        #expect(try file.live().isEmpty)
+        #expect(try shared.takeOver(live, now: 3000) == 0)
+    }
 }

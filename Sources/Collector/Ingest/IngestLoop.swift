@@ -363,8 +363,9 @@ final class IngestLoop: @unchecked Sendable {
     /// end), before the link connects. Rules and derived series that look back (24 h rain
     /// sums, fire danger) then start from the same past as the old holder's. The new token is
     /// recorded in the shared store first, so a commit the old holder still had under way
-    /// lands before the read or fails. Alerts the old holder raised may be raised again
-    /// (notifications are at least once).
+    /// lands before the read or fails. With a shared alert store, the alert worker has adopted
+    /// the old holder's live alerts by then (`AlertStage.resumed`): the readings read back
+    /// raise none of them again.
     private func catchUp() {
         guard let shared, let partition = config.partition, partition.catchUpMillis > 0, let fence = sharedFence() else { return }
         guard commitPending() else { return }   // (what waits has its own batch)
