@@ -375,6 +375,70 @@ final class StoreHistory: SampleHistory {
         #expect(w.corrections > 0)
     }
 
+    /// The same stations and counters with the scopes computed apart, as the province lease's
+    /// holder computes them over a shared store: the collectors derive the members' values and
+    /// compute no scope; after each commit, the members whose stored values changed are handed
+    /// (from their earliest changed time) to `recomputeScopes`, whose corrections are stored.
+    /// The scopes then equal the replay, late station days included.
+    @Test func scopesComputedApartFromTheirMembersEqualTheReplay() throws {
+        func forest(_ id: String) -> SensorEntry {
+            var s = Self.station(id, kind: .forest, metrics: ["temp_c", "rh_pct", "rain_mm"])
+            s.zone = "z"
+            return s
+        }
+        func counter(_ id: String) -> SensorEntry {
+            var s = SensorEntry(id: id, kind: .traffic, unit: "sin-ho", zone: "j", intervalMillis: 60_000)
+            s.freeFlowKmh = 40
+            return s
+        }
+        let catalogue = Catalogue(zones: [Zone(id: "z", kind: .forest, unit: "sin-ho", areaHa: 1)],
+                                  sensors: [forest("f1"), forest("f2"), counter("c1"), counter("c2")])
+        var w = Worker(catalogue)
+        w.derived.computesScopes = false
+        let province = DerivedSeries(catalogue: catalogue, config: DerivedConfig(), timeZone: Self.tz, logger: Logger(label: "test"))
+        province.computesScopes = false
+        let members = Set(["fire_danger_p", "flood_risk_level", "congestion"])
+        var seen: [SeriesName: [Sample]] = [:]
+        var rounds = 0
+        func commit(_ row: [(String, EpochMillis, Double)]) throws {
+            try w.commit(row)
+            var changed: [(name: SeriesName, from: EpochMillis)] = []
+            for (name, samples) in w.history.stored where members.contains(name.metric) && !DerivedScope.isDerived(name.sensor) {
+                let before = seen[name] ?? []
+                guard samples != before else { continue }
+                let k = zip(samples, before).prefix { $0 == $1 }.count
+                changed.append((name, min(samples.count > k ? samples[k].time : .max, before.count > k ? before[k].time : .max)))
+                seen[name] = samples
+            }
+            guard !changed.isEmpty else { return }
+            rounds += 1
+            #expect(province.recomputeScopes(changed: changed, history: w.history))
+            for c in province.takeCorrections() { w.history.correct(c) }
+        }
+        for d in 0..<4 {
+            for row in day(w: "f1", d, rain: d == 1 ? 8 : 0, hot: 0) { try commit(row) }
+            for row in day(w: "f2", d, rain: 0, hot: 8) { try commit(row) }   // the drier station, after the other's day
+        }
+        let t0 = Self.at(5, 8)
+        for k in 0..<30 { try commit([("c1/speed_kmh", t0 + EpochMillis(k) * 60_000, 10 + Double(k % 7))]) }
+        for k in 0..<30 { try commit([("c2/speed_kmh", t0 + EpochMillis(k) * 60_000 + 1_000, 35 - Double(k % 5))]) }
+        w.drain()
+        let report = try w.verify(from: Self.at(0, 0), inputs: ["f1/temp_c", "f1/rh_pct", "f1/rain_mm", "f2/temp_c", "f2/rh_pct", "f2/rain_mm",
+                                                                 "c1/speed_kmh", "c2/speed_kmh"])
+        #expect(report.isExact, "\(report.mismatches)")
+        let scopes = try ["zone.z/fire_danger_p", "unit.sin-ho/fire_danger_level", "junction.j/congestion"].map { try SeriesName(parsing: $0) }
+        for name in scopes { #expect(!(w.history.stored[name] ?? []).isEmpty, "\(name)") }
+        #expect(rounds > 0)
+    }
+
+    /// A forest station's day of readings, every two hours from 07:00.
+    private func day(w id: String, _ d: Int, rain: Double, hot: Double) -> [[(String, EpochMillis, Double)]] {
+        stride(from: 7.0, through: 17.0, by: 2.0).map { h in
+            let t = Self.at(d, h) + (id == "f2" ? 60_000 : 0)
+            return [("\(id)/temp_c", t, 20 + hot + h / 2), ("\(id)/rh_pct", t, 70 - h - hot), ("\(id)/rain_mm", t, rain)]
+        }
+    }
+
     /// What the worker hands over waits two turns before it is stored (the outbox and the
     /// ingest loop's carry), while two counters of a junction arrive interleaved out of order:
     /// the junction's maximum still equals the replay. (It does not force the case where a
