@@ -89,16 +89,16 @@ struct Daemon {
                 var connectNow = true
                 // With partitions, the province's holder computes the scopes' maxima from
                 // what every partition stores: the members' changes are noted for it.
-                let tracked = config.partition == nil ? [] : SharedScopes.memberMetrics
+                let tracked: (@Sendable (SeriesName) -> Bool)? = config.partition == nil ? nil : SharedScopes.tracks
                 do {
                     shared = try PostgresStore(url: url, timeZone: config.timezone, quarantineLimit: config.storage.quarantineLimit,
-                                               trackedMetrics: tracked)
+                                               tracks: tracked)
                 } catch let e as PostgresConnection.Failure where e.lostConnection {
                     logger.warning("the shared store does not answer; starting without it: no commit succeeds (nothing is acknowledged) until it does",
                                    metadata: ["store": "\(PostgresStore.redacted(url))", "error": "\(e)"])
                     connectNow = false
                     shared = try PostgresStore(url: url, timeZone: config.timezone, quarantineLimit: config.storage.quarantineLimit,
-                                               connectNow: false, trackedMetrics: tracked)
+                                               connectNow: false, tracks: tracked)
                 }
                 func reading() throws -> PostgresStore {
                     try PostgresStore(url: url, timeZone: config.timezone, readOnly: true, connectNow: connectNow)
@@ -152,7 +152,13 @@ struct Daemon {
         // Coverage counts every collector's sensors, not only this one's.
         if let sharedReads { alerts.sharedLastSeen = { try sharedReads.sensorsLastSeen() } }
         // Zone, unit and junction maxima over every partition, by the province's holder.
-        if let sharedReads, config.partition != nil { alerts.sharedScopes = SharedScopes(store: sharedReads) }
+        if let url = config.storage.postgres, config.partition != nil {
+            do {
+                alerts.sharedScopes = SharedScopes(store: try PostgresStore(url: url, timeZone: config.timezone, connectNow: false))
+            } catch {
+                throw StartupError("cannot open the shared store \(PostgresStore.redacted(url)): \(error)")
+            }
+        }
         let system = SystemAlerts()
         alerts.system = system
         let live = LiveCatalogue(catalogue, rules: rules)

@@ -412,8 +412,8 @@ final class StoreHistory: SampleHistory {
             }
             guard !changed.isEmpty else { return }
             rounds += 1
-            #expect(province.recomputeScopes(changed: changed, history: w.history))
-            for c in province.takeCorrections() { w.history.correct(c) }
+            let corrections = try #require(province.recomputeScopes(changed: changed, history: w.history))
+            for c in corrections { w.history.correct(c) }
         }
         for d in 0..<4 {
             for row in day(w: "f1", d, rain: d == 1 ? 8 : 0, hot: 0) { try commit(row) }

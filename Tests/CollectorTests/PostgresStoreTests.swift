@@ -191,6 +191,47 @@ import Telemetry
         #expect(try small.quarantined().map(\.topic) == ["t3", "t4"])
     }
 
+    /// The members of province-wide scopes note their changes (`series_changes`): a commit's
+    /// earliest new time, the earliest kept across commits, a correction's `from`; other
+    /// series and duplicates note nothing. Clearing takes only what was read (a later commit's
+    /// note stays), and only with the province's current token, in the same transaction as the
+    /// scopes' corrections.
+    @Test(.timeLimit(.minutes(2))) func trackedSeriesNoteTheirChanges() async throws {
+        let (dir, pg) = try await PostgresCluster.started()
+        defer { pg.remove(dir) }
+        let store = try PostgresStore(url: pg.url, timeZone: Self.tz, tracks: { $0.metric == "flood_risk_level" && !$0.sensor.hasPrefix("zone.") })
+        let member = try SeriesName(sensor: "hy-1", metric: "flood_risk_level")
+        let scope = try SeriesName(sensor: "zone.z1", metric: "flood_risk_level")
+        let other = try SeriesName(sensor: "hy-1", metric: "level_m")
+        func at(_ m: Int) -> EpochMillis { Self.t0 + EpochMillis(m) * 60_000 }
+        try store.commit([Reading(series: member, time: at(10), value: 1), Reading(series: member, time: at(20), value: 2),
+                          Reading(series: other, time: at(5), value: 3), Reading(series: scope, time: at(10), value: 2)])
+        var changes = try store.changes()
+        #expect(changes.map(\.name) == [member] && changes.first?.from == at(10))
+        try store.commit([Reading(series: member, time: at(20), value: 9)])   // a duplicate: no change
+        #expect(try store.changes() == changes)
+        try store.commit([Reading(series: member, time: at(15), value: 1)])   // later than the note's time: kept, seq raised
+        let raised = try store.changes()
+        #expect(raised.first?.from == at(10) && raised.first?.seq == (changes.first?.seq ?? 0) + 1)
+        // Cleared with the seq read before the last commit: the note stays.
+        try store.replace([], fence: .init(partition: "(province)", token: 3), clearing: changes)
+        #expect(try store.changes() == raised)
+        // A stale token clears nothing and corrects nothing.
+        try store.replace([], fence: .init(partition: "(province)", token: 5), clearing: changes)   // (a newer holder)
+        #expect(throws: PartitionFence.Stale.self) {
+            try store.replace([SeriesCorrection(series: scope, from: at(0), samples: [])], fence: .init(partition: "(province)", token: 4),
+                              clearing: raised)
+        }
+        #expect(try store.changes() == raised && store.samples(scope, from: .min, to: .max).count == 1)
+        try store.replace([SeriesCorrection(series: scope, from: at(0), samples: [Sample(time: at(10), value: 1)])],
+                          fence: .init(partition: "(province)", token: 5), clearing: raised)
+        #expect(try store.changes().isEmpty)   // (the scope's own correction notes nothing)
+        // A member's correction notes its `from`.
+        try store.replace([SeriesCorrection(series: member, from: at(12), samples: [Sample(time: at(12), value: 2)])])
+        changes = try store.changes()
+        #expect(changes.map(\.name) == [member] && changes.first?.from == at(12))
+    }
+
     /// A derived series corrected after late inputs (`replace`): its samples from `from` on
     /// are the correction's, every tier equals the recompute of what is then stored (buckets
     /// that straddle `from`, days included), its newest reading follows, a neighbour series is

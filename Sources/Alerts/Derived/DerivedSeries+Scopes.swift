@@ -127,7 +127,7 @@ extension DerivedSeries {
         }
     }
 
-    private func members(_ ref: ScopeRef) -> [String] {
+    func members(_ ref: ScopeRef) -> [String] {
         switch ref.kind {
         case .fire: forestScopeMembers[ref.scope] ?? []
         case .flood: stationScopeMembers[ref.scope] ?? []
@@ -196,7 +196,12 @@ extension DerivedSeries {
             logger.warning("cannot read a scope's members to recompute it; will retry", metadata: ["scope": "\(ref.scope)", "error": "\(error)"])
             return false
         }
-        correct(ref, from: from, times: times.sorted(), history: history) { values.maximum(of: ms, at: $0, older: older) }
+        do {
+            corrections += try correct(ref, from: from, times: times.sorted(), history: history) { values.maximum(of: ms, at: $0, older: older) }
+        } catch {
+            logger.warning("cannot read a scope's stored series to recompute it; will retry", metadata: ["scope": "\(ref.scope)", "error": "\(error)"])
+            return false
+        }
         scopeNewest[ref] = max(scopeNewest[ref] ?? .min, times.max() ?? .min)
         return true
     }
@@ -204,15 +209,16 @@ extension DerivedSeries {
     /// The scope's series from `from` on, computed at `times` by `maximum`, corrected where
     /// they differ from what `history` stores (stored when a value changes, or a heartbeat
     /// after the last, as `derive` stores a level).
-    private func correct(_ ref: ScopeRef, from: EpochMillis, times: [EpochMillis], history: any SampleHistory,
-                         maximum: (EpochMillis) -> Double?) {
+    func correct(_ ref: ScopeRef, from: EpochMillis, times: [EpochMillis], history: any SampleHistory,
+                 maximum: (EpochMillis) -> Double?) throws -> [SeriesCorrection] {
+        var out: [SeriesCorrection] = []
         var names: [String: SeriesName] = [:]
         var last: [String: Sample] = [:]
         var now: [String: [Sample]] = [:]
         for (metric, _) in ref.kind.outputs(0) {
-            guard let name = try? SeriesName(sensor: ref.scope, metric: metric) else { return }
+            guard let name = try? SeriesName(sensor: ref.scope, metric: metric) else { return [] }
             names[metric] = name
-            if let s = (try? history.lastStored(name, before: from)) ?? nil { last[metric] = s }
+            if let s = try history.lastStored(name, before: from) { last[metric] = s }
             now[metric] = []
         }
         for t in times {
@@ -227,54 +233,14 @@ extension DerivedSeries {
         }
         for (metric, samples) in now.sorted(by: { $0.key < $1.key }) {
             guard let name = names[metric] else { continue }
-            let before = (try? history.lastStored(name, before: from)) ?? nil
+            let before = try history.lastStored(name, before: from)
             lastStored[name] = last[metric]
-            let was = (try? history.stored(name, from: from, to: .max)) ?? []
+            let was = try history.stored(name, from: from, to: .max)
             if !Self.sameInForce(was, samples, before: before) {
-                corrections.append(SeriesCorrection(series: name, from: from, samples: samples))
+                out.append(SeriesCorrection(series: name, from: from, samples: samples))
             }
         }
-    }
-
-    /// On a shared store with partitions, the province lease's holder computes every zone,
-    /// unit and junction maximum from the members' values all partitions stored (`history`:
-    /// the shared store), and no partition computes any (`computesScopes` false). `changed`:
-    /// member series changed from a time on (`PostgresStore.changes`); each scope of such a
-    /// member is recomputed from the earliest of them, from every member's stored values, and
-    /// corrected where it differs (`takeCorrections`). False when a member could not be read
-    /// (then call again with the same changes).
-    public func recomputeScopes(changed: [(name: SeriesName, from: EpochMillis)], history: any SampleHistory) -> Bool {
-        var dirty: [ScopeRef: EpochMillis] = [:]
-        for (name, from) in changed {
-            guard let entry = catalogue.sensor(name.sensor) else { continue }   // (a scope's own series)
-            for kind in ScopeKind.allCases where kind.memberMetric == name.metric {
-                let scopes = kind == .junction ? entry.zone.map { ["junction.\($0)"] } ?? [] : self.scopes(of: entry)
-                for scope in scopes {
-                    let ref = ScopeRef(kind: kind, scope: scope)
-                    if members(ref).contains(name.sensor) { dirty[ref] = min(dirty[ref] ?? .max, from) }
-                }
-            }
-        }
-        var ok = true
-        for (ref, from) in dirty.sorted(by: { $0.key < $1.key }) {
-            var values = ScopeMaxima(window: ref.kind.window)
-            let ms = members(ref)
-            var times = Set<EpochMillis>()
-            do {
-                for m in ms {
-                    guard let name = try? SeriesName(sensor: m, metric: ref.kind.memberMetric) else { continue }
-                    let stored = try history.stored(name, from: from - values.window, to: .max)
-                    values.load(m, stored)
-                    for s in stored where s.time >= from { times.insert(s.time) }
-                }
-            } catch {
-                logger.warning("cannot read a scope's members from the shared store; will retry", metadata: ["scope": "\(ref.scope)", "error": "\(error)"])
-                ok = false
-                continue
-            }
-            correct(ref, from: from, times: times.sorted(), history: history) { values.maximum(of: ms, at: $0) }
-        }
-        return ok
+        return out
     }
 
     private func junctionMembers(_ scope: String) -> [String] {

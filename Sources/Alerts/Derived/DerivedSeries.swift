@@ -82,8 +82,12 @@ public final class DerivedSeries {
     /// Per scope, its members that have a value (loaded from storage at the scope's first
     /// computation, or derived since): the maximum looks at those only.
     var scopeActive: [ScopeRef: [String]] = [:]
-    /// Whether scope maxima are computed (not in a family's recompute, which keeps its own).
+    /// Whether scope maxima are computed (not in a family's recompute, which keeps its own;
+    /// not by a partition over a shared store, where the province's holder computes them:
+    /// `recomputeScopes`).
     public var computesScopes = true
+    /// The province holder's copy of the scope members' recent values (`recomputeScopes`).
+    var provinceValues: [ScopeKind: ScopeMaxima] = [:]
     /// The storage view of the current commit (from its first `observe` to `finishBatch`),
     /// `tick` or recompute: scope members' values are loaded through it. Let go at their end
     /// (the alert worker that passes itself owns this; a weak reference would cost every

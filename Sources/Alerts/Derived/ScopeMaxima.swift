@@ -47,6 +47,19 @@ struct ScopeMaxima: Sendable {
         values[member] = a
     }
 
+    /// Drops each member's values older than `keep` before its newest (the value in force at
+    /// that time stays).
+    mutating func trim() {
+        for (member, var a) in values {
+            guard let newest = a.last?.time else { continue }
+            let cut = Self.lowerBound(a, newest - keep)
+            if cut > 1 {
+                a.removeFirst(cut - 1)
+                values[member] = a
+            }
+        }
+    }
+
     /// A member's values from `from` on become `samples` (a correction).
     mutating func replace(_ member: String, from: EpochMillis, with samples: [Sample]) {
         var a = values.removeValue(forKey: member) ?? []

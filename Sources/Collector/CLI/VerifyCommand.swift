@@ -32,7 +32,7 @@ struct VerifyCommand: AsyncParsableCommand {
     @Option(name: .customLong("max-report"), help: "Print at most this many mismatches (all are counted).") var maxReport = 20
     @Flag(name: .customLong("by-metric"), help: "Also print the raw readings stored per metric.") var byMetric = false
     @Flag(name: .customLong("no-derived"), help: "Check the rollup tiers only.") var noDerived = false
-    @Option(help: "Check this shared PostgreSQL store (postgresql://...) instead of the SQLite file (rollup tiers only).") var postgres: String?
+    @Option(help: "Check this shared PostgreSQL store (postgresql://...) instead of the SQLite file.") var postgres: String?
 
     func run() async throws {
         let cfg: CollectorConfig
@@ -44,7 +44,7 @@ struct VerifyCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data((error.description + "\n").utf8))
             throw ExitCode(2)
         }
-        if let postgres { return try await verifyPostgres(postgres, cfg) }
+        if let postgres { return try await verifyPostgres(postgres, cfg, catalogue) }
         let path = db ?? cfg.storage.path
         guard FileManager.default.fileExists(atPath: path) else {
             FileHandle.standardError.write(Data("collector verify: no store at \(path)\n".utf8))
@@ -73,8 +73,10 @@ struct VerifyCommand: AsyncParsableCommand {
             report = try await RollupVerifier(source: reader, timeZone: cfg.timezone)
                 .verify(from: horizon, tierFrom: tierFrom, maxReported: maxReport)
             if !noDerived && waiting == 0 {
-                derived = try await DerivedCheck(pool: pool, reader: reader, catalogue: catalogue, config: cfg.derived,
-                                                 timeZone: cfg.timezone).run(from: horizon, maxReported: maxReport)
+                derived = try await DerivedCheck(history: StoredHistory(samples: RecentSamples(pool: pool)), reader: reader,
+                                                 catalogue: catalogue, config: cfg.derived, timeZone: cfg.timezone,
+                                                 skipsProvinceWide: cfg.partition != nil && cfg.storage.postgres != nil)
+                    .run(from: horizon, maxReported: maxReport)
             }
         } catch {
             FileHandle.standardError.write(Data("collector verify: \(path): \(error)\n".utf8))
@@ -97,27 +99,40 @@ struct VerifyCommand: AsyncParsableCommand {
     }
 
     /// The rollup tiers of a shared PostgreSQL store against their recompute from its raw
-    /// readings (its derived series are not computed in PostgreSQL yet).
-    private func verifyPostgres(_ url: String, _ cfg: CollectorConfig) async throws {
+    /// readings, and its derived series against their replay from its inputs (what every
+    /// collector of it stored; run it once they have all stopped, or expect the newest
+    /// derived readings to be missing).
+    private func verifyPostgres(_ url: String, _ cfg: CollectorConfig, _ catalogue: Catalogue) async throws {
         let now = EpochMillis(Date().timeIntervalSince1970 * 1000)
         let horizon = from.map { $0 * 1000 } ?? now - cfg.storage.rawKeepMillis
         var tierFrom: [Tier: EpochMillis] = [:]
         for (tier, keep) in cfg.storage.rollupRetentionMillis { if let keep { tierFrom[tier] = now - keep } }
         let report: RollupVerifier.Report
+        var derived: DerivedVerifier.Report?
         do {
             let store = try PostgresStore(url: url, timeZone: cfg.timezone)
             report = try await RollupVerifier(source: store, timeZone: cfg.timezone)
                 .verify(from: horizon, tierFrom: tierFrom, maxReported: maxReport)
+            if !noDerived {
+                derived = try await DerivedCheck(history: PostgresHistory(store: store), reader: PostgresReader(store: store, timeZone: cfg.timezone),
+                                                 catalogue: catalogue, config: cfg.derived, timeZone: cfg.timezone)
+                    .run(from: horizon, maxReported: maxReport)
+            }
         } catch {
             FileHandle.standardError.write(Data("collector verify: \(PostgresStore.redacted(url)): \(error)\n".utf8))
             throw ExitCode(1)
         }
         printTiers(report, since: horizon)
-        guard report.isExact else {
-            print("verify: FAILED: \(report.mismatchCount.values.reduce(0, +)) buckets differ from the recompute")
+        if let derived {
+            print("verify: derived: \(derived.series) series, \(derived.points) recomputed readings, \(derived.mismatchCount) differ")
+            for m in derived.mismatches { print("verify: MISMATCH derived \(m)") }
+        }
+        guard report.isExact, derived?.isExact ?? true else {
+            print("verify: FAILED: \(report.mismatchCount.values.reduce(0, +)) buckets and \(derived?.mismatchCount ?? 0) derived readings differ from the recompute")
             throw ExitCode(1)
         }
-        print("verify: OK: every tier equals its recompute from raw")
+        print(derived == nil ? "verify: OK: every tier equals its recompute from raw"
+                             : "verify: OK: every tier and derived series equals its recompute from the stored readings")
     }
 
     private func printTiers(_ report: RollupVerifier.Report, since horizon: EpochMillis) {

@@ -56,6 +56,11 @@ final class AlertStage {
     private var heldProvince = false
     private var provinceAdoptionPending = false
     private var lastScopes: EpochMillis = 0
+    /// The fence of the province lease while this collector holds it (with a commit's margin).
+    var provinceFence: (() -> PostgresStore.Fence?)?
+    /// Corrections of province-wide scopes stored in the shared store, for the rules and this
+    /// collector's file (`takeCorrections`).
+    private var scopeCorrections: [SeriesCorrection] = []
     /// How often the province's holder looks for changed scope members.
     static let scopeIntervalMillis: EpochMillis = 5_000
     /// Per series id, where its sensor is in the catalogue: 0 not looked up yet, -1 not
@@ -101,6 +106,7 @@ final class AlertStage {
             let name = names[r.series.index]
             let (entry, scope) = entryOf(r.series, name)
             derived.observe(name, entry, r, history: history, now: now)
+            guard evaluates(name.sensor) else { continue }
             events += engine.observe(id: r.series, series: name, sample: Sample(time: r.time, value: r.value), now: now,
                                      entry: entry ?? (scope ? derived.scopeEntry(name.sensor) : nil)) {
                 history.recent(r.series)
@@ -183,10 +189,11 @@ final class AlertStage {
     /// corrected series' newest value now (its earlier ones are history: no alert is raised
     /// or resolved for a time already past).
     func takeCorrections(now: EpochMillis) -> [SeriesCorrection] {
-        let corrections = derived.takeCorrections()
+        let corrections = derived.takeCorrections() + scopeCorrections
+        scopeCorrections = []
         var events: [AlertEvent] = []
         for c in corrections {
-            guard let last = c.samples.last else { continue }
+            guard let last = c.samples.last, evaluates(c.series.sensor) else { continue }
             let entry = catalogue.sensor(c.series.sensor) ?? derived.scopeEntry(c.series.sensor)
             events += engine.observe(series: c.series, sample: last, now: now, entry: entry) { c.samples.suffix(128) }
         }
@@ -194,12 +201,28 @@ final class AlertStage {
         return corrections
     }
 
+    /// Over a shared alert store, whether the partition's rules run here (this collector
+    /// holds the partition): a standby's engine raises nothing, its readings (a journal
+    /// refeed at start, HTTP writes) are the holder's to judge, or were.
+    private var rulesActive = false
+
+    /// Whether readings of `sensor` are judged by the rules here (see `rulesActive`; the
+    /// province-wide scopes' by the province's holder).
+    private func evaluates(_ sensor: String) -> Bool {
+        guard sharedAlerts else { return true }
+        if sharedScopes != nil && DerivedScope.isProvinceWide(sensor) { return heldProvince }
+        return rulesActive
+    }
+
     /// Time-driven evaluation resumes after a pause (a standby took over its partition). With
     /// a shared alert store, the partition's live alerts are adopted from it, as the old
     /// holder left them: not announced again, and resolved here when they clear.
     func resumed(now: EpochMillis) {
         engine.restartSilences(at: now)
-        if sharedAlerts { adoptStored() }
+        if sharedAlerts {
+            rulesActive = true
+            adoptStored()
+        }
     }
 
     /// Time-driven evaluation stops (the partition's lease is lost). Over a shared alert
@@ -207,6 +230,7 @@ final class AlertStage {
     /// answers for them, and they are adopted afresh if this collector takes the partition back.
     func paused() {
         guard sharedAlerts else { return }
+        rulesActive = false
         engine.adopt([], replacing: partitionOwns)
         adoptionPending = false
     }
@@ -322,7 +346,7 @@ final class AlertStage {
         }
         guard holds, now - lastScopes >= Self.scopeIntervalMillis else { return }
         lastScopes = now
-        if provinceAdoptionPending && storeUnstored() {
+        if provinceAdoptionPending, storeUnstored() {
             do {
                 let alerts = try store.provinceLive()
                 engine.adopt(alerts, replacing: { DerivedScope.isProvinceWide($0.subject) })
@@ -332,12 +356,22 @@ final class AlertStage {
                 logger.warning("cannot read the province's live alerts from the store; trying again", metadata: ["error": "\(error)"])
             }
         }
+        // (Not before the alerts are adopted: a scope's change would raise one of them again.)
+        guard !provinceAdoptionPending else { return }
+        // Stored with the province lease's token, in one transaction with the clearing of the
+        // changes they answer: a holder that lost the lease stores and clears nothing, and
+        // each round starts from what the last one stored.
+        guard let fence = provinceFence?() else { return }
         do {
             let changes = try scopes.changes()
-            guard !changes.isEmpty else { return }
-            if derived.recomputeScopes(changed: changes.map { ($0.name, $0.from) }, history: scopes) { try scopes.clear(changes) }
+            guard !changes.isEmpty, let corrections = derived.recomputeScopes(changed: changes.map { ($0.name, $0.from) },
+                                                                            history: scopes.history) else { return }
+            try scopes.store(corrections, clearing: changes, fence: fence)
+            scopeCorrections += corrections
+        } catch let e as PartitionFence.Stale {
+            logger.warning("province lease lost: its scopes are left to the new holder", metadata: ["error": "\(e)"])
         } catch {
-            logger.warning("cannot read the changed scope members from the shared store; trying again", metadata: ["error": "\(error)"])
+            logger.warning("cannot recompute the scopes from the shared store; trying again", metadata: ["error": "\(error)"])
         }
     }
 

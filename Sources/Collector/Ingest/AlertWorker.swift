@@ -165,12 +165,14 @@ final class AlertWorker: @unchecked Sendable, SampleHistory {
             }.first
             busy = true
             cond.unlock()
-            if let job { handle(job) }
-            // Time passes too: pending timers, silences, coverage (at most once a second inside).
+            // A lease taken or lost before the job: a takeover's first readings meet the
+            // alerts it adopted.
             let ticks = ticking()
             if ticks && !wasTicking { stage.resumed(now: clock.now()) }
             if !ticks && wasTicking { stage.paused() }
             wasTicking = ticks
+            if let job { handle(job) }
+            // Time passes too: pending timers, silences, coverage (at most once a second inside).
             // (A standby runs only what `computesCoverage` gives it: the province's coverage.)
             var out = stage.tick(now: min(clock.now(), seenUntil ?? .max), history: self, partition: ticks)
             // Late inputs' families, once what they derived before is stored.

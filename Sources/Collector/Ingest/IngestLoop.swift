@@ -119,7 +119,13 @@ final class IngestLoop: @unchecked Sendable {
                                   clock: clock) { wake.wake() }
         self.alerts.queueDepth = { metrics.alertQueue.set(to: Double($0)) }
         if let lease { self.alerts.ticking = { lease.holds(at: .now) } }
-        if let province { alerts.computesCoverage = { province.holds(at: .now) } }
+        if let province {
+            alerts.computesCoverage = { province.holds(at: .now) }
+            alerts.provinceFence = {
+                guard let token = province.token, province.holds(at: .now + province.commitMargin) else { return nil }
+                return PostgresStore.Fence(partition: PostgresAlertStore.provinceOwner, token: token)
+            }
+        }
         let backlog = metrics.rollupBacklog
         store.observeRollupBacklog { backlog.set(to: Double($0)) }
         alerts.alertCounts = { pending, firing in
@@ -524,20 +530,13 @@ final class IngestLoop: @unchecked Sendable {
         do {
             // Not holding its partition, a collector corrects nothing in the shared store: a
             // correction deletes, and this collector's file may lack what the holder stored.
-            // The province-wide scopes' corrections are the province holder's, fenced by its
-            // lease (a stale holder's are dropped: the new one recomputes them).
+            // The province-wide scopes' corrections are in the shared store already (the
+            // province's holder stores them with its lease's token: `AlertStage`): here they
+            // go to the file only.
             let fence = sharedFence()
-            if let shared {
-                let wide = province == nil ? [] : carry.corrections.filter { DerivedScope.isProvinceWide($0.series.sensor) }
-                let own = province == nil ? carry.corrections : carry.corrections.filter { !DerivedScope.isProvinceWide($0.series.sensor) }
-                if lease == nil || fence != nil { try shared.replace(own, fence: fence) }
-                if !wide.isEmpty, let province, let token = province.token, province.holds(at: .now + province.commitMargin) {
-                    do {
-                        try shared.replace(wide, fence: PostgresStore.Fence(partition: PostgresAlertStore.provinceOwner, token: token))
-                    } catch let e as PartitionFence.Stale {
-                        logger.warning("province lease lost: the scopes' corrections are left to its new holder", metadata: ["error": "\(e)"])
-                    }
-                }
+            if let shared, lease == nil || fence != nil {
+                try shared.replace(province == nil ? carry.corrections
+                                                   : carry.corrections.filter { !DerivedScope.isProvinceWide($0.series.sensor) }, fence: fence)
             }
             let stored = try store.commitCorrections(carry.corrections, now: clock.now())
             carry.correctionsCommitted()

@@ -6,32 +6,31 @@ import Telemetry
 /// (`DerivedSeries.recomputeScopes`); no partition computes any. What changed since the last
 /// time is in the store's `series_changes` (each commit and correction of a member series
 /// notes the earliest time it changed); the members' values are read from the store.
-final class SharedScopes: SampleHistory {
+final class SharedScopes {
     private let store: PostgresStore
+    /// The members' values, read from the store.
+    let history: PostgresHistory
 
     /// The metrics of scope members, which the writers' commits note in `series_changes`.
     static let memberMetrics: Set<String> = ["fire_danger_p", "flood_risk_level", "congestion"]
 
-    /// Reads through `store` (the alert worker's connection).
-    init(store: PostgresStore) { self.store = store }
+    /// Whether a commit of `name` is noted in `series_changes`: a scope member's series (not a
+    /// scope's own, though it has the same metric).
+    @Sendable static func tracks(_ name: SeriesName) -> Bool {
+        memberMetrics.contains(name.metric) && !DerivedScope.isDerived(name.sensor)
+    }
+
+    /// Reads and writes through `store` (a connection of the alert worker's own).
+    init(store: PostgresStore) {
+        self.store = store
+        history = PostgresHistory(store: store)
+    }
 
     func changes() throws -> [PostgresStore.SeriesChange] { try store.changes() }
 
-    func clear(_ handled: [PostgresStore.SeriesChange]) throws { try store.clearChanges(handled) }
-
-    // MARK: SampleHistory, over the shared store
-
-    func recent(_ id: SeriesID) -> [Sample] { [] }
-
-    func history(_ name: SeriesName, from: EpochMillis, to: EpochMillis) throws -> [Sample] {
-        try store.samples(name, from: from, to: to)
-    }
-
-    func window(_ name: SeriesName, _ id: SeriesID, from: EpochMillis, to: EpochMillis) throws -> [Sample] {
-        try store.samples(name, from: from, to: to)
-    }
-
-    func lastStored(_ name: SeriesName, before: EpochMillis) throws -> Sample? {
-        try store.sample(name, before: before)
+    /// Stores the scopes' corrections and clears the changes they answer, in one transaction
+    /// fenced by the province lease.
+    func store(_ corrections: [SeriesCorrection], clearing handled: [PostgresStore.SeriesChange], fence: PostgresStore.Fence) throws {
+        try store.replace(corrections, fence: fence, clearing: handled)
     }
 }

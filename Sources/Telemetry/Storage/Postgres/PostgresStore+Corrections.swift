@@ -8,14 +8,16 @@ extension PostgresStore {
     /// tiers stay equal to a recompute;
     /// `series.last_*` follows. Corrections of one series are applied in order, as one.
     /// Repeatable: sent again, it stores the same.
-    public func replace(_ corrections: [SeriesCorrection], fence: Fence? = nil) throws {
+    /// `clearing`: changes of tracked series (`changes`) these corrections answer, cleared in
+    /// the same transaction.
+    public func replace(_ corrections: [SeriesCorrection], fence: Fence? = nil, clearing: [SeriesChange] = []) throws {
         var bySeries: [SeriesName: SeriesCorrection] = [:]
         for c in corrections {
             var c = c
             c.samples = BlockMerge.distinctInTimeOrder(c.samples.filter { $0.time >= c.from })
             bySeries[c.series] = bySeries[c.series].map { $0.followed(by: c) } ?? c
         }
-        guard !bySeries.isEmpty else { return }
+        guard !bySeries.isEmpty || !clearing.isEmpty else { return }
         try state.withLock { s in
             for attempt in 1...2 {
                 try resolve(Array(bySeries.keys), &s)
@@ -28,8 +30,8 @@ extension PostgresStore {
                                                        [PostgresArray.ints(ordered.map(\.id))])
                             guard locked.count == ordered.count else { throw SeriesVanished() }
                             for (id, correction) in ordered { try replace(id, correction, c) }
-                            try recordChanges(ordered.filter { trackedMetrics.contains($0.correction.series.metric) }
-                                                .map { ($0.id, $0.correction.from) }, c)
+                            try recordChanges(ordered.filter { tracks?($0.correction.series) ?? false }.map { ($0.id, $0.correction.from) }, c)
+                            try clearChanges(clearing, c)
                         }
                     }
                     return

@@ -60,14 +60,16 @@ extension PostgresStore {
         }
     }
 
-    /// Clears the changes that were handled, unless a commit changed their series again since.
-    public func clearChanges(_ handled: [SeriesChange]) throws {
+    /// Clears the changes that were handled, unless a commit changed their series again since
+    /// (in the caller's transaction).
+    func clearChanges(_ handled: [SeriesChange], _ c: PostgresConnection) throws {
         guard !handled.isEmpty else { return }
-        try query { c in
-            try c.execute("""
-                DELETE FROM series_changes c USING unnest($1::int[], $2::bigint[]) AS d (s, q) WHERE c.series_id = d.s AND c.seq = d.q
-                """, [PostgresArray.ints(handled.map(\.id)), PostgresArray.ints(handled.map(\.seq))])
-        }
+        // Locked in id order first, as commits note them: the two cannot deadlock.
+        try c.execute("SELECT series_id FROM series_changes WHERE series_id = ANY($1::int[]) ORDER BY series_id FOR UPDATE",
+                      [PostgresArray.ints(handled.map(\.id))])
+        try c.execute("""
+            DELETE FROM series_changes c USING unnest($1::int[], $2::bigint[]) AS d (s, q) WHERE c.series_id = d.s AND c.seq = d.q
+            """, [PostgresArray.ints(handled.map(\.id)), PostgresArray.ints(handled.map(\.seq))])
     }
 
     /// The newest stored sample of `name` before `before` (nil: none).

@@ -55,10 +55,10 @@ public final class PostgresStore: Sendable {
     static let readTimeout = "60s"
     private let quarantineLimit: Int
     private let timeZone: TimeZoneID
-    /// Series of these metrics record each commit's and correction's earliest changed time in
-    /// `series_changes` (`changes`, `clearChanges`): the members of zone and unit maxima,
-    /// which the province lease's holder computes from every partition's values.
-    public let trackedMetrics: Set<String>
+    /// The series whose commits and corrections note their earliest changed time in
+    /// `series_changes` (`changes`): the members of zone and unit maxima, which the province
+    /// lease's holder computes from every partition's values (nil: none).
+    public let tracks: (@Sendable (SeriesName) -> Bool)?
     let days: LocalDays
     /// The connection (nil after it was lost) and the series ids known so far.
     struct State {
@@ -74,9 +74,9 @@ public final class PostgresStore: Sendable {
     /// SQLite store's `storage.quarantine_limit`). `connectNow: false`: the first call
     /// connects (a collector that starts while the server is down).
     public init(url: String, timeZone: TimeZoneID, readOnly: Bool = false, quarantineLimit: Int = 10_000,
-                connectNow: Bool = true, trackedMetrics: Set<String> = []) throws {
+                connectNow: Bool = true, tracks: (@Sendable (SeriesName) -> Bool)? = nil) throws {
         self.url = url
-        self.trackedMetrics = trackedMetrics
+        self.tracks = tracks
         self.timeZone = timeZone
         self.readOnly = readOnly
         self.quarantineLimit = max(quarantineLimit, 1)
@@ -105,7 +105,7 @@ public final class PostgresStore: Sendable {
             for attempt in 1...2 {
                 try resolve(Array(runs.keys), &s)
                 let batch = runs.map { (id: s.ids[$0.key]!, samples: $0.value) }.sorted { $0.id < $1.id }
-                let tracked = trackedMetrics.isEmpty ? [] : Set(runs.keys.filter { trackedMetrics.contains($0.metric) }.map { s.ids[$0]! })
+                let tracked = tracks.map { tracks in Set(runs.keys.filter(tracks).map { s.ids[$0]! }) } ?? []
                 do {
                     try connected(&s) { c in
                         try c.transaction {
@@ -266,6 +266,7 @@ public final class PostgresStore: Sendable {
     /// clears only the changes it has seen.
     func recordChanges(_ changed: [(id: Int32, from: EpochMillis)], _ c: PostgresConnection) throws {
         guard !changed.isEmpty else { return }
+        let changed = changed.sorted { $0.id < $1.id }   // (rows taken in id order)
         try c.execute("""
             INSERT INTO series_changes AS c (series_id, from_t, seq) SELECT id, t, 1 FROM unnest($1::int[], $2::bigint[]) AS u (id, t)
             ON CONFLICT (series_id) DO UPDATE SET from_t = LEAST(c.from_t, excluded.from_t), seq = c.seq + 1

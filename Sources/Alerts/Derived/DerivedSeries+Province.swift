@@ -1,0 +1,74 @@
+import Logging
+import Telemetry
+
+/// With partitions on a shared store, the province lease's holder computes every zone, unit
+/// and junction maximum from the members' values all partitions stored, and no partition
+/// computes any (`computesScopes` false). It is told which members changed, from which time
+/// on (`PostgresStore.changes`), keeps the members' recent values in memory
+/// (`provinceValues`, refreshed from the store for the changed ones), recomputes each scope of
+/// a changed member from the earliest such time on, and corrects the scope's stored series
+/// where it differs.
+///
+/// The values are the maxima of the members' values in force at each stored member value's
+/// time. One collector computing a scope itself evaluates it at every member value it
+/// computes, stored or not (a level is stored when it changes or a heartbeat after): the
+/// maxima agree, but a member value that drops out of its window is noticed here at the next
+/// stored member value rather than the next computed one.
+extension DerivedSeries {
+    /// The corrections of the scopes whose members changed (for the caller to store, with the
+    /// changes it handled, in one transaction); nil when the store could not be read (the
+    /// changes stay for the next call).
+    public func recomputeScopes(changed: [(name: SeriesName, from: EpochMillis)], history: any SampleHistory) -> [SeriesCorrection]? {
+        var dirty: [ScopeRef: EpochMillis] = [:]
+        var members: [ScopeKind: [String: EpochMillis]] = [:]
+        for (name, from) in changed {
+            guard let entry = catalogue.sensor(name.sensor) else { continue }   // (a scope's own series)
+            for kind in ScopeKind.allCases where kind.memberMetric == name.metric {
+                let scopes = kind == .junction ? entry.zone.map { ["junction.\($0)"] } ?? [] : self.scopes(of: entry)
+                for scope in scopes {
+                    let ref = ScopeRef(kind: kind, scope: scope)
+                    guard self.members(ref).contains(name.sensor) else { continue }
+                    dirty[ref] = min(dirty[ref] ?? .max, from)
+                    members[kind, default: [:]][name.sensor] = min(members[kind]?[name.sensor] ?? .max, from)
+                }
+            }
+        }
+        do {
+            // The changed members' values from their change on, where they are held already
+            // (the others are loaded with their scopes below).
+            for (kind, changedFrom) in members {
+                for (m, from) in changedFrom where provinceValues[kind]?.isLoaded(m) == true {
+                    let name = try SeriesName(sensor: m, metric: kind.memberMetric)
+                    provinceValues[kind]?.replace(m, from: from, with: try history.stored(name, from: from, to: .max))
+                }
+            }
+            var out: [SeriesCorrection] = []
+            for (ref, from) in dirty.sorted(by: { $0.key < $1.key }) {
+                let window = ref.kind.window
+                var values = provinceValues[ref.kind] ?? ScopeMaxima(window: window)
+                let ms = self.members(ref)
+                var older: [String: [Sample]] = [:]
+                var times = Set<EpochMillis>()
+                for m in ms {
+                    let name = try SeriesName(sensor: m, metric: ref.kind.memberMetric)
+                    if !values.isLoaded(m) { values.load(m, try history.stored(name, from: from - window, to: .max)) }
+                    // Values older than memory holds (a change reaching far back), read from the store.
+                    let held = values.heldFrom(m) ?? .max
+                    if held > from - window {
+                        let o = try history.stored(name, from: from - window, to: held)
+                        older[m] = o
+                        for s in o where s.time >= from { times.insert(s.time) }
+                    }
+                }
+                times.formUnion(values.times(of: ms, from: from))
+                provinceValues[ref.kind] = values
+                out += try correct(ref, from: from, times: times.sorted(), history: history) { values.maximum(of: ms, at: $0, older: older) }
+            }
+            for kind in Array(provinceValues.keys) { provinceValues[kind]?.trim() }
+            return out
+        } catch {
+            logger.warning("cannot read the scopes' members from the shared store; will retry", metadata: ["error": "\(error)"])
+            return nil
+        }
+    }
+}
