@@ -13,7 +13,8 @@
 # SIGKILLed (the standby takes over; the killed one comes back as the new standby), then the
 # primary SIGKILLed and the replica promoted. Afterwards: every published reading is in the
 # shared store exactly once (readings per metric, `collector verify --postgres --by-metric`),
-# every rollup tier there equals its recompute, and what each part cost is printed.
+# every rollup tier there equals its recompute, every derived series (zone and junction maxima
+# of both partitions included) its replay from the stored inputs, and what each part cost is printed.
 # Phase 2: the collectors again, with accept_age 1m, remote_write to VictoriaMetrics and two
 # gossiping Alertmanager peers (a webhook behind them); river stations of both partitions go
 # above alarm level III in two bursts, an Alertmanager peer SIGKILLed between them. Every
@@ -151,7 +152,7 @@ failed=$(cat "$DIR"/north-*.log "$DIR"/south-a.log | grep -c "storage commit fai
 echo "cluster: commits that failed (nothing acknowledged, the broker redelivered): $failed"
 echo "cluster: costs at the end (2 x ${RATE} readings/s): $costs"
 echo "cluster: published $published readings; the shared store holds $n (once per (series, time))"
-grep -E '^verify: (1m|15m|1h|1d|MISMATCH|FAILED)' "$DIR/verify.out" | sed 's/^/cluster: /' || true
+grep -E '^verify: (1m|15m|1h|1d|derived|MISMATCH|FAILED)' "$DIR/verify.out" | sed 's/^/cluster: /' || true
 phase1=0
 [ "$n" = "$published" ] && [ "$verified" = 0 ] && phase1=1
 
@@ -310,7 +311,7 @@ for m in north-a north-b south-a; do wait "${PID[$m]}" || true; done
 PID=()
 
 if [ "$phase1" = 1 ] && [ "$alerts_ok" = 1 ] && [ "$shared_ok" = 1 ] && [ "$fed_ok" = 1 ]; then
-  echo "cluster: OK: every published reading stored exactly once in the shared store; every tier equals its recompute;" \
+  echo "cluster: OK: every published reading stored exactly once in the shared store; every tier and derived series equals its recompute;" \
        "every river alarm reached the Alertmanagers with a peer dead, listed and acknowledged through every collector;" \
        "VictoriaMetrics holds the final buckets"
 else

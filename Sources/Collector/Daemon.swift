@@ -70,7 +70,9 @@ struct Daemon {
         let reader = TelemetryReader(pool: pool, timeZone: config.timezone, pending: store.rawPending)
         // The shared store: one connection for the ingest loop's commits, two for the API's
         // reads, one for the alert worker's (coverage over the province), one for retention and
-        // federation's progress: a slow query or a long delete never holds up the commits.
+        // federation's progress, two for alerts (the worker's changes, the API's lists and
+        // acknowledgements), one for the province's scopes and one listening for other
+        // collectors' alert changes: a slow query or a long delete never holds up the commits.
         var shared: PostgresStore?
         var sharedReads: PostgresStore?
         var maintenance: PostgresStore?
