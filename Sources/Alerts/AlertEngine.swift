@@ -219,16 +219,18 @@ public final class AlertEngine {
     /// takes over, whose store had none of the partition's readings while it waited.
     public func restartSilences(at now: EpochMillis) { silencesFrom = now }
 
-    public func tick(now: EpochMillis) -> [AlertEvent] {
+    /// `only`: the live alerts whose timers run (and no silence is judged): a province's
+    /// holder that does not hold a partition runs the province-wide scopes' timers alone.
+    public func tick(now: EpochMillis, only: ((Alert) -> Bool)? = nil) -> [AlertEvent] {
         foldSeen()
         var events: [AlertEvent] = []
-        for var a in retired {
+        for var a in retired where only?(a) ?? true {
             a.state = "resolved"
             a.since = now
             events.append(AlertEvent(action: .resolve, alert: a))
         }
-        retired = []
-        for (key, var l) in live {
+        retired.removeAll { only?($0) ?? true }
+        for (key, var l) in live where only?(l.alert) ?? true {
             let action = l.machine.tick(at: now, stillHolds: l.lastHolds)
             if action == .fire {
                 l.alert.state = "firing"
@@ -237,7 +239,7 @@ public final class AlertEngine {
                 events.append(AlertEvent(action: .fire, alert: l.alert))
             }
         }
-        for i in silenceRules {
+        for i in silenceRules where only == nil {
             let rule = rules[i]
             guard case .silentFor(let millis, let intervals) = rule.when else { continue }
             for s in catalogue.sensors {

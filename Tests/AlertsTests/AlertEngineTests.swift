@@ -186,6 +186,19 @@ import Telemetry
         #expect(e.tick(now: 902_000).map(\.action) == [.resolve])
     }
 
+    /// A tick limited to some alerts (the province's holder on a partition's standby: the
+    /// province-wide scopes' timers only) fires only those, and judges no silence.
+    @Test func aLimitedTickRunsOnlyThoseTimers() {
+        let hot = Rule(name: "hot", severity: .warning, match: RuleMatch(metric: "temp_c"), when: .above(35), forMillis: 60_000)
+        let silent = Rule(name: "silent", severity: .warning, match: RuleMatch(kind: .hydro), when: .silentFor(millis: nil, intervals: 3))
+        let e = AlertEngine(rules: [hot, silent], catalogue: catalogue, lastSeen: ["hy-1": 0], now: 0)
+        _ = e.observe(series: name("ft-1/temp_c"), sample: Sample(time: 0, value: 40), now: 0) { [] }
+        _ = e.observe(series: name("zone.z1/temp_c"), sample: Sample(time: 0, value: 40), now: 0) { [] }
+        let wide: (Alert) -> Bool = { DerivedScope.isProvinceWide($0.subject) }
+        #expect(e.tick(now: 900_001, only: wide).map { "\($0.action) \($0.alert.subject)" } == ["fire zone.z1"])
+        #expect(Set(e.tick(now: 900_002).map { "\($0.action) \($0.alert.subject)" }) == ["fire ft-1", "fire hy-1"])
+    }
+
     /// A partition's standby that takes over: its last-seen times are old (the readings went to
     /// the other collector), so silences count from the takeover, not from the old times.
     @Test func restartedSilencesCountFromTheRestart() {

@@ -431,6 +431,43 @@ final class StoreHistory: SampleHistory {
         #expect(rounds > 0)
     }
 
+    /// A province holder that loses the lease and takes it back forgets the members' values it
+    /// held (`resetProvinceValues`): meanwhile another holder may have handled a member's
+    /// correction and cleared its note, which this one would never see.
+    @Test func aHolderTakingTheProvinceBackReadsTheMembersAfresh() throws {
+        func counter(_ id: String) -> SensorEntry {
+            var s = SensorEntry(id: id, kind: .traffic, unit: "sin-ho", zone: "j", intervalMillis: 60_000)
+            s.freeFlowKmh = 40
+            return s
+        }
+        let catalogue = Catalogue(sensors: [counter("c1"), counter("c2")])
+        func holder() -> DerivedSeries {
+            let d = DerivedSeries(catalogue: catalogue, config: DerivedConfig(), timeZone: Self.tz, logger: Logger(label: "test"))
+            d.computesScopes = false
+            return d
+        }
+        let h = StoreHistory()
+        let (c1, c2) = (try SeriesName(parsing: "c1/congestion"), try SeriesName(parsing: "c2/congestion"))
+        let junction = try SeriesName(parsing: "junction.j/congestion")
+        let t0 = Self.at(1, 8)
+        func round(_ d: DerivedSeries, _ changed: [(SeriesName, EpochMillis)]) throws {
+            for c in try #require(d.recomputeScopes(changed: changed.map { (name: $0.0, from: $0.1) }, history: h)) { h.correct(c) }
+        }
+        let a = holder()
+        h.store(c1, Sample(time: t0, value: 0.5))
+        h.store(c2, Sample(time: t0 + 1_000, value: 0.2))
+        try round(a, [(c1, t0), (c2, t0 + 1_000)])
+        #expect(h.stored[junction] == [Sample(time: t0, value: 0.5)])
+        // Another holder handles c1's correction (and clears its note).
+        h.correct(SeriesCorrection(series: c1, from: t0, samples: [Sample(time: t0, value: 0.1)]))
+        try round(holder(), [(c1, t0)])
+        // The first takes the lease back; c2 reports again.
+        a.resetProvinceValues()
+        h.store(c2, Sample(time: t0 + 2_000, value: 0.3))
+        try round(a, [(c2, t0 + 2_000)])
+        #expect(h.stored[junction] == [Sample(time: t0, value: 0.1), Sample(time: t0 + 1_000, value: 0.2), Sample(time: t0 + 2_000, value: 0.3)])
+    }
+
     /// A forest station's day of readings, every two hours from 07:00.
     private func day(w id: String, _ d: Int, rain: Double, hot: Double) -> [[(String, EpochMillis, Double)]] {
         stride(from: 7.0, through: 17.0, by: 2.0).map { h in

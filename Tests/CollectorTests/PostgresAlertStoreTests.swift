@@ -125,7 +125,8 @@ import Telemetry
         var otherAnnounced: [String] = []
         other.publish = { topic, payload, _ in if !payload.isEmpty { otherAnnounced.append(topic) } }
         pg.stop()
-        other.resumed(now: 500)   // (cannot adopt yet)
+        other.resumed(now: 500)   // (cannot adopt yet: its rules judge nothing meanwhile)
+        other.committed([BoundReading(series: SeriesID(1), time: 600, value: 39)], names: names, history: AlertSeverityTests.NoHistory(), now: 600)
         feed(0, 36, 1000)   // fires ft-1
         feed(1, 36, 2000)   // fires ft-2
         feed(0, 25, 3000)   // resolves ft-1

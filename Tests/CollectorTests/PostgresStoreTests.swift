@@ -2,6 +2,7 @@ import Foundation
 import Synchronization
 import Testing
 import Telemetry
+@testable import Collector
 
 /// The shared PostgreSQL store (`PostgresStore`) against a real primary with a synchronous
 /// replica: readings in any order, repeated and late, give exactly the blocks and rollups a
@@ -199,13 +200,15 @@ import Telemetry
     @Test(.timeLimit(.minutes(2))) func trackedSeriesNoteTheirChanges() async throws {
         let (dir, pg) = try await PostgresCluster.started()
         defer { pg.remove(dir) }
-        let store = try PostgresStore(url: pg.url, timeZone: Self.tz, tracks: { $0.metric == "flood_risk_level" && !$0.sensor.hasPrefix("zone.") })
+        let store = try PostgresStore(url: pg.url, timeZone: Self.tz, tracks: SharedScopes.tracks)
         let member = try SeriesName(sensor: "hy-1", metric: "flood_risk_level")
         let scope = try SeriesName(sensor: "zone.z1", metric: "flood_risk_level")
+        let junction = try SeriesName(sensor: "junction.j1", metric: "congestion")
         let other = try SeriesName(sensor: "hy-1", metric: "level_m")
         func at(_ m: Int) -> EpochMillis { Self.t0 + EpochMillis(m) * 60_000 }
         try store.commit([Reading(series: member, time: at(10), value: 1), Reading(series: member, time: at(20), value: 2),
-                          Reading(series: other, time: at(5), value: 3), Reading(series: scope, time: at(10), value: 2)])
+                          Reading(series: other, time: at(5), value: 3), Reading(series: scope, time: at(10), value: 2),
+                          Reading(series: junction, time: at(10), value: 0.5)])
         var changes = try store.changes()
         #expect(changes.map(\.name) == [member] && changes.first?.from == at(10))
         try store.commit([Reading(series: member, time: at(20), value: 9)])   // a duplicate: no change

@@ -15,6 +15,10 @@ import Telemetry
 /// maxima agree, but a member value that drops out of its window is noticed here at the next
 /// stored member value rather than the next computed one.
 extension DerivedSeries {
+    /// Forgets the members' values held (the province lease changed hands: another holder
+    /// may have handled their changes meanwhile).
+    public func resetProvinceValues() { provinceValues = [:] }
+
     /// The corrections of the scopes whose members changed (for the caller to store, with the
     /// changes it handled, in one transaction); nil when the store could not be read (the
     /// changes stay for the next call).

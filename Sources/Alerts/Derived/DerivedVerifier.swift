@@ -18,6 +18,10 @@ public struct DerivedVerifier {
 
     /// How a stored settled value may lag its reading time (commits of one reading time).
     public static let settle: EpochMillis = 1000
+    /// How a province-wide scope computed apart from its members (`recomputeScopes`) may lag
+    /// the replay: a member value leaving its window is noticed at the next stored member
+    /// value, at most a level heartbeat after the next computed one.
+    public static let provinceLag: EpochMillis = DerivedSeries.levelHeartbeat
 
     /// How `name` is compared; nil for series that are not (see the type's doc).
     public static func comparison(of name: SeriesName) -> Comparison? {
@@ -53,7 +57,10 @@ public struct DerivedVerifier {
 
     /// Compares one series: `recomputed` from the horizon on, `stored` from at least a level
     /// heartbeat before it (a level in force at the horizon), both oldest first.
-    public mutating func compare(_ name: SeriesName, recomputed: [Sample], stored: [Sample], from horizon: EpochMillis) {
+    /// `settle`: how long after a recomputed point the stored value may take to agree (a
+    /// province-wide scope computed apart from its members: `provinceLag`).
+    public mutating func compare(_ name: SeriesName, recomputed: [Sample], stored: [Sample], from horizon: EpochMillis,
+                                 settle: EpochMillis = DerivedVerifier.settle) {
         guard let how = Self.comparison(of: name) else { return }
         report.series += 1
         switch how {
@@ -75,7 +82,7 @@ public struct DerivedVerifier {
             for (i, r) in recomputed.enumerated() {
                 report.points += 1
                 let next = i + 1 < recomputed.count ? recomputed[i + 1].time : .max
-                let at = min(r.time + Self.settle, next - 1)
+                let at = min(r.time + settle, next - 1)
                 while j < stored.count && stored[j].time <= at { inForce = stored[j]; j += 1 }
                 guard let s = inForce, s.value == r.value else {
                     mismatch("\(name) at \(r.time): stored \(inForce.map { "\($0.value) (since \($0.time))" } ?? "nothing"), recomputed \(r.value)")

@@ -18,6 +18,9 @@ struct DerivedCheck {
     /// a partition's file over a shared store, where the province's holder computes them from
     /// every partition's members.
     var skipsProvinceWide = false
+    /// The province-wide scopes were computed apart from their members (a shared store with
+    /// partitions): they may lag the replay by `DerivedVerifier.provinceLag`.
+    var provinceApart = false
 
     func run(from horizon: EpochMillis, maxReported: Int) async throws -> DerivedVerifier.Report {
         let all = try await reader.seriesList()
@@ -46,7 +49,8 @@ struct DerivedCheck {
             if let id = ids[name] { stored = try await reader.raw(id, from: storedFrom, to: .max, limit: Int.max - 1).points }
             // The replay's warm-up (state rebuilt from before the horizon) may report days and
             // nights before it again: they are not compared.
-            verifier.compare(name, recomputed: (recomputed[name] ?? []).filter { $0.time >= horizon }, stored: stored, from: horizon)
+            verifier.compare(name, recomputed: (recomputed[name] ?? []).filter { $0.time >= horizon }, stored: stored, from: horizon,
+                             settle: provinceApart && DerivedScope.isProvinceWide(name.sensor) ? DerivedVerifier.provinceLag : DerivedVerifier.settle)
         }
         return verifier.report
     }

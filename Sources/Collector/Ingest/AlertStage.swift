@@ -210,8 +210,9 @@ final class AlertStage {
     /// province-wide scopes' by the province's holder).
     private func evaluates(_ sensor: String) -> Bool {
         guard sharedAlerts else { return true }
-        if sharedScopes != nil && DerivedScope.isProvinceWide(sensor) { return heldProvince }
-        return rulesActive
+        // (Not before the stored alerts are adopted: those live already would be raised again.)
+        if sharedScopes != nil && DerivedScope.isProvinceWide(sensor) { return heldProvince && !provinceAdoptionPending }
+        return rulesActive && !adoptionPending
     }
 
     /// Time-driven evaluation resumes after a pause (a standby took over its partition). With
@@ -289,6 +290,12 @@ final class AlertStage {
             lastTick = now
             handle(engine.tick(now: now), now: now)
             notifiers?.resend(firing: engine.liveAlerts.filter { $0.state == "firing" }, now: now)
+        } else if !partition && sharedScopes != nil && heldProvince && !provinceAdoptionPending && !engine.rules.isEmpty && now - lastTick >= 1000 {
+            // The province's holder on a partition's standby: the province-wide scopes' timers.
+            lastTick = now
+            let wide: (Alert) -> Bool = { DerivedScope.isProvinceWide($0.subject) }
+            handle(engine.tick(now: now, only: wide), now: now)
+            notifiers?.resend(firing: engine.liveAlerts.filter { $0.state == "firing" && wide($0) }, now: now)
         }
         let holdsProvince = computesCoverage?() ?? partition
         if let sharedScopes { province(holds: holdsProvince, scopes: sharedScopes, now: now) }
@@ -342,9 +349,11 @@ final class AlertStage {
         if holds != heldProvince {
             heldProvince = holds
             provinceAdoptionPending = holds
+            // Another holder may have changed the members meanwhile (and cleared its notes).
+            derived.resetProvinceValues()
             if !holds { engine.adopt([], replacing: { DerivedScope.isProvinceWide($0.subject) }) }
         }
-        guard holds, now - lastScopes >= Self.scopeIntervalMillis else { return }
+        guard holds, lastScopes == .min || now - lastScopes >= Self.scopeIntervalMillis else { return }
         lastScopes = now
         if provinceAdoptionPending, storeUnstored() {
             do {
@@ -373,6 +382,14 @@ final class AlertStage {
         } catch {
             logger.warning("cannot recompute the scopes from the shared store; trying again", metadata: ["error": "\(error)"])
         }
+    }
+
+    /// The collector stops: the province's holder handles the scope changes noted since its
+    /// last round now, rather than leave them to the next holder.
+    func lastScopeRound(now: EpochMillis) {
+        guard let sharedScopes, heldProvince else { return }
+        lastScopes = .min
+        province(holds: true, scopes: sharedScopes, now: now)
     }
 
     static func year(_ t: EpochMillis, _ tz: TimeZoneID) -> Int {

@@ -28,6 +28,8 @@ final class AlertWorker: @unchecked Sendable, SampleHistory {
         /// A restart starts (true) or ends (false) feeding the journal again: the late
         /// inputs' recomputes wait for its end (`DerivedSeries.beginRefeed`).
         case refeed(Bool)
+        /// The collector stops: the province's scope changes are handled now.
+        case lastScopeRound
     }
 
     static let maxQueuedReadings = 200_000
@@ -225,6 +227,8 @@ final class AlertWorker: @unchecked Sendable, SampleHistory {
             break   // (the loop settles after every job)
         case .refeed(let starts):
             stage.refeed(starts)
+        case .lastScopeRound:
+            stage.lastScopeRound(now: clock.now())
         }
     }
 

@@ -648,7 +648,9 @@ final class IngestLoop: @unchecked Sendable {
             if batchMessages > 0 { _ = commit() }
         }
         // The alert worker's last derived readings (and theirs, a few levels deep) are stored
-        // too, and the late inputs' recomputes, each once what its family derived before is.
+        // too, and the late inputs' recomputes, each once what its family derived before is;
+        // the province's holder handles its last scope changes (while it still holds the lease).
+        if province != nil { alerts.submit(.lastScopeRound) }
         for _ in 0..<8 {
             alerts.submit(.settle)
             alerts.flush()

@@ -41,7 +41,7 @@ enum PostgresSchema {
         """,
         "CREATE UNIQUE INDEX IF NOT EXISTS alerts_live ON alerts (rule, subject) WHERE state IN ('pending', 'firing')",
         "CREATE INDEX IF NOT EXISTS alerts_state ON alerts (state, id)",
-        // Changes of the series a store tracks (`PostgresStore.trackedMetrics`), oldest time
+        // Changes of the series a store tracks (`PostgresStore.tracks`), oldest time
         // changed first: what the province's holder recomputes zone and unit maxima from.
         "CREATE TABLE IF NOT EXISTS series_changes (series_id int PRIMARY KEY REFERENCES series (id), from_t bigint NOT NULL, seq bigint NOT NULL)",
         // Retention finds old blocks by these, not by reading every block.

@@ -38,7 +38,7 @@ extension PostgresStore {
         }
     }
 
-    /// A tracked series that changed (`trackedMetrics`): from which time on, and the change's
+    /// A tracked series that changed (`tracks`): from which time on, and the change's
     /// number (`clearChanges` clears it only if no commit changed the series since).
     public struct SeriesChange: Sendable, Equatable {
         public var id: Int32
