@@ -7,17 +7,18 @@ import Telemetry
 /// readings to the alert engine, ticks it once a second, stores what changed, and publishes alerts on MQTT
 /// (`alerts/<severity>/<rule>/<subject>`, QoS 1, retained while firing, cleared when resolved).
 final class AlertStage {
-    private var engine: AlertEngine
-    private let store: any AlertRecords
+    var engine: AlertEngine
+    let store: any AlertRecords
     /// Changes the store refused (it did not answer), in order: stored before any later
     /// change, once it answers (at most `maxUnstored`, the oldest dropped beyond).
-    fileprivate var unstored: [AlertEvent] = []
+    var unstored: [AlertEvent] = []
     static let maxUnstored = 10_000
-    private var lastStoreRetry: EpochMillis = 0
+    /// When the store was last tried for them (at most once a second).
+    var lastStoreRetry: EpochMillis = 0
     /// The engine's live alerts are to be taken from the store when it answers
     /// (`adoptStored`): it did not answer at start, or at a takeover.
-    private var adoptionPending = false
-    fileprivate let logger: Logger
+    var adoptionPending = false
+    let logger: Logger
     private var lastTick: EpochMillis = 0
     private var lastCoverage: EpochMillis = 0
     private var lastCount: EpochMillis = 0
@@ -53,14 +54,23 @@ final class AlertStage {
         didSet { derived.computesScopes = sharedScopes == nil }
     }
     /// Whether this collector held the province at the last tick (its scopes' alerts adopted).
-    private var heldProvince = false
-    private var provinceAdoptionPending = false
-    private var lastScopes: EpochMillis = 0
+    var heldProvince = false
+    /// The province-wide scopes' live alerts are still to be adopted (the store did not answer).
+    var provinceAdoptionPending = false
+    /// When the province's holder last looked for changed scope members (`.min`: look now).
+    var lastScopes: EpochMillis = 0
     /// The fence of the province lease while this collector holds it (with a commit's margin).
     var provinceFence: (() -> PostgresStore.Fence?)?
     /// Corrections of province-wide scopes stored in the shared store, for the rules and this
     /// collector's file (`takeCorrections`).
-    private var scopeCorrections: [SeriesCorrection] = []
+    var scopeCorrections: [SeriesCorrection] = []
+    /// Over a shared alert store, whether the partition's rules run here (this collector
+    /// holds the partition): a standby's engine raises nothing, its readings (a journal
+    /// refeed at start, HTTP writes) are the holder's to judge, or were.
+    var rulesActive = false
+    /// The time of the latest change the stage handled (what a late store records as `updated`).
+    var engineNow: EpochMillis = 0
+
     /// How often the province's holder looks for changed scope members.
     static let scopeIntervalMillis: EpochMillis = 5_000
     /// Per series id, where its sensor is in the catalogue: 0 not looked up yet, -1 not
@@ -201,85 +211,6 @@ final class AlertStage {
         return corrections
     }
 
-    /// Over a shared alert store, whether the partition's rules run here (this collector
-    /// holds the partition): a standby's engine raises nothing, its readings (a journal
-    /// refeed at start, HTTP writes) are the holder's to judge, or were.
-    private var rulesActive = false
-
-    /// Whether readings of `sensor` are judged by the rules here (see `rulesActive`; the
-    /// province-wide scopes' by the province's holder).
-    private func evaluates(_ sensor: String) -> Bool {
-        guard sharedAlerts else { return true }
-        // (Not before the stored alerts are adopted: those live already would be raised again.)
-        if sharedScopes != nil && DerivedScope.isProvinceWide(sensor) { return heldProvince && !provinceAdoptionPending }
-        return rulesActive && !adoptionPending
-    }
-
-    /// Time-driven evaluation resumes after a pause (a standby took over its partition). With
-    /// a shared alert store, the partition's live alerts are adopted from it, as the old
-    /// holder left them: not announced again, and resolved here when they clear.
-    func resumed(now: EpochMillis) {
-        engine.restartSilences(at: now)
-        if sharedAlerts {
-            rulesActive = true
-            adoptStored()
-        }
-    }
-
-    /// Time-driven evaluation stops (the partition's lease is lost). Over a shared alert
-    /// store the engine lets the partition's live alerts go, unannounced: the new holder
-    /// answers for them, and they are adopted afresh if this collector takes the partition back.
-    func paused() {
-        guard sharedAlerts else { return }
-        rulesActive = false
-        engine.adopt([], replacing: partitionOwns)
-        adoptionPending = false
-    }
-
-    /// The alerts the partition's holder answers for (with province-wide scopes apart, not those).
-    private var partitionOwns: (Alert) -> Bool {
-        sharedScopes == nil ? { _ in true } : { !DerivedScope.isProvinceWide($0.subject) }
-    }
-
-    /// Stores the changes it refused before, then takes the store's live alerts (this
-    /// collector's `owner`'s) as the engine's; tried again once a second until it succeeds.
-    private func adoptStored() {
-        let first = !adoptionPending
-        adoptionPending = true
-        guard storeUnstored() else { return }
-        do {
-            let alerts = try store.live()
-            engine.adopt(alerts, replacing: partitionOwns)
-            adoptionPending = false
-            logger.info("live alerts taken from the store", metadata: ["alerts": "\(alerts.count)"])
-        } catch {
-            if first {
-                logger.warning("cannot read the live alerts from the store; trying again every second", metadata: ["error": "\(error)"])
-            }
-        }
-    }
-
-    /// Stores what the store refused before; false while it still refuses.
-    private func storeUnstored() -> Bool {
-        guard !unstored.isEmpty else { return true }
-        do {
-            _ = try store.apply(unstored, now: engineNow)
-            logger.notice("alert changes stored once the store answered again", metadata: ["changes": "\(unstored.count)"])
-            unstored = []
-            return true
-        } catch let e as PostgresConnection.Failure where !e.lostConnection {
-            logger.error("the store refuses the alert changes that waited for it; they are dropped",
-                         metadata: ["changes": "\(unstored.count)", "error": "\(e)"])
-            unstored = []
-            return true
-        } catch {
-            return false
-        }
-    }
-
-    /// The time of the latest change the stage handled (what a late store records as `updated`).
-    private var engineNow: EpochMillis = 0
-
     /// Once per loop iteration; ticks the engine at most once a second. Returns derived
     /// readings (coverage indicators, every `coverage.interval`) for the caller to commit.
     /// `partition`: this collector ingests its partition (not a standby): rule timers and
@@ -341,57 +272,6 @@ final class AlertStage {
         return out
     }
 
-    /// The province lease's duties over a shared store: on taking it, the province-wide
-    /// scopes' live alerts are adopted (on losing it, let go, unannounced); while holding it,
-    /// every `scopeIntervalMillis` the scopes whose members changed are recomputed from the
-    /// store and corrected where they differ (the corrections go out with `takeCorrections`).
-    private func province(holds: Bool, scopes: SharedScopes, now: EpochMillis) {
-        if holds != heldProvince {
-            heldProvince = holds
-            provinceAdoptionPending = holds
-            // Another holder may have changed the members meanwhile (and cleared its notes).
-            derived.resetProvinceValues()
-            if !holds { engine.adopt([], replacing: { DerivedScope.isProvinceWide($0.subject) }) }
-        }
-        guard holds, lastScopes == .min || now - lastScopes >= Self.scopeIntervalMillis else { return }
-        lastScopes = now
-        if provinceAdoptionPending, storeUnstored() {
-            do {
-                let alerts = try store.provinceLive()
-                engine.adopt(alerts, replacing: { DerivedScope.isProvinceWide($0.subject) })
-                provinceAdoptionPending = false
-                logger.info("the province's live alerts taken from the store", metadata: ["alerts": "\(alerts.count)"])
-            } catch {
-                logger.warning("cannot read the province's live alerts from the store; trying again", metadata: ["error": "\(error)"])
-            }
-        }
-        // (Not before the alerts are adopted: a scope's change would raise one of them again.)
-        guard !provinceAdoptionPending else { return }
-        // Stored with the province lease's token, in one transaction with the clearing of the
-        // changes they answer: a holder that lost the lease stores and clears nothing, and
-        // each round starts from what the last one stored.
-        guard let fence = provinceFence?() else { return }
-        do {
-            let changes = try scopes.changes()
-            guard !changes.isEmpty, let corrections = derived.recomputeScopes(changed: changes.map { ($0.name, $0.from) },
-                                                                            history: scopes.history) else { return }
-            try scopes.store(corrections, clearing: changes, fence: fence)
-            scopeCorrections += corrections
-        } catch let e as PartitionFence.Stale {
-            logger.warning("province lease lost: its scopes are left to the new holder", metadata: ["error": "\(e)"])
-        } catch {
-            logger.warning("cannot recompute the scopes from the shared store; trying again", metadata: ["error": "\(error)"])
-        }
-    }
-
-    /// The collector stops: the province's holder handles the scope changes noted since its
-    /// last round now, rather than leave them to the next holder.
-    func lastScopeRound(now: EpochMillis) {
-        guard let sharedScopes, heldProvince else { return }
-        lastScopes = .min
-        province(holds: true, scopes: sharedScopes, now: now)
-    }
-
     static func year(_ t: EpochMillis, _ tz: TimeZoneID) -> Int {
         var cal = Calendar(identifier: .gregorian)
         cal.timeZone = tz.zone
@@ -450,19 +330,6 @@ final class AlertStage {
                 break
             }
         }
-    }
-}
-
-/// Earlier changes still wait for the store.
-private struct StoreStillRefuses: Error {}
-
-extension AlertStage {
-    /// At most `maxUnstored` changes wait; the oldest go.
-    fileprivate func trimUnstored() {
-        guard unstored.count > Self.maxUnstored else { return }
-        logger.error("too many alert changes wait for the store; the oldest are dropped",
-                     metadata: ["dropped": "\(unstored.count - Self.maxUnstored)"])
-        unstored.removeFirst(unstored.count - Self.maxUnstored)
     }
 }
 
