@@ -1,6 +1,7 @@
 import Alerts
 import Foundation
 import Logging
+import Synchronization
 import Testing
 import Telemetry
 @testable import Collector
@@ -176,5 +177,52 @@ import Telemetry
         #expect(live.map(\.subject) == ["ft-1", "ft-2"] && live.first?.acknowledgedBy == "duty" && live.first?.value == 36)
         #expect(try file.live().isEmpty)
         #expect(try shared.takeOver(live, now: 3000) == 0)
+    }
+    /// The live feed (`AlertFeed`) passes another collector's alert changes to this one's
+    /// stream, not its own; after the store was lost and is back, its clients are told of a
+    /// gap (they reload the list), and changes flow again.
+    @Test(.timeLimit(.minutes(2))) func theFeedRelaysOtherCollectorsChangesAndTellsOfAGap() async throws {
+        let (dir, pg) = try await PostgresCluster.started()
+        defer { pg.remove(dir) }
+        let broadcaster = AlertBroadcaster()
+        let feed = AlertFeed(url: pg.url, timeZone: .utc, origin: "here", broadcaster: broadcaster, logger: Logger(label: "test"))
+        let (events, _, _) = broadcaster.subscribe()
+        let received = Mutex<[String]>([])
+        let reader = Task {
+            for await item in events {
+                switch item {
+                case .alert(_, let json): received.withLock { $0.append(json) }
+                case .gap: received.withLock { $0.append("gap") }
+                case .keepAlive: break
+                }
+            }
+        }
+        defer { reader.cancel() }
+        feed.start()
+        defer { feed.stop() }
+        let other = try Self.store(pg, owner: "south", origin: "there")
+        let mine = try Self.store(pg, owner: "north", origin: "here")
+        func fire(_ store: PostgresAlertStore, _ subject: String) throws {
+            _ = try store.apply([AlertEvent(action: .fire, alert: Alert(rule: "forest-hot", subject: subject, severity: .critical,
+                                                                        state: "firing", since: 1000, summary: "hot"))], now: 1000)
+        }
+        // (The feed listens once its connection is up: until then a change is not heard.)
+        try await waitUntil("the feed relaying", seconds: 20) {
+            try fire(other, "ft-\(UUID().uuidString.prefix(6))")
+            return received.withLock { !$0.isEmpty }
+        }
+        received.withLock { $0.removeAll() }
+        try fire(mine, "ft-mine")
+        try fire(other, "ft-other")
+        try await waitUntil("the other collector's change", seconds: 10) { received.withLock { $0.contains { $0.contains("ft-other") } } }
+        #expect(received.withLock { !$0.contains { $0.contains("ft-mine") } }, "its own change was relayed")
+        pg.stop()
+        try pg.restart()
+        try await pg.waitSynchronous()
+        let other2 = try Self.store(pg, owner: "south", origin: "there")
+        try await waitUntil("a gap, then changes again", seconds: 40) {
+            try? fire(other2, "ft-\(UUID().uuidString.prefix(6))")
+            return received.withLock { r in r.firstIndex(of: "gap").map { g in r[g...].contains { $0.contains("forest-hot") } } ?? false }
+        }
     }
 }

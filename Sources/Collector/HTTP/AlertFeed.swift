@@ -31,12 +31,17 @@ final class AlertFeed: Service, Sendable {
     }
 
     func run() async throws {
-        NamedThread.start("alert-feed") { [self] in listen() }
+        start()
         try? await gracefulShutdown()
-        // Not waited for: a blocking call to an unreachable server must not hold up the
-        // shutdown (the thread ends at its next check, or with the process).
-        stopping.store(true, ordering: .releasing)
+        stop()
     }
+
+    /// Listens on a thread of its own until `stop`.
+    func start() { NamedThread.start("alert-feed") { [self] in listen() } }
+
+    /// Not waited for: a blocking call to an unreachable server must not hold up the shutdown
+    /// (the thread ends at its next check, or with the process).
+    func stop() { stopping.store(true, ordering: .releasing) }
 
     /// The connection's libpq settings: a server that stops answering (a host lost, a network
     /// cut) is noticed within about 30 s, not after the system's two hours of keepalive.
