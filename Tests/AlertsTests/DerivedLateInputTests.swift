@@ -468,6 +468,44 @@ final class StoreHistory: SampleHistory {
         #expect(h.stored[junction] == [Sample(time: t0, value: 0.1), Sample(time: t0 + 1_000, value: 0.2), Sample(time: t0 + 2_000, value: 0.3)])
     }
 
+    /// A member value later than the province holder's memory reaches back (older than its
+    /// window and hour) is recomputed from values read back from the store: the scope ends as
+    /// a holder with nothing in memory computes it from the same stored members.
+    @Test func aLateMemberValueOlderThanTheHeldOnesIsReadBack() throws {
+        func counter(_ id: String) -> SensorEntry {
+            var s = SensorEntry(id: id, kind: .traffic, unit: "sin-ho", zone: "j", intervalMillis: 600_000)
+            s.freeFlowKmh = 40
+            return s
+        }
+        let catalogue = Catalogue(sensors: [counter("c1"), counter("c2")])
+        func holder() -> DerivedSeries {
+            let d = DerivedSeries(catalogue: catalogue, config: DerivedConfig(), timeZone: Self.tz, logger: Logger(label: "test"))
+            d.computesScopes = false
+            return d
+        }
+        let (c1, c2) = (try SeriesName(parsing: "c1/congestion"), try SeriesName(parsing: "c2/congestion"))
+        let junction = try SeriesName(parsing: "junction.j/congestion")
+        func round(_ d: DerivedSeries, _ h: StoreHistory, _ changed: [(SeriesName, EpochMillis)]) throws {
+            for c in try #require(d.recomputeScopes(changed: changed.map { (name: $0.0, from: $0.1) }, history: h)) { h.correct(c) }
+        }
+        let t0 = Self.at(1, 6)
+        let minute: EpochMillis = 60_000
+        let h = StoreHistory()
+        let a = holder()
+        for k in 0..<25 {   // c1 every 10 minutes for four hours: memory keeps the last 90 minutes
+            let t = t0 + EpochMillis(k) * 10 * minute
+            h.store(c1, Sample(time: t, value: 0.2 + Double(k % 3) / 10))
+            try round(a, h, [(c1, t)])
+        }
+        h.store(c2, Sample(time: t0 + 30 * minute, value: 0.9))   // three and a half hours late
+        try round(a, h, [(c2, t0 + 30 * minute)])
+        let fresh = StoreHistory()
+        for name in [c1, c2] { fresh.stored[name] = h.stored[name] }
+        try round(holder(), fresh, [(c1, t0), (c2, t0 + 30 * minute)])
+        #expect(h.stored[junction] == fresh.stored[junction])
+        #expect(h.stored[junction]?.first { $0.time == t0 + 30 * minute }?.value == 0.9)
+    }
+
     /// A forest station's day of readings, every two hours from 07:00.
     private func day(w id: String, _ d: Int, rain: Double, hot: Double) -> [[(String, EpochMillis, Double)]] {
         stride(from: 7.0, through: 17.0, by: 2.0).map { h in

@@ -55,9 +55,9 @@ extension DerivedSeries {
                 var times = Set<EpochMillis>()
                 for m in ms {
                     let name = try SeriesName(sensor: m, metric: ref.kind.memberMetric)
-                    if !values.isLoaded(m) { values.load(m, try history.stored(name, from: from - window, to: .max)) }
+                    if !values.isLoaded(m) { values.load(m, try history.stored(name, from: from - window, to: .max), from: from - window) }
                     // Values older than memory holds (a change reaching far back), read from the store.
-                    let held = values.heldFrom(m) ?? .max
+                    let held = values.complete(m) ?? .max
                     if held > from - window {
                         let o = try history.stored(name, from: from - window, to: held)
                         older[m] = o

@@ -14,6 +14,9 @@ struct ScopeMaxima: Sendable {
     let keep: EpochMillis
     /// Each member's values in time order (distinct times).
     private(set) var values: [String: [Sample]] = [:]
+    /// Per member loaded with `load(_:_:from:)`, the time from which `values` holds all of
+    /// its stored values (what the province's holder need not read again).
+    private var completeFrom: [String: EpochMillis] = [:]
 
     /// `keep`: beyond the window, an hour (later values read storage).
     init(window: EpochMillis, keep: EpochMillis? = nil) {
@@ -24,11 +27,16 @@ struct ScopeMaxima: Sendable {
     /// Whether `member`'s values are loaded (`load`).
     func isLoaded(_ member: String) -> Bool { values[member] != nil }
 
-    /// Loads a member's stored values (in time order) the first time it is needed.
-    mutating func load(_ member: String, _ stored: [Sample]) {
+    /// Loads a member's stored values (in time order) the first time it is needed; `from`:
+    /// they are all its stored values from then on (`completeFrom`).
+    mutating func load(_ member: String, _ stored: [Sample], from: EpochMillis? = nil) {
         guard values[member] == nil else { return }
         values[member] = stored
+        if let from { completeFrom[member] = from }
     }
+
+    /// The time from which all of a loaded member's stored values are held (nil: not known).
+    func complete(_ member: String) -> EpochMillis? { completeFrom[member] }
 
     /// A member's value (a later one at the same time replaces it).
     mutating func record(_ member: String, _ s: Sample) {
@@ -56,6 +64,7 @@ struct ScopeMaxima: Sendable {
             if cut > 1 {
                 a.removeFirst(cut - 1)
                 values[member] = a
+                if let known = completeFrom[member] { completeFrom[member] = max(known, a[0].time) }
             }
         }
     }
@@ -66,6 +75,8 @@ struct ScopeMaxima: Sendable {
         a.removeSubrange(Self.lowerBound(a, from)...)
         a += samples
         values[member] = a
+        // (All from `from` on now, and what was complete before stays so.)
+        if let known = completeFrom[member] { completeFrom[member] = min(known, from) }
     }
 
     /// The earliest time whose value in force is known for `member` from memory (nil: none
