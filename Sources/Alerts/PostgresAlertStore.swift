@@ -1,4 +1,3 @@
-import Dispatch
 import Foundation
 import Synchronization
 import Telemetry
@@ -161,7 +160,7 @@ public final class PostgresAlertStore: AlertRecords {
     }
 
     public func list(states: [String], limit: Int) async throws -> [Alert] {
-        try await run { [store] in
+        try await blocking { [store] in
             try store.query { c in
                 try c.execute("SELECT \(Self.columns) FROM alerts WHERE state = ANY($1::text[]) ORDER BY id DESC LIMIT $2",
                               [PostgresArray.texts(states), .int(Int64(limit))]).map(Self.alert)
@@ -177,7 +176,7 @@ public final class PostgresAlertStore: AlertRecords {
     }
 
     public func acknowledge(id: Int64, by: String, note: String?, at: EpochMillis) async throws -> Alert? {
-        try await run { [self] in
+        try await blocking { [self] in
             try store.query { c in
                 try c.transaction {
                     guard let row = try c.execute("""
@@ -192,7 +191,7 @@ public final class PostgresAlertStore: AlertRecords {
 
     public func acknowledge(ids: [Int64], by: String, note: String?, at: EpochMillis) async throws -> [Alert] {
         guard !ids.isEmpty else { return [] }
-        return try await run { [self] in
+        return try await blocking { [self] in
             try store.query { c in
                 try c.transaction {
                     let rows = try c.execute("""
@@ -224,13 +223,6 @@ public final class PostgresAlertStore: AlertRecords {
         let parts = payload.split(separator: " ")
         guard parts.count == 3, let id = Int64(parts[1]) else { return nil }
         return (String(parts[0]), id)
-    }
-
-    /// `body` on a Dispatch thread: the blocking call holds no task's thread.
-    private func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { k in
-            DispatchQueue.global(qos: .userInitiated).async { k.resume(with: Result { try body() }) }
-        }
     }
 
     private static func text(_ s: String?) -> PostgresConnection.Value { s.map { .text($0) } ?? .null }

@@ -149,6 +149,41 @@ final class StoreHistory: SampleHistory {
         return s
     }
 
+    /// A forest station of zone `z`.
+    static func forest(_ id: String) -> SensorEntry {
+        var s = station(id, kind: .forest, metrics: ["temp_c", "rh_pct", "rain_mm"])
+        s.zone = "z"
+        return s
+    }
+
+    /// A traffic counter of junction `j` (40 km/h free flow).
+    static func counter(_ id: String, interval: EpochMillis = 60_000) -> SensorEntry {
+        var s = SensorEntry(id: id, kind: .traffic, unit: "sin-ho", zone: "j", intervalMillis: interval)
+        s.freeFlowKmh = 40
+        return s
+    }
+
+    /// A forest station's day of readings, every two hours from 07:00 (f2's a minute later).
+    static func day(_ id: String, _ d: Int, rain: Double, hot: Double) -> [[(String, EpochMillis, Double)]] {
+        stride(from: 7.0, through: 17.0, by: 2.0).map { h in
+            let t = at(d, h) + (id == "f2" ? 60_000 : 0)
+            return [("\(id)/temp_c", t, 20 + hot + h / 2), ("\(id)/rh_pct", t, 70 - h - hot), ("\(id)/rain_mm", t, rain)]
+        }
+    }
+
+    /// A province lease's holder: it computes scopes from their members' stored values only.
+    static func holder(_ catalogue: Catalogue) -> DerivedSeries {
+        let d = DerivedSeries(catalogue: catalogue, config: DerivedConfig(), timeZone: tz, logger: Logger(label: "test"))
+        d.computesScopes = false
+        return d
+    }
+
+    /// One of the holder's rounds: the scopes of the changed members recomputed, their
+    /// corrections stored in `h`.
+    static func round(_ d: DerivedSeries, _ h: StoreHistory, _ changed: [(SeriesName, EpochMillis)]) throws {
+        for c in try #require(d.recomputeScopes(changed: changed.map { (name: $0.0, from: $0.1) }, history: h)) { h.correct(c) }
+    }
+
     /// Rain every 10 minutes for two days; three hours of it come six hours late. The 24 h
     /// sums and flood levels from then on are recomputed with it.
     @Test func lateRainRecomputesTheSumsAndLevelsAfterIt() throws {
@@ -342,27 +377,11 @@ final class StoreHistory: SampleHistory {
     /// time, whatever order the stations' readings arrive in: one station's day arriving after
     /// another's is late for the scopes only, which are recomputed; the junction's likewise.
     @Test func scopeMaximaDoNotDependOnTheOrderStationsArriveIn() throws {
-        func forest(_ id: String) -> SensorEntry {
-            var s = Self.station(id, kind: .forest, metrics: ["temp_c", "rh_pct", "rain_mm"])
-            s.zone = "z"
-            return s
-        }
-        func counter(_ id: String) -> SensorEntry {
-            var s = SensorEntry(id: id, kind: .traffic, unit: "sin-ho", zone: "j", intervalMillis: 60_000)
-            s.freeFlowKmh = 40
-            return s
-        }
         var w = Worker(Catalogue(zones: [Zone(id: "z", kind: .forest, unit: "sin-ho", areaHa: 1)],
-                                 sensors: [forest("f1"), forest("f2"), counter("c1"), counter("c2")]))
-        func day(_ id: String, _ d: Int, rain: Double, hot: Double) -> [[(String, EpochMillis, Double)]] {
-            stride(from: 7.0, through: 17.0, by: 2.0).map { h in
-                let t = Self.at(d, h) + (id == "f2" ? 60_000 : 0)
-                return [("\(id)/temp_c", t, 20 + hot + h / 2), ("\(id)/rh_pct", t, 70 - h - hot), ("\(id)/rain_mm", t, rain)]
-            }
-        }
+                                 sensors: [Self.forest("f1"), Self.forest("f2"), Self.counter("c1"), Self.counter("c2")]))
         for d in 0..<4 {
-            for row in day("f1", d, rain: d == 1 ? 8 : 0, hot: 0) { try w.commit(row) }
-            for row in day("f2", d, rain: 0, hot: 8) { try w.commit(row) }   // the drier station, after the other's day
+            for row in Self.day("f1", d, rain: d == 1 ? 8 : 0, hot: 0) { try w.commit(row) }
+            for row in Self.day("f2", d, rain: 0, hot: 8) { try w.commit(row) }   // the drier station, after the other's day
         }
         let t0 = Self.at(5, 8)
         for k in 0..<30 { try w.commit([("c1/speed_kmh", t0 + EpochMillis(k) * 60_000, 10 + Double(k % 7))]) }
@@ -381,18 +400,8 @@ final class StoreHistory: SampleHistory {
     /// (from their earliest changed time) to `recomputeScopes`, whose corrections are stored.
     /// The scopes then equal the replay, late station days included.
     @Test func scopesComputedApartFromTheirMembersEqualTheReplay() throws {
-        func forest(_ id: String) -> SensorEntry {
-            var s = Self.station(id, kind: .forest, metrics: ["temp_c", "rh_pct", "rain_mm"])
-            s.zone = "z"
-            return s
-        }
-        func counter(_ id: String) -> SensorEntry {
-            var s = SensorEntry(id: id, kind: .traffic, unit: "sin-ho", zone: "j", intervalMillis: 60_000)
-            s.freeFlowKmh = 40
-            return s
-        }
         let catalogue = Catalogue(zones: [Zone(id: "z", kind: .forest, unit: "sin-ho", areaHa: 1)],
-                                  sensors: [forest("f1"), forest("f2"), counter("c1"), counter("c2")])
+                                  sensors: [Self.forest("f1"), Self.forest("f2"), Self.counter("c1"), Self.counter("c2")])
         var w = Worker(catalogue)
         w.derived.computesScopes = false
         let province = DerivedSeries(catalogue: catalogue, config: DerivedConfig(), timeZone: Self.tz, logger: Logger(label: "test"))
@@ -416,8 +425,8 @@ final class StoreHistory: SampleHistory {
             for c in corrections { w.history.correct(c) }
         }
         for d in 0..<4 {
-            for row in day(w: "f1", d, rain: d == 1 ? 8 : 0, hot: 0) { try commit(row) }
-            for row in day(w: "f2", d, rain: 0, hot: 8) { try commit(row) }   // the drier station, after the other's day
+            for row in Self.day("f1", d, rain: d == 1 ? 8 : 0, hot: 0) { try commit(row) }
+            for row in Self.day("f2", d, rain: 0, hot: 8) { try commit(row) }   // the drier station, after the other's day
         }
         let t0 = Self.at(5, 8)
         for k in 0..<30 { try commit([("c1/speed_kmh", t0 + EpochMillis(k) * 60_000, 10 + Double(k % 7))]) }
@@ -435,36 +444,23 @@ final class StoreHistory: SampleHistory {
     /// held (`resetProvinceValues`): meanwhile another holder may have handled a member's
     /// correction and cleared its note, which this one would never see.
     @Test func aHolderTakingTheProvinceBackReadsTheMembersAfresh() throws {
-        func counter(_ id: String) -> SensorEntry {
-            var s = SensorEntry(id: id, kind: .traffic, unit: "sin-ho", zone: "j", intervalMillis: 60_000)
-            s.freeFlowKmh = 40
-            return s
-        }
-        let catalogue = Catalogue(sensors: [counter("c1"), counter("c2")])
-        func holder() -> DerivedSeries {
-            let d = DerivedSeries(catalogue: catalogue, config: DerivedConfig(), timeZone: Self.tz, logger: Logger(label: "test"))
-            d.computesScopes = false
-            return d
-        }
+        let catalogue = Catalogue(sensors: [Self.counter("c1"), Self.counter("c2")])
         let h = StoreHistory()
         let (c1, c2) = (try SeriesName(parsing: "c1/congestion"), try SeriesName(parsing: "c2/congestion"))
         let junction = try SeriesName(parsing: "junction.j/congestion")
         let t0 = Self.at(1, 8)
-        func round(_ d: DerivedSeries, _ changed: [(SeriesName, EpochMillis)]) throws {
-            for c in try #require(d.recomputeScopes(changed: changed.map { (name: $0.0, from: $0.1) }, history: h)) { h.correct(c) }
-        }
-        let a = holder()
+        let a = Self.holder(catalogue)
         h.store(c1, Sample(time: t0, value: 0.5))
         h.store(c2, Sample(time: t0 + 1_000, value: 0.2))
-        try round(a, [(c1, t0), (c2, t0 + 1_000)])
+        try Self.round(a, h, [(c1, t0), (c2, t0 + 1_000)])
         #expect(h.stored[junction] == [Sample(time: t0, value: 0.5)])
         // Another holder handles c1's correction (and clears its note).
         h.correct(SeriesCorrection(series: c1, from: t0, samples: [Sample(time: t0, value: 0.1)]))
-        try round(holder(), [(c1, t0)])
+        try Self.round(Self.holder(catalogue), h, [(c1, t0)])
         // The first takes the lease back; c2 reports again.
         a.resetProvinceValues()
         h.store(c2, Sample(time: t0 + 2_000, value: 0.3))
-        try round(a, [(c2, t0 + 2_000)])
+        try Self.round(a, h, [(c2, t0 + 2_000)])
         #expect(h.stored[junction] == [Sample(time: t0, value: 0.1), Sample(time: t0 + 1_000, value: 0.2), Sample(time: t0 + 2_000, value: 0.3)])
     }
 
@@ -472,46 +468,25 @@ final class StoreHistory: SampleHistory {
     /// window and hour) is recomputed from values read back from the store: the scope ends as
     /// a holder with nothing in memory computes it from the same stored members.
     @Test func aLateMemberValueOlderThanTheHeldOnesIsReadBack() throws {
-        func counter(_ id: String) -> SensorEntry {
-            var s = SensorEntry(id: id, kind: .traffic, unit: "sin-ho", zone: "j", intervalMillis: 600_000)
-            s.freeFlowKmh = 40
-            return s
-        }
-        let catalogue = Catalogue(sensors: [counter("c1"), counter("c2")])
-        func holder() -> DerivedSeries {
-            let d = DerivedSeries(catalogue: catalogue, config: DerivedConfig(), timeZone: Self.tz, logger: Logger(label: "test"))
-            d.computesScopes = false
-            return d
-        }
+        let catalogue = Catalogue(sensors: [Self.counter("c1", interval: 600_000), Self.counter("c2", interval: 600_000)])
         let (c1, c2) = (try SeriesName(parsing: "c1/congestion"), try SeriesName(parsing: "c2/congestion"))
         let junction = try SeriesName(parsing: "junction.j/congestion")
-        func round(_ d: DerivedSeries, _ h: StoreHistory, _ changed: [(SeriesName, EpochMillis)]) throws {
-            for c in try #require(d.recomputeScopes(changed: changed.map { (name: $0.0, from: $0.1) }, history: h)) { h.correct(c) }
-        }
         let t0 = Self.at(1, 6)
         let minute: EpochMillis = 60_000
         let h = StoreHistory()
-        let a = holder()
+        let a = Self.holder(catalogue)
         for k in 0..<25 {   // c1 every 10 minutes for four hours: memory keeps the last 90 minutes
             let t = t0 + EpochMillis(k) * 10 * minute
             h.store(c1, Sample(time: t, value: 0.2 + Double(k % 3) / 10))
-            try round(a, h, [(c1, t)])
+            try Self.round(a, h, [(c1, t)])
         }
         h.store(c2, Sample(time: t0 + 30 * minute, value: 0.9))   // three and a half hours late
-        try round(a, h, [(c2, t0 + 30 * minute)])
+        try Self.round(a, h, [(c2, t0 + 30 * minute)])
         let fresh = StoreHistory()
         for name in [c1, c2] { fresh.stored[name] = h.stored[name] }
-        try round(holder(), fresh, [(c1, t0), (c2, t0 + 30 * minute)])
+        try Self.round(Self.holder(catalogue), fresh, [(c1, t0), (c2, t0 + 30 * minute)])
         #expect(h.stored[junction] == fresh.stored[junction])
         #expect(h.stored[junction]?.first { $0.time == t0 + 30 * minute }?.value == 0.9)
-    }
-
-    /// A forest station's day of readings, every two hours from 07:00.
-    private func day(w id: String, _ d: Int, rain: Double, hot: Double) -> [[(String, EpochMillis, Double)]] {
-        stride(from: 7.0, through: 17.0, by: 2.0).map { h in
-            let t = Self.at(d, h) + (id == "f2" ? 60_000 : 0)
-            return [("\(id)/temp_c", t, 20 + hot + h / 2), ("\(id)/rh_pct", t, 70 - h - hot), ("\(id)/rain_mm", t, rain)]
-        }
     }
 
     /// What the worker hands over waits two turns before it is stored (the outbox and the
@@ -520,12 +495,7 @@ final class StoreHistory: SampleHistory {
     /// value still on its way survives a recompute that finds nothing to correct: that needs a
     /// repeated level; the wait for the scope's own values guards against it.)
     @Test func aScopeStaysExactWhileItsValuesAreOnTheirWay() throws {
-        func counter(_ id: String) -> SensorEntry {
-            var s = SensorEntry(id: id, kind: .traffic, unit: "sin-ho", zone: "j", intervalMillis: 60_000)
-            s.freeFlowKmh = 40
-            return s
-        }
-        var w = Worker(Catalogue(sensors: [counter("c1"), counter("c2")]))
+        var w = Worker(Catalogue(sensors: [Self.counter("c1"), Self.counter("c2")]))
         w.lag = 2
         var rng = SplitMix64(seed: 5)
         let t0 = Self.at(2, 7)

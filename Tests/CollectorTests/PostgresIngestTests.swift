@@ -9,6 +9,36 @@ import Testing
 /// answers from it, so every collector of the database answers for all of them. A real
 /// mosquitto, a real primary with a synchronous replica, the real daemon.
 @Suite(.serialized) struct PostgresIngestTests {
+    /// A collector of partition `partition` (member `name`, in `dir/<name>`) on the shared store
+    /// and the NATS cluster, over MQTT 3.1.1 (not started). `partitionExtra`: more keys of its
+    /// `partition` (e.g. `, catch_up: 2h`).
+    static func member(_ name: String, of partition: String, in dir: String, pg: PostgresCluster, cluster: NATSCluster,
+                       subscriptions: [String] = ["{topic: \"telemetry/#\"}"], partitionExtra: String = "",
+                       extraYAML: String = "") throws -> CollectorProcess {
+        try FileManager.default.createDirectory(atPath: dir + "/" + name, withIntermediateDirectories: true)
+        return try CollectorProcess(dir: dir + "/" + name, brokerPort: 0, clientID: "it-\(partition)", urls: cluster.mqttURLs,
+                                    mqttExtra: ["protocol: \"3.1.1\""], subscriptions: subscriptions, storageExtra: ["postgres: \"\(pg.url)\""],
+                                    extraYAML: extraYAML + """
+
+                                        partition: {name: \(partition), member: \(name), lease: 6s\(partitionExtra), nats: [\(cluster.clientURLs.joined(separator: ", "))]}
+                                        """)
+    }
+
+    /// Partitions north and south, one collector each (`north-1`, `south-1`), each reading its
+    /// own `telemetry/<partition>/#`, started and holding their partitions.
+    static func twoPartitions(in dir: String, pg: PostgresCluster, cluster: NATSCluster, extraYAML: String) async throws -> [CollectorProcess] {
+        var members: [CollectorProcess] = []
+        for part in ["north", "south"] {
+            let c = try member(part + "-1", of: part, in: dir, pg: pg, cluster: cluster,
+                               subscriptions: ["{topic: \"telemetry/\(part)/#\"}"], extraYAML: extraYAML)
+            try c.start()
+            try await c.waitReady()
+            members.append(c)
+        }
+        for c in members { try await waitUntil("both partitions held", seconds: 30) { await NATSClusterTests.role(c).hasPrefix("connected to") } }
+        return members
+    }
+
     /// A kill -9 between a commit and its PUBACKs, then the primary killed and the replica
     /// promoted while gateways publish: every reading is in the shared store exactly once and
     /// every tier equals its recompute, there and in the collector's own file.
@@ -124,22 +154,10 @@ import Testing
         try await cluster.waitReady()
         try FileManager.default.createDirectory(atPath: dir + "/cat", withIntermediateDirectories: true)
         try CatalogueStatusTests.forestCatalogue.write(toFile: dir + "/cat/c.yaml", atomically: true, encoding: .utf8)
-        var members: [CollectorProcess] = []
-        for part in ["north", "south"] {
-            try FileManager.default.createDirectory(atPath: dir + "/" + part, withIntermediateDirectories: true)
-            let c = try CollectorProcess(
-                dir: dir + "/" + part, brokerPort: 0, clientID: "it-\(part)", urls: cluster.mqttURLs, mqttExtra: ["protocol: \"3.1.1\""],
-                subscriptions: ["{topic: \"telemetry/\(part)/#\"}"], storageExtra: ["postgres: \"\(pg.url)\""],
-                extraYAML: """
-                    sensors: \(dir)/cat
-                    coverage: {interval: 1s}
-                    partition: {name: \(part), member: \(part)-1, lease: 6s, nats: [\(cluster.clientURLs.joined(separator: ", "))]}
-                    """)
-            try c.start()
-            try await c.waitReady()
-            members.append(c)
-        }
-        for c in members { try await waitUntil("both partitions held", seconds: 30) { await NATSClusterTests.role(c).hasPrefix("connected to") } }
+        let members = try await Self.twoPartitions(in: dir, pg: pg, cluster: cluster, extraYAML: """
+            sensors: \(dir)/cat
+            coverage: {interval: 1s}
+            """)
         // ft-c1 and ft-c3 report now, ft-c2 40 minutes ago (silent: more than 3 x 10 min):
         // 620.5 of 1,000 ha watched. North alone would say 12.05 %, south alone 50 %.
         let now = Int(Date().timeIntervalSince1970)
@@ -180,10 +198,7 @@ import Testing
         defer { cluster.stop() }
         try await cluster.waitReady()
         func member(_ name: String) throws -> CollectorProcess {
-            try FileManager.default.createDirectory(atPath: dir + "/" + name, withIntermediateDirectories: true)
-            return try CollectorProcess(dir: dir + "/" + name, brokerPort: 0, clientID: "it-north", urls: cluster.mqttURLs,
-                                        mqttExtra: ["protocol: \"3.1.1\""], storageExtra: ["postgres: \"\(pg.url)\""],
-                                        extraYAML: "partition: {name: north, member: \(name), lease: 6s, catch_up: 2h, nats: [\(cluster.clientURLs.joined(separator: ", "))]}")
+            try Self.member(name, of: "north", in: dir, pg: pg, cluster: cluster, partitionExtra: ", catch_up: 2h")
         }
         let a = try member("a")
         try a.start()
@@ -259,13 +274,7 @@ import Testing
               - {name: forest-hot, severity: critical, match: {kind: forest, metric: temp_c}, when: {above: 35}, clear: {below: 30}}
             """.write(toFile: dir + "/sensors/rules.yaml", atomically: true, encoding: .utf8)
         func member(_ name: String) throws -> CollectorProcess {
-            try FileManager.default.createDirectory(atPath: dir + "/" + name, withIntermediateDirectories: true)
-            return try CollectorProcess(dir: dir + "/" + name, brokerPort: 0, clientID: "it-north", urls: cluster.mqttURLs,
-                                        mqttExtra: ["protocol: \"3.1.1\""], storageExtra: ["postgres: \"\(pg.url)\""],
-                                        extraYAML: """
-                                            sensors: \(dir)/sensors
-                                            partition: {name: north, member: \(name), lease: 6s, nats: [\(cluster.clientURLs.joined(separator: ", "))]}
-                                            """)
+            try Self.member(name, of: "north", in: dir, pg: pg, cluster: cluster, extraYAML: "sensors: \(dir)/sensors")
         }
         let a = try member("a")
         try a.start()
@@ -323,21 +332,7 @@ import Testing
               - {id: tf-n, kind: traffic, unit: lai-chau-city, zone: j1, interval: 1m, free_flow_kmh: 40}
               - {id: tf-s, kind: traffic, unit: lai-chau-city, zone: j1, interval: 1m, free_flow_kmh: 40}
             """.write(toFile: dir + "/cat/c.yaml", atomically: true, encoding: .utf8)
-        var members: [CollectorProcess] = []
-        for part in ["north", "south"] {
-            try FileManager.default.createDirectory(atPath: dir + "/" + part, withIntermediateDirectories: true)
-            let c = try CollectorProcess(
-                dir: dir + "/" + part, brokerPort: 0, clientID: "it-\(part)", urls: cluster.mqttURLs, mqttExtra: ["protocol: \"3.1.1\""],
-                subscriptions: ["{topic: \"telemetry/\(part)/#\"}"], storageExtra: ["postgres: \"\(pg.url)\""],
-                extraYAML: """
-                    sensors: \(dir)/cat
-                    partition: {name: \(part), member: \(part)-1, lease: 6s, nats: [\(cluster.clientURLs.joined(separator: ", "))]}
-                    """)
-            try c.start()
-            try await c.waitReady()
-            members.append(c)
-        }
-        for c in members { try await waitUntil("both partitions held", seconds: 30) { await NATSClusterTests.role(c).hasPrefix("connected to") } }
+        let members = try await Self.twoPartitions(in: dir, pg: pg, cluster: cluster, extraYAML: "sensors: \(dir)/cat")
         let t0 = Int(Date().timeIntervalSince1970) / 60 * 60 - 600
         func points(_ series: String) async -> [String] {
             let o = try? await httpJSON(members[0].baseURL + "/api/v1/raw?series=\(series)&from=\(t0 - 60)&to=\(t0 + 3600)")

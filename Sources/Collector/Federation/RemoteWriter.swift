@@ -185,26 +185,19 @@ struct RemoteWriter: Service {
         tier.bucket(containing: t, days: LocalDays(timeZone: timeZone.zone)).start
     }
 
-    /// A blocking call of the shared store on a Dispatch thread, not on a task's.
-    private static func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { k in
-            DispatchQueue.global(qos: .utility).async { k.resume(with: Result { try body() }) }
-        }
-    }
-
     private func loadWatermark() async throws -> EpochMillis? {
         switch watermarks {
         case .file(let path):
             (try? String(contentsOfFile: path, encoding: .utf8)).flatMap { EpochMillis($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
         case .shared(let store, let key):
-            try await Self.blocking { try store.remoteWriteWatermark(key) }
+            try await blocking(qos: .utility) { try store.remoteWriteWatermark(key) }
         }
     }
 
     private func saveWatermark(_ t: EpochMillis) async throws {
         switch watermarks {
         case .file(let path): try String(t).write(toFile: path, atomically: true, encoding: .utf8)
-        case .shared(let store, let key): try await Self.blocking { try store.setRemoteWriteWatermark(key, t) }
+        case .shared(let store, let key): try await blocking(qos: .utility) { try store.setRemoteWriteWatermark(key, t) }
         }
     }
 

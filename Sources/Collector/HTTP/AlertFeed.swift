@@ -79,7 +79,7 @@ final class AlertFeed: Service, Sendable {
                     if ids.isEmpty {
                         // A probe every 10 s: a server that went away without a word is found out.
                         if ContinuousClock.now - quiet > .seconds(10) {
-                            try store.query { c in try c.execute("SELECT 1") }
+                            _ = try store.query { c in try c.execute("SELECT 1") }
                             quiet = ContinuousClock.now
                         }
                         continue

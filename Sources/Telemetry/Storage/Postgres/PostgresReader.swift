@@ -37,9 +37,7 @@ public final class PostgresReader: TelemetryQueries {
     /// `body` on the next store, on a Dispatch thread.
     private func run<T: Sendable>(_ body: @escaping @Sendable (PostgresStore) throws -> T) async throws -> T {
         let store = stores[turn.wrappingAdd(1, ordering: .relaxed).oldValue % stores.count]
-        return try await withCheckedThrowingContinuation { k in
-            DispatchQueue.global(qos: .userInitiated).async { k.resume(with: Result { try body(store) }) }
-        }
+        return try await blocking { try body(store) }
     }
 
     /// Readiness: the server answers, and, when it is a standby and `maxLagSeconds` is set,

@@ -8,14 +8,19 @@ extension PostgresStore {
         try allSeries().map(\.name)
     }
 
+    /// A row whose first columns are a series' `id, sensor, metric` (nil: a name that no longer
+    /// parses).
+    static func seriesRow(_ row: [String?]) -> (id: Int32, name: SeriesName)? {
+        guard let id = row[0].flatMap({ Int32($0) }), let sensor = row[1], let metric = row[2],
+              let name = try? SeriesName(sensor: sensor, metric: metric) else { return nil }
+        return (id, name)
+    }
+
     /// Every series with its id, by name.
     public func allSeries() throws -> [(id: SeriesID, name: SeriesName)] {
         try query { c in
-            try c.execute("SELECT id, sensor, metric FROM series ORDER BY sensor, metric").compactMap { row in
-                guard let id = row[0].flatMap({ Int32($0) }), let sensor = row[1], let metric = row[2],
-                      let name = try? SeriesName(sensor: sensor, metric: metric) else { return nil }
-                return (SeriesID(id), name)
-            }
+            try c.execute("SELECT id, sensor, metric FROM series ORDER BY sensor, metric").compactMap(Self.seriesRow)
+                .map { (SeriesID($0.id), $0.name) }
         }
     }
 
@@ -30,11 +35,7 @@ extension PostgresStore {
     public func partitionSeries(_ partition: String, since: EpochMillis) throws -> [(id: SeriesID, name: SeriesName)] {
         try query { c in
             try c.execute("SELECT id, sensor, metric FROM series WHERE partition = $1 AND last_t >= $2 ORDER BY id",
-                          [.text(partition), .int(since)]).compactMap { row in
-                guard let id = row[0].flatMap({ Int32($0) }), let sensor = row[1], let metric = row[2],
-                      let name = try? SeriesName(sensor: sensor, metric: metric) else { return nil }
-                return (SeriesID(id), name)
-            }
+                          [.text(partition), .int(since)]).compactMap(Self.seriesRow).map { (SeriesID($0.id), $0.name) }
         }
     }
 
@@ -52,8 +53,7 @@ extension PostgresStore {
         try query { c in
             try c.execute("SELECT c.series_id, s.sensor, s.metric, c.from_t, c.seq FROM series_changes c JOIN series s ON s.id = c.series_id ORDER BY c.series_id")
                 .compactMap { row in
-                    guard let id = row[0].flatMap({ Int32($0) }), let sensor = row[1], let metric = row[2],
-                          let name = try? SeriesName(sensor: sensor, metric: metric), let from = row[3].flatMap({ EpochMillis($0) }),
+                    guard let (id, name) = Self.seriesRow(row), let from = row[3].flatMap({ EpochMillis($0) }),
                           let seq = row[4].flatMap({ Int64($0) }) else { return nil }
                     return SeriesChange(id: id, name: name, from: from, seq: seq)
                 }
@@ -234,8 +234,7 @@ extension PostgresStore {
                 WHERE last_t IS NOT NULL AND ($1::text IS NULL OR (sensor || '/' || metric) COLLATE "C" > $1::text COLLATE "C")
                 ORDER BY (sensor || '/' || metric) COLLATE "C" LIMIT $2
                 """, [after.map { .text($0) } ?? .null, limit < 0 ? .null : .int(Int64(limit))]).compactMap { row in
-                guard let id = row[0].flatMap({ Int32($0) }), let sensor = row[1], let metric = row[2],
-                      let name = try? SeriesName(sensor: sensor, metric: metric) else { return nil }
+                guard let (id, name) = Self.seriesRow(row) else { return nil }
                 return TelemetryReader.SeriesInfo(id: SeriesID(id), name: name, lastTime: row[3].flatMap { EpochMillis($0) },
                                                   lastValue: row[4].flatMap { Double($0) }, unit: nil, kind: nil)
             }

@@ -164,11 +164,7 @@ public final class PostgresStore: Sendable {
                     SELECT s.id, s.sensor, s.metric FROM series s JOIN unnest($1::text[], $2::text[]) AS m (sensor, metric)
                     ON s.sensor = m.sensor AND s.metric = m.metric
                     """, [PostgresArray.texts(names.map(\.sensor)), PostgresArray.texts(names.map(\.metric))])
-                for row in rows {
-                    guard let id = row[0].flatMap({ Int32($0) }), let sensor = row[1], let metric = row[2],
-                          let name = try? SeriesName(sensor: sensor, metric: metric) else { continue }
-                    found[name] = id
-                }
+                for case let (id, name)? in rows.map(Self.seriesRow) { found[name] = id }
             }
             // Those that exist first (no insert, no sequence number spent), then the rest.
             try lookUp(missing)
