@@ -6,8 +6,9 @@ The same readings go to both:
   - one of them also every minute for the 30 days before (43,200 more).
 The collector gets them with `collector import` (line protocol), VictoriaMetrics over its
 Influx `/write`. Then each answers, REPEAT times:
-  - one series, 30 days at 1h   (collector: /api/v1/rollups?series=&step=1h;
-                                 VM: avg_over_time(...[1h]) for that series);
+  - one series, 30 days at 1h   (collector: /api/v1/rollups?series=&step=1h, every value
+                                 of a bucket, and again with fields=avg, the mean alone as
+                                 VM answers; VM: avg_over_time(...[1h]) for that series);
   - the average by district over the 1,000 series, 24 h at 15m
                                  (collector: /api/v1/rollups?metric=&group_by=district&agg=avg;
                                   VM: sum by district of sum_over_time / of count_over_time).
@@ -79,6 +80,9 @@ def main():
                           "query": f'avg_over_time(weather_temp_c{{sensor="{LONG}"}}[1h])',
                           "start": month0 + 3600, "end": day0, "step": "1h", "nocache": "1"}),
                       "single"))
+        # The same with the mean alone: the answer VictoriaMetrics gives (one value a bucket).
+        cases.append(("one series, 30 d at 1h, fields=avg",
+                      cases[-1][1] + "&fields=avg", cases[-1][2], "single"))
         # Average by district over 1,000 series, 24 h at 15m.
         cases.append(("1,000 series by district, 24 h at 15m",
                       f"http://127.0.0.1:{http}/api/v1/rollups?" + q({"metric": "temp_c", "group_by": "district", "agg": "avg",

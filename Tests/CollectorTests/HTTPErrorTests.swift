@@ -31,6 +31,9 @@ import Testing
             ("/api/v1/raw?series=s-1/v&from=nan&to=1795000001", 400, "from"),
             ("/api/v1/rollups?series=s-1/v&step=1m&from=1795000000&to=1794000000", 400, "from"),
             ("/api/v1/rollups?series=s-1/v&step=1m&from=0&to=1795000000", 400, "from"),
+            ("/api/v1/rollups?series=s-1/v&step=1m&fields=avg,median", 400, "median"),
+            ("/api/v1/rollups?series=s-1/v&step=1m&fields=", 400, "fields"),
+            ("/api/v1/rollups?metric=v&step=1h&fields=avg", 400, "fields"),
             ("/api/v1/raw?series=no-slash", 400, "series"),
             ("/api/v1/raw?series=s-1/v&points=2", 400, "points"),
             ("/api/v1/raw?series=s-1/v&format=xml", 400, "format"),
@@ -45,6 +48,17 @@ import Testing
         let (s, csv) = try await httpGet(c.baseURL + "/api/v1/raw?series=s-1/v&from=1794999999&to=1795000001&format=csv")
         #expect(s == 200)
         #expect(String(decoding: csv, as: UTF8.self) == "t,value\n1795000000,1\n")
+        // `fields` picks a bucket's values, in the API's order whatever order they are asked in.
+        let minute = "/api/v1/rollups?series=s-1/v&step=1m&from=1794999960&to=1795000020"
+        try await waitUntil("the minute's rollup", seconds: 10) {
+            (try? await httpGet(c.baseURL + minute).1).map { String(decoding: $0, as: UTF8.self).contains("\"count\":1") } == true
+        }
+        let (s1, some) = try await httpGet(c.baseURL + minute + "&fields=avg,count")
+        #expect(s1 == 200)
+        #expect(String(decoding: some, as: UTF8.self) == #"{"series":"s-1/v","step":"1m","points":[{"t":1794999960,"count":1,"avg":1}]}"#)
+        let (s2, someCSV) = try await httpGet(c.baseURL + minute + "&fields=last,min&format=csv")
+        #expect(s2 == 200)
+        #expect(String(decoding: someCSV, as: UTF8.self) == "t,min,last\n1794999960,1,1\n")
         _ = try await c.terminate()
     }
 

@@ -29,6 +29,40 @@ struct JSONTextTests {
         #expect(text { $0.double(-.infinity) } == "null")
     }
 
+    /// Short decimals are written without a String, and must read exactly as Swift's own
+    /// shortest form: checked against `description` for sensor-like values, sums of them,
+    /// every decimal count, the range's edges and random bit patterns.
+    @Test func decimalsAreWrittenAsSwiftWritesThem() {
+        var values: [Double] = [0.001, -0.001, 0.0011, 0.1 + 0.2, 1.0 / 3, 99_999_999_999_999.9, 12_345_678_901_234.5,
+                                1e14 - 0.5, 1e-3.nextUp, 1e-3.nextDown, 0.000_999, 123.456_789_012, 2.5e-3, -0.0,
+                                0.0001, 0.000_12, 0.000_05, 1.5e-6, 100_000_000_000_000.5]
+        var rng = SystemRandomNumberGenerator()
+        for places in 1...10 {
+            let scale = (0..<places).reduce(1.0) { p, _ in p * 10 }
+            for _ in 0..<2_000 {
+                let m = Double(Int64.random(in: -10_000_000_000...10_000_000_000, using: &rng))
+                values.append(m / scale)
+                values.append(Double(Int.random(in: 1...99_999, using: &rng)) / scale)   // small ones
+            }
+        }
+        for _ in 0..<20_000 {
+            // Readings summed as a rollup sums them: the sum rarely is a short decimal.
+            var sum = 0.0
+            for _ in 0..<Int.random(in: 2...60, using: &rng) { sum += Double(Int.random(in: 1_500...3_500, using: &rng)) / 100 }
+            values.append(sum)
+            values.append(sum / 7)
+            let bits = Double(bitPattern: UInt64.random(in: 0...UInt64.max, using: &rng))
+            if bits.isFinite { values.append(bits) }
+        }
+        var wrong: [String] = []
+        for v in values {
+            let expected = v == v.rounded() && abs(v) < 1e15 ? String(Int64(v)) : v.description
+            let got = text { $0.double(v) }
+            if got != expected { wrong.append("\(expected) written \(got)") }
+        }
+        #expect(wrong.isEmpty, "\(wrong.prefix(5))")
+    }
+
     @Test func epochSeconds() {
         #expect(JSONText.seconds(1_795_000_000_000) == "1795000000")
         #expect(JSONText.seconds(1_500) == "1.5")

@@ -45,6 +45,7 @@ struct QueryCommand: AsyncParsableCommand {
     @Option(name: .customLong("group-by"), help: "Grouped rollups: unit, a level the catalogue declares (district), kind or sensor.") var groupBy: String?
     @Option(help: "Grouped rollups: avg, sum, min, max or count.") var agg: String?
     @Option(help: "Rollup step: 1m, 15m, 1h, 1d, or a multiple (5m, 6h, 7d).") var step = "1h"
+    @Option(help: "One series' rollups: only these values, e.g. avg or min,avg,max (count, sum, min, max, avg, first, last).") var fields: String?
     @Option(help: "Start: epoch seconds, RFC 3339, or --from=-24h.") var from: String?
     @Option(help: "End (default now).") var to: String?
     @Option(help: "The last DURATION up to now, e.g. 24h or 7d (instead of --from).") var last: String?
@@ -104,6 +105,7 @@ struct QueryCommand: AsyncParsableCommand {
         case .rollups:
             if let series {
                 q += [("series", series), ("step", step)]
+                if let fields { q.append(("fields", fields)) }
             } else if let metric {
                 q += [("metric", metric), ("step", step), ("group_by", groupBy ?? "unit"), ("agg", agg ?? "avg")]
                 if let kind { q.append(("kind", kind)) }
@@ -177,8 +179,9 @@ struct QueryCommand: AsyncParsableCommand {
             }
             return (["key", "t", cell(o?["agg"])], rows)
         case .rollups:
-            let cols = ["count", "avg", "min", "max", "sum", "first", "last"]
-            return (["t"] + cols, ((o?["points"] as? [[String: Any]]) ?? []).map { p in [time(p["t"])] + cols.map { cell(p[$0]) } })
+            let points = (o?["points"] as? [[String: Any]]) ?? []
+            let cols = ["count", "avg", "min", "max", "sum", "first", "last"].filter { c in points.first.map { $0[c] != nil } ?? true }
+            return (["t"] + cols, points.map { p in [time(p["t"])] + cols.map { cell(p[$0]) } })
         case .raw:
             return (["t", "value"], ((o?["points"] as? [[String: Any]]) ?? []).map { [time($0["t"]), cell($0["value"])] })
         case .alerts:

@@ -104,23 +104,29 @@ struct APIRoutes: Sendable {
         let format = try q.format()
         if q.string("series") == nil {
             guard q.string("metric") != nil else { throw APIError.badParameter("series", "series (one series) or metric (grouped) is required") }
+            guard q.string("fields") == nil else { throw APIError.badParameter("fields", "applies to one series; a grouped answer carries one value a bucket (agg)") }
             return try await grouped(q, plan: plan, step: stepText, from: from, to: to, format: format)
         }
         let name = try q.series()
+        let wanted = try q.bucketFields() ?? .all
         if plan.count(from: from, to: to) > Int64(Self.maxBuckets) {
             throw APIError.badParameter("from", "the range spans more than \(Self.maxBuckets) buckets of \(stepText); use a larger step")
         }
         guard let buckets = try await reader.rollups(named: name, plan: plan, from: from, to: to) else {
             throw APIError.notFound("no series '\(name)'")
         }
-        let rows = buckets.sorted { $0.key < $1.key }
+        // Sorting the keys alone is several times cheaper than sorting (key, bucket) pairs.
+        let rows = buckets.keys.sorted().map { ($0, buckets[$0]!) }
+        let fields = BucketFields.ordered.filter { wanted.contains($0.field) }
         switch format {
         case .csv:
-            var out = "t,count,sum,min,max,avg,first,last\n"
+            var out = "t," + fields.map { "\($0.name)" }.joined(separator: ",") + "\n"
             for (t, b) in rows {
-                out += [JSONText.seconds(t), String(b.count), JSONText.number(b.sum), JSONText.number(b.min),
-                        JSONText.number(b.max), JSONText.number(b.average), JSONText.number(b.first),
-                        JSONText.number(b.last)].joined(separator: ",") + "\n"
+                out += JSONText.seconds(t)
+                for f in fields {
+                    out += "," + (f.field == .count ? String(b.count) : JSONText.number(BucketFields.value(f.field, of: b)))
+                }
+                out += "\n"
             }
             return csv(out)
         case .json:
@@ -133,13 +139,13 @@ struct APIRoutes: Sendable {
                         for (t, b) in rows {
                             a.object {
                                 $0.field("t") { $0.seconds(t) }
-                                $0.field("count") { $0.int(b.count) }
-                                $0.field("sum") { $0.double(b.sum) }
-                                $0.field("min") { $0.double(b.min) }
-                                $0.field("max") { $0.double(b.max) }
-                                $0.field("avg") { $0.double(b.average) }
-                                $0.field("first") { $0.double(b.first) }
-                                $0.field("last") { $0.double(b.last) }
+                                for f in fields {
+                                    if f.field == .count {
+                                        $0.field(f.name) { $0.int(b.count) }
+                                    } else {
+                                        $0.field(f.name) { $0.double(BucketFields.value(f.field, of: b)) }
+                                    }
+                                }
                             }
                         }
                     }
@@ -249,7 +255,7 @@ struct APIRoutes: Sendable {
         var j = JSONText()
         j.object {
             $0.field("counts") {
-                $0.object { o in for (r, n) in counts { o.field(r) { $0.int(Int64(n)) } } }
+                $0.object { o in for (r, n) in counts { o.field(named: r) { $0.int(Int64(n)) } } }
             }
             $0.field("messages") {
                 $0.array { a in

@@ -103,7 +103,7 @@ struct AlertRoutes: Sendable {
             for g in AlertGroup.group(alerts, by: labels, in: catalogue) {
                 arr.object {
                     $0.field("labels") { o in
-                        o.object { for (label, value) in g.labels { $0.field(label.name) { if let value { $0.string(value) } else { $0.null() } } } }
+                        o.object { for (label, value) in g.labels { $0.field(named: label.name) { if let value { $0.string(value) } else { $0.null() } } } }
                     }
                     $0.field("severity") { $0.string(g.severity.rawValue) }
                     $0.field("count") { $0.int(Int64(g.alerts.count)) }

@@ -52,7 +52,7 @@ extension CatalogueRoutes {
                             $0.field("name") { if let n = u.name { $0.string(n) } else { $0.null() } }
                             $0.field("type") { $0.string(u.type.rawValue) }
                             $0.field("groups") { g in
-                                g.object { for (level, group) in u.groups.sorted(by: { $0.key < $1.key }) { $0.field(level) { $0.string(group) } } }
+                                g.object { for (level, group) in u.groups.sorted(by: { $0.key < $1.key }) { $0.field(named: level) { $0.string(group) } } }
                             }
                         }
                     }

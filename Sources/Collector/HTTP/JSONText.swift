@@ -27,7 +27,20 @@ struct JSONText {
         needsComma = true
     }
 
-    mutating func field(_ name: String, _ value: (inout JSONText) -> Void) {
+    /// A field whose name is a literal: copied as it is (a literal name needs no escaping;
+    /// the API's names are plain ASCII).
+    mutating func field(_ name: StaticString, _ value: (inout JSONText) -> Void) {
+        separate()
+        bytes.append(UInt8(ascii: "\""))
+        name.withUTF8Buffer { bytes.append(contentsOf: $0) }
+        bytes.append(contentsOf: [UInt8(ascii: "\""), UInt8(ascii: ":")])
+        needsComma = false
+        value(&self)
+        needsComma = true
+    }
+
+    /// A field whose name comes from data (a label, a level, a reason): escaped.
+    mutating func field(named name: String, _ value: (inout JSONText) -> Void) {
         separate()
         writeString(name)
         bytes.append(UInt8(ascii: ":"))
@@ -48,10 +61,46 @@ struct JSONText {
             raw("null")
         } else if v == v.rounded(), abs(v) < 1e15 {
             writeInt(Int64(v))
-        } else {
+        } else if !writeShortDecimal(v) {
             raw(v.description)
         }
         needsComma = true
+    }
+
+    /// Writes `v` as Swift's `description` does when it is a decimal of 1 to 9 places and at
+    /// most 15 significant digits (a sensor's reading, a sum of them: nearly every value we
+    /// answer), without a String; false for any other value, written nothing.
+    ///
+    /// Why it is the shortest form: the first `k` for which the nearest double to `m / 10^k`
+    /// (m the integer nearest `|v| * 10^k`; the division correctly rounded, as m < 2^53 and
+    /// 10^k are exact) is `v` gives the fewest digits. Below 10^15 two k-place decimals are
+    /// further apart than a double's spacing there, so no other k-place decimal reads back as
+    /// `v` and the choice is the one `description` makes. `m` is exact: `|v| * 10^k` lies
+    /// within a quarter of `m` when `m / 10^k` reads back as `v`.
+    private mutating func writeShortDecimal(_ v: Double) -> Bool {
+        let a = abs(v)
+        // Outside this range `description` switches to an exponent.
+        guard a >= 1e-3, a < 1e14 else { return false }
+        var scale = 1.0
+        for k in 1...9 {
+            scale *= 10
+            let m = (a * scale).rounded()
+            guard m < 1e15 else { return false }
+            guard m / scale == a else { continue }
+            if v < 0 { bytes.append(UInt8(ascii: "-")) }
+            let whole = UInt64(m) / UInt64(scale)
+            var frac = UInt64(m) % UInt64(scale)
+            writeInt(Int64(whole))
+            bytes.append(UInt8(ascii: "."))
+            var divisor = UInt64(scale) / 10
+            for _ in 0..<k {
+                bytes.append(UInt8(ascii: "0") + UInt8(frac / divisor))
+                frac %= divisor
+                divisor /= 10
+            }
+            return true
+        }
+        return false
     }
 
     /// Epoch milliseconds as epoch seconds (fraction only when needed).

@@ -62,6 +62,19 @@ struct QueryParameters {
         return n
     }
 
+    /// `fields=avg,max` (a rollup bucket's values to answer, in the API's order); nil: all.
+    func bucketFields() throws -> BucketFields? {
+        guard let v = params.get("fields") else { return nil }
+        var set: BucketFields = []
+        for name in v.split(separator: ",", omittingEmptySubsequences: false) {
+            guard let f = BucketFields.named[String(name)] else {
+                throw APIError.badParameter("fields", "'\(name.prefix(40))' is not one of count, sum, min, max, avg, first, last")
+            }
+            set.insert(f)
+        }
+        return set
+    }
+
     /// `format=json` (default) or `format=csv`.
     func format() throws -> OutputFormat {
         guard let v = params.get("format") else { return .json }

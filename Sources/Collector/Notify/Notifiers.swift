@@ -111,7 +111,7 @@ final class Notifiers: Service, Sendable {
                                 $0.field("unit") { $0.string(u) }
                                 // and its group at each level the catalogue declares (district: ...)
                                 for level in catalogue.levels {
-                                    if let g = catalogue.place(u, at: level.id) { $0.field(level.id) { $0.string(g) } }
+                                    if let g = catalogue.place(u, at: level.id) { $0.field(named: level.id) { $0.string(g) } }
                                 }
                             }
                             if let k = e?.kind { $0.field("kind") { $0.string(k.rawValue) } }

@@ -53,7 +53,7 @@ public struct TelemetryReader: Sendable {
         let lower = bucketStart(plan.tier, from)
         let days = self.days
         return try await readWithPendingOfRaw(lower: lower) { recent, db -> ([EpochMillis: Bucket]?, Set<Int32>) in
-            guard let id = try Int32.fetchOne(db, sql: "SELECT id FROM series WHERE name = ?", arguments: [name.description])
+            guard let id = try Int32.fetchOne(db.cachedStatement(sql: "SELECT id FROM series WHERE name = ?"), arguments: [name.description])
             else { return (nil, []) }
             let (m, fromRaw) = try Self.readChunk([SeriesID(id)], plan: plan, lower: lower, to: to, days: days, recent: recent, db)
             return (m[SeriesID(id)] ?? [:], fromRaw)
@@ -76,12 +76,16 @@ public struct TelemetryReader: Sendable {
                 for id in known { pendingOf[id] = pending.samples(of: SeriesID(id), from: lower, to: .max) }
             }
             let recent = pendingOf
-            let (value, fromRaw) = try await pool.read { try read(recent, $0) }
+            let (value, fromRaw) = try readHere { try read(recent, $0) }
             if pending == nil || fromRaw.isSubset(of: known) || attempt == 3 { return value }
             known = fromRaw
         }
         preconditionFailure("the last attempt returns")
     }
+
+    /// A short read on the calling thread (GRDB's blocking read): no hop to a database queue
+    /// and back.
+    private func readHere<T>(_ body: (Database) throws -> T) throws -> T { try pool.read(body) }
 
     /// One chunk of `rollups`, in one read: each series' rows and sealed blocks of the tier, or
     /// its raw readings (and `recent` pending ones) where the tier is answered from raw; with
@@ -93,10 +97,12 @@ public struct TelemetryReader: Sendable {
         let marks = chunk.map { _ in "?" }.joined(separator: ",")
         var args = StatementArguments(chunk.map(\.rawValue))
         args += [lower, to]
-        let rows = try Row.fetchCursor(db, sql: """
+        let sql = """
             SELECT series_id, t, cnt, total, lo, hi, first_t, first_v, last_t, last_v FROM \(plan.tier.table)
             WHERE series_id IN (\(marks)) AND t >= ? AND t < ?
-            """, arguments: args)
+            """
+        // One series (a chart's query) reuses its prepared statement; many vary in length.
+        let rows = try Row.fetchCursor(chunk.count == 1 ? db.cachedStatement(sql: sql) : db.makeStatement(sql: sql), arguments: args)
         while let r = try rows.next() {
             let b = Bucket(count: r[2], sum: r[3], min: r[4], max: r[5], firstTime: r[6], first: r[7], lastTime: r[8], last: r[9])
             m[SeriesID(r[0]), default: [:]][plan.bucket(r[1], timeZone: zone), default: .empty].merge(b)

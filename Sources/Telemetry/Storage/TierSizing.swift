@@ -79,9 +79,9 @@ public enum TierSizing {
             let part = ids.dropFirst(chunk).prefix(500)
             var args = StatementArguments([tier.rawValue])
             args += StatementArguments(Array(part))
-            for id in try Int32.fetchAll(db, sql: """
-                SELECT series_id FROM rollup_from_raw WHERE tier = ? AND series_id IN (\(part.map { _ in "?" }.joined(separator: ",")))
-                """, arguments: args) {
+            let sql = "SELECT series_id FROM rollup_from_raw WHERE tier = ? AND series_id IN (\(part.map { _ in "?" }.joined(separator: ",")))"
+            // One series (a chart's query) reuses its prepared statement; many vary in length.
+            for id in try Int32.fetchAll(part.count == 1 ? db.cachedStatement(sql: sql) : db.makeStatement(sql: sql), arguments: args) {
                 out.insert(id)
             }
         }
