@@ -1,10 +1,12 @@
 import Foundation
 import Telemetry
 
-/// One run of decoded lines of an import file: its readings, the lines quarantined, and how
-/// far into the file it reaches (for the progress bar).
+/// One run of decoded lines of an import file: its readings (named by index into the file's
+/// names), the names first met in it, the lines quarantined, and how far into the file it
+/// reaches (for the progress bar).
 struct DecodedChunk: Sendable {
-    var readings: [Reading] = []
+    var readings: [IndexedReading] = []
+    var newNames: [SeriesName] = []
     var quarantine: [QuarantineRecord] = []
     var endOffset = 0
 }

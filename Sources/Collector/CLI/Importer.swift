@@ -21,7 +21,11 @@ struct Importer {
     let batchSize: Int
     private(set) var totals: (inserted: Int, duplicates: Int, quarantined: Int) = (0, 0, 0)
     private var batch = IngestBatch()
-    private var pending: [Reading] = []
+    /// Readings decoded and not yet committed, named by index into `names`.
+    private var pending: [IndexedReading] = []
+    /// The current file's series names, by index, and their ids once bound (-1: not yet).
+    private var names: [SeriesName] = []
+    private var ids: [Int32] = []
     private let decoder = PayloadDecoder()
     private let tty = isatty(2) != 0
     private var lastProgress = ContinuousClock.now
@@ -37,6 +41,8 @@ struct Importer {
         // Read, not mapped: a file truncated while mapped would kill the import (SIGBUS).
         let data = try Data(contentsOf: URL(fileURLWithPath: file))
         let now = EpochMillis(Date().timeIntervalSince1970 * 1000)
+        names = []
+        ids = []
         var context = DecodeContext(topic: "import/\((file as NSString).lastPathComponent)", now: now,
                                     acceptAge: config.storage.acceptAgeMillis, maxReadings: config.limits.maxReadingsPerMessage)
         context.precision = precision
@@ -45,7 +51,9 @@ struct Importer {
             var out: [Reading] = []
             do {
                 _ = try data.withUnsafeBytes { try decoder.decode($0, format: .senml, context: context, into: &out) }
-                pending += out
+                var table = LineProtocolNames()
+                for r in out { pending.append(IndexedReading(name: table.index(of: r.series), time: r.time, value: r.value)) }
+                names = table.names
             } catch let e as DecodeError {
                 batch.quarantine.append(QuarantineRecord(received: now, topic: context.topic, reason: e.reason, detail: e.detail,
                                                          payload: Array(data.prefix(1024))))
@@ -56,9 +64,9 @@ struct Importer {
         }
         let chunks = DecodedChunks(capacity: 2)
         let decoded = DispatchSemaphore(value: 0)
-        let (lineDecoder, batchSize, lineContext) = (decoder, self.batchSize, context)
+        let (batchSize, lineContext) = (self.batchSize, context)
         NamedThread.start("import-decode") {
-            Self.decodeLines(data, csv: format == .csv, decoder: lineDecoder, context: lineContext, batchSize: batchSize, into: chunks)
+            Self.decodeLines(data, csv: format == .csv, context: lineContext, batchSize: batchSize, into: chunks)
             decoded.signal()
         }
         // A failed commit stops the decoder before the error leaves.
@@ -67,6 +75,7 @@ struct Importer {
             decoded.wait()
         }
         while let chunk = chunks.take() {
+            names += chunk.newNames
             pending += chunk.readings
             batch.quarantine += chunk.quarantine
             try flush(now: now)
@@ -75,14 +84,15 @@ struct Importer {
         progress(file, done: data.count, of: data.count, final: true)
     }
 
-    /// Decodes `data` line by line (found with memchr; one reusable buffer for a line's
-    /// readings; a line's quarantine topic built only when it is quarantined) into chunks of
-    /// about `batchSize` readings, until the end or a cancel.
-    private static func decodeLines(_ data: Data, csv: Bool, decoder: PayloadDecoder, context: DecodeContext, batchSize: Int,
+    /// Decodes `data` line by line (found with memchr; a series' name parsed once and found
+    /// by its bytes after: `LineProtocolNames`; a line's quarantine topic built only when it
+    /// is quarantined) into chunks of about `batchSize` readings, until the end or a cancel.
+    private static func decodeLines(_ data: Data, csv: Bool, context: DecodeContext, batchSize: Int,
                                     into chunks: DecodedChunks) {
         defer { chunks.finish() }
         var chunk = DecodedChunk()
-        var out: [Reading] = []
+        var table = LineProtocolNames()
+        var sentNames = 0
         data.withUnsafeBytes { (all: UnsafeRawBufferPointer) in
             guard let base = all.baseAddress else { return }
             var lineNo = 0
@@ -104,11 +114,10 @@ struct Importer {
                 do throws(DecodeError) {
                     if csv {
                         if lineNo == 1, text.starts(with: Array("series".utf8)) { continue }   // a header
-                        chunk.readings.append(try csvReading(Array(text), context: context))
+                        let r = try csvReading(Array(text), context: context)
+                        chunk.readings.append(IndexedReading(name: table.index(of: r.series), time: r.time, value: r.value))
                     } else {
-                        out.removeAll(keepingCapacity: true)
-                        _ = try decoder.decode(text, format: .influx, context: context, into: &out)
-                        chunk.readings += out
+                        try table.decode(line: text, context: context, into: &chunk.readings)
                     }
                 } catch {
                     chunk.quarantine.append(QuarantineRecord(received: context.now, topic: "\(context.topic):\(lineNo)", reason: error.reason,
@@ -116,6 +125,8 @@ struct Importer {
                 }
                 if chunk.readings.count >= batchSize {
                     chunk.endOffset = end
+                    chunk.newNames = Array(table.names[sentNames...])
+                    sentNames = table.names.count
                     guard chunks.put(chunk) else { return }
                     chunk = DecodedChunk()
                     chunk.readings.reserveCapacity(batchSize + 64)
@@ -123,6 +134,7 @@ struct Importer {
             }
         }
         chunk.endOffset = data.count
+        chunk.newNames = Array(table.names[sentNames...])
         if !chunk.readings.isEmpty || !chunk.quarantine.isEmpty { _ = chunks.put(chunk) }
     }
 
@@ -150,14 +162,15 @@ struct Importer {
         let stats: TelemetryStore.CommitStats
         switch target {
         case .sqlite(let store):
-            if !store.bind(pending, into: &batch) {
+            if !store.bind(pending, names: names, ids: &ids, into: &batch) {
                 throw DecodeError("series_limit", "limits.max_series reached")
             }
             // Handed to the merger without waiting for it: it merges on the other core while the
             // next batch is decoded (its queue bound holds the import back if it falls behind).
             stats = try store.commit(batch, now: now, rollups: .handOff)
         case .postgres(let store):
-            stats = try store.commit(pending, quarantine: batch.quarantine)
+            stats = try store.commit(pending.map { Reading(series: names[Int($0.name)], time: $0.time, value: $0.value) },
+                                     quarantine: batch.quarantine)
         }
         pending.removeAll(keepingCapacity: true)
         totals.inserted += stats.inserted

@@ -65,6 +65,42 @@ public struct LineProtocolDecoder: Sendable {
         return i
     }
 
+    /// 10^0 ... 10^22, each exact in a Double.
+    static let powersOfTen: [Double] = (0...22).map { e in (0..<e).reduce(1.0) { r, _ in r * 10 } }
+
+    /// A plain decimal (`-?digits[.digits]`, at most 15 significant digits, at most 22
+    /// after the point) read straight from the bytes: its digits as an integer, exact in a
+    /// Double, divided by an exact power of ten, is the correctly rounded value (Clinger's
+    /// fast path), the same Double that parsing the text gives. Nil for anything else (the
+    /// text path decides).
+    @inline(__always)
+    static func plainDecimal(_ t: UnsafeRawBufferPointer) -> Double? {
+        var k = 0
+        let negative = k < t.count && t[k] == UInt8(ascii: "-")
+        if negative { k += 1 }
+        var mantissa: Int64 = 0
+        var digits = 0, significant = 0, fraction = 0
+        var point = false
+        while k < t.count {
+            let c = t[k]
+            if c >= 0x30 && c <= 0x39 {
+                if significant > 0 || c != 0x30 { significant += 1 }
+                guard significant <= 15 else { return nil }
+                mantissa = mantissa * 10 + Int64(c - 0x30)
+                digits += 1
+                if point { fraction += 1 }
+            } else if c == UInt8(ascii: ".") && !point {
+                point = true
+            } else {
+                return nil
+            }
+            k += 1
+        }
+        guard digits > 0, fraction <= 22 else { return nil }
+        let v = Double(mantissa) / powersOfTen[fraction]
+        return negative ? -v : v
+    }
+
     /// A line's tag keys so far, for refusing a duplicate: the first four held inline (no
     /// allocation for the usual few tags), more in an array.
     struct TagKeys {
@@ -202,7 +238,7 @@ public struct LineProtocolDecoder: Sendable {
             }
             let start = i
             while i < end && b[i] != Self.comma && b[i] != Self.space { i += 1 }
-            if let v = Self.plainDecimal(b.bytes(start, i)) { return v }
+            if let v = LineProtocolDecoder.plainDecimal(b.bytes(start, i)) { return v }
             let text = String(decoding: b.bytes(start, i), as: UTF8.self)
             let column = start - lineStart + 1
             switch text {
@@ -223,42 +259,6 @@ public struct LineProtocolDecoder: Sendable {
             }
             guard Self.isFloat(text.utf8), let v = Double(text), v.isFinite else { throw bad("bad float field") }
             return v
-        }
-
-        /// 10^0 ... 10^22, each exact in a Double.
-        static let powersOfTen: [Double] = (0...22).map { e in (0..<e).reduce(1.0) { r, _ in r * 10 } }
-
-        /// A plain decimal (`-?digits[.digits]`, at most 15 significant digits, at most 22
-        /// after the point) read straight from the bytes: its digits as an integer, exact in a
-        /// Double, divided by an exact power of ten, is the correctly rounded value (Clinger's
-        /// fast path), the same Double that parsing the text gives. Nil for anything else (the
-        /// text path decides).
-        @inline(__always)
-        static func plainDecimal(_ t: UnsafeRawBufferPointer) -> Double? {
-            var k = 0
-            let negative = k < t.count && t[k] == UInt8(ascii: "-")
-            if negative { k += 1 }
-            var mantissa: Int64 = 0
-            var digits = 0, significant = 0, fraction = 0
-            var point = false
-            while k < t.count {
-                let c = t[k]
-                if c >= 0x30 && c <= 0x39 {
-                    if significant > 0 || c != 0x30 { significant += 1 }
-                    guard significant <= 15 else { return nil }
-                    mantissa = mantissa * 10 + Int64(c - 0x30)
-                    digits += 1
-                    if point { fraction += 1 }
-                } else if c == UInt8(ascii: ".") && !point {
-                    point = true
-                } else {
-                    return nil
-                }
-                k += 1
-            }
-            guard digits > 0, fraction <= 22 else { return nil }
-            let v = Double(mantissa) / Self.powersOfTen[fraction]
-            return negative ? -v : v
         }
 
         /// `[-+]?(digits[.digits?] | .digits)([eE][-+]?digits)?`: no nan, inf or hex.

@@ -219,6 +219,39 @@ public final class TelemetryStore {
         return true
     }
 
+    /// `bind` for readings named by index into `names` (a backfill's decoder: `LineProtocolNames`),
+    /// each name interned once: `ids` maps a name's index to its series id (-1: not yet bound)
+    /// and grows with `names`. All or nothing as `bind`: false, and nothing appended, when the
+    /// batch's new series would pass `limits.max_series`.
+    public func bind(_ readings: [IndexedReading], names: [SeriesName], ids: inout [Int32], into batch: inout IngestBatch) -> Bool {
+        if ids.count < names.count { ids.append(contentsOf: repeatElement(-1, count: names.count - ids.count)) }
+        var fresh: [Int32] = []
+        for r in readings where ids[Int(r.name)] == -1 {
+            ids[Int(r.name)] = -2   // seen in this batch
+            fresh.append(r.name)
+        }
+        if !fresh.isEmpty {
+            let unknown = registry.unknownCount(fresh.lazy.map { names[Int($0)] })
+            if unknown > 0 && registry.count + unknown > registry.limit {
+                for f in fresh { ids[Int(f)] = -1 }
+                return false
+            }
+            for f in fresh {
+                guard let id = registry.intern(names[Int(f)]) else { preconditionFailure("checked above") }
+                ids[Int(f)] = id.rawValue
+            }
+        }
+        batch.readings.reserveCapacity(batch.readings.count + readings.count)
+        ids.withUnsafeBufferPointer { ids in
+            for r in readings { batch.readings.append(BoundReading(series: SeriesID(ids[Int(r.name)]), time: r.time, value: r.value)) }
+        }
+        if registry.count > newestAccepted.count {
+            downsampler.reserve(seriesCount: registry.count)
+            newestAccepted.append(contentsOf: repeatElement(Self.noTime, count: registry.count - newestAccepted.count))
+        }
+        return true
+    }
+
     /// Binds derived readings (computed by the collector, not received) one by one and appends
     /// them to `batch`: their series may use `derivedReserve` beyond `limits.max_series`, so
     /// publishers filling the cap do not stop them; a reading whose new series would exceed
