@@ -361,6 +361,26 @@ import Testing
         #expect(store.registry.count == 2)
     }
 
+    /// The backfill's binding by name index: each name interned once, all or nothing at the
+    /// cap as `bind`, and a refused name bound later when it fits.
+    @Test func indexedReadingsAreBoundOncePerName() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let store = try TelemetryStore(pool: try TelemetryDatabase.open(path: dir.file("c.sqlite")), timeZone: .utc, maxSeries: 2)
+        var batch = IngestBatch()
+        _ = store.bind([Reading(series: try SeriesName(parsing: "b/x"), time: 0, value: 0)], into: &batch)   // known before
+        let names = try ["a/x", "b/x", "c/x"].map { try SeriesName(parsing: $0) }
+        let r = { (k: Int32, t: Int64) in IndexedReading(name: k, time: t, value: Double(t)) }
+        var ids: [Int32] = []
+        #expect(store.bind([r(0, 1), r(1, 1), r(0, 2)], names: names, ids: &ids, into: &batch))
+        #expect(ids == [1, 0, -1])
+        #expect(batch.readings.map(\.series.rawValue) == [0, 1, 0, 1])
+        #expect(!store.bind([r(1, 3), r(2, 3)], names: names, ids: &ids, into: &batch))   // c/x: a third series
+        #expect(ids == [1, 0, -1] && batch.readings.count == 4 && store.registry.count == 2)
+        #expect(store.bind([r(1, 4), r(0, 4)], names: names, ids: &ids, into: &batch))    // known ones go on
+        #expect(batch.readings.suffix(2).map(\.series.rawValue) == [0, 1])
+    }
+
     /// Derived readings have their own room beyond the cap, and are bound one by one: a
     /// network publisher filling `max_series` does not stop them, and past the reserve only
     /// the readings of series that do not fit are left out (before, the whole batch was).
