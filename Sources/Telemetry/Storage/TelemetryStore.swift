@@ -20,6 +20,7 @@ public final class TelemetryStore {
     public private(set) var committed: [BoundReading] = []
     /// A batch's reading indices in key order, and which of them were new (reused buffers).
     private var insertOrder: [Int] = []
+    private var keyOrder = KeyOrder()
     private var isNew: [Bool] = []
     private let merger: RollupMerger
     /// How far the journal's consumers have got (`JournalMarks`).
@@ -63,7 +64,8 @@ public final class TelemetryStore {
 
     /// The block the exact dedupe path decoded last (its series, time range and times);
     /// forgotten whenever readings are written to blocks.
-    private var lookedUp: (series: SeriesID, first: EpochMillis, last: EpochMillis, times: Set<EpochMillis>)?
+    private var lookedUp: LookedUp?
+    typealias LookedUp = (series: SeriesID, first: EpochMillis, last: EpochMillis, times: Set<EpochMillis>)
 
     struct RawKey: Hashable {
         var series: Int32
@@ -302,30 +304,13 @@ public final class TelemetryStore {
                 // readings in arrival order. Ties keep arrival order, so of two readings with
                 // the same (series, time) in a batch the first one wins.
                 let readings = batch.readings
-                insertOrder.removeAll(keepingCapacity: true)
-                insertOrder.append(contentsOf: readings.indices)
-                insertOrder.sort { a, b in
-                    (readings[a].series.rawValue, readings[a].time, a) < (readings[b].series.rawValue, readings[b].time, b)
-                }
+                keyOrder.indices(of: readings, into: &insertOrder)
                 isNew.removeAll(keepingCapacity: true)
                 isNew.append(contentsOf: repeatElement(false, count: readings.count))
-                var previous: RawKey?
-                for i in insertOrder {
-                    let r = readings[i]
-                    let key = RawKey(series: r.series.rawValue, time: r.time)
-                    if key == previous { continue }
-                    previous = key
-                    isNew[i] = try isNewReading(r, key: key, db)
-                }
+                try Self.markNew(readings, order: insertOrder, isNew: &isNew, newest: &newestAccepted,
+                                 pending: pendingTimes, lookedUp: &lookedUp, db)
                 for j in 0..<slices { sliceWritten.append(try writeRaw(slice: (rotation.next + j) % RawPending.sliceCount, db)) }
-                for (i, r) in readings.enumerated() {
-                    if isNew[i] {
-                        downsampler.add(series: r.series, time: r.time, value: r.value)
-                        accepted.append(r)
-                    } else {
-                        stats.duplicates += 1
-                    }
-                }
+                stats.duplicates += Self.accept(readings, isNew: isNew, into: &downsampler, accepted: &accepted)
                 stats.inserted = accepted.count
                 try journal(db)
                 if let advanceDerived {
@@ -510,17 +495,38 @@ public final class TelemetryStore {
         return t == Self.noTime ? nil : t
     }
 
+    // The per-reading loops of a commit take the store's state as inout parameters: one
+    // exclusivity check a batch, not several a reading (they were a sixth of an import's
+    // committing thread).
+
+    /// Marks in `isNew` the readings, in key `order`, that are new: the first of their key in
+    /// the batch, and newer than any reading of their series accepted, or neither pending nor
+    /// in the sample blocks.
+    private static func markNew(_ readings: [BoundReading], order: [Int], isNew: inout [Bool],
+                                newest: inout ContiguousArray<EpochMillis>, pending: PendingTimes,
+                                lookedUp: inout LookedUp?, _ db: Database) throws {
+        var previous: RawKey?
+        for i in order {
+            let r = readings[i]
+            let key = RawKey(series: r.series.rawValue, time: r.time)
+            if key == previous { continue }
+            previous = key
+            isNew[i] = try isNewReading(r, newest: &newest, pending: pending, lookedUp: &lookedUp, db)
+        }
+    }
+
     /// Whether `r` (not a repeat of the reading before it in key order) is new: newer than any
     /// reading of its series accepted, or neither pending nor in the sample blocks.
-    private func isNewReading(_ r: BoundReading, key: RawKey, _ db: Database) throws -> Bool {
-        var newestTime = newestAccepted[r.series.index]
+    private static func isNewReading(_ r: BoundReading, newest: inout ContiguousArray<EpochMillis>, pending: PendingTimes,
+                                     lookedUp: inout LookedUp?, _ db: Database) throws -> Bool {
+        var newestTime = newest[r.series.index]
         if newestTime == Self.unknownTime {
             // First reading of a series this run: nothing of it is pending yet.
             newestTime = try BlockStore.newestTime(series: r.series, db) ?? Self.noTime
-            newestAccepted[r.series.index] = newestTime
+            newest[r.series.index] = newestTime
         }
         if r.time > newestTime { return true }
-        if pendingTimes.contains(r.time, series: r.series.index) { return false }
+        if pending.contains(r.time, series: r.series.index) { return false }
         // The block covering it: a backlog's late readings of a series come in key order, so
         // one decoded block answers a run of them (kept until blocks are written).
         if let c = lookedUp, c.series == r.series, c.first <= r.time, r.time <= c.last {
@@ -531,15 +537,35 @@ public final class TelemetryStore {
         return !lookedUp!.times.contains(r.time)
     }
 
+    /// The new readings (`isNew`) go to the downsampler and `accepted`; returns how many
+    /// were not new.
+    private static func accept(_ readings: [BoundReading], isNew: [Bool], into downsampler: inout Downsampler,
+                               accepted: inout [BoundReading]) -> Int {
+        var duplicates = 0
+        for (i, r) in readings.enumerated() {
+            if isNew[i] {
+                downsampler.add(series: r.series, time: r.time, value: r.value)
+                accepted.append(r)
+            } else {
+                duplicates += 1
+            }
+        }
+        return duplicates
+    }
+
     /// After a successful commit: its new readings become pending.
     private func addPending(_ readings: [BoundReading]) {
         guard !readings.isEmpty else { return }
-        for r in readings {
-            pendingTimes.insert(r.time, series: r.series.index)
-            if newestAccepted[r.series.index] < r.time { newestAccepted[r.series.index] = r.time }
-        }
+        Self.notePending(readings, times: &pendingTimes, newest: &newestAccepted)
         pendingCount += readings.count
         rawPending.add(readings)
+    }
+
+    private static func notePending(_ readings: [BoundReading], times: inout PendingTimes, newest: inout ContiguousArray<EpochMillis>) {
+        for r in readings {
+            times.insert(r.time, series: r.series.index)
+            if newest[r.series.index] < r.time { newest[r.series.index] = r.time }
+        }
     }
 
     /// Writes the pending readings of slice `k` to the sample blocks, in key order, in the caller's
@@ -663,7 +689,8 @@ public final class TelemetryStore {
     /// reading already stored is left as it is. Each series' newest of them goes to
     /// `series.last_*` unless that is newer already (so `last_*` follows the stored readings).
     private static func insertRaw(_ readings: [BoundReading], _ db: Database) throws {
-        let sorted = readings.sorted { ($0.series.rawValue, $0.time) < ($1.series.rawValue, $1.time) }
+        var order = KeyOrder()
+        let sorted = order.sorted(readings)
         let last = try db.cachedStatement(sql: """
             UPDATE series SET last_t = ?1, last_value = ?2 WHERE id = ?3 AND (last_t IS NULL OR last_t < ?1)
             """)
