@@ -12,9 +12,9 @@ public enum JournalPack {
     /// (which the caller reuses between commits).
     public static func append(_ readings: [BoundReading], to bytes: inout [UInt8]) {
         bytes.append(version)
-        let order = readings.indices.sorted {
-            (readings[$0].series.rawValue, readings[$0].time) < (readings[$1].series.rawValue, readings[$1].time)
-        }
+        var keyOrder = KeyOrder()
+        var order: [Int] = []
+        keyOrder.indices(of: readings, into: &order)
         var run: [Sample] = []
         var i = 0
         while i < order.count {
