@@ -52,7 +52,7 @@ public struct TelemetryReader: Sendable {
     {
         let lower = bucketStart(plan.tier, from)
         let days = self.days
-        return try await readWithPendingOfRaw(lower: lower) { recent, db -> ([EpochMillis: Bucket]?, Set<Int32>) in
+        return try await readWithPendingOfRaw(lower: lower, here: true) { recent, db -> ([EpochMillis: Bucket]?, Set<Int32>) in
             guard let id = try Int32.fetchOne(db.cachedStatement(sql: "SELECT id FROM series WHERE name = ?"), arguments: [name.description])
             else { return (nil, []) }
             let (m, fromRaw) = try Self.readChunk([SeriesID(id)], plan: plan, lower: lower, to: to, days: days, recent: recent, db)
@@ -64,8 +64,9 @@ public struct TelemetryReader: Sendable {
     /// readings of those series, taken before it: pending readings first, then storage (as
     /// `raw`). It reads first as if there were none (the common case: one read), again with
     /// the pending readings of those it reported (a tier the merger drops in between makes a
-    /// third).
-    private func readWithPendingOfRaw<T: Sendable>(lower: EpochMillis,
+    /// third). `here`: a short read (one series), run on the calling thread; a long one goes to
+    /// GRDB's queue, so that it holds no thread of the task pool.
+    private func readWithPendingOfRaw<T: Sendable>(lower: EpochMillis, here: Bool = false,
                                                    _ read: @escaping @Sendable ([Int32: [Sample]], Database) throws -> (T, Set<Int32>))
         async throws -> T
     {
@@ -76,7 +77,7 @@ public struct TelemetryReader: Sendable {
                 for id in known { pendingOf[id] = pending.samples(of: SeriesID(id), from: lower, to: .max) }
             }
             let recent = pendingOf
-            let (value, fromRaw) = try readHere { try read(recent, $0) }
+            let (value, fromRaw) = here ? try readHere { try read(recent, $0) } : try await pool.read { try read(recent, $0) }
             if pending == nil || fromRaw.isSubset(of: known) || attempt == 3 { return value }
             known = fromRaw
         }
