@@ -65,6 +65,18 @@ public struct LineProtocolDecoder: Sendable {
         return i
     }
 
+    /// A timestamp of `precision` in epoch milliseconds (floored); nil when it overflows.
+    static func millis(_ raw: Int64, _ precision: TimePrecision) -> EpochMillis? {
+        switch precision {
+        case .ns: return EpochMillis.floorDiv(raw, 1_000_000)
+        case .us: return EpochMillis.floorDiv(raw, 1_000)
+        case .ms: return raw
+        case .s:
+            let (ms, overflow) = raw.multipliedReportingOverflow(by: 1000)
+            return overflow ? nil : ms
+        }
+    }
+
     /// 10^0 ... 10^22, each exact in a Double.
     static let powersOfTen: [Double] = (0...22).map { e in (0..<e).reduce(1.0) { r, _ in r * 10 } }
 
@@ -303,15 +315,8 @@ public struct LineProtocolDecoder: Sendable {
                 }
                 raw = parsed
             }
-            switch precision {
-            case .ns: return EpochMillis.floorDiv(raw, 1_000_000)
-            case .us: return EpochMillis.floorDiv(raw, 1_000)
-            case .ms: return raw
-            case .s:
-                let (ms, overflow) = raw.multipliedReportingOverflow(by: 1000)
-                if overflow { i = start; throw fail("timestamp out of range") }
-                return ms
-            }
+            guard let ms = LineProtocolDecoder.millis(raw, precision) else { i = start; throw fail("timestamp out of range") }
+            return ms
         }
     }
 }

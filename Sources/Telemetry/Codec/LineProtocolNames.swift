@@ -158,14 +158,7 @@ public struct LineProtocolNames: Sendable {
             raw = sum
             i += 1
         }
-        switch precision {
-        case .ns: return (seriesEnd, EpochMillis.floorDiv(raw, 1_000_000))
-        case .us: return (seriesEnd, EpochMillis.floorDiv(raw, 1_000))
-        case .ms: return (seriesEnd, raw)
-        case .s:
-            let (ms, overflow) = raw.multipliedReportingOverflow(by: 1000)
-            return overflow ? nil : (seriesEnd, ms)
-        }
+        return LineProtocolDecoder.millis(raw, precision).map { (seriesEnd, $0) }
     }
 
     private func find(_ b: UnsafeRawBufferPointer, seriesEnd: Int, key: Range<Int>, seriesHash: UInt64) -> Int32? {
