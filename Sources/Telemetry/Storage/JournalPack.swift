@@ -35,21 +35,32 @@ public enum JournalPack {
     /// time order. A damaged pack is an error (what precedes the damage has been given). A
     /// correction's row (`CorrectionPack`) holds no readings: nothing is given.
     public static func forEach(in bytes: UnsafeRawBufferPointer, _ body: (BoundReading) throws -> Void) throws {
+        try forEachEntry(in: bytes) { id, entry, block in
+            for s in try SampleBlock.decode(Array(block)) {
+                try body(BoundReading(series: id, time: s.time, value: s.value))
+            }
+        }
+    }
+
+    /// Calls `body` with each series of a pack, its whole entry's bytes (id, length and block,
+    /// as stored: copied verbatim, they make a pack of their own after a version byte) and its
+    /// block's bytes, decoding nothing. Errors and corrections as `forEach`.
+    static func forEachEntry(in bytes: UnsafeRawBufferPointer,
+                             _ body: (SeriesID, ArraySlice<UInt8>, ArraySlice<UInt8>) throws -> Void) throws {
         guard let first = bytes.first, first != CorrectionPack.version else { return }
         guard first == version else { throw BlockError("journal pack of version \(first), not \(version)") }
         let all = [UInt8](bytes)
         var at = 1
         while at < all.count {
+            let start = at
             let series = try Varint.readUnsigned(all, at: &at)
             let length = try Varint.readUnsigned(all, at: &at)
             guard series <= UInt64(UInt32.max), length <= UInt64(all.count - at) else {
                 throw BlockError("journal pack: bad series \(series) or length \(length) at byte \(at)")
             }
-            let id = SeriesID(Int32(bitPattern: UInt32(series)))
-            for s in try SampleBlock.decode(Array(all[at..<(at + Int(length))])) {
-                try body(BoundReading(series: id, time: s.time, value: s.value))
-            }
-            at += Int(length)
+            let end = at + Int(length)
+            try body(SeriesID(Int32(bitPattern: UInt32(series))), all[start..<end], all[at..<end])
+            at = end
         }
     }
 

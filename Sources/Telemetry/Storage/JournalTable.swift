@@ -67,29 +67,31 @@ enum JournalTable {
         return n
     }
 
-    /// Rewrites each row after `after` up to `upTo` in place with only the readings `keep`
-    /// says yes to; a row left with none is deleted. Rows keep their ids and never grow.
-    static func filter(after: Int64, upTo: Int64, _ db: Database, keep: (BoundReading) -> Bool) throws {
+    /// Rewrites each row after `after` up to `upTo` in place with only the readings of the
+    /// series `keeps` says yes to; a row left with none is deleted. Rows keep their ids and never grow.
+    static func filter(after: Int64, upTo: Int64, _ db: Database, keeps: (SeriesID) -> Bool) throws {
         guard upTo > after else { return }
         let rows = try Row.fetchAll(db, sql: "SELECT id, readings FROM rollup_journal WHERE id > ? AND id <= ? ORDER BY id",
                                     arguments: [after, upTo])
         for row in rows {
             let data: Data = row[1]
-            var kept: [BoundReading] = []
-            var total = 0
+            // A series' entry is kept or dropped whole, copied as it is: no block is decoded.
+            var kept: [UInt8] = [JournalPack.version]
+            var series = 0, keptSeries = 0
             try data.withUnsafeBytes { bytes in
-                try JournalPack.forEach(in: bytes) { r in
-                    total += 1
-                    if keep(r) { kept.append(r) }
+                try JournalPack.forEachEntry(in: bytes) { id, entry, _ in
+                    series += 1
+                    if keeps(id) {
+                        keptSeries += 1
+                        kept += entry
+                    }
                 }
             }
-            if kept.count == total { continue }
-            if kept.isEmpty {
+            if keptSeries == series { continue }
+            if keptSeries == 0 {
                 try db.execute(sql: "DELETE FROM rollup_journal WHERE id = ?", arguments: [row[0] as Int64])
             } else {
-                var bytes: [UInt8] = []
-                JournalPack.append(kept, to: &bytes)
-                try db.execute(sql: "UPDATE rollup_journal SET readings = ? WHERE id = ?", arguments: [Data(bytes), row[0] as Int64])
+                try db.execute(sql: "UPDATE rollup_journal SET readings = ? WHERE id = ?", arguments: [Data(kept), row[0] as Int64])
             }
         }
     }

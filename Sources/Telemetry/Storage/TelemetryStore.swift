@@ -170,11 +170,11 @@ public final class TelemetryStore {
     /// the caller moves `marks.compactedUpTo` once it commits.
     private func compactJournal(upTo id: Int64, _ db: Database) throws {
         guard let feedsDerived else { return }
-        try JournalTable.filter(after: marks.compactAfter, upTo: id, db) { r in
-            guard r.series.rawValue >= 0 && r.series.index < registry.count else { return false }
-            let i = r.series.index
+        try JournalTable.filter(after: marks.compactAfter, upTo: id, db) { series in
+            guard series.rawValue >= 0 && series.index < registry.count else { return false }
+            let i = series.index
             if i >= feeds.count { feeds.append(contentsOf: repeatElement(-1, count: i + 1 - feeds.count)) }
-            if feeds[i] < 0 { feeds[i] = feedsDerived(registry.name(of: r.series)) ? 1 : 0 }
+            if feeds[i] < 0 { feeds[i] = feedsDerived(registry.name(of: series)) ? 1 : 0 }
             return feeds[i] == 1
         }
     }
