@@ -10,6 +10,16 @@ struct KeyOrder {
     mutating func indices(of readings: [BoundReading], into order: inout [Int]) {
         order.removeAll(keepingCapacity: true)
         guard !readings.isEmpty else { return }
+        // In key order already (the commit's accepted readings, handed on sorted).
+        var inOrder = true
+        for k in readings.indices.dropFirst() where (readings[k].series.rawValue, readings[k].time) < (readings[k - 1].series.rawValue, readings[k - 1].time) {
+            inOrder = false
+            break
+        }
+        if inOrder {
+            order.append(contentsOf: readings.indices)
+            return
+        }
         var top = 0
         for r in readings where r.series.index > top { top = r.series.index }
         // Few readings of many series' ids: a counting sort would walk mostly empty runs.

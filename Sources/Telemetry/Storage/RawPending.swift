@@ -27,7 +27,15 @@ public final class RawPending: Sendable {
     func add(_ readings: [BoundReading]) {
         guard !readings.isEmpty else { return }
         slices.withLock { s in
-            for r in readings { s[Self.slice(of: r.series)].append(r) }
+            // A run of one series (readings in key order) goes to its slice at once.
+            var start = 0
+            while start < readings.count {
+                let series = readings[start].series
+                var end = start + 1
+                while end < readings.count && readings[end].series == series { end += 1 }
+                s[Self.slice(of: series)].append(contentsOf: readings[start..<end])
+                start = end
+            }
         }
     }
 

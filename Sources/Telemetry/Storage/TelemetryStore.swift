@@ -20,6 +20,9 @@ public final class TelemetryStore {
     public private(set) var committed: [BoundReading] = []
     /// A batch's reading indices in key order, and which of them were new (reused buffers).
     private var insertOrder: [Int] = []
+    /// `accepted` in key order (series, time): for the journal and the pending readings,
+    /// which then need no sort of their own.
+    private var acceptedByKey: [BoundReading] = []
     private var keyOrder = KeyOrder()
     private var isNew: [Bool] = []
     private let merger: RollupMerger
@@ -311,6 +314,7 @@ public final class TelemetryStore {
                                  pending: pendingTimes, lookedUp: &lookedUp, db)
                 for j in 0..<slices { sliceWritten.append(try writeRaw(slice: (rotation.next + j) % RawPending.sliceCount, db)) }
                 stats.duplicates += Self.accept(readings, isNew: isNew, into: &downsampler, accepted: &accepted)
+                Self.inKeyOrder(readings, order: insertOrder, isNew: isNew, into: &acceptedByKey)
                 stats.inserted = accepted.count
                 try journal(db)
                 if let advanceDerived {
@@ -329,6 +333,7 @@ public final class TelemetryStore {
             pendingReadings = 0
             marks.rolledBack(to: firstJournalID)
             accepted.removeAll(keepingCapacity: true)
+            acceptedByKey.removeAll(keepingCapacity: true)
             throw error
         }
         marks.trimmed(to: trimTo)
@@ -338,7 +343,7 @@ public final class TelemetryStore {
         for n in sliceWritten { sliceDone(written: n, clock: clock, before: firstJournalID - 1) }
         // Nothing pending: every journal row before this commit's has its readings in the sample blocks.
         if pendingCount == 0 { marks.rawWritten(upTo: firstJournalID - 1) }
-        addPending(accepted)
+        addPending(acceptedByKey)
         pendingReadings += accepted.count
         registry.markSaved()
         newLabels.removeAll(keepingCapacity: true)
@@ -553,6 +558,12 @@ public final class TelemetryStore {
         return duplicates
     }
 
+    /// The new readings of `readings` (`isNew`) in key `order`.
+    private static func inKeyOrder(_ readings: [BoundReading], order: [Int], isNew: [Bool], into out: inout [BoundReading]) {
+        out.removeAll(keepingCapacity: true)
+        for i in order where isNew[i] { out.append(readings[i]) }
+    }
+
     /// After a successful commit: its new readings become pending.
     private func addPending(_ readings: [BoundReading]) {
         guard !readings.isEmpty else { return }
@@ -750,8 +761,8 @@ public final class TelemetryStore {
     /// Appends this commit's new readings to the journal: one row, id `marks.next`, its
     /// readings packed (`JournalPack`).
     private func journal(_ db: Database) throws {
-        guard !accepted.isEmpty else { return }
-        try JournalTable.append(id: marks.next, accepted, buffer: &packed, db)
+        guard !acceptedByKey.isEmpty else { return }
+        try JournalTable.append(id: marks.next, acceptedByKey, buffer: &packed, db)
         marks.journaled()
     }
 
