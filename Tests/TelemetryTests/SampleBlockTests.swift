@@ -90,6 +90,29 @@ import Testing
         try Self.roundTrips(samples)
     }
 
+    /// The bytes of the format stay as they are whatever the encoder's speed-ups: a day of a
+    /// sensor, a counter, a mix of decimals and the XOR coding, hashed (FNV-1a) against the
+    /// hashes blocks written before had (pinned at afed43d, before the encoder wrote prefix and value at once and rounded without libm).
+    @Test func theBytesStayTheSame() {
+        var rng = SplitMix64(seed: 7)
+        var day: [Sample] = [], counter: [Sample] = [], mixed: [Sample] = []
+        var t: EpochMillis = 1_795_000_000_000
+        var v = 25.0, c = 0.0
+        for k in 0..<2_000 {
+            t += rng.next() % 50 == 0 ? 11_000 : 10_000
+            v = ((v + Double(Int(rng.next() % 7) - 3) / 100) * 100).rounded() / 100
+            c += Double(rng.next() % 1_000)
+            day.append(Sample(time: t, value: v))
+            counter.append(Sample(time: t, value: c))
+            mixed.append(Sample(time: t + EpochMillis(rng.next() % 3), value: k % 97 == 0 ? 1.0 / 3 : v * 1_000 + 0.125))
+        }
+        func fnv(_ bytes: [UInt8]) -> UInt64 {
+            bytes.reduce(0xCBF2_9CE4_8422_2325) { ($0 ^ UInt64($1)) &* 0x100_0000_01B3 }
+        }
+        let hashes = [day, counter, mixed].map { fnv(SampleBlock.encode($0)) }
+        #expect(hashes == [2_070_420_010_767_861_548, 10_564_503_591_616_571_894, 11_414_689_506_172_859_194], "\(hashes)")
+    }
+
     /// Damaged blocks: refused with a reason, never a crash or a wrong answer.
     @Test func damagedBlocksAreRefused() {
         var rng = SplitMix64(seed: 9)

@@ -26,13 +26,13 @@ public enum SampleBlock {
         if let e = exponent {
             header.append(UInt8(e))
             let p = powersOfTen[e]
-            var previous = Int64((first.value * p).rounded())
+            var previous = Int64(nearest(first.value * p))
             Varint.appendSigned(previous, to: &header)
             bits = BitWriter(bytes: header)
             var times = TimeCoder(first: first.time)
             for s in samples.dropFirst() {
                 times.encode(s.time, into: &bits)
-                let i = Int64((s.value * p).rounded())
+                let i = Int64(nearest(s.value * p))
                 writeBucketed(zigzag(i &- previous), buckets: valueBuckets, into: &bits)
                 previous = i
             }
@@ -107,7 +107,7 @@ public enum SampleBlock {
         exponents: for e in 0...maxExponent {
             let p = powersOfTen[e]
             for v in values {
-                let scaled = (v * p).rounded()
+                let scaled = nearest(v * p)
                 guard abs(scaled) < 9_007_199_254_740_992, (Double(Int64(scaled)) / p).bitPattern == v.bitPattern else {
                     continue exponents
                 }
@@ -115,6 +115,16 @@ public enum SampleBlock {
             return e
         }
         return nil
+    }
+
+    /// The integer nearest `x`, as `x.rounded()` gives it wherever the decimal check can pass
+    /// (the two differ only at exactly half, where no k-place decimal reads back): below 2^51
+    /// by adding and taking away 1.5 x 2^52 (two additions, where `rounded()` calls libm's
+    /// `round`: a tenth of the encoder's time).
+    @inline(__always)
+    static func nearest(_ x: Double) -> Double {
+        guard abs(x) < 0x1p51 else { return x.rounded() }
+        return (x + 0x1.8p52) - 0x1.8p52
     }
 
     // MARK: Bucketed integers
@@ -130,17 +140,15 @@ public enum SampleBlock {
 
     @inline(__always)
     static func writeBucketed(_ u: UInt64, buckets b: Widths, into bits: inout BitWriter) {
+        // The prefix and the value in one write (w1...w3 leave room for the prefix).
         if u == 0 {
             bits.write(0, bits: 1)                 // 0
         } else if u < 1 << UInt64(b.w1) {
-            bits.write(0b10, bits: 2)
-            bits.write(u, bits: b.w1)
+            bits.write(0b10 << UInt64(b.w1) | u, bits: 2 + b.w1)
         } else if u < 1 << UInt64(b.w2) {
-            bits.write(0b110, bits: 3)
-            bits.write(u, bits: b.w2)
+            bits.write(0b110 << UInt64(b.w2) | u, bits: 3 + b.w2)
         } else if u < 1 << UInt64(b.w3) {
-            bits.write(0b1110, bits: 4)
-            bits.write(u, bits: b.w3)
+            bits.write(0b1110 << UInt64(b.w3) | u, bits: 4 + b.w3)
         } else {
             bits.write(0b1111, bits: 4)
             bits.write(u, bits: b.w4)
