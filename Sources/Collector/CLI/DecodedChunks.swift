@@ -9,6 +9,8 @@ struct DecodedChunk: Sendable {
     var newNames: [SeriesName] = []
     var quarantine: [QuarantineRecord] = []
     var endOffset = 0
+    /// Why reading the file stopped early (the last chunk only).
+    var readError: String?
 }
 
 /// Hands decoded chunks from the import's decoding thread to its committing one, in order,

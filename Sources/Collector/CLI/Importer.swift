@@ -38,8 +38,8 @@ struct Importer {
     }
 
     mutating func importFile(_ file: String, format: ImportCommand.Format) throws {
-        // Read, not mapped: a file truncated while mapped would kill the import (SIGBUS).
-        let data = try Data(contentsOf: URL(fileURLWithPath: file))
+        let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: file))
+        defer { try? handle.close() }
         let now = EpochMillis(Date().timeIntervalSince1970 * 1000)
         names = []
         ids = []
@@ -47,7 +47,9 @@ struct Importer {
                                     acceptAge: config.storage.acceptAgeMillis, maxReadings: config.limits.maxReadingsPerMessage)
         context.precision = precision
         if format == .senml {
-            // One pack: stored whole or quarantined whole, like one message.
+            // One pack: stored whole or quarantined whole, like one message. Read, not mapped:
+            // a file truncated while mapped would kill the import (SIGBUS).
+            let data = try handle.readToEnd() ?? Data()
             var out: [Reading] = []
             do {
                 _ = try data.withUnsafeBytes { try decoder.decode($0, format: .senml, context: context, into: &out) }
@@ -64,9 +66,10 @@ struct Importer {
         }
         let chunks = DecodedChunks(capacity: 2)
         let decoded = DispatchSemaphore(value: 0)
-        let (batchSize, lineContext) = (self.batchSize, context)
+        let (batchSize, lineContext, fd) = (self.batchSize, context, handle.fileDescriptor)
+        let size = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? 0
         NamedThread.start("import-decode") {
-            Self.decodeLines(data, csv: format == .csv, context: lineContext, batchSize: batchSize, into: chunks)
+            Self.decodeLines(fd, csv: format == .csv, context: lineContext, batchSize: batchSize, into: chunks)
             decoded.signal()
         }
         // A failed commit stops the decoder before the error leaves.
@@ -79,41 +82,39 @@ struct Importer {
             pending += chunk.readings
             batch.quarantine += chunk.quarantine
             try flush(now: now)
-            progress(file, done: chunk.endOffset, of: data.count, final: false)
+            if let e = chunk.readError { throw ImportReadError(file: file, reason: e) }
+            progress(file, done: chunk.endOffset, of: max(size, chunk.endOffset), final: false)
         }
-        progress(file, done: data.count, of: data.count, final: true)
+        progress(file, done: size, of: size, final: true)
     }
 
-    /// Decodes `data` line by line (found with memchr; a series' name parsed once and found
-    /// by its bytes after: `LineProtocolNames`; a line's quarantine topic built only when it
-    /// is quarantined) into chunks of about `batchSize` readings, until the end or a cancel.
-    private static func decodeLines(_ data: Data, csv: Bool, context: DecodeContext, batchSize: Int,
+    /// Decodes the file `fd` line by line (read a piece at a time: `LineReader`; a series'
+    /// name parsed once and found by its bytes after: `LineProtocolNames`; a line's
+    /// quarantine topic built only when it is quarantined) into chunks of about `batchSize`
+    /// readings, until the end, a cancel or a read error (the last chunk's `readError`).
+    private static func decodeLines(_ fd: Int32, csv: Bool, context: DecodeContext, batchSize: Int,
                                     into chunks: DecodedChunks) {
         defer { chunks.finish() }
         var chunk = DecodedChunk()
         var table = LineProtocolNames()
         var sentNames = 0
-        data.withUnsafeBytes { (all: UnsafeRawBufferPointer) in
-            guard let base = all.baseAddress else { return }
-            var lineNo = 0
-            var start = 0
-            while start <= all.count {
-                let rest = all.count - start
-                let end = memchr(base + start, 0x0A, rest).map { base.distance(to: UnsafeRawPointer($0)) } ?? all.count
+        var lineNo = 0
+        var end = 0
+        do {
+            try LineReader.forEachLine(fd) { line, lineEnd in
                 lineNo += 1
-                defer { start = end + 1 }
-                var stop = end
-                if stop > start, all[stop - 1] == UInt8(ascii: "\r") { stop -= 1 }
-                let text = UnsafeRawBufferPointer(start: base + start, count: stop - start)
+                end = lineEnd
+                var text = line
+                if let last = text.last, last == UInt8(ascii: "\r") { text = UnsafeRawBufferPointer(rebasing: text.dropLast()) }
                 var blank = true
                 for k in 0..<text.count where text[k] != 0x20 && text[k] != 0x09 {
                     blank = false
                     break
                 }
-                if blank { continue }
+                if blank { return true }
                 do throws(DecodeError) {
                     if csv {
-                        if lineNo == 1, text.starts(with: Array("series".utf8)) { continue }   // a header
+                        if lineNo == 1, text.starts(with: Array("series".utf8)) { return true }   // a header
                         let r = try csvReading(Array(text), context: context)
                         chunk.readings.append(IndexedReading(name: table.index(of: r.series), time: r.time, value: r.value))
                     } else {
@@ -124,18 +125,21 @@ struct Importer {
                                                              detail: error.detail, payload: Array(text.prefix(1024))))
                 }
                 if chunk.readings.count >= batchSize {
-                    chunk.endOffset = end
+                    chunk.endOffset = lineEnd
                     chunk.newNames = Array(table.names[sentNames...])
                     sentNames = table.names.count
-                    guard chunks.put(chunk) else { return }
+                    guard chunks.put(chunk) else { return false }
                     chunk = DecodedChunk()
                     chunk.readings.reserveCapacity(batchSize + 64)
                 }
+                return true
             }
+        } catch {
+            chunk.readError = "\(error)"
         }
-        chunk.endOffset = data.count
+        chunk.endOffset = end
         chunk.newNames = Array(table.names[sentNames...])
-        if !chunk.readings.isEmpty || !chunk.quarantine.isEmpty { _ = chunks.put(chunk) }
+        if !chunk.readings.isEmpty || !chunk.quarantine.isEmpty || chunk.readError != nil { _ = chunks.put(chunk) }
     }
 
     /// `series,time,value`: series `sensor/metric`; time epoch seconds or milliseconds, or RFC 3339.
@@ -187,4 +191,11 @@ struct Importer {
         let name = (file as NSString).lastPathComponent
         FileHandle.standardError.write(Data("\r\(name) [\(bar)] \(pct)%  \(totals.inserted + pending.count) readings\(final ? "\n" : "")".utf8))
     }
+}
+
+/// A file that could be opened but not read to its end (what was read before is stored).
+struct ImportReadError: Error, CustomStringConvertible {
+    let file: String
+    let reason: String
+    var description: String { "\(file): read failed: \(reason)" }
 }
