@@ -300,7 +300,7 @@ public enum BlockStore {
         let first: EpochMillis = row[0]
         let block = try decode(row[1], series: series, first: first)
         let kept = block.filter { $0.time >= before }
-        try db.execute(sql: "DELETE FROM sample_blocks WHERE series_id = ? AND first_t = ?", arguments: [series.rawValue, first])
+        try db.cachedStatement(sql: "DELETE FROM sample_blocks WHERE series_id = ? AND first_t = ?").execute(arguments: [series.rawValue, first])
         try write(kept, series: series, db)
         return gone + block.count - kept.count
     }

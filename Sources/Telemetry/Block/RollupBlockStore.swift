@@ -119,8 +119,8 @@ public enum RollupBlockStore {
         let all = try decode(row[1], tier: tier, series: series, first: first)
         let kept = all.filter { $0.start >= before }
         gone += all.count - kept.count
-        try db.execute(sql: "DELETE FROM rollup_blocks WHERE tier = ? AND series_id = ? AND first_start = ?",
-                       arguments: [tier.rawValue, series.rawValue, first])
+        try db.cachedStatement(sql: "DELETE FROM rollup_blocks WHERE tier = ? AND series_id = ? AND first_start = ?").execute(
+            arguments: [tier.rawValue, series.rawValue, first])
         try db.execute(sql: """
             INSERT INTO rollup_blocks (tier, series_id, first_start, last_start, count, data) VALUES (?, ?, ?, ?, ?, ?)
             """, arguments: [tier.rawValue, series.rawValue, kept[0].start, kept[kept.count - 1].start, kept.count,

@@ -513,7 +513,7 @@ public final class RollupMerger: @unchecked Sendable {
         }
         try RollupBlockStore.merge(buckets, tier: tier, series: series, db)
         if hadRows {
-            try db.execute(sql: "DELETE FROM \(tier.table) WHERE series_id = ? AND t <= ?", arguments: [series.rawValue, upTo])
+            try db.cachedStatement(sql: "DELETE FROM \(tier.table) WHERE series_id = ? AND t <= ?").execute(arguments: [series.rawValue, upTo])
         }
         return upTo
     }

@@ -407,8 +407,8 @@ public final class TelemetryStore {
                                                     buckets: try correctedBuckets(id, changed: removed + samples, db)))
                 // `last_*` follows the blocks, back too.
                 let newest = try BlockStore.newest(1, series: id, db).last
-                try db.execute(sql: "UPDATE series SET last_t = ?, last_value = ? WHERE id = ?",
-                               arguments: [newest?.time, newest?.value, id.rawValue])
+                try db.cachedStatement(sql: "UPDATE series SET last_t = ?, last_value = ? WHERE id = ?").execute(
+                    arguments: [newest?.time, newest?.value, id.rawValue])
             }
             let insert = try db.cachedStatement(sql: "INSERT INTO rollup_journal (id, readings) VALUES (?, ?)")
             try insert.execute(arguments: [rowID, Data(CorrectionPack.encode(entries))])
