@@ -125,7 +125,7 @@ public enum RollupBlock {
     static func snaps(_ b: Bucket, exponent e: Int) -> Bool {
         guard b.count > 0, b.count < 1 << 32 else { return false }
         let p = SampleBlock.powersOfTen[e]
-        let scaled = (b.sum * p).rounded()
+        let scaled = SampleBlock.nearest(b.sum * p)
         guard abs(scaled) < 9_007_199_254_740_992 else { return false }
         let n = Double(b.count)
         let bound = n * n * Swift.max(abs(b.min), abs(b.max)) * Double.ulpOfOne + b.sum.ulp
@@ -147,7 +147,7 @@ public enum RollupBlock {
         }
 
         @inline(__always)
-        private func scaled(_ v: Double) -> Int64 { Int64((v * SampleBlock.powersOfTen[exponent]).rounded()) }
+        private func scaled(_ v: Double) -> Int64 { Int64(SampleBlock.nearest(v * SampleBlock.powersOfTen[exponent])) }
 
         mutating func writeHeader(_ v: Double, to header: inout [UInt8]) {
             header.append(coding.rawValue)
