@@ -9,6 +9,17 @@ import Testing
 /// answers from it, so every collector of the database answers for all of them. A real
 /// mosquitto, a real primary with a synchronous replica, the real daemon.
 @Suite(.serialized) struct PostgresIngestTests {
+    /// Starts `a` and waits until it holds partition north, then `b` until it is its standby.
+    static func holderAndStandby(_ a: CollectorProcess, _ b: CollectorProcess) async throws -> (CollectorProcess, CollectorProcess) {
+        try a.start()
+        try await a.waitReady()
+        try await waitUntil("a holding the partition", seconds: 30) { await NATSClusterTests.role(a).hasPrefix("connected to") }
+        try b.start()
+        try await b.waitReady()
+        try await waitUntil("b a standby", seconds: 30) { await NATSClusterTests.role(b).hasPrefix("standby for partition north") }
+        return (a, b)
+    }
+
     /// A collector of partition `partition` (member `name`, in `dir/<name>`) on the shared store
     /// and the NATS cluster, over MQTT 3.1.1 (not started). `partitionExtra`: more keys of its
     /// `partition` (e.g. `, catch_up: 2h`).
@@ -200,14 +211,7 @@ import Testing
         func member(_ name: String) throws -> CollectorProcess {
             try Self.member(name, of: "north", in: dir, pg: pg, cluster: cluster, partitionExtra: ", catch_up: 2h")
         }
-        let a = try member("a")
-        try a.start()
-        try await a.waitReady()
-        try await waitUntil("a holding the partition", seconds: 30) { await NATSClusterTests.role(a).hasPrefix("connected to") }
-        let b = try member("b")
-        try b.start()
-        try await b.waitReady()
-        try await waitUntil("b a standby", seconds: 30) { await NATSClusterTests.role(b).hasPrefix("standby for partition north") }
+        let (a, b) = try await Self.holderAndStandby(try member("a"), try member("b"))
         let now = Int(Date().timeIntervalSince1970)
         let times = [now - 3 * 3_600, now - 5_400, now - 1_800, now - 60]
         try cluster.publish(node: 0, topic: "telemetry/rg", lines: times.map { EndToEndTests.line(sensor: "rg-1", ($0, 2.5)) })
@@ -276,14 +280,7 @@ import Testing
         func member(_ name: String) throws -> CollectorProcess {
             try Self.member(name, of: "north", in: dir, pg: pg, cluster: cluster, extraYAML: "sensors: \(dir)/sensors")
         }
-        let a = try member("a")
-        try a.start()
-        try await a.waitReady()
-        try await waitUntil("a holding the partition", seconds: 30) { await NATSClusterTests.role(a).hasPrefix("connected to") }
-        let b = try member("b")
-        try b.start()
-        try await b.waitReady()
-        try await waitUntil("b a standby", seconds: 30) { await NATSClusterTests.role(b).hasPrefix("standby for partition north") }
+        let (a, b) = try await Self.holderAndStandby(try member("a"), try member("b"))
         // The operations room on b's live stream.
         let ssePath = dir + "/sse.out"
         let sse = try SpawnedProcess(try which("curl"), ["-sN", "--max-time", "120", b.baseURL + "/api/v1/alerts/stream"], logPath: ssePath)
