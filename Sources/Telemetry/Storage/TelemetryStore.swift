@@ -216,11 +216,7 @@ public final class TelemetryStore {
             if id.index >= before && (labels.unit != nil || labels.kind != nil) { newLabels[id] = labels }
             batch.readings.append(BoundReading(series: id, time: r.time, value: r.value))
         }
-        if registry.count > newestAccepted.count {
-            downsampler.reserve(seriesCount: registry.count)
-            // A new series has nothing in the sample blocks.
-            newestAccepted.append(contentsOf: repeatElement(Self.noTime, count: registry.count - newestAccepted.count))
-        }
+        reserveForNewSeries()
         return true
     }
 
@@ -250,11 +246,16 @@ public final class TelemetryStore {
         ids.withUnsafeBufferPointer { ids in
             for r in readings { batch.readings.append(BoundReading(series: SeriesID(ids[Int(r.name)]), time: r.time, value: r.value)) }
         }
-        if registry.count > newestAccepted.count {
-            downsampler.reserve(seriesCount: registry.count)
-            newestAccepted.append(contentsOf: repeatElement(Self.noTime, count: registry.count - newestAccepted.count))
-        }
+        reserveForNewSeries()
         return true
+    }
+
+    /// Room for the series the registry gained: their downsampler slots, and their newest
+    /// time (none: a new series has nothing in the sample blocks).
+    private func reserveForNewSeries() {
+        guard registry.count > newestAccepted.count else { return }
+        downsampler.reserve(seriesCount: registry.count)
+        newestAccepted.append(contentsOf: repeatElement(Self.noTime, count: registry.count - newestAccepted.count))
     }
 
     /// Binds derived readings (computed by the collector, not received) one by one and appends
@@ -269,10 +270,7 @@ public final class TelemetryStore {
             return false
         }
         let dropped = count - readings.count
-        if registry.count > newestAccepted.count {
-            downsampler.reserve(seriesCount: registry.count)
-            newestAccepted.append(contentsOf: repeatElement(Self.noTime, count: registry.count - newestAccepted.count))
-        }
+        reserveForNewSeries()
         return dropped
     }
 
@@ -388,10 +386,7 @@ public final class TelemetryStore {
                 bound.append((id, c.from, c.samples))
             }
         }
-        if registry.count > newestAccepted.count {
-            downsampler.reserve(seriesCount: registry.count)
-            newestAccepted.append(contentsOf: repeatElement(Self.noTime, count: registry.count - newestAccepted.count))
-        }
+        reserveForNewSeries()
         guard !bound.isEmpty else { return [] }
         let rowID = marks.next
         let slices = Array(Set(bound.map { RawPending.slice(of: $0.series) })).sorted()
