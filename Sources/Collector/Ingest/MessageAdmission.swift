@@ -16,6 +16,8 @@ struct MessageAdmission {
     /// New series the network may still create (`limits.new_series_per_minute`).
     private var newSeries: NewSeriesBudget
     private let decoder = PayloadDecoder()
+    /// SenML packs of the plain shape, read without the decoder's JSON tree.
+    private var senml = SenMLNames()
     private var scratch: [Reading] = []
     /// The catalogue's stations by LoRaWAN device (`eui:<hex>`, `id:<device id>`).
     private var devices: [String: String] = [:]
@@ -88,6 +90,8 @@ struct MessageAdmission {
             if format == .chirpstack || format == .ttn {
                 frame = try decoder.decodeUplink(payload, server: format == .ttn ? .ttn : .chirpstack, context: context,
                                                  devices: devices, into: &scratch)
+            } else if (format == .senml || format == .auto) && senml.decode(payload, context: context, into: &scratch) {
+                // A plain pack: the decoder's readings, names found by their bytes.
             } else {
                 try decoder.decode(payload, format: format, context: context, into: &scratch)
             }

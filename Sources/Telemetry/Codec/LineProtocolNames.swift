@@ -1,7 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// A reading whose series is an index into a table of names built beside it
 /// (`LineProtocolNames.names`): what a backfill's decoder hands on, with no String to copy,
 /// validate or hash per reading.
@@ -37,18 +33,8 @@ public struct LineProtocolNames: Sendable {
     private var scratch: [Reading] = []
     private var fields: [(key: Range<Int>, value: Double)] = []
 
-    // The remembered keys: open addressing over `slots` (entry index + 1; 0 empty), each
-    // entry's bytes (the series part, then the field key) in `arena`.
-    private var slots = [Int32](repeating: 0, count: 1 << 10)
-    private var entries: [Entry] = []
-    private var arena: [UInt8] = []
-    private struct Entry {
-        var hash: UInt64
-        var start: Int
-        var seriesLength: Int32
-        var keyLength: Int32
-        var name: Int32
-    }
+    /// The remembered keys: (series part, field key) to the name's index.
+    private var keys = BytePairTable()
     /// Most keys remembered (about 100 MB); lines of further series take the decoder's path.
     static let maxEntries = 1 << 20
 
@@ -77,10 +63,11 @@ public struct LineProtocolNames: Sendable {
             try decodeSlowly(line, context: context, remember: nil, into: &out)
             return
         }
-        let seriesHash = Self.hash(line, 0..<seriesEnd, seed: 0x9E37_79B9_7F4A_7C15)
+        let seriesHash = BytePairTable.hash(line.bytes(0, seriesEnd), seed: 0x9E37_79B9_7F4A_7C15)
         let mark = out.count
         for f in fields {
-            guard let name = find(line, seriesEnd: seriesEnd, key: f.key, seriesHash: seriesHash) else {
+            let key = line.bytes(f.key.lowerBound, f.key.upperBound)
+            guard let name = keys.find(line.bytes(0, seriesEnd), key, hash: BytePairTable.hash(key, seed: seriesHash)) else {
                 out.removeSubrange(mark...)
                 try decodeSlowly(line, context: context, remember: (seriesEnd, seriesHash), into: &out)
                 return
@@ -101,11 +88,12 @@ public struct LineProtocolNames: Sendable {
         scratch.removeAll(keepingCapacity: true)
         try decoder.decode(line, context: context, into: &scratch)
         // Every field of a plain line is a number, so reading k is field k.
-        let remembering = remember != nil && scratch.count == fields.count && entries.count + fields.count <= Self.maxEntries
+        let remembering = remember != nil && scratch.count == fields.count && keys.count + fields.count <= Self.maxEntries
         for (k, r) in scratch.enumerated() {
             let name = index(of: r.series)
             if remembering, let remember {
-                insert(line, seriesEnd: remember.seriesEnd, key: fields[k].key, seriesHash: remember.seriesHash, name: name)
+                let key = line.bytes(fields[k].key.lowerBound, fields[k].key.upperBound)
+                keys.insert(line.bytes(0, remember.seriesEnd), key, hash: BytePairTable.hash(key, seed: remember.seriesHash), value: name)
             }
             out.append(IndexedReading(name: name, time: r.time, value: r.value))
         }
@@ -161,69 +149,5 @@ public struct LineProtocolNames: Sendable {
         return LineProtocolDecoder.millis(raw, precision).map { (seriesEnd, $0) }
     }
 
-    private func find(_ b: UnsafeRawBufferPointer, seriesEnd: Int, key: Range<Int>, seriesHash: UInt64) -> Int32? {
-        let h = Self.hash(b, key, seed: seriesHash)
-        let mask = slots.count - 1
-        var s = Int(truncatingIfNeeded: h) & mask
-        while slots[s] != 0 {
-            let e = entries[Int(slots[s]) - 1]
-            if e.hash == h && Int(e.seriesLength) == seriesEnd && Int(e.keyLength) == key.count
-                && arena.withUnsafeBytes({ a in
-                    memcmp(a.baseAddress! + e.start, b.baseAddress!, seriesEnd) == 0
-                        && memcmp(a.baseAddress! + e.start + seriesEnd, b.baseAddress! + key.lowerBound, key.count) == 0
-                }) {
-                return e.name
-            }
-            s = (s + 1) & mask
-        }
-        return nil
-    }
-
-    private mutating func insert(_ b: UnsafeRawBufferPointer, seriesEnd: Int, key: Range<Int>, seriesHash: UInt64, name: Int32) {
-        guard find(b, seriesEnd: seriesEnd, key: key, seriesHash: seriesHash) == nil else { return }
-        let h = Self.hash(b, key, seed: seriesHash)
-        entries.append(Entry(hash: h, start: arena.count, seriesLength: Int32(seriesEnd), keyLength: Int32(key.count), name: name))
-        arena.append(contentsOf: UnsafeRawBufferPointer(rebasing: b[0..<seriesEnd]))
-        arena.append(contentsOf: UnsafeRawBufferPointer(rebasing: b[key]))
-        if entries.count * 2 > slots.count {
-            slots = [Int32](repeating: 0, count: slots.count * 2)
-            for k in entries.indices { place(k) }
-        } else {
-            place(entries.count - 1)
-        }
-    }
-
-    private mutating func place(_ k: Int) {
-        let mask = slots.count - 1
-        var s = Int(truncatingIfNeeded: entries[k].hash) & mask
-        while slots[s] != 0 { s = (s + 1) & mask }
-        slots[s] = Int32(k + 1)
-    }
-
-    private mutating func forgetKeys() {
-        entries.removeAll()
-        arena.removeAll()
-        slots = [Int32](repeating: 0, count: 1 << 10)
-    }
-
-    /// A 64-bit hash of `b[range]` continuing `seed`: eight bytes at a time, multiplied and folded.
-    @inline(__always)
-    static func hash(_ b: UnsafeRawBufferPointer, _ range: Range<Int>, seed: UInt64) -> UInt64 {
-        var h = seed ^ UInt64(range.count)
-        var i = range.lowerBound
-        while i + 8 <= range.upperBound {
-            h = (h ^ b.loadUnaligned(fromByteOffset: i, as: UInt64.self)) &* 0xFF51_AFD7_ED55_8CCD
-            h ^= h >> 32
-            i += 8
-        }
-        var tail: UInt64 = 0
-        var shift: UInt64 = 0
-        while i < range.upperBound {
-            tail |= UInt64(b[i]) << shift
-            shift += 8
-            i += 1
-        }
-        h = (h ^ tail) &* 0xC4CE_B9FE_1A85_EC53
-        return h ^ (h >> 29)
-    }
+    private mutating func forgetKeys() { keys.removeAll() }
 }

@@ -74,31 +74,14 @@ public struct SenMLDecoder: Sendable {
                 if !(base.allowed && Self.allowed(n) && Self.alnum((base.text.isEmpty ? n : base.text).utf8.first)) {
                     try Self.checkName(base.text + n, record: i)
                 }
-                let rawTime = bt + (fields.t ?? 0)
-                guard rawTime.isFinite else { throw DecodeError.badTime("record \(i): time is not finite") }
-                let time: EpochMillis
-                if rawTime < 268_435_456 {   // below 2^28 (negative too): relative to now
-                    guard rawTime > -Double(Int64.max / 2_000) else { throw DecodeError.badTime("record \(i): time \(rawTime) is out of range") }
-                    time = context.now + EpochMillis((rawTime * 1000).rounded(.down))
-                } else {
-                    guard let t = TimestampParser.epoch(rawTime), rawTime < TimestampParser.millisecondThreshold else {
-                        throw DecodeError.badTime("record \(i): time \(rawTime) is not usable epoch seconds")
-                    }
-                    time = t
-                }
+                let time = try Self.time(bt + (fields.t ?? 0), now: context.now, record: i)
                 try context.check(time)
                 guard let v else { continue }
                 let value = bv + v
                 guard value.isFinite else { throw DecodeError.badValue("record \(i): value is not finite") }
                 let series: SeriesName
                 do {
-                    if let cut = Self.lastSeparator(n) {
-                        series = try SeriesName(sensor: base.text + n[..<cut], metric: String(n[n.utf8.index(after: cut)...]))
-                    } else if let split = base.split {
-                        series = try SeriesName(sensor: split.sensor, metric: split.rest.isEmpty ? n : split.rest + n)
-                    } else {
-                        series = try SeriesName(sensor: String(context.topicSensor), metric: base.text + n)
-                    }
+                    series = try Self.seriesName(base: base.text, split: base.split, name: n, context: context)
                 } catch {
                     throw DecodeError.badName("record \(i): name '\(SeriesName.clip(base.text + n))': \(error.message)")
                 }
@@ -116,6 +99,20 @@ public struct SenMLDecoder: Sendable {
             out.removeSubrange(mark...)
             throw error
         }
+    }
+
+    /// A record's time from `bt + t` (seconds): below 2^28 (negative too) relative to `now`,
+    /// else epoch seconds.
+    static func time(_ raw: Double, now: EpochMillis, record i: Int) throws(DecodeError) -> EpochMillis {
+        guard raw.isFinite else { throw DecodeError.badTime("record \(i): time is not finite") }
+        if raw < 268_435_456 {
+            guard raw > -Double(Int64.max / 2_000) else { throw DecodeError.badTime("record \(i): time \(raw) is out of range") }
+            return now + EpochMillis((raw * 1000).rounded(.down))
+        }
+        guard let t = TimestampParser.epoch(raw), raw < TimestampParser.millisecondThreshold else {
+            throw DecodeError.badTime("record \(i): time \(raw) is not usable epoch seconds")
+        }
+        return t
     }
 
     /// A name measured in several units within the pack becomes one series per unit; then no
@@ -246,10 +243,24 @@ public struct SenMLDecoder: Sendable {
         init(_ text: String) {
             self.text = text
             allowed = SenMLDecoder.allowed(text)
-            split = SenMLDecoder.lastSeparator(text).map { cut in
-                (String(text[..<cut]), String(text[text.utf8.index(after: cut)...]))
-            }
+            split = SenMLDecoder.split(text)
         }
+    }
+
+    /// A base name cut at its last `:` or `/`: the sensor, and the start of each record's metric.
+    static func split(_ base: String) -> (sensor: String, rest: String)? {
+        lastSeparator(base).map { cut in (String(base[..<cut]), String(base[base.utf8.index(after: cut)...])) }
+    }
+
+    /// The series of name `base + n`: the sensor is the name up to its last `:` or `/`, the
+    /// metric the rest; with neither, the topic's sensor (`split`: `base` cut, as `split(_:)`).
+    static func seriesName(base: String, split: (sensor: String, rest: String)?, name n: String,
+                           context: DecodeContext) throws(SeriesNameError) -> SeriesName {
+        if let cut = lastSeparator(n) {
+            return try SeriesName(sensor: base + n[..<cut], metric: String(n[n.utf8.index(after: cut)...]))
+        }
+        if let split { return try SeriesName(sensor: split.sensor, metric: split.rest.isEmpty ? n : split.rest + n) }
+        return try SeriesName(sensor: String(context.topicSensor), metric: base + n)
     }
 
     static func alnum(_ c: UInt8?) -> Bool {
