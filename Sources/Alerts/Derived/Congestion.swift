@@ -23,18 +23,16 @@ public struct FreeFlowEstimator: Sendable {
     public let minimum: Int
     private var speeds: [Double] = []
     private var next = 0
-    private let calendar: Calendar
+    private var offset: ZoneOffset
 
     public init(timeZone: TimeZone, capacity: Int = 512, minimum: Int = 30) {
         self.capacity = capacity
         self.minimum = minimum
-        var cal = Calendar(identifier: .gregorian)
-        cal.timeZone = timeZone
-        calendar = cal
+        offset = ZoneOffset(timeZone)
     }
 
-    public func isOffPeak(_ t: EpochMillis) -> Bool {
-        let h = calendar.component(.hour, from: Date(timeIntervalSince1970: Double(t) / 1000))
+    public mutating func isOffPeak(_ t: EpochMillis) -> Bool {
+        let h = offset.hour(t)
         return h >= 22 || h < 5
     }
 

@@ -59,9 +59,8 @@ extension DerivedSeries {
     func memberValue(_ kind: ScopeKind, _ member: String, scopes: [String], _ s: Sample) {
         guard computesScopes else { return }
         loadMember(kind, member, near: s.time)
-        scopeValues[kind]?.record(member, s)
         // (A member with values before this one is active already.)
-        let first = scopeValues[kind]?.values[member]?.count == 1
+        let first = scopeValues[kind]?.record(member, s) == 1
         for scope in scopes {
             let ref = ScopeRef(kind: kind, scope: scope)
             if first { activate(ref, member) }

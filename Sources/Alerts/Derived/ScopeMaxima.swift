@@ -38,21 +38,26 @@ struct ScopeMaxima: Sendable {
     /// The time from which all of a loaded member's stored values are held (nil: not known).
     func complete(_ member: String) -> EpochMillis? { completeFrom[member] }
 
-    /// A member's value (a later one at the same time replaces it).
-    mutating func record(_ member: String, _ s: Sample) {
-        var a = values.removeValue(forKey: member) ?? []
+    /// A member's value (a later one at the same time replaces it); returns how many values
+    /// the member has now.
+    @discardableResult
+    mutating func record(_ member: String, _ s: Sample) -> Int {
+        Self.record(s, in: &values[member, default: []], keep: keep)   // in place: one lookup, no copy
+    }
+
+    private static func record(_ s: Sample, in a: inout [Sample], keep: EpochMillis) -> Int {
         if let last = a.last, s.time <= last.time {
-            let i = Self.lowerBound(a, s.time)
+            let i = lowerBound(a, s.time)
             if i < a.count && a[i].time == s.time { a[i] = s } else { a.insert(s, at: i) }
         } else {
             a.append(s)
         }
         // Keep `keep` before the newest, and the value in force at its start.
-        if let newest = a.last?.time {
-            let cut = Self.lowerBound(a, newest - keep)
+        if let newest = a.last?.time, let first = a.first?.time, first < newest - keep {
+            let cut = lowerBound(a, newest - keep)
             if cut > 1 { a.removeFirst(cut - 1) }
         }
-        values[member] = a
+        return a.count
     }
 
     /// Drops each member's values older than `keep` before its newest (the value in force at

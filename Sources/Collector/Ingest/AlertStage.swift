@@ -77,6 +77,9 @@ final class AlertStage {
     /// catalogued, -2 a derived scope with an entry of its own, k + 1 `catalogue.sensors[k]`.
     /// (A reading then finds its entry without hashing the sensor's name.)
     private var entryOfID: ContiguousArray<Int32> = []
+    /// The catalogue's entries as optionals, then a nil: a reading's entry is passed on from
+    /// here as it is, not copied into an optional (a copy retains every field of it).
+    private var entries: [SensorEntry?] = []
 
     /// Called with (topic, payload, retain) for every message to publish.
     var publish: (String, [UInt8], Bool) -> Void = { _, _, _ in }
@@ -95,7 +98,9 @@ final class AlertStage {
 
     /// The catalogue entry of a reading's sensor (nil for one not catalogued), and whether it is
     /// a derived scope with an entry of its own (`DerivedSeries.scopeEntry`).
-    private func entryOf(_ id: SeriesID, _ name: SeriesName) -> (SensorEntry?, scope: Bool) {
+    /// The reading's entry's index in `entries` (the last, nil, for a sensor not catalogued),
+    /// and whether it is a derived scope with an entry of its own.
+    private func entryOf(_ id: SeriesID, _ name: SeriesName) -> (index: Int, scope: Bool) {
         let i = id.index
         if i >= entryOfID.count { entryOfID.append(contentsOf: repeatElement(0, count: i + 1 - entryOfID.count)) }
         if entryOfID[i] == 0 {
@@ -103,7 +108,7 @@ final class AlertStage {
             else { entryOfID[i] = derived.scopeEntry(name.sensor) != nil ? -2 : -1 }
         }
         let k = entryOfID[i]
-        return k > 0 ? (catalogue.sensors[Int(k) - 1], false) : (nil, k == -2)
+        return k > 0 ? (Int(k) - 1, false) : (catalogue.sensors.count, k == -2)
     }
 
     /// The new readings of a successful commit; `names` holds every series' name by id.
@@ -112,15 +117,21 @@ final class AlertStage {
         guard !readings.isEmpty else { return }   // even without rules: last-seen feeds coverage
         derived.currentJob = journalID
         var events: [AlertEvent] = []
+        if entries.count != catalogue.sensors.count + 1 { entries = catalogue.sensors.map { $0 } + [nil] }
+        let entries = entries
         for r in readings {
             let name = names[r.series.index]
-            let (entry, scope) = entryOf(r.series, name)
-            derived.observe(name, entry, r, history: history, now: now)
+            let (k, scope) = entryOf(r.series, name)
+            derived.observe(name, entries[k], r, history: history, now: now)
             guard evaluates(name.sensor) else { continue }
-            events += engine.observe(id: r.series, series: name, sample: Sample(time: r.time, value: r.value), now: now,
-                                     entry: entry ?? (scope ? derived.scopeEntry(name.sensor) : nil)) {
-                history.recent(r.series)
-            }
+            let sample = Sample(time: r.time, value: r.value)
+            events += scope
+                ? engine.observe(id: r.series, series: name, sample: sample, now: now, entry: derived.scopeEntry(name.sensor)) {
+                    history.recent(r.series)
+                }
+                : engine.observe(id: r.series, series: name, sample: sample, now: now, entry: entries[k]) {
+                    history.recent(r.series)
+                }
         }
         handle(events, now: now)
         derived.finishBatch()
@@ -141,6 +152,7 @@ final class AlertStage {
         derived.carryLateState(from: old)
         self.catalogue = catalogue
         entryOfID.removeAll()
+        entries.removeAll()
         handle(dropped.map { a in
             var r = a
             r.state = "resolved"

@@ -59,10 +59,11 @@ public enum TierSizing {
     /// Records that `tier` of `series` is answered from raw readings, and deletes its rows and
     /// blocks (in the caller's transaction).
     static func answerFromRaw(_ tier: Tier, series: SeriesID, _ db: Database) throws {
-        try db.execute(sql: "INSERT OR IGNORE INTO rollup_from_raw (tier, series_id) VALUES (?, ?)",
-                       arguments: [tier.rawValue, series.rawValue])
-        try db.execute(sql: "DELETE FROM \(tier.table) WHERE series_id = ?", arguments: [series.rawValue])
-        try db.execute(sql: "DELETE FROM rollup_blocks WHERE tier = ? AND series_id = ?", arguments: [tier.rawValue, series.rawValue])
+        // Prepared once per connection: the merger decides this for every new series' tiers.
+        try db.cachedStatement(sql: "INSERT OR IGNORE INTO rollup_from_raw (tier, series_id) VALUES (?, ?)")
+            .execute(arguments: [tier.rawValue, series.rawValue])
+        try db.cachedStatement(sql: "DELETE FROM \(tier.table) WHERE series_id = ?").execute(arguments: [series.rawValue])
+        try db.cachedStatement(sql: "DELETE FROM rollup_blocks WHERE tier = ? AND series_id = ?").execute(arguments: [tier.rawValue, series.rawValue])
     }
 
     /// Whether `tier` of `series` is answered from raw readings.
