@@ -120,46 +120,126 @@ public struct Zone: Sendable, Equatable {
     }
 }
 
-/// One catalogued sensor.
+/// One catalogued sensor. Its fields live in one shared, immutable box: an entry passes
+/// through several stages with every reading, and a copy then retains one reference, not
+/// each of its strings and collections (a change makes a new box).
 public struct SensorEntry: Sendable, Equatable {
     /// meter: `feeder` (the transformer's own) or `customer`; water: `inflow` (the DMA's),
     /// `customer`, or `pressure` (a logger at one of its critical points).
     public enum MeterRole: String, Sendable { case feeder, customer, inflow, pressure }
 
-    public var id: String
+    private var box: Box
+
+    public var id: String {
+        get { box.fields.id }
+        set { change { $0.id = newValue } }
+    }
     /// A display name (with diacritics), if the catalogue gives one.
-    public var name: String?
-    public var kind: SensorKind
+    public var name: String? {
+        get { box.fields.name }
+        set { change { $0.name = newValue } }
+    }
+    public var kind: SensorKind {
+        get { box.fields.kind }
+        set { change { $0.kind = newValue } }
+    }
     /// The administrative unit the sensor stands in.
-    public var unit: String
+    public var unit: String {
+        get { box.fields.unit }
+        set { change { $0.unit = newValue } }
+    }
     /// forest: the zone it watches; meter: its transformer; traffic: its junction; water: its DMA.
-    public var zone: String?
+    public var zone: String? {
+        get { box.fields.zone }
+        set { change { $0.zone = newValue } }
+    }
     /// Expected reporting interval; stale after 3 x interval.
-    public var intervalMillis: Int64
-    public var latitude: Double?
-    public var longitude: Double?
+    public var intervalMillis: Int64 {
+        get { box.fields.intervalMillis }
+        set { change { $0.intervalMillis = newValue } }
+    }
+    public var latitude: Double? {
+        get { box.fields.latitude }
+        set { change { $0.latitude = newValue } }
+    }
+    public var longitude: Double? {
+        get { box.fields.longitude }
+        set { change { $0.longitude = newValue } }
+    }
     /// Metric name -> unit.
-    public var metrics: [String: String] = [:]
+    public var metrics: [String: String] {
+        get { box.fields.metrics }
+        set { change { $0.metrics = newValue } }
+    }
     /// hydro: alarm levels I, II, III in metres.
-    public var alarmLevelsM: [Double]?
+    public var alarmLevelsM: [Double]? {
+        get { box.fields.alarmLevelsM }
+        set { change { $0.alarmLevelsM = newValue } }
+    }
     /// traffic: free-flow speed.
-    public var freeFlowKmh: Double?
+    public var freeFlowKmh: Double? {
+        get { box.fields.freeFlowKmh }
+        set { change { $0.freeFlowKmh = newValue } }
+    }
     /// meter: the transformer's own meter, or a customer meter.
-    public var role: MeterRole?
+    public var role: MeterRole? {
+        get { box.fields.role }
+        set { change { $0.role = newValue } }
+    }
     /// A station with no zone: the susceptibility and region of where it stands (a zone's
     /// take precedence).
-    public var susceptibility: Susceptibility?
-    public var region: Int?
+    public var susceptibility: Susceptibility? {
+        get { box.fields.susceptibility }
+        set { change { $0.susceptibility = newValue } }
+    }
+    public var region: Int? {
+        get { box.fields.region }
+        set { change { $0.region = newValue } }
+    }
     /// A LoRaWAN device reporting as this station: its EUI (16 hex digits, upper or lower
     /// case) or its network server's device id (The Things Stack).
-    public var devEUI: String?
-    public var deviceID: String?
+    public var devEUI: String? {
+        get { box.fields.devEUI }
+        set { change { $0.devEUI = newValue } }
+    }
+    public var deviceID: String? {
+        get { box.fields.deviceID }
+        set { change { $0.deviceID = newValue } }
+    }
 
     public init(id: String, kind: SensorKind, unit: String, zone: String? = nil, intervalMillis: Int64) {
-        self.id = id
-        self.kind = kind
-        self.unit = unit
-        self.zone = zone
-        self.intervalMillis = intervalMillis
+        box = Box(Fields(id: id, kind: kind, unit: unit, zone: zone, intervalMillis: intervalMillis))
+    }
+
+    public static func == (a: SensorEntry, b: SensorEntry) -> Bool { a.box === b.box || a.box.fields == b.box.fields }
+
+    private mutating func change(_ body: (inout Fields) -> Void) {
+        var f = box.fields
+        body(&f)
+        box = Box(f)
+    }
+
+    private final class Box: Sendable {
+        let fields: Fields
+        init(_ fields: Fields) { self.fields = fields }
+    }
+
+    private struct Fields: Sendable, Equatable {
+        var id: String
+        var name: String? = nil
+        var kind: SensorKind
+        var unit: String
+        var zone: String? = nil
+        var intervalMillis: Int64
+        var latitude: Double? = nil
+        var longitude: Double? = nil
+        var metrics: [String: String] = [:]
+        var alarmLevelsM: [Double]? = nil
+        var freeFlowKmh: Double? = nil
+        var role: MeterRole? = nil
+        var susceptibility: Susceptibility? = nil
+        var region: Int? = nil
+        var devEUI: String? = nil
+        var deviceID: String? = nil
     }
 }
