@@ -13,11 +13,10 @@ import Telemetry
 /// its earliest reading fed, and holds the recomputes until it ends: the rows not fed yet are
 /// stored already, so a recompute in between would take them twice.
 extension DerivedSeries {
-    /// The families of `entry`'s station fed by this reading that wait for a recompute,
-    /// after noting whether the reading makes them so.
-    func waitingFamilies(_ name: SeriesName, _ entry: SensorEntry, _ t: EpochMillis, history: any SampleHistory) -> FamilySet {
-        let fed = DerivedFamily.fed(by: name.metric, at: entry)
-        guard !fed.isEmpty else { return FamilySet() }
+    /// The families of `entry`'s station fed by this reading (`fed`: `DerivedFamily.fed` of its
+    /// metric) that wait for a recompute, after noting whether the reading makes them so.
+    func waitingFamilies(_ name: SeriesName, _ entry: SensorEntry, _ fed: FamilySet, _ t: EpochMillis,
+                         history: any SampleHistory) -> FamilySet {
         var waiting = FamilySet()
         for f in fed {
             let key = FamilyKey(sensor: name.sensor, family: f)

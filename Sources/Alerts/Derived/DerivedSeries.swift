@@ -95,6 +95,8 @@ public final class DerivedSeries {
     var history: (any SampleHistory)?
 
     var pending: [Reading] = []
+    /// What each series' readings feed, by series id (`route(of:)`).
+    private var routes: ContiguousArray<InputRoute> = []
     /// Late inputs (`DerivedSeries+Late`): each family's newest input time seen; the families
     /// waiting to be recomputed, from when, the job that made each so, and the `take`
     /// generation that holds everything it derived before (it derives nothing while it waits);
@@ -179,16 +181,18 @@ public final class DerivedSeries {
     /// nothing).
     public func observe(_ name: SeriesName, _ entry: SensorEntry?, _ r: BoundReading, history: any SampleHistory, now: EpochMillis) {
         guard let entry else { return }
+        let route = route(of: r.series, name, entry)
+        if route.isIdle { return }
         self.history = history
         let sample = Sample(time: r.time, value: r.value)
-        if entry.kind == .meter, name.metric != "last_gasp" { meterArrival[name.sensor] = now }
-        if name.metric == "rain_mm" { rainArrival[name.sensor] = now }
+        if route.meterAlive { meterArrival[name.sensor] = now }
+        if route.rainArrival { rainArrival[name.sensor] = now }
         // Families waiting for a recompute (this reading may have just made them so) take nothing.
-        let waiting = waitingFamilies(name, entry, r.time, history: history)
-        switch name.metric {
-        case "rain_mm":
+        let waiting = route.fed.isEmpty ? FamilySet() : waitingFamilies(name, entry, route.fed, r.time, history: history)
+        switch route.input {
+        case .rain:
             if !waiting.contains(.rain) { rain(name, entry, sample, history: history) }
-        case "level_m":
+        case .level:
             if let levels = entry.alarmLevelsM, !waiting.contains(.river) {
                 derive(name.sensor, "water_alarm_level", time: r.time, value: Double(WaterAlarm.level(r.value, levels: levels)),
                        level: true, exact: true)
@@ -196,20 +200,20 @@ public final class DerivedSeries {
                     derive(name.sensor, "level_rise_m_h", time: r.time, value: (rise * 1000).rounded() / 1000, exact: true)
                 }
             }
-        case "pm25_ugm3", "pm10_ugm3":
+        case .air:
             if !waiting.contains(.air) { airQuality(name, sample, history: history) }
-        case "volume_m3":
-            if entry.kind == .water { waterBalance(entry, sample, history: history) }
-        case "kwh":
-            if entry.kind == .meter { energyLoss(entry, sample, history: history) }
-        case "last_gasp":
-            if entry.kind == .meter, r.value != 0 { lastGasp[name.sensor] = max(r.time, lastGasp[name.sensor] ?? .min) }
-        case "speed_kmh":
-            if entry.kind == .traffic { congestion(entry, sample) }
-        default:
+        case .volume:
+            waterBalance(entry, sample, history: history)
+        case .kwh:
+            energyLoss(entry, sample, history: history)
+        case .lastGasp:
+            if r.value != 0 { lastGasp[name.sensor] = max(r.time, lastGasp[name.sensor] ?? .min) }
+        case .speed:
+            congestion(entry, sample)
+        case .none:
             break
         }
-        if FireDangerStage.inputs.contains(name.metric), entry.kind == .forest, !waiting.contains(.fire) {
+        if route.fire, !waiting.contains(.fire) {
             // A station's readings of an earlier time in this commit (a backlog): its index
             // as of then, before this reading counts.
             if let touched = fireTouched[name.sensor], touched.time != r.time {
@@ -223,6 +227,14 @@ public final class DerivedSeries {
             }
             fire[name.sensor] = tracker
         }
+    }
+
+    /// The route of series `id` (its readings all name `name`), worked out at its first reading.
+    private func route(of id: SeriesID, _ name: SeriesName, _ entry: SensorEntry) -> InputRoute {
+        let i = id.index
+        if i >= routes.count { routes.append(contentsOf: repeatElement(InputRoute(), count: i + 1 - routes.count)) }
+        if !routes[i].known { routes[i] = InputRoute(metric: name.metric, entry: entry) }
+        return routes[i]
     }
 
     /// After a commit's readings were observed: the fire-danger index of every station touched
