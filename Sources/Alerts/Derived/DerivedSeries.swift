@@ -571,12 +571,18 @@ public final class DerivedSeries {
     @discardableResult
     func derive(_ sensor: String, _ metric: String, time: EpochMillis, value: Double, level: Bool = false, exact: Bool = false) -> Bool {
         guard let name = try? SeriesName(sensor: sensor, metric: metric) else { return false }
-        let last = lastStored[name]
-        if level, let last, last.value == value, abs(time - last.time) < Self.levelHeartbeat { return false }
-        let t = exact ? time : max(time, (last?.time ?? .min) + 1)
-        if t >= last?.time ?? .min { lastStored[name] = Sample(time: t, value: value) }
+        // The series' last stored reading, looked up once and changed in place.
+        guard let t = Self.store(time: time, value: value, level: level, exact: exact, after: &lastStored[name]) else { return false }
         pending.append(Reading(series: name, time: t, value: value))
         return true
+    }
+
+    /// The time a derived reading is stored at after `last` (nil: not stored), and `last` moved on.
+    private static func store(time: EpochMillis, value: Double, level: Bool, exact: Bool, after last: inout Sample?) -> EpochMillis? {
+        if level, let l = last, l.value == value, abs(time - l.time) < levelHeartbeat { return nil }
+        let t = exact ? time : max(time, (last?.time ?? .min) + 1)
+        if t >= last?.time ?? .min { last = Sample(time: t, value: value) }
+        return t
     }
 }
 

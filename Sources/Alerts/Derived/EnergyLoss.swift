@@ -49,16 +49,24 @@ public struct EnergyLossTracker: Sendable {
             let cutoff = hour - keepHours * 3_600_000
             hours = hours.filter { $0.key > cutoff }
         }
-        var h = hours[hour] ?? Hour(kwh: Array(repeating: 0, count: meterCount), count: Array(repeating: 0, count: meterCount))
-        h.kwh[i] += kwh
-        h.count[i] += 1
-        defer { hours[hour] = h }
-        guard !h.reported, isComplete(h) else { return nil }
-        h.reported = true
-        return (hour, Self.lossPct(feeder: h.kwh[0], customers: h.kwh.dropFirst().reduce(0, +)))
+        let n = meterCount
+        // In place: a copy of the hour out of the dictionary would copy its arrays at the first change.
+        guard let loss = Self.add(kwh, of: i, to: &hours[hour, default: Hour(kwh: Array(repeating: 0, count: n), count: Array(repeating: 0, count: n))],
+                                  feeder: feeder, customers: customers) else { return nil }
+        return (hour, loss)
     }
 
-    private func isComplete(_ h: Hour) -> Bool {
+    /// Adds a meter's reading to its hour; when that completes the hour (not reported yet),
+    /// marks it reported and returns its loss (`.some(nil)`: no loss figure).
+    private static func add(_ kwh: Double, of i: Int, to h: inout Hour, feeder: Meter, customers: [Meter]) -> Double?? {
+        h.kwh[i] += kwh
+        h.count[i] += 1
+        guard !h.reported, isComplete(h, feeder: feeder, customers: customers) else { return nil }
+        h.reported = true
+        return .some(lossPct(feeder: h.kwh[0], customers: h.kwh.dropFirst().reduce(0, +)))
+    }
+
+    private static func isComplete(_ h: Hour, feeder: Meter, customers: [Meter]) -> Bool {
         if h.count[0] < feeder.expected(in: 3_600_000) { return false }
         for (k, c) in customers.enumerated() where h.count[k + 1] < c.expected(in: 3_600_000) { return false }
         return true
