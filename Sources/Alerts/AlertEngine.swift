@@ -31,8 +31,42 @@ public final class AlertEngine {
 
     private struct Live {
         var machine: AlertStateMachine
+        /// Its summaries are those of `unrendered`'s reading once rendered (`rendered`).
         var alert: Alert
         var lastHolds: Bool
+        /// The reading whose summaries are not rendered yet: a live alert takes every reading
+        /// of its series, and its text is only read when announced or listed.
+        var unrendered: Unrendered?
+    }
+
+    private struct Unrendered {
+        var rule: Int
+        var value: Double?
+        var entry: SensorEntry?
+        var series: SeriesName?
+    }
+
+    /// `l`'s alert with its summaries rendered for its latest reading.
+    private func rendered(_ l: Live) -> Alert {
+        var a = l.alert
+        guard let u = l.unrendered else { return a }
+        let rule = rules[u.rule]
+        let en = Self.render(rule.summary, rule, value: u.value, entry: u.entry, series: u.series, subject: a.subject,
+                             unit: a.unit, zone: a.zone, catalogue: catalogue)
+        let vi = rule.summaryVi.isEmpty ? nil
+            : Self.render(rule.summaryVi, rule, value: u.value, entry: u.entry, series: u.series, subject: a.subject,
+                          unit: a.unit, zone: a.zone, catalogue: catalogue, decimalComma: true)
+        a.summaryEn = en
+        a.summaryVi = vi
+        a.summary = language == .vi ? vi ?? en : en
+        return a
+    }
+
+    /// Renders `l`'s summaries now (before its alert is announced).
+    private func render(_ l: inout Live) {
+        guard l.unrendered != nil else { return }
+        l.alert = rendered(l)
+        l.unrendered = nil
     }
 
     private var live: [Key: Live] = [:]
@@ -123,7 +157,7 @@ public final class AlertEngine {
     }
 
     /// The live (pending or firing) alerts.
-    public var liveAlerts: [Alert] { live.values.map(\.alert) }
+    public var liveAlerts: [Alert] { live.values.map(rendered) }
 
     /// A committed reading. `recent` gives the series' latest samples (oldest first), asked
     /// for only when a rate rule needs them. Pass `entry` when the caller has already looked
@@ -233,6 +267,7 @@ public final class AlertEngine {
         for (key, var l) in live where only?(l.alert) ?? true {
             let action = l.machine.tick(at: now, stillHolds: l.lastHolds)
             if action == .fire {
+                render(&l)
                 l.alert.state = "firing"
                 l.alert.since = now
                 setLive(key, l)
@@ -283,15 +318,7 @@ public final class AlertEngine {
         if holds || action != .none {
             l.alert.value = value
             l.alert.valueTime = valueTime
-            let en = Self.render(rule.summary, rule, value: value, entry: entry, series: series, subject: key.subject,
-                                 unit: l.alert.unit, zone: l.alert.zone, catalogue: catalogue)
-            let vi = rule.summaryVi.isEmpty ? nil
-                : Self.render(rule.summaryVi, rule, value: value, entry: entry, series: series, subject: key.subject,
-                              unit: l.alert.unit, zone: l.alert.zone, catalogue: catalogue,
-                              decimalComma: true)
-            l.alert.summaryEn = en
-            l.alert.summaryVi = vi
-            l.alert.summary = language == .vi ? vi ?? en : en
+            l.unrendered = Unrendered(rule: key.rule, value: value, entry: entry, series: series)
             // The severity follows the value's band while the alert is live (a firing
             // alert's change is announced below; a pending one's is stored).
             let severity = rule.severity(for: value)
@@ -300,6 +327,8 @@ public final class AlertEngine {
                 l.alert.severity = severity
             }
         }
+        // Announced: its summaries now.
+        if action != .none || previousSeverity != nil { render(&l) }
         switch action {
         case .none:
             guard l.machine.state.isLive else { return }

@@ -22,8 +22,13 @@ import Telemetry
         #expect(fired.map(\.action) == [.fire])
         #expect(fired.first?.alert.summary == "36 C at ft-1 in z1 (muong-te)")
         #expect(fired.first?.alert.topic == "alerts/critical/hot/ft-1")
+        // A firing alert takes each reading of its series: not announced, listed with it.
+        #expect(feed(37.5, 2500).isEmpty)
+        #expect(e.liveAlerts.map(\.summary) == ["37.5 C at ft-1 in z1 (muong-te)"])
+        #expect(e.liveAlerts.map(\.value) == [37.5])
         #expect(feed(34, 3000).isEmpty)                 // between clear and fire: still firing
         #expect(e.liveAlerts.count == 1)
+        #expect(e.liveAlerts.map(\.summary) == ["37.5 C at ft-1 in z1 (muong-te)"])
         #expect(feed(32, 4000).map(\.action) == [.resolve])
         #expect(e.liveAlerts.isEmpty)
         // other metrics and kinds do not match
