@@ -58,14 +58,18 @@ extension DerivedSeries {
     /// A member's value at `s.time`, for its scopes.
     func memberValue(_ kind: ScopeKind, _ member: String, scopes: [String], _ s: Sample) {
         guard computesScopes else { return }
-        loadMember(kind, member, near: s.time)
         // (A member with values before this one is active already.)
-        let first = scopeValues[kind]?.record(member, s) == 1
+        var count = scopeValues[kind]?.recordIfLoaded(member, s)
+        if count == nil {
+            loadMember(kind, member, near: s.time)
+            count = scopeValues[kind]?.record(member, s)
+        }
+        let first = count == 1
         for scope in scopes {
             let ref = ScopeRef(kind: kind, scope: scope)
             if first { activate(ref, member) }
-            seedScope(ref)
-            if lateScopes[ref] != nil || s.time < scopeNewest[ref] ?? .min {
+            let newest = seedScope(ref)
+            if (!lateScopes.isEmpty && lateScopes[ref] != nil) || s.time < newest {
                 // Late, or waiting for its recompute (which covers this time): no live value.
                 markLate(ref, from: s.time)
             } else {
@@ -74,10 +78,12 @@ extension DerivedSeries {
         }
     }
 
-    /// A scope seen first since the start: its newest stored time and values (a value older
-    /// than what it stored is late; a level repeats nothing already stored).
-    private func seedScope(_ ref: ScopeRef) {
-        guard scopeNewest[ref] == nil else { return }
+    /// A scope's newest computed time; the first time it is seen since the start, its newest
+    /// stored time and values (a value older than what it stored is late; a level repeats
+    /// nothing already stored).
+    @discardableResult
+    private func seedScope(_ ref: ScopeRef) -> EpochMillis {
+        if let known = scopeNewest[ref] { return known }
         var newest = EpochMillis.min
         for (metric, _) in ref.kind.outputs(0) {
             guard let name = try? SeriesName(sensor: ref.scope, metric: metric),
@@ -86,6 +92,7 @@ extension DerivedSeries {
             newest = max(newest, last.time)
         }
         scopeNewest[ref] = newest
+        return newest
     }
 
     /// A member's values from `from` on were corrected: its scopes are recomputed from then.
@@ -156,8 +163,9 @@ extension DerivedSeries {
         for (ref, times) in scopeTouched.sorted(by: { $0.key < $1.key }) where lateScopes[ref] == nil {
             let ms = activeMembers(ref, near: times.min() ?? 0)
             guard let values = scopeValues[ref.kind] else { continue }
-            for t in times.sorted() {
-                guard let v = values.maximum(of: ms, at: t) else { continue }
+            let sorted = times.sorted()
+            for (t, v) in zip(sorted, values.maxima(of: ms, at: sorted)) {
+                guard let v else { continue }
                 for (metric, value) in ref.kind.outputs(v) { derive(ref.scope, metric, time: t, value: value, level: true) }
             }
             scopeNewest[ref] = max(scopeNewest[ref] ?? .min, times.max() ?? .min)

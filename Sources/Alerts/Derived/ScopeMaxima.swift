@@ -45,6 +45,16 @@ struct ScopeMaxima: Sendable {
         Self.record(s, in: &values[member, default: []], keep: keep)   // in place: one lookup, no copy
     }
 
+    /// `record` for a member already loaded (`load`); nil, and nothing recorded, for one not.
+    mutating func recordIfLoaded(_ member: String, _ s: Sample) -> Int? {
+        Self.recordIfPresent(s, in: &values[member], keep: keep)   // in place; an absent member stays absent
+    }
+
+    private static func recordIfPresent(_ s: Sample, in a: inout [Sample]?, keep: EpochMillis) -> Int? {
+        guard a != nil else { return nil }
+        return record(s, in: &a!, keep: keep)
+    }
+
     private static func record(_ s: Sample, in a: inout [Sample], keep: EpochMillis) -> Int {
         if let last = a.last, s.time <= last.time {
             let i = lowerBound(a, s.time)
@@ -97,6 +107,21 @@ struct ScopeMaxima: Sendable {
             if v > (best ?? -.infinity) { best = v }
         }
         return best
+    }
+
+    /// `maximum(of:at:)` at each of `times`, each member's values looked up once.
+    func maxima(of members: [String], at times: [EpochMillis]) -> [Double?] {
+        let held = members.map { values[$0] ?? [] }
+        return times.map { t in
+            var best: Double?
+            for a in held {
+                let i = Self.lowerBound(a, t + 1)
+                guard i > 0, a[i - 1].time >= t - window else { continue }
+                let v = a[i - 1].value
+                if v > (best ?? -.infinity) { best = v }
+            }
+            return best
+        }
     }
 
     private func inForce(_ member: String, at t: EpochMillis, older: [Sample]?) -> Double? {
