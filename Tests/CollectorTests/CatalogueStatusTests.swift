@@ -183,9 +183,11 @@ import Testing
         let now = Int(Date().timeIntervalSince1970)
         try broker.publish(topic: "telemetry/muong-te/forest/ft-on-1", lines: [#"{"ts": \#(now - 60), "temp_c": 30.5}"#])
         try broker.publish(topic: "telemetry/x/stray-1", lines: [#"{"ts": \#(now), "temp_c": 1}"#])
-        try await waitUntil("the stray reading in quarantine", seconds: 10) {
+        // A plain SenML pack (read by its names' bytes) is refused the same way.
+        try broker.publish(topic: "telemetry/x/stray-2", lines: [#"[{"n": "stray-2/temp_c", "v": 1}]"#])
+        try await waitUntil("the stray readings in quarantine", seconds: 10) {
             let q = try await httpJSON(c.baseURL + "/api/v1/quarantine")
-            return ((q["counts"] as? [String: Any])?["unregistered_sensor"] as? NSNumber)?.intValue == 1
+            return ((q["counts"] as? [String: Any])?["unregistered_sensor"] as? NSNumber)?.intValue == 2
         }
         try await waitUntil("the registered reading", seconds: 10) {
             let (_, body) = try await httpGet(c.baseURL + "/api/v1/series?kind=forest")

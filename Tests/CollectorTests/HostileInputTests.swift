@@ -57,6 +57,10 @@ import Testing
         Case("senml-bad-name", #"[{"n": "s1/t€", "v": 1}]"#, "bad_name"),
         Case("senml-string-v", #"[{"n": "s1/t", "v": "1"}]"#, "bad_senml"),
         Case("senml-no-value", #"[{"n": "s1/t", "u": "Cel"}]"#, "bad_senml"),
+        // Plain packs (read by their names' bytes) that the general path refuses.
+        Case("senml-reserved-sensor", #"[{"n": "coverage.province/forest_monitored_pct", "v": 100}]"#, "bad_name"),
+        Case("senml-future", #"[{"n": "s1/t", "bt": 32503680000, "v": 1}]"#, "time_out_of_range"),
+        Case("senml-too-many-readings", "[" + (0..<1001).map { #"{"n": "s1/t", "t": \#(-$0), "v": 1}"# }.joined(separator: ",") + "]", "too_large"),
         // Influx line protocol
         Case("lp-no-fields", "m,sensor=a 1795000000000000000", "bad_line_protocol"),
         Case("lp-unterminated-string", #"m,sensor=a s="abc"#, "bad_line_protocol"),

@@ -86,23 +86,31 @@ import Testing
         try await broker.waitReady()
         let c = try CollectorProcess(dir: dir, brokerPort: broker.port, clientID: "it-pattern",
                                      subscriptions: [#"{topic: "field/{district}/{kind}/{sensor}/up", format: influx, precision: s}"#,
+                                                     #"{topic: "pack/{district}/{kind}/{sensor}", format: senml}"#,
                                                      #"{topic: "telemetry/#"}"#])
         try c.start()
         try await c.waitReady()
         try broker.publish(topic: "field/sin-ho/hydro/rg-sh-0007/up", lines: ["rain rain_mm=4.5 1795000000"])
         try broker.publish(topic: "telemetry/sin-ho/rg-sh-0008", lines: [#"{"ts": 1795000000, "rain_mm": 1}"#])
+        // Plain SenML packs (read by their names' bytes): named by the topic's sensor, or their own.
+        try broker.publish(topic: "pack/sin-ho/hydro/rg-sh-0009", lines: [#"[{"bt": 1795000000, "n": "rain_mm", "v": 2}]"#,
+                                                                          #"[{"bt": 1795000060, "n": "rg-sh-0010/rain_mm", "v": 3}]"#])
         var series: [[String: Any]] = []
-        try await waitUntil("both series", seconds: 10) {
+        try await waitUntil("four series", seconds: 10) {
             let (_, body) = try await httpGet(c.baseURL + "/api/v1/series?metric=rain_mm")
             series = ((try? JSONSerialization.jsonObject(with: body) as? [[String: Any]]) ?? [])
                 .filter { ($0["series"] as? String)?.hasPrefix("rg-sh-") == true }
-            return series.count == 2
+            return series.count == 4
         }
         let byName = Dictionary(uniqueKeysWithValues: series.map { ($0["series"] as! String, $0) })
         #expect(byName["rg-sh-0007/rain_mm"]?["unit"] as? String == "sin-ho")
         #expect(byName["rg-sh-0007/rain_mm"]?["kind"] as? String == "hydro")
         #expect((byName["rg-sh-0007/rain_mm"]?["last_t"] as? NSNumber)?.intValue == 1_795_000_000)
         #expect(byName["rg-sh-0008/rain_mm"]?["unit"] is NSNull)
+        for packed in ["rg-sh-0009/rain_mm", "rg-sh-0010/rain_mm"] {
+            #expect(byName[packed]?["unit"] as? String == "sin-ho", "\(packed)")
+            #expect(byName[packed]?["kind"] as? String == "hydro", "\(packed)")
+        }
         let (_, filtered) = try await httpGet(c.baseURL + "/api/v1/series?district=sin-ho&metric=rain_mm")
         #expect(String(decoding: filtered, as: UTF8.self).contains("rg-sh-0007") && !String(decoding: filtered, as: UTF8.self).contains("rg-sh-0008"))
         _ = try await c.terminate()

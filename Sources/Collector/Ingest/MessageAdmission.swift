@@ -16,8 +16,16 @@ struct MessageAdmission {
     /// New series the network may still create (`limits.new_series_per_minute`).
     private var newSeries: NewSeriesBudget
     private let decoder = PayloadDecoder()
-    /// SenML packs of the plain shape, read without the decoder's JSON tree.
+    /// SenML packs of the plain shape, read without the decoder's JSON tree, their readings
+    /// named by index into the table's names.
     private var senml = SenMLNames()
+    private var indexed: [IndexedReading] = []
+    /// Per name of `senml`: its series id once bound (-1: not yet), and whether its sensor may
+    /// send (0: not looked at yet, 1: yes, 2: refused: a reserved prefix, or not catalogued
+    /// when unregistered sensors are refused); valid for `senmlGeneration` and the catalogue.
+    private var senmlIDs: [Int32] = []
+    private var senmlAdmits: [UInt8] = []
+    private var senmlGeneration = -1
     private var scratch: [Reading] = []
     /// The catalogue's stations by LoRaWAN device (`eui:<hex>`, `id:<device id>`).
     private var devices: [String: String] = [:]
@@ -44,6 +52,7 @@ struct MessageAdmission {
             if let i = s.deviceID { d["id:" + i] = s.id }
         }
         devices = d
+        senmlGeneration = -1   // (whether a sensor is registered may have changed)
     }
 
     /// The batch committed: its LoRaWAN frames are stored.
@@ -84,14 +93,18 @@ struct MessageAdmission {
         if let problem = Self.labelProblem(labels) { return (topic, DecodeError("bad_label", problem)) }
         context.patternSensor = labels.sensor
         scratch.removeAll(keepingCapacity: true)
+        indexed.removeAll(keepingCapacity: true)
         let format = written?.format ?? sub?.format ?? .auto
         var frame: LoRaWANDecoder.Frame?
         do {
             if format == .chirpstack || format == .ttn {
                 frame = try decoder.decodeUplink(payload, server: format == .ttn ? .ttn : .chirpstack, context: context,
                                                  devices: devices, into: &scratch)
-            } else if (format == .senml || format == .auto) && senml.decode(payload, context: context, into: &scratch) {
+            } else if format == .senml || format == .auto, senml.decode(payload, context: context, into: &indexed) {
                 // A plain pack: the decoder's readings, names found by their bytes.
+                if let bound = admitIndexed(labels: labels, now: now, store: store, into: &batch) { return bound ? nil : (topic, Self.seriesLimit(limits)) }
+                // (A name refused, or few new series left: the readings go the general way.)
+                scratch = indexed.map { Reading(series: senml.names[Int($0.name)], time: $0.time, value: $0.value) }
             } else {
                 try decoder.decode(payload, format: format, context: context, into: &scratch)
             }
@@ -119,9 +132,7 @@ struct MessageAdmission {
             }
         }
         let known = store.registry.count
-        guard store.bind(scratch, labels: labels, into: &batch) else {
-            return (topic, DecodeError("series_limit", "new series would exceed limits.max_series (\(limits.maxSeries))"))
-        }
+        guard store.bind(scratch, labels: labels, into: &batch) else { return (topic, Self.seriesLimit(limits)) }
         if store.registry.count > known { newSeries.spend(store.registry.count - known, now: now) }
         if let frame {
             pendingFrames.record(frame)
@@ -129,6 +140,40 @@ struct MessageAdmission {
         }
         batch.acceptedMessages += 1
         return nil
+    }
+
+    private static func seriesLimit(_ limits: CollectorConfig.Limits) -> DecodeError {
+        DecodeError("series_limit", "new series would exceed limits.max_series (\(limits.maxSeries))")
+    }
+
+    /// A plain SenML pack's readings (`indexed`) bound into `batch` by their names' indices,
+    /// each name's checks and series id worked out once: true; false when new series would
+    /// pass `limits.max_series`; nil, nothing bound, when a name is refused or the pack may
+    /// hold more new series than `limits.new_series_per_minute` leaves (the general path
+    /// then says why, as for any message).
+    private mutating func admitIndexed(labels: TopicLabels, now: EpochMillis, store: TelemetryStore,
+                                       into batch: inout IngestBatch) -> Bool? {
+        if senml.generation != senmlGeneration {
+            senmlIDs.removeAll()
+            senmlAdmits.removeAll()
+            senmlGeneration = senml.generation
+        }
+        let names = senml.names
+        if senmlAdmits.count < names.count { senmlAdmits.append(contentsOf: repeatElement(0, count: names.count - senmlAdmits.count)) }
+        for r in indexed {
+            let k = Int(r.name)
+            if senmlAdmits[k] == 0 {
+                let sensor = names[k].sensor
+                senmlAdmits[k] = DerivedScope.isDerived(sensor) || registeredOnly.map({ !$0.contains(sensor) }) == true ? 2 : 1
+            }
+            if senmlAdmits[k] == 2 { return nil }
+        }
+        guard newSeries.allows(indexed.count, now: now) else { return nil }
+        let known = store.registry.count
+        guard store.bind(indexed, names: names, ids: &senmlIDs, labels: labels, into: &batch) else { return false }
+        if store.registry.count > known { newSeries.spend(store.registry.count - known, now: now) }
+        batch.acceptedMessages += 1
+        return true
     }
 
     /// Why a topic's `{unit}` or `{kind}` cannot label series (they must read like names).

@@ -9,8 +9,12 @@
 /// depend on the topic, so it is found by those bytes once met. Anything else returns false
 /// with `out` untouched, and the decoder gives the answer, or the error.
 public struct SenMLNames: Sendable {
-    /// The names met so far (forgotten all at once past `maxNames`).
-    private var names: [SeriesName] = []
+    /// The names met so far (forgotten all at once past `maxNames`); a reading's index names
+    /// one of these.
+    public private(set) var names: [SeriesName] = []
+    /// Raised each time the names are forgotten: an index kept from before names another
+    /// series now.
+    public private(set) var generation = 0
     private var indexOf: [SeriesName: Int32] = [:]
     /// (base name, name) bytes to the name's index, for names that do not depend on the topic.
     private var keys = BytePairTable()
@@ -30,6 +34,14 @@ public struct SenMLNames: Sendable {
     /// returns false, `out` as it was, when the pack is not plain (then decode it with the
     /// decoder). A UTF-8 byte-order mark before the pack is skipped.
     public mutating func decode(_ payload: UnsafeRawBufferPointer, context: DecodeContext, into out: inout [Reading]) -> Bool {
+        var indexed: [IndexedReading] = []
+        guard decode(payload, context: context, into: &indexed) else { return false }
+        out += indexed.map { Reading(series: names[Int($0.name)], time: $0.time, value: $0.value) }
+        return true
+    }
+
+    /// The same, each reading naming its series by index into `names`.
+    public mutating func decode(_ payload: UnsafeRawBufferPointer, context: DecodeContext, into out: inout [IndexedReading]) -> Bool {
         var payload = payload
         if payload.count >= 3 && payload[0] == 0xEF && payload[1] == 0xBB && payload[2] == 0xBF { payload = payload.bytes(3, payload.count) }
         if names.count >= Self.maxNames { forget() }
@@ -39,7 +51,7 @@ public struct SenMLNames: Sendable {
         return false
     }
 
-    private mutating func decodePlain(_ b: UnsafeRawBufferPointer, context: DecodeContext, into out: inout [Reading]) -> Bool {
+    private mutating func decodePlain(_ b: UnsafeRawBufferPointer, context: DecodeContext, into out: inout [IndexedReading]) -> Bool {
         pack += 1
         times.removeAll(keepingCapacity: true)
         var s = PlainJSON(b)
@@ -90,7 +102,7 @@ public struct SenMLNames: Sendable {
                 guard Self.same(b, unitIn[k], unit) else { return false }
             }
             times.append((index, time))
-            out.append(Reading(series: names[k], time: time, value: 0.0 + v))   // bv (0) + v, as the decoder adds
+            out.append(IndexedReading(name: index, time: time, value: 0.0 + v))   // bv (0) + v, as the decoder adds
             guard out.count - mark <= context.maxReadings else { return false }
         } while s.take(UInt8(ascii: ","))
         guard s.take(UInt8(ascii: "]")), s.atEnd else { return false }
@@ -125,6 +137,7 @@ public struct SenMLNames: Sendable {
     }
 
     private mutating func forget() {
+        generation += 1
         names.removeAll()
         indexOf.removeAll()
         keys.removeAll()

@@ -220,11 +220,12 @@ public final class TelemetryStore {
         return true
     }
 
-    /// `bind` for readings named by index into `names` (a backfill's decoder: `LineProtocolNames`),
-    /// each name interned once: `ids` maps a name's index to its series id (-1: not yet bound)
-    /// and grows with `names`. All or nothing as `bind`: false, and nothing appended, when the
-    /// batch's new series would pass `limits.max_series`.
-    public func bind(_ readings: [IndexedReading], names: [SeriesName], ids: inout [Int32], into batch: inout IngestBatch) -> Bool {
+    /// `bind` for readings named by index into `names` (a decoder that remembers names:
+    /// `LineProtocolNames`, `SenMLNames`), each name interned once: `ids` maps a name's index
+    /// to its series id (-1: not yet bound) and grows with `names`. All or nothing as `bind`:
+    /// false, and nothing appended, when the batch's new series would pass `limits.max_series`.
+    public func bind(_ readings: [IndexedReading], names: [SeriesName], ids: inout [Int32], labels: TopicLabels = TopicLabels(),
+                     into batch: inout IngestBatch) -> Bool {
         if ids.count < names.count { ids.append(contentsOf: repeatElement(-1, count: names.count - ids.count)) }
         var fresh: [Int32] = []
         for r in readings where ids[Int(r.name)] == -1 {
@@ -237,9 +238,11 @@ public final class TelemetryStore {
                 for f in fresh { ids[Int(f)] = -1 }
                 return false
             }
+            let before = registry.count
             for f in fresh {
                 guard let id = registry.intern(names[Int(f)]) else { preconditionFailure("checked above") }
                 ids[Int(f)] = id.rawValue
+                if id.index >= before && (labels.unit != nil || labels.kind != nil) { newLabels[id] = labels }
             }
         }
         batch.readings.reserveCapacity(batch.readings.count + readings.count)
