@@ -118,12 +118,13 @@ final class AlertStage {
         derived.currentJob = journalID
         var events: [AlertEvent] = []
         if entries.count != catalogue.sensors.count + 1 { entries = catalogue.sensors.map { $0 } + [nil] }
-        let entries = entries
+        // Locals: a class's property read in the loop is retained and released at each use.
+        let entries = entries, derived = derived, engine = engine, everything = !sharedAlerts
         for r in readings {
             let name = names[r.series.index]
             let (k, scope) = entryOf(r.series, name)
             derived.observe(name, entries[k], r, history: history, now: now)
-            guard evaluates(name.sensor) else { continue }
+            guard everything || evaluates(name.sensor) else { continue }
             let sample = Sample(time: r.time, value: r.value)
             events += scope
                 ? engine.observe(id: r.series, series: name, sample: sample, now: now, entry: derived.scopeEntry(name.sensor)) {
