@@ -58,6 +58,9 @@ public struct FireDangerTracker: Sendable {
     /// How far from 13:00 local a reading may be and still stand for the day's afternoon.
     public static let window: Int64 = 2 * 3_600_000
     private var days: [EpochMillis: Day] = [:]
+    /// The keys of `days` in order (a station keeps up to `maxDays` of them: not sorted again
+    /// for every index, nor searched for the oldest at every reading).
+    private var order: [EpochMillis] = []
     private var localDays: LocalDays
     /// P at the end of the day before `baseDay` (from storage after a restart).
     private var baseP = 0.0
@@ -104,18 +107,28 @@ public struct FireDangerTracker: Sendable {
         default:
             return nil
         }
-        days[day] = d
+        if days.updateValue(d, forKey: day) == nil { order.insert(day, at: Self.lowerBound(order, day)) }
         // Days more than `maxDays` before the newest are folded into the base, oldest first:
         // P at the end of each carries on. (By age, not by count: a late reading for a gap
         // day inside the last `maxDays` days stays there for its other inputs.)
         if day > newestDay { newestDay = day }
         let horizon = newestDay - Int64(Self.maxDays) * 86_400_000
-        while let oldest = days.keys.min(), oldest < horizon {
+        while let oldest = order.first, oldest < horizon {
             baseP = p(on: oldest)
             baseDay = oldest + 1
             days[oldest] = nil
+            order.removeFirst()
         }
         return day
+    }
+
+    private static func lowerBound(_ a: [EpochMillis], _ t: EpochMillis) -> Int {
+        var lo = 0, hi = a.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if a[mid] < t { lo = mid + 1 } else { hi = mid }
+        }
+        return lo
     }
 
     /// P at the end of `day` (with what is known so far), from the base and the days kept.
@@ -124,7 +137,8 @@ public struct FireDangerTracker: Sendable {
     /// verify` compares them).
     public func p(on day: EpochMillis) -> Double {
         var p = day >= baseDay ? baseP : 0
-        for start in days.keys.sorted() where start <= day && start >= baseDay {
+        for start in order where start >= baseDay {
+            if start > day { break }
             let d = days[start]!
             if d.rainMM >= FireDanger.resetRainMM {
                 p = 0
