@@ -119,10 +119,13 @@ public final class PostgresAlertStore: AlertRecords {
         }
     }
 
-    /// Takes live alerts kept elsewhere (the collector's file, from before it ran on the shared
-    /// store) as this collector's, each unless its rule and subject have a live row already;
-    /// how many were taken.
-    public func takeOver(_ alerts: [Alert], now: EpochMillis) throws -> Int {
+    /// Takes live alerts kept elsewhere (the file of the collector `source`, from before it ran
+    /// on the shared store) as this collector's, each unless its rule and subject have a live
+    /// row already, or it was taken before (`moved_from`: the source, its id and since there;
+    /// a move done again after a crash, before the file forgot them, takes nothing, even of an
+    /// alert resolved since); how many were taken. Each taken one is announced to the other
+    /// collectors, as any change.
+    public func takeOver(_ alerts: [Alert], source: String, now: EpochMillis) throws -> Int {
         guard !alerts.isEmpty else { return 0 }
         return try store.query { c in
             try c.transaction {
@@ -130,13 +133,16 @@ public final class PostgresAlertStore: AlertRecords {
                 for a in alerts where a.state == "pending" || a.state == "firing" {
                     let rows = try c.execute("""
                         INSERT INTO alerts (rule, subject, severity, state, since, updated, value, value_t, summary, unit, zone,
-                                            summary_en, summary_vi, ack_by, ack_at, ack_note, owner)
-                        VALUES ($1, $2, $3, $4, $5, $6, $7::float8, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
-                        ON CONFLICT (rule, subject) WHERE state IN ('pending', 'firing') DO NOTHING RETURNING id
+                                            summary_en, summary_vi, ack_by, ack_at, ack_note, owner, moved_from)
+                        VALUES ($1, $2, $3, $4, $5, $6, $7::float8, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+                        ON CONFLICT DO NOTHING RETURNING id
                         """, [.text(a.rule), .text(a.subject), .text(a.severity.rawValue), .text(a.state), .int(a.since), .int(now),
                               Self.number(a.value), Self.int(a.valueTime), .text(a.summary), Self.text(a.unit), Self.text(a.zone),
                               Self.text(a.summaryEn), Self.text(a.summaryVi), Self.text(a.acknowledgedBy), Self.int(a.acknowledgedAt),
-                              Self.text(a.note), .text(owner(of: a))])
+                              Self.text(a.note), .text(owner(of: a)), .text("\(source) \(a.id.map(String.init) ?? "-") \(a.since)")])
+                    for row in rows {
+                        if let text = row.first ?? nil, let id = Int64(text) { try notify(id, c) }
+                    }
                     taken += rows.count
                 }
                 return taken

@@ -126,7 +126,7 @@ struct Daemon {
             do {
                 let live = try file.live()
                 if !live.isEmpty {
-                    let taken = try moved.takeOver(live, now: clock.now())
+                    let taken = try moved.takeOver(live, source: config.mqtt.clientID, now: clock.now())
                     try file.forgetLive()
                     logger.notice("live alerts of the file moved to the shared store", metadata: ["alerts": "\(live.count)", "taken": "\(taken)"])
                 }

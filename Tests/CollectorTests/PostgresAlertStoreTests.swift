@@ -145,17 +145,23 @@ import Telemetry
         #expect(otherAnnounced == ["alerts/critical/forest-hot/ft-2"])
         #expect(try await store.list(states: ["firing"], limit: 10).isEmpty)
     }
-    /// A store of schema version 2 (before alerts) is refused by a reader and brought to
-    /// version 3 by the first collector that opens it to write.
-    @Test(.timeLimit(.minutes(2))) func aVersion2StoreGainsTheAlertsTable() async throws {
+    /// A store of schema version 2 (before alerts), or 3 (before `moved_from`), is refused by a
+    /// reader and brought to version 4 by the first collector that opens it to write.
+    @Test(.timeLimit(.minutes(2))) func olderStoresGainTheAlertsTableAndItsMoves() async throws {
         let (dir, pg) = try await PostgresCluster.started()
         defer { pg.remove(dir) }
         _ = try PostgresStore(url: pg.url, timeZone: .utc)
-        _ = try pg.psql(pg.primaryPort.port, "DROP TABLE alerts; UPDATE store_meta SET value = '2' WHERE key = 'version'")
-        #expect(throws: PostgresStore.Refused.self) { try PostgresStore(url: pg.url, timeZone: .utc, readOnly: true) }
-        let store = try Self.store(pg, owner: "north", origin: "a")
-        #expect(try store.live().isEmpty)
-        #expect(try pg.psql(pg.primaryPort.port, "SELECT value FROM store_meta WHERE key = 'version'") == "3")
+        for older in [
+            "DROP TABLE alerts; UPDATE store_meta SET value = '2' WHERE key = 'version'",
+            "DROP INDEX alerts_moved; ALTER TABLE alerts DROP COLUMN moved_from; UPDATE store_meta SET value = '3' WHERE key = 'version'",
+        ] {
+            _ = try pg.psql(pg.primaryPort.port, older)
+            #expect(throws: PostgresStore.Refused.self) { try PostgresStore(url: pg.url, timeZone: .utc, readOnly: true) }
+            let store = try Self.store(pg, owner: "north", origin: "a")
+            #expect(try store.live().isEmpty)
+            #expect(try pg.psql(pg.primaryPort.port, "SELECT value FROM store_meta WHERE key = 'version'") == "4")
+            #expect(try pg.psql(pg.primaryPort.port, "SELECT count(*) FROM pg_indexes WHERE indexname = 'alerts_moved'") == "1")
+        }
     }
     /// A collector that ran on its file moves the file's live alerts to the shared store at its
     /// first start there (acknowledgements included); a rule and subject live there already
@@ -171,12 +177,29 @@ import Telemetry
         _ = try await file.acknowledge(id: ids[0], by: "duty", note: "seen", at: 1500)
         let shared = try Self.store(pg, owner: "north", origin: "a")
         _ = try shared.apply([AlertEvent(action: .fire, alert: other)], now: 1200)   // (ft-2 is live there already)
-        #expect(try shared.takeOver(try file.live(), now: 2000) == 1)
+        let listener = try PostgresStore(url: pg.url, timeZone: .utc)
+        _ = try listener.query { c in try c.execute("LISTEN \(PostgresAlertStore.channel)") }
+        let fileLive = try file.live()
+        #expect(try shared.takeOver(fileLive, source: "it-north-a", now: 2000) == 1)
+        // The other collectors hear of it, as of any change.
+        let notes = try listener.query { c in try c.notifications(timeoutMillis: 5000) }
+        let ft1 = try shared.live().first { $0.subject == "ft-1" }?.id
+        #expect(notes.compactMap { PostgresAlertStore.parse($0.payload) }.map(\.id) == [ft1].compactMap { $0 })
+        // A crash before the file forgot them: the move again takes nothing, even once the
+        // alert it moved has been resolved in the shared store.
+        var resolved = hot
+        resolved.state = "resolved"
+        resolved.since = 2500
+        _ = try shared.apply([AlertEvent(action: .resolve, alert: resolved)], now: 2500)
+        #expect(try shared.takeOver(fileLive, source: "it-north-a", now: 2600) == 0)
+        #expect(try shared.live().map(\.subject) == ["ft-2"])
+        // (Another collector's file is another source.)
+        #expect(try shared.takeOver(fileLive, source: "it-north-b", now: 2700) == 1)
         try file.forgetLive()
         let live = try shared.live().sorted { $0.subject < $1.subject }
         #expect(live.map(\.subject) == ["ft-1", "ft-2"] && live.first?.acknowledgedBy == "duty" && live.first?.value == 36)
         #expect(try file.live().isEmpty)
-        #expect(try shared.takeOver(live, now: 3000) == 0)
+        #expect(try shared.takeOver(live, source: "it-north-a", now: 3000) == 0)
     }
     /// The live feed (`AlertFeed`) passes another collector's alert changes to this one's
     /// stream, not its own; after the store was lost and is back, its clients are told of a

@@ -3,7 +3,7 @@
 /// starting at once do not race; a store made for another time zone is refused (its day
 /// buckets start at that zone's midnights).
 enum PostgresSchema {
-    static let version = 3
+    static let version = 4
     /// The advisory lock key the creation takes (any constant of our own).
     static let lockKey: Int64 = 0x636F_6C6C_6563_746F
 
@@ -37,7 +37,7 @@ enum PostgresSchema {
             id bigserial PRIMARY KEY, rule text NOT NULL, subject text NOT NULL, severity text NOT NULL,
             state text NOT NULL, since bigint NOT NULL, updated bigint NOT NULL, value float8, value_t bigint,
             summary text NOT NULL, summary_en text, summary_vi text, unit text, zone text,
-            ack_by text, ack_at bigint, ack_note text, owner text NOT NULL)
+            ack_by text, ack_at bigint, ack_note text, owner text NOT NULL, moved_from text)
         """,
         "CREATE UNIQUE INDEX IF NOT EXISTS alerts_live ON alerts (rule, subject) WHERE state IN ('pending', 'firing')",
         "CREATE INDEX IF NOT EXISTS alerts_state ON alerts (state, id)",
@@ -67,6 +67,14 @@ enum PostgresSchema {
             }
             // Version 2 to 3: the alerts and series_changes tables, created above.
             try c.execute("UPDATE store_meta SET value = '3' WHERE key = 'version' AND value = '2'")
+            // Version 3 to 4: where a live alert moved from a collector's file (`moved_from`),
+            // so that moving it again after a crash is a no-op, whatever became of it since.
+            if try c.execute("SELECT value FROM store_meta WHERE key = 'version'").first?.first == "3" {
+                try c.execute("SET LOCAL lock_timeout = '10s'")
+                try c.execute("ALTER TABLE alerts ADD COLUMN IF NOT EXISTS moved_from text")
+                try c.execute("UPDATE store_meta SET value = '4' WHERE key = 'version'")
+            }
+            try c.execute("CREATE UNIQUE INDEX IF NOT EXISTS alerts_moved ON alerts (moved_from) WHERE moved_from IS NOT NULL")
             try check(c, timeZone: timeZone)
         }
     }
