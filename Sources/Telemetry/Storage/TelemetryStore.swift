@@ -153,6 +153,15 @@ public final class TelemetryStore {
         defer { merger.stop() }
         try writePendingRaw()
         try mergeRollups()
+        // The merger seals and checkpoints the rollups file on a thread of its own meanwhile
+        // (the two files share nothing): an import's end waits for the longer of the two.
+        let merger = self.merger
+        let stopped = DispatchSemaphore(value: 0)
+        DispatchQueue.global(qos: .userInitiated).async {
+            merger.stop(sealingBefore: now)
+            stopped.signal()
+        }
+        defer { stopped.wait() }
         if feedsDerived != nil, let compactTo = marks.compactTarget(merged: merger.mergedUpTo) {
             try pool.write { try compactJournal(upTo: compactTo, $0) }
             marks.compacted(to: compactTo)
@@ -163,7 +172,6 @@ public final class TelemetryStore {
             try db.execute(sql: "PRAGMA incremental_vacuum")
             try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)")
         }
-        merger.stop(sealingBefore: now)
     }
 
     /// Rewrites each journal row after `marks.compactAfter` up to
