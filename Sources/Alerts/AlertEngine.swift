@@ -31,7 +31,7 @@ public final class AlertEngine {
 
     private struct Live {
         var machine: AlertStateMachine
-        /// Its summaries are those of `unrendered`'s reading once rendered (`rendered`).
+        /// The alert; while `unrendered` is set, its summaries are those of an earlier reading.
         var alert: Alert
         var lastHolds: Bool
         /// The reading whose summaries are not rendered yet: a live alert takes every reading

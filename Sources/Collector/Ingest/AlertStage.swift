@@ -96,10 +96,9 @@ final class AlertStage {
         self.logger = logger
     }
 
-    /// The catalogue entry of a reading's sensor (nil for one not catalogued), and whether it is
-    /// a derived scope with an entry of its own (`DerivedSeries.scopeEntry`).
-    /// The reading's entry's index in `entries` (the last, nil, for a sensor not catalogued),
-    /// and whether it is a derived scope with an entry of its own.
+    /// Where a reading's catalogue entry is in `entries` (the last, nil, for a sensor not
+    /// catalogued), and whether it is a derived scope with an entry of its own
+    /// (`DerivedSeries.scopeEntry`).
     private func entryOf(_ id: SeriesID, _ name: SeriesName) -> (index: Int, scope: Bool) {
         let i = id.index
         if i >= entryOfID.count { entryOfID.append(contentsOf: repeatElement(0, count: i + 1 - entryOfID.count)) }
