@@ -30,6 +30,11 @@ final class AlertStage {
     var alertCounts: (Int, Int) -> Void = { _, _ in }
     /// Called with (indicator, scope, value) for every computed coverage indicator.
     var gauge: (String, String, Double) -> Void = { _, _, _ in }
+    /// Called when this collector stops computing coverage (the province lease went to
+    /// another): the gauges it showed are withdrawn.
+    var clearGauges: () -> Void = {}
+    /// Whether coverage gauges are shown (set since the last `clearGauges`).
+    private var showsCoverage = false
     /// Whether this collector computes the coverage indicators now: with a shared store and
     /// partitions, only the province lease's holder does (nil: always).
     var computesCoverage: (() -> Bool)?
@@ -241,6 +246,10 @@ final class AlertStage {
             notifiers?.resend(firing: engine.liveAlerts.filter { $0.state == "firing" && wide($0) }, now: now)
         }
         let holdsProvince = computesCoverage?() ?? partition
+        if !holdsProvince && showsCoverage {
+            showsCoverage = false
+            clearGauges()
+        }
         if let sharedScopes { province(holds: holdsProvince, scopes: sharedScopes, now: now) }
         if (adoptionPending || !unstored.isEmpty) && now - lastStoreRetry >= 1000 {
             lastStoreRetry = now
@@ -277,6 +286,7 @@ final class AlertStage {
                                                      water: Array(derived.waterDays.values), level: level)
                 .filter { level == Catalogue.unitLevel || $0.scope != "province" }
         }
+        showsCoverage = showsCoverage || !indicators.isEmpty
         for i in indicators {
             gauge(i.indicator, i.scope, i.valuePct)
             if let name = i.series { out.append(Reading(series: name, time: now, value: i.valuePct)) }

@@ -132,9 +132,9 @@ final class IngestLoop: @unchecked Sendable {
             metrics.alerts(state: "pending", count: pending)
             metrics.alerts(state: "firing", count: firing)
         }
-        alerts.gauge = { indicator, scope, value in
-            metrics.registry.makeGauge(descriptor: IngestMetrics.coverage, labels: [("indicator", indicator), ("scope", scope)]).set(to: value)
-        }
+        let coverage = CoverageGauges(registry: metrics.registry)
+        alerts.gauge = { indicator, scope, value in coverage.set(indicator, scope, value) }
+        alerts.clearGauges = { coverage.clear() }
         // Called on the alert worker's thread: the publisher's own loop writes it at once.
         alerts.publish = { [publisher] topic, payload, retain in
             let rc = publisher.publish(topic, payload, retain: retain)
