@@ -112,6 +112,15 @@ public struct AlertStore: AlertRecords {
         try pool.read { db in try Row.fetchAll(db, sql: "SELECT * FROM alerts WHERE state IN ('pending', 'firing')").map(Self.alert) }
     }
 
+    /// Deletes resolved (and cancelled) alerts last changed before `before` (`storage.alert_retention`);
+    /// how many went. Live ones stay, however old.
+    public func pruneResolved(before: EpochMillis) throws -> Int {
+        try pool.write { db in
+            try db.execute(sql: "DELETE FROM alerts WHERE state IN ('resolved', 'cancelled') AND updated < ?", arguments: [before])
+            return db.changesCount
+        }
+    }
+
     /// Forgets the live alerts (they moved to the shared store: `PostgresAlertStore.takeOver`).
     public func forgetLive() throws {
         try pool.write { db in try db.execute(sql: "DELETE FROM alerts WHERE state IN ('pending', 'firing')") }

@@ -150,6 +150,14 @@ public final class PostgresAlertStore: AlertRecords {
         }
     }
 
+    /// Deletes every collector's resolved and cancelled alerts last changed before `before`
+    /// (`storage.alert_retention`); how many went. Live ones stay, however old.
+    public static func pruneResolved(_ store: PostgresStore, before: EpochMillis) throws -> Int {
+        try store.query { c in
+            try c.execute("DELETE FROM alerts WHERE state IN ('resolved', 'cancelled') AND updated < $1 RETURNING 1", [.int(before)]).count
+        }
+    }
+
     /// The live alerts of this collector's `owner`.
     public func live() throws -> [Alert] {
         try store.query { c in

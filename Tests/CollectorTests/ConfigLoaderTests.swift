@@ -156,6 +156,19 @@ import Testing
         #expect(try ConfigLoader.parse("storage: {accept_age: 1h, raw_retention: 1h}", file: "d.yaml").storage.rawRetentionMillis == 3_600_000)
     }
 
+    /// Resolved alerts are kept two years by default, or as long as said, or forever.
+    @Test func alertRetention() throws {
+        #expect(try ConfigLoader.parse("storage: {accept_age: 30d}", file: "d.yaml").storage.alertRetentionMillis == 730 * 86_400_000)
+        #expect(try ConfigLoader.parse("storage: {alert_retention: 90d}", file: "d.yaml").storage.alertRetentionMillis == 90 * 86_400_000)
+        #expect(try ConfigLoader.parse("storage: {alert_retention: forever}", file: "d.yaml").storage.alertRetentionMillis == nil)
+        #expect {
+            _ = try ConfigLoader.parse("storage:\n  alert_retention: 2h\n", file: "a.yaml")
+        } throws: { error in
+            (error as? ConfigProblems)?.problems.map(\.description)
+                == ["a.yaml:2: alert_retention must be a duration of at least 1d (e.g. 730d) or forever"]
+        }
+    }
+
     /// Each rollup tier has its own retention (`forever` allowed), at least `accept_age`;
     /// by default the minutes are kept two years and the coarser tiers forever.
     @Test func rollupRetentionPerTier() throws {

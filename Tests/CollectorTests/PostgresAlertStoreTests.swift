@@ -163,6 +163,31 @@ import Telemetry
             #expect(try pg.psql(pg.primaryPort.port, "SELECT count(*) FROM pg_indexes WHERE indexname = 'alerts_moved'") == "1")
         }
     }
+    /// Retention (`storage.alert_retention`) deletes resolved and cancelled alerts last changed
+    /// before its horizon, in the file and in the shared store; live ones stay, however old.
+    @Test(.timeLimit(.minutes(2))) func retentionDeletesOldResolvedAlertsOnly() async throws {
+        let (dir, pg) = try await PostgresCluster.started()
+        defer { pg.remove(dir) }
+        let file = AlertStore(pool: try TelemetryDatabase.open(path: dir + "/c.sqlite", extraMigrations: AlertStore.registerMigrations))
+        let shared = try Self.store(pg, owner: "north", origin: "a")
+        func alert(_ subject: String, _ state: String, _ since: EpochMillis) -> Alert {
+            Alert(rule: "forest-hot", subject: subject, severity: .critical, state: state, since: since, summary: "hot")
+        }
+        for store in [file, shared] as [any AlertRecords] {
+            _ = try store.apply([AlertEvent(action: .fire, alert: alert("old", "firing", 1000)),
+                                 AlertEvent(action: .fire, alert: alert("live", "firing", 1000)),
+                                 AlertEvent(action: .fire, alert: alert("recent", "firing", 1000))], now: 1000)
+            _ = try store.apply([AlertEvent(action: .resolve, alert: alert("old", "resolved", 2000))], now: 2000)
+            _ = try store.apply([AlertEvent(action: .resolve, alert: alert("recent", "resolved", 5000))], now: 5000)
+        }
+        #expect(try file.pruneResolved(before: 3000) == 1)
+        #expect(try PostgresAlertStore.pruneResolved(try PostgresStore(url: pg.url, timeZone: .utc), before: 3000) == 1)
+        for store in [file, shared] as [any AlertRecords] {
+            let left = try await store.list(states: ["firing", "resolved"], limit: 10).map(\.subject).sorted()
+            #expect(left == ["live", "recent"], "\(type(of: store))")
+        }
+    }
+
     /// A collector that ran on its file moves the file's live alerts to the shared store at its
     /// first start there (acknowledgements included); a rule and subject live there already
     /// keeps the store's row.

@@ -184,6 +184,8 @@ struct CollectorConfig: Sendable {
         var durability: TelemetryDatabase.Durability = .normal
         var ringCapacity = 128
         var quarantineLimit = 10_000
+        /// How long a resolved or cancelled alert is kept after its last change (nil: forever).
+        var alertRetentionMillis: Int64? = 730 * 86_400_000
         /// A cap on the database file (a quota): past it commits fail as on a full disk.
         var maxSizeBytes: Int64?
         /// The shared PostgreSQL store (a libpq URL, several hosts allowed): every commit goes

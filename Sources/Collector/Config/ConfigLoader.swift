@@ -409,6 +409,11 @@ enum ConfigLoader {
         }
         if let v = m.int("ring_capacity", in: 1...1_048_576) { c.ringCapacity = v }
         if let v = m.int("quarantine_limit", in: 1...10_000_000) { c.quarantineLimit = v }
+        if let text = m.string("alert_retention") {
+            if text == "forever" { c.alertRetentionMillis = nil }
+            else if let v = DurationText.millis(text), v >= 86_400_000 { c.alertRetentionMillis = v }
+            else { m.problem("alert_retention", "alert_retention must be a duration of at least 1d (e.g. 730d) or forever") }
+        }
         if let t = m.string("max_size") {
             if let b = Self.bytes(t), b >= 65_536 { c.maxSizeBytes = b } else { m.problem("max_size", "max_size must be a size of at least 64KB, e.g. 512MB or 20GB") }
         }

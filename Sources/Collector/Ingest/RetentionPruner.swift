@@ -1,3 +1,4 @@
+import Alerts
 import Dispatch
 import Logging
 import Synchronization
@@ -5,8 +6,9 @@ import Telemetry
 
 /// Once an hour, on the ingest thread: raw readings older than max(raw_retention, accept_age)
 /// go (they are the dedupe index, so they stay as long as a reading that old could still be
-/// accepted), and each rollup tier's buckets older than its `rollup_retention`. The same in
-/// the shared store when one is given (by one collector: the province lease's holder).
+/// accepted), each rollup tier's buckets older than its `rollup_retention`, and resolved or
+/// cancelled alerts last changed before `alert_retention`. The same in the shared store when
+/// one is given (by one collector: the province lease's holder).
 struct RetentionPruner {
     static let every: EpochMillis = 3_600_000
     let storage: CollectorConfig.StorageConfig
@@ -47,6 +49,14 @@ struct RetentionPruner {
                 logger.warning("pruning rollups failed; will retry in an hour", metadata: ["tier": "\(tier)", "error": "\(error)"])
             }
         }
+        if let keep = storage.alertRetentionMillis {
+            do {
+                let n = try AlertStore(pool: store.pool).pruneResolved(before: now - keep)
+                if n > 0 { logger.info("pruned resolved alerts", metadata: ["deleted": "\(n)", "older_than_days": "\(keep / 86_400_000)"]) }
+            } catch {
+                logger.warning("pruning resolved alerts failed; will retry in an hour", metadata: ["error": "\(error)"])
+            }
+        }
     }
 
     /// The shared store's blocks past retention (whole blocks: see `PostgresStore.pruneRaw`).
@@ -58,6 +68,10 @@ struct RetentionPruner {
                 guard let keep = storage.rollupRetentionMillis[tier] ?? nil else { continue }
                 let n = try shared.pruneRollups(tier, before: now - keep)
                 if n > 0 { logger.info("pruned rollup blocks of the shared store", metadata: ["tier": "\(tier)", "deleted": "\(n)"]) }
+            }
+            if let keep = storage.alertRetentionMillis {
+                let n = try PostgresAlertStore.pruneResolved(shared, before: now - keep)
+                if n > 0 { logger.info("pruned resolved alerts of the shared store", metadata: ["deleted": "\(n)"]) }
             }
         } catch {
             logger.warning("pruning the shared store failed; will retry in an hour", metadata: ["error": "\(error)"])
