@@ -31,13 +31,20 @@ public final class PostgresAlertStore: AlertRecords {
     /// province lease), not to this collector's `owner`.
     private let provinceWide: Bool
 
+    /// How a change is written into its announcement, so that the other collectors relay the
+    /// alert as it was then, not as its row is when they read it (nil: the id alone).
+    private let announce: (@Sendable (Alert) -> String)?
+
     /// `provinceWide`: the alerts of province-wide scopes (`DerivedScope.isProvinceWide`)
-    /// are owned by the province lease's holder, whoever it is (`provinceOwner`).
-    public init(store: PostgresStore, owner: String, origin: String, provinceWide: Bool = false) {
+    /// are owned by the province lease's holder, whoever it is (`provinceOwner`). `announce`:
+    /// the alert's form for the other collectors' live streams, sent with each change.
+    public init(store: PostgresStore, owner: String, origin: String, provinceWide: Bool = false,
+                announce: (@Sendable (Alert) -> String)? = nil) {
         self.store = store
         self.owner = owner
         self.origin = origin
         self.provinceWide = provinceWide
+        self.announce = announce
     }
 
     private func owner(of a: Alert) -> String {
@@ -87,7 +94,7 @@ public final class PostgresAlertStore: AlertRecords {
                             RETURNING id
                             """, key + [.int(now)]).first
                         e.alert.id = row?[0].flatMap { Int64($0) }
-                        if let id = e.alert.id { try notify(id, c) }
+                        if e.alert.id != nil { try notify(e.alert, c) }
                         out.append(e)
                         continue
                     case .resolve:
@@ -110,7 +117,7 @@ public final class PostgresAlertStore: AlertRecords {
                         e.alert.note = r[3]
                         e.alert.unit = e.alert.unit ?? r[4]
                         e.alert.zone = e.alert.zone ?? r[5]
-                        if e.action != .none, let id = e.alert.id { try notify(id, c) }
+                        if e.action != .none, e.alert.id != nil { try notify(e.alert, c) }
                     }
                     out.append(e)
                 }
@@ -141,7 +148,10 @@ public final class PostgresAlertStore: AlertRecords {
                               Self.text(a.summaryEn), Self.text(a.summaryVi), Self.text(a.acknowledgedBy), Self.int(a.acknowledgedAt),
                               Self.text(a.note), .text(owner(of: a)), .text("\(source) \(a.id.map(String.init) ?? "-") \(a.since)")])
                     for row in rows {
-                        if let text = row.first ?? nil, let id = Int64(text) { try notify(id, c) }
+                        guard let text = row.first ?? nil, let id = Int64(text) else { continue }
+                        var moved = a
+                        moved.id = id
+                        try notify(moved, c)
                     }
                     taken += rows.count
                 }
@@ -196,8 +206,9 @@ public final class PostgresAlertStore: AlertRecords {
                     guard let row = try c.execute("""
                         UPDATE alerts SET ack_by = $2, ack_at = $3, ack_note = $4 WHERE id = $1 RETURNING \(Self.columns)
                         """, [.int(id), .text(by), .int(at), Self.text(note)]).first else { return nil }
-                    try notify(id, c)
-                    return Self.alert(row)
+                    let a = Self.alert(row)
+                    try notify(a, c)
+                    return a
                 }
             }
         }
@@ -213,7 +224,7 @@ public final class PostgresAlertStore: AlertRecords {
                         WHERE id = ANY($1::bigint[]) AND ack_by IS NULL AND state IN ('pending', 'firing')
                         RETURNING \(Self.columns)
                         """, [PostgresArray.ints(ids), .text(by), .int(at), Self.text(note)]).map(Self.alert)
-                    for a in rows { if let id = a.id { try notify(id, c) } }
+                    for a in rows where a.id != nil { try notify(a, c) }
                     // In the order asked for, as the SQLite store answers.
                     let position = Dictionary(ids.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
                     return rows.sorted { position[$0.id ?? 0] ?? 0 < position[$1.id ?? 0] ?? 0 }
@@ -222,21 +233,28 @@ public final class PostgresAlertStore: AlertRecords {
         }
     }
 
-    /// Announces a change of alert `id`, delivered to the listeners when the transaction commits.
-    /// (Each payload numbered: PostgreSQL folds identical notifications of one transaction
-    /// into one, and an alert that fired and resolved in one batch is two changes.)
-    private func notify(_ id: Int64, _ c: PostgresConnection) throws {
+    /// Announces a change of `alert` (its id set), delivered to the listeners when the
+    /// transaction commits: `<origin> <id> <number>`, then a newline and the alert's `announce`
+    /// form when there is one and it fits (PostgreSQL's payloads stop at 8,000 bytes). (Each
+    /// payload numbered: PostgreSQL folds identical notifications of one transaction into one,
+    /// and an alert that fired and resolved in one batch is two changes.)
+    private func notify(_ alert: Alert, _ c: PostgresConnection) throws {
+        guard let id = alert.id else { return }
         let n = sent.wrappingAdd(1, ordering: .relaxed).newValue
-        try c.execute("SELECT pg_notify($1, $2)", [.text(Self.channel), .text("\(origin) \(id) \(n)")])
+        var payload = "\(origin) \(id) \(n)"
+        if let form = announce?(alert), payload.utf8.count + 1 + form.utf8.count <= Self.maxPayload { payload += "\n" + form }
+        try c.execute("SELECT pg_notify($1, $2)", [.text(Self.channel), .text(payload)])
     }
     private let sent = Atomic<Int64>(0)
+    static let maxPayload = 7_900
 
-    /// A payload of `channel` (`<origin> <alert id> <number>`): who sent it, and which alert
-    /// changed (nil: not one of ours).
-    public static func parse(_ payload: String) -> (origin: String, id: Int64)? {
-        let parts = payload.split(separator: " ")
+    /// A payload of `channel`: who sent it, which alert changed, and the alert as it was then
+    /// when the payload carries it (nil: not one of ours).
+    public static func parse(_ payload: String) -> (origin: String, id: Int64, form: String?)? {
+        let lines = payload.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false)
+        let parts = lines[0].split(separator: " ")
         guard parts.count == 3, let id = Int64(parts[1]) else { return nil }
-        return (String(parts[0]), id)
+        return (String(parts[0]), id, lines.count > 1 ? String(lines[1]) : nil)
     }
 
     private static func text(_ s: String?) -> PostgresConnection.Value { s.map { .text($0) } ?? .null }

@@ -111,10 +111,12 @@ struct Daemon {
                 // The alerts this collector's engine answers for: its partition's (whichever
                 // member holds it), or its own without partitions.
                 let owner = config.partition?.name ?? config.mqtt.clientID
+                // Each change goes to the other collectors' live streams as it was announced here.
+                let announce: @Sendable (Alert) -> String = { String(decoding: AlertJSON.encode($0).bytes, as: UTF8.self) }
                 alertRecords = PostgresAlertStore(store: try PostgresStore(url: url, timeZone: config.timezone, connectNow: connectNow),
-                                                  owner: owner, origin: origin, provinceWide: config.partition != nil)
+                                                  owner: owner, origin: origin, provinceWide: config.partition != nil, announce: announce)
                 apiAlerts = PostgresAlertStore(store: try PostgresStore(url: url, timeZone: config.timezone, connectNow: connectNow),
-                                               owner: owner, origin: origin, provinceWide: config.partition != nil)
+                                               owner: owner, origin: origin, provinceWide: config.partition != nil, announce: announce)
             } catch {
                 throw StartupError("cannot open the shared store \(PostgresStore.redacted(url)): \(error)")
             }

@@ -163,6 +163,40 @@ import Telemetry
             #expect(try pg.psql(pg.primaryPort.port, "SELECT count(*) FROM pg_indexes WHERE indexname = 'alerts_moved'") == "1")
         }
     }
+    /// An alert that fires and resolves at once (one batch of changes) reaches the other
+    /// collectors' live streams as it was announced: firing, then resolved (read back by id,
+    /// both would say resolved).
+    @Test(.timeLimit(.minutes(2))) func theFeedRelaysEachChangeAsItWasAnnounced() async throws {
+        let (dir, pg) = try await PostgresCluster.started()
+        defer { pg.remove(dir) }
+        let broadcaster = AlertBroadcaster()
+        let feed = AlertFeed(url: pg.url, timeZone: .utc, origin: "here", broadcaster: broadcaster, logger: Logger(label: "test"))
+        let (events, _, _) = broadcaster.subscribe()
+        let received = Mutex<[String]>([])
+        let reader = Task {
+            for await item in events { if case .alert(_, let json) = item { received.withLock { $0.append(json) } } }
+        }
+        defer { reader.cancel() }
+        feed.start()
+        defer { feed.stop() }
+        let other = PostgresAlertStore(store: try PostgresStore(url: pg.url, timeZone: .utc), owner: "south", origin: "there",
+                                       announce: { String(decoding: AlertJSON.encode($0).bytes, as: UTF8.self) })
+        func alert(_ subject: String, _ state: String) -> Alert {
+            Alert(rule: "forest-hot", subject: subject, severity: .critical, state: state, since: 1000, summary: "hot \(state)")
+        }
+        try await waitUntil("the feed relaying", seconds: 20) {
+            _ = try other.apply([AlertEvent(action: .fire, alert: alert("ft-\(UUID().uuidString.prefix(6))", "firing"))], now: 1000)
+            return received.withLock { !$0.isEmpty }
+        }
+        received.withLock { $0.removeAll() }
+        _ = try other.apply([AlertEvent(action: .fire, alert: alert("ft-quick", "firing")),
+                             AlertEvent(action: .resolve, alert: alert("ft-quick", "resolved"))], now: 2000)
+        try await waitUntil("both changes relayed", seconds: 10) { received.withLock { $0.filter { $0.contains("ft-quick") }.count == 2 } }
+        let quick = received.withLock { $0.filter { $0.contains("ft-quick") } }
+        #expect(quick[0].contains(#""state":"firing""#) && quick[0].contains("hot firing"), "\(quick[0])")
+        #expect(quick[1].contains(#""state":"resolved""#), "\(quick[1])")
+    }
+
     /// Retention (`storage.alert_retention`) deletes resolved and cancelled alerts last changed
     /// before its horizon, in the file and in the shared store; live ones stay, however old.
     @Test(.timeLimit(.minutes(2))) func retentionDeletesOldResolvedAlertsOnly() async throws {

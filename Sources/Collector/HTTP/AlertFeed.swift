@@ -72,11 +72,11 @@ final class AlertFeed: Service, Sendable {
                         guard c === listening else { throw Relisten() }
                         return try c.notifications(timeoutMillis: 500)
                     }
-                    let ids = notes.compactMap { n -> Int64? in
-                        guard let (from, id) = PostgresAlertStore.parse(n.payload), from != origin else { return nil }
-                        return id
+                    let changes = notes.compactMap { n -> (id: Int64, form: String?)? in
+                        guard let (from, id, form) = PostgresAlertStore.parse(n.payload), from != origin else { return nil }
+                        return (id, form)
                     }
-                    if ids.isEmpty {
+                    if changes.isEmpty {
                         // A probe every 10 s: a server that went away without a word is found out.
                         if ContinuousClock.now - quiet > .seconds(10) {
                             _ = try store.query { c in try c.execute("SELECT 1") }
@@ -85,11 +85,15 @@ final class AlertFeed: Service, Sendable {
                         continue
                     }
                     quiet = ContinuousClock.now
-                    let byID = Dictionary(try alerts.alerts(ids: ids).compactMap { a in a.id.map { ($0, a) } },
-                                          uniquingKeysWith: { a, _ in a })
-                    // In the order they committed, each as the row is when read (a change
-                    // followed by another is sent with the later state).
-                    for id in ids { if let a = byID[id] { broadcaster.send(String(decoding: AlertJSON.encode(a).bytes, as: UTF8.self)) } }
+                    // In the order they committed, each as it was announced; one announced
+                    // without its form (a collector of an earlier version) as its row is now.
+                    let unread = changes.filter { $0.form == nil }.map(\.id)
+                    let byID = unread.isEmpty ? [:] : Dictionary(try alerts.alerts(ids: unread).compactMap { a in a.id.map { ($0, a) } },
+                                                                 uniquingKeysWith: { a, _ in a })
+                    for change in changes {
+                        if let form = change.form { broadcaster.send(form) }
+                        else if let a = byID[change.id] { broadcaster.send(String(decoding: AlertJSON.encode(a).bytes, as: UTF8.self)) }
+                    }
                 }
             } catch {
                 if !lost {
