@@ -32,7 +32,8 @@ public final class PostgresAlertStore: AlertRecords {
     private let provinceWide: Bool
 
     /// How a change is written into its announcement, so that the other collectors relay the
-    /// alert as it was then, not as its row is when they read it (nil: the id alone).
+    /// alert as it was then, not as its row is when they read it (nil: the id alone, for a
+    /// store that announces nothing to a live stream).
     private let announce: (@Sendable (Alert) -> String)?
 
     /// `provinceWide`: the alerts of province-wide scopes (`DerivedScope.isProvinceWide`)

@@ -86,7 +86,7 @@ final class AlertFeed: Service, Sendable {
                     }
                     quiet = ContinuousClock.now
                     // In the order they committed, each as it was announced; one announced
-                    // without its form (a collector of an earlier version) as its row is now.
+                    // without its form (too large for a notification) as its row is now.
                     let unread = changes.filter { $0.form == nil }.map(\.id)
                     let byID = unread.isEmpty ? [:] : Dictionary(try alerts.alerts(ids: unread).compactMap { a in a.id.map { ($0, a) } },
                                                                  uniquingKeysWith: { a, _ in a })
