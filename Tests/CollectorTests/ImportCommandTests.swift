@@ -23,11 +23,25 @@ import Testing
         try csv.joined(separator: "\n").write(toFile: dir + "/a.csv", atomically: true, encoding: .utf8)
         let lp = (0..<100).map { "m,sensor=im-2 kwh=\($0) \((day + $0 * 60) * 1_000_000_000)" } + ["m,sensor=im-2 kwh=1x"]
         try lp.joined(separator: "\n").write(toFile: dir + "/b.lp", atomically: true, encoding: .utf8)
+        // SenML, one pack a file: a plain one (read from its bytes), one only the decoder reads
+        // (a `bver`), and one refused whole.
+        let plain = (0..<50).map { k in #"{"n":"im-3/rh_pct","v":\#(k),"t":\#(k * 60)}"# }
+        try ("[" + #"{"bt":\#(day),"n":"im-3/rh_pct","v":-1,"t":-60},"# + plain.joined(separator: ",") + "]")
+            .write(toFile: dir + "/c.senml", atomically: true, encoding: .utf8)
+        try #"[{"bn":"im-4:","bt":\#(day),"bver":10,"n":"level_m","v":1.5},{"n":"level_m","t":60,"v":1.6}]"#
+            .write(toFile: dir + "/d.senml", atomically: true, encoding: .utf8)
+        try #"[{"n":"im-5/x","v":1,"vs":"two values"}]"#.write(toFile: dir + "/e.senml", atomically: true, encoding: .utf8)
+        let files = [dir + "/a.csv", dir + "/b.lp", dir + "/c.senml", dir + "/d.senml", dir + "/e.senml"]
 
-        let first = try await Self.collector(["import", "--config", dir + "/c.yaml", dir + "/a.csv", dir + "/b.lp"], dir: dir)
-        #expect(first.code == 0 && first.out.contains("1540 readings stored, 0 already there, 3 quarantined"), "\(first.out)")
-        let second = try await Self.collector(["import", "--config", dir + "/c.yaml", dir + "/a.csv", dir + "/b.lp"], dir: dir)
-        #expect(second.out.contains("0 readings stored, 1540 already there"), "\(second.out)")
+        let first = try await Self.collector(["import", "--config", dir + "/c.yaml"] + files, dir: dir)
+        #expect(first.code == 0 && first.out.contains("1593 readings stored, 0 already there, 4 quarantined"), "\(first.out)")
+        let second = try await Self.collector(["import", "--config", dir + "/c.yaml"] + files, dir: dir)
+        #expect(second.out.contains("0 readings stored, 1593 already there"), "\(second.out)")
+        let packed = try await Self.collector(["query", "rollups", "--config", dir + "/c.yaml", "--db", dir + "/c.sqlite",
+                                               "--series", "im-3/rh_pct", "--step", "1h", "--from", String(day - 3_600), "--to", String(day + 3_600),
+                                               "--format", "csv"], dir: dir)
+        // The hour before (the -1 at 23:59), then the hour's 50 readings 0...49 (sum 1225).
+        #expect(packed.out.contains(",1,-1,-1,-1,") && packed.out.contains(",50,24.5,0,49,1225,"), "\(packed.out)")
         // Exact rollups: 24 hours of 60 readings, each hour averaging 29.5.
         let q = try await Self.collector(["query", "rollups", "--config", dir + "/c.yaml", "--db", dir + "/c.sqlite", "--series", "im-1/temp_c",
                                           "--step", "1h", "--from", String(day), "--to", String(day + 86_400), "--format", "csv"], dir: dir)

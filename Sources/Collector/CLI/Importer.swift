@@ -50,12 +50,24 @@ struct Importer {
             // One pack: stored whole or quarantined whole, like one message. Read, not mapped:
             // a file truncated while mapped would kill the import (SIGBUS).
             let data = try handle.readToEnd() ?? Data()
+            // A plain pack is read from its bytes (`SenMLNames`), any other by the decoder.
+            var plain = SenMLNames()
             var out: [Reading] = []
             do {
-                _ = try data.withUnsafeBytes { try decoder.decode($0, format: .senml, context: context, into: &out) }
-                var table = LineProtocolNames()
-                for r in out { pending.append(IndexedReading(name: table.index(of: r.series), time: r.time, value: r.value)) }
-                names = table.names
+                if data.withUnsafeBytes({ plain.decode($0, context: context, into: &pending) }) {
+                    names = plain.names
+                } else {
+                    _ = try data.withUnsafeBytes { try decoder.decode($0, format: .senml, context: context, into: &out) }
+                    var index: [SeriesName: Int32] = [:]
+                    for r in out {
+                        let k = index[r.series] ?? Int32(names.count)
+                        if k == Int32(names.count) {
+                            names.append(r.series)
+                            index[r.series] = k
+                        }
+                        pending.append(IndexedReading(name: k, time: r.time, value: r.value))
+                    }
+                }
             } catch let e as DecodeError {
                 batch.quarantine.append(QuarantineRecord(received: now, topic: context.topic, reason: e.reason, detail: e.detail,
                                                          payload: Array(data.prefix(1024))))
