@@ -169,16 +169,8 @@ import Telemetry
     @Test(.timeLimit(.minutes(2))) func theFeedRelaysEachChangeAsItWasAnnounced() async throws {
         let (dir, pg) = try await PostgresCluster.started()
         defer { pg.remove(dir) }
-        let broadcaster = AlertBroadcaster()
-        let feed = AlertFeed(url: pg.url, timeZone: .utc, origin: "here", broadcaster: broadcaster, logger: Logger(label: "test"))
-        let (events, _, _) = broadcaster.subscribe()
-        let received = Mutex<[String]>([])
-        let reader = Task {
-            for await item in events { if case .alert(_, let json) = item { received.withLock { $0.append(json) } } }
-        }
-        defer { reader.cancel() }
-        feed.start()
-        defer { feed.stop() }
+        let relayed = RelayedStream(pg)
+        defer { relayed.stop() }
         let other = PostgresAlertStore(store: try PostgresStore(url: pg.url, timeZone: .utc), owner: "south", origin: "there",
                                        announce: { String(decoding: AlertJSON.encode($0).bytes, as: UTF8.self) })
         func alert(_ subject: String, _ state: String) -> Alert {
@@ -186,13 +178,13 @@ import Telemetry
         }
         try await waitUntil("the feed relaying", seconds: 20) {
             _ = try other.apply([AlertEvent(action: .fire, alert: alert("ft-\(UUID().uuidString.prefix(6))", "firing"))], now: 1000)
-            return received.withLock { !$0.isEmpty }
+            return !relayed.lines.isEmpty
         }
-        received.withLock { $0.removeAll() }
+        relayed.clear()
         _ = try other.apply([AlertEvent(action: .fire, alert: alert("ft-quick", "firing")),
                              AlertEvent(action: .resolve, alert: alert("ft-quick", "resolved"))], now: 2000)
-        try await waitUntil("both changes relayed", seconds: 10) { received.withLock { $0.filter { $0.contains("ft-quick") }.count == 2 } }
-        let quick = received.withLock { $0.filter { $0.contains("ft-quick") } }
+        try await waitUntil("both changes relayed", seconds: 10) { relayed.lines.filter { $0.contains("ft-quick") }.count == 2 }
+        let quick = relayed.lines.filter { $0.contains("ft-quick") }
         #expect(quick[0].contains(#""state":"firing""#) && quick[0].contains("hot firing"), "\(quick[0])")
         #expect(quick[1].contains(#""state":"resolved""#), "\(quick[1])")
     }
@@ -266,22 +258,8 @@ import Telemetry
     @Test(.timeLimit(.minutes(2))) func theFeedRelaysOtherCollectorsChangesAndTellsOfAGap() async throws {
         let (dir, pg) = try await PostgresCluster.started()
         defer { pg.remove(dir) }
-        let broadcaster = AlertBroadcaster()
-        let feed = AlertFeed(url: pg.url, timeZone: .utc, origin: "here", broadcaster: broadcaster, logger: Logger(label: "test"))
-        let (events, _, _) = broadcaster.subscribe()
-        let received = Mutex<[String]>([])
-        let reader = Task {
-            for await item in events {
-                switch item {
-                case .alert(_, let json): received.withLock { $0.append(json) }
-                case .gap: received.withLock { $0.append("gap") }
-                case .keepAlive: break
-                }
-            }
-        }
-        defer { reader.cancel() }
-        feed.start()
-        defer { feed.stop() }
+        let relayed = RelayedStream(pg)
+        defer { relayed.stop() }
         let other = try Self.store(pg, owner: "south", origin: "there")
         let mine = try Self.store(pg, owner: "north", origin: "here")
         func fire(_ store: PostgresAlertStore, _ subject: String) throws {
@@ -291,20 +269,52 @@ import Telemetry
         // (The feed listens once its connection is up: until then a change is not heard.)
         try await waitUntil("the feed relaying", seconds: 20) {
             try fire(other, "ft-\(UUID().uuidString.prefix(6))")
-            return received.withLock { !$0.isEmpty }
+            return !relayed.lines.isEmpty
         }
-        received.withLock { $0.removeAll() }
+        relayed.clear()
         try fire(mine, "ft-mine")
         try fire(other, "ft-other")
-        try await waitUntil("the other collector's change", seconds: 10) { received.withLock { $0.contains { $0.contains("ft-other") } } }
-        #expect(received.withLock { !$0.contains { $0.contains("ft-mine") } }, "its own change was relayed")
+        try await waitUntil("the other collector's change", seconds: 10) { relayed.lines.contains { $0.contains("ft-other") } }
+        #expect(!relayed.lines.contains { $0.contains("ft-mine") }, "its own change was relayed")
         pg.stop()
         try pg.restart()
         try await pg.waitSynchronous()
         let other2 = try Self.store(pg, owner: "south", origin: "there")
         try await waitUntil("a gap, then changes again", seconds: 40) {
             try? fire(other2, "ft-\(UUID().uuidString.prefix(6))")
-            return received.withLock { r in r.firstIndex(of: "gap").map { g in r[g...].contains { $0.contains("forest-hot") } } ?? false }
+            let r = relayed.lines
+            return r.firstIndex(of: "gap").map { g in r[g...].contains { $0.contains("forest-hot") } } ?? false
         }
+    }
+}
+
+/// The live stream of a collector ("here") on the shared store, through its `AlertFeed`: what
+/// it relays, each alert's JSON, and `gap` for a gap.
+final class RelayedStream: @unchecked Sendable {
+    private let received = Mutex<[String]>([])
+    private let feed: AlertFeed
+    private var reader: Task<Void, Never>?
+
+    init(_ pg: PostgresCluster) {
+        let broadcaster = AlertBroadcaster()
+        feed = AlertFeed(url: pg.url, timeZone: .utc, origin: "here", broadcaster: broadcaster, logger: Logger(label: "test"))
+        let (events, _, _) = broadcaster.subscribe()
+        reader = Task { [self] in
+            for await item in events {
+                switch item {
+                case .alert(_, let json): received.withLock { $0.append(json) }
+                case .gap: received.withLock { $0.append("gap") }
+                case .keepAlive: break
+                }
+            }
+        }
+        feed.start()
+    }
+
+    var lines: [String] { received.withLock { $0 } }
+    func clear() { received.withLock { $0.removeAll() } }
+    func stop() {
+        reader?.cancel()
+        feed.stop()
     }
 }

@@ -94,15 +94,7 @@ private final class ReplayHistory: SampleHistory {
         guard id.index < fedSamples.count else { return before }
         // Fed in time order: the range by binary search.
         let fed = fedSamples[id.index]
-        func firstIndex(notBefore t: EpochMillis) -> Int {
-            var lo = 0, hi = fed.count
-            while lo < hi {
-                let mid = (lo + hi) / 2
-                if fed[mid].time < t { lo = mid + 1 } else { hi = mid }
-            }
-            return lo
-        }
-        return before + fed[firstIndex(notBefore: from)..<firstIndex(notBefore: to)]
+        return before + fed[fed.firstIndex(notBefore: from) { $0.time }..<fed.firstIndex(notBefore: to) { $0.time }]
     }
 
     func history(_ name: SeriesName, from: EpochMillis, to: EpochMillis) throws -> [Sample] {

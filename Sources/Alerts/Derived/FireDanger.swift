@@ -107,7 +107,7 @@ public struct FireDangerTracker: Sendable {
         default:
             return nil
         }
-        if days.updateValue(d, forKey: day) == nil { order.insert(day, at: Self.lowerBound(order, day)) }
+        if days.updateValue(d, forKey: day) == nil { order.insert(day, at: order.firstIndex(notBefore: day) { $0 }) }
         // Days more than `maxDays` before the newest are folded into the base, oldest first:
         // P at the end of each carries on. (By age, not by count: a late reading for a gap
         // day inside the last `maxDays` days stays there for its other inputs.)
@@ -120,15 +120,6 @@ public struct FireDangerTracker: Sendable {
             order.removeFirst()
         }
         return day
-    }
-
-    private static func lowerBound(_ a: [EpochMillis], _ t: EpochMillis) -> Int {
-        var lo = 0, hi = a.count
-        while lo < hi {
-            let mid = (lo + hi) / 2
-            if a[mid] < t { lo = mid + 1 } else { hi = mid }
-        }
-        return lo
     }
 
     /// P at the end of `day` (with what is known so far), from the base and the days kept.

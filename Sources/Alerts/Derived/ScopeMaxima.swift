@@ -143,12 +143,5 @@ struct ScopeMaxima: Sendable {
         return out.sorted()
     }
 
-    static func lowerBound(_ a: [Sample], _ t: EpochMillis) -> Int {
-        var lo = 0, hi = a.count
-        while lo < hi {
-            let mid = (lo + hi) / 2
-            if a[mid].time < t { lo = mid + 1 } else { hi = mid }
-        }
-        return lo
-    }
+    static func lowerBound(_ a: [Sample], _ t: EpochMillis) -> Int { a.firstIndex(notBefore: t) { $0.time } }
 }

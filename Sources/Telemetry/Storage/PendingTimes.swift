@@ -9,7 +9,7 @@ struct PendingTimes {
     mutating func insert(_ t: EpochMillis, series i: Int) {
         if i >= times.count { times.append(contentsOf: repeatElement([], count: i + 1 - times.count)) }
         if let last = times[i].last, t < last {
-            times[i].insert(t, at: Self.lowerBound(times[i], t))
+            times[i].insert(t, at: times[i].firstIndex(notBefore: t) { $0 })
         } else {
             times[i].append(t)
         }
@@ -18,7 +18,7 @@ struct PendingTimes {
     func contains(_ t: EpochMillis, series i: Int) -> Bool {
         guard i < times.count else { return false }
         let a = times[i]
-        let k = Self.lowerBound(a, t)
+        let k = a.firstIndex(notBefore: t) { $0 }
         return k < a.count && a[k] == t
     }
 
@@ -28,7 +28,7 @@ struct PendingTimes {
     /// Forgets `t` of series index `i`.
     mutating func remove(_ t: EpochMillis, series i: Int) {
         guard i < times.count else { return }
-        let k = Self.lowerBound(times[i], t)
+        let k = times[i].firstIndex(notBefore: t) { $0 }
         if k < times[i].count && times[i][k] == t { times[i].remove(at: k) }
     }
 
@@ -37,14 +37,5 @@ struct PendingTimes {
     mutating func removeAll(series i: Int) {
         guard i < times.count else { return }
         times[i] = []
-    }
-
-    private static func lowerBound(_ a: [EpochMillis], _ t: EpochMillis) -> Int {
-        var lo = 0, hi = a.count
-        while lo < hi {
-            let mid = (lo + hi) / 2
-            if a[mid] < t { lo = mid + 1 } else { hi = mid }
-        }
-        return lo
     }
 }
