@@ -16,6 +16,7 @@ struct RunCommand: AsyncParsableCommand {
     var portFile: String?
 
     func run() async throws {
+        HTTPStack.runTasksOnEventLoops()
         let cfg: CollectorConfig
         let catalogue: Catalogue
         let rules: [Rule]
