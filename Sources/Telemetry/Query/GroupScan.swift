@@ -98,45 +98,83 @@ struct GroupScan: Sendable {
         guard !ids.isEmpty else { return }
         // Samples of buckets of the tier that start in [lower, to).
         let upper = plan.tier.readingsEnd(ofBucketsBefore: to, days: days)
-        var next = 0                       // ids[next...] not started yet
+        var fold = RawFold(scan: self, ids: ids, out: out)
+        try BlockStore.forEach(seriesIn: ids, from: lower, to: upper, db) { series, s in fold.stored(series.rawValue, s) }
+        fold.start(Int32.max)
+        fold.finishSeries()
+        out = fold.out
+    }
+
+    /// `scanRaw`'s state as it walks the stored samples, series by series in id order, with
+    /// each series' pending samples merged in. A plain struct, not variables captured by
+    /// nested functions (those are checked for exclusive access at every sample).
+    private struct RawFold {
+        let scan: GroupScan
+        let ids: [Int32]
+        var out: Partial
+        var next = 0                        // ids[next...] not started yet
+        var current: Int32 = -1
         var group = -1
         var pending: [Sample] = []
         var j = 0
-        func addSample(_ s: Sample) {
-            let start = plan.tier.bucket(containing: s.time, days: days).start
-            guard start >= lower && start < to else { return }
-            add(GroupBucket(count: 1, sum: s.value, min: s.value, max: s.value), at: start, group: group, to: &out)
+        /// Fixed steps: the tier bucket of the last sample and its slot (-1: outside the
+        /// range), so the next samples of a series in the same bucket skip the divisions.
+        var cachedStart = EpochMillis.max, cachedEnd = EpochMillis.min, cachedSlot = -1
+
+        init(scan: GroupScan, ids: [Int32], out: Partial) {
+            self.scan = scan
+            self.ids = ids
+            self.out = out
         }
-        func finishSeries() {
-            while j < pending.count { addSample(pending[j]); j += 1 }
+
+        mutating func stored(_ series: Int32, _ s: Sample) {
+            if series != current {
+                current = series
+                start(series)
+            }
+            while j < pending.count && pending[j].time < s.time { add(pending[j]); j += 1 }
+            if j < pending.count && pending[j].time == s.time { j += 1 }
+            add(s)
         }
-        // Starts series `id`, first finishing the ones before it that had no stored sample.
-        func start(_ id: Int32) {
+
+        mutating func add(_ s: Sample) {
+            let b = GroupBucket(count: 1, sum: s.value, min: s.value, max: s.value)
+            guard scan.slots > 0 else {
+                let start = scan.plan.tier.bucket(containing: s.time, days: scan.days).start
+                guard start >= scan.lower && start < scan.to else { return }
+                scan.add(b, at: start, group: group, to: &out)
+                return
+            }
+            if s.time < cachedStart || s.time >= cachedEnd {
+                let tier = scan.plan.tier.bucket(containing: s.time, days: scan.days)
+                (cachedStart, cachedEnd, cachedSlot) = (tier.start, tier.end, -1)
+                if tier.start >= scan.lower && tier.start < scan.to {
+                    let slot = Int((scan.plan.bucket(tier.start, timeZone: scan.zone) - scan.first) / scan.plan.stepMillis)
+                    if slot >= 0 && slot < scan.slots { cachedSlot = slot }
+                }
+            }
+            if cachedSlot >= 0 { out.flat[group * scan.slots + cachedSlot].merge(b) }
+        }
+
+        mutating func finishSeries() {
+            while j < pending.count { add(pending[j]); j += 1 }
+        }
+
+        /// Starts series `id`, first finishing the ones before it that had no stored sample.
+        mutating func start(_ id: Int32) {
             finishSeries()
             while next < ids.count && ids[next] <= id {
-                group = Int(groupByID[Int(ids[next])])
-                pending = recent[ids[next]] ?? []
+                group = Int(scan.groupByID[Int(ids[next])])
+                pending = scan.recent[ids[next]] ?? []
                 j = 0
                 if ids[next] < id { finishSeries() }
                 next += 1
             }
         }
-        var current: Int32 = -1
-        try BlockStore.forEach(seriesIn: ids, from: lower, to: upper, db) { series, s in
-            if series.rawValue != current {
-                current = series.rawValue
-                start(current)
-            }
-            while j < pending.count && pending[j].time < s.time { addSample(pending[j]); j += 1 }
-            if j < pending.count && pending[j].time == s.time { j += 1 }
-            addSample(s)
-        }
-        start(Int32.max)
-        finishSeries()
     }
 
     @inline(__always)
-    private func add(_ b: GroupBucket, at t: EpochMillis, group g: Int, to out: inout Partial) {
+    fileprivate func add(_ b: GroupBucket, at t: EpochMillis, group g: Int, to out: inout Partial) {
         let start = plan.bucket(t, timeZone: zone)
         if slots > 0 {
             let slot = Int((start - first) / plan.stepMillis)
