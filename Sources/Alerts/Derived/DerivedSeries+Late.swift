@@ -192,20 +192,21 @@ extension DerivedSeries {
 
     /// The recompute's trackers of one family become this station's.
     private func adopt(_ key: FamilyKey, from other: DerivedSeries) {
-        let s = key.sensor
+        let k = station(key.sensor), o = other.station(key.sensor)
+        let theirs = other.stations[o]
         switch key.family {
         case .rain:
-            rain24h[s] = other.rain24h[s]
-            rainyDays[s] = other.rainyDays[s]
-            tickedDays[s] = nil
+            stations[k].rain24h = theirs.rain24h
+            stations[k].rainyDays = theirs.rainyDays
+            stations[k].tickedDays = nil
         case .fire:
-            fire[s] = other.fire[s]
-            lastFire[s] = other.lastFire[s]
-            fireTouched[s] = nil
+            stations[k].fire = theirs.fire
+            stations[k].lastFire = theirs.lastFire
+            stations[k].fireTouched = nil
         case .river:
             break
         case .air:
-            air[s] = other.air[s]
+            stations[k].air = theirs.air
         }
     }
 }

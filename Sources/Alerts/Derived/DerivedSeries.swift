@@ -15,35 +15,29 @@ import Telemetry
 ///   `night_flow_rise_pct` and `night_flow_rising_nights` per night.
 ///
 /// Trackers are rebuilt from storage the first time a station is seen after a start, so a
-/// restart neither resets a dry spell nor forgets the rain of the last day. A tracker is taken
-/// out of its dictionary while it is updated (`removeValue`, then stored back), so the update
-/// is in place, not a copy of its buffers.
+/// restart neither resets a dry spell nor forgets the rain of the last day. A station's
+/// trackers live in `stations` (`StationState`), found by index from its series' routes; a
+/// tracker is taken out while it is updated (`take()`, then stored back), so the update is in
+/// place, not a copy of its buffers.
 public final class DerivedSeries {
     let catalogue: Catalogue
     let config: DerivedConfig
     let timeZone: TimeZoneID
     let logger: Logger
 
-    var fire: [String: FireDangerTracker] = [:]
-    var fireTouched: [String: (day: EpochMillis, time: EpochMillis)] = [:]
-    var lastFire: [String: (time: EpochMillis, day: EpochMillis)] = [:]
-    var rain24h: [String: RollingSum] = [:]
-    var rainyDays: [String: RainyDays] = [:]
+    /// Each station's trackers (`station(_:)`): the catalogue's stations first, in its order,
+    /// then any other station seen (`extraStations`).
+    var stations: ContiguousArray<StationState>
+    private var extraStations: [String: Int] = [:]
+    /// The stations whose fire-danger inputs this commit touched (`StationState.fireTouched`),
+    /// in the order first touched.
+    private var fireTouchedList: [Int] = []
     /// The first tick's time since the start, and the catalogued gauges whose stored state
     /// the tick has looked at since (`tickRain`).
     private var firstTick: EpochMillis?
     private var rainRebuilt: Set<String> = []
-    /// Wall-clock arrival of each gauge's newest reading.
-    private var rainArrival: [String: EpochMillis] = [:]
-    /// The earlier-rainy-day count each gauge's level was last evaluated with by the tick.
-    var tickedDays: [String: Int] = [:]
-    /// Each rain station's flood-risk table and susceptibility (resolved once).
-    private var floodRiskOf: [String: (FloodRiskTable, Susceptibility)] = [:]
-    /// Sensor id -> its unit and zone scope names (built once per sensor).
-    private var scopeNames: [String: [String]] = [:]
     /// Junction id -> its scope's name, as `memberValue` takes it (built once).
     private var junctionScopes: [String: [String]] = [:]
-    var air: [String: AirQualityTracker] = [:]
     private var energy: [String: EnergyLossTracker] = [:]
     /// Per transformer, the time its tracker was rebuilt from storage from: an older reading
     /// (a late one fed again after a restart) first has its hour's stored readings added.
@@ -53,12 +47,8 @@ public final class DerivedSeries {
     /// Each DMA's latest complete day, for the water-loss indicators.
     public internal(set) var waterDays: [String: CoverageCalculator.WaterDay] = [:]
     private var lastGasp: [String: EpochMillis] = [:]
-    /// Wall-clock arrival of each meter's newest reading: a gateway replaying a backlog is
-    /// not an outage, whatever the readings' own times.
-    private var meterArrival: [String: EpochMillis] = [:]
     /// When each transformer was first watched (a meter of it heard from).
     private var watchedSince: [String: EpochMillis] = [:]
-    private var freeFlow: [String: FreeFlowEstimator] = [:]
 
     /// transformer id -> its meters; junction id -> its traffic sensors.
     private let transformers: [String: (feeder: EnergyLossTracker.Meter, customers: [EnergyLossTracker.Meter])]
@@ -168,6 +158,22 @@ public final class DerivedSeries {
         forestScopeMembers = members(catalogue.sensors.filter { $0.kind == .forest })
         stationScopeMembers = members(catalogue.sensors)
         scopeEntries = entries
+        stations = ContiguousArray(catalogue.sensors.map { StationState(id: $0.id) })
+    }
+
+    /// The index of `sensor`'s state in `stations` (added the first time for a station the
+    /// catalogue lacks).
+    func station(_ sensor: String) -> Int {
+        if let k = catalogue.index(ofSensor: sensor) { return k }
+        if let k = extraStations[sensor] { return k }
+        stations.append(StationState(id: sensor))
+        extraStations[sensor] = stations.count - 1
+        return stations.count - 1
+    }
+
+    /// The catalogue entry of station `k`.
+    private func entry(ofStation k: Int) -> SensorEntry? {
+        k < catalogue.sensors.count ? catalogue.sensors[k] : catalogue.sensor(stations[k].id)
     }
 
     /// The catalogue-like entry of a transformer scope, so rules can match it by kind, unit
@@ -185,13 +191,14 @@ public final class DerivedSeries {
         if route.isIdle { return }
         self.history = history
         let sample = Sample(time: r.time, value: r.value)
-        if route.meterAlive { meterArrival[name.sensor] = now }
-        if route.rainArrival { rainArrival[name.sensor] = now }
+        let k = Int(route.station)
+        if route.meterAlive { stations[k].meterArrival = now }
+        if route.rainArrival { stations[k].rainArrival = now }
         // Families waiting for a recompute (this reading may have just made them so) take nothing.
         let waiting = route.fed.isEmpty ? FamilySet() : waitingFamilies(name, entry, route.fed, r.time, history: history)
         switch route.input {
         case .rain:
-            if !waiting.contains(.rain) { rain(name, entry, sample, history: history) }
+            if !waiting.contains(.rain) { rain(name, k, entry, sample, history: history) }
         case .level:
             if let levels = entry.alarmLevelsM, !waiting.contains(.river) {
                 derive(name.sensor, "water_alarm_level", time: r.time, value: Double(WaterAlarm.level(r.value, levels: levels)),
@@ -201,7 +208,7 @@ public final class DerivedSeries {
                 }
             }
         case .air:
-            if !waiting.contains(.air) { airQuality(name, sample, history: history) }
+            if !waiting.contains(.air) { airQuality(name, k, sample, history: history) }
         case .volume:
             waterBalance(entry, sample, history: history)
         case .kwh:
@@ -209,23 +216,25 @@ public final class DerivedSeries {
         case .lastGasp:
             if r.value != 0 { lastGasp[name.sensor] = max(r.time, lastGasp[name.sensor] ?? .min) }
         case .speed:
-            congestion(entry, sample)
+            congestion(entry, k, sample)
         case .none:
             break
         }
         if route.fire, !waiting.contains(.fire) {
             // A station's readings of an earlier time in this commit (a backlog): its index
             // as of then, before this reading counts.
-            if let touched = fireTouched[name.sensor], touched.time != r.time {
-                fireTouched[name.sensor] = nil
-                deriveFireDanger(name.sensor, day: touched.day, time: touched.time)
+            if let touched = stations[k].fireTouched, touched.time != r.time {
+                stations[k].fireTouched = nil
+                deriveFireDanger(k, day: touched.day, time: touched.time)
             }
-            var tracker = fire.removeValue(forKey: name.sensor) ?? seededFireDanger(name.sensor, at: r.time, history: history)
+            let held = stations[k].fire.take()
+            var tracker = held ?? seededFireDanger(k, at: r.time, history: history)
             if let day = tracker.record(metric: name.metric, time: r.time, value: r.value) {
-                let prev = fireTouched[name.sensor]
-                fireTouched[name.sensor] = (max(day, prev?.day ?? day), max(r.time, prev?.time ?? r.time))
+                let prev = stations[k].fireTouched
+                if prev == nil { fireTouchedList.append(k) }
+                stations[k].fireTouched = (max(day, prev?.day ?? day), max(r.time, prev?.time ?? r.time))
             }
-            fire[name.sensor] = tracker
+            stations[k].fire = tracker
         }
     }
 
@@ -233,15 +242,24 @@ public final class DerivedSeries {
     private func route(of id: SeriesID, _ name: SeriesName, _ entry: SensorEntry) -> InputRoute {
         let i = id.index
         if i >= routes.count { routes.append(contentsOf: repeatElement(InputRoute(), count: i + 1 - routes.count)) }
-        if !routes[i].known { routes[i] = InputRoute(metric: name.metric, entry: entry) }
+        if !routes[i].known {
+            var route = InputRoute(metric: name.metric, entry: entry)
+            route.station = Int32(station(name.sensor))
+            routes[i] = route
+        }
         return routes[i]
     }
 
     /// After a commit's readings were observed: the fire-danger index of every station touched
     /// (at its last reading time; earlier reading times of the commit had theirs in `observe`).
     public func finishBatch() {
-        for (sensor, t) in fireTouched { deriveFireDanger(sensor, day: t.day, time: t.time) }
-        fireTouched.removeAll(keepingCapacity: true)
+        for k in fireTouchedList {
+            // (Listed again when touched again after an earlier time of the commit.)
+            guard let t = stations[k].fireTouched else { continue }
+            stations[k].fireTouched = nil
+            deriveFireDanger(k, day: t.day, time: t.time)
+        }
+        fireTouchedList.removeAll(keepingCapacity: true)
         computeTouchedScopes()
         history = nil
     }
@@ -264,7 +282,8 @@ public final class DerivedSeries {
             watchedSince[tr] = since
             var heard: [String: EpochMillis] = [:]
             for meter in meters {
-                let t = max(lastSeen[meter.id] ?? .min, meterArrival[meter.id] ?? .min)
+                let k = station(meter.id)
+                let t = max(lastSeen[meter.id] ?? .min, stations[k].meterArrival ?? .min)
                 heard[meter.id] = t > .min ? t : since
             }
             let pct = Outage.silentPct(meters: meters, lastSeen: heard, lastGasp: lastGasp, now: now,
@@ -284,40 +303,43 @@ public final class DerivedSeries {
 
     // MARK: Rain and floods
 
-    private func rain(_ name: SeriesName, _ entry: SensorEntry?, _ s: Sample, history: any SampleHistory) {
-        var (w, days) = rainTrackers(name, before: s.time, history: history)
+    private func rain(_ name: SeriesName, _ k: Int, _ entry: SensorEntry?, _ s: Sample, history: any SampleHistory) {
+        var (w, days) = rainTrackers(name, k, before: s.time, history: history)
         w.add(s)
         days.add(time: s.time, mm: s.value)
-        rain24h[name.sensor] = w
-        rainyDays[name.sensor] = days
-        guard let newest = w.newest else { return }
+        let newest = w.newest
+        let earlier = newest.map { days.earlierDays(before: $0) } ?? 0
+        stations[k].rain24h = w
+        stations[k].rainyDays = days
+        guard let newest else { return }
         let total = (w.sum * 100).rounded() / 100
         derive(name.sensor, "rain_24h_mm", time: newest, value: total)
-        floodLevel(name.sensor, entry, rain24hMM: total, earlierDays: days.earlierDays(before: newest), at: newest)
+        floodLevel(k, entry, rain24hMM: total, earlierDays: earlier, at: newest)
     }
 
     /// A gauge's rolling 24 h sum and rainy days, rebuilt from its stored readings of the 24 h
     /// before `t` (`t` itself too when `including`) the first time it is seen since the start.
-    private func rainTrackers(_ name: SeriesName, before t: EpochMillis, including: Bool = false,
+    private func rainTrackers(_ name: SeriesName, _ k: Int, before t: EpochMillis, including: Bool = false,
                               history: any SampleHistory) -> (RollingSum, RainyDays) {
         let end = including ? t + 1 : t
-        let w = rain24h.removeValue(forKey: name.sensor) ?? seeded(RollingSum(window: 86_400_000), name, from: end - 86_400_000, to: end,
-                                                                  history: history) { $0.add($1) }
-        let days = rainyDays.removeValue(forKey: name.sensor) ?? seeded(RainyDays(rainyDayMM: config.rainyDayMM, timeZone: timeZone.zone), name,
-                                                                       from: t - 11 * 86_400_000, to: .max, history: history) {
+        let heldSum = stations[k].rain24h.take(), heldDays = stations[k].rainyDays.take()
+        let w = heldSum ?? seeded(RollingSum(window: 86_400_000), name, from: end - 86_400_000, to: end, history: history) { $0.add($1) }
+        let days = heldDays ?? seeded(RainyDays(rainyDayMM: config.rainyDayMM, timeZone: timeZone.zone), name,
+                                      from: t - 11 * 86_400_000, to: .max, history: history) {
             $0.add(time: $1.time, mm: $1.value)
         }
         return (w, days)
     }
 
     /// A gauge's flood-risk level at `t`, and its zone's and unit's (the maxima).
-    private func floodLevel(_ sensor: String, _ entry: SensorEntry?, rain24hMM total: Double, earlierDays: Int, at t: EpochMillis) {
-        let (table, susceptibility) = floodRisk(sensor, entry)
+    private func floodLevel(_ k: Int, _ entry: SensorEntry?, rain24hMM total: Double, earlierDays: Int, at t: EpochMillis) {
+        let (table, susceptibility) = floodRisk(k, entry)
         let level = Double(table.level(rain24hMM: total, earlierDays: earlierDays, susceptibility: susceptibility))
+        let sensor = stations[k].id
         derive(sensor, "flood_risk_level", time: t, value: level, level: true)
         guard let entry else { return }
         // Zone and unit: the maximum over their stations' levels (`DerivedSeries+Scopes`).
-        memberValue(.flood, sensor, scopes: scopes(of: entry), Sample(time: t, value: level))
+        memberValue(.flood, sensor, scopes: scopes(k, entry), Sample(time: t, value: level))
     }
 
     /// Periodic: each gauge's 24 h sum and flood-risk level as time passes with no reading: a
@@ -336,37 +358,40 @@ public final class DerivedSeries {
         let started = firstTick ?? now
         firstTick = started
         if now - started >= config.rainQuietAfterMillis {
-            for s in catalogue.sensors where s.metrics["rain_mm"] != nil && rain24h[s.id] == nil && !rainRebuilt.contains(s.id) {
+            for (k, s) in catalogue.sensors.enumerated() where s.metrics["rain_mm"] != nil && stations[k].rain24h == nil && !rainRebuilt.contains(s.id) {
                 rainRebuilt.insert(s.id)
                 guard let sumName = try? SeriesName(sensor: s.id, metric: "rain_24h_mm"),
                       let rainName = try? SeriesName(sensor: s.id, metric: "rain_mm"),
                       let last = try? history.lastStored(sumName, before: .max), last.value > 0 else { continue }
                 if lastStored[sumName] == nil { lastStored[sumName] = last }
-                let (w, days) = rainTrackers(rainName, before: now, including: true, history: history)
-                rainyDays[s.id] = days
+                let (w, days) = rainTrackers(rainName, k, before: now, including: true, history: history)
+                stations[k].rainyDays = days
                 if w.newest == nil {
                     // Nothing left in the window: 0 from when the last rain left it.
                     let lastRain = (try? history.lastStored(rainName, before: .max))?.time
                     let fell = min(now, lastRain.map { $0 + w.window } ?? now)
                     derive(s.id, "rain_24h_mm", time: fell, value: 0)
-                    floodLevel(s.id, s, rain24hMM: 0, earlierDays: days.earlierDays(before: now), at: fell)
+                    floodLevel(k, s, rain24hMM: 0, earlierDays: days.earlierDays(before: now), at: fell)
                 } else {
-                    rain24h[s.id] = w
+                    stations[k].rain24h = w
                 }
             }
         }
-        for (sensor, w) in rain24h.sorted(by: { $0.key < $1.key }) {
-            guard let newest = w.newest, now > newest, rainArrival[sensor].map({ now - $0 >= rainQuietAfter(sensor) }) ?? true,
+        let gauges = stations.indices.filter { stations[$0].rain24h != nil }.sorted { stations[$0].id < stations[$1].id }
+        for k in gauges {
+            guard let w = stations[k].rain24h else { continue }
+            let sensor = stations[k].id
+            guard let newest = w.newest, now > newest, stations[k].rainArrival.map({ now - $0 >= rainQuietAfter(sensor) }) ?? true,
                   dirty[FamilyKey(sensor: sensor, family: .rain)] == nil,
                   let sumName = try? SeriesName(sensor: sensor, metric: "rain_24h_mm") else { continue }
             let total = (w.sum(at: now) * 100).rounded() / 100
-            let earlier = rainyDays[sensor]?.earlierDays(before: now) ?? 0
+            let earlier = stations[k].rainyDays?.earlierDays(before: now) ?? 0
             let sumChanged = lastStored[sumName]?.value != total
-            guard sumChanged || tickedDays[sensor] != earlier else { continue }
-            tickedDays[sensor] = earlier
+            guard sumChanged || stations[k].tickedDays != earlier else { continue }
+            stations[k].tickedDays = earlier
             let at = sumChanged ? (w.lastDeparture(notAfter: now) ?? now) : now
             if sumChanged { derive(sensor, "rain_24h_mm", time: at, value: total) }
-            floodLevel(sensor, catalogue.sensor(sensor), rain24hMM: total, earlierDays: earlier, at: at)
+            floodLevel(k, entry(ofStation: k), rain24hMM: total, earlierDays: earlier, at: at)
         }
     }
 
@@ -379,12 +404,12 @@ public final class DerivedSeries {
     /// The flood-risk table and susceptibility of a station: its zone's (else its own, else
     /// the default medium); the table configured for its zone, else the one configured for
     /// all, else Article 46's for its region (its zone's, its own, or the province's).
-    private func floodRisk(_ sensor: String, _ entry: SensorEntry?) -> (FloodRiskTable, Susceptibility) {
-        if let known = floodRiskOf[sensor] { return known }
+    private func floodRisk(_ k: Int, _ entry: SensorEntry?) -> (FloodRiskTable, Susceptibility) {
+        if let known = stations[k].floodRisk { return known }
         let area = config.floodArea(of: entry, in: catalogue)
         let resolved = (config.configuredFloodRisk(for: entry) ?? FloodRiskTable.article46(region: area.region),
                         area.susceptibility ?? FloodRiskTable.defaultSusceptibility)
-        floodRiskOf[sensor] = resolved
+        stations[k].floodRisk = resolved
         return resolved
     }
 
@@ -406,8 +431,9 @@ public final class DerivedSeries {
 
     // MARK: Air
 
-    private func airQuality(_ name: SeriesName, _ s: Sample, history: any SampleHistory) {
-        var t = air.removeValue(forKey: name.sensor) ?? {
+    private func airQuality(_ name: SeriesName, _ k: Int, _ s: Sample, history: any SampleHistory) {
+        let held = stations[k].air.take()
+        var t = held ?? {
             var t = AirQualityTracker()
             for p in VNAQI.Pollutant.allCases {
                 guard let n = try? SeriesName(sensor: name.sensor, metric: p.rawValue) else { continue }
@@ -423,7 +449,7 @@ public final class DerivedSeries {
             if let a = done.hourly { derive(name.sensor, "aqi", time: done.hour, value: a, exact: true) }
             if let a = done.daily { derive(name.sensor, "aqi_24h", time: done.hour, value: a, exact: true) }
         }
-        air[name.sensor] = t
+        stations[k].air = t
     }
 
     // MARK: Power
@@ -470,10 +496,10 @@ public final class DerivedSeries {
 
     // MARK: Traffic
 
-    private func congestion(_ entry: SensorEntry, _ s: Sample) {
-        var est = freeFlow.removeValue(forKey: entry.id) ?? FreeFlowEstimator(timeZone: timeZone.zone)
+    private func congestion(_ entry: SensorEntry, _ k: Int, _ s: Sample) {
+        var est = stations[k].freeFlow.take() ?? FreeFlowEstimator(timeZone: timeZone.zone)
         est.add(time: s.time, speedKmh: s.value)
-        freeFlow[entry.id] = est
+        stations[k].freeFlow = est
         guard let ff = entry.freeFlowKmh ?? est.freeFlowKmh else { return }
         let c = (Congestion.index(speedKmh: s.value, freeFlowKmh: ff) * 1000).rounded() / 1000
         derive(entry.id, "congestion", time: s.time, value: c, exact: true)
@@ -492,31 +518,33 @@ public final class DerivedSeries {
     /// `fire_danger_p` and `fire_danger_level` of a forest station: for the newest day known,
     /// at the triggering reading's time (kept strictly increasing per station, so an update
     /// never collides with the (series, time) dedupe).
-    private func deriveFireDanger(_ sensor: String, day: EpochMillis, time: EpochMillis) {
-        guard let tracker = fire[sensor] else { return }
-        let prev = lastFire[sensor]
+    private func deriveFireDanger(_ k: Int, day: EpochMillis, time: EpochMillis) {
+        guard let tracker = stations[k].fire else { return }
+        let sensor = stations[k].id
+        let prev = stations[k].lastFire
         let currentDay = max(day, prev?.day ?? day)
         let t = max(time, (prev?.time ?? .min) + 1)
-        lastFire[sensor] = (t, currentDay)
+        stations[k].lastFire = (t, currentDay)
         let p = (tracker.p(on: currentDay) * 10).rounded() / 10
         derive(sensor, "fire_danger_p", time: t, value: p, level: true)
         derive(sensor, "fire_danger_level", time: t, value: Double(FireDanger.level(p)), level: true)
-        guard let entry = catalogue.sensor(sensor) else { return }
+        guard let entry = entry(ofStation: k) else { return }
         // Zone and unit: the maximum over their stations (`DerivedSeries+Scopes`).
-        memberValue(.fire, sensor, scopes: scopes(of: entry), Sample(time: t, value: p))
+        memberValue(.fire, sensor, scopes: scopes(k, entry), Sample(time: t, value: p))
     }
 
     /// A fire-danger tracker for a station first seen since start: it continues from the last
     /// stored `fire_danger_p` before the reading's day, with that day's stored inputs replayed,
     /// so a restart does not reset a dry spell's index to zero.
-    private func seededFireDanger(_ sensor: String, at t: EpochMillis, history: any SampleHistory) -> FireDangerTracker {
+    private func seededFireDanger(_ k: Int, at t: EpochMillis, history: any SampleHistory) -> FireDangerTracker {
+        let sensor = stations[k].id
         var tracker = FireDangerTracker(timeZone: timeZone.zone)
         let day = tracker.dayStart(t)
         do {
             if let pName = try? SeriesName(sensor: sensor, metric: "fire_danger_p"),
                let last = try history.lastStored(pName, before: day) {
                 tracker.seed(p: last.value, before: day)
-                lastFire[sensor] = (last.time, tracker.dayStart(last.time))
+                stations[k].lastFire = (last.time, tracker.dayStart(last.time))
             } else {
                 tracker.seed(p: 0, before: day)
             }
@@ -536,10 +564,13 @@ public final class DerivedSeries {
     // MARK: Helpers
 
     /// The unit and zone scopes of a station.
-    func scopes(of entry: SensorEntry) -> [String] {
-        if let s = scopeNames[entry.id] { return s }
+    func scopes(of entry: SensorEntry) -> [String] { scopes(station(entry.id), entry) }
+
+    /// The unit and zone scopes of station `k` (its catalogue entry `entry`), built once.
+    private func scopes(_ k: Int, _ entry: SensorEntry) -> [String] {
+        if let s = stations[k].scopes { return s }
         let s = entry.zone.map { ["unit.\(entry.unit)", "zone.\($0)"] } ?? ["unit.\(entry.unit)"]
-        scopeNames[entry.id] = s
+        stations[k].scopes = s
         return s
     }
 

@@ -18,6 +18,8 @@ struct InputRoute: Sendable {
     var fed = FamilySet()
     /// Whether the route has been worked out (a route of an id not seen yet has not).
     var known = false
+    /// The station's index in `DerivedSeries.stations`.
+    var station: Int32 = -1
 
     init() {}
 

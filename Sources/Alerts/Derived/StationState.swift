@@ -1,0 +1,32 @@
+import Telemetry
+
+/// One station's trackers in `DerivedSeries` (`stations`), found by index: a series' route
+/// (`InputRoute.station`) holds it, so a reading updates its station in place without
+/// hashing the station's name (a dictionary per tracker, keyed by name, cost a third of the
+/// alert worker's time in a drain). Catalogued stations come first, in catalogue order.
+struct StationState {
+    let id: String
+    var fire: FireDangerTracker?
+    /// The day and newest reading time of this commit's fire-danger inputs (`finishBatch`
+    /// derives the index at that time).
+    var fireTouched: (day: EpochMillis, time: EpochMillis)?
+    /// The time and day of the last `fire_danger_p` derived (kept strictly increasing).
+    var lastFire: (time: EpochMillis, day: EpochMillis)?
+    var rain24h: RollingSum?
+    var rainyDays: RainyDays?
+    /// Wall-clock arrival of the gauge's newest reading.
+    var rainArrival: EpochMillis?
+    /// The earlier-rainy-day count the tick last evaluated the gauge's level with.
+    var tickedDays: Int?
+    /// The station's flood-risk table and susceptibility (resolved once).
+    var floodRisk: (table: FloodRiskTable, susceptibility: Susceptibility)?
+    /// Its unit and zone scope names (built once).
+    var scopes: [String]?
+    var air: AirQualityTracker?
+    var freeFlow: FreeFlowEstimator?
+    /// Wall-clock arrival of a meter's newest reading: a gateway replaying a backlog is not
+    /// an outage, whatever the readings' own times.
+    var meterArrival: EpochMillis?
+
+    init(id: String) { self.id = id }
+}
