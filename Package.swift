@@ -25,8 +25,6 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         // gzip for HTTP answers (zlib underneath: Debian zlib1g-dev).
         .package(url: "https://github.com/adam-fowler/compress-nio", from: "1.5.0"),
-        // Already under Hummingbird; named for NIOPosix's event loops as Swift's global executor.
-        .package(url: "https://github.com/apple/swift-nio", from: "2.81.0"),
     ],
     targets: [
         // libmosquitto, the system MQTT client library (Debian: libmosquitto-dev).
@@ -92,8 +90,6 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "CompressNIO", package: "compress-nio"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             // The dashboard page, compiled into the binary (PackageResources.dashboard_html).
             resources: [.embedInCode("HTTP/Dashboard/dashboard.html")],

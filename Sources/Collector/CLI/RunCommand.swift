@@ -16,7 +16,6 @@ struct RunCommand: AsyncParsableCommand {
     var portFile: String?
 
     func run() async throws {
-        HTTPStack.runTasksOnEventLoops()
         let cfg: CollectorConfig
         let catalogue: Catalogue
         let rules: [Rule]

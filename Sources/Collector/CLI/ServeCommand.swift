@@ -31,7 +31,6 @@ struct ServeCommand: AsyncParsableCommand {
     var maxLag = "30s"
 
     func run() async throws {
-        HTTPStack.runTasksOnEventLoops()
         let cfg: CollectorConfig
         let catalogue: Catalogue
         let access: AccessControl?

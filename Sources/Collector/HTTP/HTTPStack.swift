@@ -1,21 +1,10 @@
 import Hummingbird
 import Logging
-import NIOCore
-import NIOPosix
 import Prometheus
 
 /// The HTTP server the daemon and `collector serve` share: the same middlewares in the same
 /// order, the same connection limit and idle cut, the port file written once it listens.
 enum HTTPStack {
-    /// Makes NIO's event loops (the HTTP server's) Swift's global executor, once, at the start
-    /// of `run` and `serve`: a request's handler task then runs on the loop that read it,
-    /// instead of hopping to Swift's own pool and back (0.45 ms for an empty answer on a new
-    /// connection here, 0.35 ms with this). The blocking work stays off the loops as before:
-    /// storage reads run on GRDB's queues, ingest and alerts on their own threads.
-    static func runTasksOnEventLoops() {
-        _ = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
-    }
-
     /// A router with the metrics, method, gzip and (with tokens) access middlewares, and the
     /// live tokens SIGHUP replaces. Without tokens beyond loopback, `openWarning` is logged:
     /// what anyone who reaches the port could do.
