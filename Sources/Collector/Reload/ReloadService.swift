@@ -23,7 +23,10 @@ struct ReloadService: Service {
     func run() async throws {
         let hangups = await UnixSignalsSequence(trapping: .sighup)
         await cancelWhenGracefulShutdown {
-            for await _ in hangups { reload() }
+            // On a Dispatch thread: `storage.max_size` takes a barrier write, which waits for
+            // every reader, and a reader's async read finishes on a task thread (one blocked
+            // here would be one fewer for it).
+            for await _ in hangups { _ = try? await blocking { [self] in reload() } }
         }
     }
 
