@@ -146,7 +146,7 @@ extension DerivedSeries {
         for (name, was) in stored.sorted(by: { $0.key.description < $1.key.description }) {
             // (Seeding may complete an hour before `from`: unchanged, and not replaced.)
             let now = (out[name] ?? []).filter { $0.time >= from }
-            lastStored[name] = other.lastStored[name]
+            setLastStored(name, other.lastStoredSample(name))
             // The station's zone and unit follow (recomputed even when it is unchanged: a
             // start feeding the journal again may have left them behind).
             switch name.metric {

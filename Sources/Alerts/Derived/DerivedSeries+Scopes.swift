@@ -88,7 +88,7 @@ extension DerivedSeries {
         for (metric, _) in ref.kind.outputs(0) {
             guard let name = try? SeriesName(sensor: ref.scope, metric: metric),
                   let last = (try? history?.lastStored(name, before: .max)) ?? nil else { continue }
-            if lastStored[name] == nil { lastStored[name] = last }
+            if lastStoredSample(name) == nil { setLastStored(name, last) }
             newest = max(newest, last.time)
         }
         scopeNewest[ref] = newest
@@ -241,7 +241,7 @@ extension DerivedSeries {
         for (metric, samples) in now.sorted(by: { $0.key < $1.key }) {
             guard let name = names[metric] else { continue }
             let before = try history.lastStored(name, before: from)
-            lastStored[name] = last[metric]
+            setLastStored(name, last[metric])
             let was = try history.stored(name, from: from, to: .max)
             if !Self.sameInForce(was, samples, before: before) {
                 out.append(SeriesCorrection(series: name, from: from, samples: samples))

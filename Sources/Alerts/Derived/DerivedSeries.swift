@@ -99,7 +99,8 @@ public final class DerivedSeries {
     /// How many times `take` was called: derived readings made now go with take `generation + 1`.
     public internal(set) var generation = 0
     var corrections: [SeriesCorrection] = []
-    /// Each derived series' last stored reading.
+    /// The last stored reading of each derived series of a scope, transformer or DMA (a
+    /// catalogued station's are in its state: `lastStoredSample`).
     var lastStored: [SeriesName: Sample] = [:]
     /// Levels and indices (`derive(..., level: true)`) are stored when they change, and at
     /// least this often in reading time, so a steady level still fills every 15m bucket.
@@ -201,10 +202,10 @@ public final class DerivedSeries {
             if !waiting.contains(.rain) { rain(name, k, entry, sample, history: history) }
         case .level:
             if let levels = entry.alarmLevelsM, !waiting.contains(.river) {
-                derive(name.sensor, "water_alarm_level", time: r.time, value: Double(WaterAlarm.level(r.value, levels: levels)),
+                derive(k, "water_alarm_level", time: r.time, value: Double(WaterAlarm.level(r.value, levels: levels)),
                        level: true, exact: true)
                 if let rise = WaterAlarm.risePerHour(sample, recent: hourBefore(name, r, history: history)) {
-                    derive(name.sensor, "level_rise_m_h", time: r.time, value: (rise * 1000).rounded() / 1000, exact: true)
+                    derive(k, "level_rise_m_h", time: r.time, value: (rise * 1000).rounded() / 1000, exact: true)
                 }
             }
         case .air:
@@ -313,7 +314,7 @@ public final class DerivedSeries {
         stations[k].rainyDays = days
         guard let newest else { return }
         let total = (w.sum * 100).rounded() / 100
-        derive(name.sensor, "rain_24h_mm", time: newest, value: total)
+        derive(k, "rain_24h_mm", time: newest, value: total)
         floodLevel(k, entry, rain24hMM: total, earlierDays: earlier, at: newest)
     }
 
@@ -336,7 +337,7 @@ public final class DerivedSeries {
         let (table, susceptibility) = floodRisk(k, entry)
         let level = Double(table.level(rain24hMM: total, earlierDays: earlierDays, susceptibility: susceptibility))
         let sensor = stations[k].id
-        derive(sensor, "flood_risk_level", time: t, value: level, level: true)
+        derive(k, "flood_risk_level", time: t, value: level, level: true)
         guard let entry else { return }
         // Zone and unit: the maximum over their stations' levels (`DerivedSeries+Scopes`).
         memberValue(.flood, sensor, scopes: scopes(k, entry), Sample(time: t, value: level))
@@ -363,7 +364,7 @@ public final class DerivedSeries {
                 guard let sumName = try? SeriesName(sensor: s.id, metric: "rain_24h_mm"),
                       let rainName = try? SeriesName(sensor: s.id, metric: "rain_mm"),
                       let last = try? history.lastStored(sumName, before: .max), last.value > 0 else { continue }
-                if lastStored[sumName] == nil { lastStored[sumName] = last }
+                if lastStoredSample(sumName) == nil { setLastStored(sumName, last) }
                 let (w, days) = rainTrackers(rainName, k, before: now, including: true, history: history)
                 stations[k].rainyDays = days
                 if w.newest == nil {
@@ -386,7 +387,7 @@ public final class DerivedSeries {
                   let sumName = try? SeriesName(sensor: sensor, metric: "rain_24h_mm") else { continue }
             let total = (w.sum(at: now) * 100).rounded() / 100
             let earlier = stations[k].rainyDays?.earlierDays(before: now) ?? 0
-            let sumChanged = lastStored[sumName]?.value != total
+            let sumChanged = lastStoredSample(sumName)?.value != total
             guard sumChanged || stations[k].tickedDays != earlier else { continue }
             stations[k].tickedDays = earlier
             let at = sumChanged ? (w.lastDeparture(notAfter: now) ?? now) : now
@@ -446,8 +447,8 @@ public final class DerivedSeries {
         t.record(metric: name.metric, time: s.time, value: s.value)
         // Each hour once it is complete, stamped at its start.
         for done in t.takeCompleted() {
-            if let a = done.hourly { derive(name.sensor, "aqi", time: done.hour, value: a, exact: true) }
-            if let a = done.daily { derive(name.sensor, "aqi_24h", time: done.hour, value: a, exact: true) }
+            if let a = done.hourly { derive(k, "aqi", time: done.hour, value: a, exact: true) }
+            if let a = done.daily { derive(k, "aqi_24h", time: done.hour, value: a, exact: true) }
         }
         stations[k].air = t
     }
@@ -502,9 +503,9 @@ public final class DerivedSeries {
         stations[k].freeFlow = est
         guard let ff = entry.freeFlowKmh ?? est.freeFlowKmh else { return }
         let c = (Congestion.index(speedKmh: s.value, freeFlowKmh: ff) * 1000).rounded() / 1000
-        derive(entry.id, "congestion", time: s.time, value: c, exact: true)
+        derive(k, "congestion", time: s.time, value: c, exact: true)
         if let tti = Congestion.travelTimeIndex(speedKmh: s.value, freeFlowKmh: ff) {
-            derive(entry.id, "travel_time_index", time: s.time, value: (tti * 1000).rounded() / 1000, exact: true)
+            derive(k, "travel_time_index", time: s.time, value: (tti * 1000).rounded() / 1000, exact: true)
         }
         if let j = entry.zone, junctions[j] != nil {
             let scope = junctionScopes[j] ?? ["junction.\(j)"]
@@ -526,8 +527,8 @@ public final class DerivedSeries {
         let t = max(time, (prev?.time ?? .min) + 1)
         stations[k].lastFire = (t, currentDay)
         let p = (tracker.p(on: currentDay) * 10).rounded() / 10
-        derive(sensor, "fire_danger_p", time: t, value: p, level: true)
-        derive(sensor, "fire_danger_level", time: t, value: Double(FireDanger.level(p)), level: true)
+        derive(k, "fire_danger_p", time: t, value: p, level: true)
+        derive(k, "fire_danger_level", time: t, value: Double(FireDanger.level(p)), level: true)
         guard let entry = entry(ofStation: k) else { return }
         // Zone and unit: the maximum over their stations (`DerivedSeries+Scopes`).
         memberValue(.fire, sensor, scopes: scopes(k, entry), Sample(time: t, value: p))
@@ -601,11 +602,35 @@ public final class DerivedSeries {
     /// Returns whether it was stored.
     @discardableResult
     func derive(_ sensor: String, _ metric: String, time: EpochMillis, value: Double, level: Bool = false, exact: Bool = false) -> Bool {
+        if let k = catalogue.index(ofSensor: sensor) { return derive(k, metric, time: time, value: value, level: level, exact: exact) }
         guard let name = try? SeriesName(sensor: sensor, metric: metric) else { return false }
         // The series' last stored reading, looked up once and changed in place.
         guard let t = Self.store(time: time, value: value, level: level, exact: exact, after: &lastStored[name]) else { return false }
         pending.append(Reading(series: name, time: t, value: value))
         return true
+    }
+
+    /// `derive` for station `k`: its output's name and last stored reading are in its state.
+    @discardableResult
+    func derive(_ k: Int, _ metric: String, time: EpochMillis, value: Double, level: Bool = false, exact: Bool = false) -> Bool {
+        guard k < catalogue.sensors.count else { return derive(stations[k].id, metric, time: time, value: value, level: level, exact: exact) }
+        guard let o = stations[k].output(metric),
+              let t = Self.store(time: time, value: value, level: level, exact: exact, after: &stations[k].outputs[o].last) else { return false }
+        pending.append(Reading(series: stations[k].outputs[o].name, time: t, value: value))
+        return true
+    }
+
+    /// The last stored reading of derived series `name` (a catalogued station's in its state).
+    func lastStoredSample(_ name: SeriesName) -> Sample? {
+        guard let k = catalogue.index(ofSensor: name.sensor) else { return lastStored[name] }
+        return stations[k].outputs.first { $0.metric == name.metric }?.last
+    }
+
+    /// Sets the last stored reading of derived series `name`.
+    func setLastStored(_ name: SeriesName, _ sample: Sample?) {
+        guard let k = catalogue.index(ofSensor: name.sensor) else { return lastStored[name] = sample }
+        guard let o = stations[k].output(name.metric) else { return }
+        stations[k].outputs[o].last = sample
     }
 
     /// The time a derived reading is stored at after `last` (nil: not stored), and `last` moved on.

@@ -27,6 +27,25 @@ struct StationState {
     /// Wall-clock arrival of a meter's newest reading: a gateway replaying a backlog is not
     /// an outage, whatever the readings' own times.
     var meterArrival: EpochMillis?
+    /// The station's derived series made so far (a few), each with its last stored reading
+    /// (`DerivedSeries.derive`): its name validated once, found by its metric.
+    var outputs: [DerivedOutput] = []
 
     init(id: String) { self.id = id }
+
+    /// The index of `metric`'s output in `outputs`, added the first time (nil: not a valid
+    /// series name).
+    mutating func output(_ metric: String) -> Int? {
+        if let o = outputs.firstIndex(where: { $0.metric == metric }) { return o }
+        guard let name = try? SeriesName(sensor: id, metric: metric) else { return nil }
+        outputs.append(DerivedOutput(metric: metric, name: name))
+        return outputs.count - 1
+    }
+}
+
+/// One derived series of a station, and its last stored reading.
+struct DerivedOutput {
+    let metric: String
+    let name: SeriesName
+    var last: Sample?
 }
