@@ -38,10 +38,10 @@ public final class DerivedSeries {
     private var rainRebuilt: Set<String> = []
     /// Junction id -> its scope's name, as `memberValue` takes it (built once).
     private var junctionScopes: [String: [String]] = [:]
-    private var energy: [String: EnergyLossTracker] = [:]
-    /// Per transformer, the time its tracker was rebuilt from storage from: an older reading
-    /// (a late one fed again after a restart) first has its hour's stored readings added.
-    private var energySeededFrom: [String: EpochMillis] = [:]
+    /// Each transformer's meters and energy tracker, in id order (a meter's station finds
+    /// its transformer's index once: `StationState.transformer`).
+    private var transformerStates: [TransformerState]
+    private let transformerIndex: [String: Int]
     var water: [String: WaterBalanceTracker] = [:]
     var waterLatest: [String: EpochMillis] = [:]
     /// Each DMA's latest complete day, for the water-loss indicators.
@@ -147,6 +147,8 @@ public final class DerivedSeries {
         dmas = d
         let traffic = Dictionary(grouping: catalogue.sensors.filter { $0.kind == .traffic && $0.zone != nil }, by: { $0.zone! })
         transformers = t
+        transformerStates = t.keys.sorted().map { TransformerState(id: $0, feeder: t[$0]!.feeder, customers: t[$0]!.customers) }
+        transformerIndex = Dictionary(uniqueKeysWithValues: transformerStates.enumerated().map { ($1.id, $0) })
         junctions = traffic.mapValues { $0.map(\.id) }
         func members(_ sensors: [SensorEntry]) -> [String: [String]] {
             var m: [String: [String]] = [:]
@@ -213,7 +215,7 @@ public final class DerivedSeries {
         case .volume:
             waterBalance(entry, sample, history: history)
         case .kwh:
-            energyLoss(entry, sample, history: history)
+            energyLoss(entry, k, sample, history: history)
         case .lastGasp:
             if r.value != 0 { lastGasp[name.sensor] = max(r.time, lastGasp[name.sensor] ?? .min) }
         case .speed:
@@ -455,11 +457,16 @@ public final class DerivedSeries {
 
     // MARK: Power
 
-    private func energyLoss(_ entry: SensorEntry, _ s: Sample, history: any SampleHistory) {
-        guard let tr = entry.zone, let m = transformers[tr] else { return }
+    private func energyLoss(_ entry: SensorEntry, _ k: Int, _ s: Sample, history: any SampleHistory) {
+        if stations[k].transformer == StationState.notLookedUp {
+            stations[k].transformer = Int32(entry.zone.flatMap { transformerIndex[$0] } ?? -1)
+        }
+        let i = Int(stations[k].transformer)
+        guard i >= 0 else { return }
+        let tr = transformerStates[i].id
         let hourStart = s.time - ((s.time % 3_600_000) + 3_600_000) % 3_600_000
         func seed(_ tracker: inout EnergyLossTracker, from: EpochMillis, to: EpochMillis) {
-            for meter in [m.feeder] + m.customers {
+            for meter in [transformerStates[i].feeder] + transformerStates[i].customers {
                 guard let n = try? SeriesName(sensor: meter.id, metric: "kwh") else { continue }
                 tracker = seeded(tracker, n, from: from, to: to, history: history) {
                     if let done = $0.record(meter: meter.id, time: $1.time, kwh: $1.value) { self.energyHour(tr, done) }
@@ -467,21 +474,21 @@ public final class DerivedSeries {
             }
         }
         var tracker: EnergyLossTracker
-        if let t = energy.removeValue(forKey: tr) {
+        if let t = transformerStates[i].tracker.take() {
             tracker = t
-            if let from = energySeededFrom[tr], hourStart < from {
+            if let from = transformerStates[i].seededFrom, hourStart < from {
                 // Older than what the tracker was rebuilt from: that hour's stored readings first,
                 // or a late reading that completes it would find it nearly empty.
                 seed(&tracker, from: hourStart, to: from)
-                energySeededFrom[tr] = hourStart
+                transformerStates[i].seededFrom = hourStart
             }
         } else {
-            tracker = EnergyLossTracker(feeder: m.feeder, customers: m.customers)
+            tracker = EnergyLossTracker(feeder: transformerStates[i].feeder, customers: transformerStates[i].customers)
             seed(&tracker, from: hourStart - 2 * 3_600_000, to: .max)
-            energySeededFrom[tr] = hourStart - 2 * 3_600_000
+            transformerStates[i].seededFrom = hourStart - 2 * 3_600_000
         }
         if let done = tracker.record(meter: entry.id, time: s.time, kwh: s.value) { energyHour(tr, done) }
-        energy[tr] = tracker
+        transformerStates[i].tracker = tracker
     }
 
     /// A completed hour: stored at the hour's start (each hour is reported once; a repeat
@@ -520,13 +527,13 @@ public final class DerivedSeries {
     /// at the triggering reading's time (kept strictly increasing per station, so an update
     /// never collides with the (series, time) dedupe).
     private func deriveFireDanger(_ k: Int, day: EpochMillis, time: EpochMillis) {
-        guard let tracker = stations[k].fire else { return }
+        guard stations[k].fire != nil else { return }   // (read in place below, not copied)
         let sensor = stations[k].id
         let prev = stations[k].lastFire
         let currentDay = max(day, prev?.day ?? day)
         let t = max(time, (prev?.time ?? .min) + 1)
         stations[k].lastFire = (t, currentDay)
-        let p = (tracker.p(on: currentDay) * 10).rounded() / 10
+        let p = ((stations[k].fire?.p(on: currentDay) ?? 0) * 10).rounded() / 10
         derive(k, "fire_danger_p", time: t, value: p, level: true)
         derive(k, "fire_danger_level", time: t, value: Double(FireDanger.level(p)), level: true)
         guard let entry = entry(ofStation: k) else { return }

@@ -27,6 +27,10 @@ struct StationState {
     /// Wall-clock arrival of a meter's newest reading: a gateway replaying a backlog is not
     /// an outage, whatever the readings' own times.
     var meterArrival: EpochMillis?
+    /// A meter's transformer's index in `DerivedSeries.transformerStates` (-1: none;
+    /// `notLookedUp` until its first reading).
+    var transformer: Int32 = notLookedUp
+    static let notLookedUp: Int32 = -2
     /// The station's derived series made so far (a few), each with its last stored reading
     /// (`DerivedSeries.derive`): its name validated once, found by its metric.
     var outputs: [DerivedOutput] = []
@@ -48,4 +52,15 @@ struct DerivedOutput {
     let metric: String
     let name: SeriesName
     var last: Sample?
+}
+
+/// One transformer's meters and energy tracker (`DerivedSeries.energyLoss`).
+struct TransformerState {
+    let id: String
+    let feeder: EnergyLossTracker.Meter
+    let customers: [EnergyLossTracker.Meter]
+    var tracker: EnergyLossTracker?
+    /// The time the tracker was rebuilt from storage from: an older reading (a late one fed
+    /// again after a restart) first has its hour's stored readings added.
+    var seededFrom: EpochMillis?
 }
