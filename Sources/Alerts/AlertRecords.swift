@@ -7,6 +7,9 @@ public protocol AlertRecords: Sendable {
     /// Stores what the engine decided; returns the events with their alert ids and their
     /// acknowledgements as stored (given over the API, perhaps through another collector).
     func apply(_ events: [AlertEvent], now: EpochMillis) throws -> [AlertEvent]
+    /// `apply` under fencing tokens (partitions over a shared store: `AlertFence`); a store
+    /// that is not shared has nothing to check.
+    func apply(_ events: [AlertEvent], now: EpochMillis, fence: AlertFence) throws -> [AlertEvent]
     /// The pending and firing alerts this collector's engine answers for (at start, and when
     /// it takes a partition over).
     func live() throws -> [Alert]
@@ -24,4 +27,7 @@ public protocol AlertRecords: Sendable {
 
 extension AlertRecords {
     public func provinceLive() throws -> [Alert] { [] }
+    public func apply(_ events: [AlertEvent], now: EpochMillis, fence: AlertFence) throws -> [AlertEvent] {
+        try apply(events, now: now)
+    }
 }

@@ -59,9 +59,30 @@ public final class PostgresAlertStore: AlertRecords {
         """
 
     public func apply(_ events: [AlertEvent], now: EpochMillis) throws -> [AlertEvent] {
+        try write(events, now: now, fence: nil)
+    }
+
+    /// Throws `PartitionFence.Stale` when a newer holder of a lease has written (readings or
+    /// alerts), `AlertFence.NotHolder` when this collector holds no lease for a change's
+    /// alert; nothing is written then.
+    public func apply(_ events: [AlertEvent], now: EpochMillis, fence: AlertFence) throws -> [AlertEvent] {
+        try write(events, now: now, fence: fence)
+    }
+
+    private func write(_ events: [AlertEvent], now: EpochMillis, fence: AlertFence?) throws -> [AlertEvent] {
         guard !events.isEmpty else { return [] }
         return try store.query { c in
             try c.transaction {
+                if let fence {
+                    // Each lease the changes fall under, checked once (the partition's row stays
+                    // locked to the end of the transaction: an older holder's write waits, then fails).
+                    let owners = Set(events.map { owner(of: $0.alert) })
+                    for o in owners.sorted() {
+                        let f = o == Self.provinceOwner ? fence.province : fence.partition
+                        guard let f else { throw AlertFence.NotHolder(owner: o) }
+                        try PartitionFence.check(c, partition: f.partition, token: f.token)
+                    }
+                }
                 var out: [AlertEvent] = []
                 for var e in events {
                     let a = e.alert

@@ -214,6 +214,46 @@ import Telemetry
         }
     }
 
+    /// Alert changes are written under the lease's fencing token (`AlertFence`): a holder
+    /// fenced out (paused past its lease while another took the partition over and wrote)
+    /// stores nothing over the new holder's alerts, nor does a collector without the lease; a
+    /// province-wide scope's alert goes under the province lease's token.
+    @Test(.timeLimit(.minutes(2))) func aFencedOutHolderStoresNoAlertChange() async throws {
+        let (dir, pg) = try await PostgresCluster.started()
+        defer { pg.remove(dir) }
+        func store(_ origin: String) throws -> PostgresAlertStore {
+            PostgresAlertStore(store: try PostgresStore(url: pg.url, timeZone: .utc), owner: "north", origin: origin, provinceWide: true)
+        }
+        let old = try store("old"), new = try store("new")
+        func fence(_ token: UInt64?, province: UInt64? = nil) -> AlertFence {
+            AlertFence(partition: token.map { PostgresStore.Fence(partition: "north", token: $0) },
+                       province: province.map { PostgresStore.Fence(partition: PostgresAlertStore.provinceOwner, token: $0) })
+        }
+        let hot = Alert(rule: "forest-hot", subject: "ft-1", severity: .critical, state: "firing", since: 1000, summary: "hot")
+        var cleared = hot
+        cleared.state = "resolved"
+        cleared.since = 2000
+        // The old holder (token 1) raised it; the new one (token 2) has written since.
+        _ = try old.apply([AlertEvent(action: .fire, alert: hot)], now: 1000, fence: fence(1))
+        _ = try new.apply([AlertEvent(action: .fire, alert: hot)], now: 1500, fence: fence(2))
+        #expect(throws: PartitionFence.Stale.self) {
+            try old.apply([AlertEvent(action: .resolve, alert: cleared)], now: 2000, fence: fence(1))
+        }
+        #expect(try new.live().map(\.state) == ["firing"])
+        // Without the lease: nothing written.
+        let other = Alert(rule: "forest-hot", subject: "ft-2", severity: .critical, state: "firing", since: 2100, summary: "hot")
+        #expect(throws: AlertFence.NotHolder.self) { try old.apply([AlertEvent(action: .fire, alert: other)], now: 2100, fence: fence(nil)) }
+        #expect(try await new.list(states: ["firing", "resolved"], limit: 10).map(\.subject) == ["ft-1"])
+        // A zone's alert needs the province lease, whoever holds the partition.
+        let zone = Alert(rule: "zone-fire", subject: "zone.z1", severity: .warning, state: "firing", since: 2200, summary: "z1")
+        #expect(throws: AlertFence.NotHolder.self) { try new.apply([AlertEvent(action: .fire, alert: zone)], now: 2200, fence: fence(2)) }
+        _ = try new.apply([AlertEvent(action: .fire, alert: zone)], now: 2200, fence: fence(nil, province: 5))
+        #expect(try new.provinceLive().map(\.subject) == ["zone.z1"])
+        // The holder's own change goes through.
+        _ = try new.apply([AlertEvent(action: .resolve, alert: cleared)], now: 2300, fence: fence(2))
+        #expect(try new.live().isEmpty)
+    }
+
     /// A collector that ran on its file moves the file's live alerts to the shared store at its
     /// first start there (acknowledgements included); a rule and subject live there already
     /// keeps the store's row.

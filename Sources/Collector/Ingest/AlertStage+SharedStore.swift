@@ -64,8 +64,19 @@ extension AlertStage {
     func storeUnstored() -> Bool {
         guard !unstored.isEmpty else { return true }
         do {
-            _ = try store.apply(unstored, now: engineNow)
+            _ = try unstoredFence.map { try store.apply(unstored, now: engineNow, fence: $0) } ?? store.apply(unstored, now: engineNow)
             logger.notice("alert changes stored once the store answered again", metadata: ["changes": "\(unstored.count)"])
+            unstored = []
+            return true
+        } catch let e as PartitionFence.Stale {
+            // Decided under a lease another collector holds now: its alerts are that one's.
+            logger.warning("the alert changes that waited for the store are dropped: a newer holder has written",
+                           metadata: ["changes": "\(unstored.count)", "error": "\(e)"])
+            unstored = []
+            return true
+        } catch let e as AlertFence.NotHolder {
+            logger.warning("the alert changes that waited for the store are dropped: the lease was not held",
+                           metadata: ["changes": "\(unstored.count)", "error": "\(e)"])
             unstored = []
             return true
         } catch let e as PostgresConnection.Failure where !e.lostConnection {

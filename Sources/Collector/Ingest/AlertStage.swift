@@ -66,6 +66,11 @@ final class AlertStage {
     var lastScopes: EpochMillis = 0
     /// The fence of the province lease while this collector holds it (with a commit's margin).
     var provinceFence: (() -> PostgresStore.Fence?)?
+    /// With partitions over a shared store: the fence of the partition's lease while this
+    /// collector holds it. Alert changes are written under it (`AlertFence`).
+    var partitionFence: (() -> PostgresStore.Fence?)?
+    /// The fences `unstored` was decided under: it is stored under those or not at all.
+    var unstoredFence: AlertFence?
     /// Corrections of province-wide scopes stored in the shared store, for the rules and this
     /// collector's file (`takeCorrections`).
     var scopeCorrections: [SeriesCorrection] = []
@@ -85,6 +90,12 @@ final class AlertStage {
     /// The catalogue's entries as optionals, then a nil: a reading's entry is passed on from
     /// here as it is, not copied into an optional (a copy retains every field of it).
     private var entries: [SensorEntry?] = []
+
+    /// The fences alert changes are written under now (nil: no partitions, nothing to check).
+    func currentFence() -> AlertFence? {
+        guard partitionFence != nil || provinceFence != nil else { return nil }
+        return AlertFence(partition: partitionFence?(), province: provinceFence?())
+    }
 
     /// Called with (topic, payload, retain) for every message to publish.
     var publish: (String, [UInt8], Bool) -> Void = { _, _, _ in }
@@ -304,10 +315,11 @@ final class AlertStage {
         guard !events.isEmpty else { return }
         engineNow = now
         let stored: [AlertEvent]
+        let fence = currentFence()
         do {
             // (While earlier changes wait, the store is tried at most once a second, in `tick`.)
             guard unstored.isEmpty else { throw StoreStillRefuses() }
-            stored = try store.apply(events, now: now)
+            stored = try fence.map { try store.apply(events, now: now, fence: $0) } ?? store.apply(events, now: now)
         } catch is StoreStillRefuses {
             unstored += events
             trimUnstored()
@@ -317,9 +329,17 @@ final class AlertStage {
             // later change) once it does.
             logger.error("cannot store alert changes; announcing them now, storing them once the store answers",
                          metadata: ["error": "\(e)"])
+            if unstored.isEmpty { unstoredFence = fence }
             unstored += events
             trimUnstored()
             stored = events
+        } catch let e as PartitionFence.Stale {
+            // Fenced out: another collector holds the lease now and answers for these alerts.
+            logger.warning("alert changes neither stored nor announced: a newer holder has written", metadata: ["error": "\(e)"])
+            return
+        } catch let e as AlertFence.NotHolder {
+            logger.warning("alert changes neither stored nor announced: the lease is not held", metadata: ["error": "\(e)"])
+            return
         } catch {
             // Refused for what they are (or the file fails): trying again would not help.
             logger.error("cannot store alert changes; announcing them anyway", metadata: ["error": "\(error)"])

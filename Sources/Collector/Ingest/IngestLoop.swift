@@ -118,7 +118,16 @@ final class IngestLoop: @unchecked Sendable {
         self.alerts = AlertWorker(stage: alerts, samples: RecentSamples(pool: store.pool, pending: store.rawPending, capacity: config.storage.ringCapacity),
                                   clock: clock) { wake.wake() }
         self.alerts.queueDepth = { metrics.alertQueue.set(to: Double($0)) }
-        if let lease { self.alerts.ticking = { lease.holds(at: .now) } }
+        if let lease {
+            self.alerts.ticking = { lease.holds(at: .now) }
+            // Alert changes over a shared store go under the partition's token.
+            if shared != nil {
+                alerts.partitionFence = {
+                    guard let partition = config.partition, let token = lease.token, lease.holds(at: .now) else { return nil }
+                    return PostgresStore.Fence(partition: partition.name, token: token)
+                }
+            }
+        }
         if let province {
             alerts.computesCoverage = { province.holds(at: .now) }
             alerts.provinceFence = {
