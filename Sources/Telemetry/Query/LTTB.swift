@@ -26,6 +26,9 @@ public struct LTTBStream {
     /// The bucket being filled (`buckets` = threshold - 2 is the tail after the last bucket).
     private var filling = 0
     private var fillingPoints: [Sample] = []
+    /// The sums of the filling bucket's times and values, in the order its points came (the
+    /// waiting bucket's selection takes their average without a second pass).
+    private var fillingSumT = 0.0, fillingSumV = 0.0
     /// The filled bucket waiting for the next one's average.
     private var waiting: [Sample]?
     private var last: Sample?
@@ -55,27 +58,31 @@ public struct LTTBStream {
             complete()
         }
         fillingPoints.append(p)
+        fillingSumT += Double(p.time)
+        fillingSumV += p.value
     }
 
     /// The bucket being filled is complete: the waiting one takes its average; it waits in turn.
     private mutating func complete() {
-        if let w = waiting { select(from: w, next: fillingPoints) }
+        if let w = waiting { select(from: w, nextCount: fillingPoints.count, sumT: fillingSumT, sumV: fillingSumV) }
         waiting = fillingPoints
         fillingPoints = []
+        (fillingSumT, fillingSumV) = (0, 0)
         fillingPoints.reserveCapacity(Int(every) + 2)
         filling += 1
         nextStart = filling < buckets ? start(filling + 1) : .max
     }
 
-    private mutating func select(from bucket: [Sample], next: [Sample]) {
+    /// Keeps the point of `bucket` that makes the largest triangle with the point kept before
+    /// it and the next bucket's average (its `nextCount` points' sums).
+    private mutating func select(from bucket: [Sample], nextCount: Int, sumT: Double, sumV: Double) {
         guard let a = out.last, !bucket.isEmpty else { return }
-        var avgT = 0.0, avgV = 0.0
-        for p in next { avgT += Double(p.time); avgV += p.value }
-        if next.isEmpty, let last {
+        var avgT = sumT, avgV = sumV
+        if nextCount == 0, let last {
             // Fewer points came than announced: the newest stands for the next bucket.
             (avgT, avgV) = (Double(last.time), last.value)
         } else {
-            let n = Double(max(next.count, 1))
+            let n = Double(max(nextCount, 1))
             avgT /= n
             avgV /= n
         }
@@ -94,7 +101,7 @@ public struct LTTBStream {
         // Buckets that never got a point of their own still pass through `complete`.
         while filling < buckets { complete() }
         // The last bucket against the tail (the points after it, the last one included).
-        if let w = waiting { select(from: w, next: fillingPoints) }
+        if let w = waiting { select(from: w, nextCount: fillingPoints.count, sumT: fillingSumT, sumV: fillingSumV) }
         waiting = nil
         if let last, index > 1, out.last?.time != last.time { out.append(last) }
         return out
