@@ -47,6 +47,32 @@ import Testing
         }
     }
 
+    /// Points handed a run at a time (`add(contentsOf:)`, a block's samples) give the picks
+    /// of points handed one by one, whatever the runs' lengths, with the right count or not.
+    @Test func runsPickWhatSinglePointsPick() {
+        var rng = SplitMix64(seed: 12)
+        for round in 0..<300 {
+            let n = Int(rng.next() % 3000)
+            var t: EpochMillis = 0
+            let points = (0..<n).map { _ in
+                t += EpochMillis(1 + rng.next() % 20_000)
+                return Sample(time: t, value: Double(Int(rng.next() % 2001) - 1000) / 10)
+            }
+            let threshold = Int(rng.next() % 400)
+            let count = round % 5 == 0 ? n + Int(rng.next() % 7) - 3 : n
+            var one = LTTBStream(count: count, threshold: threshold), runs = LTTBStream(count: count, threshold: threshold)
+            for p in points { one.add(p) }
+            var i = 0
+            while i < points.count {
+                let k = min(points.count - i, Int(rng.next() % 300))
+                if k == 0 { runs.add(points[i]); i += 1; continue }
+                runs.add(contentsOf: points[i..<i + k])
+                i += k
+            }
+            #expect(runs.finish() == one.finish(), "n \(n), threshold \(threshold), count \(count)")
+        }
+    }
+
     @Test func aWrongCountStillGivesAnAnswerFromWhatCame() {
         let points = (0..<1000).map { Sample(time: EpochMillis($0), value: Double($0 % 17)) }
         for count in [500, 2000] {

@@ -137,10 +137,19 @@ public enum BlockStore {
 
     /// `forEach(series:)` for long ranges: the range's blocks are read (their bytes only,
     /// a few bytes a reading), then decoded on another core a few blocks ahead of `body`, so
-    /// decoding and what `body` does (downsampling a year) run side by side. Memory: the
+    /// decoding and what `body` does (downsampling a year) run side by side; the caller's
+    /// thread decodes too while its next block is not ready (`DecodeAhead`). Memory: the
     /// range's block bytes and `ahead` decoded blocks.
     public static func forEachDecodingAhead(series: SeriesID, from: EpochMillis, to: EpochMillis, ahead: Int = 16,
                                             _ db: Database, _ body: (Sample) throws -> Void) throws {
+        try forEachBlockDecodingAhead(series: series, from: from, to: to, ahead: ahead, db) { samples in
+            for s in samples { try body(s) }
+        }
+    }
+
+    /// `forEachDecodingAhead`, a block's samples in range at a time (oldest first).
+    public static func forEachBlockDecodingAhead(series: SeriesID, from: EpochMillis, to: EpochMillis, ahead: Int = 16,
+                                                 _ db: Database, _ body: (ArraySlice<Sample>) throws -> Void) throws {
         guard from < to else { return }
         let range = try db.cachedStatement(sql: """
             SELECT first_t, data FROM sample_blocks WHERE series_id = ? AND first_t < ? AND last_t >= ? ORDER BY first_t
@@ -153,21 +162,18 @@ public enum BlockStore {
         } row: { h in
             blobs.append((sqlite3_column_int64(h, 0), blobColumn(h, 1)))
         }
-        let decoded = BoundedQueue<(first: EpochMillis, samples: Result<[Sample], BlockError>)>(capacity: ahead)
-        let all = blobs
-        DispatchQueue.global(qos: .userInitiated).async {
-            defer { decoded.finish() }
-            for b in all {
-                guard decoded.put((b.first, Result { () throws(BlockError) in try SampleBlock.decode(b.bytes) })) else { return }
-            }
-        }
-        defer { decoded.cancel() }
-        while let block = decoded.take() {
+        let work = DecodeAhead(blobs.map(\.bytes), ahead: ahead)
+        DispatchQueue.global(qos: .userInitiated).async { work.decodeInBackground() }
+        defer { work.cancel() }
+        for i in blobs.indices {
             let samples: [Sample]
-            do { samples = try block.samples.get() } catch {
-                throw DatabaseError(resultCode: .SQLITE_CORRUPT, message: "sample block of series \(series) at \(block.first): \(error)")
+            do { samples = try work.take(i).get() } catch {
+                throw DatabaseError(resultCode: .SQLITE_CORRUPT, message: "sample block of series \(series) at \(blobs[i].first): \(error)")
             }
-            for s in samples where s.time >= from && s.time < to { try body(s) }
+            // A block's samples are in time order: the range by binary search.
+            let lower = samples.first.map { $0.time >= from } == true ? 0 : samples.firstIndex(notBefore: from) { $0.time }
+            let upper = samples.last.map { $0.time < to } == true ? samples.count : samples.firstIndex(notBefore: to) { $0.time }
+            if lower < upper { try body(samples[lower..<upper]) }
         }
     }
 

@@ -62,6 +62,35 @@ public struct LTTBStream {
         fillingSumV += p.value
     }
 
+    /// `add` for each point of `points` (oldest first), a bucket's run at a time: the same
+    /// buckets, sums and picks.
+    public mutating func add(contentsOf points: ArraySlice<Sample>) {
+        var i = points.startIndex
+        while i < points.endIndex && (index == 0 || passThrough) {
+            add(points[i])
+            i += 1
+            if passThrough {
+                out.append(contentsOf: points[i...])
+                index += points.endIndex - i
+                last = points.last
+                return
+            }
+        }
+        while i < points.endIndex {
+            while index >= nextStart && filling < buckets { complete() }
+            let room = filling < buckets ? nextStart - index : points.endIndex - i
+            let run = points[i..<min(points.endIndex, i + room)]
+            fillingPoints.append(contentsOf: run)
+            for p in run {
+                fillingSumT += Double(p.time)
+                fillingSumV += p.value
+            }
+            index += run.count
+            last = run.last
+            i = run.endIndex
+        }
+    }
+
     /// The bucket being filled is complete: the waiting one takes its average; it waits in turn.
     private mutating func complete() {
         if let w = waiting { select(from: w, nextCount: fillingPoints.count, sumT: fillingSumT, sumV: fillingSumV) }

@@ -198,10 +198,16 @@ public struct TelemetryReader: Sendable {
             var stream = LTTBStream(count: try BlockStore.count(series: id, from: from, to: to, db) + recent.count,
                                     threshold: threshold)
             var j = 0
-            try BlockStore.forEachDecodingAhead(series: id, from: from, to: to, db) { s in
-                while j < recent.count && recent[j].time < s.time { stream.add(recent[j]); j += 1 }
-                if j < recent.count && recent[j].time == s.time { j += 1 }   // stored and pending: once
-                stream.add(s)
+            try BlockStore.forEachBlockDecodingAhead(series: id, from: from, to: to, db) { samples in
+                // A block no pending reading falls in (nearly all): handed over whole.
+                guard j < recent.count, let newest = samples.last, recent[j].time <= newest.time else {
+                    return stream.add(contentsOf: samples)
+                }
+                for s in samples {
+                    while j < recent.count && recent[j].time < s.time { stream.add(recent[j]); j += 1 }
+                    if j < recent.count && recent[j].time == s.time { j += 1 }   // stored and pending: once
+                    stream.add(s)
+                }
             }
             while j < recent.count { stream.add(recent[j]); j += 1 }
             return stream.finish()
