@@ -66,9 +66,9 @@ final class AlertStage {
     var lastScopes: EpochMillis = 0
     /// The fence of the province lease while this collector holds it (with a commit's margin).
     var provinceFence: (() -> PostgresStore.Fence?)?
-    /// With partitions over a shared store: the fence of the partition's lease while this
-    /// collector holds it. Alert changes are written under it (`AlertFence`).
-    var partitionFence: (() -> PostgresStore.Fence?)?
+    /// With partitions over a shared store: the leases' fences this collector holds now, which
+    /// alert changes are written under (`AlertFence`; nil: nothing to check).
+    var alertFence: (() -> AlertFence)?
     /// The fences `unstored` was decided under: it is stored under those or not at all.
     var unstoredFence: AlertFence?
     /// Corrections of province-wide scopes stored in the shared store, for the rules and this
@@ -90,12 +90,6 @@ final class AlertStage {
     /// The catalogue's entries as optionals, then a nil: a reading's entry is passed on from
     /// here as it is, not copied into an optional (a copy retains every field of it).
     private var entries: [SensorEntry?] = []
-
-    /// The fences alert changes are written under now (nil: no partitions, nothing to check).
-    func currentFence() -> AlertFence? {
-        guard partitionFence != nil || provinceFence != nil else { return nil }
-        return AlertFence(partition: partitionFence?(), province: provinceFence?())
-    }
 
     /// Called with (topic, payload, retain) for every message to publish.
     var publish: (String, [UInt8], Bool) -> Void = { _, _, _ in }
@@ -315,7 +309,7 @@ final class AlertStage {
         guard !events.isEmpty else { return }
         engineNow = now
         let stored: [AlertEvent]
-        let fence = currentFence()
+        let fence = alertFence?()
         do {
             // (While earlier changes wait, the store is tried at most once a second, in `tick`.)
             guard unstored.isEmpty else { throw StoreStillRefuses() }

@@ -118,21 +118,24 @@ final class IngestLoop: @unchecked Sendable {
         self.alerts = AlertWorker(stage: alerts, samples: RecentSamples(pool: store.pool, pending: store.rawPending, capacity: config.storage.ringCapacity),
                                   clock: clock) { wake.wake() }
         self.alerts.queueDepth = { metrics.alertQueue.set(to: Double($0)) }
-        if let lease {
-            self.alerts.ticking = { lease.holds(at: .now) }
-            // Alert changes over a shared store go under the partition's token.
-            if shared != nil {
-                alerts.partitionFence = {
-                    guard let partition = config.partition, let token = lease.token, lease.holds(at: .now) else { return nil }
-                    return PostgresStore.Fence(partition: partition.name, token: token)
-                }
-            }
-        }
+        if let lease { self.alerts.ticking = { lease.holds(at: .now) } }
         if let province {
             alerts.computesCoverage = { province.holds(at: .now) }
             alerts.provinceFence = {
                 guard let token = province.token, province.holds(at: .now + province.commitMargin) else { return nil }
                 return PostgresStore.Fence(partition: PostgresAlertStore.provinceOwner, token: token)
+            }
+        }
+        // Alert changes over a shared store go under the leases' tokens, as held now (no
+        // commit margin: a change a holder decided is not dropped for a lease renewed late;
+        // the store's check stops it once a newer holder has written).
+        if shared != nil, let lease, let partition = config.partition {
+            alerts.alertFence = { [province] in
+                func fence(_ l: PartitionLease?, _ name: String) -> PostgresStore.Fence? {
+                    guard let l, let token = l.token, l.holds(at: .now) else { return nil }
+                    return PostgresStore.Fence(partition: name, token: token)
+                }
+                return AlertFence(partition: fence(lease, partition.name), province: fence(province, PostgresAlertStore.provinceOwner))
             }
         }
         let backlog = metrics.rollupBacklog
