@@ -158,14 +158,14 @@ import Testing
             var plain: [Sample] = []
             try BlockStore.forEach(series: SeriesID(1), from: from, to: to, db) { plain.append($0); return true }
             var ahead: [Sample] = []
-            try BlockStore.forEachDecodingAhead(series: SeriesID(1), from: from, to: to, ahead: 4, db) { ahead.append($0) }
+            try BlockStore.forEachBlockDecodingAhead(series: SeriesID(1), from: from, to: to, ahead: 4, db) { ahead += $0 }
             #expect(ahead == plain && plain.count == 58_000 - 124)
             struct Enough: Error {}
             var seen = 0
             #expect(throws: Enough.self) {
-                try BlockStore.forEachDecodingAhead(series: SeriesID(1), from: from, to: to, ahead: 2, db) { _ in
-                    seen += 1
-                    if seen == 5_000 { throw Enough() }
+                try BlockStore.forEachBlockDecodingAhead(series: SeriesID(1), from: from, to: to, ahead: 2, db) { run in
+                    seen += run.count
+                    if seen >= 5_000 { throw Enough() }
                 }
             }
         }

@@ -33,16 +33,23 @@ import Testing
         return out
     }
 
+    /// Up to 3,000 increasing times 1 ms to 20 s apart, one-decimal values, and a threshold
+    /// under 400.
+    static func randomSeries(_ rng: inout SplitMix64) -> (points: [Sample], threshold: Int) {
+        let n = Int(rng.next() % 3000)
+        var t: EpochMillis = 0
+        let points = (0..<n).map { _ in
+            t += EpochMillis(1 + rng.next() % 20_000)
+            return Sample(time: t, value: Double(Int(rng.next() % 2001) - 1000) / 10)
+        }
+        return (points, Int(rng.next() % 400))
+    }
+
     @Test func theStreamPicksWhatTheWholeArrayAlgorithmPicks() {
         var rng = SplitMix64(seed: 11)
         for _ in 0..<300 {
-            let n = Int(rng.next() % 3000)
-            var t: EpochMillis = 0
-            let points = (0..<n).map { _ in
-                t += EpochMillis(1 + rng.next() % 20_000)
-                return Sample(time: t, value: Double(Int(rng.next() % 2001) - 1000) / 10)
-            }
-            let threshold = Int(rng.next() % 400)
+            let (points, threshold) = Self.randomSeries(&rng)
+            let n = points.count
             #expect(LTTB.downsample(points, to: threshold) == Self.reference(points, threshold), "n \(n), threshold \(threshold)")
         }
     }
@@ -52,13 +59,8 @@ import Testing
     @Test func runsPickWhatSinglePointsPick() {
         var rng = SplitMix64(seed: 12)
         for round in 0..<300 {
-            let n = Int(rng.next() % 3000)
-            var t: EpochMillis = 0
-            let points = (0..<n).map { _ in
-                t += EpochMillis(1 + rng.next() % 20_000)
-                return Sample(time: t, value: Double(Int(rng.next() % 2001) - 1000) / 10)
-            }
-            let threshold = Int(rng.next() % 400)
+            let (points, threshold) = Self.randomSeries(&rng)
+            let n = points.count
             let count = round % 5 == 0 ? n + Int(rng.next() % 7) - 3 : n
             var one = LTTBStream(count: count, threshold: threshold), runs = LTTBStream(count: count, threshold: threshold)
             for p in points { one.add(p) }

@@ -135,19 +135,12 @@ public enum BlockStore {
         }
     }
 
-    /// `forEach(series:)` for long ranges: the range's blocks are read (their bytes only,
-    /// a few bytes a reading), then decoded on another core a few blocks ahead of `body`, so
-    /// decoding and what `body` does (downsampling a year) run side by side; the caller's
-    /// thread decodes too while its next block is not ready (`DecodeAhead`). Memory: the
-    /// range's block bytes and `ahead` decoded blocks.
-    public static func forEachDecodingAhead(series: SeriesID, from: EpochMillis, to: EpochMillis, ahead: Int = 16,
-                                            _ db: Database, _ body: (Sample) throws -> Void) throws {
-        try forEachBlockDecodingAhead(series: series, from: from, to: to, ahead: ahead, db) { samples in
-            for s in samples { try body(s) }
-        }
-    }
-
-    /// `forEachDecodingAhead`, a block's samples in range at a time (oldest first).
+    /// `forEach(series:)` for long ranges, a block's samples in range at a time (oldest
+    /// first): the range's blocks are read (their bytes only, a few bytes a reading), then
+    /// decoded on another core a few blocks ahead of `body`, so decoding and what `body` does
+    /// (downsampling a year) run side by side; the caller's thread decodes too while its next
+    /// block is not ready (`DecodeAhead`). Memory: the range's block bytes and `ahead`
+    /// decoded blocks.
     public static func forEachBlockDecodingAhead(series: SeriesID, from: EpochMillis, to: EpochMillis, ahead: Int = 16,
                                                  _ db: Database, _ body: (ArraySlice<Sample>) throws -> Void) throws {
         guard from < to else { return }
