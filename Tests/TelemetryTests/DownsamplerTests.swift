@@ -48,6 +48,43 @@ import Testing
         }
     }
 
+    /// A series' tiers answered from raw (`answerFromRaw`, set midway) yield no more deltas,
+    /// from closed, open or late buckets; its other tiers, and the other series, still sum to
+    /// the recompute.
+    @Test func tiersAnsweredFromRawYieldNoDeltas() {
+        var rng = SplitMix64(seed: 8)
+        var readings = Self.stream(seed: 8, count: 6000)
+        readings.shuffle(using: &rng)
+        var d = Downsampler(days: LocalDays(timeZone: Self.hcm.zone))
+        d.reserve(seriesCount: 4)
+        var merged: [BucketKey: Bucket] = [:]
+        var seen = Set<[Int64]>()
+        for (i, chunk) in stride(from: 0, to: readings.count, by: 500).enumerated() {
+            if i == 3 {
+                d.answerFromRaw(.minute, series: SeriesID(1))
+                d.answerFromRaw(.quarterHour, series: SeriesID(1))
+                d.answerFromRaw(.hour, series: SeriesID(2))
+            }
+            for r in readings[chunk..<min(chunk + 500, readings.count)] where seen.insert([Int64(r.series.rawValue), r.time]).inserted {
+                d.add(series: r.series, time: r.time, value: r.value)
+            }
+            d.drain { key, delta in
+                if i >= 3 {
+                    #expect(!(key.series == SeriesID(1) && (key.tier == .minute || key.tier == .quarterHour)))
+                    #expect(!(key.series == SeriesID(2) && key.tier == .hour))
+                }
+                merged[key, default: .empty].merge(delta)
+            }
+        }
+        let dropped: [(Tier, SeriesID)] = [(.minute, SeriesID(1)), (.quarterHour, SeriesID(1)), (.hour, SeriesID(2))]
+        for tier in Tier.allCases {
+            let expected = RollupOracle.recompute(readings, tier: tier, utcOffsetSeconds: 7 * 3600)
+            for (k, b) in expected where !dropped.contains(where: { $0.0 == tier && $0.1 == k.series }) {
+                #expect(merged[k].map { sameBucket($0, b) } == true, "tier \(tier) series \(k.series) bucket \(k.start)")
+            }
+        }
+    }
+
     /// Streams as gateways send them: every series every ~10 s, mostly in order, so most
     /// readings land in their open minute; some arrive late, some twice, and one series'
     /// six hours come at the end, shuffled. Drained at random points, the deltas sum to the

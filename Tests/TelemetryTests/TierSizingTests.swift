@@ -159,6 +159,38 @@ import Testing
         #expect(stray.mismatchCount[.minute] == 1)
     }
 
+    /// The choice is made as soon as the rows can tell (`minBucketsToDecide` of them before
+    /// the head), not at the first seal of a full head: a 15-minute series stops taking 1m
+    /// and 15m rows after a few hours of readings, and a 10 s series seals its first minutes.
+    @Test func aTierIsDecidedOnceItsRowsCanTell() async throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let zone = TimeZoneID("Asia/Ho_Chi_Minh")!
+        let slow = try SeriesName(parsing: "river-1/water_level_m")
+        let fast = try SeriesName(parsing: "forest-1/temp_c")
+        let t0: EpochMillis = 1_795_000_000_000
+        let pool = try TelemetryDatabase.open(path: dir.file("d.sqlite"))
+        let store = try TelemetryStore(pool: pool, timeZone: zone)
+        // Six hours of the gauge and half an hour of the sensor, a batch every 15 minutes,
+        // merged as they come: fewer rows than a seal of a full head needs.
+        for q in 0..<24 {
+            var batch = [Reading(series: slow, time: t0 + EpochMillis(q) * 900_000, value: 1)]
+            if q < 2 { batch += (0..<90).map { Reading(series: fast, time: t0 + EpochMillis(q) * 900_000 + EpochMillis($0) * 10_000, value: 2) } }
+            try store.commitInBatches(batch)
+            try store.mergeRollups()
+        }
+        let fromRaw = try await pool.read { try TierSizing.counts($0) }
+        #expect(fromRaw == [.minute: 1, .quarterHour: 1], "\(fromRaw)")
+        let sealed = try await pool.read { db in
+            try RollupBlockStore.buckets(tier: .minute, series: SeriesID(Int32.fetchOne(db, sql: "SELECT id FROM series WHERE name = ?", arguments: [fast.description])!),
+                                         from: .min, to: .max, db).count
+        }
+        #expect(sealed >= 16, "\(sealed)")
+        try store.close()
+        let report = try await RollupVerifier(source: TelemetryReader(pool: pool, timeZone: zone), timeZone: zone).verify(from: 0)
+        #expect(report.isExact && report.readings == 24 + 180)
+    }
+
     /// A tier whose rows reach back past the raw readings kept (a store from before tiers
     /// were sized, its old rows never sealed) is not dropped: its rows would be the only copy.
     @Test func aTierOlderThanTheRawReadingsKeptIsNotDropped() async throws {

@@ -66,6 +66,10 @@ public struct Downsampler: Sendable {
     /// state the common reading touches.
     @usableFromInline var minutes: ContiguousArray<Minute> = []
     @usableFromInline var states: ContiguousArray<State> = []
+    /// Per series, a bit per tier (`1 << tier.rawValue`) the series does not store: its
+    /// buckets are answered from the raw readings (`TierSizing`), so no delta of it is kept.
+    /// The minute still accumulates (the coarser tiers take it whole).
+    @usableFromInline var fromRaw: ContiguousArray<UInt8> = []
     /// Three per series (15m, 1h, 1d), at `id * 3 + tier - 1`.
     @usableFromInline var spans: ContiguousArray<Span> = []
     @usableFromInline var deltas: ContiguousArray<Bucket> = []
@@ -88,12 +92,25 @@ public struct Downsampler: Sendable {
         let more = n - minutes.count
         minutes.append(contentsOf: repeatElement(Minute(), count: more))
         states.append(contentsOf: repeatElement(.clean, count: more))
+        fromRaw.append(contentsOf: repeatElement(0, count: more))
         spans.append(contentsOf: repeatElement(Span(), count: more * Self.coarser))
         deltas.append(contentsOf: repeatElement(.empty, count: more * Self.coarser))
         // Room for every tier of every series to close a bucket between two commits, so the
         // steady state appends without growing (a reservation: pages are touched when used).
         closed.reserveCapacity(n * (1 + Self.coarser))
     }
+
+    /// From now on no delta of `tier` is kept for `series`: the series does not store that
+    /// tier (the merger has decided so, for good, and drops such deltas). Those of its open
+    /// buckets are not handed over either.
+    public mutating func answerFromRaw(_ tier: Tier, series: SeriesID) {
+        guard series.index < fromRaw.count else { return }
+        fromRaw[series.index] |= 1 << UInt8(tier.rawValue)
+    }
+
+    /// Whether `series` stores `tier` (`answerFromRaw`).
+    @inlinable
+    func stores(_ tier: Tier, _ s: Int) -> Bool { fromRaw[s] & (1 << UInt8(tier.rawValue)) == 0 }
 
     /// The start of the bucket of `tier` that contains `t`.
     @inlinable
@@ -147,15 +164,19 @@ public struct Downsampler: Sendable {
         if time < minute.start {
             // Late: the open minute is not its bucket, so no coarser tier gets it through
             // the minute. Every coarser open bucket ends after it (each holds the minute).
-            late[BucketKey(tier: .minute, series: series, start: bucketStart(.minute, time)), default: .empty]
-                .add(time: time, value: value)
+            if stores(.minute, s) {
+                late[BucketKey(tier: .minute, series: series, start: bucketStart(.minute, time)), default: .empty]
+                    .add(time: time, value: value)
+            }
             for k in 0..<Self.coarser { addToCoarser(Self.coarserTier(k), series: series, time: time, value: value) }
             return
         }
         // Newer: the minute closes and is folded into each coarser delta (all of which hold it).
         let base = s &* Self.coarser
         if !minute.delta.isEmpty {
-            closed.append((BucketKey(tier: .minute, series: series, start: bucketStart(.minute, minute.start)), minute.delta))
+            if stores(.minute, s) {
+                closed.append((BucketKey(tier: .minute, series: series, start: bucketStart(.minute, minute.start)), minute.delta))
+            }
             for k in 0..<Self.coarser { deltas[base &+ k].merge(minute.delta) }
             states[s] = .coarser
         }
@@ -168,7 +189,7 @@ public struct Downsampler: Sendable {
             let i = base &+ k
             if time >= spans[i].end {
                 if !deltas[i].isEmpty {
-                    closed.append((BucketKey(tier: tier, series: series, start: spans[i].start), deltas[i]))
+                    if stores(tier, s) { closed.append((BucketKey(tier: tier, series: series, start: spans[i].start), deltas[i])) }
                     deltas[i] = .empty
                 }
                 if tier == .day {
@@ -193,7 +214,7 @@ public struct Downsampler: Sendable {
         if time >= spans[i].start && time < spans[i].end {
             deltas[i].add(time: time, value: value)
             states[series.index] = .coarser
-        } else {
+        } else if stores(tier, series.index) {
             late[BucketKey(tier: tier, series: series, start: bucketStart(tier, time)), default: .empty]
                 .add(time: time, value: value)
         }
@@ -211,19 +232,20 @@ public struct Downsampler: Sendable {
         for series in dirtyList {
             let s = series.index
             let minute = minutes[s].delta
-            if !minute.isEmpty {
+            let skip = fromRaw[s]
+            if !minute.isEmpty && skip & 1 == 0 {
                 try body(BucketKey(tier: .minute, series: series, start: Self.utcBucketStart(.minute, minutes[s].start)), minute)
             }
             let base = s &* Self.coarser
             if states[s] == .coarser {
-                for k in 0..<Self.coarser {
+                for k in 0..<Self.coarser where skip & (2 << UInt8(k)) == 0 {
                     let i = base &+ k
                     var delta = deltas[i]
                     delta.merge(minute)
                     if !delta.isEmpty { try body(BucketKey(tier: Self.coarserTier(k), series: series, start: spans[i].start), delta) }
                 }
             } else if !minute.isEmpty {
-                for k in 0..<Self.coarser {
+                for k in 0..<Self.coarser where skip & (2 << UInt8(k)) == 0 {
                     try body(BucketKey(tier: Self.coarserTier(k), series: series, start: spans[base &+ k].start), minute)
                 }
             }

@@ -46,6 +46,10 @@ public final class RollupMerger: @unchecked Sendable {
     private var running = false
     private var closed = false
     private var waiters = 0
+    /// Emptied handover chunks (`buffer()`).
+    private var spare: [[(key: BucketKey, bucket: Bucket)]] = []
+    /// Tiers found answered from raw, for `takeAnsweredFromRaw` (from `learned`).
+    private var published: [(tier: Tier, series: SeriesID)] = []
     private var lastMerge = ContinuousClock.now - .seconds(1)
     private var lastCoarse = ContinuousClock.now
     /// The merger thread's own: 15m, 1h and 1d deltas whose readings are in the 1m tier
@@ -58,6 +62,12 @@ public final class RollupMerger: @unchecked Sendable {
     /// upserted this run. A delta at or before `sealedUpTo` merges into the blocks.
     private var sealedUpTo: [[EpochMillis]] = Array(repeating: [], count: Tier.allCases.count)
     private static let notLookedUp = EpochMillis.min
+    /// The merger thread's own: tiers it found answered from raw (looked up, or decided by a
+    /// committed merge), published under `cond` once a merge succeeds.
+    private var learned: [(tier: Tier, series: SeriesID)] = []
+    /// The merger thread's own: the array a merge's queued jobs are copied into, kept with its
+    /// capacity from one merge to the next.
+    private var work: [(key: BucketKey, bucket: Bucket)] = []
     /// `sealedUpTo` of a series with no block.
     private static let nothingSealed = EpochMillis.min + 1
     /// `sealedUpTo` of a tier the series does not store (`TierSizing`): its deltas are dropped.
@@ -136,6 +146,32 @@ public final class RollupMerger: @unchecked Sendable {
         }
     }
 
+    /// The size of a handover's chunk (`buffer()`): 5 MiB of deltas.
+    public static let chunkDeltas = 65_536
+    /// How many emptied chunks are kept for reuse.
+    static let spareChunks = 8
+
+    /// An empty array with room for `chunkDeltas` deltas, for a handover: a chunk the merger
+    /// has emptied when there is one (its pages are in memory already), else a new one.
+    func buffer() -> [(key: BucketKey, bucket: Bucket)] {
+        cond.lock()
+        let reused = spare.popLast()
+        cond.unlock()
+        if let reused { return reused }
+        var a: [(key: BucketKey, bucket: Bucket)] = []
+        a.reserveCapacity(Self.chunkDeltas)
+        return a
+    }
+
+    /// Takes a queued chunk's array (its deltas copied already) for `buffer()`; under `cond`.
+    private func recycle(_ a: inout [(key: BucketKey, bucket: Bucket)]) {
+        var chunk: [(key: BucketKey, bucket: Bucket)] = []
+        swap(&chunk, &a)
+        guard spare.count < Self.spareChunks, chunk.capacity >= Self.chunkDeltas, chunk.capacity < 2 * Self.chunkDeltas else { return }
+        chunk.removeAll(keepingCapacity: true)
+        spare.append(chunk)
+    }
+
     /// Queues `deltas` (of `readings` readings, journal ids up to `upTo`); call `waitForRoom` first.
     func submit(_ deltas: [(key: BucketKey, bucket: Bucket)], upTo: Int64, readings: Int) {
         cond.lock()
@@ -155,6 +191,17 @@ public final class RollupMerger: @unchecked Sendable {
         queuedDeltas += sets.count
         cond.broadcast()
         cond.unlock()
+    }
+
+    /// The tiers of series found answered from raw since the last call (each for good: the
+    /// merger drops their deltas, so the downsampler need not make them). Any thread.
+    func takeAnsweredFromRaw() -> [(tier: Tier, series: SeriesID)] {
+        cond.lock()
+        defer { cond.unlock() }
+        guard !published.isEmpty else { return [] }
+        let out = published
+        published.removeAll()
+        return out
     }
 
     /// Blocks until everything up to journal id `upTo` is merged into every tier; throws the
@@ -229,16 +276,24 @@ public final class RollupMerger: @unchecked Sendable {
             if queued {
                 // The queued jobs in one transaction, up to `maxJobDeltas` (larger sorts cost
                 // more a delta than the transactions they save).
+                // Copied into the merger's own array; the chunks go back for reuse.
                 job = queue.removeFirst()
+                var all = work
+                work = []
+                all.removeAll(keepingCapacity: true)
+                all += job.deltas
+                recycle(&job.deltas)
                 var taken = 0
-                for j in queue where job.sets.isEmpty {
-                    guard j.sets.isEmpty, job.deltas.count + j.deltas.count <= Self.maxJobDeltas else { break }
-                    job.deltas += j.deltas
-                    job.upTo = max(job.upTo, j.upTo)
-                    job.readings += j.readings
+                while taken < queue.count && job.sets.isEmpty && queue[taken].sets.isEmpty
+                        && all.count + queue[taken].deltas.count <= Self.maxJobDeltas {
+                    all += queue[taken].deltas
+                    job.upTo = max(job.upTo, queue[taken].upTo)
+                    job.readings += queue[taken].readings
+                    recycle(&queue[taken].deltas)
                     taken += 1
                 }
                 queue.removeFirst(taken)
+                job.deltas = all
             }
             let taken = job.deltas.count + job.sets.count   // as queued (the merge may drop some)
             cond.unlock()
@@ -247,6 +302,9 @@ public final class RollupMerger: @unchecked Sendable {
             switch result {
             case .success:
                 failure = nil
+                work = job.deltas   // (the job ends here: its array is the merger's again)
+                published += learned
+                learned.removeAll(keepingCapacity: true)
                 minuteMerged = max(minuteMerged, job.upTo)
                 if coarseTime {
                     merged = minuteMerged
@@ -346,6 +404,7 @@ public final class RollupMerger: @unchecked Sendable {
             // answered from raw stays so: its mark is the largest).
             if let upTo {
                 Self.set(&sealedUpTo[t], i, max(Self.get(sealedUpTo[t], i, or: Self.notLookedUp), upTo), missing: Self.notLookedUp)
+                if upTo == Self.answeredFromRaw { learned.append((tier, series)) }
             }
             Self.set(&headRows[t], i, Int32(Self.headBuckets), missing: 0)
         }
@@ -463,11 +522,18 @@ public final class RollupMerger: @unchecked Sendable {
 
     /// In the merge's transaction: the rows of each series this merge touched, where the
     /// head holds `sealRows`, sealed but for the newest `headBuckets`. Each with its new
-    /// sealed mark (nil: nothing sealed).
+    /// sealed mark (nil: nothing sealed). A tier with nothing sealed yet is sealed as soon as
+    /// its rows can decide whether the series keeps it (`TierSizing.minBucketsToDecide` rows
+    /// before the head): a tier answered from raw then stops taking rows after a few dozen
+    /// upserts, not after `sealRows`.
     private func sealDue(_ db: Database) throws -> [(tier: Tier, series: SeriesID, upTo: EpochMillis?)] {
         var out: [(tier: Tier, series: SeriesID, upTo: EpochMillis?)] = []
-        for (tier, series, newest, added) in rowsTouched
-        where Self.get(headRows[tier.rawValue], series.index, or: 0) + added >= Self.sealRows {
+        let decidable = Int32(TierSizing.minBucketsToDecide) + Int32(Self.headBuckets)
+        for (tier, series, newest, added) in rowsTouched {
+            let rows = Self.get(headRows[tier.rawValue], series.index, or: 0) + added
+            guard rows >= Self.sealRows
+                || (rows >= decidable && tier != .day && Self.get(sealedUpTo[tier.rawValue], series.index, or: Self.notLookedUp) == Self.nothingSealed)
+            else { continue }
             let upTo = max(newest, Self.get(newestRow[tier.rawValue], series.index, or: .min)) - Self.headBuckets * tier.widthMillis
             out.append((tier, series, try seal(tier, series, upTo: upTo, db)))
         }
@@ -595,6 +661,7 @@ public final class RollupMerger: @unchecked Sendable {
         let start = try TierSizing.isFromRaw(tier, series: series, db) ? Self.answeredFromRaw
             : try RollupBlockStore.newestStart(tier: tier, series: series, db) ?? Self.nothingSealed
         Self.set(&sealedUpTo[tier.rawValue], series.index, start, missing: Self.notLookedUp)
+        if start == Self.answeredFromRaw { learned.append((tier, series)) }
         return start
     }
 
