@@ -424,7 +424,7 @@ public final class RollupMerger: @unchecked Sendable {
     private var directSeals: [(tier: Tier, series: SeriesID, upTo: EpochMillis?)] = []
     /// A run of at least this many deltas of one tier and series, all before its newest
     /// `headBuckets`, is sealed straight into its blocks.
-    static let directSealDeltas = 32
+    static let directSealDeltas = 8
 
     /// Stores sorted, coalesced deltas: those at or before their series' `sealedUpTo` merged
     /// into its blocks a run at a time, the others upserted as rows (or, a backlog's, sealed
