@@ -27,7 +27,7 @@ struct ScopeMaximaTests {
                 let s = Sample(time: EpochMillis.random(in: 0..<(24 * 3_600_000), using: &rng) / 60_000 * 60_000,
                                value: Double(Int.random(in: 0..<5, using: &rng)))
                 if let k = m.recordIfLoaded(member, s) {
-                    #expect(k == m.values[member]?.count)
+                    #expect(k == m.samples(member)?.count)
                 } else {
                     m.load(member, [])
                     m.record(member, s)

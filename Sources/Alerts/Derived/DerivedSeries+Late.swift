@@ -90,7 +90,9 @@ extension DerivedSeries {
         refeeding = old.refeeding
         lateScopes = old.lateScopes
         scopeValues = old.scopeValues
-        scopeNewest = old.scopeNewest
+        // (Each scope's newest time goes on; its members are looked up again in the new catalogue.)
+        scopeStates = old.scopeStates.map { var s = $0; s.active = nil; s.touched = []; return s }
+        scopeIndex = old.scopeIndex
         for (name, s) in old.lastStored where DerivedScope.isDerived(name.sensor) { lastStored[name] = s }
         for (key, d) in old.dirty {
             guard let entry = catalogue.sensor(key.sensor), !key.family.inputs(at: entry).isEmpty else { continue }

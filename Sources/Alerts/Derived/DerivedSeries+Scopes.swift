@@ -55,43 +55,66 @@ struct ScopeRef: Hashable, Sendable, Comparable {
 /// where it differs. This is what a replay of the inputs in time order gives, so
 /// `collector verify` compares these series too.
 extension DerivedSeries {
-    /// A member's value at `s.time`, for its scopes.
-    func memberValue(_ kind: ScopeKind, _ member: String, scopes: [String], _ s: Sample) {
+    /// Station `k`'s value at `s.time` as a member of its `kind` scopes (`scopes`: their names,
+    /// asked the first time only).
+    func memberValue(_ kind: ScopeKind, station k: Int, scopes: @autoclosure () -> [String], _ s: Sample) {
         guard computesScopes else { return }
+        var slot = Int(stations[k].memberSlot[kind])
+        if slot < 0 {
+            slot = scopeValues[kind].slot(stations[k].id)
+            stations[k].memberSlot[kind] = Int32(slot)
+        }
         // (A member with values before this one is active already.)
-        var count = scopeValues[kind]?.recordIfLoaded(member, s)
+        var count = scopeValues[kind].recordIfLoaded(slot: slot, s)
         if count == nil {
-            loadMember(kind, member, near: s.time)
-            count = scopeValues[kind]?.record(member, s)
+            loadMember(kind, stations[k].id, near: s.time)
+            count = scopeValues[kind].recordIfLoaded(slot: slot, s)
         }
         let first = count == 1
-        for scope in scopes {
-            let ref = ScopeRef(kind: kind, scope: scope)
-            if first { activate(ref, member) }
-            let newest = seedScope(ref)
-            if (!lateScopes.isEmpty && lateScopes[ref] != nil) || s.time < newest {
+        let ids: [Int32]
+        if let known = stations[k].scopeIDs[kind] {
+            ids = known
+        } else {
+            ids = scopes().compactMap { scopeID(ScopeRef(kind: kind, scope: $0)).map(Int32.init) }
+            stations[k].scopeIDs[kind] = ids
+        }
+        for id32 in ids {
+            let id = Int(id32)
+            if first { activate(id, slot) }
+            let newest = seedScope(id)
+            if (!lateScopes.isEmpty && lateScopes[scopeStates[id].ref] != nil) || s.time < newest {
                 // Late, or waiting for its recompute (which covers this time): no live value.
-                markLate(ref, from: s.time)
+                markLate(scopeStates[id].ref, from: s.time)
             } else {
-                scopeTouched[ref, default: []].insert(s.time)
+                if scopeStates[id].touched.isEmpty { touchedScopes.append(id) }
+                scopeStates[id].touched.append(s.time)
             }
         }
+    }
+
+    /// The index of `ref`'s state in `scopeStates`, added the first time (nil: its name makes
+    /// no valid series name).
+    func scopeID(_ ref: ScopeRef) -> Int? {
+        if let id = scopeIndex[ref] { return id }
+        guard let state = ScopeState(ref) else { return nil }
+        scopeStates.append(state)
+        scopeIndex[ref] = scopeStates.count - 1
+        return scopeStates.count - 1
     }
 
     /// A scope's newest computed time; the first time it is seen since the start, its newest
     /// stored time and values (a value older than what it stored is late; a level repeats
     /// nothing already stored).
     @discardableResult
-    private func seedScope(_ ref: ScopeRef) -> EpochMillis {
-        if let known = scopeNewest[ref] { return known }
+    private func seedScope(_ id: Int) -> EpochMillis {
+        if let known = scopeStates[id].newest { return known }
         var newest = EpochMillis.min
-        for (metric, _) in ref.kind.outputs(0) {
-            guard let name = try? SeriesName(sensor: ref.scope, metric: metric),
-                  let last = (try? history?.lastStored(name, before: .max)) ?? nil else { continue }
+        for name in scopeStates[id].names {
+            guard let last = (try? history?.lastStored(name, before: .max)) ?? nil else { continue }
             if lastStoredSample(name) == nil { setLastStored(name, last) }
             newest = max(newest, last.time)
         }
-        scopeNewest[ref] = newest
+        scopeStates[id].newest = newest
         return newest
     }
 
@@ -99,29 +122,31 @@ extension DerivedSeries {
     func memberCorrected(_ kind: ScopeKind, _ member: String, from: EpochMillis, _ samples: [Sample]) {
         guard computesScopes, let entry = catalogue.sensor(member) else { return }
         loadMember(kind, member, near: from)
-        scopeValues[kind]?.replace(member, from: from, with: samples)
+        scopeValues[kind].replace(member, from: from, with: samples)
+        let slot = scopeValues[kind].slot(member)
         let scopes = kind == .junction ? entry.zone.map { ["junction.\($0)"] } ?? [] : self.scopes(of: entry)
         for scope in scopes {
             let ref = ScopeRef(kind: kind, scope: scope)
-            if !samples.isEmpty { activate(ref, member) }
+            if !samples.isEmpty, let id = scopeID(ref) { activate(id, slot) }
             markLate(ref, from: from)
         }
     }
 
     /// A member with a value counts in its scope's maximum from now on.
-    private func activate(_ ref: ScopeRef, _ member: String) {
-        guard scopeActive[ref] != nil else { return }   // (filled at the scope's first computation)
-        if !scopeActive[ref]!.contains(member) { scopeActive[ref]!.append(member) }
+    private func activate(_ id: Int, _ slot: Int) {
+        guard scopeStates[id].active != nil else { return }   // (filled at the scope's first computation)
+        if !scopeStates[id].active!.contains(slot) { scopeStates[id].active!.append(slot) }
     }
 
-    /// The scope's members that have a value; the first time, every member's stored values
-    /// around `t` are loaded.
-    private func activeMembers(_ ref: ScopeRef, near t: EpochMillis) -> [String] {
-        if let known = scopeActive[ref] { return known }
-        let all = members(ref)
-        for m in all { loadMember(ref.kind, m, near: t) }
-        let active = all.filter { scopeValues[ref.kind]?.heldFrom($0) != nil }
-        scopeActive[ref] = active
+    /// The scope's members that have a value, by slot; the first time, every member's stored
+    /// values around `t` are loaded.
+    private func activeMembers(_ id: Int, near t: EpochMillis) -> [Int] {
+        if let known = scopeStates[id].active { return known }
+        let kind = scopeStates[id].ref.kind
+        let all = members(scopeStates[id].ref)
+        for m in all { loadMember(kind, m, near: t) }
+        let active = all.map { scopeValues[kind].slot($0) }.filter { scopeValues[kind].holds(slot: $0) }
+        scopeStates[id].active = active
         return active
     }
 
@@ -143,34 +168,54 @@ extension DerivedSeries {
 
     /// A member's stored values around `t`, loaded the first time it is needed.
     private func loadMember(_ kind: ScopeKind, _ member: String, near t: EpochMillis) {
-        guard scopeValues[kind]?.isLoaded(member) == false else { return }
+        guard !scopeValues[kind].isLoaded(member) else { return }
         var stored: [Sample] = []
         if let history, let name = try? SeriesName(sensor: member, metric: kind.memberMetric) {
             do {
-                stored = try history.stored(name, from: t - (scopeValues[kind]?.keep ?? 0), to: .max)
+                stored = try history.stored(name, from: t - scopeValues[kind].keep, to: .max)
             } catch {
                 logger.warning("cannot read a scope member's values; taking those from now on",
                                metadata: ["series": "\(name)", "error": "\(error)"])
             }
         }
-        scopeValues[kind]?.load(member, stored)
+        scopeValues[kind].load(member, stored)
     }
 
     /// The scope times noted since the last call, each computed in time order (end of a
     /// commit, of a tick).
     func computeTouchedScopes() {
-        guard !scopeTouched.isEmpty else { return }
-        for (ref, times) in scopeTouched.sorted(by: { $0.key < $1.key }) where lateScopes[ref] == nil {
-            let ms = activeMembers(ref, near: times.min() ?? 0)
-            guard let values = scopeValues[ref.kind] else { continue }
-            let sorted = times.sorted()
-            for (t, v) in zip(sorted, values.maxima(of: ms, at: sorted)) {
-                guard let v else { continue }
-                for (metric, value) in ref.kind.outputs(v) { derive(ref.scope, metric, time: t, value: value, level: true) }
+        guard !touchedScopes.isEmpty else { return }
+        touchedScopes.sort { scopeStates[$0].ref < scopeStates[$1].ref }
+        for id in touchedScopes {
+            var times = scopeStates[id].touched
+            scopeStates[id].touched.removeAll(keepingCapacity: true)
+            let ref = scopeStates[id].ref
+            guard lateScopes.isEmpty || lateScopes[ref] == nil else { continue }
+            times.sort()
+            var n = 1
+            for i in 1..<times.count where times[i] != times[n - 1] {
+                times[n] = times[i]
+                n += 1
             }
-            scopeNewest[ref] = max(scopeNewest[ref] ?? .min, times.max() ?? .min)
+            times.removeLast(times.count - n)
+            let ms = activeMembers(id, near: times[0])
+            let maxima = scopeValues[ref.kind].maxima(ofSlots: ms, at: times)
+            for (t, v) in zip(times, maxima) {
+                guard let v else { continue }
+                deriveScope(id, 0, time: t, value: v)
+                if ref.kind == .fire { deriveScope(id, 1, time: t, value: Double(FireDanger.level(v))) }
+            }
+            scopeStates[id].newest = max(scopeStates[id].newest ?? .min, times[times.count - 1])
         }
-        scopeTouched.removeAll(keepingCapacity: true)
+        touchedScopes.removeAll(keepingCapacity: true)
+    }
+
+    /// A scope's maximum `value` at `t` for its output `o` (`ScopeKind.outputs`' order), as
+    /// `derive` stores a level.
+    private func deriveScope(_ id: Int, _ o: Int, time: EpochMillis, value: Double) {
+        let name = scopeStates[id].names[o]
+        guard let t = Self.store(time: time, value: value, level: true, exact: false, after: &lastStored[name]) else { return }
+        pending.append(Reading(series: name, time: t, value: value))
     }
 
     /// Recomputes the scopes late member values made dirty, each from its earliest late time
@@ -186,8 +231,10 @@ extension DerivedSeries {
 
     /// False when its members cannot be read (it stays dirty).
     private func recomputeScope(_ ref: ScopeRef, from: EpochMillis, history: any SampleHistory) -> Bool {
-        let ms = activeMembers(ref, near: from)
-        guard let values = scopeValues[ref.kind] else { return true }
+        guard let id = scopeID(ref) else { return true }
+        let slots = activeMembers(id, near: from)
+        let values = scopeValues[ref.kind]
+        let ms = slots.map { values.members[$0] }
         // Values older than memory holds, read from storage.
         var older: [String: [Sample]] = [:]
         var times = Set(values.times(of: ms, from: from))
@@ -209,7 +256,7 @@ extension DerivedSeries {
             logger.warning("cannot read a scope's stored series to recompute it; will retry", metadata: ["scope": "\(ref.scope)", "error": "\(error)"])
             return false
         }
-        scopeNewest[ref] = max(scopeNewest[ref] ?? .min, times.max() ?? .min)
+        scopeStates[id].newest = max(scopeStates[id].newest ?? .min, times.max() ?? .min)
         return true
     }
 

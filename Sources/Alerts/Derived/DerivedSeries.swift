@@ -36,8 +36,6 @@ public final class DerivedSeries {
     /// the tick has looked at since (`tickRain`).
     private var firstTick: EpochMillis?
     private var rainRebuilt: Set<String> = []
-    /// Junction id -> its scope's name, as `memberValue` takes it (built once).
-    private var junctionScopes: [String: [String]] = [:]
     /// Each transformer's meters and energy tracker, in id order (a meter's station finds
     /// its transformer's index once: `StationState.transformer`).
     private var transformerStates: [TransformerState]
@@ -65,13 +63,17 @@ public final class DerivedSeries {
     /// Zone, unit and junction maxima (`DerivedSeries+Scopes`): their members' recent values,
     /// the scope times to compute at the end of the commit, each scope's newest time computed,
     /// and the scopes a late member value made dirty, from when.
-    var scopeValues: [ScopeKind: ScopeMaxima] = Dictionary(uniqueKeysWithValues: ScopeKind.allCases.map { ($0, ScopeMaxima(window: $0.window)) })
-    var scopeTouched: [ScopeRef: Set<EpochMillis>] = [:]
-    var scopeNewest: [ScopeRef: EpochMillis] = [:]
+    var scopeValues: PerScopeKind<ScopeMaxima> = {
+        var v = PerScopeKind(ScopeMaxima(window: 0))
+        for kind in ScopeKind.allCases { v[kind] = ScopeMaxima(window: kind.window) }
+        return v
+    }()
     var lateScopes: [ScopeRef: (from: EpochMillis, job: Int64?, generation: Int)] = [:]
-    /// Per scope, its members that have a value (loaded from storage at the scope's first
-    /// computation, or derived since): the maximum looks at those only.
-    var scopeActive: [ScopeRef: [String]] = [:]
+    /// Each scope's state (`scopeID(_:)`): its series, newest time computed, times noted this
+    /// commit and active members; and the scopes with times noted, in the order first noted.
+    var scopeStates: [ScopeState] = []
+    var scopeIndex: [ScopeRef: Int] = [:]
+    var touchedScopes: [Int] = []
     /// Whether scope maxima are computed (not in a family's recompute, which keeps its own;
     /// not by a partition over a shared store, where the province's holder computes them:
     /// `recomputeScopes`).
@@ -338,11 +340,10 @@ public final class DerivedSeries {
     private func floodLevel(_ k: Int, _ entry: SensorEntry?, rain24hMM total: Double, earlierDays: Int, at t: EpochMillis) {
         let (table, susceptibility) = floodRisk(k, entry)
         let level = Double(table.level(rain24hMM: total, earlierDays: earlierDays, susceptibility: susceptibility))
-        let sensor = stations[k].id
         derive(k, "flood_risk_level", time: t, value: level, level: true)
         guard let entry else { return }
         // Zone and unit: the maximum over their stations' levels (`DerivedSeries+Scopes`).
-        memberValue(.flood, sensor, scopes: scopes(k, entry), Sample(time: t, value: level))
+        memberValue(.flood, station: k, scopes: scopes(k, entry), Sample(time: t, value: level))
     }
 
     /// Periodic: each gauge's 24 h sum and flood-risk level as time passes with no reading: a
@@ -515,9 +516,7 @@ public final class DerivedSeries {
             derive(k, "travel_time_index", time: s.time, value: (tti * 1000).rounded() / 1000, exact: true)
         }
         if let j = entry.zone, junctions[j] != nil {
-            let scope = junctionScopes[j] ?? ["junction.\(j)"]
-            junctionScopes[j] = scope
-            memberValue(.junction, entry.id, scopes: scope, Sample(time: s.time, value: c))
+            memberValue(.junction, station: k, scopes: ["junction.\(j)"], Sample(time: s.time, value: c))
         }
     }
 
@@ -528,7 +527,6 @@ public final class DerivedSeries {
     /// never collides with the (series, time) dedupe).
     private func deriveFireDanger(_ k: Int, day: EpochMillis, time: EpochMillis) {
         guard stations[k].fire != nil else { return }   // (read in place below, not copied)
-        let sensor = stations[k].id
         let prev = stations[k].lastFire
         let currentDay = max(day, prev?.day ?? day)
         let t = max(time, (prev?.time ?? .min) + 1)
@@ -538,7 +536,7 @@ public final class DerivedSeries {
         derive(k, "fire_danger_level", time: t, value: Double(FireDanger.level(p)), level: true)
         guard let entry = entry(ofStation: k) else { return }
         // Zone and unit: the maximum over their stations (`DerivedSeries+Scopes`).
-        memberValue(.fire, sensor, scopes: scopes(k, entry), Sample(time: t, value: p))
+        memberValue(.fire, station: k, scopes: scopes(k, entry), Sample(time: t, value: p))
     }
 
     /// A fire-danger tracker for a station first seen since start: it continues from the last
@@ -641,7 +639,7 @@ public final class DerivedSeries {
     }
 
     /// The time a derived reading is stored at after `last` (nil: not stored), and `last` moved on.
-    private static func store(time: EpochMillis, value: Double, level: Bool, exact: Bool, after last: inout Sample?) -> EpochMillis? {
+    static func store(time: EpochMillis, value: Double, level: Bool, exact: Bool, after last: inout Sample?) -> EpochMillis? {
         if level, let l = last, l.value == value, abs(time - l.time) < levelHeartbeat { return nil }
         let t = exact ? time : max(time, (last?.time ?? .min) + 1)
         if t >= last?.time ?? .min { last = Sample(time: t, value: value) }

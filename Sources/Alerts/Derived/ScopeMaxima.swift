@@ -12,11 +12,16 @@ struct ScopeMaxima: Sendable {
     /// How far back values are kept, before the newest of each member (older ones are read
     /// from storage when a late value needs them).
     let keep: EpochMillis
-    /// Each member's values in time order (distinct times).
-    private(set) var values: [String: [Sample]] = [:]
-    /// Per member loaded with `load(_:_:from:)`, the time from which `values` holds all of
-    /// its stored values (what the province's holder need not read again).
-    private var completeFrom: [String: EpochMillis] = [:]
+    /// Each member's slot (given at its first use; never taken back): the hot path
+    /// (`DerivedSeries.memberValue`) keeps a station's slot and finds its values by index.
+    private var slots: [String: Int] = [:]
+    /// Per slot, the member.
+    private(set) var members: [String] = []
+    /// Per slot: the member's values in time order (distinct times); nil while not loaded.
+    private var held: [[Sample]?] = []
+    /// Per slot loaded with `load(_:_:from:)`, the time from which `held` holds all of its
+    /// stored values (what the province's holder need not read again).
+    private var completeFrom: [EpochMillis?] = []
 
     /// `keep`: beyond the window, an hour (later values read storage).
     init(window: EpochMillis, keep: EpochMillis? = nil) {
@@ -24,35 +29,58 @@ struct ScopeMaxima: Sendable {
         self.keep = max(keep ?? window + 3_600_000, window)
     }
 
+    /// The slot of `member`, given the first time.
+    mutating func slot(_ member: String) -> Int {
+        if let i = slots[member] { return i }
+        slots[member] = held.count
+        members.append(member)
+        held.append(nil)
+        completeFrom.append(nil)
+        return held.count - 1
+    }
+
+    /// A member's values (nil: not loaded).
+    func samples(_ member: String) -> [Sample]? { slots[member].flatMap { held[$0] } }
+
     /// Whether `member`'s values are loaded (`load`).
-    func isLoaded(_ member: String) -> Bool { values[member] != nil }
+    func isLoaded(_ member: String) -> Bool { samples(member) != nil }
+
+    /// Whether the member in `slot` is loaded.
+    func isLoaded(slot i: Int) -> Bool { held[i] != nil }
+
+    /// Whether the member in `slot` has a value held.
+    func holds(slot i: Int) -> Bool { held[i]?.isEmpty == false }
 
     /// Loads a member's stored values (in time order) the first time it is needed; `from`:
     /// they are all its stored values from then on (`completeFrom`).
     mutating func load(_ member: String, _ stored: [Sample], from: EpochMillis? = nil) {
-        guard values[member] == nil else { return }
-        values[member] = stored
-        if let from { completeFrom[member] = from }
+        let i = slot(member)
+        guard held[i] == nil else { return }
+        held[i] = stored
+        if let from { completeFrom[i] = from }
     }
 
     /// The time from which all of a loaded member's stored values are held (nil: not known).
-    func complete(_ member: String) -> EpochMillis? { completeFrom[member] }
+    func complete(_ member: String) -> EpochMillis? { slots[member].flatMap { completeFrom[$0] } }
 
     /// A member's value (a later one at the same time replaces it); returns how many values
     /// the member has now.
     @discardableResult
     mutating func record(_ member: String, _ s: Sample) -> Int {
-        Self.record(s, in: &values[member, default: []], keep: keep)   // in place: one lookup, no copy
+        let i = slot(member)
+        if held[i] == nil { held[i] = [] }
+        return Self.record(s, in: &held[i]!, keep: keep)   // in place: no copy
     }
 
     /// `record` for a member already loaded (`load`); nil, and nothing recorded, for one not.
     mutating func recordIfLoaded(_ member: String, _ s: Sample) -> Int? {
-        Self.recordIfPresent(s, in: &values[member], keep: keep)   // in place; an absent member stays absent
+        recordIfLoaded(slot: slot(member), s)
     }
 
-    private static func recordIfPresent(_ s: Sample, in a: inout [Sample]?, keep: EpochMillis) -> Int? {
-        guard a != nil else { return nil }
-        return record(s, in: &a!, keep: keep)
+    /// `recordIfLoaded` by the member's slot.
+    mutating func recordIfLoaded(slot i: Int, _ s: Sample) -> Int? {
+        guard held[i] != nil else { return nil }
+        return Self.record(s, in: &held[i]!, keep: keep)
     }
 
     private static func record(_ s: Sample, in a: inout [Sample], keep: EpochMillis) -> Int {
@@ -73,30 +101,33 @@ struct ScopeMaxima: Sendable {
     /// Drops each member's values older than `keep` before its newest (the value in force at
     /// that time stays).
     mutating func trim() {
-        for (member, var a) in values {
-            guard let newest = a.last?.time else { continue }
+        for i in held.indices {
+            guard var a = held[i], let newest = a.last?.time else { continue }
             let cut = Self.lowerBound(a, newest - keep)
             if cut > 1 {
+                held[i] = nil
                 a.removeFirst(cut - 1)
-                values[member] = a
-                if let known = completeFrom[member] { completeFrom[member] = max(known, a[0].time) }
+                if let known = completeFrom[i] { completeFrom[i] = max(known, a[0].time) }
+                held[i] = a
             }
         }
     }
 
     /// A member's values from `from` on become `samples` (a correction).
     mutating func replace(_ member: String, from: EpochMillis, with samples: [Sample]) {
-        var a = values.removeValue(forKey: member) ?? []
+        let i = slot(member)
+        var a = held[i] ?? []
+        held[i] = nil
         a.removeSubrange(Self.lowerBound(a, from)...)
         a += samples
-        values[member] = a
+        held[i] = a
         // (All from `from` on now, and what was complete before stays so.)
-        if let known = completeFrom[member] { completeFrom[member] = min(known, from) }
+        if let known = completeFrom[i] { completeFrom[i] = min(known, from) }
     }
 
     /// The earliest time whose value in force is known for `member` from memory (nil: none
     /// held).
-    func heldFrom(_ member: String) -> EpochMillis? { values[member]?.first?.time }
+    func heldFrom(_ member: String) -> EpochMillis? { samples(member)?.first?.time }
 
     /// The largest value in force at `t` among `members`, from `values` or, for a member
     /// given in `older`, from those first (a late value reaching back past what is kept).
@@ -111,13 +142,18 @@ struct ScopeMaxima: Sendable {
 
     /// `maximum(of:at:)` at each of `times`, each member's values looked up once.
     func maxima(of members: [String], at times: [EpochMillis]) -> [Double?] {
-        let held = members.map { values[$0] ?? [] }
-        return times.map { t in
+        maxima(ofSlots: members.compactMap { slots[$0] }, at: times)
+    }
+
+    /// `maxima(of:at:)` by the members' slots.
+    func maxima(ofSlots members: [Int], at times: [EpochMillis]) -> [Double?] {
+        times.map { t in
             var best: Double?
-            for a in held {
-                let i = Self.lowerBound(a, t + 1)
-                guard i > 0, a[i - 1].time >= t - window else { continue }
-                let v = a[i - 1].value
+            for i in members {
+                guard let a = held[i] else { continue }
+                let j = Self.lowerBound(a, t + 1)
+                guard j > 0, a[j - 1].time >= t - window else { continue }
+                let v = a[j - 1].value
                 if v > (best ?? -.infinity) { best = v }
             }
             return best
@@ -125,7 +161,7 @@ struct ScopeMaxima: Sendable {
     }
 
     private func inForce(_ member: String, at t: EpochMillis, older: [Sample]?) -> Double? {
-        let a = values[member] ?? []
+        let a = samples(member) ?? []
         let i = Self.lowerBound(a, t + 1)
         var s: Sample? = i > 0 ? a[i - 1] : nil
         if s == nil || (a.first.map { $0.time > t - window } ?? true), let older {
@@ -139,7 +175,10 @@ struct ScopeMaxima: Sendable {
     /// The distinct times of `members`' values from `from` on, in order.
     func times(of members: [String], from: EpochMillis) -> [EpochMillis] {
         var out = Set<EpochMillis>()
-        for m in members { for s in (values[m] ?? [])[Self.lowerBound(values[m] ?? [], from)...] { out.insert(s.time) } }
+        for m in members {
+            let a = samples(m) ?? []
+            for s in a[Self.lowerBound(a, from)...] { out.insert(s.time) }
+        }
         return out.sorted()
     }
 

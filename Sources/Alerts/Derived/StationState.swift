@@ -34,6 +34,10 @@ struct StationState {
     /// The station's derived series made so far (a few), each with its last stored reading
     /// (`DerivedSeries.derive`): its name validated once, found by its metric.
     var outputs: [DerivedOutput] = []
+    /// Per scope kind, the station's slot in that kind's `ScopeMaxima` (-1: not given yet) and
+    /// the indices of its scopes in `DerivedSeries.scopeStates` (found at its first value).
+    var memberSlot = PerScopeKind<Int32>(-1)
+    var scopeIDs = PerScopeKind<[Int32]?>(nil)
 
     init(id: String) { self.id = id }
 
