@@ -61,38 +61,56 @@ public enum SampleBlock {
         guard count > 0 else { return [] }
         // Every sample after the first takes at least two bits (its time and its value).
         guard count <= UInt64(bytes.count) * 4 + 1 else { throw BlockError("count \(count) larger than the block can hold") }
-        var out: [Sample] = []
-        out.reserveCapacity(Int(count))
+        let n = Int(count)
         let t0 = try Varint.readSigned(bytes, at: &at)
+        var p = 1.0
+        var i: Int64 = 0
+        var v: UInt64 = 0
         switch coding {
         case .decimal:
             guard at < bytes.count, Int(bytes[at]) <= maxExponent else { throw BlockError("bad decimal exponent") }
-            let p = powersOfTen[Int(bytes[at])]
+            p = powersOfTen[Int(bytes[at])]
             at += 1
-            var i = try Varint.readSigned(bytes, at: &at)
-            out.append(Sample(time: t0, value: Double(i) / p))
-            var bits = BitReader(bytes, offset: at)
-            var times = TimeCoder(first: t0)
-            for _ in 1..<count {
-                let t = try times.decode(from: &bits)
-                i = i &+ unzigzag(try readBucketed(valueBuckets, from: &bits))
-                out.append(Sample(time: t, value: Double(i) / p))
-            }
+            i = try Varint.readSigned(bytes, at: &at)
         case .xor:
             guard at + 8 <= bytes.count else { throw BlockError("truncated first value") }
-            var v: UInt64 = 0
             for k in 0..<8 { v |= UInt64(bytes[at + k]) << UInt64(8 * k) }
             at += 8
-            out.append(Sample(time: t0, value: Double(bitPattern: v)))
-            var bits = BitReader(bytes, offset: at)
-            var times = TimeCoder(first: t0)
-            var window = XORWindow()
-            for _ in 1..<count {
-                let t = try times.decode(from: &bits)
-                v ^= try window.decode(from: &bits)
-                out.append(Sample(time: t, value: Double(bitPattern: v)))
+        }
+        // The bit stream, padded so the loop reads 64 bits at a time without bounds checks.
+        var padded = bytes
+        padded.append(contentsOf: repeatElement(0, count: BitCursor.padding))
+        var truncated = false
+        let out = padded.withUnsafeBufferPointer { buffer in
+            [Sample](unsafeUninitializedCapacity: n) { samples, initialized in
+                var bits = BitCursor(buffer.baseAddress!, bit: at * 8, end: bytes.count * 8)
+                var times = TimeCoder(first: t0)
+                switch coding {
+                case .decimal:
+                    samples[0] = Sample(time: t0, value: Double(i) / p)
+                    for k in 1..<n {
+                        let (dt, dv) = bits.bucketedPair(timeBuckets, valueBuckets)
+                        let t = times.next(dt)
+                        i = i &+ unzigzag(dv)
+                        guard !bits.isPastEnd else { truncated = true; break }
+                        samples[k] = Sample(time: t, value: Double(i) / p)
+                        initialized = k
+                    }
+                case .xor:
+                    samples[0] = Sample(time: t0, value: Double(bitPattern: v))
+                    var window = XORWindow()
+                    for k in 1..<n {
+                        let t = times.decode(from: &bits)
+                        guard let x = window.decode(from: &bits), !bits.isPastEnd else { truncated = true; break }
+                        v ^= x
+                        samples[k] = Sample(time: t, value: Double(bitPattern: v))
+                        initialized = k
+                    }
+                }
+                initialized += 1
             }
         }
+        guard !truncated else { throw BlockError("truncated bit stream") }
         return out
     }
 
@@ -188,6 +206,17 @@ public enum SampleBlock {
             previous = previous &+ delta
             return previous
         }
+
+        @inline(__always)
+        mutating func decode(from bits: inout BitCursor) -> EpochMillis { next(bits.bucketed(timeBuckets)) }
+
+        /// The time after a delta-of-delta read as its bucketed integer.
+        @inline(__always)
+        mutating func next(_ u: UInt64) -> EpochMillis {
+            delta = delta &+ unzigzag(u)
+            previous = previous &+ delta
+            return previous
+        }
     }
 
     /// Gorilla's XOR of consecutive values: `0` for the same value; `10` and the meaningful
@@ -229,6 +258,22 @@ public enum SampleBlock {
                 throw BlockError("XOR window used before it was set")
             }
             return try bits.read(bits: 64 - leading - trailing) << UInt64(trailing)
+        }
+
+        /// The same from a `BitCursor`; nil for a window that is not valid (out of range, or
+        /// used before it was set).
+        @inline(__always)
+        mutating func decode(from bits: inout BitCursor) -> UInt64? {
+            guard bits.readBit() else { return 0 }
+            if bits.readBit() {
+                leading = Int(bits.read(bits: 6))
+                let length = Int(bits.read(bits: 6)) + 1
+                guard leading + length <= 64 else { return nil }
+                trailing = 64 - leading - length
+            } else if leading < 0 {
+                return nil
+            }
+            return bits.read(bits: 64 - leading - trailing) << UInt64(trailing)
         }
     }
 }
