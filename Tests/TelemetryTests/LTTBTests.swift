@@ -33,6 +33,24 @@ import Testing
         return out
     }
 
+    /// The four-lane scan picks the first largest triangle, as one scan does, ties included
+    /// (values of 0 and 1 on a regular grid make many).
+    @Test func theLargestTriangleIsTheFirstOfTheLargest() {
+        var rng = SplitMix64(seed: 12)
+        for _ in 0..<2_000 {
+            let n = Int(rng.next() % 40) + 1
+            let bucket = (0..<n).map { Sample(time: EpochMillis($0) * 10, value: Double(rng.next() % 2)) }
+            let a = Sample(time: -10 * EpochMillis(rng.next() % 5 + 1), value: Double(rng.next() % 2))
+            let avgT = Double(n * 10 + Int(rng.next() % 50)), avgV = Double(rng.next() % 3) / 2
+            var best = 0, bestArea = -1.0
+            for (j, p) in bucket.enumerated() {
+                let area = abs((Double(a.time) - avgT) * (p.value - a.value) - (Double(a.time) - Double(p.time)) * (avgV - a.value))
+                if area > bestArea { bestArea = area; best = j }
+            }
+            #expect(LTTBStream.largestTriangle(bucket, a: a, avgT: avgT, avgV: avgV) == best)
+        }
+    }
+
     /// Up to 3,000 increasing times 1 ms to 20 s apart, one-decimal values, and a threshold
     /// under 400.
     static func randomSeries(_ rng: inout SplitMix64) -> (points: [Sample], threshold: Int) {

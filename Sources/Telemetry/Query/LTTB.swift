@@ -115,13 +115,42 @@ public struct LTTBStream {
             avgT /= n
             avgV /= n
         }
-        var best = bucket[0]
-        var bestArea = -1.0
-        for p in bucket {
-            let area = abs((Double(a.time) - avgT) * (p.value - a.value) - (Double(a.time) - Double(p.time)) * (avgV - a.value))
-            if area > bestArea { bestArea = area; best = p }
+        out.append(bucket[Self.largestTriangle(bucket, a: a, avgT: avgT, avgV: avgV)])
+    }
+
+    /// The index of the first point of `bucket` with the largest triangle (`a`, it, the
+    /// average). Four interleaved scans, each keeping its own first largest (one running
+    /// maximum was a chain of dependent compares, a point at a time); then the largest of the
+    /// four, the earliest index on a tie: the same pick as one scan.
+    static func largestTriangle(_ bucket: [Sample], a: Sample, avgT: Double, avgV: Double) -> Int {
+        let at = Double(a.time), dt = at - avgT, dv = avgV - a.value
+        @inline(__always) func area(_ p: Sample) -> Double { abs(dt * (p.value - a.value) - (at - Double(p.time)) * dv) }
+        return bucket.withUnsafeBufferPointer { b in
+            var best0 = -1.0, best1 = -1.0, best2 = -1.0, best3 = -1.0
+            var i0 = 0, i1 = 0, i2 = 0, i3 = 0
+            var i = 0
+            while i &+ 4 <= b.count {
+                let x0 = area(b[i]), x1 = area(b[i &+ 1]), x2 = area(b[i &+ 2]), x3 = area(b[i &+ 3])
+                if x0 > best0 { best0 = x0; i0 = i }
+                if x1 > best1 { best1 = x1; i1 = i &+ 1 }
+                if x2 > best2 { best2 = x2; i2 = i &+ 2 }
+                if x3 > best3 { best3 = x3; i3 = i &+ 3 }
+                i &+= 4
+            }
+            while i < b.count {
+                let x = area(b[i])
+                if x > best0 || (x == best0 && i < i0) { best0 = x; i0 = i }
+                i &+= 1
+            }
+            var best = best0, at = i0
+            @inline(__always) func take(_ x: Double, _ k: Int) {
+                if x > best || (x == best && k < at) { (best, at) = (x, k) }
+            }
+            take(best1, i1)
+            take(best2, i2)
+            take(best3, i3)
+            return at
         }
-        out.append(best)
     }
 
     /// The chosen points, oldest first.
