@@ -107,8 +107,13 @@ struct GroupedRollupsTests {
         for n in [names[0], names[7], fresh[3]] {
             let id = try #require(store.registry.id(of: n))
             let byName = try #require(try await reader.rollups(named: n, plan: plan, from: from, to: to))
-            #expect(byName.keys.sorted() == (perSeries[id] ?? [:]).keys.sorted())
-            #expect(byName.values.map(\.count).reduce(0, +) == (perSeries[id] ?? [:]).values.map(\.count).reduce(0, +))
+            let byID = perSeries[id] ?? [:]
+            #expect(byName.map(\.start) == byID.keys.sorted())
+            for (start, b) in byName {
+                let e = byID[start]
+                #expect(e.map { $0.count == b.count && $0.min == b.min && $0.max == b.max && $0.first == b.first && $0.last == b.last
+                    && abs($0.sum - b.sum) <= 1e-9 * max(1, abs(b.sum)) } == true, "\(n) \(start)")
+            }
         }
         #expect(try await reader.rollups(named: SeriesName(sensor: "nobody", metric: "v"), plan: plan, from: from, to: to) == nil)
         // Every reading in range counted once, pending ones included.

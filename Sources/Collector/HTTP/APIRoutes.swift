@@ -112,11 +112,9 @@ struct APIRoutes: Sendable {
         if plan.count(from: from, to: to) > Int64(Self.maxBuckets) {
             throw APIError.badParameter("from", "the range spans more than \(Self.maxBuckets) buckets of \(stepText); use a larger step")
         }
-        guard let buckets = try await reader.rollups(named: name, plan: plan, from: from, to: to) else {
+        guard let rows = try await reader.rollups(named: name, plan: plan, from: from, to: to) else {
             throw APIError.notFound("no series '\(name)'")
         }
-        // Sorting the keys alone is several times cheaper than sorting (key, bucket) pairs.
-        let rows = buckets.keys.sorted().map { ($0, buckets[$0]!) }
         let fields = BucketFields.ordered.filter { wanted.contains($0.field) }
         switch format {
         case .csv:

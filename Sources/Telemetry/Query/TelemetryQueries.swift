@@ -13,8 +13,9 @@ public protocol TelemetryQueries: Sendable {
     /// Buckets of `plan` for many series: (series, bucket start) -> merged bucket.
     func rollups(_ ids: [SeriesID], plan: StepPlan, from: EpochMillis, to: EpochMillis) async throws
         -> [SeriesID: [EpochMillis: Bucket]]
-    /// `rollups` of one series by name; nil when no such series is stored.
-    func rollups(named name: SeriesName, plan: StepPlan, from: EpochMillis, to: EpochMillis) async throws -> [EpochMillis: Bucket]?
+    /// `rollups` of one series by name, its buckets in time order; nil when no such series is stored.
+    func rollups(named name: SeriesName, plan: StepPlan, from: EpochMillis, to: EpochMillis) async throws
+        -> [(start: EpochMillis, bucket: Bucket)]?
     /// Count, sum, minimum and maximum merged per group (`groupOf`: series -> group index), in
     /// the buckets of `plan`, each group's buckets in time order.
     func groupedRollups(_ groupOf: [SeriesID: Int], groupCount: Int, plan: StepPlan,

@@ -46,18 +46,68 @@ public struct TelemetryReader: Sendable {
     }
 
     /// `rollups` of one series found by name, the name looked up in the same read (a query's
-    /// common case: one read instead of two); nil when no such series is stored.
+    /// common case: one read instead of two), its buckets in time order; nil when no such
+    /// series is stored.
     public func rollups(named name: SeriesName, plan: StepPlan, from: EpochMillis, to: EpochMillis) async throws
-        -> [EpochMillis: Bucket]?
+        -> [(start: EpochMillis, bucket: Bucket)]?
     {
         let lower = bucketStart(plan.tier, from)
         let days = self.days
-        return try await readWithPendingOfRaw(lower: lower, here: true) { recent, db -> ([EpochMillis: Bucket]?, Set<Int32>) in
+        return try await readWithPendingOfRaw(lower: lower, here: true) { recent, db -> ([(start: EpochMillis, bucket: Bucket)]?, Set<Int32>) in
             guard let id = try Int32.fetchOne(db.cachedStatement(sql: "SELECT id FROM series WHERE name = ?"), arguments: [name.description])
             else { return (nil, []) }
-            let (m, fromRaw) = try Self.readChunk([SeriesID(id)], plan: plan, lower: lower, to: to, days: days, recent: recent, db)
-            return (m[SeriesID(id)] ?? [:], fromRaw)
+            return try Self.readOne(SeriesID(id), plan: plan, lower: lower, to: to, days: days, recent: recent[id] ?? [], db)
         }
+    }
+
+    /// `readChunk` of one series, as a list in time order rather than a map: its rows and its
+    /// sealed buckets (or raw readings) each come in time order, so the two are merged, mapped
+    /// to the plan's buckets, and neighbours that share one merged (no hashing, no sort).
+    private static func readOne(_ id: SeriesID, plan: StepPlan, lower: EpochMillis, to: EpochMillis, days: LocalDays,
+                                recent: [Sample], _ db: Database) throws -> ([(start: EpochMillis, bucket: Bucket)], Set<Int32>) {
+        let rows = try db.cachedStatement(sql: """
+            SELECT t, cnt, total, lo, hi, first_t, first_v, last_t, last_v FROM \(plan.tier.table)
+            WHERE series_id = ? AND t >= ? AND t < ? ORDER BY t
+            """)
+        var head: [(start: EpochMillis, bucket: Bucket)] = []
+        let cursor = try Row.fetchCursor(rows, arguments: [id.rawValue, lower, to])
+        while let r = try cursor.next() {
+            head.append((r[0], Bucket(count: r[1], sum: r[2], min: r[3], max: r[4], firstTime: r[5], first: r[6], lastTime: r[7], last: r[8])))
+        }
+        let fromRaw = try TierSizing.fromRaw(plan.tier, among: [id.rawValue], db)
+        let sealed = fromRaw.isEmpty
+            ? try RollupBlockStore.buckets(tier: plan.tier, series: id, from: lower, to: to, db)
+            : try TierSizing.rawBuckets(plan.tier, series: id, days: days, from: lower, to: to, recent: recent, db)
+        // (A bucket is a row or sealed, never both; rows come after the sealed ones, but the
+        // merge does not rely on it.)
+        let zone = days.timeZone
+        var out: [(start: EpochMillis, bucket: Bucket)] = []
+        out.reserveCapacity(head.count + sealed.count)
+        var i = 0, j = 0
+        while i < head.count || j < sealed.count {
+            let next: (start: EpochMillis, bucket: Bucket)
+            if j == sealed.count || (i < head.count && head[i].start < sealed[j].start) {
+                next = head[i]
+                i += 1
+            } else {
+                next = sealed[j]
+                j += 1
+            }
+            let start = plan.bucket(next.start, timeZone: zone)
+            if let last = out.last?.start, last == start {
+                out[out.count - 1].bucket.merge(next.bucket)
+            } else {
+                out.append((start, next.bucket))
+            }
+        }
+        // A plan's buckets follow their tier's in order; should a zone's rule ever make one go
+        // back, the answer is put in order and merged again.
+        if !zip(out, out.dropFirst()).allSatisfy({ $0.start < $1.start }) {
+            var merged: [EpochMillis: Bucket] = [:]
+            for (start, b) in out { merged[start, default: .empty].merge(b) }
+            out = merged.keys.sorted().map { ($0, merged[$0]!) }
+        }
+        return (out, fromRaw)
     }
 
     /// Runs `read` (which reports the series it found answered from raw) with the pending

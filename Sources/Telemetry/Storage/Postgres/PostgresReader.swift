@@ -98,9 +98,11 @@ public final class PostgresReader: TelemetryQueries {
         }
     }
 
-    public func rollups(named name: SeriesName, plan: StepPlan, from: EpochMillis, to: EpochMillis) async throws -> [EpochMillis: Bucket]? {
+    public func rollups(named name: SeriesName, plan: StepPlan, from: EpochMillis, to: EpochMillis) async throws
+        -> [(start: EpochMillis, bucket: Bucket)]? {
         guard let id = try await seriesID(name) else { return nil }
-        return try await rollups([id], plan: plan, from: from, to: to)[id] ?? [:]
+        let buckets = try await rollups([id], plan: plan, from: from, to: to)[id] ?? [:]
+        return buckets.keys.sorted().map { ($0, buckets[$0]!) }
     }
 
     public func groupedRollups(_ groupOf: [SeriesID: Int], groupCount: Int, plan: StepPlan,
