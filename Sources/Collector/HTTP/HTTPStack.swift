@@ -1,4 +1,5 @@
 import Hummingbird
+import NIOCore
 import Logging
 import Prometheus
 
@@ -34,11 +35,14 @@ enum HTTPStack {
                            metadata: ["max_connections": "\(connectionLimit)", "nofile": "\(descriptors)"])
         }
         let connections = ConnectionCount(limit: connectionLimit, registry: registry)
+        let idleClosed = IdleConnectionHandler.Counters(registry: registry)
+        let idleTimeout = TimeAmount.milliseconds(http.idleTimeoutMillis)
         return Application(
             router: router,
             server: .http1(configuration: .init(additionalChannelHandlers: [
                 ConnectionLimitHandler(count: connections),
-                IdleConnectionHandler(timeout: .milliseconds(http.idleTimeoutMillis), registry: registry),
+                // (Made for each connection: what can be is made once, above.)
+                IdleConnectionHandler(timeout: idleTimeout, counters: idleClosed),
             ])),
             configuration: .init(address: .hostname(http.host, port: http.port), serverName: serverName),
             onServerRunning: { channel in

@@ -28,6 +28,21 @@ final class IdleConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
     /// The slowest a request body may arrive, bytes a second.
     static let minBodyRate = 1024
 
+    /// The counters by reason, made once for the server (a handler is made per connection).
+    struct Counters: Sendable {
+        let neverAsked: Counter
+        let keptAlive: Counter
+        let slowBody: Counter
+        let answeredEarly: Counter
+
+        init(registry: PrometheusCollectorRegistry) {
+            neverAsked = registry.makeCounter(descriptor: IdleConnectionHandler.closed, labels: [("reason", "no_request")])
+            keptAlive = registry.makeCounter(descriptor: IdleConnectionHandler.closed, labels: [("reason", "keep_alive")])
+            slowBody = registry.makeCounter(descriptor: IdleConnectionHandler.closed, labels: [("reason", "slow_body")])
+            answeredEarly = registry.makeCounter(descriptor: IdleConnectionHandler.closed, labels: [("reason", "answered_early")])
+        }
+    }
+
     private let timeout: TimeAmount
     private let neverAsked: Counter
     private let keptAlive: Counter
@@ -45,12 +60,12 @@ final class IdleConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
     private var lastActive = NIODeadline.now()
     private var check: Scheduled<Void>?
 
-    init(timeout: TimeAmount, registry: PrometheusCollectorRegistry) {
+    init(timeout: TimeAmount, counters: Counters) {
         self.timeout = timeout
-        neverAsked = registry.makeCounter(descriptor: Self.closed, labels: [("reason", "no_request")])
-        keptAlive = registry.makeCounter(descriptor: Self.closed, labels: [("reason", "keep_alive")])
-        slowBody = registry.makeCounter(descriptor: Self.closed, labels: [("reason", "slow_body")])
-        answeredEarly = registry.makeCounter(descriptor: Self.closed, labels: [("reason", "answered_early")])
+        neverAsked = counters.neverAsked
+        keptAlive = counters.keptAlive
+        slowBody = counters.slowBody
+        answeredEarly = counters.answeredEarly
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
