@@ -115,8 +115,10 @@ public final class RollupMerger: @unchecked Sendable {
     /// Opens a writer of its own on the rollups file at `path` (already migrated) and starts
     /// the thread. `synchronous` and `maxPageCount` follow the main file's writer.
     init(path: String, synchronous: Int, maxPageCount: Int64, queueLimit: Int = defaultQueueLimit,
-         coarseInterval: Duration = defaultCoarseInterval, rawHorizon: (@Sendable () -> EpochMillis)? = nil) throws {
+         coarseInterval: Duration = defaultCoarseInterval, rawHorizon: (@Sendable () -> EpochMillis)? = nil,
+         idleRelease: Duration = defaultIdleRelease) throws {
         self.queueLimit = queueLimit
+        self.idleRelease = idleRelease
         self.rawHorizon = rawHorizon
         self.coarseInterval = coarseInterval
         var config = Configuration()
@@ -148,8 +150,14 @@ public final class RollupMerger: @unchecked Sendable {
 
     /// The size of a handover's chunk (`buffer()`): 5 MiB of deltas.
     public static let chunkDeltas = 65_536
-    /// How many emptied chunks are kept for reuse.
+    /// How many emptied chunks are kept for reuse (5 MiB each), while deltas keep coming:
+    /// after `idleRelease` with nothing to merge they are let go, with the merge array.
     static let spareChunks = 8
+    static let defaultIdleRelease: Duration = .seconds(10)
+    private let idleRelease: Duration
+
+    /// How many emptied chunks are held for reuse (tests).
+    var spareCount: Int { cond.lock(); defer { cond.unlock() }; return spare.count }
 
     /// An empty array with room for `chunkDeltas` deltas, for a handover: a chunk the merger
     /// has emptied when there is one (its pages are in memory already), else a new one.
@@ -261,7 +269,11 @@ public final class RollupMerger: @unchecked Sendable {
             if !fineDue && !(coarseTime && !deferred.isEmpty) {
                 if queue.isEmpty && deferred.isEmpty {
                     if stopping { break }
-                    cond.wait()
+                    if !cond.wait(until: Date(timeIntervalSinceNow: idleRelease.inSeconds)) && queue.isEmpty {
+                        // Idle since: the handover buffers (tens of MB after a backlog) go back.
+                        spare.removeAll()
+                        work = []
+                    }
                 } else {
                     var wake = lastCoarse + coarseInterval
                     if !queue.isEmpty { wake = min(wake, lastMerge + Self.minInterval) }
