@@ -15,14 +15,22 @@ import GRDBSQLite
 /// only), so every rollup row equals the aggregate of its raw rows whatever was interrupted.
 /// A failed merge keeps its deltas and is tried again.
 public final class RollupMerger: @unchecked Sendable {
-    /// One hand-over: deltas in any order, the last journal id they cover, and how many
+    /// One hand-over: deltas in any order (in chunks, `parts`, as handed over; in `deltas`
+    /// once copied into one array for the merge), the last journal id they cover, and how many
     /// readings they hold; or a correction's sets (whole new buckets, an empty one removing
-    /// its bucket), merged alone, after every delta handed over before them.
+    /// its bucket), merged alone, after every delta handed over before them. A job is merged
+    /// whole, in one transaction with the journal mark it reaches: a part merged alone would
+    /// be in the rollups while the mark says its readings are not (a journal replay after a
+    /// kill would add them twice).
     private struct Job {
-        var deltas: [(key: BucketKey, bucket: Bucket)]
+        var deltas: [(key: BucketKey, bucket: Bucket)] = []
+        var parts: [[(key: BucketKey, bucket: Bucket)]] = []
         var upTo: Int64
         var readings: Int
         var sets: [(key: BucketKey, bucket: Bucket)] = []
+
+        /// Deltas, handed over or copied.
+        var count: Int { deltas.count + parts.reduce(0) { $0 + $1.count } }
     }
 
     /// By default `waitForRoom` waits while more deltas than this are queued (the merger's
@@ -171,6 +179,17 @@ public final class RollupMerger: @unchecked Sendable {
         return a
     }
 
+    /// Appends a queued job's deltas to `all`, its chunks kept for `buffer()`; under `cond`.
+    private func take(_ job: inout Job, into all: inout [(key: BucketKey, bucket: Bucket)]) {
+        all += job.deltas
+        recycle(&job.deltas)
+        for k in job.parts.indices {
+            all += job.parts[k]
+            recycle(&job.parts[k])
+        }
+        job.parts = []
+    }
+
     /// Takes a queued chunk's array (its deltas copied already) for `buffer()`; under `cond`.
     private func recycle(_ a: inout [(key: BucketKey, bucket: Bucket)]) {
         var chunk: [(key: BucketKey, bucket: Bucket)] = []
@@ -182,9 +201,15 @@ public final class RollupMerger: @unchecked Sendable {
 
     /// Queues `deltas` (of `readings` readings, journal ids up to `upTo`); call `waitForRoom` first.
     func submit(_ deltas: [(key: BucketKey, bucket: Bucket)], upTo: Int64, readings: Int) {
+        submit(parts: [deltas], upTo: upTo, readings: readings)
+    }
+
+    /// `submit` of a handover in chunks (`buffer()`): merged as one job.
+    func submit(parts: [[(key: BucketKey, bucket: Bucket)]], upTo: Int64, readings: Int) {
+        let job = Job(parts: parts, upTo: upTo, readings: readings)
         cond.lock()
-        queue.append(Job(deltas: deltas, upTo: upTo, readings: readings))
-        queuedDeltas += deltas.count
+        queue.append(job)
+        queuedDeltas += job.count
         queuedReadings += readings
         onBacklog(queuedReadings)
         cond.broadcast()
@@ -195,7 +220,7 @@ public final class RollupMerger: @unchecked Sendable {
     /// given, after every delta queued before (`TelemetryStore.commitCorrections`).
     func submitSets(_ sets: [(key: BucketKey, bucket: Bucket)], upTo: Int64) {
         cond.lock()
-        queue.append(Job(deltas: [], upTo: upTo, readings: 0, sets: sets))
+        queue.append(Job(upTo: upTo, readings: 0, sets: sets))
         queuedDeltas += sets.count
         cond.broadcast()
         cond.unlock()
@@ -284,24 +309,22 @@ public final class RollupMerger: @unchecked Sendable {
             lastMerge = now
             // Everything queued, in one transaction.
             let queued = !queue.isEmpty
-            var job = Job(deltas: [], upTo: minuteMerged, readings: 0)
+            var job = Job(upTo: minuteMerged, readings: 0)
             if queued {
-                // The queued jobs in one transaction, up to `maxJobDeltas` (larger sorts cost
-                // more a delta than the transactions they save).
-                // Copied into the merger's own array; the chunks go back for reuse.
+                // The queued jobs in one transaction, each whole, more of them up to
+                // `maxJobDeltas` (larger sorts cost more a delta than the transactions they
+                // save). Copied into the merger's own array; the chunks go back for reuse.
                 job = queue.removeFirst()
                 var all = work
                 work = []
                 all.removeAll(keepingCapacity: true)
-                all += job.deltas
-                recycle(&job.deltas)
+                take(&job, into: &all)
                 var taken = 0
                 while taken < queue.count && job.sets.isEmpty && queue[taken].sets.isEmpty
-                        && all.count + queue[taken].deltas.count <= Self.maxJobDeltas {
-                    all += queue[taken].deltas
+                        && all.count + queue[taken].count <= Self.maxJobDeltas {
+                    take(&queue[taken], into: &all)
                     job.upTo = max(job.upTo, queue[taken].upTo)
                     job.readings += queue[taken].readings
-                    recycle(&queue[taken].deltas)
                     taken += 1
                 }
                 queue.removeFirst(taken)

@@ -359,9 +359,8 @@ public final class TelemetryStore {
         swap(&accepted, &committed)
         accepted.removeAll(keepingCapacity: true)
         if handOver {
-            let before = marks.handedUpTo
             marks.handedOff()
-            handDeltas(upTo: marks.handedUpTo, after: before, readings: pendingReadings)
+            handDeltas(upTo: marks.handedUpTo, readings: pendingReadings)
             pendingReadings = 0
             if rollups == .mergeNow { try merger.wait(upTo: marks.handedUpTo) }
         }
@@ -770,23 +769,24 @@ public final class TelemetryStore {
         marks.journaled()
     }
 
-    /// Hands every pending delta to the merger, for journal ids up to `upTo` (`after`: how far
-    /// the merger had them before), in chunks of the merger's recycled buffers (`RollupMerger.buffer`): a
-    /// backlog's handover holds hundreds of thousands of deltas, and a new array of that
-    /// size is fresh memory, every page of it a fault. The tiers the merger found answered
-    /// from raw are dropped first (`Downsampler.answerFromRaw`).
-    private func handDeltas(upTo: Int64, after before: Int64, readings: Int) {
+    /// Hands every pending delta to the merger, for journal ids up to `upTo`, as one job in
+    /// chunks of the merger's recycled buffers (`RollupMerger.buffer`): a backlog's handover
+    /// holds hundreds of thousands of deltas, and a new array of that size is fresh memory,
+    /// every page of it a fault. The tiers the merger found answered from raw are dropped
+    /// first (`Downsampler.answerFromRaw`).
+    private func handDeltas(upTo: Int64, readings: Int) {
         for (tier, series) in merger.takeAnsweredFromRaw() { downsampler.answerFromRaw(tier, series: series) }
+        var parts: [[(key: BucketKey, bucket: Bucket)]] = []
         var deltas = merger.buffer()
         downsampler.drain { key, b in
             deltas.append((key, b))
             if deltas.count == RollupMerger.chunkDeltas {
-                // (A chunk before the last advances no mark.)
-                merger.submit(deltas, upTo: before, readings: 0)
+                parts.append(deltas)
                 deltas = merger.buffer()
             }
         }
-        merger.submit(deltas, upTo: upTo, readings: readings)
+        parts.append(deltas)
+        merger.submit(parts: parts, upTo: upTo, readings: readings)
     }
 
     /// Rebuilds the pending deltas from the journal rows not yet handed to the
@@ -800,7 +800,7 @@ public final class TelemetryStore {
                 // The deltas before it go first, then its sets (a 1m set the merger applied
                 // already may have later deltas on it: not set again).
                 try merger.waitForRoom()
-                handDeltas(upTo: id - 1, after: marks.handedUpTo, readings: n)
+                handDeltas(upTo: id - 1, readings: n)
                 n = 0
                 let sets = try CorrectionPack.decode(bytes).flatMap(\.buckets).filter { !minuteMerged || $0.key.tier != .minute }
                 merger.submitSets(sets, upTo: id)
