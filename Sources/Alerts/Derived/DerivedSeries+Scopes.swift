@@ -28,13 +28,24 @@ enum ScopeKind: Int, CaseIterable, Hashable, Sendable {
         }
     }
 
+    /// The scope's series' metrics, in the order of `value(_:at:)`'s outputs.
+    var outputMetrics: [String] {
+        switch self {
+        case .fire: ["fire_danger_p", "fire_danger_level"]
+        case .flood: ["flood_risk_level"]
+        case .junction: ["congestion"]
+        }
+    }
+
+    /// Output `o`'s value at a maximum `v` (the fire danger's level from its index; the
+    /// maximum itself otherwise).
+    func value(_ o: Int, at v: Double) -> Double {
+        self == .fire && o == 1 ? Double(FireDanger.level(v)) : v
+    }
+
     /// The scope's series at a maximum `v`.
     func outputs(_ v: Double) -> [(metric: String, value: Double)] {
-        switch self {
-        case .fire: [("fire_danger_p", v), ("fire_danger_level", Double(FireDanger.level(v)))]
-        case .flood: [("flood_risk_level", v)]
-        case .junction: [("congestion", v)]
-        }
+        outputMetrics.enumerated().map { ($1, value($0, at: v)) }
     }
 }
 
@@ -202,15 +213,14 @@ extension DerivedSeries {
             let maxima = scopeValues[ref.kind].maxima(ofSlots: ms, at: times)
             for (t, v) in zip(times, maxima) {
                 guard let v else { continue }
-                deriveScope(id, 0, time: t, value: v)
-                if ref.kind == .fire { deriveScope(id, 1, time: t, value: Double(FireDanger.level(v))) }
+                for o in scopeStates[id].names.indices { deriveScope(id, o, time: t, value: ref.kind.value(o, at: v)) }
             }
             scopeStates[id].newest = max(scopeStates[id].newest ?? .min, times[times.count - 1])
         }
         touchedScopes.removeAll(keepingCapacity: true)
     }
 
-    /// A scope's maximum `value` at `t` for its output `o` (`ScopeKind.outputs`' order), as
+    /// A scope's output `o` (`ScopeKind.outputMetrics`' order) at `t`, as
     /// `derive` stores a level.
     private func deriveScope(_ id: Int, _ o: Int, time: EpochMillis, value: Double) {
         let name = scopeStates[id].names[o]
@@ -269,7 +279,7 @@ extension DerivedSeries {
         var names: [String: SeriesName] = [:]
         var last: [String: Sample] = [:]
         var now: [String: [Sample]] = [:]
-        for (metric, _) in ref.kind.outputs(0) {
+        for metric in ref.kind.outputMetrics {
             guard let name = try? SeriesName(sensor: ref.scope, metric: metric) else { return [] }
             names[metric] = name
             if let s = try history.lastStored(name, before: from) { last[metric] = s }

@@ -45,9 +45,6 @@ struct ScopeMaxima: Sendable {
     /// Whether `member`'s values are loaded (`load`).
     func isLoaded(_ member: String) -> Bool { samples(member) != nil }
 
-    /// Whether the member in `slot` is loaded.
-    func isLoaded(slot i: Int) -> Bool { held[i] != nil }
-
     /// Whether the member in `slot` has a value held.
     func holds(slot i: Int) -> Bool { held[i]?.isEmpty == false }
 

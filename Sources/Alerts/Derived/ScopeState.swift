@@ -5,7 +5,7 @@ import Telemetry
 /// value notes its scopes without hashing their names.
 struct ScopeState {
     let ref: ScopeRef
-    /// The scope's series, one per metric of `ref.kind.outputs` in that order (validated once).
+    /// The scope's series, one per metric of `ref.kind.outputMetrics` in that order (validated once).
     let names: [SeriesName]
     /// The newest time computed (nil until seeded from storage, at the scope's first member
     /// value since the start: `DerivedSeries.seedScope`).
@@ -19,7 +19,7 @@ struct ScopeState {
     /// Nil when the scope's name makes no valid series name.
     init?(_ ref: ScopeRef) {
         var names: [SeriesName] = []
-        for (metric, _) in ref.kind.outputs(0) {
+        for metric in ref.kind.outputMetrics {
             guard let name = try? SeriesName(sensor: ref.scope, metric: metric) else { return nil }
             names.append(name)
         }

@@ -59,7 +59,7 @@ struct JSONText {
         separate()
         if !v.isFinite {
             raw("null")
-        } else if abs(v) < 1e15, v == Self.nearest(v) {
+        } else if abs(v) < 1e15, v == SampleBlock.nearest(v) {
             writeInt(Int64(v))
         } else if !writeShortDecimal(v) {
             raw(v.description)
@@ -84,7 +84,7 @@ struct JSONText {
         var scale = 1.0
         for k in 1...9 {
             scale *= 10
-            let m = Self.nearest(a * scale)
+            let m = SampleBlock.nearest(a * scale)
             guard m < 1e15 else { return false }
             guard m / scale == a else { continue }
             if v < 0 { bytes.append(UInt8(ascii: "-")) }
@@ -194,15 +194,6 @@ struct JSONText {
             }
             bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: d[i...]))
         }
-    }
-
-    /// The integer nearest `x` for |x| < 2^51 (adding and taking away 1.5 x 2^52), as
-    /// `rounded()` gives it except at exactly half, where no check here can pass; libm's
-    /// `round` otherwise (it was a twentieth of a rollup answer's time).
-    @inline(__always)
-    private static func nearest(_ x: Double) -> Double {
-        guard abs(x) < 0x1p51 else { return x.rounded() }
-        return (x + 0x1.8p52) - 0x1.8p52
     }
 
     func response(status: HTTPResponse.Status = .ok) -> Response {

@@ -139,8 +139,8 @@ public enum SampleBlock {
     /// (the two differ only at exactly half, where no k-place decimal reads back): below 2^51
     /// by adding and taking away 1.5 x 2^52 (two additions, where `rounded()` calls libm's
     /// `round`: a tenth of the encoder's time).
-    @inline(__always)
-    static func nearest(_ x: Double) -> Double {
+    @inlinable @inline(__always)
+    public static func nearest(_ x: Double) -> Double {
         guard abs(x) < 0x1p51 else { return x.rounded() }
         return (x + 0x1.8p52) - 0x1.8p52
     }

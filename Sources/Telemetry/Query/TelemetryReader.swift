@@ -71,13 +71,9 @@ public struct TelemetryReader: Sendable {
             """)
         var head: [(start: EpochMillis, bucket: Bucket)] = []
         let cursor = try Row.fetchCursor(rows, arguments: [id.rawValue, lower, to])
-        while let r = try cursor.next() {
-            head.append((r[0], Bucket(count: r[1], sum: r[2], min: r[3], max: r[4], firstTime: r[5], first: r[6], lastTime: r[7], last: r[8])))
-        }
+        while let r = try cursor.next() { head.append((r[0], bucket(r, from: 1))) }
         let fromRaw = try TierSizing.fromRaw(plan.tier, among: [id.rawValue], db)
-        let sealed = fromRaw.isEmpty
-            ? try RollupBlockStore.buckets(tier: plan.tier, series: id, from: lower, to: to, db)
-            : try TierSizing.rawBuckets(plan.tier, series: id, days: days, from: lower, to: to, recent: recent, db)
+        let sealed = try sealedOrRaw(id, fromRaw: !fromRaw.isEmpty, plan: plan, lower: lower, to: to, days: days, recent: recent, db)
         // (A bucket is a row or sealed, never both; rows come after the sealed ones, but the
         // merge does not rely on it.)
         let zone = days.timeZone
@@ -108,6 +104,22 @@ public struct TelemetryReader: Sendable {
             out = merged.keys.sorted().map { ($0, merged[$0]!) }
         }
         return (out, fromRaw)
+    }
+
+    /// A series' sealed buckets of the plan's tier, or those aggregated from its raw readings
+    /// (and `recent` pending ones) where it does not store the tier; in time order.
+    private static func sealedOrRaw(_ id: SeriesID, fromRaw: Bool, plan: StepPlan, lower: EpochMillis, to: EpochMillis,
+                                    days: LocalDays, recent: [Sample], _ db: Database) throws -> [(start: EpochMillis, bucket: Bucket)] {
+        fromRaw
+            ? try TierSizing.rawBuckets(plan.tier, series: id, days: days, from: lower, to: to, recent: recent, db)
+            : try RollupBlockStore.buckets(tier: plan.tier, series: id, from: lower, to: to, db)
+    }
+
+    /// The bucket in a rollup row's columns `cnt, total, lo, hi, first_t, first_v, last_t,
+    /// last_v`, from column `k` on.
+    private static func bucket(_ r: Row, from k: Int) -> Bucket {
+        Bucket(count: r[k], sum: r[k + 1], min: r[k + 2], max: r[k + 3], firstTime: r[k + 4], first: r[k + 5],
+               lastTime: r[k + 6], last: r[k + 7])
     }
 
     /// Runs `read` (which reports the series it found answered from raw) with the pending
@@ -155,16 +167,14 @@ public struct TelemetryReader: Sendable {
         // One series (a chart's query) reuses its prepared statement; many vary in length.
         let rows = try Row.fetchCursor(chunk.count == 1 ? db.cachedStatement(sql: sql) : db.makeStatement(sql: sql), arguments: args)
         while let r = try rows.next() {
-            let b = Bucket(count: r[2], sum: r[3], min: r[4], max: r[5], firstTime: r[6], first: r[7], lastTime: r[8], last: r[9])
-            m[SeriesID(r[0]), default: [:]][plan.bucket(r[1], timeZone: zone), default: .empty].merge(b)
+            m[SeriesID(r[0]), default: [:]][plan.bucket(r[1], timeZone: zone), default: .empty].merge(bucket(r, from: 2))
         }
         // The sealed buckets (a bucket is a row or in a block, never both), or the raw
         // readings (a tier answered from raw has neither).
         let fromRaw = try TierSizing.fromRaw(plan.tier, among: chunk.map(\.rawValue), db)
         for id in chunk {
-            let buckets = fromRaw.contains(id.rawValue)
-                ? try TierSizing.rawBuckets(plan.tier, series: id, days: days, from: lower, to: to, recent: recent[id.rawValue] ?? [], db)
-                : try RollupBlockStore.buckets(tier: plan.tier, series: id, from: lower, to: to, db)
+            let buckets = try sealedOrRaw(id, fromRaw: fromRaw.contains(id.rawValue), plan: plan, lower: lower, to: to,
+                                          days: days, recent: recent[id.rawValue] ?? [], db)
             for (start, b) in buckets {
                 m[id, default: [:]][plan.bucket(start, timeZone: zone), default: .empty].merge(b)
             }
