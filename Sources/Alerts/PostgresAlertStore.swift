@@ -191,17 +191,32 @@ public final class PostgresAlertStore: AlertRecords {
     }
 
     /// The live alerts of this collector's `owner`.
+    /// The subjects of the province-wide scopes, as `LIKE` patterns.
+    private static let provinceSubjects = PostgresArray.texts(DerivedScope.provincePrefixes.map { $0 + "%" })
+
+    /// The live alerts this collector's engine answers for. With `provinceWide`, those of a
+    /// province-wide scope are the province's, whoever owned their row (a scope that became
+    /// province-wide, such as a DMA's, may have a live alert its partition raised).
     public func live() throws -> [Alert] {
         try store.query { c in
-            try c.execute("SELECT \(Self.columns) FROM alerts WHERE state IN ('pending', 'firing') AND owner = $1 ORDER BY id",
-                          [.text(owner)]).map(Self.alert)
+            provinceWide
+                ? try c.execute("""
+                    SELECT \(Self.columns) FROM alerts WHERE state IN ('pending', 'firing') AND owner = $1
+                      AND NOT subject LIKE ANY($2::text[]) ORDER BY id
+                    """, [.text(owner), Self.provinceSubjects]).map(Self.alert)
+                : try c.execute("SELECT \(Self.columns) FROM alerts WHERE state IN ('pending', 'firing') AND owner = $1 ORDER BY id",
+                                [.text(owner)]).map(Self.alert)
         }
     }
 
+    /// The live alerts of the province-wide scopes (the province lease's holder answers for
+    /// them), whoever owned their row.
     public func provinceLive() throws -> [Alert] {
         try store.query { c in
-            try c.execute("SELECT \(Self.columns) FROM alerts WHERE state IN ('pending', 'firing') AND owner = $1 ORDER BY id",
-                          [.text(Self.provinceOwner)]).map(Self.alert)
+            try c.execute("""
+                SELECT \(Self.columns) FROM alerts WHERE state IN ('pending', 'firing')
+                  AND (owner = $1 OR subject LIKE ANY($2::text[])) ORDER BY id
+                """, [.text(Self.provinceOwner), Self.provinceSubjects]).map(Self.alert)
         }
     }
 

@@ -254,6 +254,27 @@ import Telemetry
         #expect(try new.live().isEmpty)
     }
 
+    /// A DMA's alert that its partition raised, before DMAs became province-wide scopes, is
+    /// the province lease's holder's to adopt (`provinceLive`), not the partition's (`live`),
+    /// whoever owns its row, and the holder resolves it.
+    @Test(.timeLimit(.minutes(2))) func aDMAsAlertRaisedByItsPartitionIsTheProvinces() async throws {
+        let (dir, pg) = try await PostgresCluster.started()
+        defer { pg.remove(dir) }
+        let before = PostgresAlertStore(store: try PostgresStore(url: pg.url, timeZone: .utc), owner: "north", origin: "old")
+        let store = PostgresAlertStore(store: try PostgresStore(url: pg.url, timeZone: .utc), owner: "north", origin: "new", provinceWide: true)
+        let loss = Alert(rule: "water-loss-above-target", subject: "dma.d1", severity: .warning, state: "firing", since: 1000, summary: "30 %")
+        let hot = Alert(rule: "forest-hot", subject: "ft-1", severity: .critical, state: "firing", since: 1000, summary: "hot")
+        _ = try before.apply([AlertEvent(action: .fire, alert: loss), AlertEvent(action: .fire, alert: hot)], now: 1000)
+        #expect(try store.live().map(\.subject) == ["ft-1"])
+        #expect(try store.provinceLive().map(\.subject) == ["dma.d1"])
+        var cleared = loss
+        cleared.state = "resolved"
+        cleared.since = 2000
+        _ = try store.apply([AlertEvent(action: .resolve, alert: cleared)], now: 2000)
+        #expect(try store.provinceLive().isEmpty)
+        #expect(try await store.list(states: ["resolved"], limit: 10).map(\.subject) == ["dma.d1"])
+    }
+
     /// A collector that ran on its file moves the file's live alerts to the shared store at its
     /// first start there (acknowledgements included); a rule and subject live there already
     /// keeps the store's row.

@@ -350,4 +350,52 @@ import Testing
         #expect(await points("junction.j1/congestion") == want)
         for c in members { _ = try await c.terminate() }
     }
+
+    /// A DMA whose inflow and one customer meter report to the north partition and another
+    /// customer to the south: its day's balance (30 % lost) and its alert come from the
+    /// province lease's holder, from both partitions' readings in the shared store. Each
+    /// partition alone sees part of the day and never completes it.
+    @Test(.timeLimit(.minutes(3))) func aDMAAcrossPartitionsIsComputedFromBoth() async throws {
+        let (dir, pg) = try await PostgresCluster.started()
+        defer { pg.remove(dir) }
+        let cluster = try NATSCluster(dir: dir)
+        defer { cluster.stop() }
+        try await cluster.waitReady()
+        try FileManager.default.createDirectory(atPath: dir + "/cat", withIntermediateDirectories: true)
+        try """
+            sensors:
+              - {id: wi-1, kind: water, role: inflow, unit: lai-chau-city, zone: d1, interval: 1h, metrics: {volume_m3: {unit: m3}}}
+              - {id: wc-1, kind: water, role: customer, unit: lai-chau-city, zone: d1, interval: 1h, metrics: {volume_m3: {unit: m3}}}
+              - {id: wc-2, kind: water, role: customer, unit: lai-chau-city, zone: d1, interval: 1h, metrics: {volume_m3: {unit: m3}}}
+            """.write(toFile: dir + "/cat/c.yaml", atomically: true, encoding: .utf8)
+        try """
+            rules:
+              - {name: water-loss-above-target, severity: warning, match: {kind: water, metric: nrw_pct}, when: {above: 15}, clear: {at_most: 15}}
+            """.write(toFile: dir + "/cat/rules.yaml", atomically: true, encoding: .utf8)
+        let members = try await Self.twoPartitions(in: dir, pg: pg, cluster: cluster, extraYAML: "sensors: \(dir)/cat")
+        // The local day (UTC+7) before yesterday, hour by hour: 10 m3 in, 4 + 3 m3 used.
+        let localNow: Int = Int(Date().timeIntervalSince1970) + 7 * 3600
+        let day: Int = localNow / 86_400 * 86_400 - 7 * 3600 - 2 * 86_400
+        func hours(_ sensor: String, _ v: Int) -> [String] {
+            (0..<24).map { (h: Int) -> String in
+                let t: Int = day + h * 3600
+                return #"{"sensor": "\#(sensor)", "ts": \#(t), "volume_m3": \#(v)}"#
+            }
+        }
+        try cluster.publish(node: 0, topic: "telemetry/north/w", lines: hours("wi-1", 10) + hours("wc-1", 4))
+        try cluster.publish(node: 1, topic: "telemetry/south/w", lines: hours("wc-2", 3))
+        func points(_ series: String) async -> [String] {
+            let o = try? await httpJSON(members[1].baseURL + "/api/v1/raw?series=\(series)&from=\(day - 86_400)&to=\(day + 3 * 86_400)")
+            return ((o?["points"] as? [[String: Any]]) ?? []).map { "\(($0["t"] as? NSNumber)?.intValue ?? 0):\($0["value"] ?? "")" }
+        }
+        try await waitUntil("the DMA's day from both partitions", seconds: 40) { await points("dma.d1/nrw_pct") == ["\(day):30"] }
+        #expect(await points("dma.d1/inflow_m3") == ["\(day):240"])
+        try await waitUntil("one water-loss alert", seconds: 20) {
+            (try? await AlertsEndToEndTests.alerts(members[1], "firing"))?.map { $0["subject"] as? String } == ["dma.d1"]
+        }
+        try await Task.sleep(for: .seconds(6))   // (one more round of the province's holder: nothing changes)
+        #expect(await points("dma.d1/nrw_pct") == ["\(day):30"])
+        #expect(try await AlertsEndToEndTests.alerts(members[0], "all").count == 1)
+        for c in members { _ = try await c.terminate() }
+    }
 }

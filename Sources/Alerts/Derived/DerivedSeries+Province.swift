@@ -7,7 +7,7 @@ import Telemetry
 /// on (`PostgresStore.changes`), keeps the members' recent values in memory
 /// (`provinceValues`, refreshed from the store for the changed ones), recomputes each scope of
 /// a changed member from the earliest such time on, and corrects the scope's stored series
-/// where it differs.
+/// where it differs. DMAs' water balances likewise (`DerivedSeries+ProvinceWater`).
 ///
 /// The values are the maxima of the members' values in force at each stored member value's
 /// time. One collector computing a scope itself evaluates it at every member value it
@@ -17,7 +17,10 @@ import Telemetry
 extension DerivedSeries {
     /// Forgets the members' values held (the province lease changed hands: another holder
     /// may have handled their changes meanwhile).
-    public func resetProvinceValues() { provinceValues = [:] }
+    public func resetProvinceValues() {
+        provinceValues = [:]
+        provinceWater = [:]
+    }
 
     /// The corrections of the scopes whose members changed (for the caller to store, with the
     /// changes it handled, in one transaction); nil when the store could not be read (the
@@ -25,8 +28,13 @@ extension DerivedSeries {
     public func recomputeScopes(changed: [(name: SeriesName, from: EpochMillis)], history: any SampleHistory) -> [SeriesCorrection]? {
         var dirty: [ScopeRef: EpochMillis] = [:]
         var members: [ScopeKind: [String: EpochMillis]] = [:]
+        var meters: [String: [String: EpochMillis]] = [:]   // DMA -> its changed meters
         for (name, from) in changed {
             guard let entry = catalogue.sensor(name.sensor) else { continue }   // (a scope's own series)
+            if let dma = dma(ofChanged: name, entry) {
+                meters[dma, default: [:]][name.sensor] = min(meters[dma]?[name.sensor] ?? .max, from)
+                continue
+            }
             for kind in ScopeKind.allCases where kind.memberMetric == name.metric {
                 let scopes = kind == .junction ? entry.zone.map { ["junction.\($0)"] } ?? [] : self.scopes(of: entry)
                 for scope in scopes {
@@ -69,7 +77,7 @@ extension DerivedSeries {
                 out += try correct(ref, from: from, times: times.sorted(), history: history) { values.maximum(of: ms, at: $0, older: older) }
             }
             for kind in Array(provinceValues.keys) { provinceValues[kind]?.trim() }
-            return out
+            return out + (try recomputeWater(meters, history: history))
         } catch {
             logger.warning("cannot read the scopes' members from the shared store; will retry", metadata: ["error": "\(error)"])
             return nil

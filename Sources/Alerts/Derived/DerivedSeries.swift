@@ -74,12 +74,14 @@ public final class DerivedSeries {
     var scopeStates: [ScopeState] = []
     var scopeIndex: [ScopeRef: Int] = [:]
     var touchedScopes: [Int] = []
-    /// Whether scope maxima are computed (not in a family's recompute, which keeps its own;
-    /// not by a partition over a shared store, where the province's holder computes them:
-    /// `recomputeScopes`).
+    /// Whether scope maxima and DMAs' water balances are computed (not in a family's
+    /// recompute, which keeps its own; not by a partition over a shared store, where the
+    /// province's holder computes them: `recomputeScopes`).
     public var computesScopes = true
     /// The province holder's copy of the scope members' recent values (`recomputeScopes`).
     var provinceValues: [ScopeKind: ScopeMaxima] = [:]
+    /// The province holder's copy of each DMA's recent meter readings (`recomputeWater`).
+    var provinceWater: [String: MeterReadings] = [:]
     /// The storage view of the current commit (from its first `observe` to `finishBatch`),
     /// `tick` or recompute: scope members' values are loaded through it. Let go at their end
     /// (the alert worker that passes itself owns this; a weak reference would cost every

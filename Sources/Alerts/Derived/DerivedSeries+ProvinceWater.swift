@@ -1,0 +1,66 @@
+import Telemetry
+
+/// With partitions on a shared store, the province lease's holder computes every DMA's water
+/// balance from the meter readings all partitions stored (a DMA's meters may report to two
+/// partitions, and each would see part of its day). It is told which meters' `volume_m3`
+/// changed, from which time on (`PostgresStore.changes`), keeps each DMA's meter readings of
+/// the newest day and the one before in memory (`provinceWater`, refreshed from the store for
+/// the changed meters), recomputes the DMA's days and nights from the start of the earliest
+/// changed day on, in time order as a replay does, and corrects its `dma.<id>` series where
+/// they differ from what is stored.
+extension DerivedSeries {
+    /// Whole days held in memory before the newest held reading's day; a change older than
+    /// what is held reads the DMA back from the store.
+    static let heldWaterDays: Int64 = 1
+
+    /// The DMA of a changed series: a catalogued water meter's `volume_m3`, of a DMA with an
+    /// inflow meter (nil: none).
+    func dma(ofChanged name: SeriesName, _ entry: SensorEntry) -> String? {
+        guard name.metric == "volume_m3", entry.kind == .water, let dma = entry.zone, dmas[dma] != nil else { return nil }
+        return dma
+    }
+
+    /// Recomputes the DMAs whose meters changed (DMA -> meter -> from when). Throws when the
+    /// store cannot be read (nothing is kept of that round).
+    func recomputeWater(_ changed: [String: [String: EpochMillis]], history: any SampleHistory) throws -> [SeriesCorrection] {
+        var out: [SeriesCorrection] = []
+        for (dma, meters) in changed.sorted(by: { $0.key < $1.key }) {
+            guard let m = dmas[dma], let earliest = meters.values.min() else { continue }
+            var tracker = WaterBalanceTracker(inflow: m.inflow, customers: m.customers, timeZone: timeZone)
+            let from = tracker.dayStart(earliest)
+            let ids = ([m.inflow] + m.customers).map(\.id)
+            func volumes(_ meter: String, from t: EpochMillis) throws -> [Sample] {
+                try history.stored(try SeriesName(sensor: meter, metric: "volume_m3"), from: t, to: .max)
+            }
+            var held: MeterReadings
+            if let h = provinceWater[dma], h.from <= from {
+                held = h
+                for (meter, t) in meters.sorted(by: { $0.key < $1.key }) where ids.contains(meter) {
+                    held.replace(meter, from: t, with: try volumes(meter, from: t))
+                }
+            } else {
+                var byMeter: [String: [Sample]] = [:]
+                for meter in ids { byMeter[meter] = try volumes(meter, from: from) }
+                held = MeterReadings(from: from, byMeter: byMeter)
+            }
+            // The nights before go on (the baseline, a chain of rising nights) as stored.
+            tracker.seed(nights: try storedNights(dma, before: from, history: history))
+            var computed: [String: [Sample]] = [:]
+            for (meter, s) in held.readings(from: from, order: ids) {
+                let done = tracker.record(meter: meter, time: s.time, volumeM3: s.value)
+                Self.waterOutputs(done) { computed[$0, default: []].append(Sample(time: $1, value: $2)) }
+                if let day = done.day { noteWaterDay(dma, day) }
+            }
+            for metric in Self.waterOutputs {
+                let name = try SeriesName(sensor: "dma.\(dma)", metric: metric)
+                let now = (computed[metric] ?? []).sorted { $0.time < $1.time }
+                if try history.stored(name, from: from, to: .max) != now {
+                    out.append(SeriesCorrection(series: name, from: from, samples: now))
+                }
+            }
+            if let newest = held.newest { held.forget(before: tracker.dayStart(newest) - Self.heldWaterDays * 86_400_000) }
+            provinceWater[dma] = held
+        }
+        return out
+    }
+}
