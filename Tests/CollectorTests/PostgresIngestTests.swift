@@ -354,8 +354,9 @@ import Testing
     /// A DMA whose inflow and one customer meter report to the north partition and another
     /// customer to the south: its day's balance (30 % lost) and its alert come from the
     /// province lease's holder, from both partitions' readings in the shared store. Each
-    /// partition alone sees part of the day and never completes it.
-    @Test(.timeLimit(.minutes(3))) func aDMAAcrossPartitionsIsComputedFromBoth() async throws {
+    /// partition alone sees part of the day and never completes it. A transformer split the
+    /// same way gets its hour's energy loss (25 %) likewise.
+    @Test(.timeLimit(.minutes(3))) func aDMAAndATransformerAcrossPartitionsAreComputedFromBoth() async throws {
         let (dir, pg) = try await PostgresCluster.started()
         defer { pg.remove(dir) }
         let cluster = try NATSCluster(dir: dir)
@@ -367,6 +368,9 @@ import Testing
               - {id: wi-1, kind: water, role: inflow, unit: lai-chau-city, zone: d1, interval: 1h, metrics: {volume_m3: {unit: m3}}}
               - {id: wc-1, kind: water, role: customer, unit: lai-chau-city, zone: d1, interval: 1h, metrics: {volume_m3: {unit: m3}}}
               - {id: wc-2, kind: water, role: customer, unit: lai-chau-city, zone: d1, interval: 1h, metrics: {volume_m3: {unit: m3}}}
+              - {id: mf-1, kind: meter, role: feeder, unit: lai-chau-city, zone: t1, interval: 15m, metrics: {kwh: {unit: kWh}}}
+              - {id: mc-1, kind: meter, role: customer, unit: lai-chau-city, zone: t1, interval: 15m, metrics: {kwh: {unit: kWh}}}
+              - {id: mc-2, kind: meter, role: customer, unit: lai-chau-city, zone: t1, interval: 15m, metrics: {kwh: {unit: kWh}}}
             """.write(toFile: dir + "/cat/c.yaml", atomically: true, encoding: .utf8)
         try """
             rules:
@@ -382,19 +386,29 @@ import Testing
                 return #"{"sensor": "\#(sensor)", "ts": \#(t), "volume_m3": \#(v)}"#
             }
         }
-        try cluster.publish(node: 0, topic: "telemetry/north/w", lines: hours("wi-1", 10) + hours("wc-1", 4))
-        try cluster.publish(node: 1, topic: "telemetry/south/w", lines: hours("wc-2", 3))
+        func quarters(_ sensor: String, _ v: Int) -> [String] {
+            (0..<4).map { (q: Int) -> String in
+                let t: Int = day + 10 * 3600 + q * 900
+                return #"{"sensor": "\#(sensor)", "ts": \#(t), "kwh": \#(v)}"#
+            }
+        }
+        try cluster.publish(node: 0, topic: "telemetry/north/w", lines: hours("wi-1", 10) + hours("wc-1", 4) + quarters("mf-1", 8) + quarters("mc-1", 4))
+        try cluster.publish(node: 1, topic: "telemetry/south/w", lines: hours("wc-2", 3) + quarters("mc-2", 2))
         func points(_ series: String) async -> [String] {
             let o = try? await httpJSON(members[1].baseURL + "/api/v1/raw?series=\(series)&from=\(day - 86_400)&to=\(day + 3 * 86_400)")
             return ((o?["points"] as? [[String: Any]]) ?? []).map { "\(($0["t"] as? NSNumber)?.intValue ?? 0):\($0["value"] ?? "")" }
         }
         try await waitUntil("the DMA's day from both partitions", seconds: 40) { await points("dma.d1/nrw_pct") == ["\(day):30"] }
         #expect(await points("dma.d1/inflow_m3") == ["\(day):240"])
+        try await waitUntil("the transformer's hour from both partitions", seconds: 20) {
+            await points("transformer.t1/energy_loss_pct") == ["\(day + 10 * 3600):25"]
+        }
         try await waitUntil("one water-loss alert", seconds: 20) {
             (try? await AlertsEndToEndTests.alerts(members[1], "firing"))?.map { $0["subject"] as? String } == ["dma.d1"]
         }
         try await Task.sleep(for: .seconds(6))   // (one more round of the province's holder: nothing changes)
         #expect(await points("dma.d1/nrw_pct") == ["\(day):30"])
+        #expect(await points("transformer.t1/feeder_meter_fault") == ["\(day + 10 * 3600):0"])
         #expect(try await AlertsEndToEndTests.alerts(members[0], "all").count == 1)
         for c in members { _ = try await c.terminate() }
     }

@@ -12,8 +12,8 @@ public enum DerivedScope {
 
     /// The scopes computed over the whole province: with partitions on a shared store, by the
     /// province lease's holder (coverage, zone, unit and junction maxima, DMAs' water
-    /// balances), not by each partition.
-    public static let provincePrefixes = ["coverage.", "zone.", "unit.", "junction.", "dma."]
+    /// balances, transformers' figures), not by each partition.
+    public static let provincePrefixes = ["coverage.", "zone.", "unit.", "junction.", "dma.", "transformer."]
 
     /// Whether `subject` (a sensor id, or `sensor:metric`) is a province-wide scope.
     public static func isProvinceWide(_ subject: String) -> Bool {

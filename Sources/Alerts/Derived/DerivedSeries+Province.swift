@@ -7,7 +7,8 @@ import Telemetry
 /// on (`PostgresStore.changes`), keeps the members' recent values in memory
 /// (`provinceValues`, refreshed from the store for the changed ones), recomputes each scope of
 /// a changed member from the earliest such time on, and corrects the scope's stored series
-/// where it differs. DMAs' water balances likewise (`DerivedSeries+ProvinceWater`).
+/// where it differs. DMAs' water balances and transformers' energy losses likewise
+/// (`DerivedSeries+ProvinceWater`, `+ProvinceEnergy`).
 ///
 /// The values are the maxima of the members' values in force at each stored member value's
 /// time. One collector computing a scope itself evaluates it at every member value it
@@ -20,19 +21,32 @@ extension DerivedSeries {
     public func resetProvinceValues() {
         provinceValues = [:]
         provinceWater = [:]
+        provinceEnergy = [:]
     }
 
     /// The corrections of the scopes whose members changed (for the caller to store, with the
     /// changes it handled, in one transaction); nil when the store could not be read (the
     /// changes stay for the next call).
-    public func recomputeScopes(changed: [(name: SeriesName, from: EpochMillis)], history: any SampleHistory) -> [SeriesCorrection]? {
+    /// `now`: when the changes are handled (the changed meters are heard then).
+    public func recomputeScopes(changed: [(name: SeriesName, from: EpochMillis)], history: any SampleHistory,
+                                now: EpochMillis? = nil) -> [SeriesCorrection]? {
         var dirty: [ScopeRef: EpochMillis] = [:]
         var members: [ScopeKind: [String: EpochMillis]] = [:]
         var meters: [String: [String: EpochMillis]] = [:]   // DMA -> its changed meters
+        var power: [String: [String: EpochMillis]] = [:]    // transformer -> its changed meters
+        var gasps: [(SeriesName, EpochMillis)] = []
         for (name, from) in changed {
             guard let entry = catalogue.sensor(name.sensor) else { continue }   // (a scope's own series)
             if let dma = dma(ofChanged: name, entry) {
                 meters[dma, default: [:]][name.sensor] = min(meters[dma]?[name.sensor] ?? .max, from)
+                continue
+            }
+            if let tr = transformer(ofChanged: name, entry) {
+                power[tr, default: [:]][name.sensor] = min(power[tr]?[name.sensor] ?? .max, from)
+                continue
+            }
+            if name.metric == "last_gasp" {
+                gasps.append((name, from))
                 continue
             }
             for kind in ScopeKind.allCases where kind.memberMetric == name.metric {
@@ -77,7 +91,8 @@ extension DerivedSeries {
                 out += try correct(ref, from: from, times: times.sorted(), history: history) { values.maximum(of: ms, at: $0, older: older) }
             }
             for kind in Array(provinceValues.keys) { provinceValues[kind]?.trim() }
-            return out + (try recomputeWater(meters, history: history))
+            for (name, from) in gasps { try gaspsChanged(name, from: from, history: history) }
+            return out + (try recomputeWater(meters, history: history)) + (try recomputeEnergy(power, now: now, history: history))
         } catch {
             logger.warning("cannot read the scopes' members from the shared store; will retry", metadata: ["error": "\(error)"])
             return nil

@@ -29,20 +29,8 @@ extension DerivedSeries {
             var tracker = WaterBalanceTracker(inflow: m.inflow, customers: m.customers, timeZone: timeZone)
             let from = tracker.dayStart(earliest)
             let ids = ([m.inflow] + m.customers).map(\.id)
-            func volumes(_ meter: String, from t: EpochMillis) throws -> [Sample] {
-                try history.stored(try SeriesName(sensor: meter, metric: "volume_m3"), from: t, to: .max)
-            }
-            var held: MeterReadings
-            if let h = provinceWater[dma], h.from <= from {
-                held = h
-                for (meter, t) in meters.sorted(by: { $0.key < $1.key }) where ids.contains(meter) {
-                    held.replace(meter, from: t, with: try volumes(meter, from: t))
-                }
-            } else {
-                var byMeter: [String: [Sample]] = [:]
-                for meter in ids { byMeter[meter] = try volumes(meter, from: from) }
-                held = MeterReadings(from: from, byMeter: byMeter)
-            }
+            var held = try MeterReadings.refreshed(provinceWater[dma], metric: "volume_m3", meters: ids, changed: meters,
+                                                   from: from, history: history)
             // The nights before go on (the baseline, a chain of rising nights) as stored.
             tracker.seed(nights: try storedNights(dma, before: from, history: history))
             var computed: [String: [Sample]] = [:]
@@ -51,15 +39,24 @@ extension DerivedSeries {
                 Self.waterOutputs(done) { computed[$0, default: []].append(Sample(time: $1, value: $2)) }
                 if let day = done.day { noteWaterDay(dma, day) }
             }
-            for metric in Self.waterOutputs {
-                let name = try SeriesName(sensor: "dma.\(dma)", metric: metric)
-                let now = (computed[metric] ?? []).sorted { $0.time < $1.time }
-                if try history.stored(name, from: from, to: .max) != now {
-                    out.append(SeriesCorrection(series: name, from: from, samples: now))
-                }
-            }
+            out += try corrections("dma.\(dma)", Self.waterOutputs, computed, from: from, history: history)
             if let newest = held.newest { held.forget(before: tracker.dayStart(newest) - Self.heldWaterDays * 86_400_000) }
             provinceWater[dma] = held
+        }
+        return out
+    }
+
+    /// The corrections of `scope`'s series (`metrics`) whose stored samples from `from` on are
+    /// not `computed`'s.
+    func corrections(_ scope: String, _ metrics: [String], _ computed: [String: [Sample]], from: EpochMillis,
+                     history: any SampleHistory) throws -> [SeriesCorrection] {
+        var out: [SeriesCorrection] = []
+        for metric in metrics {
+            let name = try SeriesName(sensor: scope, metric: metric)
+            let now = (computed[metric] ?? []).sorted { $0.time < $1.time }
+            if try history.stored(name, from: from, to: .max) != now {
+                out.append(SeriesCorrection(series: name, from: from, samples: now))
+            }
         }
         return out
     }

@@ -44,12 +44,12 @@ public final class DerivedSeries {
     var waterLatest: [String: EpochMillis] = [:]
     /// Each DMA's latest complete day, for the water-loss indicators.
     public internal(set) var waterDays: [String: CoverageCalculator.WaterDay] = [:]
-    private var lastGasp: [String: EpochMillis] = [:]
+    var lastGasp: [String: EpochMillis] = [:]
     /// When each transformer was first watched (a meter of it heard from).
     private var watchedSince: [String: EpochMillis] = [:]
 
     /// transformer id -> its meters; junction id -> its traffic sensors.
-    private let transformers: [String: (feeder: EnergyLossTracker.Meter, customers: [EnergyLossTracker.Meter])]
+    let transformers: [String: (feeder: EnergyLossTracker.Meter, customers: [EnergyLossTracker.Meter])]
     /// DMA id -> its inflow and customer meters.
     let dmas: [String: (inflow: WaterBalanceTracker.Meter, customers: [WaterBalanceTracker.Meter])]
     let junctions: [String: [String]]
@@ -82,6 +82,8 @@ public final class DerivedSeries {
     var provinceValues: [ScopeKind: ScopeMaxima] = [:]
     /// The province holder's copy of each DMA's recent meter readings (`recomputeWater`).
     var provinceWater: [String: MeterReadings] = [:]
+    /// ... and of each transformer's (`recomputeEnergy`).
+    var provinceEnergy: [String: MeterReadings] = [:]
     /// The storage view of the current commit (from its first `observe` to `finishBatch`),
     /// `tick` or recompute: scope members' values are loaded through it. Let go at their end
     /// (the alert worker that passes itself owns this; a weak reference would cost every
@@ -282,6 +284,13 @@ public final class DerivedSeries {
         defer { self.history = nil }
         tickRain(now: now, history: history)
         computeTouchedScopes()
+        if computesScopes { tickTransformers(now: now, lastSeen: lastSeen) }
+    }
+
+    /// The share of silent meters of each transformer with a meter heard from (`tick`; with
+    /// partitions on a shared store, by the province lease's holder, `lastSeen` being the
+    /// province's: `DerivedSeries+ProvinceEnergy`).
+    public func tickTransformers(now: EpochMillis, lastSeen: [String: EpochMillis]) {
         for (tr, m) in transformers.sorted(by: { $0.key < $1.key }) {
             let meters = [m.feeder] + m.customers
             guard meters.contains(where: { lastSeen[$0.id] != nil }) else { continue }
@@ -461,6 +470,7 @@ public final class DerivedSeries {
     // MARK: Power
 
     private func energyLoss(_ entry: SensorEntry, _ k: Int, _ s: Sample, history: any SampleHistory) {
+        guard computesScopes else { return }   // (with partitions, the province's holder: `recomputeEnergy`)
         if stations[k].transformer == StationState.notLookedUp {
             stations[k].transformer = Int32(entry.zone.flatMap { transformerIndex[$0] } ?? -1)
         }
@@ -499,10 +509,19 @@ public final class DerivedSeries {
     /// for an hour whose feeder meter read nothing while customers consumed (that hour has
     /// no loss figure), 0 otherwise.
     private func energyHour(_ tr: String, _ done: (hour: EpochMillis, lossPct: Double?)) {
-        guard let loss = try? SeriesName(sensor: "transformer.\(tr)", metric: "energy_loss_pct"),
-              let fault = try? SeriesName(sensor: "transformer.\(tr)", metric: "feeder_meter_fault") else { return }
-        if let pct = done.lossPct { pending.append(Reading(series: loss, time: done.hour, value: (pct * 100).rounded() / 100)) }
-        pending.append(Reading(series: fault, time: done.hour, value: done.lossPct == nil ? 1 : 0))
+        Self.energyOutputs(done) { metric, time, value in
+            guard let name = try? SeriesName(sensor: "transformer.\(tr)", metric: metric) else { return }
+            pending.append(Reading(series: name, time: time, value: value))
+        }
+    }
+
+    /// The series a transformer's hours are stored on.
+    static let energyOutputs = ["energy_loss_pct", "feeder_meter_fault"]
+
+    /// The readings of a completed hour: (metric, time, value).
+    static func energyOutputs(_ done: (hour: EpochMillis, lossPct: Double?), _ put: (String, EpochMillis, Double) -> Void) {
+        if let pct = done.lossPct { put("energy_loss_pct", done.hour, (pct * 100).rounded() / 100) }
+        put("feeder_meter_fault", done.hour, done.lossPct == nil ? 1 : 0)
     }
 
     // MARK: Traffic

@@ -44,4 +44,23 @@ struct MeterReadings: Sendable {
         from = t
         byMeter = byMeter.mapValues { Array($0[$0.firstIndex(notBefore: t) { $0.time }...]) }
     }
+
+    /// `held` brought up to what the store holds of `metric` from `from` on: the changed
+    /// meters' readings read back from their change on, or, when `held` does not reach back to
+    /// `from`, every meter's read from `from` on.
+    static func refreshed(_ held: MeterReadings?, metric: String, meters ids: [String], changed: [String: EpochMillis],
+                          from: EpochMillis, history: any SampleHistory) throws -> MeterReadings {
+        func stored(_ meter: String, from t: EpochMillis) throws -> [Sample] {
+            try history.stored(try SeriesName(sensor: meter, metric: metric), from: t, to: .max)
+        }
+        if var h = held, h.from <= from {
+            for (meter, t) in changed.sorted(by: { $0.key < $1.key }) where ids.contains(meter) {
+                h.replace(meter, from: t, with: try stored(meter, from: t))
+            }
+            return h
+        }
+        var byMeter: [String: [Sample]] = [:]
+        for meter in ids { byMeter[meter] = try stored(meter, from: from) }
+        return MeterReadings(from: from, byMeter: byMeter)
+    }
 }

@@ -123,7 +123,7 @@ extension AlertStage {
         do {
             let changes = try scopes.changes()
             guard !changes.isEmpty, let corrections = derived.recomputeScopes(changed: changes.map { ($0.name, $0.from) },
-                                                                            history: scopes.history) else { return }
+                                                                            history: scopes.history, now: now) else { return }
             try scopes.store(corrections, clearing: changes, fence: fence)
             scopeCorrections += corrections
         } catch let e as PartitionFence.Stale {

@@ -283,6 +283,12 @@ final class AlertStage {
                 return out
             }
         }
+        if sharedScopes != nil {
+            // Partitions: the transformers' silent meters from the province's newest readings
+            // (a partition would count another's meters as silent).
+            derived.tickTransformers(now: now, lastSeen: lastSeen)
+            out += derived.take()
+        }
         // The units' figures, then each declared level's groups (the province once).
         var indicators: [CoverageIndicator] = []
         for level in [Catalogue.unitLevel] + catalogue.levels.map(\.id) {
