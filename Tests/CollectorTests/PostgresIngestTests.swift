@@ -313,6 +313,55 @@ import Testing
         #expect(all.count == 1 && all.first?["state"] as? String == "resolved" && all.first?["acknowledged_by"] as? String == "duty-officer")
         _ = try await b.terminate()
     }
+    /// The collector's file full (`storage.max_size`) while the shared store takes every
+    /// attempt: each redelivery of the same messages commits to PostgreSQL, then fails on the
+    /// file. Readings are deduped there; the quarantined messages are stored there once, not
+    /// once an attempt (`UnfiledQuarantine`), and reach the file when space returns.
+    @Test(.timeLimit(.minutes(3))) func aFullFileStoresTheQuarantineInTheSharedStoreOnce() async throws {
+        let (dir, pg) = try await PostgresCluster.started()
+        defer { pg.remove(dir) }
+        let broker = try MosquittoBroker(dir: dir)
+        defer { broker.stop() }
+        try await broker.waitReady()
+        try FileManager.default.createDirectory(atPath: dir + "/none", withIntermediateDirectories: true)
+        let c = try CollectorProcess(dir: dir, brokerPort: broker.port, clientID: "it-pg-full",
+                                     storageExtra: ["postgres: \"\(pg.url)\"", "max_size: 256KB"], extraYAML: "sensors: \(dir)/none")
+        try c.start()
+        try await c.waitReady()
+        let t0 = 1_795_000_000
+        // Values of 16 or 17 significant digits fill the file's 256 KB (as in `DiskFullTests`);
+        // every tenth message is not JSON (quarantined), so the batches that fail hold some.
+        let messages = 4_000
+        for start in stride(from: 0, to: 40_000, by: 5_000) {
+            try broker.publish(topic: "telemetry/df-1", lines: (start..<start + 5_000).flatMap { i in
+                [#"{"ts": \#(t0 + i), "temp_c": \#(sin(Double(i)))}"#] + (i % 10 == 0 ? ["not json \(i)"] : [])
+            })
+        }
+        try await waitUntil("the file full", seconds: 30) { try await httpGet(c.baseURL + "/readyz").status == 503 }
+        func quarantined() async throws -> Int {
+            let q = try await httpJSON(c.baseURL + "/api/v1/quarantine")
+            return ((q["counts"] as? [String: Any])?.values.compactMap { ($0 as? NSNumber)?.intValue }.reduce(0, +)) ?? -1
+        }
+        func attempts() async throws -> Int {
+            let text = String(decoding: try await httpGet(c.baseURL + "/metrics").body, as: UTF8.self)
+            let line = text.split(separator: "\n").first { $0.hasPrefix("collector_commit_failures_total ") }
+            return Int(Double(line?.split(separator: " ").last ?? "") ?? -1)
+        }
+        // Several attempts of the same messages (the reconnections back off 1, 2, 4 ... s).
+        let failed = try await attempts()
+        try await waitUntil("three more failed attempts", seconds: 40) { try await attempts() >= failed + 3 }
+        let whileFull = try await quarantined()
+        #expect(whileFull > 0 && whileFull < messages, "\(whileFull)")
+        // Space returns; everything is filed, and the shared store still holds each record once.
+        let yaml = try String(contentsOfFile: c.configPath, encoding: .utf8).replacingOccurrences(of: "max_size: 256KB", with: "max_size: 256MB")
+        try yaml.write(toFile: c.configPath, atomically: true, encoding: .utf8)
+        c.signal(SIGHUP)
+        try await waitUntil("every message committed", seconds: 60) { try await quarantined() >= messages }
+        try await Task.sleep(for: .seconds(2))
+        #expect(try await quarantined() == messages)
+        _ = try await c.terminate()
+    }
+
     /// A junction whose traffic sensors report to two partitions: its maximum congestion is
     /// computed by the province lease's holder from both partitions' values in the shared
     /// store, not by each partition from its own (which would store the north sensor's 0.25

@@ -22,6 +22,8 @@ final class IngestLoop: @unchecked Sendable {
     /// The shared PostgreSQL store (`storage.postgres`): every commit goes there first, fenced
     /// by the partition's token, then to `store`; the PUBACKs wait for both.
     private let shared: PostgresStore?
+    /// Quarantine records the shared store holds and the file does not (a file commit failed after it).
+    private var unfiled = UnfiledQuarantine()
     /// A connection of its own to the shared store for retention (off the ingest thread, so
     /// its deletes never queue the commits behind them).
     private let maintenance: PostgresStore?
@@ -464,12 +466,20 @@ final class IngestLoop: @unchecked Sendable {
             lost("partition lease not held")
             return false
         }
+        // Quarantine records the shared store holds from an attempt whose file commit failed
+        // go to the file only.
+        let quarantinePlan = unfiled.plan(batch.quarantine, now: clock.now())
+        var sharedCommitted = false
         do {
             // The shared store first: a crash between the two commits leaves readings the
             // broker redelivers, duplicates there and new here.
-            if let shared, !fileOnly, !batch.isEmpty { try shared.commit(batch, registry: store.registry, fence: fence) }
+            if let shared, !fileOnly, !batch.isEmpty {
+                try shared.commit(batch, registry: store.registry, quarantine: quarantinePlan.fresh, fence: fence)
+                sharedCommitted = true
+            }
             // The watermark goes only with the derived readings it covers.
             let stats = try store.commit(batch, now: clock.now(), rollups: keep ? .keep : .handOff, derivedUpTo: carry.watermark)
+            if sharedCommitted { unfiled.bothCommitted(quarantinePlan, now: clock.now()) }
             carry.committed()
             let committedAt = clock.now()
             var newNames: [SeriesName] = []
@@ -520,6 +530,7 @@ final class IngestLoop: @unchecked Sendable {
             admission.framesCommitted()
             return true
         } catch {
+            if sharedCommitted { unfiled.sharedOnly(quarantinePlan, now: clock.now()) }
             link.commitFailed()
             metrics.commitFailures.increment()
             logger.error("commit failed; withholding acknowledgements, the broker keeps the messages",

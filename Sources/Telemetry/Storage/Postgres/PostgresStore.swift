@@ -14,7 +14,8 @@ import Synchronization
 ///
 /// Every commit can be repeated: a commit whose answer was lost (the primary died during
 /// COMMIT) is simply sent again, and the readings it did store come back as duplicates,
-/// counted in no bucket twice (its quarantined records, though, are stored again). After a
+/// counted in no bucket twice (its quarantined records, though, are stored again: a
+/// collector whose file commit fails after this one keeps them in `UnfiledQuarantine`). After a
 /// lost connection the next call connects again through the URL, so a multi-host URL with
 /// `target_session_attrs=read-write` finds the promoted replica.
 ///
@@ -130,11 +131,13 @@ public final class PostgresStore: Sendable {
     }
 
     /// A collector's batch (its readings bound to the collector's own series ids, named
-    /// through `registry`) and its quarantine, as `commit(_:quarantine:fence:)`.
+    /// through `registry`) and its quarantine (or `quarantine`: those of its records the store
+    /// does not hold yet, `UnfiledQuarantine`), as `commit(_:quarantine:fence:)`.
     @discardableResult
-    public func commit(_ batch: IngestBatch, registry: SeriesRegistry, fence: Fence? = nil) throws -> TelemetryStore.CommitStats {
+    public func commit(_ batch: IngestBatch, registry: SeriesRegistry, quarantine: [QuarantineRecord]? = nil,
+                       fence: Fence? = nil) throws -> TelemetryStore.CommitStats {
         try commit(batch.readings.map { Reading(series: registry.name(of: $0.series), time: $0.time, value: $0.value) },
-                   quarantine: batch.quarantine, fence: fence)
+                   quarantine: quarantine ?? batch.quarantine, fence: fence)
     }
 
     /// A series id the cache held has no row.
