@@ -190,7 +190,6 @@ public final class PostgresAlertStore: AlertRecords {
         }
     }
 
-    /// The live alerts of this collector's `owner`.
     /// The subjects of the province-wide scopes, as `LIKE` patterns.
     private static let provinceSubjects = PostgresArray.texts(DerivedScope.provincePrefixes.map { $0 + "%" })
 

@@ -31,6 +31,18 @@ import Telemetry
         #expect(u.count == 0)
     }
 
+    /// A record seen again in another failed attempt waits from then: a disk full for longer
+    /// than `keepMillis` does not store it again.
+    @Test func aRecordSeenAgainWaitsFromThen() {
+        var u = UnfiledQuarantine(keepMillis: 60_000)
+        u.sharedOnly(u.plan([Self.record("a")], now: 0), now: 0)
+        let again = u.plan([Self.record("a")], now: 50_000)
+        #expect(again.fresh.isEmpty)
+        u.sharedOnly(again, now: 50_000)
+        #expect(u.plan([Self.record("a")], now: 100_000).fresh.isEmpty)
+        #expect(u.plan([Self.record("a")], now: 111_000).fresh.count == 1)
+    }
+
     @Test func recordsNotSeenAgainAreForgotten() {
         var u = UnfiledQuarantine(keepMillis: 60_000, limit: 2)
         u.sharedOnly(u.plan([Self.record("a")], now: 0), now: 0)

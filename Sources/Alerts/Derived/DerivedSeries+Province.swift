@@ -22,6 +22,10 @@ extension DerivedSeries {
         provinceValues = [:]
         provinceWater = [:]
         provinceEnergy = [:]
+        // (Another holder may have corrected the DMAs' days meanwhile: read again, `seedWaterDays`.)
+        waterDays = [:]
+        waterLatest = [:]
+        waterDaysSeeded = false
     }
 
     /// The corrections of the scopes whose members changed (for the caller to store, with the
@@ -92,6 +96,10 @@ extension DerivedSeries {
             }
             for kind in Array(provinceValues.keys) { provinceValues[kind]?.trim() }
             for (name, from) in gasps { try gaspsChanged(name, from: from, history: history) }
+            if !waterDaysSeeded {
+                try seedWaterDays(history: history)
+                waterDaysSeeded = true
+            }
             return out + (try recomputeWater(meters, history: history)) + (try recomputeEnergy(power, now: now, history: history))
         } catch {
             logger.warning("cannot read the scopes' members from the shared store; will retry", metadata: ["error": "\(error)"])

@@ -9,8 +9,9 @@ import Telemetry
 ///   memory (`provinceEnergy`);
 /// - the share of silent meters (`tickTransformers`, called by the holder with the
 ///   province's newest reading of each meter), a meter being heard also when a change of its
-///   `kwh` is handled (a backlog arriving), and gasping by its `last_gasp` readings in the
-///   store (`gaspsChanged`).
+///   `kwh` is handled (a backlog arriving; not a reading older than the meter's gasp), and
+///   gasping by its `last_gasp` readings in the store (`gaspsChanged`). A gasp stored before
+///   this holder took the lease is not read back.
 extension DerivedSeries {
     /// Whole hours held in memory before the newest held reading's hour.
     static let heldEnergyHours: Int64 = 2
@@ -47,11 +48,14 @@ extension DerivedSeries {
                 guard let done = tracker.record(meter: meter, time: s.time, kwh: s.value) else { continue }
                 Self.energyOutputs(done) { computed[$0, default: []].append(Sample(time: $1, value: $2)) }
             }
-            out += try corrections("transformer.\(tr)", Self.energyOutputs, computed, from: from, history: history)
+            out += try corrections("transformer.\(tr)", Self.energyMetrics, computed, from: from, history: history)
             if let newest = held.newest { held.forget(before: Self.hourStart(newest) - Self.heldEnergyHours * 3_600_000) }
             provinceEnergy[tr] = held
             if let now {
+                // Heard now (a backlog arriving), unless its newest reading is older than its
+                // gasp: that reading came from before the power went.
                 for meter in meters.keys {
+                    guard let newest = held.newest(of: meter), newest > lastGasp[meter] ?? .min else { continue }
                     let k = station(meter)
                     stations[k].meterArrival = max(now, stations[k].meterArrival ?? .min)
                 }

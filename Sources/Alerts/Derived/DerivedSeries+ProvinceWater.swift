@@ -39,11 +39,22 @@ extension DerivedSeries {
                 Self.waterOutputs(done) { computed[$0, default: []].append(Sample(time: $1, value: $2)) }
                 if let day = done.day { noteWaterDay(dma, day) }
             }
-            out += try corrections("dma.\(dma)", Self.waterOutputs, computed, from: from, history: history)
+            out += try corrections("dma.\(dma)", Self.waterMetrics, computed, from: from, history: history)
             if let newest = held.newest { held.forget(before: tracker.dayStart(newest) - Self.heldWaterDays * 86_400_000) }
             provinceWater[dma] = held
         }
         return out
+    }
+
+    /// Each DMA's newest stored day (`waterDays`, for the water-loss indicators): a holder that
+    /// takes the province lease has them before its rounds reach each DMA's newest day.
+    func seedWaterDays(history: any SampleHistory) throws {
+        for dma in dmas.keys.sorted() {
+            guard let inflow = try history.lastStored(try SeriesName(sensor: "dma.\(dma)", metric: "inflow_m3"), before: .max) else { continue }
+            let nrw = try history.lastStored(try SeriesName(sensor: "dma.\(dma)", metric: "nrw_pct"), before: .max)
+            noteWaterDay(dma, WaterBalanceTracker.Day(start: inflow.time, inflowM3: inflow.value, customersM3: 0,
+                                                      nrwPct: nrw?.time == inflow.time ? nrw?.value : nil))
+        }
     }
 
     /// The corrections of `scope`'s series (`metrics`) whose stored samples from `from` on are

@@ -7,7 +7,7 @@ import Telemetry
 /// stored (`DerivedSeries+ProvinceWater`).
 extension DerivedSeries {
     /// The series a DMA's balance is stored on.
-    static let waterOutputs = ["nrw_pct", "inflow_m3", "inflow_meter_fault", "min_night_flow_m3h", "night_flow_rise_pct",
+    static let waterMetrics = ["nrw_pct", "inflow_m3", "inflow_meter_fault", "min_night_flow_m3h", "night_flow_rise_pct",
                                "night_flow_rising_nights"]
 
     /// One `volume_m3` reading of a DMA's meter; the DMA's tracker is rebuilt from storage the first time.

@@ -74,9 +74,10 @@ public final class DerivedSeries {
     var scopeStates: [ScopeState] = []
     var scopeIndex: [ScopeRef: Int] = [:]
     var touchedScopes: [Int] = []
-    /// Whether scope maxima and DMAs' water balances are computed (not in a family's
-    /// recompute, which keeps its own; not by a partition over a shared store, where the
-    /// province's holder computes them: `recomputeScopes`).
+    /// Whether scope maxima, DMAs' water balances and transformers' figures (energy loss,
+    /// silent meters) are computed (not in a family's recompute, which keeps its own; not by a
+    /// partition over a shared store, where the province's holder computes them:
+    /// `recomputeScopes`, `tickTransformers`).
     public var computesScopes = true
     /// The province holder's copy of the scope members' recent values (`recomputeScopes`).
     var provinceValues: [ScopeKind: ScopeMaxima] = [:]
@@ -84,6 +85,8 @@ public final class DerivedSeries {
     var provinceWater: [String: MeterReadings] = [:]
     /// ... and of each transformer's (`recomputeEnergy`).
     var provinceEnergy: [String: MeterReadings] = [:]
+    /// Whether the province holder has read the DMAs' newest stored days (`seedWaterDays`).
+    var waterDaysSeeded = false
     /// The storage view of the current commit (from its first `observe` to `finishBatch`),
     /// `tick` or recompute: scope members' values are loaded through it. Let go at their end
     /// (the alert worker that passes itself owns this; a weak reference would cost every
@@ -274,7 +277,8 @@ public final class DerivedSeries {
     }
 
     /// Periodic: rain gauges' 24 h sums and flood-risk levels as time passes (`tickRain`);
-    /// the share of silent meters per transformer (for outage alerts), for every
+    /// unless a partition over a shared store (`computesScopes`), the share of silent meters
+    /// per transformer (for outage alerts, `tickTransformers`), for every
     /// transformer with a meter heard from at least once. A meter is heard by its newest
     /// reading's time or, for readings that arrived late, by when they arrived. A meter never
     /// heard from counts from when its transformer was first watched: a backlog arriving in
@@ -516,7 +520,7 @@ public final class DerivedSeries {
     }
 
     /// The series a transformer's hours are stored on.
-    static let energyOutputs = ["energy_loss_pct", "feeder_meter_fault"]
+    static let energyMetrics = ["energy_loss_pct", "feeder_meter_fault"]
 
     /// The readings of a completed hour: (metric, time, value).
     static func energyOutputs(_ done: (hour: EpochMillis, lossPct: Double?), _ put: (String, EpochMillis, Double) -> Void) {

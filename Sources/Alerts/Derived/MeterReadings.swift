@@ -24,7 +24,9 @@ struct MeterReadings: Sendable {
     }
 
     /// Every reading from `t` on in time order, the meters of `order` in that order at equal
-    /// times (as a replay feeds them: one commit per reading time).
+    /// times. (A replay orders equal times by series id instead; that changes a figure only
+    /// where a meter sends more readings than its interval gives, so that a day or hour is
+    /// complete before all of one time's readings are in.)
     func readings(from t: EpochMillis, order: [String]) -> [(meter: String, sample: Sample)] {
         var out: [(meter: String, sample: Sample, rank: Int)] = []
         for (rank, meter) in order.enumerated() {
@@ -37,6 +39,9 @@ struct MeterReadings: Sendable {
 
     /// The newest reading's time (nil: none held).
     var newest: EpochMillis? { byMeter.values.compactMap { $0.last?.time }.max() }
+
+    /// `meter`'s newest reading's time (nil: none held).
+    func newest(of meter: String) -> EpochMillis? { byMeter[meter]?.last?.time }
 
     /// Lets go of the readings before `t`.
     mutating func forget(before t: EpochMillis) {

@@ -15,7 +15,8 @@ import Telemetry
 ///   night flow is the classic leak signal. Its **baseline** is the median of the 7 nights
 ///   before it that were reported; the night's **rise** is its excess over the baseline in
 ///   percent, and **rising nights** counts the consecutive nights more than 10 % above theirs
-///   (0 for a night that is not, or has no baseline yet).
+///   (0 for a night that is not, or has no baseline yet). A night's minimum is taken to two
+///   decimals, as it is stored, before it is judged or counts in a later night's baseline.
 ///
 /// Readings may arrive in any order; duplicates never reach here (storage dedupes them).
 /// A night completed late (a backlog) is judged against the nights reported before it.
@@ -145,7 +146,10 @@ public struct WaterBalanceTracker: Sendable {
     }
 
     /// A complete night against the nights reported before it.
-    private mutating func judge(day: EpochMillis, minFlow: Double) -> Night {
+    private mutating func judge(day: EpochMillis, minFlow exact: Double) -> Night {
+        // To two decimals, as stored: the nights a restart or the province's holder seeds
+        // from the store are then the nights this tracker held, and the baselines agree.
+        let minFlow = (exact * 100).rounded() / 100
         let before = history.filter { $0.day < day }
         let baseline = before.count >= Self.baselineNights
             ? Self.median(before.suffix(Self.baselineNights).map(\.minFlowM3h)) : nil

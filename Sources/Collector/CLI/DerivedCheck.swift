@@ -14,9 +14,9 @@ struct DerivedCheck {
     let catalogue: Catalogue
     let config: DerivedConfig
     let timeZone: TimeZoneID
-    /// The province-wide scopes (zone, unit, junction maxima) are not this store's to check:
-    /// a partition's file over a shared store, where the province's holder computes them from
-    /// every partition's members.
+    /// The province-wide scopes (zone, unit, junction maxima, DMAs, transformers) are not this
+    /// store's to check: a partition's file over a shared store, where the province's holder
+    /// computes them from every partition's members and meters.
     var skipsProvinceWide = false
     /// The province-wide scopes were computed apart from their members (a shared store with
     /// partitions): they may lag the replay by `DerivedVerifier.provinceLag`.

@@ -130,7 +130,7 @@ struct VerifyCommand: AsyncParsableCommand {
             print("verify: derived: \(derived.series) series, \(derived.points) recomputed readings, \(derived.mismatchCount) differ")
             for m in derived.mismatches { print("verify: MISMATCH derived \(m)") }
             if waiting > 0 {
-                print("verify: derived: \(waiting) scope members' changes wait for the province lease's holder: their zones, units and junctions may differ until it runs")
+                print("verify: derived: \(waiting) scope members' changes wait for the province lease's holder: their zones, units, junctions, DMAs and transformers may differ until it runs")
             }
         }
         guard report.isExact, derived?.isExact ?? true else {

@@ -4,7 +4,7 @@ import Telemetry
 /// The alert stage over a shared store (PostgreSQL): who judges which readings, the alerts
 /// adopted and let go with the partition's and the province's leases, the changes kept while
 /// the store does not answer, and the province's holder's rounds of zone, unit and junction
-/// maxima (`SharedScopes`).
+/// maxima, DMAs and transformers (`SharedScopes`).
 extension AlertStage {
 
     /// Whether readings of `sensor` are judged by the rules here (see `rulesActive`; the

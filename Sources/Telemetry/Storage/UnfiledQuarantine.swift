@@ -59,6 +59,7 @@ public struct UnfiledQuarantine: Sendable {
 
     /// Both stores took the batch: the matched records are in the file now.
     public mutating func bothCommitted(_ plan: Plan, now: EpochMillis) {
+        expire(now: now)   // (so the oldest left are the live ones `plan` matched)
         for (key, n) in plan.matched {
             guard var times = waiting[key] else { continue }
             let filed = min(n, times.count)
@@ -69,8 +70,16 @@ public struct UnfiledQuarantine: Sendable {
         expire(now: now)
     }
 
-    /// The shared store took the batch, the file did not: its fresh records wait too.
+    /// The shared store took the batch, the file did not: its fresh records wait too, and the
+    /// matched ones, seen again, wait from now.
     public mutating func sharedOnly(_ plan: Plan, now: EpochMillis) {
+        expire(now: now)
+        for (key, n) in plan.matched {
+            guard var times = waiting[key] else { continue }
+            let seen = min(n, times.count)
+            times.removeFirst(seen)
+            waiting[key] = times + Array(repeating: now, count: seen)
+        }
         for r in plan.fresh { waiting[Key(r), default: []].append(now) }
         count += plan.fresh.count
         expire(now: now)

@@ -57,8 +57,9 @@ public final class PostgresStore: Sendable {
     private let quarantineLimit: Int
     private let timeZone: TimeZoneID
     /// The series whose commits and corrections note their earliest changed time in
-    /// `series_changes` (`changes`): the members of zone and unit maxima, which the province
-    /// lease's holder computes from every partition's values (nil: none).
+    /// `series_changes` (`changes`): the members of zone, unit and junction maxima and the
+    /// readings of DMAs' and transformers' meters, which the province lease's holder computes
+    /// from every partition's (nil: none).
     public let tracks: (@Sendable (SeriesName) -> Bool)?
     let days: LocalDays
     /// The connection (nil after it was lost) and the series ids known so far.
