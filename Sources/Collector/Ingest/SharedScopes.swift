@@ -4,9 +4,9 @@ import Telemetry
 /// With partitions on a shared store, the province lease's holder computes the zone, unit and
 /// junction maxima from the members' values every partition stored, and the DMAs' water
 /// balances and transformers' energy losses from their meters' readings
-/// (`DerivedSeries.recomputeScopes`); no partition computes any. What changed since the last time is in the store's `series_changes` (each
-/// commit and correction of a member series notes the earliest time it changed); the
-/// members' values are read from the store.
+/// (`DerivedSeries.recomputeScopes`); no partition computes any. What changed since the last
+/// time is in the store's `series_changes` (each commit and correction of a member series
+/// notes the earliest time it changed); the members' values are read from the store.
 final class SharedScopes {
     private let store: PostgresStore
     /// The members' values, read from the store.
