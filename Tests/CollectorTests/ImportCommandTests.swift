@@ -65,6 +65,31 @@ import Testing
         _ = try await c.terminate()
     }
 
+    /// With partitions, an import into the shared store notes its meters' readings for the
+    /// province lease's holder (who computes their DMAs' and transformers' figures), as a
+    /// collector's commit does; other series are not noted.
+    @Test(.timeLimit(.minutes(2))) func intoPartitionedPostgreSQLNotesTheMeters() async throws {
+        let (dir, pg) = try await PostgresCluster.started()
+        defer { pg.remove(dir) }
+        try FileManager.default.createDirectory(atPath: dir + "/none", withIntermediateDirectories: true)
+        try """
+            sensors: \(dir)/none
+            storage: {path: \(dir)/c.sqlite}
+            partition: {name: north, member: import-a, nats: [nats://127.0.0.1:4222], lease: 6s}
+            """.write(toFile: dir + "/c.yaml", atomically: true, encoding: .utf8)
+        let day = Int(Date().timeIntervalSince1970) / 86_400 * 86_400 - 86_400
+        let lp = (0..<8).map { "m,sensor=im-m kwh=\($0) \((day + $0 * 900) * 1_000_000_000)" }
+            + (0..<8).map { "m,sensor=im-w volume_m3=\($0) \((day + 3_600 + $0 * 900) * 1_000_000_000)" }
+            + (0..<8).map { "m,sensor=im-t temp_c=\($0) \((day + $0 * 900) * 1_000_000_000)" }
+        try lp.joined(separator: "\n").write(toFile: dir + "/b.lp", atomically: true, encoding: .utf8)
+        let run = try await Self.collector(["import", "--config", dir + "/c.yaml", "--postgres", pg.url, dir + "/b.lp"], dir: dir)
+        #expect(run.code == 0 && run.out.contains("24 readings stored"), "\(run.out)")
+        let notes = try pg.psql(pg.primaryPort.port, """
+            SELECT s.sensor || '/' || s.metric || ' ' || c.from_t FROM series_changes c JOIN series s ON s.id = c.series_id ORDER BY 1
+            """)
+        #expect(notes == "im-m/kwh \(day * 1000)\nim-w/volume_m3 \((day + 3_600) * 1000)", "\(notes)")
+    }
+
     /// `--postgres`: the same files into a shared PostgreSQL store (a primary with a
     /// synchronous replica); `collector verify --postgres` finds every tier equal to its
     /// recompute; a second run stores nothing new; `collector query --postgres` gives the

@@ -80,9 +80,14 @@ struct ImportCommand: ParsableCommand {
 
     /// The same files into a shared PostgreSQL store. No lock: collectors writing beside the
     /// import are fine (each commit locks its series' rows; readings are deduplicated by key).
+    /// With partitions (`partition` in the config), the meters' readings are noted for the
+    /// province lease's holder, as the collectors' commits are (`SharedScopes.tracks`).
     private func importIntoPostgres(_ url: String, _ cfg: CollectorConfig, _ prec: TimePrecision) throws {
         let store: PostgresStore
-        do { store = try PostgresStore(url: url, timeZone: cfg.timezone, quarantineLimit: cfg.storage.quarantineLimit) } catch {
+        do {
+            store = try PostgresStore(url: url, timeZone: cfg.timezone, quarantineLimit: cfg.storage.quarantineLimit,
+                                      tracks: cfg.partition == nil ? nil : SharedScopes.tracks)
+        } catch {
             FileHandle.standardError.write(Data("collector import: \(PostgresStore.redacted(url)): \(error)\n".utf8))
             throw ExitCode(1)
         }
