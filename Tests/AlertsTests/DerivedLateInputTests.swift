@@ -45,6 +45,20 @@ final class StoreHistory: SampleHistory {
     func stored(_ name: SeriesName, from: EpochMillis, to: EpochMillis) throws -> [Sample] {
         (stored[name] ?? []).filter { $0.time >= from && $0.time < to }
     }
+
+    /// The shared store's change notes in miniature: each of `names` whose stored samples
+    /// differ from `seen`'s, from the first time they differ (`seen` then takes them).
+    func changes(of names: some Sequence<SeriesName>, since seen: inout [SeriesName: [Sample]]) -> [(name: SeriesName, from: EpochMillis)] {
+        var changed: [(name: SeriesName, from: EpochMillis)] = []
+        for name in names {
+            let samples = stored[name] ?? [], before = seen[name] ?? []
+            guard samples != before else { continue }
+            let k = zip(samples, before).prefix { $0 == $1 }.count
+            changed.append((name, min(samples.count > k ? samples[k].time : .max, before.count > k ? before[k].time : .max)))
+            seen[name] = samples
+        }
+        return changed
+    }
 }
 
 /// A late input recomputes the derived values it affects from its time on, and the stored
@@ -411,14 +425,8 @@ final class StoreHistory: SampleHistory {
         var rounds = 0
         func commit(_ row: [(String, EpochMillis, Double)]) throws {
             try w.commit(row)
-            var changed: [(name: SeriesName, from: EpochMillis)] = []
-            for (name, samples) in w.history.stored where members.contains(name.metric) && !DerivedScope.isDerived(name.sensor) {
-                let before = seen[name] ?? []
-                guard samples != before else { continue }
-                let k = zip(samples, before).prefix { $0 == $1 }.count
-                changed.append((name, min(samples.count > k ? samples[k].time : .max, before.count > k ? before[k].time : .max)))
-                seen[name] = samples
-            }
+            let changed = w.history.changes(of: w.history.stored.keys.filter { members.contains($0.metric) && !DerivedScope.isDerived($0.sensor) },
+                                            since: &seen)
             guard !changed.isEmpty else { return }
             rounds += 1
             let corrections = try #require(province.recomputeScopes(changed: changed, history: w.history))

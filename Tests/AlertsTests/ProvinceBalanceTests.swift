@@ -54,15 +54,7 @@ import Telemetry
             }
             p.finishBatch()
             partitionsDerived += p.take()
-            var changed: [(name: SeriesName, from: EpochMillis)] = []
-            for id in ["in", "c1", "c2"] {
-                let name = try SeriesName(sensor: id, metric: "volume_m3")
-                let samples = h.stored[name] ?? [], before = seen[name] ?? []
-                guard samples != before else { continue }
-                let k = zip(samples, before).prefix { $0 == $1 }.count
-                changed.append((name, min(samples.count > k ? samples[k].time : .max, before.count > k ? before[k].time : .max)))
-                seen[name] = samples
-            }
+            let changed = h.changes(of: try ["in", "c1", "c2"].map { try SeriesName(sensor: $0, metric: "volume_m3") }, since: &seen)
             for c in try #require(holder.recomputeScopes(changed: changed, history: h)) { h.correct(c) }
         }
         // North has the inflow and c1, hour by hour; south's c2 comes with each next morning,
@@ -138,15 +130,7 @@ import Telemetry
             }
             partition.finishBatch()
             partitionDerived += partition.take()
-            var changed: [(name: SeriesName, from: EpochMillis)] = []
-            for id in ["f", "m1", "m2"] {
-                let name = try SeriesName(sensor: id, metric: "kwh")
-                let samples = h.stored[name] ?? [], before = seen[name] ?? []
-                guard samples != before else { continue }
-                let k = zip(samples, before).prefix { $0 == $1 }.count
-                changed.append((name, min(samples.count > k ? samples[k].time : .max, before.count > k ? before[k].time : .max)))
-                seen[name] = samples
-            }
+            let changed = h.changes(of: try ["f", "m1", "m2"].map { try SeriesName(sensor: $0, metric: "kwh") }, since: &seen)
             for c in try #require(holder.recomputeScopes(changed: changed, history: h)) { h.correct(c) }
         }
         // Twelve hours; m2's readings come an hour late, its hour 3 after hour 6.

@@ -50,6 +50,13 @@ import Testing
         return members
     }
 
+    /// A series' raw points between two times (seconds) as `t:value` texts, through `c`'s API
+    /// (none while it does not answer).
+    static func rawPoints(_ c: CollectorProcess, _ series: String, from: Int, to: Int) async -> [String] {
+        let o = try? await httpJSON(c.baseURL + "/api/v1/raw?series=\(series)&from=\(from)&to=\(to)")
+        return ((o?["points"] as? [[String: Any]]) ?? []).map { "\(($0["t"] as? NSNumber)?.intValue ?? 0):\($0["value"] ?? "")" }
+    }
+
     /// A kill -9 between a commit and its PUBACKs, then the primary killed and the replica
     /// promoted while gateways publish: every reading is in the shared store exactly once and
     /// every tier equals its recompute, there and in the collector's own file.
@@ -380,10 +387,7 @@ import Testing
             """.write(toFile: dir + "/cat/c.yaml", atomically: true, encoding: .utf8)
         let members = try await Self.twoPartitions(in: dir, pg: pg, cluster: cluster, extraYAML: "sensors: \(dir)/cat")
         let t0 = Int(Date().timeIntervalSince1970) / 60 * 60 - 600
-        func points(_ series: String) async -> [String] {
-            let o = try? await httpJSON(members[0].baseURL + "/api/v1/raw?series=\(series)&from=\(t0 - 60)&to=\(t0 + 3600)")
-            return ((o?["points"] as? [[String: Any]]) ?? []).map { "\(($0["t"] as? NSNumber)?.intValue ?? 0):\($0["value"] ?? "")" }
-        }
+        func points(_ series: String) async -> [String] { await Self.rawPoints(members[0], series, from: t0 - 60, to: t0 + 3600) }
         // South: 10 km/h at t0 (0.75). North: 30 km/h a minute later (0.25), 4 km/h two
         // minutes later (0.9).
         try cluster.publish(node: 1, topic: "telemetry/south/tf", lines: [#"{"sensor": "tf-s", "ts": \#(t0), "speed_kmh": 10}"#])
@@ -443,10 +447,7 @@ import Testing
         }
         try cluster.publish(node: 0, topic: "telemetry/north/w", lines: hours("wi-1", 10) + hours("wc-1", 4) + quarters("mf-1", 8) + quarters("mc-1", 4))
         try cluster.publish(node: 1, topic: "telemetry/south/w", lines: hours("wc-2", 3) + quarters("mc-2", 2))
-        func points(_ series: String) async -> [String] {
-            let o = try? await httpJSON(members[1].baseURL + "/api/v1/raw?series=\(series)&from=\(day - 86_400)&to=\(day + 3 * 86_400)")
-            return ((o?["points"] as? [[String: Any]]) ?? []).map { "\(($0["t"] as? NSNumber)?.intValue ?? 0):\($0["value"] ?? "")" }
-        }
+        func points(_ series: String) async -> [String] { await Self.rawPoints(members[1], series, from: day - 86_400, to: day + 3 * 86_400) }
         try await waitUntil("the DMA's day from both partitions", seconds: 40) { await points("dma.d1/nrw_pct") == ["\(day):30"] }
         #expect(await points("dma.d1/inflow_m3") == ["\(day):240"])
         try await waitUntil("the transformer's hour from both partitions", seconds: 20) {

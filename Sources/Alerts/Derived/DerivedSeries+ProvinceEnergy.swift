@@ -38,7 +38,7 @@ extension DerivedSeries {
         var out: [SeriesCorrection] = []
         for (tr, meters) in changed.sorted(by: { $0.key < $1.key }) {
             guard let m = transformers[tr], let earliest = meters.values.min() else { continue }
-            let from = Self.hourStart(earliest)
+            let from = EnergyLossTracker.hourStart(earliest)
             let ids = ([m.feeder] + m.customers).map(\.id)
             var held = try MeterReadings.refreshed(provinceEnergy[tr], metric: "kwh", meters: ids, changed: meters,
                                                    from: from, history: history)
@@ -49,7 +49,7 @@ extension DerivedSeries {
                 Self.energyOutputs(done) { computed[$0, default: []].append(Sample(time: $1, value: $2)) }
             }
             out += try corrections("transformer.\(tr)", Self.energyMetrics, computed, from: from, history: history)
-            if let newest = held.newest { held.forget(before: Self.hourStart(newest) - Self.heldEnergyHours * 3_600_000) }
+            if let newest = held.newest { held.forget(before: EnergyLossTracker.hourStart(newest) - Self.heldEnergyHours * 3_600_000) }
             provinceEnergy[tr] = held
             if let now {
                 // Heard now (a backlog arriving), unless its newest reading is older than its
@@ -63,6 +63,4 @@ extension DerivedSeries {
         }
         return out
     }
-
-    static func hourStart(_ t: EpochMillis) -> EpochMillis { t - ((t % 3_600_000) + 3_600_000) % 3_600_000 }
 }

@@ -481,7 +481,7 @@ public final class DerivedSeries {
         let i = Int(stations[k].transformer)
         guard i >= 0 else { return }
         let tr = transformerStates[i].id
-        let hourStart = s.time - ((s.time % 3_600_000) + 3_600_000) % 3_600_000
+        let hourStart = EnergyLossTracker.hourStart(s.time)
         func seed(_ tracker: inout EnergyLossTracker, from: EpochMillis, to: EpochMillis) {
             for meter in [transformerStates[i].feeder] + transformerStates[i].customers {
                 guard let n = try? SeriesName(sensor: meter.id, metric: "kwh") else { continue }

@@ -37,12 +37,15 @@ public struct EnergyLossTracker: Sendable {
 
     private var meterCount: Int { customers.count + 1 }
 
+    /// The start of the UTC hour holding `t` (the hour its reading counts toward).
+    static func hourStart(_ t: EpochMillis) -> EpochMillis { t - ((t % 3_600_000) + 3_600_000) % 3_600_000 }
+
     /// Adds one `kwh` reading of one of the transformer's meters. Returns the hour's start and
     /// its loss in percent when that reading completes its hour; the loss is nil when the
     /// feeder meter reads nothing while customers consumed (`lossPct`).
     public mutating func record(meter: String, time: EpochMillis, kwh: Double) -> (hour: EpochMillis, lossPct: Double?)? {
         guard let i = index[meter], kwh.isFinite else { return nil }
-        let hour = time - ((time % 3_600_000) + 3_600_000) % 3_600_000
+        let hour = Self.hourStart(time)
         guard newestHour == .min || hour > newestHour - keepHours * 3_600_000 else { return nil }
         if hour > newestHour {
             newestHour = hour
