@@ -12,7 +12,7 @@ TEST_VENV := .build/test-venv
 INFLUXDB_CLIENT := influxdb-client==1.50.0
 # Only the benchmarks need these: the peers we compare with (VictoriaMetrics for queries,
 # collectd's MQTT plugin for ingest).
-BENCH_PACKAGES := victoria-metrics collectd-core postgresql
+BENCH_PACKAGES := victoria-metrics collectd-core postgresql nats-server
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: deps test-deps bench-deps install-packages build release test chaos chaos-cluster cluster hostile fuzz demo bench clean
@@ -83,7 +83,7 @@ cluster: test-deps build
 demo: deps build
 	./scripts/demo.sh
 
-## bench: in-process benchmarks, end to end against bare mosquitto_sub and collectd, alert latency, memory at a million series, queries, backfills (10 s and 15-minute series) and a year of one series against VictoriaMetrics; release builds (figures go to BENCHMARKS.md)
+## bench: in-process benchmarks, end to end against bare mosquitto_sub and collectd, alert latency, memory at a million series, queries, backfills (10 s and 15-minute series) a year of one series against VictoriaMetrics, and a partition's takeover at the province's scale; release builds (figures go to BENCHMARKS.md)
 bench: bench-deps
 	cd Benchmarks && $(SWIFT) package --disable-sandbox benchmark
 	@# The hot path's committed allocation threshold (Benchmarks/Thresholds: 0): fails on any allocation.
@@ -96,6 +96,8 @@ bench: bench-deps
 	@# 15-minute river gauges: their 1m and 15m tiers are answered from raw readings.
 	INTERVAL=900 READINGS=2000000 python3 scripts/bench-backfill.py
 	python3 scripts/bench-year.py
+	@# A partition's takeover with the whole province's last 26 h to read back (PostgreSQL, NATS).
+	./scripts/bench-takeover.sh
 
 clean:
 	rm -rf .build data

@@ -124,6 +124,26 @@ import Testing
                 "bad.yaml:3: a partition needs mqtt.clean_session: false (its session passes from holder to holder)",
             ]
         }
+        // The province lease's name and bucket are its own: a partition sharing them would
+        // contend with it for one key (each holder overwriting the other's lease).
+        #expect {
+            _ = try ConfigLoader.parse("""
+                mqtt: {clean_session: false}
+                partition: {name: province, nats: [nats://127.0.0.1:4222]}
+                """, file: "p.yaml")
+        } throws: { error in
+            (error as? ConfigProblems)?.problems.map(\.description)
+                == ["p.yaml:2: partition name 'province' is taken: it names the province's own lease and fence"]
+        }
+        #expect {
+            _ = try ConfigLoader.parse("""
+                mqtt: {clean_session: false}
+                partition: {name: north, bucket: collector_lease_province, nats: [nats://127.0.0.1:4222]}
+                """, file: "p.yaml")
+        } throws: { error in
+            (error as? ConfigProblems)?.problems.map(\.description)
+                == ["p.yaml:2: bucket 'collector_lease_province' is the province lease's; give the partition another"]
+        }
     }
 
     /// remote_write targets: the url, tier, interval and backfill, each problem at its line.

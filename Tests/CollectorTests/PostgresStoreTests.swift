@@ -135,6 +135,25 @@ import Telemetry
             #expect(page.samples.count == 97 || !more)
         }
         #expect(pages == expected.samples[paged]!.filter { $0.key >= start }.sorted { $0.key < $1.key }.map { Sample(time: $0.key, value: $0.value) })
+        // Many series a statement, each from its own time (a takeover's catch-up): pages of 3
+        // blocks cut series in the middle, and 5 series a statement; every sample comes once.
+        let ids = try expected.samples.keys.map { (try #require(try store.seriesID($0)), $0) }.sorted { $0.0.rawValue < $1.0.rawValue }
+        let froms = Dictionary(uniqueKeysWithValues: ids.enumerated().map { ($1.0, Self.t0 + EpochMillis($0) * 2_345_000 + 15_000) })
+        var wanted = ids.map { (id: $0.0, from: froms[$0.0]!) }
+        var got: [SeriesID: [Sample]] = [:]
+        var statements = 0
+        while !wanted.isEmpty && statements < 2_000 {
+            let page = try store.samples(of: wanted, series: 5, blocks: 3)
+            for run in page.runs { got[run.id, default: []] += run.samples }
+            wanted = page.rest
+            statements += 1
+        }
+        #expect(statements > 12 && wanted.isEmpty)
+        for (id, name) in ids {
+            let want = expected.samples[name]!.filter { $0.key >= froms[id]! }.sorted { $0.key < $1.key }.map { Sample(time: $0.key, value: $0.value) }
+            let same = got[id] == want   // (not the arrays in a failure's message: thousands of samples)
+            #expect(same, "\(name): \(got[id]?.count ?? 0) samples read, \(want.count) stored")
+        }
         // Everything sent again is a duplicate and changes nothing.
         let again = try store.commit(commits[3] + commits[commits.count - 2])
         #expect(again.inserted == 0)

@@ -37,13 +37,18 @@ final class PartitionLease: Sendable {
         state = Mutex(LeaseState(ttl: .milliseconds(config.leaseMillis)))
     }
 
+    /// The province lease's key (and its fence's name in the shared store): no partition may take it.
+    static let provinceName = "province"
+    /// The province lease's bucket: no partition may take it either.
+    static let provinceBucket = "collector_lease_province"
+
     /// The province's lease, beside a partition's (same NATS servers and lease length, key
     /// `province` in bucket `collector_lease_province`, the partition's member name): its holder
     /// computes the coverage indicators of the whole province from the shared store.
     static func province(of partition: CollectorConfig.PartitionConfig, logger: Logger) -> PartitionLease {
         var c = partition
-        c.name = "province"
-        c.bucket = "collector_lease_province"
+        c.name = provinceName
+        c.bucket = provinceBucket
         c.member = partition.name + "/" + partition.member
         return PartitionLease(config: c, what: "province lease", duty: "computing the province's coverage", logger: logger) {}
     }

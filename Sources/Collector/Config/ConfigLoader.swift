@@ -216,6 +216,9 @@ enum ConfigLoader {
         let name = m.string("name")
         if name == nil { m.problem("name", "a partition needs a name (the lease's key, the same in each of its collectors)") }
         else if !valid(name!) { m.problem("name", "partition name '\(name!)' may hold only letters, digits, '-' and '_'") }
+        else if name == PartitionLease.provinceName {
+            m.problem("name", "partition name '\(PartitionLease.provinceName)' is taken: it names the province's own lease and fence")
+        }
         let member = m.string("member") ?? ProcessInfo.processInfo.hostName
         if !(1...128).contains(member.count) || member.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
             m.problem("member", "member must be 1 to 128 characters, none of them control characters")
@@ -229,7 +232,9 @@ enum ConfigLoader {
         else if servers.isEmpty { m.problem("nats", "nats needs at least one nats://host:port") }
         var p = CollectorConfig.PartitionConfig(name: name ?? "", member: member, servers: servers, bucket: "collector_lease_" + (name ?? ""))
         if let b = m.string("bucket") {
-            if valid(b) { p.bucket = b } else { m.problem("bucket", "bucket '\(b)' may hold only letters, digits, '-' and '_'") }
+            if !valid(b) { m.problem("bucket", "bucket '\(b)' may hold only letters, digits, '-' and '_'") }
+            else if b == PartitionLease.provinceBucket { m.problem("bucket", "bucket '\(b)' is the province lease's; give the partition another") }
+            else { p.bucket = b }
         }
         if let v = m.duration("lease") {
             if (1_000...300_000).contains(v) { p.leaseMillis = v } else { m.problem("lease", "lease must be between 1s and 5m") }

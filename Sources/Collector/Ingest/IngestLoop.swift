@@ -396,30 +396,40 @@ final class IngestLoop: @unchecked Sendable {
         defer { alerts.submit(.refeed(false)) }
         do {
             try shared.commit([], fence: fence)
-            for (id, name) in try shared.partitionSeries(partition.name, since: since) {
-                var from = max(since, (try store.newestTime(of: name)).map { $0 + 1 } ?? since)
-                while true {
-                    guard !stopRequested.load(ordering: .relaxed), lease?.holds(at: .now) == true else {
-                        logger.warning("catch-up from the shared store cut short (stopping, or the lease was lost)",
-                                       metadata: ["series": "\(seriesCount)", "readings": "\(readingCount)"])
-                        return
-                    }
-                    let page = try shared.samples(id, from: from, to: .max, limit: 20_000)
-                    guard let last = page.samples.last else { break }
-                    let readings = page.samples.map { Reading(series: name, time: $0.time, value: $0.value) }
-                    guard store.bind(readings, into: &batch) else {
-                        logger.warning("catch-up: a series of the partition would exceed limits.max_series; left out", metadata: ["series": "\(name)"])
-                        break
-                    }
-                    fileOnly = true
-                    let ok = commit()
-                    fileOnly = false
-                    guard ok, commitPending() else { return }   // (and the derived readings they gave so far, to both stores)
-                    readingCount += readings.count
-                    guard page.more else { break }
-                    from = last.time + 1
+            let series = try shared.partitionSeries(partition.name, since: since)
+            let names = Dictionary(series.map { ($0.id, $0.name) }, uniquingKeysWith: { a, _ in a })
+            // Each series from its newest reading in the file on; many series a statement and
+            // a commit (at most 512 blocks, about 100 k readings), not a transaction each.
+            var wanted = try series.map { (id: $0.id, from: max(since, (try store.newestTime(of: $0.name)).map { $0 + 1 } ?? since)) }
+            var left: Set<SeriesName> = []
+            var lastRun: SeriesID?
+            while !wanted.isEmpty {
+                guard !stopRequested.load(ordering: .relaxed), lease?.holds(at: .now) == true else {
+                    logger.warning("catch-up from the shared store cut short (stopping, or the lease was lost)",
+                                   metadata: ["series": "\(seriesCount)", "readings": "\(readingCount)"])
+                    return
                 }
-                seriesCount += 1
+                let page = try shared.samples(of: wanted, blocks: 512)
+                wanted = page.rest
+                var bound = 0
+                for run in page.runs where !run.samples.isEmpty {
+                    guard let name = names[run.id], !left.contains(name) else { continue }
+                    let readings = run.samples.map { Reading(series: name, time: $0.time, value: $0.value) }
+                    guard store.bind(readings, into: &batch) else {
+                        left.insert(name)
+                        logger.warning("catch-up: a series of the partition would exceed limits.max_series; left out", metadata: ["series": "\(name)"])
+                        continue
+                    }
+                    if run.id != lastRun { seriesCount += 1 }   // (a series cut between pages counts once)
+                    lastRun = run.id
+                    bound += readings.count
+                }
+                guard bound > 0 else { continue }
+                fileOnly = true
+                let ok = commit()
+                fileOnly = false
+                guard ok, commitPending() else { return }   // (and the derived readings they gave so far, to both stores)
+                readingCount += bound
             }
         } catch {
             logger.warning("cannot catch up from the shared store; rules and derived series start from this collector's file",

@@ -127,6 +127,53 @@ extension PostgresStore {
         } }
     }
 
+    /// A page of several series' samples (`samples(of:blocks:)`): each series' samples in
+    /// time order, the series in the order asked; `rest` is what to ask for next (empty: done).
+    public struct SamplePage: Sendable {
+        public var runs: [(id: SeriesID, samples: [Sample])] = []
+        public var rest: [(id: SeriesID, from: EpochMillis)] = []
+    }
+
+    /// The stored samples of many series, each from its own `from` on: the first `series`
+    /// of `wanted` (in id order) in one statement of at most `blocks` blocks (a takeover's
+    /// catch-up reads a partition this way: a statement for hundreds of short series, not a
+    /// transaction each). Blocks of a series never overlap in time, so a series cut at the
+    /// page's end goes on from just after its last sample.
+    public func samples(of wanted: [(id: SeriesID, from: EpochMillis)], series: Int = 256, blocks: Int) throws -> SamplePage {
+        guard !wanted.isEmpty else { return SamplePage() }
+        let chunk = wanted.prefix(max(1, series))
+        let rows = try query { c in
+            try c.execute("""
+                SELECT b.series_id, b.first_t, b.data FROM unnest($1::int[], $2::bigint[]) AS f (id, from_t)
+                JOIN sample_blocks b ON b.series_id = f.id AND b.last_t >= f.from_t
+                ORDER BY b.series_id, b.first_t LIMIT $3
+                """, [PostgresArray.ints(chunk.map(\.id.rawValue)), PostgresArray.ints(chunk.map(\.from)), .int(Int64(max(1, blocks)))])
+        }
+        var page = SamplePage()
+        var index = 0   // into wanted: the series of the current row
+        for row in rows {
+            guard let id = row[0].flatMap({ Int32($0) }), let first = row[1].flatMap({ EpochMillis($0) }), let hex = row[2] else { continue }
+            while index < wanted.count, wanted[index].id.rawValue != id { index += 1 }
+            guard index < wanted.count else { break }
+            let block: [Sample]
+            do { block = try SampleBlock.decode(Self.bytea(hex)) } catch {
+                throw Refused("sample block of series \(id) at \(first): \(error)")
+            }
+            let from = wanted[index].from
+            if page.runs.last?.id.rawValue != id { page.runs.append((SeriesID(id), [])) }
+            page.runs[page.runs.count - 1].samples.append(contentsOf: block.lazy.filter { $0.time >= from })
+        }
+        // A full page may have cut its last series: that one goes on, with those after it.
+        if rows.count >= max(1, blocks), let last = page.runs.last {
+            let at = wanted.firstIndex { $0.id == last.id } ?? chunk.count
+            page.rest = Array(wanted[at...])
+            if let t = last.samples.last?.time { page.rest[0].from = max(page.rest[0].from, t + 1) }
+        } else {
+            page.rest = Array(wanted[chunk.count...])
+        }
+        return page
+    }
+
     /// The stored buckets of `name` in `tier` starting in `[from, to)`, oldest first.
     public func buckets(_ name: SeriesName, tier: Tier, from: EpochMillis, to: EpochMillis) throws
         -> [(start: EpochMillis, bucket: Bucket)]
