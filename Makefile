@@ -83,7 +83,7 @@ cluster: test-deps build
 demo: deps build
 	./scripts/demo.sh
 
-## bench: in-process benchmarks, end to end against bare mosquitto_sub and collectd, alert latency, memory at a million series, queries, backfills (10 s and 15-minute series) a year of one series against VictoriaMetrics, and a partition's takeover at the province's scale; release builds (figures go to BENCHMARKS.md)
+## bench: in-process benchmarks, end to end against bare mosquitto_sub and collectd, alert latency, memory at a million series, queries, backfills (10 s and 15-minute series), a year of one series against VictoriaMetrics, and a partition's takeover at the province's scale; release builds (figures go to BENCHMARKS.md)
 bench: bench-deps
 	cd Benchmarks && $(SWIFT) package --disable-sandbox benchmark
 	@# The hot path's committed allocation threshold (Benchmarks/Thresholds: 0): fails on any allocation.
