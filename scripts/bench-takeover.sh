@@ -95,3 +95,12 @@ caught=$(grep 'partition caught up' "$DIR/b.log" | tail -1)
 echo "bench-takeover: b caught up: $(grep -o 'readings=[0-9]* seconds=[0-9.]* series=[0-9]*' <<<"$caught")"
 awk -v k="$killed" -v c="$connected" 'BEGIN {printf "bench-takeover: from the kill to b connected: %.1f s (the lease: 6 s)\n", c - k}'
 ps -o rss=,times= -p "${PID[b]}" | awk '{printf "bench-takeover: b after: %.0f MB RSS, %d s CPU\n", $1 / 1024, $2}'
+# The province lease's holder recomputes zone, DMA and transformer figures in rounds on its
+# alert worker; rounds over a second are logged (they hold up the worker's live readings).
+sleep "${SETTLE:-20}"
+for m in a b; do
+  grep -o 'changed_series=[0-9]* corrected_series=[0-9]* seconds=[0-9.]*' "$DIR/$m.log" \
+    | awk -v m="$m" '{split($3, s, "="); n++; if (s[2] > max) {max = s[2]; line = $0}}
+                     END {if (n) printf "bench-takeover: %s: %d province rounds over 1 s, the longest: %s\n", m, n, line;
+                          else printf "bench-takeover: %s: no province round over 1 s\n", m}'
+done

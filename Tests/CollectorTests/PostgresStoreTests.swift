@@ -142,10 +142,11 @@ import Telemetry
         var wanted = ids.map { (id: $0.0, from: froms[$0.0]!) }
         var got: [SeriesID: [Sample]] = [:]
         var statements = 0
+        var chunk = 5
         while !wanted.isEmpty && statements < 2_000 {
-            let page = try store.samples(of: wanted, series: 5, blocks: 3)
+            let page = try store.samples(of: wanted, series: min(chunk, 5), blocks: 3)
             for run in page.runs { got[run.id, default: []] += run.samples }
-            wanted = page.rest
+            (wanted, chunk) = (page.rest, page.series)
             statements += 1
         }
         #expect(statements > 12 && wanted.isEmpty)
@@ -154,6 +155,28 @@ import Telemetry
             let same = got[id] == want   // (not the arrays in a failure's message: thousands of samples)
             #expect(same, "\(name): \(got[id]?.count ?? 0) samples read, \(want.count) stored")
         }
+        // The same by name, read ahead for a round of the province's scopes: the history
+        // answers from what it read (a range inside it, or all of it), and from the store for
+        // a time before it; a series never stored has nothing.
+        let history = PostgresHistory(store: store)
+        let nowhere = try SeriesName(sensor: "nowhere", metric: "m0")
+        try history.prefetch(Dictionary(uniqueKeysWithValues: ids.map { ($0.1, froms[$0.0]!) } + [(nowhere, EpochMillis(0))]))
+        for (id, name) in ids {
+            let f = froms[id]!
+            for (a, b) in [(f, EpochMillis.max), (f + 600_000, f + 3_600_000), (f - 60_000, f + 60_000)] {
+                let same = try history.stored(name, from: a, to: b) == store.samples(name, from: a, to: b)
+                #expect(same, "\(name) from \(a) to \(b)")
+            }
+        }
+        #expect(try history.stored(nowhere, from: 0, to: .max).isEmpty)
+        // What it read is what it answers until it forgets it (a round's reads agree).
+        let (firstID, firstName) = ids[0]
+        let added = Reading(series: firstName, time: Self.t0 + 6_000 * 30_000 + 1, value: 9)
+        try store.commit([added])
+        #expect(try history.stored(firstName, from: froms[firstID]!, to: .max).last?.time != added.time)
+        history.forgetPrefetched()
+        #expect(try history.stored(firstName, from: froms[firstID]!, to: .max).last == Sample(time: added.time, value: 9))
+        expected.add([added])
         // Everything sent again is a duplicate and changes nothing.
         let again = try store.commit(commits[3] + commits[commits.count - 2])
         #expect(again.inserted == 0)
@@ -304,6 +327,31 @@ import Telemetry
         found = try expected.differences(store)
         #expect(found.isEmpty, "\(found.prefix(3))")
         #expect(try store.latest(derived) == Sample(time: cut - 600_000, value: Double(20 * 6 - 1) / 4))
+        // Several series in one call (a round of the province's scopes): each from its own
+        // time, one left with nothing at all, one given a sample inside a block.
+        let third = try SeriesName(sensor: "district-tam-duong", metric: "rain_24h_mm")
+        let thirds = (0..<50).map { Reading(series: third, time: Self.t0 + EpochMillis($0) * 600_000, value: 1) }
+        try store.commit(thirds, fence: .init(partition: "north", token: 2))
+        expected.add(thirds)
+        let nFrom = Self.t0 + 40 * 3_600_000 + 7 * 60_000
+        let nNew = stride(from: nFrom, to: nFrom + 10 * 3_600_000, by: 300_000).map { Sample(time: $0, value: Double($0 % 131)) }
+        let dFrom = Self.t0 + 5 * 3_600_000 + 1
+        try store.replace([SeriesCorrection(series: neighbour, from: nFrom, samples: nNew),
+                           SeriesCorrection(series: third, from: Self.t0 - 1, samples: []),
+                           SeriesCorrection(series: derived, from: dFrom, samples: [Sample(time: dFrom, value: 7)])],
+                          fence: .init(partition: "north", token: 2))
+        expected.samples[neighbour] = expected.samples[neighbour]!.filter { $0.key < nFrom }
+        for s in nNew { expected.samples[neighbour]![s.time] = s.value }
+        expected.samples[third] = [:]
+        expected.samples[derived] = expected.samples[derived]!.filter { $0.key < dFrom }
+        expected.samples[derived]![dFrom] = 7
+        found = try expected.differences(store)
+        #expect(found.isEmpty, "\(found.prefix(3))")
+        #expect(try store.latest(neighbour) == nNew.last)
+        #expect(try store.latest(derived) == Sample(time: dFrom, value: 7))
+        #expect(try store.latest(third) == nil)
+        let again = try await RollupVerifier(source: store, timeZone: tz).verify(from: 0)
+        #expect(again.isExact, "\(again.mismatches)")
         // A holder whose lease passed on corrects nothing.
         try store.commit([], fence: .init(partition: "north", token: 5))
         #expect(throws: PartitionFence.Stale.self) {

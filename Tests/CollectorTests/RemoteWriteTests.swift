@@ -51,8 +51,11 @@ import Testing
         }
         // Our buckets, once every reading is in.
         func ours(_ sensor: String) async throws -> [Int: [String: Double]] { try await Self.ours(c, sensor, around: t0) }
+        // (Both sensors': rw-2's last readings may be committed after rw-1's.)
         try await waitUntil("every reading in the rollups", seconds: 20) {
-            try await ours("rw-1").values.reduce(0) { $0 + ($1["count"] ?? 0) } == 5
+            let one = try await ours("rw-1").values.reduce(0) { $0 + ($1["count"] ?? 0) }
+            let two = try await ours("rw-2").values.reduce(0) { $0 + ($1["count"] ?? 0) }
+            return one == 5 && two == 5
         }
         let want1 = try await ours("rw-1"), want2 = try await ours("rw-2")
         let lastBucket = want1.keys.max()!

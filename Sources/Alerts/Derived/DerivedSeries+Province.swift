@@ -64,6 +64,22 @@ extension DerivedSeries {
             }
         }
         do {
+            // What the round will read, read ahead in a few statements: every changed series
+            // from its change on, and the members of each changed scope that memory does not
+            // hold back to the scope's window.
+            var ahead: [SeriesName: EpochMillis] = [:]
+            for (name, from) in changed where catalogue.sensor(name.sensor) != nil { ahead[name] = min(ahead[name] ?? .max, from) }
+            for (ref, from) in dirty {
+                let start = from - ref.kind.window
+                for m in self.members(ref) {
+                    let values = provinceValues[ref.kind]
+                    guard values?.isLoaded(m) != true || (values?.complete(m) ?? .max) > start else { continue }
+                    let name = try SeriesName(sensor: m, metric: ref.kind.memberMetric)
+                    ahead[name] = min(ahead[name] ?? .max, start)
+                }
+            }
+            try history.prefetch(ahead)
+            defer { history.forgetPrefetched() }
             // The changed members' values from their change on, where they are held already
             // (the others are loaded with their scopes below).
             for (kind, changedFrom) in members {

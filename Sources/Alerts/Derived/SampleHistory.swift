@@ -17,10 +17,20 @@ public protocol SampleHistory: AnyObject {
     /// Every stored sample of `name` with `from <= t < to`, those handed to the stage now or
     /// later included: for derived series (what is stored of them, not what feeds them).
     func stored(_ name: SeriesName, from: EpochMillis, to: EpochMillis) throws -> [Sample]
+    /// What a round is about to ask of `stored`: each series from a time on. A store that
+    /// reads many series a statement reads them now and answers from that until
+    /// `forgetPrefetched()`; the default reads nothing ahead.
+    func prefetch(_ wanted: [SeriesName: EpochMillis]) throws
+    /// Lets go of what `prefetch` read (the store may change after the round).
+    func forgetPrefetched()
 }
 
 extension SampleHistory {
     public func stored(_ name: SeriesName, from: EpochMillis, to: EpochMillis) throws -> [Sample] {
         try history(name, from: from, to: to)
     }
+
+    public func prefetch(_ wanted: [SeriesName: EpochMillis]) throws {}
+
+    public func forgetPrefetched() {}
 }

@@ -121,11 +121,20 @@ extension AlertStage {
         // each round starts from what the last one stored.
         guard let fence = provinceFence?() else { return }
         do {
+            let started = ContinuousClock.now
             let changes = try scopes.changes()
             guard !changes.isEmpty, let corrections = derived.recomputeScopes(changed: changes.map { ($0.name, $0.from) },
                                                                             history: scopes.history, now: now) else { return }
+            let computed = ContinuousClock.now
             try scopes.store(corrections, clearing: changes, fence: fence)
             scopeCorrections += corrections
+            // The round holds up this worker's live readings: a long one is worth knowing of.
+            let took = ContinuousClock.now - started
+            if took > .seconds(1) {
+                logger.notice("a long round of the province's scopes", metadata: [
+                    "seconds": "\(took.inSeconds)", "storing_seconds": "\((ContinuousClock.now - computed).inSeconds)",
+                    "changed_series": "\(changes.count)", "corrected_series": "\(corrections.count)"])
+            }
         } catch let e as PartitionFence.Stale {
             logger.warning("province lease lost: its scopes are left to the new holder", metadata: ["error": "\(e)"])
         } catch {

@@ -403,14 +403,15 @@ final class IngestLoop: @unchecked Sendable {
             var wanted = try series.map { (id: $0.id, from: max(since, (try store.newestTime(of: $0.name)).map { $0 + 1 } ?? since)) }
             var left: Set<SeriesName> = []
             var lastRun: SeriesID?
+            var chunk = 256   // series a statement
             while !wanted.isEmpty {
                 guard !stopRequested.load(ordering: .relaxed), lease?.holds(at: .now) == true else {
                     logger.warning("catch-up from the shared store cut short (stopping, or the lease was lost)",
                                    metadata: ["series": "\(seriesCount)", "readings": "\(readingCount)"])
                     return
                 }
-                let page = try shared.samples(of: wanted, blocks: 512)
-                wanted = page.rest
+                let page = try shared.samples(of: wanted, series: chunk, blocks: 512)
+                (wanted, chunk) = (page.rest, page.series)
                 var bound = 0
                 for run in page.runs where !run.samples.isEmpty {
                     guard let name = names[run.id], !left.contains(name) else { continue }

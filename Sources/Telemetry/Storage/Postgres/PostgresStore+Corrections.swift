@@ -29,7 +29,7 @@ extension PostgresStore {
                             let locked = try c.execute("SELECT id FROM series WHERE id = ANY($1::int[]) ORDER BY id FOR UPDATE",
                                                        [PostgresArray.ints(ordered.map(\.id))])
                             guard locked.count == ordered.count else { throw SeriesVanished() }
-                            for (id, correction) in ordered { try replace(id, correction, c) }
+                            try replace(ordered, c)
                             try recordChanges(ordered.filter { tracks?($0.correction.series) ?? false }.map { ($0.id, $0.correction.from) }, c)
                             try clearChanges(clearing, c)
                         }
@@ -42,84 +42,137 @@ extension PostgresStore {
         }
     }
 
-    /// One series' correction, in the caller's transaction.
-    private func replace(_ id: Int32, _ correction: SeriesCorrection, _ c: PostgresConnection) throws {
+    /// The series' corrections (in id order), in the caller's transaction: their blocks read,
+    /// deleted and written again with a statement for all of them, whatever their number (a
+    /// statement or two per series and tier made a round of the province's scopes with
+    /// hundreds of corrections wait a second on round trips).
+    private func replace(_ ordered: [(id: Int32, correction: SeriesCorrection)], _ c: PostgresConnection) throws {
+        guard !ordered.isEmpty else { return }
+        let ids = ordered.map(\.id)
         // Each tier's first bucket to recompute is the one holding `from` (tiers need not
         // agree: the day starts at local midnight, the others on UTC's grid); the samples are
         // read from the earliest of them.
-        let floors = Dictionary(uniqueKeysWithValues: Tier.allCases.map { ($0, $0.bucket(containing: correction.from, days: days).start) })
-        let floor = floors.values.min()!
-        // The sample blocks that may hold a time from `floor` on: the last one starting at or
-        // before it, and every later one.
-        let rows = try c.execute("""
-            SELECT first_t, data FROM sample_blocks WHERE series_id = $1 AND first_t >= COALESCE(
-                (SELECT max(first_t) FROM sample_blocks WHERE series_id = $1 AND first_t <= $2), $2)
-            ORDER BY first_t
-            """, [.int(Int64(id)), .int(floor)])
-        var stored: [Sample] = []
-        for row in rows {
-            guard let first = row[0].flatMap({ EpochMillis($0) }), let hex = row[1] else {
-                throw Refused("a sample block row with a missing column")
-            }
-            do { stored += try SampleBlock.decode(Self.bytea(hex)) } catch {
-                throw Refused("sample block of series \(id) at \(first): \(error)")
-            }
+        let floors = ordered.map { o in Tier.allCases.map { $0.bucket(containing: o.correction.from, days: days).start } }
+        // The sample blocks that may hold a time from a series' floor on: the last one
+        // starting at or before it, and every later one.
+        var stored = try Self.blocks(c, """
+            SELECT f.id, 0, b.first_t, b.data FROM unnest($1::int[], $2::bigint[]) AS f (id, floor_t)
+            CROSS JOIN LATERAL (
+                SELECT first_t, data FROM sample_blocks WHERE series_id = f.id AND first_t >= COALESCE(
+                    (SELECT max(first_t) FROM sample_blocks WHERE series_id = f.id AND first_t <= f.floor_t), f.floor_t)) AS b
+            ORDER BY f.id, b.first_t
+            """, [PostgresArray.ints(ids), PostgresArray.ints(floors.map { $0.min()! })], decode: SampleBlock.decode)
+        try Self.deleteFrom(c, "sample_blocks", "first_t", stored.keys.map { ($0.id, $0.tier) }, stored.values.map(\.first))
+        var sampleRows = PostgresBlockRows()
+        var merged: [[Sample]] = []
+        for (id, correction) in ordered {
+            let samples = (stored.removeValue(forKey: (id, 0))?.items ?? []).filter { $0.time < correction.from } + correction.samples
+            sampleRows.add(id, samples: samples)
+            merged.append(samples)
         }
-        let samples = stored.filter { $0.time < correction.from } + correction.samples
-        if let first = rows.first?[0].flatMap({ EpochMillis($0) }) {
-            try c.execute("DELETE FROM sample_blocks WHERE series_id = $1 AND first_t >= $2", [.int(Int64(id)), .int(first)])
-        }
-        var blocks = PostgresBlockRows()
-        blocks.add(id, samples: samples)
-        try blocks.insertSamples(c)
+        try sampleRows.insertSamples(c)
         // The newest sample: the last one rewritten, else the last of the blocks before them.
-        var newest = samples.last
-        if newest == nil, let hex = try c.execute("SELECT data FROM sample_blocks WHERE series_id = $1 ORDER BY first_t DESC LIMIT 1",
-                                                   [.int(Int64(id))]).first?[0] {
-            newest = try SampleBlock.decode(Self.bytea(hex)).last
-        }
-        if let newest {
-            try c.execute("UPDATE series SET last_t = $2, last_value = $3::float8 WHERE id = $1",
-                          [.int(Int64(id)), .int(newest.time), .text(PostgresArray.float8(newest.value))])
-        } else {
-            try c.execute("UPDATE series SET last_t = NULL, last_value = NULL WHERE id = $1", [.int(Int64(id))])
-        }
-        for tier in Tier.allCases {
-            let floor = floors[tier]!
-            var recomputed: [(start: EpochMillis, bucket: Bucket)] = []
-            for sample in samples where sample.time >= floor {
-                let start = tier.bucket(containing: sample.time, days: days).start
-                if recomputed.last?.start != start { recomputed.append((start, .empty)) }
-                recomputed[recomputed.count - 1].bucket.add(time: sample.time, value: sample.value)
+        var newest: [Int32: Sample] = [:]
+        for (k, o) in ordered.enumerated() { newest[o.id] = merged[k].last }
+        let unknown = ids.filter { newest[$0] == nil }
+        if !unknown.isEmpty {
+            for row in try c.execute("""
+                SELECT DISTINCT ON (series_id) series_id, data FROM sample_blocks WHERE series_id = ANY($1::int[])
+                ORDER BY series_id, first_t DESC
+                """, [PostgresArray.ints(unknown)]) {
+                guard let id = row[0].flatMap({ Int32($0) }), let hex = row[1] else { continue }
+                newest[id] = try SampleBlock.decode(Self.bytea(hex)).last
             }
-            try setRollups(id, tier, from: floor, to: recomputed, c)
         }
+        let known = ids.filter { newest[$0] != nil }
+        try c.execute("""
+            UPDATE series s SET last_t = u.t, last_value = u.v FROM unnest($1::int[], $2::bigint[], $3::float8[]) AS u (id, t, v)
+            WHERE s.id = u.id
+            """, [PostgresArray.ints(known), PostgresArray.ints(known.map { newest[$0]!.time }),
+                  PostgresArray.doubles(known.map { newest[$0]!.value })])
+        let none = ids.filter { newest[$0] == nil }
+        if !none.isEmpty {
+            try c.execute("UPDATE series SET last_t = NULL, last_value = NULL WHERE id = ANY($1::int[])", [PostgresArray.ints(none)])
+        }
+        // Every tier from its floor on: the stored buckets before it kept, the rest recomputed.
+        var keys: [(id: Int32, tier: Int, floor: EpochMillis)] = []
+        for (k, o) in ordered.enumerated() {
+            for (t, tier) in Tier.allCases.enumerated() { keys.append((o.id, tier.rawValue, floors[k][t])) }
+        }
+        var buckets = try Self.blocks(c, """
+            SELECT f.id, f.tier, b.first_start, b.data FROM unnest($1::int[], $2::smallint[], $3::bigint[]) AS f (id, tier, floor_t)
+            CROSS JOIN LATERAL (
+                SELECT first_start, data FROM rollup_blocks WHERE series_id = f.id AND tier = f.tier AND first_start >= COALESCE(
+                    (SELECT max(first_start) FROM rollup_blocks WHERE series_id = f.id AND tier = f.tier AND first_start <= f.floor_t),
+                    f.floor_t)) AS b
+            ORDER BY f.id, f.tier, b.first_start
+            """, [PostgresArray.ints(keys.map(\.id)), PostgresArray.ints(keys.map(\.tier)), PostgresArray.ints(keys.map(\.floor))],
+            decode: RollupBlock.decode)
+        try Self.deleteFrom(c, "rollup_blocks", "first_start", buckets.keys.map { ($0.id, $0.tier) }, buckets.values.map(\.first))
+        var rollupRows = PostgresBlockRows()
+        for (k, o) in ordered.enumerated() {
+            for (t, tier) in Tier.allCases.enumerated() {
+                let floor = floors[k][t]
+                var recomputed: [(start: EpochMillis, bucket: Bucket)] = []
+                for sample in merged[k] where sample.time >= floor {
+                    let start = tier.bucket(containing: sample.time, days: days).start
+                    if recomputed.last?.start != start { recomputed.append((start, .empty)) }
+                    recomputed[recomputed.count - 1].bucket.add(time: sample.time, value: sample.value)
+                }
+                let kept = (buckets.removeValue(forKey: (o.id, tier.rawValue))?.items ?? []).filter { $0.start < floor }
+                rollupRows.add(o.id, tier: tier, buckets: kept + recomputed)
+            }
+        }
+        try rollupRows.insertRollups(c)
     }
 
-    /// Sets the series' buckets of `tier` from `floor` on to `buckets` (in time order): the
-    /// stored ones before `floor` are kept, the others dropped.
-    private func setRollups(_ id: Int32, _ tier: Tier, from floor: EpochMillis, to buckets: [(start: EpochMillis, bucket: Bucket)],
-                            _ c: PostgresConnection) throws {
-        let rows = try c.execute("""
-            SELECT first_start, data FROM rollup_blocks WHERE series_id = $1 AND tier = $2 AND first_start >= COALESCE(
-                (SELECT max(first_start) FROM rollup_blocks WHERE series_id = $1 AND tier = $2 AND first_start <= $3), $3)
-            ORDER BY first_start
-            """, [.int(Int64(id)), .int(Int64(tier.rawValue)), .int(floor)])
-        var kept: [(start: EpochMillis, bucket: Bucket)] = []
-        for row in rows {
-            guard let first = row[0].flatMap({ EpochMillis($0) }), let hex = row[1] else {
-                throw Refused("a rollup block row with a missing column")
+    /// The decoded blocks a query returns (series id, tier or 0, first time, data), each
+    /// key's items in the rows' order, and the first time of each key's first block.
+    private static func blocks<Item>(_ c: PostgresConnection, _ sql: String, _ values: [PostgresConnection.Value],
+                                     decode: ([UInt8]) throws -> [Item]) throws -> BlockKeyed<Item> {
+        var out = BlockKeyed<Item>()
+        for row in try c.execute(sql, values) {
+            guard let id = row[0].flatMap({ Int32($0) }), let tier = row[1].flatMap({ Int($0) }),
+                  let first = row[2].flatMap({ EpochMillis($0) }), let hex = row[3] else {
+                throw Refused("a block row with a missing column")
             }
-            do { kept += try RollupBlock.decode(Self.bytea(hex)).filter { $0.start < floor } } catch {
-                throw Refused("rollup block \(tier) of series \(id) at \(first): \(error)")
+            do { out.add(BlockKey(id: id, tier: tier), first: first, try decode(Self.bytea(hex))) } catch let e as Refused { throw e } catch {
+                throw Refused("block \(tier) of series \(id) at \(first): \(error)")
             }
         }
-        if let first = rows.first?[0].flatMap({ EpochMillis($0) }) {
-            try c.execute("DELETE FROM rollup_blocks WHERE series_id = $1 AND tier = $2 AND first_start >= $3",
-                          [.int(Int64(id)), .int(Int64(tier.rawValue)), .int(first)])
-        }
-        var blocks = PostgresBlockRows()
-        blocks.add(id, tier: tier, buckets: kept + buckets)
-        try blocks.insertRollups(c)
+        return out
+    }
+
+    /// Deletes each key's blocks from its first time on (`tier` 0 for sample blocks).
+    private static func deleteFrom(_ c: PostgresConnection, _ table: String, _ column: String,
+                                   _ keys: [(id: Int32, tier: Int)], _ firsts: [EpochMillis]) throws {
+        guard !keys.isEmpty else { return }
+        let tiered = table == "rollup_blocks"
+        try c.execute("""
+            DELETE FROM \(table) b USING unnest($1::int[], $2::smallint[], $3::bigint[]) AS d (s, t, f)
+            WHERE b.series_id = d.s\(tiered ? " AND b.tier = d.t" : "") AND b.\(column) >= d.f
+            """, [PostgresArray.ints(keys.map(\.id)), PostgresArray.ints(keys.map(\.tier)), PostgresArray.ints(firsts)])
+    }
+}
+
+/// A series (and tier: 0 for its samples) whose blocks a correction rewrites.
+struct BlockKey: Hashable {
+    var id: Int32
+    var tier: Int
+}
+
+/// Decoded blocks by key: their items in order and the first block's first time.
+struct BlockKeyed<Item> {
+    private var byKey: [BlockKey: (first: EpochMillis, items: [Item])] = [:]
+
+    var keys: [BlockKey] { Array(byKey.keys) }
+    var values: [(first: EpochMillis, items: [Item])] { keys.map { byKey[$0]! } }
+
+    mutating func add(_ key: BlockKey, first: EpochMillis, _ items: [Item]) {
+        if byKey[key] == nil { byKey[key] = (first, items) } else { byKey[key]!.items += items }
+    }
+
+    mutating func removeValue(forKey key: (Int32, Int)) -> (first: EpochMillis, items: [Item])? {
+        byKey.removeValue(forKey: BlockKey(id: key.0, tier: key.1))
     }
 }

@@ -132,6 +132,9 @@ extension PostgresStore {
     public struct SamplePage: Sendable {
         public var runs: [(id: SeriesID, samples: [Sample])] = []
         public var rest: [(id: SeriesID, from: EpochMillis)] = []
+        /// How many series to ask for next: as many as filled this page when it was cut
+        /// (long series: each statement reads about what it returns), else twice as many.
+        public var series = 256
     }
 
     /// The stored samples of many series, each from its own `from` on: the first `series`
@@ -143,10 +146,15 @@ extension PostgresStore {
         guard !wanted.isEmpty else { return SamplePage() }
         let chunk = wanted.prefix(max(1, series))
         let rows = try query { c in
+            // Each series' blocks from the one holding its `from` on, found through the key
+            // (not every block of a long history filtered), at most `blocks` of each.
             try c.execute("""
-                SELECT b.series_id, b.first_t, b.data FROM unnest($1::int[], $2::bigint[]) AS f (id, from_t)
-                JOIN sample_blocks b ON b.series_id = f.id AND b.last_t >= f.from_t
-                ORDER BY b.series_id, b.first_t LIMIT $3
+                SELECT f.id, b.first_t, b.data FROM unnest($1::int[], $2::bigint[]) AS f (id, from_t)
+                CROSS JOIN LATERAL (
+                    SELECT first_t, data FROM sample_blocks WHERE series_id = f.id AND last_t >= f.from_t AND first_t >= COALESCE(
+                        (SELECT max(first_t) FROM sample_blocks WHERE series_id = f.id AND first_t <= f.from_t), f.from_t)
+                    ORDER BY first_t LIMIT $3) AS b
+                ORDER BY f.id, b.first_t LIMIT $3
                 """, [PostgresArray.ints(chunk.map(\.id.rawValue)), PostgresArray.ints(chunk.map(\.from)), .int(Int64(max(1, blocks)))])
         }
         var page = SamplePage()
@@ -168,10 +176,43 @@ extension PostgresStore {
             let at = wanted.firstIndex { $0.id == last.id } ?? chunk.count
             page.rest = Array(wanted[at...])
             if let t = last.samples.last?.time { page.rest[0].from = max(page.rest[0].from, t + 1) }
+            page.series = max(1, page.runs.count)
         } else {
             page.rest = Array(wanted[chunk.count...])
+            page.series = min(256, chunk.count * 2)
         }
         return page
+    }
+
+    /// The stored samples of many series by name, each from its own `from` on (a series
+    /// not stored has none): their ids in one statement, their samples a few hundred series a
+    /// statement (`samples(of:blocks:)`).
+    public func samples(named wanted: [(name: SeriesName, from: EpochMillis)]) throws -> [SeriesName: [Sample]] {
+        guard !wanted.isEmpty else { return [:] }
+        let from = Dictionary(wanted.map { ($0.name, $0.from) }, uniquingKeysWith: min)
+        let ids = try query { c in
+            try c.execute("""
+                SELECT s.id, s.sensor, s.metric FROM series s
+                JOIN unnest($1::text[], $2::text[]) AS w (sensor, metric) ON s.sensor = w.sensor AND s.metric = w.metric
+                WHERE s.last_t IS NOT NULL ORDER BY s.id
+                """, [PostgresArray.texts(from.keys.map(\.sensor)), PostgresArray.texts(from.keys.map(\.metric))])
+                .compactMap(Self.seriesRow)
+        }
+        var names: [Int32: SeriesName] = [:]
+        var left: [(id: SeriesID, from: EpochMillis)] = []
+        for (id, name) in ids {
+            guard let f = from[name], names[id] == nil else { continue }
+            names[id] = name
+            left.append((SeriesID(id), f))
+        }
+        var out: [SeriesName: [Sample]] = [:]
+        var series = 256
+        while !left.isEmpty {
+            let page = try samples(of: left, series: series, blocks: 2_048)
+            for run in page.runs { if let name = names[run.id.rawValue] { out[name, default: []] += run.samples } }
+            (left, series) = (page.rest, page.series)
+        }
+        return out
     }
 
     /// The stored buckets of `name` in `tier` starting in `[from, to)`, oldest first.
