@@ -169,6 +169,14 @@ import Telemetry
             }
         }
         #expect(try history.stored(nowhere, from: 0, to: .max).isEmpty)
+        // The newest sample before a time: from what it read, or from the store before that.
+        for (id, name) in ids {
+            let f = froms[id]!
+            for before in [f - 1, f, f + 1, f + 45_000, f + 7_200_000, EpochMillis.max] {
+                let same = try history.lastStored(name, before: before) == store.sample(name, before: before)
+                #expect(same, "\(name) before \(before)")
+            }
+        }
         // What it read is what it answers until it forgets it (a round's reads agree).
         let (firstID, firstName) = ids[0]
         let added = Reading(series: firstName, time: Self.t0 + 6_000 * 30_000 + 1, value: 9)

@@ -65,11 +65,16 @@ extension DerivedSeries {
         }
         do {
             // What the round will read, read ahead in a few statements: every changed series
-            // from its change on, and the members of each changed scope that memory does not
-            // hold back to the scope's window.
+            // from its change on, the members of each changed scope that memory does not
+            // hold back to the scope's window, and the scope's own series from a heartbeat
+            // before (what was stored, and the value in force, at its change).
             var ahead: [SeriesName: EpochMillis] = [:]
             for (name, from) in changed where catalogue.sensor(name.sensor) != nil { ahead[name] = min(ahead[name] ?? .max, from) }
             for (ref, from) in dirty {
+                for metric in ref.kind.outputMetrics {
+                    let name = try SeriesName(sensor: ref.scope, metric: metric)
+                    ahead[name] = min(ahead[name] ?? .max, from - Self.levelHeartbeat)
+                }
                 let start = from - ref.kind.window
                 for m in self.members(ref) {
                     let values = provinceValues[ref.kind]

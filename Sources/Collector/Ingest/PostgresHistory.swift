@@ -36,6 +36,12 @@ final class PostgresHistory: SampleHistory {
     func forgetPrefetched() { ahead = [:] }
 
     func lastStored(_ name: SeriesName, before: EpochMillis) throws -> Sample? {
-        try store.sample(name, before: before)
+        // From what was read ahead when it holds one before `before` (it holds every sample
+        // from its start on); else the store, which may hold an older one.
+        if let read = ahead[name], read.from < before {
+            let k = read.samples.firstIndex(notBefore: before) { $0.time }
+            if k > 0 { return read.samples[k - 1] }
+        }
+        return try store.sample(name, before: before)
     }
 }
