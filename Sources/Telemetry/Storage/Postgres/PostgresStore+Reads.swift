@@ -127,7 +127,7 @@ extension PostgresStore {
         } }
     }
 
-    /// A page of several series' samples (`samples(of:blocks:)`): each series' samples in
+    /// A page of several series' samples (`samples(of:series:blocks:)`): each series' samples in
     /// time order, the series in the order asked; `rest` is what to ask for next (empty: done).
     public struct SamplePage: Sendable {
         public var runs: [(id: SeriesID, samples: [Sample])] = []
@@ -175,7 +175,9 @@ extension PostgresStore {
         if rows.count >= max(1, blocks), let last = page.runs.last {
             let at = wanted.firstIndex { $0.id == last.id } ?? chunk.count
             page.rest = Array(wanted[at...])
-            if let t = last.samples.last?.time { page.rest[0].from = max(page.rest[0].from, t + 1) }
+            // (A block whose samples all lie before its recorded end would give nothing: that
+            // series is left there rather than asked for again and again.)
+            if let t = last.samples.last?.time { page.rest[0].from = max(page.rest[0].from, t + 1) } else { page.rest.removeFirst() }
             page.series = max(1, page.runs.count)
         } else {
             page.rest = Array(wanted[chunk.count...])
@@ -186,7 +188,7 @@ extension PostgresStore {
 
     /// The stored samples of many series by name, each from its own `from` on (a series
     /// not stored has none): their ids in one statement, their samples a few hundred series a
-    /// statement (`samples(of:blocks:)`).
+    /// statement (`samples(of:series:blocks:)`).
     public func samples(named wanted: [(name: SeriesName, from: EpochMillis)]) throws -> [SeriesName: [Sample]] {
         guard !wanted.isEmpty else { return [:] }
         let from = Dictionary(wanted.map { ($0.name, $0.from) }, uniquingKeysWith: min)
