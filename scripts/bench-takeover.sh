@@ -23,14 +23,7 @@ rm -rf "$DIR" && mkdir -p "$DIR"
 nats_cluster_init takeover
 declare -A PID PORT
 sims=()
-cleanup() {
-  pg_cluster_stop
-  for p in "${sims[@]}" "${PID[@]}" "${NODE_PID[@]}"; do kill "$p" 2>/dev/null || true; done
-  sleep 1
-  for p in "${sims[@]}" "${PID[@]}" "${NODE_PID[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-}
-trap cleanup EXIT
+trap members_cleanup EXIT
 trap 'exit 130' INT TERM
 
 for i in 0 1 2; do start_node "$i"; done
@@ -56,17 +49,6 @@ sensors: sensors/lai-chau
 timezone: Asia/Ho_Chi_Minh
 log_level: notice
 CONF
-}
-start_member() {
-  rm -f "$DIR/$1.port"
-  "$BIN" run --config "$DIR/$1.yaml" --port-file "$DIR/$1.port" 2>>"$DIR/$1.log" & PID[$1]=$!
-  PORT[$1]=$(collector_port "$DIR/$1.port" "${PID[$1]}") || { echo "bench-takeover: $1 did not start; see $DIR/$1.log"; exit 1; }
-}
-role() { curl -s "http://127.0.0.1:${PORT[$1]}/readyz" | python3 -c 'import json,sys; print(json.load(sys.stdin).get("mqtt",""))' 2>/dev/null || true; }
-wait_role() {   # NAME PREFIX SECONDS
-  local _
-  for _ in $(seq 1 $(($3 * 10))); do [[ "$(role "$1")" == "$2"* ]] && return 0; sleep 0.1; done
-  echo "bench-takeover: $1 is not '$2' after $3 s but '$(role "$1")'; see $DIR/$1.log"; exit 1
 }
 member_config a; member_config b
 start_member a; wait_role a "connected to" 30

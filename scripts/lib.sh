@@ -223,3 +223,27 @@ pg_cluster_stop() {
   rm -rf "$PG_DIR"; PG_DIR=""
   return 0
 }
+
+# Collectors of a shared store and NATS cluster (cluster.sh, bench-takeover.sh), each run from
+# $DIR/NAME.yaml with $BIN: pids in PID, HTTP ports in PORT, simulators' pids in sims.
+# Usage: declare -A PID PORT; sims=(); trap members_cleanup EXIT; start_member NAME;
+# role NAME (what its /readyz says of its MQTT part); wait_role NAME PREFIX SECONDS.
+members_cleanup() {
+  # PostgreSQL first: a collector waiting in a synchronous commit then returns and can stop.
+  pg_cluster_stop
+  for p in "${sims[@]}" "${PID[@]}" "${NODE_PID[@]}"; do kill "$p" 2>/dev/null || true; done
+  sleep 1
+  for p in "${sims[@]}" "${PID[@]}" "${NODE_PID[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+start_member() {
+  rm -f "$DIR/$1.port"
+  "$BIN" run --config "$DIR/$1.yaml" --port-file "$DIR/$1.port" 2>>"$DIR/$1.log" & PID[$1]=$!
+  PORT[$1]=$(collector_port "$DIR/$1.port" "${PID[$1]}") || { echo "$(basename "$0" .sh): $1 did not start; see $DIR/$1.log"; exit 1; }
+}
+role() { curl -s "http://127.0.0.1:${PORT[$1]}/readyz" | python3 -c 'import json,sys; print(json.load(sys.stdin).get("mqtt",""))' 2>/dev/null || true; }
+wait_role() {
+  local _
+  for _ in $(seq 1 $(($3 * 10))); do [[ "$(role "$1")" == "$2"* ]] && return 0; sleep 0.1; done
+  echo "$(basename "$0" .sh): $1 is not '$2' after $3 s but '$(role "$1")'; see $DIR/$1.log"; exit 1
+}
