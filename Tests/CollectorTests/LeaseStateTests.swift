@@ -2,8 +2,9 @@ import Testing
 @testable import Collector
 
 /// The partition lease as seen by one collector, with the time passed in: a holder stops
-/// counting itself one at two thirds of the lease after its last answered write, so it stops
-/// before the store lets anybody else create the key.
+/// counting itself one at two thirds of the lease after its last answered write; a standby
+/// takes a held key only after seeing it unchanged for a whole lease on its own clock, so it
+/// never writes while the holder still counts itself one.
 @Suite struct LeaseStateTests {
     static let t0 = ContinuousClock.now
     static let ttl = Duration.seconds(12)
@@ -11,33 +12,36 @@ import Testing
     /// A lease created at t0 and confirmed with revision `created + 1` at `confirmedAt`.
     static func held(created: UInt64, confirmedAt: ContinuousClock.Instant) -> LeaseState {
         var s = LeaseState(ttl: ttl)
-        _ = s.next(at: t0)
+        #expect(s.next(at: t0) == .look)
+        #expect(s.observed(.absent, at: t0) == .create)
         s.created(revision: created, at: t0)
         s.confirmed(revision: created + 1, sentAt: confirmedAt)
         return s
     }
 
     /// A create is held only once a later write conditional on it succeeds (nats-server < 2.9.21
-    /// could let two racing creates both through).
+    /// could let two racing conditional writes both through).
     @Test func aCreateIsConfirmedBeforeItIsHeld() {
         var s = LeaseState(ttl: Self.ttl)
-        #expect(s.next(at: Self.t0) == .acquire)
+        #expect(s.next(at: Self.t0) == .look)
+        #expect(s.observed(.absent, at: Self.t0) == .create)
         s.created(revision: 7, at: Self.t0)
         #expect(!s.holds(at: Self.t0) && s.token == nil)
         #expect(s.next(at: Self.t0 + .milliseconds(499)) == nil)                 // min(ttl / 10, 500 ms) later
         #expect(s.next(at: Self.t0 + .milliseconds(500)) == .confirm(createdRevision: 7))
         s.confirmed(revision: 8, sentAt: Self.t0 + .milliseconds(500))
         #expect(s.token == 7 && s.holds(at: Self.t0 + .milliseconds(500)))
+        #expect(s.observed(.absent, at: Self.t0 + .seconds(1)) == nil)          // a holder does not take
         // The other racer: its confirmation is refused, and it holds nothing.
         var other = LeaseState(ttl: Self.ttl)
         other.created(revision: 6, at: Self.t0)
         other.lost()
-        #expect(other.token == nil && other.next(at: Self.t0 + .seconds(1)) == .acquire)
-        // An unanswered confirmation starts over.
+        #expect(other.token == nil && other.next(at: Self.t0 + .seconds(1)) == .look)
+        // An unanswered confirmation starts over, having seen nothing.
         var third = LeaseState(ttl: Self.ttl)
         third.created(revision: 9, at: Self.t0)
         third.renewFailed(at: Self.t0 + .seconds(1))
-        #expect(third.phase == .standby)
+        #expect(third.phase == .standby(seen: nil))
     }
 
     @Test func acquireRenewAndTheValidityLeft() {
@@ -53,7 +57,7 @@ import Testing
     }
 
     /// Renewals that get no answer: retried soon, and the validity runs out at 8 s after the
-    /// last answered write, 4 s before the store can expire the key (12 s after it).
+    /// last answered write, 4 s before a standby may take the key (12 s after it appeared).
     @Test func unansweredRenewalsLapse() {
         var s = Self.held(created: 1, confirmedAt: Self.t0)
         #expect(s.next(at: Self.t0 + .seconds(3)) == .renew(lastRevision: 2))
@@ -61,15 +65,19 @@ import Testing
         #expect(s.next(at: Self.t0 + .milliseconds(3_500)) == nil)
         #expect(s.next(at: Self.t0 + .milliseconds(3_600)) == .renew(lastRevision: 2))   // ttl / 20 later
         #expect(s.holds(at: Self.t0 + .milliseconds(7_999)))
-        #expect(s.next(at: Self.t0 + .seconds(8)) == .acquire)                   // lapsed: standby, try to create again
+        #expect(s.next(at: Self.t0 + .seconds(8)) == .look)                      // lapsed: a standby like any other
         #expect(!s.holds(at: Self.t0 + .seconds(8)) && s.token == nil)
+        // Its own key, unchanged, is waited out like anybody's.
+        #expect(s.observed(.held(revision: 2), at: Self.t0 + .seconds(8)) == nil)
+        #expect(s.observed(.held(revision: 2), at: Self.t0 + .milliseconds(19_999)) == nil)
+        #expect(s.observed(.held(revision: 2), at: Self.t0 + .seconds(20)) == .take(last: 2))
     }
 
     @Test func aRefusedRenewalLosesAtOnce() {
         var s = Self.held(created: 4, confirmedAt: Self.t0)
         s.lost()
         #expect(!s.holds(at: Self.t0 + .seconds(1)) && s.token == nil)
-        #expect(s.next(at: Self.t0 + .seconds(1)) == .acquire)
+        #expect(s.next(at: Self.t0 + .seconds(1)) == .look)
         s.renewed(revision: 5, sentAt: Self.t0 + .seconds(1))                   // a late answer changes nothing
         #expect(!s.holds(at: Self.t0 + .seconds(1)))
     }
@@ -79,5 +87,51 @@ import Testing
         var s = Self.held(created: 1, confirmedAt: Self.t0 + .seconds(5))
         s.renewed(revision: 3, sentAt: Self.t0)
         #expect(s.holds(at: Self.t0 + .milliseconds(12_999)))
+    }
+
+    /// A standby takes a held key only once the same revision stood a whole lease from the read
+    /// that first showed it; every new revision starts the wait again. A released key, or one
+    /// never written, is taken at once.
+    @Test func aStandbyWaitsOutAnUnchangedKey() {
+        var s = LeaseState(ttl: Self.ttl)
+        #expect(s.next(at: Self.t0) == .look)
+        #expect(s.observed(.held(revision: 10), at: Self.t0) == nil)
+        #expect(s.observed(.held(revision: 10), at: Self.t0 + .seconds(3)) == nil)
+        // The holder renewed: the wait starts again from the read that showed it.
+        #expect(s.observed(.held(revision: 11), at: Self.t0 + .seconds(4)) == nil)
+        #expect(s.observed(.held(revision: 11), at: Self.t0 + .milliseconds(15_999)) == nil)
+        #expect(s.observed(.held(revision: 11), at: Self.t0 + .seconds(16)) == .take(last: 11))
+        // The take was refused (somebody wrote first): the next read decides afresh.
+        #expect(s.observed(.held(revision: 12), at: Self.t0 + .seconds(17)) == nil)
+        #expect(s.observed(.released(revision: 13), at: Self.t0 + .seconds(18)) == .take(last: 13))
+        #expect(s.observed(.absent, at: Self.t0 + .seconds(18)) == .create)
+        // The holder that renewed revision 11 counts itself one until 2/3 of a lease after it
+        // sent it (before the read at 4 s showed it): at most 4 s + 8 s, before the take at 16 s.
+        let holder = Self.held(created: 9, confirmedAt: Self.t0 + .seconds(4))
+        #expect(!holder.holds(at: Self.t0 + .seconds(12)))
+    }
+
+    /// A confirmation refused because the store lost our acknowledged write (a stream resetting
+    /// its state): every third in a row asks for the stream leader's step-down; a confirmed
+    /// lease starts the count again.
+    @Test func lostWritesInARowAskForAStepDown() {
+        var s = LeaseState(ttl: Self.ttl)
+        var asks: [Bool] = []
+        for i in 0..<6 {
+            #expect(s.observed(.absent, at: Self.t0) == .create)
+            s.created(revision: UInt64(10 + i), at: Self.t0)
+            asks.append(s.vanished())
+            #expect(s.phase == .standby(seen: nil) && s.token == nil)
+        }
+        #expect(asks == [false, false, true, false, false, true])
+        _ = s.observed(.absent, at: Self.t0)
+        s.created(revision: 20, at: Self.t0)
+        s.confirmed(revision: 21, sentAt: Self.t0)
+        #expect(s.lostWrites == 0)
+        s.lost()
+        _ = s.observed(.absent, at: Self.t0)
+        s.created(revision: 22, at: Self.t0)
+        let ask = s.vanished()
+        #expect(!ask)
     }
 }

@@ -8,6 +8,7 @@ final class NATSKeyValue: @unchecked Sendable {
     private var jetStream: OpaquePointer?    // jsCtx *
     private var bucket: OpaquePointer?       // kvStore *
     private let bucketName: String
+    private let timeoutMillis: Int64
 
     struct Failure: Error, CustomStringConvertible {
         let description: String
@@ -24,11 +25,20 @@ final class NATSKeyValue: @unchecked Sendable {
         case unknown(String)
     }
 
+    /// Whether binding the bucket removed an expiry it had (`init`): log it.
+    private(set) var removedExpiry: Duration?
+
     /// Connects to `servers` (`nats://host:port`, any node of the cluster; libnats reconnects
-    /// to another on its own) and binds `bucket`, creating it (entries expire `ttl` after they
-    /// were written; one value per key; replicated to up to three nodes) when missing.
-    init(servers: [String], bucket name: String, ttl: Duration, timeoutMillis: Int64) throws {
+    /// to another on its own) and binds `bucket`, creating it (one value per key, kept until
+    /// rewritten; replicated to up to three nodes) when missing. Every call gives up after
+    /// `timeoutMillis`.
+    ///
+    /// A bucket whose entries expire (as earlier versions made lease buckets) loses its expiry
+    /// here, by an update of its stream that keeps its sequence numbers: the fencing tokens
+    /// taken from them stay larger than any taken before.
+    init(servers: [String], bucket name: String, timeoutMillis: Int64) throws {
         bucketName = name
+        self.timeoutMillis = timeoutMillis
         var opts: OpaquePointer?
         try Self.check(natsOptions_Create(&opts), "options")
         defer { natsOptions_Destroy(opts) }
@@ -48,29 +58,39 @@ final class NATSKeyValue: @unchecked Sendable {
         jsOptions_Init(&jsOpts)
         jsOpts.Wait = timeoutMillis
         try Self.check(natsConnection_JetStream(&jetStream, connection, &jsOpts), "JetStream")
-        let ttlNanos = Int64(ttl.components.seconds) * 1_000_000_000 + ttl.components.attoseconds / 1_000_000_000
         if js_KeyValue(&bucket, jetStream, name) != NATS_OK {
             var cfg = kvConfig()
             kvConfig_Init(&cfg)
             let created = name.withCString { bucketName -> natsStatus in
                 cfg.Bucket = bucketName
                 cfg.History = 1
-                cfg.TTL = ttlNanos
                 cfg.Replicas = Int32(min(3, servers.count))
                 return js_CreateKeyValue(&bucket, jetStream, &cfg)
             }
             try Self.check(created, "create key-value bucket \(name)")
         }
-        // Entries must expire exactly when the lease assumes: a bucket made by a collector
-        // with another lease length would let a standby in while the holder still counts itself one.
         var status: OpaquePointer?
         try Self.check(kvStore_Status(&status, bucket), "key-value bucket \(name) status")
-        defer { kvStatus_Destroy(status) }
         let kept = kvStatus_TTL(status)
-        guard kept == ttlNanos else {
-            throw Failure(description: "key-value bucket \(name) keeps entries \(Double(kept) / 1e9) s, not the lease's \(Double(ttlNanos) / 1e9) s: "
-                          + "give every collector of the partition the same lease, or another bucket")
+        kvStatus_Destroy(status)
+        if kept != 0 {
+            try removeExpiry()
+            removedExpiry = .nanoseconds(kept)
         }
+    }
+
+    /// Sets the bucket's stream to keep its entries until they are rewritten.
+    private func removeExpiry() throws {
+        let stream = "KV_" + bucketName
+        var info: UnsafeMutablePointer<jsStreamInfo>?
+        var code = jsErrCode(rawValue: 0)
+        try Self.check(js_GetStreamInfo(&info, jetStream, stream, nil, &code), "stream \(stream)")
+        defer { jsStreamInfo_Destroy(info) }
+        guard let config = info?.pointee.Config else { throw Failure(description: "stream \(stream): no configuration") }
+        config.pointee.MaxAge = 0
+        var updated: UnsafeMutablePointer<jsStreamInfo>?
+        try Self.check(js_UpdateStream(&updated, jetStream, config, nil, &code), "remove the expiry of stream \(stream)")
+        jsStreamInfo_Destroy(updated)
     }
 
     deinit {
@@ -82,8 +102,8 @@ final class NATSKeyValue: @unchecked Sendable {
         }
     }
 
-    /// Writes `value` under `key` only if the key holds nothing (never written, or expired:
-    /// a lease's key is never deleted, so no delete marker stands in for "nothing").
+    /// Writes `value` under `key` only if the key holds nothing (never written: a lease's key
+    /// is never deleted, so no delete marker stands in for "nothing").
     func create(_ key: String, _ value: String) -> Outcome {
         write(key, value) { $0.ExpectNoMessage = true }
     }
@@ -109,15 +129,55 @@ final class NATSKeyValue: @unchecked Sendable {
         return code == JSStreamWrongLastSequenceErr ? .refused(text) : .unknown(text)
     }
 
-    /// The current value of `key` and its revision, nil when it holds nothing (or the read
-    /// failed). `released`: the value is empty (zero bytes), as a lease's holder leaves it.
-    func entry(_ key: String) -> (value: String, released: Bool, revision: UInt64)? {
-        var entry: OpaquePointer?
-        guard kvStore_Get(&entry, bucket, key) == NATS_OK, let entry else { return nil }
-        defer { kvEntry_Destroy(entry) }
-        let length = kvEntry_ValueLen(entry)
-        let value = length > 0 ? kvEntry_ValueString(entry).map { String(cString: $0) } ?? "?" : ""
-        return (value, length == 0, kvEntry_Revision(entry))
+    /// What a read of a key found.
+    enum Read: Equatable {
+        /// Nothing under the key.
+        case absent
+        /// Its latest value and revision; `released`: the value is empty (zero bytes), as a
+        /// lease's holder leaves it.
+        case entry(value: String, released: Bool, revision: UInt64)
+        /// No answer, or an error.
+        case unknown(String)
+    }
+
+    /// The latest value of `key` and its revision, as the bucket stream's leader has it (not a
+    /// replica's possibly older copy). A delete or purge marker (never written by a lease, but
+    /// an operator may) reads as a released key: it holds nothing, and is taken by a write
+    /// conditional on its revision.
+    func entry(_ key: String) -> Read {
+        var msg: OpaquePointer?
+        var code = jsErrCode(rawValue: 0)
+        let s = js_GetLastMsg(&msg, jetStream, "KV_" + bucketName, "$KV.\(bucketName).\(key)", nil, &code)
+        if s == NATS_NOT_FOUND || code == JSNoMessageFoundErr { return .absent }
+        guard s == NATS_OK, let msg else { return .unknown(Self.lastError(s)) }
+        defer { natsMsg_Destroy(msg) }
+        var operation: UnsafePointer<CChar>?
+        let marker = natsMsgHeader_Get(msg, "KV-Operation", &operation) == NATS_OK && operation != nil
+        let length = Int(natsMsg_GetDataLength(msg))
+        let value = length > 0 && !marker
+            ? String(decoding: UnsafeRawBufferPointer(start: natsMsg_GetData(msg), count: length), as: UTF8.self) : ""
+        return .entry(value: value, released: value.isEmpty, revision: natsMsg_GetSequence(msg))
+    }
+
+    /// The node that leads the bucket's stream (nil when the cluster does not say).
+    func leader() -> String? {
+        var info: UnsafeMutablePointer<jsStreamInfo>?
+        var code = jsErrCode(rawValue: 0)
+        guard js_GetStreamInfo(&info, jetStream, "KV_" + bucketName, nil, &code) == NATS_OK, let info else { return nil }
+        defer { jsStreamInfo_Destroy(info) }
+        return info.pointee.Cluster?.pointee.Leader.map { String(cString: $0) }
+    }
+
+    /// Asks the bucket stream's leader to step down, so that its replicas elect another (the
+    /// JetStream API's stream leader step-down). True when the cluster said it did.
+    func stepDown() -> Bool {
+        var reply: OpaquePointer?
+        let s = natsConnection_Request(&reply, connection, "$JS.API.STREAM.LEADER.STEPDOWN.KV_" + bucketName, nil, 0, timeoutMillis)
+        guard s == NATS_OK, let reply else { return false }
+        defer { natsMsg_Destroy(reply) }
+        let length = Int(natsMsg_GetDataLength(reply))
+        let text = String(decoding: UnsafeRawBufferPointer(start: natsMsg_GetData(reply), count: length), as: UTF8.self)
+        return text.contains("\"success\":true")
     }
 
     private static func lastError(_ s: natsStatus) -> String {

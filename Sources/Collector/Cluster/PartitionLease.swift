@@ -4,9 +4,9 @@ import Synchronization
 import Telemetry
 
 /// Keeps this collector's lease on its partition (`LeaseState`, in a NATS key-value bucket
-/// through `NATSKeyValue`) on a thread of its own: creates the key when nobody holds it,
-/// rewrites it every quarter of the lease while holding, and drops it when a rewrite is refused
-/// or its validity ran out. The ingest loop asks `holds(at:)` before connecting and before every
+/// through `NATSKeyValue`) on a thread of its own: takes the key when nobody holds it, or when
+/// its holder left it unchanged for a whole lease; rewrites it every quarter of the lease while
+/// holding, and drops it when a rewrite is refused or its validity ran out. The ingest loop asks `holds(at:)` before connecting and before every
 /// commit of the partition's messages.
 ///
 /// The same lease, named `province` (`PartitionLease.province(of:)`), picks the one collector
@@ -94,9 +94,15 @@ final class PartitionLease: Sendable {
         while !stopRequested.load(ordering: .acquiring) {
             if store == nil {
                 do {
-                    store = try NATSKeyValue(servers: config.servers, bucket: config.bucket, ttl: ttl,
-                                             timeoutMillis: max(200, config.leaseMillis / 5))
+                    // A store call answered later than a fifth of the lease counts for nothing
+                    // (`LeaseState`): the lease is at least 1 s, so this is at most 200 ms.
+                    store = try NATSKeyValue(servers: config.servers, bucket: config.bucket,
+                                             timeoutMillis: config.leaseMillis / 5)
                     logger.info("\(what) store connected", metadata: ["partition": "\(config.name)", "bucket": "\(config.bucket)"])
+                    if let kept = store?.removedExpiry {
+                        logger.notice("\(what) bucket: removed its expiry (\(kept)); collectors now time the lease themselves",
+                                      metadata: ["partition": "\(config.name)", "bucket": "\(config.bucket)"])
+                    }
                 } catch {
                     if !logged { logger.warning("cannot reach the \(what) store; retrying", metadata: ["error": "\(error)"]) }
                     logged = true
@@ -129,30 +135,41 @@ final class PartitionLease: Sendable {
             return (s.next(at: now), held)
         }
         // (A created, unconfirmed key is not held: `token` is nil until the confirmation.)
-        if wasHolding && action == .acquire {
+        if wasHolding && action == .look {
             logger.error("\(what) lapsed: no renewal answered in time; stopped \(duty)", metadata: ["partition": "\(config.name)"])
             onChange()
         }
         switch action {
         case nil:
             return
-        case .acquire:
-            switch store.create(config.name, config.member) {
-            case .written(let rev):
-                state.withLock { $0.created(revision: rev, at: ContinuousClock.now) }
-            case .refused:
-                // Held, or released by a holder that stopped (an empty value): a released key
-                // is taken with a write conditional on the release, then confirmed as a create is.
-                guard let held = store.entry(config.name) else { break }
-                if held.released, case .written(let rev) = store.update(config.name, config.member, last: held.revision) {
-                    state.withLock { $0.created(revision: rev, at: ContinuousClock.now) }
-                    lastHolder.withLock { $0 = nil }
-                } else {
-                    lastHolder.withLock { $0 = held.released ? nil : held.value }
-                }
+        case .look:
+            let read = store.entry(config.name)
+            let answered = ContinuousClock.now
+            let observed: LeaseState.Observed
+            switch read {
+            case .absent:
+                observed = .absent
+            case .entry(let value, let released, let revision):
+                observed = released ? .released(revision: revision) : .held(revision: revision)
+                lastHolder.withLock { $0 = released ? nil : value }
             case .unknown:
-                break   // no answer: try again at the next tick
+                return   // no answer: look again at the next tick
             }
+            guard let move = state.withLock({ $0.observed(observed, at: answered) }) else { return }
+            let outcome: NATSKeyValue.Outcome
+            switch move {
+            case .create: outcome = store.create(config.name, config.member)
+            case .take(let last): outcome = store.update(config.name, config.member, last: last)
+            }
+            if case .written(let rev) = outcome {
+                state.withLock { $0.created(revision: rev, at: ContinuousClock.now) }
+                lastHolder.withLock { $0 = nil }
+                if case .take = move, case .held = observed {
+                    logger.warning("\(what): its key was left unchanged for a whole lease; taking it over",
+                                   metadata: ["partition": "\(config.name)", "from": "\(lastHolderName(read))"])
+                }
+            }
+            // Refused (somebody wrote first) or unanswered: look again at the next tick.
         case .confirm(let created):
             switch store.update(config.name, config.member, last: created) {
             case .written(let rev):
@@ -160,8 +177,7 @@ final class PartitionLease: Sendable {
                 logger.notice("\(what) acquired: \(duty)", metadata: ["partition": "\(config.name)", "fencing_token": "\(created)"])
                 onChange()
             case .refused:
-                state.withLock { $0.lost() }
-                logger.warning("\(what): another collector created the key with us; standing by", metadata: ["partition": "\(config.name)"])
+                confirmRefused(store, created: created)
             case .unknown:
                 state.withLock { $0.renewFailed(at: ContinuousClock.now) }
             }
@@ -179,6 +195,37 @@ final class PartitionLease: Sendable {
                 logger.warning("\(what) renewal unanswered; retrying", metadata: ["partition": "\(config.name)", "error": "\(why)"])
             }
         }
+    }
+
+    /// Our confirmation was refused: another collector wrote the key with us, or the store lost
+    /// our write (its stream reset); the second, repeated, makes the stream's leader step down.
+    private func confirmRefused(_ store: NATSKeyValue, created: UInt64) {
+        let read = store.entry(config.name)
+        let vanished: Bool
+        switch read {
+        case .absent: vanished = true
+        case .entry(_, _, let revision): vanished = revision < created
+        case .unknown: vanished = false
+        }
+        guard vanished else {
+            state.withLock { $0.lost() }
+            logger.warning("\(what): another collector wrote the key with us; standing by", metadata: ["partition": "\(config.name)"])
+            return
+        }
+        let stepDown = state.withLock { $0.vanished() }
+        logger.error("\(what): the key-value store lost a write it had acknowledged (its stream is resetting?); standing by",
+                     metadata: ["partition": "\(config.name)", "bucket": "\(config.bucket)", "revision": "\(created)"])
+        guard stepDown else { return }
+        let before = store.leader()
+        let done = store.stepDown()
+        logger.error("\(what): asked the bucket's stream leader to step down after \(LeaseState.lostWritesBeforeStepDown) lost writes in a row",
+                     metadata: ["partition": "\(config.name)", "bucket": "\(config.bucket)", "leader": "\(before ?? "?")",
+                                "done": "\(done)"])
+    }
+
+    private func lastHolderName(_ read: NATSKeyValue.Read) -> String {
+        if case .entry(let value, _, _) = read { return value }
+        return "?"
     }
 
     private func pause(_ d: Duration) {
