@@ -81,7 +81,7 @@ ps -o rss=,times= -p "${PID[b]}" | awk '{printf "bench-takeover: b after: %.0f M
 # alert worker; rounds over a second are logged (they hold up the worker's live readings).
 sleep "${SETTLE:-20}"
 for m in a b; do
-  grep -o 'changed_series=[0-9]* corrected_series=[0-9]* seconds=[0-9.]*' "$DIR/$m.log" \
+  { grep -o 'changed_series=[0-9]* corrected_series=[0-9]* seconds=[0-9.]*' "$DIR/$m.log" || true; } \
     | awk -v m="$m" '{split($3, s, "="); n++; if (s[2] > max) {max = s[2]; line = $0}}
                      END {if (n) printf "bench-takeover: %s: %d province rounds over 1 s, the longest: %s\n", m, n, line;
                           else printf "bench-takeover: %s: no province round over 1 s\n", m}'

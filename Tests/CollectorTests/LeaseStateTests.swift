@@ -68,9 +68,9 @@ import Testing
         #expect(s.next(at: Self.t0 + .seconds(8)) == .look)                      // lapsed: a standby like any other
         #expect(!s.holds(at: Self.t0 + .seconds(8)) && s.token == nil)
         // Its own key, unchanged, is waited out like anybody's.
-        #expect(s.observed(.held(revision: 2), at: Self.t0 + .seconds(8)) == nil)
-        #expect(s.observed(.held(revision: 2), at: Self.t0 + .milliseconds(19_999)) == nil)
-        #expect(s.observed(.held(revision: 2), at: Self.t0 + .seconds(20)) == .take(last: 2))
+        #expect(s.observed(.held(revision: 2, lease: nil), at: Self.t0 + .seconds(8)) == nil)
+        #expect(s.observed(.held(revision: 2, lease: nil), at: Self.t0 + .milliseconds(19_999)) == nil)
+        #expect(s.observed(.held(revision: 2, lease: nil), at: Self.t0 + .seconds(20)) == .take(last: 2))
     }
 
     @Test func aRefusedRenewalLosesAtOnce() {
@@ -95,14 +95,14 @@ import Testing
     @Test func aStandbyWaitsOutAnUnchangedKey() {
         var s = LeaseState(ttl: Self.ttl)
         #expect(s.next(at: Self.t0) == .look)
-        #expect(s.observed(.held(revision: 10), at: Self.t0) == nil)
-        #expect(s.observed(.held(revision: 10), at: Self.t0 + .seconds(3)) == nil)
+        #expect(s.observed(.held(revision: 10, lease: Self.ttl), at: Self.t0) == nil)
+        #expect(s.observed(.held(revision: 10, lease: Self.ttl), at: Self.t0 + .seconds(3)) == nil)
         // The holder renewed: the wait starts again from the read that showed it.
-        #expect(s.observed(.held(revision: 11), at: Self.t0 + .seconds(4)) == nil)
-        #expect(s.observed(.held(revision: 11), at: Self.t0 + .milliseconds(15_999)) == nil)
-        #expect(s.observed(.held(revision: 11), at: Self.t0 + .seconds(16)) == .take(last: 11))
+        #expect(s.observed(.held(revision: 11, lease: Self.ttl), at: Self.t0 + .seconds(4)) == nil)
+        #expect(s.observed(.held(revision: 11, lease: Self.ttl), at: Self.t0 + .milliseconds(15_999)) == nil)
+        #expect(s.observed(.held(revision: 11, lease: Self.ttl), at: Self.t0 + .seconds(16)) == .take(last: 11))
         // The take was refused (somebody wrote first): the next read decides afresh.
-        #expect(s.observed(.held(revision: 12), at: Self.t0 + .seconds(17)) == nil)
+        #expect(s.observed(.held(revision: 12, lease: nil), at: Self.t0 + .seconds(17)) == nil)
         #expect(s.observed(.released(revision: 13), at: Self.t0 + .seconds(18)) == .take(last: 13))
         #expect(s.observed(.absent, at: Self.t0 + .seconds(18)) == .create)
         // The holder that renewed revision 11 counts itself one until 2/3 of a lease after it
@@ -133,5 +133,29 @@ import Testing
         s.created(revision: 22, at: Self.t0)
         let ask = s.vanished()
         #expect(!ask)
+    }
+
+    /// A holder given a longer lease than ours (a mistake in the configuration) is waited out
+    /// by its own length, written in the key; a shorter one by ours.
+    @Test func aLongerLeaseOfTheHolderIsWaitedOut() {
+        var s = LeaseState(ttl: Self.ttl)
+        #expect(s.observed(.held(revision: 5, lease: .seconds(60)), at: Self.t0) == nil)
+        #expect(s.observed(.held(revision: 5, lease: .seconds(60)), at: Self.t0 + .seconds(59)) == nil)
+        #expect(s.observed(.held(revision: 5, lease: .seconds(60)), at: Self.t0 + .seconds(60)) == .take(last: 5))
+        var t = LeaseState(ttl: Self.ttl)
+        #expect(t.observed(.held(revision: 5, lease: .seconds(3)), at: Self.t0) == nil)
+        #expect(t.observed(.held(revision: 5, lease: .seconds(3)), at: Self.t0 + .seconds(11)) == nil)
+        #expect(t.observed(.held(revision: 5, lease: .seconds(3)), at: Self.t0 + .seconds(12)) == .take(last: 5))
+    }
+
+    /// The key's value: the holder's name and lease, as JSON; a plain name (earlier versions)
+    /// has no length; names with quotes and slashes survive.
+    @Test func theKeysValueRoundTrips() {
+        let v = LeaseValue(member: "north/collector \"a\"", lease: .milliseconds(6_500))
+        #expect(v.text == #"{"member":"north/collector \"a\"","lease_ms":6500}"#)
+        #expect(LeaseValue(parsing: v.text) == v)
+        #expect(LeaseValue(parsing: "collector-a") == LeaseValue(member: "collector-a", lease: nil))
+        #expect(LeaseValue(parsing: #"{"member":"b"}"#) == LeaseValue(member: "b", lease: nil))
+        #expect(LeaseValue(parsing: "{not json") == LeaseValue(member: "{not json", lease: nil))
     }
 }

@@ -12,8 +12,8 @@
 ///   answered, or not counted, before the standby below may take the key.
 /// - A standby reads the key. A key nobody ever wrote is created; a key its holder released
 ///   (an empty value) is taken at once; any other key is taken only once the standby has seen
-///   the same revision for a whole `ttl` on its own clock, with a write conditional on that
-///   revision. The revision appeared after its holder sent it, so the holder stopped counting
+///   the same revision for a whole `ttl` on its own clock (or the holder's lease, written in
+///   the key, when longer), with a write conditional on that revision. The revision appeared after its holder sent it, so the holder stopped counting
 ///   itself one at least `ttl / 3` before; and a renewal that lands first changes the revision,
 ///   so the take is refused.
 ///
@@ -55,8 +55,8 @@ struct LeaseState: Equatable {
         case absent
         /// Its holder emptied it when it stopped.
         case released(revision: UInt64)
-        /// Somebody's lease, last written at `revision`.
-        case held(revision: UInt64)
+        /// Somebody's lease, last written at `revision`, by a holder given `lease` (nil: unknown).
+        case held(revision: UInt64, lease: Duration?)
     }
 
     /// The write a standby makes to take the lease.
@@ -123,9 +123,10 @@ struct LeaseState: Equatable {
             return .create
         case .released(let revision):
             return .take(last: revision)
-        case .held(let revision):
+        case .held(let revision, let lease):
             if let seen, seen.revision == revision {
-                return now - seen.since >= ttl ? .take(last: revision) : nil
+                // The holder times its validity by its own lease: wait out the longer.
+                return now - seen.since >= max(ttl, lease ?? ttl) ? .take(last: revision) : nil
             }
             phase = .standby(seen: Seen(revision: revision, since: now))
             return nil

@@ -19,8 +19,14 @@ final class PartitionLease: Sendable {
     private let duty: String
     private let logger: Logger
     private let state: Mutex<LeaseState>
-    /// Who held the key when we last failed to create it.
+    /// Who held the key when we last read it.
     private let lastHolder = Mutex<String?>(nil)
+    /// Whether we said that the holder's lease length differs from ours.
+    private let warnedLease = Mutex(false)
+    /// This collector's lease length.
+    private let ttl: Duration
+    /// What this collector writes under the key while it holds it.
+    private let value: String
     private let stopRequested = Atomic<Bool>(false)
     private let stopped = Atomic<Bool>(false)
     private let releaseOnStop = Atomic<Bool>(false)
@@ -34,6 +40,8 @@ final class PartitionLease: Sendable {
         self.duty = duty
         self.logger = logger
         self.onChange = onChange
+        ttl = .milliseconds(config.leaseMillis)
+        value = LeaseValue(member: config.member, lease: .milliseconds(config.leaseMillis)).text
         state = Mutex(LeaseState(ttl: .milliseconds(config.leaseMillis)))
     }
 
@@ -87,7 +95,6 @@ final class PartitionLease: Sendable {
 
     private func run() {
         defer { stopped.store(true, ordering: .releasing) }
-        let ttl = Duration.milliseconds(config.leaseMillis)
         let tick = max(Duration.milliseconds(20), ttl / 20)
         var store: NATSKeyValue?
         var logged = false
@@ -149,29 +156,36 @@ final class PartitionLease: Sendable {
             switch read {
             case .absent:
                 observed = .absent
-            case .entry(let value, let released, let revision):
-                observed = released ? .released(revision: revision) : .held(revision: revision)
-                lastHolder.withLock { $0 = released ? nil : value }
+            case .entry(let text, let released, let revision):
+                let holder = LeaseValue(parsing: text)
+                observed = released ? .released(revision: revision) : .held(revision: revision, lease: holder.lease)
+                lastHolder.withLock { $0 = released ? nil : holder.member }
+                if !released, let theirs = holder.lease, theirs != ttl, !warnedLease.withLock({ $0 }) {
+                    warnedLease.withLock { $0 = true }
+                    logger.warning("\(what): its holder was given another lease length; waiting out the longer",
+                                   metadata: ["partition": "\(config.name)", "holder": "\(holder.member)",
+                                              "holder_lease": "\(theirs)", "lease": "\(ttl)"])
+                }
             case .unknown:
                 return   // no answer: look again at the next tick
             }
             guard let move = state.withLock({ $0.observed(observed, at: answered) }) else { return }
             let outcome: NATSKeyValue.Outcome
             switch move {
-            case .create: outcome = store.create(config.name, config.member)
-            case .take(let last): outcome = store.update(config.name, config.member, last: last)
+            case .create: outcome = store.create(config.name, value)
+            case .take(let last): outcome = store.update(config.name, value, last: last)
             }
             if case .written(let rev) = outcome {
                 state.withLock { $0.created(revision: rev, at: ContinuousClock.now) }
-                lastHolder.withLock { $0 = nil }
+                let previous = lastHolder.withLock { h in defer { h = nil }; return h }
                 if case .take = move, case .held = observed {
                     logger.warning("\(what): its key was left unchanged for a whole lease; taking it over",
-                                   metadata: ["partition": "\(config.name)", "from": "\(lastHolderName(read))"])
+                                   metadata: ["partition": "\(config.name)", "from": "\(previous ?? "?")"])
                 }
             }
             // Refused (somebody wrote first) or unanswered: look again at the next tick.
         case .confirm(let created):
-            switch store.update(config.name, config.member, last: created) {
+            switch store.update(config.name, value, last: created) {
             case .written(let rev):
                 state.withLock { $0.confirmed(revision: rev, sentAt: now) }
                 logger.notice("\(what) acquired: \(duty)", metadata: ["partition": "\(config.name)", "fencing_token": "\(created)"])
@@ -182,7 +196,7 @@ final class PartitionLease: Sendable {
                 state.withLock { $0.renewFailed(at: ContinuousClock.now) }
             }
         case .renew(let last):
-            switch store.update(config.name, config.member, last: last) {
+            switch store.update(config.name, value, last: last) {
             case .written(let rev):
                 state.withLock { $0.renewed(revision: rev, sentAt: now) }
             case .refused(let why):
@@ -221,11 +235,6 @@ final class PartitionLease: Sendable {
         logger.error("\(what): asked the bucket's stream leader to step down after \(LeaseState.lostWritesBeforeStepDown) lost writes in a row",
                      metadata: ["partition": "\(config.name)", "bucket": "\(config.bucket)", "leader": "\(before ?? "?")",
                                 "done": "\(done)"])
-    }
-
-    private func lastHolderName(_ read: NATSKeyValue.Read) -> String {
-        if case .entry(let value, _, _) = read { return value }
-        return "?"
     }
 
     private func pause(_ d: Duration) {

@@ -32,8 +32,7 @@ struct CollectorConfig: Sendable {
         var member: String
         /// The NATS cluster's client URLs (`nats://host:port`).
         var servers: [String]
-        /// The key-value bucket (default `collector_lease_<name>`: one per partition, so each
-        /// partition's lease length is its bucket's entry lifetime).
+        /// The key-value bucket (default `collector_lease_<name>`: one per partition).
         var bucket: String
         /// How long a lease lasts unless renewed.
         var leaseMillis: Int64 = 10_000
