@@ -13,7 +13,8 @@ public enum PartitionFence {
         public let token: UInt64
         public let newer: UInt64
         public var description: String {
-            "partition \(partition): fencing token \(token) is stale (a holder with token \(newer) has written)"
+            "partition \(partition): fencing token \(token) is stale (a holder with token \(newer) has written; "
+                + "if no other collector holds the partition, its lease bucket was made afresh: see the README, \"fencing token\")"
         }
     }
 
