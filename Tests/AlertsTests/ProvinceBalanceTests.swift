@@ -1,4 +1,4 @@
-import Alerts
+@testable import Alerts
 import Foundation
 import Logging
 import Testing
@@ -178,5 +178,32 @@ import Telemetry
         #expect(share(t0 + 2_000, all.merging(["m3": t0 + 1_000]) { max($0, $1) }) == 25)
         // m2 says nothing for more than two intervals.
         #expect(share(t0 + 31 * 60_000, ["f": t0 + 30 * 60_000, "m1": t0 + 30 * 60_000, "m2": t0 - 60_000, "m3": t0 + 1_000]) == 50)
+    }
+
+    /// A gasp stored before the holder took the province lease (its note handled by the old
+    /// holder) is read back at the new holder's first round: that meter is silent at once, not
+    /// two intervals later. A gasp older than those two intervals is not read: the intervals
+    /// count the meter silent anyway.
+    @Test func aNewHolderReadsBackTheGaspsStoredBefore() throws {
+        let catalogue = Catalogue(sensors: [Self.powerMeter("f", .feeder), Self.powerMeter("m1", .customer), Self.powerMeter("m2", .customer)])
+        let h = StoreHistory()
+        let t0 = Self.at(0, 8)
+        h.store(try SeriesName(parsing: "m1/last_gasp"), Sample(time: t0 - 60_000, value: 1))
+        h.store(try SeriesName(parsing: "m2/last_gasp"), Sample(time: t0 - 40 * 60_000, value: 1))   // before two 15-minute intervals
+        let silent = try SeriesName(parsing: "transformer.t1/meters_silent_pct")
+        let seen = ["f": t0 - 30_000, "m1": t0 - 120_000, "m2": t0 - 30_000]
+        func share(_ holder: DerivedSeries) -> Double? {
+            holder.tickTransformers(now: t0, lastSeen: seen)
+            return holder.take().last { $0.series == silent }?.value
+        }
+        // Without a round (or before this change), m1's gasp is unknown: nobody is silent.
+        #expect(share(DerivedLateInputTests.holder(catalogue)) == 0)
+        // The first round, for any change (here f's kwh), reads the gasps back.
+        let holder = DerivedLateInputTests.holder(catalogue)
+        let kwh = try SeriesName(parsing: "f/kwh")
+        h.store(kwh, Sample(time: t0 - 30_000, value: 9))
+        _ = try #require(holder.recomputeScopes(changed: [(kwh, t0 - 30_000)], history: h, now: t0))
+        #expect(holder.lastGasp == ["m1": t0 - 60_000])
+        #expect(share(holder) == (100.0 / 3 * 100).rounded() / 100)
     }
 }

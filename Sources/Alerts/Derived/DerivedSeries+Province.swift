@@ -26,6 +26,7 @@ extension DerivedSeries {
         waterDays = [:]
         waterLatest = [:]
         waterDaysSeeded = false
+        gaspsSeeded = false
     }
 
     /// The corrections of the scopes whose members changed (for the caller to store, with the
@@ -63,13 +64,17 @@ extension DerivedSeries {
                 }
             }
         }
+        let seeding = !gaspsSeeded && now != nil
         do {
+            // A new holder's first round: the gasps the partitions stored before, read as changes.
+            if seeding, let now { gasps += try gaspsToSeed(now: now) }
             // What the round will read, read ahead in a few statements: every changed series
             // from its change on, the members of each changed scope that memory does not
             // hold back to the scope's window, and the scope's own series from a heartbeat
             // before (what was stored, and the value in force, at its change).
             var ahead: [SeriesName: EpochMillis] = [:]
             for (name, from) in changed where catalogue.sensor(name.sensor) != nil { ahead[name] = min(ahead[name] ?? .max, from) }
+            for (name, from) in gasps { ahead[name] = min(ahead[name] ?? .max, from) }
             for (ref, from) in dirty {
                 for metric in ref.kind.outputMetrics {
                     let name = try SeriesName(sensor: ref.scope, metric: metric)
@@ -117,6 +122,7 @@ extension DerivedSeries {
             }
             for kind in Array(provinceValues.keys) { provinceValues[kind]?.trim() }
             for (name, from) in gasps { try gaspsChanged(name, from: from, history: history) }
+            if seeding { gaspsSeeded = true }
             if !waterDaysSeeded {
                 try seedWaterDays(history: history)
                 waterDaysSeeded = true

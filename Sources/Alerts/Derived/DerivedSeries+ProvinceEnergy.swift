@@ -10,8 +10,8 @@ import Telemetry
 /// - the share of silent meters (`tickTransformers`, called by the holder with the
 ///   province's newest reading of each meter), a meter being heard also when a change of its
 ///   `kwh` is handled (a backlog arriving; not a reading older than the meter's gasp), and
-///   gasping by its `last_gasp` readings in the store (`gaspsChanged`). A gasp stored before
-///   this holder took the lease is not read back.
+///   gasping by its `last_gasp` readings in the store (`gaspsChanged`); a holder's first round
+///   reads those the partitions stored before it took the lease (`gaspsToSeed`).
 extension DerivedSeries {
     /// Whole hours held in memory before the newest held reading's hour.
     static let heldEnergyHours: Int64 = 2
@@ -28,6 +28,19 @@ extension DerivedSeries {
     func gaspsChanged(_ name: SeriesName, from: EpochMillis, history: any SampleHistory) throws {
         guard let t = try history.stored(name, from: from, to: .max).last(where: { $0.value != 0 })?.time else { return }
         lastGasp[name.sensor] = max(t, lastGasp[name.sensor] ?? .min)
+    }
+
+    /// Each transformer meter's `last_gasp` series from as far back as a gasp can still make it
+    /// silent (`outageSilentIntervals` of its intervals before `now`: an older gasp is overtaken
+    /// by the intervals themselves), for a new holder's first round to read as changes.
+    func gaspsToSeed(now: EpochMillis) throws -> [(SeriesName, EpochMillis)] {
+        var out: [(SeriesName, EpochMillis)] = []
+        for m in transformers.values {
+            for meter in [m.feeder] + m.customers {
+                out.append((try SeriesName(sensor: meter.id, metric: "last_gasp"), now - config.outageSilentIntervals * meter.intervalMillis))
+            }
+        }
+        return out
     }
 
     /// Recomputes the transformers whose meters changed (transformer -> meter -> from when);

@@ -87,6 +87,8 @@ public final class DerivedSeries {
     var provinceEnergy: [String: MeterReadings] = [:]
     /// Whether the province holder has read the DMAs' newest stored days (`seedWaterDays`).
     var waterDaysSeeded = false
+    /// Whether the province holder has read the transformer meters' recent gasps (`gaspsToSeed`).
+    var gaspsSeeded = false
     /// The storage view of the current commit (from its first `observe` to `finishBatch`),
     /// `tick` or recompute: scope members' values are loaded through it. Let go at their end
     /// (the alert worker that passes itself owns this; a weak reference would cost every
