@@ -124,6 +124,15 @@ import Testing
             #expect(s.phase == .standby(seen: nil) && s.token == nil)
         }
         #expect(asks == [false, false, true, false, false, true])
+        // A refusal because another collector wrote starts the count again.
+        for i in 0..<2 {
+            s.created(revision: UInt64(30 + i), at: Self.t0)
+            _ = s.vanished()
+        }
+        s.lost()
+        s.created(revision: 40, at: Self.t0)
+        let afterRace = s.vanished()
+        #expect(!afterRace && s.lostWrites == 1)
         _ = s.observed(.absent, at: Self.t0)
         s.created(revision: 20, at: Self.t0)
         s.confirmed(revision: 21, sentAt: Self.t0)

@@ -39,6 +39,22 @@ import Testing
         return revision
     }
 
+    /// Deletes `key` in `bucket` as an operator would (`nats kv del`): a delete marker.
+    static func deleteKey(_ servers: [String], bucket: String, key: String) throws {
+        var nc: OpaquePointer?
+        var js: OpaquePointer?
+        var kv: OpaquePointer?
+        defer {
+            if let kv { kvStore_Destroy(kv) }
+            if let js { jsCtx_Destroy(js) }
+            if let nc { natsConnection_Destroy(nc) }
+        }
+        guard natsConnection_ConnectTo(&nc, servers[0]) == NATS_OK, natsConnection_JetStream(&js, nc, nil) == NATS_OK,
+              js_KeyValue(&kv, js, bucket) == NATS_OK, kvStore_Delete(kv, key) == NATS_OK else {
+            throw HarnessError("delete \(key) in \(bucket)")
+        }
+    }
+
     @Test func anExpiringBucketKeepsItsEntriesAndItsSequence() async throws {
         let dir = try makeTempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -70,6 +86,12 @@ import Testing
         let again = try NATSKeyValue(servers: cluster.clientURLs, bucket: "collector_lease_old", timeoutMillis: 2_000)
         #expect(again.removedExpiry == nil)
         #expect(again.entry("north") == .entry(value: "c", released: false, revision: 7))
+        // A key an operator deleted is not released (its holder may still count itself one):
+        // it is waited out like a held key, then taken by a write on the marker's revision.
+        try Self.deleteKey(cluster.clientURLs, bucket: "collector_lease_old", key: "north")
+        #expect(again.entry("north") == .entry(value: "", released: false, revision: 8))
+        if case .refused = again.create("north", "d") {} else { Issue.record("a create over a delete marker went through") }
+        #expect(again.update("north", "d", last: 8) == .written(9))
     }
 
     /// The remedy for a stream that keeps resetting: its leader steps down when asked, and
@@ -86,5 +108,16 @@ import Testing
         #expect(store.stepDown())
         try await waitUntil("another leader", seconds: 20) { store.leader().map { $0 != before } ?? false }
         #expect(store.update("north", "a", last: 1) == .written(2))
+        // A bucket deleted under the lease reads as gone (the lease binds it again), not as an
+        // unanswered read forever.
+        var nc: OpaquePointer?
+        var js: OpaquePointer?
+        defer {
+            if let js { jsCtx_Destroy(js) }
+            if let nc { natsConnection_Destroy(nc) }
+        }
+        #expect(natsConnection_ConnectTo(&nc, cluster.clientURLs[0]) == NATS_OK && natsConnection_JetStream(&js, nc, nil) == NATS_OK)
+        #expect(js_DeleteKeyValue(js, "collector_lease_north") == NATS_OK)
+        #expect(store.entry("north") == .gone)
     }
 }

@@ -69,7 +69,8 @@ struct LeaseState: Equatable {
 
     let ttl: Duration
     private(set) var phase: Phase = .standby(seen: nil)
-    /// Our acknowledged writes the store lost since the last confirmed one (`vanished()`).
+    /// Our acknowledged writes the store lost in a row (`vanished()`; a confirmed lease, or a
+    /// write refused because another collector wrote, starts the count again).
     private(set) var lostWrites = 0
 
     /// How many lost writes in a row make the bucket's stream leader step down.
@@ -169,10 +170,13 @@ struct LeaseState: Equatable {
 
     /// The store answered that the key is not ours (another holder wrote it): we hold nothing
     /// from now on.
-    mutating func lost() { phase = .standby(seen: nil) }
+    mutating func lost() {
+        phase = .standby(seen: nil)
+        lostWrites = 0
+    }
 
-    /// Our confirmation was refused and the key, read back, holds nothing or an older revision
-    /// than the store acknowledged to us: the store lost an acknowledged write, which happens
+    /// Our confirmation or renewal was refused and the key, read back, holds nothing or an
+    /// older revision than the store acknowledged to us: the store lost an acknowledged write, which happens
     /// when a JetStream stream resets its replicated state (NATS 2.9 was seen to do so in a
     /// loop). True on every `lostWritesBeforeStepDown`-th in a row: time to make the stream's
     /// leader step down, as a new leader starts from its replicas' agreed state.

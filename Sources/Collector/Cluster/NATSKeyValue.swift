@@ -136,19 +136,22 @@ final class NATSKeyValue: @unchecked Sendable {
         /// Its latest value and revision; `released`: the value is empty (zero bytes), as a
         /// lease's holder leaves it.
         case entry(value: String, released: Bool, revision: UInt64)
+        /// The bucket itself is not there (deleted).
+        case gone
         /// No answer, or an error.
         case unknown(String)
     }
 
     /// The latest value of `key` and its revision, as the bucket stream's leader has it (not a
     /// replica's possibly older copy). A delete or purge marker (never written by a lease, but
-    /// an operator may) reads as a released key: it holds nothing, and is taken by a write
-    /// conditional on its revision.
+    /// an operator may) reads as an entry with an empty value that is *not* released: its
+    /// holder may still count itself one, so it is waited out like any held key.
     func entry(_ key: String) -> Read {
         var msg: OpaquePointer?
         var code = jsErrCode(rawValue: 0)
         let s = js_GetLastMsg(&msg, jetStream, "KV_" + bucketName, "$KV.\(bucketName).\(key)", nil, &code)
         if s == NATS_NOT_FOUND || code == JSNoMessageFoundErr { return .absent }
+        if code == JSStreamNotFoundErr { return .gone }
         guard s == NATS_OK, let msg else { return .unknown(Self.lastError(s)) }
         defer { natsMsg_Destroy(msg) }
         var operation: UnsafePointer<CChar>?
@@ -156,7 +159,7 @@ final class NATSKeyValue: @unchecked Sendable {
         let length = Int(natsMsg_GetDataLength(msg))
         let value = length > 0 && !marker
             ? String(decoding: UnsafeRawBufferPointer(start: natsMsg_GetData(msg), count: length), as: UTF8.self) : ""
-        return .entry(value: value, released: value.isEmpty, revision: natsMsg_GetSequence(msg))
+        return .entry(value: value, released: value.isEmpty && !marker, revision: natsMsg_GetSequence(msg))
     }
 
     /// The node that leads the bucket's stream (nil when the cluster does not say).

@@ -102,7 +102,7 @@ final class PartitionLease: Sendable {
             if store == nil {
                 do {
                     // A store call answered later than a fifth of the lease counts for nothing
-                    // (`LeaseState`): the lease is at least 1 s, so this is at most 200 ms.
+                    // (`LeaseState`): 200 ms at the shortest lease (1 s).
                     store = try NATSKeyValue(servers: config.servers, bucket: config.bucket,
                                              timeoutMillis: config.leaseMillis / 5)
                     logger.info("\(what) store connected", metadata: ["partition": "\(config.name)", "bucket": "\(config.bucket)"])
@@ -117,7 +117,7 @@ final class PartitionLease: Sendable {
                     continue
                 }
             }
-            step(store!)
+            if !step(store!) { store = nil }
             pause(tick)
         }
         if let store, releaseOnStop.load(ordering: .acquiring) { release(store) }
@@ -135,7 +135,8 @@ final class PartitionLease: Sendable {
         }
     }
 
-    private func step(_ store: NATSKeyValue) {
+    /// One look or write; false when the bucket must be bound again.
+    private func step(_ store: NATSKeyValue) -> Bool {
         let now = ContinuousClock.now
         let (action, wasHolding) = state.withLock { s -> (LeaseState.Action?, Bool) in
             let held = s.token != nil
@@ -148,7 +149,7 @@ final class PartitionLease: Sendable {
         }
         switch action {
         case nil:
-            return
+            return true
         case .look:
             let read = store.entry(config.name)
             let answered = ContinuousClock.now
@@ -159,17 +160,22 @@ final class PartitionLease: Sendable {
             case .entry(let text, let released, let revision):
                 let holder = LeaseValue(parsing: text)
                 observed = released ? .released(revision: revision) : .held(revision: revision, lease: holder.lease)
-                lastHolder.withLock { $0 = released ? nil : holder.member }
+                lastHolder.withLock { $0 = released || holder.member.isEmpty ? nil : holder.member }
                 if !released, let theirs = holder.lease, theirs != ttl, !warnedLease.withLock({ $0 }) {
                     warnedLease.withLock { $0 = true }
                     logger.warning("\(what): its holder was given another lease length; waiting out the longer",
                                    metadata: ["partition": "\(config.name)", "holder": "\(holder.member)",
                                               "holder_lease": "\(theirs)", "lease": "\(ttl)"])
                 }
+            case .gone:
+                // Deleted under us: bind again (which makes it afresh) at the next tick.
+                logger.error("\(what): its bucket is gone (deleted?); making it again. With a shared store, see the README on fencing tokens",
+                             metadata: ["partition": "\(config.name)", "bucket": "\(config.bucket)"])
+                return false
             case .unknown:
-                return   // no answer: look again at the next tick
+                return true   // no answer: look again at the next tick
             }
-            guard let move = state.withLock({ $0.observed(observed, at: answered) }) else { return }
+            guard let move = state.withLock({ $0.observed(observed, at: answered) }) else { return true }
             let outcome: NATSKeyValue.Outcome
             switch move {
             case .create: outcome = store.create(config.name, value)
@@ -191,7 +197,7 @@ final class PartitionLease: Sendable {
                 logger.notice("\(what) acquired: \(duty)", metadata: ["partition": "\(config.name)", "fencing_token": "\(created)"])
                 onChange()
             case .refused:
-                confirmRefused(store, created: created)
+                refused(store, ours: created, renewal: false)
             case .unknown:
                 state.withLock { $0.renewFailed(at: ContinuousClock.now) }
             }
@@ -199,36 +205,37 @@ final class PartitionLease: Sendable {
             switch store.update(config.name, value, last: last) {
             case .written(let rev):
                 state.withLock { $0.renewed(revision: rev, sentAt: now) }
-            case .refused(let why):
-                state.withLock { $0.lost() }
-                logger.error("\(what) lost: another collector holds it; stopped \(duty)",
-                             metadata: ["partition": "\(config.name)", "store": "\(why)"])
+            case .refused:
+                refused(store, ours: last, renewal: true)
                 onChange()
             case .unknown(let why):
                 state.withLock { $0.renewFailed(at: ContinuousClock.now) }
                 logger.warning("\(what) renewal unanswered; retrying", metadata: ["partition": "\(config.name)", "error": "\(why)"])
             }
         }
+        return true
     }
 
-    /// Our confirmation was refused: another collector wrote the key with us, or the store lost
-    /// our write (its stream reset); the second, repeated, makes the stream's leader step down.
-    private func confirmRefused(_ store: NATSKeyValue, created: UInt64) {
-        let read = store.entry(config.name)
+    /// A write conditional on our revision `ours` (a confirmation, or a renewal) was refused:
+    /// another collector wrote the key, or the store lost our acknowledged write (its stream
+    /// reset), which, three times in a row, makes the stream's leader step down.
+    private func refused(_ store: NATSKeyValue, ours: UInt64, renewal: Bool) {
         let vanished: Bool
-        switch read {
+        switch store.entry(config.name) {
         case .absent: vanished = true
-        case .entry(_, _, let revision): vanished = revision < created
-        case .unknown: vanished = false
+        case .entry(_, _, let revision): vanished = revision < ours
+        case .gone, .unknown: vanished = false
         }
+        let stopped = renewal ? "; stopped \(duty)" : "; standing by"
         guard vanished else {
             state.withLock { $0.lost() }
-            logger.warning("\(what): another collector wrote the key with us; standing by", metadata: ["partition": "\(config.name)"])
+            logger.log(level: renewal ? .error : .warning, "\(what) lost: another collector wrote the key\(stopped)",
+                       metadata: ["partition": "\(config.name)"])
             return
         }
         let stepDown = state.withLock { $0.vanished() }
-        logger.error("\(what): the key-value store lost a write it had acknowledged (its stream is resetting?); standing by",
-                     metadata: ["partition": "\(config.name)", "bucket": "\(config.bucket)", "revision": "\(created)"])
+        logger.error("\(what) lost: the key-value store lost a write it had acknowledged (its stream is resetting?)\(stopped)",
+                     metadata: ["partition": "\(config.name)", "bucket": "\(config.bucket)", "revision": "\(ours)"])
         guard stepDown else { return }
         let before = store.leader()
         let done = store.stepDown()
