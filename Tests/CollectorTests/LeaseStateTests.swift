@@ -160,11 +160,39 @@ import Testing
     /// The key's value: the holder's name and lease, as JSON; a plain name (earlier versions)
     /// has no length; names with quotes and slashes survive.
     @Test func theKeysValueRoundTrips() {
-        let v = LeaseValue(member: "north/collector \"a\"", lease: .milliseconds(6_500))
-        #expect(v.text == #"{"member":"north/collector \"a\"","lease_ms":6500}"#)
+        let v = LeaseValue(member: "north/collector \"a\"", lease: .milliseconds(6_500), run: "9f3a")
+        #expect(v.text == #"{"member":"north/collector \"a\"","lease_ms":6500,"run":"9f3a"}"#)
         #expect(LeaseValue(parsing: v.text) == v)
+        #expect(LeaseValue(parsing: #"{"member":"b","lease_ms":1000}"#) == LeaseValue(member: "b", lease: .seconds(1)))
         #expect(LeaseValue(parsing: "collector-a") == LeaseValue(member: "collector-a", lease: nil))
         #expect(LeaseValue(parsing: #"{"member":"b"}"#) == LeaseValue(member: "b", lease: nil))
         #expect(LeaseValue(parsing: "{not json") == LeaseValue(member: "{not json", lease: nil))
+    }
+
+    /// A write of ours whose answer was lost is found when the key is read back: a renewal
+    /// refused for it carries on from it (without more validity), a standby (or a lapsed
+    /// holder) that finds the key's latest write to be its own confirms it at once.
+    @Test func aWriteOfOursWhoseAnswerWasLostIsCarriedOn() {
+        var s = Self.held(created: 4, confirmedAt: Self.t0)
+        #expect(s.next(at: Self.t0 + .seconds(3)) == .renew(lastRevision: 5))
+        // The renewal landed as 6, unanswered; the next, on 5, was refused; the key reads 6, ours.
+        let carried = s.foundOurs(revision: 6, at: Self.t0 + .seconds(4))
+        #expect(carried)
+        #expect(s.token == 4 && s.next(at: Self.t0 + .seconds(4)) == .renew(lastRevision: 6))
+        #expect(!s.holds(at: Self.t0 + .seconds(8)))                             // the lost answer extended nothing
+        let again = s.foundOurs(revision: 6, at: Self.t0 + .seconds(4))
+        #expect(!again)                                                          // nothing later than what we have
+        // A standby whose last write stands as the key's latest confirms it without waiting a lease.
+        var t = LeaseState(ttl: Self.ttl)
+        #expect(t.observed(.ours(revision: 9), at: Self.t0) == nil)
+        #expect(t.next(at: Self.t0 + .milliseconds(500)) == .confirm(createdRevision: 9))
+        t.confirmed(revision: 10, sentAt: Self.t0 + .milliseconds(500))
+        #expect(t.token == 9)
+        // A confirmation refused because an earlier one of ours landed: confirm that one afresh.
+        var u = LeaseState(ttl: Self.ttl)
+        u.created(revision: 3, at: Self.t0)
+        let earlier = u.foundOurs(revision: 4, at: Self.t0 + .seconds(1))
+        #expect(earlier)
+        #expect(u.next(at: Self.t0 + .seconds(1)) == .confirm(createdRevision: 4))
     }
 }

@@ -57,6 +57,9 @@ struct LeaseState: Equatable {
         case released(revision: UInt64)
         /// Somebody's lease, last written at `revision`, by a holder given `lease` (nil: unknown).
         case held(revision: UInt64, lease: Duration?)
+        /// Our own write (this process's value), the key's latest at `revision`: one whose
+        /// answer was lost, or our lapsed lease that nobody took.
+        case ours(revision: UInt64)
     }
 
     /// The write a standby makes to take the lease.
@@ -124,6 +127,10 @@ struct LeaseState: Equatable {
             return .create
         case .released(let revision):
             return .take(last: revision)
+        case .ours(let revision):
+            // Nobody wrote after it: confirm it as if its create had been answered.
+            phase = .created(revision: revision, confirmAt: now + confirmDelay)
+            return nil
         case .held(let revision, let lease):
             if let seen, seen.revision == revision {
                 // The holder times its validity by its own lease: wait out the longer.
@@ -165,6 +172,23 @@ struct LeaseState: Equatable {
             phase = .standby(seen: nil)
         case .standby:
             break
+        }
+    }
+
+    /// A write conditional on our last revision was refused, and the key, read back, holds our
+    /// own value at a later `revision`: an earlier write of ours landed and its answer was
+    /// lost. A holder carries on from it (renewing now; the unanswered write extends nothing);
+    /// a creator confirms it afresh. False when there is nothing to carry on.
+    mutating func foundOurs(revision: UInt64, at now: ContinuousClock.Instant) -> Bool {
+        switch phase {
+        case .holding(let last, let token, let until, _) where revision > last:
+            phase = .holding(revision: revision, token: token, validUntil: until, renewAt: now)
+            return true
+        case .created(let created, _) where revision > created:
+            phase = .created(revision: revision, confirmAt: now)
+            return true
+        default:
+            return false
         }
     }
 

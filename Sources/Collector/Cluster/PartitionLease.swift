@@ -41,7 +41,8 @@ final class PartitionLease: Sendable {
         self.logger = logger
         self.onChange = onChange
         ttl = .milliseconds(config.leaseMillis)
-        value = LeaseValue(member: config.member, lease: .milliseconds(config.leaseMillis)).text
+        value = LeaseValue(member: config.member, lease: .milliseconds(config.leaseMillis),
+                           run: String(UInt64.random(in: 1...UInt64.max), radix: 16)).text
         state = Mutex(LeaseState(ttl: .milliseconds(config.leaseMillis)))
     }
 
@@ -157,6 +158,8 @@ final class PartitionLease: Sendable {
             switch read {
             case .absent:
                 observed = .absent
+            case .entry(let text, _, let revision) where text == value:
+                observed = .ours(revision: revision)
             case .entry(let text, let released, let revision):
                 let holder = LeaseValue(parsing: text)
                 observed = released ? .released(revision: revision) : .held(revision: revision, lease: holder.lease)
@@ -206,8 +209,7 @@ final class PartitionLease: Sendable {
             case .written(let rev):
                 state.withLock { $0.renewed(revision: rev, sentAt: now) }
             case .refused:
-                refused(store, ours: last, renewal: true)
-                onChange()
+                if !refused(store, ours: last, renewal: true) { onChange() }
             case .unknown(let why):
                 state.withLock { $0.renewFailed(at: ContinuousClock.now) }
                 logger.warning("\(what) renewal unanswered; retrying", metadata: ["partition": "\(config.name)", "error": "\(why)"])
@@ -219,9 +221,18 @@ final class PartitionLease: Sendable {
     /// A write conditional on our revision `ours` (a confirmation, or a renewal) was refused:
     /// another collector wrote the key, or the store lost our acknowledged write (its stream
     /// reset), which, three times in a row, makes the stream's leader step down.
-    private func refused(_ store: NATSKeyValue, ours: UInt64, renewal: Bool) {
+    /// True when we carry on (our own earlier write was found).
+    @discardableResult
+    private func refused(_ store: NATSKeyValue, ours: UInt64, renewal: Bool) -> Bool {
         let vanished: Bool
         switch store.entry(config.name) {
+        case .entry(let text, _, let revision) where text == value && revision > ours:
+            if state.withLock({ $0.foundOurs(revision: revision, at: ContinuousClock.now) }) {
+                logger.notice("\(what): a write of ours landed unanswered; carrying on from it",
+                              metadata: ["partition": "\(config.name)", "revision": "\(revision)"])
+                return true
+            }
+            vanished = false
         case .absent: vanished = true
         case .entry(_, _, let revision): vanished = revision < ours
         case .gone, .unknown: vanished = false
@@ -231,17 +242,18 @@ final class PartitionLease: Sendable {
             state.withLock { $0.lost() }
             logger.log(level: renewal ? .error : .warning, "\(what) lost: another collector wrote the key\(stopped)",
                        metadata: ["partition": "\(config.name)"])
-            return
+            return false
         }
         let stepDown = state.withLock { $0.vanished() }
         logger.error("\(what) lost: the key-value store lost a write it had acknowledged (its stream is resetting?)\(stopped)",
                      metadata: ["partition": "\(config.name)", "bucket": "\(config.bucket)", "revision": "\(ours)"])
-        guard stepDown else { return }
+        guard stepDown else { return false }
         let before = store.leader()
         let done = store.stepDown()
         logger.error("\(what): asked the bucket's stream leader to step down after \(LeaseState.lostWritesBeforeStepDown) lost writes in a row",
                      metadata: ["partition": "\(config.name)", "bucket": "\(config.bucket)", "leader": "\(before ?? "?")",
                                 "done": "\(done)"])
+        return false
     }
 
     private func pause(_ d: Duration) {
