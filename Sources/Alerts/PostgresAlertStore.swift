@@ -80,7 +80,7 @@ public final class PostgresAlertStore: AlertRecords {
                     for o in owners.sorted() {
                         let f = o == Self.provinceOwner ? fence.province : fence.partition
                         guard let f else { throw AlertFence.NotHolder(owner: o) }
-                        try PartitionFence.check(c, partition: f.partition, token: f.token)
+                        try PartitionFence.check(c, f)
                     }
                 }
                 var out: [AlertEvent] = []

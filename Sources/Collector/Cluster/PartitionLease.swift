@@ -27,6 +27,9 @@ final class PartitionLease: Sendable {
     private let ttl: Duration
     /// What this collector writes under the key while it holds it.
     private let value: String
+    /// This collector's run of the lease (its member name and run number), which a shared
+    /// store's fence records beside the token.
+    let holder: String
     private let stopRequested = Atomic<Bool>(false)
     private let stopped = Atomic<Bool>(false)
     private let releaseOnStop = Atomic<Bool>(false)
@@ -41,8 +44,9 @@ final class PartitionLease: Sendable {
         self.logger = logger
         self.onChange = onChange
         ttl = .milliseconds(config.leaseMillis)
-        value = LeaseValue(member: config.member, lease: .milliseconds(config.leaseMillis),
-                           run: String(UInt64.random(in: 1...UInt64.max), radix: 16)).text
+        let run = String(UInt64.random(in: 1...UInt64.max), radix: 16)
+        holder = config.member + " " + run
+        value = LeaseValue(member: config.member, lease: .milliseconds(config.leaseMillis), run: run).text
         state = Mutex(LeaseState(ttl: .milliseconds(config.leaseMillis)))
     }
 

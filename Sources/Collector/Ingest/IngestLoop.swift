@@ -125,7 +125,7 @@ final class IngestLoop: @unchecked Sendable {
             alerts.computesCoverage = { province.holds(at: .now) }
             alerts.provinceFence = {
                 guard let token = province.token, province.holds(at: .now + province.commitMargin) else { return nil }
-                return PostgresStore.Fence(partition: PostgresAlertStore.provinceOwner, token: token)
+                return PostgresStore.Fence(partition: PostgresAlertStore.provinceOwner, token: token, holder: province.holder)
             }
         }
         // Alert changes over a shared store go under the leases' tokens, as held now (no
@@ -135,7 +135,7 @@ final class IngestLoop: @unchecked Sendable {
             alerts.alertFence = { [province] in
                 func fence(_ l: PartitionLease?, _ name: String) -> PostgresStore.Fence? {
                     guard let l, let token = l.token, l.holds(at: .now) else { return nil }
-                    return PostgresStore.Fence(partition: name, token: token)
+                    return PostgresStore.Fence(partition: name, token: token, holder: l.holder)
                 }
                 return AlertFence(partition: fence(lease, partition.name), province: fence(province, PostgresAlertStore.provinceOwner))
             }
@@ -245,7 +245,7 @@ final class IngestLoop: @unchecked Sendable {
     private func sharedFence() -> PostgresStore.Fence? {
         guard let lease, let partition = config.partition, let token = lease.token,
               lease.holds(at: .now + lease.commitMargin) else { return nil }
-        return PostgresStore.Fence(partition: partition.name, token: token)
+        return PostgresStore.Fence(partition: partition.name, token: token, holder: lease.holder)
     }
 
     // MARK: Loop steps

@@ -75,6 +75,8 @@ enum PostgresSchema {
                 try c.execute("UPDATE store_meta SET value = '4' WHERE key = 'version'")
             }
             try c.execute("CREATE UNIQUE INDEX IF NOT EXISTS alerts_moved ON alerts (moved_from) WHERE moved_from IS NOT NULL")
+            // The fence's holder (compatible both ways: an older collector writes none).
+            try PartitionFence.addHolder(c)
             try check(c, timeZone: timeZone)
         }
     }

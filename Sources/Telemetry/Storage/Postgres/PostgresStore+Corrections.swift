@@ -25,7 +25,7 @@ extension PostgresStore {
                 do {
                     try connected(&s) { c in
                         try c.transaction {
-                            if let fence { try PartitionFence.check(c, partition: fence.partition, token: fence.token) }
+                            if let fence { try PartitionFence.check(c, fence) }
                             let locked = try c.execute("SELECT id FROM series WHERE id = ANY($1::int[]) ORDER BY id FOR UPDATE",
                                                        [PostgresArray.ints(ordered.map(\.id))])
                             guard locked.count == ordered.count else { throw SeriesVanished() }

@@ -25,9 +25,12 @@ public final class PostgresStore: Sendable {
     public struct Fence: Sendable, Equatable {
         public var partition: String
         public var token: UInt64
-        public init(partition: String, token: UInt64) {
+        /// Who holds the lease with `token` (the same token from another holder is refused).
+        public var holder: String
+        public init(partition: String, token: UInt64, holder: String = "") {
             self.partition = partition
             self.token = token
+            self.holder = holder
         }
     }
 
@@ -111,7 +114,7 @@ public final class PostgresStore: Sendable {
                 do {
                     try connected(&s) { c in
                         try c.transaction {
-                            if let fence { try PartitionFence.check(c, partition: fence.partition, token: fence.token) }
+                            if let fence { try PartitionFence.check(c, fence) }
                             stats.inserted = try write(batch, tracked: tracked, c)
                             // The partition writes these series now (a takeover reads them back).
                             if let fence, !batch.isEmpty {
