@@ -30,7 +30,7 @@ final class NATSKeyValue: @unchecked Sendable {
 
     /// Connects to `servers` (`nats://host:port`, any node of the cluster; libnats reconnects
     /// to another on its own) and binds `bucket`, creating it (one value per key, kept until
-    /// rewritten; replicated to up to three nodes) when missing. Every call gives up after
+    /// rewritten; replicated to up to three nodes of those given or announced) when missing. Every call gives up after
     /// `timeoutMillis`.
     ///
     /// A bucket whose entries expire (as earlier versions made lease buckets) loses its expiry
@@ -58,13 +58,16 @@ final class NATSKeyValue: @unchecked Sendable {
         jsOptions_Init(&jsOpts)
         jsOpts.Wait = timeoutMillis
         try Self.check(natsConnection_JetStream(&jetStream, connection, &jsOpts), "JetStream")
+        // The cluster's size as its nodes announce it (a collector given one URL of three
+        // still makes a bucket on three nodes).
+        let replicas = max(servers.count, knownServers())
         if js_KeyValue(&bucket, jetStream, name) != NATS_OK {
             var cfg = kvConfig()
             kvConfig_Init(&cfg)
             let created = name.withCString { bucketName -> natsStatus in
                 cfg.Bucket = bucketName
                 cfg.History = 1
-                cfg.Replicas = Int32(min(3, servers.count))
+                cfg.Replicas = Int32(min(3, replicas))
                 return js_CreateKeyValue(&bucket, jetStream, &cfg)
             }
             try Self.check(created, "create key-value bucket \(name)")
@@ -77,6 +80,16 @@ final class NATSKeyValue: @unchecked Sendable {
             try removeExpiry()
             removedExpiry = .nanoseconds(kept)
         }
+    }
+
+    /// How many servers the connection knows: those given and those the cluster announced.
+    private func knownServers() -> Int {
+        var list: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?
+        var count: Int32 = 0
+        guard natsConnection_GetServers(connection, &list, &count) == NATS_OK, let list else { return 0 }
+        for i in 0..<Int(count) { free(list[i]) }
+        free(list)
+        return Int(count)
     }
 
     /// Sets the bucket's stream to keep its entries until they are rewritten.
@@ -169,6 +182,15 @@ final class NATSKeyValue: @unchecked Sendable {
         guard js_GetStreamInfo(&info, jetStream, "KV_" + bucketName, nil, &code) == NATS_OK, let info else { return nil }
         defer { jsStreamInfo_Destroy(info) }
         return info.pointee.Cluster?.pointee.Leader.map { String(cString: $0) }
+    }
+
+    /// How many nodes hold the bucket's stream (nil when the cluster does not say).
+    func replicas() -> Int? {
+        var info: UnsafeMutablePointer<jsStreamInfo>?
+        var code = jsErrCode(rawValue: 0)
+        guard js_GetStreamInfo(&info, jetStream, "KV_" + bucketName, nil, &code) == NATS_OK, let info else { return nil }
+        defer { jsStreamInfo_Destroy(info) }
+        return info.pointee.Config.map { Int($0.pointee.Replicas) }
     }
 
     /// Asks the bucket stream's leader to step down, so that its replicas elect another (the
