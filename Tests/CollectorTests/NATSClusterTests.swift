@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+@testable import Collector
 
 /// The broker as a cluster: three `nats-server` nodes (JetStream, MQTT 3.1.1 on each) instead of
 /// one mosquitto. The collector is given the three nodes (`mqtt.urls`) and keeps a persistent
@@ -184,5 +185,62 @@ import Testing
         try await waitUntil("the second half stored by b", seconds: 30) { try await Self.times(b) == second.map(\.t) }
         _ = try await b.terminate()
         try await verifyStore(configPath: b.configPath, dir: dir + "/b")
+    }
+
+    /// The node that leads the lease bucket's stream dies (SIGKILL) while a holder and a
+    /// standby share the partition: a new leader is elected among the other two, the lease
+    /// goes on (the same holder, or the standby once the key stood a whole lease), never held
+    /// by both at once, and every reading published through the rest is stored by a holder.
+    @Test func theLeaseOutlivesItsBucketsLeaderNode() async throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let cluster = try NATSCluster(dir: dir)
+        defer { cluster.stop() }
+        try await cluster.waitReady()
+        let lease = 6
+        let a = try Self.member("a", lease: lease, cluster: cluster, dir: dir)
+        let b = try Self.member("b", lease: lease, cluster: cluster, dir: dir)
+        try a.start()
+        try await a.waitReady()
+        try await waitUntil("a connected as the holder", seconds: 30) { await Self.role(a).hasPrefix("connected to") }
+        try b.start()
+        try await b.waitReady()
+        try await waitUntil("b a standby", seconds: 30) { await Self.role(b) == "standby for partition north (held by a)" }
+        let rs = EndToEndTests.readings(2_000)
+        let (first, second) = (Array(rs.prefix(1_000)), Array(rs.dropFirst(1_000)))
+        try cluster.publish(node: 1, topic: "telemetry/ws-nats-01", lines: Self.packs(first))
+        try await waitUntil("the first half stored by a", seconds: 30) { try await Self.times(a) == first.map(\.t) }
+
+        let kv = try NATSKeyValue(servers: cluster.clientURLs, bucket: "collector_lease_north", timeoutMillis: 2_000)
+        let leader = try #require(kv.leader())
+        let dead = try #require(cluster.nodes.firstIndex { $0.name == leader })
+        try await cluster.kill(dead)
+        // Two leases and more, watched every 100 ms: never two holders at once.
+        var both = 0
+        let end = ContinuousClock.now + .seconds(lease * 3)
+        while ContinuousClock.now < end {
+            let (ra, rb) = (await Self.role(a), await Self.role(b))
+            if ra.hasPrefix("connected to") && rb.hasPrefix("connected to") { both += 1 }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(both == 0, "both collectors said they held the partition, \(both) times")
+        try await waitUntil("one holder after the leader's death", seconds: 60) {
+            let (ra, rb) = (await Self.role(a), await Self.role(b))
+            return ra.hasPrefix("connected to") != rb.hasPrefix("connected to")
+        }
+        let holder = await Self.role(a).hasPrefix("connected to") ? a : b
+        let live = (0..<3).first { $0 != dead }!
+        try await cluster.publishRetrying(node: live, topic: "telemetry/ws-nats-01", lines: Self.packs(second))
+        try await waitUntil("the second half stored by the holder", seconds: 60) {
+            Set(try await Self.times(holder)).isSuperset(of: second.map(\.t))
+        }
+        // Nothing published was lost: the two files together hold every reading.
+        let stored = Set(try await Self.times(a)).union(try await Self.times(b))
+        #expect(stored == Set(rs.map(\.t)))
+        #expect(kv.leader().map { $0 != leader } ?? false, "no new leader for the lease bucket")
+        for c in [a, b] {
+            _ = try await c.terminate()
+            try await verifyStore(configPath: c.configPath, dir: (c.configPath as NSString).deletingLastPathComponent)
+        }
     }
 }
