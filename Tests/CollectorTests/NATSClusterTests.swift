@@ -33,6 +33,11 @@ import Testing
         return (raw["points"] as? [[String: Any]] ?? []).compactMap { ($0["t"] as? NSNumber)?.intValue }
     }
 
+    /// A member's `/metrics` text.
+    @Sendable static func metrics(_ c: CollectorProcess) async throws -> String {
+        String(decoding: try await httpGet(c.baseURL + "/metrics").body, as: UTF8.self)
+    }
+
     /// What a member's `/readyz` says of its MQTT link (or its standby).
     @Sendable static func role(_ c: CollectorProcess) async -> String {
         ((try? await httpJSON(c.baseURL + "/readyz"))?["mqtt"] as? String) ?? ""
@@ -143,8 +148,14 @@ import Testing
             Set(try await times(b)).isSuperset(of: second.map(\.t))
         }
         #expect(await role(b).hasPrefix("connected to"))
+        // Its lease's series say so (the held gauge follows the lease's thread within a tick).
+        let labels = #"lease="partition",partition="north""#
+        try await waitUntil("b's lease gauge at 1", seconds: 5) { try await Self.metrics(b).contains("collector_lease_held{\(labels)} 1") }
+        #expect(try await Self.metrics(b).contains("collector_lease_events_total{\(labels),event=\"acquired\"} 1"))
         a.signal(SIGCONT)
         try await waitUntil("a a standby again", seconds: 30) { await role(a) == "standby for partition north (held by b)" }
+        try await waitUntil("a's lease gauge at 0", seconds: 5) { try await Self.metrics(a).contains("collector_lease_held{\(labels)} 0") }
+        #expect(try await Self.metrics(a).contains("collector_lease_events_total{\(labels),event=\"lapsed\"} 1"))
         #expect(a.log().contains("partition lease not held at commit"), "the paused holder had nothing to commit: the test missed its case")
         // The old holder has exactly what it stored while it held the lease; the new one exactly
         // the rest (the old holder's readings were acknowledged: none came again).

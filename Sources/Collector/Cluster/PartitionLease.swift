@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Prometheus
 import Synchronization
 import Telemetry
 
@@ -36,9 +37,13 @@ final class PartitionLease: Sendable {
     /// Called on the lease's thread when we gain or lose the lease.
     private let onChange: @Sendable () -> Void
 
+    /// Its Prometheus series (nil: none).
+    private let metrics: LeaseMetrics?
+
     init(config: CollectorConfig.PartitionConfig, what: String = "partition lease", duty: String = "ingesting", logger: Logger,
-         onChange: @escaping @Sendable () -> Void) {
+         registry: PrometheusCollectorRegistry? = nil, onChange: @escaping @Sendable () -> Void) {
         self.config = config
+        metrics = registry.map { LeaseMetrics(registry: $0, lease: what == "province lease" ? "province" : "partition", partition: config.name) }
         self.what = what
         self.duty = duty
         self.logger = logger
@@ -58,12 +63,14 @@ final class PartitionLease: Sendable {
     /// The province's lease, beside a partition's (same NATS servers and lease length, key
     /// `province` in bucket `collector_lease_province`, the partition's member name): its holder
     /// computes the coverage indicators of the whole province from the shared store.
-    static func province(of partition: CollectorConfig.PartitionConfig, logger: Logger) -> PartitionLease {
+    static func province(of partition: CollectorConfig.PartitionConfig, logger: Logger,
+                         registry: PrometheusCollectorRegistry? = nil) -> PartitionLease {
         var c = partition
         c.name = provinceName
         c.bucket = provinceBucket
         c.member = partition.name + "/" + partition.member
-        return PartitionLease(config: c, what: "province lease", duty: "computing the province's coverage", logger: logger) {}
+        return PartitionLease(config: c, what: "province lease", duty: "computing the province's coverage", logger: logger,
+                              registry: registry) {}
     }
 
     func holds(at now: ContinuousClock.Instant) -> Bool { state.withLock { $0.holds(at: now) } }
@@ -123,6 +130,7 @@ final class PartitionLease: Sendable {
                 }
             }
             if !step(store!) { store = nil }
+            metrics?.held.set(to: holds(at: .now) ? 1 : 0)
             pause(tick)
         }
         if let store, releaseOnStop.load(ordering: .acquiring) { release(store) }
@@ -150,6 +158,7 @@ final class PartitionLease: Sendable {
         // (A created, unconfirmed key is not held: `token` is nil until the confirmation.)
         if wasHolding && action == .look {
             logger.error("\(what) lapsed: no renewal answered in time; stopped \(duty)", metadata: ["partition": "\(config.name)"])
+            metrics?.lapsed.increment()
             onChange()
         }
         switch action {
@@ -202,6 +211,7 @@ final class PartitionLease: Sendable {
             case .written(let rev):
                 state.withLock { $0.confirmed(revision: rev, sentAt: now) }
                 logger.notice("\(what) acquired: \(duty)", metadata: ["partition": "\(config.name)", "fencing_token": "\(created)"])
+                metrics?.acquired.increment()
                 onChange()
             case .refused:
                 refused(store, ours: created, renewal: false)
@@ -243,17 +253,21 @@ final class PartitionLease: Sendable {
         }
         let stopped = renewal ? "; stopped \(duty)" : "; standing by"
         guard vanished else {
+            if renewal { metrics?.lost.increment() }
             state.withLock { $0.lost() }
             logger.log(level: renewal ? .error : .warning, "\(what) lost: another collector wrote the key\(stopped)",
                        metadata: ["partition": "\(config.name)"])
             return false
         }
         let stepDown = state.withLock { $0.vanished() }
+        metrics?.lostWrites.increment()
+        if renewal { metrics?.lost.increment() }
         logger.error("\(what) lost: the key-value store lost a write it had acknowledged (its stream is resetting?)\(stopped)",
                      metadata: ["partition": "\(config.name)", "bucket": "\(config.bucket)", "revision": "\(ours)"])
         guard stepDown else { return false }
         let before = store.leader()
         let done = store.stepDown()
+        metrics?.stepDowns.increment()
         logger.error("\(what): asked the bucket's stream leader to step down after \(LeaseState.lostWritesBeforeStepDown) lost writes in a row",
                      metadata: ["partition": "\(config.name)", "bucket": "\(config.bucket)", "leader": "\(before ?? "?")",
                                 "done": "\(done)"])

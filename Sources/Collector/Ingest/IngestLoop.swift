@@ -97,8 +97,8 @@ final class IngestLoop: @unchecked Sendable {
         link = BrokerLink(now: .now, brokers: config.mqtt.brokers.count)
         let wake = try WakePipe()
         self.wake = wake
-        lease = config.partition.map { PartitionLease(config: $0, logger: logger) { wake.wake() } }
-        province = shared == nil ? nil : config.partition.map { PartitionLease.province(of: $0, logger: logger) }
+        lease = config.partition.map { PartitionLease(config: $0, logger: logger, registry: metrics.registry) { wake.wake() } }
+        province = shared == nil ? nil : config.partition.map { PartitionLease.province(of: $0, logger: logger, registry: metrics.registry) }
         admission = MessageAdmission(config: config, catalogue: catalogue)
         pruner = RetentionPruner(storage: config.storage)
         self.store = store
