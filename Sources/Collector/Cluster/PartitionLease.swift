@@ -6,9 +6,10 @@ import Telemetry
 
 /// Keeps this collector's lease on its partition (`LeaseState`, in a NATS key-value bucket
 /// through `NATSKeyValue`) on a thread of its own: takes the key when nobody holds it, or when
-/// its holder left it unchanged for a whole lease; rewrites it every quarter of the lease while
-/// holding, and drops it when a rewrite is refused or its validity ran out. The ingest loop asks `holds(at:)` before connecting and before every
-/// commit of the partition's messages.
+/// its holder left it unchanged for a whole lease; rewrites it every quarter of the lease
+/// while holding, and drops it when a rewrite is refused or its validity ran out. The ingest
+/// loop asks `holds(at:)` before connecting and before every commit of the partition's
+/// messages.
 ///
 /// The same lease, named `province` (`PartitionLease.province(of:)`), picks the one collector
 /// of a shared store that computes the province-wide indicators.
@@ -43,7 +44,9 @@ final class PartitionLease: Sendable {
     init(config: CollectorConfig.PartitionConfig, what: String = "partition lease", duty: String = "ingesting", logger: Logger,
          registry: PrometheusCollectorRegistry? = nil, onChange: @escaping @Sendable () -> Void) {
         self.config = config
-        metrics = registry.map { LeaseMetrics(registry: $0, lease: what == "province lease" ? "province" : "partition", partition: config.name) }
+        metrics = registry.map {
+            LeaseMetrics(registry: $0, lease: config.name == Self.provinceName ? "province" : "partition", partition: config.name)
+        }
         self.what = what
         self.duty = duty
         self.logger = logger
