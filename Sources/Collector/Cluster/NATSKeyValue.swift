@@ -30,8 +30,8 @@ final class NATSKeyValue: @unchecked Sendable {
 
     /// Connects to `servers` (`nats://host:port`, any node of the cluster; libnats reconnects
     /// to another on its own) and binds `bucket`, creating it (one value per key, kept until
-    /// rewritten; replicated to up to three nodes of those given or announced) when missing. Every call gives up after
-    /// `timeoutMillis`.
+    /// rewritten; replicated to up to three nodes of those given or announced) when missing.
+    /// Every call gives up after `timeoutMillis`.
     ///
     /// A bucket whose entries expire (as earlier versions made lease buckets) loses its expiry
     /// here, by an update of its stream that keeps its sequence numbers: the fencing tokens
@@ -115,8 +115,8 @@ final class NATSKeyValue: @unchecked Sendable {
         }
     }
 
-    /// Writes `value` under `key` only if the key holds nothing (never written: a lease's key
-    /// is never deleted, so no delete marker stands in for "nothing").
+    /// Writes `value` under `key` only if the key was never written (a key deleted by hand
+    /// holds a delete marker: this is refused, and `update` on the marker's revision takes it).
     func create(_ key: String, _ value: String) -> Outcome {
         write(key, value) { $0.ExpectNoMessage = true }
     }
