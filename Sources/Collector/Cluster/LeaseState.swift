@@ -11,11 +11,13 @@
 ///   answered late can stretch that: a renewal sent before the holder's validity ended was
 ///   answered, or not counted, before the standby below may take the key.
 /// - A standby reads the key. A key nobody ever wrote is created; a key its holder released
-///   (an empty value) is taken at once; any other key is taken only once the standby has seen
-///   the same revision for a whole `ttl` on its own clock (or the holder's lease, written in
-///   the key, when longer), with a write conditional on that revision. The revision appeared after its holder sent it, so the holder stopped counting
-///   itself one at least `ttl / 3` before; and a renewal that lands first changes the revision,
-///   so the take is refused.
+///   (an empty value) is taken at once; a key whose latest write is this process's own is
+///   confirmed at once (nobody wrote after it); any other key is taken only once the standby
+///   has seen the same revision for a whole `ttl` on its own clock (or the holder's lease,
+///   written in the key, when longer), with a write conditional on that revision. The
+///   revision appeared after its holder sent it, so the holder stopped counting itself one at
+///   least `ttl / 3` before; and a renewal that lands first changes the revision, so the take
+///   is refused.
 ///
 /// The revision of the creating (or taking) write is the fencing token: the store's sequence
 /// grows with every write, so a store shared by several collectors can refuse a commit that

@@ -7,13 +7,17 @@ public enum PartitionFence {
     /// The table it keeps: each partition's newest token and the holder that wrote with it.
     public static let schema = "CREATE TABLE IF NOT EXISTS partition_fence (partition text PRIMARY KEY, token bigint NOT NULL, holder text NOT NULL DEFAULT '')"
 
-    /// Stores made before the holder was kept get its column (empty: any holder of that token).
+    /// Stores made before the holder was kept get its column (empty in the rows already there,
+    /// and in those collectors of earlier versions write). Inside `PostgresSchema.create`'s
+    /// transaction; like its migrations, it waits at most 10 s for the table's lock.
     static func addHolder(_ c: PostgresConnection) throws {
         let has = try c.execute("""
             SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema()
             AND table_name = 'partition_fence' AND column_name = 'holder'
             """)
-        if has.isEmpty { try c.execute("ALTER TABLE partition_fence ADD COLUMN IF NOT EXISTS holder text NOT NULL DEFAULT ''") }
+        guard has.isEmpty else { return }
+        try c.execute("SET LOCAL lock_timeout = '10s'")
+        try c.execute("ALTER TABLE partition_fence ADD COLUMN IF NOT EXISTS holder text NOT NULL DEFAULT ''")
     }
 
     /// A newer holder has committed for the partition, or another holder with the same token:
