@@ -23,6 +23,20 @@ import Testing
                                     extraYAML: "partition: {name: north, member: \(name), lease: \(lease)s, nats: [\(cluster.clientURLs.joined(separator: ", "))]}")
     }
 
+    /// Members `a` (started first: the holder) and `b` (its standby) of partition `north`, each
+    /// waited for in its role.
+    static func holderAndStandby(lease: Int, cluster: NATSCluster, dir: String) async throws -> (CollectorProcess, CollectorProcess) {
+        let a = try member("a", lease: lease, cluster: cluster, dir: dir)
+        let b = try member("b", lease: lease, cluster: cluster, dir: dir)
+        try a.start()
+        try await a.waitReady()
+        try await waitUntil("a connected as the holder", seconds: 30) { await role(a).hasPrefix("connected to") }
+        try b.start()
+        try await b.waitReady()
+        try await waitUntil("b a standby", seconds: 30) { await role(b) == "standby for partition north (held by a)" }
+        return (a, b)
+    }
+
     /// The times of the readings of `ws-nats-01/temp_c` that `c` stored (seconds), from its raw readings.
     @Sendable static func times(_ c: CollectorProcess) async throws -> [Int] {
         let r = try await httpGet("\(c.baseURL)/api/v1/raw?series=ws-nats-01/temp_c&from=\(EndToEndTests.t0 - 86_400)&to=\(EndToEndTests.t0 + 86_400)")
@@ -113,16 +127,8 @@ import Testing
         defer { cluster.stop() }
         try await cluster.waitReady()
         let lease = 6
-        func member(_ name: String) throws -> CollectorProcess { try Self.member(name, lease: lease, cluster: cluster, dir: dir) }
         let (times, role) = (Self.times, Self.role)
-        let a = try member("a")
-        try a.start()
-        try await a.waitReady()
-        try await waitUntil("a connected as the holder", seconds: 30) { await role(a).hasPrefix("connected to") }
-        let b = try member("b")
-        try b.start()
-        try await b.waitReady()
-        try await waitUntil("b a standby", seconds: 30) { await role(b) == "standby for partition north (held by a)" }
+        let (a, b) = try await Self.holderAndStandby(lease: lease, cluster: cluster, dir: dir)
         // A standby takes HTTP writes (they are not the partition's MQTT session).
         let written = try HTTPWriteTests.post(b, "/api/v2/write?precision=s", token: nil,
                                               body: "weather,sensor=ws-http-01 temp_c=1.5 \(EndToEndTests.t0)", dir: dir)
@@ -176,14 +182,7 @@ import Testing
         let cluster = try NATSCluster(dir: dir)
         defer { cluster.stop() }
         try await cluster.waitReady()
-        let a = try Self.member("a", lease: 60, cluster: cluster, dir: dir)
-        let b = try Self.member("b", lease: 60, cluster: cluster, dir: dir)
-        try a.start()
-        try await a.waitReady()
-        try await waitUntil("a connected as the holder", seconds: 30) { await Self.role(a).hasPrefix("connected to") }
-        try b.start()
-        try await b.waitReady()
-        try await waitUntil("b a standby", seconds: 30) { await Self.role(b) == "standby for partition north (held by a)" }
+        let (a, b) = try await Self.holderAndStandby(lease: 60, cluster: cluster, dir: dir)
         let rs = EndToEndTests.readings(2_000)
         let (first, second) = (Array(rs.prefix(1_000)), Array(rs.dropFirst(1_000)))
         try cluster.publish(node: 1, topic: "telemetry/ws-nats-01", lines: Self.packs(first))
@@ -209,14 +208,7 @@ import Testing
         defer { cluster.stop() }
         try await cluster.waitReady()
         let lease = 6
-        let a = try Self.member("a", lease: lease, cluster: cluster, dir: dir)
-        let b = try Self.member("b", lease: lease, cluster: cluster, dir: dir)
-        try a.start()
-        try await a.waitReady()
-        try await waitUntil("a connected as the holder", seconds: 30) { await Self.role(a).hasPrefix("connected to") }
-        try b.start()
-        try await b.waitReady()
-        try await waitUntil("b a standby", seconds: 30) { await Self.role(b) == "standby for partition north (held by a)" }
+        let (a, b) = try await Self.holderAndStandby(lease: lease, cluster: cluster, dir: dir)
         let rs = EndToEndTests.readings(2_000)
         let (first, second) = (Array(rs.prefix(1_000)), Array(rs.dropFirst(1_000)))
         try cluster.publish(node: 1, topic: "telemetry/ws-nats-01", lines: Self.packs(first))

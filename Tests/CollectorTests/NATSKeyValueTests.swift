@@ -8,50 +8,52 @@ import Testing
 /// earlier version (its entries expiring after the lease) loses its expiry but keeps its
 /// sequence, so fencing tokens taken from it keep growing.
 @Suite(.serialized) struct NATSKeyValueTests {
-    /// Makes `bucket` as earlier versions did (entries expire `ttlSeconds` after their write)
-    /// and writes `key` `writes` times; returns the last revision.
-    static func expiringBucket(_ servers: [String], bucket: String, ttlSeconds: Int64, key: String, writes: Int) throws -> UInt64 {
+    /// Runs `body` with a JetStream context of a plain libnats connection to `servers[0]`.
+    static func withJetStream<T>(_ servers: [String], _ body: (OpaquePointer?) throws -> T) throws -> T {
         var nc: OpaquePointer?
         var js: OpaquePointer?
-        var kv: OpaquePointer?
         defer {
-            if let kv { kvStore_Destroy(kv) }
             if let js { jsCtx_Destroy(js) }
             if let nc { natsConnection_Destroy(nc) }
         }
         guard natsConnection_ConnectTo(&nc, servers[0]) == NATS_OK, natsConnection_JetStream(&js, nc, nil) == NATS_OK else {
             throw HarnessError("connect to \(servers[0])")
         }
-        var cfg = kvConfig()
-        kvConfig_Init(&cfg)
-        let created = bucket.withCString { name -> natsStatus in
-            cfg.Bucket = name
-            cfg.History = 1
-            cfg.TTL = ttlSeconds * 1_000_000_000
-            cfg.Replicas = 3
-            return js_CreateKeyValue(&kv, js, &cfg)
+        return try body(js)
+    }
+
+    /// Makes `bucket` as earlier versions did (entries expire `ttlSeconds` after their write)
+    /// and writes `key` `writes` times; returns the last revision.
+    static func expiringBucket(_ servers: [String], bucket: String, ttlSeconds: Int64, key: String, writes: Int) throws -> UInt64 {
+        try withJetStream(servers) { js in
+            var kv: OpaquePointer?
+            defer { if let kv { kvStore_Destroy(kv) } }
+            var cfg = kvConfig()
+            kvConfig_Init(&cfg)
+            let created = bucket.withCString { name -> natsStatus in
+                cfg.Bucket = name
+                cfg.History = 1
+                cfg.TTL = ttlSeconds * 1_000_000_000
+                cfg.Replicas = 3
+                return js_CreateKeyValue(&kv, js, &cfg)
+            }
+            guard created == NATS_OK else { throw HarnessError("create \(bucket): \(created)") }
+            var revision: UInt64 = 0
+            for i in 0..<writes {
+                guard kvStore_PutString(&revision, kv, key, "old-\(i)") == NATS_OK else { throw HarnessError("put") }
+            }
+            return revision
         }
-        guard created == NATS_OK else { throw HarnessError("create \(bucket): \(created)") }
-        var revision: UInt64 = 0
-        for i in 0..<writes {
-            guard kvStore_PutString(&revision, kv, key, "old-\(i)") == NATS_OK else { throw HarnessError("put") }
-        }
-        return revision
     }
 
     /// Deletes `key` in `bucket` as an operator would (`nats kv del`): a delete marker.
     static func deleteKey(_ servers: [String], bucket: String, key: String) throws {
-        var nc: OpaquePointer?
-        var js: OpaquePointer?
-        var kv: OpaquePointer?
-        defer {
-            if let kv { kvStore_Destroy(kv) }
-            if let js { jsCtx_Destroy(js) }
-            if let nc { natsConnection_Destroy(nc) }
-        }
-        guard natsConnection_ConnectTo(&nc, servers[0]) == NATS_OK, natsConnection_JetStream(&js, nc, nil) == NATS_OK,
-              js_KeyValue(&kv, js, bucket) == NATS_OK, kvStore_Delete(kv, key) == NATS_OK else {
-            throw HarnessError("delete \(key) in \(bucket)")
+        try withJetStream(servers) { js in
+            var kv: OpaquePointer?
+            defer { if let kv { kvStore_Destroy(kv) } }
+            guard js_KeyValue(&kv, js, bucket) == NATS_OK, kvStore_Delete(kv, key) == NATS_OK else {
+                throw HarnessError("delete \(key) in \(bucket)")
+            }
         }
     }
 
@@ -112,14 +114,7 @@ import Testing
         #expect(store.update("north", "a", last: 1) == .written(2))
         // A bucket deleted under the lease reads as gone (the lease binds it again), not as an
         // unanswered read forever.
-        var nc: OpaquePointer?
-        var js: OpaquePointer?
-        defer {
-            if let js { jsCtx_Destroy(js) }
-            if let nc { natsConnection_Destroy(nc) }
-        }
-        #expect(natsConnection_ConnectTo(&nc, cluster.clientURLs[0]) == NATS_OK && natsConnection_JetStream(&js, nc, nil) == NATS_OK)
-        #expect(js_DeleteKeyValue(js, "collector_lease_north") == NATS_OK)
+        #expect(try Self.withJetStream(cluster.clientURLs) { js_DeleteKeyValue($0, "collector_lease_north") } == NATS_OK)
         #expect(store.entry("north") == .gone)
     }
 }

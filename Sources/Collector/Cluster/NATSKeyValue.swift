@@ -92,18 +92,29 @@ final class NATSKeyValue: @unchecked Sendable {
         return Int(count)
     }
 
-    /// Sets the bucket's stream to keep its entries until they are rewritten.
-    private func removeExpiry() throws {
-        let stream = "KV_" + bucketName
+    /// The bucket's stream's name.
+    private var stream: String { "KV_" + bucketName }
+
+    /// `body` applied to the bucket's stream's information, as the cluster answers it now.
+    private func withStreamInfo<T>(_ body: (jsStreamInfo) throws -> T) throws -> T {
         var info: UnsafeMutablePointer<jsStreamInfo>?
         var code = jsErrCode(rawValue: 0)
         try Self.check(js_GetStreamInfo(&info, jetStream, stream, nil, &code), "stream \(stream)")
         defer { jsStreamInfo_Destroy(info) }
-        guard let config = info?.pointee.Config else { throw Failure(description: "stream \(stream): no configuration") }
-        config.pointee.MaxAge = 0
-        var updated: UnsafeMutablePointer<jsStreamInfo>?
-        try Self.check(js_UpdateStream(&updated, jetStream, config, nil, &code), "remove the expiry of stream \(stream)")
-        jsStreamInfo_Destroy(updated)
+        guard let info else { throw Failure(description: "stream \(stream): no information") }
+        return try body(info.pointee)
+    }
+
+    /// Sets the bucket's stream to keep its entries until they are rewritten.
+    private func removeExpiry() throws {
+        try withStreamInfo { info in
+            guard let config = info.Config else { throw Failure(description: "stream \(stream): no configuration") }
+            config.pointee.MaxAge = 0
+            var updated: UnsafeMutablePointer<jsStreamInfo>?
+            var code = jsErrCode(rawValue: 0)
+            try Self.check(js_UpdateStream(&updated, jetStream, config, nil, &code), "remove the expiry of stream \(stream)")
+            jsStreamInfo_Destroy(updated)
+        }
     }
 
     deinit {
@@ -162,7 +173,7 @@ final class NATSKeyValue: @unchecked Sendable {
     func entry(_ key: String) -> Read {
         var msg: OpaquePointer?
         var code = jsErrCode(rawValue: 0)
-        let s = js_GetLastMsg(&msg, jetStream, "KV_" + bucketName, "$KV.\(bucketName).\(key)", nil, &code)
+        let s = js_GetLastMsg(&msg, jetStream, stream, "$KV.\(bucketName).\(key)", nil, &code)
         if s == NATS_NOT_FOUND || code == JSNoMessageFoundErr { return .absent }
         if code == JSStreamNotFoundErr { return .gone }
         guard s == NATS_OK, let msg else { return .unknown(Self.lastError(s)) }
@@ -177,27 +188,19 @@ final class NATSKeyValue: @unchecked Sendable {
 
     /// The node that leads the bucket's stream (nil when the cluster does not say).
     func leader() -> String? {
-        var info: UnsafeMutablePointer<jsStreamInfo>?
-        var code = jsErrCode(rawValue: 0)
-        guard js_GetStreamInfo(&info, jetStream, "KV_" + bucketName, nil, &code) == NATS_OK, let info else { return nil }
-        defer { jsStreamInfo_Destroy(info) }
-        return info.pointee.Cluster?.pointee.Leader.map { String(cString: $0) }
+        (try? withStreamInfo { $0.Cluster?.pointee.Leader.map { String(cString: $0) } }) ?? nil
     }
 
     /// How many nodes hold the bucket's stream (nil when the cluster does not say).
     func replicas() -> Int? {
-        var info: UnsafeMutablePointer<jsStreamInfo>?
-        var code = jsErrCode(rawValue: 0)
-        guard js_GetStreamInfo(&info, jetStream, "KV_" + bucketName, nil, &code) == NATS_OK, let info else { return nil }
-        defer { jsStreamInfo_Destroy(info) }
-        return info.pointee.Config.map { Int($0.pointee.Replicas) }
+        (try? withStreamInfo { $0.Config.map { Int($0.pointee.Replicas) } }) ?? nil
     }
 
     /// Asks the bucket stream's leader to step down, so that its replicas elect another (the
     /// JetStream API's stream leader step-down). True when the cluster said it did.
     func stepDown() -> Bool {
         var reply: OpaquePointer?
-        let s = natsConnection_Request(&reply, connection, "$JS.API.STREAM.LEADER.STEPDOWN.KV_" + bucketName, nil, 0, timeoutMillis)
+        let s = natsConnection_Request(&reply, connection, "$JS.API.STREAM.LEADER.STEPDOWN." + stream, nil, 0, timeoutMillis)
         guard s == NATS_OK, let reply else { return false }
         defer { natsMsg_Destroy(reply) }
         let length = Int(natsMsg_GetDataLength(reply))

@@ -24,7 +24,7 @@ final class PartitionLease: Sendable {
     /// Who held the key when we last read it.
     private let lastHolder = Mutex<String?>(nil)
     /// Whether we said that the holder's lease length differs from ours.
-    private let warnedLease = Mutex(false)
+    private let warnedLease = Atomic<Bool>(false)
     /// This collector's lease length.
     private let ttl: Duration
     /// What this collector writes under the key while it holds it.
@@ -180,8 +180,7 @@ final class PartitionLease: Sendable {
                 let holder = LeaseValue(parsing: text)
                 observed = released ? .released(revision: revision) : .held(revision: revision, lease: holder.lease)
                 lastHolder.withLock { $0 = released || holder.member.isEmpty ? nil : holder.member }
-                if !released, let theirs = holder.lease, theirs != ttl, !warnedLease.withLock({ $0 }) {
-                    warnedLease.withLock { $0 = true }
+                if !released, let theirs = holder.lease, theirs != ttl, !warnedLease.exchange(true, ordering: .relaxed) {
                     logger.warning("\(what): its holder was given another lease length; waiting out the longer",
                                    metadata: ["partition": "\(config.name)", "holder": "\(holder.member)",
                                               "holder_lease": "\(theirs)", "lease": "\(ttl)"])
