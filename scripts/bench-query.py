@@ -14,14 +14,16 @@ Influx `/write`. Then each answers, REPEAT times:
                                   VM: sum by district of sum_over_time / of count_over_time).
 VictoriaMetrics is asked with nocache=1 (the collector has no result cache either). The
 answers are checked to agree before any time is reported. Prints the median wall time of each
-(HTTP on loopback, client side), the collector's own server time (from its
-collector_http_request_duration_seconds), and the ratios.
+(HTTP on loopback, client side) on a new connection a request and on one kept-alive connection,
+the collector's own server time (from its collector_http_request_duration_seconds), and the
+ratios; first the cost of a new connection itself: an empty answer from each (the
+collector's /healthz, VictoriaMetrics' /health), new and kept.
 Environment: COLLECTOR_BIN (default .build/release/collector), REPEAT (default 30).
 """
 import json, os, random, shutil, sys, time, urllib.parse
 
 import benchlib
-from benchlib import collector_and_vm, get, post_in_bodies, server_ms, stop, timed, wait_http
+from benchlib import collector_and_vm, get, post_in_bodies, server_ms, stop, timed, timed_kept, wait_http
 
 benchlib.NAME = "bench-query"
 
@@ -91,19 +93,25 @@ def main():
                           "query": "sum by (district) (sum_over_time(weather_temp_c[15m])) / sum by (district) (count_over_time(weather_temp_c[15m]))",
                           "start": day0 + 900, "end": end, "step": "15m", "nocache": "1"}),
                       "grouped"))
+        empty = [(timed(u, 10 * REPEAT)[0], timed_kept(u, 10 * REPEAT)[0])
+                 for u in (f"http://127.0.0.1:{http}/healthz", f"http://127.0.0.1:{vm}/health")]
         rows = []
         for name, ours, theirs, kind in cases:
             check(kind, json.loads(get(ours)), json.loads(get(theirs)))
             s0, c0 = server_ms(http, "/api/v1/rollups")
             our_ms, _ = timed(ours, REPEAT)
+            our_kept, _ = timed_kept(ours, REPEAT)
             s1, c1 = server_ms(http, "/api/v1/rollups")
             vm_ms, _ = timed(theirs, REPEAT)
+            vm_kept, _ = timed_kept(theirs, REPEAT)
             server = (s1 - s0) / (c1 - c0) * 1000 if c1 > c0 else float("nan")
-            rows.append((name, our_ms, server, vm_ms))
-        print(f"bench-query: {REPEAT} runs each, median wall time over HTTP on loopback")
-        for name, our_ms, server, vm_ms in rows:
-            print(f"  {name}: collector {our_ms:.2f} ms (server {server:.2f} ms), VictoriaMetrics {vm_ms:.2f} ms, "
-                  f"ratio VM/collector {vm_ms / our_ms:.2f}")
+            rows.append((name, our_ms, our_kept, server, vm_ms, vm_kept))
+        print(f"bench-query: an empty answer ({10 * REPEAT} runs), new connection / kept: "
+              f"collector {empty[0][0]:.2f} / {empty[0][1]:.2f} ms, VictoriaMetrics {empty[1][0]:.2f} / {empty[1][1]:.2f} ms")
+        print(f"bench-query: {REPEAT} runs each, median wall time over HTTP on loopback, new connection / kept")
+        for name, our_ms, our_kept, server, vm_ms, vm_kept in rows:
+            print(f"  {name}: collector {our_ms:.2f} / {our_kept:.2f} ms (server {server:.2f} ms), "
+                  f"VictoriaMetrics {vm_ms:.2f} / {vm_kept:.2f} ms, ratio VM/collector {vm_ms / our_ms:.2f} / {vm_kept / our_kept:.2f}")
     finally:
         stop(procs)
 

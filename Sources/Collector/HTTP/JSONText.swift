@@ -7,6 +7,11 @@ struct JSONText {
     private(set) var bytes: [UInt8] = []
     private var needsComma = false
 
+    init() {}
+
+    /// A writer whose answer will be about `capacity` bytes: room made once, not by doubling.
+    init(reservingCapacity capacity: Int) { bytes.reserveCapacity(capacity) }
+
     mutating func raw(_ s: String) { bytes.append(contentsOf: s.utf8) }
 
     mutating func object(_ body: (inout JSONText) -> Void) {
@@ -33,7 +38,8 @@ struct JSONText {
         separate()
         bytes.append(UInt8(ascii: "\""))
         name.withUTF8Buffer { bytes.append(contentsOf: $0) }
-        bytes.append(contentsOf: [UInt8(ascii: "\""), UInt8(ascii: ":")])
+        bytes.append(UInt8(ascii: "\""))
+        bytes.append(UInt8(ascii: ":"))
         needsComma = false
         value(&self)
         needsComma = true
