@@ -82,4 +82,39 @@ struct JSONTextTests {
         }
         #expect(s == #"{"a":[1,null,true],"t":2.25}"#)
     }
+
+    /// A row of numbers reads as the same object written field by field, also when it is
+    /// longer than the row's stack space (the spill).
+    @Test func rowsAreObjectsOfNumbers() {
+        let values: [Double] = [1, -0.25, 21.45, 1.0 / 3, .nan, 1e300, 123_456_789.125, -0.0]
+        let names: [StaticString] = ["count", "sum", "min", "max", "avg", "first", "last",
+                                     "a_name_of_forty_characters_or_thereabout", "another_name_of_forty_characters_or_so__"]
+        for fields in [2, names.count] {
+            for repeats in [1, 8] {
+                let pairs = (0..<(fields * repeats)).map { (names[$0 % fields], values[$0 % values.count]) }
+                let byRow = text { j in
+                    j.array { a in
+                        a.row { r in
+                            r.seconds("t", 1_500)
+                            r.int("n", -7)
+                            for (n, v) in pairs { r.double(n, v) }
+                        }
+                        a.row { _ in }
+                    }
+                }
+                let byField = text { j in
+                    j.array { a in
+                        a.object { o in
+                            o.field("t") { $0.seconds(1_500) }
+                            o.field("n") { $0.int(-7) }
+                            for (n, v) in pairs { o.field(n) { $0.double(v) } }
+                        }
+                        a.object { _ in }
+                    }
+                }
+                #expect(byRow == byField)
+                if fields == names.count && repeats == 8 { #expect(byRow.count > 2 * JSONText.Row.capacity) }
+            }
+        }
+    }
 }

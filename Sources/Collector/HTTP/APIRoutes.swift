@@ -83,9 +83,9 @@ struct APIRoutes: Sendable {
                 $0.field("points") {
                     $0.array { a in
                         for s in samples {
-                            a.object {
-                                $0.field("t") { $0.seconds(s.time) }
-                                $0.field("value") { $0.double(s.value) }
+                            a.row {
+                                $0.seconds("t", s.time)
+                                $0.double("value", s.value)
                             }
                         }
                     }
@@ -137,13 +137,13 @@ struct APIRoutes: Sendable {
                 $0.field("points") {
                     $0.array { a in
                         for (t, b) in rows {
-                            a.object {
-                                $0.field("t") { $0.seconds(t) }
+                            a.row {
+                                $0.seconds("t", t)
                                 for f in fields {
                                     if f.field == .count {
-                                        $0.field(f.name) { $0.int(b.count) }
+                                        $0.int(f.name, b.count)
                                     } else {
-                                        $0.field(f.name) { $0.double(BucketFields.value(f.field, of: b)) }
+                                        $0.double(f.name, BucketFields.value(f.field, of: b))
                                     }
                                 }
                             }
@@ -229,9 +229,9 @@ struct APIRoutes: Sendable {
                                 $0.field("points") {
                                     $0.array { pa in
                                         for (t, b) in points {
-                                            pa.object {
-                                                $0.field("t") { $0.seconds(t) }
-                                                $0.field("value") { $0.double(value(b)) }
+                                            pa.row {
+                                                $0.seconds("t", t)
+                                                $0.double("value", value(b))
                                             }
                                         }
                                     }

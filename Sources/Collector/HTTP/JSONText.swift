@@ -63,74 +63,81 @@ struct JSONText {
     /// A finite double in shortest form; non-finite values become null (JSON has none).
     mutating func double(_ v: Double) {
         separate()
-        if !v.isFinite {
-            raw("null")
-        } else if abs(v) < 1e15, v == SampleBlock.nearest(v) {
-            writeInt(Int64(v))
-        } else if !writeShortDecimal(v) {
-            raw(v.description)
-        }
+        number { NumberText.double(v, at: $0) }
         needsComma = true
-    }
-
-    /// Writes `v` as Swift's `description` does when it is a decimal of 1 to 9 places and at
-    /// most 15 significant digits (a sensor's reading, a sum of them: nearly every value we
-    /// answer), without a String; false for any other value, written nothing.
-    ///
-    /// Why it is the shortest form: the first `k` for which the nearest double to `m / 10^k`
-    /// (m the integer nearest `|v| * 10^k`; the division correctly rounded, as m < 2^53 and
-    /// 10^k are exact) is `v` gives the fewest digits. Below 10^15 two k-place decimals are
-    /// further apart than a double's spacing there, so no other k-place decimal reads back as
-    /// `v` and the choice is the one `description` makes. `m` is exact: `|v| * 10^k` lies
-    /// within a quarter of `m` when `m / 10^k` reads back as `v`.
-    private mutating func writeShortDecimal(_ v: Double) -> Bool {
-        let a = abs(v)
-        // Outside this range `description` switches to an exponent.
-        guard a >= 1e-3, a < 1e14 else { return false }
-        var scale = 1.0
-        for k in 1...9 {
-            scale *= 10
-            let m = SampleBlock.nearest(a * scale)
-            guard m < 1e15 else { return false }
-            guard m / scale == a else { continue }
-            if v < 0 { bytes.append(UInt8(ascii: "-")) }
-            let whole = UInt64(m) / UInt64(scale)
-            var frac = UInt64(m) % UInt64(scale)
-            writeInt(Int64(whole))
-            // "." and the k digits, written from the end of a buffer and appended at once.
-            var digits: (UInt64, UInt64) = (0, 0)
-            withUnsafeMutableBytes(of: &digits) { d in
-                d[0] = UInt8(ascii: ".")
-                for i in stride(from: k, to: 0, by: -1) {
-                    d[i] = UInt8(ascii: "0") + UInt8(frac % 10)
-                    frac /= 10
-                }
-                bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: d[...k]))
-            }
-            return true
-        }
-        return false
     }
 
     /// Epoch milliseconds as epoch seconds (fraction only when needed).
     mutating func seconds(_ ms: EpochMillis) {
         separate()
-        if ms < 0 { bytes.append(UInt8(ascii: "-")) }
-        let m = ms.magnitude
-        writeInt(Int64(m / 1000))
-        var frac = Int64(m % 1000)
-        if frac != 0 {
-            bytes.append(UInt8(ascii: "."))
-            var digits = 3
-            while frac % 10 == 0 { frac /= 10; digits -= 1 }
-            var divisor: Int64 = 1
-            for _ in 1..<digits { divisor *= 10 }
-            while divisor > 0 {
-                bytes.append(UInt8(ascii: "0") + UInt8(frac / divisor % 10))
-                divisor /= 10
-            }
+        number { NumberText.seconds(ms, at: $0) }
+        needsComma = true
+    }
+
+    /// An object of numbers under literal names (a rollup bucket, a sample), written on the
+    /// stack and appended at once: one append a bucket, not one a comma, name and value.
+    mutating func row(_ body: (inout Row) -> Void) {
+        separate()
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: Row.capacity) { space in
+            var row = Row(base: space.baseAddress!)
+            row.open()
+            body(&row)
+            row.close()
+            if !row.spilled.isEmpty { bytes.append(contentsOf: row.spilled) }
+            bytes.append(contentsOf: UnsafeBufferPointer(start: space.baseAddress!, count: row.count))
         }
         needsComma = true
+    }
+
+    /// `row`'s writer: `"name":value` pairs, comma-separated.
+    struct Row {
+        static let capacity = 512
+        fileprivate let base: UnsafeMutablePointer<UInt8>
+        fileprivate var count = 0
+        /// What was written before the space filled up (only a row of many fields does).
+        fileprivate var spilled: [UInt8] = []
+        private var first = true
+
+        fileprivate init(base: UnsafeMutablePointer<UInt8>) { self.base = base }
+
+        mutating func int(_ name: StaticString, _ v: Int64) {
+            key(name)
+            count += NumberText.int(v, at: base + count)
+        }
+
+        mutating func double(_ name: StaticString, _ v: Double) {
+            key(name)
+            count += NumberText.double(v, at: base + count)
+        }
+
+        mutating func seconds(_ name: StaticString, _ ms: EpochMillis) {
+            key(name)
+            count += NumberText.seconds(ms, at: base + count)
+        }
+
+        fileprivate mutating func open() { base[0] = UInt8(ascii: "{"); count = 1 }
+        fileprivate mutating func close() { room(1); base[count] = UInt8(ascii: "}"); count += 1 }
+
+        /// `,"name":` with room after it for a number.
+        private mutating func key(_ name: StaticString) {
+            precondition(name.utf8CodeUnitCount <= Self.capacity - 4 - NumberText.maxLength, "a field name this long is not ours")
+            room(name.utf8CodeUnitCount + 4 + NumberText.maxLength)
+            if !first { base[count] = UInt8(ascii: ","); count += 1 }
+            first = false
+            base[count] = UInt8(ascii: "\"")
+            name.withUTF8Buffer { (base + count + 1).update(from: $0.baseAddress!, count: $0.count) }
+            count += 1 + name.utf8CodeUnitCount
+            base[count] = UInt8(ascii: "\"")
+            base[count + 1] = UInt8(ascii: ":")
+            count += 2
+        }
+
+        /// Moves what is written to `spilled` when fewer than `n` bytes are left.
+        private mutating func room(_ n: Int) {
+            guard count + n > Self.capacity else { return }
+            spilled.append(contentsOf: UnsafeBufferPointer(start: base, count: count))
+            count = 0
+        }
     }
 
     /// `double(_:)` as text (for CSV).
@@ -178,27 +185,16 @@ struct JSONText {
         bytes.append(UInt8(ascii: "\""))
     }
 
-    /// An integer's decimal digits, without an intermediate string: written from the end of
-    /// a buffer, two digits a division, and appended at once (a byte at a time, each append
+    /// An integer's decimal digits, without an intermediate string.
+    private mutating func writeInt(_ v: Int64) { number { NumberText.int(v, at: $0) } }
+
+    /// A number written on the stack and appended at once (a byte at a time, each append
     /// checking room and uniqueness, was a tenth of a rollup answer's time).
-    private mutating func writeInt(_ v: Int64) {
-        if v < 0 { bytes.append(UInt8(ascii: "-")) }
-        var m = v.magnitude
-        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)   // 24 bytes: room for 20 digits
-        withUnsafeMutableBytes(of: &digits) { d in
-            var i = 24
-            while m >= 10 {
-                let pair = Int(m % 100)
-                m /= 100
-                i -= 2
-                d[i] = UInt8(ascii: "0") + UInt8(pair / 10)
-                d[i + 1] = UInt8(ascii: "0") + UInt8(pair % 10)
-            }
-            if i == 24 || m > 0 {
-                i -= 1
-                d[i] = UInt8(ascii: "0") + UInt8(m)
-            }
-            bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: d[i...]))
+    private mutating func number(_ write: (UnsafeMutablePointer<UInt8>) -> Int) {
+        var space: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)   // NumberText.maxLength
+        withUnsafeMutableBytes(of: &space) { d in
+            let p = d.baseAddress!.assumingMemoryBound(to: UInt8.self)
+            bytes.append(contentsOf: UnsafeBufferPointer(start: p, count: write(p)))
         }
     }
 
