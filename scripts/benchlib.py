@@ -1,7 +1,6 @@
 """What the Python benchmarks share: loopback ports reserved without a race, HTTP GETs that
 fail loudly, waiting for a server, timing GETs (a new connection each, or one kept alive), the
-collector's own request time. NAME
-prefixes the messages (set it first)."""
+collector's own request time. NAME prefixes the messages (set it first)."""
 import fcntl, os, random, socket, statistics, sys, time, urllib.error, urllib.parse, urllib.request
 
 NAME = "bench"
