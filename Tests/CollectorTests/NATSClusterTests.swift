@@ -115,6 +115,41 @@ import Testing
         try await verifyStore(configPath: collector.configPath, dir: dir)
     }
 
+    /// A subscription the broker refuses in its SUBACK (NATS refuses `$MQTT/sub/...`, its own
+    /// delivery subjects, as it refuses a QoS 1 subscription whose JetStream consumer it cannot
+    /// make): the collector does not count itself connected, says why in `/readyz`, counts it,
+    /// and tries the next node; with the filter gone (SIGHUP does not change subscriptions:
+    /// a restart), it is ready.
+    @Test func aRefusedSubscriptionIsNotAConnection() async throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let cluster = try NATSCluster(dir: dir)
+        defer { cluster.stop() }
+        try await cluster.waitReady()
+        let collector = try CollectorProcess(dir: dir, brokerPort: 0, clientID: "it-refused", urls: cluster.mqttURLs,
+                                             mqttExtra: ["protocol: \"3.1.1\""],
+                                             subscriptions: ["{topic: \"telemetry/#\"}", "{topic: \"$MQTT/sub/#\"}"])
+        try collector.start()
+        try await collector.waitListening()
+        try await waitUntil("every node refused the subscription", seconds: 30) {
+            let m = String(decoding: try await httpGet(collector.baseURL + "/metrics").body, as: UTF8.self)
+            return m.split(separator: "\n").contains { $0.hasPrefix("collector_mqtt_subscriptions_refused_total ") && Double($0.split(separator: " ")[1])! >= 3 }
+        }
+        let ready = try await httpGet(collector.baseURL + "/readyz")
+        #expect(ready.status == 503)
+        let said = String(decoding: ready.body, as: UTF8.self)
+        #expect(said.contains("refused the subscription to $MQTT/sub/#") || said.contains("subscribing at"), "\(said)")
+        #expect(collector.log().contains("the broker refused a subscription; connecting again"))
+        _ = try await collector.terminate()
+
+        let fixed = try CollectorProcess(dir: dir, brokerPort: 0, clientID: "it-refused", urls: cluster.mqttURLs,
+                                         mqttExtra: ["protocol: \"3.1.1\""])
+        try fixed.start()
+        try await fixed.waitReady()
+        #expect(try await httpJSON(fixed.baseURL + "/readyz")["mqtt"] as? String == "connected to \(cluster.mqttURLs[0])")
+        _ = try await fixed.terminate()
+    }
+
     /// Two collectors share one partition (its MQTT session and a lease in the cluster's
     /// key-value store). The standby stays a standby while the holder lives; when the holder is
     /// paused (SIGSTOP: alive but silent, the hardest case), the standby takes the lease and the

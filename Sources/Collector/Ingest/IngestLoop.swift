@@ -49,6 +49,8 @@ final class IngestLoop: @unchecked Sendable {
 
     // Loop-thread state.
     private var link: BrokerLink
+    /// This connection's SUBSCRIBEs until their SUBACKs: the link receives once each is granted.
+    private var subscriptions = PendingSubscriptions()
     /// The partition's lease (nil: this collector is alone): only its holder connects and
     /// commits the partition's messages.
     private let lease: PartitionLease?
@@ -165,6 +167,7 @@ final class IngestLoop: @unchecked Sendable {
         events.onDisconnect = { [unowned self] rc in lost("disconnected: \(MosquittoClient.describe(rc))") }
         events.onMessage = { [unowned self] msg in received(msg) }
         events.onPublish = { [unowned self] mid in if mid == awaitedMid { awaitedMid = nil } }
+        events.onSubscribe = { [unowned self] mid, granted in subscribed(mid, granted) }
     }
 
     /// Whether this collector federates the shared store now (`remote_write`): the province
@@ -783,17 +786,50 @@ final class IngestLoop: @unchecked Sendable {
             return
         }
         link.connected()
+        subscriptions.reset()
         for s in config.mqtt.subscriptions {
-            let rc = client.subscribe(s.subscribeTopic, qos: s.qos ?? config.mqtt.qos)
-            if rc != MOSQ_ERR_SUCCESS.rawValue {
-                logger.error("subscribe failed", metadata: ["topic": "\(s.topic)", "error": "\(MosquittoClient.describe(rc))"])
+            let qos = s.qos ?? config.mqtt.qos
+            var mid: Int32 = 0
+            let rc = client.subscribe(s.subscribeTopic, qos: qos, mid: &mid)
+            guard rc == MOSQ_ERR_SUCCESS.rawValue else {
+                client.abort()
+                lost("cannot subscribe to \(s.subscribeTopic): \(MosquittoClient.describe(rc))")
+                return
             }
+            subscriptions.sent(mid: mid, topic: s.subscribeTopic, qos: qos)
         }
         _ = client.publish(statusTopic, Array("online".utf8), qos: 1, retain: true)
         publisher.reconnectSoon()   // the broker is back: the alert connection need not wait out its back-off
-        status.mqtt(connected: true, "connected to \(broker)" + (lease.map { "; " + $0.describe(at: .now) } ?? ""))
         metrics.connected.set(to: 1)
         logger.info("connected", metadata: ["broker": "\(broker)", "subscriptions": "\(config.mqtt.subscriptions.map(\.topic))"])
+        if subscriptions.isEmpty { receiving() } else { status.mqtt(connected: false, "subscribing at \(broker)") }
+    }
+
+    /// A SUBACK (`PendingSubscriptions`): once every subscription is granted the link is
+    /// ready; a refused one cuts the link, and the loop connects again (to the next node).
+    private func subscribed(_ mid: Int32, _ granted: [Int32]) {
+        switch subscriptions.answered(mid: mid, granted: granted) {
+        case .waiting, .unknown:
+            return
+        case .allGranted:
+            receiving()
+        case .downgraded(let sent, let qos, let last):
+            logger.warning("the broker granted a lower QoS than asked for: its messages come without acknowledgement",
+                           metadata: ["broker": "\(broker)", "topic": "\(sent.topic)", "asked": "\(sent.qos)", "granted": "\(qos)"])
+            if last { receiving() }
+        case .refused(let sent, let code):
+            metrics.subscriptionsRefused.increment()
+            logger.error("the broker refused a subscription; connecting again",
+                         metadata: ["broker": "\(broker)", "topic": "\(sent.topic)", "qos": "\(sent.qos)",
+                                    "code": "0x\(String(code, radix: 16))"])
+            client.abort()
+            lost("broker refused the subscription to \(sent.topic) (code 0x\(String(code, radix: 16)))")
+        }
+    }
+
+    /// Every subscription is granted: what `/readyz` says.
+    private func receiving() {
+        status.mqtt(connected: true, "connected to \(broker)" + (lease.map { "; " + $0.describe(at: .now) } ?? ""))
     }
 
     /// The link is down (or a connection attempt failed): marks it and schedules a reconnect

@@ -16,6 +16,8 @@ struct IngestMetrics: Sendable {
     let series: Gauge
     let connected: Gauge
     let reconnects: Counter
+    /// Subscriptions the broker refused in its SUBACK (each cut the link).
+    let subscriptionsRefused: Counter
     /// Seconds from the first message of a batch being read to its commit.
     let loopLag: Gauge
     /// Messages held in the last committed batch (read, decoded, waiting for the commit).
@@ -56,6 +58,8 @@ struct IngestMetrics: Sendable {
         series = registry.makeGauge(descriptor: Self.named("collector_series", "Series known"))
         connected = registry.makeGauge(descriptor: Self.named("collector_mqtt_connected", "1 while connected to the broker"))
         reconnects = registry.makeCounter(descriptor: Self.named("collector_mqtt_connect_attempts_total", "Connection attempts to the broker"))
+        subscriptionsRefused = registry.makeCounter(descriptor: Self.named("collector_mqtt_subscriptions_refused_total",
+                                                                           "Subscriptions the broker refused (each cut the link, which was made again)"))
         loopLag = registry.makeGauge(descriptor: Self.named("collector_loop_lag_seconds", "From the first message of a batch being read to its commit, last batch"))
         queueDepth = registry.makeGauge(descriptor: Self.named("collector_queue_messages", "Messages in the last committed batch (read and waiting for the commit)"))
         alertQueue = registry.makeGauge(descriptor: Self.named("collector_alert_queue_readings", "Committed readings waiting for the alert worker (rules, derived series)"))

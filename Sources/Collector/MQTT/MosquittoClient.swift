@@ -18,6 +18,9 @@ final class MosquittoClient: @unchecked Sendable {
         var onMessage: (UnsafePointer<mosquitto_message>) -> Void = { _ in }
         /// A QoS 1 publish was acknowledged by the broker (QoS 0: was written).
         var onPublish: (Int32) -> Void = { _ in }
+        /// A SUBACK: the SUBSCRIBE's message id and the code granted for each of its filters
+        /// (the QoS, or 0x80 and up when refused).
+        var onSubscribe: (Int32, [Int32]) -> Void = { _, _ in }
     }
 
     private static let libraryReady: Void = {
@@ -47,6 +50,7 @@ final class MosquittoClient: @unchecked Sendable {
         mosquitto_disconnect_callback_set(h, onDisconnectThunk)
         mosquitto_message_callback_set(h, onMessageThunk)
         mosquitto_publish_callback_set(h, onPublishThunk)
+        mosquitto_subscribe_callback_set(h, onSubscribeThunk)
     }
 
     deinit { mosquitto_destroy(handle) }
@@ -127,8 +131,9 @@ final class MosquittoClient: @unchecked Sendable {
     /// One round of libmosquitto's own loop (select, read, write, keepalive), for simple clients.
     func loop(timeoutMillis: Int32) -> Int32 { mosquitto_loop(handle, timeoutMillis, 1) }
 
-    func subscribe(_ topic: String, qos: Int32) -> Int32 {
-        mosquitto_subscribe(handle, nil, topic, qos)
+    /// Queues a SUBSCRIBE and tells its message id, which `onSubscribe` reports with the SUBACK.
+    func subscribe(_ topic: String, qos: Int32, mid: inout Int32) -> Int32 {
+        mosquitto_subscribe(handle, &mid, topic, qos)
     }
 
     func publish(_ topic: String, _ payload: [UInt8], qos: Int32, retain: Bool) -> Int32 {
@@ -185,4 +190,10 @@ private let onMessageThunk: @convention(c) (OpaquePointer?, UnsafeMutableRawPoin
 
 private let onPublishThunk: @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?, Int32) -> Void = { _, ud, mid in
     events(ud)?.onPublish(mid)
+}
+
+private let onSubscribeThunk: @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?, Int32, Int32, UnsafePointer<Int32>?) -> Void = {
+    _, ud, mid, count, granted in
+    let codes = granted.map { Array(UnsafeBufferPointer(start: $0, count: Int(max(count, 0)))) } ?? []
+    events(ud)?.onSubscribe(mid, codes)
 }
