@@ -25,8 +25,9 @@ enum HTTPStack {
     }
 
     /// The server on `http.listen`: connections beyond the limit closed at once, idle and slow
-    /// clients cut (and counted) by our own handler, not Hummingbird's; the port written to
-    /// `portFile` once it listens (`listen: host:0` lets the kernel choose).
+    /// clients cut (and counted) by our own handler, not Hummingbird's, GETs answered from the
+    /// pipeline (`QuickGetHandler`); the port written to `portFile` once it listens
+    /// (`listen: host:0` lets the kernel choose).
     static func application(router: Router<BasicRequestContext>, http: CollectorConfig.HTTPConfig, registry: PrometheusCollectorRegistry,
                             serverName: String, portFile: String?, logger: Logger) -> some ApplicationProtocol {
         let (connectionLimit, descriptors) = ConnectionCount.effectiveLimit(configured: http.maxConnections)
@@ -37,12 +38,17 @@ enum HTTPStack {
         let connections = ConnectionCount(limit: connectionLimit, registry: registry)
         let idleClosed = IdleConnectionHandler.Counters(registry: registry)
         let idleTimeout = TimeAmount.milliseconds(http.idleTimeoutMillis)
+        // One responder for both ways in: GETs answered from the pipeline (`QuickGetHandler`)
+        // and the rest through Hummingbird's connection task.
+        let responder = router.buildResponder()
+        let quick = QuickGetHandler.Shared(responder: responder, serverName: serverName, logger: logger)
         return Application(
-            router: router,
+            responder: responder,
             server: .http1(configuration: .init(additionalChannelHandlers: [
                 ConnectionLimitHandler(count: connections),
                 // (Made for each connection: what can be is made once, above.)
                 IdleConnectionHandler(timeout: idleTimeout, counters: idleClosed),
+                QuickGetHandler(quick),
             ])),
             configuration: .init(address: .hostname(http.host, port: http.port), serverName: serverName),
             onServerRunning: { channel in
