@@ -13,8 +13,9 @@ import Testing
         var body: String
     }
 
-    /// Sends `text` on one connection and reads answers until the server closes it.
-    static func exchange(port: Int, _ text: String) throws -> [Answer] {
+    /// Sends `text` on one connection (then closes our side, with `halfClose`) and reads answers
+    /// until the server closes it.
+    static func exchange(port: Int, _ text: String, halfClose: Bool = false) throws -> [Answer] {
         guard let fd = LimitsTests.connectLoopback(port: port) else { throw HarnessError("cannot connect") }
         defer { close(fd) }
         let bytes = Array(text.utf8)
@@ -24,6 +25,7 @@ import Testing
             guard n > 0 else { throw HarnessError("send failed") }
             sent += n
         }
+        if halfClose { shutdown(fd, Int32(SHUT_WR)) }
         var received: [UInt8] = []
         var buf = [UInt8](repeating: 0, count: 65_536)
         let deadline = Date().addingTimeInterval(20)
@@ -110,6 +112,55 @@ import Testing
             #expect(many[2 * (k - 1)].status == 204)
             #expect(many[2 * k - 1].status == 200 && many[2 * k - 1].body.contains("\"t\":\(t0 + k)"), "answer \(2 * k - 1): \(many[2 * k - 1].body)")
         }
+
+        // A write's body larger than one read, behind a GET: read once the GET is answered,
+        // not taken for a body still arriving after its own answer.
+        let records = (1...4_000).map { #"{"n":"temp_c","t":\#(t0 + 100 + $0),"v":\#(Double($0 % 50) / 2)}"# }
+        let big = #"[{"bn":"pipe-02:"},"# + records.joined(separator: ",") + "]"
+        let behind = try Self.exchange(port: port, Self.get("/healthz") + Self.post("/api/v1/senml", token: TestTokens.writer, body: big)
+                                       + Self.get("/api/v1/raw?series=pipe-02/temp_c&from=\(t0)&to=\(t0 + 10_000)&points=5000", token: TestTokens.viewer)
+                                       + Self.get("/healthz", close: true))
+        try #require(behind.map(\.status) == [200, 204, 200, 200], "\(big.utf8.count) bytes: \(behind.map(\.status))")
+        #expect(behind[2].body.components(separatedBy: "\"t\":").count - 1 == 4_000)
+
+        // A client that closes its side once it has asked still gets its answers.
+        let halfClosed = try Self.exchange(port: port, Self.get("/healthz") + Self.get("/api/v1/raw?series=pipe-01/temp_c&from=\(t0)&to=\(t0 + 1)", token: TestTokens.viewer),
+                                           halfClose: true)
+        #expect(halfClosed.map(\.status) == [200, 200])
+        _ = try await c.terminate()
+    }
+
+    /// A client that pipelines requests and never reads the answers holds up its own next
+    /// request once the socket's buffers are full: it cannot make the server answer (and hold)
+    /// without end, and once it leaves, what it had asked is dropped.
+    @Test func aClientThatNeverReadsIsNotAnsweredWithoutEnd() async throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir + "/none", withIntermediateDirectories: true)
+        let (broker, c) = try await TestTokens.startCollector("it-pipelining-unread", in: dir, extraYAML: "sensors: \(dir)/none")
+        defer { broker.stop() }
+        let port = Int(c.baseURL.split(separator: ":").last!)!
+        func answered() async throws -> Double {
+            let m = try HTTPWriteTests.curl(["-H", "Authorization: Token \(TestTokens.viewer)", c.baseURL + "/metrics"], in: dir).body
+            return m.split(separator: "\n").filter { $0.hasPrefix("collector_http_requests_total{") && $0.contains("path=\"/\"") }
+                .compactMap { Double($0.split(separator: " ").last!) }.reduce(0, +)
+        }
+        let asked = 4_000
+        let request = Array("GET / HTTP/1.1\r\nHost: test\r\nAccept-Encoding: gzip\r\n\r\n".utf8)
+        guard let fd = LimitsTests.connectLoopback(port: port) else { throw HarnessError("cannot connect") }
+        var sent = 0
+        let deadline = Date().addingTimeInterval(10)
+        while sent < asked && Date() < deadline {
+            let n = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
+            if n == request.count { sent += 1 } else { usleep(1_000) }
+        }
+        try await Task.sleep(for: .seconds(2))
+        let held = try await answered()
+        #expect(held > 0 && held < Double(asked) / 2, "answered \(held) of \(sent) sent without reading")
+        close(fd)
+        try await Task.sleep(for: .seconds(2))
+        let after = try await answered()
+        #expect(after < held + 50, "after the client left: \(after) answered (\(held) before)")
         _ = try await c.terminate()
     }
 }

@@ -112,7 +112,9 @@ final class IdleConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
         }
         inProgress = max(0, inProgress - 1)
         lastActive = .now()
-        guard receiving, !closing else {
+        // Early only when the request answered is the one whose body is arriving: a pipelined
+        // request's body may be arriving (or waiting to be read) behind an earlier answer.
+        guard receiving, inProgress == 0, !closing else {
             context.write(data, promise: promise)
             return
         }
@@ -136,6 +138,11 @@ final class IdleConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
 
     private func expire(_ context: ChannelHandlerContext) {
         let now = NIODeadline.now()
+        if receiving && inProgress > 1 {
+            // Its body is not read while an earlier request is answered: no rate to hold it to.
+            windowBytes = 0
+            windowStart = now
+        }
         if receiving, now - windowStart >= timeout {
             // At least a window's worth of bytes, however late this check runs (a busy event
             // loop reading late must not count against the client).

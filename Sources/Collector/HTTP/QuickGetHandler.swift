@@ -18,9 +18,12 @@ import NIOHTTPTypes
 ///
 /// Answers leave in the order of their requests (HTTP/1.1 pipelining): while a request is
 /// answered, ours or Hummingbird's, the parts of the requests after it wait here, and the
-/// socket is not read further, until that answer's end is written. A shutdown's quiesce event
-/// waits for an answer of ours in progress (Hummingbird's state handler, after this one, sees
-/// only its own requests).
+/// socket is not read further, until that answer's end is on the socket (written, not just
+/// queued: a client that sends and never reads holds up its own next request, and costs no
+/// more than one read's worth of requests). A write that fails drops what waits and closes
+/// the connection. A shutdown's quiesce event and a client's half-close wait for an answer
+/// of ours in progress (Hummingbird's state handler and connection task, after this one, see
+/// only their own requests).
 final class QuickGetHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
@@ -47,18 +50,23 @@ final class QuickGetHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private enum Waiting {
         case part(NIOAny)
         case error(any Error)
+        /// The client's half-close (`ChannelEvent.inputClosed`).
+        case event(Any)
     }
     private var waiting = CircularBuffer<Waiting>()
     /// A read asked for while parts wait: done once they are taken.
     private var readHeld = false
     /// A quiesce event held until our answer in progress ends.
     private var quiesceHeld: Any?
+    /// A write failed or the connection went: nothing more is answered.
+    private var closed = false
 
     init(_ shared: Shared) { self.shared = shared }
 
     // MARK: Inbound
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if closed { return }
         if mustWait {
             waiting.append(.part(data))   // a request after one still being answered
             return
@@ -96,11 +104,22 @@ final class QuickGetHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if event is ChannelShouldQuiesceEvent && answering && quick != nil {
+        let ours = answering && quick != nil
+        if event is ChannelShouldQuiesceEvent && ours {
             quiesceHeld = event
             return
         }
+        if let e = event as? ChannelEvent, e == .inputClosed, ours || !waiting.isEmpty {
+            waiting.append(.event(event))   // after the answers to what came before it
+            return
+        }
         context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        closed = true
+        waiting.removeAll()
+        context.fireChannelInactive()
     }
 
     static func announcesBody(_ fields: HTTPFields) -> Bool {
@@ -111,8 +130,33 @@ final class QuickGetHandler: ChannelDuplexHandler, RemovableChannelHandler {
     // MARK: Outbound
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        context.write(data, promise: promise)
-        if case .end = unwrapOutboundIn(data), answering, quick == nil { answered(context: context) }
+        guard case .end = unwrapOutboundIn(data), answering, quick == nil else {
+            context.write(data, promise: promise)
+            return
+        }
+        // The end of Hummingbird's answer: the next request's turn once it is on the socket.
+        let written = promise ?? context.eventLoop.makePromise()
+        context.write(data, promise: written)
+        whenWritten(written.futureResult, context: context)
+    }
+
+    /// After an answer's end: the next request's turn, or (the write failed) the end.
+    private func whenWritten(_ future: EventLoopFuture<Void>, context: ChannelHandlerContext) {
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        future.whenComplete { result in
+            let (handler, context) = bound.value
+            switch result {
+            case .success: handler.answered(context: context)
+            case .failure: handler.abandon(context: context)
+            }
+        }
+    }
+
+    /// A write failed: what waits is dropped and the connection closed.
+    private func abandon(context: ChannelHandlerContext) {
+        closed = true
+        waiting.removeAll()
+        context.close(promise: nil)
     }
 
     func read(context: ChannelHandlerContext) {
@@ -129,11 +173,12 @@ final class QuickGetHandler: ChannelDuplexHandler, RemovableChannelHandler {
             context.fireUserInboundEventTriggered(event)
         }
         var passed = false
-        while let next = waiting.first, receiving || !answering {
+        while !closed, let next = waiting.first, receiving || !answering {
             waiting.removeFirst()
             switch next {
             case .part(let data): take(data, context: context)
             case .error(let error): context.fireErrorCaught(error)
+            case .event(let event): context.fireUserInboundEventTriggered(event)
             }
             passed = true
         }
@@ -147,10 +192,11 @@ final class QuickGetHandler: ChannelDuplexHandler, RemovableChannelHandler {
     // MARK: Our answers
 
     private func answer(_ head: HTTPRequest, context: ChannelHandlerContext) {
+        guard !closed else { return }
         let shared = shared
         let channel = context.channel
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        let keepAlive = head.headerFields[.connection]?.lowercased() != "close"
+        let keepAlive = !Self.asksToClose(head.headerFields)
         Task {
             let request = Request(head: head, body: RequestBody(buffer: ByteBuffer()))
             let requestContext = BasicRequestContext(source: .init(channel: channel, logger: shared.logger))
@@ -165,28 +211,42 @@ final class QuickGetHandler: ChannelDuplexHandler, RemovableChannelHandler {
             response.headers[.date] = HTTPDate.now()
             if let name = shared.serverName { response.headers[.server] = name }
             if !keepAlive { response.headers[.connection] = "close" }
-            let writer = PipelineBodyWriter(handler: bound, head: response.head,
-                                            contentLength: response.body.contentLength, closeAfter: !keepAlive)
+            let ending = PipelineBodyWriter.Ending()
+            let writer = PipelineBodyWriter(handler: bound, head: response.head, contentLength: response.body.contentLength,
+                                            closeAfter: !keepAlive, ending: ending)
             do {
                 try await response.body.write(writer)
+                if !ending.finished { throw CancellationError() }   // a body that never ended its answer
             } catch {
                 // The client left, or the body failed half-way: nothing more can be said on
                 // this connection.
-                bound.eventLoop.execute { bound.value.1.close(promise: nil) }
+                bound.eventLoop.execute { bound.value.0.abandon(context: bound.value.1) }
             }
         }
     }
 
-    /// Writes parts of our answer (on the event loop); after its end, the next request's turn.
+    /// `Connection: close` among the request's connection options.
+    static func asksToClose(_ fields: HTTPFields) -> Bool {
+        fields[values: .connection].contains { value in
+            value.split(separator: ",").contains { $0.trimmingCharacters(in: .whitespaces).lowercased() == "close" }
+        }
+    }
+
+    /// Writes parts of our answer (on the event loop); once its end is on the socket, the next
+    /// request's turn, or after `Connection: close` our side of the connection closes (the
+    /// client's side stays to be read and closed: a full close with its bytes unread would
+    /// reset the connection and could destroy the answer).
     fileprivate func send(_ parts: [HTTPResponsePart], context: ChannelHandlerContext, closeAfter: Bool) -> EventLoopFuture<Void> {
         for p in parts.dropLast() { context.write(wrapOutboundOut(p), promise: nil) }
         let done = context.writeAndFlush(wrapOutboundOut(parts.last!))
         if case .end = parts.last! {
             if closeAfter {
-                let channel = context.channel
-                done.whenComplete { _ in channel.close(promise: nil) }
+                closed = true
+                waiting.removeAll()
+                let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+                done.whenComplete { _ in bound.value.close(mode: .output, promise: nil) }
             } else {
-                answered(context: context)
+                whenWritten(done, context: context)
             }
         }
         return done
@@ -202,15 +262,23 @@ private struct PipelineBodyWriter: ResponseBodyWriter {
     let head: HTTPResponse
     let contentLength: Int?
     let closeAfter: Bool
+    let ending: Ending
     private var headSent = false
     /// The first buffer of a sized body, held in case it is the whole body.
     private var held: ByteBuffer?
 
-    init(handler: NIOLoopBound<(QuickGetHandler, ChannelHandlerContext)>, head: HTTPResponse, contentLength: Int?, closeAfter: Bool) {
+    /// Whether `finish` was called (the writer itself is consumed by the body).
+    final class Ending {
+        var finished = false
+    }
+
+    init(handler: NIOLoopBound<(QuickGetHandler, ChannelHandlerContext)>, head: HTTPResponse, contentLength: Int?,
+         closeAfter: Bool, ending: Ending) {
         self.handler = handler
         self.head = head
         self.contentLength = contentLength
         self.closeAfter = closeAfter
+        self.ending = ending
     }
 
     mutating func write(_ buffer: ByteBuffer) async throws {
@@ -230,6 +298,7 @@ private struct PipelineBodyWriter: ResponseBodyWriter {
     }
 
     consuming func finish(_ trailingHeaders: HTTPFields?) async throws {
+        ending.finished = true
         var parts: [HTTPResponsePart] = headSent ? [] : [.head(head)]
         if let held { parts.append(.body(held)) }
         parts.append(.end(trailingHeaders))
