@@ -277,9 +277,18 @@ import Testing
             // (Failed once in CI, under the whole suite's load, and never alone: what each
             // collector says and holds, and the end of its log, for the next time.)
             let (ta, tb) = (try await Self.times(a), try await Self.times(b))
+            // What each one's link did: messages taken, subscriptions refused, connections made.
+            func counters(_ c: CollectorProcess) async -> String {
+                ((try? await Self.metrics(c)) ?? "").split(separator: "\n").filter {
+                    $0.hasPrefix("collector_messages_total") || $0.hasPrefix("collector_mqtt_subscriptions_refused_total")
+                        || $0.hasPrefix("collector_mqtt_connect_attempts_total") || $0.hasPrefix("collector_lease_events_total")
+                }.joined(separator: "; ")
+            }
             print("""
                 theLeaseOutlivesItsBucketsLeaderNode: the holder taken was \(holder === a ? "a" : "b"); now a is \
                 "\(await Self.role(a))" holding \(ta.count) readings, b "\(await Self.role(b))" holding \(tb.count)
+                a: \(await counters(a))
+                b: \(await counters(b))
                 --- a's log, its end:
                 \(a.log().suffix(6_000))
                 --- b's log, its end:
