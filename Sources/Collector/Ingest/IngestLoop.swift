@@ -49,7 +49,7 @@ final class IngestLoop: @unchecked Sendable {
 
     // Loop-thread state.
     private var link: BrokerLink
-    /// This connection's SUBSCRIBEs until their SUBACKs: the link receives once each is granted.
+    /// This connection's SUBSCRIBEs until their SUBACKs: a refused one cuts the link.
     private var subscriptions = PendingSubscriptions()
     /// The partition's lease (nil: this collector is alone): only its holder connects and
     /// commits the partition's messages.
@@ -802,21 +802,20 @@ final class IngestLoop: @unchecked Sendable {
         publisher.reconnectSoon()   // the broker is back: the alert connection need not wait out its back-off
         metrics.connected.set(to: 1)
         logger.info("connected", metadata: ["broker": "\(broker)", "subscriptions": "\(config.mqtt.subscriptions.map(\.topic))"])
-        if subscriptions.isEmpty { receiving() } else { status.mqtt(connected: false, "subscribing at \(broker)") }
+        // Ready at the CONNACK, as a persistent session's backlog flows from then on (before
+        // the SUBACKs, which may come behind it); a refused subscription undoes it.
+        status.mqtt(connected: true, "connected to \(broker)" + (lease.map { "; " + $0.describe(at: .now) } ?? ""))
     }
 
-    /// A SUBACK (`PendingSubscriptions`): once every subscription is granted the link is
-    /// ready; a refused one cuts the link, and the loop connects again (to the next node).
+    /// A SUBACK (`PendingSubscriptions`): a refused subscription cuts the link, and the loop
+    /// connects again (to the next node).
     private func subscribed(_ mid: Int32, _ granted: [Int32]) {
         switch subscriptions.answered(mid: mid, granted: granted) {
-        case .waiting, .unknown:
+        case .waiting, .unknown, .allGranted:
             return
-        case .allGranted:
-            receiving()
-        case .downgraded(let sent, let qos, let last):
+        case .downgraded(let sent, let qos, _):
             logger.warning("the broker granted a lower QoS than asked for: its messages come without acknowledgement",
                            metadata: ["broker": "\(broker)", "topic": "\(sent.topic)", "asked": "\(sent.qos)", "granted": "\(qos)"])
-            if last { receiving() }
         case .refused(let sent, let code):
             metrics.subscriptionsRefused.increment()
             logger.error("the broker refused a subscription; connecting again",
@@ -825,11 +824,6 @@ final class IngestLoop: @unchecked Sendable {
             client.abort()
             lost("broker refused the subscription to \(sent.topic) (code 0x\(String(code, radix: 16)))")
         }
-    }
-
-    /// Every subscription is granted: what `/readyz` says.
-    private func receiving() {
-        status.mqtt(connected: true, "connected to \(broker)" + (lease.map { "; " + $0.describe(at: .now) } ?? ""))
     }
 
     /// The link is down (or a connection attempt failed): marks it and schedules a reconnect

@@ -5,9 +5,8 @@
 /// its SUBACK (return code 0x80 in MQTT 3.1.1, a reason code of 0x80 or more in MQTT 5).
 /// NATS does so for a QoS 1 subscription whenever JetStream cannot make the session's consumer
 /// (no stream or meta leader yet, after a node's loss); mosquitto, for one its plugin denies.
-/// The link counts as receiving only once every subscription was granted; a refused one is
-/// handled as a lost link (the loop connects again, to the next node of a cluster), since a
-/// connection that delivers nothing is no better than none.
+/// A refused subscription is handled as a lost link (the loop connects again, to the next
+/// node of a cluster), since a connection that delivers nothing is no better than none.
 struct PendingSubscriptions {
     /// One SUBSCRIBE sent: its topic filter and the QoS asked for.
     struct Sent: Equatable {
@@ -19,7 +18,7 @@ struct PendingSubscriptions {
     enum Outcome: Equatable {
         /// Granted; others are still unanswered.
         case waiting
-        /// Granted, and it was the last unanswered one: the link now receives.
+        /// Granted, and it was the last unanswered one.
         case allGranted
         /// Granted below the QoS asked for (messages may then come unacknowledged); counts as
         /// granted, and `allGranted` follows when it was the last.
