@@ -74,13 +74,18 @@ import Testing
             + "Content-Length: \(body.utf8.count)\r\n\r\n" + body
     }
 
+    /// A broker and a collector with the test tokens and no catalogue, and the collector's HTTP port.
+    static func start(_ clientID: String, in dir: String) async throws -> (MosquittoBroker, CollectorProcess, Int) {
+        try FileManager.default.createDirectory(atPath: dir + "/none", withIntermediateDirectories: true)
+        let (broker, c) = try await TestTokens.startCollector(clientID, in: dir, extraYAML: "sensors: \(dir)/none")
+        return (broker, c, Int(c.baseURL.split(separator: ":").last!)!)
+    }
+
     @Test func pipelinedAnswersKeepTheirRequestsOrder() async throws {
         let dir = try makeTempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        try FileManager.default.createDirectory(atPath: dir + "/none", withIntermediateDirectories: true)
-        let (broker, c) = try await TestTokens.startCollector("it-pipelining", in: dir, extraYAML: "sensors: \(dir)/none")
+        let (broker, c, port) = try await Self.start("it-pipelining", in: dir)
         defer { broker.stop() }
-        let port = Int(c.baseURL.split(separator: ":").last!)!
         let pack = { (t: Int) in #"[{"bn":"pipe-01:","n":"temp_c","t":\#(t),"v":21.5}]"# }
         let t0 = 1_795_000_000
 
@@ -136,10 +141,8 @@ import Testing
     @Test func aClientThatNeverReadsIsNotAnsweredWithoutEnd() async throws {
         let dir = try makeTempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        try FileManager.default.createDirectory(atPath: dir + "/none", withIntermediateDirectories: true)
-        let (broker, c) = try await TestTokens.startCollector("it-pipelining-unread", in: dir, extraYAML: "sensors: \(dir)/none")
+        let (broker, c, port) = try await Self.start("it-pipelining-unread", in: dir)
         defer { broker.stop() }
-        let port = Int(c.baseURL.split(separator: ":").last!)!
         func answered() async throws -> Double {
             let m = try HTTPWriteTests.curl(["-H", "Authorization: Token \(TestTokens.viewer)", c.baseURL + "/metrics"], in: dir).body
             return m.split(separator: "\n").filter { $0.hasPrefix("collector_http_requests_total{") && $0.contains("path=\"/\"") }
