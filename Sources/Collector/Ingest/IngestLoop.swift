@@ -811,8 +811,10 @@ final class IngestLoop: @unchecked Sendable {
     /// connects again (to the next node).
     private func subscribed(_ mid: Int32, _ granted: [Int32]) {
         switch subscriptions.answered(mid: mid, granted: granted) {
-        case .waiting, .unknown, .allGranted:
+        case .waiting, .unknown:
             return
+        case .allGranted:
+            logger.info("every subscription granted", metadata: ["broker": "\(broker)"])
         case .downgraded(let sent, let qos, _):
             logger.warning("the broker granted a lower QoS than asked for: its messages come without acknowledgement",
                            metadata: ["broker": "\(broker)", "topic": "\(sent.topic)", "asked": "\(sent.qos)", "granted": "\(qos)"])
